@@ -1,0 +1,87 @@
+/**
+ * The one error type op raises on purpose. Anything else that reaches the CLI edge is a bug
+ * and is printed with its stack.
+ */
+
+/**
+ * Error codes and the exit code each maps to. Most are 1 (error); 2 is reserved for drift
+ * (`apply --check`), 3 for a ledger that fails verification, 64 for a bad command line and 75
+ * for "another run holds the lock / ledger, try again later" (sysexits' EX_USAGE, EX_TEMPFAIL).
+ */
+export const errorCodes = {
+  usage: 64,
+  "invalid-file": 1,
+  "invalid-state": 1,
+  "unknown-plugin": 1,
+  "tool-missing": 1,
+  "daemon-unavailable": 1,
+  "permission-denied": 1,
+  locked: 75,
+  "apply-failed": 1,
+  "not-converged": 1,
+  "command-failed": 1,
+  "ledger-corrupt": 3,
+  "ledger-busy": 75,
+  "not-found": 1,
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export interface ErrorContext {
+  plugin?: string;
+  phase?: string;
+  id?: string;
+}
+
+export class OpError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly context: ErrorContext;
+  /** Extra lines (one problem each) shown under the message, e.g. every schema violation. */
+  readonly details: readonly string[];
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { hint?: string; context?: ErrorContext; details?: readonly string[]; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "OpError";
+    this.code = code;
+    this.hint = options.hint;
+    this.context = options.context ?? {};
+    this.details = options.details ?? [];
+  }
+
+  get exitCode(): number {
+    return errorCodes[this.code];
+  }
+
+  /** A copy of this error that also names where it happened (outer context fills gaps only). */
+  within(context: ErrorContext): OpError {
+    return new OpError(this.code, this.message, {
+      hint: this.hint,
+      details: this.details,
+      context: { ...context, ...this.context },
+      cause: this.cause,
+    });
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      code: this.code,
+      message: this.message,
+      hint: this.hint,
+      ...this.context,
+      details: this.details.length > 0 ? this.details : undefined,
+    };
+  }
+}
+
+/**
+ * What a plugin throws is wrapped with its plugin, phase and id. An OpError keeps its code;
+ * anything else stays a bug (it is rethrown unchanged so its stack survives).
+ */
+export function withContext(error: unknown, context: ErrorContext): unknown {
+  return error instanceof OpError ? error.within(context) : error;
+}

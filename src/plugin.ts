@@ -1,0 +1,87 @@
+/**
+ * The plugin contract (DESIGN.md §2). A plugin reads the live system in bulk, diffs purely,
+ * and applies one action at a time; the engine decides order and concurrency.
+ */
+import type { Runner } from "./exec.js";
+
+/** One field that differs. A missing `before` means added; a missing `after`, removed. */
+export interface FieldChange {
+  path: string;
+  before?: unknown;
+  after?: unknown;
+}
+
+interface ActionBase {
+  plugin: string;
+  /** The resource's id within its plugin, e.g. `inet/op_demo` or `ct100`. */
+  id: string;
+  /** Why the action is needed, in a few words a person reads in the plan. */
+  reason: string;
+  /**
+   * Resources this action needs (`plugin:id`). If the action on one of them fails, this one
+   * is skipped; the engine also orders it after that action.
+   */
+  needs?: string[];
+}
+
+export type CreateAction = ActionBase & { kind: "create"; after: unknown };
+export type ModifyAction = ActionBase & {
+  kind: "modify";
+  before: unknown;
+  after: unknown;
+  changes: FieldChange[];
+};
+export type DeleteAction = ActionBase & { kind: "delete"; before: unknown };
+export type Action = CreateAction | ModifyAction | DeleteAction;
+export type ActionKind = Action["kind"];
+
+export interface Logger {
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+/** Everything with a side effect that a plugin may use. */
+export interface Ctx {
+  exec: Runner;
+  clock: () => Date;
+  log: Logger;
+  /** Where plugins may keep derived, disposable data (e.g. nftables' normalised rule forms). */
+  cacheDir: string | undefined;
+  /** What the user allowed on the command line for this run. */
+  options: RunOptions;
+}
+
+export interface RunOptions {
+  /** `--allow-uplink`: the plan may delete, take down or re-address the default-route link. */
+  allowUplink: boolean;
+}
+
+/** What `op query` prints for people: a table of the live objects. */
+export interface LiveReport {
+  columns: string[];
+  rows: string[][];
+}
+
+export interface Plugin<Desired = unknown, Live = unknown> {
+  readonly name: string;
+  /** Other names accepted for this plugin's section in a state file (e.g. `net`). */
+  readonly aliases?: readonly string[];
+  /** Bulk read of the live objects: no call per resource. */
+  query(ctx: Ctx): Promise<Live>;
+  /**
+   * Turns the validated file section into the form `diff` compares. It may use tools (e.g.
+   * nft in a throw-away namespace) and the live state, but changes nothing on the host.
+   */
+  prepare(section: unknown, live: Live, ctx: Ctx): Promise<Desired>;
+  /** Pure: no I/O, clock or environment. */
+  diff(desired: Desired, live: Live): Action[];
+  /** Applies one action; idempotent. */
+  apply(action: Action, ctx: Ctx): Promise<void>;
+  report(live: Live): LiveReport;
+}
+
+/** Compile-time proof that a switch over action kinds handled them all. */
+export function unreachable(value: never): never {
+  throw new Error(`unreachable: ${JSON.stringify(value)}`);
+}
