@@ -1,0 +1,61 @@
+import { describe, expect, it } from "vitest";
+import type { Action } from "../plugin.js";
+import { buildPlan, summarize } from "./plan.js";
+
+const order = ["network", "lxc", "nftables"];
+const create = (plugin: string, id: string, needs?: string[]): Action => ({
+  kind: "create",
+  plugin,
+  id,
+  after: {},
+  reason: "not on host",
+  ...(needs ? { needs } : {}),
+});
+const remove = (plugin: string, id: string): Action => ({ kind: "delete", plugin, id, before: {}, reason: "absent" });
+
+describe("buildPlan", () => {
+  it("orders deletes in reverse plugin order before creates in plugin order", () => {
+    const plan = buildPlan(
+      [create("nftables", "t"), remove("network", "br9"), create("network", "br0"), remove("nftables", "old"), create("lxc", "ct1")],
+      order,
+    );
+    expect(plan.steps.map((s) => s.key)).toEqual([
+      "delete:nftables:old",
+      "delete:network:br9",
+      "create:network:br0",
+      "create:lxc:ct1",
+      "create:nftables:t",
+    ]);
+  });
+
+  it("makes every step wait for all steps of earlier waves", () => {
+    const plan = buildPlan([create("network", "a"), create("network", "b"), create("lxc", "c")], order);
+    const lxc = plan.steps.find((s) => s.action.plugin === "lxc");
+    expect(lxc?.after.sort()).toEqual(["create:network:a", "create:network:b"]);
+    const network = plan.steps.filter((s) => s.action.plugin === "network");
+    expect(network.every((s) => s.after.length === 0)).toBe(true);
+  });
+
+  it("resolves needs to the actions on the named resources", () => {
+    const plan = buildPlan([create("network", "br0"), create("network", "port1", ["network:br0"])], order);
+    expect(plan.steps.find((s) => s.action.id === "port1")?.needs).toEqual(["create:network:br0"]);
+  });
+
+  it("makes the create of a replacement need its delete", () => {
+    const plan = buildPlan([create("lxc", "ct1"), remove("lxc", "ct1")], order);
+    expect(plan.steps.map((s) => s.key)).toEqual(["delete:lxc:ct1", "create:lxc:ct1"]);
+    expect(plan.steps[1]?.needs).toEqual(["delete:lxc:ct1"]);
+  });
+
+  it("rejects two actions of one kind on one resource as a bug", () => {
+    expect(() => buildPlan([create("lxc", "a"), create("lxc", "a")], order)).toThrow(/two create actions/);
+  });
+
+  it("counts the plan", () => {
+    expect(summarize([create("lxc", "a"), remove("lxc", "b"), create("lxc", "c")])).toEqual({
+      create: 2,
+      modify: 0,
+      delete: 1,
+    });
+  });
+});

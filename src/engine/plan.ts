@@ -1,0 +1,92 @@
+/**
+ * Orders a run's actions (pure). Deletes come first, plugins in reverse order (nftables, lxc,
+ * network); then creates and modifies in plugin order (network, lxc, nftables). Each action
+ * waits for every action of the earlier waves, and for the actions it names in `needs`; an
+ * action whose needed action fails is skipped.
+ */
+import type { Action } from "../plugin.js";
+
+export interface PlanStep {
+  key: string;
+  action: Action;
+  wave: number;
+  /** Keys of steps that must finish first (any outcome). */
+  after: string[];
+  /** Keys of steps that must succeed, or this one is skipped. */
+  needs: string[];
+}
+
+export interface Plan {
+  steps: PlanStep[];
+}
+
+export function actionKey(action: Action): string {
+  return `${action.kind}:${action.plugin}:${action.id}`;
+}
+
+export function resourceKey(action: Pick<Action, "plugin" | "id">): string {
+  return `${action.plugin}:${action.id}`;
+}
+
+/** `pluginOrder` lists plugin names in create order. */
+export function buildPlan(actions: readonly Action[], pluginOrder: readonly string[]): Plan {
+  const rank = (plugin: string): number => {
+    const index = pluginOrder.indexOf(plugin);
+    return index === -1 ? pluginOrder.length : index;
+  };
+  const last = pluginOrder.length;
+  const waveOf = (action: Action): number =>
+    action.kind === "delete" ? last - rank(action.plugin) : last + 1 + rank(action.plugin);
+
+  const ordered = [...actions].sort(
+    (a, b) => waveOf(a) - waveOf(b) || a.plugin.localeCompare(b.plugin) || a.id.localeCompare(b.id),
+  );
+  const seen = new Set<string>();
+  for (const action of ordered) {
+    const key = actionKey(action);
+    if (seen.has(key)) throw new Error(`bug: two ${action.kind} actions for ${resourceKey(action)}`);
+    seen.add(key);
+  }
+
+  const byResource = new Map<string, Action[]>();
+  for (const action of ordered) {
+    const resource = resourceKey(action);
+    byResource.set(resource, [...(byResource.get(resource) ?? []), action]);
+  }
+
+  const steps: PlanStep[] = [];
+  const previousWaves: string[] = [];
+  let currentWave = -1;
+  let currentWaveKeys: string[] = [];
+  for (const action of ordered) {
+    const wave = waveOf(action);
+    if (wave !== currentWave) {
+      previousWaves.push(...currentWaveKeys);
+      currentWaveKeys = [];
+      currentWave = wave;
+    }
+    const key = actionKey(action);
+    const needs = (action.needs ?? []).flatMap((resource) =>
+      (byResource.get(resource) ?? []).map(actionKey).filter((k) => k !== key),
+    );
+    // A replacement (delete + create of one resource) creates only after its delete.
+    const sibling = (byResource.get(resourceKey(action)) ?? [])
+      .filter((other) => other !== action && other.kind === "delete" && action.kind !== "delete")
+      .map(actionKey);
+    steps.push({ key, action, wave, after: [...previousWaves], needs: [...new Set([...needs, ...sibling])] });
+    currentWaveKeys.push(key);
+  }
+  return { steps };
+}
+
+export interface PlanSummary {
+  create: number;
+  modify: number;
+  delete: number;
+}
+
+export function summarize(actions: readonly Action[]): PlanSummary {
+  const summary: PlanSummary = { create: 0, modify: 0, delete: 0 };
+  for (const action of actions) summary[action.kind]++;
+  return summary;
+}

@@ -1,0 +1,162 @@
+/**
+ * The pipeline (DESIGN.md §1): query live (plugins in parallel) → prepare → diff → plan →
+ * apply (DAG, bounded concurrency) with ledger records around every host change → verify.
+ */
+import { randomUUID } from "node:crypto";
+import { OpError, withContext } from "../errors.js";
+import { type Action, type Ctx, type Plugin, unreachable } from "../plugin.js";
+import type { StateDocument } from "../state/validate.js";
+import { runSteps, type StepOutcome } from "./dag.js";
+import { buildPlan, type Plan, type PlanStep, resourceKey } from "./plan.js";
+
+/** What the engine needs of the ledger (src/ledger implements it). */
+export interface LedgerWriter {
+  append(input: {
+    run: string;
+    plugin: string;
+    action: Action["kind"];
+    target: string;
+    changes?: unknown;
+    status: "intent" | "ok" | "failed";
+    error?: string;
+  }): Promise<unknown>;
+  checkpoint(): Promise<unknown>;
+}
+
+export interface PreparedPlugin {
+  plugin: Plugin;
+  desired: unknown;
+  live: unknown;
+}
+
+export interface PlannedRun {
+  prepared: PreparedPlugin[];
+  actions: Action[];
+  plan: Plan;
+}
+
+export interface ApplyReport {
+  run: string;
+  outcomes: Map<string, StepOutcome>;
+  failed: number;
+  skipped: number;
+}
+
+/** Query, prepare and diff every plugin the file has a section for. Changes nothing. */
+export async function planState(document: StateDocument, plugins: readonly Plugin[], ctx: Ctx): Promise<PlannedRun> {
+  const inFile = plugins.filter((plugin) => document.sections.has(plugin.name));
+  const prepared = await Promise.all(
+    inFile.map(async (plugin): Promise<PreparedPlugin> => {
+      const live = await phase(plugin, "query", () => plugin.query(ctx));
+      const desired = await phase(plugin, "prepare", () =>
+        plugin.prepare(document.sections.get(plugin.name), live, ctx),
+      );
+      return { plugin, desired, live };
+    }),
+  );
+  const actions = prepared.flatMap(({ plugin, desired, live }) => diffOf(plugin, desired, live));
+  return { prepared, actions, plan: buildPlan(actions, plugins.map((p) => p.name)) };
+}
+
+/**
+ * Applies a plan. Each step writes an `intent` record before it touches the host and an `ok`
+ * or `failed` record after; a failed step does not stop the steps that do not need it.
+ */
+export async function applyPlan(
+  planned: PlannedRun,
+  ledger: LedgerWriter,
+  ctx: Ctx,
+  options: { concurrency: number; onOutcome?: (step: PlanStep, outcome: StepOutcome) => void },
+): Promise<ApplyReport> {
+  const run = randomUUID();
+  const pluginByName = new Map(planned.prepared.map(({ plugin }) => [plugin.name, plugin]));
+  const stepByKey = new Map(planned.plan.steps.map((step) => [step.key, step]));
+
+  const work = async (step: PlanStep): Promise<void> => {
+    const { action } = step;
+    const plugin = pluginByName.get(action.plugin) as Plugin;
+    const record = { run, plugin: action.plugin, action: action.kind, target: action.id };
+    await ledger.append({ ...record, changes: changesOf(action), status: "intent" });
+    try {
+      await phase(plugin, "apply", () => plugin.apply(action, ctx), action.id);
+    } catch (error) {
+      await ledger.append({ ...record, status: "failed", error: messageOf(error) });
+      throw error;
+    }
+    await ledger.append({ ...record, status: "ok" });
+  };
+
+  try {
+    const outcomes = await runSteps(planned.plan.steps, work, options.concurrency, (outcome) =>
+      options.onOutcome?.(stepByKey.get(outcome.key) as PlanStep, outcome),
+    );
+    const all = [...outcomes.values()];
+    return {
+      run,
+      outcomes,
+      failed: all.filter((o) => o.status === "failed").length,
+      skipped: all.filter((o) => o.status === "skipped").length,
+    };
+  } finally {
+    // Signs the run's records and syncs them to disk, whatever happened.
+    if (planned.plan.steps.length > 0) await ledger.checkpoint();
+  }
+}
+
+/** Queries again the plugins that changed; anything still different is reported. */
+export async function verifyConverged(planned: PlannedRun, ctx: Ctx): Promise<Action[]> {
+  const touched = new Set(planned.actions.map((action) => action.plugin));
+  const remaining = await Promise.all(
+    planned.prepared
+      .filter(({ plugin }) => touched.has(plugin.name))
+      .map(async ({ plugin, desired }) => {
+        const live = await phase(plugin, "verify", () => plugin.query(ctx));
+        return diffOf(plugin, desired, live);
+      }),
+  );
+  return remaining.flat();
+}
+
+export function notConverged(remaining: readonly Action[]): OpError {
+  return new OpError(
+    "not-converged",
+    `the host still differs from the file after apply (${remaining.length} difference${remaining.length === 1 ? "" : "s"})`,
+    {
+      details: remaining.map((a) => `${a.kind} ${resourceKey(a)}: ${a.reason}`),
+      hint: "something changed the host during the run, or a plugin cannot express this state; run `op plan` to see it",
+    },
+  );
+}
+
+function diffOf(plugin: Plugin, desired: unknown, live: unknown): Action[] {
+  try {
+    return plugin.diff(desired, live);
+  } catch (error) {
+    throw withContext(error, { plugin: plugin.name, phase: "diff" });
+  }
+}
+
+async function phase<T>(plugin: Plugin, name: string, work: () => Promise<T>, id?: string): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw withContext(error, { plugin: plugin.name, phase: name, ...(id === undefined ? {} : { id }) });
+  }
+}
+
+function changesOf(action: Action): unknown {
+  switch (action.kind) {
+    case "create":
+      return { after: action.after };
+    case "modify":
+      return action.changes;
+    case "delete":
+      return { before: action.before };
+    default:
+      return unreachable(action);
+  }
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,92 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { OpError } from "../errors.js";
+import { version } from "../version.js";
+import { readStateFile } from "./load.js";
+import { validateState } from "./validate.js";
+import packageJson from "../../package.json" with { type: "json" };
+
+const dir = mkdtempSync(join(tmpdir(), "op-state-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const file = (name: string, text: string): string => {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+};
+const known = [{ name: "network", aliases: ["net"] }, { name: "lxc" }, { name: "nftables" }];
+
+async function failure(work: () => unknown): Promise<OpError> {
+  try {
+    await work();
+  } catch (error) {
+    if (error instanceof OpError) return error;
+    throw error;
+  }
+  throw new Error("expected an OpError");
+}
+
+describe("readStateFile", () => {
+  it("reads JSON and YAML to the same document", async () => {
+    const json = await readStateFile(file("a.json", '{"version":1,"plugins":{"nftables":{"tables":[]}}}'));
+    const yaml = await readStateFile(file("a.yaml", "version: 1\nplugins:\n  nftables:\n    tables: []\n"));
+    expect(yaml).toEqual(json);
+  });
+
+  it("names line and column of malformed JSON", async () => {
+    const error = await failure(() => readStateFile(file("bad.json", '{\n  "version": 1,\n  plugins: {}\n}')));
+    expect(error.code).toBe("invalid-file");
+    expect(error.message).toMatch(/bad\.json:3:3: malformed JSON/);
+  });
+
+  it("names line and column of malformed YAML", async () => {
+    const error = await failure(() => readStateFile(file("bad.yaml", "version: 1\nplugins:\n  nft: [1,\n  x: }\n")));
+    expect(error.message).toMatch(/bad\.yaml:\d+:\d+: malformed YAML/);
+  });
+
+  it("rejects duplicate YAML keys instead of keeping the last", async () => {
+    const error = await failure(() => readStateFile(file("dup.yaml", "version: 1\nversion: 2\nplugins: {}\n")));
+    expect(error.message).toMatch(/dup\.yaml:2:\d+/);
+  });
+
+  it("says which file is missing", async () => {
+    const error = await failure(() => readStateFile(join(dir, "nope.json")));
+    expect(error.message).toContain("nope.json: no such file");
+  });
+});
+
+describe("validateState", () => {
+  it("accepts the op-dbus envelope and maps aliases to plugin names", () => {
+    const document = validateState({ version: 1, plugins: { net: {}, lxc: {} } }, known, "f");
+    expect([...document.sections.keys()]).toEqual(["network", "lxc"]);
+  });
+
+  it("reports every envelope problem at once with JSON paths", async () => {
+    const error = await failure(() => validateState({ versio: 1 }, known, "f.json"));
+    expect(error.details).toEqual(
+      expect.arrayContaining([
+        '/: missing required field "version"',
+        '/: missing required field "plugins"',
+        '/: unknown field "versio"',
+      ]),
+    );
+  });
+
+  it("names unknown plugins, listing the known ones, and an unread version", async () => {
+    const error = await failure(() => validateState({ version: 2, plugins: { firewall: {}, nftables: {} } }, known, "f"));
+    expect(error.details).toContain("/version: op reads version 1; this file says 2");
+    expect(error.details.find((d) => d.startsWith("/plugins/firewall"))).toMatch(
+      /unknown plugin "firewall"; op knows "network" \(also "net"\), "lxc", "nftables"/,
+    );
+  });
+
+  it("refuses one plugin given under two names", async () => {
+    const error = await failure(() => validateState({ version: 1, plugins: { network: {}, net: {} } }, known, "f"));
+    expect(error.details).toContain('/plugins/net: plugin "network" is already given as "network"');
+  });
+});
+
+it("keeps the version constant equal to package.json", () => {
+  expect(version).toBe(packageJson.version);
+});

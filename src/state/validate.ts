@@ -1,0 +1,118 @@
+/**
+ * Checks a parsed state file: the envelope, the version, the plugin names, and each plugin's
+ * section against its schema. Every problem is reported at once, each with its JSON path,
+ * before anything on the host is read or changed.
+ */
+import type { ErrorObject, ValidateFunction } from "ajv";
+import { OpError } from "../errors.js";
+import * as validators from "../generated/validators.js";
+
+export const supportedVersion = 1;
+
+export interface PluginName {
+  name: string;
+  aliases?: readonly string[];
+}
+
+/** A validated file: each known plugin's section, keyed by the plugin's canonical name. */
+export interface StateDocument {
+  version: number;
+  sections: Map<string, unknown>;
+}
+
+export function validateState(document: unknown, known: readonly PluginName[], source: string): StateDocument {
+  const problems: string[] = [];
+  if (!validators.validate_state(document)) {
+    problems.push(...describeErrors(validators.validate_state.errors ?? [], ""));
+    throw invalid(source, problems);
+  }
+  const { version, plugins } = document as { version: number; plugins: Record<string, unknown> };
+  if (version !== supportedVersion) {
+    problems.push(`/version: op reads version ${supportedVersion}; this file says ${version}`);
+  }
+
+  const sections = new Map<string, unknown>();
+  const seenAs = new Map<string, string>();
+  for (const [key, section] of Object.entries(plugins)) {
+    const plugin = known.find((p) => p.name === key || p.aliases?.includes(key));
+    if (!plugin) {
+      problems.push(
+        `/plugins/${escapePointer(key)}: unknown plugin "${key}"; op knows ${describeKnown(known)}`,
+      );
+      continue;
+    }
+    const earlier = seenAs.get(plugin.name);
+    if (earlier !== undefined) {
+      problems.push(`/plugins/${escapePointer(key)}: plugin "${plugin.name}" is already given as "${earlier}"`);
+      continue;
+    }
+    seenAs.set(plugin.name, key);
+    const validate = validatorFor(plugin.name);
+    if (validate && !validate(section)) {
+      problems.push(...describeErrors(validate.errors ?? [], `/plugins/${escapePointer(key)}`));
+    }
+    sections.set(plugin.name, section);
+  }
+  if (problems.length > 0) throw invalid(source, problems);
+  return { version, sections };
+}
+
+function validatorFor(name: string): ValidateFunction | undefined {
+  const exported = (validators as Record<string, unknown>)[`validate_${name.replace(/[^A-Za-z0-9]/g, "_")}`];
+  return typeof exported === "function" ? (exported as ValidateFunction) : undefined;
+}
+
+function invalid(source: string, problems: string[]): OpError {
+  const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
+  return new OpError("invalid-file", `${source} is not a valid state file (${count})`, {
+    details: problems,
+    hint: "each line gives the JSON path of a problem and what was expected; nothing was changed",
+  });
+}
+
+function describeKnown(known: readonly PluginName[]): string {
+  return known
+    .map((p) => (p.aliases?.length ? `"${p.name}" (also "${p.aliases.join('", "')}")` : `"${p.name}"`))
+    .join(", ");
+}
+
+/** One line per schema violation, worded as what was expected at which path. */
+export function describeErrors(errors: readonly ErrorObject[], prefix: string): string[] {
+  const lines = errors
+    // A failed "if" repeats what its "then" already said; anyOf/oneOf summaries add nothing.
+    .filter((e) => e.keyword !== "if")
+    .map((e) => {
+      const path = `${prefix}${e.instancePath}` || "/";
+      return `${path}: ${explain(e)}`;
+    });
+  return [...new Set(lines)];
+}
+
+function explain(error: ErrorObject): string {
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case "additionalProperty":
+    case "additionalProperties":
+      return `unknown field "${String(params.additionalProperty)}"`;
+    case "required":
+      return `missing required field "${String(params.missingProperty)}"`;
+    case "enum":
+      return `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(", ")}`;
+    case "const":
+      return `must be ${JSON.stringify(params.allowedValue)}`;
+    case "type":
+      return `must be of type ${String(params.type)}`;
+    case "pattern":
+      return `${error.message ?? "does not match"}${error.parentSchema?.description ? ` (${firstSentence(error.parentSchema.description)})` : ""}`;
+    default:
+      return error.message ?? error.keyword;
+  }
+}
+
+function firstSentence(text: string): string {
+  return text.split(/(?<=\.)\s/)[0] ?? text;
+}
+
+function escapePointer(key: string): string {
+  return key.replace(/~/g, "~0").replace(/\//g, "~1");
+}
