@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what op needs on a Debian 12 host, builds it, and returns quickly when everything is
+# already there. Idempotent; run as root. Used by scripts/demo.sh, scripts/test.sh and .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*"; }
+
+apt_updated=no
+apt_install() {
+  local missing=()
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$apt_updated" = no ]; then
+    log "apt-get update"
+    apt-get update -qq
+    apt_updated=yes
+  fi
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/setup.sh: run as root (it installs packages and op changes the host)" >&2
+  exit 1
+fi
+
+# nftables: the firewall plugin; iproute2: ip netns for tests and the network plugin;
+# util-linux: unshare (nftables rule normalisation in a throw-away namespace).
+apt_install nftables iproute2 util-linux ca-certificates
+command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+
+# Open vSwitch for the network plugin, when its set-up script is present.
+if [ -x scripts/setup-ovs.sh ]; then scripts/setup-ovs.sh; fi
+
+# Node packages, including the runtime itself (the `node` package brings Node 24, so the
+# machine's own Node only has to be able to run npm). Skipped when the lock file is unchanged.
+stamp=node_modules/.op-installed
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" >"$stamp"
+fi
+
+log "building"
+PATH="$PWD/node_modules/.bin:$PATH" npm run --silent build

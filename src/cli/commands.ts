@@ -1,0 +1,283 @@
+/**
+ * What each command does. main.ts parses the command line; this file runs the work and
+ * returns the exit code. Heavy modules are imported here, never on the `--version` path.
+ */
+import { readFile } from "node:fs/promises";
+import { type Paths, createCtx, resolvePaths } from "../context.js";
+import type { StepOutcome } from "../engine/dag.js";
+import { summarize } from "../engine/plan.js";
+import { applyPlan, messageOf, notConverged, planState, verifyConverged } from "../engine/reconcile.js";
+import { OpError } from "../errors.js";
+import { Ledger } from "../ledger/index.js";
+import { acquireLock } from "../lock.js";
+import type { Action, Plugin } from "../plugin.js";
+import { pluginNamed, plugins } from "../registry.js";
+import { readStateFile } from "../state/load.js";
+import { type StateDocument, validateState } from "../state/validate.js";
+import { renderOutcome, renderPlan, renderReport } from "./output.js";
+
+export interface GlobalOptions {
+  json?: boolean;
+  ledger?: string;
+  ledgerKey?: string;
+  verbose?: boolean;
+}
+
+export const exitCodes = { ok: 0, failure: 1, drift: 2, ledgerBad: 3 } as const;
+
+function paths(options: GlobalOptions): Paths {
+  return resolvePaths({
+    ...(options.ledger === undefined ? {} : { ledgerDir: options.ledger }),
+    ...(options.ledgerKey === undefined ? {} : { keyFile: options.ledgerKey }),
+  });
+}
+
+function print(text: string): void {
+  process.stdout.write(text);
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+async function loadState(file: string): Promise<StateDocument> {
+  return validateState(await readStateFile(file), plugins, file);
+}
+
+export async function validateCommand(file: string, options: GlobalOptions): Promise<number> {
+  const document = await loadState(file);
+  const names = [...document.sections.keys()];
+  if (options.json) printJson({ file, valid: true, plugins: names });
+  else print(`${file} is valid (plugins: ${names.join(", ") || "none"})\n`);
+  return exitCodes.ok;
+}
+
+export async function planCommand(file: string, options: GlobalOptions): Promise<number> {
+  const document = await loadState(file);
+  const ctx = createCtx({ cacheDir: paths(options).cacheDir, verbose: options.verbose ?? false });
+  const planned = await planState(document, plugins, ctx);
+  const actions = planned.plan.steps.map((step) => step.action);
+  if (options.json) printJson({ file, summary: summarize(actions), actions });
+  else print(renderPlan(actions));
+  return exitCodes.ok;
+}
+
+export interface ApplyOptions extends GlobalOptions {
+  check?: boolean;
+  lockTimeout?: number;
+  concurrency?: number;
+  allowUplink?: boolean;
+}
+
+export async function applyCommand(file: string, options: ApplyOptions): Promise<number> {
+  const document = await loadState(file);
+  const where = paths(options);
+  const ctx = createCtx({
+    cacheDir: where.cacheDir,
+    verbose: options.verbose ?? false,
+    run: { allowUplink: options.allowUplink ?? false },
+  });
+
+  if (options.check) {
+    const planned = await planState(document, plugins, ctx);
+    const actions = planned.plan.steps.map((step) => step.action);
+    if (options.json) printJson({ file, drift: actions.length > 0, summary: summarize(actions), actions });
+    else print(renderPlan(actions));
+    return actions.length > 0 ? exitCodes.drift : exitCodes.ok;
+  }
+
+  const lock = await acquireLock(where.lockFile, { timeoutSeconds: options.lockTimeout ?? 0 });
+  try {
+    const planned = await planState(document, plugins, ctx);
+    const actions = planned.plan.steps.map((step) => step.action);
+    if (!options.json) print(renderPlan(actions));
+    if (actions.length === 0) {
+      if (options.json) printJson({ file, summary: summarize(actions), actions, outcomes: [], converged: true });
+      return exitCodes.ok;
+    }
+
+    const ledger = await Ledger.open(where.ledgerDir, { keyFile: where.keyFile });
+    const outcomes: { action: Action; outcome: StepOutcome }[] = [];
+    let report: Awaited<ReturnType<typeof applyPlan>>;
+    try {
+      if (!options.json) print("\nApplying:\n");
+      report = await applyPlan(planned, ledger, ctx, {
+        concurrency: options.concurrency ?? 8,
+        onOutcome: (step, outcome) => {
+          outcomes.push({ action: step.action, outcome });
+          if (!options.json) print(`${renderOutcome(step.action, outcome)}\n`);
+        },
+      });
+    } finally {
+      await ledger.close();
+    }
+
+    const converged = report.failed === 0 && report.skipped === 0 ? await verifyConverged(planned, ctx) : undefined;
+    if (options.json) {
+      printJson({
+        file,
+        run: report.run,
+        summary: summarize(actions),
+        actions,
+        outcomes: outcomes.map(({ action, outcome }) => ({
+          kind: action.kind,
+          plugin: action.plugin,
+          id: action.id,
+          status: outcome.status,
+          ...(outcome.status === "failed" ? { error: messageOf(outcome.error) } : {}),
+          ...(outcome.status === "skipped" ? { because: outcome.because } : {}),
+        })),
+        converged: converged !== undefined && converged.length === 0,
+        remaining: converged ?? [],
+      });
+    }
+    if (report.failed > 0 || report.skipped > 0) {
+      const failedActions = outcomes.filter(({ outcome }) => outcome.status !== "ok");
+      throw new OpError("apply-failed", `${report.failed} action(s) failed, ${report.skipped} skipped (run ${report.run})`, {
+        details: failedActions.map(({ action, outcome }) =>
+          `${action.kind} ${action.plugin} ${action.id}: ${outcome.status === "failed" ? messageOf(outcome.error) : "skipped"}`,
+        ),
+        hint: "the ledger holds a failed record for each; fix the cause and run op apply again",
+      });
+    }
+    if (converged && converged.length > 0) throw notConverged(converged);
+    if (!options.json) print(`\nDone: ${actions.length} applied, verified: the host matches the file.\n`);
+    return exitCodes.ok;
+  } finally {
+    lock.release();
+  }
+}
+
+export async function queryCommand(options: GlobalOptions & { plugin?: string }): Promise<number> {
+  const selected: readonly Plugin[] = options.plugin === undefined ? plugins : [requirePlugin(options.plugin)];
+  const ctx = createCtx({ cacheDir: paths(options).cacheDir, verbose: options.verbose ?? false });
+  const lives = await Promise.all(selected.map((plugin) => plugin.query(ctx)));
+  if (options.json) {
+    printJson(Object.fromEntries(selected.map((plugin, i) => [plugin.name, lives[i]])));
+  } else {
+    print(selected.map((plugin, i) => renderReport(plugin.name, plugin.report(lives[i]))).join("\n"));
+  }
+  return exitCodes.ok;
+}
+
+function requirePlugin(name: string): Plugin {
+  const plugin = pluginNamed(name);
+  if (!plugin) {
+    throw new OpError("usage", `unknown plugin "${name}"`, {
+      hint: `op knows: ${plugins.map((p) => p.name).join(", ")}`,
+    });
+  }
+  return plugin;
+}
+
+async function withLedger<T>(options: GlobalOptions, work: (ledger: Ledger) => Promise<T>): Promise<T> {
+  const where = paths(options);
+  const ledger = await Ledger.open(where.ledgerDir, { keyFile: where.keyFile });
+  try {
+    return await work(ledger);
+  } finally {
+    await ledger.close();
+  }
+}
+
+export async function ledgerLogCommand(
+  options: GlobalOptions & { plugin?: string; since?: string; limit?: number },
+): Promise<number> {
+  const since = options.since === undefined ? undefined : parseSince(options.since);
+  return withLedger(options, async (ledger) => {
+    const filter = {
+      ...(options.plugin === undefined ? {} : { plugin: options.plugin }),
+      ...(since === undefined ? {} : { since }),
+      ...(options.limit === undefined ? {} : { limit: options.limit }),
+    };
+    for await (const record of ledger.records(filter)) {
+      if (options.json) {
+        print(`${JSON.stringify(record)}\n`);
+        continue;
+      }
+      const error = record.error ? `  ${record.error}` : "";
+      print(
+        `${String(record.seq).padStart(6)}  ${record.time}  ${record.run.slice(0, 8)}  ${record.status.padEnd(6)}  ${record.action.padEnd(6)}  ${record.plugin} ${record.target}${error}\n`,
+      );
+    }
+    return exitCodes.ok;
+  });
+}
+
+/** `--since` takes a date/time (ISO 8601) or an age such as 30m, 12h, 7d. */
+export function parseSince(text: string): Date {
+  const age = /^(\d+)([smhd])$/.exec(text);
+  if (age) {
+    const unit = { s: 1, m: 60, h: 3600, d: 86400 }[age[2] as "s" | "m" | "h" | "d"];
+    return new Date(Date.now() - Number(age[1]) * unit * 1000);
+  }
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime())) {
+    throw new OpError("usage", `--since ${text}: not a date or an age`, {
+      hint: "give an ISO date such as 2026-11-01 or 2026-11-01T12:00Z, or an age such as 30m, 12h, 7d",
+    });
+  }
+  return date;
+}
+
+export async function ledgerShowCommand(seqText: string, options: GlobalOptions): Promise<number> {
+  const seq = Number(seqText);
+  if (!Number.isInteger(seq) || seq < 0) {
+    throw new OpError("usage", `ledger show ${seqText}: SEQ must be a record number (0, 1, 2, ...)`);
+  }
+  return withLedger(options, async (ledger) => {
+    const record = await ledger.show(seq);
+    if (!record) {
+      throw new OpError("not-found", `the ledger has no record ${seq}`, {
+        hint: `it has ${await ledger.size()} records, numbered from 0`,
+      });
+    }
+    printJson(record);
+    return exitCodes.ok;
+  });
+}
+
+export async function ledgerVerifyCommand(options: GlobalOptions & { trusted?: string }): Promise<number> {
+  const trusted = options.trusted === undefined ? undefined : await readTrusted(options.trusted);
+  return withLedger(options, async (ledger) => {
+    const report = await ledger.verify(trusted === undefined ? {} : { trusted });
+    if (options.json) printJson(report);
+    else if (report.ok) {
+      const checkpoint = report.checkpoint ? `; checkpoint at ${report.checkpoint.size} verified` : "";
+      print(`ledger OK: ${report.size} records, chain intact${checkpoint}${trusted ? "; matches the trusted checkpoint" : ""}\n`);
+    } else {
+      print(`ledger BAD: ${report.problem}\n`);
+    }
+    return report.ok ? exitCodes.ok : exitCodes.ledgerBad;
+  });
+}
+
+async function readTrusted(path: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    throw new OpError("usage", `--trusted ${path}: cannot read (${messageOf(error)})`, {
+      hint: "pass a file saved earlier from `op ledger checkpoint`",
+    });
+  }
+}
+
+export async function ledgerExportCommand(options: GlobalOptions): Promise<number> {
+  return withLedger(options, async (ledger) => {
+    for await (const line of ledger.exportLines()) print(`${line}\n`);
+    return exitCodes.ok;
+  });
+}
+
+export async function ledgerCheckpointCommand(options: GlobalOptions): Promise<number> {
+  return withLedger(options, async (ledger) => {
+    const checkpoint = await ledger.latestCheckpoint();
+    if (checkpoint === undefined) {
+      throw new OpError("not-found", "the ledger has no checkpoint yet", {
+        hint: "one is written after every op apply that changed something",
+      });
+    }
+    print(checkpoint.endsWith("\n") ? checkpoint : `${checkpoint}\n`);
+    return exitCodes.ok;
+  });
+}

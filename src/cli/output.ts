@@ -1,0 +1,94 @@
+/**
+ * Everything the CLI prints for people. Colour only on a terminal and never with NO_COLOR
+ * (node's styleText checks both for the stream it is given).
+ */
+import { styleText } from "node:util";
+import type { StepOutcome } from "../engine/dag.js";
+import { summarize } from "../engine/plan.js";
+import { OpError } from "../errors.js";
+import type { Action, FieldChange, LiveReport } from "../plugin.js";
+
+type Style = Parameters<typeof styleText>[0];
+
+function paint(style: Style, text: string, stream: NodeJS.WriteStream = process.stdout): string {
+  return styleText(style, text, { stream });
+}
+
+const marks = {
+  create: { sign: "+", style: "green" },
+  modify: { sign: "~", style: "yellow" },
+  delete: { sign: "-", style: "red" },
+} as const satisfies Record<Action["kind"], { sign: string; style: Style }>;
+
+export function renderPlan(actions: readonly Action[]): string {
+  if (actions.length === 0) return "No changes: the host matches the file.\n";
+  const lines: string[] = [];
+  for (const action of actions) {
+    const { sign, style } = marks[action.kind];
+    lines.push(`${paint(style, `${sign} ${action.kind}`)} ${action.plugin} ${paint("bold", action.id)}  (${action.reason})`);
+    if (action.kind === "modify") lines.push(...action.changes.map((change) => `    ${renderChange(change)}`));
+  }
+  lines.push("", renderSummary(actions));
+  return `${lines.join("\n")}\n`;
+}
+
+export function renderSummary(actions: readonly Action[]): string {
+  const s = summarize(actions);
+  return `Plan: ${s.create} to create, ${s.modify} to modify, ${s.delete} to delete.`;
+}
+
+function renderChange(change: FieldChange): string {
+  const has = (key: "before" | "after") => Object.hasOwn(change, key);
+  if (has("before") && has("after")) {
+    return `${change.path}: ${show(change.before)} → ${show(change.after)}`;
+  }
+  if (has("after")) return `${paint("green", "+")} ${change.path}: ${show(change.after)}`;
+  return `${paint("red", "-")} ${change.path}: ${show(change.before)}`;
+}
+
+function show(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+export function renderOutcome(action: Action, outcome: StepOutcome): string {
+  const what = `${action.kind} ${action.plugin} ${action.id}`;
+  switch (outcome.status) {
+    case "ok":
+      return `  ${paint("green", "ok")}      ${what}`;
+    case "failed":
+      return `  ${paint("red", "failed")}  ${what}: ${errorLine(outcome.error)}`;
+    case "skipped":
+      return `  ${paint("yellow", "skipped")} ${what}: needs ${outcome.because.split(":").slice(1).join(":")}, which did not succeed`;
+  }
+}
+
+export function renderReport(title: string, report: LiveReport): string {
+  const widths = report.columns.map((column, i) =>
+    Math.max(column.length, ...report.rows.map((row) => (row[i] ?? "").length)),
+  );
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd();
+  const body = report.rows.length === 0 ? ["(none)"] : report.rows.map(line);
+  return `${paint("bold", title)}\n${paint("dim", line(report.columns))}\n${body.join("\n")}\n`;
+}
+
+function errorLine(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** How an error is shown: an OpError as code, message, context and hint; anything else as a bug. */
+export function renderError(error: unknown): string {
+  const err = process.stderr;
+  if (error instanceof OpError) {
+    const where = [error.context.plugin, error.context.phase, error.context.id].filter(Boolean).join(" ");
+    const lines = [`${paint("red", "op: error", err)} [${error.code}]${where ? ` (${where})` : ""}: ${error.message}`];
+    lines.push(...error.details.map((detail) => `  ${detail}`));
+    if (error.hint) lines.push(`${paint("dim", "hint:", err)} ${error.hint}`);
+    return `${lines.join("\n")}\n`;
+  }
+  const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  return `${paint("red", "op: internal error — this is a bug in op; please report it with this output:", err)}\n${stack}\n`;
+}

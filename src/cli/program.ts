@@ -1,0 +1,138 @@
+/** The command line: every command, its options and its help with examples. */
+import { Command, InvalidArgumentError, Option } from "commander";
+import { version } from "../version.js";
+import type { GlobalOptions } from "./commands.js";
+
+type SetExit = (code: number) => void;
+
+function integer(name: string, minimum: number) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < minimum) {
+      throw new InvalidArgumentError(`${name} must be a whole number >= ${minimum}`);
+    }
+    return parsed;
+  };
+}
+
+function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join("\n")}\n`;
+}
+
+export function buildProgram(setExit: SetExit): Command {
+  const program = new Command("op")
+    .description("Make a Linux host's containers, network and nftables firewall match a state file.")
+    .version(`op ${version}`, "-V, --version")
+    .option("--json", "print data as JSON")
+    .option("--ledger <dir>", "ledger directory (default $OP_LEDGER or /var/lib/op/ledger)")
+    .option("--ledger-key <file>", "ledger signing key (default $OP_LEDGER_KEY or /etc/op/ledger.key)")
+    .option("-v, --verbose", "print debug messages on stderr")
+    .exitOverride()
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText(
+      "after",
+      `${examples("op plan state.json", "op apply state.json", "op apply state.json --check || echo drift", "op query --plugin nftables", "op ledger verify")}
+Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed,
+64 bad command line, 70 internal error (a bug), 75 another op apply holds the lock.`,
+    );
+
+  const run =
+    <A extends unknown[]>(action: (...args: A) => Promise<number>) =>
+    async (...args: A): Promise<void> => {
+      setExit(await action(...args));
+    };
+  const globals = (command: Command): GlobalOptions => command.optsWithGlobals() as GlobalOptions;
+  const commands = () => import("./commands.js");
+
+  program
+    .command("apply")
+    .description("apply FILE to the host: plan, change, verify, record in the ledger")
+    .argument("<file>", "state file (JSON or YAML)")
+    .option("--check", "only report drift: exit 0 if the host matches, 2 if not")
+    .addOption(new Option("--lock-timeout <seconds>", "wait this long for another op apply").argParser(integer("--lock-timeout", 0)).default(0))
+    .addOption(new Option("--concurrency <n>", "actions run at once within a plugin").argParser(integer("--concurrency", 1)).default(8))
+    .option("--allow-uplink", "allow changes to the link carrying the default route")
+    .addHelpText(
+      "after",
+      examples(
+        "op apply state.json",
+        "op apply state.json --check            # cron: exit 2 means drift",
+        "op apply state.json --lock-timeout 60  # wait for a running apply",
+        "op apply state.json --json",
+      ),
+    )
+    .action(
+      run(async (file: string, _options: unknown, command: Command) =>
+        (await commands()).applyCommand(file, globals(command)),
+      ),
+    );
+
+  program
+    .command("plan")
+    .description("show what apply would change, without changing anything")
+    .argument("<file>", "state file (JSON or YAML)")
+    .addHelpText("after", examples("op plan state.json", "op plan state.yaml --json"))
+    .action(run(async (file: string, _o: unknown, command: Command) => (await commands()).planCommand(file, globals(command))));
+
+  program
+    .command("validate")
+    .description("check a state file against the schemas; reads nothing on the host")
+    .argument("<file>", "state file (JSON or YAML)")
+    .addHelpText("after", examples("op validate state.json"))
+    .action(run(async (file: string, _o: unknown, command: Command) => (await commands()).validateCommand(file, globals(command))));
+
+  program
+    .command("query")
+    .description("show the live state each plugin sees")
+    .option("--plugin <name>", "only this plugin")
+    .addHelpText("after", examples("op query", "op query --plugin nftables --json"))
+    .action(run(async (_o: unknown, command: Command) => (await commands()).queryCommand(globals(command))));
+
+  program
+    .command("doctor")
+    .description("list what this host lacks for each part of op")
+    .addHelpText("after", examples("op doctor", "op doctor --json"))
+    .action(run(async (_o: unknown, command: Command) => (await import("./doctor.js")).doctorCommand(globals(command))));
+
+  const ledger = program
+    .command("ledger")
+    .description("read and audit the ledger of changes")
+    .addHelpText("after", examples("op ledger log --limit 20", "op ledger verify", "op ledger checkpoint > /backup/op.checkpoint"));
+
+  ledger
+    .command("log")
+    .description("list records, oldest first")
+    .option("--plugin <name>", "only records of this plugin")
+    .option("--since <when>", "only records from this date/time (ISO 8601) or age (30m, 12h, 7d)")
+    .addOption(new Option("--limit <n>", "at most n records (the newest n)").argParser(integer("--limit", 1)))
+    .addHelpText("after", examples("op ledger log --since 1d", "op ledger log --plugin nftables --json"))
+    .action(run(async (_o: unknown, command: Command) => (await commands()).ledgerLogCommand(globals(command))));
+
+  ledger
+    .command("show")
+    .description("print one record with its hashes")
+    .argument("<seq>", "record number")
+    .addHelpText("after", examples("op ledger show 0"))
+    .action(run(async (seq: string, _o: unknown, command: Command) => (await commands()).ledgerShowCommand(seq, globals(command))));
+
+  ledger
+    .command("verify")
+    .description("check the hash chain and the signed checkpoints; names the first bad record")
+    .option("--trusted <file>", "also check against a checkpoint saved elsewhere (catches truncation and rewrites)")
+    .addHelpText("after", examples("op ledger verify", "op ledger verify --trusted /backup/op.checkpoint"))
+    .action(run(async (_o: unknown, command: Command) => (await commands()).ledgerVerifyCommand(globals(command))));
+
+  ledger
+    .command("export")
+    .description("print every record as a JSON line")
+    .addHelpText("after", examples("op ledger export > ledger.jsonl"))
+    .action(run(async (_o: unknown, command: Command) => (await commands()).ledgerExportCommand(globals(command))));
+
+  ledger
+    .command("checkpoint")
+    .description("print the latest signed checkpoint, to keep somewhere else")
+    .addHelpText("after", examples("op ledger checkpoint > /backup/op.checkpoint"))
+    .action(run(async (_o: unknown, command: Command) => (await commands()).ledgerCheckpointCommand(globals(command))));
+
+  return program;
+}

@@ -1,0 +1,218 @@
+/**
+ * End-to-end tests of the built binary against the real nft, each in its own network
+ * namespace (the host's ruleset is never read into a plan or touched).
+ */
+import { spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { type CliSandbox, createCliSandbox, repoRoot } from "./support/cli.js";
+import { type TestNetns, createNetns } from "./support/netns.js";
+
+let sandbox: CliSandbox;
+let netns: TestNetns;
+
+function stateFile(name: string, tables: unknown[]): string {
+  const path = join(sandbox.dir, name);
+  writeFileSync(path, JSON.stringify({ version: 1, plugins: { nftables: { tables } } }, null, 2));
+  return path;
+}
+
+const table = (rules: string[], extra: Record<string, unknown> = {}) => ({
+  family: "inet",
+  name: "optest",
+  chains: [{ name: "input", type: "filter", hook: "input", priority: 0, policy: "accept", rules }],
+  ...extra,
+});
+
+const op = (args: string[]) => sandbox.op(args, { netns: netns.name });
+const ruleset = () => netns.run("nft", ["list", "ruleset"]);
+const ledgerRecords = () => {
+  const result = op(["ledger", "log", "--json"]);
+  expect(result.status, result.stderr).toBe(0);
+  return result.stdout.split("\n").filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+};
+
+beforeEach(() => {
+  sandbox = createCliSandbox();
+  netns = createNetns("cli");
+});
+afterEach(() => {
+  netns.remove();
+  sandbox.cleanup();
+});
+
+describe("op without a host", () => {
+  it("prints its version and help with examples on every command", () => {
+    expect(op(["--version"]).stdout.trim()).toBe(
+      `op ${JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")).version}`,
+    );
+    for (const command of [[], ["apply"], ["plan"], ["query"], ["validate"], ["doctor"], ["ledger"], ["ledger", "verify"]]) {
+      const help = op([...command, "--help"]);
+      expect(help.status, command.join(" ")).toBe(0);
+      expect(help.stdout, command.join(" ")).toContain("Examples:");
+    }
+  });
+
+  it("rejects an invalid file with every problem and its JSON path, exit 1", () => {
+    const file = join(sandbox.dir, "bad.json");
+    writeFileSync(
+      file,
+      JSON.stringify({ version: 1, plugins: { firewall: {}, nftables: { tables: [{ family: "inet6", name: "x" }] } } }),
+    );
+    const result = op(["validate", file]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('/plugins/firewall: unknown plugin "firewall"');
+    expect(result.stderr).toContain("/plugins/nftables/tables/0/family: must be one of");
+    expect(result.stderr).toContain("hint:");
+
+    const json = op(["validate", file, "--json"]);
+    expect(json.status).toBe(1);
+    const error = JSON.parse(json.stdout).error;
+    expect(error.code).toBe("invalid-file");
+    expect(error.details.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("gives malformed JSON's line and column", () => {
+    const file = join(sandbox.dir, "broken.json");
+    writeFileSync(file, '{\n  "version": 1,\n  "plugins": {,}\n}\n');
+    const result = op(["plan", file]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/broken\.json:3:15: malformed JSON/);
+  });
+
+  it("treats a bad command line as a usage error (64)", () => {
+    expect(op(["apply"]).status).toBe(64);
+    expect(op(["frobnicate"]).status).toBe(64);
+    expect(op(["apply", "x.json", "--lock-timeout", "soon"]).status).toBe(64);
+    const unknown = op(["query", "--plugin", "bogus"]);
+    expect(unknown.status).toBe(64);
+    expect(unknown.stderr).toContain("op knows: ");
+  });
+});
+
+describe("op on nftables in a namespace", () => {
+  it("plans without changing anything, applies, verifies and records", () => {
+    const file = stateFile("s.json", [table(["tcp dport {22,80} accept"])]);
+    const plan = op(["plan", file]);
+    expect(plan.status, plan.stderr).toBe(0);
+    expect(plan.stdout).toContain("+ create nftables inet/optest");
+    expect(plan.stdout).toContain("Plan: 1 to create, 0 to modify, 0 to delete.");
+    expect(plan.stdout).not.toContain("\u001b["); // no colour when not on a terminal
+    expect(ruleset()).toBe("");
+
+    const apply = op(["apply", file]);
+    expect(apply.status, apply.stderr).toBe(0);
+    expect(apply.stdout).toContain("verified: the host matches the file");
+    expect(ruleset()).toContain("tcp dport { 22, 80 } accept");
+
+    const records = ledgerRecords();
+    expect(records.map((r) => r.status)).toEqual(["intent", "ok"]);
+    expect(records[0]).toMatchObject({ plugin: "nftables", action: "create", target: "inet/optest" });
+
+    // Converged: --check exits 0, a re-apply changes nothing and writes no records.
+    expect(op(["apply", file, "--check"]).status).toBe(0);
+    const again = op(["apply", file]);
+    expect(again.status).toBe(0);
+    expect(again.stdout).toContain("No changes");
+    expect(ledgerRecords()).toHaveLength(2);
+
+    const query = op(["query", "--plugin", "nftables", "--json"]);
+    expect(query.status).toBe(0);
+    expect(JSON.stringify(JSON.parse(query.stdout))).toContain("optest");
+    expect(op(["ledger", "verify"]).status).toBe(0);
+  });
+
+  it("detects a rule added by hand (--check exits 2) and apply removes it", () => {
+    const file = stateFile("s.json", [table(["tcp dport 22 accept"])]);
+    expect(op(["apply", file]).status).toBe(0);
+    netns.run("nft", ["add", "rule", "inet", "optest", "input", "tcp", "dport", "9999", "accept"]);
+
+    const check = op(["apply", file, "--check"]);
+    expect(check.status).toBe(2);
+    expect(check.stdout).toContain("~ modify nftables inet/optest");
+    expect(check.stdout).toContain("tcp dport 9999 accept");
+
+    const json = JSON.parse(op(["apply", file, "--check", "--json"]).stdout);
+    expect(json.drift).toBe(true);
+
+    const apply = op(["apply", file]);
+    expect(apply.status, apply.stderr).toBe(0);
+    expect(ruleset()).not.toContain("9999");
+    expect(op(["apply", file, "--check"]).status).toBe(0);
+    expect(ledgerRecords().filter((r) => r.action === "modify").map((r) => r.status)).toEqual(["intent", "ok"]);
+  });
+
+  it("rejects a broken rule before touching the host or the ledger", () => {
+    const good = stateFile("good.json", [table(["tcp dport 22 accept"])]);
+    expect(op(["apply", good]).status).toBe(0);
+    const before = ruleset();
+    const recordsBefore = ledgerRecords().length;
+
+    const bad = stateFile("bad.json", [table(["tcp dport 22 accept", "tcp dport 23 acept"])]);
+    const apply = op(["apply", bad]);
+    expect(apply.status).toBe(1);
+    expect(apply.stderr).toContain("inet/optest");
+    expect(apply.stderr).toContain("input");
+    expect(apply.stderr).toContain("tcp dport 23 acept");
+    expect(ruleset()).toBe(before);
+    expect(ledgerRecords()).toHaveLength(recordsBefore);
+  });
+
+  it("deletes a table marked ensure: absent", () => {
+    expect(op(["apply", stateFile("s.json", [table(["accept"])])]).status).toBe(0);
+    const absent = stateFile("absent.json", [{ family: "inet", name: "optest", ensure: "absent" }]);
+    const apply = op(["apply", absent]);
+    expect(apply.status, apply.stderr).toBe(0);
+    expect(apply.stdout).toContain("- delete nftables inet/optest");
+    expect(ruleset()).toBe("");
+    expect(op(["apply", absent, "--check"]).status).toBe(0);
+  });
+
+  it("never touches a table the file does not list", () => {
+    netns.run("nft", ["-f", "-"], "table ip theirs {\n chain c {\n  counter\n }\n}\n");
+    const before = ruleset();
+    const file = stateFile("s.json", [table(["accept"])]);
+    const plan = op(["plan", file]);
+    expect(plan.stdout).not.toContain("theirs");
+    expect(op(["apply", file]).status).toBe(0);
+    expect(ruleset()).toContain(before.trim().split("\n")[0] ?? "table ip theirs");
+    expect(netns.run("nft", ["list", "table", "ip", "theirs"])).toBe(before);
+  });
+
+  it("signs a checkpoint, and verify catches a tampered ledger", () => {
+    const file = stateFile("s.json", [table(["accept"])]);
+    expect(op(["apply", file]).status).toBe(0);
+    const checkpoint = op(["ledger", "checkpoint"]);
+    expect(checkpoint.status).toBe(0);
+    const saved = join(sandbox.dir, "trusted.checkpoint");
+    writeFileSync(saved, checkpoint.stdout);
+    expect(op(["ledger", "verify", "--trusted", saved]).status).toBe(0);
+
+    expect(op(["apply", stateFile("absent.json", [{ family: "inet", name: "optest", ensure: "absent" }])]).status).toBe(0);
+    expect(op(["ledger", "verify", "--trusted", saved]).status).toBe(0);
+    expect(JSON.parse(op(["ledger", "show", "0"]).stdout)).toMatchObject({ seq: 0, status: "intent" });
+    expect(op(["ledger", "show", "99"]).status).toBe(1);
+    expect(op(["ledger", "export"]).stdout.trim().split("\n")).toHaveLength(4);
+  });
+});
+
+describe("the host lock", () => {
+  let holder: ReturnType<typeof spawn>;
+  beforeAll(() => {
+    holder = spawn("sleep", ["60"]);
+  });
+  afterAll(() => {
+    holder.kill();
+  });
+
+  it("refuses a second apply at once, naming the holder's pid", () => {
+    writeFileSync(sandbox.env.OP_LOCK as string, `${holder.pid}\n`);
+    const result = op(["apply", stateFile("s.json", [table(["accept"])])]);
+    expect(result.status).toBe(75);
+    expect(result.stderr).toContain(`pid ${holder.pid}`);
+    expect(ruleset()).toBe("");
+    // --check only reads, so it does not wait for the lock.
+    expect(op(["apply", stateFile("s.json", [table(["accept"])]), "--check"]).status).toBe(2);
+  });
+});
