@@ -191,7 +191,7 @@ describe("op on nftables in a namespace", () => {
 
     expect(op(["apply", stateFile("absent.json", [{ family: "inet", name: "optest", ensure: "absent" }])]).status).toBe(0);
     expect(op(["ledger", "verify", "--trusted", saved]).status).toBe(0);
-    expect(JSON.parse(op(["ledger", "show", "0"]).stdout)).toMatchObject({ seq: 0, status: "intent" });
+    expect(JSON.parse(op(["ledger", "show", "1"]).stdout)).toMatchObject({ seq: 1, status: "intent" });
     expect(op(["ledger", "show", "99"]).status).toBe(1);
     expect(op(["ledger", "export"]).stdout.trim().split("\n")).toHaveLength(4);
   });

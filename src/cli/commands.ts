@@ -172,7 +172,8 @@ function requirePlugin(name: string): Plugin {
 
 async function withLedger<T>(options: GlobalOptions, work: (ledger: Ledger) => Promise<T>): Promise<T> {
   const where = paths(options);
-  const ledger = await Ledger.open(where.ledgerDir, { keyFile: where.keyFile });
+  // Reading commands never create a ledger or a key: a wrong path should say so.
+  const ledger = await Ledger.open(where.ledgerDir, { keyFile: where.keyFile, create: false });
   try {
     return await work(ledger);
   } finally {
@@ -222,14 +223,14 @@ export function parseSince(text: string): Date {
 
 export async function ledgerShowCommand(seqText: string, options: GlobalOptions): Promise<number> {
   const seq = Number(seqText);
-  if (!Number.isInteger(seq) || seq < 0) {
-    throw new OpError("usage", `ledger show ${seqText}: SEQ must be a record number (0, 1, 2, ...)`);
+  if (!Number.isInteger(seq) || seq < 1) {
+    throw new OpError("usage", `ledger show ${seqText}: SEQ must be a record number (1, 2, 3, ...)`);
   }
   return withLedger(options, async (ledger) => {
     const record = await ledger.show(seq);
     if (!record) {
       throw new OpError("not-found", `the ledger has no record ${seq}`, {
-        hint: `it has ${await ledger.size()} records, numbered from 0`,
+        hint: `it has ${await ledger.size()} records, numbered from 1`,
       });
     }
     printJson(record);

@@ -112,7 +112,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .command("show")
     .description("print one record with its hashes")
     .argument("<seq>", "record number")
-    .addHelpText("after", examples("op ledger show 0"))
+    .addHelpText("after", examples("op ledger show 1"))
     .action(run(async (seq: string, _o: unknown, command: Command) => (await commands()).ledgerShowCommand(seq, globals(command))));
 
   ledger

@@ -103,7 +103,12 @@ function explain(error: ErrorObject): string {
     case "type":
       return `must be of type ${String(params.type)}`;
     case "pattern":
-      return `${error.message ?? "does not match"}${error.parentSchema?.description ? ` (${firstSentence(error.parentSchema.description)})` : ""}`;
+    case "not": {
+      // The regular expression itself helps nobody; say what was given and what is expected.
+      const description = error.parentSchema?.description;
+      const given = typeof error.data === "string" ? `${JSON.stringify(error.data)} ` : "";
+      return `${given}is not in the expected form${description ? `: ${firstSentence(description)}` : ""}`;
+    }
     default:
       return error.message ?? error.keyword;
   }

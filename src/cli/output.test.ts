@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import { OpError } from "../errors.js";
+import type { Action } from "../plugin.js";
+import { renderError, renderPlan, renderReport } from "./output.js";
+
+// vitest's output is not a terminal, so styleText adds no colour: the text is compared as is.
+describe("renderPlan", () => {
+  it("says when there is nothing to do", () => {
+    expect(renderPlan([])).toBe("No changes: the host matches the file.\n");
+  });
+
+  it("shows each action with its sign, reason and field changes, then a summary", () => {
+    const actions: Action[] = [
+      { kind: "create", plugin: "nftables", id: "inet/a", after: {}, reason: "not on host" },
+      {
+        kind: "modify",
+        plugin: "nftables",
+        id: "inet/b",
+        before: {},
+        after: {},
+        reason: "differs from file",
+        changes: [
+          { path: "chain input/policy", before: "accept", after: "drop" },
+          { path: "chain input/rules", after: "tcp dport 22 accept" },
+          { path: "chain input/rules", before: "tcp dport 9999 accept" },
+        ],
+      },
+      { kind: "delete", plugin: "nftables", id: "inet/c", before: {}, reason: "ensure: absent" },
+    ];
+    expect(renderPlan(actions)).toBe(
+      [
+        "+ create nftables inet/a  (not on host)",
+        "~ modify nftables inet/b  (differs from file)",
+        "    chain input/policy: accept → drop",
+        "    + chain input/rules: tcp dport 22 accept",
+        "    - chain input/rules: tcp dport 9999 accept",
+        "- delete nftables inet/c  (ensure: absent)",
+        "",
+        "Plan: 1 to create, 1 to modify, 1 to delete.",
+        "",
+      ].join("\n"),
+    );
+  });
+});
+
+describe("renderError", () => {
+  it("prints an OpError as code, context, message, details and hint", () => {
+    const error = new OpError("apply-failed", "nft rejected the rule", {
+      hint: "fix the rule",
+      details: ["chain input rule 2"],
+      context: { plugin: "nftables", phase: "apply", id: "inet/a" },
+    });
+    expect(renderError(error)).toBe(
+      "op: error [apply-failed] (nftables apply inet/a): nft rejected the rule\n  chain input rule 2\nhint: fix the rule\n",
+    );
+  });
+
+  it("prints anything else as a bug, with its stack", () => {
+    const text = renderError(new TypeError("x is undefined"));
+    expect(text).toContain("this is a bug in op");
+    expect(text).toContain("TypeError: x is undefined");
+    expect(text).toMatch(/at .*output\.test\.ts/);
+  });
+});
+
+it("renders a report as aligned columns", () => {
+  expect(renderReport("t", { columns: ["name", "state"], rows: [["a", "up"], ["longer", "down"]] })).toBe(
+    "t\nname    state\na       up\nlonger  down\n",
+  );
+});
