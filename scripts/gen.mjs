@@ -46,7 +46,7 @@ for (const { schema } of schemas) ajv.addSchema(schema);
 const exports = Object.fromEntries(
   schemas.map(({ name, schema }) => [`validate_${name.replace(/[^A-Za-z0-9]/g, "_")}`, schema.$id]),
 );
-outputs.set(join(outDir, "validators.js"), banner + standaloneCode(ajv, exports));
+outputs.set(join(outDir, "validators.js"), banner + esmRuntimeImports(standaloneCode(ajv, exports)));
 outputs.set(
   join(outDir, "validators.d.ts"),
   banner +
@@ -56,7 +56,21 @@ outputs.set(
       .join(""),
 );
 
-let stale = [];
+/**
+ * ajv's standalone ESM output still `require`s its small runtime helpers (e.g. ucs2length for
+ * maxLength); turn each into an import so the module loads as ESM.
+ */
+function esmRuntimeImports(code) {
+  const modules = [...new Set([...code.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]))];
+  const imports = modules.map((module, i) => `import ajvRuntime${i} from "${module}.js";\n`).join("");
+  let rewritten = code;
+  modules.forEach((module, i) => {
+    rewritten = rewritten.replaceAll(`require("${module}")`, `ajvRuntime${i}`);
+  });
+  return imports + rewritten;
+}
+
+const stale = [];
 mkdirSync(outDir, { recursive: true });
 for (const [path, text] of outputs) {
   const current = existsSync(path) ? readFileSync(path, "utf8") : undefined;

@@ -6,6 +6,8 @@ import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { recordKey } from "../src/ledger/store.js";
+import { withRawDb } from "../src/ledger/testing.js";
 import { type CliSandbox, createCliSandbox, repoRoot } from "./support/cli.js";
 import { type TestNetns, createNetns } from "./support/netns.js";
 
@@ -180,7 +182,7 @@ describe("op on nftables in a namespace", () => {
     expect(netns.run("nft", ["list", "table", "ip", "theirs"])).toBe(before);
   });
 
-  it("signs a checkpoint, and verify catches a tampered ledger", () => {
+  it("signs a checkpoint, and verify catches a tampered ledger", async () => {
     const file = stateFile("s.json", [table(["accept"])]);
     expect(op(["apply", file]).status).toBe(0);
     const checkpoint = op(["ledger", "checkpoint"]);
@@ -194,6 +196,17 @@ describe("op on nftables in a namespace", () => {
     expect(JSON.parse(op(["ledger", "show", "1"]).stdout)).toMatchObject({ seq: 1, status: "intent" });
     expect(op(["ledger", "show", "99"]).status).toBe(1);
     expect(op(["ledger", "export"]).stdout.trim().split("\n")).toHaveLength(4);
+
+    // One byte of record 3's body changed behind op's back.
+    await withRawDb(sandbox.env.OP_LEDGER as string, async (db) => {
+      const value = await db.get(recordKey(3));
+      if (value === undefined) throw new Error("record 3 missing");
+      value[value.length - 2] ^= 0x01;
+      await db.put(recordKey(3), value);
+    });
+    const verify = op(["ledger", "verify"]);
+    expect(verify.status).toBe(3);
+    expect(verify.stdout).toMatch(/ledger BAD: record 3\b/);
   });
 });
 

@@ -191,7 +191,13 @@ export async function ledgerLogCommand(
       ...(since === undefined ? {} : { since }),
       ...(options.limit === undefined ? {} : { limit: options.limit }),
     };
-    for await (const record of ledger.records(filter)) {
+    // --limit keeps the newest records; they are still printed oldest first.
+    const records = [];
+    for await (const record of ledger.records({ ...filter, reverse: options.limit !== undefined })) {
+      records.push(record);
+    }
+    if (options.limit !== undefined) records.reverse();
+    for (const record of records) {
       if (options.json) {
         print(`${JSON.stringify(record)}\n`);
         continue;
