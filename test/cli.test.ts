@@ -201,7 +201,8 @@ describe("op on nftables in a namespace", () => {
     await withRawDb(sandbox.env.OP_LEDGER as string, async (db) => {
       const value = await db.get(recordKey(3));
       if (value === undefined) throw new Error("record 3 missing");
-      value[value.length - 2] ^= 0x01;
+      const at = value.length - 2;
+      value[at] = (value[at] ?? 0) ^ 0x01;
       await db.put(recordKey(3), value);
     });
     const verify = op(["ledger", "verify"]);

