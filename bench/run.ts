@@ -8,6 +8,7 @@ import { type Figure, meetsTarget, ratioOf } from "./measure.js";
 const groups: Record<string, () => Promise<Figure[]>> = {
   startup: async () => (await import("./startup.js")).benchStartup(),
   nftables: async () => (await import("./nftables.js")).benchNftables(),
+  network: async () => (await import("./network.js")).benchNetwork(),
   ledger: async () => (await import("./ledger.js")).benchLedger(),
 };
 
