@@ -8,7 +8,7 @@ import type { StepOutcome } from "../engine/dag.js";
 import { summarize } from "../engine/plan.js";
 import { applyPlan, messageOf, notConverged, planState, verifyConverged } from "../engine/reconcile.js";
 import { OpError } from "../errors.js";
-import { Ledger } from "../ledger/index.js";
+import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
 import type { Action, Plugin } from "../plugin.js";
 import { pluginNamed, plugins } from "../registry.js";
@@ -96,7 +96,7 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
       return exitCodes.ok;
     }
 
-    const ledger = await Ledger.open(where.ledgerDir, { keyFile: where.keyFile });
+    const ledger = await openLedger(where, true);
     const outcomes: { action: Action; outcome: StepOutcome }[] = [];
     let report: Awaited<ReturnType<typeof applyPlan>>;
     try {
@@ -170,10 +170,16 @@ function requirePlugin(name: string): Plugin {
   return plugin;
 }
 
+/** The ledger (LevelDB and Ed25519: ~70 ms to load) is loaded only by runs that use it. */
+async function openLedger(where: Paths, create: boolean): Promise<Ledger> {
+  const { Ledger } = await import("../ledger/index.js");
+  return Ledger.open(where.ledgerDir, { keyFile: where.keyFile, create });
+}
+
 async function withLedger<T>(options: GlobalOptions, work: (ledger: Ledger) => Promise<T>): Promise<T> {
   const where = paths(options);
   // Reading commands never create a ledger or a key: a wrong path should say so.
-  const ledger = await Ledger.open(where.ledgerDir, { keyFile: where.keyFile, create: false });
+  const ledger = await openLedger(where, false);
   try {
     return await work(ledger);
   } finally {
