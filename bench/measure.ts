@@ -18,7 +18,10 @@ export interface Figure {
 }
 
 /** The median of `runs` timings of `work` (after one warm-up), in milliseconds. */
-export async function medianMs(runs: number, work: () => unknown | Promise<unknown>): Promise<number> {
+export async function medianMs(
+  runs: number,
+  work: () => unknown | Promise<unknown>,
+): Promise<number> {
   await work();
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -31,7 +34,11 @@ export async function medianMs(runs: number, work: () => unknown | Promise<unkno
 }
 
 /** Runs a command to completion and fails loudly if it fails (a benchmark of a failure is void). */
-export function runOrThrow(command: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): string {
+export function runOrThrow(
+  command: string,
+  args: string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv } = {},
+): string {
   const result = spawnSync(command, args, {
     input: options.input,
     env: options.env ?? process.env,
@@ -54,7 +61,10 @@ export function meetsTarget(figure: Figure): boolean {
   if (target.ratio !== undefined && ratioOf(figure) > target.ratio) return false;
   if (target.overMs !== undefined && figure.value - figure.floor > target.overMs) return false;
   if (target.absolute !== undefined && figure.value > target.absolute) return false;
-  if (target.atLeastTimesFaster !== undefined && figure.floor / figure.value < target.atLeastTimesFaster)
+  if (
+    target.atLeastTimesFaster !== undefined &&
+    figure.floor / figure.value < target.atLeastTimesFaster
+  )
     return false;
   return true;
 }

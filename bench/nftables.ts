@@ -17,7 +17,14 @@ export function benchState(tables: number, rulesPerTable: number): unknown {
         tables: Array.from({ length: tables }, (_, t) => ({
           family: "inet",
           name: `bench${t}`,
-          sets: [{ name: "allow", type: "ipv4_addr", flags: ["interval"], elements: ["198.18.0.0/16", "198.19.1.1"] }],
+          sets: [
+            {
+              name: "allow",
+              type: "ipv4_addr",
+              flags: ["interval"],
+              elements: ["198.18.0.0/16", "198.19.1.1"],
+            },
+          ],
           chains: [
             {
               name: "input",
@@ -27,7 +34,8 @@ export function benchState(tables: number, rulesPerTable: number): unknown {
               policy: "accept",
               rules: Array.from(
                 { length: rulesPerTable },
-                (_, r) => `ip saddr 198.18.${r % 256}.0/24 tcp dport {${1000 + r},${2000 + r}} counter accept comment "r${r}"`,
+                (_, r) =>
+                  `ip saddr 198.18.${r % 256}.0/24 tcp dport {${1000 + r},${2000 + r}} counter accept comment "r${r}"`,
               ),
             },
           ],
@@ -64,8 +72,12 @@ export async function benchNftables(runs = 7): Promise<Figure[]> {
       const out = runOrThrow("ip", inNetns(opBinary, ["plan", file]), { env });
       if (!out.includes("No changes")) throw new Error(`bench state did not converge:\n${out}`);
     });
-    const nodeStart = await medianMs(runs, () => runOrThrow("ip", inNetns(process.execPath, ["-e", "0"])));
-    const list = await medianMs(runs, () => runOrThrow("ip", inNetns("nft", ["-j", "list", "ruleset"])));
+    const nodeStart = await medianMs(runs, () =>
+      runOrThrow("ip", inNetns(process.execPath, ["-e", "0"])),
+    );
+    const list = await medianMs(runs, () =>
+      runOrThrow("ip", inNetns("nft", ["-j", "list", "ruleset"])),
+    );
     const floor = nodeStart + list;
     return [
       {

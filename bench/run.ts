@@ -32,7 +32,8 @@ const names = selected.length > 0 ? selected : Object.keys(groups);
 const rows: string[][] = [["figure", "op", "floor", "ratio", "target", ""]];
 for (const name of names) {
   const group = groups[name];
-  if (!group) throw new Error(`unknown benchmark group ${name}; known: ${Object.keys(groups).join(", ")}`);
+  if (!group)
+    throw new Error(`unknown benchmark group ${name}; known: ${Object.keys(groups).join(", ")}`);
   process.stderr.write(`running ${name}...\n`);
   for (const figure of await group()) {
     rows.push([
@@ -47,5 +48,10 @@ for (const name of names) {
 }
 const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => row[i]?.length ?? 0))) ?? [];
 for (const row of rows) {
-  process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ").trimEnd()}\n`);
+  process.stdout.write(
+    `${row
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd()}\n`,
+  );
 }

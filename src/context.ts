@@ -1,5 +1,6 @@
 /** Builds the `ctx` every plugin receives, and the paths a run uses. */
 import { createRunner } from "./exec.js";
+import { createIncusClient, defaultIncusSocket, type IncusClient } from "./incus.js";
 import type { Ctx, Logger, RunOptions } from "./plugin.js";
 
 export interface Paths {
@@ -10,7 +11,10 @@ export interface Paths {
 }
 
 /** Defaults, overridden by environment variables, overridden by command-line options. */
-export function resolvePaths(overrides: Partial<Paths> = {}, env: NodeJS.ProcessEnv = process.env): Paths {
+export function resolvePaths(
+  overrides: Partial<Paths> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Paths {
   return {
     ledgerDir: overrides.ledgerDir ?? env.OP_LEDGER ?? "/var/lib/op/ledger",
     keyFile: overrides.keyFile ?? env.OP_LEDGER_KEY ?? "/etc/op/ledger.key",
@@ -25,12 +29,18 @@ export function createCtx(options: {
   verbose?: boolean;
   run?: Partial<RunOptions>;
 }): Ctx {
+  let incus: IncusClient | undefined;
   return {
     exec: createRunner(options.netns === undefined ? {} : { netns: options.netns }),
     clock: () => new Date(),
     log: stderrLogger(options.verbose ?? false),
     cacheDir: options.cacheDir,
     options: { allowUplink: options.run?.allowUplink ?? false },
+    // Made on first use: commands that never touch Incus never look for its socket.
+    get incus(): IncusClient {
+      incus ??= createIncusClient(process.env.OP_INCUS_SOCKET || defaultIncusSocket);
+      return incus;
+    },
   };
 }
 

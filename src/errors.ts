@@ -43,7 +43,12 @@ export class OpError extends Error {
   constructor(
     code: ErrorCode,
     message: string,
-    options: { hint?: string; context?: ErrorContext; details?: readonly string[]; cause?: unknown } = {},
+    options: {
+      hint?: string;
+      context?: ErrorContext;
+      details?: readonly string[];
+      cause?: unknown;
+    } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "OpError";

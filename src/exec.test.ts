@@ -6,15 +6,22 @@ describe("createRunner", () => {
   const runner = createRunner();
 
   it("feeds stdin and collects stdout, stderr and the exit code", async () => {
-    const result = await runner.run("sh", ["-c", "cat; echo oops >&2; exit 3"], { input: "hello", check: false });
+    const result = await runner.run("sh", ["-c", "cat; echo oops >&2; exit 3"], {
+      input: "hello",
+      check: false,
+    });
     expect(result).toEqual({ stdout: "hello", stderr: "oops\n", exitCode: 3 });
   });
 
   it("throws a command-failed error naming the command and its stderr", async () => {
-    const error = await runner.run("sh", ["-c", "echo bad thing >&2; exit 2"]).catch((e: unknown) => e);
+    const error = await runner
+      .run("sh", ["-c", "echo bad thing >&2; exit 2"])
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpError);
     expect((error as OpError).code).toBe("command-failed");
-    expect((error as OpError).message).toBe("sh -c echo bad thing >&2; exit 2 exited with 2: bad thing");
+    expect((error as OpError).message).toBe(
+      "sh -c echo bad thing >&2; exit 2 exited with 2: bad thing",
+    );
   });
 
   it("passes arguments without a shell, so shell characters stay inert", async () => {

@@ -41,19 +41,29 @@ export function createRunner(options: { netns?: string } = {}): Runner {
       const result = await spawnCollect(command, file, argv, runOptions);
       if (result.exitCode !== 0 && runOptions.check !== false) {
         const output = result.stderr.trim() || result.stdout.trim();
-        throw new OpError("command-failed", `${command} ${args.join(" ")} exited with ${result.exitCode}: ${output}`);
+        throw new OpError(
+          "command-failed",
+          `${command} ${args.join(" ")} exited with ${result.exitCode}: ${output}`,
+        );
       }
       return result;
     },
   };
 }
 
-function spawnCollect(command: string, file: string, argv: readonly string[], options: RunOptions): Promise<RunResult> {
+function spawnCollect(
+  command: string,
+  file: string,
+  argv: readonly string[],
+  options: RunOptions,
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, argv, {
       env: { ...process.env, LC_ALL: "C" },
       stdio: ["pipe", "pipe", "pipe"],
-      ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs, killSignal: "SIGKILL" }),
+      ...(options.timeoutMs === undefined
+        ? {}
+        : { timeout: options.timeoutMs, killSignal: "SIGKILL" }),
     });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
@@ -76,7 +86,10 @@ function spawnCollect(command: string, file: string, argv: readonly string[], op
     });
     child.on("close", (code, signal) => {
       if (signal !== null && code === null) {
-        const why = signal === "SIGKILL" && options.timeoutMs !== undefined ? `timed out after ${options.timeoutMs} ms` : `killed by ${signal}`;
+        const why =
+          signal === "SIGKILL" && options.timeoutMs !== undefined
+            ? `timed out after ${options.timeoutMs} ms`
+            : `killed by ${signal}`;
         reject(new OpError("command-failed", `${command} ${why}`));
         return;
       }

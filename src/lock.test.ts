@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -57,7 +57,9 @@ describe("acquireLock", () => {
 
   it("gives up after the timeout", async () => {
     const first = await acquireLock(lockPath, { timeoutSeconds: 0 });
-    const error = await acquireLock(lockPath, { timeoutSeconds: 0.2, pollMs: 20 }).catch((e: unknown) => e);
+    const error = await acquireLock(lockPath, { timeoutSeconds: 0.2, pollMs: 20 }).catch(
+      (e: unknown) => e,
+    );
     expect((error as OpError).code).toBe("locked");
     expect((error as OpError).hint).toMatch(/did not finish within 0.2s/);
     first.release();

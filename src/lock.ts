@@ -7,7 +7,16 @@
  * staleness by mtime, and the requirement is to name the holder's pid and to take over a
  * lock only when that process is gone.
  */
-import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { OpError } from "./errors.js";
@@ -51,9 +60,13 @@ function tryCreate(path: string): boolean {
     fd = openSync(path, "wx", 0o644);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw new OpError("permission-denied", `cannot create the lock ${path}: ${(error as Error).message}`, {
-      hint: "run op as root, or point OP_LOCK at a writable path",
-    });
+    throw new OpError(
+      "permission-denied",
+      `cannot create the lock ${path}: ${(error as Error).message}`,
+      {
+        hint: "run op as root, or point OP_LOCK at a writable path",
+      },
+    );
   }
   try {
     writeSync(fd, `${process.pid}\n`);

@@ -3,6 +3,7 @@
  * and applies one action at a time; the engine decides order and concurrency.
  */
 import type { Runner } from "./exec.js";
+import type { IncusClient } from "./incus.js";
 
 /** One field that differs. A missing `before` means added; a missing `after`, removed. */
 export interface FieldChange {
@@ -50,6 +51,8 @@ export interface Ctx {
   cacheDir: string | undefined;
   /** What the user allowed on the command line for this run. */
   options: RunOptions;
+  /** The Incus API client (lxc plugin); optional so contexts without Incus stay valid. */
+  incus?: IncusClient;
 }
 
 export interface RunOptions {
@@ -67,6 +70,11 @@ export interface Plugin<Desired = unknown, Live = unknown> {
   readonly name: string;
   /** Other names accepted for this plugin's section in a state file (e.g. `net`). */
   readonly aliases?: readonly string[];
+  /**
+   * How many of this plugin's actions may run at once (default 8; `--concurrency` overrides).
+   * A plugin whose `apply` batches concurrent actions into one process can take them all.
+   */
+  readonly concurrency?: number;
   /** Bulk read of the live objects: no call per resource. */
   query(ctx: Ctx): Promise<Live>;
   /**

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { recordKey } from "../src/ledger/store.js";
 import { withRawDb } from "../src/ledger/testing.js";
 import { type CliSandbox, createCliSandbox, repoRoot } from "./support/cli.js";
-import { type TestNetns, createNetns } from "./support/netns.js";
+import { createNetns, type TestNetns } from "./support/netns.js";
 
 let sandbox: CliSandbox;
 let netns: TestNetns;
@@ -32,7 +32,10 @@ const ruleset = () => netns.run("nft", ["list", "ruleset"]);
 const ledgerRecords = () => {
   const result = op(["ledger", "log", "--json"]);
   expect(result.status, result.stderr).toBe(0);
-  return result.stdout.split("\n").filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+  return result.stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
 };
 
 beforeEach(() => {
@@ -49,7 +52,16 @@ describe("op without a host", () => {
     expect(op(["--version"]).stdout.trim()).toBe(
       `op ${JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")).version}`,
     );
-    for (const command of [[], ["apply"], ["plan"], ["query"], ["validate"], ["doctor"], ["ledger"], ["ledger", "verify"]]) {
+    for (const command of [
+      [],
+      ["apply"],
+      ["plan"],
+      ["query"],
+      ["validate"],
+      ["doctor"],
+      ["ledger"],
+      ["ledger", "verify"],
+    ]) {
       const help = op([...command, "--help"]);
       expect(help.status, command.join(" ")).toBe(0);
       expect(help.stdout, command.join(" ")).toContain("Examples:");
@@ -60,7 +72,10 @@ describe("op without a host", () => {
     const file = join(sandbox.dir, "bad.json");
     writeFileSync(
       file,
-      JSON.stringify({ version: 1, plugins: { firewall: {}, nftables: { tables: [{ family: "inet6", name: "x" }] } } }),
+      JSON.stringify({
+        version: 1,
+        plugins: { firewall: {}, nftables: { tables: [{ family: "inet6", name: "x" }] } },
+      }),
     );
     const result = op(["validate", file]);
     expect(result.status).toBe(1);
@@ -110,7 +125,11 @@ describe("op on nftables in a namespace", () => {
 
     const records = ledgerRecords();
     expect(records.map((r) => r.status)).toEqual(["intent", "ok"]);
-    expect(records[0]).toMatchObject({ plugin: "nftables", action: "create", target: "inet/optest" });
+    expect(records[0]).toMatchObject({
+      plugin: "nftables",
+      action: "create",
+      target: "inet/optest",
+    });
 
     // Converged: --check exits 0, a re-apply changes nothing and writes no records.
     expect(op(["apply", file, "--check"]).status).toBe(0);
@@ -142,7 +161,11 @@ describe("op on nftables in a namespace", () => {
     expect(apply.status, apply.stderr).toBe(0);
     expect(ruleset()).not.toContain("9999");
     expect(op(["apply", file, "--check"]).status).toBe(0);
-    expect(ledgerRecords().filter((r) => r.action === "modify").map((r) => r.status)).toEqual(["intent", "ok"]);
+    expect(
+      ledgerRecords()
+        .filter((r) => r.action === "modify")
+        .map((r) => r.status),
+    ).toEqual(["intent", "ok"]);
   });
 
   it("rejects a broken rule before touching the host or the ledger", () => {
@@ -191,9 +214,17 @@ describe("op on nftables in a namespace", () => {
     writeFileSync(saved, checkpoint.stdout);
     expect(op(["ledger", "verify", "--trusted", saved]).status).toBe(0);
 
-    expect(op(["apply", stateFile("absent.json", [{ family: "inet", name: "optest", ensure: "absent" }])]).status).toBe(0);
+    expect(
+      op([
+        "apply",
+        stateFile("absent.json", [{ family: "inet", name: "optest", ensure: "absent" }]),
+      ]).status,
+    ).toBe(0);
     expect(op(["ledger", "verify", "--trusted", saved]).status).toBe(0);
-    expect(JSON.parse(op(["ledger", "show", "1"]).stdout)).toMatchObject({ seq: 1, status: "intent" });
+    expect(JSON.parse(op(["ledger", "show", "1"]).stdout)).toMatchObject({
+      seq: 1,
+      status: "intent",
+    });
     expect(op(["ledger", "show", "99"]).status).toBe(1);
     expect(op(["ledger", "export"]).stdout.trim().split("\n")).toHaveLength(4);
 

@@ -3,10 +3,16 @@
  * returns the exit code. Heavy modules are imported here, never on the `--version` path.
  */
 import { readFile } from "node:fs/promises";
-import { type Paths, createCtx, resolvePaths } from "../context.js";
+import { createCtx, type Paths, resolvePaths } from "../context.js";
 import type { StepOutcome } from "../engine/dag.js";
 import { summarize } from "../engine/plan.js";
-import { applyPlan, messageOf, notConverged, planState, verifyConverged } from "../engine/reconcile.js";
+import {
+  applyPlan,
+  messageOf,
+  notConverged,
+  planState,
+  verifyConverged,
+} from "../engine/reconcile.js";
 import { OpError } from "../errors.js";
 import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
@@ -81,7 +87,8 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
   if (options.check) {
     const planned = await planState(document, plugins, ctx);
     const actions = planned.plan.steps.map((step) => step.action);
-    if (options.json) printJson({ file, drift: actions.length > 0, summary: summarize(actions), actions });
+    if (options.json)
+      printJson({ file, drift: actions.length > 0, summary: summarize(actions), actions });
     else print(renderPlan(actions));
     return actions.length > 0 ? exitCodes.drift : exitCodes.ok;
   }
@@ -92,7 +99,8 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
     const actions = planned.plan.steps.map((step) => step.action);
     if (!options.json) print(renderPlan(actions));
     if (actions.length === 0) {
-      if (options.json) printJson({ file, summary: summarize(actions), actions, outcomes: [], converged: true });
+      if (options.json)
+        printJson({ file, summary: summarize(actions), actions, outcomes: [], converged: true });
       return exitCodes.ok;
     }
 
@@ -102,7 +110,7 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
     try {
       if (!options.json) print("\nApplying:\n");
       report = await applyPlan(planned, ledger, ctx, {
-        concurrency: options.concurrency ?? 8,
+        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         onOutcome: (step, outcome) => {
           outcomes.push({ action: step.action, outcome });
           if (!options.json) print(`${renderOutcome(step.action, outcome)}\n`);
@@ -112,7 +120,8 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
       await ledger.close();
     }
 
-    const converged = report.failed === 0 && report.skipped === 0 ? await verifyConverged(planned, ctx) : undefined;
+    const converged =
+      report.failed === 0 && report.skipped === 0 ? await verifyConverged(planned, ctx) : undefined;
     if (options.json) {
       printJson({
         file,
@@ -133,15 +142,21 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
     }
     if (report.failed > 0 || report.skipped > 0) {
       const failedActions = outcomes.filter(({ outcome }) => outcome.status !== "ok");
-      throw new OpError("apply-failed", `${report.failed} action(s) failed, ${report.skipped} skipped (run ${report.run})`, {
-        details: failedActions.map(({ action, outcome }) =>
-          `${action.kind} ${action.plugin} ${action.id}: ${outcome.status === "failed" ? messageOf(outcome.error) : "skipped"}`,
-        ),
-        hint: "the ledger holds a failed record for each; fix the cause and run op apply again",
-      });
+      throw new OpError(
+        "apply-failed",
+        `${report.failed} action(s) failed, ${report.skipped} skipped (run ${report.run})`,
+        {
+          details: failedActions.map(
+            ({ action, outcome }) =>
+              `${action.kind} ${action.plugin} ${action.id}: ${outcome.status === "failed" ? messageOf(outcome.error) : "skipped"}`,
+          ),
+          hint: "the ledger holds a failed record for each; fix the cause and run op apply again",
+        },
+      );
     }
     if (converged && converged.length > 0) throw notConverged(converged);
-    if (!options.json) print(`\nDone: ${actions.length} applied, verified: the host matches the file.\n`);
+    if (!options.json)
+      print(`\nDone: ${actions.length} applied, verified: the host matches the file.\n`);
     return exitCodes.ok;
   } finally {
     lock.release();
@@ -149,13 +164,16 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
 }
 
 export async function queryCommand(options: GlobalOptions & { plugin?: string }): Promise<number> {
-  const selected: readonly Plugin[] = options.plugin === undefined ? plugins : [requirePlugin(options.plugin)];
+  const selected: readonly Plugin[] =
+    options.plugin === undefined ? plugins : [requirePlugin(options.plugin)];
   const ctx = createCtx({ cacheDir: paths(options).cacheDir, verbose: options.verbose ?? false });
   const lives = await Promise.all(selected.map((plugin) => plugin.query(ctx)));
   if (options.json) {
     printJson(Object.fromEntries(selected.map((plugin, i) => [plugin.name, lives[i]])));
   } else {
-    print(selected.map((plugin, i) => renderReport(plugin.name, plugin.report(lives[i]))).join("\n"));
+    print(
+      selected.map((plugin, i) => renderReport(plugin.name, plugin.report(lives[i]))).join("\n"),
+    );
   }
   return exitCodes.ok;
 }
@@ -176,7 +194,10 @@ async function openLedger(where: Paths, create: boolean): Promise<Ledger> {
   return Ledger.open(where.ledgerDir, { keyFile: where.keyFile, create });
 }
 
-async function withLedger<T>(options: GlobalOptions, work: (ledger: Ledger) => Promise<T>): Promise<T> {
+async function withLedger<T>(
+  options: GlobalOptions,
+  work: (ledger: Ledger) => Promise<T>,
+): Promise<T> {
   const where = paths(options);
   // Reading commands never create a ledger or a key: a wrong path should say so.
   const ledger = await openLedger(where, false);
@@ -199,7 +220,10 @@ export async function ledgerLogCommand(
     };
     // --limit keeps the newest records; they are still printed oldest first.
     const records = [];
-    for await (const record of ledger.records({ ...filter, reverse: options.limit !== undefined })) {
+    for await (const record of ledger.records({
+      ...filter,
+      reverse: options.limit !== undefined,
+    })) {
       records.push(record);
     }
     if (options.limit !== undefined) records.reverse();
@@ -236,7 +260,10 @@ export function parseSince(text: string): Date {
 export async function ledgerShowCommand(seqText: string, options: GlobalOptions): Promise<number> {
   const seq = Number(seqText);
   if (!Number.isInteger(seq) || seq < 1) {
-    throw new OpError("usage", `ledger show ${seqText}: SEQ must be a record number (1, 2, 3, ...)`);
+    throw new OpError(
+      "usage",
+      `ledger show ${seqText}: SEQ must be a record number (1, 2, 3, ...)`,
+    );
   }
   return withLedger(options, async (ledger) => {
     const record = await ledger.show(seq);
@@ -250,14 +277,20 @@ export async function ledgerShowCommand(seqText: string, options: GlobalOptions)
   });
 }
 
-export async function ledgerVerifyCommand(options: GlobalOptions & { trusted?: string }): Promise<number> {
+export async function ledgerVerifyCommand(
+  options: GlobalOptions & { trusted?: string },
+): Promise<number> {
   const trusted = options.trusted === undefined ? undefined : await readTrusted(options.trusted);
   return withLedger(options, async (ledger) => {
     const report = await ledger.verify(trusted === undefined ? {} : { trusted });
     if (options.json) printJson(report);
     else if (report.ok) {
-      const checkpoint = report.checkpoint ? `; checkpoint at ${report.checkpoint.size} verified` : "";
-      print(`ledger OK: ${report.size} records, chain intact${checkpoint}${trusted ? "; matches the trusted checkpoint" : ""}\n`);
+      const checkpoint = report.checkpoint
+        ? `; checkpoint at ${report.checkpoint.size} verified`
+        : "";
+      print(
+        `ledger OK: ${report.size} records, chain intact${checkpoint}${trusted ? "; matches the trusted checkpoint" : ""}\n`,
+      );
     } else {
       print(`ledger BAD: ${report.problem}\n`);
     }

@@ -13,7 +13,11 @@ interface Check {
   hint: string;
 }
 
-export async function doctorCommand(options: { json?: boolean; ledger?: string; ledgerKey?: string }): Promise<number> {
+export async function doctorCommand(options: {
+  json?: boolean;
+  ledger?: string;
+  ledgerKey?: string;
+}): Promise<number> {
   const runner = createRunner();
   const where = resolvePaths({
     ...(options.ledger === undefined ? {} : { ledgerDir: options.ledger }),
@@ -28,7 +32,8 @@ export async function doctorCommand(options: { json?: boolean; ledger?: string; 
       neededFor: "op",
       required: true,
       probe: async () => {
-        if (Number(process.versions.node.split(".")[0]) < 22) throw new Error(`node ${process.versions.node}`);
+        if (Number(process.versions.node.split(".")[0]) < 22)
+          throw new Error(`node ${process.versions.node}`);
         return `node ${process.versions.node}`;
       },
       hint: "run op through scripts/op, which uses the Node the project installs",
@@ -43,7 +48,13 @@ export async function doctorCommand(options: { json?: boolean; ledger?: string; 
       },
       hint: "run op as root (netlink, nftables and container changes need it)",
     },
-    { name: "nft", neededFor: "nftables", required: true, probe: () => version("nft"), hint: "apt-get install nftables" },
+    {
+      name: "nft",
+      neededFor: "nftables",
+      required: true,
+      probe: () => version("nft"),
+      hint: "apt-get install nftables",
+    },
     {
       name: "unshare",
       neededFor: "nftables (rule normalisation)",
@@ -51,7 +62,13 @@ export async function doctorCommand(options: { json?: boolean; ledger?: string; 
       probe: () => version("unshare"),
       hint: "apt-get install util-linux",
     },
-    { name: "ip", neededFor: "network", required: false, probe: () => version("ip", ["-V"]), hint: "apt-get install iproute2" },
+    {
+      name: "ip",
+      neededFor: "network",
+      required: false,
+      probe: () => version("ip", ["-V"]),
+      hint: "apt-get install iproute2",
+    },
     {
       name: "ovs-vsctl",
       neededFor: "network (Open vSwitch bridges)",
@@ -69,7 +86,13 @@ export async function doctorCommand(options: { json?: boolean; ledger?: string; 
       },
       hint: "install incus-base (bookworm-backports) and start incusd",
     },
-    { name: "lxc-create", neededFor: "lxc (lxc backend)", required: false, probe: () => version("lxc-create"), hint: "apt-get install lxc" },
+    {
+      name: "lxc-create",
+      neededFor: "lxc (lxc backend)",
+      required: false,
+      probe: () => version("lxc-create"),
+      hint: "apt-get install lxc",
+    },
     {
       name: "ledger directory",
       neededFor: "op apply, op ledger",
@@ -88,7 +111,11 @@ export async function doctorCommand(options: { json?: boolean; ledger?: string; 
       try {
         return { ...check, ok: true, found: await check.probe() };
       } catch (error) {
-        return { ...check, ok: false, found: error instanceof Error ? error.message.split("\n")[0] ?? "" : String(error) };
+        return {
+          ...check,
+          ok: false,
+          found: error instanceof Error ? (error.message.split("\n")[0] ?? "") : String(error),
+        };
       }
     }),
   );
@@ -96,7 +123,14 @@ export async function doctorCommand(options: { json?: boolean; ledger?: string; 
   if (options.json) {
     process.stdout.write(
       `${JSON.stringify(
-        results.map(({ name, neededFor, required, ok, found, hint }) => ({ name, neededFor, required, ok, found, ...(ok ? {} : { hint }) })),
+        results.map(({ name, neededFor, required, ok, found, hint }) => ({
+          name,
+          neededFor,
+          required,
+          ok,
+          found,
+          ...(ok ? {} : { hint }),
+        })),
         null,
         2,
       )}\n`,
@@ -108,7 +142,12 @@ export async function doctorCommand(options: { json?: boolean; ledger?: string; 
       r.neededFor,
       r.ok ? r.found : r.hint,
     ]);
-    process.stdout.write(renderReport("op doctor", { columns: ["status", "check", "needed for", "found / how to fix"], rows }));
+    process.stdout.write(
+      renderReport("op doctor", {
+        columns: ["status", "check", "needed for", "found / how to fix"],
+        rows,
+      }),
+    );
   }
   return missingRequired ? 1 : 0;
 }

@@ -64,7 +64,13 @@ describe("renderError", () => {
 });
 
 it("renders a report as aligned columns", () => {
-  expect(renderReport("t", { columns: ["name", "state"], rows: [["a", "up"], ["longer", "down"]] })).toBe(
-    "t\nname    state\na       up\nlonger  down\n",
-  );
+  expect(
+    renderReport("t", {
+      columns: ["name", "state"],
+      rows: [
+        ["a", "up"],
+        ["longer", "down"],
+      ],
+    }),
+  ).toBe("t\nname    state\na       up\nlonger  down\n");
 });

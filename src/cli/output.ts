@@ -25,8 +25,11 @@ export function renderPlan(actions: readonly Action[]): string {
   const lines: string[] = [];
   for (const action of actions) {
     const { sign, style } = marks[action.kind];
-    lines.push(`${paint(style, `${sign} ${action.kind}`)} ${action.plugin} ${paint("bold", action.id)}  (${action.reason})`);
-    if (action.kind === "modify") lines.push(...action.changes.map((change) => `    ${renderChange(change)}`));
+    lines.push(
+      `${paint(style, `${sign} ${action.kind}`)} ${action.plugin} ${paint("bold", action.id)}  (${action.reason})`,
+    );
+    if (action.kind === "modify")
+      lines.push(...action.changes.map((change) => `    ${renderChange(change)}`));
   }
   lines.push("", renderSummary(actions));
   return `${lines.join("\n")}\n`;
@@ -83,8 +86,12 @@ function errorLine(error: unknown): string {
 export function renderError(error: unknown): string {
   const err = process.stderr;
   if (error instanceof OpError) {
-    const where = [error.context.plugin, error.context.phase, error.context.id].filter(Boolean).join(" ");
-    const lines = [`${paint("red", "op: error", err)} [${error.code}]${where ? ` (${where})` : ""}: ${error.message}`];
+    const where = [error.context.plugin, error.context.phase, error.context.id]
+      .filter(Boolean)
+      .join(" ");
+    const lines = [
+      `${paint("red", "op: error", err)} [${error.code}]${where ? ` (${where})` : ""}: ${error.message}`,
+    ];
     lines.push(...error.details.map((detail) => `  ${detail}`));
     if (error.hint) lines.push(`${paint("dim", "hint:", err)} ${error.hint}`);
     return `${lines.join("\n")}\n`;

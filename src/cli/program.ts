@@ -21,11 +21,16 @@ function examples(...lines: string[]): string {
 
 export function buildProgram(setExit: SetExit): Command {
   const program = new Command("op")
-    .description("Make a Linux host's containers, network and nftables firewall match a state file.")
+    .description(
+      "Make a Linux host's containers, network and nftables firewall match a state file.",
+    )
     .version(`op ${version}`, "-V, --version")
     .option("--json", "print data as JSON")
     .option("--ledger <dir>", "ledger directory (default $OP_LEDGER or /var/lib/op/ledger)")
-    .option("--ledger-key <file>", "ledger signing key (default $OP_LEDGER_KEY or /etc/op/ledger.key)")
+    .option(
+      "--ledger-key <file>",
+      "ledger signing key (default $OP_LEDGER_KEY or /etc/op/ledger.key)",
+    )
     .option("-v, --verbose", "print debug messages on stderr")
     .exitOverride()
     .showHelpAfterError("(run with --help for usage)")
@@ -49,8 +54,17 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .description("apply FILE to the host: plan, change, verify, record in the ledger")
     .argument("<file>", "state file (JSON or YAML)")
     .option("--check", "only report drift: exit 0 if the host matches, 2 if not")
-    .addOption(new Option("--lock-timeout <seconds>", "wait this long for another op apply").argParser(integer("--lock-timeout", 0)).default(0))
-    .addOption(new Option("--concurrency <n>", "actions run at once within a plugin").argParser(integer("--concurrency", 1)).default(8))
+    .addOption(
+      new Option("--lock-timeout <seconds>", "wait this long for another op apply")
+        .argParser(integer("--lock-timeout", 0))
+        .default(0),
+    )
+    .addOption(
+      new Option(
+        "--concurrency <n>",
+        "actions run at once within a plugin (default: the plugin's own, 8 for most)",
+      ).argParser(integer("--concurrency", 1)),
+    )
     .option("--allow-uplink", "allow changes to the link carrying the default route")
     .addHelpText(
       "after",
@@ -72,67 +86,123 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .description("show what apply would change, without changing anything")
     .argument("<file>", "state file (JSON or YAML)")
     .addHelpText("after", examples("op plan state.json", "op plan state.yaml --json"))
-    .action(run(async (file: string, _o: unknown, command: Command) => (await commands()).planCommand(file, globals(command))));
+    .action(
+      run(async (file: string, _o: unknown, command: Command) =>
+        (await commands()).planCommand(file, globals(command)),
+      ),
+    );
 
   program
     .command("validate")
     .description("check a state file against the schemas; reads nothing on the host")
     .argument("<file>", "state file (JSON or YAML)")
     .addHelpText("after", examples("op validate state.json"))
-    .action(run(async (file: string, _o: unknown, command: Command) => (await commands()).validateCommand(file, globals(command))));
+    .action(
+      run(async (file: string, _o: unknown, command: Command) =>
+        (await commands()).validateCommand(file, globals(command)),
+      ),
+    );
 
   program
     .command("query")
     .description("show the live state each plugin sees")
     .option("--plugin <name>", "only this plugin")
     .addHelpText("after", examples("op query", "op query --plugin nftables --json"))
-    .action(run(async (_o: unknown, command: Command) => (await commands()).queryCommand(globals(command))));
+    .action(
+      run(async (_o: unknown, command: Command) =>
+        (await commands()).queryCommand(globals(command)),
+      ),
+    );
 
   program
     .command("doctor")
     .description("list what this host lacks for each part of op")
     .addHelpText("after", examples("op doctor", "op doctor --json"))
-    .action(run(async (_o: unknown, command: Command) => (await import("./doctor.js")).doctorCommand(globals(command))));
+    .action(
+      run(async (_o: unknown, command: Command) =>
+        (await import("./doctor.js")).doctorCommand(globals(command)),
+      ),
+    );
 
   const ledger = program
     .command("ledger")
     .description("read and audit the ledger of changes")
-    .addHelpText("after", examples("op ledger log --limit 20", "op ledger verify", "op ledger checkpoint > /backup/op.checkpoint"));
+    .addHelpText(
+      "after",
+      examples(
+        "op ledger log --limit 20",
+        "op ledger verify",
+        "op ledger checkpoint > /backup/op.checkpoint",
+      ),
+    );
 
   ledger
     .command("log")
     .description("list records, oldest first")
     .option("--plugin <name>", "only records of this plugin")
     .option("--since <when>", "only records from this date/time (ISO 8601) or age (30m, 12h, 7d)")
-    .addOption(new Option("--limit <n>", "at most n records (the newest n)").argParser(integer("--limit", 1)))
-    .addHelpText("after", examples("op ledger log --since 1d", "op ledger log --plugin nftables --json"))
-    .action(run(async (_o: unknown, command: Command) => (await commands()).ledgerLogCommand(globals(command))));
+    .addOption(
+      new Option("--limit <n>", "at most n records (the newest n)").argParser(
+        integer("--limit", 1),
+      ),
+    )
+    .addHelpText(
+      "after",
+      examples("op ledger log --since 1d", "op ledger log --plugin nftables --json"),
+    )
+    .action(
+      run(async (_o: unknown, command: Command) =>
+        (await commands()).ledgerLogCommand(globals(command)),
+      ),
+    );
 
   ledger
     .command("show")
     .description("print one record with its hashes")
     .argument("<seq>", "record number")
     .addHelpText("after", examples("op ledger show 1"))
-    .action(run(async (seq: string, _o: unknown, command: Command) => (await commands()).ledgerShowCommand(seq, globals(command))));
+    .action(
+      run(async (seq: string, _o: unknown, command: Command) =>
+        (await commands()).ledgerShowCommand(seq, globals(command)),
+      ),
+    );
 
   ledger
     .command("verify")
     .description("check the hash chain and the signed checkpoints; names the first bad record")
-    .option("--trusted <file>", "also check against a checkpoint saved elsewhere (catches truncation and rewrites)")
-    .addHelpText("after", examples("op ledger verify", "op ledger verify --trusted /backup/op.checkpoint"))
-    .action(run(async (_o: unknown, command: Command) => (await commands()).ledgerVerifyCommand(globals(command))));
+    .option(
+      "--trusted <file>",
+      "also check against a checkpoint saved elsewhere (catches truncation and rewrites)",
+    )
+    .addHelpText(
+      "after",
+      examples("op ledger verify", "op ledger verify --trusted /backup/op.checkpoint"),
+    )
+    .action(
+      run(async (_o: unknown, command: Command) =>
+        (await commands()).ledgerVerifyCommand(globals(command)),
+      ),
+    );
 
   ledger
     .command("export")
     .description("print every record as a JSON line")
     .addHelpText("after", examples("op ledger export > ledger.jsonl"))
-    .action(run(async (_o: unknown, command: Command) => (await commands()).ledgerExportCommand(globals(command))));
+    .action(
+      run(async (_o: unknown, command: Command) =>
+        (await commands()).ledgerExportCommand(globals(command)),
+      ),
+    );
 
   ledger
     .command("checkpoint")
     .description("print the latest signed checkpoint, to keep somewhere else")
     .addHelpText("after", examples("op ledger checkpoint > /backup/op.checkpoint"))
-    .action(run(async (_o: unknown, command: Command) => (await commands()).ledgerCheckpointCommand(globals(command))));
+    .action(
+      run(async (_o: unknown, command: Command) =>
+        (await commands()).ledgerCheckpointCommand(globals(command)),
+      ),
+    );
 
   return program;
 }

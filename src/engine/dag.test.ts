@@ -5,7 +5,13 @@ import { runSteps } from "./dag.js";
 import type { PlanStep } from "./plan.js";
 
 const action: Action = { kind: "create", plugin: "p", id: "x", after: {}, reason: "" };
-const step = (key: string, after: string[] = [], needs: string[] = []): PlanStep => ({ key, action, wave: 0, after, needs });
+const step = (key: string, wave = 0, needs: string[] = []): PlanStep => ({
+  key,
+  action,
+  wave,
+  needs,
+});
+const bound = (n: number) => ({ concurrencyOf: () => n });
 
 describe("runSteps", () => {
   it("runs independent steps concurrently, never more than the bound", async () => {
@@ -20,46 +26,82 @@ describe("runSteps", () => {
         await sleep(5);
         running--;
       },
-      3,
+      bound(3),
     );
     expect(peak).toBe(3);
   });
 
-  it("starts a step only after the steps it comes after", async () => {
-    const finished: string[] = [];
-    const started: Record<string, string[]> = {};
+  it("takes the bound of each wave from its first step's plugin", async () => {
+    const peaks = new Map<number, number>();
+    let running = 0;
+    const steps = [
+      ...Array.from({ length: 6 }, (_, i) => step(`a${i}`, 0)),
+      ...Array.from({ length: 6 }, (_, i) => step(`b${i}`, 1)),
+    ];
     await runSteps(
-      [step("a"), step("b"), step("c", ["a", "b"])],
+      steps,
       async (s) => {
-        started[s.key] = [...finished];
-        await sleep(s.key === "a" ? 10 : 1);
-        finished.push(s.key);
+        running++;
+        peaks.set(s.wave, Math.max(peaks.get(s.wave) ?? 0, running));
+        await sleep(5);
+        running--;
       },
-      8,
+      { concurrencyOf: (s) => (s.wave === 0 ? 2 : 6) },
     );
-    expect(started.c?.sort()).toEqual(["a", "b"]);
+    expect(peaks.get(0)).toBe(2);
+    expect(peaks.get(1)).toBe(6);
   });
 
-  it("skips what needs a failed step, transitively, and runs the rest", async () => {
+  it("starts a wave only when every step of the earlier waves has finished", async () => {
+    const finished: string[] = [];
+    const startedAfter: Record<string, string[]> = {};
+    await runSteps(
+      [step("a", 0), step("b", 0), step("c", 1)],
+      async (s) => {
+        startedAfter[s.key] = [...finished];
+        await sleep(s.key === "a" ? 20 : 1);
+        finished.push(s.key);
+        if (s.key === "a") throw new Error("a failed, but c does not need it");
+      },
+      bound(8),
+    );
+    expect(startedAfter.c?.sort()).toEqual(["a", "b"]);
+  });
+
+  it("skips what needs a failed step, transitively and across waves, and runs the rest", async () => {
     const ran: string[] = [];
     const outcomes = await runSteps(
-      [step("a"), step("b", [], ["a"]), step("c", [], ["b"]), step("d", ["a"])],
+      [step("a"), step("b", 0, ["a"]), step("c", 1, ["b"]), step("d", 1)],
       async (s) => {
         ran.push(s.key);
         if (s.key === "a") throw new Error("boom");
       },
-      4,
+      bound(4),
     );
     expect(outcomes.get("a")?.status).toBe("failed");
     expect(outcomes.get("b")).toEqual({ key: "b", status: "skipped", because: "a" });
     expect(outcomes.get("c")).toEqual({ key: "c", status: "skipped", because: "b" });
-    // `after` orders but does not make d depend on a's success.
     expect(outcomes.get("d")?.status).toBe("ok");
     expect(ran.sort()).toEqual(["a", "d"]);
   });
 
+  it("runs a step only after the steps it needs in its own wave", async () => {
+    const order: string[] = [];
+    await runSteps(
+      [step("port", 0, ["bridge"]), step("bridge", 0)],
+      async (s) => {
+        await sleep(s.key === "bridge" ? 10 : 0);
+        order.push(s.key);
+      },
+      bound(8),
+    );
+    expect(order).toEqual(["bridge", "port"]);
+  });
+
   it("returns at once for an empty plan and refuses a cycle", async () => {
-    expect((await runSteps([], async () => {}, 1)).size).toBe(0);
-    expect(() => runSteps([step("a", [], ["b"]), step("b", [], ["a"])], async () => {}, 1)).toThrow(/cycle/);
+    expect((await runSteps([], async () => {}, bound(1))).size).toBe(0);
+    await expect(
+      runSteps([step("a", 0, ["b"]), step("b", 0, ["a"])], async () => {}, bound(1)),
+    ).rejects.toThrow(/cycle/);
   });
 });

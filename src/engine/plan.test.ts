@@ -11,12 +11,24 @@ const create = (plugin: string, id: string, needs?: string[]): Action => ({
   reason: "not on host",
   ...(needs ? { needs } : {}),
 });
-const remove = (plugin: string, id: string): Action => ({ kind: "delete", plugin, id, before: {}, reason: "absent" });
+const remove = (plugin: string, id: string): Action => ({
+  kind: "delete",
+  plugin,
+  id,
+  before: {},
+  reason: "absent",
+});
 
 describe("buildPlan", () => {
   it("orders deletes in reverse plugin order before creates in plugin order", () => {
     const plan = buildPlan(
-      [create("nftables", "t"), remove("network", "br9"), create("network", "br0"), remove("nftables", "old"), create("lxc", "ct1")],
+      [
+        create("nftables", "t"),
+        remove("network", "br9"),
+        create("network", "br0"),
+        remove("nftables", "old"),
+        create("lxc", "ct1"),
+      ],
       order,
     );
     expect(plan.steps.map((s) => s.key)).toEqual([
@@ -28,16 +40,29 @@ describe("buildPlan", () => {
     ]);
   });
 
-  it("makes every step wait for all steps of earlier waves", () => {
-    const plan = buildPlan([create("network", "a"), create("network", "b"), create("lxc", "c")], order);
-    const lxc = plan.steps.find((s) => s.action.plugin === "lxc");
-    expect(lxc?.after.sort()).toEqual(["create:network:a", "create:network:b"]);
-    const network = plan.steps.filter((s) => s.action.plugin === "network");
-    expect(network.every((s) => s.after.length === 0)).toBe(true);
+  it("puts each plugin and direction in its own wave, in run order", () => {
+    const plan = buildPlan(
+      [
+        create("network", "a"),
+        create("network", "b"),
+        create("lxc", "c"),
+        remove("lxc", "d"),
+        remove("network", "e"),
+      ],
+      order,
+    );
+    const wave = (id: string) => plan.steps.find((s) => s.action.id === id)?.wave ?? Number.NaN;
+    expect(wave("a")).toBe(wave("b"));
+    expect(wave("d")).toBeLessThan(wave("e"));
+    expect(wave("e")).toBeLessThan(wave("a"));
+    expect(wave("a")).toBeLessThan(wave("c"));
   });
 
   it("resolves needs to the actions on the named resources", () => {
-    const plan = buildPlan([create("network", "br0"), create("network", "port1", ["network:br0"])], order);
+    const plan = buildPlan(
+      [create("network", "br0"), create("network", "port1", ["network:br0"])],
+      order,
+    );
     expect(plan.steps.find((s) => s.action.id === "port1")?.needs).toEqual(["create:network:br0"]);
   });
 
@@ -48,7 +73,9 @@ describe("buildPlan", () => {
   });
 
   it("rejects two actions of one kind on one resource as a bug", () => {
-    expect(() => buildPlan([create("lxc", "a"), create("lxc", "a")], order)).toThrow(/two create actions/);
+    expect(() => buildPlan([create("lxc", "a"), create("lxc", "a")], order)).toThrow(
+      /two create actions/,
+    );
   });
 
   it("counts the plan", () => {

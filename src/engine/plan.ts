@@ -1,8 +1,8 @@
 /**
- * Orders a run's actions (pure). Deletes come first, plugins in reverse order (nftables, lxc,
- * network); then creates and modifies in plugin order (network, lxc, nftables). Each action
- * waits for every action of the earlier waves, and for the actions it names in `needs`; an
- * action whose needed action fails is skipped.
+ * Orders a run's actions (pure) into waves, one plugin and one direction each: deletes first,
+ * plugins in reverse order (nftables, lxc, network); then creates and modifies in plugin order
+ * (network, lxc, nftables). A wave starts when the earlier ones have finished; within a wave,
+ * an action waits for the actions it names in `needs`, and is skipped if one of them fails.
  */
 import type { Action } from "../plugin.js";
 
@@ -10,9 +10,7 @@ export interface PlanStep {
   key: string;
   action: Action;
   wave: number;
-  /** Keys of steps that must finish first (any outcome). */
-  after: string[];
-  /** Keys of steps that must succeed, or this one is skipped. */
+  /** Keys of steps that must succeed first, or this one is skipped. */
   needs: string[];
 }
 
@@ -44,7 +42,8 @@ export function buildPlan(actions: readonly Action[], pluginOrder: readonly stri
   const seen = new Set<string>();
   for (const action of ordered) {
     const key = actionKey(action);
-    if (seen.has(key)) throw new Error(`bug: two ${action.kind} actions for ${resourceKey(action)}`);
+    if (seen.has(key))
+      throw new Error(`bug: two ${action.kind} actions for ${resourceKey(action)}`);
     seen.add(key);
   }
 
@@ -54,28 +53,17 @@ export function buildPlan(actions: readonly Action[], pluginOrder: readonly stri
     byResource.set(resource, [...(byResource.get(resource) ?? []), action]);
   }
 
-  const steps: PlanStep[] = [];
-  const previousWaves: string[] = [];
-  let currentWave = -1;
-  let currentWaveKeys: string[] = [];
-  for (const action of ordered) {
-    const wave = waveOf(action);
-    if (wave !== currentWave) {
-      previousWaves.push(...currentWaveKeys);
-      currentWaveKeys = [];
-      currentWave = wave;
-    }
+  const steps = ordered.map((action): PlanStep => {
     const key = actionKey(action);
     const needs = (action.needs ?? []).flatMap((resource) =>
       (byResource.get(resource) ?? []).map(actionKey).filter((k) => k !== key),
     );
     // A replacement (delete + create of one resource) creates only after its delete.
-    const sibling = (byResource.get(resourceKey(action)) ?? [])
+    const replaced = (byResource.get(resourceKey(action)) ?? [])
       .filter((other) => other !== action && other.kind === "delete" && action.kind !== "delete")
       .map(actionKey);
-    steps.push({ key, action, wave, after: [...previousWaves], needs: [...new Set([...needs, ...sibling])] });
-    currentWaveKeys.push(key);
-  }
+    return { key, action, wave: waveOf(action), needs: [...new Set([...needs, ...replaced])] };
+  });
   return { steps };
 }
 

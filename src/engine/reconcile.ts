@@ -35,6 +35,9 @@ export interface PlannedRun {
   plan: Plan;
 }
 
+/** Actions of one plugin in flight at once, unless the plugin or the user says otherwise. */
+export const defaultConcurrency = 8;
+
 export interface ApplyReport {
   run: string;
   outcomes: Map<string, StepOutcome>;
@@ -43,7 +46,11 @@ export interface ApplyReport {
 }
 
 /** Query, prepare and diff every plugin the file has a section for. Changes nothing. */
-export async function planState(document: StateDocument, plugins: readonly Plugin[], ctx: Ctx): Promise<PlannedRun> {
+export async function planState(
+  document: StateDocument,
+  plugins: readonly Plugin[],
+  ctx: Ctx,
+): Promise<PlannedRun> {
   const inFile = plugins.filter((plugin) => document.sections.has(plugin.name));
   const prepared = await Promise.all(
     inFile.map(async (plugin): Promise<PreparedPlugin> => {
@@ -55,7 +62,14 @@ export async function planState(document: StateDocument, plugins: readonly Plugi
     }),
   );
   const actions = prepared.flatMap(({ plugin, desired, live }) => diffOf(plugin, desired, live));
-  return { prepared, actions, plan: buildPlan(actions, plugins.map((p) => p.name)) };
+  return {
+    prepared,
+    actions,
+    plan: buildPlan(
+      actions,
+      plugins.map((p) => p.name),
+    ),
+  };
 }
 
 /**
@@ -66,7 +80,11 @@ export async function applyPlan(
   planned: PlannedRun,
   ledger: LedgerWriter,
   ctx: Ctx,
-  options: { concurrency: number; onOutcome?: (step: PlanStep, outcome: StepOutcome) => void },
+  options: {
+    /** `--concurrency`, when the user gave it: it overrides every plugin's own bound. */
+    concurrency?: number;
+    onOutcome?: (step: PlanStep, outcome: StepOutcome) => void;
+  },
 ): Promise<ApplyReport> {
   const run = randomUUID();
   const pluginByName = new Map(planned.prepared.map(({ plugin }) => [plugin.name, plugin]));
@@ -89,9 +107,13 @@ export async function applyPlan(
   try {
     // Loaded here, not at the top: `op plan` and `--check` never run steps.
     const { runSteps } = await import("./dag.js");
-    const outcomes = await runSteps(planned.plan.steps, work, options.concurrency, (outcome) =>
-      options.onOutcome?.(stepByKey.get(outcome.key) as PlanStep, outcome),
-    );
+    const outcomes = await runSteps(planned.plan.steps, work, {
+      concurrencyOf: (step) =>
+        options.concurrency ??
+        pluginByName.get(step.action.plugin)?.concurrency ??
+        defaultConcurrency,
+      onOutcome: (outcome) => options.onOutcome?.(stepByKey.get(outcome.key) as PlanStep, outcome),
+    });
     const all = [...outcomes.values()];
     return {
       run,
@@ -138,11 +160,20 @@ function diffOf(plugin: Plugin, desired: unknown, live: unknown): Action[] {
   }
 }
 
-async function phase<T>(plugin: Plugin, name: string, work: () => Promise<T>, id?: string): Promise<T> {
+async function phase<T>(
+  plugin: Plugin,
+  name: string,
+  work: () => Promise<T>,
+  id?: string,
+): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    throw withContext(error, { plugin: plugin.name, phase: name, ...(id === undefined ? {} : { id }) });
+    throw withContext(error, {
+      plugin: plugin.name,
+      phase: name,
+      ...(id === undefined ? {} : { id }),
+    });
   }
 }
 

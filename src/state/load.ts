@@ -14,7 +14,9 @@ export async function readStateFile(path: string): Promise<unknown> {
     const code = (error as NodeJS.ErrnoException).code;
     throw new OpError(
       code === "EACCES" ? "permission-denied" : "invalid-file",
-      code === "ENOENT" ? `${path}: no such file` : `${path}: cannot read (${code ?? String(error)})`,
+      code === "ENOENT"
+        ? `${path}: no such file`
+        : `${path}: cannot read (${code ?? String(error)})`,
       { hint: "pass the path of a state file, e.g. `op plan state/demo.json`" },
     );
   }
@@ -34,9 +36,13 @@ function parseJson(text: string, path: string): unknown {
   } catch (error) {
     const message = (error as Error).message;
     const { line, column } = positionOf(text, message);
-    throw new OpError("invalid-file", `${path}:${line}:${column}: malformed JSON: ${stripPosition(message)}`, {
-      hint: "fix the syntax at that line and column",
-    });
+    throw new OpError(
+      "invalid-file",
+      `${path}:${line}:${column}: malformed JSON: ${stripPosition(message)}`,
+      {
+        hint: "fix the syntax at that line and column",
+      },
+    );
   }
 }
 
@@ -48,9 +54,13 @@ async function parseYaml(text: string, path: string): Promise<unknown> {
     if (!(error instanceof YAMLParseError)) throw error;
     const at = error.linePos?.[0];
     const where = at ? `${at.line}:${at.col}` : "?";
-    throw new OpError("invalid-file", `${path}:${where}: malformed YAML: ${yamlReason(error.message)}`, {
-      hint: "fix the syntax at that line and column",
-    });
+    throw new OpError(
+      "invalid-file",
+      `${path}:${where}: malformed YAML: ${yamlReason(error.message)}`,
+      {
+        hint: "fix the syntax at that line and column",
+      },
+    );
   }
 }
 
@@ -65,7 +75,9 @@ function positionOf(text: string, message: string): { line: number; column: numb
 }
 
 function stripPosition(message: string): string {
-  return message.replace(/\s*in JSON at position \d+.*$/, "").replace(/\s*\(line \d+ column \d+\)/, "");
+  return message
+    .replace(/\s*in JSON at position \d+.*$/, "")
+    .replace(/\s*\(line \d+ column \d+\)/, "");
 }
 
 /** The first line of yaml's message, without the position it appends (we print our own). */

@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import packageJson from "../../package.json" with { type: "json" };
 import { OpError } from "../errors.js";
 import { version } from "../version.js";
 import { readStateFile } from "./load.js";
 import { validateState } from "./validate.js";
-import packageJson from "../../package.json" with { type: "json" };
 
 const dir = mkdtempSync(join(tmpdir(), "op-state-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -29,24 +29,34 @@ async function failure(work: () => unknown): Promise<OpError> {
 
 describe("readStateFile", () => {
   it("reads JSON and YAML to the same document", async () => {
-    const json = await readStateFile(file("a.json", '{"version":1,"plugins":{"nftables":{"tables":[]}}}'));
-    const yaml = await readStateFile(file("a.yaml", "version: 1\nplugins:\n  nftables:\n    tables: []\n"));
+    const json = await readStateFile(
+      file("a.json", '{"version":1,"plugins":{"nftables":{"tables":[]}}}'),
+    );
+    const yaml = await readStateFile(
+      file("a.yaml", "version: 1\nplugins:\n  nftables:\n    tables: []\n"),
+    );
     expect(yaml).toEqual(json);
   });
 
   it("names line and column of malformed JSON", async () => {
-    const error = await failure(() => readStateFile(file("bad.json", '{\n  "version": 1,\n  plugins: {}\n}')));
+    const error = await failure(() =>
+      readStateFile(file("bad.json", '{\n  "version": 1,\n  plugins: {}\n}')),
+    );
     expect(error.code).toBe("invalid-file");
     expect(error.message).toMatch(/bad\.json:3:3: malformed JSON/);
   });
 
   it("names line and column of malformed YAML", async () => {
-    const error = await failure(() => readStateFile(file("bad.yaml", "version: 1\nplugins:\n  nft: [1,\n  x: }\n")));
+    const error = await failure(() =>
+      readStateFile(file("bad.yaml", "version: 1\nplugins:\n  nft: [1,\n  x: }\n")),
+    );
     expect(error.message).toMatch(/bad\.yaml:\d+:\d+: malformed YAML/);
   });
 
   it("rejects duplicate YAML keys instead of keeping the last", async () => {
-    const error = await failure(() => readStateFile(file("dup.yaml", "version: 1\nversion: 2\nplugins: {}\n")));
+    const error = await failure(() =>
+      readStateFile(file("dup.yaml", "version: 1\nversion: 2\nplugins: {}\n")),
+    );
     expect(error.message).toMatch(/dup\.yaml:2:\d+/);
   });
 
@@ -74,7 +84,9 @@ describe("validateState", () => {
   });
 
   it("names unknown plugins, listing the known ones, and an unread version", async () => {
-    const error = await failure(() => validateState({ version: 2, plugins: { firewall: {}, nftables: {} } }, known, "f"));
+    const error = await failure(() =>
+      validateState({ version: 2, plugins: { firewall: {}, nftables: {} } }, known, "f"),
+    );
     expect(error.details).toContain("/version: op reads version 1; this file says 2");
     expect(error.details.find((d) => d.startsWith("/plugins/firewall"))).toMatch(
       /unknown plugin "firewall"; op knows "network" \(also "net"\), "lxc", "nftables"/,
@@ -82,7 +94,9 @@ describe("validateState", () => {
   });
 
   it("refuses one plugin given under two names", async () => {
-    const error = await failure(() => validateState({ version: 1, plugins: { network: {}, net: {} } }, known, "f"));
+    const error = await failure(() =>
+      validateState({ version: 1, plugins: { network: {}, net: {} } }, known, "f"),
+    );
     expect(error.details).toContain('/plugins/net: plugin "network" is already given as "network"');
   });
 });

@@ -20,7 +20,11 @@ export interface StateDocument {
   sections: Map<string, unknown>;
 }
 
-export function validateState(document: unknown, known: readonly PluginName[], source: string): StateDocument {
+export function validateState(
+  document: unknown,
+  known: readonly PluginName[],
+  source: string,
+): StateDocument {
   const problems: string[] = [];
   if (!validators.validate_state(document)) {
     problems.push(...describeErrors(validators.validate_state.errors ?? [], ""));
@@ -43,7 +47,9 @@ export function validateState(document: unknown, known: readonly PluginName[], s
     }
     const earlier = seenAs.get(plugin.name);
     if (earlier !== undefined) {
-      problems.push(`/plugins/${escapePointer(key)}: plugin "${plugin.name}" is already given as "${earlier}"`);
+      problems.push(
+        `/plugins/${escapePointer(key)}: plugin "${plugin.name}" is already given as "${earlier}"`,
+      );
       continue;
     }
     seenAs.set(plugin.name, key);
@@ -58,7 +64,9 @@ export function validateState(document: unknown, known: readonly PluginName[], s
 }
 
 function validatorFor(name: string): ValidateFunction | undefined {
-  const exported = (validators as Record<string, unknown>)[`validate_${name.replace(/[^A-Za-z0-9]/g, "_")}`];
+  const exported = (validators as Record<string, unknown>)[
+    `validate_${name.replace(/[^A-Za-z0-9]/g, "_")}`
+  ];
   return typeof exported === "function" ? (exported as ValidateFunction) : undefined;
 }
 
@@ -72,7 +80,9 @@ function invalid(source: string, problems: string[]): OpError {
 
 function describeKnown(known: readonly PluginName[]): string {
   return known
-    .map((p) => (p.aliases?.length ? `"${p.name}" (also "${p.aliases.join('", "')}")` : `"${p.name}"`))
+    .map((p) =>
+      p.aliases?.length ? `"${p.name}" (also "${p.aliases.join('", "')}")` : `"${p.name}"`,
+    )
     .join(", ");
 }
 

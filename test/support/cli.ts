@@ -37,7 +37,9 @@ export function createCliSandbox(): CliSandbox {
     env,
     op(args, options = {}) {
       const [command, argv] =
-        options.netns === undefined ? [opBinary, args] : ["ip", ["netns", "exec", options.netns, opBinary, ...args]];
+        options.netns === undefined
+          ? [opBinary, args]
+          : ["ip", ["netns", "exec", options.netns, opBinary, ...args]];
       const result = spawnSync(command, argv, {
         encoding: "utf8",
         env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...env, ...options.env },
