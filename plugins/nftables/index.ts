@@ -1,0 +1,32 @@
+/** The nftables plugin: the tables op owns, each replaced as one atomic nft transaction. */
+import type { LiveReport, Plugin } from "../../src/plugin.js";
+import { applyNftables } from "./apply.js";
+import { diffNftables } from "./diff.js";
+import { prepareNftables } from "./prepare.js";
+import { queryNftables } from "./query.js";
+import type { NftDesired, NftLive } from "./types.js";
+
+export type { NftDesired, NftLive } from "./types.js";
+
+export function reportNftables(live: NftLive): LiveReport {
+  return {
+    columns: ["family", "name", "chains", "rules", "sets", "maps"],
+    rows: live.tables.map((table) => [
+      table.family,
+      table.name,
+      String(table.chains.length),
+      String(table.chains.reduce((sum, chain) => sum + chain.rules.length, 0)),
+      String(table.sets.length),
+      String(table.maps.length),
+    ]),
+  };
+}
+
+export const nftablesPlugin: Plugin<NftDesired, NftLive> = {
+  name: "nftables",
+  query: queryNftables,
+  prepare: prepareNftables,
+  diff: diffNftables,
+  apply: applyNftables,
+  report: reportNftables,
+};

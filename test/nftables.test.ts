@@ -1,0 +1,427 @@
+/**
+ * System tests of the nftables plugin against the real nft and kernel. Every test works in
+ * its own network namespace (`opt-nft-<random>`), deleted afterwards, and never touches the
+ * host's ruleset.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { nftablesPlugin } from "../plugins/nftables/index.js";
+import type { NftablesSection } from "../plugins/nftables/types.js";
+import { OpError } from "../src/errors.js";
+import { createRunner, type Runner } from "../src/exec.js";
+import type { Action, Ctx } from "../src/plugin.js";
+
+const host = createRunner();
+const cleanups: Array<() => Promise<unknown>> = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface Sandbox {
+  ns: string;
+  ctx: Ctx;
+  /** Every command the plugin started, as "command arg...". */
+  commands: string[];
+  nft(...args: string[]): Promise<string>;
+  /** Runs a command in the namespace, outside the plugin (a person at the keyboard). */
+  inNs: Runner["run"];
+}
+
+async function sandbox(cacheDir?: string): Promise<Sandbox> {
+  const ns = `opt-nft-${randomBytes(4).toString("hex")}`;
+  await host.run("ip", ["netns", "add", ns]);
+  cleanups.push(() => host.run("ip", ["netns", "del", ns]));
+  const cache = cacheDir ?? (await mkdtemp(join(tmpdir(), "opt-nft-cache-")));
+  if (cacheDir === undefined) cleanups.push(() => rm(cache, { recursive: true, force: true }));
+  const inner = createRunner({ netns: ns });
+  const commands: string[] = [];
+  const exec: Runner = {
+    netns: ns,
+    run(command, args, options) {
+      commands.push([command, ...args].join(" "));
+      return inner.run(command, args, options);
+    },
+  };
+  const ctx: Ctx = {
+    exec,
+    clock: () => new Date(),
+    log: { debug() {}, info() {}, warn() {} },
+    cacheDir: cache,
+    options: { allowUplink: false },
+  };
+  return {
+    ns,
+    ctx,
+    commands,
+    nft: async (...args) => (await inner.run("nft", args)).stdout,
+    inNs: (command, args, options) => inner.run(command, args, options),
+  };
+}
+
+async function plan(section: NftablesSection, ctx: Ctx): Promise<Action[]> {
+  const live = await nftablesPlugin.query(ctx);
+  const desired = await nftablesPlugin.prepare(section, live, ctx);
+  return nftablesPlugin.diff(desired, live);
+}
+
+/** Plans, applies every action, and returns what a second plan still finds (should be none). */
+async function converge(
+  section: NftablesSection,
+  ctx: Ctx,
+): Promise<{ applied: Action[]; remaining: Action[] }> {
+  const applied = await plan(section, ctx);
+  for (const action of applied) await nftablesPlugin.apply(action, ctx);
+  return { applied, remaining: await plan(section, ctx) };
+}
+
+async function failure(work: Promise<unknown>): Promise<OpError> {
+  const error = await work.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(OpError);
+  return error as OpError;
+}
+
+const demo: NftablesSection = {
+  tables: [
+    {
+      family: "inet",
+      name: "op_demo",
+      sets: [
+        {
+          name: "allowed",
+          type: "ipv4_addr",
+          flags: ["interval"],
+          elements: ["198.18.0.0/16", "198.19.1.1"],
+        },
+      ],
+      maps: [
+        { name: "verdicts", type: "ipv4_addr", map: "verdict", elements: [["198.18.1.1", "drop"]] },
+      ],
+      chains: [
+        {
+          name: "input",
+          type: "filter",
+          hook: "input",
+          priority: "filter",
+          policy: "drop",
+          comment: "inbound",
+          rules: [
+            "ct state established,related accept",
+            "tcp dport {22,80} accept",
+            'ip saddr @allowed counter accept comment "lab nets"',
+            "ip saddr vmap @verdicts",
+            "jump services",
+          ],
+        },
+        { name: "services", rules: ["udp dport 53 accept"] },
+      ],
+    },
+    {
+      family: "ip",
+      name: "op_nat",
+      chains: [
+        {
+          name: "post",
+          type: "nat",
+          hook: "postrouting",
+          priority: "srcnat",
+          rules: ["ip saddr 198.18.0.0/15 return"],
+        },
+      ],
+    },
+  ],
+};
+
+describe("nftables plugin on a real kernel", () => {
+  it("creates the tables from nothing, then finds nothing to do", async () => {
+    const { ctx, nft } = await sandbox();
+    const { applied, remaining } = await converge(demo, ctx);
+    expect(applied.map((a) => `${a.kind} ${a.id} (${a.reason})`)).toEqual([
+      "create inet/op_demo (not on host)",
+      "create ip/op_nat (not on host)",
+    ]);
+    expect(remaining).toEqual([]);
+    const listing = await nft("list", "table", "inet", "op_demo");
+    expect(listing).toContain('comment "managed by op"');
+    expect(listing).toContain("tcp dport { 22, 80 } accept");
+    expect(listing).toContain("policy drop;");
+    // Applying the same file again is a no-op.
+    expect((await converge(demo, ctx)).applied).toEqual([]);
+  });
+
+  it("sees a rule added by hand as a change, shows it as nft text, and removes it", async () => {
+    const { ctx, nft } = await sandbox();
+    await converge(demo, ctx);
+    await nft("add", "rule", "inet", "op_demo", "services", "tcp", "dport", "8080", "accept");
+    const actions = await plan(demo, ctx);
+    expect(actions).toHaveLength(1);
+    const [action] = actions;
+    expect(action?.kind).toBe("modify");
+    expect(action?.kind === "modify" && action.changes).toEqual([
+      { path: "chain services/rules", before: "tcp dport 8080 accept" },
+    ]);
+    expect(action?.reason).toBe("differs from file");
+    const { remaining } = await converge(demo, ctx);
+    expect(remaining).toEqual([]);
+    expect(await nft("list", "chain", "inet", "op_demo", "services")).not.toContain("8080");
+  });
+
+  it("sees rule order, policy and set elements changed in the file", async () => {
+    const { ctx } = await sandbox();
+    await converge(demo, ctx);
+    const [table, nat] = demo.tables ?? [];
+    const [input, services] = table?.chains ?? [];
+    const changed: NftablesSection = {
+      tables: [
+        {
+          ...table,
+          family: "inet",
+          name: "op_demo",
+          sets: [
+            {
+              name: "allowed",
+              type: "ipv4_addr",
+              flags: ["interval"],
+              elements: ["198.18.0.0/16", "198.19.2.0/24"],
+            },
+          ],
+          chains: [
+            {
+              name: "input",
+              type: "filter",
+              hook: "input",
+              priority: 0,
+              policy: "accept",
+              rules: [...(input?.rules ?? [])].reverse(),
+            },
+            services ?? { name: "services" },
+          ],
+        },
+        ...(nat ? [nat] : []),
+      ],
+    };
+    const actions = await plan(changed, ctx);
+    expect(actions.map((a) => a.id)).toEqual(["inet/op_demo"]);
+    const changes = actions[0]?.kind === "modify" ? actions[0].changes : [];
+    expect(changes).toContainEqual({ path: "chain input/policy", before: "drop", after: "accept" });
+    expect(changes).toContainEqual({ path: "set allowed/elements", before: "198.19.1.1" });
+    expect(changes).toContainEqual({ path: "set allowed/elements", after: "198.19.2.0/24" });
+    expect(changes.filter((c) => c.path === "chain input/rules").length).toBeGreaterThan(0);
+    expect((await converge(changed, ctx)).remaining).toEqual([]);
+  });
+
+  it("treats a rule written differently but printed the same as no drift", async () => {
+    const { ctx } = await sandbox();
+    const compact: NftablesSection = {
+      tables: [
+        {
+          family: "inet",
+          name: "op_fmt",
+          chains: [
+            { name: "c", rules: ["tcp dport {22,80} accept", "ip saddr 198.18.0.1 counter drop"] },
+          ],
+        },
+      ],
+    };
+    const spaced: NftablesSection = {
+      tables: [
+        {
+          family: "inet",
+          name: "op_fmt",
+          chains: [
+            {
+              name: "c",
+              rules: ["tcp  dport { 22, 80 }  accept", "ip saddr 198.18.0.1  counter  drop"],
+            },
+          ],
+        },
+      ],
+    };
+    await converge(compact, ctx);
+    expect(await plan(spaced, ctx)).toEqual([]);
+  });
+
+  it("refuses a syntax error before anything changes, naming table, chain and rule", async () => {
+    const { ctx, nft } = await sandbox();
+    await converge(demo, ctx);
+    const before = await nft("list", "ruleset");
+    const broken: NftablesSection = {
+      tables: [
+        {
+          family: "inet",
+          name: "op_demo",
+          chains: [{ name: "input", rules: ["tcp dport 22 accept", "tcp dport 23 acept"] }],
+        },
+      ],
+    };
+    const error = await failure(plan(broken, ctx));
+    expect(error.code).toBe("invalid-state");
+    expect(error.message).toContain('table inet/op_demo, chain input, rule "tcp dport 23 acept"');
+    expect(error.message).toContain("syntax error");
+    expect(await nft("list", "ruleset")).toBe(before);
+  });
+
+  it("refuses a rule the kernel rejects (jump to a missing chain), in prepare and in apply", async () => {
+    const { ctx, nft } = await sandbox();
+    await converge(demo, ctx);
+    const before = await nft("list", "ruleset");
+    const spec = {
+      family: "inet" as const,
+      name: "op_demo",
+      chains: [{ name: "input", rules: ["jump nowhere"] }],
+    };
+    const error = await failure(plan({ tables: [spec] }, ctx));
+    expect(error.code).toBe("invalid-state");
+    expect(error.message).toContain('table inet/op_demo, chain input, rule "jump nowhere"');
+    expect(error.message).toContain("No such file or directory");
+
+    // The same table handed straight to apply (as a stale plan would): one failed transaction.
+    const action: Action = {
+      kind: "modify",
+      plugin: "nftables",
+      id: "inet/op_demo",
+      before: {},
+      after: spec,
+      changes: [],
+      reason: "test",
+    };
+    const applyError = await failure(nftablesPlugin.apply(action, ctx));
+    expect(applyError.code).toBe("apply-failed");
+    expect(applyError.message).toContain('table inet/op_demo, chain input, rule "jump nowhere"');
+    expect(applyError.hint).toContain("nothing on the host changed");
+    expect(await nft("list", "ruleset")).toBe(before);
+  });
+
+  it("refuses an action whose table would inject commands, before running nft", async () => {
+    const { ctx, nft, commands } = await sandbox();
+    const before = await nft("list", "ruleset");
+    const spec = {
+      family: "inet",
+      name: "op_evil",
+      chains: [{ name: "c", rules: ["accept }\ntable inet pwned { chain x {"] }],
+    };
+    const action: Action = {
+      kind: "create",
+      plugin: "nftables",
+      id: "inet/op_evil",
+      after: spec,
+      reason: "test",
+    };
+    const error = await failure(nftablesPlugin.apply(action, ctx));
+    expect(error.code).toBe("invalid-state");
+    expect(error.details.join("\n")).toContain("/tables/0/chains/0/rules/0");
+    expect(commands).toEqual([]);
+    expect(await nft("list", "ruleset")).toBe(before);
+  });
+
+  it("deletes a table marked absent, and then has nothing to do", async () => {
+    const { ctx, nft } = await sandbox();
+    await converge(demo, ctx);
+    const absent: NftablesSection = {
+      tables: [{ family: "ip", name: "op_nat", ensure: "absent" }],
+    };
+    const { applied, remaining } = await converge(absent, ctx);
+    expect(applied.map((a) => `${a.kind} ${a.id} (${a.reason})`)).toEqual([
+      "delete ip/op_nat (ensure: absent)",
+    ]);
+    expect(applied[0]?.kind === "delete" && applied[0].before).toMatchObject({
+      chains: [{ name: "post", rules: ["ip saddr 198.18.0.0/15 return"] }],
+    });
+    expect(remaining).toEqual([]);
+    expect(await nft("list", "tables")).not.toContain("op_nat");
+    expect(await nft("list", "tables")).toContain("op_demo");
+  });
+
+  it("never changes a table the file does not list", async () => {
+    const { ctx, nft, inNs } = await sandbox();
+    await inNs("nft", ["-f", "-"], {
+      input:
+        "table inet incus {\n  chain incus_fwd {\n    type filter hook forward priority 0; policy accept;\n    tcp dport 22 counter accept\n  }\n}\n",
+    });
+    const before = await nft("list", "table", "inet", "incus");
+    await converge(demo, ctx);
+    await converge(
+      {
+        tables: [
+          { family: "inet", name: "op_demo", chains: [] },
+          { family: "ip", name: "op_nat", ensure: "absent" },
+        ],
+      },
+      ctx,
+    );
+    const actions = await plan(demo, ctx);
+    expect(actions.map((a) => a.id)).not.toContain("inet/incus");
+    expect(await nft("list", "table", "inet", "incus")).toBe(before);
+  });
+
+  it("loads rules naming interfaces by index (iif) through the throw-away namespace", async () => {
+    const { ctx, inNs } = await sandbox();
+    await inNs("ip", ["link", "add", "opt-a", "type", "veth", "peer", "name", "opt-b"]);
+    const section: NftablesSection = {
+      tables: [
+        {
+          family: "inet",
+          name: "op_if",
+          chains: [{ name: "c", rules: ['iif "opt-a" accept', "oif { opt-a, opt-b } drop"] }],
+        },
+      ],
+    };
+    const { applied, remaining } = await converge(section, ctx);
+    expect(applied).toHaveLength(1);
+    expect(remaining).toEqual([]);
+    // A rule added by hand naming an interface is still shown as nft text.
+    await inNs("nft", ["add", "rule", "inet", "op_if", "c", "iif", "opt-b", "drop"]);
+    const [drift] = await plan(section, ctx);
+    expect(drift?.kind === "modify" && drift.changes).toEqual([
+      { path: "chain c/rules", before: 'iif "opt-b" drop' },
+    ]);
+  });
+
+  it("caches the normalised form, and recovers from a corrupt cache entry", async () => {
+    const { ctx, commands } = await sandbox();
+    const live = await nftablesPlugin.query(ctx);
+    const first = await nftablesPlugin.prepare(demo, live, ctx);
+    expect(commands.filter((c) => c.startsWith("unshare"))).toHaveLength(1);
+
+    commands.length = 0;
+    const second = await nftablesPlugin.prepare(demo, live, ctx);
+    expect(commands).toEqual([]);
+    expect(second).toEqual(first);
+
+    const dir = join(ctx.cacheDir as string, "nftables");
+    const [entry] = await readdir(dir);
+    expect(entry).toMatch(/^[0-9a-f]{64}\.json$/);
+    const file = join(dir, entry as string);
+    const good = await readFile(file, "utf8");
+    await writeFile(file, good.slice(0, good.length / 2));
+    const third = await nftablesPlugin.prepare(demo, live, ctx);
+    expect(commands.filter((c) => c.startsWith("unshare"))).toHaveLength(1);
+    expect(third).toEqual(first);
+    expect(await readFile(file, "utf8")).toBe(good);
+    expect((await readdir(dir)).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("keeps the cache bounded, dropping the least recently used entries", async () => {
+    const { ctx } = await sandbox();
+    const dir = join(ctx.cacheDir as string, "nftables");
+    await mkdir(dir, { recursive: true });
+    const old = new Date(Date.now() - 3_600_000);
+    for (let i = 0; i < 40; i++) {
+      const file = join(dir, `${String(i).padStart(64, "0")}.json`);
+      await writeFile(file, "{}");
+      await utimes(file, old, old);
+    }
+    const live = await nftablesPlugin.query(ctx);
+    await nftablesPlugin.prepare(demo, live, ctx);
+    const entries = await readdir(dir);
+    expect(entries).toHaveLength(32);
+    // The entry just written is among those kept.
+    expect(entries.filter((name) => !/^0+\d*\.json$/.test(name))).toHaveLength(1);
+  });
+});
