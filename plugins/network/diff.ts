@@ -1,0 +1,372 @@
+/**
+ * Pure: the actions that make the live links, OVS and routes match the desired state. One
+ * action per link (id = its name), one per route (`route:<to>@<dev>`) and one for all OVS
+ * changes (`ovs:db`, one transaction). `needs` orders them: bridges before their ports, the
+ * OVS transaction before its links' addresses, a veth before its declared peer, a base before
+ * its macvlan, a link before its routes; deletes the other way round.
+ */
+import type { Action, FieldChange } from "../../src/plugin.js";
+import {
+  type DesiredLink,
+  type DesiredOvsBridge,
+  type LiveLink,
+  type LiveOvsBridge,
+  type LiveOvsPort,
+  type NetDesired,
+  type NetLive,
+  ovsTypes,
+  ownerMarker,
+} from "./types.js";
+
+const plugin = "network";
+export const ovsActionId = "ovs:db";
+
+export function diffNetwork(desired: NetDesired, live: NetLive): Action[] {
+  const ovs = ovsActions(desired, live);
+  return [...linkActions(desired, live, ovs.length > 0), ...ovs, ...routeActions(desired, live)];
+}
+
+/** The payload of a link create: the desired link, its full ifalias, and existing links to enrol. */
+export interface LinkCreate {
+  link: DesiredLink;
+  ifalias?: string;
+  enrol: string[];
+}
+
+function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean): Action[] {
+  const liveBy = new Map(live.links.map((link) => [link.name, link]));
+  const declared = new Map(desired.links.map((link) => [link.name, link]));
+  const linuxBridges = new Set(
+    desired.links.filter((l) => l.type === "linux-bridge").map((l) => l.name),
+  );
+  const actions: Action[] = [];
+
+  // Links the file keeps: declared ones and the same-namespace peers of declared veths.
+  const kept = new Set(declared.keys());
+  for (const link of desired.links) {
+    if (link.veth && link.veth.netns === undefined) kept.add(link.veth.peer);
+    const peer = liveBy.get(link.name)?.peer;
+    if (link.type === "veth" && peer !== undefined) kept.add(peer);
+  }
+
+  const deleted = new Set<string>();
+  const deleteAction = (cur: LiveLink, reason: string): void => {
+    deleted.add(cur.name);
+    actions.push({ kind: "delete", plugin, id: cur.name, before: cur, reason });
+  };
+  for (const name of desired.absent) {
+    const cur = liveBy.get(name);
+    if (cur && !ovsTypes.has(cur.type)) deleteAction(cur, "ensure: absent");
+  }
+  for (const cur of live.links) {
+    if (cur.owned && !kept.has(cur.name) && !deleted.has(cur.name) && !ovsTypes.has(cur.type)) {
+      deleteAction(cur, "created by op, no longer in the file");
+    }
+  }
+  // Deletes in reverse: a bridge after its ports, a base after its macvlans.
+  for (const action of actions) {
+    const dependents = live.links.filter(
+      (other) =>
+        deleted.has(other.name) && (other.master === action.id || other.base === action.id),
+    );
+    if (dependents.length > 0) action.needs = dependents.map((other) => `${plugin}:${other.name}`);
+  }
+
+  for (const link of desired.links) {
+    const cur = liveBy.get(link.name);
+    const isOvs = ovsTypes.has(link.type);
+    const needs = needsOf(link, declared, hasOvsAction);
+    const replace =
+      cur?.owned &&
+      !isOvs &&
+      link.type !== "ethernet" &&
+      (cur.type !== link.type ||
+        (link.veth !== undefined &&
+          (link.veth.netns === undefined ? cur.peer !== link.veth.peer : !cur.peerElsewhere)) ||
+        (link.macvlan !== undefined && cur.base !== link.macvlan.base));
+    if (cur === undefined || replace) {
+      const enrol = (link.ports ?? []).filter((p) => !declared.has(p) && liveBy.has(p));
+      const ifalias = aliasOf(link, !isOvs);
+      const after: LinkCreate = { link, ...(ifalias === undefined ? {} : { ifalias }), enrol };
+      if (isOvs && !needsNetlinkWork(link)) continue;
+      if (replace) deleteAction(cur, `replaced: ${describeReplace(link, cur)}`);
+      actions.push({
+        kind: "create",
+        plugin,
+        id: link.name,
+        after,
+        reason: replace
+          ? "replaces the link of the same name (cannot change in place)"
+          : `new ${link.type}`,
+        ...(needs.length > 0 ? { needs } : {}),
+      });
+      continue;
+    }
+    const changes = linkChanges(link, cur, liveBy, declared, linuxBridges);
+    if (changes.length === 0) continue;
+    actions.push({
+      kind: "modify",
+      plugin,
+      id: link.name,
+      before: cur,
+      after: link,
+      changes,
+      reason: changes.map(describeChange).join(", "),
+      ...(needs.length > 0 ? { needs } : {}),
+    });
+  }
+  return actions;
+}
+
+function needsOf(
+  link: DesiredLink,
+  declared: ReadonlyMap<string, DesiredLink>,
+  hasOvsAction: boolean,
+): string[] {
+  const needs: string[] = [];
+  if (typeof link.master === "string") needs.push(link.master);
+  if (link.createdBy !== undefined) needs.push(link.createdBy);
+  if (link.macvlan && declared.has(link.macvlan.base)) needs.push(link.macvlan.base);
+  if (ovsTypes.has(link.type) && hasOvsAction) needs.push(ovsActionId);
+  return needs.filter((name) => name !== link.name).map((name) => `${plugin}:${name}`);
+}
+
+/** An OVS link's device is made by the OVS transaction; netlink only adds state, alias and addresses. */
+function needsNetlinkWork(link: DesiredLink): boolean {
+  return (
+    link.state === "up" ||
+    (link.ipv4?.length ?? 0) > 0 ||
+    (link.ipv6?.length ?? 0) > 0 ||
+    link.alias !== undefined
+  );
+}
+
+/** The ifalias a link should carry: op's marker on links op owns, then the user's text. */
+function aliasOf(link: DesiredLink, owned: boolean): string | undefined {
+  if (!owned) return link.alias;
+  return link.alias === undefined ? ownerMarker : `${ownerMarker} ${link.alias}`;
+}
+
+function linkChanges(
+  link: DesiredLink,
+  cur: LiveLink,
+  liveBy: ReadonlyMap<string, LiveLink>,
+  declared: ReadonlyMap<string, DesiredLink>,
+  linuxBridges: ReadonlySet<string>,
+): FieldChange[] {
+  const isOvs = ovsTypes.has(link.type);
+  const changes: FieldChange[] = [];
+  const field = (path: string, before: unknown, after: unknown): void => {
+    if (before !== after)
+      changes.push({ path, ...(before === undefined ? {} : { before }), after });
+  };
+  if (!isOvs) {
+    if (typeof link.master === "string") field("master", cur.master, link.master);
+    else if (link.master === null && cur.master !== undefined && linuxBridges.has(cur.master)) {
+      changes.push({ path: "master", before: cur.master, after: null });
+    }
+    if (link.mtu !== undefined) field("mtu", cur.mtu, link.mtu);
+    if (link.mac !== undefined) field("mac", cur.mac, link.mac);
+    if (link.macvlan && cur.mode !== link.macvlan.mode)
+      field("macvlan.mode", cur.mode, link.macvlan.mode);
+  }
+  const ifalias = aliasOf(link, cur.owned && !isOvs);
+  if (ifalias !== undefined) field("alias", cur.alias, ifalias);
+  for (const port of link.ports ?? []) {
+    const member = liveBy.get(port);
+    if (!declared.has(port) && member && member.master !== link.name)
+      changes.push({ path: "ports", after: port });
+  }
+  if (link.state !== undefined) field("state", cur.state, link.state);
+  for (const family of ["ipv4", "ipv6"] as const) {
+    const want = link[family] ?? (link[family] === undefined && cur.owned ? [] : null);
+    if (want === null) continue;
+    for (const address of cur[family])
+      if (!want.includes(address)) changes.push({ path: family, before: address });
+    for (const address of want)
+      if (!cur[family].includes(address)) changes.push({ path: family, after: address });
+  }
+  return changes;
+}
+
+function describeChange(change: FieldChange): string {
+  if (change.path === "ipv4" || change.path === "ipv6" || change.path === "ports") {
+    return change.after === undefined ? `-${String(change.before)}` : `+${String(change.after)}`;
+  }
+  if (change.path === "master" && change.after === null) return `leave ${String(change.before)}`;
+  return `${change.path} ${String(change.before ?? "-")} → ${String(change.after)}`;
+}
+
+function describeReplace(link: DesiredLink, cur: LiveLink): string {
+  if (cur.type !== link.type) return `${cur.type} → ${link.type}`;
+  if (link.veth) return `veth peer ${cur.peer ?? "(elsewhere)"} → ${link.veth.peer}`;
+  return `macvlan base ${cur.base ?? "-"} → ${link.macvlan?.base ?? "-"}`;
+}
+
+function ovsActions(desired: NetDesired, live: NetLive): Action[] {
+  if (!live.ovs.available) return [];
+  const liveBridges = live.ovs.bridges;
+  const liveBy = new Map(liveBridges.map((bridge) => [bridge.name, bridge]));
+  const bridgeOfPort = new Map(
+    liveBridges.flatMap((b) => b.ports.map((p) => [p.name, b.name] as const)),
+  );
+  const wanted = new Set(desired.ovs.map((bridge) => bridge.name));
+  const wantedPorts = new Set(desired.ovs.flatMap((bridge) => bridge.ports.map((p) => p.name)));
+  // Ports op put there and the file no longer lists, and ports the file marks absent.
+  const portGone = (port: LiveOvsPort): boolean =>
+    desired.absent.includes(port.name) || (port.owned && !wantedPorts.has(port.name));
+  const changes: FieldChange[] = [];
+
+  for (const bridge of desired.ovs) {
+    const cur = liveBy.get(bridge.name);
+    if (!cur) changes.push({ path: `bridge/${bridge.name}`, after: bridgeFields(bridge) });
+    else {
+      if (cur.datapath !== bridge.datapath)
+        changes.push({
+          path: `bridge/${bridge.name}/datapath`,
+          before: cur.datapath,
+          after: bridge.datapath,
+        });
+      if (bridge.mtu !== undefined && cur.mtu !== bridge.mtu)
+        changes.push({ path: `bridge/${bridge.name}/mtu`, before: cur.mtu, after: bridge.mtu });
+      if (bridge.mac !== undefined && cur.mac !== bridge.mac)
+        changes.push({ path: `bridge/${bridge.name}/mac`, before: cur.mac, after: bridge.mac });
+    }
+    for (const port of bridge.ports) {
+      const path = `port/${bridge.name}/${port.name}`;
+      const curPort = cur?.ports.find((p) => p.name === port.name);
+      if (!curPort) {
+        const from = bridgeOfPort.get(port.name);
+        const { name: _name, ...fields } = port;
+        changes.push({ path, after: { ...fields, ...(from === undefined ? {} : { from }) } });
+        continue;
+      }
+      if (curPort.tag !== port.tag)
+        changes.push({
+          path: `${path}/tag`,
+          ...(curPort.tag === undefined ? {} : { before: curPort.tag }),
+          ...(port.tag === undefined ? {} : { after: port.tag }),
+        });
+      if ((curPort.type === "internal") !== port.internal)
+        changes.push({
+          path: `${path}/internal`,
+          before: curPort.type === "internal",
+          after: port.internal,
+        });
+      if (port.mtu !== undefined && curPort.mtu !== port.mtu)
+        changes.push({ path: `${path}/mtu`, before: curPort.mtu, after: port.mtu });
+      if (port.mac !== undefined && curPort.mac !== port.mac)
+        changes.push({ path: `${path}/mac`, before: curPort.mac, after: port.mac });
+    }
+    for (const curPort of cur?.ports ?? []) {
+      if (portGone(curPort))
+        changes.push({ path: `port/${bridge.name}/${curPort.name}`, before: curPort });
+    }
+  }
+  for (const cur of liveBridges) {
+    if (wanted.has(cur.name)) continue;
+    if (desired.absent.includes(cur.name) || cur.owned) {
+      changes.push({
+        path: `bridge/${cur.name}`,
+        before: { datapath: cur.datapath, ports: cur.ports.map((p) => p.name) },
+      });
+      continue;
+    }
+    for (const curPort of cur.ports) {
+      if (portGone(curPort))
+        changes.push({ path: `port/${cur.name}/${curPort.name}`, before: curPort });
+    }
+  }
+  if (changes.length === 0) return [];
+  return [
+    {
+      kind: "modify",
+      plugin,
+      id: ovsActionId,
+      before: liveBridges.filter(
+        (b) => wanted.has(b.name) || changes.some((c) => c.path.split("/")[1] === b.name),
+      ),
+      after: desired.ovs,
+      changes,
+      reason: `one OVSDB transaction: ${changes.map(describeOvsChange).join(", ")}`,
+    },
+  ];
+}
+
+function bridgeFields(bridge: DesiredOvsBridge): Pick<LiveOvsBridge, "datapath" | "mtu" | "mac"> {
+  return {
+    datapath: bridge.datapath,
+    ...(bridge.mtu === undefined ? {} : { mtu: bridge.mtu }),
+    ...(bridge.mac === undefined ? {} : { mac: bridge.mac }),
+  };
+}
+
+function describeOvsChange(change: FieldChange): string {
+  const [table, ...rest] = change.path.split("/");
+  const what = `${table} ${rest.join("/")}`;
+  if (change.before === undefined && typeof change.after === "object") return `+${what}`;
+  if (change.after === undefined && typeof change.before === "object") return `-${what}`;
+  return `${what} ${String(change.before ?? "-")} → ${String(change.after ?? "-")}`;
+}
+
+/** `route:<to>@<dev>`; the IPv6 default route is spelled ::/0 so the two families differ. */
+export function routeId(route: { to: string; dev: string; family: 4 | 6 }): string {
+  return `route:${route.to === "default" && route.family === 6 ? "::/0" : route.to}@${route.dev}`;
+}
+
+function routeActions(desired: NetDesired, live: NetLive): Action[] {
+  const liveBy = new Map(live.routes.map((route) => [routeId(route), route]));
+  const wanted = new Set(desired.routes.map(routeId));
+  const linkBy = new Map(live.links.map((link) => [link.name, link]));
+  const kept = new Set(desired.links.map((link) => link.name));
+  const actions: Action[] = [];
+  for (const route of desired.routes) {
+    const cur = liveBy.get(routeId(route));
+    const needs = [`${plugin}:${route.dev}`];
+    if (!cur) {
+      actions.push({
+        kind: "create",
+        plugin,
+        id: routeId(route),
+        after: route,
+        reason: "new static route",
+        needs,
+      });
+      continue;
+    }
+    const changes: FieldChange[] = [];
+    if (cur.via !== route.via)
+      changes.push({
+        path: "via",
+        ...(cur.via === undefined ? {} : { before: cur.via }),
+        ...(route.via === undefined ? {} : { after: route.via }),
+      });
+    if (cur.metric !== route.metric)
+      changes.push({ path: "metric", before: cur.metric, after: route.metric });
+    if (changes.length > 0) {
+      actions.push({
+        kind: "modify",
+        plugin,
+        id: routeId(route),
+        before: cur,
+        after: route,
+        changes,
+        reason: changes.map(describeChange).join(", "),
+        needs,
+      });
+    }
+  }
+  // op adds its routes with `proto static`; those on links op owns and keeps are pruned.
+  for (const cur of live.routes) {
+    if (wanted.has(routeId(cur)) || cur.protocol !== "static") continue;
+    if (linkBy.get(cur.dev)?.owned !== true || !kept.has(cur.dev)) continue;
+    actions.push({
+      kind: "delete",
+      plugin,
+      id: routeId(cur),
+      before: cur,
+      reason: "static route no longer in the file",
+    });
+  }
+  return actions;
+}

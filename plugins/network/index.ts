@@ -1,0 +1,65 @@
+/**
+ * The network plugin: Linux bridges, Open vSwitch bridges and ports, veth pairs, macvlan and
+ * dummy links, link state, MTU, MAC, addresses and static routes (DESIGN.md §4). `plugins.net`
+ * (the op-dbus name and format) is accepted as the same section.
+ */
+import type { NetworkSection } from "../../src/generated/network.js";
+import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
+import { applyNetwork } from "./apply.js";
+import { diffNetwork } from "./diff.js";
+import { defaultOvsConfig, type OvsConfig } from "./ovs.js";
+import { prepareNetwork } from "./prepare.js";
+import { queryNetwork } from "./query.js";
+import type { NetDesired, NetLive } from "./types.js";
+
+export type { NetDesired, NetLive } from "./types.js";
+
+export interface NetworkPluginOptions {
+  /** Where Open vSwitch keeps its socket and pid file (tests point it elsewhere). */
+  ovs?: Partial<OvsConfig>;
+}
+
+export function createNetworkPlugin(
+  options: NetworkPluginOptions = {},
+): Plugin<NetDesired, NetLive> {
+  const ovsConfig: OvsConfig = { ...defaultOvsConfig, ...options.ovs };
+  return {
+    name: "network",
+    aliases: ["net"],
+    // Concurrent actions share one `ip -batch` process (batch.ts), so all of a wave may run
+    // at once: 200 links then take a handful of processes instead of one per 8 links.
+    concurrency: Number.POSITIVE_INFINITY,
+    query: (ctx: Ctx) => queryNetwork(ctx, ovsConfig),
+    prepare: async (section, live, ctx) =>
+      prepareNetwork(section as NetworkSection, live, { allowUplink: ctx.options.allowUplink }),
+    diff: diffNetwork,
+    apply: (action, ctx) => applyNetwork(action, ctx, ovsConfig),
+    report: reportNetwork,
+  };
+}
+
+export const networkPlugin: Plugin<NetDesired, NetLive> = createNetworkPlugin();
+
+/** One row per link: type, state, MTU, addresses, bridge membership, and whether op owns it. */
+export function reportNetwork(live: NetLive): LiveReport {
+  const ovsBridgeOf = new Map(
+    live.ovs.available
+      ? live.ovs.bridges.flatMap((b) => b.ports.map((p) => [p.name, b.name] as const))
+      : [],
+  );
+  const rows = live.links.map((link) => [
+    link.name,
+    link.type === "other" ? link.kind || "other" : link.type,
+    link.state,
+    String(link.mtu),
+    [...link.ipv4, ...link.ipv6].join(" ") || "-",
+    link.master ?? ovsBridgeOf.get(link.name) ?? "-",
+    link.owned ? "yes" : "no",
+  ]);
+  // OVS ports whose device does not exist (yet): OVS attaches them when it appears.
+  const names = new Set(live.links.map((link) => link.name));
+  for (const [port, bridge] of ovsBridgeOf) {
+    if (!names.has(port)) rows.push([port, "ovs-port", "absent", "-", "-", bridge, "-"]);
+  }
+  return { columns: ["name", "type", "state", "mtu", "addresses", "bridge", "owned"], rows };
+}

@@ -1,0 +1,279 @@
+/**
+ * prepare (normalisation and the checks the schema cannot make) and the schema itself. prepare
+ * is pure given the live state, so these feed it live states as data; the same errors are
+ * exercised against the real kernel in test/network.netns.test.ts.
+ */
+import { describe, expect, it } from "vitest";
+import { OpError } from "../../src/errors.js";
+import { validate_network } from "../../src/generated/validators.js";
+import { guardUplinks, prepareNetwork } from "./prepare.js";
+import type { LiveLink, NetLive } from "./types.js";
+
+function link(name: string, fields: Partial<LiveLink> = {}): LiveLink {
+  return {
+    name,
+    type: "veth",
+    kind: "veth",
+    state: "up",
+    mtu: 1500,
+    mac: "02:00:00:00:00:01",
+    owned: false,
+    ipv4: [],
+    ipv6: [],
+    ...fields,
+  };
+}
+
+const host: NetLive = {
+  links: [
+    link("lo", { type: "other", kind: "", ipv4: ["127.0.0.1/8"] }),
+    link("eth0", { type: "ethernet", kind: "", ipv4: ["192.0.2.2/24"] }),
+  ],
+  ovs: { available: false, reason: "ovs-vswitchd is not running" },
+  routes: [],
+  uplinks: ["eth0"],
+};
+const withOvs: NetLive = { ...host, ovs: { available: true, bridges: [] } };
+
+function prepare(section: unknown, live: NetLive = host, allowUplink = false) {
+  return prepareNetwork(section as never, live, { allowUplink });
+}
+
+function errorOf(section: unknown, live: NetLive = host): OpError {
+  try {
+    prepare(section, live);
+  } catch (error) {
+    if (error instanceof OpError) return error;
+    throw error;
+  }
+  throw new Error("prepare accepted the section");
+}
+
+const bridge = (name: string, ports: string[]) => ({
+  name,
+  type: "linux-bridge",
+  bridge: { ports },
+});
+
+describe("network prepare", () => {
+  it("normalises the op-dbus net example into op's fields", () => {
+    const desired = prepare(
+      {
+        interfaces: [
+          {
+            name: "ovsbr0",
+            type: "ovs-bridge",
+            ports: ["vi100"],
+            ipv4: { enabled: true, dhcp: false, address: [{ ip: "198.18.5.1", prefix: 24 }] },
+          },
+        ],
+      },
+      withOvs,
+    );
+    expect(desired.links).toEqual([
+      { name: "ovsbr0", type: "ovs-bridge", state: "up", ipv4: ["198.18.5.1/24"] },
+    ]);
+    expect(desired.ovs).toEqual([
+      { name: "ovsbr0", datapath: "netdev", ports: [{ name: "vi100", internal: false }] },
+    ]);
+    expect(desired.pending).toEqual([{ bridge: "ovsbr0", port: "vi100" }]);
+  });
+
+  it("maps op-dbus bridge, ovs-port, controller, gateway, properties.mtu and dhcp", () => {
+    const desired = prepare(
+      {
+        interfaces: [
+          {
+            name: "br0",
+            type: "bridge",
+            ipv4: {
+              enabled: true,
+              address: [{ ip: "198.18.6.1", prefix: 24 }],
+              gateway: "198.18.6.254",
+            },
+          },
+          { name: "ovsbr1", type: "ovs-bridge" },
+          { name: "mgmt0", type: "ovs-port", controller: "ovsbr1", properties: { mtu: 1400 } },
+          { name: "eth0", type: "ethernet", ipv4: { enabled: true, dhcp: true } },
+        ],
+      },
+      withOvs,
+      true,
+    );
+    expect(desired.links.find((l) => l.name === "br0")).toMatchObject({
+      type: "linux-bridge",
+      ports: [],
+    });
+    expect(desired.ovs[0]?.ports).toEqual([{ name: "mgmt0", internal: true, mtu: 1400 }]);
+    expect(desired.routes).toEqual([
+      { to: "default", family: 4, via: "198.18.6.254", dev: "br0", metric: 0 },
+    ]);
+    expect(desired.links.find((l) => l.name === "eth0")).toEqual({
+      name: "eth0",
+      type: "ethernet",
+      ipv4: null,
+      master: null,
+    });
+  });
+
+  it("rejects a port that names a missing link, but waits for a container veth", () => {
+    expect(errorOf({ interfaces: [bridge("br0", ["nolink"])] }).message).toMatch(
+      /interfaces\[0\]: port "nolink" of bridge "br0" names a link that does not exist and is not declared/,
+    );
+    expect(prepare({ interfaces: [bridge("br0", ["vi101"])] }).pending).toEqual([
+      { bridge: "br0", port: "vi101" },
+    ]);
+  });
+
+  it("rejects a bridge that is its own port and a loop of bridges", () => {
+    expect(errorOf({ interfaces: [bridge("br0", ["br0"])] }).message).toMatch(
+      /bridge "br0" lists itself as a port/,
+    );
+    const loop = errorOf({
+      interfaces: [bridge("bra", ["brb"]), bridge("brb", ["brc"]), bridge("brc", ["bra"])],
+    });
+    expect(loop.message).toMatch(/bridges form a loop: bra → brb → brc → bra/);
+  });
+
+  it("rejects the same address on two links, in the file or already on another link", () => {
+    const twice = {
+      interfaces: [
+        { name: "br0", type: "linux-bridge", ipv4: { addresses: ["198.18.7.1/24"] } },
+        {
+          name: "br1",
+          type: "linux-bridge",
+          ipv4: { addresses: [{ ip: "198.18.7.1", prefix: 30 }] },
+        },
+      ],
+    };
+    expect(errorOf(twice).message).toMatch(/address 198\.18\.7\.1 is on both "br0" and "br1"/);
+    const taken = {
+      interfaces: [{ name: "br0", type: "linux-bridge", ipv4: { addresses: ["192.0.2.2/24"] } }],
+    };
+    expect(errorOf(taken).message).toMatch(/address 192\.0\.2\.2 of "br0" is already on "eth0"/);
+  });
+
+  it("rejects invalid CIDRs and MTUs the schema lets through", () => {
+    const bad = (addresses: unknown[]) => ({
+      interfaces: [{ name: "br0", type: "linux-bridge", ipv4: { addresses } }],
+    });
+    expect(errorOf(bad(["198.18.1.300/24"])).message).toMatch(
+      /invalid IPv4 CIDR "198\.18\.1\.300\/24"/,
+    );
+    expect(errorOf(bad(["2001:db8::1/64"])).message).toMatch(/invalid IPv4 CIDR/);
+    expect(errorOf(bad(["198.18.1.1"])).message).toMatch(/invalid IPv4 CIDR "198\.18\.1\.1"/);
+    const route = (to: string) => ({
+      interfaces: [{ name: "br0", type: "linux-bridge" }],
+      routes: [{ to, dev: "br0" }],
+    });
+    expect(errorOf(route("198.18.9.1/24")).message).toMatch(/bits are set after the \/24 prefix/);
+    expect(errorOf(route("nowhere")).message).toMatch(/invalid CIDR "nowhere"/);
+    const mtu = { interfaces: [{ name: "br0", type: "bridge", properties: { mtu: 20 } }] };
+    expect(errorOf(mtu).message).toMatch(/invalid MTU 20/);
+    const v6 = {
+      interfaces: [
+        { name: "br0", type: "linux-bridge", mtu: 1000, ipv6: { addresses: ["2001:db8::1/64"] } },
+      ],
+    };
+    expect(errorOf(v6).message).toMatch(/below 1280/);
+  });
+
+  it("rejects a macvlan whose base does not exist", () => {
+    const section = { interfaces: [{ name: "mv0", type: "macvlan", macvlan: { base: "nolink" } }] };
+    expect(errorOf(section).message).toMatch(/the base "nolink" of macvlan "mv0" does not exist/);
+  });
+
+  it("never creates, deletes or replaces what op does not own", () => {
+    expect(errorOf({ interfaces: [{ name: "eth7", type: "ethernet" }] }).message).toMatch(
+      /ethernet "eth7" does not exist/,
+    );
+    expect(
+      errorOf({ interfaces: [{ name: "eth0", type: "ethernet", ensure: "absent" }] }).message,
+    ).toMatch(/never deletes NICs/);
+    const other = { ...host, links: [...host.links, link("v5")] };
+    expect(errorOf({ interfaces: [{ name: "v5", type: "linux-bridge" }] }, other).message).toMatch(
+      /"v5" exists as a veth \(not a linux-bridge\) and op did not create it/,
+    );
+  });
+
+  it("asks to start Open vSwitch when the file has OVS links and OVSDB is unavailable", () => {
+    const error = errorOf({ interfaces: [{ name: "ovsbr0", type: "ovs-bridge" }] });
+    expect(error.code).toBe("daemon-unavailable");
+    expect(error.message).toMatch(/ovs-vswitchd is not running/);
+    expect(error.hint).toMatch(/start Open vSwitch/);
+    // No OVS in the file: no OVS needed.
+    expect(prepare({ interfaces: [] }).ovs).toEqual([]);
+  });
+
+  it("refuses to delete, take down, re-address or enrol the uplink unless allowed", () => {
+    const down = { interfaces: [{ name: "eth0", type: "ethernet", state: "down" }] };
+    expect(errorOf(down).message).toMatch(/default route \(eth0\): it would take eth0 down/);
+    expect(errorOf(down).hint).toMatch(/--allow-uplink/);
+    const readdress = {
+      interfaces: [{ name: "eth0", type: "ethernet", ipv4: { addresses: ["192.0.2.9/24"] } }],
+    };
+    expect(errorOf(readdress).details).toEqual([
+      "remove address 192.0.2.2/24 on eth0",
+      "add address 192.0.2.9/24 on eth0",
+    ]);
+    const enrol = { interfaces: [bridge("br0", ["eth0"])] };
+    expect(errorOf(enrol).message).toMatch(/enrol eth0 in bridge br0/);
+    expect(prepare(down, host, true).links[0]?.state).toBe("down");
+    expect(() =>
+      guardUplinks(
+        [{ kind: "delete", plugin: "network", id: "eth0", before: {}, reason: "" }],
+        ["eth0"],
+      ),
+    ).toThrow(/delete eth0/);
+  });
+});
+
+describe("network schema", () => {
+  const errorsFor = (section: unknown): string[] => {
+    validate_network(section);
+    return (validate_network.errors ?? []).map((e) => `${e.instancePath} ${e.keyword}`);
+  };
+
+  it("accepts the op-dbus net example as it is", () => {
+    const example = {
+      interfaces: [
+        {
+          name: "ovsbr0",
+          type: "ovs-bridge",
+          ports: ["vi100"],
+          ipv4: { enabled: true, dhcp: false, address: [{ ip: "198.18.5.1", prefix: 24 }] },
+        },
+      ],
+    };
+    expect(errorsFor(example)).toEqual([]);
+  });
+
+  it("rejects names over 15 characters, with a slash or whitespace", () => {
+    for (const name of ["a-very-long-name0", "br/0", "br 0", "br\t0", "..", ""]) {
+      expect(errorsFor({ interfaces: [{ name, type: "dummy" }] })).toContain(
+        "/interfaces/0/name pattern",
+      );
+    }
+    expect(
+      errorsFor({
+        interfaces: [{ name: "br0", type: "linux-bridge", bridge: { ports: ["x/y"] } }],
+      }),
+    ).toContain("/interfaces/0/bridge/ports/0 pattern");
+    expect(errorsFor({ interfaces: [{ name: "fifteen-chars-0", type: "dummy" }] })).toEqual([]);
+  });
+
+  it("rejects an MTU out of range and a prefix too long", () => {
+    expect(errorsFor({ interfaces: [{ name: "br0", type: "dummy", mtu: 67 }] })).toContain(
+      "/interfaces/0/mtu minimum",
+    );
+    expect(errorsFor({ interfaces: [{ name: "br0", type: "dummy", mtu: 70000 }] })).toContain(
+      "/interfaces/0/mtu maximum",
+    );
+    const long = {
+      interfaces: [
+        { name: "br0", type: "dummy", ipv4: { addresses: [{ ip: "198.18.0.1", prefix: 33 }] } },
+      ],
+    };
+    expect(errorsFor(long)).toContain("/interfaces/0/ipv4/addresses/0/prefix maximum");
+  });
+});

@@ -1,0 +1,630 @@
+/**
+ * Turns the validated `plugins.network` section (op's form or the op-dbus net form) into the
+ * normalised desired state, checking what the schema cannot: references between links, bridge
+ * loops, duplicate addresses, links that exist with another type, OVS reachability, and the
+ * uplink guard. Changes nothing.
+ */
+import { OpError } from "../../src/errors.js";
+import type { Address4, Interface, NetworkSection } from "../../src/generated/network.js";
+import type { Action } from "../../src/plugin.js";
+import { canonicalIp, familyOf, hasHostBits, parseCidr } from "./addr.js";
+import { diffNetwork, type LinkCreate, routeId } from "./diff.js";
+import { ovsStartHint } from "./ovs.js";
+import {
+  type DesiredLink,
+  type DesiredOvsBridge,
+  type DesiredRoute,
+  type LinkType,
+  type NetDesired,
+  type NetLive,
+  ovsTypes,
+} from "./types.js";
+
+/** Host-side container veths as the lxc plugin names them (`vi{id}`): created later in a run. */
+const containerVeth = /^vi\d+$/;
+
+const typeAliases: Record<Interface["type"], LinkType> = {
+  "linux-bridge": "linux-bridge",
+  bridge: "linux-bridge",
+  "ovs-bridge": "ovs-bridge",
+  "ovs-interface": "ovs-interface",
+  "ovs-port": "ovs-interface",
+  veth: "veth",
+  macvlan: "macvlan",
+  dummy: "dummy",
+  ethernet: "ethernet",
+};
+
+export function prepareNetwork(
+  section: NetworkSection,
+  live: NetLive,
+  options: { allowUplink: boolean },
+): NetDesired {
+  const interfaces = section.interfaces ?? [];
+  const liveBy = new Map(live.links.map((link) => [link.name, link]));
+  const fail = (where: string, message: string, hint: string): never => {
+    throw new OpError("invalid-state", `plugins.network${where}: ${message}`, { hint });
+  };
+
+  // Names and types first: everything else refers to them.
+  const typeOf = new Map<string, LinkType>();
+  const indexOf = new Map<string, number>();
+  const absent: string[] = [];
+  interfaces.forEach((iface, i) => {
+    if (indexOf.has(iface.name)) {
+      fail(
+        at(i),
+        `"${iface.name}" is listed twice (also at interfaces[${indexOf.get(iface.name)}])`,
+        "list each link once",
+      );
+    }
+    indexOf.set(iface.name, i);
+    typeOf.set(iface.name, typeAliases[iface.type]);
+    if (iface.ensure === "absent") absent.push(iface.name);
+  });
+  const present = (name: string): boolean => typeOf.has(name) && !absent.includes(name);
+
+  // Bridge membership, from both spellings: bridge.ports / ovs.ports / ports, and controller.
+  const members = new Map<string, { name: string; tag?: number }[]>();
+  interfaces.forEach((iface, i) => {
+    const type = typeAliases[iface.type];
+    const isBridge = type === "linux-bridge" || type === "ovs-bridge";
+    if (!isBridge && (iface.ports || iface.bridge || iface.ovs)) {
+      fail(
+        at(i),
+        `"${iface.name}" is a ${type}; only bridges have ports`,
+        "move the ports to the bridge they belong to",
+      );
+    }
+    if (type === "linux-bridge" && iface.ovs) {
+      fail(
+        at(i),
+        `"${iface.name}" is a Linux bridge but has OVS settings (ovs)`,
+        'use "bridge": { "ports": [...] }',
+      );
+    }
+    if (type === "ovs-bridge" && iface.bridge) {
+      fail(
+        at(i),
+        `"${iface.name}" is an OVS bridge but has Linux bridge settings`,
+        'use "ovs": { "ports": [...] }',
+      );
+    }
+    if (!isBridge) return;
+    const list = [
+      ...(iface.bridge?.ports ?? []).map((name) => ({ name })),
+      ...(iface.ovs?.ports ?? []),
+      ...(iface.ports ?? []).map((name) => ({ name })),
+    ];
+    members.set(iface.name, list);
+  });
+  interfaces.forEach((iface, i) => {
+    if (iface.controller === undefined) return;
+    const list = members.get(iface.controller);
+    if (list === undefined) {
+      fail(
+        at(i),
+        `controller "${iface.controller}" of "${iface.name}" is not a bridge in this file`,
+        "declare the bridge too",
+      );
+    }
+    if (!list?.some((p) => p.name === iface.name)) list?.push({ name: iface.name });
+  });
+
+  const bridgeOf = new Map<string, string>();
+  const pending: NetDesired["pending"] = [];
+  for (const [bridge, ports] of members) {
+    const i = indexOf.get(bridge) ?? 0;
+    const bridgeType = typeOf.get(bridge) as LinkType;
+    for (const port of ports) {
+      if (port.name === bridge) {
+        fail(at(i), `bridge "${bridge}" lists itself as a port`, "remove it from its own ports");
+      }
+      const other = bridgeOf.get(port.name);
+      if (other !== undefined) {
+        fail(
+          at(i),
+          `"${port.name}" is a port of both "${other}" and "${bridge}"`,
+          "a link can be in one bridge only",
+        );
+      }
+      bridgeOf.set(port.name, bridge);
+      if (absent.includes(port.name)) {
+        fail(
+          at(i),
+          `port "${port.name}" of "${bridge}" is marked ensure: absent`,
+          "remove it from the ports too",
+        );
+      }
+      const portType = typeOf.get(port.name) ?? liveBy.get(port.name)?.type;
+      if (portType === "ovs-interface" && bridgeType !== "ovs-bridge") {
+        fail(
+          at(i),
+          `"${port.name}" is an OVS internal port; it cannot be a port of Linux bridge "${bridge}"`,
+          "list it in an ovs-bridge",
+        );
+      }
+      if (!present(port.name) && !liveBy.has(port.name)) {
+        if (containerVeth.test(port.name)) {
+          pending.push({ bridge, port: port.name });
+          continue;
+        }
+        fail(
+          at(i),
+          `port "${port.name}" of bridge "${bridge}" names a link that does not exist and is not declared`,
+          `declare "${port.name}" in interfaces, create it first, or fix the name (container veths are named vi<id>)`,
+        );
+      }
+    }
+  }
+  findBridgeLoop(members, (loop) =>
+    fail(
+      at(indexOf.get(loop[0] as string) ?? 0),
+      `bridges form a loop: ${loop.join(" → ")}`,
+      "a bridge cannot be (even indirectly) a port of itself",
+    ),
+  );
+
+  // Per link: fields, addresses, and what live says about it.
+  const links: DesiredLink[] = [];
+  const routes: DesiredRoute[] = [];
+  const addressOwner = new Map<string, string>();
+  const peerOf = new Map<string, string>();
+  interfaces.forEach((iface) => {
+    if (iface.type === "veth" && iface.veth && iface.veth.netns === undefined)
+      peerOf.set(iface.name, iface.veth.peer);
+  });
+  interfaces.forEach((iface, i) => {
+    const type = typeAliases[iface.type];
+    const cur = liveBy.get(iface.name);
+    if (type === "ethernet" && iface.ensure === "absent") {
+      fail(
+        at(i),
+        `"${iface.name}" is an ethernet NIC; op never deletes NICs`,
+        "remove the entry, or set state: down",
+      );
+    }
+    if (iface.ensure === "absent") return;
+    if (type === "ethernet" && cur === undefined) {
+      fail(
+        at(i),
+        `ethernet "${iface.name}" does not exist on this host`,
+        "op never creates NICs; check the name with `ip link`",
+      );
+    }
+    // "ethernet" means any existing link op only tunes; other types must match what exists.
+    if (cur && cur.type !== type && !cur.owned && type !== "ethernet") {
+      fail(
+        at(i),
+        `"${iface.name}" exists as a ${cur.type} (not a ${type}) and op did not create it, so it will not replace it`,
+        "rename the entry, or delete the existing link by hand",
+      );
+    }
+    if (iface.veth && type !== "veth")
+      fail(at(i), `"${iface.name}" is a ${type} but has veth settings`, "remove veth");
+    if (iface.macvlan && type !== "macvlan")
+      fail(at(i), `"${iface.name}" is a ${type} but has macvlan settings`, "remove macvlan");
+
+    const mtu = iface.mtu ?? mtuFromProperties(iface, i, fail);
+    const link: DesiredLink = {
+      name: iface.name,
+      type,
+      ...(iface.state !== undefined
+        ? { state: iface.state }
+        : type === "ethernet"
+          ? {}
+          : { state: "up" as const }),
+      ...(mtu === undefined ? {} : { mtu }),
+      ...(iface.mac === undefined ? {} : { mac: iface.mac.toLowerCase() }),
+      ...(iface.alias === undefined ? {} : { alias: iface.alias }),
+    };
+    for (const family of [4, 6] as const) {
+      const addresses = addressesOf(iface, family, i, fail);
+      if (addresses !== undefined) link[family === 4 ? "ipv4" : "ipv6"] = addresses;
+      for (const address of addresses ?? []) {
+        const ip = address.split("/")[0] as string;
+        const owner = addressOwner.get(ip);
+        if (owner !== undefined) {
+          fail(
+            at(i),
+            `address ${ip} is on both "${owner}" and "${iface.name}"`,
+            "an address belongs on one link",
+          );
+        }
+        addressOwner.set(ip, iface.name);
+      }
+      const gateway = (family === 4 ? iface.ipv4 : iface.ipv6)?.gateway;
+      if (gateway !== undefined)
+        routes.push(
+          checkRoute(
+            { to: "default", via: gateway, dev: iface.name },
+            `${at(i)}.ipv${family}.gateway`,
+            fail,
+          ),
+        );
+    }
+    if ((link.ipv6?.length ?? 0) > 0 && mtu !== undefined && mtu < 1280) {
+      fail(
+        at(i),
+        `MTU ${mtu} of "${iface.name}" is below 1280, the IPv6 minimum, and it has IPv6 addresses`,
+        "raise the MTU to 1280 or more",
+      );
+    }
+    const bridge = bridgeOf.get(iface.name);
+    if (!ovsTypes.has(type) && (bridge === undefined || typeOf.get(bridge) === "linux-bridge")) {
+      link.master = bridge ?? null;
+    }
+    if (type === "linux-bridge") {
+      link.ports = (members.get(iface.name) ?? [])
+        .map((p) => p.name)
+        .filter((p) => present(p) || liveBy.has(p));
+    }
+    if (type === "veth") {
+      const createdBy = [...peerOf].find(
+        ([owner, peer]) => peer === iface.name && owner !== iface.name,
+      )?.[0];
+      if (iface.veth) {
+        if (iface.veth.peer === iface.name)
+          fail(
+            at(i),
+            `veth "${iface.name}" names itself as its peer`,
+            "give the peer another name",
+          );
+        const peerType = typeOf.get(iface.veth.peer);
+        if (peerType !== undefined && peerType !== "veth") {
+          fail(
+            at(i),
+            `the peer "${iface.veth.peer}" of veth "${iface.name}" is declared as a ${peerType}`,
+            "use another peer name",
+          );
+        }
+        const livePeer = liveBy.get(iface.veth.peer);
+        if (
+          iface.veth.netns === undefined &&
+          livePeer &&
+          livePeer.peer !== iface.name &&
+          !livePeer.owned &&
+          cur?.owned !== true
+        ) {
+          fail(
+            at(i),
+            `the peer name "${iface.veth.peer}" of veth "${iface.name}" is taken by another link`,
+            "use another peer name",
+          );
+        }
+        link.veth = {
+          peer: iface.veth.peer,
+          ...(iface.veth.netns === undefined ? {} : { netns: iface.veth.netns }),
+        };
+      }
+      // Of two veths declaring each other, the first in name order creates the pair.
+      if (createdBy !== undefined && (!iface.veth || createdBy < iface.name)) {
+        link.createdBy = createdBy;
+        delete link.veth;
+      } else if (!iface.veth && cur === undefined) {
+        fail(
+          at(i),
+          `veth "${iface.name}" does not exist and has no veth.peer to create it with`,
+          'add "veth": { "peer": "<name>" }',
+        );
+      }
+    }
+    if (type === "macvlan") {
+      if (!iface.macvlan && cur === undefined) {
+        fail(
+          at(i),
+          `macvlan "${iface.name}" does not exist and has no macvlan.base`,
+          'add "macvlan": { "base": "<link>" }',
+        );
+      }
+      if (iface.macvlan) {
+        const base = iface.macvlan.base;
+        if (base === iface.name || (!present(base) && !liveBy.has(base))) {
+          fail(
+            at(i),
+            `the base "${base}" of macvlan "${iface.name}" does not exist`,
+            "create the base link first or fix its name",
+          );
+        }
+        link.macvlan = { base, mode: iface.macvlan.mode ?? "bridge" };
+      }
+    }
+    links.push(link);
+  });
+
+  // An address already on a link the file does not describe would be a second copy.
+  for (const cur of live.links) {
+    if (typeOf.has(cur.name) || cur.owned) continue;
+    for (const address of [...cur.ipv4, ...cur.ipv6]) {
+      const ip = address.split("/")[0] as string;
+      const owner = addressOwner.get(ip);
+      if (owner !== undefined) {
+        fail(
+          at(indexOf.get(owner) ?? 0),
+          `address ${ip} of "${owner}" is already on "${cur.name}"`,
+          "an address belongs on one link",
+        );
+      }
+    }
+  }
+
+  (section.routes ?? []).forEach((route, i) => {
+    const where = `.routes[${i}]`;
+    const linkOwned = liveBy.get(route.dev)?.owned === true && !absent.includes(route.dev);
+    if (!present(route.dev) && !linkOwned) {
+      fail(
+        where,
+        `route to ${route.to} uses "${route.dev}", which is neither in this file nor created by op`,
+        "op only routes over links it manages",
+      );
+    }
+    routes.push(checkRoute(route, where, fail));
+  });
+  const routeIds = new Set<string>();
+  for (const route of routes) {
+    const id = routeId(route);
+    if (routeIds.has(id))
+      fail(
+        ".routes",
+        `the route to ${route.to} on "${route.dev}" is listed twice`,
+        "list each route once",
+      );
+    routeIds.add(id);
+  }
+
+  const wantsOvs = interfaces.some((iface) => ovsTypes.has(typeAliases[iface.type]));
+  if (wantsOvs && !live.ovs.available) {
+    const names = interfaces
+      .filter((iface) => ovsTypes.has(typeAliases[iface.type]))
+      .map((iface) => iface.name);
+    throw new OpError(
+      "daemon-unavailable",
+      `Open vSwitch is not available (${live.ovs.reason}), and the file has OVS links: ${names.join(", ")}`,
+      {
+        hint: ovsStartHint,
+      },
+    );
+  }
+
+  const ovs = ovsBridges(interfaces, members, typeOf, links);
+  const desired: NetDesired = { links, absent, ovs, routes, pending };
+  if (!options.allowUplink) guardUplinks(diffNetwork(desired, live), live.uplinks);
+  return desired;
+}
+
+function at(i: number): string {
+  return `.interfaces[${i}]`;
+}
+
+type Fail = (where: string, message: string, hint: string) => never;
+
+function mtuFromProperties(iface: Interface, i: number, fail: Fail): number | undefined {
+  const value = iface.properties?.mtu;
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 68 || value > 65535) {
+    return fail(
+      `${at(i)}.properties.mtu`,
+      `invalid MTU ${JSON.stringify(value)} for "${iface.name}"`,
+      "an MTU is a whole number from 68 to 65535",
+    );
+  }
+  return value;
+}
+
+/** undefined: not given; null: a DHCP client owns them (op leaves them alone). */
+function addressesOf(
+  iface: Interface,
+  family: 4 | 6,
+  i: number,
+  fail: Fail,
+): string[] | null | undefined {
+  const section = family === 4 ? iface.ipv4 : iface.ipv6;
+  if (section === undefined) return undefined;
+  if (section.dhcp === true) return null;
+  if (section.enabled === false) return [];
+  if (section.addresses && section.address) {
+    fail(
+      `${at(i)}.ipv${family}`,
+      `give "addresses" or the op-dbus "address", not both`,
+      "keep one list",
+    );
+  }
+  const list: Address4[] = section.addresses ?? section.address ?? [];
+  const seen = new Set<string>();
+  return list.map((entry, j) => {
+    const text = typeof entry === "string" ? entry : `${entry.ip}/${entry.prefix}`;
+    const cidr = parseCidr(text);
+    if (!cidr || cidr.family !== family || (typeof entry === "string" && !entry.includes("/"))) {
+      return fail(
+        `${at(i)}.ipv${family}.addresses[${j}]`,
+        `invalid IPv${family} CIDR "${text}" on "${iface.name}"`,
+        family === 4
+          ? "write it as a.b.c.d/prefix with a prefix from 0 to 32"
+          : "write it as an IPv6 address/prefix with a prefix from 0 to 128",
+      );
+    }
+    const canonical = `${cidr.ip}/${cidr.prefix}`;
+    if (seen.has(cidr.ip))
+      fail(
+        `${at(i)}.ipv${family}`,
+        `address ${cidr.ip} is listed twice on "${iface.name}"`,
+        "list it once",
+      );
+    seen.add(cidr.ip);
+    return canonical;
+  });
+}
+
+function checkRoute(
+  route: { to: string; via?: string; dev: string; metric?: number },
+  where: string,
+  fail: Fail,
+): DesiredRoute {
+  let family: 4 | 6;
+  let to: string;
+  if (route.to === "default") {
+    const viaFamily = route.via === undefined ? 4 : familyOf(route.via);
+    if (viaFamily === undefined)
+      return fail(where, `invalid gateway address "${route.via}"`, "give an IPv4 or IPv6 address");
+    family = viaFamily;
+    to = "default";
+  } else {
+    const cidr = parseCidr(route.to);
+    if (!cidr || !route.to.includes("/"))
+      return fail(
+        where,
+        `invalid CIDR "${route.to}" in a route`,
+        'write it as address/prefix, or "default"',
+      );
+    if (hasHostBits(cidr.ip, cidr.prefix)) {
+      return fail(
+        where,
+        `invalid CIDR "${route.to}": bits are set after the /${cidr.prefix} prefix`,
+        "use the network address, e.g. 198.18.9.0/24",
+      );
+    }
+    family = cidr.family;
+    to = `${cidr.ip}/${cidr.prefix}`;
+  }
+  if (route.via !== undefined && familyOf(route.via) !== family) {
+    fail(
+      where,
+      `gateway "${route.via}" is not an IPv${family} address like ${route.to}`,
+      "use a gateway of the same family",
+    );
+  }
+  return {
+    to,
+    family,
+    ...(route.via === undefined ? {} : { via: canonicalIp(route.via) }),
+    dev: route.dev,
+    metric: route.metric ?? (family === 6 ? 1024 : 0),
+  };
+}
+
+/** Calls `found` with the first cycle of bridges being (indirectly) ports of each other. */
+function findBridgeLoop(
+  members: ReadonlyMap<string, { name: string }[]>,
+  found: (loop: string[]) => void,
+): void {
+  const state = new Map<string, "visiting" | "done">();
+  const visit = (bridge: string, path: string[]): void => {
+    if (state.get(bridge) === "done") return;
+    if (state.get(bridge) === "visiting") {
+      found([...path.slice(path.indexOf(bridge)), bridge]);
+      return;
+    }
+    state.set(bridge, "visiting");
+    for (const port of members.get(bridge) ?? []) {
+      if (members.has(port.name)) visit(port.name, [...path, bridge]);
+    }
+    state.set(bridge, "done");
+  };
+  for (const bridge of [...members.keys()].sort()) visit(bridge, []);
+}
+
+function ovsBridges(
+  interfaces: readonly Interface[],
+  members: ReadonlyMap<string, { name: string; tag?: number }[]>,
+  typeOf: ReadonlyMap<string, LinkType>,
+  links: readonly DesiredLink[],
+): DesiredOvsBridge[] {
+  const linkBy = new Map(links.map((link) => [link.name, link]));
+  const internals = new Set<string>();
+  const bridges = interfaces
+    .filter((iface) => typeAliases[iface.type] === "ovs-bridge" && iface.ensure !== "absent")
+    .map((iface): DesiredOvsBridge => {
+      const link = linkBy.get(iface.name);
+      return {
+        name: iface.name,
+        datapath: iface.ovs?.datapath ?? "netdev",
+        ...(link?.mtu === undefined ? {} : { mtu: link.mtu }),
+        ...(link?.mac === undefined ? {} : { mac: link.mac }),
+        ports: (members.get(iface.name) ?? []).map((port) => {
+          const internal = typeOf.get(port.name) === "ovs-interface";
+          const portLink = linkBy.get(port.name);
+          if (internal) internals.add(port.name);
+          return {
+            name: port.name,
+            ...(port.tag === undefined ? {} : { tag: port.tag }),
+            internal,
+            ...(internal && portLink?.mtu !== undefined ? { mtu: portLink.mtu } : {}),
+            ...(internal && portLink?.mac !== undefined ? { mac: portLink.mac } : {}),
+          };
+        }),
+      };
+    });
+  interfaces.forEach((iface, i) => {
+    if (
+      typeAliases[iface.type] === "ovs-interface" &&
+      iface.ensure !== "absent" &&
+      !internals.has(iface.name)
+    ) {
+      throw new OpError(
+        "invalid-state",
+        `plugins.network${at(i)}: OVS internal port "${iface.name}" is not a port of any ovs-bridge`,
+        {
+          hint: 'list it in an ovs-bridge\'s "ovs": { "ports": [...] } (or give "controller")',
+        },
+      );
+    }
+  });
+  return bridges;
+}
+
+/** Refuses a plan that deletes, takes down, re-addresses or enslaves a default-route link. */
+export function guardUplinks(actions: readonly Action[], uplinks: readonly string[]): void {
+  const problems: string[] = [];
+  for (const action of actions) {
+    if (action.id === "ovs:db" && action.kind === "modify") {
+      for (const change of action.changes) {
+        const name = change.path.split("/").at(-1) ?? "";
+        if (change.after === undefined && uplinks.includes(name))
+          problems.push(`delete ${name} from Open vSwitch`);
+      }
+      continue;
+    }
+    if (action.id.startsWith("route:")) {
+      const route = (action.kind === "create" ? action.after : action.before) as {
+        to?: string;
+        dev?: string;
+      };
+      if (route.to === "default" && action.kind !== "create")
+        problems.push(`replace the default route on ${route.dev}`);
+      continue;
+    }
+    // A bridge that takes the uplink in as a port moves the host's traffic onto the bridge.
+    const enrolled =
+      action.kind === "create"
+        ? (action.after as LinkCreate).enrol
+        : action.kind === "modify"
+          ? action.changes.filter((c) => c.path === "ports").map((c) => String(c.after))
+          : [];
+    for (const port of enrolled.filter((name) => uplinks.includes(name)))
+      problems.push(`enrol ${port} in bridge ${action.id}`);
+    if (!uplinks.includes(action.id)) continue;
+    if (action.kind === "delete") problems.push(`delete ${action.id}`);
+    if (action.kind !== "modify") continue;
+    for (const change of action.changes) {
+      if (change.path === "state" && change.after === "down")
+        problems.push(`take ${action.id} down`);
+      if (change.path === "ipv4" || change.path === "ipv6") {
+        problems.push(
+          `${change.after === undefined ? "remove" : "add"} address ${String(change.after ?? change.before)} on ${action.id}`,
+        );
+      }
+      if (change.path === "master" && change.after)
+        problems.push(`enrol ${action.id} in bridge ${String(change.after)}`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new OpError(
+      "invalid-state",
+      `refusing a plan that touches the link carrying the host's default route (${uplinks.join(", ")}): it would ${problems.join("; ")}`,
+      {
+        details: problems,
+        hint: "this could cut the host off the network; check the file, and if it is what you mean, run again with --allow-uplink",
+      },
+    );
+  }
+}

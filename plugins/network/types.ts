@@ -1,0 +1,155 @@
+/**
+ * The network plugin's two views of the host: what the file asks for (normalised by prepare)
+ * and what query read. Both are plain JSON so diff fixtures can hold them.
+ */
+
+export type LinkType =
+  | "linux-bridge"
+  | "ovs-bridge"
+  | "ovs-interface"
+  | "veth"
+  | "macvlan"
+  | "dummy"
+  | "ethernet";
+
+/** Links whose existence is an OVSDB row: OVS creates their netlink device. */
+export const ovsTypes: ReadonlySet<string> = new Set<LinkType>(["ovs-bridge", "ovs-interface"]);
+
+/** The ifalias marker of links op created; a user alias follows it after one space. */
+export const ownerMarker = "op:network";
+/** OVSDB rows op created carry these external_ids. */
+export const ovsOwnerKeys = { managed: "op-managed", plugin: "op-plugin" } as const;
+
+export interface DesiredLink {
+  name: string;
+  type: LinkType;
+  /** undefined: op leaves the state alone (an ethernet link without `state`). */
+  state?: "up" | "down";
+  mtu?: number;
+  /** Lower case. */
+  mac?: string;
+  /** The user's alias text (without op's marker). */
+  alias?: string;
+  /** "ip/prefix", canonical. undefined: not given (none, on links op owns); null: a DHCP client owns them. */
+  ipv4?: string[] | null;
+  ipv6?: string[] | null;
+  /** The Linux bridge that lists this link as a port; null: it must be in none of the file's bridges. */
+  master?: string | null;
+  /** linux-bridge: ports that exist (or are created in this run); the others are pending. */
+  ports?: string[];
+  veth?: { peer: string; netns?: string };
+  macvlan?: { base: string; mode: string };
+  /** veth declared as the peer of another declared veth: created by that one's action. */
+  createdBy?: string;
+}
+
+export interface DesiredOvsPort {
+  name: string;
+  tag?: number;
+  /** An OVS internal port (an ovs-interface in the file). */
+  internal: boolean;
+  mtu?: number;
+  mac?: string;
+}
+
+export interface DesiredOvsBridge {
+  name: string;
+  datapath: "netdev" | "system";
+  mtu?: number;
+  mac?: string;
+  ports: DesiredOvsPort[];
+}
+
+export interface DesiredRoute {
+  /** CIDR (network form) or "default". */
+  to: string;
+  family: 4 | 6;
+  via?: string;
+  dev: string;
+  /** Filled with the kernel's default (0 for IPv4, 1024 for IPv6). */
+  metric: number;
+}
+
+export interface NetDesired {
+  /** Links that must exist, in file order. */
+  links: DesiredLink[];
+  /** Names the file marks `ensure: absent`. */
+  absent: string[];
+  ovs: DesiredOvsBridge[];
+  routes: DesiredRoute[];
+  /** Bridge ports that do not exist yet and are expected from another plugin (container veths). */
+  pending: { bridge: string; port: string }[];
+}
+
+export interface LiveLink {
+  name: string;
+  type: LinkType | "other";
+  /** The netlink kind (`bridge`, `veth`, `tun`…; "" for a NIC). */
+  kind: string;
+  state: "up" | "down";
+  mtu: number;
+  mac: string;
+  alias?: string;
+  /** Carries op's marker in its ifalias, or (OVS) op's external_ids. */
+  owned: boolean;
+  ipv4: string[];
+  ipv6: string[];
+  master?: string;
+  /** veth: the peer's name when it is in this namespace. */
+  peer?: string;
+  /** veth: the peer lives in another namespace. */
+  peerElsewhere?: boolean;
+  /** macvlan: the base link. */
+  base?: string;
+  mode?: string;
+}
+
+export interface LiveOvsPort {
+  name: string;
+  tag?: number;
+  /** Interface type ("internal", "" for a system device…). */
+  type: string;
+  owned: boolean;
+  mtu?: number;
+  mac?: string;
+  /** Why vswitchd could not attach it (e.g. the device does not exist yet). */
+  error?: string;
+}
+
+export interface LiveOvsBridge {
+  name: string;
+  datapath: string;
+  owned: boolean;
+  mtu?: number;
+  mac?: string;
+  /** Without the bridge's own internal port. */
+  ports: LiveOvsPort[];
+}
+
+export type LiveOvs =
+  | { available: true; bridges: LiveOvsBridge[] }
+  | { available: false; reason: string };
+
+export interface LiveRoute {
+  to: string;
+  family: 4 | 6;
+  via?: string;
+  dev: string;
+  metric: number;
+  protocol: string;
+}
+
+export interface NetLive {
+  links: LiveLink[];
+  ovs: LiveOvs;
+  /** Routes of the main table that are not the kernel's own. */
+  routes: LiveRoute[];
+  /** Links carrying a default route (IPv4 or IPv6): the host's uplinks. */
+  uplinks: string[];
+}
+
+/** What an action carries (`after` of create/modify, `before` of delete). */
+export type LinkAction =
+  | { link: DesiredLink }
+  | { route: DesiredRoute }
+  | { ovs: DesiredOvsBridge[] };

@@ -1,0 +1,145 @@
+/**
+ * Shared set-up of the network system tests: throw-away namespaces, a Ctx on the real runner,
+ * and one reconcile run through the real engine (plan → apply → verify) with a ledger that
+ * only keeps its records in memory (the ledger itself is tested elsewhere).
+ */
+import { randomBytes } from "node:crypto";
+import { createNetworkPlugin, type NetworkPluginOptions } from "../plugins/network/index.js";
+import {
+  applyPlan,
+  type LedgerWriter,
+  planState,
+  verifyConverged,
+} from "../src/engine/reconcile.js";
+import { createRunner, type Runner } from "../src/exec.js";
+import type { Action, Ctx } from "../src/plugin.js";
+import { validateState } from "../src/state/validate.js";
+
+export const host = createRunner();
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}${randomBytes(3).toString("hex")}`;
+}
+
+export async function createNetns(purpose: string): Promise<string> {
+  const name = uniqueName(`opt-${purpose}-`);
+  await host.run("ip", ["netns", "add", name]);
+  return name;
+}
+
+export async function deleteNetns(name: string): Promise<void> {
+  await host.run("ip", ["netns", "del", name], { check: false });
+}
+
+export function ctxFor(exec: Runner, allowUplink = false): Ctx {
+  const quiet = () => {};
+  return {
+    exec,
+    clock: () => new Date(),
+    log: { debug: quiet, info: quiet, warn: quiet },
+    cacheDir: undefined,
+    options: { allowUplink },
+  };
+}
+
+export interface LedgerRecord {
+  plugin: string;
+  action: string;
+  target: string;
+  status: string;
+  error?: string;
+}
+
+export function memoryLedger(): LedgerWriter & { records: LedgerRecord[] } {
+  const records: LedgerRecord[] = [];
+  return {
+    records,
+    async append(input) {
+      records.push({ ...input });
+    },
+    async checkpoint() {},
+  };
+}
+
+export interface RunResult {
+  planned: Action[];
+  remaining: Action[];
+  failed: number;
+  ledger: LedgerRecord[];
+}
+
+/** `op apply` in-process: plan, apply through the engine's DAG, verify. */
+export async function reconcile(
+  section: unknown,
+  ctx: Ctx,
+  options: {
+    pluginOptions?: NetworkPluginOptions;
+    key?: string;
+    apply?: boolean;
+    /** On the host: refuse to apply a plan that touches anything not named with this prefix. */
+    onlyPrefix?: string;
+  } = {},
+): Promise<RunResult> {
+  const plugin = createNetworkPlugin(options.pluginOptions);
+  const document = validateState(
+    { version: 1, plugins: { [options.key ?? "network"]: section } },
+    [plugin],
+    "test",
+  );
+  const planned = await planState(document, [plugin], ctx);
+  if (options.onlyPrefix !== undefined) assertOnlyTouches(planned.actions, options.onlyPrefix);
+  if (options.apply === false)
+    return { planned: planned.actions, remaining: [], failed: 0, ledger: [] };
+  const ledger = memoryLedger();
+  const report = await applyPlan(planned, ledger, ctx, { concurrency: 16 });
+  const remaining = await verifyConverged(planned, ctx);
+  return { planned: planned.actions, remaining, failed: report.failed, ledger: ledger.records };
+}
+
+/** A safety net for tests on the host (OVS is host-wide): stop before touching foreign names. */
+function assertOnlyTouches(actions: readonly Action[], prefix: string): void {
+  const names = actions.flatMap((action) =>
+    action.kind === "modify" && action.id === "ovs:db"
+      ? action.changes.flatMap((c) => c.path.split("/").slice(1, 3))
+      : [action.id.replace(/^route:.*@/, "")],
+  );
+  const foreign = names.filter((name) => !name.startsWith(prefix) && !/^vi\d+$/.test(name));
+  if (foreign.length > 0)
+    throw new Error(`test plan would touch ${foreign.join(", ")}: not applying it`);
+}
+
+/** Every command a runner starts, for tests that count processes (the commands really run). */
+export function recordingRunner(inner: Runner): Runner & { calls: string[][] } {
+  const calls: string[][] = [];
+  return {
+    calls,
+    netns: inner.netns,
+    run(command, args, options) {
+      calls.push([command, ...args]);
+      return inner.run(command, args, options);
+    },
+  };
+}
+
+/** `ip -j -d addr show` in a namespace, by link name. */
+export async function links(exec: Runner): Promise<Map<string, IpLinkJson>> {
+  const { stdout } = await exec.run("ip", ["-j", "-d", "addr", "show"]);
+  return new Map((JSON.parse(stdout) as IpLinkJson[]).map((link) => [link.ifname, link]));
+}
+
+export interface IpLinkJson {
+  ifname: string;
+  flags: string[];
+  mtu: number;
+  master?: string;
+  ifalias?: string;
+  address: string;
+  linkinfo?: { info_kind?: string };
+  addr_info: { family: string; local: string; prefixlen: number }[];
+}
+
+export function addressesOf(link: IpLinkJson | undefined, family = "inet"): string[] {
+  return (link?.addr_info ?? [])
+    .filter((a) => a.family === family)
+    .map((a) => `${a.local}/${a.prefixlen}`);
+}

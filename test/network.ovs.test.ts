@@ -1,0 +1,192 @@
+/**
+ * The network plugin against a real Open vSwitch (ovsdb-server + ovs-vswitchd started by
+ * scripts/setup-ovs.sh, userspace datapath). OVS is host-wide, so these tests run on the
+ * host's namespace with uniquely prefixed bridge and port names (every plan is checked to
+ * touch nothing else before it is applied), and remove them afterwards.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OpError } from "../src/errors.js";
+import {
+  addressesOf,
+  ctxFor,
+  host,
+  links,
+  reconcile,
+  recordingRunner,
+  uniqueName,
+} from "./network-support.js";
+
+const prefix = uniqueName("optov");
+const br = `${prefix}b`;
+const br2 = `${prefix}c`;
+const p1 = `${prefix}p1`;
+const p2 = `${prefix}p2`;
+// A container veth as the lxc plugin names it (vi<id>); it appears only later in the test.
+const containerVeth = `vi9${String(Date.now()).slice(-5)}`;
+const subnet = `198.19.${200 + Math.floor(Math.random() * 50)}`;
+const ctx = ctxFor(host);
+
+async function vsctl(...args: string[]): Promise<string> {
+  return (await host.run("ovs-vsctl", ["--timeout=10", ...args])).stdout.trim();
+}
+
+beforeAll(async () => {
+  await host.run("sh", ["scripts/setup-ovs.sh"]);
+});
+
+afterAll(async () => {
+  for (const bridge of [br, br2])
+    await host.run("ovs-vsctl", ["--if-exists", "del-br", bridge], { check: false });
+  await host.run("ip", ["link", "del", containerVeth], { check: false });
+});
+
+describe("network plugin on Open vSwitch", () => {
+  it("applies the op-dbus net file as it is and enrols the container veth once it exists", async () => {
+    const opDbus = {
+      interfaces: [
+        {
+          name: br,
+          type: "ovs-bridge",
+          ports: [containerVeth],
+          ipv4: { enabled: true, dhcp: false, address: [{ ip: `${subnet}.1`, prefix: 24 }] },
+        },
+      ],
+    };
+    const run = await reconcile(opDbus, ctx, { key: "net", onlyPrefix: prefix });
+    expect(run.failed).toBe(0);
+    expect(run.remaining).toEqual([]);
+    expect(await vsctl("get", "bridge", br, "datapath_type")).toBe("netdev");
+    expect(await vsctl("get", "bridge", br, "external_ids:op-managed")).toBe('"true"');
+    expect(await vsctl("list-ports", br)).toBe(containerVeth);
+    const link = (await links(host)).get(br);
+    expect(link?.flags).toContain("UP");
+    expect(addressesOf(link)).toEqual([`${subnet}.1/24`]);
+
+    expect(
+      (await reconcile(opDbus, ctx, { key: "net", apply: false, onlyPrefix: prefix })).planned,
+    ).toEqual([]);
+
+    await host.run("ip", [
+      "link",
+      "add",
+      containerVeth,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      `${containerVeth}p`,
+    ]);
+    // vswitchd attaches the device when it appears; wait for it (no timing assertion).
+    let error = "";
+    for (let i = 0; i < 50; i++) {
+      error = await vsctl("get", "interface", containerVeth, "error");
+      if (error === "[]") break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(error).toBe("[]");
+    expect(
+      (await reconcile(opDbus, ctx, { key: "net", apply: false, onlyPrefix: prefix })).planned,
+    ).toEqual([]);
+  });
+
+  const file = (ports: { name: string; tag?: number }[], extra: object[] = []) => ({
+    interfaces: [
+      { name: br2, type: "ovs-bridge", mtu: 1400, ovs: { ports } },
+      { name: p1, type: "ovs-interface", ipv4: { addresses: [`${subnet}.65/26`] } },
+      { name: p2, type: "ovs-interface", state: "down" },
+      ...extra,
+    ],
+  });
+
+  it("creates bridges and ports in one transaction, then repairs drift", async () => {
+    const spy = recordingRunner(host);
+    const run = await reconcile(file([{ name: p1, tag: 10 }, { name: p2 }]), ctxFor(spy), {
+      onlyPrefix: prefix,
+    });
+    expect(run.failed).toBe(0);
+    expect(run.remaining).toEqual([]);
+    const writes = spy.calls.filter((c) => c[0] === "ovs-vsctl" && !c.includes("list"));
+    expect(writes).toHaveLength(1);
+    expect(await vsctl("list-ports", br2)).toBe(`${p1}\n${p2}`);
+    expect(await vsctl("get", "port", p1, "tag")).toBe("10");
+    expect(await vsctl("get", "interface", p1, "type")).toBe("internal");
+    expect(await vsctl("get", "interface", br2, "mtu_request")).toBe("1400");
+    expect(addressesOf((await links(host)).get(p1))).toEqual([`${subnet}.65/26`]);
+
+    await vsctl("--", "del-port", br2, p2, "--", "set", "port", p1, "tag=20");
+    await host.run("ip", ["link", "set", br2, "down"]);
+    const plan = await reconcile(file([{ name: p1, tag: 10 }, { name: p2 }]), ctx, {
+      apply: false,
+      onlyPrefix: prefix,
+    });
+    const changes = plan.planned.flatMap((a) =>
+      a.kind === "modify" ? a.changes.map((c) => `${a.id} ${c.path}`) : [`${a.kind} ${a.id}`],
+    );
+    expect(changes.sort()).toEqual([
+      `${br2} state`,
+      `ovs:db port/${br2}/${p1}/tag`,
+      `ovs:db port/${br2}/${p2}`,
+    ]);
+
+    const fix = await reconcile(file([{ name: p1, tag: 10 }, { name: p2 }]), ctx, {
+      onlyPrefix: prefix,
+    });
+    expect(fix.failed).toBe(0);
+    expect(fix.remaining).toEqual([]);
+    expect(await vsctl("list-ports", br2)).toBe(`${p1}\n${p2}`);
+    expect(await vsctl("get", "port", p1, "tag")).toBe("10");
+  });
+
+  it("prunes the ports and bridges it created when they leave the file", async () => {
+    const keepBr = {
+      interfaces: [
+        {
+          name: br,
+          type: "ovs-bridge",
+          ports: [containerVeth],
+          ipv4: { addresses: [`${subnet}.1/24`] },
+        },
+        { name: br2, type: "ovs-bridge", mtu: 1400, ovs: { ports: [{ name: p1, tag: 10 }] } },
+        { name: p1, type: "ovs-interface", ipv4: { addresses: [`${subnet}.65/26`] } },
+      ],
+    };
+    const run = await reconcile(keepBr, ctx, { onlyPrefix: prefix });
+    expect(run.failed).toBe(0);
+    expect(run.remaining).toEqual([]);
+    expect(await vsctl("list-ports", br2)).toBe(p1);
+
+    const none = await reconcile({ interfaces: [] }, ctx, { onlyPrefix: prefix });
+    expect(none.failed).toBe(0);
+    expect(none.remaining).toEqual([]);
+    const bridges = (await vsctl("list-br")).split("\n");
+    expect(bridges).not.toContain(br);
+    expect(bridges).not.toContain(br2);
+    expect((await links(host)).has(p1)).toBe(false);
+  });
+
+  it("says to start Open vSwitch when OVSDB is not there and the file has OVS bridges", async () => {
+    const empty = await mkdtemp(join(tmpdir(), "opt-noovs-"));
+    try {
+      const attempt = reconcile(file([{ name: p1 }, { name: p2 }]), ctx, {
+        apply: false,
+        pluginOptions: { ovs: { runDir: empty } },
+      });
+      await expect(attempt).rejects.toThrow(OpError);
+      await expect(attempt).rejects.toMatchObject({
+        code: "daemon-unavailable",
+        hint: expect.stringMatching(/start Open vSwitch/),
+      });
+      // Without OVS links in the file, the same host is queried fine (no OVS = nothing to do).
+      const plain = await reconcile({ interfaces: [] }, ctx, {
+        apply: false,
+        pluginOptions: { ovs: { runDir: empty } },
+      });
+      expect(plain.planned).toEqual([]);
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+});
