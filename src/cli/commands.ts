@@ -17,7 +17,7 @@ import { OpError } from "../errors.js";
 import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
 import type { Action, Plugin } from "../plugin.js";
-import { pluginNamed, plugins } from "../registry.js";
+import { entryNamed, loadPlugins, pluginEntries } from "../registry.js";
 import { readStateFile } from "../state/load.js";
 import { type StateDocument, validateState } from "../state/validate.js";
 import { renderOutcome, renderPlan, renderReport } from "./output.js";
@@ -47,7 +47,7 @@ function printJson(value: unknown): void {
 }
 
 async function loadState(file: string): Promise<StateDocument> {
-  return validateState(await readStateFile(file), plugins, file);
+  return validateState(await readStateFile(file), pluginEntries, file);
 }
 
 export async function validateCommand(file: string, options: GlobalOptions): Promise<number> {
@@ -61,7 +61,7 @@ export async function validateCommand(file: string, options: GlobalOptions): Pro
 export async function planCommand(file: string, options: GlobalOptions): Promise<number> {
   const document = await loadState(file);
   const ctx = createCtx({ cacheDir: paths(options).cacheDir, verbose: options.verbose ?? false });
-  const planned = await planState(document, plugins, ctx);
+  const planned = await planState(document, await loadPlugins(document.sections.keys()), ctx);
   const actions = planned.plan.steps.map((step) => step.action);
   if (options.json) printJson({ file, summary: summarize(actions), actions });
   else print(renderPlan(actions));
@@ -85,7 +85,7 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
   });
 
   if (options.check) {
-    const planned = await planState(document, plugins, ctx);
+    const planned = await planState(document, await loadPlugins(document.sections.keys()), ctx);
     const actions = planned.plan.steps.map((step) => step.action);
     if (options.json)
       printJson({ file, drift: actions.length > 0, summary: summarize(actions), actions });
@@ -95,7 +95,7 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
 
   const lock = await acquireLock(where.lockFile, { timeoutSeconds: options.lockTimeout ?? 0 });
   try {
-    const planned = await planState(document, plugins, ctx);
+    const planned = await planState(document, await loadPlugins(document.sections.keys()), ctx);
     const actions = planned.plan.steps.map((step) => step.action);
     if (!options.json) print(renderPlan(actions));
     if (actions.length === 0) {
@@ -164,8 +164,9 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
 }
 
 export async function queryCommand(options: GlobalOptions & { plugin?: string }): Promise<number> {
-  const selected: readonly Plugin[] =
-    options.plugin === undefined ? plugins : [requirePlugin(options.plugin)];
+  const selected: readonly Plugin[] = await loadPlugins(
+    options.plugin === undefined ? undefined : [requirePlugin(options.plugin)],
+  );
   const ctx = createCtx({ cacheDir: paths(options).cacheDir, verbose: options.verbose ?? false });
   const lives = await Promise.all(selected.map((plugin) => plugin.query(ctx)));
   if (options.json) {
@@ -178,14 +179,15 @@ export async function queryCommand(options: GlobalOptions & { plugin?: string })
   return exitCodes.ok;
 }
 
-function requirePlugin(name: string): Plugin {
-  const plugin = pluginNamed(name);
-  if (!plugin) {
+/** The canonical name of a plugin given on the command line. */
+function requirePlugin(name: string): string {
+  const entry = entryNamed(name);
+  if (!entry) {
     throw new OpError("usage", `unknown plugin "${name}"`, {
-      hint: `op knows: ${plugins.map((p) => p.name).join(", ")}`,
+      hint: `op knows: ${pluginEntries.map((p) => p.name).join(", ")}`,
     });
   }
-  return plugin;
+  return entry.name;
 }
 
 /** The ledger (LevelDB and Ed25519: ~70 ms to load) is loaded only by runs that use it. */
