@@ -1,0 +1,10 @@
+export { type Checkpoint, parseCheckpoint } from "./checkpoint.js";
+export {
+  Ledger,
+  type LedgerOptions,
+  type LedgerRecord,
+  type RecordFilter,
+  type RecordInput,
+  type RecordStatus,
+} from "./ledger.js";
+export type { VerifyReport } from "./verify.js";

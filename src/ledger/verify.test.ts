@@ -1,0 +1,535 @@
+/**
+ * Tampering with a real ledger's LevelDB the way an attacker with write access to the files
+ * would, and checking that verify names the first bad record. Each case breaks one check.
+ */
+
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { OpError } from "../errors.js";
+import { parseCheckpoint, signCheckpoint } from "./checkpoint.js";
+import { canonicalJson } from "./hash.js";
+import { Ledger, type RecordInput } from "./ledger.js";
+import {
+  BODY_AT,
+  CHECKPOINT_RANGE,
+  checkpointKey,
+  decodeRecord,
+  encodeHead,
+  encodeRecord,
+  HASH_AT,
+  HEAD_KEY,
+  RECORD_RANGE,
+  recordKey,
+} from "./store.js";
+import { makeTempDir, removeTempDirs, withRawDb } from "./testing.js";
+import type { LedgerDb } from "./verify.js";
+
+afterEach(removeTempDirs);
+
+const N = 20;
+
+function step(n: number): RecordInput {
+  return {
+    run: "run-1",
+    plugin: "network",
+    action: "create",
+    target: `br${n}`,
+    changes: { mtu: 1500 + n, name: `bridge ${n}` },
+    status: n % 2 === 0 ? "ok" : "intent",
+  };
+}
+
+interface Built {
+  dir: string;
+  keyFile: string;
+  /** Checkpoint texts by size. */
+  checkpoints: Map<number, string>;
+}
+
+/** A closed ledger of `size` records with checkpoints after the given sizes. */
+async function build(
+  options: { origin?: string; size?: number; checkpointsAt?: number[] } = {},
+): Promise<Built> {
+  const root = await makeTempDir("verify");
+  const dir = join(root, "ledger");
+  const keyFile = join(root, "ledger.key");
+  const ledger = await Ledger.open(dir, { keyFile, origin: options.origin ?? "op@a" });
+  const checkpoints = new Map<number, string>();
+  const at = new Set(options.checkpointsAt ?? []);
+  for (let seq = 1; seq <= (options.size ?? N); seq++) {
+    await ledger.append(step(seq));
+    if (at.has(seq)) checkpoints.set(seq, await ledger.checkpoint());
+  }
+  await ledger.close();
+  return { dir, keyFile, checkpoints };
+}
+
+async function verify(built: Built, trusted?: string, hashWorker = false) {
+  const ledger = await Ledger.open(built.dir, { keyFile: built.keyFile, create: false });
+  try {
+    return await ledger.verify({ hashWorker, ...(trusted === undefined ? {} : { trusted }) });
+  } finally {
+    await ledger.close();
+  }
+}
+
+async function rawRecord(db: LedgerDb, seq: number): Promise<Buffer> {
+  const value = await db.get(recordKey(seq));
+  if (value === undefined) throw new Error(`no record ${seq}`);
+  return value;
+}
+
+/** Deletes records after `size`, as a careful attacker would: head and checkpoints follow. */
+async function truncate(db: LedgerDb, size: number): Promise<void> {
+  for await (const key of db.keys(RECORD_RANGE)) {
+    if (key > recordKey(size)) await db.del(key);
+  }
+  for await (const key of db.keys(CHECKPOINT_RANGE)) {
+    if (key > checkpointKey(size)) await db.del(key);
+  }
+  const last = await rawRecord(db, size);
+  await db.put(HEAD_KEY, encodeHead(size, last.subarray(HASH_AT, HASH_AT + 32)));
+}
+
+/** Rewrites records from `from` on with changed bodies, fresh hashes, prevs and head. */
+async function rewriteFrom(db: LedgerDb, from: number, size: number): Promise<void> {
+  let prev: Buffer = Buffer.from((await rawRecord(db, from)).subarray(BODY_AT - 32, BODY_AT));
+  for (let seq = from; seq <= size; seq++) {
+    const body = JSON.parse(decodeRecord(await rawRecord(db, seq))?.body ?? "") as Record<
+      string,
+      unknown
+    >;
+    const { value, hash } = encodeRecord(
+      prev,
+      canonicalJson({ ...body, status: "ok", error: undefined }),
+    );
+    await db.put(recordKey(seq), value);
+    prev = hash;
+  }
+  await db.put(HEAD_KEY, encodeHead(size, prev));
+}
+
+async function deleteCheckpoints(db: LedgerDb): Promise<void> {
+  for await (const key of db.keys(CHECKPOINT_RANGE)) await db.del(key);
+}
+
+describe("an untouched ledger", () => {
+  it("verifies, with its stored and a trusted checkpoint", async () => {
+    const built = await build({ checkpointsAt: [5, 10, N] });
+    expect(await verify(built)).toEqual({
+      ok: true,
+      size: N,
+      checkpoint: { size: N, ok: true },
+      checkpoints: 3,
+    });
+    expect(await verify(built, built.checkpoints.get(10))).toEqual({
+      ok: true,
+      size: N,
+      checkpoint: { size: 10, ok: true },
+      checkpoints: 3,
+    });
+  });
+
+  it("verifies when empty", async () => {
+    const built = await build({ size: 0 });
+    expect(await verify(built)).toEqual({ ok: true, size: 0, checkpoints: 0 });
+  });
+});
+
+// Hashing runs inline for small ledgers and on a worker thread for large ones: both, here.
+describe.each([
+  ["inline", false],
+  ["on a worker thread", true],
+])("a changed byte in record k is named, hashing %s", (_where, hashWorker) => {
+  const k = 7;
+  // [position, what verify says]; positions past BODY_AT are in the canonical JSON body.
+  const positions: [string, number, RegExp][] = [
+    ["format version", 0, /unknown format version/],
+    ["hash, first byte", HASH_AT, /hash does not match its content \(altered\)/],
+    ["hash, last byte", HASH_AT + 31, /hash does not match its content/],
+    ["leaf prefix", HASH_AT + 32, /hash does not match its content/],
+    [
+      "prev, first byte",
+      BODY_AT - 32,
+      /prev does not match record 6 \(removed, reordered or inserted\)/,
+    ],
+    ["prev, last byte", BODY_AT - 1, /prev does not match record 6/],
+    ["body, first byte", BODY_AT, /hash does not match its content/],
+    ["body, middle", BODY_AT + 40, /hash does not match its content/],
+    ["body, last byte", -1, /hash does not match its content/],
+  ];
+
+  it.each(positions)("%s", async (_name, position, problem) => {
+    const built = await build();
+    await withRawDb(built.dir, async (db) => {
+      const value = await rawRecord(db, k);
+      const at = position < 0 ? value.length + position : position;
+      value[at] = (value[at] ?? 0) ^ 0x01;
+      await db.put(recordKey(k), value);
+    });
+    const report = await verify(built, undefined, hashWorker);
+    expect(report).toMatchObject({ ok: false, firstBad: k, size: k - 1 });
+    expect(report.problem).toMatch(new RegExp(`^record ${k}: `));
+    expect(report.problem).toMatch(problem);
+  });
+
+  it("in the first record, whose prev is the origin's genesis", async () => {
+    const built = await build();
+    await withRawDb(built.dir, async (db) => {
+      const value = await rawRecord(db, 1);
+      value[BODY_AT - 5] = (value[BODY_AT - 5] ?? 0) ^ 0x80;
+      await db.put(recordKey(1), value);
+    });
+    expect(await verify(built, undefined, hashWorker)).toMatchObject({
+      ok: false,
+      firstBad: 1,
+      problem:
+        "record 1: prev is not the genesis of origin op@a (spliced from another ledger, or altered)",
+    });
+  });
+});
+
+describe.each([
+  ["inline", false],
+  ["on a worker thread", true],
+])("a ledger of several read batches, hashing %s", (_where, hashWorker) => {
+  const size = 2500; // verify reads 1,000 records at a time
+
+  async function buildLarge(): Promise<Built> {
+    const root = await makeTempDir("verify-large");
+    const built = {
+      dir: join(root, "ledger"),
+      keyFile: join(root, "ledger.key"),
+      checkpoints: new Map(),
+    };
+    const ledger = await Ledger.open(built.dir, { keyFile: built.keyFile, origin: "op@a" });
+    await ledger.appendMany(Array.from({ length: size }, (_, i) => step(i + 1)));
+    built.checkpoints.set(size, await ledger.checkpoint());
+    await ledger.close();
+    return built;
+  }
+
+  async function flip(built: Built, seq: number, at: number): Promise<void> {
+    await withRawDb(built.dir, async (db) => {
+      const value = await rawRecord(db, seq);
+      value[at] = (value[at] ?? 0) ^ 0x10;
+      await db.put(recordKey(seq), value);
+    });
+  }
+
+  it("verifies untouched", async () => {
+    const built = await buildLarge();
+    expect(await verify(built, built.checkpoints.get(size), hashWorker)).toMatchObject({
+      ok: true,
+      size,
+    });
+  });
+
+  it("names a bad hash in a later batch before a broken link after it", async () => {
+    const built = await buildLarge();
+    await flip(built, 1700, BODY_AT + 3);
+    await flip(built, 2300, BODY_AT - 1);
+    expect(await verify(built, undefined, hashWorker)).toMatchObject({
+      firstBad: 1700,
+      size: 1699,
+      problem: "record 1700: hash does not match its content (altered)",
+    });
+  });
+
+  it("names a broken link before a bad hash after it", async () => {
+    const built = await buildLarge();
+    await flip(built, 1200, BODY_AT - 1);
+    await flip(built, 2300, BODY_AT + 3);
+    expect(await verify(built, undefined, hashWorker)).toMatchObject({
+      firstBad: 1200,
+      size: 1199,
+      problem: "record 1200: prev does not match record 1199 (removed, reordered or inserted)",
+    });
+  });
+});
+
+describe("removed, reordered and inserted records", () => {
+  it("a deleted record", async () => {
+    const built = await build();
+    await withRawDb(built.dir, (db) => db.del(recordKey(9)));
+    expect(await verify(built)).toMatchObject({
+      ok: false,
+      firstBad: 9,
+      size: 8,
+      problem: "record 9 missing",
+    });
+  });
+
+  it("several deleted records", async () => {
+    const built = await build();
+    await withRawDb(built.dir, (db) =>
+      db.batch([9, 10, 11].map((seq) => ({ type: "del", key: recordKey(seq) }))),
+    );
+    expect(await verify(built)).toMatchObject({ firstBad: 9, problem: "records 9 to 11 missing" });
+  });
+
+  it("two swapped records", async () => {
+    const built = await build();
+    await withRawDb(built.dir, async (db) => {
+      const [a, b] = [await rawRecord(db, 12), await rawRecord(db, 13)];
+      await db.batch([
+        { type: "put", key: recordKey(12), value: b },
+        { type: "put", key: recordKey(13), value: a },
+      ]);
+    });
+    expect(await verify(built)).toMatchObject({
+      ok: false,
+      firstBad: 12,
+      problem: "record 12: prev does not match record 11 (removed, reordered or inserted)",
+    });
+  });
+
+  it("a record added past the head", async () => {
+    const built = await build();
+    await withRawDb(built.dir, async (db) => {
+      const last = await rawRecord(db, N);
+      const { value } = encodeRecord(
+        last.subarray(HASH_AT, HASH_AT + 32),
+        canonicalJson({ seq: N + 1 }),
+      );
+      await db.put(recordKey(N + 1), value);
+    });
+    expect(await verify(built)).toMatchObject({
+      firstBad: N + 1,
+      problem: `record ${N + 1} is beyond the head (${N}) (inserted)`,
+    });
+  });
+
+  it("a stray key among the records", async () => {
+    const built = await build();
+    await withRawDb(built.dir, (db) => db.put("r!0000000000000005x", Buffer.alloc(80)));
+    expect(await verify(built)).toMatchObject({
+      firstBad: 6,
+      problem: "record 6: stray key r!0000000000000005x (inserted)",
+    });
+  });
+
+  it("a changed head pointer", async () => {
+    const built = await build();
+    await withRawDb(built.dir, async (db) => db.put(HEAD_KEY, encodeHead(N, Buffer.alloc(32, 7))));
+    expect(await verify(built)).toMatchObject({
+      firstBad: N,
+      problem: `the head's hash does not match record ${N} (altered)`,
+    });
+  });
+});
+
+describe("a truncated tail", () => {
+  it("with the head left behind, is caught by the head", async () => {
+    const built = await build();
+    await withRawDb(built.dir, (db) =>
+      db.batch([19, 20].map((seq) => ({ type: "del", key: recordKey(seq) }))),
+    );
+    expect(await verify(built)).toMatchObject({
+      ok: false,
+      firstBad: 19,
+      problem: "ledger has 18 records but its head says 20 (truncated)",
+    });
+  });
+
+  it("with a stored checkpoint past the cut, is caught by that checkpoint", async () => {
+    const built = await build({ checkpointsAt: [N] });
+    await withRawDb(built.dir, async (db) => {
+      await db.batch([18, 19, 20].map((seq) => ({ type: "del", key: recordKey(seq) })));
+      const last = await rawRecord(db, 17);
+      await db.put(HEAD_KEY, encodeHead(17, last.subarray(HASH_AT, HASH_AT + 32)));
+    });
+    expect(await verify(built)).toMatchObject({
+      firstBad: 18,
+      problem: `ledger has 17 records but checkpoint at size ${N} exists (truncated)`,
+    });
+  });
+
+  it("with head and checkpoints cut too, passes alone and is caught by a trusted checkpoint", async () => {
+    const built = await build({ checkpointsAt: [10, N] });
+    await withRawDb(built.dir, (db) => truncate(db, 15));
+    // What a bare chain cannot see:
+    expect(await verify(built)).toMatchObject({
+      ok: true,
+      size: 15,
+      checkpoint: { size: 10, ok: true },
+    });
+    expect(await verify(built, built.checkpoints.get(N))).toMatchObject({
+      ok: false,
+      firstBad: 16,
+      problem: `ledger has 15 records but trusted checkpoint says ${N} (truncated)`,
+      checkpoint: { size: N, ok: false },
+    });
+  });
+});
+
+describe("a chain rewritten from record k with valid hashes and head", () => {
+  it("is caught by the first stored checkpoint it passes, narrowed by the one before", async () => {
+    const built = await build({ checkpointsAt: [5, 10, 15] });
+    await withRawDb(built.dir, (db) => rewriteFrom(db, 8, N));
+    expect(await verify(built)).toMatchObject({
+      ok: false,
+      firstBad: 6,
+      problem:
+        "checkpoint at size 10 does not match the chain: records up to 10 were rewritten after record 5, which an earlier checkpoint confirms",
+      checkpoint: { size: 10, ok: false },
+    });
+  });
+
+  it("from record 1, is caught by the first checkpoint", async () => {
+    const built = await build({ checkpointsAt: [N] });
+    await withRawDb(built.dir, (db) => rewriteFrom(db, 1, N));
+    expect(await verify(built)).toMatchObject({
+      firstBad: 1,
+      problem: `checkpoint at size ${N} does not match the chain: records up to ${N} were rewritten`,
+    });
+  });
+
+  it("with the stored checkpoints deleted, passes alone and is caught by a trusted checkpoint", async () => {
+    const built = await build({ checkpointsAt: [10] });
+    await withRawDb(built.dir, async (db) => {
+      await rewriteFrom(db, 4, N);
+      await deleteCheckpoints(db);
+    });
+    expect(await verify(built)).toMatchObject({ ok: true, size: N, checkpoints: 0 });
+    expect(await verify(built, built.checkpoints.get(10))).toMatchObject({
+      ok: false,
+      firstBad: 1,
+      problem: "trusted checkpoint does not match the chain: records up to 10 were rewritten",
+      checkpoint: { size: 10, ok: false },
+    });
+  });
+
+  it("after the last checkpoint, is not caught (the tail is unprotected until the next one)", async () => {
+    const built = await build({ checkpointsAt: [10] });
+    await withRawDb(built.dir, (db) => rewriteFrom(db, 11, N));
+    expect(await verify(built)).toMatchObject({ ok: true, size: N });
+  });
+});
+
+describe("forged checkpoints", () => {
+  const otherKey = () => {
+    const { secretKey, publicKey } = ed25519.keygen();
+    return { secretKey, publicKey };
+  };
+
+  it("a stored checkpoint signed with another key is rejected", async () => {
+    const built = await build({ checkpointsAt: [10] });
+    const genuine = parseCheckpoint(built.checkpoints.get(10) ?? "");
+    const forged = signCheckpoint({ ...genuine }, otherKey());
+    await withRawDb(built.dir, (db) => db.put(checkpointKey(10), Buffer.from(forged)));
+    expect(await verify(built)).toMatchObject({
+      ok: false,
+      problem:
+        "checkpoint at size 10: signature does not verify with this ledger's key (forged, or signed with another key)",
+    });
+  });
+
+  it("a stored checkpoint with a changed root is rejected", async () => {
+    const built = await build({ checkpointsAt: [10] });
+    const text = (built.checkpoints.get(10) ?? "").replace(
+      /root (.)/,
+      (_m, c: string) => `root ${c === "0" ? "1" : "0"}`,
+    );
+    await withRawDb(built.dir, (db) => db.put(checkpointKey(10), Buffer.from(text)));
+    expect((await verify(built)).problem).toMatch(
+      /^checkpoint at size 10: signature does not verify/,
+    );
+  });
+
+  it("a stored checkpoint moved to another size is rejected", async () => {
+    const built = await build({ checkpointsAt: [10] });
+    await withRawDb(built.dir, (db) =>
+      db.put(checkpointKey(12), Buffer.from(built.checkpoints.get(10) ?? "")),
+    );
+    expect((await verify(built)).problem).toBe(
+      "checkpoint at size 12 says size 10 (moved, or altered)",
+    );
+  });
+
+  it("an unreadable stored checkpoint is reported", async () => {
+    const built = await build({ checkpointsAt: [10] });
+    await withRawDb(built.dir, (db) => db.put(checkpointKey(10), Buffer.from("garbage")));
+    expect((await verify(built)).problem).toMatch(
+      /^checkpoint at size 10 is unreadable \(not an op ledger checkpoint/,
+    );
+  });
+
+  it("a trusted checkpoint signed with another key is rejected", async () => {
+    const built = await build({ checkpointsAt: [10] });
+    const forged = signCheckpoint(
+      { ...parseCheckpoint(built.checkpoints.get(10) ?? "") },
+      otherKey(),
+    );
+    expect(await verify(built, forged)).toMatchObject({
+      ok: false,
+      problem:
+        "trusted checkpoint: signature does not verify with this ledger's key (forged, or signed with another key)",
+      checkpoint: { size: 10, ok: false },
+    });
+  });
+
+  it("a trusted checkpoint that is not a checkpoint is a usage error, not a verdict", async () => {
+    const built = await build();
+    const error = await verify(built, "hello\n").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpError);
+    expect((error as OpError).code).toBe("invalid-file");
+  });
+
+  it("checkpoints cannot be checked when the key files are gone", async () => {
+    const built = await build({ checkpointsAt: [10] });
+    await rm(built.keyFile);
+    await rm(`${built.keyFile}.pub`);
+    expect((await verify(built)).problem).toMatch(
+      /^checkpoint at size 10: cannot check its signature: no key at /,
+    );
+  });
+});
+
+describe("another origin's ledger", () => {
+  it("spliced in whole is caught at record 1", async () => {
+    const ours = await build({ origin: "op@a" });
+    const theirs = await build({ origin: "op@b" });
+    const records = await withRawDb(theirs.dir, (db) => db.iterator(RECORD_RANGE).all());
+    const head = await withRawDb(theirs.dir, (db) => db.get(HEAD_KEY));
+    await withRawDb(ours.dir, async (db) => {
+      await db.batch(records.map(([key, value]) => ({ type: "put", key, value })));
+      if (head !== undefined) await db.put(HEAD_KEY, head);
+    });
+    expect(await verify(ours)).toMatchObject({
+      ok: false,
+      firstBad: 1,
+      problem:
+        "record 1: prev is not the genesis of origin op@a (spliced from another ledger, or altered)",
+    });
+  });
+
+  it("spliced in after record k is caught at k", async () => {
+    const ours = await build({ origin: "op@a" });
+    const theirs = await build({ origin: "op@b" });
+    const records = await withRawDb(theirs.dir, (db) =>
+      db.iterator({ gte: recordKey(11), lt: RECORD_RANGE.lt }).all(),
+    );
+    await withRawDb(ours.dir, (db) =>
+      db.batch(records.map(([key, value]) => ({ type: "put", key, value }))),
+    );
+    expect(await verify(ours)).toMatchObject({
+      firstBad: 11,
+      problem: "record 11: prev does not match record 10 (removed, reordered or inserted)",
+    });
+  });
+
+  it("a trusted checkpoint of another origin, even signed with this key, is rejected", async () => {
+    const ours = await build({ origin: "op@a", checkpointsAt: [10] });
+    const theirs = await build({ origin: "op@b", checkpointsAt: [10] });
+    const ledger = await Ledger.open(theirs.dir, { keyFile: ours.keyFile });
+    const foreign = await ledger.checkpoint();
+    await ledger.close();
+    expect(await verify(ours, foreign)).toMatchObject({
+      ok: false,
+      problem: "trusted checkpoint is for origin op@b, not op@a",
+    });
+  });
+});
