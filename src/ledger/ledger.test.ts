@@ -109,6 +109,50 @@ describe("appending and reading back", () => {
     await ledger.close();
   });
 
+  it("writes appends that arrive together in a few batches, each resolved once on disk", async () => {
+    const { ledger } = await newLedger();
+    const db = (ledger as unknown as { db: { batch: (...args: unknown[]) => Promise<void> } }).db;
+    const batch = db.batch.bind(db);
+    let batches = 0;
+    db.batch = (...args: unknown[]) => {
+      batches++;
+      return batch(...args);
+    };
+    const first = ledger.append(step(0));
+    const rest = Array.from({ length: 199 }, (_, i) => ledger.append(step(i + 1)));
+    const results = await Promise.all([first, ...rest]);
+    expect(results.map((r) => r.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    // Appends made before the queue gets to them share one batch.
+    expect(batches).toBe(1);
+    await ledger.append(step(200));
+    expect(batches).toBe(2);
+    expect(await ledger.verify()).toMatchObject({ ok: true, size: 201 });
+    await ledger.close();
+  });
+
+  it("refuses only the record that cannot be encoded when it shares a batch", async () => {
+    const { ledger } = await newLedger();
+    const results = await Promise.allSettled([
+      ledger.append(step(0)),
+      ledger.append(step(1)),
+      ledger.append({ ...step(2), changes: { bad: Number.NaN } }),
+      ledger.append(step(3)),
+    ]);
+    expect(results.map((r) => r.status)).toEqual([
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+    ]);
+    expect((await collect(ledger.records())).map((r) => [r.seq, r.target])).toEqual([
+      [1, "target-0"],
+      [2, "target-1"],
+      [3, "target-3"],
+    ]);
+    expect(await ledger.verify()).toMatchObject({ ok: true, size: 3 });
+    await ledger.close();
+  });
+
   it("continues the chain after reopening", async () => {
     const { dir, keyFile, ledger } = await newLedger();
     const first = await ledger.append(step(1));
