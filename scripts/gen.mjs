@@ -48,9 +48,25 @@ for (const { schema } of schemas) ajv.addSchema(schema);
 const exports = Object.fromEntries(
   schemas.map(({ name, schema }) => [`validate_${name.replace(/[^A-Za-z0-9]/g, "_")}`, schema.$id]),
 );
+// Descriptions by schema and JSON pointer, so an error deep inside a schema (a pattern in an
+// allOf) can be explained with the description of the nearest enclosing definition.
+const descriptions = Object.fromEntries(
+  schemas.map(({ schema }) => [schema.$id, describe(schema, "#")]),
+);
+function describe(node, pointer, found = {}) {
+  if (node === null || typeof node !== "object") return found;
+  if (typeof node.description === "string" && !Array.isArray(node))
+    found[pointer] = node.description;
+  for (const [key, child] of Object.entries(node)) {
+    if (key !== "description" && key !== "enum" && key !== "const") {
+      describe(child, `${pointer}/${key}`, found);
+    }
+  }
+  return found;
+}
 outputs.set(
   join(outDir, "validators.js"),
-  banner + esmRuntimeImports(standaloneCode(ajv, exports)),
+  `${banner}${esmRuntimeImports(standaloneCode(ajv, exports))}\nexport const schemaDescriptions = ${JSON.stringify(descriptions)};\n`,
 );
 outputs.set(
   join(outDir, "validators.d.ts"),
@@ -58,7 +74,8 @@ outputs.set(
     'import type { ValidateFunction } from "ajv";\n' +
     Object.keys(exports)
       .map((e) => `export declare const ${e}: ValidateFunction;\n`)
-      .join(""),
+      .join("") +
+    "export declare const schemaDescriptions: Record<string, Record<string, string>>;\n",
 );
 
 /**

@@ -55,7 +55,10 @@ export function validateState(
     seenAs.set(plugin.name, key);
     const validate = validatorFor(plugin.name);
     if (validate && !validate(section)) {
-      problems.push(...describeErrors(validate.errors ?? [], `/plugins/${escapePointer(key)}`));
+      const schemaId = `${plugin.name}.schema.json`;
+      problems.push(
+        ...describeErrors(validate.errors ?? [], `/plugins/${escapePointer(key)}`, schemaId),
+      );
     }
     sections.set(plugin.name, section);
   }
@@ -87,18 +90,22 @@ function describeKnown(known: readonly PluginName[]): string {
 }
 
 /** One line per schema violation, worded as what was expected at which path. */
-export function describeErrors(errors: readonly ErrorObject[], prefix: string): string[] {
+export function describeErrors(
+  errors: readonly ErrorObject[],
+  prefix: string,
+  schemaId = "state.schema.json",
+): string[] {
   const lines = errors
     // A failed "if" repeats what its "then" already said; anyOf/oneOf summaries add nothing.
     .filter((e) => e.keyword !== "if")
     .map((e) => {
       const path = `${prefix}${e.instancePath}` || "/";
-      return `${path}: ${explain(e)}`;
+      return `${path}: ${explain(e, schemaId)}`;
     });
   return [...new Set(lines)];
 }
 
-function explain(error: ErrorObject): string {
+function explain(error: ErrorObject, schemaId: string): string {
   const params = error.params as Record<string, unknown>;
   switch (error.keyword) {
     case "additionalProperty":
@@ -115,13 +122,25 @@ function explain(error: ErrorObject): string {
     case "pattern":
     case "not": {
       // The regular expression itself helps nobody; say what was given and what is expected.
-      const description = error.parentSchema?.description;
+      const description =
+        error.parentSchema?.description ?? nearestDescription(schemaId, error.schemaPath);
       const given = typeof error.data === "string" ? `${JSON.stringify(error.data)} ` : "";
       return `${given}is not in the expected form${description ? `: ${firstSentence(description)}` : ""}`;
     }
     default:
       return error.message ?? error.keyword;
   }
+}
+
+/** The description of the closest schema node enclosing `schemaPath` (e.g. a definition). */
+function nearestDescription(schemaId: string, schemaPath: string): string | undefined {
+  const known = validators.schemaDescriptions[schemaId] ?? {};
+  const parts = schemaPath.split("/");
+  for (let end = parts.length - 1; end > 0; end--) {
+    const description = known[parts.slice(0, end).join("/")];
+    if (description !== undefined) return description;
+  }
+  return undefined;
 }
 
 function firstSentence(text: string): string {
