@@ -9,6 +9,7 @@ const groups: Record<string, () => Promise<Figure[]>> = {
   startup: async () => (await import("./startup.js")).benchStartup(),
   nftables: async () => (await import("./nftables.js")).benchNftables(),
   network: async () => (await import("./network.js")).benchNetwork(),
+  lxc: async () => (await import("./lxc.js")).benchLxc(),
   ledger: async () => (await import("./ledger.js")).benchLedger(),
 };
 

@@ -32,8 +32,10 @@ fi
 apt_install nftables iproute2 util-linux ca-certificates
 command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 
-# Open vSwitch for the network plugin, when its set-up script is present.
-if [ -x scripts/setup-ovs.sh ]; then scripts/setup-ovs.sh; fi
+# Open vSwitch (network plugin, OVS bridges) and Incus (lxc plugin): installed, started and,
+# for Incus, given a storage pool, a test bridge and the locally built busybox image.
+scripts/setup-ovs.sh
+scripts/setup-incus.sh
 
 # Node packages, including the runtime itself (the `node` package brings Node 24, so the
 # machine's own Node only has to be able to run npm). Skipped when the lock file is unchanged.

@@ -94,8 +94,12 @@ describe("validateState", () => {
   });
 
   it("explains a pattern deep inside a plugin schema with its definition's description", async () => {
-    const section = { tables: [{ family: "inet", name: "t", chains: [{ name: "c", rules: ["accept; drop"] }] }] };
-    const error = await failure(() => validateState({ version: 1, plugins: { nftables: section } }, known, "f"));
+    const section = {
+      tables: [{ family: "inet", name: "t", chains: [{ name: "c", rules: ["accept; drop"] }] }],
+    };
+    const error = await failure(() =>
+      validateState({ version: 1, plugins: { nftables: section } }, known, "f"),
+    );
     expect(error.details).toHaveLength(1);
     expect(error.details[0]).toMatch(
       /^\/plugins\/nftables\/tables\/0\/chains\/0\/rules\/0: "accept; drop" is not in the expected form: One nft rule \(no newline, `;`/,

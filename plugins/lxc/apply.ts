@@ -1,0 +1,320 @@
+/**
+ * One action at a time, through the Incus API (ctx.incus) and, for the few live fixes Incus
+ * has no call for (rename a host veth, re-enrol it in its bridge), through ctx.exec.
+ */
+import { rm } from "node:fs/promises";
+import { OpError } from "../../src/errors.js";
+import type { IncusClient } from "../../src/incus.js";
+import { type Action, type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
+import { isRootDisk } from "./diff.js";
+import { enrol, type HostNet, hostLink, readHostNet, renameLink } from "./host.js";
+import { incusOf } from "./query.js";
+import type {
+  BridgeKind,
+  ContainerDelete,
+  DesiredContainer,
+  ImageSpec,
+  LiveContainer,
+} from "./types.js";
+
+export async function applyLxc(action: Action, ctx: Ctx): Promise<void> {
+  const incus = incusOf(ctx);
+  if (action.id.startsWith("image:")) {
+    if (action.kind === "delete") throw new Error(`bug: op never deletes images (${action.id})`);
+    return importImage(
+      action.after as ImageSpec,
+      incus,
+      action.kind === "modify" ? (action.before as { fingerprint: string }).fingerprint : undefined,
+    );
+  }
+  switch (action.kind) {
+    case "create":
+      return createContainer(action.after as DesiredContainer, ctx, incus);
+    case "modify":
+      return modifyContainer(
+        action.before as LiveContainer,
+        action.after as DesiredContainer,
+        action.changes,
+        ctx,
+        incus,
+      );
+    case "delete":
+      return deleteContainer(action.before as ContainerDelete, incus);
+    default:
+      return unreachable(action);
+  }
+}
+
+const instancePath = (name: string) => `/1.0/instances/${encodeURIComponent(name)}`;
+
+async function importImage(
+  image: ImageSpec,
+  incus: IncusClient,
+  previous: string | undefined,
+): Promise<void> {
+  const exists = await incus
+    .request("GET", `/1.0/images/${image.fingerprint}`)
+    .then(() => true)
+    .catch(() => false);
+  if (!exists) {
+    const fingerprint = await incus.importImage(image, { what: `importing image ${image.alias}` });
+    if (fingerprint !== image.fingerprint) {
+      throw new OpError(
+        "command-failed",
+        `image ${image.alias}: Incus gave fingerprint ${fingerprint}, op computed ${image.fingerprint}`,
+        {
+          hint: "op expects a split image: a metadata tarball and a rootfs tarball, as `incus image import META ROOTFS` takes them",
+        },
+      );
+    }
+  }
+  const alias = `/1.0/images/aliases/${encodeURIComponent(image.alias)}`;
+  const what = { what: `pointing alias ${image.alias} at ${image.fingerprint.slice(0, 12)}` };
+  if (previous === undefined) {
+    await incus.request(
+      "POST",
+      "/1.0/images/aliases",
+      { name: image.alias, target: image.fingerprint, description: "imported by op" },
+      what,
+    );
+    return;
+  }
+  await incus.request(
+    "PUT",
+    alias,
+    { target: image.fingerprint, description: "imported by op" },
+    what,
+  );
+  // The replaced image is left without a name; remove it unless another alias still uses it.
+  const old = await incus
+    .request<{ aliases: unknown[] | null }>("GET", `/1.0/images/${previous}`)
+    .catch(() => undefined);
+  if (old !== undefined && (old.aliases ?? []).length === 0) {
+    await incus.request("DELETE", `/1.0/images/${previous}`, undefined, {
+      what: `removing the replaced image ${previous.slice(0, 12)}`,
+    });
+  }
+}
+
+/** Host bridges, read once per run (the network plugin's wave has finished before lxc's starts). */
+const netByRun = new WeakMap<Ctx, Promise<HostNet>>();
+
+async function hostNet(ctx: Ctx, fresh: boolean): Promise<HostNet> {
+  let net = netByRun.get(ctx);
+  if (fresh || net === undefined) {
+    net = readHostNet(ctx.exec);
+    netByRun.set(ctx, net);
+  }
+  return net;
+}
+
+async function bridgeKind(net: HostNet, container: DesiredContainer): Promise<BridgeKind> {
+  const bridge = container.nic?.bridge as string;
+  const kind = net.bridges[bridge];
+  if (kind === undefined) {
+    throw new OpError(
+      "not-found",
+      `bridge ${bridge} does not exist (no Linux bridge and no Open vSwitch bridge of that name)`,
+      {
+        hint: `create it first (e.g. under plugins.network), or fix "bridge" at ${container.path}`,
+      },
+    );
+  }
+  return kind;
+}
+
+async function createContainer(
+  container: DesiredContainer,
+  ctx: Ctx,
+  incus: IncusClient,
+): Promise<void> {
+  if (container.nic !== undefined) await bridgeKind(await hostNet(ctx, false), container);
+  const source = container.remote
+    ? {
+        type: "image",
+        mode: "pull",
+        server: container.remote.server,
+        protocol: container.remote.protocol,
+        alias: container.remote.alias,
+      }
+    : { type: "image", alias: container.image };
+  // Started by Incus in the same operation unless a file must be written first.
+  const startNow = container.running && container.resolvConf === undefined;
+  await incus.request(
+    "POST",
+    "/1.0/instances",
+    {
+      name: container.name,
+      type: "container",
+      source,
+      config: container.config,
+      devices: container.devices,
+      profiles: container.profiles,
+      start: startNow,
+    },
+    { what: `creating container ${container.name}` },
+  );
+  if (container.resolvConf !== undefined)
+    await incus.pushFile(container.name, "/etc/resolv.conf", container.resolvConf);
+  if (container.running && !startNow) await setState(incus, container.name, { action: "start" });
+}
+
+async function modifyContainer(
+  live: LiveContainer,
+  container: DesiredContainer,
+  changes: readonly FieldChange[],
+  ctx: Ctx,
+  incus: IncusClient,
+): Promise<void> {
+  const changed = (test: (path: string) => boolean) => changes.some((change) => test(change.path));
+  const running = changes.find((change) => change.path === "running");
+  if (running?.after === false) await stop(incus, container.name, container.stopTimeout);
+
+  if (
+    changed(
+      (path) => path === "profiles" || path.startsWith("config.") || path.startsWith("devices."),
+    )
+  ) {
+    if (changed((path) => path === "devices.eth0") && container.nic !== undefined) {
+      await bridgeKind(await hostNet(ctx, false), container);
+    }
+    // A PUT replaces the whole writable config, so the keys the file dropped go away too;
+    // Incus's own volatile/image keys are handed back unchanged. Limits apply live.
+    await incus.request(
+      "PUT",
+      instancePath(container.name),
+      {
+        architecture: live.put.architecture,
+        ephemeral: live.put.ephemeral,
+        stateful: live.put.stateful,
+        description: live.put.description,
+        profiles: container.profiles,
+        config: { ...live.put.volatile, ...container.config },
+        devices: { ...rootDisks(live), ...container.devices },
+      },
+      { what: `updating container ${container.name}` },
+    );
+  }
+  if (container.resolvConf !== undefined && changed((path) => path === "config.user.op.dns")) {
+    await incus.pushFile(container.name, "/etc/resolv.conf", container.resolvConf);
+  }
+  if (running?.after === true) await setState(incus, container.name, { action: "start" });
+  if (changed((path) => path === "veth" || path === "bridge")) await fixLink(live, container, ctx);
+}
+
+/** Root disks the container has of its own: kept by a PUT, since the file does not list them. */
+function rootDisks(live: LiveContainer): LiveContainer["devices"] {
+  return Object.fromEntries(
+    Object.entries(live.devices).filter(([, device]) => isRootDisk(device)),
+  );
+}
+
+/**
+ * The NIC config is right but the kernel's view drifted: rename the host veth back (down,
+ * rename, up) and re-enrol it, without restarting the container or touching its side.
+ */
+async function fixLink(live: LiveContainer, container: DesiredContainer, ctx: Ctx): Promise<void> {
+  const nic = container.nic;
+  if (nic === undefined) return;
+  if (live.veth === undefined) {
+    throw new OpError(
+      "not-found",
+      `${container.name} runs but op cannot find the host end of its ${"eth0"} link`,
+      {
+        hint: `restart the container (incus restart ${container.name}) so Incus creates ${nic.veth} again`,
+      },
+    );
+  }
+  const net = await hostNet(ctx, true);
+  const kind = await bridgeKind(net, container);
+  const ovsBridge = net.ovs.portBridge.get(live.veth);
+  const linuxMaster = hostLink(live.veth)?.master;
+  if (live.veth !== nic.veth) {
+    if (hostLink(nic.veth) !== undefined) {
+      throw new OpError(
+        "invalid-state",
+        `cannot rename ${live.veth} to ${nic.veth}: another link already has that name`,
+        {
+          hint: `rename or remove the other ${nic.veth}, or change "veth" at ${container.path}`,
+        },
+      );
+    }
+    await renameLink(ctx.exec, live.veth, nic.veth);
+  }
+  // A Linux bridge keeps a renamed port; OVS knows ports by name, so a rename means re-adding.
+  const enrolled =
+    kind === "linux"
+      ? linuxMaster === nic.bridge
+      : ovsBridge === nic.bridge && live.veth === nic.veth;
+  if (!enrolled) {
+    await enrol(
+      ctx.exec,
+      nic.veth,
+      { name: nic.bridge, kind },
+      { link: live.veth, ...(ovsBridge === undefined ? {} : { ovsBridge }) },
+    );
+  }
+}
+
+async function deleteContainer(target: ContainerDelete, incus: IncusClient): Promise<void> {
+  const { container } = target;
+  if (container.config["security.protection.delete"] === "true") {
+    if (!target.unprotect) {
+      throw new OpError(
+        "invalid-state",
+        `container ${container.name} has delete protection (security.protection.delete=true); op will not delete it`,
+        {
+          hint: 'to delete it, give it "ensure": "absent" together with "properties": {"protection": false} (or config security.protection.delete: false)',
+        },
+      );
+    }
+    await incus.request(
+      "PATCH",
+      instancePath(container.name),
+      { config: { "security.protection.delete": "false" } },
+      {
+        what: `lifting delete protection of ${container.name}`,
+      },
+    );
+  }
+  if (container.status === "running" || container.status === "frozen")
+    await stop(incus, container.name, target.stopTimeout);
+  await incus.request("DELETE", instancePath(container.name), undefined, {
+    what: `deleting container ${container.name}`,
+  });
+  for (const source of target.removeSources) await rm(source, { recursive: true, force: true });
+}
+
+/** Asks the container to shut down; forces it after `timeout` seconds. */
+async function stop(incus: IncusClient, name: string, timeout: number): Promise<void> {
+  if (timeout > 0) {
+    try {
+      await setState(incus, name, { action: "stop", timeout, force: false }, timeout + 30);
+      return;
+    } catch (error) {
+      if (!(error instanceof OpError) || error.code !== "command-failed") throw error;
+    }
+  }
+  await setState(incus, name, { action: "stop", force: true });
+}
+
+async function setState(
+  incus: IncusClient,
+  name: string,
+  state: Record<string, unknown>,
+  waitSeconds?: number,
+): Promise<void> {
+  const verb = state.action === "start" ? "starting" : "stopping";
+  try {
+    await incus.request("PUT", `${instancePath(name)}/state`, state, {
+      what: `${verb} container ${name}`,
+      ...(waitSeconds === undefined ? {} : { waitSeconds }),
+    });
+  } catch (error) {
+    // Already in the wanted state (changed meanwhile): nothing to do.
+    const settled =
+      state.action === "start" ? /already running/i : /already stopped|is not running/i;
+    if (error instanceof OpError && settled.test(error.message)) return;
+    throw error;
+  }
+}

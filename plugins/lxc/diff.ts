@@ -1,0 +1,248 @@
+/**
+ * Pure: desired vs live → actions. One action per container (create, modify with every change,
+ * or delete), one per image alias. A change of image is a delete + create of the container;
+ * containers neither in the file nor tagged as op's are never looked at.
+ */
+import type { Action, FieldChange } from "../../src/plugin.js";
+import {
+  type ContainerDelete,
+  type DesiredContainer,
+  type Devices,
+  type ImageSpec,
+  imageActionId,
+  type LiveContainer,
+  type LxcDesired,
+  type LxcLive,
+  nicDevice,
+  plugin,
+} from "./types.js";
+
+export const ovsActionKey = "network:ovs:db";
+
+export function diffLxc(desired: LxcDesired, live: LxcLive): Action[] {
+  const actions: Action[] = [];
+  const imageActions = new Set<string>();
+  for (const image of desired.images) {
+    const after: ImageSpec = { type: "image", ...image };
+    const current = live.aliases[image.alias];
+    const id = imageActionId(image.alias);
+    if (current === undefined) {
+      actions.push({
+        kind: "create",
+        plugin,
+        id,
+        after,
+        reason: `import image ${short(image.fingerprint)}`,
+      });
+    } else if (current !== image.fingerprint) {
+      actions.push({
+        kind: "modify",
+        plugin,
+        id,
+        before: { alias: image.alias, fingerprint: current },
+        after,
+        changes: [{ path: "fingerprint", before: current, after: image.fingerprint }],
+        reason: `tarballs changed: re-import (${short(current)} → ${short(image.fingerprint)})`,
+      });
+    } else continue;
+    imageActions.add(image.alias);
+  }
+
+  const byName = new Map(live.containers.map((container) => [container.name, container]));
+  for (const container of desired.containers) {
+    const current = byName.get(container.name);
+    const needs = needsOf(container, imageActions);
+    const create = (reason: string): Action => ({
+      kind: "create",
+      plugin,
+      id: container.name,
+      after: { type: "container", ...container },
+      reason,
+      ...(needs.length > 0 ? { needs } : {}),
+    });
+    if (current === undefined) {
+      actions.push(
+        create(`new container from ${container.image}${container.running ? ", started" : ""}`),
+      );
+      continue;
+    }
+    if (current.image !== undefined && current.image !== container.image) {
+      const before: ContainerDelete = {
+        type: "container",
+        container: current,
+        unprotect: container.config["security.protection.delete"] === "false",
+        stopTimeout: container.stopTimeout,
+        removeSources: [],
+      };
+      const reason = `image ${current.image} → ${container.image}: replaced (delete + create)`;
+      actions.push({ kind: "delete", plugin, id: container.name, before, reason });
+      actions.push(create(reason));
+      continue;
+    }
+    const changes = containerChanges(container, current);
+    // Limits or config alone do not wait for the bridge; a start or a NIC change does.
+    const touchesNic = changes.some((c) =>
+      c.path === "running"
+        ? c.after === true
+        : ["veth", "bridge", `devices.${nicDevice}`].includes(c.path),
+    );
+    if (changes.length > 0) {
+      actions.push({
+        kind: "modify",
+        plugin,
+        id: container.name,
+        before: current,
+        after: container,
+        changes,
+        reason: changes.map(describe).join(", "),
+        ...(needs.length > 0 && touchesNic ? { needs } : {}),
+      });
+    }
+  }
+
+  for (const gone of desired.absent) {
+    const current = byName.get(gone.name);
+    if (current === undefined) continue;
+    const before: ContainerDelete = {
+      type: "container",
+      container: current,
+      unprotect: gone.unprotect,
+      stopTimeout: gone.stopTimeout,
+      removeSources: gone.removeSources,
+    };
+    actions.push({
+      kind: "delete",
+      plugin,
+      id: gone.name,
+      before,
+      reason: deleteReason("ensure: absent", current, gone.unprotect),
+    });
+  }
+
+  if (desired.prune) {
+    const named = new Set([...desired.containers, ...desired.absent].map((c) => c.name));
+    for (const current of live.containers) {
+      if (!current.managed || named.has(current.name)) continue;
+      const before: ContainerDelete = {
+        type: "container",
+        container: current,
+        unprotect: false,
+        stopTimeout: 30,
+        removeSources: [],
+      };
+      actions.push({
+        kind: "delete",
+        plugin,
+        id: current.name,
+        before,
+        reason: deleteReason("not in the file (prune)", current, false),
+      });
+    }
+  }
+  return actions;
+}
+
+function deleteReason(why: string, current: LiveContainer, unprotect: boolean): string {
+  if (current.config["security.protection.delete"] !== "true") return why;
+  return unprotect
+    ? `${why}; lifts delete protection first`
+    : `${why}; has delete protection, so it will be refused`;
+}
+
+/** The bridge (if the network plugin touches it this run) and the image import it waits for. */
+function needsOf(container: DesiredContainer, imageActions: Set<string>): string[] {
+  const needs: string[] = [];
+  if (container.nic !== undefined) {
+    needs.push(`network:${container.nic.bridge}`);
+    // A bridge that does not exist yet may be an OVS bridge the network plugin adds.
+    if (container.nic.kind === undefined) needs.push(ovsActionKey);
+  }
+  if (imageActions.has(container.image)) needs.push(`${plugin}:${imageActionId(container.image)}`);
+  return needs;
+}
+
+/** Every difference of a container that can be changed in place. */
+export function containerChanges(desired: DesiredContainer, live: LiveContainer): FieldChange[] {
+  const changes: FieldChange[] = [];
+  if (!sameList(desired.profiles, live.profiles)) {
+    changes.push({ path: "profiles", before: live.profiles, after: desired.profiles });
+  }
+  for (const key of unionKeys(desired.config, live.config)) {
+    const before = live.config[key];
+    const after = desired.config[key];
+    if (before !== after) changes.push(change(`config.${key}`, before, after));
+  }
+  let nicChanged = false;
+  for (const key of unionKeys(desired.devices, live.devices)) {
+    const before = live.devices[key];
+    const after = desired.devices[key];
+    // A root disk of the container's own (incus init --storage) is Incus's, not the file's.
+    if (after === undefined && before !== undefined && isRootDisk(before)) continue;
+    if (!sameDevice(before, after)) {
+      changes.push(change(`devices.${key}`, before, after));
+      if (key === nicDevice) nicChanged = true;
+    }
+  }
+  const running = live.status === "running";
+  if (running !== desired.running)
+    changes.push({ path: "running", before: running, after: desired.running });
+  // The NIC config is right but the kernel's view drifted (renamed or unplugged by hand).
+  // When the NIC config itself changes, Incus re-plugs the NIC and that settles both.
+  if (running && desired.running && desired.nic !== undefined && !nicChanged) {
+    if (live.veth !== desired.nic.veth) changes.push(change("veth", live.veth, desired.nic.veth));
+    if (live.master !== desired.nic.bridge)
+      changes.push(change("bridge", live.master, desired.nic.bridge));
+  }
+  return changes;
+}
+
+export function isRootDisk(device: Devices[string]): boolean {
+  return device.type === "disk" && device.path === "/";
+}
+
+function change(path: string, before: unknown, after: unknown): FieldChange {
+  return {
+    path,
+    ...(before === undefined ? {} : { before }),
+    ...(after === undefined ? {} : { after }),
+  };
+}
+
+function describe(change: FieldChange): string {
+  if (change.path === "running") return change.after ? "start" : "stop";
+  if (change.path === "veth") return `rename veth ${change.before ?? "(none)"} → ${change.after}`;
+  if (change.path === "bridge")
+    return `enrol in ${change.after}${change.before === undefined ? "" : ` (now in ${change.before})`}`;
+  if (
+    change.path === `devices.${nicDevice}` &&
+    change.before !== undefined &&
+    change.after !== undefined
+  ) {
+    const [before, after] = [change.before, change.after] as Devices[string][];
+    return `re-plug eth0: ${before?.parent}/${before?.host_name ?? "-"} → ${after?.parent}/${after?.host_name ?? "-"}`;
+  }
+  if (!Object.hasOwn(change, "before")) return `add ${change.path}`;
+  if (!Object.hasOwn(change, "after")) return `remove ${change.path}`;
+  if (typeof change.before === "string" && typeof change.after === "string") {
+    return `${change.path} ${change.before} → ${change.after}`;
+  }
+  return `change ${change.path}`;
+}
+
+function unionKeys(a: object, b: object): string[] {
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
+}
+
+function sameDevice(a: Devices[string] | undefined, b: Devices[string] | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  const keys = unionKeys(a, b);
+  return keys.every((key) => a[key] === b[key]);
+}
+
+function short(fingerprint: string): string {
+  return fingerprint.slice(0, 12);
+}

@@ -1,0 +1,85 @@
+/**
+ * The lxc plugin: containers on Incus (DESIGN.md §4), created from image aliases (imported from
+ * tarballs when asked), with limits, raw config, profiles, a host-side veth enrolled in a
+ * Linux or Open vSwitch bridge, and host-directory mounts. Accepts op-dbus files as they are.
+ */
+import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
+import { applyLxc } from "./apply.js";
+import { diffLxc } from "./diff.js";
+import { ovsBridges, readOvs } from "./host.js";
+import { prepareLxc } from "./prepare.js";
+import { queryLxc } from "./query.js";
+import type { BridgeKind, LxcDesired, LxcLive, LxcSection } from "./types.js";
+import { nicDevice } from "./types.js";
+
+export type { LxcDesired, LxcLive } from "./types.js";
+
+/** One row per container: name, op id, status, image, veth, bridge, addresses, limits. */
+export function reportLxc(live: LxcLive): LiveReport {
+  return {
+    columns: [
+      "name",
+      "id",
+      "status",
+      "image",
+      "veth",
+      "bridge",
+      "addresses",
+      "cpu",
+      "memory",
+      "op",
+    ],
+    rows: live.containers.map((container) => {
+      const nic = container.devices[nicDevice];
+      return [
+        container.name,
+        container.id ?? "-",
+        container.status,
+        container.image ?? container.put.volatile["volatile.base_image"]?.slice(0, 12) ?? "-",
+        container.veth ?? nic?.host_name ?? "-",
+        container.master ?? nic?.parent ?? "-",
+        container.addresses.join(" ") || "-",
+        container.config["limits.cpu"] ?? "-",
+        container.config["limits.memory"] ?? "-",
+        container.managed ? "yes" : "no",
+      ];
+    }),
+  };
+}
+
+/** The incus client's remotes, for `REMOTE:ALIAS` images (read only when a file names one). */
+async function remotesOf(ctx: Ctx): Promise<Record<string, { server: string; protocol: string }>> {
+  const out = await ctx.exec.run("incus", ["remote", "list", "--format", "json"]);
+  const remotes = JSON.parse(out.stdout) as Record<string, { Addr?: string; Protocol?: string }>;
+  return Object.fromEntries(
+    Object.entries(remotes)
+      .filter(([, remote]) => remote.Addr !== undefined && !remote.Addr.startsWith("unix:"))
+      .map(([name, remote]) => [
+        name,
+        { server: remote.Addr as string, protocol: remote.Protocol ?? "simplestreams" },
+      ]),
+  );
+}
+
+export const lxcPlugin: Plugin<LxcDesired, LxcLive> = {
+  name: "lxc",
+  query: queryLxc,
+  prepare: (section, live, ctx) => {
+    let remotes: ReturnType<typeof remotesOf> | undefined;
+    let ovs: Promise<Record<string, BridgeKind>> | undefined;
+    return prepareLxc(section as LxcSection, live, ctx, {
+      ...(process.env.OP_DEFAULT_IMAGE ? { defaultImage: process.env.OP_DEFAULT_IMAGE } : {}),
+      remotes: () => {
+        remotes ??= remotesOf(ctx);
+        return remotes;
+      },
+      ovsBridges: () => {
+        ovs ??= readOvs(ctx.exec).then(ovsBridges);
+        return ovs;
+      },
+    });
+  },
+  diff: diffLxc,
+  apply: applyLxc,
+  report: reportLxc,
+};

@@ -1,0 +1,557 @@
+/**
+ * Turns `plugins.lxc` into what diff compares: the op-dbus `properties` bag folded into the
+ * first-class fields (a value given twice must agree), defaults resolved, everything checked
+ * against the host (image aliases, mount sources, duplicate ids/names/veths). Every problem is
+ * reported at once with its JSON path; nothing on the host changes.
+ */
+import { createReadStream, statSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { OpError } from "../../src/errors.js";
+import type { Ctx } from "../../src/plugin.js";
+import {
+  type BridgeKind,
+  type DesiredAbsent,
+  type DesiredContainer,
+  type DesiredImage,
+  type DesiredMount,
+  type Devices,
+  type LxcContainerSpec,
+  type LxcDesired,
+  type LxcLive,
+  type LxcSection,
+  nicDevice,
+  type RemoteSource,
+  tags,
+} from "./types.js";
+
+export const fallbackImage = "images:debian/12";
+export const defaultStopTimeout = 30;
+export const meshBridge = "mesh";
+
+const namePattern = /^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const ifnamePattern = /^(?!\.\.?$)[^/:\s]{1,15}$/;
+const knownProperties = new Set([
+  "network_type",
+  "memory",
+  "swap",
+  "cores",
+  "hostname",
+  "template",
+  "onboot",
+  "protection",
+  "unprivileged",
+  "nameserver",
+  "searchdomain",
+]);
+
+export interface PrepareEnv {
+  /** $OP_DEFAULT_IMAGE. */
+  defaultImage?: string;
+  /** The incus client's remotes (name → server, protocol), read only when a file names one. */
+  remotes?: () => Promise<Record<string, { server: string; protocol: string }>>;
+  /** Open vSwitch bridges, read only when a file names a bridge the query did not see. */
+  ovsBridges?: () => Promise<Record<string, BridgeKind>>;
+}
+
+/** A problem found while preparing; all are collected and thrown together. */
+class Problems {
+  readonly lines: string[] = [];
+  add(path: string, message: string): void {
+    this.lines.push(`${path}: ${message}`);
+  }
+}
+
+export async function prepareLxc(
+  section: LxcSection,
+  live: LxcLive,
+  ctx: Ctx,
+  env: PrepareEnv = {},
+): Promise<LxcDesired> {
+  const base = "/plugins/lxc";
+  const problems = new Problems();
+  if (section.backend === "lxc") {
+    throw new OpError(
+      "invalid-state",
+      `${base}/backend: the lxc backend (classic lxc-* tools) is not implemented yet`,
+      {
+        hint: 'use "backend": "incus" (or leave it out)',
+      },
+    );
+  }
+  const images = await prepareImages(section, problems, ctx.cacheDir);
+  const declared = new Set(images.map((image) => image.alias));
+  const defaultImage = section.default_image ?? env.defaultImage ?? fallbackImage;
+
+  const containers: DesiredContainer[] = [];
+  const absent: DesiredAbsent[] = [];
+  const seen = {
+    id: new Map<string, string>(),
+    name: new Map<string, string>(),
+    veth: new Map<string, string>(),
+  };
+  const unique = (kind: keyof typeof seen, value: string, path: string) => {
+    const first = seen[kind].get(value);
+    if (first !== undefined) problems.add(path, `${kind} "${value}" is also used by ${first}`);
+    else seen[kind].set(value, path);
+  };
+
+  for (const [index, spec] of (section.containers ?? []).entries()) {
+    const path = `${base}/containers/${index}`;
+    const before = problems.lines.length;
+    const container = prepareContainer(spec, path, defaultImage, problems);
+    unique("id", container.id, `${path}/id`);
+    unique("name", container.name, spec.name === undefined ? `${path}/id` : `${path}/name`);
+    for (const [m, mount] of container.mounts.entries()) {
+      if (!mount.preserve && mount.source.split("/").filter(Boolean).length < 2) {
+        problems.add(
+          `${path}/mounts/${m}/preserve`,
+          `op will not remove ${mount.source} with the container; keep preserve true`,
+        );
+      }
+    }
+    if ((spec.ensure ?? "present") === "absent") {
+      absent.push({
+        name: container.name,
+        path,
+        unprotect: container.config["security.protection.delete"] === "false",
+        stopTimeout: container.stopTimeout,
+        removeSources: container.mounts
+          .filter((mount) => !mount.preserve)
+          .map((mount) => mount.source),
+      });
+      continue;
+    }
+    if (container.nic)
+      unique("veth", container.nic.veth, spec.veth === undefined ? `${path}/id` : `${path}/veth`);
+    for (const [m, mount] of container.mounts.entries()) {
+      if (!exists(mount.source)) {
+        problems.add(
+          `${path}/mounts/${m}/source`,
+          `mount source ${mount.source} does not exist on this host`,
+        );
+      }
+    }
+    if (problems.lines.length > before) continue;
+    await resolveImage(
+      container,
+      `${path}/${spec.image === undefined ? "properties/template" : "image"}`,
+      {
+        live,
+        declared,
+        env,
+        problems,
+        explicit: spec.image !== undefined || spec.properties?.template !== undefined,
+      },
+    );
+    if (container.nic !== undefined) {
+      const { bridge } = container.nic;
+      const kind =
+        live.bridges[bridge] ??
+        (env.ovsBridges === undefined ? undefined : (await env.ovsBridges())[bridge]);
+      if (kind !== undefined) container.nic.kind = kind;
+    }
+    if (container.nic !== undefined && container.nic.kind === undefined) {
+      ctx.log.warn(
+        `${path}: bridge ${container.nic.bridge} does not exist yet; creating ${container.name} fails unless plugins.network creates it in this run`,
+      );
+    }
+    containers.push(container);
+  }
+  if (problems.lines.length > 0) {
+    throw new OpError(
+      "invalid-state",
+      `plugins.lxc: ${problems.lines.length === 1 ? "1 problem" : `${problems.lines.length} problems`}`,
+      {
+        details: problems.lines,
+        hint: "each line gives the JSON path of a problem; nothing was changed",
+      },
+    );
+  }
+  warnUnusedProperties(section, ctx);
+  return { prune: section.prune ?? false, images, containers, absent };
+}
+
+function warnUnusedProperties(section: LxcSection, ctx: Ctx): void {
+  for (const [index, spec] of (section.containers ?? []).entries()) {
+    for (const key of Object.keys(spec.properties ?? {})) {
+      if (!knownProperties.has(key)) {
+        ctx.log.warn(
+          `/plugins/lxc/containers/${index}/properties/${key}: not used by op (ignored)`,
+        );
+      }
+    }
+  }
+}
+
+/** One container entry, normalised. Conflicts and invalid values go to `problems`. */
+export function prepareContainer(
+  spec: LxcContainerSpec,
+  path: string,
+  defaultImage: string,
+  problems: { add(path: string, message: string): void },
+): DesiredContainer {
+  const props = spec.properties ?? {};
+  const id = String(spec.id);
+  const numeric = /^[0-9]+$/.test(id);
+  const name = spec.name ?? (numeric ? `ct${id}` : id);
+  if (!namePattern.test(name)) {
+    problems.add(
+      spec.name === undefined ? `${path}/id` : `${path}/name`,
+      `"${name}" is not a valid container name (1-63 letters, digits and -, starting with a letter, not ending with -)`,
+    );
+  }
+  // Each setting may come from several places; they must agree.
+  const pick = <T>(
+    what: string,
+    sources: [string, T | undefined][],
+    same: (a: T, b: T) => boolean = Object.is,
+  ): T | undefined => {
+    const given = sources.filter((s): s is [string, T] => s[1] !== undefined);
+    const [first, ...rest] = given;
+    if (first === undefined) return undefined;
+    const other = rest.find(([, value]) => !same(first[1], value));
+    if (other !== undefined) {
+      problems.add(
+        path,
+        `${what} is given twice with different values: ${first[0]} = ${JSON.stringify(first[1])}, ${other[0]} = ${JSON.stringify(other[1])}`,
+      );
+    }
+    return first[1];
+  };
+  const raw = Object.fromEntries(
+    Object.entries(spec.config ?? {}).map(([k, v]) => [k, v === undefined ? undefined : String(v)]),
+  );
+  const rawKey = (key: string): [string, string | undefined] => [`${path}/config/${key}`, raw[key]];
+
+  const image = pick("the image", [
+    [`${path}/image`, spec.image],
+    [`${path}/properties/template`, props.template],
+  ]);
+  const networkType = pick("network_type", [
+    [`${path}/network_type`, spec.network_type],
+    [`${path}/properties/network_type`, props.network_type],
+  ]);
+  const bridge = spec.bridge ?? (networkType === "netmaker" ? meshBridge : undefined);
+  const veth = spec.veth ?? (bridge === undefined ? undefined : `vi${id}`);
+  if (veth !== undefined && bridge === undefined) {
+    problems.add(`${path}/veth`, `a veth name needs a bridge to enrol it in; add "bridge"`);
+  }
+  if (veth !== undefined && !ifnamePattern.test(veth)) {
+    problems.add(
+      spec.veth === undefined ? `${path}/id` : `${path}/veth`,
+      `veth "${veth}" is not a valid interface name (at most 15 characters, no /, : or whitespace)${spec.veth === undefined ? '; set "veth"' : ""}`,
+    );
+  }
+
+  const config: Record<string, string> = {};
+  const set = (key: string, value: string | undefined) => {
+    if (value !== undefined) config[key] = value;
+  };
+  for (const [key, value] of Object.entries(raw)) set(key, value);
+
+  set(
+    "limits.cpu",
+    pick("limits.cpu", [
+      [`${path}/limits/cpu`, spec.limits?.cpu === undefined ? undefined : String(spec.limits.cpu)],
+      [`${path}/properties/cores`, props.cores === undefined ? undefined : String(props.cores)],
+      rawKey("limits.cpu"),
+    ]),
+  );
+  set(
+    "limits.memory",
+    pick(
+      "limits.memory",
+      [
+        [
+          `${path}/limits/memory`,
+          spec.limits?.memory === undefined ? undefined : memoryValue(spec.limits.memory),
+        ],
+        [
+          `${path}/properties/memory`,
+          props.memory === undefined ? undefined : memoryValue(props.memory),
+        ],
+        rawKey("limits.memory"),
+      ],
+      (a, b) => memoryBytes(a) !== undefined && memoryBytes(a) === memoryBytes(b),
+    ),
+  );
+  set(
+    "limits.memory.swap",
+    pick("swap", [
+      [
+        `${path}/properties/swap`,
+        props.swap === undefined ? undefined : String(Number(props.swap) > 0),
+      ],
+      rawKey("limits.memory.swap"),
+    ]),
+  );
+  const flag = (key: string, what: string, prop: string, value: unknown, invert = false) =>
+    set(
+      key,
+      pick(what, [
+        [
+          `${path}/properties/${prop}`,
+          value === undefined ? undefined : String(flagValue(value) !== invert),
+        ],
+        rawKey(key),
+      ]),
+    );
+  flag("boot.autostart", "autostart", "onboot", props.onboot);
+  flag("security.protection.delete", "delete protection", "protection", props.protection);
+  flag("security.privileged", "privileged", "unprivileged", props.unprivileged, true);
+
+  if (props.hostname !== undefined) {
+    const rawLxc = raw["raw.lxc"] ?? "";
+    const uts = /^\s*lxc\.uts\.name\s*=\s*(\S+)\s*$/m.exec(rawLxc)?.[1];
+    if (uts !== undefined && uts !== props.hostname) {
+      problems.add(
+        path,
+        `the hostname is given twice: ${path}/properties/hostname = "${props.hostname}", ${path}/config/raw.lxc sets lxc.uts.name = ${uts}`,
+      );
+    } else if (uts === undefined) {
+      config["raw.lxc"] =
+        `${rawLxc}${rawLxc === "" || rawLxc.endsWith("\n") ? "" : "\n"}lxc.uts.name = ${props.hostname}\n`;
+    }
+  }
+  const resolvConf = resolvConfOf(props.nameserver, props.searchdomain);
+  // The tag says what op wrote, so a change in the file shows as a change of config.
+  if (resolvConf !== undefined) config[tags.dns] = dnsTag(props.nameserver, props.searchdomain);
+
+  const chosenImage = image ?? defaultImage;
+  config[tags.managed] = "true";
+  config[tags.id] = id;
+  config[tags.image] = chosenImage;
+
+  const devices: Devices = {};
+  if (bridge !== undefined && veth !== undefined) {
+    devices[nicDevice] = {
+      type: "nic",
+      nictype: "bridged",
+      parent: bridge,
+      host_name: veth,
+      name: nicDevice,
+    };
+  }
+  const mounts: DesiredMount[] = [];
+  for (const [m, mount] of (spec.mounts ?? []).entries()) {
+    const device = `mnt${mount.path.replace(/[^A-Za-z0-9]+/g, "-").replace(/-$/, "")}`;
+    if (devices[device] !== undefined) {
+      problems.add(`${path}/mounts/${m}/path`, `${mount.path} is mounted twice`);
+      continue;
+    }
+    devices[device] = {
+      type: "disk",
+      source: mount.source,
+      path: mount.path,
+      ...(mount.readonly ? { readonly: "true" } : {}),
+    };
+    mounts.push({
+      device,
+      source: mount.source,
+      path: mount.path,
+      preserve: mount.preserve ?? true,
+    });
+  }
+
+  return {
+    name,
+    id,
+    path,
+    image: chosenImage,
+    running: spec.running ?? true,
+    profiles: spec.profiles ?? ["default"],
+    config,
+    devices,
+    ...(bridge !== undefined && veth !== undefined ? { nic: { bridge, veth } } : {}),
+    mounts,
+    stopTimeout: spec.stop_timeout ?? defaultStopTimeout,
+    ...(resolvConf === undefined ? {} : { resolvConf }),
+  };
+}
+
+/** MiB as a number or numeric string → `NMiB`; strings with a unit or % stay as written. */
+export function memoryValue(value: number | string): string {
+  return typeof value === "number" || /^[0-9]+$/.test(value) ? `${value}MiB` : value;
+}
+
+const units: Record<string, number> = {
+  "": 1,
+  kB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  TB: 1e12,
+  KiB: 1024,
+  MiB: 1024 ** 2,
+  GiB: 1024 ** 3,
+  TiB: 1024 ** 4,
+};
+
+/** Bytes of an Incus memory value, to compare `2GiB` with `2048MiB`; undefined for `50%`. */
+export function memoryBytes(value: string): number | undefined {
+  const match = /^([0-9]+)([kMGT]i?B)?$/.exec(value);
+  if (!match) return undefined;
+  const unit = units[match[2] ?? ""] ?? (match[2] === "kiB" ? 1024 : undefined);
+  return unit === undefined ? undefined : Number(match[1]) * unit;
+}
+
+/** op-dbus yes/no values: true/false, 1/0, "1"/"0", "true"/"false", "yes"/"no". */
+export function flagValue(value: unknown): boolean {
+  return value === true || value === 1 || value === "1" || value === "true" || value === "yes";
+}
+
+const splitList = (text?: string) => (text ?? "").split(/[\s,]+/).filter(Boolean);
+
+export function resolvConfOf(nameserver?: string, searchdomain?: string): string | undefined {
+  if (nameserver === undefined && searchdomain === undefined) return undefined;
+  const lines = [
+    ...(searchdomain === undefined ? [] : [`search ${splitList(searchdomain).join(" ")}`]),
+    ...splitList(nameserver).map((server) => `nameserver ${server}`),
+  ];
+  return `# written by op (plugins.lxc properties nameserver/searchdomain)\n${lines.join("\n")}\n`;
+}
+
+/** `user.op.dns`: the servers and search domains op wrote to /etc/resolv.conf. */
+export function dnsTag(nameserver?: string, searchdomain?: string): string {
+  return `nameserver=${splitList(nameserver).join(",")};search=${splitList(searchdomain).join(",")}`;
+}
+
+async function resolveImage(
+  container: DesiredContainer,
+  path: string,
+  context: {
+    live: LxcLive;
+    declared: Set<string>;
+    env: PrepareEnv;
+    problems: Problems;
+    explicit: boolean;
+  },
+): Promise<void> {
+  const { image } = container;
+  const where = context.explicit
+    ? path
+    : `${path.replace(/\/(image|properties\/template)$/, "")} (default image)`;
+  const colon = image.indexOf(":");
+  if (colon > 0) {
+    const remoteName = image.slice(0, colon);
+    const remotes = context.env.remotes === undefined ? {} : await context.env.remotes();
+    const remote = remotes[remoteName];
+    if (remote === undefined) {
+      context.problems.add(
+        where,
+        `image "${image}" names the remote "${remoteName}", which the incus client does not know (incus remote list)`,
+      );
+      return;
+    }
+    const source: RemoteSource = {
+      server: remote.server,
+      protocol: remote.protocol,
+      alias: image.slice(colon + 1),
+    };
+    container.remote = source;
+    return;
+  }
+  if (context.live.aliases[image] === undefined && !context.declared.has(image)) {
+    context.problems.add(
+      where,
+      `image alias "${image}" is not in the local image store; declare it under plugins.lxc.images, e.g. {"alias": "${image}", "metadata": "/path/metadata.tar.gz", "rootfs": "/path/rootfs.tar.gz"}, or import it with incus image import ... --alias ${image}`,
+    );
+  }
+}
+
+async function prepareImages(
+  section: LxcSection,
+  problems: Problems,
+  cacheDir: string | undefined,
+): Promise<DesiredImage[]> {
+  const images: DesiredImage[] = [];
+  const aliases = new Map<string, string>();
+  const cache = await readHashCache(cacheDir);
+  const used: HashCache = {};
+  for (const [index, spec] of (section.images ?? []).entries()) {
+    const path = `/plugins/lxc/images/${index}`;
+    const first = aliases.get(spec.alias);
+    if (first !== undefined) {
+      problems.add(`${path}/alias`, `alias "${spec.alias}" is also declared by ${first}`);
+      continue;
+    }
+    aliases.set(spec.alias, path);
+    const missing = (["metadata", "rootfs"] as const).filter((part) => !exists(spec[part]));
+    for (const part of missing) problems.add(`${path}/${part}`, `${spec[part]} does not exist`);
+    if (missing.length > 0) continue;
+    const fingerprint = await fingerprintOf(spec.metadata, spec.rootfs, cache, used);
+    images.push({
+      alias: spec.alias,
+      path,
+      metadata: spec.metadata,
+      rootfs: spec.rootfs,
+      fingerprint,
+    });
+  }
+  if (Object.keys(used).some((key) => cache[key] !== used[key]))
+    await writeHashCache(cacheDir, used);
+  return images;
+}
+
+type HashCache = Record<string, string>;
+const hashCacheFile = "lxc-image-hashes.json";
+
+async function readHashCache(cacheDir: string | undefined): Promise<HashCache> {
+  if (cacheDir === undefined) return {};
+  try {
+    return JSON.parse(await readFile(join(cacheDir, hashCacheFile), "utf8")) as HashCache;
+  } catch {
+    return {};
+  }
+}
+
+async function writeHashCache(cacheDir: string | undefined, cache: HashCache): Promise<void> {
+  if (cacheDir === undefined) return;
+  try {
+    await mkdir(cacheDir, { recursive: true });
+    await writeFile(join(cacheDir, hashCacheFile), JSON.stringify(cache));
+  } catch {
+    // A cache that cannot be written only costs hashing again next time.
+  }
+}
+
+/**
+ * SHA-256 over the metadata tarball then the rootfs tarball: Incus's fingerprint of a split
+ * image. Cached by path, size and mtime, since rootfs tarballs can be large.
+ */
+async function fingerprintOf(
+  metadata: string,
+  rootfs: string,
+  cache: HashCache,
+  used: HashCache,
+): Promise<string> {
+  const key = [metadata, rootfs]
+    .map((file) => {
+      const st = statSync(file);
+      return `${file}:${st.size}:${st.mtimeMs}`;
+    })
+    .join("|");
+  const cached = cache[key];
+  if (cached !== undefined) {
+    used[key] = cached;
+    return cached;
+  }
+  // Loaded here: only files with images pay for node:crypto.
+  const { createHash } = await import("node:crypto");
+  const hash = createHash("sha256");
+  for (const file of [metadata, rootfs]) {
+    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  }
+  const digest = hash.digest("hex");
+  used[key] = digest;
+  return digest;
+}
+
+function exists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The models `diff` compares. Live comes from one Incus listing plus host reads (links, OVS
+ * ports, /proc); desired is the file's section after normalisation (prepare.ts), in the same
+ * shape: Incus config keys and device maps, so comparing them is plain equality.
+ */
+export type {
+  LxcContainerSpec,
+  LxcImageSpec,
+  LxcMount,
+  LxcSection,
+} from "../../src/generated/lxc.js";
+
+export const plugin = "lxc";
+
+/** Config keys op writes on every container it manages. */
+export const tags = {
+  managed: "user.op.managed",
+  id: "user.op.id",
+  image: "user.op.image",
+  /** The resolv.conf op wrote (nameserver/searchdomain), to notice when the file changes it. */
+  dns: "user.op.dns",
+} as const;
+
+/** The NIC op gives a container with a bridge; profile NICs of the same name are overridden. */
+export const nicDevice = "eth0";
+
+export type Devices = Record<string, Record<string, string>>;
+
+export type BridgeKind = "linux" | "ovs";
+
+export interface LiveContainer {
+  name: string;
+  /** Tagged `user.op.managed=true`: op created it. */
+  managed: boolean;
+  /** `user.op.id`. */
+  id?: string;
+  /** Incus status in lower case: running, stopped, frozen, error... */
+  status: string;
+  /** `user.op.image`: the image string the file gave when op created it. */
+  image?: string;
+  profiles: string[];
+  /** Local config without Incus's own `volatile.*` and `image.*` keys. */
+  config: Record<string, string>;
+  /** Local devices (profile devices are not op's). */
+  devices: Devices;
+  /** Kept for a full PUT of the instance (Incus replaces what a PUT leaves out). */
+  put: {
+    architecture: string;
+    ephemeral: boolean;
+    stateful: boolean;
+    description: string;
+    volatile: Record<string, string>;
+  };
+  /** Running only: the host-side end of its `eth0`, as the kernel names it now. */
+  veth?: string;
+  /** Running only: the bridge that link is enrolled in now (Linux master or OVS bridge). */
+  master?: string;
+  /** Running only: its global addresses (read from the host, no call per container). */
+  addresses: string[];
+}
+
+export interface LxcLive {
+  containers: LiveContainer[];
+  /** Bridges on the host, by name. */
+  bridges: Record<string, BridgeKind>;
+  /** Local image aliases → fingerprint. */
+  aliases: Record<string, string>;
+}
+
+export interface DesiredNic {
+  bridge: string;
+  veth: string;
+  /** What the bridge is now; absent when it does not exist (yet). */
+  kind?: BridgeKind;
+}
+
+export interface DesiredMount {
+  device: string;
+  source: string;
+  path: string;
+  preserve: boolean;
+}
+
+/** Where a pulled image comes from (`REMOTE:ALIAS`), resolved from the incus client's remotes. */
+export interface RemoteSource {
+  server: string;
+  protocol: string;
+  alias: string;
+}
+
+export interface DesiredContainer {
+  name: string;
+  id: string;
+  /** JSON path of the entry in the file, for messages. */
+  path: string;
+  image: string;
+  /** Set when `image` is `REMOTE:ALIAS` of a remote the incus client knows. */
+  remote?: RemoteSource;
+  running: boolean;
+  profiles: string[];
+  /** The complete local config op wants (tags included). */
+  config: Record<string, string>;
+  /** The complete local devices op wants. */
+  devices: Devices;
+  nic?: DesiredNic;
+  mounts: DesiredMount[];
+  stopTimeout: number;
+  /** resolv.conf content op writes, when nameserver or searchdomain is given. */
+  resolvConf?: string;
+}
+
+export interface DesiredAbsent {
+  name: string;
+  path: string;
+  /** The file also turns delete protection off, so op may lift it before deleting. */
+  unprotect: boolean;
+  stopTimeout: number;
+  /** Host directories of mounts with `preserve: false`, removed after the container. */
+  removeSources: string[];
+}
+
+export interface DesiredImage {
+  alias: string;
+  path: string;
+  metadata: string;
+  rootfs: string;
+  /** SHA-256 of metadata then rootfs: the fingerprint Incus gives the imported image. */
+  fingerprint: string;
+}
+
+export interface LxcDesired {
+  prune: boolean;
+  images: DesiredImage[];
+  containers: DesiredContainer[];
+  absent: DesiredAbsent[];
+}
+
+/** What a delete carries (the action's `before`). */
+export interface ContainerDelete {
+  type: "container";
+  container: LiveContainer;
+  unprotect: boolean;
+  stopTimeout: number;
+  removeSources: string[];
+}
+
+/** What a create or modify of an image carries (`after`). */
+export type ImageSpec = { type: "image" } & DesiredImage;
+
+/** Action ids: containers by name, images as `image:ALIAS`. */
+export function imageActionId(alias: string): string {
+  return `image:${alias}`;
+}

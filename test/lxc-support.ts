@@ -1,0 +1,247 @@
+/**
+ * Shared set-up of the lxc system tests: the real Incus daemon, pool, bridge and busybox image
+ * made by scripts/setup-incus.sh (host-global fixtures), test-only containers (`optest-…`,
+ * numeric ids ≥ 900000) and bridges (`optlb-…` Linux, `optob-…` Open vSwitch with
+ * datapath_type=netdev), all removed by the tests that made them. One reconcile run goes
+ * through the real engine with a ledger that keeps its records in memory.
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes, randomInt } from "node:crypto";
+import { lxcPlugin } from "../plugins/lxc/index.js";
+import {
+  applyPlan,
+  type LedgerWriter,
+  messageOf,
+  planState,
+  verifyConverged,
+} from "../src/engine/reconcile.js";
+import { createRunner } from "../src/exec.js";
+import { createIncusClient, defaultIncusSocket, type IncusClient } from "../src/incus.js";
+import type { Action, Ctx, Plugin } from "../src/plugin.js";
+import { validateState } from "../src/state/validate.js";
+
+export const testImage = "op-test/busybox";
+/** Incus's own test bridge (setup-incus.sh): DHCP on 198.19.250.0/24, no NAT. */
+export const incusBridge = "opincbr0";
+
+export const incus: IncusClient = createIncusClient(
+  process.env.OP_INCUS_SOCKET || defaultIncusSocket,
+);
+
+export function uid(): string {
+  return randomBytes(3).toString("hex");
+}
+
+/** A numeric id in the test range, unique enough for parallel test files. */
+export function testId(): number {
+  return randomInt(900000, 1000000);
+}
+
+export function sh(command: string, args: string[]): string {
+  return execFileSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+export function testCtx(socket?: string, project?: string): Ctx {
+  const quiet = () => {};
+  return {
+    exec: createRunner(),
+    clock: () => new Date(),
+    log: { debug: quiet, info: quiet, warn: quiet },
+    cacheDir: undefined,
+    options: { allowUplink: false },
+    incus:
+      socket === undefined && project === undefined
+        ? incus
+        : createIncusClient(socket ?? incus.socketPath, project === undefined ? {} : { project }),
+  };
+}
+
+export interface LedgerRecord {
+  action: string;
+  target: string;
+  status: string;
+  changes?: unknown;
+  error?: string;
+}
+
+export interface Reconciled {
+  actions: Action[];
+  failed: number;
+  skipped: number;
+  /** Failure messages by action target. */
+  errors: Map<string, string>;
+  records: LedgerRecord[];
+  /** What verify still finds different (empty when converged). */
+  remaining: Action[];
+}
+
+/** plan → apply → verify of `plugins.lxc`, like `op apply`, with an in-memory ledger. */
+export async function reconcile(section: object, ctx: Ctx = testCtx()): Promise<Reconciled> {
+  const plugins = [lxcPlugin as Plugin];
+  const document = validateState({ version: 1, plugins: { lxc: section } }, plugins, "test.json");
+  const planned = await planState(document, plugins, ctx);
+  const records: LedgerRecord[] = [];
+  const ledger: LedgerWriter = {
+    async append(input) {
+      records.push({ ...input });
+    },
+    async checkpoint() {},
+  };
+  const errors = new Map<string, string>();
+  const report = await applyPlan(planned, ledger, ctx, {
+    concurrency: 8,
+    onOutcome: (step, outcome) => {
+      if (outcome.status === "failed") errors.set(step.action.id, messageOf(outcome.error));
+    },
+  });
+  const remaining =
+    report.failed === 0 && report.skipped === 0 ? await verifyConverged(planned, ctx) : [];
+  return {
+    actions: planned.actions,
+    failed: report.failed,
+    skipped: report.skipped,
+    errors,
+    records,
+    remaining,
+  };
+}
+
+/** The plan only (query → prepare → diff). */
+export async function plan(section: object, ctx: Ctx = testCtx()): Promise<Action[]> {
+  const plugins = [lxcPlugin as Plugin];
+  const document = validateState({ version: 1, plugins: { lxc: section } }, plugins, "test.json");
+  return (await planState(document, plugins, ctx)).actions;
+}
+
+export interface Instance {
+  name: string;
+  status: string;
+  config: Record<string, string>;
+  devices: Record<string, Record<string, string>>;
+}
+
+export async function instance(name: string): Promise<Instance | undefined> {
+  return incus.request<Instance>("GET", `/1.0/instances/${name}`).catch(() => undefined);
+}
+
+export async function startedAt(name: string): Promise<string> {
+  return (await incus.request<{ started_at: string }>("GET", `/1.0/instances/${name}/state`))
+    .started_at;
+}
+
+/**
+ * An Incus project of the test's own (sharing the default project's images and profiles), for
+ * what acts host-wide such as prune: it then only sees the test's containers.
+ */
+export async function createProject(): Promise<string> {
+  const name = `optest-${uid()}`;
+  await incus.request("POST", "/1.0/projects", {
+    name,
+    config: {
+      "features.images": "false",
+      "features.profiles": "false",
+      "features.storage.volumes": "false",
+    },
+  });
+  return name;
+}
+
+export async function removeProject(name: string): Promise<void> {
+  const scoped = createIncusClient(incus.socketPath, { project: name });
+  const names = await scoped.request<string[]>("GET", "/1.0/instances");
+  await Promise.all(
+    names.map(async (url) => {
+      const instance = (url.split("?")[0] ?? url).split("/").pop() as string;
+      await scoped.request("PATCH", `/1.0/instances/${instance}`, {
+        config: { "security.protection.delete": "false" },
+      });
+      await scoped
+        .request("PUT", `/1.0/instances/${instance}/state`, { action: "stop", force: true })
+        .catch(() => {});
+      await scoped.request("DELETE", `/1.0/instances/${instance}`);
+    }),
+  );
+  await incus.request("DELETE", `/1.0/projects/${name}`);
+  scoped.close();
+}
+
+/** Force-removes test containers (protection lifted first); missing ones are fine. */
+export async function removeContainers(names: readonly string[]): Promise<void> {
+  await Promise.all(
+    names.map(async (name) => {
+      if ((await instance(name)) === undefined) return;
+      await incus.request("PATCH", `/1.0/instances/${name}`, {
+        config: { "security.protection.delete": "false" },
+      });
+      await incus
+        .request("PUT", `/1.0/instances/${name}/state`, { action: "stop", force: true })
+        .catch(() => {});
+      await incus.request("DELETE", `/1.0/instances/${name}`);
+    }),
+  );
+}
+
+export function linkInfo(
+  name: string,
+): { name: string; ifindex: number; master?: string } | undefined {
+  try {
+    return (
+      JSON.parse(sh("ip", ["-j", "link", "show", "dev", name])) as {
+        ifname: string;
+        ifindex: number;
+        master?: string;
+      }[]
+    ).map((link) => ({
+      name: link.ifname,
+      ifindex: link.ifindex,
+      ...(link.master === undefined ? {} : { master: link.master }),
+    }))[0];
+  } catch {
+    return undefined;
+  }
+}
+
+export function ovsPorts(bridge: string): string[] {
+  return sh("ovs-vsctl", ["list-ports", bridge]).split("\n").filter(Boolean);
+}
+
+export function createLinuxBridge(): string {
+  const name = `optlb-${uid()}`;
+  sh("ip", ["link", "add", name, "type", "bridge"]);
+  sh("ip", ["link", "set", name, "up"]);
+  return name;
+}
+
+export function createOvsBridge(name = `optob-${uid()}`): string {
+  sh("ovs-vsctl", [
+    "--may-exist",
+    "add-br",
+    name,
+    "--",
+    "set",
+    "bridge",
+    name,
+    "datapath_type=netdev",
+  ]);
+  return name;
+}
+
+export function removeBridge(name: string): void {
+  if (linkInfo(name) === undefined && !ovsBridgeExists(name)) return;
+  if (ovsBridgeExists(name)) sh("ovs-vsctl", ["--if-exists", "del-br", name]);
+  else sh("ip", ["link", "del", name]);
+}
+
+export function ovsBridgeExists(name: string): boolean {
+  try {
+    sh("ovs-vsctl", ["br-exists", name]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs a shell command inside a container (test-side only; op itself never execs into one). */
+export function inContainer(name: string, script: string): string {
+  return sh("incus", ["exec", name, "--", "sh", "-c", script]);
+}
