@@ -42,8 +42,11 @@ scripts/setup-incus.sh
 stamp=node_modules/.op-installed
 lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
-  log "npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install`, not `npm ci`: the npm shipped here rejects this lock file in `ci` mode
+  # ("Missing: @biomejs/cli-android-arm64@"), an npm fault with other platforms' optional
+  # packages; install follows the same lock file.
+  log "npm install"
+  npm install --no-audit --no-fund --loglevel=error
   echo "$lock_hash" >"$stamp"
 fi
 
