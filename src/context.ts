@@ -18,7 +18,7 @@ export function resolvePaths(
   return {
     ledgerDir: overrides.ledgerDir ?? env.OP_LEDGER ?? "/var/lib/op/ledger",
     keyFile: overrides.keyFile ?? env.OP_LEDGER_KEY ?? "/etc/op/ledger.key",
-    lockFile: overrides.lockFile ?? env.OP_LOCK ?? "/run/lock/op.lock",
+    lockFile: overrides.lockFile ?? env.OP_LOCK ?? "/run/op/lock",
     cacheDir: overrides.cacheDir ?? env.OP_CACHE_DIR ?? "/var/cache/op",
   };
 }

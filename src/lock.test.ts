@@ -1,7 +1,7 @@
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { OpError } from "./errors.js";
 import { acquireLock } from "./lock.js";
@@ -63,5 +63,55 @@ describe("acquireLock", () => {
     expect((error as OpError).code).toBe("locked");
     expect((error as OpError).hint).toMatch(/did not finish within 0.2s/);
     first.release();
+  });
+
+  it("waits for a lock file whose writer has not written its pid yet, then takes it over when old", async () => {
+    writeFileSync(lockPath, "");
+    const error = await acquireLock(lockPath, { timeoutSeconds: 0 }).catch((e: unknown) => e);
+    expect((error as OpError).message).toContain("pid is not in the file yet");
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(lockPath, old, old);
+    const lock = await acquireLock(lockPath, { timeoutSeconds: 0 });
+    expect(readFileSync(lockPath, "utf8").trim()).toBe(String(process.pid));
+    lock.release();
+  });
+
+  it("says so when the lock cannot be created, instead of failing as a bug", async () => {
+    writeFileSync(join(dir, "file"), "");
+    const error = await acquireLock(join(dir, "file", "op.lock"), { timeoutSeconds: 0 }).catch(
+      (e: unknown) => e,
+    );
+    expect((error as OpError).code).toBe("permission-denied");
+    expect((error as OpError).message).toContain("cannot create the lock directory");
+  });
+
+  it("lets exactly one of many processes racing for a stale lock in at a time", async () => {
+    // Real processes on the built module (scripts/test.sh builds before testing).
+    const lockModule = resolve(import.meta.dirname, "..", "dist", "src", "lock.js");
+    const log = join(dir, "log");
+    writeFileSync(log, "");
+    writeFileSync(lockPath, `${deadPid()}\n`);
+    const script = `
+      const { acquireLock } = await import(${JSON.stringify(lockModule)});
+      const { appendFileSync } = await import("node:fs");
+      const lock = await acquireLock(${JSON.stringify(lockPath)}, { timeoutSeconds: 30, pollMs: 5 });
+      appendFileSync(${JSON.stringify(log)}, "in " + process.pid + "\\n");
+      await new Promise((r) => setTimeout(r, 30));
+      appendFileSync(${JSON.stringify(log)}, "out " + process.pid + "\\n");
+      lock.release();`;
+    const children = Array.from({ length: 6 }, () =>
+      spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: "inherit" }),
+    );
+    const codes = await Promise.all(
+      children.map((child) => new Promise((done) => child.on("exit", done))),
+    );
+    expect(codes).toEqual([0, 0, 0, 0, 0, 0]);
+    const lines = readFileSync(log, "utf8").trim().split("\n");
+    expect(lines).toHaveLength(12);
+    for (let i = 0; i < lines.length; i += 2) {
+      const [enter, leave] = [lines[i]?.split(" "), lines[i + 1]?.split(" ")];
+      expect([enter?.[0], leave?.[0], leave?.[1]]).toEqual(["in", "out", enter?.[1]]);
+    }
+    expect(existsSync(lockPath)).toBe(false);
   });
 });

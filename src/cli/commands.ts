@@ -7,6 +7,7 @@ import { createCtx, type Paths, resolvePaths } from "../context.js";
 import type { StepOutcome } from "../engine/dag.js";
 import { summarize } from "../engine/plan.js";
 import {
+  type ApplyReport,
   applyPlan,
   messageOf,
   notConverged,
@@ -106,7 +107,7 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
 
     const ledger = await openLedger(where, true);
     const outcomes: { action: Action; outcome: StepOutcome }[] = [];
-    let report: Awaited<ReturnType<typeof applyPlan>>;
+    let report: ApplyReport;
     try {
       if (!options.json) print("\nApplying:\n");
       report = await applyPlan(planned, ledger, ctx, {
@@ -120,9 +121,11 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
       await ledger.close();
     }
 
-    const converged =
+    const remaining =
       report.failed === 0 && report.skipped === 0 ? await verifyConverged(planned, ctx) : undefined;
+    const failure = applyFailure(report, outcomes, remaining);
     if (options.json) {
+      // One document, whatever happened: the error (if any) is part of it.
       printJson({
         file,
         run: report.run,
@@ -136,31 +139,42 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
           ...(outcome.status === "failed" ? { error: messageOf(outcome.error) } : {}),
           ...(outcome.status === "skipped" ? { because: outcome.because } : {}),
         })),
-        converged: converged !== undefined && converged.length === 0,
-        remaining: converged ?? [],
+        converged: remaining !== undefined && remaining.length === 0,
+        remaining: remaining ?? [],
+        ...(failure ? { error: failure.toJSON() } : {}),
       });
+      return failure ? failure.exitCode : exitCodes.ok;
     }
-    if (report.failed > 0 || report.skipped > 0) {
-      const failedActions = outcomes.filter(({ outcome }) => outcome.status !== "ok");
-      throw new OpError(
-        "apply-failed",
-        `${report.failed} action(s) failed, ${report.skipped} skipped (run ${report.run})`,
-        {
-          details: failedActions.map(
-            ({ action, outcome }) =>
-              `${action.kind} ${action.plugin} ${action.id}: ${outcome.status === "failed" ? messageOf(outcome.error) : "skipped"}`,
-          ),
-          hint: "the ledger holds a failed record for each; fix the cause and run op apply again",
-        },
-      );
-    }
-    if (converged && converged.length > 0) throw notConverged(converged);
-    if (!options.json)
-      print(`\nDone: ${actions.length} applied, verified: the host matches the file.\n`);
+    if (failure) throw failure;
+    print(`\nDone: ${actions.length} applied, verified: the host matches the file.\n`);
     return exitCodes.ok;
   } finally {
     lock.release();
   }
+}
+
+/** Why an apply did not succeed, if it did not: failed or skipped steps, or remaining drift. */
+function applyFailure(
+  report: ApplyReport,
+  outcomes: readonly { action: Action; outcome: StepOutcome }[],
+  remaining: readonly Action[] | undefined,
+): OpError | undefined {
+  if (report.failed > 0 || report.skipped > 0) {
+    return new OpError(
+      "apply-failed",
+      `${report.failed} action(s) failed, ${report.skipped} skipped (run ${report.run})`,
+      {
+        details: outcomes
+          .filter(({ outcome }) => outcome.status !== "ok")
+          .map(
+            ({ action, outcome }) =>
+              `${action.kind} ${action.plugin} ${action.id}: ${outcome.status === "failed" ? messageOf(outcome.error) : "skipped"}`,
+          ),
+        hint: "the ledger holds a failed record for each; fix the cause and run op apply again",
+      },
+    );
+  }
+  return remaining && remaining.length > 0 ? notConverged(remaining) : undefined;
 }
 
 export async function queryCommand(options: GlobalOptions & { plugin?: string }): Promise<number> {

@@ -31,7 +31,7 @@ describe("runSteps", () => {
     expect(peak).toBe(3);
   });
 
-  it("takes the bound of each wave from its first step's plugin", async () => {
+  it("bounds each wave by what concurrencyOf says for its steps", async () => {
     const peaks = new Map<number, number>();
     let running = 0;
     const steps = [

@@ -72,6 +72,12 @@ describe("buildPlan", () => {
     expect(plan.steps[1]?.needs).toEqual(["delete:lxc:ct1"]);
   });
 
+  it("rejects a need that only a later wave could meet as a bug", () => {
+    expect(() =>
+      buildPlan([create("network", "br0", ["lxc:ct1"]), create("lxc", "ct1")], order),
+    ).toThrow(/bug: create:network:br0 needs lxc:ct1, whose actions all run after it/);
+  });
+
   it("rejects two actions of one kind on one resource as a bug", () => {
     expect(() => buildPlan([create("lxc", "a"), create("lxc", "a")], order)).toThrow(
       /two create actions/,

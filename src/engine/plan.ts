@@ -55,14 +55,20 @@ export function buildPlan(actions: readonly Action[], pluginOrder: readonly stri
 
   const steps = ordered.map((action): PlanStep => {
     const key = actionKey(action);
-    const needs = (action.needs ?? []).flatMap((resource) =>
-      (byResource.get(resource) ?? []).map(actionKey).filter((k) => k !== key),
-    );
+    const wave = waveOf(action);
+    const needs = (action.needs ?? []).flatMap((resource) => {
+      const others = (byResource.get(resource) ?? []).filter((other) => other !== action);
+      // A wave runs after the earlier ones only: a need on a later wave could never be met.
+      if (others.length > 0 && others.every((other) => waveOf(other) > wave)) {
+        throw new Error(`bug: ${key} needs ${resource}, whose actions all run after it`);
+      }
+      return others.filter((other) => waveOf(other) <= wave).map(actionKey);
+    });
     // A replacement (delete + create of one resource) creates only after its delete.
     const replaced = (byResource.get(resourceKey(action)) ?? [])
       .filter((other) => other !== action && other.kind === "delete" && action.kind !== "delete")
       .map(actionKey);
-    return { key, action, wave: waveOf(action), needs: [...new Set([...needs, ...replaced])] };
+    return { key, action, wave, needs: [...new Set([...needs, ...replaced])] };
   });
   return { steps };
 }

@@ -94,37 +94,58 @@ export async function applyPlan(
     const { action } = step;
     const plugin = pluginByName.get(action.plugin) as Plugin;
     const record = { run, plugin: action.plugin, action: action.kind, target: action.id };
+    // No intent on disk, no host change: a failed intent append fails the step untouched.
     await ledger.append({ ...record, changes: changesOf(action), status: "intent" });
     try {
       await phase(plugin, "apply", () => plugin.apply(action, ctx), action.id);
     } catch (error) {
-      await ledger.append({ ...record, status: "failed", error: messageOf(error) });
+      await ledger
+        .append({ ...record, status: "failed", error: messageOf(error) })
+        .catch((ledgerError: unknown) => {
+          ctx.log.warn(
+            `the ledger could not record that ${action.id} failed: ${messageOf(ledgerError)}`,
+          );
+        });
       throw error;
     }
-    await ledger.append({ ...record, status: "ok" });
+    try {
+      await ledger.append({ ...record, status: "ok" });
+    } catch (error) {
+      throw new OpError(
+        "apply-failed",
+        `${action.kind} ${action.id} was applied, but the ledger could not record it: ${messageOf(error)}`,
+        { context: { plugin: action.plugin, phase: "ledger", id: action.id } },
+      );
+    }
   };
 
+  // Loaded here, not at the top: `op plan` and `--check` never run steps.
+  const { runSteps } = await import("./dag.js");
+  let outcomes: Map<string, StepOutcome>;
   try {
-    // Loaded here, not at the top: `op plan` and `--check` never run steps.
-    const { runSteps } = await import("./dag.js");
-    const outcomes = await runSteps(planned.plan.steps, work, {
+    outcomes = await runSteps(planned.plan.steps, work, {
       concurrencyOf: (step) =>
         options.concurrency ??
         pluginByName.get(step.action.plugin)?.concurrency ??
         defaultConcurrency,
       onOutcome: (outcome) => options.onOutcome?.(stepByKey.get(outcome.key) as PlanStep, outcome),
     });
-    const all = [...outcomes.values()];
-    return {
-      run,
-      outcomes,
-      failed: all.filter((o) => o.status === "failed").length,
-      skipped: all.filter((o) => o.status === "skipped").length,
-    };
-  } finally {
-    // Signs the run's records and syncs them to disk, whatever happened.
-    if (planned.plan.steps.length > 0) await ledger.checkpoint();
+  } catch (error) {
+    // Still sign and sync what was recorded, without hiding the error that stopped the run.
+    await ledger.checkpoint().catch((checkpointError: unknown) => {
+      ctx.log.warn(`the ledger checkpoint failed too: ${messageOf(checkpointError)}`);
+    });
+    throw error;
   }
+  // Signs the run's records and syncs them to disk.
+  if (planned.plan.steps.length > 0) await ledger.checkpoint();
+  const all = [...outcomes.values()];
+  return {
+    run,
+    outcomes,
+    failed: all.filter((o) => o.status === "failed").length,
+    skipped: all.filter((o) => o.status === "skipped").length,
+  };
 }
 
 /** Queries again the plugins that changed; anything still different is reported. */

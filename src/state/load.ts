@@ -26,19 +26,20 @@ export async function readStateFile(path: string): Promise<unknown> {
 export async function parseStateText(text: string, path: string): Promise<unknown> {
   const extension = extname(path).toLowerCase();
   const looksLikeJson = extension === ".json" || /^\s*[{[]/.test(text);
-  if (looksLikeJson && extension !== ".yaml" && extension !== ".yml") return parseJson(text, path);
+  if (looksLikeJson && extension !== ".yaml" && extension !== ".yml")
+    return await parseJson(text, path);
   return parseYaml(text, path);
 }
 
-function parseJson(text: string, path: string): unknown {
+async function parseJson(text: string, path: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (error) {
     const message = (error as Error).message;
-    const { line, column } = positionOf(text, message);
+    const { line, column } = await positionOf(text);
     throw new OpError(
       "invalid-file",
-      `${path}:${line}:${column}: malformed JSON: ${stripPosition(message)}`,
+      `${path}:${line}:${column}: malformed JSON: ${reasonOf(message)}`,
       {
         hint: "fix the syntax at that line and column",
       },
@@ -51,7 +52,12 @@ async function parseYaml(text: string, path: string): Promise<unknown> {
   try {
     return parse(text, { prettyErrors: true, uniqueKeys: true });
   } catch (error) {
-    if (!(error instanceof YAMLParseError)) throw error;
+    if (!(error instanceof YAMLParseError)) {
+      // e.g. yaml's guard against alias bombs ("Excessive alias count") throws a ReferenceError.
+      throw new OpError("invalid-file", `${path}: unreadable YAML: ${(error as Error).message}`, {
+        hint: "simplify the file (anchors and aliases especially)",
+      });
+    }
     const at = error.linePos?.[0];
     const where = at ? `${at.line}:${at.col}` : "?";
     throw new OpError(
@@ -64,19 +70,30 @@ async function parseYaml(text: string, path: string): Promise<unknown> {
   }
 }
 
-/** V8 reports "(line L column C)" or only "position P"; turn either into line and column. */
-function positionOf(text: string, message: string): { line: number; column: number } {
-  const lineColumn = /line (\d+) column (\d+)/.exec(message);
-  if (lineColumn) return { line: Number(lineColumn[1]), column: Number(lineColumn[2]) };
-  const position = /position (\d+)/.exec(message);
-  const offset = position ? Number(position[1]) : text.length;
+/**
+ * Where the first syntax error is. V8 gives a position for some errors and none for others
+ * ("Unexpected token"), so a JSON scanner that reports offsets (jsonc-parser, loaded only on
+ * this error path) finds it.
+ */
+async function positionOf(text: string): Promise<{ line: number; column: number }> {
+  const { parse } = await import("jsonc-parser");
+  const errors: import("jsonc-parser").ParseError[] = [];
+  parse(text, errors, {
+    disallowComments: true,
+    allowTrailingComma: false,
+    allowEmptyContent: false,
+  });
+  const offset = errors[0]?.offset ?? text.length;
   const before = text.slice(0, offset).split("\n");
   return { line: before.length, column: (before.at(-1)?.length ?? 0) + 1 };
 }
 
-function stripPosition(message: string): string {
+/** V8's reason without its position or the copy of the file text it may quote. */
+function reasonOf(message: string): string {
   return message
-    .replace(/\s*in JSON at position \d+.*$/, "")
+    .replace(/, (\.\.\.)?".*" is not valid JSON$/s, "")
+    .replace("token '\n'", "end of line")
+    .replace(/\s*in JSON at position \d+.*$/s, "")
     .replace(/\s*\(line \d+ column \d+\)/, "");
 }
 

@@ -46,6 +46,28 @@ describe("readStateFile", () => {
     expect(error.message).toMatch(/bad\.json:3:3: malformed JSON/);
   });
 
+  it("finds the line and column even where V8 gives no position", async () => {
+    for (const [text, where] of [
+      ['{\n  "version": 1,\n  "plugins": tru\n}', "3:14"],
+      ['{"version": True}', "1:13"],
+      ['{"version": 1,\n "plugins": {},\n}', "3:1"],
+    ] as const) {
+      const error = await failure(() => readStateFile(file("pos.json", text)));
+      expect(error.message, text).toMatch(new RegExp(`pos\\.json:${where}: malformed JSON: \\w`));
+      expect(error.message).not.toContain("is not valid JSON");
+    }
+  });
+
+  it("reports a YAML alias bomb as a bad file, not as a bug", async () => {
+    const bomb = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
+    for (let i = 0; i < 8; i++)
+      bomb.push(
+        `${"bcdefghij"[i]}: &${"bcdefghij"[i]} [${Array(10).fill(`*${"abcdefghij"[i]}`).join(", ")}]`,
+      );
+    const error = await failure(() => readStateFile(file("bomb.yaml", `${bomb.join("\n")}\n`)));
+    expect(error.code).toBe("invalid-file");
+  });
+
   it("names line and column of malformed YAML", async () => {
     const error = await failure(() =>
       readStateFile(file("bad.yaml", "version: 1\nplugins:\n  nft: [1,\n  x: }\n")),
