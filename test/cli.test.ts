@@ -194,6 +194,48 @@ describe("op on nftables in a namespace", () => {
     expect(op(["apply", absent, "--check"]).status).toBe(0);
   });
 
+  it("refuses to replace a table op did not create unless the file adopts it", () => {
+    netns.run(
+      "nft",
+      ["-f", "-"],
+      "table inet optest {\n chain input {\n  tcp dport 7777 accept\n }\n}\n",
+    );
+    const before = ruleset();
+    const file = stateFile("s.json", [table(["tcp dport 22 accept"])]);
+    const refused = op(["apply", file]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain("table inet/optest exists and was not created by op");
+    expect(refused.stderr).toContain('"adopt": true');
+    expect(ruleset()).toBe(before);
+    expect(ledgerRecords().map((r) => r.status)).toEqual(["intent", "failed"]);
+
+    const adopted = op([
+      "apply",
+      stateFile("adopt.json", [table(["tcp dport 22 accept"], { adopt: true })]),
+    ]);
+    expect(adopted.status, adopted.stderr).toBe(0);
+    expect(ruleset()).not.toContain("7777");
+    // Now op's (it carries op's comment), the table is modified without adopt.
+    netns.run("nft", ["add", "rule", "inet", "optest", "input", "tcp", "dport", "9999", "accept"]);
+    expect(op(["apply", file]).status).toBe(0);
+    expect(ruleset()).not.toContain("9999");
+  });
+
+  it("reports an action the kernel refuses at apply time: a failed record, exit 1, one JSON document", () => {
+    // The throw-away namespace has the interface (prepare creates it there); this one does not.
+    const file = stateFile("s.json", [table(['iif "opt-missing0" accept'])]);
+    const result = op(["apply", file, "--json"]);
+    expect(result.status).toBe(1);
+    const report = JSON.parse(result.stdout);
+    expect(report.outcomes).toEqual([
+      expect.objectContaining({ id: "inet/optest", status: "failed" }),
+    ]);
+    expect(report.error.code).toBe("apply-failed");
+    expect(report.converged).toBe(false);
+    expect(ledgerRecords().map((r) => r.status)).toEqual(["intent", "failed"]);
+    expect(ruleset()).toBe("");
+  });
+
   it("never touches a table the file does not list", () => {
     netns.run("nft", ["-f", "-"], "table ip theirs {\n chain c {\n  counter\n }\n}\n");
     const before = ruleset();

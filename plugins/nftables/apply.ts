@@ -10,14 +10,16 @@ import {
   deleteScript,
   describeProblem,
   locateErrors,
+  ownerComment,
   replaceScript,
   type Script,
 } from "./script.js";
-import { tableId } from "./types.js";
+import { type NftTableSpec, tableId } from "./types.js";
 import { assertSafeTable } from "./validate.js";
 
 export async function applyNftables(action: Action, ctx: Ctx): Promise<void> {
   const script = scriptFor(action);
+  if (action.kind === "modify") await assertOwned(action, ctx);
   const result = await ctx.exec.run("nft", ["-f", "-"], { input: script.text, check: false });
   if (result.exitCode === 0) return;
   const output = result.stderr || result.stdout;
@@ -30,6 +32,29 @@ export async function applyNftables(action: Action, ctx: Ctx): Promise<void> {
     {
       details: problems.length > 1 ? problems.map(describeProblem) : [],
       hint: "nft loads each table as one transaction, so nothing on the host changed; fix the state file and run again",
+      context: { plugin: "nftables", phase: "apply", id: action.id },
+    },
+  );
+}
+
+/**
+ * A modify replaces the whole table, so it must be op's: created by op (it carries op's
+ * comment) or handed over with `adopt: true`. nft 1.0.6 leaves table comments out of its JSON,
+ * so this reads the one table's text listing, and only on this path (a modify is rare).
+ */
+async function assertOwned(action: Action & { kind: "modify" }, ctx: Ctx): Promise<void> {
+  const spec = action.after as NftTableSpec;
+  if (spec.adopt === true) return;
+  const listing = await ctx.exec.run("nft", ["list", "table", spec.family, spec.name], {
+    check: false,
+  });
+  if (listing.exitCode !== 0) return; // gone meanwhile: the replacement creates it
+  if (listing.stdout.includes(`comment "${ownerComment}"`)) return;
+  throw new OpError(
+    "invalid-state",
+    `table ${action.id} exists and was not created by op (it lacks comment "${ownerComment}"), so op will not replace it`,
+    {
+      hint: `to hand the table to op, add "adopt": true to it in the file; its current contents will then be replaced`,
       context: { plugin: "nftables", phase: "apply", id: action.id },
     },
   );

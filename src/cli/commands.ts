@@ -153,6 +153,17 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
   }
 }
 
+/** A failed step's error with its hint (the hint says what to change), or why it was skipped. */
+function whyNot(outcome: StepOutcome): string {
+  if (outcome.status === "skipped")
+    return `skipped: needs ${outcome.because}, which did not succeed`;
+  if (outcome.status !== "failed") return "ok";
+  const { error } = outcome;
+  return error instanceof OpError && error.hint
+    ? `${error.message} (${error.hint})`
+    : messageOf(error);
+}
+
 /** Why an apply did not succeed, if it did not: failed or skipped steps, or remaining drift. */
 function applyFailure(
   report: ApplyReport,
@@ -168,7 +179,7 @@ function applyFailure(
           .filter(({ outcome }) => outcome.status !== "ok")
           .map(
             ({ action, outcome }) =>
-              `${action.kind} ${action.plugin} ${action.id}: ${outcome.status === "failed" ? messageOf(outcome.error) : "skipped"}`,
+              `${action.kind} ${action.plugin} ${action.id}: ${whyNot(outcome)}`,
           ),
         hint: "the ledger holds a failed record for each; fix the cause and run op apply again",
       },

@@ -4,13 +4,16 @@
  * and which exit code they map to. `op --version` is answered before anything else loads.
  */
 import { enableCompileCache } from "node:module";
+import { join } from "node:path";
 import { version } from "../version.js";
 
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
   process.stdout.write(`op ${version}\n`);
 } else {
-  enableCompileCache?.();
+  // V8's code cache speeds every later start. It lives in op's own cache directory (root's),
+  // never in the default under /tmp, where another user could plant code for root to load.
+  enableCompileCache?.(join(process.env.OP_CACHE_DIR || "/var/cache/op", "node-compile-cache"));
   process.exitCode = await main(args);
 }
 

@@ -50,6 +50,10 @@ export interface NftTableSpec {
    */
   ensure?: "present" | "absent";
   /**
+   * Let op take over a table that already exists and that op did not create (it has no `comment "managed by op"`): its contents are replaced by the file's. Without it, op refuses to modify such a table, so a typo or another tool's table (Incus's, Docker's) is never overwritten.
+   */
+  adopt?: boolean;
+  /**
    * The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.
    */
   chains?: NftChainSpec[];
