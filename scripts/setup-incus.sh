@@ -80,14 +80,20 @@ installed() {
 if ! installed incus-base || ! installed dnsmasq-base || ! installed busybox-static; then
   if [ ! -f "$sources" ]; then
     log "adding bookworm-backports to apt sources ($sources)"
-    awk 'BEGIN { RS = ""; ORS = "\n\n" }
-      /(^|\n)Suites:([^\n]* )?bookworm( |\n|$)/ { sub(/(^|\n)Suites:[^\n]*/, "\nSuites: bookworm-backports"); sub(/^\n/, ""); print }' \
-      /etc/apt/sources.list.d/debian.sources >"$sources"
-    grep -q '^Suites: bookworm-backports$' "$sources" || {
-      echo "could not derive a bookworm-backports entry from debian.sources" >&2
-      rm -f "$sources"
+    [ -f /etc/apt/sources.list.d/debian.sources ] || {
+      echo "no /etc/apt/sources.list.d/debian.sources to derive bookworm-backports from" >&2
       exit 1
     }
+    # Written aside and moved into place only once checked, so a failure leaves nothing behind.
+    awk 'BEGIN { RS = ""; ORS = "\n\n" }
+      /(^|\n)Suites:([^\n]* )?bookworm( |\n|$)/ { sub(/(^|\n)Suites:[^\n]*/, "\nSuites: bookworm-backports"); sub(/^\n/, ""); print }' \
+      /etc/apt/sources.list.d/debian.sources >"$sources.tmp"
+    grep -q '^Suites: bookworm-backports$' "$sources.tmp" || {
+      echo "could not derive a bookworm-backports entry from debian.sources" >&2
+      rm -f "$sources.tmp"
+      exit 1
+    }
+    mv "$sources.tmp" "$sources"
   fi
   log "apt-get update"
   apt-get update -qq

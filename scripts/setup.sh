@@ -27,6 +27,13 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+# op and its tests need network namespaces (CAP_SYS_ADMIN); say so now rather than mid-test.
+if ! unshare -n true 2>/dev/null; then
+  echo "scripts/setup.sh: cannot create a network namespace here (unshare -n failed);" \
+    "op needs CAP_SYS_ADMIN (a privileged container or a VM)" >&2
+  exit 1
+fi
+
 # nftables: the firewall plugin; iproute2: ip netns for tests and the network plugin;
 # util-linux: unshare (nftables rule normalisation in a throw-away namespace).
 apt_install nftables iproute2 util-linux ca-certificates
