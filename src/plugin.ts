@@ -75,6 +75,11 @@ export interface Plugin<Desired = unknown, Live = unknown> {
    * A plugin whose `apply` batches concurrent actions into one process can take them all.
    */
   readonly concurrency?: number;
+  /**
+   * Problems in the file's section that its schema cannot express (duplicate names...), each
+   * as "JSON path: problem", with `path` the section's own path. Pure: no I/O.
+   */
+  check?(section: unknown, path: string): string[];
   /** Bulk read of the live objects: no call per resource. */
   query(ctx: Ctx): Promise<Live>;
   /**

@@ -90,6 +90,28 @@ describe("op without a host", () => {
     expect(error.details.length).toBeGreaterThanOrEqual(2);
   });
 
+  it("runs each plugin's own checks too, still without reading the host", () => {
+    const file = join(sandbox.dir, "dup.json");
+    const twice = {
+      family: "inet",
+      name: "x",
+      chains: [
+        { name: "c", rules: [] },
+        { name: "c", rules: [] },
+      ],
+    };
+    writeFileSync(
+      file,
+      JSON.stringify({ version: 1, plugins: { nftables: { tables: [twice, twice] } } }),
+    );
+    const result = op(["validate", file]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(
+      '/plugins/nftables/tables/0/chains/1/name: chain "c" is given twice',
+    );
+    expect(result.stderr).toContain("/plugins/nftables/tables/1: table inet/x is given twice");
+  });
+
   it("gives malformed JSON's line and column", () => {
     const file = join(sandbox.dir, "broken.json");
     writeFileSync(file, '{\n  "version": 1,\n  "plugins": {,}\n}\n');

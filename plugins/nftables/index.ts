@@ -5,6 +5,7 @@ import { diffNftables } from "./diff.js";
 import { prepareNftables } from "./prepare.js";
 import { queryNftables } from "./query.js";
 import type { NftDesired, NftLive } from "./types.js";
+import { sectionProblems } from "./validate.js";
 
 export type { NftDesired, NftLive } from "./types.js";
 
@@ -24,6 +25,8 @@ export function reportNftables(live: NftLive): LiveReport {
 
 export const nftablesPlugin: Plugin<NftDesired, NftLive> = {
   name: "nftables",
+  // The schema has already run by then; these are the checks it cannot express.
+  check: (section, path) => sectionProblems(section, path, false),
   query: queryNftables,
   prepare: prepareNftables,
   diff: diffNftables,

@@ -20,7 +20,7 @@ import { acquireLock } from "../lock.js";
 import type { Action, Plugin } from "../plugin.js";
 import { entryNamed, loadPlugins, pluginEntries } from "../registry.js";
 import { readStateFile } from "../state/load.js";
-import { type StateDocument, validateState } from "../state/validate.js";
+import { invalid, type StateDocument, validateState } from "../state/validate.js";
 import { renderOutcome, renderPlan, renderReport } from "./output.js";
 
 export interface GlobalOptions {
@@ -47,12 +47,27 @@ function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-async function loadState(file: string): Promise<StateDocument> {
-  return validateState(await readStateFile(file), pluginEntries, file);
+interface LoadedState {
+  document: StateDocument;
+  /** The plugins the file has sections for, in create order. */
+  plugins: Plugin[];
+}
+
+/** Reads and checks a state file: schemas, then each plugin's own checks; touches nothing. */
+async function loadState(file: string): Promise<LoadedState> {
+  const document = validateState(await readStateFile(file), pluginEntries, file);
+  const plugins = await loadPlugins(document.sections.keys());
+  const problems = plugins.flatMap(
+    (plugin) =>
+      plugin.check?.(document.sections.get(plugin.name), document.paths.get(plugin.name) ?? "") ??
+      [],
+  );
+  if (problems.length > 0) throw invalid(file, problems);
+  return { document, plugins };
 }
 
 export async function validateCommand(file: string, options: GlobalOptions): Promise<number> {
-  const document = await loadState(file);
+  const { document } = await loadState(file);
   const names = [...document.sections.keys()];
   if (options.json) printJson({ file, valid: true, plugins: names });
   else print(`${file} is valid (plugins: ${names.join(", ") || "none"})\n`);
@@ -60,9 +75,9 @@ export async function validateCommand(file: string, options: GlobalOptions): Pro
 }
 
 export async function planCommand(file: string, options: GlobalOptions): Promise<number> {
-  const document = await loadState(file);
+  const { document, plugins } = await loadState(file);
   const ctx = createCtx({ cacheDir: paths(options).cacheDir, verbose: options.verbose ?? false });
-  const planned = await planState(document, await loadPlugins(document.sections.keys()), ctx);
+  const planned = await planState(document, plugins, ctx);
   const actions = planned.plan.steps.map((step) => step.action);
   if (options.json) printJson({ file, summary: summarize(actions), actions });
   else print(renderPlan(actions));
@@ -77,7 +92,7 @@ export interface ApplyOptions extends GlobalOptions {
 }
 
 export async function applyCommand(file: string, options: ApplyOptions): Promise<number> {
-  const document = await loadState(file);
+  const { document, plugins } = await loadState(file);
   const where = paths(options);
   const ctx = createCtx({
     cacheDir: where.cacheDir,
@@ -86,7 +101,7 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
   });
 
   if (options.check) {
-    const planned = await planState(document, await loadPlugins(document.sections.keys()), ctx);
+    const planned = await planState(document, plugins, ctx);
     const actions = planned.plan.steps.map((step) => step.action);
     if (options.json)
       printJson({ file, drift: actions.length > 0, summary: summarize(actions), actions });
@@ -96,7 +111,7 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
 
   const lock = await acquireLock(where.lockFile, { timeoutSeconds: options.lockTimeout ?? 0 });
   try {
-    const planned = await planState(document, await loadPlugins(document.sections.keys()), ctx);
+    const planned = await planState(document, plugins, ctx);
     const actions = planned.plan.steps.map((step) => step.action);
     if (!options.json) print(renderPlan(actions));
     if (actions.length === 0) {

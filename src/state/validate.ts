@@ -18,6 +18,8 @@ export interface PluginName {
 export interface StateDocument {
   version: number;
   sections: Map<string, unknown>;
+  /** Each section's JSON path as the file spells it (`/plugins/net` for network). */
+  paths: Map<string, string>;
 }
 
 export function validateState(
@@ -36,6 +38,7 @@ export function validateState(
   }
 
   const sections = new Map<string, unknown>();
+  const paths = new Map<string, string>();
   const seenAs = new Map<string, string>();
   for (const [key, section] of Object.entries(plugins)) {
     const plugin = known.find((p) => p.name === key || p.aliases?.includes(key));
@@ -61,9 +64,10 @@ export function validateState(
       );
     }
     sections.set(plugin.name, section);
+    paths.set(plugin.name, `/plugins/${escapePointer(key)}`);
   }
   if (problems.length > 0) throw invalid(source, problems);
-  return { version, sections };
+  return { version, sections, paths };
 }
 
 function validatorFor(name: string): ValidateFunction | undefined {
@@ -73,7 +77,7 @@ function validatorFor(name: string): ValidateFunction | undefined {
   return typeof exported === "function" ? (exported as ValidateFunction) : undefined;
 }
 
-function invalid(source: string, problems: string[]): OpError {
+export function invalid(source: string, problems: string[]): OpError {
   const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
   return new OpError("invalid-file", `${source} is not a valid state file (${count})`, {
     details: problems,
