@@ -258,6 +258,18 @@ describe("op on nftables in a namespace", () => {
     expect(ruleset()).toBe("");
   });
 
+  it("shows what it can when a part of the host is missing, and fails when asked for that part", () => {
+    const env = { OP_INCUS_SOCKET: join(sandbox.dir, "no-incus.socket") };
+    const all = sandbox.op(["query", "--json"], { netns: netns.name, env });
+    expect(all.status, all.stderr).toBe(0);
+    const data = JSON.parse(all.stdout);
+    expect(data.lxc.unavailable.code).toBe("daemon-unavailable");
+    expect(data.nftables.tables).toEqual([]);
+    const lxc = sandbox.op(["query", "--plugin", "lxc"], { netns: netns.name, env });
+    expect(lxc.status).toBe(1);
+    expect(lxc.stderr).toContain("[daemon-unavailable] (lxc query)");
+  });
+
   it("never touches a table the file does not list", () => {
     netns.run("nft", ["-f", "-"], "table ip theirs {\n chain c {\n  counter\n }\n}\n");
     const before = ruleset();

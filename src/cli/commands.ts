@@ -14,7 +14,7 @@ import {
   planState,
   verifyConverged,
 } from "../engine/reconcile.js";
-import { OpError } from "../errors.js";
+import { OpError, withContext } from "../errors.js";
 import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
 import type { Action, Plugin } from "../plugin.js";
@@ -204,20 +204,52 @@ function applyFailure(
 }
 
 export async function queryCommand(options: GlobalOptions & { plugin?: string }): Promise<number> {
-  const selected: readonly Plugin[] = await loadPlugins(
-    options.plugin === undefined ? undefined : [requirePlugin(options.plugin)],
-  );
+  const only = options.plugin === undefined ? undefined : requirePlugin(options.plugin);
+  const selected: readonly Plugin[] = await loadPlugins(only === undefined ? undefined : [only]);
   const ctx = createCtx({ cacheDir: paths(options).cacheDir, verbose: options.verbose ?? false });
-  const lives = await Promise.all(selected.map((plugin) => plugin.query(ctx)));
+  const results = await Promise.all(
+    selected.map(async (plugin) => {
+      try {
+        return { plugin, live: await plugin.query(ctx) };
+      } catch (error) {
+        const wrapped = withContext(error, { plugin: plugin.name, phase: "query" });
+        // Asked for everything, a host without Incus (say) still shows the rest.
+        if (
+          only === undefined &&
+          wrapped instanceof OpError &&
+          unavailableCodes.has(wrapped.code)
+        ) {
+          return { plugin, unavailable: wrapped };
+        }
+        throw wrapped;
+      }
+    }),
+  );
   if (options.json) {
-    printJson(Object.fromEntries(selected.map((plugin, i) => [plugin.name, lives[i]])));
+    printJson(
+      Object.fromEntries(
+        results.map((r) => [
+          r.plugin.name,
+          "live" in r ? r.live : { unavailable: r.unavailable.toJSON() },
+        ]),
+      ),
+    );
   } else {
     print(
-      selected.map((plugin, i) => renderReport(plugin.name, plugin.report(lives[i]))).join("\n"),
+      results
+        .map((r) =>
+          "live" in r
+            ? renderReport(r.plugin.name, r.plugin.report(r.live))
+            : `${r.plugin.name}\nunavailable: ${r.unavailable.message}${r.unavailable.hint ? ` (${r.unavailable.hint})` : ""}\n`,
+        )
+        .join("\n"),
     );
   }
   return exitCodes.ok;
 }
+
+/** Errors that mean "this host does not have that part", not "something went wrong". */
+const unavailableCodes = new Set(["tool-missing", "daemon-unavailable"]);
 
 /** The canonical name of a plugin given on the command line. */
 function requirePlugin(name: string): string {
@@ -365,7 +397,13 @@ export async function ledgerCheckpointCommand(options: GlobalOptions): Promise<n
         hint: "one is written after every op apply that changed something",
       });
     }
-    print(checkpoint.endsWith("\n") ? checkpoint : `${checkpoint}\n`);
+    if (options.json) {
+      const { parseCheckpoint } = await import("../ledger/index.js");
+      const { origin, size, root, time, key } = parseCheckpoint(checkpoint);
+      printJson({ origin, size, root, time, key, text: checkpoint });
+    } else {
+      print(checkpoint.endsWith("\n") ? checkpoint : `${checkpoint}\n`);
+    }
     return exitCodes.ok;
   });
 }

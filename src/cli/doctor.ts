@@ -3,6 +3,7 @@ import { access, constants, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { resolvePaths } from "../context.js";
 import { createRunner } from "../exec.js";
+import { defaultIncusSocket } from "../incus.js";
 import { renderReport } from "./output.js";
 
 interface Check {
@@ -81,8 +82,9 @@ export async function doctorCommand(options: {
       neededFor: "lxc (incus backend)",
       required: false,
       probe: async () => {
-        await access("/var/lib/incus/unix.socket", constants.W_OK);
-        return "/var/lib/incus/unix.socket";
+        const socket = process.env.OP_INCUS_SOCKET || defaultIncusSocket;
+        await access(socket, constants.W_OK);
+        return socket;
       },
       hint: "install incus-base (bookworm-backports) and start incusd",
     },
