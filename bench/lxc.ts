@@ -11,28 +11,18 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Figure, medianMs, runOrThrow } from "./measure.js";
+import { type Figure, isolatedEnv, medianMs, runOrThrow, timeMs } from "./measure.js";
 import { opBinary } from "./startup.js";
 
 const image = "op-test/busybox";
 const socket = process.env.OP_INCUS_SOCKET || "/var/lib/incus/unix.socket";
 
-function seconds(work: () => void): number {
-  const start = process.hrtime.bigint();
-  work();
-  return Number(process.hrtime.bigint() - start) / 1e9;
-}
+const seconds = (work: () => void): number => timeMs(work) / 1000;
 
 export async function benchLxc(runs = 7): Promise<Figure[]> {
   const tag = randomBytes(2).toString("hex");
   const dir = mkdtempSync(join(tmpdir(), "op-bench-lxc-"));
-  const env = {
-    ...process.env,
-    OP_LEDGER: join(dir, "ledger"),
-    OP_LEDGER_KEY: join(dir, "ledger.key"),
-    OP_LOCK: join(dir, "op.lock"),
-    OP_CACHE_DIR: join(dir, "cache"),
-  };
+  const env = isolatedEnv(dir);
   const bridge = `opbb-${tag}`;
   const names = (group: string, count: number) =>
     Array.from({ length: count }, (_, i) => `opbench-${tag}-${group}${i}`);

@@ -3,6 +3,7 @@
  * with (the same work done by the bare tool), as a ratio measured in the same run.
  */
 import { spawnSync } from "node:child_process";
+import { join } from "node:path";
 
 export interface Figure {
   /** What was measured, e.g. "op plan, 10 tables / 2,000 rules (converged)". */
@@ -31,6 +32,24 @@ export async function medianMs(
   }
   samples.sort((a, b) => a - b);
   return samples[Math.floor(samples.length / 2)] ?? Number.NaN;
+}
+
+/** How long `work` takes, once, in milliseconds. */
+export function timeMs(work: () => void): number {
+  const start = process.hrtime.bigint();
+  work();
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+/** An environment in which `op` keeps its ledger, key, lock and cache under `dir`. */
+export function isolatedEnv(dir: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    OP_LEDGER: join(dir, "ledger"),
+    OP_LEDGER_KEY: join(dir, "ledger.key"),
+    OP_LOCK: join(dir, "op.lock"),
+    OP_CACHE_DIR: join(dir, "cache"),
+  };
 }
 
 /** Runs a command to completion and fails loudly if it fails (a benchmark of a failure is void). */

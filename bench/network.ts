@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Figure, medianMs, runOrThrow } from "./measure.js";
+import { type Figure, isolatedEnv, medianMs, runOrThrow, timeMs } from "./measure.js";
 import { opBinary } from "./startup.js";
 
 const bridges = 20;
@@ -82,22 +82,6 @@ export function ovsBench(prefix: string): { state: unknown; vsctl: string[] } {
   return { state: { version: 1, plugins: { network: { interfaces } } }, vsctl: args };
 }
 
-function isolatedEnv(dir: string): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    OP_LEDGER: join(dir, "ledger"),
-    OP_LEDGER_KEY: join(dir, "ledger.key"),
-    OP_LOCK: join(dir, "op.lock"),
-    OP_CACHE_DIR: join(dir, "cache"),
-  };
-}
-
-function timed(work: () => void): number {
-  const start = process.hrtime.bigint();
-  work();
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
 function median(samples: number[]): number {
   const sorted = [...samples].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
@@ -146,10 +130,10 @@ export async function benchNetwork(runs = 5): Promise<Figure[]> {
     const floorSamples: number[] = [];
     // Interleaved, one warm-up pair first, each in a namespace of its own.
     for (let i = 0; i <= runs; i++) {
-      const op = timed(() =>
+      const op = timeMs(() =>
         runOrThrow("ip", inNetns(targets[2 * i] as string, opBinary, ["apply", file]), { env }),
       );
-      const floor = timed(() => {
+      const floor = timeMs(() => {
         runOrThrow("ip", inNetns(targets[2 * i + 1] as string, process.execPath, ["-e", "0"]));
         runOrThrow("ip", inNetns(targets[2 * i + 1] as string, "ip", ["-batch", "-"]), {
           input: batch,
@@ -228,9 +212,9 @@ async function benchOvs(
   try {
     for (let i = 0; i <= runs; i++) {
       clear();
-      const op = timed(() => runOrThrow(opBinary, ["apply", file], { env }));
+      const op = timeMs(() => runOrThrow(opBinary, ["apply", file], { env }));
       clear();
-      const floor = timed(() => runOrThrow("ovs-vsctl", ["--timeout=60", ...vsctl]));
+      const floor = timeMs(() => runOrThrow("ovs-vsctl", ["--timeout=60", ...vsctl]));
       if (i > 0) {
         opSamples.push(op);
         floorSamples.push(floor);

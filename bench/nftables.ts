@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Figure, medianMs, runOrThrow } from "./measure.js";
+import { type Figure, isolatedEnv, medianMs, runOrThrow, timeMs } from "./measure.js";
 import { opBinary } from "./startup.js";
 
 export function benchState(tables: number, rulesPerTable: number): unknown {
@@ -48,13 +48,7 @@ export function benchState(tables: number, rulesPerTable: number): unknown {
 export async function benchNftables(runs = 7): Promise<Figure[]> {
   const dir = mkdtempSync(join(tmpdir(), "op-bench-nft-"));
   const netns = `opb-nft-${randomBytes(3).toString("hex")}`;
-  const env = {
-    ...process.env,
-    OP_LEDGER: join(dir, "ledger"),
-    OP_LEDGER_KEY: join(dir, "ledger.key"),
-    OP_LOCK: join(dir, "op.lock"),
-    OP_CACHE_DIR: join(dir, "cache"),
-  };
+  const env = isolatedEnv(dir);
   const inNetns = (command: string, args: string[]) => ["netns", "exec", netns, command, ...args];
   runOrThrow("ip", ["netns", "add", netns]);
   try {
@@ -63,10 +57,8 @@ export async function benchNftables(runs = 7): Promise<Figure[]> {
     runOrThrow("ip", inNetns(opBinary, ["apply", file]), { env });
 
     // Cold: the normalised rule forms are not cached yet (first plan on a new host or file).
-    rmSync(env.OP_CACHE_DIR, { recursive: true, force: true });
-    const coldStart = process.hrtime.bigint();
-    runOrThrow("ip", inNetns(opBinary, ["plan", file]), { env });
-    const cold = Number(process.hrtime.bigint() - coldStart) / 1e6;
+    rmSync(join(dir, "cache"), { recursive: true, force: true });
+    const cold = timeMs(() => runOrThrow("ip", inNetns(opBinary, ["plan", file]), { env }));
 
     const plan = await medianMs(runs, () => {
       const out = runOrThrow("ip", inNetns(opBinary, ["plan", file]), { env });

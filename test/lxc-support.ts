@@ -8,17 +8,9 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
 import { lxcPlugin } from "../plugins/lxc/index.js";
-import {
-  applyPlan,
-  type LedgerWriter,
-  messageOf,
-  planState,
-  verifyConverged,
-} from "../src/engine/reconcile.js";
-import { createRunner } from "../src/exec.js";
 import { createIncusClient, defaultIncusSocket, type IncusClient } from "../src/incus.js";
 import type { Action, Ctx, Plugin } from "../src/plugin.js";
-import { validateState } from "../src/state/validate.js";
+import { applyAndVerify, planSection, quietCtx, type RecordedStep } from "./support/engine.js";
 
 export const testImage = "op-test/busybox";
 /** Incus's own test bridge (setup-incus.sh): DHCP on 198.19.250.0/24, no NAT. */
@@ -42,26 +34,12 @@ export function sh(command: string, args: string[]): string {
 }
 
 export function testCtx(socket?: string, project?: string): Ctx {
-  const quiet = () => {};
-  return {
-    exec: createRunner(),
-    clock: () => new Date(),
-    log: { debug: quiet, info: quiet, warn: quiet },
-    cacheDir: undefined,
-    options: { allowUplink: false },
+  return quietCtx({
     incus:
       socket === undefined && project === undefined
         ? incus
         : createIncusClient(socket ?? incus.socketPath, project === undefined ? {} : { project }),
-  };
-}
-
-export interface LedgerRecord {
-  action: string;
-  target: string;
-  status: string;
-  changes?: unknown;
-  error?: string;
+  });
 }
 
 export interface Reconciled {
@@ -70,47 +48,27 @@ export interface Reconciled {
   skipped: number;
   /** Failure messages by action target. */
   errors: Map<string, string>;
-  records: LedgerRecord[];
+  records: RecordedStep[];
   /** What verify still finds different (empty when converged). */
   remaining: Action[];
 }
 
 /** plan → apply → verify of `plugins.lxc`, like `op apply`, with an in-memory ledger. */
 export async function reconcile(section: object, ctx: Ctx = testCtx()): Promise<Reconciled> {
-  const plugins = [lxcPlugin as Plugin];
-  const document = validateState({ version: 1, plugins: { lxc: section } }, plugins, "test.json");
-  const planned = await planState(document, plugins, ctx);
-  const records: LedgerRecord[] = [];
-  const ledger: LedgerWriter = {
-    async append(input) {
-      records.push({ ...input });
-    },
-    async checkpoint() {},
-  };
-  const errors = new Map<string, string>();
-  const report = await applyPlan(planned, ledger, ctx, {
-    concurrency: 8,
-    onOutcome: (step, outcome) => {
-      if (outcome.status === "failed") errors.set(step.action.id, messageOf(outcome.error));
-    },
-  });
-  const remaining =
-    report.failed === 0 && report.skipped === 0 ? await verifyConverged(planned, ctx) : [];
+  const run = await applyAndVerify(await planSection(lxcPlugin as Plugin, section, ctx), ctx, 8);
   return {
-    actions: planned.actions,
-    failed: report.failed,
-    skipped: report.skipped,
-    errors,
-    records,
-    remaining,
+    actions: run.planned.actions,
+    failed: run.report.failed,
+    skipped: run.report.skipped,
+    errors: run.errors,
+    records: run.records,
+    remaining: run.remaining,
   };
 }
 
 /** The plan only (query → prepare → diff). */
 export async function plan(section: object, ctx: Ctx = testCtx()): Promise<Action[]> {
-  const plugins = [lxcPlugin as Plugin];
-  const document = validateState({ version: 1, plugins: { lxc: section } }, plugins, "test.json");
-  return (await planState(document, plugins, ctx)).actions;
+  return (await planSection(lxcPlugin as Plugin, section, ctx)).actions;
 }
 
 export interface Instance {

@@ -5,15 +5,10 @@
  */
 import { randomBytes } from "node:crypto";
 import { createNetworkPlugin, type NetworkPluginOptions } from "../plugins/network/index.js";
-import {
-  applyPlan,
-  type LedgerWriter,
-  planState,
-  verifyConverged,
-} from "../src/engine/reconcile.js";
+import { verifyConverged } from "../src/engine/reconcile.js";
 import { createRunner, type Runner } from "../src/exec.js";
-import type { Action, Ctx } from "../src/plugin.js";
-import { validateState } from "../src/state/validate.js";
+import type { Action, Ctx, Plugin } from "../src/plugin.js";
+import { applyAndVerify, planSection, quietCtx, type RecordedStep } from "./support/engine.js";
 
 export const host = createRunner();
 
@@ -32,40 +27,14 @@ export async function deleteNetns(name: string): Promise<void> {
 }
 
 export function ctxFor(exec: Runner, allowUplink = false): Ctx {
-  const quiet = () => {};
-  return {
-    exec,
-    clock: () => new Date(),
-    log: { debug: quiet, info: quiet, warn: quiet },
-    cacheDir: undefined,
-    options: { allowUplink },
-  };
-}
-
-export interface LedgerRecord {
-  plugin: string;
-  action: string;
-  target: string;
-  status: string;
-  error?: string;
-}
-
-export function memoryLedger(): LedgerWriter & { records: LedgerRecord[] } {
-  const records: LedgerRecord[] = [];
-  return {
-    records,
-    async append(input) {
-      records.push({ ...input });
-    },
-    async checkpoint() {},
-  };
+  return quietCtx({ exec, options: { allowUplink } });
 }
 
 export interface RunResult {
   planned: Action[];
   remaining: Action[];
   failed: number;
-  ledger: LedgerRecord[];
+  ledger: RecordedStep[];
 }
 
 /** `op apply` in-process: plan, apply through the engine's DAG, verify. */
@@ -80,20 +49,16 @@ export async function reconcile(
     onlyPrefix?: string;
   } = {},
 ): Promise<RunResult> {
-  const plugin = createNetworkPlugin(options.pluginOptions);
-  const document = validateState(
-    { version: 1, plugins: { [options.key ?? "network"]: section } },
-    [plugin],
-    "test",
-  );
-  const planned = await planState(document, [plugin], ctx);
+  const plugin = createNetworkPlugin(options.pluginOptions) as Plugin;
+  const planned = await planSection(plugin, section, ctx, options.key);
   if (options.onlyPrefix !== undefined) assertOnlyTouches(planned.actions, options.onlyPrefix);
   if (options.apply === false)
     return { planned: planned.actions, remaining: [], failed: 0, ledger: [] };
-  const ledger = memoryLedger();
-  const report = await applyPlan(planned, ledger, ctx, { concurrency: 16 });
-  const remaining = await verifyConverged(planned, ctx);
-  return { planned: planned.actions, remaining, failed: report.failed, ledger: ledger.records };
+  const run = await applyAndVerify(planned, ctx, 16);
+  // These tests look at what is left even after a failure (verify runs only after success).
+  const failedSome = run.report.failed > 0 || run.report.skipped > 0;
+  const remaining = failedSome ? await verifyConverged(planned, ctx) : run.remaining;
+  return { planned: planned.actions, remaining, failed: run.report.failed, ledger: run.records };
 }
 
 /** A safety net for tests on the host (OVS is host-wide): stop before touching foreign names. */
