@@ -6,7 +6,8 @@ import { isIPv4, isIPv6 } from "node:net";
 
 /** The kernel's spelling of an address (IPv6 compressed, lower case). */
 export function canonicalIp(ip: string): string {
-  if (!isIPv6(ip)) return ip;
+  // Only IPv6 has other spellings; the colon test spares the common IPv4 case a parse.
+  if (!ip.includes(":") || !isIPv6(ip)) return ip;
   return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
 }
 
