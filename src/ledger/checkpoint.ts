@@ -13,8 +13,9 @@
  *
  * The root is the head of a hash chain, so it commits to every record up to `size`.
  */
-import { ed25519 } from "@noble/curves/ed25519.js";
+
 import { OpError } from "../errors.js";
+import { signMessage, verifySignature } from "./ed25519.js";
 import { encodeKey, type SigningKey } from "./keys.js";
 
 const HEADER = "op ledger checkpoint";
@@ -42,7 +43,7 @@ function body(checkpoint: Checkpoint): string {
 
 export function signCheckpoint(checkpoint: Omit<Checkpoint, "key">, key: SigningKey): string {
   const signed = body({ ...checkpoint, key: encodeKey(key.publicKey) });
-  const signature = ed25519.sign(Buffer.from(signed, "utf8"), key.secretKey);
+  const signature = signMessage(Buffer.from(signed, "utf8"), key.secretKey);
   return `${signed}signature ${encodeKey(signature)}\n`;
 }
 
@@ -88,9 +89,5 @@ export function parseCheckpoint(text: string): ParsedCheckpoint {
 }
 
 export function signatureValid(checkpoint: ParsedCheckpoint, publicKey: Uint8Array): boolean {
-  try {
-    return ed25519.verify(checkpoint.signature, checkpoint.signed, publicKey);
-  } catch {
-    return false; // malformed signature bytes are a failed signature, not a crash
-  }
+  return verifySignature(checkpoint.signature, checkpoint.signed, publicKey);
 }

@@ -5,8 +5,8 @@
  */
 import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { ed25519 } from "@noble/curves/ed25519.js";
 import { OpError } from "../errors.js";
+import { getPublicKey, keygen } from "./ed25519.js";
 
 export interface SigningKey {
   secretKey: Uint8Array;
@@ -93,11 +93,11 @@ export async function loadOrCreateSigningKey(keyFile: string): Promise<SigningKe
       );
     }
     const secretKey = decodeKey(existing, keyFile);
-    const key = { secretKey, publicKey: ed25519.getPublicKey(secretKey) };
+    const key = { secretKey, publicKey: getPublicKey(secretKey) };
     await writePublicKey(keyFile, key.publicKey);
     return key;
   }
-  const { secretKey, publicKey } = ed25519.keygen();
+  const { secretKey, publicKey } = keygen();
   try {
     await mkdir(dirname(keyFile), { recursive: true, mode: 0o700 });
     // "wx": two first runs racing must not overwrite each other's key.
@@ -117,7 +117,7 @@ export async function loadOrCreateSigningKey(keyFile: string): Promise<SigningKe
  */
 export async function loadPublicKey(keyFile: string): Promise<Uint8Array | undefined> {
   const secret = await readIfExists(keyFile).catch(() => undefined);
-  if (secret !== undefined) return ed25519.getPublicKey(decodeKey(secret, keyFile));
+  if (secret !== undefined) return getPublicKey(decodeKey(secret, keyFile));
   const pub = await readIfExists(publicKeyFile(keyFile));
   return pub === undefined ? undefined : decodeKey(pub, publicKeyFile(keyFile));
 }
