@@ -37,7 +37,7 @@ export function buildPlan(actions: readonly Action[], pluginOrder: readonly stri
     action.kind === "delete" ? last - rank(action.plugin) : last + 1 + rank(action.plugin);
 
   const ordered = [...actions].sort(
-    (a, b) => waveOf(a) - waveOf(b) || a.plugin.localeCompare(b.plugin) || a.id.localeCompare(b.id),
+    (a, b) => waveOf(a) - waveOf(b) || byCodeUnit(a.plugin, b.plugin) || byCodeUnit(a.id, b.id),
   );
   const seen = new Set<string>();
   for (const action of ordered) {
@@ -50,7 +50,9 @@ export function buildPlan(actions: readonly Action[], pluginOrder: readonly stri
   const byResource = new Map<string, Action[]>();
   for (const action of ordered) {
     const resource = resourceKey(action);
-    byResource.set(resource, [...(byResource.get(resource) ?? []), action]);
+    const list = byResource.get(resource);
+    if (list) list.push(action);
+    else byResource.set(resource, [action]);
   }
 
   const steps = ordered.map((action): PlanStep => {
@@ -71,6 +73,11 @@ export function buildPlan(actions: readonly Action[], pluginOrder: readonly stri
     return { key, action, wave, needs: [...new Set([...needs, ...replaced])] };
   });
   return { steps };
+}
+
+/** A stable order that, unlike localeCompare, costs no ICU call per comparison. */
+function byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export interface PlanSummary {
