@@ -175,7 +175,14 @@ describe("network plugin on real netlink", () => {
       ],
       routes: [],
     };
-    const run = await reconcile(smaller, ctx);
+    // Without prune, what op created stays: only what the file marks absent (and the routes of
+    // links the file keeps, which carry exactly the file's) goes.
+    const kept = await reconcile(smaller, ctx, { apply: false });
+    expect(kept.planned.map((a) => `${a.kind} ${a.id}`).sort()).toEqual([
+      "delete gone0",
+      "delete route:198.18.20.0/24@br0",
+    ]);
+    const run = await reconcile({ ...smaller, prune: true }, ctx);
     expect(run.failed).toBe(0);
     expect(run.remaining).toEqual([]);
     expect(run.planned.map((a) => `${a.kind} ${a.id}`).sort()).toEqual([

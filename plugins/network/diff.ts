@@ -59,8 +59,9 @@ function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean):
     if (cur && !ovsTypes.has(cur.type)) deleteAction(cur, "ensure: absent");
   }
   for (const cur of live.links) {
+    if (!desired.prune) break;
     if (cur.owned && !kept.has(cur.name) && !deleted.has(cur.name) && !ovsTypes.has(cur.type)) {
-      deleteAction(cur, "created by op, no longer in the file");
+      deleteAction(cur, "created by op, no longer in the file (prune)");
     }
   }
   // Deletes in reverse: a bridge after its ports, a base after its macvlans.
@@ -212,9 +213,11 @@ function ovsActions(desired: NetDesired, live: NetLive): Action[] {
   );
   const wanted = new Set(desired.ovs.map((bridge) => bridge.name));
   const wantedPorts = new Set(desired.ovs.flatMap((bridge) => bridge.ports.map((p) => p.name)));
-  // Ports op put there and the file no longer lists, and ports the file marks absent.
-  const portGone = (port: LiveOvsPort): boolean =>
-    desired.absent.includes(port.name) || (port.owned && !wantedPorts.has(port.name));
+  // Ports the file marks absent, and ports op put there that the file no longer lists: in a
+  // bridge the file declares (its port list is the file's), or anywhere with `prune`.
+  const portGone = (port: LiveOvsPort, declaredBridge: boolean): boolean =>
+    desired.absent.includes(port.name) ||
+    (port.owned && !wantedPorts.has(port.name) && (declaredBridge || desired.prune));
   const changes: FieldChange[] = [];
 
   for (const bridge of desired.ovs) {
@@ -259,13 +262,13 @@ function ovsActions(desired: NetDesired, live: NetLive): Action[] {
         changes.push({ path: `${path}/mac`, before: curPort.mac, after: port.mac });
     }
     for (const curPort of cur?.ports ?? []) {
-      if (portGone(curPort))
+      if (portGone(curPort, true))
         changes.push({ path: `port/${bridge.name}/${curPort.name}`, before: curPort });
     }
   }
   for (const cur of liveBridges) {
     if (wanted.has(cur.name)) continue;
-    if (desired.absent.includes(cur.name) || cur.owned) {
+    if (desired.absent.includes(cur.name) || (cur.owned && desired.prune)) {
       changes.push({
         path: `bridge/${cur.name}`,
         before: { datapath: cur.datapath, ports: cur.ports.map((p) => p.name) },
@@ -273,7 +276,7 @@ function ovsActions(desired: NetDesired, live: NetLive): Action[] {
       continue;
     }
     for (const curPort of cur.ports) {
-      if (portGone(curPort))
+      if (portGone(curPort, false))
         changes.push({ path: `port/${cur.name}/${curPort.name}`, before: curPort });
     }
   }

@@ -387,7 +387,14 @@ export function prepareNetwork(
   }
 
   const ovs = ovsBridges(interfaces, members, typeOf, links);
-  const desired: NetDesired = { links, absent, ovs, routes, pending };
+  const desired: NetDesired = {
+    links,
+    absent,
+    prune: section.prune === true,
+    ovs,
+    routes,
+    pending,
+  };
   if (!options.allowUplink) guardUplinks(diffNetwork(desired, live), live.uplinks);
   return desired;
 }

@@ -75,6 +75,8 @@ export interface NetDesired {
   links: DesiredLink[];
   /** Names the file marks `ensure: absent`. */
   absent: string[];
+  /** `prune: true`: links and OVS rows op created that left the file are deleted. */
+  prune: boolean;
   ovs: DesiredOvsBridge[];
   routes: DesiredRoute[];
   /** Bridge ports that do not exist yet and are expected from another plugin (container veths). */

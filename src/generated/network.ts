@@ -28,6 +28,10 @@ export type Address6 =
  * plugins.network (also plugins.net, the op-dbus name): the host's links, their addresses and static routes. op's own fields and the op-dbus net fields (ports, controller, ipv4.address, ipv4.enabled, ipv4.dhcp, properties) are both accepted; op-dbus types are ovs-bridge, ovs-port, bridge and ethernet.
  */
 export interface NetworkSection {
+  /**
+   * Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.
+   */
+  prune?: boolean;
   interfaces?: Interface[];
   routes?: Route[];
 }
