@@ -23,6 +23,12 @@ interface ActionBase {
    * is skipped; the engine also orders it after that action.
    */
   needs?: string[];
+  /**
+   * Resources (`plugin:id`) missing on the host that this action can only succeed with if
+   * another action of the same run creates them (a container's bridge). The engine warns at
+   * plan time when nothing does; the action itself then fails with its own error.
+   */
+  expects?: string[];
 }
 
 export type CreateAction = ActionBase & { kind: "create"; after: unknown };

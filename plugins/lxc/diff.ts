@@ -52,6 +52,11 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): Action[] {
   for (const container of desired.containers) {
     const current = byName.get(container.name);
     const needs = needsOf(container, imageActions);
+    // A bridge that is not on the host must come from the network plugin in this same run.
+    const expects =
+      container.nic !== undefined && container.nic.kind === undefined
+        ? [`network:${container.nic.bridge}`]
+        : [];
     const create = (reason: string): Action => ({
       kind: "create",
       plugin,
@@ -59,6 +64,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): Action[] {
       after: { type: "container", ...container },
       reason,
       ...(needs.length > 0 ? { needs } : {}),
+      ...(expects.length > 0 ? { expects } : {}),
     });
     if (current === undefined) {
       actions.push(
@@ -96,6 +102,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): Action[] {
         changes,
         reason: changes.map(describe).join(", "),
         ...(needs.length > 0 && touchesNic ? { needs } : {}),
+        ...(expects.length > 0 && touchesNic ? { expects } : {}),
       });
     }
   }

@@ -151,11 +151,6 @@ export async function prepareLxc(
         (env.ovsBridges === undefined ? undefined : (await env.ovsBridges())[bridge]);
       if (kind !== undefined) container.nic.kind = kind;
     }
-    if (container.nic !== undefined && container.nic.kind === undefined) {
-      ctx.log.warn(
-        `${path}: bridge ${container.nic.bridge} does not exist yet; creating ${container.name} fails unless plugins.network creates it in this run`,
-      );
-    }
     containers.push(container);
   }
   if (problems.lines.length > 0) {

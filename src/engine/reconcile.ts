@@ -62,6 +62,7 @@ export async function planState(
     }),
   );
   const actions = prepared.flatMap(({ plugin, desired, live }) => diffOf(plugin, desired, live));
+  warnUnmetExpectations(actions, ctx);
   return {
     prepared,
     actions,
@@ -70,6 +71,19 @@ export async function planState(
       plugins.map((p) => p.name),
     ),
   };
+}
+
+/** An action that expects another to create something, when nothing in the run does. */
+function warnUnmetExpectations(actions: readonly Action[], ctx: Ctx): void {
+  const created = new Set(actions.filter((a) => a.kind !== "delete").map(resourceKey));
+  for (const action of actions) {
+    for (const expected of action.expects ?? []) {
+      if (created.has(expected)) continue;
+      ctx.log.warn(
+        `${action.kind} ${resourceKey(action)} needs ${expected}, which is not on the host and which nothing in this run creates: it will fail`,
+      );
+    }
+  }
 }
 
 /**
