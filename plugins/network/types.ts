@@ -3,14 +3,10 @@
  * and what query read. Both are plain JSON so diff fixtures can hold them.
  */
 
-export type LinkType =
-  | "linux-bridge"
-  | "ovs-bridge"
-  | "ovs-interface"
-  | "veth"
-  | "macvlan"
-  | "dummy"
-  | "ethernet";
+import type { Interface } from "../../src/generated/network.js";
+
+/** op's link types: the schema's, less the op-dbus spellings prepare translates. */
+export type LinkType = Exclude<Interface["type"], "bridge" | "ovs-port">;
 
 /** Links whose existence is an OVSDB row: OVS creates their netlink device. */
 export const ovsTypes: ReadonlySet<string> = new Set<LinkType>(["ovs-bridge", "ovs-interface"]);
