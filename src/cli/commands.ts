@@ -11,6 +11,7 @@ import {
   applyPlan,
   messageOf,
   notConverged,
+  type PlannedRun,
   planState,
   verifyConverged,
 } from "../engine/reconcile.js";
@@ -77,11 +78,21 @@ export async function validateCommand(file: string, options: GlobalOptions): Pro
 export async function planCommand(file: string, options: GlobalOptions): Promise<number> {
   const { document, plugins } = await loadState(file);
   const ctx = createCtx({ cacheDir: paths(options).cacheDir, verbose: options.verbose ?? false });
-  const planned = await planState(document, plugins, ctx);
-  const actions = planned.plan.steps.map((step) => step.action);
-  if (options.json) printJson({ file, summary: summarize(actions), actions });
-  else print(renderPlan(actions));
+  showPlan(file, await planState(document, plugins, ctx), options);
   return exitCodes.ok;
+}
+
+/** Prints a plan (`op plan`, `op apply --check`); returns its actions in run order. */
+function showPlan(
+  file: string,
+  planned: PlannedRun,
+  options: GlobalOptions,
+  extra: Record<string, unknown> = {},
+): Action[] {
+  const actions = planned.plan.steps.map((step) => step.action);
+  if (options.json) printJson({ file, ...extra, summary: summarize(actions), actions });
+  else print(renderPlan(actions));
+  return actions;
 }
 
 export interface ApplyOptions extends GlobalOptions {
@@ -102,11 +113,9 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
 
   if (options.check) {
     const planned = await planState(document, plugins, ctx);
-    const actions = planned.plan.steps.map((step) => step.action);
-    if (options.json)
-      printJson({ file, drift: actions.length > 0, summary: summarize(actions), actions });
-    else print(renderPlan(actions));
-    return actions.length > 0 ? exitCodes.drift : exitCodes.ok;
+    const drift = planned.actions.length > 0;
+    showPlan(file, planned, options, { drift });
+    return drift ? exitCodes.drift : exitCodes.ok;
   }
 
   const lock = await acquireLock(where.lockFile, { timeoutSeconds: options.lockTimeout ?? 0 });
