@@ -3,7 +3,7 @@
  * namespace (the host's ruleset is never read into a plan or touched).
  */
 import { spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { recordKey } from "../src/ledger/store.js";
@@ -163,6 +163,25 @@ describe("op on nftables in a namespace", () => {
     const query = op(["query", "--plugin", "nftables", "--json"]);
     expect(query.status).toBe(0);
     expect(JSON.stringify(JSON.parse(query.stdout))).toContain("optest");
+    expect(op(["ledger", "verify"]).status).toBe(0);
+  });
+
+  it("creates no ledger or key while nothing changes, then opens the existing one", () => {
+    // apply opens an existing ledger while it queries the host; it must never create one then.
+    const converged = stateFile("none.json", []);
+    const idle = op(["apply", converged]);
+    expect(idle.status, idle.stderr).toBe(0);
+    expect(idle.stdout).toContain("No changes");
+    expect(existsSync(join(sandbox.dir, "ledger"))).toBe(false);
+    expect(existsSync(join(sandbox.dir, "keys", "ledger.key"))).toBe(false);
+
+    const file = stateFile("s.json", [table(["tcp dport 22 accept"])]);
+    expect(op(["apply", file]).status).toBe(0);
+    expect(op(["apply", file]).stdout).toContain("No changes");
+    const changed = stateFile("s2.json", [table(["tcp dport 23 accept"])]);
+    const apply = op(["apply", changed]);
+    expect(apply.status, apply.stderr).toBe(0);
+    expect(ledgerRecords().map((r) => r.status)).toEqual(["intent", "ok", "intent", "ok"]);
     expect(op(["ledger", "verify"]).status).toBe(0);
   });
 

@@ -6,9 +6,8 @@
 import type { NetworkSection } from "../../src/generated/network.js";
 import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
 import { applyNetwork } from "./apply.js";
-import { diffNetwork } from "./diff.js";
 import { defaultOvsConfig, type OvsConfig } from "./ovs.js";
-import { prepareNetwork } from "./prepare.js";
+import { memoDiff, prepareNetwork } from "./prepare.js";
 import { queryNetwork } from "./query.js";
 import type { NetDesired, NetLive } from "./types.js";
 
@@ -32,7 +31,7 @@ export function createNetworkPlugin(
     query: (ctx: Ctx) => queryNetwork(ctx, ovsConfig),
     prepare: async (section, live, ctx) =>
       prepareNetwork(section as NetworkSection, live, { allowUplink: ctx.options.allowUplink }),
-    diff: diffNetwork,
+    diff: memoDiff,
     apply: (action, ctx) => applyNetwork(action, ctx, ovsConfig),
     report: reportNetwork,
   };

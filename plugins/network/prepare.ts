@@ -169,10 +169,12 @@ export function prepareNetwork(
   const links: DesiredLink[] = [];
   const routes: DesiredRoute[] = [];
   const addressOwner = new Map<string, string>();
-  const peerOf = new Map<string, string>();
+  // For each veth name, the first declared veth that names it as its peer (file order).
+  const declaredAsPeerBy = new Map<string, string>();
   interfaces.forEach((iface) => {
-    if (iface.type === "veth" && iface.veth && iface.veth.netns === undefined)
-      peerOf.set(iface.name, iface.veth.peer);
+    if (iface.type !== "veth" || !iface.veth || iface.veth.netns !== undefined) return;
+    if (iface.veth.peer === iface.name || declaredAsPeerBy.has(iface.veth.peer)) return;
+    declaredAsPeerBy.set(iface.veth.peer, iface.name);
   });
   interfaces.forEach((iface, i) => {
     const type = typeAliases[iface.type];
@@ -260,9 +262,7 @@ export function prepareNetwork(
         .filter((p) => present(p) || liveBy.has(p));
     }
     if (type === "veth") {
-      const createdBy = [...peerOf].find(
-        ([owner, peer]) => peer === iface.name && owner !== iface.name,
-      )?.[0];
+      const createdBy = declaredAsPeerBy.get(iface.name);
       if (iface.veth) {
         if (iface.veth.peer === iface.name)
           fail(
@@ -395,8 +395,20 @@ export function prepareNetwork(
     routes,
     pending,
   };
-  if (!options.allowUplink) guardUplinks(diffNetwork(desired, live), live.uplinks);
+  if (!options.allowUplink) guardUplinks(memoDiff(desired, live), live.uplinks);
   return desired;
+}
+
+/** The guard's diff, kept so that the engine's diff of the same pair is not computed twice. */
+const diffs = new WeakMap<NetDesired, { live: NetLive; actions: Action[] }>();
+
+/** diffNetwork, answered from the guard's run when prepare already diffed this very pair. */
+export function memoDiff(desired: NetDesired, live: NetLive): Action[] {
+  const known = diffs.get(desired);
+  if (known?.live === live) return known.actions;
+  const actions = diffNetwork(desired, live);
+  diffs.set(desired, { live, actions });
+  return actions;
 }
 
 function at(i: number): string {

@@ -2,7 +2,8 @@
  * What each command does. main.ts parses the command line; this file runs the work and
  * returns the exit code. Heavy modules are imported here, never on the `--version` path.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { createCtx, type Paths, resolvePaths } from "../context.js";
 import type { StepOutcome } from "../engine/dag.js";
 import { summarize } from "../engine/plan.js";
@@ -13,6 +14,7 @@ import {
   notConverged,
   type PlannedRun,
   planState,
+  preloadApply,
   verifyConverged,
 } from "../engine/reconcile.js";
 import { OpError, withContext } from "../errors.js";
@@ -119,6 +121,11 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
   }
 
   const lock = await acquireLock(where.lockFile, { timeoutSeconds: options.lockTimeout ?? 0 });
+  // While the plugins' queries wait on the host, the ledger and the step runner load and an
+  // existing ledger opens: a run that has steps needs them at once, one without just closes it.
+  const earlyLedger = openExistingLedger(where);
+  preloadApply();
+  let ledgerTaken = false;
   try {
     const planned = await planState(document, plugins, ctx);
     const actions = planned.plan.steps.map((step) => step.action);
@@ -129,7 +136,8 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
       return exitCodes.ok;
     }
 
-    const ledger = await openLedger(where, true);
+    const ledger = (await earlyLedger) ?? (await openLedger(where, true));
+    ledgerTaken = true;
     const outcomes: { action: Action; outcome: StepOutcome }[] = [];
     let report: ApplyReport;
     try {
@@ -173,6 +181,7 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
     print(`\nDone: ${actions.length} applied, verified: the host matches the file.\n`);
     return exitCodes.ok;
   } finally {
+    if (!ledgerTaken) await (await earlyLedger)?.close();
     lock.release();
   }
 }
@@ -275,6 +284,19 @@ function requirePlugin(name: string): string {
 async function openLedger(where: Paths, create: boolean): Promise<Ledger> {
   const { Ledger } = await import("../ledger/index.js");
   return Ledger.open(where.ledgerDir, { keyFile: where.keyFile, create });
+}
+
+/**
+ * The ledger when one exists already, else undefined; never rejects: a ledger that cannot be
+ * opened is opened again by `openLedger`, whose error then says why at the point it matters.
+ */
+async function openExistingLedger(where: Paths): Promise<Ledger | undefined> {
+  try {
+    await stat(join(where.ledgerDir, "CURRENT"));
+    return await openLedger(where, true);
+  } catch {
+    return undefined;
+  }
 }
 
 async function withLedger<T>(
