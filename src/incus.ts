@@ -6,7 +6,6 @@
  */
 import { createReadStream } from "node:fs";
 import type http from "node:http";
-import { createRequire } from "node:module";
 import { OpError } from "./errors.js";
 
 export const defaultIncusSocket = "/var/lib/incus/unix.socket";
@@ -64,9 +63,9 @@ export function createIncusClient(
   socketPath: string = defaultIncusSocket,
   options: { project?: string } = {},
 ): IncusClient {
-  // Required here, not imported at the top: importing node:http as ESM evaluates all of its
+  // Fetched here, not imported at the top: importing node:http as ESM evaluates all of its
   // exports, undici included (~60 ms at every op start), even for runs that never use Incus.
-  const http = createRequire(import.meta.url)("node:http") as typeof import("node:http");
+  const http = process.getBuiltinModule("node:http");
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   // Every call is scoped to the project (Incus's default project when none is given).
   const scoped = (path: string) =>

@@ -2,13 +2,13 @@
  * End-to-end tests of the built binary against the real nft, each in its own network
  * namespace (the host's ruleset is never read into a plan or touched).
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { recordKey } from "../src/ledger/store.js";
 import { withRawDb } from "../src/ledger/testing.js";
-import { type CliSandbox, createCliSandbox, repoRoot } from "./support/cli.js";
+import { type CliSandbox, createCliSandbox, opBinary, repoRoot } from "./support/cli.js";
 import { createNetns, type TestNetns } from "./support/netns.js";
 
 let sandbox: CliSandbox;
@@ -65,6 +65,21 @@ describe("op without a host", () => {
       const help = op([...command, "--help"]);
       expect(help.status, command.join(" ")).toBe(0);
       expect(help.stdout, command.join(" ")).toContain("Examples:");
+    }
+  });
+
+  it("starts from the build's startup snapshot, and behaves the same from its modules", () => {
+    const trace = spawnSync("sh", ["-x", opBinary, "--version"], { encoding: "utf8" });
+    expect(trace.stderr).toMatch(/--snapshot-blob \S+\/dist\/op\.blob -- --version/);
+    expect(trace.stdout).toBe(op(["--version"]).stdout);
+
+    // A YAML file: the parser, the validators and the plugin checks all run.
+    const file = join(sandbox.dir, "s.yaml");
+    writeFileSync(file, "version: 1\nplugins:\n  nftables:\n    tables: []\n");
+    for (const args of [["validate", file, "--json"], ["frobnicate"], ["query", "--plugin", "x"]]) {
+      const fromSnapshot = sandbox.op(args);
+      const fromModules = sandbox.op(args, { env: { OP_NO_SNAPSHOT: "1" } });
+      expect(fromModules, args.join(" ")).toEqual(fromSnapshot);
     }
   });
 
@@ -183,6 +198,25 @@ describe("op on nftables in a namespace", () => {
     expect(apply.status, apply.stderr).toBe(0);
     expect(ledgerRecords().map((r) => r.status)).toEqual(["intent", "ok", "intent", "ok"]);
     expect(op(["ledger", "verify"]).status).toBe(0);
+  });
+
+  it("finishes an apply whose reader goes away (op apply | head -1)", async () => {
+    const file = stateFile("s.json", [table(["tcp dport 22 accept"])]);
+    const child = spawn("ip", ["netns", "exec", netns.name, opBinary, "apply", file], {
+      env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...sandbox.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    // Our end of its stdout closes before op writes the plan: every write it makes fails.
+    child.stdout.destroy();
+    const status = await new Promise((resolve) => child.on("close", resolve));
+    expect(stderr).toBe("");
+    expect(status).toBe(0);
+    expect(ruleset()).toContain("tcp dport 22 accept");
+    expect(ledgerRecords().map((r) => r.status)).toEqual(["intent", "ok"]);
   });
 
   it("detects a rule added by hand (--check exits 2) and apply removes it", () => {

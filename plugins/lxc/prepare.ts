@@ -531,8 +531,8 @@ async function fingerprintOf(
     used[key] = cached;
     return cached;
   }
-  // Loaded here: only files with images pay for node:crypto.
-  const { createHash } = await import("node:crypto");
+  // Fetched here: only files with images pay for loading node:crypto.
+  const { createHash } = process.getBuiltinModule("node:crypto");
   const hash = createHash("sha256");
   for (const file of [metadata, rootfs]) {
     for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);

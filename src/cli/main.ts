@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * The CLI edge: parses the command line, runs a command, and decides how errors are printed
- * and which exit code they map to. `op --version` is answered before anything else loads.
+ * The CLI edge when op starts by loading its modules (scripts/op prefers the startup snapshot,
+ * see snapshot.ts). `op --version` is answered before anything else loads.
  */
 import { enableCompileCache } from "node:module";
 import { join } from "node:path";
@@ -14,32 +14,6 @@ if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
   // V8's code cache speeds every later start. It lives in op's own cache directory (root's),
   // never in the default under /tmp, where another user could plant code for root to load.
   enableCompileCache?.(join(process.env.OP_CACHE_DIR || "/var/cache/op", "node-compile-cache"));
-  process.exitCode = await main(args);
-}
-
-async function main(argv: string[]): Promise<number> {
-  const { buildProgram } = await import("./program.js");
-  const { OpError, errorCodes } = await import("../errors.js");
-  const { renderError } = await import("./output.js");
-  const { CommanderError } = await import("commander");
-  let exitCode = 0;
-  const program = buildProgram((code) => {
-    exitCode = code;
-  });
-  try {
-    await program.parseAsync(argv, { from: "user" });
-    return exitCode;
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      // Help and version requests exit 0; anything else commander rejects is a usage error.
-      return error.exitCode === 0 ? 0 : errorCodes.usage;
-    }
-    const json = argv.includes("--json");
-    if (json && error instanceof OpError) {
-      process.stdout.write(`${JSON.stringify({ error: error.toJSON() }, null, 2)}\n`);
-    } else {
-      process.stderr.write(renderError(error));
-    }
-    return error instanceof OpError ? error.exitCode : 70;
-  }
+  const { runCli } = await import("./run.js");
+  process.exitCode = await runCli(args);
 }

@@ -99,12 +99,9 @@ export async function applyPlan(
     onOutcome?: (step: PlanStep, outcome: StepOutcome) => void;
   },
 ): Promise<ApplyReport> {
-  const [{ randomUUID }, { runSteps }] = await Promise.all([
-    import("node:crypto"),
-    // Loaded here, not at the top: `op plan` and `--check` never run steps.
-    import("./dag.js"),
-  ]);
-  const run = randomUUID();
+  // Loaded here, not at the top: `op plan` and `--check` never run steps.
+  const { runSteps } = await import("./dag.js");
+  const run = process.getBuiltinModule("node:crypto").randomUUID();
   const pluginByName = new Map(planned.prepared.map(({ plugin }) => [plugin.name, plugin]));
   const stepByKey = new Map(planned.plan.steps.map((step) => [step.key, step]));
 
@@ -165,11 +162,11 @@ export async function applyPlan(
 }
 
 /**
- * Starts loading what `applyPlan` needs (the step runner on rxjs, node:crypto: ~30 ms), so
- * that it loads while the plugins' queries wait on the host. Errors surface in applyPlan.
+ * Starts loading the step runner (rxjs: ~20 ms) so that it loads while the plugins' queries
+ * wait on the host. An error surfaces where applyPlan imports it.
  */
 export function preloadApply(): void {
-  for (const loading of [import("node:crypto"), import("./dag.js")]) loading.catch(() => {});
+  import("./dag.js").catch(() => {});
 }
 
 /** Queries again the plugins that changed; anything still different is reported. */

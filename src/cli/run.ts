@@ -1,0 +1,40 @@
+/**
+ * Runs one command line and decides how errors are printed and which exit code they map to.
+ * Shared by both ways op starts: main.ts (loading modules) and snapshot.ts (a V8 startup
+ * snapshot with every module already loaded).
+ */
+import { CommanderError } from "commander";
+import { errorCodes, OpError } from "../errors.js";
+import { renderError } from "./output.js";
+import { buildProgram } from "./program.js";
+
+export async function runCli(argv: string[]): Promise<number> {
+  // `op apply | head`: a reader that stops early is no reason to crash, least of all halfway
+  // through an apply. The run goes on to its end (ledger included), its output unread.
+  const readerGone = new Set(["EPIPE", "ERR_STREAM_DESTROYED"]);
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      if (!readerGone.has(error.code ?? "")) throw error;
+    });
+  }
+  let exitCode = 0;
+  const program = buildProgram((code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version requests exit 0; anything else commander rejects is a usage error.
+      return error.exitCode === 0 ? 0 : errorCodes.usage;
+    }
+    const json = argv.includes("--json");
+    if (json && error instanceof OpError) {
+      process.stdout.write(`${JSON.stringify({ error: error.toJSON() }, null, 2)}\n`);
+    } else {
+      process.stderr.write(renderError(error));
+    }
+    return error instanceof OpError ? error.exitCode : 70;
+  }
+}

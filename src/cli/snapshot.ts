@@ -1,0 +1,27 @@
+/**
+ * The entry of op's V8 startup snapshot. scripts/snapshot.mjs bundles this file into one
+ * script and has node build `dist/op.blob` from it; scripts/op then starts node from that blob.
+ *
+ * Why: a converged `op plan` is a few dozen milliseconds of work, and loading op's modules
+ * (commander, ajv's validators, rxjs, the plugins, node:crypto…) took as long again at every
+ * start. Here they are evaluated once, at build time, and a start only deserializes the heap.
+ * What cannot be in a snapshot stays out: LevelDB's native addon is required when the ledger
+ * is first used, and processes are spawned through `process.getBuiltinModule` at run time.
+ */
+import { startupSnapshot } from "node:v8";
+// Everything a command may load lazily is evaluated now, so that no run loads it again.
+import "../engine/dag.js";
+import "../../plugins/lxc/index.js";
+import "../../plugins/network/index.js";
+import "../../plugins/nftables/index.js";
+import "./commands.js";
+import "./doctor.js";
+import { runCli } from "./run.js";
+
+if (!startupSnapshot.isBuildingSnapshot()) {
+  throw new Error("snapshot.ts is the entry of `node --build-snapshot`, not a program to run");
+}
+startupSnapshot.setDeserializeMainFunction(async () => {
+  // Started as `node --snapshot-blob op.blob -- ARGS`: argv is [node, ...ARGS].
+  process.exitCode = await runCli(process.argv.slice(1));
+});
