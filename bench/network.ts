@@ -4,6 +4,7 @@
  *   namespace, vs one `ip -batch` file doing the same plus a node start (target ≤ 2×);
  * - `op plan` on that converged namespace, vs `ip -j -d addr show` plus a node start (≤ 1.5×);
  * - 20 OVS bridges with 10 ports each created in one run, vs one chained ovs-vsctl (≤ 1.5×).
+ * Medians of 9 samples: these figures are tens of milliseconds on a noisy machine.
  * Namespaces are all made before timing starts and deleted at the end: the kernel tears a
  * namespace down in the background, and that would slow whatever is timed next.
  */
@@ -97,7 +98,7 @@ function cliKnowsNetwork(file: string, env: NodeJS.ProcessEnv): boolean {
   }
 }
 
-export async function benchNetwork(runs = 5): Promise<Figure[]> {
+export async function benchNetwork(runs = 9): Promise<Figure[]> {
   const dir = mkdtempSync(join(tmpdir(), "op-bench-net-"));
   const env = isolatedEnv(dir);
   const tag = randomBytes(2).toString("hex");
