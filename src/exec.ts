@@ -7,6 +7,7 @@
  * `op plan` on the network plugin, and op needs only the part execa wraps — spawn without a
  * shell, feed stdin, collect output, map ENOENT and timeouts to clear errors.
  */
+import { spawn } from "node:child_process";
 import { OpError } from "./errors.js";
 
 export interface RunOptions {
@@ -57,9 +58,6 @@ function spawnCollect(
   options: RunOptions,
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    // Fetched at the first spawn rather than imported: it then stays out of the startup
-    // snapshot (src/cli/snapshot.ts), whose builder does not vouch for its state.
-    const { spawn } = process.getBuiltinModule("node:child_process");
     const child = spawn(file, argv, {
       env: { ...process.env, LC_ALL: "C" },
       stdio: ["pipe", "pipe", "pipe"],

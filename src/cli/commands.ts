@@ -1,5 +1,5 @@
 /**
- * What each command does. main.ts parses the command line; this file runs the work and
+ * What each command does. program.ts parses the command line; this file runs the work and
  * returns the exit code. Heavy modules are imported here, never on the `--version` path.
  */
 import { readFile, stat } from "node:fs/promises";

@@ -6,7 +6,8 @@
  * (commander, ajv's validators, rxjs, the plugins, node:crypto…) took as long again at every
  * start. Here they are evaluated once, at build time, and a start only deserializes the heap.
  * What cannot be in a snapshot stays out: LevelDB's native addon is required when the ledger
- * is first used, and processes are spawned through `process.getBuiltinModule` at run time.
+ * is first used, and builtins first needed late (node:http, node:crypto) come from
+ * `process.getBuiltinModule`, since a dynamic import() has no loader to run on here.
  */
 import { startupSnapshot } from "node:v8";
 // Everything a command may load lazily is evaluated now, so that no run loads it again.
