@@ -9,6 +9,7 @@
  */
 import { spawn } from "node:child_process";
 import { OpError } from "./errors.js";
+import { trace } from "./trace.js";
 
 export interface RunOptions {
   /** Text written to the command's standard input. */
@@ -57,6 +58,7 @@ function spawnCollect(
   argv: readonly string[],
   options: RunOptions,
 ): Promise<RunResult> {
+  trace(`spawn ${command} ${argv.slice(0, 3).join(" ")}`);
   return new Promise((resolve, reject) => {
     const child = spawn(file, argv, {
       env: { ...process.env, LC_ALL: "C" },
@@ -85,6 +87,7 @@ function spawnCollect(
       }
     });
     child.on("close", (code, signal) => {
+      trace(`exit ${command} ${code ?? signal}`);
       if (signal !== null && code === null) {
         const why =
           signal === "SIGKILL" && options.timeoutMs !== undefined

@@ -219,6 +219,32 @@ describe("op on nftables in a namespace", () => {
     expect(ledgerRecords().map((r) => r.status)).toEqual(["intent", "ok"]);
   });
 
+  it("prints its phases with their times under OP_TRACE=1, and nothing more without", () => {
+    const file = stateFile("traced.json", [table(["tcp dport 22 accept"])]);
+    const quiet = op(["plan", file]);
+    const traced = sandbox.op(["plan", file], { netns: netns.name, env: { OP_TRACE: "1" } });
+    expect(traced.status, traced.stderr).toBe(0);
+    expect(traced.stdout).toBe(quiet.stdout);
+    expect(quiet.stderr).toBe("");
+    const events = traced.stderr
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => /^op-trace (\d+\.\d) ms (.*)$/.exec(line));
+    expect(events.every(Boolean), traced.stderr).toBe(true);
+    const names = events.map((match) => match?.[2]);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        "cli start",
+        "nftables query start",
+        "spawn nft -j -s list",
+        "nftables query end",
+        "diffed: 1 actions",
+      ]),
+    );
+    const times = events.map((match) => Number(match?.[1]));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+  });
+
   it("detects a rule added by hand (--check exits 2) and apply removes it", () => {
     const file = stateFile("s.json", [table(["tcp dport 22 accept"])]);
     expect(op(["apply", file]).status).toBe(0);

@@ -24,6 +24,7 @@ import type { Action, Plugin } from "../plugin.js";
 import { entryNamed, loadPlugins, pluginEntries } from "../registry.js";
 import { readStateFile } from "../state/load.js";
 import { invalid, type StateDocument, validateState } from "../state/validate.js";
+import { trace, traced } from "../trace.js";
 import { renderOutcome, renderPlan, renderReport } from "./output.js";
 
 export interface GlobalOptions {
@@ -58,7 +59,9 @@ interface LoadedState {
 
 /** Reads and checks a state file: schemas, then each plugin's own checks; touches nothing. */
 async function loadState(file: string): Promise<LoadedState> {
+  trace("load state");
   const document = validateState(await readStateFile(file), pluginEntries, file);
+  trace("state validated");
   const plugins = await loadPlugins(document.sections.keys());
   const problems = plugins.flatMap(
     (plugin) =>
@@ -136,7 +139,10 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
       return exitCodes.ok;
     }
 
-    const ledger = (await earlyLedger) ?? (await openLedger(where, true));
+    const ledger = await traced(
+      "ledger open",
+      async () => (await earlyLedger) ?? (await openLedger(where, true)),
+    );
     ledgerTaken = true;
     const outcomes: { action: Action; outcome: StepOutcome }[] = [];
     let report: ApplyReport;
@@ -150,11 +156,13 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
         },
       });
     } finally {
-      await ledger.close();
+      await traced("ledger close", () => ledger.close());
     }
 
     const remaining =
-      report.failed === 0 && report.skipped === 0 ? await verifyConverged(planned, ctx) : undefined;
+      report.failed === 0 && report.skipped === 0
+        ? await traced("verify", () => verifyConverged(planned, ctx))
+        : undefined;
     const failure = applyFailure(report, outcomes, remaining);
     if (options.json) {
       // One document, whatever happened: the error (if any) is part of it.

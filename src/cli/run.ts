@@ -5,10 +5,12 @@
  */
 import { CommanderError } from "commander";
 import { errorCodes, OpError } from "../errors.js";
+import { trace } from "../trace.js";
 import { renderError } from "./output.js";
 import { buildProgram } from "./program.js";
 
 export async function runCli(argv: string[]): Promise<number> {
+  trace("cli start");
   // `op apply | head`: a reader that stops early is no reason to crash, least of all halfway
   // through an apply. The run goes on to its end (ledger included), its output unread.
   const readerGone = new Set(["EPIPE", "ERR_STREAM_DESTROYED"]);

@@ -5,6 +5,7 @@
 import { OpError, withContext } from "../errors.js";
 import { type Action, type Ctx, type Plugin, unreachable } from "../plugin.js";
 import type { StateDocument } from "../state/validate.js";
+import { trace, traced } from "../trace.js";
 import type { StepOutcome } from "./dag.js";
 import { buildPlan, type Plan, type PlanStep, resourceKey } from "./plan.js";
 
@@ -62,6 +63,7 @@ export async function planState(
   );
   const actions = prepared.flatMap(({ plugin, desired, live }) => diffOf(plugin, desired, live));
   warnUnmetExpectations(actions, ctx);
+  trace(`diffed: ${actions.length} actions`);
   return {
     prepared,
     actions,
@@ -151,7 +153,7 @@ export async function applyPlan(
     throw error;
   }
   // Signs the run's records and syncs them to disk.
-  if (planned.plan.steps.length > 0) await ledger.checkpoint();
+  if (planned.plan.steps.length > 0) await traced("ledger checkpoint", () => ledger.checkpoint());
   const all = [...outcomes.values()];
   return {
     run,
@@ -208,6 +210,8 @@ async function phase<T>(
   work: () => Promise<T>,
   id?: string,
 ): Promise<T> {
+  const event = `${plugin.name} ${name}${id === undefined ? "" : ` ${id}`}`;
+  trace(`${event} start`);
   try {
     return await work();
   } catch (error) {
@@ -216,6 +220,8 @@ async function phase<T>(
       phase: name,
       ...(id === undefined ? {} : { id }),
     });
+  } finally {
+    trace(`${event} end`);
   }
 }
 
