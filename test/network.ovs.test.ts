@@ -9,21 +9,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OpError } from "../src/errors.js";
-import {
-  addressesOf,
-  ctxFor,
-  host,
-  links,
-  reconcile,
-  recordingRunner,
-  uniqueName,
-} from "./network-support.js";
+import { addressesOf, ctxFor, host, links, reconcile, uniqueName } from "./network-support.js";
 
 const prefix = uniqueName("optov");
 const br = `${prefix}b`;
 const br2 = `${prefix}c`;
 const p1 = `${prefix}p1`;
 const p2 = `${prefix}p2`;
+const br3 = `${prefix}d`;
+const clash = `${prefix}x`;
 // A container veth as the lxc plugin names it (vi<id>); it appears only later in the test.
 const containerVeth = `vi9${String(Date.now()).slice(-5)}`;
 const subnet = `198.19.${200 + Math.floor(Math.random() * 50)}`;
@@ -38,7 +32,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const bridge of [br, br2])
+  for (const bridge of [br, br2, br3])
     await host.run("ovs-vsctl", ["--if-exists", "del-br", bridge], { check: false });
   await host.run("ip", ["link", "del", containerVeth], { check: false });
 });
@@ -102,14 +96,27 @@ describe("network plugin on Open vSwitch", () => {
   });
 
   it("creates bridges and ports in one transaction, then repairs drift", async () => {
-    const spy = recordingRunner(host);
-    const run = await reconcile(file([{ name: p1, tag: 10 }, { name: p2 }]), ctxFor(spy), {
+    const requests: { method: string; operations: { op: string }[] }[] = [];
+    const run = await reconcile(file([{ name: p1, tag: 10 }, { name: p2 }]), ctx, {
       onlyPrefix: prefix,
+      pluginOptions: {
+        ovs: {
+          onRequest: (method, params) =>
+            requests.push({
+              method,
+              operations: (params as [string, ...{ op: string }[]]).slice(1) as { op: string }[],
+            }),
+        },
+      },
     });
     expect(run.failed).toBe(0);
     expect(run.remaining).toEqual([]);
-    const writes = spy.calls.filter((c) => c[0] === "ovs-vsctl" && !c.includes("list"));
+    // One transaction writes (reads are selects; the wait for ovs-vswitchd is a "wait").
+    const writes = requests.filter(({ operations }) =>
+      operations.some(({ op }) => op !== "select" && op !== "wait"),
+    );
     expect(writes).toHaveLength(1);
+    expect(requests.every(({ method }) => method === "transact")).toBe(true);
     expect(await vsctl("list-ports", br2)).toBe(`${p1}\n${p2}`);
     expect(await vsctl("get", "port", p1, "tag")).toBe("10");
     expect(await vsctl("get", "interface", p1, "type")).toBe("internal");
@@ -185,6 +192,34 @@ describe("network plugin on Open vSwitch", () => {
     expect(bridges).not.toContain(br);
     expect(bridges).not.toContain(br2);
     expect((await links(host)).has(p1)).toBe(false);
+  });
+
+  it("changes nothing when OVSDB refuses the transaction, and shows OVSDB's reason", async () => {
+    // A port made by hand (with no device, so no link shows it) under the name of a bridge
+    // the file creates: the bridge's own port would share that name, which OVSDB's index on
+    // Port names refuses, for the whole transaction.
+    await vsctl(
+      ...["--", "add-br", br3, "--", "set", "bridge", br3, "datapath_type=netdev"],
+      ...["--", "add-port", br3, clash],
+    );
+    const clashing = {
+      interfaces: [
+        { name: br2, type: "ovs-bridge", state: "down", ovs: { ports: [{ name: p2 }] } },
+        { name: p2, type: "ovs-interface", state: "down" },
+        { name: clash, type: "ovs-bridge", state: "down" },
+      ],
+    };
+    const run = await reconcile(clashing, ctx, { onlyPrefix: prefix });
+    expect(run.failed).toBe(1);
+    const failed = run.ledger.find((record) => record.status === "failed");
+    expect(failed?.target).toBe("ovs:db");
+    expect(failed?.error).toMatch(
+      /Open vSwitch refused the transaction \(nothing of it was applied\): .*constraint violation/,
+    );
+    const bridges = (await vsctl("list-br")).split("\n");
+    expect(bridges).not.toContain(br2);
+    expect(await vsctl("list-ports", br3)).toBe(clash);
+    await vsctl("del-br", br3);
   });
 
   it("says to start Open vSwitch when OVSDB is not there and the file has OVS bridges", async () => {

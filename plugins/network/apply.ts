@@ -1,13 +1,7 @@
-/**
- * Applies one action: netlink changes as `ip -batch` lines through the shared group-commit
- * batcher, the OVS transaction as one chained ovs-vsctl call. Each line is idempotent or
- * tolerates the error that means "already so", so a re-run after a failure is safe.
- */
-import { OpError } from "../../src/errors.js";
 import { type Action, type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
 import { type IpLine, ipBatcher } from "./batch.js";
 import { type LinkCreate, ovsActionId } from "./diff.js";
-import { type OvsConfig, ovsCommands, ovsctlArgs, ovsStartHint } from "./ovs.js";
+import { applyOvs, type OvsConfig } from "./ovs.js";
 import type { DesiredLink, DesiredRoute, LiveLink, LiveRoute } from "./types.js";
 import { ovsTypes } from "./types.js";
 
@@ -18,7 +12,7 @@ const notThere = /Cannot assign requested address|Address not found|No such proc
 export async function applyNetwork(action: Action, ctx: Ctx, ovsConfig: OvsConfig): Promise<void> {
   if (action.id === ovsActionId) {
     if (action.kind !== "modify") throw new Error(`bug: ${action.kind} of ${ovsActionId}`);
-    await applyOvs(action.changes, ctx, ovsConfig);
+    await applyOvs(action.changes, ovsConfig);
     return;
   }
   await ipBatcher(ctx.exec).submit(action.id, linesOf(action));
@@ -167,29 +161,4 @@ function deleteRoute(route: LiveRoute): IpLine {
     text: `route del ${routeTarget(route)} dev ${route.dev} metric ${route.metric}`,
     tolerate: notThere,
   };
-}
-
-async function applyOvs(
-  changes: readonly FieldChange[],
-  ctx: Ctx,
-  config: OvsConfig,
-): Promise<void> {
-  const commands = ovsCommands(changes);
-  const args = [...ovsctlArgs(config), ...commands.flatMap((command) => ["--", ...command])];
-  const result = await ctx.exec.run("ovs-vsctl", args, { check: false });
-  if (result.exitCode !== 0) {
-    const message = result.stderr.trim() || result.stdout.trim();
-    const unreachableDb =
-      /database connection failed|No such file|Connection refused|timed out|Alarm clock/i.test(
-        message,
-      );
-    throw new OpError(
-      unreachableDb ? "daemon-unavailable" : "apply-failed",
-      `Open vSwitch refused the transaction (nothing of it was applied): ${message}`,
-      {
-        hint: unreachableDb ? ovsStartHint : "fix the file and run op apply again",
-        details: commands.map((c) => c.join(" ")),
-      },
-    );
-  }
 }

@@ -1,11 +1,19 @@
 /**
- * Open vSwitch: one OVSDB read (three chained `list`s in one ovs-vsctl call) and one chained
- * ovs-vsctl transaction per run. OVS is host-wide while netlink is per namespace, so OVS is
- * only read when op works in the namespace of ovs-vswitchd (where its ports' links live).
+ * Open vSwitch through OVSDB's JSON-RPC (src/ovsdb.ts): one read of the three tables op uses,
+ * one transaction for all of a run's changes, and a wait until ovs-vswitchd has applied it.
+ * OVS is host-wide while netlink is per namespace, so OVS is only read when op works in the
+ * namespace of ovs-vswitchd (where its ports' links live).
  */
-import { readFile, stat } from "node:fs/promises";
+import { readFileSync, statSync } from "node:fs";
 import { OpError } from "../../src/errors.js";
 import type { Runner } from "../../src/exec.js";
+import {
+  type OvsdbOperation,
+  OvsdbRefusal,
+  type OvsdbResult,
+  type OvsdbSession,
+  openOvsdb,
+} from "../../src/ovsdb.js";
 import type { FieldChange } from "../../src/plugin.js";
 import type { LiveOvs, LiveOvsBridge, LiveOvsPort } from "./types.js";
 import { ovsOwnerKeys } from "./types.js";
@@ -13,6 +21,8 @@ import { ovsOwnerKeys } from "./types.js";
 export interface OvsConfig {
   /** Where ovs-vswitchd keeps db.sock and its pid file. */
   runDir: string;
+  /** Sees every OVSDB request (tests count transactions with it). */
+  onRequest?: (method: string, params: unknown) => void;
 }
 
 export const defaultOvsConfig: OvsConfig = { runDir: "/var/run/openvswitch" };
@@ -20,59 +30,77 @@ export const defaultOvsConfig: OvsConfig = { runDir: "/var/run/openvswitch" };
 export const ovsStartHint =
   "start Open vSwitch: /usr/share/openvswitch/scripts/ovs-ctl start (scripts/setup-ovs.sh installs and starts it)";
 
-export function ovsctlArgs(config: OvsConfig): string[] {
-  return [`--db=unix:${config.runDir}/db.sock`, "--timeout=30"];
+const database = "Open_vSwitch";
+
+/** How long ovs-vswitchd may take to apply a transaction (ovs-vsctl's --timeout, as op used it). */
+const reconfigureMs = 30_000;
+
+function openSession(config: OvsConfig, timeoutMs: number): Promise<OvsdbSession> {
+  return openOvsdb(`${config.runDir}/db.sock`, ovsStartHint, {
+    timeoutMs,
+    ...(config.onRequest ? { onRequest: config.onRequest } : {}),
+  });
 }
 
 const columns = {
-  Bridge: "_uuid,name,ports,external_ids,datapath_type,other_config",
-  Port: "_uuid,name,interfaces,tag,external_ids",
-  Interface: "_uuid,name,type,mtu_request,mac,error,external_ids",
+  Bridge: ["_uuid", "name", "ports", "external_ids", "datapath_type", "other_config"],
+  Port: ["_uuid", "name", "interfaces", "tag", "external_ids"],
+  Interface: ["_uuid", "name", "type", "mtu_request", "mac", "error", "external_ids"],
 };
 
-export async function readOvs(exec: Runner, config: OvsConfig): Promise<LiveOvs> {
-  const where = await vswitchdNamespace(exec, config);
-  if (where !== "here") return { available: false, reason: where };
-  let stdout: string;
-  try {
-    const result = await exec.run(
-      "ovs-vsctl",
-      [
-        ...ovsctlArgs(config).map((a) => (a.startsWith("--timeout") ? "--timeout=5" : a)),
-        "--format=json",
-        ...Object.entries(columns).flatMap(([table, cols]) => [
-          "--",
-          `--columns=${cols}`,
-          "list",
-          table,
-        ]),
-      ],
-      { check: false },
-    );
-    if (result.exitCode !== 0) {
-      return { available: false, reason: `OVSDB did not answer: ${result.stderr.trim()}` };
-    }
-    stdout = result.stdout;
-  } catch (error) {
-    if (error instanceof OpError && error.code === "tool-missing") {
-      return { available: false, reason: "ovs-vsctl is not installed" };
-    }
-    throw error;
-  }
-  return { available: true, bridges: parseOvsTables(stdout) };
+type Row = Record<string, unknown>;
+export interface OvsRows {
+  Bridge: Row[];
+  Port: Row[];
+  Interface: Row[];
 }
 
-/** "here", or why OVS is out of reach from the namespace op works in. */
-async function vswitchdNamespace(exec: Runner, config: OvsConfig): Promise<string> {
+export async function readOvs(exec: Runner, config: OvsConfig): Promise<LiveOvs> {
+  const where = vswitchdNamespace(exec, config);
+  if (where !== "here") return { available: false, reason: where };
+  try {
+    return { available: true, bridges: parseOvsRows(await selectOvs(config)) };
+  } catch (error) {
+    return {
+      available: false,
+      reason: `OVSDB did not answer: ${error instanceof Error ? error.message : String(error)}`,
+    };
+  }
+}
+
+async function selectOvs(config: OvsConfig): Promise<OvsRows> {
+  const session = await openSession(config, 5_000);
+  try {
+    const tables = Object.entries(columns);
+    const results = await session.transact(
+      database,
+      tables.map(([table, cols]) => ({ op: "select", table, where: [], columns: cols })),
+    );
+    return Object.fromEntries(
+      tables.map(([table], i) => [table, results[i]?.rows ?? []]),
+    ) as unknown as OvsRows;
+  } finally {
+    session.close();
+  }
+}
+
+/**
+ * "here", or why OVS is out of reach from the namespace op works in. Synchronous on purpose:
+ * a pid file in /run and two stats in /proc never wait on a disk, and done on the thread pool
+ * they were queued behind whatever else the run had started (the ledger opening), which
+ * held back the OVSDB read by tens of milliseconds.
+ */
+function vswitchdNamespace(exec: Runner, config: OvsConfig): string {
   let pid: string;
   try {
-    pid = (await readFile(`${config.runDir}/ovs-vswitchd.pid`, "utf8")).trim();
+    pid = readFileSync(`${config.runDir}/ovs-vswitchd.pid`, "utf8").trim();
   } catch {
     return `ovs-vswitchd is not running (no pid file in ${config.runDir})`;
   }
   const ours = exec.netns === undefined ? "/proc/self/ns/net" : `/run/netns/${exec.netns}`;
   try {
-    const [theirs, mine] = await Promise.all([stat(`/proc/${pid}/ns/net`), stat(ours)]);
+    const theirs = statSync(`/proc/${pid}/ns/net`);
+    const mine = statSync(ours);
     if (theirs.ino !== mine.ino || theirs.dev !== mine.dev) {
       return "Open vSwitch runs in another network namespace than the one op works in";
     }
@@ -83,20 +111,13 @@ async function vswitchdNamespace(exec: Runner, config: OvsConfig): Promise<strin
 }
 
 type OvsValue = unknown;
-interface Table {
-  headings: string[];
-  data: OvsValue[][];
-}
 
-/** Parses the three JSON tables `ovs-vsctl --format=json list` prints, one per line. */
-export function parseOvsTables(stdout: string): LiveOvsBridge[] {
-  const tables = stdout
-    .split("\n")
-    .filter((line) => line.trim() !== "")
-    .map((line) => JSON.parse(line) as Table);
-  const [bridges, ports, interfaces] = tables.map(rowsOf);
-  if (!bridges || !ports || !interfaces)
-    throw new Error("bug: ovs-vsctl printed fewer than 3 tables");
+/** Pure: the live bridges and ports from the rows of the Bridge, Port and Interface tables. */
+export function parseOvsRows({
+  Bridge: bridges,
+  Port: ports,
+  Interface: interfaces,
+}: OvsRows): LiveOvsBridge[] {
   const interfaceByUuid = new Map(interfaces.map((row) => [uuidOf(row._uuid), row]));
   const portByUuid = new Map(ports.map((row) => [uuidOf(row._uuid), row]));
   return bridges.map((bridge): LiveOvsBridge => {
@@ -145,11 +166,7 @@ function isOwned(externalIds: Record<string, string>): boolean {
   );
 }
 
-function rowsOf(table: Table): Record<string, OvsValue>[] {
-  return table.data.map((row) => Object.fromEntries(table.headings.map((h, i) => [h, row[i]])));
-}
-
-/** OVSDB JSON: ["uuid", id], ["set", [...]], ["map", [[k, v]...]] or a bare scalar. */
+/** OVSDB's JSON (RFC 7047 §5.1): ["uuid", id], ["set", [...]], ["map", [[k, v]...]] or a bare scalar. */
 function uuidOf(value: OvsValue): string {
   return Array.isArray(value) && value[0] === "uuid" ? String(value[1]) : "";
 }
@@ -189,89 +206,293 @@ export function parseOvsPath(
   throw new Error(`bug: unknown OVS change path ${path}`);
 }
 
-const ownerSettings = [
-  `external_ids:${ovsOwnerKeys.managed}=true`,
-  `external_ids:${ovsOwnerKeys.plugin}=network`,
+/** What op writes into a row it creates, and what marks it as op's (types.ts). */
+const ownerIds: [string, string][] = [
+  [ovsOwnerKeys.managed, "true"],
+  [ovsOwnerKeys.plugin, "network"],
 ];
 
+const emptySet = ["set", []];
+const byName = (name: string) => [["name", "==", name]];
+const uuidSet = (uuids: readonly OvsValue[]) => ["set", uuids];
+
+/** Row uuids by name, for the operations that remove or move an existing row. */
+export interface OvsUuids {
+  bridges: ReadonlyMap<string, string>;
+  ports: ReadonlyMap<string, string>;
+}
+
 /**
- * The ovs-vsctl commands (to be joined with `--`) for the changes of one `ovs:db` action.
- * Deletes first, then bridges before their ports, so one transaction holds them all.
+ * The operations of one transaction doing the changes of an `ovs:db` action (pure).
+ * Removals first; then new interfaces and ports, then the bridges that hold them, so that
+ * every "named-uuid" is inserted before it is referenced; then changes to existing rows.
+ * A removal of a row that is already gone is left out (it is what the file asks for).
  */
-export function ovsCommands(changes: readonly FieldChange[]): string[][] {
-  const deletes: string[][] = [];
-  const bridges: string[][] = [];
-  const ports: string[][] = [];
+export function ovsOperations(changes: readonly FieldChange[], uuids: OvsUuids): OvsdbOperation[] {
+  const removals: OvsdbOperation[] = [];
+  const inserts: OvsdbOperation[] = [];
+  const bridgeInserts: OvsdbOperation[] = [];
+  const updates: OvsdbOperation[] = [];
+  let named = 0;
+  const nextName = (kind: string) => `${kind}${named++}`;
+
+  // A new bridge's row lists its ports, so the ports of new bridges are gathered first.
+  const newBridges = new Map<string, { row: Row; ports: OvsValue[] }>();
+  for (const change of changes) {
+    const where = parseOvsPath(change.path);
+    if (where.table !== "bridge" || where.field !== undefined || change.after === undefined)
+      continue;
+    const after = change.after as Record<string, unknown>;
+    const ownPort = addPortRows(
+      inserts,
+      nextName,
+      where.bridge,
+      { internal: true, mtu: after.mtu },
+      {},
+    );
+    newBridges.set(where.bridge, {
+      row: {
+        name: where.bridge,
+        external_ids: ["map", ownerIds],
+        ...(after.datapath === undefined ? {} : { datapath_type: after.datapath }),
+        ...(after.mac === undefined ? {} : { other_config: ["map", [["hwaddr", after.mac]]] }),
+      },
+      ports: [ownPort],
+    });
+  }
+
+  const addToBridge = (bridge: string, port: OvsValue) => {
+    const created = newBridges.get(bridge);
+    if (created) created.ports.push(port);
+    else updates.push(mutate("Bridge", byName(bridge), [["ports", "insert", uuidSet([port])]]));
+  };
+  const removeFromBridge = (bridge: string, port: string, into: OvsdbOperation[]) => {
+    const uuid = uuids.ports.get(port);
+    if (uuid !== undefined)
+      into.push(mutate("Bridge", byName(bridge), [["ports", "delete", uuidSet([["uuid", uuid]])]]));
+  };
+
   for (const change of changes) {
     const where = parseOvsPath(change.path);
     const after = change.after as Record<string, unknown> | undefined;
     if (where.table === "bridge") {
       if (where.field === undefined && after === undefined) {
-        deletes.push(["--if-exists", "del-br", where.bridge]);
-      } else if (where.field === undefined && after) {
-        bridges.push(["--may-exist", "add-br", where.bridge]);
-        bridges.push(["set", "bridge", where.bridge, ...ownerSettings]);
-        bridges.push(...bridgeSettings(where.bridge, after));
+        const uuid = uuids.bridges.get(where.bridge);
+        if (uuid !== undefined)
+          removals.push(mutate(database, [], [["bridges", "delete", uuidSet([["uuid", uuid]])]]));
       } else if (where.field !== undefined) {
-        bridges.push(...bridgeSettings(where.bridge, { [where.field]: change.after }));
+        updates.push(...bridgeUpdates(where.bridge, { [where.field]: change.after }));
       }
       continue;
     }
     const { bridge, port } = where;
     if (where.field === undefined && after === undefined) {
-      deletes.push(["--if-exists", "del-port", bridge, port]);
+      removeFromBridge(bridge, port, removals);
     } else if (where.field === undefined && after) {
-      const tag = after.tag === undefined ? [] : [`tag=${String(after.tag)}`];
-      // A port on another bridge is moved: add-port --may-exist would refuse it.
-      if (typeof after.from === "string") ports.push(["--if-exists", "del-port", after.from, port]);
-      ports.push(["--may-exist", "add-port", bridge, port, ...tag, ...ownerSettings]);
-      ports.push(...interfaceSettings(port, after));
+      if (typeof after.from === "string") {
+        // A port on another bridge moves with its rows: a new row of the same name would
+        // collide with the old one in the name index.
+        const uuid = uuids.ports.get(port);
+        if (uuid === undefined) {
+          throw new OpError(
+            "apply-failed",
+            `OVS port ${port} is no longer on bridge ${after.from}: the host changed during the run`,
+            { hint: "run op apply again" },
+          );
+        }
+        removeFromBridge(after.from, port, removals);
+        addToBridge(bridge, ["uuid", uuid]);
+        updates.push(
+          update("Port", byName(port), { tag: after.tag ?? emptySet }),
+          mutate("Port", byName(port), [
+            ["external_ids", "delete", ["set", ownerIds.map(([key]) => key)]],
+            ["external_ids", "insert", ["map", ownerIds]],
+          ]),
+          ...interfaceUpdates(port, after),
+        );
+      } else {
+        addToBridge(
+          bridge,
+          addPortRows(inserts, nextName, port, after, {
+            external_ids: ["map", ownerIds],
+            ...(after.tag === undefined ? {} : { tag: after.tag }),
+          }),
+        );
+      }
     } else if (where.field === "tag") {
-      ports.push(
-        change.after === undefined
-          ? ["clear", "port", port, "tag"]
-          : ["set", "port", port, `tag=${String(change.after)}`],
-      );
+      updates.push(update("Port", byName(port), { tag: change.after ?? emptySet }));
     } else if (where.field !== undefined) {
-      ports.push(...interfaceSettings(port, { [where.field]: change.after }));
+      updates.push(...interfaceUpdates(port, { [where.field]: change.after }));
     }
   }
-  return [...deletes, ...bridges, ...ports];
+
+  const added: OvsValue[] = [];
+  for (const { row, ports } of newBridges.values()) {
+    const bridgeName = nextName("bridge");
+    bridgeInserts.push({
+      op: "insert",
+      table: "Bridge",
+      "uuid-name": bridgeName,
+      row: { ...row, ports: uuidSet(ports) },
+    });
+    added.push(["named-uuid", bridgeName]);
+  }
+  if (added.length > 0)
+    bridgeInserts.push(mutate(database, [], [["bridges", "insert", uuidSet(added)]]));
+  return [...removals, ...inserts, ...bridgeInserts, ...updates];
 }
 
-function bridgeSettings(bridge: string, fields: Record<string, unknown>): string[][] {
-  const commands: string[][] = [];
-  if ("datapath" in fields && fields.datapath !== undefined) {
-    commands.push(["set", "bridge", bridge, `datapath_type=${String(fields.datapath)}`]);
-  }
-  if ("mac" in fields) {
-    commands.push(
-      fields.mac === undefined
-        ? ["remove", "bridge", bridge, "other_config", "hwaddr"]
-        : ["set", "bridge", bridge, `other_config:hwaddr="${String(fields.mac)}"`],
-    );
-  }
-  if ("mtu" in fields) commands.push(...interfaceSettings(bridge, { mtu: fields.mtu }));
-  return commands;
+/** Inserts an interface and the port holding it; returns the port's reference. */
+function addPortRows(
+  into: OvsdbOperation[],
+  nextName: (kind: string) => string,
+  name: string,
+  fields: Record<string, unknown>,
+  portRow: Row,
+): OvsValue {
+  const iface = nextName("iface");
+  const port = nextName("port");
+  into.push(
+    {
+      op: "insert",
+      table: "Interface",
+      "uuid-name": iface,
+      row: { name, ...interfaceColumns(fields) },
+    },
+    {
+      op: "insert",
+      table: "Port",
+      "uuid-name": port,
+      row: { name, interfaces: ["named-uuid", iface], ...portRow },
+    },
+  );
+  return ["named-uuid", port];
 }
 
-function interfaceSettings(name: string, fields: Record<string, unknown>): string[][] {
-  const commands: string[][] = [];
-  if (fields.internal === true) commands.push(["set", "interface", name, "type=internal"]);
-  if (fields.internal === false) commands.push(["set", "interface", name, 'type=""']);
-  if ("mtu" in fields) {
-    commands.push(
-      fields.mtu === undefined
-        ? ["clear", "interface", name, "mtu_request"]
-        : ["set", "interface", name, `mtu_request=${String(fields.mtu)}`],
-    );
-  }
+function bridgeUpdates(bridge: string, fields: Record<string, unknown>): OvsdbOperation[] {
+  const operations: OvsdbOperation[] = [];
+  if ("datapath" in fields && fields.datapath !== undefined)
+    operations.push(update("Bridge", byName(bridge), { datapath_type: fields.datapath }));
   if ("mac" in fields) {
-    commands.push(
-      fields.mac === undefined
-        ? ["clear", "interface", name, "mac"]
-        : ["set", "interface", name, `mac="${String(fields.mac)}"`],
+    operations.push(
+      mutate("Bridge", byName(bridge), [
+        ["other_config", "delete", ["set", ["hwaddr"]]],
+        ...(fields.mac === undefined
+          ? []
+          : [["other_config", "insert", ["map", [["hwaddr", fields.mac]]]]]),
+      ]),
     );
   }
-  return commands;
+  // A bridge's MTU is its own internal interface's.
+  if ("mtu" in fields) operations.push(...interfaceUpdates(bridge, { mtu: fields.mtu }));
+  return operations;
+}
+
+function interfaceUpdates(name: string, fields: Record<string, unknown>): OvsdbOperation[] {
+  const row = interfaceColumns(fields);
+  return Object.keys(row).length === 0 ? [] : [update("Interface", byName(name), row)];
+}
+
+/** Interface columns for the fields given; a field given as undefined is cleared. */
+function interfaceColumns(fields: Record<string, unknown>): Row {
+  const row: Row = {};
+  if (fields.internal === true) row.type = "internal";
+  if (fields.internal === false) row.type = "";
+  if ("mtu" in fields) row.mtu_request = fields.mtu ?? emptySet;
+  if ("mac" in fields) row.mac = fields.mac ?? emptySet;
+  return row;
+}
+
+function update(table: string, where: unknown[], row: Row): OvsdbOperation {
+  return { op: "update", table, where, row };
+}
+
+function mutate(table: string, where: unknown[], mutations: unknown[]): OvsdbOperation {
+  return { op: "mutate", table, where, mutations };
+}
+
+/** Whether the changes remove or move existing rows (which operations name by uuid). */
+function needsUuids(changes: readonly FieldChange[]): boolean {
+  return changes.some((change) => {
+    const where = parseOvsPath(change.path);
+    const after = change.after as Record<string, unknown> | undefined;
+    return (
+      where.field === undefined &&
+      (after === undefined || (where.table === "port" && typeof after.from === "string"))
+    );
+  });
+}
+
+/**
+ * Applies an `ovs:db` action: one transaction, which also asks ovs-vswitchd to reconfigure
+ * (next_cfg), then a wait until it has (cur_cfg), as ovs-vsctl does: the links of internal
+ * ports exist only then, and the run goes on to set them up and address them.
+ */
+export async function applyOvs(changes: readonly FieldChange[], config: OvsConfig): Promise<void> {
+  const session = await openSession(config, reconfigureMs);
+  try {
+    const uuids = needsUuids(changes)
+      ? await selectUuids(session)
+      : { bridges: new Map(), ports: new Map() };
+    const operations = ovsOperations(changes, uuids);
+    let nextCfg: unknown;
+    try {
+      const results = await session.transact(database, [
+        { op: "comment", comment: "op apply (network plugin)" },
+        ...operations,
+        mutate(database, [], [["next_cfg", "+=", 1]]),
+        { op: "select", table: database, where: [], columns: ["next_cfg"] },
+      ]);
+      nextCfg = results.at(-1)?.rows?.[0]?.next_cfg;
+    } catch (error) {
+      if (!(error instanceof OvsdbRefusal)) throw error;
+      throw new OpError(
+        "apply-failed",
+        `Open vSwitch refused the transaction (nothing of it was applied): ${error.message}`,
+        { hint: "fix the file and run op apply again", details: changes.map((c) => c.path) },
+      );
+    }
+    if (typeof nextCfg !== "number") throw new Error("bug: OVSDB returned no next_cfg");
+    try {
+      await session.transact(
+        database,
+        [
+          {
+            op: "wait",
+            table: database,
+            where: [["cur_cfg", ">=", nextCfg]],
+            columns: ["cur_cfg"],
+            until: "!=",
+            rows: [],
+            timeout: reconfigureMs,
+          },
+        ],
+        { timeoutMs: reconfigureMs + 5_000 },
+      );
+    } catch (error) {
+      if (!(error instanceof OvsdbRefusal)) throw error;
+      throw new OpError(
+        "apply-failed",
+        `the changes are in OVSDB, but ovs-vswitchd did not apply them within ${reconfigureMs / 1000} s`,
+        { hint: "is ovs-vswitchd running? /usr/share/openvswitch/scripts/ovs-ctl status" },
+      );
+    }
+  } finally {
+    session.close();
+  }
+}
+
+async function selectUuids(session: OvsdbSession): Promise<OvsUuids> {
+  const [bridges, ports] = await session.transact(
+    database,
+    ["Bridge", "Port"].map((table) => ({
+      op: "select",
+      table,
+      where: [],
+      columns: ["_uuid", "name"],
+    })),
+  );
+  const byNameOf = (result: OvsdbResult | undefined) =>
+    new Map((result?.rows ?? []).map((row) => [String(row.name), uuidOf(row._uuid)]));
+  return { bridges: byNameOf(bridges), ports: byNameOf(ports) };
 }

@@ -1,0 +1,253 @@
+/**
+ * The one module that talks to OVSDB: JSON-RPC (RFC 7047) over ovsdb-server's unix socket.
+ * Reading or changing Open vSwitch through `ovs-vsctl` costs a process start and a fetch of
+ * the whole database per call; a run needs three such calls (read, transaction, verify), and
+ * they were most of op's time on OVS. Here each is one request on a socket.
+ *
+ * A session is one connection: open, a few requests, close. Failures become OpErrors that
+ * carry OVSDB's own words; a socket that is not there says how to start Open vSwitch.
+ */
+import type { Socket } from "node:net";
+import { OpError } from "./errors.js";
+import { trace } from "./trace.js";
+
+/** One operation of a `transact` request (RFC 7047 §5.2): insert, select, update, mutate… */
+export type OvsdbOperation = { op: string } & Record<string, unknown>;
+
+/** The result of one operation: `rows` for select, `uuid` for insert, `count` for update. */
+export interface OvsdbResult {
+  rows?: Record<string, unknown>[];
+  uuid?: [string, string];
+  count?: number;
+}
+
+export interface OvsdbSession {
+  /**
+   * One transaction on `database`: all of `operations` commit, or none do (OVSDB's own
+   * guarantee). Rejects with the first operation's error, naming the operation.
+   */
+  transact(
+    database: string,
+    operations: readonly OvsdbOperation[],
+    options?: { timeoutMs?: number },
+  ): Promise<OvsdbResult[]>;
+  close(): void;
+}
+
+export interface OvsdbOptions {
+  /** How long a connection or request may take before it fails (default 10 s). */
+  timeoutMs?: number;
+  /** Sees every request as it is sent (tests use it to count transactions). */
+  onRequest?: (method: string, params: unknown) => void;
+}
+
+interface Pending {
+  resolve: (result: unknown) => void;
+  reject: (error: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface Message {
+  id?: unknown;
+  method?: string;
+  params?: unknown;
+  result?: unknown;
+  error?: unknown;
+}
+
+/** Opens a session; rejects with `daemon-unavailable` when nothing listens on `socketPath`. */
+export function openOvsdb(
+  socketPath: string,
+  hint: string,
+  options: OvsdbOptions = {},
+): Promise<OvsdbSession> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  // Fetched late, not imported: the startup snapshot keeps no socket module state.
+  const net = process.getBuiltinModule("node:net");
+  const unavailable = (why: string) =>
+    new OpError("daemon-unavailable", `OVSDB is not reachable at ${socketPath}: ${why}`, {
+      hint,
+    });
+  return new Promise((resolveOpen, rejectOpen) => {
+    const socket: Socket = net.createConnection(socketPath);
+    const pending = new Map<number, Pending>();
+    const splitter = jsonStreamSplitter();
+    let nextId = 0;
+    let opened = false;
+
+    const failAll = (error: unknown) => {
+      for (const entry of pending.values()) {
+        clearTimeout(entry.timer);
+        entry.reject(error);
+      }
+      pending.clear();
+    };
+    const connectTimer = setTimeout(() => {
+      socket.destroy();
+      rejectOpen(unavailable(`no connection within ${timeoutMs} ms`));
+    }, timeoutMs);
+
+    socket.setEncoding("utf8");
+    socket.on("connect", () => {
+      clearTimeout(connectTimer);
+      opened = true;
+      resolveOpen(session);
+    });
+    socket.on("error", (error: NodeJS.ErrnoException) => {
+      clearTimeout(connectTimer);
+      const why =
+        error.code === "ENOENT"
+          ? "no such socket (ovsdb-server is not running)"
+          : error.code === "ECONNREFUSED"
+            ? "connection refused (ovsdb-server is not running)"
+            : error.message;
+      if (!opened) rejectOpen(unavailable(why));
+      else failAll(unavailable(why));
+    });
+    socket.on("close", () => failAll(unavailable("the connection closed")));
+    socket.on("data", (chunk: string) => {
+      let messages: Message[];
+      try {
+        messages = splitter(chunk) as Message[];
+      } catch (error) {
+        failAll(unavailable(`it sent something that is not JSON (${String(error)})`));
+        socket.destroy();
+        return;
+      }
+      for (const message of messages) {
+        // The server's keep-alive: answered, or it drops the connection.
+        if (message.method === "echo") {
+          socket.write(JSON.stringify({ id: message.id, result: message.params, error: null }));
+          continue;
+        }
+        const entry = typeof message.id === "number" ? pending.get(message.id) : undefined;
+        if (!entry) continue;
+        pending.delete(message.id as number);
+        clearTimeout(entry.timer);
+        if (message.error !== null && message.error !== undefined) {
+          entry.reject(new OpError("command-failed", `OVSDB: ${describeError(message.error)}`));
+        } else {
+          entry.resolve(message.result);
+        }
+      }
+    });
+
+    const request = (method: string, params: unknown[], waitMs: number): Promise<unknown> =>
+      new Promise((resolve, reject) => {
+        const id = nextId++;
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          reject(
+            new OpError(
+              "daemon-unavailable",
+              `OVSDB did not answer ${method} within ${waitMs} ms`,
+              {
+                hint,
+              },
+            ),
+          );
+        }, waitMs);
+        pending.set(id, { resolve, reject, timer });
+        options.onRequest?.(method, params);
+        trace(`ovsdb ${method} ${id}`);
+        socket.write(JSON.stringify({ id, method, params }));
+      });
+
+    const session: OvsdbSession = {
+      async transact(database, operations, transactOptions = {}) {
+        const results = (await request(
+          "transact",
+          [database, ...operations],
+          transactOptions.timeoutMs ?? timeoutMs,
+        )) as (OvsdbResult & { error?: unknown; details?: unknown })[];
+        const failed = results.findIndex((result) => result?.error !== undefined);
+        if (failed >= 0) {
+          const result = results[failed];
+          // An error past the last operation is the commit's own (a constraint, a reference).
+          const what =
+            failed < operations.length
+              ? `operation ${failed + 1} (${describeOperation(operations[failed])})`
+              : "the commit";
+          throw new OvsdbRefusal(`${what}: ${describeError(result)}`, String(result?.error));
+        }
+        return results;
+      },
+      close() {
+        socket.end();
+        socket.destroy();
+      },
+    };
+  });
+}
+
+/** OVSDB refused a transaction; `error` is its error tag ("timed out", "constraint violation"…). */
+export class OvsdbRefusal extends Error {
+  constructor(
+    message: string,
+    readonly error: string,
+  ) {
+    super(message);
+    this.name = "OvsdbRefusal";
+  }
+}
+
+function describeError(error: unknown): string {
+  if (typeof error === "string") return error;
+  if (error && typeof error === "object") {
+    const { error: tag, details } = error as { error?: unknown; details?: unknown };
+    if (tag !== undefined)
+      return details === undefined ? String(tag) : `${String(tag)}: ${String(details)}`;
+  }
+  return JSON.stringify(error);
+}
+
+function describeOperation(operation: OvsdbOperation | undefined): string {
+  if (!operation) return "?";
+  const table = typeof operation.table === "string" ? ` ${operation.table}` : "";
+  const where = Array.isArray(operation.where) ? ` where ${JSON.stringify(operation.where)}` : "";
+  return `${operation.op}${table}${where}`;
+}
+
+/**
+ * OVSDB sends JSON texts back to back, with no separator: this cuts a stream of chunks into
+ * whole messages by counting brackets outside strings. Returns a function fed each chunk in
+ * turn; it returns the messages that chunk completed, and keeps the rest for the next one.
+ */
+export function jsonStreamSplitter(): (chunk: string) => unknown[] {
+  let buffer = "";
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let scanned = 0;
+  let start = 0;
+  return (chunk) => {
+    buffer += chunk;
+    const messages: unknown[] = [];
+    for (let i = scanned; i < buffer.length; i++) {
+      const char = buffer[i];
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (char === "\\") escaped = true;
+        else if (char === '"') inString = false;
+      } else if (char === '"') {
+        inString = true;
+      } else if (char === "{" || char === "[") {
+        if (depth === 0) start = i;
+        depth++;
+      } else if (char === "}" || char === "]") {
+        depth--;
+        if (depth < 0) throw new Error(`unbalanced '${char}'`);
+        if (depth === 0) messages.push(JSON.parse(buffer.slice(start, i + 1)));
+      }
+    }
+    if (depth === 0) {
+      buffer = "";
+      scanned = 0;
+    } else {
+      buffer = buffer.slice(start);
+      scanned = buffer.length;
+      start = 0;
+    }
+    return messages;
+  };
+}
