@@ -1,7 +1,6 @@
 /**
  * Reads the host in bulk, whatever the number of links: one `ip -batch` process dumps links
- * with their addresses and the IPv4 routes, one more the IPv6 routes, and one ovs-vsctl call
- * reads OVSDB; the three run in parallel.
+ * with their addresses and the routes of both families, while OVSDB is read over its socket.
  */
 import type { Ctx } from "../../src/plugin.js";
 import { canonicalIp, isLinkLocal6, parseCidr } from "./addr.js";
@@ -16,20 +15,17 @@ import {
 } from "./types.js";
 
 export async function queryNetwork(ctx: Ctx, ovsConfig: OvsConfig): Promise<NetLive> {
-  const [main, routes6, ovs] = await Promise.all([
+  const [main, ovs] = await Promise.all([
+    // `table all` is the one route dump that holds both families (with a table named, ip
+    // shows IPv4 only), so a second process for IPv6 is not needed: each process start costs
+    // the main thread a fork of the whole node process.
     ctx.exec.run("ip", ["-j", "-d", "-batch", "-"], {
-      input: "addr show\nroute show table main\n",
+      input: "addr show\nroute show table all type unicast\n",
     }),
-    // A kernel without IPv6 refuses this dump; that just means no IPv6 routes.
-    ctx.exec.run("ip", ["-j", "-d", "-6", "route", "show", "table", "main"], { check: false }),
     readOvs(ctx.exec, ovsConfig),
   ]);
-  const [addrDump, routes4] = splitJsonDocuments(main.stdout);
-  const routes = {
-    4: routes4 ?? [],
-    6: (routes6.exitCode === 0 ? splitJsonDocuments(routes6.stdout)[0] : undefined) ?? [],
-  };
-  return parseLive(addrDump ?? [], routes, ovs);
+  const [addrDump, routeDump] = splitJsonDocuments(main.stdout);
+  return parseLive(addrDump ?? [], routesByFamily((routeDump ?? []) as IpRoute[]), ovs);
 }
 
 /** `ip -j -batch` prints one JSON array per command, one per line (JSON strings hold no raw newline). */
@@ -38,6 +34,22 @@ export function splitJsonDocuments(text: string): unknown[][] {
     .split("\n")
     .filter((line) => line.trim() !== "")
     .map((line) => JSON.parse(line) as unknown[]);
+}
+
+/**
+ * The main table's routes of a `route show table all` dump, by family. ip's JSON has no family
+ * field: an IPv6 route has a ':' in its destination or gateway, or else (a default route with
+ * no gateway) the `pref` that the kernel gives every IPv6 route and no IPv4 one.
+ */
+export function routesByFamily(dump: readonly IpRoute[]): { 4: IpRoute[]; 6: IpRoute[] } {
+  const families: { 4: IpRoute[]; 6: IpRoute[] } = { 4: [], 6: [] };
+  for (const route of dump) {
+    if ((route.table ?? "main") !== "main") continue;
+    const six =
+      route.dst?.includes(":") || route.gateway?.includes(":") || route.pref !== undefined;
+    families[six ? 6 : 4].push(route);
+  }
+  return families;
 }
 
 interface IpLink {
@@ -54,8 +66,10 @@ interface IpLink {
   addr_info?: { family?: string; local?: string; prefixlen?: number }[];
 }
 
-interface IpRoute {
+export interface IpRoute {
   type?: string;
+  table?: string;
+  pref?: string;
   dst?: string;
   gateway?: string;
   dev?: string;
