@@ -16,7 +16,7 @@ describe("jsonStreamSplitter", () => {
   it("cuts back-to-back messages, whatever the chunks", () => {
     const messages = [
       { id: 1, result: [{ rows: [{ name: 'a "quoted" }{ name', note: "back\\slash]" }] }] },
-      { id: null, method: "echo", params: [] },
+      { id: null, method: "echo", params: ["ends with a backslash\\", '\\"', "[{"] },
       { id: 2, error: { error: "timed out" }, result: null },
     ];
     const text = messages.map((m) => JSON.stringify(m)).join("");

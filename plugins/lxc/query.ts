@@ -5,8 +5,10 @@
  * addresses) comes from small sysfs and /proc reads, and OVSDB is read once, only when a
  * running container's veth is in no Linux bridge (it may be an OVS port).
  */
+
 import { OpError } from "../../src/errors.js";
 import type { IncusClient } from "../../src/incus.js";
+import { byName } from "../../src/order.js";
 import type { Ctx } from "../../src/plugin.js";
 import {
   containerAddresses,
@@ -59,8 +61,7 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
   const containers = instances
     .filter((instance) => instance.type === "container")
     .map(liveContainer)
-    // Plain code-point order: localeCompare would load ICU's collator (~15 ms).
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    .sort(byName);
   const bridges = linuxBridges();
   const maybeOvs = containers.filter(
     (c) => c.veth !== undefined && (c.master === undefined || c.master === "ovs-system"),

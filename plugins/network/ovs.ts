@@ -7,6 +7,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { OpError } from "../../src/errors.js";
 import type { Runner } from "../../src/exec.js";
+import { byName } from "../../src/order.js";
 import {
   type OvsdbOperation,
   OvsdbRefusal,
@@ -154,7 +155,7 @@ export function parseOvsRows({
       ports: livePorts
         .filter((port) => !port.self)
         .map(({ self: _self, ...port }) => port)
-        .sort((a, b) => a.name.localeCompare(b.name)),
+        .sort(byName),
     };
   });
 }
@@ -213,7 +214,7 @@ const ownerIds: [string, string][] = [
 ];
 
 const emptySet = ["set", []];
-const byName = (name: string) => [["name", "==", name]];
+const whereName = (name: string) => [["name", "==", name]];
 const uuidSet = (uuids: readonly OvsValue[]) => ["set", uuids];
 
 /** Row uuids by name, for the operations that remove or move an existing row. */
@@ -264,12 +265,14 @@ export function ovsOperations(changes: readonly FieldChange[], uuids: OvsUuids):
   const addToBridge = (bridge: string, port: OvsValue) => {
     const created = newBridges.get(bridge);
     if (created) created.ports.push(port);
-    else updates.push(mutate("Bridge", byName(bridge), [["ports", "insert", uuidSet([port])]]));
+    else updates.push(mutate("Bridge", whereName(bridge), [["ports", "insert", uuidSet([port])]]));
   };
   const removeFromBridge = (bridge: string, port: string, into: OvsdbOperation[]) => {
     const uuid = uuids.ports.get(port);
     if (uuid !== undefined)
-      into.push(mutate("Bridge", byName(bridge), [["ports", "delete", uuidSet([["uuid", uuid]])]]));
+      into.push(
+        mutate("Bridge", whereName(bridge), [["ports", "delete", uuidSet([["uuid", uuid]])]]),
+      );
   };
 
   for (const change of changes) {
@@ -303,8 +306,8 @@ export function ovsOperations(changes: readonly FieldChange[], uuids: OvsUuids):
         removeFromBridge(after.from, port, removals);
         addToBridge(bridge, ["uuid", uuid]);
         updates.push(
-          update("Port", byName(port), { tag: after.tag ?? emptySet }),
-          mutate("Port", byName(port), [
+          update("Port", whereName(port), { tag: after.tag ?? emptySet }),
+          mutate("Port", whereName(port), [
             ["external_ids", "delete", ["set", ownerIds.map(([key]) => key)]],
             ["external_ids", "insert", ["map", ownerIds]],
           ]),
@@ -320,7 +323,7 @@ export function ovsOperations(changes: readonly FieldChange[], uuids: OvsUuids):
         );
       }
     } else if (where.field === "tag") {
-      updates.push(update("Port", byName(port), { tag: change.after ?? emptySet }));
+      updates.push(update("Port", whereName(port), { tag: change.after ?? emptySet }));
     } else if (where.field !== undefined) {
       updates.push(...interfaceUpdates(port, { [where.field]: change.after }));
     }
@@ -372,10 +375,10 @@ function addPortRows(
 function bridgeUpdates(bridge: string, fields: Record<string, unknown>): OvsdbOperation[] {
   const operations: OvsdbOperation[] = [];
   if ("datapath" in fields && fields.datapath !== undefined)
-    operations.push(update("Bridge", byName(bridge), { datapath_type: fields.datapath }));
+    operations.push(update("Bridge", whereName(bridge), { datapath_type: fields.datapath }));
   if ("mac" in fields) {
     operations.push(
-      mutate("Bridge", byName(bridge), [
+      mutate("Bridge", whereName(bridge), [
         ["other_config", "delete", ["set", ["hwaddr"]]],
         ...(fields.mac === undefined
           ? []
@@ -390,7 +393,7 @@ function bridgeUpdates(bridge: string, fields: Record<string, unknown>): OvsdbOp
 
 function interfaceUpdates(name: string, fields: Record<string, unknown>): OvsdbOperation[] {
   const row = interfaceColumns(fields);
-  return Object.keys(row).length === 0 ? [] : [update("Interface", byName(name), row)];
+  return Object.keys(row).length === 0 ? [] : [update("Interface", whereName(name), row)];
 }
 
 /** Interface columns for the fields given; a field given as undefined is cleared. */

@@ -4,6 +4,7 @@
  * (network, lxc, nftables). A wave starts when the earlier ones have finished; within a wave,
  * an action waits for the actions it names in `needs`, and is skipped if one of them fails.
  */
+import { byCodeUnit } from "../order.js";
 import type { Action } from "../plugin.js";
 
 export interface PlanStep {
@@ -73,11 +74,6 @@ export function buildPlan(actions: readonly Action[], pluginOrder: readonly stri
     return { key, action, wave, needs: [...new Set([...needs, ...replaced])] };
   });
   return { steps };
-}
-
-/** A stable order that, unlike localeCompare, costs no ICU call per comparison. */
-function byCodeUnit(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export interface PlanSummary {
