@@ -15,12 +15,13 @@ import {
   type PlannedRun,
   planState,
   preloadApply,
+  type StartedQueries,
   verifyConverged,
 } from "../engine/reconcile.js";
 import { OpError, withContext } from "../errors.js";
 import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
-import type { Action, Plugin } from "../plugin.js";
+import type { Action, Ctx, Plugin } from "../plugin.js";
 import { entryNamed, loadPlugins, pluginEntries } from "../registry.js";
 import { readStateFile } from "../state/load.js";
 import { invalid, type StateDocument, validateState } from "../state/validate.js";
@@ -59,8 +60,12 @@ interface LoadedState {
 
 /** Reads and checks a state file: schemas, then each plugin's own checks; touches nothing. */
 async function loadState(file: string): Promise<LoadedState> {
-  trace("load state");
-  const document = validateState(await readStateFile(file), pluginEntries, file);
+  return checkState(await readStateFile(file), file);
+}
+
+async function checkState(parsed: unknown, file: string): Promise<LoadedState> {
+  trace("check state");
+  const document = validateState(parsed, pluginEntries, file);
   trace("state validated");
   const plugins = await loadPlugins(document.sections.keys());
   const problems = plugins.flatMap(
@@ -72,6 +77,27 @@ async function loadState(file: string): Promise<LoadedState> {
   return { document, plugins };
 }
 
+/**
+ * Starts reading the host for the plugins a parsed state file names, before the file is
+ * checked: the queries wait on ip, nft or Incus while the schemas run, instead of after them.
+ * Reading is all a query does; if the file turns out invalid, its results are dropped.
+ */
+async function startQueries(parsed: unknown, ctx: Ctx): Promise<StartedQueries> {
+  const sections = (parsed as { plugins?: unknown } | null)?.plugins;
+  if (typeof sections !== "object" || sections === null) return new Map();
+  const names = new Set(Object.keys(sections).flatMap((key) => entryNamed(key)?.name ?? []));
+  // Loaded first, then queried in one go: each query starts its processes before this returns.
+  const plugins = await loadPlugins(names);
+  return new Map(
+    plugins.map((plugin) => {
+      const live = plugin.query(ctx);
+      // Awaited by planState when the file is valid; otherwise no one does, which is no error.
+      live.catch(() => {});
+      return [plugin.name, live];
+    }),
+  );
+}
+
 export async function validateCommand(file: string, options: GlobalOptions): Promise<number> {
   const { document } = await loadState(file);
   const names = [...document.sections.keys()];
@@ -81,9 +107,11 @@ export async function validateCommand(file: string, options: GlobalOptions): Pro
 }
 
 export async function planCommand(file: string, options: GlobalOptions): Promise<number> {
-  const { document, plugins } = await loadState(file);
+  const parsed = await readStateFile(file);
   const ctx = createCtx({ cacheDir: paths(options).cacheDir, verbose: options.verbose ?? false });
-  showPlan(file, await planState(document, plugins, ctx), options);
+  const started = await startQueries(parsed, ctx);
+  const { document, plugins } = await checkState(parsed, file);
+  showPlan(file, await planState(document, plugins, ctx, started), options);
   return exitCodes.ok;
 }
 
@@ -108,7 +136,7 @@ export interface ApplyOptions extends GlobalOptions {
 }
 
 export async function applyCommand(file: string, options: ApplyOptions): Promise<number> {
-  const { document, plugins } = await loadState(file);
+  const parsed = await readStateFile(file);
   const where = paths(options);
   const ctx = createCtx({
     cacheDir: where.cacheDir,
@@ -117,20 +145,32 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
   });
 
   if (options.check) {
-    const planned = await planState(document, plugins, ctx);
+    const started = await startQueries(parsed, ctx);
+    const { document, plugins } = await checkState(parsed, file);
+    const planned = await planState(document, plugins, ctx, started);
     const drift = planned.actions.length > 0;
     showPlan(file, planned, options, { drift });
     return drift ? exitCodes.drift : exitCodes.ok;
   }
 
-  const lock = await acquireLock(where.lockFile, { timeoutSeconds: options.lockTimeout ?? 0 });
+  // The host is read only under the lock: a read taken while another apply changes the host
+  // would plan from a state that is already gone. An invalid file is still told as such
+  // rather than as a busy lock.
+  const lock = await acquireLock(where.lockFile, {
+    timeoutSeconds: options.lockTimeout ?? 0,
+  }).catch(async (error: unknown) => {
+    await checkState(parsed, file);
+    throw error;
+  });
+  const started = await startQueries(parsed, ctx);
   // While the plugins' queries wait on the host, the ledger and the step runner load and an
   // existing ledger opens: a run that has steps needs them at once, one without just closes it.
   const earlyLedger = openExistingLedger(where);
   preloadApply();
   let ledgerTaken = false;
   try {
-    const planned = await planState(document, plugins, ctx);
+    const { document, plugins } = await checkState(parsed, file);
+    const planned = await planState(document, plugins, ctx, started);
     const actions = planned.plan.steps.map((step) => step.action);
     if (!options.json) print(renderPlan(actions));
     if (actions.length === 0) {

@@ -45,16 +45,27 @@ export interface ApplyReport {
   skipped: number;
 }
 
-/** Query, prepare and diff every plugin the file has a section for. Changes nothing. */
+/** Live states being read, by plugin name (queries started before the file was checked). */
+export type StartedQueries = ReadonlyMap<string, Promise<unknown>>;
+
+/**
+ * Query, prepare and diff every plugin the file has a section for. Changes nothing. A query
+ * already in `started` (same ctx) is awaited instead of being run again.
+ */
 export async function planState(
   document: StateDocument,
   plugins: readonly Plugin[],
   ctx: Ctx,
+  started: StartedQueries = new Map(),
 ): Promise<PlannedRun> {
   const inFile = plugins.filter((plugin) => document.sections.has(plugin.name));
   const prepared = await Promise.all(
     inFile.map(async (plugin): Promise<PreparedPlugin> => {
-      const live = await phase(plugin, "query", () => plugin.query(ctx));
+      const live = await phase(
+        plugin,
+        "query",
+        () => started.get(plugin.name) ?? plugin.query(ctx),
+      );
       const desired = await phase(plugin, "prepare", () =>
         plugin.prepare(document.sections.get(plugin.name), live, ctx),
       );
