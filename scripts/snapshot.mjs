@@ -8,7 +8,8 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
@@ -19,22 +20,43 @@ const projectNode = join(root, "node_modules", "node", "bin", "node");
 const node = existsSync(projectNode) ? projectNode : process.execPath;
 
 /**
- * Packages with native addons cannot be in a snapshot: each becomes a stub that requires the
- * real package when first used, at run time, from the op tree (OP_ROOT, which scripts/op sets,
- * so that a moved tree still finds it; else where it was built).
+ * A native addon cannot be in a snapshot, but the JavaScript around it can: LevelDB's package
+ * (classic-level and abstract-level, ~15 ms to compile at every run that opens the ledger) is
+ * bundled, and only its addon is loaded at run time, on the first call into it.
+ * node-gyp-build, which finds the addon for this platform next to its package, runs here, at
+ * build time (the blob is for this machine's node anyway), and the bundle keeps only the
+ * addon's path within the op tree: at run time it is process.dlopen'ed from OP_ROOT (which
+ * scripts/op sets, so that a moved tree still finds it; else where it was built). Loading it
+ * through node:module instead cost another ~10 ms of Node's own modules at each run.
  */
-const loadedAtRunTime = ["level"];
-const runTimeRequire = {
-  name: "run-time-require",
+const requireHere = createRequire(import.meta.url);
+const addonLoader = {
+  name: "addon-at-run-time",
   setup(builder) {
-    const filter = new RegExp(`^(${loadedAtRunTime.join("|")})$`);
-    builder.onResolve({ filter }, (args) => ({ path: args.path, namespace: "run-time" }));
-    builder.onLoad({ filter: /.*/, namespace: "run-time" }, (args) => ({
-      loader: "js",
-      contents: `const { createRequire } = require("node:module");
-const from = require("node:path").join(process.env.OP_ROOT || ${JSON.stringify(root)}, "package.json");
-module.exports = createRequire(from)(${JSON.stringify(args.path)});`,
+    builder.onResolve({ filter: /^node-gyp-build$/ }, (args) => ({
+      path: args.importer,
+      namespace: "addon-at-run-time",
     }));
+    builder.onLoad({ filter: /.*/, namespace: "addon-at-run-time" }, (args) => {
+      const addon = relative(root, requireHere("node-gyp-build").resolve(dirname(args.path)));
+      if (addon.startsWith("..")) throw new Error(`a native addon outside the op tree: ${addon}`);
+      return {
+        loader: "js",
+        contents: `module.exports = () => {
+  let addon;
+  const load = () => {
+    if (!addon) {
+      const module = { exports: {} };
+      const root = process.env.OP_ROOT || ${JSON.stringify(root)};
+      process.dlopen(module, require("node:path").join(root, ${JSON.stringify(addon)}));
+      addon = module.exports;
+    }
+    return addon;
+  };
+  return new Proxy({}, { get: (_, name) => load()[name], has: (_, name) => name in load() });
+};`,
+      };
+    });
   },
 };
 
@@ -48,7 +70,7 @@ await build({
   target: "node22",
   // ESM builds first: UMD builds (jsonc-parser's) require their parts dynamically.
   mainFields: ["module", "main"],
-  plugins: [runTimeRequire],
+  plugins: [addonLoader],
   logLevel: "warning",
 });
 // A snapshot has no module loader at run time: an import() left in the bundle (a builtin

@@ -14,6 +14,6 @@ if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
   // V8's code cache speeds every later start. It lives in op's own cache directory (root's),
   // never in the default under /tmp, where another user could plant code for root to load.
   enableCompileCache?.(join(process.env.OP_CACHE_DIR || "/var/cache/op", "node-compile-cache"));
-  const { runCli } = await import("./run.js");
-  process.exitCode = await runCli(args);
+  const { exitWith, prepareCli } = await import("./run.js");
+  exitWith(await prepareCli()(args));
 }

@@ -12,17 +12,20 @@
 import { startupSnapshot } from "node:v8";
 // Everything a command may load lazily is evaluated now, so that no run loads it again.
 import "../engine/dag.js";
+import "../ledger/index.js";
 import "../../plugins/lxc/index.js";
 import "../../plugins/network/index.js";
 import "../../plugins/nftables/index.js";
 import "./commands.js";
 import "./doctor.js";
-import { runCli } from "./run.js";
+import { exitWith, prepareCli } from "./run.js";
 
 if (!startupSnapshot.isBuildingSnapshot()) {
   throw new Error("snapshot.ts is the entry of `node --build-snapshot`, not a program to run");
 }
+// The command line's definition is built here, at build time, like the modules.
+const runCli = prepareCli();
 startupSnapshot.setDeserializeMainFunction(async () => {
   // Started as `node --snapshot-blob op.blob -- ARGS`: argv is [node, ...ARGS].
-  process.exitCode = await runCli(process.argv.slice(1));
+  exitWith(await runCli(process.argv.slice(1)));
 });

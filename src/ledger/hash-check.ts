@@ -4,7 +4,6 @@
  * thread is busy turning LevelDB's entries into JS values (the whole cost of a bare iteration),
  * so hashing there would add to it, while on another core it overlaps.
  */
-import { Worker } from "node:worker_threads";
 import { HASH_BYTES, sha256Matches } from "./hash.js";
 import { HASH_AT, LEAF_AT } from "./store.js";
 
@@ -67,7 +66,12 @@ parentPort.on("message", ({ data, offsets }) => {
 const IN_FLIGHT = 4;
 
 export class WorkerHashCheck implements HashCheck {
-  private readonly worker = new Worker(workerSource, { eval: true });
+  // Fetched here, not imported: only a verify of a large ledger starts a worker, and loading
+  // node:worker_threads cost every `op apply` ~5 ms.
+  private readonly worker = new (process.getBuiltinModule("node:worker_threads").Worker)(
+    workerSource,
+    { eval: true },
+  );
   /** Answers arrive in the order batches were sent. */
   private readonly waiting: { first: number; resolve: (bad: number | undefined) => void }[] = [];
   private readonly results: Promise<number | undefined>[] = [];

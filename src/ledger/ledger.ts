@@ -13,6 +13,7 @@ import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { Level } from "level";
 import { OpError } from "../errors.js";
+import { traced } from "../trace.js";
 import { signCheckpoint } from "./checkpoint.js";
 import { canonicalJson, genesisHash } from "./hash.js";
 import { loadOrCreateSigningKey, loadPublicKey, type SigningKey } from "./keys.js";
@@ -202,14 +203,16 @@ export class Ledger {
       createIfMissing: create,
     });
     try {
-      await db.open();
+      await traced("leveldb open", () => db.open());
     } catch (error) {
       throw openError(error, location);
     }
     try {
       const origin = await Ledger.initialise(db, location, options);
       const head = await Ledger.lastRecord(db, origin);
-      const key = create ? await loadOrCreateSigningKey(options.keyFile) : undefined;
+      const key = create
+        ? await traced("ledger key", () => loadOrCreateSigningKey(options.keyFile))
+        : undefined;
       return new Ledger(db, location, origin, options, head, key);
     } catch (error) {
       await db.close();
