@@ -1,3 +1,4 @@
+import canonicalize from "canonicalize";
 import { describe, expect, it } from "vitest";
 import { canonicalJson, genesisHash, leafHash, sha256, sha256Matches } from "./hash.js";
 import { BODY_AT, decodeRecord, encodeRecord, HASH_AT, LEAF_AT } from "./store.js";
@@ -120,6 +121,48 @@ describe("RFC 8785 canonical JSON", () => {
 
   it("refuses a lone surrogate and omits undefined members", () => {
     expect(() => canonicalJson({ s: "\ud800" })).toThrow();
+    expect(() => canonicalJson({ "\udc00": 1 })).toThrow();
     expect(canonicalJson({ b: undefined, a: [undefined] })).toBe('{"a":[null]}');
+    expect(canonicalJson({ when: new Date(0) })).toBe('{"when":"1970-01-01T00:00:00.000Z"}');
+  });
+
+  it("matches the canonicalize package on thousands of generated values", () => {
+    // A small deterministic generator (xorshift): nested objects and arrays of numbers across
+    // magnitudes and signs, strings with escapes, astral and BMP characters, and unsorted keys.
+    let state = 0x9e3779b9;
+    const next = () => {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      return (state >>> 0) / 2 ** 32;
+    };
+    const pieces = ["a", "Z", "é", "€", "\u0000", "\n", '"', "\\", "😀", "\ufb33", "1", " "];
+    const text = () =>
+      Array.from(
+        { length: Math.floor(next() * 6) },
+        () => pieces[Math.floor(next() * pieces.length)],
+      ).join("");
+    const number = () => {
+      const kind = Math.floor(next() * 4);
+      if (kind === 0) return Math.floor(next() * 2000) - 1000;
+      if (kind === 1) return (next() - 0.5) * 10 ** Math.floor(next() * 60 - 30);
+      if (kind === 2) return -0;
+      return next() * 1e21;
+    };
+    const value = (depth: number): unknown => {
+      const kind = Math.floor(next() * (depth > 3 ? 4 : 6));
+      if (kind === 0) return number();
+      if (kind === 1) return text();
+      if (kind === 2) return [true, false, null][Math.floor(next() * 3)];
+      if (kind === 3) return undefined;
+      if (kind === 4) return Array.from({ length: Math.floor(next() * 4) }, () => value(depth + 1));
+      return Object.fromEntries(
+        Array.from({ length: Math.floor(next() * 5) }, () => [text(), value(depth + 1)]),
+      );
+    };
+    for (let i = 0; i < 3000; i++) {
+      const input = { record: value(0) };
+      expect(canonicalJson(input)).toBe(canonicalize(input));
+    }
   });
 });
