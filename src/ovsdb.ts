@@ -124,6 +124,7 @@ export function openOvsdb(
         if (!entry) continue;
         pending.delete(message.id as number);
         clearTimeout(entry.timer);
+        trace(`ovsdb reply ${message.id}`);
         if (message.error !== null && message.error !== undefined) {
           entry.reject(new OpError("command-failed", `OVSDB: ${describeError(message.error)}`));
         } else {

@@ -190,19 +190,32 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
       if (!options.json) print("\nApplying:\n");
       report = await applyPlan(planned, ledger, ctx, {
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+        checkpoint: false,
         onOutcome: (step, outcome) => {
           outcomes.push({ action: step.action, outcome });
           if (!options.json) print(`${renderOutcome(step.action, outcome)}\n`);
         },
       });
-    } finally {
-      await traced("ledger close", () => ledger.close());
+    } catch (error) {
+      await ledger.close();
+      throw error;
     }
 
-    const remaining =
+    // The run's records are signed, synced and closed while verify reads the host again:
+    // neither needs the other, and each is tens of milliseconds. Both are awaited whatever
+    // happens to the other, so that a failed verify never cuts the ledger's sync short.
+    // Verify first: its processes start before signing takes the thread.
+    const [verified, sealed] = await Promise.allSettled([
       report.failed === 0 && report.skipped === 0
-        ? await traced("verify", () => verifyConverged(planned, ctx))
-        : undefined;
+        ? traced("verify", () => verifyConverged(planned, ctx))
+        : Promise.resolve(undefined),
+      traced("ledger checkpoint", () => ledger.checkpoint()).finally(() =>
+        traced("ledger close", () => ledger.close()),
+      ),
+    ]);
+    if (sealed.status === "rejected") throw sealed.reason;
+    if (verified.status === "rejected") throw verified.reason;
+    const remaining = verified.value;
     const failure = applyFailure(report, outcomes, remaining);
     if (options.json) {
       // One document, whatever happened: the error (if any) is part of it.

@@ -109,6 +109,11 @@ export async function applyPlan(
   options: {
     /** `--concurrency`, when the user gave it: it overrides every plugin's own bound. */
     concurrency?: number;
+    /**
+     * false: the caller signs the checkpoint (op apply does, while it verifies). A run that
+     * stops on an error is checkpointed here all the same.
+     */
+    checkpoint?: boolean;
     onOutcome?: (step: PlanStep, outcome: StepOutcome) => void;
   },
 ): Promise<ApplyReport> {
@@ -164,7 +169,9 @@ export async function applyPlan(
     throw error;
   }
   // Signs the run's records and syncs them to disk.
-  if (planned.plan.steps.length > 0) await traced("ledger checkpoint", () => ledger.checkpoint());
+  if (planned.plan.steps.length > 0 && options.checkpoint !== false) {
+    await traced("ledger checkpoint", () => ledger.checkpoint());
+  }
   const all = [...outcomes.values()];
   return {
     run,
