@@ -77,26 +77,31 @@ async function writePublicKey(keyFile: string, publicKey: Uint8Array): Promise<v
   }
 }
 
+/** Loads the signing key if there is one (never creates it). */
+export async function loadSigningKey(keyFile: string): Promise<SigningKey | undefined> {
+  const existing = await readIfExists(keyFile);
+  if (existing === undefined) return undefined;
+  const mode = (await stat(keyFile)).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    throw new OpError(
+      "permission-denied",
+      `the ledger key ${keyFile} is readable by other users (mode ${mode.toString(8).padStart(4, "0")})`,
+      { hint: `chmod 600 ${keyFile}` },
+    );
+  }
+  const secretKey = decodeKey(existing, keyFile);
+  const key = { secretKey, publicKey: getPublicKey(secretKey) };
+  await writePublicKey(keyFile, key.publicKey);
+  return key;
+}
+
 /**
  * Loads the signing key, creating it (0600, its directory 0700 if created) on first use.
  * A secret readable by others is refused: anyone who can read it can forge checkpoints.
  */
 export async function loadOrCreateSigningKey(keyFile: string): Promise<SigningKey> {
-  const existing = await readIfExists(keyFile);
-  if (existing !== undefined) {
-    const mode = (await stat(keyFile)).mode & 0o777;
-    if ((mode & 0o077) !== 0) {
-      throw new OpError(
-        "permission-denied",
-        `the ledger key ${keyFile} is readable by other users (mode ${mode.toString(8).padStart(4, "0")})`,
-        { hint: `chmod 600 ${keyFile}` },
-      );
-    }
-    const secretKey = decodeKey(existing, keyFile);
-    const key = { secretKey, publicKey: getPublicKey(secretKey) };
-    await writePublicKey(keyFile, key.publicKey);
-    return key;
-  }
+  const existing = await loadSigningKey(keyFile);
+  if (existing !== undefined) return existing;
   const { secretKey, publicKey } = keygen();
   try {
     await mkdir(dirname(keyFile), { recursive: true, mode: 0o700 });

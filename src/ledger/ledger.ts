@@ -16,7 +16,7 @@ import { OpError } from "../errors.js";
 import { traced } from "../trace.js";
 import { signCheckpoint } from "./checkpoint.js";
 import { canonicalJson, genesisHash } from "./hash.js";
-import { loadOrCreateSigningKey, loadPublicKey, type SigningKey } from "./keys.js";
+import { loadOrCreateSigningKey, loadPublicKey, loadSigningKey, type SigningKey } from "./keys.js";
 import {
   CHECKPOINT_RANGE,
   checkpointKey,
@@ -197,6 +197,9 @@ export class Ledger {
         });
       }
     }
+    // An existing key is read while LevelDB opens; one is created only once the ledger opened.
+    const existingKey = create ? loadSigningKey(options.keyFile) : undefined;
+    existingKey?.catch(() => {});
     const db: LedgerDb = new Level<string, Buffer>(location, {
       keyEncoding: "utf8",
       valueEncoding: "buffer",
@@ -211,7 +214,10 @@ export class Ledger {
       const origin = await Ledger.initialise(db, location, options);
       const head = await Ledger.lastRecord(db, origin);
       const key = create
-        ? await traced("ledger key", () => loadOrCreateSigningKey(options.keyFile))
+        ? await traced(
+            "ledger key",
+            async () => (await existingKey) ?? (await loadOrCreateSigningKey(options.keyFile)),
+          )
         : undefined;
       return new Ledger(db, location, origin, options, head, key);
     } catch (error) {
