@@ -11,7 +11,6 @@ import { byName } from "../../src/order.js";
 import {
   type OvsdbOperation,
   OvsdbRefusal,
-  type OvsdbResult,
   type OvsdbSession,
   openOvsdb,
 } from "../../src/ovsdb.js";
@@ -72,17 +71,23 @@ export async function readOvs(exec: Runner, config: OvsConfig): Promise<LiveOvs>
 async function selectOvs(config: OvsConfig): Promise<OvsRows> {
   const session = await openSession(config, 5_000);
   try {
-    const tables = Object.entries(columns);
-    const results = await session.transact(
-      database,
-      tables.map(([table, cols]) => ({ op: "select", table, where: [], columns: cols })),
-    );
-    return Object.fromEntries(
-      tables.map(([table], i) => [table, results[i]?.rows ?? []]),
-    ) as unknown as OvsRows;
+    return (await selectTables(session, columns)) as unknown as OvsRows;
   } finally {
     session.close();
   }
+}
+
+/** All rows of each table named, with the columns given for it, in one request. */
+async function selectTables(
+  session: OvsdbSession,
+  tables: Record<string, string[]>,
+): Promise<Record<string, Row[]>> {
+  const entries = Object.entries(tables);
+  const results = await session.transact(
+    database,
+    entries.map(([table, cols]) => ({ op: "select", table, where: [], columns: cols })),
+  );
+  return Object.fromEntries(entries.map(([table], i) => [table, results[i]?.rows ?? []]));
 }
 
 /**
@@ -486,16 +491,8 @@ export async function applyOvs(changes: readonly FieldChange[], config: OvsConfi
 }
 
 async function selectUuids(session: OvsdbSession): Promise<OvsUuids> {
-  const [bridges, ports] = await session.transact(
-    database,
-    ["Bridge", "Port"].map((table) => ({
-      op: "select",
-      table,
-      where: [],
-      columns: ["_uuid", "name"],
-    })),
-  );
-  const byNameOf = (result: OvsdbResult | undefined) =>
-    new Map((result?.rows ?? []).map((row) => [String(row.name), uuidOf(row._uuid)]));
-  return { bridges: byNameOf(bridges), ports: byNameOf(ports) };
+  const rows = await selectTables(session, { Bridge: ["_uuid", "name"], Port: ["_uuid", "name"] });
+  const byNameOf = (table: Row[] = []) =>
+    new Map(table.map((row) => [String(row.name), uuidOf(row._uuid)]));
+  return { bridges: byNameOf(rows.Bridge), ports: byNameOf(rows.Port) };
 }

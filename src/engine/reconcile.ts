@@ -228,18 +228,14 @@ async function phase<T>(
   work: () => Promise<T>,
   id?: string,
 ): Promise<T> {
-  const event = `${plugin.name} ${name}${id === undefined ? "" : ` ${id}`}`;
-  trace(`${event} start`);
   try {
-    return await work();
+    return await traced(`${plugin.name} ${name}${id === undefined ? "" : ` ${id}`}`, work);
   } catch (error) {
     throw withContext(error, {
       plugin: plugin.name,
       phase: name,
       ...(id === undefined ? {} : { id }),
     });
-  } finally {
-    trace(`${event} end`);
   }
 }
 
