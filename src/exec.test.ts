@@ -24,6 +24,18 @@ describe("createRunner", () => {
     );
   });
 
+  it("lets a command write more than a pipe holds while op's thread is busy", async () => {
+    // Through a pipe the command would stop at 64 KiB until the blocked thread drained it, so
+    // it could not finish before the block ends; its output goes to a file, so it can.
+    const bytes = 2_000_000;
+    const pending = runner.run("sh", ["-c", `head -c ${bytes} /dev/zero; date +%s%3N >&2`]);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);
+    const blockEnded = Date.now();
+    const result = await pending;
+    expect(result.stdout.length).toBe(bytes);
+    expect(Number(result.stderr.trim())).toBeLessThan(blockEnded);
+  });
+
   it("passes arguments without a shell, so shell characters stay inert", async () => {
     const result = await runner.run("printf", ["%s", "$(touch /tmp/op-should-not-exist); `id`"]);
     expect(result.stdout).toBe("$(touch /tmp/op-should-not-exist); `id`");

@@ -7,7 +7,12 @@
  * `op plan` on the network plugin, and op needs only the part execa wraps — spawn without a
  * shell, feed stdin, collect output, map ENOENT and timeouts to clear errors.
  */
-import { spawn } from "node:child_process";
+import { type ChildProcessByStdio, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { closeSync, constants, fstatSync, openSync, readSync, unlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
 import { OpError } from "./errors.js";
 import { trace } from "./trace.js";
 
@@ -52,6 +57,45 @@ export function createRunner(options: { netns?: string } = {}): Runner {
   };
 }
 
+/** Linux's O_TMPFILE (not in node:fs's constants): a file with no name, gone when closed. */
+const O_TMPFILE = 0o20000000 | constants.O_DIRECTORY;
+
+/**
+ * Standard output goes to an unnamed file rather than a pipe. A pipe holds 64 KiB: a large
+ * dump (`ip -j -d` of 400 links is ~450 KiB) stops the command each time it fills, until
+ * op's thread is free to drain it, and op's thread is busy checking the file meanwhile.
+ * A file never blocks the writer, and it is read once, when the command has exited.
+ */
+function openOutputFile(): number {
+  // /dev/shm is memory; the temporary directory is the fallback (TMPDIR, read at run time).
+  for (const dir of ["/dev/shm", tmpdir()]) {
+    try {
+      return openSync(dir, O_TMPFILE | constants.O_RDWR, 0o600);
+    } catch {}
+  }
+  // File systems without O_TMPFILE: a private name, unlinked at once.
+  const path = join(tmpdir(), `op-out-${process.pid}-${randomBytes(6).toString("hex")}`);
+  const fd = openSync(path, constants.O_CREAT | constants.O_EXCL | constants.O_RDWR, 0o600);
+  unlinkSync(path);
+  return fd;
+}
+
+function readOutputFile(fd: number): string {
+  try {
+    const size = fstatSync(fd).size;
+    const buffer = Buffer.allocUnsafe(size);
+    let done = 0;
+    while (done < size) {
+      const read = readSync(fd, buffer, done, size - done, done);
+      if (read === 0) break;
+      done += read;
+    }
+    return buffer.toString("utf8", 0, done);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function spawnCollect(
   command: string,
   file: string,
@@ -60,22 +104,30 @@ function spawnCollect(
 ): Promise<RunResult> {
   trace(`spawn ${command} ${argv.slice(0, 3).join(" ")}`);
   return new Promise((resolve, reject) => {
+    const output = openOutputFile();
+    // stdin and stderr are pipes (so never null); stdout is the file.
     const child = spawn(file, argv, {
       env: { ...process.env, LC_ALL: "C" },
-      stdio: ["pipe", "pipe", "pipe"],
+      stdio: ["pipe", output, "pipe"],
       ...(options.timeoutMs === undefined
         ? {}
         : { timeout: options.timeoutMs, killSignal: "SIGKILL" }),
-    });
-    const stdout: Buffer[] = [];
+    }) as ChildProcessByStdio<Writable, null, Readable>;
+    // 'error' (the command did not start) may be followed by 'close': the file is taken once.
+    let outputTaken = false;
+    const takeOutput = (): string => {
+      if (outputTaken) return "";
+      outputTaken = true;
+      return readOutputFile(output);
+    };
     const stderr: Buffer[] = [];
-    child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
     child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
     // A command that exits without reading its input closes the pipe; that is not our error.
     child.stdin.on("error", () => {});
     child.stdin.end(options.input ?? "");
 
     child.on("error", (error: NodeJS.ErrnoException) => {
+      takeOutput();
       if (error.code === "ENOENT") {
         reject(
           new OpError("tool-missing", `${command} is not installed or not on PATH`, {
@@ -88,6 +140,7 @@ function spawnCollect(
     });
     child.on("close", (code, signal) => {
       trace(`exit ${command} ${code ?? signal}`);
+      const stdout = takeOutput();
       if (signal !== null && code === null) {
         const why =
           signal === "SIGKILL" && options.timeoutMs !== undefined
@@ -97,7 +150,7 @@ function spawnCollect(
         return;
       }
       resolve({
-        stdout: Buffer.concat(stdout).toString("utf8"),
+        stdout,
         stderr: Buffer.concat(stderr).toString("utf8"),
         exitCode: code ?? 1,
       });

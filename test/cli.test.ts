@@ -3,7 +3,7 @@
  * namespace (the host's ruleset is never read into a plan or touched).
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { recordKey } from "../src/ledger/store.js";
@@ -81,6 +81,20 @@ describe("op without a host", () => {
       const fromModules = sandbox.op(args, { env: { OP_NO_SNAPSHOT: "1" } });
       expect(fromModules, args.join(" ")).toEqual(fromSnapshot);
     }
+  });
+
+  it("finds its tree through a symlink and from a relative path, with no helper process", () => {
+    const link = join(sandbox.dir, "op-link");
+    symlinkSync(opBinary, link);
+    expect(spawnSync(link, ["--version"], { encoding: "utf8" }).stdout).toMatch(/^op \d/);
+    const relative = spawnSync("scripts/op", ["--version"], { cwd: repoRoot, encoding: "utf8" });
+    expect(relative.stdout).toMatch(/^op \d/);
+    // Only a link costs a readlink; a direct start runs no process before node's exec.
+    const direct = spawnSync("sh", ["-x", opBinary, "--help"], { encoding: "utf8" });
+    expect(direct.stderr).not.toMatch(/readlink|dirname/);
+    const linked = spawnSync("sh", ["-x", link, "--help"], { encoding: "utf8" });
+    expect(linked.stderr).toContain(`readlink -f ${link}`);
+    expect(linked.stderr).toContain(`--snapshot-blob ${repoRoot}/dist/op.blob`);
   });
 
   it("rejects an invalid file with every problem and its JSON path, exit 1", () => {
