@@ -2,7 +2,8 @@
  * What each command does. program.ts parses the command line; this file runs the work and
  * returns the exit code. Heavy modules are imported here, never on the `--version` path.
  */
-import { readFile, stat } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createCtx, type Paths, resolvePaths } from "../context.js";
 import type { StepOutcome } from "../engine/dag.js";
@@ -167,6 +168,9 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
   // existing ledger opens: a run that has steps needs them at once, one without just closes it.
   const earlyLedger = openExistingLedger(where);
   preloadApply();
+  // One turn of the event loop first: the ledger's open is handed to LevelDB's thread before
+  // the schemas take this one (~6 ms), not after everything that keeps it busy until the plan.
+  await new Promise((resolve) => setImmediate(resolve));
   let ledgerTaken = false;
   try {
     const { document, plugins } = await checkState(parsed, file);
@@ -353,7 +357,7 @@ async function openLedger(where: Paths, create: boolean): Promise<Ledger> {
  */
 async function openExistingLedger(where: Paths): Promise<Ledger | undefined> {
   try {
-    await stat(join(where.ledgerDir, "CURRENT"));
+    if (!existsSync(join(where.ledgerDir, "CURRENT"))) return undefined;
     return await openLedger(where, true);
   } catch {
     return undefined;

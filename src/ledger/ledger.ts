@@ -8,7 +8,7 @@
  * has handed it to the kernel. `checkpoint()` writes with sync, which syncs LevelDB's log and so
  * every record before it: op calls it at the end of each run.
  */
-import { mkdir, stat } from "node:fs/promises";
+import { mkdirSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { Level } from "level";
@@ -76,6 +76,17 @@ function errnoCode(error: unknown): string | undefined {
 }
 
 /** What a failure to create or open the database means to the user. */
+/** Whether `dir` holds a LevelDB database; other errors than "not there" are thrown. */
+function existsLedger(dir: string): boolean {
+  try {
+    statSync(join(dir, "CURRENT"));
+    return true;
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return false;
+    throw error;
+  }
+}
+
 function openError(error: unknown, dir: string): unknown {
   const cause = (error as { cause?: unknown }).cause ?? error;
   const code = errnoCode(cause) ?? errnoCode(error);
@@ -179,23 +190,18 @@ export class Ledger {
   static async open(dir: string, options: LedgerOptions): Promise<Ledger> {
     const location = resolve(dir);
     const create = options.create ?? true;
-    if (create) {
-      await mkdir(location, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
-        throw openError(error, location);
-      });
-    } else {
-      const exists = await stat(join(location, "CURRENT")).then(
-        () => true,
-        (error: unknown) => {
-          if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return false;
-          throw openError(error, location);
-        },
-      );
-      if (!exists) {
+    // Synchronous on purpose: apply opens the ledger while its queries keep the thread busy,
+    // and each awaited call would wait for a free turn of it before LevelDB could start.
+    // These are two metadata calls on a local directory (microseconds).
+    try {
+      if (create) mkdirSync(location, { recursive: true, mode: 0o700 });
+      else if (!existsLedger(location)) {
         throw new OpError("invalid-state", `there is no ledger at ${location}`, {
           hint: "op creates it on the first `op apply`; check the --ledger path",
         });
       }
+    } catch (error) {
+      throw error instanceof OpError ? error : openError(error, location);
     }
     // An existing key is read while LevelDB opens; one is created only once the ledger opened.
     const existingKey = create ? loadSigningKey(options.keyFile) : undefined;
