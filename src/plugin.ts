@@ -91,8 +91,10 @@ export interface Plugin<Desired = unknown, Live = unknown> {
   /**
    * Turns the validated file section into the form `diff` compares. It may use tools (e.g.
    * nft in a throw-away namespace) and the live state, but changes nothing on the host.
+   * It starts while `query` still reads the host: the work that needs only the file is done
+   * before awaiting `live` (the engine reports a failed query before a failed prepare).
    */
-  prepare(section: unknown, live: Live, ctx: Ctx): Promise<Desired>;
+  prepare(section: unknown, live: Promise<Live>, ctx: Ctx): Promise<Desired>;
   /** Pure: no I/O, clock or environment. */
   diff(desired: Desired, live: Live): Action[];
   /** Applies one action; idempotent. */

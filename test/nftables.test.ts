@@ -64,7 +64,7 @@ async function sandbox(cacheDir?: string): Promise<Sandbox> {
 
 async function plan(section: NftablesSection, ctx: Ctx): Promise<Action[]> {
   const live = await nftablesPlugin.query(ctx);
-  const desired = await nftablesPlugin.prepare(section, live, ctx);
+  const desired = await nftablesPlugin.prepare(section, Promise.resolve(live), ctx);
   return nftablesPlugin.diff(desired, live);
 }
 
@@ -386,11 +386,11 @@ describe("nftables plugin on a real kernel", () => {
   it("caches the normalised form, and recovers from a corrupt cache entry", async () => {
     const { ctx, commands } = await sandbox();
     const live = await nftablesPlugin.query(ctx);
-    const first = await nftablesPlugin.prepare(demo, live, ctx);
+    const first = await nftablesPlugin.prepare(demo, Promise.resolve(live), ctx);
     expect(commands.filter((c) => c.startsWith("unshare"))).toHaveLength(1);
 
     commands.length = 0;
-    const second = await nftablesPlugin.prepare(demo, live, ctx);
+    const second = await nftablesPlugin.prepare(demo, Promise.resolve(live), ctx);
     expect(commands).toEqual([]);
     expect(second).toEqual(first);
 
@@ -400,7 +400,7 @@ describe("nftables plugin on a real kernel", () => {
     const file = join(dir, entry as string);
     const good = await readFile(file, "utf8");
     await writeFile(file, good.slice(0, good.length / 2));
-    const third = await nftablesPlugin.prepare(demo, live, ctx);
+    const third = await nftablesPlugin.prepare(demo, Promise.resolve(live), ctx);
     expect(commands.filter((c) => c.startsWith("unshare"))).toHaveLength(1);
     expect(third).toEqual(first);
     expect(await readFile(file, "utf8")).toBe(good);
@@ -418,7 +418,7 @@ describe("nftables plugin on a real kernel", () => {
       await utimes(file, old, old);
     }
     const live = await nftablesPlugin.query(ctx);
-    await nftablesPlugin.prepare(demo, live, ctx);
+    await nftablesPlugin.prepare(demo, Promise.resolve(live), ctx);
     const entries = await readdir(dir);
     expect(entries).toHaveLength(32);
     // The entry just written is among those kept.

@@ -64,7 +64,7 @@ class Problems {
 
 export async function prepareLxc(
   section: LxcSection,
-  live: LxcLive,
+  liveState: LxcLive | Promise<LxcLive>,
   ctx: Ctx,
   env: PrepareEnv = {},
 ): Promise<LxcDesired> {
@@ -79,7 +79,9 @@ export async function prepareLxc(
       },
     );
   }
+  // Image tarballs are hashed while Incus answers the query.
   const images = await prepareImages(section, problems, ctx.cacheDir);
+  const live = await liveState;
   const declared = new Set(images.map((image) => image.alias));
   const defaultImage = section.default_image ?? env.defaultImage ?? fallbackImage;
 

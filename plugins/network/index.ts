@@ -7,7 +7,7 @@ import type { NetworkSection } from "../../src/generated/network.js";
 import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
 import { applyNetwork } from "./apply.js";
 import { defaultOvsConfig, type OvsConfig } from "./ovs.js";
-import { memoDiff, prepareNetwork } from "./prepare.js";
+import { memoDiff, normaliseNetwork, resolveNetwork } from "./prepare.js";
 import { queryNetwork } from "./query.js";
 import type { NetDesired, NetLive } from "./types.js";
 
@@ -29,8 +29,11 @@ export function createNetworkPlugin(
     // at once: 200 links then take a handful of processes instead of one per 8 links.
     concurrency: Number.POSITIVE_INFINITY,
     query: (ctx: Ctx) => queryNetwork(ctx, ovsConfig),
-    prepare: async (section, live, ctx) =>
-      prepareNetwork(section as NetworkSection, live, { allowUplink: ctx.options.allowUplink }),
+    // The file's half while `ip` and OVSDB answer, the host's half once they have.
+    prepare: async (section, live, ctx) => {
+      const fromFile = normaliseNetwork(section as NetworkSection);
+      return resolveNetwork(fromFile, await live, { allowUplink: ctx.options.allowUplink });
+    },
     diff: memoDiff,
     apply: (action, ctx) => applyNetwork(action, ctx, ovsConfig),
     report: reportNetwork,

@@ -35,16 +35,42 @@ const typeAliases: Record<Interface["type"], LinkType> = {
   ethernet: "ethernet",
 };
 
+/**
+ * What the file alone says, normalised: everything prepare checks without the host. It runs
+ * while the host is being read (see `Plugin.prepare`); `resolveNetwork` then adds the checks
+ * and fields that need the live links.
+ */
+export interface NetworkFromFile {
+  section: NetworkSection;
+  interfaces: Interface[];
+  typeOf: ReadonlyMap<string, LinkType>;
+  indexOf: ReadonlyMap<string, number>;
+  absent: string[];
+  members: ReadonlyMap<string, { name: string; tag?: number }[]>;
+  /** The links to create or tune (the interfaces not marked absent), in file order. */
+  links: DesiredLink[];
+  routes: DesiredRoute[];
+  /** Which link each address of the file is on (IP without prefix). */
+  addressOwner: ReadonlyMap<string, string>;
+  ovs: DesiredOvsBridge[];
+}
+
+type Fail = (where: string, message: string, hint: string) => never;
+
+const fail: Fail = (where, message, hint) => {
+  throw new OpError("invalid-state", `plugins.network${where}: ${message}`, { hint });
+};
+
 export function prepareNetwork(
   section: NetworkSection,
   live: NetLive,
   options: { allowUplink: boolean },
 ): NetDesired {
+  return resolveNetwork(normaliseNetwork(section), live, options);
+}
+
+export function normaliseNetwork(section: NetworkSection): NetworkFromFile {
   const interfaces = section.interfaces ?? [];
-  const liveBy = new Map(live.links.map((link) => [link.name, link]));
-  const fail = (where: string, message: string, hint: string): never => {
-    throw new OpError("invalid-state", `plugins.network${where}: ${message}`, { hint });
-  };
 
   // Names and types first: everything else refers to them.
   const typeOf = new Map<string, LinkType>();
@@ -62,7 +88,6 @@ export function prepareNetwork(
     typeOf.set(iface.name, typeAliases[iface.type]);
     if (iface.ensure === "absent") absent.push(iface.name);
   });
-  const present = (name: string): boolean => typeOf.has(name) && !absent.includes(name);
 
   // Bridge membership, from both spellings: bridge.ports / ovs.ports / ports, and controller.
   const members = new Map<string, { name: string; tag?: number }[]>();
@@ -112,10 +137,8 @@ export function prepareNetwork(
   });
 
   const bridgeOf = new Map<string, string>();
-  const pending: NetDesired["pending"] = [];
   for (const [bridge, ports] of members) {
     const i = indexOf.get(bridge) ?? 0;
-    const bridgeType = typeOf.get(bridge) as LinkType;
     for (const port of ports) {
       if (port.name === bridge) {
         fail(at(i), `bridge "${bridge}" lists itself as a port`, "remove it from its own ports");
@@ -136,25 +159,6 @@ export function prepareNetwork(
           "remove it from the ports too",
         );
       }
-      const portType = typeOf.get(port.name) ?? liveBy.get(port.name)?.type;
-      if (portType === "ovs-interface" && bridgeType !== "ovs-bridge") {
-        fail(
-          at(i),
-          `"${port.name}" is an OVS internal port; it cannot be a port of Linux bridge "${bridge}"`,
-          "list it in an ovs-bridge",
-        );
-      }
-      if (!present(port.name) && !liveBy.has(port.name)) {
-        if (containerVeth.test(port.name)) {
-          pending.push({ bridge, port: port.name });
-          continue;
-        }
-        fail(
-          at(i),
-          `port "${port.name}" of bridge "${bridge}" names a link that does not exist and is not declared`,
-          `declare "${port.name}" in interfaces, create it first, or fix the name (container veths are named vi<id>)`,
-        );
-      }
     }
   }
   findBridgeLoop(members, (loop) =>
@@ -165,7 +169,7 @@ export function prepareNetwork(
     ),
   );
 
-  // Per link: fields, addresses, and what live says about it.
+  // Per link: its fields and addresses.
   const links: DesiredLink[] = [];
   const routes: DesiredRoute[] = [];
   const addressOwner = new Map<string, string>();
@@ -178,7 +182,6 @@ export function prepareNetwork(
   });
   interfaces.forEach((iface, i) => {
     const type = typeAliases[iface.type];
-    const cur = liveBy.get(iface.name);
     if (type === "ethernet" && iface.ensure === "absent") {
       fail(
         at(i),
@@ -187,21 +190,6 @@ export function prepareNetwork(
       );
     }
     if (iface.ensure === "absent") return;
-    if (type === "ethernet" && cur === undefined) {
-      fail(
-        at(i),
-        `ethernet "${iface.name}" does not exist on this host`,
-        "op never creates NICs; check the name with `ip link`",
-      );
-    }
-    // "ethernet" means any existing link op only tunes; other types must match what exists.
-    if (cur && cur.type !== type && !cur.owned && type !== "ethernet") {
-      fail(
-        at(i),
-        `"${iface.name}" exists as a ${cur.type} (not a ${type}) and op did not create it, so it will not replace it`,
-        "rename the entry, or delete the existing link by hand",
-      );
-    }
     if (iface.veth && type !== "veth")
       fail(at(i), `"${iface.name}" is a ${type} but has veth settings`, "remove veth");
     if (iface.macvlan && type !== "macvlan")
@@ -256,11 +244,6 @@ export function prepareNetwork(
     if (!ovsTypes.has(type) && (bridge === undefined || typeOf.get(bridge) === "linux-bridge")) {
       link.master = bridge ?? null;
     }
-    if (type === "linux-bridge") {
-      link.ports = (members.get(iface.name) ?? [])
-        .map((p) => p.name)
-        .filter((p) => present(p) || liveBy.has(p));
-    }
     if (type === "veth") {
       const createdBy = declaredAsPeerBy.get(iface.name);
       if (iface.veth) {
@@ -278,6 +261,131 @@ export function prepareNetwork(
             "use another peer name",
           );
         }
+        link.veth = {
+          peer: iface.veth.peer,
+          ...(iface.veth.netns === undefined ? {} : { netns: iface.veth.netns }),
+        };
+      }
+      // Of two veths declaring each other, the first in name order creates the pair.
+      if (createdBy !== undefined && (!iface.veth || createdBy < iface.name)) {
+        link.createdBy = createdBy;
+        delete link.veth;
+      }
+    }
+    if (type === "macvlan" && iface.macvlan) {
+      const base = iface.macvlan.base;
+      if (base === iface.name) {
+        fail(
+          at(i),
+          `the base "${base}" of macvlan "${iface.name}" does not exist`,
+          "create the base link first or fix its name",
+        );
+      }
+      link.macvlan = { base, mode: iface.macvlan.mode ?? "bridge" };
+    }
+    links.push(link);
+  });
+
+  (section.routes ?? []).forEach((route, i) => {
+    routes.push(checkRoute(route, `.routes[${i}]`, fail));
+  });
+  const routeIds = new Set<string>();
+  for (const route of routes) {
+    const id = routeId(route);
+    if (routeIds.has(id))
+      fail(
+        ".routes",
+        `the route to ${route.to} on "${route.dev}" is listed twice`,
+        "list each route once",
+      );
+    routeIds.add(id);
+  }
+
+  return {
+    section,
+    interfaces,
+    typeOf,
+    indexOf,
+    absent,
+    members,
+    links,
+    routes,
+    addressOwner,
+    ovs: ovsBridges(interfaces, members, typeOf, links),
+  };
+}
+
+/**
+ * The desired state of `file` on this host: the checks that need the live links (ports and
+ * bases that must exist, names taken by other links, addresses already elsewhere, OVS being
+ * there), the fields that depend on them, and the uplink guard.
+ */
+export function resolveNetwork(
+  file: NetworkFromFile,
+  live: NetLive,
+  options: { allowUplink: boolean },
+): NetDesired {
+  const { interfaces, typeOf, indexOf, absent, members, addressOwner } = file;
+  const liveBy = new Map(live.links.map((link) => [link.name, link]));
+  const present = (name: string): boolean => typeOf.has(name) && !absent.includes(name);
+
+  const pending: NetDesired["pending"] = [];
+  for (const [bridge, ports] of members) {
+    const i = indexOf.get(bridge) ?? 0;
+    const bridgeType = typeOf.get(bridge) as LinkType;
+    for (const port of ports) {
+      const portType = typeOf.get(port.name) ?? liveBy.get(port.name)?.type;
+      if (portType === "ovs-interface" && bridgeType !== "ovs-bridge") {
+        fail(
+          at(i),
+          `"${port.name}" is an OVS internal port; it cannot be a port of Linux bridge "${bridge}"`,
+          "list it in an ovs-bridge",
+        );
+      }
+      if (!present(port.name) && !liveBy.has(port.name)) {
+        if (containerVeth.test(port.name)) {
+          pending.push({ bridge, port: port.name });
+          continue;
+        }
+        fail(
+          at(i),
+          `port "${port.name}" of bridge "${bridge}" names a link that does not exist and is not declared`,
+          `declare "${port.name}" in interfaces, create it first, or fix the name (container veths are named vi<id>)`,
+        );
+      }
+    }
+  }
+
+  // Per link: what live says about it. Links are copied: the file's form serves every host.
+  const links = file.links.map((link) => ({ ...link }));
+  const linkNamed = new Map(links.map((link) => [link.name, link]));
+  interfaces.forEach((iface, i) => {
+    if (iface.ensure === "absent") return;
+    const type = typeAliases[iface.type];
+    const cur = liveBy.get(iface.name);
+    const link = linkNamed.get(iface.name) as DesiredLink;
+    if (type === "ethernet" && cur === undefined) {
+      fail(
+        at(i),
+        `ethernet "${iface.name}" does not exist on this host`,
+        "op never creates NICs; check the name with `ip link`",
+      );
+    }
+    // "ethernet" means any existing link op only tunes; other types must match what exists.
+    if (cur && cur.type !== type && !cur.owned && type !== "ethernet") {
+      fail(
+        at(i),
+        `"${iface.name}" exists as a ${cur.type} (not a ${type}) and op did not create it, so it will not replace it`,
+        "rename the entry, or delete the existing link by hand",
+      );
+    }
+    if (type === "linux-bridge") {
+      link.ports = (members.get(iface.name) ?? [])
+        .map((p) => p.name)
+        .filter((p) => present(p) || liveBy.has(p));
+    }
+    if (type === "veth") {
+      if (iface.veth) {
         const livePeer = liveBy.get(iface.veth.peer);
         if (
           iface.veth.netns === undefined &&
@@ -292,16 +400,8 @@ export function prepareNetwork(
             "use another peer name",
           );
         }
-        link.veth = {
-          peer: iface.veth.peer,
-          ...(iface.veth.netns === undefined ? {} : { netns: iface.veth.netns }),
-        };
       }
-      // Of two veths declaring each other, the first in name order creates the pair.
-      if (createdBy !== undefined && (!iface.veth || createdBy < iface.name)) {
-        link.createdBy = createdBy;
-        delete link.veth;
-      } else if (!iface.veth && cur === undefined) {
+      if (link.createdBy === undefined && !iface.veth && cur === undefined) {
         fail(
           at(i),
           `veth "${iface.name}" does not exist and has no veth.peer to create it with`,
@@ -317,19 +417,15 @@ export function prepareNetwork(
           'add "macvlan": { "base": "<link>" }',
         );
       }
-      if (iface.macvlan) {
-        const base = iface.macvlan.base;
-        if (base === iface.name || (!present(base) && !liveBy.has(base))) {
-          fail(
-            at(i),
-            `the base "${base}" of macvlan "${iface.name}" does not exist`,
-            "create the base link first or fix its name",
-          );
-        }
-        link.macvlan = { base, mode: iface.macvlan.mode ?? "bridge" };
+      const base = iface.macvlan?.base;
+      if (base !== undefined && !present(base) && !liveBy.has(base)) {
+        fail(
+          at(i),
+          `the base "${base}" of macvlan "${iface.name}" does not exist`,
+          "create the base link first or fix its name",
+        );
       }
     }
-    links.push(link);
   });
 
   // An address already on a link the file does not describe would be a second copy.
@@ -348,29 +444,16 @@ export function prepareNetwork(
     }
   }
 
-  (section.routes ?? []).forEach((route, i) => {
-    const where = `.routes[${i}]`;
+  (file.section.routes ?? []).forEach((route, i) => {
     const linkOwned = liveBy.get(route.dev)?.owned === true && !absent.includes(route.dev);
     if (!present(route.dev) && !linkOwned) {
       fail(
-        where,
+        `.routes[${i}]`,
         `route to ${route.to} uses "${route.dev}", which is neither in this file nor created by op`,
         "op only routes over links it manages",
       );
     }
-    routes.push(checkRoute(route, where, fail));
   });
-  const routeIds = new Set<string>();
-  for (const route of routes) {
-    const id = routeId(route);
-    if (routeIds.has(id))
-      fail(
-        ".routes",
-        `the route to ${route.to} on "${route.dev}" is listed twice`,
-        "list each route once",
-      );
-    routeIds.add(id);
-  }
 
   const wantsOvs = interfaces.some((iface) => ovsTypes.has(typeAliases[iface.type]));
   if (wantsOvs && !live.ovs.available) {
@@ -386,13 +469,12 @@ export function prepareNetwork(
     );
   }
 
-  const ovs = ovsBridges(interfaces, members, typeOf, links);
   const desired: NetDesired = {
     links,
     absent,
-    prune: section.prune === true,
-    ovs,
-    routes,
+    prune: file.section.prune === true,
+    ovs: file.ovs,
+    routes: file.routes,
     pending,
   };
   if (!options.allowUplink) guardUplinks(memoDiff(desired, live), live.uplinks);
@@ -414,8 +496,6 @@ export function memoDiff(desired: NetDesired, live: NetLive): Action[] {
 function at(i: number): string {
   return `.interfaces[${i}]`;
 }
-
-type Fail = (where: string, message: string, hint: string) => never;
 
 function mtuFromProperties(iface: Interface, i: number, fail: Fail): number | undefined {
   const value = iface.properties?.mtu;

@@ -70,14 +70,16 @@ const cacheEntries = 32;
 
 export async function prepareNftables(
   section: unknown,
-  live: NftLive,
+  liveState: NftLive | Promise<NftLive>,
   ctx: Ctx,
 ): Promise<NftDesired> {
-  // The engine validated the file against the schema; the code checks run again here.
+  // The engine validated the file against the schema; the code checks run again here, while
+  // nft lists the ruleset.
   const specs = (validateSection(section, { schema: false }).tables ?? []).map((spec) => ({
     ...spec,
     ensure: spec.ensure ?? "present",
   }));
+  const live = await liveState;
   const present = specs.filter((spec) => spec.ensure === "present");
   const normalised =
     present.length > 0

@@ -66,4 +66,61 @@ describe("planState", () => {
       "create lxc:ct1 needs network:br0, which is not on the host and which nothing in this run creates: it will fail",
     ]);
   });
+
+  it("starts prepare while the query still reads, and hands it the query's result", async () => {
+    const { ctx } = ctxCollectingWarnings();
+    const events: string[] = [];
+    let answer: (live: unknown) => void = () => {};
+    const plugin: Plugin = {
+      ...fakePlugin("network", []),
+      query: () => {
+        events.push("query started");
+        return new Promise((resolve) => {
+          answer = resolve;
+        });
+      },
+      prepare: async (_section, live) => {
+        events.push("prepare started");
+        const host = await live;
+        events.push(`prepare got ${JSON.stringify(host)}`);
+        return { from: host };
+      },
+    };
+    const planning = planState(document("network"), [plugin], ctx);
+    await new Promise((resolve) => setImmediate(resolve));
+    events.push("query answers");
+    answer({ links: 3 });
+    const planned = await planning;
+    expect(events).toEqual([
+      "query started",
+      "prepare started",
+      "query answers",
+      'prepare got {"links":3}',
+    ]);
+    expect(planned.prepared[0]?.desired).toEqual({ from: { links: 3 } });
+  });
+
+  it("reports a failed query rather than the prepare that failed without it", async () => {
+    const { ctx } = ctxCollectingWarnings();
+    const plugin: Plugin = {
+      ...fakePlugin("network", []),
+      query: async () => {
+        throw new Error("the host could not be read");
+      },
+      prepare: async (_section, live) => {
+        await live;
+        return {};
+      },
+    };
+    const failedPrepare: Plugin = {
+      ...plugin,
+      prepare: async () => {
+        throw new Error("the file is wrong");
+      },
+    };
+    for (const each of [plugin, failedPrepare]) {
+      const error = await planState(document("network"), [each], ctx).catch((e: unknown) => e);
+      expect((error as Error).message).toContain("the host could not be read");
+    }
+  });
 });

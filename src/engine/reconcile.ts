@@ -61,15 +61,15 @@ export async function planState(
   const inFile = plugins.filter((plugin) => document.sections.has(plugin.name));
   const prepared = await Promise.all(
     inFile.map(async (plugin): Promise<PreparedPlugin> => {
-      const live = await phase(
-        plugin,
-        "query",
-        () => started.get(plugin.name) ?? plugin.query(ctx),
-      );
-      const desired = await phase(plugin, "prepare", () =>
+      const live = phase(plugin, "query", () => started.get(plugin.name) ?? plugin.query(ctx));
+      const desired = phase(plugin, "prepare", () =>
         plugin.prepare(document.sections.get(plugin.name), live, ctx),
       );
-      return { plugin, desired, live };
+      // Both are awaited: a host that could not be read explains a prepare that needed it.
+      const [read, made] = await Promise.allSettled([live, desired]);
+      if (read.status === "rejected") throw read.reason;
+      if (made.status === "rejected") throw made.reason;
+      return { plugin, desired: made.value, live: read.value };
     }),
   );
   const actions = prepared.flatMap(({ plugin, desired, live }) => diffOf(plugin, desired, live));
