@@ -7,7 +7,7 @@
  * built it, so it is rebuilt with every build (npm run build; setup.sh builds after installs).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -87,5 +87,67 @@ const built = spawnSync(node, ["--snapshot-blob", blob, "--build-snapshot", bund
 if (built.status !== 0 || !existsSync(blob)) {
   process.stderr.write(built.stderr);
   throw new Error(`node --build-snapshot failed (${built.status}); op still runs without it`);
+}
+
+/**
+ * Node appends to every blob a code cache for all ~390 of its builtin modules (~4 MB), which
+ * each start reads and copies (~9 ms here, a sixth of a converged `op plan`). op's commands run
+ * the builtins already in the heap, so the cache serves only the few loaded late (worker_threads
+ * for a large verify), which then compile from source. Node's own switch for this,
+ * `withoutCodeCache`, also drops the compiled code of op's functions (V8's kClear), which costs
+ * more at run time than it saves; so the cache is cut here instead.
+ *
+ * It is the blob's last field: a 64-bit count, then per builtin a 64-bit length and its id, a
+ * 64-bit length and the cache. Its start is the one offset from which exactly such a list, of
+ * module ids, runs to the end of the file; it becomes an empty list. A blob whose layout is not
+ * that (another Node), or whose cut copy does not answer like the whole one, stays whole.
+ */
+function withoutBuiltinCodeCache(whole) {
+  const listAt = (start) => {
+    let at = start;
+    const count = Number(whole.readBigUInt64LE(at));
+    at += 8;
+    const ids = [];
+    for (let entry = 0; entry < count; entry++) {
+      if (at + 8 > whole.length) return undefined;
+      const idLength = Number(whole.readBigUInt64LE(at));
+      if (idLength === 0 || idLength > 128 || at + 8 + idLength + 8 > whole.length)
+        return undefined;
+      const id = whole.toString("latin1", at + 8, at + 8 + idLength);
+      if (!/^[\w./:-]+$/.test(id)) return undefined;
+      ids.push(id);
+      at += 8 + idLength;
+      at += 8 + Number(whole.readBigUInt64LE(at));
+      if (at > whole.length) return undefined;
+    }
+    return at === whole.length ? ids : undefined;
+  };
+  for (let start = 0; start + 8 <= whole.length; start++) {
+    // A plausible count (Node has some hundreds of builtins) before trying to walk the list.
+    const count = whole.readUInt32LE(start);
+    if (count < 50 || count > 5000 || whole.readUInt32LE(start + 4) !== 0) continue;
+    const ids = listAt(start);
+    if (ids?.includes("fs") && ids.includes("path")) {
+      return Buffer.concat([whole.subarray(0, start), Buffer.alloc(8)]);
+    }
+  }
+  return undefined;
+}
+
+const answer = (file) =>
+  spawnSync(node, ["--snapshot-blob", file, "--", "--help"], { cwd: root, encoding: "utf8" });
+const cut = withoutBuiltinCodeCache(readFileSync(blob));
+if (cut === undefined) {
+  process.stdout.write("snapshot: Node's code cache not found in the blob; kept whole\n");
+} else {
+  const trial = `${blob}.cut`;
+  writeFileSync(trial, cut);
+  const [whole, trimmed] = [answer(blob), answer(trial)];
+  if (trimmed.status === 0 && trimmed.stdout === whole.stdout && whole.stdout.length > 0) {
+    renameSync(trial, blob);
+  } else {
+    rmSync(trial, { force: true });
+    process.stdout.write("snapshot: the blob without Node's code cache misbehaved; kept whole\n");
+  }
 }
 process.stdout.write(`snapshot: ${blob}\n`);

@@ -54,5 +54,6 @@ export function prepareCli(): (argv: string[]) => Promise<number> {
  * finished run cost ~7 ms at every start. 'exit' listeners still run.
  */
 export function exitWith(code: number): never {
+  trace("exit");
   process.exit(code);
 }

@@ -19,12 +19,15 @@ import "../../plugins/nftables/index.js";
 import "./commands.js";
 import "./doctor.js";
 import { exitWith, prepareCli } from "./run.js";
+import { warmUp } from "./warmup.js";
 
 if (!startupSnapshot.isBuildingSnapshot()) {
   throw new Error("snapshot.ts is the entry of `node --build-snapshot`, not a program to run");
 }
-// The command line's definition is built here, at build time, like the modules.
+// The command line's definition is built here, at build time, like the modules, and the
+// functions every plan runs are compiled by running them once (warmup.ts).
 const runCli = prepareCli();
+warmUp();
 startupSnapshot.setDeserializeMainFunction(async () => {
   // Started as `node --snapshot-blob op.blob -- ARGS`: argv is [node, ...ARGS].
   exitWith(await runCli(process.argv.slice(1)));
