@@ -36,6 +36,15 @@ describe("createRunner", () => {
     expect(Number(result.stderr.trim())).toBeLessThan(blockEnded);
   });
 
+  it("says where it found no room for a command's output", async () => {
+    const nowhere = createRunner({ outputDirs: ["/nonexistent-op-dir"] });
+    const error = await nowhere.run("true", []).catch((e: unknown) => e);
+    expect((error as OpError).code).toBe("command-failed");
+    expect((error as OpError).message).toBe(
+      "no temporary file for a command's output in /nonexistent-op-dir (ENOENT)",
+    );
+  });
+
   it("passes arguments without a shell, so shell characters stay inert", async () => {
     const result = await runner.run("printf", ["%s", "$(touch /tmp/op-should-not-exist); `id`"]);
     expect(result.stdout).toBe("$(touch /tmp/op-should-not-exist); `id`");

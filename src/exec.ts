@@ -37,14 +37,21 @@ export interface Runner {
 }
 
 /** Processes started directly (no shell, so names with shell characters stay inert). */
-export function createRunner(options: { netns?: string } = {}): Runner {
+export function createRunner(
+  options: {
+    netns?: string;
+    /** Where commands' output files are made: /dev/shm (memory), else TMPDIR (read now). */
+    outputDirs?: readonly string[];
+  } = {},
+): Runner {
   const netns = options.netns;
+  const outputDirs = options.outputDirs ?? ["/dev/shm", tmpdir()];
   return {
     netns,
     async run(command, args, runOptions = {}) {
       const [file, argv] =
         netns === undefined ? [command, args] : ["ip", ["netns", "exec", netns, command, ...args]];
-      const result = await spawnCollect(command, file, argv, runOptions);
+      const result = await spawnCollect(command, file, argv, runOptions, outputDirs);
       if (result.exitCode !== 0 && runOptions.check !== false) {
         const output = result.stderr.trim() || result.stdout.trim();
         throw new OpError(
@@ -66,18 +73,29 @@ const O_TMPFILE = 0o20000000 | constants.O_DIRECTORY;
  * op's thread is free to drain it, and op's thread is busy checking the file meanwhile.
  * A file never blocks the writer, and it is read once, when the command has exited.
  */
-function openOutputFile(): number {
-  // /dev/shm is memory; the temporary directory is the fallback (TMPDIR, read at run time).
-  for (const dir of ["/dev/shm", tmpdir()]) {
+function openOutputFile(dirs: readonly string[]): number {
+  for (const dir of dirs) {
     try {
       return openSync(dir, O_TMPFILE | constants.O_RDWR, 0o600);
     } catch {}
   }
   // File systems without O_TMPFILE: a private name, unlinked at once.
-  const path = join(tmpdir(), `op-out-${process.pid}-${randomBytes(6).toString("hex")}`);
-  const fd = openSync(path, constants.O_CREAT | constants.O_EXCL | constants.O_RDWR, 0o600);
-  unlinkSync(path);
-  return fd;
+  let why = "";
+  for (const dir of dirs) {
+    const path = join(dir, `op-out-${process.pid}-${randomBytes(6).toString("hex")}`);
+    try {
+      const fd = openSync(path, constants.O_CREAT | constants.O_EXCL | constants.O_RDWR, 0o600);
+      unlinkSync(path);
+      return fd;
+    } catch (error) {
+      why = (error as NodeJS.ErrnoException).code ?? String(error);
+    }
+  }
+  throw new OpError(
+    "command-failed",
+    `no temporary file for a command's output in ${dirs.join(" or ")} (${why})`,
+    { hint: "make TMPDIR (or /tmp) a writable directory" },
+  );
 }
 
 function readOutputFile(fd: number): string {
@@ -96,15 +114,16 @@ function readOutputFile(fd: number): string {
   }
 }
 
-function spawnCollect(
+async function spawnCollect(
   command: string,
   file: string,
   argv: readonly string[],
   options: RunOptions,
+  outputDirs: readonly string[],
 ): Promise<RunResult> {
   trace(`spawn ${command} ${argv.slice(0, 3).join(" ")}`);
+  const output = openOutputFile(outputDirs);
   return new Promise((resolve, reject) => {
-    const output = openOutputFile();
     // stdin and stderr are pipes (so never null); stdout is the file.
     const child = spawn(file, argv, {
       env: { ...process.env, LC_ALL: "C" },
