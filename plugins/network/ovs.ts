@@ -198,7 +198,7 @@ function scalarOf(value: OvsValue): string | number | undefined {
 }
 
 /** Where a change of the `ovs:db` action applies: `bridge/B[/field]` or `port/B/P[/field]`. */
-export function parseOvsPath(
+function parseOvsPath(
   path: string,
 ):
   | { table: "bridge"; bridge: string; field?: string }

@@ -42,7 +42,6 @@ const typeAliases: Record<Interface["type"], LinkType> = {
  */
 export interface NetworkFromFile {
   section: NetworkSection;
-  interfaces: Interface[];
   typeOf: ReadonlyMap<string, LinkType>;
   indexOf: ReadonlyMap<string, number>;
   absent: string[];
@@ -273,15 +272,7 @@ export function normaliseNetwork(section: NetworkSection): NetworkFromFile {
       }
     }
     if (type === "macvlan" && iface.macvlan) {
-      const base = iface.macvlan.base;
-      if (base === iface.name) {
-        fail(
-          at(i),
-          `the base "${base}" of macvlan "${iface.name}" does not exist`,
-          "create the base link first or fix its name",
-        );
-      }
-      link.macvlan = { base, mode: iface.macvlan.mode ?? "bridge" };
+      link.macvlan = { base: iface.macvlan.base, mode: iface.macvlan.mode ?? "bridge" };
     }
     links.push(link);
   });
@@ -303,7 +294,6 @@ export function normaliseNetwork(section: NetworkSection): NetworkFromFile {
 
   return {
     section,
-    interfaces,
     typeOf,
     indexOf,
     absent,
@@ -325,7 +315,8 @@ export function resolveNetwork(
   live: NetLive,
   options: { allowUplink: boolean },
 ): NetDesired {
-  const { interfaces, typeOf, indexOf, absent, members, addressOwner } = file;
+  const { typeOf, indexOf, absent, members, addressOwner } = file;
+  const interfaces = file.section.interfaces ?? [];
   const liveBy = new Map(live.links.map((link) => [link.name, link]));
   const present = (name: string): boolean => typeOf.has(name) && !absent.includes(name);
 
@@ -418,7 +409,7 @@ export function resolveNetwork(
         );
       }
       const base = iface.macvlan?.base;
-      if (base !== undefined && !present(base) && !liveBy.has(base)) {
+      if (base !== undefined && (base === iface.name || (!present(base) && !liveBy.has(base)))) {
         fail(
           at(i),
           `the base "${base}" of macvlan "${iface.name}" does not exist`,

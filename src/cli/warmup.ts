@@ -8,8 +8,14 @@
  * variable, so nothing of the build machine or of its moment ends up in the snapshot.
  */
 import { memoDiff, prepareNetwork } from "../../plugins/network/prepare.js";
-import { parseLive, routesByFamily, splitJsonDocuments } from "../../plugins/network/query.js";
+import {
+  type IpRoute,
+  parseLive,
+  routesByFamily,
+  splitJsonDocuments,
+} from "../../plugins/network/query.js";
 import { buildPlan } from "../engine/plan.js";
+import type { NetworkSection } from "../generated/network.js";
 import type { Action } from "../plugin.js";
 import { pluginEntries } from "../registry.js";
 import { validateState } from "../state/validate.js";
@@ -108,12 +114,13 @@ function sampleDump(): string {
 export function warmUp(): Action[] {
   const state = sampleState();
   validateState(state, pluginEntries, "warm-up.json");
-  const [addresses, routes] = splitJsonDocuments(sampleDump());
-  const live = parseLive(addresses ?? [], routesByFamily((routes ?? []) as never[]), {
+  const [addresses = [], routes = []] = splitJsonDocuments(sampleDump());
+  const live = parseLive(addresses, routesByFamily(routes as IpRoute[]), {
     available: true,
     bridges: [],
   });
-  const desired = prepareNetwork(state.plugins.network as never, live, { allowUplink: true });
+  const section = state.plugins.network as NetworkSection;
+  const desired = prepareNetwork(section, live, { allowUplink: true });
   const actions = memoDiff(desired, live);
   buildPlan(actions, ["network"]);
   return actions;

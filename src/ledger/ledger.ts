@@ -75,7 +75,6 @@ function errnoCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
-/** What a failure to create or open the database means to the user. */
 /** Whether `dir` holds a LevelDB database; other errors than "not there" are thrown. */
 function existsLedger(dir: string): boolean {
   try {
@@ -87,6 +86,7 @@ function existsLedger(dir: string): boolean {
   }
 }
 
+/** What a failure to create or open the database means to the user. */
 function openError(error: unknown, dir: string): unknown {
   const cause = (error as { cause?: unknown }).cause ?? error;
   const code = errnoCode(cause) ?? errnoCode(error);
