@@ -61,6 +61,27 @@ describe("createRunner", () => {
     expect((error as OpError).message).toBe("sleep timed out after 100 ms");
   });
 
+  it("gives commands the environment without the malloc tunable the launcher adds for node", async () => {
+    const print = ["-c", 'echo "${GLIBC_TUNABLES-unset} ${OP_TUNABLES_ADDED-unset} $LC_ALL"'];
+    const saved = { tunables: process.env.GLIBC_TUNABLES, added: process.env.OP_TUNABLES_ADDED };
+    try {
+      process.env.GLIBC_TUNABLES = "glibc.malloc.hugetlb=1";
+      process.env.OP_TUNABLES_ADDED = "1";
+      expect((await runner.run("sh", print)).stdout).toBe("unset unset C\n");
+      // A user's own tunables are theirs: passed on as they are.
+      delete process.env.OP_TUNABLES_ADDED;
+      expect((await runner.run("sh", print)).stdout).toBe("glibc.malloc.hugetlb=1 unset C\n");
+    } finally {
+      for (const [name, value] of [
+        ["GLIBC_TUNABLES", saved.tunables],
+        ["OP_TUNABLES_ADDED", saved.added],
+      ] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
   it("runs commands inside a network namespace when asked", async () => {
     const netns = `opt-exec-${process.pid}`;
     await runner.run("ip", ["netns", "add", netns]);

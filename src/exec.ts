@@ -114,6 +114,19 @@ function readOutputFile(fd: number): string {
   }
 }
 
+/**
+ * The environment of every command: op's own, in the C locale (its output is parsed), without
+ * the malloc tunable scripts/op adds for node alone (it costs a short-lived `ip` ~2 ms).
+ */
+export function childEnvironment(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: "C" };
+  if (env.OP_TUNABLES_ADDED === "1") {
+    delete env.GLIBC_TUNABLES;
+    delete env.OP_TUNABLES_ADDED;
+  }
+  return env;
+}
+
 async function spawnCollect(
   command: string,
   file: string,
@@ -126,7 +139,7 @@ async function spawnCollect(
   return new Promise((resolve, reject) => {
     // stdin and stderr are pipes (so never null); stdout is the file.
     const child = spawn(file, argv, {
-      env: { ...process.env, LC_ALL: "C" },
+      env: childEnvironment(),
       stdio: ["pipe", output, "pipe"],
       ...(options.timeoutMs === undefined
         ? {}

@@ -97,6 +97,18 @@ describe("op without a host", () => {
     expect(linked.stderr).toContain(`--snapshot-blob ${repoRoot}/dist/op.blob`);
   });
 
+  it("starts node with huge pages for malloc, unless the user set glibc's tunables", () => {
+    const traced = (env: NodeJS.ProcessEnv) =>
+      spawnSync("sh", ["-x", opBinary, "--help"], { encoding: "utf8", env }).stderr;
+    const { GLIBC_TUNABLES: _, ...withoutTunables } = process.env;
+    expect(traced(withoutTunables)).toContain(
+      "export GLIBC_TUNABLES=glibc.malloc.hugetlb=1 OP_TUNABLES_ADDED=1",
+    );
+    expect(traced({ ...withoutTunables, GLIBC_TUNABLES: "glibc.malloc.arena_max=2" })).not.toMatch(
+      /export GLIBC_TUNABLES/,
+    );
+  });
+
   it("rejects an invalid file with every problem and its JSON path, exit 1", () => {
     const file = join(sandbox.dir, "bad.json");
     writeFileSync(
