@@ -10,8 +10,19 @@ import type { Action, FieldChange, LiveReport } from "../plugin.js";
 
 type Style = Parameters<typeof styleText>[0];
 
+/**
+ * Whether a stream takes colour is asked of it once: styleText asks at every call (the stream,
+ * its terminal, the environment), a few hundred times for a plan of a few hundred changes.
+ */
+const colourful = new WeakMap<NodeJS.WriteStream, boolean>();
+
 function paint(style: Style, text: string, stream: NodeJS.WriteStream = process.stdout): string {
-  return styleText(style, text, { stream });
+  let colour = colourful.get(stream);
+  if (colour === undefined) {
+    colour = styleText("red", "x", { stream }) !== "x";
+    colourful.set(stream, colour);
+  }
+  return colour ? styleText(style, text, { validateStream: false }) : text;
 }
 
 const marks = {

@@ -78,7 +78,16 @@ async function writePublicKey(keyFile: string, publicKey: Uint8Array): Promise<v
 }
 
 /** Loads the signing key if there is one (never creates it). */
-export async function loadSigningKey(keyFile: string): Promise<SigningKey | undefined> {
+async function loadSigningKey(keyFile: string): Promise<SigningKey | undefined> {
+  const secretKey = await readSigningSecret(keyFile);
+  return secretKey === undefined ? undefined : completeSigningKey(keyFile, secretKey);
+}
+
+/**
+ * The secret half of the signing key if there is one, with every check a key file can fail
+ * (readable, private, well formed); the public half is derived later by `completeSigningKey`.
+ */
+export async function readSigningSecret(keyFile: string): Promise<Uint8Array | undefined> {
   const existing = await readIfExists(keyFile);
   if (existing === undefined) return undefined;
   const mode = (await stat(keyFile)).mode & 0o777;
@@ -89,7 +98,14 @@ export async function loadSigningKey(keyFile: string): Promise<SigningKey | unde
       { hint: `chmod 600 ${keyFile}` },
     );
   }
-  const secretKey = decodeKey(existing, keyFile);
+  return decodeKey(existing, keyFile);
+}
+
+/** The key pair of a checked secret; refreshes `<keyFile>.pub` with its public half. */
+export async function completeSigningKey(
+  keyFile: string,
+  secretKey: Uint8Array,
+): Promise<SigningKey> {
   const key = { secretKey, publicKey: getPublicKey(secretKey) };
   await writePublicKey(keyFile, key.publicKey);
   return key;

@@ -16,7 +16,13 @@ import { OpError } from "../errors.js";
 import { traced } from "../trace.js";
 import { signCheckpoint } from "./checkpoint.js";
 import { canonicalJson, genesisHash } from "./hash.js";
-import { loadOrCreateSigningKey, loadPublicKey, loadSigningKey, type SigningKey } from "./keys.js";
+import {
+  completeSigningKey,
+  loadOrCreateSigningKey,
+  loadPublicKey,
+  readSigningSecret,
+  type SigningKey,
+} from "./keys.js";
 import {
   CHECKPOINT_RANGE,
   checkpointKey,
@@ -157,6 +163,8 @@ export class Ledger {
   private readonly host: string;
   private readonly clock: () => Date;
   private signingKey: SigningKey | undefined;
+  /** The checked secret of an existing key, until the first checkpoint completes the pair. */
+  private signingSecret: Uint8Array | undefined;
   private headSeq: number;
   private headHash: Buffer;
   /** Appends, checkpoints and verify run one at a time, in call order. */
@@ -174,7 +182,7 @@ export class Ledger {
     origin: string,
     options: LedgerOptions,
     head: { seq: number; hash: Buffer },
-    signingKey: SigningKey | undefined,
+    signingSecret: Uint8Array | undefined,
   ) {
     this.db = db;
     this.dir = dir;
@@ -184,7 +192,7 @@ export class Ledger {
     this.clock = options.clock ?? (() => new Date());
     this.headSeq = head.seq;
     this.headHash = head.hash;
-    this.signingKey = signingKey;
+    this.signingSecret = signingSecret;
   }
 
   static async open(dir: string, options: LedgerOptions): Promise<Ledger> {
@@ -203,9 +211,12 @@ export class Ledger {
     } catch (error) {
       throw error instanceof OpError ? error : openError(error, location);
     }
-    // An existing key is read while LevelDB opens; one is created only once the ledger opened.
-    const existingKey = create ? loadSigningKey(options.keyFile) : undefined;
-    existingKey?.catch(() => {});
+    // An existing key is read and checked while LevelDB opens, so a bad key stops the run
+    // before it changes anything; one is created only once the ledger opened. Its public half
+    // (an OpenSSL key set-up, ~3 ms of the thread) waits for the first checkpoint, which runs
+    // while the host is verified rather than before the first change.
+    const existingSecret = create ? readSigningSecret(options.keyFile) : undefined;
+    existingSecret?.catch(() => {});
     const db: LedgerDb = new Level<string, Buffer>(location, {
       keyEncoding: "utf8",
       valueEncoding: "buffer",
@@ -219,13 +230,14 @@ export class Ledger {
     try {
       const origin = await Ledger.initialise(db, location, options);
       const head = await Ledger.lastRecord(db, origin);
-      const key = create
+      const secret = create
         ? await traced(
             "ledger key",
-            async () => (await existingKey) ?? (await loadOrCreateSigningKey(options.keyFile)),
+            async () =>
+              (await existingSecret) ?? (await loadOrCreateSigningKey(options.keyFile)).secretKey,
           )
         : undefined;
-      return new Ledger(db, location, origin, options, head, key);
+      return new Ledger(db, location, origin, options, head, secret);
     } catch (error) {
       await db.close();
       throw error;
@@ -412,7 +424,10 @@ export class Ledger {
   /** Signs (origin, size, head hash), stores it, and syncs everything written before it. */
   checkpoint(): Promise<string> {
     return this.enqueue(async () => {
-      this.signingKey ??= await loadOrCreateSigningKey(this.keyFile);
+      this.signingKey ??=
+        this.signingSecret === undefined
+          ? await loadOrCreateSigningKey(this.keyFile)
+          : await completeSigningKey(this.keyFile, this.signingSecret);
       const text = signCheckpoint(
         {
           origin: this.origin,
