@@ -10,11 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { OpError } from "../src/errors.js";
+import { createRunner } from "../src/exec.js";
 import {
   createLinuxBridge,
   createOvsBridge,
   createProject,
   inContainer,
+  incus,
   instance,
   linkInfo,
   ovsPorts,
@@ -30,6 +32,7 @@ import {
   testImage,
   uid,
 } from "./lxc-support.js";
+import { quietCtx, recordingRunner } from "./support/engine.js";
 
 const containers: string[] = [];
 const bridges: string[] = [];
@@ -181,6 +184,13 @@ describe("lxc on an Open vSwitch bridge", () => {
     expect(ovsPorts(bridge)).toContain(veth);
   });
 
+  it("reads the container's OVS port over OVSDB's socket, starting no process", async () => {
+    const exec = recordingRunner(createRunner());
+    const actions = await plan({ containers: [ct] }, quietCtx({ exec, incus }));
+    expect(actions).toEqual([]);
+    expect(exec.calls).toEqual([]);
+  });
+
   it("re-enrols a port removed by hand", async () => {
     sh("ovs-vsctl", ["del-port", bridge, veth]);
     const run = await reconcile({ containers: [ct] });
@@ -202,6 +212,7 @@ describe("lxc on an Open vSwitch bridge", () => {
     });
     expect(run.remaining).toEqual([]);
     expect(ovsPorts(bridge)).toContain(veth);
+    expect(ovsPorts(bridge)).not.toContain(other);
     expect(peerIndexOf(ct.name)).toBe(inside);
   });
 

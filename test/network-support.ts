@@ -73,19 +73,6 @@ function assertOnlyTouches(actions: readonly Action[], prefix: string): void {
     throw new Error(`test plan would touch ${foreign.join(", ")}: not applying it`);
 }
 
-/** Every command a runner starts, for tests that count processes (the commands really run). */
-export function recordingRunner(inner: Runner): Runner & { calls: string[][] } {
-  const calls: string[][] = [];
-  return {
-    calls,
-    netns: inner.netns,
-    run(command, args, options) {
-      calls.push([command, ...args]);
-      return inner.run(command, args, options);
-    },
-  };
-}
-
 /** `ip -j -d addr show` in a namespace, by link name. */
 export async function links(exec: Runner): Promise<Map<string, IpLinkJson>> {
   const { stdout } = await exec.run("ip", ["-j", "-d", "addr", "show"]);

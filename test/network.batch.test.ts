@@ -6,7 +6,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createIpBatcher } from "../plugins/network/batch.js";
 import { createRunner } from "../src/exec.js";
-import { createNetns, deleteNetns, links, recordingRunner } from "./network-support.js";
+import { createNetns, deleteNetns, links } from "./network-support.js";
+import { recordingRunner } from "./support/engine.js";
 
 let netns: string;
 

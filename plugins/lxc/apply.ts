@@ -102,7 +102,7 @@ const netByRun = new WeakMap<Ctx, Promise<HostNet>>();
 async function hostNet(ctx: Ctx, fresh: boolean): Promise<HostNet> {
   let net = netByRun.get(ctx);
   if (fresh || net === undefined) {
-    net = readHostNet(ctx.exec);
+    net = readHostNet();
     netByRun.set(ctx, net);
   }
   return net;

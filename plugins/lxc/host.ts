@@ -1,15 +1,26 @@
 /**
  * What the lxc plugin reads and changes on the host itself, besides Incus. Reads are sysfs and
  * /proc files (a running container's host veth, its bridge, its addresses; the Linux bridges),
- * so a query starts no process; OVSDB is read (one ovs-vsctl call) only when an OVS bridge is
- * involved. The few live fixes Incus has no call for (rename a veth, re-enrol it) run through
- * ctx.exec.
+ * so a query starts no process; OVSDB is read (one request on its socket, src/ovsdb.ts) only
+ * when an OVS bridge is involved. The few live fixes Incus has no call for (rename a veth,
+ * re-enrol it) run through ctx.exec and OVSDB.
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import type { Runner } from "../../src/exec.js";
+import {
+  applyToOpenVswitch,
+  defaultOvsRunDir,
+  type OvsdbOperation,
+  type OvsdbSession,
+  openOpenVswitch,
+  ovsReconfigureMs,
+  selectOvsRows,
+  setOf,
+  uuidOf,
+} from "../../src/ovsdb.js";
 import type { BridgeKind } from "./types.js";
 
-export const ovsDbSocket = "/var/run/openvswitch/db.sock";
+const ovsDbSocket = `${defaultOvsRunDir}/db.sock`;
 const sysNet = "/sys/class/net";
 
 export interface HostLink {
@@ -30,8 +41,8 @@ export interface HostNet {
   ovs: OvsState;
 }
 
-export async function readHostNet(exec: Runner): Promise<HostNet> {
-  const ovs = await readOvs(exec);
+export async function readHostNet(): Promise<HostNet> {
+  const ovs = await readOvs();
   return { bridges: { ...linuxBridges(), ...ovsBridges(ovs) }, ovs };
 }
 
@@ -70,57 +81,108 @@ export function ovsBridges(ovs: OvsState): Record<string, BridgeKind> {
   return Object.fromEntries(ovs.bridges.map((bridge) => [bridge, "ovs" as const]));
 }
 
-type OvsAtom = [string, unknown];
-interface OvsTable {
-  headings: string[];
-  data: unknown[][];
-}
-
-/** Bridges and port membership from OVSDB, in one ovs-vsctl call; nothing when OVS is not running. */
-export async function readOvs(exec: Runner): Promise<OvsState> {
+/** Bridges and port membership from OVSDB, in one request; nothing when OVS is not running. */
+export async function readOvs(): Promise<OvsState> {
   const none: OvsState = { bridges: [], portBridge: new Map<string, string>() };
   if (!existsSync(ovsDbSocket)) return none;
-  const result = await exec.run(
-    "ovs-vsctl",
-    [
-      "--timeout=5",
-      "--format=json",
-      "--",
-      "--columns=name,ports",
-      "list",
-      "Bridge",
-      "--",
-      "--columns=_uuid,name",
-      "list",
-      "Port",
-    ],
-    { check: false },
-  );
-  if (result.exitCode !== 0) return none;
-  const [bridgeTable, portTable] = result.stdout
-    .split("\n")
-    .filter((line) => line.trim() !== "")
-    .map((line) => JSON.parse(line) as OvsTable);
-  const uuids = (value: unknown): string[] => {
-    const atom = value as OvsAtom;
-    if (atom[0] === "uuid") return [atom[1] as string];
-    if (atom[0] === "set") return (atom[1] as OvsAtom[]).map((a) => a[1] as string);
-    return [];
-  };
-  const portName = new Map(
-    (portTable?.data ?? []).map((row) => [uuids(row[0])[0] ?? "", String(row[1])]),
-  );
-  const bridges: string[] = [];
-  const portBridge = new Map<string, string>();
-  for (const row of bridgeTable?.data ?? []) {
-    const bridge = String(row[0]);
-    bridges.push(bridge);
-    for (const uuid of uuids(row[1])) {
-      const port = portName.get(uuid);
-      if (port !== undefined && port !== bridge) portBridge.set(port, bridge);
-    }
+  try {
+    return await withOvs(5_000, async (session) => {
+      const { Bridge: bridgeRows = [], Port: portRows = [] } = await selectOvsRows(session, {
+        Bridge: ["name", "ports"],
+        Port: ["_uuid", "name"],
+      });
+      const portName = new Map(portRows.map((row) => [uuidOf(row._uuid), String(row.name)]));
+      const bridges: string[] = [];
+      const portBridge = new Map<string, string>();
+      for (const row of bridgeRows) {
+        const bridge = String(row.name);
+        bridges.push(bridge);
+        for (const ref of setOf(row.ports)) {
+          const port = portName.get(uuidOf(ref));
+          if (port !== undefined && port !== bridge) portBridge.set(port, bridge);
+        }
+      }
+      return { bridges, portBridge };
+    });
+  } catch {
+    return none;
   }
-  return { bridges, portBridge };
+}
+
+async function withOvs<T>(
+  timeoutMs: number,
+  work: (session: OvsdbSession) => Promise<T>,
+): Promise<T> {
+  const session = await openOpenVswitch(defaultOvsRunDir, { timeoutMs });
+  try {
+    return await work(session);
+  } finally {
+    session.close();
+  }
+}
+
+/**
+ * Puts a link's OVS port on `to` (or on no bridge) in one transaction, and takes the port of
+ * its old name off every bridge, waiting for ovs-vswitchd as ovs-vsctl does. A port row that
+ * exists moves with its uuid: a new row of the same name would collide in the name index.
+ */
+async function moveOvsPort(link: string, oldName: string, to: string | undefined): Promise<void> {
+  await withOvs(ovsReconfigureMs, async (session) => {
+    const { Port: ports = [], Bridge: bridges = [] } = await selectOvsRows(session, {
+      Port: ["_uuid", "name"],
+      Bridge: ["name", "ports"],
+    });
+    const uuidNamed = (name: string) => {
+      const row = ports.find((port) => port.name === name);
+      return row === undefined ? undefined : uuidOf(row._uuid);
+    };
+    const holders = (uuid: string) =>
+      bridges
+        .filter((bridge) => setOf(bridge.ports).some((ref) => uuidOf(ref) === uuid))
+        .map((bridge) => String(bridge.name));
+    const operations: OvsdbOperation[] = [];
+    const current = uuidNamed(link);
+    const stale = oldName === link ? undefined : uuidNamed(oldName);
+    for (const uuid of [current, stale]) {
+      if (uuid === undefined) continue;
+      for (const bridge of holders(uuid)) {
+        if (uuid !== current || bridge !== to)
+          operations.push(mutateBridgePorts(bridge, "delete", ["uuid", uuid]));
+      }
+    }
+    if (to !== undefined && current === undefined) {
+      operations.push(
+        { op: "insert", table: "Interface", "uuid-name": "iface", row: { name: link } },
+        {
+          op: "insert",
+          table: "Port",
+          "uuid-name": "port",
+          row: { name: link, interfaces: ["named-uuid", "iface"] },
+        },
+        mutateBridgePorts(to, "insert", ["named-uuid", "port"]),
+      );
+    } else if (to !== undefined && current !== undefined && !holders(current).includes(to)) {
+      operations.push(mutateBridgePorts(to, "insert", ["uuid", current]));
+    }
+    if (operations.length === 0) return;
+    await applyToOpenVswitch(session, operations, {
+      comment: `op apply (lxc plugin): ${link}`,
+      details: [to === undefined ? `${link}: off Open vSwitch` : `${link}: onto ${to}`],
+    });
+  });
+}
+
+function mutateBridgePorts(
+  bridge: string,
+  how: "insert" | "delete",
+  port: unknown,
+): OvsdbOperation {
+  return {
+    op: "mutate",
+    table: "Bridge",
+    where: [["name", "==", bridge]],
+    mutations: [["ports", how, ["set", [port]]]],
+  };
 }
 
 /** The pid of a running container's init, from its cgroup (cgroup v1, hybrid or v2). */
@@ -205,19 +267,12 @@ export async function enrol(
   bridge: { name: string; kind: BridgeKind },
   previous: { link?: string; ovsBridge?: string },
 ): Promise<void> {
-  if (previous.ovsBridge !== undefined) {
-    await exec.run("ovs-vsctl", [
-      "--timeout=30",
-      "--if-exists",
-      "del-port",
-      previous.ovsBridge,
-      previous.link ?? link,
-    ]);
-  }
+  const oldName = previous.link ?? link;
   if (bridge.kind === "linux") {
+    if (previous.ovsBridge !== undefined) await moveOvsPort(link, oldName, undefined);
     await exec.run("ip", ["link", "set", "dev", link, "master", bridge.name]);
   } else {
     await exec.run("ip", ["link", "set", "dev", link, "nomaster"]);
-    await exec.run("ovs-vsctl", ["--timeout=30", "--may-exist", "add-port", bridge.name, link]);
+    await moveOvsPort(link, oldName, bridge.name);
   }
 }

@@ -74,7 +74,7 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive> = {
         return remotes;
       },
       ovsBridges: () => {
-        ovs ??= readOvs(ctx.exec).then(ovsBridges);
+        ovs ??= readOvs().then(ovsBridges);
         return ovs;
       },
     });

@@ -67,7 +67,7 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
     (c) => c.veth !== undefined && (c.master === undefined || c.master === "ovs-system"),
   );
   if (maybeOvs.length > 0) {
-    const ovs = await readOvs(ctx.exec);
+    const ovs = await readOvs();
     Object.assign(bridges, ovsBridges(ovs));
     for (const container of maybeOvs) {
       const bridge = ovs.portBridge.get(container.veth as string);

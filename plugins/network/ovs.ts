@@ -9,10 +9,18 @@ import { OpError } from "../../src/errors.js";
 import type { Runner } from "../../src/exec.js";
 import { byName } from "../../src/order.js";
 import {
+  applyToOpenVswitch,
+  defaultOvsRunDir,
+  mapOf,
   type OvsdbOperation,
-  OvsdbRefusal,
+  type OvsdbRow,
   type OvsdbSession,
-  openOvsdb,
+  openOpenVswitch,
+  openVswitchDatabase,
+  ovsReconfigureMs,
+  selectOvsRows,
+  setOf,
+  uuidOf,
 } from "../../src/ovsdb.js";
 import type { FieldChange } from "../../src/plugin.js";
 import type { LiveOvs, LiveOvsBridge, LiveOvsPort } from "./types.js";
@@ -25,18 +33,12 @@ export interface OvsConfig {
   onRequest?: (method: string, params: unknown) => void;
 }
 
-export const defaultOvsConfig: OvsConfig = { runDir: "/var/run/openvswitch" };
+export const defaultOvsConfig: OvsConfig = { runDir: defaultOvsRunDir };
 
-export const ovsStartHint =
-  "start Open vSwitch: /usr/share/openvswitch/scripts/ovs-ctl start (scripts/setup-ovs.sh installs and starts it)";
-
-const database = "Open_vSwitch";
-
-/** How long ovs-vswitchd may take to apply a transaction (ovs-vsctl's --timeout, as op used it). */
-const reconfigureMs = 30_000;
+const database = openVswitchDatabase;
 
 function openSession(config: OvsConfig, timeoutMs: number): Promise<OvsdbSession> {
-  return openOvsdb(`${config.runDir}/db.sock`, ovsStartHint, {
+  return openOpenVswitch(config.runDir, {
     timeoutMs,
     ...(config.onRequest ? { onRequest: config.onRequest } : {}),
   });
@@ -48,7 +50,7 @@ const columns = {
   Interface: ["_uuid", "name", "type", "mtu_request", "mac", "error", "external_ids"],
 };
 
-type Row = Record<string, unknown>;
+type Row = OvsdbRow;
 export interface OvsRows {
   Bridge: Row[];
   Port: Row[];
@@ -71,23 +73,10 @@ export async function readOvs(exec: Runner, config: OvsConfig): Promise<LiveOvs>
 async function selectOvs(config: OvsConfig): Promise<OvsRows> {
   const session = await openSession(config, 5_000);
   try {
-    return (await selectTables(session, columns)) as unknown as OvsRows;
+    return (await selectOvsRows(session, columns)) as unknown as OvsRows;
   } finally {
     session.close();
   }
-}
-
-/** All rows of each table named, with the columns given for it, in one request. */
-async function selectTables(
-  session: OvsdbSession,
-  tables: Record<string, string[]>,
-): Promise<Record<string, Row[]>> {
-  const entries = Object.entries(tables);
-  const results = await session.transact(
-    database,
-    entries.map(([table, cols]) => ({ op: "select", table, where: [], columns: cols })),
-  );
-  return Object.fromEntries(entries.map(([table], i) => [table, results[i]?.rows ?? []]));
 }
 
 /**
@@ -172,22 +161,7 @@ function isOwned(externalIds: Record<string, string>): boolean {
   );
 }
 
-/** OVSDB's JSON (RFC 7047 §5.1): ["uuid", id], ["set", [...]], ["map", [[k, v]...]] or a bare scalar. */
-function uuidOf(value: OvsValue): string {
-  return Array.isArray(value) && value[0] === "uuid" ? String(value[1]) : "";
-}
-
-function setOf(value: OvsValue): OvsValue[] {
-  if (Array.isArray(value) && value[0] === "set") return value[1] as OvsValue[];
-  return value === undefined ? [] : [value];
-}
-
-function mapOf(value: OvsValue): Record<string, string> {
-  if (!Array.isArray(value) || value[0] !== "map") return {};
-  return Object.fromEntries((value[1] as [string, string][]).map(([k, v]) => [k, String(v)]));
-}
-
-/** An optional column: an empty set means unset. */
+/** An optional column (RFC 7047 §5.1): an empty set means unset. */
 function scalarOf(value: OvsValue): string | number | undefined {
   if (typeof value === "string" || typeof value === "number") return value;
   if (Array.isArray(value) && value[0] === "set") {
@@ -432,66 +406,27 @@ function needsUuids(changes: readonly FieldChange[]): boolean {
 }
 
 /**
- * Applies an `ovs:db` action: one transaction, which also asks ovs-vswitchd to reconfigure
- * (next_cfg), then a wait until it has (cur_cfg), as ovs-vsctl does: the links of internal
- * ports exist only then, and the run goes on to set them up and address them.
+ * Applies an `ovs:db` action: one transaction, and a wait until ovs-vswitchd has applied it
+ * (src/ovsdb.ts): the links of internal ports exist only then, and the run goes on to set
+ * them up and address them.
  */
 export async function applyOvs(changes: readonly FieldChange[], config: OvsConfig): Promise<void> {
-  const session = await openSession(config, reconfigureMs);
+  const session = await openSession(config, ovsReconfigureMs);
   try {
     const uuids = needsUuids(changes)
       ? await selectUuids(session)
       : { bridges: new Map(), ports: new Map() };
-    const operations = ovsOperations(changes, uuids);
-    let nextCfg: unknown;
-    try {
-      const results = await session.transact(database, [
-        { op: "comment", comment: "op apply (network plugin)" },
-        ...operations,
-        mutate(database, [], [["next_cfg", "+=", 1]]),
-        { op: "select", table: database, where: [], columns: ["next_cfg"] },
-      ]);
-      nextCfg = results.at(-1)?.rows?.[0]?.next_cfg;
-    } catch (error) {
-      if (!(error instanceof OvsdbRefusal)) throw error;
-      throw new OpError(
-        "apply-failed",
-        `Open vSwitch refused the transaction (nothing of it was applied): ${error.message}`,
-        { hint: "fix the file and run op apply again", details: changes.map((c) => c.path) },
-      );
-    }
-    if (typeof nextCfg !== "number") throw new Error("bug: OVSDB returned no next_cfg");
-    try {
-      await session.transact(
-        database,
-        [
-          {
-            op: "wait",
-            table: database,
-            where: [["cur_cfg", ">=", nextCfg]],
-            columns: ["cur_cfg"],
-            until: "!=",
-            rows: [],
-            timeout: reconfigureMs,
-          },
-        ],
-        { timeoutMs: reconfigureMs + 5_000 },
-      );
-    } catch (error) {
-      if (!(error instanceof OvsdbRefusal)) throw error;
-      throw new OpError(
-        "apply-failed",
-        `the changes are in OVSDB, but ovs-vswitchd did not apply them within ${reconfigureMs / 1000} s`,
-        { hint: "is ovs-vswitchd running? /usr/share/openvswitch/scripts/ovs-ctl status" },
-      );
-    }
+    await applyToOpenVswitch(session, ovsOperations(changes, uuids), {
+      comment: "op apply (network plugin)",
+      details: changes.map((c) => c.path),
+    });
   } finally {
     session.close();
   }
 }
 
 async function selectUuids(session: OvsdbSession): Promise<OvsUuids> {
-  const rows = await selectTables(session, { Bridge: ["_uuid", "name"], Port: ["_uuid", "name"] });
+  const rows = await selectOvsRows(session, { Bridge: ["_uuid", "name"], Port: ["_uuid", "name"] });
   const byNameOf = (table: Row[] = []) =>
     new Map(table.map((row) => [String(row.name), uuidOf(row._uuid)]));
   return { bridges: byNameOf(rows.Bridge), ports: byNameOf(rows.Port) };

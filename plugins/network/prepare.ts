@@ -6,10 +6,10 @@
  */
 import { OpError } from "../../src/errors.js";
 import type { Address4, Interface, NetworkSection } from "../../src/generated/network.js";
+import { ovsStartHint } from "../../src/ovsdb.js";
 import type { Action } from "../../src/plugin.js";
 import { canonicalIp, familyOf, hasHostBits, parseCidr } from "./addr.js";
 import { diffNetwork, type LinkCreate, routeId } from "./diff.js";
-import { ovsStartHint } from "./ovs.js";
 import {
   type DesiredLink,
   type DesiredOvsBridge,

@@ -12,7 +12,7 @@ import {
   planState,
   verifyConverged,
 } from "../../src/engine/reconcile.js";
-import { createRunner } from "../../src/exec.js";
+import { createRunner, type Runner } from "../../src/exec.js";
 import type { Action, Ctx, Plugin } from "../../src/plugin.js";
 import { validateState } from "../../src/state/validate.js";
 
@@ -84,4 +84,17 @@ export async function applyAndVerify(
   const remaining =
     report.failed === 0 && report.skipped === 0 ? await verifyConverged(planned, ctx) : [];
   return { planned, report, records: ledger.records, errors, remaining };
+}
+
+/** Every command a runner starts, for tests that count processes (the commands really run). */
+export function recordingRunner(inner: Runner): Runner & { calls: string[][] } {
+  const calls: string[][] = [];
+  return {
+    calls,
+    netns: inner.netns,
+    run(command, args, options) {
+      calls.push([command, ...args]);
+      return inner.run(command, args, options);
+    },
+  };
 }
