@@ -153,6 +153,34 @@ describe("op without a host", () => {
     expect(result.stderr).toContain("/plugins/nftables/tables/1: table inet/x is given twice");
   });
 
+  it("tells every network problem the file alone shows, each at the file's own path", () => {
+    const file = join(sandbox.dir, "net.json");
+    const bridge = (name: string, ports: string[]) => ({
+      name,
+      type: "bridge",
+      ports,
+      ipv4: { address: [{ ip: "198.18.4.1", prefix: 24 }] },
+    });
+    // The op-dbus spelling (plugins.net): the paths are the file's own.
+    writeFileSync(
+      file,
+      JSON.stringify({
+        version: 1,
+        plugins: { net: { interfaces: [bridge("opbr0", ["opbr0"]), bridge("opbr1", [])] } },
+      }),
+    );
+    for (const command of ["validate", "plan"]) {
+      const result = op([command, file]);
+      expect(result.status, command).toBe(1);
+      expect(result.stderr).toContain(
+        '/plugins/net/interfaces/0: bridge "opbr0" lists itself as a port',
+      );
+      expect(result.stderr).toContain(
+        '/plugins/net/interfaces/1: address 198.18.4.1 is on both "opbr0" and "opbr1"',
+      );
+    }
+  });
+
   it("gives malformed JSON's line and column", () => {
     const file = join(sandbox.dir, "broken.json");
     writeFileSync(file, '{\n  "version": 1,\n  "plugins": {,}\n}\n');

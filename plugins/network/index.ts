@@ -7,7 +7,7 @@ import type { NetworkSection } from "../../src/generated/network.js";
 import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
 import { applyNetwork } from "./apply.js";
 import { defaultOvsConfig, type OvsConfig } from "./ovs.js";
-import { memoDiff, normaliseNetwork, resolveNetwork } from "./prepare.js";
+import { checkNetwork, memoDiff, normaliseNetwork, resolveNetwork } from "./prepare.js";
 import { queryNetwork } from "./query.js";
 import type { NetDesired, NetLive } from "./types.js";
 
@@ -28,6 +28,8 @@ export function createNetworkPlugin(
     // Concurrent actions share one `ip -batch` process (batch.ts), so all of a wave may run
     // at once: 200 links then take a handful of processes instead of one per 8 links.
     concurrency: Number.POSITIVE_INFINITY,
+    // What the file alone gets wrong (references, loops, addresses...), for `op validate`.
+    check: (section, path) => checkNetwork(section as NetworkSection, path),
     query: (ctx: Ctx) => queryNetwork(ctx, ovsConfig),
     // The file's half while `ip` and OVSDB answer, the host's half once they have.
     prepare: async (section, live, ctx) => {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { OpError } from "../../src/errors.js";
 import { validate_network } from "../../src/generated/validators.js";
-import { guardUplinks, prepareNetwork } from "./prepare.js";
+import { checkNetwork, guardUplinks, prepareNetwork } from "./prepare.js";
 import type { LiveLink, NetLive } from "./types.js";
 
 function link(name: string, fields: Partial<LiveLink> = {}): LiveLink {
@@ -118,7 +118,7 @@ describe("network prepare", () => {
 
   it("rejects a port that names a missing link, but waits for a container veth", () => {
     expect(errorOf({ interfaces: [bridge("br0", ["nolink"])] }).message).toMatch(
-      /interfaces\[0\]: port "nolink" of bridge "br0" names a link that does not exist and is not declared/,
+      /^\/plugins\/network\/interfaces\/0: port "nolink" of bridge "br0" names a link that does not exist and is not declared$/,
     );
     expect(prepare({ interfaces: [bridge("br0", ["vi101"])] }).pending).toEqual([
       { bridge: "br0", port: "vi101" },
@@ -176,6 +176,35 @@ describe("network prepare", () => {
       ],
     };
     expect(errorOf(v6).message).toMatch(/below 1280/);
+  });
+
+  it("tells every problem of the file at once, each at its JSON path, also for op validate", () => {
+    const section = {
+      interfaces: [
+        bridge("br0", ["br0"]),
+        { name: "br1", type: "linux-bridge", ipv4: { address: ["198.18.1.300/24"] } },
+        bridge("bra", ["brb"]),
+        bridge("brb", ["bra"]),
+        { name: "br1", type: "linux-bridge" },
+      ],
+      routes: [{ to: "nowhere", dev: "br0" }],
+    };
+    const lines = checkNetwork(section as never, "/plugins/net");
+    expect(lines).toEqual([
+      '/plugins/net/interfaces/4: "br1" is listed twice (also at interfaces/1) (list each link once)',
+      '/plugins/net/interfaces/0: bridge "br0" lists itself as a port (remove it from its own ports)',
+      "/plugins/net/interfaces/2: bridges form a loop: bra → brb → bra (a bridge cannot be (even indirectly) a port of itself)",
+      '/plugins/net/interfaces/1/ipv4/address/0: invalid IPv4 CIDR "198.18.1.300/24" on "br1" (write it as a.b.c.d/prefix with a prefix from 0 to 32)',
+      '/plugins/net/routes/0: invalid CIDR "nowhere" in a route (write it as address/prefix, or "default")',
+    ]);
+    const error = errorOf(section);
+    expect(error.message).toBe("the network section has 5 problems");
+    expect(error.details).toEqual(
+      lines.map((line) => line.replace("/plugins/net/", "/plugins/network/")),
+    );
+    expect(checkNetwork({ interfaces: [bridge("br0", [])] } as never, "/plugins/network")).toEqual(
+      [],
+    );
   });
 
   it("rejects a macvlan whose base does not exist", () => {

@@ -54,11 +54,45 @@ export interface NetworkFromFile {
   ovs: DesiredOvsBridge[];
 }
 
-type Fail = (where: string, message: string, hint: string) => never;
+/** One thing wrong with the section: where in it (a JSON pointer suffix), what, what to do. */
+export interface NetworkProblem {
+  where: string;
+  message: string;
+  hint: string;
+}
 
-const fail: Fail = (where, message, hint) => {
-  throw new OpError("invalid-state", `plugins.network${where}: ${message}`, { hint });
-};
+/** Records a problem; the checks go on, so that a file's problems are all told at once. */
+type Fail = (where: string, message: string, hint: string) => void;
+
+function collector(): { problems: NetworkProblem[]; fail: Fail } {
+  const problems: NetworkProblem[] = [];
+  return { problems, fail: (where, message, hint) => problems.push({ where, message, hint }) };
+}
+
+/** "PATH/where: message (hint)", the form `op validate` prints each problem in. */
+export function problemLines(problems: readonly NetworkProblem[], path: string): string[] {
+  return [
+    ...new Set(problems.map(({ where, message, hint }) => `${path}${where}: ${message} (${hint})`)),
+  ];
+}
+
+/** Throws one error telling every problem, if there is any. */
+function refuse(problems: readonly NetworkProblem[]): void {
+  const [first] = problems;
+  if (first === undefined) return;
+  if (problems.length === 1) {
+    throw new OpError("invalid-state", `${sectionPath}${first.where}: ${first.message}`, {
+      hint: first.hint,
+    });
+  }
+  throw new OpError("invalid-state", `the network section has ${problems.length} problems`, {
+    details: problemLines(problems, sectionPath),
+    hint: "each line gives the JSON path of a problem and what to do; nothing was changed",
+  });
+}
+
+/** The section's path in messages that have no file to name it by (the CLI checks first). */
+const sectionPath = "/plugins/network";
 
 export function prepareNetwork(
   section: NetworkSection,
@@ -68,7 +102,40 @@ export function prepareNetwork(
   return resolveNetwork(normaliseNetwork(section), live, options);
 }
 
+/** The problems of the file's section that need no host (`op validate`), each with its path. */
+export function checkNetwork(section: NetworkSection, path: string): string[] {
+  return problemLines(readNetworkFile(section).problems, path);
+}
+
 export function normaliseNetwork(section: NetworkSection): NetworkFromFile {
+  const { file, problems } = readNetworkFile(section);
+  refuse(problems);
+  return file;
+}
+
+/**
+ * The file's half, with every problem it has. Memoised by section: the CLI checks a file
+ * (`Plugin.check`) before it prepares it, and a plan of 400 links should not read it twice.
+ */
+const readFiles = new WeakMap<
+  NetworkSection,
+  { file: NetworkFromFile; problems: NetworkProblem[] }
+>();
+
+function readNetworkFile(section: NetworkSection): {
+  file: NetworkFromFile;
+  problems: NetworkProblem[];
+} {
+  let read = readFiles.get(section);
+  if (read === undefined) {
+    const { problems, fail } = collector();
+    read = { file: normalise(section, fail), problems };
+    readFiles.set(section, read);
+  }
+  return read;
+}
+
+function normalise(section: NetworkSection, fail: Fail): NetworkFromFile {
   const interfaces = section.interfaces ?? [];
 
   // Names and types first: everything else refers to them.
@@ -79,9 +146,10 @@ export function normaliseNetwork(section: NetworkSection): NetworkFromFile {
     if (indexOf.has(iface.name)) {
       fail(
         at(i),
-        `"${iface.name}" is listed twice (also at interfaces[${indexOf.get(iface.name)}])`,
+        `"${iface.name}" is listed twice (also at interfaces/${indexOf.get(iface.name)})`,
         "list each link once",
       );
+      return;
     }
     indexOf.set(iface.name, i);
     typeOf.set(iface.name, typeAliases[iface.type]);
@@ -223,14 +291,15 @@ export function normaliseNetwork(section: NetworkSection): NetworkFromFile {
         addressOwner.set(ip, iface.name);
       }
       const gateway = (family === 4 ? iface.ipv4 : iface.ipv6)?.gateway;
-      if (gateway !== undefined)
-        routes.push(
-          checkRoute(
-            { to: "default", via: gateway, dev: iface.name },
-            `${at(i)}.ipv${family}.gateway`,
-            fail,
-          ),
-        );
+      const route =
+        gateway === undefined
+          ? undefined
+          : checkRoute(
+              { to: "default", via: gateway, dev: iface.name },
+              `${at(i)}/ipv${family}/gateway`,
+              fail,
+            );
+      if (route !== undefined) routes.push(route);
     }
     if ((link.ipv6?.length ?? 0) > 0 && mtu !== undefined && mtu < 1280) {
       fail(
@@ -278,14 +347,15 @@ export function normaliseNetwork(section: NetworkSection): NetworkFromFile {
   });
 
   (section.routes ?? []).forEach((route, i) => {
-    routes.push(checkRoute(route, `.routes[${i}]`, fail));
+    const checked = checkRoute(route, `/routes/${i}`, fail);
+    if (checked !== undefined) routes.push(checked);
   });
   const routeIds = new Set<string>();
   for (const route of routes) {
     const id = routeId(route);
     if (routeIds.has(id))
       fail(
-        ".routes",
+        "/routes",
         `the route to ${route.to} on "${route.dev}" is listed twice`,
         "list each route once",
       );
@@ -301,7 +371,7 @@ export function normaliseNetwork(section: NetworkSection): NetworkFromFile {
     links,
     routes,
     addressOwner,
-    ovs: ovsBridges(interfaces, members, typeOf, links),
+    ovs: ovsBridges(interfaces, members, typeOf, links, fail),
   };
 }
 
@@ -318,6 +388,7 @@ export function resolveNetwork(
   const { typeOf, indexOf, absent, members, addressOwner } = file;
   const interfaces = file.section.interfaces ?? [];
   const liveBy = new Map(live.links.map((link) => [link.name, link]));
+  const { problems, fail } = collector();
   const present = (name: string): boolean => typeOf.has(name) && !absent.includes(name);
 
   const pending: NetDesired["pending"] = [];
@@ -439,12 +510,13 @@ export function resolveNetwork(
     const linkOwned = liveBy.get(route.dev)?.owned === true && !absent.includes(route.dev);
     if (!present(route.dev) && !linkOwned) {
       fail(
-        `.routes[${i}]`,
+        `/routes/${i}`,
         `route to ${route.to} uses "${route.dev}", which is neither in this file nor created by op`,
         "op only routes over links it manages",
       );
     }
   });
+  refuse(problems);
 
   const wantsOvs = interfaces.some((iface) => ovsTypes.has(typeAliases[iface.type]));
   if (wantsOvs && !live.ovs.available) {
@@ -485,18 +557,19 @@ export function memoDiff(desired: NetDesired, live: NetLive): Action[] {
 }
 
 function at(i: number): string {
-  return `.interfaces[${i}]`;
+  return `/interfaces/${i}`;
 }
 
 function mtuFromProperties(iface: Interface, i: number, fail: Fail): number | undefined {
   const value = iface.properties?.mtu;
   if (value === undefined) return undefined;
   if (typeof value !== "number" || !Number.isInteger(value) || value < 68 || value > 65535) {
-    return fail(
-      `${at(i)}.properties.mtu`,
+    fail(
+      `${at(i)}/properties/mtu`,
       `invalid MTU ${JSON.stringify(value)} for "${iface.name}"`,
       "an MTU is a whole number from 68 to 65535",
     );
+    return undefined;
   }
   return value;
 }
@@ -514,34 +587,37 @@ function addressesOf(
   if (section.enabled === false) return [];
   if (section.addresses && section.address) {
     fail(
-      `${at(i)}.ipv${family}`,
+      `${at(i)}/ipv${family}`,
       `give "addresses" or the op-dbus "address", not both`,
       "keep one list",
     );
   }
+  const key = section.addresses ? "addresses" : "address";
   const list: Address4[] = section.addresses ?? section.address ?? [];
   const seen = new Set<string>();
-  return list.map((entry, j) => {
+  return list.flatMap((entry, j) => {
     const text = typeof entry === "string" ? entry : `${entry.ip}/${entry.prefix}`;
     const cidr = parseCidr(text);
     if (!cidr || cidr.family !== family || (typeof entry === "string" && !entry.includes("/"))) {
-      return fail(
-        `${at(i)}.ipv${family}.addresses[${j}]`,
+      fail(
+        `${at(i)}/ipv${family}/${key}/${j}`,
         `invalid IPv${family} CIDR "${text}" on "${iface.name}"`,
         family === 4
           ? "write it as a.b.c.d/prefix with a prefix from 0 to 32"
           : "write it as an IPv6 address/prefix with a prefix from 0 to 128",
       );
+      return [];
     }
-    const canonical = `${cidr.ip}/${cidr.prefix}`;
-    if (seen.has(cidr.ip))
+    if (seen.has(cidr.ip)) {
       fail(
-        `${at(i)}.ipv${family}`,
+        `${at(i)}/ipv${family}/${key}/${j}`,
         `address ${cidr.ip} is listed twice on "${iface.name}"`,
         "list it once",
       );
+      return [];
+    }
     seen.add(cidr.ip);
-    return canonical;
+    return [`${cidr.ip}/${cidr.prefix}`];
   });
 }
 
@@ -549,29 +625,34 @@ function checkRoute(
   route: { to: string; via?: string; dev: string; metric?: number },
   where: string,
   fail: Fail,
-): DesiredRoute {
+): DesiredRoute | undefined {
   let family: 4 | 6;
   let to: string;
   if (route.to === "default") {
     const viaFamily = route.via === undefined ? 4 : familyOf(route.via);
-    if (viaFamily === undefined)
-      return fail(where, `invalid gateway address "${route.via}"`, "give an IPv4 or IPv6 address");
+    if (viaFamily === undefined) {
+      fail(where, `invalid gateway address "${route.via}"`, "give an IPv4 or IPv6 address");
+      return undefined;
+    }
     family = viaFamily;
     to = "default";
   } else {
     const cidr = parseCidr(route.to);
-    if (!cidr || !route.to.includes("/"))
-      return fail(
+    if (!cidr || !route.to.includes("/")) {
+      fail(
         where,
         `invalid CIDR "${route.to}" in a route`,
         'write it as address/prefix, or "default"',
       );
+      return undefined;
+    }
     if (hasHostBits(cidr.ip, cidr.prefix)) {
-      return fail(
+      fail(
         where,
         `invalid CIDR "${route.to}": bits are set after the /${cidr.prefix} prefix`,
         "use the network address, e.g. 198.18.9.0/24",
       );
+      return undefined;
     }
     family = cidr.family;
     to = `${cidr.ip}/${cidr.prefix}`;
@@ -582,6 +663,7 @@ function checkRoute(
       `gateway "${route.via}" is not an IPv${family} address like ${route.to}`,
       "use a gateway of the same family",
     );
+    return undefined;
   }
   return {
     to,
@@ -606,7 +688,8 @@ function findBridgeLoop(
     }
     state.set(bridge, "visiting");
     for (const port of members.get(bridge) ?? []) {
-      if (members.has(port.name)) visit(port.name, [...path, bridge]);
+      // A bridge that lists itself is told as such, not as a loop as well.
+      if (members.has(port.name) && port.name !== bridge) visit(port.name, [...path, bridge]);
     }
     state.set(bridge, "done");
   };
@@ -618,6 +701,7 @@ function ovsBridges(
   members: ReadonlyMap<string, { name: string; tag?: number }[]>,
   typeOf: ReadonlyMap<string, LinkType>,
   links: readonly DesiredLink[],
+  fail: Fail,
 ): DesiredOvsBridge[] {
   const linkBy = new Map(links.map((link) => [link.name, link]));
   const internals = new Set<string>();
@@ -650,12 +734,10 @@ function ovsBridges(
       iface.ensure !== "absent" &&
       !internals.has(iface.name)
     ) {
-      throw new OpError(
-        "invalid-state",
-        `plugins.network${at(i)}: OVS internal port "${iface.name}" is not a port of any ovs-bridge`,
-        {
-          hint: 'list it in an ovs-bridge\'s "ovs": { "ports": [...] } (or give "controller")',
-        },
+      fail(
+        at(i),
+        `OVS internal port "${iface.name}" is not a port of any ovs-bridge`,
+        'list it in an ovs-bridge\'s "ovs": { "ports": [...] } (or give "controller")',
       );
     }
   });
