@@ -285,9 +285,18 @@ export const ovsReconfigureMs = 30_000;
 
 export type OvsdbRow = Record<string, unknown>;
 
-/** A session on Open vSwitch's socket in `runDir`. */
-export function openOpenVswitch(runDir: string, options: OvsdbOptions = {}): Promise<OvsdbSession> {
-  return openOvsdb(`${runDir}/db.sock`, ovsStartHint, options);
+/** `work` on a session of Open vSwitch's socket in `runDir`, closed whatever happens. */
+export async function withOpenVswitch<T>(
+  runDir: string,
+  options: OvsdbOptions,
+  work: (session: OvsdbSession) => Promise<T>,
+): Promise<T> {
+  const session = await openOvsdb(`${runDir}/db.sock`, ovsStartHint, options);
+  try {
+    return await work(session);
+  } finally {
+    session.close();
+  }
 }
 
 /** All rows of each table named, with the columns given for it, in one request. */

@@ -12,11 +12,11 @@ import {
   defaultOvsRunDir,
   type OvsdbOperation,
   type OvsdbSession,
-  openOpenVswitch,
   ovsReconfigureMs,
   selectOvsRows,
   setOf,
   uuidOf,
+  withOpenVswitch,
 } from "../../src/ovsdb.js";
 import type { BridgeKind } from "./types.js";
 
@@ -109,16 +109,8 @@ export async function readOvs(): Promise<OvsState> {
   }
 }
 
-async function withOvs<T>(
-  timeoutMs: number,
-  work: (session: OvsdbSession) => Promise<T>,
-): Promise<T> {
-  const session = await openOpenVswitch(defaultOvsRunDir, { timeoutMs });
-  try {
-    return await work(session);
-  } finally {
-    session.close();
-  }
+function withOvs<T>(timeoutMs: number, work: (session: OvsdbSession) => Promise<T>): Promise<T> {
+  return withOpenVswitch(defaultOvsRunDir, { timeoutMs }, work);
 }
 
 /**

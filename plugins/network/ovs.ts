@@ -15,12 +15,12 @@ import {
   type OvsdbOperation,
   type OvsdbRow,
   type OvsdbSession,
-  openOpenVswitch,
   openVswitchDatabase,
   ovsReconfigureMs,
   selectOvsRows,
   setOf,
   uuidOf,
+  withOpenVswitch,
 } from "../../src/ovsdb.js";
 import type { FieldChange } from "../../src/plugin.js";
 import type { LiveOvs, LiveOvsBridge, LiveOvsPort } from "./types.js";
@@ -37,11 +37,13 @@ export const defaultOvsConfig: OvsConfig = { runDir: defaultOvsRunDir };
 
 const database = openVswitchDatabase;
 
-function openSession(config: OvsConfig, timeoutMs: number): Promise<OvsdbSession> {
-  return openOpenVswitch(config.runDir, {
-    timeoutMs,
-    ...(config.onRequest ? { onRequest: config.onRequest } : {}),
-  });
+function withSession<T>(
+  config: OvsConfig,
+  timeoutMs: number,
+  work: (session: OvsdbSession) => Promise<T>,
+): Promise<T> {
+  const options = { timeoutMs, ...(config.onRequest ? { onRequest: config.onRequest } : {}) };
+  return withOpenVswitch(config.runDir, options, work);
 }
 
 const columns = {
@@ -71,12 +73,11 @@ export async function readOvs(exec: Runner, config: OvsConfig): Promise<LiveOvs>
 }
 
 async function selectOvs(config: OvsConfig): Promise<OvsRows> {
-  const session = await openSession(config, 5_000);
-  try {
-    return (await selectOvsRows(session, columns)) as unknown as OvsRows;
-  } finally {
-    session.close();
-  }
+  return withSession(
+    config,
+    5_000,
+    async (session) => (await selectOvsRows(session, columns)) as unknown as OvsRows,
+  );
 }
 
 /**
@@ -411,8 +412,7 @@ function needsUuids(changes: readonly FieldChange[]): boolean {
  * them up and address them.
  */
 export async function applyOvs(changes: readonly FieldChange[], config: OvsConfig): Promise<void> {
-  const session = await openSession(config, ovsReconfigureMs);
-  try {
+  await withSession(config, ovsReconfigureMs, async (session) => {
     const uuids = needsUuids(changes)
       ? await selectUuids(session)
       : { bridges: new Map(), ports: new Map() };
@@ -420,9 +420,7 @@ export async function applyOvs(changes: readonly FieldChange[], config: OvsConfi
       comment: "op apply (network plugin)",
       details: changes.map((c) => c.path),
     });
-  } finally {
-    session.close();
-  }
+  });
 }
 
 async function selectUuids(session: OvsdbSession): Promise<OvsUuids> {
