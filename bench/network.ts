@@ -201,6 +201,14 @@ async function benchOvs(
     );
     return [];
   }
+  // ovs-vswitchd reconfigures every bridge it has at each change: others make both op's and the
+  // floor's samples slower, and the ratio smaller than on a host without them.
+  const others = runOrThrow("ovs-vsctl", ["--timeout=5", "list-br"]).split("\n").filter(Boolean);
+  if (others.length > 0) {
+    process.stderr.write(
+      `bench network: ${others.length} other OVS bridge(s) exist (${others.slice(0, 3).join(", ")}...): the OVS figures are slower and their ratio smaller than on a host without them\n`,
+    );
+  }
   const prefix = `opbo${tag}`;
   const { state, vsctl } = ovsBench(prefix);
   const file = join(dir, "ovs.json");
