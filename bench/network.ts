@@ -206,7 +206,7 @@ async function benchOvs(
   const others = runOrThrow("ovs-vsctl", ["--timeout=5", "list-br"]).split("\n").filter(Boolean);
   if (others.length > 0) {
     process.stderr.write(
-      `bench network: ${others.length} other OVS bridge(s) exist (${others.slice(0, 3).join(", ")}...): the OVS figures are slower and their ratio smaller than on a host without them\n`,
+      `bench network: ${others.length} other OVS bridge(s) exist (${others.slice(0, 3).join(", ")}${others.length > 3 ? ", ..." : ""}): the OVS figures are slower and their ratio smaller than on a host without them\n`,
     );
   }
   const prefix = `opbo${tag}`;
