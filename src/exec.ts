@@ -118,7 +118,7 @@ function readOutputFile(fd: number): string {
  * The environment of every command: op's own, in the C locale (its output is parsed), without
  * the malloc tunable scripts/op adds for node alone (it costs a short-lived `ip` ~2 ms).
  */
-export function childEnvironment(): NodeJS.ProcessEnv {
+function childEnvironment(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: "C" };
   if (env.OP_TUNABLES_ADDED === "1") {
     delete env.GLIBC_TUNABLES;
