@@ -16,10 +16,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Figure, isolatedEnv, medianMs, runOrThrow, timeMs } from "./measure.js";
-import { opBinary, repoRoot } from "./startup.js";
-
-/** The Node op runs on (the project's own, not the machine's). */
-const nodeOfOp = join(repoRoot, "node_modules", "node", "bin", "node");
+import { opBinary } from "./startup.js";
 
 const bridges = 20;
 const veths = 200;
@@ -233,7 +230,7 @@ async function benchOvs(
       clear();
       const op = timeMs(() => runOrThrow(opBinary, ["apply", file], { env }));
       clear();
-      const least = timeMs(() => runOrThrow(nodeOfOp, minimal));
+      const least = timeMs(() => runOrThrow(process.execPath, minimal));
       clear();
       const floor = timeMs(() => runOrThrow("ovs-vsctl", ["--timeout=60", ...vsctl]));
       if (i > 0) {

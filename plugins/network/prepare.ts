@@ -55,7 +55,7 @@ export interface NetworkFromFile {
 }
 
 /** One thing wrong with the section: where in it (a JSON pointer suffix), what, what to do. */
-export interface NetworkProblem {
+interface NetworkProblem {
   where: string;
   message: string;
   hint: string;
@@ -70,7 +70,7 @@ function collector(): { problems: NetworkProblem[]; fail: Fail } {
 }
 
 /** "PATH/where: message (hint)", the form `op validate` prints each problem in. */
-export function problemLines(problems: readonly NetworkProblem[], path: string): string[] {
+function problemLines(problems: readonly NetworkProblem[], path: string): string[] {
   return [
     ...new Set(problems.map(({ where, message, hint }) => `${path}${where}: ${message} (${hint})`)),
   ];
