@@ -16,6 +16,8 @@ export const errorCodes = {
   "tool-missing": 1,
   "daemon-unavailable": 1,
   "permission-denied": 1,
+  /** The file system refused one of op's own files (full, read-only, I/O error...). */
+  "file-error": 1,
   locked: 75,
   "apply-failed": 1,
   "not-converged": 1,
