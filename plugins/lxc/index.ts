@@ -3,13 +3,17 @@
  * tarballs when asked), with limits, raw config, profiles, a host-side veth enrolled in a
  * Linux or Open vSwitch bridge, and host-directory mounts. Accepts op-dbus files as they are.
  */
+import { dirname, resolve } from "node:path";
+import { resolvePaths } from "../../src/context.js";
 import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
 import { applyLxc } from "./apply.js";
+import { checkLxc } from "./check.js";
 import { diffLxc } from "./diff.js";
 import { ovsBridges, readOvs } from "./host.js";
+import { opDefaultDirectories } from "./paths.js";
 import { prepareLxc } from "./prepare.js";
 import { queryLxc } from "./query.js";
-import type { BridgeKind, LxcDesired, LxcLive, LxcSection } from "./types.js";
+import type { BridgeKind, LiveContainer, LxcDesired, LxcLive, LxcSection } from "./types.js";
 import { nicDevice } from "./types.js";
 
 export type { LxcDesired, LxcLive } from "./types.js";
@@ -61,13 +65,45 @@ async function remotesOf(ctx: Ctx): Promise<Record<string, { server: string; pro
   );
 }
 
+/** op's own directories as this run sees them (defaults, moved by OP_LEDGER and the like). */
+function opDirectories(): string[] {
+  const paths = resolvePaths();
+  return [
+    ...new Set([
+      ...opDefaultDirectories,
+      paths.ledgerDir,
+      dirname(paths.keyFile),
+      dirname(paths.lockFile),
+      paths.cacheDir,
+    ]),
+  ].map((dir) => resolve(dir));
+}
+
+/**
+ * `op query --json`: without `all`, the keys Incus sets for itself (`volatile.*`, `image.*`)
+ * are left out; op hands them back unchanged when it updates a container.
+ */
+export function lxcQueryJson(live: LxcLive, options: { all: boolean }): unknown {
+  if (options.all) return live;
+  return {
+    ...live,
+    containers: live.containers.map((container: LiveContainer) => {
+      const { put, ...rest } = container;
+      const { volatile: _serverSet, ...kept } = put;
+      return { ...rest, put: kept };
+    }),
+  };
+}
+
 export const lxcPlugin: Plugin<LxcDesired, LxcLive> = {
   name: "lxc",
+  check: (section, path, warn) => checkLxc(section, path, warn, opDirectories()),
   query: queryLxc,
   prepare: (section, live, ctx) => {
     let remotes: ReturnType<typeof remotesOf> | undefined;
     let ovs: Promise<Record<string, BridgeKind>> | undefined;
     return prepareLxc(section as LxcSection, live, ctx, {
+      opDirs: opDirectories(),
       ...(process.env.OP_DEFAULT_IMAGE ? { defaultImage: process.env.OP_DEFAULT_IMAGE } : {}),
       remotes: () => {
         remotes ??= remotesOf(ctx);
@@ -82,4 +118,5 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive> = {
   diff: diffLxc,
   apply: applyLxc,
   report: reportLxc,
+  queryJson: lxcQueryJson,
 };

@@ -12,6 +12,7 @@ import { byName } from "../../src/order.js";
 import type { Ctx } from "../../src/plugin.js";
 import {
   containerAddresses,
+  containerLinkUp,
   hostLink,
   linkNameByIndex,
   linuxBridges,
@@ -130,6 +131,10 @@ export function liveContainer(instance: IncusInstance): LiveContainer {
         return addresses;
       },
     });
+    if (devices[nicDevice]?.type === "nic") {
+      const up = containerLinkUp(instance.name, ifname);
+      if (up !== undefined) live.nicUp = up;
+    }
     const link = recorded ?? (renamed === undefined ? undefined : hostLink(renamed));
     if (link !== undefined) {
       live.veth = link.name;
