@@ -379,7 +379,7 @@ async function deleteContainer(target: ContainerDelete, incus: IncusClient): Pro
  * Removes a directory prepare checked (a realpath the container mounted), unless it changed
  * since: a symlink put in its place, or something that is no longer a directory, is left alone.
  */
-async function removeDirectory(path: string): Promise<void> {
+export async function removeDirectory(path: string): Promise<void> {
   let real: string;
   try {
     real = await realpath(path);
