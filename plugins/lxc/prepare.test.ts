@@ -330,6 +330,14 @@ describe("prepareLxc: directories removed with a container (preserve: false)", (
     );
   });
 
+  it("refuses a directory a virtual machine mounts", async () => {
+    const withVm = { ...hostLive, otherMounts: [{ instance: "vm1", source: data }] };
+    const error = await prepareLxc(absent(data), withVm, ctx, env).catch((e: unknown) => e);
+    expect((error as OpError).details).toEqual([
+      `/plugins/lxc/containers/0/mounts/0/preserve: op will not remove ${realpathSync(data)} is a mount of vm1 (${realpathSync(data)}); keep preserve true`,
+    ]);
+  });
+
   it("removes nothing for a container that is already gone, or a directory already gone", async () => {
     expect(await removalsOf(absent(data, 9))).toEqual([]);
     expect(await removalsOf(absent(join(root, "gone")))).toEqual([]);

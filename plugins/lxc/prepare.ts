@@ -268,14 +268,12 @@ function removals(
   const current = live.containers.find((c) => c.name === container.name);
   if (current === undefined) return [];
   const mounted = new Set(diskSources(current).flatMap((source) => realpathOf(source) ?? []));
-  const others: OtherMount[] = live.containers
-    .filter((other) => other.name !== container.name)
-    .flatMap((other) =>
-      diskSources(other).map((source) => ({
-        instance: other.name,
-        source: realpathOf(source) ?? resolve(source),
-      })),
-    );
+  const others: OtherMount[] = [
+    ...live.containers
+      .filter((other) => other.name !== container.name)
+      .flatMap((other) => diskSources(other).map((source) => ({ instance: other.name, source }))),
+    ...(live.otherMounts ?? []),
+  ].map((mount) => ({ ...mount, source: realpathOf(mount.source) ?? resolve(mount.source) }));
   const found: DirectoryRemoval[] = [];
   for (const [m, mount] of container.mounts.entries()) {
     if (mount.preserve) continue;

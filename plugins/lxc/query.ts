@@ -76,10 +76,18 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
       else container.master = bridge;
     }
   }
+  const otherMounts = instances
+    .filter((instance) => instance.type !== "container")
+    .flatMap((instance) =>
+      Object.values(instance.devices ?? {})
+        .filter((device) => device.type === "disk" && device.source?.startsWith("/"))
+        .map((device) => ({ instance: instance.name, source: device.source as string })),
+    );
   return {
     containers,
     bridges,
     aliases: Object.fromEntries(aliases.map((alias) => [alias.name, alias.target])),
+    ...(otherMounts.length > 0 ? { otherMounts } : {}),
   };
 }
 

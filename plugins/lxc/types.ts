@@ -67,6 +67,8 @@ export interface LxcLive {
   bridges: Record<string, BridgeKind>;
   /** Local image aliases → fingerprint. */
   aliases: Record<string, string>;
+  /** Host directories mounted by instances that are not containers (VMs): never removed. */
+  otherMounts?: { instance: string; source: string }[];
 }
 
 export interface DesiredNic {
