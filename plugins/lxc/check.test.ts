@@ -2,8 +2,9 @@
  * `op validate`'s own checks of plugins.lxc (check.ts): what prepare would refuse at plan time
  * that the file alone shows, and the op-dbus properties op ignores, as warnings.
  */
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { checkLxc } from "./check.js";
+import { lxcPlugin } from "./index.js";
 
 const base = "/plugins/lxc";
 const problems = (section: object) => checkLxc(section, base);
@@ -131,5 +132,25 @@ describe("checkLxc", () => {
     }
     expect(problems(drop("/srv/scratch"))).toEqual([]);
     expect(problems(drop("/tmp/op-scratch"))).toEqual([]);
+  });
+});
+
+describe("lxcPlugin.check: op's own paths from the environment", () => {
+  afterEach(() => vi.unstubAllEnvs());
+  const mount = (source: string) => ({
+    containers: [{ id: 1, mounts: [{ source, path: "/m" }] }],
+  });
+
+  it("protects a moved ledger and the files of the key and the lock, not their shared directories", () => {
+    vi.stubEnv("OP_LEDGER", "/srv/opdata/ledger");
+    vi.stubEnv("OP_LEDGER_KEY", "/tmp/opkeys/ledger.key");
+    vi.stubEnv("OP_LOCK", "/tmp/op.lock");
+    const check = (source: string) => lxcPlugin.check?.(mount(source), base) ?? [];
+    expect(check("/srv/opdata/ledger")[0]).toContain("(it is /srv/opdata/ledger)");
+    expect(check("/srv/opdata")[0]).toContain("(it holds /srv/opdata/ledger)");
+    expect(check("/tmp/opkeys")[0]).toContain("(it holds /tmp/opkeys/ledger.key)");
+    expect(check("/tmp")[0]).toContain("(it holds /tmp/op");
+    expect(check("/tmp/app-data")).toEqual([]);
+    expect(check("/srv/opdata-other")).toEqual([]);
   });
 });

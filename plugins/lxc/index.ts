@@ -3,7 +3,7 @@
  * tarballs when asked), with limits, raw config, profiles, a host-side veth enrolled in a
  * Linux or Open vSwitch bridge, and host-directory mounts. Accepts op-dbus files as they are.
  */
-import { dirname, resolve } from "node:path";
+import { resolve } from "node:path";
 import { resolvePaths } from "../../src/context.js";
 import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
 import { applyLxc } from "./apply.js";
@@ -65,18 +65,24 @@ async function remotesOf(ctx: Ctx): Promise<Record<string, { server: string; pro
   );
 }
 
-/** op's own directories as this run sees them (defaults, moved by OP_LEDGER and the like). */
+/**
+ * op's own directories and files as this run sees them (defaults, moved by OP_LEDGER and the
+ * like). The key and the lock are files: their directories may be shared ones (/tmp).
+ */
 function opDirectories(): string[] {
   const paths = resolvePaths();
   return [
-    ...new Set([
-      ...opDefaultDirectories,
-      paths.ledgerDir,
-      dirname(paths.keyFile),
-      dirname(paths.lockFile),
-      paths.cacheDir,
-    ]),
-  ].map((dir) => resolve(dir));
+    ...new Set(
+      [
+        ...opDefaultDirectories,
+        paths.ledgerDir,
+        paths.keyFile,
+        `${paths.keyFile}.pub`,
+        paths.lockFile,
+        paths.cacheDir,
+      ].map((path) => resolve(path)),
+    ),
+  ];
 }
 
 /**

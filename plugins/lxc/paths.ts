@@ -39,7 +39,10 @@ export const sharedDirectories: readonly string[] = [
   "/var/tmp",
 ];
 
-/** op's own directories when nothing moves them (ledger, key, lock, cache). */
+/**
+ * op's own directories when nothing moves them (ledger, key, lock, cache). The callers add the
+ * paths the environment gives, files included: a file counts as a tree of one.
+ */
 export const opDefaultDirectories: readonly string[] = [
   "/var/lib/op",
   "/etc/op",
