@@ -31,15 +31,62 @@ export function quietCtx(overrides: Partial<Ctx> = {}): Ctx {
 
 export type RecordedStep = Parameters<LedgerWriter["append"]>[0];
 
-export function memoryLedger(): LedgerWriter & { records: RecordedStep[] } {
-  const records: RecordedStep[] = [];
-  return {
+export function memoryLedger(
+  earlier: RecordedStep[] = [],
+): LedgerWriter & { records: RecordedStep[]; checkpoints: number } {
+  const records: RecordedStep[] = [...earlier];
+  let signedAt = records.length;
+  const ledger = {
     records,
-    async append(input) {
+    checkpoints: 0,
+    async append(input: RecordedStep) {
       records.push({ ...input });
     },
-    async checkpoint() {},
+    async checkpoint() {
+      ledger.checkpoints++;
+      signedAt = records.length;
+    },
+    // As src/ledger defines it: an intent (or unknown outcome) that nothing closed later.
+    async pending() {
+      const closed = (record: RecordedStep, seq: number) =>
+        records.some(
+          (later, i) =>
+            (later.status === "settled" && later.settles === seq) ||
+            (i + 1 > seq &&
+              later.run === record.run &&
+              later.plugin === record.plugin &&
+              later.target === record.target &&
+              (later.status === "ok" || later.status === "failed")),
+        );
+      return records.flatMap((record, i) => {
+        if (record.status !== "intent" || closed(record, i + 1)) return [];
+        const outcome = records.find(
+          (later, j) =>
+            j > i &&
+            later.run === record.run &&
+            later.target === record.target &&
+            later.status === "unknown",
+        );
+        return [
+          {
+            seq: i + 1,
+            run: record.run,
+            plugin: record.plugin,
+            action: record.action,
+            target: record.target,
+            status: outcome === undefined ? ("intent" as const) : ("unknown" as const),
+            ...(outcome?.error === undefined ? {} : { error: outcome.error }),
+          },
+        ];
+      });
+    },
+    async checkpointIfUnsigned() {
+      if (signedAt === records.length) return false;
+      await ledger.checkpoint();
+      return true;
+    },
   };
+  return ledger;
 }
 
 /** Query → prepare → diff of one plugin's section, as `op plan` does. */
