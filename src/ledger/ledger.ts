@@ -457,6 +457,13 @@ export class Ledger {
     if (anyRecord !== undefined) {
       throw corruptLedger(dir, "it has records but no origin (its metadata was removed)");
     }
+    // An empty database beside a checkpoint log with checkpoints lost everything it held.
+    if (writing && lastLoggedCheckpoint(checkpointLogPath(dir))) {
+      throw corruptLedger(
+        dir,
+        `it holds no records, but its checkpoint log ${checkpointLogPath(dir)} has checkpoints (everything was lost)`,
+      );
+    }
     const origin = wanted ?? `op@${hostname()}`;
     await db.batch(
       [

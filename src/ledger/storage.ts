@@ -4,6 +4,7 @@
  * exit 3. Its I/O errors carry the OS's words ("No space left on device"): an ordinary file
  * error naming the ledger and what to do, never "a bug in op".
  */
+import { readdirSync } from "node:fs";
 import { OpError } from "../errors.js";
 
 interface LevelFailure {
@@ -46,6 +47,16 @@ const hints: Record<string, string> = {
   EACCES: "run op as root, or point it at a directory it may write (--ledger)",
 };
 
+/** The database's table and log files, to name where LevelDB found damage. */
+function tableFiles(dir: string): string {
+  try {
+    const names = readdirSync(dir).filter((name) => /^\d+\.(ldb|sst|log)$/.test(name));
+    return names.length === 1 ? `its file ${names[0]}` : `one of its files ${names.join(", ")}`;
+  } catch {
+    return "its files";
+  }
+}
+
 /** A corruption error of the ledger, exit 3, with what the admin can do. */
 export function corruptLedger(dir: string, problem: string, cause?: unknown): OpError {
   return new OpError("ledger-corrupt", `the ledger ${dir} is damaged: ${problem}`, {
@@ -70,11 +81,10 @@ export function storageError(error: unknown, dir: string, doing: string): unknow
     });
   }
   if (code === "LEVEL_CORRUPTION" || /Corruption/i.test(message)) {
-    return corruptLedger(
-      dir,
-      `LevelDB reports ${message.replace(/^Corruption: /, "corruption: ")}`,
-      error,
-    );
+    const words = message.replace(/^Corruption: /, "corruption: ");
+    // LevelDB names the file only sometimes ("bad block contents" comes without one).
+    const where = message.includes("/") ? "" : ` in ${tableFiles(dir)}`;
+    return corruptLedger(dir, `LevelDB reports ${words}${where}`, error);
   }
   const fault = faults.find(([pattern]) => pattern.test(message));
   if (fault !== undefined) {

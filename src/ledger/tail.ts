@@ -100,10 +100,7 @@ export async function checkTail(input: TailInput): Promise<Tail> {
   const [latest, before] = checkpoints;
   const logBehind = compareWithLog(input, latest, before);
 
-  // From the last checkpoint on: signed by the right key, over the chain as stored, and the
-  // records after it hash-linked to it.
-  let from = 0;
-  let previous = genesisHash(origin);
+  // The last checkpoint: signed by the right key, for this ledger, within it.
   if (latest !== undefined) {
     const checkpoint = parsed(dir, latest.text, `the checkpoint at size ${latest.size}`);
     if (checkpoint.size !== latest.size) {
@@ -130,24 +127,27 @@ export async function checkTail(input: TailInput): Promise<Tail> {
         `it has ${size} records but a checkpoint at size ${checkpoint.size} (records lost)`,
       );
     }
-    const root =
-      checkpoint.size === 0 ? genesisHash(origin) : await recordHash(db, checkpoint.size);
-    if (root === undefined || root.toString("hex") !== checkpoint.root) {
-      throw corruptLedger(
-        dir,
-        `the checkpoint at size ${checkpoint.size} does not match record ${checkpoint.size} (altered)`,
-      );
-    }
-    from = checkpoint.size;
-    previous = checkpoint.size >= input.linkedFrom ? checkpointLink(root, latest.text) : root;
   }
-  const root =
-    from === 0 ? genesisHash(origin) : ((await recordHash(db, from)) ?? genesisHash(origin));
-  const head = await walkFrom(input, from, size, previous, root);
-  const link =
-    latest !== undefined && latest.size === size && size >= input.linkedFrom
-      ? checkpointLink(head, latest.text)
-      : head;
+  // The records since the checkpoint before the last one (the last signed run and what came
+  // after it): present, linked through both checkpoints, hashing to what they say, and the
+  // last checkpoint's root is the record it names.
+  const from = before?.size ?? 0;
+  const texts = new Map<number, string>();
+  for (const checkpoint of [before, latest]) {
+    if (checkpoint !== undefined && checkpoint.size >= input.linkedFrom) {
+      texts.set(checkpoint.size, checkpoint.text);
+    }
+  }
+  const start = from === 0 ? genesisHash(origin) : await recordHash(db, from);
+  if (start === undefined) throw corruptLedger(dir, `record ${from} is missing`);
+  const { head, root } = await walkFrom(input, from, size, start, texts, latest?.size);
+  if (latest !== undefined && root?.toString("hex") !== parseCheckpoint(latest.text).root) {
+    throw corruptLedger(
+      dir,
+      `the checkpoint at size ${latest.size} does not match record ${latest.size} (altered)`,
+    );
+  }
+  const link = texts.has(size) ? checkpointLink(head, texts.get(size) as string) : head;
   return { size, head, link, checkpoint: latest, logBehind };
 }
 
@@ -158,18 +158,22 @@ async function recordHash(db: LedgerDb, seq: number): Promise<Buffer | undefined
     : Buffer.from(value.subarray(HASH_AT, LEAF_AT));
 }
 
-/** Records from+1 .. size: present, linked and hashing to what they say. Returns the last hash. */
+/**
+ * Records from+1 .. size: present, linked (through the checkpoints in `texts`) and hashing to
+ * what they say. Returns the last hash and the hash at `rootAt`.
+ */
 async function walkFrom(
   input: TailInput,
   from: number,
   size: number,
-  link: Buffer,
-  root: Buffer,
-): Promise<Buffer> {
+  start: Buffer,
+  texts: ReadonlyMap<number, string>,
+  rootAt: number | undefined,
+): Promise<{ head: Buffer; root: Buffer | undefined }> {
   const { db, dir } = input;
   let expected = from + 1;
-  let previous = link;
-  let lastHash = root;
+  let head = start;
+  let root = rootAt === from ? start : undefined;
   for await (const [key, value] of db.iterator({ gt: recordKey(from), lt: RECORD_RANGE.lt })) {
     const seq = keyNumber(key);
     if (seq !== expected) {
@@ -178,23 +182,26 @@ async function walkFrom(
         seq === undefined ? `stray key ${key} among the records` : `record ${expected} is missing`,
       );
     }
-    if (value.length < BODY_AT || value[0] !== RECORD_VERSION)
+    if (value.length < BODY_AT || value[0] !== RECORD_VERSION) {
       throw corruptLedger(dir, `record ${seq} is unreadable (altered)`);
-    if (!previous.equals(value.subarray(PREV_AT, BODY_AT))) {
+    }
+    const text = texts.get(seq - 1);
+    const link = text === undefined ? head : checkpointLink(head, text);
+    if (!link.equals(value.subarray(PREV_AT, BODY_AT))) {
       throw corruptLedger(
         dir,
-        `record ${seq}: prev does not match record ${seq - 1}${seq - 1 === from && from > 0 ? " and its checkpoint" : ""} (removed, inserted or altered)`,
+        `record ${seq}: prev does not match record ${seq - 1}${text === undefined ? "" : " and its checkpoint"} (removed, inserted or altered)`,
       );
     }
     if (!sha256Matches(value.subarray(LEAF_AT), value, HASH_AT)) {
       throw corruptLedger(dir, `record ${seq}: hash does not match its content (altered)`);
     }
-    lastHash = Buffer.from(value.subarray(HASH_AT, LEAF_AT));
-    previous = lastHash;
+    head = Buffer.from(value.subarray(HASH_AT, LEAF_AT));
+    if (seq === rootAt) root = head;
     expected++;
   }
   if (expected - 1 !== size) throw corruptLedger(dir, `records ${expected} to ${size} are missing`);
-  return lastHash;
+  return { head, root };
 }
 
 /**
