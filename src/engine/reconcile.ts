@@ -17,10 +17,26 @@ export interface LedgerWriter {
     action: Action["kind"];
     target: string;
     changes?: unknown;
-    status: "intent" | "ok" | "failed";
+    /** `unknown`: the host may or may not have changed; `settled`: settles intent `settles`. */
+    status: "intent" | "ok" | "failed" | "unknown" | "settled";
     error?: string;
+    settles?: number;
   }): Promise<unknown>;
   checkpoint(): Promise<unknown>;
+  /** Intents with no ok/failed/settled outcome (none, or only `unknown`), oldest first. */
+  pending(): Promise<
+    {
+      seq: number;
+      run: string;
+      plugin: string;
+      action: Action["kind"];
+      target: string;
+      status: "intent" | "unknown";
+      error?: string;
+    }[]
+  >;
+  /** Signs a checkpoint when records exist after the last one; whether it did. */
+  checkpointIfUnsigned(): Promise<boolean>;
 }
 
 export interface PreparedPlugin {

@@ -33,12 +33,45 @@ export type RecordedStep = Parameters<LedgerWriter["append"]>[0];
 
 export function memoryLedger(): LedgerWriter & { records: RecordedStep[] } {
   const records: RecordedStep[] = [];
+  let signed = 0;
   return {
     records,
     async append(input) {
       records.push({ ...input });
     },
-    async checkpoint() {},
+    async checkpoint() {
+      signed = records.length;
+    },
+    // As src/ledger's Ledger answers them; record n has seq n.
+    async pending() {
+      const open = new Map<string, Awaited<ReturnType<LedgerWriter["pending"]>>[number]>();
+      records.forEach((record, i) => {
+        const key = [record.run, record.plugin, record.action, record.target].join("\0");
+        const { run, plugin, action, target, error } = record;
+        const known = open.get(key);
+        if (record.status === "intent") {
+          open.set(key, { seq: i + 1, run, plugin, action, target, status: "intent" });
+        } else if (record.status === "unknown") {
+          open.set(key, {
+            seq: known?.seq ?? i + 1,
+            run,
+            plugin,
+            action,
+            target,
+            status: "unknown",
+            ...(error === undefined ? {} : { error }),
+          });
+        } else if (record.status === "settled") {
+          for (const [k, v] of open) if (v.seq === record.settles) open.delete(k);
+        } else open.delete(key);
+      });
+      return [...open.values()].sort((a, b) => a.seq - b.seq);
+    },
+    async checkpointIfUnsigned() {
+      if (records.length === signed) return false;
+      signed = records.length;
+      return true;
+    },
   };
 }
 
