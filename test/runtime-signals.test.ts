@@ -138,8 +138,7 @@ describe("op apply under SIGTERM and SIGINT", () => {
       if (result.status === null) {
         expect(result.signal, context).toBe("SIGTERM");
         expect(result.stdout, context).toBe("");
-      }
-      else expect([0, 143], context).toContain(result.status);
+      } else expect([0, 143], context).toContain(result.status);
       if (result.status === 143) expect(result.stderr, context).toMatch(/op: SIGTERM/);
       expectEveryIntentClosed(ledgerRecords());
       expectLockFree();

@@ -209,14 +209,13 @@ async function applyUnderLock(
     const existing = await earlyLedger;
     // Intents an earlier run left without an outcome (kill -9, a lost daemon): this run's
     // read of the host tells whether each target now matches the file.
-    const pending = existing === undefined ? [] : await ledgerWriter(existing).pending();
+    const pending = existing === undefined ? [] : await existing.pending();
     for (const line of describePending(pending)) process.stderr.write(`op: ${line}\n`);
     const settlements = settlePending(pending, planned);
     const run = newRunId();
     if (!options.json) print(renderPlan(actions) + renderSettlements(settlements));
     if (actions.length === 0) {
-      if (existing !== undefined)
-        await settleWithoutChanges(ledgerWriter(existing), run, settlements);
+      if (existing !== undefined) await settleWithoutChanges(existing, run, settlements);
       if (options.json)
         printJson({
           file,
@@ -234,14 +233,13 @@ async function applyUnderLock(
       async () => existing ?? (await openLedger(where, true)),
     );
     ledgerTaken = true;
-    const writer = ledgerWriter(ledger);
     const outcomes: { action: Action; outcome: StepOutcome }[] = [];
     let report: ApplyReport;
     try {
-      await recordSettlements(writer, run, settlements);
+      await recordSettlements(ledger, run, settlements);
       if (!options.json) print("\nApplying:\n");
       interrupt.changing();
-      report = await applyPlan(planned, writer, ctx, {
+      report = await applyPlan(planned, ledger, ctx, {
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         checkpoint: false,
         run,
@@ -365,26 +363,6 @@ function interruptedSummary(
     ...(notDone.length > 0 ? ["Not done:", ...notDone.map(line)] : []),
     "Run op apply again to finish.\n",
   ].join("\n");
-}
-
-/**
- * The ledger as the engine sees it. `pending` and `checkpointIfUnsigned` come with the ledger
- * branch; until a Ledger has them, it has no way to tell, and reports nothing pending.
- */
-function ledgerWriter(ledger: Ledger): LedgerWriter {
-  const extra = ledger as unknown as Partial<
-    Pick<LedgerWriter, "pending" | "checkpointIfUnsigned">
-  >;
-  return {
-    append: (input) => ledger.append(input as Parameters<Ledger["append"]>[0]),
-    checkpoint: () => ledger.checkpoint(),
-    pending: () =>
-      typeof extra.pending === "function" ? extra.pending.call(ledger) : Promise.resolve([]),
-    checkpointIfUnsigned: () =>
-      typeof extra.checkpointIfUnsigned === "function"
-        ? extra.checkpointIfUnsigned.call(ledger)
-        : Promise.resolve(false),
-  };
 }
 
 /** A failed step's error with its hint (the hint says what to change), or why it was skipped. */

@@ -35,7 +35,7 @@ export function memoryLedger(
   earlier: RecordedStep[] = [],
 ): LedgerWriter & { records: RecordedStep[]; checkpoints: number } {
   const records: RecordedStep[] = [...earlier];
-  let signedAt = records.length;
+  let signed = records.length;
   const ledger = {
     records,
     checkpoints: 0,
@@ -44,44 +44,35 @@ export function memoryLedger(
     },
     async checkpoint() {
       ledger.checkpoints++;
-      signedAt = records.length;
+      signed = records.length;
     },
-    // As src/ledger defines it: an intent (or unknown outcome) that nothing closed later.
+    // As src/ledger's Ledger answers them; record n has seq n.
     async pending() {
-      const closed = (record: RecordedStep, seq: number) =>
-        records.some(
-          (later, i) =>
-            (later.status === "settled" && later.settles === seq) ||
-            (i + 1 > seq &&
-              later.run === record.run &&
-              later.plugin === record.plugin &&
-              later.target === record.target &&
-              (later.status === "ok" || later.status === "failed")),
-        );
-      return records.flatMap((record, i) => {
-        if (record.status !== "intent" || closed(record, i + 1)) return [];
-        const outcome = records.find(
-          (later, j) =>
-            j > i &&
-            later.run === record.run &&
-            later.target === record.target &&
-            later.status === "unknown",
-        );
-        return [
-          {
-            seq: i + 1,
-            run: record.run,
-            plugin: record.plugin,
-            action: record.action,
-            target: record.target,
-            status: outcome === undefined ? ("intent" as const) : ("unknown" as const),
-            ...(outcome?.error === undefined ? {} : { error: outcome.error }),
-          },
-        ];
+      const open = new Map<string, Awaited<ReturnType<LedgerWriter["pending"]>>[number]>();
+      records.forEach((record, i) => {
+        const key = [record.run, record.plugin, record.action, record.target].join("\0");
+        const { run, plugin, action, target, error } = record;
+        const known = open.get(key);
+        if (record.status === "intent") {
+          open.set(key, { seq: i + 1, run, plugin, action, target, status: "intent" });
+        } else if (record.status === "unknown") {
+          open.set(key, {
+            seq: known?.seq ?? i + 1,
+            run,
+            plugin,
+            action,
+            target,
+            status: "unknown",
+            ...(error === undefined ? {} : { error }),
+          });
+        } else if (record.status === "settled") {
+          for (const [k, v] of open) if (v.seq === record.settles) open.delete(k);
+        } else open.delete(key);
       });
+      return [...open.values()].sort((a, b) => a.seq - b.seq);
     },
     async checkpointIfUnsigned() {
-      if (signedAt === records.length) return false;
+      if (records.length === signed) return false;
       await ledger.checkpoint();
       return true;
     },
