@@ -289,4 +289,30 @@ describe("a connection to the real Incus lost after a create was sent", () => {
     }
     expect(made).toBe(true);
   });
+
+  it("the next run says so at its start and settles it from what it reads", async () => {
+    const file = containerFile(sandbox, name);
+    const result = await op(sandbox, ["apply", file], {});
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `op: run [0-9a-f]{8} was interrupted: 1 whose outcome op could not know \\(create lxc ${name}\\)`,
+      ),
+    );
+    expect(result.stdout).toContain(
+      `settle create lxc ${name}: outcome unknown; this run found the host matching the file for ${name}`,
+    );
+    const exported = await op(sandbox, ["ledger", "export"], {});
+    const records = exported.stdout
+      .trim()
+      .split("\n")
+      .map(
+        (line) =>
+          JSON.parse(line) as { seq: number; target: string; status: string; settles?: number },
+      )
+      .filter((record) => record.target === name);
+    expect(records.map((r) => r.status)).toEqual(["intent", "unknown", "settled"]);
+    expect(records[2]?.settles).toBe(records[0]?.seq);
+    expect((await op(sandbox, ["ledger", "verify"], {})).status).toBe(0);
+  });
 });

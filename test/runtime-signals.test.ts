@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Ledger } from "../src/ledger/index.js";
 import { type CliSandbox, createCliSandbox, opBinary } from "./support/cli.js";
 
 let sandbox: CliSandbox;
@@ -184,5 +185,87 @@ describe("op apply under SIGTERM and SIGINT", () => {
     expectLockFree();
     expectLedgerVerifies();
     expectConvergesAfter(file);
+  });
+});
+
+describe("an earlier run's records without an outcome or a signature", () => {
+  /** Appends `records` as a run that was killed would have left them: no checkpoint after. */
+  async function leftByKilledRun(
+    records: { target: string; status: "intent" | "ok" }[],
+  ): Promise<void> {
+    const ledger = await Ledger.open(sandbox.env.OP_LEDGER as string, {
+      keyFile: sandbox.env.OP_LEDGER_KEY as string,
+    });
+    try {
+      for (const { target, status } of records)
+        await ledger.append({
+          run: "3df1c0de-dead",
+          plugin: "network",
+          action: "create",
+          target,
+          status,
+        });
+    } finally {
+      await ledger.close();
+    }
+  }
+
+  it("op apply says which run was interrupted, settles each intent from its read, and signs", async () => {
+    const file = stateFile();
+    expectConvergesAfter(file);
+    // ophd0 is as the file says; ophd1 was deleted by hand, so this run creates it again.
+    execFileSync("ip", ["-n", netns, "link", "del", "ophd1"]);
+    await leftByKilledRun([
+      { target: "ophd0", status: "intent" },
+      { target: "ophd1", status: "intent" },
+    ]);
+    const run = sandbox.op(["apply", file], { netns });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr).toContain(
+      "op: run 3df1c0de was interrupted: 2 actions without an outcome (create network ophd0; create network ophd1)",
+    );
+    expect(run.stdout).toContain(
+      "settle create network ophd0: interrupted; this run found the host matching the file for ophd0",
+    );
+    expect(run.stdout).toContain(
+      "settle create network ophd1: interrupted; this run found ophd1 still differing from the file and plans create",
+    );
+    const records = ledgerRecords() as (Exported & { settles?: number })[];
+    const intents = records.filter((r) => r.run === "3df1c0de-dead").map((r) => r.seq);
+    const settled = records.filter((r) => r.status === "settled");
+    expect(settled.map((r) => [r.target, r.settles])).toEqual([
+      ["ophd0", intents[0]],
+      ["ophd1", intents[1]],
+    ]);
+    expectLedgerVerifies();
+    // Settled once: the next run has nothing to say about them.
+    const next = sandbox.op(["apply", file], { netns });
+    expect(next.status).toBe(0);
+    expect(next.stderr).not.toContain("was interrupted");
+  });
+
+  it("a run that changes nothing settles what it finds and signs records left unsigned", async () => {
+    const file = stateFile();
+    expectConvergesAfter(file);
+    const signedBefore = sandbox.op(["ledger", "verify", "--json"]);
+    const sizeBefore = (JSON.parse(signedBefore.stdout) as { size: number }).size;
+    await leftByKilledRun([
+      { target: "ophd2", status: "intent" },
+      { target: "ophd2", status: "ok" },
+    ]);
+    const unsigned = JSON.parse(sandbox.op(["ledger", "verify", "--json"]).stdout) as {
+      checkpoint?: { size: number };
+    };
+    expect(unsigned.checkpoint?.size).toBe(sizeBefore);
+    const run = sandbox.op(["apply", file], { netns });
+    expect(run.status, run.stderr).toBe(0);
+    const signed = JSON.parse(sandbox.op(["ledger", "verify", "--json"]).stdout) as {
+      ok: boolean;
+      size: number;
+      checkpoint?: { size: number };
+    };
+    expect(signed.ok).toBe(true);
+    expect(signed.checkpoint?.size).toBe(signed.size);
+    expect(signed.size).toBe(sizeBefore + 2);
   });
 });
