@@ -170,6 +170,44 @@ describe("op apply under SIGTERM and SIGINT", () => {
     expectConvergesAfter(file);
   });
 
+  it("after kill -9 at a random point, the next run reports what has no outcome and settles it", async () => {
+    const file = stateFile();
+    const delays = Array.from({ length: 3 }, () => 300 + Math.floor(Math.random() * 600));
+    for (const delay of delays) {
+      const { child, done } = startApply(file);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      child.kill("SIGKILL");
+      await done;
+      // The kernel released the lock with the process.
+      expectLockFree();
+      const open = ledgerRecords().filter(
+        (r, _, all) =>
+          r.status === "intent" &&
+          !all.some(
+            (o) =>
+              o.seq > r.seq &&
+              o.target === r.target &&
+              (o.run === r.run ? ["ok", "failed"].includes(o.status) : o.status === "settled"),
+          ),
+      );
+      const next = sandbox.op(["apply", file], { netns });
+      const context = `kill -9 after ${delay} ms: ${next.stderr}`;
+      expect(next.status, context).toBe(0);
+      if (open.length > 0) {
+        expect(next.stderr, context).toMatch(
+          new RegExp(`was interrupted: ${open.length} actions? without an outcome`),
+        );
+      } else expect(next.stderr, context).not.toContain("was interrupted");
+      const settled = ledgerRecords()
+        .filter((r) => r.status === "settled")
+        .map((r) => r.target);
+      for (const intent of open) expect(settled, context).toContain(intent.target);
+      expectLedgerVerifies();
+      execFileSync("ip", ["netns", "delete", netns]);
+      execFileSync("ip", ["netns", "add", netns]);
+    }
+  });
+
   it("exits at once on a second signal, with the lock free and the ledger whole", async () => {
     const file = stateFile();
     const { child, done } = startApply(file);
