@@ -228,9 +228,17 @@ describe("a connection to the real Incus lost after a create was sent", () => {
     sandbox = createCliSandbox();
   });
   afterAll(async () => {
-    await incus
-      .request("DELETE", `/1.0/instances/${name}`, undefined, { waitSeconds: 60 })
-      .catch(() => {});
+    // Incus may still be finishing the create op lost track of: retry while it refuses.
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const gone = await incus
+        .request("DELETE", `/1.0/instances/${name}`, undefined, { waitSeconds: 60 })
+        .then(
+          () => true,
+          (error: unknown) => /not found/i.test(String((error as Error).message)),
+        );
+      if (gone) break;
+      await new Promise((done) => setTimeout(done, 500));
+    }
     incus.close();
     sandbox.cleanup();
   });
