@@ -1,6 +1,11 @@
 /** Builds the `ctx` every plugin receives, and the paths a run uses. */
-import { createRunner } from "./exec.js";
-import { createIncusClient, defaultIncusSocket, type IncusClient } from "./incus.js";
+import { createRunner, timeoutFromEnv } from "./exec.js";
+import {
+  createIncusClient,
+  defaultIncusSocket,
+  type IncusClient,
+  type IncusClientOptions,
+} from "./incus.js";
 import type { Ctx, Logger, RunOptions } from "./plugin.js";
 
 export interface Paths {
@@ -30,10 +35,11 @@ export function createCtx(options: {
   run?: Partial<RunOptions>;
 }): Ctx {
   let incus: IncusClient | undefined;
+  const log = stderrLogger(options.verbose ?? false);
   return {
     exec: createRunner(options.netns === undefined ? {} : { netns: options.netns }),
     clock: () => new Date(),
-    log: stderrLogger(options.verbose ?? false),
+    log,
     cacheDir: options.cacheDir,
     options: {
       allowUplink: options.run?.allowUplink ?? false,
@@ -41,9 +47,24 @@ export function createCtx(options: {
     },
     // Made on first use: commands that never touch Incus never look for its socket.
     get incus(): IncusClient {
-      incus ??= createIncusClient(process.env.OP_INCUS_SOCKET || defaultIncusSocket);
+      incus ??= createIncusClient(process.env.OP_INCUS_SOCKET || defaultIncusSocket, {
+        ...incusTimeoutsFromEnv(),
+        onProgress: (message) => log.info(message),
+      });
       return incus;
     },
+  };
+}
+
+/** OP_INCUS_TIMEOUT (one answer) and OP_INCUS_OPERATION_TIMEOUT (an operation), in seconds. */
+export function incusTimeoutsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<IncusClientOptions, "answerSeconds" | "operationSeconds"> {
+  const answer = timeoutFromEnv("OP_INCUS_TIMEOUT", 0, env);
+  const operation = timeoutFromEnv("OP_INCUS_OPERATION_TIMEOUT", 0, env);
+  return {
+    ...(answer > 0 ? { answerSeconds: answer } : {}),
+    ...(operation > 0 ? { operationSeconds: operation } : {}),
   };
 }
 

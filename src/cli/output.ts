@@ -73,6 +73,10 @@ export function renderOutcome(action: Action, outcome: StepOutcome): string {
       return `  ${paint("red", "failed")}  ${what}: ${errorLine(outcome.error)}`;
     case "skipped":
       return `  ${paint("yellow", "skipped")} ${what}: needs ${outcome.because.split(":").slice(1).join(":")}, which did not succeed`;
+    case "unknown":
+      return `  ${paint("red", "unknown")} ${what}: ${errorLine(outcome.error)}`;
+    case "cancelled":
+      return `  ${paint("yellow", "not run")} ${what}: the run was interrupted first`;
   }
 }
 

@@ -3,6 +3,7 @@ export {
   Ledger,
   type LedgerOptions,
   type LedgerRecord,
+  type PendingIntent,
   type RecordFilter,
   type RecordInput,
   type RecordStatus,

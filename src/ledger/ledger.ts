@@ -8,42 +8,67 @@
  * has handed it to the kernel. `checkpoint()` writes with sync, which syncs LevelDB's log and so
  * every record before it: op calls it at the end of each run.
  */
-import { mkdirSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { Level } from "level";
 import { OpError } from "../errors.js";
 import { traced } from "../trace.js";
 import { signCheckpoint } from "./checkpoint.js";
+import {
+  appendCheckpointLog,
+  checkpointLogPath,
+  lastLoggedCheckpoint,
+  loggedCheckpoints,
+} from "./checkpoint-log.js";
+import { getPublicKey } from "./ed25519.js";
 import { canonicalJson, genesisHash } from "./hash.js";
 import {
-  completeSigningKey,
-  loadOrCreateSigningKey,
+  createSigningKey,
+  encodeKey,
   loadPublicKey,
   readSigningSecret,
+  replaceSigningKey,
+  type SecretState,
   type SigningKey,
+  writePublicKey,
 } from "./keys.js";
+import { corruptLedger, storageError } from "./storage.js";
 import {
   CHECKPOINT_RANGE,
   checkpointKey,
+  checkpointLink,
   decodeRecord,
   encodeHead,
   encodeRecord,
   FORMAT,
   FORMAT_KEY,
+  FORMAT_UNLINKED,
   HASH_AT,
   HEAD_KEY,
   keyNumber,
   LEAF_AT,
   type LedgerRecord,
+  LINKED_KEY,
   ORIGIN_KEY,
+  PENDING_RANGE,
+  pendingKey,
   RECORD_RANGE,
   RECORD_VERSION,
   type RecordInput,
+  ROTATION_RANGE,
   recordBody,
   recordKey,
+  rotationKey,
 } from "./store.js";
-import { type LedgerDb, type VerifyReport, verifyChain } from "./verify.js";
+import { checkTail } from "./tail.js";
+import {
+  type LedgerDb,
+  type Rotation,
+  signerAt,
+  type VerifyReport,
+  verifyChain,
+} from "./verify.js";
 
 export type { LedgerRecord, RecordInput, RecordStatus } from "./store.js";
 
@@ -59,8 +84,9 @@ export interface LedgerOptions {
   host?: string;
   clock?: () => Date;
   /**
-   * false: open an existing ledger only, and never create a key (for log/show/verify/export).
-   * Default true.
+   * false: open an existing ledger only, never create a key, and check nothing before use (for
+   * log/show/verify/export, which report damage rather than refuse it). Default true: the
+   * ledger's tail is checked before anything is written (see tail.ts).
    */
   create?: boolean;
 }
@@ -73,48 +99,73 @@ export interface RecordFilter {
   reverse?: boolean;
 }
 
+/** An intent with no `ok`, `failed` or `settled` outcome (none, or only `unknown`). */
+export interface PendingIntent {
+  seq: number;
+  run: string;
+  plugin: string;
+  action: "create" | "modify" | "delete";
+  target: string;
+  status: "intent" | "unknown";
+  error?: string;
+}
+
 export type { VerifyReport } from "./verify.js";
 
 const READ_BATCH = 500;
+/** The plugin and target of the record a key rotation writes. */
+const LEDGER_PLUGIN = "ledger";
+const KEY_TARGET = "signing-key";
 
 function errnoCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
-/** Whether `dir` holds a LevelDB database; other errors than "not there" are thrown. */
+/** LevelDB's own files: a directory holding any of them is a database, whole or damaged. */
+const LEVELDB_FILE = /^(MANIFEST-\d+|\d+\.(log|ldb|sst))$/;
+
+/**
+ * Whether `dir` holds a LevelDB database. A directory with LevelDB's files but no `CURRENT`
+ * is a damaged database, not a missing one; and a checkpoint log without its ledger means the
+ * ledger was removed: both are refused, so op never starts a fresh ledger over the evidence.
+ */
 function existsLedger(dir: string): boolean {
   try {
     statSync(join(dir, "CURRENT"));
     return true;
   } catch (error) {
-    if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return false;
-    throw error;
+    if (errnoCode(error) !== "ENOENT" && errnoCode(error) !== "ENOTDIR") throw error;
   }
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch (error) {
+    if (errnoCode(error) !== "ENOENT" && errnoCode(error) !== "ENOTDIR") throw error;
+  }
+  const leftover = names.filter((name) => LEVELDB_FILE.test(name));
+  if (leftover.length > 0) {
+    throw corruptLedger(
+      dir,
+      `it holds LevelDB files (${leftover.slice(0, 3).join(", ")}${leftover.length > 3 ? ", ..." : ""}) but no CURRENT file`,
+    );
+  }
+  if (lastLoggedCheckpoint(checkpointLogPath(dir))) {
+    throw corruptLedger(
+      dir,
+      `it is missing, but its checkpoint log ${checkpointLogPath(dir)} is there`,
+    );
+  }
+  return false;
 }
 
 /** What a failure to create or open the database means to the user. */
 function openError(error: unknown, dir: string): unknown {
+  const mapped = storageError(error, dir, "open");
+  if (mapped instanceof OpError) return mapped;
   const cause = (error as { cause?: unknown }).cause ?? error;
   const code = errnoCode(cause) ?? errnoCode(error);
   const detail = (cause as Error).message ?? String(cause);
-  if (code === "LEVEL_LOCKED") {
-    return new OpError("ledger-busy", `the ledger ${dir} is in use by another process`, {
-      hint: "another op run holds it: wait for that run to finish, then retry",
-      cause: error,
-    });
-  }
-  if (code === "LEVEL_CORRUPTION") {
-    return new OpError("ledger-corrupt", `the ledger database ${dir} is damaged: ${detail}`, {
-      hint: "restore it from a backup; `op ledger export` output can be checked elsewhere",
-      cause: error,
-    });
-  }
-  if (
-    code === "EACCES" ||
-    code === "EPERM" ||
-    code === "EROFS" ||
-    /Permission denied|Read-only/.test(detail)
-  ) {
+  if (code === "EACCES" || code === "EPERM" || code === "EROFS") {
     return new OpError("permission-denied", `cannot open the ledger ${dir}: ${detail}`, {
       hint: "run op as root, or point it at a directory it may write (--ledger)",
       cause: error,
@@ -155,6 +206,39 @@ function parseRecord(key: string, value: Buffer): LedgerRecord & { hash: string;
   return { ...body, hash: decoded.hash.toString("hex"), prev: decoded.prev.toString("hex") };
 }
 
+/** Intents are matched with their outcome by run, plugin, action and target. */
+function intentKey(input: Pick<RecordInput, "run" | "plugin" | "action" | "target">): string {
+  return `${input.run}\u0000${input.plugin}\u0000${input.action}\u0000${input.target}`;
+}
+
+function pendingValue(entry: PendingIntent): Buffer {
+  return Buffer.from(canonicalJson(entry), "utf8");
+}
+
+/** Key rotations by the seq of the record that made them, oldest first. */
+async function readRotations(db: LedgerDb): Promise<Rotation[]> {
+  const rotations: Rotation[] = [];
+  for await (const [key, value] of db.iterator(ROTATION_RANGE)) {
+    const { previous, next } = JSON.parse(value.toString("utf8")) as {
+      previous: string;
+      next: string;
+    };
+    rotations.push({ seq: keyNumber(key) ?? 0, previous, next });
+  }
+  return rotations;
+}
+
+interface Opened {
+  db: LedgerDb;
+  dir: string;
+  origin: string;
+  head: { seq: number; hash: Buffer; link: Buffer };
+  lastCheckpoint: number | undefined;
+  linkedFrom: number;
+  rotations: Rotation[];
+  secret: Uint8Array | undefined;
+}
+
 export class Ledger {
   readonly origin: string;
   readonly dir: string;
@@ -162,37 +246,43 @@ export class Ledger {
   private readonly db: LedgerDb;
   private readonly host: string;
   private readonly clock: () => Date;
+  private readonly writable: boolean;
   private signingKey: SigningKey | undefined;
-  /** The checked secret of an existing key, until the first checkpoint completes the pair. */
+  /** The checked secret, until the first checkpoint derives its public half. */
   private signingSecret: Uint8Array | undefined;
   private headSeq: number;
   private headHash: Buffer;
+  /** prev of the next record: the head's hash, linked with a checkpoint at the head if any. */
+  private linkHash: Buffer;
+  private lastCheckpoint: number | undefined;
+  private readonly linkedFrom: number;
+  private readonly rotations: Rotation[];
+  /** This process's intents without a final outcome, by intentKey: their seq. */
+  private readonly openIntents = new Map<string, number>();
   /** Appends, checkpoints and verify run one at a time, in call order. */
   private queue: Promise<unknown> = Promise.resolve();
   /** Appends waiting for the next batch (see `append`). */
-  private readonly pending: {
+  private readonly waiting: {
     input: RecordInput;
     resolve: (written: { seq: number; hash: string }) => void;
     reject: (error: unknown) => void;
   }[] = [];
 
-  private constructor(
-    db: LedgerDb,
-    dir: string,
-    origin: string,
-    options: LedgerOptions,
-    head: { seq: number; hash: Buffer },
-    signingSecret: Uint8Array | undefined,
-  ) {
-    this.db = db;
-    this.dir = dir;
-    this.origin = origin;
+  private constructor(opened: Opened, options: LedgerOptions, writable: boolean) {
+    this.db = opened.db;
+    this.dir = opened.dir;
+    this.origin = opened.origin;
     this.keyFile = options.keyFile;
     this.host = options.host ?? hostname();
     this.clock = options.clock ?? (() => new Date());
-    this.headSeq = head.seq;
-    this.headHash = head.hash;
-    this.signingSecret = signingSecret;
+    this.writable = writable;
+    this.headSeq = opened.head.seq;
+    this.headHash = opened.head.hash;
+    this.linkHash = opened.head.link;
+    this.lastCheckpoint = opened.lastCheckpoint;
+    this.linkedFrom = opened.linkedFrom;
+    this.rotations = opened.rotations;
+    this.signingSecret = opened.secret;
   }
 
   static async open(dir: string, options: LedgerOptions): Promise<Ledger> {
@@ -200,23 +290,21 @@ export class Ledger {
     const create = options.create ?? true;
     // Synchronous on purpose: apply opens the ledger while its queries keep the thread busy,
     // and each awaited call would wait for a free turn of it before LevelDB could start.
-    // These are two metadata calls on a local directory (microseconds).
+    // These are a few metadata calls on a local directory (microseconds).
+    let secret: SecretState | undefined;
     try {
-      if (create) mkdirSync(location, { recursive: true, mode: 0o700 });
-      else if (!existsLedger(location)) {
+      const exists = existsLedger(location);
+      if (!create && !exists) {
         throw new OpError("invalid-state", `there is no ledger at ${location}`, {
           hint: "op creates it on the first `op apply`; check the --ledger path",
         });
       }
+      if (create) mkdirSync(location, { recursive: true, mode: 0o700 });
+      // The key is checked before anything else, so a bad key stops the run at once.
+      if (create) secret = readSigningSecret(options.keyFile);
     } catch (error) {
       throw error instanceof OpError ? error : openError(error, location);
     }
-    // An existing key is read and checked while LevelDB opens, so a bad key stops the run
-    // before it changes anything; one is created only once the ledger opened. Its public half
-    // (an OpenSSL key set-up, ~3 ms of the thread) waits for the first checkpoint, which runs
-    // while the host is verified rather than before the first change.
-    const existingSecret = create ? readSigningSecret(options.keyFile) : undefined;
-    existingSecret?.catch(() => {});
     const db: LedgerDb = new Level<string, Buffer>(location, {
       keyEncoding: "utf8",
       valueEncoding: "buffer",
@@ -228,36 +316,119 @@ export class Ledger {
       throw openError(error, location);
     }
     try {
-      const origin = await Ledger.initialise(db, location, options);
-      const head = await Ledger.lastRecord(db, origin);
-      const secret = create
-        ? await traced(
-            "ledger key",
-            async () =>
-              (await existingSecret) ?? (await loadOrCreateSigningKey(options.keyFile)).secretKey,
-          )
-        : undefined;
-      return new Ledger(db, location, origin, options, head, secret);
+      const opened = await Ledger.load(db, location, options, secret);
+      return new Ledger(opened, options, create);
     } catch (error) {
       await db.close();
-      throw error;
+      throw storageError(error, location, create ? "open" : "read");
     }
   }
 
-  /** Reads (or, for a new ledger, writes) the format and origin. */
+  /** Reads the metadata; a writing open also checks the tail and settles the key. */
+  private static async load(
+    db: LedgerDb,
+    dir: string,
+    options: LedgerOptions,
+    secret: SecretState | undefined,
+  ): Promise<Opened> {
+    const { origin, linkedFrom, logRequired } = await Ledger.initialise(
+      db,
+      dir,
+      options,
+      secret !== undefined,
+    );
+    const rotations = await readRotations(db);
+    if (secret === undefined) {
+      const head = await Ledger.lastRecord(db, origin);
+      const [last] = await db.keys({ ...CHECKPOINT_RANGE, reverse: true, limit: 1 }).all();
+      return {
+        db,
+        dir,
+        origin,
+        head: { ...head, link: head.hash },
+        lastCheckpoint: last === undefined ? undefined : keyNumber(last),
+        linkedFrom,
+        rotations,
+        secret: undefined,
+      };
+    }
+    const log = checkpointLogPath(dir);
+    const logged = lastLoggedCheckpoint(log);
+    const [anyCheckpoint] = await db.keys({ ...CHECKPOINT_RANGE, limit: 1 }).all();
+    const signed = anyCheckpoint !== undefined || Boolean(logged);
+    const key = Ledger.settleKey(options.keyFile, secret, signed, dir);
+    const currentKey = encodeKey(getPublicKey(key));
+    const tail = await traced("ledger tail check", () =>
+      checkTail({
+        db,
+        dir,
+        origin,
+        linkedFrom,
+        logged,
+        logRequired,
+        publicKey: (size) =>
+          Buffer.from(signerAt(rotations, size, currentKey) ?? currentKey, "base64"),
+      }),
+    );
+    const last = rotations.at(-1);
+    if (last !== undefined && last.next !== currentKey) {
+      throw corruptLedger(
+        dir,
+        `its signing key ${options.keyFile} is not the one its last key rotation (record ${last.seq}) installed`,
+      );
+    }
+    // A crash between the ledger's checkpoint and the log's copy of it: the copy is completed.
+    if (tail.logBehind && tail.checkpoint !== undefined)
+      appendCheckpointLog(log, tail.checkpoint.text);
+    return {
+      db,
+      dir,
+      origin,
+      head: { seq: tail.size, hash: tail.head, link: tail.link },
+      lastCheckpoint: tail.checkpoint?.size,
+      linkedFrom,
+      rotations,
+      secret: key,
+    };
+  }
+
+  /**
+   * The secret to sign with. A missing or empty key is made anew only while no checkpoint
+   * exists: once one does, a new key could never verify it, so the loss is refused.
+   */
+  private static settleKey(
+    keyFile: string,
+    secret: SecretState,
+    signed: boolean,
+    dir: string,
+  ): Uint8Array {
+    if (secret.state === "present") return secret.secret;
+    if (signed) {
+      const why =
+        secret.state === "missing"
+          ? `its signing key ${keyFile} is missing but the ledger has checkpoints signed with it`
+          : `its signing key ${keyFile} is empty (left by an op that ran out of disk space while creating it) but the ledger has checkpoints signed with it`;
+      throw new OpError("ledger-corrupt", `the ledger ${dir} cannot be signed: ${why}`, {
+        hint: `restore ${keyFile} from a backup (its public half is ${keyFile}.pub); a new key cannot sign for the old checkpoints. To start over, move the ledger and ${dir}.checkpoints aside`,
+      });
+    }
+    return createSigningKey(keyFile, secret.state === "empty").secretKey;
+  }
+
+  /** Reads (or, for a new ledger, writes) the format and origin; upgrades a format-1 ledger. */
   private static async initialise(
     db: LedgerDb,
     dir: string,
     options: LedgerOptions,
-  ): Promise<string> {
-    const [format, stored] = await db.getMany([FORMAT_KEY, ORIGIN_KEY]);
-    if (format !== undefined && format.toString("utf8") !== FORMAT) {
+    writing: boolean,
+  ): Promise<{ origin: string; linkedFrom: number; logRequired: boolean }> {
+    const [format, stored, linked] = await db.getMany([FORMAT_KEY, ORIGIN_KEY, LINKED_KEY]);
+    const formatText = format?.toString("utf8");
+    if (formatText !== undefined && formatText !== FORMAT && formatText !== FORMAT_UNLINKED) {
       throw new OpError(
         "invalid-state",
-        `the ledger ${dir} has format ${format.toString("utf8")}, this op reads format ${FORMAT}`,
-        {
-          hint: "use the op version that wrote it",
-        },
+        `the ledger ${dir} has format ${formatText}, this op reads formats ${FORMAT_UNLINKED} and ${FORMAT}`,
+        { hint: "use the op version that wrote it" },
       );
     }
     const wanted = options.origin === undefined ? undefined : validOrigin(options.origin);
@@ -272,29 +443,71 @@ export class Ledger {
           },
         );
       }
-      return origin;
+      if (formatText === FORMAT_UNLINKED) {
+        if (!writing) return { origin, linkedFrom: Number.POSITIVE_INFINITY, logRequired: false };
+        return { origin, linkedFrom: await Ledger.upgrade(db, origin), logRequired: false };
+      }
+      return {
+        origin,
+        linkedFrom: linked === undefined ? 0 : Number(linked.toString("utf8")),
+        logRequired: true,
+      };
     }
     const [anyRecord] = await db.keys({ ...RECORD_RANGE, limit: 1 }).all();
     if (anyRecord !== undefined) {
-      throw new OpError("ledger-corrupt", `the ledger ${dir} has records but no origin`, {
-        hint: "its metadata was removed; restore the ledger from a backup",
-      });
+      throw corruptLedger(dir, "it has records but no origin (its metadata was removed)");
+    }
+    // An empty database beside a checkpoint log with checkpoints lost everything it held.
+    if (writing && lastLoggedCheckpoint(checkpointLogPath(dir))) {
+      throw corruptLedger(
+        dir,
+        `it holds no records, but its checkpoint log ${checkpointLogPath(dir)} has checkpoints (everything was lost)`,
+      );
     }
     const origin = wanted ?? `op@${hostname()}`;
     await db.batch(
       [
         { type: "put", key: FORMAT_KEY, value: Buffer.from(FORMAT) },
         { type: "put", key: ORIGIN_KEY, value: Buffer.from(origin, "utf8") },
+        { type: "put", key: LINKED_KEY, value: Buffer.from("0") },
       ],
       { sync: true },
     );
-    return origin;
+    return { origin, linkedFrom: 0, logRequired: true };
   }
 
   /**
-   * Appends continue after the last record actually stored (not the head pointer), so an
-   * inconsistent ledger is extended rather than overwritten; verify reports the inconsistency.
+   * A format-1 ledger (before linked checkpoints and the pending index): checkpoints from its
+   * current size on are linked, and the index of intents without an outcome is built by one
+   * scan, all in one batch with the new format.
    */
+  private static async upgrade(db: LedgerDb, origin: string): Promise<number> {
+    const { seq } = await Ledger.lastRecord(db, origin);
+    const open = new Map<string, PendingIntent>();
+    for await (const [key, value] of db.iterator(RECORD_RANGE)) {
+      const record = parseRecord(key, value);
+      const match = intentKey(record);
+      if (record.status === "intent") {
+        const { run, plugin, action, target } = record;
+        open.set(match, { seq: record.seq, run, plugin, action, target, status: "intent" });
+      } else if (record.status === "ok" || record.status === "failed") open.delete(match);
+    }
+    await db.batch(
+      [
+        ...[...open.values()].map((entry) => ({
+          type: "put" as const,
+          key: pendingKey(entry.seq),
+          value: pendingValue(entry),
+        })),
+        { type: "put", key: LINKED_KEY, value: Buffer.from(String(seq)) },
+        { type: "put", key: FORMAT_KEY, value: Buffer.from(FORMAT) },
+      ],
+      { sync: true },
+    );
+    return seq;
+  }
+
+  /** The last record actually stored (the tail check holds the head pointer to it). */
   private static async lastRecord(
     db: LedgerDb,
     origin: string,
@@ -329,13 +542,13 @@ export class Ledger {
    */
   append(input: RecordInput): Promise<{ seq: number; hash: string }> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ input, resolve, reject });
-      if (this.pending.length === 1) void this.enqueue(() => this.flushPending());
+      this.waiting.push({ input, resolve, reject });
+      if (this.waiting.length === 1) void this.enqueue(() => this.flushWaiting());
     });
   }
 
-  private async flushPending(): Promise<void> {
-    const group = this.pending.splice(0);
+  private async flushWaiting(): Promise<void> {
+    const group = this.waiting.splice(0);
     try {
       const results = await this.write(group.map(({ input }) => input));
       group.forEach(({ resolve, reject }, i) => {
@@ -362,15 +575,25 @@ export class Ledger {
   }
 
   /**
-   * Writes the records that can be encoded, chained, with the head, in one atomic batch. A
-   * record with no canonical JSON form is left out (its result carries the error) and takes
-   * no seq, so the chain stays whole.
+   * Writes the records that can be encoded, chained, with the head and the pending-intent
+   * index, in one atomic batch. A record with no canonical JSON form is left out (its result
+   * carries the error) and takes no seq, so the chain stays whole.
    */
   private async write(inputs: readonly RecordInput[]): Promise<Written[]> {
-    const operations: { type: "put"; key: string; value: Buffer }[] = [];
+    if (!this.writable) {
+      throw new OpError("usage", `the ledger ${this.dir} was opened to read only`, {
+        hint: "this is a bug in op: a reading command tried to write",
+      });
+    }
+    const operations: (
+      | { type: "put"; key: string; value: Buffer }
+      | { type: "del"; key: string }
+    )[] = [];
     const results: Written[] = [];
+    const intents = new Map(this.openIntents);
     let seq = this.headSeq;
-    let prev = this.headHash;
+    let prev = this.linkHash;
+    let last = this.headHash;
     for (const input of inputs) {
       let body: string;
       try {
@@ -382,18 +605,99 @@ export class Ledger {
       seq++;
       const { value, hash } = encodeRecord(prev, body);
       operations.push({ type: "put", key: recordKey(seq), value });
+      operations.push(...this.indexOperations(input, seq, intents));
       results.push({ seq, hash: hash.toString("hex") });
       prev = hash;
+      last = hash;
     }
-    if (operations.length === 0) return results;
-    operations.push({ type: "put", key: HEAD_KEY, value: encodeHead(seq, prev) });
-    await this.db.batch(operations);
+    if (seq === this.headSeq) return results;
+    operations.push({ type: "put", key: HEAD_KEY, value: encodeHead(seq, last) });
+    try {
+      await this.db.batch(operations);
+    } catch (error) {
+      throw storageError(error, this.dir, "write to");
+    }
     this.headSeq = seq;
-    this.headHash = prev;
+    this.headHash = Buffer.from(last);
+    this.linkHash = this.headHash;
+    this.openIntents.clear();
+    for (const [key, value] of intents) this.openIntents.set(key, value);
     return results;
   }
 
+  /** The pending index's change for one record (intents: `p!<seq>`, removed by an outcome). */
+  private indexOperations(
+    input: RecordInput,
+    seq: number,
+    intents: Map<string, number>,
+  ): ({ type: "put"; key: string; value: Buffer } | { type: "del"; key: string })[] {
+    const match = intentKey(input);
+    const { run, plugin, action, target } = input;
+    switch (input.status) {
+      case "intent":
+        intents.set(match, seq);
+        return [
+          {
+            type: "put",
+            key: pendingKey(seq),
+            value: pendingValue({ seq, run, plugin, action, target, status: "intent" }),
+          },
+        ];
+      case "unknown": {
+        // Still pending: now with why op cannot know. An `unknown` with no intent of this
+        // process before it is itself what a later run must settle.
+        const intent = intents.get(match) ?? seq;
+        intents.set(match, intent);
+        return [
+          {
+            type: "put",
+            key: pendingKey(intent),
+            value: pendingValue({
+              seq: intent,
+              run,
+              plugin,
+              action,
+              target,
+              status: "unknown",
+              ...(input.error === undefined ? {} : { error: input.error }),
+            }),
+          },
+        ];
+      }
+      case "ok":
+      case "failed": {
+        const intent = intents.get(match);
+        if (intent === undefined) return [];
+        intents.delete(match);
+        return [{ type: "del", key: pendingKey(intent) }];
+      }
+      case "settled": {
+        const settles = input.settles as number;
+        for (const [key, value] of intents) if (value === settles) intents.delete(key);
+        return [{ type: "del", key: pendingKey(settles) }];
+      }
+    }
+  }
+
   private body(seq: number, input: RecordInput): string {
+    if (input.status === "settled") {
+      const { settles } = input;
+      if (
+        settles === undefined ||
+        !Number.isSafeInteger(settles) ||
+        settles < 1 ||
+        settles >= seq
+      ) {
+        throw new OpError(
+          "invalid-state",
+          `a settled record for ${input.plugin} ${input.target} must name an earlier intent (settles: ${settles})`,
+          {
+            hint: "this is a bug in what op recorded; please report it",
+            context: { plugin: input.plugin, id: input.target, phase: "ledger" },
+          },
+        );
+      }
+    }
     const record: LedgerRecord = {
       seq,
       time: this.clock().toISOString(),
@@ -405,6 +709,7 @@ export class Ledger {
       changes: input.changes,
       status: input.status,
       error: input.error,
+      ...(input.status === "settled" ? { settles: input.settles } : {}),
     };
     try {
       return recordBody(record);
@@ -421,30 +726,126 @@ export class Ledger {
     }
   }
 
-  /** Signs (origin, size, head hash), stores it, and syncs everything written before it. */
-  checkpoint(): Promise<string> {
+  /** Intents of this or earlier runs that have no final outcome, oldest first. */
+  pending(): Promise<PendingIntent[]> {
     return this.enqueue(async () => {
-      this.signingKey ??=
-        this.signingSecret === undefined
-          ? await loadOrCreateSigningKey(this.keyFile)
-          : await completeSigningKey(this.keyFile, this.signingSecret);
-      const text = signCheckpoint(
-        {
-          origin: this.origin,
-          size: this.headSeq,
-          root: this.headHash.toString("hex"),
-          time: this.clock().toISOString(),
-        },
-        this.signingKey,
-      );
+      try {
+        const values = await this.db.values(PENDING_RANGE).all();
+        return values.map((value) => JSON.parse(value.toString("utf8")) as PendingIntent);
+      } catch (error) {
+        throw storageError(error, this.dir, "read");
+      }
+    });
+  }
+
+  private key(): SigningKey {
+    if (this.signingKey === undefined) {
+      if (this.signingSecret === undefined) {
+        throw new OpError("usage", `the ledger ${this.dir} was opened to read only`, {
+          hint: "this is a bug in op: a reading command tried to sign",
+        });
+      }
+      this.signingKey = {
+        secretKey: this.signingSecret,
+        publicKey: getPublicKey(this.signingSecret),
+      };
+      writePublicKey(this.keyFile, this.signingKey.publicKey);
+    }
+    return this.signingKey;
+  }
+
+  /**
+   * Signs (origin, size, head hash), stores it with a sync (which syncs every record written
+   * before it) and appends it, synced, to the checkpoint log. The next record links to it. A
+   * checkpoint already at this size is returned as it is.
+   */
+  checkpoint(): Promise<string> {
+    return this.enqueue(() => this.sign());
+  }
+
+  /** Signs a checkpoint when records were written after the last one; whether it did. */
+  checkpointIfUnsigned(): Promise<boolean> {
+    return this.enqueue(async () => {
+      if (this.headSeq === 0 || this.lastCheckpoint === this.headSeq) return false;
+      await this.sign();
+      return true;
+    });
+  }
+
+  private async sign(): Promise<string> {
+    if (this.lastCheckpoint === this.headSeq) {
+      const existing = await this.db.get(checkpointKey(this.headSeq));
+      if (existing !== undefined) return existing.toString("utf8");
+    }
+    const text = signCheckpoint(
+      {
+        origin: this.origin,
+        size: this.headSeq,
+        root: this.headHash.toString("hex"),
+        time: this.clock().toISOString(),
+      },
+      this.key(),
+    );
+    try {
       await this.db.put(checkpointKey(this.headSeq), Buffer.from(text, "utf8"), { sync: true });
-      return text;
+    } catch (error) {
+      throw storageError(error, this.dir, "write to");
+    }
+    this.lastCheckpoint = this.headSeq;
+    if (this.headSeq >= this.linkedFrom) this.linkHash = checkpointLink(this.headHash, text);
+    appendCheckpointLog(checkpointLogPath(this.dir), text);
+    return text;
+  }
+
+  /**
+   * Replaces the signing key: a record naming the new public key is appended and signed with
+   * the old key (so the old key vouches for the new one), then the new key is installed; the
+   * old one is kept as `<keyFile>.old`. Returns the new public key (base64).
+   */
+  rotateKey(run: string): Promise<{ previous: string; next: string; seq: number }> {
+    return this.enqueue(async () => {
+      const old = this.key();
+      const { keygen } = await import("./ed25519.js");
+      const next = keygen();
+      const previous = encodeKey(old.publicKey);
+      const nextText = encodeKey(next.publicKey);
+      const [written] = await this.write([
+        {
+          run,
+          plugin: LEDGER_PLUGIN,
+          action: "modify",
+          target: KEY_TARGET,
+          changes: [{ path: "publicKey", before: previous, after: nextText }],
+          status: "ok",
+        },
+      ]);
+      if (written === undefined || "error" in written)
+        throw (written as { error: unknown } | undefined)?.error;
+      try {
+        await this.db.put(
+          rotationKey(written.seq),
+          Buffer.from(JSON.stringify({ previous, next: nextText }), "utf8"),
+          { sync: true },
+        );
+      } catch (error) {
+        throw storageError(error, this.dir, "write to");
+      }
+      this.rotations.push({ seq: written.seq, previous, next: nextText });
+      await this.sign();
+      replaceSigningKey(this.keyFile, next);
+      this.signingKey = next;
+      this.signingSecret = next.secretKey;
+      return { previous, next: nextText, seq: written.seq };
     });
   }
 
   async latestCheckpoint(): Promise<string | undefined> {
-    const [last] = await this.db.values({ ...CHECKPOINT_RANGE, reverse: true, limit: 1 }).all();
-    return last?.toString("utf8");
+    try {
+      const [last] = await this.db.values({ ...CHECKPOINT_RANGE, reverse: true, limit: 1 }).all();
+      return last?.toString("utf8");
+    } catch (error) {
+      throw storageError(error, this.dir, "read");
+    }
   }
 
   /** Records in seq order (newest first with `reverse`). Reads only: verify checks them. */
@@ -466,7 +867,12 @@ export class Ledger {
     const iterator = this.db.iterator({ ...RECORD_RANGE, reverse });
     try {
       for (;;) {
-        const entries = await iterator.nextv(READ_BATCH);
+        let entries: [string, Buffer][];
+        try {
+          entries = await iterator.nextv(READ_BATCH);
+        } catch (error) {
+          throw storageError(error, this.dir, "read");
+        }
         if (entries.length === 0) return;
         yield* entries;
       }
@@ -481,31 +887,95 @@ export class Ledger {
         hint: "records are numbered from 1; `op ledger log` lists them",
       });
     }
-    const value = await this.db.get(recordKey(seq));
+    let value: Buffer | undefined;
+    try {
+      value = await this.db.get(recordKey(seq));
+    } catch (error) {
+      throw storageError(error, this.dir, "read");
+    }
     return value === undefined ? undefined : parseRecord(recordKey(seq), value);
   }
 
   /**
-   * Checks the whole chain, every stored checkpoint and `trusted` (checkpoint text kept outside
-   * the database). `hashWorker` forces where hashing runs (tests); by default large ledgers
-   * hash on a worker thread.
+   * Checks the whole chain, every stored checkpoint, the checkpoint log and `trusted`
+   * (checkpoint text kept outside the database). `hashWorker` forces where hashing runs
+   * (tests); by default large ledgers hash on a worker thread.
    */
   verify(options: { trusted?: string; hashWorker?: boolean } = {}): Promise<VerifyReport> {
-    return this.enqueue(async () =>
-      verifyChain({
-        db: this.db,
-        origin: this.origin,
-        publicKey: this.signingKey?.publicKey ?? (await loadPublicKey(this.keyFile)),
-        keyFile: this.keyFile,
-        ...options,
-      }),
-    );
+    return this.enqueue(async () => {
+      const found =
+        this.signingKey === undefined
+          ? loadPublicKey(this.keyFile)
+          : { publicKey: this.signingKey.publicKey, warnings: [] };
+      try {
+        const report = await verifyChain({
+          db: this.db,
+          origin: this.origin,
+          publicKey: found.publicKey,
+          keyFile: this.keyFile,
+          linkedFrom: this.linkedFrom,
+          rotations: this.rotations,
+          logged: loggedCheckpoints(checkpointLogPath(this.dir)),
+          ...options,
+        });
+        return found.warnings.length === 0 ? report : { ...report, warnings: found.warnings };
+      } catch (error) {
+        throw storageError(error, this.dir, "read");
+      }
+    });
+  }
+
+  /**
+   * The export's first line: what a third party needs to check the lines after it
+   * (docs/ledger.md gives the formulas).
+   */
+  exportHeader(): string {
+    return canonicalJson({
+      export: "op ledger",
+      format: Number(FORMAT),
+      origin: this.origin,
+      genesis: genesisHash(this.origin).toString("hex"),
+      genesisRule: 'prev of record 1 = SHA-256("op ledger genesis\\n" || origin)',
+      hashRule:
+        "hash = SHA-256(0x00 || prev || RFC 8785 canonical JSON of the record without prev and hash)",
+      linkRule:
+        "prev of the record after a checkpoint at size n = SHA-256(0x01 || hash(n) || SHA-256(checkpoint text))",
+      linkedFrom: Number.isFinite(this.linkedFrom) ? this.linkedFrom : null,
+    });
   }
 
   /** One canonical JSON line per record: its body fields plus "prev" and "hash" (hex). */
   async *exportLines(): AsyncIterable<string> {
     for await (const [key, value] of this.entries(false)) {
       yield canonicalJson(parseRecord(key, value));
+    }
+  }
+
+  /**
+   * The whole export: the header, then each record, each checkpoint right after the record
+   * it covers as `{"checkpoint": text, "size": n}`.
+   */
+  async *exportAll(): AsyncIterable<string> {
+    yield this.exportHeader();
+    const checkpoints = new Map<number, string>();
+    try {
+      for await (const [key, value] of this.db.iterator(CHECKPOINT_RANGE)) {
+        checkpoints.set(keyNumber(key) ?? -1, value.toString("utf8"));
+      }
+    } catch (error) {
+      throw storageError(error, this.dir, "read");
+    }
+    const checkpointLine = (size: number) => {
+      const text = checkpoints.get(size);
+      return text === undefined ? undefined : canonicalJson({ checkpoint: text, size });
+    };
+    const first = checkpointLine(0);
+    if (first !== undefined) yield first;
+    for await (const [key, value] of this.entries(false)) {
+      const record = parseRecord(key, value);
+      yield canonicalJson(record);
+      const line = checkpointLine(record.seq);
+      if (line !== undefined) yield line;
     }
   }
 

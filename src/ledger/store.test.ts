@@ -30,6 +30,8 @@ describe("record body", () => {
     ],
     ["a large sequence number", { seq: 9007199254740991 }],
     ["changes that are a bare value", { changes: "renamed" }],
+    ["an outcome op cannot know", { status: "unknown", error: "Incus went away" }],
+    ["a settled intent", { status: "settled", settles: 9, changes: { found: "created" } }],
   ])("equals canonical JSON: %s", (_name, overrides) => {
     const record = { ...base, ...overrides } as LedgerRecord;
     expect(recordBody(record)).toBe(canonicalJson(record));

@@ -3,12 +3,13 @@
  * would, and checking that verify names the first bad record. Each case breaks one check.
  */
 
-import { rm } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { OpError } from "../errors.js";
 import { parseCheckpoint, signCheckpoint } from "./checkpoint.js";
+import { checkpointLogPath } from "./checkpoint-log.js";
 import { canonicalJson } from "./hash.js";
 import { Ledger, type RecordInput } from "./ledger.js";
 import {
@@ -113,6 +114,17 @@ async function rewriteFrom(db: LedgerDb, from: number, size: number): Promise<vo
 
 async function deleteCheckpoints(db: LedgerDb): Promise<void> {
   for await (const key of db.keys(CHECKPOINT_RANGE)) await db.del(key);
+}
+
+/**
+ * What a careful attacker also does to the checkpoint log beside the ledger: keeps only the
+ * checkpoints up to `size` (none: removes it).
+ */
+async function cutCheckpointLog(built: Built, size: number): Promise<void> {
+  const kept = [...built.checkpoints].filter(([at]) => at <= size).map(([, text]) => text);
+  const log = checkpointLogPath(built.dir);
+  if (kept.length === 0) await rm(log);
+  else await writeFile(log, kept.join(""));
 }
 
 describe("an untouched ledger", () => {
@@ -347,9 +359,20 @@ describe("a truncated tail", () => {
     });
   });
 
-  it("with head and checkpoints cut too, passes alone and is caught by a trusted checkpoint", async () => {
+  it("with head and checkpoints cut, is caught by the checkpoint log beside the ledger", async () => {
     const built = await build({ checkpointsAt: [10, N] });
     await withRawDb(built.dir, (db) => truncate(db, 15));
+    expect(await verify(built)).toMatchObject({
+      ok: false,
+      firstBad: 16,
+      problem: `ledger has 15 records but the checkpoint log's checkpoint at size ${N} exists (records lost)`,
+    });
+  });
+
+  it("with head, checkpoints and the checkpoint log cut too, passes alone and is caught by a trusted checkpoint", async () => {
+    const built = await build({ checkpointsAt: [10, N] });
+    await withRawDb(built.dir, (db) => truncate(db, 15));
+    await cutCheckpointLog(built, 15);
     // What a bare chain cannot see:
     expect(await verify(built)).toMatchObject({
       ok: true,
@@ -387,12 +410,26 @@ describe("a chain rewritten from record k with valid hashes and head", () => {
     });
   });
 
-  it("with the stored checkpoints deleted, passes alone and is caught by a trusted checkpoint", async () => {
+  it("with the stored checkpoints deleted, is caught by the checkpoint log", async () => {
     const built = await build({ checkpointsAt: [10] });
     await withRawDb(built.dir, async (db) => {
       await rewriteFrom(db, 4, N);
       await deleteCheckpoints(db);
     });
+    expect(await verify(built)).toMatchObject({
+      ok: false,
+      problem:
+        "the checkpoint log's checkpoint at size 10 does not match the chain: records up to 10 were rewritten",
+    });
+  });
+
+  it("with the stored checkpoints and the checkpoint log deleted, passes alone and is caught by a trusted checkpoint", async () => {
+    const built = await build({ checkpointsAt: [10] });
+    await withRawDb(built.dir, async (db) => {
+      await rewriteFrom(db, 4, N);
+      await deleteCheckpoints(db);
+    });
+    await cutCheckpointLog(built, 0);
     expect(await verify(built)).toMatchObject({ ok: true, size: N, checkpoints: 0 });
     expect(await verify(built, built.checkpoints.get(10))).toMatchObject({
       ok: false,
@@ -406,6 +443,26 @@ describe("a chain rewritten from record k with valid hashes and head", () => {
     const built = await build({ checkpointsAt: [10] });
     await withRawDb(built.dir, (db) => rewriteFrom(db, 11, N));
     expect(await verify(built)).toMatchObject({ ok: true, size: N });
+  });
+});
+
+describe("checkpoints linked into the chain", () => {
+  it("a deleted checkpoint breaks the link of the record after it, even with the log gone", async () => {
+    const built = await build({ checkpointsAt: [5, 10] });
+    await withRawDb(built.dir, (db) => db.del(checkpointKey(10)));
+    await cutCheckpointLog(built, 0);
+    expect(await verify(built)).toMatchObject({
+      ok: false,
+      firstBad: 11,
+      problem: "record 11: prev does not match record 10 (removed, reordered or inserted)",
+    });
+  });
+
+  it("every checkpoint deleted is caught by the checkpoint log", async () => {
+    const built = await build({ checkpointsAt: [5, 10, N] });
+    await withRawDb(built.dir, deleteCheckpoints);
+    expect(await verify(built)).toMatchObject({ ok: false });
+    expect((await verify(built)).problem).toMatch(/record 6: prev does not match record 5/);
   });
 });
 
@@ -524,9 +581,12 @@ describe("another origin's ledger", () => {
   it("a trusted checkpoint of another origin, even signed with this key, is rejected", async () => {
     const ours = await build({ origin: "op@a", checkpointsAt: [10] });
     const theirs = await build({ origin: "op@b", checkpointsAt: [10] });
-    const ledger = await Ledger.open(theirs.dir, { keyFile: ours.keyFile });
-    const foreign = await ledger.checkpoint();
-    await ledger.close();
+    // Their checkpoint, re-signed with our key (op no longer opens a ledger with another key).
+    const secretKey = Buffer.from((await readFile(ours.keyFile, "utf8")).trim(), "base64");
+    const foreign = signCheckpoint(
+      { ...parseCheckpoint(theirs.checkpoints.get(10) ?? "") },
+      { secretKey, publicKey: ed25519.getPublicKey(secretKey) },
+    );
     expect(await verify(ours, foreign)).toMatchObject({
       ok: false,
       problem: "trusted checkpoint is for origin op@b, not op@a",

@@ -9,7 +9,7 @@
  */
 import type { Level } from "level";
 import { type ParsedCheckpoint, parseCheckpoint, signatureValid } from "./checkpoint.js";
-import { genesisHash, HASH_BYTES } from "./hash.js";
+import { genesisHash, HASH_BYTES, sha256 } from "./hash.js";
 import { type HashCheck, InlineHashCheck, WorkerHashCheck } from "./hash-check.js";
 import {
   BODY_AT,
@@ -39,6 +39,15 @@ export interface VerifyReport {
   checkpoint?: { size: number; ok: boolean };
   /** How many stored checkpoints were checked. */
   checkpoints: number;
+  /** What is wrong around the ledger short of damage (a key others may read). */
+  warnings?: string[];
+}
+
+/** A key rotation: record `seq` installed the key `next` (base64) in place of `previous`. */
+export interface Rotation {
+  seq: number;
+  previous: string;
+  next: string;
 }
 
 export interface VerifyInput {
@@ -51,6 +60,12 @@ export interface VerifyInput {
   trusted?: string;
   /** Hash on a worker thread (true) or inline (false); default: by the ledger's size. */
   hashWorker?: boolean;
+  /** Checkpoints at this size or later are linked into the chain (store.ts); default 0. */
+  linkedFrom?: number;
+  /** Key rotations, oldest first: which key signs a checkpoint at each size. */
+  rotations?: readonly Rotation[];
+  /** The checkpoint log's entries (undefined: there is no log). */
+  logged?: readonly string[];
 }
 
 interface Problem {
@@ -66,12 +81,28 @@ interface Walk {
   /** Records found good. */
   size: number;
   problem?: Problem;
+  /**
+   * A record that does not link to the checkpoint before it: reported after the checkpoint
+   * checks, which say more when that checkpoint was altered or forged.
+   */
+  unlinked?: Problem;
   /** Hash of the record at each requested size (size 0: genesis). */
   roots: Map<number, string>;
 }
 
 /** Below this many records a worker costs more to start than the hashing it would move. */
 const WORKER_MIN_RECORDS = 50_000;
+
+/**
+ * A stand-in for a previous record whose hash is the link of `previous` (a record value or
+ * such a stand-in) with a checkpoint: SHA-256(0x01 ‖ hash ‖ SHA-256(checkpoint text)).
+ */
+function linkOf(previous: Buffer, checkpointHash: Buffer): Buffer {
+  const link = sha256(
+    Buffer.concat([Buffer.from([1]), previous.subarray(HASH_AT, LEAF_AT), checkpointHash]),
+  );
+  return Buffer.concat([Buffer.alloc(HASH_AT), link]);
+}
 
 /** Whether `value`'s prev is the hash stored in `previous` (a JS loop: no native call). */
 function linksTo(value: Buffer, previous: Buffer): boolean {
@@ -119,6 +150,7 @@ async function walkChain(
   db: LedgerDb,
   origin: string,
   wanted: Set<number>,
+  links: Map<number, Buffer>,
   hashes: HashCheck,
 ): Promise<Walk> {
   const genesis = genesisHash(origin);
@@ -128,6 +160,7 @@ async function walkChain(
   // The previous record's hash lives in its value at HASH_AT; record 1 links to the genesis.
   let previous: Buffer = Buffer.concat([Buffer.alloc(HASH_AT), genesis]);
   let problem: Problem | undefined;
+  let unlinked: Problem | undefined;
   const iterator = db.iterator({ ...RECORD_RANGE, highWaterMarkBytes: BATCH_BYTES });
   let pending = iterator.nextv(BATCH);
   try {
@@ -138,7 +171,20 @@ async function walkChain(
       const first = expected;
       const values: Buffer[] = [];
       for (const [key, value] of entries) {
-        problem = recordProblem(key, value, expected, previous, origin);
+        let linkedPrevious = previous;
+        const checkpointHash = links.get(expected - 1);
+        if (checkpointHash !== undefined && value.length >= BODY_AT) {
+          // After a linked checkpoint the record links to it, not to the record alone.
+          linkedPrevious = linkOf(previous, checkpointHash);
+          if (!linksTo(value, linkedPrevious)) {
+            unlinked ??= {
+              firstBad: expected,
+              problem: `record ${expected}: prev does not match record ${expected - 1} and its checkpoint (the checkpoint was replaced, or records altered)`,
+            };
+            linkedPrevious = value.subarray(PREV_AT - HASH_AT, BODY_AT);
+          }
+        }
+        problem = recordProblem(key, value, expected, linkedPrevious, origin);
         if (problem !== undefined) break;
         if (wanted.has(expected)) {
           roots.set(expected, value.toString("hex", HASH_AT, LEAF_AT));
@@ -162,9 +208,12 @@ async function walkChain(
     await pending.catch(() => undefined);
     await iterator.close();
   }
-  if (problem !== undefined) return { size: (problem.firstBad ?? expected) - 1, problem, roots };
+  const found = unlinked === undefined ? {} : { unlinked };
+  if (problem !== undefined) {
+    return { size: (problem.firstBad ?? expected) - 1, problem, roots, ...found };
+  }
   const head = await db.get(HEAD_KEY);
-  return { size: expected - 1, problem: checkHead(head, expected - 1, previous), roots };
+  return { size: expected - 1, problem: checkHead(head, expected - 1, previous), roots, ...found };
 }
 
 async function headSeq(db: LedgerDb): Promise<number> {
@@ -213,6 +262,8 @@ function checkHead(head: Buffer | undefined, size: number, last: Buffer): Proble
 
 interface Stored {
   size: number;
+  /** The stored bytes. */
+  text: Buffer;
   parsed?: ParsedCheckpoint;
   /** Why the stored text could not be parsed. */
   unreadable?: string;
@@ -223,12 +274,29 @@ async function storedCheckpoints(db: LedgerDb): Promise<Stored[]> {
   for await (const [key, value] of db.iterator(CHECKPOINT_RANGE)) {
     const size = keyNumber(key) ?? Number.NaN;
     try {
-      stored.push({ size, parsed: parseCheckpoint(value.toString("utf8")) });
+      stored.push({ size, text: value, parsed: parseCheckpoint(value.toString("utf8")) });
     } catch (error) {
-      stored.push({ size, unreadable: (error as Error).message });
+      stored.push({ size, text: value, unreadable: (error as Error).message });
     }
   }
   return stored;
+}
+
+/** The public key (base64) that signs checkpoints at `size`; `current` when no rotation says. */
+export function signerAt(
+  rotations: readonly Rotation[],
+  size: number,
+  current: string | undefined,
+): string | undefined {
+  // The checkpoint at a rotation record's own size is the old key's endorsement of the new one.
+  return rotations.find((rotation) => rotation.seq >= size)?.previous ?? current;
+}
+
+function keyAt(input: VerifyInput, size: number): Uint8Array | undefined {
+  const current =
+    input.publicKey === undefined ? undefined : Buffer.from(input.publicKey).toString("base64");
+  const signer = signerAt(input.rotations ?? [], size, current);
+  return signer === undefined ? undefined : Buffer.from(signer, "base64");
 }
 
 /** Checks one checkpoint against the walked chain; `label` starts the problem sentence. */
@@ -239,12 +307,13 @@ function checkCheckpoint(
   walk: Walk,
   confirmed: number,
 ): Problem | undefined {
-  if (input.publicKey === undefined) {
+  const publicKey = keyAt(input, parsed.size);
+  if (publicKey === undefined) {
     return {
       problem: `${label}: cannot check its signature: no key at ${input.keyFile} or ${input.keyFile}.pub`,
     };
   }
-  if (!signatureValid(parsed, input.publicKey)) {
+  if (!signatureValid(parsed, publicKey)) {
     return {
       problem: `${label}: signature does not verify with this ledger's key (forged, or signed with another key)`,
     };
@@ -270,16 +339,65 @@ function checkCheckpoint(
   return undefined;
 }
 
+/**
+ * The checkpoint log against the ledger: each entry must be a checkpoint of this chain that
+ * the ledger still holds. Records or checkpoints LevelDB lost show here.
+ */
+function checkLog(
+  logged: readonly { text: string; parsed: ParsedCheckpoint }[],
+  stored: readonly Stored[],
+  input: VerifyInput,
+  walk: Walk,
+): Problem | undefined {
+  const trim = (text: string) => text.replace(/\s+$/, "");
+  const storedText = new Map(stored.map((c) => [c.size, trim(c.text.toString("utf8"))]));
+  for (const { text, parsed: entry } of logged) {
+    const label = `the checkpoint log's checkpoint at size ${entry.size}`;
+    const problem = checkCheckpoint(entry, label, input, walk, 0);
+    if (problem !== undefined) {
+      return entry.size > walk.size
+        ? {
+            firstBad: walk.size + 1,
+            problem: `ledger has ${walk.size} records but ${label} exists (records lost)`,
+          }
+        : problem;
+    }
+    if (storedText.get(entry.size) !== trim(text)) {
+      return { problem: `${label} is missing from the ledger (checkpoints deleted or lost)` };
+    }
+  }
+  return undefined;
+}
+
 export async function verifyChain(input: VerifyInput): Promise<VerifyReport> {
   // Parsed first: the walk keeps the hash at each size a checkpoint names, and nothing else.
   const trusted = input.trusted === undefined ? undefined : parseCheckpoint(input.trusted);
   const stored = await storedCheckpoints(input.db);
+  const logged: { text: string; parsed: ParsedCheckpoint }[] = [];
+  const logProblems: Problem[] = [];
+  for (const [i, text] of (input.logged ?? []).entries()) {
+    try {
+      logged.push({ text, parsed: parseCheckpoint(text) });
+    } catch (error) {
+      logProblems.push({
+        problem: `the checkpoint log's entry ${i + 1} is unreadable (${(error as Error).message}) (altered)`,
+      });
+    }
+  }
   const wanted = new Set<number>(stored.map((c) => c.parsed?.size ?? c.size));
   if (trusted !== undefined) wanted.add(trusted.size);
+  for (const entry of logged) wanted.add(entry.parsed.size);
+  const linkedFrom = input.linkedFrom ?? 0;
+  const links = new Map<number, Buffer>();
+  for (const checkpoint of stored) {
+    if (checkpoint.size >= linkedFrom) {
+      links.set(checkpoint.size, sha256(checkpoint.text));
+    }
+  }
 
   const useWorker = input.hashWorker ?? (await headSeq(input.db)) >= WORKER_MIN_RECORDS;
   const hashes = useWorker ? new WorkerHashCheck() : new InlineHashCheck();
-  const walk = await walkChain(input.db, input.origin, wanted, hashes).finally(() =>
+  const walk = await walkChain(input.db, input.origin, wanted, links, hashes).finally(() =>
     hashes.close(),
   );
   const report = (problem: Problem | undefined, checkpoint?: { size: number; ok: boolean }) => ({
@@ -290,7 +408,7 @@ export async function verifyChain(input: VerifyInput): Promise<VerifyReport> {
     ...(checkpoint === undefined ? {} : { checkpoint }),
     checkpoints: stored.length,
   });
-  if (walk.problem !== undefined) return report(walk.problem);
+  if (walk.problem !== undefined && walk.unlinked === undefined) return report(walk.problem);
 
   // Ascending size: the last one that still matches narrows where a rewrite started.
   let confirmed = 0;
@@ -307,6 +425,10 @@ export async function verifyChain(input: VerifyInput): Promise<VerifyReport> {
     if (problem !== undefined) return report(problem, latest);
     confirmed = checkpoint.size;
   }
+  if (walk.unlinked !== undefined) return report(walk.unlinked, latest);
+  if (walk.problem !== undefined) return report(walk.problem, latest);
+  const logProblem = logProblems[0] ?? checkLog(logged, stored, input, walk);
+  if (logProblem !== undefined) return report(logProblem, latest);
 
   if (trusted === undefined) return report(undefined, latest);
   const before = stored.filter((c) => c.size < trusted.size).at(-1)?.size ?? 0;

@@ -31,15 +31,53 @@ export function quietCtx(overrides: Partial<Ctx> = {}): Ctx {
 
 export type RecordedStep = Parameters<LedgerWriter["append"]>[0];
 
-export function memoryLedger(): LedgerWriter & { records: RecordedStep[] } {
-  const records: RecordedStep[] = [];
-  return {
+export function memoryLedger(
+  earlier: RecordedStep[] = [],
+): LedgerWriter & { records: RecordedStep[]; checkpoints: number } {
+  const records: RecordedStep[] = [...earlier];
+  let signed = records.length;
+  const ledger = {
     records,
-    async append(input) {
+    checkpoints: 0,
+    async append(input: RecordedStep) {
       records.push({ ...input });
     },
-    async checkpoint() {},
+    async checkpoint() {
+      ledger.checkpoints++;
+      signed = records.length;
+    },
+    // As src/ledger's Ledger answers them; record n has seq n.
+    async pending() {
+      const open = new Map<string, Awaited<ReturnType<LedgerWriter["pending"]>>[number]>();
+      records.forEach((record, i) => {
+        const key = [record.run, record.plugin, record.action, record.target].join("\0");
+        const { run, plugin, action, target, error } = record;
+        const known = open.get(key);
+        if (record.status === "intent") {
+          open.set(key, { seq: i + 1, run, plugin, action, target, status: "intent" });
+        } else if (record.status === "unknown") {
+          open.set(key, {
+            seq: known?.seq ?? i + 1,
+            run,
+            plugin,
+            action,
+            target,
+            status: "unknown",
+            ...(error === undefined ? {} : { error }),
+          });
+        } else if (record.status === "settled") {
+          for (const [k, v] of open) if (v.seq === record.settles) open.delete(k);
+        } else open.delete(key);
+      });
+      return [...open.values()].sort((a, b) => a.seq - b.seq);
+    },
+    async checkpointIfUnsigned() {
+      if (records.length === signed) return false;
+      await ledger.checkpoint();
+      return true;
+    },
   };
+  return ledger;
 }
 
 /** Query → prepare → diff of one plugin's section, as `op plan` does. */
