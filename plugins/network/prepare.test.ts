@@ -32,6 +32,7 @@ const host: NetLive = {
   ovs: { available: false, reason: "ovs-vswitchd is not running" },
   routes: [],
   uplinks: ["eth0"],
+  defaultRoutes: [{ dev: "eth0", family: 4, metric: 100 }],
 };
 const withOvs: NetLive = { ...host, ovs: { available: true, bridges: [] } };
 
@@ -74,7 +75,13 @@ describe("network prepare", () => {
       { name: "ovsbr0", type: "ovs-bridge", state: "up", ipv4: ["198.18.5.1/24"] },
     ]);
     expect(desired.ovs).toEqual([
-      { name: "ovsbr0", datapath: "netdev", ports: [{ name: "vi100", internal: false }] },
+      {
+        name: "ovsbr0",
+        datapath: "netdev",
+        ports: [{ name: "vi100", internal: false }],
+        exclusivePorts: true,
+        guestPorts: [],
+      },
     ]);
     expect(desired.pending).toEqual([{ bridge: "ovsbr0", port: "vi100" }]);
   });
@@ -251,7 +258,7 @@ describe("network prepare", () => {
     expect(() =>
       guardUplinks(
         [{ kind: "delete", plugin: "network", id: "eth0", before: {}, reason: "" }],
-        ["eth0"],
+        host,
       ),
     ).toThrow(/delete eth0/);
   });
