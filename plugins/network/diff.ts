@@ -113,7 +113,7 @@ function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean):
       });
       continue;
     }
-    const changes = linkChanges(link, cur, liveBy, declared, linuxBridges);
+    const changes = linkChanges(link, cur, { liveBy, declared, linuxBridges, deleted });
     if (changes.length === 0) continue;
     actions.push({
       kind: "modify",
@@ -167,12 +167,19 @@ function aliasOf(link: DesiredLink, owned: boolean): string | undefined {
   return link.alias === undefined ? ownerMarker : `${ownerMarker} ${link.alias}`;
 }
 
+/** What linkChanges looks at besides the link: the host's links and the run's other links. */
+interface LinkContext {
+  liveBy: ReadonlyMap<string, LiveLink>;
+  declared: ReadonlyMap<string, DesiredLink>;
+  linuxBridges: ReadonlySet<string>;
+  /** Links this run deletes. */
+  deleted: ReadonlySet<string>;
+}
+
 function linkChanges(
   link: DesiredLink,
   cur: LiveLink,
-  liveBy: ReadonlyMap<string, LiveLink>,
-  declared: ReadonlyMap<string, DesiredLink>,
-  linuxBridges: ReadonlySet<string>,
+  { liveBy, declared, linuxBridges, deleted }: LinkContext,
 ): FieldChange[] {
   const isOvs = ovsTypes.has(link.type);
   const changes: FieldChange[] = [];
@@ -197,7 +204,7 @@ function linkChanges(
     if (!declared.has(port) && member && member.master !== link.name)
       changes.push({ path: "ports", after: port });
   }
-  for (const port of foreignPorts(link, cur, liveBy, declared))
+  for (const port of foreignPorts(link, cur, liveBy, declared, deleted))
     changes.push({ path: "ports", before: port });
   if (link.state !== undefined) field("state", cur.state, link.state);
   const peer = undeclaredPeer(link, declared);
@@ -226,9 +233,11 @@ function foreignPorts(
   cur: LiveLink,
   liveBy: ReadonlyMap<string, LiveLink>,
   declared: ReadonlyMap<string, DesiredLink>,
+  deleted: ReadonlySet<string>,
 ): string[] {
   if (link.type !== "linux-bridge" || !cur.owned || link.exclusivePorts === false) return [];
-  const allowed = new Set([...(link.ports ?? []), ...(link.guestPorts ?? [])]);
+  // A port this run deletes leaves the bridge with it.
+  const allowed = new Set([...(link.ports ?? []), ...(link.guestPorts ?? []), ...deleted]);
   return [...liveBy.values()]
     .filter((l) => l.master === link.name && !allowed.has(l.name) && !declared.has(l.name))
     .map((l) => l.name);
