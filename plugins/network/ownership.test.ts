@@ -68,6 +68,23 @@ describe("pruning", () => {
     expect(plan(desired([v0]), host)).toEqual([]);
   });
 
+  it("keeps the live peer of a veth the file declares without its peer", () => {
+    const bare: DesiredLink = { name: "v0", type: "veth", state: "up", master: null };
+    expect(plan(desired([bare], { prune: true }), host)).toEqual([
+      "delete gone0: created by op, no longer in the file (prune)",
+    ]);
+  });
+
+  it("keeps the link a veth is about to take as its peer", () => {
+    // v0 is re-made with peer new0; an owned new0 left from another pair is not pruned first.
+    const remade: DesiredLink = { ...v0, veth: { peer: "new0" } };
+    const stale = live([owned("v0", { peer: "v0p" }), owned("v0p", { peer: "v0" }), owned("new0")]);
+    expect(plan(desired([remade], { prune: true }), stale)).toEqual([
+      "delete v0: replaced: veth peer v0p → new0",
+      "create v0: replaces the link of the same name (cannot change in place)",
+    ]);
+  });
+
   it("never prunes a link op did not create", () => {
     expect(
       plan(desired([v0], { prune: true }), live([...host.links.slice(0, 2), link("gone0")])),
