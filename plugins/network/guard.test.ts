@@ -194,6 +194,15 @@ describe("uplink guard", () => {
       ["take eth0 down"],
     ],
     [
+      "taking down the peer of a veth when the peer is another link",
+      modify("v0", [{ path: "peer.state", before: "up", after: "down" }], {
+        name: "v0",
+        type: "veth",
+        veth: { peer: "v0p" },
+      }),
+      [],
+    ],
+    [
       "bringing up the peer of a veth when the peer is the uplink",
       modify("v0", [{ path: "peer.state", before: "down", after: "up" }], {
         name: "v0",
@@ -218,6 +227,12 @@ describe("uplink guard", () => {
       expect(problemsOf(action)).toEqual(problems);
     });
   }
+
+  it("reads a bridge field's change as a field, even when an uplink is named like it", () => {
+    const named = { ...host, uplinks: [...host.uplinks, "mtu"] };
+    const change = ovs([{ path: "bridge/ovsbr0/mtu", before: 1500, after: 1400 }]);
+    expect(() => guardUplinks([change], named)).not.toThrow();
+  });
 
   it("names the uplinks and every problem of the plan at once", () => {
     const plan = [
