@@ -64,7 +64,7 @@ export interface Interface {
    */
   mac?: string;
   /**
-   * Free text kept in the link's ifalias (after op's ownership marker on links op created), at most 200 bytes in UTF-8. No double quote, no "#" and no control characters: ip -batch, which op writes it through, reads "#" as the start of a comment even inside quotes.
+   * Free text for the link's ifalias: at most 200 bytes in UTF-8, with no "#", double quote or control character (ip -batch, which op writes it through, reads "#" as a comment even inside quotes). On links op created it follows op's ownership marker.
    */
   alias?: string;
   ipv4?: Ipv4;
