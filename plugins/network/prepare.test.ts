@@ -132,6 +132,25 @@ describe("network prepare", () => {
     ]);
   });
 
+  it("accepts a veth the lxc section declares as a pending port, on the bridge it names", () => {
+    const section = { interfaces: [bridge("br0", ["web0"])] };
+    const guests = [{ veth: "web0", bridge: "br0" }];
+    expect(prepareNetwork(section as never, host, { allowUplink: false, guests }).pending).toEqual([
+      { bridge: "br0", port: "web0" },
+    ]);
+    expect(() => prepare(section)).toThrow(
+      /port "web0" of bridge "br0" names a link that does not exist/,
+    );
+    expect(() =>
+      prepareNetwork(section as never, host, {
+        allowUplink: false,
+        guests: [{ veth: "web0", bridge: "br9" }],
+      }),
+    ).toThrow(
+      /port "web0" of bridge "br0" is the veth of a container that the lxc section puts on "br9"/,
+    );
+  });
+
   it("rejects a bridge that is its own port and a loop of bridges", () => {
     expect(errorOf({ interfaces: [bridge("br0", ["br0"])] }).message).toMatch(
       /bridge "br0" lists itself as a port/,

@@ -429,6 +429,14 @@ export function resolveNetwork(
     const i = indexOf.get(bridge) ?? 0;
     const bridgeType = typeOf.get(bridge) as LinkType;
     for (const port of ports) {
+      const guest = guests.find((g) => g.veth === port.name && g.bridge !== bridge);
+      if (guest !== undefined) {
+        fail(
+          at(i),
+          `port "${port.name}" of bridge "${bridge}" is the veth of a container that the lxc section puts on "${guest.bridge}"`,
+          "name the same bridge in both sections",
+        );
+      }
       const portType = typeOf.get(port.name) ?? liveBy.get(port.name)?.type;
       if (portType === "ovs-interface" && bridgeType !== "ovs-bridge") {
         fail(
