@@ -242,3 +242,55 @@ describe("Open vSwitch ownership", () => {
     ).toEqual(["port/ovs0/mine", "port/ext/theirs"]);
   });
 });
+
+describe("what a link the file names but op did not create keeps", () => {
+  const eth1: DesiredLink = { name: "eth1", type: "ethernet", master: null };
+
+  it("keeps its addresses unless the file gives them; a link op created carries only the file's", () => {
+    const host = live([
+      link("eth1", { type: "ethernet", kind: "", ipv4: ["198.18.1.2/24"] }),
+      owned("br0", { type: "linux-bridge", kind: "bridge", ipv4: ["198.18.2.1/24"] }),
+    ]);
+    expect(plan(desired([eth1, bridge("br0")]), host)).toEqual(["modify br0: -198.18.2.1/24"]);
+  });
+
+  it("stays in a bridge the file does not declare", () => {
+    const host = live([link("eth1", { type: "ethernet", kind: "", master: "handbr" })]);
+    expect(plan(desired([eth1]), host)).toEqual([]);
+    expect(
+      plan(
+        desired([eth1, bridge("handbr")]),
+        live([...host.links, link("handbr", { type: "linux-bridge" })]),
+      ),
+    ).toEqual(["modify eth1: leave handbr"]);
+  });
+
+  it("keeps its static routes: op deletes only those on links it created", () => {
+    const host = {
+      ...live([
+        link("eth1", { type: "ethernet", kind: "" }),
+        owned("br0", { type: "linux-bridge", kind: "bridge" }),
+      ]),
+      routes: [
+        { to: "198.18.9.0/24", family: 4 as const, dev: "eth1", metric: 0, protocol: "static" },
+        { to: "198.18.8.0/24", family: 4 as const, dev: "br0", metric: 0, protocol: "static" },
+        { to: "198.18.7.0/24", family: 4 as const, dev: "br0", metric: 0, protocol: "boot" },
+      ],
+    };
+    expect(plan(desired([eth1, bridge("br0")]), host)).toEqual([
+      "delete route:198.18.8.0/24@br0: static route no longer in the file",
+    ]);
+  });
+});
+
+describe("OVS links marked absent", () => {
+  it("go with the OVS transaction, never with ip link del", () => {
+    const host = live(
+      [owned("old0", { type: "ovs-bridge", kind: "openvswitch", alias: undefined as never })],
+      [{ name: "old0", datapath: "netdev", owned: true, ports: [] }],
+    );
+    expect(plan(desired([], { absent: ["old0"] }), host)).toEqual([
+      "modify ovs:db: one OVSDB transaction: -bridge old0",
+    ]);
+  });
+});
