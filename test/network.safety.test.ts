@@ -5,11 +5,14 @@
  * bridge ports that are not the file's, a veth peer that follows its veth, and container veths
  * the lxc section of the same file declares.
  */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createNetworkPlugin } from "../plugins/network/index.js";
 import { createRunner, type Runner } from "../src/exec.js";
 import type { Ctx } from "../src/plugin.js";
 import { createNetns, ctxFor, deleteNetns, links, reconcile } from "./network-support.js";
+import { createCliSandbox } from "./support/cli.js";
 
 let netns: string;
 let exec: Runner;
@@ -107,6 +110,32 @@ describe("the uplink guard in a namespace", () => {
       "opnup0 100",
       "opnbr0 200",
     ]);
+  });
+
+  it("op plan and op apply refuse it with exit 1 and leave the namespace's route alone", async () => {
+    await makeUplink(0);
+    const sandbox = createCliSandbox();
+    try {
+      const file = join(sandbox.dir, "default.json");
+      writeFileSync(
+        file,
+        JSON.stringify({ version: 1, plugins: { network: bridgeWithDefault() } }),
+      );
+      for (const command of ["plan", "apply"]) {
+        const result = sandbox.op([command, file], { netns });
+        expect(result.status, result.stderr).toBe(1);
+        expect(result.stderr).toContain(
+          "add a default route on opnbr0 with metric 0, which would replace or shadow the host's default route on opnup0 (metric 0)",
+        );
+        expect(result.stderr).toContain("--allow-uplink");
+      }
+      expect((await links(exec)).has("opnbr0")).toBe(false);
+      expect(await defaultRoutes()).toEqual([
+        expect.objectContaining({ gateway: "198.18.30.1", dev: "opnup0" }),
+      ]);
+    } finally {
+      sandbox.cleanup();
+    }
   });
 
   it("never rewrites a route op did not add", async () => {
