@@ -35,7 +35,10 @@ export function createCtx(options: {
     clock: () => new Date(),
     log: stderrLogger(options.verbose ?? false),
     cacheDir: options.cacheDir,
-    options: { allowUplink: options.run?.allowUplink ?? false },
+    options: {
+      allowUplink: options.run?.allowUplink ?? false,
+      ...(options.run?.stateDir === undefined ? {} : { stateDir: options.run.stateDir }),
+    },
     // Made on first use: commands that never touch Incus never look for its socket.
     get incus(): IncusClient {
       incus ??= createIncusClient(process.env.OP_INCUS_SOCKET || defaultIncusSocket);

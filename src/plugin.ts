@@ -64,6 +64,8 @@ export interface Ctx {
 export interface RunOptions {
   /** `--allow-uplink`: the plan may delete, take down or re-address the default-route link. */
   allowUplink: boolean;
+  /** The state file's directory: relative paths in the file are taken from it (default: cwd). */
+  stateDir?: string;
 }
 
 /** What `op query` prints for people: a table of the live objects. */
@@ -83,9 +85,10 @@ export interface Plugin<Desired = unknown, Live = unknown> {
   readonly concurrency?: number;
   /**
    * Problems in the file's section that its schema cannot express (duplicate names...), each
-   * as "JSON path: problem", with `path` the section's own path. Pure: no I/O.
+   * as "JSON path: problem", with `path` the section's own path. Pure: no I/O. What is not
+   * wrong but is ignored (an unused key) goes to `warn`, as "JSON path: why".
    */
-  check?(section: unknown, path: string): string[];
+  check?(section: unknown, path: string, warn?: (message: string) => void): string[];
   /** Bulk read of the live objects: no call per resource. */
   query(ctx: Ctx): Promise<Live>;
   /**
@@ -109,6 +112,11 @@ export interface Plugin<Desired = unknown, Live = unknown> {
   /** Applies one action; idempotent. */
   apply(action: Action, ctx: Ctx): Promise<void>;
   report(live: Live): LiveReport;
+  /**
+   * What `op query --json` prints of the live state (default: all of it). Without `all`, a
+   * plugin may leave out what the server sets for itself (Incus's volatile keys).
+   */
+  queryJson?(live: Live, options: { all: boolean }): unknown;
 }
 
 /** Compile-time proof that a switch over action kinds handled them all. */

@@ -4,7 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { createCtx, type Paths, resolvePaths } from "../context.js";
 import type { StepOutcome } from "../engine/dag.js";
 import { summarize } from "../engine/plan.js";
@@ -71,8 +71,11 @@ async function checkState(parsed: unknown, file: string): Promise<LoadedState> {
   const plugins = await loadPlugins(document.sections.keys());
   const problems = plugins.flatMap(
     (plugin) =>
-      plugin.check?.(document.sections.get(plugin.name), document.paths.get(plugin.name) ?? "") ??
-      [],
+      plugin.check?.(
+        document.sections.get(plugin.name),
+        document.paths.get(plugin.name) ?? "",
+        (message) => process.stderr.write(`warning: ${message}\n`),
+      ) ?? [],
   );
   if (problems.length > 0) throw invalid(file, problems);
   return { document, plugins };
@@ -109,11 +112,20 @@ export async function validateCommand(file: string, options: GlobalOptions): Pro
 
 export async function planCommand(file: string, options: GlobalOptions): Promise<number> {
   const parsed = await readStateFile(file);
-  const ctx = createCtx({ cacheDir: paths(options).cacheDir, verbose: options.verbose ?? false });
+  const ctx = createCtx({
+    cacheDir: paths(options).cacheDir,
+    verbose: options.verbose ?? false,
+    run: stateDirOf(file),
+  });
   const started = await startQueries(parsed, ctx);
   const { document, plugins } = await checkState(parsed, file);
   showPlan(file, await planState(document, plugins, ctx, started), options);
   return exitCodes.ok;
+}
+
+/** Relative paths in a state file are taken from its directory (stdin: the current one). */
+function stateDirOf(file: string): { stateDir?: string } {
+  return file === "-" ? {} : { stateDir: dirname(resolve(file)) };
 }
 
 /** Prints a plan (`op plan`, `op apply --check`); returns its actions in run order. */
@@ -142,7 +154,7 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
   const ctx = createCtx({
     cacheDir: where.cacheDir,
     verbose: options.verbose ?? false,
-    run: { allowUplink: options.allowUplink ?? false },
+    run: { allowUplink: options.allowUplink ?? false, ...stateDirOf(file) },
   });
 
   if (options.check) {
@@ -286,7 +298,9 @@ function applyFailure(
   return remaining && remaining.length > 0 ? notConverged(remaining) : undefined;
 }
 
-export async function queryCommand(options: GlobalOptions & { plugin?: string }): Promise<number> {
+export async function queryCommand(
+  options: GlobalOptions & { plugin?: string; all?: boolean },
+): Promise<number> {
   const only = options.plugin === undefined ? undefined : requirePlugin(options.plugin);
   const selected: readonly Plugin[] = await loadPlugins(only === undefined ? undefined : [only]);
   const ctx = createCtx({ cacheDir: paths(options).cacheDir, verbose: options.verbose ?? false });
@@ -313,7 +327,9 @@ export async function queryCommand(options: GlobalOptions & { plugin?: string })
       Object.fromEntries(
         results.map((r) => [
           r.plugin.name,
-          "live" in r ? r.live : { unavailable: r.unavailable.toJSON() },
+          "live" in r
+            ? (r.plugin.queryJson?.(r.live, { all: options.all ?? false }) ?? r.live)
+            : { unavailable: r.unavailable.toJSON() },
         ]),
       ),
     );

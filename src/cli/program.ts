@@ -107,7 +107,18 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .command("query")
     .description("show the live state each plugin sees")
     .option("--plugin <name>", "only this plugin")
-    .addHelpText("after", examples("op query", "op query --plugin nftables --json"))
+    .option(
+      "--all",
+      "with --json, also what the daemons set for themselves (Incus's volatile keys)",
+    )
+    .addHelpText(
+      "after",
+      examples(
+        "op query",
+        "op query --plugin nftables --json",
+        "op query --plugin lxc --json --all",
+      ),
+    )
     .action(
       run(async (_o: unknown, command: Command) =>
         (await commands()).queryCommand(globals(command)),
