@@ -96,8 +96,17 @@ export interface Plugin<Desired = unknown, Live = unknown> {
    * nft in a throw-away namespace) and the live state, but changes nothing on the host.
    * It starts while `query` still reads the host: the work that needs only the file is done
    * before awaiting `live` (the engine reports a failed query before a failed prepare).
+   * `sections` (the engine always gives it) is every section of the file by plugin name,
+   * read-only: what one plugin declares can matter to another (the network plugin accepts,
+   * as bridge ports, the container veths the lxc section declares before they exist:
+   * plugins/lxc/veths.ts).
    */
-  prepare(section: unknown, live: Promise<Live>, ctx: Ctx): Promise<Desired>;
+  prepare(
+    section: unknown,
+    live: Promise<Live>,
+    ctx: Ctx,
+    sections?: ReadonlyMap<string, unknown>,
+  ): Promise<Desired>;
   /** Pure: no I/O, clock or environment. */
   diff(desired: Desired, live: Live): Action[];
   /** Applies one action; idempotent. */

@@ -91,7 +91,7 @@ export async function planState(
     inFile.map(async (plugin): Promise<PreparedPlugin> => {
       const live = phase(plugin, "query", () => started.get(plugin.name) ?? plugin.query(ctx));
       const desired = phase(plugin, "prepare", () =>
-        plugin.prepare(document.sections.get(plugin.name), live, ctx),
+        plugin.prepare(document.sections.get(plugin.name), live, ctx, document.sections),
       );
       // Both are awaited: a host that could not be read explains a prepare that needed it.
       const [read, made] = await Promise.allSettled([live, desired]);
