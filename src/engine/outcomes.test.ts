@@ -5,8 +5,12 @@
  * order and skip rules strictly enough that flipping one of their conditions fails a test.
  */
 import { describe, expect, it } from "vitest";
-import { runSteps } from "../src/engine/dag.js";
-import { buildPlan, type PlanStep } from "../src/engine/plan.js";
+import { memoryLedger, quietCtx } from "../../test/support/engine.js";
+import { OpError } from "../errors.js";
+import { isOutcomeUnknown, OutcomeUnknown } from "../outcome.js";
+import type { Action, Plugin } from "../plugin.js";
+import { runSteps } from "./dag.js";
+import { buildPlan, type PlanStep } from "./plan.js";
 import {
   applyPlan,
   describePending,
@@ -15,11 +19,7 @@ import {
   planState,
   recordSettlements,
   settlePending,
-} from "../src/engine/reconcile.js";
-import { OpError } from "../src/errors.js";
-import { isOutcomeUnknown, OutcomeUnknown } from "../src/outcome.js";
-import type { Action, Plugin } from "../src/plugin.js";
-import { memoryLedger, quietCtx } from "./support/engine.js";
+} from "./reconcile.js";
 
 const order = ["network", "lxc", "nftables"];
 const create = (plugin: string, id: string, needs?: string[]): Action => ({
