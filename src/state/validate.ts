@@ -151,6 +151,7 @@ function firstSentence(text: string): string {
   return text.split(/(?<=\.)\s/)[0] ?? text;
 }
 
-function escapePointer(key: string): string {
+/** A key as one segment of a JSON pointer (RFC 6901). */
+export function escapePointer(key: string): string {
   return key.replace(/~/g, "~0").replace(/\//g, "~1");
 }
