@@ -1,4 +1,5 @@
 /** Builds the `ctx` every plugin receives, and the paths a run uses. */
+import { dirname, join } from "node:path";
 import { createRunner } from "./exec.js";
 import { createIncusClient, defaultIncusSocket, type IncusClient } from "./incus.js";
 import type { Ctx, Logger, RunOptions } from "./plugin.js";
@@ -8,6 +9,8 @@ export interface Paths {
   keyFile: string;
   lockFile: string;
   cacheDir: string;
+  /** The key that authenticates cache entries: beside the ledger key, as secret as it. */
+  cacheKeyFile: string;
 }
 
 /** Defaults, overridden by environment variables, overridden by command-line options. */
@@ -15,16 +18,19 @@ export function resolvePaths(
   overrides: Partial<Paths> = {},
   env: NodeJS.ProcessEnv = process.env,
 ): Paths {
+  const keyFile = overrides.keyFile ?? env.OP_LEDGER_KEY ?? "/etc/op/ledger.key";
   return {
     ledgerDir: overrides.ledgerDir ?? env.OP_LEDGER ?? "/var/lib/op/ledger",
-    keyFile: overrides.keyFile ?? env.OP_LEDGER_KEY ?? "/etc/op/ledger.key",
+    keyFile,
     lockFile: overrides.lockFile ?? env.OP_LOCK ?? "/run/op/lock",
     cacheDir: overrides.cacheDir ?? env.OP_CACHE_DIR ?? "/var/cache/op",
+    cacheKeyFile: overrides.cacheKeyFile ?? join(dirname(keyFile), "cache.key"),
   };
 }
 
 export function createCtx(options: {
   cacheDir?: string;
+  cacheKeyFile?: string;
   netns?: string;
   verbose?: boolean;
   run?: Partial<RunOptions>;
@@ -35,6 +41,7 @@ export function createCtx(options: {
     clock: () => new Date(),
     log: stderrLogger(options.verbose ?? false),
     cacheDir: options.cacheDir,
+    cacheKeyFile: options.cacheKeyFile,
     options: { allowUplink: options.run?.allowUplink ?? false },
     // Made on first use: commands that never touch Incus never look for its socket.
     get incus(): IncusClient {

@@ -45,6 +45,11 @@ function paths(options: GlobalOptions): Paths {
   });
 }
 
+function cachePaths(options: GlobalOptions): { cacheDir: string; cacheKeyFile: string } {
+  const { cacheDir, cacheKeyFile } = paths(options);
+  return { cacheDir, cacheKeyFile };
+}
+
 function print(text: string): void {
   process.stdout.write(text);
 }
@@ -109,7 +114,7 @@ export async function validateCommand(file: string, options: GlobalOptions): Pro
 
 export async function planCommand(file: string, options: GlobalOptions): Promise<number> {
   const parsed = await readStateFile(file);
-  const ctx = createCtx({ cacheDir: paths(options).cacheDir, verbose: options.verbose ?? false });
+  const ctx = createCtx({ ...cachePaths(options), verbose: options.verbose ?? false });
   const started = await startQueries(parsed, ctx);
   const { document, plugins } = await checkState(parsed, file);
   showPlan(file, await planState(document, plugins, ctx, started), options);
@@ -141,6 +146,7 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
   const where = paths(options);
   const ctx = createCtx({
     cacheDir: where.cacheDir,
+    cacheKeyFile: where.cacheKeyFile,
     verbose: options.verbose ?? false,
     run: { allowUplink: options.allowUplink ?? false },
   });
@@ -289,7 +295,7 @@ function applyFailure(
 export async function queryCommand(options: GlobalOptions & { plugin?: string }): Promise<number> {
   const only = options.plugin === undefined ? undefined : requirePlugin(options.plugin);
   const selected: readonly Plugin[] = await loadPlugins(only === undefined ? undefined : [only]);
-  const ctx = createCtx({ cacheDir: paths(options).cacheDir, verbose: options.verbose ?? false });
+  const ctx = createCtx({ ...cachePaths(options), verbose: options.verbose ?? false });
   const results = await Promise.all(
     selected.map(async (plugin) => {
       try {
