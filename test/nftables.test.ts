@@ -13,6 +13,7 @@ import type { NftablesSection } from "../plugins/nftables/types.js";
 import { OpError } from "../src/errors.js";
 import { createRunner, type Runner } from "../src/exec.js";
 import type { Action, Ctx } from "../src/plugin.js";
+import { nftablesRunner } from "./support/nftables.js";
 
 const host = createRunner();
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -40,17 +41,7 @@ async function sandbox(): Promise<Sandbox> {
   cleanups.push(() => rm(home, { recursive: true, force: true }));
   const inner = createRunner({ netns: ns });
   const commands: string[] = [];
-  const exec: Runner = {
-    netns: ns,
-    run(command, args, options) {
-      commands.push([command, ...args].join(" "));
-      // op's throw-away namespaces are named in /run/netns; `ip netns exec` gives every command
-      // a mount namespace of its own, where the name would vanish when `ip netns add` exits.
-      // They are separate from the test's namespace whatever runs them, so they run as op does.
-      const throwaway = command === "nsenter" || (command === "ip" && isThrowaway(args));
-      return (throwaway ? host : inner).run(command, args, options);
-    },
-  };
+  const exec = nftablesRunner(ns, (command) => commands.push(command));
   const ctx: Ctx = {
     exec,
     clock: () => new Date(),
@@ -66,10 +57,6 @@ async function sandbox(): Promise<Sandbox> {
     nft: async (...args) => (await inner.run("nft", args)).stdout,
     inNs: (command, args, options) => inner.run(command, args, options),
   };
-}
-
-function isThrowaway(args: readonly string[]): boolean {
-  return args.some((arg) => arg.startsWith("op-nftcheck-"));
 }
 
 /** How many times the file's tables were loaded into a throw-away namespace. */
