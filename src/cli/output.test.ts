@@ -66,7 +66,7 @@ describe("renderError", () => {
     const name = "x".repeat(20 * 1024 * 1024);
     const details = [`/plugins/lxc/containers/0/name: "${name}" is not in the expected form`];
     for (let i = 0; i < maxErrorDetails + 5; i++) details.push(`/p/${i}: bad`);
-    const error = new OpError("invalid-file", `f.json: bad name "${name}"\u001b[2J\nforged`, {
+    const error = new OpError("invalid-file", `f.json: bad "${name}"\u001b[2J\nforged\u202e`, {
       details,
       hint: "h",
       context: { id: `\u001b]0;${name}` },
@@ -74,9 +74,12 @@ describe("renderError", () => {
     const text = renderError(error);
     expect(text.length).toBeLessThan(200 * 1024);
     const lines = text.split("\n");
-    expect(lines[0]).toContain('f.json: bad name "xxx');
+    expect(lines[0]).toContain('f.json: bad "xxx');
     expect(lines[0]).toContain("more characters)");
     expect(text).not.toContain("\u001b");
+    expect(renderError(new OpError("invalid-file", "lxc\u202e\u200b"))).toContain(
+      "lxc\\u202e\\u200b",
+    );
     expect(text).not.toMatch(/^forged/m);
     expect(lines[1]).toMatch(
       /^ {2}\/plugins\/lxc\/containers\/0\/name: "x+… \(\d+ more characters\)$/,

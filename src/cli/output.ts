@@ -95,17 +95,20 @@ function errorLine(error: unknown): string {
 
 /** Longest line of an error op prints: a value echoed from the file is cut to fit. */
 export const maxErrorLineLength = 400;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are what it escapes
+const invisible = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
 /** Problems listed under one error; a file with more says how many were left out. */
 export const maxErrorDetails = 200;
 
 /**
  * A line of an error as it may be shown: control characters written as escapes (a name with
- * a newline or a terminal escape cannot forge lines or repaint the screen) and cut to
- * `maxErrorLineLength` (a 20 MB name is not echoed whole).
+ * a newline or a terminal escape cannot forge lines or repaint the screen), and so are the
+ * invisible ones that reorder or hide text (bidi overrides, zero-width characters), and the
+ * line cut to `maxErrorLineLength` (a 20 MB name is not echoed whole).
  */
 export function boundedLine(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: these are what it escapes
-  const visible = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) =>
+  const visible = text.replace(invisible, (c) =>
     c === "\t" ? "\\t" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
   if (visible.length <= maxErrorLineLength) return visible;
