@@ -5,72 +5,20 @@
  * path (or text) and message, and with output of bounded size free of raw control
  * characters. Then `op apply` of every case must refuse too, and nothing may have changed:
  * the namespace the applies run in (links, nftables), the host's links and Incus instances
- * the cases name, and the ledger.
- *
- * A case is `<name>.json` (or `.yaml`/`.yml`) beside `<name>.expect`:
- *   line 1: the JSON path (or text) stderr must contain
- *   line 2 (optional): a fragment of the message
- *   a line `needs: plan` anywhere: the case is refused only by `op plan` (it needs the host)
+ * the cases name, and the ledger. What a case is: see corpus.ts.
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { basename, extname, join } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
+import { extname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliSandbox, createCliSandbox, opBinary } from "../support/cli.js";
+import { type HostileCase, loadCases } from "./corpus.js";
 
-const casesDir = join(import.meta.dirname, "cases");
-const stateExtensions = [".json", ".yaml", ".yml"];
 /** A refusal takes a fraction of a second; this is the line between slow and hung. */
 const caseTimeoutMs = 30_000;
 /** Output of one refusal: a few error lines, never the echo of a huge value. */
 const maxOutputBytes = 64 * 1024;
-
-export interface HostileCase {
-  area: string;
-  name: string;
-  file: string;
-  expectedPath: string;
-  fragment: string | undefined;
-  command: "validate" | "plan";
-}
-
-/** Every case of every area folder; a state file without its .expect (or the reverse) throws. */
-export function loadCases(root = casesDir): HostileCase[] {
-  const cases: HostileCase[] = [];
-  for (const area of readdirSync(root, { withFileTypes: true })) {
-    if (!area.isDirectory()) continue;
-    const dir = join(root, area.name);
-    const files = readdirSync(dir);
-    for (const file of files) {
-      const extension = extname(file);
-      const name = basename(file, extension);
-      if (extension === ".expect") {
-        if (!stateExtensions.some((ext) => files.includes(`${name}${ext}`)))
-          throw new Error(`${area.name}/${file} has no state file beside it`);
-        continue;
-      }
-      if (!stateExtensions.includes(extension)) throw new Error(`${area.name}/${file}: not a case`);
-      const expectFile = join(dir, `${name}.expect`);
-      if (!existsSync(expectFile)) throw new Error(`${area.name}/${file} has no ${name}.expect`);
-      const lines = readFileSync(expectFile, "utf8")
-        .split("\n")
-        .filter((line) => line.trim() !== "");
-      const marker = (line: string) => /^needs:\s*plan\s*$/.test(line);
-      const [expectedPath, fragment] = lines.filter((line) => !marker(line));
-      if (expectedPath === undefined) throw new Error(`${area.name}/${name}.expect is empty`);
-      cases.push({
-        area: area.name,
-        name,
-        file: join(dir, file),
-        expectedPath,
-        fragment,
-        command: lines.some(marker) ? "plan" : "validate",
-      });
-    }
-  }
-  return cases.sort((a, b) => `${a.area}/${a.name}`.localeCompare(`${b.area}/${b.name}`));
-}
 
 interface Run {
   status: number | null;
