@@ -3,6 +3,7 @@
  * its own network namespace (`ops-nft-<random>`), deleted afterwards, and never touches the
  * host's ruleset.
  */
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -490,6 +491,23 @@ describe("nftables plugin on a real kernel", () => {
     ]);
     expect(throwawayLoads(commands)).toBe(1);
     expect(await readFile(join(dir, dropEntry), "utf8")).toBe(genuine);
+  });
+
+  it("deletes throw-away namespaces an op killed midway left behind, not those of a running op", async () => {
+    const { ctx } = await sandbox();
+    // Names as op makes them (the random part says they are this test's): one of a process
+    // that has exited, one of this process, which is running.
+    const exited = spawnSync("true").pid as number;
+    const abandoned = `op-nftcheck-${exited}-ops${randomBytes(2).toString("hex")}`;
+    const running = `op-nftcheck-${process.pid}-ops${randomBytes(2).toString("hex")}`;
+    for (const name of [abandoned, running]) {
+      await host.run("ip", ["netns", "add", name]);
+      cleanups.push(() => host.run("ip", ["netns", "del", name], { check: false }));
+    }
+    await plan(demo, ctx);
+    const left = (await host.run("ip", ["netns", "list"])).stdout;
+    expect(left).not.toContain(abandoned);
+    expect(left).toContain(running);
   });
 
   it("keeps the cache bounded, dropping the least recently used entries", async () => {

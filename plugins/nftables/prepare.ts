@@ -6,7 +6,7 @@
  * throw-away load) so the plan can show them; `diff` stays pure.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { openCache } from "../../src/cache.js";
@@ -36,6 +36,31 @@ import {
 } from "./types.js";
 import { sectionPath, validateSection } from "./validate.js";
 
+/** Throw-away namespaces are named `op-nftcheck-<pid of the op that made it>-<random>`. */
+const throwawayPrefix = "op-nftcheck-";
+
+/**
+ * Deletes throw-away namespaces left by an op that was killed before it could delete its own
+ * (their pid is gone). Those of a running op are left alone.
+ */
+async function removeAbandonedNamespaces(ctx: Ctx): Promise<void> {
+  const names = await readdir("/run/netns").catch(() => [] as string[]);
+  for (const name of names) {
+    const pid = Number(new RegExp(`^${throwawayPrefix}(\\d+)-`).exec(name)?.[1]);
+    if (!Number.isInteger(pid) || processExists(pid)) continue;
+    await ctx.exec.run("ip", ["netns", "del", name], { check: false });
+  }
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== "ESRCH";
+  }
+}
+
 /** Runs nft, with its arguments and input, inside the throw-away namespace. */
 type ThrowawayNft = (args: readonly string[], input?: string) => Promise<RunResult>;
 
@@ -50,7 +75,8 @@ async function withThrowawayNamespace<T>(
   ctx: Ctx,
   work: (nft: ThrowawayNft) => Promise<T>,
 ): Promise<T> {
-  const name = `op-nftcheck-${process.pid}-${randomBytes(4).toString("hex")}`;
+  await removeAbandonedNamespaces(ctx);
+  const name = `${throwawayPrefix}${process.pid}-${randomBytes(4).toString("hex")}`;
   const added = await ctx.exec.run("ip", ["netns", "add", name], { check: false });
   if (added.exitCode !== 0) throw nftFailed(`ip netns add ${name}`, added.stderr);
   try {
