@@ -9,7 +9,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { extname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliSandbox, createCliSandbox, opBinary } from "../support/cli.js";
@@ -197,6 +197,38 @@ describe("the hostile corpus", () => {
         expect(run.status, run.stderr).toBe(1);
         expect(run.stderr).toContain(`${path}: the state file is ${kind}, not a regular file`);
       }
+    }
+  });
+
+  it("keeps op's cache directory 0700 under umask 000, started from its modules or its snapshot", () => {
+    for (const fromModules of [true, false]) {
+      const cacheDir = join(sandbox.dir, `cache-umask-${fromModules}`);
+      const file = join(sandbox.dir, "umask.json");
+      writeFileSync(
+        file,
+        JSON.stringify({
+          version: 1,
+          plugins: { nftables: { tables: [{ family: "inet", name: "ops_umask" }] } },
+        }),
+      );
+      // A shell here only to set the umask for op; op itself starts none.
+      const result = spawnSync(
+        "sh",
+        ["-c", 'umask 000; exec ip netns exec "$0" "$1" plan "$2"', netns.name, opBinary, file],
+        {
+          encoding: "utf8",
+          timeout: caseTimeoutMs,
+          env: {
+            PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+            ...sandbox.env,
+            OP_CACHE_DIR: cacheDir,
+            ...(fromModules ? { OP_NO_SNAPSHOT: "1" } : {}),
+          },
+        },
+      );
+      expect(result.status, result.stderr).toBe(0);
+      expect(statSync(cacheDir).mode & 0o777).toBe(0o700);
+      expect(statSync(join(cacheDir, "nftables")).mode & 0o777).toBe(0o700);
     }
   });
 
