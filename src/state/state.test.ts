@@ -208,6 +208,14 @@ describe("validateState", () => {
     );
   });
 
+  it("never explains a field with the description of the whole plugin", async () => {
+    const lxc = { containers: [{ id: "100", config: { "raw.lxc\nx": "1" } }] };
+    const error = await failure(() => validateState({ version: 1, plugins: { lxc } }, known, "f"));
+    expect(error.details).toEqual([
+      '/plugins/lxc/containers/0/config: "raw.lxc\\nx" is not in the expected form',
+    ]);
+  });
+
   it("refuses one plugin given under two names", async () => {
     const error = await failure(() =>
       validateState({ version: 1, plugins: { network: {}, net: {} } }, known, "f"),
