@@ -2,8 +2,9 @@
  * The file's tables in the form nft itself prints them: loaded into a throw-away network
  * namespace and listed back as JSON, so `{22,80}` and `{ 22, 80 }` are the same rule. The
  * result is a pure function of nft's version, the kernel and the generated script, so it is
- * cached under `ctx.cacheDir`, each entry authenticated (src/cache.ts). Live rules the file lacks are rendered as nft text (another
- * throw-away load) so the plan can show them; `diff` stays pure.
+ * cached under `ctx.cacheDir`, each entry authenticated (src/cache.ts). Live rules the file
+ * lacks are rendered as nft text (another throw-away load) so the plan can show them; `diff`
+ * stays pure. No shell is involved: every step is one direct exec.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
