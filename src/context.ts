@@ -18,12 +18,13 @@ export function resolvePaths(
   overrides: Partial<Paths> = {},
   env: NodeJS.ProcessEnv = process.env,
 ): Paths {
-  const keyFile = overrides.keyFile ?? env.OP_LEDGER_KEY ?? "/etc/op/ledger.key";
+  // An empty variable counts as unset: as a path it would mean the current directory.
+  const keyFile = overrides.keyFile ?? (env.OP_LEDGER_KEY || "/etc/op/ledger.key");
   return {
-    ledgerDir: overrides.ledgerDir ?? env.OP_LEDGER ?? "/var/lib/op/ledger",
+    ledgerDir: overrides.ledgerDir ?? (env.OP_LEDGER || "/var/lib/op/ledger"),
     keyFile,
-    lockFile: overrides.lockFile ?? env.OP_LOCK ?? "/run/op/lock",
-    cacheDir: overrides.cacheDir ?? env.OP_CACHE_DIR ?? "/var/cache/op",
+    lockFile: overrides.lockFile ?? (env.OP_LOCK || "/run/op/lock"),
+    cacheDir: overrides.cacheDir ?? (env.OP_CACHE_DIR || "/var/cache/op"),
     cacheKeyFile: overrides.cacheKeyFile ?? join(dirname(keyFile), "cache.key"),
   };
 }
