@@ -1,4 +1,5 @@
 /** Builds the `ctx` every plugin receives, and the paths a run uses. */
+import { dirname, join } from "node:path";
 import { createRunner, timeoutFromEnv } from "./exec.js";
 import {
   createIncusClient,
@@ -13,6 +14,8 @@ export interface Paths {
   keyFile: string;
   lockFile: string;
   cacheDir: string;
+  /** The key that authenticates cache entries: beside the ledger key, as secret as it. */
+  cacheKeyFile: string;
 }
 
 /** Defaults, overridden by environment variables, overridden by command-line options. */
@@ -20,16 +23,20 @@ export function resolvePaths(
   overrides: Partial<Paths> = {},
   env: NodeJS.ProcessEnv = process.env,
 ): Paths {
+  // An empty variable counts as unset: as a path it would mean the current directory.
+  const keyFile = overrides.keyFile ?? (env.OP_LEDGER_KEY || "/etc/op/ledger.key");
   return {
-    ledgerDir: overrides.ledgerDir ?? env.OP_LEDGER ?? "/var/lib/op/ledger",
-    keyFile: overrides.keyFile ?? env.OP_LEDGER_KEY ?? "/etc/op/ledger.key",
-    lockFile: overrides.lockFile ?? env.OP_LOCK ?? "/run/op/lock",
-    cacheDir: overrides.cacheDir ?? env.OP_CACHE_DIR ?? "/var/cache/op",
+    ledgerDir: overrides.ledgerDir ?? (env.OP_LEDGER || "/var/lib/op/ledger"),
+    keyFile,
+    lockFile: overrides.lockFile ?? (env.OP_LOCK || "/run/op/lock"),
+    cacheDir: overrides.cacheDir ?? (env.OP_CACHE_DIR || "/var/cache/op"),
+    cacheKeyFile: overrides.cacheKeyFile ?? join(dirname(keyFile), "cache.key"),
   };
 }
 
 export function createCtx(options: {
   cacheDir?: string;
+  cacheKeyFile?: string;
   netns?: string;
   verbose?: boolean;
   run?: Partial<RunOptions>;
@@ -41,6 +48,7 @@ export function createCtx(options: {
     clock: () => new Date(),
     log,
     cacheDir: options.cacheDir,
+    cacheKeyFile: options.cacheKeyFile,
     options: {
       allowUplink: options.run?.allowUplink ?? false,
       ...(options.run?.stateDir === undefined ? {} : { stateDir: options.run.stateDir }),

@@ -55,6 +55,8 @@ export interface Ctx {
   log: Logger;
   /** Where plugins may keep derived, disposable data (e.g. nftables' normalised rule forms). */
   cacheDir: string | undefined;
+  /** The secret that authenticates cache entries (see src/cache.ts); no key, no cache. */
+  cacheKeyFile?: string | undefined;
   /** What the user allowed on the command line for this run. */
   options: RunOptions;
   /** The Incus API client (lxc plugin); optional so contexts without Incus stay valid. */

@@ -52,6 +52,11 @@ function paths(options: GlobalOptions): Paths {
   });
 }
 
+function cachePaths(options: GlobalOptions): { cacheDir: string; cacheKeyFile: string } {
+  const { cacheDir, cacheKeyFile } = paths(options);
+  return { cacheDir, cacheKeyFile };
+}
+
 function print(text: string): void {
   process.stdout.write(text);
 }
@@ -120,7 +125,7 @@ export async function validateCommand(file: string, options: GlobalOptions): Pro
 export async function planCommand(file: string, options: GlobalOptions): Promise<number> {
   const parsed = await readStateFile(file);
   const ctx = createCtx({
-    cacheDir: paths(options).cacheDir,
+    ...cachePaths(options),
     verbose: options.verbose ?? false,
     run: stateDirOf(file),
   });
@@ -163,6 +168,7 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
   const where = paths(options);
   const ctx = createCtx({
     cacheDir: where.cacheDir,
+    cacheKeyFile: where.cacheKeyFile,
     verbose: options.verbose ?? false,
     run: { allowUplink: options.allowUplink ?? false, ...stateDirOf(file) },
   });
@@ -418,7 +424,7 @@ export async function queryCommand(
 ): Promise<number> {
   const only = options.plugin === undefined ? undefined : requirePlugin(options.plugin);
   const selected: readonly Plugin[] = await loadPlugins(only === undefined ? undefined : [only]);
-  const ctx = createCtx({ cacheDir: paths(options).cacheDir, verbose: options.verbose ?? false });
+  const ctx = createCtx({ ...cachePaths(options), verbose: options.verbose ?? false });
   const results = await Promise.all(
     selected.map(async (plugin) => {
       try {

@@ -58,10 +58,10 @@ export async function doctorCommand(options: {
       hint: "apt-get install nftables",
     },
     {
-      name: "unshare",
+      name: "nsenter",
       neededFor: "nftables (rule normalisation)",
       required: true,
-      probe: () => version("unshare"),
+      probe: () => version("nsenter"),
       hint: "apt-get install util-linux",
     },
     {
