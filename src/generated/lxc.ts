@@ -40,7 +40,7 @@ export interface LxcSection {
 }
 export interface LxcImageSpec {
   /**
-   * The alias containers name in `image`.
+   * The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.
    */
   alias: string;
   /**
