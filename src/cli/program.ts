@@ -204,5 +204,17 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
       ),
     );
 
+  ledger
+    .command("rotate-key")
+    .description(
+      "replace the signing key: the new public key is recorded and signed with the old key",
+    )
+    .addHelpText("after", examples("op ledger rotate-key", "op ledger rotate-key --json"))
+    .action(
+      run(async (_o: unknown, command: Command) =>
+        (await import("./ledger-commands.js")).ledgerRotateKeyCommand(globals(command)),
+      ),
+    );
+
   return program;
 }

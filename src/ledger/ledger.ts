@@ -26,14 +26,16 @@ import { canonicalJson, genesisHash } from "./hash.js";
 import {
   createSigningKey,
   encodeKey,
+  installStagedKey,
   loadPublicKey,
   readSigningSecret,
-  replaceSigningKey,
   type SecretState,
   type SigningKey,
+  stageSigningKey,
   writePublicKey,
 } from "./keys.js";
-import { corruptLedger, storageError } from "./storage.js";
+import { cannotWrite, openReadOnlyView, removeView } from "./read-only.js";
+import { corruptLedger, storageError, storageFault } from "./storage.js";
 import {
   CHECKPOINT_RANGE,
   checkpointKey,
@@ -247,6 +249,8 @@ export class Ledger {
   private readonly host: string;
   private readonly clock: () => Date;
   private readonly writable: boolean;
+  /** The private directory a read-only view of the database lives in, if opened that way. */
+  private view: string | undefined;
   private signingKey: SigningKey | undefined;
   /** The checked secret, until the first checkpoint derives its public half. */
   private signingSecret: Uint8Array | undefined;
@@ -305,6 +309,15 @@ export class Ledger {
     } catch (error) {
       throw error instanceof OpError ? error : openError(error, location);
     }
+    // LevelDB writes when it opens (it turns its log into a table): on a full or read-only
+    // file system a reading command opens a view of the files instead, writing nothing.
+    // (Decided before the database object exists: abstract-level opens it by itself.)
+    if (!create && cannotWrite(location)) {
+      const view = await openReadOnlyView(location).catch((viewError: unknown) => {
+        throw openError(viewError, location);
+      });
+      return Ledger.openView(view, location, options);
+    }
     const db: LedgerDb = new Level<string, Buffer>(location, {
       keyEncoding: "utf8",
       valueEncoding: "buffer",
@@ -313,7 +326,15 @@ export class Ledger {
     try {
       await traced("leveldb open", () => db.open());
     } catch (error) {
-      throw openError(error, location);
+      // A file system that filled up since the check above: the same view.
+      const fault = storageFault(error);
+      if (create || (fault !== "ENOSPC" && fault !== "EDQUOT" && fault !== "EROFS")) {
+        throw openError(error, location);
+      }
+      const view = await openReadOnlyView(location).catch((viewError: unknown) => {
+        throw openError(viewError, location);
+      });
+      return Ledger.openView(view, location, options);
     }
     try {
       const opened = await Ledger.load(db, location, options, secret);
@@ -321,6 +342,30 @@ export class Ledger {
     } catch (error) {
       await db.close();
       throw storageError(error, location, create ? "open" : "read");
+    }
+  }
+
+  /** A reading ledger over a view of the database (see read-only.ts); removed on close. */
+  private static async openView(
+    view: string,
+    location: string,
+    options: LedgerOptions,
+  ): Promise<Ledger> {
+    const db: LedgerDb = new Level<string, Buffer>(view, {
+      keyEncoding: "utf8",
+      valueEncoding: "buffer",
+      createIfMissing: false,
+    });
+    try {
+      await db.open();
+      const opened = await Ledger.load(db, location, options, undefined);
+      const ledger = new Ledger(opened, options, false);
+      ledger.view = view;
+      return ledger;
+    } catch (error) {
+      await db.close().catch(() => {});
+      removeView(view);
+      throw storageError(error, location, "read");
     }
   }
 
@@ -579,7 +624,11 @@ export class Ledger {
    * index, in one atomic batch. A record with no canonical JSON form is left out (its result
    * carries the error) and takes no seq, so the chain stays whole.
    */
-  private async write(inputs: readonly RecordInput[]): Promise<Written[]> {
+  private async write(
+    inputs: readonly RecordInput[],
+    /** More operations for the same batch, given the last record's seq. */
+    extra?: (seq: number) => { type: "put"; key: string; value: Buffer }[],
+  ): Promise<Written[]> {
     if (!this.writable) {
       throw new OpError("usage", `the ledger ${this.dir} was opened to read only`, {
         hint: "this is a bug in op: a reading command tried to write",
@@ -612,6 +661,7 @@ export class Ledger {
     }
     if (seq === this.headSeq) return results;
     operations.push({ type: "put", key: HEAD_KEY, value: encodeHead(seq, last) });
+    if (extra !== undefined) operations.push(...extra(seq));
     try {
       await this.db.batch(operations);
     } catch (error) {
@@ -805,34 +855,36 @@ export class Ledger {
   rotateKey(run: string): Promise<{ previous: string; next: string; seq: number }> {
     return this.enqueue(async () => {
       const old = this.key();
-      const { keygen } = await import("./ed25519.js");
-      const next = keygen();
+      // The new secret is on disk (`<keyFile>.next`) before the ledger names it, so a crash
+      // in between never leaves a ledger that expects a key nobody has.
+      const next = stageSigningKey(this.keyFile);
       const previous = encodeKey(old.publicKey);
       const nextText = encodeKey(next.publicKey);
-      const [written] = await this.write([
-        {
-          run,
-          plugin: LEDGER_PLUGIN,
-          action: "modify",
-          target: KEY_TARGET,
-          changes: [{ path: "publicKey", before: previous, after: nextText }],
-          status: "ok",
-        },
-      ]);
-      if (written === undefined || "error" in written)
+      const [written] = await this.write(
+        [
+          {
+            run,
+            plugin: LEDGER_PLUGIN,
+            action: "modify",
+            target: KEY_TARGET,
+            changes: [{ path: "publicKey", before: previous, after: nextText }],
+            status: "ok",
+          },
+        ],
+        (seq) => [
+          {
+            type: "put",
+            key: rotationKey(seq),
+            value: Buffer.from(JSON.stringify({ previous, next: nextText }), "utf8"),
+          },
+        ],
+      );
+      if (written === undefined || "error" in written) {
         throw (written as { error: unknown } | undefined)?.error;
-      try {
-        await this.db.put(
-          rotationKey(written.seq),
-          Buffer.from(JSON.stringify({ previous, next: nextText }), "utf8"),
-          { sync: true },
-        );
-      } catch (error) {
-        throw storageError(error, this.dir, "write to");
       }
       this.rotations.push({ seq: written.seq, previous, next: nextText });
       await this.sign();
-      replaceSigningKey(this.keyFile, next);
+      installStagedKey(this.keyFile, next);
       this.signingKey = next;
       this.signingSecret = next.secretKey;
       return { previous, next: nextText, seq: written.seq };
@@ -982,5 +1034,6 @@ export class Ledger {
   async close(): Promise<void> {
     await this.queue;
     await this.db.close();
+    if (this.view !== undefined) removeView(this.view);
   }
 }
