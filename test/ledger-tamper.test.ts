@@ -157,9 +157,7 @@ describe("the next apply refuses a damaged ledger with exit 3", () => {
     expect(tables.length).toBeGreaterThan(0);
     // Bit rot in the first data block of each table (its footer left whole).
     for (const table of tables) flipBytes(table, 16, Math.min(1024, statSync(table).size - 48));
-    expectRefused(
-      /LevelDB reports corruption: .* in (its file|one of its files) .*\d+\.ldb/,
-    );
+    expectRefused(/LevelDB reports corruption: .* in (its file|one of its files) .*\d+\.ldb/);
   });
 
   it("1 KiB of LevelDB's .log zeroed (records silently dropped by LevelDB's recovery)", () => {
