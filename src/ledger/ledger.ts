@@ -230,6 +230,41 @@ async function readRotations(db: LedgerDb): Promise<Rotation[]> {
   return rotations;
 }
 
+/** Changes to a map of open intents, kept apart until `apply` (see Ledger.write). */
+class IntentChanges {
+  private readonly changes = new Map<string, number | undefined>();
+  private readonly base: Map<string, number>;
+
+  constructor(base: Map<string, number>) {
+    this.base = base;
+  }
+
+  get(key: string): number | undefined {
+    return this.changes.has(key) ? this.changes.get(key) : this.base.get(key);
+  }
+
+  set(key: string, seq: number): void {
+    this.changes.set(key, seq);
+  }
+
+  delete(key: string): void {
+    this.changes.set(key, undefined);
+  }
+
+  /** Forgets the intent with this seq (a settled record names it by seq). */
+  deleteSeq(seq: number): void {
+    for (const [key, value] of this.changes) if (value === seq) this.changes.set(key, undefined);
+    for (const [key, value] of this.base) if (value === seq) this.changes.set(key, undefined);
+  }
+
+  apply(): void {
+    for (const [key, value] of this.changes) {
+      if (value === undefined) this.base.delete(key);
+      else this.base.set(key, value);
+    }
+  }
+}
+
 interface Opened {
   db: LedgerDb;
   dir: string;
@@ -639,7 +674,9 @@ export class Ledger {
       | { type: "del"; key: string }
     )[] = [];
     const results: Written[] = [];
-    const intents = new Map(this.openIntents);
+    // This batch's changes to openIntents, applied once it is written (a copy of the whole
+    // map per batch would grow with every intent a long-lived process keeps open).
+    const intents = new IntentChanges(this.openIntents);
     let seq = this.headSeq;
     let prev = this.linkHash;
     let last = this.headHash;
@@ -670,8 +707,7 @@ export class Ledger {
     this.headSeq = seq;
     this.headHash = Buffer.from(last);
     this.linkHash = this.headHash;
-    this.openIntents.clear();
-    for (const [key, value] of intents) this.openIntents.set(key, value);
+    intents.apply();
     return results;
   }
 
@@ -679,7 +715,7 @@ export class Ledger {
   private indexOperations(
     input: RecordInput,
     seq: number,
-    intents: Map<string, number>,
+    intents: IntentChanges,
   ): ({ type: "put"; key: string; value: Buffer } | { type: "del"; key: string })[] {
     const match = intentKey(input);
     const { run, plugin, action, target } = input;
@@ -723,7 +759,7 @@ export class Ledger {
       }
       case "settled": {
         const settles = input.settles as number;
-        for (const [key, value] of intents) if (value === settles) intents.delete(key);
+        intents.deleteSeq(settles);
         return [{ type: "del", key: pendingKey(settles) }];
       }
     }
