@@ -213,9 +213,12 @@ function intentKey(input: Pick<RecordInput, "run" | "plugin" | "action" | "targe
   return `${input.run}\u0000${input.plugin}\u0000${input.action}\u0000${input.target}`;
 }
 
-function pendingValue(entry: PendingIntent): Buffer {
-  return Buffer.from(canonicalJson(entry), "utf8");
-}
+/**
+ * A pending index entry `p!<seq of the intent>` holds nothing, or the seq of the `unknown`
+ * record that followed it: the records themselves say the rest, so an intent costs its batch
+ * one small key.
+ */
+const EMPTY = Buffer.alloc(0);
 
 /** Key rotations by the seq of the record that made them, oldest first. */
 async function readRotations(db: LedgerDb): Promise<Rotation[]> {
@@ -563,21 +566,19 @@ export class Ledger {
    */
   private static async upgrade(db: LedgerDb, origin: string): Promise<number> {
     const { seq } = await Ledger.lastRecord(db, origin);
-    const open = new Map<string, PendingIntent>();
+    const open = new Map<string, { seq: number }>();
     for await (const [key, value] of db.iterator(RECORD_RANGE)) {
       const record = parseRecord(key, value);
       const match = intentKey(record);
-      if (record.status === "intent") {
-        const { run, plugin, action, target } = record;
-        open.set(match, { seq: record.seq, run, plugin, action, target, status: "intent" });
-      } else if (record.status === "ok" || record.status === "failed") open.delete(match);
+      if (record.status === "intent") open.set(match, { seq: record.seq });
+      else if (record.status === "ok" || record.status === "failed") open.delete(match);
     }
     await db.batch(
       [
         ...[...open.values()].map((entry) => ({
           type: "put" as const,
           key: pendingKey(entry.seq),
-          value: pendingValue(entry),
+          value: EMPTY,
         })),
         { type: "put", key: LINKED_KEY, value: Buffer.from(String(seq)) },
         { type: "put", key: FORMAT_KEY, value: Buffer.from(FORMAT) },
@@ -718,7 +719,6 @@ export class Ledger {
     intents: IntentChanges,
   ): ({ type: "put"; key: string; value: Buffer } | { type: "del"; key: string })[] {
     const match = intentKey(input);
-    const { run, plugin, action, target } = input;
     switch (input.status) {
       case "intent":
         intents.set(match, seq);
@@ -726,7 +726,7 @@ export class Ledger {
           {
             type: "put",
             key: pendingKey(seq),
-            value: pendingValue({ seq, run, plugin, action, target, status: "intent" }),
+            value: EMPTY,
           },
         ];
       case "unknown": {
@@ -738,15 +738,8 @@ export class Ledger {
           {
             type: "put",
             key: pendingKey(intent),
-            value: pendingValue({
-              seq: intent,
-              run,
-              plugin,
-              action,
-              target,
-              status: "unknown",
-              ...(input.error === undefined ? {} : { error: input.error }),
-            }),
+            // The record that says why: pending() reads its error.
+            value: Buffer.from(String(seq)),
           },
         ];
       }
@@ -812,12 +805,35 @@ export class Ledger {
     }
   }
 
+  private async record(seq: number): Promise<LedgerRecord> {
+    const value = await this.db.get(recordKey(seq));
+    if (value === undefined) {
+      throw corruptLedger(this.dir, `record ${seq}, which its pending index names, is missing`);
+    }
+    return parseRecord(recordKey(seq), value);
+  }
+
+  private async pendingIntent(key: string, value: Buffer): Promise<PendingIntent> {
+    const { seq, run, plugin, action, target } = await this.record(keyNumber(key) ?? 0);
+    if (value.length === 0) return { seq, run, plugin, action, target, status: "intent" };
+    const { error } = await this.record(Number(value.toString("utf8")));
+    return {
+      seq,
+      run,
+      plugin,
+      action,
+      target,
+      status: "unknown",
+      ...(error === undefined ? {} : { error }),
+    };
+  }
+
   /** Intents of this or earlier runs that have no final outcome, oldest first. */
   pending(): Promise<PendingIntent[]> {
     return this.enqueue(async () => {
       try {
-        const values = await this.db.values(PENDING_RANGE).all();
-        return values.map((value) => JSON.parse(value.toString("utf8")) as PendingIntent);
+        const entries = await this.db.iterator(PENDING_RANGE).all();
+        return await Promise.all(entries.map(([key, value]) => this.pendingIntent(key, value)));
       } catch (error) {
         throw storageError(error, this.dir, "read");
       }
