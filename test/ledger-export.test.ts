@@ -95,4 +95,18 @@ describe("op ledger export", () => {
     const withoutRecord = lines.filter((_line, i) => i !== 2);
     expect(pythonVerify(withoutRecord).status).toBe(1);
   });
+
+  it("follows a key rotation: the new key is recorded, and the export still verifies", async () => {
+    await buildLedger();
+    const rotated = sandbox.op(["ledger", "rotate-key", "--json"]);
+    expect(rotated.status, rotated.stderr).toBe(0);
+    const { next, seq } = JSON.parse(rotated.stdout) as { next: string; seq: number };
+    expect(seq).toBe(7);
+    expect(sandbox.op(["ledger", "verify"]).stdout).toMatch(/ledger OK: 7 records/);
+    const lines = sandbox.op(["ledger", "export"]).stdout.trim().split("\n");
+    expect(pythonVerify(lines)).toEqual({ status: 0, stdout: "OK 7 records, 4 checkpoints\n" });
+    const record = lines.map((line) => JSON.parse(line)).find((entry) => entry.seq === 7);
+    expect(record).toMatchObject({ plugin: "ledger", target: "signing-key" });
+    expect(record.changes[0].after).toBe(next);
+  });
 });
