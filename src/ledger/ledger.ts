@@ -21,7 +21,7 @@ import {
   lastLoggedCheckpoint,
   loggedCheckpoints,
 } from "./checkpoint-log.js";
-import { getPublicKey } from "./ed25519.js";
+import { getPublicKey, signMessage } from "./ed25519.js";
 import { canonicalJson, genesisHash } from "./hash.js";
 import {
   createSigningKey,
@@ -67,6 +67,7 @@ import { checkTail } from "./tail.js";
 import {
   type LedgerDb,
   type Rotation,
+  rotationProblem,
   signerAt,
   type VerifyReport,
   verifyChain,
@@ -224,11 +225,8 @@ const EMPTY = Buffer.alloc(0);
 async function readRotations(db: LedgerDb): Promise<Rotation[]> {
   const rotations: Rotation[] = [];
   for await (const [key, value] of db.iterator(ROTATION_RANGE)) {
-    const { previous, next } = JSON.parse(value.toString("utf8")) as {
-      previous: string;
-      next: string;
-    };
-    rotations.push({ seq: keyNumber(key) ?? 0, previous, next });
+    const { previous, next, endorsement } = JSON.parse(value.toString("utf8")) as Rotation;
+    rotations.push({ seq: keyNumber(key) ?? 0, previous, next, endorsement });
   }
   return rotations;
 }
@@ -454,11 +452,18 @@ export class Ledger {
       }),
     );
     const last = rotations.at(-1);
-    if (last !== undefined && last.next !== currentKey) {
-      throw corruptLedger(
-        dir,
-        `its signing key ${options.keyFile} is not the one its last key rotation (record ${last.seq}) installed`,
-      );
+    if (last !== undefined) {
+      // Without the current key's countersignature, a rotation could be forged by anyone
+      // who wants checkpoints before it checked with a key of their own.
+      const problem =
+        last.next !== currentKey
+          ? `its signing key ${options.keyFile} is not the one its last key rotation (record ${last.seq}) installed (an interrupted rotation leaves it at ${options.keyFile}.next)`
+          : rotationProblem(
+              last,
+              undefined,
+              (await db.get(checkpointKey(last.seq)))?.toString("utf8"),
+            );
+      if (problem !== undefined) throw corruptLedger(dir, problem);
     }
     // A crash between the ledger's checkpoint and the log's copy of it: the copy is completed.
     if (tail.logBehind && tail.checkpoint !== undefined)
@@ -934,8 +939,19 @@ export class Ledger {
       if (written === undefined || "error" in written) {
         throw (written as { error: unknown } | undefined)?.error;
       }
-      this.rotations.push({ seq: written.seq, previous, next: nextText });
-      await this.sign();
+      const rotation: Rotation = { seq: written.seq, previous, next: nextText };
+      this.rotations.push(rotation);
+      // The old key signs the checkpoint over the record naming the new key; the new key
+      // countersigns the same text, so no one without it can claim to be its predecessor.
+      const text = await this.sign();
+      rotation.endorsement = encodeKey(signMessage(Buffer.from(text, "utf8"), next.secretKey));
+      try {
+        await this.db.put(rotationKey(written.seq), Buffer.from(JSON.stringify(rotation)), {
+          sync: true,
+        });
+      } catch (error) {
+        throw storageError(error, this.dir, "write to");
+      }
       installStagedKey(this.keyFile, next);
       this.signingKey = next;
       this.signingSecret = next.secretKey;
@@ -1057,7 +1073,7 @@ export class Ledger {
 
   /**
    * The whole export: the header, then each record, each checkpoint right after the record
-   * it covers as `{"checkpoint": text, "size": n}`.
+   * it covers as `{"checkpoint": text, "size": n}` (with `endorsement` after a key rotation).
    */
   async *exportAll(): AsyncIterable<string> {
     yield this.exportHeader();
@@ -1071,7 +1087,11 @@ export class Ledger {
     }
     const checkpointLine = (size: number) => {
       const text = checkpoints.get(size);
-      return text === undefined ? undefined : canonicalJson({ checkpoint: text, size });
+      // After a key rotation's record: the new key's countersignature of the checkpoint.
+      const endorsement = this.rotations.find((rotation) => rotation.seq === size)?.endorsement;
+      return text === undefined
+        ? undefined
+        : canonicalJson({ checkpoint: text, size, ...(endorsement ? { endorsement } : {}) });
     };
     const first = checkpointLine(0);
     if (first !== undefined) yield first;

@@ -1,11 +1,11 @@
 /** `op ledger rotate-key`: the new public key is a record of the chain, signed by the old key. */
-import { copyFile, readFile } from "node:fs/promises";
+import { copyFile, cp, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { OpError } from "../errors.js";
 import { parseCheckpoint, signatureValid } from "./checkpoint.js";
 import { Ledger, type RecordInput } from "./ledger.js";
-import { checkpointKey } from "./store.js";
+import { checkpointKey, rotationKey } from "./store.js";
 import { makeTempDir, removeTempDirs, withRawDb } from "./testing.js";
 
 afterEach(removeTempDirs);
@@ -62,5 +62,43 @@ describe("key rotation", () => {
     const error = await open().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpError);
     expect((error as OpError).code).toBe("ledger-corrupt");
+  });
+
+  it("a rotation forged by someone without the current key is refused", async () => {
+    const root = await makeTempDir("rotate");
+    const keyFile = join(root, "keys", "ledger.key");
+    const dir = join(root, "ledger");
+    const real = await Ledger.open(dir, { keyFile, origin: "op@test" });
+    await real.append(step(1));
+    await real.checkpoint();
+    await real.close();
+    const ours = (await readFile(`${keyFile}.pub`, "utf8")).trim();
+
+    // Someone who can write the files but has not our key builds another history with a key
+    // of theirs, "rotated" to ours, and puts it in place of the ledger.
+    const forgedDir = join(root, "forged");
+    const theirKey = join(root, "theirs", "ledger.key");
+    const forged = await Ledger.open(forgedDir, { keyFile: theirKey, origin: "op@test" });
+    for (let n = 1; n <= 3; n++) await forged.append(step(n + 100));
+    const { seq, previous } = await forged.rotateKey("run-forged");
+    await forged.close();
+    await withRawDb(forgedDir, (db) =>
+      db.put(rotationKey(seq), Buffer.from(JSON.stringify({ previous, next: ours }))),
+    );
+    await rm(dir, { recursive: true });
+    await cp(forgedDir, dir, { recursive: true });
+    await cp(`${forgedDir}.checkpoints`, `${dir}.checkpoints`);
+
+    const error = await Ledger.open(dir, { keyFile, origin: "op@test" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpError);
+    expect((error as OpError).message).toMatch(
+      /key rotation at record 4 is not countersigned by the key it installed/,
+    );
+    const reader = await Ledger.open(dir, { keyFile, create: false });
+    expect(await reader.verify()).toMatchObject({
+      ok: false,
+      problem: "the key rotation at record 4 is not countersigned by the key it installed (forged)",
+    });
+    await reader.close();
   });
 });
