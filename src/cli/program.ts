@@ -186,7 +186,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
 
   ledger
     .command("export")
-    .description("print every record as a JSON line")
+    .description("print a header line, then every record and checkpoint as a JSON line")
     .addHelpText("after", examples("op ledger export > ledger.jsonl"))
     .action(
       run(async (_o: unknown, command: Command) =>

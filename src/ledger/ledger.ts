@@ -275,6 +275,8 @@ interface Opened {
   linkedFrom: number;
   rotations: Rotation[];
   secret: Uint8Array | undefined;
+  /** Its public half, when the checks already derived it. */
+  publicKey?: Uint8Array;
 }
 
 export class Ledger {
@@ -290,6 +292,7 @@ export class Ledger {
   private signingKey: SigningKey | undefined;
   /** The checked secret, until the first checkpoint derives its public half. */
   private signingSecret: Uint8Array | undefined;
+  private readonly derivedPublicKey: Uint8Array | undefined;
   private headSeq: number;
   private headHash: Buffer;
   /** prev of the next record: the head's hash, linked with a checkpoint at the head if any. */
@@ -323,6 +326,7 @@ export class Ledger {
     this.linkedFrom = opened.linkedFrom;
     this.rotations = opened.rotations;
     this.signingSecret = opened.secret;
+    this.derivedPublicKey = opened.publicKey;
   }
 
   static async open(dir: string, options: LedgerOptions): Promise<Ledger> {
@@ -438,7 +442,12 @@ export class Ledger {
     const [anyCheckpoint] = await db.keys({ ...CHECKPOINT_RANGE, limit: 1 }).all();
     const signed = anyCheckpoint !== undefined || Boolean(logged);
     const key = Ledger.settleKey(options.keyFile, secret, signed, dir);
-    const currentKey = encodeKey(getPublicKey(key));
+    // Derived once (an OpenSSL key set-up) only when a checkpoint or rotation needs it.
+    let derived: Uint8Array | undefined;
+    const publicKey = () => {
+      derived ??= getPublicKey(key);
+      return derived;
+    };
     const tail = await traced("ledger tail check", () =>
       checkTail({
         db,
@@ -447,12 +456,15 @@ export class Ledger {
         linkedFrom,
         logged,
         logRequired,
-        publicKey: (size) =>
-          Buffer.from(signerAt(rotations, size, currentKey) ?? currentKey, "base64"),
+        publicKey: (size) => {
+          const signer = signerAt(rotations, size, undefined);
+          return signer === undefined ? publicKey() : Buffer.from(signer, "base64");
+        },
       }),
     );
     const last = rotations.at(-1);
     if (last !== undefined) {
+      const currentKey = encodeKey(publicKey());
       // Without the current key's countersignature, a rotation could be forged by anyone
       // who wants checkpoints before it checked with a key of their own.
       const problem =
@@ -477,6 +489,7 @@ export class Ledger {
       linkedFrom,
       rotations,
       secret: key,
+      ...(derived === undefined ? {} : { publicKey: derived }),
     };
   }
 
@@ -854,7 +867,7 @@ export class Ledger {
       }
       this.signingKey = {
         secretKey: this.signingSecret,
-        publicKey: getPublicKey(this.signingSecret),
+        publicKey: this.derivedPublicKey ?? getPublicKey(this.signingSecret),
       };
       writePublicKey(this.keyFile, this.signingKey.publicKey);
     }
