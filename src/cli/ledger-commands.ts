@@ -41,3 +41,21 @@ export async function ledgerRotateKeyCommand(options: GlobalOptions): Promise<nu
     await ledger.close();
   }
 }
+
+/**
+ * Starts a new ledger after damage: the damaged one is kept, renamed, and the new one's first
+ * record says why and where it went. Refused when the ledger is not damaged.
+ */
+export async function ledgerRepairCommand(options: GlobalOptions): Promise<number> {
+  const { paths } = await import("./commands.js");
+  const { repairLedger } = await import("../ledger/index.js");
+  const where = paths(options);
+  const repaired = await repairLedger(where.ledgerDir, { keyFile: where.keyFile });
+  if (options.json) process.stdout.write(`${JSON.stringify(repaired, null, 2)}\n`);
+  else {
+    process.stdout.write(
+      `the damaged ledger was moved to ${repaired.movedTo} (with its checkpoint log and public key), untouched\ndamage: ${repaired.problem}\na new ledger starts at ${where.ledgerDir}; its record ${repaired.seq} says so\n`,
+    );
+  }
+  return 0;
+}

@@ -205,6 +205,18 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     );
 
   ledger
+    .command("repair")
+    .description(
+      "after damage only: keep the damaged ledger aside, untouched, and start a new one that records why",
+    )
+    .addHelpText("after", examples("op ledger verify || op ledger repair"))
+    .action(
+      run(async (_o: unknown, command: Command) =>
+        (await import("./ledger-commands.js")).ledgerRepairCommand(globals(command)),
+      ),
+    );
+
+  ledger
     .command("rotate-key")
     .description(
       "replace the signing key: the new public key is recorded and signed with the old key",

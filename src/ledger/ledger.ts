@@ -510,7 +510,7 @@ export class Ledger {
           ? `its signing key ${keyFile} is missing but the ledger has checkpoints signed with it`
           : `its signing key ${keyFile} is empty (left by an op that ran out of disk space while creating it) but the ledger has checkpoints signed with it`;
       throw new OpError("ledger-corrupt", `the ledger ${dir} cannot be signed: ${why}`, {
-        hint: `restore ${keyFile} from a backup (its public half is ${keyFile}.pub); a new key cannot sign for the old checkpoints. To start over, move the ledger and ${dir}.checkpoints aside`,
+        hint: `restore ${keyFile} from a backup (its public half is ${keyFile}.pub); a new key cannot sign for the old checkpoints. To start over, \`op ledger repair\` keeps this ledger aside and starts a new one`,
       });
     }
     return createSigningKey(keyFile, secret.state === "empty").secretKey;

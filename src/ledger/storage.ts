@@ -67,8 +67,8 @@ export function storageFault(error: unknown): string | undefined {
 export function corruptLedger(dir: string, problem: string, cause?: unknown): OpError {
   return new OpError("ledger-corrupt", `the ledger ${dir} is damaged: ${problem}`, {
     hint:
-      "nothing was written to it. `op ledger verify` names the damage; keep the ledger as evidence " +
-      `(move ${dir} and ${dir}.checkpoints aside, op then starts a new ledger) or restore both from a backup`,
+      "nothing was written to it. `op ledger verify` names the damage; restore the ledger and " +
+      `${dir}.checkpoints from a backup, or run \`op ledger repair\`: it keeps the damaged ledger aside, untouched, and starts a new one that records why`,
     ...(cause === undefined ? {} : { cause }),
   });
 }
