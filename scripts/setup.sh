@@ -34,9 +34,10 @@ if ! unshare -n true 2>/dev/null; then
   exit 1
 fi
 
-# nftables: the firewall plugin; iproute2: ip netns for tests and the network plugin;
-# util-linux: unshare (nftables rule normalisation in a throw-away namespace).
-apt_install nftables iproute2 util-linux ca-certificates
+# nftables: the firewall plugin; iproute2: ip netns for tests and the network plugin, and the
+# throw-away namespaces of nftables rule normalisation; util-linux: nsenter (into those);
+# strace: the test that audits every program op starts (no shell).
+apt_install nftables iproute2 util-linux ca-certificates strace
 command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 
 # Open vSwitch (network plugin, OVS bridges) and Incus (lxc plugin): installed, started and,

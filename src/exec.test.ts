@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { OpError } from "./errors.js";
 import { createRunner } from "./exec.js";
+import { isOutcomeUnknown } from "./outcome.js";
 
 describe("createRunner", () => {
   const runner = createRunner();
@@ -58,7 +59,22 @@ describe("createRunner", () => {
 
   it("kills a command that outlives its timeout", async () => {
     const error = await runner.run("sleep", ["5"], { timeoutMs: 100 }).catch((e: unknown) => e);
-    expect((error as OpError).message).toBe("sleep timed out after 100 ms");
+    expect((error as OpError).message).toBe("sleep 5 did not finish within 0.1 s and was killed");
+    expect((error as OpError).hint).toContain("OP_COMMAND_TIMEOUT");
+    // It may have done part of its work: the engine records `unknown`, not `failed`.
+    expect(isOutcomeUnknown(error)).toBe(true);
+  });
+
+  it("gives every command a timeout, even when its caller names none (OP_COMMAND_TIMEOUT)", async () => {
+    // A child that never exits: without a default timeout this run would never return.
+    const bounded = createRunner({ env: { OP_COMMAND_TIMEOUT: "0.2" } });
+    const started = Date.now();
+    const error = await bounded.run("sleep", ["600"]).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect((error as OpError).message).toBe("sleep 600 did not finish within 0.2 s and was killed");
+    expect(() => createRunner({ env: { OP_COMMAND_TIMEOUT: "soon" } })).toThrow(
+      /OP_COMMAND_TIMEOUT=soon: must be a number of seconds/,
+    );
   });
 
   it("gives commands the environment without the malloc tunable the launcher adds for node", async () => {

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { OpError } from "./errors.js";
+import { OutcomeUnknown } from "./outcome.js";
 import { trace } from "./trace.js";
 
 export interface RunOptions {
@@ -21,7 +22,31 @@ export interface RunOptions {
   input?: string;
   /** When false, a non-zero exit is returned instead of thrown. Default true. */
   check?: boolean;
+  /**
+   * How long the command may run before it is killed (SIGKILL) and the run fails naming it;
+   * default `OP_COMMAND_TIMEOUT` seconds, else 120 s. No command op runs should take that long.
+   */
   timeoutMs?: number;
+  /** An open file given to the command as its standard input, instead of `input`. */
+  stdinFile?: number;
+}
+
+/** Seconds a command may run unless its caller says otherwise (OP_COMMAND_TIMEOUT overrides). */
+export const defaultCommandTimeoutSeconds = 120;
+
+/** A timeout in seconds from the environment variable `name`, else `fallback`. */
+export function timeoutFromEnv(
+  name: string,
+  fallback: number,
+  env: NodeJS.ProcessEnv = process.env,
+): number {
+  const text = env[name];
+  if (text === undefined || text === "") return fallback;
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new OpError("usage", `${name}=${text}: must be a number of seconds greater than 0`);
+  }
+  return seconds;
 }
 
 export interface RunResult {
@@ -42,16 +67,26 @@ export function createRunner(
     netns?: string;
     /** Where commands' output files are made: /dev/shm (memory), else TMPDIR (read now). */
     outputDirs?: readonly string[];
+    /** Where OP_COMMAND_TIMEOUT is read (tests pass their own). */
+    env?: NodeJS.ProcessEnv;
   } = {},
 ): Runner {
   const netns = options.netns;
   const outputDirs = options.outputDirs ?? ["/dev/shm", tmpdir()];
+  const defaultTimeoutMs =
+    timeoutFromEnv("OP_COMMAND_TIMEOUT", defaultCommandTimeoutSeconds, options.env) * 1000;
   return {
     netns,
     async run(command, args, runOptions = {}) {
       const [file, argv] =
         netns === undefined ? [command, args] : ["ip", ["netns", "exec", netns, command, ...args]];
-      const result = await spawnCollect(command, file, argv, runOptions, outputDirs);
+      const result = await spawnCollect(
+        command,
+        file,
+        argv,
+        { ...runOptions, timeoutMs: runOptions.timeoutMs ?? defaultTimeoutMs, args },
+        outputDirs,
+      );
       if (result.exitCode !== 0 && runOptions.check !== false) {
         const output = result.stderr.trim() || result.stdout.trim();
         throw new OpError(
@@ -131,20 +166,20 @@ async function spawnCollect(
   command: string,
   file: string,
   argv: readonly string[],
-  options: RunOptions,
+  options: RunOptions & { timeoutMs: number; args: readonly string[] },
   outputDirs: readonly string[],
 ): Promise<RunResult> {
   trace(`spawn ${command} ${argv.slice(0, 3).join(" ")}`);
   const output = openOutputFile(outputDirs);
+  const started = Date.now();
   return new Promise((resolve, reject) => {
-    // stdin and stderr are pipes (so never null); stdout is the file.
+    // stderr is a pipe (so never null); stdout is the file; stdin a pipe unless a file is given.
     const child = spawn(file, argv, {
       env: childEnvironment(),
-      stdio: ["pipe", output, "pipe"],
-      ...(options.timeoutMs === undefined
-        ? {}
-        : { timeout: options.timeoutMs, killSignal: "SIGKILL" }),
-    }) as ChildProcessByStdio<Writable, null, Readable>;
+      stdio: [options.stdinFile ?? "pipe", output, "pipe"],
+      timeout: options.timeoutMs,
+      killSignal: "SIGKILL",
+    }) as ChildProcessByStdio<Writable | null, null, Readable>;
     // 'error' (the command did not start) may be followed by 'close': the file is taken once.
     let outputTaken = false;
     const takeOutput = (): string => {
@@ -155,8 +190,8 @@ async function spawnCollect(
     const stderr: Buffer[] = [];
     child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
     // A command that exits without reading its input closes the pipe; that is not our error.
-    child.stdin.on("error", () => {});
-    child.stdin.end(options.input ?? "");
+    child.stdin?.on("error", () => {});
+    child.stdin?.end(options.input ?? "");
 
     child.on("error", (error: NodeJS.ErrnoException) => {
       takeOutput();
@@ -174,11 +209,20 @@ async function spawnCollect(
       trace(`exit ${command} ${code ?? signal}`);
       const stdout = takeOutput();
       if (signal !== null && code === null) {
-        const why =
-          signal === "SIGKILL" && options.timeoutMs !== undefined
-            ? `timed out after ${options.timeoutMs} ms`
-            : `killed by ${signal}`;
-        reject(new OpError("command-failed", `${command} ${why}`));
+        const timedOut = signal === "SIGKILL" && Date.now() >= started + options.timeoutMs;
+        reject(
+          timedOut
+            ? new OpError(
+                "command-failed",
+                `${[command, ...options.args.slice(0, 3)].join(" ")} did not finish within ${options.timeoutMs / 1000} s and was killed`,
+                {
+                  hint: "the host is overloaded or the command hangs; OP_COMMAND_TIMEOUT=SECONDS allows longer",
+                  // What it did before it was killed is not known.
+                  cause: new OutcomeUnknown(`${command} was killed by its timeout`),
+                },
+              )
+            : new OpError("command-failed", `${command} killed by ${signal}`),
+        );
         return;
       }
       resolve({

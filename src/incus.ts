@@ -7,14 +7,43 @@
 import { createReadStream } from "node:fs";
 import type http from "node:http";
 import { OpError } from "./errors.js";
+import { OutcomeUnknown } from "./outcome.js";
 
 export const defaultIncusSocket = "/var/lib/incus/unix.socket";
+
+/**
+ * How long op waits for Incus, in seconds. An answer is what Incus sends back to one HTTP
+ * request: a read (GET) is answered in well under a second, a change only starts a
+ * background operation; an operation (create, start, stop, delete) can take a while.
+ */
+export const incusTimeouts = {
+  /** Answer to a GET (OP_INCUS_TIMEOUT overrides this and the next). */
+  read: 10,
+  /** Answer to a request that changes something (the operation runs after it). */
+  change: 30,
+  /** A background operation, unless its caller says otherwise (OP_INCUS_OPERATION_TIMEOUT). */
+  operation: 300,
+  /** Uploading an image's tarballs, which can be hundreds of MB. */
+  upload: 600,
+  /** How often a long operation is reported as still running. */
+  progress: 30,
+} as const;
 
 export interface IncusRequestOptions {
   /** What the request does, in words for an error message ("creating container ct100"). */
   what?: string;
-  /** How long to wait for a background operation, in seconds (default: as long as it takes). */
+  /** How long to wait for a background operation, in seconds (default: `operation` above). */
   waitSeconds?: number;
+}
+
+export interface IncusClientOptions {
+  project?: string;
+  /** Seconds to wait for Incus's answer to one request (default: read or change above). */
+  answerSeconds?: number;
+  /** Default seconds a background operation may take (default: `operation` above). */
+  operationSeconds?: number;
+  /** Told when a background operation is still running, every `progress` seconds. */
+  onProgress?: (message: string) => void;
 }
 
 export interface IncusClient {
@@ -61,7 +90,7 @@ interface Operation {
 
 export function createIncusClient(
   socketPath: string = defaultIncusSocket,
-  options: { project?: string } = {},
+  options: IncusClientOptions = {},
 ): IncusClient {
   // Fetched here, not imported at the top: importing node:http as ESM evaluates all of its
   // exports, undici included (~60 ms at every op start), even for runs that never use Incus.
@@ -73,21 +102,32 @@ export function createIncusClient(
       ? path
       : `${path}${path.includes("?") ? "&" : "?"}project=${encodeURIComponent(options.project)}`;
 
+  /**
+   * One HTTP exchange, bounded by `answerMs`. A failure once the whole request has been
+   * written, for a request that changes something, leaves its outcome unknown: Incus may have
+   * acted on it (created the container) before the connection was lost.
+   */
   const send = (
     method: string,
     path: string,
     what: string,
     write: (req: http.ClientRequest) => void,
     headers: http.OutgoingHttpHeaders,
+    answerMs: number = (options.answerSeconds ??
+      (method === "GET" ? incusTimeouts.read : incusTimeouts.change)) * 1000,
   ): Promise<Envelope> =>
     new Promise((resolve, reject) => {
+      let sent = false;
+      const fail = (error: NodeJS.ErrnoException) =>
+        reject(lost(socketPath, `${what} (${method} ${path})`, error, sent && method !== "GET"));
       const req = http.request(
         { socketPath, agent, method, path: scoped(path), headers },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (chunk: Buffer) => chunks.push(chunk));
-          res.on("error", (error) => reject(unreachable(socketPath, error)));
+          res.on("error", fail);
           res.on("end", () => {
+            clearTimeout(timer);
             const text = Buffer.concat(chunks).toString("utf8");
             let envelope: Envelope;
             try {
@@ -109,26 +149,55 @@ export function createIncusClient(
           });
         },
       );
-      req.on("error", (error) => reject(unreachable(socketPath, error)));
+      const timer = setTimeout(() => {
+        const error: NodeJS.ErrnoException = new Error(
+          `Incus did not answer within ${answerMs / 1000} s`,
+        );
+        error.code = "OP_TIMEOUT";
+        req.destroy(error);
+      }, answerMs);
+      req.on("finish", () => {
+        sent = true;
+      });
+      req.on("error", (error) => {
+        clearTimeout(timer);
+        fail(error);
+      });
       write(req);
     });
 
+  /**
+   * Waits for a background operation in long-polls of up to `progress` seconds, telling
+   * `onProgress` after each one that ends with the operation still running. The operation
+   * exists in Incus: losing it now (connection, deadline) leaves the outcome unknown.
+   */
   const waitFor = async (
     id: string,
     what: string,
-    waitSeconds: number | undefined,
+    waitSeconds: number = options.operationSeconds ?? incusTimeouts.operation,
   ): Promise<unknown> => {
-    const deadline =
-      waitSeconds === undefined ? Number.POSITIVE_INFINITY : Date.now() + waitSeconds * 1000;
+    const started = Date.now();
+    const deadline = started + waitSeconds * 1000;
     for (;;) {
-      const slice = Math.max(1, Math.min(30, Math.ceil((deadline - Date.now()) / 1000)));
-      const envelope = await send(
-        "GET",
-        `/1.0/operations/${encodeURIComponent(id)}/wait?timeout=${slice}`,
-        what,
-        (req) => req.end(),
-        {},
+      const slice = Math.max(
+        1,
+        Math.min(incusTimeouts.progress, Math.ceil((deadline - Date.now()) / 1000)),
       );
+      let envelope: Envelope;
+      try {
+        envelope = await send(
+          "GET",
+          `/1.0/operations/${encodeURIComponent(id)}/wait?timeout=${slice}`,
+          what,
+          (req) => req.end(),
+          {},
+          (slice + (options.answerSeconds ?? incusTimeouts.read)) * 1000,
+        );
+      } catch (error) {
+        if (error instanceof OpError && error.code === "daemon-unavailable")
+          throw outcomeUnknown(error, `${what}: Incus was running it (operation ${id})`);
+        throw error;
+      }
       const operation = envelope.metadata as Operation;
       if (operation.status === "Success") return operation.metadata;
       if (operation.status === "Failure" || operation.status === "Cancelled") {
@@ -137,9 +206,16 @@ export function createIncusClient(
       if (Date.now() >= deadline) {
         throw new OpError(
           "command-failed",
-          `${what}: Incus did not finish within ${waitSeconds} s (operation ${id})`,
+          `${what}: Incus did not finish within ${waitSeconds} s (operation ${id} is still ${operation.status})`,
+          {
+            hint: "it may still finish: the next op run reads the outcome; OP_INCUS_OPERATION_TIMEOUT=SECONDS waits longer",
+            cause: new OutcomeUnknown(`operation ${id} still running`),
+          },
         );
       }
+      options.onProgress?.(
+        `${what}: still waiting for Incus (${Math.round((Date.now() - started) / 1000)} s, operation ${operation.status})`,
+      );
     }
   };
 
@@ -217,6 +293,7 @@ export function createIncusClient(
           "content-type": `multipart/form-data; boundary=${boundary}`,
           "transfer-encoding": "chunked",
         },
+        incusTimeouts.upload * 1000,
       );
       const result = (await finish(envelope, what, options)) as { fingerprint?: string } | null;
       if (!result?.fingerprint)
@@ -236,7 +313,13 @@ function refused(what: string, message: string): OpError {
   });
 }
 
-function unreachable(socketPath: string, error: NodeJS.ErrnoException): OpError {
+/** The request did not get an answer: why, and whether Incus may have acted on it. */
+function lost(
+  socketPath: string,
+  step: string,
+  error: NodeJS.ErrnoException,
+  maybeDone: boolean,
+): OpError {
   const hint = `start the Incus daemon (scripts/setup-incus.sh does it on a test host), or point OP_INCUS_SOCKET at its socket`;
   switch (error.code) {
     case "ENOENT":
@@ -256,11 +339,24 @@ function unreachable(socketPath: string, error: NodeJS.ErrnoException): OpError 
       return new OpError("permission-denied", `not allowed to use the Incus socket ${socketPath}`, {
         hint: "run op as root, or as a member of the group incusd was started with",
       });
-    default:
-      return new OpError(
-        "daemon-unavailable",
-        `lost the connection to Incus at ${socketPath}: ${error.message}`,
-        { hint },
-      );
   }
+  const why =
+    error.code === "OP_TIMEOUT"
+      ? `${error.message} to ${step} at ${socketPath}`
+      : `lost the connection to Incus at ${socketPath} during ${step}: ${error.message}`;
+  const failure = new OpError("daemon-unavailable", why, {
+    hint:
+      error.code === "OP_TIMEOUT"
+        ? "is incusd overloaded or stuck? `incus info` tells; OP_INCUS_TIMEOUT=SECONDS waits longer"
+        : hint,
+  });
+  return maybeDone ? outcomeUnknown(failure, "the request had been sent") : failure;
+}
+
+/** The same error, marked: Incus may have done what was asked (see src/outcome.ts). */
+function outcomeUnknown(error: OpError, why: string): OpError {
+  return new OpError(error.code, `${error.message}; op cannot tell whether Incus did it (${why})`, {
+    ...(error.hint === undefined ? {} : { hint: error.hint }),
+    cause: new OutcomeUnknown(why),
+  });
 }

@@ -1,117 +1,166 @@
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+/**
+ * The host lock, on its source: the child processes below run src/lock.ts bundled by esbuild
+ * into a temporary file, not the build in dist/.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { build } from "esbuild";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { OpError } from "./errors.js";
-import { acquireLock } from "./lock.js";
+import { acquireLock, holderPid } from "./lock.js";
 
 let dir: string;
 let lockPath: string;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), "op-lock-"));
+  dir = mkdtempSync(join(tmpdir(), "ophd-lock-"));
   lockPath = join(dir, "op.lock");
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-/** The pid of a process that has exited (and so cannot hold anything). */
-function deadPid(): number {
-  const child = spawnSync("sh", ["-c", "echo $$"], { encoding: "utf8" });
-  return Number(child.stdout.trim());
+let bundleDir: string;
+let lockModule: string;
+beforeAll(async () => {
+  bundleDir = mkdtempSync(join(tmpdir(), "ophd-lock-bundle-"));
+  lockModule = join(bundleDir, "lock.mjs");
+  await build({
+    entryPoints: [resolve(import.meta.dirname, "lock.ts")],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    outfile: lockModule,
+    logLevel: "silent",
+  });
+});
+afterAll(() => rmSync(bundleDir, { recursive: true, force: true }));
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
+});
+
+/** A process that takes the lock with src/lock.ts, says "held" and keeps it until killed. */
+async function holderProcess(path: string): Promise<ChildProcess> {
+  const script = `
+    const { acquireLock } = await import(${JSON.stringify(lockModule)});
+    await acquireLock(${JSON.stringify(path)}, { timeoutSeconds: 10 });
+    process.stdout.write("held\\n");
+    setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  children.push(child);
+  await new Promise<void>((done, fail) => {
+    child.stdout?.on("data", (chunk: Buffer) => {
+      if (chunk.toString().includes("held")) done();
+    });
+    child.on("exit", (code) => fail(new Error(`the holder exited with ${code}`)));
+  });
+  return child;
+}
+
+async function refusal(options = { timeoutSeconds: 0 }): Promise<OpError> {
+  const error = await acquireLock(lockPath, options).then(
+    (lock) => {
+      lock.release();
+      return undefined;
+    },
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(OpError);
+  return error as OpError;
 }
 
 describe("acquireLock", () => {
-  it("writes our pid and removes the file on release", async () => {
+  it("writes our pid for the message, and lets the next run in on release", async () => {
     const lock = await acquireLock(lockPath, { timeoutSeconds: 0 });
-    expect(readFileSync(lockPath, "utf8").trim()).toBe(String(process.pid));
+    expect(holderPid(lockPath)).toBe(process.pid);
+    expect((await refusal()).code).toBe("locked");
     lock.release();
-    expect(existsSync(lockPath)).toBe(false);
+    expect(readFileSync(lockPath, "utf8")).toBe("");
+    (await acquireLock(lockPath, { timeoutSeconds: 0 })).release();
   });
 
-  it("fails at once with the holder's pid when another run holds it", async () => {
-    // A live process that is not us: the parent of this test runner is alive for its duration.
+  it("is not blocked by a live process that merely has its pid in the file (pid reuse)", async () => {
+    // The parent of this test runner is alive and is not op: the old pid lock waited for it.
     writeFileSync(lockPath, `${process.ppid}\n`);
-    const error = await acquireLock(lockPath, { timeoutSeconds: 0 }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(OpError);
-    expect((error as OpError).code).toBe("locked");
-    expect((error as OpError).message).toContain(`pid ${process.ppid}`);
-    expect(readFileSync(lockPath, "utf8").trim()).toBe(String(process.ppid));
-  });
-
-  it("takes over a lock whose holder is gone", async () => {
-    writeFileSync(lockPath, `${deadPid()}\n`);
     const lock = await acquireLock(lockPath, { timeoutSeconds: 0 });
-    expect(readFileSync(lockPath, "utf8").trim()).toBe(String(process.pid));
+    expect(holderPid(lockPath)).toBe(process.pid);
     lock.release();
   });
 
-  it("waits for a holder that releases within the timeout", async () => {
-    const first = await acquireLock(lockPath, { timeoutSeconds: 0 });
-    // Our own pid is alive, so the second call must wait for the release.
-    setTimeout(() => first.release(), 300);
+  it("fails at once, naming the holder's pid, while another process holds it", async () => {
+    const holder = await holderProcess(lockPath);
+    const error = await refusal();
+    expect(error.code).toBe("locked");
+    expect(error.exitCode).toBe(75);
+    expect(error.message).toContain(`pid ${holder.pid} holds ${lockPath}`);
+    expect(error.hint).toContain("--lock-timeout");
+  });
+
+  it("is released by the kernel when its holder is killed with SIGKILL", async () => {
+    const holder = await holderProcess(lockPath);
+    expect((await refusal()).code).toBe("locked");
+    const gone = new Promise((done) => holder.on("exit", done));
+    holder.kill("SIGKILL");
+    await gone;
+    // The holder's pid is still in the file; it does not matter.
+    expect(holderPid(lockPath)).toBe(holder.pid);
+    const lock = await acquireLock(lockPath, { timeoutSeconds: 0 });
+    expect(holderPid(lockPath)).toBe(process.pid);
+    lock.release();
+  });
+
+  it("waits up to the timeout for the holder, and takes the lock when it goes", async () => {
+    const holder = await holderProcess(lockPath);
+    setTimeout(() => holder.kill("SIGKILL"), 300);
     const started = Date.now();
-    const second = await acquireLock(lockPath, { timeoutSeconds: 5, pollMs: 20 });
+    const lock = await acquireLock(lockPath, { timeoutSeconds: 10 });
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
-    second.release();
+    lock.release();
   });
 
   it("gives up after the timeout", async () => {
-    const first = await acquireLock(lockPath, { timeoutSeconds: 0 });
-    const error = await acquireLock(lockPath, { timeoutSeconds: 0.2, pollMs: 20 }).catch(
-      (e: unknown) => e,
-    );
-    expect((error as OpError).code).toBe("locked");
-    expect((error as OpError).hint).toMatch(/did not finish within 0.2s/);
-    first.release();
+    await holderProcess(lockPath);
+    const started = Date.now();
+    const error = await refusal({ timeoutSeconds: 1 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(error.code).toBe("locked");
+    expect(error.hint).toMatch(/did not finish within 1s/);
   });
 
-  it("waits for a lock file whose writer has not written its pid yet, then takes it over when old", async () => {
-    writeFileSync(lockPath, "");
-    const error = await acquireLock(lockPath, { timeoutSeconds: 0 }).catch((e: unknown) => e);
-    expect((error as OpError).message).toContain("pid is not in the file yet");
-    const old = new Date(Date.now() - 60_000);
-    utimesSync(lockPath, old, old);
-    const lock = await acquireLock(lockPath, { timeoutSeconds: 0 });
-    expect(readFileSync(lockPath, "utf8").trim()).toBe(String(process.pid));
-    lock.release();
+  it("never lets two acquirers hold it at once", async () => {
+    // Each acquirer opens the file itself, so each has its own open file description: flock
+    // makes them exclude each other within one process as between processes.
+    let holders = 0;
+    let most = 0;
+    let entries = 0;
+    const one = async () => {
+      const lock = await acquireLock(lockPath, { timeoutSeconds: 30 });
+      holders++;
+      entries++;
+      most = Math.max(most, holders);
+      await new Promise((done) => setTimeout(done, 20));
+      holders--;
+      lock.release();
+    };
+    await Promise.all(Array.from({ length: 8 }, one));
+    expect(entries).toBe(8);
+    expect(most).toBe(1);
   });
 
-  it("says so when the lock cannot be created, instead of failing as a bug", async () => {
+  it("refuses a lock directory others may write, and says why it cannot create one", async () => {
+    chmodSync(dir, 0o777);
+    const shared = await refusal();
+    expect(shared.message).toContain(dir);
+    expect(shared.code).not.toBe("locked");
+    chmodSync(dir, 0o700);
     writeFileSync(join(dir, "file"), "");
     const error = await acquireLock(join(dir, "file", "op.lock"), { timeoutSeconds: 0 }).catch(
       (e: unknown) => e,
     );
-    expect((error as OpError).code).toBe("permission-denied");
-    expect((error as OpError).message).toContain("cannot create the lock directory");
-  });
-
-  it("lets exactly one of many processes racing for a stale lock in at a time", async () => {
-    // Real processes on the built module (scripts/test.sh builds before testing).
-    const lockModule = resolve(import.meta.dirname, "..", "dist", "src", "lock.js");
-    const log = join(dir, "log");
-    writeFileSync(log, "");
-    writeFileSync(lockPath, `${deadPid()}\n`);
-    const script = `
-      const { acquireLock } = await import(${JSON.stringify(lockModule)});
-      const { appendFileSync } = await import("node:fs");
-      const lock = await acquireLock(${JSON.stringify(lockPath)}, { timeoutSeconds: 30, pollMs: 5 });
-      appendFileSync(${JSON.stringify(log)}, "in " + process.pid + "\\n");
-      await new Promise((r) => setTimeout(r, 30));
-      appendFileSync(${JSON.stringify(log)}, "out " + process.pid + "\\n");
-      lock.release();`;
-    const children = Array.from({ length: 6 }, () =>
-      spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: "inherit" }),
-    );
-    const codes = await Promise.all(
-      children.map((child) => new Promise((done) => child.on("exit", done))),
-    );
-    expect(codes).toEqual([0, 0, 0, 0, 0, 0]);
-    const lines = readFileSync(log, "utf8").trim().split("\n");
-    expect(lines).toHaveLength(12);
-    for (let i = 0; i < lines.length; i += 2) {
-      const [enter, leave] = [lines[i]?.split(" "), lines[i + 1]?.split(" ")];
-      expect([enter?.[0], leave?.[0], leave?.[1]]).toEqual(["in", "out", enter?.[1]]);
-    }
-    expect(existsSync(lockPath)).toBe(false);
+    expect((error as OpError).code).toBe("file-error");
+    expect((error as OpError).message).toContain("lock directory");
   });
 });

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { OpError } from "./errors.js";
+import { isOutcomeUnknown } from "./outcome.js";
 import { jsonStreamSplitter, OvsdbRefusal, openOvsdb } from "./ovsdb.js";
 
 describe("jsonStreamSplitter", () => {
@@ -137,6 +138,46 @@ describe("openOvsdb", () => {
         code: "daemon-unavailable",
         message: "OVSDB did not answer transact within 100 ms",
       });
+    } finally {
+      session.close();
+    }
+  });
+
+  it("marks a request that was sent and never answered as of unknown outcome, and OP_OVSDB_TIMEOUT bounds every request", async () => {
+    // Fault injector: accepts and never answers.
+    const path = await fakeServer(() => {});
+    const saved = process.env.OP_OVSDB_TIMEOUT;
+    process.env.OP_OVSDB_TIMEOUT = "0.2";
+    try {
+      // The caller asks for a minute; the environment says 0.2 s.
+      const session = await openOvsdb(path, "start it", { timeoutMs: 60_000 });
+      try {
+        const started = Date.now();
+        const error = await session
+          .transact("Open_vSwitch", [{ op: "insert", table: "Bridge", row: {} }])
+          .catch((e: unknown) => e);
+        expect(Date.now() - started).toBeLessThan(5_000);
+        expect((error as OpError).message).toBe("OVSDB did not answer transact within 200 ms");
+        expect((error as OpError).hint).toContain("OP_OVSDB_TIMEOUT");
+        expect(isOutcomeUnknown(error)).toBe(true);
+      } finally {
+        session.close();
+      }
+    } finally {
+      if (saved === undefined) delete process.env.OP_OVSDB_TIMEOUT;
+      else process.env.OP_OVSDB_TIMEOUT = saved;
+    }
+  });
+
+  it("marks requests in flight when the connection drops as of unknown outcome", async () => {
+    const path = await fakeServer((_request, socket) => socket.destroy());
+    const session = await openOvsdb(path, "start it", { timeoutMs: 5_000 });
+    try {
+      const error = await session
+        .transact("Open_vSwitch", [{ op: "insert", table: "Bridge", row: {} }])
+        .catch((e: unknown) => e);
+      expect((error as OpError).message).toContain("the connection closed");
+      expect(isOutcomeUnknown(error)).toBe(true);
     } finally {
       session.close();
     }

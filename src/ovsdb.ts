@@ -9,7 +9,17 @@
  */
 import type { Socket } from "node:net";
 import { OpError } from "./errors.js";
+import { timeoutFromEnv } from "./exec.js";
+import { OutcomeUnknown } from "./outcome.js";
 import { trace } from "./trace.js";
+
+/** The same error, marked: a request was on its way, so OVSDB may have carried it out. */
+function sentAndLost(error: OpError): OpError {
+  return new OpError(error.code, error.message, {
+    ...(error.hint === undefined ? {} : { hint: error.hint }),
+    cause: new OutcomeUnknown("a request was sent before the connection was lost"),
+  });
+}
 
 /** One operation of a `transact` request (RFC 7047 §5.2): insert, select, update, mutate… */
 export type OvsdbOperation = { op: string } & Record<string, unknown>;
@@ -35,7 +45,10 @@ export interface OvsdbSession {
 }
 
 export interface OvsdbOptions {
-  /** How long a connection or request may take before it fails (default 10 s). */
+  /**
+   * How long a connection or request may take before it fails (default 10 s). OP_OVSDB_TIMEOUT
+   * (seconds), when set, replaces this and every request's own.
+   */
   timeoutMs?: number;
   /** Sees every request as it is sent (tests use it to count transactions). */
   onRequest?: (method: string, params: unknown) => void;
@@ -61,7 +74,8 @@ export function openOvsdb(
   hint: string,
   options: OvsdbOptions = {},
 ): Promise<OvsdbSession> {
-  const timeoutMs = options.timeoutMs ?? 10_000;
+  const override = timeoutFromEnv("OP_OVSDB_TIMEOUT", 0) * 1000;
+  const timeoutMs = override || (options.timeoutMs ?? 10_000);
   // Fetched late, not imported: the startup snapshot keeps no socket module state.
   const net = process.getBuiltinModule("node:net");
   const unavailable = (why: string) =>
@@ -102,9 +116,10 @@ export function openOvsdb(
             ? "connection refused (ovsdb-server is not running)"
             : error.message;
       if (!opened) rejectOpen(unavailable(why));
-      else failAll(unavailable(why));
+      else failAll(sentAndLost(unavailable(why)));
     });
-    socket.on("close", () => failAll(unavailable("the connection closed")));
+    // Requests already sent may have been committed: their outcome is unknown.
+    socket.on("close", () => failAll(sentAndLost(unavailable("the connection closed"))));
     socket.on("data", (chunk: string) => {
       let messages: Message[];
       try {
@@ -136,18 +151,16 @@ export function openOvsdb(
     const request = (method: string, params: unknown[], waitMs: number): Promise<unknown> =>
       new Promise((resolve, reject) => {
         const id = nextId++;
+        const limit = override || waitMs;
         const timer = setTimeout(() => {
           pending.delete(id);
           reject(
-            new OpError(
-              "daemon-unavailable",
-              `OVSDB did not answer ${method} within ${waitMs} ms`,
-              {
-                hint,
-              },
-            ),
+            new OpError("daemon-unavailable", `OVSDB did not answer ${method} within ${limit} ms`, {
+              hint: `${hint}; OP_OVSDB_TIMEOUT=SECONDS waits longer`,
+              cause: new OutcomeUnknown(`${method} sent, no answer`),
+            }),
           );
-        }, waitMs);
+        }, limit);
         pending.set(id, { resolve, reject, timer });
         options.onRequest?.(method, params);
         trace(`ovsdb ${method} ${id}`);

@@ -55,6 +55,8 @@ export interface Ctx {
   log: Logger;
   /** Where plugins may keep derived, disposable data (e.g. nftables' normalised rule forms). */
   cacheDir: string | undefined;
+  /** The secret that authenticates cache entries (see src/cache.ts); no key, no cache. */
+  cacheKeyFile?: string | undefined;
   /** What the user allowed on the command line for this run. */
   options: RunOptions;
   /** The Incus API client (lxc plugin); optional so contexts without Incus stay valid. */
@@ -64,6 +66,8 @@ export interface Ctx {
 export interface RunOptions {
   /** `--allow-uplink`: the plan may delete, take down or re-address the default-route link. */
   allowUplink: boolean;
+  /** The state file's directory: relative paths in the file are taken from it (default: cwd). */
+  stateDir?: string;
 }
 
 /** What `op query` prints for people: a table of the live objects. */
@@ -83,9 +87,10 @@ export interface Plugin<Desired = unknown, Live = unknown> {
   readonly concurrency?: number;
   /**
    * Problems in the file's section that its schema cannot express (duplicate names...), each
-   * as "JSON path: problem", with `path` the section's own path. Pure: no I/O.
+   * as "JSON path: problem", with `path` the section's own path. Pure: no I/O. What is not
+   * wrong but is ignored (an unused key) goes to `warn`, as "JSON path: why".
    */
-  check?(section: unknown, path: string): string[];
+  check?(section: unknown, path: string, warn?: (message: string) => void): string[];
   /** Bulk read of the live objects: no call per resource. */
   query(ctx: Ctx): Promise<Live>;
   /**
@@ -93,13 +98,27 @@ export interface Plugin<Desired = unknown, Live = unknown> {
    * nft in a throw-away namespace) and the live state, but changes nothing on the host.
    * It starts while `query` still reads the host: the work that needs only the file is done
    * before awaiting `live` (the engine reports a failed query before a failed prepare).
+   * `sections` (the engine always gives it) is every section of the file by plugin name,
+   * read-only: what one plugin declares can matter to another (the network plugin accepts,
+   * as bridge ports, the container veths the lxc section declares before they exist:
+   * plugins/lxc/veths.ts).
    */
-  prepare(section: unknown, live: Promise<Live>, ctx: Ctx): Promise<Desired>;
+  prepare(
+    section: unknown,
+    live: Promise<Live>,
+    ctx: Ctx,
+    sections?: ReadonlyMap<string, unknown>,
+  ): Promise<Desired>;
   /** Pure: no I/O, clock or environment. */
   diff(desired: Desired, live: Live): Action[];
   /** Applies one action; idempotent. */
   apply(action: Action, ctx: Ctx): Promise<void>;
   report(live: Live): LiveReport;
+  /**
+   * What `op query --json` prints of the live state (default: all of it). Without `all`, a
+   * plugin may leave out what the server sets for itself (Incus's volatile keys).
+   */
+  queryJson?(live: Live, options: { all: boolean }): unknown;
 }
 
 /** Compile-time proof that a switch over action kinds handled them all. */

@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { recordKey } from "../src/ledger/store.js";
 import { withRawDb } from "../src/ledger/testing.js";
 import { type CliSandbox, createCliSandbox, opBinary, repoRoot } from "./support/cli.js";
@@ -461,16 +461,17 @@ describe("op on nftables in a namespace", () => {
 });
 
 describe("the host lock", () => {
-  let holder: ReturnType<typeof spawn>;
-  beforeAll(() => {
-    holder = spawn("sleep", ["60"]);
-  });
-  afterAll(() => {
-    holder.kill();
+  let holder: ReturnType<typeof spawn> | undefined;
+  afterEach(() => {
+    holder?.kill();
   });
 
   it("refuses a second apply at once, naming the holder's pid", () => {
-    writeFileSync(sandbox.env.OP_LOCK as string, `${holder.pid}\n`);
+    // A real holder: util-linux flock keeps the lock (flock(2)) while its sleep runs.
+    const lockFile = sandbox.env.OP_LOCK as string;
+    holder = spawn("flock", ["-o", lockFile, "sleep", "60"]);
+    while (spawnSync("flock", ["-n", lockFile, "true"]).status === 0) {}
+    writeFileSync(lockFile, `${holder.pid}\n`);
     const result = op(["apply", stateFile("s.json", [table(["accept"])])]);
     expect(result.status).toBe(75);
     expect(result.stderr).toContain(`pid ${holder.pid}`);

@@ -3,7 +3,8 @@
  * applied unchanged, `op query --plugin lxc` (table and JSON), exit codes and ledger records of
  * a failed action, and the messages of a bad file or a missing daemon.
  */
-import { writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -47,18 +48,25 @@ describe("the op-dbus example file", () => {
     '{"version":1,"plugins":{"lxc":{"containers":[{"id":"100","veth":"vi100","bridge":"ovsbr0","running":true,"properties":{"network_type":"bridge"}}]}}}';
   let madeBridge = false;
 
-  beforeAll(() => {
+  beforeAll(async () => {
+    // The file names ct100 itself: a ct100 that was there before is someone else's, and the
+    // test neither adopts nor deletes it.
+    if ((await instance("ct100")) !== undefined) {
+      throw new Error(
+        "a container ct100 already exists on this host: this test creates and deletes its own ct100, so it will not run; remove it (incus delete -f ct100) if it is a leftover of an earlier run",
+      );
+    }
     madeBridge = !ovsBridgeExists("ovsbr0");
     if (madeBridge) createOvsBridge("ovsbr0");
-    containers.push("ct100");
   });
   afterAll(async () => {
-    await removeContainers(["ct100"]);
     if (madeBridge) removeBridge("ovsbr0");
   });
 
   it("applies unchanged: ct100 runs with vi100 in ovsbr0, and a second apply changes nothing", async () => {
     const path = file("op-dbus.json", example);
+    // From here on ct100 is the test's own (the check above found none), removed after.
+    containers.push("ct100");
     const first = op(["apply", path]);
     expect(first.stderr).toBe("");
     expect(first.status).toBe(0);
@@ -119,6 +127,18 @@ describe("op query --plugin lxc", () => {
     const address = row?.addresses[0] ?? "";
     expect(address).toMatch(/^198\.19\.250\.\d+$/);
 
+    // Incus's own keys (volatile.*) are hidden unless --all asks for them.
+    const brief = op(["query", "--plugin", "lxc", "--json"]);
+    expect(brief.stdout).not.toContain("volatile.");
+    const all = op(["query", "--plugin", "lxc", "--json", "--all"]);
+    expect(all.status, all.stderr).toBe(0);
+    const full = (
+      JSON.parse(all.stdout) as {
+        lxc: { containers: { name: string; put: { volatile: Record<string, string> } }[] };
+      }
+    ).lxc.containers.find((c) => c.name === name);
+    expect(full?.put.volatile[`volatile.eth0.host_name`]).toBe(`vi${id}`);
+
     const table = op(["query", "--plugin", "lxc"]);
     expect(table.status).toBe(0);
     expect(table.stdout).toMatch(
@@ -137,6 +157,97 @@ describe("op query --plugin lxc", () => {
       "128MiB",
       "yes",
     ]);
+  });
+});
+
+describe("paths in the file", () => {
+  it("takes relative mount sources and image tarballs from the state file's directory, and the plan shows them resolved", () => {
+    // Not in the sandbox: that holds op's own lock, which no container may mount read-write.
+    const dir = mkdtempSync(join(tmpdir(), "optest-rel-"));
+    try {
+      mkdirSync(join(dir, "data"));
+      writeFileSync(join(dir, "metadata.tar.gz"), "meta");
+      writeFileSync(join(dir, "rootfs.tar.gz"), "rootfs");
+      const name = `optest-${uid()}`;
+      const path = join(dir, "state.json");
+      writeFileSync(
+        path,
+        JSON.stringify({
+          version: 1,
+          plugins: {
+            lxc: {
+              images: [
+                {
+                  alias: `optest/rel-${uid()}`,
+                  metadata: "metadata.tar.gz",
+                  rootfs: "./rootfs.tar.gz",
+                },
+              ],
+              containers: [{ id: testId(), name, mounts: [{ source: "data", path: "/data" }] }],
+            },
+          },
+        }),
+      );
+      // Run from another directory: the paths must not depend on it.
+      const result = op(["plan", path, "--json"]);
+      expect(result.status, result.stderr).toBe(0);
+      const plan = JSON.parse(result.stdout) as {
+        actions: { id: string; reason: string; after: Record<string, unknown> }[];
+      };
+      const image = plan.actions.find((a) => a.id.startsWith("image:"));
+      expect(image?.after).toMatchObject({
+        metadata: join(dir, "metadata.tar.gz"),
+        rootfs: join(dir, "rootfs.tar.gz"),
+      });
+      expect(image?.reason).toContain(
+        `from ${join(dir, "metadata.tar.gz")} and ${join(dir, "rootfs.tar.gz")}`,
+      );
+      const create = plan.actions.find((a) => a.id === name);
+      expect(create?.reason).toContain(`mounts ${join(dir, "data")} at /data`);
+      expect(create?.after).toMatchObject({
+        devices: { "mnt-data": { type: "disk", source: join(dir, "data"), path: "/data" } },
+      });
+      expect(process.cwd()).not.toBe(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a read-write mount of /etc unless allow_host_path says so, with the JSON path", () => {
+    const path = file("etc.json", {
+      version: 1,
+      plugins: {
+        lxc: { containers: [{ id: testId(), mounts: [{ source: "/etc", path: "/host-etc" }] }] },
+      },
+    });
+    const result = op(["validate", path]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(
+      '/plugins/lxc/containers/0/mounts/0/source: mounting /etc read-write gives the container a directory the host needs (it is /etc); add "readonly": true, or "allow_host_path": true',
+    );
+  });
+});
+
+describe("op validate warnings", () => {
+  it("warns about op-dbus properties op ignores, as plan does, and still says the file is valid", () => {
+    const path = file("ignored.json", {
+      version: 1,
+      plugins: {
+        lxc: {
+          containers: [{ id: testId(), properties: { ip: "198.18.0.2/24", gw: "198.18.0.1" } }],
+        },
+      },
+    });
+    const result = op(["validate", path]);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toBe(
+      "warning: /plugins/lxc/containers/0/properties/ip: not used by op (ignored)\nwarning: /plugins/lxc/containers/0/properties/gw: not used by op (ignored)\n",
+    );
+    const plan = op(["plan", path]);
+    expect(plan.status, plan.stderr).toBe(0);
+    expect(plan.stderr).toContain(
+      "warning: /plugins/lxc/containers/0/properties/ip: not used by op (ignored)",
+    );
   });
 });
 

@@ -8,6 +8,7 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
 import { lxcPlugin } from "../plugins/lxc/index.js";
+import { OpError } from "../src/errors.js";
 import { createIncusClient, defaultIncusSocket, type IncusClient } from "../src/incus.js";
 import type { Action, Ctx, Plugin } from "../src/plugin.js";
 import { applyAndVerify, planSection, quietCtx, type RecordedStep } from "./support/engine.js";
@@ -78,8 +79,20 @@ export interface Instance {
   devices: Record<string, Record<string, string>>;
 }
 
-export async function instance(name: string): Promise<Instance | undefined> {
-  return incus.request<Instance>("GET", `/1.0/instances/${name}`).catch(() => undefined);
+/** Incus's answer for something that does not exist; any other error is the test's failure. */
+export function isNotFound(error: unknown): boolean {
+  return error instanceof OpError && /Incus refused: .*not found/i.test(error.message);
+}
+
+/** The instance, or undefined when Incus says there is none; other errors propagate. */
+export async function instance(
+  name: string,
+  client: IncusClient = incus,
+): Promise<Instance | undefined> {
+  return client.request<Instance>("GET", `/1.0/instances/${name}`).catch((error: unknown) => {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  });
 }
 
 export async function startedAt(name: string): Promise<string> {
@@ -123,7 +136,10 @@ export async function removeProject(name: string): Promise<void> {
   scoped.close();
 }
 
-/** Force-removes test containers (protection lifted first); missing ones are fine. */
+/**
+ * Force-removes containers the test created (protection lifted first); missing ones are fine.
+ * Callers list only names they made: a container that was there before a test is never passed.
+ */
 export async function removeContainers(names: readonly string[]): Promise<void> {
   await Promise.all(
     names.map(async (name) => {
@@ -131,9 +147,8 @@ export async function removeContainers(names: readonly string[]): Promise<void> 
       await incus.request("PATCH", `/1.0/instances/${name}`, {
         config: { "security.protection.delete": "false" },
       });
-      await incus
-        .request("PUT", `/1.0/instances/${name}/state`, { action: "stop", force: true })
-        .catch(() => {});
+      if ((await instance(name))?.status !== "Stopped")
+        await incus.request("PUT", `/1.0/instances/${name}/state`, { action: "stop", force: true });
       await incus.request("DELETE", `/1.0/instances/${name}`);
     }),
   );

@@ -5,12 +5,21 @@
  */
 
 import { createHash } from "node:crypto";
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { OpError } from "../src/errors.js";
 import { createRunner } from "../src/exec.js";
+import { createIncusClient, type IncusClient } from "../src/incus.js";
 import {
   createLinuxBridge,
   createOvsBridge,
@@ -18,6 +27,7 @@ import {
   inContainer,
   incus,
   instance,
+  isNotFound,
   linkInfo,
   ovsPorts,
   plan,
@@ -245,10 +255,58 @@ describe("lxc delete", () => {
 
     const run = await reconcile({ containers: [{ ...ct, ensure: "absent" }] });
     expect(run.actions.map((a) => `${a.kind} ${a.id}`)).toEqual([`delete ${ct.name}`]);
+    expect(run.actions[0]?.reason).toBe(
+      `ensure: absent; then removes host directory ${dropped} (8 B)`,
+    );
     expect(run.errors).toEqual(new Map());
     expect(await instance(ct.name)).toBeUndefined();
     expect(readFileSync(join(kept, "data"), "utf8")).toBe("written-inside\n");
     expect(existsSync(dropped)).toBe(false);
+  });
+
+  it("removes no directory the container does not mount, even through ..", async () => {
+    const top = hostDir();
+    const mounted = join(top, "sub", "zz");
+    mkdirSync(mounted, { recursive: true });
+    chownSync(mounted, 1000000, 1000000);
+    writeFileSync(join(top, "sub", "keep"), "outside zz\n");
+    const ct = entry({ mounts: [{ source: mounted, path: "/zz", preserve: true }] });
+    expect((await reconcile({ containers: [ct] })).errors).toEqual(new Map());
+
+    const sneaky = {
+      ...ct,
+      ensure: "absent",
+      mounts: [{ source: `${mounted}/..`, path: "/zz", preserve: false }],
+    };
+    const error = await plan({ containers: [sneaky] }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpError);
+    expect((error as OpError).details).toEqual([
+      `/plugins/lxc/containers/0/mounts/0/source: ${ct.name} does not mount ${join(top, "sub")} (its live configuration mounts ${mounted}); op removes only a directory the container mounts: fix the source or set "preserve": true`,
+    ]);
+    expect(await instance(ct.name)).toBeDefined();
+    expect(readFileSync(join(top, "sub", "keep"), "utf8")).toBe("outside zz\n");
+  });
+
+  it("removes no directory that holds another container's mount", async () => {
+    const shared = hostDir();
+    const inner = join(shared, "inner");
+    mkdirSync(inner);
+    chownSync(inner, 1000000, 1000000);
+    const first = entry({
+      running: false,
+      mounts: [{ source: shared, path: "/s", preserve: false }],
+    });
+    const second = entry({ running: false, mounts: [{ source: inner, path: "/i" }] });
+    expect((await reconcile({ containers: [first, second] })).errors).toEqual(new Map());
+
+    const error = await plan({ containers: [{ ...first, ensure: "absent" }, second] }).catch(
+      (e: unknown) => e,
+    );
+    expect((error as OpError).details).toEqual([
+      `/plugins/lxc/containers/0/mounts/0/preserve: op will not remove ${shared} holds a mount of ${second.name} (${inner}); keep preserve true`,
+    ]);
+    expect(existsSync(inner)).toBe(true);
+    expect(await instance(first.name)).toBeDefined();
   });
 
   it("refuses to delete a protected container unless the file turns protection off", async () => {
@@ -321,7 +379,12 @@ describe("lxc delete", () => {
 /** Deletes an image by alias (the alias goes with it); a missing one is fine. */
 async function incusDelete(aliasPath: string): Promise<void> {
   const { incus } = testCtx();
-  const target = await incus?.request<{ target: string }>("GET", aliasPath).catch(() => undefined);
+  const target = await incus
+    ?.request<{ target: string }>("GET", aliasPath)
+    .catch((error: unknown) => {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    });
   if (target !== undefined) await incus?.request("DELETE", `/1.0/images/${target.target}`);
 }
 
@@ -483,5 +546,78 @@ describe("lxc images and the op-dbus property bag", () => {
     expect(inContainer(ct.name, "grep ^nameserver /etc/resolv.conf")).toBe(
       "nameserver 198.18.0.55\n",
     );
+  });
+});
+
+describe("lxc: what op writes into a container, and its NIC", () => {
+  it("finishes a container whose run died before resolv.conf was written; --check shows it", async () => {
+    const bridge = createLinuxBridge();
+    bridges.push(bridge);
+    const ct = entry({ bridge, properties: { nameserver: "198.18.0.53" } });
+    // The connection to Incus lost right after the create: a client whose file write fails
+    // once (a real drop cannot be timed between two requests), everything else is real.
+    const real = testCtx();
+    const broken: IncusClient = {
+      ...incus,
+      request: (...args) => incus.request(...args),
+      importImage: (...args) => incus.importImage(...args),
+      close: () => {},
+      pushFile: () =>
+        Promise.reject(new OpError("daemon-unavailable", "lost the connection to Incus (test)")),
+    };
+    const first = await reconcile({ containers: [ct] }, { ...real, incus: broken });
+    expect(first.errors.get(ct.name)).toBe("lost the connection to Incus (test)");
+    expect((await instance(ct.name))?.status).toBe("Stopped");
+
+    const drift = await plan({ containers: [ct] });
+    expect(drift.map((a) => a.reason)).toEqual(["add config.user.op.dns, start"]);
+    const again = await reconcile({ containers: [ct] });
+    expect(again.errors).toEqual(new Map());
+    expect(again.remaining).toEqual([]);
+    expect(inContainer(ct.name, "grep ^nameserver /etc/resolv.conf")).toBe(
+      "nameserver 198.18.0.53\n",
+    );
+    expect(await plan({ containers: [ct] })).toEqual([]);
+  });
+
+  it("after re-plugging the NIC for a new veth name, eth0 inside is up again with its address", async () => {
+    const bridge = createLinuxBridge();
+    bridges.push(bridge);
+    const ct = entry({ bridge });
+    expect((await reconcile({ containers: [ct] })).errors).toEqual(new Map());
+    inContainer(ct.name, "ip addr add 198.18.77.2/24 dev eth0 && ip link set eth0 up");
+    const renamed = { ...ct, veth: `vr${String(ct.id).slice(-6)}` };
+    const run = await reconcile({ containers: [renamed] });
+    expect(run.actions[0]?.reason).toBe(
+      `re-plug eth0: ${bridge}/vi${ct.id} → ${bridge}/${renamed.veth}`,
+    );
+    expect(run.errors).toEqual(new Map());
+    expect(run.remaining).toEqual([]);
+    expect(inContainer(ct.name, "cat /sys/class/net/eth0/operstate").trim()).toBe("up");
+    expect(inContainer(ct.name, "ip -4 addr show dev eth0")).toContain("198.18.77.2/24");
+    expect(linkInfo(renamed.veth)?.master).toBe(bridge);
+  });
+
+  it("sees eth0 taken down inside as drift and brings it up", async () => {
+    const bridge = createLinuxBridge();
+    bridges.push(bridge);
+    const ct = entry({ bridge });
+    expect((await reconcile({ containers: [ct] })).errors).toEqual(new Map());
+    inContainer(ct.name, "ip link set eth0 down");
+    const drift = await plan({ containers: [ct] });
+    expect(drift.map((a) => a.reason)).toEqual(["bring eth0 up inside (it is down)"]);
+    const run = await reconcile({ containers: [ct] });
+    expect(run.errors).toEqual(new Map());
+    expect(run.remaining).toEqual([]);
+    const flags = Number.parseInt(inContainer(ct.name, "cat /sys/class/net/eth0/flags"), 16);
+    expect(flags & 1).toBe(1);
+  });
+});
+
+describe("lxc test helpers", () => {
+  it("instance() says an unreachable Incus is an error, not a missing container", async () => {
+    const client = createIncusClient(join(tmpdir(), `optest-${uid()}.socket`));
+    await expect(instance("anything", client)).rejects.toThrow(/the Incus daemon is not running/);
+    expect(await instance(`optest-none-${uid()}`)).toBeUndefined();
   });
 });

@@ -176,12 +176,15 @@ describe("network plugin on real netlink", () => {
       routes: [],
     };
     // Without prune, what op created stays: only what the file marks absent (and the routes of
-    // links the file keeps, which carry exactly the file's) goes.
+    // links the file keeps, which carry exactly the file's) goes, and br0 lets v1 go, since the
+    // ports of a bridge op created are the file's.
     const kept = await reconcile(smaller, ctx, { apply: false });
     expect(kept.planned.map((a) => `${a.kind} ${a.id}`).sort()).toEqual([
       "delete gone0",
       "delete route:198.18.20.0/24@br0",
+      "modify br0",
     ]);
+    expect(kept.planned.find((a) => a.id === "br0")?.reason).toBe("-v1");
     const run = await reconcile({ ...smaller, prune: true }, ctx);
     expect(run.failed).toBe(0);
     expect(run.remaining).toEqual([]);
@@ -236,9 +239,9 @@ describe("network plugin on real netlink", () => {
     expect(run.failed).toBe(1);
     const failed = run.ledger.find((r) => r.status === "failed");
     expect(failed?.target).toBe("mv9");
-    expect(failed?.error).toMatch(/kernel refused `link set mv9 mtu 9000`: .*Invalid argument/);
+    expect(failed?.error).toMatch(/kernel refused `link set dev mv9 mtu 9000`: .*Invalid argument/);
     expect(failed?.error).toMatch(
-      /already applied: `link add mv9 link base0 type macvlan mode bridge`/,
+      /already applied: `link add name mv9 link base0 type macvlan mode bridge`/,
     );
     expect(run.ledger.filter((r) => r.status === "ok").map((r) => r.target)).toEqual(["base0"]);
     const now = await links(exec);

@@ -17,6 +17,8 @@ const br2 = `${prefix}c`;
 const p1 = `${prefix}p1`;
 const p2 = `${prefix}p2`;
 const br3 = `${prefix}d`;
+const br4 = `${prefix}e`;
+const handPort = `${prefix}h`;
 const clash = `${prefix}x`;
 // A container veth as the lxc plugin names it (vi<id>); it appears only later in the test.
 const containerVeth = `vi9${String(Date.now()).slice(-5)}`;
@@ -32,7 +34,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const bridge of [br, br2, br3])
+  for (const bridge of [br, br2, br3, br4])
     await host.run("ovs-vsctl", ["--if-exists", "del-br", bridge], { check: false });
   await host.run("ip", ["link", "del", containerVeth], { check: false });
 });
@@ -192,6 +194,29 @@ describe("network plugin on Open vSwitch", () => {
     expect(bridges).not.toContain(br);
     expect(bridges).not.toContain(br2);
     expect((await links(host)).has(p1)).toBe(false);
+  });
+
+  it("takes a port added by hand out of an OVS bridge op created, unless exclusive_ports is false", async () => {
+    const bridge = (extra: object = {}) => ({
+      interfaces: [{ name: br4, type: "ovs-bridge", state: "down", ...extra }],
+    });
+    expect((await reconcile(bridge(), ctx, { onlyPrefix: prefix })).failed).toBe(0);
+    // A port row without a device, as another tool (or a person) may add one.
+    await vsctl("add-port", br4, handPort);
+    const plan = await reconcile(bridge(), ctx, { apply: false, onlyPrefix: prefix });
+    expect(
+      plan.planned.flatMap((a) => (a.kind === "modify" ? a.changes.map((c) => c.path) : [])),
+    ).toEqual([`port/${br4}/${handPort}`]);
+    const open = await reconcile(bridge({ exclusive_ports: false }), ctx, {
+      apply: false,
+      onlyPrefix: prefix,
+    });
+    expect(open.planned).toEqual([]);
+    const fix = await reconcile(bridge(), ctx, { onlyPrefix: prefix });
+    expect(fix.failed).toBe(0);
+    expect(fix.remaining).toEqual([]);
+    expect(await vsctl("list-ports", br4)).toBe("");
+    await vsctl("del-br", br4);
   });
 
   it("changes nothing when OVSDB refuses the transaction, and shows OVSDB's reason", async () => {

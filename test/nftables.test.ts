@@ -1,8 +1,9 @@
 /**
  * System tests of the nftables plugin against the real nft and kernel. Every test works in
- * its own network namespace (`opt-nft-<random>`), deleted afterwards, and never touches the
+ * its own network namespace (`ops-nft-<random>`), deleted afterwards, and never touches the
  * host's ruleset.
  */
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -13,6 +14,7 @@ import type { NftablesSection } from "../plugins/nftables/types.js";
 import { OpError } from "../src/errors.js";
 import { createRunner, type Runner } from "../src/exec.js";
 import type { Action, Ctx } from "../src/plugin.js";
+import { nftablesRunner } from "./support/nftables.js";
 
 const host = createRunner();
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -31,26 +33,22 @@ interface Sandbox {
   inNs: Runner["run"];
 }
 
-async function sandbox(cacheDir?: string): Promise<Sandbox> {
-  const ns = `opt-nft-${randomBytes(4).toString("hex")}`;
+async function sandbox(): Promise<Sandbox> {
+  const ns = `ops-nft-${randomBytes(4).toString("hex")}`;
   await host.run("ip", ["netns", "add", ns]);
   cleanups.push(() => host.run("ip", ["netns", "del", ns]));
-  const cache = cacheDir ?? (await mkdtemp(join(tmpdir(), "opt-nft-cache-")));
-  if (cacheDir === undefined) cleanups.push(() => rm(cache, { recursive: true, force: true }));
+  // The cache and its key, as op lays them out: the key beside the ledger key, not in the cache.
+  const home = await mkdtemp(join(tmpdir(), "ops-nft-cache-"));
+  cleanups.push(() => rm(home, { recursive: true, force: true }));
   const inner = createRunner({ netns: ns });
   const commands: string[] = [];
-  const exec: Runner = {
-    netns: ns,
-    run(command, args, options) {
-      commands.push([command, ...args].join(" "));
-      return inner.run(command, args, options);
-    },
-  };
+  const exec = nftablesRunner(ns, (command) => commands.push(command));
   const ctx: Ctx = {
     exec,
     clock: () => new Date(),
     log: { debug() {}, info() {}, warn() {} },
-    cacheDir: cache,
+    cacheDir: join(home, "cache"),
+    cacheKeyFile: join(home, "keys", "cache.key"),
     options: { allowUplink: false },
   };
   return {
@@ -60,6 +58,11 @@ async function sandbox(cacheDir?: string): Promise<Sandbox> {
     nft: async (...args) => (await inner.run("nft", args)).stdout,
     inNs: (command, args, options) => inner.run(command, args, options),
   };
+}
+
+/** How many times the file's tables were loaded into a throw-away namespace. */
+function throwawayLoads(commands: readonly string[]): number {
+  return commands.filter((c) => /^nsenter --net=\S+ nft -f -$/.test(c)).length;
 }
 
 async function plan(section: NftablesSection, ctx: Ctx): Promise<Action[]> {
@@ -338,6 +341,56 @@ describe("nftables plugin on a real kernel", () => {
     expect(await nft("list", "tables")).toContain("op_demo");
   });
 
+  it("refuses to delete a table op did not create unless the file adopts it", async () => {
+    const { ctx, nft, inNs } = await sandbox();
+    // Another tool's table; its rule even carries op's comment, which is not the table's mark.
+    await inNs("nft", ["-f", "-"], {
+      input:
+        'table inet ops_foreign {\n  chain c {\n    tcp dport 22 accept comment "managed by op"\n  }\n}\n',
+    });
+    const before = await nft("list", "ruleset");
+    const absent = (adopt?: boolean): NftablesSection => ({
+      tables: [
+        { family: "inet", name: "ops_absent_never_there", ensure: "absent" },
+        { family: "inet", name: "ops_foreign", ensure: "absent", ...(adopt ? { adopt } : {}) },
+      ],
+    });
+    const error = await failure(plan(absent(), ctx));
+    expect(error.code).toBe("invalid-state");
+    expect(error.details).toEqual([
+      '/plugins/nftables/tables/1/ensure: table inet/ops_foreign exists and was not created by op (it lacks comment "managed by op"), so op will not delete it',
+    ]);
+    expect(await nft("list", "ruleset")).toBe(before);
+
+    const { applied, remaining } = await converge(absent(true), ctx);
+    expect(applied.map((a) => `${a.kind} ${a.id}`)).toEqual(["delete inet/ops_foreign"]);
+    expect(remaining).toEqual([]);
+    expect(await nft("list", "tables")).not.toContain("ops_foreign");
+  });
+
+  it("sees a table made dormant by hand as drift, and wakes it", async () => {
+    const { ctx, nft, inNs } = await sandbox();
+    const section: NftablesSection = {
+      tables: [
+        {
+          family: "inet",
+          name: "ops_wake",
+          chains: [{ name: "input", type: "filter", hook: "input", priority: 0, policy: "accept" }],
+        },
+      ],
+    };
+    expect((await converge(section, ctx)).remaining).toEqual([]);
+    await inNs("nft", ["add", "table", "inet", "ops_wake", "{ flags dormant; }"]);
+    expect(await nft("list", "table", "inet", "ops_wake")).toContain("flags dormant");
+
+    const { applied, remaining } = await converge(section, ctx);
+    expect(applied.map((a) => a.kind === "modify" && a.changes.map((c) => c.path))).toEqual([
+      ["flags"],
+    ]);
+    expect(remaining).toEqual([]);
+    expect(await nft("list", "table", "inet", "ops_wake")).not.toContain("dormant");
+  });
+
   it("never changes a table the file does not list", async () => {
     const { ctx, nft, inNs } = await sandbox();
     await inNs("nft", ["-f", "-"], {
@@ -362,13 +415,13 @@ describe("nftables plugin on a real kernel", () => {
 
   it("loads rules naming interfaces by index (iif) through the throw-away namespace", async () => {
     const { ctx, inNs } = await sandbox();
-    await inNs("ip", ["link", "add", "opt-a", "type", "veth", "peer", "name", "opt-b"]);
+    await inNs("ip", ["link", "add", "ops-a", "type", "veth", "peer", "name", "ops-b"]);
     const section: NftablesSection = {
       tables: [
         {
           family: "inet",
           name: "op_if",
-          chains: [{ name: "c", rules: ['iif "opt-a" accept', "oif { opt-a, opt-b } drop"] }],
+          chains: [{ name: "c", rules: ['iif "ops-a" accept', "oif { ops-a, ops-b } drop"] }],
         },
       ],
     };
@@ -376,10 +429,10 @@ describe("nftables plugin on a real kernel", () => {
     expect(applied).toHaveLength(1);
     expect(remaining).toEqual([]);
     // A rule added by hand naming an interface is still shown as nft text.
-    await inNs("nft", ["add", "rule", "inet", "op_if", "c", "iif", "opt-b", "drop"]);
+    await inNs("nft", ["add", "rule", "inet", "op_if", "c", "iif", "ops-b", "drop"]);
     const [drift] = await plan(section, ctx);
     expect(drift?.kind === "modify" && drift.changes).toEqual([
-      { path: "chain c/rules", before: 'iif "opt-b" drop' },
+      { path: "chain c/rules", before: 'iif "ops-b" drop' },
     ]);
   });
 
@@ -387,7 +440,7 @@ describe("nftables plugin on a real kernel", () => {
     const { ctx, commands } = await sandbox();
     const live = await nftablesPlugin.query(ctx);
     const first = await nftablesPlugin.prepare(demo, Promise.resolve(live), ctx);
-    expect(commands.filter((c) => c.startsWith("unshare"))).toHaveLength(1);
+    expect(throwawayLoads(commands)).toBe(1);
 
     commands.length = 0;
     const second = await nftablesPlugin.prepare(demo, Promise.resolve(live), ctx);
@@ -401,10 +454,60 @@ describe("nftables plugin on a real kernel", () => {
     const good = await readFile(file, "utf8");
     await writeFile(file, good.slice(0, good.length / 2));
     const third = await nftablesPlugin.prepare(demo, Promise.resolve(live), ctx);
-    expect(commands.filter((c) => c.startsWith("unshare"))).toHaveLength(1);
+    expect(throwawayLoads(commands)).toBe(1);
     expect(third).toEqual(first);
     expect(await readFile(file, "utf8")).toBe(good);
     expect((await readdir(dir)).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("does not let a planted cache entry hide drift: it is ignored, checked again and replaced", async () => {
+    const { ctx, commands } = await sandbox();
+    const withPolicy = (policy: "accept" | "drop"): NftablesSection => ({
+      tables: [
+        {
+          family: "inet",
+          name: "ops_cache",
+          chains: [{ name: "input", type: "filter", hook: "input", priority: 0, policy }],
+        },
+      ],
+    });
+    expect((await converge(withPolicy("accept"), ctx)).remaining).toEqual([]);
+    const dir = join(ctx.cacheDir as string, "nftables");
+    const [acceptEntry] = await readdir(dir);
+    const accepting = JSON.parse(await readFile(join(dir, acceptEntry as string), "utf8"));
+
+    // The file now asks for policy drop; someone who can write the cache (but has not the
+    // key) plants, under the drop script's entry, the normalised form of the accept table.
+    await plan(withPolicy("drop"), ctx);
+    const dropEntry = (await readdir(dir)).find((name) => name !== acceptEntry) as string;
+    const genuine = await readFile(join(dir, dropEntry), "utf8");
+    const planted = { ...JSON.parse(genuine), output: accepting.output };
+    await writeFile(join(dir, dropEntry), JSON.stringify(planted));
+
+    commands.length = 0;
+    const actions = await plan(withPolicy("drop"), ctx);
+    expect(actions.map((a) => a.kind === "modify" && a.changes)).toEqual([
+      [{ path: "chain input/policy", before: "accept", after: "drop" }],
+    ]);
+    expect(throwawayLoads(commands)).toBe(1);
+    expect(await readFile(join(dir, dropEntry), "utf8")).toBe(genuine);
+  });
+
+  it("deletes throw-away namespaces an op killed midway left behind, not those of a running op", async () => {
+    const { ctx } = await sandbox();
+    // Names as op makes them (the random part says they are this test's): one of a process
+    // that has exited, one of this process, which is running.
+    const exited = spawnSync("true").pid as number;
+    const abandoned = `op-nftcheck-${exited}-ops${randomBytes(2).toString("hex")}`;
+    const running = `op-nftcheck-${process.pid}-ops${randomBytes(2).toString("hex")}`;
+    for (const name of [abandoned, running]) {
+      await host.run("ip", ["netns", "add", name]);
+      cleanups.push(() => host.run("ip", ["netns", "del", name], { check: false }));
+    }
+    await plan(demo, ctx);
+    const left = (await host.run("ip", ["netns", "list"])).stdout;
+    expect(left).not.toContain(abandoned);
+    expect(left).toContain(running);
   });
 
   it("keeps the cache bounded, dropping the least recently used entries", async () => {

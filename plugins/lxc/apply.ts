@@ -2,12 +2,21 @@
  * One action at a time, through the Incus API (ctx.incus) and, for the few live fixes Incus
  * has no call for (rename a host veth, re-enrol it in its bridge), through ctx.exec.
  */
-import { rm } from "node:fs/promises";
+import { lstat, realpath, rm } from "node:fs/promises";
 import { OpError } from "../../src/errors.js";
+import { fileError } from "../../src/files.js";
 import type { IncusClient } from "../../src/incus.js";
 import { type Action, type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
-import { isRootDisk } from "./diff.js";
-import { enrol, type HostNet, hostLink, readHostNet, renameLink } from "./host.js";
+import { isRootDisk, nicStatePath } from "./diff.js";
+import {
+  containerLinkUp,
+  containerPid,
+  enrol,
+  type HostNet,
+  hostLink,
+  readHostNet,
+  renameLink,
+} from "./host.js";
 import { incusOf } from "./query.js";
 import type {
   BridgeKind,
@@ -16,6 +25,7 @@ import type {
   ImageSpec,
   LiveContainer,
 } from "./types.js";
+import { nicDevice, tags } from "./types.js";
 
 export async function applyLxc(action: Action, ctx: Ctx): Promise<void> {
   const incus = incusOf(ctx);
@@ -140,6 +150,9 @@ async function createContainer(
     : { type: "image", alias: container.image };
   // Started by Incus in the same operation unless a file must be written first.
   const startNow = container.running && container.resolvConf === undefined;
+  // The tag that says resolv.conf is written is set only once it is: a run that dies between
+  // the create and the write leaves a container the next plan still finds to be finished.
+  const { [tags.dns]: dnsTag, ...config } = container.config;
   await incus.request(
     "POST",
     "/1.0/instances",
@@ -147,15 +160,22 @@ async function createContainer(
       name: container.name,
       type: "container",
       source,
-      config: container.config,
+      config,
       devices: container.devices,
       profiles: container.profiles,
       start: startNow,
     },
     { what: `creating container ${container.name}` },
   );
-  if (container.resolvConf !== undefined)
+  if (container.resolvConf !== undefined && dnsTag !== undefined) {
     await incus.pushFile(container.name, "/etc/resolv.conf", container.resolvConf);
+    await incus.request(
+      "PATCH",
+      instancePath(container.name),
+      { config: { [tags.dns]: dnsTag } },
+      { what: `marking resolv.conf written in ${container.name}` },
+    );
+  }
   if (container.running && !startNow) await setState(incus, container.name, { action: "start" });
 }
 
@@ -170,14 +190,23 @@ async function modifyContainer(
   const running = changes.find((change) => change.path === "running");
   if (running?.after === false) await stop(incus, container.name, container.stopTimeout);
 
+  // Written before the PUT that sets its tag (user.op.dns), so the tag never claims a file
+  // that is not there.
+  if (container.resolvConf !== undefined && changed((path) => path === `config.${tags.dns}`)) {
+    await incus.pushFile(container.name, "/etc/resolv.conf", container.resolvConf);
+  }
   if (
     changed(
       (path) => path === "profiles" || path.startsWith("config.") || path.startsWith("devices."),
     )
   ) {
-    if (changed((path) => path === "devices.eth0") && container.nic !== undefined) {
+    const replug = changed((path) => path === `devices.${nicDevice}`);
+    if (replug && container.nic !== undefined) {
       await bridgeKind(await hostNet(ctx, false), container);
     }
+    // Incus re-plugs a changed NIC as a new, down interface: what it had is put back after.
+    const nicBefore =
+      replug && live.status === "running" ? await readNic(ctx, container.name) : undefined;
     // A PUT replaces the whole writable config, so the keys the file dropped go away too;
     // Incus's own volatile/image keys are handed back unchanged. Limits apply live.
     await incus.request(
@@ -194,12 +223,73 @@ async function modifyContainer(
       },
       { what: `updating container ${container.name}` },
     );
+    if (nicBefore !== undefined) await restoreNic(ctx, container.name, nicBefore);
   }
-  if (container.resolvConf !== undefined && changed((path) => path === "config.user.op.dns")) {
-    await incus.pushFile(container.name, "/etc/resolv.conf", container.resolvConf);
-  }
+  if (changed((path) => path === nicStatePath))
+    await inContainerNet(ctx, container.name, ["link", "set", "dev", nicDevice, "up"]);
   if (running?.after === true) await setState(incus, container.name, { action: "start" });
   if (changed((path) => path === "veth" || path === "bridge")) await fixLink(live, container, ctx);
+}
+
+/** What a container's own eth0 had: up or down, addresses and routes it did not get by DHCP. */
+interface NicState {
+  up: boolean;
+  addresses: string[];
+  routes: string[][];
+}
+
+/** Runs `ip ARGS` in a running container's network namespace (op's own ip, not the container's). */
+async function inContainerNet(ctx: Ctx, name: string, args: readonly string[]): Promise<string> {
+  const pid = containerPid(name);
+  if (pid === undefined) {
+    throw new OpError("not-found", `${name} is not running: op cannot reach its ${nicDevice}`, {
+      hint: `start it (incus start ${name}) and run op apply again`,
+    });
+  }
+  return (await ctx.exec.run("nsenter", ["--target", String(pid), "--net", "ip", ...args])).stdout;
+}
+
+interface IpAddress {
+  local: string;
+  prefixlen: number;
+  scope?: string;
+  dynamic?: boolean;
+}
+interface IpRoute {
+  dst: string;
+  gateway?: string;
+  protocol?: string;
+  scope?: string;
+}
+
+async function readNic(ctx: Ctx, name: string): Promise<NicState | undefined> {
+  const up = containerLinkUp(name, nicDevice);
+  if (up === undefined) return undefined;
+  const [links, routes] = await Promise.all([
+    inContainerNet(ctx, name, ["-j", "addr", "show", "dev", nicDevice]),
+    inContainerNet(ctx, name, ["-j", "route", "show", "dev", nicDevice]),
+  ]);
+  const addresses = (JSON.parse(links) as { addr_info?: IpAddress[] }[])
+    .flatMap((link) => link.addr_info ?? [])
+    .filter((address) => address.scope !== "link" && address.dynamic !== true)
+    .map((address) => `${address.local}/${address.prefixlen}`);
+  return {
+    up,
+    addresses,
+    // Kernel routes come back with their addresses; the others are re-added as they were.
+    routes: (JSON.parse(routes) as IpRoute[])
+      .filter((route) => route.protocol !== "kernel" && route.protocol !== "dhcp")
+      .map((route) => [route.dst, ...(route.gateway === undefined ? [] : ["via", route.gateway])]),
+  };
+}
+
+async function restoreNic(ctx: Ctx, name: string, state: NicState): Promise<void> {
+  if (!state.up) return;
+  await inContainerNet(ctx, name, ["link", "set", "dev", nicDevice, "up"]);
+  for (const address of state.addresses)
+    await inContainerNet(ctx, name, ["addr", "replace", address, "dev", nicDevice]);
+  for (const route of state.routes)
+    await inContainerNet(ctx, name, ["route", "replace", ...route, "dev", nicDevice]);
 }
 
 /** Root disks the container has of its own: kept by a PUT, since the file does not list them. */
@@ -282,7 +372,29 @@ async function deleteContainer(target: ContainerDelete, incus: IncusClient): Pro
   await incus.request("DELETE", instancePath(container.name), undefined, {
     what: `deleting container ${container.name}`,
   });
-  for (const source of target.removeSources) await rm(source, { recursive: true, force: true });
+  for (const removal of target.removeSources) await removeDirectory(removal.path);
+}
+
+/**
+ * Removes a directory prepare checked (a realpath the container mounted), unless it changed
+ * since: a symlink put in its place, or something that is no longer a directory, is left alone.
+ */
+export async function removeDirectory(path: string): Promise<void> {
+  let real: string;
+  try {
+    real = await realpath(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw fileError(error, path, "cannot look at the directory to remove");
+  }
+  if (real !== path || !(await lstat(path)).isDirectory()) {
+    throw new OpError(
+      "invalid-state",
+      `${path} changed since the plan (it is no longer the directory the container mounted); op did not remove it`,
+      { hint: "look at it, remove it by hand if it should go, and run op apply again" },
+    );
+  }
+  await rm(path, { recursive: true, force: true });
 }
 
 /** Asks the container to shut down; forces it after `timeout` seconds. */

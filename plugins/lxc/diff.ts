@@ -4,10 +4,12 @@
  * containers neither in the file nor tagged as op's are never looked at.
  */
 import type { Action, FieldChange } from "../../src/plugin.js";
+import { humanBytes } from "./paths.js";
 import {
   type ContainerDelete,
   type DesiredContainer,
   type Devices,
+  type DirectoryRemoval,
   type ImageSpec,
   imageActionId,
   type LiveContainer,
@@ -32,7 +34,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): Action[] {
         plugin,
         id,
         after,
-        reason: `import image ${short(image.fingerprint)}`,
+        reason: `import image ${short(image.fingerprint)} from ${image.metadata} and ${image.rootfs}`,
       });
     } else if (current !== image.fingerprint) {
       actions.push({
@@ -42,7 +44,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): Action[] {
         before: { alias: image.alias, fingerprint: current },
         after,
         changes: [{ path: "fingerprint", before: current, after: image.fingerprint }],
-        reason: `tarballs changed: re-import (${short(current)} → ${short(image.fingerprint)})`,
+        reason: `tarballs changed: re-import from ${image.metadata} and ${image.rootfs} (${short(current)} → ${short(image.fingerprint)})`,
       });
     } else continue;
     imageActions.add(image.alias);
@@ -67,8 +69,14 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): Action[] {
       ...(expects.length > 0 ? { expects } : {}),
     });
     if (current === undefined) {
+      const mounts = container.mounts.map(
+        (mount) =>
+          `, mounts ${mount.source} at ${mount.path}${mount.readonly ? " (read-only)" : ""}`,
+      );
       actions.push(
-        create(`new container from ${container.image}${container.running ? ", started" : ""}`),
+        create(
+          `new container from ${container.image}${container.running ? ", started" : ""}${mounts.join("")}`,
+        ),
       );
       continue;
     }
@@ -122,7 +130,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): Action[] {
       plugin,
       id: gone.name,
       before,
-      reason: deleteReason("ensure: absent", current, gone.unprotect),
+      reason: deleteReason("ensure: absent", current, gone.unprotect, gone.removeSources),
     });
   }
 
@@ -149,10 +157,18 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): Action[] {
   return actions;
 }
 
-function deleteReason(why: string, current: LiveContainer, unprotect: boolean): string {
-  if (current.config["security.protection.delete"] !== "true") return why;
+function deleteReason(
+  why: string,
+  current: LiveContainer,
+  unprotect: boolean,
+  removals: readonly DirectoryRemoval[] = [],
+): string {
+  const removed = removals.map(
+    (removal) => `; then removes host directory ${removal.path} (${humanBytes(removal.bytes)})`,
+  );
+  if (current.config["security.protection.delete"] !== "true") return why + removed.join("");
   return unprotect
-    ? `${why}; lifts delete protection first`
+    ? `${why}; lifts delete protection first${removed.join("")}`
     : `${why}; has delete protection, so it will be refused`;
 }
 
@@ -172,7 +188,11 @@ function needsOf(container: DesiredContainer, imageActions: Set<string>): string
 export function containerChanges(desired: DesiredContainer, live: LiveContainer): FieldChange[] {
   const changes: FieldChange[] = [];
   if (!sameList(desired.profiles, live.profiles)) {
-    changes.push({ path: "profiles", before: live.profiles, after: desired.profiles });
+    changes.push({
+      path: "profiles",
+      before: listWords(live.profiles),
+      after: listWords(desired.profiles),
+    });
   }
   for (const key of unionKeys(desired.config, live.config)) {
     const before = live.config[key];
@@ -186,7 +206,13 @@ export function containerChanges(desired: DesiredContainer, live: LiveContainer)
     // A root disk of the container's own (incus init --storage) is Incus's, not the file's.
     if (after === undefined && before !== undefined && isRootDisk(before)) continue;
     if (!sameDevice(before, after)) {
-      changes.push(change(`devices.${key}`, before, after));
+      changes.push(
+        change(
+          `devices.${key}`,
+          before === undefined ? undefined : deviceWords(before),
+          after === undefined ? undefined : deviceWords(after),
+        ),
+      );
       if (key === nicDevice) nicChanged = true;
     }
   }
@@ -199,8 +225,39 @@ export function containerChanges(desired: DesiredContainer, live: LiveContainer)
     if (live.veth !== desired.nic.veth) changes.push(change("veth", live.veth, desired.nic.veth));
     if (live.master !== desired.nic.bridge)
       changes.push(change("bridge", live.master, desired.nic.bridge));
+    // Taken down inside (by hand, or left down by a re-plug): the container is cut off.
+    if (live.nicUp === false) changes.push(change(nicStatePath, "down", "up"));
   }
   return changes;
+}
+
+/** The change that says the container's own eth0 is down. */
+export const nicStatePath = `${nicDevice} inside`;
+
+/** A device in a person's words: `hubr0/vi601`, `/srv/data at /data (read-only)`. */
+export function deviceWords(device: Devices[string]): string {
+  if (device.type === "nic") {
+    const where =
+      device.parent ??
+      (device.network === undefined
+        ? `${device.nictype ?? "unattached"} NIC`
+        : `network ${device.network}`);
+    return device.host_name === undefined ? where : `${where}/${device.host_name}`;
+  }
+  if (device.type === "disk" && device.source !== undefined && device.path !== undefined) {
+    const what =
+      device.pool === undefined ? device.source : `volume ${device.source} of pool ${device.pool}`;
+    return `${what} at ${device.path}${device.readonly === "true" ? " (read-only)" : ""}`;
+  }
+  const rest = Object.entries(device)
+    .filter(([key]) => key !== "type")
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([key, value]) => `${key} ${value}`);
+  return [device.type ?? "device", ...rest].join(", ");
+}
+
+function listWords(list: readonly string[]): string {
+  return list.length === 0 ? "(none)" : list.join(", ");
 }
 
 export function isRootDisk(device: Devices[string]): boolean {
@@ -220,13 +277,13 @@ function describe(change: FieldChange): string {
   if (change.path === "veth") return `rename veth ${change.before ?? "(none)"} → ${change.after}`;
   if (change.path === "bridge")
     return `enrol in ${change.after}${change.before === undefined ? "" : ` (now in ${change.before})`}`;
-  if (
-    change.path === `devices.${nicDevice}` &&
-    change.before !== undefined &&
-    change.after !== undefined
-  ) {
-    const [before, after] = [change.before, change.after] as Devices[string][];
-    return `re-plug eth0: ${before?.parent}/${before?.host_name ?? "-"} → ${after?.parent}/${after?.host_name ?? "-"}`;
+  if (change.path === nicStatePath) return `bring ${nicDevice} up inside (it is down)`;
+  if (change.path.startsWith("devices.")) {
+    const device = change.path.slice("devices.".length);
+    if (change.before === undefined) return `add device ${device}: ${change.after}`;
+    if (change.after === undefined) return `remove device ${device}: ${change.before}`;
+    const verb = device === nicDevice ? "re-plug" : "change device";
+    return `${verb} ${device}: ${change.before} → ${change.after}`;
   }
   if (!Object.hasOwn(change, "before")) return `add ${change.path}`;
   if (!Object.hasOwn(change, "after")) return `remove ${change.path}`;

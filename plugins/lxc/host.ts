@@ -178,7 +178,7 @@ function mutateBridgePorts(
 }
 
 /** The pid of a running container's init, from its cgroup (cgroup v1, hybrid or v2). */
-function containerPid(name: string): number | undefined {
+export function containerPid(name: string): number | undefined {
   for (const base of ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"]) {
     try {
       const first = readFileSync(`${base}/lxc.payload.${name}/cgroup.procs`, "utf8").split("\n")[0];
@@ -209,6 +209,17 @@ export function peerIndex(name: string, ifname: string): number | undefined {
       ? Number.NaN
       : Number(procFile(pid, `root/sys/class/net/${ifname}/iflink`).trim());
   return Number.isInteger(iflink) && iflink > 0 ? iflink : undefined;
+}
+
+/**
+ * Whether a running container's own `ifname` is up (IFF_UP in its flags, read through sysfs
+ * as the container sees it); undefined when that cannot be read.
+ */
+export function containerLinkUp(name: string, ifname: string): boolean | undefined {
+  const pid = containerPid(name);
+  if (pid === undefined) return undefined;
+  const flags = Number.parseInt(procFile(pid, `root/sys/class/net/${ifname}/flags`).trim(), 16);
+  return Number.isNaN(flags) ? undefined : (flags & 1) === 1;
 }
 
 /** A running container's global addresses, from /proc/PID/net of its namespace. */

@@ -3,13 +3,17 @@
  * tarballs when asked), with limits, raw config, profiles, a host-side veth enrolled in a
  * Linux or Open vSwitch bridge, and host-directory mounts. Accepts op-dbus files as they are.
  */
+import { resolve } from "node:path";
+import { resolvePaths } from "../../src/context.js";
 import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
 import { applyLxc } from "./apply.js";
+import { checkLxc } from "./check.js";
 import { diffLxc } from "./diff.js";
 import { ovsBridges, readOvs } from "./host.js";
+import { opDefaultDirectories } from "./paths.js";
 import { prepareLxc } from "./prepare.js";
 import { queryLxc } from "./query.js";
-import type { BridgeKind, LxcDesired, LxcLive, LxcSection } from "./types.js";
+import type { BridgeKind, LiveContainer, LxcDesired, LxcLive, LxcSection } from "./types.js";
 import { nicDevice } from "./types.js";
 
 export type { LxcDesired, LxcLive } from "./types.js";
@@ -61,13 +65,51 @@ async function remotesOf(ctx: Ctx): Promise<Record<string, { server: string; pro
   );
 }
 
+/**
+ * op's own directories and files as this run sees them (defaults, moved by OP_LEDGER and the
+ * like). The key and the lock are files: their directories may be shared ones (/tmp).
+ */
+function opDirectories(): string[] {
+  const paths = resolvePaths();
+  return [
+    ...new Set(
+      [
+        ...opDefaultDirectories,
+        paths.ledgerDir,
+        paths.keyFile,
+        `${paths.keyFile}.pub`,
+        paths.lockFile,
+        paths.cacheDir,
+      ].map((path) => resolve(path)),
+    ),
+  ];
+}
+
+/**
+ * `op query --json`: without `all`, the keys Incus sets for itself (`volatile.*`, `image.*`)
+ * are left out; op hands them back unchanged when it updates a container.
+ */
+export function lxcQueryJson(live: LxcLive, options: { all: boolean }): unknown {
+  if (options.all) return live;
+  return {
+    ...live,
+    containers: live.containers.map((container: LiveContainer) => {
+      const { put, ...rest } = container;
+      const { volatile: _serverSet, ...kept } = put;
+      return { ...rest, put: kept };
+    }),
+  };
+}
+
 export const lxcPlugin: Plugin<LxcDesired, LxcLive> = {
   name: "lxc",
+  check: (section, path, warn) => checkLxc(section, path, warn, opDirectories()),
   query: queryLxc,
   prepare: (section, live, ctx) => {
     let remotes: ReturnType<typeof remotesOf> | undefined;
     let ovs: Promise<Record<string, BridgeKind>> | undefined;
     return prepareLxc(section as LxcSection, live, ctx, {
+      opDirs: opDirectories(),
       ...(process.env.OP_DEFAULT_IMAGE ? { defaultImage: process.env.OP_DEFAULT_IMAGE } : {}),
       remotes: () => {
         remotes ??= remotesOf(ctx);
@@ -82,4 +124,5 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive> = {
   diff: diffLxc,
   apply: applyLxc,
   report: reportLxc,
+  queryJson: lxcQueryJson,
 };

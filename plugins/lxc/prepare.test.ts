@@ -2,7 +2,8 @@
  * prepare folds the op-dbus property bag into op's fields and rejects what cannot work, each
  * problem with its JSON path. Mount sources are real paths checked on this host.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -232,7 +233,7 @@ describe("prepareLxc", () => {
     );
   });
 
-  it("warns about op-dbus properties it does not use", async () => {
+  it("leaves the warning about op-dbus properties it does not use to check (validate, plan and apply)", async () => {
     warnings.length = 0;
     await prepareLxc(
       { containers: [{ id: 1, properties: { rootfs_size: "8G" } }] },
@@ -240,13 +241,175 @@ describe("prepareLxc", () => {
       ctx,
       env,
     );
-    expect(warnings).toEqual([
-      "/plugins/lxc/containers/0/properties/rootfs_size: not used by op (ignored)",
-    ]);
+    expect(warnings).toEqual([]);
   });
 
   it("refuses the lxc backend for now", async () => {
     const lines = await problemsOf({ backend: "lxc" });
     expect(lines[0]).toContain("/plugins/lxc/backend: the lxc backend");
+  });
+});
+
+describe("prepareLxc: directories removed with a container (preserve: false)", () => {
+  const root = mkdtempSync(join(tmpdir(), "op-lxc-removal-"));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  const data = join(root, "data");
+  const shared = join(root, "shared");
+  mkdirSync(join(data, "sub"), { recursive: true });
+  mkdirSync(join(shared, "inner"), { recursive: true });
+  mkdirSync(join(root, "other"));
+  writeFileSync(join(data, "sub", "f"), "x".repeat(5000));
+  symlinkSync(data, join(root, "link"));
+
+  const running = (name: string, devices: Record<string, Record<string, string>>) => ({
+    name,
+    managed: true,
+    status: "stopped",
+    profiles: ["default"],
+    config: {},
+    devices,
+    put: {
+      architecture: "x86_64",
+      ephemeral: false,
+      stateful: false,
+      description: "",
+      volatile: {},
+    },
+    addresses: [],
+  });
+  const hostLive: LxcLive = {
+    ...live,
+    containers: [
+      running("ct7", {
+        root: { type: "disk", path: "/", pool: "default" },
+        "mnt-d": { type: "disk", source: data, path: "/d" },
+        "mnt-s": { type: "disk", source: shared, path: "/s" },
+      }),
+      running("ct8", { "mnt-i": { type: "disk", source: join(shared, "inner"), path: "/i" } }),
+    ],
+  };
+  const withDir = { ...ctx, options: { allowUplink: false, stateDir: root } } as Ctx;
+  const absent = (source: string, id = 7) => ({
+    containers: [
+      { id, ensure: "absent" as const, mounts: [{ source, path: "/d", preserve: false }] },
+    ],
+  });
+  const removalsOf = async (section: LxcSection, at: Ctx = ctx) =>
+    (await prepareLxc(section, hostLive, at, env)).absent[0]?.removeSources;
+  const refusal = async (section: LxcSection): Promise<string> => {
+    const error = await prepareLxc(section, hostLive, withDir, env).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpError);
+    return (error as OpError).details.join("\n");
+  };
+
+  it("removes a directory the live container mounts, with its size, resolving .. and symlinks", async () => {
+    const removal = [{ path: realpathSync(data), bytes: 5000 }];
+    expect(await removalsOf(absent(data))).toEqual(removal);
+    expect(await removalsOf(absent(join(data, "sub", "..")))).toEqual(removal);
+    expect(await removalsOf(absent(join(root, "link")))).toEqual(removal);
+  });
+
+  it("takes a relative source from the state file's directory", async () => {
+    expect(await removalsOf(absent("data"), withDir)).toEqual([
+      { path: realpathSync(data), bytes: 5000 },
+    ]);
+  });
+
+  it("refuses a directory the container does not mount (.. leading out of it included)", async () => {
+    expect(await refusal(absent(join(root, "other")))).toBe(
+      `/plugins/lxc/containers/0/mounts/0/source: ct7 does not mount ${join(root, "other")} (its live configuration mounts ${realpathSync(data)}, ${realpathSync(shared)}); op removes only a directory the container mounts: fix the source or set "preserve": true`,
+    );
+    expect(await refusal(absent(join(data, "..")))).toMatch(
+      /^\/plugins\/lxc\/containers\/0\/mounts\/0\/source: ct7 does not mount /,
+    );
+  });
+
+  it("refuses a directory that holds another instance's mount", async () => {
+    expect(await refusal(absent(shared))).toBe(
+      `/plugins/lxc/containers/0/mounts/0/preserve: op will not remove ${realpathSync(shared)} holds a mount of ct8 (${realpathSync(join(shared, "inner"))}); keep preserve true`,
+    );
+  });
+
+  it("refuses a directory a virtual machine mounts", async () => {
+    const withVm = { ...hostLive, otherMounts: [{ instance: "vm1", source: data }] };
+    const error = await prepareLxc(absent(data), withVm, ctx, env).catch((e: unknown) => e);
+    expect((error as OpError).details).toEqual([
+      `/plugins/lxc/containers/0/mounts/0/preserve: op will not remove ${realpathSync(data)} is a mount of vm1 (${realpathSync(data)}); keep preserve true`,
+    ]);
+  });
+
+  it("removes nothing for a container that is already gone, or a directory already gone", async () => {
+    expect(await removalsOf(absent(data, 9))).toEqual([]);
+    expect(await removalsOf(absent(join(root, "gone")))).toEqual([]);
+  });
+
+  it("keeps a preserved mount's directory", async () => {
+    const section = {
+      containers: [{ id: 7, ensure: "absent" as const, mounts: [{ source: data, path: "/d" }] }],
+    };
+    expect(await removalsOf(section)).toEqual([]);
+  });
+});
+
+describe("prepareLxc: paths of the file", () => {
+  const root = mkdtempSync(join(tmpdir(), "op-lxc-paths-"));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  const withDir = { ...ctx, options: { allowUplink: false, stateDir: root } } as Ctx;
+
+  it("resolves mount sources and image tarballs against the state file's directory", async () => {
+    mkdirSync(join(root, "web"));
+    writeFileSync(join(root, "m.tar.gz"), "meta");
+    writeFileSync(join(root, "r.tar.gz"), "rootfs");
+    const desired = await prepareLxc(
+      {
+        images: [{ alias: "x/2", metadata: "m.tar.gz", rootfs: "./r.tar.gz" }],
+        containers: [{ id: 1, image: "x/2", mounts: [{ source: "web", path: "/web" }] }],
+      },
+      live,
+      withDir,
+      env,
+    );
+    expect(desired.images[0]).toMatchObject({
+      metadata: join(root, "m.tar.gz"),
+      rootfs: join(root, "r.tar.gz"),
+    });
+    expect(desired.containers[0]?.devices["mnt-web"]?.source).toBe(join(root, "web"));
+  });
+
+  it("refuses an image path that is a FIFO, a device or a directory, without blocking", async () => {
+    const fifo = join(root, "fifo");
+    execFileSync("mkfifo", [fifo]);
+    const lines = (
+      await problemsOf({
+        images: [
+          { alias: "a/1", metadata: fifo, rootfs: "/dev/zero" },
+          { alias: "a/2", metadata: root, rootfs: join(root, "missing.tar.gz") },
+        ],
+      })
+    ).join("\n");
+    expect(lines).toContain(
+      `/plugins/lxc/images/0/metadata: ${fifo}: the image metadata tarball is a FIFO`,
+    );
+    expect(lines).toContain(
+      "/plugins/lxc/images/0/rootfs: /dev/zero: the image rootfs tarball is a",
+    );
+    expect(lines).toContain(
+      `/plugins/lxc/images/1/metadata: ${root}: the image metadata tarball is a directory`,
+    );
+    expect(lines).toContain(
+      `/plugins/lxc/images/1/rootfs: ${join(root, "missing.tar.gz")}: cannot open the image rootfs tarball: no such file`,
+    );
+  });
+
+  it("refuses a symlink that leads a read-write mount into a directory the host needs", async () => {
+    symlinkSync("/etc", join(root, "etc-link"));
+    const lines = (
+      await problemsOf({
+        containers: [{ id: 1, mounts: [{ source: join(root, "etc-link"), path: "/x" }] }],
+      })
+    ).join("\n");
+    expect(lines).toContain(
+      `/plugins/lxc/containers/0/mounts/0/source: mounting ${join(root, "etc-link")} (/etc) read-write gives the container a directory the host needs (it is /etc)`,
+    );
   });
 });

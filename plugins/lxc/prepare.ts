@@ -4,11 +4,26 @@
  * against the host (image aliases, mount sources, duplicate ids/names/veths). Every problem is
  * reported at once with its JSON path; nothing on the host changes.
  */
-import { createReadStream, statSync } from "node:fs";
+import {
+  closeSync,
+  createReadStream,
+  fstatSync,
+  lstatSync,
+  readdirSync,
+  realpathSync,
+} from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { OpError } from "../../src/errors.js";
+import { openRegularFile } from "../../src/files.js";
 import type { Ctx } from "../../src/plugin.js";
+import {
+  hostPathExposure,
+  type OtherMount,
+  opDefaultDirectories,
+  removalRefusal,
+  resolveFromStateDir,
+} from "./paths.js";
 import {
   type BridgeKind,
   type DesiredAbsent,
@@ -16,6 +31,8 @@ import {
   type DesiredImage,
   type DesiredMount,
   type Devices,
+  type DirectoryRemoval,
+  type LiveContainer,
   type LxcContainerSpec,
   type LxcDesired,
   type LxcLive,
@@ -52,6 +69,8 @@ export interface PrepareEnv {
   remotes?: () => Promise<Record<string, { server: string; protocol: string }>>;
   /** Open vSwitch bridges, read only when a file names a bridge the query did not see. */
   ovsBridges?: () => Promise<Record<string, BridgeKind>>;
+  /** op's own directories (ledger, key, lock, cache): never mounted read-write freely, never removed. */
+  opDirs?: readonly string[];
 }
 
 /** A problem found while preparing; all are collected and thrown together. */
@@ -79,62 +98,45 @@ export async function prepareLxc(
       },
     );
   }
+  const stateDir = ctx.options?.stateDir;
+  const opDirs = env.opDirs ?? opDefaultDirectories;
   // Image tarballs are hashed while Incus answers the query.
-  const images = await prepareImages(section, problems, ctx.cacheDir);
+  const images = await prepareImages(section, problems, ctx.cacheDir, stateDir);
   const live = await liveState;
   const declared = new Set(images.map((image) => image.alias));
   const defaultImage = section.default_image ?? env.defaultImage ?? fallbackImage;
 
   const containers: DesiredContainer[] = [];
   const absent: DesiredAbsent[] = [];
-  const seen = {
-    id: new Map<string, string>(),
-    name: new Map<string, string>(),
-    veth: new Map<string, string>(),
-  };
-  const unique = (kind: keyof typeof seen, value: string, path: string) => {
-    const first = seen[kind].get(value);
-    if (first !== undefined) problems.add(path, `${kind} "${value}" is also used by ${first}`);
-    else seen[kind].set(value, path);
-  };
-
-  for (const [index, spec] of (section.containers ?? []).entries()) {
-    const path = `${base}/containers/${index}`;
-    const before = problems.lines.length;
-    const container = prepareContainer(spec, path, defaultImage, problems);
-    unique("id", container.id, `${path}/id`);
-    unique("name", container.name, spec.name === undefined ? `${path}/id` : `${path}/name`);
-    for (const [m, mount] of container.mounts.entries()) {
-      if (!mount.preserve && mount.source.split("/").filter(Boolean).length < 2) {
-        problems.add(
-          `${path}/mounts/${m}/preserve`,
-          `op will not remove ${mount.source} with the container; keep preserve true`,
-        );
-      }
-    }
+  const entries = checkEntries(section, base, defaultImage, problems, {
+    resolvePath: (path) => resolveFromStateDir(path, stateDir),
+    opDirs,
+  });
+  for (const { spec, container, path, problemsBefore } of entries) {
     if ((spec.ensure ?? "present") === "absent") {
       absent.push({
         name: container.name,
         path,
         unprotect: container.config["security.protection.delete"] === "false",
         stopTimeout: container.stopTimeout,
-        removeSources: container.mounts
-          .filter((mount) => !mount.preserve)
-          .map((mount) => mount.source),
+        removeSources: removals(container, path, live, opDirs, problems),
       });
       continue;
     }
-    if (container.nic)
-      unique("veth", container.nic.veth, spec.veth === undefined ? `${path}/id` : `${path}/veth`);
     for (const [m, mount] of container.mounts.entries()) {
-      if (!exists(mount.source)) {
+      const real = realpathOf(mount.source);
+      if (real === undefined) {
         problems.add(
           `${path}/mounts/${m}/source`,
           `mount source ${mount.source} does not exist on this host`,
         );
+        continue;
       }
+      // The literal path was checked with the file; a symlink may still lead somewhere else.
+      if (real !== mount.source)
+        checkHostPath(mount, real, `${path}/mounts/${m}`, opDirs, problems);
     }
-    if (problems.lines.length > before) continue;
+    if (problems.lines.length > problemsBefore) continue;
     await resolveImage(
       container,
       `${path}/${spec.image === undefined ? "properties/template" : "image"}`,
@@ -165,20 +167,192 @@ export async function prepareLxc(
       },
     );
   }
-  warnUnusedProperties(section, ctx);
   return { prune: section.prune ?? false, images, containers, absent };
 }
 
-function warnUnusedProperties(section: LxcSection, ctx: Ctx): void {
+interface CheckedEntry {
+  spec: LxcContainerSpec;
+  container: DesiredContainer;
+  path: string;
+  /** How many problems were found before this entry's own. */
+  problemsBefore: number;
+}
+
+/**
+ * The checks that need only the file, shared by `op validate` (check.ts) and prepare: each
+ * entry normalised, ids, names and veths used once, mounts of host directories allowed.
+ */
+export function checkEntries(
+  section: LxcSection,
+  base: string,
+  defaultImage: string,
+  problems: { lines: string[]; add(path: string, message: string): void },
+  options: { resolvePath: (path: string) => string; opDirs: readonly string[] },
+): CheckedEntry[] {
+  const seen = {
+    id: new Map<string, string>(),
+    name: new Map<string, string>(),
+    veth: new Map<string, string>(),
+  };
+  const unique = (kind: keyof typeof seen, value: string, path: string) => {
+    const first = seen[kind].get(value);
+    if (first !== undefined) problems.add(path, `${kind} "${value}" is also used by ${first}`);
+    else seen[kind].set(value, path);
+  };
+  const entries: CheckedEntry[] = [];
   for (const [index, spec] of (section.containers ?? []).entries()) {
-    for (const key of Object.keys(spec.properties ?? {})) {
-      if (!knownProperties.has(key)) {
-        ctx.log.warn(
-          `/plugins/lxc/containers/${index}/properties/${key}: not used by op (ignored)`,
-        );
+    const path = `${base}/containers/${index}`;
+    const problemsBefore = problems.lines.length;
+    if (typeof spec.id === "number" && !Number.isSafeInteger(spec.id)) {
+      problems.add(
+        `${path}/id`,
+        `id ${spec.id} is not a safe integer (at most ${Number.MAX_SAFE_INTEGER}): it cannot be read exactly; write it as a string or use a smaller id`,
+      );
+    }
+    const container = prepareContainer(spec, path, defaultImage, problems, options.resolvePath);
+    unique("id", container.id, `${path}/id`);
+    unique("name", container.name, spec.name === undefined ? `${path}/id` : `${path}/name`);
+    const present = (spec.ensure ?? "present") === "present";
+    if (present && container.nic)
+      unique("veth", container.nic.veth, spec.veth === undefined ? `${path}/id` : `${path}/veth`);
+    for (const [m, mount] of container.mounts.entries()) {
+      // A relative path is known only with the state file's directory: prepare checks it.
+      if (!isAbsolute(mount.source)) continue;
+      if (present)
+        checkHostPath(mount, mount.source, `${path}/mounts/${m}`, options.opDirs, problems);
+      if (!mount.preserve) {
+        const refusal = removalRefusal(mount.source, options.opDirs, []);
+        if (refusal !== undefined) {
+          problems.add(
+            `${path}/mounts/${m}/preserve`,
+            `op will not remove ${refusal}; keep preserve true`,
+          );
+        }
+      }
+    }
+    entries.push({ spec, container, path, problemsBefore });
+  }
+  return entries;
+}
+
+/** A read-write mount of a directory the host needs must say `allow_host_path: true`. */
+function checkHostPath(
+  mount: DesiredMount,
+  real: string,
+  path: string,
+  opDirs: readonly string[],
+  problems: { add(path: string, message: string): void },
+): void {
+  if (mount.readonly || mount.allowHostPath) return;
+  const exposure = hostPathExposure(real, opDirs);
+  if (exposure === undefined) return;
+  const shown = real === mount.source ? real : `${mount.source} (${real})`;
+  problems.add(
+    `${path}/source`,
+    `mounting ${shown} read-write gives the container a directory the host needs (${exposure}); add "readonly": true, or "allow_host_path": true if that is what you mean`,
+  );
+}
+
+/**
+ * The directories of `preserve: false` mounts op will remove after deleting the container:
+ * only ones its live configuration mounts (compared by realpath), never a directory the host
+ * needs nor one at or above another instance's mount. Anything else is a problem.
+ */
+function removals(
+  container: DesiredContainer,
+  path: string,
+  live: LxcLive,
+  opDirs: readonly string[],
+  problems: Problems,
+): DirectoryRemoval[] {
+  const current = live.containers.find((c) => c.name === container.name);
+  if (current === undefined) return [];
+  const mounted = new Set(diskSources(current).flatMap((source) => realpathOf(source) ?? []));
+  const others: OtherMount[] = [
+    ...live.containers
+      .filter((other) => other.name !== container.name)
+      .flatMap((other) => diskSources(other).map((source) => ({ instance: other.name, source }))),
+    ...(live.otherMounts ?? []),
+  ].map((mount) => ({ ...mount, source: realpathOf(mount.source) ?? resolve(mount.source) }));
+  const found: DirectoryRemoval[] = [];
+  for (const [m, mount] of container.mounts.entries()) {
+    if (mount.preserve) continue;
+    const where = `${path}/mounts/${m}/source`;
+    const real = realpathOf(mount.source);
+    if (real === undefined) continue; // Already gone: nothing to remove.
+    if (!mounted.has(real)) {
+      problems.add(
+        where,
+        `${container.name} does not mount ${mount.source}${real === mount.source ? "" : ` (${real})`} (its live configuration mounts ${[...mounted].join(", ") || "no host directory"}); op removes only a directory the container mounts: fix the source or set "preserve": true`,
+      );
+      continue;
+    }
+    const refusal = removalRefusal(real, opDirs, others);
+    if (refusal !== undefined) {
+      problems.add(
+        `${path}/mounts/${m}/preserve`,
+        `op will not remove ${refusal}; keep preserve true`,
+      );
+      continue;
+    }
+    found.push({ path: real, bytes: directoryBytes(real) });
+  }
+  return found;
+}
+
+/** Host directories a container's own disk devices mount (not its root disk, not volumes). */
+export function diskSources(container: LiveContainer): string[] {
+  return Object.values(container.devices)
+    .filter(
+      (device) =>
+        device.type === "disk" &&
+        device.path !== "/" &&
+        device.pool === undefined &&
+        device.source?.startsWith("/"),
+    )
+    .map((device) => device.source as string);
+}
+
+function realpathOf(path: string): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bytes of the regular files under a directory, symlinks not followed. */
+function directoryBytes(dir: string): number {
+  let total = 0;
+  const pending = [dir];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    let names: string[];
+    try {
+      names = readdirSync(next);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const child = join(next, name);
+      try {
+        const stats = lstatSync(child);
+        if (stats.isDirectory()) pending.push(child);
+        else if (stats.isFile()) total += stats.size;
+      } catch {
+        // Gone meanwhile.
       }
     }
   }
+  return total;
+}
+
+/** Properties of the op-dbus bag op does not use, as warnings with their JSON paths. */
+export function unusedProperties(section: LxcSection, base: string): string[] {
+  return (section.containers ?? []).flatMap((spec, index) =>
+    Object.keys(spec.properties ?? {})
+      .filter((key) => !knownProperties.has(key))
+      .map((key) => `${base}/containers/${index}/properties/${key}: not used by op (ignored)`),
+  );
 }
 
 /** One container entry, normalised. Conflicts and invalid values go to `problems`. */
@@ -187,6 +361,7 @@ export function prepareContainer(
   path: string,
   defaultImage: string,
   problems: { add(path: string, message: string): void },
+  resolvePath: (path: string) => string = (path) => path,
 ): DesiredContainer {
   const props = spec.properties ?? {};
   const id = String(spec.id);
@@ -337,17 +512,20 @@ export function prepareContainer(
       problems.add(`${path}/mounts/${m}/path`, `${mount.path} is mounted twice`);
       continue;
     }
+    const source = resolvePath(mount.source);
     devices[device] = {
       type: "disk",
-      source: mount.source,
+      source,
       path: mount.path,
       ...(mount.readonly ? { readonly: "true" } : {}),
     };
     mounts.push({
       device,
-      source: mount.source,
+      source,
       path: mount.path,
       preserve: mount.preserve ?? true,
+      readonly: mount.readonly ?? false,
+      allowHostPath: mount.allow_host_path ?? false,
     });
   }
 
@@ -460,6 +638,7 @@ async function prepareImages(
   section: LxcSection,
   problems: Problems,
   cacheDir: string | undefined,
+  stateDir: string | undefined,
 ): Promise<DesiredImage[]> {
   const images: DesiredImage[] = [];
   const aliases = new Map<string, string>();
@@ -473,17 +652,27 @@ async function prepareImages(
       continue;
     }
     aliases.set(spec.alias, path);
-    const missing = (["metadata", "rootfs"] as const).filter((part) => !exists(spec[part]));
-    for (const part of missing) problems.add(`${path}/${part}`, `${spec[part]} does not exist`);
-    if (missing.length > 0) continue;
-    const fingerprint = await fingerprintOf(spec.metadata, spec.rootfs, cache, used);
-    images.push({
-      alias: spec.alias,
-      path,
-      metadata: spec.metadata,
-      rootfs: spec.rootfs,
-      fingerprint,
+    const files = {
+      metadata: resolveFromStateDir(spec.metadata, stateDir),
+      rootfs: resolveFromStateDir(spec.rootfs, stateDir),
+    };
+    // Opened without blocking and only as regular files: a FIFO or /dev/zero would hang.
+    const opened = (["metadata", "rootfs"] as const).flatMap((part) => {
+      try {
+        return [{ part, ...openRegularFile(files[part], { what: `image ${part} tarball` }) }];
+      } catch (error) {
+        if (!(error instanceof OpError)) throw error;
+        problems.add(`${path}/${part}`, error.message);
+        return [];
+      }
     });
+    try {
+      if (opened.length < 2) continue;
+      const fingerprint = await fingerprintOf(opened, files, cache, used);
+      images.push({ alias: spec.alias, path, ...files, fingerprint });
+    } finally {
+      for (const { fd } of opened) closeSync(fd);
+    }
   }
   if (Object.keys(used).some((key) => cache[key] !== used[key]))
     await writeHashCache(cacheDir, used);
@@ -514,18 +703,19 @@ async function writeHashCache(cacheDir: string | undefined, cache: HashCache): P
 
 /**
  * SHA-256 over the metadata tarball then the rootfs tarball: Incus's fingerprint of a split
- * image. Cached by path, size and mtime, since rootfs tarballs can be large.
+ * image. Cached by path, size and mtime, since rootfs tarballs can be large. Read from the
+ * descriptors already opened (and checked to be regular files).
  */
 async function fingerprintOf(
-  metadata: string,
-  rootfs: string,
+  opened: readonly { part: "metadata" | "rootfs"; fd: number }[],
+  files: { metadata: string; rootfs: string },
   cache: HashCache,
   used: HashCache,
 ): Promise<string> {
-  const key = [metadata, rootfs]
-    .map((file) => {
-      const st = statSync(file);
-      return `${file}:${st.size}:${st.mtimeMs}`;
+  const key = opened
+    .map(({ part, fd }) => {
+      const st = fstatSync(fd);
+      return `${files[part]}:${st.size}:${st.mtimeMs}`;
     })
     .join("|");
   const cached = cache[key];
@@ -536,19 +726,11 @@ async function fingerprintOf(
   // Fetched here: only files with images pay for loading node:crypto.
   const { createHash } = process.getBuiltinModule("node:crypto");
   const hash = createHash("sha256");
-  for (const file of [metadata, rootfs]) {
-    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  for (const { fd } of opened) {
+    for await (const chunk of createReadStream("", { fd, autoClose: false, start: 0 }))
+      hash.update(chunk as Buffer);
   }
   const digest = hash.digest("hex");
   used[key] = digest;
   return digest;
-}
-
-function exists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -12,6 +12,7 @@ import { byName } from "../../src/order.js";
 import type { Ctx } from "../../src/plugin.js";
 import {
   containerAddresses,
+  containerLinkUp,
   hostLink,
   linkNameByIndex,
   linuxBridges,
@@ -75,10 +76,18 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
       else container.master = bridge;
     }
   }
+  const otherMounts = instances
+    .filter((instance) => instance.type !== "container")
+    .flatMap((instance) =>
+      Object.values(instance.devices ?? {})
+        .filter((device) => device.type === "disk" && device.source?.startsWith("/"))
+        .map((device) => ({ instance: instance.name, source: device.source as string })),
+    );
   return {
     containers,
     bridges,
     aliases: Object.fromEntries(aliases.map((alias) => [alias.name, alias.target])),
+    ...(otherMounts.length > 0 ? { otherMounts } : {}),
   };
 }
 
@@ -130,6 +139,10 @@ export function liveContainer(instance: IncusInstance): LiveContainer {
         return addresses;
       },
     });
+    if (devices[nicDevice]?.type === "nic") {
+      const up = containerLinkUp(instance.name, ifname);
+      if (up !== undefined) live.nicUp = up;
+    }
     const link = recorded ?? (renamed === undefined ? undefined : hostLink(renamed));
     if (link !== undefined) {
       live.veth = link.name;

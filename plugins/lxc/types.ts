@@ -57,6 +57,8 @@ export interface LiveContainer {
   master?: string;
   /** Running only: its global addresses (read from the host, no call per container). */
   addresses: string[];
+  /** Running with a NIC of its own: whether that interface is up inside the container. */
+  nicUp?: boolean;
 }
 
 export interface LxcLive {
@@ -65,6 +67,8 @@ export interface LxcLive {
   bridges: Record<string, BridgeKind>;
   /** Local image aliases → fingerprint. */
   aliases: Record<string, string>;
+  /** Host directories mounted by instances that are not containers (VMs): never removed. */
+  otherMounts?: { instance: string; source: string }[];
 }
 
 export interface DesiredNic {
@@ -76,9 +80,12 @@ export interface DesiredNic {
 
 export interface DesiredMount {
   device: string;
+  /** Resolved against the state file's directory. */
   source: string;
   path: string;
   preserve: boolean;
+  readonly: boolean;
+  allowHostPath: boolean;
 }
 
 /** Where a pulled image comes from (`REMOTE:ALIAS`), resolved from the incus client's remotes. */
@@ -109,14 +116,22 @@ export interface DesiredContainer {
   resolvConf?: string;
 }
 
+/** A host directory op removes after deleting the container that mounted it. */
+export interface DirectoryRemoval {
+  /** Its realpath, checked against the container's live mounts and the host's own dirs. */
+  path: string;
+  /** What it holds (regular files' sizes), for the plan. */
+  bytes: number;
+}
+
 export interface DesiredAbsent {
   name: string;
   path: string;
   /** The file also turns delete protection off, so op may lift it before deleting. */
   unprotect: boolean;
   stopTimeout: number;
-  /** Host directories of mounts with `preserve: false`, removed after the container. */
-  removeSources: string[];
+  /** Directories of `preserve: false` mounts the live container mounts, removed after it. */
+  removeSources: DirectoryRemoval[];
 }
 
 export interface DesiredImage {
@@ -141,7 +156,7 @@ export interface ContainerDelete {
   container: LiveContainer;
   unprotect: boolean;
   stopTimeout: number;
-  removeSources: string[];
+  removeSources: DirectoryRemoval[];
 }
 
 /** What a create or modify of an image carries (`after`). */

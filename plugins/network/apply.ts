@@ -1,5 +1,5 @@
 import { type Action, type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
-import { type IpLine, ipBatcher } from "./batch.js";
+import { type IpLine, ipBatcher, ipWord } from "./batch.js";
 import { type LinkCreate, ovsActionId } from "./diff.js";
 import { applyOvs, type OvsConfig } from "./ovs.js";
 import type { DesiredLink, DesiredRoute, LiveLink, LiveRoute } from "./types.js";
@@ -18,7 +18,8 @@ export async function applyNetwork(action: Action, ctx: Ctx, ovsConfig: OvsConfi
   await ipBatcher(ctx.exec).submit(action.id, linesOf(action));
 }
 
-/** The `ip -batch` lines of a link or route action (pure). */
+/** The `ip -batch` lines of a link or route action (pure). Names go after their keyword
+ * (`dev`, `name`, `master`...), so that a link called `up` or `help` is read as a name. */
 export function linesOf(action: Action): IpLine[] {
   const route = action.id.startsWith("route:");
   switch (action.kind) {
@@ -29,30 +30,35 @@ export function linesOf(action: Action): IpLine[] {
     case "modify":
       return route
         ? [deleteRoute(action.before as LiveRoute), addRoute(action.after as DesiredRoute)]
-        : modifyLink(action.id, action.changes);
+        : modifyLink(action.after as DesiredLink, action.changes);
     case "delete":
       return route
         ? [deleteRoute(action.before as LiveRoute)]
-        : [{ text: `link del ${(action.before as LiveLink).name}`, tolerate: gone }];
+        : [{ text: `link del dev ${ipWord((action.before as LiveLink).name)}`, tolerate: gone }];
     default:
       return unreachable(action);
   }
 }
 
-function createLink({ link, ifalias, enrol }: LinkCreate): IpLine[] {
+/** `link set dev NAME …` */
+function set(name: string, what: string): IpLine {
+  return { text: `link set dev ${ipWord(name)} ${what}` };
+}
+
+function createLink({ link, ifalias, enrol, peerState }: LinkCreate): IpLine[] {
   const { name } = link;
   const lines: IpLine[] = [];
   const add = addCommand(link);
   if (add !== undefined) lines.push({ text: add });
   if (!ovsTypes.has(link.type)) {
-    if (link.mtu !== undefined) lines.push({ text: `link set ${name} mtu ${link.mtu}` });
-    if (link.mac !== undefined) lines.push({ text: `link set ${name} address ${link.mac}` });
+    if (link.mtu !== undefined) lines.push(set(name, `mtu ${link.mtu}`));
+    if (link.mac !== undefined) lines.push(set(name, `address ${ipWord(link.mac)}`));
   }
-  if (ifalias !== undefined) lines.push({ text: `link set ${name} alias "${ifalias}"` });
-  if (typeof link.master === "string")
-    lines.push({ text: `link set ${name} master ${link.master}` });
-  for (const port of enrol) lines.push({ text: `link set ${port} master ${name}` });
-  if (link.state !== undefined) lines.push({ text: `link set ${name} ${link.state}` });
+  if (ifalias !== undefined) lines.push(set(name, `alias ${ipWord(ifalias)}`));
+  if (typeof link.master === "string") lines.push(set(name, `master ${ipWord(link.master)}`));
+  for (const port of enrol) lines.push(set(port, `master ${ipWord(name)}`));
+  if (link.state !== undefined) lines.push(set(name, link.state));
+  if (peerState !== undefined && link.veth) lines.push(set(link.veth.peer, peerState));
   lines.push(...addressLines(name, [...(link.ipv4 ?? []), ...(link.ipv6 ?? [])], []));
   return lines;
 }
@@ -60,19 +66,20 @@ function createLink({ link, ifalias, enrol }: LinkCreate): IpLine[] {
 /** `link add …`, or undefined when something else makes the device (OVS, the veth's peer). */
 function addCommand(link: DesiredLink): string | undefined {
   if (link.createdBy !== undefined) return undefined;
+  const name = ipWord(link.name);
   switch (link.type) {
     case "linux-bridge":
-      return `link add ${link.name} type bridge`;
+      return `link add name ${name} type bridge`;
     case "dummy":
-      return `link add ${link.name} type dummy`;
+      return `link add name ${name} type dummy`;
     case "veth": {
       if (!link.veth) throw new Error(`bug: veth ${link.name} without a peer to create`);
-      const netns = link.veth.netns === undefined ? "" : ` netns ${link.veth.netns}`;
-      return `link add ${link.name} type veth peer name ${link.veth.peer}${netns}`;
+      const netns = link.veth.netns === undefined ? "" : ` netns ${ipWord(link.veth.netns)}`;
+      return `link add name ${name} type veth peer name ${ipWord(link.veth.peer)}${netns}`;
     }
     case "macvlan": {
       if (!link.macvlan) throw new Error(`bug: macvlan ${link.name} without a base`);
-      return `link add ${link.name} link ${link.macvlan.base} type macvlan mode ${link.macvlan.mode}`;
+      return `link add name ${name} link ${ipWord(link.macvlan.base)} type macvlan mode ${ipWord(link.macvlan.mode)}`;
     }
     case "ovs-bridge":
     case "ovs-interface":
@@ -83,50 +90,58 @@ function addCommand(link: DesiredLink): string | undefined {
   }
 }
 
-function modifyLink(name: string, changes: readonly FieldChange[]): IpLine[] {
+function modifyLink(link: DesiredLink, changes: readonly FieldChange[]): IpLine[] {
+  const { name } = link;
   const lines: IpLine[] = [];
   const removed: string[] = [];
   const added: string[] = [];
   let state: string | undefined;
+  let peerState: string | undefined;
   for (const change of changes) {
+    const after = String(change.after);
     switch (change.path) {
       case "master":
-        lines.push({
-          text:
-            change.after === null
-              ? `link set ${name} nomaster`
-              : `link set ${name} master ${String(change.after)}`,
-        });
+        lines.push(set(name, change.after === null ? "nomaster" : `master ${ipWord(after)}`));
         break;
       case "mtu":
-        lines.push({ text: `link set ${name} mtu ${String(change.after)}` });
+        lines.push(set(name, `mtu ${ipWord(after)}`));
         break;
       case "mac":
-        lines.push({ text: `link set ${name} address ${String(change.after)}` });
+        lines.push(set(name, `address ${ipWord(after)}`));
         break;
       case "alias":
-        lines.push({ text: `link set ${name} alias "${String(change.after)}"` });
+        lines.push(set(name, `alias ${ipWord(after)}`));
         break;
       case "macvlan.mode":
-        lines.push({ text: `link set ${name} type macvlan mode ${String(change.after)}` });
+        lines.push(set(name, `type macvlan mode ${ipWord(after)}`));
         break;
       case "ports":
-        lines.push({ text: `link set ${String(change.after)} master ${name}` });
+        // A port the file adds (after), or a foreign one op takes out of its bridge (before).
+        lines.push(
+          change.after === undefined
+            ? set(String(change.before), "nomaster")
+            : set(after, `master ${ipWord(name)}`),
+        );
         break;
       case "state":
-        state = String(change.after);
+        state = after;
+        break;
+      case "peer.state":
+        peerState = after;
         break;
       case "ipv4":
       case "ipv6":
         if (change.after === undefined) removed.push(String(change.before));
-        else added.push(String(change.after));
+        else added.push(after);
         break;
       default:
         throw new Error(`bug: unknown link change ${change.path}`);
     }
   }
   // Down before addresses change; up before addresses are added.
-  if (state !== undefined) lines.push({ text: `link set ${name} ${state}` });
+  if (state === "up" || state === "down") lines.push(set(name, state));
+  if ((peerState === "up" || peerState === "down") && link.veth)
+    lines.push(set(link.veth.peer, peerState));
   return [...lines, ...addressLines(name, added, removed)];
 }
 
@@ -135,30 +150,40 @@ function addressLines(
   added: readonly string[],
   removed: readonly string[],
 ): IpLine[] {
+  const dev = ipWord(name);
   return [
-    ...removed.map((address) => ({ text: `addr del ${address} dev ${name}`, tolerate: notThere })),
+    ...removed.map((address) => ({
+      text: `addr del ${ipWord(address)} dev ${dev}`,
+      tolerate: notThere,
+    })),
     ...added.map((address) => ({
-      text: `addr add ${address} dev ${name}`,
+      text: `addr add ${ipWord(address)} dev ${dev}`,
       tolerate: alreadyThere,
     })),
   ];
 }
 
 function routeTarget(route: { to: string; family: 4 | 6 }): string {
-  if (route.to !== "default") return route.to;
+  if (route.to !== "default") return ipWord(route.to);
   return route.family === 6 ? "::/0" : "0.0.0.0/0";
 }
 
+/**
+ * `route add`, never `route replace`: a route of the same key that op did not add (the host's
+ * default route, say) makes the line fail with "File exists" instead of being overwritten.
+ * op rewrites only its own routes, by deleting them first (a modify).
+ */
 function addRoute(route: DesiredRoute): IpLine {
-  const via = route.via === undefined ? "" : ` via ${route.via}`;
+  const via = route.via === undefined ? "" : ` via ${ipWord(route.via)}`;
   return {
-    text: `route replace ${routeTarget(route)}${via} dev ${route.dev} metric ${route.metric} proto static`,
+    text: `route add ${routeTarget(route)}${via} dev ${ipWord(route.dev)} metric ${route.metric} proto static`,
   };
 }
 
 function deleteRoute(route: LiveRoute): IpLine {
   return {
-    text: `route del ${routeTarget(route)} dev ${route.dev} metric ${route.metric}`,
+    // proto static: only ever op's own route, even if the host added one of the same key.
+    text: `route del ${routeTarget(route)} dev ${ipWord(route.dev)} metric ${route.metric} proto static`,
     tolerate: notThere,
   };
 }

@@ -18,6 +18,27 @@ export interface IpLine {
   tolerate?: RegExp;
 }
 
+/** A word ip's batch reader takes as it is: printable ASCII, no quote, "#" or backslash. */
+const bareWord = /^[!$-&(-[\]-~]+$/;
+
+/**
+ * One argument of an `ip -batch` line, written so that ip reads back exactly `text`. ip's batch
+ * reader (getcmdline and makeargs in iproute2's lib/utils.c) cuts a line at its first "#", even
+ * inside quotes, splits words at whitespace, and takes a word that starts with a quote up to
+ * the next same quote, with no escapes. So a word with whitespace is double-quoted, and a text
+ * that no quoting can carry ("#", a line break, a double quote) is refused here; the schema
+ * refuses those in names and aliases first, with their JSON path, so this is the last line.
+ */
+export function ipWord(text: string): string {
+  if (bareWord.test(text)) return text;
+  if ([...text].some((c) => c === '"' || c === "#" || c < " " || c === "\u007f")) {
+    throw new OpError("invalid-state", `${JSON.stringify(text)} cannot be written to ip -batch`, {
+      hint: 'names and aliases may not hold "#", a double quote or control characters',
+    });
+  }
+  return `"${text}"`;
+}
+
 interface Job {
   id: string;
   lines: IpLine[];

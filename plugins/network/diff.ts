@@ -26,11 +26,15 @@ export function diffNetwork(desired: NetDesired, live: NetLive): Action[] {
   return [...linkActions(desired, live, ovs.length > 0), ...ovs, ...routeActions(desired, live)];
 }
 
-/** The payload of a link create: the desired link, its full ifalias, and existing links to enrol. */
+/**
+ * The payload of a link create: the desired link, its full ifalias, existing links to enrol,
+ * and the state of a veth's peer the file does not declare (it follows the veth's).
+ */
 export interface LinkCreate {
   link: DesiredLink;
   ifalias?: string;
   enrol: string[];
+  peerState?: "up" | "down";
 }
 
 function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean): Action[] {
@@ -88,7 +92,13 @@ function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean):
     if (cur === undefined || replace) {
       const enrol = (link.ports ?? []).filter((p) => !declared.has(p) && liveBy.has(p));
       const ifalias = aliasOf(link, !isOvs);
-      const after: LinkCreate = { link, ...(ifalias === undefined ? {} : { ifalias }), enrol };
+      const peerState = undeclaredPeer(link, declared) === undefined ? undefined : link.state;
+      const after: LinkCreate = {
+        link,
+        ...(ifalias === undefined ? {} : { ifalias }),
+        enrol,
+        ...(peerState === undefined ? {} : { peerState }),
+      };
       if (isOvs && !needsNetlinkWork(link)) continue;
       if (replace) deleteAction(cur, `replaced: ${describeReplace(link, cur)}`);
       actions.push({
@@ -103,7 +113,7 @@ function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean):
       });
       continue;
     }
-    const changes = linkChanges(link, cur, liveBy, declared, linuxBridges);
+    const changes = linkChanges(link, cur, { liveBy, declared, linuxBridges, deleted });
     if (changes.length === 0) continue;
     actions.push({
       kind: "modify",
@@ -132,6 +142,15 @@ function needsOf(
   return needs.filter((name) => name !== link.name).map((name) => `${plugin}:${name}`);
 }
 
+/** The peer of a veth op creates in this namespace when the file does not declare it itself. */
+function undeclaredPeer(
+  link: DesiredLink,
+  declared: ReadonlyMap<string, DesiredLink>,
+): string | undefined {
+  if (link.veth === undefined || link.veth.netns !== undefined) return undefined;
+  return declared.has(link.veth.peer) ? undefined : link.veth.peer;
+}
+
 /** An OVS link's device is made by the OVS transaction; netlink only adds state, alias and addresses. */
 function needsNetlinkWork(link: DesiredLink): boolean {
   return (
@@ -148,12 +167,19 @@ function aliasOf(link: DesiredLink, owned: boolean): string | undefined {
   return link.alias === undefined ? ownerMarker : `${ownerMarker} ${link.alias}`;
 }
 
+/** What linkChanges looks at besides the link: the host's links and the run's other links. */
+interface LinkContext {
+  liveBy: ReadonlyMap<string, LiveLink>;
+  declared: ReadonlyMap<string, DesiredLink>;
+  linuxBridges: ReadonlySet<string>;
+  /** Links this run deletes. */
+  deleted: ReadonlySet<string>;
+}
+
 function linkChanges(
   link: DesiredLink,
   cur: LiveLink,
-  liveBy: ReadonlyMap<string, LiveLink>,
-  declared: ReadonlyMap<string, DesiredLink>,
-  linuxBridges: ReadonlySet<string>,
+  { liveBy, declared, linuxBridges, deleted }: LinkContext,
 ): FieldChange[] {
   const isOvs = ovsTypes.has(link.type);
   const changes: FieldChange[] = [];
@@ -178,7 +204,13 @@ function linkChanges(
     if (!declared.has(port) && member && member.master !== link.name)
       changes.push({ path: "ports", after: port });
   }
+  for (const port of foreignPorts(link, cur, liveBy, declared, deleted))
+    changes.push({ path: "ports", before: port });
   if (link.state !== undefined) field("state", cur.state, link.state);
+  const peer = undeclaredPeer(link, declared);
+  const peerLink = peer === undefined ? undefined : liveBy.get(peer);
+  if (peerLink !== undefined && link.state !== undefined)
+    field("peer.state", peerLink.state, link.state);
   for (const family of ["ipv4", "ipv6"] as const) {
     const want = link[family] ?? (link[family] === undefined && cur.owned ? [] : null);
     if (want === null) continue;
@@ -188,6 +220,27 @@ function linkChanges(
       if (!cur[family].includes(address)) changes.push({ path: family, after: address });
   }
   return changes;
+}
+
+/**
+ * Links in a Linux bridge op created that the file does not put there: enslaved by hand (or by
+ * another tool), they are drift unless the bridge says `exclusive_ports: false`. A link the file
+ * declares is left to its own `master`; a container veth the file's lxc section puts on this
+ * bridge is the guest's.
+ */
+function foreignPorts(
+  link: DesiredLink,
+  cur: LiveLink,
+  liveBy: ReadonlyMap<string, LiveLink>,
+  declared: ReadonlyMap<string, DesiredLink>,
+  deleted: ReadonlySet<string>,
+): string[] {
+  if (link.type !== "linux-bridge" || !cur.owned || link.exclusivePorts === false) return [];
+  // A port this run deletes leaves the bridge with it.
+  const allowed = new Set([...(link.ports ?? []), ...(link.guestPorts ?? []), ...deleted]);
+  return [...liveBy.values()]
+    .filter((l) => l.master === link.name && !allowed.has(l.name) && !declared.has(l.name))
+    .map((l) => l.name);
 }
 
 function describeChange(change: FieldChange): string {
@@ -215,9 +268,16 @@ function ovsActions(desired: NetDesired, live: NetLive): Action[] {
   const wantedPorts = new Set(desired.ovs.flatMap((bridge) => bridge.ports.map((p) => p.name)));
   // Ports the file marks absent, and ports op put there that the file no longer lists: in a
   // bridge the file declares (its port list is the file's), or anywhere with `prune`.
-  const portGone = (port: LiveOvsPort, declaredBridge: boolean): boolean =>
+  // A port of a bridge op created that the file does not list (nor its lxc section) is foreign:
+  // it goes unless the bridge says `exclusive_ports: false`.
+  const portGone = (port: LiveOvsPort, bridge: DesiredOvsBridge | undefined): boolean =>
     desired.absent.includes(port.name) ||
-    (port.owned && !wantedPorts.has(port.name) && (declaredBridge || desired.prune));
+    (!wantedPorts.has(port.name) &&
+      ((port.owned && (bridge !== undefined || desired.prune)) ||
+        (bridge !== undefined &&
+          liveBy.get(bridge.name)?.owned === true &&
+          bridge.exclusivePorts &&
+          !bridge.guestPorts.includes(port.name))));
   const changes: FieldChange[] = [];
 
   for (const bridge of desired.ovs) {
@@ -262,7 +322,7 @@ function ovsActions(desired: NetDesired, live: NetLive): Action[] {
         changes.push({ path: `${path}/mac`, before: curPort.mac, after: port.mac });
     }
     for (const curPort of cur?.ports ?? []) {
-      if (portGone(curPort, true))
+      if (portGone(curPort, bridge))
         changes.push({ path: `port/${bridge.name}/${curPort.name}`, before: curPort });
     }
   }
@@ -276,7 +336,7 @@ function ovsActions(desired: NetDesired, live: NetLive): Action[] {
       continue;
     }
     for (const curPort of cur.ports) {
-      if (portGone(curPort, false))
+      if (portGone(curPort, undefined))
         changes.push({ path: `port/${cur.name}/${curPort.name}`, before: curPort });
     }
   }

@@ -1,10 +1,12 @@
 /**
  * The network plugin: Linux bridges, Open vSwitch bridges and ports, veth pairs, macvlan and
- * dummy links, link state, MTU, MAC, addresses and static routes (DESIGN.md §4). `plugins.net`
+ * dummy links, link state, MTU, MAC, addresses and static routes. `plugins.net`
  * (the op-dbus name and format) is accepted as the same section.
  */
+import type { LxcSection } from "../../src/generated/lxc.js";
 import type { NetworkSection } from "../../src/generated/network.js";
 import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
+import { containerVeths } from "../lxc/veths.js";
 import { applyNetwork } from "./apply.js";
 import { defaultOvsConfig, type OvsConfig } from "./ovs.js";
 import { checkNetwork, memoDiff, normaliseNetwork, resolveNetwork } from "./prepare.js";
@@ -32,9 +34,13 @@ export function createNetworkPlugin(
     check: (section, path) => checkNetwork(section as NetworkSection, path),
     query: (ctx: Ctx) => queryNetwork(ctx, ovsConfig),
     // The file's half while `ip` and OVSDB answer, the host's half once they have.
-    prepare: async (section, live, ctx) => {
+    prepare: async (section, live, ctx, sections) => {
       const fromFile = normaliseNetwork(section as NetworkSection);
-      return resolveNetwork(fromFile, await live, { allowUplink: ctx.options.allowUplink });
+      const guests = containerVeths(sections?.get("lxc") as LxcSection | undefined);
+      return resolveNetwork(fromFile, await live, {
+        allowUplink: ctx.options.allowUplink,
+        guests,
+      });
     },
     diff: memoDiff,
     apply: (action, ctx) => applyNetwork(action, ctx, ovsConfig),

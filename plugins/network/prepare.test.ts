@@ -32,6 +32,7 @@ const host: NetLive = {
   ovs: { available: false, reason: "ovs-vswitchd is not running" },
   routes: [],
   uplinks: ["eth0"],
+  defaultRoutes: [{ dev: "eth0", family: 4, metric: 100 }],
 };
 const withOvs: NetLive = { ...host, ovs: { available: true, bridges: [] } };
 
@@ -74,7 +75,13 @@ describe("network prepare", () => {
       { name: "ovsbr0", type: "ovs-bridge", state: "up", ipv4: ["198.18.5.1/24"] },
     ]);
     expect(desired.ovs).toEqual([
-      { name: "ovsbr0", datapath: "netdev", ports: [{ name: "vi100", internal: false }] },
+      {
+        name: "ovsbr0",
+        datapath: "netdev",
+        ports: [{ name: "vi100", internal: false }],
+        exclusivePorts: true,
+        guestPorts: [],
+      },
     ]);
     expect(desired.pending).toEqual([{ bridge: "ovsbr0", port: "vi100" }]);
   });
@@ -123,6 +130,25 @@ describe("network prepare", () => {
     expect(prepare({ interfaces: [bridge("br0", ["vi101"])] }).pending).toEqual([
       { bridge: "br0", port: "vi101" },
     ]);
+  });
+
+  it("accepts a veth the lxc section declares as a pending port, on the bridge it names", () => {
+    const section = { interfaces: [bridge("br0", ["web0"])] };
+    const guests = [{ veth: "web0", bridge: "br0" }];
+    expect(prepareNetwork(section as never, host, { allowUplink: false, guests }).pending).toEqual([
+      { bridge: "br0", port: "web0" },
+    ]);
+    expect(() => prepare(section)).toThrow(
+      /port "web0" of bridge "br0" names a link that does not exist/,
+    );
+    expect(() =>
+      prepareNetwork(section as never, host, {
+        allowUplink: false,
+        guests: [{ veth: "web0", bridge: "br9" }],
+      }),
+    ).toThrow(
+      /port "web0" of bridge "br0" is the veth of a container that the lxc section puts on "br9"/,
+    );
   });
 
   it("rejects a bridge that is its own port and a loop of bridges", () => {
@@ -234,6 +260,67 @@ describe("network prepare", () => {
     expect(prepare({ interfaces: [] }).ovs).toEqual([]);
   });
 
+  it("refuses exclusive_ports on a link that is not a bridge, and an alias too long in bytes", () => {
+    const lines = checkNetwork(
+      {
+        interfaces: [
+          { name: "v0", type: "veth", veth: { peer: "v0p" }, exclusive_ports: false },
+          { name: "br0", type: "linux-bridge", alias: "\u00e9".repeat(101) },
+          { name: "br1", type: "linux-bridge", alias: "e".repeat(200), exclusive_ports: true },
+        ],
+      } as never,
+      "/plugins/network",
+    );
+    expect(lines).toEqual([
+      '/plugins/network/interfaces/0/exclusive_ports: "v0" is a veth; only bridges have exclusive_ports (remove it, or move it to the bridge)',
+      '/plugins/network/interfaces/1/alias: the alias of "br0" is 202 bytes in UTF-8; at most 200 fit (shorten it)',
+    ]);
+  });
+
+  it("never rewrites a route op did not add, naming where the file gives it", () => {
+    const live: NetLive = {
+      ...host,
+      links: [...host.links, link("br0", { type: "linux-bridge", kind: "bridge", owned: true })],
+      routes: [
+        {
+          to: "198.18.9.0/24",
+          family: 4,
+          via: "198.18.1.9",
+          dev: "br0",
+          metric: 0,
+          protocol: "boot",
+        },
+        { to: "default", family: 4, via: "198.18.1.1", dev: "br0", metric: 0, protocol: "dhcp" },
+        {
+          to: "198.18.8.0/24",
+          family: 4,
+          via: "198.18.1.8",
+          dev: "br0",
+          metric: 0,
+          protocol: "static",
+        },
+      ],
+    };
+    const section = {
+      interfaces: [{ name: "br0", type: "linux-bridge", ipv4: { gateway: "198.18.1.254" } }],
+      routes: [
+        { to: "198.18.8.0/24", via: "198.18.1.88", dev: "br0" },
+        { to: "198.18.9.0/24", via: "198.18.1.99", dev: "br0" },
+      ],
+    };
+    const error = errorOf(section, live);
+    expect(error.details).toEqual([
+      '/plugins/network/interfaces/0/ipv4/gateway: the route to default on "br0" exists (via 198.18.1.1, metric 0, proto dhcp) and op did not add it, so it will not rewrite it (give the route the host has, or delete the host\'s route by hand first)',
+      '/plugins/network/routes/1: the route to 198.18.9.0/24 on "br0" exists (via 198.18.1.9, metric 0, proto boot) and op did not add it, so it will not rewrite it (give the route the host has, or delete the host\'s route by hand first)',
+    ]);
+    // The same route as the host's is no change; op's own (proto static) is rewritten.
+    const same = {
+      interfaces: section.interfaces.map(({ ipv4: _, ...rest }) => rest),
+      routes: [{ to: "198.18.9.0/24", via: "198.18.1.9", dev: "br0" }, section.routes[0]],
+    };
+    expect(prepare(same, live).routes).toHaveLength(2);
+  });
+
   it("refuses to delete, take down, re-address or enrol the uplink unless allowed", () => {
     const down = { interfaces: [{ name: "eth0", type: "ethernet", state: "down" }] };
     expect(errorOf(down).message).toMatch(/default route \(eth0\): it would take eth0 down/);
@@ -251,7 +338,7 @@ describe("network prepare", () => {
     expect(() =>
       guardUplinks(
         [{ kind: "delete", plugin: "network", id: "eth0", before: {}, reason: "" }],
-        ["eth0"],
+        host,
       ),
     ).toThrow(/delete eth0/);
   });
@@ -289,6 +376,37 @@ describe("network schema", () => {
       }),
     ).toContain("/interfaces/0/bridge/ports/0 pattern");
     expect(errorsFor({ interfaces: [{ name: "fifteen-chars-0", type: "dummy" }] })).toEqual([]);
+  });
+
+  it("rejects names ip -batch or the kernel would misread: #, quotes, backslash, %, control characters", () => {
+    // "#" starts an ip comment even inside quotes; "%d" makes the kernel choose the name.
+    for (const name of ["a#b", 'a"b', "a'b", "a\\b", "br%d", "a\u0001b", "caf\u00e9"]) {
+      expect(errorsFor({ interfaces: [{ name, type: "dummy" }] })).toContain(
+        "/interfaces/0/name pattern",
+      );
+      expect(
+        errorsFor({ interfaces: [{ name: "v0", type: "veth", veth: { peer: name } }] }),
+      ).toContain("/interfaces/0/veth/peer pattern");
+    }
+    for (const name of ["help", "up", "-x", "a.b_c-d", "x[1]", "a$b"]) {
+      expect(errorsFor({ interfaces: [{ name, type: "dummy" }] })).toEqual([]);
+    }
+  });
+
+  it("rejects an alias with #, a double quote or a control character, and a numeric netns", () => {
+    for (const alias of ["lab #1", 'the "lab"', "two\nlines", "tab\there"]) {
+      expect(errorsFor({ interfaces: [{ name: "br0", type: "dummy", alias }] })).toContain(
+        "/interfaces/0/alias pattern",
+      );
+    }
+    expect(errorsFor({ interfaces: [{ name: "br0", type: "dummy", alias: "it's ok" }] })).toEqual(
+      [],
+    );
+    for (const netns of ["1", "..", "."]) {
+      expect(
+        errorsFor({ interfaces: [{ name: "v0", type: "veth", veth: { peer: "p", netns } }] }),
+      ).toContain("/interfaces/0/veth/netns pattern");
+    }
   });
 
   it("rejects an MTU out of range and a prefix too long", () => {

@@ -7,7 +7,8 @@
 import { OpError } from "../../src/errors.js";
 import type { Address4, Interface, NetworkSection } from "../../src/generated/network.js";
 import { ovsStartHint } from "../../src/ovsdb.js";
-import type { Action } from "../../src/plugin.js";
+import type { Action, FieldChange } from "../../src/plugin.js";
+import type { ContainerVeth } from "../lxc/veths.js";
 import { canonicalIp, familyOf, hasHostBits, parseCidr } from "./addr.js";
 import { diffNetwork, type LinkCreate, routeId } from "./diff.js";
 import {
@@ -20,8 +21,14 @@ import {
   ovsTypes,
 } from "./types.js";
 
-/** Host-side container veths as the lxc plugin names them (`vi{id}`): created later in a run. */
+/**
+ * Host-side container veths as the lxc plugin names them by default (`vi{id}`): a bridge port
+ * of that form may appear later in a run even when the lxc section is in another file.
+ */
 const containerVeth = /^vi\d+$/;
+
+/** The kernel keeps at most 255 bytes of ifalias; op's marker and a space come first. */
+const maxAliasBytes = 200;
 
 const typeAliases: Record<Interface["type"], LinkType> = {
   "linux-bridge": "linux-bridge",
@@ -51,6 +58,8 @@ export interface NetworkFromFile {
   routes: DesiredRoute[];
   /** Which link each address of the file is on (IP without prefix). */
   addressOwner: ReadonlyMap<string, string>;
+  /** Where in the section each route is written, by route id. */
+  routeWhere: ReadonlyMap<string, string>;
   ovs: DesiredOvsBridge[];
 }
 
@@ -94,10 +103,16 @@ function refuse(problems: readonly NetworkProblem[]): void {
 /** The section's path in messages that have no file to name it by (the CLI checks first). */
 const sectionPath = "/plugins/network";
 
+export interface ResolveOptions {
+  allowUplink: boolean;
+  /** The container veths the file's lxc section declares (plugins/lxc/veths.ts). */
+  guests?: readonly ContainerVeth[];
+}
+
 export function prepareNetwork(
   section: NetworkSection,
   live: NetLive,
-  options: { allowUplink: boolean },
+  options: ResolveOptions,
 ): NetDesired {
   return resolveNetwork(normaliseNetwork(section), live, options);
 }
@@ -161,6 +176,13 @@ function normalise(section: NetworkSection, fail: Fail): NetworkFromFile {
   interfaces.forEach((iface, i) => {
     const type = typeAliases[iface.type];
     const isBridge = type === "linux-bridge" || type === "ovs-bridge";
+    if (!isBridge && iface.exclusive_ports !== undefined) {
+      fail(
+        `${at(i)}/exclusive_ports`,
+        `"${iface.name}" is a ${type}; only bridges have exclusive_ports`,
+        "remove it, or move it to the bridge",
+      );
+    }
     if (!isBridge && (iface.ports || iface.bridge || iface.ovs)) {
       fail(
         at(i),
@@ -238,7 +260,7 @@ function normalise(section: NetworkSection, fail: Fail): NetworkFromFile {
 
   // Per link: its fields and addresses.
   const links: DesiredLink[] = [];
-  const routes: DesiredRoute[] = [];
+  const routes: { route: DesiredRoute; where: string }[] = [];
   const addressOwner = new Map<string, string>();
   // For each veth name, the first declared veth that names it as its peer (file order).
   const declaredAsPeerBy = new Map<string, string>();
@@ -261,6 +283,13 @@ function normalise(section: NetworkSection, fail: Fail): NetworkFromFile {
       fail(at(i), `"${iface.name}" is a ${type} but has veth settings`, "remove veth");
     if (iface.macvlan && type !== "macvlan")
       fail(at(i), `"${iface.name}" is a ${type} but has macvlan settings`, "remove macvlan");
+    if (iface.alias !== undefined && Buffer.byteLength(iface.alias) > maxAliasBytes) {
+      fail(
+        `${at(i)}/alias`,
+        `the alias of "${iface.name}" is ${Buffer.byteLength(iface.alias)} bytes in UTF-8; at most ${maxAliasBytes} fit`,
+        "shorten it",
+      );
+    }
 
     const mtu = iface.mtu ?? mtuFromProperties(iface, i, fail);
     const link: DesiredLink = {
@@ -291,15 +320,12 @@ function normalise(section: NetworkSection, fail: Fail): NetworkFromFile {
         addressOwner.set(ip, iface.name);
       }
       const gateway = (family === 4 ? iface.ipv4 : iface.ipv6)?.gateway;
+      const where = `${at(i)}/ipv${family}/gateway`;
       const route =
         gateway === undefined
           ? undefined
-          : checkRoute(
-              { to: "default", via: gateway, dev: iface.name },
-              `${at(i)}/ipv${family}/gateway`,
-              fail,
-            );
-      if (route !== undefined) routes.push(route);
+          : checkRoute({ to: "default", via: gateway, dev: iface.name }, where, fail);
+      if (route !== undefined) routes.push({ route, where });
     }
     if ((link.ipv6?.length ?? 0) > 0 && mtu !== undefined && mtu < 1280) {
       fail(
@@ -343,23 +369,25 @@ function normalise(section: NetworkSection, fail: Fail): NetworkFromFile {
     if (type === "macvlan" && iface.macvlan) {
       link.macvlan = { base: iface.macvlan.base, mode: iface.macvlan.mode ?? "bridge" };
     }
+    if (type === "linux-bridge" && iface.exclusive_ports === false) link.exclusivePorts = false;
     links.push(link);
   });
 
   (section.routes ?? []).forEach((route, i) => {
-    const checked = checkRoute(route, `/routes/${i}`, fail);
-    if (checked !== undefined) routes.push(checked);
+    const where = `/routes/${i}`;
+    const checked = checkRoute(route, where, fail);
+    if (checked !== undefined) routes.push({ route: checked, where });
   });
-  const routeIds = new Set<string>();
-  for (const route of routes) {
+  const routeWhere = new Map<string, string>();
+  for (const { route, where } of routes) {
     const id = routeId(route);
-    if (routeIds.has(id))
+    if (routeWhere.has(id))
       fail(
-        "/routes",
+        where,
         `the route to ${route.to} on "${route.dev}" is listed twice`,
         "list each route once",
       );
-    routeIds.add(id);
+    else routeWhere.set(id, where);
   }
 
   return {
@@ -369,8 +397,9 @@ function normalise(section: NetworkSection, fail: Fail): NetworkFromFile {
     absent,
     members,
     links,
-    routes,
+    routes: routes.map(({ route }) => route),
     addressOwner,
+    routeWhere,
     ovs: ovsBridges(interfaces, members, typeOf, links, fail),
   };
 }
@@ -383,9 +412,13 @@ function normalise(section: NetworkSection, fail: Fail): NetworkFromFile {
 export function resolveNetwork(
   file: NetworkFromFile,
   live: NetLive,
-  options: { allowUplink: boolean },
+  options: ResolveOptions,
 ): NetDesired {
   const { typeOf, indexOf, absent, members, addressOwner } = file;
+  const guests = options.guests ?? [];
+  const guestVeths = new Set(guests.map((guest) => guest.veth));
+  const guestsOf = (bridge: string): string[] =>
+    guests.filter((guest) => guest.bridge === bridge).map((guest) => guest.veth);
   const interfaces = file.section.interfaces ?? [];
   const liveBy = new Map(live.links.map((link) => [link.name, link]));
   const { problems, fail } = collector();
@@ -396,6 +429,14 @@ export function resolveNetwork(
     const i = indexOf.get(bridge) ?? 0;
     const bridgeType = typeOf.get(bridge) as LinkType;
     for (const port of ports) {
+      const guest = guests.find((g) => g.veth === port.name && g.bridge !== bridge);
+      if (guest !== undefined) {
+        fail(
+          at(i),
+          `port "${port.name}" of bridge "${bridge}" is the veth of a container that the lxc section puts on "${guest.bridge}"`,
+          "name the same bridge in both sections",
+        );
+      }
       const portType = typeOf.get(port.name) ?? liveBy.get(port.name)?.type;
       if (portType === "ovs-interface" && bridgeType !== "ovs-bridge") {
         fail(
@@ -405,14 +446,14 @@ export function resolveNetwork(
         );
       }
       if (!present(port.name) && !liveBy.has(port.name)) {
-        if (containerVeth.test(port.name)) {
+        if (containerVeth.test(port.name) || guestVeths.has(port.name)) {
           pending.push({ bridge, port: port.name });
           continue;
         }
         fail(
           at(i),
           `port "${port.name}" of bridge "${bridge}" names a link that does not exist and is not declared`,
-          `declare "${port.name}" in interfaces, create it first, or fix the name (container veths are named vi<id>)`,
+          `declare "${port.name}" in interfaces, create it first, or fix the name (a container veth is named vi<id> or as the lxc section's "veth" says)`,
         );
       }
     }
@@ -445,6 +486,8 @@ export function resolveNetwork(
       link.ports = (members.get(iface.name) ?? [])
         .map((p) => p.name)
         .filter((p) => present(p) || liveBy.has(p));
+      const guestPorts = guestsOf(iface.name);
+      if (guestPorts.length > 0) link.guestPorts = guestPorts;
     }
     if (type === "veth") {
       if (iface.veth) {
@@ -506,6 +549,20 @@ export function resolveNetwork(
     }
   }
 
+  // op rewrites only routes it added (proto static): another's route of the same destination
+  // and link (the host's default route, say) is never changed in place.
+  const liveRoutes = new Map(live.routes.map((route) => [routeId(route), route]));
+  for (const route of file.routes) {
+    const cur = liveRoutes.get(routeId(route));
+    if (cur === undefined || cur.protocol === "static") continue;
+    if (cur.via === route.via && cur.metric === route.metric) continue;
+    fail(
+      file.routeWhere.get(routeId(route)) ?? "/routes",
+      `the route to ${route.to} on "${route.dev}" exists (via ${cur.via ?? "-"}, metric ${cur.metric}, proto ${cur.protocol}) and op did not add it, so it will not rewrite it`,
+      "give the route the host has, or delete the host's route by hand first",
+    );
+  }
+
   (file.section.routes ?? []).forEach((route, i) => {
     const linkOwned = liveBy.get(route.dev)?.owned === true && !absent.includes(route.dev);
     if (!present(route.dev) && !linkOwned) {
@@ -536,11 +593,11 @@ export function resolveNetwork(
     links,
     absent,
     prune: file.section.prune === true,
-    ovs: file.ovs,
+    ovs: file.ovs.map((bridge) => ({ ...bridge, guestPorts: guestsOf(bridge.name) })),
     routes: file.routes,
     pending,
   };
-  if (!options.allowUplink) guardUplinks(memoDiff(desired, live), live.uplinks);
+  if (!options.allowUplink) guardUplinks(memoDiff(desired, live), live);
   return desired;
 }
 
@@ -712,6 +769,8 @@ function ovsBridges(
       return {
         name: iface.name,
         datapath: iface.ovs?.datapath ?? "netdev",
+        exclusivePorts: iface.exclusive_ports !== false,
+        guestPorts: [],
         ...(link?.mtu === undefined ? {} : { mtu: link.mtu }),
         ...(link?.mac === undefined ? {} : { mac: link.mac }),
         ports: (members.get(iface.name) ?? []).map((port) => {
@@ -744,59 +803,114 @@ function ovsBridges(
   return bridges;
 }
 
-/** Refuses a plan that deletes, takes down, re-addresses or enslaves a default-route link. */
-export function guardUplinks(actions: readonly Action[], uplinks: readonly string[]): void {
-  const problems: string[] = [];
-  for (const action of actions) {
-    if (action.id === "ovs:db" && action.kind === "modify") {
-      for (const change of action.changes) {
-        const name = change.path.split("/").at(-1) ?? "";
-        if (change.after === undefined && uplinks.includes(name))
-          problems.push(`delete ${name} from Open vSwitch`);
-      }
-      continue;
-    }
-    if (action.id.startsWith("route:")) {
-      const route = (action.kind === "create" ? action.after : action.before) as {
-        to?: string;
-        dev?: string;
-      };
-      if (route.to === "default" && action.kind !== "create")
-        problems.push(`replace the default route on ${route.dev}`);
-      continue;
-    }
-    // A bridge that takes the uplink in as a port moves the host's traffic onto the bridge.
-    const enrolled =
-      action.kind === "create"
-        ? (action.after as LinkCreate).enrol
-        : action.kind === "modify"
-          ? action.changes.filter((c) => c.path === "ports").map((c) => String(c.after))
-          : [];
-    for (const port of enrolled.filter((name) => uplinks.includes(name)))
-      problems.push(`enrol ${port} in bridge ${action.id}`);
-    if (!uplinks.includes(action.id)) continue;
-    if (action.kind === "delete") problems.push(`delete ${action.id}`);
-    if (action.kind !== "modify") continue;
-    for (const change of action.changes) {
-      if (change.path === "state" && change.after === "down")
-        problems.push(`take ${action.id} down`);
-      if (change.path === "ipv4" || change.path === "ipv6") {
-        problems.push(
-          `${change.after === undefined ? "remove" : "add"} address ${String(change.after ?? change.before)} on ${action.id}`,
-        );
-      }
-      if (change.path === "master" && change.after)
-        problems.push(`enrol ${action.id} in bridge ${String(change.after)}`);
-    }
-  }
+/**
+ * Refuses a plan that could cut the host off: one that deletes, takes down, re-addresses,
+ * enslaves or takes out of its bridge a link carrying the default route (or a link under it,
+ * NetLive.uplinks), removes it from Open vSwitch, or adds, changes or deletes a default route
+ * that the host's default route would give way to.
+ */
+export function guardUplinks(
+  actions: readonly Action[],
+  host: Pick<NetLive, "uplinks" | "defaultRoutes">,
+): void {
+  const problems = actions.flatMap((action) => uplinkProblems(action, host));
   if (problems.length > 0) {
     throw new OpError(
       "invalid-state",
-      `refusing a plan that touches the link carrying the host's default route (${uplinks.join(", ")}): it would ${problems.join("; ")}`,
+      `refusing a plan that touches the link carrying the host's default route (${host.uplinks.join(", ") || "none"}): it would ${problems.join("; ")}`,
       {
         details: problems,
         hint: "this could cut the host off the network; check the file, and if it is what you mean, run again with --allow-uplink",
       },
     );
   }
+}
+
+/** What one action would do to the host's uplinks, in words; empty when nothing. */
+function uplinkProblems(
+  action: Action,
+  host: Pick<NetLive, "uplinks" | "defaultRoutes">,
+): string[] {
+  const isUplink = (name: unknown): boolean =>
+    typeof name === "string" && host.uplinks.includes(name);
+  if (action.id === "ovs:db") {
+    return action.kind === "modify" ? ovsUplinkProblems(action.changes, isUplink) : [];
+  }
+  if (action.id.startsWith("route:")) return defaultRouteProblems(action, host.defaultRoutes);
+  const problems: string[] = [];
+  if (action.kind === "create") {
+    for (const port of (action.after as LinkCreate).enrol.filter(isUplink))
+      problems.push(`enrol ${port} in bridge ${action.id}`);
+    return problems;
+  }
+  if (action.kind === "delete") return isUplink(action.id) ? [`delete ${action.id}`] : [];
+  for (const change of action.changes) {
+    // A bridge taking an uplink in, or letting one go, moves the host's traffic.
+    if (change.path === "ports" && isUplink(change.after))
+      problems.push(`enrol ${String(change.after)} in bridge ${action.id}`);
+    if (change.path === "ports" && isUplink(change.before))
+      problems.push(`take ${String(change.before)} out of bridge ${action.id}`);
+    if (change.path === "peer.state" && change.after === "down") {
+      const peer = (action.after as DesiredLink).veth?.peer;
+      if (isUplink(peer)) problems.push(`take ${String(peer)} down`);
+    }
+    if (!isUplink(action.id)) continue;
+    if (change.path === "state" && change.after === "down") problems.push(`take ${action.id} down`);
+    if (change.path === "ipv4" || change.path === "ipv6") {
+      problems.push(
+        `${change.after === undefined ? "remove" : "add"} address ${String(change.after ?? change.before)} on ${action.id}`,
+      );
+    }
+    if (change.path === "master") {
+      problems.push(
+        change.after === null
+          ? `take ${action.id} out of bridge ${String(change.before)}`
+          : `enrol ${action.id} in bridge ${String(change.after)}`,
+      );
+    }
+  }
+  return problems;
+}
+
+/** An `ovs:db` change that removes, moves or enrols an uplink (port or bridge). */
+function ovsUplinkProblems(
+  changes: readonly FieldChange[],
+  isUplink: (name: unknown) => boolean,
+): string[] {
+  const problems: string[] = [];
+  for (const change of changes) {
+    const [table, bridge = "", port, field] = change.path.split("/");
+    if (field !== undefined) continue;
+    const after = change.after as { from?: string } | undefined;
+    if (table === "bridge" && after === undefined) {
+      const ports = (change.before as { ports?: string[] } | undefined)?.ports ?? [];
+      if (isUplink(bridge)) problems.push(`delete ${bridge} from Open vSwitch`);
+      for (const name of ports.filter(isUplink))
+        problems.push(`delete ${name} from Open vSwitch (with bridge ${bridge})`);
+    }
+    if (table !== "port" || !isUplink(port)) continue;
+    if (after === undefined) problems.push(`delete ${port} from Open vSwitch`);
+    else if (after.from !== undefined)
+      problems.push(`move ${port} from OVS bridge ${after.from} to ${bridge}`);
+    else problems.push(`enrol ${port} in OVS bridge ${bridge}`);
+  }
+  return problems;
+}
+
+/**
+ * A default route op adds with the same or a lower metric than one the host has (of the same
+ * family) would replace or shadow the host's; changing or deleting a default route is the
+ * same kind of change.
+ */
+function defaultRouteProblems(action: Action, defaultRoutes: NetLive["defaultRoutes"]): string[] {
+  const route = (action.kind === "delete" ? action.before : action.after) as DesiredRoute;
+  if (route.to !== "default") return [];
+  if (action.kind === "delete") return [`delete the default route on ${route.dev}`];
+  if (action.kind === "modify") return [`replace the default route on ${route.dev}`];
+  return defaultRoutes
+    .filter((host) => host.family === route.family && route.metric <= host.metric)
+    .map(
+      (host) =>
+        `add a default route on ${route.dev} with metric ${route.metric}, which would replace or shadow the host's default route on ${host.dev} (metric ${host.metric})`,
+    );
 }

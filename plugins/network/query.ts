@@ -141,14 +141,15 @@ export function parseLive(
   });
 
   const routes: LiveRoute[] = [];
-  const uplinks = new Set<string>();
+  const defaultRoutes: NetLive["defaultRoutes"] = [];
   const tagged = ([4, 6] as const).flatMap((family) =>
     (routeDumps[family] as IpRoute[]).map((raw) => ({ raw, family })),
   );
   for (const { raw, family } of tagged) {
     if (raw.dev === undefined || raw.dst === undefined || (raw.type ?? "unicast") !== "unicast")
       continue;
-    if (raw.dst === "default") uplinks.add(raw.dev);
+    if (raw.dst === "default")
+      defaultRoutes.push({ dev: raw.dev, family, metric: raw.metric ?? (family === 6 ? 1024 : 0) });
     const protocol = raw.protocol ?? "boot";
     if (protocol === "kernel" || protocol === "ra") continue;
     const cidr = raw.dst === "default" ? undefined : parseCidr(raw.dst);
@@ -161,7 +162,46 @@ export function parseLive(
       protocol,
     });
   }
-  return { links, ovs, routes, uplinks: [...uplinks].sort() };
+  const uplinks = linksUnder(
+    defaultRoutes.map((route) => route.dev),
+    links,
+    ovs,
+  );
+  return { links, ovs, routes, uplinks, defaultRoutes };
+}
+
+/** The given links and, transitively, the links they sit on: bridge ports, macvlan bases. */
+export function linksUnder(
+  tops: readonly string[],
+  links: readonly LiveLink[],
+  ovs: LiveOvs,
+): string[] {
+  const found = new Set(tops);
+  const lowers = new Map<string, string[]>();
+  const addLower = (upper: string, lower: string): void => {
+    lowers.set(upper, [...(lowers.get(upper) ?? []), lower]);
+  };
+  for (const link of links) {
+    if (link.master !== undefined) addLower(link.master, link.name);
+    if (link.base !== undefined) addLower(link.name, link.base);
+  }
+  if (ovs.available) {
+    for (const bridge of ovs.bridges)
+      for (const port of bridge.ports) addLower(bridge.name, port.name);
+    // An internal port carrying the route is as much the bridge's as the bridge's own port.
+    for (const bridge of ovs.bridges)
+      for (const port of bridge.ports)
+        if (port.type === "internal") addLower(port.name, bridge.name);
+  }
+  const queue = [...found];
+  for (let name = queue.pop(); name !== undefined; name = queue.pop()) {
+    for (const lower of lowers.get(name) ?? []) {
+      if (found.has(lower)) continue;
+      found.add(lower);
+      queue.push(lower);
+    }
+  }
+  return [...found].sort();
 }
 
 function typeOfKind(kind: string, linkType: string | undefined): LinkType | "other" {

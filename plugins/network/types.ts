@@ -33,6 +33,13 @@ export interface DesiredLink {
   master?: string | null;
   /** linux-bridge: ports that exist (or are created in this run); the others are pending. */
   ports?: string[];
+  /**
+   * linux-bridge: false when the file says `exclusive_ports: false`. Otherwise a link enslaved
+   * by hand to a bridge op created is drift, and op takes it out.
+   */
+  exclusivePorts?: boolean;
+  /** linux-bridge: ports the file does not list that may be on it (container veths). */
+  guestPorts?: string[];
   veth?: { peer: string; netns?: string };
   macvlan?: { base: string; mode: string };
   /** veth declared as the peer of another declared veth: created by that one's action. */
@@ -54,6 +61,10 @@ export interface DesiredOvsBridge {
   mtu?: number;
   mac?: string;
   ports: DesiredOvsPort[];
+  /** false when the file says `exclusive_ports: false` (see DesiredLink). */
+  exclusivePorts: boolean;
+  /** Ports the file does not list that may be on it (container veths). */
+  guestPorts: string[];
 }
 
 export interface DesiredRoute {
@@ -142,8 +153,14 @@ export interface NetLive {
   ovs: LiveOvs;
   /** Routes of the main table that are not the kernel's own. */
   routes: LiveRoute[];
-  /** Links carrying a default route (IPv4 or IPv6): the host's uplinks. */
+  /**
+   * The host's uplinks: links carrying a default route (IPv4 or IPv6), and the links under
+   * them (ports of such a bridge, Linux or OVS, and the base of such a macvlan), since taking
+   * one of those away cuts the route off as well.
+   */
   uplinks: string[];
+  /** Every default route of the main table, whoever added it (the kernel's RA ones too). */
+  defaultRoutes: { dev: string; family: 4 | 6; metric: number }[];
 }
 
 /** What an action carries (`after` of create/modify, `before` of delete). */

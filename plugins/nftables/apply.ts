@@ -7,10 +7,11 @@ import { OpError } from "../../src/errors.js";
 import { type Action, type Ctx, unreachable } from "../../src/plugin.js";
 import { nftFailed } from "./query.js";
 import {
+  carriesOwnerMark,
   deleteScript,
   describeProblem,
   locateErrors,
-  ownerComment,
+  notOwned,
   replaceScript,
   type Script,
 } from "./script.js";
@@ -49,15 +50,11 @@ async function assertOwned(action: Action & { kind: "modify" }, ctx: Ctx): Promi
     check: false,
   });
   if (listing.exitCode !== 0) return; // gone meanwhile: the replacement creates it
-  if (listing.stdout.includes(`comment "${ownerComment}"`)) return;
-  throw new OpError(
-    "invalid-state",
-    `table ${action.id} exists and was not created by op (it lacks comment "${ownerComment}"), so op will not replace it`,
-    {
-      hint: `to hand the table to op, add "adopt": true to it in the file; its current contents will then be replaced`,
-      context: { plugin: "nftables", phase: "apply", id: action.id },
-    },
-  );
+  if (carriesOwnerMark(listing.stdout)) return;
+  throw new OpError("invalid-state", notOwned(action.id, "replace"), {
+    hint: `to hand the table to op, add "adopt": true to it in the file; its current contents will then be replaced`,
+    context: { plugin: "nftables", phase: "apply", id: action.id },
+  });
 }
 
 function scriptFor(action: Action): Script {

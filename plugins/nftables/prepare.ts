@@ -2,28 +2,29 @@
  * The file's tables in the form nft itself prints them: loaded into a throw-away network
  * namespace and listed back as JSON, so `{22,80}` and `{ 22, 80 }` are the same rule. The
  * result is a pure function of nft's version, the kernel and the generated script, so it is
- * cached under `ctx.cacheDir`. Live rules the file lacks are rendered as nft text (another
- * throw-away load) so the plan can show them; `diff` stays pure.
+ * cached under `ctx.cacheDir`, each entry authenticated (src/cache.ts). Live rules the file
+ * lacks are rendered as nft text (another throw-away load) so the plan can show them; `diff`
+ * stays pure. No shell is involved: every step is one direct exec.
  */
-import { createHash, randomBytes } from "node:crypto";
-import {
-  mkdir,
-  readdir,
-  readFile,
-  rename,
-  stat,
-  unlink,
-  utimes,
-  writeFile,
-} from "node:fs/promises";
-import { release } from "node:os";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { release, tmpdir } from "node:os";
 import { join } from "node:path";
+import { openCache } from "../../src/cache.js";
 import { OpError } from "../../src/errors.js";
+import type { RunResult } from "../../src/exec.js";
 import type { Ctx } from "../../src/plugin.js";
 import { ruleKey } from "./diff.js";
 import { parseRuleset, tableToNftJson } from "./parse.js";
 import { nftFailed } from "./query.js";
-import { definitionScript, describeProblem, locateErrors, type Script } from "./script.js";
+import {
+  carriesOwnerMark,
+  definitionScript,
+  describeProblem,
+  locateErrors,
+  notOwned,
+  type Script,
+} from "./script.js";
 import {
   type DesiredRule,
   type DesiredTable,
@@ -34,34 +35,89 @@ import {
   type NftTableSpec,
   tableId,
 } from "./types.js";
-import { validateSection } from "./validate.js";
+import { sectionPath, validateSection } from "./validate.js";
+
+/** Throw-away namespaces are named `op-nftcheck-<pid of the op that made it>-<random>`. */
+const throwawayPrefix = "op-nftcheck-";
 
 /**
- * Creates, in the throw-away namespace, the interfaces named as arguments, so nft can resolve
- * rules matching them by index (iif/oif). A failure is left for nft to report on the rule;
- * `#` keeps the peers' names apart from any interface name a rule can give.
+ * Deletes throw-away namespaces left by an op that was killed before it could delete its own
+ * (their pid is gone). Those of a running op are left alone.
  */
-const createInterfaces =
-  'n=0; for dev do n=$((n + 1)); ip link add "$dev" type veth peer name "op#$n" 2>/dev/null || :; done';
+async function removeAbandonedNamespaces(ctx: Ctx): Promise<void> {
+  const names = await readdir("/run/netns").catch(() => [] as string[]);
+  for (const name of names) {
+    const pid = Number(new RegExp(`^${throwawayPrefix}(\\d+)-`).exec(name)?.[1]);
+    if (!Number.isInteger(pid) || processExists(pid)) continue;
+    await ctx.exec.run("ip", ["netns", "del", name], { check: false });
+  }
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== "ESRCH";
+  }
+}
+
+/** Runs nft, with its arguments and input, inside the throw-away namespace. */
+type ThrowawayNft = (args: readonly string[], input?: string) => Promise<RunResult>;
 
 /**
- * Runs in a new, empty network namespace: loads the script from stdin and lists the result.
- * Exit 3: nft refused the script; 127: no nft.
+ * Runs `work` with a new, empty network namespace of its own, deleted afterwards. Named (in
+ * /run/netns, like `ip netns add`) so that several direct execs share it: no shell is needed
+ * to chain them. The interfaces given are created in it first, as veths, so nft can resolve
+ * rules matching them by index (iif/oif); a failure is left for nft to report on the rule.
  */
-const throwawayLoad = [
-  "command -v nft >/dev/null 2>&1 || exit 127",
-  createInterfaces,
-  "nft -f - || exit 3",
-  "exec nft -j -s list ruleset",
-].join("\n");
+async function withThrowawayNamespace<T>(
+  interfaces: readonly string[],
+  ctx: Ctx,
+  work: (nft: ThrowawayNft) => Promise<T>,
+): Promise<T> {
+  await removeAbandonedNamespaces(ctx);
+  const name = `${throwawayPrefix}${process.pid}-${randomBytes(4).toString("hex")}`;
+  const added = await ctx.exec.run("ip", ["netns", "add", name], { check: false });
+  if (added.exitCode !== 0) throw nftFailed(`ip netns add ${name}`, added.stderr);
+  try {
+    if (interfaces.length > 0) {
+      // Peers are named op+N: `+` is in no name `interfaceNames` returns, so none collides.
+      const lines = interfaces.map((dev, i) => `link add ${dev} type veth peer name op+${i + 1}`);
+      await ctx.exec.run("ip", ["-n", name, "-force", "-batch", "-"], {
+        input: `${lines.join("\n")}\n`,
+        check: false,
+      });
+    }
+    return await work((args, input) =>
+      ctx.exec.run("nsenter", [`--net=/run/netns/${name}`, "nft", ...args], {
+        ...(input === undefined ? {} : { input }),
+        check: false,
+      }),
+    );
+  } finally {
+    await ctx.exec.run("ip", ["netns", "del", name], { check: false });
+  }
+}
 
 /**
- * Loads nft JSON into a new, empty network namespace and lists it as text with handles.
- * `cat |` because nft's JSON parser opens /dev/stdin by path, which fails on a socket.
+ * `content` in a new file of a new 0700 directory, removed afterwards. nft reads JSON input
+ * only by path: its JSON parser opens /dev/stdin by name, which fails on the socket op's
+ * commands get as standard input.
  */
-const throwawayRender = [createInterfaces, "cat | nft -j -f - && exec nft -a list ruleset"].join(
-  "\n",
-);
+async function withPrivateFile<T>(content: string, work: (path: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), "op-nft-"));
+  try {
+    const path = join(dir, "tables.json");
+    await writeFile(path, content, { mode: 0o600, flag: "wx" });
+    return await work(path);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** nsenter's exit code when it cannot find the program (util-linux's EX_EXEC_ENOENT). */
+const programMissing = 127;
 
 /** Bumped when the cached form or `ruleKey` changes meaning (stale keys would look like drift). */
 const cacheFormat = "nftables-normalised-v2";
@@ -80,6 +136,7 @@ export async function prepareNftables(
     ensure: spec.ensure ?? "present",
   }));
   const live = await liveState;
+  await refuseForeignDeletes(specs, live, ctx);
   const present = specs.filter((spec) => spec.ensure === "present");
   const normalised =
     present.length > 0
@@ -103,6 +160,36 @@ export async function prepareNftables(
   return { tables };
 }
 
+/**
+ * Tables the file marks absent that exist without op's mark are refused, before anything
+ * changes, unless the file adopts them: another tool's table is not op's to delete. nft
+ * 1.0.6 leaves table comments out of its JSON, so this reads each such table's text listing.
+ */
+async function refuseForeignDeletes(
+  specs: readonly NftTableSpec[],
+  live: NftLive,
+  ctx: Ctx,
+): Promise<void> {
+  const onHost = new Set(live.tables.map(tableId));
+  const problems = await Promise.all(
+    specs.map(async (spec, index) => {
+      if (spec.ensure !== "absent" || spec.adopt === true || !onHost.has(tableId(spec))) return [];
+      const listing = await ctx.exec.run("nft", ["list", "table", spec.family, spec.name], {
+        check: false,
+      });
+      // Gone meanwhile: there is nothing left to delete.
+      if (listing.exitCode !== 0 || carriesOwnerMark(listing.stdout)) return [];
+      return [`${sectionPath}/tables/${index}/ensure: ${notOwned(tableId(spec), "delete")}`];
+    }),
+  );
+  if (problems.flat().length === 0) return;
+  throw new OpError("invalid-state", "the nftables section would delete tables op does not own", {
+    details: problems.flat(),
+    hint: 'to let op delete such a table, add "adopt": true to it in the file; nothing was changed',
+    context: { plugin: "nftables", phase: "prepare" },
+  });
+}
+
 /** What the cache holds: the tables as nft printed them, each rule reduced to its key. */
 type KeyedTable = NftTable<string>;
 
@@ -112,49 +199,52 @@ async function normalise(
   ctx: Ctx,
 ): Promise<Map<string, NftTable<DesiredRule>>> {
   const script = definitionScript(specs);
-  const key = createHash("sha256")
-    .update(JSON.stringify([cacheFormat, nftVersion, release(), script.text]))
-    .digest("hex");
-  const cacheFile =
-    ctx.cacheDir === undefined ? undefined : join(ctx.cacheDir, "nftables", `${key}.json`);
-
-  if (cacheFile !== undefined) {
-    const cached = await readFile(cacheFile, "utf8").catch(() => undefined);
-    if (cached !== undefined) {
-      try {
-        const tables = withTexts(checkLoaded(JSON.parse(cached) as KeyedTable[], specs), specs);
-        const now = new Date();
-        await utimes(cacheFile, now, now).catch(() => undefined);
-        return tables;
-      } catch {
-        ctx.log.debug(`nftables: ignoring unreadable cache entry ${cacheFile}`);
-      }
+  // The cache is asked only for exactly this script on this nft and kernel; an entry that does
+  // not verify is ignored and replaced. Either way the result goes through checkLoaded.
+  const cache = openCache({
+    dir: ctx.cacheDir,
+    keyFile: ctx.cacheKeyFile,
+    name: "nftables",
+    maxEntries: cacheEntries,
+    log: ctx.log,
+  });
+  const input = JSON.stringify([cacheFormat, nftVersion, release(), script.text]);
+  const cached = cache?.get(input);
+  if (cached !== undefined) {
+    try {
+      return withTexts(checkLoaded(JSON.parse(cached) as KeyedTable[], specs), specs);
+    } catch {
+      ctx.log.debug("nftables: a verified cache entry did not match the file; checking again");
     }
   }
 
-  const result = await ctx.exec.run(
-    "unshare",
-    ["-n", "sh", "-c", throwawayLoad, "sh", ...interfaceNames(specs)],
-    { input: script.text, check: false },
-  );
-  if (result.exitCode === 3) throw refused(script, result.stderr);
-  if (result.exitCode === 127) {
-    throw new OpError("tool-missing", "nft is not installed or not on PATH", {
-      hint: "install the nftables package; run `op doctor` to see what the host lacks",
-      context: { plugin: "nftables", phase: "prepare" },
-    });
-  }
-  if (result.exitCode !== 0) {
-    throw nftFailed("unshare -n nft -f - (throw-away namespace)", result.stderr);
-  }
+  const listing = await withThrowawayNamespace(interfaceNames(specs), ctx, async (nft) => {
+    const loaded = await nft(["-f", "-"], script.text);
+    if (loaded.exitCode === programMissing) throw nftMissing();
+    if (loaded.exitCode !== 0) {
+      if (/^nsenter:/m.test(loaded.stderr)) {
+        throw nftFailed("nsenter nft -f - (throw-away namespace)", loaded.stderr);
+      }
+      throw refused(script, loaded.stderr);
+    }
+    const listed = await nft(["-j", "-s", "list", "ruleset"]);
+    if (listed.exitCode !== 0) {
+      throw nftFailed("nft -j -s list ruleset (throw-away namespace)", listed.stderr);
+    }
+    return listed.stdout;
+  });
 
-  const loaded = parseRuleset(result.stdout, "nft -j -s list ruleset (throw-away namespace)");
+  const loaded = parseRuleset(listing, "nft -j -s list ruleset (throw-away namespace)");
   const keyed = checkLoaded(loaded.tables.map(keyRules), specs);
-  if (cacheFile !== undefined) {
-    await writeAtomically(cacheFile, JSON.stringify(keyed), ctx);
-    await pruneCache(join(cacheFile, ".."), ctx);
-  }
+  cache?.put(input, JSON.stringify(keyed));
   return withTexts(keyed, specs);
+}
+
+function nftMissing(): OpError {
+  return new OpError("tool-missing", "nft is not installed or not on PATH", {
+    hint: "install the nftables package; run `op doctor` to see what the host lacks",
+    context: { plugin: "nftables", phase: "prepare" },
+  });
 }
 
 function keyRules(table: NftTable): KeyedTable {
@@ -323,10 +413,11 @@ async function renderRules(
 ): Promise<Map<string, Record<string, string>>> {
   const texts = new Map<string, Record<string, string>>();
   const input = JSON.stringify({ nftables: tables.flatMap(tableToNftJson) });
-  const result = await ctx.exec.run(
-    "unshare",
-    ["-n", "sh", "-c", throwawayRender, "sh", ...interfaces],
-    { input, check: false },
+  const result = await withThrowawayNamespace(interfaces, ctx, (nft) =>
+    withPrivateFile(input, async (path) => {
+      const loaded = await nft(["-j", "-f", path]);
+      return loaded.exitCode === 0 ? await nft(["-a", "list", "ruleset"]) : loaded;
+    }),
   );
   if (result.exitCode !== 0) {
     ctx.log.debug(`nftables: could not render live rules as text: ${result.stderr.trim()}`);
@@ -383,34 +474,4 @@ export function parseRuleTexts(listing: string): Map<string, string[]> {
     }
   }
   return chains;
-}
-
-async function writeAtomically(file: string, content: string, ctx: Ctx): Promise<void> {
-  const temporary = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  try {
-    await mkdir(join(file, ".."), { recursive: true });
-    await writeFile(temporary, content);
-    await rename(temporary, file);
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    ctx.log.warn(`nftables: could not write cache entry ${file}: ${String(error)}`);
-  }
-}
-
-/** Keeps the newest `cacheEntries` entries; the cache is disposable, so errors only log. */
-async function pruneCache(dir: string, ctx: Ctx): Promise<void> {
-  try {
-    const names = (await readdir(dir)).filter((name) => name.endsWith(".json"));
-    if (names.length <= cacheEntries) return;
-    const entries = await Promise.all(
-      names.map(async (name) => ({
-        file: join(dir, name),
-        used: (await stat(join(dir, name))).mtimeMs,
-      })),
-    );
-    entries.sort((a, b) => b.used - a.used);
-    await Promise.all(entries.slice(cacheEntries).map((entry) => unlink(entry.file)));
-  } catch (error) {
-    ctx.log.debug(`nftables: could not prune cache ${dir}: ${String(error)}`);
-  }
 }

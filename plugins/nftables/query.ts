@@ -13,7 +13,7 @@ export async function queryNftables(ctx: Ctx): Promise<NftLive> {
   return parseRuleset(result.stdout, `nft ${listArgs.join(" ")}`);
 }
 
-/** A failed nft (or unshare) run that is not about the file's content. */
+/** A failed nft (or ip netns, nsenter) run that is not about the file's content. */
 export function nftFailed(command: string, output: string): OpError {
   const message = output.trim().split("\n")[0] ?? "";
   if (/Operation not permitted|Permission denied/.test(output)) {

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { OpError } from "../../src/errors.js";
 import { createRunner } from "../../src/exec.js";
 import {
+  carriesOwnerMark,
   definitionScript,
   deleteScript,
   describeProblem,
@@ -178,5 +179,34 @@ describe("locateErrors", () => {
       expect(problem?.origin).toEqual({ table: "inet/op_err", chain: "c", rule });
       expect(problem?.message).toMatch(message);
     }
+  });
+});
+
+describe("carriesOwnerMark (whether a table is op's, from `nft list table`)", () => {
+  const listing = (...body: string[]) => ["table inet t {", ...body, "}", ""].join("\n");
+
+  it("sees op's comment on the table itself, after its flags", () => {
+    expect(carriesOwnerMark(listing('\tcomment "managed by op"', "", "\tchain c {", "\t}"))).toBe(
+      true,
+    );
+    expect(carriesOwnerMark(listing("\tflags dormant", '\tcomment "managed by op"'))).toBe(true);
+  });
+
+  it("does not take the mark of a rule, chain or set for the table's", () => {
+    const foreign = listing(
+      "\tset s {",
+      "\t\ttype ipv4_addr",
+      '\t\tcomment "managed by op"',
+      "\t}",
+      "",
+      "\tchain c {",
+      '\t\tcomment "managed by op"',
+      '\t\ttcp dport 22 accept comment "managed by op"',
+      "\t}",
+    );
+    expect(carriesOwnerMark(foreign)).toBe(false);
+    expect(carriesOwnerMark(listing('\tcomment "managed by op, not"'))).toBe(false);
+    expect(carriesOwnerMark(listing('\tcomment "another tool"'))).toBe(false);
+    expect(carriesOwnerMark("")).toBe(false);
   });
 });

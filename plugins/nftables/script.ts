@@ -7,8 +7,29 @@ import type { NftChainSpec, NftMapSpec, NftSetSpec } from "../../src/generated/n
 import { type NftTableSpec, tableId } from "./types.js";
 import { assertScriptable } from "./validate.js";
 
-/** Written on every table op creates, for people reading `nft list ruleset`. */
+/** Written on every table op creates: how op knows a table is its own. */
 export const ownerComment = "managed by op";
+
+/** Why op leaves a table alone: it lacks op's mark and the file does not adopt it. */
+export function notOwned(id: string, verb: "replace" | "delete"): string {
+  return `table ${id} exists and was not created by op (it lacks comment "${ownerComment}"), so op will not ${verb} it`;
+}
+
+/**
+ * Whether `nft list table` text shows op's mark on the table itself. Only the table's own
+ * attribute lines count (one tab deep, before its first chain, set or map): a foreign table
+ * whose rule, chain or set carries the same comment is still foreign.
+ */
+export function carriesOwnerMark(listing: string): boolean {
+  const lines = listing.split("\n");
+  const header = lines.findIndex((line) => /^table \S+ \S+ \{$/.test(line));
+  if (header < 0) return false;
+  for (const line of lines.slice(header + 1)) {
+    if (line === "" || line.endsWith("{") || !/^\t\S/.test(line)) return false;
+    if (line === `\tcomment "${ownerComment}"`) return true;
+  }
+  return false;
+}
 
 interface Span {
   /** 1-based columns of one element within its line, inclusive. */

@@ -4,19 +4,25 @@
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { createCtx, type Paths, resolvePaths } from "../context.js";
 import type { StepOutcome } from "../engine/dag.js";
 import { summarize } from "../engine/plan.js";
 import {
   type ApplyReport,
   applyPlan,
+  describePending,
+  type LedgerWriter,
   messageOf,
+  newRunId,
   notConverged,
   type PlannedRun,
   planState,
   preloadApply,
+  recordSettlements,
+  type Settlement,
   type StartedQueries,
+  settlePending,
   verifyConverged,
 } from "../engine/reconcile.js";
 import { OpError, withContext } from "../errors.js";
@@ -27,6 +33,7 @@ import { entryNamed, loadPlugins, pluginEntries } from "../registry.js";
 import { readStateFile } from "../state/load.js";
 import { invalid, type StateDocument, validateState } from "../state/validate.js";
 import { trace, traced } from "../trace.js";
+import { type Interrupt, signalExitCode, watchInterrupts } from "./interrupt.js";
 import { renderRecord } from "./ledger-commands.js";
 import { renderOutcome, renderPlan, renderReport } from "./output.js";
 
@@ -44,6 +51,11 @@ export function paths(options: GlobalOptions): Paths {
     ...(options.ledger === undefined ? {} : { ledgerDir: options.ledger }),
     ...(options.ledgerKey === undefined ? {} : { keyFile: options.ledgerKey }),
   });
+}
+
+function cachePaths(options: GlobalOptions): { cacheDir: string; cacheKeyFile: string } {
+  const { cacheDir, cacheKeyFile } = paths(options);
+  return { cacheDir, cacheKeyFile };
 }
 
 function print(text: string): void {
@@ -72,8 +84,11 @@ async function checkState(parsed: unknown, file: string): Promise<LoadedState> {
   const plugins = await loadPlugins(document.sections.keys());
   const problems = plugins.flatMap(
     (plugin) =>
-      plugin.check?.(document.sections.get(plugin.name), document.paths.get(plugin.name) ?? "") ??
-      [],
+      plugin.check?.(
+        document.sections.get(plugin.name),
+        document.paths.get(plugin.name) ?? "",
+        (message) => process.stderr.write(`warning: ${message}\n`),
+      ) ?? [],
   );
   if (problems.length > 0) throw invalid(file, problems);
   return { document, plugins };
@@ -110,11 +125,20 @@ export async function validateCommand(file: string, options: GlobalOptions): Pro
 
 export async function planCommand(file: string, options: GlobalOptions): Promise<number> {
   const parsed = await readStateFile(file);
-  const ctx = createCtx({ cacheDir: paths(options).cacheDir, verbose: options.verbose ?? false });
+  const ctx = createCtx({
+    ...cachePaths(options),
+    verbose: options.verbose ?? false,
+    run: stateDirOf(file),
+  });
   const started = await startQueries(parsed, ctx);
   const { document, plugins } = await checkState(parsed, file);
   showPlan(file, await planState(document, plugins, ctx, started), options);
   return exitCodes.ok;
+}
+
+/** Relative paths in a state file are taken from its directory (stdin: the current one). */
+function stateDirOf(file: string): { stateDir?: string } {
+  return file === "-" ? {} : { stateDir: dirname(resolve(file)) };
 }
 
 /** Prints a plan (`op plan`, `op apply --check`); returns its actions in run order. */
@@ -137,13 +161,17 @@ export interface ApplyOptions extends GlobalOptions {
   allowUplink?: boolean;
 }
 
+/** How long the actions in flight may take to finish after a first SIGINT/SIGTERM. */
+export const interruptGraceSeconds = 30;
+
 export async function applyCommand(file: string, options: ApplyOptions): Promise<number> {
   const parsed = await readStateFile(file);
   const where = paths(options);
   const ctx = createCtx({
     cacheDir: where.cacheDir,
+    cacheKeyFile: where.cacheKeyFile,
     verbose: options.verbose ?? false,
-    run: { allowUplink: options.allowUplink ?? false },
+    run: { allowUplink: options.allowUplink ?? false, ...stateDirOf(file) },
   });
 
   if (options.check) {
@@ -155,6 +183,26 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
     return drift ? exitCodes.drift : exitCodes.ok;
   }
 
+  const interrupt = watchInterrupts({
+    graceSeconds: interruptGraceSeconds,
+    say: (line) => process.stderr.write(`${line}\n`),
+    exitNow: (code) => process.exit(code),
+  });
+  try {
+    return await applyUnderLock(file, parsed, where, ctx, options, interrupt);
+  } finally {
+    interrupt.dispose();
+  }
+}
+
+async function applyUnderLock(
+  file: string,
+  parsed: unknown,
+  where: Paths,
+  ctx: Ctx,
+  options: ApplyOptions,
+  interrupt: Interrupt,
+): Promise<number> {
   // The host is read only under the lock: a read taken while another apply changes the host
   // would plan from a state that is already gone. An invalid file is still told as such
   // rather than as a busy lock.
@@ -177,25 +225,44 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
     const { document, plugins } = await checkState(parsed, file);
     const planned = await planState(document, plugins, ctx, started);
     const actions = planned.plan.steps.map((step) => step.action);
-    if (!options.json) print(renderPlan(actions));
+    const existing = await earlyLedger;
+    // Intents an earlier run left without an outcome (kill -9, a lost daemon): this run's
+    // read of the host tells whether each target now matches the file.
+    const pending = existing === undefined ? [] : await existing.pending();
+    for (const line of describePending(pending)) process.stderr.write(`op: ${line}\n`);
+    const settlements = settlePending(pending, planned);
+    const run = newRunId();
+    if (!options.json) print(renderPlan(actions) + renderSettlements(settlements));
     if (actions.length === 0) {
+      if (existing !== undefined) await settleWithoutChanges(existing, run, settlements);
       if (options.json)
-        printJson({ file, summary: summarize(actions), actions, outcomes: [], converged: true });
+        printJson({
+          file,
+          summary: summarize(actions),
+          actions,
+          outcomes: [],
+          settled: settledJson(settlements),
+          converged: true,
+        });
       return exitCodes.ok;
     }
 
     const ledger = await traced(
       "ledger open",
-      async () => (await earlyLedger) ?? (await openLedger(where, true)),
+      async () => existing ?? (await openLedger(where, true)),
     );
     ledgerTaken = true;
     const outcomes: { action: Action; outcome: StepOutcome }[] = [];
     let report: ApplyReport;
     try {
+      await recordSettlements(ledger, run, settlements);
       if (!options.json) print("\nApplying:\n");
+      interrupt.changing();
       report = await applyPlan(planned, ledger, ctx, {
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         checkpoint: false,
+        run,
+        signal: interrupt.signal,
         onOutcome: (step, outcome) => {
           outcomes.push({ action: step.action, outcome });
           if (!options.json) print(`${renderOutcome(step.action, outcome)}\n`);
@@ -209,11 +276,15 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
     // The run's records are signed, synced and closed while verify reads the host again:
     // neither needs the other, and each is tens of milliseconds. Both are awaited whatever
     // happens to the other, so that a failed verify never cuts the ledger's sync short.
-    // Verify first: its processes start before signing takes the thread.
+    // Verify first: its processes start before signing takes the thread. An interrupted run
+    // does not verify: it was asked to stop.
+    const complete =
+      report.failed === 0 &&
+      report.skipped === 0 &&
+      report.unknown === 0 &&
+      interrupt.received === undefined;
     const [verified, sealed] = await Promise.allSettled([
-      report.failed === 0 && report.skipped === 0
-        ? traced("verify", () => verifyConverged(planned, ctx))
-        : Promise.resolve(undefined),
+      complete ? traced("verify", () => verifyConverged(planned, ctx)) : Promise.resolve(undefined),
       traced("ledger checkpoint", () => ledger.checkpoint()).finally(() =>
         traced("ledger close", () => ledger.close()),
       ),
@@ -222,6 +293,7 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
     if (verified.status === "rejected") throw verified.reason;
     const remaining = verified.value;
     const failure = applyFailure(report, outcomes, remaining);
+    const interruptedBy = interrupt.received;
     if (options.json) {
       // One document, whatever happened: the error (if any) is part of it.
       printJson({
@@ -229,19 +301,28 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
         run: report.run,
         summary: summarize(actions),
         actions,
+        settled: settledJson(settlements),
         outcomes: outcomes.map(({ action, outcome }) => ({
           kind: action.kind,
           plugin: action.plugin,
           id: action.id,
           status: outcome.status,
-          ...(outcome.status === "failed" ? { error: messageOf(outcome.error) } : {}),
+          ...(outcome.status === "failed" || outcome.status === "unknown"
+            ? { error: messageOf(outcome.error) }
+            : {}),
           ...(outcome.status === "skipped" ? { because: outcome.because } : {}),
         })),
         converged: remaining !== undefined && remaining.length === 0,
         remaining: remaining ?? [],
+        ...(interruptedBy === undefined ? {} : { interrupted: interruptedBy }),
         ...(failure ? { error: failure.toJSON() } : {}),
       });
+      if (interruptedBy !== undefined) return signalExitCode(interruptedBy);
       return failure ? failure.exitCode : exitCodes.ok;
+    }
+    if (interruptedBy !== undefined) {
+      process.stderr.write(interruptedSummary(interruptedBy, report, outcomes));
+      return signalExitCode(interruptedBy);
     }
     if (failure) throw failure;
     print(`\nDone: ${actions.length} applied, verified: the host matches the file.\n`);
@@ -250,6 +331,57 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
     if (!ledgerTaken) await (await earlyLedger)?.close();
     lock.release();
   }
+}
+
+/**
+ * A run with nothing to change still closes what earlier runs left open (settled records)
+ * and signs records a killed run left unsigned.
+ */
+async function settleWithoutChanges(
+  ledger: LedgerWriter,
+  run: string,
+  settlements: readonly Settlement[],
+): Promise<void> {
+  await recordSettlements(ledger, run, settlements);
+  if (settlements.length > 0) await ledger.checkpoint();
+  else await ledger.checkpointIfUnsigned();
+}
+
+function renderSettlements(settlements: readonly Settlement[]): string {
+  if (settlements.length === 0) return "";
+  const lines = settlements.map(
+    ({ intent, how }) => `  settle ${intent.action} ${intent.plugin} ${intent.target}: ${how}`,
+  );
+  return `\nEarlier actions without an outcome, settled by this run's read of the host:\n${lines.join("\n")}\n`;
+}
+
+function settledJson(settlements: readonly Settlement[]): unknown[] {
+  return settlements.map(({ intent, how }) => ({
+    settles: intent.seq,
+    run: intent.run,
+    kind: intent.action,
+    plugin: intent.plugin,
+    id: intent.target,
+    how,
+  }));
+}
+
+/** What an interrupted run did and did not do, for stderr. */
+function interruptedSummary(
+  signal: NodeJS.Signals,
+  report: ApplyReport,
+  outcomes: readonly { action: Action; outcome: StepOutcome }[],
+): string {
+  const done = outcomes.filter(({ outcome }) => outcome.status === "ok");
+  const notDone = outcomes.filter(({ outcome }) => outcome.status !== "ok");
+  const line = ({ action, outcome }: { action: Action; outcome: StepOutcome }) =>
+    `  ${outcome.status === "cancelled" ? "not run" : outcome.status} ${action.kind} ${action.plugin} ${action.id}`;
+  return [
+    `\nInterrupted by ${signal} (run ${report.run}): ${done.length} applied, ${report.failed} failed, ${report.unknown} unknown, ${report.cancelled + report.skipped} not run; the ledger records each and is signed.`,
+    ...(done.length > 0 ? ["Done:", ...done.map(line)] : []),
+    ...(notDone.length > 0 ? ["Not done:", ...notDone.map(line)] : []),
+    "Run op apply again to finish.\n",
+  ].join("\n");
 }
 
 /** A failed step's error with its hint (the hint says what to change), or why it was skipped. */
@@ -269,10 +401,11 @@ function applyFailure(
   outcomes: readonly { action: Action; outcome: StepOutcome }[],
   remaining: readonly Action[] | undefined,
 ): OpError | undefined {
-  if (report.failed > 0 || report.skipped > 0) {
+  if (report.failed > 0 || report.skipped > 0 || report.unknown > 0) {
+    const unknown = report.unknown > 0 ? `, ${report.unknown} with an unknown outcome` : "";
     return new OpError(
       "apply-failed",
-      `${report.failed} action(s) failed, ${report.skipped} skipped (run ${report.run})`,
+      `${report.failed} action(s) failed, ${report.skipped} skipped${unknown} (run ${report.run})`,
       {
         details: outcomes
           .filter(({ outcome }) => outcome.status !== "ok")
@@ -280,17 +413,19 @@ function applyFailure(
             ({ action, outcome }) =>
               `${action.kind} ${action.plugin} ${action.id}: ${whyNot(outcome)}`,
           ),
-        hint: "the ledger holds a failed record for each; fix the cause and run op apply again",
+        hint: "the ledger holds a failed (or unknown) record for each; fix the cause and run op apply again (it settles the unknown ones from what it reads)",
       },
     );
   }
   return remaining && remaining.length > 0 ? notConverged(remaining) : undefined;
 }
 
-export async function queryCommand(options: GlobalOptions & { plugin?: string }): Promise<number> {
+export async function queryCommand(
+  options: GlobalOptions & { plugin?: string; all?: boolean },
+): Promise<number> {
   const only = options.plugin === undefined ? undefined : requirePlugin(options.plugin);
   const selected: readonly Plugin[] = await loadPlugins(only === undefined ? undefined : [only]);
-  const ctx = createCtx({ cacheDir: paths(options).cacheDir, verbose: options.verbose ?? false });
+  const ctx = createCtx({ ...cachePaths(options), verbose: options.verbose ?? false });
   const results = await Promise.all(
     selected.map(async (plugin) => {
       try {
@@ -314,7 +449,9 @@ export async function queryCommand(options: GlobalOptions & { plugin?: string })
       Object.fromEntries(
         results.map((r) => [
           r.plugin.name,
-          "live" in r ? r.live : { unavailable: r.unavailable.toJSON() },
+          "live" in r
+            ? (r.plugin.queryJson?.(r.live, { all: options.all ?? false }) ?? r.live)
+            : { unavailable: r.unavailable.toJSON() },
         ]),
       ),
     );

@@ -3,7 +3,8 @@ import { access, constants, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { resolvePaths } from "../context.js";
 import { createRunner } from "../exec.js";
-import { defaultIncusSocket } from "../incus.js";
+import { createIncusClient, defaultIncusSocket } from "../incus.js";
+import { defaultOvsRunDir, openVswitchDatabase, withOpenVswitch } from "../ovsdb.js";
 import { renderReport } from "./output.js";
 
 interface Check {
@@ -57,10 +58,10 @@ export async function doctorCommand(options: {
       hint: "apt-get install nftables",
     },
     {
-      name: "unshare",
+      name: "nsenter",
       neededFor: "nftables (rule normalisation)",
       required: true,
-      probe: () => version("unshare"),
+      probe: () => version("nsenter"),
       hint: "apt-get install util-linux",
     },
     {
@@ -71,29 +72,25 @@ export async function doctorCommand(options: {
       hint: "apt-get install iproute2",
     },
     {
-      name: "ovs-vsctl",
-      neededFor: "network (Open vSwitch bridges)",
-      required: false,
-      probe: () => version("ovs-vsctl"),
-      hint: "apt-get install openvswitch-switch, then /usr/share/openvswitch/scripts/ovs-ctl start",
+      name: "flock",
+      neededFor: "op apply (the host lock)",
+      required: true,
+      probe: () => version("flock"),
+      hint: "apt-get install util-linux",
     },
     {
-      name: "incus",
-      neededFor: "lxc (incus backend)",
+      name: "Open vSwitch (OVSDB socket)",
+      neededFor: "network and lxc (Open vSwitch bridges only)",
       required: false,
-      probe: async () => {
-        const socket = process.env.OP_INCUS_SOCKET || defaultIncusSocket;
-        await access(socket, constants.W_OK);
-        return socket;
-      },
-      hint: "install incus-base (bookworm-backports) and start incusd",
+      probe: () => probeOvsdb(),
+      hint: "apt-get install openvswitch-switch, then /usr/share/openvswitch/scripts/ovs-ctl start (scripts/setup-ovs.sh)",
     },
     {
-      name: "lxc-create",
-      neededFor: "lxc (lxc backend)",
+      name: "Incus (socket and API)",
+      neededFor: "lxc",
       required: false,
-      probe: () => version("lxc-create"),
-      hint: "apt-get install lxc",
+      probe: () => probeIncus(process.env.OP_INCUS_SOCKET || defaultIncusSocket),
+      hint: "install incus from bookworm-backports and start incusd (scripts/setup-incus.sh), or point OP_INCUS_SOCKET at its socket",
     },
     {
       name: "ledger directory",
@@ -152,4 +149,37 @@ export async function doctorCommand(options: {
     );
   }
   return missingRequired ? 1 : 0;
+}
+
+/** Seconds a doctor probe waits for a daemon: it answers at once when it is healthy. */
+const probeSeconds = 3;
+
+/** Incus's API answers on its socket (the way op talks to it): its server version. */
+async function probeIncus(socket: string): Promise<string> {
+  const client = createIncusClient(socket, { answerSeconds: probeSeconds });
+  try {
+    const server = await client.request<{ environment?: { server_version?: string } }>(
+      "GET",
+      "/1.0",
+      undefined,
+      { what: "reading the server's information" },
+    );
+    return `${socket}: Incus ${server.environment?.server_version ?? "(version not given)"}`;
+  } finally {
+    client.close();
+  }
+}
+
+/** OVSDB answers a read on its socket (the way op talks to it): Open vSwitch's version. */
+async function probeOvsdb(): Promise<string> {
+  const rows = await withOpenVswitch(
+    defaultOvsRunDir,
+    { timeoutMs: probeSeconds * 1000 },
+    (session) =>
+      session.transact(openVswitchDatabase, [
+        { op: "select", table: openVswitchDatabase, where: [], columns: ["ovs_version"] },
+      ]),
+  );
+  const version = rows[0]?.rows?.[0]?.ovs_version;
+  return `${defaultOvsRunDir}/db.sock: Open vSwitch ${typeof version === "string" ? version : "(version not set)"}`;
 }

@@ -12,8 +12,18 @@ if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
   process.stdout.write(`op ${version}\n`);
 } else {
   // V8's code cache speeds every later start. It lives in op's own cache directory (root's),
-  // never in the default under /tmp, where another user could plant code for root to load.
-  enableCompileCache?.(join(process.env.OP_CACHE_DIR || "/var/cache/op", "node-compile-cache"));
+  // never in the default under /tmp, where another user could plant code for root to load;
+  // made 0700 here, since Node would make it as the umask says (0777 under umask 000).
+  const cacheDir = process.env.OP_CACHE_DIR || "/var/cache/op";
+  const compileCache = join(cacheDir, "node-compile-cache");
+  const { ensurePrivateDirectory } = await import("../files.js");
+  try {
+    ensurePrivateDirectory(cacheDir, "cache directory");
+    ensurePrivateDirectory(compileCache, "compile cache");
+    enableCompileCache?.(compileCache);
+  } catch {
+    // No code cache then: slower, not wrong. A command that needs the cache says why.
+  }
   const { exitWith, prepareCli } = await import("./run.js");
   exitWith(await prepareCli()(args));
 }

@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { OpError } from "../errors.js";
 import type { Action } from "../plugin.js";
-import { renderError, renderPlan, renderReport } from "./output.js";
+import {
+  errorJson,
+  maxErrorDetails,
+  maxErrorLineLength,
+  renderError,
+  renderPlan,
+  renderReport,
+} from "./output.js";
 
 // vitest's output is not a terminal, so styleText adds no colour: the text is compared as is.
 describe("renderPlan", () => {
@@ -53,6 +60,35 @@ describe("renderError", () => {
     expect(renderError(error)).toBe(
       "op: error [apply-failed] (nftables apply inet/a): nft rejected the rule\n  chain input rule 2\nhint: fix the rule\n",
     );
+  });
+
+  it("cuts a huge echoed value, escapes control characters and bounds the number of problems", () => {
+    const name = "x".repeat(20 * 1024 * 1024);
+    const details = [`/plugins/lxc/containers/0/name: "${name}" is not in the expected form`];
+    for (let i = 0; i < maxErrorDetails + 5; i++) details.push(`/p/${i}: bad`);
+    const error = new OpError("invalid-file", `f.json: bad "${name}"\u001b[2J\nforged\u202e`, {
+      details,
+      hint: "h",
+      context: { id: `\u001b]0;${name}` },
+    });
+    const text = renderError(error);
+    expect(text.length).toBeLessThan(200 * 1024);
+    const lines = text.split("\n");
+    expect(lines[0]).toContain('f.json: bad "xxx');
+    expect(lines[0]).toContain("more characters)");
+    expect(text).not.toContain("\u001b");
+    expect(renderError(new OpError("invalid-file", "lxc\u202e\u200b"))).toContain(
+      "lxc\\u202e\\u200b",
+    );
+    expect(text).not.toMatch(/^forged/m);
+    expect(lines[1]).toMatch(
+      /^ {2}\/plugins\/lxc\/containers\/0\/name: "x+… \(\d+ more characters\)$/,
+    );
+    expect(lines[1]?.length).toBeLessThan(maxErrorLineLength + 40);
+    expect(text).toContain("  … and 6 more problems\n");
+    const json = JSON.stringify(errorJson(error));
+    expect(json.length).toBeLessThan(200 * 1024);
+    expect(json).toContain("more characters");
   });
 
   it("prints anything else as a bug, with its stack", () => {

@@ -73,6 +73,10 @@ export function renderOutcome(action: Action, outcome: StepOutcome): string {
       return `  ${paint("red", "failed")}  ${what}: ${errorLine(outcome.error)}`;
     case "skipped":
       return `  ${paint("yellow", "skipped")} ${what}: needs ${outcome.because.split(":").slice(1).join(":")}, which did not succeed`;
+    case "unknown":
+      return `  ${paint("red", "unknown")} ${what}: ${errorLine(outcome.error)}`;
+    case "cancelled":
+      return `  ${paint("yellow", "not run")} ${what}: the run was interrupted first`;
   }
 }
 
@@ -93,6 +97,49 @@ function errorLine(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Longest line of an error op prints: a value echoed from the file is cut to fit. */
+export const maxErrorLineLength = 400;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are what it escapes
+const invisible = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
+/** Problems listed under one error; a file with more says how many were left out. */
+export const maxErrorDetails = 200;
+
+/**
+ * A line of an error as it may be shown: control characters written as escapes (a name with
+ * a newline or a terminal escape cannot forge lines or repaint the screen), and so are the
+ * invisible ones that reorder or hide text (bidi overrides, zero-width characters), and the
+ * line cut to `maxErrorLineLength` (a 20 MB name is not echoed whole).
+ */
+export function boundedLine(text: string): string {
+  const visible = text.replace(invisible, (c) =>
+    c === "\t" ? "\\t" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  if (visible.length <= maxErrorLineLength) return visible;
+  const kept = visible.slice(0, maxErrorLineLength);
+  return `${kept}… (${visible.length - maxErrorLineLength} more characters)`;
+}
+
+/** The details of an error, each bounded, at most `maxErrorDetails` of them. */
+function boundedDetails(details: readonly string[]): string[] {
+  const shown = details.slice(0, maxErrorDetails).map(boundedLine);
+  if (details.length > maxErrorDetails)
+    shown.push(`… and ${details.length - maxErrorDetails} more problems`);
+  return shown;
+}
+
+/** An OpError for `--json`, bounded as the text form is. */
+export function errorJson(error: OpError): Record<string, unknown> {
+  const json = error.toJSON();
+  return {
+    ...json,
+    message: boundedLine(error.message),
+    hint: error.hint === undefined ? undefined : boundedLine(error.hint),
+    id: error.context.id === undefined ? undefined : boundedLine(error.context.id),
+    details: error.details.length > 0 ? boundedDetails(error.details) : undefined,
+  };
+}
+
 /** How an error is shown: an OpError as code, message, context and hint; anything else as a bug. */
 export function renderError(error: unknown): string {
   const err = process.stderr;
@@ -101,12 +148,12 @@ export function renderError(error: unknown): string {
       .filter(Boolean)
       .join(" ");
     const lines = [
-      `${paint("red", "op: error", err)} [${error.code}]${where ? ` (${where})` : ""}: ${error.message}`,
+      `${paint("red", "op: error", err)} [${error.code}]${where ? ` (${boundedLine(where)})` : ""}: ${boundedLine(error.message)}`,
     ];
-    lines.push(...error.details.map((detail) => `  ${detail}`));
-    if (error.hint) lines.push(`${paint("dim", "hint:", err)} ${error.hint}`);
+    lines.push(...boundedDetails(error.details).map((detail) => `  ${detail}`));
+    if (error.hint) lines.push(`${paint("dim", "hint:", err)} ${boundedLine(error.hint)}`);
     return `${lines.join("\n")}\n`;
   }
   const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  return `${paint("red", "op: internal error — this is a bug in op; please report it with this output:", err)}\n${stack}\n`;
+  return `${paint("red", "op: internal error — this is a bug in op; please report it with this output:", err)}\n${stack.slice(0, 16 * 1024)}\n`;
 }

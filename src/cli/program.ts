@@ -5,15 +5,30 @@ import type { GlobalOptions } from "./commands.js";
 
 type SetExit = (code: number) => void;
 
-function integer(name: string, minimum: number) {
+function integer(name: string, minimum: number, maximum = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
     const parsed = Number(value);
-    if (!Number.isInteger(parsed) || parsed < minimum) {
-      throw new InvalidArgumentError(`${name} must be a whole number >= ${minimum}`);
+    if (!/^\s*\d+\s*$/.test(value) || parsed < minimum || parsed > maximum) {
+      throw new InvalidArgumentError(
+        `${name} must be a whole number from ${minimum} to ${maximum}`,
+      );
     }
     return parsed;
   };
 }
+
+/** A path option given as '' would mean the current directory: refused. */
+function path(name: string) {
+  return (value: string): string => {
+    if (value.trim() === "") throw new InvalidArgumentError(`${name} must not be empty`);
+    return value;
+  };
+}
+
+/** More actions at once than this only exhausts file descriptors and processes. */
+const maxConcurrency = 1024;
+/** A day: a longer wait for the lock is a mistake, not a plan. */
+const maxLockTimeout = 86_400;
 
 function examples(...lines: string[]): string {
   return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join("\n")}\n`;
@@ -26,10 +41,17 @@ export function buildProgram(setExit: SetExit): Command {
     )
     .version(`op ${version}`, "-V, --version")
     .option("--json", "print data as JSON")
-    .option("--ledger <dir>", "ledger directory (default $OP_LEDGER or /var/lib/op/ledger)")
-    .option(
-      "--ledger-key <file>",
-      "ledger signing key (default $OP_LEDGER_KEY or /etc/op/ledger.key)",
+    .addOption(
+      new Option(
+        "--ledger <dir>",
+        "ledger directory (default $OP_LEDGER or /var/lib/op/ledger)",
+      ).argParser(path("--ledger")),
+    )
+    .addOption(
+      new Option(
+        "--ledger-key <file>",
+        "ledger signing key (default $OP_LEDGER_KEY or /etc/op/ledger.key)",
+      ).argParser(path("--ledger-key")),
     )
     .option("-v, --verbose", "print debug messages on stderr")
     .exitOverride()
@@ -52,18 +74,18 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
   program
     .command("apply")
     .description("apply FILE to the host: plan, change, verify, record in the ledger")
-    .argument("<file>", "state file (JSON or YAML)")
+    .argument("<file>", "state file (JSON or YAML), or - to read it from stdin")
     .option("--check", "only report drift: exit 0 if the host matches, 2 if not")
     .addOption(
       new Option("--lock-timeout <seconds>", "wait this long for another op apply")
-        .argParser(integer("--lock-timeout", 0))
+        .argParser(integer("--lock-timeout", 0, maxLockTimeout))
         .default(0),
     )
     .addOption(
       new Option(
         "--concurrency <n>",
         "actions run at once within a plugin (default: the plugin's own, 8 for most)",
-      ).argParser(integer("--concurrency", 1)),
+      ).argParser(integer("--concurrency", 1, maxConcurrency)),
     )
     .option("--allow-uplink", "allow changes to the link carrying the default route")
     .addHelpText(
@@ -84,7 +106,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
   program
     .command("plan")
     .description("show what apply would change, without changing anything")
-    .argument("<file>", "state file (JSON or YAML)")
+    .argument("<file>", "state file (JSON or YAML), or - to read it from stdin")
     .addHelpText("after", examples("op plan state.json", "op plan state.yaml --json"))
     .action(
       run(async (file: string, _o: unknown, command: Command) =>
@@ -95,7 +117,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
   program
     .command("validate")
     .description("check a state file against the schemas; reads nothing on the host")
-    .argument("<file>", "state file (JSON or YAML)")
+    .argument("<file>", "state file (JSON or YAML), or - to read it from stdin")
     .addHelpText("after", examples("op validate state.json"))
     .action(
       run(async (file: string, _o: unknown, command: Command) =>
@@ -107,7 +129,18 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .command("query")
     .description("show the live state each plugin sees")
     .option("--plugin <name>", "only this plugin")
-    .addHelpText("after", examples("op query", "op query --plugin nftables --json"))
+    .option(
+      "--all",
+      "with --json, also what the daemons set for themselves (Incus's volatile keys)",
+    )
+    .addHelpText(
+      "after",
+      examples(
+        "op query",
+        "op query --plugin nftables --json",
+        "op query --plugin lxc --json --all",
+      ),
+    )
     .action(
       run(async (_o: unknown, command: Command) =>
         (await commands()).queryCommand(globals(command)),
@@ -170,9 +203,11 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
   ledger
     .command("verify")
     .description("check the hash chain and the signed checkpoints; names the first bad record")
-    .option(
-      "--trusted <file>",
-      "also check against a checkpoint saved elsewhere (catches truncation and rewrites)",
+    .addOption(
+      new Option(
+        "--trusted <file>",
+        "also check against a checkpoint saved elsewhere (catches truncation and rewrites)",
+      ).argParser(path("--trusted")),
     )
     .addHelpText(
       "after",

@@ -6,7 +6,7 @@
 import { CommanderError } from "commander";
 import { errorCodes, OpError } from "../errors.js";
 import { trace } from "../trace.js";
-import { renderError } from "./output.js";
+import { errorJson, renderError } from "./output.js";
 import { buildProgram } from "./program.js";
 
 /**
@@ -38,7 +38,7 @@ export function prepareCli(): (argv: string[]) => Promise<number> {
       }
       const json = argv.includes("--json");
       if (json && error instanceof OpError) {
-        process.stdout.write(`${JSON.stringify({ error: error.toJSON() }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ error: errorJson(error) }, null, 2)}\n`);
       } else {
         process.stderr.write(renderError(error));
       }

@@ -12,17 +12,25 @@ import { catchError } from "rxjs/internal/operators/catchError";
 import { map } from "rxjs/internal/operators/map";
 import { mergeMap } from "rxjs/internal/operators/mergeMap";
 import { Subject } from "rxjs/internal/Subject";
+import { isOutcomeUnknown } from "../outcome.js";
 import type { PlanStep } from "./plan.js";
 
+/**
+ * `unknown`: the step failed in a way that leaves the host's state unknown (src/outcome.ts);
+ * `cancelled`: the run was interrupted before the step started.
+ */
 export type StepOutcome =
   | { key: string; status: "ok" }
-  | { key: string; status: "failed"; error: unknown }
-  | { key: string; status: "skipped"; because: string };
+  | { key: string; status: "failed" | "unknown"; error: unknown }
+  | { key: string; status: "skipped"; because: string }
+  | { key: string; status: "cancelled" };
 
 export interface RunStepsOptions {
   /** How many steps of a wave may run at once (a wave holds one plugin's actions). */
   concurrencyOf: (step: PlanStep) => number;
   onOutcome?: (outcome: StepOutcome) => void;
+  /** Once aborted, no step starts; the steps in flight finish and are recorded. */
+  signal?: AbortSignal;
 }
 
 export async function runSteps(
@@ -42,7 +50,14 @@ export async function runSteps(
   };
   for (const wave of ordered) {
     const first = wave[0] as PlanStep;
-    await runWave(wave, outcomes, work, Math.max(1, options.concurrencyOf(first)), record);
+    await runWave(
+      wave,
+      outcomes,
+      work,
+      Math.max(1, options.concurrencyOf(first)),
+      record,
+      options.signal,
+    );
   }
   return outcomes;
 }
@@ -53,6 +68,7 @@ function runWave(
   work: (step: PlanStep) => Promise<void>,
   concurrency: number,
   record: (outcome: StepOutcome) => void,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const inWave = new Map(wave.map((step) => [step.key, step]));
   const settled = new Map<string, StepOutcome["status"]>();
@@ -84,21 +100,29 @@ function runWave(
       if (settled.size === wave.length) ready.complete();
     };
     const release = (step: PlanStep, queue: StepOutcome[]): void => {
-      const broken = step.needs.find((k) => statusOf(k) === "failed" || statusOf(k) === "skipped");
-      if (broken === undefined) ready.next(step);
+      const broken = step.needs.find((k) => statusOf(k) !== "ok");
+      if (signal?.aborted) queue.push({ key: step.key, status: "cancelled" });
+      else if (broken === undefined) ready.next(step);
       else queue.push({ key: step.key, status: "skipped", because: broken });
     };
 
     ready
       .pipe(
         mergeMap(
+          // Checked when the step would start, not when it was queued behind the bound.
           (step) =>
-            from(work(step)).pipe(
-              map((): StepOutcome => ({ key: step.key, status: "ok" })),
-              catchError((error: unknown) =>
-                of<StepOutcome>({ key: step.key, status: "failed", error }),
-              ),
-            ),
+            signal?.aborted
+              ? of<StepOutcome>({ key: step.key, status: "cancelled" })
+              : from(work(step)).pipe(
+                  map((): StepOutcome => ({ key: step.key, status: "ok" })),
+                  catchError((error: unknown) =>
+                    of<StepOutcome>({
+                      key: step.key,
+                      status: isOutcomeUnknown(error) ? "unknown" : "failed",
+                      error,
+                    }),
+                  ),
+                ),
           concurrency,
         ),
       )

@@ -69,7 +69,8 @@ export function buildPlan(actions: readonly Action[], pluginOrder: readonly stri
     });
     // A replacement (delete + create of one resource) creates only after its delete.
     const replaced = (byResource.get(resourceKey(action)) ?? [])
-      .filter((other) => other !== action && other.kind === "delete" && action.kind !== "delete")
+      // (A delete has no other delete of its resource: two are refused above.)
+      .filter((other) => other !== action && other.kind === "delete")
       .map(actionKey);
     return { key, action, wave, needs: [...new Set([...needs, ...replaced])] };
   });

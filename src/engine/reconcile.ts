@@ -3,11 +3,30 @@
  * apply (DAG, bounded concurrency) with ledger records around every host change → verify.
  */
 import { OpError, withContext } from "../errors.js";
+import { isOutcomeUnknown } from "../outcome.js";
 import { type Action, type Ctx, type Plugin, unreachable } from "../plugin.js";
 import type { StateDocument } from "../state/validate.js";
 import { trace, traced } from "../trace.js";
 import type { StepOutcome } from "./dag.js";
 import { buildPlan, type Plan, type PlanStep, resourceKey } from "./plan.js";
+
+/**
+ * An outcome: `unknown` when op lost the daemon after sending the request (the host may or
+ * may not have changed; `error` says why); `settled` closes an earlier intent that had no
+ * final outcome (`settles` is its seq), saying in `changes.how` what this run found.
+ */
+export type RecordStatus = "intent" | "ok" | "failed" | "unknown" | "settled";
+
+/** An intent of an earlier run with no ok/failed/settled record after it. */
+export interface PendingIntent {
+  seq: number;
+  run: string;
+  plugin: string;
+  action: Action["kind"];
+  target: string;
+  status: "intent" | "unknown";
+  error?: string;
+}
 
 /** What the engine needs of the ledger (src/ledger implements it). */
 export interface LedgerWriter {
@@ -17,25 +36,14 @@ export interface LedgerWriter {
     action: Action["kind"];
     target: string;
     changes?: unknown;
-    /** `unknown`: the host may or may not have changed; `settled`: settles intent `settles`. */
-    status: "intent" | "ok" | "failed" | "unknown" | "settled";
+    status: RecordStatus;
     error?: string;
     settles?: number;
   }): Promise<unknown>;
   checkpoint(): Promise<unknown>;
-  /** Intents with no ok/failed/settled outcome (none, or only `unknown`), oldest first. */
-  pending(): Promise<
-    {
-      seq: number;
-      run: string;
-      plugin: string;
-      action: Action["kind"];
-      target: string;
-      status: "intent" | "unknown";
-      error?: string;
-    }[]
-  >;
-  /** Signs a checkpoint when records exist after the last one; whether it did. */
+  /** Intents without ok/failed/settled, oldest first. */
+  pending(): Promise<PendingIntent[]>;
+  /** Signs a checkpoint if records were appended since the last one; says whether it did. */
   checkpointIfUnsigned(): Promise<boolean>;
 }
 
@@ -59,6 +67,10 @@ export interface ApplyReport {
   outcomes: Map<string, StepOutcome>;
   failed: number;
   skipped: number;
+  /** Steps whose outcome op could not know (recorded `unknown`). */
+  unknown: number;
+  /** Steps not started because the run was interrupted. */
+  cancelled: number;
 }
 
 /** Live states being read, by plugin name (queries started before the file was checked). */
@@ -79,7 +91,7 @@ export async function planState(
     inFile.map(async (plugin): Promise<PreparedPlugin> => {
       const live = phase(plugin, "query", () => started.get(plugin.name) ?? plugin.query(ctx));
       const desired = phase(plugin, "prepare", () =>
-        plugin.prepare(document.sections.get(plugin.name), live, ctx),
+        plugin.prepare(document.sections.get(plugin.name), live, ctx, document.sections),
       );
       // Both are awaited: a host that could not be read explains a prepare that needed it.
       const [read, made] = await Promise.allSettled([live, desired]);
@@ -131,11 +143,15 @@ export async function applyPlan(
      */
     checkpoint?: boolean;
     onOutcome?: (step: PlanStep, outcome: StepOutcome) => void;
+    /** Once aborted, no further step starts (those in flight finish and are recorded). */
+    signal?: AbortSignal;
+    /** The run's id in the ledger (default: a new one). */
+    run?: string;
   },
 ): Promise<ApplyReport> {
   // Loaded here, not at the top: `op plan` and `--check` never run steps.
   const { runSteps } = await import("./dag.js");
-  const run = process.getBuiltinModule("node:crypto").randomUUID();
+  const run = options.run ?? newRunId();
   const pluginByName = new Map(planned.prepared.map(({ plugin }) => [plugin.name, plugin]));
   const stepByKey = new Map(planned.plan.steps.map((step) => [step.key, step]));
 
@@ -148,11 +164,13 @@ export async function applyPlan(
     try {
       await phase(plugin, "apply", () => plugin.apply(action, ctx), action.id);
     } catch (error) {
+      // A request sent to a daemon that then went silent may have been carried out.
+      const status = isOutcomeUnknown(error) ? "unknown" : "failed";
       await ledger
-        .append({ ...record, status: "failed", error: messageOf(error) })
+        .append({ ...record, status, error: messageOf(error) })
         .catch((ledgerError: unknown) => {
           ctx.log.warn(
-            `the ledger could not record that ${action.id} failed: ${messageOf(ledgerError)}`,
+            `the ledger could not record that ${action.id} ${status === "failed" ? "failed" : "has an unknown outcome"}: ${messageOf(ledgerError)}`,
           );
         });
       throw error;
@@ -176,6 +194,7 @@ export async function applyPlan(
         pluginByName.get(step.action.plugin)?.concurrency ??
         defaultConcurrency,
       onOutcome: (outcome) => options.onOutcome?.(stepByKey.get(outcome.key) as PlanStep, outcome),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
   } catch (error) {
     // Still sign and sync what was recorded, without hiding the error that stopped the run.
@@ -189,12 +208,89 @@ export async function applyPlan(
     await traced("ledger checkpoint", () => ledger.checkpoint());
   }
   const all = [...outcomes.values()];
+  const count = (status: StepOutcome["status"]) => all.filter((o) => o.status === status).length;
   return {
     run,
     outcomes,
-    failed: all.filter((o) => o.status === "failed").length,
-    skipped: all.filter((o) => o.status === "skipped").length,
+    failed: count("failed"),
+    skipped: count("skipped"),
+    unknown: count("unknown"),
+    cancelled: count("cancelled"),
   };
+}
+
+export function newRunId(): string {
+  return process.getBuiltinModule("node:crypto").randomUUID();
+}
+
+/** What a run found of an earlier run's intent without an outcome. */
+export interface Settlement {
+  intent: PendingIntent;
+  /** In words, for the ledger and the output. */
+  how: string;
+}
+
+/**
+ * Settles earlier intents without an outcome from this run's plan (pure): the live state was
+ * just read, so a target the plan does not touch matches the file now, and one it does is
+ * re-done by this run. Intents of plugins this file has no section for stay pending: nothing
+ * read this run tells about them.
+ */
+export function settlePending(
+  pending: readonly PendingIntent[],
+  planned: PlannedRun,
+): Settlement[] {
+  const read = new Set(planned.prepared.map(({ plugin }) => plugin.name));
+  const planFor = new Map(planned.actions.map((action) => [resourceKey(action), action]));
+  return pending
+    .filter((intent) => read.has(intent.plugin))
+    .map((intent) => {
+      const action = planFor.get(resourceKey({ plugin: intent.plugin, id: intent.target }));
+      const was = intent.status === "unknown" ? "outcome unknown" : "interrupted";
+      return {
+        intent,
+        how:
+          action === undefined
+            ? `${was}; this run found the host matching the file for ${intent.target}`
+            : `${was}; this run found ${intent.target} still differing from the file and plans ${action.kind}`,
+      };
+    });
+}
+
+/** Appends one `settled` record per settlement, under this run's id. */
+export async function recordSettlements(
+  ledger: LedgerWriter,
+  run: string,
+  settlements: readonly Settlement[],
+): Promise<void> {
+  for (const { intent, how } of settlements) {
+    await ledger.append({
+      run,
+      plugin: intent.plugin,
+      action: intent.action,
+      target: intent.target,
+      status: "settled",
+      settles: intent.seq,
+      changes: { how },
+    });
+  }
+}
+
+/** "run 3df1 was interrupted: 4 actions without an outcome", one line per earlier run. */
+export function describePending(pending: readonly PendingIntent[]): string[] {
+  const byRun = new Map<string, PendingIntent[]>();
+  for (const intent of pending) byRun.set(intent.run, [...(byRun.get(intent.run) ?? []), intent]);
+  return [...byRun.entries()].map(([run, intents]) => {
+    const unknown = intents.filter((i) => i.status === "unknown").length;
+    const open = intents.length - unknown;
+    const parts = [
+      ...(open > 0 ? [`${open} action${open === 1 ? "" : "s"} without an outcome`] : []),
+      ...(unknown > 0 ? [`${unknown} whose outcome op could not know`] : []),
+    ];
+    return `run ${run.slice(0, 8)} was interrupted: ${parts.join(", ")} (${intents
+      .map((i) => `${i.action} ${i.plugin} ${i.target}`)
+      .join("; ")})`;
+  });
 }
 
 /**

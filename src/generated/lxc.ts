@@ -44,17 +44,17 @@ export interface LxcImageSpec {
    */
   alias: string;
   /**
-   * Path of the metadata tarball (with metadata.yaml).
+   * Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.
    */
   metadata: string;
   /**
-   * Path of the rootfs tarball.
+   * Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.
    */
   rootfs: string;
 }
 export interface LxcContainerSpec {
   /**
-   * The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`.
+   * The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).
    */
   id: number | string | Name;
   /**
@@ -145,7 +145,7 @@ export interface LxcContainerSpec {
 }
 export interface LxcMount {
   /**
-   * Host directory (must exist).
+   * Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.
    */
   source: string;
   /**
@@ -153,11 +153,15 @@ export interface LxcMount {
    */
   path: string;
   /**
-   * Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container.
+   * Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.
    */
   preserve?: boolean;
   /**
    * Mount read-only.
    */
   readonly?: boolean;
+  /**
+   * Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.
+   */
+  allow_host_path?: boolean;
 }

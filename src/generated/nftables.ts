@@ -50,7 +50,7 @@ export interface NftTableSpec {
    */
   ensure?: "present" | "absent";
   /**
-   * Let op take over a table that already exists and that op did not create (it has no `comment "managed by op"`): its contents are replaced by the file's. Without it, op refuses to modify such a table, so a typo or another tool's table (Incus's, Docker's) is never overwritten.
+   * Let op take over a table that already exists and that op did not create (it has no `comment "managed by op"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.
    */
   adopt?: boolean;
   /**

@@ -1,34 +1,93 @@
 /**
  * Reading a state file: JSON (the op-dbus format) or YAML, with the line and column of a
- * syntax error. Nothing here knows about plugins; see validate.ts.
+ * syntax error. The file is opened without blocking and must be a regular file of a bounded
+ * size (or stdin, given as `-`). Duplicate keys and numbers a double cannot hold exactly are
+ * refused here, for both formats, with their JSON paths. Nothing here knows about plugins;
+ * see validate.ts.
  */
-import { readFile } from "node:fs/promises";
 import { extname } from "node:path";
 import { OpError } from "../errors.js";
+import { readRegularFile } from "../files.js";
+import { escapePointer, invalid } from "./validate.js";
+
+/** The largest state file op reads; a host's whole description is far smaller. */
+export const maxStateFileBytes = 64 * 1024 * 1024;
+/** Deeper nesting than any state file needs; refused rather than walked. */
+const maxDepth = 64;
+/** What a Windows editor writes at the start of a UTF-8 file; accepted and dropped. */
+const byteOrderMark = "\uFEFF";
+
+export const stdinPath = "-";
 
 export async function readStateFile(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new OpError(
-      code === "EACCES" ? "permission-denied" : "invalid-file",
-      code === "ENOENT"
-        ? `${path}: no such file`
-        : `${path}: cannot read (${code ?? String(error)})`,
-      { hint: "pass the path of a state file, e.g. `op plan state/demo.json`" },
-    );
-  }
-  return parseStateText(text, path);
+  const bytes = path === stdinPath ? await readStdin() : readStateBytes(path);
+  return parseStateText(decode(bytes, path), path);
 }
 
-export async function parseStateText(text: string, path: string): Promise<unknown> {
+function readStateBytes(path: string): Buffer {
+  try {
+    return readRegularFile(path, { what: "state file", maxBytes: maxStateFileBytes });
+  } catch (error) {
+    if (causeCode(error) === "ENOENT") {
+      throw new OpError("invalid-file", `${path}: no such file`, {
+        hint: "pass the path of a state file, e.g. `op plan state/demo.json`, or - for stdin",
+      });
+    }
+    throw error;
+  }
+}
+
+function causeCode(error: unknown): string | undefined {
+  return ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+}
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > maxStateFileBytes) {
+      process.stdin.destroy();
+      throw new OpError(
+        "invalid-file",
+        `stdin: the state file is larger than the limit of ${maxStateFileBytes} bytes`,
+        { hint: `a state file larger than ${maxStateFileBytes} bytes is refused` },
+      );
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** The file as text; invalid UTF-8 would otherwise turn into U+FFFD and pass unnoticed. */
+function decode(bytes: Buffer, path: string): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new OpError("invalid-file", `${nameOf(path)}: not UTF-8 text`, {
+      hint: "save the state file as UTF-8",
+    });
+  }
+}
+
+function nameOf(path: string): string {
+  return path === stdinPath ? "stdin" : path;
+}
+
+export async function parseStateText(input: string, path: string): Promise<unknown> {
+  const text = input.startsWith(byteOrderMark) ? input.slice(1) : input;
   const extension = extname(path).toLowerCase();
   const looksLikeJson = extension === ".json" || /^\s*[{[]/.test(text);
-  if (looksLikeJson && extension !== ".yaml" && extension !== ".yml")
-    return await parseJson(text, path);
-  return parseYaml(text, path);
+  const document =
+    looksLikeJson && extension !== ".yaml" && extension !== ".yml"
+      ? await parseJson(text, path)
+      : await parseYaml(text, path);
+  const problems = valueProblems(document);
+  if (looksLikeJson && problems.keys !== countKeyTokens(text)) {
+    problems.lines.unshift(...(await duplicateKeys(text)));
+  }
+  if (problems.lines.length > 0) throw invalid(nameOf(path), problems.lines);
+  return document;
 }
 
 async function parseJson(text: string, path: string): Promise<unknown> {
@@ -39,7 +98,7 @@ async function parseJson(text: string, path: string): Promise<unknown> {
     const { line, column } = await positionOf(text);
     throw new OpError(
       "invalid-file",
-      `${path}:${line}:${column}: malformed JSON: ${reasonOf(message)}`,
+      `${nameOf(path)}:${line}:${column}: malformed JSON: ${reasonOf(message)}`,
       {
         hint: "fix the syntax at that line and column",
       },
@@ -54,20 +113,107 @@ async function parseYaml(text: string, path: string): Promise<unknown> {
   } catch (error) {
     if (!(error instanceof YAMLParseError)) {
       // e.g. yaml's guard against alias bombs ("Excessive alias count") throws a ReferenceError.
-      throw new OpError("invalid-file", `${path}: unreadable YAML: ${(error as Error).message}`, {
-        hint: "simplify the file (anchors and aliases especially)",
-      });
+      throw new OpError(
+        "invalid-file",
+        `${nameOf(path)}: unreadable YAML: ${(error as Error).message}`,
+        {
+          hint: "simplify the file (anchors and aliases especially)",
+        },
+      );
     }
     const at = error.linePos?.[0];
     const where = at ? `${at.line}:${at.col}` : "?";
     throw new OpError(
       "invalid-file",
-      `${path}:${where}: malformed YAML: ${yamlReason(error.message)}`,
+      `${nameOf(path)}:${where}: malformed YAML: ${yamlReason(error.message)}`,
       {
         hint: "fix the syntax at that line and column",
       },
     );
   }
+}
+
+/**
+ * One walk of the parsed document: numbers a double cannot hold exactly (an id of
+ * 9007199254740993 would silently become ...992), nesting deeper than `maxDepth`, and the
+ * number of object keys (compared with the text's to find duplicates). Iterative, so a
+ * hostile nesting cannot overflow the stack.
+ */
+function valueProblems(document: unknown): { keys: number; lines: string[] } {
+  const lines: string[] = [];
+  let keys = 0;
+  const pending: Array<{ value: unknown; path: string; depth: number }> = [
+    { value: document, path: "", depth: 0 },
+  ];
+  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+    const { value, path, depth } = item;
+    if (typeof value === "number") {
+      if (!Number.isFinite(value) || (Number.isInteger(value) && !Number.isSafeInteger(value))) {
+        lines.push(
+          `${path || "/"}: number out of range: integers must lie within ±${Number.MAX_SAFE_INTEGER}`,
+        );
+      }
+      continue;
+    }
+    if (typeof value !== "object" || value === null) continue;
+    if (depth >= maxDepth) {
+      lines.push(`${path || "/"}: nested more than ${maxDepth} levels deep`);
+      continue;
+    }
+    if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--)
+        pending.push({ value: value[i], path: `${path}/${i}`, depth: depth + 1 });
+      continue;
+    }
+    const entries = Object.entries(value);
+    keys += entries.length;
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, child] = entries[i] as [string, unknown];
+      pending.push({ value: child, path: `${path}/${escapePointer(key)}`, depth: depth + 1 });
+    }
+  }
+  return { keys, lines };
+}
+
+/**
+ * How many object keys the JSON text writes. In valid JSON every `"` outside a string opens
+ * one, so matching strings left to right sees each string once; a key is one followed by `:`.
+ * More keys in the text than in the parsed document means JSON.parse dropped duplicates.
+ */
+function countKeyTokens(text: string): number {
+  let keys = 0;
+  for (const match of text.matchAll(/"(?:[^"\\]|\\.)*"(\s*:)?/g)) if (match[1]) keys++;
+  return keys;
+}
+
+/** Every key given twice in one object, with its path and both lines (slow path only). */
+async function duplicateKeys(text: string): Promise<string[]> {
+  const { visit } = await import("jsonc-parser");
+  const lines: string[] = [];
+  const open: Array<Map<string, string>> = [];
+  visit(text, {
+    onObjectBegin: () => {
+      open.push(new Map());
+    },
+    onObjectEnd: () => {
+      open.pop();
+    },
+    onObjectProperty: (property, _offset, _length, line, column, pathSupplier) => {
+      const seen = open.at(-1);
+      if (seen === undefined) return;
+      const here = `${line + 1}:${column + 1}`;
+      const first = seen.get(property);
+      if (first === undefined) {
+        seen.set(property, here);
+        return;
+      }
+      const path = [...pathSupplier(), property].map((p) => escapePointer(String(p))).join("/");
+      lines.push(
+        `/${path}: key ${JSON.stringify(property)} is given twice in the same object (at ${first} and ${here}); JSON would keep only the last`,
+      );
+    },
+  });
+  return lines;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -5,7 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import packageJson from "../../package.json" with { type: "json" };
 import { OpError } from "../errors.js";
 import { version } from "../version.js";
-import { readStateFile } from "./load.js";
+import { maxStateFileBytes, readStateFile } from "./load.js";
 import { validateState } from "./validate.js";
 
 const dir = mkdtempSync(join(tmpdir(), "op-state-"));
@@ -82,6 +83,85 @@ describe("readStateFile", () => {
     expect(error.message).toMatch(/dup\.yaml:2:\d+/);
   });
 
+  it("refuses a FIFO and a device without blocking, and says the size limit", async () => {
+    const fifo = join(dir, "state.fifo");
+    execFileSync("mkfifo", [fifo]);
+    // No writer ever opens the FIFO: a blocking open would hang here until the test times out.
+    const fromFifo = await failure(() => readStateFile(fifo));
+    expect(fromFifo.message).toBe(`${fifo}: the state file is a FIFO, not a regular file`);
+    const fromZero = await failure(() => readStateFile("/dev/zero"));
+    expect(fromZero.message).toContain("/dev/zero: the state file is a character device");
+    const directory = await failure(() => readStateFile(dir));
+    expect(directory.message).toContain("is a directory");
+    const big = join(dir, "big.json");
+    execFileSync("truncate", ["-s", String(maxStateFileBytes + 1), big]);
+    const tooBig = await failure(() => readStateFile(big));
+    expect(tooBig.message).toContain(`more than the limit of ${maxStateFileBytes}`);
+  });
+
+  it("accepts a UTF-8 byte order mark in JSON and YAML, and refuses text that is not UTF-8", async () => {
+    const bom = "\uFEFF";
+    const expected = { version: 1, plugins: {} };
+    expect(await readStateFile(file("bom.json", `${bom}{"version":1,"plugins":{}}`))).toEqual(
+      expected,
+    );
+    expect(await readStateFile(file("bom.yaml", `${bom}version: 1\nplugins: {}\n`))).toEqual(
+      expected,
+    );
+    const latin1 = join(dir, "latin1.json");
+    writeFileSync(latin1, Buffer.from('{"version":1,"plugins":{},"x":"\xe9"}', "latin1"));
+    expect((await failure(() => readStateFile(latin1))).message).toContain("not UTF-8");
+  });
+
+  it("refuses duplicate JSON keys with the path and both places, instead of keeping the last", async () => {
+    const error = await failure(() =>
+      readStateFile(
+        file(
+          "dup.json",
+          '{"version": 2,\n "version": 1,\n "plugins": {"network": {"interfaces": []},\n  "network": {}}}',
+        ),
+      ),
+    );
+    expect(error.code).toBe("invalid-file");
+    expect(error.details).toEqual([
+      '/version: key "version" is given twice in the same object (at 1:2 and 2:2); JSON would keep only the last',
+      '/plugins/network: key "network" is given twice in the same object (at 3:14 and 4:3); JSON would keep only the last',
+    ]);
+    // The same key in different objects, and a key-like string inside a value, are fine.
+    expect(
+      await readStateFile(
+        file("nodup.json", '{"version":1,"plugins":{"a":{"x":1},"b":{"x":"\\"y\\": 1"}}}'),
+      ),
+    ).toEqual({ version: 1, plugins: { a: { x: 1 }, b: { x: '"y": 1' } } });
+  });
+
+  it("refuses integers a double cannot hold exactly, anywhere, in JSON and YAML", async () => {
+    const json = await failure(() =>
+      readStateFile(
+        file(
+          "big.json",
+          '{"version":1,"plugins":{"lxc":{"containers":[{"id":9007199254740993}]}}}',
+        ),
+      ),
+    );
+    expect(json.details).toEqual([
+      "/plugins/lxc/containers/0/id: number out of range: integers must lie within ±9007199254740991",
+    ]);
+    const yaml = await failure(() =>
+      readStateFile(file("big.yaml", "version: 1\nplugins:\n  x: [1, -9007199254740992, .inf]\n")),
+    );
+    expect(yaml.details.map((d) => d.split(":")[0])).toEqual(["/plugins/x/1", "/plugins/x/2"]);
+    expect(
+      await readStateFile(file("safe.json", '{"version":9007199254740991,"plugins":{"x":1.5}}')),
+    ).toEqual({ version: 9007199254740991, plugins: { x: 1.5 } });
+  });
+
+  it("refuses nesting deeper than any state file needs, without overflowing the stack", async () => {
+    const deep = `{"version":1,"plugins":{"x":${"[".repeat(100_000)}${"]".repeat(100_000)}}}`;
+    const error = await failure(() => readStateFile(file("deep.json", deep)));
+    expect(error.details[0]).toMatch(/^\/plugins\/x(\/0)+: nested more than 64 levels deep$/);
+  });
+
   it("says which file is missing", async () => {
     const error = await failure(() => readStateFile(join(dir, "nope.json")));
     expect(error.message).toContain("nope.json: no such file");
@@ -126,6 +206,14 @@ describe("validateState", () => {
     expect(error.details[0]).toMatch(
       /^\/plugins\/nftables\/tables\/0\/chains\/0\/rules\/0: "accept; drop" is not in the expected form: One nft rule \(no newline, `;`/,
     );
+  });
+
+  it("never explains a field with the description of the whole plugin", async () => {
+    const lxc = { containers: [{ id: "100", config: { "raw.lxc\nx": "1" } }] };
+    const error = await failure(() => validateState({ version: 1, plugins: { lxc } }, known, "f"));
+    expect(error.details).toEqual([
+      '/plugins/lxc/containers/0/config: "raw.lxc\\nx" is not in the expected form',
+    ]);
   });
 
   it("refuses one plugin given under two names", async () => {

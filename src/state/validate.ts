@@ -100,8 +100,9 @@ export function describeErrors(
   schemaId = "state.schema.json",
 ): string[] {
   const lines = errors
-    // A failed "if" repeats what its "then" already said; anyOf/oneOf summaries add nothing.
-    .filter((e) => e.keyword !== "if")
+    // A failed "if" repeats what its "then" already said, and a failed "propertyNames" what
+    // the check of the name itself said; anyOf/oneOf summaries add nothing.
+    .filter((e) => e.keyword !== "if" && e.keyword !== "propertyNames")
     .map((e) => {
       const path = `${prefix}${e.instancePath}` || "/";
       return `${path}: ${explain(e, schemaId)}`;
@@ -140,7 +141,9 @@ function explain(error: ErrorObject, schemaId: string): string {
 function nearestDescription(schemaId: string, schemaPath: string): string | undefined {
   const known = validators.schemaDescriptions[schemaId] ?? {};
   const parts = schemaPath.split("/");
-  for (let end = parts.length - 1; end > 0; end--) {
+  // Not up to the root ("#"): inside a $ref the path is relative to the definition, and the
+  // root's description (the whole plugin's) would explain nothing about one field.
+  for (let end = parts.length - 1; end > 1; end--) {
     const description = known[parts.slice(0, end).join("/")];
     if (description !== undefined) return description;
   }
@@ -151,6 +154,7 @@ function firstSentence(text: string): string {
   return text.split(/(?<=\.)\s/)[0] ?? text;
 }
 
-function escapePointer(key: string): string {
+/** A key as one segment of a JSON pointer (RFC 6901). */
+export function escapePointer(key: string): string {
   return key.replace(/~/g, "~0").replace(/\//g, "~1");
 }

@@ -31,15 +31,19 @@ export function quietCtx(overrides: Partial<Ctx> = {}): Ctx {
 
 export type RecordedStep = Parameters<LedgerWriter["append"]>[0];
 
-export function memoryLedger(): LedgerWriter & { records: RecordedStep[] } {
-  const records: RecordedStep[] = [];
-  let signed = 0;
-  return {
+export function memoryLedger(
+  earlier: RecordedStep[] = [],
+): LedgerWriter & { records: RecordedStep[]; checkpoints: number } {
+  const records: RecordedStep[] = [...earlier];
+  let signed = records.length;
+  const ledger = {
     records,
-    async append(input) {
+    checkpoints: 0,
+    async append(input: RecordedStep) {
       records.push({ ...input });
     },
     async checkpoint() {
+      ledger.checkpoints++;
       signed = records.length;
     },
     // As src/ledger's Ledger answers them; record n has seq n.
@@ -69,10 +73,11 @@ export function memoryLedger(): LedgerWriter & { records: RecordedStep[] } {
     },
     async checkpointIfUnsigned() {
       if (records.length === signed) return false;
-      signed = records.length;
+      await ledger.checkpoint();
       return true;
     },
   };
+  return ledger;
 }
 
 /** Query → prepare → diff of one plugin's section, as `op plan` does. */

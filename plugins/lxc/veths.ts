@@ -1,0 +1,35 @@
+/**
+ * The host-side veths an lxc section declares, and the bridge each is enrolled in, for the
+ * network plugin: a bridge port that is a container's veth does not exist before the lxc
+ * plugin creates the container (later in the same run), and on a bridge op created it is not a
+ * foreign port. Pure and read-only: the engine hands every plugin's prepare the file's other
+ * sections (src/plugin.ts), and this is the one place that knows how an lxc section names its
+ * veths, so the network plugin never reads the lxc section's fields itself.
+ */
+import type { LxcContainerSpec, LxcSection } from "../../src/generated/lxc.js";
+import { meshBridge } from "./prepare.js";
+
+export interface ContainerVeth {
+  /** The host-side name, `veth` or `vi{id}`. */
+  veth: string;
+  bridge: string;
+}
+
+/**
+ * The veth of each container of a validated lxc section that has one (a container with a
+ * bridge, or of network_type netmaker), by the same rules as the lxc plugin's prepare.
+ * Containers marked absent are included: their veth is on the bridge until they are deleted.
+ */
+export function containerVeths(section: LxcSection | undefined): ContainerVeth[] {
+  return (section?.containers ?? []).flatMap((spec) => {
+    const nic = nicOf(spec);
+    return nic === undefined ? [] : [nic];
+  });
+}
+
+function nicOf(spec: LxcContainerSpec): ContainerVeth | undefined {
+  const networkType = spec.network_type ?? spec.properties?.network_type;
+  const bridge = spec.bridge ?? (networkType === "netmaker" ? meshBridge : undefined);
+  if (bridge === undefined) return undefined;
+  return { veth: spec.veth ?? `vi${String(spec.id)}`, bridge };
+}

@@ -1,0 +1,95 @@
+/**
+ * `op doctor` checks what op uses: the tools it runs (nft, unshare, ip, flock) and the daemons'
+ * sockets it talks to (Incus's API, OVSDB), not tools op does not use (ovs-vsctl, lxc-*). The
+ * unix socket server below is a fault injector: it accepts and never answers.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type CliSandbox, createCliSandbox, opBinary } from "./support/cli.js";
+
+interface Check {
+  name: string;
+  required: boolean;
+  ok: boolean;
+  found: string;
+  hint?: string;
+}
+
+let sandbox: CliSandbox;
+let dir: string;
+beforeAll(() => {
+  sandbox = createCliSandbox();
+  dir = mkdtempSync(join(tmpdir(), "ophd-doctor-"));
+});
+afterAll(() => {
+  sandbox.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function doctor(
+  env: Record<string, string> = {},
+): Promise<{ status: number | null; checks: Check[]; ms: number }> {
+  const started = Date.now();
+  const child = spawn(opBinary, ["doctor", "--json"], {
+    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...sandbox.env, ...env },
+  });
+  let stdout = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  return new Promise((resolve) =>
+    child.on("close", (status) =>
+      resolve({ status, checks: JSON.parse(stdout) as Check[], ms: Date.now() - started }),
+    ),
+  );
+}
+
+describe("op doctor", () => {
+  it("checks the tools and daemon sockets op uses, and nothing it does not use", async () => {
+    const { status, checks } = await doctor();
+    const names = checks.map((check) => check.name);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        "nft",
+        "unshare",
+        "ip",
+        "flock",
+        "Incus (socket and API)",
+        "Open vSwitch (OVSDB socket)",
+      ]),
+    );
+    expect(names.join(" ")).not.toMatch(/ovs-vsctl|lxc-create/);
+    expect(JSON.stringify(checks)).not.toContain("apt-get install lxc");
+    // This host runs both daemons (the system tests need them): their API answers.
+    const incus = checks.find((check) => check.name === "Incus (socket and API)");
+    expect(incus?.found).toMatch(/Incus \d+\.\d+/);
+    const flock = checks.find((check) => check.name === "flock");
+    expect(flock).toMatchObject({ ok: true, required: true });
+    expect(status).toBe(0);
+  });
+
+  it("says Incus is not usable when its socket accepts but never answers, without hanging", async () => {
+    const path = join(dir, "incus.sock");
+    const held: Socket[] = [];
+    const server = createServer((socket) => {
+      held.push(socket);
+      socket.resume();
+    });
+    await new Promise<void>((done) => server.listen(path, done));
+    try {
+      const { checks, ms } = await doctor({ OP_INCUS_SOCKET: path });
+      const incus = checks.find((check) => check.name === "Incus (socket and API)");
+      expect(incus?.ok).toBe(false);
+      expect(incus?.found).toContain("Incus did not answer within 3 s");
+      expect(incus?.hint).toContain("OP_INCUS_SOCKET");
+      expect(ms).toBeLessThan(15_000);
+    } finally {
+      for (const socket of held) socket.destroy();
+      server.close();
+    }
+  });
+});
