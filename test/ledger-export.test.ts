@@ -4,7 +4,7 @@
  * real export of the built op, and finds what was changed in it.
  */
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Ledger } from "../src/ledger/index.js";
@@ -108,5 +108,18 @@ describe("op ledger export", () => {
     const record = lines.map((line) => JSON.parse(line)).find((entry) => entry.seq === 7);
     expect(record).toMatchObject({ plugin: "ledger", target: "signing-key" });
     expect(record.changes[0].after).toBe(next);
+  });
+
+  it("verify warns about a key others may read, and still says whether the ledger is intact", async () => {
+    await buildLedger();
+    chmodSync(sandbox.env.OP_LEDGER_KEY as string, 0o644);
+    const verify = sandbox.op(["ledger", "verify"]);
+    expect(verify.status, verify.stderr).toBe(0);
+    expect(verify.stdout).toMatch(/ledger OK: 6 records/);
+    expect(verify.stderr).toMatch(
+      /op: warning: the ledger key .* is readable by other users \(mode 0644\)/,
+    );
+    // Signing with it is refused: anyone who read it can forge checkpoints.
+    expect(sandbox.op(["ledger", "rotate-key"]).status).toBe(1);
   });
 });
