@@ -154,6 +154,30 @@ describe("a full disk", () => {
   });
 });
 
+describe("a read-only file system", () => {
+  it("writing is an ordinary error naming it; verify reads through a view", async () => {
+    const disk = await smallTmpfs(1024);
+    const root = await makeTempDir("disk");
+    const dir = join(disk, "ledger");
+    const keyFile = join(root, "ledger.key");
+    const ledger = await Ledger.open(dir, { keyFile });
+    for (let n = 1; n <= 5; n++) await ledger.append(step(n));
+    await ledger.checkpoint();
+    await ledger.close();
+    execFileSync("mount", ["-o", "remount,ro", disk]);
+
+    const error = await refusal(Ledger.open(dir, { keyFile }));
+    expect(error.code).toBe("file-error");
+    expect(error.message).toContain(dir);
+    expect(error.message).toMatch(/read-only/);
+    expect(error.hint).toMatch(/remount the file system read-write/);
+
+    const reader = await Ledger.open(dir, { keyFile, create: false });
+    expect(await reader.verify()).toMatchObject({ ok: true, size: 5, checkpoints: 1 });
+    await reader.close();
+  });
+});
+
 describe("an empty key file (left by an older op that ran out of space creating it)", () => {
   it("is recreated while the ledger has no checkpoint", async () => {
     const root = await makeTempDir("disk");
