@@ -3,10 +3,15 @@
  * before a host change, an `ok` / `failed` outcome after it) in an embedded LevelDB, with signed
  * checkpoints. The byte format is described in store.ts.
  *
- * Durability: each record and the head pointer go in one atomic batch, not synced (an fsync per
- * record would dominate a run); a process crash still leaves every written record, as LevelDB
- * has handed it to the kernel. `checkpoint()` writes with sync, which syncs LevelDB's log and so
- * every record before it: op calls it at the end of each run.
+ * Durability: each record, the head pointer and the pending-intent index go in one atomic
+ * batch, not synced (an fsync per record would dominate a run); a process crash still leaves
+ * every written record, as LevelDB has handed it to the kernel. `checkpoint()` writes with
+ * sync, which syncs LevelDB's log and so every record before it, then appends the checkpoint,
+ * synced, to the checkpoint log: op calls it at the end of each run.
+ *
+ * Damage: a writing open checks the tail first (tail.ts) and refuses a damaged ledger with
+ * exit 3; nothing here ever rebuilds, truncates or re-keys one (see repair.ts for the explicit
+ * way on).
  */
 import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { hostname } from "node:os";
