@@ -435,7 +435,16 @@ describe("op on nftables in a namespace", () => {
       status: "intent",
     });
     expect(op(["ledger", "show", "99"]).status).toBe(1);
-    expect(op(["ledger", "export"]).stdout.trim().split("\n")).toHaveLength(4);
+    // A header line, then each record, each checkpoint after the record it covers.
+    const exported = op(["ledger", "export"])
+      .stdout.trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(exported[0]).toMatchObject({ export: "op ledger" });
+    expect(exported.filter((line) => "seq" in line)).toHaveLength(4);
+    expect(exported.filter((line) => "checkpoint" in line).map((line) => line.size)).toEqual([
+      2, 4,
+    ]);
 
     // One byte of record 3's body changed behind op's back.
     await withRawDb(sandbox.env.OP_LEDGER as string, async (db) => {

@@ -187,3 +187,42 @@ describe("the next apply refuses a damaged ledger with exit 3", () => {
     expectRefused(/checkpoint log .* is missing/);
   });
 });
+
+describe("op ledger repair", () => {
+  it("keeps the damaged ledger aside, untouched, and starts a new one that records why", async () => {
+    await withRawDb(ledgerDir(), (db) => db.del(HEAD_KEY));
+    expectRefused(/the head pointer is missing/);
+    const repaired = op(["ledger", "repair", "--json"]);
+    expect(repaired.status, repaired.stderr).toBe(0);
+    const { movedTo, problem, seq } = JSON.parse(repaired.stdout) as Record<string, unknown>;
+    expect(problem).toMatch(/the head pointer is missing/);
+    expect(seq).toBe(1);
+
+    // The new ledger says what it replaces; the old one is still damaged, as it was.
+    expect(JSON.parse(op(["ledger", "show", "1"]).stdout)).toMatchObject({
+      plugin: "ledger",
+      target: "ledger",
+      changes: {
+        replaces: movedTo,
+        damage: problem,
+        lastCheckpoint: expect.stringMatching(/^op ledger checkpoint\norigin /),
+      },
+    });
+    expect(op(["ledger", "verify"]).status).toBe(0);
+    const old = sandbox.op(["ledger", "verify"], { netns, env: { OP_LEDGER: movedTo as string } });
+    expect(old.status).toBe(3);
+    expect(old.stdout).toMatch(/head pointer is missing/);
+    expect(existsSync(`${movedTo as string}.checkpoints`)).toBe(true);
+
+    const next = op(["apply", stateFile("three.json", "ip saddr 198.18.1.3 drop")]);
+    expect(next.status, next.stderr).toBe(0);
+    expect(op(["ledger", "verify"]).stdout).toMatch(/ledger OK: 3 records/);
+  });
+
+  it("refuses to touch a ledger that is not damaged", () => {
+    const result = op(["ledger", "repair"]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/is not damaged: nothing to repair/);
+    expect(op(["ledger", "verify"]).stdout).toMatch(/ledger OK: 4 records/);
+  });
+});

@@ -34,6 +34,7 @@ import { readStateFile } from "../state/load.js";
 import { invalid, type StateDocument, validateState } from "../state/validate.js";
 import { trace, traced } from "../trace.js";
 import { type Interrupt, signalExitCode, watchInterrupts } from "./interrupt.js";
+import { renderRecord } from "./ledger-commands.js";
 import { renderOutcome, renderPlan, renderReport } from "./output.js";
 
 export interface GlobalOptions {
@@ -45,7 +46,7 @@ export interface GlobalOptions {
 
 export const exitCodes = { ok: 0, failure: 1, drift: 2, ledgerBad: 3 } as const;
 
-function paths(options: GlobalOptions): Paths {
+export function paths(options: GlobalOptions): Paths {
   return resolvePaths({
     ...(options.ledger === undefined ? {} : { ledgerDir: options.ledger }),
     ...(options.ledgerKey === undefined ? {} : { keyFile: options.ledgerKey }),
@@ -483,7 +484,7 @@ function requirePlugin(name: string): string {
 }
 
 /** The ledger (LevelDB and Ed25519: ~70 ms to load) is loaded only by runs that use it. */
-async function openLedger(where: Paths, create: boolean): Promise<Ledger> {
+export async function openLedger(where: Paths, create: boolean): Promise<Ledger> {
   const { Ledger } = await import("../ledger/index.js");
   return Ledger.open(where.ledgerDir, { keyFile: where.keyFile, create });
 }
@@ -501,7 +502,7 @@ async function openExistingLedger(where: Paths): Promise<Ledger | undefined> {
   }
 }
 
-async function withLedger<T>(
+export async function withLedger<T>(
   options: GlobalOptions,
   work: (ledger: Ledger) => Promise<T>,
 ): Promise<T> {
@@ -539,10 +540,7 @@ export async function ledgerLogCommand(
         print(`${JSON.stringify(record)}\n`);
         continue;
       }
-      const error = record.error ? `  ${record.error}` : "";
-      print(
-        `${String(record.seq).padStart(6)}  ${record.time}  ${record.run.slice(0, 8)}  ${record.status.padEnd(6)}  ${record.action.padEnd(6)}  ${record.plugin} ${record.target}${error}\n`,
-      );
+      print(`${renderRecord(record)}\n`);
     }
     return exitCodes.ok;
   });
@@ -590,6 +588,7 @@ export async function ledgerVerifyCommand(
   const trusted = options.trusted === undefined ? undefined : await readTrusted(options.trusted);
   return withLedger(options, async (ledger) => {
     const report = await ledger.verify(trusted === undefined ? {} : { trusted });
+    for (const warning of report.warnings ?? []) process.stderr.write(`op: warning: ${warning}\n`);
     if (options.json) printJson(report);
     else if (report.ok) {
       const checkpoint = report.checkpoint
@@ -617,7 +616,7 @@ async function readTrusted(path: string): Promise<string> {
 
 export async function ledgerExportCommand(options: GlobalOptions): Promise<number> {
   return withLedger(options, async (ledger) => {
-    for await (const line of ledger.exportLines()) print(`${line}\n`);
+    for await (const line of ledger.exportAll()) print(`${line}\n`);
     return exitCodes.ok;
   });
 }

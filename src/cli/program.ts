@@ -221,7 +221,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
 
   ledger
     .command("export")
-    .description("print every record as a JSON line")
+    .description("print a header line, then every record and checkpoint as a JSON line")
     .addHelpText("after", examples("op ledger export > ledger.jsonl"))
     .action(
       run(async (_o: unknown, command: Command) =>
@@ -236,6 +236,30 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .action(
       run(async (_o: unknown, command: Command) =>
         (await commands()).ledgerCheckpointCommand(globals(command)),
+      ),
+    );
+
+  ledger
+    .command("repair")
+    .description(
+      "after damage only: keep the damaged ledger aside, untouched, and start a new one that records why",
+    )
+    .addHelpText("after", examples("op ledger verify || op ledger repair"))
+    .action(
+      run(async (_o: unknown, command: Command) =>
+        (await import("./ledger-commands.js")).ledgerRepairCommand(globals(command)),
+      ),
+    );
+
+  ledger
+    .command("rotate-key")
+    .description(
+      "replace the signing key: the new public key is recorded and signed with the old key",
+    )
+    .addHelpText("after", examples("op ledger rotate-key", "op ledger rotate-key --json"))
+    .action(
+      run(async (_o: unknown, command: Command) =>
+        (await import("./ledger-commands.js")).ledgerRotateKeyCommand(globals(command)),
       ),
     );
 

@@ -8,4 +8,5 @@ export {
   type RecordInput,
   type RecordStatus,
 } from "./ledger.js";
+export { type Repaired, repairLedger } from "./repair.js";
 export type { VerifyReport } from "./verify.js";

@@ -201,16 +201,32 @@ export function createSigningKey(keyFile: string, replaceEmpty: boolean): Signin
   return key;
 }
 
-/** Replaces the key with `next` (key rotation): the old file is kept beside it as `.old`. */
-export function replaceSigningKey(keyFile: string, next: SigningKey): void {
+/** Key rotation, step 1: a new key pair, its secret written whole to `<keyFile>.next`. */
+export function stageSigningKey(keyFile: string): SigningKey {
+  const key = keygen();
+  writeFileAtomic(`${keyFile}.next`, `${encodeKey(key.secretKey)}\n`, 0o600, "new ledger key");
+  return key;
+}
+
+/**
+ * Key rotation, last step (once the ledger has recorded the new key): the old secret is kept
+ * as `<keyFile>.old`, the staged one renamed into place, the public half rewritten.
+ */
+export function installStagedKey(keyFile: string, next: SigningKey): void {
+  const old = `${keyFile}.old`;
   try {
-    linkSync(keyFile, `${keyFile}.old`);
+    try {
+      linkSync(keyFile, old);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      renameSync(old, `${old}.${Date.now()}`);
+      linkSync(keyFile, old);
+    }
+    renameSync(`${keyFile}.next`, keyFile);
+    syncDirectory(dirname(keyFile));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST")
-      throw fileError(error, `${keyFile}.old`, "cannot keep the old ledger key");
-    renameSync(keyFile, `${keyFile}.old.${Date.now()}`);
+    throw fileError(error, keyFile, `cannot install the new ledger key from ${keyFile}.next`);
   }
-  writeFileAtomic(keyFile, `${encodeKey(next.secretKey)}\n`, 0o600, "ledger key");
   writePublicKey(keyFile, next.publicKey);
 }
 

@@ -3,10 +3,15 @@
  * before a host change, an `ok` / `failed` outcome after it) in an embedded LevelDB, with signed
  * checkpoints. The byte format is described in store.ts.
  *
- * Durability: each record and the head pointer go in one atomic batch, not synced (an fsync per
- * record would dominate a run); a process crash still leaves every written record, as LevelDB
- * has handed it to the kernel. `checkpoint()` writes with sync, which syncs LevelDB's log and so
- * every record before it: op calls it at the end of each run.
+ * Durability: each record, the head pointer and the pending-intent index go in one atomic
+ * batch, not synced (an fsync per record would dominate a run); a process crash still leaves
+ * every written record, as LevelDB has handed it to the kernel. `checkpoint()` writes with
+ * sync, which syncs LevelDB's log and so every record before it, then appends the checkpoint,
+ * synced, to the checkpoint log: op calls it at the end of each run.
+ *
+ * Damage: a writing open checks the tail first (tail.ts) and refuses a damaged ledger with
+ * exit 3; nothing here ever rebuilds, truncates or re-keys one (see repair.ts for the explicit
+ * way on).
  */
 import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { hostname } from "node:os";
@@ -21,19 +26,21 @@ import {
   lastLoggedCheckpoint,
   loggedCheckpoints,
 } from "./checkpoint-log.js";
-import { getPublicKey } from "./ed25519.js";
+import { getPublicKey, signMessage } from "./ed25519.js";
 import { canonicalJson, genesisHash } from "./hash.js";
 import {
   createSigningKey,
   encodeKey,
+  installStagedKey,
   loadPublicKey,
   readSigningSecret,
-  replaceSigningKey,
   type SecretState,
   type SigningKey,
+  stageSigningKey,
   writePublicKey,
 } from "./keys.js";
-import { corruptLedger, storageError } from "./storage.js";
+import { cannotWrite, openReadOnlyView, removeView } from "./read-only.js";
+import { corruptLedger, storageError, storageFault } from "./storage.js";
 import {
   CHECKPOINT_RANGE,
   checkpointKey,
@@ -65,6 +72,7 @@ import { checkTail } from "./tail.js";
 import {
   type LedgerDb,
   type Rotation,
+  rotationProblem,
   signerAt,
   type VerifyReport,
   verifyChain,
@@ -211,21 +219,56 @@ function intentKey(input: Pick<RecordInput, "run" | "plugin" | "action" | "targe
   return `${input.run}\u0000${input.plugin}\u0000${input.action}\u0000${input.target}`;
 }
 
-function pendingValue(entry: PendingIntent): Buffer {
-  return Buffer.from(canonicalJson(entry), "utf8");
-}
+/**
+ * A pending index entry `p!<seq of the intent>` holds nothing, or the seq of the `unknown`
+ * record that followed it: the records themselves say the rest, so an intent costs its batch
+ * one small key.
+ */
+const EMPTY = Buffer.alloc(0);
 
 /** Key rotations by the seq of the record that made them, oldest first. */
 async function readRotations(db: LedgerDb): Promise<Rotation[]> {
   const rotations: Rotation[] = [];
   for await (const [key, value] of db.iterator(ROTATION_RANGE)) {
-    const { previous, next } = JSON.parse(value.toString("utf8")) as {
-      previous: string;
-      next: string;
-    };
-    rotations.push({ seq: keyNumber(key) ?? 0, previous, next });
+    const { previous, next, endorsement } = JSON.parse(value.toString("utf8")) as Rotation;
+    rotations.push({ seq: keyNumber(key) ?? 0, previous, next, endorsement });
   }
   return rotations;
+}
+
+/** Changes to a map of open intents, kept apart until `apply` (see Ledger.write). */
+class IntentChanges {
+  private readonly changes = new Map<string, number | undefined>();
+  private readonly base: Map<string, number>;
+
+  constructor(base: Map<string, number>) {
+    this.base = base;
+  }
+
+  get(key: string): number | undefined {
+    return this.changes.has(key) ? this.changes.get(key) : this.base.get(key);
+  }
+
+  set(key: string, seq: number): void {
+    this.changes.set(key, seq);
+  }
+
+  delete(key: string): void {
+    this.changes.set(key, undefined);
+  }
+
+  /** Forgets the intent with this seq (a settled record names it by seq). */
+  deleteSeq(seq: number): void {
+    for (const [key, value] of this.changes) if (value === seq) this.changes.set(key, undefined);
+    for (const [key, value] of this.base) if (value === seq) this.changes.set(key, undefined);
+  }
+
+  apply(): void {
+    for (const [key, value] of this.changes) {
+      if (value === undefined) this.base.delete(key);
+      else this.base.set(key, value);
+    }
+  }
 }
 
 interface Opened {
@@ -237,6 +280,8 @@ interface Opened {
   linkedFrom: number;
   rotations: Rotation[];
   secret: Uint8Array | undefined;
+  /** Its public half, when the checks already derived it. */
+  publicKey?: Uint8Array;
 }
 
 export class Ledger {
@@ -247,9 +292,12 @@ export class Ledger {
   private readonly host: string;
   private readonly clock: () => Date;
   private readonly writable: boolean;
+  /** The private directory a read-only view of the database lives in, if opened that way. */
+  private view: string | undefined;
   private signingKey: SigningKey | undefined;
   /** The checked secret, until the first checkpoint derives its public half. */
   private signingSecret: Uint8Array | undefined;
+  private readonly derivedPublicKey: Uint8Array | undefined;
   private headSeq: number;
   private headHash: Buffer;
   /** prev of the next record: the head's hash, linked with a checkpoint at the head if any. */
@@ -283,6 +331,7 @@ export class Ledger {
     this.linkedFrom = opened.linkedFrom;
     this.rotations = opened.rotations;
     this.signingSecret = opened.secret;
+    this.derivedPublicKey = opened.publicKey;
   }
 
   static async open(dir: string, options: LedgerOptions): Promise<Ledger> {
@@ -305,6 +354,15 @@ export class Ledger {
     } catch (error) {
       throw error instanceof OpError ? error : openError(error, location);
     }
+    // LevelDB writes when it opens (it turns its log into a table): on a full or read-only
+    // file system a reading command opens a view of the files instead, writing nothing.
+    // (Decided before the database object exists: abstract-level opens it by itself.)
+    if (!create && cannotWrite(location)) {
+      const view = await openReadOnlyView(location).catch((viewError: unknown) => {
+        throw openError(viewError, location);
+      });
+      return Ledger.openView(view, location, options);
+    }
     const db: LedgerDb = new Level<string, Buffer>(location, {
       keyEncoding: "utf8",
       valueEncoding: "buffer",
@@ -313,7 +371,15 @@ export class Ledger {
     try {
       await traced("leveldb open", () => db.open());
     } catch (error) {
-      throw openError(error, location);
+      // A file system that filled up since the check above: the same view.
+      const fault = storageFault(error);
+      if (create || (fault !== "ENOSPC" && fault !== "EDQUOT" && fault !== "EROFS")) {
+        throw openError(error, location);
+      }
+      const view = await openReadOnlyView(location).catch((viewError: unknown) => {
+        throw openError(viewError, location);
+      });
+      return Ledger.openView(view, location, options);
     }
     try {
       const opened = await Ledger.load(db, location, options, secret);
@@ -321,6 +387,30 @@ export class Ledger {
     } catch (error) {
       await db.close();
       throw storageError(error, location, create ? "open" : "read");
+    }
+  }
+
+  /** A reading ledger over a view of the database (see read-only.ts); removed on close. */
+  private static async openView(
+    view: string,
+    location: string,
+    options: LedgerOptions,
+  ): Promise<Ledger> {
+    const db: LedgerDb = new Level<string, Buffer>(view, {
+      keyEncoding: "utf8",
+      valueEncoding: "buffer",
+      createIfMissing: false,
+    });
+    try {
+      await db.open();
+      const opened = await Ledger.load(db, location, options, undefined);
+      const ledger = new Ledger(opened, options, false);
+      ledger.view = view;
+      return ledger;
+    } catch (error) {
+      await db.close().catch(() => {});
+      removeView(view);
+      throw storageError(error, location, "read");
     }
   }
 
@@ -357,7 +447,12 @@ export class Ledger {
     const [anyCheckpoint] = await db.keys({ ...CHECKPOINT_RANGE, limit: 1 }).all();
     const signed = anyCheckpoint !== undefined || Boolean(logged);
     const key = Ledger.settleKey(options.keyFile, secret, signed, dir);
-    const currentKey = encodeKey(getPublicKey(key));
+    // Derived once (an OpenSSL key set-up) only when a checkpoint or rotation needs it.
+    let derived: Uint8Array | undefined;
+    const publicKey = () => {
+      derived ??= getPublicKey(key);
+      return derived;
+    };
     const tail = await traced("ledger tail check", () =>
       checkTail({
         db,
@@ -366,16 +461,26 @@ export class Ledger {
         linkedFrom,
         logged,
         logRequired,
-        publicKey: (size) =>
-          Buffer.from(signerAt(rotations, size, currentKey) ?? currentKey, "base64"),
+        publicKey: (size) => {
+          const signer = signerAt(rotations, size, undefined);
+          return signer === undefined ? publicKey() : Buffer.from(signer, "base64");
+        },
       }),
     );
     const last = rotations.at(-1);
-    if (last !== undefined && last.next !== currentKey) {
-      throw corruptLedger(
-        dir,
-        `its signing key ${options.keyFile} is not the one its last key rotation (record ${last.seq}) installed`,
-      );
+    if (last !== undefined) {
+      const currentKey = encodeKey(publicKey());
+      // Without the current key's countersignature, a rotation could be forged by anyone
+      // who wants checkpoints before it checked with a key of their own.
+      const problem =
+        last.next !== currentKey
+          ? `its signing key ${options.keyFile} is not the one its last key rotation (record ${last.seq}) installed (an interrupted rotation leaves it at ${options.keyFile}.next)`
+          : rotationProblem(
+              last,
+              undefined,
+              (await db.get(checkpointKey(last.seq)))?.toString("utf8"),
+            );
+      if (problem !== undefined) throw corruptLedger(dir, problem);
     }
     // A crash between the ledger's checkpoint and the log's copy of it: the copy is completed.
     if (tail.logBehind && tail.checkpoint !== undefined)
@@ -389,6 +494,7 @@ export class Ledger {
       linkedFrom,
       rotations,
       secret: key,
+      ...(derived === undefined ? {} : { publicKey: derived }),
     };
   }
 
@@ -409,7 +515,7 @@ export class Ledger {
           ? `its signing key ${keyFile} is missing but the ledger has checkpoints signed with it`
           : `its signing key ${keyFile} is empty (left by an op that ran out of disk space while creating it) but the ledger has checkpoints signed with it`;
       throw new OpError("ledger-corrupt", `the ledger ${dir} cannot be signed: ${why}`, {
-        hint: `restore ${keyFile} from a backup (its public half is ${keyFile}.pub); a new key cannot sign for the old checkpoints. To start over, move the ledger and ${dir}.checkpoints aside`,
+        hint: `restore ${keyFile} from a backup (its public half is ${keyFile}.pub); a new key cannot sign for the old checkpoints. To start over, \`op ledger repair\` keeps this ledger aside and starts a new one`,
       });
     }
     return createSigningKey(keyFile, secret.state === "empty").secretKey;
@@ -483,21 +589,19 @@ export class Ledger {
    */
   private static async upgrade(db: LedgerDb, origin: string): Promise<number> {
     const { seq } = await Ledger.lastRecord(db, origin);
-    const open = new Map<string, PendingIntent>();
+    const open = new Map<string, { seq: number }>();
     for await (const [key, value] of db.iterator(RECORD_RANGE)) {
       const record = parseRecord(key, value);
       const match = intentKey(record);
-      if (record.status === "intent") {
-        const { run, plugin, action, target } = record;
-        open.set(match, { seq: record.seq, run, plugin, action, target, status: "intent" });
-      } else if (record.status === "ok" || record.status === "failed") open.delete(match);
+      if (record.status === "intent") open.set(match, { seq: record.seq });
+      else if (record.status === "ok" || record.status === "failed") open.delete(match);
     }
     await db.batch(
       [
         ...[...open.values()].map((entry) => ({
           type: "put" as const,
           key: pendingKey(entry.seq),
-          value: pendingValue(entry),
+          value: EMPTY,
         })),
         { type: "put", key: LINKED_KEY, value: Buffer.from(String(seq)) },
         { type: "put", key: FORMAT_KEY, value: Buffer.from(FORMAT) },
@@ -579,7 +683,11 @@ export class Ledger {
    * index, in one atomic batch. A record with no canonical JSON form is left out (its result
    * carries the error) and takes no seq, so the chain stays whole.
    */
-  private async write(inputs: readonly RecordInput[]): Promise<Written[]> {
+  private async write(
+    inputs: readonly RecordInput[],
+    /** More operations for the same batch, given the last record's seq. */
+    extra?: (seq: number) => { type: "put"; key: string; value: Buffer }[],
+  ): Promise<Written[]> {
     if (!this.writable) {
       throw new OpError("usage", `the ledger ${this.dir} was opened to read only`, {
         hint: "this is a bug in op: a reading command tried to write",
@@ -590,7 +698,9 @@ export class Ledger {
       | { type: "del"; key: string }
     )[] = [];
     const results: Written[] = [];
-    const intents = new Map(this.openIntents);
+    // This batch's changes to openIntents, applied once it is written (a copy of the whole
+    // map per batch would grow with every intent a long-lived process keeps open).
+    const intents = new IntentChanges(this.openIntents);
     let seq = this.headSeq;
     let prev = this.linkHash;
     let last = this.headHash;
@@ -612,6 +722,7 @@ export class Ledger {
     }
     if (seq === this.headSeq) return results;
     operations.push({ type: "put", key: HEAD_KEY, value: encodeHead(seq, last) });
+    if (extra !== undefined) operations.push(...extra(seq));
     try {
       await this.db.batch(operations);
     } catch (error) {
@@ -620,8 +731,7 @@ export class Ledger {
     this.headSeq = seq;
     this.headHash = Buffer.from(last);
     this.linkHash = this.headHash;
-    this.openIntents.clear();
-    for (const [key, value] of intents) this.openIntents.set(key, value);
+    intents.apply();
     return results;
   }
 
@@ -629,10 +739,9 @@ export class Ledger {
   private indexOperations(
     input: RecordInput,
     seq: number,
-    intents: Map<string, number>,
+    intents: IntentChanges,
   ): ({ type: "put"; key: string; value: Buffer } | { type: "del"; key: string })[] {
     const match = intentKey(input);
-    const { run, plugin, action, target } = input;
     switch (input.status) {
       case "intent":
         intents.set(match, seq);
@@ -640,7 +749,7 @@ export class Ledger {
           {
             type: "put",
             key: pendingKey(seq),
-            value: pendingValue({ seq, run, plugin, action, target, status: "intent" }),
+            value: EMPTY,
           },
         ];
       case "unknown": {
@@ -652,15 +761,8 @@ export class Ledger {
           {
             type: "put",
             key: pendingKey(intent),
-            value: pendingValue({
-              seq: intent,
-              run,
-              plugin,
-              action,
-              target,
-              status: "unknown",
-              ...(input.error === undefined ? {} : { error: input.error }),
-            }),
+            // The record that says why: pending() reads its error.
+            value: Buffer.from(String(seq)),
           },
         ];
       }
@@ -673,7 +775,7 @@ export class Ledger {
       }
       case "settled": {
         const settles = input.settles as number;
-        for (const [key, value] of intents) if (value === settles) intents.delete(key);
+        intents.deleteSeq(settles);
         return [{ type: "del", key: pendingKey(settles) }];
       }
     }
@@ -726,12 +828,35 @@ export class Ledger {
     }
   }
 
+  private async record(seq: number): Promise<LedgerRecord> {
+    const value = await this.db.get(recordKey(seq));
+    if (value === undefined) {
+      throw corruptLedger(this.dir, `record ${seq}, which its pending index names, is missing`);
+    }
+    return parseRecord(recordKey(seq), value);
+  }
+
+  private async pendingIntent(key: string, value: Buffer): Promise<PendingIntent> {
+    const { seq, run, plugin, action, target } = await this.record(keyNumber(key) ?? 0);
+    if (value.length === 0) return { seq, run, plugin, action, target, status: "intent" };
+    const { error } = await this.record(Number(value.toString("utf8")));
+    return {
+      seq,
+      run,
+      plugin,
+      action,
+      target,
+      status: "unknown",
+      ...(error === undefined ? {} : { error }),
+    };
+  }
+
   /** Intents of this or earlier runs that have no final outcome, oldest first. */
   pending(): Promise<PendingIntent[]> {
     return this.enqueue(async () => {
       try {
-        const values = await this.db.values(PENDING_RANGE).all();
-        return values.map((value) => JSON.parse(value.toString("utf8")) as PendingIntent);
+        const entries = await this.db.iterator(PENDING_RANGE).all();
+        return await Promise.all(entries.map(([key, value]) => this.pendingIntent(key, value)));
       } catch (error) {
         throw storageError(error, this.dir, "read");
       }
@@ -747,7 +872,7 @@ export class Ledger {
       }
       this.signingKey = {
         secretKey: this.signingSecret,
-        publicKey: getPublicKey(this.signingSecret),
+        publicKey: this.derivedPublicKey ?? getPublicKey(this.signingSecret),
       };
       writePublicKey(this.keyFile, this.signingKey.publicKey);
     }
@@ -805,34 +930,47 @@ export class Ledger {
   rotateKey(run: string): Promise<{ previous: string; next: string; seq: number }> {
     return this.enqueue(async () => {
       const old = this.key();
-      const { keygen } = await import("./ed25519.js");
-      const next = keygen();
+      // The new secret is on disk (`<keyFile>.next`) before the ledger names it, so a crash
+      // in between never leaves a ledger that expects a key nobody has.
+      const next = stageSigningKey(this.keyFile);
       const previous = encodeKey(old.publicKey);
       const nextText = encodeKey(next.publicKey);
-      const [written] = await this.write([
-        {
-          run,
-          plugin: LEDGER_PLUGIN,
-          action: "modify",
-          target: KEY_TARGET,
-          changes: [{ path: "publicKey", before: previous, after: nextText }],
-          status: "ok",
-        },
-      ]);
-      if (written === undefined || "error" in written)
+      const [written] = await this.write(
+        [
+          {
+            run,
+            plugin: LEDGER_PLUGIN,
+            action: "modify",
+            target: KEY_TARGET,
+            changes: [{ path: "publicKey", before: previous, after: nextText }],
+            status: "ok",
+          },
+        ],
+        (seq) => [
+          {
+            type: "put",
+            key: rotationKey(seq),
+            value: Buffer.from(JSON.stringify({ previous, next: nextText }), "utf8"),
+          },
+        ],
+      );
+      if (written === undefined || "error" in written) {
         throw (written as { error: unknown } | undefined)?.error;
+      }
+      const rotation: Rotation = { seq: written.seq, previous, next: nextText };
+      this.rotations.push(rotation);
+      // The old key signs the checkpoint over the record naming the new key; the new key
+      // countersigns the same text, so no one without it can claim to be its predecessor.
+      const text = await this.sign();
+      rotation.endorsement = encodeKey(signMessage(Buffer.from(text, "utf8"), next.secretKey));
       try {
-        await this.db.put(
-          rotationKey(written.seq),
-          Buffer.from(JSON.stringify({ previous, next: nextText }), "utf8"),
-          { sync: true },
-        );
+        await this.db.put(rotationKey(written.seq), Buffer.from(JSON.stringify(rotation)), {
+          sync: true,
+        });
       } catch (error) {
         throw storageError(error, this.dir, "write to");
       }
-      this.rotations.push({ seq: written.seq, previous, next: nextText });
-      await this.sign();
-      replaceSigningKey(this.keyFile, next);
+      installStagedKey(this.keyFile, next);
       this.signingKey = next;
       this.signingSecret = next.secretKey;
       return { previous, next: nextText, seq: written.seq };
@@ -953,7 +1091,7 @@ export class Ledger {
 
   /**
    * The whole export: the header, then each record, each checkpoint right after the record
-   * it covers as `{"checkpoint": text, "size": n}`.
+   * it covers as `{"checkpoint": text, "size": n}` (with `endorsement` after a key rotation).
    */
   async *exportAll(): AsyncIterable<string> {
     yield this.exportHeader();
@@ -967,7 +1105,11 @@ export class Ledger {
     }
     const checkpointLine = (size: number) => {
       const text = checkpoints.get(size);
-      return text === undefined ? undefined : canonicalJson({ checkpoint: text, size });
+      // After a key rotation's record: the new key's countersignature of the checkpoint.
+      const endorsement = this.rotations.find((rotation) => rotation.seq === size)?.endorsement;
+      return text === undefined
+        ? undefined
+        : canonicalJson({ checkpoint: text, size, ...(endorsement ? { endorsement } : {}) });
     };
     const first = checkpointLine(0);
     if (first !== undefined) yield first;
@@ -982,5 +1124,6 @@ export class Ledger {
   async close(): Promise<void> {
     await this.queue;
     await this.db.close();
+    if (this.view !== undefined) removeView(this.view);
   }
 }

@@ -57,12 +57,18 @@ function tableFiles(dir: string): string {
   }
 }
 
+/** The file system fault behind a LevelDB error (ENOSPC, EDQUOT, EROFS, EACCES), if any. */
+export function storageFault(error: unknown): string | undefined {
+  const { message } = levelFailure(error);
+  return faults.find(([pattern]) => pattern.test(message))?.[1];
+}
+
 /** A corruption error of the ledger, exit 3, with what the admin can do. */
 export function corruptLedger(dir: string, problem: string, cause?: unknown): OpError {
   return new OpError("ledger-corrupt", `the ledger ${dir} is damaged: ${problem}`, {
     hint:
-      "nothing was written to it. `op ledger verify` names the damage; keep the ledger as evidence " +
-      `(move ${dir} and ${dir}.checkpoints aside, op then starts a new ledger) or restore both from a backup`,
+      "nothing was written to it. `op ledger verify` names the damage; restore the ledger and " +
+      `${dir}.checkpoints from a backup, or run \`op ledger repair\`: it keeps the damaged ledger aside, untouched, and starts a new one that records why`,
     ...(cause === undefined ? {} : { cause }),
   });
 }
@@ -87,7 +93,7 @@ export function storageError(error: unknown, dir: string, doing: string): unknow
     return corruptLedger(dir, `LevelDB reports ${words}${where}`, error);
   }
   const fault = faults.find(([pattern]) => pattern.test(message));
-  if (fault !== undefined) {
+  if (fault !== undefined && code?.startsWith("LEVEL_") !== false) {
     const [, errno, words] = fault;
     return new OpError(
       errno === "EACCES" ? "permission-denied" : "file-error",

@@ -9,6 +9,7 @@
  */
 import type { Level } from "level";
 import { type ParsedCheckpoint, parseCheckpoint, signatureValid } from "./checkpoint.js";
+import { verifySignature } from "./ed25519.js";
 import { genesisHash, HASH_BYTES, sha256 } from "./hash.js";
 import { type HashCheck, InlineHashCheck, WorkerHashCheck } from "./hash-check.js";
 import {
@@ -48,6 +49,32 @@ export interface Rotation {
   seq: number;
   previous: string;
   next: string;
+  /** `next`'s signature over the checkpoint at `seq` (base64). */
+  endorsement?: string;
+}
+
+/**
+ * What is wrong with a key rotation, if anything: it must follow the one before it
+ * (`before`), and the new key must have countersigned the checkpoint over its record (`text`).
+ */
+export function rotationProblem(
+  rotation: Rotation,
+  before: Rotation | undefined,
+  text: string | undefined,
+): string | undefined {
+  const label = `the key rotation at record ${rotation.seq}`;
+  if (before !== undefined && before.next !== rotation.previous) {
+    return `${label} does not follow the one at record ${before.seq} (forged)`;
+  }
+  if (text === undefined) return `${label} has no checkpoint (removed)`;
+  const endorsed =
+    rotation.endorsement !== undefined &&
+    verifySignature(
+      Buffer.from(rotation.endorsement, "base64"),
+      Buffer.from(text, "utf8"),
+      Buffer.from(rotation.next, "base64"),
+    );
+  return endorsed ? undefined : `${label} is not countersigned by the key it installed (forged)`;
 }
 
 export interface VerifyInput {
@@ -352,6 +379,8 @@ function checkLog(
   const trim = (text: string) => text.replace(/\s+$/, "");
   const storedText = new Map(stored.map((c) => [c.size, trim(c.text.toString("utf8"))]));
   for (const { text, parsed: entry } of logged) {
+    // The same text as a stored checkpoint, which was checked already.
+    if (storedText.get(entry.size) === trim(text)) continue;
     const label = `the checkpoint log's checkpoint at size ${entry.size}`;
     const problem = checkCheckpoint(entry, label, input, walk, 0);
     if (problem !== undefined) {
@@ -362,9 +391,26 @@ function checkLog(
           }
         : problem;
     }
-    if (storedText.get(entry.size) !== trim(text)) {
-      return { problem: `${label} is missing from the ledger (checkpoints deleted or lost)` };
-    }
+    return { problem: `${label} is missing from the ledger (checkpoints deleted or lost)` };
+  }
+  return undefined;
+}
+
+/** Every key rotation follows the one before and is countersigned; the last installed this key. */
+function checkRotations(input: VerifyInput, stored: readonly Stored[]): Problem | undefined {
+  const rotations = input.rotations ?? [];
+  const texts = new Map(stored.map((c) => [c.size, c.text.toString("utf8")]));
+  for (const [i, rotation] of rotations.entries()) {
+    const problem = rotationProblem(rotation, rotations[i - 1], texts.get(rotation.seq));
+    if (problem !== undefined) return { firstBad: rotation.seq, problem };
+  }
+  const last = rotations.at(-1);
+  const current =
+    input.publicKey === undefined ? undefined : Buffer.from(input.publicKey).toString("base64");
+  if (last !== undefined && current !== undefined && last.next !== current) {
+    return {
+      problem: `the ledger key is not the one the key rotation at record ${last.seq} installed`,
+    };
   }
   return undefined;
 }
@@ -426,6 +472,8 @@ export async function verifyChain(input: VerifyInput): Promise<VerifyReport> {
     confirmed = checkpoint.size;
   }
   if (walk.unlinked !== undefined) return report(walk.unlinked, latest);
+  const rotationFailure = checkRotations(input, stored);
+  if (rotationFailure !== undefined) return report(rotationFailure, latest);
   if (walk.problem !== undefined) return report(walk.problem, latest);
   const logProblem = logProblems[0] ?? checkLog(logged, stored, input, walk);
   if (logProblem !== undefined) return report(logProblem, latest);

@@ -1,0 +1,104 @@
+/** `op ledger rotate-key`: the new public key is a record of the chain, signed by the old key. */
+import { copyFile, cp, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { OpError } from "../errors.js";
+import { parseCheckpoint, signatureValid } from "./checkpoint.js";
+import { Ledger, type RecordInput } from "./ledger.js";
+import { checkpointKey, rotationKey } from "./store.js";
+import { makeTempDir, removeTempDirs, withRawDb } from "./testing.js";
+
+afterEach(removeTempDirs);
+
+const step = (n: number): RecordInput => ({
+  run: "run-1",
+  plugin: "network",
+  action: "modify",
+  target: `br${n}`,
+  status: "ok",
+});
+
+describe("key rotation", () => {
+  it("records the new key, signs that with the old one, and signs later checkpoints with the new", async () => {
+    const root = await makeTempDir("rotate");
+    const dir = join(root, "ledger");
+    const keyFile = join(root, "keys", "ledger.key");
+    const open = (create = true) => Ledger.open(dir, { keyFile, origin: "op@test", create });
+    const ledger = await open();
+    await ledger.append(step(1));
+    await ledger.checkpoint();
+    const oldPublic = (await readFile(`${keyFile}.pub`, "utf8")).trim();
+    const oldSecret = await readFile(keyFile, "utf8");
+
+    const rotated = await ledger.rotateKey("run-rotate");
+    expect(rotated.previous).toBe(oldPublic);
+    expect(rotated.seq).toBe(2);
+    expect((await readFile(`${keyFile}.pub`, "utf8")).trim()).toBe(rotated.next);
+    expect(await readFile(`${keyFile}.old`, "utf8")).toBe(oldSecret);
+    expect(await ledger.show(2)).toMatchObject({
+      plugin: "ledger",
+      target: "signing-key",
+      changes: [{ path: "publicKey", before: oldPublic, after: rotated.next }],
+    });
+    await ledger.append(step(3));
+    const later = parseCheckpoint(await ledger.checkpoint());
+    expect(later.key).toBe(rotated.next);
+    await ledger.close();
+
+    // The rotation record's own checkpoint is the old key's signature over the new key.
+    const endorsement = await withRawDb(dir, (db) => db.get(checkpointKey(2)));
+    const parsed = parseCheckpoint(endorsement?.toString("utf8") ?? "");
+    expect(signatureValid(parsed, Buffer.from(oldPublic, "base64"))).toBe(true);
+
+    const reader = await open(false);
+    expect(await reader.verify()).toMatchObject({ ok: true, size: 3, checkpoints: 3 });
+    await reader.close();
+    const writer = await open();
+    await writer.append(step(4));
+    await writer.close();
+
+    // Putting the old key back is refused: it is not the key the rotation installed.
+    await copyFile(`${keyFile}.old`, keyFile);
+    const error = await open().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpError);
+    expect((error as OpError).code).toBe("ledger-corrupt");
+  });
+
+  it("a rotation forged by someone without the current key is refused", async () => {
+    const root = await makeTempDir("rotate");
+    const keyFile = join(root, "keys", "ledger.key");
+    const dir = join(root, "ledger");
+    const real = await Ledger.open(dir, { keyFile, origin: "op@test" });
+    await real.append(step(1));
+    await real.checkpoint();
+    await real.close();
+    const ours = (await readFile(`${keyFile}.pub`, "utf8")).trim();
+
+    // Someone who can write the files but has not our key builds another history with a key
+    // of theirs, "rotated" to ours, and puts it in place of the ledger.
+    const forgedDir = join(root, "forged");
+    const theirKey = join(root, "theirs", "ledger.key");
+    const forged = await Ledger.open(forgedDir, { keyFile: theirKey, origin: "op@test" });
+    for (let n = 1; n <= 3; n++) await forged.append(step(n + 100));
+    const { seq, previous } = await forged.rotateKey("run-forged");
+    await forged.close();
+    await withRawDb(forgedDir, (db) =>
+      db.put(rotationKey(seq), Buffer.from(JSON.stringify({ previous, next: ours }))),
+    );
+    await rm(dir, { recursive: true });
+    await cp(forgedDir, dir, { recursive: true });
+    await cp(`${forgedDir}.checkpoints`, `${dir}.checkpoints`);
+
+    const error = await Ledger.open(dir, { keyFile, origin: "op@test" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpError);
+    expect((error as OpError).message).toMatch(
+      /key rotation at record 4 is not countersigned by the key it installed/,
+    );
+    const reader = await Ledger.open(dir, { keyFile, create: false });
+    expect(await reader.verify()).toMatchObject({
+      ok: false,
+      problem: "the key rotation at record 4 is not countersigned by the key it installed (forged)",
+    });
+    await reader.close();
+  });
+});
