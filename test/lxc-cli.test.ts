@@ -288,7 +288,7 @@ describe("failures through the CLI", () => {
     const result = op(["validate", path]);
     expect(result.status).toBe(1);
     expect(result.stderr).toContain(
-      '/plugins/lxc/containers/0/veth: "veth-name-too-long" is not in the expected form: A network interface name: 1 to 15 characters',
+      '/plugins/lxc/containers/0/veth: "veth-name-too-long" is not in the expected form: A Linux link name: 1 to 15 printable ASCII characters',
     );
     expect(result.stderr).toContain(
       '/plugins/lxc/containers/1/name: "9lives" is not in the expected form: An Incus instance name',

@@ -55,14 +55,14 @@ describe("op doctor", () => {
     expect(names).toEqual(
       expect.arrayContaining([
         "nft",
-        "unshare",
+        "nsenter",
         "ip",
         "flock",
         "Incus (socket and API)",
         "Open vSwitch (OVSDB socket)",
       ]),
     );
-    expect(names.join(" ")).not.toMatch(/ovs-vsctl|lxc-create/);
+    expect(names.join(" ")).not.toMatch(/ovs-vsctl|lxc-create|unshare/);
     expect(JSON.stringify(checks)).not.toContain("apt-get install lxc");
     // This host runs both daemons (the system tests need them): their API answers.
     const incus = checks.find((check) => check.name === "Incus (socket and API)");
