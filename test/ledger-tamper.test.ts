@@ -74,15 +74,23 @@ afterEach(() => {
   sandbox.cleanup();
 });
 
-/** The next apply must refuse with exit 3, naming the damage, and change nothing. */
+/**
+ * The next apply must refuse with exit 3, naming the damage, and change nothing; so must an
+ * apply with nothing to change (a cron run on a converged host must not hide the damage).
+ */
 function expectRefused(message: RegExp): void {
   const before = ruleset();
-  const result = op(["apply", stateFile("three.json", "ip saddr 198.18.1.3 drop")]);
-  expect(result.status, result.stderr).toBe(3);
-  expect(result.stderr).toMatch(message);
-  expect(result.stderr).toMatch(/ledger-corrupt/);
-  expect(result.stderr).not.toMatch(/bug in op| {4}at /);
-  expect(ruleset()).toBe(before);
+  for (const file of [
+    stateFile("three.json", "ip saddr 198.18.1.3 drop"),
+    stateFile("two.json", "ip saddr 198.18.1.2 drop"),
+  ]) {
+    const result = op(["apply", file]);
+    expect(result.status, result.stderr).toBe(3);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).toMatch(/ledger-corrupt/);
+    expect(result.stderr).not.toMatch(/bug in op| {4}at /);
+    expect(ruleset()).toBe(before);
+  }
 }
 
 function ledgerFiles(suffix: string): string[] {

@@ -2,7 +2,7 @@
  * What each command does. program.ts parses the command line; this file runs the work and
  * returns the exit code. Heavy modules are imported here, never on the `--version` path.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { createCtx, type Paths, resolvePaths } from "../context.js";
@@ -26,6 +26,7 @@ import {
   verifyConverged,
 } from "../engine/reconcile.js";
 import { OpError, withContext } from "../errors.js";
+import { checkpointLogPath } from "../ledger/checkpoint-log.js";
 import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
 import type { Action, Ctx, Plugin } from "../plugin.js";
@@ -225,7 +226,9 @@ async function applyUnderLock(
     const { document, plugins } = await checkState(parsed, file);
     const planned = await planState(document, plugins, ctx, started);
     const actions = planned.plan.steps.map((step) => step.action);
-    const existing = await earlyLedger;
+    const early = await earlyLedger;
+    if (early.error !== undefined) throw early.error;
+    const existing = early.ledger;
     // Intents an earlier run left without an outcome (kill -9, a lost daemon): this run's
     // read of the host tells whether each target now matches the file.
     const pending = existing === undefined ? [] : await existing.pending();
@@ -328,7 +331,7 @@ async function applyUnderLock(
     print(`\nDone: ${actions.length} applied, verified: the host matches the file.\n`);
     return exitCodes.ok;
   } finally {
-    if (!ledgerTaken) await (await earlyLedger)?.close();
+    if (!ledgerTaken) await (await earlyLedger).ledger?.close();
     lock.release();
   }
 }
@@ -489,17 +492,33 @@ export async function openLedger(where: Paths, create: boolean): Promise<Ledger>
   return Ledger.open(where.ledgerDir, { keyFile: where.keyFile, create });
 }
 
+/** A ledger opened while the host is read, or why it could not be. */
+interface EarlyLedger {
+  ledger?: Ledger;
+  error?: unknown;
+}
+
 /**
- * The ledger when one exists already, else undefined; never rejects: a ledger that cannot be
- * opened is opened again by `openLedger`, whose error then says why at the point it matters.
+ * The ledger when one is there (a file in its directory, or its checkpoint log), opened early.
+ * Never rejects: the error is the run's to report once the file is known to be valid, and it
+ * is reported even when nothing changes (a damaged ledger exits 3 on a converged host too).
  */
-async function openExistingLedger(where: Paths): Promise<Ledger | undefined> {
+async function openExistingLedger(where: Paths): Promise<EarlyLedger> {
+  if (!ledgerIsThere(where.ledgerDir)) return {};
   try {
-    if (!existsSync(join(where.ledgerDir, "CURRENT"))) return undefined;
-    return await openLedger(where, true);
-  } catch {
-    return undefined;
+    return { ledger: await openLedger(where, true) };
+  } catch (error) {
+    return { error };
   }
+}
+
+function ledgerIsThere(dir: string): boolean {
+  try {
+    if (readdirSync(dir).length > 0) return true;
+  } catch {
+    // no directory: perhaps only its checkpoint log is left
+  }
+  return existsSync(checkpointLogPath(dir));
 }
 
 export async function withLedger<T>(
