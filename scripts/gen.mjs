@@ -48,25 +48,41 @@ for (const { schema } of schemas) ajv.addSchema(schema);
 const exports = Object.fromEntries(
   schemas.map(({ name, schema }) => [`validate_${name.replace(/[^A-Za-z0-9]/g, "_")}`, schema.$id]),
 );
-// Descriptions by schema and JSON pointer, so an error deep inside a schema (a pattern in an
-// allOf) can be explained with the description of the nearest enclosing definition.
+// Each field's own description, by schema and by the field's path in a document (`*` for an
+// array item or a free-form key), so that a schema error deep inside a $ref or an anyOf is
+// explained with the description of the field it is about, never with an enclosing one's.
 const descriptions = Object.fromEntries(
-  schemas.map(({ schema }) => [schema.$id, describe(schema, "#")]),
+  schemas.map(({ schema }) => [schema.$id, fieldDescriptions(schema, schema, "", {}, 0)]),
 );
-function describe(node, pointer, found = {}) {
-  if (node === null || typeof node !== "object") return found;
-  if (typeof node.description === "string" && !Array.isArray(node))
-    found[pointer] = node.description;
-  for (const [key, child] of Object.entries(node)) {
-    if (key !== "description" && key !== "enum" && key !== "const") {
-      describe(child, `${pointer}/${key}`, found);
-    }
-  }
+function fieldDescriptions(root, node, path, found, depth) {
+  if (node === null || typeof node !== "object" || depth > 32) return found;
+  const resolved = resolveRef(root, node);
+  const description = node.description ?? resolved.description;
+  if (path !== "" && typeof description === "string" && found[path] === undefined)
+    found[path] = description;
+  for (const [name, child] of Object.entries(resolved.properties ?? {}))
+    fieldDescriptions(root, child, `${path}/${name}`, found, depth + 1);
+  for (const child of [resolved.items, resolved.additionalProperties])
+    if (typeof child === "object") fieldDescriptions(root, child, `${path}/*`, found, depth + 1);
+  for (const branch of [
+    ...(resolved.anyOf ?? []),
+    ...(resolved.oneOf ?? []),
+    ...(resolved.allOf ?? []),
+  ])
+    fieldDescriptions(root, { ...branch, description: undefined }, path, found, depth + 1);
   return found;
+}
+function resolveRef(root, node) {
+  if (typeof node.$ref !== "string" || !node.$ref.startsWith("#/")) return node;
+  const target = node.$ref
+    .slice(2)
+    .split("/")
+    .reduce((at, key) => at?.[key], root);
+  return target === undefined ? node : resolveRef(root, target);
 }
 outputs.set(
   join(outDir, "validators.js"),
-  `${banner}${esmRuntimeImports(standaloneCode(ajv, exports))}\nexport const schemaDescriptions = ${JSON.stringify(descriptions)};\n`,
+  `${banner}${esmRuntimeImports(standaloneCode(ajv, exports))}\nexport const fieldDescriptions = ${JSON.stringify(descriptions)};\n`,
 );
 outputs.set(
   join(outDir, "validators.d.ts"),
@@ -75,7 +91,7 @@ outputs.set(
     Object.keys(exports)
       .map((e) => `export declare const ${e}: ValidateFunction;\n`)
       .join("") +
-    "export declare const schemaDescriptions: Record<string, Record<string, string>>;\n",
+    "export declare const fieldDescriptions: Record<string, Record<string, string>>;\n",
 );
 
 /**

@@ -1,8 +1,10 @@
 /** The nftables plugin: the tables op owns, each replaced as one atomic nft transaction. */
 import type { LiveReport, Plugin } from "../../src/plugin.js";
+import { problemLine } from "../../src/problems.js";
+import type { ToolCheck } from "../../src/state/check.js";
 import { applyNftables } from "./apply.js";
 import { diffNftables } from "./diff.js";
-import { prepareNftables } from "./prepare.js";
+import { nftParserCheck, prepareNftables } from "./prepare.js";
 import { queryNftables } from "./query.js";
 import type { NftDesired, NftLive } from "./types.js";
 import { sectionProblems } from "./validate.js";
@@ -23,10 +25,13 @@ export function reportNftables(live: NftLive): LiveReport {
   };
 }
 
-export const nftablesPlugin: Plugin<NftDesired, NftLive> = {
+export const nftablesPlugin: Plugin<NftDesired, NftLive> & ToolCheck = {
   name: "nftables",
-  // The schema has already run by then; these are the checks it cannot express.
-  check: (section, path) => sectionProblems(section, path, false),
+  // The schema has already run by then; these are the checks it cannot express. Lines until
+  // the contract takes Problem objects (src/problems.ts).
+  check: (section, path) => sectionProblems(section, path, false).map(problemLine),
+  // `op validate`: every rule through nft's own parser, in a throw-away namespace.
+  checkWithTools: nftParserCheck,
   query: queryNftables,
   prepare: prepareNftables,
   diff: diffNftables,

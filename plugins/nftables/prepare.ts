@@ -14,6 +14,7 @@ import { openCache } from "../../src/cache.js";
 import { OpError } from "../../src/errors.js";
 import type { RunResult } from "../../src/exec.js";
 import type { Ctx } from "../../src/plugin.js";
+import { type Problem, problemLine } from "../../src/problems.js";
 import { ruleKey } from "./diff.js";
 import { parseRuleset, tableToNftJson } from "./parse.js";
 import { nftFailed } from "./query.js";
@@ -22,7 +23,9 @@ import {
   definitionScript,
   describeProblem,
   locateErrors,
+  type NftProblem,
   notOwned,
+  type Origin,
   type Script,
 } from "./script.js";
 import {
@@ -35,7 +38,7 @@ import {
   type NftTableSpec,
   tableId,
 } from "./types.js";
-import { sectionPath, validateSection } from "./validate.js";
+import { sectionPath, sectionProblems, validateSection } from "./validate.js";
 
 /** Throw-away namespaces are named `op-nftcheck-<pid of the op that made it>-<random>`. */
 const throwawayPrefix = "op-nftcheck-";
@@ -225,7 +228,7 @@ async function normalise(
       if (/^nsenter:/m.test(loaded.stderr)) {
         throw nftFailed("nsenter nft -f - (throw-away namespace)", loaded.stderr);
       }
-      throw refused(script, loaded.stderr);
+      throw refused(script, loaded.stderr, specs);
     }
     const listed = await nft(["-j", "-s", "list", "ruleset"]);
     if (listed.exitCode !== 0) {
@@ -254,15 +257,15 @@ function keyRules(table: NftTable): KeyedTable {
   };
 }
 
-/** nft refused the file's tables: say where, in the file's terms. */
-function refused(script: Script, stderr: string): OpError {
+/** nft refused the file's tables: say where, in the file's terms and by JSON path. */
+function refused(script: Script, stderr: string, specs: readonly NftTableSpec[]): OpError {
   const problems = locateErrors(stderr, script);
   const first = problems[0];
   return new OpError(
     "invalid-state",
     `nft refused ${first ? describeProblem(first) : "the nftables section"}`,
     {
-      details: problems.length > 1 ? problems.map(describeProblem) : [],
+      details: problems.map((problem) => problemLine(refusal(problem, specs, sectionPath))),
       hint: "op checked the file's tables in a throw-away network namespace; nothing on the host changed",
       context: {
         plugin: "nftables",
@@ -271,6 +274,92 @@ function refused(script: Script, stderr: string): OpError {
       },
     },
   );
+}
+
+/** One error of nft's as a problem at the JSON path of what it is about. */
+function refusal(problem: NftProblem, specs: readonly NftTableSpec[], prefix: string): Problem {
+  return {
+    path: originPath(problem.origin, specs, prefix),
+    message: `nft refused ${describeProblem(problem)}`,
+  };
+}
+
+/**
+ * The JSON path of a script line's origin: its rule, element, chain, set or table, as far as
+ * the file says (the first of equal rules or elements: nft refuses them alike). `specs` are
+ * the section's tables in the file's order.
+ */
+export function originPath(
+  origin: Origin | undefined,
+  specs: readonly NftTableSpec[],
+  prefix: string,
+): string {
+  const tableIndex = origin ? specs.findIndex((spec) => tableId(spec) === origin.table) : -1;
+  const spec = specs[tableIndex];
+  if (origin === undefined || spec === undefined) return prefix || "/";
+  const table = `${prefix}/tables/${tableIndex}`;
+  if (origin.chain !== undefined) {
+    const chains = spec.chains ?? [];
+    const chainIndex = chains.findIndex((chain) => chain.name === origin.chain);
+    const rules = chains[chainIndex]?.rules ?? [];
+    if (chainIndex < 0) return table;
+    const ruleIndex = origin.rule === undefined ? -1 : rules.indexOf(origin.rule);
+    return `${table}/chains/${chainIndex}${ruleIndex < 0 ? "" : `/rules/${ruleIndex}`}`;
+  }
+  if (origin.set !== undefined) {
+    const kind = origin.set.kind === "set" ? "sets" : "maps";
+    const sets: readonly { name: string; elements?: ReadonlyArray<string | readonly string[]> }[] =
+      spec[kind] ?? [];
+    const setIndex = sets.findIndex((set) => set.name === origin.set?.name);
+    if (setIndex < 0) return table;
+    const elementIndex = (sets[setIndex]?.elements ?? []).findIndex(
+      (element) =>
+        (Array.isArray(element) ? `${element[0]} : ${element[1]}` : element) === origin.element,
+    );
+    return `${table}/${kind}/${setIndex}${elementIndex < 0 ? "" : `/elements/${elementIndex}`}`;
+  }
+  return table;
+}
+
+/**
+ * `op validate`'s check by nft's own parser: the section's tables loaded into a throw-away
+ * network namespace, nothing of the host's read. Each refusal is a problem at its JSON path;
+ * a check that could not run (no nft, no right to make a namespace) is a warning, since the
+ * file may still be fine. Skipped when the code checks refuse the section: no script is
+ * written from tables they refuse (those problems are the section's check's to report).
+ */
+export async function nftParserCheck(
+  section: unknown,
+  path: string,
+  ctx: Ctx,
+): Promise<{ problems: Problem[]; warnings: Problem[] }> {
+  if (sectionProblems(section, path, false).length > 0) return { problems: [], warnings: [] };
+  const tables = (section as { tables?: NftTableSpec[] }).tables ?? [];
+  const present = tables.filter((spec) => spec.ensure !== "absent");
+  if (present.length === 0) return { problems: [], warnings: [] };
+  const script = definitionScript(present);
+  const notChecked = (why: string) => ({
+    problems: [],
+    warnings: [{ path, message: `nft did not check the rules: ${why}` }],
+  });
+  try {
+    const loaded = await withThrowawayNamespace(interfaceNames(present), ctx, (nft) =>
+      nft(["-f", "-"], script.text),
+    );
+    if (loaded.exitCode === 0) return { problems: [], warnings: [] };
+    if (loaded.exitCode === programMissing)
+      return notChecked("nft is not installed or not on PATH");
+    if (/^nsenter:/m.test(loaded.stderr))
+      return notChecked(loaded.stderr.trim().split("\n")[0] ?? "");
+    const problems = locateErrors(loaded.stderr, script).map((problem) =>
+      refusal(problem, tables, path),
+    );
+    return { problems, warnings: [] };
+  } catch (error) {
+    // ip netns add refused (not root) or missing: the host's tools, not the file.
+    if (!(error instanceof OpError)) throw error;
+    return notChecked(error.message);
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { OpError } from "../../src/errors.js";
 import { validate_nftables } from "../../src/generated/validators.js";
+import { problemLine } from "../../src/problems.js";
 import {
   elementProblem,
   ruleProblem,
@@ -82,7 +83,7 @@ describe("elementProblem", () => {
 
 describe("sectionProblems", () => {
   const table = { family: "inet", name: "op_t" };
-  const problemsOf = (tables: unknown[]) => sectionProblems({ tables });
+  const problemsOf = (tables: unknown[]) => sectionProblems({ tables }).map(problemLine);
 
   it("accepts a full table", () => {
     expect(
@@ -206,7 +207,7 @@ describe("sectionProblems", () => {
       tableProblems(
         { family: "inet", name: "t", chains: [{ name: "c", rules: "accept" }, "x"] },
         "",
-      ),
+      ).map(problemLine),
     ).toEqual([
       "/chains/0/rules: must be an array",
       "/chains/1: must be an object",

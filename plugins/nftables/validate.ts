@@ -5,6 +5,7 @@
  */
 import { OpError } from "../../src/errors.js";
 import { validate_nftables } from "../../src/generated/validators.js";
+import { type Problem, problemLine } from "../../src/problems.js";
 import { describeErrors } from "../../src/state/validate.js";
 import type { NftablesSection, NftTableSpec } from "./types.js";
 
@@ -160,21 +161,21 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * every string op writes, the shapes it walks, and duplicate names. This alone is what
  * script generation relies on; the schema adds unknown fields and the rest.
  */
-export function tableProblems(spec: unknown, path: string): string[] {
-  const problems: string[] = [];
+export function tableProblems(spec: unknown, path: string): Problem[] {
+  const problems: Problem[] = [];
   const check = (value: unknown, field: string, at: string, optional = true): void => {
     if (value === undefined && optional) return;
-    const problem = (checks as Record<string, Check>)[field]?.(value);
-    if (problem !== undefined) problems.push(`${at}: ${problem}`);
+    const message = (checks as Record<string, Check>)[field]?.(value);
+    if (message !== undefined) problems.push({ path: at, message });
   };
   const objectAt = (value: unknown, at: string): Record<string, unknown> => {
     if (isObject(value)) return value;
-    problems.push(`${at}: must be an object`);
+    problems.push({ path: at, message: "must be an object" });
     return {};
   };
   const listAt = (value: unknown, at: string): unknown[] => {
     if (value === undefined || Array.isArray(value)) return value ?? [];
-    problems.push(`${at}: must be an array`);
+    problems.push({ path: at, message: "must be an array" });
     return [];
   };
   const table = objectAt(spec, path);
@@ -193,12 +194,16 @@ export function tableProblems(spec: unknown, path: string): string[] {
     }
     const base = ["type", "hook", "priority"].filter((f) => chain[f] !== undefined);
     if (base.length > 0 && base.length < 3) {
-      problems.push(
-        `${at}: a base chain needs type, hook and priority together (only ${base.join(", ")} given)`,
-      );
+      problems.push({
+        path: at,
+        message: `a base chain needs type, hook and priority together (only ${base.join(", ")} given)`,
+      });
     }
     if (base.length === 0 && (chain.policy !== undefined || chain.device !== undefined)) {
-      problems.push(`${at}: policy and device need a base chain (type, hook and priority)`);
+      problems.push({
+        path: at,
+        message: "policy and device need a base chain (type, hook and priority)",
+      });
     }
     listAt(chain.rules, `${at}/rules`).forEach((rule, j) => {
       check(rule, "rule", `${at}/rules/${j}`, false);
@@ -227,7 +232,9 @@ export function tableProblems(spec: unknown, path: string): string[] {
           return;
         }
         const pair = Array.isArray(element) ? element : [];
-        if (pair.length !== 2) problems.push(`${at}/elements/${j}: must be a [key, value] pair`);
+        if (pair.length !== 2) {
+          problems.push({ path: `${at}/elements/${j}`, message: "must be a [key, value] pair" });
+        }
         pair.forEach((part, k) => {
           check(part, "element", `${at}/elements/${j}/${k}`, false);
         });
@@ -242,10 +249,10 @@ function duplicate(
   name: unknown,
   at: string,
   what: string,
-  problems: string[],
+  problems: Problem[],
 ): void {
   if (typeof name !== "string") return;
-  if (seen.has(name)) problems.push(`${at}: ${what} "${name}" is given twice`);
+  if (seen.has(name)) problems.push({ path: at, message: `${what} "${name}" is given twice` });
   seen.add(name);
 }
 
@@ -253,13 +260,13 @@ function duplicate(
  * Schema problems (unless `schema` is false) and code-level problems together, one line per
  * path and problem.
  */
-export function sectionProblems(section: unknown, prefix = sectionPath, schema = true): string[] {
-  const codeProblems: string[] = [];
+export function sectionProblems(section: unknown, prefix = sectionPath, schema = true): Problem[] {
+  const codeProblems: Problem[] = [];
   const ids = new Set<string>();
   const tables = isObject(section) && Array.isArray(section.tables) ? section.tables : [];
-  if (!isObject(section)) codeProblems.push(`${prefix || "/"}: must be an object`);
+  if (!isObject(section)) codeProblems.push({ path: prefix || "/", message: "must be an object" });
   else if (section.tables !== undefined && !Array.isArray(section.tables)) {
-    codeProblems.push(`${prefix}/tables: must be an array`);
+    codeProblems.push({ path: `${prefix}/tables`, message: "must be an array" });
   }
   tables.forEach((raw, i) => {
     const at = `${prefix}/tables/${i}`;
@@ -267,7 +274,7 @@ export function sectionProblems(section: unknown, prefix = sectionPath, schema =
     const table = isObject(raw) ? raw : {};
     if (typeof table.family === "string" && typeof table.name === "string") {
       const id = `${table.family}/${table.name}`;
-      if (ids.has(id)) codeProblems.push(`${at}: table ${id} is given twice`);
+      if (ids.has(id)) codeProblems.push({ path: at, message: `table ${id} is given twice` });
       ids.add(id);
     }
   });
@@ -277,11 +284,15 @@ export function sectionProblems(section: unknown, prefix = sectionPath, schema =
       : describeErrors(validate_nftables.errors ?? [], prefix);
   // The code's wording is clearer than a failed pattern; keep the schema's line only for paths
   // the code said nothing about (unknown fields, wrong types, missing fields...).
-  const coveredPaths = new Set(codeProblems.map((line) => line.slice(0, line.indexOf(": "))));
-  const extra = schemaProblems.filter(
-    (line) => !coveredPaths.has(line.slice(0, line.indexOf(": "))),
-  );
-  return [...new Set([...extra, ...codeProblems])];
+  const coveredPaths = new Set(codeProblems.map((problem) => problem.path));
+  const extra = schemaProblems.filter((problem) => !coveredPaths.has(problem.path));
+  const lines = new Set<string>();
+  return [...extra, ...codeProblems].filter((problem) => {
+    const line = problemLine(problem);
+    if (lines.has(line)) return false;
+    lines.add(line);
+    return true;
+  });
 }
 
 /**
@@ -293,7 +304,7 @@ export function validateSection(section: unknown, options = { schema: true }): N
   const problems = sectionProblems(section ?? {}, sectionPath, options.schema);
   if (problems.length > 0) {
     throw new OpError("invalid-state", `the nftables section has ${count(problems.length)}`, {
-      details: problems,
+      details: problems.map(problemLine),
       hint: "each line gives the JSON path of a problem; nothing was changed",
       context: { plugin: "nftables", phase: "prepare" },
     });
@@ -314,13 +325,13 @@ export function assertScriptable(spec: unknown, id: string): NftTableSpec {
   return refuseProblems(tableProblems(spec, "/tables/0"), spec, id);
 }
 
-function refuseProblems(problems: string[], spec: unknown, id: string): NftTableSpec {
+function refuseProblems(problems: Problem[], spec: unknown, id: string): NftTableSpec {
   if (problems.length > 0) {
     throw new OpError(
       "invalid-state",
       `table ${id} cannot be written as an nft script (${count(problems.length)})`,
       {
-        details: problems,
+        details: problems.map(problemLine),
         hint: "nothing was changed",
         context: { plugin: "nftables", id },
       },

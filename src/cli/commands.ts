@@ -30,10 +30,12 @@ import { checkpointLogPath } from "../ledger/checkpoint-log.js";
 import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
 import type { Action, Ctx, Plugin } from "../plugin.js";
+import { type Problem, problemLine } from "../problems.js";
 import { entryNamed, loadPlugins, pluginEntries } from "../registry.js";
+import { type CheckOptions, checkState as checkStateFile } from "../state/check.js";
 import { readStateFile } from "../state/load.js";
-import { invalid, type StateDocument, validateState } from "../state/validate.js";
-import { trace, traced } from "../trace.js";
+import type { StateDocument } from "../state/validate.js";
+import { traced } from "../trace.js";
 import { type Interrupt, signalExitCode, watchInterrupts } from "./interrupt.js";
 import { renderRecord } from "./ledger-commands.js";
 import { renderOutcome, renderPlan, renderReport } from "./output.js";
@@ -74,25 +76,20 @@ interface LoadedState {
 }
 
 /** Reads and checks a state file: schemas, then each plugin's own checks; touches nothing. */
-async function loadState(file: string): Promise<LoadedState> {
-  return checkState(await readStateFile(file), file);
+async function loadState(file: string, options: CheckOptions = {}): Promise<LoadedState> {
+  return checkState(await readStateFile(file), file, options);
 }
 
-async function checkState(parsed: unknown, file: string): Promise<LoadedState> {
-  trace("check state");
-  const document = validateState(parsed, pluginEntries, file);
-  trace("state validated");
-  const plugins = await loadPlugins(document.sections.keys());
-  const problems = plugins.flatMap(
-    (plugin) =>
-      plugin.check?.(
-        document.sections.get(plugin.name),
-        document.paths.get(plugin.name) ?? "",
-        (message) => process.stderr.write(`warning: ${message}\n`),
-      ) ?? [],
-  );
-  if (problems.length > 0) throw invalid(file, problems);
-  return { document, plugins };
+function checkState(
+  parsed: unknown,
+  file: string,
+  options: CheckOptions = {},
+): Promise<LoadedState> {
+  return checkStateFile(parsed, file, printWarning, options);
+}
+
+function printWarning(warning: Problem): void {
+  process.stderr.write(`warning: ${problemLine(warning)}\n`);
 }
 
 /**
@@ -117,7 +114,9 @@ async function startQueries(parsed: unknown, ctx: Ctx): Promise<StartedQueries> 
 }
 
 export async function validateCommand(file: string, options: GlobalOptions): Promise<number> {
-  const { document } = await loadState(file);
+  // Checks by tools run in isolation too (nft's parser); plan and apply have them from prepare.
+  const tools = createCtx({ ...cachePaths(options), verbose: options.verbose ?? false });
+  const { document } = await loadState(file, { tools });
   const names = [...document.sections.keys()];
   if (options.json) printJson({ file, valid: true, plugins: names });
   else print(`${file} is valid (plugins: ${names.join(", ") || "none"})\n`);

@@ -4,4 +4,4 @@ export declare const validate_lxc: ValidateFunction;
 export declare const validate_network: ValidateFunction;
 export declare const validate_nftables: ValidateFunction;
 export declare const validate_state: ValidateFunction;
-export declare const schemaDescriptions: Record<string, Record<string, string>>;
+export declare const fieldDescriptions: Record<string, Record<string, string>>;

@@ -8,6 +8,7 @@
 import { extname } from "node:path";
 import { OpError } from "../errors.js";
 import { readRegularFile } from "../files.js";
+import type { Problem } from "../problems.js";
 import { escapePointer, invalid } from "./validate.js";
 
 /** The largest state file op reads; a host's whole description is far smaller. */
@@ -82,11 +83,10 @@ export async function parseStateText(input: string, path: string): Promise<unkno
     looksLikeJson && extension !== ".yaml" && extension !== ".yml"
       ? await parseJson(text, path)
       : await parseYaml(text, path);
-  const problems = valueProblems(document);
-  if (looksLikeJson && problems.keys !== countKeyTokens(text)) {
-    problems.lines.unshift(...(await duplicateKeys(text)));
-  }
-  if (problems.lines.length > 0) throw invalid(nameOf(path), problems.lines);
+  const { keys, problems } = valueProblems(document);
+  if (looksLikeJson && keys !== countKeyTokens(text))
+    problems.unshift(...(await duplicateKeys(text)));
+  if (problems.length > 0) throw invalid(nameOf(path), problems);
   return document;
 }
 
@@ -139,8 +139,8 @@ async function parseYaml(text: string, path: string): Promise<unknown> {
  * number of object keys (compared with the text's to find duplicates). Iterative, so a
  * hostile nesting cannot overflow the stack.
  */
-function valueProblems(document: unknown): { keys: number; lines: string[] } {
-  const lines: string[] = [];
+function valueProblems(document: unknown): { keys: number; problems: Problem[] } {
+  const problems: Problem[] = [];
   let keys = 0;
   const pending: Array<{ value: unknown; path: string; depth: number }> = [
     { value: document, path: "", depth: 0 },
@@ -149,15 +149,16 @@ function valueProblems(document: unknown): { keys: number; lines: string[] } {
     const { value, path, depth } = item;
     if (typeof value === "number") {
       if (!Number.isFinite(value) || (Number.isInteger(value) && !Number.isSafeInteger(value))) {
-        lines.push(
-          `${path || "/"}: number out of range: integers must lie within ±${Number.MAX_SAFE_INTEGER}`,
-        );
+        problems.push({
+          path: path || "/",
+          message: `number out of range: integers must lie within ±${Number.MAX_SAFE_INTEGER}`,
+        });
       }
       continue;
     }
     if (typeof value !== "object" || value === null) continue;
     if (depth >= maxDepth) {
-      lines.push(`${path || "/"}: nested more than ${maxDepth} levels deep`);
+      problems.push({ path: path || "/", message: `nested more than ${maxDepth} levels deep` });
       continue;
     }
     if (Array.isArray(value)) {
@@ -172,7 +173,7 @@ function valueProblems(document: unknown): { keys: number; lines: string[] } {
       pending.push({ value: child, path: `${path}/${escapePointer(key)}`, depth: depth + 1 });
     }
   }
-  return { keys, lines };
+  return { keys, problems };
 }
 
 /**
@@ -187,9 +188,9 @@ function countKeyTokens(text: string): number {
 }
 
 /** Every key given twice in one object, with its path and both lines (slow path only). */
-async function duplicateKeys(text: string): Promise<string[]> {
+async function duplicateKeys(text: string): Promise<Problem[]> {
   const { visit } = await import("jsonc-parser");
-  const lines: string[] = [];
+  const problems: Problem[] = [];
   const open: Array<Map<string, string>> = [];
   visit(text, {
     onObjectBegin: () => {
@@ -208,12 +209,13 @@ async function duplicateKeys(text: string): Promise<string[]> {
         return;
       }
       const path = [...pathSupplier(), property].map((p) => escapePointer(String(p))).join("/");
-      lines.push(
-        `/${path}: key ${JSON.stringify(property)} is given twice in the same object (at ${first} and ${here}); JSON would keep only the last`,
-      );
+      problems.push({
+        path: `/${path}`,
+        message: `key ${JSON.stringify(property)} is given twice in the same object (at ${first} and ${here}); JSON would keep only the last`,
+      });
     },
   });
-  return lines;
+  return problems;
 }
 
 /**

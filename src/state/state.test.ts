@@ -5,9 +5,10 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import packageJson from "../../package.json" with { type: "json" };
 import { OpError } from "../errors.js";
+import { problemLine } from "../problems.js";
 import { version } from "../version.js";
 import { maxStateFileBytes, readStateFile } from "./load.js";
-import { validateState } from "./validate.js";
+import { readSchemas, validateState } from "./validate.js";
 
 const dir = mkdtempSync(join(tmpdir(), "op-state-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -180,7 +181,7 @@ describe("validateState", () => {
       expect.arrayContaining([
         '/: missing required field "version"',
         '/: missing required field "plugins"',
-        '/: unknown field "versio"',
+        '/: unknown field "versio"; did you mean "version"?',
       ]),
     );
   });
@@ -211,8 +212,50 @@ describe("validateState", () => {
   it("never explains a field with the description of the whole plugin", async () => {
     const lxc = { containers: [{ id: "100", config: { "raw.lxc\nx": "1" } }] };
     const error = await failure(() => validateState({ version: 1, plugins: { lxc } }, known, "f"));
+    // The config field's own description, not the lxc section's ("plugins.lxc: ...").
     expect(error.details).toEqual([
-      '/plugins/lxc/containers/0/config: "raw.lxc\\nx" is not in the expected form',
+      '/plugins/lxc/containers/0/config: "raw.lxc\\nx" is not in the expected form: Raw Incus config keys (`security.nesting`, `environment.FOO`...).',
+    ]);
+  });
+
+  it("suggests the closest known field for an unknown one, and none for a far one", async () => {
+    const net = {
+      interfaces: [
+        { name: "opv0", type: "linux-bridge", ipv4: { adress: ["198.18.0.1/24"] } },
+        { name: "opv1", type: "dummy", colour: "red" },
+      ],
+    };
+    const error = await failure(() =>
+      validateState({ version: 1, plugins: { net, nftabels: {} } }, known, "f"),
+    );
+    expect(error.details).toEqual([
+      '/plugins/net/interfaces/0/ipv4: unknown field "adress"; did you mean "address"?',
+      '/plugins/net/interfaces/1: unknown field "colour"',
+      '/plugins/nftabels: unknown plugin "nftabels"; did you mean "nftables"? op knows "network" (also "net"), "lxc", "nftables"',
+    ]);
+  });
+
+  it("explains a value no alternative accepts once, with the field's own description", async () => {
+    const lxc = { containers: [{ id: "a b", limits: { cpu: "abc" } }] };
+    const error = await failure(() => validateState({ version: 1, plugins: { lxc } }, known, "f"));
+    // The id's alternatives are a number, digits, or an Incus name ($ref): the name's rule
+    // says what text is allowed. cpu's alternatives have no description of their own: the
+    // field's is used, found through the container definition ($ref).
+    expect(error.details).toEqual([
+      '/plugins/lxc/containers/0/id: "a b" is not in the expected form: An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.',
+      '/plugins/lxc/containers/0/limits/cpu: "abc" is not in the expected form: CPUs: a count (2) or Incus\'s `limits.cpu` syntax (`0-1`, `0,2`).',
+    ]);
+  });
+
+  it("tells a value that fits one alternative's shape by the error inside it", async () => {
+    const net = {
+      interfaces: [
+        { name: "opv0", type: "dummy", ipv4: { address: [{ ip: "198.18.0.1", prefix: 40 }] } },
+      ],
+    };
+    const error = await failure(() => validateState({ version: 1, plugins: { net } }, known, "f"));
+    expect(error.details).toEqual([
+      "/plugins/net/interfaces/0/ipv4/address/0/prefix: must be <= 32",
     ]);
   });
 
@@ -226,4 +269,65 @@ describe("validateState", () => {
 
 it("keeps the version constant equal to package.json", () => {
   expect(version).toBe(packageJson.version);
+});
+
+describe("readSchemas", () => {
+  it("gives a check the section without its invalid values when the rest is valid", () => {
+    const network = {
+      interfaces: [
+        { name: "opv0", type: "linux-bridge", mtu: 70000, colour: 1, ipv4: { address: ["x"] } },
+      ],
+    };
+    const reading = readSchemas({ version: 1, plugins: { network } }, known);
+    expect(reading.problems.map(problemLine)).toEqual([
+      '/plugins/network/interfaces/0: unknown field "colour"',
+      "/plugins/network/interfaces/0/mtu: must be <= 65535",
+    ]);
+    expect(reading.checkable.get("network")).toEqual({
+      interfaces: [{ name: "opv0", type: "linux-bridge", ipv4: { address: ["x"] } }],
+    });
+    // The file's own section is left as it was.
+    expect(network.interfaces[0]?.mtu).toBe(70000);
+  });
+
+  it("drops an object that lacks a required field when the object itself is optional", () => {
+    const network = {
+      interfaces: [{ name: "opv1", type: "dummy", macvlan: { mode: "x" } }],
+    };
+    const lxc = { containers: [{ id: "100", limits: { cpu: "abc" }, properties: { cores: "x" } }] };
+    const reading = readSchemas({ version: 1, plugins: { network, lxc } }, known);
+    expect(reading.checkable.get("network")).toEqual({
+      interfaces: [{ name: "opv1", type: "dummy" }],
+    });
+    expect(reading.checkable.get("lxc")).toEqual({
+      containers: [{ id: "100", limits: {}, properties: {} }],
+    });
+  });
+
+  it("gives no check a section whose invalid part is an array item or required", () => {
+    const reading = readSchemas(
+      {
+        version: 1,
+        plugins: {
+          network: { interfaces: [{ name: "opv0" }] },
+          lxc: { containers: [{ id: "a b" }] },
+          nftables: {
+            tables: [{ family: "inet", name: "opv_t", chains: [{ name: "c", rules: [1] }] }],
+          },
+        },
+      },
+      known,
+    );
+    expect(new Set(reading.problems.map((p) => p.path.split("/")[2]))).toEqual(
+      new Set(["network", "lxc", "nftables"]),
+    );
+    expect([...reading.checkable.keys()]).toEqual([]);
+    expect([...reading.sections.keys()]).toEqual(["network", "lxc", "nftables"]);
+  });
+
+  it("reads the sections of a file whose envelope has a problem elsewhere", () => {
+    const reading = readSchemas({ version: 1, plugins: { nftables: { tables: [] } }, x: 1 }, known);
+    expect(reading.problems.map(problemLine)).toEqual(['/: unknown field "x"']);
+    expect(reading.checkable.get("nftables")).toEqual({ tables: [] });
+  });
 });

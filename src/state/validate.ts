@@ -6,6 +6,7 @@
 import type { ErrorObject, ValidateFunction } from "ajv";
 import { OpError } from "../errors.js";
 import * as validators from "../generated/validators.js";
+import { type Problem, problemLine } from "../problems.js";
 
 export const supportedVersion = 1;
 
@@ -22,52 +23,141 @@ export interface StateDocument {
   paths: Map<string, string>;
 }
 
+/** The file's sections as far as the schemas go, and every problem they found. */
+export interface SchemaReading extends StateDocument {
+  problems: Problem[];
+  /**
+   * What each plugin's `check` may be given: only input its schema accepts, since a check
+   * trusts the types its schema promises. A section that passed is given as it is; one that
+   * failed, without its unknown fields and invalid values when the rest then passes (so its
+   * check still reports the problems the schema cannot see); otherwise it is left out.
+   */
+  checkable: Map<string, unknown>;
+}
+
+/** Checks a parsed file against the schemas; throws `invalid-file` naming every problem. */
 export function validateState(
   document: unknown,
   known: readonly PluginName[],
   source: string,
 ): StateDocument {
-  const problems: string[] = [];
-  if (!validators.validate_state(document)) {
-    problems.push(...describeErrors(validators.validate_state.errors ?? [], ""));
-    throw invalid(source, problems);
-  }
-  const { version, plugins } = document as { version: number; plugins: Record<string, unknown> };
-  if (version !== supportedVersion) {
-    problems.push(`/version: op reads version ${supportedVersion}; this file says ${version}`);
-  }
+  const { problems, version, sections, paths } = readSchemas(document, known);
+  if (problems.length > 0) throw invalid(source, problems);
+  return { version, sections, paths };
+}
 
+/** The envelope and every section against their schemas, every problem at once; never throws. */
+export function readSchemas(document: unknown, known: readonly PluginName[]): SchemaReading {
+  const problems: Problem[] = [];
   const sections = new Map<string, unknown>();
   const paths = new Map<string, string>();
+  const checkable = new Map<string, unknown>();
+  if (!validators.validate_state(document)) {
+    problems.push(...describeErrors(validators.validate_state.errors ?? [], ""));
+  }
+  const { version, plugins } = (isObject(document) ? document : {}) as {
+    version?: unknown;
+    plugins?: unknown;
+  };
+  if (typeof version === "number" && Number.isInteger(version) && version !== supportedVersion) {
+    problems.push({
+      path: "/version",
+      message: `op reads version ${supportedVersion}; this file says ${version}`,
+    });
+  }
+  // An envelope problem elsewhere (an unknown top-level field) does not hide the sections'.
+  const entries = isObject(plugins) ? Object.entries(plugins) : [];
   const seenAs = new Map<string, string>();
-  for (const [key, section] of Object.entries(plugins)) {
+  for (const [key, section] of entries) {
+    const path = `/plugins/${escapePointer(key)}`;
     const plugin = known.find((p) => p.name === key || p.aliases?.includes(key));
     if (!plugin) {
-      problems.push(
-        `/plugins/${escapePointer(key)}: unknown plugin "${key}"; op knows ${describeKnown(known)}`,
-      );
+      const names = known.flatMap((p) => [p.name, ...(p.aliases ?? [])]);
+      const guess = closest(key, names);
+      problems.push({
+        path,
+        message: `unknown plugin "${key}"; ${guess ? `did you mean "${guess}"? ` : ""}op knows ${describeKnown(known)}`,
+      });
       continue;
     }
     const earlier = seenAs.get(plugin.name);
     if (earlier !== undefined) {
-      problems.push(
-        `/plugins/${escapePointer(key)}: plugin "${plugin.name}" is already given as "${earlier}"`,
-      );
+      problems.push({ path, message: `plugin "${plugin.name}" is already given as "${earlier}"` });
       continue;
     }
     seenAs.set(plugin.name, key);
-    const validate = validatorFor(plugin.name);
-    if (validate && !validate(section)) {
-      const schemaId = `${plugin.name}.schema.json`;
-      problems.push(
-        ...describeErrors(validate.errors ?? [], `/plugins/${escapePointer(key)}`, schemaId),
-      );
-    }
     sections.set(plugin.name, section);
-    paths.set(plugin.name, `/plugins/${escapePointer(key)}`);
+    paths.set(plugin.name, path);
+    // Not an object: the envelope's schema said so, and there is nothing to check inside.
+    if (!isObject(section)) continue;
+    const validate = validatorFor(plugin.name);
+    if (validate === undefined || validate(section)) {
+      checkable.set(plugin.name, section);
+      continue;
+    }
+    const errors = validate.errors ?? [];
+    problems.push(...describeErrors(errors, path, `${plugin.name}.schema.json`));
+    const pruned = withoutInvalidValues(section, errors, validate);
+    if (pruned !== undefined) checkable.set(plugin.name, pruned);
   }
-  if (problems.length > 0) throw invalid(source, problems);
-  return { version, sections, paths };
+  return {
+    version: typeof version === "number" ? version : supportedVersion,
+    sections,
+    paths,
+    problems,
+    checkable,
+  };
+}
+
+/** How many rounds of removal a section gets to pass its schema before its check is skipped. */
+const maxPruneRounds = 8;
+
+/**
+ * A copy of `section` without what its schema refused (unknown fields, invalid values, and an
+ * object that lacks a required field), if that copy passes the schema; undefined if it cannot:
+ * something refused sits in an array (removing an item would shift the paths the check
+ * reports) or is the section itself. Removed values are optional fields, so a check sees
+ * them as not given rather than as wrong types.
+ */
+function withoutInvalidValues(
+  section: Record<string, unknown>,
+  firstErrors: readonly ErrorObject[],
+  validate: ValidateFunction,
+): unknown {
+  const copy = structuredClone(section);
+  let errors = firstErrors;
+  for (let round = 0; round < maxPruneRounds; round++) {
+    for (const error of errors) {
+      const unknownField =
+        error.keyword === "additionalProperties"
+          ? `/${escapePointer(String((error.params as Record<string, unknown>).additionalProperty))}`
+          : "";
+      if (!removeField(copy, `${error.instancePath}${unknownField}`)) return undefined;
+    }
+    if (validate(copy)) return copy;
+    errors = validate.errors ?? [];
+  }
+  return undefined;
+}
+
+/** Deletes the field at `pointer` (already gone counts); false if it is not an object's field. */
+function removeField(root: Record<string, unknown>, pointer: string): boolean {
+  if (pointer === "") return false;
+  const keys = pointer
+    .slice(1)
+    .split("/")
+    .map((key) => key.replace(/~1/g, "/").replace(/~0/g, "~"));
+  const last = keys.pop() as string;
+  let parent: unknown = root;
+  for (const key of keys) parent = (parent as Record<string, unknown> | undefined)?.[key];
+  if (parent === undefined) return true;
+  if (!isObject(parent)) return false;
+  delete parent[last];
+  return true;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function validatorFor(name: string): ValidateFunction | undefined {
@@ -77,10 +167,10 @@ function validatorFor(name: string): ValidateFunction | undefined {
   return typeof exported === "function" ? (exported as ValidateFunction) : undefined;
 }
 
-export function invalid(source: string, problems: string[]): OpError {
+export function invalid(source: string, problems: readonly Problem[]): OpError {
   const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
   return new OpError("invalid-file", `${source} is not a valid state file (${count})`, {
-    details: problems,
+    details: problems.map(problemLine),
     hint: "each line gives the JSON path of a problem and what was expected; nothing was changed",
   });
 }
@@ -93,29 +183,87 @@ function describeKnown(known: readonly PluginName[]): string {
     .join(", ");
 }
 
-/** One line per schema violation, worded as what was expected at which path. */
+/**
+ * One problem per schema violation, worded as what was expected at which path. `prefix` is
+ * where the validated value sits in the file; `schemaId` names its schema, whose field
+ * descriptions explain a value in the wrong form.
+ */
 export function describeErrors(
   errors: readonly ErrorObject[],
   prefix: string,
   schemaId = "state.schema.json",
-): string[] {
-  const lines = errors
+): Problem[] {
+  const branches = branchesOf(errors);
+  const inBranch = new Map<ErrorObject, ErrorObject>();
+  for (const [choice, found] of branches) for (const e of found) inBranch.set(e, choice);
+  const problems = errors
     // A failed "if" repeats what its "then" already said, and a failed "propertyNames" what
-    // the check of the name itself said; anyOf/oneOf summaries add nothing.
+    // the check of the name itself said.
     .filter((e) => e.keyword !== "if" && e.keyword !== "propertyNames")
-    .map((e) => {
-      const path = `${prefix}${e.instancePath}` || "/";
-      return `${path}: ${explain(e, schemaId)}`;
+    .flatMap((e): Problem[] => {
+      // What one alternative said about the value itself is told once, by the choice.
+      if (inBranch.get(e)?.instancePath === e.instancePath) return [];
+      const found = branches.get(e);
+      if (found !== undefined) {
+        // A value that fits one branch's shape and fails inside it (a prefix of 40 in an
+        // address object) is told by that deeper error; otherwise one line for the field.
+        if (found.some((d) => d.instancePath !== e.instancePath)) return [];
+        return [{ path: pathOf(prefix, e), message: notInForm(e, found, schemaId) }];
+      }
+      return [{ path: pathOf(prefix, e), message: explain(e, schemaId) }];
     });
-  return [...new Set(lines)];
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const line = problemLine(p);
+    if (seen.has(line)) return false;
+    seen.add(line);
+    return true;
+  });
+}
+
+function pathOf(prefix: string, error: ErrorObject): string {
+  return `${prefix}${error.instancePath}` || "/";
+}
+
+/**
+ * The errors each failed anyOf/oneOf collected from its alternatives. ajv reports them just
+ * before the choice itself; one is found in the choice's schema, or in a definition one of
+ * its alternatives refers to (`$ref`), and always at or inside the choice's value.
+ */
+function branchesOf(errors: readonly ErrorObject[]): Map<ErrorObject, ErrorObject[]> {
+  const branches = new Map<ErrorObject, ErrorObject[]>();
+  errors.forEach((choice, index) => {
+    if (choice.keyword !== "anyOf" && choice.keyword !== "oneOf") return;
+    const found: ErrorObject[] = [];
+    for (let i = index - 1; i >= 0; i--) {
+      const e = errors[i] as ErrorObject;
+      const inside =
+        e.instancePath === choice.instancePath ||
+        e.instancePath.startsWith(`${choice.instancePath}/`);
+      const fromChoice =
+        e.schemaPath.startsWith(`${choice.schemaPath}/`) ||
+        e.schemaPath.startsWith("#/definitions/");
+      if (!inside || !fromChoice) break;
+      found.push(e);
+    }
+    branches.set(choice, found);
+  });
+  return branches;
 }
 
 function explain(error: ErrorObject, schemaId: string): string {
   const params = error.params as Record<string, unknown>;
   switch (error.keyword) {
     case "additionalProperty":
-    case "additionalProperties":
-      return `unknown field "${String(params.additionalProperty)}"`;
+    case "additionalProperties": {
+      const field = String(params.additionalProperty);
+      const known = Object.keys(
+        (error.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties ??
+          {},
+      );
+      const guess = closest(field, known);
+      return `unknown field "${field}"${guess ? `; did you mean "${guess}"?` : ""}`;
+    }
     case "required":
       return `missing required field "${String(params.missingProperty)}"`;
     case "enum":
@@ -125,33 +273,115 @@ function explain(error: ErrorObject, schemaId: string): string {
     case "type":
       return `must be of type ${String(params.type)}`;
     case "pattern":
-    case "not": {
+    case "not":
       // The regular expression itself helps nobody; say what was given and what is expected.
-      const description =
-        error.parentSchema?.description ?? nearestDescription(schemaId, error.schemaPath);
-      const given = typeof error.data === "string" ? `${JSON.stringify(error.data)} ` : "";
-      return `${given}is not in the expected form${description ? `: ${firstSentence(description)}` : ""}`;
-    }
+      return expectedForm(
+        error.data,
+        error.parentSchema?.description ?? fieldDescription(schemaId, error.instancePath),
+      );
     default:
       return error.message ?? error.keyword;
   }
 }
 
-/** The description of the closest schema node enclosing `schemaPath` (e.g. a definition). */
-function nearestDescription(schemaId: string, schemaPath: string): string | undefined {
-  const known = validators.schemaDescriptions[schemaId] ?? {};
-  const parts = schemaPath.split("/");
-  // Not up to the root ("#"): inside a $ref the path is relative to the definition, and the
-  // root's description (the whole plugin's) would explain nothing about one field.
-  for (let end = parts.length - 1; end > 1; end--) {
-    const description = known[parts.slice(0, end).join("/")];
-    if (description !== undefined) return description;
-  }
-  return undefined;
+/** A value none of a field's alternatives accepts, explained with the field's description. */
+function notInForm(choice: ErrorObject, found: readonly ErrorObject[], schemaId: string): string {
+  // The alternative the value has the type of describes it best (an id given as text).
+  const sameType = found.find(
+    (e) =>
+      e.instancePath === choice.instancePath &&
+      (e.keyword === "pattern" || e.keyword === "not") &&
+      e.parentSchema?.description !== undefined,
+  );
+  return expectedForm(
+    choice.data,
+    sameType?.parentSchema?.description ?? fieldDescription(schemaId, choice.instancePath),
+  );
 }
+
+function expectedForm(data: unknown, description: string | undefined): string {
+  const given = typeof data === "string" ? `${JSON.stringify(data)} ` : "";
+  return `${given}is not in the expected form${description ? `: ${firstSentence(description)}` : ""}`;
+}
+
+/**
+ * The description of the field at `instancePath` itself (found by its path in the document,
+ * with `*` for an array item or a free-form key), never one of an enclosing object or section.
+ */
+function fieldDescription(schemaId: string, instancePath: string): string | undefined {
+  const known = validators.fieldDescriptions[schemaId] ?? {};
+  let candidates = [""];
+  for (const segment of instancePath.split("/").slice(1)) {
+    candidates = candidates.flatMap((at) =>
+      [`${at}/${segment}`, `${at}/*`].filter((path) => hasPrefix(known, path)),
+    );
+    if (candidates.length === 0) return undefined;
+  }
+  return candidates.map((path) => known[path]).find((d) => d !== undefined);
+}
+
+/** Whether some described field lies at or under `path` (prunes the search above). */
+function hasPrefix(known: Record<string, string>, path: string): boolean {
+  let prefixes = describedPrefixes.get(known);
+  if (prefixes === undefined) {
+    prefixes = new Set();
+    for (const field of Object.keys(known)) {
+      const parts = field.split("/");
+      for (let end = 2; end <= parts.length; end++) prefixes.add(parts.slice(0, end).join("/"));
+    }
+    describedPrefixes.set(known, prefixes);
+  }
+  return prefixes.has(path);
+}
+const describedPrefixes = new WeakMap<Record<string, string>, Set<string>>();
 
 function firstSentence(text: string): string {
   return text.split(/(?<=\.)\s/)[0] ?? text;
+}
+
+/**
+ * The known name closest to a misspelt one, if it is close enough to be a likely typo: at
+ * most one edit for short names, two for longer ones (case and `_`/`-` count for nothing).
+ */
+export function closest(given: string, known: readonly string[]): string | undefined {
+  const fold = (name: string) => name.toLowerCase().replace(/[-_]/g, "");
+  const allowed = given.length <= 4 ? 1 : 2;
+  let best: { name: string; distance: number } | undefined;
+  for (const name of known) {
+    const distance = editDistance(fold(given), fold(name));
+    if (distance <= allowed && (best === undefined || distance < best.distance)) {
+      best = { name, distance };
+    }
+  }
+  return best?.name;
+}
+
+/** Edits (insert, delete, replace, swap of neighbours) from `a` to `b`; long names give up. */
+function editDistance(a: string, b: string): number {
+  if (a.length > 64 || b.length > 64) return a === b ? 0 : Number.POSITIVE_INFINITY;
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    rows.push([i]);
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        (rows[0] as number[])[j] = j;
+        continue;
+      }
+      const row = rows[i] as number[];
+      const up = rows[i - 1] as number[];
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let distance = Math.min(
+        (up[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        (up[j - 1] as number) + cost,
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        distance = Math.min(distance, ((rows[i - 2] as number[])[j - 2] as number) + 1);
+      }
+      row[j] = distance;
+    }
+  }
+  return (rows[a.length] as number[])[b.length] as number;
 }
 
 /** A key as one segment of a JSON pointer (RFC 6901). */

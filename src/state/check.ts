@@ -1,0 +1,93 @@
+/**
+ * Checking a parsed state file, with nothing on the host read or changed: the schemas, then
+ * each plugin's own `check`, and (for `op validate`) each plugin's checks by a tool run in
+ * isolation. Every problem of the file is reported at once, in one format (src/problems.ts).
+ */
+import type { Ctx, Plugin } from "../plugin.js";
+import { type Problem, problemFromLine } from "../problems.js";
+import { loadPlugins, pluginEntries } from "../registry.js";
+import { trace } from "../trace.js";
+import { invalid, readSchemas, type StateDocument } from "./validate.js";
+
+/**
+ * A plugin's checks that need a tool but never the host's state (nft's parser in a throw-away
+ * namespace). `op validate` runs them; plan and apply get the same refusals from `prepare`,
+ * which caches them. A tool that cannot run is a warning, not a problem of the file.
+ */
+export interface ToolCheck {
+  checkWithTools?(
+    section: unknown,
+    path: string,
+    ctx: Ctx,
+  ): Promise<{ problems: Problem[]; warnings: Problem[] }>;
+}
+
+export interface StateCheck {
+  document: StateDocument;
+  /** The plugins the file has sections for, in create order. */
+  plugins: Plugin[];
+  /** Everything wrong with the file; empty when it is valid. */
+  problems: Problem[];
+  /** What is not wrong but will be ignored (an unused key). */
+  warnings: Problem[];
+}
+
+export interface CheckOptions {
+  /** Run the plugins' tool checks (`ToolCheck`) with this context. */
+  tools?: Ctx;
+}
+
+/**
+ * Every problem of a parsed file at once. A plugin's `check` sees only what its schema
+ * accepts (see `SchemaReading.checkable`): a section that failed its schema is checked
+ * without its invalid values, so a bad MTU does not hide a bad prefix.
+ */
+export async function inspectState(
+  parsed: unknown,
+  options: CheckOptions = {},
+): Promise<StateCheck> {
+  trace("check state");
+  const reading = readSchemas(parsed, pluginEntries);
+  trace("state validated");
+  const plugins = await loadPlugins(reading.sections.keys());
+  const problems = [...reading.problems];
+  const warnings: Problem[] = [];
+  const checked = plugins.flatMap((plugin) => {
+    const section = reading.checkable.get(plugin.name);
+    if (section === undefined) return [];
+    const path = reading.paths.get(plugin.name) ?? "";
+    // Plugin checks still speak in `PATH: message` lines; one format from here on.
+    const lines =
+      plugin.check?.(section, path, (line) => warnings.push(problemFromLine(line))) ?? [];
+    problems.push(...lines.map(problemFromLine));
+    return [{ plugin: plugin as Plugin & ToolCheck, section, path }];
+  });
+  const { tools } = options;
+  if (tools !== undefined) {
+    const results = await Promise.all(
+      checked.map(({ plugin, section, path }) => plugin.checkWithTools?.(section, path, tools)),
+    );
+    for (const result of results) {
+      problems.push(...(result?.problems ?? []));
+      warnings.push(...(result?.warnings ?? []));
+    }
+  }
+  const { version, sections, paths } = reading;
+  return { document: { version, sections, paths }, plugins, problems, warnings };
+}
+
+/**
+ * The file checked: its warnings given to `warn`, and `invalid-file` thrown naming every
+ * problem, if it has any.
+ */
+export async function checkState(
+  parsed: unknown,
+  file: string,
+  warn: (warning: Problem) => void,
+  options: CheckOptions = {},
+): Promise<{ document: StateDocument; plugins: Plugin[] }> {
+  const { document, plugins, problems, warnings } = await inspectState(parsed, options);
+  for (const warning of warnings) warn(warning);
+  if (problems.length > 0) throw invalid(file, problems);
+  return { document, plugins };
+}
