@@ -340,7 +340,13 @@ export async function nftParserCheck(
   const script = definitionScript(present);
   const notChecked = (why: string) => ({
     problems: [],
-    warnings: [{ path, message: `nft did not check the rules: ${why}` }],
+    warnings: [
+      {
+        path,
+        message: `nft did not check the rules: ${why}`,
+        hint: "op validate runs nft in a throw-away network namespace, which needs root; op plan checks them too",
+      },
+    ],
   });
   try {
     const loaded = await withThrowawayNamespace(interfaceNames(present), ctx, (nft) =>
