@@ -55,16 +55,20 @@ describe("inspectState", () => {
     expect(lines.some((line) => line.startsWith("/plugins/lxc/containers/1"))).toBe(true);
   });
 
-  it("does not run a check on a section it could not make valid, and does not crash", async () => {
+  it("checks the rest of a section whose array item the schema refused, at the file's paths", async () => {
     const checked = await inspectState(
       file({
         network: {
-          interfaces: [{ name: "opv0" }, { name: "opv1", type: "dummy", ipv4: { address: ["x"] } }],
+          interfaces: [
+            { name: "opv0" },
+            { name: "opv1", type: "dummy", ipv4: { address: ["198.18.0.1/40"] } },
+          ],
         },
       }),
     );
-    expect(checked.problems.map(problemLine)).toEqual([
-      '/plugins/network/interfaces/0: missing required field "type"',
+    expect(checked.problems.map((p) => p.path)).toEqual([
+      "/plugins/network/interfaces/0",
+      "/plugins/network/interfaces/1/ipv4/address/0",
     ]);
   });
 
@@ -135,6 +139,19 @@ describe("nft's parser in a throw-away namespace (op validate)", () => {
     expect(checked.warnings).toEqual([]);
     expect(ruleset()).toBe(before);
     expect(ruleset()).not.toContain("opv_check");
+  });
+
+  it("checks the rules the schema accepts when it refuses another, at the file's paths", async () => {
+    const section = nftables(["tcp dport 22 accept", "udp dport 53 acept"]);
+    const chain = section.tables[1]?.chains?.[0] as { rules: unknown[] };
+    chain.rules.unshift(22);
+    const checked = await inspectState(file({ nftables: section }), { tools: ctx });
+    expect(checked.problems.map(problemLine)).toEqual([
+      "/plugins/nftables/tables/1/chains/0/rules/0: must be of type string",
+      expect.stringMatching(
+        /^\/plugins\/nftables\/tables\/1\/chains\/0\/rules\/2: nft refused table inet\/opv_check, chain input, rule "udp dport 53 acept": /,
+      ),
+    ]);
   });
 
   it("accepts rules nft accepts, and runs only when asked", async () => {

@@ -53,24 +53,30 @@ export async function inspectState(
   const problems = [...reading.problems];
   const warnings: Problem[] = [];
   const checked = plugins.flatMap((plugin) => {
-    const section = reading.checkable.get(plugin.name);
-    if (section === undefined) return [];
+    const checkable = reading.checkable.get(plugin.name);
+    if (checkable === undefined) return [];
+    const { section, filePath } = checkable;
     const path = reading.paths.get(plugin.name) ?? "";
     // Plugin checks still speak in `PATH: message` lines; one format from here on.
-    const lines =
-      plugin.check?.(section, path, (line) => warnings.push(problemFromLine(line))) ?? [];
-    problems.push(...lines.map(problemFromLine));
-    return [{ plugin: plugin as Plugin & ToolCheck, section, path }];
+    const inFile = (line: string): Problem => {
+      const problem = problemFromLine(line);
+      return { ...problem, path: filePath(problem.path) };
+    };
+    const lines = plugin.check?.(section, path, (line) => warnings.push(inFile(line))) ?? [];
+    problems.push(...lines.map(inFile));
+    return [{ plugin: plugin as Plugin & ToolCheck, section, path, filePath }];
   });
   const { tools } = options;
   if (tools !== undefined) {
     const results = await Promise.all(
       checked.map(({ plugin, section, path }) => plugin.checkWithTools?.(section, path, tools)),
     );
-    for (const result of results) {
-      problems.push(...(result?.problems ?? []));
-      warnings.push(...(result?.warnings ?? []));
-    }
+    results.forEach((result, index) => {
+      const filePath = checked[index]?.filePath ?? ((at: string) => at);
+      const inFile = (problem: Problem) => ({ ...problem, path: filePath(problem.path) });
+      problems.push(...(result?.problems ?? []).map(inFile));
+      warnings.push(...(result?.warnings ?? []).map(inFile));
+    });
   }
   const { version, sections, paths } = reading;
   return { document: { version, sections, paths }, plugins, problems, warnings };

@@ -283,7 +283,7 @@ describe("readSchemas", () => {
       '/plugins/network/interfaces/0: unknown field "colour"',
       "/plugins/network/interfaces/0/mtu: must be <= 65535",
     ]);
-    expect(reading.checkable.get("network")).toEqual({
+    expect(reading.checkable.get("network")?.section).toEqual({
       interfaces: [{ name: "opv0", type: "linux-bridge", ipv4: { address: ["x"] } }],
     });
     // The file's own section is left as it was.
@@ -296,38 +296,60 @@ describe("readSchemas", () => {
     };
     const lxc = { containers: [{ id: "100", limits: { cpu: "abc" }, properties: { cores: "x" } }] };
     const reading = readSchemas({ version: 1, plugins: { network, lxc } }, known);
-    expect(reading.checkable.get("network")).toEqual({
+    expect(reading.checkable.get("network")?.section).toEqual({
       interfaces: [{ name: "opv1", type: "dummy" }],
     });
-    expect(reading.checkable.get("lxc")).toEqual({
+    expect(reading.checkable.get("lxc")?.section).toEqual({
       containers: [{ id: "100", limits: {}, properties: {} }],
     });
   });
 
-  it("gives no check a section whose invalid part is an array item or required", () => {
+  it("removes an array item that is invalid or lacks a required field, and maps paths back", () => {
     const reading = readSchemas(
       {
         version: 1,
         plugins: {
-          network: { interfaces: [{ name: "opv0" }] },
-          lxc: { containers: [{ id: "a b" }] },
+          net: {
+            interfaces: [
+              { name: "opv0" },
+              { name: "opv1", type: "dummy" },
+              { name: "opv#2", type: "dummy" },
+              { name: "opv3", type: "dummy" },
+            ],
+          },
           nftables: {
-            tables: [{ family: "inet", name: "opv_t", chains: [{ name: "c", rules: [1] }] }],
+            tables: [
+              { family: "inet", name: "opv_t", chains: [{ name: "c", rules: [1, "accept"] }] },
+            ],
           },
         },
       },
       known,
     );
-    expect(new Set(reading.problems.map((p) => p.path.split("/")[2]))).toEqual(
-      new Set(["network", "lxc", "nftables"]),
+    const network = reading.checkable.get("network");
+    expect(network?.section).toEqual({
+      interfaces: [
+        { name: "opv1", type: "dummy" },
+        { name: "opv3", type: "dummy" },
+      ],
+    });
+    expect(network?.filePath("/plugins/net/interfaces/1/name")).toBe(
+      "/plugins/net/interfaces/3/name",
     );
-    expect([...reading.checkable.keys()]).toEqual([]);
-    expect([...reading.sections.keys()]).toEqual(["network", "lxc", "nftables"]);
+    expect(network?.filePath("/plugins/net/interfaces/0")).toBe("/plugins/net/interfaces/1");
+    expect(network?.filePath("/plugins/net")).toBe("/plugins/net");
+    const nftables = reading.checkable.get("nftables");
+    expect(nftables?.section).toEqual({
+      tables: [{ family: "inet", name: "opv_t", chains: [{ name: "c", rules: ["accept"] }] }],
+    });
+    expect(nftables?.filePath("/plugins/nftables/tables/0/chains/0/rules/0")).toBe(
+      "/plugins/nftables/tables/0/chains/0/rules/1",
+    );
   });
 
   it("reads the sections of a file whose envelope has a problem elsewhere", () => {
     const reading = readSchemas({ version: 1, plugins: { nftables: { tables: [] } }, x: 1 }, known);
     expect(reading.problems.map(problemLine)).toEqual(['/: unknown field "x"']);
-    expect(reading.checkable.get("nftables")).toEqual({ tables: [] });
+    expect(reading.checkable.get("nftables")?.section).toEqual({ tables: [] });
   });
 });

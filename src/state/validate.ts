@@ -7,6 +7,7 @@ import type { ErrorObject, ValidateFunction } from "ajv";
 import { OpError } from "../errors.js";
 import * as validators from "../generated/validators.js";
 import { type Problem, problemLine } from "../problems.js";
+import { type Checkable, checkableCopy } from "./prune.js";
 
 export const supportedVersion = 1;
 
@@ -29,10 +30,10 @@ export interface SchemaReading extends StateDocument {
   /**
    * What each plugin's `check` may be given: only input its schema accepts, since a check
    * trusts the types its schema promises. A section that passed is given as it is; one that
-   * failed, without its unknown fields and invalid values when the rest then passes (so its
-   * check still reports the problems the schema cannot see); otherwise it is left out.
+   * failed, without what the schema refused (prune.ts), so its check still reports the
+   * problems the schema cannot see; a section that is itself refused is left out.
    */
-  checkable: Map<string, unknown>;
+  checkable: Map<string, Checkable>;
 }
 
 /** Checks a parsed file against the schemas; throws `invalid-file` naming every problem. */
@@ -51,7 +52,7 @@ export function readSchemas(document: unknown, known: readonly PluginName[]): Sc
   const problems: Problem[] = [];
   const sections = new Map<string, unknown>();
   const paths = new Map<string, string>();
-  const checkable = new Map<string, unknown>();
+  const checkable = new Map<string, Checkable>();
   if (!validators.validate_state(document)) {
     problems.push(...describeErrors(validators.validate_state.errors ?? [], ""));
   }
@@ -92,12 +93,12 @@ export function readSchemas(document: unknown, known: readonly PluginName[]): Sc
     if (!isObject(section)) continue;
     const validate = validatorFor(plugin.name);
     if (validate === undefined || validate(section)) {
-      checkable.set(plugin.name, section);
+      checkable.set(plugin.name, { section, filePath: (at) => at });
       continue;
     }
     const errors = validate.errors ?? [];
     problems.push(...describeErrors(errors, path, `${plugin.name}.schema.json`));
-    const pruned = withoutInvalidValues(section, errors, validate);
+    const pruned = checkableCopy(section, path, errors, validate);
     if (pruned !== undefined) checkable.set(plugin.name, pruned);
   }
   return {
@@ -107,53 +108,6 @@ export function readSchemas(document: unknown, known: readonly PluginName[]): Sc
     problems,
     checkable,
   };
-}
-
-/** How many rounds of removal a section gets to pass its schema before its check is skipped. */
-const maxPruneRounds = 8;
-
-/**
- * A copy of `section` without what its schema refused (unknown fields, invalid values, and an
- * object that lacks a required field), if that copy passes the schema; undefined if it cannot:
- * something refused sits in an array (removing an item would shift the paths the check
- * reports) or is the section itself. Removed values are optional fields, so a check sees
- * them as not given rather than as wrong types.
- */
-function withoutInvalidValues(
-  section: Record<string, unknown>,
-  firstErrors: readonly ErrorObject[],
-  validate: ValidateFunction,
-): unknown {
-  const copy = structuredClone(section);
-  let errors = firstErrors;
-  for (let round = 0; round < maxPruneRounds; round++) {
-    for (const error of errors) {
-      const unknownField =
-        error.keyword === "additionalProperties"
-          ? `/${escapePointer(String((error.params as Record<string, unknown>).additionalProperty))}`
-          : "";
-      if (!removeField(copy, `${error.instancePath}${unknownField}`)) return undefined;
-    }
-    if (validate(copy)) return copy;
-    errors = validate.errors ?? [];
-  }
-  return undefined;
-}
-
-/** Deletes the field at `pointer` (already gone counts); false if it is not an object's field. */
-function removeField(root: Record<string, unknown>, pointer: string): boolean {
-  if (pointer === "") return false;
-  const keys = pointer
-    .slice(1)
-    .split("/")
-    .map((key) => key.replace(/~1/g, "/").replace(/~0/g, "~"));
-  const last = keys.pop() as string;
-  let parent: unknown = root;
-  for (const key of keys) parent = (parent as Record<string, unknown> | undefined)?.[key];
-  if (parent === undefined) return true;
-  if (!isObject(parent)) return false;
-  delete parent[last];
-  return true;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -196,10 +150,17 @@ export function describeErrors(
   const branches = branchesOf(errors);
   const inBranch = new Map<ErrorObject, ErrorObject>();
   for (const [choice, found] of branches) for (const e of found) inBranch.set(e, choice);
+  const wrongType = new Set(
+    errors.filter((e) => e.keyword === "type" && !inBranch.has(e)).map((e) => e.instancePath),
+  );
   const problems = errors
     // A failed "if" repeats what its "then" already said, and a failed "propertyNames" what
-    // the check of the name itself said.
+    // the check of the name itself said; the form of a value of the wrong type (a `not` that
+    // a number passes) is beside the point.
     .filter((e) => e.keyword !== "if" && e.keyword !== "propertyNames")
+    .filter(
+      (e) => !(wrongType.has(e.instancePath) && (e.keyword === "not" || e.keyword === "pattern")),
+    )
     .flatMap((e): Problem[] => {
       // What one alternative said about the value itself is told once, by the choice.
       if (inBranch.get(e)?.instancePath === e.instancePath) return [];
