@@ -376,8 +376,8 @@ describe("what a declared link keeps and replaces", () => {
       desired([bridge("br1", { ports: ["live1", "decl1", "missing1"] }), decl]),
       host,
     );
-    expect(create?.kind).toBe("create");
-    expect((create?.after as { enrol: string[] }).enrol).toEqual(["live1"]);
+    if (create?.kind !== "create") throw new Error(`expected a create, got ${create?.kind}`);
+    expect((create.after as { enrol: string[] }).enrol).toEqual(["live1"]);
   });
 
   it("leaves a static route alone whose link is not on the host", () => {
