@@ -147,6 +147,6 @@ describe("runSteps", () => {
     expect((await runSteps([], async () => {}, bound(1))).size).toBe(0);
     await expect(
       runSteps([step("a", 0, ["b"]), step("b", 0, ["a"])], async () => {}, bound(1)),
-    ).rejects.toThrow(/cycle/);
+    ).rejects.toThrow("bug: the plan has a dependency cycle: a → b → a");
   });
 });
