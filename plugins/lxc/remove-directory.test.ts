@@ -64,4 +64,11 @@ describe("removeDirectory", () => {
     await refused(join(root, "link", "data"));
     expect(existsSync(join(root, "real", "data"))).toBe(true);
   });
+
+  it("reports a path it cannot look at, rather than taking it for gone", async () => {
+    writeFileSync(join(root, "file"), "x");
+    await expect(removeDirectory(join(root, "file", "data"))).rejects.toThrow(
+      /cannot look at the directory to remove/,
+    );
+  });
 });

@@ -112,6 +112,17 @@ describe("replacing a table", () => {
     );
   });
 
+  it("creates the table when it went away since the plan", async () => {
+    nft("add", "table", "inet", "vanishing");
+    live = await queryNftables(ctx);
+    const action = await modifyOf("vanishing");
+    nft("delete", "table", "inet", "vanishing");
+    await applyNftables(action, ctx);
+    expect(nft("list", "table", "inet", "vanishing")).toMatch(
+      /comment "managed by op"[\s\S]*dport 80/,
+    );
+  });
+
   it("replaces a table op created", async () => {
     await applyNftables(await modifyOf("ours"), ctx);
     expect(nft("list", "table", "inet", "ours")).toMatch(/dport 80 accept/);
