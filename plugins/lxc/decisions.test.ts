@@ -252,3 +252,71 @@ describe("plan words", () => {
     expect(action?.reason).toBe("bring eth0 up inside (it is down)");
   });
 });
+
+describe("replacing a container for a new image", () => {
+  it("never replaces a container whose current image op cannot tell", () => {
+    const actions = diffLxc(
+      desired({ containers: [desiredContainer("u", { image: "other" })] }),
+      live([liveContainer("u", { image: undefined })]),
+    );
+    expect(actions.filter((a) => a.kind === "delete")).toEqual([]);
+  });
+
+  it("lifts the old container's delete protection only when the file turns it off", () => {
+    const protectedLive = liveContainer("p", {
+      config: { "user.op.managed": "true", "security.protection.delete": "true" },
+    });
+    const replace = (config: Record<string, string>) =>
+      diffLxc(
+        desired({ containers: [desiredContainer("p", { image: "other", config })] }),
+        live([protectedLive]),
+      )[0] as DeleteAction;
+    const off = replace({ "user.op.managed": "true", "security.protection.delete": "false" });
+    expect(off.kind).toBe("delete");
+    expect((off.before as ContainerDelete).unprotect).toBe(true);
+    const kept = replace({ "user.op.managed": "true" });
+    expect(kept.kind).toBe("delete");
+    expect((kept.before as ContainerDelete).unprotect).toBe(false);
+  });
+});
+
+describe("what a change waits for", () => {
+  const nic = { bridge: "br9", veth: "v9" };
+  const modifyOf = (want: DesiredContainer, have: LiveContainer) =>
+    diffLxc(desired({ containers: [want] }), live([have]))[0] as ModifyAction;
+
+  it("a start waits for its bridge, which must come from this run when it is not on the host", () => {
+    const start = modifyOf(
+      desiredContainer("n", {
+        running: true,
+        nic,
+        config: { ...liveContainer("n").config, "limits.cpu": "1" },
+      }),
+      liveContainer("n"),
+    );
+    expect(start.changes.map((c) => c.path)).toEqual(["config.limits.cpu", "running"]);
+    expect(start.needs).toEqual(["network:br9", "network:ovs:db"]);
+    expect(start.expects).toEqual(["network:br9"]);
+  });
+
+  it("re-plugging a renamed veth waits for the bridge; a config change alone does not", () => {
+    const running = { status: "running" as const, veth: "old9", master: "br9", nicUp: true };
+    const replug = modifyOf(
+      desiredContainer("n", { running: true, nic }),
+      liveContainer("n", running),
+    );
+    expect(replug.changes.map((c) => c.path)).toEqual(["veth"]);
+    expect(replug.needs).toEqual(["network:br9", "network:ovs:db"]);
+    const limits = modifyOf(
+      desiredContainer("n", {
+        running: true,
+        nic,
+        config: { ...liveContainer("n").config, "limits.cpu": "1" },
+      }),
+      liveContainer("n", { ...running, veth: "v9" }),
+    );
+    expect(limits.changes.map((c) => c.path)).toEqual(["config.limits.cpu"]);
+    expect(limits.needs).toBeUndefined();
+    expect(limits.expects).toBeUndefined();
+  });
+});

@@ -31,6 +31,13 @@ describe("removalRefusal", () => {
       );
   });
 
+  it("names the shared directory a refused directory is", () => {
+    expect(removalRefusal("/home", opDirs, [])).toBe("/home is a system directory (it is /home)");
+    expect(removalRefusal("/var/log", opDirs, [])).toBe(
+      "/var/log is a system directory (it is /var/log)",
+    );
+  });
+
   it("refuses the host's trees, what is inside them and what holds them", () => {
     expect(removalRefusal("/etc", opDirs, [])).toBe("/etc is a system directory (it is /etc)");
     expect(removalRefusal("/etc/app", opDirs, [])).toBe(

@@ -28,6 +28,8 @@ function problemsOf(action: Action): string[] {
   } catch (error) {
     if (!(error instanceof OpError)) throw error;
     expect(error.hint).toMatch(/--allow-uplink/);
+    // A refused plan is the file's problem (exit 1), not a bug in op.
+    expect(error.code).toBe("invalid-state");
     return [...error.details];
   }
 }
@@ -215,6 +217,20 @@ describe("uplink guard", () => {
       "deleting the uplink",
       { kind: "delete", plugin: "network", id: "eth0", before: {}, reason: "" },
       ["delete eth0"],
+    ],
+    [
+      "an alias that reads down on the uplink is not its state",
+      modify("eth0", [{ path: "alias", before: "up", after: "down" }]),
+      [],
+    ],
+    [
+      "an alias that reads down on a veth whose peer is the uplink is not the peer's state",
+      modify("v0", [{ path: "alias", before: "up", after: "down" }], {
+        name: "v0",
+        type: "veth",
+        veth: { peer: "eth0" },
+      }),
+      [],
     ],
     [
       "deleting another link",

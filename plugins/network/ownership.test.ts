@@ -294,3 +294,97 @@ describe("OVS links marked absent", () => {
     ]);
   });
 });
+
+describe("what a declared link keeps and replaces", () => {
+  it("prunes a link named like the peer of a veth whose peer lives in another namespace", () => {
+    const v1: DesiredLink = {
+      name: "v1",
+      type: "veth",
+      state: "up",
+      master: null,
+      veth: { peer: "p1", netns: "ns1" },
+    };
+    const host = live([owned("v1", { peerElsewhere: true }), owned("p1")]);
+    expect(plan(desired([v1], { prune: true }), host)).toEqual([
+      "delete p1: created by op, no longer in the file (prune)",
+    ]);
+  });
+
+  it("prunes the old peer of a veth op created that the file now declares as a bridge", () => {
+    const host = live([owned("x0", { peer: "x0p" }), owned("x0p", { peer: "x0" })]);
+    expect(plan(desired([bridge("x0")], { prune: true }), host)).toEqual([
+      "delete x0p: created by op, no longer in the file (prune)",
+      "delete x0: replaced: veth → linux-bridge",
+      "create x0: replaces the link of the same name (cannot change in place)",
+    ]);
+  });
+
+  it("deletes a macvlan base after its macvlans", () => {
+    const host = live([
+      owned("mb0"),
+      owned("mv0", { type: "macvlan", kind: "macvlan", base: "mb0", mode: "bridge" }),
+    ]);
+    const actions = diffNetwork(desired([], { prune: true }), host);
+    expect(actions.map((a) => [a.kind, a.id, a.needs ?? []])).toEqual([
+      ["delete", "mb0", ["network:mv0"]],
+      ["delete", "mv0", []],
+    ]);
+  });
+
+  it("never replaces a link the file declares as ethernet, even one op created", () => {
+    const eth: DesiredLink = { name: "e0", type: "ethernet", state: "up", master: null };
+    expect(
+      plan(desired([eth]), live([owned("e0")])).filter((a) => !a.startsWith("modify")),
+    ).toEqual([]);
+  });
+
+  it("replaces a veth whose peer should be in another namespace only when it is not", () => {
+    const v2: DesiredLink = {
+      name: "v2",
+      type: "veth",
+      state: "up",
+      master: null,
+      veth: { peer: "p2", netns: "ns1" },
+    };
+    expect(plan(desired([v2]), live([owned("v2", { peerElsewhere: true })]))).toEqual([]);
+    expect(plan(desired([v2]), live([owned("v2", { peer: "p2", peerElsewhere: false })]))).toEqual([
+      "delete v2: replaced: veth peer p2 → p2",
+      "create v2: replaces the link of the same name (cannot change in place)",
+    ]);
+  });
+
+  it("replaces a macvlan op created whose base changed, never one it did not", () => {
+    const mv: DesiredLink = {
+      name: "mv1",
+      type: "macvlan",
+      state: "up",
+      master: null,
+      macvlan: { base: "b1", mode: "bridge" },
+    };
+    const cur = { type: "macvlan" as const, kind: "macvlan", base: "b0", mode: "bridge" };
+    expect(plan(desired([mv]), live([owned("mv1", cur)]))).toEqual([
+      "delete mv1: replaced: macvlan base b0 → b1",
+      "create mv1: replaces the link of the same name (cannot change in place)",
+    ]);
+    expect(plan(desired([mv]), live([link("mv1", cur)]))).toEqual([]);
+  });
+
+  it("enrols in a new bridge only the listed ports that are on the host and not declared", () => {
+    const decl: DesiredLink = { name: "decl1", type: "veth", state: "up", master: "br1" };
+    const host = live([link("live1"), link("decl1")]);
+    const [create] = diffNetwork(
+      desired([bridge("br1", { ports: ["live1", "decl1", "missing1"] }), decl]),
+      host,
+    );
+    if (create?.kind !== "create") throw new Error(`expected a create, got ${create?.kind}`);
+    expect((create.after as { enrol: string[] }).enrol).toEqual(["live1"]);
+  });
+
+  it("leaves a static route alone whose link is not on the host", () => {
+    const host: NetLive = {
+      ...live([]),
+      routes: [{ to: "198.18.9.0/24", family: 4, dev: "gone9", metric: 0, protocol: "static" }],
+    };
+    expect(plan(desired([], { prune: true }), host)).toEqual([]);
+  });
+});

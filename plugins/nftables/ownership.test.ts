@@ -1,0 +1,130 @@
+/**
+ * op deletes or replaces only the tables it created (they carry its comment) or that the file
+ * adopts: another tool's table is left alone, before anything changes. Real nft, in a network
+ * namespace of the test that holds one table of op's and one of another tool.
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OpError } from "../../src/errors.js";
+import type { Action, Ctx } from "../../src/plugin.js";
+import { nftablesRunner } from "../../test/support/nftables.js";
+import { applyNftables } from "./apply.js";
+import { diffNftables } from "./diff.js";
+import { prepareNftables } from "./prepare.js";
+import { queryNftables } from "./query.js";
+import type { NftLive } from "./types.js";
+
+const netns = `ops-mut-${randomBytes(3).toString("hex")}`;
+let ctx: Ctx;
+let live: NftLive;
+
+const nft = (...args: string[]): string =>
+  execFileSync("ip", ["netns", "exec", netns, "nft", ...args], { encoding: "utf8" });
+
+beforeAll(async () => {
+  execFileSync("ip", ["netns", "add", netns]);
+  ctx = {
+    exec: nftablesRunner(netns),
+    clock: () => new Date(),
+    log: { debug() {}, info() {}, warn() {} },
+    cacheDir: undefined,
+    options: { allowUplink: false },
+  };
+  // The other tool's table carries op's words on a chain and a rule, never on the table.
+  execFileSync("ip", ["netns", "exec", netns, "nft", "-f", "-"], {
+    input: [
+      "table inet theirs {",
+      '  chain c { comment "managed by op"; tcp dport 22 accept comment "managed by op"; }',
+      "}",
+      'table inet ours { comment "managed by op"; chain c { tcp dport 22 accept; }; }',
+    ].join("\n"),
+  });
+  live = await queryNftables(ctx);
+});
+afterAll(() => execFileSync("ip", ["netns", "delete", netns]));
+
+async function refusal(promise: Promise<unknown>): Promise<OpError> {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  if (!(error instanceof OpError)) throw new Error(`expected an OpError, got ${String(error)}`);
+  expect(error.code).toBe("invalid-state");
+  return error;
+}
+
+const absent = (name: string, fields: Record<string, unknown> = {}) => ({
+  family: "inet",
+  name,
+  ensure: "absent",
+  ...fields,
+});
+
+describe("ensure: absent on a table op did not create", () => {
+  it("is refused in prepare, naming only the foreign table, unless the file adopts it", async () => {
+    const error = await refusal(
+      prepareNftables({ tables: [absent("ours"), absent("theirs")] }, live, ctx),
+    );
+    expect(error.details).toEqual([
+      '/plugins/nftables/tables/1/ensure: table inet/theirs exists and was not created by op (it lacks comment "managed by op"), so op will not delete it',
+    ]);
+    expect(error.hint).toMatch(/"adopt": true/);
+
+    const adopted = await prepareNftables(
+      { tables: [absent("ours"), absent("theirs", { adopt: true })] },
+      live,
+      ctx,
+    );
+    expect(diffNftables(adopted, live).map((a) => `${a.kind} ${a.id}`)).toEqual([
+      "delete inet/ours",
+      "delete inet/theirs",
+    ]);
+  });
+
+  it("is not refused for a table that is not on the host", async () => {
+    const desired = await prepareNftables({ tables: [absent("nothere")] }, live, ctx);
+    expect(diffNftables(desired, live)).toEqual([]);
+  });
+});
+
+describe("replacing a table", () => {
+  const section = (name: string, fields: Record<string, unknown> = {}) => ({
+    tables: [
+      { family: "inet", name, chains: [{ name: "c", rules: ["tcp dport 80 accept"] }], ...fields },
+    ],
+  });
+  const modifyOf = async (name: string, fields?: Record<string, unknown>): Promise<Action> => {
+    const actions = diffNftables(await prepareNftables(section(name, fields), live, ctx), live);
+    expect(actions.map((a) => `${a.kind} ${a.id}`)).toEqual([`modify inet/${name}`]);
+    return actions[0] as Action;
+  };
+
+  it("leaves another tool's table as it was, unless the file adopts it", async () => {
+    const before = nft("list", "table", "inet", "theirs");
+    const error = await refusal(applyNftables(await modifyOf("theirs"), ctx));
+    expect(error.message).toMatch(/table inet\/theirs exists and was not created by op/);
+    expect(nft("list", "table", "inet", "theirs")).toBe(before);
+
+    await applyNftables(await modifyOf("theirs", { adopt: true }), ctx);
+    expect(nft("list", "table", "inet", "theirs")).toMatch(
+      /comment "managed by op"[\s\S]*dport 80/,
+    );
+  });
+
+  it("creates the table when it went away since the plan", async () => {
+    nft("add", "table", "inet", "vanishing");
+    live = await queryNftables(ctx);
+    const action = await modifyOf("vanishing");
+    nft("delete", "table", "inet", "vanishing");
+    await applyNftables(action, ctx);
+    expect(nft("list", "table", "inet", "vanishing")).toMatch(
+      /comment "managed by op"[\s\S]*dport 80/,
+    );
+  });
+
+  it("replaces a table op created", async () => {
+    await applyNftables(await modifyOf("ours"), ctx);
+    expect(nft("list", "table", "inet", "ours")).toMatch(/dport 80 accept/);
+  });
+});
