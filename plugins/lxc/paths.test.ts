@@ -25,10 +25,25 @@ describe("removalRefusal", () => {
   });
 
   it("refuses / and every shared directory, and their parents", () => {
-    for (const dir of ["/", "/home", "/srv", "/opt", "/tmp", "/var", "/var/lib", "/var/log"])
-      expect(removalRefusal(dir, opDirs, []), dir).toMatch(
-        /is a system directory \(it (is|holds) /,
+    // Each shared directory by name: the refusal must name it ("it is /mnt"), so emptying one
+    // entry of the list fails here even though "/" would still hold it.
+    for (const dir of [
+      "/home",
+      "/srv",
+      "/opt",
+      "/tmp",
+      "/mnt",
+      "/media",
+      "/var",
+      "/var/lib",
+      "/var/log",
+      "/var/cache",
+      "/var/tmp",
+    ])
+      expect(removalRefusal(dir, opDirs, []), dir).toBe(
+        `${dir} is a system directory (it is ${dir})`,
       );
+    expect(removalRefusal("/", opDirs, [])).toMatch(/^\/ is a system directory \(it (is|holds) /);
   });
 
   it("names the shared directory a refused directory is", () => {
