@@ -40,7 +40,7 @@ describe("removalRefusal", () => {
       "/var/cache",
       "/var/tmp",
     ])
-      expect(removalRefusal(dir, opDirs, []), dir).toBe(
+      expect(removalRefusal(dir, [], []), dir).toBe(
         `${dir} is a system directory (it is ${dir})`,
       );
     expect(removalRefusal("/", opDirs, [])).toMatch(/^\/ is a system directory \(it (is|holds) /);
