@@ -34,14 +34,15 @@ describe("removalRefusal", () => {
       "/tmp",
       "/mnt",
       "/media",
-      "/var",
-      "/var/lib",
       "/var/log",
       "/var/cache",
       "/var/tmp",
     ])
+      expect(removalRefusal(dir, [], []), dir).toBe(`${dir} is a system directory (it is ${dir})`);
+    // These hold a host tree (/var/lib/incus), which is named first.
+    for (const dir of ["/var", "/var/lib"])
       expect(removalRefusal(dir, [], []), dir).toBe(
-        `${dir} is a system directory (it is ${dir})`,
+        `${dir} is a system directory (it holds /var/lib/incus)`,
       );
     expect(removalRefusal("/", opDirs, [])).toMatch(/^\/ is a system directory \(it (is|holds) /);
   });
