@@ -1,5 +1,5 @@
 /**
- * The plugin contract (DESIGN.md §2). A plugin reads the live system in bulk, diffs purely,
+ * The plugin contract. A plugin reads the live system in bulk, diffs purely,
  * and applies one action at a time; the engine decides order and concurrency.
  */
 import type { Runner } from "./exec.js";

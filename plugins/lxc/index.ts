@@ -1,5 +1,5 @@
 /**
- * The lxc plugin: containers on Incus (DESIGN.md §4), created from image aliases (imported from
+ * The lxc plugin: containers on Incus, created from image aliases (imported from
  * tarballs when asked), with limits, raw config, profiles, a host-side veth enrolled in a
  * Linux or Open vSwitch bridge, and host-directory mounts. Accepts op-dbus files as they are.
  */

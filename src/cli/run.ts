@@ -51,7 +51,7 @@ export function prepareCli(): (argv: string[]) => Promise<number> {
  * Ends the process with `code` once a command is done. process.exit, not a natural end: writes
  * to stdout and stderr are synchronous on Linux (files, pipes and terminals alike), every
  * command awaits its own work (ledger closed, lock released), and tearing down the heap of a
- * finished run cost ~7 ms at every start. 'exit' listeners still run.
+ * finished run is wasted work at every start. 'exit' listeners still run.
  */
 export function exitWith(code: number): never {
   trace("exit");

@@ -2,9 +2,8 @@
  * The entry of op's V8 startup snapshot. scripts/snapshot.mjs bundles this file into one
  * script and has node build `dist/op.blob` from it; scripts/op then starts node from that blob.
  *
- * Why: a converged `op plan` is a few dozen milliseconds of work, and loading op's modules
- * (commander, ajv's validators, rxjs, the plugins, node:crypto…) took as long again at every
- * start. Here they are evaluated once, at build time, and a start only deserializes the heap.
+ * Why: loading op's modules (commander, ajv's validators, the plugins, node:crypto…) took as
+ * long as a converged `op plan`'s own work at every start. Here they are evaluated once, at build time, and a start only deserializes the heap.
  * What cannot be in a snapshot stays out: LevelDB's native addon is required when the ledger
  * is first used, and builtins first needed late (node:http, node:crypto) come from
  * `process.getBuiltinModule`, since a dynamic import() has no loader to run on here.

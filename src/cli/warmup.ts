@@ -1,8 +1,8 @@
 /**
  * Work the startup snapshot does once at build time so that each run does not: V8 compiles a
  * function the first time it runs, and a function first run while the snapshot is built is
- * stored compiled. A converged `op plan` of 400 links spent ~7 ms compiling the schemas'
- * validators and the network plugin's read, normalisation and diff at every start.
+ * stored compiled, instead of compiling the schemas' validators and the plugins' read,
+ * normalisation and diff at every start.
  *
  * Everything here is pure and synthetic: no process, file, socket, clock or environment
  * variable, so nothing of the build machine or of its moment ends up in the snapshot.
