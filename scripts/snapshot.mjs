@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * Builds op's V8 startup snapshot, dist/op.blob (see src/cli/snapshot.ts for why), from the
- * compiled JavaScript in dist/: esbuild bundles dist/src/cli/snapshot.js and all it imports
+ * Builds op's V8 startup snapshot, dist/op.blob (see src/boot/snapshot.ts for why), from the
+ * compiled JavaScript in dist/: esbuild bundles dist/bin/op-snapshot.js and all it imports
  * into one CommonJS script (node builds a snapshot from a single script), then the Node that
  * scripts/op runs executes it with --build-snapshot. A blob only fits the node binary that
  * built it, so it is rebuilt with every build (npm run build; setup.sh builds after installs).
@@ -62,7 +62,7 @@ const addonLoader = {
 
 rmSync(blob, { force: true });
 await build({
-  entryPoints: [join(root, "dist", "src", "cli", "snapshot.js")],
+  entryPoints: [join(root, "dist", "bin", "op-snapshot.js")],
   outfile: bundle,
   bundle: true,
   platform: "node",

@@ -30,7 +30,7 @@ import { checkpointLogPath } from "../ledger/checkpoint-log.js";
 import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
 import type { Action, Ctx, Plugin } from "../plugin.js";
-import { entryNamed, loadPlugins, pluginEntries } from "../registry.js";
+import type { PluginRegistry } from "../registry.js";
 import { readStateFile } from "../state/load.js";
 import { invalid, type StateDocument, validateState } from "../state/validate.js";
 import { trace, traced } from "../trace.js";
@@ -74,15 +74,19 @@ interface LoadedState {
 }
 
 /** Reads and checks a state file: schemas, then each plugin's own checks; touches nothing. */
-async function loadState(file: string): Promise<LoadedState> {
-  return checkState(await readStateFile(file), file);
+async function loadState(file: string, registry: PluginRegistry): Promise<LoadedState> {
+  return checkState(await readStateFile(file), file, registry);
 }
 
-async function checkState(parsed: unknown, file: string): Promise<LoadedState> {
+async function checkState(
+  parsed: unknown,
+  file: string,
+  registry: PluginRegistry,
+): Promise<LoadedState> {
   trace("check state");
-  const document = validateState(parsed, pluginEntries, file);
+  const document = validateState(parsed, registry.manifests, file);
   trace("state validated");
-  const plugins = await loadPlugins(document.sections.keys());
+  const plugins = await registry.load(document.sections.keys());
   const problems = plugins.flatMap(
     (plugin) =>
       plugin.check?.(
@@ -100,12 +104,16 @@ async function checkState(parsed: unknown, file: string): Promise<LoadedState> {
  * checked: the queries wait on ip, nft or Incus while the schemas run, instead of after them.
  * Reading is all a query does; if the file turns out invalid, its results are dropped.
  */
-async function startQueries(parsed: unknown, ctx: Ctx): Promise<StartedQueries> {
+async function startQueries(
+  parsed: unknown,
+  ctx: Ctx,
+  registry: PluginRegistry,
+): Promise<StartedQueries> {
   const sections = (parsed as { plugins?: unknown } | null)?.plugins;
   if (typeof sections !== "object" || sections === null) return new Map();
-  const names = new Set(Object.keys(sections).flatMap((key) => entryNamed(key)?.name ?? []));
+  const names = new Set(Object.keys(sections).flatMap((key) => registry.named(key)?.name ?? []));
   // Loaded first, then queried in one go: each query starts its processes before this returns.
-  const plugins = await loadPlugins(names);
+  const plugins = await registry.load(names);
   return new Map(
     plugins.map((plugin) => {
       const live = plugin.query(ctx);
@@ -116,23 +124,31 @@ async function startQueries(parsed: unknown, ctx: Ctx): Promise<StartedQueries> 
   );
 }
 
-export async function validateCommand(file: string, options: GlobalOptions): Promise<number> {
-  const { document } = await loadState(file);
+export async function validateCommand(
+  file: string,
+  options: GlobalOptions,
+  registry: PluginRegistry,
+): Promise<number> {
+  const { document } = await loadState(file, registry);
   const names = [...document.sections.keys()];
   if (options.json) printJson({ file, valid: true, plugins: names });
   else print(`${file} is valid (plugins: ${names.join(", ") || "none"})\n`);
   return exitCodes.ok;
 }
 
-export async function planCommand(file: string, options: GlobalOptions): Promise<number> {
+export async function planCommand(
+  file: string,
+  options: GlobalOptions,
+  registry: PluginRegistry,
+): Promise<number> {
   const parsed = await readStateFile(file);
   const ctx = createCtx({
     ...cachePaths(options),
     verbose: options.verbose ?? false,
     run: stateDirOf(file),
   });
-  const started = await startQueries(parsed, ctx);
-  const { document, plugins } = await checkState(parsed, file);
+  const started = await startQueries(parsed, ctx, registry);
+  const { document, plugins } = await checkState(parsed, file, registry);
   showPlan(file, await planState(document, plugins, ctx, started), options);
   return exitCodes.ok;
 }
@@ -165,7 +181,11 @@ export interface ApplyOptions extends GlobalOptions {
 /** How long the actions in flight may take to finish after a first SIGINT/SIGTERM. */
 export const interruptGraceSeconds = 30;
 
-export async function applyCommand(file: string, options: ApplyOptions): Promise<number> {
+export async function applyCommand(
+  file: string,
+  options: ApplyOptions,
+  registry: PluginRegistry,
+): Promise<number> {
   const parsed = await readStateFile(file);
   const where = paths(options);
   const ctx = createCtx({
@@ -176,8 +196,8 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
   });
 
   if (options.check) {
-    const started = await startQueries(parsed, ctx);
-    const { document, plugins } = await checkState(parsed, file);
+    const started = await startQueries(parsed, ctx, registry);
+    const { document, plugins } = await checkState(parsed, file, registry);
     const planned = await planState(document, plugins, ctx, started);
     const drift = planned.actions.length > 0;
     showPlan(file, planned, options, { drift });
@@ -190,7 +210,7 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
     exitNow: (code) => process.exit(code),
   });
   try {
-    return await applyUnderLock(file, parsed, where, ctx, options, interrupt);
+    return await applyUnderLock(file, parsed, where, ctx, options, interrupt, registry);
   } finally {
     interrupt.dispose();
   }
@@ -203,6 +223,7 @@ async function applyUnderLock(
   ctx: Ctx,
   options: ApplyOptions,
   interrupt: Interrupt,
+  registry: PluginRegistry,
 ): Promise<number> {
   // The host is read only under the lock: a read taken while another apply changes the host
   // would plan from a state that is already gone. An invalid file is still told as such
@@ -210,10 +231,10 @@ async function applyUnderLock(
   const lock = await acquireLock(where.lockFile, {
     timeoutSeconds: options.lockTimeout ?? 0,
   }).catch(async (error: unknown) => {
-    await checkState(parsed, file);
+    await checkState(parsed, file, registry);
     throw error;
   });
-  const started = await startQueries(parsed, ctx);
+  const started = await startQueries(parsed, ctx, registry);
   // While the plugins' queries wait on the host, the ledger and the step runner load and an
   // existing ledger opens: a run that has steps needs them at once, one without just closes it.
   const earlyLedger = openExistingLedger(where);
@@ -223,7 +244,7 @@ async function applyUnderLock(
   await new Promise((resolve) => setImmediate(resolve));
   let ledgerTaken = false;
   try {
-    const { document, plugins } = await checkState(parsed, file);
+    const { document, plugins } = await checkState(parsed, file, registry);
     const planned = await planState(document, plugins, ctx, started);
     const actions = planned.plan.steps.map((step) => step.action);
     const early = await earlyLedger;
@@ -425,9 +446,10 @@ function applyFailure(
 
 export async function queryCommand(
   options: GlobalOptions & { plugin?: string; all?: boolean },
+  registry: PluginRegistry,
 ): Promise<number> {
-  const only = options.plugin === undefined ? undefined : requirePlugin(options.plugin);
-  const selected: readonly Plugin[] = await loadPlugins(only === undefined ? undefined : [only]);
+  const only = options.plugin === undefined ? undefined : requirePlugin(options.plugin, registry);
+  const selected: readonly Plugin[] = await registry.load(only === undefined ? undefined : [only]);
   const ctx = createCtx({ ...cachePaths(options), verbose: options.verbose ?? false });
   const results = await Promise.all(
     selected.map(async (plugin) => {
@@ -476,11 +498,11 @@ export async function queryCommand(
 const unavailableCodes = new Set(["tool-missing", "daemon-unavailable"]);
 
 /** The canonical name of a plugin given on the command line. */
-function requirePlugin(name: string): string {
-  const entry = entryNamed(name);
+function requirePlugin(name: string, registry: PluginRegistry): string {
+  const entry = registry.named(name);
   if (!entry) {
     throw new OpError("usage", `unknown plugin "${name}"`, {
-      hint: `op knows: ${pluginEntries.map((p) => p.name).join(", ")}`,
+      hint: `op knows: ${registry.manifests.map((p) => p.name).join(", ")}`,
     });
   }
   return entry.name;
