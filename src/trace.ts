@@ -5,7 +5,8 @@
  * build time, and a kept value would be the one of the machine that built it.
  */
 export function trace(event: string): void {
-  if (process.env.OP_TRACE === "1") process.stderr.write(`op-trace ${performance.now().toFixed(1)} ms ${event}\n`);
+  if (process.env.OP_TRACE === "1")
+    process.stderr.write(`op-trace ${performance.now().toFixed(1)} ms ${event}\n`);
 }
 
 /** Traces the start and end of `work`, named `event`. */

@@ -1,6 +1,7 @@
 /**
- * The pipeline (DESIGN.md §1): query live (plugins in parallel) → prepare → diff → plan →
- * apply (DAG, bounded concurrency) with ledger records around every host change → verify.
+ * The pipeline's steps: query live (plugins in parallel) → prepare → diff → plan → apply (DAG,
+ * bounded concurrency) with ledger records around every host change → verify. run.ts
+ * sequences them into one run.
  */
 import { OpError, withContext } from "../errors.js";
 import { isOutcomeUnknown } from "../outcome.js";
@@ -126,28 +127,42 @@ function warnUnmetExpectations(actions: readonly Action[], ctx: Ctx): void {
   }
 }
 
-/**
- * Applies a plan. Each step writes an `intent` record before it touches the host and an `ok`
- * or `failed` record after; a failed step does not stop the steps that do not need it.
- */
+export interface ApplyOptions {
+  /** `--concurrency`, when the user gave it: it overrides every plugin's own bound. */
+  concurrency?: number;
+  onOutcome?: (step: PlanStep, outcome: StepOutcome) => void;
+  /** Once aborted, no further step starts (those in flight finish and are recorded). */
+  signal?: AbortSignal;
+  /** The run's id in the ledger (default: a new one). */
+  run?: string;
+}
+
+/** Applies a plan and signs the ledger's checkpoint after it (see executePlan). */
 export async function applyPlan(
   planned: PlannedRun,
   ledger: LedgerWriter,
   ctx: Ctx,
-  options: {
-    /** `--concurrency`, when the user gave it: it overrides every plugin's own bound. */
-    concurrency?: number;
-    /**
-     * false: the caller signs the checkpoint (op apply does, while it verifies). A run that
-     * stops on an error is checkpointed here all the same.
-     */
-    checkpoint?: boolean;
-    onOutcome?: (step: PlanStep, outcome: StepOutcome) => void;
-    /** Once aborted, no further step starts (those in flight finish and are recorded). */
-    signal?: AbortSignal;
-    /** The run's id in the ledger (default: a new one). */
-    run?: string;
-  },
+  options: ApplyOptions,
+): Promise<ApplyReport> {
+  const report = await executePlan(planned, ledger, ctx, options);
+  // Signs the run's records and syncs them to disk.
+  if (planned.plan.steps.length > 0) {
+    await traced("ledger checkpoint", () => ledger.checkpoint());
+  }
+  return report;
+}
+
+/**
+ * Runs a plan's steps. Each step writes an `intent` record before it touches the host and an
+ * `ok` or `failed` record after; a failed step does not stop the steps that do not need it.
+ * The caller signs the checkpoint once the steps are done (run.ts does, while it verifies); a
+ * run that stops on an error is checkpointed here all the same.
+ */
+export async function executePlan(
+  planned: PlannedRun,
+  ledger: LedgerWriter,
+  ctx: Ctx,
+  options: ApplyOptions,
 ): Promise<ApplyReport> {
   // Loaded here, not at the top: `op plan` and `--check` never run steps.
   const { runSteps } = await import("./dag.js");
@@ -202,10 +217,6 @@ export async function applyPlan(
       ctx.log.warn(`the ledger checkpoint failed too: ${messageOf(checkpointError)}`);
     });
     throw error;
-  }
-  // Signs the run's records and syncs them to disk.
-  if (planned.plan.steps.length > 0 && options.checkpoint !== false) {
-    await traced("ledger checkpoint", () => ledger.checkpoint());
   }
   const all = [...outcomes.values()];
   const count = (status: StepOutcome["status"]) => all.filter((o) => o.status === status).length;
@@ -294,8 +305,8 @@ export function describePending(pending: readonly PendingIntent[]): string[] {
 }
 
 /**
- * Starts loading the step runner (rxjs: ~20 ms) so that it loads while the plugins' queries
- * wait on the host. An error surfaces where applyPlan imports it.
+ * Starts loading the step runner so that it loads while the plugins' queries wait on the
+ * host. An error surfaces where applyPlan imports it.
  */
 export function preloadApply(): void {
   import("./dag.js").catch(() => {});
