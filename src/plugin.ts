@@ -1,9 +1,32 @@
 /**
- * The plugin contract. A plugin reads the live system in bulk, diffs purely,
- * and applies one action at a time; the engine decides order and concurrency.
+ * The plugin contract. A plugin checks its section of the file purely, reads the live system
+ * in bulk, diffs purely, may refuse a plan (guard), and applies one action at a time; the
+ * engine (src/engine/run.ts) decides order and concurrency. A plugin is registered by its
+ * manifest (src/registry.ts, plugins/registry.ts).
  */
 import type { Runner } from "./exec.js";
 import type { IncusClient } from "./incus.js";
+
+/**
+ * One thing wrong with (or, as a warning, ignored in) a state file: `path` is its JSON pointer
+ * in the file, `hint` what to do about it.
+ */
+export interface Problem {
+  path: string;
+  message: string;
+  hint?: string;
+}
+
+/** What a plugin's check finds: problems refuse the file; warnings are only told. */
+export interface CheckReport {
+  problems: Problem[];
+  warnings: Problem[];
+}
+
+/** A problem as op prints it: "PATH: message (hint)". */
+export function problemLine({ path, message, hint }: Problem): string {
+  return `${path === "" ? "" : `${path}: `}${message}${hint === undefined ? "" : ` (${hint})`}`;
+}
 
 /** One field that differs. A missing `before` means added; a missing `after`, removed. */
 export interface FieldChange {
@@ -86,11 +109,12 @@ export interface Plugin<Desired = unknown, Live = unknown> {
    */
   readonly concurrency?: number;
   /**
-   * Problems in the file's section that its schema cannot express (duplicate names...), each
-   * as "JSON path: problem", with `path` the section's own path. Pure: no I/O. What is not
-   * wrong but is ignored (an unused key) goes to `warn`, as "JSON path: why".
+   * Problems in the file's section (already valid against its schema) that the schema cannot
+   * express: duplicate names, references, values that disagree. `path` is the section's own
+   * JSON path. Pure: no I/O, clock or environment. What is not wrong but is ignored (an unused
+   * key) is a warning. `op validate`, plan and apply all run it.
    */
-  check?(section: unknown, path: string, warn?: (message: string) => void): string[];
+  check(section: unknown, path: string): CheckReport;
   /** Bulk read of the live objects: no call per resource. */
   query(ctx: Ctx): Promise<Live>;
   /**
@@ -111,6 +135,12 @@ export interface Plugin<Desired = unknown, Live = unknown> {
   ): Promise<Desired>;
   /** Pure: no I/O, clock or environment. */
   diff(desired: Desired, live: Live): Action[];
+  /**
+   * Problems with a plan that the file alone cannot show (a change that would cut the host off
+   * its network). The engine runs it after diff; any problem refuses the whole plan, so a guard
+   * returns none when `options` allow what it guards against. Pure.
+   */
+  guard?(actions: readonly Action[], live: Live, options: RunOptions): Problem[];
   /** Applies one action; idempotent. */
   apply(action: Action, ctx: Ctx): Promise<void>;
   report(live: Live): LiveReport;
@@ -124,4 +154,16 @@ export interface Plugin<Desired = unknown, Live = unknown> {
 /** Compile-time proof that a switch over action kinds handled them all. */
 export function unreachable(value: never): never {
   throw new Error(`unreachable: ${JSON.stringify(value)}`);
+}
+
+/**
+ * A problem from a line "JSON path: message", the form plugins' older checks write: the path
+ * ends at the first ": " (op's JSON paths never hold one: their keys are plugin, table,
+ * chain and container names, and indexes).
+ */
+export function problemOf(line: string): Problem {
+  const at = line.indexOf(": ");
+  return at === -1
+    ? { path: "", message: line }
+    : { path: line.slice(0, at), message: line.slice(at + 2) };
 }

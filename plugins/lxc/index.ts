@@ -5,7 +5,7 @@
  */
 import { resolve } from "node:path";
 import { resolvePaths } from "../../src/context.js";
-import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
+import { type Ctx, type LiveReport, type Plugin, problemOf } from "../../src/plugin.js";
 import { applyLxc } from "./apply.js";
 import { checkLxc } from "./check.js";
 import { diffLxc } from "./diff.js";
@@ -103,7 +103,11 @@ export function lxcQueryJson(live: LxcLive, options: { all: boolean }): unknown 
 
 export const lxcPlugin: Plugin<LxcDesired, LxcLive> = {
   name: "lxc",
-  check: (section, path, warn) => checkLxc(section, path, warn, opDirectories()),
+  check: (section, path) => {
+    const warnings: string[] = [];
+    const problems = checkLxc(section, path, (line) => warnings.push(line), opDirectories());
+    return { problems: problems.map(problemOf), warnings: warnings.map(problemOf) };
+  },
   query: queryLxc,
   prepare: (section, live, ctx) => {
     let remotes: ReturnType<typeof remotesOf> | undefined;

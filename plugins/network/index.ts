@@ -8,8 +8,14 @@ import type { NetworkSection } from "../../src/generated/network.js";
 import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
 import { containerVeths } from "../lxc/veths.js";
 import { applyNetwork } from "./apply.js";
+import { diffNetwork } from "./diff.js";
 import { defaultOvsConfig, type OvsConfig } from "./ovs.js";
-import { checkNetwork, memoDiff, normaliseNetwork, resolveNetwork } from "./prepare.js";
+import {
+  networkProblems,
+  normaliseNetwork,
+  resolveNetwork,
+  uplinkGuardProblems,
+} from "./prepare.js";
 import { queryNetwork } from "./query.js";
 import type { NetDesired, NetLive } from "./types.js";
 
@@ -31,7 +37,10 @@ export function createNetworkPlugin(
     // at once: 200 links then take a handful of processes instead of one per 8 links.
     concurrency: Number.POSITIVE_INFINITY,
     // What the file alone gets wrong (references, loops, addresses...), for `op validate`.
-    check: (section, path) => checkNetwork(section as NetworkSection, path),
+    check: (section, path) => ({
+      problems: networkProblems(section as NetworkSection, path),
+      warnings: [],
+    }),
     query: (ctx: Ctx) => queryNetwork(ctx, ovsConfig),
     // The file's half while `ip` and OVSDB answer, the host's half once they have.
     prepare: async (section, live, ctx, sections) => {
@@ -42,7 +51,10 @@ export function createNetworkPlugin(
         guests,
       });
     },
-    diff: memoDiff,
+    diff: diffNetwork,
+    // What the file alone cannot show: a plan that would cut the host off its network.
+    guard: (actions, live, options) =>
+      options.allowUplink ? [] : uplinkGuardProblems(actions, live),
     apply: (action, ctx) => applyNetwork(action, ctx, ovsConfig),
     report: reportNetwork,
   };

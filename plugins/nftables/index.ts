@@ -1,5 +1,5 @@
 /** The nftables plugin: the tables op owns, each replaced as one atomic nft transaction. */
-import type { LiveReport, Plugin } from "../../src/plugin.js";
+import { type LiveReport, type Plugin, problemOf } from "../../src/plugin.js";
 import { applyNftables } from "./apply.js";
 import { diffNftables } from "./diff.js";
 import { prepareNftables } from "./prepare.js";
@@ -26,7 +26,10 @@ export function reportNftables(live: NftLive): LiveReport {
 export const nftablesPlugin: Plugin<NftDesired, NftLive> = {
   name: "nftables",
   // The schema has already run by then; these are the checks it cannot express.
-  check: (section, path) => sectionProblems(section, path, false),
+  check: (section, path) => ({
+    problems: sectionProblems(section, path, false).map(problemOf),
+    warnings: [],
+  }),
   query: queryNftables,
   prepare: prepareNftables,
   diff: diffNftables,

@@ -18,7 +18,7 @@ import { OpError, withContext } from "../errors.js";
 import { checkpointLogPath } from "../ledger/checkpoint-log.js";
 import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
-import { type Plugin, unreachable } from "../plugin.js";
+import { type Plugin, problemLine, unreachable } from "../plugin.js";
 import type { PluginRegistry } from "../registry.js";
 import { readStateFile } from "../state/load.js";
 import { invalid, type StateDocument, validateState } from "../state/validate.js";
@@ -76,14 +76,15 @@ async function checkState(
   const document = validateState(parsed, registry.manifests, file);
   trace("state validated");
   const plugins = await registry.load(document.sections.keys());
-  const problems = plugins.flatMap(
-    (plugin) =>
-      plugin.check?.(
-        document.sections.get(plugin.name),
-        document.paths.get(plugin.name) ?? "",
-        (message) => process.stderr.write(`warning: ${message}\n`),
-      ) ?? [],
-  );
+  const problems = plugins.flatMap((plugin) => {
+    const report = plugin.check(
+      document.sections.get(plugin.name),
+      document.paths.get(plugin.name) ?? "",
+    );
+    for (const warning of report.warnings)
+      process.stderr.write(`warning: ${problemLine(warning)}\n`);
+    return report.problems.map(problemLine);
+  });
   if (problems.length > 0) throw invalid(file, problems);
   return { document, plugins };
 }

@@ -52,6 +52,7 @@ const modify = (plugin: string, id: string): Action => ({
 function plugin(name: string, actions: Action[], apply: Plugin["apply"] = async () => {}): Plugin {
   return {
     name,
+    check: () => ({ problems: [], warnings: [] }),
     query: async () => ({}),
     prepare: async () => ({}),
     diff: () => actions,

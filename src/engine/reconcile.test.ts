@@ -10,6 +10,7 @@ import { planState } from "./reconcile.js";
 function fakePlugin(name: string, actions: Action[]): Plugin {
   return {
     name,
+    check: () => ({ problems: [], warnings: [] }),
     query: async () => ({}),
     prepare: async () => ({}),
     diff: () => actions,

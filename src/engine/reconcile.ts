@@ -5,7 +5,7 @@
  */
 import { OpError, withContext } from "../errors.js";
 import { isOutcomeUnknown } from "../outcome.js";
-import { type Action, type Ctx, type Plugin, unreachable } from "../plugin.js";
+import { type Action, type Ctx, type Plugin, type Problem, unreachable } from "../plugin.js";
 import type { StateDocument } from "../state/validate.js";
 import { trace, traced } from "../trace.js";
 import type { StepOutcome } from "./dag.js";
@@ -101,7 +101,12 @@ export async function planState(
       return { plugin, desired: made.value, live: read.value };
     }),
   );
-  const actions = prepared.flatMap(({ plugin, desired, live }) => diffOf(plugin, desired, live));
+  const diffs = prepared.map(({ plugin, desired, live }) => diffOf(plugin, desired, live));
+  const refusals = prepared.flatMap(
+    ({ plugin, live }, i) => plugin.guard?.(diffs[i] ?? [], live, ctx.options) ?? [],
+  );
+  if (refusals.length > 0) throw refusedPlan(refusals);
+  const actions = diffs.flat();
   warnUnmetExpectations(actions, ctx);
   trace(`diffed: ${actions.length} actions`);
   return {
@@ -112,6 +117,22 @@ export async function planState(
       plugins.map((p) => p.name),
     ),
   };
+}
+
+/** A plan a plugin's guard refused: every problem listed, with what to do. */
+export function refusedPlan(problems: readonly Problem[]): OpError {
+  const [first] = problems;
+  const hints = [...new Set(problems.flatMap((problem) => problem.hint ?? []))];
+  return new OpError(
+    "invalid-state",
+    problems.length === 1 && first !== undefined
+      ? `refusing the plan: ${first.path}: ${first.message}`
+      : `refusing the plan (${problems.length} problems)`,
+    {
+      details: problems.map(({ path, message }) => `${path}: ${message}`),
+      ...(hints.length > 0 ? { hint: hints.join("; ") } : {}),
+    },
+  );
 }
 
 /** An action that expects another to create something, when nothing in the run does. */

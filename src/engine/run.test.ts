@@ -24,6 +24,7 @@ function fakeNetwork(plan: Action[], failing = new Set<string>()) {
   const plugin: Plugin = {
     name: "network",
     aliases: ["net"],
+    check: () => ({ problems: [], warnings: [] }),
     query: async () => {
       queries++;
       return { applied: [...applied] };
