@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { warmUp } from "../src/boot/warmup.js";
+import type { Ctx } from "../src/plugin.js";
 import { createRegistry } from "../src/registry.js";
 import { registry } from "./registry.js";
 
@@ -19,7 +20,7 @@ describe("the snapshot's warm-up", () => {
         ...network,
         load: async () => ({
           ...plugin,
-          prepare: async (_section, _live, ctx) => ctx.exec.run("ip", ["link"]),
+          normalise: async (_section: unknown, ctx: Ctx) => ctx.exec.run("ip", ["link"]),
         }),
       },
     ]);

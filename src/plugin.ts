@@ -99,7 +99,19 @@ export interface LiveReport {
   rows: string[][];
 }
 
-export interface Plugin<Desired = unknown, Live = unknown> {
+/** What the file gives a plugin's normalise besides its own section. */
+export interface FileView {
+  /** The state file's directory: relative paths in the file are taken from it. */
+  stateDir?: string;
+  /**
+   * Every section of the file by plugin name, read-only: what one plugin declares can matter
+   * to another (the network plugin accepts, as bridge ports, the container veths the lxc
+   * section declares before they exist: plugins/lxc/veths.ts).
+   */
+  sections: ReadonlyMap<string, unknown>;
+}
+
+export interface Plugin<Desired = unknown, Live = unknown, Normalised = unknown> {
   readonly name: string;
   /** Other names accepted for this plugin's section in a state file (e.g. `net`). */
   readonly aliases?: readonly string[];
@@ -118,21 +130,17 @@ export interface Plugin<Desired = unknown, Live = unknown> {
   /** Bulk read of the live objects: no call per resource. */
   query(ctx: Ctx): Promise<Live>;
   /**
-   * Turns the validated file section into the form `diff` compares. It may use tools (e.g.
-   * nft in a throw-away namespace) and the live state, but changes nothing on the host.
-   * It starts while `query` still reads the host: the work that needs only the file is done
-   * before awaiting `live` (the engine reports a failed query before a failed prepare).
-   * `sections` (the engine always gives it) is every section of the file by plugin name,
-   * read-only: what one plugin declares can matter to another (the network plugin accepts,
-   * as bridge ports, the container veths the lxc section declares before they exist:
-   * plugins/lxc/veths.ts).
+   * The file's half of turning the checked section into the form `diff` compares: what needs
+   * only the file. It may use throw-away tools (nft in a namespace of its own) but reads
+   * nothing of the host; the engine starts it while `query` reads the host.
    */
-  prepare(
-    section: unknown,
-    live: Promise<Live>,
-    ctx: Ctx,
-    sections?: ReadonlyMap<string, unknown>,
-  ): Promise<Desired>;
+  normalise(section: unknown, ctx: Ctx, file: FileView): Promise<Normalised>;
+  /**
+   * The host's half: what needs the live state (a foreign object in the way, a default
+   * that depends on the host). Changes nothing. The engine reports a failed query before a
+   * failed normalise, since a host that could not be read may explain it.
+   */
+  resolve(normalised: Normalised, live: Live, ctx: Ctx): Desired | Promise<Desired>;
   /** Pure: no I/O, clock or environment. */
   diff(desired: Desired, live: Live): Action[];
   /**
@@ -166,4 +174,27 @@ export function problemOf(line: string): Problem {
   return at === -1
     ? { path: "", message: line }
     : { path: line.slice(0, at), message: line.slice(at + 2) };
+}
+
+/**
+ * For a plugin whose preparation is one function that awaits the live state midway (its file
+ * half first): normalise starts it with a live state to come, resolve hands the live state
+ * over and gets its result. The file half so still runs while `query` reads the host.
+ */
+export function liveLater<Live, Desired>(
+  prepare: (live: Promise<Live>) => Promise<Desired>,
+): { resolve(live: Live): Promise<Desired> } {
+  let hand: (live: Live) => void = () => {};
+  const live = new Promise<Live>((resolve) => {
+    hand = resolve;
+  });
+  const desired = prepare(live);
+  // Awaited in resolve; a file half that fails before is reported there, not as unhandled.
+  desired.catch(() => {});
+  return {
+    resolve: (value) => {
+      hand(value);
+      return desired;
+    },
+  };
 }

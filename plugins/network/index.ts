@@ -6,11 +6,12 @@
 import type { LxcSection } from "../../src/generated/lxc.js";
 import type { NetworkSection } from "../../src/generated/network.js";
 import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
-import { containerVeths } from "../lxc/veths.js";
+import { type ContainerVeth, containerVeths } from "../lxc/veths.js";
 import { applyNetwork } from "./apply.js";
 import { diffNetwork } from "./diff.js";
 import { defaultOvsConfig, type OvsConfig } from "./ovs.js";
 import {
+  type NetworkFromFile,
   networkProblems,
   normaliseNetwork,
   resolveNetwork,
@@ -28,7 +29,7 @@ export interface NetworkPluginOptions {
 
 export function createNetworkPlugin(
   options: NetworkPluginOptions = {},
-): Plugin<NetDesired, NetLive> {
+): Plugin<NetDesired, NetLive, NetNormalised> {
   const ovsConfig: OvsConfig = { ...defaultOvsConfig, ...options.ovs };
   return {
     name: "network",
@@ -43,14 +44,12 @@ export function createNetworkPlugin(
     }),
     query: (ctx: Ctx) => queryNetwork(ctx, ovsConfig),
     // The file's half while `ip` and OVSDB answer, the host's half once they have.
-    prepare: async (section, live, ctx, sections) => {
-      const fromFile = normaliseNetwork(section as NetworkSection);
-      const guests = containerVeths(sections?.get("lxc") as LxcSection | undefined);
-      return resolveNetwork(fromFile, await live, {
-        allowUplink: ctx.options.allowUplink,
-        guests,
-      });
-    },
+    normalise: async (section, _ctx, file) => ({
+      fromFile: normaliseNetwork(section as NetworkSection),
+      guests: containerVeths(file.sections.get("lxc") as LxcSection | undefined),
+    }),
+    resolve: ({ fromFile, guests }, live, ctx) =>
+      resolveNetwork(fromFile, live, { allowUplink: ctx.options.allowUplink, guests }),
     diff: diffNetwork,
     // What the file alone cannot show: a plan that would cut the host off its network.
     guard: (actions, live, options) =>
@@ -60,7 +59,13 @@ export function createNetworkPlugin(
   };
 }
 
-export const networkPlugin: Plugin<NetDesired, NetLive> = createNetworkPlugin();
+export const networkPlugin: Plugin<NetDesired, NetLive, NetNormalised> = createNetworkPlugin();
+
+/** The file's half of a network section: links, bridges and routes, and the lxc veths. */
+export interface NetNormalised {
+  fromFile: NetworkFromFile;
+  guests: ContainerVeth[];
+}
 
 /** One row per link: type, state, MTU, addresses, bridge membership, and whether op owns it. */
 export function reportNetwork(live: NetLive): LiveReport {

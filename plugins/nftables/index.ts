@@ -1,5 +1,5 @@
 /** The nftables plugin: the tables op owns, each replaced as one atomic nft transaction. */
-import { type LiveReport, type Plugin, problemOf } from "../../src/plugin.js";
+import { type LiveReport, liveLater, type Plugin, problemOf } from "../../src/plugin.js";
 import { applyNftables } from "./apply.js";
 import { diffNftables } from "./diff.js";
 import { prepareNftables } from "./prepare.js";
@@ -23,7 +23,10 @@ export function reportNftables(live: NftLive): LiveReport {
   };
 }
 
-export const nftablesPlugin: Plugin<NftDesired, NftLive> = {
+/** The file's half, started: it gets the live state when nft has listed the ruleset. */
+type NftNormalised = ReturnType<typeof liveLater<NftLive, NftDesired>>;
+
+export const nftablesPlugin: Plugin<NftDesired, NftLive, NftNormalised> = {
   name: "nftables",
   // The schema has already run by then; these are the checks it cannot express.
   check: (section, path) => ({
@@ -31,7 +34,11 @@ export const nftablesPlugin: Plugin<NftDesired, NftLive> = {
     warnings: [],
   }),
   query: queryNftables,
-  prepare: prepareNftables,
+  // prepareNftables checks the file's tables first, then awaits the live state (whose nft
+  // version keys the normalised rules).
+  normalise: async (section, ctx) =>
+    liveLater((live: Promise<NftLive>) => prepareNftables(section, live, ctx)),
+  resolve: (started, live) => started.resolve(live),
   diff: diffNftables,
   apply: applyNftables,
   report: reportNftables,

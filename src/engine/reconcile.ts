@@ -91,14 +91,21 @@ export async function planState(
   const prepared = await Promise.all(
     inFile.map(async (plugin): Promise<PreparedPlugin> => {
       const live = phase(plugin, "query", () => started.get(plugin.name) ?? plugin.query(ctx));
-      const desired = phase(plugin, "prepare", () =>
-        plugin.prepare(document.sections.get(plugin.name), live, ctx, document.sections),
+      const file = {
+        sections: document.sections,
+        ...(ctx.options.stateDir === undefined ? {} : { stateDir: ctx.options.stateDir }),
+      };
+      const normalised = phase(plugin, "prepare", () =>
+        plugin.normalise(document.sections.get(plugin.name), ctx, file),
       );
-      // Both are awaited: a host that could not be read explains a prepare that needed it.
-      const [read, made] = await Promise.allSettled([live, desired]);
+      // Both are awaited: a host that could not be read explains a normalise that failed.
+      const [read, made] = await Promise.allSettled([live, normalised]);
       if (read.status === "rejected") throw read.reason;
       if (made.status === "rejected") throw made.reason;
-      return { plugin, desired: made.value, live: read.value };
+      const desired = await phase(plugin, "prepare", async () =>
+        plugin.resolve(made.value, read.value, ctx),
+      );
+      return { plugin, desired, live: read.value };
     }),
   );
   const diffs = prepared.map(({ plugin, desired, live }) => diffOf(plugin, desired, live));
@@ -121,15 +128,14 @@ export async function planState(
 
 /** A plan a plugin's guard refused: every problem listed, with what to do. */
 export function refusedPlan(problems: readonly Problem[]): OpError {
-  const [first] = problems;
   const hints = [...new Set(problems.flatMap((problem) => problem.hint ?? []))];
+  const lines = problems.map(({ path, message }) => `${path}: ${message}`);
   return new OpError(
     "invalid-state",
-    problems.length === 1 && first !== undefined
-      ? `refusing the plan: ${first.path}: ${first.message}`
-      : `refusing the plan (${problems.length} problems)`,
+    // Every problem in the message too: it is what a person reads first.
+    `refusing the plan: ${lines.join("; ")}`,
     {
-      details: problems.map(({ path, message }) => `${path}: ${message}`),
+      details: lines,
       ...(hints.length > 0 ? { hint: hints.join("; ") } : {}),
     },
   );

@@ -29,7 +29,8 @@ function fakeNetwork(plan: Action[], failing = new Set<string>()) {
       queries++;
       return { applied: [...applied] };
     },
-    prepare: async () => ({}),
+    normalise: async () => ({}),
+    resolve: () => ({}),
     diff: (_desired, live) =>
       plan.filter((action) => !(live as { applied: string[] }).applied.includes(action.id)),
     apply: async (action) => {
