@@ -834,7 +834,7 @@ export function uplinkGuardProblems(
   return actions.flatMap((action) =>
     uplinkProblems(action, host).map((what) => ({
       path: `${action.plugin}:${action.id}`,
-      message: `it would ${what}, which touches the link carrying the host's default route (${uplinks})`,
+      message: `it touches the link carrying the host's default route (${uplinks}): it would ${what}`,
       hint: uplinkHint,
     })),
   );
