@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Generates src/generated/ from schemas/: TypeScript types (json-schema-to-typescript) and
 // one precompiled ajv validator module (ajv standalone), so `op` never compiles a schema at
-// run time (that alone would cost tens of milliseconds per start).
+// run time (compiling them would be a large part of every start).
 // `--check` regenerates in memory and fails when the committed files are stale (CI).
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * Builds op's V8 startup snapshot, dist/op.blob (see src/cli/snapshot.ts for why), from the
- * compiled JavaScript in dist/: esbuild bundles dist/src/cli/snapshot.js and all it imports
+ * Builds op's V8 startup snapshot, dist/op.blob (see src/boot/snapshot.ts for why), from the
+ * compiled JavaScript in dist/: esbuild bundles dist/bin/op-snapshot.js and all it imports
  * into one CommonJS script (node builds a snapshot from a single script), then the Node that
  * scripts/op runs executes it with --build-snapshot. A blob only fits the node binary that
  * built it, so it is rebuilt with every build (npm run build; setup.sh builds after installs).
@@ -21,13 +21,13 @@ const node = existsSync(projectNode) ? projectNode : process.execPath;
 
 /**
  * A native addon cannot be in a snapshot, but the JavaScript around it can: LevelDB's package
- * (classic-level and abstract-level, ~15 ms to compile at every run that opens the ledger) is
+ * (classic-level and abstract-level, compiled at every run that opens the ledger) is
  * bundled, and only its addon is loaded at run time, on the first call into it.
  * node-gyp-build, which finds the addon for this platform next to its package, runs here, at
  * build time (the blob is for this machine's node anyway), and the bundle keeps only the
  * addon's path within the op tree: at run time it is process.dlopen'ed from OP_ROOT (which
  * scripts/op sets, so that a moved tree still finds it; else where it was built). Loading it
- * through node:module instead cost another ~10 ms of Node's own modules at each run.
+ * through node:module instead loaded more of Node's own modules at each run.
  */
 const requireHere = createRequire(import.meta.url);
 const addonLoader = {
@@ -62,7 +62,7 @@ const addonLoader = {
 
 rmSync(blob, { force: true });
 await build({
-  entryPoints: [join(root, "dist", "src", "cli", "snapshot.js")],
+  entryPoints: [join(root, "dist", "bin", "op-snapshot.js")],
   outfile: bundle,
   bundle: true,
   platform: "node",
@@ -91,7 +91,7 @@ if (built.status !== 0 || !existsSync(blob)) {
 
 /**
  * Node appends to every blob a code cache for all ~390 of its builtin modules (~4 MB), which
- * each start reads and copies (~9 ms here, a sixth of a converged `op plan`). op's commands run
+ * each start reads and copies. op's commands run
  * the builtins already in the heap, so the cache serves only the few loaded late (worker_threads
  * for a large verify), which then compile from source. Node's own switch for this,
  * `withoutCodeCache`, also drops the compiled code of op's functions (V8's kClear), which costs

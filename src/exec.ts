@@ -3,8 +3,8 @@
  * lets tests point a whole plugin at a network namespace and lets errors name the command.
  *
  * Built on node:child_process rather than execa (the library first chosen for this): importing
- * execa costs about 120 ms of CPU per op start, more than the whole budget of a converged
- * `op plan` on the network plugin, and op needs only the part execa wraps — spawn without a
+ * execa costs more CPU per op start than the whole budget of a converged `op plan` on the
+ * network plugin, and op needs only the part execa wraps — spawn without a
  * shell, feed stdin, collect output, map ENOENT and timeouts to clear errors.
  */
 import { type ChildProcessByStdio, spawn } from "node:child_process";
@@ -149,17 +149,9 @@ function readOutputFile(fd: number): string {
   }
 }
 
-/**
- * The environment of every command: op's own, in the C locale (its output is parsed), without
- * the malloc tunable scripts/op adds for node alone (it costs a short-lived `ip` ~2 ms).
- */
+/** The environment of every command: op's own, in the C locale (its output is parsed). */
 function childEnvironment(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: "C" };
-  if (env.OP_TUNABLES_ADDED === "1") {
-    delete env.GLIBC_TUNABLES;
-    delete env.OP_TUNABLES_ADDED;
-  }
-  return env;
+  return { ...process.env, LC_ALL: "C" };
 }
 
 async function spawnCollect(

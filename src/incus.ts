@@ -93,7 +93,7 @@ export function createIncusClient(
   options: IncusClientOptions = {},
 ): IncusClient {
   // Fetched here, not imported at the top: importing node:http as ESM evaluates all of its
-  // exports, undici included (~60 ms at every op start), even for runs that never use Incus.
+  // exports, undici included, at every op start, even for runs that never use Incus.
   const http = process.getBuiltinModule("node:http");
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   // Every call is scoped to the project (Incus's default project when none is given).

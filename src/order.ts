@@ -1,6 +1,6 @@
 /**
  * Sort orders. Plain code-unit order, never localeCompare: its first call in a process loads
- * ICU's collator, ~15 ms, which is more than a converged plan's own work.
+ * ICU's collator, which costs more than a converged plan's own work.
  */
 export function byCodeUnit(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

@@ -227,7 +227,7 @@ function describeOperation(operation: OvsdbOperation | undefined): string {
  * whole messages by counting brackets outside strings. Returns a function fed each chunk in
  * turn; it returns the messages that chunk completed, and keeps the rest for the next one.
  * Strings are skipped with indexOf: a full read of OVSDB is a few hundred kilobytes, mostly
- * strings, and stepping through it one character at a time took milliseconds.
+ * strings, and stepping through it one character at a time was measurably slower.
  */
 export function jsonStreamSplitter(): (chunk: string) => unknown[] {
   const quote = 34;

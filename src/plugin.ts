@@ -1,9 +1,21 @@
 /**
- * The plugin contract (DESIGN.md §2). A plugin reads the live system in bulk, diffs purely,
- * and applies one action at a time; the engine decides order and concurrency.
+ * The plugin contract. A plugin checks its section of the file purely, reads the live system
+ * in bulk, diffs purely, may refuse a plan (guard), and applies one action at a time; the
+ * engine (src/engine/run.ts) decides order and concurrency. A plugin is registered by its
+ * manifest (src/registry.ts, plugins/registry.ts).
  */
 import type { Runner } from "./exec.js";
 import type { IncusClient } from "./incus.js";
+
+import type { Problem } from "./problems.js";
+
+export { type Problem, problemFromLine as problemOf, problemLine } from "./problems.js";
+
+/** What a plugin's check finds: problems refuse the file; warnings are only told. */
+export interface CheckReport {
+  problems: Problem[];
+  warnings: Problem[];
+}
 
 /** One field that differs. A missing `before` means added; a missing `after`, removed. */
 export interface FieldChange {
@@ -76,7 +88,19 @@ export interface LiveReport {
   rows: string[][];
 }
 
-export interface Plugin<Desired = unknown, Live = unknown> {
+/** What the file gives a plugin's normalise besides its own section. */
+export interface FileView {
+  /** The state file's directory: relative paths in the file are taken from it. */
+  stateDir?: string;
+  /**
+   * Every section of the file by plugin name, read-only: what one plugin declares can matter
+   * to another (the network plugin accepts, as bridge ports, the container veths the lxc
+   * section declares before they exist: plugins/lxc/veths.ts).
+   */
+  sections: ReadonlyMap<string, unknown>;
+}
+
+export interface Plugin<Desired = unknown, Live = unknown, Normalised = unknown> {
   readonly name: string;
   /** Other names accepted for this plugin's section in a state file (e.g. `net`). */
   readonly aliases?: readonly string[];
@@ -86,31 +110,34 @@ export interface Plugin<Desired = unknown, Live = unknown> {
    */
   readonly concurrency?: number;
   /**
-   * Problems in the file's section that its schema cannot express (duplicate names...), each
-   * as "JSON path: problem", with `path` the section's own path. Pure: no I/O. What is not
-   * wrong but is ignored (an unused key) goes to `warn`, as "JSON path: why".
+   * Problems in the file's section (already valid against its schema) that the schema cannot
+   * express: duplicate names, references, values that disagree. `path` is the section's own
+   * JSON path. Pure: no I/O, clock or environment. What is not wrong but is ignored (an unused
+   * key) is a warning. `op validate`, plan and apply all run it.
    */
-  check?(section: unknown, path: string, warn?: (message: string) => void): string[];
+  check(section: unknown, path: string): CheckReport;
   /** Bulk read of the live objects: no call per resource. */
   query(ctx: Ctx): Promise<Live>;
   /**
-   * Turns the validated file section into the form `diff` compares. It may use tools (e.g.
-   * nft in a throw-away namespace) and the live state, but changes nothing on the host.
-   * It starts while `query` still reads the host: the work that needs only the file is done
-   * before awaiting `live` (the engine reports a failed query before a failed prepare).
-   * `sections` (the engine always gives it) is every section of the file by plugin name,
-   * read-only: what one plugin declares can matter to another (the network plugin accepts,
-   * as bridge ports, the container veths the lxc section declares before they exist:
-   * plugins/lxc/veths.ts).
+   * The file's half of turning the checked section into the form `diff` compares: what needs
+   * only the file. It may use throw-away tools (nft in a namespace of its own) but reads
+   * nothing of the host; the engine starts it while `query` reads the host.
    */
-  prepare(
-    section: unknown,
-    live: Promise<Live>,
-    ctx: Ctx,
-    sections?: ReadonlyMap<string, unknown>,
-  ): Promise<Desired>;
+  normalise(section: unknown, ctx: Ctx, file: FileView): Promise<Normalised>;
+  /**
+   * The host's half: what needs the live state (a foreign object in the way, a default
+   * that depends on the host). Changes nothing. The engine reports a failed query before a
+   * failed normalise, since a host that could not be read may explain it.
+   */
+  resolve(normalised: Normalised, live: Live, ctx: Ctx): Desired | Promise<Desired>;
   /** Pure: no I/O, clock or environment. */
   diff(desired: Desired, live: Live): Action[];
+  /**
+   * Problems with a plan that the file alone cannot show (a change that would cut the host off
+   * its network). The engine runs it after diff; any problem refuses the whole plan, so a guard
+   * returns none when `options` allow what it guards against. Pure.
+   */
+  guard?(actions: readonly Action[], live: Live, options: RunOptions): Problem[];
   /** Applies one action; idempotent. */
   apply(action: Action, ctx: Ctx): Promise<void>;
   report(live: Live): LiveReport;
@@ -124,4 +151,27 @@ export interface Plugin<Desired = unknown, Live = unknown> {
 /** Compile-time proof that a switch over action kinds handled them all. */
 export function unreachable(value: never): never {
   throw new Error(`unreachable: ${JSON.stringify(value)}`);
+}
+
+/**
+ * For a plugin whose preparation is one function that awaits the live state midway (its file
+ * half first): normalise starts it with a live state to come, resolve hands the live state
+ * over and gets its result. The file half so still runs while `query` reads the host.
+ */
+export function liveLater<Live, Desired>(
+  prepare: (live: Promise<Live>) => Promise<Desired>,
+): { resolve(live: Live): Promise<Desired> } {
+  let hand: (live: Live) => void = () => {};
+  const live = new Promise<Live>((resolve) => {
+    hand = resolve;
+  });
+  const desired = prepare(live);
+  // Awaited in resolve; a file half that fails before is reported there, not as unhandled.
+  desired.catch(() => {});
+  return {
+    resolve: (value) => {
+      hand(value);
+      return desired;
+    },
+  };
 }

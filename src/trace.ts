@@ -1,14 +1,12 @@
 /**
  * `OP_TRACE=1 op …` prints one stderr line per phase — milliseconds since the process started
  * and what happened — so a slow run can be taken apart on the machine where it is slow.
- * The variable is read at the first call, never at module load: in the startup snapshot a
- * load-time read would keep the value of the machine that built it.
+ * The variable is read at every call, never kept: the startup snapshot's warm-up traces at
+ * build time, and a kept value would be the one of the machine that built it.
  */
-let enabled: boolean | undefined;
-
 export function trace(event: string): void {
-  enabled ??= process.env.OP_TRACE === "1";
-  if (enabled) process.stderr.write(`op-trace ${performance.now().toFixed(1)} ms ${event}\n`);
+  if (process.env.OP_TRACE === "1")
+    process.stderr.write(`op-trace ${performance.now().toFixed(1)} ms ${event}\n`);
 }
 
 /** Traces the start and end of `work`, named `event`. */

@@ -13,6 +13,7 @@ import { createRunner, type Runner } from "../src/exec.js";
 import type { Ctx } from "../src/plugin.js";
 import { createNetns, ctxFor, deleteNetns, links, reconcile } from "./network-support.js";
 import { createCliSandbox } from "./support/cli.js";
+import { prepareWith } from "./support/engine.js";
 
 let netns: string;
 let exec: Runner;
@@ -267,16 +268,16 @@ describe("bridge ports", () => {
       ["lxc", lxc],
     ]);
     const live = await plugin.query(ctx);
-    const desired = await plugin.prepare(withGuest, Promise.resolve(live), ctx, sections);
+    const desired = await prepareWith(plugin, withGuest, live, ctx, sections);
     expect(desired.pending).toEqual([{ bridge: "opnbr2", port: "webveth" }]);
     // Without the lxc section the name is unknown.
-    await expect(plugin.prepare(withGuest, Promise.resolve(live), ctx, new Map())).rejects.toThrow(
+    await expect(prepareWith(plugin, withGuest, live, ctx, new Map())).rejects.toThrow(
       /port "webveth" of bridge "opnbr2" names a link that does not exist/,
     );
     // opnx enrolled (as Incus does for the container db): the lxc section puts it there.
     await exec.run("ip", ["link", "set", "dev", "opnx", "master", "opnbr2"]);
     const after = await plugin.query(ctx);
-    const again = await plugin.prepare(withGuest, Promise.resolve(after), ctx, sections);
+    const again = await prepareWith(plugin, withGuest, after, ctx, sections);
     expect(plugin.diff(again, after)).toEqual([]);
   });
 });

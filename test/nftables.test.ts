@@ -14,6 +14,7 @@ import type { NftablesSection } from "../plugins/nftables/types.js";
 import { OpError } from "../src/errors.js";
 import { createRunner, type Runner } from "../src/exec.js";
 import type { Action, Ctx } from "../src/plugin.js";
+import { prepareWith } from "./support/engine.js";
 import { nftablesRunner } from "./support/nftables.js";
 
 const host = createRunner();
@@ -67,7 +68,7 @@ function throwawayLoads(commands: readonly string[]): number {
 
 async function plan(section: NftablesSection, ctx: Ctx): Promise<Action[]> {
   const live = await nftablesPlugin.query(ctx);
-  const desired = await nftablesPlugin.prepare(section, Promise.resolve(live), ctx);
+  const desired = await prepareWith(nftablesPlugin, section, live, ctx);
   return nftablesPlugin.diff(desired, live);
 }
 
@@ -439,11 +440,11 @@ describe("nftables plugin on a real kernel", () => {
   it("caches the normalised form, and recovers from a corrupt cache entry", async () => {
     const { ctx, commands } = await sandbox();
     const live = await nftablesPlugin.query(ctx);
-    const first = await nftablesPlugin.prepare(demo, Promise.resolve(live), ctx);
+    const first = await prepareWith(nftablesPlugin, demo, live, ctx);
     expect(throwawayLoads(commands)).toBe(1);
 
     commands.length = 0;
-    const second = await nftablesPlugin.prepare(demo, Promise.resolve(live), ctx);
+    const second = await prepareWith(nftablesPlugin, demo, live, ctx);
     expect(commands).toEqual([]);
     expect(second).toEqual(first);
 
@@ -453,7 +454,7 @@ describe("nftables plugin on a real kernel", () => {
     const file = join(dir, entry as string);
     const good = await readFile(file, "utf8");
     await writeFile(file, good.slice(0, good.length / 2));
-    const third = await nftablesPlugin.prepare(demo, Promise.resolve(live), ctx);
+    const third = await prepareWith(nftablesPlugin, demo, live, ctx);
     expect(throwawayLoads(commands)).toBe(1);
     expect(third).toEqual(first);
     expect(await readFile(file, "utf8")).toBe(good);
@@ -521,7 +522,7 @@ describe("nftables plugin on a real kernel", () => {
       await utimes(file, old, old);
     }
     const live = await nftablesPlugin.query(ctx);
-    await nftablesPlugin.prepare(demo, Promise.resolve(live), ctx);
+    await prepareWith(nftablesPlugin, demo, live, ctx);
     const entries = await readdir(dir);
     expect(entries).toHaveLength(32);
     // The entry just written is among those kept.

@@ -3,6 +3,7 @@
  * that the file alone shows, and the op-dbus properties op ignores, as warnings.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { problemLine } from "../../src/plugin.js";
 import { checkLxc } from "./check.js";
 import { lxcPlugin } from "./index.js";
 
@@ -145,7 +146,8 @@ describe("lxcPlugin.check: op's own paths from the environment", () => {
     vi.stubEnv("OP_LEDGER", "/srv/opdata/ledger");
     vi.stubEnv("OP_LEDGER_KEY", "/tmp/opkeys/ledger.key");
     vi.stubEnv("OP_LOCK", "/tmp/op.lock");
-    const check = (source: string) => lxcPlugin.check?.(mount(source), base) ?? [];
+    const check = (source: string) =>
+      lxcPlugin.check(mount(source), base).problems.map(problemLine);
     expect(check("/srv/opdata/ledger")[0]).toContain("(it is /srv/opdata/ledger)");
     expect(check("/srv/opdata")[0]).toContain("(it holds /srv/opdata/ledger)");
     expect(check("/tmp/opkeys")[0]).toContain("(it holds /tmp/opkeys/ledger.key)");

@@ -4,6 +4,7 @@
  * containers neither in the file nor tagged as op's are never looked at.
  */
 import type { Action, FieldChange } from "../../src/plugin.js";
+import { ovsDatabaseNeed } from "../network/diff.js";
 import { humanBytes } from "./paths.js";
 import {
   type ContainerDelete,
@@ -18,8 +19,6 @@ import {
   nicDevice,
   plugin,
 } from "./types.js";
-
-export const ovsActionKey = "network:ovs:db";
 
 export function diffLxc(desired: LxcDesired, live: LxcLive): Action[] {
   const actions: Action[] = [];
@@ -178,7 +177,7 @@ function needsOf(container: DesiredContainer, imageActions: Set<string>): string
   if (container.nic !== undefined) {
     needs.push(`network:${container.nic.bridge}`);
     // A bridge that does not exist yet may be an OVS bridge the network plugin adds.
-    if (container.nic.kind === undefined) needs.push(ovsActionKey);
+    if (container.nic.kind === undefined) needs.push(ovsDatabaseNeed);
   }
   if (imageActions.has(container.image)) needs.push(`${plugin}:${imageActionId(container.image)}`);
   return needs;

@@ -1,11 +1,11 @@
 /**
- * The lxc plugin: containers on Incus (DESIGN.md §4), created from image aliases (imported from
+ * The lxc plugin: containers on Incus, created from image aliases (imported from
  * tarballs when asked), with limits, raw config, profiles, a host-side veth enrolled in a
  * Linux or Open vSwitch bridge, and host-directory mounts. Accepts op-dbus files as they are.
  */
 import { resolve } from "node:path";
 import { resolvePaths } from "../../src/context.js";
-import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
+import { type Ctx, type LiveReport, liveLater, type Plugin, problemOf } from "../../src/plugin.js";
 import { applyLxc } from "./apply.js";
 import { checkLxc } from "./check.js";
 import { diffLxc } from "./diff.js";
@@ -17,6 +17,9 @@ import type { BridgeKind, LiveContainer, LxcDesired, LxcLive, LxcSection } from 
 import { nicDevice } from "./types.js";
 
 export type { LxcDesired, LxcLive } from "./types.js";
+
+/** The file's half, started: it gets the live state when the host has answered. */
+type LxcNormalised = ReturnType<typeof liveLater<LxcLive, LxcDesired>>;
 
 /** One row per container: name, op id, status, image, veth, bridge, addresses, limits. */
 export function reportLxc(live: LxcLive): LiveReport {
@@ -101,26 +104,34 @@ export function lxcQueryJson(live: LxcLive, options: { all: boolean }): unknown 
   };
 }
 
-export const lxcPlugin: Plugin<LxcDesired, LxcLive> = {
+export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised> = {
   name: "lxc",
-  check: (section, path, warn) => checkLxc(section, path, warn, opDirectories()),
+  check: (section, path) => {
+    const warnings: string[] = [];
+    const problems = checkLxc(section, path, (line) => warnings.push(line), opDirectories());
+    return { problems: problems.map(problemOf), warnings: warnings.map(problemOf) };
+  },
   query: queryLxc,
-  prepare: (section, live, ctx) => {
+  // prepareLxc hashes the file's image tarballs first, then awaits the live state.
+  normalise: async (section, ctx) => {
     let remotes: ReturnType<typeof remotesOf> | undefined;
     let ovs: Promise<Record<string, BridgeKind>> | undefined;
-    return prepareLxc(section as LxcSection, live, ctx, {
-      opDirs: opDirectories(),
-      ...(process.env.OP_DEFAULT_IMAGE ? { defaultImage: process.env.OP_DEFAULT_IMAGE } : {}),
-      remotes: () => {
-        remotes ??= remotesOf(ctx);
-        return remotes;
-      },
-      ovsBridges: () => {
-        ovs ??= readOvs().then(ovsBridges);
-        return ovs;
-      },
-    });
+    return liveLater((live: Promise<LxcLive>) =>
+      prepareLxc(section as LxcSection, live, ctx, {
+        opDirs: opDirectories(),
+        ...(process.env.OP_DEFAULT_IMAGE ? { defaultImage: process.env.OP_DEFAULT_IMAGE } : {}),
+        remotes: () => {
+          remotes ??= remotesOf(ctx);
+          return remotes;
+        },
+        ovsBridges: () => {
+          ovs ??= readOvs().then(ovsBridges);
+          return ovs;
+        },
+      }),
+    );
   },
+  resolve: (started, live) => started.resolve(live),
   diff: diffLxc,
   apply: applyLxc,
   report: reportLxc,

@@ -41,6 +41,7 @@ import {
   type RemoteSource,
   tags,
 } from "./types.js";
+import { defaultVethName } from "./veths.js";
 
 export const fallbackImage = "images:debian/12";
 export const defaultStopTimeout = 30;
@@ -405,7 +406,7 @@ export function prepareContainer(
     [`${path}/properties/network_type`, props.network_type],
   ]);
   const bridge = spec.bridge ?? (networkType === "netmaker" ? meshBridge : undefined);
-  const veth = spec.veth ?? (bridge === undefined ? undefined : `vi${id}`);
+  const veth = spec.veth ?? (bridge === undefined ? undefined : defaultVethName(id));
   if (veth !== undefined && bridge === undefined) {
     problems.add(`${path}/veth`, `a veth name needs a bridge to enrol it in; add "bridge"`);
   }

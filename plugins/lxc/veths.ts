@@ -9,6 +9,20 @@
 import type { LxcContainerSpec, LxcSection } from "../../src/generated/lxc.js";
 import { meshBridge } from "./prepare.js";
 
+/** The host-side veth of container `id` when the file names none: `vi{id}`. */
+export function defaultVethName(id: string | number): string {
+  return `vi${String(id)}`;
+}
+
+/**
+ * Whether a link name has the form of a default container veth of a numeric id (`vi100`): a
+ * bridge port of that form may appear later in a run, even when the lxc section that makes it
+ * is in another file.
+ */
+export function looksLikeContainerVeth(name: string): boolean {
+  return /^vi\d+$/.test(name);
+}
+
 export interface ContainerVeth {
   /** The host-side name, `veth` or `vi{id}`. */
   veth: string;
@@ -31,5 +45,5 @@ function nicOf(spec: LxcContainerSpec): ContainerVeth | undefined {
   const networkType = spec.network_type ?? spec.properties?.network_type;
   const bridge = spec.bridge ?? (networkType === "netmaker" ? meshBridge : undefined);
   if (bridge === undefined) return undefined;
-  return { veth: spec.veth ?? `vi${String(spec.id)}`, bridge };
+  return { veth: spec.veth ?? defaultVethName(spec.id), bridge };
 }

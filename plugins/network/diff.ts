@@ -20,6 +20,11 @@ import {
 
 const plugin = "network";
 export const ovsActionId = "ovs:db";
+/**
+ * The Open vSwitch database as another plugin names it in `needs` (the lxc plugin's container
+ * on an OVS bridge needs the bridge's port first): exported here, never spelt elsewhere.
+ */
+export const ovsDatabaseNeed = `${plugin}:${ovsActionId}`;
 
 export function diffNetwork(desired: NetDesired, live: NetLive): Action[] {
   const ovs = ovsActions(desired, live);

@@ -6,10 +6,17 @@
 import type { LxcSection } from "../../src/generated/lxc.js";
 import type { NetworkSection } from "../../src/generated/network.js";
 import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
-import { containerVeths } from "../lxc/veths.js";
+import { type ContainerVeth, containerVeths } from "../lxc/veths.js";
 import { applyNetwork } from "./apply.js";
+import { diffNetwork } from "./diff.js";
 import { defaultOvsConfig, type OvsConfig } from "./ovs.js";
-import { checkNetwork, memoDiff, normaliseNetwork, resolveNetwork } from "./prepare.js";
+import {
+  type NetworkFromFile,
+  networkProblems,
+  normaliseNetwork,
+  resolveNetwork,
+  uplinkGuardProblems,
+} from "./prepare.js";
 import { queryNetwork } from "./query.js";
 import type { NetDesired, NetLive } from "./types.js";
 
@@ -22,7 +29,7 @@ export interface NetworkPluginOptions {
 
 export function createNetworkPlugin(
   options: NetworkPluginOptions = {},
-): Plugin<NetDesired, NetLive> {
+): Plugin<NetDesired, NetLive, NetNormalised> {
   const ovsConfig: OvsConfig = { ...defaultOvsConfig, ...options.ovs };
   return {
     name: "network",
@@ -31,24 +38,34 @@ export function createNetworkPlugin(
     // at once: 200 links then take a handful of processes instead of one per 8 links.
     concurrency: Number.POSITIVE_INFINITY,
     // What the file alone gets wrong (references, loops, addresses...), for `op validate`.
-    check: (section, path) => checkNetwork(section as NetworkSection, path),
+    check: (section, path) => ({
+      problems: networkProblems(section as NetworkSection, path),
+      warnings: [],
+    }),
     query: (ctx: Ctx) => queryNetwork(ctx, ovsConfig),
     // The file's half while `ip` and OVSDB answer, the host's half once they have.
-    prepare: async (section, live, ctx, sections) => {
-      const fromFile = normaliseNetwork(section as NetworkSection);
-      const guests = containerVeths(sections?.get("lxc") as LxcSection | undefined);
-      return resolveNetwork(fromFile, await live, {
-        allowUplink: ctx.options.allowUplink,
-        guests,
-      });
-    },
-    diff: memoDiff,
+    normalise: async (section, _ctx, file) => ({
+      fromFile: normaliseNetwork(section as NetworkSection),
+      guests: containerVeths(file.sections.get("lxc") as LxcSection | undefined),
+    }),
+    resolve: ({ fromFile, guests }, live, ctx) =>
+      resolveNetwork(fromFile, live, { allowUplink: ctx.options.allowUplink, guests }),
+    diff: diffNetwork,
+    // What the file alone cannot show: a plan that would cut the host off its network.
+    guard: (actions, live, options) =>
+      options.allowUplink ? [] : uplinkGuardProblems(actions, live),
     apply: (action, ctx) => applyNetwork(action, ctx, ovsConfig),
     report: reportNetwork,
   };
 }
 
-export const networkPlugin: Plugin<NetDesired, NetLive> = createNetworkPlugin();
+export const networkPlugin: Plugin<NetDesired, NetLive, NetNormalised> = createNetworkPlugin();
+
+/** The file's half of a network section: links, bridges and routes, and the lxc veths. */
+export interface NetNormalised {
+  fromFile: NetworkFromFile;
+  guests: ContainerVeth[];
+}
 
 /** One row per link: type, state, MTU, addresses, bridge membership, and whether op owns it. */
 export function reportNetwork(live: NetLive): LiveReport {

@@ -84,7 +84,7 @@ async function selectOvs(config: OvsConfig): Promise<OvsRows> {
  * "here", or why OVS is out of reach from the namespace op works in. Synchronous on purpose:
  * a pid file in /run and two stats in /proc never wait on a disk, and done on the thread pool
  * they were queued behind whatever else the run had started (the ledger opening), which
- * held back the OVSDB read by tens of milliseconds.
+ * held back the OVSDB read.
  */
 function vswitchdNamespace(exec: Runner, config: OvsConfig): string {
   let pid: string;

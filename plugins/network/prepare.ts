@@ -7,8 +7,8 @@
 import { OpError } from "../../src/errors.js";
 import type { Address4, Interface, NetworkSection } from "../../src/generated/network.js";
 import { ovsStartHint } from "../../src/ovsdb.js";
-import type { Action, FieldChange } from "../../src/plugin.js";
-import type { ContainerVeth } from "../lxc/veths.js";
+import { type Action, type FieldChange, type Problem, problemLine } from "../../src/plugin.js";
+import { type ContainerVeth, looksLikeContainerVeth } from "../lxc/veths.js";
 import { canonicalIp, familyOf, hasHostBits, parseCidr } from "./addr.js";
 import { diffNetwork, type LinkCreate, routeId } from "./diff.js";
 import {
@@ -20,12 +20,6 @@ import {
   type NetLive,
   ovsTypes,
 } from "./types.js";
-
-/**
- * Host-side container veths as the lxc plugin names them by default (`vi{id}`): a bridge port
- * of that form may appear later in a run even when the lxc section is in another file.
- */
-const containerVeth = /^vi\d+$/;
 
 /** The kernel keeps at most 255 bytes of ifalias; op's marker and a space come first. */
 const maxAliasBytes = 200;
@@ -109,17 +103,32 @@ export interface ResolveOptions {
   guests?: readonly ContainerVeth[];
 }
 
+/** The file's half, the host's half, and the uplink guard, as a run does them (for tests). */
 export function prepareNetwork(
   section: NetworkSection,
   live: NetLive,
   options: ResolveOptions,
 ): NetDesired {
-  return resolveNetwork(normaliseNetwork(section), live, options);
+  const desired = resolveNetwork(normaliseNetwork(section), live, options);
+  if (!options.allowUplink) guardUplinks(diffNetwork(desired, live), live);
+  return desired;
 }
 
 /** The problems of the file's section that need no host (`op validate`), each with its path. */
 export function checkNetwork(section: NetworkSection, path: string): string[] {
   return problemLines(readNetworkFile(section).problems, path);
+}
+
+/** checkNetwork's problems as the plugin contract's Problems (each told once). */
+export function networkProblems(section: NetworkSection, path: string): Problem[] {
+  const seen = new Set<string>();
+  return readNetworkFile(section).problems.flatMap(({ where, message, hint }) => {
+    const problem = { path: `${path}${where}`, message, hint };
+    const line = problemLine(problem);
+    if (seen.has(line)) return [];
+    seen.add(line);
+    return [problem];
+  });
 }
 
 export function normaliseNetwork(section: NetworkSection): NetworkFromFile {
@@ -446,7 +455,7 @@ export function resolveNetwork(
         );
       }
       if (!present(port.name) && !liveBy.has(port.name)) {
-        if (containerVeth.test(port.name) || guestVeths.has(port.name)) {
+        if (looksLikeContainerVeth(port.name) || guestVeths.has(port.name)) {
           pending.push({ bridge, port: port.name });
           continue;
         }
@@ -597,20 +606,7 @@ export function resolveNetwork(
     routes: file.routes,
     pending,
   };
-  if (!options.allowUplink) guardUplinks(memoDiff(desired, live), live);
   return desired;
-}
-
-/** The guard's diff, kept so that the engine's diff of the same pair is not computed twice. */
-const diffs = new WeakMap<NetDesired, { live: NetLive; actions: Action[] }>();
-
-/** diffNetwork, answered from the guard's run when prepare already diffed this very pair. */
-export function memoDiff(desired: NetDesired, live: NetLive): Action[] {
-  const known = diffs.get(desired);
-  if (known?.live === live) return known.actions;
-  const actions = diffNetwork(desired, live);
-  diffs.set(desired, { live, actions });
-  return actions;
 }
 
 function at(i: number): string {
@@ -820,10 +816,28 @@ export function guardUplinks(
       `refusing a plan that touches the link carrying the host's default route (${host.uplinks.join(", ") || "none"}): it would ${problems.join("; ")}`,
       {
         details: problems,
-        hint: "this could cut the host off the network; check the file, and if it is what you mean, run again with --allow-uplink",
+        hint: uplinkHint,
       },
     );
   }
+}
+
+const uplinkHint =
+  "this could cut the host off the network; check the file, and if it is what you mean, run again with --allow-uplink";
+
+/** guardUplinks' problems, one per thing the plan would do to an uplink (the plugin's guard). */
+export function uplinkGuardProblems(
+  actions: readonly Action[],
+  host: Pick<NetLive, "uplinks" | "defaultRoutes">,
+): Problem[] {
+  const uplinks = host.uplinks.join(", ") || "none";
+  return actions.flatMap((action) =>
+    uplinkProblems(action, host).map((what) => ({
+      path: `${action.plugin}:${action.id}`,
+      message: `it touches the link carrying the host's default route (${uplinks}): it would ${what}`,
+      hint: uplinkHint,
+    })),
+  );
 }
 
 /** What one action would do to the host's uplinks, in words; empty when nothing. */

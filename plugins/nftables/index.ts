@@ -1,6 +1,5 @@
 /** The nftables plugin: the tables op owns, each replaced as one atomic nft transaction. */
-import type { LiveReport, Plugin } from "../../src/plugin.js";
-import { problemLine } from "../../src/problems.js";
+import { type LiveReport, liveLater, type Plugin } from "../../src/plugin.js";
 import type { ToolCheck } from "../../src/state/check.js";
 import { applyNftables } from "./apply.js";
 import { diffNftables } from "./diff.js";
@@ -25,15 +24,21 @@ export function reportNftables(live: NftLive): LiveReport {
   };
 }
 
-export const nftablesPlugin: Plugin<NftDesired, NftLive> & ToolCheck = {
+/** The file's half, started: it gets the live state when nft has listed the ruleset. */
+type NftNormalised = ReturnType<typeof liveLater<NftLive, NftDesired>>;
+
+export const nftablesPlugin: Plugin<NftDesired, NftLive, NftNormalised> & ToolCheck = {
   name: "nftables",
-  // The schema has already run by then; these are the checks it cannot express. Lines until
-  // the contract takes Problem objects (src/problems.ts).
-  check: (section, path) => sectionProblems(section, path, false).map(problemLine),
+  // The schema has already run by then; these are the checks it cannot express.
+  check: (section, path) => ({ problems: sectionProblems(section, path, false), warnings: [] }),
   // `op validate`: every rule through nft's own parser, in a throw-away namespace.
   checkWithTools: nftParserCheck,
   query: queryNftables,
-  prepare: prepareNftables,
+  // prepareNftables checks the file's tables first, then awaits the live state (whose nft
+  // version keys the normalised rules).
+  normalise: async (section, ctx) =>
+    liveLater((live: Promise<NftLive>) => prepareNftables(section, live, ctx)),
+  resolve: (started, live) => started.resolve(live),
   diff: diffNftables,
   apply: applyNftables,
   report: reportNftables,

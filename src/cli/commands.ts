@@ -6,36 +6,23 @@ import { existsSync, readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { createCtx, type Paths, resolvePaths } from "../context.js";
-import type { StepOutcome } from "../engine/dag.js";
-import { summarize } from "../engine/plan.js";
+import { messageOf, type Settlement } from "../engine/reconcile.js";
 import {
-  type ApplyReport,
-  applyPlan,
-  describePending,
-  type LedgerWriter,
-  messageOf,
-  newRunId,
-  notConverged,
-  type PlannedRun,
-  planState,
-  preloadApply,
-  recordSettlements,
-  type Settlement,
-  type StartedQueries,
-  settlePending,
-  verifyConverged,
-} from "../engine/reconcile.js";
+  type ActionOutcome,
+  type RunDeps,
+  type RunEvent,
+  type RunReport,
+  reconcile,
+} from "../engine/run.js";
 import { OpError, withContext } from "../errors.js";
 import { checkpointLogPath } from "../ledger/checkpoint-log.js";
 import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
-import type { Action, Ctx, Plugin } from "../plugin.js";
-import { type Problem, problemLine } from "../problems.js";
-import { entryNamed, loadPlugins, pluginEntries } from "../registry.js";
+import { type Plugin, type Problem, problemLine, unreachable } from "../plugin.js";
+import type { PluginRegistry } from "../registry.js";
 import { type CheckOptions, checkState as checkStateFile } from "../state/check.js";
 import { readStateFile } from "../state/load.js";
 import type { StateDocument } from "../state/validate.js";
-import { traced } from "../trace.js";
 import { type Interrupt, signalExitCode, watchInterrupts } from "./interrupt.js";
 import { renderRecord } from "./ledger-commands.js";
 import { renderOutcome, renderPlan, renderReport } from "./output.js";
@@ -76,63 +63,49 @@ interface LoadedState {
 }
 
 /** Reads and checks a state file: schemas, then each plugin's own checks; touches nothing. */
-async function loadState(file: string, options: CheckOptions = {}): Promise<LoadedState> {
-  return checkState(await readStateFile(file), file, options);
+async function loadState(
+  file: string,
+  registry: PluginRegistry,
+  options: CheckOptions = {},
+): Promise<LoadedState> {
+  return checkState(await readStateFile(file), file, registry, options);
 }
 
 function checkState(
   parsed: unknown,
   file: string,
+  registry: PluginRegistry,
   options: CheckOptions = {},
 ): Promise<LoadedState> {
-  return checkStateFile(parsed, file, printWarning, options);
+  return checkStateFile(parsed, file, registry, printWarning, options);
 }
 
 function printWarning(warning: Problem): void {
   process.stderr.write(`warning: ${problemLine(warning)}\n`);
 }
 
-/**
- * Starts reading the host for the plugins a parsed state file names, before the file is
- * checked: the queries wait on ip, nft or Incus while the schemas run, instead of after them.
- * Reading is all a query does; if the file turns out invalid, its results are dropped.
- */
-async function startQueries(parsed: unknown, ctx: Ctx): Promise<StartedQueries> {
-  const sections = (parsed as { plugins?: unknown } | null)?.plugins;
-  if (typeof sections !== "object" || sections === null) return new Map();
-  const names = new Set(Object.keys(sections).flatMap((key) => entryNamed(key)?.name ?? []));
-  // Loaded first, then queried in one go: each query starts its processes before this returns.
-  const plugins = await loadPlugins(names);
-  return new Map(
-    plugins.map((plugin) => {
-      const live = plugin.query(ctx);
-      // Awaited by planState when the file is valid; otherwise no one does, which is no error.
-      live.catch(() => {});
-      return [plugin.name, live];
-    }),
-  );
-}
-
-export async function validateCommand(file: string, options: GlobalOptions): Promise<number> {
+export async function validateCommand(
+  file: string,
+  options: GlobalOptions,
+  registry: PluginRegistry,
+): Promise<number> {
   // Checks by tools run in isolation too (nft's parser); plan and apply have them from prepare.
   const tools = createCtx({ ...cachePaths(options), verbose: options.verbose ?? false });
-  const { document } = await loadState(file, { tools });
+  const { document } = await loadState(file, registry, { tools });
   const names = [...document.sections.keys()];
   if (options.json) printJson({ file, valid: true, plugins: names });
   else print(`${file} is valid (plugins: ${names.join(", ") || "none"})\n`);
   return exitCodes.ok;
 }
 
-export async function planCommand(file: string, options: GlobalOptions): Promise<number> {
+export async function planCommand(
+  file: string,
+  options: GlobalOptions,
+  registry: PluginRegistry,
+): Promise<number> {
   const parsed = await readStateFile(file);
-  const ctx = createCtx({
-    ...cachePaths(options),
-    verbose: options.verbose ?? false,
-    run: stateDirOf(file),
-  });
-  const started = await startQueries(parsed, ctx);
-  const { document, plugins } = await checkState(parsed, file);
-  showPlan(file, await planState(document, plugins, ctx, started), options);
+  const deps = runDeps(file, options, registry, { allowUplink: false });
+  showPlan(await reconcile({ mode: "plan", file, parsed }, deps), options);
   return exitCodes.ok;
 }
 
@@ -141,17 +114,37 @@ function stateDirOf(file: string): { stateDir?: string } {
   return file === "-" ? {} : { stateDir: dirname(resolve(file)) };
 }
 
-/** Prints a plan (`op plan`, `op apply --check`); returns its actions in run order. */
-function showPlan(
+/** What the engine needs of the outside world for one run of `file`. */
+function runDeps(
   file: string,
-  planned: PlannedRun,
-  options: GlobalOptions,
-  extra: Record<string, unknown> = {},
-): Action[] {
-  const actions = planned.plan.steps.map((step) => step.action);
-  if (options.json) printJson({ file, ...extra, summary: summarize(actions), actions });
+  options: ApplyOptions,
+  registry: PluginRegistry,
+  run: { allowUplink: boolean },
+): RunDeps {
+  const where = paths(options);
+  return {
+    registry,
+    ctx: () =>
+      createCtx({
+        cacheDir: where.cacheDir,
+        cacheKeyFile: where.cacheKeyFile,
+        verbose: options.verbose ?? false,
+        run: { ...run, ...stateDirOf(file) },
+      }),
+    checkFile: (parsed) => checkState(parsed, file, registry),
+    ledger: {
+      exists: () => ledgerIsThere(where.ledgerDir),
+      open: () => openLedger(where, true),
+    },
+    lock: () => acquireLock(where.lockFile, { timeoutSeconds: options.lockTimeout ?? 0 }),
+  };
+}
+
+/** Prints a plan (`op plan`, `op apply --check`). */
+function showPlan(report: RunReport, options: GlobalOptions, extra: Record<string, unknown> = {}) {
+  const { file, actions, summary } = report;
+  if (options.json) printJson({ file, ...extra, summary, actions });
   else print(renderPlan(actions));
-  return actions;
 }
 
 export interface ApplyOptions extends GlobalOptions {
@@ -164,22 +157,18 @@ export interface ApplyOptions extends GlobalOptions {
 /** How long the actions in flight may take to finish after a first SIGINT/SIGTERM. */
 export const interruptGraceSeconds = 30;
 
-export async function applyCommand(file: string, options: ApplyOptions): Promise<number> {
+export async function applyCommand(
+  file: string,
+  options: ApplyOptions,
+  registry: PluginRegistry,
+): Promise<number> {
   const parsed = await readStateFile(file);
-  const where = paths(options);
-  const ctx = createCtx({
-    cacheDir: where.cacheDir,
-    cacheKeyFile: where.cacheKeyFile,
-    verbose: options.verbose ?? false,
-    run: { allowUplink: options.allowUplink ?? false, ...stateDirOf(file) },
-  });
+  const deps = runDeps(file, options, registry, { allowUplink: options.allowUplink ?? false });
 
   if (options.check) {
-    const started = await startQueries(parsed, ctx);
-    const { document, plugins } = await checkState(parsed, file);
-    const planned = await planState(document, plugins, ctx, started);
-    const drift = planned.actions.length > 0;
-    showPlan(file, planned, options, { drift });
+    const report = await reconcile({ mode: "check", file, parsed }, deps);
+    const drift = report.actions.length > 0;
+    showPlan(report, options, { drift });
     return drift ? exitCodes.drift : exitCodes.ok;
   }
 
@@ -189,164 +178,96 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
     exitNow: (code) => process.exit(code),
   });
   try {
-    return await applyUnderLock(file, parsed, where, ctx, options, interrupt);
+    const report = await reconcile(
+      {
+        mode: "apply",
+        file,
+        parsed,
+        signal: interrupt.signal,
+        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      },
+      { ...deps, onEvent: (event) => showProgress(event, options, interrupt) },
+    );
+    return renderApply(report, options, interrupt.received);
   } finally {
     interrupt.dispose();
   }
 }
 
-async function applyUnderLock(
-  file: string,
-  parsed: unknown,
-  where: Paths,
-  ctx: Ctx,
-  options: ApplyOptions,
-  interrupt: Interrupt,
-): Promise<number> {
-  // The host is read only under the lock: a read taken while another apply changes the host
-  // would plan from a state that is already gone. An invalid file is still told as such
-  // rather than as a busy lock.
-  const lock = await acquireLock(where.lockFile, {
-    timeoutSeconds: options.lockTimeout ?? 0,
-  }).catch(async (error: unknown) => {
-    await checkState(parsed, file);
-    throw error;
-  });
-  const started = await startQueries(parsed, ctx);
-  // While the plugins' queries wait on the host, the ledger and the step runner load and an
-  // existing ledger opens: a run that has steps needs them at once, one without just closes it.
-  const earlyLedger = openExistingLedger(where);
-  preloadApply();
-  // One turn of the event loop first: the ledger's open is handed to LevelDB's thread before
-  // the schemas take this one (~6 ms), not after everything that keeps it busy until the plan.
-  await new Promise((resolve) => setImmediate(resolve));
-  let ledgerTaken = false;
-  try {
-    const { document, plugins } = await checkState(parsed, file);
-    const planned = await planState(document, plugins, ctx, started);
-    const actions = planned.plan.steps.map((step) => step.action);
-    const early = await earlyLedger;
-    if (early.error !== undefined) throw early.error;
-    const existing = early.ledger;
-    // Intents an earlier run left without an outcome (kill -9, a lost daemon): this run's
-    // read of the host tells whether each target now matches the file.
-    const pending = existing === undefined ? [] : await existing.pending();
-    for (const line of describePending(pending)) process.stderr.write(`op: ${line}\n`);
-    const settlements = settlePending(pending, planned);
-    const run = newRunId();
-    if (!options.json) print(renderPlan(actions) + renderSettlements(settlements));
-    if (actions.length === 0) {
-      if (existing !== undefined) await settleWithoutChanges(existing, run, settlements);
-      if (options.json)
-        printJson({
-          file,
-          summary: summarize(actions),
-          actions,
-          outcomes: [],
-          settled: settledJson(settlements),
-          converged: true,
-        });
-      return exitCodes.ok;
-    }
-
-    const ledger = await traced(
-      "ledger open",
-      async () => existing ?? (await openLedger(where, true)),
-    );
-    ledgerTaken = true;
-    const outcomes: { action: Action; outcome: StepOutcome }[] = [];
-    let report: ApplyReport;
-    try {
-      await recordSettlements(ledger, run, settlements);
+/** An apply's progress as it happens: earlier runs left open, the plan, each outcome. */
+function showProgress(event: RunEvent, options: ApplyOptions, interrupt: Interrupt): void {
+  switch (event.type) {
+    case "pending":
+      for (const line of event.lines) process.stderr.write(`op: ${line}\n`);
+      return;
+    case "planned":
+      if (!options.json) print(renderPlan(event.actions) + renderSettlements(event.settlements));
+      return;
+    case "applying":
       if (!options.json) print("\nApplying:\n");
       interrupt.changing();
-      report = await applyPlan(planned, ledger, ctx, {
-        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-        checkpoint: false,
-        run,
-        signal: interrupt.signal,
-        onOutcome: (step, outcome) => {
-          outcomes.push({ action: step.action, outcome });
-          if (!options.json) print(`${renderOutcome(step.action, outcome)}\n`);
-        },
-      });
-    } catch (error) {
-      await ledger.close();
-      throw error;
-    }
-
-    // The run's records are signed, synced and closed while verify reads the host again:
-    // neither needs the other, and each is tens of milliseconds. Both are awaited whatever
-    // happens to the other, so that a failed verify never cuts the ledger's sync short.
-    // Verify first: its processes start before signing takes the thread. An interrupted run
-    // does not verify: it was asked to stop.
-    const complete =
-      report.failed === 0 &&
-      report.skipped === 0 &&
-      report.unknown === 0 &&
-      interrupt.received === undefined;
-    const [verified, sealed] = await Promise.allSettled([
-      complete ? traced("verify", () => verifyConverged(planned, ctx)) : Promise.resolve(undefined),
-      traced("ledger checkpoint", () => ledger.checkpoint()).finally(() =>
-        traced("ledger close", () => ledger.close()),
-      ),
-    ]);
-    if (sealed.status === "rejected") throw sealed.reason;
-    if (verified.status === "rejected") throw verified.reason;
-    const remaining = verified.value;
-    const failure = applyFailure(report, outcomes, remaining);
-    const interruptedBy = interrupt.received;
-    if (options.json) {
-      // One document, whatever happened: the error (if any) is part of it.
-      printJson({
-        file,
-        run: report.run,
-        summary: summarize(actions),
-        actions,
-        settled: settledJson(settlements),
-        outcomes: outcomes.map(({ action, outcome }) => ({
-          kind: action.kind,
-          plugin: action.plugin,
-          id: action.id,
-          status: outcome.status,
-          ...(outcome.status === "failed" || outcome.status === "unknown"
-            ? { error: messageOf(outcome.error) }
-            : {}),
-          ...(outcome.status === "skipped" ? { because: outcome.because } : {}),
-        })),
-        converged: remaining !== undefined && remaining.length === 0,
-        remaining: remaining ?? [],
-        ...(interruptedBy === undefined ? {} : { interrupted: interruptedBy }),
-        ...(failure ? { error: failure.toJSON() } : {}),
-      });
-      if (interruptedBy !== undefined) return signalExitCode(interruptedBy);
-      return failure ? failure.exitCode : exitCodes.ok;
-    }
-    if (interruptedBy !== undefined) {
-      process.stderr.write(interruptedSummary(interruptedBy, report, outcomes));
-      return signalExitCode(interruptedBy);
-    }
-    if (failure) throw failure;
-    print(`\nDone: ${actions.length} applied, verified: the host matches the file.\n`);
-    return exitCodes.ok;
-  } finally {
-    if (!ledgerTaken) await (await earlyLedger).ledger?.close();
-    lock.release();
+      return;
+    case "outcome":
+      if (!options.json) print(`${renderOutcome(event.action, event.outcome)}\n`);
+      return;
+    default:
+      unreachable(event);
   }
 }
 
-/**
- * A run with nothing to change still closes what earlier runs left open (settled records)
- * and signs records a killed run left unsigned.
- */
-async function settleWithoutChanges(
-  ledger: LedgerWriter,
-  run: string,
-  settlements: readonly Settlement[],
-): Promise<void> {
-  await recordSettlements(ledger, run, settlements);
-  if (settlements.length > 0) await ledger.checkpoint();
-  else await ledger.checkpointIfUnsigned();
+/** An apply's result, as text or one JSON document; returns the exit code. */
+function renderApply(
+  report: RunReport,
+  options: ApplyOptions,
+  interruptedBy: NodeJS.Signals | undefined,
+): number {
+  const { file, actions, summary, settlements, outcomes } = report;
+  if (actions.length === 0) {
+    if (options.json)
+      printJson({
+        file,
+        summary,
+        actions,
+        outcomes: [],
+        settled: settledJson(settlements),
+        converged: true,
+      });
+    return exitCodes.ok;
+  }
+  const failure = report.error;
+  if (options.json) {
+    // One document, whatever happened: the error (if any) is part of it.
+    printJson({
+      file,
+      run: report.run,
+      summary,
+      actions,
+      settled: settledJson(settlements),
+      outcomes: outcomes.map(({ action, outcome }) => ({
+        kind: action.kind,
+        plugin: action.plugin,
+        id: action.id,
+        status: outcome.status,
+        ...(outcome.status === "failed" || outcome.status === "unknown"
+          ? { error: messageOf(outcome.error) }
+          : {}),
+        ...(outcome.status === "skipped" ? { because: outcome.because } : {}),
+      })),
+      converged: report.converged,
+      remaining: report.remaining ?? [],
+      ...(interruptedBy === undefined ? {} : { interrupted: interruptedBy }),
+      ...(failure ? { error: failure.toJSON() } : {}),
+    });
+    if (interruptedBy !== undefined) return signalExitCode(interruptedBy);
+    return failure ? failure.exitCode : exitCodes.ok;
+  }
+  if (interruptedBy !== undefined) {
+    process.stderr.write(interruptedSummary(interruptedBy, report));
+    return signalExitCode(interruptedBy);
+  }
+  if (failure) throw failure;
+  print(`\nDone: ${actions.length} applied, verified: the host matches the file.\n`);
+  return exitCodes.ok;
 }
 
 function renderSettlements(settlements: readonly Settlement[]): string {
@@ -369,64 +290,27 @@ function settledJson(settlements: readonly Settlement[]): unknown[] {
 }
 
 /** What an interrupted run did and did not do, for stderr. */
-function interruptedSummary(
-  signal: NodeJS.Signals,
-  report: ApplyReport,
-  outcomes: readonly { action: Action; outcome: StepOutcome }[],
-): string {
+function interruptedSummary(signal: NodeJS.Signals, report: RunReport): string {
+  const { outcomes } = report;
+  const counts = report.counts ?? { failed: 0, unknown: 0, cancelled: 0, skipped: 0 };
   const done = outcomes.filter(({ outcome }) => outcome.status === "ok");
   const notDone = outcomes.filter(({ outcome }) => outcome.status !== "ok");
-  const line = ({ action, outcome }: { action: Action; outcome: StepOutcome }) =>
+  const line = ({ action, outcome }: ActionOutcome) =>
     `  ${outcome.status === "cancelled" ? "not run" : outcome.status} ${action.kind} ${action.plugin} ${action.id}`;
   return [
-    `\nInterrupted by ${signal} (run ${report.run}): ${done.length} applied, ${report.failed} failed, ${report.unknown} unknown, ${report.cancelled + report.skipped} not run; the ledger records each and is signed.`,
+    `\nInterrupted by ${signal} (run ${report.run}): ${done.length} applied, ${counts.failed} failed, ${counts.unknown} unknown, ${counts.cancelled + counts.skipped} not run; the ledger records each and is signed.`,
     ...(done.length > 0 ? ["Done:", ...done.map(line)] : []),
     ...(notDone.length > 0 ? ["Not done:", ...notDone.map(line)] : []),
     "Run op apply again to finish.\n",
   ].join("\n");
 }
 
-/** A failed step's error with its hint (the hint says what to change), or why it was skipped. */
-function whyNot(outcome: StepOutcome): string {
-  if (outcome.status === "skipped")
-    return `skipped: needs ${outcome.because}, which did not succeed`;
-  if (outcome.status !== "failed") return "ok";
-  const { error } = outcome;
-  return error instanceof OpError && error.hint
-    ? `${error.message} (${error.hint})`
-    : messageOf(error);
-}
-
-/** Why an apply did not succeed, if it did not: failed or skipped steps, or remaining drift. */
-function applyFailure(
-  report: ApplyReport,
-  outcomes: readonly { action: Action; outcome: StepOutcome }[],
-  remaining: readonly Action[] | undefined,
-): OpError | undefined {
-  if (report.failed > 0 || report.skipped > 0 || report.unknown > 0) {
-    const unknown = report.unknown > 0 ? `, ${report.unknown} with an unknown outcome` : "";
-    return new OpError(
-      "apply-failed",
-      `${report.failed} action(s) failed, ${report.skipped} skipped${unknown} (run ${report.run})`,
-      {
-        details: outcomes
-          .filter(({ outcome }) => outcome.status !== "ok")
-          .map(
-            ({ action, outcome }) =>
-              `${action.kind} ${action.plugin} ${action.id}: ${whyNot(outcome)}`,
-          ),
-        hint: "the ledger holds a failed (or unknown) record for each; fix the cause and run op apply again (it settles the unknown ones from what it reads)",
-      },
-    );
-  }
-  return remaining && remaining.length > 0 ? notConverged(remaining) : undefined;
-}
-
 export async function queryCommand(
   options: GlobalOptions & { plugin?: string; all?: boolean },
+  registry: PluginRegistry,
 ): Promise<number> {
-  const only = options.plugin === undefined ? undefined : requirePlugin(options.plugin);
-  const selected: readonly Plugin[] = await loadPlugins(only === undefined ? undefined : [only]);
+  const only = options.plugin === undefined ? undefined : requirePlugin(options.plugin, registry);
+  const selected: readonly Plugin[] = await registry.load(only === undefined ? undefined : [only]);
   const ctx = createCtx({ ...cachePaths(options), verbose: options.verbose ?? false });
   const results = await Promise.all(
     selected.map(async (plugin) => {
@@ -475,42 +359,23 @@ export async function queryCommand(
 const unavailableCodes = new Set(["tool-missing", "daemon-unavailable"]);
 
 /** The canonical name of a plugin given on the command line. */
-function requirePlugin(name: string): string {
-  const entry = entryNamed(name);
+function requirePlugin(name: string, registry: PluginRegistry): string {
+  const entry = registry.named(name);
   if (!entry) {
     throw new OpError("usage", `unknown plugin "${name}"`, {
-      hint: `op knows: ${pluginEntries.map((p) => p.name).join(", ")}`,
+      hint: `op knows: ${registry.manifests.map((p) => p.name).join(", ")}`,
     });
   }
   return entry.name;
 }
 
-/** The ledger (LevelDB and Ed25519: ~70 ms to load) is loaded only by runs that use it. */
+/** The ledger (LevelDB and Ed25519) is loaded only by runs that use it. */
 export async function openLedger(where: Paths, create: boolean): Promise<Ledger> {
   const { Ledger } = await import("../ledger/index.js");
   return Ledger.open(where.ledgerDir, { keyFile: where.keyFile, create });
 }
 
-/** A ledger opened while the host is read, or why it could not be. */
-interface EarlyLedger {
-  ledger?: Ledger;
-  error?: unknown;
-}
-
-/**
- * The ledger when one is there (a file in its directory, or its checkpoint log), opened early.
- * Never rejects: the error is the run's to report once the file is known to be valid, and it
- * is reported even when nothing changes (a damaged ledger exits 3 on a converged host too).
- */
-async function openExistingLedger(where: Paths): Promise<EarlyLedger> {
-  if (!ledgerIsThere(where.ledgerDir)) return {};
-  try {
-    return { ledger: await openLedger(where, true) };
-  } catch (error) {
-    return { error };
-  }
-}
-
+/** A ledger is there: a file in its directory, or its checkpoint log. */
 function ledgerIsThere(dir: string): boolean {
   try {
     if (readdirSync(dir).length > 0) return true;

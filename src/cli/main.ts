@@ -1,16 +1,20 @@
-#!/usr/bin/env node
 /**
- * The CLI edge when op starts by loading its modules (scripts/op prefers the startup snapshot,
- * see snapshot.ts). `op --version` is answered before anything else loads.
+ * The CLI edge when op starts by loading its modules (bin/op.ts; scripts/op prefers the startup
+ * snapshot, src/boot/snapshot.ts). `op --version` is answered before anything else loads.
  */
 import { enableCompileCache } from "node:module";
 import { join } from "node:path";
+import type { PluginRegistry } from "../registry.js";
 import { version } from "../version.js";
 
-const args = process.argv.slice(2);
-if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
-  process.stdout.write(`op ${version}\n`);
-} else {
+export async function main(
+  args: string[],
+  loadRegistry: () => Promise<PluginRegistry>,
+): Promise<void> {
+  if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
+    process.stdout.write(`op ${version}\n`);
+    return;
+  }
   // V8's code cache speeds every later start. It lives in op's own cache directory (root's),
   // never in the default under /tmp, where another user could plant code for root to load;
   // made 0700 here, since Node would make it as the umask says (0777 under umask 000).
@@ -24,6 +28,9 @@ if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
   } catch {
     // No code cache then: slower, not wrong. A command that needs the cache says why.
   }
-  const { exitWith, prepareCli } = await import("./run.js");
-  exitWith(await prepareCli()(args));
+  const [{ exitWith, prepareCli }, registry] = await Promise.all([
+    import("./run.js"),
+    loadRegistry(),
+  ]);
+  exitWith(await prepareCli(registry)(args));
 }

@@ -1,5 +1,6 @@
 /** The command line: every command, its options and its help with examples. */
 import { Command, InvalidArgumentError, Option } from "commander";
+import type { PluginRegistry } from "../registry.js";
 import { version } from "../version.js";
 import type { GlobalOptions } from "./commands.js";
 
@@ -34,7 +35,7 @@ function examples(...lines: string[]): string {
   return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join("\n")}\n`;
 }
 
-export function buildProgram(setExit: SetExit): Command {
+export function buildProgram(setExit: SetExit, registry: PluginRegistry): Command {
   const program = new Command("op")
     .description(
       "Make a Linux host's containers, network and nftables firewall match a state file.",
@@ -99,7 +100,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     )
     .action(
       run(async (file: string, _options: unknown, command: Command) =>
-        (await commands()).applyCommand(file, globals(command)),
+        (await commands()).applyCommand(file, globals(command), registry),
       ),
     );
 
@@ -110,7 +111,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .addHelpText("after", examples("op plan state.json", "op plan state.yaml --json"))
     .action(
       run(async (file: string, _o: unknown, command: Command) =>
-        (await commands()).planCommand(file, globals(command)),
+        (await commands()).planCommand(file, globals(command), registry),
       ),
     );
 
@@ -121,7 +122,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .addHelpText("after", examples("op validate state.json"))
     .action(
       run(async (file: string, _o: unknown, command: Command) =>
-        (await commands()).validateCommand(file, globals(command)),
+        (await commands()).validateCommand(file, globals(command), registry),
       ),
     );
 
@@ -143,7 +144,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     )
     .action(
       run(async (_o: unknown, command: Command) =>
-        (await commands()).queryCommand(globals(command)),
+        (await commands()).queryCommand(globals(command), registry),
       ),
     );
 
@@ -153,7 +154,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .addHelpText("after", examples("op doctor", "op doctor --json"))
     .action(
       run(async (_o: unknown, command: Command) =>
-        (await import("./doctor.js")).doctorCommand(globals(command)),
+        (await import("./doctor.js")).doctorCommand(globals(command), registry),
       ),
     );
 

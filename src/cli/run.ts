@@ -1,10 +1,11 @@
 /**
  * Runs one command line and decides how errors are printed and which exit code they map to.
- * Shared by both ways op starts: main.ts (loading modules) and snapshot.ts (a V8 startup
- * snapshot with every module already loaded).
+ * Shared by both ways op starts: main.ts (loading modules) and src/boot/snapshot.ts (a V8
+ * startup snapshot with every module already loaded).
  */
 import { CommanderError } from "commander";
 import { errorCodes, OpError } from "../errors.js";
+import type { PluginRegistry } from "../registry.js";
 import { trace } from "../trace.js";
 import { errorJson, renderError } from "./output.js";
 import { buildProgram } from "./program.js";
@@ -13,11 +14,11 @@ import { buildProgram } from "./program.js";
  * Builds the command line's program (the startup snapshot does this once, at build time) and
  * returns the function that runs one command line with it and gives the exit code.
  */
-export function prepareCli(): (argv: string[]) => Promise<number> {
+export function prepareCli(registry: PluginRegistry): (argv: string[]) => Promise<number> {
   let exitCode = 0;
   const program = buildProgram((code) => {
     exitCode = code;
-  });
+  }, registry);
   return async (argv) => {
     trace("cli start");
     // `op apply | head`: a reader that stops early is no reason to crash, least of all halfway
@@ -51,7 +52,7 @@ export function prepareCli(): (argv: string[]) => Promise<number> {
  * Ends the process with `code` once a command is done. process.exit, not a natural end: writes
  * to stdout and stderr are synchronous on Linux (files, pipes and terminals alike), every
  * command awaits its own work (ledger closed, lock released), and tearing down the heap of a
- * finished run cost ~7 ms at every start. 'exit' listeners still run.
+ * finished run is wasted work at every start. 'exit' listeners still run.
  */
 export function exitWith(code: number): never {
   trace("exit");

@@ -1,17 +1,8 @@
 /**
  * Runs a plan: its waves one after the other (a wave starts when every step of the earlier
  * waves has finished, whatever the outcome), and within a wave a DAG of `needs` with bounded
- * concurrency (rxjs `mergeMap`). A step is skipped (not run) when a step it needs failed or
- * was skipped.
+ * concurrency. A step is skipped (not run) when a step it needs failed or was skipped.
  */
-// The exported internal modules, not the "rxjs" barrel: the barrel loads every operator
-// (~100 ms of CPU at each op start), these six ~25 ms.
-import { from } from "rxjs/internal/observable/from";
-import { of } from "rxjs/internal/observable/of";
-import { catchError } from "rxjs/internal/operators/catchError";
-import { map } from "rxjs/internal/operators/map";
-import { mergeMap } from "rxjs/internal/operators/mergeMap";
-import { Subject } from "rxjs/internal/Subject";
 import { isOutcomeUnknown } from "../outcome.js";
 import type { PlanStep } from "./plan.js";
 
@@ -83,7 +74,8 @@ function runWave(
   }
 
   return new Promise((resolve, reject) => {
-    const ready = new Subject<PlanStep>();
+    const ready: PlanStep[] = [];
+    let running = 0;
     // Settling can make further steps ready or skipped; handle them iteratively.
     const settle = (first: StepOutcome): void => {
       const queue: StepOutcome[] = [first];
@@ -97,42 +89,51 @@ function runWave(
           if (pending.size === 0) release(inWave.get(dependentKey) as PlanStep, queue);
         }
       }
-      if (settled.size === wave.length) ready.complete();
+      if (settled.size === wave.length) resolve();
+      else startReady();
     };
     const release = (step: PlanStep, queue: StepOutcome[]): void => {
       const broken = step.needs.find((k) => statusOf(k) !== "ok");
       if (signal?.aborted) queue.push({ key: step.key, status: "cancelled" });
-      else if (broken === undefined) ready.next(step);
+      else if (broken === undefined) ready.push(step);
       else queue.push({ key: step.key, status: "skipped", because: broken });
     };
-
-    ready
-      .pipe(
-        mergeMap(
-          // Checked when the step would start, not when it was queued behind the bound.
-          (step) =>
-            signal?.aborted
-              ? of<StepOutcome>({ key: step.key, status: "cancelled" })
-              : from(work(step)).pipe(
-                  map((): StepOutcome => ({ key: step.key, status: "ok" })),
-                  catchError((error: unknown) =>
-                    of<StepOutcome>({
-                      key: step.key,
-                      status: isOutcomeUnknown(error) ? "unknown" : "failed",
-                      error,
-                    }),
-                  ),
-                ),
-          concurrency,
-        ),
-      )
-      .subscribe({ next: settle, error: reject, complete: () => resolve() });
+    const startReady = (): void => {
+      while (running < concurrency && ready.length > 0) {
+        const step = ready.shift() as PlanStep;
+        // Checked when the step would start, not when it was queued behind the bound.
+        if (signal?.aborted) {
+          settle({ key: step.key, status: "cancelled" });
+          continue;
+        }
+        running++;
+        work(step)
+          .then(
+            (): StepOutcome => ({ key: step.key, status: "ok" }),
+            (error: unknown): StepOutcome => ({
+              key: step.key,
+              status: isOutcomeUnknown(error) ? "unknown" : "failed",
+              error,
+            }),
+          )
+          .then((outcome) => {
+            running--;
+            settle(outcome);
+          })
+          .catch(reject);
+      }
+    };
 
     const initial: StepOutcome[] = [];
     for (const step of wave) {
       if (waitingOn.get(step.key)?.size === 0) release(step, initial);
     }
-    for (const skipped of initial) settle(skipped);
+    try {
+      for (const skipped of initial) settle(skipped);
+      startReady();
+    } catch (error) {
+      reject(error);
+    }
   });
 }
 

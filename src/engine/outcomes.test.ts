@@ -52,8 +52,10 @@ const modify = (plugin: string, id: string): Action => ({
 function plugin(name: string, actions: Action[], apply: Plugin["apply"] = async () => {}): Plugin {
   return {
     name,
+    check: () => ({ problems: [], warnings: [] }),
     query: async () => ({}),
-    prepare: async () => ({}),
+    normalise: async () => ({}),
+    resolve: () => ({}),
     diff: () => actions,
     apply,
     report: () => ({ columns: [], rows: [] }),

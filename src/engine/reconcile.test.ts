@@ -10,8 +10,10 @@ import { planState } from "./reconcile.js";
 function fakePlugin(name: string, actions: Action[]): Plugin {
   return {
     name,
+    check: () => ({ problems: [], warnings: [] }),
     query: async () => ({}),
-    prepare: async () => ({}),
+    normalise: async () => ({}),
+    resolve: () => ({}),
     diff: () => actions,
     apply: async () => {},
     report: () => ({ columns: [], rows: [] }),
@@ -79,9 +81,11 @@ describe("planState", () => {
           answer = resolve;
         });
       },
-      prepare: async (_section, live) => {
+      normalise: async () => {
         events.push("prepare started");
-        const host = await live;
+        return {};
+      },
+      resolve: (_normalised, host) => {
         events.push(`prepare got ${JSON.stringify(host)}`);
         return { from: host };
       },
@@ -107,14 +111,11 @@ describe("planState", () => {
       query: async () => {
         throw new Error("the host could not be read");
       },
-      prepare: async (_section, live) => {
-        await live;
-        return {};
-      },
+      resolve: () => ({}),
     };
     const failedPrepare: Plugin = {
       ...plugin,
-      prepare: async () => {
+      normalise: async () => {
         throw new Error("the file is wrong");
       },
     };

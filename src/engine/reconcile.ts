@@ -1,10 +1,11 @@
 /**
- * The pipeline (DESIGN.md §1): query live (plugins in parallel) → prepare → diff → plan →
- * apply (DAG, bounded concurrency) with ledger records around every host change → verify.
+ * The pipeline's steps: query live (plugins in parallel) → prepare → diff → plan → apply (DAG,
+ * bounded concurrency) with ledger records around every host change → verify. run.ts
+ * sequences them into one run.
  */
 import { OpError, withContext } from "../errors.js";
 import { isOutcomeUnknown } from "../outcome.js";
-import { type Action, type Ctx, type Plugin, unreachable } from "../plugin.js";
+import { type Action, type Ctx, type Plugin, type Problem, unreachable } from "../plugin.js";
 import type { StateDocument } from "../state/validate.js";
 import { trace, traced } from "../trace.js";
 import type { StepOutcome } from "./dag.js";
@@ -90,17 +91,29 @@ export async function planState(
   const prepared = await Promise.all(
     inFile.map(async (plugin): Promise<PreparedPlugin> => {
       const live = phase(plugin, "query", () => started.get(plugin.name) ?? plugin.query(ctx));
-      const desired = phase(plugin, "prepare", () =>
-        plugin.prepare(document.sections.get(plugin.name), live, ctx, document.sections),
+      const file = {
+        sections: document.sections,
+        ...(ctx.options.stateDir === undefined ? {} : { stateDir: ctx.options.stateDir }),
+      };
+      const normalised = phase(plugin, "prepare", () =>
+        plugin.normalise(document.sections.get(plugin.name), ctx, file),
       );
-      // Both are awaited: a host that could not be read explains a prepare that needed it.
-      const [read, made] = await Promise.allSettled([live, desired]);
+      // Both are awaited: a host that could not be read explains a normalise that failed.
+      const [read, made] = await Promise.allSettled([live, normalised]);
       if (read.status === "rejected") throw read.reason;
       if (made.status === "rejected") throw made.reason;
-      return { plugin, desired: made.value, live: read.value };
+      const desired = await phase(plugin, "prepare", async () =>
+        plugin.resolve(made.value, read.value, ctx),
+      );
+      return { plugin, desired, live: read.value };
     }),
   );
-  const actions = prepared.flatMap(({ plugin, desired, live }) => diffOf(plugin, desired, live));
+  const diffs = prepared.map(({ plugin, desired, live }) => diffOf(plugin, desired, live));
+  const refusals = prepared.flatMap(
+    ({ plugin, live }, i) => plugin.guard?.(diffs[i] ?? [], live, ctx.options) ?? [],
+  );
+  if (refusals.length > 0) throw refusedPlan(refusals);
+  const actions = diffs.flat();
   warnUnmetExpectations(actions, ctx);
   trace(`diffed: ${actions.length} actions`);
   return {
@@ -111,6 +124,21 @@ export async function planState(
       plugins.map((p) => p.name),
     ),
   };
+}
+
+/** A plan a plugin's guard refused: every problem listed, with what to do. */
+export function refusedPlan(problems: readonly Problem[]): OpError {
+  const hints = [...new Set(problems.flatMap((problem) => problem.hint ?? []))];
+  const lines = problems.map(({ path, message }) => `${path}: ${message}`);
+  return new OpError(
+    "invalid-state",
+    // Every problem in the message too: it is what a person reads first.
+    `refusing the plan: ${lines.join("; ")}`,
+    {
+      details: lines,
+      ...(hints.length > 0 ? { hint: hints.join("; ") } : {}),
+    },
+  );
 }
 
 /** An action that expects another to create something, when nothing in the run does. */
@@ -126,28 +154,42 @@ function warnUnmetExpectations(actions: readonly Action[], ctx: Ctx): void {
   }
 }
 
-/**
- * Applies a plan. Each step writes an `intent` record before it touches the host and an `ok`
- * or `failed` record after; a failed step does not stop the steps that do not need it.
- */
+export interface ApplyOptions {
+  /** `--concurrency`, when the user gave it: it overrides every plugin's own bound. */
+  concurrency?: number;
+  onOutcome?: (step: PlanStep, outcome: StepOutcome) => void;
+  /** Once aborted, no further step starts (those in flight finish and are recorded). */
+  signal?: AbortSignal;
+  /** The run's id in the ledger (default: a new one). */
+  run?: string;
+}
+
+/** Applies a plan and signs the ledger's checkpoint after it (see executePlan). */
 export async function applyPlan(
   planned: PlannedRun,
   ledger: LedgerWriter,
   ctx: Ctx,
-  options: {
-    /** `--concurrency`, when the user gave it: it overrides every plugin's own bound. */
-    concurrency?: number;
-    /**
-     * false: the caller signs the checkpoint (op apply does, while it verifies). A run that
-     * stops on an error is checkpointed here all the same.
-     */
-    checkpoint?: boolean;
-    onOutcome?: (step: PlanStep, outcome: StepOutcome) => void;
-    /** Once aborted, no further step starts (those in flight finish and are recorded). */
-    signal?: AbortSignal;
-    /** The run's id in the ledger (default: a new one). */
-    run?: string;
-  },
+  options: ApplyOptions,
+): Promise<ApplyReport> {
+  const report = await executePlan(planned, ledger, ctx, options);
+  // Signs the run's records and syncs them to disk.
+  if (planned.plan.steps.length > 0) {
+    await traced("ledger checkpoint", () => ledger.checkpoint());
+  }
+  return report;
+}
+
+/**
+ * Runs a plan's steps. Each step writes an `intent` record before it touches the host and an
+ * `ok` or `failed` record after; a failed step does not stop the steps that do not need it.
+ * The caller signs the checkpoint once the steps are done (run.ts does, while it verifies); a
+ * run that stops on an error is checkpointed here all the same.
+ */
+export async function executePlan(
+  planned: PlannedRun,
+  ledger: LedgerWriter,
+  ctx: Ctx,
+  options: ApplyOptions,
 ): Promise<ApplyReport> {
   // Loaded here, not at the top: `op plan` and `--check` never run steps.
   const { runSteps } = await import("./dag.js");
@@ -202,10 +244,6 @@ export async function applyPlan(
       ctx.log.warn(`the ledger checkpoint failed too: ${messageOf(checkpointError)}`);
     });
     throw error;
-  }
-  // Signs the run's records and syncs them to disk.
-  if (planned.plan.steps.length > 0 && options.checkpoint !== false) {
-    await traced("ledger checkpoint", () => ledger.checkpoint());
   }
   const all = [...outcomes.values()];
   const count = (status: StepOutcome["status"]) => all.filter((o) => o.status === status).length;
@@ -294,8 +332,8 @@ export function describePending(pending: readonly PendingIntent[]): string[] {
 }
 
 /**
- * Starts loading the step runner (rxjs: ~20 ms) so that it loads while the plugins' queries
- * wait on the host. An error surfaces where applyPlan imports it.
+ * Starts loading the step runner so that it loads while the plugins' queries wait on the
+ * host. An error surfaces where applyPlan imports it.
  */
 export function preloadApply(): void {
   import("./dag.js").catch(() => {});

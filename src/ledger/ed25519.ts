@@ -1,7 +1,7 @@
 /**
  * Ed25519 on node:crypto (OpenSSL) with raw 32-byte keys, the form op stores. The first
- * version used @noble/curves: its import and first signature cost ~150 ms of every op apply
- * (precomputation tables built per process); OpenSSL's take well under a millisecond. The
+ * version used @noble/curves: its import and first signature weighed on every op apply
+ * (precomputation tables built per process); OpenSSL's are far cheaper. The
  * keys and signatures are the same bytes (Ed25519 is deterministic); a test checks that each
  * library verifies the other's signatures.
  */

@@ -67,7 +67,7 @@ const IN_FLIGHT = 4;
 
 export class WorkerHashCheck implements HashCheck {
   // Fetched here, not imported: only a verify of a large ledger starts a worker, and loading
-  // node:worker_threads cost every `op apply` ~5 ms.
+  // node:worker_threads would cost every `op apply` its load.
   private readonly worker = new (process.getBuiltinModule("node:worker_threads").Worker)(
     workerSource,
     { eval: true },

@@ -4,8 +4,8 @@
  * isolation. Every problem of the file is reported at once, in one format (src/problems.ts).
  */
 import type { Ctx, Plugin } from "../plugin.js";
-import { type Problem, problemFromLine } from "../problems.js";
-import { loadPlugins, pluginEntries } from "../registry.js";
+import type { Problem } from "../problems.js";
+import type { PluginRegistry } from "../registry.js";
 import { trace } from "../trace.js";
 import { invalid, readSchemas, type StateDocument } from "./validate.js";
 
@@ -44,12 +44,13 @@ export interface CheckOptions {
  */
 export async function inspectState(
   parsed: unknown,
+  registry: PluginRegistry,
   options: CheckOptions = {},
 ): Promise<StateCheck> {
   trace("check state");
-  const reading = readSchemas(parsed, pluginEntries);
+  const reading = readSchemas(parsed, registry.manifests);
   trace("state validated");
-  const plugins = await loadPlugins(reading.sections.keys());
+  const plugins = await registry.load(reading.sections.keys());
   const problems = [...reading.problems];
   const warnings: Problem[] = [];
   const checked = plugins.flatMap((plugin) => {
@@ -57,13 +58,10 @@ export async function inspectState(
     if (checkable === undefined) return [];
     const { section, filePath } = checkable;
     const path = reading.paths.get(plugin.name) ?? "";
-    // Plugin checks still speak in `PATH: message` lines; one format from here on.
-    const inFile = (line: string): Problem => {
-      const problem = problemFromLine(line);
-      return { ...problem, path: filePath(problem.path) };
-    };
-    const lines = plugin.check?.(section, path, (line) => warnings.push(inFile(line))) ?? [];
-    problems.push(...lines.map(inFile));
+    const inFile = (problem: Problem): Problem => ({ ...problem, path: filePath(problem.path) });
+    const report = plugin.check(section, path);
+    problems.push(...report.problems.map(inFile));
+    warnings.push(...report.warnings.map(inFile));
     return [{ plugin: plugin as Plugin & ToolCheck, section, path, filePath }];
   });
   const { tools } = options;
@@ -89,10 +87,11 @@ export async function inspectState(
 export async function checkState(
   parsed: unknown,
   file: string,
+  registry: PluginRegistry,
   warn: (warning: Problem) => void,
   options: CheckOptions = {},
 ): Promise<{ document: StateDocument; plugins: Plugin[] }> {
-  const { document, plugins, problems, warnings } = await inspectState(parsed, options);
+  const { document, plugins, problems, warnings } = await inspectState(parsed, registry, options);
   for (const warning of warnings) warn(warning);
   if (problems.length > 0) throw invalid(file, problems);
   return { document, plugins };

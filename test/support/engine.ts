@@ -16,6 +16,17 @@ import { createRunner, type Runner } from "../../src/exec.js";
 import type { Action, Ctx, Plugin } from "../../src/plugin.js";
 import { validateState } from "../../src/state/validate.js";
 
+/** A plugin's two halves of preparing a section, as the engine runs them (src/engine/reconcile.ts). */
+export async function prepareWith<Desired, Live, Normalised>(
+  plugin: Plugin<Desired, Live, Normalised>,
+  section: unknown,
+  live: Live,
+  ctx: Ctx,
+  sections: ReadonlyMap<string, unknown> = new Map(),
+): Promise<Desired> {
+  return plugin.resolve(await plugin.normalise(section, ctx, { sections }), live, ctx);
+}
+
 /** A ctx on the real runner that prints nothing. */
 export function quietCtx(overrides: Partial<Ctx> = {}): Ctx {
   const quiet = () => {};

@@ -5,10 +5,11 @@
  */
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { createCtx } from "../context.js";
-import { OpError } from "../errors.js";
-import { problemLine } from "../problems.js";
-import { checkState, inspectState } from "./check.js";
+import { createCtx } from "../src/context.js";
+import { OpError } from "../src/errors.js";
+import { problemLine } from "../src/problems.js";
+import { checkState, inspectState } from "../src/state/check.js";
+import { registry } from "./registry.js";
 
 const file = (plugins: Record<string, unknown>) => ({ version: 1, plugins });
 
@@ -27,6 +28,7 @@ describe("inspectState", () => {
           ],
         },
       }),
+      registry,
     );
     expect(checked.problems.map((p) => p.path)).toEqual([
       "/plugins/network/interfaces/0/mtu",
@@ -47,6 +49,7 @@ describe("inspectState", () => {
         },
         lxc: { containers: [{ id: 1 }, { id: 1 }] },
       }),
+      registry,
     );
     const lines = checked.problems.map(problemLine);
     expect(lines).toContain("/plugins/network/interfaces/0/mtu: must be of type integer");
@@ -65,6 +68,7 @@ describe("inspectState", () => {
           ],
         },
       }),
+      registry,
     );
     expect(checked.problems.map((p) => p.path)).toEqual([
       "/plugins/network/interfaces/0",
@@ -75,6 +79,7 @@ describe("inspectState", () => {
   it("returns a plugin's warnings beside its problems", async () => {
     const checked = await inspectState(
       file({ lxc: { containers: [{ id: 100, properties: { opv_unused: 1 } }] }, x: {} }),
+      registry,
     );
     expect(checked.warnings.map((w) => w.path)).toEqual([
       "/plugins/lxc/containers/0/properties/opv_unused",
@@ -91,6 +96,7 @@ describe("checkState", () => {
         nftables: { tables: [{ family: "inet", name: "opv_t", chians: [] }] },
       }),
       "f.json",
+      registry,
       (warning) => warned.push(problemLine(warning)),
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpError);
@@ -126,6 +132,7 @@ describe("nft's parser in a throw-away namespace (op validate)", () => {
           ["198.18.0.1", "198.18.0.300"],
         ),
       }),
+      registry,
       { tools: ctx },
     );
     expect(checked.problems.map((p) => p.path)).toEqual([
@@ -145,7 +152,7 @@ describe("nft's parser in a throw-away namespace (op validate)", () => {
     const section = nftables(["tcp dport 22 accept", "udp dport 53 acept"]);
     const chain = section.tables[1]?.chains?.[0] as { rules: unknown[] };
     chain.rules.unshift(22);
-    const checked = await inspectState(file({ nftables: section }), { tools: ctx });
+    const checked = await inspectState(file({ nftables: section }), registry, { tools: ctx });
     expect(checked.problems.map(problemLine)).toEqual([
       "/plugins/nftables/tables/1/chains/0/rules/0: must be of type string",
       expect.stringMatching(
@@ -157,17 +164,22 @@ describe("nft's parser in a throw-away namespace (op validate)", () => {
   it("accepts rules nft accepts, and runs only when asked", async () => {
     const good = await inspectState(
       file({ nftables: nftables(["tcp dport { 22, 80 } accept", "ip saddr @s drop"]) }),
+      registry,
       { tools: ctx },
     );
     expect(good.problems).toEqual([]);
     const typo = file({ nftables: nftables(["tcp dport 22 acept"]) });
-    expect((await inspectState(typo)).problems).toEqual([]);
+    expect((await inspectState(typo, registry)).problems).toEqual([]);
   });
 
   it("is skipped when the code checks refuse the section (no script is written from it)", async () => {
-    const checked = await inspectState(file({ nftables: nftables(["accept; flush ruleset"]) }), {
-      tools: ctx,
-    });
+    const checked = await inspectState(
+      file({ nftables: nftables(["accept; flush ruleset"]) }),
+      registry,
+      {
+        tools: ctx,
+      },
+    );
     expect(checked.problems.map((p) => p.path)).toEqual([
       "/plugins/nftables/tables/1/chains/0/rules/0",
     ]);
@@ -185,9 +197,13 @@ describe("nft's parser in a throw-away namespace (op validate)", () => {
           ? run(program, [...args.slice(0, 1), "opv-no-such-program", ...args.slice(2)], options)
           : run(program, args, options),
     };
-    const checked = await inspectState(file({ nftables: nftables(["tcp dport 22 acept"]) }), {
-      tools: noNft,
-    });
+    const checked = await inspectState(
+      file({ nftables: nftables(["tcp dport 22 acept"]) }),
+      registry,
+      {
+        tools: noNft,
+      },
+    );
     expect(checked.problems).toEqual([]);
     expect(checked.warnings.map(problemLine)).toEqual([
       "/plugins/nftables: nft did not check the rules: nft is not installed or not on PATH (op validate runs nft in a throw-away network namespace, which needs root; op plan checks them too)",

@@ -1,0 +1,343 @@
+/**
+ * One reconciliation, start to end: the single entry point the CLI (and later a watch mode or
+ * a rollback) calls. It owns the sequencing and every overlap that makes a run fast:
+ *
+ *   lock (apply) → queries start on the raw file ─┐ (the host is read while the file is
+ *   ledger opens early (apply)                     │  checked: schemas, the plugins' checks)
+ *   check the file ────────────────────────────────┘
+ *   → prepare → diff → plan → settle earlier intents → apply (ledger records, interrupts)
+ *   → verify, overlapped with the ledger's checkpoint and close.
+ *
+ * It prints nothing: progress goes to `onEvent`, the result is a RunReport. Errors before any
+ * host change (an invalid file, a busy lock, a damaged ledger) are thrown; what happens once
+ * the run changes the host is in the report.
+ */
+import { OpError } from "../errors.js";
+import type { Action, Ctx, Plugin } from "../plugin.js";
+import type { PluginRegistry } from "../registry.js";
+import type { StateDocument } from "../state/validate.js";
+import { traced } from "../trace.js";
+import type { StepOutcome } from "./dag.js";
+import { type PlanSummary, summarize } from "./plan.js";
+import {
+  type ApplyReport,
+  describePending,
+  executePlan,
+  type LedgerWriter,
+  messageOf,
+  newRunId,
+  notConverged,
+  type PlannedRun,
+  planState,
+  preloadApply,
+  recordSettlements,
+  type Settlement,
+  type StartedQueries,
+  settlePending,
+  verifyConverged,
+} from "./reconcile.js";
+
+/** `plan` and `check` change nothing; `check` is `op apply --check` (drift is its answer). */
+export type RunMode = "plan" | "check" | "apply";
+
+export interface RunRequest {
+  mode: RunMode;
+  /** The state file's name, for messages. */
+  file: string;
+  /** The state file as parsed, not yet checked. */
+  parsed: unknown;
+  /** `--concurrency`, when given: it overrides every plugin's own bound. */
+  concurrency?: number;
+  /** Once aborted, no further action starts (those in flight finish and are recorded). */
+  signal?: AbortSignal;
+}
+
+/** A checked state file and the plugins it has sections for, in create order. */
+export interface CheckedFile {
+  document: StateDocument;
+  plugins: Plugin[];
+}
+
+/** The ledger as a run uses it: the engine's writer, closed when the run is done. */
+export type RunLedger = LedgerWriter & { close(): Promise<void> };
+
+export interface RunDeps {
+  registry: PluginRegistry;
+  /** The context of this run's side effects (made once per run). */
+  ctx(): Ctx;
+  /** Schemas and every plugin's own checks; throws every problem of the file at once. */
+  checkFile(parsed: unknown, file: string): Promise<CheckedFile>;
+  ledger: {
+    /** Whether a ledger is there to open (an apply with nothing to change opens only that). */
+    exists(): boolean;
+    /** Opens (creating it if needed) the ledger for writing. */
+    open(): Promise<RunLedger>;
+  };
+  /** The host lock (apply only). */
+  lock(): Promise<{ release(): void }>;
+  /** This run's id in the ledger (default: a random UUID). */
+  newRunId?: () => string;
+  onEvent?: (event: RunEvent) => void;
+}
+
+export type RunEvent =
+  /** Earlier runs' intents without an outcome, one line per run. */
+  | { type: "pending"; lines: string[] }
+  /** The plan of an apply, and what this run's read settles, before anything changes. */
+  | { type: "planned"; actions: Action[]; settlements: Settlement[] }
+  /** The run starts changing the host: from now on an interrupt lets actions in flight end. */
+  | { type: "applying" }
+  | { type: "outcome"; action: Action; outcome: StepOutcome };
+
+export interface ActionOutcome {
+  action: Action;
+  outcome: StepOutcome;
+}
+
+export interface RunReport {
+  mode: RunMode;
+  file: string;
+  /** The run's id in the ledger (apply). */
+  run?: string;
+  /** The plan, in run order. */
+  actions: Action[];
+  summary: PlanSummary;
+  /** Earlier intents this run settled (apply). */
+  settlements: Settlement[];
+  /** What each action did, in the order they finished (apply). */
+  outcomes: ActionOutcome[];
+  /** Counts of failed, skipped, unknown and cancelled steps (apply with actions). */
+  counts?: Omit<ApplyReport, "outcomes">;
+  /** What still differs after the apply; undefined when the run did not verify. */
+  remaining?: Action[];
+  /** The host matches the file: nothing to do, or verified after the apply. */
+  converged: boolean;
+  /** The run was interrupted before its end. */
+  interrupted: boolean;
+  /** Why an apply did not succeed: failed or skipped steps, or drift left after verify. */
+  error?: OpError;
+}
+
+export async function reconcile(request: RunRequest, deps: RunDeps): Promise<RunReport> {
+  const ctx = deps.ctx();
+  if (request.mode !== "apply") {
+    const started = await startQueries(request.parsed, ctx, deps.registry);
+    const { document, plugins } = await deps.checkFile(request.parsed, request.file);
+    const planned = await planState(document, plugins, ctx, started);
+    const actions = actionsOf(planned);
+    return {
+      mode: request.mode,
+      file: request.file,
+      actions,
+      summary: summarize(actions),
+      settlements: [],
+      outcomes: [],
+      converged: actions.length === 0,
+      interrupted: false,
+    };
+  }
+  // The host is read only under the lock: a read taken while another apply changes the host
+  // would plan from a state that is already gone. An invalid file is still told as such
+  // rather than as a busy lock.
+  const lock = await deps.lock().catch(async (error: unknown) => {
+    await deps.checkFile(request.parsed, request.file);
+    throw error;
+  });
+  try {
+    return await applyUnderLock(request, deps, ctx);
+  } finally {
+    lock.release();
+  }
+}
+
+async function applyUnderLock(request: RunRequest, deps: RunDeps, ctx: Ctx): Promise<RunReport> {
+  const emit = (event: RunEvent) => deps.onEvent?.(event);
+  const started = await startQueries(request.parsed, ctx, deps.registry);
+  // While the plugins' queries wait on the host, the ledger and the step runner load and an
+  // existing ledger opens: a run that has steps needs them at once, one without just closes it.
+  const earlyLedger = openExistingLedger(deps);
+  preloadApply();
+  // One turn of the event loop first: the ledger's open is handed to LevelDB's thread before
+  // the file's check takes this one, not after everything that keeps it busy until the plan.
+  await new Promise((resolve) => setImmediate(resolve));
+  let ledgerTaken = false;
+  try {
+    const { document, plugins } = await deps.checkFile(request.parsed, request.file);
+    const planned = await planState(document, plugins, ctx, started);
+    const actions = actionsOf(planned);
+    const early = await earlyLedger;
+    if (early.error !== undefined) throw early.error;
+    const existing = early.ledger;
+    // Intents an earlier run left without an outcome (kill -9, a lost daemon): this run's
+    // read of the host tells whether each target now matches the file.
+    const pending = existing === undefined ? [] : await existing.pending();
+    const pendingLines = describePending(pending);
+    if (pendingLines.length > 0) emit({ type: "pending", lines: pendingLines });
+    const settlements = settlePending(pending, planned);
+    const run = (deps.newRunId ?? newRunId)();
+    emit({ type: "planned", actions, settlements });
+    const report: RunReport = {
+      mode: "apply",
+      file: request.file,
+      run,
+      actions,
+      summary: summarize(actions),
+      settlements,
+      outcomes: [],
+      converged: actions.length === 0,
+      interrupted: false,
+    };
+    if (actions.length === 0) {
+      if (existing !== undefined) await settleWithoutChanges(existing, run, settlements);
+      return report;
+    }
+
+    const ledger = await traced("ledger open", async () => existing ?? (await deps.ledger.open()));
+    ledgerTaken = true;
+    let counts: ApplyReport;
+    try {
+      await recordSettlements(ledger, run, settlements);
+      emit({ type: "applying" });
+      counts = await executePlan(planned, ledger, ctx, {
+        ...(request.concurrency === undefined ? {} : { concurrency: request.concurrency }),
+        run,
+        ...(request.signal === undefined ? {} : { signal: request.signal }),
+        onOutcome: (step, outcome) => {
+          report.outcomes.push({ action: step.action, outcome });
+          emit({ type: "outcome", action: step.action, outcome });
+        },
+      });
+    } catch (error) {
+      await ledger.close();
+      throw error;
+    }
+
+    // The run's records are signed, synced and closed while verify reads the host again:
+    // neither needs the other. Both are awaited whatever happens to the other, so that a
+    // failed verify never cuts the ledger's sync short. Verify first: its processes start
+    // before signing takes the thread. An interrupted run does not verify: it was asked to stop.
+    const interrupted = request.signal?.aborted ?? false;
+    const complete =
+      counts.failed === 0 && counts.skipped === 0 && counts.unknown === 0 && !interrupted;
+    const [verified, sealed] = await Promise.allSettled([
+      complete ? traced("verify", () => verifyConverged(planned, ctx)) : Promise.resolve(undefined),
+      traced("ledger checkpoint", () => ledger.checkpoint()).finally(() =>
+        traced("ledger close", () => ledger.close()),
+      ),
+    ]);
+    if (sealed.status === "rejected") throw sealed.reason;
+    if (verified.status === "rejected") throw verified.reason;
+    const remaining = verified.value;
+    const { outcomes: _byKey, ...countsOnly } = counts;
+    const error = applyFailure(countsOnly, report.outcomes, remaining);
+    return {
+      ...report,
+      counts: countsOnly,
+      ...(remaining === undefined ? {} : { remaining }),
+      converged: remaining !== undefined && remaining.length === 0,
+      interrupted,
+      ...(error === undefined ? {} : { error }),
+    };
+  } finally {
+    if (!ledgerTaken) await (await earlyLedger).ledger?.close();
+  }
+}
+
+function actionsOf(planned: PlannedRun): Action[] {
+  return planned.plan.steps.map((step) => step.action);
+}
+
+/**
+ * Starts reading the host for the plugins a parsed state file names, before the file is
+ * checked: the queries wait on ip, nft or Incus while the schemas run, instead of after them.
+ * Reading is all a query does; if the file turns out invalid, its results are dropped.
+ */
+async function startQueries(
+  parsed: unknown,
+  ctx: Ctx,
+  registry: PluginRegistry,
+): Promise<StartedQueries> {
+  const sections = (parsed as { plugins?: unknown } | null)?.plugins;
+  if (typeof sections !== "object" || sections === null) return new Map();
+  const names = new Set(Object.keys(sections).flatMap((key) => registry.named(key)?.name ?? []));
+  // Loaded first, then queried in one go: each query starts its processes before this returns.
+  const plugins = await registry.load(names);
+  return new Map(
+    plugins.map((plugin) => {
+      const live = plugin.query(ctx);
+      // Awaited by planState when the file is valid; otherwise no one does, which is no error.
+      live.catch(() => {});
+      return [plugin.name, live];
+    }),
+  );
+}
+
+/** A ledger opened while the host is read, or why it could not be. */
+interface EarlyLedger {
+  ledger?: RunLedger;
+  error?: unknown;
+}
+
+/**
+ * The ledger when one is there, opened early. Never rejects: the error is the run's to report
+ * once the file is known to be valid, and it is reported even when nothing changes (a damaged
+ * ledger exits 3 on a converged host too).
+ */
+async function openExistingLedger(deps: RunDeps): Promise<EarlyLedger> {
+  if (!deps.ledger.exists()) return {};
+  try {
+    return { ledger: await deps.ledger.open() };
+  } catch (error) {
+    return { error };
+  }
+}
+
+/**
+ * A run with nothing to change still closes what earlier runs left open (settled records)
+ * and signs records a killed run left unsigned.
+ */
+async function settleWithoutChanges(
+  ledger: LedgerWriter,
+  run: string,
+  settlements: readonly Settlement[],
+): Promise<void> {
+  await recordSettlements(ledger, run, settlements);
+  if (settlements.length > 0) await ledger.checkpoint();
+  else await ledger.checkpointIfUnsigned();
+}
+
+/** A failed step's error with its hint (the hint says what to change), or why it was skipped. */
+function whyNot(outcome: StepOutcome): string {
+  if (outcome.status === "skipped")
+    return `skipped: needs ${outcome.because}, which did not succeed`;
+  if (outcome.status !== "failed") return "ok";
+  const { error } = outcome;
+  return error instanceof OpError && error.hint
+    ? `${error.message} (${error.hint})`
+    : messageOf(error);
+}
+
+/** Why an apply did not succeed, if it did not: failed or skipped steps, or remaining drift. */
+function applyFailure(
+  counts: Omit<ApplyReport, "outcomes">,
+  outcomes: readonly ActionOutcome[],
+  remaining: readonly Action[] | undefined,
+): OpError | undefined {
+  if (counts.failed > 0 || counts.skipped > 0 || counts.unknown > 0) {
+    const unknown = counts.unknown > 0 ? `, ${counts.unknown} with an unknown outcome` : "";
+    return new OpError(
+      "apply-failed",
+      `${counts.failed} action(s) failed, ${counts.skipped} skipped${unknown} (run ${counts.run})`,
+      {
+        details: outcomes
+          .filter(({ outcome }) => outcome.status !== "ok")
+          .map(
+            ({ action, outcome }) =>
+              `${action.kind} ${action.plugin} ${action.id}: ${whyNot(outcome)}`,
+          ),
+        hint: "the ledger holds a failed (or unknown) record for each; fix the cause and run op apply again (it settles the unknown ones from what it reads)",
+      },
+    );
+  }
+  return remaining && remaining.length > 0 ? notConverged(remaining) : undefined;
+}
