@@ -11,7 +11,8 @@ import type { Action, FieldChange } from "../../src/plugin.js";
 import type { LinkCreate } from "./diff.js";
 import { guardUplinks, prepareNetwork } from "./prepare.js";
 import { linksUnder } from "./query.js";
-import type { DesiredRoute, LiveLink, NetLive } from "./types.js";
+import { liveLink } from "./testing.js";
+import type { DesiredRoute, NetLive } from "./types.js";
 
 const host: Pick<NetLive, "uplinks" | "defaultRoutes"> = {
   uplinks: ["br0", "eth0", "eth1", "ovsbr0"],
@@ -262,18 +263,7 @@ describe("uplink guard", () => {
 });
 
 describe("the links under an uplink (query)", () => {
-  const link = (name: string, fields: Partial<LiveLink> = {}): LiveLink => ({
-    name,
-    type: "veth",
-    kind: "veth",
-    state: "up",
-    mtu: 1500,
-    mac: "02:00:00:00:00:01",
-    owned: false,
-    ipv4: [],
-    ipv6: [],
-    ...fields,
-  });
+  const link = liveLink;
   const links = [
     link("br0", { type: "linux-bridge" }),
     link("bond0", { master: "br0" }),

@@ -6,22 +6,10 @@
 import { describe, expect, it } from "vitest";
 import { containerVeths } from "../lxc/veths.js";
 import { diffNetwork } from "./diff.js";
+import { liveLink } from "./testing.js";
 import type { DesiredLink, LiveLink, LiveOvsBridge, NetDesired, NetLive } from "./types.js";
 
-function link(name: string, fields: Partial<LiveLink> = {}): LiveLink {
-  return {
-    name,
-    type: "veth",
-    kind: "veth",
-    state: "up",
-    mtu: 1500,
-    mac: "02:00:00:00:00:01",
-    owned: false,
-    ipv4: [],
-    ipv6: [],
-    ...fields,
-  };
-}
+const link = liveLink;
 const owned = (name: string, fields: Partial<LiveLink> = {}): LiveLink =>
   link(name, { owned: true, alias: "op:network", ...fields });
 

@@ -7,22 +7,10 @@ import { describe, expect, it } from "vitest";
 import { OpError } from "../../src/errors.js";
 import { validate_network } from "../../src/generated/validators.js";
 import { checkNetwork, guardUplinks, prepareNetwork } from "./prepare.js";
-import type { LiveLink, NetLive } from "./types.js";
+import { liveLink } from "./testing.js";
+import type { NetLive } from "./types.js";
 
-function link(name: string, fields: Partial<LiveLink> = {}): LiveLink {
-  return {
-    name,
-    type: "veth",
-    kind: "veth",
-    state: "up",
-    mtu: 1500,
-    mac: "02:00:00:00:00:01",
-    owned: false,
-    ipv4: [],
-    ipv6: [],
-    ...fields,
-  };
-}
+const link = liveLink;
 
 const host: NetLive = {
   links: [
