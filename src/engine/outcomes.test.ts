@@ -20,33 +20,12 @@ import {
   recordSettlements,
   settlePending,
 } from "./reconcile.js";
+import { createAction, deleteAction, modifyAction } from "./testing.js";
 
 const order = ["network", "lxc", "nftables"];
-const create = (plugin: string, id: string, needs?: string[]): Action => ({
-  kind: "create",
-  plugin,
-  id,
-  after: {},
-  reason: "new",
-  ...(needs ? { needs } : {}),
-});
-const remove = (plugin: string, id: string, needs?: string[]): Action => ({
-  kind: "delete",
-  plugin,
-  id,
-  before: {},
-  reason: "absent",
-  ...(needs ? { needs } : {}),
-});
-const modify = (plugin: string, id: string): Action => ({
-  kind: "modify",
-  plugin,
-  id,
-  before: {},
-  after: {},
-  changes: [],
-  reason: "differs",
-});
+const create = createAction;
+const remove = deleteAction;
+const modify = modifyAction;
 
 /** A plugin whose apply is `apply` and whose diff is fixed. */
 function plugin(name: string, actions: Action[], apply: Plugin["apply"] = async () => {}): Plugin {

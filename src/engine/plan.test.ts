@@ -1,23 +1,10 @@
 import { describe, expect, it } from "vitest";
-import type { Action } from "../plugin.js";
 import { buildPlan, summarize } from "./plan.js";
+import { createAction, deleteAction } from "./testing.js";
 
 const order = ["network", "lxc", "nftables"];
-const create = (plugin: string, id: string, needs?: string[]): Action => ({
-  kind: "create",
-  plugin,
-  id,
-  after: {},
-  reason: "not on host",
-  ...(needs ? { needs } : {}),
-});
-const remove = (plugin: string, id: string): Action => ({
-  kind: "delete",
-  plugin,
-  id,
-  before: {},
-  reason: "absent",
-});
+const create = createAction;
+const remove = deleteAction;
 
 describe("buildPlan", () => {
   it("orders deletes in reverse plugin order before creates in plugin order", () => {
