@@ -10,30 +10,14 @@ import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type CliSandbox, createCliSandbox } from "./support/cli.js";
+import { writeOneRuleState } from "./support/nftables.js";
 
 let sandbox: CliSandbox;
 let netns: string;
 let disk: string;
 
-function stateFile(name: string, rule: string): string {
-  const path = join(sandbox.dir, name);
-  const table = {
-    family: "inet",
-    name: "opl_disk",
-    chains: [
-      {
-        name: "input",
-        type: "filter",
-        hook: "input",
-        priority: 0,
-        policy: "accept",
-        rules: [rule],
-      },
-    ],
-  };
-  writeFileSync(path, JSON.stringify({ version: 1, plugins: { nftables: { tables: [table] } } }));
-  return path;
-}
+const stateFile = (name: string, rule: string) =>
+  writeOneRuleState(sandbox.dir, name, "opl_disk", rule);
 
 const ledger = () => join(disk, "ledger");
 const op = (args: string[]) => sandbox.op(args, { netns, env: { OP_LEDGER: ledger() } });

@@ -23,29 +23,13 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CHECKPOINT_RANGE, HEAD_KEY, recordKey } from "../src/ledger/store.js";
 import { withRawDb } from "../src/ledger/testing.js";
 import { type CliSandbox, createCliSandbox } from "./support/cli.js";
+import { writeOneRuleState } from "./support/nftables.js";
 
 let sandbox: CliSandbox;
 let netns: string;
 
-function stateFile(name: string, rule: string): string {
-  const path = join(sandbox.dir, name);
-  const table = {
-    family: "inet",
-    name: "opl_tamper",
-    chains: [
-      {
-        name: "input",
-        type: "filter",
-        hook: "input",
-        priority: 0,
-        policy: "accept",
-        rules: [rule],
-      },
-    ],
-  };
-  writeFileSync(path, JSON.stringify({ version: 1, plugins: { nftables: { tables: [table] } } }));
-  return path;
-}
+const stateFile = (name: string, rule: string) =>
+  writeOneRuleState(sandbox.dir, name, "opl_tamper", rule);
 
 const op = (args: string[]) => sandbox.op(args, { netns });
 const ruleset = () =>
