@@ -61,6 +61,19 @@ const addonLoader = {
 };
 
 rmSync(blob, { force: true });
+/**
+ * rxjs's package sends Node to its CommonJS build, which esbuild cannot tree-shake: the bundle
+ * would carry every operator. Its ES module build keeps only what the engine imports.
+ */
+const rxjsAsModules = {
+  name: "rxjs-as-modules",
+  setup(builder) {
+    builder.onResolve({ filter: /^rxjs$/ }, () => ({
+      path: join(root, "node_modules", "rxjs", "dist", "esm", "index.js"),
+    }));
+  },
+};
+
 await build({
   entryPoints: [join(root, "dist", "bin", "op-snapshot.js")],
   outfile: bundle,
@@ -70,7 +83,7 @@ await build({
   target: "node22",
   // ESM builds first: UMD builds (jsonc-parser's) require their parts dynamically.
   mainFields: ["module", "main"],
-  plugins: [addonLoader],
+  plugins: [addonLoader, rxjsAsModules],
   logLevel: "warning",
 });
 // A snapshot has no module loader at run time: an import() left in the bundle (a builtin

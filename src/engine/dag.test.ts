@@ -149,4 +149,19 @@ describe("runSteps", () => {
       runSteps([step("a", 0, ["b"]), step("b", 0, ["a"])], async () => {}, bound(1)),
     ).rejects.toThrow("bug: the plan has a dependency cycle: a → b → a");
   });
+
+  it("rejects with the error of an outcome listener that throws, after a step or a skip", async () => {
+    const listenerFails = (key: string) => ({
+      ...bound(2),
+      onOutcome: (outcome: { key: string }) => {
+        if (outcome.key === key) throw new Error(`could not record ${key}`);
+      },
+    });
+    await expect(
+      runSteps([step("a"), step("b", 0, ["a"])], async () => {}, listenerFails("a")),
+    ).rejects.toThrow("could not record a");
+    await expect(
+      runSteps([step("b", 0, ["missing"])], async () => {}, listenerFails("b")),
+    ).rejects.toThrow("could not record b");
+  });
 });

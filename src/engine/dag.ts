@@ -1,8 +1,10 @@
 /**
  * Runs a plan: its waves one after the other (a wave starts when every step of the earlier
  * waves has finished, whatever the outcome), and within a wave a DAG of `needs` with bounded
- * concurrency. A step is skipped (not run) when a step it needs failed or was skipped.
+ * concurrency (rxjs `mergeMap` with a bound). A step is skipped (not run) when a step it needs
+ * failed or was skipped.
  */
+import { catchError, from, map, mergeMap, of, Subject } from "rxjs";
 import { isOutcomeUnknown } from "../outcome.js";
 import type { PlanStep } from "./plan.js";
 
@@ -74,8 +76,7 @@ function runWave(
   }
 
   return new Promise((resolve, reject) => {
-    const ready: PlanStep[] = [];
-    let running = 0;
+    const ready = new Subject<PlanStep>();
     // Settling can make further steps ready or skipped; handle them iteratively.
     const settle = (first: StepOutcome): void => {
       const queue: StepOutcome[] = [first];
@@ -89,40 +90,47 @@ function runWave(
           if (pending.size === 0) release(inWave.get(dependentKey) as PlanStep, queue);
         }
       }
-      if (settled.size === wave.length) resolve();
-      else startReady();
+      if (settled.size === wave.length) ready.complete();
     };
     const release = (step: PlanStep, queue: StepOutcome[]): void => {
       const broken = step.needs.find((k) => statusOf(k) !== "ok");
       if (signal?.aborted) queue.push({ key: step.key, status: "cancelled" });
-      else if (broken === undefined) ready.push(step);
+      else if (broken === undefined) ready.next(step);
       else queue.push({ key: step.key, status: "skipped", because: broken });
     };
-    const startReady = (): void => {
-      while (running < concurrency && ready.length > 0) {
-        const step = ready.shift() as PlanStep;
-        // Checked when the step would start, not when it was queued behind the bound.
-        if (signal?.aborted) {
-          settle({ key: step.key, status: "cancelled" });
-          continue;
-        }
-        running++;
-        work(step)
-          .then(
-            (): StepOutcome => ({ key: step.key, status: "ok" }),
-            (error: unknown): StepOutcome => ({
-              key: step.key,
-              status: isOutcomeUnknown(error) ? "unknown" : "failed",
-              error,
-            }),
-          )
-          .then((outcome) => {
-            running--;
+
+    ready
+      .pipe(
+        mergeMap(
+          // Checked when the step would start, not when it was queued behind the bound.
+          (step) =>
+            signal?.aborted
+              ? of<StepOutcome>({ key: step.key, status: "cancelled" })
+              : from(work(step)).pipe(
+                  map((): StepOutcome => ({ key: step.key, status: "ok" })),
+                  catchError((error: unknown) =>
+                    of<StepOutcome>({
+                      key: step.key,
+                      status: isOutcomeUnknown(error) ? "unknown" : "failed",
+                      error,
+                    }),
+                  ),
+                ),
+          concurrency,
+        ),
+      )
+      .subscribe({
+        // rxjs reports an error thrown by `next` as unhandled; the caller must get it instead.
+        next: (outcome) => {
+          try {
             settle(outcome);
-          })
-          .catch(reject);
-      }
-    };
+          } catch (error) {
+            reject(error);
+          }
+        },
+        error: reject,
+        complete: () => resolve(),
+      });
 
     const initial: StepOutcome[] = [];
     for (const step of wave) {
@@ -130,7 +138,6 @@ function runWave(
     }
     try {
       for (const skipped of initial) settle(skipped);
-      startReady();
     } catch (error) {
       reject(error);
     }
