@@ -56,6 +56,11 @@ export interface ResourceRef {
   readonly id: string;
 }
 
+/** A resource as people read it: `network link br0`. */
+export function describeRef(ref: ResourceRef): string {
+  return `${ref.plugin} ${ref.resource} ${ref.id}`;
+}
+
 interface ActionBase<Resource extends string> extends ResourceRef {
   /** The kind of resource this action changes: one its plugin declares (Plugin.resources). */
   resource: Resource;
@@ -161,8 +166,11 @@ export interface Plugin<
   R extends ResourceKinds = ResourceKinds,
 > {
   readonly name: string;
-  /** The resource kinds its actions change: every action's `resource` is one of them. */
-  readonly resources: readonly (keyof R & string)[];
+  /**
+   * The resource kinds its actions change, each with what it is in a few words: every
+   * action's `resource` is one of them, and the compiler holds the list to R's kinds.
+   */
+  readonly resources: { readonly [Resource in keyof R]: string };
   /** Other names accepted for this plugin's section in a state file (e.g. `net`). */
   readonly aliases?: readonly string[];
   /**

@@ -18,7 +18,8 @@ import {
   uplinkGuardProblems,
 } from "./prepare.js";
 import { queryNetwork } from "./query.js";
-import type { NetDesired, NetLive } from "./types.js";
+import { networkPluginName } from "./refs.js";
+import type { NetDesired, NetLive, NetworkKinds } from "./types.js";
 
 export type { NetDesired, NetLive } from "./types.js";
 
@@ -29,11 +30,16 @@ export interface NetworkPluginOptions {
 
 export function createNetworkPlugin(
   options: NetworkPluginOptions = {},
-): Plugin<NetDesired, NetLive, NetNormalised> {
+): Plugin<NetDesired, NetLive, NetNormalised, NetworkKinds> {
   const ovsConfig: OvsConfig = { ...defaultOvsConfig, ...options.ovs };
   return {
-    name: "network",
+    name: networkPluginName,
     aliases: ["net"],
+    resources: {
+      link: "a network interface: bridge, veth, macvlan, dummy, NIC or OVS interface",
+      route: "a static route of the main table",
+      "ovs-db": "the Open vSwitch database, changed by one transaction per run",
+    },
     // Concurrent actions share one `ip -batch` process (batch.ts), so all of a wave may run
     // at once: 200 links then take a handful of processes instead of one per 8 links.
     concurrency: Number.POSITIVE_INFINITY,
@@ -59,7 +65,8 @@ export function createNetworkPlugin(
   };
 }
 
-export const networkPlugin: Plugin<NetDesired, NetLive, NetNormalised> = createNetworkPlugin();
+export const networkPlugin: Plugin<NetDesired, NetLive, NetNormalised, NetworkKinds> =
+  createNetworkPlugin();
 
 /** The file's half of a network section: links, bridges and routes, and the lxc veths. */
 export interface NetNormalised {

@@ -3,10 +3,10 @@
  * (node's styleText checks both for the stream it is given).
  */
 import { styleText } from "node:util";
-import { describeRef, summarize } from "../engine/plan.js";
+import { summarize } from "../engine/plan.js";
 import type { ActionOutcome } from "../engine/run.js";
 import { OpError } from "../errors.js";
-import type { Action, FieldChange, LiveReport } from "../plugin.js";
+import { type Action, describeRef, type FieldChange, type LiveReport } from "../plugin.js";
 
 type Style = Parameters<typeof styleText>[0];
 

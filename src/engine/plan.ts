@@ -5,7 +5,7 @@
  * an action waits for the actions it names in `needs`, and is skipped if one of them fails.
  */
 import { byCodeUnit } from "../order.js";
-import type { Action, ResourceRef } from "../plugin.js";
+import { type Action, describeRef, type ResourceRef } from "../plugin.js";
 
 export interface PlanStep {
   key: string;
@@ -31,10 +31,6 @@ export function actionKey(action: Action): string {
   return JSON.stringify([action.kind, action.plugin, action.resource, action.id]);
 }
 
-/** A resource as people read it: `network link br0`. */
-export function describeRef(ref: ResourceRef): string {
-  return `${ref.plugin} ${ref.resource} ${ref.id}`;
-}
 
 /** `pluginOrder` lists plugin names in create order. */
 export function buildPlan(actions: readonly Action[], pluginOrder: readonly string[]): Plan {

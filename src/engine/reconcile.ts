@@ -5,11 +5,18 @@
  */
 import { OpError, withContext } from "../errors.js";
 import { isOutcomeUnknown } from "../outcome.js";
-import { type Action, type Ctx, type Plugin, type Problem, unreachable } from "../plugin.js";
+import {
+  type Action,
+  type Ctx,
+  describeRef,
+  type Plugin,
+  type Problem,
+  unreachable,
+} from "../plugin.js";
 import type { StateDocument } from "../state/validate.js";
 import { trace, traced } from "../trace.js";
 import type { StepOutcome } from "./dag.js";
-import { buildPlan, describeRef, type Plan, type PlanStep, refKey } from "./plan.js";
+import { buildPlan, type Plan, type PlanStep, refKey } from "./plan.js";
 
 /**
  * An outcome: `unknown` when op lost the daemon after sending the request (the host may or

@@ -13,12 +13,12 @@
  * the run changes the host is in the report.
  */
 import { OpError } from "../errors.js";
-import type { Action, Ctx, Plugin } from "../plugin.js";
+import { type Action, type Ctx, describeRef, type Plugin } from "../plugin.js";
 import type { PluginRegistry } from "../registry.js";
 import type { StateDocument } from "../state/validate.js";
 import { traced } from "../trace.js";
 import type { StepOutcome } from "./dag.js";
-import { describeRef, type PlanSummary, summarize } from "./plan.js";
+import { type PlanSummary, summarize } from "./plan.js";
 import {
   type ApplyReport,
   describePending,
