@@ -20,7 +20,7 @@ import {
   recordSettlements,
   settlePending,
 } from "./reconcile.js";
-import { createAction, deleteAction, modifyAction } from "./testing.js";
+import { createAction, deleteAction, label, modifyAction } from "./testing.js";
 
 const order = ["network", "lxc", "nftables"];
 const create = createAction;
@@ -51,7 +51,7 @@ async function planned(...plugins: Plugin[]): Promise<PlannedRun> {
   return planState(document(...plugins.map((p) => p.name)), plugins, quietCtx());
 }
 
-const keys = (steps: readonly PlanStep[]) => steps.map((s) => s.key);
+const keys = (steps: readonly PlanStep[]) => steps.map((s) => label(s.key));
 
 describe("buildPlan order (each condition pinned)", () => {
   it("deletes before creates and modifies, deletes in reverse plugin order, the rest in order", () => {
@@ -111,7 +111,7 @@ describe("buildPlan order (each condition pinned)", () => {
       ],
       order,
     );
-    const needs = Object.fromEntries(plan.steps.map((s) => [s.action.id, s.needs]));
+    const needs = Object.fromEntries(plan.steps.map((s) => [s.action.id, s.needs.map(label)]));
     expect(needs).toEqual({
       old: [],
       br0: [],
@@ -122,7 +122,7 @@ describe("buildPlan order (each condition pinned)", () => {
 
   it("makes a replacement's create and modify need its delete, never the reverse", () => {
     const plan = buildPlan([create("lxc", "ct"), remove("lxc", "ct")], order);
-    expect(plan.steps.map((s) => [s.key, s.needs])).toEqual([
+    expect(plan.steps.map((s) => [label(s.key), s.needs.map(label)])).toEqual([
       ["delete:lxc:ct", []],
       ["create:lxc:ct", ["delete:lxc:ct"]],
     ]);
