@@ -6,12 +6,13 @@
  * its macvlan, a link before its routes; deletes the other way round.
  */
 import type { FieldChange, ResourceRef } from "../../src/plugin.js";
-import { linkRef, networkPluginName as plugin, ovsDatabaseRef, routeId } from "./refs.js";
+import { ovsChange } from "./ovs-changes.js";
+import { linkRef, ovsDatabaseRef, networkPluginName as plugin, routeId } from "./refs.js";
 import {
   type DesiredLink,
   type DesiredOvsBridge,
-  type LiveLink,
   type LinkCreate,
+  type LiveLink,
   type LiveOvsPort,
   type NetDesired,
   type NetLive,
@@ -271,97 +272,56 @@ function ovsActions(desired: NetDesired, live: NetLive): NetworkAction[] {
           bridge.exclusivePorts &&
           !bridge.guestPorts.includes(port.name))));
   const changes: OvsChange[] = [];
-  const removePort = (bridge: string, port: LiveOvsPort) =>
-    changes.push({
-      path: `port/${bridge}/${port.name}`,
-      table: "port",
-      bridge,
-      port: port.name,
-      op: "remove",
-      before: port,
-    });
 
   for (const bridge of desired.ovs) {
     const cur = liveBy.get(bridge.name);
-    const setBridge = (field: "datapath" | "mtu" | "mac", before: string | number | undefined) => {
-      const after = bridge[field];
-      if (field !== "datapath" && after === undefined) return;
-      if (before === after) return;
-      changes.push({
-        path: `bridge/${bridge.name}/${field}`,
-        table: "bridge",
-        bridge: bridge.name,
-        op: "set",
-        field,
-        ...(before === undefined ? {} : { before }),
-        ...(after === undefined ? {} : { after }),
-      });
-    };
-    if (!cur) {
-      changes.push({
-        path: `bridge/${bridge.name}`,
-        table: "bridge",
-        bridge: bridge.name,
-        op: "add",
-        after: bridgeFields(bridge),
-      });
-    } else {
-      setBridge("datapath", cur.datapath);
-      setBridge("mtu", cur.mtu);
-      setBridge("mac", cur.mac);
+    if (!cur) changes.push(ovsChange.addBridge(bridge.name, bridgeFields(bridge)));
+    else {
+      if (cur.datapath !== bridge.datapath)
+        changes.push(ovsChange.setBridge(bridge.name, "datapath", cur.datapath, bridge.datapath));
+      if (bridge.mtu !== undefined && cur.mtu !== bridge.mtu)
+        changes.push(ovsChange.setBridge(bridge.name, "mtu", cur.mtu, bridge.mtu));
+      if (bridge.mac !== undefined && cur.mac !== bridge.mac)
+        changes.push(ovsChange.setBridge(bridge.name, "mac", cur.mac, bridge.mac));
     }
     for (const port of bridge.ports) {
-      const path = `port/${bridge.name}/${port.name}`;
-      const where = { table: "port", bridge: bridge.name, port: port.name } as const;
       const curPort = cur?.ports.find((p) => p.name === port.name);
       if (!curPort) {
         const from = bridgeOfPort.get(port.name);
         const { name: _name, ...fields } = port;
-        changes.push({
-          path,
-          ...where,
-          op: "add",
-          after: { ...fields, ...(from === undefined ? {} : { from }) },
-        });
+        changes.push(
+          ovsChange.addPort(bridge.name, port.name, {
+            ...fields,
+            ...(from === undefined ? {} : { from }),
+          }),
+        );
         continue;
       }
-      const setPort = (
-        field: "tag" | "internal" | "mtu" | "mac",
-        before: string | number | boolean | undefined,
-        after: string | number | boolean | undefined,
-      ) =>
-        changes.push({
-          path: `${path}/${field}`,
-          ...where,
-          op: "set",
-          field,
-          ...(before === undefined ? {} : { before }),
-          ...(after === undefined ? {} : { after }),
-        });
-      if (curPort.tag !== port.tag) setPort("tag", curPort.tag, port.tag);
+      const set = (field: "tag" | "internal" | "mtu" | "mac", before: Value, after: Value) =>
+        changes.push(ovsChange.setPort(bridge.name, port.name, field, before, after));
+      if (curPort.tag !== port.tag) set("tag", curPort.tag, port.tag);
       if ((curPort.type === "internal") !== port.internal)
-        setPort("internal", curPort.type === "internal", port.internal);
-      if (port.mtu !== undefined && curPort.mtu !== port.mtu) setPort("mtu", curPort.mtu, port.mtu);
-      if (port.mac !== undefined && curPort.mac !== port.mac) setPort("mac", curPort.mac, port.mac);
+        set("internal", curPort.type === "internal", port.internal);
+      if (port.mtu !== undefined && curPort.mtu !== port.mtu) set("mtu", curPort.mtu, port.mtu);
+      if (port.mac !== undefined && curPort.mac !== port.mac) set("mac", curPort.mac, port.mac);
     }
     for (const curPort of cur?.ports ?? []) {
-      if (portGone(curPort, bridge)) removePort(bridge.name, curPort);
+      if (portGone(curPort, bridge)) changes.push(ovsChange.removePort(bridge.name, curPort));
     }
   }
   for (const cur of liveBridges) {
     if (wanted.has(cur.name)) continue;
     if (desired.absent.includes(cur.name) || (cur.owned && desired.prune)) {
-      changes.push({
-        path: `bridge/${cur.name}`,
-        table: "bridge",
-        bridge: cur.name,
-        op: "remove",
-        before: { datapath: cur.datapath, ports: cur.ports.map((p) => p.name) },
-      });
+      changes.push(
+        ovsChange.removeBridge(cur.name, {
+          datapath: cur.datapath,
+          ports: cur.ports.map((p) => p.name),
+        }),
+      );
       continue;
     }
     for (const curPort of cur.ports) {
-      if (portGone(curPort, undefined)) removePort(cur.name, curPort);
+      if (portGone(curPort, undefined)) changes.push(ovsChange.removePort(cur.name, curPort));
     }
   }
   if (changes.length === 0) return [];
@@ -379,6 +339,8 @@ function ovsActions(desired: NetDesired, live: NetLive): NetworkAction[] {
     },
   ];
 }
+
+type Value = string | number | boolean | undefined;
 
 function bridgeFields(bridge: DesiredOvsBridge): NewOvsBridge {
   return {

@@ -31,6 +31,7 @@ const modify = modifyAction;
 function plugin(name: string, actions: Action[], apply: Plugin["apply"] = async () => {}): Plugin {
   return {
     name,
+    resources: { thing: "a thing" },
     check: () => ({ problems: [], warnings: [] }),
     query: async () => ({}),
     normalise: async () => ({}),

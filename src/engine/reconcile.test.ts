@@ -6,10 +6,12 @@ import { describe, expect, it } from "vitest";
 import { createRunner } from "../exec.js";
 import type { Action, Ctx, Plugin } from "../plugin.js";
 import { planState } from "./reconcile.js";
+import { createAction, label, ref } from "./testing.js";
 
 function fakePlugin(name: string, actions: Action[]): Plugin {
   return {
     name,
+    resources: { thing: "a thing" },
     check: () => ({ problems: [], warnings: [] }),
     query: async () => ({}),
     normalise: async () => ({}),
@@ -34,15 +36,10 @@ function ctxCollectingWarnings(): { ctx: Ctx; warnings: string[] } {
 }
 
 const container: Action = {
-  kind: "create",
-  plugin: "lxc",
-  id: "ct1",
-  after: {},
-  reason: "new",
-  needs: ["network:br0"],
-  expects: ["network:br0"],
+  ...createAction("lxc", "ct1", ["network:br0"]),
+  expects: [ref("network:br0")],
 };
-const bridge: Action = { kind: "create", plugin: "network", id: "br0", after: {}, reason: "new" };
+const bridge = createAction("network", "br0");
 const document = (...names: string[]) => ({
   version: 1,
   sections: new Map(names.map((n) => [n, {}])),
@@ -57,7 +54,10 @@ describe("planState", () => {
       [fakePlugin("network", [bridge]), fakePlugin("lxc", [container])],
       ctx,
     );
-    expect(planned.plan.steps.map((s) => s.key)).toEqual(["create:network:br0", "create:lxc:ct1"]);
+    expect(planned.plan.steps.map((s) => label(s.key))).toEqual([
+      "create:network:br0",
+      "create:lxc:ct1",
+    ]);
     expect(warnings).toEqual([]);
   });
 
@@ -65,7 +65,7 @@ describe("planState", () => {
     const { ctx, warnings } = ctxCollectingWarnings();
     await planState(document("lxc"), [fakePlugin("lxc", [container])], ctx);
     expect(warnings).toEqual([
-      "create lxc:ct1 needs network:br0, which is not on the host and which nothing in this run creates: it will fail",
+      "create lxc thing ct1 needs network thing br0, which is not on the host and which nothing in this run creates: it will fail",
     ]);
   });
 
