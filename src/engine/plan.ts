@@ -31,7 +31,6 @@ export function actionKey(action: Action): string {
   return JSON.stringify([action.kind, action.plugin, action.resource, action.id]);
 }
 
-
 /** `pluginOrder` lists plugin names in create order. */
 export function buildPlan(actions: readonly Action[], pluginOrder: readonly string[]): Plan {
   const rank = (plugin: string): number => {

@@ -208,7 +208,11 @@ async function applyUnderLock(request: RunRequest, deps: RunDeps, ctx: Ctx): Pro
         onOutcome: (step, outcome) => {
           const needed =
             outcome.status === "skipped" ? stepByKey.get(outcome.because)?.action : undefined;
-          const done = { action: step.action, outcome, ...(needed === undefined ? {} : { needed }) };
+          const done = {
+            action: step.action,
+            outcome,
+            ...(needed === undefined ? {} : { needed }),
+          };
           report.outcomes.push(done);
           emit({ type: "outcome", ...done });
         },
