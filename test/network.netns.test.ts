@@ -62,7 +62,7 @@ describe("network plugin on real netlink", () => {
     expect(first.planned.map((a) => `${a.kind} ${a.id}`).sort()).toEqual([
       "create br0",
       "create mv0",
-      "create route:198.18.20.0/24@br0",
+      "create 198.18.20.0/24 dev br0",
       "create v0",
       "create v1",
       "create v1p",
@@ -181,7 +181,7 @@ describe("network plugin on real netlink", () => {
     const kept = await reconcile(smaller, ctx, { apply: false });
     expect(kept.planned.map((a) => `${a.kind} ${a.id}`).sort()).toEqual([
       "delete gone0",
-      "delete route:198.18.20.0/24@br0",
+      "delete 198.18.20.0/24 dev br0",
       "modify br0",
     ]);
     expect(kept.planned.find((a) => a.id === "br0")?.reason).toBe("-v1");
@@ -191,7 +191,7 @@ describe("network plugin on real netlink", () => {
     expect(run.planned.map((a) => `${a.kind} ${a.id}`).sort()).toEqual([
       "delete gone0",
       "delete mv0",
-      "delete route:198.18.20.0/24@br0",
+      "delete 198.18.20.0/24 dev br0",
       "delete v1",
       "delete v1p",
     ]);

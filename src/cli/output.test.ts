@@ -56,7 +56,7 @@ describe("renderPlan", () => {
         "    chain input/policy: accept → drop",
         "    + chain input/rules: tcp dport 22 accept",
         "    - chain input/rules: tcp dport 9999 accept",
-        "- delete nftables inet/c  (ensure: absent)",
+        "- delete nftables table inet/c  (ensure: absent)",
         "",
         "Plan: 1 to create, 1 to modify, 1 to delete.",
         "",

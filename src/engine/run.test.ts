@@ -146,7 +146,7 @@ describe("reconcile", () => {
     expect(report.remaining).toBeUndefined();
     expect(report.converged).toBe(false);
     expect(report.error?.message).toBe("1 action(s) failed, 0 skipped (run run-1)");
-    expect(report.error?.details).toEqual(["create network b: b refused"]);
+    expect(report.error?.details).toEqual(["create network thing b: b refused"]);
   });
 
   it("says an invalid file is invalid even when the lock is busy", async () => {
