@@ -3,10 +3,9 @@
  * dummy links, link state, MTU, MAC, addresses and static routes. `plugins.net`
  * (the op-dbus name and format) is accepted as the same section.
  */
-import type { LxcSection } from "../../src/generated/lxc.js";
 import type { NetworkSection } from "../../src/generated/network.js";
 import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
-import { type ContainerVeth, containerVeths } from "../lxc/veths.js";
+import { type ContainerVeth, fileContainerVeths } from "../lxc/veths.js";
 import { applyNetwork } from "./apply.js";
 import { diffNetwork } from "./diff.js";
 import { defaultOvsConfig, type OvsConfig } from "./ovs.js";
@@ -52,7 +51,7 @@ export function createNetworkPlugin(
     // The file's half while `ip` and OVSDB answer, the host's half once they have.
     normalise: async (section, _ctx, file) => ({
       fromFile: normaliseNetwork(section as NetworkSection),
-      guests: containerVeths(file.sections.get("lxc") as LxcSection | undefined),
+      guests: fileContainerVeths(file),
     }),
     resolve: ({ fromFile, guests }, live, ctx) =>
       resolveNetwork(fromFile, live, { allowUplink: ctx.options.allowUplink, guests }),
