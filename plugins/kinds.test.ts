@@ -76,8 +76,8 @@ describe("resource kinds", () => {
 
   it("finds a spelt id where there is one (the scan above can fail)", () => {
     const names = ["network", "lxc"];
-    const old = 'needs.push("network:ovs:db", `network:${bridge}`, "lxc:x");';
-    expect(spelledIds(old, "lxc", names)).toEqual(['"network:ovs:db"', "`network:${bridge}`"]);
+    const old = 'needs.push("network:ovs:db", `network:br0`, "lxc:x");';
+    expect(spelledIds(old, "lxc", names)).toEqual(['"network:ovs:db"', "`network:br0`"]);
     expect(spelledIds(`const id = "${ovsDatabaseRef.id}";`, "lxc", names)).toEqual([
       `"${ovsDatabaseRef.id}"`,
     ]);
