@@ -38,6 +38,23 @@ export interface Payloads {
 }
 
 /**
+ * The payloads of a kind in its usual form: a create carries the desired form (or `Created`),
+ * a modify the live form before and the desired one after, a delete the live form (or
+ * `Deleted`); `never` for an action kind a resource does not have.
+ */
+export type Kind<
+  Desired,
+  Live,
+  Created = Desired,
+  Deleted = Live,
+  Change extends FieldChange = FieldChange,
+> = {
+  create: Created;
+  modify: { before: Live; after: Desired; change: Change };
+  delete: Deleted;
+};
+
+/**
  * A plugin's resource kinds, by name (`container` and `image` in lxc, `link`, `route` and
  * `ovs-db` in network), each with its payloads. An action's `resource` names its kind, so
  * `apply` narrows an action by `resource` and `kind` without casts. The default, any name

@@ -10,7 +10,7 @@ export type {
   LxcSection,
 } from "../../src/generated/lxc.js";
 
-import type { Action, FieldChange, ResourceRef } from "../../src/plugin.js";
+import type { Action, Kind, ResourceRef } from "../../src/plugin.js";
 
 export const plugin = "lxc";
 
@@ -171,16 +171,8 @@ export interface LiveImageAlias {
  * alias (id: `image ALIAS`, which no container name can be). op never deletes an image.
  */
 export type LxcKinds = {
-  container: {
-    create: DesiredContainer;
-    modify: { before: LiveContainer; after: DesiredContainer; change: FieldChange };
-    delete: ContainerDelete;
-  };
-  image: {
-    create: DesiredImage;
-    modify: { before: LiveImageAlias; after: DesiredImage; change: FieldChange };
-    delete: never;
-  };
+  container: Kind<DesiredContainer, LiveContainer, DesiredContainer, ContainerDelete>;
+  image: Kind<DesiredImage, LiveImageAlias, DesiredImage, never>;
 };
 
 /** An action of the lxc plugin. */

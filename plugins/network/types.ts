@@ -4,7 +4,7 @@
  */
 
 import type { Interface } from "../../src/generated/network.js";
-import type { Action, FieldChange } from "../../src/plugin.js";
+import type { Action, Kind } from "../../src/plugin.js";
 
 /** op's link types: the schema's, less the op-dbus spellings prepare translates. */
 export type LinkType = Exclude<Interface["type"], "bridge" | "ovs-port">;
@@ -221,21 +221,10 @@ export type OvsChange =
  * (id: `198.18.0.0/24 dev br0`) and the Open vSwitch database, changed by one transaction.
  */
 export type NetworkKinds = {
-  link: {
-    create: LinkCreate;
-    modify: { before: LiveLink; after: DesiredLink; change: FieldChange };
-    delete: LiveLink;
-  };
-  route: {
-    create: DesiredRoute;
-    modify: { before: LiveRoute; after: DesiredRoute; change: FieldChange };
-    delete: LiveRoute;
-  };
-  "ovs-db": {
-    create: never;
-    modify: { before: LiveOvsBridge[]; after: DesiredOvsBridge[]; change: OvsChange };
-    delete: never;
-  };
+  link: Kind<DesiredLink, LiveLink, LinkCreate>;
+  route: Kind<DesiredRoute, LiveRoute>;
+  /** Only ever modified: one transaction of typed changes. */
+  "ovs-db": Kind<DesiredOvsBridge[], LiveOvsBridge[], never, never, OvsChange>;
 };
 
 /** An action of the network plugin. */

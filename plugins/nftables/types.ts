@@ -4,7 +4,7 @@
  * they were written. Handles and counters are left out of what is compared.
  */
 import type { NftTableSpec } from "../../src/generated/nftables.js";
-import type { Action, FieldChange } from "../../src/plugin.js";
+import type { Action, Kind } from "../../src/plugin.js";
 
 export type { NftablesSection, NftTableSpec } from "../../src/generated/nftables.js";
 
@@ -86,13 +86,7 @@ export type LiveTableView = { family: string; name: string } & Record<string, un
  * The nftables plugin's one resource kind (src/plugin.ts): a table (id: `family/name`),
  * replaced whole by one nft transaction.
  */
-export type NftKinds = {
-  table: {
-    create: NftTableSpec;
-    modify: { before: LiveTableView; after: NftTableSpec; change: FieldChange };
-    delete: LiveTableView;
-  };
-};
+export type NftKinds = { table: Kind<NftTableSpec, LiveTableView> };
 
 /** An action of the nftables plugin. */
 export type NftAction = Action<NftKinds>;
