@@ -309,6 +309,9 @@ describe("op on nftables in a namespace", () => {
 
     const json = JSON.parse(op(["apply", file, "--check", "--json"]).stdout);
     expect(json.drift).toBe(true);
+    expect(json.actions).toEqual([
+      expect.objectContaining({ kind: "modify", resource: "table", id: "inet/optest" }),
+    ]);
 
     const apply = op(["apply", file]);
     expect(apply.status, apply.stderr).toBe(0);
@@ -381,7 +384,7 @@ describe("op on nftables in a namespace", () => {
     expect(result.status).toBe(1);
     const report = JSON.parse(result.stdout);
     expect(report.outcomes).toEqual([
-      expect.objectContaining({ id: "inet/optest", status: "failed" }),
+      expect.objectContaining({ resource: "table", id: "inet/optest", status: "failed" }),
     ]);
     expect(report.error.code).toBe("apply-failed");
     expect(report.converged).toBe(false);
