@@ -69,6 +69,26 @@ describe("planState", () => {
     ]);
   });
 
+  it("refuses, as a bug, an action on a resource kind its plugin does not declare", async () => {
+    const { ctx } = ctxCollectingWarnings();
+    const stray = { ...createAction("network", "br0"), resource: "bridge" };
+    const error = await planState(document("network"), [fakePlugin("network", [stray])], ctx).catch(
+      (e: unknown) => e,
+    );
+    expect((error as Error).message).toBe(
+      "bug: plugin network planned create network bridge br0, not a resource kind it declares",
+    );
+    const foreign = createAction("lxc", "ct1");
+    const wrongPlugin = await planState(
+      document("network"),
+      [fakePlugin("network", [foreign])],
+      ctx,
+    ).catch((e: unknown) => e);
+    expect((wrongPlugin as Error).message).toMatch(
+      /bug: plugin network planned create lxc thing ct1/,
+    );
+  });
+
   it("starts prepare while the query still reads, and hands it the query's result", async () => {
     const { ctx } = ctxCollectingWarnings();
     const events: string[] = [];

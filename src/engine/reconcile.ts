@@ -375,7 +375,18 @@ export function notConverged(remaining: readonly Action[]): OpError {
 
 function diffOf(plugin: Plugin, desired: unknown, live: unknown): Action[] {
   try {
-    return plugin.diff(desired, live);
+    const actions = plugin.diff(desired, live);
+    // Every action is on a kind its plugin declares: what the plan, ledger and refs rely on.
+    const stray = actions.find(
+      (action) =>
+        action.plugin !== plugin.name || !Object.hasOwn(plugin.resources, action.resource),
+    );
+    if (stray !== undefined) {
+      throw new Error(
+        `bug: plugin ${plugin.name} planned ${stray.kind} ${describeRef(stray)}, not a resource kind it declares`,
+      );
+    }
+    return actions;
   } catch (error) {
     throw withContext(error, { plugin: plugin.name, phase: "diff" });
   }
