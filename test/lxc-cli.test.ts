@@ -262,7 +262,7 @@ describe("failures through the CLI", () => {
     const result = op(["apply", path]);
     expect(result.status).toBe(1);
     expect(result.stderr).toContain(
-      `create lxc ${name}: creating container ${name}: Incus refused:`,
+      `create lxc container ${name}: creating container ${name}: Incus refused:`,
     );
     expect(result.stderr).not.toMatch(/\n\s+at /);
     const records = op(["ledger", "log", "--json"])
