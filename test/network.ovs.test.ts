@@ -136,9 +136,9 @@ describe("network plugin on Open vSwitch", () => {
       a.kind === "modify" ? a.changes.map((c) => `${a.id} ${c.path}`) : [`${a.kind} ${a.id}`],
     );
     expect(changes.sort()).toEqual([
+      `${ovsDatabaseRef.id} port/${br2}/${p1}/tag`,
+      `${ovsDatabaseRef.id} port/${br2}/${p2}`,
       `${br2} state`,
-      `Open vSwitch port/${br2}/${p1}/tag`,
-      `Open vSwitch port/${br2}/${p2}`,
     ]);
 
     const fix = await reconcile(file([{ name: p1, tag: 10 }, { name: p2 }]), ctx, {
