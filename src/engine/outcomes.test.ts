@@ -105,8 +105,8 @@ describe("buildPlan order (each condition pinned)", () => {
     const plan = buildPlan(
       [
         create("network", "br0"),
-        create("network", "port", ["network:br0"]),
-        create("lxc", "ct", ["network:br0", "network:port"]),
+        create("network", "port", ["network/br0"]),
+        create("lxc", "ct", ["network/br0", "network/port"]),
         // A delete needing a later create would be a plugin bug; one needing nothing is fine.
         remove("lxc", "old"),
       ],

@@ -47,7 +47,7 @@ describe("buildPlan", () => {
 
   it("resolves needs to the actions on the named resources", () => {
     const plan = buildPlan(
-      [create("network", "br0"), create("network", "port1", ["network:br0"])],
+      [create("network", "br0"), create("network", "port1", ["network/br0"])],
       order,
     );
     expect(plan.steps.find((s) => s.action.id === "port1")?.needs.map(label)).toEqual([
@@ -63,7 +63,7 @@ describe("buildPlan", () => {
 
   it("rejects a need that only a later wave could meet as a bug", () => {
     expect(() =>
-      buildPlan([create("network", "br0", ["lxc:ct1"]), create("lxc", "ct1")], order),
+      buildPlan([create("network", "br0", ["lxc/ct1"]), create("lxc", "ct1")], order),
     ).toThrow(/bug: create network thing br0 needs lxc thing ct1, whose actions all run after it/);
   });
 

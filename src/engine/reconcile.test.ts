@@ -36,8 +36,8 @@ function ctxCollectingWarnings(): { ctx: Ctx; warnings: string[] } {
 }
 
 const container: Action = {
-  ...createAction("lxc", "ct1", ["network:br0"]),
-  expects: [ref("network:br0")],
+  ...createAction("lxc", "ct1", ["network/br0"]),
+  expects: [ref("network/br0")],
 };
 const bridge = createAction("network", "br0");
 const document = (...names: string[]) => ({

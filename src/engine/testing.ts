@@ -1,16 +1,17 @@
 /**
  * Action builders the engine's unit tests share: the payloads are empty, only order matters.
- * Every action is on a resource of kind `thing`; needs are written `plugin:id` for short, and
- * label gives a plan key back in that short form, `kind:plugin:id`.
+ * Every action is on a resource of kind `thing`; needs are written `plugin/id` for short, and
+ * label gives a plan key back in a short form, `kind:plugin:id`.
  */
 import type { Action, ResourceRef } from "../plugin.js";
 
 const resource = "thing";
 
-/** The resource `plugin:id` of kind `thing` (the tests' shorthand). */
+/** The resource `plugin/id` of kind `thing` (the tests' shorthand). */
 export function ref(short: string): ResourceRef {
-  const colon = short.indexOf(":");
-  return { plugin: short.slice(0, colon), resource, id: short.slice(colon + 1) };
+  const slash = short.indexOf("/");
+  if (slash < 0) throw new Error(`test shorthand ${short} is not plugin/id`);
+  return { plugin: short.slice(0, slash), resource, id: short.slice(slash + 1) };
 }
 
 /** A plan key (src/engine/plan.ts actionKey) in the tests' short form. */
