@@ -24,34 +24,110 @@ export interface FieldChange {
   after?: unknown;
 }
 
-interface ActionBase {
-  plugin: string;
-  /** The resource's id within its plugin, e.g. `inet/op_demo` or `ct100`. */
+/**
+ * What the actions on one kind of resource carry. A kind with no action of some kind (op never
+ * deletes an image) says `never` there.
+ */
+export interface Payloads {
+  /** A create's `after`. */
+  create: unknown;
+  /** A modify's `before` and `after`, and the type of its change entries. */
+  modify: { before: unknown; after: unknown; change: FieldChange };
+  /** A delete's `before`. */
+  delete: unknown;
+}
+
+/**
+ * The payloads of a kind in its usual form: a create carries the desired form (or `Created`),
+ * a modify the live form before and the desired one after, a delete the live form (or
+ * `Deleted`); `never` for an action kind a resource does not have.
+ */
+export type Kind<
+  Desired,
+  Live,
+  Created = Desired,
+  Deleted = Live,
+  Change extends FieldChange = FieldChange,
+> = {
+  create: Created;
+  modify: { before: Live; after: Desired; change: Change };
+  delete: Deleted;
+};
+
+/**
+ * A plugin's resource kinds, by name (`container` and `image` in lxc, `link`, `route` and
+ * `ovs-db` in network), each with its payloads. An action's `resource` names its kind, so
+ * `apply` narrows an action by `resource` and `kind` without casts. The default, any name
+ * with unknown payloads, is what the engine works with.
+ */
+export type ResourceKinds = Record<string, Payloads>;
+
+/**
+ * A resource as another action names it in `needs` or `expects`. Built only by a function the
+ * plugin that owns the resource exports (plugins/network/refs.ts: linkRef, ovsDatabaseRef), so
+ * no plugin spells another's ids. The engine keys refs with refKey (src/engine/plan.ts).
+ */
+export interface ResourceRef {
+  readonly plugin: string;
+  readonly resource: string;
+  readonly id: string;
+}
+
+/** A resource as people read it: `network link br0`. */
+export function describeRef(ref: ResourceRef): string {
+  return `${ref.plugin} ${ref.resource} ${ref.id}`;
+}
+
+interface ActionBase<Resource extends string> extends ResourceRef {
+  /** The kind of resource this action changes: one its plugin declares (Plugin.resources). */
+  resource: Resource;
+  /**
+   * The resource's id, unique within its plugin (the ledger's `target`), e.g. `inet/op_demo`
+   * or `ct100`: made for people to read; code tells kinds apart by `resource`.
+   */
   id: string;
   /** Why the action is needed, in a few words a person reads in the plan. */
   reason: string;
   /**
-   * Resources this action needs (`plugin:id`). If the action on one of them fails, this one
-   * is skipped; the engine also orders it after that action.
+   * Resources this action needs. If the action on one of them fails, this one is skipped; the
+   * engine also orders it after that action.
    */
-  needs?: string[];
+  needs?: ResourceRef[];
   /**
-   * Resources (`plugin:id`) missing on the host that this action can only succeed with if
-   * another action of the same run creates them (a container's bridge). The engine warns at
-   * plan time when nothing does; the action itself then fails with its own error.
+   * Resources missing on the host that this action can only succeed with if another action of
+   * the same run creates them (a container's bridge). The engine warns at plan time when
+   * nothing does; the action itself then fails with its own error.
    */
-  expects?: string[];
+  expects?: ResourceRef[];
 }
 
-export type CreateAction = ActionBase & { kind: "create"; after: unknown };
-export type ModifyAction = ActionBase & {
-  kind: "modify";
-  before: unknown;
-  after: unknown;
-  changes: FieldChange[];
-};
-export type DeleteAction = ActionBase & { kind: "delete"; before: unknown };
-export type Action = CreateAction | ModifyAction | DeleteAction;
+/** The create, modify and delete actions on one resource kind. */
+export type ActionOn<Resource extends string, P extends Payloads> =
+  | (ActionBase<Resource> & { kind: "create"; after: P["create"] })
+  | (ActionBase<Resource> & {
+      kind: "modify";
+      before: P["modify"]["before"];
+      after: P["modify"]["after"];
+      changes: P["modify"]["change"][];
+    })
+  | (ActionBase<Resource> & { kind: "delete"; before: P["delete"] });
+
+/** An action on any of a plugin's resource kinds: a union discriminated by `resource` and `kind`. */
+export type Action<R extends ResourceKinds = ResourceKinds> = {
+  [Resource in keyof R & string]: ActionOn<Resource, R[Resource]>;
+}[keyof R & string];
+export type CreateAction<R extends ResourceKinds = ResourceKinds> = Extract<
+  Action<R>,
+  { kind: "create" }
+>;
+export type ModifyAction<R extends ResourceKinds = ResourceKinds> = Extract<
+  Action<R>,
+  { kind: "modify" }
+>;
+export type DeleteAction<R extends ResourceKinds = ResourceKinds> = Extract<
+  Action<R>,
+  { kind: "delete" }
+>;
 export type ActionKind = Action["kind"];
 
 export interface Logger {
@@ -100,8 +176,18 @@ export interface FileView {
   sections: ReadonlyMap<string, unknown>;
 }
 
-export interface Plugin<Desired = unknown, Live = unknown, Normalised = unknown> {
+export interface Plugin<
+  Desired = unknown,
+  Live = unknown,
+  Normalised = unknown,
+  R extends ResourceKinds = ResourceKinds,
+> {
   readonly name: string;
+  /**
+   * The resource kinds its actions change, each with what it is in a few words: every
+   * action's `resource` is one of them, and the compiler holds the list to R's kinds.
+   */
+  readonly resources: { readonly [Resource in keyof R]: string };
   /** Other names accepted for this plugin's section in a state file (e.g. `net`). */
   readonly aliases?: readonly string[];
   /**
@@ -131,15 +217,15 @@ export interface Plugin<Desired = unknown, Live = unknown, Normalised = unknown>
    */
   resolve(normalised: Normalised, live: Live, ctx: Ctx): Desired | Promise<Desired>;
   /** Pure: no I/O, clock or environment. */
-  diff(desired: Desired, live: Live): Action[];
+  diff(desired: Desired, live: Live): Action<R>[];
   /**
    * Problems with a plan that the file alone cannot show (a change that would cut the host off
    * its network). The engine runs it after diff; any problem refuses the whole plan, so a guard
    * returns none when `options` allow what it guards against. Pure.
    */
-  guard?(actions: readonly Action[], live: Live, options: RunOptions): Problem[];
+  guard?(actions: readonly Action<R>[], live: Live, options: RunOptions): Problem[];
   /** Applies one action; idempotent. */
-  apply(action: Action, ctx: Ctx): Promise<void>;
+  apply(action: Action<R>, ctx: Ctx): Promise<void>;
   report(live: Live): LiveReport;
   /**
    * What `op query --json` prints of the live state (default: all of it). Without `all`, a

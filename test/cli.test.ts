@@ -202,7 +202,7 @@ describe("op on nftables in a namespace", () => {
     const file = stateFile("s.json", [table(["tcp dport {22,80} accept"])]);
     const plan = op(["plan", file]);
     expect(plan.status, plan.stderr).toBe(0);
-    expect(plan.stdout).toContain("+ create nftables inet/optest");
+    expect(plan.stdout).toContain("+ create nftables table inet/optest");
     expect(plan.stdout).toContain("Plan: 1 to create, 0 to modify, 0 to delete.");
     expect(plan.stdout).not.toContain("\u001b["); // no colour when not on a terminal
     expect(ruleset()).toBe("");
@@ -304,11 +304,14 @@ describe("op on nftables in a namespace", () => {
 
     const check = op(["apply", file, "--check"]);
     expect(check.status).toBe(2);
-    expect(check.stdout).toContain("~ modify nftables inet/optest");
+    expect(check.stdout).toContain("~ modify nftables table inet/optest");
     expect(check.stdout).toContain("tcp dport 9999 accept");
 
     const json = JSON.parse(op(["apply", file, "--check", "--json"]).stdout);
     expect(json.drift).toBe(true);
+    expect(json.actions).toEqual([
+      expect.objectContaining({ kind: "modify", resource: "table", id: "inet/optest" }),
+    ]);
 
     const apply = op(["apply", file]);
     expect(apply.status, apply.stderr).toBe(0);
@@ -342,7 +345,7 @@ describe("op on nftables in a namespace", () => {
     const absent = stateFile("absent.json", [{ family: "inet", name: "optest", ensure: "absent" }]);
     const apply = op(["apply", absent]);
     expect(apply.status, apply.stderr).toBe(0);
-    expect(apply.stdout).toContain("- delete nftables inet/optest");
+    expect(apply.stdout).toContain("- delete nftables table inet/optest");
     expect(ruleset()).toBe("");
     expect(op(["apply", absent, "--check"]).status).toBe(0);
   });
@@ -381,7 +384,7 @@ describe("op on nftables in a namespace", () => {
     expect(result.status).toBe(1);
     const report = JSON.parse(result.stdout);
     expect(report.outcomes).toEqual([
-      expect.objectContaining({ id: "inet/optest", status: "failed" }),
+      expect.objectContaining({ resource: "table", id: "inet/optest", status: "failed" }),
     ]);
     expect(report.error.code).toBe("apply-failed");
     expect(report.converged).toBe(false);

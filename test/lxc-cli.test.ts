@@ -70,7 +70,7 @@ describe("the op-dbus example file", () => {
     const first = op(["apply", path]);
     expect(first.stderr).toBe("");
     expect(first.status).toBe(0);
-    expect(first.stdout).toContain("+ create lxc ct100");
+    expect(first.stdout).toContain("+ create lxc container ct100");
     expect(first.stdout).toContain("verified: the host matches the file");
     expect((await instance("ct100"))?.config["user.op.id"]).toBe("100");
     expect(ovsPorts("ovsbr0")).toContain("vi100");
@@ -192,9 +192,9 @@ describe("paths in the file", () => {
       const result = op(["plan", path, "--json"]);
       expect(result.status, result.stderr).toBe(0);
       const plan = JSON.parse(result.stdout) as {
-        actions: { id: string; reason: string; after: Record<string, unknown> }[];
+        actions: { resource: string; id: string; reason: string; after: Record<string, unknown> }[];
       };
-      const image = plan.actions.find((a) => a.id.startsWith("image:"));
+      const image = plan.actions.find((a) => a.resource === "image");
       expect(image?.after).toMatchObject({
         metadata: join(dir, "metadata.tar.gz"),
         rootfs: join(dir, "rootfs.tar.gz"),
@@ -262,7 +262,7 @@ describe("failures through the CLI", () => {
     const result = op(["apply", path]);
     expect(result.status).toBe(1);
     expect(result.stderr).toContain(
-      `create lxc ${name}: creating container ${name}: Incus refused:`,
+      `create lxc container ${name}: creating container ${name}: Incus refused:`,
     );
     expect(result.stderr).not.toMatch(/\n\s+at /);
     const records = op(["ledger", "log", "--json"])

@@ -470,13 +470,13 @@ describe("lxc images and the op-dbus property bag", () => {
     try {
       const run = await reconcile({ images, containers: [ct] });
       expect(run.actions.map((a) => `${a.kind} ${a.id}`)).toEqual([
-        `create image:${alias}`,
+        `create image ${alias}`,
         `create ${ct.name}`,
       ]);
       expect(run.errors).toEqual(new Map());
       expect(run.records[0]).toMatchObject({
         status: "intent",
-        target: `image:${alias}`,
+        target: `image ${alias}`,
         changes: { after: { fingerprint: first } },
       });
       const { incus } = testCtx();
@@ -490,7 +490,7 @@ describe("lxc images and the op-dbus property bag", () => {
       build();
       const second = fingerprint();
       const again = await reconcile({ images, containers: [ct] });
-      expect(again.actions.map((a) => `${a.kind} ${a.id}`)).toEqual([`modify image:${alias}`]);
+      expect(again.actions.map((a) => `${a.kind} ${a.id}`)).toEqual([`modify image ${alias}`]);
       expect(again.errors).toEqual(new Map());
       expect(
         (await incus?.request<{ target: string }>("GET", `/1.0/images/aliases/${alias}`))?.target,

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { createNetworkPlugin, type NetworkPluginOptions } from "../plugins/network/index.js";
+import type { NetworkAction } from "../plugins/network/types.js";
 import { verifyConverged } from "../src/engine/reconcile.js";
 import { createRunner, type Runner } from "../src/exec.js";
 import type { Action, Ctx, Plugin } from "../src/plugin.js";
@@ -63,11 +64,14 @@ export async function reconcile(
 
 /** A safety net for tests on the host (OVS is host-wide): stop before touching foreign names. */
 function assertOnlyTouches(actions: readonly Action[], prefix: string): void {
-  const names = actions.flatMap((action) =>
-    action.kind === "modify" && action.id === "ovs:db"
-      ? action.changes.flatMap((c) => c.path.split("/").slice(1, 3))
-      : [action.id.replace(/^route:.*@/, "")],
-  );
+  // The network plugin's own plan, so its actions are the plugin's kinds.
+  const names = (actions as readonly NetworkAction[]).flatMap((action): string[] => {
+    if (action.resource === "link") return [action.id];
+    if (action.resource === "route")
+      return [action.kind === "delete" ? action.before.dev : action.after.dev];
+    if (action.kind !== "modify") return [];
+    return action.changes.flatMap((c) => (c.table === "port" ? [c.bridge, c.port] : [c.bridge]));
+  });
   const foreign = names.filter((name) => !name.startsWith(prefix) && !/^vi\d+$/.test(name));
   if (foreign.length > 0)
     throw new Error(`test plan would touch ${foreign.join(", ")}: not applying it`);

@@ -60,9 +60,9 @@ describe("network plugin on real netlink", () => {
     expect(first.failed).toBe(0);
     expect(first.remaining).toEqual([]);
     expect(first.planned.map((a) => `${a.kind} ${a.id}`).sort()).toEqual([
+      "create 198.18.20.0/24 dev br0",
       "create br0",
       "create mv0",
-      "create route:198.18.20.0/24@br0",
       "create v0",
       "create v1",
       "create v1p",
@@ -180,8 +180,8 @@ describe("network plugin on real netlink", () => {
     // ports of a bridge op created are the file's.
     const kept = await reconcile(smaller, ctx, { apply: false });
     expect(kept.planned.map((a) => `${a.kind} ${a.id}`).sort()).toEqual([
+      "delete 198.18.20.0/24 dev br0",
       "delete gone0",
-      "delete route:198.18.20.0/24@br0",
       "modify br0",
     ]);
     expect(kept.planned.find((a) => a.id === "br0")?.reason).toBe("-v1");
@@ -189,9 +189,9 @@ describe("network plugin on real netlink", () => {
     expect(run.failed).toBe(0);
     expect(run.remaining).toEqual([]);
     expect(run.planned.map((a) => `${a.kind} ${a.id}`).sort()).toEqual([
+      "delete 198.18.20.0/24 dev br0",
       "delete gone0",
       "delete mv0",
-      "delete route:198.18.20.0/24@br0",
       "delete v1",
       "delete v1p",
     ]);

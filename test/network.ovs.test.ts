@@ -8,6 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ovsDatabaseRef } from "../plugins/network/refs.js";
 import { OpError } from "../src/errors.js";
 import { addressesOf, ctxFor, host, links, reconcile, uniqueName } from "./network-support.js";
 
@@ -135,9 +136,9 @@ describe("network plugin on Open vSwitch", () => {
       a.kind === "modify" ? a.changes.map((c) => `${a.id} ${c.path}`) : [`${a.kind} ${a.id}`],
     );
     expect(changes.sort()).toEqual([
+      `${ovsDatabaseRef.id} port/${br2}/${p1}/tag`,
+      `${ovsDatabaseRef.id} port/${br2}/${p2}`,
       `${br2} state`,
-      `ovs:db port/${br2}/${p1}/tag`,
-      `ovs:db port/${br2}/${p2}`,
     ]);
 
     const fix = await reconcile(file([{ name: p1, tag: 10 }, { name: p2 }]), ctx, {
@@ -237,7 +238,7 @@ describe("network plugin on Open vSwitch", () => {
     const run = await reconcile(clashing, ctx, { onlyPrefix: prefix });
     expect(run.failed).toBe(1);
     const failed = run.ledger.find((record) => record.status === "failed");
-    expect(failed?.target).toBe("ovs:db");
+    expect(failed?.target).toBe(ovsDatabaseRef.id);
     expect(failed?.error).toMatch(
       /Open vSwitch refused the transaction \(nothing of it was applied\): .*constraint violation/,
     );

@@ -10,10 +10,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { nftablesPlugin } from "../plugins/nftables/index.js";
-import type { NftablesSection } from "../plugins/nftables/types.js";
+import type { NftAction, NftablesSection, NftTableSpec } from "../plugins/nftables/types.js";
 import { OpError } from "../src/errors.js";
 import { createRunner, type Runner } from "../src/exec.js";
-import type { Action, Ctx } from "../src/plugin.js";
+import type { Ctx } from "../src/plugin.js";
 import { prepareWith } from "./support/engine.js";
 import { nftablesRunner } from "./support/nftables.js";
 
@@ -66,7 +66,7 @@ function throwawayLoads(commands: readonly string[]): number {
   return commands.filter((c) => /^nsenter --net=\S+ nft -f -$/.test(c)).length;
 }
 
-async function plan(section: NftablesSection, ctx: Ctx): Promise<Action[]> {
+async function plan(section: NftablesSection, ctx: Ctx): Promise<NftAction[]> {
   const live = await nftablesPlugin.query(ctx);
   const desired = await prepareWith(nftablesPlugin, section, live, ctx);
   return nftablesPlugin.diff(desired, live);
@@ -76,7 +76,7 @@ async function plan(section: NftablesSection, ctx: Ctx): Promise<Action[]> {
 async function converge(
   section: NftablesSection,
   ctx: Ctx,
-): Promise<{ applied: Action[]; remaining: Action[] }> {
+): Promise<{ applied: NftAction[]; remaining: NftAction[] }> {
   const applied = await plan(section, ctx);
   for (const action of applied) await nftablesPlugin.apply(action, ctx);
   return { applied, remaining: await plan(section, ctx) };
@@ -286,11 +286,12 @@ describe("nftables plugin on a real kernel", () => {
     expect(error.message).toContain("No such file or directory");
 
     // The same table handed straight to apply (as a stale plan would): one failed transaction.
-    const action: Action = {
+    const action: NftAction = {
       kind: "modify",
       plugin: "nftables",
+      resource: "table",
       id: "inet/op_demo",
-      before: {},
+      before: { family: "inet", name: "op_demo" },
       after: spec,
       changes: [],
       reason: "test",
@@ -310,11 +311,13 @@ describe("nftables plugin on a real kernel", () => {
       name: "op_evil",
       chains: [{ name: "c", rules: ["accept }\ntable inet pwned { chain x {"] }],
     };
-    const action: Action = {
+    // A forged plan: apply checks the table again whatever its type says.
+    const action: NftAction = {
       kind: "create",
       plugin: "nftables",
+      resource: "table",
       id: "inet/op_evil",
-      after: spec,
+      after: spec as NftTableSpec,
       reason: "test",
     };
     const error = await failure(nftablesPlugin.apply(action, ctx));

@@ -6,7 +6,7 @@ import { lstat, realpath, rm } from "node:fs/promises";
 import { OpError } from "../../src/errors.js";
 import { fileError } from "../../src/files.js";
 import type { IncusClient } from "../../src/incus.js";
-import { type Action, type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
+import { type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
 import { isRootDisk, nicStatePath } from "./diff.js";
 import {
   containerLinkUp,
@@ -22,34 +22,30 @@ import type {
   BridgeKind,
   ContainerDelete,
   DesiredContainer,
-  ImageSpec,
+  DesiredImage,
+  DesiredNic,
   LiveContainer,
+  LxcAction,
 } from "./types.js";
 import { nicDevice, tags } from "./types.js";
 
-export async function applyLxc(action: Action, ctx: Ctx): Promise<void> {
+export async function applyLxc(action: LxcAction, ctx: Ctx): Promise<void> {
   const incus = incusOf(ctx);
-  if (action.id.startsWith("image:")) {
+  if (action.resource === "image") {
     if (action.kind === "delete") throw new Error(`bug: op never deletes images (${action.id})`);
     return importImage(
-      action.after as ImageSpec,
+      action.after,
       incus,
-      action.kind === "modify" ? (action.before as { fingerprint: string }).fingerprint : undefined,
+      action.kind === "modify" ? action.before.fingerprint : undefined,
     );
   }
   switch (action.kind) {
     case "create":
-      return createContainer(action.after as DesiredContainer, ctx, incus);
+      return createContainer(action.after, ctx, incus);
     case "modify":
-      return modifyContainer(
-        action.before as LiveContainer,
-        action.after as DesiredContainer,
-        action.changes,
-        ctx,
-        incus,
-      );
+      return modifyContainer(action.before, action.after, action.changes, ctx, incus);
     case "delete":
-      return deleteContainer(action.before as ContainerDelete, incus);
+      return deleteContainer(action.before, incus);
     default:
       return unreachable(action);
   }
@@ -58,7 +54,7 @@ export async function applyLxc(action: Action, ctx: Ctx): Promise<void> {
 const instancePath = (name: string) => `/1.0/instances/${encodeURIComponent(name)}`;
 
 async function importImage(
-  image: ImageSpec,
+  image: DesiredImage,
   incus: IncusClient,
   previous: string | undefined,
 ): Promise<void> {
@@ -118,8 +114,11 @@ async function hostNet(ctx: Ctx, fresh: boolean): Promise<HostNet> {
   return net;
 }
 
-async function bridgeKind(net: HostNet, container: DesiredContainer): Promise<BridgeKind> {
-  const bridge = container.nic?.bridge as string;
+async function bridgeKind(
+  net: HostNet,
+  { bridge }: DesiredNic,
+  container: DesiredContainer,
+): Promise<BridgeKind> {
   const kind = net.bridges[bridge];
   if (kind === undefined) {
     throw new OpError(
@@ -138,7 +137,8 @@ async function createContainer(
   ctx: Ctx,
   incus: IncusClient,
 ): Promise<void> {
-  if (container.nic !== undefined) await bridgeKind(await hostNet(ctx, false), container);
+  if (container.nic !== undefined)
+    await bridgeKind(await hostNet(ctx, false), container.nic, container);
   const source = container.remote
     ? {
         type: "image",
@@ -202,7 +202,7 @@ async function modifyContainer(
   ) {
     const replug = changed((path) => path === `devices.${nicDevice}`);
     if (replug && container.nic !== undefined) {
-      await bridgeKind(await hostNet(ctx, false), container);
+      await bridgeKind(await hostNet(ctx, false), container.nic, container);
     }
     // Incus re-plugs a changed NIC as a new, down interface: what it had is put back after.
     const nicBefore =
@@ -316,7 +316,7 @@ async function fixLink(live: LiveContainer, container: DesiredContainer, ctx: Ct
     );
   }
   const net = await hostNet(ctx, true);
-  const kind = await bridgeKind(net, container);
+  const kind = await bridgeKind(net, nic, container);
   const ovsBridge = net.ovs.portBridge.get(live.veth);
   const linuxMaster = hostLink(live.veth)?.master;
   if (live.veth !== nic.veth) {

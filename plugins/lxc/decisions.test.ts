@@ -5,13 +5,14 @@
 import { describe, expect, it } from "vitest";
 import { renderPlan } from "../../src/cli/output.js";
 import type { Action, DeleteAction, ModifyAction } from "../../src/plugin.js";
+import { linkRef, ovsDatabaseRef } from "../network/refs.js";
 import { containerChanges, deviceWords, diffLxc } from "./diff.js";
 import type {
-  ContainerDelete,
   DesiredAbsent,
   DesiredContainer,
   LiveContainer,
   LxcDesired,
+  LxcKinds,
   LxcLive,
 } from "./types.js";
 
@@ -99,7 +100,7 @@ describe("pruning", () => {
       live([
         liveContainer("mine", { config: { ...mine.config, "security.protection.delete": "true" } }),
       ]),
-    ) as DeleteAction[];
+    ) as DeleteAction<LxcKinds>[];
     expect(action?.before).toMatchObject({ unprotect: false, removeSources: [] });
     expect(action?.reason).toBe(
       "not in the file (prune); has delete protection, so it will be refused",
@@ -120,15 +121,15 @@ describe("deleting a container (ensure: absent)", () => {
     const [action] = diffLxc(
       desired({ absent: [absentEntry("x", { removeSources: [removal] })] }),
       live([liveContainer("x", { managed: false, config: {} })]),
-    ) as DeleteAction[];
+    ) as DeleteAction<LxcKinds>[];
     expect(action?.reason).toBe(
       "ensure: absent; then removes host directory /srv/scratch (5.0 MiB)",
     );
-    expect((action as DeleteAction).before as ContainerDelete).toMatchObject({
+    expect((action as DeleteAction<LxcKinds>).before).toMatchObject({
       removeSources: [removal],
     });
     expect(renderPlan([action as Action])).toContain(
-      "- delete lxc x  (ensure: absent; then removes host directory /srv/scratch (5.0 MiB))",
+      "- delete lxc container x  (ensure: absent; then removes host directory /srv/scratch (5.0 MiB))",
     );
   });
 
@@ -139,13 +140,13 @@ describe("deleting a container (ensure: absent)", () => {
     const kept = diffLxc(
       desired({ absent: [absentEntry("p")] }),
       live([protectedOne]),
-    ) as DeleteAction[];
+    ) as DeleteAction<LxcKinds>[];
     expect(kept[0]?.before).toMatchObject({ unprotect: false });
     expect(kept[0]?.reason).toBe("ensure: absent; has delete protection, so it will be refused");
     const lifted = diffLxc(
       desired({ absent: [absentEntry("p", { unprotect: true, removeSources: [removal] })] }),
       live([protectedOne]),
-    ) as DeleteAction[];
+    ) as DeleteAction<LxcKinds>[];
     expect(lifted[0]?.before).toMatchObject({ unprotect: true });
     expect(lifted[0]?.reason).toBe(
       "ensure: absent; lifts delete protection first; then removes host directory /srv/scratch (5.0 MiB)",
@@ -158,7 +159,7 @@ describe("deleting a container (ensure: absent)", () => {
       live([liveContainer("r")]),
     );
     expect(ids(actions)).toEqual(["delete r", "create r"]);
-    expect((actions[0] as DeleteAction).before).toMatchObject({ removeSources: [] });
+    expect((actions[0] as DeleteAction<LxcKinds>).before).toMatchObject({ removeSources: [] });
   });
 
   it("never deletes a container the file lists as present with the same image", () => {
@@ -186,7 +187,7 @@ describe("plan words", () => {
     const [action] = diffLxc(
       desired({ containers: [desiredContainer("ct601", { config: {}, devices: { eth0: nic } })] }),
       live([adopted]),
-    ) as ModifyAction[];
+    ) as ModifyAction<LxcKinds>[];
     expect(action?.reason).toBe("re-plug eth0: network incusbr0 → hubr0/vi601");
     const text = renderPlan([action as Action]);
     expect(text).toContain("    devices.eth0: network incusbr0 → hubr0/vi601");
@@ -214,7 +215,7 @@ describe("plan words", () => {
         ],
       }),
       live([before]),
-    ) as ModifyAction[];
+    ) as ModifyAction<LxcKinds>[];
     expect(action?.reason).toBe(
       "profiles default → default, extra, change device mnt-d: /srv/a at /d → /srv/b at /d (read-only), add device mnt-new: /srv/new at /new, remove device mnt-old: /srv/old at /old",
     );
@@ -247,7 +248,7 @@ describe("plan words", () => {
     const [action] = diffLxc(
       desired({ containers: [desiredOne] }),
       live([running(false)]),
-    ) as ModifyAction[];
+    ) as ModifyAction<LxcKinds>[];
     expect(action?.changes).toEqual([{ path: "eth0 inside", before: "down", after: "up" }]);
     expect(action?.reason).toBe("bring eth0 up inside (it is down)");
   });
@@ -270,20 +271,20 @@ describe("replacing a container for a new image", () => {
       diffLxc(
         desired({ containers: [desiredContainer("p", { image: "other", config })] }),
         live([protectedLive]),
-      )[0] as DeleteAction;
+      )[0] as DeleteAction<LxcKinds>;
     const off = replace({ "user.op.managed": "true", "security.protection.delete": "false" });
     expect(off.kind).toBe("delete");
-    expect((off.before as ContainerDelete).unprotect).toBe(true);
+    expect(off.before.unprotect).toBe(true);
     const kept = replace({ "user.op.managed": "true" });
     expect(kept.kind).toBe("delete");
-    expect((kept.before as ContainerDelete).unprotect).toBe(false);
+    expect(kept.before.unprotect).toBe(false);
   });
 });
 
 describe("what a change waits for", () => {
   const nic = { bridge: "br9", veth: "v9" };
   const modifyOf = (want: DesiredContainer, have: LiveContainer) =>
-    diffLxc(desired({ containers: [want] }), live([have]))[0] as ModifyAction;
+    diffLxc(desired({ containers: [want] }), live([have]))[0] as ModifyAction<LxcKinds>;
 
   it("a start waits for its bridge, which must come from this run when it is not on the host", () => {
     const start = modifyOf(
@@ -295,8 +296,8 @@ describe("what a change waits for", () => {
       liveContainer("n"),
     );
     expect(start.changes.map((c) => c.path)).toEqual(["config.limits.cpu", "running"]);
-    expect(start.needs).toEqual(["network:br9", "network:ovs:db"]);
-    expect(start.expects).toEqual(["network:br9"]);
+    expect(start.needs).toEqual([linkRef("br9"), ovsDatabaseRef]);
+    expect(start.expects).toEqual([linkRef("br9")]);
   });
 
   it("re-plugging a renamed veth waits for the bridge; a config change alone does not", () => {
@@ -306,7 +307,7 @@ describe("what a change waits for", () => {
       liveContainer("n", running),
     );
     expect(replug.changes.map((c) => c.path)).toEqual(["veth"]);
-    expect(replug.needs).toEqual(["network:br9", "network:ovs:db"]);
+    expect(replug.needs).toEqual([linkRef("br9"), ovsDatabaseRef]);
     const limits = modifyOf(
       desiredContainer("n", {
         running: true,

@@ -3,45 +3,48 @@
  * or delete), one per image alias. A change of image is a delete + create of the container;
  * containers neither in the file nor tagged as op's are never looked at.
  */
-import type { Action, FieldChange } from "../../src/plugin.js";
-import { ovsDatabaseNeed } from "../network/diff.js";
+import type { FieldChange, ResourceRef } from "../../src/plugin.js";
+import { linkRef, ovsDatabaseRef } from "../network/refs.js";
 import { humanBytes } from "./paths.js";
 import {
   type ContainerDelete,
   type DesiredContainer,
   type Devices,
   type DirectoryRemoval,
-  type ImageSpec,
   imageActionId,
+  imageRef,
   type LiveContainer,
+  type LxcAction,
   type LxcDesired,
   type LxcLive,
   nicDevice,
   plugin,
 } from "./types.js";
 
-export function diffLxc(desired: LxcDesired, live: LxcLive): Action[] {
-  const actions: Action[] = [];
+export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
+  const actions: LxcAction[] = [];
   const imageActions = new Set<string>();
   for (const image of desired.images) {
-    const after: ImageSpec = { type: "image", ...image };
     const current = live.aliases[image.alias];
     const id = imageActionId(image.alias);
+    const resource = "image";
     if (current === undefined) {
       actions.push({
         kind: "create",
         plugin,
+        resource,
         id,
-        after,
+        after: image,
         reason: `import image ${short(image.fingerprint)} from ${image.metadata} and ${image.rootfs}`,
       });
     } else if (current !== image.fingerprint) {
       actions.push({
         kind: "modify",
         plugin,
+        resource,
         id,
         before: { alias: image.alias, fingerprint: current },
-        after,
+        after: image,
         changes: [{ path: "fingerprint", before: current, after: image.fingerprint }],
         reason: `tarballs changed: re-import from ${image.metadata} and ${image.rootfs} (${short(current)} → ${short(image.fingerprint)})`,
       });
@@ -56,13 +59,14 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): Action[] {
     // A bridge that is not on the host must come from the network plugin in this same run.
     const expects =
       container.nic !== undefined && container.nic.kind === undefined
-        ? [`network:${container.nic.bridge}`]
+        ? [linkRef(container.nic.bridge)]
         : [];
-    const create = (reason: string): Action => ({
+    const create = (reason: string): LxcAction => ({
       kind: "create",
       plugin,
+      resource: "container",
       id: container.name,
-      after: { type: "container", ...container },
+      after: container,
       reason,
       ...(needs.length > 0 ? { needs } : {}),
       ...(expects.length > 0 ? { expects } : {}),
@@ -81,14 +85,20 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): Action[] {
     }
     if (current.image !== undefined && current.image !== container.image) {
       const before: ContainerDelete = {
-        type: "container",
         container: current,
         unprotect: container.config["security.protection.delete"] === "false",
         stopTimeout: container.stopTimeout,
         removeSources: [],
       };
       const reason = `image ${current.image} → ${container.image}: replaced (delete + create)`;
-      actions.push({ kind: "delete", plugin, id: container.name, before, reason });
+      actions.push({
+        kind: "delete",
+        plugin,
+        resource: "container",
+        id: container.name,
+        before,
+        reason,
+      });
       actions.push(create(reason));
       continue;
     }
@@ -103,6 +113,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): Action[] {
       actions.push({
         kind: "modify",
         plugin,
+        resource: "container",
         id: container.name,
         before: current,
         after: container,
@@ -118,7 +129,6 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): Action[] {
     const current = byName.get(gone.name);
     if (current === undefined) continue;
     const before: ContainerDelete = {
-      type: "container",
       container: current,
       unprotect: gone.unprotect,
       stopTimeout: gone.stopTimeout,
@@ -127,6 +137,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): Action[] {
     actions.push({
       kind: "delete",
       plugin,
+      resource: "container",
       id: gone.name,
       before,
       reason: deleteReason("ensure: absent", current, gone.unprotect, gone.removeSources),
@@ -138,7 +149,6 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): Action[] {
     for (const current of live.containers) {
       if (!current.managed || named.has(current.name)) continue;
       const before: ContainerDelete = {
-        type: "container",
         container: current,
         unprotect: false,
         stopTimeout: 30,
@@ -147,6 +157,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): Action[] {
       actions.push({
         kind: "delete",
         plugin,
+        resource: "container",
         id: current.name,
         before,
         reason: deleteReason("not in the file (prune)", current, false),
@@ -172,14 +183,14 @@ function deleteReason(
 }
 
 /** The bridge (if the network plugin touches it this run) and the image import it waits for. */
-function needsOf(container: DesiredContainer, imageActions: Set<string>): string[] {
-  const needs: string[] = [];
+function needsOf(container: DesiredContainer, imageActions: Set<string>): ResourceRef[] {
+  const needs: ResourceRef[] = [];
   if (container.nic !== undefined) {
-    needs.push(`network:${container.nic.bridge}`);
+    needs.push(linkRef(container.nic.bridge));
     // A bridge that does not exist yet may be an OVS bridge the network plugin adds.
-    if (container.nic.kind === undefined) needs.push(ovsDatabaseNeed);
+    if (container.nic.kind === undefined) needs.push(ovsDatabaseRef);
   }
-  if (imageActions.has(container.image)) needs.push(`${plugin}:${imageActionId(container.image)}`);
+  if (imageActions.has(container.image)) needs.push(imageRef(container.image));
   return needs;
 }
 

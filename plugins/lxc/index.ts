@@ -13,8 +13,15 @@ import { ovsBridges, readOvs } from "./host.js";
 import { opDefaultDirectories } from "./paths.js";
 import { prepareLxc } from "./prepare.js";
 import { queryLxc } from "./query.js";
-import type { BridgeKind, LiveContainer, LxcDesired, LxcLive, LxcSection } from "./types.js";
-import { nicDevice } from "./types.js";
+import type {
+  BridgeKind,
+  LiveContainer,
+  LxcDesired,
+  LxcKinds,
+  LxcLive,
+  LxcSection,
+} from "./types.js";
+import { nicDevice, plugin } from "./types.js";
 
 export type { LxcDesired, LxcLive } from "./types.js";
 
@@ -104,8 +111,12 @@ export function lxcQueryJson(live: LxcLive, options: { all: boolean }): unknown 
   };
 }
 
-export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised> = {
-  name: "lxc",
+export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
+  name: plugin,
+  resources: {
+    container: "an Incus system container",
+    image: "an Incus image alias, imported from the file's tarballs",
+  },
   check: (section, path) => {
     const warnings: string[] = [];
     const problems = checkLxc(section, path, (line) => warnings.push(line), opDirectories());

@@ -10,6 +10,8 @@ export type {
   LxcSection,
 } from "../../src/generated/lxc.js";
 
+import type { Action, Kind, ResourceRef } from "../../src/plugin.js";
+
 export const plugin = "lxc";
 
 /** Config keys op writes on every container it manages. */
@@ -150,19 +152,38 @@ export interface LxcDesired {
   absent: DesiredAbsent[];
 }
 
-/** What a delete carries (the action's `before`). */
+/** What a container's delete carries (the action's `before`). */
 export interface ContainerDelete {
-  type: "container";
   container: LiveContainer;
   unprotect: boolean;
   stopTimeout: number;
   removeSources: DirectoryRemoval[];
 }
 
-/** What a create or modify of an image carries (`after`). */
-export type ImageSpec = { type: "image" } & DesiredImage;
+/** An image alias as the host has it: what a re-import replaces. */
+export interface LiveImageAlias {
+  alias: string;
+  fingerprint: string;
+}
 
-/** Action ids: containers by name, images as `image:ALIAS`. */
+/**
+ * The lxc plugin's resource kinds (src/plugin.ts): a container (id: its name) and an image
+ * alias (id: `image ALIAS`, which no container name can be). op never deletes an image.
+ */
+export type LxcKinds = {
+  container: Kind<DesiredContainer, LiveContainer, DesiredContainer, ContainerDelete>;
+  image: Kind<DesiredImage, LiveImageAlias, DesiredImage, never>;
+};
+
+/** An action of the lxc plugin. */
+export type LxcAction = Action<LxcKinds>;
+
+/** An image alias's action id; readable, and never a container's (Incus names have no space). */
 export function imageActionId(alias: string): string {
-  return `image:${alias}`;
+  return `image ${alias}`;
+}
+
+/** The image alias `alias`, as a container's create names it in `needs`. */
+export function imageRef(alias: string): ResourceRef {
+  return { plugin, resource: "image", id: imageActionId(alias) };
 }

@@ -7,7 +7,9 @@
  * veths, so the network plugin never reads the lxc section's fields itself.
  */
 import type { LxcContainerSpec, LxcSection } from "../../src/generated/lxc.js";
+import type { FileView } from "../../src/plugin.js";
 import { meshBridge } from "./prepare.js";
+import { plugin } from "./types.js";
 
 /** The host-side veth of container `id` when the file names none: `vi{id}`. */
 export function defaultVethName(id: string | number): string {
@@ -39,6 +41,11 @@ export function containerVeths(section: LxcSection | undefined): ContainerVeth[]
     const nic = nicOf(spec);
     return nic === undefined ? [] : [nic];
   });
+}
+
+/** The container veths of the file's lxc section, read by its own plugin's name. */
+export function fileContainerVeths(file: FileView): ContainerVeth[] {
+  return containerVeths(file.sections.get(plugin) as LxcSection | undefined);
 }
 
 function nicOf(spec: LxcContainerSpec): ContainerVeth | undefined {

@@ -6,18 +6,21 @@
  */
 import { describe, expect, it } from "vitest";
 import { OpError } from "../../src/errors.js";
-import type { Action } from "../../src/plugin.js";
 import { linesOf } from "./apply.js";
 import { ipWord } from "./batch.js";
-import type { LinkCreate } from "./diff.js";
-import type { DesiredLink, DesiredRoute, LiveRoute } from "./types.js";
+import { routeId } from "./refs.js";
+import { liveLink } from "./testing.js";
+import type { DesiredLink, DesiredRoute, LinkCreate, LiveRoute, NetworkAction } from "./types.js";
 
-const texts = (action: Action): string[] => linesOf(action).map((line) => line.text);
+type IpAction = Exclude<NetworkAction, { resource: "ovs-db" }>;
+const texts = (action: IpAction): string[] => linesOf(action).map((line) => line.text);
+const plugin = "network";
 
-function create(link: DesiredLink, extra: Partial<LinkCreate> = {}): Action {
+function create(link: DesiredLink, extra: Partial<LinkCreate> = {}): IpAction {
   return {
     kind: "create",
-    plugin: "network",
+    plugin,
+    resource: "link",
     id: link.name,
     after: { link, ifalias: "op:network", enrol: [], ...extra },
     reason: "",
@@ -57,9 +60,10 @@ describe("linesOf", () => {
     expect(
       texts({
         kind: "delete",
-        plugin: "network",
+        plugin,
+        resource: "link",
         id: "down",
-        before: { name: "down" },
+        before: liveLink("down"),
         reason: "",
       }),
     ).toEqual(["link del dev down"]);
@@ -80,11 +84,12 @@ describe("linesOf", () => {
     ]);
     // Without peerState (a declared peer does its own), nothing is said of the peer.
     expect(texts(create(veth)).some((line) => line.includes("v0p down"))).toBe(false);
-    const drift: Action = {
+    const drift: IpAction = {
       kind: "modify",
-      plugin: "network",
+      plugin,
+      resource: "link",
       id: "v0",
-      before: {},
+      before: liveLink("v0"),
       after: { ...veth, state: "up" },
       changes: [{ path: "peer.state", before: "down", after: "up" }],
       reason: "",
@@ -93,11 +98,12 @@ describe("linesOf", () => {
   });
 
   it("takes a foreign port out of its bridge and enrols a listed one", () => {
-    const action: Action = {
+    const action: IpAction = {
       kind: "modify",
-      plugin: "network",
+      plugin,
+      resource: "link",
       id: "br0",
-      before: {},
+      before: liveLink("br0", { type: "linux-bridge" }),
       after: { name: "br0", type: "linux-bridge" },
       changes: [
         { path: "ports", before: "stray0" },
@@ -120,8 +126,9 @@ describe("linesOf", () => {
     expect(
       texts({
         kind: "create",
-        plugin: "network",
-        id: "route:default@br0",
+        plugin,
+        resource: "route",
+        id: routeId(route),
         after: route,
         reason: "",
       }),
@@ -129,8 +136,9 @@ describe("linesOf", () => {
     expect(
       texts({
         kind: "modify",
-        plugin: "network",
-        id: "route:default@br0",
+        plugin,
+        resource: "route",
+        id: routeId(route),
         before: live,
         after: route,
         changes: [{ path: "metric", before: 5, after: 0 }],

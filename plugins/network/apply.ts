@@ -1,17 +1,21 @@
-import { type Action, type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
+import { type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
 import { type IpLine, ipBatcher, ipWord } from "./batch.js";
-import { type LinkCreate, ovsActionId } from "./diff.js";
 import { applyOvs, type OvsConfig } from "./ovs.js";
-import type { DesiredLink, DesiredRoute, LiveLink, LiveRoute } from "./types.js";
+import type { DesiredLink, DesiredRoute, LinkCreate, LiveRoute, NetworkAction } from "./types.js";
 import { ovsTypes } from "./types.js";
 
 const gone = /Cannot find device|No such device|does not exist/;
 const alreadyThere = /File exists|Address already assigned/;
 const notThere = /Cannot assign requested address|Address not found|No such process/;
 
-export async function applyNetwork(action: Action, ctx: Ctx, ovsConfig: OvsConfig): Promise<void> {
-  if (action.id === ovsActionId) {
-    if (action.kind !== "modify") throw new Error(`bug: ${action.kind} of ${ovsActionId}`);
+export async function applyNetwork(
+  action: NetworkAction,
+  ctx: Ctx,
+  ovsConfig: OvsConfig,
+): Promise<void> {
+  if (action.resource === "ovs-db") {
+    // The diff makes only modifies of the OVS database (one transaction of changes).
+    if (action.kind !== "modify") throw new Error(`bug: ${action.kind} of ${action.id}`);
     await applyOvs(action.changes, ovsConfig);
     return;
   }
@@ -20,21 +24,26 @@ export async function applyNetwork(action: Action, ctx: Ctx, ovsConfig: OvsConfi
 
 /** The `ip -batch` lines of a link or route action (pure). Names go after their keyword
  * (`dev`, `name`, `master`...), so that a link called `up` or `help` is read as a name. */
-export function linesOf(action: Action): IpLine[] {
-  const route = action.id.startsWith("route:");
+export function linesOf(action: Exclude<NetworkAction, { resource: "ovs-db" }>): IpLine[] {
+  if (action.resource === "route") {
+    switch (action.kind) {
+      case "create":
+        return [addRoute(action.after)];
+      case "modify":
+        return [deleteRoute(action.before), addRoute(action.after)];
+      case "delete":
+        return [deleteRoute(action.before)];
+      default:
+        return unreachable(action);
+    }
+  }
   switch (action.kind) {
     case "create":
-      return route
-        ? [addRoute(action.after as DesiredRoute)]
-        : createLink(action.after as LinkCreate);
+      return createLink(action.after);
     case "modify":
-      return route
-        ? [deleteRoute(action.before as LiveRoute), addRoute(action.after as DesiredRoute)]
-        : modifyLink(action.after as DesiredLink, action.changes);
+      return modifyLink(action.after, action.changes);
     case "delete":
-      return route
-        ? [deleteRoute(action.before as LiveRoute)]
-        : [{ text: `link del dev ${ipWord((action.before as LiveLink).name)}`, tolerate: gone }];
+      return [{ text: `link del dev ${ipWord(action.before.name)}`, tolerate: gone }];
     default:
       return unreachable(action);
   }

@@ -1,54 +1,40 @@
 /**
  * Pure: the actions that make the live links, OVS and routes match the desired state. One
- * action per link (id = its name), one per route (`route:<to>@<dev>`) and one for all OVS
- * changes (`ovs:db`, one transaction). `needs` orders them: bridges before their ports, the
+ * action per link (id = its name), one per route (id: refs.ts routeId) and one for all OVS
+ * changes (the `ovs-db` resource, one transaction). `needs` orders them: bridges before their ports, the
  * OVS transaction before its links' addresses, a veth before its declared peer, a base before
  * its macvlan, a link before its routes; deletes the other way round.
  */
-import type { Action, FieldChange } from "../../src/plugin.js";
+import type { FieldChange, ResourceRef } from "../../src/plugin.js";
+import { ovsChange } from "./ovs-changes.js";
+import { linkRef, ovsDatabaseRef, networkPluginName as plugin, routeId } from "./refs.js";
 import {
   type DesiredLink,
   type DesiredOvsBridge,
+  type LinkCreate,
   type LiveLink,
-  type LiveOvsBridge,
   type LiveOvsPort,
   type NetDesired,
   type NetLive,
+  type NetworkAction,
+  type NewOvsBridge,
+  type OvsChange,
   ovsTypes,
   ownerMarker,
 } from "./types.js";
 
-const plugin = "network";
-export const ovsActionId = "ovs:db";
-/**
- * The Open vSwitch database as another plugin names it in `needs` (the lxc plugin's container
- * on an OVS bridge needs the bridge's port first): exported here, never spelt elsewhere.
- */
-export const ovsDatabaseNeed = `${plugin}:${ovsActionId}`;
-
-export function diffNetwork(desired: NetDesired, live: NetLive): Action[] {
+export function diffNetwork(desired: NetDesired, live: NetLive): NetworkAction[] {
   const ovs = ovsActions(desired, live);
   return [...linkActions(desired, live, ovs.length > 0), ...ovs, ...routeActions(desired, live)];
 }
 
-/**
- * The payload of a link create: the desired link, its full ifalias, existing links to enrol,
- * and the state of a veth's peer the file does not declare (it follows the veth's).
- */
-export interface LinkCreate {
-  link: DesiredLink;
-  ifalias?: string;
-  enrol: string[];
-  peerState?: "up" | "down";
-}
-
-function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean): Action[] {
+function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean): NetworkAction[] {
   const liveBy = new Map(live.links.map((link) => [link.name, link]));
   const declared = new Map(desired.links.map((link) => [link.name, link]));
   const linuxBridges = new Set(
     desired.links.filter((l) => l.type === "linux-bridge").map((l) => l.name),
   );
-  const actions: Action[] = [];
+  const actions: NetworkAction[] = [];
 
   // Links the file keeps: declared ones and the same-namespace peers of declared veths.
   const kept = new Set(declared.keys());
@@ -61,7 +47,7 @@ function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean):
   const deleted = new Set<string>();
   const deleteAction = (cur: LiveLink, reason: string): void => {
     deleted.add(cur.name);
-    actions.push({ kind: "delete", plugin, id: cur.name, before: cur, reason });
+    actions.push({ kind: "delete", plugin, resource: "link", id: cur.name, before: cur, reason });
   };
   for (const name of desired.absent) {
     const cur = liveBy.get(name);
@@ -79,7 +65,7 @@ function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean):
       (other) =>
         deleted.has(other.name) && (other.master === action.id || other.base === action.id),
     );
-    if (dependents.length > 0) action.needs = dependents.map((other) => `${plugin}:${other.name}`);
+    if (dependents.length > 0) action.needs = dependents.map((other) => linkRef(other.name));
   }
 
   for (const link of desired.links) {
@@ -109,6 +95,7 @@ function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean):
       actions.push({
         kind: "create",
         plugin,
+        resource: "link",
         id: link.name,
         after,
         reason: replace
@@ -123,6 +110,7 @@ function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean):
     actions.push({
       kind: "modify",
       plugin,
+      resource: "link",
       id: link.name,
       before: cur,
       after: link,
@@ -138,13 +126,13 @@ function needsOf(
   link: DesiredLink,
   declared: ReadonlyMap<string, DesiredLink>,
   hasOvsAction: boolean,
-): string[] {
-  const needs: string[] = [];
-  if (typeof link.master === "string") needs.push(link.master);
-  if (link.createdBy !== undefined) needs.push(link.createdBy);
-  if (link.macvlan && declared.has(link.macvlan.base)) needs.push(link.macvlan.base);
-  if (ovsTypes.has(link.type) && hasOvsAction) needs.push(ovsActionId);
-  return needs.filter((name) => name !== link.name).map((name) => `${plugin}:${name}`);
+): ResourceRef[] {
+  const links: string[] = [];
+  if (typeof link.master === "string") links.push(link.master);
+  if (link.createdBy !== undefined) links.push(link.createdBy);
+  if (link.macvlan && declared.has(link.macvlan.base)) links.push(link.macvlan.base);
+  const needs = links.filter((name) => name !== link.name).map(linkRef);
+  return ovsTypes.has(link.type) && hasOvsAction ? [...needs, ovsDatabaseRef] : needs;
 }
 
 /** The peer of a veth op creates in this namespace when the file does not declare it itself. */
@@ -262,7 +250,7 @@ function describeReplace(link: DesiredLink, cur: LiveLink): string {
   return `macvlan base ${cur.base ?? "-"} → ${link.macvlan?.base ?? "-"}`;
 }
 
-function ovsActions(desired: NetDesired, live: NetLive): Action[] {
+function ovsActions(desired: NetDesired, live: NetLive): NetworkAction[] {
   if (!live.ovs.available) return [];
   const liveBridges = live.ovs.bridges;
   const liveBy = new Map(liveBridges.map((bridge) => [bridge.name, bridge]));
@@ -283,76 +271,67 @@ function ovsActions(desired: NetDesired, live: NetLive): Action[] {
           liveBy.get(bridge.name)?.owned === true &&
           bridge.exclusivePorts &&
           !bridge.guestPorts.includes(port.name))));
-  const changes: FieldChange[] = [];
+  const changes: OvsChange[] = [];
 
   for (const bridge of desired.ovs) {
     const cur = liveBy.get(bridge.name);
-    if (!cur) changes.push({ path: `bridge/${bridge.name}`, after: bridgeFields(bridge) });
+    if (!cur) changes.push(ovsChange.addBridge(bridge.name, bridgeFields(bridge)));
     else {
       if (cur.datapath !== bridge.datapath)
-        changes.push({
-          path: `bridge/${bridge.name}/datapath`,
-          before: cur.datapath,
-          after: bridge.datapath,
-        });
+        changes.push(ovsChange.setBridge(bridge.name, "datapath", cur.datapath, bridge.datapath));
       if (bridge.mtu !== undefined && cur.mtu !== bridge.mtu)
-        changes.push({ path: `bridge/${bridge.name}/mtu`, before: cur.mtu, after: bridge.mtu });
+        changes.push(ovsChange.setBridge(bridge.name, "mtu", cur.mtu, bridge.mtu));
       if (bridge.mac !== undefined && cur.mac !== bridge.mac)
-        changes.push({ path: `bridge/${bridge.name}/mac`, before: cur.mac, after: bridge.mac });
+        changes.push(ovsChange.setBridge(bridge.name, "mac", cur.mac, bridge.mac));
     }
     for (const port of bridge.ports) {
-      const path = `port/${bridge.name}/${port.name}`;
       const curPort = cur?.ports.find((p) => p.name === port.name);
       if (!curPort) {
         const from = bridgeOfPort.get(port.name);
         const { name: _name, ...fields } = port;
-        changes.push({ path, after: { ...fields, ...(from === undefined ? {} : { from }) } });
+        changes.push(
+          ovsChange.addPort(bridge.name, port.name, {
+            ...fields,
+            ...(from === undefined ? {} : { from }),
+          }),
+        );
         continue;
       }
-      if (curPort.tag !== port.tag)
-        changes.push({
-          path: `${path}/tag`,
-          ...(curPort.tag === undefined ? {} : { before: curPort.tag }),
-          ...(port.tag === undefined ? {} : { after: port.tag }),
-        });
+      const set = (field: "tag" | "internal" | "mtu" | "mac", before: Value, after: Value) =>
+        changes.push(ovsChange.setPort(bridge.name, port.name, field, before, after));
+      if (curPort.tag !== port.tag) set("tag", curPort.tag, port.tag);
       if ((curPort.type === "internal") !== port.internal)
-        changes.push({
-          path: `${path}/internal`,
-          before: curPort.type === "internal",
-          after: port.internal,
-        });
-      if (port.mtu !== undefined && curPort.mtu !== port.mtu)
-        changes.push({ path: `${path}/mtu`, before: curPort.mtu, after: port.mtu });
-      if (port.mac !== undefined && curPort.mac !== port.mac)
-        changes.push({ path: `${path}/mac`, before: curPort.mac, after: port.mac });
+        set("internal", curPort.type === "internal", port.internal);
+      if (port.mtu !== undefined && curPort.mtu !== port.mtu) set("mtu", curPort.mtu, port.mtu);
+      if (port.mac !== undefined && curPort.mac !== port.mac) set("mac", curPort.mac, port.mac);
     }
     for (const curPort of cur?.ports ?? []) {
-      if (portGone(curPort, bridge))
-        changes.push({ path: `port/${bridge.name}/${curPort.name}`, before: curPort });
+      if (portGone(curPort, bridge)) changes.push(ovsChange.removePort(bridge.name, curPort));
     }
   }
   for (const cur of liveBridges) {
     if (wanted.has(cur.name)) continue;
     if (desired.absent.includes(cur.name) || (cur.owned && desired.prune)) {
-      changes.push({
-        path: `bridge/${cur.name}`,
-        before: { datapath: cur.datapath, ports: cur.ports.map((p) => p.name) },
-      });
+      changes.push(
+        ovsChange.removeBridge(cur.name, {
+          datapath: cur.datapath,
+          ports: cur.ports.map((p) => p.name),
+        }),
+      );
       continue;
     }
     for (const curPort of cur.ports) {
-      if (portGone(curPort, undefined))
-        changes.push({ path: `port/${cur.name}/${curPort.name}`, before: curPort });
+      if (portGone(curPort, undefined)) changes.push(ovsChange.removePort(cur.name, curPort));
     }
   }
   if (changes.length === 0) return [];
   return [
     {
       kind: "modify",
-      plugin,
-      id: ovsActionId,
+      ...ovsDatabaseRef,
+      resource: "ovs-db",
       before: liveBridges.filter(
-        (b) => wanted.has(b.name) || changes.some((c) => c.path.split("/")[1] === b.name),
+        (b) => wanted.has(b.name) || changes.some((change) => change.bridge === b.name),
       ),
       after: desired.ovs,
       changes,
@@ -361,7 +340,9 @@ function ovsActions(desired: NetDesired, live: NetLive): Action[] {
   ];
 }
 
-function bridgeFields(bridge: DesiredOvsBridge): Pick<LiveOvsBridge, "datapath" | "mtu" | "mac"> {
+type Value = string | number | boolean | undefined;
+
+function bridgeFields(bridge: DesiredOvsBridge): NewOvsBridge {
   return {
     datapath: bridge.datapath,
     ...(bridge.mtu === undefined ? {} : { mtu: bridge.mtu }),
@@ -369,32 +350,27 @@ function bridgeFields(bridge: DesiredOvsBridge): Pick<LiveOvsBridge, "datapath" 
   };
 }
 
-function describeOvsChange(change: FieldChange): string {
-  const [table, ...rest] = change.path.split("/");
-  const what = `${table} ${rest.join("/")}`;
-  if (change.before === undefined && typeof change.after === "object") return `+${what}`;
-  if (change.after === undefined && typeof change.before === "object") return `-${what}`;
+function describeOvsChange(change: OvsChange): string {
+  const what = `${change.table} ${change.path.slice(change.table.length + 1)}`;
+  if (change.op === "add") return `+${what}`;
+  if (change.op === "remove") return `-${what}`;
   return `${what} ${String(change.before ?? "-")} → ${String(change.after ?? "-")}`;
 }
 
-/** `route:<to>@<dev>`; the IPv6 default route is spelled ::/0 so the two families differ. */
-export function routeId(route: { to: string; dev: string; family: 4 | 6 }): string {
-  return `route:${route.to === "default" && route.family === 6 ? "::/0" : route.to}@${route.dev}`;
-}
-
-function routeActions(desired: NetDesired, live: NetLive): Action[] {
+function routeActions(desired: NetDesired, live: NetLive): NetworkAction[] {
   const liveBy = new Map(live.routes.map((route) => [routeId(route), route]));
   const wanted = new Set(desired.routes.map(routeId));
   const linkBy = new Map(live.links.map((link) => [link.name, link]));
   const kept = new Set(desired.links.map((link) => link.name));
-  const actions: Action[] = [];
+  const actions: NetworkAction[] = [];
   for (const route of desired.routes) {
     const cur = liveBy.get(routeId(route));
-    const needs = [`${plugin}:${route.dev}`];
+    const needs = [linkRef(route.dev)];
     if (!cur) {
       actions.push({
         kind: "create",
         plugin,
+        resource: "route",
         id: routeId(route),
         after: route,
         reason: "new static route",
@@ -415,6 +391,7 @@ function routeActions(desired: NetDesired, live: NetLive): Action[] {
       actions.push({
         kind: "modify",
         plugin,
+        resource: "route",
         id: routeId(route),
         before: cur,
         after: route,
@@ -431,6 +408,7 @@ function routeActions(desired: NetDesired, live: NetLive): Action[] {
     actions.push({
       kind: "delete",
       plugin,
+      resource: "route",
       id: routeId(cur),
       before: cur,
       reason: "static route no longer in the file",

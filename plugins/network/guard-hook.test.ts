@@ -54,7 +54,7 @@ describe("the network plugin's guard hook", () => {
     const error = await plan(false).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpError);
     expect((error as OpError).message).toBe(
-      "refusing the plan: network:eth0: it touches the link carrying the host's default route (eth0): it would delete eth0",
+      "refusing the plan: network link eth0: it touches the link carrying the host's default route (eth0): it would delete eth0",
     );
     expect((error as OpError).exitCode).toBe(1);
     expect((error as OpError).hint).toMatch(/run again with --allow-uplink/);

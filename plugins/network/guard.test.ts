@@ -7,12 +7,21 @@
  */
 import { describe, expect, it } from "vitest";
 import { OpError } from "../../src/errors.js";
-import type { Action, FieldChange } from "../../src/plugin.js";
-import type { LinkCreate } from "./diff.js";
+import type { FieldChange } from "../../src/plugin.js";
+import { ovsChange } from "./ovs-changes.js";
 import { guardUplinks, prepareNetwork } from "./prepare.js";
 import { linksUnder } from "./query.js";
+import { ovsDatabaseRef, routeId } from "./refs.js";
 import { liveLink } from "./testing.js";
-import type { DesiredRoute, NetLive } from "./types.js";
+import type {
+  DesiredLink,
+  DesiredRoute,
+  LinkCreate,
+  LiveOvsPort,
+  NetLive,
+  NetworkAction,
+  OvsChange,
+} from "./types.js";
 
 const host: Pick<NetLive, "uplinks" | "defaultRoutes"> = {
   uplinks: ["br0", "eth0", "eth1", "ovsbr0"],
@@ -22,7 +31,7 @@ const host: Pick<NetLive, "uplinks" | "defaultRoutes"> = {
   ],
 };
 
-function problemsOf(action: Action): string[] {
+function problemsOf(action: NetworkAction): string[] {
   try {
     guardUplinks([action], host);
     return [];
@@ -35,68 +44,103 @@ function problemsOf(action: Action): string[] {
   }
 }
 
-const modify = (id: string, changes: FieldChange[], after: unknown = {}): Action => ({
+const plugin = "network";
+const modify = (
+  id: string,
+  changes: FieldChange[],
+  after: DesiredLink = { name: id, type: "linux-bridge" },
+): NetworkAction => ({
   kind: "modify",
-  plugin: "network",
+  plugin,
+  resource: "link",
   id,
-  before: {},
+  before: liveLink(id),
   after,
   changes,
   reason: "",
 });
-const ovs = (changes: FieldChange[]): Action => modify("ovs:db", changes);
-const createLink = (id: string, enrol: string[]): Action => ({
+const deleteLink = (id: string): NetworkAction => ({
+  kind: "delete",
+  plugin,
+  resource: "link",
+  id,
+  before: liveLink(id),
+  reason: "",
+});
+const ovs = (changes: OvsChange[]): NetworkAction => ({
+  kind: "modify",
+  ...ovsDatabaseRef,
+  resource: "ovs-db",
+  before: [],
+  after: [],
+  changes,
+  reason: "",
+});
+const ovsPort = (name: string): LiveOvsPort => ({ name, type: "", owned: false });
+const createLink = (id: string, enrol: string[]): NetworkAction => ({
   kind: "create",
-  plugin: "network",
+  plugin,
+  resource: "link",
   id,
   after: { link: { name: id, type: "linux-bridge" }, enrol } satisfies LinkCreate,
   reason: "",
 });
-const route = (kind: "create" | "modify" | "delete", fields: Partial<DesiredRoute>): Action => {
+const route = (
+  kind: "create" | "modify" | "delete",
+  fields: Partial<DesiredRoute>,
+): NetworkAction => {
   const value: DesiredRoute = { to: "default", family: 4, dev: "opbr0", metric: 0, ...fields };
-  const id = `route:${value.to}@${value.dev}`;
-  if (kind === "create") return { kind, plugin: "network", id, after: value, reason: "" };
-  if (kind === "delete") return { kind, plugin: "network", id, before: value, reason: "" };
-  return modify(id, [{ path: "metric", before: 5, after: value.metric }], value);
+  const id = routeId(value);
+  const base = { plugin, resource: "route", id, reason: "" } as const;
+  if (kind === "create") return { ...base, kind, after: value };
+  const live = { ...value, metric: 5, protocol: "static" };
+  if (kind === "delete") return { ...base, kind, before: live };
+  return {
+    ...base,
+    kind,
+    before: live,
+    after: value,
+    changes: [{ path: "metric", before: 5, after: value.metric }],
+  };
 };
 
 describe("uplink guard", () => {
-  const cases: [string, Action, string[]][] = [
+  const cases: [string, NetworkAction, string[]][] = [
     // Open vSwitch: removing, moving or enrolling an uplink port, deleting an uplink bridge.
     [
       "OVS: removing the uplink port",
-      ovs([{ path: "port/ovsbr0/eth1", before: { name: "eth1" } }]),
+      ovs([ovsChange.removePort("ovsbr0", ovsPort("eth1"))]),
       ["delete eth1 from Open vSwitch"],
     ],
-    ["OVS: removing another port", ovs([{ path: "port/ovsbr0/p9", before: { name: "p9" } }]), []],
+    ["OVS: removing another port", ovs([ovsChange.removePort("ovsbr0", ovsPort("p9"))]), []],
     [
       "OVS: deleting the bridge that carries the route",
-      ovs([{ path: "bridge/ovsbr0", before: { datapath: "netdev", ports: [] } }]),
+      ovs([ovsChange.removeBridge("ovsbr0", { datapath: "netdev", ports: [] })]),
       ["delete ovsbr0 from Open vSwitch"],
     ],
     [
       "OVS: deleting a bridge that holds the uplink port",
-      ovs([{ path: "bridge/other", before: { datapath: "netdev", ports: ["p1", "eth1"] } }]),
+      ovs([ovsChange.removeBridge("other", { datapath: "netdev", ports: ["p1", "eth1"] })]),
       ["delete eth1 from Open vSwitch (with bridge other)"],
     ],
     [
       "OVS: deleting a bridge without uplinks",
-      ovs([{ path: "bridge/other", before: { datapath: "netdev", ports: ["p1"] } }]),
+      ovs([ovsChange.removeBridge("other", { datapath: "netdev", ports: ["p1"] })]),
       [],
     ],
     [
       "OVS: moving the uplink port to another bridge",
-      ovs([{ path: "port/opovs/eth1", after: { internal: false, from: "ovsbr0" } }]),
+      ovs([ovsChange.addPort("opovs", "eth1", { internal: false, from: "ovsbr0" })]),
       ["move eth1 from OVS bridge ovsbr0 to opovs"],
     ],
     [
       "OVS: enrolling the uplink in a bridge",
-      ovs([{ path: "port/opovs/eth0", after: { internal: false } }]),
+      ovs([ovsChange.addPort("opovs", "eth0", { internal: false })]),
       ["enrol eth0 in OVS bridge opovs"],
     ],
     [
       "OVS: a field of the uplink port (its tag)",
-      ovs([{ path: "port/ovsbr0/eth1/tag", before: 10 }]),
+      ovs([ovsChange.setPort("ovsbr0", "eth1", "tag", 10, undefined)]),
       [],
     ],
     // Default routes.
@@ -214,11 +258,7 @@ describe("uplink guard", () => {
       }),
       [],
     ],
-    [
-      "deleting the uplink",
-      { kind: "delete", plugin: "network", id: "eth0", before: {}, reason: "" },
-      ["delete eth0"],
-    ],
+    ["deleting the uplink", deleteLink("eth0"), ["delete eth0"]],
     [
       "an alias that reads down on the uplink is not its state",
       modify("eth0", [{ path: "alias", before: "up", after: "down" }]),
@@ -233,11 +273,7 @@ describe("uplink guard", () => {
       }),
       [],
     ],
-    [
-      "deleting another link",
-      { kind: "delete", plugin: "network", id: "x", before: {}, reason: "" },
-      [],
-    ],
+    ["deleting another link", deleteLink("x"), []],
   ];
   for (const [name, action, problems] of cases) {
     it(name, () => {
@@ -247,15 +283,12 @@ describe("uplink guard", () => {
 
   it("reads a bridge field's change as a field, even when an uplink is named like it", () => {
     const named = { ...host, uplinks: [...host.uplinks, "mtu"] };
-    const change = ovs([{ path: "bridge/ovsbr0/mtu", before: 1500, after: 1400 }]);
+    const change = ovs([ovsChange.setBridge("ovsbr0", "mtu", 1500, 1400)]);
     expect(() => guardUplinks([change], named)).not.toThrow();
   });
 
   it("names the uplinks and every problem of the plan at once", () => {
-    const plan = [
-      modify("br0", [{ path: "state", after: "down" }]),
-      { kind: "delete", plugin: "network", id: "eth0", before: {}, reason: "" } as Action,
-    ];
+    const plan = [modify("br0", [{ path: "state", after: "down" }]), deleteLink("eth0")];
     expect(() => guardUplinks(plan, host)).toThrow(
       "refusing a plan that touches the link carrying the host's default route (br0, eth0, eth1, ovsbr0): it would take br0 down; delete eth0",
     );

@@ -3,10 +3,9 @@
  * dummy links, link state, MTU, MAC, addresses and static routes. `plugins.net`
  * (the op-dbus name and format) is accepted as the same section.
  */
-import type { LxcSection } from "../../src/generated/lxc.js";
 import type { NetworkSection } from "../../src/generated/network.js";
 import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
-import { type ContainerVeth, containerVeths } from "../lxc/veths.js";
+import { type ContainerVeth, fileContainerVeths } from "../lxc/veths.js";
 import { applyNetwork } from "./apply.js";
 import { diffNetwork } from "./diff.js";
 import { defaultOvsConfig, type OvsConfig } from "./ovs.js";
@@ -18,7 +17,8 @@ import {
   uplinkGuardProblems,
 } from "./prepare.js";
 import { queryNetwork } from "./query.js";
-import type { NetDesired, NetLive } from "./types.js";
+import { networkPluginName } from "./refs.js";
+import type { NetDesired, NetLive, NetworkKinds } from "./types.js";
 
 export type { NetDesired, NetLive } from "./types.js";
 
@@ -29,11 +29,16 @@ export interface NetworkPluginOptions {
 
 export function createNetworkPlugin(
   options: NetworkPluginOptions = {},
-): Plugin<NetDesired, NetLive, NetNormalised> {
+): Plugin<NetDesired, NetLive, NetNormalised, NetworkKinds> {
   const ovsConfig: OvsConfig = { ...defaultOvsConfig, ...options.ovs };
   return {
-    name: "network",
+    name: networkPluginName,
     aliases: ["net"],
+    resources: {
+      link: "a network interface: bridge, veth, macvlan, dummy, NIC or OVS interface",
+      route: "a static route of the main table",
+      "ovs-db": "the Open vSwitch database, changed by one transaction per run",
+    },
     // Concurrent actions share one `ip -batch` process (batch.ts), so all of a wave may run
     // at once: 200 links then take a handful of processes instead of one per 8 links.
     concurrency: Number.POSITIVE_INFINITY,
@@ -46,7 +51,7 @@ export function createNetworkPlugin(
     // The file's half while `ip` and OVSDB answer, the host's half once they have.
     normalise: async (section, _ctx, file) => ({
       fromFile: normaliseNetwork(section as NetworkSection),
-      guests: containerVeths(file.sections.get("lxc") as LxcSection | undefined),
+      guests: fileContainerVeths(file),
     }),
     resolve: ({ fromFile, guests }, live, ctx) =>
       resolveNetwork(fromFile, live, { allowUplink: ctx.options.allowUplink, guests }),
@@ -59,7 +64,8 @@ export function createNetworkPlugin(
   };
 }
 
-export const networkPlugin: Plugin<NetDesired, NetLive, NetNormalised> = createNetworkPlugin();
+export const networkPlugin: Plugin<NetDesired, NetLive, NetNormalised, NetworkKinds> =
+  createNetworkPlugin();
 
 /** The file's half of a network section: links, bridges and routes, and the lxc veths. */
 export interface NetNormalised {

@@ -1,14 +1,15 @@
 /**
  * The OVSDB side of the network plugin, as pure functions: the rows OVSDB returns turned into
- * live bridges, and an `ovs:db` action's changes turned into one transaction's operations.
+ * live bridges, and an `ovs-db` action's changes turned into one transaction's operations.
  * test/network.ovs.test.ts runs the same against a real ovsdb-server.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { OvsdbOperation } from "../../src/ovsdb.js";
-import type { Action, FieldChange } from "../../src/plugin.js";
 import { ovsOperations, parseOvsRows } from "./ovs.js";
+import { ovsChange } from "./ovs-changes.js";
+import type { NetworkAction, OvsChange } from "./types.js";
 
 const noUuids = { bridges: new Map<string, string>(), ports: new Map<string, string>() };
 const owner = [
@@ -40,10 +41,10 @@ function inserted(operations: readonly OvsdbOperation[], table: string, name: st
 }
 
 describe("ovsOperations", () => {
-  const create: FieldChange[] = [
-    { path: "bridge/br0", after: { datapath: "netdev", mtu: 1400, mac: "02:00:00:00:00:01" } },
-    { path: "port/br0/p1", after: { tag: 10, internal: true } },
-    { path: "port/br0/vi100", after: { internal: false } },
+  const create: OvsChange[] = [
+    ovsChange.addBridge("br0", { datapath: "netdev", mtu: 1400, mac: "02:00:00:00:00:01" }),
+    ovsChange.addPort("br0", "p1", { tag: 10, internal: true }),
+    ovsChange.addPort("br0", "vi100", { internal: false }),
   ];
 
   it("creates a bridge with its own internal port and its ports in one go", () => {
@@ -77,7 +78,7 @@ describe("ovsOperations", () => {
   });
 
   it("adds a port to an existing bridge by reference, without touching its other ports", () => {
-    const operations = ovsOperations([{ path: "port/br0/p2", after: { internal: true } }], noUuids);
+    const operations = ovsOperations([ovsChange.addPort("br0", "p2", { internal: true })], noUuids);
     const port = inserted(operations, "Port", "p2")?.["uuid-name"];
     expect(operations.at(-1)).toEqual({
       op: "mutate",
@@ -95,10 +96,10 @@ describe("ovsOperations", () => {
     };
     const operations = ovsOperations(
       [
-        { path: "bridge/old", before: { datapath: "netdev", ports: [] } },
-        { path: "bridge/vanished", before: { datapath: "netdev", ports: [] } },
-        { path: "port/br0/p9", before: { name: "p9", type: "", owned: true } },
-        { path: "port/br0/p8", before: { name: "p8", type: "", owned: true } },
+        ovsChange.removeBridge("old", { datapath: "netdev", ports: [] }),
+        ovsChange.removeBridge("vanished", { datapath: "netdev", ports: [] }),
+        ovsChange.removePort("br0", { name: "p9", type: "", owned: true }),
+        ovsChange.removePort("br0", { name: "p8", type: "", owned: true }),
       ],
       uuids,
     );
@@ -120,7 +121,7 @@ describe("ovsOperations", () => {
 
   it("moves a port from another bridge with its rows, clearing a tag the file does not give", () => {
     const operations = ovsOperations(
-      [{ path: "port/br1/p1", after: { internal: true, from: "br0" } }],
+      [ovsChange.addPort("br1", "p1", { internal: true, from: "br0" })],
       { bridges: new Map(), ports: new Map([["p1", "p1-uuid"]]) },
     );
     expect(operations.filter((op) => op.op === "insert")).toEqual([]);
@@ -145,19 +146,19 @@ describe("ovsOperations", () => {
     // The removal comes first: until then the port is on two bridges.
     expect(operations[0]?.mutations).toEqual([["ports", "delete", ["set", [["uuid", "p1-uuid"]]]]]);
     expect(() =>
-      ovsOperations([{ path: "port/br1/p1", after: { internal: true, from: "br0" } }], noUuids),
+      ovsOperations([ovsChange.addPort("br1", "p1", { internal: true, from: "br0" })], noUuids),
     ).toThrow(/no longer on bridge br0/);
   });
 
   it("sets and clears fields of existing rows", () => {
     const operations = ovsOperations(
       [
-        { path: "bridge/br0/datapath", before: "system", after: "netdev" },
-        { path: "bridge/br0/mac", before: "02:00:00:00:00:01", after: "02:00:00:00:00:02" },
-        { path: "bridge/br0/mtu", before: 1500, after: 1400 },
-        { path: "port/br0/p1/tag", before: 20 },
-        { path: "port/br0/p1/internal", before: false, after: true },
-        { path: "port/br0/p1/mac", before: "02:00:00:00:00:03" },
+        ovsChange.setBridge("br0", "datapath", "system", "netdev"),
+        ovsChange.setBridge("br0", "mac", "02:00:00:00:00:01", "02:00:00:00:00:02"),
+        ovsChange.setBridge("br0", "mtu", 1500, 1400),
+        ovsChange.setPort("br0", "p1", "tag", 20, undefined),
+        ovsChange.setPort("br0", "p1", "internal", false, true),
+        ovsChange.setPort("br0", "p1", "mac", "02:00:00:00:00:03", undefined),
       ],
       noUuids,
     );
@@ -183,13 +184,19 @@ describe("ovsOperations", () => {
   it("turns every fixture's OVS action into operations whose references hold", () => {
     const root = join(import.meta.dirname, "fixtures");
     const actions = readdirSync(root).flatMap(
-      (folder) => JSON.parse(readFileSync(join(root, folder, "actions.json"), "utf8")) as Action[],
+      (folder) =>
+        JSON.parse(readFileSync(join(root, folder, "actions.json"), "utf8")) as NetworkAction[],
     );
-    const ovs = actions.filter((action) => action.id === "ovs:db");
+    const ovs = actions.filter((action) => action.resource === "ovs-db");
     expect(ovs.length).toBeGreaterThanOrEqual(2);
     for (const action of ovs) {
-      if (action.kind !== "modify") throw new Error("ovs:db is always a modify");
-      const all = new Map(action.changes.map((c) => [c.path.split("/").at(-1) as string, "u"]));
+      if (action.kind !== "modify") throw new Error("the OVS database is always modified");
+      const all = new Map(
+        action.changes.flatMap((c) => [
+          [c.bridge, "u"],
+          ...(c.table === "port" ? [[c.port, "u"] as const] : []),
+        ]),
+      );
       const operations = ovsOperations(action.changes, { bridges: all, ports: all });
       expect(operations.length).toBeGreaterThan(0);
       expect(referencesBeforeDefinitions(operations)).toEqual([]);

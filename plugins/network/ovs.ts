@@ -22,8 +22,7 @@ import {
   uuidOf,
   withOpenVswitch,
 } from "../../src/ovsdb.js";
-import type { FieldChange } from "../../src/plugin.js";
-import type { LiveOvs, LiveOvsBridge, LiveOvsPort } from "./types.js";
+import type { LiveOvs, LiveOvsBridge, LiveOvsPort, OvsChange } from "./types.js";
 import { ovsOwnerKeys } from "./types.js";
 
 export interface OvsConfig {
@@ -172,21 +171,6 @@ function scalarOf(value: OvsValue): string | number | undefined {
   return undefined;
 }
 
-/** Where a change of the `ovs:db` action applies: `bridge/B[/field]` or `port/B/P[/field]`. */
-function parseOvsPath(
-  path: string,
-):
-  | { table: "bridge"; bridge: string; field?: string }
-  | { table: "port"; bridge: string; port: string; field?: string } {
-  const [table, bridge = "", third, fourth] = path.split("/");
-  if (table === "bridge")
-    return { table, bridge, ...(third === undefined ? {} : { field: third }) };
-  if (table === "port" && third !== undefined) {
-    return { table, bridge, port: third, ...(fourth === undefined ? {} : { field: fourth }) };
-  }
-  throw new Error(`bug: unknown OVS change path ${path}`);
-}
-
 /** What op writes into a row it creates, and what marks it as op's (types.ts). */
 const ownerIds: [string, string][] = [
   [ovsOwnerKeys.managed, "true"],
@@ -204,12 +188,12 @@ export interface OvsUuids {
 }
 
 /**
- * The operations of one transaction doing the changes of an `ovs:db` action (pure).
+ * The operations of one transaction doing the changes of an `ovs-db` action (pure).
  * Removals first; then new interfaces and ports, then the bridges that hold them, so that
  * every "named-uuid" is inserted before it is referenced; then changes to existing rows.
  * A removal of a row that is already gone is left out (it is what the file asks for).
  */
-export function ovsOperations(changes: readonly FieldChange[], uuids: OvsUuids): OvsdbOperation[] {
+export function ovsOperations(changes: readonly OvsChange[], uuids: OvsUuids): OvsdbOperation[] {
   const removals: OvsdbOperation[] = [];
   const inserts: OvsdbOperation[] = [];
   const bridgeInserts: OvsdbOperation[] = [];
@@ -220,20 +204,18 @@ export function ovsOperations(changes: readonly FieldChange[], uuids: OvsUuids):
   // A new bridge's row lists its ports, so the ports of new bridges are gathered first.
   const newBridges = new Map<string, { row: Row; ports: OvsValue[] }>();
   for (const change of changes) {
-    const where = parseOvsPath(change.path);
-    if (where.table !== "bridge" || where.field !== undefined || change.after === undefined)
-      continue;
-    const after = change.after as Record<string, unknown>;
+    if (change.table !== "bridge" || change.op !== "add") continue;
+    const { after } = change;
     const ownPort = addPortRows(
       inserts,
       nextName,
-      where.bridge,
+      change.bridge,
       { internal: true, mtu: after.mtu },
       {},
     );
-    newBridges.set(where.bridge, {
+    newBridges.set(change.bridge, {
       row: {
-        name: where.bridge,
+        name: change.bridge,
         external_ids: ["map", ownerIds],
         ...(after.datapath === undefined ? {} : { datapath_type: after.datapath }),
         ...(after.mac === undefined ? {} : { other_config: ["map", [["hwaddr", after.mac]]] }),
@@ -256,23 +238,22 @@ export function ovsOperations(changes: readonly FieldChange[], uuids: OvsUuids):
   };
 
   for (const change of changes) {
-    const where = parseOvsPath(change.path);
-    const after = change.after as Record<string, unknown> | undefined;
-    if (where.table === "bridge") {
-      if (where.field === undefined && after === undefined) {
-        const uuid = uuids.bridges.get(where.bridge);
+    if (change.table === "bridge") {
+      if (change.op === "remove") {
+        const uuid = uuids.bridges.get(change.bridge);
         if (uuid !== undefined)
           removals.push(mutate(database, [], [["bridges", "delete", uuidSet([["uuid", uuid]])]]));
-      } else if (where.field !== undefined) {
-        updates.push(...bridgeUpdates(where.bridge, { [where.field]: change.after }));
+      } else if (change.op === "set") {
+        updates.push(...bridgeUpdates(change.bridge, { [change.field]: change.after }));
       }
       continue;
     }
-    const { bridge, port } = where;
-    if (where.field === undefined && after === undefined) {
+    const { bridge, port } = change;
+    if (change.op === "remove") {
       removeFromBridge(bridge, port, removals);
-    } else if (where.field === undefined && after) {
-      if (typeof after.from === "string") {
+    } else if (change.op === "add") {
+      const { after } = change;
+      if (after.from !== undefined) {
         // A port on another bridge moves with its rows: a new row of the same name would
         // collide with the old one in the name index.
         const uuid = uuids.ports.get(port);
@@ -302,10 +283,10 @@ export function ovsOperations(changes: readonly FieldChange[], uuids: OvsUuids):
           }),
         );
       }
-    } else if (where.field === "tag") {
+    } else if (change.field === "tag") {
       updates.push(update("Port", whereName(port), { tag: change.after ?? emptySet }));
-    } else if (where.field !== undefined) {
-      updates.push(...interfaceUpdates(port, { [where.field]: change.after }));
+    } else {
+      updates.push(...interfaceUpdates(port, { [change.field]: change.after }));
     }
   }
 
@@ -395,23 +376,20 @@ function mutate(table: string, where: unknown[], mutations: unknown[]): OvsdbOpe
 }
 
 /** Whether the changes remove or move existing rows (which operations name by uuid). */
-function needsUuids(changes: readonly FieldChange[]): boolean {
-  return changes.some((change) => {
-    const where = parseOvsPath(change.path);
-    const after = change.after as Record<string, unknown> | undefined;
-    return (
-      where.field === undefined &&
-      (after === undefined || (where.table === "port" && typeof after.from === "string"))
-    );
-  });
+function needsUuids(changes: readonly OvsChange[]): boolean {
+  return changes.some(
+    (change) =>
+      change.op === "remove" ||
+      (change.table === "port" && change.op === "add" && change.after.from !== undefined),
+  );
 }
 
 /**
- * Applies an `ovs:db` action: one transaction, and a wait until ovs-vswitchd has applied it
+ * Applies an `ovs-db` action: one transaction, and a wait until ovs-vswitchd has applied it
  * (src/ovsdb.ts): the links of internal ports exist only then, and the run goes on to set
  * them up and address them.
  */
-export async function applyOvs(changes: readonly FieldChange[], config: OvsConfig): Promise<void> {
+export async function applyOvs(changes: readonly OvsChange[], config: OvsConfig): Promise<void> {
   await withSession(config, ovsReconfigureMs, async (session) => {
     const uuids = needsUuids(changes)
       ? await selectUuids(session)

@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { containerVeths } from "../lxc/veths.js";
 import { diffNetwork } from "./diff.js";
+import { linkRef } from "./refs.js";
 import { liveLink } from "./testing.js";
 import type { DesiredLink, LiveLink, LiveOvsBridge, NetDesired, NetLive } from "./types.js";
 
@@ -95,7 +96,7 @@ describe("pruning", () => {
     ]);
     const actions = diffNetwork(desired([], { prune: true }), host);
     expect(actions.map((a) => [a.id, a.needs ?? []])).toEqual([
-      ["br0", ["network:p0"]],
+      ["br0", [linkRef("p0")]],
       ["p0", []],
     ]);
     // br0 kept, p0 pruned: p0 goes with its delete, br0 has nothing to take out.
@@ -266,7 +267,7 @@ describe("what a link the file names but op did not create keeps", () => {
       ],
     };
     expect(plan(desired([eth1, bridge("br0")]), host)).toEqual([
-      "delete route:198.18.8.0/24@br0: static route no longer in the file",
+      "delete 198.18.8.0/24 dev br0: static route no longer in the file",
     ]);
   });
 });
@@ -278,7 +279,7 @@ describe("OVS links marked absent", () => {
       [{ name: "old0", datapath: "netdev", owned: true, ports: [] }],
     );
     expect(plan(desired([], { absent: ["old0"] }), host)).toEqual([
-      "modify ovs:db: one OVSDB transaction: -bridge old0",
+      "modify Open vSwitch: one OVSDB transaction: -bridge old0",
     ]);
   });
 });
@@ -314,7 +315,7 @@ describe("what a declared link keeps and replaces", () => {
     ]);
     const actions = diffNetwork(desired([], { prune: true }), host);
     expect(actions.map((a) => [a.kind, a.id, a.needs ?? []])).toEqual([
-      ["delete", "mb0", ["network:mv0"]],
+      ["delete", "mb0", [linkRef("mv0")]],
       ["delete", "mv0", []],
     ]);
   });

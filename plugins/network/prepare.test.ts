@@ -325,7 +325,16 @@ describe("network prepare", () => {
     expect(prepare(down, host, true).links[0]?.state).toBe("down");
     expect(() =>
       guardUplinks(
-        [{ kind: "delete", plugin: "network", id: "eth0", before: {}, reason: "" }],
+        [
+          {
+            kind: "delete",
+            plugin: "network",
+            resource: "link",
+            id: "eth0",
+            before: liveLink("eth0"),
+            reason: "",
+          },
+        ],
         host,
       ),
     ).toThrow(/delete eth0/);

@@ -7,10 +7,11 @@
 import { OpError } from "../../src/errors.js";
 import type { Address4, Interface, NetworkSection } from "../../src/generated/network.js";
 import { ovsStartHint } from "../../src/ovsdb.js";
-import { type Action, type FieldChange, type Problem, problemLine } from "../../src/plugin.js";
+import { describeRef, type Problem, problemLine } from "../../src/plugin.js";
 import { type ContainerVeth, looksLikeContainerVeth } from "../lxc/veths.js";
 import { canonicalIp, familyOf, hasHostBits, parseCidr } from "./addr.js";
-import { diffNetwork, type LinkCreate, routeId } from "./diff.js";
+import { diffNetwork } from "./diff.js";
+import { routeId } from "./refs.js";
 import {
   type DesiredLink,
   type DesiredOvsBridge,
@@ -18,6 +19,8 @@ import {
   type LinkType,
   type NetDesired,
   type NetLive,
+  type NetworkAction,
+  type OvsChange,
   ovsTypes,
 } from "./types.js";
 
@@ -806,7 +809,7 @@ function ovsBridges(
  * that the host's default route would give way to.
  */
 export function guardUplinks(
-  actions: readonly Action[],
+  actions: readonly NetworkAction[],
   host: Pick<NetLive, "uplinks" | "defaultRoutes">,
 ): void {
   const problems = actions.flatMap((action) => uplinkProblems(action, host));
@@ -827,13 +830,13 @@ const uplinkHint =
 
 /** guardUplinks' problems, one per thing the plan would do to an uplink (the plugin's guard). */
 export function uplinkGuardProblems(
-  actions: readonly Action[],
+  actions: readonly NetworkAction[],
   host: Pick<NetLive, "uplinks" | "defaultRoutes">,
 ): Problem[] {
   const uplinks = host.uplinks.join(", ") || "none";
   return actions.flatMap((action) =>
     uplinkProblems(action, host).map((what) => ({
-      path: `${action.plugin}:${action.id}`,
+      path: describeRef(action),
       message: `it touches the link carrying the host's default route (${uplinks}): it would ${what}`,
       hint: uplinkHint,
     })),
@@ -842,18 +845,18 @@ export function uplinkGuardProblems(
 
 /** What one action would do to the host's uplinks, in words; empty when nothing. */
 function uplinkProblems(
-  action: Action,
+  action: NetworkAction,
   host: Pick<NetLive, "uplinks" | "defaultRoutes">,
 ): string[] {
   const isUplink = (name: unknown): boolean =>
     typeof name === "string" && host.uplinks.includes(name);
-  if (action.id === "ovs:db") {
+  if (action.resource === "ovs-db") {
     return action.kind === "modify" ? ovsUplinkProblems(action.changes, isUplink) : [];
   }
-  if (action.id.startsWith("route:")) return defaultRouteProblems(action, host.defaultRoutes);
+  if (action.resource === "route") return defaultRouteProblems(action, host.defaultRoutes);
   const problems: string[] = [];
   if (action.kind === "create") {
-    for (const port of (action.after as LinkCreate).enrol.filter(isUplink))
+    for (const port of action.after.enrol.filter(isUplink))
       problems.push(`enrol ${port} in bridge ${action.id}`);
     return problems;
   }
@@ -865,7 +868,7 @@ function uplinkProblems(
     if (change.path === "ports" && isUplink(change.before))
       problems.push(`take ${String(change.before)} out of bridge ${action.id}`);
     if (change.path === "peer.state" && change.after === "down") {
-      const peer = (action.after as DesiredLink).veth?.peer;
+      const peer = action.after.veth?.peer;
       if (isUplink(peer)) problems.push(`take ${String(peer)} down`);
     }
     if (!isUplink(action.id)) continue;
@@ -886,26 +889,27 @@ function uplinkProblems(
   return problems;
 }
 
-/** An `ovs:db` change that removes, moves or enrols an uplink (port or bridge). */
+/** An `ovs-db` change that removes, moves or enrols an uplink (port or bridge). */
 function ovsUplinkProblems(
-  changes: readonly FieldChange[],
+  changes: readonly OvsChange[],
   isUplink: (name: unknown) => boolean,
 ): string[] {
   const problems: string[] = [];
   for (const change of changes) {
-    const [table, bridge = "", port, field] = change.path.split("/");
-    if (field !== undefined) continue;
-    const after = change.after as { from?: string } | undefined;
-    if (table === "bridge" && after === undefined) {
-      const ports = (change.before as { ports?: string[] } | undefined)?.ports ?? [];
+    if (change.op === "set") continue;
+    const { bridge } = change;
+    if (change.table === "bridge") {
+      if (change.op === "add") continue;
       if (isUplink(bridge)) problems.push(`delete ${bridge} from Open vSwitch`);
-      for (const name of ports.filter(isUplink))
+      for (const name of change.before.ports.filter(isUplink))
         problems.push(`delete ${name} from Open vSwitch (with bridge ${bridge})`);
+      continue;
     }
-    if (table !== "port" || !isUplink(port)) continue;
-    if (after === undefined) problems.push(`delete ${port} from Open vSwitch`);
-    else if (after.from !== undefined)
-      problems.push(`move ${port} from OVS bridge ${after.from} to ${bridge}`);
+    const { port } = change;
+    if (!isUplink(port)) continue;
+    if (change.op === "remove") problems.push(`delete ${port} from Open vSwitch`);
+    else if (change.after.from !== undefined)
+      problems.push(`move ${port} from OVS bridge ${change.after.from} to ${bridge}`);
     else problems.push(`enrol ${port} in OVS bridge ${bridge}`);
   }
   return problems;
@@ -916,8 +920,11 @@ function ovsUplinkProblems(
  * family) would replace or shadow the host's; changing or deleting a default route is the
  * same kind of change.
  */
-function defaultRouteProblems(action: Action, defaultRoutes: NetLive["defaultRoutes"]): string[] {
-  const route = (action.kind === "delete" ? action.before : action.after) as DesiredRoute;
+function defaultRouteProblems(
+  action: Extract<NetworkAction, { resource: "route" }>,
+  defaultRoutes: NetLive["defaultRoutes"],
+): string[] {
+  const route = action.kind === "delete" ? action.before : action.after;
   if (route.to !== "default") return [];
   if (action.kind === "delete") return [`delete the default route on ${route.dev}`];
   if (action.kind === "modify") return [`replace the default route on ${route.dev}`];

@@ -4,6 +4,7 @@
  */
 
 import type { Interface } from "../../src/generated/network.js";
+import type { Action, Kind } from "../../src/plugin.js";
 
 /** op's link types: the schema's, less the op-dbus spellings prepare translates. */
 export type LinkType = Exclude<Interface["type"], "bridge" | "ovs-port">;
@@ -163,8 +164,68 @@ export interface NetLive {
   defaultRoutes: { dev: string; family: 4 | 6; metric: number }[];
 }
 
-/** What an action carries (`after` of create/modify, `before` of delete). */
-export type LinkAction =
-  | { link: DesiredLink }
-  | { route: DesiredRoute }
-  | { ovs: DesiredOvsBridge[] };
+/**
+ * The payload of a link create: the desired link, its full ifalias, existing links to enrol,
+ * and the state of a veth's peer the file does not declare (it follows the veth's).
+ */
+export interface LinkCreate {
+  link: DesiredLink;
+  ifalias?: string;
+  enrol: string[];
+  peerState?: "up" | "down";
+}
+
+/** The columns a new OVS bridge's row gets. */
+export type NewOvsBridge = Pick<DesiredOvsBridge, "datapath" | "mtu" | "mac">;
+/** A port the transaction adds, or moves here from bridge `from`. */
+export type NewOvsPort = Omit<DesiredOvsPort, "name"> & { from?: string };
+
+/**
+ * One change of the `ovs-db` action, typed by the row it touches (`table`) and what it does
+ * (`op`): add or remove a bridge or port, or set one field of it. `path` is how the plan and
+ * the ledger show it: `bridge/B[/field]` or `port/B/P[/field]`.
+ */
+export type OvsChange =
+  | { path: string; table: "bridge"; bridge: string; op: "add"; after: NewOvsBridge }
+  | {
+      path: string;
+      table: "bridge";
+      bridge: string;
+      op: "remove";
+      before: { datapath: string; ports: string[] };
+    }
+  | {
+      path: string;
+      table: "bridge";
+      bridge: string;
+      op: "set";
+      field: "datapath" | "mtu" | "mac";
+      before?: string | number;
+      after?: string | number;
+    }
+  | { path: string; table: "port"; bridge: string; port: string; op: "add"; after: NewOvsPort }
+  | { path: string; table: "port"; bridge: string; port: string; op: "remove"; before: LiveOvsPort }
+  | {
+      path: string;
+      table: "port";
+      bridge: string;
+      port: string;
+      op: "set";
+      field: "tag" | "internal" | "mtu" | "mac";
+      before?: string | number | boolean;
+      after?: string | number | boolean;
+    };
+
+/**
+ * The network plugin's resource kinds (src/plugin.ts): a link (id: its name), a static route
+ * (id: `198.18.0.0/24 dev br0`) and the Open vSwitch database, changed by one transaction.
+ */
+export type NetworkKinds = {
+  link: Kind<DesiredLink, LiveLink, LinkCreate>;
+  route: Kind<DesiredRoute, LiveRoute>;
+  /** Only ever modified: one transaction of typed changes. */
+  "ovs-db": Kind<DesiredOvsBridge[], LiveOvsBridge[], never, never, OvsChange>;
+};
+
+/** An action of the network plugin. */
+export type NetworkAction = Action<NetworkKinds>;

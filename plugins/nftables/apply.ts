@@ -4,7 +4,7 @@
  * refused script changes nothing, and the error names the table, chain and rule it came from.
  */
 import { OpError } from "../../src/errors.js";
-import { type Action, type Ctx, unreachable } from "../../src/plugin.js";
+import { type Ctx, unreachable } from "../../src/plugin.js";
 import { nftFailed } from "./query.js";
 import {
   carriesOwnerMark,
@@ -15,10 +15,10 @@ import {
   replaceScript,
   type Script,
 } from "./script.js";
-import { type NftTableSpec, tableId } from "./types.js";
+import { type NftAction, tableId } from "./types.js";
 import { assertSafeTable } from "./validate.js";
 
-export async function applyNftables(action: Action, ctx: Ctx): Promise<void> {
+export async function applyNftables(action: NftAction, ctx: Ctx): Promise<void> {
   const script = scriptFor(action);
   if (action.kind === "modify") await assertOwned(action, ctx);
   const result = await ctx.exec.run("nft", ["-f", "-"], { input: script.text, check: false });
@@ -43,8 +43,8 @@ export async function applyNftables(action: Action, ctx: Ctx): Promise<void> {
  * comment) or handed over with `adopt: true`. nft 1.0.6 leaves table comments out of its JSON,
  * so this reads the one table's text listing, and only on this path (a modify is rare).
  */
-async function assertOwned(action: Action & { kind: "modify" }, ctx: Ctx): Promise<void> {
-  const spec = action.after as NftTableSpec;
+async function assertOwned(action: NftAction & { kind: "modify" }, ctx: Ctx): Promise<void> {
+  const spec = action.after;
   if (spec.adopt === true) return;
   const listing = await ctx.exec.run("nft", ["list", "table", spec.family, spec.name], {
     check: false,
@@ -57,7 +57,7 @@ async function assertOwned(action: Action & { kind: "modify" }, ctx: Ctx): Promi
   });
 }
 
-function scriptFor(action: Action): Script {
+function scriptFor(action: NftAction): Script {
   switch (action.kind) {
     case "create":
     case "modify": {
@@ -69,10 +69,8 @@ function scriptFor(action: Action): Script {
       }
       return replaceScript(spec);
     }
-    case "delete": {
-      const slash = action.id.indexOf("/");
-      return deleteScript({ family: action.id.slice(0, slash), name: action.id.slice(slash + 1) });
-    }
+    case "delete":
+      return deleteScript(action.before);
     default:
       return unreachable(action);
   }

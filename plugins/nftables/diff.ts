@@ -4,10 +4,12 @@
  * say in the file's terms what differs: rules added or removed (order matters), chain
  * properties, set elements, chains, sets and maps added or removed.
  */
-import type { Action, FieldChange } from "../../src/plugin.js";
+import type { FieldChange } from "../../src/plugin.js";
 import {
   type DesiredRule,
   type DesiredTable,
+  type LiveTableView,
+  type NftAction,
   type NftChain,
   type NftDesired,
   type NftLive,
@@ -117,9 +119,10 @@ class RuleTexts {
   }
 }
 
-export function diffNftables(desired: NftDesired, live: NftLive): Action[] {
+export function diffNftables(desired: NftDesired, live: NftLive): NftAction[] {
   const liveById = new Map(live.tables.map((table) => [tableId(table), table]));
-  const actions: Action[] = [];
+  const actions: NftAction[] = [];
+  const resource = "table";
   for (const want of desired.tables) {
     const have = liveById.get(want.id);
     if (want.ensure === "absent") {
@@ -128,6 +131,7 @@ export function diffNftables(desired: NftDesired, live: NftLive): Action[] {
         actions.push({
           kind: "delete",
           plugin,
+          resource,
           id: want.id,
           before: liveView(have, texts),
           reason: "ensure: absent",
@@ -139,6 +143,7 @@ export function diffNftables(desired: NftDesired, live: NftLive): Action[] {
       actions.push({
         kind: "create",
         plugin,
+        resource,
         id: want.id,
         after: want.spec,
         reason: "not on host",
@@ -151,6 +156,7 @@ export function diffNftables(desired: NftDesired, live: NftLive): Action[] {
       actions.push({
         kind: "modify",
         plugin,
+        resource,
         id: want.id,
         before: liveView(have, texts),
         after: want.spec,
@@ -314,7 +320,7 @@ export function editScript(before: readonly string[], after: readonly string[]):
 }
 
 /** A live table in the shape of the file (rules and elements as text), for plans and the ledger. */
-function liveView(table: NftTable, texts: RuleTexts): Record<string, unknown> {
+function liveView(table: NftTable, texts: RuleTexts): LiveTableView {
   const sets = (list: NftSet[]) =>
     list.map((set) => ({
       name: set.name,

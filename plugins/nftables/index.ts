@@ -5,7 +5,7 @@ import { applyNftables } from "./apply.js";
 import { diffNftables } from "./diff.js";
 import { nftParserCheck, prepareNftables } from "./prepare.js";
 import { queryNftables } from "./query.js";
-import type { NftDesired, NftLive } from "./types.js";
+import type { NftDesired, NftKinds, NftLive } from "./types.js";
 import { sectionProblems } from "./validate.js";
 
 export type { NftDesired, NftLive } from "./types.js";
@@ -27,8 +27,9 @@ export function reportNftables(live: NftLive): LiveReport {
 /** The file's half, started: it gets the live state when nft has listed the ruleset. */
 type NftNormalised = ReturnType<typeof liveLater<NftLive, NftDesired>>;
 
-export const nftablesPlugin: Plugin<NftDesired, NftLive, NftNormalised> & ToolCheck = {
+export const nftablesPlugin: Plugin<NftDesired, NftLive, NftNormalised, NftKinds> & ToolCheck = {
   name: "nftables",
+  resources: { table: "an nftables table, replaced whole by one nft transaction" },
   // The schema has already run by then; these are the checks it cannot express.
   check: (section, path) => ({ problems: sectionProblems(section, path, false), warnings: [] }),
   // `op validate`: every rule through nft's own parser, in a throw-away namespace.

@@ -7,13 +7,13 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OpError } from "../../src/errors.js";
-import type { Action, Ctx } from "../../src/plugin.js";
+import type { Ctx } from "../../src/plugin.js";
 import { nftablesRunner } from "../../test/support/nftables.js";
 import { applyNftables } from "./apply.js";
 import { diffNftables } from "./diff.js";
 import { prepareNftables } from "./prepare.js";
 import { queryNftables } from "./query.js";
-import type { NftLive } from "./types.js";
+import type { NftAction, NftLive } from "./types.js";
 
 const netns = `ops-mut-${randomBytes(3).toString("hex")}`;
 let ctx: Ctx;
@@ -94,10 +94,10 @@ describe("replacing a table", () => {
       { family: "inet", name, chains: [{ name: "c", rules: ["tcp dport 80 accept"] }], ...fields },
     ],
   });
-  const modifyOf = async (name: string, fields?: Record<string, unknown>): Promise<Action> => {
+  const modifyOf = async (name: string, fields?: Record<string, unknown>): Promise<NftAction> => {
     const actions = diffNftables(await prepareNftables(section(name, fields), live, ctx), live);
     expect(actions.map((a) => `${a.kind} ${a.id}`)).toEqual([`modify inet/${name}`]);
-    return actions[0] as Action;
+    return actions[0] as NftAction;
   };
 
   it("leaves another tool's table as it was, unless the file adopts it", async () => {

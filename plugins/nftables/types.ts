@@ -4,6 +4,7 @@
  * they were written. Handles and counters are left out of what is compared.
  */
 import type { NftTableSpec } from "../../src/generated/nftables.js";
+import type { Action, Kind } from "../../src/plugin.js";
 
 export type { NftablesSection, NftTableSpec } from "../../src/generated/nftables.js";
 
@@ -77,3 +78,15 @@ export interface NftDesired {
 export function tableId(table: { family: string; name: string }): string {
   return `${table.family}/${table.name}`;
 }
+
+/** A live table as an action's `before` shows it: its name, properties and rule texts. */
+export type LiveTableView = { family: string; name: string } & Record<string, unknown>;
+
+/**
+ * The nftables plugin's one resource kind (src/plugin.ts): a table (id: `family/name`),
+ * replaced whole by one nft transaction.
+ */
+export type NftKinds = { table: Kind<NftTableSpec, LiveTableView> };
+
+/** An action of the nftables plugin. */
+export type NftAction = Action<NftKinds>;

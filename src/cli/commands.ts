@@ -18,7 +18,7 @@ import { OpError, withContext } from "../errors.js";
 import { checkpointLogPath } from "../ledger/checkpoint-log.js";
 import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
-import { type Plugin, type Problem, problemLine, unreachable } from "../plugin.js";
+import { type Action, type Plugin, type Problem, problemLine, unreachable } from "../plugin.js";
 import type { PluginRegistry } from "../registry.js";
 import { type CheckOptions, checkState as checkStateFile } from "../state/check.js";
 import { readStateFile } from "../state/load.js";
@@ -208,7 +208,7 @@ function showProgress(event: RunEvent, options: ApplyOptions, interrupt: Interru
       interrupt.changing();
       return;
     case "outcome":
-      if (!options.json) print(`${renderOutcome(event.action, event.outcome)}\n`);
+      if (!options.json) print(`${renderOutcome(event)}\n`);
       return;
     default:
       unreachable(event);
@@ -243,15 +243,16 @@ function renderApply(
       summary,
       actions,
       settled: settledJson(settlements),
-      outcomes: outcomes.map(({ action, outcome }) => ({
+      outcomes: outcomes.map(({ action, outcome, needed }) => ({
         kind: action.kind,
         plugin: action.plugin,
+        resource: action.resource,
         id: action.id,
         status: outcome.status,
         ...(outcome.status === "failed" || outcome.status === "unknown"
           ? { error: messageOf(outcome.error) }
           : {}),
-        ...(outcome.status === "skipped" ? { because: outcome.because } : {}),
+        ...(outcome.status === "skipped" ? { because: neededJson(needed, outcome.because) } : {}),
       })),
       converged: report.converged,
       remaining: report.remaining ?? [],
@@ -287,6 +288,13 @@ function settledJson(settlements: readonly Settlement[]): unknown[] {
     id: intent.target,
     how,
   }));
+}
+
+/** The action a skipped one needed, as `--json` names it (its plan key if it is not known). */
+function neededJson(needed: Action | undefined, key: string): unknown {
+  if (needed === undefined) return key;
+  const { kind, plugin, resource, id } = needed;
+  return { kind, plugin, resource, id };
 }
 
 /** What an interrupted run did and did not do, for stderr. */

@@ -18,10 +18,18 @@ describe("renderPlan", () => {
 
   it("shows each action with its sign, reason and field changes, then a summary", () => {
     const actions: Action[] = [
-      { kind: "create", plugin: "nftables", id: "inet/a", after: {}, reason: "not on host" },
+      {
+        kind: "create",
+        plugin: "nftables",
+        resource: "table",
+        id: "inet/a",
+        after: {},
+        reason: "not on host",
+      },
       {
         kind: "modify",
         plugin: "nftables",
+        resource: "table",
         id: "inet/b",
         before: {},
         after: {},
@@ -32,16 +40,23 @@ describe("renderPlan", () => {
           { path: "chain input/rules", before: "tcp dport 9999 accept" },
         ],
       },
-      { kind: "delete", plugin: "nftables", id: "inet/c", before: {}, reason: "ensure: absent" },
+      {
+        kind: "delete",
+        plugin: "nftables",
+        resource: "table",
+        id: "inet/c",
+        before: {},
+        reason: "ensure: absent",
+      },
     ];
     expect(renderPlan(actions)).toBe(
       [
-        "+ create nftables inet/a  (not on host)",
-        "~ modify nftables inet/b  (differs from file)",
+        "+ create nftables table inet/a  (not on host)",
+        "~ modify nftables table inet/b  (differs from file)",
         "    chain input/policy: accept → drop",
         "    + chain input/rules: tcp dport 22 accept",
         "    - chain input/rules: tcp dport 9999 accept",
-        "- delete nftables inet/c  (ensure: absent)",
+        "- delete nftables table inet/c  (ensure: absent)",
         "",
         "Plan: 1 to create, 1 to modify, 1 to delete.",
         "",

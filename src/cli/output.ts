@@ -3,10 +3,10 @@
  * (node's styleText checks both for the stream it is given).
  */
 import { styleText } from "node:util";
-import type { StepOutcome } from "../engine/dag.js";
 import { summarize } from "../engine/plan.js";
+import type { ActionOutcome } from "../engine/run.js";
 import { OpError } from "../errors.js";
-import type { Action, FieldChange, LiveReport } from "../plugin.js";
+import { type Action, describeRef, type FieldChange, type LiveReport } from "../plugin.js";
 
 type Style = Parameters<typeof styleText>[0];
 
@@ -37,7 +37,7 @@ export function renderPlan(actions: readonly Action[]): string {
   for (const action of actions) {
     const { sign, style } = marks[action.kind];
     lines.push(
-      `${paint(style, `${sign} ${action.kind}`)} ${action.plugin} ${paint("bold", action.id)}  (${action.reason})`,
+      `${paint(style, `${sign} ${action.kind}`)} ${action.plugin} ${action.resource} ${paint("bold", action.id)}  (${action.reason})`,
     );
     if (action.kind === "modify")
       lines.push(...action.changes.map((change) => `    ${renderChange(change)}`));
@@ -64,15 +64,15 @@ function show(value: unknown): string {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
-export function renderOutcome(action: Action, outcome: StepOutcome): string {
-  const what = `${action.kind} ${action.plugin} ${action.id}`;
+export function renderOutcome({ action, outcome, needed }: ActionOutcome): string {
+  const what = `${action.kind} ${describeRef(action)}`;
   switch (outcome.status) {
     case "ok":
       return `  ${paint("green", "ok")}      ${what}`;
     case "failed":
       return `  ${paint("red", "failed")}  ${what}: ${errorLine(outcome.error)}`;
     case "skipped":
-      return `  ${paint("yellow", "skipped")} ${what}: needs ${outcome.because.split(":").slice(1).join(":")}, which did not succeed`;
+      return `  ${paint("yellow", "skipped")} ${what}: needs ${needed === undefined ? outcome.because : describeRef(needed)}, which did not succeed`;
     case "unknown":
       return `  ${paint("red", "unknown")} ${what}: ${errorLine(outcome.error)}`;
     case "cancelled":

@@ -4,7 +4,14 @@ import type { Action } from "../plugin.js";
 import { runSteps } from "./dag.js";
 import type { PlanStep } from "./plan.js";
 
-const action: Action = { kind: "create", plugin: "p", id: "x", after: {}, reason: "" };
+const action: Action = {
+  kind: "create",
+  plugin: "p",
+  resource: "thing",
+  id: "x",
+  after: {},
+  reason: "",
+};
 const step = (key: string, wave = 0, needs: string[] = []): PlanStep => ({
   key,
   action,

@@ -20,7 +20,7 @@ import {
   recordSettlements,
   settlePending,
 } from "./reconcile.js";
-import { createAction, deleteAction, modifyAction } from "./testing.js";
+import { createAction, deleteAction, label, modifyAction } from "./testing.js";
 
 const order = ["network", "lxc", "nftables"];
 const create = createAction;
@@ -31,6 +31,7 @@ const modify = modifyAction;
 function plugin(name: string, actions: Action[], apply: Plugin["apply"] = async () => {}): Plugin {
   return {
     name,
+    resources: { thing: "a thing" },
     check: () => ({ problems: [], warnings: [] }),
     query: async () => ({}),
     normalise: async () => ({}),
@@ -51,7 +52,7 @@ async function planned(...plugins: Plugin[]): Promise<PlannedRun> {
   return planState(document(...plugins.map((p) => p.name)), plugins, quietCtx());
 }
 
-const keys = (steps: readonly PlanStep[]) => steps.map((s) => s.key);
+const keys = (steps: readonly PlanStep[]) => steps.map((s) => label(s.key));
 
 describe("buildPlan order (each condition pinned)", () => {
   it("deletes before creates and modifies, deletes in reverse plugin order, the rest in order", () => {
@@ -104,14 +105,14 @@ describe("buildPlan order (each condition pinned)", () => {
     const plan = buildPlan(
       [
         create("network", "br0"),
-        create("network", "port", ["network:br0"]),
-        create("lxc", "ct", ["network:br0", "network:port"]),
+        create("network", "port", ["network/br0"]),
+        create("lxc", "ct", ["network/br0", "network/port"]),
         // A delete needing a later create would be a plugin bug; one needing nothing is fine.
         remove("lxc", "old"),
       ],
       order,
     );
-    const needs = Object.fromEntries(plan.steps.map((s) => [s.action.id, s.needs]));
+    const needs = Object.fromEntries(plan.steps.map((s) => [s.action.id, s.needs.map(label)]));
     expect(needs).toEqual({
       old: [],
       br0: [],
@@ -122,7 +123,7 @@ describe("buildPlan order (each condition pinned)", () => {
 
   it("makes a replacement's create and modify need its delete, never the reverse", () => {
     const plan = buildPlan([create("lxc", "ct"), remove("lxc", "ct")], order);
-    expect(plan.steps.map((s) => [s.key, s.needs])).toEqual([
+    expect(plan.steps.map((s) => [label(s.key), s.needs.map(label)])).toEqual([
       ["delete:lxc:ct", []],
       ["create:lxc:ct", ["delete:lxc:ct"]],
     ]);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildPlan, summarize } from "./plan.js";
-import { createAction, deleteAction } from "./testing.js";
+import { createAction, deleteAction, label } from "./testing.js";
 
 const order = ["network", "lxc", "nftables"];
 const create = createAction;
@@ -18,7 +18,7 @@ describe("buildPlan", () => {
       ],
       order,
     );
-    expect(plan.steps.map((s) => s.key)).toEqual([
+    expect(plan.steps.map((s) => label(s.key))).toEqual([
       "delete:nftables:old",
       "delete:network:br9",
       "create:network:br0",
@@ -47,22 +47,24 @@ describe("buildPlan", () => {
 
   it("resolves needs to the actions on the named resources", () => {
     const plan = buildPlan(
-      [create("network", "br0"), create("network", "port1", ["network:br0"])],
+      [create("network", "br0"), create("network", "port1", ["network/br0"])],
       order,
     );
-    expect(plan.steps.find((s) => s.action.id === "port1")?.needs).toEqual(["create:network:br0"]);
+    expect(plan.steps.find((s) => s.action.id === "port1")?.needs.map(label)).toEqual([
+      "create:network:br0",
+    ]);
   });
 
   it("makes the create of a replacement need its delete", () => {
     const plan = buildPlan([create("lxc", "ct1"), remove("lxc", "ct1")], order);
-    expect(plan.steps.map((s) => s.key)).toEqual(["delete:lxc:ct1", "create:lxc:ct1"]);
-    expect(plan.steps[1]?.needs).toEqual(["delete:lxc:ct1"]);
+    expect(plan.steps.map((s) => label(s.key))).toEqual(["delete:lxc:ct1", "create:lxc:ct1"]);
+    expect(plan.steps[1]?.needs.map(label)).toEqual(["delete:lxc:ct1"]);
   });
 
   it("rejects a need that only a later wave could meet as a bug", () => {
     expect(() =>
-      buildPlan([create("network", "br0", ["lxc:ct1"]), create("lxc", "ct1")], order),
-    ).toThrow(/bug: create:network:br0 needs lxc:ct1, whose actions all run after it/);
+      buildPlan([create("network", "br0", ["lxc/ct1"]), create("lxc", "ct1")], order),
+    ).toThrow(/bug: create network thing br0 needs lxc thing ct1, whose actions all run after it/);
   });
 
   it("rejects two actions of one kind on one resource as a bug", () => {

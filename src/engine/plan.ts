@@ -5,7 +5,7 @@
  * an action waits for the actions it names in `needs`, and is skipped if one of them fails.
  */
 import { byCodeUnit } from "../order.js";
-import type { Action } from "../plugin.js";
+import { type Action, describeRef, type ResourceRef } from "../plugin.js";
 
 export interface PlanStep {
   key: string;
@@ -19,12 +19,16 @@ export interface Plan {
   steps: PlanStep[];
 }
 
-export function actionKey(action: Action): string {
-  return `${action.kind}:${action.plugin}:${action.id}`;
+/**
+ * The one key of a resource, from a ref or from the action that changes it (an action is a
+ * ref to its resource): the engine matches needs, expects and replacements by it.
+ */
+export function refKey(ref: ResourceRef): string {
+  return JSON.stringify([ref.plugin, ref.resource, ref.id]);
 }
 
-export function resourceKey(action: Pick<Action, "plugin" | "id">): string {
-  return `${action.plugin}:${action.id}`;
+export function actionKey(action: Action): string {
+  return JSON.stringify([action.kind, action.plugin, action.resource, action.id]);
 }
 
 /** `pluginOrder` lists plugin names in create order. */
@@ -38,19 +42,23 @@ export function buildPlan(actions: readonly Action[], pluginOrder: readonly stri
     action.kind === "delete" ? last - rank(action.plugin) : last + 1 + rank(action.plugin);
 
   const ordered = [...actions].sort(
-    (a, b) => waveOf(a) - waveOf(b) || byCodeUnit(a.plugin, b.plugin) || byCodeUnit(a.id, b.id),
+    (a, b) =>
+      waveOf(a) - waveOf(b) ||
+      byCodeUnit(a.plugin, b.plugin) ||
+      byCodeUnit(a.id, b.id) ||
+      byCodeUnit(a.resource, b.resource),
   );
   const seen = new Set<string>();
   for (const action of ordered) {
     const key = actionKey(action);
     if (seen.has(key))
-      throw new Error(`bug: two ${action.kind} actions for ${resourceKey(action)}`);
+      throw new Error(`bug: two ${action.kind} actions for ${describeRef(action)}`);
     seen.add(key);
   }
 
   const byResource = new Map<string, Action[]>();
   for (const action of ordered) {
-    const resource = resourceKey(action);
+    const resource = refKey(action);
     const list = byResource.get(resource);
     if (list) list.push(action);
     else byResource.set(resource, [action]);
@@ -59,16 +67,18 @@ export function buildPlan(actions: readonly Action[], pluginOrder: readonly stri
   const steps = ordered.map((action): PlanStep => {
     const key = actionKey(action);
     const wave = waveOf(action);
-    const needs = (action.needs ?? []).flatMap((resource) => {
-      const others = (byResource.get(resource) ?? []).filter((other) => other !== action);
+    const needs = (action.needs ?? []).flatMap((need) => {
+      const others = (byResource.get(refKey(need)) ?? []).filter((other) => other !== action);
       // A wave runs after the earlier ones only: a need on a later wave could never be met.
       if (others.length > 0 && others.every((other) => waveOf(other) > wave)) {
-        throw new Error(`bug: ${key} needs ${resource}, whose actions all run after it`);
+        throw new Error(
+          `bug: ${action.kind} ${describeRef(action)} needs ${describeRef(need)}, whose actions all run after it`,
+        );
       }
       return others.filter((other) => waveOf(other) <= wave).map(actionKey);
     });
     // A replacement (delete + create of one resource) creates only after its delete.
-    const replaced = (byResource.get(resourceKey(action)) ?? [])
+    const replaced = (byResource.get(refKey(action)) ?? [])
       // (A delete has no other delete of its resource: two are refused above.)
       .filter((other) => other !== action && other.kind === "delete")
       .map(actionKey);

@@ -6,10 +6,12 @@ import { describe, expect, it } from "vitest";
 import { createRunner } from "../exec.js";
 import type { Action, Ctx, Plugin } from "../plugin.js";
 import { planState } from "./reconcile.js";
+import { createAction, label, ref } from "./testing.js";
 
 function fakePlugin(name: string, actions: Action[]): Plugin {
   return {
     name,
+    resources: { thing: "a thing" },
     check: () => ({ problems: [], warnings: [] }),
     query: async () => ({}),
     normalise: async () => ({}),
@@ -34,15 +36,10 @@ function ctxCollectingWarnings(): { ctx: Ctx; warnings: string[] } {
 }
 
 const container: Action = {
-  kind: "create",
-  plugin: "lxc",
-  id: "ct1",
-  after: {},
-  reason: "new",
-  needs: ["network:br0"],
-  expects: ["network:br0"],
+  ...createAction("lxc", "ct1", ["network/br0"]),
+  expects: [ref("network/br0")],
 };
-const bridge: Action = { kind: "create", plugin: "network", id: "br0", after: {}, reason: "new" };
+const bridge = createAction("network", "br0");
 const document = (...names: string[]) => ({
   version: 1,
   sections: new Map(names.map((n) => [n, {}])),
@@ -57,7 +54,10 @@ describe("planState", () => {
       [fakePlugin("network", [bridge]), fakePlugin("lxc", [container])],
       ctx,
     );
-    expect(planned.plan.steps.map((s) => s.key)).toEqual(["create:network:br0", "create:lxc:ct1"]);
+    expect(planned.plan.steps.map((s) => label(s.key))).toEqual([
+      "create:network:br0",
+      "create:lxc:ct1",
+    ]);
     expect(warnings).toEqual([]);
   });
 
@@ -65,8 +65,28 @@ describe("planState", () => {
     const { ctx, warnings } = ctxCollectingWarnings();
     await planState(document("lxc"), [fakePlugin("lxc", [container])], ctx);
     expect(warnings).toEqual([
-      "create lxc:ct1 needs network:br0, which is not on the host and which nothing in this run creates: it will fail",
+      "create lxc thing ct1 needs network thing br0, which is not on the host and which nothing in this run creates: it will fail",
     ]);
+  });
+
+  it("refuses, as a bug, an action on a resource kind its plugin does not declare", async () => {
+    const { ctx } = ctxCollectingWarnings();
+    const stray = { ...createAction("network", "br0"), resource: "bridge" };
+    const error = await planState(document("network"), [fakePlugin("network", [stray])], ctx).catch(
+      (e: unknown) => e,
+    );
+    expect((error as Error).message).toBe(
+      "bug: plugin network planned create network bridge br0, not a resource kind it declares",
+    );
+    const foreign = createAction("lxc", "ct1");
+    const wrongPlugin = await planState(
+      document("network"),
+      [fakePlugin("network", [foreign])],
+      ctx,
+    ).catch((e: unknown) => e);
+    expect((wrongPlugin as Error).message).toMatch(
+      /bug: plugin network planned create lxc thing ct1/,
+    );
   });
 
   it("starts prepare while the query still reads, and hands it the query's result", async () => {

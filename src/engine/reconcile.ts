@@ -5,11 +5,18 @@
  */
 import { OpError, withContext } from "../errors.js";
 import { isOutcomeUnknown } from "../outcome.js";
-import { type Action, type Ctx, type Plugin, type Problem, unreachable } from "../plugin.js";
+import {
+  type Action,
+  type Ctx,
+  describeRef,
+  type Plugin,
+  type Problem,
+  unreachable,
+} from "../plugin.js";
 import type { StateDocument } from "../state/validate.js";
 import { trace, traced } from "../trace.js";
 import type { StepOutcome } from "./dag.js";
-import { buildPlan, type Plan, type PlanStep, resourceKey } from "./plan.js";
+import { buildPlan, type Plan, type PlanStep, refKey } from "./plan.js";
 
 /**
  * An outcome: `unknown` when op lost the daemon after sending the request (the host may or
@@ -143,12 +150,12 @@ export function refusedPlan(problems: readonly Problem[]): OpError {
 
 /** An action that expects another to create something, when nothing in the run does. */
 function warnUnmetExpectations(actions: readonly Action[], ctx: Ctx): void {
-  const created = new Set(actions.filter((a) => a.kind !== "delete").map(resourceKey));
+  const created = new Set(actions.filter((a) => a.kind !== "delete").map(refKey));
   for (const action of actions) {
     for (const expected of action.expects ?? []) {
-      if (created.has(expected)) continue;
+      if (created.has(refKey(expected))) continue;
       ctx.log.warn(
-        `${action.kind} ${resourceKey(action)} needs ${expected}, which is not on the host and which nothing in this run creates: it will fail`,
+        `${action.kind} ${describeRef(action)} needs ${describeRef(expected)}, which is not on the host and which nothing in this run creates: it will fail`,
       );
     }
   }
@@ -279,11 +286,13 @@ export function settlePending(
   planned: PlannedRun,
 ): Settlement[] {
   const read = new Set(planned.prepared.map(({ plugin }) => plugin.name));
-  const planFor = new Map(planned.actions.map((action) => [resourceKey(action), action]));
+  // The ledger names an action's resource by plugin and id (its target), unique per plugin.
+  const targetKey = (plugin: string, id: string) => JSON.stringify([plugin, id]);
+  const planFor = new Map(planned.actions.map((a) => [targetKey(a.plugin, a.id), a]));
   return pending
     .filter((intent) => read.has(intent.plugin))
     .map((intent) => {
-      const action = planFor.get(resourceKey({ plugin: intent.plugin, id: intent.target }));
+      const action = planFor.get(targetKey(intent.plugin, intent.target));
       const was = intent.status === "unknown" ? "outcome unknown" : "interrupted";
       return {
         intent,
@@ -358,7 +367,7 @@ export function notConverged(remaining: readonly Action[]): OpError {
     "not-converged",
     `the host still differs from the file after apply (${remaining.length} difference${remaining.length === 1 ? "" : "s"})`,
     {
-      details: remaining.map((a) => `${a.kind} ${resourceKey(a)}: ${a.reason}`),
+      details: remaining.map((a) => `${a.kind} ${describeRef(a)}: ${a.reason}`),
       hint: "something changed the host during the run, or a plugin cannot express this state; run `op plan` to see it",
     },
   );
@@ -366,7 +375,18 @@ export function notConverged(remaining: readonly Action[]): OpError {
 
 function diffOf(plugin: Plugin, desired: unknown, live: unknown): Action[] {
   try {
-    return plugin.diff(desired, live);
+    const actions = plugin.diff(desired, live);
+    // Every action is on a kind its plugin declares: what the plan, ledger and refs rely on.
+    const stray = actions.find(
+      (action) =>
+        action.plugin !== plugin.name || !Object.hasOwn(plugin.resources, action.resource),
+    );
+    if (stray !== undefined) {
+      throw new Error(
+        `bug: plugin ${plugin.name} planned ${stray.kind} ${describeRef(stray)}, not a resource kind it declares`,
+      );
+    }
+    return actions;
   } catch (error) {
     throw withContext(error, { plugin: plugin.name, phase: "diff" });
   }

@@ -8,14 +8,9 @@ import { OpError } from "../errors.js";
 import type { Action, Plugin } from "../plugin.js";
 import { createRegistry, type PluginManifest } from "../registry.js";
 import { type CheckedFile, type RunDeps, type RunEvent, reconcile } from "./run.js";
+import { createAction } from "./testing.js";
 
-const create = (id: string): Action => ({
-  kind: "create",
-  plugin: "network",
-  id,
-  after: {},
-  reason: "new",
-});
+const create = (id: string): Action => createAction("network", id);
 
 /** A network plugin whose host converges to the file once `apply` ran for every action. */
 function fakeNetwork(plan: Action[], failing = new Set<string>()) {
@@ -24,6 +19,7 @@ function fakeNetwork(plan: Action[], failing = new Set<string>()) {
   const plugin: Plugin = {
     name: "network",
     aliases: ["net"],
+    resources: { thing: "a thing" },
     check: () => ({ problems: [], warnings: [] }),
     query: async () => {
       queries++;
@@ -150,7 +146,7 @@ describe("reconcile", () => {
     expect(report.remaining).toBeUndefined();
     expect(report.converged).toBe(false);
     expect(report.error?.message).toBe("1 action(s) failed, 0 skipped (run run-1)");
-    expect(report.error?.details).toEqual(["create network b: b refused"]);
+    expect(report.error?.details).toEqual(["create network thing b: b refused"]);
   });
 
   it("says an invalid file is invalid even when the lock is busy", async () => {

@@ -13,7 +13,7 @@
  * the run changes the host is in the report.
  */
 import { OpError } from "../errors.js";
-import type { Action, Ctx, Plugin } from "../plugin.js";
+import { type Action, type Ctx, describeRef, type Plugin } from "../plugin.js";
 import type { PluginRegistry } from "../registry.js";
 import type { StateDocument } from "../state/validate.js";
 import { traced } from "../trace.js";
@@ -87,11 +87,13 @@ export type RunEvent =
   | { type: "planned"; actions: Action[]; settlements: Settlement[] }
   /** The run starts changing the host: from now on an interrupt lets actions in flight end. */
   | { type: "applying" }
-  | { type: "outcome"; action: Action; outcome: StepOutcome };
+  | ({ type: "outcome" } & ActionOutcome);
 
 export interface ActionOutcome {
   action: Action;
   outcome: StepOutcome;
+  /** Of a skipped action: the action it needed, which did not succeed. */
+  needed?: Action;
 }
 
 export interface RunReport {
@@ -198,13 +200,21 @@ async function applyUnderLock(request: RunRequest, deps: RunDeps, ctx: Ctx): Pro
     try {
       await recordSettlements(ledger, run, settlements);
       emit({ type: "applying" });
+      const stepByKey = new Map(planned.plan.steps.map((step) => [step.key, step]));
       counts = await executePlan(planned, ledger, ctx, {
         ...(request.concurrency === undefined ? {} : { concurrency: request.concurrency }),
         run,
         ...(request.signal === undefined ? {} : { signal: request.signal }),
         onOutcome: (step, outcome) => {
-          report.outcomes.push({ action: step.action, outcome });
-          emit({ type: "outcome", action: step.action, outcome });
+          const needed =
+            outcome.status === "skipped" ? stepByKey.get(outcome.because)?.action : undefined;
+          const done = {
+            action: step.action,
+            outcome,
+            ...(needed === undefined ? {} : { needed }),
+          };
+          report.outcomes.push(done);
+          emit({ type: "outcome", ...done });
         },
       });
     } catch (error) {
@@ -307,9 +317,9 @@ async function settleWithoutChanges(
 }
 
 /** A failed step's error with its hint (the hint says what to change), or why it was skipped. */
-function whyNot(outcome: StepOutcome): string {
+function whyNot({ outcome, needed }: ActionOutcome): string {
   if (outcome.status === "skipped")
-    return `skipped: needs ${outcome.because}, which did not succeed`;
+    return `skipped: needs ${needed === undefined ? outcome.because : describeRef(needed)}, which did not succeed`;
   if (outcome.status !== "failed") return "ok";
   const { error } = outcome;
   return error instanceof OpError && error.hint
@@ -331,10 +341,7 @@ function applyFailure(
       {
         details: outcomes
           .filter(({ outcome }) => outcome.status !== "ok")
-          .map(
-            ({ action, outcome }) =>
-              `${action.kind} ${action.plugin} ${action.id}: ${whyNot(outcome)}`,
-          ),
+          .map((done) => `${done.action.kind} ${describeRef(done.action)}: ${whyNot(done)}`),
         hint: "the ledger holds a failed (or unknown) record for each; fix the cause and run op apply again (it settles the unknown ones from what it reads)",
       },
     );

@@ -1,11 +1,31 @@
-/** Action builders the engine's unit tests share: the payloads are empty, only order matters. */
-import type { Action } from "../plugin.js";
+/**
+ * Action builders the engine's unit tests share: the payloads are empty, only order matters.
+ * Every action is on a resource of kind `thing`; needs are written `plugin/id` for short, and
+ * label gives a plan key back in a short form, `kind:plugin:id`.
+ */
+import type { Action, ResourceRef } from "../plugin.js";
 
-const withNeeds = (needs?: string[]) => (needs ? { needs } : {});
+const resource = "thing";
+
+/** The resource `plugin/id` of kind `thing` (the tests' shorthand). */
+export function ref(short: string): ResourceRef {
+  const slash = short.indexOf("/");
+  if (slash < 0) throw new Error(`test shorthand ${short} is not plugin/id`);
+  return { plugin: short.slice(0, slash), resource, id: short.slice(slash + 1) };
+}
+
+/** A plan key (src/engine/plan.ts actionKey) in the tests' short form. */
+export function label(key: string): string {
+  const [kind, plugin, , id] = JSON.parse(key) as string[];
+  return `${kind}:${plugin}:${id}`;
+}
+
+const withNeeds = (needs?: string[]) => (needs ? { needs: needs.map(ref) } : {});
 
 export const createAction = (plugin: string, id: string, needs?: string[]): Action => ({
   kind: "create",
   plugin,
+  resource,
   id,
   after: {},
   reason: "not on host",
@@ -15,6 +35,7 @@ export const createAction = (plugin: string, id: string, needs?: string[]): Acti
 export const deleteAction = (plugin: string, id: string, needs?: string[]): Action => ({
   kind: "delete",
   plugin,
+  resource,
   id,
   before: {},
   reason: "absent",
@@ -24,6 +45,7 @@ export const deleteAction = (plugin: string, id: string, needs?: string[]): Acti
 export const modifyAction = (plugin: string, id: string): Action => ({
   kind: "modify",
   plugin,
+  resource,
   id,
   before: {},
   after: {},
