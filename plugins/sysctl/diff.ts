@@ -34,7 +34,7 @@ export function diffSysctl(desired: SysctlDesired, live: SysctlLive): Action[] {
         before: { value: before },
         after: { value },
         changes: [{ path: "value", before, after: value }],
-        reason: `${before} → ${value}`,
+        reason: "value differs from the file",
       });
     }
   }
