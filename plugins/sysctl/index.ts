@@ -1,6 +1,7 @@
 /**
  * The sysctl plugin: kernel network parameters (net.*) kept at the file's values. The example
- * plugin of docs/plugins.md: one file per phase, nothing else.
+ * plugin of docs/plugins.md: a file per phase of the contract (src/plugin.ts), the key rules in
+ * keys.ts and its one contact with the kernel in procsys.ts.
  */
 import { byCodeUnit } from "../../src/order.js";
 import type { LiveReport, Plugin } from "../../src/plugin.js";
