@@ -5,7 +5,7 @@ import { registry } from "./registry.js";
 describe("the plugin registry", () => {
   it("describes each plugin by the name and aliases the plugin itself declares", async () => {
     const plugins = await registry.load();
-    expect(plugins.map((p) => p.name)).toEqual(["network", "lxc", "nftables"]);
+    expect(plugins.map((p) => p.name)).toEqual(["network", "lxc", "nftables", "sysctl"]);
     for (const [i, plugin] of plugins.entries()) {
       expect(registry.manifests[i]?.name).toBe(plugin.name);
       expect(registry.manifests[i]?.aliases ?? []).toEqual(plugin.aliases ?? []);
@@ -25,39 +25,41 @@ describe("the plugin registry", () => {
     expect(registry.named("firewall")).toBeUndefined();
   });
 
-  const sysctl = (overrides: Partial<PluginManifest> = {}): PluginManifest => ({
-    name: "sysctl",
+  // A plugin that is not in the repository (so it has no compiled schema).
+  const example = (overrides: Partial<PluginManifest> = {}): PluginManifest => ({
+    name: "example",
     order: 5,
-    schema: "sysctl",
+    schema: "example",
     load: () => Promise.reject(new Error("not loaded in this test")),
     ...overrides,
   });
 
   it("refuses a plugin whose schema was not compiled", () => {
-    expect(() => createRegistry([sysctl()])).toThrow(
-      "bug: plugin sysctl has no compiled schema: add schemas/sysctl.schema.json and run node scripts/gen.mjs",
+    expect(() => createRegistry([example()])).toThrow(
+      "bug: plugin example has no compiled schema: add schemas/example.schema.json and run node scripts/gen.mjs",
     );
     // The same manifest with a schema is accepted: the schema is what was missing.
-    expect(createRegistry([sysctl()], (schema) => schema === "sysctl").manifests).toHaveLength(1);
+    expect(createRegistry([example()], (schema) => schema === "example").manifests).toHaveLength(1);
   });
 
   it("refuses a schema not named after its plugin, and a name given twice", () => {
-    expect(() => createRegistry([sysctl({ schema: "network" })])).toThrow(/must be named after/);
+    expect(() => createRegistry([example({ schema: "network" })])).toThrow(/must be named after/);
     expect(() =>
-      createRegistry([...registry.manifests, sysctl({ name: "lxc", schema: "lxc" })]),
+      createRegistry([...registry.manifests, example({ name: "lxc", schema: "lxc" })]),
     ).toThrow('bug: plugin name "lxc" is registered twice');
     expect(() =>
-      createRegistry([sysctl({ aliases: ["net"] }), ...registry.manifests], () => true),
+      createRegistry([example({ aliases: ["net"] }), ...registry.manifests], () => true),
     ).toThrow('bug: plugin name "net" is registered twice');
   });
 
   it("orders plugins by their manifests' create order, not by their place in the list", () => {
-    const [network, lxc, nftables] = registry.manifests;
-    if (!network || !lxc || !nftables) throw new Error("three plugins expected");
-    expect(createRegistry([nftables, lxc, network]).manifests.map((m) => m.name)).toEqual([
+    const [network, lxc, nftables, sysctl] = registry.manifests;
+    if (!network || !lxc || !nftables || !sysctl) throw new Error("four plugins expected");
+    expect(createRegistry([sysctl, nftables, lxc, network]).manifests.map((m) => m.name)).toEqual([
       "network",
       "lxc",
       "nftables",
+      "sysctl",
     ]);
   });
 });

@@ -6,5 +6,11 @@ import { createRegistry } from "../src/registry.js";
 import { lxcManifest } from "./lxc/manifest.js";
 import { networkManifest } from "./network/manifest.js";
 import { nftablesManifest } from "./nftables/manifest.js";
+import { sysctlManifest } from "./sysctl/manifest.js";
 
-export const registry = createRegistry([networkManifest, lxcManifest, nftablesManifest]);
+export const registry = createRegistry([
+  networkManifest,
+  lxcManifest,
+  nftablesManifest,
+  sysctlManifest,
+]);

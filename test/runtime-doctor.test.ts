@@ -1,7 +1,7 @@
 /**
- * `op doctor` checks what op uses: the tools it runs (nft, unshare, ip, flock) and the daemons'
- * sockets it talks to (Incus's API, OVSDB), not tools op does not use (ovs-vsctl, lxc-*). The
- * unix socket server below is a fault injector: it accepts and never answers.
+ * `op doctor` checks what op uses: the tools it runs (nft, unshare, ip, flock, sysctl) and the
+ * daemons' sockets it talks to (Incus's API, OVSDB), not tools op does not use (ovs-vsctl,
+ * lxc-*). The unix socket server below is a fault injector: it accepts and never answers.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -60,6 +60,7 @@ describe("op doctor", () => {
         "flock",
         "Incus (socket and API)",
         "Open vSwitch (OVSDB socket)",
+        "sysctl",
       ]),
     );
     expect(names.join(" ")).not.toMatch(/ovs-vsctl|lxc-create|unshare/);

@@ -4,4 +4,5 @@ export declare const validate_lxc: ValidateFunction;
 export declare const validate_network: ValidateFunction;
 export declare const validate_nftables: ValidateFunction;
 export declare const validate_state: ValidateFunction;
+export declare const validate_sysctl: ValidateFunction;
 export declare const fieldDescriptions: Record<string, Record<string, string>>;

@@ -1,0 +1,44 @@
+/**
+ * The sysctl plugin: kernel network parameters (net.*) kept at the file's values. The example
+ * plugin of docs/plugins.md: a file per phase of the contract (src/plugin.ts), the key rules in
+ * keys.ts and its one contact with the kernel in procsys.ts.
+ */
+import { byCodeUnit } from "../../src/order.js";
+import type { LiveReport, Plugin } from "../../src/plugin.js";
+import { applySysctl } from "./apply.js";
+import { checkSysctl } from "./check.js";
+import { diffSysctl } from "./diff.js";
+import { unknownKeyProblems } from "./guard.js";
+import { valueText } from "./keys.js";
+import { querySysctl } from "./query.js";
+import type { SysctlDesired, SysctlLive, SysctlSection } from "./types.js";
+
+export type { SysctlDesired, SysctlLive } from "./types.js";
+
+/** The file's settings in key order, values as text. Pure. */
+export function normaliseSysctl(section: unknown): SysctlDesired {
+  const settings = Object.entries((section as SysctlSection | undefined)?.settings ?? {})
+    .flatMap(([key, value]) => (value === undefined ? [] : [{ key, value: valueText(value) }]))
+    .sort((a, b) => byCodeUnit(a.key, b.key));
+  return { settings };
+}
+
+export function reportSysctl(live: SysctlLive): LiveReport {
+  return {
+    columns: ["key", "value"],
+    rows: Object.entries(live.values).map(([key, value]) => [key, valueText(value)]),
+  };
+}
+
+export const sysctlPlugin: Plugin<SysctlDesired, SysctlLive, SysctlDesired> = {
+  name: "sysctl",
+  check: checkSysctl,
+  query: querySysctl,
+  normalise: async (section) => normaliseSysctl(section),
+  // Nothing of the host changes what the file asks for.
+  resolve: (normalised) => normalised,
+  diff: diffSysctl,
+  guard: (actions, live) => unknownKeyProblems(actions, live),
+  apply: applySysctl,
+  report: reportSysctl,
+};
