@@ -80,7 +80,7 @@ describe("the sysctl guard", () => {
       "/plugins/sysctl/settings/net.ipv4.conf.eth0.rp_filtr",
     ]);
     expect(actions.find((a) => a.id === "net.ipv4.conf.br9.rp_filter")?.expects).toEqual([
-      "network:br9",
+      { plugin: "network", resource: "link", id: "br9" },
     ]);
   });
 

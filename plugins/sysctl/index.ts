@@ -11,7 +11,7 @@ import { diffSysctl } from "./diff.js";
 import { unknownKeyProblems } from "./guard.js";
 import { valueText } from "./keys.js";
 import { querySysctl } from "./query.js";
-import type { SysctlDesired, SysctlLive, SysctlSection } from "./types.js";
+import type { SysctlDesired, SysctlKinds, SysctlLive, SysctlSection } from "./types.js";
 
 export type { SysctlDesired, SysctlLive } from "./types.js";
 
@@ -30,8 +30,9 @@ export function reportSysctl(live: SysctlLive): LiveReport {
   };
 }
 
-export const sysctlPlugin: Plugin<SysctlDesired, SysctlLive, SysctlDesired> = {
+export const sysctlPlugin: Plugin<SysctlDesired, SysctlLive, SysctlDesired, SysctlKinds> = {
   name: "sysctl",
+  resources: { parameter: "a kernel parameter under net., set to the file's value" },
   check: checkSysctl,
   query: querySysctl,
   normalise: async (section) => normaliseSysctl(section),
