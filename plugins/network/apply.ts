@@ -1,7 +1,7 @@
 import { type Action, type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
 import { type IpLine, ipBatcher, ipWord } from "./batch.js";
 import { type LinkCreate, ovsActionId } from "./diff.js";
-import { applyOvs, type OvsConfig } from "./ovs.js";
+import { applyOvs } from "./ovs.js";
 import type { DesiredLink, DesiredRoute, LiveLink, LiveRoute } from "./types.js";
 import { ovsTypes } from "./types.js";
 
@@ -9,10 +9,10 @@ const gone = /Cannot find device|No such device|does not exist/;
 const alreadyThere = /File exists|Address already assigned/;
 const notThere = /Cannot assign requested address|Address not found|No such process/;
 
-export async function applyNetwork(action: Action, ctx: Ctx, ovsConfig: OvsConfig): Promise<void> {
+export async function applyNetwork(action: Action, ctx: Ctx): Promise<void> {
   if (action.id === ovsActionId) {
     if (action.kind !== "modify") throw new Error(`bug: ${action.kind} of ${ovsActionId}`);
-    await applyOvs(action.changes, ovsConfig);
+    await applyOvs(action.changes, ctx.host.ovs);
     return;
   }
   await ipBatcher(ctx.exec).submit(action.id, linesOf(action));
