@@ -42,111 +42,56 @@ export interface Settings {
 
 type Kind = "absolute-path" | "seconds" | "text";
 
-/** One variable: its name, what it sets, its default (as the README's table shows it). */
-export interface SettingVariable {
-  name: string;
-  kind: Kind;
-  meaning: string;
-  /** The default, or undefined when unset means "not given" (the consumer's own default). */
-  fallback?: string;
-}
+/**
+ * Every `OP_*` default op reads, its kind and its default (none: the consumer's own applies).
+ * README.md's environment table describes each; a test keeps the two in step.
+ */
+export const settingVariables = {
+  OP_LEDGER: { kind: "absolute-path", fallback: "/var/lib/op/ledger" },
+  OP_LEDGER_KEY: { kind: "absolute-path", fallback: "/etc/op/ledger.key" },
+  OP_LOCK: { kind: "absolute-path", fallback: "/run/op/lock" },
+  OP_CACHE_DIR: { kind: "absolute-path", fallback: "/var/cache/op" },
+  OP_COMMAND_TIMEOUT: { kind: "seconds", fallback: "120" },
+  OP_INCUS_SOCKET: { kind: "absolute-path", fallback: "/var/lib/incus/unix.socket" },
+  OP_INCUS_TIMEOUT: { kind: "seconds" },
+  OP_INCUS_OPERATION_TIMEOUT: { kind: "seconds" },
+  OP_OVS_RUNDIR: { kind: "absolute-path", fallback: "/var/run/openvswitch" },
+  OP_OVSDB_TIMEOUT: { kind: "seconds" },
+  OP_DEFAULT_IMAGE: { kind: "text" },
+} as const satisfies Record<string, { kind: Kind; fallback?: string }>;
 
-/** Every `OP_*` default op reads, in the order the README's environment table lists them. */
-export const settingVariables = [
-  {
-    name: "OP_LEDGER",
-    kind: "absolute-path",
-    meaning: "ledger directory (`--ledger` overrides)",
-    fallback: "/var/lib/op/ledger",
-  },
-  {
-    name: "OP_LEDGER_KEY",
-    kind: "absolute-path",
-    meaning: "ledger signing key; `cache.key` is kept beside it (`--ledger-key` overrides)",
-    fallback: "/etc/op/ledger.key",
-  },
-  {
-    name: "OP_LOCK",
-    kind: "absolute-path",
-    meaning: "the host lock of `op apply`",
-    fallback: "/run/op/lock",
-  },
-  {
-    name: "OP_CACHE_DIR",
-    kind: "absolute-path",
-    meaning: "derived, disposable data (nftables' normalised rules, the code cache)",
-    fallback: "/var/cache/op",
-  },
-  {
-    name: "OP_COMMAND_TIMEOUT",
-    kind: "seconds",
-    meaning: "how long a command op starts may run",
-    fallback: "120",
-  },
-  {
-    name: "OP_INCUS_SOCKET",
-    kind: "absolute-path",
-    meaning: "Incus's API socket",
-    fallback: "/var/lib/incus/unix.socket",
-  },
-  {
-    name: "OP_INCUS_TIMEOUT",
-    kind: "seconds",
-    meaning: "how long to wait for one Incus answer (default: 10 s for a read, 30 s for a change)",
-  },
-  {
-    name: "OP_INCUS_OPERATION_TIMEOUT",
-    kind: "seconds",
-    meaning: "how long an Incus background operation may take (default 300 s)",
-  },
-  {
-    name: "OP_OVS_RUNDIR",
-    kind: "absolute-path",
-    meaning: "where Open vSwitch keeps `db.sock` and `ovs-vswitchd.pid`",
-    fallback: "/var/run/openvswitch",
-  },
-  {
-    name: "OP_OVSDB_TIMEOUT",
-    kind: "seconds",
-    meaning:
-      "how long to wait for OVSDB to connect or answer one request (default 5 s for a read, 10 s otherwise, 35 s for ovs-vswitchd to apply a change)",
-  },
-  {
-    name: "OP_DEFAULT_IMAGE",
-    kind: "text",
-    meaning: "image of a container when neither it nor its section's `default_image` names one",
-    fallback: "images:debian/12",
-  },
-] as const satisfies readonly SettingVariable[];
-
-type VariableName = (typeof settingVariables)[number]["name"];
+type VariableName = keyof typeof settingVariables;
 
 /**
  * The settings `env` gives, checked. An empty variable counts as unset (as a path it would
- * mean the current directory). Throws a usage error naming every variable that is wrong.
+ * mean the current directory). Throws one usage error naming every variable that is wrong.
  */
 export function loadSettings(env: Environment): Settings {
   const problems: string[] = [];
-  const read = (name: VariableName): string | number | undefined => {
-    const spec: SettingVariable = settingVariables.find(
-      (variable) => variable.name === name,
-    ) as SettingVariable;
+  /** The variable's text if set and right, else its default (undefined when it has none). */
+  const read = (name: VariableName): string | undefined => {
+    const spec: { kind: Kind; fallback?: string } = settingVariables[name];
     const text = env[name] || undefined;
-    if (text === undefined)
-      return spec.kind === "seconds" && spec.fallback !== undefined
-        ? Number(spec.fallback)
-        : spec.fallback;
+    if (text === undefined) return spec.fallback;
     const problem = problemOf(spec.kind, text);
-    if (problem === undefined) return spec.kind === "seconds" ? Number(text) : text;
+    if (problem === undefined) return text;
     problems.push(`${name}=${JSON.stringify(text)}: ${problem}`);
-    return undefined;
+    return spec.fallback;
   };
-  const path = (name: VariableName) => read(name) as string;
-  const seconds = (name: VariableName) => read(name) as number | undefined;
+  // Read in the table's order, so that problems are named in that order.
+  const values = new Map(
+    (Object.keys(settingVariables) as VariableName[]).map((name) => [name, read(name)]),
+  );
+  const path = (name: VariableName) => values.get(name) as string;
+  const seconds = (name: VariableName) => {
+    const text = values.get(name);
+    return text === undefined ? undefined : Number(text);
+  };
   const answerSeconds = seconds("OP_INCUS_TIMEOUT");
   const operationSeconds = seconds("OP_INCUS_OPERATION_TIMEOUT");
   const ovsTimeout = seconds("OP_OVSDB_TIMEOUT");
-  const defaultImage = env.OP_DEFAULT_IMAGE || undefined;
+  // Unset stays unset: the lxc plugin's own fallback applies after the file's default_image.
+  const defaultImage = values.get("OP_DEFAULT_IMAGE");
   const settings: Settings = {
     ledgerDir: path("OP_LEDGER"),
     keyFile: path("OP_LEDGER_KEY"),
@@ -162,8 +107,7 @@ export function loadSettings(env: Environment): Settings {
       runDir: path("OP_OVS_RUNDIR"),
       ...(ovsTimeout === undefined ? {} : { timeoutSeconds: ovsTimeout }),
     },
-    // Unset stays unset: the lxc plugin's own fallback applies after the file's default_image.
-    ...(defaultImage === undefined ? {} : { defaultImage: read("OP_DEFAULT_IMAGE") as string }),
+    ...(defaultImage === undefined ? {} : { defaultImage }),
   };
   if (problems.length > 0) {
     throw new OpError(
@@ -173,7 +117,7 @@ export function loadSettings(env: Environment): Settings {
         : `${problems.length} environment variables are wrong`,
       {
         ...(problems.length === 1 ? {} : { details: problems }),
-        hint: "fix or unset the variable (README.md, section Environment, lists them all)",
+        hint: "fix or unset it (README.md, section Environment, says what each one takes)",
       },
     );
   }
