@@ -28,6 +28,8 @@ export interface Sys {
   text(path: string): string | undefined;
   /** Whether anything (a file, a directory, a socket) is at `path`. */
   exists(path: string): boolean;
+  /** The names in a directory; none when it cannot be read. */
+  list(dir: string): string[];
   /** A link by name; undefined when there is none (or the name could not be one). */
   link(name: string): SysLink | undefined;
   /** The name of the link with this ifindex (a scan of every link). */
@@ -80,6 +82,7 @@ export function createSys(root = "/"): Sys {
     root,
     text,
     exists: (path) => existsSync(at(path)),
+    list: names,
     link(name) {
       if (!linkName(name) || !existsSync(at(`${classNet}/${name}/ifindex`))) return undefined;
       try {
