@@ -93,20 +93,29 @@ describe("op doctor", () => {
     }
   });
 
-  it("creates nothing: a ledger and lock under missing directories are checked where op would make them", async () => {
-    const missing = join(dir, "not-yet");
-    const { checks } = await doctor({
-      OP_LEDGER: join(missing, "op", "ledger"),
-      OP_LOCK: join(missing, "run", "lock"),
-    });
-    const ledger = checks.find((check) => check.name === "ledger directory");
-    expect(ledger).toMatchObject({ ok: true, required: true });
-    expect(ledger?.found).toBe(
-      `${join(missing, "op", "ledger")} (op would create it under ${dir})`,
-    );
-    expect(checks.find((check) => check.name === "lock directory")?.ok).toBe(true);
-    expect(existsSync(missing)).toBe(false);
-  });
+  it.each([
+    ["from the startup snapshot", {}],
+    ["from its modules", { OP_NO_SNAPSHOT: "1" }],
+  ])(
+    "creates nothing (%s): op's directories under missing ones are checked where op would make them",
+    async (_how, start) => {
+      const missing = join(dir, `not-yet-${Object.keys(start).length}`);
+      const { checks } = await doctor({
+        ...start,
+        OP_LEDGER: join(missing, "op", "ledger"),
+        OP_LOCK: join(missing, "run", "lock"),
+        OP_CACHE_DIR: join(missing, "cache"),
+      });
+      const ledger = checks.find((check) => check.name === "ledger directory");
+      expect(ledger).toMatchObject({ ok: true, required: true });
+      expect(ledger?.found).toBe(
+        `${join(missing, "op", "ledger")} (op would create it under ${dir})`,
+      );
+      expect(checks.find((check) => check.name === "lock directory")?.ok).toBe(true);
+      expect(checks.find((check) => check.name === "cache directory")?.ok).toBe(true);
+      expect(existsSync(missing)).toBe(false);
+    },
+  );
 
   it("finds Open vSwitch where the environment says (OP_OVS_RUNDIR), as the plugins do", async () => {
     const { checks } = await doctor({ OP_OVS_RUNDIR: dir });

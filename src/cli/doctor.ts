@@ -80,6 +80,13 @@ export async function doctorCommand(
       probe: () => creatable(dirname(where.lockFile)),
       hint: "make the lock's directory writable, or point OP_LOCK elsewhere",
     },
+    {
+      name: "cache directory",
+      neededFor: "speed only (nftables' normalised rules, the code cache)",
+      required: false,
+      probe: () => creatable(where.cacheDir),
+      hint: "make the cache's parent directory writable, or point OP_CACHE_DIR elsewhere",
+    },
   ];
   // A check two plugins share (Open vSwitch) is made once.
   const checks = [
