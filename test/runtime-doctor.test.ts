@@ -130,6 +130,6 @@ describe("op doctor", () => {
       env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", OP_INCUS_TIMEOUT: "abc" },
     });
     expect(child.status).toBe(64);
-    expect(child.stderr).toContain('OP_INCUS_TIMEOUT="abc": must be a number of seconds');
+    expect(child.stderr).toContain("OP_INCUS_TIMEOUT=abc: must be a number of seconds");
   });
 });

@@ -66,7 +66,7 @@ describe("loadSettings", () => {
       expect(error.code).toBe("usage");
       expect(error.exitCode).toBe(64);
       expect(error.message).toBe(
-        `environment variable ${name}="ledger/here": must be an absolute path`,
+        `environment variable ${name}=ledger/here: must be an absolute path`,
       );
     }
   });
@@ -81,7 +81,7 @@ describe("loadSettings", () => {
         const error = usageError({ [name]: bad });
         expect(error.exitCode, `${name}=${bad}`).toBe(64);
         expect(error.message).toBe(
-          `environment variable ${name}=${JSON.stringify(bad)}: must be a number of seconds greater than 0`,
+          `environment variable ${name}=${bad === " " ? '" "' : bad}: must be a number of seconds greater than 0`,
         );
       }
     }
@@ -97,8 +97,8 @@ describe("loadSettings", () => {
     const error = usageError({ OP_INCUS_TIMEOUT: "abc", OP_LEDGER: "rel", OP_LOCK: "/ok" });
     expect(error.message).toBe("2 environment variables are wrong");
     expect(error.details).toEqual([
-      'OP_LEDGER="rel": must be an absolute path',
-      'OP_INCUS_TIMEOUT="abc": must be a number of seconds greater than 0',
+      "OP_LEDGER=rel: must be an absolute path",
+      "OP_INCUS_TIMEOUT=abc: must be a number of seconds greater than 0",
     ]);
   });
 });

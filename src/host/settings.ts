@@ -75,7 +75,7 @@ export function loadSettings(env: Environment): Settings {
     if (text === undefined) return spec.fallback;
     const problem = problemOf(spec.kind, text);
     if (problem === undefined) return text;
-    problems.push(`${name}=${JSON.stringify(text)}: ${problem}`);
+    problems.push(`${name}=${shown(text)}: ${problem}`);
     return spec.fallback;
   };
   // Read in the table's order, so that problems are named in that order.
@@ -126,6 +126,11 @@ export function loadSettings(env: Environment): Settings {
 
 /** The defaults alone: what op uses when no variable is set (tests and the warm-up use it). */
 export const defaultSettings: Settings = loadSettings({});
+
+/** A value as the user typed it, quoted when it has spaces or characters a terminal hides. */
+function shown(text: string): string {
+  return /^[\x21-\x7e]+$/.test(text) ? text : JSON.stringify(text);
+}
 
 function problemOf(kind: Kind, text: string): string | undefined {
   switch (kind) {
