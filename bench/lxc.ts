@@ -11,11 +11,12 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { loadSettings } from "../src/host/settings.js";
 import { type Figure, isolatedEnv, medianMs, runOrThrow, timeMs } from "./measure.js";
 import { opBinary } from "./startup.js";
 
 const image = "op-test/busybox";
-const socket = process.env.OP_INCUS_SOCKET || "/var/lib/incus/unix.socket";
+const socket = loadSettings(process.env).incus.socket;
 
 const seconds = (work: () => void): number => timeMs(work) / 1000;
 

@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { createCtx } from "../src/context.js";
 import { OpError } from "../src/errors.js";
+import { defaultSettings } from "../src/host/settings.js";
 import { problemLine } from "../src/problems.js";
 import { checkState, inspectState } from "../src/state/check.js";
 import { registry } from "./registry.js";
@@ -109,7 +110,7 @@ describe("checkState", () => {
 });
 
 describe("nft's parser in a throw-away namespace (op validate)", () => {
-  const ctx = createCtx({});
+  const ctx = createCtx({ settings: defaultSettings });
   const nftables = (rules: string[], elements: string[] = []) => ({
     tables: [
       { family: "inet", name: "opv_absent", ensure: "absent" },
@@ -187,7 +188,7 @@ describe("nft's parser in a throw-away namespace (op validate)", () => {
   });
 
   it("warns, rather than fails, when nft cannot be run", async () => {
-    const noNft = createCtx({});
+    const noNft = createCtx({ settings: defaultSettings });
     const run = noNft.exec.run.bind(noNft.exec);
     noNft.exec = {
       ...noNft.exec,

@@ -1,12 +1,9 @@
 /** Builds the `ctx` every plugin receives, and the paths a run uses. */
 import { dirname, join } from "node:path";
-import { createRunner, timeoutFromEnv } from "./exec.js";
-import {
-  createIncusClient,
-  defaultIncusSocket,
-  type IncusClient,
-  type IncusClientOptions,
-} from "./incus.js";
+import { createRunner } from "./exec.js";
+import { createHost, type Host } from "./host/index.js";
+import type { Settings } from "./host/settings.js";
+import { createIncusClient, type IncusClient, type IncusClientOptions } from "./incus.js";
 import type { Ctx, Logger, RunOptions } from "./plugin.js";
 
 export interface Paths {
@@ -18,33 +15,36 @@ export interface Paths {
   cacheKeyFile: string;
 }
 
-/** Defaults, overridden by environment variables, overridden by command-line options. */
-export function resolvePaths(
-  overrides: Partial<Paths> = {},
-  env: NodeJS.ProcessEnv = process.env,
-): Paths {
-  // An empty variable counts as unset: as a path it would mean the current directory.
-  const keyFile = overrides.keyFile ?? (env.OP_LEDGER_KEY || "/etc/op/ledger.key");
+/** The settings' paths (src/host/settings.ts), overridden by command-line options. */
+export function resolvePaths(settings: Settings, overrides: Partial<Paths> = {}): Paths {
+  const keyFile = overrides.keyFile ?? settings.keyFile;
   return {
-    ledgerDir: overrides.ledgerDir ?? (env.OP_LEDGER || "/var/lib/op/ledger"),
+    ledgerDir: overrides.ledgerDir ?? settings.ledgerDir,
     keyFile,
-    lockFile: overrides.lockFile ?? (env.OP_LOCK || "/run/op/lock"),
-    cacheDir: overrides.cacheDir ?? (env.OP_CACHE_DIR || "/var/cache/op"),
+    lockFile: overrides.lockFile ?? settings.lockFile,
+    cacheDir: overrides.cacheDir ?? settings.cacheDir,
     cacheKeyFile: overrides.cacheKeyFile ?? join(dirname(keyFile), "cache.key"),
   };
 }
 
 export function createCtx(options: {
+  settings: Settings;
   cacheDir?: string;
   cacheKeyFile?: string;
   netns?: string;
   verbose?: boolean;
   run?: Partial<RunOptions>;
+  /** Parts of the host layer to use instead of the host's own (tests). */
+  host?: Partial<Host>;
 }): Ctx {
+  const { settings } = options;
   let incus: IncusClient | undefined;
   const log = stderrLogger(options.verbose ?? false);
   return {
-    exec: createRunner(options.netns === undefined ? {} : { netns: options.netns }),
+    exec: createRunner({
+      ...(options.netns === undefined ? {} : { netns: options.netns }),
+      timeoutSeconds: settings.commandTimeoutSeconds,
+    }),
     clock: () => new Date(),
     log,
     cacheDir: options.cacheDir,
@@ -53,10 +53,12 @@ export function createCtx(options: {
       allowUplink: options.run?.allowUplink ?? false,
       ...(options.run?.stateDir === undefined ? {} : { stateDir: options.run.stateDir }),
     },
+    settings,
+    host: createHost(settings, options.host),
     // Made on first use: commands that never touch Incus never look for its socket.
     get incus(): IncusClient {
-      incus ??= createIncusClient(process.env.OP_INCUS_SOCKET || defaultIncusSocket, {
-        ...incusTimeoutsFromEnv(),
+      incus ??= createIncusClient(settings.incus.socket, {
+        ...incusTimeouts(settings),
         onProgress: (message) => log.info(message),
       });
       return incus;
@@ -65,14 +67,13 @@ export function createCtx(options: {
 }
 
 /** OP_INCUS_TIMEOUT (one answer) and OP_INCUS_OPERATION_TIMEOUT (an operation), in seconds. */
-export function incusTimeoutsFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
+export function incusTimeouts(
+  settings: Settings,
 ): Pick<IncusClientOptions, "answerSeconds" | "operationSeconds"> {
-  const answer = timeoutFromEnv("OP_INCUS_TIMEOUT", 0, env);
-  const operation = timeoutFromEnv("OP_INCUS_OPERATION_TIMEOUT", 0, env);
+  const { answerSeconds, operationSeconds } = settings.incus;
   return {
-    ...(answer > 0 ? { answerSeconds: answer } : {}),
-    ...(operation > 0 ? { operationSeconds: operation } : {}),
+    ...(answerSeconds === undefined ? {} : { answerSeconds }),
+    ...(operationSeconds === undefined ? {} : { operationSeconds }),
   };
 }
 

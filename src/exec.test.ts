@@ -67,14 +67,11 @@ describe("createRunner", () => {
 
   it("gives every command a timeout, even when its caller names none (OP_COMMAND_TIMEOUT)", async () => {
     // A child that never exits: without a default timeout this run would never return.
-    const bounded = createRunner({ env: { OP_COMMAND_TIMEOUT: "0.2" } });
+    const bounded = createRunner({ timeoutSeconds: 0.2 });
     const started = Date.now();
     const error = await bounded.run("sleep", ["600"]).catch((e: unknown) => e);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect((error as OpError).message).toBe("sleep 600 did not finish within 0.2 s and was killed");
-    expect(() => createRunner({ env: { OP_COMMAND_TIMEOUT: "soon" } })).toThrow(
-      /OP_COMMAND_TIMEOUT=soon: must be a number of seconds/,
-    );
   });
 
   it("gives commands op's environment in the C locale, glibc's tunables included", async () => {

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { OpError } from "./errors.js";
+import { commandEnvironment } from "./host/settings.js";
 import { OutcomeUnknown } from "./outcome.js";
 import { trace } from "./trace.js";
 
@@ -24,7 +25,8 @@ export interface RunOptions {
   check?: boolean;
   /**
    * How long the command may run before it is killed (SIGKILL) and the run fails naming it;
-   * default `OP_COMMAND_TIMEOUT` seconds, else 120 s. No command op runs should take that long.
+   * default the runner's (OP_COMMAND_TIMEOUT, src/host/settings.ts), else 120 s. No command op
+   * runs should take that long.
    */
   timeoutMs?: number;
   /** An open file given to the command as its standard input, instead of `input`. */
@@ -33,21 +35,6 @@ export interface RunOptions {
 
 /** Seconds a command may run unless its caller says otherwise (OP_COMMAND_TIMEOUT overrides). */
 export const defaultCommandTimeoutSeconds = 120;
-
-/** A timeout in seconds from the environment variable `name`, else `fallback`. */
-export function timeoutFromEnv(
-  name: string,
-  fallback: number,
-  env: NodeJS.ProcessEnv = process.env,
-): number {
-  const text = env[name];
-  if (text === undefined || text === "") return fallback;
-  const seconds = Number(text);
-  if (!Number.isFinite(seconds) || seconds <= 0) {
-    throw new OpError("usage", `${name}=${text}: must be a number of seconds greater than 0`);
-  }
-  return seconds;
-}
 
 export interface RunResult {
   stdout: string;
@@ -67,14 +54,13 @@ export function createRunner(
     netns?: string;
     /** Where commands' output files are made: /dev/shm (memory), else TMPDIR (read now). */
     outputDirs?: readonly string[];
-    /** Where OP_COMMAND_TIMEOUT is read (tests pass their own). */
-    env?: NodeJS.ProcessEnv;
+    /** Seconds a command may run unless its caller says otherwise (the settings' OP_COMMAND_TIMEOUT). */
+    timeoutSeconds?: number;
   } = {},
 ): Runner {
   const netns = options.netns;
   const outputDirs = options.outputDirs ?? ["/dev/shm", tmpdir()];
-  const defaultTimeoutMs =
-    timeoutFromEnv("OP_COMMAND_TIMEOUT", defaultCommandTimeoutSeconds, options.env) * 1000;
+  const defaultTimeoutMs = (options.timeoutSeconds ?? defaultCommandTimeoutSeconds) * 1000;
   return {
     netns,
     async run(command, args, runOptions = {}) {
@@ -149,11 +135,6 @@ function readOutputFile(fd: number): string {
   }
 }
 
-/** The environment of every command: op's own, in the C locale (its output is parsed). */
-function childEnvironment(): NodeJS.ProcessEnv {
-  return { ...process.env, LC_ALL: "C" };
-}
-
 async function spawnCollect(
   command: string,
   file: string,
@@ -167,7 +148,7 @@ async function spawnCollect(
   return new Promise((resolve, reject) => {
     // stderr is a pipe (so never null); stdout is the file; stdin a pipe unless a file is given.
     const child = spawn(file, argv, {
-      env: childEnvironment(),
+      env: commandEnvironment(),
       stdio: [options.stdinFile ?? "pipe", output, "pipe"],
       timeout: options.timeoutMs,
       killSignal: "SIGKILL",

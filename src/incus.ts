@@ -9,8 +9,6 @@ import type http from "node:http";
 import { OpError } from "./errors.js";
 import { OutcomeUnknown } from "./outcome.js";
 
-export const defaultIncusSocket = "/var/lib/incus/unix.socket";
-
 /**
  * How long op waits for Incus, in seconds. An answer is what Incus sends back to one HTTP
  * request: a read (GET) is answered in well under a second, a change only starts a
@@ -89,7 +87,7 @@ interface Operation {
 }
 
 export function createIncusClient(
-  socketPath: string = defaultIncusSocket,
+  socketPath: string,
   options: IncusClientOptions = {},
 ): IncusClient {
   // Fetched here, not imported at the top: importing node:http as ESM evaluates all of its

@@ -1,5 +1,5 @@
 /**
- * The one module that talks to OVSDB: JSON-RPC (RFC 7047) over ovsdb-server's unix socket.
+ * The one module that talks to OVSDB (src/host/ovs.ts models Open vSwitch on it): JSON-RPC (RFC 7047) over ovsdb-server's unix socket.
  * Reading or changing Open vSwitch through `ovs-vsctl` costs a process start and a fetch of
  * the whole database per call; a run needs three such calls (read, transaction, verify), and
  * they were most of op's time on OVS. Here each is one request on a socket.
@@ -9,7 +9,6 @@
  */
 import type { Socket } from "node:net";
 import { OpError } from "./errors.js";
-import { timeoutFromEnv } from "./exec.js";
 import { OutcomeUnknown } from "./outcome.js";
 import { trace } from "./trace.js";
 
@@ -45,11 +44,10 @@ export interface OvsdbSession {
 }
 
 export interface OvsdbOptions {
-  /**
-   * How long a connection or request may take before it fails (default 10 s). OP_OVSDB_TIMEOUT
-   * (seconds), when set, replaces this and every request's own.
-   */
+  /** How long a connection or request may take before it fails (default 10 s). */
   timeoutMs?: number;
+  /** When given, replaces `timeoutMs` and every request's own (OP_OVSDB_TIMEOUT, src/host/settings.ts). */
+  overrideMs?: number;
   /** Sees every request as it is sent (tests use it to count transactions). */
   onRequest?: (method: string, params: unknown) => void;
 }
@@ -74,7 +72,7 @@ export function openOvsdb(
   hint: string,
   options: OvsdbOptions = {},
 ): Promise<OvsdbSession> {
-  const override = timeoutFromEnv("OP_OVSDB_TIMEOUT", 0) * 1000;
+  const override = options.overrideMs ?? 0;
   const timeoutMs = override || (options.timeoutMs ?? 10_000);
   // Fetched late, not imported: the startup snapshot keeps no socket module state.
   const net = process.getBuiltinModule("node:net");
@@ -279,122 +277,4 @@ export function jsonStreamSplitter(): (chunk: string) => unknown[] {
     }
     return messages;
   };
-}
-
-// ─── Open vSwitch's own database ───────────────────────────────────────────────────────────
-// What both plugins that touch OVS (network: bridges and ports; lxc: a container's veth as a
-// port) need of it: its rows, its JSON values, and a change that ovs-vswitchd has applied.
-
-export const openVswitchDatabase = "Open_vSwitch";
-
-/** Where ovs-vswitchd keeps db.sock and its pid file on Debian. */
-export const defaultOvsRunDir = "/var/run/openvswitch";
-
-export const ovsStartHint =
-  "start Open vSwitch: /usr/share/openvswitch/scripts/ovs-ctl start (scripts/setup-ovs.sh installs and starts it)";
-
-/** How long ovs-vswitchd may take to apply a transaction (ovs-vsctl's --timeout, as op used it). */
-export const ovsReconfigureMs = 30_000;
-
-export type OvsdbRow = Record<string, unknown>;
-
-/** `work` on a session of Open vSwitch's socket in `runDir`, closed whatever happens. */
-export async function withOpenVswitch<T>(
-  runDir: string,
-  options: OvsdbOptions,
-  work: (session: OvsdbSession) => Promise<T>,
-): Promise<T> {
-  const session = await openOvsdb(`${runDir}/db.sock`, ovsStartHint, options);
-  try {
-    return await work(session);
-  } finally {
-    session.close();
-  }
-}
-
-/** All rows of each table named, with the columns given for it, in one request. */
-export async function selectOvsRows(
-  session: OvsdbSession,
-  tables: Record<string, string[]>,
-): Promise<Record<string, OvsdbRow[]>> {
-  const entries = Object.entries(tables);
-  const results = await session.transact(
-    openVswitchDatabase,
-    entries.map(([table, columns]) => ({ op: "select", table, where: [], columns })),
-  );
-  return Object.fromEntries(entries.map(([table], i) => [table, results[i]?.rows ?? []]));
-}
-
-/**
- * Commits `operations` in one transaction that also asks ovs-vswitchd to reconfigure
- * (next_cfg), then waits until it has (cur_cfg), as ovs-vsctl does: the links of new internal
- * ports exist only then.
- */
-export async function applyToOpenVswitch(
-  session: OvsdbSession,
-  operations: readonly OvsdbOperation[],
-  options: { comment: string; details?: string[] },
-): Promise<void> {
-  let nextCfg: unknown;
-  try {
-    const results = await session.transact(openVswitchDatabase, [
-      { op: "comment", comment: options.comment },
-      ...operations,
-      { op: "mutate", table: openVswitchDatabase, where: [], mutations: [["next_cfg", "+=", 1]] },
-      { op: "select", table: openVswitchDatabase, where: [], columns: ["next_cfg"] },
-    ]);
-    nextCfg = results.at(-1)?.rows?.[0]?.next_cfg;
-  } catch (error) {
-    if (!(error instanceof OvsdbRefusal)) throw error;
-    throw new OpError(
-      "apply-failed",
-      `Open vSwitch refused the transaction (nothing of it was applied): ${error.message}`,
-      {
-        hint: "fix the file and run op apply again",
-        ...(options.details === undefined ? {} : { details: options.details }),
-      },
-    );
-  }
-  if (typeof nextCfg !== "number") throw new Error("bug: OVSDB returned no next_cfg");
-  try {
-    await session.transact(
-      openVswitchDatabase,
-      [
-        {
-          op: "wait",
-          table: openVswitchDatabase,
-          where: [["cur_cfg", ">=", nextCfg]],
-          columns: ["cur_cfg"],
-          until: "!=",
-          rows: [],
-          timeout: ovsReconfigureMs,
-        },
-      ],
-      { timeoutMs: ovsReconfigureMs + 5_000 },
-    );
-  } catch (error) {
-    if (!(error instanceof OvsdbRefusal)) throw error;
-    throw new OpError(
-      "apply-failed",
-      `the changes are in OVSDB, but ovs-vswitchd did not apply them within ${ovsReconfigureMs / 1000} s`,
-      { hint: "is ovs-vswitchd running? /usr/share/openvswitch/scripts/ovs-ctl status" },
-    );
-  }
-}
-
-/** OVSDB's JSON (RFC 7047 §5.1): a ["uuid", id] reference's id, or "". */
-export function uuidOf(value: unknown): string {
-  return Array.isArray(value) && value[0] === "uuid" ? String(value[1]) : "";
-}
-
-/** The members of a ["set", [...]] value, or of a bare one-member value. */
-export function setOf(value: unknown): unknown[] {
-  if (Array.isArray(value) && value[0] === "set") return value[1] as unknown[];
-  return value === undefined ? [] : [value];
-}
-
-/** A ["map", [[k, v]...]] value as an object. */
-export function mapOf(value: unknown): Record<string, string> {
-  if (!Array.isArray(value) || value[0] !== "map") return {};
-  return Object.fromEntries((value[1] as [string, string][]).map(([k, v]) => [k, String(v)]));
 }

@@ -5,10 +5,14 @@
  * manifest (src/registry.ts, plugins/registry.ts).
  */
 import type { Runner } from "./exec.js";
+import type { Host } from "./host/index.js";
+import type { Settings } from "./host/settings.js";
 import type { IncusClient } from "./incus.js";
 
 import type { Problem } from "./problems.js";
 
+export type { Host } from "./host/index.js";
+export type { Settings } from "./host/settings.js";
 export { type Problem, problemFromLine as problemOf, problemLine } from "./problems.js";
 
 /** What a plugin's check finds: problems refuse the file; warnings are only told. */
@@ -136,7 +140,7 @@ export interface Logger {
   warn(message: string): void;
 }
 
-/** Everything with a side effect that a plugin may use. */
+/** Everything with a side effect that a plugin may use: a plugin reaches the host only here. */
 export interface Ctx {
   exec: Runner;
   clock: () => Date;
@@ -149,6 +153,10 @@ export interface Ctx {
   options: RunOptions;
   /** The Incus API client (lxc plugin); optional so contexts without Incus stay valid. */
   incus?: IncusClient;
+  /** The host's files (sysfs, procfs) and Open vSwitch (src/host/). */
+  host: Host;
+  /** The environment's defaults, read and checked once (src/host/settings.ts). */
+  settings: Settings;
 }
 
 export interface RunOptions {
@@ -199,9 +207,10 @@ export interface Plugin<
    * Problems in the file's section (already valid against its schema) that the schema cannot
    * express: duplicate names, references, values that disagree. `path` is the section's own
    * JSON path. Pure: no I/O, clock or environment. What is not wrong but is ignored (an unused
-   * key) is a warning. `op validate`, plan and apply all run it.
+   * key) is a warning. `op validate`, plan and apply all run it. What it needs of the
+   * environment's defaults (op's own paths) it gets as `settings`, never by reading it.
    */
-  check(section: unknown, path: string): CheckReport;
+  check(section: unknown, path: string, settings: Settings): CheckReport;
   /** Bulk read of the live objects: no call per resource. */
   query(ctx: Ctx): Promise<Live>;
   /**

@@ -6,7 +6,7 @@
  */
 import type { Runner } from "./exec.js";
 import * as validators from "./generated/validators.js";
-import type { Plugin } from "./plugin.js";
+import type { Ctx, Plugin } from "./plugin.js";
 
 /** One thing `op doctor` checks on the host, and how to fix it when it is missing. */
 export interface DoctorCheck {
@@ -14,10 +14,16 @@ export interface DoctorCheck {
   neededFor: string;
   /** A required check that fails makes `op doctor` exit 1. */
   required: boolean;
-  /** What was found (a version, a path); throws what is wrong. */
-  probe(runner: Runner): Promise<string>;
+  /**
+   * What was found (a version, a path); throws what is wrong. It looks at the host only
+   * through `host` (the same layer the plugins use), and creates and changes nothing.
+   */
+  probe(host: DoctorHost): Promise<string>;
   hint: string;
 }
+
+/** What a doctor check may look at: commands, the host layer, the settings (as ctx has them). */
+export type DoctorHost = Pick<Ctx, "exec" | "host" | "settings">;
 
 /** A state section and a live state (as `query` returns it) the plugin plans from, purely. */
 export interface WarmUpFixture {

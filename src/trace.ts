@@ -1,12 +1,11 @@
+import { tracing } from "./host/settings.js";
+
 /**
  * `OP_TRACE=1 op …` prints one stderr line per phase — milliseconds since the process started
  * and what happened — so a slow run can be taken apart on the machine where it is slow.
- * The variable is read at every call, never kept: the startup snapshot's warm-up traces at
- * build time, and a kept value would be the one of the machine that built it.
  */
 export function trace(event: string): void {
-  if (process.env.OP_TRACE === "1")
-    process.stderr.write(`op-trace ${performance.now().toFixed(1)} ms ${event}\n`);
+  if (tracing()) process.stderr.write(`op-trace ${performance.now().toFixed(1)} ms ${event}\n`);
 }
 
 /** Traces the start and end of `work`, named `event`. */

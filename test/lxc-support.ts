@@ -9,7 +9,8 @@ import { execFileSync } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
 import { lxcPlugin } from "../plugins/lxc/index.js";
 import { OpError } from "../src/errors.js";
-import { createIncusClient, defaultIncusSocket, type IncusClient } from "../src/incus.js";
+import { loadSettings } from "../src/host/settings.js";
+import { createIncusClient, type IncusClient } from "../src/incus.js";
 import type { Action, Ctx, Plugin } from "../src/plugin.js";
 import { applyAndVerify, planSection, quietCtx, type RecordedStep } from "./support/engine.js";
 
@@ -17,9 +18,7 @@ export const testImage = "op-test/busybox";
 /** Incus's own test bridge (setup-incus.sh): DHCP on 198.19.250.0/24, no NAT. */
 export const incusBridge = "opincbr0";
 
-export const incus: IncusClient = createIncusClient(
-  process.env.OP_INCUS_SOCKET || defaultIncusSocket,
-);
+export const incus: IncusClient = createIncusClient(loadSettings(process.env).incus.socket);
 
 export function uid(): string {
   return randomBytes(3).toString("hex");

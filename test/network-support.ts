@@ -4,10 +4,11 @@
  * only keeps its records in memory (the ledger itself is tested elsewhere).
  */
 import { randomBytes } from "node:crypto";
-import { createNetworkPlugin, type NetworkPluginOptions } from "../plugins/network/index.js";
+import { networkPlugin } from "../plugins/network/index.js";
 import type { NetworkAction } from "../plugins/network/types.js";
 import { verifyConverged } from "../src/engine/reconcile.js";
 import { createRunner, type Runner } from "../src/exec.js";
+import { createOvsHost, type OvsHostOptions, ovsOptions } from "../src/host/ovs.js";
 import type { Action, Ctx, Plugin } from "../src/plugin.js";
 import { applyAndVerify, planSection, quietCtx, type RecordedStep } from "./support/engine.js";
 
@@ -27,8 +28,12 @@ export async function deleteNetns(name: string): Promise<void> {
   await host.run("ip", ["netns", "del", name], { check: false });
 }
 
-export function ctxFor(exec: Runner, allowUplink = false): Ctx {
-  return quietCtx({ exec, options: { allowUplink } });
+/** A ctx on `exec`; `ovs` replaces the host's Open vSwitch (another socket, a request counter). */
+export function ctxFor(exec: Runner, allowUplink = false, ovs?: Partial<OvsHostOptions>): Ctx {
+  const ctx = quietCtx({ exec, options: { allowUplink } });
+  if (ovs === undefined) return ctx;
+  const options = { ...ovsOptions(ctx.settings), ...ovs };
+  return { ...ctx, host: { ...ctx.host, ovs: createOvsHost(options, ctx.host.sys) } };
 }
 
 export interface RunResult {
@@ -43,14 +48,13 @@ export async function reconcile(
   section: unknown,
   ctx: Ctx,
   options: {
-    pluginOptions?: NetworkPluginOptions;
     key?: string;
     apply?: boolean;
     /** On the host: refuse to apply a plan that touches anything not named with this prefix. */
     onlyPrefix?: string;
   } = {},
 ): Promise<RunResult> {
-  const plugin = createNetworkPlugin(options.pluginOptions) as Plugin;
+  const plugin = networkPlugin as Plugin;
   const planned = await planSection(plugin, section, ctx, options.key);
   if (options.onlyPrefix !== undefined) assertOnlyTouches(planned.actions, options.onlyPrefix);
   if (options.apply === false)

@@ -100,17 +100,15 @@ describe("network plugin on Open vSwitch", () => {
 
   it("creates bridges and ports in one transaction, then repairs drift", async () => {
     const requests: { method: string; operations: { op: string }[] }[] = [];
-    const run = await reconcile(file([{ name: p1, tag: 10 }, { name: p2 }]), ctx, {
+    const counting = ctxFor(host, false, {
+      onRequest: (method, params) =>
+        requests.push({
+          method,
+          operations: (params as [string, ...{ op: string }[]]).slice(1) as { op: string }[],
+        }),
+    });
+    const run = await reconcile(file([{ name: p1, tag: 10 }, { name: p2 }]), counting, {
       onlyPrefix: prefix,
-      pluginOptions: {
-        ovs: {
-          onRequest: (method, params) =>
-            requests.push({
-              method,
-              operations: (params as [string, ...{ op: string }[]]).slice(1) as { op: string }[],
-            }),
-        },
-      },
     });
     expect(run.failed).toBe(0);
     expect(run.remaining).toEqual([]);
@@ -251,20 +249,15 @@ describe("network plugin on Open vSwitch", () => {
   it("says to start Open vSwitch when OVSDB is not there and the file has OVS bridges", async () => {
     const empty = await mkdtemp(join(tmpdir(), "opt-noovs-"));
     try {
-      const attempt = reconcile(file([{ name: p1 }, { name: p2 }]), ctx, {
-        apply: false,
-        pluginOptions: { ovs: { runDir: empty } },
-      });
+      const noOvs = ctxFor(host, false, { runDir: empty });
+      const attempt = reconcile(file([{ name: p1 }, { name: p2 }]), noOvs, { apply: false });
       await expect(attempt).rejects.toThrow(OpError);
       await expect(attempt).rejects.toMatchObject({
         code: "daemon-unavailable",
         hint: expect.stringMatching(/start Open vSwitch/),
       });
       // Without OVS links in the file, the same host is queried fine (no OVS = nothing to do).
-      const plain = await reconcile({ interfaces: [] }, ctx, {
-        apply: false,
-        pluginOptions: { ovs: { runDir: empty } },
-      });
+      const plain = await reconcile({ interfaces: [] }, noOvs, { apply: false });
       expect(plain.planned).toEqual([]);
     } finally {
       await rm(empty, { recursive: true, force: true });

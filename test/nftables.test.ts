@@ -14,7 +14,7 @@ import type { NftAction, NftablesSection, NftTableSpec } from "../plugins/nftabl
 import { OpError } from "../src/errors.js";
 import { createRunner, type Runner } from "../src/exec.js";
 import type { Ctx } from "../src/plugin.js";
-import { prepareWith } from "./support/engine.js";
+import { prepareWith, quietCtx } from "./support/engine.js";
 import { nftablesRunner } from "./support/nftables.js";
 
 const host = createRunner();
@@ -44,14 +44,11 @@ async function sandbox(): Promise<Sandbox> {
   const inner = createRunner({ netns: ns });
   const commands: string[] = [];
   const exec = nftablesRunner(ns, (command) => commands.push(command));
-  const ctx: Ctx = {
+  const ctx: Ctx = quietCtx({
     exec,
-    clock: () => new Date(),
-    log: { debug() {}, info() {}, warn() {} },
     cacheDir: join(home, "cache"),
     cacheKeyFile: join(home, "keys", "cache.key"),
-    options: { allowUplink: false },
-  };
+  });
   return {
     ns,
     ctx,

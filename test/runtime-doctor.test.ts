@@ -3,8 +3,8 @@
  * daemons' sockets it talks to (Incus's API, OVSDB), not tools op does not use (ovs-vsctl,
  * lxc-*). The unix socket server below is a fault injector: it accepts and never answers.
  */
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -92,5 +92,45 @@ describe("op doctor", () => {
       for (const socket of held) socket.destroy();
       server.close();
     }
+  });
+
+  it.each([
+    ["from the startup snapshot", {}],
+    ["from its modules", { OP_NO_SNAPSHOT: "1" }],
+  ])(
+    "creates nothing (%s): op's directories under missing ones are checked where op would make them",
+    async (_how, start) => {
+      const missing = join(dir, `not-yet-${Object.keys(start).length}`);
+      const { checks } = await doctor({
+        ...start,
+        OP_LEDGER: join(missing, "op", "ledger"),
+        OP_LOCK: join(missing, "run", "lock"),
+        OP_CACHE_DIR: join(missing, "cache"),
+      });
+      const ledger = checks.find((check) => check.name === "ledger directory");
+      expect(ledger).toMatchObject({ ok: true, required: true });
+      expect(ledger?.found).toBe(
+        `${join(missing, "op", "ledger")} (op would create it under ${dir})`,
+      );
+      expect(checks.find((check) => check.name === "lock directory")?.ok).toBe(true);
+      expect(checks.find((check) => check.name === "cache directory")?.ok).toBe(true);
+      expect(existsSync(missing)).toBe(false);
+    },
+  );
+
+  it("finds Open vSwitch where the environment says (OP_OVS_RUNDIR), as the plugins do", async () => {
+    const { checks } = await doctor({ OP_OVS_RUNDIR: dir });
+    const ovs = checks.find((check) => check.name === "Open vSwitch (OVSDB socket)");
+    expect(ovs?.ok).toBe(false);
+    expect(ovs?.found).toContain(`OVSDB is not reachable at ${dir}/db.sock`);
+  });
+
+  it("refuses a bad environment variable as a usage error naming it", async () => {
+    const child = spawnSync(opBinary, ["doctor"], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", OP_INCUS_TIMEOUT: "abc" },
+    });
+    expect(child.status).toBe(64);
+    expect(child.stderr).toContain("OP_INCUS_TIMEOUT=abc: must be a number of seconds");
   });
 });

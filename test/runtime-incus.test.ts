@@ -13,9 +13,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { OpError } from "../src/errors.js";
-import { createIncusClient, defaultIncusSocket } from "../src/incus.js";
+import { defaultSettings } from "../src/host/settings.js";
+import { createIncusClient } from "../src/incus.js";
 import { isOutcomeUnknown } from "../src/outcome.js";
 import { type CliSandbox, createCliSandbox, opBinary } from "./support/cli.js";
+
+/** Incus's socket when OP_INCUS_SOCKET is not set (src/host/settings.ts). */
+const defaultIncusSocket = defaultSettings.incus.socket;
 
 let dir: string;
 const servers: Server[] = [];

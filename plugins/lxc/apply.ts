@@ -8,15 +8,7 @@ import { fileError } from "../../src/files.js";
 import type { IncusClient } from "../../src/incus.js";
 import { type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
 import { isRootDisk, nicStatePath } from "./diff.js";
-import {
-  containerLinkUp,
-  containerPid,
-  enrol,
-  type HostNet,
-  hostLink,
-  readHostNet,
-  renameLink,
-} from "./host.js";
+import { containerLinkUp, enrol, type HostNet, readHostNet, renameLink } from "./host.js";
 import { incusOf } from "./query.js";
 import type {
   BridgeKind,
@@ -108,7 +100,7 @@ const netByRun = new WeakMap<Ctx, Promise<HostNet>>();
 async function hostNet(ctx: Ctx, fresh: boolean): Promise<HostNet> {
   let net = netByRun.get(ctx);
   if (fresh || net === undefined) {
-    net = readHostNet();
+    net = readHostNet(ctx.host);
     netByRun.set(ctx, net);
   }
   return net;
@@ -240,7 +232,7 @@ interface NicState {
 
 /** Runs `ip ARGS` in a running container's network namespace (op's own ip, not the container's). */
 async function inContainerNet(ctx: Ctx, name: string, args: readonly string[]): Promise<string> {
-  const pid = containerPid(name);
+  const pid = ctx.host.sys.containerPid(name);
   if (pid === undefined) {
     throw new OpError("not-found", `${name} is not running: op cannot reach its ${nicDevice}`, {
       hint: `start it (incus start ${name}) and run op apply again`,
@@ -263,7 +255,7 @@ interface IpRoute {
 }
 
 async function readNic(ctx: Ctx, name: string): Promise<NicState | undefined> {
-  const up = containerLinkUp(name, nicDevice);
+  const up = containerLinkUp(ctx.host.sys, name, nicDevice);
   if (up === undefined) return undefined;
   const [links, routes] = await Promise.all([
     inContainerNet(ctx, name, ["-j", "addr", "show", "dev", nicDevice]),
@@ -318,9 +310,9 @@ async function fixLink(live: LiveContainer, container: DesiredContainer, ctx: Ct
   const net = await hostNet(ctx, true);
   const kind = await bridgeKind(net, nic, container);
   const ovsBridge = net.ovs.portBridge.get(live.veth);
-  const linuxMaster = hostLink(live.veth)?.master;
+  const linuxMaster = ctx.host.sys.link(live.veth)?.master;
   if (live.veth !== nic.veth) {
-    if (hostLink(nic.veth) !== undefined) {
+    if (ctx.host.sys.link(nic.veth) !== undefined) {
       throw new OpError(
         "invalid-state",
         `cannot rename ${live.veth} to ${nic.veth}: another link already has that name`,
@@ -338,7 +330,7 @@ async function fixLink(live: LiveContainer, container: DesiredContainer, ctx: Ct
       : ovsBridge === nic.bridge && live.veth === nic.veth;
   if (!enrolled) {
     await enrol(
-      ctx.exec,
+      { exec: ctx.exec, ovs: ctx.host.ovs },
       nic.veth,
       { name: nic.bridge, kind },
       { link: live.veth, ...(ovsBridge === undefined ? {} : { ovsBridge }) },

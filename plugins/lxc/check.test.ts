@@ -2,7 +2,8 @@
  * `op validate`'s own checks of plugins.lxc (check.ts): what prepare would refuse at plan time
  * that the file alone shows, and the op-dbus properties op ignores, as warnings.
  */
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
+import { loadSettings } from "../../src/host/settings.js";
 import { problemLine } from "../../src/plugin.js";
 import { checkLxc } from "./check.js";
 import { lxcPlugin } from "./index.js";
@@ -136,18 +137,19 @@ describe("checkLxc", () => {
   });
 });
 
-describe("lxcPlugin.check: op's own paths from the environment", () => {
-  afterEach(() => vi.unstubAllEnvs());
+describe("lxcPlugin.check: op's own paths from the settings", () => {
   const mount = (source: string) => ({
     containers: [{ id: 1, mounts: [{ source, path: "/m" }] }],
   });
 
   it("protects a moved ledger and the files of the key and the lock, not their shared directories", () => {
-    vi.stubEnv("OP_LEDGER", "/srv/opdata/ledger");
-    vi.stubEnv("OP_LEDGER_KEY", "/tmp/opkeys/ledger.key");
-    vi.stubEnv("OP_LOCK", "/tmp/op.lock");
+    const settings = loadSettings({
+      OP_LEDGER: "/srv/opdata/ledger",
+      OP_LEDGER_KEY: "/tmp/opkeys/ledger.key",
+      OP_LOCK: "/tmp/op.lock",
+    });
     const check = (source: string) =>
-      lxcPlugin.check(mount(source), base).problems.map(problemLine);
+      lxcPlugin.check(mount(source), base, settings).problems.map(problemLine);
     expect(check("/srv/opdata/ledger")[0]).toContain("(it is /srv/opdata/ledger)");
     expect(check("/srv/opdata")[0]).toContain("(it holds /srv/opdata/ledger)");
     expect(check("/tmp/opkeys")[0]).toContain("(it holds /tmp/opkeys/ledger.key)");

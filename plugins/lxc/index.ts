@@ -5,7 +5,14 @@
  */
 import { resolve } from "node:path";
 import { resolvePaths } from "../../src/context.js";
-import { type Ctx, type LiveReport, liveLater, type Plugin, problemOf } from "../../src/plugin.js";
+import {
+  type Ctx,
+  type LiveReport,
+  liveLater,
+  type Plugin,
+  problemOf,
+  type Settings,
+} from "../../src/plugin.js";
 import { applyLxc } from "./apply.js";
 import { checkLxc } from "./check.js";
 import { diffLxc } from "./diff.js";
@@ -76,11 +83,11 @@ async function remotesOf(ctx: Ctx): Promise<Record<string, { server: string; pro
 }
 
 /**
- * op's own directories and files as this run sees them (defaults, moved by OP_LEDGER and the
- * like). The key and the lock are files: their directories may be shared ones (/tmp).
+ * op's own directories and files as the settings give them (defaults, moved by OP_LEDGER and
+ * the like). The key and the lock are files: their directories may be shared ones (/tmp).
  */
-function opDirectories(): string[] {
-  const paths = resolvePaths();
+function opDirectories(settings: Settings): string[] {
+  const paths = resolvePaths(settings);
   return [
     ...new Set(
       [
@@ -117,9 +124,14 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
     container: "an Incus system container",
     image: "an Incus image alias, imported from the file's tarballs",
   },
-  check: (section, path) => {
+  check: (section, path, settings) => {
     const warnings: string[] = [];
-    const problems = checkLxc(section, path, (line) => warnings.push(line), opDirectories());
+    const problems = checkLxc(
+      section,
+      path,
+      (line) => warnings.push(line),
+      opDirectories(settings),
+    );
     return { problems: problems.map(problemOf), warnings: warnings.map(problemOf) };
   },
   query: queryLxc,
@@ -129,14 +141,16 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
     let ovs: Promise<Record<string, BridgeKind>> | undefined;
     return liveLater((live: Promise<LxcLive>) =>
       prepareLxc(section as LxcSection, live, ctx, {
-        opDirs: opDirectories(),
-        ...(process.env.OP_DEFAULT_IMAGE ? { defaultImage: process.env.OP_DEFAULT_IMAGE } : {}),
+        opDirs: opDirectories(ctx.settings),
+        ...(ctx.settings.defaultImage === undefined
+          ? {}
+          : { defaultImage: ctx.settings.defaultImage }),
         remotes: () => {
           remotes ??= remotesOf(ctx);
           return remotes;
         },
         ovsBridges: () => {
-          ovs ??= readOvs().then(ovsBridges);
+          ovs ??= readOvs(ctx.host.ovs).then(ovsBridges);
           return ovs;
         },
       }),

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { OpError } from "../../src/errors.js";
+import { createSys } from "../../src/host/sys.js";
 import { removeDirectory } from "./apply.js";
 import { liveContainer } from "./query.js";
 
@@ -23,17 +24,21 @@ const instance = (config: Record<string, string>) => ({
   devices: {},
 });
 
+// A stopped container: nothing of the host's files is read (a root with nothing in it).
+const noFiles = createSys(join(tmpdir(), `op-lxc-no-files-${process.pid}`));
+
 describe("liveContainer ownership", () => {
   it("is op's only with user.op.managed=true", () => {
-    expect(liveContainer(instance({ "user.op.managed": "true" })).managed).toBe(true);
-    expect(liveContainer(instance({ "user.op.managed": "false" })).managed).toBe(false);
-    expect(liveContainer(instance({ "user.op.managed": "yes" })).managed).toBe(false);
-    expect(liveContainer(instance({})).managed).toBe(false);
+    expect(liveContainer(instance({ "user.op.managed": "true" }), noFiles).managed).toBe(true);
+    expect(liveContainer(instance({ "user.op.managed": "false" }), noFiles).managed).toBe(false);
+    expect(liveContainer(instance({ "user.op.managed": "yes" }), noFiles).managed).toBe(false);
+    expect(liveContainer(instance({}), noFiles).managed).toBe(false);
   });
 
   it("keeps Incus's own keys apart from the config op compares", () => {
     const live = liveContainer(
       instance({ "volatile.eth0.hwaddr": "x", "image.os": "busybox", "limits.cpu": "1" }),
+      noFiles,
     );
     expect(live.config).toEqual({ "limits.cpu": "1" });
     expect(live.put.volatile).toEqual({ "volatile.eth0.hwaddr": "x", "image.os": "busybox" });

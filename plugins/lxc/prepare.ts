@@ -64,7 +64,7 @@ const knownProperties = new Set([
 ]);
 
 export interface PrepareEnv {
-  /** $OP_DEFAULT_IMAGE. */
+  /** The settings' default image (OP_DEFAULT_IMAGE, ctx.settings.defaultImage). */
   defaultImage?: string;
   /** The incus client's remotes (name → server, protocol), read only when a file names one. */
   remotes?: () => Promise<Record<string, { server: string; protocol: string }>>;

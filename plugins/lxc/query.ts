@@ -7,14 +7,13 @@
  */
 
 import { OpError } from "../../src/errors.js";
+import type { Sys } from "../../src/host/sys.js";
 import type { IncusClient } from "../../src/incus.js";
 import { byName } from "../../src/order.js";
 import type { Ctx } from "../../src/plugin.js";
 import {
   containerAddresses,
   containerLinkUp,
-  hostLink,
-  linkNameByIndex,
   linuxBridges,
   ovsBridges,
   peerIndex,
@@ -61,14 +60,14 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
   ]);
   const containers = instances
     .filter((instance) => instance.type === "container")
-    .map(liveContainer)
+    .map((instance) => liveContainer(instance, ctx.host.sys))
     .sort(byName);
-  const bridges = linuxBridges();
+  const bridges = linuxBridges(ctx.host.sys);
   const maybeOvs = containers.filter(
     (c) => c.veth !== undefined && (c.master === undefined || c.master === "ovs-system"),
   );
   if (maybeOvs.length > 0) {
-    const ovs = await readOvs();
+    const ovs = await readOvs(ctx.host.ovs);
     Object.assign(bridges, ovsBridges(ovs));
     for (const container of maybeOvs) {
       const bridge = ovs.portBridge.get(container.veth as string);
@@ -91,7 +90,8 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
   };
 }
 
-export function liveContainer(instance: IncusInstance): LiveContainer {
+/** A container as Incus lists it, with what the host's files say of its link (`sys`). */
+export function liveContainer(instance: IncusInstance, sys: Sys): LiveContainer {
   const config: Record<string, string> = {};
   const volatile: Record<string, string> = {};
   for (const [key, value] of Object.entries(instance.config ?? {})) {
@@ -122,15 +122,15 @@ export function liveContainer(instance: IncusInstance): LiveContainer {
     const ifname = devices[nicDevice]?.name ?? nicDevice;
     // The host end is where Incus put it, unless renamed by hand since: then its index is
     // read from inside the container (only for such a container) and looked up here.
-    const recorded = hostLink(volatile[`volatile.${nicDevice}.host_name`] ?? "");
-    const index = recorded === undefined ? peerIndex(instance.name, ifname) : undefined;
-    const renamed = index === undefined ? undefined : linkNameByIndex(index);
+    const recorded = sys.link(volatile[`volatile.${nicDevice}.host_name`] ?? "");
+    const index = recorded === undefined ? peerIndex(sys, instance.name, ifname) : undefined;
+    const renamed = index === undefined ? undefined : sys.linkNameByIndex(index);
     // Addresses are read when something looks at them (op query), not for a plan.
     Object.defineProperty(live, "addresses", {
       enumerable: true,
       configurable: true,
       get: () => {
-        const addresses = containerAddresses(instance.name);
+        const addresses = containerAddresses(sys, instance.name);
         Object.defineProperty(live, "addresses", {
           value: addresses,
           enumerable: true,
@@ -140,10 +140,10 @@ export function liveContainer(instance: IncusInstance): LiveContainer {
       },
     });
     if (devices[nicDevice]?.type === "nic") {
-      const up = containerLinkUp(instance.name, ifname);
+      const up = containerLinkUp(sys, instance.name, ifname);
       if (up !== undefined) live.nicUp = up;
     }
-    const link = recorded ?? (renamed === undefined ? undefined : hostLink(renamed));
+    const link = recorded ?? (renamed === undefined ? undefined : sys.link(renamed));
     if (link !== undefined) {
       live.veth = link.name;
       if (link.master !== undefined) live.master = link.master;

@@ -1,6 +1,6 @@
 import { type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
 import { type IpLine, ipBatcher, ipWord } from "./batch.js";
-import { applyOvs, type OvsConfig } from "./ovs.js";
+import { applyOvs } from "./ovs.js";
 import type { DesiredLink, DesiredRoute, LinkCreate, LiveRoute, NetworkAction } from "./types.js";
 import { ovsTypes } from "./types.js";
 
@@ -8,15 +8,11 @@ const gone = /Cannot find device|No such device|does not exist/;
 const alreadyThere = /File exists|Address already assigned/;
 const notThere = /Cannot assign requested address|Address not found|No such process/;
 
-export async function applyNetwork(
-  action: NetworkAction,
-  ctx: Ctx,
-  ovsConfig: OvsConfig,
-): Promise<void> {
+export async function applyNetwork(action: NetworkAction, ctx: Ctx): Promise<void> {
   if (action.resource === "ovs-db") {
     // The diff makes only modifies of the OVS database (one transaction of changes).
     if (action.kind !== "modify") throw new Error(`bug: ${action.kind} of ${action.id}`);
-    await applyOvs(action.changes, ovsConfig);
+    await applyOvs(action.changes, ctx.host.ovs);
     return;
   }
   await ipBatcher(ctx.exec).submit(action.id, linesOf(action));

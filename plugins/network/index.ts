@@ -8,7 +8,6 @@ import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
 import { type ContainerVeth, fileContainerVeths } from "../lxc/veths.js";
 import { applyNetwork } from "./apply.js";
 import { diffNetwork } from "./diff.js";
-import { defaultOvsConfig, type OvsConfig } from "./ovs.js";
 import {
   type NetworkFromFile,
   networkProblems,
@@ -22,15 +21,8 @@ import type { NetDesired, NetLive, NetworkKinds } from "./types.js";
 
 export type { NetDesired, NetLive } from "./types.js";
 
-export interface NetworkPluginOptions {
-  /** Where Open vSwitch keeps its socket and pid file (tests point it elsewhere). */
-  ovs?: Partial<OvsConfig>;
-}
-
-export function createNetworkPlugin(
-  options: NetworkPluginOptions = {},
-): Plugin<NetDesired, NetLive, NetNormalised, NetworkKinds> {
-  const ovsConfig: OvsConfig = { ...defaultOvsConfig, ...options.ovs };
+/** Open vSwitch is reached through ctx.host.ovs: a test points it at another socket there. */
+export function createNetworkPlugin(): Plugin<NetDesired, NetLive, NetNormalised, NetworkKinds> {
   return {
     name: networkPluginName,
     aliases: ["net"],
@@ -47,7 +39,7 @@ export function createNetworkPlugin(
       problems: networkProblems(section as NetworkSection, path),
       warnings: [],
     }),
-    query: (ctx: Ctx) => queryNetwork(ctx, ovsConfig),
+    query: (ctx: Ctx) => queryNetwork(ctx),
     // The file's half while `ip` and OVSDB answer, the host's half once they have.
     normalise: async (section, _ctx, file) => ({
       fromFile: normaliseNetwork(section as NetworkSection),
@@ -59,7 +51,7 @@ export function createNetworkPlugin(
     // What the file alone cannot show: a plan that would cut the host off its network.
     guard: (actions, live, options) =>
       options.allowUplink ? [] : uplinkGuardProblems(actions, live),
-    apply: (action, ctx) => applyNetwork(action, ctx, ovsConfig),
+    apply: applyNetwork,
     report: reportNetwork,
   };
 }

@@ -6,7 +6,7 @@ export const ovsdbCheck: DoctorCheck = {
   name: "Open vSwitch (OVSDB socket)",
   neededFor: "network and lxc (Open vSwitch bridges only)",
   required: false,
-  probe: async () => (await import("./doctor.js")).probeOvsdb(),
+  probe: async ({ host }) => (await import("./doctor.js")).probeOvsdb(host.ovs),
   hint: "apt-get install openvswitch-switch, then /usr/share/openvswitch/scripts/ovs-ctl start (scripts/setup-ovs.sh)",
 };
 
@@ -20,7 +20,7 @@ export const networkManifest: PluginManifest = {
       name: "ip",
       neededFor: "network",
       required: false,
-      probe: (runner) => toolVersion(runner, "ip", ["-V"]),
+      probe: ({ exec }) => toolVersion(exec, "ip", ["-V"]),
       hint: "apt-get install iproute2",
     },
     ovsdbCheck,

@@ -1,108 +1,41 @@
 /**
- * Open vSwitch through OVSDB's JSON-RPC (src/ovsdb.ts): one read of the three tables op uses,
- * one transaction for all of a run's changes, and a wait until ovs-vswitchd has applied it.
- * OVS is host-wide while netlink is per namespace, so OVS is only read when op works in the
- * namespace of ovs-vswitchd (where its ports' links live).
+ * The network plugin's side of Open vSwitch: its live bridges and ports from the rows the host
+ * layer reads (src/host/ovs.ts, `ctx.host.ovs`), and the operations of the one transaction
+ * that makes all of a run's changes. OVS is host-wide while netlink is per namespace, so OVS
+ * is only read when op works in the namespace of ovs-vswitchd (where its ports' links live).
  */
-import { readFileSync, statSync } from "node:fs";
 import { OpError } from "../../src/errors.js";
-import type { Runner } from "../../src/exec.js";
+import type { OvsColumns, OvsHost, OvsRows } from "../../src/host/ovs.js";
+import { mapOf, openVswitchDatabase, setOf, uuidOf } from "../../src/host/ovs.js";
 import { byName } from "../../src/order.js";
-import {
-  applyToOpenVswitch,
-  defaultOvsRunDir,
-  mapOf,
-  type OvsdbOperation,
-  type OvsdbRow,
-  type OvsdbSession,
-  openVswitchDatabase,
-  ovsReconfigureMs,
-  selectOvsRows,
-  setOf,
-  uuidOf,
-  withOpenVswitch,
-} from "../../src/ovsdb.js";
+import type { OvsdbOperation } from "../../src/ovsdb.js";
 import type { LiveOvs, LiveOvsBridge, LiveOvsPort, OvsChange } from "./types.js";
 import { ovsOwnerKeys } from "./types.js";
 
-export interface OvsConfig {
-  /** Where ovs-vswitchd keeps db.sock and its pid file. */
-  runDir: string;
-  /** Sees every OVSDB request (tests count transactions with it). */
-  onRequest?: (method: string, params: unknown) => void;
-}
-
-export const defaultOvsConfig: OvsConfig = { runDir: defaultOvsRunDir };
-
 const database = openVswitchDatabase;
-
-function withSession<T>(
-  config: OvsConfig,
-  timeoutMs: number,
-  work: (session: OvsdbSession) => Promise<T>,
-): Promise<T> {
-  const options = { timeoutMs, ...(config.onRequest ? { onRequest: config.onRequest } : {}) };
-  return withOpenVswitch(config.runDir, options, work);
-}
 
 const columns = {
   Bridge: ["_uuid", "name", "ports", "external_ids", "datapath_type", "other_config"],
   Port: ["_uuid", "name", "interfaces", "tag", "external_ids"],
   Interface: ["_uuid", "name", "type", "mtu_request", "mac", "error", "external_ids"],
-};
+} satisfies OvsColumns;
 
-type Row = OvsdbRow;
-export interface OvsRows {
-  Bridge: Row[];
-  Port: Row[];
-  Interface: Row[];
-}
+type Row = Record<string, unknown>;
 
-export async function readOvs(exec: Runner, config: OvsConfig): Promise<LiveOvs> {
-  const where = vswitchdNamespace(exec, config);
-  if (where !== "here") return { available: false, reason: where };
+export type { OvsRows } from "../../src/host/ovs.js";
+
+/** The live bridges and ports, or why Open vSwitch is out of reach from the namespace `netns`. */
+export async function readOvs(ovs: OvsHost, netns: string | undefined): Promise<LiveOvs> {
+  const reach = ovs.reach(netns);
+  if (!reach.here) return { available: false, reason: reach.reason };
   try {
-    return { available: true, bridges: parseOvsRows(await selectOvs(config)) };
+    return { available: true, bridges: parseOvsRows(await ovs.select(columns)) };
   } catch (error) {
     return {
       available: false,
       reason: `OVSDB did not answer: ${error instanceof Error ? error.message : String(error)}`,
     };
   }
-}
-
-async function selectOvs(config: OvsConfig): Promise<OvsRows> {
-  return withSession(
-    config,
-    5_000,
-    async (session) => (await selectOvsRows(session, columns)) as unknown as OvsRows,
-  );
-}
-
-/**
- * "here", or why OVS is out of reach from the namespace op works in. Synchronous on purpose:
- * a pid file in /run and two stats in /proc never wait on a disk, and done on the thread pool
- * they were queued behind whatever else the run had started (the ledger opening), which
- * held back the OVSDB read.
- */
-function vswitchdNamespace(exec: Runner, config: OvsConfig): string {
-  let pid: string;
-  try {
-    pid = readFileSync(`${config.runDir}/ovs-vswitchd.pid`, "utf8").trim();
-  } catch {
-    return `ovs-vswitchd is not running (no pid file in ${config.runDir})`;
-  }
-  const ours = exec.netns === undefined ? "/proc/self/ns/net" : `/run/netns/${exec.netns}`;
-  try {
-    const theirs = statSync(`/proc/${pid}/ns/net`);
-    const mine = statSync(ours);
-    if (theirs.ino !== mine.ino || theirs.dev !== mine.dev) {
-      return "Open vSwitch runs in another network namespace than the one op works in";
-    }
-  } catch {
-    return `ovs-vswitchd is not running (pid ${pid} is gone)`;
-  }
-  return "here";
 }
 
 type OvsValue = unknown;
@@ -386,24 +319,23 @@ function needsUuids(changes: readonly OvsChange[]): boolean {
 
 /**
  * Applies an `ovs-db` action: one transaction, and a wait until ovs-vswitchd has applied it
- * (src/ovsdb.ts): the links of internal ports exist only then, and the run goes on to set
+ * (src/host/ovs.ts): the links of internal ports exist only then, and the run goes on to set
  * them up and address them.
  */
-export async function applyOvs(changes: readonly OvsChange[], config: OvsConfig): Promise<void> {
-  await withSession(config, ovsReconfigureMs, async (session) => {
-    const uuids = needsUuids(changes)
-      ? await selectUuids(session)
-      : { bridges: new Map(), ports: new Map() };
-    await applyToOpenVswitch(session, ovsOperations(changes, uuids), {
-      comment: "op apply (network plugin)",
-      details: changes.map((c) => c.path),
-    });
+export async function applyOvs(changes: readonly OvsChange[], ovs: OvsHost): Promise<void> {
+  await ovs.change({
+    comment: "op apply (network plugin)",
+    details: changes.map((c) => c.path),
+    // Removals and moves name existing rows by uuid: those are read in the same session.
+    ...(needsUuids(changes)
+      ? { read: { Bridge: ["_uuid", "name"], Port: ["_uuid", "name"] } }
+      : {}),
+    operations: (rows) => ovsOperations(changes, uuidsOf(rows)),
   });
 }
 
-async function selectUuids(session: OvsdbSession): Promise<OvsUuids> {
-  const rows = await selectOvsRows(session, { Bridge: ["_uuid", "name"], Port: ["_uuid", "name"] });
-  const byNameOf = (table: Row[] = []) =>
+function uuidsOf(rows: OvsRows): OvsUuids {
+  const byNameOf = (table: Row[]) =>
     new Map(table.map((row) => [String(row.name), uuidOf(row._uuid)]));
   return { bridges: byNameOf(rows.Bridge), ports: byNameOf(rows.Port) };
 }

@@ -6,7 +6,7 @@
  */
 import { OpError } from "../../src/errors.js";
 import type { Address4, Interface, NetworkSection } from "../../src/generated/network.js";
-import { ovsStartHint } from "../../src/ovsdb.js";
+import { ovsStartHint } from "../../src/host/ovs.js";
 import { describeRef, type Problem, problemLine } from "../../src/plugin.js";
 import { type ContainerVeth, looksLikeContainerVeth } from "../lxc/veths.js";
 import { canonicalIp, familyOf, hasHostBits, parseCidr } from "./addr.js";

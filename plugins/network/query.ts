@@ -4,7 +4,7 @@
  */
 import type { Ctx } from "../../src/plugin.js";
 import { canonicalIp, isLinkLocal6, parseCidr } from "./addr.js";
-import { type OvsConfig, readOvs } from "./ovs.js";
+import { readOvs } from "./ovs.js";
 import {
   type LinkType,
   type LiveLink,
@@ -14,7 +14,7 @@ import {
   ownerMarker,
 } from "./types.js";
 
-export async function queryNetwork(ctx: Ctx, ovsConfig: OvsConfig): Promise<NetLive> {
+export async function queryNetwork(ctx: Ctx): Promise<NetLive> {
   const [main, ovs] = await Promise.all([
     // `table all` is the one route dump that holds both families (with a table named, ip
     // shows IPv4 only), so a second process for IPv6 is not needed: each process start costs
@@ -22,7 +22,7 @@ export async function queryNetwork(ctx: Ctx, ovsConfig: OvsConfig): Promise<NetL
     ctx.exec.run("ip", ["-j", "-d", "-batch", "-"], {
       input: "addr show\nroute show table all type unicast\n",
     }),
-    readOvs(ctx.exec, ovsConfig),
+    readOvs(ctx.host.ovs, ctx.exec.netns),
   ]);
   const [addrDump, routeDump] = splitJsonDocuments(main.stdout);
   return parseLive(addrDump ?? [], routesByFamily((routeDump ?? []) as IpRoute[]), ovs);

@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Ctx } from "../../src/plugin.js";
+import { quietCtx } from "../../test/support/engine.js";
 import { nftablesRunner } from "../../test/support/nftables.js";
 import { diffNftables, editScript, elementText, ruleKey } from "./diff.js";
 import { prepareNftables } from "./prepare.js";
@@ -33,13 +34,7 @@ describe("diff over fixtures (sections a user writes, live models from real nft 
   let ctx: Ctx;
   beforeAll(() => {
     execFileSync("ip", ["netns", "add", netns]);
-    ctx = {
-      exec: nftablesRunner(netns),
-      clock: () => new Date(),
-      log: { debug() {}, info() {}, warn() {} },
-      cacheDir: undefined,
-      options: { allowUplink: false },
-    };
+    ctx = quietCtx({ exec: nftablesRunner(netns) });
   });
   afterAll(() => execFileSync("ip", ["netns", "delete", netns]));
 

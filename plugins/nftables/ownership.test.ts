@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OpError } from "../../src/errors.js";
 import type { Ctx } from "../../src/plugin.js";
+import { quietCtx } from "../../test/support/engine.js";
 import { nftablesRunner } from "../../test/support/nftables.js";
 import { applyNftables } from "./apply.js";
 import { diffNftables } from "./diff.js";
@@ -24,13 +25,7 @@ const nft = (...args: string[]): string =>
 
 beforeAll(async () => {
   execFileSync("ip", ["netns", "add", netns]);
-  ctx = {
-    exec: nftablesRunner(netns),
-    clock: () => new Date(),
-    log: { debug() {}, info() {}, warn() {} },
-    cacheDir: undefined,
-    options: { allowUplink: false },
-  };
+  ctx = quietCtx({ exec: nftablesRunner(netns) });
   // The other tool's table carries op's words on a chain and a rule, never on the table.
   execFileSync("ip", ["netns", "exec", netns, "nft", "-f", "-"], {
     input: [

@@ -7,7 +7,7 @@
  * stays pure. No shell is involved: every step is one direct exec.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { openCache } from "../../src/cache.js";
@@ -48,20 +48,11 @@ const throwawayPrefix = "op-nftcheck-";
  * (their pid is gone). Those of a running op are left alone.
  */
 async function removeAbandonedNamespaces(ctx: Ctx): Promise<void> {
-  const names = await readdir("/run/netns").catch(() => [] as string[]);
-  for (const name of names) {
+  const { sys } = ctx.host;
+  for (const name of sys.list("/run/netns")) {
     const pid = Number(new RegExp(`^${throwawayPrefix}(\\d+)-`).exec(name)?.[1]);
-    if (!Number.isInteger(pid) || processExists(pid)) continue;
+    if (!Number.isInteger(pid) || sys.exists(`/proc/${pid}`)) continue;
     await ctx.exec.run("ip", ["netns", "del", name], { check: false });
-  }
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== "ESRCH";
   }
 }
 

@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { validate_sysctl } from "../../src/generated/validators.js";
+import { defaultSettings } from "../../src/host/settings.js";
 import { diffSysctl } from "./diff.js";
 import { sysctlPlugin } from "./index.js";
 import type { SysctlLive } from "./types.js";
@@ -28,7 +29,7 @@ describe("sysctl plan fixtures", () => {
     it(name, async () => {
       const section = read<unknown>(name, "section.json");
       expect(validate_sysctl(section), JSON.stringify(validate_sysctl.errors)).toBe(true);
-      expect(sysctlPlugin.check(section, "/plugins/sysctl").problems).toEqual([]);
+      expect(sysctlPlugin.check(section, "/plugins/sysctl", defaultSettings).problems).toEqual([]);
       const live = read<SysctlLive>(name, "live.json");
       const desired = await sysctlPlugin.normalise(section, undefined as never, {
         sections: new Map(),

@@ -12,7 +12,7 @@ export const sysctlManifest: PluginManifest = {
       name: "sysctl",
       neededFor: "sysctl",
       required: false,
-      probe: (runner) => toolVersion(runner, "sysctl", ["--version"]),
+      probe: ({ exec }) => toolVersion(exec, "sysctl", ["--version"]),
       hint: "apt-get install procps",
     },
   ],

@@ -9,6 +9,7 @@
  * file, socket or environment variable of the build machine ends up in the snapshot.
  */
 import { planState } from "../engine/reconcile.js";
+import { defaultSettings } from "../host/settings.js";
 import type { Action, Ctx } from "../plugin.js";
 import type { PluginRegistry } from "../registry.js";
 import { validateState } from "../state/validate.js";
@@ -24,6 +25,15 @@ function pureCtx(): Ctx {
     log: { debug: () => {}, info: () => {}, warn: () => {} },
     cacheDir: undefined,
     options: { allowUplink: true },
+    settings: defaultSettings,
+    host: {
+      get sys(): never {
+        return refuse("read the host's files");
+      },
+      get ovs(): never {
+        return refuse("use Open vSwitch");
+      },
+    },
   };
 }
 
@@ -40,7 +50,8 @@ export async function warmUp(registry: PluginRegistry): Promise<Action[]> {
     for (const { section, live } of await manifest.warmUp()) {
       const file = { version: 1, plugins: { [manifest.name]: section } };
       const document = validateState(file, registry.manifests, "warm-up.json");
-      for (const plugin of plugins) plugin.check?.(section, `/plugins/${manifest.name}`);
+      for (const plugin of plugins)
+        plugin.check?.(section, `/plugins/${manifest.name}`, defaultSettings);
       const started = new Map([[manifest.name, Promise.resolve(live)]]);
       const planned = await planState(document, plugins, ctx, started);
       actions.push(...planned.actions);

@@ -15,6 +15,7 @@ import {
   reconcile,
 } from "../engine/run.js";
 import { OpError, withContext } from "../errors.js";
+import type { Settings } from "../host/settings.js";
 import { checkpointLogPath } from "../ledger/checkpoint-log.js";
 import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
@@ -28,6 +29,8 @@ import { renderRecord } from "./ledger-commands.js";
 import { renderOutcome, renderPlan, renderReport } from "./output.js";
 
 export interface GlobalOptions {
+  /** The environment's defaults, read when the command started (src/host/settings.ts). */
+  settings: Settings;
   json?: boolean;
   ledger?: string;
   ledgerKey?: string;
@@ -37,7 +40,7 @@ export interface GlobalOptions {
 export const exitCodes = { ok: 0, failure: 1, drift: 2, ledgerBad: 3 } as const;
 
 export function paths(options: GlobalOptions): Paths {
-  return resolvePaths({
+  return resolvePaths(options.settings, {
     ...(options.ledger === undefined ? {} : { ledgerDir: options.ledger }),
     ...(options.ledgerKey === undefined ? {} : { keyFile: options.ledgerKey }),
   });
@@ -66,7 +69,7 @@ interface LoadedState {
 async function loadState(
   file: string,
   registry: PluginRegistry,
-  options: CheckOptions = {},
+  options: CheckOptions,
 ): Promise<LoadedState> {
   return checkState(await readStateFile(file), file, registry, options);
 }
@@ -75,7 +78,7 @@ function checkState(
   parsed: unknown,
   file: string,
   registry: PluginRegistry,
-  options: CheckOptions = {},
+  options: CheckOptions,
 ): Promise<LoadedState> {
   return checkStateFile(parsed, file, registry, printWarning, options);
 }
@@ -90,7 +93,11 @@ export async function validateCommand(
   registry: PluginRegistry,
 ): Promise<number> {
   // Checks by tools run in isolation too (nft's parser); plan and apply have them from prepare.
-  const tools = createCtx({ ...cachePaths(options), verbose: options.verbose ?? false });
+  const tools = createCtx({
+    settings: options.settings,
+    ...cachePaths(options),
+    verbose: options.verbose ?? false,
+  });
   const { document } = await loadState(file, registry, { tools });
   const names = [...document.sections.keys()];
   if (options.json) printJson({ file, valid: true, plugins: names });
@@ -126,12 +133,13 @@ function runDeps(
     registry,
     ctx: () =>
       createCtx({
+        settings: options.settings,
         cacheDir: where.cacheDir,
         cacheKeyFile: where.cacheKeyFile,
         verbose: options.verbose ?? false,
         run: { ...run, ...stateDirOf(file) },
       }),
-    checkFile: (parsed) => checkState(parsed, file, registry),
+    checkFile: (parsed) => checkState(parsed, file, registry, { settings: options.settings }),
     ledger: {
       exists: () => ledgerIsThere(where.ledgerDir),
       open: () => openLedger(where, true),
@@ -319,7 +327,11 @@ export async function queryCommand(
 ): Promise<number> {
   const only = options.plugin === undefined ? undefined : requirePlugin(options.plugin, registry);
   const selected: readonly Plugin[] = await registry.load(only === undefined ? undefined : [only]);
-  const ctx = createCtx({ ...cachePaths(options), verbose: options.verbose ?? false });
+  const ctx = createCtx({
+    settings: options.settings,
+    ...cachePaths(options),
+    verbose: options.verbose ?? false,
+  });
   const results = await Promise.all(
     selected.map(async (plugin) => {
       try {

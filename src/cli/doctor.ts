@@ -2,23 +2,37 @@
  * `op doctor`: what this host lacks for each part of op, with how to get it. op's own needs
  * are listed here; each plugin's come from its manifest (src/registry.ts).
  */
-import { access, constants, mkdir } from "node:fs/promises";
+import { access, constants, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { resolvePaths } from "../context.js";
 import { createRunner } from "../exec.js";
-import { type DoctorCheck, type PluginRegistry, toolVersion } from "../registry.js";
+import { createHost } from "../host/index.js";
+import type { Settings } from "../host/settings.js";
+import {
+  type DoctorCheck,
+  type DoctorHost,
+  type PluginRegistry,
+  toolVersion,
+} from "../registry.js";
 import { renderReport } from "./output.js";
 
 export async function doctorCommand(
   options: {
+    settings: Settings;
     json?: boolean;
     ledger?: string;
     ledgerKey?: string;
   },
   registry: PluginRegistry,
 ): Promise<number> {
-  const runner = createRunner();
-  const where = resolvePaths({
+  const { settings } = options;
+  const host: DoctorHost = {
+    exec: createRunner({ timeoutSeconds: settings.commandTimeoutSeconds }),
+    host: createHost(settings),
+    settings,
+  };
+  const runner = host.exec;
+  const where = resolvePaths(settings, {
     ...(options.ledger === undefined ? {} : { ledgerDir: options.ledger }),
     ...(options.ledgerKey === undefined ? {} : { keyFile: options.ledgerKey }),
   });
@@ -56,12 +70,22 @@ export async function doctorCommand(
       name: "ledger directory",
       neededFor: "op apply, op ledger",
       required: true,
-      probe: async () => {
-        await mkdir(dirname(where.ledgerDir), { recursive: true });
-        await access(dirname(where.ledgerDir), constants.W_OK);
-        return where.ledgerDir;
-      },
+      probe: () => creatable(where.ledgerDir),
       hint: "make the ledger's parent directory writable, or pass --ledger DIR / OP_LEDGER",
+    },
+    {
+      name: "lock directory",
+      neededFor: "op apply (the host lock)",
+      required: true,
+      probe: () => creatable(dirname(where.lockFile)),
+      hint: "make the lock's directory writable, or point OP_LOCK elsewhere",
+    },
+    {
+      name: "cache directory",
+      neededFor: "speed only (nftables' normalised rules, the code cache)",
+      required: false,
+      probe: () => creatable(where.cacheDir),
+      hint: "make the cache's parent directory writable, or point OP_CACHE_DIR elsewhere",
     },
   ];
   // A check two plugins share (Open vSwitch) is made once.
@@ -72,7 +96,7 @@ export async function doctorCommand(
   const results = await Promise.all(
     checks.map(async (check) => {
       try {
-        return { ...check, ok: true, found: await check.probe(runner) };
+        return { ...check, ok: true, found: await check.probe(host) };
       } catch (error) {
         return {
           ...check,
@@ -113,4 +137,29 @@ export async function doctorCommand(
     );
   }
   return missingRequired ? 1 : 0;
+}
+
+/**
+ * Whether op could write `path` (a directory it uses), creating nothing: the directory itself
+ * when it is there, else the nearest ancestor that is, which op would create it under.
+ * What it finds, or throws what is in the way.
+ */
+export async function creatable(path: string): Promise<string> {
+  let existing = path;
+  for (;;) {
+    const found = await stat(existing).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return undefined;
+      throw error;
+    });
+    if (found !== undefined) {
+      if (!found.isDirectory()) throw new Error(`${existing} is not a directory`);
+      break;
+    }
+    if (dirname(existing) === existing) break;
+    existing = dirname(existing);
+  }
+  await access(existing, constants.W_OK | constants.X_OK).catch(() => {
+    throw new Error(`${existing} is not writable`);
+  });
+  return existing === path ? path : `${path} (op would create it under ${existing})`;
 }

@@ -18,19 +18,28 @@ export async function main(
   // V8's code cache speeds every later start. It lives in op's own cache directory (root's),
   // never in the default under /tmp, where another user could plant code for root to load;
   // made 0700 here, since Node would make it as the umask says (0777 under umask 000).
-  const cacheDir = process.env.OP_CACHE_DIR || "/var/cache/op";
-  const compileCache = join(cacheDir, "node-compile-cache");
-  const { ensurePrivateDirectory } = await import("../files.js");
+  // `op doctor` makes nothing, not even this: it reports whether the directory could be made.
+  if (!args.includes("doctor")) await enableCodeCache();
+  const [{ exitWith, prepareCli }, registry] = await Promise.all([
+    import("./run.js"),
+    loadRegistry(),
+  ]);
+  exitWith(await prepareCli(registry)(args));
+}
+
+async function enableCodeCache(): Promise<void> {
+  const [{ ensurePrivateDirectory }, { loadSettings }] = await Promise.all([
+    import("../files.js"),
+    import("../host/settings.js"),
+  ]);
   try {
+    // A bad OP_CACHE_DIR is reported by the command itself (usage error), not here.
+    const { cacheDir } = loadSettings(process.env);
+    const compileCache = join(cacheDir, "node-compile-cache");
     ensurePrivateDirectory(cacheDir, "cache directory");
     ensurePrivateDirectory(compileCache, "compile cache");
     enableCompileCache?.(compileCache);
   } catch {
     // No code cache then: slower, not wrong. A command that needs the cache says why.
   }
-  const [{ exitWith, prepareCli }, registry] = await Promise.all([
-    import("./run.js"),
-    loadRegistry(),
-  ]);
-  exitWith(await prepareCli(registry)(args));
 }

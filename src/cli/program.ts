@@ -1,5 +1,6 @@
 /** The command line: every command, its options and its help with examples. */
 import { Command, InvalidArgumentError, Option } from "commander";
+import type { Settings } from "../host/settings.js";
 import type { PluginRegistry } from "../registry.js";
 import { version } from "../version.js";
 import type { GlobalOptions } from "./commands.js";
@@ -35,7 +36,15 @@ function examples(...lines: string[]): string {
   return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join("\n")}\n`;
 }
 
-export function buildProgram(setExit: SetExit, registry: PluginRegistry): Command {
+/**
+ * `settings` gives the environment's defaults of the command line being run (read when a
+ * command first needs them, so a bad variable fails the command, never `op --help`).
+ */
+export function buildProgram(
+  setExit: SetExit,
+  registry: PluginRegistry,
+  settings: () => Settings,
+): Command {
   const program = new Command("op")
     .description(
       "Make a Linux host's containers, network and nftables firewall match a state file.",
@@ -69,7 +78,10 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     async (...args: A): Promise<void> => {
       setExit(await action(...args));
     };
-  const globals = (command: Command): GlobalOptions => command.optsWithGlobals() as GlobalOptions;
+  const globals = (command: Command): GlobalOptions => ({
+    ...(command.optsWithGlobals() as Omit<GlobalOptions, "settings">),
+    settings: settings(),
+  });
   const commands = () => import("./commands.js");
 
   program

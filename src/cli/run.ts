@@ -5,6 +5,7 @@
  */
 import { CommanderError } from "commander";
 import { errorCodes, OpError } from "../errors.js";
+import { loadSettings, type Settings } from "../host/settings.js";
 import type { PluginRegistry } from "../registry.js";
 import { trace } from "../trace.js";
 import { errorJson, renderError } from "./output.js";
@@ -16,11 +17,21 @@ import { buildProgram } from "./program.js";
  */
 export function prepareCli(registry: PluginRegistry): (argv: string[]) => Promise<number> {
   let exitCode = 0;
-  const program = buildProgram((code) => {
-    exitCode = code;
-  }, registry);
+  let settings: Settings | undefined;
+  const program = buildProgram(
+    (code) => {
+      exitCode = code;
+    },
+    registry,
+    // The environment of this command line, read once it is run (the program is built once).
+    () => {
+      settings ??= loadSettings(process.env);
+      return settings;
+    },
+  );
   return async (argv) => {
     trace("cli start");
+    settings = undefined;
     // `op apply | head`: a reader that stops early is no reason to crash, least of all halfway
     // through an apply. The run goes on to its end (ledger included), its output unread.
     const readerGone = new Set(["EPIPE", "ERR_STREAM_DESTROYED"]);

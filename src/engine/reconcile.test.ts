@@ -3,7 +3,7 @@
  * real plugins have their own system tests): which expectations between plugins it warns about.
  */
 import { describe, expect, it } from "vitest";
-import { createRunner } from "../exec.js";
+import { quietCtx } from "../../test/support/engine.js";
 import type { Action, Ctx, Plugin } from "../plugin.js";
 import { planState } from "./reconcile.js";
 import { createAction, label, ref } from "./testing.js";
@@ -25,13 +25,9 @@ function fakePlugin(name: string, actions: Action[]): Plugin {
 function ctxCollectingWarnings(): { ctx: Ctx; warnings: string[] } {
   const warnings: string[] = [];
   const quiet = () => {};
-  const ctx: Ctx = {
-    exec: createRunner(),
-    clock: () => new Date(),
+  const ctx: Ctx = quietCtx({
     log: { debug: quiet, info: quiet, warn: (message) => warnings.push(message) },
-    cacheDir: undefined,
-    options: { allowUplink: false },
-  };
+  });
   return { ctx, warnings };
 }
 

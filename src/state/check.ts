@@ -3,6 +3,7 @@
  * each plugin's own `check`, and (for `op validate`) each plugin's checks by a tool run in
  * isolation. Every problem of the file is reported at once, in one format (src/problems.ts).
  */
+import { defaultSettings, type Settings } from "../host/settings.js";
 import type { Ctx, Plugin } from "../plugin.js";
 import type { Problem } from "../problems.js";
 import type { PluginRegistry } from "../registry.js";
@@ -35,6 +36,8 @@ export interface StateCheck {
 export interface CheckOptions {
   /** Run the plugins' tool checks (`ToolCheck`) with this context. */
   tools?: Ctx;
+  /** The environment's defaults the plugins' checks need (default: the tools' ctx's, else none set). */
+  settings?: Settings;
 }
 
 /**
@@ -53,13 +56,14 @@ export async function inspectState(
   const plugins = await registry.load(reading.sections.keys());
   const problems = [...reading.problems];
   const warnings: Problem[] = [];
+  const settings = options.settings ?? options.tools?.settings ?? defaultSettings;
   const checked = plugins.flatMap((plugin) => {
     const checkable = reading.checkable.get(plugin.name);
     if (checkable === undefined) return [];
     const { section, filePath } = checkable;
     const path = reading.paths.get(plugin.name) ?? "";
     const inFile = (problem: Problem): Problem => ({ ...problem, path: filePath(problem.path) });
-    const report = plugin.check(section, path);
+    const report = plugin.check(section, path, settings);
     problems.push(...report.problems.map(inFile));
     warnings.push(...report.warnings.map(inFile));
     return [{ plugin: plugin as Plugin & ToolCheck, section, path, filePath }];

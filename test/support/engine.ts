@@ -13,6 +13,8 @@ import {
   verifyConverged,
 } from "../../src/engine/reconcile.js";
 import { createRunner, type Runner } from "../../src/exec.js";
+import { createHost } from "../../src/host/index.js";
+import { defaultSettings } from "../../src/host/settings.js";
 import type { Action, Ctx, Plugin } from "../../src/plugin.js";
 import { validateState } from "../../src/state/validate.js";
 
@@ -36,6 +38,8 @@ export function quietCtx(overrides: Partial<Ctx> = {}): Ctx {
     log: { debug: quiet, info: quiet, warn: quiet },
     cacheDir: undefined,
     options: { allowUplink: false },
+    settings: defaultSettings,
+    host: createHost(defaultSettings),
     ...overrides,
   };
 }
