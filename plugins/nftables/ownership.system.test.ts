@@ -3,11 +3,11 @@
  * adopts: another tool's table is left alone, before anything changes. Real nft, in a network
  * namespace of the test that holds one table of op's and one of another tool.
  */
-import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OpError } from "../../src/errors.js";
 import type { Action, Ctx } from "../../src/plugin.js";
+import { quietCtx } from "../../test/support/engine.js";
+import { createNetns, type TestNetns } from "../../test/support/netns.js";
 import { nftablesRunner } from "../../test/support/nftables.js";
 import { applyNftables } from "./apply.js";
 import { diffNftables } from "./diff.js";
@@ -15,34 +15,29 @@ import { prepareNftables } from "./prepare.js";
 import { queryNftables } from "./query.js";
 import type { NftLive } from "./types.js";
 
-const netns = `ops-mut-${randomBytes(3).toString("hex")}`;
+let netns: TestNetns;
 let ctx: Ctx;
 let live: NftLive;
 
-const nft = (...args: string[]): string =>
-  execFileSync("ip", ["netns", "exec", netns, "nft", ...args], { encoding: "utf8" });
+const nft = (...args: string[]): string => netns.run("nft", args);
 
 beforeAll(async () => {
-  execFileSync("ip", ["netns", "add", netns]);
-  ctx = {
-    exec: nftablesRunner(netns),
-    clock: () => new Date(),
-    log: { debug() {}, info() {}, warn() {} },
-    cacheDir: undefined,
-    options: { allowUplink: false },
-  };
+  netns = createNetns("nft-own");
+  ctx = quietCtx({ exec: nftablesRunner(netns.name) });
   // The other tool's table carries op's words on a chain and a rule, never on the table.
-  execFileSync("ip", ["netns", "exec", netns, "nft", "-f", "-"], {
-    input: [
+  netns.run(
+    "nft",
+    ["-f", "-"],
+    [
       "table inet theirs {",
       '  chain c { comment "managed by op"; tcp dport 22 accept comment "managed by op"; }',
       "}",
       'table inet ours { comment "managed by op"; chain c { tcp dport 22 accept; }; }',
     ].join("\n"),
-  });
+  );
   live = await queryNftables(ctx);
 });
-afterAll(() => execFileSync("ip", ["netns", "delete", netns]));
+afterAll(() => netns?.remove());
 
 async function refusal(promise: Promise<unknown>): Promise<OpError> {
   const error = await promise.then(
