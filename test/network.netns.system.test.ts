@@ -8,16 +8,14 @@ import { OpError } from "../src/errors.js";
 import { createRunner, type Runner } from "../src/exec.js";
 import type { Ctx } from "../src/plugin.js";
 import { createNetns, type TestNetns } from "./support/netns.js";
-import { addressesOf, ctxFor, links, reconcile } from "./support/network.js";
+import { addressesOf, ctxFor, links, netnsWithCtx, reconcile } from "./support/network.js";
 
 let netns: TestNetns;
 let exec: Runner;
 let ctx: Ctx;
 
 beforeEach(() => {
-  netns = createNetns("net");
-  exec = createRunner({ netns: netns.name });
-  ctx = ctxFor(exec);
+  ({ netns, exec, ctx } = netnsWithCtx("net"));
 });
 
 afterEach(() => netns.remove());

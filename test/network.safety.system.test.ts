@@ -9,21 +9,19 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createNetworkPlugin } from "../plugins/network/index.js";
-import { createRunner, type Runner } from "../src/exec.js";
+import type { Runner } from "../src/exec.js";
 import type { Ctx } from "../src/plugin.js";
 import { createCliSandbox } from "./support/cli.js";
 import { prepareWith } from "./support/engine.js";
-import { createNetns, type TestNetns } from "./support/netns.js";
-import { ctxFor, links, reconcile } from "./support/network.js";
+import type { TestNetns } from "./support/netns.js";
+import { ctxFor, links, netnsWithCtx, reconcile } from "./support/network.js";
 
 let netns: TestNetns;
 let exec: Runner;
 let ctx: Ctx;
 
 beforeEach(() => {
-  netns = createNetns("safe");
-  exec = createRunner({ netns: netns.name });
-  ctx = ctxFor(exec);
+  ({ netns, exec, ctx } = netnsWithCtx("safe"));
 });
 
 afterEach(() => netns.remove());

@@ -5,7 +5,7 @@
  * front of the real Incus socket that is killed right after it forwarded a create (Incus
  * goes on and creates the container). Containers made here are named `ophd-…`.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { OpError } from "../src/errors.js";
 import { createIncusClient, defaultIncusSocket } from "../src/incus.js";
 import { isOutcomeUnknown } from "../src/outcome.js";
-import { type CliSandbox, createCliSandbox, opBinary } from "./support/cli.js";
+import { type CliSandbox, createCliSandbox } from "./support/cli.js";
 
 let dir: string;
 const servers: Server[] = [];
@@ -149,31 +149,9 @@ describe("the Incus client's timeouts and lost connections", () => {
   });
 });
 
-interface Finished {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
 /** Runs the built op without blocking this process (the fault servers live in it). */
-function op(sandbox: CliSandbox, args: string[], env: Record<string, string>): Promise<Finished> {
-  const started = Date.now();
-  const child: ChildProcess = spawn(opBinary, args, {
-    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...sandbox.env, ...env },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  return new Promise((resolve) =>
-    child.on("close", (status) => resolve({ status, stdout, stderr, ms: Date.now() - started })),
-  );
-}
+const op = (sandbox: CliSandbox, args: string[], env: Record<string, string>) =>
+  sandbox.start(args, { env }).done;
 
 function containerFile(sandbox: CliSandbox, name: string): string {
   const path = join(sandbox.dir, `${name}.json`);

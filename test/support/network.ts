@@ -8,6 +8,7 @@ import { createNetworkPlugin, type NetworkPluginOptions } from "../../plugins/ne
 import { createRunner, type Runner } from "../../src/exec.js";
 import type { Action, Ctx, Plugin } from "../../src/plugin.js";
 import { quietCtx, type Reconciled, reconcile as reconcileSection } from "./engine.js";
+import { createNetns, type TestNetns } from "./netns.js";
 
 export const host = createRunner();
 
@@ -17,6 +18,13 @@ export function uniqueName(prefix: string): string {
 
 export function ctxFor(exec: Runner, allowUplink = false): Ctx {
   return quietCtx({ exec, options: { allowUplink } });
+}
+
+/** A namespace of the test's own (test/support/netns.ts), a runner and a ctx inside it. */
+export function netnsWithCtx(purpose: string): { netns: TestNetns; exec: Runner; ctx: Ctx } {
+  const netns = createNetns(purpose);
+  const exec = createRunner({ netns: netns.name });
+  return { netns, exec, ctx: ctxFor(exec) };
 }
 
 /** The network plugin's `reconcile` (test/support/engine.ts). */
