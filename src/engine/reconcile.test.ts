@@ -6,19 +6,7 @@ import { describe, expect, it } from "vitest";
 import { createRunner } from "../exec.js";
 import type { Action, Ctx, Plugin } from "../plugin.js";
 import { planState } from "./reconcile.js";
-
-function fakePlugin(name: string, actions: Action[]): Plugin {
-  return {
-    name,
-    check: () => ({ problems: [], warnings: [] }),
-    query: async () => ({}),
-    normalise: async () => ({}),
-    resolve: () => ({}),
-    diff: () => actions,
-    apply: async () => {},
-    report: () => ({ columns: [], rows: [] }),
-  };
-}
+import { createAction, emptySections, fakePlugin } from "./testing.js";
 
 function ctxCollectingWarnings(): { ctx: Ctx; warnings: string[] } {
   const warnings: string[] = [];
@@ -34,20 +22,11 @@ function ctxCollectingWarnings(): { ctx: Ctx; warnings: string[] } {
 }
 
 const container: Action = {
-  kind: "create",
-  plugin: "lxc",
-  id: "ct1",
-  after: {},
-  reason: "new",
-  needs: ["network:br0"],
+  ...createAction("lxc", "ct1", ["network:br0"]),
   expects: ["network:br0"],
 };
-const bridge: Action = { kind: "create", plugin: "network", id: "br0", after: {}, reason: "new" };
-const document = (...names: string[]) => ({
-  version: 1,
-  sections: new Map(names.map((n) => [n, {}])),
-  paths: new Map(names.map((n) => [n, `/plugins/${n}`])),
-});
+const bridge = createAction("network", "br0");
+const document = emptySections;
 
 describe("planState", () => {
   it("says nothing when another plugin creates what an action expects in the same run", async () => {

@@ -8,14 +8,9 @@ import { OpError } from "../errors.js";
 import type { Action, Plugin } from "../plugin.js";
 import { createRegistry, type PluginManifest } from "../registry.js";
 import { type CheckedFile, type RunDeps, type RunEvent, reconcile } from "./run.js";
+import { createAction } from "./testing.js";
 
-const create = (id: string): Action => ({
-  kind: "create",
-  plugin: "network",
-  id,
-  after: {},
-  reason: "new",
-});
+const create = (id: string) => createAction("network", id);
 
 /** A network plugin whose host converges to the file once `apply` ran for every action. */
 function fakeNetwork(plan: Action[], failing = new Set<string>()) {
