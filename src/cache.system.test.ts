@@ -3,7 +3,8 @@ import { chownSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { openCacheIn, refusal } from "./cache.testing.js";
+import { thrown } from "../test/support/errors.js";
+import { openCacheIn } from "./cache.testing.js";
 
 let home: string;
 beforeEach(() => {
@@ -16,7 +17,7 @@ describe("the authenticated cache", () => {
     mkdirSync(join(home, "cache"), { mode: 0o700 });
     mkdirSync(join(home, "cache", "nftables"), { mode: 0o700 });
     chownSync(join(home, "cache", "nftables"), 65534, 65534);
-    expect(refusal(() => openCacheIn(home)).message).toMatch(
+    expect(thrown(() => openCacheIn(home)).message).toMatch(
       /nftables: the cache directory belongs to uid 65534/,
     );
   });

@@ -12,8 +12,9 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { thrown } from "../test/support/errors.js";
 import { type CacheOptions, openCache } from "./cache.js";
-import { cacheOptions, openCacheIn, quiet, refusal } from "./cache.testing.js";
+import { cacheOptions, openCacheIn, quiet } from "./cache.testing.js";
 
 let home: string;
 beforeEach(() => {
@@ -83,7 +84,7 @@ describe("the authenticated cache", () => {
   it("refuses a cache directory others may write", () => {
     mkdirSync(join(home, "cache"), { mode: 0o777 });
     chmodSync(join(home, "cache"), 0o777);
-    expect(refusal(() => open()).message).toMatch(
+    expect(thrown(() => open()).message).toMatch(
       /cache: the cache directory may be written by others \(mode 0777\)/,
     );
   });
@@ -92,7 +93,7 @@ describe("the authenticated cache", () => {
     open().put("script A", "normalised A");
     const keyFile = join(home, "keys", "cache.key");
     chmodSync(keyFile, 0o644);
-    expect(refusal(() => open()).message).toContain(
+    expect(thrown(() => open()).message).toContain(
       "the cache key may be read by others (mode 0644)",
     );
 

@@ -1,7 +1,6 @@
 /** What the cache's unit and system tests share: a cache opened in a test's temporary home. */
 import { join } from "node:path";
 import { type Cache, type CacheOptions, openCache } from "./cache.js";
-import { OpError } from "./errors.js";
 
 /** A log that prints nothing. */
 export const quiet = { debug() {}, info() {}, warn() {} };
@@ -22,15 +21,4 @@ export function openCacheIn(home: string, overrides: Partial<CacheOptions> = {})
   const cache = openCache(cacheOptions(home, overrides));
   if (cache === undefined) throw new Error("expected a cache");
   return cache;
-}
-
-/** The OpError `run` throws; anything else fails the test. */
-export function refusal(run: () => unknown): OpError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof OpError) return error;
-    throw error;
-  }
-  throw new Error("expected an OpError");
 }

@@ -12,10 +12,10 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { OpError } from "../src/errors.js";
 import { createIncusClient, defaultIncusSocket } from "../src/incus.js";
 import { isOutcomeUnknown } from "../src/outcome.js";
 import { type CliSandbox, createCliSandbox } from "./support/cli.js";
+import { rejection } from "./support/errors.js";
 
 let dir: string;
 const servers: Server[] = [];
@@ -47,21 +47,12 @@ async function faultServer(onConnection: (socket: Socket) => void): Promise<stri
 /** Accepts, reads everything, never answers. */
 const silent = () => faultServer((socket) => socket.resume());
 
-async function failure(promise: Promise<unknown>): Promise<OpError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(OpError);
-  return error as OpError;
-}
-
 describe("the Incus client's timeouts and lost connections", () => {
   it("gives up on a daemon that accepts and never answers, naming Incus, the step and the socket", async () => {
     const socket = await silent();
     const client = createIncusClient(socket, { answerSeconds: 0.3 });
     const started = Date.now();
-    const error = await failure(
+    const error = await rejection(
       client.request("GET", "/1.0/instances?recursion=1", undefined, {
         what: "listing containers",
       }),
@@ -80,7 +71,7 @@ describe("the Incus client's timeouts and lost connections", () => {
   it("says the outcome is unknown when a change was sent and no answer came", async () => {
     const socket = await silent();
     const client = createIncusClient(socket, { answerSeconds: 0.3 });
-    const error = await failure(
+    const error = await rejection(
       client.request("POST", "/1.0/instances", { name: "ophd-x" }, { what: "creating ophd-x" }),
     );
     expect(isOutcomeUnknown(error)).toBe(true);
@@ -94,7 +85,7 @@ describe("the Incus client's timeouts and lost connections", () => {
       connection.once("data", () => setTimeout(() => connection.destroy(), 20)),
     );
     const client = createIncusClient(socket, { answerSeconds: 5 });
-    const error = await failure(
+    const error = await rejection(
       client.request("POST", "/1.0/instances", { name: "ophd-x" }, { what: "creating ophd-x" }),
     );
     expect(error.message).toContain("lost the connection to Incus");
@@ -105,7 +96,7 @@ describe("the Incus client's timeouts and lost connections", () => {
   it("knows nothing was sent when nothing listens or there is no socket", async () => {
     const path = join(dir, "none.sock");
     const client = createIncusClient(path, { answerSeconds: 1 });
-    const error = await failure(client.request("POST", "/1.0/instances", {}));
+    const error = await rejection(client.request("POST", "/1.0/instances", {}));
     expect(error.message).toContain("no socket at");
     expect(isOutcomeUnknown(error)).toBe(false);
     client.close();
@@ -131,7 +122,7 @@ describe("the Incus client's timeouts and lost connections", () => {
       answerSeconds: 2,
       onProgress: (line) => progress.push(line),
     });
-    const error = await failure(
+    const error = await rejection(
       client.request(
         "PUT",
         "/1.0/instances/ophd-x/state",

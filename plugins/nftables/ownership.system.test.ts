@@ -4,9 +4,10 @@
  * namespace of the test that holds one table of op's and one of another tool.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OpError } from "../../src/errors.js";
+import type { OpError } from "../../src/errors.js";
 import type { Action, Ctx } from "../../src/plugin.js";
 import { quietCtx } from "../../test/support/engine.js";
+import { rejection } from "../../test/support/errors.js";
 import { createNetns, type TestNetns } from "../../test/support/netns.js";
 import { nftablesRunner } from "../../test/support/nftables.js";
 import { applyNftables } from "./apply.js";
@@ -40,11 +41,7 @@ beforeAll(async () => {
 afterAll(() => netns?.remove());
 
 async function refusal(promise: Promise<unknown>): Promise<OpError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!(error instanceof OpError)) throw new Error(`expected an OpError, got ${String(error)}`);
+  const error = await rejection(promise);
   expect(error.code).toBe("invalid-state");
   return error;
 }
