@@ -13,7 +13,7 @@ tsc -p tsconfig.json
 echo "==> lint and format"
 biome ci --reporter=summary .
 
-echo "==> tests"
+echo "==> tests (the unit and system projects of vitest.config.ts)"
 report=$(mktemp)
 status=0
 vitest run --reporter=default --reporter=json --outputFile.json="$report" || status=$?

@@ -11,7 +11,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { OpError } from "./errors.js";
+import { thrown } from "../test/support/errors.js";
 import { ensurePrivateDirectory, fileError, readRegularFile, writeFileAtomic } from "./files.js";
 
 let dir: string;
@@ -19,16 +19,6 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "op-files-"));
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-function thrown(run: () => unknown): OpError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(OpError);
-    return error as OpError;
-  }
-  throw new Error("expected an OpError");
-}
 
 describe("readRegularFile", () => {
   it("reads a regular file", () => {

@@ -1,7 +1,7 @@
 /**
  * The OVSDB client's framing and failure paths. A small unix-socket server stands in for
  * ovsdb-server here, only for what the real one cannot be made to do on demand (cut a
- * message in the middle, ask for an echo, never answer); test/network.ovs.test.ts runs the
+ * message in the middle, ask for an echo, never answer); test/network.ovs.system.test.ts runs the
  * client against the real ovsdb-server.
  */
 import { mkdtempSync, rmSync } from "node:fs";

@@ -2,7 +2,7 @@
  * The `ip -batch` lines of actions (pure): every name after its keyword, every text quoted so
  * that ip's batch reader (iproute2 lib/utils.c: a "#" starts a comment even inside quotes,
  * words split at whitespace, a quote runs to the next same quote) reads back what op meant.
- * test/network.netns.test.ts runs such lines against the real `ip`.
+ * test/network.netns.system.test.ts runs such lines against the real `ip`.
  */
 import { describe, expect, it } from "vitest";
 import { OpError } from "../../src/errors.js";

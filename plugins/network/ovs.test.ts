@@ -1,7 +1,7 @@
 /**
  * The OVSDB side of the network plugin, as pure functions: the rows OVSDB returns turned into
  * live bridges, and an `ovs-db` action's changes turned into one transaction's operations.
- * test/network.ovs.test.ts runs the same against a real ovsdb-server.
+ * test/network.ovs.system.test.ts runs the same against a real ovsdb-server.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -1,7 +1,7 @@
 /**
  * prepare (normalisation and the checks the schema cannot make) and the schema itself. prepare
  * is pure given the live state, so these feed it live states as data; the same errors are
- * exercised against the real kernel in test/network.netns.test.ts.
+ * exercised against the real kernel in test/network.netns.system.test.ts.
  */
 import { describe, expect, it } from "vitest";
 import { OpError } from "../../src/errors.js";

@@ -1,17 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import type { Action } from "../plugin.js";
 import { runSteps } from "./dag.js";
 import type { PlanStep } from "./plan.js";
+import { createAction } from "./testing.js";
 
-const action: Action = {
-  kind: "create",
-  plugin: "p",
-  resource: "thing",
-  id: "x",
-  after: {},
-  reason: "",
-};
+const action = createAction("p", "x");
 const step = (key: string, wave = 0, needs: string[] = []): PlanStep => ({
   key,
   action,

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { memoryLedger, quietCtx } from "../../test/support/engine.js";
 import { OpError } from "../errors.js";
 import { isOutcomeUnknown, OutcomeUnknown } from "../outcome.js";
-import type { Action, Plugin } from "../plugin.js";
+import type { Plugin } from "../plugin.js";
 import { runSteps } from "./dag.js";
 import { buildPlan, type PlanStep } from "./plan.js";
 import {
@@ -20,36 +20,24 @@ import {
   recordSettlements,
   settlePending,
 } from "./reconcile.js";
-import { createAction, deleteAction, label, modifyAction } from "./testing.js";
+import {
+  createAction,
+  deleteAction,
+  emptySections,
+  fakePlugin,
+  label,
+  modifyAction,
+} from "./testing.js";
 
 const order = ["network", "lxc", "nftables"];
 const create = createAction;
 const remove = deleteAction;
 const modify = modifyAction;
 
-/** A plugin whose apply is `apply` and whose diff is fixed. */
-function plugin(name: string, actions: Action[], apply: Plugin["apply"] = async () => {}): Plugin {
-  return {
-    name,
-    resources: { thing: "a thing" },
-    check: () => ({ problems: [], warnings: [] }),
-    query: async () => ({}),
-    normalise: async () => ({}),
-    resolve: () => ({}),
-    diff: () => actions,
-    apply,
-    report: () => ({ columns: [], rows: [] }),
-  };
-}
-
-const document = (...names: string[]) => ({
-  version: 1,
-  sections: new Map(names.map((n) => [n, {}])),
-  paths: new Map(names.map((n) => [n, `/plugins/${n}`])),
-});
+const plugin = fakePlugin;
 
 async function planned(...plugins: Plugin[]): Promise<PlannedRun> {
-  return planState(document(...plugins.map((p) => p.name)), plugins, quietCtx());
+  return planState(emptySections(...plugins.map((p) => p.name)), plugins, quietCtx());
 }
 
 const keys = (steps: readonly PlanStep[]) => steps.map((s) => label(s.key));

@@ -6,21 +6,7 @@ import { describe, expect, it } from "vitest";
 import { quietCtx } from "../../test/support/engine.js";
 import type { Action, Ctx, Plugin } from "../plugin.js";
 import { planState } from "./reconcile.js";
-import { createAction, label, ref } from "./testing.js";
-
-function fakePlugin(name: string, actions: Action[]): Plugin {
-  return {
-    name,
-    resources: { thing: "a thing" },
-    check: () => ({ problems: [], warnings: [] }),
-    query: async () => ({}),
-    normalise: async () => ({}),
-    resolve: () => ({}),
-    diff: () => actions,
-    apply: async () => {},
-    report: () => ({ columns: [], rows: [] }),
-  };
-}
+import { createAction, emptySections, fakePlugin, label, ref } from "./testing.js";
 
 function ctxCollectingWarnings(): { ctx: Ctx; warnings: string[] } {
   const warnings: string[] = [];
@@ -36,11 +22,7 @@ const container: Action = {
   expects: [ref("network/br0")],
 };
 const bridge = createAction("network", "br0");
-const document = (...names: string[]) => ({
-  version: 1,
-  sections: new Map(names.map((n) => [n, {}])),
-  paths: new Map(names.map((n) => [n, `/plugins/${n}`])),
-});
+const document = emptySections;
 
 describe("planState", () => {
   it("says nothing when another plugin creates what an action expects in the same run", async () => {

@@ -10,7 +10,7 @@ import { createRegistry, type PluginManifest } from "../registry.js";
 import { type CheckedFile, type RunDeps, type RunEvent, reconcile } from "./run.js";
 import { createAction } from "./testing.js";
 
-const create = (id: string): Action => createAction("network", id);
+const create = (id: string) => createAction("network", id);
 
 /** A network plugin whose host converges to the file once `apply` ran for every action. */
 function fakeNetwork(plan: Action[], failing = new Set<string>()) {

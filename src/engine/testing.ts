@@ -1,9 +1,10 @@
 /**
- * Action builders the engine's unit tests share: the payloads are empty, only order matters.
- * Every action is on a resource of kind `thing`; needs are written `plugin/id` for short, and
- * label gives a plan key back in a short form, `kind:plugin:id`.
+ * What the engine's unit tests share: action builders (the payloads are empty, only order
+ * matters; every action is on a resource of kind `thing`, needs are written `plugin/id` for
+ * short, and label gives a plan key back in a short form, `kind:plugin:id`), an in-memory
+ * plugin whose diff is fixed, and a checked file of empty sections.
  */
-import type { Action, ResourceRef } from "../plugin.js";
+import type { Action, Plugin, ResourceRef } from "../plugin.js";
 
 const resource = "thing";
 
@@ -51,4 +52,30 @@ export const modifyAction = (plugin: string, id: string): Action => ({
   after: {},
   changes: [],
   reason: "differs",
+});
+
+/** A plugin whose diff is always `actions` and whose apply is `apply`. */
+export function fakePlugin(
+  name: string,
+  actions: Action[],
+  apply: Plugin["apply"] = async () => {},
+): Plugin {
+  return {
+    name,
+    resources: { [resource]: "a test resource" },
+    check: () => ({ problems: [], warnings: [] }),
+    query: async () => ({}),
+    normalise: async () => ({}),
+    resolve: () => ({}),
+    diff: () => actions,
+    apply,
+    report: () => ({ columns: [], rows: [] }),
+  };
+}
+
+/** A checked file with an empty section for each plugin named, as planState takes it. */
+export const emptySections = (...names: string[]) => ({
+  version: 1,
+  sections: new Map(names.map((n) => [n, {}])),
+  paths: new Map(names.map((n) => [n, `/plugins/${n}`])),
 });

@@ -1,7 +1,7 @@
 /**
  * The tail check's tolerances: a crash between a checkpoint's two writes (ledger, then the
  * checkpoint log) is completed, not refused; a ledger from before the checkpoint log starts
- * one. Everything else it refuses is in test/ledger-tamper.test.ts, against real applies.
+ * one. Everything else it refuses is in test/ledger-tamper.system.test.ts, against real applies.
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";

@@ -1,6 +1,6 @@
 /**
  * One run of the real engine in-process, as `op apply` does it (plan → apply through the DAG →
- * verify), for plugin system tests. Only the ledger is replaced, by one that keeps its records
+ * verify), for plugin system tests: `reconcile` is the one such run every plugin's tests use. Only the ledger is replaced, by one that keeps its records
  * in memory: the ledger itself has its own tests, and these look at what was recorded.
  */
 import {
@@ -149,5 +149,53 @@ export function recordingRunner(inner: Runner): Runner & { calls: string[][] } {
       calls.push([command, ...args]);
       return inner.run(command, args, options);
     },
+  };
+}
+
+export interface Reconciled {
+  /** The plan. */
+  actions: Action[];
+  failed: number;
+  skipped: number;
+  /** Failure messages by action id. */
+  errors: Map<string, string>;
+  records: RecordedStep[];
+  /** What verify still finds different: empty when converged; after a failure too. */
+  remaining: Action[];
+}
+
+export interface ReconcileOptions {
+  /** The section's key in the file (a plugin alias), the plugin's name by default. */
+  key?: string;
+  /** false: the plan only, nothing applied. */
+  apply?: boolean;
+  concurrency?: number;
+  /** Sees the plan before it is applied, and throws to stop it (a test's safety net). */
+  beforeApply?: (actions: readonly Action[]) => void;
+}
+
+/** `op apply` of one plugin's section in-process: plan, apply through the engine's DAG, verify. */
+export async function reconcile(
+  plugin: Plugin,
+  section: unknown,
+  ctx: Ctx,
+  options: ReconcileOptions = {},
+): Promise<Reconciled> {
+  const planned = await planSection(plugin, section, ctx, options.key);
+  options.beforeApply?.(planned.actions);
+  if (options.apply === false) {
+    const nothing = { failed: 0, skipped: 0, errors: new Map(), records: [], remaining: [] };
+    return { actions: planned.actions, ...nothing };
+  }
+  const run = await applyAndVerify(planned, ctx, options.concurrency);
+  // What is left is looked at even after a failure (applyAndVerify verifies only after success).
+  const failedSome = run.report.failed > 0 || run.report.skipped > 0;
+  return {
+    actions: planned.actions,
+    failed: run.report.failed,
+    skipped: run.report.skipped,
+    errors: run.errors,
+    records: run.records,
+    remaining: failedSome ? await verifyConverged(planned, ctx) : run.remaining,
   };
 }

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ovsDatabaseRef } from "../plugins/network/refs.js";
 import { OpError } from "../src/errors.js";
-import { addressesOf, ctxFor, host, links, reconcile, uniqueName } from "./network-support.js";
+import { addressesOf, ctxFor, host, links, reconcile, uniqueName } from "./support/network.js";
 
 const prefix = uniqueName("optov");
 const br = `${prefix}b`;
@@ -63,7 +63,7 @@ describe("network plugin on Open vSwitch", () => {
     expect(addressesOf(link)).toEqual([`${subnet}.1/24`]);
 
     expect(
-      (await reconcile(opDbus, ctx, { key: "net", apply: false, onlyPrefix: prefix })).planned,
+      (await reconcile(opDbus, ctx, { key: "net", apply: false, onlyPrefix: prefix })).actions,
     ).toEqual([]);
 
     await host.run("ip", [
@@ -85,7 +85,7 @@ describe("network plugin on Open vSwitch", () => {
     }
     expect(error).toBe("[]");
     expect(
-      (await reconcile(opDbus, ctx, { key: "net", apply: false, onlyPrefix: prefix })).planned,
+      (await reconcile(opDbus, ctx, { key: "net", apply: false, onlyPrefix: prefix })).actions,
     ).toEqual([]);
   });
 
@@ -130,7 +130,7 @@ describe("network plugin on Open vSwitch", () => {
       apply: false,
       onlyPrefix: prefix,
     });
-    const changes = plan.planned.flatMap((a) =>
+    const changes = plan.actions.flatMap((a) =>
       a.kind === "modify" ? a.changes.map((c) => `${a.id} ${c.path}`) : [`${a.kind} ${a.id}`],
     );
     expect(changes.sort()).toEqual([
@@ -204,13 +204,13 @@ describe("network plugin on Open vSwitch", () => {
     await vsctl("add-port", br4, handPort);
     const plan = await reconcile(bridge(), ctx, { apply: false, onlyPrefix: prefix });
     expect(
-      plan.planned.flatMap((a) => (a.kind === "modify" ? a.changes.map((c) => c.path) : [])),
+      plan.actions.flatMap((a) => (a.kind === "modify" ? a.changes.map((c) => c.path) : [])),
     ).toEqual([`port/${br4}/${handPort}`]);
     const open = await reconcile(bridge({ exclusive_ports: false }), ctx, {
       apply: false,
       onlyPrefix: prefix,
     });
-    expect(open.planned).toEqual([]);
+    expect(open.actions).toEqual([]);
     const fix = await reconcile(bridge(), ctx, { onlyPrefix: prefix });
     expect(fix.failed).toBe(0);
     expect(fix.remaining).toEqual([]);
@@ -235,7 +235,7 @@ describe("network plugin on Open vSwitch", () => {
     };
     const run = await reconcile(clashing, ctx, { onlyPrefix: prefix });
     expect(run.failed).toBe(1);
-    const failed = run.ledger.find((record) => record.status === "failed");
+    const failed = run.records.find((record) => record.status === "failed");
     expect(failed?.target).toBe(ovsDatabaseRef.id);
     expect(failed?.error).toMatch(
       /Open vSwitch refused the transaction \(nothing of it was applied\): .*constraint violation/,
@@ -258,7 +258,7 @@ describe("network plugin on Open vSwitch", () => {
       });
       // Without OVS links in the file, the same host is queried fine (no OVS = nothing to do).
       const plain = await reconcile({ interfaces: [] }, noOvs, { apply: false });
-      expect(plain.planned).toEqual([]);
+      expect(plain.actions).toEqual([]);
     } finally {
       await rm(empty, { recursive: true, force: true });
     }

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { enrol, readHostNet } from "../plugins/lxc/host.js";
 import { queryNetwork } from "../plugins/network/query.js";
 import type { Ctx } from "../src/plugin.js";
-import { ctxFor, host, reconcile, uniqueName } from "./network-support.js";
+import { ctxFor, host, reconcile, uniqueName } from "./support/network.js";
 
 const prefix = uniqueName("opth");
 const bridge = `${prefix}b`;

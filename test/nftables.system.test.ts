@@ -11,10 +11,10 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { nftablesPlugin } from "../plugins/nftables/index.js";
 import type { NftAction, NftablesSection, NftTableSpec } from "../plugins/nftables/types.js";
-import { OpError } from "../src/errors.js";
 import { createRunner, type Runner } from "../src/exec.js";
 import type { Ctx } from "../src/plugin.js";
 import { prepareWith, quietCtx } from "./support/engine.js";
+import { rejection } from "./support/errors.js";
 import { nftablesRunner } from "./support/nftables.js";
 
 const host = createRunner();
@@ -77,15 +77,6 @@ async function converge(
   const applied = await plan(section, ctx);
   for (const action of applied) await nftablesPlugin.apply(action, ctx);
   return { applied, remaining: await plan(section, ctx) };
-}
-
-async function failure(work: Promise<unknown>): Promise<OpError> {
-  const error = await work.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(OpError);
-  return error as OpError;
 }
 
 const demo: NftablesSection = {
@@ -261,7 +252,7 @@ describe("nftables plugin on a real kernel", () => {
         },
       ],
     };
-    const error = await failure(plan(broken, ctx));
+    const error = await rejection(plan(broken, ctx));
     expect(error.code).toBe("invalid-state");
     expect(error.message).toContain('table inet/op_demo, chain input, rule "tcp dport 23 acept"');
     expect(error.message).toContain("syntax error");
@@ -277,7 +268,7 @@ describe("nftables plugin on a real kernel", () => {
       name: "op_demo",
       chains: [{ name: "input", rules: ["jump nowhere"] }],
     };
-    const error = await failure(plan({ tables: [spec] }, ctx));
+    const error = await rejection(plan({ tables: [spec] }, ctx));
     expect(error.code).toBe("invalid-state");
     expect(error.message).toContain('table inet/op_demo, chain input, rule "jump nowhere"');
     expect(error.message).toContain("No such file or directory");
@@ -293,7 +284,7 @@ describe("nftables plugin on a real kernel", () => {
       changes: [],
       reason: "test",
     };
-    const applyError = await failure(nftablesPlugin.apply(action, ctx));
+    const applyError = await rejection(nftablesPlugin.apply(action, ctx));
     expect(applyError.code).toBe("apply-failed");
     expect(applyError.message).toContain('table inet/op_demo, chain input, rule "jump nowhere"');
     expect(applyError.hint).toContain("nothing on the host changed");
@@ -317,7 +308,7 @@ describe("nftables plugin on a real kernel", () => {
       after: spec as NftTableSpec,
       reason: "test",
     };
-    const error = await failure(nftablesPlugin.apply(action, ctx));
+    const error = await rejection(nftablesPlugin.apply(action, ctx));
     expect(error.code).toBe("invalid-state");
     expect(error.details.join("\n")).toContain("/tables/0/chains/0/rules/0");
     expect(commands).toEqual([]);
@@ -356,7 +347,7 @@ describe("nftables plugin on a real kernel", () => {
         { family: "inet", name: "ops_foreign", ensure: "absent", ...(adopt ? { adopt } : {}) },
       ],
     });
-    const error = await failure(plan(absent(), ctx));
+    const error = await rejection(plan(absent(), ctx));
     expect(error.code).toBe("invalid-state");
     expect(error.details).toEqual([
       '/plugins/nftables/tables/1/ensure: table inet/ops_foreign exists and was not created by op (it lacks comment "managed by op"), so op will not delete it',

@@ -2,27 +2,21 @@
  * The built op with its ledger on a real small tmpfs that fills up: apply fails as an ordinary
  * error (exit 1, the path and a hint; never 70, "a bug in op") and changes nothing, and
  * `op ledger verify` still works, reading only. nftables changes happen in a network
- * namespace of the test's own (prefix opl).
+ * namespace of the test's own (test/support/ledger.ts).
  */
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type CliSandbox, createCliSandbox } from "./support/cli.js";
-import { writeOneRuleState } from "./support/nftables.js";
+import { createLedgerSandbox, type LedgerSandbox } from "./support/ledger.js";
 
-let sandbox: CliSandbox;
-let netns: string;
+let box: LedgerSandbox;
 let disk: string;
 
-const stateFile = (name: string, rule: string) =>
-  writeOneRuleState(sandbox.dir, name, "opl_disk", rule);
-
+const stateFile = (name: string, rule: string) => box.stateFile(name, rule);
 const ledger = () => join(disk, "ledger");
-const op = (args: string[]) => sandbox.op(args, { netns, env: { OP_LEDGER: ledger() } });
-const ruleset = () =>
-  execFileSync("ip", ["netns", "exec", netns, "nft", "list", "ruleset"], { encoding: "utf8" });
+const op = (args: string[]) => box.op(args, { OP_LEDGER: ledger() });
+const ruleset = () => box.ruleset();
 
 /** Fills the tmpfs until it refuses another byte. */
 function fill(): void {
@@ -44,18 +38,15 @@ function fill(): void {
 }
 
 beforeEach(() => {
-  sandbox = createCliSandbox();
-  netns = `opl-${randomBytes(3).toString("hex")}`;
-  execFileSync("ip", ["netns", "add", netns]);
-  disk = join(sandbox.dir, "disk");
+  box = createLedgerSandbox("opl_disk");
+  disk = join(box.cli.dir, "disk");
   mkdirSync(disk);
   execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m,mode=0700", "opl-tmpfs", disk]);
 });
 
 afterEach(() => {
   execFileSync("umount", [disk]);
-  execFileSync("ip", ["netns", "delete", netns]);
-  sandbox.cleanup();
+  box.remove();
 });
 
 describe("a ledger on a full disk", () => {

@@ -3,12 +3,12 @@
  * adopts: another tool's table is left alone, before anything changes. Real nft, in a network
  * namespace of the test that holds one table of op's and one of another tool.
  */
-import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OpError } from "../../src/errors.js";
+import type { OpError } from "../../src/errors.js";
 import type { Ctx } from "../../src/plugin.js";
 import { quietCtx } from "../../test/support/engine.js";
+import { rejection } from "../../test/support/errors.js";
+import { createNetns, type TestNetns } from "../../test/support/netns.js";
 import { nftablesRunner } from "../../test/support/nftables.js";
 import { applyNftables } from "./apply.js";
 import { diffNftables } from "./diff.js";
@@ -16,35 +16,32 @@ import { prepareNftables } from "./prepare.js";
 import { queryNftables } from "./query.js";
 import type { NftAction, NftLive } from "./types.js";
 
-const netns = `ops-mut-${randomBytes(3).toString("hex")}`;
+let netns: TestNetns;
 let ctx: Ctx;
 let live: NftLive;
 
-const nft = (...args: string[]): string =>
-  execFileSync("ip", ["netns", "exec", netns, "nft", ...args], { encoding: "utf8" });
+const nft = (...args: string[]): string => netns.run("nft", args);
 
 beforeAll(async () => {
-  execFileSync("ip", ["netns", "add", netns]);
-  ctx = quietCtx({ exec: nftablesRunner(netns) });
+  netns = createNetns("nft-own");
+  ctx = quietCtx({ exec: nftablesRunner(netns.name) });
   // The other tool's table carries op's words on a chain and a rule, never on the table.
-  execFileSync("ip", ["netns", "exec", netns, "nft", "-f", "-"], {
-    input: [
+  netns.run(
+    "nft",
+    ["-f", "-"],
+    [
       "table inet theirs {",
       '  chain c { comment "managed by op"; tcp dport 22 accept comment "managed by op"; }',
       "}",
       'table inet ours { comment "managed by op"; chain c { tcp dport 22 accept; }; }',
     ].join("\n"),
-  });
+  );
   live = await queryNftables(ctx);
 });
-afterAll(() => execFileSync("ip", ["netns", "delete", netns]));
+afterAll(() => netns?.remove());
 
 async function refusal(promise: Promise<unknown>): Promise<OpError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!(error instanceof OpError)) throw new Error(`expected an OpError, got ${String(error)}`);
+  const error = await rejection(promise);
   expect(error.code).toBe("invalid-state");
   return error;
 }

@@ -1,31 +1,21 @@
 /**
- * Shared set-up of the network system tests: throw-away namespaces, a Ctx on the real runner,
- * and one reconcile run through the real engine (plan → apply → verify) with a ledger that
- * only keeps its records in memory (the ledger itself is tested elsewhere).
+ * Shared set-up of the network system tests: a Ctx on the real runner, the network plugin's
+ * reconcile (test/support/engine.ts) and readers of the links `ip` shows. Their namespaces
+ * come from test/support/netns.ts.
  */
 import { randomBytes } from "node:crypto";
-import { networkPlugin } from "../plugins/network/index.js";
-import type { NetworkAction } from "../plugins/network/types.js";
-import { verifyConverged } from "../src/engine/reconcile.js";
-import { createRunner, type Runner } from "../src/exec.js";
-import { createOvsHost, type OvsHostOptions, ovsOptions } from "../src/host/ovs.js";
-import type { Action, Ctx, Plugin } from "../src/plugin.js";
-import { applyAndVerify, planSection, quietCtx, type RecordedStep } from "./support/engine.js";
+import { networkPlugin } from "../../plugins/network/index.js";
+import type { NetworkAction } from "../../plugins/network/types.js";
+import { createRunner, type Runner } from "../../src/exec.js";
+import { createOvsHost, type OvsHostOptions, ovsOptions } from "../../src/host/ovs.js";
+import type { Action, Ctx, Plugin } from "../../src/plugin.js";
+import { quietCtx, type Reconciled, reconcile as reconcileSection } from "./engine.js";
+import { createNetns, type TestNetns } from "./netns.js";
 
 export const host = createRunner();
 
 export function uniqueName(prefix: string): string {
   return `${prefix}${randomBytes(3).toString("hex")}`;
-}
-
-export async function createNetns(purpose: string): Promise<string> {
-  const name = uniqueName(`opt-${purpose}-`);
-  await host.run("ip", ["netns", "add", name]);
-  return name;
-}
-
-export async function deleteNetns(name: string): Promise<void> {
-  await host.run("ip", ["netns", "del", name], { check: false });
 }
 
 /** A ctx on `exec`; `ovs` replaces the host's Open vSwitch (another socket, a request counter). */
@@ -36,14 +26,14 @@ export function ctxFor(exec: Runner, allowUplink = false, ovs?: Partial<OvsHostO
   return { ...ctx, host: { ...ctx.host, ovs: createOvsHost(options, ctx.host.sys) } };
 }
 
-export interface RunResult {
-  planned: Action[];
-  remaining: Action[];
-  failed: number;
-  ledger: RecordedStep[];
+/** A namespace of the test's own (test/support/netns.ts), a runner and a ctx inside it. */
+export function netnsWithCtx(purpose: string): { netns: TestNetns; exec: Runner; ctx: Ctx } {
+  const netns = createNetns(purpose);
+  const exec = createRunner({ netns: netns.name });
+  return { netns, exec, ctx: ctxFor(exec) };
 }
 
-/** `op apply` in-process: plan, apply through the engine's DAG, verify. */
+/** The network plugin's `reconcile` (test/support/engine.ts). */
 export async function reconcile(
   section: unknown,
   ctx: Ctx,
@@ -53,17 +43,16 @@ export async function reconcile(
     /** On the host: refuse to apply a plan that touches anything not named with this prefix. */
     onlyPrefix?: string;
   } = {},
-): Promise<RunResult> {
+): Promise<Reconciled> {
   const plugin = networkPlugin as Plugin;
-  const planned = await planSection(plugin, section, ctx, options.key);
-  if (options.onlyPrefix !== undefined) assertOnlyTouches(planned.actions, options.onlyPrefix);
-  if (options.apply === false)
-    return { planned: planned.actions, remaining: [], failed: 0, ledger: [] };
-  const run = await applyAndVerify(planned, ctx, 16);
-  // These tests look at what is left even after a failure (verify runs only after success).
-  const failedSome = run.report.failed > 0 || run.report.skipped > 0;
-  const remaining = failedSome ? await verifyConverged(planned, ctx) : run.remaining;
-  return { planned: planned.actions, remaining, failed: run.report.failed, ledger: run.records };
+  const { onlyPrefix, ...rest } = options;
+  return reconcileSection(plugin, section, ctx, {
+    ...rest,
+    concurrency: 16,
+    ...(onlyPrefix === undefined
+      ? {}
+      : { beforeApply: (actions) => assertOnlyTouches(actions, onlyPrefix) }),
+  });
 }
 
 /** A safety net for tests on the host (OVS is host-wide): stop before touching foreign names. */

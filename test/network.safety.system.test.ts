@@ -9,25 +9,22 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createNetworkPlugin } from "../plugins/network/index.js";
-import { createRunner, type Runner } from "../src/exec.js";
+import type { Runner } from "../src/exec.js";
 import type { Ctx } from "../src/plugin.js";
-import { createNetns, ctxFor, deleteNetns, links, reconcile } from "./network-support.js";
 import { createCliSandbox } from "./support/cli.js";
 import { prepareWith } from "./support/engine.js";
+import type { TestNetns } from "./support/netns.js";
+import { ctxFor, links, netnsWithCtx, reconcile } from "./support/network.js";
 
-let netns: string;
+let netns: TestNetns;
 let exec: Runner;
 let ctx: Ctx;
 
-beforeEach(async () => {
-  netns = await createNetns("safe");
-  exec = createRunner({ netns });
-  ctx = ctxFor(exec);
+beforeEach(() => {
+  ({ netns, exec, ctx } = netnsWithCtx("safe"));
 });
 
-afterEach(async () => {
-  await deleteNetns(netns);
-});
+afterEach(() => netns.remove());
 
 /** A test uplink: a veth whose peer stays here, addressed, carrying the default route. */
 async function makeUplink(metric: number, dev = "opnup0"): Promise<void> {
@@ -65,7 +62,7 @@ describe("names and aliases through ip -batch", () => {
     expect(now.get("help")?.ifalias).toBe("op:network it's the lab");
     expect(now.get("up")?.master).toBe("help");
     expect(now.get("down")?.flags).toContain("UP");
-    expect((await reconcile(file, ctx, { apply: false })).planned).toEqual([]);
+    expect((await reconcile(file, ctx, { apply: false })).actions).toEqual([]);
   });
 });
 
@@ -97,7 +94,7 @@ describe("the uplink guard in a namespace", () => {
     // it (the namespace's route has that key) and the namespace's route stays as it was.
     const allowed = await reconcile(bridgeWithDefault(100), ctxFor(exec, true));
     expect(allowed.failed).toBe(1);
-    expect(allowed.ledger.find((r) => r.status === "failed")?.error).toMatch(
+    expect(allowed.records.find((r) => r.status === "failed")?.error).toMatch(
       /route add 0\.0\.0\.0\/0 .*File exists/,
     );
     expect(await defaultRoutes()).toEqual([
@@ -123,7 +120,7 @@ describe("the uplink guard in a namespace", () => {
         JSON.stringify({ version: 1, plugins: { network: bridgeWithDefault() } }),
       );
       for (const command of ["plan", "apply"]) {
-        const result = sandbox.op([command, file], { netns });
+        const result = sandbox.op([command, file], { netns: netns.name });
         expect(result.status, result.stderr).toBe(1);
         expect(result.stderr).toContain(
           "add a default route on opnbr0 with metric 0, which would replace or shadow the host's default route on opnup0 (metric 0)",
@@ -220,7 +217,7 @@ describe("bridge ports", () => {
       input: "link set dev opnv0 master opnhand\nlink set dev opneth master opnhand\n",
     });
     const plan = await reconcile(lab, ctx, { apply: false });
-    expect(summary(plan.planned).sort()).toEqual([
+    expect(summary(plan.actions).sort()).toEqual([
       "modify opnbr2: +opneth",
       "modify opnv0: master opnhand → opnbr2",
     ]);
@@ -235,13 +232,13 @@ describe("bridge ports", () => {
   it("takes a link enslaved by hand out of a bridge op created, unless exclusive_ports is false", async () => {
     await setUp();
     await exec.run("ip", ["link", "set", "dev", "opnx", "master", "opnbr2"]);
-    expect(summary((await reconcile(lab, ctx, { apply: false })).planned)).toEqual([
+    expect(summary((await reconcile(lab, ctx, { apply: false })).actions)).toEqual([
       "modify opnbr2: -opnx",
     ]);
     const open = {
       interfaces: [{ ...lab.interfaces[0], exclusive_ports: false }, lab.interfaces[1]],
     };
-    expect((await reconcile(open, ctx, { apply: false })).planned).toEqual([]);
+    expect((await reconcile(open, ctx, { apply: false })).actions).toEqual([]);
     const fix = await reconcile(lab, ctx);
     expect(fix.failed).toBe(0);
     expect(fix.remaining).toEqual([]);
@@ -305,7 +302,7 @@ describe("a veth's peer", () => {
     expect(JSON.parse(stdout)[0].flags ?? []).not.toContain("linkdown");
 
     await exec.run("ip", ["link", "set", "dev", "opnv1p", "down"]);
-    expect(summary((await reconcile(file(), ctx, { apply: false })).planned)).toEqual([
+    expect(summary((await reconcile(file(), ctx, { apply: false })).actions)).toEqual([
       "modify opnv1: peer.state down → up",
     ]);
     expect((await reconcile(file(), ctx)).remaining).toEqual([]);

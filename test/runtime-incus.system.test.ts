@@ -5,18 +5,18 @@
  * front of the real Incus socket that is killed right after it forwarded a create (Incus
  * goes on and creates the container). Containers made here are named `ophd-…`.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { OpError } from "../src/errors.js";
 import { defaultSettings } from "../src/host/settings.js";
 import { createIncusClient } from "../src/incus.js";
 import { isOutcomeUnknown } from "../src/outcome.js";
-import { type CliSandbox, createCliSandbox, opBinary } from "./support/cli.js";
+import { type CliSandbox, createCliSandbox } from "./support/cli.js";
+import { rejection } from "./support/errors.js";
 
 /** Incus's socket when OP_INCUS_SOCKET is not set (src/host/settings.ts). */
 const defaultIncusSocket = defaultSettings.incus.socket;
@@ -51,21 +51,12 @@ async function faultServer(onConnection: (socket: Socket) => void): Promise<stri
 /** Accepts, reads everything, never answers. */
 const silent = () => faultServer((socket) => socket.resume());
 
-async function failure(promise: Promise<unknown>): Promise<OpError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(OpError);
-  return error as OpError;
-}
-
 describe("the Incus client's timeouts and lost connections", () => {
   it("gives up on a daemon that accepts and never answers, naming Incus, the step and the socket", async () => {
     const socket = await silent();
     const client = createIncusClient(socket, { answerSeconds: 0.3 });
     const started = Date.now();
-    const error = await failure(
+    const error = await rejection(
       client.request("GET", "/1.0/instances?recursion=1", undefined, {
         what: "listing containers",
       }),
@@ -84,7 +75,7 @@ describe("the Incus client's timeouts and lost connections", () => {
   it("says the outcome is unknown when a change was sent and no answer came", async () => {
     const socket = await silent();
     const client = createIncusClient(socket, { answerSeconds: 0.3 });
-    const error = await failure(
+    const error = await rejection(
       client.request("POST", "/1.0/instances", { name: "ophd-x" }, { what: "creating ophd-x" }),
     );
     expect(isOutcomeUnknown(error)).toBe(true);
@@ -98,7 +89,7 @@ describe("the Incus client's timeouts and lost connections", () => {
       connection.once("data", () => setTimeout(() => connection.destroy(), 20)),
     );
     const client = createIncusClient(socket, { answerSeconds: 5 });
-    const error = await failure(
+    const error = await rejection(
       client.request("POST", "/1.0/instances", { name: "ophd-x" }, { what: "creating ophd-x" }),
     );
     expect(error.message).toContain("lost the connection to Incus");
@@ -109,7 +100,7 @@ describe("the Incus client's timeouts and lost connections", () => {
   it("knows nothing was sent when nothing listens or there is no socket", async () => {
     const path = join(dir, "none.sock");
     const client = createIncusClient(path, { answerSeconds: 1 });
-    const error = await failure(client.request("POST", "/1.0/instances", {}));
+    const error = await rejection(client.request("POST", "/1.0/instances", {}));
     expect(error.message).toContain("no socket at");
     expect(isOutcomeUnknown(error)).toBe(false);
     client.close();
@@ -135,7 +126,7 @@ describe("the Incus client's timeouts and lost connections", () => {
       answerSeconds: 2,
       onProgress: (line) => progress.push(line),
     });
-    const error = await failure(
+    const error = await rejection(
       client.request(
         "PUT",
         "/1.0/instances/ophd-x/state",
@@ -153,31 +144,9 @@ describe("the Incus client's timeouts and lost connections", () => {
   });
 });
 
-interface Finished {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
 /** Runs the built op without blocking this process (the fault servers live in it). */
-function op(sandbox: CliSandbox, args: string[], env: Record<string, string>): Promise<Finished> {
-  const started = Date.now();
-  const child: ChildProcess = spawn(opBinary, args, {
-    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...sandbox.env, ...env },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  return new Promise((resolve) =>
-    child.on("close", (status) => resolve({ status, stdout, stderr, ms: Date.now() - started })),
-  );
-}
+const op = (sandbox: CliSandbox, args: string[], env: Record<string, string>) =>
+  sandbox.start(args, { env }).done;
 
 function containerFile(sandbox: CliSandbox, name: string): string {
   const path = join(sandbox.dir, `${name}.json`);

@@ -2,10 +2,9 @@
  * A damaged ledger is never written to: after each kind of tampering with the real LevelDB
  * files (and the key and checkpoint log beside them), the next `op apply` refuses with exit 3
  * before it changes the host, and the damage is still there for `op ledger verify`. The
- * applies change an nftables table in a network namespace of the test's own (prefix opl).
+ * applies change an nftables table in a network namespace of the test's own
+ * (test/support/ledger.ts).
  */
-import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import {
   closeSync,
   existsSync,
@@ -22,25 +21,18 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CHECKPOINT_RANGE, HEAD_KEY, recordKey } from "../src/ledger/store.js";
 import { withRawDb } from "../src/ledger/testing.js";
-import { type CliSandbox, createCliSandbox } from "./support/cli.js";
-import { writeOneRuleState } from "./support/nftables.js";
+import { createLedgerSandbox, type LedgerSandbox } from "./support/ledger.js";
 
-let sandbox: CliSandbox;
-let netns: string;
+let box: LedgerSandbox;
 
-const stateFile = (name: string, rule: string) =>
-  writeOneRuleState(sandbox.dir, name, "opl_tamper", rule);
-
-const op = (args: string[]) => sandbox.op(args, { netns });
-const ruleset = () =>
-  execFileSync("ip", ["netns", "exec", netns, "nft", "list", "ruleset"], { encoding: "utf8" });
-const ledgerDir = () => sandbox.env.OP_LEDGER as string;
-const keyFile = () => sandbox.env.OP_LEDGER_KEY as string;
+const stateFile = (name: string, rule: string) => box.stateFile(name, rule);
+const op = (args: string[]) => box.op(args);
+const ruleset = () => box.ruleset();
+const ledgerDir = () => box.cli.env.OP_LEDGER as string;
+const keyFile = () => box.cli.env.OP_LEDGER_KEY as string;
 
 beforeEach(() => {
-  sandbox = createCliSandbox();
-  netns = `opl-${randomBytes(3).toString("hex")}`;
-  execFileSync("ip", ["netns", "add", netns]);
+  box = createLedgerSandbox("opl_tamper");
   // Two runs: records 1-2 and 3-4, each signed by a checkpoint.
   for (const [name, rule] of [
     ["one.json", "ip saddr 198.18.1.1 drop"],
@@ -53,10 +45,7 @@ beforeEach(() => {
   // .log case needs the last run's records still in it.
 });
 
-afterEach(() => {
-  execFileSync("ip", ["netns", "delete", netns]);
-  sandbox.cleanup();
-});
+afterEach(() => box.remove());
 
 /**
  * The next apply must refuse with exit 3, naming the damage, and change nothing; so must an
@@ -201,7 +190,7 @@ describe("op ledger repair", () => {
       },
     });
     expect(op(["ledger", "verify"]).status).toBe(0);
-    const old = sandbox.op(["ledger", "verify"], { netns, env: { OP_LEDGER: movedTo as string } });
+    const old = box.op(["ledger", "verify"], { OP_LEDGER: movedTo as string });
     expect(old.status).toBe(3);
     expect(old.stdout).toMatch(/head pointer is missing/);
     expect(existsSync(`${movedTo as string}.checkpoints`)).toBe(true);

@@ -6,22 +6,21 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createIpBatcher } from "../plugins/network/batch.js";
 import { createRunner } from "../src/exec.js";
-import { createNetns, deleteNetns, links } from "./network-support.js";
 import { recordingRunner } from "./support/engine.js";
+import { createNetns, type TestNetns } from "./support/netns.js";
+import { links } from "./support/network.js";
 
-let netns: string;
+let netns: TestNetns;
 
-beforeEach(async () => {
-  netns = await createNetns("batch");
+beforeEach(() => {
+  netns = createNetns("batch");
 });
 
-afterEach(async () => {
-  await deleteNetns(netns);
-});
+afterEach(() => netns.remove());
 
 describe("ip batch group commit", () => {
   it("runs concurrent submissions in one process", async () => {
-    const spy = recordingRunner(createRunner({ netns }));
+    const spy = recordingRunner(createRunner({ netns: netns.name }));
     const batcher = createIpBatcher(spy);
     await Promise.all(
       ["a", "b", "c"].map((n) =>
@@ -37,7 +36,7 @@ describe("ip batch group commit", () => {
   });
 
   it("fails only the refused action, with what it had applied, and goes on with the others", async () => {
-    const spy = recordingRunner(createRunner({ netns }));
+    const spy = recordingRunner(createRunner({ netns: netns.name }));
     const batcher = createIpBatcher(spy);
     const results = await Promise.allSettled([
       batcher.submit("one", [{ text: "link add one type veth peer name onep" }]),

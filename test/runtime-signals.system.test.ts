@@ -4,13 +4,13 @@
  * lands among them. Afterwards every intent in the ledger has an outcome, the ledger
  * verifies, the lock is free, the exit code is the signal's, and the next apply converges.
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Ledger } from "../src/ledger/index.js";
-import { type CliSandbox, createCliSandbox, opBinary } from "./support/cli.js";
+import { type CliSandbox, createCliSandbox } from "./support/cli.js";
 
 let sandbox: CliSandbox;
 let netns: string;
@@ -36,34 +36,8 @@ function stateFile(): string {
   return file;
 }
 
-interface Finished {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function startApply(file: string): { child: ChildProcess; done: Promise<Finished> } {
-  const child = spawn(
-    "ip",
-    ["netns", "exec", netns, opBinary, "apply", file, "--concurrency", "1"],
-    {
-      env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...sandbox.env },
-    },
-  );
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const done = new Promise<Finished>((resolve) =>
-    child.on("close", (status, signal) => resolve({ status, signal, stdout, stderr })),
-  );
-  return { child, done };
-}
+const startApply = (file: string) =>
+  sandbox.start(["apply", file, "--concurrency", "1"], { netns });
 
 /** Resolves once the run prints `text` (it has reached that point). */
 function reached(child: ChildProcess, text: string, stream: "stdout" | "stderr" = "stdout") {

@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type CliSandbox, createCliSandbox } from "./support/cli.js";
 import {
   createOvsBridge,
   incusBridge,
@@ -18,8 +19,7 @@ import {
   testId,
   testImage,
   uid,
-} from "./lxc-support.js";
-import { type CliSandbox, createCliSandbox } from "./support/cli.js";
+} from "./support/lxc.js";
 
 let sandbox: CliSandbox;
 const containers: string[] = [];

@@ -7,28 +7,18 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { OpError } from "../src/errors.js";
 import { createRunner, type Runner } from "../src/exec.js";
 import type { Ctx } from "../src/plugin.js";
-import {
-  addressesOf,
-  createNetns,
-  ctxFor,
-  deleteNetns,
-  links,
-  reconcile,
-} from "./network-support.js";
+import { createNetns, type TestNetns } from "./support/netns.js";
+import { addressesOf, ctxFor, links, netnsWithCtx, reconcile } from "./support/network.js";
 
-let netns: string;
+let netns: TestNetns;
 let exec: Runner;
 let ctx: Ctx;
 
-beforeEach(async () => {
-  netns = await createNetns("net");
-  exec = createRunner({ netns });
-  ctx = ctxFor(exec);
+beforeEach(() => {
+  ({ netns, exec, ctx } = netnsWithCtx("net"));
 });
 
-afterEach(async () => {
-  await deleteNetns(netns);
-});
+afterEach(() => netns.remove());
 
 const lab = {
   interfaces: [
@@ -59,7 +49,7 @@ describe("network plugin on real netlink", () => {
     const first = await reconcile(lab, ctx);
     expect(first.failed).toBe(0);
     expect(first.remaining).toEqual([]);
-    expect(first.planned.map((a) => `${a.kind} ${a.id}`).sort()).toEqual([
+    expect(first.actions.map((a) => `${a.kind} ${a.id}`).sort()).toEqual([
       "create 198.18.20.0/24 dev br0",
       "create br0",
       "create mv0",
@@ -87,7 +77,7 @@ describe("network plugin on real netlink", () => {
     ]);
 
     const again = await reconcile(lab, ctx, { apply: false });
-    expect(again.planned).toEqual([]);
+    expect(again.actions).toEqual([]);
   });
 
   it("detects drift made by hand and repairs it", async () => {
@@ -103,7 +93,7 @@ describe("network plugin on real netlink", () => {
     });
 
     const plan = await reconcile(lab, ctx, { apply: false });
-    const summary = plan.planned.map((a) =>
+    const summary = plan.actions.map((a) =>
       a.kind === "modify" ? `${a.id}: ${a.changes.map((c) => c.path).join(",")}` : a.kind,
     );
     // Removing br0's address also made the kernel drop the route through it.
@@ -156,7 +146,7 @@ describe("network plugin on real netlink", () => {
     expect(now.get("eth9")?.ifalias).toBeUndefined(); // enrolled, not owned
     const { stdout } = await exec.run("ip", ["-j", "route", "show", "default"]);
     expect(JSON.parse(stdout)).toMatchObject([{ gateway: "198.18.5.254", dev: "lanbr0" }]);
-    expect((await reconcile(opDbus, ctx, { key: "net", apply: false })).planned).toEqual([]);
+    expect((await reconcile(opDbus, ctx, { key: "net", apply: false })).actions).toEqual([]);
   });
 
   it("prunes what op created, deletes ensure: absent, and ignores links it does not own", async () => {
@@ -179,16 +169,16 @@ describe("network plugin on real netlink", () => {
     // links the file keeps, which carry exactly the file's) goes, and br0 lets v1 go, since the
     // ports of a bridge op created are the file's.
     const kept = await reconcile(smaller, ctx, { apply: false });
-    expect(kept.planned.map((a) => `${a.kind} ${a.id}`).sort()).toEqual([
+    expect(kept.actions.map((a) => `${a.kind} ${a.id}`).sort()).toEqual([
       "delete 198.18.20.0/24 dev br0",
       "delete gone0",
       "modify br0",
     ]);
-    expect(kept.planned.find((a) => a.id === "br0")?.reason).toBe("-v1");
+    expect(kept.actions.find((a) => a.id === "br0")?.reason).toBe("-v1");
     const run = await reconcile({ ...smaller, prune: true }, ctx);
     expect(run.failed).toBe(0);
     expect(run.remaining).toEqual([]);
-    expect(run.planned.map((a) => `${a.kind} ${a.id}`).sort()).toEqual([
+    expect(run.actions.map((a) => `${a.kind} ${a.id}`).sort()).toEqual([
       "delete 198.18.20.0/24 dev br0",
       "delete gone0",
       "delete mv0",
@@ -237,13 +227,13 @@ describe("network plugin on real netlink", () => {
     };
     const run = await reconcile(file, ctx);
     expect(run.failed).toBe(1);
-    const failed = run.ledger.find((r) => r.status === "failed");
+    const failed = run.records.find((r) => r.status === "failed");
     expect(failed?.target).toBe("mv9");
     expect(failed?.error).toMatch(/kernel refused `link set dev mv9 mtu 9000`: .*Invalid argument/);
     expect(failed?.error).toMatch(
       /already applied: `link add name mv9 link base0 type macvlan mode bridge`/,
     );
-    expect(run.ledger.filter((r) => r.status === "ok").map((r) => r.target)).toEqual(["base0"]);
+    expect(run.records.filter((r) => r.status === "ok").map((r) => r.target)).toEqual(["base0"]);
     const now = await links(exec);
     expect(now.has("base0")).toBe(true);
     expect(now.get("mv9")?.mtu).toBe(1500);
@@ -265,20 +255,20 @@ describe("network plugin on real netlink", () => {
   });
 
   it("puts a veth peer in another namespace and sees it as converged", async () => {
-    const other = await createNetns("peer");
+    const other = createNetns("peer");
     try {
       const file = {
-        interfaces: [{ name: "ct0", type: "veth", veth: { peer: "eth0", netns: other } }],
+        interfaces: [{ name: "ct0", type: "veth", veth: { peer: "eth0", netns: other.name } }],
       };
       const run = await reconcile(file, ctx);
       expect(run.failed).toBe(0);
       expect(run.remaining).toEqual([]);
-      expect((await links(createRunner({ netns: other }))).get("eth0")?.linkinfo?.info_kind).toBe(
-        "veth",
-      );
-      expect((await reconcile(file, ctx, { apply: false })).planned).toEqual([]);
+      expect(
+        (await links(createRunner({ netns: other.name }))).get("eth0")?.linkinfo?.info_kind,
+      ).toBe("veth");
+      expect((await reconcile(file, ctx, { apply: false })).actions).toEqual([]);
     } finally {
-      await deleteNetns(other);
+      other.remove();
     }
   });
 
@@ -292,7 +282,7 @@ describe("network plugin on real netlink", () => {
     // What the lxc plugin does later in the same run: the container's host-side veth appears.
     await exec.run("ip", ["link", "add", "vi100", "type", "veth", "peer", "name", "vi100p"]);
     const second = await reconcile(file, ctx);
-    expect(second.planned.map((a) => (a.kind === "modify" ? a.changes : a.kind))).toEqual([
+    expect(second.actions.map((a) => (a.kind === "modify" ? a.changes : a.kind))).toEqual([
       [{ path: "ports", after: "vi100" }],
     ]);
     expect((await links(exec)).get("vi100")?.master).toBe("br6");

@@ -20,6 +20,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { OpError } from "../src/errors.js";
 import { createRunner } from "../src/exec.js";
 import { createIncusClient, type IncusClient } from "../src/incus.js";
+import { quietCtx, recordingRunner } from "./support/engine.js";
 import {
   createLinuxBridge,
   createOvsBridge,
@@ -41,8 +42,7 @@ import {
   testId,
   testImage,
   uid,
-} from "./lxc-support.js";
-import { quietCtx, recordingRunner } from "./support/engine.js";
+} from "./support/lxc.js";
 
 const containers: string[] = [];
 const bridges: string[] = [];

@@ -3,16 +3,16 @@
  * made by scripts/setup-incus.sh (host-global fixtures), test-only containers (`optest-…`,
  * numeric ids ≥ 900000) and bridges (`optlb-…` Linux, `optob-…` Open vSwitch with
  * datapath_type=netdev), all removed by the tests that made them. One reconcile run goes
- * through the real engine with a ledger that keeps its records in memory.
+ * through the real engine (test/support/engine.ts) with a ledger that keeps its records in memory.
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
-import { lxcPlugin } from "../plugins/lxc/index.js";
-import { OpError } from "../src/errors.js";
-import { loadSettings } from "../src/host/settings.js";
-import { createIncusClient, type IncusClient } from "../src/incus.js";
-import type { Action, Ctx, Plugin } from "../src/plugin.js";
-import { applyAndVerify, planSection, quietCtx, type RecordedStep } from "./support/engine.js";
+import { lxcPlugin } from "../../plugins/lxc/index.js";
+import { OpError } from "../../src/errors.js";
+import { loadSettings } from "../../src/host/settings.js";
+import { createIncusClient, type IncusClient } from "../../src/incus.js";
+import type { Action, Ctx, Plugin } from "../../src/plugin.js";
+import { planSection, quietCtx, type Reconciled, reconcile as reconcileSection } from "./engine.js";
 
 export const testImage = "op-test/busybox";
 /** Incus's own test bridge (setup-incus.sh): DHCP on 198.19.250.0/24, no NAT. */
@@ -42,28 +42,9 @@ export function testCtx(socket?: string, project?: string): Ctx {
   });
 }
 
-export interface Reconciled {
-  actions: Action[];
-  failed: number;
-  skipped: number;
-  /** Failure messages by action target. */
-  errors: Map<string, string>;
-  records: RecordedStep[];
-  /** What verify still finds different (empty when converged). */
-  remaining: Action[];
-}
-
-/** plan → apply → verify of `plugins.lxc`, like `op apply`, with an in-memory ledger. */
-export async function reconcile(section: object, ctx: Ctx = testCtx()): Promise<Reconciled> {
-  const run = await applyAndVerify(await planSection(lxcPlugin as Plugin, section, ctx), ctx, 8);
-  return {
-    actions: run.planned.actions,
-    failed: run.report.failed,
-    skipped: run.report.skipped,
-    errors: run.errors,
-    records: run.records,
-    remaining: run.remaining,
-  };
+/** The lxc plugin's `reconcile` (test/support/engine.ts). */
+export function reconcile(section: object, ctx: Ctx = testCtx()): Promise<Reconciled> {
+  return reconcileSection(lxcPlugin as Plugin, section, ctx, { concurrency: 8 });
 }
 
 /** The plan only (query → prepare → diff). */
