@@ -593,3 +593,21 @@ describe("another origin's ledger", () => {
     });
   });
 });
+
+describe("the checkpoint log", () => {
+  it("an entry altered so that it is no checkpoint is named, even the first", async () => {
+    const built = await build({ checkpointsAt: [5, 10] });
+    const [first, second] = [built.checkpoints.get(5) ?? "", built.checkpoints.get(10) ?? ""];
+    const log = checkpointLogPath(built.dir);
+    await writeFile(log, first.replace("op ledger checkpoint", "op ledger checkpoinx") + second);
+    expect(await verify(built)).toMatchObject({
+      ok: false,
+      problem:
+        'the checkpoint log\'s entry 1 is unreadable (not an op ledger checkpoint: the first line must be "op ledger checkpoint") (altered)',
+    });
+    await writeFile(log, first + second.replace("size 10", "size ten"));
+    expect((await verify(built)).problem).toBe(
+      'the checkpoint log\'s entry 2 is unreadable (not an op ledger checkpoint: size "ten" is not a record count) (altered)',
+    );
+  });
+});
