@@ -191,6 +191,18 @@ describe("the tail check refuses to extend", () => {
     await ledger.close();
   });
 
+  it("an empty ledger with a checkpoint over the genesis is extended", async () => {
+    const root = await makeTempDir("tail");
+    const fixture = { dir: join(root, "ledger"), keyFile: join(root, "ledger.key") };
+    const ledger = await Ledger.open(fixture.dir, fixture);
+    await ledger.checkpoint();
+    await ledger.close();
+    const again = await Ledger.open(fixture.dir, fixture);
+    await again.append(step(1));
+    expect(await again.verify()).toMatchObject({ ok: true, size: 1, checkpoints: 1 });
+    await again.close();
+  });
+
   it("a stray key after the last record", async () => {
     const fixture = await sixRecords();
     await withRawDb(fixture.dir, (db) => db.put(`${recordKey(6)}x`, Buffer.alloc(80)));
@@ -413,6 +425,19 @@ describe("the tail check against the checkpoint log", () => {
     await refusedAtOpen(
       fixture,
       "its checkpoint log holds a checkpoint at size 4 that the ledger lacks (records or checkpoints were lost)",
+    );
+  });
+
+  it("refuses a log whose last entry is another checkpoint of the same size", async () => {
+    const fixture = await sixRecords();
+    const other = signCheckpoint(
+      { ...parseCheckpoint(fixture.texts[1] ?? ""), time: "2020-01-01T00:00:00.000Z" },
+      await ledgerKey(fixture.keyFile),
+    );
+    await writeFile(fixture.log, `${fixture.texts[0]}${other}`);
+    await refusedAtOpen(
+      fixture,
+      "its last checkpoint (size 4) is not in its checkpoint log (the ledger or the log was altered)",
     );
   });
 
