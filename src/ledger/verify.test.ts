@@ -595,6 +595,20 @@ describe("another origin's ledger", () => {
 });
 
 describe("the checkpoint log", () => {
+  it("an entry followed by blank lines is still the stored checkpoint", async () => {
+    const built = await build({ checkpointsAt: [5, 10] });
+    await writeFile(
+      checkpointLogPath(built.dir),
+      `${[...built.checkpoints.values()].join("")}\n\n`,
+    );
+    expect(await verify(built)).toEqual({
+      ok: true,
+      size: N,
+      checkpoint: { size: 10, ok: true },
+      checkpoints: 2,
+    });
+  });
+
   it("an entry altered so that it is no checkpoint is named, even the first", async () => {
     const built = await build({ checkpointsAt: [5, 10] });
     const [first, second] = [built.checkpoints.get(5) ?? "", built.checkpoints.get(10) ?? ""];
@@ -659,6 +673,32 @@ describe("what else verify names", () => {
         "record 11: prev does not match record 10 and its checkpoint (the checkpoint was replaced, or records altered)",
       checkpoint: { size: 10, ok: true },
       checkpoints: 2,
+    });
+  });
+
+  it("the first of two replaced checkpoints", async () => {
+    const built = await build({ checkpointsAt: [5, 10] });
+    const secretKey = Buffer.from((await readFile(built.keyFile, "utf8")).trim(), "base64");
+    const key = { secretKey, publicKey: ed25519.getPublicKey(secretKey) };
+    await withRawDb(built.dir, async (db) => {
+      for (const size of [5, 10]) {
+        const genuine = parseCheckpoint(built.checkpoints.get(size) ?? "");
+        const other = signCheckpoint({ ...genuine, time: "2020-01-01T00:00:00.000Z" }, key);
+        await db.put(checkpointKey(size), Buffer.from(other));
+      }
+    });
+    expect(await verify(built)).toMatchObject({ ok: false, size: N, firstBad: 6 });
+  });
+
+  it("a record cut short right after a checkpoint, as too short", async () => {
+    const built = await build({ checkpointsAt: [10] });
+    await withRawDb(built.dir, async (db) => db.put(recordKey(11), Buffer.alloc(40, 1)));
+    expect(await verify(built)).toEqual({
+      ok: false,
+      size: 10,
+      firstBad: 11,
+      problem: "record 11: value too short (altered)",
+      checkpoints: 1,
     });
   });
 
