@@ -10,11 +10,11 @@ import { OpError } from "../errors.js";
 import { parseCheckpoint, signCheckpoint } from "./checkpoint.js";
 import { checkpointLogPath } from "./checkpoint-log.js";
 import { getPublicKey, keygen } from "./ed25519.js";
+import { genesisHash } from "./hash.js";
 import { Ledger, type RecordInput } from "./ledger.js";
 import {
   BODY_AT,
   checkpointKey,
-  decodeHead,
   encodeHead,
   FORMAT_KEY,
   HASH_AT,
@@ -72,37 +72,76 @@ describe("the tail check", () => {
   });
 
   it("starts the checkpoint log of a ledger written before it existed (format 1)", async () => {
-    const root = await makeTempDir("tail");
-    const dir = join(root, "ledger");
-    const keyFile = join(root, "ledger.key");
-    const ledger = await Ledger.open(dir, { keyFile, origin: "op@old" });
-    for (let n = 1; n <= 3; n++) await ledger.append(step(n));
-    await ledger.close();
-    // What an older op left: format 1, an unlinked checkpoint at 3, no checkpoint log.
-    const secretKey = Buffer.from((await readFile(keyFile, "utf8")).trim(), "base64");
-    const old = await withRawDb(dir, async (db) => {
-      const head = decodeHead((await db.get(HEAD_KEY)) ?? Buffer.alloc(0));
-      const text = signCheckpoint(
-        {
-          origin: "op@old",
-          size: 3,
-          root: head?.hash.toString("hex") ?? "",
-          time: "2026-01-01T00:00:00.000Z",
-        },
-        { secretKey, publicKey: getPublicKey(secretKey) },
-      );
-      await db.put(checkpointKey(3), Buffer.from(text));
-      await db.put(FORMAT_KEY, Buffer.from("1"));
-      await db.del(LINKED_KEY);
-      return text;
-    });
+    const { dir, keyFile, texts } = await formatOneLedger(3, [3]);
     const upgraded = await Ledger.open(dir, { keyFile });
     await upgraded.append(step(4));
     expect(await upgraded.verify()).toMatchObject({ ok: true, size: 4, checkpoints: 1 });
     await upgraded.close();
-    expect(await readFile(checkpointLogPath(dir), "utf8")).toBe(old);
+    expect(await readFile(checkpointLogPath(dir), "utf8")).toBe(texts.join(""));
+  });
+
+  it("walks the unlinked checkpoints of a format-1 ledger as unlinked", async () => {
+    const { dir, keyFile, texts } = await formatOneLedger(4, [2, 3]);
+    const upgraded = await Ledger.open(dir, { keyFile });
+    await upgraded.append(step(5));
+    expect(await upgraded.verify()).toMatchObject({ ok: true, size: 5, checkpoints: 2 });
+    await upgraded.close();
+    expect(await readFile(checkpointLogPath(dir), "utf8")).toBe(texts.at(-1));
+  });
+
+  it("refuses a format-1 ledger beside a checkpoint log it does not match", async () => {
+    const other = await signedLedger();
+    const bare = await formatOneLedger(3, []);
+    await writeFile(checkpointLogPath(bare.dir), other.texts.join(""));
+    await expect(Ledger.open(bare.dir, { keyFile: bare.keyFile })).rejects.toMatchObject({
+      code: "ledger-corrupt",
+      message: expect.stringMatching(
+        /its checkpoint log holds a checkpoint at size 3 that the ledger lacks \(records or checkpoints were lost\)$/,
+      ),
+    });
+    const signed = await formatOneLedger(3, [3]);
+    await writeFile(checkpointLogPath(signed.dir), other.texts.join(""));
+    await expect(Ledger.open(signed.dir, { keyFile: signed.keyFile })).rejects.toMatchObject({
+      code: "ledger-corrupt",
+      message: expect.stringMatching(
+        /its last checkpoint \(size 3\) is not in its checkpoint log \(the ledger or the log was altered\)$/,
+      ),
+    });
   });
 });
+
+/**
+ * What an older op left: format 1, `size` records, unlinked checkpoints at `at` (the chain
+ * does not pass through them), no checkpoint log.
+ */
+async function formatOneLedger(size: number, at: number[]) {
+  const root = await makeTempDir("tail");
+  const dir = join(root, "ledger");
+  const keyFile = join(root, "ledger.key");
+  const ledger = await Ledger.open(dir, { keyFile, origin: "op@old" });
+  for (let n = 1; n <= size; n++) await ledger.append(step(n));
+  await ledger.close();
+  const key = await ledgerKey(keyFile);
+  const texts = await withRawDb(dir, async (db) => {
+    const texts: string[] = [];
+    for (const seq of at) {
+      const value = await db.get(recordKey(seq));
+      const root = value?.subarray(HASH_AT, LEAF_AT).toString("hex") ?? "";
+      const fields = { origin: "op@old", size: seq, root, time: "2026-01-01T00:00:00.000Z" };
+      texts.push(signCheckpoint(fields, key));
+      await db.put(checkpointKey(seq), Buffer.from(texts.at(-1) ?? ""));
+    }
+    await db.put(FORMAT_KEY, Buffer.from("1"));
+    await db.del(LINKED_KEY);
+    return texts;
+  });
+  return { dir, keyFile, texts };
+}
+
+async function ledgerKey(keyFile: string) {
+  const secretKey = Buffer.from((await readFile(keyFile, "utf8")).trim(), "base64");
+  return { secretKey, publicKey: getPublicKey(secretKey) };
+}
 
 /**
  * Six records with checkpoints at 2 and 4: the tail check walks records 3 to 6 (from the
@@ -123,11 +162,6 @@ async function sixRecords() {
 }
 
 type Fixture = Awaited<ReturnType<typeof sixRecords>>;
-
-async function ledgerKey(keyFile: string) {
-  const secretKey = Buffer.from((await readFile(keyFile, "utf8")).trim(), "base64");
-  return { secretKey, publicKey: getPublicKey(secretKey) };
-}
 
 async function rawRecord(db: LedgerDb, seq: number): Promise<Buffer> {
   const value = await db.get(recordKey(seq));
@@ -236,6 +270,19 @@ describe("the tail check refuses to extend", () => {
     await refusedAtOpen(fixture, "the head's hash does not match record 6");
   });
 
+  it("an empty ledger with a head pointer that names no record's hash", async () => {
+    const root = await makeTempDir("tail");
+    const fixture = { dir: join(root, "ledger"), keyFile: join(root, "ledger.key") };
+    await (await Ledger.open(fixture.dir, { ...fixture, origin: "op@tail" })).close();
+    await withRawDb(fixture.dir, (db) => db.put(HEAD_KEY, encodeHead(0, Buffer.alloc(32, 7))));
+    await refusedAtOpen(
+      { ...fixture, texts: [], log: checkpointLogPath(fixture.dir) },
+      "the head's hash does not match record 0",
+    );
+    await withRawDb(fixture.dir, (db) => db.put(HEAD_KEY, encodeHead(0, genesisHash("op@tail"))));
+    await (await Ledger.open(fixture.dir, fixture)).close();
+  });
+
   it("an unreadable last checkpoint", async () => {
     const fixture = await sixRecords();
     const torn = "op ledger checkpoint\norigin op@tail\n";
@@ -323,6 +370,14 @@ describe("the tail check refuses to extend", () => {
     const fixture = await sixRecords();
     await withRawDb(fixture.dir, tamper);
     await refusedAtOpen(fixture, "record 5 is unreadable (altered)");
+  });
+
+  it("a record cut to its header, by its hash", async () => {
+    const fixture = await sixRecords();
+    await withRawDb(fixture.dir, async (db) =>
+      db.put(recordKey(5), (await rawRecord(db, 5)).subarray(0, BODY_AT)),
+    );
+    await refusedAtOpen(fixture, "record 5: hash does not match its content (altered)");
   });
 
   it("a record whose prev is not the record before it", async () => {
@@ -439,6 +494,17 @@ describe("the tail check against the checkpoint log", () => {
       fixture,
       "its last checkpoint (size 4) is not in its checkpoint log (the ledger or the log was altered)",
     );
+  });
+
+  it("matches a stored checkpoint followed by blank lines with its log entry", async () => {
+    // The last record's checkpoint: no record links to its bytes yet.
+    const fixture = await signedLedger();
+    await withRawDb(fixture.dir, (db) =>
+      db.put(checkpointKey(3), Buffer.from(`${fixture.texts[2]}\n\n`)),
+    );
+    const ledger = await Ledger.open(fixture.dir, { keyFile: fixture.keyFile });
+    await ledger.close();
+    expect(await readFile(fixture.log, "utf8")).toBe(fixture.texts.join(""));
   });
 
   it("refuses a log with checkpoints when the ledger has none", async () => {

@@ -656,6 +656,19 @@ describe("what else verify names", () => {
     });
   });
 
+  it("a head pointer on an empty ledger that holds another hash than the genesis", async () => {
+    const built = await build({ size: 0 });
+    await withRawDb(built.dir, (db) => db.put(HEAD_KEY, encodeHead(0, Buffer.alloc(32, 7))));
+    expect(await verify(built)).toEqual({
+      ok: false,
+      size: 0,
+      problem: "the head's hash does not match record 0 (altered)",
+      checkpoints: 0,
+    });
+    await withRawDb(built.dir, (db) => db.put(HEAD_KEY, encodeHead(0, genesisHash("op@a"))));
+    expect(await verify(built)).toEqual({ ok: true, size: 0, checkpoints: 0 });
+  });
+
   it("a stored checkpoint replaced by another the key signed over the same record", async () => {
     const built = await build({ checkpointsAt: [5, 10] });
     const secretKey = Buffer.from((await readFile(built.keyFile, "utf8")).trim(), "base64");
