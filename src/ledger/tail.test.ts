@@ -283,6 +283,13 @@ describe("the tail check refuses to extend", () => {
     await (await Ledger.open(fixture.dir, fixture)).close();
   });
 
+  it("a stray key among the checkpoints", async () => {
+    const fixture = await sixRecords();
+    const stray = `${checkpointKey(4)}x`;
+    await withRawDb(fixture.dir, (db) => db.put(stray, Buffer.from(fixture.texts[1] ?? "")));
+    await refusedAtOpen(fixture, `stray checkpoint key ${stray}`);
+  });
+
   it("an unreadable last checkpoint", async () => {
     const fixture = await sixRecords();
     const torn = "op ledger checkpoint\norigin op@tail\n";

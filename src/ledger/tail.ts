@@ -50,12 +50,16 @@ export interface Tail {
 }
 
 /** The last two stored checkpoints, newest first. */
-async function lastCheckpoints(db: LedgerDb): Promise<{ size: number; text: string }[]> {
+async function lastCheckpoints(
+  db: LedgerDb,
+  dir: string,
+): Promise<{ size: number; text: string }[]> {
   const found = await db.iterator({ ...CHECKPOINT_RANGE, reverse: true, limit: 2 }).all();
-  return found.map(([key, value]) => ({
-    size: keyNumber(key) ?? -1,
-    text: value.toString("utf8"),
-  }));
+  return found.map(([key, value]) => {
+    const size = keyNumber(key);
+    if (size === undefined) throw corruptLedger(dir, `stray checkpoint key ${key}`);
+    return { size, text: value.toString("utf8") };
+  });
 }
 
 function parsed(dir: string, text: string, where: string): ParsedCheckpoint {
@@ -72,7 +76,7 @@ export async function checkTail(input: TailInput): Promise<Tail> {
   const [[last], headValue, checkpoints] = await Promise.all([
     db.iterator({ ...RECORD_RANGE, reverse: true, limit: 1 }).all(),
     db.get(HEAD_KEY),
-    lastCheckpoints(db),
+    lastCheckpoints(db, dir),
   ]);
   const size = last === undefined ? 0 : (keyNumber(last[0]) ?? -1);
   if (size < 0) throw corruptLedger(dir, `stray record key ${last?.[0]}`);
