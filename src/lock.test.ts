@@ -216,17 +216,19 @@ describe("acquireLock, around the flock", () => {
   });
 
   it("reports a flock that fails for another reason than a holder, not as locked", async () => {
-    // A real flock(2) on a local file fails only when held, so /bin/false stands in for a
+    // A real flock(2) on a local file fails only when held, so a script stands in for a
     // broken flock: the first `flock` on PATH.
     const bin = join(dir, "bin");
     mkdirSync(bin);
-    symlinkSync("/bin/false", join(bin, "flock"));
+    writeFileSync(join(bin, "flock"), "#!/bin/sh\necho 'flock: bad file' >&2\nexit 1\n", {
+      mode: 0o755,
+    });
     const path = process.env.PATH;
     process.env.PATH = bin;
     try {
       const error = await refusal();
       expect(error.code).toBe("command-failed");
-      expect(error.message).toBe(`flock could not lock ${lockPath} (exit 1): `);
+      expect(error.message).toBe(`flock could not lock ${lockPath} (exit 1): flock: bad file`);
       expect(error.hint).toBe("op needs util-linux's flock; run `op doctor`");
     } finally {
       process.env.PATH = path;
