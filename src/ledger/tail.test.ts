@@ -414,16 +414,27 @@ describe("the tail check refuses to extend", () => {
     await refusedAtOpen(fixture, `record ${seq}: hash does not match its content (altered)`);
   });
 
-  it("but reads no record before the checkpoint before the last (op ledger verify does)", async () => {
-    const fixture = await sixRecords();
-    await withRawDb(fixture.dir, (db) => flipByte(db, 2, BODY_AT + 2));
-    const ledger = await Ledger.open(fixture.dir, { keyFile: fixture.keyFile });
-    expect(await ledger.verify()).toMatchObject({
-      ok: false,
-      problem: "record 2: hash does not match its content (altered)",
-    });
-    await ledger.close();
-  });
+  it.each([
+    [
+      "a record before it altered",
+      (db: LedgerDb) => flipByte(db, 2, BODY_AT + 2),
+      "hash does not match its content (altered)",
+    ],
+    [
+      "its own record cut to its hash",
+      async (db: LedgerDb) => db.put(recordKey(2), (await rawRecord(db, 2)).subarray(0, LEAF_AT)),
+      "value too short (altered)",
+    ],
+  ])(
+    "but reads only the hash of the checkpoint before the last, and nothing before it: %s is left to op ledger verify",
+    async (_what, tamper, problem) => {
+      const fixture = await sixRecords();
+      await withRawDb(fixture.dir, tamper);
+      const ledger = await Ledger.open(fixture.dir, { keyFile: fixture.keyFile });
+      expect(await ledger.verify()).toMatchObject({ ok: false, problem: `record 2: ${problem}` });
+      await ledger.close();
+    },
+  );
 });
 
 describe("the tail check against the checkpoint log", () => {
