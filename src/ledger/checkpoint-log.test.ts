@@ -2,6 +2,7 @@
  * The checkpoint log on its own: what is appended, how it is split back into checkpoints
  * (whole, or from a tail read), and what it refuses to write to or read from.
  */
+import { readdirSync } from "node:fs";
 import { chmod, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -115,6 +116,8 @@ describe("reading the checkpoint log", () => {
     await writeFile(log, altered);
     expect(loggedCheckpoints(log)).toEqual([altered]);
     expect(lastLoggedCheckpoint(log)).toBe(altered);
+    await writeFile(log, `\n${checkpoint(1)}`);
+    expect(loggedCheckpoints(log)).toEqual(["\n", checkpoint(1)]);
   });
 
   it("finds the last checkpoint of a log far larger than the tail it reads", async () => {
@@ -131,6 +134,18 @@ describe("reading the checkpoint log", () => {
     const long = (size: number) => checkpoint(size, `op@${"x".repeat(40_000)}`);
     await writeFile(log, long(1) + long(2));
     expect(lastLoggedCheckpoint(log)).toBe(long(2));
+  });
+
+  it("closes the log after reading it", async () => {
+    const log = await logFile();
+    appendCheckpointLog(log, checkpoint(1));
+    const open = () => readdirSync("/proc/self/fd").length;
+    const before = open();
+    for (let i = 0; i < 5; i++) {
+      lastLoggedCheckpoint(log);
+      loggedCheckpoints(log);
+    }
+    expect(open()).toBe(before);
   });
 
   it("refuses a symlink or a directory in the log's place", async () => {
