@@ -423,6 +423,21 @@ describe("a chain rewritten from record k with valid hashes and head", () => {
     });
   });
 
+  it("with the stored checkpoints deleted, is caught by the log's checkpoint at the last record", async () => {
+    const built = await build({ checkpointsAt: [N] });
+    await withRawDb(built.dir, async (db) => {
+      await rewriteFrom(db, 4, N);
+      await deleteCheckpoints(db);
+    });
+    expect(await verify(built)).toEqual({
+      ok: false,
+      size: N,
+      firstBad: 1,
+      problem: `the checkpoint log's checkpoint at size ${N} does not match the chain: records up to ${N} were rewritten`,
+      checkpoints: 0,
+    });
+  });
+
   it("with the stored checkpoints and the checkpoint log deleted, passes alone and is caught by a trusted checkpoint", async () => {
     const built = await build({ checkpointsAt: [10] });
     await withRawDb(built.dir, async (db) => {
