@@ -653,6 +653,38 @@ describe("what else verify names", () => {
     });
   });
 
+  it("a record cut to its header, by its hash", async () => {
+    const built = await build();
+    await withRawDb(built.dir, async (db) =>
+      db.put(recordKey(7), (await rawRecord(db, 7)).subarray(0, BODY_AT)),
+    );
+    expect(await verify(built)).toMatchObject({
+      firstBad: 7,
+      problem: "record 7: hash does not match its content (altered)",
+    });
+  });
+
+  it("a replaced checkpoint before a record altered after it, first", async () => {
+    const built = await build({ checkpointsAt: [10] });
+    const secretKey = Buffer.from((await readFile(built.keyFile, "utf8")).trim(), "base64");
+    const genuine = parseCheckpoint(built.checkpoints.get(10) ?? "");
+    const other = signCheckpoint(
+      { ...genuine, time: "2020-01-01T00:00:00.000Z" },
+      { secretKey, publicKey: ed25519.getPublicKey(secretKey) },
+    );
+    await withRawDb(built.dir, async (db) => {
+      await db.put(checkpointKey(10), Buffer.from(other));
+      await db.put(recordKey(15), Buffer.alloc(10));
+    });
+    expect(await verify(built)).toMatchObject({
+      ok: false,
+      firstBad: 11,
+      problem: expect.stringMatching(
+        /^record 11: prev does not match record 10 and its checkpoint/,
+      ),
+    });
+  });
+
   it("a missing or unreadable head pointer", async () => {
     const built = await build();
     await withRawDb(built.dir, (db) => db.put(HEAD_KEY, Buffer.from("twenty")));
