@@ -128,6 +128,11 @@ describe("op ledger verify of key rotations", () => {
     }
   }
 
+  it("passes two rotations, each following the one before", async () => {
+    const { dir, keyFile } = await rotated(2);
+    expect(await verifyReadOnly(dir, keyFile)).toMatchObject({ ok: true, size: 3 });
+  });
+
   it("names a rotation whose checkpoint was removed", async () => {
     const { dir, keyFile } = await rotated(1);
     await withRawDb(dir, (db) => db.del(checkpointKey(2)));

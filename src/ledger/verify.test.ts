@@ -664,6 +664,24 @@ describe("what else verify names", () => {
     });
   });
 
+  it("a record after a checkpoint cut to its header, by its hash", async () => {
+    const built = await build({ checkpointsAt: [10] });
+    await withRawDb(built.dir, async (db) =>
+      db.put(recordKey(11), (await rawRecord(db, 11)).subarray(0, BODY_AT)),
+    );
+    expect(await verify(built)).toMatchObject({
+      firstBad: 11,
+      problem: "record 11: hash does not match its content (altered)",
+    });
+  });
+
+  it("nothing, for a ledger without checkpoints whose key files are gone", async () => {
+    const built = await build();
+    await rm(built.keyFile);
+    await rm(`${built.keyFile}.pub`);
+    expect(await verify(built)).toEqual({ ok: true, size: N, checkpoints: 0 });
+  });
+
   it("a replaced checkpoint before a record altered after it, first", async () => {
     const built = await build({ checkpointsAt: [10] });
     const secretKey = Buffer.from((await readFile(built.keyFile, "utf8")).trim(), "base64");
