@@ -3,7 +3,19 @@
  * into a temporary file, not the build in dist/.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { build } from "esbuild";
@@ -162,5 +174,115 @@ describe("acquireLock", () => {
     );
     expect((error as OpError).code).toBe("file-error");
     expect((error as OpError).message).toContain("lock directory");
+  });
+});
+
+/** The descriptors this process has open (a refused lock must not leak one). */
+const openDescriptors = () => readdirSync("/proc/self/fd").length;
+
+describe("acquireLock, around the flock", () => {
+  it("leaves exactly our pid in the file, whatever a longer pid left there", async () => {
+    writeFileSync(lockPath, "4194304999\nmore\n");
+    const lock = await acquireLock(lockPath, { timeoutSeconds: 0 });
+    expect(readFileSync(lockPath, "utf8")).toBe(`${process.pid}\n`);
+    lock.release();
+  });
+
+  it("names no pid when the holder has written none (held by another tool's flock here)", async () => {
+    const holder = spawn("flock", ["-n", lockPath, "sleep", "30"], { stdio: "ignore" });
+    children.push(holder);
+    // flock runs sleep once it holds the lock.
+    await expect.poll(() => refusal().then((e) => e.code), { timeout: 5000 }).toBe("locked");
+    const error = await refusal();
+    expect(error.message).toBe(
+      `another op apply is running (a process whose pid is not in the file yet holds ${lockPath})`,
+    );
+    expect(error.hint).toBe("wait for it, or pass --lock-timeout SECONDS to wait");
+  });
+
+  it("closes the file it opened when the lock is refused", async () => {
+    await holderProcess(lockPath);
+    const before = openDescriptors();
+    for (let i = 0; i < 5; i++) await refusal();
+    expect(openDescriptors()).toBe(before);
+  });
+
+  it("says why it cannot open the lock file", async () => {
+    symlinkSync("/etc/hostname", lockPath);
+    const error = await refusal();
+    expect(error.code).toBe("file-error");
+    expect(error.message).toMatch(`${lockPath}: cannot open the lock: `);
+    expect(error.message).toMatch(/\(ELOOP\)$/);
+  });
+
+  it("reports a flock that fails for another reason than a holder, not as locked", async () => {
+    // A real flock(2) on a local file fails only when held, so a script stands in for a
+    // broken flock: the first `flock` on PATH.
+    const bin = join(dir, "bin");
+    mkdirSync(bin);
+    writeFileSync(join(bin, "flock"), "#!/bin/sh\necho 'flock: bad file' >&2\nexit 1\n", {
+      mode: 0o755,
+    });
+    const path = process.env.PATH;
+    process.env.PATH = bin;
+    try {
+      const error = await refusal();
+      expect(error.code).toBe("command-failed");
+      expect(error.message).toBe(`flock could not lock ${lockPath} (exit 1): flock: bad file`);
+      expect(error.hint).toBe("op needs util-linux's flock; run `op doctor`");
+    } finally {
+      process.env.PATH = path;
+    }
+    (await acquireLock(lockPath, { timeoutSeconds: 0 })).release();
+  });
+});
+
+describe("the held lock", () => {
+  it("can be released twice, closing its file once", async () => {
+    const lock = await acquireLock(lockPath, { timeoutSeconds: 0 });
+    const held = openDescriptors();
+    lock.release();
+    expect(openDescriptors()).toBe(held - 1);
+    // A second close of the same number could close a descriptor opened since.
+    const other = openSync(lockPath, "r");
+    try {
+      lock.release();
+      expect(fstatSync(other).isFile()).toBe(true);
+    } finally {
+      closeSync(other);
+    }
+  });
+
+  it("is released when the process exits without releasing it, and stops listening on release", async () => {
+    const exits = process.listenerCount("exit");
+    const lock = await acquireLock(lockPath, { timeoutSeconds: 0 });
+    expect(process.listenerCount("exit")).toBe(exits + 1);
+    lock.release();
+    expect(process.listenerCount("exit")).toBe(exits);
+
+    const script = `
+      const { acquireLock } = await import(${JSON.stringify(lockModule)});
+      await acquireLock(${JSON.stringify(lockPath)}, { timeoutSeconds: 0 });`;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      stdio: "inherit",
+    });
+    children.push(child);
+    expect(await new Promise((done) => child.on("exit", done))).toBe(0);
+    // The exit handler emptied the file: no pid of a process that is gone.
+    expect(readFileSync(lockPath, "utf8")).toBe("");
+  });
+});
+
+describe("holderPid", () => {
+  it.each([
+    ["a pid and a newline", "1234\n", 1234],
+    ["no file", undefined, undefined],
+    ["an empty file", "", undefined],
+    ["pid 0", "0\n", undefined],
+    ["a negative pid", "-7\n", undefined],
+    ["text", "op\n", undefined],
+  ])("reads %s", (_what, content, pid) => {
+    if (content !== undefined) writeFileSync(lockPath, content);
+    expect(holderPid(lockPath)).toBe(pid);
   });
 });

@@ -60,11 +60,13 @@ function readAt(fd: number, start: number, length: number): string {
   return buffer.toString("utf8", 0, read);
 }
 
-/** Splits log text into checkpoint texts (a partial first entry of a tail read is dropped). */
+/**
+ * Splits log text into checkpoint texts. A tail read drops its partial first entry; read from
+ * the start, text before the first header is an entry too (an altered one, which verify names).
+ */
 function entries(text: string, fromStart: boolean): string[] {
-  let at: number;
-  if (fromStart && text.startsWith(HEADER)) at = 0;
-  else {
+  let at = 0;
+  if (!fromStart) {
     const first = text.indexOf(`\n${HEADER}`);
     if (first < 0) return [];
     at = first + 1;
@@ -91,8 +93,12 @@ export function lastLoggedCheckpoint(path: string): string | undefined {
   if (fd === undefined) return undefined;
   try {
     const { size } = fstatSync(fd);
-    const start = Math.max(0, size - TAIL_BYTES);
-    return entries(readAt(fd, start, size - start), start === 0).at(-1) ?? "";
+    // A window that holds no entry's start lies inside one long entry (a long origin): widen it.
+    for (let window = TAIL_BYTES; ; window *= 4) {
+      const start = Math.max(0, size - window);
+      const found = entries(readAt(fd, start, size - start), start === 0);
+      if (found.length > 0 || start === 0) return found.at(-1) ?? "";
+    }
   } catch (error) {
     throw fileError(error, path, "cannot read the checkpoint log");
   } finally {

@@ -1,9 +1,11 @@
 /** `op ledger rotate-key`: the new public key is a record of the chain, signed by the old key. */
-import { copyFile, cp, readFile, rm } from "node:fs/promises";
+import { copyFile, cp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { OpError } from "../errors.js";
 import { parseCheckpoint, signatureValid } from "./checkpoint.js";
+import { getPublicKey, keygen, signMessage } from "./ed25519.js";
+import { encodeKey } from "./keys.js";
 import { Ledger, type RecordInput } from "./ledger.js";
 import { checkpointKey, rotationKey } from "./store.js";
 import { makeTempDir, removeTempDirs, withRawDb } from "./testing.js";
@@ -100,5 +102,74 @@ describe("key rotation", () => {
       problem: "the key rotation at record 4 is not countersigned by the key it installed (forged)",
     });
     await reader.close();
+  });
+});
+
+describe("op ledger verify of key rotations", () => {
+  /** Record 1 and its checkpoint, then `count` rotations (records 2, 3, ...), closed. */
+  async function rotated(count: number) {
+    const root = await makeTempDir("rotate");
+    const keyFile = join(root, "keys", "ledger.key");
+    const dir = join(root, "ledger");
+    const ledger = await Ledger.open(dir, { keyFile, origin: "op@test" });
+    await ledger.append(step(1));
+    await ledger.checkpoint();
+    for (let n = 0; n < count; n++) await ledger.rotateKey(`run-rotate-${n}`);
+    await ledger.close();
+    return { dir, keyFile };
+  }
+
+  async function verifyReadOnly(dir: string, keyFile: string) {
+    const reader = await Ledger.open(dir, { keyFile, create: false });
+    try {
+      return await reader.verify();
+    } finally {
+      await reader.close();
+    }
+  }
+
+  it("passes two rotations, each following the one before", async () => {
+    const { dir, keyFile } = await rotated(2);
+    expect(await verifyReadOnly(dir, keyFile)).toMatchObject({ ok: true, size: 3 });
+  });
+
+  it("names a rotation whose checkpoint was removed", async () => {
+    const { dir, keyFile } = await rotated(1);
+    await withRawDb(dir, (db) => db.del(checkpointKey(2)));
+    expect(await verifyReadOnly(dir, keyFile)).toMatchObject({
+      ok: false,
+      firstBad: 2,
+      problem: "the key rotation at record 2 has no checkpoint (removed)",
+    });
+  });
+
+  it("names a rotation that does not start from the key the one before installed", async () => {
+    const { dir, keyFile } = await rotated(2);
+    // Rotation 2 is made to install a key of someone else's, countersigned by it: rotation
+    // 3 still starts from the key rotation 2 really installed.
+    const theirs = keygen();
+    await withRawDb(dir, async (db) => {
+      const stored = JSON.parse((await db.get(rotationKey(2)))?.toString("utf8") ?? "{}");
+      const text = (await db.get(checkpointKey(2))) ?? Buffer.alloc(0);
+      const endorsement = encodeKey(signMessage(text, theirs.secretKey));
+      const forged = { ...stored, next: encodeKey(theirs.publicKey), endorsement };
+      await db.put(rotationKey(2), Buffer.from(JSON.stringify(forged)));
+    });
+    expect(await verifyReadOnly(dir, keyFile)).toMatchObject({
+      ok: false,
+      firstBad: 3,
+      problem: "the key rotation at record 3 does not follow the one at record 2 (forged)",
+    });
+  });
+
+  it("names a ledger key put back to the one a rotation replaced", async () => {
+    const { dir, keyFile } = await rotated(1);
+    await copyFile(`${keyFile}.old`, keyFile);
+    const secret = Buffer.from((await readFile(keyFile, "utf8")).trim(), "base64");
+    await writeFile(`${keyFile}.pub`, `${encodeKey(getPublicKey(secret))}\n`);
+    expect(await verifyReadOnly(dir, keyFile)).toMatchObject({
+      ok: false,
+      problem: "the ledger key is not the one the key rotation at record 2 installed",
+    });
   });
 });

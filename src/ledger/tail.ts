@@ -50,12 +50,16 @@ export interface Tail {
 }
 
 /** The last two stored checkpoints, newest first. */
-async function lastCheckpoints(db: LedgerDb): Promise<{ size: number; text: string }[]> {
+async function lastCheckpoints(
+  db: LedgerDb,
+  dir: string,
+): Promise<{ size: number; text: string }[]> {
   const found = await db.iterator({ ...CHECKPOINT_RANGE, reverse: true, limit: 2 }).all();
-  return found.map(([key, value]) => ({
-    size: keyNumber(key) ?? -1,
-    text: value.toString("utf8"),
-  }));
+  return found.map(([key, value]) => {
+    const size = keyNumber(key);
+    if (size === undefined) throw corruptLedger(dir, `stray checkpoint key ${key}`);
+    return { size, text: value.toString("utf8") };
+  });
 }
 
 function parsed(dir: string, text: string, where: string): ParsedCheckpoint {
@@ -72,7 +76,7 @@ export async function checkTail(input: TailInput): Promise<Tail> {
   const [[last], headValue, checkpoints] = await Promise.all([
     db.iterator({ ...RECORD_RANGE, reverse: true, limit: 1 }).all(),
     db.get(HEAD_KEY),
-    lastCheckpoints(db),
+    lastCheckpoints(db, dir),
   ]);
   const size = last === undefined ? 0 : (keyNumber(last[0]) ?? -1);
   if (size < 0) throw corruptLedger(dir, `stray record key ${last?.[0]}`);
@@ -92,7 +96,8 @@ export async function checkTail(input: TailInput): Promise<Tail> {
         `the head says ${head.seq} records but the last one stored is ${size}`,
       );
     }
-    if (size > 0 && !head.hash.equals(lastHash)) {
+    // For no records, the genesis: op writes a head only with a record.
+    if (!head.hash.equals(lastHash)) {
       throw corruptLedger(dir, `the head's hash does not match record ${size}`);
     }
   }
@@ -232,7 +237,6 @@ function compareWithLog(
   }
   if (latest !== undefined && same(logged, latest.text)) return false;
   if (before !== undefined && same(logged, before.text)) return true;
-  if (latest === undefined && !input.logRequired) return false;
   const size = parsed(dir, logged, "the last entry of its checkpoint log").size;
   throw corruptLedger(
     dir,

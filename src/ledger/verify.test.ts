@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { OpError } from "../errors.js";
 import { parseCheckpoint, signCheckpoint } from "./checkpoint.js";
 import { checkpointLogPath } from "./checkpoint-log.js";
-import { canonicalJson } from "./hash.js";
+import { canonicalJson, genesisHash } from "./hash.js";
 import { Ledger, type RecordInput } from "./ledger.js";
 import {
   BODY_AT,
@@ -423,6 +423,21 @@ describe("a chain rewritten from record k with valid hashes and head", () => {
     });
   });
 
+  it("with the stored checkpoints deleted, is caught by the log's checkpoint at the last record", async () => {
+    const built = await build({ checkpointsAt: [N] });
+    await withRawDb(built.dir, async (db) => {
+      await rewriteFrom(db, 4, N);
+      await deleteCheckpoints(db);
+    });
+    expect(await verify(built)).toEqual({
+      ok: false,
+      size: N,
+      firstBad: 1,
+      problem: `the checkpoint log's checkpoint at size ${N} does not match the chain: records up to ${N} were rewritten`,
+      checkpoints: 0,
+    });
+  });
+
   it("with the stored checkpoints and the checkpoint log deleted, passes alone and is caught by a trusted checkpoint", async () => {
     const built = await build({ checkpointsAt: [10] });
     await withRawDb(built.dir, async (db) => {
@@ -590,6 +605,227 @@ describe("another origin's ledger", () => {
     expect(await verify(ours, foreign)).toMatchObject({
       ok: false,
       problem: "trusted checkpoint is for origin op@b, not op@a",
+    });
+  });
+});
+
+describe("the checkpoint log", () => {
+  it("an entry followed by blank lines is still the stored checkpoint", async () => {
+    const built = await build({ checkpointsAt: [5, 10] });
+    await writeFile(
+      checkpointLogPath(built.dir),
+      `${[...built.checkpoints.values()].join("")}\n\n`,
+    );
+    expect(await verify(built)).toEqual({
+      ok: true,
+      size: N,
+      checkpoint: { size: 10, ok: true },
+      checkpoints: 2,
+    });
+  });
+
+  it("an entry altered so that it is no checkpoint is named, even the first", async () => {
+    const built = await build({ checkpointsAt: [5, 10] });
+    const [first, second] = [built.checkpoints.get(5) ?? "", built.checkpoints.get(10) ?? ""];
+    const log = checkpointLogPath(built.dir);
+    await writeFile(log, first.replace("op ledger checkpoint", "op ledger checkpoinx") + second);
+    expect(await verify(built)).toMatchObject({
+      ok: false,
+      problem:
+        'the checkpoint log\'s entry 1 is unreadable (not an op ledger checkpoint: the first line must be "op ledger checkpoint") (altered)',
+    });
+    await writeFile(log, first + second.replace("size 10", "size ten"));
+    expect((await verify(built)).problem).toBe(
+      'the checkpoint log\'s entry 2 is unreadable (not an op ledger checkpoint: size "ten" is not a record count) (altered)',
+    );
+  });
+});
+
+describe("what else verify names", () => {
+  it("a record cut shorter than its header", async () => {
+    const built = await build();
+    await withRawDb(built.dir, async (db) => db.put(recordKey(7), Buffer.alloc(BODY_AT - 1, 1)));
+    expect(await verify(built)).toMatchObject({
+      ok: false,
+      firstBad: 7,
+      size: 6,
+      problem: "record 7: value too short (altered)",
+    });
+  });
+
+  it("a record cut to its header, by its hash", async () => {
+    const built = await build();
+    await withRawDb(built.dir, async (db) =>
+      db.put(recordKey(7), (await rawRecord(db, 7)).subarray(0, BODY_AT)),
+    );
+    expect(await verify(built)).toMatchObject({
+      firstBad: 7,
+      problem: "record 7: hash does not match its content (altered)",
+    });
+  });
+
+  it("a record after a checkpoint cut to its header, by its hash", async () => {
+    const built = await build({ checkpointsAt: [10] });
+    await withRawDb(built.dir, async (db) =>
+      db.put(recordKey(11), (await rawRecord(db, 11)).subarray(0, BODY_AT)),
+    );
+    expect(await verify(built)).toMatchObject({
+      firstBad: 11,
+      problem: "record 11: hash does not match its content (altered)",
+    });
+  });
+
+  it("nothing, for a ledger without checkpoints whose key files are gone", async () => {
+    const built = await build();
+    await rm(built.keyFile);
+    await rm(`${built.keyFile}.pub`);
+    expect(await verify(built)).toEqual({ ok: true, size: N, checkpoints: 0 });
+  });
+
+  it("a replaced checkpoint before a record altered after it, first", async () => {
+    const built = await build({ checkpointsAt: [10] });
+    const secretKey = Buffer.from((await readFile(built.keyFile, "utf8")).trim(), "base64");
+    const genuine = parseCheckpoint(built.checkpoints.get(10) ?? "");
+    const other = signCheckpoint(
+      { ...genuine, time: "2020-01-01T00:00:00.000Z" },
+      { secretKey, publicKey: ed25519.getPublicKey(secretKey) },
+    );
+    await withRawDb(built.dir, async (db) => {
+      await db.put(checkpointKey(10), Buffer.from(other));
+      await db.put(recordKey(15), Buffer.alloc(10));
+    });
+    expect(await verify(built)).toMatchObject({
+      ok: false,
+      firstBad: 11,
+      problem: expect.stringMatching(
+        /^record 11: prev does not match record 10 and its checkpoint/,
+      ),
+    });
+  });
+
+  it("a missing or unreadable head pointer", async () => {
+    const built = await build();
+    await withRawDb(built.dir, (db) => db.put(HEAD_KEY, Buffer.from("twenty")));
+    expect(await verify(built)).toEqual({
+      ok: false,
+      size: N,
+      problem: "the head pointer is unreadable (altered)",
+      checkpoints: 0,
+    });
+    await withRawDb(built.dir, (db) => db.del(HEAD_KEY));
+    expect(await verify(built)).toEqual({
+      ok: false,
+      size: N,
+      problem: "the head pointer is missing (altered)",
+      checkpoints: 0,
+    });
+  });
+
+  it("a head pointer on an empty ledger that holds another hash than the genesis", async () => {
+    const built = await build({ size: 0 });
+    await withRawDb(built.dir, (db) => db.put(HEAD_KEY, encodeHead(0, Buffer.alloc(32, 7))));
+    expect(await verify(built)).toEqual({
+      ok: false,
+      size: 0,
+      problem: "the head's hash does not match record 0 (altered)",
+      checkpoints: 0,
+    });
+    await withRawDb(built.dir, (db) => db.put(HEAD_KEY, encodeHead(0, genesisHash("op@a"))));
+    expect(await verify(built)).toEqual({ ok: true, size: 0, checkpoints: 0 });
+  });
+
+  it("a stored checkpoint replaced by another the key signed over the same record", async () => {
+    const built = await build({ checkpointsAt: [5, 10] });
+    const secretKey = Buffer.from((await readFile(built.keyFile, "utf8")).trim(), "base64");
+    const genuine = parseCheckpoint(built.checkpoints.get(10) ?? "");
+    const other = signCheckpoint(
+      { ...genuine, time: "2020-01-01T00:00:00.000Z" },
+      { secretKey, publicKey: ed25519.getPublicKey(secretKey) },
+    );
+    await withRawDb(built.dir, (db) => db.put(checkpointKey(10), Buffer.from(other)));
+    expect(await verify(built)).toEqual({
+      ok: false,
+      size: N,
+      firstBad: 11,
+      problem:
+        "record 11: prev does not match record 10 and its checkpoint (the checkpoint was replaced, or records altered)",
+      checkpoint: { size: 10, ok: true },
+      checkpoints: 2,
+    });
+  });
+
+  it("the first of two replaced checkpoints", async () => {
+    const built = await build({ checkpointsAt: [5, 10] });
+    const secretKey = Buffer.from((await readFile(built.keyFile, "utf8")).trim(), "base64");
+    const key = { secretKey, publicKey: ed25519.getPublicKey(secretKey) };
+    await withRawDb(built.dir, async (db) => {
+      for (const size of [5, 10]) {
+        const genuine = parseCheckpoint(built.checkpoints.get(size) ?? "");
+        const other = signCheckpoint({ ...genuine, time: "2020-01-01T00:00:00.000Z" }, key);
+        await db.put(checkpointKey(size), Buffer.from(other));
+      }
+    });
+    expect(await verify(built)).toMatchObject({ ok: false, size: N, firstBad: 6 });
+  });
+
+  it("a record cut short right after a checkpoint, as too short", async () => {
+    const built = await build({ checkpointsAt: [10] });
+    await withRawDb(built.dir, async (db) => db.put(recordKey(11), Buffer.alloc(40, 1)));
+    expect(await verify(built)).toEqual({
+      ok: false,
+      size: 10,
+      firstBad: 11,
+      problem: "record 11: value too short (altered)",
+      checkpoints: 1,
+    });
+  });
+
+  it("a last checkpoint deleted where no record follows it, by the checkpoint log", async () => {
+    const built = await build({ checkpointsAt: [5, N] });
+    await withRawDb(built.dir, (db) => db.del(checkpointKey(N)));
+    expect(await verify(built)).toEqual({
+      ok: false,
+      size: N,
+      problem: `the checkpoint log's checkpoint at size ${N} is missing from the ledger (checkpoints deleted or lost)`,
+      checkpoint: { size: 5, ok: true },
+      checkpoints: 1,
+    });
+  });
+
+  it("a rewrite a trusted checkpoint catches is narrowed by the stored one before it", async () => {
+    const built = await build({ checkpointsAt: [5, 10] });
+    await withRawDb(built.dir, async (db) => {
+      await db.del(checkpointKey(10));
+      await rewriteFrom(db, 8, N);
+    });
+    await cutCheckpointLog(built, 5);
+    expect(await verify(built)).toMatchObject({ ok: true, size: N });
+    expect(await verify(built, built.checkpoints.get(10))).toEqual({
+      ok: false,
+      size: N,
+      firstBad: 6,
+      problem:
+        "trusted checkpoint does not match the chain: records up to 10 were rewritten after record 5, which an earlier checkpoint confirms",
+      checkpoint: { size: 10, ok: false },
+      checkpoints: 1,
+    });
+  });
+
+  it("a trusted checkpoint of size 0 (an empty ledger's) against the genesis", async () => {
+    const built = await build({ checkpointsAt: [5] });
+    const secretKey = Buffer.from((await readFile(built.keyFile, "utf8")).trim(), "base64");
+    const key = { secretKey, publicKey: ed25519.getPublicKey(secretKey) };
+    const genesis = parseCheckpoint(built.checkpoints.get(5) ?? "");
+    const fields = { ...genesis, size: 0, root: genesisHash("op@a").toString("hex") };
+    expect(await verify(built, signCheckpoint(fields, key))).toMatchObject({
+      ok: true,
+      checkpoint: { size: 0, ok: true },
+    });
+    const wrong = signCheckpoint({ ...fields, root: genesisHash("op@b").toString("hex") }, key);
+    expect(await verify(built, wrong)).toMatchObject({
+      ok: false,
+      firstBad: 1,
+      problem: "trusted checkpoint does not match the chain: records up to 0 were rewritten",
     });
   });
 });

@@ -281,8 +281,10 @@ function checkHead(head: Buffer | undefined, size: number, last: Buffer): Proble
       problem: `record ${decoded.seq + 1} is beyond the head (${decoded.seq}) (inserted)`,
     };
   }
-  if (size > 0 && decoded.hash.compare(last, HASH_AT, HASH_AT + HASH_BYTES) !== 0) {
-    return { firstBad: size, problem: `the head's hash does not match record ${size} (altered)` };
+  // For no records, `last` holds the genesis: op writes a head only with a record.
+  if (decoded.hash.compare(last, HASH_AT, HASH_AT + HASH_BYTES) !== 0) {
+    const problem = `the head's hash does not match record ${size} (altered)`;
+    return size > 0 ? { firstBad: size, problem } : { problem };
   }
   return undefined;
 }
