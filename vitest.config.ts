@@ -14,17 +14,6 @@ import { configDefaults, defineConfig } from "vitest/config";
 export const testRoots = ["src/**/*.test.ts", "plugins/**/*.test.ts", "test/**/*.test.ts"];
 export const systemPattern = "**/*.system.test.ts";
 
-/**
- * Files with a few tests that need root (a tmpfs mount, chown, a run as user nobody) among
- * pure ones. Another change is editing them now; they are to be split into `*.system.test.ts`
- * files, which empties this list. Until then they run whole in the system project.
- */
-export const systemUntilSplit = [
-  "src/ledger/disk.test.ts",
-  "src/ledger/keys.test.ts",
-  "src/ledger/ledger.test.ts",
-];
-
 export default defineConfig({
   test: {
     // A system test can wait on Incus or a slow `ip` under load; the unit tests finish in
@@ -37,14 +26,14 @@ export default defineConfig({
         test: {
           name: "unit",
           include: testRoots,
-          exclude: [...configDefaults.exclude, systemPattern, ...systemUntilSplit],
+          exclude: [...configDefaults.exclude, systemPattern],
         },
       },
       {
         extends: true,
         // System test files run in parallel: each test owns uniquely prefixed namespaces,
         // links, tables and containers, so they share the kernel's state safely.
-        test: { name: "system", include: [systemPattern, ...systemUntilSplit] },
+        test: { name: "system", include: [systemPattern] },
       },
     ],
   },

@@ -4,11 +4,12 @@
  * process (a second op run, a crash, another user).
  */
 import { spawn } from "node:child_process";
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Level } from "level";
+import { Ledger } from "./ledger.js";
 import type { LedgerDb } from "./verify.js";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -104,4 +105,20 @@ const print = (value) => process.stdout.write(JSON.stringify(value) + "\\n");
     child.on("close", (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
     child.stdin.end();
   });
+}
+
+/** A temporary root with a private `keys` directory: the ledger's and its key's paths in it. */
+export async function keySandbox(): Promise<{ root: string; dir: string; keyFile: string }> {
+  const root = await makeTempDir("keys");
+  const keys = join(root, "keys");
+  await mkdir(keys, { mode: 0o700 });
+  return { root, dir: join(root, "ledger"), keyFile: join(keys, "ledger.key") };
+}
+
+/** A ledger with one signed record, closed. */
+export async function signedLedger(dir: string, keyFile: string): Promise<void> {
+  const ledger = await Ledger.open(dir, { keyFile });
+  await ledger.append({ run: "r", plugin: "p", action: "create", target: "t", status: "ok" });
+  await ledger.checkpoint();
+  await ledger.close();
 }
