@@ -6,6 +6,7 @@
  */
 import type { Runner } from "./exec.js";
 import * as validators from "./generated/validators.js";
+import type { OvsRows } from "./host/ovs.js";
 import type { Ctx, Plugin } from "./plugin.js";
 
 /** One thing `op doctor` checks on the host, and how to fix it when it is missing. */
@@ -25,11 +26,29 @@ export interface DoctorCheck {
 /** What a doctor check may look at: commands, the host layer, the settings (as ctx has them). */
 export type DoctorHost = Pick<Ctx, "exec" | "host" | "settings">;
 
-/** A state section and a live state (as `query` returns it) the plugin plans from, purely. */
-export interface WarmUpFixture {
-  section: unknown;
-  live: unknown;
+/** One command's answer, recorded from a real host. */
+export interface RecordedCommand {
+  program: string;
+  args: string[];
+  input?: string;
+  stdout: string;
 }
+
+/** What a host answered to a plugin's `query`, recorded: commands, and Open vSwitch's rows. */
+export interface RecordedHost {
+  commands: RecordedCommand[];
+  /** The rows `ctx.host.ovs.select` returned; without them, Open vSwitch is out of reach. */
+  ovs?: OvsRows;
+}
+
+/**
+ * A state section and the host the plugin plans against, purely: either its live state as
+ * `query` returns it, or a recorded host that the plugin's own `query` then reads (so the
+ * snapshot also holds the query's parsing compiled).
+ */
+export type WarmUpFixture =
+  | { section: unknown; live: unknown }
+  | { section: unknown; host: RecordedHost };
 
 export interface PluginManifest {
   readonly name: string;

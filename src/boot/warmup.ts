@@ -5,20 +5,23 @@
  * diff at every start.
  *
  * Plugins are run only through the registry and the plugin contract, on the fixtures their
- * manifests name (a state section and a live state). Everything here is pure: no process,
+ * manifests name (a state section, and a live state or a recorded host the plugin's query
+ * reads: src/registry.ts WarmUpFixture). Everything here is pure: no process,
  * file, socket or environment variable of the build machine ends up in the snapshot.
  */
 import { planState } from "../engine/reconcile.js";
+import type { OvsHost } from "../host/ovs.js";
 import { defaultSettings } from "../host/settings.js";
 import type { Action, Ctx } from "../plugin.js";
-import type { PluginRegistry } from "../registry.js";
+import type { PluginRegistry, RecordedHost } from "../registry.js";
 import { validateState } from "../state/validate.js";
+
+function refuse(what: string): never {
+  throw new Error(`bug: the snapshot's warm-up tried to ${what}`);
+}
 
 /** A ctx whose every side effect is refused: the warm-up must not have any. */
 function pureCtx(): Ctx {
-  const refuse = (what: string): never => {
-    throw new Error(`bug: the snapshot's warm-up tried to ${what}`);
-  };
   return {
     exec: { netns: undefined, run: (command) => refuse(`run ${command}`) },
     clock: () => refuse("read the clock"),
@@ -37,6 +40,43 @@ function pureCtx(): Ctx {
   };
 }
 
+/** A ctx whose commands and Open vSwitch answer from a recording; every other effect is refused. */
+function recordedCtx(host: RecordedHost): Ctx {
+  const pure = pureCtx();
+  const rows = host.ovs;
+  const ovs: OvsHost = {
+    runDir: "",
+    reach: () => (rows ? { here: true } : { here: false, reason: "not in the recording" }),
+    present: () => rows !== undefined,
+    select: async () => rows ?? refuse("read Open vSwitch, which the recording lacks"),
+    topology: () => refuse("read Open vSwitch's topology"),
+    change: () => refuse("change Open vSwitch"),
+    version: () => refuse("ask Open vSwitch's version"),
+  };
+  return {
+    ...pure,
+    exec: {
+      netns: undefined,
+      run: async (program, args, options) => {
+        const answer = host.commands.find(
+          (command) =>
+            command.program === program &&
+            command.args.join("\0") === args.join("\0") &&
+            command.input === options?.input,
+        );
+        if (answer === undefined) return refuse(`run ${program} ${args.join(" ")} (not recorded)`);
+        return { stdout: answer.stdout, stderr: "", exitCode: 0 };
+      },
+    },
+    host: {
+      get sys(): never {
+        return refuse("read the host's files");
+      },
+      ovs,
+    },
+  };
+}
+
 /**
  * Plans each fixture of each plugin that has some (file check, the plugin's check, prepare,
  * diff and plan) and returns the actions planned, all fixtures together.
@@ -47,12 +87,19 @@ export async function warmUp(registry: PluginRegistry): Promise<Action[]> {
   for (const manifest of registry.manifests) {
     if (manifest.warmUp === undefined) continue;
     const plugins = await registry.load([manifest.name]);
-    for (const { section, live } of await manifest.warmUp()) {
+    for (const fixture of await manifest.warmUp()) {
+      const { section } = fixture;
       const file = { version: 1, plugins: { [manifest.name]: section } };
       const document = validateState(file, registry.manifests, "warm-up.json");
-      for (const plugin of plugins)
-        plugin.check?.(section, `/plugins/${manifest.name}`, defaultSettings);
-      const started = new Map([[manifest.name, Promise.resolve(live)]]);
+      const started = new Map<string, Promise<unknown>>();
+      for (const plugin of plugins) {
+        plugin.check(section, `/plugins/${manifest.name}`, defaultSettings);
+        const live =
+          "live" in fixture
+            ? Promise.resolve(fixture.live)
+            : plugin.query(recordedCtx(fixture.host));
+        started.set(plugin.name, live);
+      }
       const planned = await planState(document, plugins, ctx, started);
       actions.push(...planned.actions);
     }
