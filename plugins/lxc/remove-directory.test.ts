@@ -25,6 +25,8 @@ async function refused(path: string): Promise<OpError> {
   expect(error.message).toBe(
     `${path} changed since the plan (it is no longer the directory the container mounted); op did not remove it`,
   );
+  // The user is told what to do with the path left behind.
+  expect(error.hint).toBe("look at it, remove it by hand if it should go, and run op apply again");
   return error;
 }
 

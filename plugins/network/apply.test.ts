@@ -150,3 +150,13 @@ describe("linesOf", () => {
     ]);
   });
 });
+
+describe("linesOf with an action kind the plugin contract does not have", () => {
+  // A plugin bug (a kind added without its lines) fails loudly instead of submitting nothing.
+  for (const resource of ["link", "route"] as const) {
+    it(`throws for a ${resource} action`, () => {
+      const action = { kind: "rename", plugin: "network", resource, id: "x0", reason: "" };
+      expect(() => linesOf(action as never)).toThrow(/^unreachable: .*"rename"/);
+    });
+  }
+});

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { OpError } from "../../src/errors.js";
 import type { FieldChange } from "../../src/plugin.js";
 import { ovsChange } from "./ovs-changes.js";
-import { guardUplinks, prepareNetwork } from "./prepare.js";
+import { guardUplinks, prepareNetwork, uplinkGuardProblems } from "./prepare.js";
 import { linksUnder } from "./query.js";
 import { ovsDatabaseRef, routeId } from "./refs.js";
 import { liveLink } from "./testing.js";
@@ -291,6 +291,17 @@ describe("uplink guard", () => {
     const plan = [modify("br0", [{ path: "state", after: "down" }]), deleteLink("eth0")];
     expect(() => guardUplinks(plan, host)).toThrow(
       "refusing a plan that touches the link carrying the host's default route (br0, eth0, eth1, ovsbr0): it would take br0 down; delete eth0",
+    );
+  });
+
+  it("names the uplinks in each problem the engine's guard hook reports", () => {
+    const plan = [modify("br0", [{ path: "state", after: "down" }]), deleteLink("eth0")];
+    expect(uplinkGuardProblems(plan, host)).toEqual(
+      ["take br0 down", "delete eth0"].map((what, index) => ({
+        path: index === 0 ? "network link br0" : "network link eth0",
+        message: `it touches the link carrying the host's default route (br0, eth0, eth1, ovsbr0): it would ${what}`,
+        hint: expect.stringMatching(/--allow-uplink/),
+      })),
     );
   });
 });

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { containerVeths } from "../lxc/veths.js";
+import { linesOf } from "./apply.js";
 import { diffNetwork } from "./diff.js";
 import { linkRef } from "./refs.js";
 import { liveLink } from "./testing.js";
@@ -268,6 +269,24 @@ describe("what a link the file names but op did not create keeps", () => {
     };
     expect(plan(desired([eth1, bridge("br0")]), host)).toEqual([
       "delete 198.18.8.0/24 dev br0: static route no longer in the file",
+    ]);
+  });
+
+  it("prunes a static route as a route: apply deletes that route, not a link", () => {
+    const host = {
+      ...live([owned("br0", { type: "linux-bridge", kind: "bridge" })]),
+      routes: [
+        { to: "198.18.8.0/24", family: 4 as const, dev: "br0", metric: 0, protocol: "static" },
+      ],
+    };
+    const actions = diffNetwork(desired([bridge("br0")]), host);
+    expect(actions.map((a) => [a.resource, a.kind, a.id])).toEqual([
+      ["route", "delete", "198.18.8.0/24 dev br0"],
+    ]);
+    const [prune] = actions;
+    if (prune === undefined || prune.resource === "ovs-db") throw new Error("no route delete");
+    expect(linesOf(prune).map((line) => line.text)).toEqual([
+      "route del 198.18.8.0/24 dev br0 metric 0 proto static",
     ]);
   });
 });

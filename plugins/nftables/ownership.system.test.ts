@@ -62,6 +62,9 @@ describe("ensure: absent on a table op did not create", () => {
       '/plugins/nftables/tables/1/ensure: table inet/theirs exists and was not created by op (it lacks comment "managed by op"), so op will not delete it',
     ]);
     expect(error.hint).toMatch(/"adopt": true/);
+    // The report names what was refused, and where in the run (a plugin's prepare).
+    expect(error.message).toBe("the nftables section would delete tables op does not own");
+    expect(error.context).toEqual({ plugin: "nftables", phase: "prepare" });
 
     const adopted = await prepareNftables(
       { tables: [absent("ours"), absent("theirs", { adopt: true })] },
@@ -95,7 +98,13 @@ describe("replacing a table", () => {
   it("leaves another tool's table as it was, unless the file adopts it", async () => {
     const before = nft("list", "table", "inet", "theirs");
     const error = await refusal(applyNftables(await modifyOf("theirs"), ctx));
-    expect(error.message).toMatch(/table inet\/theirs exists and was not created by op/);
+    expect(error.message).toBe(
+      'table inet/theirs exists and was not created by op (it lacks comment "managed by op"), so op will not replace it',
+    );
+    expect(error.hint).toBe(
+      'to hand the table to op, add "adopt": true to it in the file; its current contents will then be replaced',
+    );
+    expect(error.context).toEqual({ plugin: "nftables", phase: "apply", id: "inet/theirs" });
     expect(nft("list", "table", "inet", "theirs")).toBe(before);
 
     await applyNftables(await modifyOf("theirs", { adopt: true }), ctx);

@@ -61,6 +61,35 @@ describe("buildPlan", () => {
     expect(plan.steps[1]?.needs.map(label)).toEqual(["delete:lxc:ct1"]);
   });
 
+  it("makes a need on a replaced resource wait for its delete and its create", () => {
+    // If the bridge's re-create fails, the container that needs the bridge is skipped.
+    const plan = buildPlan(
+      [create("lxc", "ct1", ["network/br0"]), create("network", "br0"), remove("network", "br0")],
+      order,
+    );
+    expect(plan.steps.find((s) => s.action.id === "ct1")?.needs.map(label)).toEqual([
+      "delete:network:br0",
+      "create:network:br0",
+    ]);
+  });
+
+  it("keeps the part of a need an earlier wave meets, and drops the later one", () => {
+    // The container's delete (wave of lxc deletes) runs after the table's delete and before
+    // its re-create: it waits for the delete only.
+    const plan = buildPlan(
+      [remove("lxc", "ct1", ["nftables/t"]), remove("nftables", "t"), create("nftables", "t")],
+      order,
+    );
+    expect(plan.steps.find((s) => s.action.id === "ct1")?.needs.map(label)).toEqual([
+      "delete:nftables:t",
+    ]);
+  });
+
+  it("does not make an action wait for itself when it names its own resource", () => {
+    const plan = buildPlan([create("network", "br0", ["network/br0"])], order);
+    expect(plan.steps[0]?.needs).toEqual([]);
+  });
+
   it("rejects a need that only a later wave could meet as a bug", () => {
     expect(() =>
       buildPlan([create("network", "br0", ["lxc/ct1"]), create("lxc", "ct1")], order),
