@@ -10,7 +10,7 @@
  * file, socket or environment variable of the build machine ends up in the snapshot.
  */
 import { planState } from "../engine/reconcile.js";
-import type { OvsHost } from "../host/ovs.js";
+import type { OvsHost, OvsRows } from "../host/ovs.js";
 import { defaultSettings } from "../host/settings.js";
 import type { Action, Ctx } from "../plugin.js";
 import type { PluginRegistry, RecordedHost } from "../registry.js";
@@ -20,45 +20,17 @@ function refuse(what: string): never {
   throw new Error(`bug: the snapshot's warm-up tried to ${what}`);
 }
 
-/** A ctx whose every side effect is refused: the warm-up must not have any. */
-function pureCtx(): Ctx {
+/**
+ * A ctx whose every side effect is refused: the warm-up must not have any. With a recorded
+ * host, its commands and Open vSwitch answer from the recording instead.
+ */
+function warmUpCtx(recorded?: RecordedHost): Ctx {
+  const ovs = recorded === undefined ? undefined : recordedOvs(recorded.ovs);
   return {
-    exec: { netns: undefined, run: (command) => refuse(`run ${command}`) },
-    clock: () => refuse("read the clock"),
-    log: { debug: () => {}, info: () => {}, warn: () => {} },
-    cacheDir: undefined,
-    options: { allowUplink: true },
-    settings: defaultSettings,
-    host: {
-      get sys(): never {
-        return refuse("read the host's files");
-      },
-      get ovs(): never {
-        return refuse("use Open vSwitch");
-      },
-    },
-  };
-}
-
-/** A ctx whose commands and Open vSwitch answer from a recording; every other effect is refused. */
-function recordedCtx(host: RecordedHost): Ctx {
-  const pure = pureCtx();
-  const rows = host.ovs;
-  const ovs: OvsHost = {
-    runDir: "",
-    reach: () => (rows ? { here: true } : { here: false, reason: "not in the recording" }),
-    present: () => rows !== undefined,
-    select: async () => rows ?? refuse("read Open vSwitch, which the recording lacks"),
-    topology: () => refuse("read Open vSwitch's topology"),
-    change: () => refuse("change Open vSwitch"),
-    version: () => refuse("ask Open vSwitch's version"),
-  };
-  return {
-    ...pure,
     exec: {
       netns: undefined,
       run: async (program, args, options) => {
-        const answer = host.commands.find(
+        const answer = recorded?.commands.find(
           (command) =>
             command.program === program &&
             command.args.join("\0") === args.join("\0") &&
@@ -68,12 +40,32 @@ function recordedCtx(host: RecordedHost): Ctx {
         return { stdout: answer.stdout, stderr: "", exitCode: 0 };
       },
     },
+    clock: () => refuse("read the clock"),
+    log: { debug: () => {}, info: () => {}, warn: () => {} },
+    cacheDir: undefined,
+    options: { allowUplink: true },
+    settings: defaultSettings,
     host: {
       get sys(): never {
         return refuse("read the host's files");
       },
-      ovs,
+      get ovs(): OvsHost {
+        return ovs ?? refuse("use Open vSwitch");
+      },
     },
+  };
+}
+
+/** Open vSwitch answering reads from recorded rows (none: out of reach); changes are refused. */
+function recordedOvs(rows: OvsRows | undefined): OvsHost {
+  return {
+    runDir: "",
+    reach: () => (rows ? { here: true } : { here: false, reason: "not in the recording" }),
+    present: () => rows !== undefined,
+    select: async () => rows ?? refuse("read Open vSwitch, which the recording lacks"),
+    topology: () => refuse("read Open vSwitch's topology"),
+    change: () => refuse("change Open vSwitch"),
+    version: () => refuse("ask Open vSwitch's version"),
   };
 }
 
@@ -82,7 +74,7 @@ function recordedCtx(host: RecordedHost): Ctx {
  * diff and plan) and returns the actions planned, all fixtures together.
  */
 export async function warmUp(registry: PluginRegistry): Promise<Action[]> {
-  const ctx = pureCtx();
+  const ctx = warmUpCtx();
   const actions: Action[] = [];
   for (const manifest of registry.manifests) {
     if (manifest.warmUp === undefined) continue;
@@ -95,9 +87,7 @@ export async function warmUp(registry: PluginRegistry): Promise<Action[]> {
       for (const plugin of plugins) {
         plugin.check(section, `/plugins/${manifest.name}`, defaultSettings);
         const live =
-          "live" in fixture
-            ? Promise.resolve(fixture.live)
-            : plugin.query(recordedCtx(fixture.host));
+          "live" in fixture ? Promise.resolve(fixture.live) : plugin.query(warmUpCtx(fixture.host));
         started.set(plugin.name, live);
       }
       const planned = await planState(document, plugins, ctx, started);

@@ -4,7 +4,7 @@
  */
 import { styleText } from "node:util";
 import { summarize } from "../engine/plan.js";
-import type { ActionOutcome } from "../engine/run.js";
+import { type ActionOutcome, neededText } from "../engine/run.js";
 import { OpError } from "../errors.js";
 import { type Action, describeRef, type FieldChange, type LiveReport } from "../plugin.js";
 
@@ -72,7 +72,7 @@ export function renderOutcome({ action, outcome, needed }: ActionOutcome): strin
     case "failed":
       return `  ${paint("red", "failed")}  ${what}: ${errorLine(outcome.error)}`;
     case "skipped":
-      return `  ${paint("yellow", "skipped")} ${what}: needs ${needed === undefined ? outcome.because : describeRef(needed)}, which did not succeed`;
+      return `  ${paint("yellow", "skipped")} ${what}: needs ${neededText(outcome.because, needed)}, which did not succeed`;
     case "unknown":
       return `  ${paint("red", "unknown")} ${what}: ${errorLine(outcome.error)}`;
     case "cancelled":

@@ -316,10 +316,15 @@ async function settleWithoutChanges(
   else await ledger.checkpointIfUnsigned();
 }
 
+/** What a skipped action needed: the action, or the plan key when it is not in the plan. */
+export function neededText(because: string, needed: Action | undefined): string {
+  return needed === undefined ? because : describeRef(needed);
+}
+
 /** A failed step's error with its hint (the hint says what to change), or why it was skipped. */
 function whyNot({ outcome, needed }: ActionOutcome): string {
   if (outcome.status === "skipped")
-    return `skipped: needs ${needed === undefined ? outcome.because : describeRef(needed)}, which did not succeed`;
+    return `skipped: needs ${neededText(outcome.because, needed)}, which did not succeed`;
   if (outcome.status !== "failed") return "ok";
   const { error } = outcome;
   return error instanceof OpError && error.hint
