@@ -19,6 +19,7 @@ import type {
 function liveContainer(name: string, fields: Partial<LiveContainer> = {}): LiveContainer {
   return {
     name,
+    project: "default",
     managed: true,
     status: "stopped",
     image: "op-test/busybox",
@@ -40,6 +41,7 @@ function liveContainer(name: string, fields: Partial<LiveContainer> = {}): LiveC
 function desiredContainer(name: string, fields: Partial<DesiredContainer> = {}): DesiredContainer {
   return {
     name,
+    project: "default",
     id: name,
     path: "/plugins/lxc/containers/0",
     image: "op-test/busybox",

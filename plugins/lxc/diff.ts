@@ -6,13 +6,12 @@
 import type { FieldChange, ResourceRef } from "../../src/plugin.js";
 import { linkRef, ovsDatabaseRef } from "../network/refs.js";
 import { humanBytes } from "./paths.js";
+import { imageActionId, imageRef } from "./refs.js";
 import {
   type ContainerDelete,
   type DesiredContainer,
   type Devices,
   type DirectoryRemoval,
-  imageActionId,
-  imageRef,
   type LiveContainer,
   type LxcAction,
   type LxcDesired,

@@ -263,6 +263,7 @@ describe("prepareLxc: directories removed with a container (preserve: false)", (
 
   const running = (name: string, devices: Record<string, Record<string, string>>) => ({
     name,
+    project: "default",
     managed: true,
     status: "stopped",
     profiles: ["default"],

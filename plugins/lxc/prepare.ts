@@ -4,6 +4,7 @@
  * against the host (image aliases, mount sources, duplicate ids/names/veths). Every problem is
  * reported at once with its JSON path; nothing on the host changes.
  */
+
 import {
   closeSync,
   createReadStream,
@@ -24,6 +25,7 @@ import {
   removalRefusal,
   resolveFromStateDir,
 } from "./paths.js";
+import { defaultProject } from "./refs.js";
 import {
   type BridgeKind,
   type DesiredAbsent,
@@ -532,6 +534,8 @@ export function prepareContainer(
 
   return {
     name,
+    // Containers in other projects: the containers issue (spec.project) fills this in.
+    project: defaultProject,
     id,
     path,
     image: chosenImage,

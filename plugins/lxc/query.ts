@@ -19,10 +19,13 @@ import {
   peerIndex,
   readOvs,
 } from "./host.js";
+import { defaultProject } from "./refs.js";
 import { type Devices, type LiveContainer, type LxcLive, nicDevice, tags } from "./types.js";
 
 interface IncusInstance {
   name: string;
+  /** Absent in listings of one project. */
+  project?: string;
   type: string;
   status: string;
   architecture: string;
@@ -102,6 +105,7 @@ export function liveContainer(instance: IncusInstance, sys: Sys): LiveContainer 
   const status = instance.status.toLowerCase();
   const live: LiveContainer = {
     name: instance.name,
+    project: instance.project ?? defaultProject,
     managed: config[tags.managed] === "true",
     status,
     profiles: instance.profiles ?? [],

@@ -10,7 +10,7 @@ export type {
   LxcSection,
 } from "../../src/generated/lxc.js";
 
-import type { Action, Kind, ResourceRef } from "../../src/plugin.js";
+import type { Action, Kind } from "../../src/plugin.js";
 
 export const plugin = "lxc";
 
@@ -32,6 +32,8 @@ export type BridgeKind = "linux" | "ovs";
 
 export interface LiveContainer {
   name: string;
+  /** The Incus project it is in (`default` unless the file says otherwise). */
+  project: string;
   /** Tagged `user.op.managed=true`: op created it. */
   managed: boolean;
   /** `user.op.id`. */
@@ -99,6 +101,8 @@ export interface RemoteSource {
 
 export interface DesiredContainer {
   name: string;
+  /** The Incus project it is in (`default` unless the file says otherwise). */
+  project: string;
   id: string;
   /** JSON path of the entry in the file, for messages. */
   path: string;
@@ -177,13 +181,3 @@ export type LxcKinds = {
 
 /** An action of the lxc plugin. */
 export type LxcAction = Action<LxcKinds>;
-
-/** An image alias's action id; readable, and never a container's (Incus names have no space). */
-export function imageActionId(alias: string): string {
-  return `image ${alias}`;
-}
-
-/** The image alias `alias`, as a container's create names it in `needs`. */
-export function imageRef(alias: string): ResourceRef {
-  return { plugin, resource: "image", id: imageActionId(alias) };
-}
