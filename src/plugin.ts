@@ -168,6 +168,8 @@ export interface RunOptions {
 
 /** What `op query` prints for people: a table of the live objects. */
 export interface LiveReport {
+  /** A section's heading under the plugin's name (`profiles`); the first table may have none. */
+  title?: string;
   columns: string[];
   rows: string[][];
 }
@@ -235,7 +237,8 @@ export interface Plugin<
   guard?(actions: readonly Action<R>[], live: Live, options: RunOptions): Problem[];
   /** Applies one action; idempotent. */
   apply(action: Action<R>, ctx: Ctx): Promise<void>;
-  report(live: Live): LiveReport;
+  /** One table, or one per kind of object (lxc: containers, profiles, networks...). */
+  report(live: Live): LiveReport | LiveReport[];
   /**
    * What `op query --json` prints of the live state (default: all of it). Without `all`, a
    * plugin may leave out what the server sets for itself (Incus's volatile keys).

@@ -125,3 +125,12 @@ it("renders a report as aligned columns", () => {
     }),
   ).toBe("t\nname    state\na       up\nlonger  down\n");
 });
+
+it("renders a report of several kinds as one titled table each", () => {
+  expect(
+    renderReport("lxc", [
+      { columns: ["name"], rows: [["ct1"]] },
+      { title: "profiles", columns: ["name", "op"], rows: [] },
+    ]),
+  ).toBe("lxc\nname\nct1\n\nlxc profiles\nname  op\n(none)\n");
+});

@@ -80,7 +80,19 @@ export function renderOutcome({ action, outcome, needed }: ActionOutcome): strin
   }
 }
 
-export function renderReport(title: string, report: LiveReport): string {
+export function renderReport(title: string, report: LiveReport | LiveReport[]): string {
+  if (!Array.isArray(report)) return renderTable(title, report);
+  return report
+    .map((section, i) =>
+      renderTable(
+        i === 0 && section.title === undefined ? title : `${title} ${section.title ?? ""}`.trim(),
+        section,
+      ),
+    )
+    .join("\n");
+}
+
+function renderTable(title: string, report: LiveReport): string {
   const widths = report.columns.map((column, i) =>
     Math.max(column.length, ...report.rows.map((row) => (row[i] ?? "").length)),
   );
