@@ -46,6 +46,8 @@ export interface IncusClientOptions {
 
 export interface IncusClient {
   readonly socketPath: string;
+  /** The project every call is scoped to; undefined for Incus's default project. */
+  readonly project?: string;
   /**
    * One API call. Returns the response's `metadata`; for a background operation, waits for it
    * and returns the finished operation's `metadata`.
@@ -63,10 +65,13 @@ export interface IncusClient {
     content: string,
     options?: IncusRequestOptions,
   ): Promise<void>;
-  /** Imports a split image (metadata and rootfs tarballs); returns its fingerprint. */
+  /**
+   * Imports a split image (metadata and rootfs tarballs); returns its fingerprint. `properties`
+   * are set on the image in the same request (added to those of its metadata.yaml).
+   */
   importImage(
     files: { metadata: string; rootfs: string },
-    options?: IncusRequestOptions,
+    options?: IncusRequestOptions & { properties?: Record<string, string> },
   ): Promise<string>;
   /** Drops idle connections (a CLI run ends without it; idle sockets do not hold node open). */
   close(): void;
@@ -231,6 +236,7 @@ export function createIncusClient(
 
   return {
     socketPath,
+    ...(options.project === undefined ? {} : { project: options.project }),
     async request<T>(
       method: string,
       path: string,
@@ -290,6 +296,9 @@ export function createIncusClient(
         {
           "content-type": `multipart/form-data; boundary=${boundary}`,
           "transfer-encoding": "chunked",
+          ...(options.properties === undefined
+            ? {}
+            : { "x-incus-properties": new URLSearchParams(options.properties).toString() }),
         },
         incusTimeouts.upload * 1000,
       );

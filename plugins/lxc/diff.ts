@@ -5,6 +5,7 @@
  */
 import type { FieldChange, ResourceRef } from "../../src/plugin.js";
 import { linkRef, ovsDatabaseRef } from "../network/refs.js";
+import { diffImageDeletes } from "./images/diff.js";
 import { humanBytes } from "./paths.js";
 import { imageActionId, imageRef } from "./refs.js";
 import {
@@ -163,6 +164,8 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       });
     }
   }
+  const deleted = actions.filter((a) => a.resource === "container" && a.kind === "delete");
+  actions.push(...diffImageDeletes(desired, live, new Set(deleted.map((a) => a.id))));
   return actions;
 }
 

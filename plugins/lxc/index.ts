@@ -17,6 +17,7 @@ import { applyLxc } from "./apply.js";
 import { checkLxc } from "./check.js";
 import { diffLxc } from "./diff.js";
 import { ovsBridges, readOvs } from "./host.js";
+import { reportImages } from "./images/report.js";
 import { opDefaultDirectories } from "./paths.js";
 import { prepareLxc } from "./prepare.js";
 import { queryLxc } from "./query.js";
@@ -122,7 +123,7 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   name: plugin,
   resources: {
     container: "an Incus system container",
-    image: "an Incus image alias, imported from the file's tarballs",
+    image: "an Incus image alias, imported from the file's tarballs (or removed)",
   },
   check: (section, path, settings) => {
     const warnings: string[] = [];
@@ -159,6 +160,6 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   resolve: (started, live) => started.resolve(live),
   diff: diffLxc,
   apply: applyLxc,
-  report: reportLxc,
+  report: (live) => [reportLxc(live), reportImages(live.images ?? [])],
   queryJson: lxcQueryJson,
 };

@@ -18,6 +18,8 @@ import { isAbsolute, join, resolve } from "node:path";
 import { OpError } from "../../src/errors.js";
 import { openRegularFile } from "../../src/files.js";
 import type { Ctx } from "../../src/plugin.js";
+import { checkAbsentImages } from "./images/prepare.js";
+import type { DesiredAbsentImage } from "./images/types.js";
 import {
   hostPathExposure,
   type OtherMount,
@@ -104,7 +106,8 @@ export async function prepareLxc(
   const stateDir = ctx.options?.stateDir;
   const opDirs = env.opDirs ?? opDefaultDirectories;
   // Image tarballs are hashed while Incus answers the query.
-  const images = await prepareImages(section, problems, ctx.cacheDir, stateDir);
+  const absentImages: DesiredAbsentImage[] = [];
+  const images = await prepareImages(section, problems, ctx.cacheDir, stateDir, absentImages);
   const live = await liveState;
   const declared = new Set(images.map((image) => image.alias));
   const defaultImage = section.default_image ?? env.defaultImage ?? fallbackImage;
@@ -160,6 +163,7 @@ export async function prepareLxc(
     }
     containers.push(container);
   }
+  checkAbsentImages(absentImages, containers, live, problems);
   if (problems.lines.length > 0) {
     throw new OpError(
       "invalid-state",
@@ -170,7 +174,14 @@ export async function prepareLxc(
       },
     );
   }
-  return { prune: section.prune ?? false, images, containers, absent };
+  return {
+    prune: section.prune ?? false,
+    images,
+    containers,
+    absent,
+    pruneImages: section.prune_images ?? false,
+    absentImages,
+  };
 }
 
 interface CheckedEntry {
@@ -644,6 +655,7 @@ async function prepareImages(
   problems: Problems,
   cacheDir: string | undefined,
   stateDir: string | undefined,
+  absentImages: DesiredAbsentImage[],
 ): Promise<DesiredImage[]> {
   const images: DesiredImage[] = [];
   const aliases = new Map<string, string>();
@@ -657,6 +669,14 @@ async function prepareImages(
       continue;
     }
     aliases.set(spec.alias, path);
+    if (spec.ensure === "absent") {
+      absentImages.push({ alias: spec.alias, path });
+      continue;
+    }
+    if (spec.metadata === undefined || spec.rootfs === undefined) {
+      problems.add(path, 'an image to import needs "metadata" and "rootfs"');
+      continue;
+    }
     const files = {
       metadata: resolveFromStateDir(spec.metadata, stateDir),
       rootfs: resolveFromStateDir(spec.rootfs, stateDir),

@@ -1,6 +1,6 @@
 /**
- * Bulk read: one `GET /1.0/instances?recursion=1` (config, devices and status of every
- * instance) and one alias listing. The number of calls does not grow with the number of
+ * Bulk read: one `GET /1.0/instances?recursion=1&all-projects=true` (config, devices and status
+ * of every instance) and one image listing (aliases included). The number of calls does not grow with the number of
  * containers; what the listing lacks (the host veth as the kernel names it now, its bridge,
  * addresses) comes from small sysfs and /proc reads, and OVSDB is read once, only when a
  * running container's veth is in no Linux bridge (it may be an OVS port).
@@ -19,6 +19,7 @@ import {
   peerIndex,
   readOvs,
 } from "./host.js";
+import { aliasTargets, type IncusImage, liveImages } from "./images/query.js";
 import { defaultProject } from "./refs.js";
 import { type Devices, type LiveContainer, type LxcLive, nicDevice, tags } from "./types.js";
 
@@ -48,21 +49,26 @@ export function incusOf(ctx: Ctx): IncusClient {
 
 export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
   const incus = incusOf(ctx);
-  const [instances, aliases] = await Promise.all([
-    incus.request<IncusInstance[]>("GET", "/1.0/instances?recursion=1", undefined, {
-      what: "listing containers",
-    }),
-    incus.request<{ name: string; target: string }[]>(
+  // Every project's instances, to know which images any of them uses; a client scoped to a
+  // project sees that project only (Incus refuses all-projects with a project).
+  const project = incus.project ?? defaultProject;
+  const [instances, imageList] = await Promise.all([
+    incus.request<IncusInstance[]>(
       "GET",
-      "/1.0/images/aliases?recursion=1",
+      incus.project === undefined
+        ? "/1.0/instances?recursion=1&all-projects=true"
+        : "/1.0/instances?recursion=1",
       undefined,
-      {
-        what: "listing image aliases",
-      },
+      { what: "listing containers" },
     ),
+    incus.request<IncusImage[]>("GET", "/1.0/images?recursion=1", undefined, {
+      what: "listing images",
+    }),
   ]);
+  const ours = (instance: IncusInstance) =>
+    instance.type === "container" && (instance.project ?? defaultProject) === project;
   const containers = instances
-    .filter((instance) => instance.type === "container")
+    .filter(ours)
     .map((instance) => liveContainer(instance, ctx.host.sys))
     .sort(byName);
   const bridges = linuxBridges(ctx.host.sys);
@@ -79,16 +85,18 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
     }
   }
   const otherMounts = instances
-    .filter((instance) => instance.type !== "container")
+    .filter((instance) => !ours(instance))
     .flatMap((instance) =>
       Object.values(instance.devices ?? {})
         .filter((device) => device.type === "disk" && device.source?.startsWith("/"))
         .map((device) => ({ instance: instance.name, source: device.source as string })),
     );
+  const images = liveImages(imageList, instances);
   return {
     containers,
     bridges,
-    aliases: Object.fromEntries(aliases.map((alias) => [alias.name, alias.target])),
+    aliases: aliasTargets(images),
+    images,
     ...(otherMounts.length > 0 ? { otherMounts } : {}),
   };
 }

@@ -11,6 +11,7 @@ export type {
 } from "../../src/generated/lxc.js";
 
 import type { Action, Kind } from "../../src/plugin.js";
+import type { DesiredAbsentImage, ImageDelete, LiveImage } from "./images/types.js";
 
 export const plugin = "lxc";
 
@@ -71,6 +72,8 @@ export interface LxcLive {
   bridges: Record<string, BridgeKind>;
   /** Local image aliases → fingerprint. */
   aliases: Record<string, string>;
+  /** The local image store, with which instances use each image (images/query.ts). */
+  images?: LiveImage[];
   /** Host directories mounted by instances that are not containers (VMs): never removed. */
   otherMounts?: { instance: string; source: string }[];
 }
@@ -154,6 +157,10 @@ export interface LxcDesired {
   images: DesiredImage[];
   containers: DesiredContainer[];
   absent: DesiredAbsent[];
+  /** `prune_images`: images op imported that nothing keeps are deleted. */
+  pruneImages?: boolean;
+  /** `images[]` entries with `ensure: absent`. */
+  absentImages?: DesiredAbsentImage[];
 }
 
 /** What a container's delete carries (the action's `before`). */
@@ -172,11 +179,12 @@ export interface LiveImageAlias {
 
 /**
  * The lxc plugin's resource kinds (src/plugin.ts): a container (id: its name) and an image
- * alias (id: `image ALIAS`, which no container name can be). op never deletes an image.
+ * alias (id: `image ALIAS`, which no container name can be; refs.ts). An image delete removes
+ * the alias, or the image with its aliases (images/).
  */
 export type LxcKinds = {
   container: Kind<DesiredContainer, LiveContainer, DesiredContainer, ContainerDelete>;
-  image: Kind<DesiredImage, LiveImageAlias, DesiredImage, never>;
+  image: Kind<DesiredImage, LiveImageAlias, DesiredImage, ImageDelete>;
 };
 
 /** An action of the lxc plugin. */
