@@ -7,7 +7,7 @@ import type { FieldChange, ResourceRef } from "../../src/plugin.js";
 import { linkRef, ovsDatabaseRef } from "../network/refs.js";
 import { diffImageDeletes } from "./images/diff.js";
 import { humanBytes } from "./paths.js";
-import { imageActionId, imageRef } from "./refs.js";
+import { containerId, imageActionId, imageRef } from "./refs.js";
 import {
   type ContainerDelete,
   type DesiredContainer,
@@ -164,8 +164,14 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       });
     }
   }
-  const deleted = actions.filter((a) => a.resource === "container" && a.kind === "delete");
-  actions.push(...diffImageDeletes(desired, live, new Set(deleted.map((a) => a.id))));
+  // The containers this run deletes, by the id images know their users by, as their refs.
+  const deleted = new Map<string, ResourceRef>();
+  for (const action of actions) {
+    if (action.resource !== "container" || action.kind !== "delete") continue;
+    const { project, name } = action.before.container;
+    deleted.set(containerId(project, name), { plugin, resource: action.resource, id: action.id });
+  }
+  actions.push(...diffImageDeletes(desired, live, deleted));
   return actions;
 }
 

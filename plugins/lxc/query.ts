@@ -52,7 +52,7 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
   // Every project's instances, to know which images any of them uses; a client scoped to a
   // project sees that project only (Incus refuses all-projects with a project).
   const project = incus.project ?? defaultProject;
-  const [instances, imageList] = await Promise.all([
+  const [listed, imageList] = await Promise.all([
     incus.request<IncusInstance[]>(
       "GET",
       incus.project === undefined
@@ -65,8 +65,13 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
       what: "listing images",
     }),
   ]);
+  // A listing of one project may leave the project out.
+  const instances = listed.map((instance) => ({
+    ...instance,
+    project: instance.project ?? project,
+  }));
   const ours = (instance: IncusInstance) =>
-    instance.type === "container" && (instance.project ?? defaultProject) === project;
+    instance.type === "container" && instance.project === project;
   const containers = instances
     .filter(ours)
     .map((instance) => liveContainer(instance, ctx.host.sys))

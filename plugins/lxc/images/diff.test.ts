@@ -62,7 +62,7 @@ describe("ensure: absent", () => {
     const actions = diffImageDeletes(
       file({ absentImages: absent("old") }),
       store([image(fpA)]),
-      new Set(),
+      new Map(),
     );
     expect(summary(actions)).toEqual(["delete image old image"]);
     expect(actions[0]?.reason).toBe(
@@ -76,7 +76,7 @@ describe("ensure: absent", () => {
     const actions = diffImageDeletes(
       file({ absentImages: absent("old") }),
       store([used]),
-      new Set(),
+      new Map(),
     );
     expect(summary(actions)).toEqual(["delete image old alias old"]);
     expect(actions[0]?.reason).toBe(
@@ -117,7 +117,7 @@ describe("ensure: absent", () => {
     const actions = diffImageDeletes(
       file({ absentImages: absent("old") }),
       store([named]),
-      new Set(),
+      new Map(),
     );
     expect(summary(actions)).toEqual(["delete image old alias old"]);
     expect(actions[0]?.reason).toContain("alias other names it");
@@ -125,7 +125,7 @@ describe("ensure: absent", () => {
     const both = diffImageDeletes(
       file({ absentImages: absent("old", "other") }),
       store([named]),
-      new Set(),
+      new Map(),
     );
     expect(summary(both)).toEqual(["delete image old image"]);
   });
@@ -135,7 +135,7 @@ describe("ensure: absent", () => {
     const actions = diffImageDeletes(
       file({ absentImages: absent("old") }),
       store([foreign]),
-      new Set(),
+      new Map(),
     );
     expect(summary(actions)).toEqual(["delete image old alias old"]);
     expect(actions[0]?.reason).toContain("op did not import it");
@@ -154,14 +154,14 @@ describe("ensure: absent", () => {
         },
       ],
     });
-    expect(summary(diffImageDeletes(desired, store([image(fpA)]), new Set()))).toEqual([
+    expect(summary(diffImageDeletes(desired, store([image(fpA)]), new Map()))).toEqual([
       "delete image old alias old",
     ]);
   });
 
   it("plans nothing for an alias that is already gone", () => {
     expect(
-      diffImageDeletes(file({ absentImages: absent("gone") }), store([image(fpA)]), new Set()),
+      diffImageDeletes(file({ absentImages: absent("gone") }), store([image(fpA)]), new Map()),
     ).toEqual([]);
   });
 });
@@ -192,7 +192,7 @@ describe("prune_images", () => {
         },
       ],
     });
-    const actions = diffImageDeletes(desired, store(images), new Set());
+    const actions = diffImageDeletes(desired, store(images), new Map());
     expect(summary(actions)).toEqual([
       "delete image old image",
       `delete image sha256:${"e".repeat(64)} image`,
@@ -202,7 +202,7 @@ describe("prune_images", () => {
     );
     expect(actions[1]?.reason).toContain("(no alias)");
     // Without the flag, nothing is pruned.
-    expect(diffImageDeletes({ ...desired, pruneImages: false }, store(images), new Set())).toEqual(
+    expect(diffImageDeletes({ ...desired, pruneImages: false }, store(images), new Map())).toEqual(
       [],
     );
   });
@@ -210,9 +210,10 @@ describe("prune_images", () => {
   it("prunes an image only its deleted containers used, after them", () => {
     const used = image(fpA, { usedBy: [{ project: "default", name: "ct1" }] });
     const desired = file({ pruneImages: true });
-    expect(diffImageDeletes(desired, store([used]), new Set())).toEqual([]);
-    const freed = diffImageDeletes(desired, store([used]), new Set(["ct1"]));
+    expect(diffImageDeletes(desired, store([used]), new Map())).toEqual([]);
+    const ref = { plugin: "lxc", resource: "container", id: "ct1" };
+    const freed = diffImageDeletes(desired, store([used]), new Map([["ct1", ref]]));
     expect(summary(freed)).toEqual(["delete image old image"]);
-    expect(freed[0]?.needs).toEqual([{ plugin: "lxc", resource: "container", id: "ct1" }]);
+    expect(freed[0]?.needs).toEqual([ref]);
   });
 });

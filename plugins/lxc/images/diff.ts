@@ -7,18 +7,19 @@
  * container deletes that free it.
  */
 import type { ResourceRef } from "../../../src/plugin.js";
-import { containerId, containerRef, imageActionId, imageFingerprintId } from "../refs.js";
+import { containerId, imageActionId, imageFingerprintId } from "../refs.js";
 import { type LxcAction, type LxcDesired, type LxcLive, plugin } from "../types.js";
 import type { ImageDelete, ImageUser, LiveImage } from "./types.js";
 
 /**
- * The deletes of images and aliases. `deleted` holds the ids of the containers this run
- * deletes: an image only they use may go once they have.
+ * The deletes of images and aliases. `deleted` maps the containers this run deletes (by
+ * container id, as `usedBy` names them) to their delete's ref: an image only they use may go
+ * once they have.
  */
 export function diffImageDeletes(
   desired: LxcDesired,
   live: LxcLive,
-  deleted: ReadonlySet<string>,
+  deleted: ReadonlyMap<string, ResourceRef>,
 ): LxcAction[] {
   const named = new Set([
     ...desired.images.map((image) => image.alias),
@@ -48,7 +49,7 @@ export function diffImageDeletes(
           first === undefined ? imageFingerprintId(image.fingerprint) : imageActionId(first),
           { image, ...(going[0] === undefined ? {} : { alias: going[0] }), withImage: true },
           `${going.length > 0 ? "ensure: absent" : "not in the file (prune_images)"}: delete image ${short(image)} imported by op${aliasWords(aliases)}${freedBy.length > 0 ? `, once ${freedBy.map(userId).join(", ")} ${freedBy.length === 1 ? "is" : "are"} deleted` : ", no instance uses it"}`,
-          freedBy.map((user) => containerRef(user.project, user.name)),
+          freedBy.flatMap((user) => deleted.get(userId(user)) ?? []),
         ),
       );
       continue;
