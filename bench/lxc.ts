@@ -14,7 +14,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadSettings } from "../src/host/settings.js";
-import { type Figure, isolatedEnv, medianMs, runOrThrow, timeMs } from "./measure.js";
+import {
+  type Figure,
+  interleavedMediansMs,
+  isolatedEnv,
+  medianMs,
+  runOrThrow,
+  timeMs,
+} from "./measure.js";
 import { opBinary } from "./startup.js";
 
 const image = "op-test/busybox";
@@ -224,7 +231,7 @@ const get = (path) => new Promise((resolve, reject) => {
  * (so that a file naming them is converged once those kinds exist); the containers by `op
  * apply`, which is timed. Everything made is removed at the end, whatever happens.
  */
-export async function benchLxcInventory(runs = 7): Promise<Figure[]> {
+export async function benchLxcInventory(runs = 9): Promise<Figure[]> {
   const { createIncusClient } = await import("../src/incus.js");
   const incus = createIncusClient(socket);
   const tag = randomBytes(2).toString("hex");
@@ -303,16 +310,14 @@ export async function benchLxcInventory(runs = 7): Promise<Figure[]> {
     const planFile = write("inventory.json", section(containers));
     containersMade = true;
     const createS = seconds(() => op(["apply", planFile]));
-    const plan = await medianMs(runs, () => {
-      const out = op(["plan", planFile]);
-      if (!out.includes("No changes")) throw new Error(`bench state did not converge:\n${out}`);
-    });
-    const floor = await medianMs(runs, () =>
-      runOrThrow(process.execPath, ["-e", floorScript(inventoryGets, true)]),
-    );
-    const floorToday = await medianMs(runs, () =>
-      runOrThrow(process.execPath, ["-e", floorScript(containerGets, false)]),
-    );
+    const [plan, floor, floorToday] = (await interleavedMediansMs(runs, [
+      () => {
+        const out = op(["plan", planFile]);
+        if (!out.includes("No changes")) throw new Error(`bench state did not converge:\n${out}`);
+      },
+      () => runOrThrow(process.execPath, ["-e", floorScript(inventoryGets, true)]),
+      () => runOrThrow(process.execPath, ["-e", floorScript(containerGets, false)]),
+    ])) as [number, number, number];
     const deleteS = seconds(() =>
       op([
         "apply",
