@@ -3,6 +3,7 @@
  * which instances use each image from the instance listing the containers come from: no call
  * per image or per instance.
  */
+import { byCodeUnit, byName } from "../../../src/order.js";
 import { defaultProject } from "../refs.js";
 import { type ImageUser, imageManagedProperty, type LiveImage } from "./types.js";
 
@@ -37,11 +38,11 @@ export function liveImages(
       fingerprint: image.fingerprint,
       aliases: (image.aliases ?? [])
         .map((alias) => ({ name: alias.name, description: alias.description ?? "" }))
-        .sort((a, b) => a.name.localeCompare(b.name)),
+        .sort(byName),
       managed: image.properties?.[imageManagedProperty] === "true",
       usedBy: usedBy.get(image.fingerprint) ?? [],
     }))
-    .sort((a, b) => a.fingerprint.localeCompare(b.fingerprint));
+    .sort((a, b) => byCodeUnit(a.fingerprint, b.fingerprint));
 }
 
 /** Alias → fingerprint, as prepare and the import diff read them. */
