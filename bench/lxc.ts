@@ -225,6 +225,22 @@ const get = (path) => new Promise((resolve, reject) => {
 }
 
 /**
+ * A fixture request, tried up to five times: Incus's bridge code lists a bridge's links when
+ * it makes or deletes a network and fails when one of them vanishes meanwhile, which the other
+ * users of a shared host (containers starting and stopping) make happen.
+ */
+async function retried<T>(attempt: () => Promise<T>, tries = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (i >= tries) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+/**
  * `op plan` on a converged host of 20 profiles, 5 managed networks, 20 custom volumes and 100
  * stopped containers (each with one of the profiles), against a node process doing the bulk
  * GETs of every kind. Profiles, networks and volumes are made through the API with op's tag
@@ -284,25 +300,31 @@ export async function benchLxcInventory(runs = 9): Promise<Figure[]> {
     const started = process.hrtime.bigint();
     await Promise.all([
       ...profiles.map(async (profile) => {
-        await incus.request("POST", "/1.0/profiles", {
-          ...profile,
-          config: { ...profile.config, ...managed },
-        });
+        await retried(() =>
+          incus.request("POST", "/1.0/profiles", {
+            ...profile,
+            config: { ...profile.config, ...managed },
+          }),
+        );
         made.profiles.push(profile.name);
       }),
       ...networks.map(async (network) => {
-        await incus.request("POST", "/1.0/networks", {
-          ...network,
-          config: { ...network.config, ...managed },
-        });
+        await retried(() =>
+          incus.request("POST", "/1.0/networks", {
+            ...network,
+            config: { ...network.config, ...managed },
+          }),
+        );
         made.networks.push(network.name);
       }),
       ...volumes.map(async (volume) => {
-        await incus.request("POST", `/1.0/storage-pools/${volume.pool}/volumes`, {
-          name: volume.name,
-          type: "custom",
-          config: managed,
-        });
+        await retried(() =>
+          incus.request("POST", `/1.0/storage-pools/${volume.pool}/volumes`, {
+            name: volume.name,
+            type: "custom",
+            config: managed,
+          }),
+        );
         made.volumes.push(volume.name);
       }),
     ]);
@@ -359,16 +381,14 @@ export async function benchLxcInventory(runs = 9): Promise<Figure[]> {
         });
     }
     // A client of its own: the first one's idle connections may have been closed by Incus
-    // during the long runs. One by one, each tried twice (a bridge's delete can race a link
-    // another user of the host removes at that moment).
+    // during the long runs. One by one, each tried again if it fails (see retried).
     incus.close();
     const cleaner = createIncusClient(socket);
     const remove = async (paths: string[]) => {
       for (const path of paths) {
-        const attempt = () => cleaner.request("DELETE", path);
-        await attempt()
-          .catch(attempt)
-          .catch((error: unknown) => process.stderr.write(`clean-up: ${String(error)}\n`));
+        await retried(() => cleaner.request("DELETE", path)).catch((error: unknown) =>
+          process.stderr.write(`clean-up: ${String(error)}\n`),
+        );
       }
     };
     await remove(made.profiles.map((name) => `/1.0/profiles/${name}`));
