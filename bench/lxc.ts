@@ -298,35 +298,30 @@ export async function benchLxcInventory(runs = 9): Promise<Figure[]> {
   let containersMade = false;
   try {
     const started = process.hrtime.bigint();
+    const make = async (list: string[], path: string, name: string, body: object) => {
+      await retried(() => incus.request("POST", path, body));
+      list.push(name);
+    };
     await Promise.all([
-      ...profiles.map(async (profile) => {
-        await retried(() =>
-          incus.request("POST", "/1.0/profiles", {
-            ...profile,
-            config: { ...profile.config, ...managed },
-          }),
-        );
-        made.profiles.push(profile.name);
-      }),
-      ...networks.map(async (network) => {
-        await retried(() =>
-          incus.request("POST", "/1.0/networks", {
-            ...network,
-            config: { ...network.config, ...managed },
-          }),
-        );
-        made.networks.push(network.name);
-      }),
-      ...volumes.map(async (volume) => {
-        await retried(() =>
-          incus.request("POST", `/1.0/storage-pools/${volume.pool}/volumes`, {
-            name: volume.name,
-            type: "custom",
-            config: managed,
-          }),
-        );
-        made.volumes.push(volume.name);
-      }),
+      ...profiles.map((profile) =>
+        make(made.profiles, "/1.0/profiles", profile.name, {
+          ...profile,
+          config: { ...profile.config, ...managed },
+        }),
+      ),
+      ...networks.map((network) =>
+        make(made.networks, "/1.0/networks", network.name, {
+          ...network,
+          config: { ...network.config, ...managed },
+        }),
+      ),
+      ...volumes.map((volume) =>
+        make(made.volumes, `/1.0/storage-pools/${volume.pool}/volumes`, volume.name, {
+          name: volume.name,
+          type: "custom",
+          config: managed,
+        }),
+      ),
     ]);
     const objectsS = Number(process.hrtime.bigint() - started) / 1e9;
     const planFile = write("inventory.json", section(containers));

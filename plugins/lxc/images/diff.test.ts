@@ -39,6 +39,10 @@ const file = (fields: Partial<LxcDesired>): LxcDesired => ({
   ...fields,
 });
 
+/** The deletes when no container of the run is deleted. */
+const deletes = (desired: LxcDesired, images: LiveImage[]) =>
+  diffImageDeletes(desired, store(images), new Map());
+
 const absent = (...aliases: string[]) =>
   aliases.map((alias, i) => ({ alias, path: `/plugins/lxc/images/${i}` }));
 
@@ -59,11 +63,7 @@ const summary = (actions: Action[]) =>
 
 describe("ensure: absent", () => {
   it("deletes the image with its alias when op imported it and nothing keeps it", () => {
-    const actions = diffImageDeletes(
-      file({ absentImages: absent("old") }),
-      store([image(fpA)]),
-      new Map(),
-    );
+    const actions = deletes(file({ absentImages: absent("old") }), [image(fpA)]);
     expect(summary(actions)).toEqual(["delete image old image"]);
     expect(actions[0]?.reason).toBe(
       `ensure: absent: delete image ${fpA.slice(0, 12)} imported by op (alias old), no instance uses it`,
@@ -73,11 +73,7 @@ describe("ensure: absent", () => {
 
   it("removes only the alias while a live instance (any project) uses the image", () => {
     const used = image(fpA, { usedBy: [{ project: "p1", name: "web" }] });
-    const actions = diffImageDeletes(
-      file({ absentImages: absent("old") }),
-      store([used]),
-      new Map(),
-    );
+    const actions = deletes(file({ absentImages: absent("old") }), [used]);
     expect(summary(actions)).toEqual(["delete image old alias old"]);
     expect(actions[0]?.reason).toBe(
       `ensure: absent: remove alias old; image ${fpA.slice(0, 12)} kept (used by p1/web)`,
@@ -114,29 +110,17 @@ describe("ensure: absent", () => {
         { name: "other", description: "" },
       ],
     });
-    const actions = diffImageDeletes(
-      file({ absentImages: absent("old") }),
-      store([named]),
-      new Map(),
-    );
+    const actions = deletes(file({ absentImages: absent("old") }), [named]);
     expect(summary(actions)).toEqual(["delete image old alias old"]);
     expect(actions[0]?.reason).toContain("alias other names it");
     // Both aliases absent: the image goes, once.
-    const both = diffImageDeletes(
-      file({ absentImages: absent("old", "other") }),
-      store([named]),
-      new Map(),
-    );
+    const both = deletes(file({ absentImages: absent("old", "other") }), [named]);
     expect(summary(both)).toEqual(["delete image old image"]);
   });
 
   it("removes only op's alias of an image op did not import", () => {
     const foreign = image(fpA, { managed: false });
-    const actions = diffImageDeletes(
-      file({ absentImages: absent("old") }),
-      store([foreign]),
-      new Map(),
-    );
+    const actions = deletes(file({ absentImages: absent("old") }), [foreign]);
     expect(summary(actions)).toEqual(["delete image old alias old"]);
     expect(actions[0]?.reason).toContain("op did not import it");
   });
@@ -154,15 +138,11 @@ describe("ensure: absent", () => {
         },
       ],
     });
-    expect(summary(diffImageDeletes(desired, store([image(fpA)]), new Map()))).toEqual([
-      "delete image old alias old",
-    ]);
+    expect(summary(deletes(desired, [image(fpA)]))).toEqual(["delete image old alias old"]);
   });
 
   it("plans nothing for an alias that is already gone", () => {
-    expect(
-      diffImageDeletes(file({ absentImages: absent("gone") }), store([image(fpA)]), new Map()),
-    ).toEqual([]);
+    expect(deletes(file({ absentImages: absent("gone") }), [image(fpA)])).toEqual([]);
   });
 });
 
@@ -192,7 +172,7 @@ describe("prune_images", () => {
         },
       ],
     });
-    const actions = diffImageDeletes(desired, store(images), new Map());
+    const actions = deletes(desired, images);
     expect(summary(actions)).toEqual([
       "delete image old image",
       `delete image sha256:${"e".repeat(64)} image`,
@@ -202,15 +182,13 @@ describe("prune_images", () => {
     );
     expect(actions[1]?.reason).toContain("(no alias)");
     // Without the flag, nothing is pruned.
-    expect(diffImageDeletes({ ...desired, pruneImages: false }, store(images), new Map())).toEqual(
-      [],
-    );
+    expect(deletes({ ...desired, pruneImages: false }, images)).toEqual([]);
   });
 
   it("prunes an image only its deleted containers used, after them", () => {
     const used = image(fpA, { usedBy: [{ project: "default", name: "ct1" }] });
     const desired = file({ pruneImages: true });
-    expect(diffImageDeletes(desired, store([used]), new Map())).toEqual([]);
+    expect(deletes(desired, [used])).toEqual([]);
     const ref = { plugin: "lxc", resource: "container", id: "ct1" };
     const freed = diffImageDeletes(desired, store([used]), new Map([["ct1", ref]]));
     expect(summary(freed)).toEqual(["delete image old image"]);
