@@ -63,6 +63,15 @@ export interface IncusClient {
     content: string,
     options?: IncusRequestOptions,
   ): Promise<void>;
+  /**
+   * Reads a file from a container (running or not): its bytes, or undefined when there is no
+   * such file. `project` scopes the call for a client of the default project.
+   */
+  readFile(
+    instance: string,
+    path: string,
+    options?: IncusRequestOptions & { project?: string },
+  ): Promise<Buffer | undefined>;
   /** Imports a split image (metadata and rootfs tarballs); returns its fingerprint. */
   importImage(
     files: { metadata: string; rootfs: string },
@@ -77,6 +86,13 @@ interface Envelope {
   error?: string;
   error_code?: number;
   metadata?: unknown;
+}
+
+/** One HTTP answer of Incus: status, the file type it names (files API), body. */
+interface Answer {
+  status: number;
+  type: string | string[] | undefined;
+  body: Buffer;
 }
 
 interface Operation {
@@ -105,7 +121,7 @@ export function createIncusClient(
    * written, for a request that changes something, leaves its outcome unknown: Incus may have
    * acted on it (created the container) before the connection was lost.
    */
-  const send = (
+  const exchange = (
     method: string,
     path: string,
     what: string,
@@ -113,7 +129,7 @@ export function createIncusClient(
     headers: http.OutgoingHttpHeaders,
     answerMs: number = (options.answerSeconds ??
       (method === "GET" ? incusTimeouts.read : incusTimeouts.change)) * 1000,
-  ): Promise<Envelope> =>
+  ): Promise<Answer> =>
     new Promise((resolve, reject) => {
       let sent = false;
       const fail = (error: NodeJS.ErrnoException) =>
@@ -126,24 +142,11 @@ export function createIncusClient(
           res.on("error", fail);
           res.on("end", () => {
             clearTimeout(timer);
-            const text = Buffer.concat(chunks).toString("utf8");
-            let envelope: Envelope;
-            try {
-              envelope = JSON.parse(text) as Envelope;
-            } catch {
-              reject(
-                new OpError(
-                  "command-failed",
-                  `${what}: Incus answered HTTP ${res.statusCode} with no JSON: ${text.slice(0, 200)}`,
-                ),
-              );
-              return;
-            }
-            if (envelope.type === "error" || (res.statusCode ?? 500) >= 400) {
-              reject(refused(what, envelope.error || `HTTP ${res.statusCode}`));
-              return;
-            }
-            resolve(envelope);
+            resolve({
+              status: res.statusCode ?? 500,
+              type: res.headers["x-incus-type"],
+              body: Buffer.concat(chunks),
+            });
           });
         },
       );
@@ -163,6 +166,26 @@ export function createIncusClient(
       });
       write(req);
     });
+
+  /** Incus's JSON answer to one exchange; an error answer becomes an OpError with its message. */
+  const envelopeOf = (answer: Answer, what: string): Envelope => {
+    const text = answer.body.toString("utf8");
+    let envelope: Envelope;
+    try {
+      envelope = JSON.parse(text) as Envelope;
+    } catch {
+      throw new OpError(
+        "command-failed",
+        `${what}: Incus answered HTTP ${answer.status} with no JSON: ${text.slice(0, 200)}`,
+      );
+    }
+    if (envelope.type === "error" || answer.status >= 400)
+      throw refused(what, envelope.error || `HTTP ${answer.status}`);
+    return envelope;
+  };
+
+  const send = async (...args: Parameters<typeof exchange>): Promise<Envelope> =>
+    envelopeOf(await exchange(...args), args[2]);
 
   /**
    * Waits for a background operation in long-polls of up to `progress` seconds, telling
@@ -263,6 +286,27 @@ export function createIncusClient(
         what,
         options,
       );
+    },
+    async readFile(instance, path, options = {}) {
+      const what = options.what ?? `reading ${path} in ${instance}`;
+      const project =
+        options.project === undefined ? "" : `&project=${encodeURIComponent(options.project)}`;
+      const target = `/1.0/instances/${encodeURIComponent(instance)}/files?path=${encodeURIComponent(path)}${project}`;
+      const answer = await exchange("GET", target, what, (req) => req.end(), {});
+      // A file comes back as its raw bytes; an error or a directory listing as JSON.
+      if (answer.status === 200 && answer.type === "file") return answer.body;
+      let envelope: Envelope;
+      try {
+        envelope = envelopeOf(answer, what);
+      } catch (error) {
+        // Incus calls a missing file "Not Found" (and a missing instance by its name).
+        if (answer.status === 404 && error instanceof OpError && /: Not Found$/.test(error.message))
+          return undefined;
+        throw error;
+      }
+      throw new OpError("command-failed", `${what}: ${path} is not a regular file`, {
+        details: [JSON.stringify(envelope.metadata).slice(0, 200)],
+      });
     },
     async importImage(files, options = {}) {
       const what = options.what ?? "importing an image";
