@@ -15,8 +15,10 @@ alias=op-test/debian-cloud
 cache=/var/cache/op-test/debian-cloud
 suite=bookworm
 # What the image holds beyond debootstrap's minbase: an init, sshd, cloud-init and what its
-# Debian network renderer (ifupdown) needs to ask for an address.
-packages=systemd-sysv,openssh-server,cloud-init,ifupdown,isc-dhcp-client,iproute2,sudo,python3,netbase,ca-certificates
+# Debian network renderer (ifupdown) needs to ask for an address. Installed with apt inside the
+# new tree, not with debootstrap's --include, whose one-pass configure fails on cloud-init's
+# Python dependencies.
+packages="systemd-sysv openssh-server cloud-init ifupdown isc-dhcp-client iproute2 sudo netbase ca-certificates"
 
 log() { printf '==> %s\n' "$*"; }
 
@@ -57,13 +59,25 @@ build() {
       { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null; }
   }
   work=$(mktemp -d)
-  trap 'rm -rf "$work"' RETURN
-  log "debootstrap $suite ($packages)"
-  debootstrap --variant=minbase --include="$packages" "$suite" "$work/rootfs" "$(mirror)" \
-    >"$work/debootstrap.log" 2>&1 || {
-    tail -20 "$work/debootstrap.log" >&2
+  trap 'umount "$work/rootfs/proc" 2>/dev/null || true; rm -rf "$work"' RETURN
+  log "debootstrap $suite"
+  debootstrap --variant=minbase "$suite" "$work/rootfs" "$(mirror)" >"$work/log" 2>&1 || {
+    tail -20 "$work/log" "$work/rootfs/debootstrap/debootstrap.log" >&2 2>/dev/null
     return 1
   }
+  log "installing $packages"
+  cp /etc/resolv.conf "$work/rootfs/etc/resolv.conf"
+  # No service may start inside the build tree.
+  printf '#!/bin/sh\nexit 101\n' >"$work/rootfs/usr/sbin/policy-rc.d"
+  chmod 755 "$work/rootfs/usr/sbin/policy-rc.d"
+  mount -t proc proc "$work/rootfs/proc"
+  chroot "$work/rootfs" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends $packages >"$work/log" 2>&1 || {
+    tail -20 "$work/log" >&2
+    return 1
+  }
+  umount "$work/rootfs/proc"
+  rm -f "$work/rootfs/usr/sbin/policy-rc.d" "$work/rootfs/etc/resolv.conf"
   # Smaller and quicker to boot: no package lists or caches, no host keys baked in (sshd's
   # are made at first boot by cloud-init), no machine id shared by every container.
   chroot "$work/rootfs" apt-get clean

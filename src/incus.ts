@@ -72,6 +72,15 @@ export interface IncusClient {
     path: string,
     options?: IncusRequestOptions & { project?: string },
   ): Promise<Buffer | undefined>;
+  /**
+   * What is at `path` in a container (`file`, `directory`, `symlink`), without reading it; or
+   * undefined when nothing is (or the container is gone: a HEAD answer has no message).
+   */
+  fileType(
+    instance: string,
+    path: string,
+    options?: IncusRequestOptions & { project?: string },
+  ): Promise<string | undefined>;
   /** Imports a split image (metadata and rootfs tarballs); returns its fingerprint. */
   importImage(
     files: { metadata: string; rootfs: string },
@@ -128,12 +137,12 @@ export function createIncusClient(
     write: (req: http.ClientRequest) => void,
     headers: http.OutgoingHttpHeaders,
     answerMs: number = (options.answerSeconds ??
-      (method === "GET" ? incusTimeouts.read : incusTimeouts.change)) * 1000,
+      (isRead(method) ? incusTimeouts.read : incusTimeouts.change)) * 1000,
   ): Promise<Answer> =>
     new Promise((resolve, reject) => {
       let sent = false;
       const fail = (error: NodeJS.ErrnoException) =>
-        reject(lost(socketPath, `${what} (${method} ${path})`, error, sent && method !== "GET"));
+        reject(lost(socketPath, `${what} (${method} ${path})`, error, sent && !isRead(method)));
       const req = http.request(
         { socketPath, agent, method, path: scoped(path), headers },
         (res) => {
@@ -280,19 +289,27 @@ export function createIncusClient(
         "x-incus-type": "file",
         "x-incus-write": "overwrite",
       };
-      const target = `/1.0/instances/${encodeURIComponent(instance)}/files?path=${encodeURIComponent(path)}`;
       await finish(
-        await send("POST", target, what, (req) => req.end(content), headers),
+        await send(
+          "POST",
+          filesPath(instance, path, undefined),
+          what,
+          (req) => req.end(content),
+          headers,
+        ),
         what,
         options,
       );
     },
     async readFile(instance, path, options = {}) {
       const what = options.what ?? `reading ${path} in ${instance}`;
-      const project =
-        options.project === undefined ? "" : `&project=${encodeURIComponent(options.project)}`;
-      const target = `/1.0/instances/${encodeURIComponent(instance)}/files?path=${encodeURIComponent(path)}${project}`;
-      const answer = await exchange("GET", target, what, (req) => req.end(), {});
+      const answer = await exchange(
+        "GET",
+        filesPath(instance, path, options.project),
+        what,
+        (req) => req.end(),
+        {},
+      );
       // A file comes back as its raw bytes; an error or a directory listing as JSON.
       if (answer.status === 200 && answer.type === "file") return answer.body;
       let envelope: Envelope;
@@ -307,6 +324,19 @@ export function createIncusClient(
       throw new OpError("command-failed", `${what}: ${path} is not a regular file`, {
         details: [JSON.stringify(envelope.metadata).slice(0, 200)],
       });
+    },
+    async fileType(instance, path, options = {}) {
+      const what = options.what ?? `looking for ${path} in ${instance}`;
+      const answer = await exchange(
+        "HEAD",
+        filesPath(instance, path, options.project),
+        what,
+        (req) => req.end(),
+        {},
+      );
+      if (answer.status === 404) return undefined;
+      if (answer.status !== 200) throw refused(what, `HTTP ${answer.status}`);
+      return typeof answer.type === "string" ? answer.type : undefined;
     },
     async importImage(files, options = {}) {
       const what = options.what ?? "importing an image";
@@ -347,6 +377,12 @@ export function createIncusClient(
     },
     close: () => agent.destroy(),
   };
+}
+
+/** The files API path of `path` in `instance`, scoped to `project` when one is named. */
+function filesPath(instance: string, path: string, project: string | undefined): string {
+  const scope = project === undefined ? "" : `&project=${encodeURIComponent(project)}`;
+  return `/1.0/instances/${encodeURIComponent(instance)}/files?path=${encodeURIComponent(path)}${scope}`;
 }
 
 function refused(what: string, message: string): OpError {
@@ -401,4 +437,9 @@ function outcomeUnknown(error: OpError, why: string): OpError {
     ...(error.hint === undefined ? {} : { hint: error.hint }),
     cause: new OutcomeUnknown(why),
   });
+}
+
+/** A request that changes nothing: quick to answer, and safe to have lost. */
+function isRead(method: string): boolean {
+  return method === "GET" || method === "HEAD";
 }

@@ -312,11 +312,14 @@ describe("reading a file from a real container", () => {
     incus.close();
   });
 
-  it("gives a file's bytes, undefined for no such file, and refuses a directory or a missing container", async () => {
+  it("gives a file's bytes or type, undefined for no such file, and refuses a directory or a missing container", async () => {
     expect((await incus.readFile(name, "/etc/passwd"))?.toString()).toBe(
       "root:x:0:0:root:/root:/bin/sh\n",
     );
     expect(await incus.readFile(name, "/etc/no-such-file")).toBeUndefined();
+    expect(await incus.fileType(name, "/bin/busybox")).toBe("file");
+    expect(await incus.fileType(name, "/etc")).toBe("directory");
+    expect(await incus.fileType(name, "/usr/sbin/sshd")).toBeUndefined();
     expect((await rejection(incus.readFile(name, "/etc"))).message).toMatch(
       /\/etc is not a regular file/,
     );

@@ -44,7 +44,9 @@ describe("publicKeyProblem", () => {
     );
     expect(publicKeyProblem(`ssh-ed25519 ${longer}`)).toMatch(/after its last field/);
     // A private key pasted by mistake.
-    expect(publicKeyProblem("-----BEGIN OPENSSH PRIVATE KEY-----")).toMatch(/not an SSH public key type/);
+    expect(publicKeyProblem("-----BEGIN OPENSSH PRIVATE KEY-----")).toMatch(
+      /not an SSH public key type/,
+    );
   });
 });
 
