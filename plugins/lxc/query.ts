@@ -1,7 +1,7 @@
 /**
  * Bulk read: one `GET /1.0/instances?recursion=1&all-projects=true` (config, devices and status
- * of every instance) and one image listing (aliases included). The number of calls does not grow with the number of
- * containers; what the listing lacks (the host veth as the kernel names it now, its bridge,
+ * of every instance) and one image listing (aliases included). The number of calls does not
+ * grow with the number of containers; what the listing lacks (the host veth as the kernel names it now, its bridge,
  * addresses) comes from small sysfs and /proc reads, and OVSDB is read once, only when a
  * running container's veth is in no Linux bridge (it may be an OVS port).
  */
