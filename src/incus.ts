@@ -61,7 +61,7 @@ export interface IncusClient {
     instance: string,
     path: string,
     content: string,
-    options?: IncusRequestOptions,
+    options?: IncusRequestOptions & { project?: string },
   ): Promise<void>;
   /** Imports a split image (metadata and rootfs tarballs); returns its fingerprint. */
   importImage(
@@ -257,7 +257,9 @@ export function createIncusClient(
         "x-incus-type": "file",
         "x-incus-write": "overwrite",
       };
-      const target = `/1.0/instances/${encodeURIComponent(instance)}/files?path=${encodeURIComponent(path)}`;
+      const scope =
+        options.project === undefined ? "" : `&project=${encodeURIComponent(options.project)}`;
+      const target = `/1.0/instances/${encodeURIComponent(instance)}/files?path=${encodeURIComponent(path)}${scope}`;
       await finish(
         await send("POST", target, what, (req) => req.end(content), headers),
         what,

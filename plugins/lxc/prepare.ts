@@ -18,6 +18,8 @@ import { isAbsolute, join, resolve } from "node:path";
 import { OpError } from "../../src/errors.js";
 import { openRegularFile } from "../../src/files.js";
 import type { Ctx } from "../../src/plugin.js";
+import { scheduleProblem } from "./containers/schedule.js";
+import { snapshotsTag } from "./containers/snapshots.js";
 import {
   hostPathExposure,
   type OtherMount,
@@ -25,8 +27,6 @@ import {
   removalRefusal,
   resolveFromStateDir,
 } from "./paths.js";
-import { scheduleProblem } from "./containers/schedule.js";
-import { snapshotsTag } from "./containers/snapshots.js";
 import { containerId, defaultProject } from "./refs.js";
 import {
   type BridgeKind,
@@ -531,7 +531,10 @@ export function prepareContainer(
   }));
   for (const [k, snapshot] of keep.entries()) {
     if (keep.findIndex((other) => other.name === snapshot.name) < k)
-      problems.add(`${path}/snapshots/keep/${k}/name`, `snapshot "${snapshot.name}" is listed twice`);
+      problems.add(
+        `${path}/snapshots/keep/${k}/name`,
+        `snapshot "${snapshot.name}" is listed twice`,
+      );
   }
   const snapshots =
     keep.length > 0 || spec.snapshots?.prune === true

@@ -56,7 +56,7 @@ function entryProblem(entry: string): string | undefined {
   }
   const parts = entry.split(" ");
   if (parts.length !== 5) {
-    return "a schedule has 5 fields separated by single spaces: minute hour day-of-month month day-of-week (several schedules are joined by \", \")";
+    return 'a schedule has 5 fields separated by single spaces: minute hour day-of-month month day-of-week (several schedules are joined by ", ")';
   }
   for (const [i, part] of parts.entries()) {
     const field = fields[i] as Field;
@@ -75,18 +75,17 @@ function fieldProblem(text: string, field: Field): string | undefined {
     if (range === "*" || range === "?") continue;
     const [from = "", to, ...more] = range.split("-");
     if (more.length > 0) return "a range is written N-M";
-    const low = valueOf(from, field);
-    const high = to === undefined ? low : valueOf(to, field);
+    const low = numberIn(from, field);
+    const high = to === undefined ? low : numberIn(to, field);
     if (low === undefined || high === undefined)
       return `not a number${field.names === undefined ? "" : " or a name"}`;
-    if (low < field.min || high > field.max)
-      return `out of range (${field.min}-${field.max})`;
+    if (low < field.min || high > field.max) return `out of range (${field.min}-${field.max})`;
     if (low > high) return "a range goes from low to high";
   }
   return undefined;
 }
 
-function valueOf(text: string, field: Field): number | undefined {
+function numberIn(text: string, field: Field): number | undefined {
   if (/^[0-9]{1,4}$/.test(text)) return Number(text);
   const named = field.names?.indexOf(text.toLowerCase()) ?? -1;
   return named === -1 ? undefined : field.min + named;
