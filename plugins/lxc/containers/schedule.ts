@@ -50,6 +50,7 @@ export function scheduleProblem(schedule: string): string | undefined {
 
 function entryProblem(entry: string): string | undefined {
   if (entry.startsWith("@")) {
+    if (entry.includes(",")) return 'several schedules are joined by ", " (a comma and a space)';
     return aliases.has(entry.toLowerCase())
       ? undefined
       : `unknown alias (Incus knows ${[...aliases].join(", ")})`;
