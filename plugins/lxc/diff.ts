@@ -326,7 +326,7 @@ function describe(change: FieldChange): string {
   if (!Object.hasOwn(change, "before")) return `add ${change.path}`;
   if (!Object.hasOwn(change, "after")) return `remove ${change.path}`;
   if (typeof change.before === "string" && typeof change.after === "string") {
-    return `${change.path} ${change.before} → ${change.after}`;
+    return `${change.path} ${change.before || "(empty)"} → ${change.after || "(empty)"}`;
   }
   return `change ${change.path}`;
 }
