@@ -49,13 +49,14 @@ export function incusOf(ctx: Ctx): IncusClient {
 
 export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
   const incus = incusOf(ctx);
-  const [instances, aliases] = await Promise.all([
-    incus.request<IncusInstance[]>(
-      "GET",
-      "/1.0/instances?recursion=1&all-projects=true",
-      undefined,
-      { what: "listing containers" },
-    ),
+  // A client made for one project (the system tests' isolation) sees that project as the
+  // whole host: it is listed alone and is the file's `default` (every call is scoped to it).
+  const listing =
+    incus.project === undefined
+      ? "/1.0/instances?recursion=1&all-projects=true"
+      : "/1.0/instances?recursion=1";
+  const [listed, aliases] = await Promise.all([
+    incus.request<IncusInstance[]>("GET", listing, undefined, { what: "listing containers" }),
     incus.request<{ name: string; target: string }[]>(
       "GET",
       "/1.0/images/aliases?recursion=1",
@@ -65,6 +66,10 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
       },
     ),
   ]);
+  const instances =
+    incus.project === undefined
+      ? listed
+      : listed.map((instance) => ({ ...instance, project: defaultProject }));
   const containers = instances
     .filter((instance) => instance.type === "container")
     .map((instance) => liveContainer(instance, ctx.host.sys))
