@@ -302,7 +302,7 @@ interface NicState {
 
 /** Runs `ip ARGS` in a running container's network namespace (op's own ip, not the container's). */
 async function inContainerNet(ctx: Ctx, where: Where, args: readonly string[]): Promise<string> {
-  const pid = ctx.host.sys.containerPid(hostName(where));
+  const pid = ctx.host.sys.containerPid(hostName(where, ctx.incus?.project));
   if (pid === undefined) {
     throw new OpError(
       "not-found",
@@ -329,7 +329,7 @@ interface IpRoute {
 }
 
 async function readNic(ctx: Ctx, name: Where): Promise<NicState | undefined> {
-  const up = containerLinkUp(ctx.host.sys, hostName(name), nicDevice);
+  const up = containerLinkUp(ctx.host.sys, hostName(name, ctx.incus?.project), nicDevice);
   if (up === undefined) return undefined;
   const [links, routes] = await Promise.all([
     inContainerNet(ctx, name, ["-j", "addr", "show", "dev", nicDevice]),

@@ -18,10 +18,14 @@ import type { BridgeKind } from "./types.js";
  * the plain name in the default project, `PROJECT_NAME` in another (a container name holds no
  * `_`, so the two never meet).
  */
-export function hostName(container: { project: string; name: string }): string {
-  return container.project === defaultProject
-    ? container.name
-    : `${container.project}_${container.name}`;
+export function hostName(
+  container: { project: string; name: string },
+  /** The project an Incus client made for one project scopes the file's `default` to. */
+  bound?: string,
+): string {
+  const project =
+    container.project === defaultProject ? (bound ?? defaultProject) : container.project;
+  return project === defaultProject ? container.name : `${project}_${container.name}`;
 }
 
 /** Everything apply needs to check a bridge and fix a link: Linux bridges, links, OVSDB. */

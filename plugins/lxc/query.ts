@@ -72,7 +72,7 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
       : listed.map((instance) => ({ ...instance, project: defaultProject }));
   const containers = instances
     .filter((instance) => instance.type === "container")
-    .map((instance) => liveContainer(instance, ctx.host.sys))
+    .map((instance) => liveContainer(instance, ctx.host.sys, incus.project))
     .sort((a, b) => byName(a, b) || byName({ name: a.project }, { name: b.project }));
   await readSnapshots(incus, containers);
   const bridges = linuxBridges(ctx.host.sys);
@@ -129,7 +129,12 @@ async function readSnapshots(incus: IncusClient, containers: LiveContainer[]): P
 }
 
 /** A container as Incus lists it, with what the host's files say of its link (`sys`). */
-export function liveContainer(instance: IncusInstance, sys: Sys): LiveContainer {
+export function liveContainer(
+  instance: IncusInstance,
+  sys: Sys,
+  /** The project a client made for one project is bound to (its containers' `default`). */
+  bound?: string,
+): LiveContainer {
   const config: Record<string, string> = {};
   const volatile: Record<string, string> = {};
   for (const [key, value] of Object.entries(instance.config ?? {})) {
@@ -139,7 +144,7 @@ export function liveContainer(instance: IncusInstance, sys: Sys): LiveContainer 
   const devices = instance.devices ?? {};
   const status = instance.status.toLowerCase();
   const project = instance.project ?? defaultProject;
-  const onHost = hostName({ project, name: instance.name });
+  const onHost = hostName({ project, name: instance.name }, bound);
   const live: LiveContainer = {
     name: instance.name,
     project,
