@@ -30,8 +30,11 @@ import {
 const containers: string[] = [];
 const projects: string[] = [];
 afterAll(async () => {
-  await removeContainers(containers);
-  for (const project of projects) await removeProject(project);
+  try {
+    await removeContainers(containers);
+  } finally {
+    for (const project of projects) await removeProject(project);
+  }
 });
 
 /** A container entry with a test name and id, remembered for clean-up (default project). */
