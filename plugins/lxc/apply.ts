@@ -8,7 +8,7 @@ import { fileError } from "../../src/files.js";
 import type { IncusClient } from "../../src/incus.js";
 import { type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
 import { restartPath } from "./containers/restart.js";
-import { type DesiredSnapshots, snapshotWork } from "./containers/snapshots.js";
+import { type DesiredSnapshots, snapshotNames, snapshotWork } from "./containers/snapshots.js";
 import { isRootDisk, nicStatePath } from "./diff.js";
 import { containerLinkUp, enrol, type HostNet, hostName, readHostNet, renameLink } from "./host.js";
 import { incusOf } from "./query.js";
@@ -204,10 +204,7 @@ async function keepSnapshots(
       what: `listing the snapshots of ${label(container)}`,
     },
   );
-  const names = urls.map((url) =>
-    decodeURIComponent((url.split("?")[0] ?? url).split("/").pop() ?? ""),
-  );
-  const work = snapshotWork(snapshots, names, container.config["snapshots.pattern"]);
+  const work = snapshotWork(snapshots, snapshotNames(urls), container.config["snapshots.pattern"]);
   for (const snapshot of work.create) {
     await incus.request(
       "POST",

@@ -11,6 +11,7 @@ import type { Sys } from "../../src/host/sys.js";
 import type { IncusClient } from "../../src/incus.js";
 import { byName } from "../../src/order.js";
 import type { Ctx } from "../../src/plugin.js";
+import { snapshotNames } from "./containers/snapshots.js";
 import {
   containerAddresses,
   containerLinkUp,
@@ -121,9 +122,7 @@ async function readSnapshots(incus: IncusClient, containers: LiveContainer[]): P
           undefined,
           { what: `listing the snapshots of ${container.name}` },
         );
-        container.snapshots = urls.map((url) =>
-          decodeURIComponent((url.split("?")[0] ?? url).split("/").pop() ?? ""),
-        );
+        container.snapshots = snapshotNames(urls);
       }),
   );
 }

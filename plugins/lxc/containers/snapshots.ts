@@ -28,6 +28,11 @@ export function snapshotsTag(snapshots: DesiredSnapshots): string {
   return `${snapshots.keep.map((snapshot) => snapshot.name).join(",")}${snapshots.prune ? ";prune" : ""}`;
 }
 
+/** Snapshot names from Incus's listing of their URLs (`/1.0/instances/web/snapshots/base`). */
+export function snapshotNames(urls: readonly string[]): string[] {
+  return urls.map((url) => decodeURIComponent((url.split("?")[0] ?? url).split("/").pop() ?? ""));
+}
+
 /** The change entries' path of one snapshot. */
 export const snapshotPath = (name: string) => `snapshots.${name}`;
 
