@@ -46,6 +46,8 @@ export interface IncusClientOptions {
 
 export interface IncusClient {
   readonly socketPath: string;
+  /** The project every call is scoped to, when the client was made for one. */
+  readonly project?: string;
   /**
    * One API call. Returns the response's `metadata`; for a background operation, waits for it
    * and returns the finished operation's `metadata`.
@@ -61,7 +63,7 @@ export interface IncusClient {
     instance: string,
     path: string,
     content: string,
-    options?: IncusRequestOptions,
+    options?: IncusRequestOptions & { project?: string },
   ): Promise<void>;
   /**
    * Reads a file from a container (running or not): its bytes, or undefined when there is no
@@ -263,6 +265,7 @@ export function createIncusClient(
 
   return {
     socketPath,
+    ...(options.project === undefined ? {} : { project: options.project }),
     async request<T>(
       method: string,
       path: string,
@@ -292,7 +295,7 @@ export function createIncusClient(
       await finish(
         await send(
           "POST",
-          filesPath(instance, path, undefined),
+          filesPath(instance, path, options.project),
           what,
           (req) => req.end(content),
           headers,

@@ -5,8 +5,10 @@
  */
 import type { FieldChange, ResourceRef } from "../../src/plugin.js";
 import { linkRef, ovsDatabaseRef } from "../network/refs.js";
+import { heldReason, restartChanges, restartPath } from "./containers/restart.js";
+import { snapshotChanges } from "./containers/snapshots.js";
 import { humanBytes } from "./paths.js";
-import { imageActionId, imageRef } from "./refs.js";
+import { containerId, defaultProject, imageActionId, imageRef, projectRef } from "./refs.js";
 import {
   type ContainerDelete,
   type DesiredContainer,
@@ -51,9 +53,13 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
     imageActions.add(image.alias);
   }
 
-  const byName = new Map(live.containers.map((container) => [container.name, container]));
+  // Keyed by project and name: `web` in two projects is two containers.
+  const byId = new Map(
+    live.containers.map((container) => [containerId(container.project, container.name), container]),
+  );
   for (const container of desired.containers) {
-    const current = byName.get(container.name);
+    const id = containerId(container.project, container.name);
+    const current = byId.get(id);
     const needs = needsOf(container, imageActions);
     // A bridge that is not on the host must come from the network plugin in this same run.
     const expects =
@@ -64,7 +70,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       kind: "create",
       plugin,
       resource: "container",
-      id: container.name,
+      id,
       after: container,
       reason,
       ...(needs.length > 0 ? { needs } : {}),
@@ -94,7 +100,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         kind: "delete",
         plugin,
         resource: "container",
-        id: container.name,
+        id,
         before,
         reason,
       });
@@ -102,6 +108,11 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       continue;
     }
     const changes = containerChanges(container, current);
+    // Keys Incus reads only at start: a running container that keeps running must restart.
+    const atStart =
+      current.status === "running" && container.running ? restartChanges(changes) : [];
+    if (atStart.length > 0 && container.restartAllowed)
+      changes.push({ path: restartPath, after: `graceful restart for ${atStart.join(", ")}` });
     // Limits or config alone do not wait for the bridge; a start or a NIC change does.
     const touchesNic = changes.some((c) =>
       c.path === "running"
@@ -113,11 +124,12 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         kind: "modify",
         plugin,
         resource: "container",
-        id: container.name,
+        id,
         before: current,
         after: container,
         changes,
         reason: changes.map(describe).join(", "),
+        ...(atStart.length > 0 && !container.restartAllowed ? { held: heldReason(atStart) } : {}),
         ...(needs.length > 0 && touchesNic ? { needs } : {}),
         ...(expects.length > 0 && touchesNic ? { expects } : {}),
       });
@@ -125,7 +137,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
   }
 
   for (const gone of desired.absent) {
-    const current = byName.get(gone.name);
+    const current = byId.get(containerId(gone.project, gone.name));
     if (current === undefined) continue;
     const before: ContainerDelete = {
       container: current,
@@ -137,16 +149,20 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       kind: "delete",
       plugin,
       resource: "container",
-      id: gone.name,
+      id: containerId(gone.project, gone.name),
       before,
       reason: deleteReason("ensure: absent", current, gone.unprotect, gone.removeSources),
     });
   }
 
   if (desired.prune) {
-    const named = new Set([...desired.containers, ...desired.absent].map((c) => c.name));
+    const named = new Set(
+      [...desired.containers, ...desired.absent].map((c) => containerId(c.project, c.name)),
+    );
+    // Every project: a container op made in a project the file no longer names is pruned too.
     for (const current of live.containers) {
-      if (!current.managed || named.has(current.name)) continue;
+      const id = containerId(current.project, current.name);
+      if (!current.managed || named.has(id)) continue;
       const before: ContainerDelete = {
         container: current,
         unprotect: false,
@@ -157,7 +173,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         kind: "delete",
         plugin,
         resource: "container",
-        id: current.name,
+        id,
         before,
         reason: deleteReason("not in the file (prune)", current, false),
       });
@@ -190,6 +206,8 @@ function needsOf(container: DesiredContainer, imageActions: Set<string>): Resour
     if (container.nic.kind === undefined) needs.push(ovsDatabaseRef);
   }
   if (imageActions.has(container.image)) needs.push(imageRef(container.image));
+  // A project the file declares is created first (the need is dropped when it has no action).
+  if (container.project !== defaultProject) needs.push(projectRef(container.project));
   return needs;
 }
 
@@ -225,6 +243,13 @@ export function containerChanges(desired: DesiredContainer, live: LiveContainer)
       if (key === nicDevice) nicChanged = true;
     }
   }
+  if (desired.description !== undefined && desired.description !== live.put.description)
+    changes.push(change("description", live.put.description, desired.description));
+  if (desired.ephemeral !== undefined && desired.ephemeral !== live.put.ephemeral)
+    changes.push({ path: "ephemeral", before: live.put.ephemeral, after: desired.ephemeral });
+  changes.push(
+    ...snapshotChanges(desired.snapshots, live.snapshots, desired.config["snapshots.pattern"]),
+  );
   const running = live.status === "running";
   if (running !== desired.running)
     changes.push({ path: "running", before: running, after: desired.running });
@@ -283,6 +308,10 @@ function change(path: string, before: unknown, after: unknown): FieldChange {
 
 function describe(change: FieldChange): string {
   if (change.path === "running") return change.after ? "start" : "stop";
+  if (change.path === restartPath) return `${change.after} (restart required)`;
+  if (change.path === "ephemeral") return change.after ? "make ephemeral" : "make persistent";
+  if (change.path.startsWith("snapshots."))
+    return `${change.after === undefined ? "delete" : "take"} snapshot ${change.path.slice(10)}`;
   if (change.path === "veth") return `rename veth ${change.before ?? "(none)"} → ${change.after}`;
   if (change.path === "bridge")
     return `enrol in ${change.after}${change.before === undefined ? "" : ` (now in ${change.before})`}`;
@@ -297,7 +326,7 @@ function describe(change: FieldChange): string {
   if (!Object.hasOwn(change, "before")) return `add ${change.path}`;
   if (!Object.hasOwn(change, "after")) return `remove ${change.path}`;
   if (typeof change.before === "string" && typeof change.after === "string") {
-    return `${change.path} ${change.before} → ${change.after}`;
+    return `${change.path} ${change.before || "(empty)"} → ${change.after || "(empty)"}`;
   }
   return `change ${change.path}`;
 }

@@ -20,6 +20,7 @@ import { ovsBridges, readOvs } from "./host.js";
 import { opDefaultDirectories } from "./paths.js";
 import { prepareLxc } from "./prepare.js";
 import { queryLxc } from "./query.js";
+import { containerId } from "./refs.js";
 import type {
   BridgeKind,
   LiveContainer,
@@ -35,7 +36,10 @@ export type { LxcDesired, LxcLive } from "./types.js";
 /** The file's half, started: it gets the live state when the host has answered. */
 type LxcNormalised = ReturnType<typeof liveLater<LxcLive, LxcDesired>>;
 
-/** One row per container: name, op id, status, image, veth, bridge, addresses, limits. */
+/**
+ * One row per container: name (PROJECT/NAME outside the default project), op id, status,
+ * image, veth, bridge, addresses, limits. Incus's own volatile keys are not shown.
+ */
 export function reportLxc(live: LxcLive): LiveReport {
   return {
     columns: [
@@ -53,10 +57,10 @@ export function reportLxc(live: LxcLive): LiveReport {
     rows: live.containers.map((container) => {
       const nic = container.devices[nicDevice];
       return [
-        container.name,
+        containerId(container.project, container.name),
         container.id ?? "-",
         container.status,
-        container.image ?? container.put.volatile["volatile.base_image"]?.slice(0, 12) ?? "-",
+        container.image ?? container.put.volatile["image.description"] ?? "-",
         container.veth ?? nic?.host_name ?? "-",
         container.master ?? nic?.parent ?? "-",
         container.addresses.join(" ") || "-",

@@ -94,7 +94,9 @@ function iniInventory(hosts: readonly InventoryHost[]): string {
       const first = !seen.has(name);
       seen.add(name);
       const vars = first ? Object.entries(hostJson(hosts, name)) : [];
-      return [name, ...vars.map(([key, value]) => `${key}=${iniValue(name, key, value)}`)].join(" ");
+      return [name, ...vars.map(([key, value]) => `${key}=${iniValue(name, key, value)}`)].join(
+        " ",
+      );
     });
     sections.push(`[${group}]\n${lines.join("\n")}\n`);
   }
