@@ -9,6 +9,7 @@ import type { IncusClient } from "../../src/incus.js";
 import { type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
 import { isRootDisk, nicStatePath } from "./diff.js";
 import { containerLinkUp, enrol, type HostNet, readHostNet, renameLink } from "./host.js";
+import { applyNetwork } from "./networks/apply.js";
 import { incusOf } from "./query.js";
 import type {
   BridgeKind,
@@ -20,6 +21,7 @@ import type {
   LxcAction,
 } from "./types.js";
 import { nicDevice, tags } from "./types.js";
+import { applyVolume } from "./volumes/apply.js";
 
 export async function applyLxc(action: LxcAction, ctx: Ctx): Promise<void> {
   const incus = incusOf(ctx);
@@ -31,6 +33,8 @@ export async function applyLxc(action: LxcAction, ctx: Ctx): Promise<void> {
       action.kind === "modify" ? action.before.fingerprint : undefined,
     );
   }
+  if (action.resource === "network") return applyNetwork(action, incus);
+  if (action.resource === "volume") return applyVolume(action, incus);
   switch (action.kind) {
     case "create":
       return createContainer(action.after, ctx, incus);

@@ -5,8 +5,9 @@
  */
 import type { FieldChange, ResourceRef } from "../../src/plugin.js";
 import { linkRef, ovsDatabaseRef } from "../network/refs.js";
+import { diffNetworks } from "./networks/diff.js";
 import { humanBytes } from "./paths.js";
-import { imageActionId, imageRef } from "./refs.js";
+import { containerId, imageActionId, imageRef, networkRef, volumeRef } from "./refs.js";
 import {
   type ContainerDelete,
   type DesiredContainer,
@@ -19,6 +20,7 @@ import {
   nicDevice,
   plugin,
 } from "./types.js";
+import { diffVolumes } from "./volumes/diff.js";
 
 export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
   const actions: LxcAction[] = [];
@@ -102,11 +104,11 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       continue;
     }
     const changes = containerChanges(container, current);
-    // Limits or config alone do not wait for the bridge; a start or a NIC change does.
+    // Limits or config alone do not wait for the bridge; a start or a device change does.
     const touchesNic = changes.some((c) =>
       c.path === "running"
         ? c.after === true
-        : ["veth", "bridge", `devices.${nicDevice}`].includes(c.path),
+        : ["veth", "bridge"].includes(c.path) || c.path.startsWith("devices."),
     );
     if (changes.length > 0) {
       actions.push({
@@ -163,6 +165,17 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       });
     }
   }
+  const deleted = new Set(
+    actions.flatMap((a) =>
+      a.resource === "container" && a.kind === "delete"
+        ? [containerId(a.before.container.project, a.before.container.name)]
+        : [],
+    ),
+  );
+  actions.push(
+    ...diffNetworks(desired.networks ?? [], live.networks ?? [], desired.prune, deleted),
+    ...diffVolumes(desired.volumes ?? [], live.volumes ?? [], deleted),
+  );
   return actions;
 }
 
@@ -190,6 +203,10 @@ function needsOf(container: DesiredContainer, imageActions: Set<string>): Resour
     if (container.nic.kind === undefined) needs.push(ovsDatabaseRef);
   }
   if (imageActions.has(container.image)) needs.push(imageRef(container.image));
+  // A network or volume with no action this run is dropped from the needs by the engine.
+  if (container.network !== undefined) needs.push(networkRef(container.project, container.network));
+  for (const attached of container.attached ?? [])
+    needs.push(volumeRef(container.project, attached.pool, attached.volume));
   return needs;
 }
 

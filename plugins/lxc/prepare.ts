@@ -18,6 +18,13 @@ import { isAbsolute, join, resolve } from "node:path";
 import { OpError } from "../../src/errors.js";
 import { openRegularFile } from "../../src/files.js";
 import type { Ctx } from "../../src/plugin.js";
+import { checkNetworks } from "./networks/check.js";
+import {
+  attachNetwork,
+  checkContainerNetwork,
+  type DeclaredLink,
+  resolveNetworks,
+} from "./networks/prepare.js";
 import {
   hostPathExposure,
   type OtherMount,
@@ -25,7 +32,7 @@ import {
   removalRefusal,
   resolveFromStateDir,
 } from "./paths.js";
-import { defaultProject } from "./refs.js";
+import { containerId, defaultProject } from "./refs.js";
 import {
   type BridgeKind,
   type DesiredAbsent,
@@ -44,6 +51,8 @@ import {
   tags,
 } from "./types.js";
 import { defaultVethName } from "./veths.js";
+import { attachVolumes, checkVolumes } from "./volumes/check.js";
+import { checkAttachedVolumes, resolveVolumes } from "./volumes/prepare.js";
 
 export const fallbackImage = "images:debian/12";
 export const defaultStopTimeout = 30;
@@ -74,6 +83,8 @@ export interface PrepareEnv {
   ovsBridges?: () => Promise<Record<string, BridgeKind>>;
   /** op's own directories (ledger, key, lock, cache): never mounted read-write freely, never removed. */
   opDirs?: readonly string[];
+  /** The links the file's network section declares: no managed network may take their names. */
+  declaredLinks?: readonly DeclaredLink[];
 }
 
 /** A problem found while preparing; all are collected and thrown together. */
@@ -160,6 +171,13 @@ export async function prepareLxc(
     }
     containers.push(container);
   }
+  const { networks, volumes } = prepareObjects(section, base, live, problems, {
+    containers,
+    absent,
+    prune: section.prune ?? false,
+    declaredLinks: env.declaredLinks ?? [],
+    sys: ctx.host.sys,
+  });
   if (problems.lines.length > 0) {
     throw new OpError(
       "invalid-state",
@@ -170,7 +188,50 @@ export async function prepareLxc(
       },
     );
   }
-  return { prune: section.prune ?? false, images, containers, absent };
+  return { prune: section.prune ?? false, images, containers, absent, networks, volumes };
+}
+
+/**
+ * Networks and volumes normalised and checked against the host, and the containers' use of
+ * them: a container that is deleted this run (absent or pruned) no longer holds them.
+ */
+function prepareObjects(
+  section: LxcSection,
+  base: string,
+  live: LxcLive,
+  problems: Problems,
+  run: {
+    containers: readonly DesiredContainer[];
+    absent: readonly DesiredAbsent[];
+    prune: boolean;
+    declaredLinks: readonly DeclaredLink[];
+    sys: Ctx["host"]["sys"];
+  },
+) {
+  const named = new Set([...run.containers, ...run.absent].map((c) => c.name));
+  const leaving = new Set([
+    ...run.absent.map((gone) => containerId(defaultProject, gone.name)),
+    ...live.containers
+      .filter((c) => run.prune && c.managed && !named.has(c.name))
+      .map((c) => containerId(c.project, c.name)),
+  ]);
+  const stays = (id: string) => !leaving.has(id);
+  const networks = checkNetworks(section, base, problems);
+  const volumes = checkVolumes(section, base, problems);
+  const liveNetworks = live.networks ?? [];
+  const storage = { pools: live.pools ?? [], volumes: live.volumes ?? [] };
+  resolveNetworks(networks, liveNetworks, {
+    problems,
+    declaredLinks: run.declaredLinks,
+    sys: run.sys,
+    stays,
+  });
+  resolveVolumes(volumes, storage, { problems, stays });
+  for (const container of run.containers) {
+    checkContainerNetwork(container, networks, liveNetworks, problems);
+    checkAttachedVolumes(container, volumes, storage, problems);
+  }
+  return { networks, volumes };
 }
 
 interface CheckedEntry {
@@ -531,6 +592,8 @@ export function prepareContainer(
       allowHostPath: mount.allow_host_path ?? false,
     });
   }
+  const network = attachNetwork(spec, path, bridge, devices, problems);
+  const attached = attachVolumes(spec, path, devices, problems);
 
   return {
     name,
@@ -547,6 +610,8 @@ export function prepareContainer(
     mounts,
     stopTimeout: spec.stop_timeout ?? defaultStopTimeout,
     ...(resolvConf === undefined ? {} : { resolvConf }),
+    ...(network === undefined ? {} : { network }),
+    ...(attached.length === 0 ? {} : { attached }),
   };
 }
 

@@ -19,8 +19,10 @@ import {
   peerIndex,
   readOvs,
 } from "./host.js";
+import { queryNetworks } from "./networks/query.js";
 import { defaultProject } from "./refs.js";
 import { type Devices, type LiveContainer, type LxcLive, nicDevice, tags } from "./types.js";
+import { queryVolumes } from "./volumes/query.js";
 
 interface IncusInstance {
   name: string;
@@ -48,7 +50,7 @@ export function incusOf(ctx: Ctx): IncusClient {
 
 export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
   const incus = incusOf(ctx);
-  const [instances, aliases] = await Promise.all([
+  const [instances, aliases, networks, storage] = await Promise.all([
     incus.request<IncusInstance[]>("GET", "/1.0/instances?recursion=1", undefined, {
       what: "listing containers",
     }),
@@ -60,6 +62,8 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
         what: "listing image aliases",
       },
     ),
+    queryNetworks(incus),
+    queryVolumes(incus),
   ]);
   const containers = instances
     .filter((instance) => instance.type === "container")
@@ -90,6 +94,8 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
     bridges,
     aliases: Object.fromEntries(aliases.map((alias) => [alias.name, alias.target])),
     ...(otherMounts.length > 0 ? { otherMounts } : {}),
+    networks,
+    ...storage,
   };
 }
 

@@ -1,0 +1,58 @@
+/** One network action through the Incus API: create, change the file's keys, or delete. */
+import type { IncusClient } from "../../../src/incus.js";
+import { type ActionOn, unreachable } from "../../../src/plugin.js";
+import { inProject } from "../refs.js";
+import type { LxcKinds } from "../types.js";
+
+export async function applyNetwork(
+  action: ActionOn<"network", LxcKinds["network"]>,
+  incus: IncusClient,
+): Promise<void> {
+  switch (action.kind) {
+    case "create": {
+      const network = action.after;
+      await incus.request(
+        "POST",
+        inProject("/1.0/networks", network.project),
+        {
+          name: network.name,
+          type: network.type,
+          description: network.description ?? "",
+          config: network.config,
+        },
+        { what: `creating network ${network.name}` },
+      );
+      return;
+    }
+    case "modify": {
+      const network = action.after;
+      // PATCH merges: the keys the file does not give stay as Incus has them.
+      await incus.request(
+        "PATCH",
+        inProject(networkPath(network.name), network.project),
+        {
+          config: network.config,
+          ...(network.description === undefined ? {} : { description: network.description }),
+        },
+        { what: `updating network ${network.name}` },
+      );
+      return;
+    }
+    case "delete": {
+      const network = action.before;
+      await incus.request(
+        "DELETE",
+        inProject(networkPath(network.name), network.project),
+        undefined,
+        { what: `deleting network ${network.name}` },
+      );
+      return;
+    }
+    default:
+      return unreachable(action);
+  }
+}
+
+function networkPath(name: string): string {
+  return `/1.0/networks/${encodeURIComponent(name)}`;
+}

@@ -1,0 +1,43 @@
+/**
+ * Every managed network of every project in one call. Links Incus lists without managing them
+ * (eth0, host bridges) are the network plugin's and are left out.
+ */
+import type { IncusClient } from "../../../src/incus.js";
+import { splitServerKeys } from "../objects.js";
+import { defaultProject } from "../refs.js";
+import { tags } from "../types.js";
+import type { LiveNetwork } from "./types.js";
+
+interface IncusNetwork {
+  name: string;
+  project?: string;
+  type: string;
+  managed: boolean;
+  description: string;
+  config: Record<string, string> | null;
+  used_by: string[] | null;
+}
+
+export async function queryNetworks(incus: IncusClient): Promise<LiveNetwork[]> {
+  const listed = await incus.request<IncusNetwork[]>(
+    "GET",
+    "/1.0/networks?recursion=1&all-projects=true",
+    undefined,
+    { what: "listing managed networks" },
+  );
+  return listed.filter((network) => network.managed).map(liveNetwork);
+}
+
+export function liveNetwork(network: IncusNetwork): LiveNetwork {
+  const { config, volatile } = splitServerKeys(network.config);
+  return {
+    name: network.name,
+    project: network.project ?? defaultProject,
+    type: network.type,
+    owned: config[tags.managed] === "true",
+    description: network.description,
+    config,
+    volatile,
+    usedBy: network.used_by ?? [],
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * The storage pools in one call, then the custom volumes of every project in one call per pool
+ * (Incus has no listing across pools). Instance and image volumes are Incus's own: left out.
+ */
+import type { IncusClient } from "../../../src/incus.js";
+import { splitServerKeys } from "../objects.js";
+import { defaultProject } from "../refs.js";
+import { tags } from "../types.js";
+import type { LivePool, LiveVolume } from "./types.js";
+
+interface IncusVolume {
+  name: string;
+  project?: string;
+  type: string;
+  content_type: string;
+  description: string;
+  config: Record<string, string> | null;
+  used_by: string[] | null;
+}
+
+export async function queryVolumes(
+  incus: IncusClient,
+): Promise<{ pools: LivePool[]; volumes: LiveVolume[] }> {
+  const pools = await incus.request<LivePool[]>(
+    "GET",
+    "/1.0/storage-pools?recursion=1",
+    undefined,
+    { what: "listing storage pools" },
+  );
+  const perPool = await Promise.all(
+    pools.map(async (pool) => {
+      const listed = await incus.request<IncusVolume[]>(
+        "GET",
+        `/1.0/storage-pools/${encodeURIComponent(pool.name)}/volumes?recursion=1&all-projects=true`,
+        undefined,
+        { what: `listing the volumes of storage pool ${pool.name}` },
+      );
+      return (
+        listed
+          // Snapshots are listed as `VOLUME/SNAPSHOT`: they belong to their volume.
+          .filter((volume) => volume.type === "custom" && !volume.name.includes("/"))
+          .map((volume) => liveVolume(pool.name, volume))
+      );
+    }),
+  );
+  return {
+    pools: pools.map((pool) => ({ name: pool.name, driver: pool.driver })),
+    volumes: perPool.flat(),
+  };
+}
+
+export function liveVolume(pool: string, volume: IncusVolume): LiveVolume {
+  const { config, volatile } = splitServerKeys(volume.config);
+  return {
+    pool,
+    name: volume.name,
+    project: volume.project ?? defaultProject,
+    contentType: volume.content_type,
+    owned: config[tags.managed] === "true",
+    description: volume.description,
+    config,
+    volatile,
+    usedBy: volume.used_by ?? [],
+  };
+}
