@@ -176,7 +176,7 @@ export async function prepareLxc(
     absent,
     prune: section.prune ?? false,
     declaredLinks: env.declaredLinks ?? [],
-    sys: ctx.host.sys,
+    sys: () => ctx.host.sys,
   });
   if (problems.lines.length > 0) {
     throw new OpError(
@@ -205,7 +205,8 @@ function prepareObjects(
     absent: readonly DesiredAbsent[];
     prune: boolean;
     declaredLinks: readonly DeclaredLink[];
-    sys: Ctx["host"]["sys"];
+    /** Read only when the file declares networks. */
+    sys: () => Ctx["host"]["sys"];
   },
 ) {
   const named = new Set([...run.containers, ...run.absent].map((c) => c.name));

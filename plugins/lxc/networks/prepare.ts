@@ -24,7 +24,8 @@ export interface NetworkContext {
   problems: ProblemSink;
   /** The links `plugins.network` declares. */
   declaredLinks: readonly DeclaredLink[];
-  sys: Sys;
+  /** The host's files, read only when there are networks to check. */
+  sys: () => Sys;
   /** Whether the container (by its id) is still there after this run. */
   stays: (containerId: string) => boolean;
 }
@@ -34,9 +35,11 @@ export function resolveNetworks(
   live: readonly LiveNetwork[],
   context: NetworkContext,
 ): void {
+  if (networks.length === 0) return;
   const { problems } = context;
+  const sys = context.sys();
   const byId = new Map(live.map((network) => [networkId(network.project, network.name), network]));
-  const hostAddresses = hostAddressesOf(context.sys);
+  const hostAddresses = hostAddressesOf(sys);
   const declared = new Set(networks.map((network) => networkId(network.project, network.name)));
   for (const network of networks) {
     const current = byId.get(networkId(network.project, network.name));
@@ -52,7 +55,7 @@ export function resolveNetworks(
       continue;
     }
     if (current === undefined) {
-      if (context.sys.link(network.name) !== undefined) {
+      if (sys.link(network.name) !== undefined) {
         problems.add(
           `${network.path}/name`,
           `a link named ${network.name} already exists on this host and is not an Incus managed network; Incus cannot create a bridge of that name`,
