@@ -78,7 +78,7 @@ function container(fields: Record<string, unknown> = {}): { id: string } & Recor
   return { id, image: testImage, ...fields };
 }
 
-async function refusal(section: object): Promise<string[]> {
+async function refusal(section: object): Promise<readonly string[]> {
   const error = await plan(section).catch((e: unknown) => e);
   expect(error).toBeInstanceOf(OpError);
   return (error as OpError).details;
