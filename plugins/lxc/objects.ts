@@ -4,7 +4,8 @@
  * the keys the file gives compared with the live ones, and `used_by` read as instances.
  */
 import type { FieldChange } from "../../src/plugin.js";
-import { defaultProject } from "./refs.js";
+import { containerId, defaultProject } from "./refs.js";
+import { type LxcAction, type LxcKinds, plugin, tags } from "./types.js";
 
 export interface ProblemSink {
   add(path: string, message: string): void;
@@ -12,6 +13,50 @@ export interface ProblemSink {
 
 /** A typed field that sets an Incus key: its key, its JSON path, and its value (if given). */
 export type TypedKey = [key: string, path: string, value: string | boolean | undefined];
+
+/**
+ * Whether `id` is declared here first; a second declaration is a problem at `path`/name.
+ * `seen` maps the ids declared so far to their JSON paths.
+ */
+export function declaredFirst(
+  seen: Map<string, string>,
+  id: string,
+  path: string,
+  what: string,
+  problems: ProblemSink,
+): boolean {
+  const first = seen.get(id);
+  if (first !== undefined) {
+    problems.add(`${path}/name`, `${what} "${id}" is also declared by ${first}`);
+    return false;
+  }
+  seen.set(id, path);
+  return true;
+}
+
+/**
+ * An entry's config (configOf) with op's ownership tag added unless the entry adopts an
+ * object op did not create; the file itself may not set op's tags.
+ */
+export function ownedConfig(
+  spec: { config?: Record<string, unknown>; adopt?: boolean },
+  path: string,
+  typed: readonly TypedKey[],
+  problems: ProblemSink,
+): { config: Record<string, string>; paths: Record<string, string>; adopt: boolean } {
+  for (const key of Object.keys(spec.config ?? {})) {
+    if (key.startsWith("user.op.")) {
+      problems.add(
+        `${path}/config/${key}`,
+        `${key} is op's own ownership tag; op sets it on what it creates, the file cannot`,
+      );
+    }
+  }
+  const { config, paths } = configOf(spec.config, path, typed, problems);
+  const adopt = spec.adopt ?? false;
+  if (!adopt) config[tags.managed] = "true";
+  return { config, paths, adopt };
+}
 
 /**
  * The config an object's entry asks for: its raw `config` keys, and each typed field's key. A
@@ -47,18 +92,34 @@ export function configOf(
   return { config, paths };
 }
 
-/** An object's config as Incus lists it, without the keys Incus sets for itself. */
-export function splitServerKeys(config: Record<string, string> | null | undefined): {
+/** What Incus lists of every network and volume. */
+export interface IncusObject {
+  description: string;
+  config: Record<string, string> | null;
+  used_by: string[] | null;
+}
+
+/** The fields of a listed object op reads: its config without the keys Incus sets for itself. */
+export function liveFields(object: IncusObject): {
+  owned: boolean;
+  description: string;
   config: Record<string, string>;
   volatile: Record<string, string>;
+  usedBy: string[];
 } {
-  const kept: Record<string, string> = {};
+  const config: Record<string, string> = {};
   const volatile: Record<string, string> = {};
-  for (const [key, value] of Object.entries(config ?? {})) {
+  for (const [key, value] of Object.entries(object.config ?? {})) {
     if (key.startsWith("volatile.")) volatile[key] = value;
-    else kept[key] = value;
+    else config[key] = value;
   }
-  return { config: kept, volatile };
+  return {
+    owned: config[tags.managed] === "true",
+    description: object.description,
+    config,
+    volatile,
+    usedBy: object.used_by ?? [],
+  };
 }
 
 /**
@@ -81,6 +142,27 @@ export function declaredChanges(
     changes.push({ path: "description", before: live.description, after: desired.description });
   }
   return changes;
+}
+
+/** The modify of a network or volume whose declared keys differ; undefined when none do. */
+export function declaredModify<R extends "network" | "volume">(
+  resource: R,
+  id: string,
+  before: LxcKinds[R]["modify"]["before"],
+  after: LxcKinds[R]["modify"]["after"],
+): LxcAction | undefined {
+  const changes = declaredChanges(after, before);
+  if (changes.length === 0) return undefined;
+  return {
+    kind: "modify",
+    plugin,
+    resource,
+    id,
+    before,
+    after,
+    changes,
+    reason: changes.map(changeWords).join(", "),
+  } as LxcAction;
 }
 
 /** A change in a person's words: `ipv4.dhcp false → true`. */
@@ -107,6 +189,16 @@ export function usedByOf(url: string): UsedBy {
   if (parts[1] === "instances") return { kind: "instance", project, name };
   if (parts[1] === "profiles") return { kind: "profile", project, name };
   return { kind: "other", project, name: parts.slice(1).join("/") || url };
+}
+
+/** The users of an object that are still there after this run (a profile always is). */
+export function usersThatStay(
+  usedBy: readonly string[],
+  stays: (containerId: string) => boolean,
+): UsedBy[] {
+  return usedBy
+    .map(usedByOf)
+    .filter((user) => user.kind !== "instance" || stays(containerId(user.project, user.name)));
 }
 
 /** `container ct1`, `profile default`, with the project when it is not `default`. */

@@ -30,7 +30,7 @@ export interface LxcSection {
    */
   backend?: "incus" | "lxc";
   /**
-   * Delete containers op created (tagged `user.op.managed`) that are no longer in the file. Default false.
+   * Delete containers and managed networks op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.
    */
   prune?: boolean;
   /**

@@ -4,10 +4,9 @@
  * `op validate` (plugins/lxc/check.ts) and by prepare.
  */
 import { BlockList, isIPv4 } from "node:net";
-import { configOf, type ProblemSink, type TypedKey } from "../objects.js";
+import { declaredFirst, ownedConfig, type ProblemSink, type TypedKey } from "../objects.js";
 import { defaultProject, networkId } from "../refs.js";
 import type { LxcSection } from "../types.js";
-import { tags } from "../types.js";
 import { type DesiredNetwork, networkKeys, networkType } from "./types.js";
 
 export function checkNetworks(
@@ -21,20 +20,7 @@ export function checkNetworks(
     const path = `${base}/networks/${index}`;
     const project = spec.project ?? defaultProject;
     const id = networkId(project, spec.name);
-    const first = seen.get(id);
-    if (first !== undefined) {
-      problems.add(`${path}/name`, `network "${id}" is also declared by ${first}`);
-      continue;
-    }
-    seen.set(id, path);
-    for (const key of Object.keys(spec.config ?? {})) {
-      if (key.startsWith("user.op.")) {
-        problems.add(
-          `${path}/config/${key}`,
-          `${key} is op's own ownership tag; op sets it on what it creates, the file cannot`,
-        );
-      }
-    }
+    if (!declaredFirst(seen, id, path, "network", problems)) continue;
     const typed = Object.entries(networkKeys).map(
       ([field, key]): TypedKey => [
         key,
@@ -42,9 +28,7 @@ export function checkNetworks(
         spec[field as keyof typeof networkKeys],
       ],
     );
-    const { config, paths } = configOf(spec.config, path, typed, problems);
-    const adopt = spec.adopt ?? false;
-    if (!adopt) config[tags.managed] = "true";
+    const { config, paths, adopt } = ownedConfig(spec, path, typed, problems);
     networks.push({
       name: spec.name,
       project,

@@ -3,7 +3,7 @@
  * containers that use the network (their ids in `deletedContainers`).
  */
 import type { ResourceRef } from "../../../src/plugin.js";
-import { changeWords, declaredChanges, usedByOf } from "../objects.js";
+import { declaredModify, usedByOf } from "../objects.js";
 import { containerId, containerRef, networkId } from "../refs.js";
 import { type LxcAction, plugin } from "../types.js";
 import type { DesiredNetwork, LiveNetwork } from "./types.js";
@@ -49,18 +49,8 @@ export function diffNetworks(
       });
       continue;
     }
-    const changes = declaredChanges(network, current);
-    if (changes.length === 0) continue;
-    actions.push({
-      kind: "modify",
-      plugin,
-      resource,
-      id,
-      before: current,
-      after: network,
-      changes,
-      reason: changes.map(changeWords).join(", "),
-    });
+    const modify = declaredModify(resource, id, current, network);
+    if (modify !== undefined) actions.push(modify);
   }
   if (prune) {
     const named = new Set(desired.map((network) => networkId(network.project, network.name)));

@@ -7,8 +7,8 @@
  */
 import type { Sys } from "../../../src/host/sys.js";
 import { ipv4Locals, ipv6Globals } from "../host.js";
-import { type ProblemSink, usedByOf, usedByWords } from "../objects.js";
-import { containerId, networkId } from "../refs.js";
+import { type ProblemSink, usedByWords, usersThatStay } from "../objects.js";
+import { networkId } from "../refs.js";
 import type { Devices, LxcContainerSpec } from "../types.js";
 import { nicDevice } from "../types.js";
 import { holds, overlapOf, subnetOf } from "./check.js";
@@ -97,11 +97,7 @@ function deletable(network: DesiredNetwork, current: LiveNetwork, context: Netwo
     );
     return;
   }
-  const users = current.usedBy
-    .map(usedByOf)
-    .filter(
-      (user) => user.kind !== "instance" || context.stays(containerId(user.project, user.name)),
-    );
+  const users = usersThatStay(current.usedBy, context.stays);
   if (users.length > 0) {
     context.problems.add(
       `${network.path}/ensure`,

@@ -3,19 +3,15 @@
  * (eth0, host bridges) are the network plugin's and are left out.
  */
 import type { IncusClient } from "../../../src/incus.js";
-import { splitServerKeys } from "../objects.js";
+import { type IncusObject, liveFields } from "../objects.js";
 import { defaultProject } from "../refs.js";
-import { tags } from "../types.js";
 import type { LiveNetwork } from "./types.js";
 
-interface IncusNetwork {
+interface IncusNetwork extends IncusObject {
   name: string;
   project?: string;
   type: string;
   managed: boolean;
-  description: string;
-  config: Record<string, string> | null;
-  used_by: string[] | null;
 }
 
 export async function queryNetworks(incus: IncusClient): Promise<LiveNetwork[]> {
@@ -29,15 +25,10 @@ export async function queryNetworks(incus: IncusClient): Promise<LiveNetwork[]> 
 }
 
 export function liveNetwork(network: IncusNetwork): LiveNetwork {
-  const { config, volatile } = splitServerKeys(network.config);
   return {
     name: network.name,
     project: network.project ?? defaultProject,
     type: network.type,
-    owned: config[tags.managed] === "true",
-    description: network.description,
-    config,
-    volatile,
-    usedBy: network.used_by ?? [],
+    ...liveFields(network),
   };
 }

@@ -4,10 +4,9 @@
  * a container's attachments each at a path of their own. Pure; run by `op validate`
  * (plugins/lxc/check.ts) and by prepare.
  */
-import { configOf, type ProblemSink } from "../objects.js";
+import { declaredFirst, ownedConfig, type ProblemSink, type TypedKey } from "../objects.js";
 import { defaultProject, volumeId } from "../refs.js";
 import type { Devices, LxcContainerSpec, LxcSection } from "../types.js";
-import { tags } from "../types.js";
 import { type AttachedVolume, type DesiredVolume, defaultPool } from "./types.js";
 
 export function checkVolumes(
@@ -21,23 +20,9 @@ export function checkVolumes(
     const path = `${base}/volumes/${index}`;
     const project = spec.project ?? defaultProject;
     const id = volumeId(project, spec.pool, spec.name);
-    const first = seen.get(id);
-    if (first !== undefined) {
-      problems.add(`${path}/name`, `volume "${id}" is also declared by ${first}`);
-      continue;
-    }
-    seen.set(id, path);
-    for (const key of Object.keys(spec.config ?? {})) {
-      if (key.startsWith("user.op.")) {
-        problems.add(
-          `${path}/config/${key}`,
-          `${key} is op's own ownership tag; op sets it on what it creates, the file cannot`,
-        );
-      }
-    }
-    const { config } = configOf(spec.config, path, [["size", `${path}/size`, spec.size]], problems);
-    const adopt = spec.adopt ?? false;
-    if (!adopt) config[tags.managed] = "true";
+    if (!declaredFirst(seen, id, path, "volume", problems)) continue;
+    const typed: TypedKey[] = [["size", `${path}/size`, spec.size]];
+    const { config, adopt } = ownedConfig(spec, path, typed, problems);
     volumes.push({
       pool: spec.pool,
       name: spec.name,

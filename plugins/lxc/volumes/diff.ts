@@ -4,7 +4,7 @@
  * the containers they are attached to.
  */
 import { usersBeingDeleted } from "../networks/diff.js";
-import { changeWords, declaredChanges } from "../objects.js";
+import { declaredModify } from "../objects.js";
 import { volumeId } from "../refs.js";
 import { type LxcAction, plugin } from "../types.js";
 import type { DesiredVolume, LiveVolume } from "./types.js";
@@ -47,18 +47,8 @@ export function diffVolumes(
       });
       continue;
     }
-    const changes = declaredChanges(volume, current);
-    if (changes.length === 0) continue;
-    actions.push({
-      kind: "modify",
-      plugin,
-      resource,
-      id,
-      before: current,
-      after: volume,
-      changes,
-      reason: changes.map(changeWords).join(", "),
-    });
+    const modify = declaredModify(resource, id, current, volume);
+    if (modify !== undefined) actions.push(modify);
   }
   return actions;
 }

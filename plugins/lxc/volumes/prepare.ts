@@ -4,9 +4,9 @@
  * content type never changes; a volume a container that stays has attached is not deleted; a
  * container attaches a volume that exists or is declared.
  */
-import { type ProblemSink, usedByOf, usedByWords } from "../objects.js";
+import { type ProblemSink, usedByWords, usersThatStay } from "../objects.js";
 import { memoryBytes } from "../prepare.js";
-import { containerId, volumeId } from "../refs.js";
+import { volumeId } from "../refs.js";
 import type { AttachedVolume, DesiredVolume, LivePool, LiveVolume } from "./types.js";
 
 export interface VolumeContext {
@@ -72,11 +72,7 @@ function deletable(volume: DesiredVolume, current: LiveVolume, context: VolumeCo
     );
     return;
   }
-  const users = current.usedBy
-    .map(usedByOf)
-    .filter(
-      (user) => user.kind !== "instance" || context.stays(containerId(user.project, user.name)),
-    );
+  const users = usersThatStay(current.usedBy, context.stays);
   if (users.length > 0) {
     context.problems.add(
       `${volume.path}/ensure`,

@@ -3,19 +3,15 @@
  * (Incus has no listing across pools). Instance and image volumes are Incus's own: left out.
  */
 import type { IncusClient } from "../../../src/incus.js";
-import { splitServerKeys } from "../objects.js";
+import { type IncusObject, liveFields } from "../objects.js";
 import { defaultProject } from "../refs.js";
-import { tags } from "../types.js";
 import type { LivePool, LiveVolume } from "./types.js";
 
-interface IncusVolume {
+interface IncusVolume extends IncusObject {
   name: string;
   project?: string;
   type: string;
   content_type: string;
-  description: string;
-  config: Record<string, string> | null;
-  used_by: string[] | null;
 }
 
 export async function queryVolumes(
@@ -50,16 +46,11 @@ export async function queryVolumes(
 }
 
 export function liveVolume(pool: string, volume: IncusVolume): LiveVolume {
-  const { config, volatile } = splitServerKeys(volume.config);
   return {
     pool,
     name: volume.name,
     project: volume.project ?? defaultProject,
     contentType: volume.content_type,
-    owned: config[tags.managed] === "true",
-    description: volume.description,
-    config,
-    volatile,
-    usedBy: volume.used_by ?? [],
+    ...liveFields(volume),
   };
 }
