@@ -8,11 +8,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { OpError } from "../../../src/errors.js";
 import { createSys } from "../../../src/host/sys.js";
+import type { IncusClient } from "../../../src/incus.js";
 import { diffLxc } from "../diff.js";
 import { lxcQueryJson, reportLxc } from "../index.js";
 import { usedByOf } from "../objects.js";
 import type { LxcSection } from "../types.js";
+import { applyNetwork } from "./apply.js";
 import { checkNetworks, subnetsOverlap } from "./check.js";
 import { diffNetworks } from "./diff.js";
 import { attachNetwork, checkContainerNetwork, resolveNetworks } from "./prepare.js";
@@ -331,5 +334,46 @@ describe("networks as the query gives them", () => {
         "no",
       ],
     ]);
+  });
+});
+
+describe("applyNetwork", () => {
+  // A fake Incus client: the race it stands for (a host link vanishing while Incus sets a
+  // bridge up) cannot be made to happen on cue against the real daemon.
+  function flakyIncus(failures: number, message: string) {
+    const calls: string[] = [];
+    const client = {
+      request: async (method: string, path: string) => {
+        calls.push(`${method} ${path}`);
+        if (calls.length <= failures) throw new OpError("command-failed", message);
+        return undefined;
+      },
+    } as unknown as IncusClient;
+    return { calls, client };
+  }
+  const race =
+    'deleting network optn0: Incus refused: Failed to delete bridge children interfaces: Failed to run: ip -d -j link show veth1: exit status 1 (Device "veth1" does not exist.)';
+  const remove = {
+    kind: "delete",
+    plugin: "lxc",
+    resource: "network",
+    id: "optn0",
+    reason: "ensure: absent",
+    before: live("optn0"),
+  } as const;
+
+  it("tries a call again when a host link vanished under Incus, a few times at most", async () => {
+    const once = flakyIncus(1, race);
+    await applyNetwork(remove, once.client);
+    expect(once.calls).toEqual(["DELETE /1.0/networks/optn0", "DELETE /1.0/networks/optn0"]);
+    const always = flakyIncus(9, race);
+    await expect(applyNetwork(remove, always.client)).rejects.toThrow(/does not exist/);
+    expect(always.calls).toHaveLength(3);
+  });
+
+  it("does not try again after any other refusal", async () => {
+    const other = flakyIncus(1, "deleting network optn0: Incus refused: network is in use");
+    await expect(applyNetwork(remove, other.client)).rejects.toThrow(/in use/);
+    expect(other.calls).toHaveLength(1);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The storage pools in one call, then the custom volumes of every project in one call per pool
- * (Incus has no listing across pools). Instance and image volumes are Incus's own: left out.
+ * (Incus has no listing across pools). Only custom volumes are listed: the instance and image
+ * volumes are Incus's own, and there is one per container.
  */
 import type { IncusClient } from "../../../src/incus.js";
 import { type IncusObject, liveFields } from "../objects.js";
@@ -27,7 +28,7 @@ export async function queryVolumes(
     pools.map(async (pool) => {
       const listed = await incus.request<IncusVolume[]>(
         "GET",
-        `/1.0/storage-pools/${encodeURIComponent(pool.name)}/volumes?recursion=1&all-projects=true`,
+        `/1.0/storage-pools/${encodeURIComponent(pool.name)}/volumes/custom?recursion=1&all-projects=true`,
         undefined,
         { what: `listing the volumes of storage pool ${pool.name}` },
       );
