@@ -30,14 +30,16 @@ export async function applyNetwork(
     case "modify": {
       const network = action.after;
       // PATCH merges: the keys the file does not give stay as Incus has them.
-      await incus.request(
-        "PATCH",
-        inProject(networkPath(network.name), network.project),
-        {
-          config: network.config,
-          ...(network.description === undefined ? {} : { description: network.description }),
-        },
-        { what: `updating network ${network.name}` },
+      await againAfterLinkRace(() =>
+        incus.request(
+          "PATCH",
+          inProject(networkPath(network.name), network.project),
+          {
+            config: network.config,
+            ...(network.description === undefined ? {} : { description: network.description }),
+          },
+          { what: `updating network ${network.name}` },
+        ),
       );
       return;
     }
@@ -60,6 +62,8 @@ export async function applyNetwork(
  * process removes meanwhile (a container stopping) fails the whole call with "does not exist".
  * Nothing was changed then, so the call is made again, a few times at most.
  */
+const raceAttempts = 5;
+
 async function againAfterLinkRace(call: () => Promise<unknown>): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -69,7 +73,7 @@ async function againAfterLinkRace(call: () => Promise<unknown>): Promise<void> {
       const race =
         error instanceof OpError &&
         /Failed to delete bridge children interfaces: .*does not exist/.test(error.message);
-      if (!race || attempt >= 3) throw error;
+      if (!race || attempt >= raceAttempts) throw error;
     }
   }
 }
