@@ -1,7 +1,8 @@
 /**
  * Bulk read: one `GET /1.0/instances?recursion=1` (config, devices and status of every
- * instance) and one alias listing. The number of calls does not grow with the number of
- * containers; what the listing lacks (the host veth as the kernel names it now, its bridge,
+ * instance), one alias listing, the managed networks (networks/query.ts), and the storage pools
+ * with one listing of custom volumes per pool (volumes/query.ts). The number of calls does not
+ * grow with the number of containers, networks or volumes; what the listing lacks (the host veth as the kernel names it now, its bridge,
  * addresses) comes from small sysfs and /proc reads, and OVSDB is read once, only when a
  * running container's veth is in no Linux bridge (it may be an OVS port).
  */
