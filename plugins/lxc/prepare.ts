@@ -18,13 +18,8 @@ import { isAbsolute, join, resolve } from "node:path";
 import { OpError } from "../../src/errors.js";
 import { openRegularFile } from "../../src/files.js";
 import type { Ctx } from "../../src/plugin.js";
-import { checkNetworks } from "./networks/check.js";
-import {
-  attachNetwork,
-  checkContainerNetwork,
-  type DeclaredLink,
-  resolveNetworks,
-} from "./networks/prepare.js";
+import { attachNetwork, type DeclaredLink } from "./networks/prepare.js";
+import { prepareObjects } from "./objects-prepare.js";
 import {
   hostPathExposure,
   type OtherMount,
@@ -32,7 +27,7 @@ import {
   removalRefusal,
   resolveFromStateDir,
 } from "./paths.js";
-import { containerId, defaultProject } from "./refs.js";
+import { defaultProject } from "./refs.js";
 import {
   type BridgeKind,
   type DesiredAbsent,
@@ -51,8 +46,7 @@ import {
   tags,
 } from "./types.js";
 import { defaultVethName } from "./veths.js";
-import { attachVolumes, checkVolumes } from "./volumes/check.js";
-import { checkAttachedVolumes, resolveVolumes } from "./volumes/prepare.js";
+import { attachVolumes } from "./volumes/check.js";
 
 export const fallbackImage = "images:debian/12";
 export const defaultStopTimeout = 30;
@@ -189,50 +183,6 @@ export async function prepareLxc(
     );
   }
   return { prune: section.prune ?? false, images, containers, absent, networks, volumes };
-}
-
-/**
- * Networks and volumes normalised and checked against the host, and the containers' use of
- * them: a container that is deleted this run (absent or pruned) no longer holds them.
- */
-function prepareObjects(
-  section: LxcSection,
-  base: string,
-  live: LxcLive,
-  problems: Problems,
-  run: {
-    containers: readonly DesiredContainer[];
-    absent: readonly DesiredAbsent[];
-    prune: boolean;
-    declaredLinks: readonly DeclaredLink[];
-    /** Read only when the file declares networks. */
-    sys: () => Ctx["host"]["sys"];
-  },
-) {
-  const named = new Set([...run.containers, ...run.absent].map((c) => c.name));
-  const leaving = new Set([
-    ...run.absent.map((gone) => containerId(defaultProject, gone.name)),
-    ...live.containers
-      .filter((c) => run.prune && c.managed && !named.has(c.name))
-      .map((c) => containerId(c.project, c.name)),
-  ]);
-  const stays = (id: string) => !leaving.has(id);
-  const networks = checkNetworks(section, base, problems);
-  const volumes = checkVolumes(section, base, problems);
-  const liveNetworks = live.networks ?? [];
-  const storage = { pools: live.pools ?? [], volumes: live.volumes ?? [] };
-  resolveNetworks(networks, liveNetworks, {
-    problems,
-    declaredLinks: run.declaredLinks,
-    sys: run.sys,
-    stays,
-  });
-  resolveVolumes(volumes, storage, { problems, stays });
-  for (const container of run.containers) {
-    checkContainerNetwork(container, networks, liveNetworks, problems);
-    checkAttachedVolumes(container, volumes, storage, problems);
-  }
-  return { networks, volumes };
 }
 
 interface CheckedEntry {
