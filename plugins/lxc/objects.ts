@@ -3,6 +3,7 @@
  * built from typed fields and raw keys that must agree, the server's own keys kept apart,
  * the keys the file gives compared with the live ones, and `used_by` read as instances.
  */
+import type { IncusClient } from "../../src/incus.js";
 import type { FieldChange } from "../../src/plugin.js";
 import { containerId, defaultProject } from "./refs.js";
 import { type LxcAction, type LxcKinds, plugin, tags } from "./types.js";
@@ -90,6 +91,14 @@ export function configOf(
     paths[key] = at;
   }
   return { config, paths };
+}
+
+/**
+ * The listing parameter for every project; none for a client scoped to one project, which
+ * Incus would refuse it for (such a client sees only its project).
+ */
+export function everyProject(incus: IncusClient): string {
+  return incus.project === undefined ? "&all-projects=true" : "";
 }
 
 /** What Incus lists of every network and volume. */

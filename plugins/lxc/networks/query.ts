@@ -3,7 +3,7 @@
  * (eth0, host bridges) are the network plugin's and are left out.
  */
 import type { IncusClient } from "../../../src/incus.js";
-import { type IncusObject, liveFields } from "../objects.js";
+import { everyProject, type IncusObject, liveFields } from "../objects.js";
 import { defaultProject } from "../refs.js";
 import type { LiveNetwork } from "./types.js";
 
@@ -17,7 +17,7 @@ interface IncusNetwork extends IncusObject {
 export async function queryNetworks(incus: IncusClient): Promise<LiveNetwork[]> {
   const listed = await incus.request<IncusNetwork[]>(
     "GET",
-    "/1.0/networks?recursion=1&all-projects=true",
+    `/1.0/networks?recursion=1${everyProject(incus)}`,
     undefined,
     { what: "listing managed networks" },
   );

@@ -4,7 +4,7 @@
  * volumes are Incus's own, and there is one per container.
  */
 import type { IncusClient } from "../../../src/incus.js";
-import { type IncusObject, liveFields } from "../objects.js";
+import { everyProject, type IncusObject, liveFields } from "../objects.js";
 import { defaultProject } from "../refs.js";
 import type { LivePool, LiveVolume } from "./types.js";
 
@@ -28,7 +28,7 @@ export async function queryVolumes(
     pools.map(async (pool) => {
       const listed = await incus.request<IncusVolume[]>(
         "GET",
-        `/1.0/storage-pools/${encodeURIComponent(pool.name)}/volumes/custom?recursion=1&all-projects=true`,
+        `/1.0/storage-pools/${encodeURIComponent(pool.name)}/volumes/custom?recursion=1${everyProject(incus)}`,
         undefined,
         { what: `listing the volumes of storage pool ${pool.name}` },
       );
