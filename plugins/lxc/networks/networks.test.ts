@@ -14,6 +14,7 @@ import type { IncusClient } from "../../../src/incus.js";
 import { diffLxc } from "../diff.js";
 import { lxcQueryJson, reportLxc } from "../index.js";
 import { usedByOf } from "../objects.js";
+import { collect, ownedFields } from "../objects.testing.js";
 import type { LxcSection } from "../types.js";
 import { applyNetwork } from "./apply.js";
 import { checkNetworks, subnetsOverlap } from "./check.js";
@@ -21,11 +22,6 @@ import { diffNetworks } from "./diff.js";
 import { attachNetwork, checkContainerNetwork, resolveNetworks } from "./prepare.js";
 import { liveNetwork } from "./query.js";
 import type { LiveNetwork } from "./types.js";
-
-function collect() {
-  const lines: string[] = [];
-  return { lines, add: (path: string, message: string) => lines.push(`${path}: ${message}`) };
-}
 
 const root = mkdtempSync(join(tmpdir(), "op-lxc-networks-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -48,13 +44,8 @@ const sys = createSys(root);
 function live(name: string, fields: Partial<LiveNetwork> = {}): LiveNetwork {
   return {
     name,
-    project: "default",
     type: "bridge",
-    owned: true,
-    description: "",
-    config: { "user.op.managed": "true" },
-    volatile: {},
-    usedBy: [],
+    ...ownedFields(),
     ...fields,
   };
 }

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { lxcQueryJson, reportLxc } from "../index.js";
+import { collect, ownedFields } from "../objects.testing.js";
 import { prepareContainer } from "../prepare.js";
 import type { LxcSection } from "../types.js";
 import { attachVolumes, checkVolumes } from "./check.js";
@@ -14,22 +15,12 @@ import { checkAttachedVolumes, resolveVolumes } from "./prepare.js";
 import { liveVolume } from "./query.js";
 import type { LiveVolume } from "./types.js";
 
-function collect() {
-  const lines: string[] = [];
-  return { lines, add: (path: string, message: string) => lines.push(`${path}: ${message}`) };
-}
-
 function live(name: string, fields: Partial<LiveVolume> = {}): LiveVolume {
   return {
     pool: "default",
     name,
-    project: "default",
     contentType: "filesystem",
-    owned: true,
-    description: "",
-    config: { "user.op.managed": "true" },
-    volatile: {},
-    usedBy: [],
+    ...ownedFields(),
     ...fields,
   };
 }
