@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { lxcQueryJson, reportLxc } from "../index.js";
+import { lxcQueryJson, reportContainers } from "../index.js";
 import type { LxcLive } from "../types.js";
 
 const live = (): LxcLive => {
@@ -28,7 +28,7 @@ const live = (): LxcLive => {
 
 describe("op query of containers", () => {
   it("names a project's container PROJECT/NAME and shows no volatile value", () => {
-    const report = reportLxc(live());
+    const report = reportContainers(live());
     expect(report.rows.map((row) => [row[0], row[3]])).toEqual([
       ["ct100", "op-test/busybox"],
       ["tenant/other", "-"],
