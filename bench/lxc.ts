@@ -2,7 +2,7 @@
  * The lxc plugin on the real Incus daemon (scripts/setup-incus.sh), each figure beside the bare
  * tool doing the same work in the same run:
  * - `op plan` on 100 converged containers (each with its veth in a bridge) against one
- *   `GET /1.0/instances?recursion=1&all-projects=true` plus a node start;
+ *   `GET /1.0/instances?recursion=1&all-projects=true` (the query's listing) plus a node start;
  * - `op apply` creating 50 containers against `xargs -P 8 incus launch` and a serial loop;
  * - `op apply` deleting them (ensure: absent) against `xargs -P 8 incus delete -f` and a loop;
  * - (benchLxcInventory) `op plan` on 20 profiles, 5 networks, 20 volumes and 100 containers

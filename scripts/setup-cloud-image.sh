@@ -84,8 +84,10 @@ build() {
   rm -rf "$work/rootfs"/var/lib/apt/lists/* "$work/rootfs"/etc/ssh/ssh_host_* \
     "$work/rootfs"/usr/share/doc/* "$work/rootfs"/usr/share/man/*
   : >"$work/rootfs/etc/machine-id"
-  # cloud-init reads only the NoCloud seed the templates below write.
-  printf 'datasource_list: [ NoCloud, None ]\n' >"$work/rootfs/etc/cloud/cloud.cfg.d/90-op-nocloud.cfg"
+  # cloud-init reads only the NoCloud seed the templates below write, and leaves the locale
+  # alone (the image has no locales package: setting one would fail the boot's cloud-config).
+  printf 'datasource_list: [ NoCloud, None ]\nlocale: false\n' \
+    >"$work/rootfs/etc/cloud/cloud.cfg.d/90-op-nocloud.cfg"
   printf 'auto lo\niface lo inet loopback\n\nsource /etc/network/interfaces.d/*\n' \
     >"$work/rootfs/etc/network/interfaces"
 

@@ -46,7 +46,7 @@ export interface IncusClientOptions {
 
 export interface IncusClient {
   readonly socketPath: string;
-  /** The project every call is scoped to; undefined for Incus's default project. */
+  /** The project every call is scoped to, when the client was made for one. */
   readonly project?: string;
   /**
    * One API call. Returns the response's `metadata`; for a background operation, waits for it
@@ -63,7 +63,7 @@ export interface IncusClient {
     instance: string,
     path: string,
     content: string,
-    options?: IncusRequestOptions,
+    options?: IncusRequestOptions & { project?: string },
   ): Promise<void>;
   /**
    * Reads a file from a container (running or not): its bytes, or undefined when there is no
@@ -298,7 +298,7 @@ export function createIncusClient(
       await finish(
         await send(
           "POST",
-          filesPath(instance, path, undefined),
+          filesPath(instance, path, options.project),
           what,
           (req) => req.end(content),
           headers,

@@ -5,9 +5,20 @@
  */
 import type { FieldChange, ResourceRef } from "../../src/plugin.js";
 import { linkRef, ovsDatabaseRef } from "../network/refs.js";
+import { heldReason, restartChanges, restartPath } from "./containers/restart.js";
+import { snapshotChanges } from "./containers/snapshots.js";
 import { diffImageDeletes } from "./images/diff.js";
+import { diffNetworks } from "./networks/diff.js";
 import { humanBytes } from "./paths.js";
-import { containerId, imageActionId, imageRef } from "./refs.js";
+import {
+  containerId,
+  defaultProject,
+  imageActionId,
+  imageRef,
+  networkRef,
+  projectRef,
+  volumeRef,
+} from "./refs.js";
 import {
   type ContainerDelete,
   type DesiredContainer,
@@ -20,6 +31,7 @@ import {
   nicDevice,
   plugin,
 } from "./types.js";
+import { diffVolumes } from "./volumes/diff.js";
 
 export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
   const actions: LxcAction[] = [];
@@ -52,9 +64,13 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
     imageActions.add(image.alias);
   }
 
-  const byName = new Map(live.containers.map((container) => [container.name, container]));
+  // Keyed by project and name: `web` in two projects is two containers.
+  const byId = new Map(
+    live.containers.map((container) => [containerId(container.project, container.name), container]),
+  );
   for (const container of desired.containers) {
-    const current = byName.get(container.name);
+    const id = containerId(container.project, container.name);
+    const current = byId.get(id);
     const needs = needsOf(container, imageActions);
     // A bridge that is not on the host must come from the network plugin in this same run.
     const expects =
@@ -65,7 +81,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       kind: "create",
       plugin,
       resource: "container",
-      id: container.name,
+      id,
       after: container,
       reason,
       ...(needs.length > 0 ? { needs } : {}),
@@ -95,7 +111,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         kind: "delete",
         plugin,
         resource: "container",
-        id: container.name,
+        id,
         before,
         reason,
       });
@@ -103,22 +119,28 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       continue;
     }
     const changes = containerChanges(container, current);
-    // Limits or config alone do not wait for the bridge; a start or a NIC change does.
+    // Keys Incus reads only at start: a running container that keeps running must restart.
+    const atStart =
+      current.status === "running" && container.running ? restartChanges(changes) : [];
+    if (atStart.length > 0 && container.restartAllowed)
+      changes.push({ path: restartPath, after: `graceful restart for ${atStart.join(", ")}` });
+    // Limits or config alone do not wait for the bridge; a start or a device change does.
     const touchesNic = changes.some((c) =>
       c.path === "running"
         ? c.after === true
-        : ["veth", "bridge", `devices.${nicDevice}`].includes(c.path),
+        : ["veth", "bridge"].includes(c.path) || c.path.startsWith("devices."),
     );
     if (changes.length > 0) {
       actions.push({
         kind: "modify",
         plugin,
         resource: "container",
-        id: container.name,
+        id,
         before: current,
         after: container,
         changes,
         reason: changes.map(describe).join(", "),
+        ...(atStart.length > 0 && !container.restartAllowed ? { held: heldReason(atStart) } : {}),
         ...(needs.length > 0 && touchesNic ? { needs } : {}),
         ...(expects.length > 0 && touchesNic ? { expects } : {}),
       });
@@ -126,7 +148,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
   }
 
   for (const gone of desired.absent) {
-    const current = byName.get(gone.name);
+    const current = byId.get(containerId(gone.project, gone.name));
     if (current === undefined) continue;
     const before: ContainerDelete = {
       container: current,
@@ -138,16 +160,20 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       kind: "delete",
       plugin,
       resource: "container",
-      id: gone.name,
+      id: containerId(gone.project, gone.name),
       before,
       reason: deleteReason("ensure: absent", current, gone.unprotect, gone.removeSources),
     });
   }
 
   if (desired.prune) {
-    const named = new Set([...desired.containers, ...desired.absent].map((c) => c.name));
+    const named = new Set(
+      [...desired.containers, ...desired.absent].map((c) => containerId(c.project, c.name)),
+    );
+    // Every project: a container op made in a project the file no longer names is pruned too.
     for (const current of live.containers) {
-      if (!current.managed || named.has(current.name)) continue;
+      const id = containerId(current.project, current.name);
+      if (!current.managed || named.has(id)) continue;
       const before: ContainerDelete = {
         container: current,
         unprotect: false,
@@ -158,20 +184,29 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         kind: "delete",
         plugin,
         resource: "container",
-        id: current.name,
+        id,
         before,
         reason: deleteReason("not in the file (prune)", current, false),
       });
     }
   }
-  // The containers this run deletes, by the id images know their users by, as their refs.
-  const deleted = new Map<string, ResourceRef>();
+  // The containers this run deletes (their delete's ref, by container id).
+  const deletedRefs = new Map<string, ResourceRef>();
   for (const action of actions) {
     if (action.resource !== "container" || action.kind !== "delete") continue;
     const { project, name } = action.before.container;
-    deleted.set(containerId(project, name), { plugin, resource: action.resource, id: action.id });
+    deletedRefs.set(containerId(project, name), {
+      plugin,
+      resource: action.resource,
+      id: action.id,
+    });
   }
-  actions.push(...diffImageDeletes(desired, live, deleted));
+  const deleted = new Set(deletedRefs.keys());
+  actions.push(
+    ...diffNetworks(desired.networks ?? [], live.networks ?? [], desired.prune, deleted),
+    ...diffVolumes(desired.volumes ?? [], live.volumes ?? [], deleted),
+    ...diffImageDeletes(desired, live, deletedRefs),
+  );
   return actions;
 }
 
@@ -199,6 +234,12 @@ function needsOf(container: DesiredContainer, imageActions: Set<string>): Resour
     if (container.nic.kind === undefined) needs.push(ovsDatabaseRef);
   }
   if (imageActions.has(container.image)) needs.push(imageRef(container.image));
+  // A project the file declares is created first (the need is dropped when it has no action).
+  if (container.project !== defaultProject) needs.push(projectRef(container.project));
+  // A network or volume with no action this run is dropped from the needs by the engine.
+  if (container.network !== undefined) needs.push(networkRef(container.project, container.network));
+  for (const attached of container.attached ?? [])
+    needs.push(volumeRef(container.project, attached.pool, attached.volume));
   return needs;
 }
 
@@ -234,6 +275,13 @@ export function containerChanges(desired: DesiredContainer, live: LiveContainer)
       if (key === nicDevice) nicChanged = true;
     }
   }
+  if (desired.description !== undefined && desired.description !== live.put.description)
+    changes.push(change("description", live.put.description, desired.description));
+  if (desired.ephemeral !== undefined && desired.ephemeral !== live.put.ephemeral)
+    changes.push({ path: "ephemeral", before: live.put.ephemeral, after: desired.ephemeral });
+  changes.push(
+    ...snapshotChanges(desired.snapshots, live.snapshots, desired.config["snapshots.pattern"]),
+  );
   const running = live.status === "running";
   if (running !== desired.running)
     changes.push({ path: "running", before: running, after: desired.running });
@@ -292,6 +340,10 @@ function change(path: string, before: unknown, after: unknown): FieldChange {
 
 function describe(change: FieldChange): string {
   if (change.path === "running") return change.after ? "start" : "stop";
+  if (change.path === restartPath) return `${change.after} (restart required)`;
+  if (change.path === "ephemeral") return change.after ? "make ephemeral" : "make persistent";
+  if (change.path.startsWith("snapshots."))
+    return `${change.after === undefined ? "delete" : "take"} snapshot ${change.path.slice(10)}`;
   if (change.path === "veth") return `rename veth ${change.before ?? "(none)"} → ${change.after}`;
   if (change.path === "bridge")
     return `enrol in ${change.after}${change.before === undefined ? "" : ` (now in ${change.before})`}`;
@@ -306,7 +358,7 @@ function describe(change: FieldChange): string {
   if (!Object.hasOwn(change, "before")) return `add ${change.path}`;
   if (!Object.hasOwn(change, "after")) return `remove ${change.path}`;
   if (typeof change.before === "string" && typeof change.after === "string") {
-    return `${change.path} ${change.before} → ${change.after}`;
+    return `${change.path} ${change.before || "(empty)"} → ${change.after || "(empty)"}`;
   }
   return `change ${change.path}`;
 }

@@ -13,14 +13,17 @@ import {
   problemOf,
   type Settings,
 } from "../../src/plugin.js";
+import { declaredLinks } from "../network/declared.js";
 import { applyLxc } from "./apply.js";
 import { checkLxc } from "./check.js";
 import { diffLxc } from "./diff.js";
 import { ovsBridges, readOvs } from "./host.js";
 import { reportImages } from "./images/report.js";
+import { reportNetworks } from "./networks/report.js";
 import { opDefaultDirectories } from "./paths.js";
 import { prepareLxc } from "./prepare.js";
 import { queryLxc } from "./query.js";
+import { containerId } from "./refs.js";
 import type {
   BridgeKind,
   LiveContainer,
@@ -30,14 +33,28 @@ import type {
   LxcSection,
 } from "./types.js";
 import { nicDevice, plugin } from "./types.js";
+import { reportVolumes } from "./volumes/report.js";
 
 export type { LxcDesired, LxcLive } from "./types.js";
 
 /** The file's half, started: it gets the live state when the host has answered. */
 type LxcNormalised = ReturnType<typeof liveLater<LxcLive, LxcDesired>>;
 
-/** One row per container: name, op id, status, image, veth, bridge, addresses, limits. */
-export function reportLxc(live: LxcLive): LiveReport {
+/** The containers' table, then one per other kind the host has. */
+export function reportLxc(live: LxcLive): LiveReport[] {
+  return [
+    reportContainers(live),
+    reportNetworks(live.networks ?? []),
+    reportVolumes(live.volumes ?? []),
+    reportImages(live.images ?? []),
+  ];
+}
+
+/**
+ * One row per container: name (PROJECT/NAME outside the default project), op id, status,
+ * image, veth, bridge, addresses, limits. Incus's own volatile keys are not shown.
+ */
+export function reportContainers(live: LxcLive): LiveReport {
   return {
     columns: [
       "name",
@@ -54,10 +71,10 @@ export function reportLxc(live: LxcLive): LiveReport {
     rows: live.containers.map((container) => {
       const nic = container.devices[nicDevice];
       return [
-        container.name,
+        containerId(container.project, container.name),
         container.id ?? "-",
         container.status,
-        container.image ?? container.put.volatile["volatile.base_image"]?.slice(0, 12) ?? "-",
+        container.image ?? container.put.volatile["image.description"] ?? "-",
         container.veth ?? nic?.host_name ?? "-",
         container.master ?? nic?.parent ?? "-",
         container.addresses.join(" ") || "-",
@@ -109,8 +126,11 @@ function opDirectories(settings: Settings): string[] {
  */
 export function lxcQueryJson(live: LxcLive, options: { all: boolean }): unknown {
   if (options.all) return live;
+  const withoutVolatile = <T extends { volatile: unknown }>({ volatile: _, ...kept }: T) => kept;
   return {
     ...live,
+    ...(live.networks === undefined ? {} : { networks: live.networks.map(withoutVolatile) }),
+    ...(live.volumes === undefined ? {} : { volumes: live.volumes.map(withoutVolatile) }),
     containers: live.containers.map((container: LiveContainer) => {
       const { put, ...rest } = container;
       const { volatile: _serverSet, ...kept } = put;
@@ -124,6 +144,8 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   resources: {
     container: "an Incus system container",
     image: "an Incus image alias, imported from the file's tarballs (or removed)",
+    network: "an Incus managed network (bridge)",
+    volume: "an Incus custom storage volume",
   },
   check: (section, path, settings) => {
     const warnings: string[] = [];
@@ -137,12 +159,13 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   },
   query: queryLxc,
   // prepareLxc hashes the file's image tarballs first, then awaits the live state.
-  normalise: async (section, ctx) => {
+  normalise: async (section, ctx, file) => {
     let remotes: ReturnType<typeof remotesOf> | undefined;
     let ovs: Promise<Record<string, BridgeKind>> | undefined;
     return liveLater((live: Promise<LxcLive>) =>
       prepareLxc(section as LxcSection, live, ctx, {
         opDirs: opDirectories(ctx.settings),
+        declaredLinks: declaredLinks(file),
         ...(ctx.settings.defaultImage === undefined
           ? {}
           : { defaultImage: ctx.settings.defaultImage }),
@@ -160,6 +183,6 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   resolve: (started, live) => started.resolve(live),
   diff: diffLxc,
   apply: applyLxc,
-  report: (live) => [reportLxc(live), reportImages(live.images ?? [])],
+  report: reportLxc,
   queryJson: lxcQueryJson,
 };

@@ -18,8 +18,12 @@ import { isAbsolute, join, resolve } from "node:path";
 import { OpError } from "../../src/errors.js";
 import { openRegularFile } from "../../src/files.js";
 import type { Ctx } from "../../src/plugin.js";
+import { scheduleProblem } from "./containers/schedule.js";
+import { snapshotsTag } from "./containers/snapshots.js";
 import { checkAbsentImages } from "./images/prepare.js";
 import type { DesiredAbsentImage } from "./images/types.js";
+import { attachNetwork, type DeclaredLink } from "./networks/prepare.js";
+import { prepareObjects } from "./objects-prepare.js";
 import {
   hostPathExposure,
   type OtherMount,
@@ -27,7 +31,7 @@ import {
   removalRefusal,
   resolveFromStateDir,
 } from "./paths.js";
-import { defaultProject } from "./refs.js";
+import { containerId, defaultProject } from "./refs.js";
 import {
   type BridgeKind,
   type DesiredAbsent,
@@ -46,6 +50,7 @@ import {
   tags,
 } from "./types.js";
 import { defaultVethName } from "./veths.js";
+import { attachVolumes } from "./volumes/check.js";
 
 export const fallbackImage = "images:debian/12";
 export const defaultStopTimeout = 30;
@@ -76,6 +81,8 @@ export interface PrepareEnv {
   ovsBridges?: () => Promise<Record<string, BridgeKind>>;
   /** op's own directories (ledger, key, lock, cache): never mounted read-write freely, never removed. */
   opDirs?: readonly string[];
+  /** The links the file's network section declares: no managed network may take their names. */
+  declaredLinks?: readonly DeclaredLink[];
 }
 
 /** A problem found while preparing; all are collected and thrown together. */
@@ -122,6 +129,7 @@ export async function prepareLxc(
     if ((spec.ensure ?? "present") === "absent") {
       absent.push({
         name: container.name,
+        project: container.project,
         path,
         unprotect: container.config["security.protection.delete"] === "false",
         stopTimeout: container.stopTimeout,
@@ -143,6 +151,7 @@ export async function prepareLxc(
         checkHostPath(mount, real, `${path}/mounts/${m}`, opDirs, problems);
     }
     if (problems.lines.length > problemsBefore) continue;
+    if (ctx.options?.allowRestart === true) container.restartAllowed = true;
     await resolveImage(
       container,
       `${path}/${spec.image === undefined ? "properties/template" : "image"}`,
@@ -163,6 +172,13 @@ export async function prepareLxc(
     }
     containers.push(container);
   }
+  const { networks, volumes } = prepareObjects(section, base, live, problems, {
+    containers,
+    absent,
+    prune: section.prune ?? false,
+    declaredLinks: env.declaredLinks ?? [],
+    sys: () => ctx.host.sys,
+  });
   checkAbsentImages(absentImages, containers, live, problems);
   if (problems.lines.length > 0) {
     throw new OpError(
@@ -179,6 +195,8 @@ export async function prepareLxc(
     images,
     containers,
     absent,
+    networks,
+    volumes,
     pruneImages: section.prune_images ?? false,
     absentImages,
   };
@@ -224,8 +242,13 @@ export function checkEntries(
       );
     }
     const container = prepareContainer(spec, path, defaultImage, problems, options.resolvePath);
-    unique("id", container.id, `${path}/id`);
-    unique("name", container.name, spec.name === undefined ? `${path}/id` : `${path}/name`);
+    // Ids and names are unique within a project; veths host-wide (one kernel namespace).
+    unique("id", containerId(container.project, container.id), `${path}/id`);
+    unique(
+      "name",
+      containerId(container.project, container.name),
+      spec.name === undefined ? `${path}/id` : `${path}/name`,
+    );
     const present = (spec.ensure ?? "present") === "present";
     if (present && container.nic)
       unique("veth", container.nic.veth, spec.veth === undefined ? `${path}/id` : `${path}/veth`);
@@ -279,12 +302,14 @@ function removals(
   opDirs: readonly string[],
   problems: Problems,
 ): DirectoryRemoval[] {
-  const current = live.containers.find((c) => c.name === container.name);
+  const current = live.containers.find(
+    (c) => c.name === container.name && c.project === container.project,
+  );
   if (current === undefined) return [];
   const mounted = new Set(diskSources(current).flatMap((source) => realpathOf(source) ?? []));
   const others: OtherMount[] = [
     ...live.containers
-      .filter((other) => other.name !== container.name)
+      .filter((other) => other !== current)
       .flatMap((other) => diskSources(other).map((source) => ({ instance: other.name, source }))),
     ...(live.otherMounts ?? []),
   ].map((mount) => ({ ...mount, source: realpathOf(mount.source) ?? resolve(mount.source) }));
@@ -483,7 +508,70 @@ export function prepareContainer(
         rawKey(key),
       ]),
     );
-  flag("boot.autostart", "autostart", "onboot", props.onboot);
+  const bootPath = `${path}/boot`;
+  const given = (value: number | boolean | string | undefined) =>
+    value === undefined ? undefined : String(value);
+  set(
+    "boot.autostart",
+    pick("autostart", [
+      [`${bootPath}/autostart`, given(spec.boot?.autostart)],
+      [
+        `${path}/properties/onboot`,
+        props.onboot === undefined ? undefined : String(flagValue(props.onboot)),
+      ],
+      rawKey("boot.autostart"),
+    ]),
+  );
+  set(
+    "boot.autostart.priority",
+    pick("boot priority", [
+      [`${bootPath}/priority`, given(spec.boot?.priority)],
+      rawKey("boot.autostart.priority"),
+    ]),
+  );
+  set(
+    "boot.stop.priority",
+    pick("stop priority", [
+      [`${bootPath}/stop_priority`, given(spec.boot?.stop_priority)],
+      rawKey("boot.stop.priority"),
+    ]),
+  );
+  for (const part of ["schedule", "expiry", "pattern"] as const) {
+    const key = `snapshots.${part}`;
+    const value = pick(key, [[`${path}/snapshots/${part}`, spec.snapshots?.[part]], rawKey(key)]);
+    set(key, value);
+    const problem = part === "schedule" && value !== undefined ? scheduleProblem(value) : undefined;
+    if (problem !== undefined) {
+      problems.add(
+        spec.snapshots?.schedule === undefined
+          ? `${path}/config/snapshots.schedule`
+          : `${path}/snapshots/schedule`,
+        `not a schedule Incus accepts: ${problem}`,
+      );
+    }
+  }
+  const keep = (spec.snapshots?.keep ?? []).map((snapshot) => ({
+    name: snapshot.name,
+    stateful: snapshot.stateful ?? false,
+  }));
+  for (const [k, snapshot] of keep.entries()) {
+    if (keep.findIndex((other) => other.name === snapshot.name) < k)
+      problems.add(
+        `${path}/snapshots/keep/${k}/name`,
+        `snapshot "${snapshot.name}" is listed twice`,
+      );
+  }
+  const snapshots =
+    keep.length > 0 || spec.snapshots?.prune === true
+      ? { keep, prune: spec.snapshots?.prune ?? false }
+      : undefined;
+  if (snapshots !== undefined) config[tags.snapshots] = snapshotsTag(snapshots);
+  if (spec.ephemeral === true && spec.running === false) {
+    problems.add(
+      `${path}/ephemeral`,
+      'an ephemeral container is deleted when it stops, so it cannot be "running": false',
+    );
+  }
   flag("security.protection.delete", "delete protection", "protection", props.protection);
   flag("security.privileged", "privileged", "unprivileged", props.unprivileged, true);
 
@@ -542,11 +630,12 @@ export function prepareContainer(
       allowHostPath: mount.allow_host_path ?? false,
     });
   }
+  const network = attachNetwork(spec, path, bridge, devices, problems);
+  const attached = attachVolumes(spec, path, devices, problems);
 
   return {
     name,
-    // Containers in other projects: the containers issue (spec.project) fills this in.
-    project: defaultProject,
+    project: spec.project ?? defaultProject,
     id,
     path,
     image: chosenImage,
@@ -558,6 +647,12 @@ export function prepareContainer(
     mounts,
     stopTimeout: spec.stop_timeout ?? defaultStopTimeout,
     ...(resolvConf === undefined ? {} : { resolvConf }),
+    ...(spec.description === undefined ? {} : { description: spec.description }),
+    ...(spec.ephemeral === undefined ? {} : { ephemeral: spec.ephemeral }),
+    ...(snapshots === undefined ? {} : { snapshots }),
+    restartAllowed: spec.restart === "allowed",
+    ...(network === undefined ? {} : { network }),
+    ...(attached.length === 0 ? {} : { attached }),
   };
 }
 

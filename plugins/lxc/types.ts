@@ -11,7 +11,10 @@ export type {
 } from "../../src/generated/lxc.js";
 
 import type { Action, Kind } from "../../src/plugin.js";
+import type { DesiredSnapshots } from "./containers/snapshots.js";
 import type { DesiredAbsentImage, ImageDelete, LiveImage } from "./images/types.js";
+import type { DesiredNetwork, LiveNetwork } from "./networks/types.js";
+import type { AttachedVolume, DesiredVolume, LivePool, LiveVolume } from "./volumes/types.js";
 
 export const plugin = "lxc";
 
@@ -22,6 +25,8 @@ export const tags = {
   image: "user.op.image",
   /** The resolv.conf op wrote (nameserver/searchdomain), to notice when the file changes it. */
   dns: "user.op.dns",
+  /** The named snapshots the file declares (containers/snapshots.ts): only these are read. */
+  snapshots: "user.op.snapshots",
 } as const;
 
 /** The NIC op gives a container with a bridge; profile NICs of the same name are overridden. */
@@ -64,6 +69,8 @@ export interface LiveContainer {
   addresses: string[];
   /** Running with a NIC of its own: whether that interface is up inside the container. */
   nicUp?: boolean;
+  /** Names of its snapshots, read only when it carries `user.op.snapshots`. */
+  snapshots?: string[];
 }
 
 export interface LxcLive {
@@ -76,6 +83,11 @@ export interface LxcLive {
   images?: LiveImage[];
   /** Host directories mounted by instances that are not containers (VMs): never removed. */
   otherMounts?: { instance: string; source: string }[];
+  /** Incus managed networks of every project (plugins/lxc/networks/). */
+  networks?: LiveNetwork[];
+  /** Storage pools, and the custom volumes in them (plugins/lxc/volumes/). */
+  pools?: LivePool[];
+  volumes?: LiveVolume[];
 }
 
 export interface DesiredNic {
@@ -123,6 +135,18 @@ export interface DesiredContainer {
   stopTimeout: number;
   /** resolv.conf content op writes, when nameserver or searchdomain is given. */
   resolvConf?: string;
+  /** The instance's description; undefined: left as it is. */
+  description?: string;
+  /** Whether Incus deletes it when it stops; undefined: left as it is. */
+  ephemeral?: boolean;
+  /** Named snapshots op keeps (`snapshots.keep`, `snapshots.prune`). */
+  snapshots?: DesiredSnapshots;
+  /** A change Incus takes only at start may restart it (`restart: allowed`, --allow-restart). */
+  restartAllowed: boolean;
+  /** The managed network its eth0 is attached to (`network`). */
+  network?: string;
+  /** The custom volumes attached to it (`volumes`). */
+  attached?: AttachedVolume[];
 }
 
 /** A host directory op removes after deleting the container that mounted it. */
@@ -135,6 +159,7 @@ export interface DirectoryRemoval {
 
 export interface DesiredAbsent {
   name: string;
+  project: string;
   path: string;
   /** The file also turns delete protection off, so op may lift it before deleting. */
   unprotect: boolean;
@@ -157,6 +182,8 @@ export interface LxcDesired {
   images: DesiredImage[];
   containers: DesiredContainer[];
   absent: DesiredAbsent[];
+  networks?: DesiredNetwork[];
+  volumes?: DesiredVolume[];
   /** `prune_images`: images op imported that nothing keeps are deleted. */
   pruneImages?: boolean;
   /** `images[]` entries with `ensure: absent`. */
@@ -185,6 +212,8 @@ export interface LiveImageAlias {
 export type LxcKinds = {
   container: Kind<DesiredContainer, LiveContainer, DesiredContainer, ContainerDelete>;
   image: Kind<DesiredImage, LiveImageAlias, DesiredImage, ImageDelete>;
+  network: Kind<DesiredNetwork, LiveNetwork>;
+  volume: Kind<DesiredVolume, LiveVolume>;
 };
 
 /** An action of the lxc plugin. */

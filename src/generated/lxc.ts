@@ -12,6 +12,14 @@ export type Mebibytes = number | string;
  * A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.
  */
 export type Flag = true | false | 1 | 0 | "1" | "0" | "true" | "false" | "yes" | "no";
+/**
+ * Free text Incus keeps with the object (at most 255 characters, no control characters).
+ */
+export type Description = string;
+/**
+ * A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.
+ */
+export type VolumeName = string;
 
 /**
  * Containers (Incus backend), the images they are created from, and whether op removes the containers it created that are no longer listed.
@@ -22,7 +30,7 @@ export interface LxcSection {
    */
   backend?: "incus" | "lxc";
   /**
-   * Delete containers op created (tagged `user.op.managed`) that are no longer in the file. Default false.
+   * Delete containers and managed networks op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.
    */
   prune?: boolean;
   /**
@@ -41,6 +49,14 @@ export interface LxcSection {
    * The containers op manages.
    */
   containers?: LxcContainerSpec[];
+  /**
+   * Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.
+   */
+  networks?: LxcNetworkSpec[];
+  /**
+   * Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).
+   */
+  volumes?: LxcVolumeSpec[];
 }
 export interface LxcImageSpec {
   /**
@@ -118,6 +134,83 @@ export interface LxcContainerSpec {
    */
   mounts?: LxcMount[];
   /**
+   * The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.
+   */
+  project?: string;
+  /**
+   * The instance's description (`incus list -c d`). Left as it is when not given.
+   */
+  description?: string;
+  /**
+   * Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.
+   */
+  ephemeral?: boolean;
+  /**
+   * Start and stop order when the Incus daemon starts or stops (keys `boot.*`).
+   */
+  boot?: {
+    /**
+     * `boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.
+     */
+    autostart?: boolean;
+    /**
+     * `boot.autostart.priority`: containers with a higher value start first.
+     */
+    priority?: number;
+    /**
+     * `boot.stop.priority`: containers with a higher value stop first.
+     */
+    stop_priority?: number;
+  };
+  /**
+   * Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.
+   */
+  snapshots?: {
+    /**
+     * `snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.
+     */
+    schedule?: string;
+    /**
+     * `snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.
+     */
+    expiry?: string;
+    /**
+     * `snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.
+     */
+    pattern?: string;
+    /**
+     * Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.
+     *
+     * @maxItems 100
+     */
+    keep?: {
+      /**
+       * The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.
+       */
+      name: string;
+      /**
+       * Also save the running processes' state (needs CRIU on the host). Default false.
+       */
+      stateful?: boolean;
+    }[];
+    /**
+     * Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.
+     */
+    prune?: boolean;
+  };
+  /**
+   * Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.
+   */
+  restart?: "allowed" | "never";
+  /**
+   * An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth` or network_type `netmaker`.
+   */
+  network?: string;
+  /**
+   * Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.
+   */
+  volumes?: LxcVolumeAttachment[];
+  /**
    * Seconds a stop waits for the container to shut down before forcing it. Default 30.
    */
   stop_timeout?: number;
@@ -172,4 +265,107 @@ export interface LxcMount {
    * Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.
    */
   allow_host_path?: boolean;
+}
+export interface LxcVolumeAttachment {
+  /**
+   * The custom volume's name (declared under `volumes` or existing).
+   */
+  volume: string;
+  /**
+   * Its pool. Default `default`.
+   */
+  pool?: string;
+  /**
+   * Where it appears in the container (a filesystem volume).
+   */
+  path: string;
+  /**
+   * Attach read-only.
+   */
+  readonly?: boolean;
+}
+export interface LxcNetworkSpec {
+  /**
+   * The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.
+   */
+  name: string;
+  /**
+   * The Incus project it is in. Default `default`.
+   */
+  project?: string;
+  /**
+   * The network type. Only `bridge` for now (the default).
+   */
+  type?: "bridge";
+  description?: Description;
+  /**
+   * `ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.
+   */
+  ipv4_address?: string;
+  /**
+   * `ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.
+   */
+  ipv4_nat?: boolean;
+  /**
+   * `ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.
+   */
+  ipv4_dhcp?: boolean;
+  /**
+   * `ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.
+   */
+  ipv6_address?: string;
+  /**
+   * `dns.domain`: the DNS domain of the network's instances.
+   */
+  dns_domain?: string;
+  config?: IncusConfig;
+  /**
+   * `absent` deletes the network, if op created it and no container that stays uses it. Default `present`.
+   */
+  ensure?: "present" | "absent";
+  /**
+   * Let op change a network that exists and that op did not create (it is never deleted). Default false.
+   */
+  adopt?: boolean;
+}
+/**
+ * Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.
+ */
+export interface IncusConfig {
+  [k: string]: string | number | boolean | undefined;
+}
+export interface LxcVolumeSpec {
+  /**
+   * The storage pool it is in (must exist: `incus storage list`).
+   */
+  pool: string;
+  name: VolumeName;
+  /**
+   * The Incus project it is in. Default `default`.
+   */
+  project?: string;
+  /**
+   * The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.
+   */
+  size?: string;
+  /**
+   * `filesystem` (default) or `block`. Fixed when the volume is created.
+   */
+  content_type?: "filesystem" | "block";
+  description?: Description;
+  config?: IncusConfig1;
+  /**
+   * `absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.
+   */
+  ensure?: "present" | "absent";
+  /**
+   * Let op change a volume that exists and that op did not create (it is never deleted). Default false.
+   */
+  adopt?: boolean;
+}
+/**
+ * Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.
+ */
+export interface IncusConfig1 {
+  [k: string]: string | number | boolean | undefined;
 }

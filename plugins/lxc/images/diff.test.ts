@@ -88,6 +88,7 @@ describe("ensure: absent", () => {
         absent: [
           {
             name: "ct1",
+            project: "default",
             path: "/plugins/lxc/containers/0",
             unprotect: false,
             stopTimeout: 5,
