@@ -3,7 +3,8 @@
  * and the image with it only when nothing keeps it, `prune_images` removes op's images that
  * left the file and nothing uses. Every image here is built by the test (a busybox rootfs from
  * scripts/setup-incus.sh with a metadata.yaml of its own, so each has its own fingerprint) and
- * lives in a project of the test's own with its own image store, so prune sees nothing else.
+ * lives in a project of the test's own with its own image store, so prune sees nothing else;
+ * a client made for that project sees it as the file's `default`, so its instances go by name.
  */
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -122,7 +123,7 @@ describe("images: ensure absent", () => {
     );
     expect(lines(gone.actions)).toEqual([
       `delete ${ct.name}: ensure: absent`,
-      `delete image ${a.entry.alias}: ensure: absent: delete image ${a.fingerprint.slice(0, 12)} imported by op (alias ${a.entry.alias}), once ${project}/${ct.name} is deleted`,
+      `delete image ${a.entry.alias}: ensure: absent: delete image ${a.fingerprint.slice(0, 12)} imported by op (alias ${a.entry.alias}), once ${ct.name} is deleted`,
     ]);
     // It waits for that container's delete (by the delete's own id).
     expect(gone.actions[1]?.needs).toEqual([
@@ -144,7 +145,7 @@ describe("images: ensure absent", () => {
 
     const run = await reconcile({ images: [{ alias: a.entry.alias, ensure: "absent" }] }, ctx);
     expect(lines(run.actions)).toEqual([
-      `delete image ${a.entry.alias}: ensure: absent: remove alias ${a.entry.alias}; image ${a.fingerprint.slice(0, 12)} kept (used by ${project}/${byHand})`,
+      `delete image ${a.entry.alias}: ensure: absent: remove alias ${a.entry.alias}; image ${a.fingerprint.slice(0, 12)} kept (used by ${byHand})`,
     ]);
     expect(run.errors).toEqual(new Map());
     const kept = await imageOf(client, a.fingerprint);
