@@ -196,7 +196,7 @@ const inventoryGets = [
   "/1.0/instances?recursion=1&all-projects=true",
   "/1.0/images?recursion=1",
   "/1.0/profiles?recursion=1&all-projects=true",
-  "/1.0/networks?recursion=1",
+  "/1.0/networks?recursion=1&all-projects=true",
   "/1.0/projects?recursion=1",
 ];
 /** Those a plan of containers and images alone makes (query.ts). */
@@ -221,7 +221,7 @@ const get = (path) => new Promise((resolve, reject) => {
   const pools = ${volumes} ? get("/1.0/storage-pools?recursion=1") : Promise.resolve([]);
   const [listed] = await Promise.all([pools, ...${JSON.stringify(paths)}.map(get)]);
   await Promise.all(listed.map((pool) =>
-    get("/1.0/storage-pools/" + encodeURIComponent(pool.name) + "/volumes?recursion=1&all-projects=true")));
+    get("/1.0/storage-pools/" + encodeURIComponent(pool.name) + "/volumes/custom?recursion=1&all-projects=true")));
   agent.destroy();
 })().catch((error) => { console.error(error); process.exit(1); });
 `;
