@@ -18,6 +18,7 @@ import { applyLxc } from "./apply.js";
 import { checkLxc } from "./check.js";
 import { diffLxc } from "./diff.js";
 import { ovsBridges, readOvs } from "./host.js";
+import { reportImages } from "./images/report.js";
 import { reportNetworks } from "./networks/report.js";
 import { opDefaultDirectories } from "./paths.js";
 import { prepareLxc } from "./prepare.js";
@@ -45,6 +46,7 @@ export function reportLxc(live: LxcLive): LiveReport[] {
     reportContainers(live),
     reportNetworks(live.networks ?? []),
     reportVolumes(live.volumes ?? []),
+    reportImages(live.images ?? []),
   ];
 }
 
@@ -141,7 +143,7 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   name: plugin,
   resources: {
     container: "an Incus system container",
-    image: "an Incus image alias, imported from the file's tarballs",
+    image: "an Incus image alias, imported from the file's tarballs (or removed)",
     network: "an Incus managed network (bridge)",
     volume: "an Incus custom storage volume",
   },
