@@ -143,6 +143,7 @@ export function createIncusClient(
     headers: http.OutgoingHttpHeaders,
     answerMs: number = (options.answerSeconds ??
       (isRead(method) ? incusTimeouts.read : incusTimeouts.change)) * 1000,
+    retried = false,
   ): Promise<Answer> =>
     new Promise((resolve, reject) => {
       let sent = false;
@@ -174,8 +175,15 @@ export function createIncusClient(
       req.on("finish", () => {
         sent = true;
       });
-      req.on("error", (error) => {
+      req.on("error", (error: NodeJS.ErrnoException) => {
         clearTimeout(timer);
+        // Incus closes a kept-alive connection after a while idle; a read written to one it
+        // has just closed is sent again, once, on a new connection (a change never is).
+        const closedUnderUs = error.code === "EPIPE" || error.code === "ECONNRESET";
+        if (req.reusedSocket && closedUnderUs && isRead(method) && !retried) {
+          resolve(exchange(method, path, what, write, headers, answerMs, true));
+          return;
+        }
         fail(error);
       });
       write(req);

@@ -160,6 +160,51 @@ function containerFile(sandbox: CliSandbox, name: string): string {
   return path;
 }
 
+describe("a kept-alive connection Incus has closed", () => {
+  /**
+   * Answers the first request of every connection and keeps it open; the second request on a
+   * connection is met by a reset, as when Incus closes an idle connection just as op reuses it.
+   */
+  async function closingServer(): Promise<{ path: string; connections: () => number }> {
+    let connections = 0;
+    const path = await faultServer((socket) => {
+      connections++;
+      let requests = 0;
+      socket.on("data", () => {
+        requests++;
+        if (requests > 1) {
+          socket.destroy();
+          return;
+        }
+        const body = '{"type":"sync","status":"Success","status_code":200,"metadata":{"ok":true}}';
+        socket.write(
+          `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: keep-alive\r\n\r\n${body}`,
+        );
+      });
+    });
+    return { path, connections: () => connections };
+  }
+
+  it("sends a read again on a new connection, once", async () => {
+    const server = await closingServer();
+    const client = createIncusClient(server.path);
+    expect(await client.request("GET", "/1.0")).toEqual({ ok: true });
+    expect(await client.request("GET", "/1.0")).toEqual({ ok: true });
+    expect(server.connections()).toBe(2);
+    client.close();
+  });
+
+  it("never sends a change again: its outcome is unknown", async () => {
+    const server = await closingServer();
+    const client = createIncusClient(server.path);
+    await client.request("GET", "/1.0");
+    const error = await client.request("POST", "/1.0/instances", { name: "x" }).catch((e) => e);
+    expect(isOutcomeUnknown(error)).toBe(true);
+    expect(server.connections()).toBe(1);
+    client.close();
+  });
+});
+
 describe("op against an Incus that never answers", () => {
   let sandbox: CliSandbox;
   beforeAll(() => {
