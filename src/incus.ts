@@ -46,6 +46,8 @@ export interface IncusClientOptions {
 
 export interface IncusClient {
   readonly socketPath: string;
+  /** The project every call is scoped to; undefined: Incus's default project. */
+  readonly project?: string;
   /**
    * One API call. Returns the response's `metadata`; for a background operation, waits for it
    * and returns the finished operation's `metadata`.
@@ -231,6 +233,7 @@ export function createIncusClient(
 
   return {
     socketPath,
+    ...(options.project === undefined ? {} : { project: options.project }),
     async request<T>(
       method: string,
       path: string,

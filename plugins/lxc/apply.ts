@@ -9,6 +9,8 @@ import type { IncusClient } from "../../src/incus.js";
 import { type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
 import { isRootDisk, nicStatePath } from "./diff.js";
 import { containerLinkUp, enrol, type HostNet, readHostNet, renameLink } from "./host.js";
+import { applyProfile } from "./profiles/apply.js";
+import { applyProject } from "./projects/apply.js";
 import { incusOf } from "./query.js";
 import type {
   BridgeKind,
@@ -23,6 +25,8 @@ import { nicDevice, tags } from "./types.js";
 
 export async function applyLxc(action: LxcAction, ctx: Ctx): Promise<void> {
   const incus = incusOf(ctx);
+  if (action.resource === "project") return applyProject(action, incus);
+  if (action.resource === "profile") return applyProfile(action, incus);
   if (action.resource === "image") {
     if (action.kind === "delete") throw new Error(`bug: op never deletes images (${action.id})`);
     return importImage(

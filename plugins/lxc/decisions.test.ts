@@ -273,7 +273,7 @@ describe("replacing a container for a new image", () => {
       diffLxc(
         desired({ containers: [desiredContainer("p", { image: "other", config })] }),
         live([protectedLive]),
-      )[0] as DeleteAction<LxcKinds>;
+      )[0] as Extract<DeleteAction<LxcKinds>, { resource: "container" }>;
     const off = replace({ "user.op.managed": "true", "security.protection.delete": "false" });
     expect(off.kind).toBe("delete");
     expect(off.before.unprotect).toBe(true);

@@ -5,8 +5,11 @@
  */
 import type { FieldChange, ResourceRef } from "../../src/plugin.js";
 import { linkRef, ovsDatabaseRef } from "../network/refs.js";
+import { sameRef } from "./holding.js";
 import { humanBytes } from "./paths.js";
-import { imageActionId, imageRef } from "./refs.js";
+import { diffProfiles } from "./profiles/diff.js";
+import { diffProjects } from "./projects/diff.js";
+import { defaultProject, imageActionId, imageRef, profileRef, projectRef } from "./refs.js";
 import {
   type ContainerDelete,
   type DesiredContainer,
@@ -163,7 +166,12 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       });
     }
   }
-  return actions;
+  // Last: a profile's or project's delete waits for the deletes of what uses it.
+  const { prune, profiles, projects } = desired;
+  const objects = profiles === undefined ? [] : diffProfiles(profiles, prune, live, actions);
+  if (projects) objects.push(...diffProjects(projects, prune, live, [...actions, ...objects]));
+  addObjectNeeds(actions, objects);
+  return [...actions, ...objects];
 }
 
 function deleteReason(
@@ -191,6 +199,25 @@ function needsOf(container: DesiredContainer, imageActions: Set<string>): Resour
   }
   if (imageActions.has(container.image)) needs.push(imageRef(container.image));
   return needs;
+}
+
+/**
+ * A container's create waits for its project's and profiles' actions of this run, and so does
+ * a change of its profiles. A profile is the project's own or, when the project has none,
+ * `default`'s: both are looked for.
+ */
+function addObjectNeeds(actions: LxcAction[], objects: readonly LxcAction[]): void {
+  for (const action of actions) {
+    if (action.resource !== "container" || action.kind === "delete") continue;
+    if (action.kind === "modify" && !action.changes.some((c) => c.path === "profiles")) continue;
+    const { project, profiles } = action.after;
+    const scopes = [...new Set([project, defaultProject])];
+    const wanted = [
+      ...(action.kind === "create" ? [projectRef(project)] : []),
+      ...profiles.flatMap((name) => scopes.map((scope) => profileRef(scope, name))),
+    ].filter((ref) => objects.some((object) => object.kind !== "delete" && sameRef(object, ref)));
+    if (wanted.length > 0) action.needs = [...(action.needs ?? []), ...wanted];
+  }
 }
 
 /** Every difference of a container that can be changed in place. */
@@ -273,7 +300,7 @@ export function isRootDisk(device: Devices[string]): boolean {
   return device.type === "disk" && device.path === "/";
 }
 
-function change(path: string, before: unknown, after: unknown): FieldChange {
+export function change(path: string, before: unknown, after: unknown): FieldChange {
   return {
     path,
     ...(before === undefined ? {} : { before }),
@@ -281,7 +308,7 @@ function change(path: string, before: unknown, after: unknown): FieldChange {
   };
 }
 
-function describe(change: FieldChange): string {
+export function describe(change: FieldChange): string {
   if (change.path === "running") return change.after ? "start" : "stop";
   if (change.path === "veth") return `rename veth ${change.before ?? "(none)"} → ${change.after}`;
   if (change.path === "bridge")
@@ -302,7 +329,7 @@ function describe(change: FieldChange): string {
   return `change ${change.path}`;
 }
 
-function unionKeys(a: object, b: object): string[] {
+export function unionKeys(a: object, b: object): string[] {
   return [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
 }
 
@@ -310,7 +337,10 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((value, i) => value === b[i]);
 }
 
-function sameDevice(a: Devices[string] | undefined, b: Devices[string] | undefined): boolean {
+export function sameDevice(
+  a: Devices[string] | undefined,
+  b: Devices[string] | undefined,
+): boolean {
   if (a === undefined || b === undefined) return a === b;
   const keys = unionKeys(a, b);
   return keys.every((key) => a[key] === b[key]);

@@ -19,6 +19,10 @@ import { diffLxc } from "./diff.js";
 import { ovsBridges, readOvs } from "./host.js";
 import { opDefaultDirectories } from "./paths.js";
 import { prepareLxc } from "./prepare.js";
+import { guardProfiles } from "./profiles/guard.js";
+import { reportProfiles } from "./profiles/report.js";
+import { guardProjects } from "./projects/guard.js";
+import { reportProjects } from "./projects/report.js";
 import { queryLxc } from "./query.js";
 import type {
   BridgeKind,
@@ -35,8 +39,17 @@ export type { LxcDesired, LxcLive } from "./types.js";
 /** The file's half, started: it gets the live state when the host has answered. */
 type LxcNormalised = ReturnType<typeof liveLater<LxcLive, LxcDesired>>;
 
+/** The containers' table, then one per other kind of object. */
+export function reportLxc(live: LxcLive): LiveReport[] {
+  return [
+    reportContainers(live),
+    reportProjects(live.projects ?? []),
+    reportProfiles(live.profiles ?? []),
+  ];
+}
+
 /** One row per container: name, op id, status, image, veth, bridge, addresses, limits. */
-export function reportLxc(live: LxcLive): LiveReport {
+export function reportContainers(live: LxcLive): LiveReport {
   return {
     columns: [
       "name",
@@ -123,6 +136,8 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   resources: {
     container: "an Incus system container",
     image: "an Incus image alias, imported from the file's tarballs",
+    project: "an Incus project",
+    profile: "an Incus profile",
   },
   check: (section, path, settings) => {
     const warnings: string[] = [];
@@ -158,6 +173,8 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   },
   resolve: (started, live) => started.resolve(live),
   diff: diffLxc,
+  // Deletes Incus would refuse halfway through the run (the objects are still in use).
+  guard: (actions) => [...guardProfiles(actions), ...guardProjects(actions)],
   apply: applyLxc,
   report: reportLxc,
   queryJson: lxcQueryJson,

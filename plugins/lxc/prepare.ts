@@ -25,6 +25,10 @@ import {
   removalRefusal,
   resolveFromStateDir,
 } from "./paths.js";
+import { checkProfiles } from "./profiles/check.js";
+import { checkContainerRefs, prepareProfiles } from "./profiles/prepare.js";
+import { checkProjects } from "./projects/check.js";
+import { prepareProjects } from "./projects/prepare.js";
 import { defaultProject } from "./refs.js";
 import {
   type BridgeKind,
@@ -160,6 +164,9 @@ export async function prepareLxc(
     }
     containers.push(container);
   }
+  const projects = prepareProjects(section, live, base, problems);
+  const profiles = prepareProfiles(section, live, projects, base, problems);
+  checkContainerRefs(containers, live, projects, profiles, problems);
   if (problems.lines.length > 0) {
     throw new OpError(
       "invalid-state",
@@ -170,7 +177,7 @@ export async function prepareLxc(
       },
     );
   }
-  return { prune: section.prune ?? false, images, containers, absent };
+  return { prune: section.prune ?? false, images, containers, absent, projects, profiles };
 }
 
 interface CheckedEntry {
@@ -202,6 +209,8 @@ export function checkEntries(
     if (first !== undefined) problems.add(path, `${kind} "${value}" is also used by ${first}`);
     else seen[kind].set(value, path);
   };
+  checkProjects(section, base, problems);
+  checkProfiles(section, base, problems);
   const entries: CheckedEntry[] = [];
   for (const [index, spec] of (section.containers ?? []).entries()) {
     const path = `${base}/containers/${index}`;

@@ -19,6 +19,8 @@ import {
   peerIndex,
   readOvs,
 } from "./host.js";
+import { queryProfiles } from "./profiles/query.js";
+import { queryProjects } from "./projects/query.js";
 import { defaultProject } from "./refs.js";
 import { type Devices, type LiveContainer, type LxcLive, nicDevice, tags } from "./types.js";
 
@@ -48,7 +50,7 @@ export function incusOf(ctx: Ctx): IncusClient {
 
 export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
   const incus = incusOf(ctx);
-  const [instances, aliases] = await Promise.all([
+  const [instances, aliases, projects, profiles] = await Promise.all([
     incus.request<IncusInstance[]>("GET", "/1.0/instances?recursion=1", undefined, {
       what: "listing containers",
     }),
@@ -60,6 +62,8 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
         what: "listing image aliases",
       },
     ),
+    queryProjects(incus),
+    queryProfiles(incus),
   ]);
   const containers = instances
     .filter((instance) => instance.type === "container")
@@ -90,6 +94,8 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
     bridges,
     aliases: Object.fromEntries(aliases.map((alias) => [alias.name, alias.target])),
     ...(otherMounts.length > 0 ? { otherMounts } : {}),
+    projects,
+    profiles,
   };
 }
 

@@ -11,6 +11,18 @@ export type {
 } from "../../src/generated/lxc.js";
 
 import type { Action, Kind } from "../../src/plugin.js";
+import type {
+  DesiredProfile,
+  DesiredProfiles,
+  LiveProfile,
+  ProfileDelete,
+} from "./profiles/types.js";
+import type {
+  DesiredProject,
+  DesiredProjects,
+  LiveProject,
+  ProjectDelete,
+} from "./projects/types.js";
 
 export const plugin = "lxc";
 
@@ -73,6 +85,10 @@ export interface LxcLive {
   aliases: Record<string, string>;
   /** Host directories mounted by instances that are not containers (VMs): never removed. */
   otherMounts?: { instance: string; source: string }[];
+  /** Incus projects (plugins/lxc/projects/); absent in fixtures recorded before them. */
+  projects?: LiveProject[];
+  /** Profiles of every project (plugins/lxc/profiles/); absent in fixtures recorded before them. */
+  profiles?: LiveProfile[];
 }
 
 export interface DesiredNic {
@@ -154,6 +170,8 @@ export interface LxcDesired {
   images: DesiredImage[];
   containers: DesiredContainer[];
   absent: DesiredAbsent[];
+  projects?: DesiredProjects;
+  profiles?: DesiredProfiles;
 }
 
 /** What a container's delete carries (the action's `before`). */
@@ -177,6 +195,8 @@ export interface LiveImageAlias {
 export type LxcKinds = {
   container: Kind<DesiredContainer, LiveContainer, DesiredContainer, ContainerDelete>;
   image: Kind<DesiredImage, LiveImageAlias, DesiredImage, never>;
+  project: Kind<DesiredProject, LiveProject, DesiredProject, ProjectDelete>;
+  profile: Kind<DesiredProfile, LiveProfile, DesiredProfile, ProfileDelete>;
 };
 
 /** An action of the lxc plugin. */

@@ -2,40 +2,29 @@
 import * as ajvRuntimeNs0 from "ajv/dist/runtime/ucs2length.js";
 const ajvRuntime0 = ajvRuntimeNs0.default?.default ? ajvRuntimeNs0.default : ajvRuntimeNs0;
 export const validate_lxc = validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"lxc.schema.json","title":"LxcSection","description":"Containers (Incus backend), the images they are created from, and whether op removes the containers it created that are no longer listed.","type":"object","additionalProperties":false,"properties":{"backend":{"description":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","type":"string","enum":["incus","lxc"]},"prune":{"description":"Delete containers op created (tagged `user.op.managed`) that are no longer in the file. Default false.","type":"boolean"},"default_image":{"description":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","$ref":"#/definitions/imageRef"},"images":{"description":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","type":"array","items":{"$ref":"#/definitions/image"}},"containers":{"description":"The containers op manages.","type":"array","items":{"$ref":"#/definitions/container"}}},"definitions":{"name":{"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"ifname":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"imageRef":{"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"image":{"title":"LxcImageSpec","type":"object","additionalProperties":false,"required":["alias","metadata","rootfs"],"properties":{"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"}}},"flag":{"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]},"mebibytes":{"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"},"mount":{"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"}}},"container":{"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"lxc.schema.json","title":"LxcSection","description":"Containers (Incus backend), the images they are created from, and whether op removes the containers it created that are no longer listed.","type":"object","additionalProperties":false,"properties":{"backend":{"description":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","type":"string","enum":["incus","lxc"]},"prune":{"description":"Delete what op created (tagged `user.op.managed`) that is no longer in the file: containers, profiles and projects. Default false.","type":"boolean"},"default_image":{"description":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","$ref":"#/definitions/imageRef"},"projects":{"description":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true`, and then only the keys the file names. op deletes only projects it created, and only empty ones (what is in them may be deleted in the same run).","type":"array","items":{"$ref":"#/definitions/project"}},"profiles":{"description":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true`, and then only the keys and devices the file names. op deletes only profiles it created, and never one a container that stays still uses.","type":"array","items":{"$ref":"#/definitions/profile"}},"images":{"description":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","type":"array","items":{"$ref":"#/definitions/image"}},"containers":{"description":"The containers op manages.","type":"array","items":{"$ref":"#/definitions/container"}}},"definitions":{"name":{"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"ifname":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"imageRef":{"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"image":{"title":"LxcImageSpec","type":"object","additionalProperties":false,"required":["alias","metadata","rootfs"],"properties":{"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"}}},"flag":{"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]},"mebibytes":{"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"},"mount":{"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"}}},"container":{"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}},"objectName":{"description":"An Incus project or profile name: 1 to 63 letters, digits, `_`, `.` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$","examples":["web","tenant-a"]},"ensure":{"description":"`absent` deletes it (only if op created it). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","type":"boolean"},"description":{"description":"Its description. Default empty (left as it is when adopted).","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x1f\\x7f]*$"},"project":{"title":"LxcProjectSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Project config: `features.*` (which objects the project has of its own; Incus's defaults `features.images`, `features.profiles`, `features.storage.volumes` and `features.storage.buckets` true apply when not given; they can be changed only while the project is empty), `limits.*`, `restricted.*` and `user.*` keys (`user.op.*` is op's own).","type":"object","propertyNames":{"pattern":"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"features.profiles":"true","limits.instances":"10","restricted":"false"}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"tenant-a","description":"web tier","config":{"features.profiles":"true","limits.instances":"20"}}]},"profile":{"title":"LxcProfileSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The profile's name, as containers name it in `profiles`.","$ref":"#/definitions/objectName"},"project":{"description":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile\\.|image\\.|user\\.op\\.)"}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"limits.memory":"256MiB","security.nesting":"true"}]},"devices":{"description":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","required":["type"],"propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$"},"properties":{"type":{"type":"string","pattern":"^[a-z][a-z-]*$"}},"additionalProperties":{"type":["string","number","boolean"]}},"examples":[{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"small","config":{"limits.memory":"256MiB"},"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}}]}}};
 const schema12 = {"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"};
-const schema13 = {"title":"LxcImageSpec","type":"object","additionalProperties":false,"required":["alias","metadata","rootfs"],"properties":{"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"}}};
+const schema24 = {"title":"LxcImageSpec","type":"object","additionalProperties":false,"required":["alias","metadata","rootfs"],"properties":{"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"}}};
 const pattern0 = new RegExp("^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$", "u");
-const pattern1 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._+/-]*$", "u");
-const pattern2 = new RegExp("^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$", "u");
-const schema14 = {"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}};
-const schema15 = {"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"};
-const schema18 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
-const schema20 = {"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"}}};
-const schema21 = {"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"};
-const schema24 = {"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]};
-const func2 = Object.prototype.hasOwnProperty;
-const pattern4 = new RegExp("^[0-9]{1,9}$", "u");
-const pattern5 = new RegExp("^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", "u");
-const pattern8 = new RegExp("^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$", "u");
-const pattern10 = new RegExp("^[0-9]+(?:[-,][0-9]+)*$", "u");
-const pattern11 = new RegExp("^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$", "u");
-const pattern12 = new RegExp("^(volatile|image)\\.", "u");
-const pattern13 = new RegExp("^[a-z][a-zA-Z0-9_.-]*$", "u");
-const pattern14 = new RegExp("^[^\\s/]+$", "u");
-const pattern16 = new RegExp("^/.", "u");
-const pattern17 = new RegExp("^[0-9]+$", "u");
-const pattern19 = new RegExp("^[1-9][0-9]*$", "u");
-const pattern20 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", "u");
-const pattern22 = new RegExp("^[0-9A-Fa-f:., ]+$", "u");
-const pattern23 = new RegExp("^[A-Za-z0-9., -]+$", "u");
+const pattern13 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._+/-]*$", "u");
+const pattern14 = new RegExp("^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$", "u");
+const schema13 = {"title":"LxcProjectSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Project config: `features.*` (which objects the project has of its own; Incus's defaults `features.images`, `features.profiles`, `features.storage.volumes` and `features.storage.buckets` true apply when not given; they can be changed only while the project is empty), `limits.*`, `restricted.*` and `user.*` keys (`user.op.*` is op's own).","type":"object","propertyNames":{"pattern":"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"features.profiles":"true","limits.instances":"10","restricted":"false"}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"tenant-a","description":"web tier","config":{"features.profiles":"true","limits.instances":"20"}}]};
+const schema14 = {"description":"An Incus project or profile name: 1 to 63 letters, digits, `_`, `.` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$","examples":["web","tenant-a"]};
+const schema15 = {"description":"Its description. Default empty (left as it is when adopted).","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x1f\\x7f]*$"};
+const schema16 = {"description":"`absent` deletes it (only if op created it). Default `present`.","type":"string","enum":["present","absent"]};
+const schema17 = {"description":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","type":"boolean"};
+const pattern1 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", "u");
+const pattern2 = new RegExp("^[^\\x00-\\x1f\\x7f]*$", "u");
+const pattern3 = new RegExp("^user\\.op\\.", "u");
+const pattern4 = new RegExp("^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$", "u");
+const func2 = ajvRuntime0.default;
 
 function validate11(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
-if(data.id === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'",schema:schema14.required,parentSchema:schema14,data};
+if(data.name === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema13.required,parentSchema:schema13,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -45,8 +34,645 @@ vErrors.push(err0);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema14.properties, key0))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema14,data};
+if(!(((((key0 === "name") || (key0 === "description")) || (key0 === "config")) || (key0 === "ensure")) || (key0 === "adopt"))){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema13,data};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.name !== undefined){
+let data0 = data.name;
+if(typeof data0 === "string"){
+if(!pattern1.test(data0)){
+const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema14,data:data0};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+else {
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data0};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+if(data.description !== undefined){
+let data1 = data.description;
+if(typeof data1 === "string"){
+if(func2(data1) > 1024){
+const err4 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema15,data:data1};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+if(!pattern2.test(data1)){
+const err5 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x1f\\x7f]*$",parentSchema:schema15,data:data1};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+else {
+const err6 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema15.type,parentSchema:schema15,data:data1};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+if(data.config !== undefined){
+let data2 = data.config;
+if(data2 && typeof data2 == "object" && !Array.isArray(data2)){
+for(const key1 in data2){
+const _errs10 = errors;
+const _errs11 = errors;
+const _errs12 = errors;
+if(typeof key1 === "string"){
+if(!pattern3.test(key1)){
+const err7 = {};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+var valid4 = _errs12 === errors;
+if(valid4){
+const err8 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema13.properties.config.propertyNames.not,parentSchema:schema13.properties.config.propertyNames,data:key1,propertyName:key1};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+else {
+errors = _errs11;
+if(vErrors !== null){
+if(_errs11){
+vErrors.length = _errs11;
+}
+else {
+vErrors = null;
+}
+}
+}
+if(typeof key1 === "string"){
+if(!pattern4.test(key1)){
+const err9 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/pattern",keyword:"pattern",params:{pattern: "^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$"},message:"must match pattern \""+"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$"+"\"",schema:"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$",parentSchema:schema13.properties.config.propertyNames,data:key1,propertyName:key1};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+}
+var valid3 = _errs10 === errors;
+if(!valid3){
+const err10 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema13.properties.config.propertyNames,parentSchema:schema13.properties.config,data:data2};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+}
+for(const key2 in data2){
+let data3 = data2[key2];
+if(((typeof data3 !== "string") && (!((typeof data3 == "number") && (isFinite(data3))))) && (typeof data3 !== "boolean")){
+const err11 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/config/additionalProperties/type",keyword:"type",params:{type: schema13.properties.config.additionalProperties.type},message:"must be string,number,boolean",schema:schema13.properties.config.additionalProperties.type,parentSchema:schema13.properties.config.additionalProperties,data:data3};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+}
+}
+else {
+const err12 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema13.properties.config.type,parentSchema:schema13.properties.config,data:data2};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+if(data.ensure !== undefined){
+let data4 = data.ensure;
+if(typeof data4 !== "string"){
+const err13 = {instancePath:instancePath+"/ensure",schemaPath:"#/definitions/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema16.type,parentSchema:schema16,data:data4};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+if(!((data4 === "present") || (data4 === "absent"))){
+const err14 = {instancePath:instancePath+"/ensure",schemaPath:"#/definitions/ensure/enum",keyword:"enum",params:{allowedValues: schema16.enum},message:"must be equal to one of the allowed values",schema:schema16.enum,parentSchema:schema16,data:data4};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+if(data.adopt !== undefined){
+let data5 = data.adopt;
+if(typeof data5 !== "boolean"){
+const err15 = {instancePath:instancePath+"/adopt",schemaPath:"#/definitions/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema17.type,parentSchema:schema17,data:data5};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+}
+else {
+const err16 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema13.type,parentSchema:schema13,data};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+validate11.errors = vErrors;
+return errors === 0;
+}
+
+const schema18 = {"title":"LxcProfileSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The profile's name, as containers name it in `profiles`.","$ref":"#/definitions/objectName"},"project":{"description":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile\\.|image\\.|user\\.op\\.)"}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"limits.memory":"256MiB","security.nesting":"true"}]},"devices":{"description":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","required":["type"],"propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$"},"properties":{"type":{"type":"string","pattern":"^[a-z][a-z-]*$"}},"additionalProperties":{"type":["string","number","boolean"]}},"examples":[{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"small","config":{"limits.memory":"256MiB"},"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}}]};
+const pattern8 = new RegExp("^(volatile\\.|image\\.|user\\.op\\.)", "u");
+const pattern9 = new RegExp("^[a-z][a-zA-Z0-9_.-]*$", "u");
+const pattern12 = new RegExp("^[a-z][a-z-]*$", "u");
+
+function validate13(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.name === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema18.required,parentSchema:schema18,data};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(((((((key0 === "name") || (key0 === "project")) || (key0 === "description")) || (key0 === "config")) || (key0 === "devices")) || (key0 === "ensure")) || (key0 === "adopt"))){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema18,data};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.name !== undefined){
+let data0 = data.name;
+if(typeof data0 === "string"){
+if(!pattern1.test(data0)){
+const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema14,data:data0};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+else {
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data0};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+if(data.project !== undefined){
+let data1 = data.project;
+if(typeof data1 === "string"){
+if(!pattern1.test(data1)){
+const err4 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema14,data:data1};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+else {
+const err5 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data1};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+if(data.description !== undefined){
+let data2 = data.description;
+if(typeof data2 === "string"){
+if(func2(data2) > 1024){
+const err6 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema15,data:data2};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+if(!pattern2.test(data2)){
+const err7 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x1f\\x7f]*$",parentSchema:schema15,data:data2};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+else {
+const err8 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema15.type,parentSchema:schema15,data:data2};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+if(data.config !== undefined){
+let data3 = data.config;
+if(data3 && typeof data3 == "object" && !Array.isArray(data3)){
+for(const key1 in data3){
+const _errs13 = errors;
+const _errs14 = errors;
+const _errs15 = errors;
+if(typeof key1 === "string"){
+if(!pattern8.test(key1)){
+const err9 = {};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+}
+var valid5 = _errs15 === errors;
+if(valid5){
+const err10 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema18.properties.config.propertyNames.not,parentSchema:schema18.properties.config.propertyNames,data:key1,propertyName:key1};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+else {
+errors = _errs14;
+if(vErrors !== null){
+if(_errs14){
+vErrors.length = _errs14;
+}
+else {
+vErrors = null;
+}
+}
+}
+if(typeof key1 === "string"){
+if(!pattern9.test(key1)){
+const err11 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema18.properties.config.propertyNames,data:key1,propertyName:key1};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+}
+var valid4 = _errs13 === errors;
+if(!valid4){
+const err12 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema18.properties.config.propertyNames,parentSchema:schema18.properties.config,data:data3};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+for(const key2 in data3){
+let data4 = data3[key2];
+if(((typeof data4 !== "string") && (!((typeof data4 == "number") && (isFinite(data4))))) && (typeof data4 !== "boolean")){
+const err13 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/config/additionalProperties/type",keyword:"type",params:{type: schema18.properties.config.additionalProperties.type},message:"must be string,number,boolean",schema:schema18.properties.config.additionalProperties.type,parentSchema:schema18.properties.config.additionalProperties,data:data4};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+}
+else {
+const err14 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema18.properties.config.type,parentSchema:schema18.properties.config,data:data3};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+if(data.devices !== undefined){
+let data5 = data.devices;
+if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
+for(const key3 in data5){
+const _errs21 = errors;
+if(typeof key3 === "string"){
+if(!pattern1.test(key3)){
+const err15 = {instancePath:instancePath+"/devices",schemaPath:"#/properties/devices/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema18.properties.devices.propertyNames,data:key3,propertyName:key3};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+var valid7 = _errs21 === errors;
+if(!valid7){
+const err16 = {instancePath:instancePath+"/devices",schemaPath:"#/properties/devices/propertyNames",keyword:"propertyNames",params:{propertyName: key3},message:"property name must be valid",schema:schema18.properties.devices.propertyNames,parentSchema:schema18.properties.devices,data:data5};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+for(const key4 in data5){
+let data6 = data5[key4];
+if(data6 && typeof data6 == "object" && !Array.isArray(data6)){
+if(data6.type === undefined){
+const err17 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema18.properties.devices.additionalProperties.required,parentSchema:schema18.properties.devices.additionalProperties,data:data6};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+for(const key5 in data6){
+const _errs25 = errors;
+if(typeof key5 === "string"){
+if(!pattern9.test(key5)){
+const err18 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema18.properties.devices.additionalProperties.propertyNames,data:key5,propertyName:key5};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+var valid9 = _errs25 === errors;
+if(!valid9){
+const err19 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/propertyNames",keyword:"propertyNames",params:{propertyName: key5},message:"property name must be valid",schema:schema18.properties.devices.additionalProperties.propertyNames,parentSchema:schema18.properties.devices.additionalProperties,data:data6};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+}
+for(const key6 in data6){
+if(!(key6 === "type")){
+let data7 = data6[key6];
+if(((typeof data7 !== "string") && (!((typeof data7 == "number") && (isFinite(data7))))) && (typeof data7 !== "boolean")){
+const err20 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1")+"/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/additionalProperties/type",keyword:"type",params:{type: schema18.properties.devices.additionalProperties.additionalProperties.type},message:"must be string,number,boolean",schema:schema18.properties.devices.additionalProperties.additionalProperties.type,parentSchema:schema18.properties.devices.additionalProperties.additionalProperties,data:data7};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+}
+if(data6.type !== undefined){
+let data8 = data6.type;
+if(typeof data8 === "string"){
+if(!pattern12.test(data8)){
+const err21 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1")+"/type",schemaPath:"#/properties/devices/additionalProperties/properties/type/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z-]*$"},message:"must match pattern \""+"^[a-z][a-z-]*$"+"\"",schema:"^[a-z][a-z-]*$",parentSchema:schema18.properties.devices.additionalProperties.properties.type,data:data8};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+else {
+const err22 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1")+"/type",schemaPath:"#/properties/devices/additionalProperties/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema18.properties.devices.additionalProperties.properties.type.type,parentSchema:schema18.properties.devices.additionalProperties.properties.type,data:data8};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+}
+else {
+const err23 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema18.properties.devices.additionalProperties.type,parentSchema:schema18.properties.devices.additionalProperties,data:data6};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+}
+else {
+const err24 = {instancePath:instancePath+"/devices",schemaPath:"#/properties/devices/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema18.properties.devices.type,parentSchema:schema18.properties.devices,data:data5};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data.ensure !== undefined){
+let data9 = data.ensure;
+if(typeof data9 !== "string"){
+const err25 = {instancePath:instancePath+"/ensure",schemaPath:"#/definitions/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema16.type,parentSchema:schema16,data:data9};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+if(!((data9 === "present") || (data9 === "absent"))){
+const err26 = {instancePath:instancePath+"/ensure",schemaPath:"#/definitions/ensure/enum",keyword:"enum",params:{allowedValues: schema16.enum},message:"must be equal to one of the allowed values",schema:schema16.enum,parentSchema:schema16,data:data9};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+if(data.adopt !== undefined){
+let data10 = data.adopt;
+if(typeof data10 !== "boolean"){
+const err27 = {instancePath:instancePath+"/adopt",schemaPath:"#/definitions/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema17.type,parentSchema:schema17,data:data10};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema18.type,parentSchema:schema18,data};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+validate13.errors = vErrors;
+return errors === 0;
+}
+
+const schema25 = {"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}};
+const schema26 = {"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"};
+const schema29 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
+const schema31 = {"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"}}};
+const schema32 = {"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"};
+const schema35 = {"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]};
+const func4 = Object.prototype.hasOwnProperty;
+const pattern16 = new RegExp("^[0-9]{1,9}$", "u");
+const pattern17 = new RegExp("^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", "u");
+const pattern20 = new RegExp("^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$", "u");
+const pattern22 = new RegExp("^[0-9]+(?:[-,][0-9]+)*$", "u");
+const pattern23 = new RegExp("^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$", "u");
+const pattern24 = new RegExp("^(volatile|image)\\.", "u");
+const pattern26 = new RegExp("^[^\\s/]+$", "u");
+const pattern28 = new RegExp("^/.", "u");
+const pattern29 = new RegExp("^[0-9]+$", "u");
+const pattern31 = new RegExp("^[1-9][0-9]*$", "u");
+const pattern32 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", "u");
+const pattern34 = new RegExp("^[0-9A-Fa-f:., ]+$", "u");
+const pattern35 = new RegExp("^[A-Za-z0-9., -]+$", "u");
+
+function validate15(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.id === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'",schema:schema25.required,parentSchema:schema25,data};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(func4.call(schema25.properties, key0))){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema25,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -62,7 +688,7 @@ const _errs3 = errors;
 let valid1 = false;
 const _errs4 = errors;
 if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
-const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema14.properties.id.anyOf[0].type,parentSchema:schema14.properties.id.anyOf[0],data:data0};
+const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.id.anyOf[0].type,parentSchema:schema25.properties.id.anyOf[0],data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -73,7 +699,7 @@ errors++;
 }
 if((typeof data0 == "number") && (isFinite(data0))){
 if(data0 > 9007199254740991 || isNaN(data0)){
-const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991},message:"must be <= 9007199254740991",schema:9007199254740991,parentSchema:schema14.properties.id.anyOf[0],data:data0};
+const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991},message:"must be <= 9007199254740991",schema:9007199254740991,parentSchema:schema25.properties.id.anyOf[0],data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -83,7 +709,7 @@ vErrors.push(err3);
 errors++;
 }
 if(data0 < 0 || isNaN(data0)){
-const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema14.properties.id.anyOf[0],data:data0};
+const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.id.anyOf[0],data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -98,8 +724,8 @@ valid1 = valid1 || _valid0;
 if(!valid1){
 const _errs6 = errors;
 if(typeof data0 === "string"){
-if(!pattern4.test(data0)){
-const err5 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}$"},message:"must match pattern \""+"^[0-9]{1,9}$"+"\"",schema:"^[0-9]{1,9}$",parentSchema:schema14.properties.id.anyOf[1],data:data0};
+if(!pattern16.test(data0)){
+const err5 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}$"},message:"must match pattern \""+"^[0-9]{1,9}$"+"\"",schema:"^[0-9]{1,9}$",parentSchema:schema25.properties.id.anyOf[1],data:data0};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -110,7 +736,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.id.anyOf[1].type,parentSchema:schema14.properties.id.anyOf[1],data:data0};
+const err6 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.id.anyOf[1].type,parentSchema:schema25.properties.id.anyOf[1],data:data0};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -124,8 +750,8 @@ valid1 = valid1 || _valid0;
 if(!valid1){
 const _errs8 = errors;
 if(typeof data0 === "string"){
-if(!pattern5.test(data0)){
-const err7 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema15,data:data0};
+if(!pattern17.test(data0)){
+const err7 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema26,data:data0};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -136,7 +762,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema15.type,parentSchema:schema15,data:data0};
+const err8 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema26.type,parentSchema:schema26,data:data0};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -150,7 +776,7 @@ valid1 = valid1 || _valid0;
 }
 }
 if(!valid1){
-const err9 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema14.properties.id.anyOf,parentSchema:schema14.properties.id,data:data0};
+const err9 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema25.properties.id.anyOf,parentSchema:schema25.properties.id,data:data0};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -174,8 +800,8 @@ vErrors = null;
 if(data.name !== undefined){
 let data1 = data.name;
 if(typeof data1 === "string"){
-if(!pattern5.test(data1)){
-const err10 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema15,data:data1};
+if(!pattern17.test(data1)){
+const err10 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema26,data:data1};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -186,7 +812,7 @@ errors++;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema15.type,parentSchema:schema15,data:data1};
+const err11 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema26.type,parentSchema:schema26,data:data1};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -199,7 +825,7 @@ errors++;
 if(data.ensure !== undefined){
 let data2 = data.ensure;
 if(typeof data2 !== "string"){
-const err12 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.ensure.type,parentSchema:schema14.properties.ensure,data:data2};
+const err12 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.ensure.type,parentSchema:schema25.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -209,7 +835,7 @@ vErrors.push(err12);
 errors++;
 }
 if(!((data2 === "present") || (data2 === "absent"))){
-const err13 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema14.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema14.properties.ensure.enum,parentSchema:schema14.properties.ensure,data:data2};
+const err13 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema25.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.ensure.enum,parentSchema:schema25.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -247,7 +873,7 @@ errors++;
 if(data.running !== undefined){
 let data4 = data.running;
 if(typeof data4 !== "boolean"){
-const err16 = {instancePath:instancePath+"/running",schemaPath:"#/properties/running/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema14.properties.running.type,parentSchema:schema14.properties.running,data:data4};
+const err16 = {instancePath:instancePath+"/running",schemaPath:"#/properties/running/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.running.type,parentSchema:schema25.properties.running,data:data4};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -260,8 +886,8 @@ errors++;
 if(data.veth !== undefined){
 let data5 = data.veth;
 if(typeof data5 === "string"){
-if(!pattern8.test(data5)){
-const err17 = {instancePath:instancePath+"/veth",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema18,data:data5};
+if(!pattern20.test(data5)){
+const err17 = {instancePath:instancePath+"/veth",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data5};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -272,7 +898,7 @@ errors++;
 }
 }
 else {
-const err18 = {instancePath:instancePath+"/veth",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema18.type,parentSchema:schema18,data:data5};
+const err18 = {instancePath:instancePath+"/veth",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data5};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -285,8 +911,8 @@ errors++;
 if(data.bridge !== undefined){
 let data6 = data.bridge;
 if(typeof data6 === "string"){
-if(!pattern8.test(data6)){
-const err19 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema18,data:data6};
+if(!pattern20.test(data6)){
+const err19 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data6};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -297,7 +923,7 @@ errors++;
 }
 }
 else {
-const err20 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema18.type,parentSchema:schema18,data:data6};
+const err20 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data6};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -310,7 +936,7 @@ errors++;
 if(data.network_type !== undefined){
 let data7 = data.network_type;
 if(typeof data7 !== "string"){
-const err21 = {instancePath:instancePath+"/network_type",schemaPath:"#/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.network_type.type,parentSchema:schema14.properties.network_type,data:data7};
+const err21 = {instancePath:instancePath+"/network_type",schemaPath:"#/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.network_type.type,parentSchema:schema25.properties.network_type,data:data7};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -320,7 +946,7 @@ vErrors.push(err21);
 errors++;
 }
 if(!((data7 === "bridge") || (data7 === "netmaker"))){
-const err22 = {instancePath:instancePath+"/network_type",schemaPath:"#/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema14.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema14.properties.network_type.enum,parentSchema:schema14.properties.network_type,data:data7};
+const err22 = {instancePath:instancePath+"/network_type",schemaPath:"#/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema25.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.network_type.enum,parentSchema:schema25.properties.network_type,data:data7};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -335,7 +961,7 @@ let data8 = data.limits;
 if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
 for(const key1 in data8){
 if(!((key1 === "cpu") || (key1 === "memory"))){
-const err23 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema14.properties.limits,data:data8};
+const err23 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.limits,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -351,7 +977,7 @@ const _errs33 = errors;
 let valid8 = false;
 const _errs34 = errors;
 if(!(((typeof data9 == "number") && (!(data9 % 1) && !isNaN(data9))) && (isFinite(data9)))){
-const err24 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema14.properties.limits.properties.cpu.anyOf[0].type,parentSchema:schema14.properties.limits.properties.cpu.anyOf[0],data:data9};
+const err24 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.limits.properties.cpu.anyOf[0].type,parentSchema:schema25.properties.limits.properties.cpu.anyOf[0],data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -362,7 +988,7 @@ errors++;
 }
 if((typeof data9 == "number") && (isFinite(data9))){
 if(data9 < 1 || isNaN(data9)){
-const err25 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema14.properties.limits.properties.cpu.anyOf[0],data:data9};
+const err25 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.limits.properties.cpu.anyOf[0],data:data9};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -377,8 +1003,8 @@ valid8 = valid8 || _valid1;
 if(!valid8){
 const _errs36 = errors;
 if(typeof data9 === "string"){
-if(!pattern10.test(data9)){
-const err26 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(?:[-,][0-9]+)*$"},message:"must match pattern \""+"^[0-9]+(?:[-,][0-9]+)*$"+"\"",schema:"^[0-9]+(?:[-,][0-9]+)*$",parentSchema:schema14.properties.limits.properties.cpu.anyOf[1],data:data9};
+if(!pattern22.test(data9)){
+const err26 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(?:[-,][0-9]+)*$"},message:"must match pattern \""+"^[0-9]+(?:[-,][0-9]+)*$"+"\"",schema:"^[0-9]+(?:[-,][0-9]+)*$",parentSchema:schema25.properties.limits.properties.cpu.anyOf[1],data:data9};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -389,7 +1015,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.limits.properties.cpu.anyOf[1].type,parentSchema:schema14.properties.limits.properties.cpu.anyOf[1],data:data9};
+const err27 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.limits.properties.cpu.anyOf[1].type,parentSchema:schema25.properties.limits.properties.cpu.anyOf[1],data:data9};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -402,7 +1028,7 @@ var _valid1 = _errs36 === errors;
 valid8 = valid8 || _valid1;
 }
 if(!valid8){
-const err28 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema14.properties.limits.properties.cpu.anyOf,parentSchema:schema14.properties.limits.properties.cpu,data:data9};
+const err28 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema25.properties.limits.properties.cpu.anyOf,parentSchema:schema25.properties.limits.properties.cpu,data:data9};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -429,7 +1055,7 @@ const _errs39 = errors;
 let valid9 = false;
 const _errs40 = errors;
 if(!(((typeof data10 == "number") && (!(data10 % 1) && !isNaN(data10))) && (isFinite(data10)))){
-const err29 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema14.properties.limits.properties.memory.anyOf[0].type,parentSchema:schema14.properties.limits.properties.memory.anyOf[0],data:data10};
+const err29 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.limits.properties.memory.anyOf[0].type,parentSchema:schema25.properties.limits.properties.memory.anyOf[0],data:data10};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -440,7 +1066,7 @@ errors++;
 }
 if((typeof data10 == "number") && (isFinite(data10))){
 if(data10 < 1 || isNaN(data10)){
-const err30 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema14.properties.limits.properties.memory.anyOf[0],data:data10};
+const err30 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.limits.properties.memory.anyOf[0],data:data10};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -455,8 +1081,8 @@ valid9 = valid9 || _valid2;
 if(!valid9){
 const _errs42 = errors;
 if(typeof data10 === "string"){
-if(!pattern11.test(data10)){
-const err31 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"},message:"must match pattern \""+"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"+"\"",schema:"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$",parentSchema:schema14.properties.limits.properties.memory.anyOf[1],data:data10};
+if(!pattern23.test(data10)){
+const err31 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"},message:"must match pattern \""+"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"+"\"",schema:"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$",parentSchema:schema25.properties.limits.properties.memory.anyOf[1],data:data10};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -467,7 +1093,7 @@ errors++;
 }
 }
 else {
-const err32 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.limits.properties.memory.anyOf[1].type,parentSchema:schema14.properties.limits.properties.memory.anyOf[1],data:data10};
+const err32 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.limits.properties.memory.anyOf[1].type,parentSchema:schema25.properties.limits.properties.memory.anyOf[1],data:data10};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -480,7 +1106,7 @@ var _valid2 = _errs42 === errors;
 valid9 = valid9 || _valid2;
 }
 if(!valid9){
-const err33 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema14.properties.limits.properties.memory.anyOf,parentSchema:schema14.properties.limits.properties.memory,data:data10};
+const err33 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema25.properties.limits.properties.memory.anyOf,parentSchema:schema25.properties.limits.properties.memory,data:data10};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -503,7 +1129,7 @@ vErrors = null;
 }
 }
 else {
-const err34 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema14.properties.limits.type,parentSchema:schema14.properties.limits,data:data8};
+const err34 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.limits.type,parentSchema:schema25.properties.limits,data:data8};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -521,7 +1147,7 @@ const _errs46 = errors;
 const _errs47 = errors;
 const _errs48 = errors;
 if(typeof key2 === "string"){
-if(!pattern12.test(key2)){
+if(!pattern24.test(key2)){
 const err35 = {};
 if(vErrors === null){
 vErrors = [err35];
@@ -534,7 +1160,7 @@ errors++;
 }
 var valid11 = _errs48 === errors;
 if(valid11){
-const err36 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema14.properties.config.propertyNames.not,parentSchema:schema14.properties.config.propertyNames,data:key2,propertyName:key2};
+const err36 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema25.properties.config.propertyNames.not,parentSchema:schema25.properties.config.propertyNames,data:key2,propertyName:key2};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -555,8 +1181,8 @@ vErrors = null;
 }
 }
 if(typeof key2 === "string"){
-if(!pattern13.test(key2)){
-const err37 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema14.properties.config.propertyNames,data:key2,propertyName:key2};
+if(!pattern9.test(key2)){
+const err37 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema25.properties.config.propertyNames,data:key2,propertyName:key2};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -568,7 +1194,7 @@ errors++;
 }
 var valid10 = _errs46 === errors;
 if(!valid10){
-const err38 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames",keyword:"propertyNames",params:{propertyName: key2},message:"property name must be valid",schema:schema14.properties.config.propertyNames,parentSchema:schema14.properties.config,data:data11};
+const err38 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames",keyword:"propertyNames",params:{propertyName: key2},message:"property name must be valid",schema:schema25.properties.config.propertyNames,parentSchema:schema25.properties.config,data:data11};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -581,7 +1207,7 @@ errors++;
 for(const key3 in data11){
 let data12 = data11[key3];
 if(((typeof data12 !== "string") && (!((typeof data12 == "number") && (isFinite(data12))))) && (typeof data12 !== "boolean")){
-const err39 = {instancePath:instancePath+"/config/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/config/additionalProperties/type",keyword:"type",params:{type: schema14.properties.config.additionalProperties.type},message:"must be string,number,boolean",schema:schema14.properties.config.additionalProperties.type,parentSchema:schema14.properties.config.additionalProperties,data:data12};
+const err39 = {instancePath:instancePath+"/config/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/config/additionalProperties/type",keyword:"type",params:{type: schema25.properties.config.additionalProperties.type},message:"must be string,number,boolean",schema:schema25.properties.config.additionalProperties.type,parentSchema:schema25.properties.config.additionalProperties,data:data12};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -593,7 +1219,7 @@ errors++;
 }
 }
 else {
-const err40 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema14.properties.config.type,parentSchema:schema14.properties.config,data:data11};
+const err40 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.config.type,parentSchema:schema25.properties.config,data:data11};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -610,8 +1236,8 @@ const len0 = data13.length;
 for(let i0=0; i0<len0; i0++){
 let data14 = data13[i0];
 if(typeof data14 === "string"){
-if(!pattern14.test(data14)){
-const err41 = {instancePath:instancePath+"/profiles/" + i0,schemaPath:"#/properties/profiles/items/pattern",keyword:"pattern",params:{pattern: "^[^\\s/]+$"},message:"must match pattern \""+"^[^\\s/]+$"+"\"",schema:"^[^\\s/]+$",parentSchema:schema14.properties.profiles.items,data:data14};
+if(!pattern26.test(data14)){
+const err41 = {instancePath:instancePath+"/profiles/" + i0,schemaPath:"#/properties/profiles/items/pattern",keyword:"pattern",params:{pattern: "^[^\\s/]+$"},message:"must match pattern \""+"^[^\\s/]+$"+"\"",schema:"^[^\\s/]+$",parentSchema:schema25.properties.profiles.items,data:data14};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -622,7 +1248,7 @@ errors++;
 }
 }
 else {
-const err42 = {instancePath:instancePath+"/profiles/" + i0,schemaPath:"#/properties/profiles/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.profiles.items.type,parentSchema:schema14.properties.profiles.items,data:data14};
+const err42 = {instancePath:instancePath+"/profiles/" + i0,schemaPath:"#/properties/profiles/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.profiles.items.type,parentSchema:schema25.properties.profiles.items,data:data14};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -634,7 +1260,7 @@ errors++;
 }
 }
 else {
-const err43 = {instancePath:instancePath+"/profiles",schemaPath:"#/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema14.properties.profiles.type,parentSchema:schema14.properties.profiles,data:data13};
+const err43 = {instancePath:instancePath+"/profiles",schemaPath:"#/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.profiles.type,parentSchema:schema25.properties.profiles,data:data13};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -652,7 +1278,7 @@ for(let i1=0; i1<len1; i1++){
 let data16 = data15[i1];
 if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
 if(data16.source === undefined){
-const err44 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'",schema:schema20.required,parentSchema:schema20,data:data16};
+const err44 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'",schema:schema31.required,parentSchema:schema31,data:data16};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -662,7 +1288,7 @@ vErrors.push(err44);
 errors++;
 }
 if(data16.path === undefined){
-const err45 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema20.required,parentSchema:schema20,data:data16};
+const err45 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema31.required,parentSchema:schema31,data:data16};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -673,7 +1299,7 @@ errors++;
 }
 for(const key4 in data16){
 if(!(((((key4 === "source") || (key4 === "path")) || (key4 === "preserve")) || (key4 === "readonly")) || (key4 === "allow_host_path"))){
-const err46 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema20,data:data16};
+const err46 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema31,data:data16};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -686,8 +1312,8 @@ errors++;
 if(data16.source !== undefined){
 let data17 = data16.source;
 if(typeof data17 === "string"){
-if(!pattern2.test(data17)){
-const err47 = {instancePath:instancePath+"/mounts/" + i1+"/source",schemaPath:"#/definitions/mount/properties/source/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema20.properties.source,data:data17};
+if(!pattern14.test(data17)){
+const err47 = {instancePath:instancePath+"/mounts/" + i1+"/source",schemaPath:"#/definitions/mount/properties/source/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema31.properties.source,data:data17};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -698,7 +1324,7 @@ errors++;
 }
 }
 else {
-const err48 = {instancePath:instancePath+"/mounts/" + i1+"/source",schemaPath:"#/definitions/mount/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema20.properties.source.type,parentSchema:schema20.properties.source,data:data17};
+const err48 = {instancePath:instancePath+"/mounts/" + i1+"/source",schemaPath:"#/definitions/mount/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.source.type,parentSchema:schema31.properties.source,data:data17};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -711,8 +1337,8 @@ errors++;
 if(data16.path !== undefined){
 let data18 = data16.path;
 if(typeof data18 === "string"){
-if(!pattern16.test(data18)){
-const err49 = {instancePath:instancePath+"/mounts/" + i1+"/path",schemaPath:"#/definitions/mount/properties/path/pattern",keyword:"pattern",params:{pattern: "^/."},message:"must match pattern \""+"^/."+"\"",schema:"^/.",parentSchema:schema20.properties.path,data:data18};
+if(!pattern28.test(data18)){
+const err49 = {instancePath:instancePath+"/mounts/" + i1+"/path",schemaPath:"#/definitions/mount/properties/path/pattern",keyword:"pattern",params:{pattern: "^/."},message:"must match pattern \""+"^/."+"\"",schema:"^/.",parentSchema:schema31.properties.path,data:data18};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -723,7 +1349,7 @@ errors++;
 }
 }
 else {
-const err50 = {instancePath:instancePath+"/mounts/" + i1+"/path",schemaPath:"#/definitions/mount/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema20.properties.path.type,parentSchema:schema20.properties.path,data:data18};
+const err50 = {instancePath:instancePath+"/mounts/" + i1+"/path",schemaPath:"#/definitions/mount/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.path.type,parentSchema:schema31.properties.path,data:data18};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -736,7 +1362,7 @@ errors++;
 if(data16.preserve !== undefined){
 let data19 = data16.preserve;
 if(typeof data19 !== "boolean"){
-const err51 = {instancePath:instancePath+"/mounts/" + i1+"/preserve",schemaPath:"#/definitions/mount/properties/preserve/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema20.properties.preserve.type,parentSchema:schema20.properties.preserve,data:data19};
+const err51 = {instancePath:instancePath+"/mounts/" + i1+"/preserve",schemaPath:"#/definitions/mount/properties/preserve/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.preserve.type,parentSchema:schema31.properties.preserve,data:data19};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -749,7 +1375,7 @@ errors++;
 if(data16.readonly !== undefined){
 let data20 = data16.readonly;
 if(typeof data20 !== "boolean"){
-const err52 = {instancePath:instancePath+"/mounts/" + i1+"/readonly",schemaPath:"#/definitions/mount/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema20.properties.readonly.type,parentSchema:schema20.properties.readonly,data:data20};
+const err52 = {instancePath:instancePath+"/mounts/" + i1+"/readonly",schemaPath:"#/definitions/mount/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.readonly.type,parentSchema:schema31.properties.readonly,data:data20};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -762,7 +1388,7 @@ errors++;
 if(data16.allow_host_path !== undefined){
 let data21 = data16.allow_host_path;
 if(typeof data21 !== "boolean"){
-const err53 = {instancePath:instancePath+"/mounts/" + i1+"/allow_host_path",schemaPath:"#/definitions/mount/properties/allow_host_path/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema20.properties.allow_host_path.type,parentSchema:schema20.properties.allow_host_path,data:data21};
+const err53 = {instancePath:instancePath+"/mounts/" + i1+"/allow_host_path",schemaPath:"#/definitions/mount/properties/allow_host_path/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.allow_host_path.type,parentSchema:schema31.properties.allow_host_path,data:data21};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -774,7 +1400,7 @@ errors++;
 }
 }
 else {
-const err54 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema20.type,parentSchema:schema20,data:data16};
+const err54 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data:data16};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -786,7 +1412,7 @@ errors++;
 }
 }
 else {
-const err55 = {instancePath:instancePath+"/mounts",schemaPath:"#/properties/mounts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema14.properties.mounts.type,parentSchema:schema14.properties.mounts,data:data15};
+const err55 = {instancePath:instancePath+"/mounts",schemaPath:"#/properties/mounts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.mounts.type,parentSchema:schema25.properties.mounts,data:data15};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -799,7 +1425,7 @@ errors++;
 if(data.stop_timeout !== undefined){
 let data22 = data.stop_timeout;
 if(!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))){
-const err56 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema14.properties.stop_timeout.type,parentSchema:schema14.properties.stop_timeout,data:data22};
+const err56 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.stop_timeout.type,parentSchema:schema25.properties.stop_timeout,data:data22};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -810,7 +1436,7 @@ errors++;
 }
 if((typeof data22 == "number") && (isFinite(data22))){
 if(data22 < 0 || isNaN(data22)){
-const err57 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema14.properties.stop_timeout,data:data22};
+const err57 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.stop_timeout,data:data22};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -827,7 +1453,7 @@ if(data23 && typeof data23 == "object" && !Array.isArray(data23)){
 if(data23.network_type !== undefined){
 let data24 = data23.network_type;
 if(typeof data24 !== "string"){
-const err58 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.properties.properties.network_type.type,parentSchema:schema14.properties.properties.properties.network_type,data:data24};
+const err58 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.network_type.type,parentSchema:schema25.properties.properties.properties.network_type,data:data24};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -837,7 +1463,7 @@ vErrors.push(err58);
 errors++;
 }
 if(!((data24 === "bridge") || (data24 === "netmaker"))){
-const err59 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema14.properties.properties.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema14.properties.properties.properties.network_type.enum,parentSchema:schema14.properties.properties.properties.network_type,data:data24};
+const err59 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema25.properties.properties.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.properties.properties.network_type.enum,parentSchema:schema25.properties.properties.properties.network_type,data:data24};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -850,7 +1476,7 @@ errors++;
 if(data23.memory !== undefined){
 let data25 = data23.memory;
 if((!(((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25))) && (isFinite(data25)))) && (typeof data25 !== "string")){
-const err60 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema21.type},message:"must be integer,string",schema:schema21.type,parentSchema:schema21,data:data25};
+const err60 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema32.type},message:"must be integer,string",schema:schema32.type,parentSchema:schema32,data:data25};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -861,7 +1487,7 @@ errors++;
 }
 if((typeof data25 == "number") && (isFinite(data25))){
 if(data25 < 0 || isNaN(data25)){
-const err61 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema21,data:data25};
+const err61 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema32,data:data25};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -872,8 +1498,8 @@ errors++;
 }
 }
 if(typeof data25 === "string"){
-if(!pattern17.test(data25)){
-const err62 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema21,data:data25};
+if(!pattern29.test(data25)){
+const err62 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema32,data:data25};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -887,7 +1513,7 @@ errors++;
 if(data23.swap !== undefined){
 let data26 = data23.swap;
 if((!(((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26))) && (isFinite(data26)))) && (typeof data26 !== "string")){
-const err63 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema21.type},message:"must be integer,string",schema:schema21.type,parentSchema:schema21,data:data26};
+const err63 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema32.type},message:"must be integer,string",schema:schema32.type,parentSchema:schema32,data:data26};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -898,7 +1524,7 @@ errors++;
 }
 if((typeof data26 == "number") && (isFinite(data26))){
 if(data26 < 0 || isNaN(data26)){
-const err64 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema21,data:data26};
+const err64 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema32,data:data26};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -909,8 +1535,8 @@ errors++;
 }
 }
 if(typeof data26 === "string"){
-if(!pattern17.test(data26)){
-const err65 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema21,data:data26};
+if(!pattern29.test(data26)){
+const err65 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema32,data:data26};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -924,7 +1550,7 @@ errors++;
 if(data23.cores !== undefined){
 let data27 = data23.cores;
 if((!(((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27))) && (isFinite(data27)))) && (typeof data27 !== "string")){
-const err66 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/type",keyword:"type",params:{type: schema14.properties.properties.properties.cores.type},message:"must be integer,string",schema:schema14.properties.properties.properties.cores.type,parentSchema:schema14.properties.properties.properties.cores,data:data27};
+const err66 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/type",keyword:"type",params:{type: schema25.properties.properties.properties.cores.type},message:"must be integer,string",schema:schema25.properties.properties.properties.cores.type,parentSchema:schema25.properties.properties.properties.cores,data:data27};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -935,7 +1561,7 @@ errors++;
 }
 if((typeof data27 == "number") && (isFinite(data27))){
 if(data27 < 1 || isNaN(data27)){
-const err67 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema14.properties.properties.properties.cores,data:data27};
+const err67 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.properties.properties.cores,data:data27};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -946,8 +1572,8 @@ errors++;
 }
 }
 if(typeof data27 === "string"){
-if(!pattern19.test(data27)){
-const err68 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/pattern",keyword:"pattern",params:{pattern: "^[1-9][0-9]*$"},message:"must match pattern \""+"^[1-9][0-9]*$"+"\"",schema:"^[1-9][0-9]*$",parentSchema:schema14.properties.properties.properties.cores,data:data27};
+if(!pattern31.test(data27)){
+const err68 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/pattern",keyword:"pattern",params:{pattern: "^[1-9][0-9]*$"},message:"must match pattern \""+"^[1-9][0-9]*$"+"\"",schema:"^[1-9][0-9]*$",parentSchema:schema25.properties.properties.properties.cores,data:data27};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -961,8 +1587,8 @@ errors++;
 if(data23.hostname !== undefined){
 let data28 = data23.hostname;
 if(typeof data28 === "string"){
-if(!pattern20.test(data28)){
-const err69 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema14.properties.properties.properties.hostname,data:data28};
+if(!pattern32.test(data28)){
+const err69 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema25.properties.properties.properties.hostname,data:data28};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -973,7 +1599,7 @@ errors++;
 }
 }
 else {
-const err70 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.properties.properties.hostname.type,parentSchema:schema14.properties.properties.properties.hostname,data:data28};
+const err70 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.hostname.type,parentSchema:schema25.properties.properties.properties.hostname,data:data28};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -1011,7 +1637,7 @@ errors++;
 if(data23.onboot !== undefined){
 let data30 = data23.onboot;
 if(((typeof data30 !== "boolean") && (!(((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30))) && (isFinite(data30))))) && (typeof data30 !== "string")){
-const err73 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema24.type},message:"must be boolean,integer,string",schema:schema24.type,parentSchema:schema24,data:data30};
+const err73 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema35.type},message:"must be boolean,integer,string",schema:schema35.type,parentSchema:schema35,data:data30};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -1021,7 +1647,7 @@ vErrors.push(err73);
 errors++;
 }
 if(!((((((((((data30 === true) || (data30 === false)) || (data30 === 1)) || (data30 === 0)) || (data30 === "1")) || (data30 === "0")) || (data30 === "true")) || (data30 === "false")) || (data30 === "yes")) || (data30 === "no"))){
-const err74 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema24.enum},message:"must be equal to one of the allowed values",schema:schema24.enum,parentSchema:schema24,data:data30};
+const err74 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema35.enum},message:"must be equal to one of the allowed values",schema:schema35.enum,parentSchema:schema35,data:data30};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1034,7 +1660,7 @@ errors++;
 if(data23.protection !== undefined){
 let data31 = data23.protection;
 if(((typeof data31 !== "boolean") && (!(((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31))) && (isFinite(data31))))) && (typeof data31 !== "string")){
-const err75 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema24.type},message:"must be boolean,integer,string",schema:schema24.type,parentSchema:schema24,data:data31};
+const err75 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema35.type},message:"must be boolean,integer,string",schema:schema35.type,parentSchema:schema35,data:data31};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1044,7 +1670,7 @@ vErrors.push(err75);
 errors++;
 }
 if(!((((((((((data31 === true) || (data31 === false)) || (data31 === 1)) || (data31 === 0)) || (data31 === "1")) || (data31 === "0")) || (data31 === "true")) || (data31 === "false")) || (data31 === "yes")) || (data31 === "no"))){
-const err76 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema24.enum},message:"must be equal to one of the allowed values",schema:schema24.enum,parentSchema:schema24,data:data31};
+const err76 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema35.enum},message:"must be equal to one of the allowed values",schema:schema35.enum,parentSchema:schema35,data:data31};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1057,7 +1683,7 @@ errors++;
 if(data23.unprivileged !== undefined){
 let data32 = data23.unprivileged;
 if(((typeof data32 !== "boolean") && (!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32))))) && (typeof data32 !== "string")){
-const err77 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema24.type},message:"must be boolean,integer,string",schema:schema24.type,parentSchema:schema24,data:data32};
+const err77 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema35.type},message:"must be boolean,integer,string",schema:schema35.type,parentSchema:schema35,data:data32};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1067,7 +1693,7 @@ vErrors.push(err77);
 errors++;
 }
 if(!((((((((((data32 === true) || (data32 === false)) || (data32 === 1)) || (data32 === 0)) || (data32 === "1")) || (data32 === "0")) || (data32 === "true")) || (data32 === "false")) || (data32 === "yes")) || (data32 === "no"))){
-const err78 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema24.enum},message:"must be equal to one of the allowed values",schema:schema24.enum,parentSchema:schema24,data:data32};
+const err78 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema35.enum},message:"must be equal to one of the allowed values",schema:schema35.enum,parentSchema:schema35,data:data32};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1080,8 +1706,8 @@ errors++;
 if(data23.nameserver !== undefined){
 let data33 = data23.nameserver;
 if(typeof data33 === "string"){
-if(!pattern22.test(data33)){
-const err79 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f:., ]+$"},message:"must match pattern \""+"^[0-9A-Fa-f:., ]+$"+"\"",schema:"^[0-9A-Fa-f:., ]+$",parentSchema:schema14.properties.properties.properties.nameserver,data:data33};
+if(!pattern34.test(data33)){
+const err79 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f:., ]+$"},message:"must match pattern \""+"^[0-9A-Fa-f:., ]+$"+"\"",schema:"^[0-9A-Fa-f:., ]+$",parentSchema:schema25.properties.properties.properties.nameserver,data:data33};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1092,7 +1718,7 @@ errors++;
 }
 }
 else {
-const err80 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.properties.properties.nameserver.type,parentSchema:schema14.properties.properties.properties.nameserver,data:data33};
+const err80 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.nameserver.type,parentSchema:schema25.properties.properties.properties.nameserver,data:data33};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1105,8 +1731,8 @@ errors++;
 if(data23.searchdomain !== undefined){
 let data34 = data23.searchdomain;
 if(typeof data34 === "string"){
-if(!pattern23.test(data34)){
-const err81 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9., -]+$"},message:"must match pattern \""+"^[A-Za-z0-9., -]+$"+"\"",schema:"^[A-Za-z0-9., -]+$",parentSchema:schema14.properties.properties.properties.searchdomain,data:data34};
+if(!pattern35.test(data34)){
+const err81 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9., -]+$"},message:"must match pattern \""+"^[A-Za-z0-9., -]+$"+"\"",schema:"^[A-Za-z0-9., -]+$",parentSchema:schema25.properties.properties.properties.searchdomain,data:data34};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1117,7 +1743,7 @@ errors++;
 }
 }
 else {
-const err82 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.properties.properties.searchdomain.type,parentSchema:schema14.properties.properties.properties.searchdomain,data:data34};
+const err82 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.searchdomain.type,parentSchema:schema25.properties.properties.properties.searchdomain,data:data34};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1129,7 +1755,7 @@ errors++;
 }
 }
 else {
-const err83 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema14.properties.properties.type,parentSchema:schema14.properties.properties,data:data23};
+const err83 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.properties.type,parentSchema:schema25.properties.properties,data:data23};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1141,7 +1767,7 @@ errors++;
 }
 }
 else {
-const err84 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema14.type,parentSchema:schema14,data};
+const err84 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.type,parentSchema:schema25,data};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1150,7 +1776,7 @@ vErrors.push(err84);
 }
 errors++;
 }
-validate11.errors = vErrors;
+validate15.errors = vErrors;
 return errors === 0;
 }
 
@@ -1161,7 +1787,7 @@ let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
-if(!(((((key0 === "backend") || (key0 === "prune")) || (key0 === "default_image")) || (key0 === "images")) || (key0 === "containers"))){
+if(!(((((((key0 === "backend") || (key0 === "prune")) || (key0 === "default_image")) || (key0 === "projects")) || (key0 === "profiles")) || (key0 === "images")) || (key0 === "containers"))){
 const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema11,data};
 if(vErrors === null){
 vErrors = [err0];
@@ -1233,15 +1859,19 @@ vErrors.push(err5);
 errors++;
 }
 }
-if(data.images !== undefined){
-let data3 = data.images;
+if(data.projects !== undefined){
+let data3 = data.projects;
 if(Array.isArray(data3)){
 const len0 = data3.length;
 for(let i0=0; i0<len0; i0++){
-let data4 = data3[i0];
-if(data4 && typeof data4 == "object" && !Array.isArray(data4)){
-if(data4.alias === undefined){
-const err6 = {instancePath:instancePath+"/images/" + i0,schemaPath:"#/definitions/image/required",keyword:"required",params:{missingProperty: "alias"},message:"must have required property '"+"alias"+"'",schema:schema13.required,parentSchema:schema13,data:data4};
+if(!(validate11(data3[i0], {instancePath:instancePath+"/projects/" + i0,parentData:data3,parentDataProperty:i0,rootData}))){
+vErrors = vErrors === null ? validate11.errors : vErrors.concat(validate11.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err6 = {instancePath:instancePath+"/projects",schemaPath:"#/properties/projects/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.projects.type,parentSchema:schema11.properties.projects,data:data3};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -1250,8 +1880,20 @@ vErrors.push(err6);
 }
 errors++;
 }
-if(data4.metadata === undefined){
-const err7 = {instancePath:instancePath+"/images/" + i0,schemaPath:"#/definitions/image/required",keyword:"required",params:{missingProperty: "metadata"},message:"must have required property '"+"metadata"+"'",schema:schema13.required,parentSchema:schema13,data:data4};
+}
+if(data.profiles !== undefined){
+let data5 = data.profiles;
+if(Array.isArray(data5)){
+const len1 = data5.length;
+for(let i1=0; i1<len1; i1++){
+if(!(validate13(data5[i1], {instancePath:instancePath+"/profiles/" + i1,parentData:data5,parentDataProperty:i1,rootData}))){
+vErrors = vErrors === null ? validate13.errors : vErrors.concat(validate13.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err7 = {instancePath:instancePath+"/profiles",schemaPath:"#/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.profiles.type,parentSchema:schema11.properties.profiles,data:data5};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -1260,8 +1902,16 @@ vErrors.push(err7);
 }
 errors++;
 }
-if(data4.rootfs === undefined){
-const err8 = {instancePath:instancePath+"/images/" + i0,schemaPath:"#/definitions/image/required",keyword:"required",params:{missingProperty: "rootfs"},message:"must have required property '"+"rootfs"+"'",schema:schema13.required,parentSchema:schema13,data:data4};
+}
+if(data.images !== undefined){
+let data7 = data.images;
+if(Array.isArray(data7)){
+const len2 = data7.length;
+for(let i2=0; i2<len2; i2++){
+let data8 = data7[i2];
+if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
+if(data8.alias === undefined){
+const err8 = {instancePath:instancePath+"/images/" + i2,schemaPath:"#/definitions/image/required",keyword:"required",params:{missingProperty: "alias"},message:"must have required property '"+"alias"+"'",schema:schema24.required,parentSchema:schema24,data:data8};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -1270,9 +1920,8 @@ vErrors.push(err8);
 }
 errors++;
 }
-for(const key1 in data4){
-if(!(((key1 === "alias") || (key1 === "metadata")) || (key1 === "rootfs"))){
-const err9 = {instancePath:instancePath+"/images/" + i0,schemaPath:"#/definitions/image/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema13,data:data4};
+if(data8.metadata === undefined){
+const err9 = {instancePath:instancePath+"/images/" + i2,schemaPath:"#/definitions/image/required",keyword:"required",params:{missingProperty: "metadata"},message:"must have required property '"+"metadata"+"'",schema:schema24.required,parentSchema:schema24,data:data8};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -1281,12 +1930,8 @@ vErrors.push(err9);
 }
 errors++;
 }
-}
-if(data4.alias !== undefined){
-let data5 = data4.alias;
-if(typeof data5 === "string"){
-if(!pattern1.test(data5)){
-const err10 = {instancePath:instancePath+"/images/" + i0+"/alias",schemaPath:"#/definitions/image/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema13.properties.alias,data:data5};
+if(data8.rootfs === undefined){
+const err10 = {instancePath:instancePath+"/images/" + i2,schemaPath:"#/definitions/image/required",keyword:"required",params:{missingProperty: "rootfs"},message:"must have required property '"+"rootfs"+"'",schema:schema24.required,parentSchema:schema24,data:data8};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -1295,9 +1940,9 @@ vErrors.push(err10);
 }
 errors++;
 }
-}
-else {
-const err11 = {instancePath:instancePath+"/images/" + i0+"/alias",schemaPath:"#/definitions/image/properties/alias/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema13.properties.alias.type,parentSchema:schema13.properties.alias,data:data5};
+for(const key1 in data8){
+if(!(((key1 === "alias") || (key1 === "metadata")) || (key1 === "rootfs"))){
+const err11 = {instancePath:instancePath+"/images/" + i2,schemaPath:"#/definitions/image/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema24,data:data8};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -1307,11 +1952,11 @@ vErrors.push(err11);
 errors++;
 }
 }
-if(data4.metadata !== undefined){
-let data6 = data4.metadata;
-if(typeof data6 === "string"){
-if(!pattern2.test(data6)){
-const err12 = {instancePath:instancePath+"/images/" + i0+"/metadata",schemaPath:"#/definitions/image/properties/metadata/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema13.properties.metadata,data:data6};
+if(data8.alias !== undefined){
+let data9 = data8.alias;
+if(typeof data9 === "string"){
+if(!pattern13.test(data9)){
+const err12 = {instancePath:instancePath+"/images/" + i2+"/alias",schemaPath:"#/definitions/image/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema24.properties.alias,data:data9};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -1322,7 +1967,7 @@ errors++;
 }
 }
 else {
-const err13 = {instancePath:instancePath+"/images/" + i0+"/metadata",schemaPath:"#/definitions/image/properties/metadata/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema13.properties.metadata.type,parentSchema:schema13.properties.metadata,data:data6};
+const err13 = {instancePath:instancePath+"/images/" + i2+"/alias",schemaPath:"#/definitions/image/properties/alias/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema24.properties.alias.type,parentSchema:schema24.properties.alias,data:data9};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -1332,11 +1977,11 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data4.rootfs !== undefined){
-let data7 = data4.rootfs;
-if(typeof data7 === "string"){
-if(!pattern2.test(data7)){
-const err14 = {instancePath:instancePath+"/images/" + i0+"/rootfs",schemaPath:"#/definitions/image/properties/rootfs/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema13.properties.rootfs,data:data7};
+if(data8.metadata !== undefined){
+let data10 = data8.metadata;
+if(typeof data10 === "string"){
+if(!pattern14.test(data10)){
+const err14 = {instancePath:instancePath+"/images/" + i2+"/metadata",schemaPath:"#/definitions/image/properties/metadata/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema24.properties.metadata,data:data10};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -1347,7 +1992,7 @@ errors++;
 }
 }
 else {
-const err15 = {instancePath:instancePath+"/images/" + i0+"/rootfs",schemaPath:"#/definitions/image/properties/rootfs/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema13.properties.rootfs.type,parentSchema:schema13.properties.rootfs,data:data7};
+const err15 = {instancePath:instancePath+"/images/" + i2+"/metadata",schemaPath:"#/definitions/image/properties/metadata/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema24.properties.metadata.type,parentSchema:schema24.properties.metadata,data:data10};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -1357,9 +2002,11 @@ vErrors.push(err15);
 errors++;
 }
 }
-}
-else {
-const err16 = {instancePath:instancePath+"/images/" + i0,schemaPath:"#/definitions/image/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema13.type,parentSchema:schema13,data:data4};
+if(data8.rootfs !== undefined){
+let data11 = data8.rootfs;
+if(typeof data11 === "string"){
+if(!pattern14.test(data11)){
+const err16 = {instancePath:instancePath+"/images/" + i2+"/rootfs",schemaPath:"#/definitions/image/properties/rootfs/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema24.properties.rootfs,data:data11};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -1369,9 +2016,8 @@ vErrors.push(err16);
 errors++;
 }
 }
-}
 else {
-const err17 = {instancePath:instancePath+"/images",schemaPath:"#/properties/images/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.images.type,parentSchema:schema11.properties.images,data:data3};
+const err17 = {instancePath:instancePath+"/images/" + i2+"/rootfs",schemaPath:"#/definitions/image/properties/rootfs/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema24.properties.rootfs.type,parentSchema:schema24.properties.rootfs,data:data11};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -1381,19 +2027,9 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data.containers !== undefined){
-let data8 = data.containers;
-if(Array.isArray(data8)){
-const len1 = data8.length;
-for(let i1=0; i1<len1; i1++){
-if(!(validate11(data8[i1], {instancePath:instancePath+"/containers/" + i1,parentData:data8,parentDataProperty:i1,rootData}))){
-vErrors = vErrors === null ? validate11.errors : vErrors.concat(validate11.errors);
-errors = vErrors.length;
-}
-}
 }
 else {
-const err18 = {instancePath:instancePath+"/containers",schemaPath:"#/properties/containers/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.containers.type,parentSchema:schema11.properties.containers,data:data8};
+const err18 = {instancePath:instancePath+"/images/" + i2,schemaPath:"#/definitions/image/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema24.type,parentSchema:schema24,data:data8};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -1405,7 +2041,7 @@ errors++;
 }
 }
 else {
-const err19 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.type,parentSchema:schema11,data};
+const err19 = {instancePath:instancePath+"/images",schemaPath:"#/properties/images/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.images.type,parentSchema:schema11.properties.images,data:data7};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -1414,28 +2050,62 @@ vErrors.push(err19);
 }
 errors++;
 }
+}
+if(data.containers !== undefined){
+let data12 = data.containers;
+if(Array.isArray(data12)){
+const len3 = data12.length;
+for(let i3=0; i3<len3; i3++){
+if(!(validate15(data12[i3], {instancePath:instancePath+"/containers/" + i3,parentData:data12,parentDataProperty:i3,rootData}))){
+vErrors = vErrors === null ? validate15.errors : vErrors.concat(validate15.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err20 = {instancePath:instancePath+"/containers",schemaPath:"#/properties/containers/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.containers.type,parentSchema:schema11.properties.containers,data:data12};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+}
+else {
+const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.type,parentSchema:schema11,data};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
 validate10.errors = vErrors;
 return errors === 0;
 }
 
-export const validate_network = validate13;
-const schema27 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"network.schema.json","title":"NetworkSection","description":"plugins.network (also plugins.net, the op-dbus name): the host's links, their addresses and static routes. op's own fields and the op-dbus net fields (ports, controller, ipv4.address, ipv4.enabled, ipv4.dhcp, properties) are both accepted; op-dbus types are ovs-bridge, ovs-port, bridge and ethernet.","type":"object","additionalProperties":false,"properties":{"prune":{"description":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","type":"boolean"},"interfaces":{"type":"array","items":{"$ref":"#/definitions/interface"}},"routes":{"type":"array","items":{"$ref":"#/definitions/route"}}},"definitions":{"linkName":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"interface":{"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}},"mtu":{"type":"integer","minimum":68,"maximum":65535},"ipv4":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}},"ipv6":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}},"address4":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]},"address6":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]},"route":{"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}}}};
-const schema28 = {"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}};
-const schema29 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
-const schema30 = {"type":"integer","minimum":68,"maximum":65535};
-const pattern25 = new RegExp("^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$", "u");
-const pattern26 = new RegExp("^[^\"#\\u0000-\\u001f\\u007f]{0,200}$", "u");
-const pattern30 = new RegExp("^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$", "u");
-const schema31 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}};
-const schema32 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]};
+export const validate_network = validate17;
+const schema38 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"network.schema.json","title":"NetworkSection","description":"plugins.network (also plugins.net, the op-dbus name): the host's links, their addresses and static routes. op's own fields and the op-dbus net fields (ports, controller, ipv4.address, ipv4.enabled, ipv4.dhcp, properties) are both accepted; op-dbus types are ovs-bridge, ovs-port, bridge and ethernet.","type":"object","additionalProperties":false,"properties":{"prune":{"description":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","type":"boolean"},"interfaces":{"type":"array","items":{"$ref":"#/definitions/interface"}},"routes":{"type":"array","items":{"$ref":"#/definitions/route"}}},"definitions":{"linkName":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"interface":{"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}},"mtu":{"type":"integer","minimum":68,"maximum":65535},"ipv4":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}},"ipv6":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}},"address4":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]},"address6":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]},"route":{"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}}}};
+const schema39 = {"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}};
+const schema40 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
+const schema41 = {"type":"integer","minimum":68,"maximum":65535};
+const pattern37 = new RegExp("^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$", "u");
+const pattern38 = new RegExp("^[^\"#\\u0000-\\u001f\\u007f]{0,200}$", "u");
+const pattern42 = new RegExp("^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$", "u");
+const schema42 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}};
+const schema43 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]};
 
-function validate15(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate19(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!((((((key0 === "addresses") || (key0 === "address")) || (key0 === "enabled")) || (key0 === "dhcp")) || (key0 === "gateway")) || (key0 === "dns"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema31,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema42,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -1457,7 +2127,7 @@ let passing0 = null;
 const _errs7 = errors;
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 if(data1.ip === undefined){
-const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema32.oneOf[0].required,parentSchema:schema32.oneOf[0],data:data1};
+const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema43.oneOf[0].required,parentSchema:schema43.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -1467,7 +2137,7 @@ vErrors.push(err1);
 errors++;
 }
 if(data1.prefix === undefined){
-const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema32.oneOf[0].required,parentSchema:schema32.oneOf[0],data:data1};
+const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema43.oneOf[0].required,parentSchema:schema43.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -1478,7 +2148,7 @@ errors++;
 }
 for(const key1 in data1){
 if(!((key1 === "ip") || (key1 === "prefix"))){
-const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema32.oneOf[0],data:data1};
+const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema43.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -1491,7 +2161,7 @@ errors++;
 if(data1.ip !== undefined){
 let data2 = data1.ip;
 if(typeof data2 !== "string"){
-const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.oneOf[0].properties.ip.type,parentSchema:schema32.oneOf[0].properties.ip,data:data2};
+const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.oneOf[0].properties.ip.type,parentSchema:schema43.oneOf[0].properties.ip,data:data2};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -1504,7 +2174,7 @@ errors++;
 if(data1.prefix !== undefined){
 let data3 = data1.prefix;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema32.oneOf[0].properties.prefix.type,parentSchema:schema32.oneOf[0].properties.prefix,data:data3};
+const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema43.oneOf[0].properties.prefix.type,parentSchema:schema43.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -1515,7 +2185,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 32 || isNaN(data3)){
-const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema32.oneOf[0].properties.prefix,data:data3};
+const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema43.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -1525,7 +2195,7 @@ vErrors.push(err6);
 errors++;
 }
 if(data3 < 0 || isNaN(data3)){
-const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema32.oneOf[0].properties.prefix,data:data3};
+const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema43.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -1538,7 +2208,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema32.oneOf[0].type,parentSchema:schema32.oneOf[0],data:data1};
+const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema43.oneOf[0].type,parentSchema:schema43.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -1554,7 +2224,7 @@ passing0 = 0;
 }
 const _errs14 = errors;
 if(typeof data1 !== "string"){
-const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.oneOf[1].type,parentSchema:schema32.oneOf[1],data:data1};
+const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.oneOf[1].type,parentSchema:schema43.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -1575,7 +2245,7 @@ passing0 = 1;
 }
 }
 if(!valid4){
-const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema32.oneOf,parentSchema:schema32,data:data1};
+const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema43.oneOf,parentSchema:schema43,data:data1};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -1598,7 +2268,7 @@ vErrors = null;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.addresses.type,parentSchema:schema31.properties.addresses,data:data0};
+const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema42.properties.addresses.type,parentSchema:schema42.properties.addresses,data:data0};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -1620,7 +2290,7 @@ let passing1 = null;
 const _errs21 = errors;
 if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
 if(data5.ip === undefined){
-const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema32.oneOf[0].required,parentSchema:schema32.oneOf[0],data:data5};
+const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema43.oneOf[0].required,parentSchema:schema43.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -1630,7 +2300,7 @@ vErrors.push(err12);
 errors++;
 }
 if(data5.prefix === undefined){
-const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema32.oneOf[0].required,parentSchema:schema32.oneOf[0],data:data5};
+const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema43.oneOf[0].required,parentSchema:schema43.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -1641,7 +2311,7 @@ errors++;
 }
 for(const key2 in data5){
 if(!((key2 === "ip") || (key2 === "prefix"))){
-const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema32.oneOf[0],data:data5};
+const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema43.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -1654,7 +2324,7 @@ errors++;
 if(data5.ip !== undefined){
 let data6 = data5.ip;
 if(typeof data6 !== "string"){
-const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.oneOf[0].properties.ip.type,parentSchema:schema32.oneOf[0].properties.ip,data:data6};
+const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.oneOf[0].properties.ip.type,parentSchema:schema43.oneOf[0].properties.ip,data:data6};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -1667,7 +2337,7 @@ errors++;
 if(data5.prefix !== undefined){
 let data7 = data5.prefix;
 if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
-const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema32.oneOf[0].properties.prefix.type,parentSchema:schema32.oneOf[0].properties.prefix,data:data7};
+const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema43.oneOf[0].properties.prefix.type,parentSchema:schema43.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -1678,7 +2348,7 @@ errors++;
 }
 if((typeof data7 == "number") && (isFinite(data7))){
 if(data7 > 32 || isNaN(data7)){
-const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema32.oneOf[0].properties.prefix,data:data7};
+const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema43.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -1688,7 +2358,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data7 < 0 || isNaN(data7)){
-const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema32.oneOf[0].properties.prefix,data:data7};
+const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema43.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -1701,7 +2371,7 @@ errors++;
 }
 }
 else {
-const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema32.oneOf[0].type,parentSchema:schema32.oneOf[0],data:data5};
+const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema43.oneOf[0].type,parentSchema:schema43.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -1717,7 +2387,7 @@ passing1 = 0;
 }
 const _errs28 = errors;
 if(typeof data5 !== "string"){
-const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.oneOf[1].type,parentSchema:schema32.oneOf[1],data:data5};
+const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.oneOf[1].type,parentSchema:schema43.oneOf[1],data:data5};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -1738,7 +2408,7 @@ passing1 = 1;
 }
 }
 if(!valid9){
-const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema32.oneOf,parentSchema:schema32,data:data5};
+const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema43.oneOf,parentSchema:schema43,data:data5};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -1761,7 +2431,7 @@ vErrors = null;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.address.type,parentSchema:schema31.properties.address,data:data4};
+const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema42.properties.address.type,parentSchema:schema42.properties.address,data:data4};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -1774,7 +2444,7 @@ errors++;
 if(data.enabled !== undefined){
 let data8 = data.enabled;
 if(typeof data8 !== "boolean"){
-const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.enabled.type,parentSchema:schema31.properties.enabled,data:data8};
+const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema42.properties.enabled.type,parentSchema:schema42.properties.enabled,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -1787,7 +2457,7 @@ errors++;
 if(data.dhcp !== undefined){
 let data9 = data.dhcp;
 if(typeof data9 !== "boolean"){
-const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.dhcp.type,parentSchema:schema31.properties.dhcp,data:data9};
+const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema42.properties.dhcp.type,parentSchema:schema42.properties.dhcp,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -1800,7 +2470,7 @@ errors++;
 if(data.gateway !== undefined){
 let data10 = data.gateway;
 if(typeof data10 !== "string"){
-const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.gateway.type,parentSchema:schema31.properties.gateway,data:data10};
+const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema42.properties.gateway.type,parentSchema:schema42.properties.gateway,data:data10};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -1813,7 +2483,7 @@ errors++;
 if(data.dns !== undefined){
 let data11 = data.dns;
 if(!(Array.isArray(data11))){
-const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.dns.type,parentSchema:schema31.properties.dns,data:data11};
+const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema42.properties.dns.type,parentSchema:schema42.properties.dns,data:data11};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -1825,7 +2495,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema42.type,parentSchema:schema42,data};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -1834,20 +2504,20 @@ vErrors.push(err27);
 }
 errors++;
 }
-validate15.errors = vErrors;
+validate19.errors = vErrors;
 return errors === 0;
 }
 
-const schema34 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}};
-const schema35 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]};
+const schema45 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}};
+const schema46 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]};
 
-function validate17(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate21(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!((((((key0 === "addresses") || (key0 === "address")) || (key0 === "enabled")) || (key0 === "dhcp")) || (key0 === "gateway")) || (key0 === "dns"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema34,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema45,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -1869,7 +2539,7 @@ let passing0 = null;
 const _errs7 = errors;
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 if(data1.ip === undefined){
-const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema35.oneOf[0].required,parentSchema:schema35.oneOf[0],data:data1};
+const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema46.oneOf[0].required,parentSchema:schema46.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -1879,7 +2549,7 @@ vErrors.push(err1);
 errors++;
 }
 if(data1.prefix === undefined){
-const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema35.oneOf[0].required,parentSchema:schema35.oneOf[0],data:data1};
+const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema46.oneOf[0].required,parentSchema:schema46.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -1890,7 +2560,7 @@ errors++;
 }
 for(const key1 in data1){
 if(!((key1 === "ip") || (key1 === "prefix"))){
-const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema35.oneOf[0],data:data1};
+const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema46.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -1903,7 +2573,7 @@ errors++;
 if(data1.ip !== undefined){
 let data2 = data1.ip;
 if(typeof data2 !== "string"){
-const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.oneOf[0].properties.ip.type,parentSchema:schema35.oneOf[0].properties.ip,data:data2};
+const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema46.oneOf[0].properties.ip.type,parentSchema:schema46.oneOf[0].properties.ip,data:data2};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -1916,7 +2586,7 @@ errors++;
 if(data1.prefix !== undefined){
 let data3 = data1.prefix;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema35.oneOf[0].properties.prefix.type,parentSchema:schema35.oneOf[0].properties.prefix,data:data3};
+const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema46.oneOf[0].properties.prefix.type,parentSchema:schema46.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -1927,7 +2597,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 128 || isNaN(data3)){
-const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema35.oneOf[0].properties.prefix,data:data3};
+const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema46.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -1937,7 +2607,7 @@ vErrors.push(err6);
 errors++;
 }
 if(data3 < 0 || isNaN(data3)){
-const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema35.oneOf[0].properties.prefix,data:data3};
+const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema46.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -1950,7 +2620,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema35.oneOf[0].type,parentSchema:schema35.oneOf[0],data:data1};
+const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema46.oneOf[0].type,parentSchema:schema46.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -1966,7 +2636,7 @@ passing0 = 0;
 }
 const _errs14 = errors;
 if(typeof data1 !== "string"){
-const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.oneOf[1].type,parentSchema:schema35.oneOf[1],data:data1};
+const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema46.oneOf[1].type,parentSchema:schema46.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -1987,7 +2657,7 @@ passing0 = 1;
 }
 }
 if(!valid4){
-const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema35.oneOf,parentSchema:schema35,data:data1};
+const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema46.oneOf,parentSchema:schema46,data:data1};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -2010,7 +2680,7 @@ vErrors = null;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema34.properties.addresses.type,parentSchema:schema34.properties.addresses,data:data0};
+const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema45.properties.addresses.type,parentSchema:schema45.properties.addresses,data:data0};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -2032,7 +2702,7 @@ let passing1 = null;
 const _errs21 = errors;
 if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
 if(data5.ip === undefined){
-const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema35.oneOf[0].required,parentSchema:schema35.oneOf[0],data:data5};
+const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema46.oneOf[0].required,parentSchema:schema46.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -2042,7 +2712,7 @@ vErrors.push(err12);
 errors++;
 }
 if(data5.prefix === undefined){
-const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema35.oneOf[0].required,parentSchema:schema35.oneOf[0],data:data5};
+const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema46.oneOf[0].required,parentSchema:schema46.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -2053,7 +2723,7 @@ errors++;
 }
 for(const key2 in data5){
 if(!((key2 === "ip") || (key2 === "prefix"))){
-const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema35.oneOf[0],data:data5};
+const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema46.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -2066,7 +2736,7 @@ errors++;
 if(data5.ip !== undefined){
 let data6 = data5.ip;
 if(typeof data6 !== "string"){
-const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.oneOf[0].properties.ip.type,parentSchema:schema35.oneOf[0].properties.ip,data:data6};
+const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema46.oneOf[0].properties.ip.type,parentSchema:schema46.oneOf[0].properties.ip,data:data6};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -2079,7 +2749,7 @@ errors++;
 if(data5.prefix !== undefined){
 let data7 = data5.prefix;
 if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
-const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema35.oneOf[0].properties.prefix.type,parentSchema:schema35.oneOf[0].properties.prefix,data:data7};
+const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema46.oneOf[0].properties.prefix.type,parentSchema:schema46.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -2090,7 +2760,7 @@ errors++;
 }
 if((typeof data7 == "number") && (isFinite(data7))){
 if(data7 > 128 || isNaN(data7)){
-const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema35.oneOf[0].properties.prefix,data:data7};
+const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema46.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -2100,7 +2770,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data7 < 0 || isNaN(data7)){
-const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema35.oneOf[0].properties.prefix,data:data7};
+const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema46.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -2113,7 +2783,7 @@ errors++;
 }
 }
 else {
-const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema35.oneOf[0].type,parentSchema:schema35.oneOf[0],data:data5};
+const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema46.oneOf[0].type,parentSchema:schema46.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -2129,7 +2799,7 @@ passing1 = 0;
 }
 const _errs28 = errors;
 if(typeof data5 !== "string"){
-const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.oneOf[1].type,parentSchema:schema35.oneOf[1],data:data5};
+const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema46.oneOf[1].type,parentSchema:schema46.oneOf[1],data:data5};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -2150,7 +2820,7 @@ passing1 = 1;
 }
 }
 if(!valid9){
-const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema35.oneOf,parentSchema:schema35,data:data5};
+const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema46.oneOf,parentSchema:schema46,data:data5};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -2173,7 +2843,7 @@ vErrors = null;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema34.properties.address.type,parentSchema:schema34.properties.address,data:data4};
+const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema45.properties.address.type,parentSchema:schema45.properties.address,data:data4};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -2186,7 +2856,7 @@ errors++;
 if(data.enabled !== undefined){
 let data8 = data.enabled;
 if(typeof data8 !== "boolean"){
-const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema34.properties.enabled.type,parentSchema:schema34.properties.enabled,data:data8};
+const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema45.properties.enabled.type,parentSchema:schema45.properties.enabled,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -2199,7 +2869,7 @@ errors++;
 if(data.dhcp !== undefined){
 let data9 = data.dhcp;
 if(typeof data9 !== "boolean"){
-const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema34.properties.dhcp.type,parentSchema:schema34.properties.dhcp,data:data9};
+const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema45.properties.dhcp.type,parentSchema:schema45.properties.dhcp,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -2212,7 +2882,7 @@ errors++;
 if(data.gateway !== undefined){
 let data10 = data.gateway;
 if(typeof data10 !== "string"){
-const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.gateway.type,parentSchema:schema34.properties.gateway,data:data10};
+const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema45.properties.gateway.type,parentSchema:schema45.properties.gateway,data:data10};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -2225,7 +2895,7 @@ errors++;
 if(data.dns !== undefined){
 let data11 = data.dns;
 if(!(Array.isArray(data11))){
-const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema34.properties.dns.type,parentSchema:schema34.properties.dns,data:data11};
+const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema45.properties.dns.type,parentSchema:schema45.properties.dns,data:data11};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -2237,7 +2907,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.type,parentSchema:schema34,data};
+const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema45.type,parentSchema:schema45,data};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -2246,17 +2916,17 @@ vErrors.push(err27);
 }
 errors++;
 }
-validate17.errors = vErrors;
+validate21.errors = vErrors;
 return errors === 0;
 }
 
 
-function validate14(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate18(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema28.required,parentSchema:schema28,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema39.required,parentSchema:schema39,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -2266,7 +2936,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.type === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema28.required,parentSchema:schema28,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema39.required,parentSchema:schema39,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -2276,8 +2946,8 @@ vErrors.push(err1);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema28.properties, key0))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema28,data};
+if(!(func4.call(schema39.properties, key0))){
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema39,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -2290,8 +2960,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern8.test(data0)){
-const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data0};
+if(!pattern20.test(data0)){
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema40,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -2302,7 +2972,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data0};
+const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.type,parentSchema:schema40,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -2315,7 +2985,7 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 !== "string"){
-const err5 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema28.properties.type.type,parentSchema:schema28.properties.type,data:data1};
+const err5 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.type.type,parentSchema:schema39.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -2325,7 +2995,7 @@ vErrors.push(err5);
 errors++;
 }
 if(!(((((((((data1 === "linux-bridge") || (data1 === "ovs-bridge")) || (data1 === "ovs-interface")) || (data1 === "veth")) || (data1 === "macvlan")) || (data1 === "dummy")) || (data1 === "ethernet")) || (data1 === "bridge")) || (data1 === "ovs-port"))){
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema28.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema28.properties.type.enum,parentSchema:schema28.properties.type,data:data1};
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema39.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema39.properties.type.enum,parentSchema:schema39.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -2338,7 +3008,7 @@ errors++;
 if(data.ensure !== undefined){
 let data2 = data.ensure;
 if(typeof data2 !== "string"){
-const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema28.properties.ensure.type,parentSchema:schema28.properties.ensure,data:data2};
+const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.ensure.type,parentSchema:schema39.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -2348,7 +3018,7 @@ vErrors.push(err7);
 errors++;
 }
 if(!((data2 === "present") || (data2 === "absent"))){
-const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema28.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema28.properties.ensure.enum,parentSchema:schema28.properties.ensure,data:data2};
+const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema39.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema39.properties.ensure.enum,parentSchema:schema39.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -2361,7 +3031,7 @@ errors++;
 if(data.state !== undefined){
 let data3 = data.state;
 if(typeof data3 !== "string"){
-const err9 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema28.properties.state.type,parentSchema:schema28.properties.state,data:data3};
+const err9 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.state.type,parentSchema:schema39.properties.state,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -2371,7 +3041,7 @@ vErrors.push(err9);
 errors++;
 }
 if(!((data3 === "up") || (data3 === "down"))){
-const err10 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/enum",keyword:"enum",params:{allowedValues: schema28.properties.state.enum},message:"must be equal to one of the allowed values",schema:schema28.properties.state.enum,parentSchema:schema28.properties.state,data:data3};
+const err10 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/enum",keyword:"enum",params:{allowedValues: schema39.properties.state.enum},message:"must be equal to one of the allowed values",schema:schema39.properties.state.enum,parentSchema:schema39.properties.state,data:data3};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -2384,7 +3054,7 @@ errors++;
 if(data.mtu !== undefined){
 let data4 = data.mtu;
 if(!(((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4))) && (isFinite(data4)))){
-const err11 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema30.type,parentSchema:schema30,data:data4};
+const err11 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema41.type,parentSchema:schema41,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -2395,7 +3065,7 @@ errors++;
 }
 if((typeof data4 == "number") && (isFinite(data4))){
 if(data4 > 65535 || isNaN(data4)){
-const err12 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema30,data:data4};
+const err12 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema41,data:data4};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -2405,7 +3075,7 @@ vErrors.push(err12);
 errors++;
 }
 if(data4 < 68 || isNaN(data4)){
-const err13 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 68},message:"must be >= 68",schema:68,parentSchema:schema30,data:data4};
+const err13 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 68},message:"must be >= 68",schema:68,parentSchema:schema41,data:data4};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -2419,8 +3089,8 @@ errors++;
 if(data.mac !== undefined){
 let data5 = data.mac;
 if(typeof data5 === "string"){
-if(!pattern25.test(data5)){
-const err14 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},message:"must match pattern \""+"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"+"\"",schema:"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$",parentSchema:schema28.properties.mac,data:data5};
+if(!pattern37.test(data5)){
+const err14 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},message:"must match pattern \""+"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"+"\"",schema:"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$",parentSchema:schema39.properties.mac,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -2431,7 +3101,7 @@ errors++;
 }
 }
 else {
-const err15 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema28.properties.mac.type,parentSchema:schema28.properties.mac,data:data5};
+const err15 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.mac.type,parentSchema:schema39.properties.mac,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -2444,8 +3114,8 @@ errors++;
 if(data.alias !== undefined){
 let data6 = data.alias;
 if(typeof data6 === "string"){
-if(!pattern26.test(data6)){
-const err16 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},message:"must match pattern \""+"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"+"\"",schema:"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$",parentSchema:schema28.properties.alias,data:data6};
+if(!pattern38.test(data6)){
+const err16 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},message:"must match pattern \""+"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"+"\"",schema:"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$",parentSchema:schema39.properties.alias,data:data6};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -2456,7 +3126,7 @@ errors++;
 }
 }
 else {
-const err17 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema28.properties.alias.type,parentSchema:schema28.properties.alias,data:data6};
+const err17 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.alias.type,parentSchema:schema39.properties.alias,data:data6};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -2467,14 +3137,14 @@ errors++;
 }
 }
 if(data.ipv4 !== undefined){
-if(!(validate15(data.ipv4, {instancePath:instancePath+"/ipv4",parentData:data,parentDataProperty:"ipv4",rootData}))){
-vErrors = vErrors === null ? validate15.errors : vErrors.concat(validate15.errors);
+if(!(validate19(data.ipv4, {instancePath:instancePath+"/ipv4",parentData:data,parentDataProperty:"ipv4",rootData}))){
+vErrors = vErrors === null ? validate19.errors : vErrors.concat(validate19.errors);
 errors = vErrors.length;
 }
 }
 if(data.ipv6 !== undefined){
-if(!(validate17(data.ipv6, {instancePath:instancePath+"/ipv6",parentData:data,parentDataProperty:"ipv6",rootData}))){
-vErrors = vErrors === null ? validate17.errors : vErrors.concat(validate17.errors);
+if(!(validate21(data.ipv6, {instancePath:instancePath+"/ipv6",parentData:data,parentDataProperty:"ipv6",rootData}))){
+vErrors = vErrors === null ? validate21.errors : vErrors.concat(validate21.errors);
 errors = vErrors.length;
 }
 }
@@ -2483,7 +3153,7 @@ let data9 = data.bridge;
 if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
 for(const key1 in data9){
 if(!(key1 === "ports")){
-const err18 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema28.properties.bridge,data:data9};
+const err18 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema39.properties.bridge,data:data9};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -2500,8 +3170,8 @@ const len0 = data10.length;
 for(let i0=0; i0<len0; i0++){
 let data11 = data10[i0];
 if(typeof data11 === "string"){
-if(!pattern8.test(data11)){
-const err19 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data11};
+if(!pattern20.test(data11)){
+const err19 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema40,data:data11};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -2512,7 +3182,7 @@ errors++;
 }
 }
 else {
-const err20 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data11};
+const err20 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.type,parentSchema:schema40,data:data11};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -2524,7 +3194,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/bridge/ports",schemaPath:"#/properties/bridge/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema28.properties.bridge.properties.ports.type,parentSchema:schema28.properties.bridge.properties.ports,data:data10};
+const err21 = {instancePath:instancePath+"/bridge/ports",schemaPath:"#/properties/bridge/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.properties.bridge.properties.ports.type,parentSchema:schema39.properties.bridge.properties.ports,data:data10};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -2536,7 +3206,7 @@ errors++;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema28.properties.bridge.type,parentSchema:schema28.properties.bridge,data:data9};
+const err22 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema39.properties.bridge.type,parentSchema:schema39.properties.bridge,data:data9};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -2551,7 +3221,7 @@ let data12 = data.ovs;
 if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
 for(const key2 in data12){
 if(!((key2 === "ports") || (key2 === "datapath"))){
-const err23 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema28.properties.ovs,data:data12};
+const err23 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema39.properties.ovs,data:data12};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -2569,7 +3239,7 @@ for(let i1=0; i1<len1; i1++){
 let data14 = data13[i1];
 if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
 if(data14.name === undefined){
-const err24 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema28.properties.ovs.properties.ports.items.required,parentSchema:schema28.properties.ovs.properties.ports.items,data:data14};
+const err24 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema39.properties.ovs.properties.ports.items.required,parentSchema:schema39.properties.ovs.properties.ports.items,data:data14};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -2580,7 +3250,7 @@ errors++;
 }
 for(const key3 in data14){
 if(!((key3 === "name") || (key3 === "tag"))){
-const err25 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema28.properties.ovs.properties.ports.items,data:data14};
+const err25 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema39.properties.ovs.properties.ports.items,data:data14};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -2593,8 +3263,8 @@ errors++;
 if(data14.name !== undefined){
 let data15 = data14.name;
 if(typeof data15 === "string"){
-if(!pattern8.test(data15)){
-const err26 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data15};
+if(!pattern20.test(data15)){
+const err26 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema40,data:data15};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -2605,7 +3275,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data15};
+const err27 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.type,parentSchema:schema40,data:data15};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -2618,7 +3288,7 @@ errors++;
 if(data14.tag !== undefined){
 let data16 = data14.tag;
 if(!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))){
-const err28 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema28.properties.ovs.properties.ports.items.properties.tag.type,parentSchema:schema28.properties.ovs.properties.ports.items.properties.tag,data:data16};
+const err28 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema39.properties.ovs.properties.ports.items.properties.tag.type,parentSchema:schema39.properties.ovs.properties.ports.items.properties.tag,data:data16};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -2629,7 +3299,7 @@ errors++;
 }
 if((typeof data16 == "number") && (isFinite(data16))){
 if(data16 > 4094 || isNaN(data16)){
-const err29 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094",schema:4094,parentSchema:schema28.properties.ovs.properties.ports.items.properties.tag,data:data16};
+const err29 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094",schema:4094,parentSchema:schema39.properties.ovs.properties.ports.items.properties.tag,data:data16};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -2639,7 +3309,7 @@ vErrors.push(err29);
 errors++;
 }
 if(data16 < 1 || isNaN(data16)){
-const err30 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema28.properties.ovs.properties.ports.items.properties.tag,data:data16};
+const err30 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema39.properties.ovs.properties.ports.items.properties.tag,data:data16};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -2652,7 +3322,7 @@ errors++;
 }
 }
 else {
-const err31 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema28.properties.ovs.properties.ports.items.type,parentSchema:schema28.properties.ovs.properties.ports.items,data:data14};
+const err31 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema39.properties.ovs.properties.ports.items.type,parentSchema:schema39.properties.ovs.properties.ports.items,data:data14};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -2664,7 +3334,7 @@ errors++;
 }
 }
 else {
-const err32 = {instancePath:instancePath+"/ovs/ports",schemaPath:"#/properties/ovs/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema28.properties.ovs.properties.ports.type,parentSchema:schema28.properties.ovs.properties.ports,data:data13};
+const err32 = {instancePath:instancePath+"/ovs/ports",schemaPath:"#/properties/ovs/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.properties.ovs.properties.ports.type,parentSchema:schema39.properties.ovs.properties.ports,data:data13};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -2677,7 +3347,7 @@ errors++;
 if(data12.datapath !== undefined){
 let data17 = data12.datapath;
 if(typeof data17 !== "string"){
-const err33 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema28.properties.ovs.properties.datapath.type,parentSchema:schema28.properties.ovs.properties.datapath,data:data17};
+const err33 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.ovs.properties.datapath.type,parentSchema:schema39.properties.ovs.properties.datapath,data:data17};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -2687,7 +3357,7 @@ vErrors.push(err33);
 errors++;
 }
 if(!((data17 === "netdev") || (data17 === "system"))){
-const err34 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/enum",keyword:"enum",params:{allowedValues: schema28.properties.ovs.properties.datapath.enum},message:"must be equal to one of the allowed values",schema:schema28.properties.ovs.properties.datapath.enum,parentSchema:schema28.properties.ovs.properties.datapath,data:data17};
+const err34 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/enum",keyword:"enum",params:{allowedValues: schema39.properties.ovs.properties.datapath.enum},message:"must be equal to one of the allowed values",schema:schema39.properties.ovs.properties.datapath.enum,parentSchema:schema39.properties.ovs.properties.datapath,data:data17};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -2699,7 +3369,7 @@ errors++;
 }
 }
 else {
-const err35 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema28.properties.ovs.type,parentSchema:schema28.properties.ovs,data:data12};
+const err35 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema39.properties.ovs.type,parentSchema:schema39.properties.ovs,data:data12};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -2713,7 +3383,7 @@ if(data.veth !== undefined){
 let data18 = data.veth;
 if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
 if(data18.peer === undefined){
-const err36 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/required",keyword:"required",params:{missingProperty: "peer"},message:"must have required property '"+"peer"+"'",schema:schema28.properties.veth.required,parentSchema:schema28.properties.veth,data:data18};
+const err36 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/required",keyword:"required",params:{missingProperty: "peer"},message:"must have required property '"+"peer"+"'",schema:schema39.properties.veth.required,parentSchema:schema39.properties.veth,data:data18};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -2724,7 +3394,7 @@ errors++;
 }
 for(const key4 in data18){
 if(!((key4 === "peer") || (key4 === "netns"))){
-const err37 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema28.properties.veth,data:data18};
+const err37 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema39.properties.veth,data:data18};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -2737,8 +3407,8 @@ errors++;
 if(data18.peer !== undefined){
 let data19 = data18.peer;
 if(typeof data19 === "string"){
-if(!pattern8.test(data19)){
-const err38 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data19};
+if(!pattern20.test(data19)){
+const err38 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema40,data:data19};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -2749,7 +3419,7 @@ errors++;
 }
 }
 else {
-const err39 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data19};
+const err39 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.type,parentSchema:schema40,data:data19};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -2762,8 +3432,8 @@ errors++;
 if(data18.netns !== undefined){
 let data20 = data18.netns;
 if(typeof data20 === "string"){
-if(!pattern30.test(data20)){
-const err40 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"},message:"must match pattern \""+"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"+"\"",schema:"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$",parentSchema:schema28.properties.veth.properties.netns,data:data20};
+if(!pattern42.test(data20)){
+const err40 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"},message:"must match pattern \""+"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"+"\"",schema:"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$",parentSchema:schema39.properties.veth.properties.netns,data:data20};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -2774,7 +3444,7 @@ errors++;
 }
 }
 else {
-const err41 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema28.properties.veth.properties.netns.type,parentSchema:schema28.properties.veth.properties.netns,data:data20};
+const err41 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.veth.properties.netns.type,parentSchema:schema39.properties.veth.properties.netns,data:data20};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -2786,7 +3456,7 @@ errors++;
 }
 }
 else {
-const err42 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema28.properties.veth.type,parentSchema:schema28.properties.veth,data:data18};
+const err42 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema39.properties.veth.type,parentSchema:schema39.properties.veth,data:data18};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -2800,7 +3470,7 @@ if(data.macvlan !== undefined){
 let data21 = data.macvlan;
 if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
 if(data21.base === undefined){
-const err43 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/required",keyword:"required",params:{missingProperty: "base"},message:"must have required property '"+"base"+"'",schema:schema28.properties.macvlan.required,parentSchema:schema28.properties.macvlan,data:data21};
+const err43 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/required",keyword:"required",params:{missingProperty: "base"},message:"must have required property '"+"base"+"'",schema:schema39.properties.macvlan.required,parentSchema:schema39.properties.macvlan,data:data21};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -2811,7 +3481,7 @@ errors++;
 }
 for(const key5 in data21){
 if(!((key5 === "base") || (key5 === "mode"))){
-const err44 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema28.properties.macvlan,data:data21};
+const err44 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema39.properties.macvlan,data:data21};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -2824,8 +3494,8 @@ errors++;
 if(data21.base !== undefined){
 let data22 = data21.base;
 if(typeof data22 === "string"){
-if(!pattern8.test(data22)){
-const err45 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data22};
+if(!pattern20.test(data22)){
+const err45 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema40,data:data22};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -2836,7 +3506,7 @@ errors++;
 }
 }
 else {
-const err46 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data22};
+const err46 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.type,parentSchema:schema40,data:data22};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -2849,7 +3519,7 @@ errors++;
 if(data21.mode !== undefined){
 let data23 = data21.mode;
 if(typeof data23 !== "string"){
-const err47 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema28.properties.macvlan.properties.mode.type,parentSchema:schema28.properties.macvlan.properties.mode,data:data23};
+const err47 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.macvlan.properties.mode.type,parentSchema:schema39.properties.macvlan.properties.mode,data:data23};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -2859,7 +3529,7 @@ vErrors.push(err47);
 errors++;
 }
 if(!((((data23 === "bridge") || (data23 === "vepa")) || (data23 === "private")) || (data23 === "passthru"))){
-const err48 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/enum",keyword:"enum",params:{allowedValues: schema28.properties.macvlan.properties.mode.enum},message:"must be equal to one of the allowed values",schema:schema28.properties.macvlan.properties.mode.enum,parentSchema:schema28.properties.macvlan.properties.mode,data:data23};
+const err48 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/enum",keyword:"enum",params:{allowedValues: schema39.properties.macvlan.properties.mode.enum},message:"must be equal to one of the allowed values",schema:schema39.properties.macvlan.properties.mode.enum,parentSchema:schema39.properties.macvlan.properties.mode,data:data23};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -2871,7 +3541,7 @@ errors++;
 }
 }
 else {
-const err49 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema28.properties.macvlan.type,parentSchema:schema28.properties.macvlan,data:data21};
+const err49 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema39.properties.macvlan.type,parentSchema:schema39.properties.macvlan,data:data21};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -2884,7 +3554,7 @@ errors++;
 if(data.exclusive_ports !== undefined){
 let data24 = data.exclusive_ports;
 if(typeof data24 !== "boolean"){
-const err50 = {instancePath:instancePath+"/exclusive_ports",schemaPath:"#/properties/exclusive_ports/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema28.properties.exclusive_ports.type,parentSchema:schema28.properties.exclusive_ports,data:data24};
+const err50 = {instancePath:instancePath+"/exclusive_ports",schemaPath:"#/properties/exclusive_ports/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema39.properties.exclusive_ports.type,parentSchema:schema39.properties.exclusive_ports,data:data24};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -2901,8 +3571,8 @@ const len2 = data25.length;
 for(let i2=0; i2<len2; i2++){
 let data26 = data25[i2];
 if(typeof data26 === "string"){
-if(!pattern8.test(data26)){
-const err51 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data26};
+if(!pattern20.test(data26)){
+const err51 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema40,data:data26};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -2913,7 +3583,7 @@ errors++;
 }
 }
 else {
-const err52 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data26};
+const err52 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.type,parentSchema:schema40,data:data26};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -2925,7 +3595,7 @@ errors++;
 }
 }
 else {
-const err53 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema28.properties.ports.type,parentSchema:schema28.properties.ports,data:data25};
+const err53 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.properties.ports.type,parentSchema:schema39.properties.ports,data:data25};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -2938,8 +3608,8 @@ errors++;
 if(data.controller !== undefined){
 let data27 = data.controller;
 if(typeof data27 === "string"){
-if(!pattern8.test(data27)){
-const err54 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data27};
+if(!pattern20.test(data27)){
+const err54 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema40,data:data27};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -2950,7 +3620,7 @@ errors++;
 }
 }
 else {
-const err55 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data27};
+const err55 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.type,parentSchema:schema40,data:data27};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -2965,7 +3635,7 @@ let data28 = data.properties;
 if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
 }
 else {
-const err56 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema28.properties.properties.type,parentSchema:schema28.properties.properties,data:data28};
+const err56 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema39.properties.properties.type,parentSchema:schema39.properties.properties,data:data28};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -2978,7 +3648,7 @@ errors++;
 if(data.property_schema !== undefined){
 let data29 = data.property_schema;
 if(!(Array.isArray(data29))){
-const err57 = {instancePath:instancePath+"/property_schema",schemaPath:"#/properties/property_schema/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema28.properties.property_schema.type,parentSchema:schema28.properties.property_schema,data:data29};
+const err57 = {instancePath:instancePath+"/property_schema",schemaPath:"#/properties/property_schema/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.properties.property_schema.type,parentSchema:schema39.properties.property_schema,data:data29};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -2990,7 +3660,7 @@ errors++;
 }
 }
 else {
-const err58 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema28.type,parentSchema:schema28,data};
+const err58 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema39.type,parentSchema:schema39,data};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -2999,18 +3669,18 @@ vErrors.push(err58);
 }
 errors++;
 }
-validate14.errors = vErrors;
+validate18.errors = vErrors;
 return errors === 0;
 }
 
-const schema43 = {"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}};
+const schema54 = {"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}};
 
-function validate20(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate24(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.to === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'",schema:schema43.required,parentSchema:schema43,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'",schema:schema54.required,parentSchema:schema54,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3020,7 +3690,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.dev === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'",schema:schema43.required,parentSchema:schema43,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'",schema:schema54.required,parentSchema:schema54,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3031,7 +3701,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((key0 === "to") || (key0 === "via")) || (key0 === "dev")) || (key0 === "metric"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema43,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema54,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3044,7 +3714,7 @@ errors++;
 if(data.to !== undefined){
 let data0 = data.to;
 if(typeof data0 !== "string"){
-const err3 = {instancePath:instancePath+"/to",schemaPath:"#/properties/to/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.properties.to.type,parentSchema:schema43.properties.to,data:data0};
+const err3 = {instancePath:instancePath+"/to",schemaPath:"#/properties/to/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema54.properties.to.type,parentSchema:schema54.properties.to,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -3057,7 +3727,7 @@ errors++;
 if(data.via !== undefined){
 let data1 = data.via;
 if(typeof data1 !== "string"){
-const err4 = {instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.properties.via.type,parentSchema:schema43.properties.via,data:data1};
+const err4 = {instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema54.properties.via.type,parentSchema:schema54.properties.via,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -3070,8 +3740,8 @@ errors++;
 if(data.dev !== undefined){
 let data2 = data.dev;
 if(typeof data2 === "string"){
-if(!pattern8.test(data2)){
-const err5 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data2};
+if(!pattern20.test(data2)){
+const err5 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema40,data:data2};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -3082,7 +3752,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data2};
+const err6 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.type,parentSchema:schema40,data:data2};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -3095,7 +3765,7 @@ errors++;
 if(data.metric !== undefined){
 let data3 = data.metric;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err7 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema43.properties.metric.type,parentSchema:schema43.properties.metric,data:data3};
+const err7 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema54.properties.metric.type,parentSchema:schema54.properties.metric,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -3106,7 +3776,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 4294967295 || isNaN(data3)){
-const err8 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema43.properties.metric,data:data3};
+const err8 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema54.properties.metric,data:data3};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -3116,7 +3786,7 @@ vErrors.push(err8);
 errors++;
 }
 if(data3 < 0 || isNaN(data3)){
-const err9 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema43.properties.metric,data:data3};
+const err9 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema54.properties.metric,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -3129,7 +3799,7 @@ errors++;
 }
 }
 else {
-const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema43.type,parentSchema:schema43,data};
+const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema54.type,parentSchema:schema54,data};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -3138,19 +3808,19 @@ vErrors.push(err10);
 }
 errors++;
 }
-validate20.errors = vErrors;
+validate24.errors = vErrors;
 return errors === 0;
 }
 
 
-function validate13(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate17(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="network.schema.json" */;
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!(((key0 === "prune") || (key0 === "interfaces")) || (key0 === "routes"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema27,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema38,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3163,7 +3833,7 @@ errors++;
 if(data.prune !== undefined){
 let data0 = data.prune;
 if(typeof data0 !== "boolean"){
-const err1 = {instancePath:instancePath+"/prune",schemaPath:"#/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema27.properties.prune.type,parentSchema:schema27.properties.prune,data:data0};
+const err1 = {instancePath:instancePath+"/prune",schemaPath:"#/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema38.properties.prune.type,parentSchema:schema38.properties.prune,data:data0};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3178,14 +3848,14 @@ let data1 = data.interfaces;
 if(Array.isArray(data1)){
 const len0 = data1.length;
 for(let i0=0; i0<len0; i0++){
-if(!(validate14(data1[i0], {instancePath:instancePath+"/interfaces/" + i0,parentData:data1,parentDataProperty:i0,rootData}))){
-vErrors = vErrors === null ? validate14.errors : vErrors.concat(validate14.errors);
+if(!(validate18(data1[i0], {instancePath:instancePath+"/interfaces/" + i0,parentData:data1,parentDataProperty:i0,rootData}))){
+vErrors = vErrors === null ? validate18.errors : vErrors.concat(validate18.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err2 = {instancePath:instancePath+"/interfaces",schemaPath:"#/properties/interfaces/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema27.properties.interfaces.type,parentSchema:schema27.properties.interfaces,data:data1};
+const err2 = {instancePath:instancePath+"/interfaces",schemaPath:"#/properties/interfaces/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema38.properties.interfaces.type,parentSchema:schema38.properties.interfaces,data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3200,14 +3870,14 @@ let data3 = data.routes;
 if(Array.isArray(data3)){
 const len1 = data3.length;
 for(let i1=0; i1<len1; i1++){
-if(!(validate20(data3[i1], {instancePath:instancePath+"/routes/" + i1,parentData:data3,parentDataProperty:i1,rootData}))){
-vErrors = vErrors === null ? validate20.errors : vErrors.concat(validate20.errors);
+if(!(validate24(data3[i1], {instancePath:instancePath+"/routes/" + i1,parentData:data3,parentDataProperty:i1,rootData}))){
+vErrors = vErrors === null ? validate24.errors : vErrors.concat(validate24.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema27.properties.routes.type,parentSchema:schema27.properties.routes,data:data3};
+const err3 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema38.properties.routes.type,parentSchema:schema38.properties.routes,data:data3};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -3219,7 +3889,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema27.type,parentSchema:schema27,data};
+const err4 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema38.type,parentSchema:schema38,data};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -3228,32 +3898,32 @@ vErrors.push(err4);
 }
 errors++;
 }
-validate13.errors = vErrors;
+validate17.errors = vErrors;
 return errors === 0;
 }
 
-export const validate_nftables = validate22;
-const schema45 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"nftables.schema.json","title":"NftablesSection","description":"The nftables tables op owns. Listing a table hands the whole table to op: on apply it is replaced in one atomic nft transaction, so anything added to it by hand is removed. Tables not listed (Incus's `inet incus`, Docker's...) are never read into a plan or touched.","type":"object","additionalProperties":false,"properties":{"tables":{"description":"The tables op owns, each identified by family and name (`inet/op_demo`).","type":"array","items":{"$ref":"#/definitions/table"}}},"definitions":{"identifier":{"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},"comment":{"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},"device":{"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"},"rule":{"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]},"element":{"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]},"dataType":{"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"table":{"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}},"chain":{"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}},"set":{"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}},"map":{"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}},"setFlags":{"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}},"duration":{"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},"setSize":{"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295}}};
-const schema46 = {"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}};
-const schema47 = {"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"};
-const pattern35 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,63}$", "u");
-const schema48 = {"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}};
-const schema50 = {"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"};
-const schema51 = {"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"};
-const schema52 = {"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]};
-const pattern37 = new RegExp("^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$", "u");
-const pattern38 = new RegExp("^[A-Za-z0-9_.-]{1,15}$", "u");
-const pattern39 = new RegExp("^[^\"\\u0000-\\u001f\\u007f]{0,128}$", "u");
-const pattern40 = new RegExp("^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$", "u");
-const pattern41 = new RegExp("\\S", "u");
-const pattern42 = new RegExp("^\\s*(?:include|define|redefine|undefine)\\b", "u");
+export const validate_nftables = validate26;
+const schema56 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"nftables.schema.json","title":"NftablesSection","description":"The nftables tables op owns. Listing a table hands the whole table to op: on apply it is replaced in one atomic nft transaction, so anything added to it by hand is removed. Tables not listed (Incus's `inet incus`, Docker's...) are never read into a plan or touched.","type":"object","additionalProperties":false,"properties":{"tables":{"description":"The tables op owns, each identified by family and name (`inet/op_demo`).","type":"array","items":{"$ref":"#/definitions/table"}}},"definitions":{"identifier":{"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},"comment":{"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},"device":{"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"},"rule":{"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]},"element":{"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]},"dataType":{"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"table":{"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}},"chain":{"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}},"set":{"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}},"map":{"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}},"setFlags":{"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}},"duration":{"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},"setSize":{"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295}}};
+const schema57 = {"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}};
+const schema58 = {"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"};
+const pattern47 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,63}$", "u");
+const schema59 = {"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}};
+const schema61 = {"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"};
+const schema62 = {"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"};
+const schema63 = {"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]};
+const pattern49 = new RegExp("^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$", "u");
+const pattern50 = new RegExp("^[A-Za-z0-9_.-]{1,15}$", "u");
+const pattern51 = new RegExp("^[^\"\\u0000-\\u001f\\u007f]{0,128}$", "u");
+const pattern52 = new RegExp("^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$", "u");
+const pattern53 = new RegExp("\\S", "u");
+const pattern54 = new RegExp("^\\s*(?:include|define|redefine|undefine)\\b", "u");
 
-function validate24(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate28(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema48.required,parentSchema:schema48,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema59.required,parentSchema:schema59,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3264,7 +3934,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((((((key0 === "name") || (key0 === "type")) || (key0 === "hook")) || (key0 === "priority")) || (key0 === "policy")) || (key0 === "device")) || (key0 === "comment")) || (key0 === "rules"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema48,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema59,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3279,7 +3949,7 @@ if(data.hook === undefined){
 const err2 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "type",
     missingProperty: "hook",
     depsCount: 2,
-    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema48.dependencies,parentSchema:schema48,data};
+    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema59.dependencies,parentSchema:schema59,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3292,7 +3962,7 @@ if(data.priority === undefined){
 const err3 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "type",
     missingProperty: "priority",
     depsCount: 2,
-    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema48.dependencies,parentSchema:schema48,data};
+    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema59.dependencies,parentSchema:schema59,data};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -3307,7 +3977,7 @@ if(data.type === undefined){
 const err4 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "hook",
     missingProperty: "type",
     depsCount: 2,
-    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema48.dependencies,parentSchema:schema48,data};
+    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema59.dependencies,parentSchema:schema59,data};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -3320,7 +3990,7 @@ if(data.priority === undefined){
 const err5 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "hook",
     missingProperty: "priority",
     depsCount: 2,
-    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema48.dependencies,parentSchema:schema48,data};
+    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema59.dependencies,parentSchema:schema59,data};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -3335,7 +4005,7 @@ if(data.type === undefined){
 const err6 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "priority",
     missingProperty: "type",
     depsCount: 2,
-    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema48.dependencies,parentSchema:schema48,data};
+    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema59.dependencies,parentSchema:schema59,data};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -3348,7 +4018,7 @@ if(data.hook === undefined){
 const err7 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "priority",
     missingProperty: "hook",
     depsCount: 2,
-    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema48.dependencies,parentSchema:schema48,data};
+    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema59.dependencies,parentSchema:schema59,data};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -3363,7 +4033,7 @@ if(data.type === undefined){
 const err8 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "policy",
     missingProperty: "type",
     depsCount: 1,
-    deps: "type"},message:"must have property type when property policy is present",schema:schema48.dependencies,parentSchema:schema48,data};
+    deps: "type"},message:"must have property type when property policy is present",schema:schema59.dependencies,parentSchema:schema59,data};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -3378,7 +4048,7 @@ if(data.type === undefined){
 const err9 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "device",
     missingProperty: "type",
     depsCount: 1,
-    deps: "type"},message:"must have property type when property device is present",schema:schema48.dependencies,parentSchema:schema48,data};
+    deps: "type"},message:"must have property type when property device is present",schema:schema59.dependencies,parentSchema:schema59,data};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -3391,8 +4061,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern35.test(data0)){
-const err10 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema47,data:data0};
+if(!pattern47.test(data0)){
+const err10 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema58,data:data0};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -3403,7 +4073,7 @@ errors++;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema47.type,parentSchema:schema47,data:data0};
+const err11 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema58.type,parentSchema:schema58,data:data0};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -3416,7 +4086,7 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 !== "string"){
-const err12 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema48.properties.type.type,parentSchema:schema48.properties.type,data:data1};
+const err12 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.properties.type.type,parentSchema:schema59.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -3426,7 +4096,7 @@ vErrors.push(err12);
 errors++;
 }
 if(!(((data1 === "filter") || (data1 === "nat")) || (data1 === "route"))){
-const err13 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema48.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema48.properties.type.enum,parentSchema:schema48.properties.type,data:data1};
+const err13 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema59.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema59.properties.type.enum,parentSchema:schema59.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -3439,7 +4109,7 @@ errors++;
 if(data.hook !== undefined){
 let data2 = data.hook;
 if(typeof data2 !== "string"){
-const err14 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema48.properties.hook.type,parentSchema:schema48.properties.hook,data:data2};
+const err14 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.properties.hook.type,parentSchema:schema59.properties.hook,data:data2};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -3449,7 +4119,7 @@ vErrors.push(err14);
 errors++;
 }
 if(!(((((((data2 === "prerouting") || (data2 === "input")) || (data2 === "forward")) || (data2 === "output")) || (data2 === "postrouting")) || (data2 === "ingress")) || (data2 === "egress"))){
-const err15 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/enum",keyword:"enum",params:{allowedValues: schema48.properties.hook.enum},message:"must be equal to one of the allowed values",schema:schema48.properties.hook.enum,parentSchema:schema48.properties.hook,data:data2};
+const err15 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/enum",keyword:"enum",params:{allowedValues: schema59.properties.hook.enum},message:"must be equal to one of the allowed values",schema:schema59.properties.hook.enum,parentSchema:schema59.properties.hook,data:data2};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -3466,7 +4136,7 @@ let valid3 = false;
 let passing0 = null;
 const _errs11 = errors;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err16 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema48.properties.priority.oneOf[0].type,parentSchema:schema48.properties.priority.oneOf[0],data:data3};
+const err16 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema59.properties.priority.oneOf[0].type,parentSchema:schema59.properties.priority.oneOf[0],data:data3};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -3477,7 +4147,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 2147483647 || isNaN(data3)){
-const err17 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema48.properties.priority.oneOf[0],data:data3};
+const err17 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema59.properties.priority.oneOf[0],data:data3};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -3487,7 +4157,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data3 < -2147483648 || isNaN(data3)){
-const err18 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: -2147483648},message:"must be >= -2147483648",schema:-2147483648,parentSchema:schema48.properties.priority.oneOf[0],data:data3};
+const err18 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: -2147483648},message:"must be >= -2147483648",schema:-2147483648,parentSchema:schema59.properties.priority.oneOf[0],data:data3};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -3504,8 +4174,8 @@ passing0 = 0;
 }
 const _errs13 = errors;
 if(typeof data3 === "string"){
-if(!pattern37.test(data3)){
-const err19 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"},message:"must match pattern \""+"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"+"\"",schema:"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$",parentSchema:schema48.properties.priority.oneOf[1],data:data3};
+if(!pattern49.test(data3)){
+const err19 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"},message:"must match pattern \""+"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"+"\"",schema:"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$",parentSchema:schema59.properties.priority.oneOf[1],data:data3};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -3516,7 +4186,7 @@ errors++;
 }
 }
 else {
-const err20 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema48.properties.priority.oneOf[1].type,parentSchema:schema48.properties.priority.oneOf[1],data:data3};
+const err20 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.properties.priority.oneOf[1].type,parentSchema:schema59.properties.priority.oneOf[1],data:data3};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -3537,7 +4207,7 @@ passing0 = 1;
 }
 }
 if(!valid3){
-const err21 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema48.properties.priority.oneOf,parentSchema:schema48.properties.priority,data:data3};
+const err21 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema59.properties.priority.oneOf,parentSchema:schema59.properties.priority,data:data3};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -3561,7 +4231,7 @@ vErrors = null;
 if(data.policy !== undefined){
 let data4 = data.policy;
 if(typeof data4 !== "string"){
-const err22 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema48.properties.policy.type,parentSchema:schema48.properties.policy,data:data4};
+const err22 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.properties.policy.type,parentSchema:schema59.properties.policy,data:data4};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -3571,7 +4241,7 @@ vErrors.push(err22);
 errors++;
 }
 if(!((data4 === "accept") || (data4 === "drop"))){
-const err23 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/enum",keyword:"enum",params:{allowedValues: schema48.properties.policy.enum},message:"must be equal to one of the allowed values",schema:schema48.properties.policy.enum,parentSchema:schema48.properties.policy,data:data4};
+const err23 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/enum",keyword:"enum",params:{allowedValues: schema59.properties.policy.enum},message:"must be equal to one of the allowed values",schema:schema59.properties.policy.enum,parentSchema:schema59.properties.policy,data:data4};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -3584,8 +4254,8 @@ errors++;
 if(data.device !== undefined){
 let data5 = data.device;
 if(typeof data5 === "string"){
-if(!pattern38.test(data5)){
-const err24 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]{1,15}$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]{1,15}$"+"\"",schema:"^[A-Za-z0-9_.-]{1,15}$",parentSchema:schema50,data:data5};
+if(!pattern50.test(data5)){
+const err24 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]{1,15}$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]{1,15}$"+"\"",schema:"^[A-Za-z0-9_.-]{1,15}$",parentSchema:schema61,data:data5};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -3596,7 +4266,7 @@ errors++;
 }
 }
 else {
-const err25 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema50.type,parentSchema:schema50,data:data5};
+const err25 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.type,parentSchema:schema61,data:data5};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -3609,8 +4279,8 @@ errors++;
 if(data.comment !== undefined){
 let data6 = data.comment;
 if(typeof data6 === "string"){
-if(!pattern39.test(data6)){
-const err26 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema51,data:data6};
+if(!pattern51.test(data6)){
+const err26 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema62,data:data6};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -3621,7 +4291,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema51.type,parentSchema:schema51,data:data6};
+const err27 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data6};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -3638,7 +4308,7 @@ const len0 = data7.length;
 for(let i0=0; i0<len0; i0++){
 let data8 = data7[i0];
 if(typeof data8 !== "string"){
-const err28 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema52.type,parentSchema:schema52,data:data8};
+const err28 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema63.type,parentSchema:schema63,data:data8};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -3648,8 +4318,8 @@ vErrors.push(err28);
 errors++;
 }
 if(typeof data8 === "string"){
-if(!pattern40.test(data8)){
-const err29 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},message:"must match pattern \""+"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"+"\"",schema:"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$",parentSchema:schema52.allOf[0],data:data8};
+if(!pattern52.test(data8)){
+const err29 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},message:"must match pattern \""+"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"+"\"",schema:"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$",parentSchema:schema63.allOf[0],data:data8};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -3660,8 +4330,8 @@ errors++;
 }
 }
 if(typeof data8 === "string"){
-if(!pattern41.test(data8)){
-const err30 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema52.allOf[1],data:data8};
+if(!pattern53.test(data8)){
+const err30 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema63.allOf[1],data:data8};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -3674,7 +4344,7 @@ errors++;
 const _errs31 = errors;
 const _errs32 = errors;
 if(typeof data8 === "string"){
-if(!pattern42.test(data8)){
+if(!pattern54.test(data8)){
 const err31 = {};
 if(vErrors === null){
 vErrors = [err31];
@@ -3687,7 +4357,7 @@ errors++;
 }
 var valid10 = _errs32 === errors;
 if(valid10){
-const err32 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/2/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema52.allOf[2].not,parentSchema:schema52.allOf[2],data:data8};
+const err32 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/2/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema63.allOf[2].not,parentSchema:schema63.allOf[2],data:data8};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -3710,7 +4380,7 @@ vErrors = null;
 }
 }
 else {
-const err33 = {instancePath:instancePath+"/rules",schemaPath:"#/properties/rules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema48.properties.rules.type,parentSchema:schema48.properties.rules,data:data7};
+const err33 = {instancePath:instancePath+"/rules",schemaPath:"#/properties/rules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema59.properties.rules.type,parentSchema:schema59.properties.rules,data:data7};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -3722,7 +4392,7 @@ errors++;
 }
 }
 else {
-const err34 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema48.type,parentSchema:schema48,data};
+const err34 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema59.type,parentSchema:schema59,data};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -3731,26 +4401,26 @@ vErrors.push(err34);
 }
 errors++;
 }
-validate24.errors = vErrors;
+validate28.errors = vErrors;
 return errors === 0;
 }
 
-const schema53 = {"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}};
-const schema55 = {"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"};
-const schema56 = {"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}};
-const schema57 = {"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"};
-const schema58 = {"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295};
-const schema60 = {"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]};
-const pattern44 = new RegExp("^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$", "u");
-const pattern45 = new RegExp("^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$", "u");
-const pattern47 = new RegExp("^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$", "u");
+const schema64 = {"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}};
+const schema66 = {"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"};
+const schema67 = {"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}};
+const schema68 = {"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"};
+const schema69 = {"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295};
+const schema71 = {"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]};
+const pattern56 = new RegExp("^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$", "u");
+const pattern57 = new RegExp("^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$", "u");
+const pattern59 = new RegExp("^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$", "u");
 
-function validate26(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate30(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema53.required,parentSchema:schema53,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema64.required,parentSchema:schema64,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3760,7 +4430,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.type === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema53.required,parentSchema:schema53,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema64.required,parentSchema:schema64,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3771,7 +4441,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((((((key0 === "name") || (key0 === "type")) || (key0 === "flags")) || (key0 === "timeout")) || (key0 === "size")) || (key0 === "autoMerge")) || (key0 === "comment")) || (key0 === "elements"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema53,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema64,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3784,8 +4454,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern35.test(data0)){
-const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema47,data:data0};
+if(!pattern47.test(data0)){
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema58,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -3796,7 +4466,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema47.type,parentSchema:schema47,data:data0};
+const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema58.type,parentSchema:schema58,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -3809,8 +4479,8 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 === "string"){
-if(!pattern44.test(data1)){
-const err5 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema55,data:data1};
+if(!pattern56.test(data1)){
+const err5 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema66,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -3821,7 +4491,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.type,parentSchema:schema55,data:data1};
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema66.type,parentSchema:schema66,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -3838,7 +4508,7 @@ const len0 = data2.length;
 for(let i0=0; i0<len0; i0++){
 let data3 = data2[i0];
 if(typeof data3 !== "string"){
-const err7 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema56.items.type,parentSchema:schema56.items,data:data3};
+const err7 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.items.type,parentSchema:schema67.items,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -3848,7 +4518,7 @@ vErrors.push(err7);
 errors++;
 }
 if(!((((data3 === "constant") || (data3 === "interval")) || (data3 === "timeout")) || (data3 === "dynamic"))){
-const err8 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema56.items.enum},message:"must be equal to one of the allowed values",schema:schema56.items.enum,parentSchema:schema56.items,data:data3};
+const err8 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema67.items.enum},message:"must be equal to one of the allowed values",schema:schema67.items.enum,parentSchema:schema67.items,data:data3};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -3869,7 +4539,7 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-const err9 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema56,data:data2};
+const err9 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema67,data:data2};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -3884,7 +4554,7 @@ indices0[item0] = i1;
 }
 }
 else {
-const err10 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema56.type,parentSchema:schema56,data:data2};
+const err10 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema67.type,parentSchema:schema67,data:data2};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -3897,8 +4567,8 @@ errors++;
 if(data.timeout !== undefined){
 let data4 = data.timeout;
 if(typeof data4 === "string"){
-if(!pattern45.test(data4)){
-const err11 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema57,data:data4};
+if(!pattern57.test(data4)){
+const err11 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema68,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -3909,7 +4579,7 @@ errors++;
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema57.type,parentSchema:schema57,data:data4};
+const err12 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema68.type,parentSchema:schema68,data:data4};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -3922,7 +4592,7 @@ errors++;
 if(data.size !== undefined){
 let data5 = data.size;
 if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
-const err13 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema58.type,parentSchema:schema58,data:data5};
+const err13 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema69.type,parentSchema:schema69,data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -3933,7 +4603,7 @@ errors++;
 }
 if((typeof data5 == "number") && (isFinite(data5))){
 if(data5 > 4294967295 || isNaN(data5)){
-const err14 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema58,data:data5};
+const err14 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema69,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -3943,7 +4613,7 @@ vErrors.push(err14);
 errors++;
 }
 if(data5 < 1 || isNaN(data5)){
-const err15 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema58,data:data5};
+const err15 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema69,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -3957,7 +4627,7 @@ errors++;
 if(data.autoMerge !== undefined){
 let data6 = data.autoMerge;
 if(typeof data6 !== "boolean"){
-const err16 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema53.properties.autoMerge.type,parentSchema:schema53.properties.autoMerge,data:data6};
+const err16 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema64.properties.autoMerge.type,parentSchema:schema64.properties.autoMerge,data:data6};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -3970,8 +4640,8 @@ errors++;
 if(data.comment !== undefined){
 let data7 = data.comment;
 if(typeof data7 === "string"){
-if(!pattern39.test(data7)){
-const err17 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema51,data:data7};
+if(!pattern51.test(data7)){
+const err17 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema62,data:data7};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -3982,7 +4652,7 @@ errors++;
 }
 }
 else {
-const err18 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema51.type,parentSchema:schema51,data:data7};
+const err18 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data7};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -3999,7 +4669,7 @@ const len1 = data8.length;
 for(let i2=0; i2<len1; i2++){
 let data9 = data8[i2];
 if(typeof data9 !== "string"){
-const err19 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema60.type,parentSchema:schema60,data:data9};
+const err19 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema71.type,parentSchema:schema71,data:data9};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -4009,8 +4679,8 @@ vErrors.push(err19);
 errors++;
 }
 if(typeof data9 === "string"){
-if(!pattern47.test(data9)){
-const err20 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema60.allOf[0],data:data9};
+if(!pattern59.test(data9)){
+const err20 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema71.allOf[0],data:data9};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -4021,8 +4691,8 @@ errors++;
 }
 }
 if(typeof data9 === "string"){
-if(!pattern41.test(data9)){
-const err21 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema60.allOf[1],data:data9};
+if(!pattern53.test(data9)){
+const err21 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema71.allOf[1],data:data9};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -4035,7 +4705,7 @@ errors++;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema53.properties.elements.type,parentSchema:schema53.properties.elements,data:data8};
+const err22 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema64.properties.elements.type,parentSchema:schema64.properties.elements,data:data8};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -4047,7 +4717,7 @@ errors++;
 }
 }
 else {
-const err23 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema53.type,parentSchema:schema53,data};
+const err23 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema64.type,parentSchema:schema64,data};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -4056,18 +4726,18 @@ vErrors.push(err23);
 }
 errors++;
 }
-validate26.errors = vErrors;
+validate30.errors = vErrors;
 return errors === 0;
 }
 
-const schema61 = {"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}};
+const schema72 = {"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}};
 
-function validate28(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate32(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema61.required,parentSchema:schema61,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema72.required,parentSchema:schema72,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4077,7 +4747,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.type === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema61.required,parentSchema:schema61,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema72.required,parentSchema:schema72,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4087,7 +4757,7 @@ vErrors.push(err1);
 errors++;
 }
 if(data.map === undefined){
-const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "map"},message:"must have required property '"+"map"+"'",schema:schema61.required,parentSchema:schema61,data};
+const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "map"},message:"must have required property '"+"map"+"'",schema:schema72.required,parentSchema:schema72,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4097,8 +4767,8 @@ vErrors.push(err2);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema61.properties, key0))){
-const err3 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema61,data};
+if(!(func4.call(schema72.properties, key0))){
+const err3 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema72,data};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4111,8 +4781,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern35.test(data0)){
-const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema47,data:data0};
+if(!pattern47.test(data0)){
+const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema58,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4123,7 +4793,7 @@ errors++;
 }
 }
 else {
-const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema47.type,parentSchema:schema47,data:data0};
+const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema58.type,parentSchema:schema58,data:data0};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4136,8 +4806,8 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 === "string"){
-if(!pattern44.test(data1)){
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema55,data:data1};
+if(!pattern56.test(data1)){
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema66,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -4148,7 +4818,7 @@ errors++;
 }
 }
 else {
-const err7 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.type,parentSchema:schema55,data:data1};
+const err7 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema66.type,parentSchema:schema66,data:data1};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -4161,8 +4831,8 @@ errors++;
 if(data.map !== undefined){
 let data2 = data.map;
 if(typeof data2 === "string"){
-if(!pattern44.test(data2)){
-const err8 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema61.properties.map,data:data2};
+if(!pattern56.test(data2)){
+const err8 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema72.properties.map,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -4173,7 +4843,7 @@ errors++;
 }
 }
 else {
-const err9 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.map.type,parentSchema:schema61.properties.map,data:data2};
+const err9 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.properties.map.type,parentSchema:schema72.properties.map,data:data2};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -4190,7 +4860,7 @@ const len0 = data3.length;
 for(let i0=0; i0<len0; i0++){
 let data4 = data3[i0];
 if(typeof data4 !== "string"){
-const err10 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema56.items.type,parentSchema:schema56.items,data:data4};
+const err10 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.items.type,parentSchema:schema67.items,data:data4};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -4200,7 +4870,7 @@ vErrors.push(err10);
 errors++;
 }
 if(!((((data4 === "constant") || (data4 === "interval")) || (data4 === "timeout")) || (data4 === "dynamic"))){
-const err11 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema56.items.enum},message:"must be equal to one of the allowed values",schema:schema56.items.enum,parentSchema:schema56.items,data:data4};
+const err11 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema67.items.enum},message:"must be equal to one of the allowed values",schema:schema67.items.enum,parentSchema:schema67.items,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -4221,7 +4891,7 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-const err12 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema56,data:data3};
+const err12 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema67,data:data3};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -4236,7 +4906,7 @@ indices0[item0] = i1;
 }
 }
 else {
-const err13 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema56.type,parentSchema:schema56,data:data3};
+const err13 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema67.type,parentSchema:schema67,data:data3};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -4249,8 +4919,8 @@ errors++;
 if(data.timeout !== undefined){
 let data5 = data.timeout;
 if(typeof data5 === "string"){
-if(!pattern45.test(data5)){
-const err14 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema57,data:data5};
+if(!pattern57.test(data5)){
+const err14 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema68,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -4261,7 +4931,7 @@ errors++;
 }
 }
 else {
-const err15 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema57.type,parentSchema:schema57,data:data5};
+const err15 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema68.type,parentSchema:schema68,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -4274,7 +4944,7 @@ errors++;
 if(data.size !== undefined){
 let data6 = data.size;
 if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
-const err16 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema58.type,parentSchema:schema58,data:data6};
+const err16 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema69.type,parentSchema:schema69,data:data6};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -4285,7 +4955,7 @@ errors++;
 }
 if((typeof data6 == "number") && (isFinite(data6))){
 if(data6 > 4294967295 || isNaN(data6)){
-const err17 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema58,data:data6};
+const err17 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema69,data:data6};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -4295,7 +4965,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data6 < 1 || isNaN(data6)){
-const err18 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema58,data:data6};
+const err18 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema69,data:data6};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -4309,7 +4979,7 @@ errors++;
 if(data.autoMerge !== undefined){
 let data7 = data.autoMerge;
 if(typeof data7 !== "boolean"){
-const err19 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema61.properties.autoMerge.type,parentSchema:schema61.properties.autoMerge,data:data7};
+const err19 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema72.properties.autoMerge.type,parentSchema:schema72.properties.autoMerge,data:data7};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -4322,8 +4992,8 @@ errors++;
 if(data.comment !== undefined){
 let data8 = data.comment;
 if(typeof data8 === "string"){
-if(!pattern39.test(data8)){
-const err20 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema51,data:data8};
+if(!pattern51.test(data8)){
+const err20 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema62,data:data8};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -4334,7 +5004,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema51.type,parentSchema:schema51,data:data8};
+const err21 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data8};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -4352,7 +5022,7 @@ for(let i2=0; i2<len1; i2++){
 let data10 = data9[i2];
 if(Array.isArray(data10)){
 if(data10.length > 2){
-const err22 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/maxItems",keyword:"maxItems",params:{limit: 2},message:"must NOT have more than 2 items",schema:2,parentSchema:schema61.properties.elements.items,data:data10};
+const err22 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/maxItems",keyword:"maxItems",params:{limit: 2},message:"must NOT have more than 2 items",schema:2,parentSchema:schema72.properties.elements.items,data:data10};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -4362,7 +5032,7 @@ vErrors.push(err22);
 errors++;
 }
 if(data10.length < 2){
-const err23 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/minItems",keyword:"minItems",params:{limit: 2},message:"must NOT have fewer than 2 items",schema:2,parentSchema:schema61.properties.elements.items,data:data10};
+const err23 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/minItems",keyword:"minItems",params:{limit: 2},message:"must NOT have fewer than 2 items",schema:2,parentSchema:schema72.properties.elements.items,data:data10};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -4375,7 +5045,7 @@ const len2 = data10.length;
 for(let i3=0; i3<len2; i3++){
 let data11 = data10[i3];
 if(typeof data11 !== "string"){
-const err24 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema60.type,parentSchema:schema60,data:data11};
+const err24 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema71.type,parentSchema:schema71,data:data11};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -4385,8 +5055,8 @@ vErrors.push(err24);
 errors++;
 }
 if(typeof data11 === "string"){
-if(!pattern47.test(data11)){
-const err25 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema60.allOf[0],data:data11};
+if(!pattern59.test(data11)){
+const err25 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema71.allOf[0],data:data11};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -4397,8 +5067,8 @@ errors++;
 }
 }
 if(typeof data11 === "string"){
-if(!pattern41.test(data11)){
-const err26 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema60.allOf[1],data:data11};
+if(!pattern53.test(data11)){
+const err26 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema71.allOf[1],data:data11};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -4411,7 +5081,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.elements.items.type,parentSchema:schema61.properties.elements.items,data:data10};
+const err27 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema72.properties.elements.items.type,parentSchema:schema72.properties.elements.items,data:data10};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -4423,7 +5093,7 @@ errors++;
 }
 }
 else {
-const err28 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.elements.type,parentSchema:schema61.properties.elements,data:data9};
+const err28 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema72.properties.elements.type,parentSchema:schema72.properties.elements,data:data9};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -4435,7 +5105,7 @@ errors++;
 }
 }
 else {
-const err29 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.type,parentSchema:schema61,data};
+const err29 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema72.type,parentSchema:schema72,data};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -4444,17 +5114,17 @@ vErrors.push(err29);
 }
 errors++;
 }
-validate28.errors = vErrors;
+validate32.errors = vErrors;
 return errors === 0;
 }
 
 
-function validate23(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate27(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.family === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "family"},message:"must have required property '"+"family"+"'",schema:schema46.required,parentSchema:schema46,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "family"},message:"must have required property '"+"family"+"'",schema:schema57.required,parentSchema:schema57,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4464,7 +5134,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.name === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema46.required,parentSchema:schema46,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema57.required,parentSchema:schema57,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4475,7 +5145,7 @@ errors++;
 }
 for(const key0 in data){
 if(!(((((((key0 === "family") || (key0 === "name")) || (key0 === "ensure")) || (key0 === "adopt")) || (key0 === "chains")) || (key0 === "sets")) || (key0 === "maps"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema46,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema57,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4488,7 +5158,7 @@ errors++;
 if(data.family !== undefined){
 let data0 = data.family;
 if(typeof data0 !== "string"){
-const err3 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema46.properties.family.type,parentSchema:schema46.properties.family,data:data0};
+const err3 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema57.properties.family.type,parentSchema:schema57.properties.family,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4498,7 +5168,7 @@ vErrors.push(err3);
 errors++;
 }
 if(!((((((data0 === "inet") || (data0 === "ip")) || (data0 === "ip6")) || (data0 === "arp")) || (data0 === "bridge")) || (data0 === "netdev"))){
-const err4 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/enum",keyword:"enum",params:{allowedValues: schema46.properties.family.enum},message:"must be equal to one of the allowed values",schema:schema46.properties.family.enum,parentSchema:schema46.properties.family,data:data0};
+const err4 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/enum",keyword:"enum",params:{allowedValues: schema57.properties.family.enum},message:"must be equal to one of the allowed values",schema:schema57.properties.family.enum,parentSchema:schema57.properties.family,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4511,8 +5181,8 @@ errors++;
 if(data.name !== undefined){
 let data1 = data.name;
 if(typeof data1 === "string"){
-if(!pattern35.test(data1)){
-const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema47,data:data1};
+if(!pattern47.test(data1)){
+const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema58,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4523,7 +5193,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema47.type,parentSchema:schema47,data:data1};
+const err6 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema58.type,parentSchema:schema58,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -4536,7 +5206,7 @@ errors++;
 if(data.ensure !== undefined){
 let data2 = data.ensure;
 if(typeof data2 !== "string"){
-const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema46.properties.ensure.type,parentSchema:schema46.properties.ensure,data:data2};
+const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema57.properties.ensure.type,parentSchema:schema57.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -4546,7 +5216,7 @@ vErrors.push(err7);
 errors++;
 }
 if(!((data2 === "present") || (data2 === "absent"))){
-const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema46.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema46.properties.ensure.enum,parentSchema:schema46.properties.ensure,data:data2};
+const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema57.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema57.properties.ensure.enum,parentSchema:schema57.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -4559,7 +5229,7 @@ errors++;
 if(data.adopt !== undefined){
 let data3 = data.adopt;
 if(typeof data3 !== "boolean"){
-const err9 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema46.properties.adopt.type,parentSchema:schema46.properties.adopt,data:data3};
+const err9 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema57.properties.adopt.type,parentSchema:schema57.properties.adopt,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -4574,14 +5244,14 @@ let data4 = data.chains;
 if(Array.isArray(data4)){
 const len0 = data4.length;
 for(let i0=0; i0<len0; i0++){
-if(!(validate24(data4[i0], {instancePath:instancePath+"/chains/" + i0,parentData:data4,parentDataProperty:i0,rootData}))){
-vErrors = vErrors === null ? validate24.errors : vErrors.concat(validate24.errors);
+if(!(validate28(data4[i0], {instancePath:instancePath+"/chains/" + i0,parentData:data4,parentDataProperty:i0,rootData}))){
+vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err10 = {instancePath:instancePath+"/chains",schemaPath:"#/properties/chains/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema46.properties.chains.type,parentSchema:schema46.properties.chains,data:data4};
+const err10 = {instancePath:instancePath+"/chains",schemaPath:"#/properties/chains/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema57.properties.chains.type,parentSchema:schema57.properties.chains,data:data4};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -4596,14 +5266,14 @@ let data6 = data.sets;
 if(Array.isArray(data6)){
 const len1 = data6.length;
 for(let i1=0; i1<len1; i1++){
-if(!(validate26(data6[i1], {instancePath:instancePath+"/sets/" + i1,parentData:data6,parentDataProperty:i1,rootData}))){
-vErrors = vErrors === null ? validate26.errors : vErrors.concat(validate26.errors);
+if(!(validate30(data6[i1], {instancePath:instancePath+"/sets/" + i1,parentData:data6,parentDataProperty:i1,rootData}))){
+vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/sets",schemaPath:"#/properties/sets/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema46.properties.sets.type,parentSchema:schema46.properties.sets,data:data6};
+const err11 = {instancePath:instancePath+"/sets",schemaPath:"#/properties/sets/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema57.properties.sets.type,parentSchema:schema57.properties.sets,data:data6};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -4618,14 +5288,14 @@ let data8 = data.maps;
 if(Array.isArray(data8)){
 const len2 = data8.length;
 for(let i2=0; i2<len2; i2++){
-if(!(validate28(data8[i2], {instancePath:instancePath+"/maps/" + i2,parentData:data8,parentDataProperty:i2,rootData}))){
-vErrors = vErrors === null ? validate28.errors : vErrors.concat(validate28.errors);
+if(!(validate32(data8[i2], {instancePath:instancePath+"/maps/" + i2,parentData:data8,parentDataProperty:i2,rootData}))){
+vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/maps",schemaPath:"#/properties/maps/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema46.properties.maps.type,parentSchema:schema46.properties.maps,data:data8};
+const err12 = {instancePath:instancePath+"/maps",schemaPath:"#/properties/maps/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema57.properties.maps.type,parentSchema:schema57.properties.maps,data:data8};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -4637,7 +5307,7 @@ errors++;
 }
 }
 else {
-const err13 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema46.type,parentSchema:schema46,data};
+const err13 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema57.type,parentSchema:schema57,data};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -4646,19 +5316,19 @@ vErrors.push(err13);
 }
 errors++;
 }
-validate23.errors = vErrors;
+validate27.errors = vErrors;
 return errors === 0;
 }
 
 
-function validate22(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate26(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="nftables.schema.json" */;
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!(key0 === "tables")){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema45,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema56,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4673,14 +5343,14 @@ let data0 = data.tables;
 if(Array.isArray(data0)){
 const len0 = data0.length;
 for(let i0=0; i0<len0; i0++){
-if(!(validate23(data0[i0], {instancePath:instancePath+"/tables/" + i0,parentData:data0,parentDataProperty:i0,rootData}))){
-vErrors = vErrors === null ? validate23.errors : vErrors.concat(validate23.errors);
+if(!(validate27(data0[i0], {instancePath:instancePath+"/tables/" + i0,parentData:data0,parentDataProperty:i0,rootData}))){
+vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err1 = {instancePath:instancePath+"/tables",schemaPath:"#/properties/tables/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema45.properties.tables.type,parentSchema:schema45.properties.tables,data:data0};
+const err1 = {instancePath:instancePath+"/tables",schemaPath:"#/properties/tables/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema56.properties.tables.type,parentSchema:schema56.properties.tables,data:data0};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4692,7 +5362,7 @@ errors++;
 }
 }
 else {
-const err2 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema45.type,parentSchema:schema45,data};
+const err2 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema56.type,parentSchema:schema56,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4701,20 +5371,20 @@ vErrors.push(err2);
 }
 errors++;
 }
-validate22.errors = vErrors;
+validate26.errors = vErrors;
 return errors === 0;
 }
 
-export const validate_state = validate31;
-const schema69 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"state.schema.json","title":"StateFile","description":"The envelope of an op state file (also the op-dbus format). Each plugin's section is checked by that plugin's own schema.","type":"object","required":["version","plugins"],"additionalProperties":false,"properties":{"version":{"description":"Format version; op reads version 1.","type":"integer"},"plugins":{"description":"One section per plugin, keyed by plugin name.","type":"object","additionalProperties":{"type":"object"}}}};
+export const validate_state = validate35;
+const schema80 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"state.schema.json","title":"StateFile","description":"The envelope of an op state file (also the op-dbus format). Each plugin's section is checked by that plugin's own schema.","type":"object","required":["version","plugins"],"additionalProperties":false,"properties":{"version":{"description":"Format version; op reads version 1.","type":"integer"},"plugins":{"description":"One section per plugin, keyed by plugin name.","type":"object","additionalProperties":{"type":"object"}}}};
 
-function validate31(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate35(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="state.schema.json" */;
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.version === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'",schema:schema69.required,parentSchema:schema69,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'",schema:schema80.required,parentSchema:schema80,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4724,7 +5394,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.plugins === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "plugins"},message:"must have required property '"+"plugins"+"'",schema:schema69.required,parentSchema:schema69,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "plugins"},message:"must have required property '"+"plugins"+"'",schema:schema80.required,parentSchema:schema80,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4735,7 +5405,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((key0 === "version") || (key0 === "plugins"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema69,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema80,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4748,7 +5418,7 @@ errors++;
 if(data.version !== undefined){
 let data0 = data.version;
 if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
-const err3 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema69.properties.version.type,parentSchema:schema69.properties.version,data:data0};
+const err3 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema80.properties.version.type,parentSchema:schema80.properties.version,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4764,7 +5434,7 @@ if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 for(const key1 in data1){
 let data2 = data1[key1];
 if(!(data2 && typeof data2 == "object" && !Array.isArray(data2))){
-const err4 = {instancePath:instancePath+"/plugins/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema69.properties.plugins.additionalProperties.type,parentSchema:schema69.properties.plugins.additionalProperties,data:data2};
+const err4 = {instancePath:instancePath+"/plugins/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema80.properties.plugins.additionalProperties.type,parentSchema:schema80.properties.plugins.additionalProperties,data:data2};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4776,7 +5446,7 @@ errors++;
 }
 }
 else {
-const err5 = {instancePath:instancePath+"/plugins",schemaPath:"#/properties/plugins/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema69.properties.plugins.type,parentSchema:schema69.properties.plugins,data:data1};
+const err5 = {instancePath:instancePath+"/plugins",schemaPath:"#/properties/plugins/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema80.properties.plugins.type,parentSchema:schema80.properties.plugins,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4788,7 +5458,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema69.type,parentSchema:schema69,data};
+const err6 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema80.type,parentSchema:schema80,data};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -4797,24 +5467,23 @@ vErrors.push(err6);
 }
 errors++;
 }
-validate31.errors = vErrors;
+validate35.errors = vErrors;
 return errors === 0;
 }
 
-export const validate_sysctl = validate32;
-const schema70 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"sysctl.schema.json","title":"SysctlSection","description":"Kernel network parameters (sysctls under `net.`) op keeps at the values given. They belong to the network namespace op runs in. op manages only the keys listed: taking a key out of the file stops managing it and leaves its value as it is (op does not know what to reset it to; the value it replaced is in the ledger record of the change). The plugin runs after network, lxc and nftables, so forwarding is turned on once the links and the firewall exist.","examples":[{"settings":{"net.ipv4.ip_forward":1,"net.ipv6.conf.all.forwarding":"1","net.ipv4.conf.opdemo0.rp_filter":2,"net.ipv4.ip_local_port_range":"32768 60999"}}],"type":"object","additionalProperties":false,"properties":{"settings":{"description":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","type":"object","examples":[{"net.ipv4.ip_forward":1,"net.bridge.bridge-nf-call-iptables":0}],"additionalProperties":{"$ref":"#/definitions/value"}}},"definitions":{"value":{"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]}}};
-const schema71 = {"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]};
-const pattern56 = new RegExp("^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$", "u");
-const func5 = ajvRuntime0.default;
+export const validate_sysctl = validate36;
+const schema81 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"sysctl.schema.json","title":"SysctlSection","description":"Kernel network parameters (sysctls under `net.`) op keeps at the values given. They belong to the network namespace op runs in. op manages only the keys listed: taking a key out of the file stops managing it and leaves its value as it is (op does not know what to reset it to; the value it replaced is in the ledger record of the change). The plugin runs after network, lxc and nftables, so forwarding is turned on once the links and the firewall exist.","examples":[{"settings":{"net.ipv4.ip_forward":1,"net.ipv6.conf.all.forwarding":"1","net.ipv4.conf.opdemo0.rp_filter":2,"net.ipv4.ip_local_port_range":"32768 60999"}}],"type":"object","additionalProperties":false,"properties":{"settings":{"description":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","type":"object","examples":[{"net.ipv4.ip_forward":1,"net.bridge.bridge-nf-call-iptables":0}],"additionalProperties":{"$ref":"#/definitions/value"}}},"definitions":{"value":{"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]}}};
+const schema82 = {"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]};
+const pattern68 = new RegExp("^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$", "u");
 
-function validate32(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate36(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="sysctl.schema.json" */;
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!(key0 === "settings")){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema70,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4834,7 +5503,7 @@ let valid3 = false;
 let passing0 = null;
 const _errs8 = errors;
 if(!(((typeof data1 == "number") && (!(data1 % 1) && !isNaN(data1))) && (isFinite(data1)))){
-const err1 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema71.oneOf[0].type,parentSchema:schema71.oneOf[0],data:data1};
+const err1 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema82.oneOf[0].type,parentSchema:schema82.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4850,8 +5519,8 @@ passing0 = 0;
 }
 const _errs10 = errors;
 if(typeof data1 === "string"){
-if(!pattern56.test(data1)){
-const err2 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/0/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},message:"must match pattern \""+"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"+"\"",schema:"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$",parentSchema:schema71.oneOf[1].allOf[0],data:data1};
+if(!pattern68.test(data1)){
+const err2 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/0/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},message:"must match pattern \""+"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"+"\"",schema:"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$",parentSchema:schema82.oneOf[1].allOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4862,8 +5531,8 @@ errors++;
 }
 }
 if(typeof data1 === "string"){
-if(!pattern41.test(data1)){
-const err3 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema71.oneOf[1].allOf[1],data:data1};
+if(!pattern53.test(data1)){
+const err3 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema82.oneOf[1].allOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4874,8 +5543,8 @@ errors++;
 }
 }
 if(typeof data1 === "string"){
-if(func5(data1) > 4096){
-const err4 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema71.oneOf[1],data:data1};
+if(func2(data1) > 4096){
+const err4 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema82.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4884,8 +5553,8 @@ vErrors.push(err4);
 }
 errors++;
 }
-if(func5(data1) < 1){
-const err5 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema71.oneOf[1],data:data1};
+if(func2(data1) < 1){
+const err5 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema82.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4896,7 +5565,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema71.oneOf[1].type,parentSchema:schema71.oneOf[1],data:data1};
+const err6 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema82.oneOf[1].type,parentSchema:schema82.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -4917,7 +5586,7 @@ passing0 = 1;
 }
 }
 if(!valid3){
-const err7 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema71.oneOf,parentSchema:schema71,data:data1};
+const err7 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema82.oneOf,parentSchema:schema82,data:data1};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -4940,7 +5609,7 @@ vErrors = null;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/settings",schemaPath:"#/properties/settings/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema70.properties.settings.type,parentSchema:schema70.properties.settings,data:data0};
+const err8 = {instancePath:instancePath+"/settings",schemaPath:"#/properties/settings/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema81.properties.settings.type,parentSchema:schema81.properties.settings,data:data0};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -4952,7 +5621,7 @@ errors++;
 }
 }
 else {
-const err9 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema70.type,parentSchema:schema70,data};
+const err9 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema81.type,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -4961,8 +5630,8 @@ vErrors.push(err9);
 }
 errors++;
 }
-validate32.errors = vErrors;
+validate36.errors = vErrors;
 return errors === 0;
 }
 
-export const fieldDescriptions = {"lxc.schema.json":{"/backend":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","/prune":"Delete containers op created (tagged `user.op.managed`) that are no longer in the file. Default false.","/default_image":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","/images":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","/images/*/alias":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","/images/*/metadata":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","/images/*/rootfs":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","/containers":"The containers op manages.","/containers/*/id":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","/containers/*/name":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","/containers/*/ensure":"`absent` deletes the container. Default `present`.","/containers/*/image":"Image to create it from. Changing it replaces the container.","/containers/*/running":"Whether it runs. Default true.","/containers/*/veth":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","/containers/*/bridge":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","/containers/*/network_type":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","/containers/*/limits/cpu":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","/containers/*/limits/memory":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","/containers/*/config":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","/containers/*/profiles":"Incus profiles, in order. Default [\"default\"].","/containers/*/mounts":"Host directories mounted into the container.","/containers/*/mounts/*/source":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","/containers/*/mounts/*/path":"Where it appears in the container.","/containers/*/mounts/*/preserve":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","/containers/*/mounts/*/readonly":"Mount read-only.","/containers/*/mounts/*/allow_host_path":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","/containers/*/stop_timeout":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","/containers/*/properties":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","/containers/*/properties/memory":"A size in MiB: a number or a numeric string.","/containers/*/properties/swap":"A size in MiB: a number or a numeric string.","/containers/*/properties/hostname":"The container's hostname (a DNS label or name).","/containers/*/properties/template":"The image (alias).","/containers/*/properties/onboot":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/protection":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/unprivileged":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/nameserver":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","/containers/*/properties/searchdomain":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas."},"network.schema.json":{"/prune":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","/interfaces/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/type":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","/interfaces/*/ensure":"absent: op deletes the link (never an ethernet NIC).","/interfaces/*/state":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","/interfaces/*/mac":"A unicast MAC address, e.g. 02:00:00:00:00:01.","/interfaces/*/alias":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","/interfaces/*/ipv4/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/address":"op-dbus spelling of addresses.","/interfaces/*/ipv4/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/enabled":"op-dbus: false means no addresses.","/interfaces/*/ipv4/dhcp":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","/interfaces/*/ipv4/gateway":"op-dbus: a default route via this address.","/interfaces/*/ipv4/dns":"op-dbus: ignored (op does not manage resolvers).","/interfaces/*/ipv6/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv6/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/bridge":"linux-bridge only: the links enrolled in it.","/interfaces/*/bridge/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/ovs":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","/interfaces/*/ovs/ports/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth":"veth only: the peer's name and, optionally, the network namespace it is put in.","/interfaces/*/veth/peer":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth/netns":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","/interfaces/*/macvlan":"macvlan only: the link it sits on and its mode.","/interfaces/*/macvlan/base":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/exclusive_ports":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","/interfaces/*/ports":"op-dbus: the bridge's ports (names).","/interfaces/*/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/controller":"op-dbus: the bridge this link is a port of.","/interfaces/*/properties":"op-dbus: free property bag; op reads mtu from it.","/interfaces/*/property_schema":"op-dbus: ignored.","/routes/*/to":"A CIDR or \"default\".","/routes/*/dev":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote)."},"nftables.schema.json":{"/tables":"The tables op owns, each identified by family and name (`inet/op_demo`).","/tables/*":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","/tables/*/family":"The nft address family.","/tables/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/ensure":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","/tables/*/adopt":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","/tables/*/chains":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","/tables/*/chains/*":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","/tables/*/chains/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/chains/*/type":"Base chain type.","/tables/*/chains/*/hook":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","/tables/*/chains/*/priority":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","/tables/*/chains/*/policy":"What happens to packets no rule decided on (default `accept`).","/tables/*/chains/*/device":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","/tables/*/chains/*/comment":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","/tables/*/chains/*/rules":"The chain's rules, in order (order matters: a reorder is a change).","/tables/*/chains/*/rules/*":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","/tables/*/sets":"Named sets, referenced from rules as `@name`.","/tables/*/sets/*":"A named set.","/tables/*/sets/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/sets/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/sets/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/sets/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/sets/*/size":"Maximum number of elements.","/tables/*/sets/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/sets/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/sets/*/elements":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","/tables/*/sets/*/elements/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/tables/*/maps":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","/tables/*/maps/*":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","/tables/*/maps/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/maps/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/maps/*/map":"The value type: `verdict`, or a data type such as `ipv4_addr`.","/tables/*/maps/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/maps/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/maps/*/size":"Maximum number of elements.","/tables/*/maps/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/maps/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/maps/*/elements":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","/tables/*/maps/*/elements/*/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`."},"state.schema.json":{"/version":"Format version; op reads version 1.","/plugins":"One section per plugin, keyed by plugin name."},"sysctl.schema.json":{"/settings":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","/settings/*":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply."}};
+export const fieldDescriptions = {"lxc.schema.json":{"/backend":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","/prune":"Delete what op created (tagged `user.op.managed`) that is no longer in the file: containers, profiles and projects. Default false.","/default_image":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","/projects":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true`, and then only the keys the file names. op deletes only projects it created, and only empty ones (what is in them may be deleted in the same run).","/projects/*/name":"The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.","/projects/*/description":"Its description. Default empty (left as it is when adopted).","/projects/*/config":"Project config: `features.*` (which objects the project has of its own; Incus's defaults `features.images`, `features.profiles`, `features.storage.volumes` and `features.storage.buckets` true apply when not given; they can be changed only while the project is empty), `limits.*`, `restricted.*` and `user.*` keys (`user.op.*` is op's own).","/projects/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/projects/*/adopt":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","/profiles":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true`, and then only the keys and devices the file names. op deletes only profiles it created, and never one a container that stays still uses.","/profiles/*/name":"The profile's name, as containers name it in `profiles`.","/profiles/*/project":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","/profiles/*/description":"Its description. Default empty (left as it is when adopted).","/profiles/*/config":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","/profiles/*/devices":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","/profiles/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/profiles/*/adopt":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","/images":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","/images/*/alias":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","/images/*/metadata":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","/images/*/rootfs":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","/containers":"The containers op manages.","/containers/*/id":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","/containers/*/name":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","/containers/*/ensure":"`absent` deletes the container. Default `present`.","/containers/*/image":"Image to create it from. Changing it replaces the container.","/containers/*/running":"Whether it runs. Default true.","/containers/*/veth":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","/containers/*/bridge":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","/containers/*/network_type":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","/containers/*/limits/cpu":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","/containers/*/limits/memory":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","/containers/*/config":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","/containers/*/profiles":"Incus profiles, in order. Default [\"default\"].","/containers/*/mounts":"Host directories mounted into the container.","/containers/*/mounts/*/source":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","/containers/*/mounts/*/path":"Where it appears in the container.","/containers/*/mounts/*/preserve":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","/containers/*/mounts/*/readonly":"Mount read-only.","/containers/*/mounts/*/allow_host_path":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","/containers/*/stop_timeout":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","/containers/*/properties":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","/containers/*/properties/memory":"A size in MiB: a number or a numeric string.","/containers/*/properties/swap":"A size in MiB: a number or a numeric string.","/containers/*/properties/hostname":"The container's hostname (a DNS label or name).","/containers/*/properties/template":"The image (alias).","/containers/*/properties/onboot":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/protection":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/unprivileged":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/nameserver":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","/containers/*/properties/searchdomain":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas."},"network.schema.json":{"/prune":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","/interfaces/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/type":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","/interfaces/*/ensure":"absent: op deletes the link (never an ethernet NIC).","/interfaces/*/state":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","/interfaces/*/mac":"A unicast MAC address, e.g. 02:00:00:00:00:01.","/interfaces/*/alias":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","/interfaces/*/ipv4/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/address":"op-dbus spelling of addresses.","/interfaces/*/ipv4/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/enabled":"op-dbus: false means no addresses.","/interfaces/*/ipv4/dhcp":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","/interfaces/*/ipv4/gateway":"op-dbus: a default route via this address.","/interfaces/*/ipv4/dns":"op-dbus: ignored (op does not manage resolvers).","/interfaces/*/ipv6/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv6/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/bridge":"linux-bridge only: the links enrolled in it.","/interfaces/*/bridge/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/ovs":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","/interfaces/*/ovs/ports/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth":"veth only: the peer's name and, optionally, the network namespace it is put in.","/interfaces/*/veth/peer":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth/netns":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","/interfaces/*/macvlan":"macvlan only: the link it sits on and its mode.","/interfaces/*/macvlan/base":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/exclusive_ports":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","/interfaces/*/ports":"op-dbus: the bridge's ports (names).","/interfaces/*/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/controller":"op-dbus: the bridge this link is a port of.","/interfaces/*/properties":"op-dbus: free property bag; op reads mtu from it.","/interfaces/*/property_schema":"op-dbus: ignored.","/routes/*/to":"A CIDR or \"default\".","/routes/*/dev":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote)."},"nftables.schema.json":{"/tables":"The tables op owns, each identified by family and name (`inet/op_demo`).","/tables/*":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","/tables/*/family":"The nft address family.","/tables/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/ensure":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","/tables/*/adopt":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","/tables/*/chains":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","/tables/*/chains/*":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","/tables/*/chains/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/chains/*/type":"Base chain type.","/tables/*/chains/*/hook":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","/tables/*/chains/*/priority":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","/tables/*/chains/*/policy":"What happens to packets no rule decided on (default `accept`).","/tables/*/chains/*/device":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","/tables/*/chains/*/comment":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","/tables/*/chains/*/rules":"The chain's rules, in order (order matters: a reorder is a change).","/tables/*/chains/*/rules/*":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","/tables/*/sets":"Named sets, referenced from rules as `@name`.","/tables/*/sets/*":"A named set.","/tables/*/sets/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/sets/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/sets/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/sets/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/sets/*/size":"Maximum number of elements.","/tables/*/sets/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/sets/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/sets/*/elements":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","/tables/*/sets/*/elements/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/tables/*/maps":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","/tables/*/maps/*":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","/tables/*/maps/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/maps/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/maps/*/map":"The value type: `verdict`, or a data type such as `ipv4_addr`.","/tables/*/maps/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/maps/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/maps/*/size":"Maximum number of elements.","/tables/*/maps/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/maps/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/maps/*/elements":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","/tables/*/maps/*/elements/*/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`."},"state.schema.json":{"/version":"Format version; op reads version 1.","/plugins":"One section per plugin, keyed by plugin name."},"sysctl.schema.json":{"/settings":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","/settings/*":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply."}};
