@@ -48,7 +48,7 @@ async function planOf(section: LxcSection, live: LxcLive) {
   return diffLxc(await prepareLxc(section, live, ctx), live);
 }
 
-async function problemsOf(section: LxcSection, live: LxcLive): Promise<string[]> {
+async function problemsOf(section: LxcSection, live: LxcLive): Promise<readonly string[]> {
   const error = await prepareLxc(section, live, ctx).catch((e: unknown) => e);
   expect(error).toBeInstanceOf(OpError);
   return (error as OpError).details;
@@ -92,7 +92,11 @@ describe("a project op owns", () => {
   it("keeps a feature the file turns off", async () => {
     const section = { projects: [{ name: "web", config: { "features.profiles": false } }] };
     const [create] = await planOf(section, liveState([]));
-    expect(create?.kind === "create" && create.after.config["features.profiles"]).toBe("false");
+    expect(
+      create?.kind === "create" &&
+        create.resource === "project" &&
+        create.after.config["features.profiles"],
+    ).toBe("false");
   });
 });
 
@@ -118,7 +122,11 @@ describe("a project op did not create", () => {
     expect(modify?.kind === "modify" && modify.changes).toEqual([
       { path: "config.limits.instances", after: "3" },
     ]);
-    expect(modify?.kind === "modify" && modify.after.config).toEqual({ "limits.instances": "3" });
+    expect(
+      modify?.resource === "project" && modify.kind === "modify" && modify.after.config,
+    ).toEqual({
+      "limits.instances": "3",
+    });
   });
 
   it("is never deleted: ensure absent is refused, prune passes it by", async () => {
