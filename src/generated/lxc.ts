@@ -65,7 +65,7 @@ export interface LxcProjectSpec {
   name: string;
   description?: Description;
   /**
-   * Project config: `features.*` (which objects the project has of its own; Incus's defaults `features.images`, `features.profiles`, `features.storage.volumes` and `features.storage.buckets` true apply when not given; they can be changed only while the project is empty), `limits.*`, `restricted.*` and `user.*` keys (`user.op.*` is op's own).
+   * Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.
    */
   config?: {
     [k: string]: string | number | boolean | undefined;
