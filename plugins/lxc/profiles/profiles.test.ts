@@ -9,7 +9,7 @@ import type { Ctx } from "../../../src/plugin.js";
 import { checkLxc } from "../check.js";
 import { diffLxc } from "../diff.js";
 import { userOf } from "../holding.js";
-import { lxcPlugin } from "../index.js";
+import { lxcPlugin, reportLxc } from "../index.js";
 import { prepareLxc } from "../prepare.js";
 import type { LiveProject } from "../projects/types.js";
 import type { DesiredContainer, LiveContainer, LxcLive, LxcSection } from "../types.js";
@@ -352,5 +352,30 @@ describe("what uses an object, as Incus lists it", () => {
       words: "storage volume default/volumes/custom/data (project web)",
     });
     expect(userOf("/1.0/networks/n1")).toEqual({ words: "network n1" });
+  });
+});
+
+describe("op query --plugin lxc", () => {
+  it("shows a projects and a profiles table after the containers, op's tag left to the op column", () => {
+    const live = liveState([
+      liveProfile("small", {
+        project: "web",
+        config: { "limits.memory": "128MiB", "user.op.managed": "true" },
+        devices: { eth1: nic, data: { type: "disk", source: "/srv", path: "/srv" } },
+        usedBy: ["/1.0/instances/ct1?project=web"],
+      }),
+    ]);
+    const [containers, projects, profiles] = reportLxc(live);
+    expect(containers?.title).toBeUndefined();
+    expect(projects).toEqual({
+      title: "projects",
+      columns: ["name", "description", "config", "used by", "op"],
+      rows: [["default", "-", "-", "0", "no"]],
+    });
+    expect(profiles?.title).toBe("profiles");
+    expect(profiles?.rows).toEqual([
+      ["default", "default", "-", "-", "-", "0", "no"],
+      ["web", "small", "-", "limits.memory=128MiB", "data eth1", "1", "yes"],
+    ]);
   });
 });
