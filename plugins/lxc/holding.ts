@@ -8,7 +8,7 @@
  */
 import { type Action, describeRef, type FieldChange, type ResourceRef } from "../../src/plugin.js";
 import { change, deviceWords, sameDevice, unionKeys } from "./diff.js";
-import { containerRef, defaultProject, profileRef } from "./refs.js";
+import { containerRef, defaultProject, networkRef, profileRef, volumeRef } from "./refs.js";
 import { type Devices, tags } from "./types.js";
 
 export type Holding = "owned" | "adopted";
@@ -113,23 +113,37 @@ export interface User {
   ref?: ResourceRef;
 }
 
-/** `/1.0/instances/ct1?project=p` → container p/ct1, and so on; other kinds in words only. */
+/**
+ * `/1.0/instances/ct1?project=p` → instance ct1 (project p), with the ref of op's kind for it
+ * (container, profile, network, custom volume); any other kind in words only.
+ */
 export function userOf(url: string): User {
   const parsed = new URL(url, "http://incus");
   const project = parsed.searchParams.get("project") ?? defaultProject;
-  const parts = parsed.pathname.split("/").slice(2).map(decodeURIComponent);
-  const [collection, name] = parts;
-  const scoped = (words: string) =>
-    project === defaultProject ? words : `${words} (project ${project})`;
-  if (collection === "instances" && name !== undefined) {
-    const ref = containerRef(project, name);
-    return { words: scoped(`instance ${name}`), ref };
+  const [collection = "object", name = "", ...rest] = parsed.pathname
+    .split("/")
+    .slice(2)
+    .map(decodeURIComponent);
+  const words = (what: string) =>
+    project === defaultProject ? what : `${what} (project ${project})`;
+  switch (collection) {
+    case "instances":
+      return { words: words(`instance ${name}`), ref: containerRef(project, name) };
+    case "profiles":
+      return { words: words(`profile ${name}`), ref: profileRef(project, name) };
+    case "networks":
+      return { words: words(`network ${name}`), ref: networkRef(project, name) };
+    case "storage-pools": {
+      // /1.0/storage-pools/POOL/volumes/TYPE/NAME
+      const [, type, volume = ""] = rest;
+      return {
+        words: words(`${type ?? ""} volume ${name}/${volume}`),
+        ...(type === "custom" ? { ref: volumeRef(project, name, volume) } : {}),
+      };
+    }
+    default:
+      return { words: words(`${collection.replace(/s$/, "")} ${[name, ...rest].join("/")}`) };
   }
-  if (collection === "profiles" && name !== undefined) {
-    return { words: scoped(`profile ${name}`), ref: profileRef(project, name) };
-  }
-  const kind = collection === "storage-pools" ? "storage volume" : (collection ?? "object");
-  return { words: scoped(`${kind.replace(/s$/, "")} ${parts.slice(1).join("/")}`) };
 }
 
 /** The users of an object that this run deletes: its own delete waits for theirs. */

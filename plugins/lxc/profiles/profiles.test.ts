@@ -349,9 +349,14 @@ describe("what uses an object, as Incus lists it", () => {
       ref: { plugin: "lxc", resource: "profile", id: "web/small" },
     });
     expect(userOf("/1.0/storage-pools/default/volumes/custom/data?project=web")).toEqual({
-      words: "storage volume default/volumes/custom/data (project web)",
+      words: "custom volume default/data (project web)",
+      ref: { plugin: "lxc", resource: "volume", id: "web/default/data" },
     });
-    expect(userOf("/1.0/networks/n1")).toEqual({ words: "network n1" });
+    expect(userOf("/1.0/networks/n1")).toEqual({
+      words: "network n1",
+      ref: { plugin: "lxc", resource: "network", id: "n1" },
+    });
+    expect(userOf("/1.0/images/abc?project=web")).toEqual({ words: "image abc (project web)" });
   });
 });
 
