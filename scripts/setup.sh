@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs what op needs on a Debian 12 host, builds it, and returns quickly when everything is
 # already there. Idempotent; run as root. Used by scripts/demo.sh, scripts/test.sh and .ci/run.
+#
+#   scripts/setup.sh           what op and its demo need
+#   scripts/setup.sh --tests   also what only the tests use: ssh and Ansible (to log in to and
+#                              run a play on a provisioned container) and the Debian cloud image
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,3 +64,8 @@ fi
 
 log "building"
 PATH="$PWD/node_modules/.bin:$PATH" npm run --silent build
+
+if [ "${1:-}" = --tests ]; then
+  apt_install openssh-client ansible-core
+  scripts/setup-cloud-image.sh
+fi

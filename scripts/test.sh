@@ -3,7 +3,7 @@
 # lint, then runs every test (unit and system) and prints one closing line of counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --tests
 export PATH="$PWD/node_modules/.bin:$PATH"
 
 echo "==> generated files are up to date"

@@ -51,6 +51,7 @@ export function createCtx(options: {
     cacheKeyFile: options.cacheKeyFile,
     options: {
       allowUplink: options.run?.allowUplink ?? false,
+      ...(options.run?.allowRestart === true ? { allowRestart: true } : {}),
       ...(options.run?.stateDir === undefined ? {} : { stateDir: options.run.stateDir }),
     },
     settings,

@@ -46,7 +46,7 @@ export interface IncusClientOptions {
 
 export interface IncusClient {
   readonly socketPath: string;
-  /** The project every call is scoped to; undefined: Incus's default project. */
+  /** The project every call is scoped to, when the client was made for one. */
   readonly project?: string;
   /**
    * One API call. Returns the response's `metadata`; for a background operation, waits for it
@@ -63,8 +63,26 @@ export interface IncusClient {
     instance: string,
     path: string,
     content: string,
-    options?: IncusRequestOptions,
+    options?: IncusRequestOptions & { project?: string },
   ): Promise<void>;
+  /**
+   * Reads a file from a container (running or not): its bytes, or undefined when there is no
+   * such file. `project` scopes the call for a client of the default project.
+   */
+  readFile(
+    instance: string,
+    path: string,
+    options?: IncusRequestOptions & { project?: string },
+  ): Promise<Buffer | undefined>;
+  /**
+   * What is at `path` in a container (`file`, `directory`, `symlink`), without reading it; or
+   * undefined when nothing is (or the container is gone: a HEAD answer has no message).
+   */
+  fileType(
+    instance: string,
+    path: string,
+    options?: IncusRequestOptions & { project?: string },
+  ): Promise<string | undefined>;
   /** Imports a split image (metadata and rootfs tarballs); returns its fingerprint. */
   importImage(
     files: { metadata: string; rootfs: string },
@@ -79,6 +97,13 @@ interface Envelope {
   error?: string;
   error_code?: number;
   metadata?: unknown;
+}
+
+/** One HTTP answer of Incus: status, the file type it names (files API), body. */
+interface Answer {
+  status: number;
+  type: string | string[] | undefined;
+  body: Buffer;
 }
 
 interface Operation {
@@ -107,19 +132,19 @@ export function createIncusClient(
    * written, for a request that changes something, leaves its outcome unknown: Incus may have
    * acted on it (created the container) before the connection was lost.
    */
-  const send = (
+  const exchange = (
     method: string,
     path: string,
     what: string,
     write: (req: http.ClientRequest) => void,
     headers: http.OutgoingHttpHeaders,
     answerMs: number = (options.answerSeconds ??
-      (method === "GET" ? incusTimeouts.read : incusTimeouts.change)) * 1000,
-  ): Promise<Envelope> =>
+      (isRead(method) ? incusTimeouts.read : incusTimeouts.change)) * 1000,
+  ): Promise<Answer> =>
     new Promise((resolve, reject) => {
       let sent = false;
       const fail = (error: NodeJS.ErrnoException) =>
-        reject(lost(socketPath, `${what} (${method} ${path})`, error, sent && method !== "GET"));
+        reject(lost(socketPath, `${what} (${method} ${path})`, error, sent && !isRead(method)));
       const req = http.request(
         { socketPath, agent, method, path: scoped(path), headers },
         (res) => {
@@ -128,24 +153,11 @@ export function createIncusClient(
           res.on("error", fail);
           res.on("end", () => {
             clearTimeout(timer);
-            const text = Buffer.concat(chunks).toString("utf8");
-            let envelope: Envelope;
-            try {
-              envelope = JSON.parse(text) as Envelope;
-            } catch {
-              reject(
-                new OpError(
-                  "command-failed",
-                  `${what}: Incus answered HTTP ${res.statusCode} with no JSON: ${text.slice(0, 200)}`,
-                ),
-              );
-              return;
-            }
-            if (envelope.type === "error" || (res.statusCode ?? 500) >= 400) {
-              reject(refused(what, envelope.error || `HTTP ${res.statusCode}`));
-              return;
-            }
-            resolve(envelope);
+            resolve({
+              status: res.statusCode ?? 500,
+              type: res.headers["x-incus-type"],
+              body: Buffer.concat(chunks),
+            });
           });
         },
       );
@@ -165,6 +177,26 @@ export function createIncusClient(
       });
       write(req);
     });
+
+  /** Incus's JSON answer to one exchange; an error answer becomes an OpError with its message. */
+  const envelopeOf = (answer: Answer, what: string): Envelope => {
+    const text = answer.body.toString("utf8");
+    let envelope: Envelope;
+    try {
+      envelope = JSON.parse(text) as Envelope;
+    } catch {
+      throw new OpError(
+        "command-failed",
+        `${what}: Incus answered HTTP ${answer.status} with no JSON: ${text.slice(0, 200)}`,
+      );
+    }
+    if (envelope.type === "error" || answer.status >= 400)
+      throw refused(what, envelope.error || `HTTP ${answer.status}`);
+    return envelope;
+  };
+
+  const send = async (...args: Parameters<typeof exchange>): Promise<Envelope> =>
+    envelopeOf(await exchange(...args), args[2]);
 
   /**
    * Waits for a background operation in long-polls of up to `progress` seconds, telling
@@ -260,12 +292,54 @@ export function createIncusClient(
         "x-incus-type": "file",
         "x-incus-write": "overwrite",
       };
-      const target = `/1.0/instances/${encodeURIComponent(instance)}/files?path=${encodeURIComponent(path)}`;
       await finish(
-        await send("POST", target, what, (req) => req.end(content), headers),
+        await send(
+          "POST",
+          filesPath(instance, path, options.project),
+          what,
+          (req) => req.end(content),
+          headers,
+        ),
         what,
         options,
       );
+    },
+    async readFile(instance, path, options = {}) {
+      const what = options.what ?? `reading ${path} in ${instance}`;
+      const answer = await exchange(
+        "GET",
+        filesPath(instance, path, options.project),
+        what,
+        (req) => req.end(),
+        {},
+      );
+      // A file comes back as its raw bytes; an error or a directory listing as JSON.
+      if (answer.status === 200 && answer.type === "file") return answer.body;
+      let envelope: Envelope;
+      try {
+        envelope = envelopeOf(answer, what);
+      } catch (error) {
+        // Incus calls a missing file "Not Found" (and a missing instance by its name).
+        if (answer.status === 404 && error instanceof OpError && /: Not Found$/.test(error.message))
+          return undefined;
+        throw error;
+      }
+      throw new OpError("command-failed", `${what}: ${path} is not a regular file`, {
+        details: [JSON.stringify(envelope.metadata).slice(0, 200)],
+      });
+    },
+    async fileType(instance, path, options = {}) {
+      const what = options.what ?? `looking for ${path} in ${instance}`;
+      const answer = await exchange(
+        "HEAD",
+        filesPath(instance, path, options.project),
+        what,
+        (req) => req.end(),
+        {},
+      );
+      if (answer.status === 404) return undefined;
+      if (answer.status !== 200) throw refused(what, `HTTP ${answer.status}`);
+      return typeof answer.type === "string" ? answer.type : undefined;
     },
     async importImage(files, options = {}) {
       const what = options.what ?? "importing an image";
@@ -306,6 +380,12 @@ export function createIncusClient(
     },
     close: () => agent.destroy(),
   };
+}
+
+/** The files API path of `path` in `instance`, scoped to `project` when one is named. */
+function filesPath(instance: string, path: string, project: string | undefined): string {
+  const scope = project === undefined ? "" : `&project=${encodeURIComponent(project)}`;
+  return `/1.0/instances/${encodeURIComponent(instance)}/files?path=${encodeURIComponent(path)}${scope}`;
 }
 
 function refused(what: string, message: string): OpError {
@@ -360,4 +440,9 @@ function outcomeUnknown(error: OpError, why: string): OpError {
     ...(error.hint === undefined ? {} : { hint: error.hint }),
     cause: new OutcomeUnknown(why),
   });
+}
+
+/** A request that changes nothing: quick to answer, and safe to have lost. */
+function isRead(method: string): boolean {
+  return method === "GET" || method === "HEAD";
 }

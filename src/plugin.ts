@@ -103,6 +103,11 @@ interface ActionBase<Resource extends string> extends ResourceRef {
    * nothing does; the action itself then fails with its own error.
    */
   expects?: ResourceRef[];
+  /**
+   * Why the action waits for the user's leave (a restart the file does not allow): the plan
+   * shows it, the run does not apply it and reports the host as not converged.
+   */
+  held?: string;
 }
 
 /** The create, modify and delete actions on one resource kind. */
@@ -162,6 +167,8 @@ export interface Ctx {
 export interface RunOptions {
   /** `--allow-uplink`: the plan may delete, take down or re-address the default-route link. */
   allowUplink: boolean;
+  /** `--allow-restart`: a change Incus takes only at start may restart a running container. */
+  allowRestart?: boolean;
   /** The state file's directory: relative paths in the file are taken from it (default: cwd). */
   stateDir?: string;
 }

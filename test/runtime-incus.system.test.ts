@@ -297,3 +297,34 @@ describe("a connection to the real Incus lost after a create was sent", () => {
     expect((await op(sandbox, ["ledger", "verify"], {})).status).toBe(0);
   });
 });
+
+describe("reading a file from a real container", () => {
+  const name = `ophd-${randomBytes(3).toString("hex")}`;
+  const incus = createIncusClient(defaultIncusSocket);
+  beforeAll(async () => {
+    await incus.request("POST", "/1.0/instances", {
+      name,
+      source: { type: "image", alias: "op-test/busybox" },
+    });
+  });
+  afterAll(async () => {
+    await incus.request("DELETE", `/1.0/instances/${name}`).catch(() => undefined);
+    incus.close();
+  });
+
+  it("gives a file's bytes or type, undefined for no such file, and refuses a directory or a missing container", async () => {
+    expect((await incus.readFile(name, "/etc/passwd"))?.toString()).toBe(
+      "root:x:0:0:root:/root:/bin/sh\n",
+    );
+    expect(await incus.readFile(name, "/etc/no-such-file")).toBeUndefined();
+    expect(await incus.fileType(name, "/bin/busybox")).toBe("file");
+    expect(await incus.fileType(name, "/etc")).toBe("directory");
+    expect(await incus.fileType(name, "/usr/sbin/sshd")).toBeUndefined();
+    expect((await rejection(incus.readFile(name, "/etc"))).message).toMatch(
+      /\/etc is not a regular file/,
+    );
+    expect((await rejection(incus.readFile(`${name}x`, "/etc/passwd"))).message).toMatch(
+      /Instance not found/,
+    );
+  });
+});

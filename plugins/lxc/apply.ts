@@ -7,11 +7,14 @@ import { OpError } from "../../src/errors.js";
 import { fileError } from "../../src/files.js";
 import type { IncusClient } from "../../src/incus.js";
 import { type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
+import { restartPath } from "./containers/restart.js";
+import { type DesiredSnapshots, snapshotNames, snapshotWork } from "./containers/snapshots.js";
 import { isRootDisk, nicStatePath } from "./diff.js";
-import { containerLinkUp, enrol, type HostNet, readHostNet, renameLink } from "./host.js";
+import { containerLinkUp, enrol, type HostNet, hostName, readHostNet, renameLink } from "./host.js";
 import { applyProfile } from "./profiles/apply.js";
 import { applyProject } from "./projects/apply.js";
 import { incusOf } from "./query.js";
+import { containerId, inProject } from "./refs.js";
 import type {
   BridgeKind,
   ContainerDelete,
@@ -47,7 +50,15 @@ export async function applyLxc(action: LxcAction, ctx: Ctx): Promise<void> {
   }
 }
 
-const instancePath = (name: string) => `/1.0/instances/${encodeURIComponent(name)}`;
+/** A container as the API names it: its project and name. */
+type Where = { project: string; name: string };
+
+/** An instance's API path, scoped to its project. */
+const instancePath = (where: Where, below = "") =>
+  inProject(`/1.0/instances/${encodeURIComponent(where.name)}${below}`, where.project);
+
+/** The container as messages name it (`web`, or `tenant/web` outside the default project). */
+const label = (where: Where) => containerId(where.project, where.name);
 
 async function importImage(
   image: DesiredImage,
@@ -151,7 +162,7 @@ async function createContainer(
   const { [tags.dns]: dnsTag, ...config } = container.config;
   await incus.request(
     "POST",
-    "/1.0/instances",
+    inProject("/1.0/instances", container.project),
     {
       name: container.name,
       type: "container",
@@ -160,19 +171,60 @@ async function createContainer(
       devices: container.devices,
       profiles: container.profiles,
       start: startNow,
+      ...(container.description === undefined ? {} : { description: container.description }),
+      ...(container.ephemeral === undefined ? {} : { ephemeral: container.ephemeral }),
     },
-    { what: `creating container ${container.name}` },
+    { what: `creating container ${label(container)}` },
   );
   if (container.resolvConf !== undefined && dnsTag !== undefined) {
-    await incus.pushFile(container.name, "/etc/resolv.conf", container.resolvConf);
+    await incus.pushFile(container.name, "/etc/resolv.conf", container.resolvConf, {
+      project: container.project,
+    });
     await incus.request(
       "PATCH",
-      instancePath(container.name),
+      instancePath(container),
       { config: { [tags.dns]: dnsTag } },
-      { what: `marking resolv.conf written in ${container.name}` },
+      { what: `marking resolv.conf written in ${label(container)}` },
     );
   }
-  if (container.running && !startNow) await setState(incus, container.name, { action: "start" });
+  if (container.running && !startNow) await setState(incus, container, { action: "start" });
+  if (container.snapshots !== undefined) await keepSnapshots(incus, container, container.snapshots);
+}
+
+/**
+ * Takes the declared snapshots the container lacks and, with prune, deletes the others the
+ * schedule did not make; the names it has are read here, at the time of the change.
+ */
+async function keepSnapshots(
+  incus: IncusClient,
+  container: DesiredContainer,
+  snapshots: DesiredSnapshots,
+): Promise<void> {
+  const urls = await incus.request<string[]>(
+    "GET",
+    instancePath(container, "/snapshots"),
+    undefined,
+    {
+      what: `listing the snapshots of ${label(container)}`,
+    },
+  );
+  const work = snapshotWork(snapshots, snapshotNames(urls), container.config["snapshots.pattern"]);
+  for (const snapshot of work.create) {
+    await incus.request(
+      "POST",
+      instancePath(container, "/snapshots"),
+      { name: snapshot.name, stateful: snapshot.stateful },
+      { what: `taking snapshot ${snapshot.name} of ${label(container)}` },
+    );
+  }
+  for (const name of work.remove) {
+    await incus.request(
+      "DELETE",
+      instancePath(container, `/snapshots/${encodeURIComponent(name)}`),
+      undefined,
+      { what: `deleting snapshot ${name} of ${label(container)} (prune)` },
+    );
+  }
 }
 
 async function modifyContainer(
@@ -184,16 +236,23 @@ async function modifyContainer(
 ): Promise<void> {
   const changed = (test: (path: string) => boolean) => changes.some((change) => test(change.path));
   const running = changes.find((change) => change.path === "running");
-  if (running?.after === false) await stop(incus, container.name, container.stopTimeout);
+  if (running?.after === false) await stop(incus, container, container.stopTimeout);
 
   // Written before the PUT that sets its tag (user.op.dns), so the tag never claims a file
   // that is not there.
   if (container.resolvConf !== undefined && changed((path) => path === `config.${tags.dns}`)) {
-    await incus.pushFile(container.name, "/etc/resolv.conf", container.resolvConf);
+    await incus.pushFile(container.name, "/etc/resolv.conf", container.resolvConf, {
+      project: container.project,
+    });
   }
   if (
     changed(
-      (path) => path === "profiles" || path.startsWith("config.") || path.startsWith("devices."),
+      (path) =>
+        path === "profiles" ||
+        path === "description" ||
+        path === "ephemeral" ||
+        path.startsWith("config.") ||
+        path.startsWith("devices."),
     )
   ) {
     const replug = changed((path) => path === `devices.${nicDevice}`);
@@ -202,28 +261,36 @@ async function modifyContainer(
     }
     // Incus re-plugs a changed NIC as a new, down interface: what it had is put back after.
     const nicBefore =
-      replug && live.status === "running" ? await readNic(ctx, container.name) : undefined;
+      replug && live.status === "running" ? await readNic(ctx, container) : undefined;
     // A PUT replaces the whole writable config, so the keys the file dropped go away too;
     // Incus's own volatile/image keys are handed back unchanged. Limits apply live.
     await incus.request(
       "PUT",
-      instancePath(container.name),
+      instancePath(container),
       {
         architecture: live.put.architecture,
-        ephemeral: live.put.ephemeral,
+        ephemeral: container.ephemeral ?? live.put.ephemeral,
         stateful: live.put.stateful,
-        description: live.put.description,
+        description: container.description ?? live.put.description,
         profiles: container.profiles,
         config: { ...live.put.volatile, ...container.config },
         devices: { ...rootDisks(live), ...container.devices },
       },
-      { what: `updating container ${container.name}` },
+      { what: `updating container ${label(container)}` },
     );
-    if (nicBefore !== undefined) await restoreNic(ctx, container.name, nicBefore);
+    if (nicBefore !== undefined) await restoreNic(ctx, container, nicBefore);
   }
+  // Planned only when allowed (diff.ts): the keys Incus reads at start are now stored.
+  if (changed((path) => path === restartPath))
+    await restart(incus, container, container.stopTimeout);
   if (changed((path) => path === nicStatePath))
-    await inContainerNet(ctx, container.name, ["link", "set", "dev", nicDevice, "up"]);
-  if (running?.after === true) await setState(incus, container.name, { action: "start" });
+    await inContainerNet(ctx, container, ["link", "set", "dev", nicDevice, "up"]);
+  if (running?.after === true) await setState(incus, container, { action: "start" });
+  if (
+    container.snapshots !== undefined &&
+    changed((path) => path.startsWith("snapshots.") || path === `config.${tags.snapshots}`)
+  )
+    await keepSnapshots(incus, container, container.snapshots);
   if (changed((path) => path === "veth" || path === "bridge")) await fixLink(live, container, ctx);
 }
 
@@ -235,12 +302,16 @@ interface NicState {
 }
 
 /** Runs `ip ARGS` in a running container's network namespace (op's own ip, not the container's). */
-async function inContainerNet(ctx: Ctx, name: string, args: readonly string[]): Promise<string> {
-  const pid = ctx.host.sys.containerPid(name);
+async function inContainerNet(ctx: Ctx, where: Where, args: readonly string[]): Promise<string> {
+  const pid = ctx.host.sys.containerPid(hostName(where, ctx.incus?.project));
   if (pid === undefined) {
-    throw new OpError("not-found", `${name} is not running: op cannot reach its ${nicDevice}`, {
-      hint: `start it (incus start ${name}) and run op apply again`,
-    });
+    throw new OpError(
+      "not-found",
+      `${label(where)} is not running: op cannot reach its ${nicDevice}`,
+      {
+        hint: `start it (incus start ${where.name} --project ${where.project}) and run op apply again`,
+      },
+    );
   }
   return (await ctx.exec.run("nsenter", ["--target", String(pid), "--net", "ip", ...args])).stdout;
 }
@@ -258,8 +329,8 @@ interface IpRoute {
   scope?: string;
 }
 
-async function readNic(ctx: Ctx, name: string): Promise<NicState | undefined> {
-  const up = containerLinkUp(ctx.host.sys, name, nicDevice);
+async function readNic(ctx: Ctx, name: Where): Promise<NicState | undefined> {
+  const up = containerLinkUp(ctx.host.sys, hostName(name, ctx.incus?.project), nicDevice);
   if (up === undefined) return undefined;
   const [links, routes] = await Promise.all([
     inContainerNet(ctx, name, ["-j", "addr", "show", "dev", nicDevice]),
@@ -279,7 +350,7 @@ async function readNic(ctx: Ctx, name: string): Promise<NicState | undefined> {
   };
 }
 
-async function restoreNic(ctx: Ctx, name: string, state: NicState): Promise<void> {
+async function restoreNic(ctx: Ctx, name: Where, state: NicState): Promise<void> {
   if (!state.up) return;
   await inContainerNet(ctx, name, ["link", "set", "dev", nicDevice, "up"]);
   for (const address of state.addresses)
@@ -356,17 +427,17 @@ async function deleteContainer(target: ContainerDelete, incus: IncusClient): Pro
     }
     await incus.request(
       "PATCH",
-      instancePath(container.name),
+      instancePath(container),
       { config: { "security.protection.delete": "false" } },
       {
-        what: `lifting delete protection of ${container.name}`,
+        what: `lifting delete protection of ${label(container)}`,
       },
     );
   }
   if (container.status === "running" || container.status === "frozen")
-    await stop(incus, container.name, target.stopTimeout);
-  await incus.request("DELETE", instancePath(container.name), undefined, {
-    what: `deleting container ${container.name}`,
+    await stop(incus, container, target.stopTimeout);
+  await incus.request("DELETE", instancePath(container), undefined, {
+    what: `deleting container ${label(container)}`,
   });
   for (const removal of target.removeSources) await removeDirectory(removal.path);
 }
@@ -394,28 +465,51 @@ export async function removeDirectory(path: string): Promise<void> {
 }
 
 /** Asks the container to shut down; forces it after `timeout` seconds. */
-async function stop(incus: IncusClient, name: string, timeout: number): Promise<void> {
+async function stop(incus: IncusClient, where: Where, timeout: number): Promise<void> {
+  await gracefully(incus, where, "stop", timeout);
+}
+
+/**
+ * Restarts a running container, shutting it down within `timeout` seconds as a stop does.
+ * Incus's own restart keeps an ephemeral container (a stop then a start would delete it).
+ */
+async function restart(incus: IncusClient, where: Where, timeout: number): Promise<void> {
+  await gracefully(incus, where, "restart", timeout);
+}
+
+async function gracefully(
+  incus: IncusClient,
+  where: Where,
+  action: "stop" | "restart",
+  timeout: number,
+): Promise<void> {
   if (timeout > 0) {
     try {
-      await setState(incus, name, { action: "stop", timeout, force: false }, timeout + 30);
+      await setState(incus, where, { action, timeout, force: false }, timeout + 30);
       return;
     } catch (error) {
       if (!(error instanceof OpError) || error.code !== "command-failed") throw error;
     }
   }
-  await setState(incus, name, { action: "stop", force: true });
+  await setState(incus, where, { action, force: true });
 }
+
+const verbs: Record<string, string> = {
+  start: "starting",
+  stop: "stopping",
+  restart: "restarting",
+};
 
 async function setState(
   incus: IncusClient,
-  name: string,
+  where: Where,
   state: Record<string, unknown>,
   waitSeconds?: number,
 ): Promise<void> {
-  const verb = state.action === "start" ? "starting" : "stopping";
+  const verb = verbs[String(state.action)] ?? "changing the state of";
   try {
-    await incus.request("PUT", `${instancePath(name)}/state`, state, {
-      what: `${verb} container ${name}`,
+    await incus.request("PUT", instancePath(where, "/state"), state, {
+      what: `${verb} container ${label(where)}`,
       ...(waitSeconds === undefined ? {} : { waitSeconds }),
     });
   } catch (error) {

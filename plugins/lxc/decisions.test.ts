@@ -51,6 +51,7 @@ function desiredContainer(name: string, fields: Partial<DesiredContainer> = {}):
     devices: {},
     mounts: [],
     stopTimeout: 30,
+    restartAllowed: false,
     ...fields,
   };
 }
@@ -58,6 +59,7 @@ function desiredContainer(name: string, fields: Partial<DesiredContainer> = {}):
 function absentEntry(name: string, fields: Partial<DesiredAbsent> = {}): DesiredAbsent {
   return {
     name,
+    project: "default",
     path: "/plugins/lxc/containers/0",
     unprotect: false,
     stopTimeout: 30,

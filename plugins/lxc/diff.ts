@@ -5,11 +5,20 @@
  */
 import type { FieldChange, ResourceRef } from "../../src/plugin.js";
 import { linkRef, ovsDatabaseRef } from "../network/refs.js";
+import { heldReason, restartChanges, restartPath } from "./containers/restart.js";
+import { snapshotChanges } from "./containers/snapshots.js";
 import { sameRef } from "./holding.js";
 import { humanBytes } from "./paths.js";
 import { diffProfiles } from "./profiles/diff.js";
 import { diffProjects } from "./projects/diff.js";
-import { defaultProject, imageActionId, imageRef, profileRef, projectRef } from "./refs.js";
+import {
+  containerId,
+  defaultProject,
+  imageActionId,
+  imageRef,
+  profileRef,
+  projectRef,
+} from "./refs.js";
 import {
   type ContainerDelete,
   type DesiredContainer,
@@ -54,9 +63,13 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
     imageActions.add(image.alias);
   }
 
-  const byName = new Map(live.containers.map((container) => [container.name, container]));
+  // Keyed by project and name: `web` in two projects is two containers.
+  const byId = new Map(
+    live.containers.map((container) => [containerId(container.project, container.name), container]),
+  );
   for (const container of desired.containers) {
-    const current = byName.get(container.name);
+    const id = containerId(container.project, container.name);
+    const current = byId.get(id);
     const needs = needsOf(container, imageActions);
     // A bridge that is not on the host must come from the network plugin in this same run.
     const expects =
@@ -67,7 +80,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       kind: "create",
       plugin,
       resource: "container",
-      id: container.name,
+      id,
       after: container,
       reason,
       ...(needs.length > 0 ? { needs } : {}),
@@ -97,7 +110,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         kind: "delete",
         plugin,
         resource: "container",
-        id: container.name,
+        id,
         before,
         reason,
       });
@@ -105,6 +118,11 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       continue;
     }
     const changes = containerChanges(container, current);
+    // Keys Incus reads only at start: a running container that keeps running must restart.
+    const atStart =
+      current.status === "running" && container.running ? restartChanges(changes) : [];
+    if (atStart.length > 0 && container.restartAllowed)
+      changes.push({ path: restartPath, after: `graceful restart for ${atStart.join(", ")}` });
     // Limits or config alone do not wait for the bridge; a start or a NIC change does.
     const touchesNic = changes.some((c) =>
       c.path === "running"
@@ -116,11 +134,12 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         kind: "modify",
         plugin,
         resource: "container",
-        id: container.name,
+        id,
         before: current,
         after: container,
         changes,
         reason: changes.map(describe).join(", "),
+        ...(atStart.length > 0 && !container.restartAllowed ? { held: heldReason(atStart) } : {}),
         ...(needs.length > 0 && touchesNic ? { needs } : {}),
         ...(expects.length > 0 && touchesNic ? { expects } : {}),
       });
@@ -128,7 +147,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
   }
 
   for (const gone of desired.absent) {
-    const current = byName.get(gone.name);
+    const current = byId.get(containerId(gone.project, gone.name));
     if (current === undefined) continue;
     const before: ContainerDelete = {
       container: current,
@@ -140,16 +159,20 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       kind: "delete",
       plugin,
       resource: "container",
-      id: gone.name,
+      id: containerId(gone.project, gone.name),
       before,
       reason: deleteReason("ensure: absent", current, gone.unprotect, gone.removeSources),
     });
   }
 
   if (desired.prune) {
-    const named = new Set([...desired.containers, ...desired.absent].map((c) => c.name));
+    const named = new Set(
+      [...desired.containers, ...desired.absent].map((c) => containerId(c.project, c.name)),
+    );
+    // Every project: a container op made in a project the file no longer names is pruned too.
     for (const current of live.containers) {
-      if (!current.managed || named.has(current.name)) continue;
+      const id = containerId(current.project, current.name);
+      if (!current.managed || named.has(id)) continue;
       const before: ContainerDelete = {
         container: current,
         unprotect: false,
@@ -160,7 +183,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         kind: "delete",
         plugin,
         resource: "container",
-        id: current.name,
+        id,
         before,
         reason: deleteReason("not in the file (prune)", current, false),
       });
@@ -198,13 +221,15 @@ function needsOf(container: DesiredContainer, imageActions: Set<string>): Resour
     if (container.nic.kind === undefined) needs.push(ovsDatabaseRef);
   }
   if (imageActions.has(container.image)) needs.push(imageRef(container.image));
+  // A project the file declares is created first (the need is dropped when it has no action).
+  if (container.project !== defaultProject) needs.push(projectRef(container.project));
   return needs;
 }
 
 /**
- * A container's create waits for its project's and profiles' actions of this run, and so does
- * a change of its profiles. A profile is the project's own or, when the project has none,
- * `default`'s: both are looked for.
+ * A container's create waits for its profiles' actions of this run, and so does a change of
+ * its profiles (its project's, needsOf). A profile is the project's own or, when the project
+ * has none, `default`'s: both are looked for.
  */
 function addObjectNeeds(actions: LxcAction[], objects: readonly LxcAction[]): void {
   for (const action of actions) {
@@ -212,10 +237,9 @@ function addObjectNeeds(actions: LxcAction[], objects: readonly LxcAction[]): vo
     if (action.kind === "modify" && !action.changes.some((c) => c.path === "profiles")) continue;
     const { project, profiles } = action.after;
     const scopes = [...new Set([project, defaultProject])];
-    const wanted = [
-      ...(action.kind === "create" ? [projectRef(project)] : []),
-      ...profiles.flatMap((name) => scopes.map((scope) => profileRef(scope, name))),
-    ].filter((ref) => objects.some((object) => object.kind !== "delete" && sameRef(object, ref)));
+    const wanted = profiles
+      .flatMap((name) => scopes.map((scope) => profileRef(scope, name)))
+      .filter((ref) => objects.some((object) => object.kind !== "delete" && sameRef(object, ref)));
     if (wanted.length > 0) action.needs = [...(action.needs ?? []), ...wanted];
   }
 }
@@ -252,6 +276,13 @@ export function containerChanges(desired: DesiredContainer, live: LiveContainer)
       if (key === nicDevice) nicChanged = true;
     }
   }
+  if (desired.description !== undefined && desired.description !== live.put.description)
+    changes.push(change("description", live.put.description, desired.description));
+  if (desired.ephemeral !== undefined && desired.ephemeral !== live.put.ephemeral)
+    changes.push({ path: "ephemeral", before: live.put.ephemeral, after: desired.ephemeral });
+  changes.push(
+    ...snapshotChanges(desired.snapshots, live.snapshots, desired.config["snapshots.pattern"]),
+  );
   const running = live.status === "running";
   if (running !== desired.running)
     changes.push({ path: "running", before: running, after: desired.running });
@@ -310,6 +341,10 @@ export function change(path: string, before: unknown, after: unknown): FieldChan
 
 export function describe(change: FieldChange): string {
   if (change.path === "running") return change.after ? "start" : "stop";
+  if (change.path === restartPath) return `${change.after} (restart required)`;
+  if (change.path === "ephemeral") return change.after ? "make ephemeral" : "make persistent";
+  if (change.path.startsWith("snapshots."))
+    return `${change.after === undefined ? "delete" : "take"} snapshot ${change.path.slice(10)}`;
   if (change.path === "veth") return `rename veth ${change.before ?? "(none)"} → ${change.after}`;
   if (change.path === "bridge")
     return `enrol in ${change.after}${change.before === undefined ? "" : ` (now in ${change.before})`}`;
@@ -324,7 +359,7 @@ export function describe(change: FieldChange): string {
   if (!Object.hasOwn(change, "before")) return `add ${change.path}`;
   if (!Object.hasOwn(change, "after")) return `remove ${change.path}`;
   if (typeof change.before === "string" && typeof change.after === "string") {
-    return `${change.path} ${change.before} → ${change.after}`;
+    return `${change.path} ${change.before || "(empty)"} → ${change.after || "(empty)"}`;
   }
   return `change ${change.path}`;
 }

@@ -10,7 +10,23 @@ import type { Host } from "../../src/host/index.js";
 import { type OvsHost, type OvsTopology, setOf, uuidOf } from "../../src/host/ovs.js";
 import type { Sys } from "../../src/host/sys.js";
 import type { OvsdbOperation } from "../../src/ovsdb.js";
+import { defaultProject } from "./refs.js";
 import type { BridgeKind } from "./types.js";
+
+/**
+ * The name Incus gives a container on the host (cgroup `lxc.payload.NAME`, its /proc reads):
+ * the plain name in the default project, `PROJECT_NAME` in another (a container name holds no
+ * `_`, so the two never meet).
+ */
+export function hostName(
+  container: { project: string; name: string },
+  /** The project an Incus client made for one project scopes the file's `default` to. */
+  bound?: string,
+): string {
+  const project =
+    container.project === defaultProject ? (bound ?? defaultProject) : container.project;
+  return project === defaultProject ? container.name : `${project}_${container.name}`;
+}
 
 /** Everything apply needs to check a bridge and fix a link: Linux bridges, links, OVSDB. */
 export interface HostNet {

@@ -24,6 +24,7 @@ import { reportProfiles } from "./profiles/report.js";
 import { guardProjects } from "./projects/guard.js";
 import { reportProjects } from "./projects/report.js";
 import { queryLxc } from "./query.js";
+import { containerId } from "./refs.js";
 import type {
   BridgeKind,
   LiveContainer,
@@ -48,7 +49,10 @@ export function reportLxc(live: LxcLive): LiveReport[] {
   ];
 }
 
-/** One row per container: name, op id, status, image, veth, bridge, addresses, limits. */
+/**
+ * One row per container: name (PROJECT/NAME outside the default project), op id, status,
+ * image, veth, bridge, addresses, limits. Incus's own volatile keys are not shown.
+ */
 export function reportContainers(live: LxcLive): LiveReport {
   return {
     columns: [
@@ -66,10 +70,10 @@ export function reportContainers(live: LxcLive): LiveReport {
     rows: live.containers.map((container) => {
       const nic = container.devices[nicDevice];
       return [
-        container.name,
+        containerId(container.project, container.name),
         container.id ?? "-",
         container.status,
-        container.image ?? container.put.volatile["volatile.base_image"]?.slice(0, 12) ?? "-",
+        container.image ?? container.put.volatile["image.description"] ?? "-",
         container.veth ?? nic?.host_name ?? "-",
         container.master ?? nic?.parent ?? "-",
         container.addresses.join(" ") || "-",

@@ -18,6 +18,8 @@ import { isAbsolute, join, resolve } from "node:path";
 import { OpError } from "../../src/errors.js";
 import { openRegularFile } from "../../src/files.js";
 import type { Ctx } from "../../src/plugin.js";
+import { scheduleProblem } from "./containers/schedule.js";
+import { snapshotsTag } from "./containers/snapshots.js";
 import {
   hostPathExposure,
   type OtherMount,
@@ -29,7 +31,7 @@ import { checkProfiles } from "./profiles/check.js";
 import { checkContainerRefs, prepareProfiles } from "./profiles/prepare.js";
 import { checkProjects } from "./projects/check.js";
 import { prepareProjects } from "./projects/prepare.js";
-import { defaultProject } from "./refs.js";
+import { containerId, defaultProject } from "./refs.js";
 import {
   type BridgeKind,
   type DesiredAbsent,
@@ -123,6 +125,7 @@ export async function prepareLxc(
     if ((spec.ensure ?? "present") === "absent") {
       absent.push({
         name: container.name,
+        project: container.project,
         path,
         unprotect: container.config["security.protection.delete"] === "false",
         stopTimeout: container.stopTimeout,
@@ -144,6 +147,7 @@ export async function prepareLxc(
         checkHostPath(mount, real, `${path}/mounts/${m}`, opDirs, problems);
     }
     if (problems.lines.length > problemsBefore) continue;
+    if (ctx.options?.allowRestart === true) container.restartAllowed = true;
     await resolveImage(
       container,
       `${path}/${spec.image === undefined ? "properties/template" : "image"}`,
@@ -222,8 +226,13 @@ export function checkEntries(
       );
     }
     const container = prepareContainer(spec, path, defaultImage, problems, options.resolvePath);
-    unique("id", container.id, `${path}/id`);
-    unique("name", container.name, spec.name === undefined ? `${path}/id` : `${path}/name`);
+    // Ids and names are unique within a project; veths host-wide (one kernel namespace).
+    unique("id", containerId(container.project, container.id), `${path}/id`);
+    unique(
+      "name",
+      containerId(container.project, container.name),
+      spec.name === undefined ? `${path}/id` : `${path}/name`,
+    );
     const present = (spec.ensure ?? "present") === "present";
     if (present && container.nic)
       unique("veth", container.nic.veth, spec.veth === undefined ? `${path}/id` : `${path}/veth`);
@@ -277,12 +286,14 @@ function removals(
   opDirs: readonly string[],
   problems: Problems,
 ): DirectoryRemoval[] {
-  const current = live.containers.find((c) => c.name === container.name);
+  const current = live.containers.find(
+    (c) => c.name === container.name && c.project === container.project,
+  );
   if (current === undefined) return [];
   const mounted = new Set(diskSources(current).flatMap((source) => realpathOf(source) ?? []));
   const others: OtherMount[] = [
     ...live.containers
-      .filter((other) => other.name !== container.name)
+      .filter((other) => other !== current)
       .flatMap((other) => diskSources(other).map((source) => ({ instance: other.name, source }))),
     ...(live.otherMounts ?? []),
   ].map((mount) => ({ ...mount, source: realpathOf(mount.source) ?? resolve(mount.source) }));
@@ -481,7 +492,70 @@ export function prepareContainer(
         rawKey(key),
       ]),
     );
-  flag("boot.autostart", "autostart", "onboot", props.onboot);
+  const bootPath = `${path}/boot`;
+  const given = (value: number | boolean | string | undefined) =>
+    value === undefined ? undefined : String(value);
+  set(
+    "boot.autostart",
+    pick("autostart", [
+      [`${bootPath}/autostart`, given(spec.boot?.autostart)],
+      [
+        `${path}/properties/onboot`,
+        props.onboot === undefined ? undefined : String(flagValue(props.onboot)),
+      ],
+      rawKey("boot.autostart"),
+    ]),
+  );
+  set(
+    "boot.autostart.priority",
+    pick("boot priority", [
+      [`${bootPath}/priority`, given(spec.boot?.priority)],
+      rawKey("boot.autostart.priority"),
+    ]),
+  );
+  set(
+    "boot.stop.priority",
+    pick("stop priority", [
+      [`${bootPath}/stop_priority`, given(spec.boot?.stop_priority)],
+      rawKey("boot.stop.priority"),
+    ]),
+  );
+  for (const part of ["schedule", "expiry", "pattern"] as const) {
+    const key = `snapshots.${part}`;
+    const value = pick(key, [[`${path}/snapshots/${part}`, spec.snapshots?.[part]], rawKey(key)]);
+    set(key, value);
+    const problem = part === "schedule" && value !== undefined ? scheduleProblem(value) : undefined;
+    if (problem !== undefined) {
+      problems.add(
+        spec.snapshots?.schedule === undefined
+          ? `${path}/config/snapshots.schedule`
+          : `${path}/snapshots/schedule`,
+        `not a schedule Incus accepts: ${problem}`,
+      );
+    }
+  }
+  const keep = (spec.snapshots?.keep ?? []).map((snapshot) => ({
+    name: snapshot.name,
+    stateful: snapshot.stateful ?? false,
+  }));
+  for (const [k, snapshot] of keep.entries()) {
+    if (keep.findIndex((other) => other.name === snapshot.name) < k)
+      problems.add(
+        `${path}/snapshots/keep/${k}/name`,
+        `snapshot "${snapshot.name}" is listed twice`,
+      );
+  }
+  const snapshots =
+    keep.length > 0 || spec.snapshots?.prune === true
+      ? { keep, prune: spec.snapshots?.prune ?? false }
+      : undefined;
+  if (snapshots !== undefined) config[tags.snapshots] = snapshotsTag(snapshots);
+  if (spec.ephemeral === true && spec.running === false) {
+    problems.add(
+      `${path}/ephemeral`,
+      'an ephemeral container is deleted when it stops, so it cannot be "running": false',
+    );
+  }
   flag("security.protection.delete", "delete protection", "protection", props.protection);
   flag("security.privileged", "privileged", "unprivileged", props.unprivileged, true);
 
@@ -543,8 +617,7 @@ export function prepareContainer(
 
   return {
     name,
-    // Containers in other projects: the containers issue (spec.project) fills this in.
-    project: defaultProject,
+    project: spec.project ?? defaultProject,
     id,
     path,
     image: chosenImage,
@@ -556,6 +629,10 @@ export function prepareContainer(
     mounts,
     stopTimeout: spec.stop_timeout ?? defaultStopTimeout,
     ...(resolvConf === undefined ? {} : { resolvConf }),
+    ...(spec.description === undefined ? {} : { description: spec.description }),
+    ...(spec.ephemeral === undefined ? {} : { ephemeral: spec.ephemeral }),
+    ...(snapshots === undefined ? {} : { snapshots }),
+    restartAllowed: spec.restart === "allowed",
   };
 }
 

@@ -1,6 +1,6 @@
 /**
- * Bulk read: one `GET /1.0/instances?recursion=1` (config, devices and status of every
- * instance) and one alias listing. The number of calls does not grow with the number of
+ * Bulk read: one `GET /1.0/instances?recursion=1&all-projects=true` (config, devices and
+ * status of every instance in every project) and one alias listing. The number of calls does not grow with the number of
  * containers; what the listing lacks (the host veth as the kernel names it now, its bridge,
  * addresses) comes from small sysfs and /proc reads, and OVSDB is read once, only when a
  * running container's veth is in no Linux bridge (it may be an OVS port).
@@ -11,9 +11,11 @@ import type { Sys } from "../../src/host/sys.js";
 import type { IncusClient } from "../../src/incus.js";
 import { byName } from "../../src/order.js";
 import type { Ctx } from "../../src/plugin.js";
+import { snapshotNames } from "./containers/snapshots.js";
 import {
   containerAddresses,
   containerLinkUp,
+  hostName,
   linuxBridges,
   ovsBridges,
   peerIndex,
@@ -21,7 +23,7 @@ import {
 } from "./host.js";
 import { queryProfiles } from "./profiles/query.js";
 import { queryProjects } from "./projects/query.js";
-import { defaultProject } from "./refs.js";
+import { defaultProject, inProject } from "./refs.js";
 import { type Devices, type LiveContainer, type LxcLive, nicDevice, tags } from "./types.js";
 
 interface IncusInstance {
@@ -50,10 +52,14 @@ export function incusOf(ctx: Ctx): IncusClient {
 
 export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
   const incus = incusOf(ctx);
-  const [instances, aliases, projects, profiles] = await Promise.all([
-    incus.request<IncusInstance[]>("GET", "/1.0/instances?recursion=1", undefined, {
-      what: "listing containers",
-    }),
+  // A client made for one project (the system tests' isolation) sees that project as the
+  // whole host: it is listed alone and is the file's `default` (every call is scoped to it).
+  const listing =
+    incus.project === undefined
+      ? "/1.0/instances?recursion=1&all-projects=true"
+      : "/1.0/instances?recursion=1";
+  const [listed, aliases, projects, profiles] = await Promise.all([
+    incus.request<IncusInstance[]>("GET", listing, undefined, { what: "listing containers" }),
     incus.request<{ name: string; target: string }[]>(
       "GET",
       "/1.0/images/aliases?recursion=1",
@@ -65,10 +71,15 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
     queryProjects(incus),
     queryProfiles(incus),
   ]);
+  const instances =
+    incus.project === undefined
+      ? listed
+      : listed.map((instance) => ({ ...instance, project: defaultProject }));
   const containers = instances
     .filter((instance) => instance.type === "container")
-    .map((instance) => liveContainer(instance, ctx.host.sys))
-    .sort(byName);
+    .map((instance) => liveContainer(instance, ctx.host.sys, incus.project))
+    .sort((a, b) => byName(a, b) || byName({ name: a.project }, { name: b.project }));
+  await readSnapshots(incus, containers);
   const bridges = linuxBridges(ctx.host.sys);
   const maybeOvs = containers.filter(
     (c) => c.veth !== undefined && (c.master === undefined || c.master === "ovs-system"),
@@ -99,8 +110,36 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
   };
 }
 
+/**
+ * The snapshot names of the containers whose file declares named snapshots (their tag says
+ * so): one call each, only for them (containers/snapshots.ts says why).
+ */
+async function readSnapshots(incus: IncusClient, containers: LiveContainer[]): Promise<void> {
+  await Promise.all(
+    containers
+      .filter((container) => container.config[tags.snapshots] !== undefined)
+      .map(async (container) => {
+        const urls = await incus.request<string[]>(
+          "GET",
+          inProject(
+            `/1.0/instances/${encodeURIComponent(container.name)}/snapshots`,
+            container.project,
+          ),
+          undefined,
+          { what: `listing the snapshots of ${container.name}` },
+        );
+        container.snapshots = snapshotNames(urls);
+      }),
+  );
+}
+
 /** A container as Incus lists it, with what the host's files say of its link (`sys`). */
-export function liveContainer(instance: IncusInstance, sys: Sys): LiveContainer {
+export function liveContainer(
+  instance: IncusInstance,
+  sys: Sys,
+  /** The project a client made for one project is bound to (its containers' `default`). */
+  bound?: string,
+): LiveContainer {
   const config: Record<string, string> = {};
   const volatile: Record<string, string> = {};
   for (const [key, value] of Object.entries(instance.config ?? {})) {
@@ -109,9 +148,11 @@ export function liveContainer(instance: IncusInstance, sys: Sys): LiveContainer 
   }
   const devices = instance.devices ?? {};
   const status = instance.status.toLowerCase();
+  const project = instance.project ?? defaultProject;
+  const onHost = hostName({ project, name: instance.name }, bound);
   const live: LiveContainer = {
     name: instance.name,
-    project: instance.project ?? defaultProject,
+    project,
     managed: config[tags.managed] === "true",
     status,
     profiles: instance.profiles ?? [],
@@ -133,14 +174,14 @@ export function liveContainer(instance: IncusInstance, sys: Sys): LiveContainer 
     // The host end is where Incus put it, unless renamed by hand since: then its index is
     // read from inside the container (only for such a container) and looked up here.
     const recorded = sys.link(volatile[`volatile.${nicDevice}.host_name`] ?? "");
-    const index = recorded === undefined ? peerIndex(sys, instance.name, ifname) : undefined;
+    const index = recorded === undefined ? peerIndex(sys, onHost, ifname) : undefined;
     const renamed = index === undefined ? undefined : sys.linkNameByIndex(index);
     // Addresses are read when something looks at them (op query), not for a plan.
     Object.defineProperty(live, "addresses", {
       enumerable: true,
       configurable: true,
       get: () => {
-        const addresses = containerAddresses(sys, instance.name);
+        const addresses = containerAddresses(sys, onHost);
         Object.defineProperty(live, "addresses", {
           value: addresses,
           enumerable: true,
@@ -150,7 +191,7 @@ export function liveContainer(instance: IncusInstance, sys: Sys): LiveContainer 
       },
     });
     if (devices[nicDevice]?.type === "nic") {
-      const up = containerLinkUp(sys, instance.name, ifname);
+      const up = containerLinkUp(sys, onHost, ifname);
       if (up !== undefined) live.nicUp = up;
     }
     const link = recorded ?? (renamed === undefined ? undefined : sys.link(renamed));

@@ -11,6 +11,7 @@ export type {
 } from "../../src/generated/lxc.js";
 
 import type { Action, Kind } from "../../src/plugin.js";
+import type { DesiredSnapshots } from "./containers/snapshots.js";
 import type {
   DesiredProfile,
   DesiredProfiles,
@@ -33,6 +34,8 @@ export const tags = {
   image: "user.op.image",
   /** The resolv.conf op wrote (nameserver/searchdomain), to notice when the file changes it. */
   dns: "user.op.dns",
+  /** The named snapshots the file declares (containers/snapshots.ts): only these are read. */
+  snapshots: "user.op.snapshots",
 } as const;
 
 /** The NIC op gives a container with a bridge; profile NICs of the same name are overridden. */
@@ -75,6 +78,8 @@ export interface LiveContainer {
   addresses: string[];
   /** Running with a NIC of its own: whether that interface is up inside the container. */
   nicUp?: boolean;
+  /** Names of its snapshots, read only when it carries `user.op.snapshots`. */
+  snapshots?: string[];
 }
 
 export interface LxcLive {
@@ -136,6 +141,14 @@ export interface DesiredContainer {
   stopTimeout: number;
   /** resolv.conf content op writes, when nameserver or searchdomain is given. */
   resolvConf?: string;
+  /** The instance's description; undefined: left as it is. */
+  description?: string;
+  /** Whether Incus deletes it when it stops; undefined: left as it is. */
+  ephemeral?: boolean;
+  /** Named snapshots op keeps (`snapshots.keep`, `snapshots.prune`). */
+  snapshots?: DesiredSnapshots;
+  /** A change Incus takes only at start may restart it (`restart: allowed`, --allow-restart). */
+  restartAllowed: boolean;
 }
 
 /** A host directory op removes after deleting the container that mounted it. */
@@ -148,6 +161,7 @@ export interface DirectoryRemoval {
 
 export interface DesiredAbsent {
   name: string;
+  project: string;
   path: string;
   /** The file also turns delete protection off, so op may lift it before deleting. */
   unprotect: boolean;

@@ -52,6 +52,9 @@ function warmUpCtx(recorded?: RecordedHost): Ctx {
       get ovs(): OvsHost {
         return ovs ?? refuse("use Open vSwitch");
       },
+      get net(): never {
+        return refuse("connect to a service");
+      },
     },
   };
 }

@@ -126,7 +126,7 @@ function runDeps(
   file: string,
   options: ApplyOptions,
   registry: PluginRegistry,
-  run: { allowUplink: boolean },
+  run: { allowUplink: boolean; allowRestart?: boolean },
 ): RunDeps {
   const where = paths(options);
   return {
@@ -160,6 +160,7 @@ export interface ApplyOptions extends GlobalOptions {
   lockTimeout?: number;
   concurrency?: number;
   allowUplink?: boolean;
+  allowRestart?: boolean;
 }
 
 /** How long the actions in flight may take to finish after a first SIGINT/SIGTERM. */
@@ -171,7 +172,10 @@ export async function applyCommand(
   registry: PluginRegistry,
 ): Promise<number> {
   const parsed = await readStateFile(file);
-  const deps = runDeps(file, options, registry, { allowUplink: options.allowUplink ?? false });
+  const deps = runDeps(file, options, registry, {
+    allowUplink: options.allowUplink ?? false,
+    allowRestart: options.allowRestart ?? false,
+  });
 
   if (options.check) {
     const report = await reconcile({ mode: "check", file, parsed }, deps);
@@ -261,6 +265,7 @@ function renderApply(
           ? { error: messageOf(outcome.error) }
           : {}),
         ...(outcome.status === "skipped" ? { because: neededJson(needed, outcome.because) } : {}),
+        ...(outcome.status === "held" ? { held: outcome.reason } : {}),
       })),
       converged: report.converged,
       remaining: report.remaining ?? [],

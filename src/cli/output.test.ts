@@ -6,12 +6,43 @@ import {
   maxErrorDetails,
   maxErrorLineLength,
   renderError,
+  renderOutcome,
   renderPlan,
   renderReport,
 } from "./output.js";
 
 // vitest's output is not a terminal, so styleText adds no colour: the text is compared as is.
 describe("renderPlan", () => {
+  it("shows a held action with why it is held, and counts it in the summary", () => {
+    const held: Action = {
+      kind: "modify",
+      plugin: "lxc",
+      resource: "container",
+      id: "web",
+      before: {},
+      after: {},
+      changes: [{ path: "config.raw.lxc", after: "x" }],
+      reason: "add config.raw.lxc",
+      held: "restart required for raw.lxc",
+    };
+    expect(renderPlan([held])).toBe(
+      [
+        "~ modify lxc container web  (add config.raw.lxc)",
+        "    held: restart required for raw.lxc",
+        "    + config.raw.lxc: x",
+        "",
+        "Plan: 0 to create, 1 to modify, 0 to delete. 1 held (not applied).",
+        "",
+      ].join("\n"),
+    );
+    expect(
+      renderOutcome({
+        action: held,
+        outcome: { key: "k", status: "held", reason: "restart required for raw.lxc" },
+      }),
+    ).toBe("  held    modify lxc container web: restart required for raw.lxc");
+  });
+
   it("says when there is nothing to do", () => {
     expect(renderPlan([])).toBe("No changes: the host matches the file.\n");
   });

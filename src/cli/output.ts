@@ -39,6 +39,7 @@ export function renderPlan(actions: readonly Action[]): string {
     lines.push(
       `${paint(style, `${sign} ${action.kind}`)} ${action.plugin} ${action.resource} ${paint("bold", action.id)}  (${action.reason})`,
     );
+    if (action.held !== undefined) lines.push(`    ${paint("yellow", "held:")} ${action.held}`);
     if (action.kind === "modify")
       lines.push(...action.changes.map((change) => `    ${renderChange(change)}`));
   }
@@ -48,7 +49,8 @@ export function renderPlan(actions: readonly Action[]): string {
 
 export function renderSummary(actions: readonly Action[]): string {
   const s = summarize(actions);
-  return `Plan: ${s.create} to create, ${s.modify} to modify, ${s.delete} to delete.`;
+  const held = actions.filter((action) => action.held !== undefined).length;
+  return `Plan: ${s.create} to create, ${s.modify} to modify, ${s.delete} to delete.${held > 0 ? ` ${held} held (not applied).` : ""}`;
 }
 
 function renderChange(change: FieldChange): string {
@@ -77,6 +79,8 @@ export function renderOutcome({ action, outcome, needed }: ActionOutcome): strin
       return `  ${paint("red", "unknown")} ${what}: ${errorLine(outcome.error)}`;
     case "cancelled":
       return `  ${paint("yellow", "not run")} ${what}: the run was interrupted first`;
+    case "held":
+      return `  ${paint("yellow", "held")}    ${what}: ${outcome.reason}`;
   }
 }
 

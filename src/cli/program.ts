@@ -101,6 +101,10 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
       ).argParser(integer("--concurrency", 1, maxConcurrency)),
     )
     .option("--allow-uplink", "allow changes to the link carrying the default route")
+    .option(
+      "--allow-restart",
+      "allow restarting running containers for config Incus reads only at start (raw.lxc, security.privileged...)",
+    )
     .addHelpText(
       "after",
       examples(

@@ -16,7 +16,9 @@ export type StepOutcome =
   | { key: string; status: "ok" }
   | { key: string; status: "failed" | "unknown"; error: unknown }
   | { key: string; status: "skipped"; because: string }
-  | { key: string; status: "cancelled" };
+  | { key: string; status: "cancelled" }
+  /** Not run: the action waits for the user's leave (Action.held says why). */
+  | { key: string; status: "held"; reason: string };
 
 export interface RunStepsOptions {
   /** How many steps of a wave may run at once (a wave holds one plugin's actions). */

@@ -79,6 +79,8 @@ export interface ApplyReport {
   unknown: number;
   /** Steps not started because the run was interrupted. */
   cancelled: number;
+  /** Steps not run because their action is held (Action.held): the host is left as it is. */
+  held: number;
 }
 
 /** Live states being read, by plugin name (queries started before the file was checked). */
@@ -235,9 +237,19 @@ export async function executePlan(
     }
   };
 
+  // A held action is not run and writes no ledger record: nothing of the host changes.
+  const held = planned.plan.steps.filter((step) => step.action.held !== undefined);
+  for (const step of held) {
+    options.onOutcome?.(step, {
+      key: step.key,
+      status: "held",
+      reason: step.action.held as string,
+    });
+  }
+  const runnable = planned.plan.steps.filter((step) => step.action.held === undefined);
   let outcomes: Map<string, StepOutcome>;
   try {
-    outcomes = await runSteps(planned.plan.steps, work, {
+    outcomes = await runSteps(runnable, work, {
       concurrencyOf: (step) =>
         options.concurrency ??
         pluginByName.get(step.action.plugin)?.concurrency ??
@@ -261,6 +273,7 @@ export async function executePlan(
     skipped: count("skipped"),
     unknown: count("unknown"),
     cancelled: count("cancelled"),
+    held: held.length,
   };
 }
 
@@ -363,6 +376,17 @@ export async function verifyConverged(planned: PlannedRun, ctx: Ctx): Promise<Ac
 }
 
 export function notConverged(remaining: readonly Action[]): OpError {
+  const held = remaining.filter((action) => action.held !== undefined);
+  if (held.length > 0 && held.length === remaining.length) {
+    return new OpError(
+      "not-converged",
+      `${held.length} change${held.length === 1 ? " was" : "s were"} held, not applied: the host still differs from the file`,
+      {
+        details: held.map((a) => `${a.kind} ${describeRef(a)}: ${a.held}`),
+        hint: 'allow what each one waits for (a restart: op apply --allow-restart, or "restart": "allowed" on the container) and run op apply again',
+      },
+    );
+  }
   return new OpError(
     "not-converged",
     `the host still differs from the file after apply (${remaining.length} difference${remaining.length === 1 ? "" : "s"})`,

@@ -175,6 +175,27 @@ describe("reconcile", () => {
     expect(events.map((e) => e.type)).toEqual(["pending", "planned"]);
   });
 
+  it("leaves a held action unapplied and unrecorded, and reports the host not converged", async () => {
+    const held = { ...create("b"), held: "restart required for raw.lxc" };
+    const network = fakeNetwork([create("a"), held]);
+    const { deps, ledger } = depsFor(network.plugin);
+    const report = await reconcile({ ...request, mode: "apply", concurrency: 1 }, deps);
+    expect(network.applied).toEqual(["a"]);
+    expect(report.outcomes.map(({ action, outcome }) => [action.id, outcome.status])).toEqual([
+      ["b", "held"],
+      ["a", "ok"],
+    ]);
+    expect(ledger.records.map((r) => `${r.target} ${r.status}`)).toEqual(["a intent", "a ok"]);
+    expect(report.counts).toMatchObject({ failed: 0, skipped: 0, held: 1 });
+    expect(report.converged).toBe(false);
+    expect(report.remaining?.map((a) => a.id)).toEqual(["b"]);
+    expect(report.error?.code).toBe("not-converged");
+    expect(report.error?.message).toBe(
+      "1 change was held, not applied: the host still differs from the file",
+    );
+    expect(report.error?.details).toEqual(["create network thing b: restart required for raw.lxc"]);
+  });
+
   it("starts no step once interrupted, and reports the run interrupted without verifying", async () => {
     const network = fakeNetwork([create("a")]);
     const { deps } = depsFor(network.plugin);

@@ -175,6 +175,75 @@ export interface LxcContainerSpec {
    */
   mounts?: LxcMount[];
   /**
+   * The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.
+   */
+  project?: string;
+  /**
+   * The instance's description (`incus list -c d`). Left as it is when not given.
+   */
+  description?: string;
+  /**
+   * Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.
+   */
+  ephemeral?: boolean;
+  /**
+   * Start and stop order when the Incus daemon starts or stops (keys `boot.*`).
+   */
+  boot?: {
+    /**
+     * `boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.
+     */
+    autostart?: boolean;
+    /**
+     * `boot.autostart.priority`: containers with a higher value start first.
+     */
+    priority?: number;
+    /**
+     * `boot.stop.priority`: containers with a higher value stop first.
+     */
+    stop_priority?: number;
+  };
+  /**
+   * Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.
+   */
+  snapshots?: {
+    /**
+     * `snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.
+     */
+    schedule?: string;
+    /**
+     * `snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.
+     */
+    expiry?: string;
+    /**
+     * `snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.
+     */
+    pattern?: string;
+    /**
+     * Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.
+     *
+     * @maxItems 100
+     */
+    keep?: {
+      /**
+       * The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.
+       */
+      name: string;
+      /**
+       * Also save the running processes' state (needs CRIU on the host). Default false.
+       */
+      stateful?: boolean;
+    }[];
+    /**
+     * Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.
+     */
+    prune?: boolean;
+  };
+  /**
+   * Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.
+   */
+  restart?: "allowed" | "never";
+  /**
    * Seconds a stop waits for the container to shut down before forcing it. Default 30.
    */
   stop_timeout?: number;

@@ -2,7 +2,7 @@
 import * as ajvRuntimeNs0 from "ajv/dist/runtime/ucs2length.js";
 const ajvRuntime0 = ajvRuntimeNs0.default?.default ? ajvRuntimeNs0.default : ajvRuntimeNs0;
 export const validate_lxc = validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"lxc.schema.json","title":"LxcSection","description":"Containers (Incus backend), the images they are created from, and whether op removes the containers it created that are no longer listed.","type":"object","additionalProperties":false,"properties":{"backend":{"description":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","type":"string","enum":["incus","lxc"]},"prune":{"description":"Delete what op created (tagged `user.op.managed`) that is no longer in the file: containers, profiles and projects. Default false.","type":"boolean"},"default_image":{"description":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","$ref":"#/definitions/imageRef"},"projects":{"description":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true`, and then only the keys the file names. op deletes only projects it created, and only empty ones (what is in them may be deleted in the same run).","type":"array","items":{"$ref":"#/definitions/project"}},"profiles":{"description":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true`, and then only the keys and devices the file names. op deletes only profiles it created, and never one a container that stays still uses.","type":"array","items":{"$ref":"#/definitions/profile"}},"images":{"description":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","type":"array","items":{"$ref":"#/definitions/image"}},"containers":{"description":"The containers op manages.","type":"array","items":{"$ref":"#/definitions/container"}}},"definitions":{"name":{"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"ifname":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"imageRef":{"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"image":{"title":"LxcImageSpec","type":"object","additionalProperties":false,"required":["alias","metadata","rootfs"],"properties":{"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"}}},"flag":{"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]},"mebibytes":{"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"},"mount":{"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"}}},"container":{"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}},"objectName":{"description":"An Incus project or profile name: 1 to 63 letters, digits, `_`, `.` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$","examples":["web","tenant-a"]},"ensure":{"description":"`absent` deletes it (only if op created it). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","type":"boolean"},"description":{"description":"Its description. Default empty (left as it is when adopted).","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x1f\\x7f]*$"},"project":{"title":"LxcProjectSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","type":"object","propertyNames":{"pattern":"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"features.profiles":"true","limits.instances":"10","restricted":"false"}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"tenant-a","description":"web tier","config":{"features.profiles":"true","limits.instances":"20"}}]},"profile":{"title":"LxcProfileSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The profile's name, as containers name it in `profiles`.","$ref":"#/definitions/objectName"},"project":{"description":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile\\.|image\\.|user\\.op\\.)"}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"limits.memory":"256MiB","security.nesting":"true"}]},"devices":{"description":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","required":["type"],"propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$"},"properties":{"type":{"type":"string","pattern":"^[a-z][a-z-]*$"}},"additionalProperties":{"type":["string","number","boolean"]}},"examples":[{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"small","config":{"limits.memory":"256MiB"},"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}}]}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"lxc.schema.json","title":"LxcSection","description":"Containers (Incus backend), the images they are created from, and whether op removes the containers it created that are no longer listed.","type":"object","additionalProperties":false,"properties":{"backend":{"description":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","type":"string","enum":["incus","lxc"]},"prune":{"description":"Delete what op created (tagged `user.op.managed`) that is no longer in the file: containers, profiles and projects. Default false.","type":"boolean"},"default_image":{"description":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","$ref":"#/definitions/imageRef"},"projects":{"description":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true`, and then only the keys the file names. op deletes only projects it created, and only empty ones (what is in them may be deleted in the same run).","type":"array","items":{"$ref":"#/definitions/project"}},"profiles":{"description":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true`, and then only the keys and devices the file names. op deletes only profiles it created, and never one a container that stays still uses.","type":"array","items":{"$ref":"#/definitions/profile"}},"images":{"description":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","type":"array","items":{"$ref":"#/definitions/image"}},"containers":{"description":"The containers op manages.","type":"array","items":{"$ref":"#/definitions/container"}}},"definitions":{"name":{"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"projectName":{"description":"An Incus project name: 1 to 63 letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},"ifname":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"imageRef":{"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"image":{"title":"LxcImageSpec","type":"object","additionalProperties":false,"required":["alias","metadata","rootfs"],"properties":{"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"}}},"flag":{"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]},"mebibytes":{"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"},"mount":{"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"}}},"container":{"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}},"objectName":{"description":"An Incus project or profile name: 1 to 63 letters, digits, `_`, `.` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$","examples":["web","tenant-a"]},"ensure":{"description":"`absent` deletes it (only if op created it). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","type":"boolean"},"description":{"description":"Its description. Default empty (left as it is when adopted).","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x1f\\x7f]*$"},"project":{"title":"LxcProjectSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","type":"object","propertyNames":{"pattern":"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"features.profiles":"true","limits.instances":"10","restricted":"false"}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"tenant-a","description":"web tier","config":{"features.profiles":"true","limits.instances":"20"}}]},"profile":{"title":"LxcProfileSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The profile's name, as containers name it in `profiles`.","$ref":"#/definitions/objectName"},"project":{"description":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile\\.|image\\.|user\\.op\\.)"}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"limits.memory":"256MiB","security.nesting":"true"}]},"devices":{"description":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","required":["type"],"propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$"},"properties":{"type":{"type":"string","pattern":"^[a-z][a-z-]*$"}},"additionalProperties":{"type":["string","number","boolean"]}},"examples":[{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"small","config":{"limits.memory":"256MiB"},"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}}]}}};
 const schema12 = {"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"};
 const schema24 = {"title":"LxcImageSpec","type":"object","additionalProperties":false,"required":["alias","metadata","rootfs"],"properties":{"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"}}};
 const pattern0 = new RegExp("^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$", "u");
@@ -635,12 +635,13 @@ validate13.errors = vErrors;
 return errors === 0;
 }
 
-const schema25 = {"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}};
+const schema25 = {"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}};
 const schema26 = {"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"};
 const schema29 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
 const schema31 = {"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"}}};
-const schema32 = {"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"};
-const schema35 = {"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]};
+const schema32 = {"description":"An Incus project name: 1 to 63 letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"};
+const schema33 = {"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"};
+const schema36 = {"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]};
 const func4 = Object.prototype.hasOwnProperty;
 const pattern16 = new RegExp("^[0-9]{1,9}$", "u");
 const pattern17 = new RegExp("^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", "u");
@@ -650,11 +651,15 @@ const pattern23 = new RegExp("^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$", "u");
 const pattern24 = new RegExp("^(volatile|image)\\.", "u");
 const pattern26 = new RegExp("^[^\\s/]+$", "u");
 const pattern28 = new RegExp("^/.", "u");
-const pattern29 = new RegExp("^[0-9]+$", "u");
-const pattern31 = new RegExp("^[1-9][0-9]*$", "u");
-const pattern32 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", "u");
-const pattern34 = new RegExp("^[0-9A-Fa-f:., ]+$", "u");
-const pattern35 = new RegExp("^[A-Za-z0-9., -]+$", "u");
+const pattern29 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", "u");
+const pattern30 = new RegExp("^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$", "u");
+const pattern31 = new RegExp("^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$", "u");
+const pattern32 = new RegExp("^[^/\\x00-\\x1f\\x7f]+$", "u");
+const pattern34 = new RegExp("^[0-9]+$", "u");
+const pattern36 = new RegExp("^[1-9][0-9]*$", "u");
+const pattern37 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", "u");
+const pattern39 = new RegExp("^[0-9A-Fa-f:., ]+$", "u");
+const pattern40 = new RegExp("^[A-Za-z0-9., -]+$", "u");
 
 function validate15(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -1422,10 +1427,11 @@ vErrors.push(err55);
 errors++;
 }
 }
-if(data.stop_timeout !== undefined){
-let data22 = data.stop_timeout;
-if(!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))){
-const err56 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.stop_timeout.type,parentSchema:schema25.properties.stop_timeout,data:data22};
+if(data.project !== undefined){
+let data22 = data.project;
+if(typeof data22 === "string"){
+if(!pattern29.test(data22)){
+const err56 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/projectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",parentSchema:schema32,data:data22};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -1434,9 +1440,9 @@ vErrors.push(err56);
 }
 errors++;
 }
-if((typeof data22 == "number") && (isFinite(data22))){
-if(data22 < 0 || isNaN(data22)){
-const err57 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.stop_timeout,data:data22};
+}
+else {
+const err57 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/projectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.type,parentSchema:schema32,data:data22};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -1446,14 +1452,11 @@ vErrors.push(err57);
 errors++;
 }
 }
-}
-if(data.properties !== undefined){
-let data23 = data.properties;
-if(data23 && typeof data23 == "object" && !Array.isArray(data23)){
-if(data23.network_type !== undefined){
-let data24 = data23.network_type;
-if(typeof data24 !== "string"){
-const err58 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.network_type.type,parentSchema:schema25.properties.properties.properties.network_type,data:data24};
+if(data.description !== undefined){
+let data23 = data.description;
+if(typeof data23 === "string"){
+if(func2(data23) > 1024){
+const err58 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema25.properties.description,data:data23};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -1462,8 +1465,8 @@ vErrors.push(err58);
 }
 errors++;
 }
-if(!((data24 === "bridge") || (data24 === "netmaker"))){
-const err59 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema25.properties.properties.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.properties.properties.network_type.enum,parentSchema:schema25.properties.properties.properties.network_type,data:data24};
+if(!pattern30.test(data23)){
+const err59 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$",parentSchema:schema25.properties.description,data:data23};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -1473,10 +1476,8 @@ vErrors.push(err59);
 errors++;
 }
 }
-if(data23.memory !== undefined){
-let data25 = data23.memory;
-if((!(((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25))) && (isFinite(data25)))) && (typeof data25 !== "string")){
-const err60 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema32.type},message:"must be integer,string",schema:schema32.type,parentSchema:schema32,data:data25};
+else {
+const err60 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.description.type,parentSchema:schema25.properties.description,data:data23};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -1485,9 +1486,11 @@ vErrors.push(err60);
 }
 errors++;
 }
-if((typeof data25 == "number") && (isFinite(data25))){
-if(data25 < 0 || isNaN(data25)){
-const err61 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema32,data:data25};
+}
+if(data.ephemeral !== undefined){
+let data24 = data.ephemeral;
+if(typeof data24 !== "boolean"){
+const err61 = {instancePath:instancePath+"/ephemeral",schemaPath:"#/properties/ephemeral/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.ephemeral.type,parentSchema:schema25.properties.ephemeral,data:data24};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -1497,9 +1500,12 @@ vErrors.push(err61);
 errors++;
 }
 }
-if(typeof data25 === "string"){
-if(!pattern29.test(data25)){
-const err62 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema32,data:data25};
+if(data.boot !== undefined){
+let data25 = data.boot;
+if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
+for(const key5 in data25){
+if(!(((key5 === "autostart") || (key5 === "priority")) || (key5 === "stop_priority"))){
+const err62 = {instancePath:instancePath+"/boot",schemaPath:"#/properties/boot/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.boot,data:data25};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -1509,11 +1515,10 @@ vErrors.push(err62);
 errors++;
 }
 }
-}
-if(data23.swap !== undefined){
-let data26 = data23.swap;
-if((!(((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26))) && (isFinite(data26)))) && (typeof data26 !== "string")){
-const err63 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema32.type},message:"must be integer,string",schema:schema32.type,parentSchema:schema32,data:data26};
+if(data25.autostart !== undefined){
+let data26 = data25.autostart;
+if(typeof data26 !== "boolean"){
+const err63 = {instancePath:instancePath+"/boot/autostart",schemaPath:"#/properties/boot/properties/autostart/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.boot.properties.autostart.type,parentSchema:schema25.properties.boot.properties.autostart,data:data26};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -1522,9 +1527,11 @@ vErrors.push(err63);
 }
 errors++;
 }
-if((typeof data26 == "number") && (isFinite(data26))){
-if(data26 < 0 || isNaN(data26)){
-const err64 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema32,data:data26};
+}
+if(data25.priority !== undefined){
+let data27 = data25.priority;
+if(!(((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27))) && (isFinite(data27)))){
+const err64 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.boot.properties.priority.type,parentSchema:schema25.properties.boot.properties.priority,data:data27};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -1533,10 +1540,9 @@ vErrors.push(err64);
 }
 errors++;
 }
-}
-if(typeof data26 === "string"){
-if(!pattern29.test(data26)){
-const err65 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema32,data:data26};
+if((typeof data27 == "number") && (isFinite(data27))){
+if(data27 > 2147483647 || isNaN(data27)){
+const err65 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema25.properties.boot.properties.priority,data:data27};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -1545,12 +1551,8 @@ vErrors.push(err65);
 }
 errors++;
 }
-}
-}
-if(data23.cores !== undefined){
-let data27 = data23.cores;
-if((!(((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27))) && (isFinite(data27)))) && (typeof data27 !== "string")){
-const err66 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/type",keyword:"type",params:{type: schema25.properties.properties.properties.cores.type},message:"must be integer,string",schema:schema25.properties.properties.properties.cores.type,parentSchema:schema25.properties.properties.properties.cores,data:data27};
+if(data27 < 0 || isNaN(data27)){
+const err66 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.boot.properties.priority,data:data27};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -1559,9 +1561,12 @@ vErrors.push(err66);
 }
 errors++;
 }
-if((typeof data27 == "number") && (isFinite(data27))){
-if(data27 < 1 || isNaN(data27)){
-const err67 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.properties.properties.cores,data:data27};
+}
+}
+if(data25.stop_priority !== undefined){
+let data28 = data25.stop_priority;
+if(!(((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28))) && (isFinite(data28)))){
+const err67 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.boot.properties.stop_priority.type,parentSchema:schema25.properties.boot.properties.stop_priority,data:data28};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -1570,10 +1575,9 @@ vErrors.push(err67);
 }
 errors++;
 }
-}
-if(typeof data27 === "string"){
-if(!pattern31.test(data27)){
-const err68 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/pattern",keyword:"pattern",params:{pattern: "^[1-9][0-9]*$"},message:"must match pattern \""+"^[1-9][0-9]*$"+"\"",schema:"^[1-9][0-9]*$",parentSchema:schema25.properties.properties.properties.cores,data:data27};
+if((typeof data28 == "number") && (isFinite(data28))){
+if(data28 > 2147483647 || isNaN(data28)){
+const err68 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema25.properties.boot.properties.stop_priority,data:data28};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -1582,13 +1586,8 @@ vErrors.push(err68);
 }
 errors++;
 }
-}
-}
-if(data23.hostname !== undefined){
-let data28 = data23.hostname;
-if(typeof data28 === "string"){
-if(!pattern32.test(data28)){
-const err69 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema25.properties.properties.properties.hostname,data:data28};
+if(data28 < 0 || isNaN(data28)){
+const err69 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.boot.properties.stop_priority,data:data28};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -1598,8 +1597,10 @@ vErrors.push(err69);
 errors++;
 }
 }
+}
+}
 else {
-const err70 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.hostname.type,parentSchema:schema25.properties.properties.properties.hostname,data:data28};
+const err70 = {instancePath:instancePath+"/boot",schemaPath:"#/properties/boot/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.boot.type,parentSchema:schema25.properties.boot,data:data25};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -1609,11 +1610,12 @@ vErrors.push(err70);
 errors++;
 }
 }
-if(data23.template !== undefined){
-let data29 = data23.template;
-if(typeof data29 === "string"){
-if(!pattern0.test(data29)){
-const err71 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/pattern",keyword:"pattern",params:{pattern: "^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema12,data:data29};
+if(data.snapshots !== undefined){
+let data29 = data.snapshots;
+if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
+for(const key6 in data29){
+if(!(((((key6 === "schedule") || (key6 === "expiry")) || (key6 === "pattern")) || (key6 === "keep")) || (key6 === "prune"))){
+const err71 = {instancePath:instancePath+"/snapshots",schemaPath:"#/properties/snapshots/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.snapshots,data:data29};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -1623,8 +1625,11 @@ vErrors.push(err71);
 errors++;
 }
 }
-else {
-const err72 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema12.type,parentSchema:schema12,data:data29};
+if(data29.schedule !== undefined){
+let data30 = data29.schedule;
+if(typeof data30 === "string"){
+if(func2(data30) > 512){
+const err72 = {instancePath:instancePath+"/snapshots/schedule",schemaPath:"#/properties/snapshots/properties/schedule/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema25.properties.snapshots.properties.schedule,data:data30};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -1634,10 +1639,8 @@ vErrors.push(err72);
 errors++;
 }
 }
-if(data23.onboot !== undefined){
-let data30 = data23.onboot;
-if(((typeof data30 !== "boolean") && (!(((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30))) && (isFinite(data30))))) && (typeof data30 !== "string")){
-const err73 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema35.type},message:"must be boolean,integer,string",schema:schema35.type,parentSchema:schema35,data:data30};
+else {
+const err73 = {instancePath:instancePath+"/snapshots/schedule",schemaPath:"#/properties/snapshots/properties/schedule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.schedule.type,parentSchema:schema25.properties.snapshots.properties.schedule,data:data30};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -1646,8 +1649,12 @@ vErrors.push(err73);
 }
 errors++;
 }
-if(!((((((((((data30 === true) || (data30 === false)) || (data30 === 1)) || (data30 === 0)) || (data30 === "1")) || (data30 === "0")) || (data30 === "true")) || (data30 === "false")) || (data30 === "yes")) || (data30 === "no"))){
-const err74 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema35.enum},message:"must be equal to one of the allowed values",schema:schema35.enum,parentSchema:schema35,data:data30};
+}
+if(data29.expiry !== undefined){
+let data31 = data29.expiry;
+if(typeof data31 === "string"){
+if(!pattern31.test(data31)){
+const err74 = {instancePath:instancePath+"/snapshots/expiry",schemaPath:"#/properties/snapshots/properties/expiry/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$"},message:"must match pattern \""+"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$"+"\"",schema:"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$",parentSchema:schema25.properties.snapshots.properties.expiry,data:data31};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1657,10 +1664,8 @@ vErrors.push(err74);
 errors++;
 }
 }
-if(data23.protection !== undefined){
-let data31 = data23.protection;
-if(((typeof data31 !== "boolean") && (!(((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31))) && (isFinite(data31))))) && (typeof data31 !== "string")){
-const err75 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema35.type},message:"must be boolean,integer,string",schema:schema35.type,parentSchema:schema35,data:data31};
+else {
+const err75 = {instancePath:instancePath+"/snapshots/expiry",schemaPath:"#/properties/snapshots/properties/expiry/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.expiry.type,parentSchema:schema25.properties.snapshots.properties.expiry,data:data31};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1669,8 +1674,12 @@ vErrors.push(err75);
 }
 errors++;
 }
-if(!((((((((((data31 === true) || (data31 === false)) || (data31 === 1)) || (data31 === 0)) || (data31 === "1")) || (data31 === "0")) || (data31 === "true")) || (data31 === "false")) || (data31 === "yes")) || (data31 === "no"))){
-const err76 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema35.enum},message:"must be equal to one of the allowed values",schema:schema35.enum,parentSchema:schema35,data:data31};
+}
+if(data29.pattern !== undefined){
+let data32 = data29.pattern;
+if(typeof data32 === "string"){
+if(func2(data32) > 200){
+const err76 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters",schema:200,parentSchema:schema25.properties.snapshots.properties.pattern,data:data32};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1679,11 +1688,8 @@ vErrors.push(err76);
 }
 errors++;
 }
-}
-if(data23.unprivileged !== undefined){
-let data32 = data23.unprivileged;
-if(((typeof data32 !== "boolean") && (!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32))))) && (typeof data32 !== "string")){
-const err77 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema35.type},message:"must be boolean,integer,string",schema:schema35.type,parentSchema:schema35,data:data32};
+if(func2(data32) < 1){
+const err77 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema25.properties.snapshots.properties.pattern,data:data32};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1692,8 +1698,8 @@ vErrors.push(err77);
 }
 errors++;
 }
-if(!((((((((((data32 === true) || (data32 === false)) || (data32 === 1)) || (data32 === 0)) || (data32 === "1")) || (data32 === "0")) || (data32 === "true")) || (data32 === "false")) || (data32 === "yes")) || (data32 === "no"))){
-const err78 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema35.enum},message:"must be equal to one of the allowed values",schema:schema35.enum,parentSchema:schema35,data:data32};
+if(!pattern32.test(data32)){
+const err78 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/pattern",keyword:"pattern",params:{pattern: "^[^/\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^[^/\\x00-\\x1f\\x7f]+$"+"\"",schema:"^[^/\\x00-\\x1f\\x7f]+$",parentSchema:schema25.properties.snapshots.properties.pattern,data:data32};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1703,11 +1709,8 @@ vErrors.push(err78);
 errors++;
 }
 }
-if(data23.nameserver !== undefined){
-let data33 = data23.nameserver;
-if(typeof data33 === "string"){
-if(!pattern34.test(data33)){
-const err79 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f:., ]+$"},message:"must match pattern \""+"^[0-9A-Fa-f:., ]+$"+"\"",schema:"^[0-9A-Fa-f:., ]+$",parentSchema:schema25.properties.properties.properties.nameserver,data:data33};
+else {
+const err79 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.pattern.type,parentSchema:schema25.properties.snapshots.properties.pattern,data:data32};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1717,8 +1720,11 @@ vErrors.push(err79);
 errors++;
 }
 }
-else {
-const err80 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.nameserver.type,parentSchema:schema25.properties.properties.properties.nameserver,data:data33};
+if(data29.keep !== undefined){
+let data33 = data29.keep;
+if(Array.isArray(data33)){
+if(data33.length > 100){
+const err80 = {instancePath:instancePath+"/snapshots/keep",schemaPath:"#/properties/snapshots/properties/keep/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items",schema:100,parentSchema:schema25.properties.snapshots.properties.keep,data:data33};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1727,12 +1733,12 @@ vErrors.push(err80);
 }
 errors++;
 }
-}
-if(data23.searchdomain !== undefined){
-let data34 = data23.searchdomain;
-if(typeof data34 === "string"){
-if(!pattern35.test(data34)){
-const err81 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9., -]+$"},message:"must match pattern \""+"^[A-Za-z0-9., -]+$"+"\"",schema:"^[A-Za-z0-9., -]+$",parentSchema:schema25.properties.properties.properties.searchdomain,data:data34};
+const len2 = data33.length;
+for(let i2=0; i2<len2; i2++){
+let data34 = data33[i2];
+if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
+if(data34.name === undefined){
+const err81 = {instancePath:instancePath+"/snapshots/keep/" + i2,schemaPath:"#/properties/snapshots/properties/keep/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema25.properties.snapshots.properties.keep.items.required,parentSchema:schema25.properties.snapshots.properties.keep.items,data:data34};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1741,9 +1747,9 @@ vErrors.push(err81);
 }
 errors++;
 }
-}
-else {
-const err82 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.searchdomain.type,parentSchema:schema25.properties.properties.properties.searchdomain,data:data34};
+for(const key7 in data34){
+if(!((key7 === "name") || (key7 === "stateful"))){
+const err82 = {instancePath:instancePath+"/snapshots/keep/" + i2,schemaPath:"#/properties/snapshots/properties/keep/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.snapshots.properties.keep.items,data:data34};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1753,9 +1759,11 @@ vErrors.push(err82);
 errors++;
 }
 }
-}
-else {
-const err83 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.properties.type,parentSchema:schema25.properties.properties,data:data23};
+if(data34.name !== undefined){
+let data35 = data34.name;
+if(typeof data35 === "string"){
+if(!pattern29.test(data35)){
+const err83 = {instancePath:instancePath+"/snapshots/keep/" + i2+"/name",schemaPath:"#/properties/snapshots/properties/keep/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",parentSchema:schema25.properties.snapshots.properties.keep.items.properties.name,data:data35};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1765,14 +1773,453 @@ vErrors.push(err83);
 errors++;
 }
 }
-}
 else {
-const err84 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.type,parentSchema:schema25,data};
+const err84 = {instancePath:instancePath+"/snapshots/keep/" + i2+"/name",schemaPath:"#/properties/snapshots/properties/keep/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.keep.items.properties.name.type,parentSchema:schema25.properties.snapshots.properties.keep.items.properties.name,data:data35};
 if(vErrors === null){
 vErrors = [err84];
 }
 else {
 vErrors.push(err84);
+}
+errors++;
+}
+}
+if(data34.stateful !== undefined){
+let data36 = data34.stateful;
+if(typeof data36 !== "boolean"){
+const err85 = {instancePath:instancePath+"/snapshots/keep/" + i2+"/stateful",schemaPath:"#/properties/snapshots/properties/keep/items/properties/stateful/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.snapshots.properties.keep.items.properties.stateful.type,parentSchema:schema25.properties.snapshots.properties.keep.items.properties.stateful,data:data36};
+if(vErrors === null){
+vErrors = [err85];
+}
+else {
+vErrors.push(err85);
+}
+errors++;
+}
+}
+}
+else {
+const err86 = {instancePath:instancePath+"/snapshots/keep/" + i2,schemaPath:"#/properties/snapshots/properties/keep/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.snapshots.properties.keep.items.type,parentSchema:schema25.properties.snapshots.properties.keep.items,data:data34};
+if(vErrors === null){
+vErrors = [err86];
+}
+else {
+vErrors.push(err86);
+}
+errors++;
+}
+}
+}
+else {
+const err87 = {instancePath:instancePath+"/snapshots/keep",schemaPath:"#/properties/snapshots/properties/keep/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.snapshots.properties.keep.type,parentSchema:schema25.properties.snapshots.properties.keep,data:data33};
+if(vErrors === null){
+vErrors = [err87];
+}
+else {
+vErrors.push(err87);
+}
+errors++;
+}
+}
+if(data29.prune !== undefined){
+let data37 = data29.prune;
+if(typeof data37 !== "boolean"){
+const err88 = {instancePath:instancePath+"/snapshots/prune",schemaPath:"#/properties/snapshots/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.snapshots.properties.prune.type,parentSchema:schema25.properties.snapshots.properties.prune,data:data37};
+if(vErrors === null){
+vErrors = [err88];
+}
+else {
+vErrors.push(err88);
+}
+errors++;
+}
+}
+}
+else {
+const err89 = {instancePath:instancePath+"/snapshots",schemaPath:"#/properties/snapshots/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.snapshots.type,parentSchema:schema25.properties.snapshots,data:data29};
+if(vErrors === null){
+vErrors = [err89];
+}
+else {
+vErrors.push(err89);
+}
+errors++;
+}
+}
+if(data.restart !== undefined){
+let data38 = data.restart;
+if(typeof data38 !== "string"){
+const err90 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.restart.type,parentSchema:schema25.properties.restart,data:data38};
+if(vErrors === null){
+vErrors = [err90];
+}
+else {
+vErrors.push(err90);
+}
+errors++;
+}
+if(!((data38 === "allowed") || (data38 === "never"))){
+const err91 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/enum",keyword:"enum",params:{allowedValues: schema25.properties.restart.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.restart.enum,parentSchema:schema25.properties.restart,data:data38};
+if(vErrors === null){
+vErrors = [err91];
+}
+else {
+vErrors.push(err91);
+}
+errors++;
+}
+}
+if(data.stop_timeout !== undefined){
+let data39 = data.stop_timeout;
+if(!(((typeof data39 == "number") && (!(data39 % 1) && !isNaN(data39))) && (isFinite(data39)))){
+const err92 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.stop_timeout.type,parentSchema:schema25.properties.stop_timeout,data:data39};
+if(vErrors === null){
+vErrors = [err92];
+}
+else {
+vErrors.push(err92);
+}
+errors++;
+}
+if((typeof data39 == "number") && (isFinite(data39))){
+if(data39 < 0 || isNaN(data39)){
+const err93 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.stop_timeout,data:data39};
+if(vErrors === null){
+vErrors = [err93];
+}
+else {
+vErrors.push(err93);
+}
+errors++;
+}
+}
+}
+if(data.properties !== undefined){
+let data40 = data.properties;
+if(data40 && typeof data40 == "object" && !Array.isArray(data40)){
+if(data40.network_type !== undefined){
+let data41 = data40.network_type;
+if(typeof data41 !== "string"){
+const err94 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.network_type.type,parentSchema:schema25.properties.properties.properties.network_type,data:data41};
+if(vErrors === null){
+vErrors = [err94];
+}
+else {
+vErrors.push(err94);
+}
+errors++;
+}
+if(!((data41 === "bridge") || (data41 === "netmaker"))){
+const err95 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema25.properties.properties.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.properties.properties.network_type.enum,parentSchema:schema25.properties.properties.properties.network_type,data:data41};
+if(vErrors === null){
+vErrors = [err95];
+}
+else {
+vErrors.push(err95);
+}
+errors++;
+}
+}
+if(data40.memory !== undefined){
+let data42 = data40.memory;
+if((!(((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42))) && (isFinite(data42)))) && (typeof data42 !== "string")){
+const err96 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema33.type},message:"must be integer,string",schema:schema33.type,parentSchema:schema33,data:data42};
+if(vErrors === null){
+vErrors = [err96];
+}
+else {
+vErrors.push(err96);
+}
+errors++;
+}
+if((typeof data42 == "number") && (isFinite(data42))){
+if(data42 < 0 || isNaN(data42)){
+const err97 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema33,data:data42};
+if(vErrors === null){
+vErrors = [err97];
+}
+else {
+vErrors.push(err97);
+}
+errors++;
+}
+}
+if(typeof data42 === "string"){
+if(!pattern34.test(data42)){
+const err98 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema33,data:data42};
+if(vErrors === null){
+vErrors = [err98];
+}
+else {
+vErrors.push(err98);
+}
+errors++;
+}
+}
+}
+if(data40.swap !== undefined){
+let data43 = data40.swap;
+if((!(((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43))) && (isFinite(data43)))) && (typeof data43 !== "string")){
+const err99 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema33.type},message:"must be integer,string",schema:schema33.type,parentSchema:schema33,data:data43};
+if(vErrors === null){
+vErrors = [err99];
+}
+else {
+vErrors.push(err99);
+}
+errors++;
+}
+if((typeof data43 == "number") && (isFinite(data43))){
+if(data43 < 0 || isNaN(data43)){
+const err100 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema33,data:data43};
+if(vErrors === null){
+vErrors = [err100];
+}
+else {
+vErrors.push(err100);
+}
+errors++;
+}
+}
+if(typeof data43 === "string"){
+if(!pattern34.test(data43)){
+const err101 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema33,data:data43};
+if(vErrors === null){
+vErrors = [err101];
+}
+else {
+vErrors.push(err101);
+}
+errors++;
+}
+}
+}
+if(data40.cores !== undefined){
+let data44 = data40.cores;
+if((!(((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44))) && (isFinite(data44)))) && (typeof data44 !== "string")){
+const err102 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/type",keyword:"type",params:{type: schema25.properties.properties.properties.cores.type},message:"must be integer,string",schema:schema25.properties.properties.properties.cores.type,parentSchema:schema25.properties.properties.properties.cores,data:data44};
+if(vErrors === null){
+vErrors = [err102];
+}
+else {
+vErrors.push(err102);
+}
+errors++;
+}
+if((typeof data44 == "number") && (isFinite(data44))){
+if(data44 < 1 || isNaN(data44)){
+const err103 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.properties.properties.cores,data:data44};
+if(vErrors === null){
+vErrors = [err103];
+}
+else {
+vErrors.push(err103);
+}
+errors++;
+}
+}
+if(typeof data44 === "string"){
+if(!pattern36.test(data44)){
+const err104 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/pattern",keyword:"pattern",params:{pattern: "^[1-9][0-9]*$"},message:"must match pattern \""+"^[1-9][0-9]*$"+"\"",schema:"^[1-9][0-9]*$",parentSchema:schema25.properties.properties.properties.cores,data:data44};
+if(vErrors === null){
+vErrors = [err104];
+}
+else {
+vErrors.push(err104);
+}
+errors++;
+}
+}
+}
+if(data40.hostname !== undefined){
+let data45 = data40.hostname;
+if(typeof data45 === "string"){
+if(!pattern37.test(data45)){
+const err105 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema25.properties.properties.properties.hostname,data:data45};
+if(vErrors === null){
+vErrors = [err105];
+}
+else {
+vErrors.push(err105);
+}
+errors++;
+}
+}
+else {
+const err106 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.hostname.type,parentSchema:schema25.properties.properties.properties.hostname,data:data45};
+if(vErrors === null){
+vErrors = [err106];
+}
+else {
+vErrors.push(err106);
+}
+errors++;
+}
+}
+if(data40.template !== undefined){
+let data46 = data40.template;
+if(typeof data46 === "string"){
+if(!pattern0.test(data46)){
+const err107 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/pattern",keyword:"pattern",params:{pattern: "^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema12,data:data46};
+if(vErrors === null){
+vErrors = [err107];
+}
+else {
+vErrors.push(err107);
+}
+errors++;
+}
+}
+else {
+const err108 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema12.type,parentSchema:schema12,data:data46};
+if(vErrors === null){
+vErrors = [err108];
+}
+else {
+vErrors.push(err108);
+}
+errors++;
+}
+}
+if(data40.onboot !== undefined){
+let data47 = data40.onboot;
+if(((typeof data47 !== "boolean") && (!(((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47))) && (isFinite(data47))))) && (typeof data47 !== "string")){
+const err109 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema36.type},message:"must be boolean,integer,string",schema:schema36.type,parentSchema:schema36,data:data47};
+if(vErrors === null){
+vErrors = [err109];
+}
+else {
+vErrors.push(err109);
+}
+errors++;
+}
+if(!((((((((((data47 === true) || (data47 === false)) || (data47 === 1)) || (data47 === 0)) || (data47 === "1")) || (data47 === "0")) || (data47 === "true")) || (data47 === "false")) || (data47 === "yes")) || (data47 === "no"))){
+const err110 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema36.enum},message:"must be equal to one of the allowed values",schema:schema36.enum,parentSchema:schema36,data:data47};
+if(vErrors === null){
+vErrors = [err110];
+}
+else {
+vErrors.push(err110);
+}
+errors++;
+}
+}
+if(data40.protection !== undefined){
+let data48 = data40.protection;
+if(((typeof data48 !== "boolean") && (!(((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48))) && (isFinite(data48))))) && (typeof data48 !== "string")){
+const err111 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema36.type},message:"must be boolean,integer,string",schema:schema36.type,parentSchema:schema36,data:data48};
+if(vErrors === null){
+vErrors = [err111];
+}
+else {
+vErrors.push(err111);
+}
+errors++;
+}
+if(!((((((((((data48 === true) || (data48 === false)) || (data48 === 1)) || (data48 === 0)) || (data48 === "1")) || (data48 === "0")) || (data48 === "true")) || (data48 === "false")) || (data48 === "yes")) || (data48 === "no"))){
+const err112 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema36.enum},message:"must be equal to one of the allowed values",schema:schema36.enum,parentSchema:schema36,data:data48};
+if(vErrors === null){
+vErrors = [err112];
+}
+else {
+vErrors.push(err112);
+}
+errors++;
+}
+}
+if(data40.unprivileged !== undefined){
+let data49 = data40.unprivileged;
+if(((typeof data49 !== "boolean") && (!(((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49))) && (isFinite(data49))))) && (typeof data49 !== "string")){
+const err113 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema36.type},message:"must be boolean,integer,string",schema:schema36.type,parentSchema:schema36,data:data49};
+if(vErrors === null){
+vErrors = [err113];
+}
+else {
+vErrors.push(err113);
+}
+errors++;
+}
+if(!((((((((((data49 === true) || (data49 === false)) || (data49 === 1)) || (data49 === 0)) || (data49 === "1")) || (data49 === "0")) || (data49 === "true")) || (data49 === "false")) || (data49 === "yes")) || (data49 === "no"))){
+const err114 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema36.enum},message:"must be equal to one of the allowed values",schema:schema36.enum,parentSchema:schema36,data:data49};
+if(vErrors === null){
+vErrors = [err114];
+}
+else {
+vErrors.push(err114);
+}
+errors++;
+}
+}
+if(data40.nameserver !== undefined){
+let data50 = data40.nameserver;
+if(typeof data50 === "string"){
+if(!pattern39.test(data50)){
+const err115 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f:., ]+$"},message:"must match pattern \""+"^[0-9A-Fa-f:., ]+$"+"\"",schema:"^[0-9A-Fa-f:., ]+$",parentSchema:schema25.properties.properties.properties.nameserver,data:data50};
+if(vErrors === null){
+vErrors = [err115];
+}
+else {
+vErrors.push(err115);
+}
+errors++;
+}
+}
+else {
+const err116 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.nameserver.type,parentSchema:schema25.properties.properties.properties.nameserver,data:data50};
+if(vErrors === null){
+vErrors = [err116];
+}
+else {
+vErrors.push(err116);
+}
+errors++;
+}
+}
+if(data40.searchdomain !== undefined){
+let data51 = data40.searchdomain;
+if(typeof data51 === "string"){
+if(!pattern40.test(data51)){
+const err117 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9., -]+$"},message:"must match pattern \""+"^[A-Za-z0-9., -]+$"+"\"",schema:"^[A-Za-z0-9., -]+$",parentSchema:schema25.properties.properties.properties.searchdomain,data:data51};
+if(vErrors === null){
+vErrors = [err117];
+}
+else {
+vErrors.push(err117);
+}
+errors++;
+}
+}
+else {
+const err118 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.searchdomain.type,parentSchema:schema25.properties.properties.properties.searchdomain,data:data51};
+if(vErrors === null){
+vErrors = [err118];
+}
+else {
+vErrors.push(err118);
+}
+errors++;
+}
+}
+}
+else {
+const err119 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.properties.type,parentSchema:schema25.properties.properties,data:data40};
+if(vErrors === null){
+vErrors = [err119];
+}
+else {
+vErrors.push(err119);
+}
+errors++;
+}
+}
+}
+else {
+const err120 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.type,parentSchema:schema25,data};
+if(vErrors === null){
+vErrors = [err120];
+}
+else {
+vErrors.push(err120);
 }
 errors++;
 }
@@ -2089,15 +2536,15 @@ return errors === 0;
 }
 
 export const validate_network = validate17;
-const schema38 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"network.schema.json","title":"NetworkSection","description":"plugins.network (also plugins.net, the op-dbus name): the host's links, their addresses and static routes. op's own fields and the op-dbus net fields (ports, controller, ipv4.address, ipv4.enabled, ipv4.dhcp, properties) are both accepted; op-dbus types are ovs-bridge, ovs-port, bridge and ethernet.","type":"object","additionalProperties":false,"properties":{"prune":{"description":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","type":"boolean"},"interfaces":{"type":"array","items":{"$ref":"#/definitions/interface"}},"routes":{"type":"array","items":{"$ref":"#/definitions/route"}}},"definitions":{"linkName":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"interface":{"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}},"mtu":{"type":"integer","minimum":68,"maximum":65535},"ipv4":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}},"ipv6":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}},"address4":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]},"address6":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]},"route":{"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}}}};
-const schema39 = {"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}};
-const schema40 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
-const schema41 = {"type":"integer","minimum":68,"maximum":65535};
-const pattern37 = new RegExp("^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$", "u");
-const pattern38 = new RegExp("^[^\"#\\u0000-\\u001f\\u007f]{0,200}$", "u");
-const pattern42 = new RegExp("^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$", "u");
-const schema42 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}};
-const schema43 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]};
+const schema39 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"network.schema.json","title":"NetworkSection","description":"plugins.network (also plugins.net, the op-dbus name): the host's links, their addresses and static routes. op's own fields and the op-dbus net fields (ports, controller, ipv4.address, ipv4.enabled, ipv4.dhcp, properties) are both accepted; op-dbus types are ovs-bridge, ovs-port, bridge and ethernet.","type":"object","additionalProperties":false,"properties":{"prune":{"description":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","type":"boolean"},"interfaces":{"type":"array","items":{"$ref":"#/definitions/interface"}},"routes":{"type":"array","items":{"$ref":"#/definitions/route"}}},"definitions":{"linkName":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"interface":{"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}},"mtu":{"type":"integer","minimum":68,"maximum":65535},"ipv4":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}},"ipv6":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}},"address4":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]},"address6":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]},"route":{"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}}}};
+const schema40 = {"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}};
+const schema41 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
+const schema42 = {"type":"integer","minimum":68,"maximum":65535};
+const pattern42 = new RegExp("^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$", "u");
+const pattern43 = new RegExp("^[^\"#\\u0000-\\u001f\\u007f]{0,200}$", "u");
+const pattern47 = new RegExp("^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$", "u");
+const schema43 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}};
+const schema44 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]};
 
 function validate19(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -2105,7 +2552,7 @@ let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!((((((key0 === "addresses") || (key0 === "address")) || (key0 === "enabled")) || (key0 === "dhcp")) || (key0 === "gateway")) || (key0 === "dns"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema42,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema43,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -2127,7 +2574,7 @@ let passing0 = null;
 const _errs7 = errors;
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 if(data1.ip === undefined){
-const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema43.oneOf[0].required,parentSchema:schema43.oneOf[0],data:data1};
+const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema44.oneOf[0].required,parentSchema:schema44.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -2137,7 +2584,7 @@ vErrors.push(err1);
 errors++;
 }
 if(data1.prefix === undefined){
-const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema43.oneOf[0].required,parentSchema:schema43.oneOf[0],data:data1};
+const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema44.oneOf[0].required,parentSchema:schema44.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -2148,7 +2595,7 @@ errors++;
 }
 for(const key1 in data1){
 if(!((key1 === "ip") || (key1 === "prefix"))){
-const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema43.oneOf[0],data:data1};
+const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema44.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -2161,7 +2608,7 @@ errors++;
 if(data1.ip !== undefined){
 let data2 = data1.ip;
 if(typeof data2 !== "string"){
-const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.oneOf[0].properties.ip.type,parentSchema:schema43.oneOf[0].properties.ip,data:data2};
+const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema44.oneOf[0].properties.ip.type,parentSchema:schema44.oneOf[0].properties.ip,data:data2};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -2174,7 +2621,7 @@ errors++;
 if(data1.prefix !== undefined){
 let data3 = data1.prefix;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema43.oneOf[0].properties.prefix.type,parentSchema:schema43.oneOf[0].properties.prefix,data:data3};
+const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema44.oneOf[0].properties.prefix.type,parentSchema:schema44.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -2185,7 +2632,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 32 || isNaN(data3)){
-const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema43.oneOf[0].properties.prefix,data:data3};
+const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema44.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -2195,7 +2642,7 @@ vErrors.push(err6);
 errors++;
 }
 if(data3 < 0 || isNaN(data3)){
-const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema43.oneOf[0].properties.prefix,data:data3};
+const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema44.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -2208,7 +2655,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema43.oneOf[0].type,parentSchema:schema43.oneOf[0],data:data1};
+const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema44.oneOf[0].type,parentSchema:schema44.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -2224,7 +2671,7 @@ passing0 = 0;
 }
 const _errs14 = errors;
 if(typeof data1 !== "string"){
-const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.oneOf[1].type,parentSchema:schema43.oneOf[1],data:data1};
+const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema44.oneOf[1].type,parentSchema:schema44.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -2245,7 +2692,7 @@ passing0 = 1;
 }
 }
 if(!valid4){
-const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema43.oneOf,parentSchema:schema43,data:data1};
+const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema44.oneOf,parentSchema:schema44,data:data1};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -2268,7 +2715,7 @@ vErrors = null;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema42.properties.addresses.type,parentSchema:schema42.properties.addresses,data:data0};
+const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema43.properties.addresses.type,parentSchema:schema43.properties.addresses,data:data0};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -2290,7 +2737,7 @@ let passing1 = null;
 const _errs21 = errors;
 if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
 if(data5.ip === undefined){
-const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema43.oneOf[0].required,parentSchema:schema43.oneOf[0],data:data5};
+const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema44.oneOf[0].required,parentSchema:schema44.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -2300,7 +2747,7 @@ vErrors.push(err12);
 errors++;
 }
 if(data5.prefix === undefined){
-const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema43.oneOf[0].required,parentSchema:schema43.oneOf[0],data:data5};
+const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema44.oneOf[0].required,parentSchema:schema44.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -2311,7 +2758,7 @@ errors++;
 }
 for(const key2 in data5){
 if(!((key2 === "ip") || (key2 === "prefix"))){
-const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema43.oneOf[0],data:data5};
+const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema44.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -2324,7 +2771,7 @@ errors++;
 if(data5.ip !== undefined){
 let data6 = data5.ip;
 if(typeof data6 !== "string"){
-const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.oneOf[0].properties.ip.type,parentSchema:schema43.oneOf[0].properties.ip,data:data6};
+const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema44.oneOf[0].properties.ip.type,parentSchema:schema44.oneOf[0].properties.ip,data:data6};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -2337,7 +2784,7 @@ errors++;
 if(data5.prefix !== undefined){
 let data7 = data5.prefix;
 if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
-const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema43.oneOf[0].properties.prefix.type,parentSchema:schema43.oneOf[0].properties.prefix,data:data7};
+const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema44.oneOf[0].properties.prefix.type,parentSchema:schema44.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -2348,7 +2795,7 @@ errors++;
 }
 if((typeof data7 == "number") && (isFinite(data7))){
 if(data7 > 32 || isNaN(data7)){
-const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema43.oneOf[0].properties.prefix,data:data7};
+const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema44.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -2358,7 +2805,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data7 < 0 || isNaN(data7)){
-const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema43.oneOf[0].properties.prefix,data:data7};
+const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema44.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -2371,7 +2818,7 @@ errors++;
 }
 }
 else {
-const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema43.oneOf[0].type,parentSchema:schema43.oneOf[0],data:data5};
+const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema44.oneOf[0].type,parentSchema:schema44.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -2387,7 +2834,7 @@ passing1 = 0;
 }
 const _errs28 = errors;
 if(typeof data5 !== "string"){
-const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.oneOf[1].type,parentSchema:schema43.oneOf[1],data:data5};
+const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema44.oneOf[1].type,parentSchema:schema44.oneOf[1],data:data5};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -2408,7 +2855,7 @@ passing1 = 1;
 }
 }
 if(!valid9){
-const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema43.oneOf,parentSchema:schema43,data:data5};
+const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema44.oneOf,parentSchema:schema44,data:data5};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -2431,7 +2878,7 @@ vErrors = null;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema42.properties.address.type,parentSchema:schema42.properties.address,data:data4};
+const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema43.properties.address.type,parentSchema:schema43.properties.address,data:data4};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -2444,7 +2891,7 @@ errors++;
 if(data.enabled !== undefined){
 let data8 = data.enabled;
 if(typeof data8 !== "boolean"){
-const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema42.properties.enabled.type,parentSchema:schema42.properties.enabled,data:data8};
+const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema43.properties.enabled.type,parentSchema:schema43.properties.enabled,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -2457,7 +2904,7 @@ errors++;
 if(data.dhcp !== undefined){
 let data9 = data.dhcp;
 if(typeof data9 !== "boolean"){
-const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema42.properties.dhcp.type,parentSchema:schema42.properties.dhcp,data:data9};
+const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema43.properties.dhcp.type,parentSchema:schema43.properties.dhcp,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -2470,7 +2917,7 @@ errors++;
 if(data.gateway !== undefined){
 let data10 = data.gateway;
 if(typeof data10 !== "string"){
-const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema42.properties.gateway.type,parentSchema:schema42.properties.gateway,data:data10};
+const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.properties.gateway.type,parentSchema:schema43.properties.gateway,data:data10};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -2483,7 +2930,7 @@ errors++;
 if(data.dns !== undefined){
 let data11 = data.dns;
 if(!(Array.isArray(data11))){
-const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema42.properties.dns.type,parentSchema:schema42.properties.dns,data:data11};
+const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema43.properties.dns.type,parentSchema:schema43.properties.dns,data:data11};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -2495,7 +2942,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema42.type,parentSchema:schema42,data};
+const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema43.type,parentSchema:schema43,data};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -2508,8 +2955,8 @@ validate19.errors = vErrors;
 return errors === 0;
 }
 
-const schema45 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}};
-const schema46 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]};
+const schema46 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}};
+const schema47 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]};
 
 function validate21(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -2517,7 +2964,7 @@ let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!((((((key0 === "addresses") || (key0 === "address")) || (key0 === "enabled")) || (key0 === "dhcp")) || (key0 === "gateway")) || (key0 === "dns"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema45,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema46,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -2539,7 +2986,7 @@ let passing0 = null;
 const _errs7 = errors;
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 if(data1.ip === undefined){
-const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema46.oneOf[0].required,parentSchema:schema46.oneOf[0],data:data1};
+const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema47.oneOf[0].required,parentSchema:schema47.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -2549,7 +2996,7 @@ vErrors.push(err1);
 errors++;
 }
 if(data1.prefix === undefined){
-const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema46.oneOf[0].required,parentSchema:schema46.oneOf[0],data:data1};
+const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema47.oneOf[0].required,parentSchema:schema47.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -2560,7 +3007,7 @@ errors++;
 }
 for(const key1 in data1){
 if(!((key1 === "ip") || (key1 === "prefix"))){
-const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema46.oneOf[0],data:data1};
+const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema47.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -2573,7 +3020,7 @@ errors++;
 if(data1.ip !== undefined){
 let data2 = data1.ip;
 if(typeof data2 !== "string"){
-const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema46.oneOf[0].properties.ip.type,parentSchema:schema46.oneOf[0].properties.ip,data:data2};
+const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema47.oneOf[0].properties.ip.type,parentSchema:schema47.oneOf[0].properties.ip,data:data2};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -2586,7 +3033,7 @@ errors++;
 if(data1.prefix !== undefined){
 let data3 = data1.prefix;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema46.oneOf[0].properties.prefix.type,parentSchema:schema46.oneOf[0].properties.prefix,data:data3};
+const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema47.oneOf[0].properties.prefix.type,parentSchema:schema47.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -2597,7 +3044,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 128 || isNaN(data3)){
-const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema46.oneOf[0].properties.prefix,data:data3};
+const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema47.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -2607,7 +3054,7 @@ vErrors.push(err6);
 errors++;
 }
 if(data3 < 0 || isNaN(data3)){
-const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema46.oneOf[0].properties.prefix,data:data3};
+const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema47.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -2620,7 +3067,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema46.oneOf[0].type,parentSchema:schema46.oneOf[0],data:data1};
+const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema47.oneOf[0].type,parentSchema:schema47.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -2636,7 +3083,7 @@ passing0 = 0;
 }
 const _errs14 = errors;
 if(typeof data1 !== "string"){
-const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema46.oneOf[1].type,parentSchema:schema46.oneOf[1],data:data1};
+const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema47.oneOf[1].type,parentSchema:schema47.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -2657,7 +3104,7 @@ passing0 = 1;
 }
 }
 if(!valid4){
-const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema46.oneOf,parentSchema:schema46,data:data1};
+const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema47.oneOf,parentSchema:schema47,data:data1};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -2680,7 +3127,7 @@ vErrors = null;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema45.properties.addresses.type,parentSchema:schema45.properties.addresses,data:data0};
+const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema46.properties.addresses.type,parentSchema:schema46.properties.addresses,data:data0};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -2702,7 +3149,7 @@ let passing1 = null;
 const _errs21 = errors;
 if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
 if(data5.ip === undefined){
-const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema46.oneOf[0].required,parentSchema:schema46.oneOf[0],data:data5};
+const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema47.oneOf[0].required,parentSchema:schema47.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -2712,7 +3159,7 @@ vErrors.push(err12);
 errors++;
 }
 if(data5.prefix === undefined){
-const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema46.oneOf[0].required,parentSchema:schema46.oneOf[0],data:data5};
+const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema47.oneOf[0].required,parentSchema:schema47.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -2723,7 +3170,7 @@ errors++;
 }
 for(const key2 in data5){
 if(!((key2 === "ip") || (key2 === "prefix"))){
-const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema46.oneOf[0],data:data5};
+const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema47.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -2736,7 +3183,7 @@ errors++;
 if(data5.ip !== undefined){
 let data6 = data5.ip;
 if(typeof data6 !== "string"){
-const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema46.oneOf[0].properties.ip.type,parentSchema:schema46.oneOf[0].properties.ip,data:data6};
+const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema47.oneOf[0].properties.ip.type,parentSchema:schema47.oneOf[0].properties.ip,data:data6};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -2749,7 +3196,7 @@ errors++;
 if(data5.prefix !== undefined){
 let data7 = data5.prefix;
 if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
-const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema46.oneOf[0].properties.prefix.type,parentSchema:schema46.oneOf[0].properties.prefix,data:data7};
+const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema47.oneOf[0].properties.prefix.type,parentSchema:schema47.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -2760,7 +3207,7 @@ errors++;
 }
 if((typeof data7 == "number") && (isFinite(data7))){
 if(data7 > 128 || isNaN(data7)){
-const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema46.oneOf[0].properties.prefix,data:data7};
+const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema47.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -2770,7 +3217,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data7 < 0 || isNaN(data7)){
-const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema46.oneOf[0].properties.prefix,data:data7};
+const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema47.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -2783,7 +3230,7 @@ errors++;
 }
 }
 else {
-const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema46.oneOf[0].type,parentSchema:schema46.oneOf[0],data:data5};
+const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema47.oneOf[0].type,parentSchema:schema47.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -2799,7 +3246,7 @@ passing1 = 0;
 }
 const _errs28 = errors;
 if(typeof data5 !== "string"){
-const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema46.oneOf[1].type,parentSchema:schema46.oneOf[1],data:data5};
+const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema47.oneOf[1].type,parentSchema:schema47.oneOf[1],data:data5};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -2820,7 +3267,7 @@ passing1 = 1;
 }
 }
 if(!valid9){
-const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema46.oneOf,parentSchema:schema46,data:data5};
+const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema47.oneOf,parentSchema:schema47,data:data5};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -2843,7 +3290,7 @@ vErrors = null;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema45.properties.address.type,parentSchema:schema45.properties.address,data:data4};
+const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema46.properties.address.type,parentSchema:schema46.properties.address,data:data4};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -2856,7 +3303,7 @@ errors++;
 if(data.enabled !== undefined){
 let data8 = data.enabled;
 if(typeof data8 !== "boolean"){
-const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema45.properties.enabled.type,parentSchema:schema45.properties.enabled,data:data8};
+const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema46.properties.enabled.type,parentSchema:schema46.properties.enabled,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -2869,7 +3316,7 @@ errors++;
 if(data.dhcp !== undefined){
 let data9 = data.dhcp;
 if(typeof data9 !== "boolean"){
-const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema45.properties.dhcp.type,parentSchema:schema45.properties.dhcp,data:data9};
+const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema46.properties.dhcp.type,parentSchema:schema46.properties.dhcp,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -2882,7 +3329,7 @@ errors++;
 if(data.gateway !== undefined){
 let data10 = data.gateway;
 if(typeof data10 !== "string"){
-const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema45.properties.gateway.type,parentSchema:schema45.properties.gateway,data:data10};
+const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema46.properties.gateway.type,parentSchema:schema46.properties.gateway,data:data10};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -2895,7 +3342,7 @@ errors++;
 if(data.dns !== undefined){
 let data11 = data.dns;
 if(!(Array.isArray(data11))){
-const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema45.properties.dns.type,parentSchema:schema45.properties.dns,data:data11};
+const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema46.properties.dns.type,parentSchema:schema46.properties.dns,data:data11};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -2907,7 +3354,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema45.type,parentSchema:schema45,data};
+const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema46.type,parentSchema:schema46,data};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -2926,7 +3373,7 @@ let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema39.required,parentSchema:schema39,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema40.required,parentSchema:schema40,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -2936,7 +3383,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.type === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema39.required,parentSchema:schema39,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema40.required,parentSchema:schema40,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -2946,8 +3393,8 @@ vErrors.push(err1);
 errors++;
 }
 for(const key0 in data){
-if(!(func4.call(schema39.properties, key0))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema39,data};
+if(!(func4.call(schema40.properties, key0))){
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema40,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -2961,7 +3408,7 @@ if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
 if(!pattern20.test(data0)){
-const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema40,data:data0};
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema41,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -2972,7 +3419,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.type,parentSchema:schema40,data:data0};
+const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema41.type,parentSchema:schema41,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -2985,7 +3432,7 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 !== "string"){
-const err5 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.type.type,parentSchema:schema39.properties.type,data:data1};
+const err5 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.properties.type.type,parentSchema:schema40.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -2995,7 +3442,7 @@ vErrors.push(err5);
 errors++;
 }
 if(!(((((((((data1 === "linux-bridge") || (data1 === "ovs-bridge")) || (data1 === "ovs-interface")) || (data1 === "veth")) || (data1 === "macvlan")) || (data1 === "dummy")) || (data1 === "ethernet")) || (data1 === "bridge")) || (data1 === "ovs-port"))){
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema39.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema39.properties.type.enum,parentSchema:schema39.properties.type,data:data1};
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema40.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema40.properties.type.enum,parentSchema:schema40.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -3008,7 +3455,7 @@ errors++;
 if(data.ensure !== undefined){
 let data2 = data.ensure;
 if(typeof data2 !== "string"){
-const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.ensure.type,parentSchema:schema39.properties.ensure,data:data2};
+const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.properties.ensure.type,parentSchema:schema40.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -3018,7 +3465,7 @@ vErrors.push(err7);
 errors++;
 }
 if(!((data2 === "present") || (data2 === "absent"))){
-const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema39.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema39.properties.ensure.enum,parentSchema:schema39.properties.ensure,data:data2};
+const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema40.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema40.properties.ensure.enum,parentSchema:schema40.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -3031,7 +3478,7 @@ errors++;
 if(data.state !== undefined){
 let data3 = data.state;
 if(typeof data3 !== "string"){
-const err9 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.state.type,parentSchema:schema39.properties.state,data:data3};
+const err9 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.properties.state.type,parentSchema:schema40.properties.state,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -3041,7 +3488,7 @@ vErrors.push(err9);
 errors++;
 }
 if(!((data3 === "up") || (data3 === "down"))){
-const err10 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/enum",keyword:"enum",params:{allowedValues: schema39.properties.state.enum},message:"must be equal to one of the allowed values",schema:schema39.properties.state.enum,parentSchema:schema39.properties.state,data:data3};
+const err10 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/enum",keyword:"enum",params:{allowedValues: schema40.properties.state.enum},message:"must be equal to one of the allowed values",schema:schema40.properties.state.enum,parentSchema:schema40.properties.state,data:data3};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -3054,7 +3501,7 @@ errors++;
 if(data.mtu !== undefined){
 let data4 = data.mtu;
 if(!(((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4))) && (isFinite(data4)))){
-const err11 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema41.type,parentSchema:schema41,data:data4};
+const err11 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema42.type,parentSchema:schema42,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -3065,7 +3512,7 @@ errors++;
 }
 if((typeof data4 == "number") && (isFinite(data4))){
 if(data4 > 65535 || isNaN(data4)){
-const err12 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema41,data:data4};
+const err12 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema42,data:data4};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -3075,7 +3522,7 @@ vErrors.push(err12);
 errors++;
 }
 if(data4 < 68 || isNaN(data4)){
-const err13 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 68},message:"must be >= 68",schema:68,parentSchema:schema41,data:data4};
+const err13 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 68},message:"must be >= 68",schema:68,parentSchema:schema42,data:data4};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -3089,8 +3536,8 @@ errors++;
 if(data.mac !== undefined){
 let data5 = data.mac;
 if(typeof data5 === "string"){
-if(!pattern37.test(data5)){
-const err14 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},message:"must match pattern \""+"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"+"\"",schema:"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$",parentSchema:schema39.properties.mac,data:data5};
+if(!pattern42.test(data5)){
+const err14 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},message:"must match pattern \""+"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"+"\"",schema:"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$",parentSchema:schema40.properties.mac,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -3101,7 +3548,7 @@ errors++;
 }
 }
 else {
-const err15 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.mac.type,parentSchema:schema39.properties.mac,data:data5};
+const err15 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.properties.mac.type,parentSchema:schema40.properties.mac,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -3114,8 +3561,8 @@ errors++;
 if(data.alias !== undefined){
 let data6 = data.alias;
 if(typeof data6 === "string"){
-if(!pattern38.test(data6)){
-const err16 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},message:"must match pattern \""+"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"+"\"",schema:"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$",parentSchema:schema39.properties.alias,data:data6};
+if(!pattern43.test(data6)){
+const err16 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},message:"must match pattern \""+"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"+"\"",schema:"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$",parentSchema:schema40.properties.alias,data:data6};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -3126,7 +3573,7 @@ errors++;
 }
 }
 else {
-const err17 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.alias.type,parentSchema:schema39.properties.alias,data:data6};
+const err17 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.properties.alias.type,parentSchema:schema40.properties.alias,data:data6};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -3153,7 +3600,7 @@ let data9 = data.bridge;
 if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
 for(const key1 in data9){
 if(!(key1 === "ports")){
-const err18 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema39.properties.bridge,data:data9};
+const err18 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema40.properties.bridge,data:data9};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -3171,7 +3618,7 @@ for(let i0=0; i0<len0; i0++){
 let data11 = data10[i0];
 if(typeof data11 === "string"){
 if(!pattern20.test(data11)){
-const err19 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema40,data:data11};
+const err19 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema41,data:data11};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -3182,7 +3629,7 @@ errors++;
 }
 }
 else {
-const err20 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.type,parentSchema:schema40,data:data11};
+const err20 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema41.type,parentSchema:schema41,data:data11};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -3194,7 +3641,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/bridge/ports",schemaPath:"#/properties/bridge/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.properties.bridge.properties.ports.type,parentSchema:schema39.properties.bridge.properties.ports,data:data10};
+const err21 = {instancePath:instancePath+"/bridge/ports",schemaPath:"#/properties/bridge/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema40.properties.bridge.properties.ports.type,parentSchema:schema40.properties.bridge.properties.ports,data:data10};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -3206,7 +3653,7 @@ errors++;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema39.properties.bridge.type,parentSchema:schema39.properties.bridge,data:data9};
+const err22 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema40.properties.bridge.type,parentSchema:schema40.properties.bridge,data:data9};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -3221,7 +3668,7 @@ let data12 = data.ovs;
 if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
 for(const key2 in data12){
 if(!((key2 === "ports") || (key2 === "datapath"))){
-const err23 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema39.properties.ovs,data:data12};
+const err23 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema40.properties.ovs,data:data12};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -3239,7 +3686,7 @@ for(let i1=0; i1<len1; i1++){
 let data14 = data13[i1];
 if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
 if(data14.name === undefined){
-const err24 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema39.properties.ovs.properties.ports.items.required,parentSchema:schema39.properties.ovs.properties.ports.items,data:data14};
+const err24 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema40.properties.ovs.properties.ports.items.required,parentSchema:schema40.properties.ovs.properties.ports.items,data:data14};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -3250,7 +3697,7 @@ errors++;
 }
 for(const key3 in data14){
 if(!((key3 === "name") || (key3 === "tag"))){
-const err25 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema39.properties.ovs.properties.ports.items,data:data14};
+const err25 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema40.properties.ovs.properties.ports.items,data:data14};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -3264,7 +3711,7 @@ if(data14.name !== undefined){
 let data15 = data14.name;
 if(typeof data15 === "string"){
 if(!pattern20.test(data15)){
-const err26 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema40,data:data15};
+const err26 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema41,data:data15};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -3275,7 +3722,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.type,parentSchema:schema40,data:data15};
+const err27 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema41.type,parentSchema:schema41,data:data15};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -3288,7 +3735,7 @@ errors++;
 if(data14.tag !== undefined){
 let data16 = data14.tag;
 if(!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))){
-const err28 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema39.properties.ovs.properties.ports.items.properties.tag.type,parentSchema:schema39.properties.ovs.properties.ports.items.properties.tag,data:data16};
+const err28 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema40.properties.ovs.properties.ports.items.properties.tag.type,parentSchema:schema40.properties.ovs.properties.ports.items.properties.tag,data:data16};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -3299,7 +3746,7 @@ errors++;
 }
 if((typeof data16 == "number") && (isFinite(data16))){
 if(data16 > 4094 || isNaN(data16)){
-const err29 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094",schema:4094,parentSchema:schema39.properties.ovs.properties.ports.items.properties.tag,data:data16};
+const err29 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094",schema:4094,parentSchema:schema40.properties.ovs.properties.ports.items.properties.tag,data:data16};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -3309,7 +3756,7 @@ vErrors.push(err29);
 errors++;
 }
 if(data16 < 1 || isNaN(data16)){
-const err30 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema39.properties.ovs.properties.ports.items.properties.tag,data:data16};
+const err30 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema40.properties.ovs.properties.ports.items.properties.tag,data:data16};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -3322,7 +3769,7 @@ errors++;
 }
 }
 else {
-const err31 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema39.properties.ovs.properties.ports.items.type,parentSchema:schema39.properties.ovs.properties.ports.items,data:data14};
+const err31 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema40.properties.ovs.properties.ports.items.type,parentSchema:schema40.properties.ovs.properties.ports.items,data:data14};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -3334,7 +3781,7 @@ errors++;
 }
 }
 else {
-const err32 = {instancePath:instancePath+"/ovs/ports",schemaPath:"#/properties/ovs/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.properties.ovs.properties.ports.type,parentSchema:schema39.properties.ovs.properties.ports,data:data13};
+const err32 = {instancePath:instancePath+"/ovs/ports",schemaPath:"#/properties/ovs/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema40.properties.ovs.properties.ports.type,parentSchema:schema40.properties.ovs.properties.ports,data:data13};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -3347,7 +3794,7 @@ errors++;
 if(data12.datapath !== undefined){
 let data17 = data12.datapath;
 if(typeof data17 !== "string"){
-const err33 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.ovs.properties.datapath.type,parentSchema:schema39.properties.ovs.properties.datapath,data:data17};
+const err33 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.properties.ovs.properties.datapath.type,parentSchema:schema40.properties.ovs.properties.datapath,data:data17};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -3357,7 +3804,7 @@ vErrors.push(err33);
 errors++;
 }
 if(!((data17 === "netdev") || (data17 === "system"))){
-const err34 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/enum",keyword:"enum",params:{allowedValues: schema39.properties.ovs.properties.datapath.enum},message:"must be equal to one of the allowed values",schema:schema39.properties.ovs.properties.datapath.enum,parentSchema:schema39.properties.ovs.properties.datapath,data:data17};
+const err34 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/enum",keyword:"enum",params:{allowedValues: schema40.properties.ovs.properties.datapath.enum},message:"must be equal to one of the allowed values",schema:schema40.properties.ovs.properties.datapath.enum,parentSchema:schema40.properties.ovs.properties.datapath,data:data17};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -3369,7 +3816,7 @@ errors++;
 }
 }
 else {
-const err35 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema39.properties.ovs.type,parentSchema:schema39.properties.ovs,data:data12};
+const err35 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema40.properties.ovs.type,parentSchema:schema40.properties.ovs,data:data12};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -3383,7 +3830,7 @@ if(data.veth !== undefined){
 let data18 = data.veth;
 if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
 if(data18.peer === undefined){
-const err36 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/required",keyword:"required",params:{missingProperty: "peer"},message:"must have required property '"+"peer"+"'",schema:schema39.properties.veth.required,parentSchema:schema39.properties.veth,data:data18};
+const err36 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/required",keyword:"required",params:{missingProperty: "peer"},message:"must have required property '"+"peer"+"'",schema:schema40.properties.veth.required,parentSchema:schema40.properties.veth,data:data18};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -3394,7 +3841,7 @@ errors++;
 }
 for(const key4 in data18){
 if(!((key4 === "peer") || (key4 === "netns"))){
-const err37 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema39.properties.veth,data:data18};
+const err37 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema40.properties.veth,data:data18};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -3408,7 +3855,7 @@ if(data18.peer !== undefined){
 let data19 = data18.peer;
 if(typeof data19 === "string"){
 if(!pattern20.test(data19)){
-const err38 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema40,data:data19};
+const err38 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema41,data:data19};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -3419,7 +3866,7 @@ errors++;
 }
 }
 else {
-const err39 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.type,parentSchema:schema40,data:data19};
+const err39 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema41.type,parentSchema:schema41,data:data19};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -3432,8 +3879,8 @@ errors++;
 if(data18.netns !== undefined){
 let data20 = data18.netns;
 if(typeof data20 === "string"){
-if(!pattern42.test(data20)){
-const err40 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"},message:"must match pattern \""+"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"+"\"",schema:"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$",parentSchema:schema39.properties.veth.properties.netns,data:data20};
+if(!pattern47.test(data20)){
+const err40 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"},message:"must match pattern \""+"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"+"\"",schema:"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$",parentSchema:schema40.properties.veth.properties.netns,data:data20};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -3444,7 +3891,7 @@ errors++;
 }
 }
 else {
-const err41 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.veth.properties.netns.type,parentSchema:schema39.properties.veth.properties.netns,data:data20};
+const err41 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.properties.veth.properties.netns.type,parentSchema:schema40.properties.veth.properties.netns,data:data20};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -3456,7 +3903,7 @@ errors++;
 }
 }
 else {
-const err42 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema39.properties.veth.type,parentSchema:schema39.properties.veth,data:data18};
+const err42 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema40.properties.veth.type,parentSchema:schema40.properties.veth,data:data18};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -3470,7 +3917,7 @@ if(data.macvlan !== undefined){
 let data21 = data.macvlan;
 if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
 if(data21.base === undefined){
-const err43 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/required",keyword:"required",params:{missingProperty: "base"},message:"must have required property '"+"base"+"'",schema:schema39.properties.macvlan.required,parentSchema:schema39.properties.macvlan,data:data21};
+const err43 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/required",keyword:"required",params:{missingProperty: "base"},message:"must have required property '"+"base"+"'",schema:schema40.properties.macvlan.required,parentSchema:schema40.properties.macvlan,data:data21};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -3481,7 +3928,7 @@ errors++;
 }
 for(const key5 in data21){
 if(!((key5 === "base") || (key5 === "mode"))){
-const err44 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema39.properties.macvlan,data:data21};
+const err44 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema40.properties.macvlan,data:data21};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -3495,7 +3942,7 @@ if(data21.base !== undefined){
 let data22 = data21.base;
 if(typeof data22 === "string"){
 if(!pattern20.test(data22)){
-const err45 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema40,data:data22};
+const err45 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema41,data:data22};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -3506,7 +3953,7 @@ errors++;
 }
 }
 else {
-const err46 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.type,parentSchema:schema40,data:data22};
+const err46 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema41.type,parentSchema:schema41,data:data22};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -3519,7 +3966,7 @@ errors++;
 if(data21.mode !== undefined){
 let data23 = data21.mode;
 if(typeof data23 !== "string"){
-const err47 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.macvlan.properties.mode.type,parentSchema:schema39.properties.macvlan.properties.mode,data:data23};
+const err47 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.properties.macvlan.properties.mode.type,parentSchema:schema40.properties.macvlan.properties.mode,data:data23};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -3529,7 +3976,7 @@ vErrors.push(err47);
 errors++;
 }
 if(!((((data23 === "bridge") || (data23 === "vepa")) || (data23 === "private")) || (data23 === "passthru"))){
-const err48 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/enum",keyword:"enum",params:{allowedValues: schema39.properties.macvlan.properties.mode.enum},message:"must be equal to one of the allowed values",schema:schema39.properties.macvlan.properties.mode.enum,parentSchema:schema39.properties.macvlan.properties.mode,data:data23};
+const err48 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/enum",keyword:"enum",params:{allowedValues: schema40.properties.macvlan.properties.mode.enum},message:"must be equal to one of the allowed values",schema:schema40.properties.macvlan.properties.mode.enum,parentSchema:schema40.properties.macvlan.properties.mode,data:data23};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -3541,7 +3988,7 @@ errors++;
 }
 }
 else {
-const err49 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema39.properties.macvlan.type,parentSchema:schema39.properties.macvlan,data:data21};
+const err49 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema40.properties.macvlan.type,parentSchema:schema40.properties.macvlan,data:data21};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -3554,7 +4001,7 @@ errors++;
 if(data.exclusive_ports !== undefined){
 let data24 = data.exclusive_ports;
 if(typeof data24 !== "boolean"){
-const err50 = {instancePath:instancePath+"/exclusive_ports",schemaPath:"#/properties/exclusive_ports/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema39.properties.exclusive_ports.type,parentSchema:schema39.properties.exclusive_ports,data:data24};
+const err50 = {instancePath:instancePath+"/exclusive_ports",schemaPath:"#/properties/exclusive_ports/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema40.properties.exclusive_ports.type,parentSchema:schema40.properties.exclusive_ports,data:data24};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -3572,7 +4019,7 @@ for(let i2=0; i2<len2; i2++){
 let data26 = data25[i2];
 if(typeof data26 === "string"){
 if(!pattern20.test(data26)){
-const err51 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema40,data:data26};
+const err51 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema41,data:data26};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -3583,7 +4030,7 @@ errors++;
 }
 }
 else {
-const err52 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.type,parentSchema:schema40,data:data26};
+const err52 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema41.type,parentSchema:schema41,data:data26};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -3595,7 +4042,7 @@ errors++;
 }
 }
 else {
-const err53 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.properties.ports.type,parentSchema:schema39.properties.ports,data:data25};
+const err53 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema40.properties.ports.type,parentSchema:schema40.properties.ports,data:data25};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -3609,7 +4056,7 @@ if(data.controller !== undefined){
 let data27 = data.controller;
 if(typeof data27 === "string"){
 if(!pattern20.test(data27)){
-const err54 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema40,data:data27};
+const err54 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema41,data:data27};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -3620,7 +4067,7 @@ errors++;
 }
 }
 else {
-const err55 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.type,parentSchema:schema40,data:data27};
+const err55 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema41.type,parentSchema:schema41,data:data27};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -3635,7 +4082,7 @@ let data28 = data.properties;
 if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
 }
 else {
-const err56 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema39.properties.properties.type,parentSchema:schema39.properties.properties,data:data28};
+const err56 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema40.properties.properties.type,parentSchema:schema40.properties.properties,data:data28};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -3648,7 +4095,7 @@ errors++;
 if(data.property_schema !== undefined){
 let data29 = data.property_schema;
 if(!(Array.isArray(data29))){
-const err57 = {instancePath:instancePath+"/property_schema",schemaPath:"#/properties/property_schema/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.properties.property_schema.type,parentSchema:schema39.properties.property_schema,data:data29};
+const err57 = {instancePath:instancePath+"/property_schema",schemaPath:"#/properties/property_schema/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema40.properties.property_schema.type,parentSchema:schema40.properties.property_schema,data:data29};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -3660,7 +4107,7 @@ errors++;
 }
 }
 else {
-const err58 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema39.type,parentSchema:schema39,data};
+const err58 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema40.type,parentSchema:schema40,data};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -3673,14 +4120,14 @@ validate18.errors = vErrors;
 return errors === 0;
 }
 
-const schema54 = {"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}};
+const schema55 = {"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}};
 
 function validate24(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.to === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'",schema:schema54.required,parentSchema:schema54,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'",schema:schema55.required,parentSchema:schema55,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3690,7 +4137,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.dev === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'",schema:schema54.required,parentSchema:schema54,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'",schema:schema55.required,parentSchema:schema55,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3701,7 +4148,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((key0 === "to") || (key0 === "via")) || (key0 === "dev")) || (key0 === "metric"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema54,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema55,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3714,7 +4161,7 @@ errors++;
 if(data.to !== undefined){
 let data0 = data.to;
 if(typeof data0 !== "string"){
-const err3 = {instancePath:instancePath+"/to",schemaPath:"#/properties/to/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema54.properties.to.type,parentSchema:schema54.properties.to,data:data0};
+const err3 = {instancePath:instancePath+"/to",schemaPath:"#/properties/to/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.properties.to.type,parentSchema:schema55.properties.to,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -3727,7 +4174,7 @@ errors++;
 if(data.via !== undefined){
 let data1 = data.via;
 if(typeof data1 !== "string"){
-const err4 = {instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema54.properties.via.type,parentSchema:schema54.properties.via,data:data1};
+const err4 = {instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.properties.via.type,parentSchema:schema55.properties.via,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -3741,7 +4188,7 @@ if(data.dev !== undefined){
 let data2 = data.dev;
 if(typeof data2 === "string"){
 if(!pattern20.test(data2)){
-const err5 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema40,data:data2};
+const err5 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema41,data:data2};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -3752,7 +4199,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.type,parentSchema:schema40,data:data2};
+const err6 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema41.type,parentSchema:schema41,data:data2};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -3765,7 +4212,7 @@ errors++;
 if(data.metric !== undefined){
 let data3 = data.metric;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err7 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema54.properties.metric.type,parentSchema:schema54.properties.metric,data:data3};
+const err7 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema55.properties.metric.type,parentSchema:schema55.properties.metric,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -3776,7 +4223,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 4294967295 || isNaN(data3)){
-const err8 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema54.properties.metric,data:data3};
+const err8 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema55.properties.metric,data:data3};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -3786,7 +4233,7 @@ vErrors.push(err8);
 errors++;
 }
 if(data3 < 0 || isNaN(data3)){
-const err9 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema54.properties.metric,data:data3};
+const err9 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema55.properties.metric,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -3799,7 +4246,7 @@ errors++;
 }
 }
 else {
-const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema54.type,parentSchema:schema54,data};
+const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema55.type,parentSchema:schema55,data};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -3820,7 +4267,7 @@ let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!(((key0 === "prune") || (key0 === "interfaces")) || (key0 === "routes"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema38,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema39,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3833,7 +4280,7 @@ errors++;
 if(data.prune !== undefined){
 let data0 = data.prune;
 if(typeof data0 !== "boolean"){
-const err1 = {instancePath:instancePath+"/prune",schemaPath:"#/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema38.properties.prune.type,parentSchema:schema38.properties.prune,data:data0};
+const err1 = {instancePath:instancePath+"/prune",schemaPath:"#/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema39.properties.prune.type,parentSchema:schema39.properties.prune,data:data0};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3855,7 +4302,7 @@ errors = vErrors.length;
 }
 }
 else {
-const err2 = {instancePath:instancePath+"/interfaces",schemaPath:"#/properties/interfaces/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema38.properties.interfaces.type,parentSchema:schema38.properties.interfaces,data:data1};
+const err2 = {instancePath:instancePath+"/interfaces",schemaPath:"#/properties/interfaces/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.properties.interfaces.type,parentSchema:schema39.properties.interfaces,data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3877,7 +4324,7 @@ errors = vErrors.length;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema38.properties.routes.type,parentSchema:schema38.properties.routes,data:data3};
+const err3 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.properties.routes.type,parentSchema:schema39.properties.routes,data:data3};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -3889,7 +4336,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema38.type,parentSchema:schema38,data};
+const err4 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema39.type,parentSchema:schema39,data};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -3903,27 +4350,27 @@ return errors === 0;
 }
 
 export const validate_nftables = validate26;
-const schema56 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"nftables.schema.json","title":"NftablesSection","description":"The nftables tables op owns. Listing a table hands the whole table to op: on apply it is replaced in one atomic nft transaction, so anything added to it by hand is removed. Tables not listed (Incus's `inet incus`, Docker's...) are never read into a plan or touched.","type":"object","additionalProperties":false,"properties":{"tables":{"description":"The tables op owns, each identified by family and name (`inet/op_demo`).","type":"array","items":{"$ref":"#/definitions/table"}}},"definitions":{"identifier":{"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},"comment":{"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},"device":{"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"},"rule":{"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]},"element":{"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]},"dataType":{"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"table":{"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}},"chain":{"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}},"set":{"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}},"map":{"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}},"setFlags":{"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}},"duration":{"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},"setSize":{"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295}}};
-const schema57 = {"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}};
-const schema58 = {"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"};
-const pattern47 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,63}$", "u");
-const schema59 = {"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}};
-const schema61 = {"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"};
-const schema62 = {"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"};
-const schema63 = {"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]};
-const pattern49 = new RegExp("^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$", "u");
-const pattern50 = new RegExp("^[A-Za-z0-9_.-]{1,15}$", "u");
-const pattern51 = new RegExp("^[^\"\\u0000-\\u001f\\u007f]{0,128}$", "u");
-const pattern52 = new RegExp("^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$", "u");
-const pattern53 = new RegExp("\\S", "u");
-const pattern54 = new RegExp("^\\s*(?:include|define|redefine|undefine)\\b", "u");
+const schema57 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"nftables.schema.json","title":"NftablesSection","description":"The nftables tables op owns. Listing a table hands the whole table to op: on apply it is replaced in one atomic nft transaction, so anything added to it by hand is removed. Tables not listed (Incus's `inet incus`, Docker's...) are never read into a plan or touched.","type":"object","additionalProperties":false,"properties":{"tables":{"description":"The tables op owns, each identified by family and name (`inet/op_demo`).","type":"array","items":{"$ref":"#/definitions/table"}}},"definitions":{"identifier":{"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},"comment":{"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},"device":{"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"},"rule":{"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]},"element":{"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]},"dataType":{"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"table":{"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}},"chain":{"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}},"set":{"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}},"map":{"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}},"setFlags":{"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}},"duration":{"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},"setSize":{"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295}}};
+const schema58 = {"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}};
+const schema59 = {"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"};
+const pattern52 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,63}$", "u");
+const schema60 = {"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}};
+const schema62 = {"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"};
+const schema63 = {"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"};
+const schema64 = {"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]};
+const pattern54 = new RegExp("^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$", "u");
+const pattern55 = new RegExp("^[A-Za-z0-9_.-]{1,15}$", "u");
+const pattern56 = new RegExp("^[^\"\\u0000-\\u001f\\u007f]{0,128}$", "u");
+const pattern57 = new RegExp("^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$", "u");
+const pattern58 = new RegExp("\\S", "u");
+const pattern59 = new RegExp("^\\s*(?:include|define|redefine|undefine)\\b", "u");
 
 function validate28(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema59.required,parentSchema:schema59,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema60.required,parentSchema:schema60,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3934,7 +4381,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((((((key0 === "name") || (key0 === "type")) || (key0 === "hook")) || (key0 === "priority")) || (key0 === "policy")) || (key0 === "device")) || (key0 === "comment")) || (key0 === "rules"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema59,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema60,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3949,7 +4396,7 @@ if(data.hook === undefined){
 const err2 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "type",
     missingProperty: "hook",
     depsCount: 2,
-    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema59.dependencies,parentSchema:schema59,data};
+    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema60.dependencies,parentSchema:schema60,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3962,7 +4409,7 @@ if(data.priority === undefined){
 const err3 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "type",
     missingProperty: "priority",
     depsCount: 2,
-    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema59.dependencies,parentSchema:schema59,data};
+    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema60.dependencies,parentSchema:schema60,data};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -3977,7 +4424,7 @@ if(data.type === undefined){
 const err4 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "hook",
     missingProperty: "type",
     depsCount: 2,
-    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema59.dependencies,parentSchema:schema59,data};
+    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema60.dependencies,parentSchema:schema60,data};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -3990,7 +4437,7 @@ if(data.priority === undefined){
 const err5 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "hook",
     missingProperty: "priority",
     depsCount: 2,
-    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema59.dependencies,parentSchema:schema59,data};
+    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema60.dependencies,parentSchema:schema60,data};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4005,7 +4452,7 @@ if(data.type === undefined){
 const err6 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "priority",
     missingProperty: "type",
     depsCount: 2,
-    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema59.dependencies,parentSchema:schema59,data};
+    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema60.dependencies,parentSchema:schema60,data};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -4018,7 +4465,7 @@ if(data.hook === undefined){
 const err7 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "priority",
     missingProperty: "hook",
     depsCount: 2,
-    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema59.dependencies,parentSchema:schema59,data};
+    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema60.dependencies,parentSchema:schema60,data};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -4033,7 +4480,7 @@ if(data.type === undefined){
 const err8 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "policy",
     missingProperty: "type",
     depsCount: 1,
-    deps: "type"},message:"must have property type when property policy is present",schema:schema59.dependencies,parentSchema:schema59,data};
+    deps: "type"},message:"must have property type when property policy is present",schema:schema60.dependencies,parentSchema:schema60,data};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -4048,7 +4495,7 @@ if(data.type === undefined){
 const err9 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "device",
     missingProperty: "type",
     depsCount: 1,
-    deps: "type"},message:"must have property type when property device is present",schema:schema59.dependencies,parentSchema:schema59,data};
+    deps: "type"},message:"must have property type when property device is present",schema:schema60.dependencies,parentSchema:schema60,data};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -4061,8 +4508,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern47.test(data0)){
-const err10 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema58,data:data0};
+if(!pattern52.test(data0)){
+const err10 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema59,data:data0};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -4073,7 +4520,7 @@ errors++;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema58.type,parentSchema:schema58,data:data0};
+const err11 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.type,parentSchema:schema59,data:data0};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -4086,7 +4533,7 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 !== "string"){
-const err12 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.properties.type.type,parentSchema:schema59.properties.type,data:data1};
+const err12 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema60.properties.type.type,parentSchema:schema60.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -4096,7 +4543,7 @@ vErrors.push(err12);
 errors++;
 }
 if(!(((data1 === "filter") || (data1 === "nat")) || (data1 === "route"))){
-const err13 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema59.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema59.properties.type.enum,parentSchema:schema59.properties.type,data:data1};
+const err13 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema60.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema60.properties.type.enum,parentSchema:schema60.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -4109,7 +4556,7 @@ errors++;
 if(data.hook !== undefined){
 let data2 = data.hook;
 if(typeof data2 !== "string"){
-const err14 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.properties.hook.type,parentSchema:schema59.properties.hook,data:data2};
+const err14 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema60.properties.hook.type,parentSchema:schema60.properties.hook,data:data2};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -4119,7 +4566,7 @@ vErrors.push(err14);
 errors++;
 }
 if(!(((((((data2 === "prerouting") || (data2 === "input")) || (data2 === "forward")) || (data2 === "output")) || (data2 === "postrouting")) || (data2 === "ingress")) || (data2 === "egress"))){
-const err15 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/enum",keyword:"enum",params:{allowedValues: schema59.properties.hook.enum},message:"must be equal to one of the allowed values",schema:schema59.properties.hook.enum,parentSchema:schema59.properties.hook,data:data2};
+const err15 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/enum",keyword:"enum",params:{allowedValues: schema60.properties.hook.enum},message:"must be equal to one of the allowed values",schema:schema60.properties.hook.enum,parentSchema:schema60.properties.hook,data:data2};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -4136,7 +4583,7 @@ let valid3 = false;
 let passing0 = null;
 const _errs11 = errors;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err16 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema59.properties.priority.oneOf[0].type,parentSchema:schema59.properties.priority.oneOf[0],data:data3};
+const err16 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema60.properties.priority.oneOf[0].type,parentSchema:schema60.properties.priority.oneOf[0],data:data3};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -4147,7 +4594,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 2147483647 || isNaN(data3)){
-const err17 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema59.properties.priority.oneOf[0],data:data3};
+const err17 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema60.properties.priority.oneOf[0],data:data3};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -4157,7 +4604,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data3 < -2147483648 || isNaN(data3)){
-const err18 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: -2147483648},message:"must be >= -2147483648",schema:-2147483648,parentSchema:schema59.properties.priority.oneOf[0],data:data3};
+const err18 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: -2147483648},message:"must be >= -2147483648",schema:-2147483648,parentSchema:schema60.properties.priority.oneOf[0],data:data3};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -4174,8 +4621,8 @@ passing0 = 0;
 }
 const _errs13 = errors;
 if(typeof data3 === "string"){
-if(!pattern49.test(data3)){
-const err19 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"},message:"must match pattern \""+"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"+"\"",schema:"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$",parentSchema:schema59.properties.priority.oneOf[1],data:data3};
+if(!pattern54.test(data3)){
+const err19 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"},message:"must match pattern \""+"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"+"\"",schema:"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$",parentSchema:schema60.properties.priority.oneOf[1],data:data3};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -4186,7 +4633,7 @@ errors++;
 }
 }
 else {
-const err20 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.properties.priority.oneOf[1].type,parentSchema:schema59.properties.priority.oneOf[1],data:data3};
+const err20 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema60.properties.priority.oneOf[1].type,parentSchema:schema60.properties.priority.oneOf[1],data:data3};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -4207,7 +4654,7 @@ passing0 = 1;
 }
 }
 if(!valid3){
-const err21 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema59.properties.priority.oneOf,parentSchema:schema59.properties.priority,data:data3};
+const err21 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema60.properties.priority.oneOf,parentSchema:schema60.properties.priority,data:data3};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -4231,7 +4678,7 @@ vErrors = null;
 if(data.policy !== undefined){
 let data4 = data.policy;
 if(typeof data4 !== "string"){
-const err22 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.properties.policy.type,parentSchema:schema59.properties.policy,data:data4};
+const err22 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema60.properties.policy.type,parentSchema:schema60.properties.policy,data:data4};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -4241,7 +4688,7 @@ vErrors.push(err22);
 errors++;
 }
 if(!((data4 === "accept") || (data4 === "drop"))){
-const err23 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/enum",keyword:"enum",params:{allowedValues: schema59.properties.policy.enum},message:"must be equal to one of the allowed values",schema:schema59.properties.policy.enum,parentSchema:schema59.properties.policy,data:data4};
+const err23 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/enum",keyword:"enum",params:{allowedValues: schema60.properties.policy.enum},message:"must be equal to one of the allowed values",schema:schema60.properties.policy.enum,parentSchema:schema60.properties.policy,data:data4};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -4254,8 +4701,8 @@ errors++;
 if(data.device !== undefined){
 let data5 = data.device;
 if(typeof data5 === "string"){
-if(!pattern50.test(data5)){
-const err24 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]{1,15}$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]{1,15}$"+"\"",schema:"^[A-Za-z0-9_.-]{1,15}$",parentSchema:schema61,data:data5};
+if(!pattern55.test(data5)){
+const err24 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]{1,15}$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]{1,15}$"+"\"",schema:"^[A-Za-z0-9_.-]{1,15}$",parentSchema:schema62,data:data5};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -4266,7 +4713,7 @@ errors++;
 }
 }
 else {
-const err25 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.type,parentSchema:schema61,data:data5};
+const err25 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data5};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -4279,8 +4726,8 @@ errors++;
 if(data.comment !== undefined){
 let data6 = data.comment;
 if(typeof data6 === "string"){
-if(!pattern51.test(data6)){
-const err26 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema62,data:data6};
+if(!pattern56.test(data6)){
+const err26 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema63,data:data6};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -4291,7 +4738,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data6};
+const err27 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema63.type,parentSchema:schema63,data:data6};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -4308,7 +4755,7 @@ const len0 = data7.length;
 for(let i0=0; i0<len0; i0++){
 let data8 = data7[i0];
 if(typeof data8 !== "string"){
-const err28 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema63.type,parentSchema:schema63,data:data8};
+const err28 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema64.type,parentSchema:schema64,data:data8};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -4318,8 +4765,8 @@ vErrors.push(err28);
 errors++;
 }
 if(typeof data8 === "string"){
-if(!pattern52.test(data8)){
-const err29 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},message:"must match pattern \""+"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"+"\"",schema:"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$",parentSchema:schema63.allOf[0],data:data8};
+if(!pattern57.test(data8)){
+const err29 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},message:"must match pattern \""+"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"+"\"",schema:"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$",parentSchema:schema64.allOf[0],data:data8};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -4330,8 +4777,8 @@ errors++;
 }
 }
 if(typeof data8 === "string"){
-if(!pattern53.test(data8)){
-const err30 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema63.allOf[1],data:data8};
+if(!pattern58.test(data8)){
+const err30 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema64.allOf[1],data:data8};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -4344,7 +4791,7 @@ errors++;
 const _errs31 = errors;
 const _errs32 = errors;
 if(typeof data8 === "string"){
-if(!pattern54.test(data8)){
+if(!pattern59.test(data8)){
 const err31 = {};
 if(vErrors === null){
 vErrors = [err31];
@@ -4357,7 +4804,7 @@ errors++;
 }
 var valid10 = _errs32 === errors;
 if(valid10){
-const err32 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/2/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema63.allOf[2].not,parentSchema:schema63.allOf[2],data:data8};
+const err32 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/2/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema64.allOf[2].not,parentSchema:schema64.allOf[2],data:data8};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -4380,7 +4827,7 @@ vErrors = null;
 }
 }
 else {
-const err33 = {instancePath:instancePath+"/rules",schemaPath:"#/properties/rules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema59.properties.rules.type,parentSchema:schema59.properties.rules,data:data7};
+const err33 = {instancePath:instancePath+"/rules",schemaPath:"#/properties/rules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema60.properties.rules.type,parentSchema:schema60.properties.rules,data:data7};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -4392,7 +4839,7 @@ errors++;
 }
 }
 else {
-const err34 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema59.type,parentSchema:schema59,data};
+const err34 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema60.type,parentSchema:schema60,data};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -4405,22 +4852,22 @@ validate28.errors = vErrors;
 return errors === 0;
 }
 
-const schema64 = {"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}};
-const schema66 = {"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"};
-const schema67 = {"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}};
-const schema68 = {"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"};
-const schema69 = {"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295};
-const schema71 = {"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]};
-const pattern56 = new RegExp("^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$", "u");
-const pattern57 = new RegExp("^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$", "u");
-const pattern59 = new RegExp("^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$", "u");
+const schema65 = {"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}};
+const schema67 = {"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"};
+const schema68 = {"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}};
+const schema69 = {"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"};
+const schema70 = {"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295};
+const schema72 = {"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]};
+const pattern61 = new RegExp("^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$", "u");
+const pattern62 = new RegExp("^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$", "u");
+const pattern64 = new RegExp("^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$", "u");
 
 function validate30(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema64.required,parentSchema:schema64,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema65.required,parentSchema:schema65,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4430,7 +4877,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.type === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema64.required,parentSchema:schema64,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema65.required,parentSchema:schema65,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4441,7 +4888,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((((((key0 === "name") || (key0 === "type")) || (key0 === "flags")) || (key0 === "timeout")) || (key0 === "size")) || (key0 === "autoMerge")) || (key0 === "comment")) || (key0 === "elements"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema64,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema65,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4454,8 +4901,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern47.test(data0)){
-const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema58,data:data0};
+if(!pattern52.test(data0)){
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema59,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4466,7 +4913,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema58.type,parentSchema:schema58,data:data0};
+const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.type,parentSchema:schema59,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4479,8 +4926,8 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 === "string"){
-if(!pattern56.test(data1)){
-const err5 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema66,data:data1};
+if(!pattern61.test(data1)){
+const err5 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema67,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4491,7 +4938,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema66.type,parentSchema:schema66,data:data1};
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.type,parentSchema:schema67,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -4508,7 +4955,7 @@ const len0 = data2.length;
 for(let i0=0; i0<len0; i0++){
 let data3 = data2[i0];
 if(typeof data3 !== "string"){
-const err7 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.items.type,parentSchema:schema67.items,data:data3};
+const err7 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema68.items.type,parentSchema:schema68.items,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -4518,7 +4965,7 @@ vErrors.push(err7);
 errors++;
 }
 if(!((((data3 === "constant") || (data3 === "interval")) || (data3 === "timeout")) || (data3 === "dynamic"))){
-const err8 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema67.items.enum},message:"must be equal to one of the allowed values",schema:schema67.items.enum,parentSchema:schema67.items,data:data3};
+const err8 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema68.items.enum},message:"must be equal to one of the allowed values",schema:schema68.items.enum,parentSchema:schema68.items,data:data3};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -4539,7 +4986,7 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-const err9 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema67,data:data2};
+const err9 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema68,data:data2};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -4554,7 +5001,7 @@ indices0[item0] = i1;
 }
 }
 else {
-const err10 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema67.type,parentSchema:schema67,data:data2};
+const err10 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema68.type,parentSchema:schema68,data:data2};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -4567,8 +5014,8 @@ errors++;
 if(data.timeout !== undefined){
 let data4 = data.timeout;
 if(typeof data4 === "string"){
-if(!pattern57.test(data4)){
-const err11 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema68,data:data4};
+if(!pattern62.test(data4)){
+const err11 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema69,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -4579,7 +5026,7 @@ errors++;
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema68.type,parentSchema:schema68,data:data4};
+const err12 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema69.type,parentSchema:schema69,data:data4};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -4592,7 +5039,7 @@ errors++;
 if(data.size !== undefined){
 let data5 = data.size;
 if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
-const err13 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema69.type,parentSchema:schema69,data:data5};
+const err13 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema70.type,parentSchema:schema70,data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -4603,7 +5050,7 @@ errors++;
 }
 if((typeof data5 == "number") && (isFinite(data5))){
 if(data5 > 4294967295 || isNaN(data5)){
-const err14 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema69,data:data5};
+const err14 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema70,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -4613,7 +5060,7 @@ vErrors.push(err14);
 errors++;
 }
 if(data5 < 1 || isNaN(data5)){
-const err15 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema69,data:data5};
+const err15 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema70,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -4627,7 +5074,7 @@ errors++;
 if(data.autoMerge !== undefined){
 let data6 = data.autoMerge;
 if(typeof data6 !== "boolean"){
-const err16 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema64.properties.autoMerge.type,parentSchema:schema64.properties.autoMerge,data:data6};
+const err16 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema65.properties.autoMerge.type,parentSchema:schema65.properties.autoMerge,data:data6};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -4640,8 +5087,8 @@ errors++;
 if(data.comment !== undefined){
 let data7 = data.comment;
 if(typeof data7 === "string"){
-if(!pattern51.test(data7)){
-const err17 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema62,data:data7};
+if(!pattern56.test(data7)){
+const err17 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema63,data:data7};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -4652,7 +5099,7 @@ errors++;
 }
 }
 else {
-const err18 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data7};
+const err18 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema63.type,parentSchema:schema63,data:data7};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -4669,7 +5116,7 @@ const len1 = data8.length;
 for(let i2=0; i2<len1; i2++){
 let data9 = data8[i2];
 if(typeof data9 !== "string"){
-const err19 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema71.type,parentSchema:schema71,data:data9};
+const err19 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.type,parentSchema:schema72,data:data9};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -4679,8 +5126,8 @@ vErrors.push(err19);
 errors++;
 }
 if(typeof data9 === "string"){
-if(!pattern59.test(data9)){
-const err20 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema71.allOf[0],data:data9};
+if(!pattern64.test(data9)){
+const err20 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema72.allOf[0],data:data9};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -4691,8 +5138,8 @@ errors++;
 }
 }
 if(typeof data9 === "string"){
-if(!pattern53.test(data9)){
-const err21 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema71.allOf[1],data:data9};
+if(!pattern58.test(data9)){
+const err21 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema72.allOf[1],data:data9};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -4705,7 +5152,7 @@ errors++;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema64.properties.elements.type,parentSchema:schema64.properties.elements,data:data8};
+const err22 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema65.properties.elements.type,parentSchema:schema65.properties.elements,data:data8};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -4717,7 +5164,7 @@ errors++;
 }
 }
 else {
-const err23 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema64.type,parentSchema:schema64,data};
+const err23 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema65.type,parentSchema:schema65,data};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -4730,14 +5177,14 @@ validate30.errors = vErrors;
 return errors === 0;
 }
 
-const schema72 = {"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}};
+const schema73 = {"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}};
 
 function validate32(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema72.required,parentSchema:schema72,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema73.required,parentSchema:schema73,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4747,7 +5194,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.type === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema72.required,parentSchema:schema72,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema73.required,parentSchema:schema73,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4757,7 +5204,7 @@ vErrors.push(err1);
 errors++;
 }
 if(data.map === undefined){
-const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "map"},message:"must have required property '"+"map"+"'",schema:schema72.required,parentSchema:schema72,data};
+const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "map"},message:"must have required property '"+"map"+"'",schema:schema73.required,parentSchema:schema73,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4767,8 +5214,8 @@ vErrors.push(err2);
 errors++;
 }
 for(const key0 in data){
-if(!(func4.call(schema72.properties, key0))){
-const err3 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema72,data};
+if(!(func4.call(schema73.properties, key0))){
+const err3 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema73,data};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4781,8 +5228,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern47.test(data0)){
-const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema58,data:data0};
+if(!pattern52.test(data0)){
+const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema59,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4793,7 +5240,7 @@ errors++;
 }
 }
 else {
-const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema58.type,parentSchema:schema58,data:data0};
+const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.type,parentSchema:schema59,data:data0};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4806,8 +5253,8 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 === "string"){
-if(!pattern56.test(data1)){
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema66,data:data1};
+if(!pattern61.test(data1)){
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema67,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -4818,7 +5265,7 @@ errors++;
 }
 }
 else {
-const err7 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema66.type,parentSchema:schema66,data:data1};
+const err7 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.type,parentSchema:schema67,data:data1};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -4831,8 +5278,8 @@ errors++;
 if(data.map !== undefined){
 let data2 = data.map;
 if(typeof data2 === "string"){
-if(!pattern56.test(data2)){
-const err8 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema72.properties.map,data:data2};
+if(!pattern61.test(data2)){
+const err8 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema73.properties.map,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -4843,7 +5290,7 @@ errors++;
 }
 }
 else {
-const err9 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.properties.map.type,parentSchema:schema72.properties.map,data:data2};
+const err9 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.properties.map.type,parentSchema:schema73.properties.map,data:data2};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -4860,7 +5307,7 @@ const len0 = data3.length;
 for(let i0=0; i0<len0; i0++){
 let data4 = data3[i0];
 if(typeof data4 !== "string"){
-const err10 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.items.type,parentSchema:schema67.items,data:data4};
+const err10 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema68.items.type,parentSchema:schema68.items,data:data4};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -4870,7 +5317,7 @@ vErrors.push(err10);
 errors++;
 }
 if(!((((data4 === "constant") || (data4 === "interval")) || (data4 === "timeout")) || (data4 === "dynamic"))){
-const err11 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema67.items.enum},message:"must be equal to one of the allowed values",schema:schema67.items.enum,parentSchema:schema67.items,data:data4};
+const err11 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema68.items.enum},message:"must be equal to one of the allowed values",schema:schema68.items.enum,parentSchema:schema68.items,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -4891,7 +5338,7 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-const err12 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema67,data:data3};
+const err12 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema68,data:data3};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -4906,7 +5353,7 @@ indices0[item0] = i1;
 }
 }
 else {
-const err13 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema67.type,parentSchema:schema67,data:data3};
+const err13 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema68.type,parentSchema:schema68,data:data3};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -4919,8 +5366,8 @@ errors++;
 if(data.timeout !== undefined){
 let data5 = data.timeout;
 if(typeof data5 === "string"){
-if(!pattern57.test(data5)){
-const err14 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema68,data:data5};
+if(!pattern62.test(data5)){
+const err14 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema69,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -4931,7 +5378,7 @@ errors++;
 }
 }
 else {
-const err15 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema68.type,parentSchema:schema68,data:data5};
+const err15 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema69.type,parentSchema:schema69,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -4944,7 +5391,7 @@ errors++;
 if(data.size !== undefined){
 let data6 = data.size;
 if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
-const err16 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema69.type,parentSchema:schema69,data:data6};
+const err16 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema70.type,parentSchema:schema70,data:data6};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -4955,7 +5402,7 @@ errors++;
 }
 if((typeof data6 == "number") && (isFinite(data6))){
 if(data6 > 4294967295 || isNaN(data6)){
-const err17 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema69,data:data6};
+const err17 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema70,data:data6};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -4965,7 +5412,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data6 < 1 || isNaN(data6)){
-const err18 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema69,data:data6};
+const err18 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema70,data:data6};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -4979,7 +5426,7 @@ errors++;
 if(data.autoMerge !== undefined){
 let data7 = data.autoMerge;
 if(typeof data7 !== "boolean"){
-const err19 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema72.properties.autoMerge.type,parentSchema:schema72.properties.autoMerge,data:data7};
+const err19 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema73.properties.autoMerge.type,parentSchema:schema73.properties.autoMerge,data:data7};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -4992,8 +5439,8 @@ errors++;
 if(data.comment !== undefined){
 let data8 = data.comment;
 if(typeof data8 === "string"){
-if(!pattern51.test(data8)){
-const err20 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema62,data:data8};
+if(!pattern56.test(data8)){
+const err20 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema63,data:data8};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -5004,7 +5451,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data8};
+const err21 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema63.type,parentSchema:schema63,data:data8};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -5022,7 +5469,7 @@ for(let i2=0; i2<len1; i2++){
 let data10 = data9[i2];
 if(Array.isArray(data10)){
 if(data10.length > 2){
-const err22 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/maxItems",keyword:"maxItems",params:{limit: 2},message:"must NOT have more than 2 items",schema:2,parentSchema:schema72.properties.elements.items,data:data10};
+const err22 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/maxItems",keyword:"maxItems",params:{limit: 2},message:"must NOT have more than 2 items",schema:2,parentSchema:schema73.properties.elements.items,data:data10};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -5032,7 +5479,7 @@ vErrors.push(err22);
 errors++;
 }
 if(data10.length < 2){
-const err23 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/minItems",keyword:"minItems",params:{limit: 2},message:"must NOT have fewer than 2 items",schema:2,parentSchema:schema72.properties.elements.items,data:data10};
+const err23 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/minItems",keyword:"minItems",params:{limit: 2},message:"must NOT have fewer than 2 items",schema:2,parentSchema:schema73.properties.elements.items,data:data10};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -5045,7 +5492,7 @@ const len2 = data10.length;
 for(let i3=0; i3<len2; i3++){
 let data11 = data10[i3];
 if(typeof data11 !== "string"){
-const err24 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema71.type,parentSchema:schema71,data:data11};
+const err24 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.type,parentSchema:schema72,data:data11};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -5055,8 +5502,8 @@ vErrors.push(err24);
 errors++;
 }
 if(typeof data11 === "string"){
-if(!pattern59.test(data11)){
-const err25 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema71.allOf[0],data:data11};
+if(!pattern64.test(data11)){
+const err25 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema72.allOf[0],data:data11};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -5067,8 +5514,8 @@ errors++;
 }
 }
 if(typeof data11 === "string"){
-if(!pattern53.test(data11)){
-const err26 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema71.allOf[1],data:data11};
+if(!pattern58.test(data11)){
+const err26 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema72.allOf[1],data:data11};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -5081,7 +5528,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema72.properties.elements.items.type,parentSchema:schema72.properties.elements.items,data:data10};
+const err27 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema73.properties.elements.items.type,parentSchema:schema73.properties.elements.items,data:data10};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -5093,7 +5540,7 @@ errors++;
 }
 }
 else {
-const err28 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema72.properties.elements.type,parentSchema:schema72.properties.elements,data:data9};
+const err28 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema73.properties.elements.type,parentSchema:schema73.properties.elements,data:data9};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -5105,7 +5552,7 @@ errors++;
 }
 }
 else {
-const err29 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema72.type,parentSchema:schema72,data};
+const err29 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema73.type,parentSchema:schema73,data};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -5124,7 +5571,7 @@ let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.family === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "family"},message:"must have required property '"+"family"+"'",schema:schema57.required,parentSchema:schema57,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "family"},message:"must have required property '"+"family"+"'",schema:schema58.required,parentSchema:schema58,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5134,7 +5581,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.name === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema57.required,parentSchema:schema57,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema58.required,parentSchema:schema58,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5145,7 +5592,7 @@ errors++;
 }
 for(const key0 in data){
 if(!(((((((key0 === "family") || (key0 === "name")) || (key0 === "ensure")) || (key0 === "adopt")) || (key0 === "chains")) || (key0 === "sets")) || (key0 === "maps"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema57,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema58,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5158,7 +5605,7 @@ errors++;
 if(data.family !== undefined){
 let data0 = data.family;
 if(typeof data0 !== "string"){
-const err3 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema57.properties.family.type,parentSchema:schema57.properties.family,data:data0};
+const err3 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema58.properties.family.type,parentSchema:schema58.properties.family,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5168,7 +5615,7 @@ vErrors.push(err3);
 errors++;
 }
 if(!((((((data0 === "inet") || (data0 === "ip")) || (data0 === "ip6")) || (data0 === "arp")) || (data0 === "bridge")) || (data0 === "netdev"))){
-const err4 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/enum",keyword:"enum",params:{allowedValues: schema57.properties.family.enum},message:"must be equal to one of the allowed values",schema:schema57.properties.family.enum,parentSchema:schema57.properties.family,data:data0};
+const err4 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/enum",keyword:"enum",params:{allowedValues: schema58.properties.family.enum},message:"must be equal to one of the allowed values",schema:schema58.properties.family.enum,parentSchema:schema58.properties.family,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5181,8 +5628,8 @@ errors++;
 if(data.name !== undefined){
 let data1 = data.name;
 if(typeof data1 === "string"){
-if(!pattern47.test(data1)){
-const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema58,data:data1};
+if(!pattern52.test(data1)){
+const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema59,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5193,7 +5640,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema58.type,parentSchema:schema58,data:data1};
+const err6 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.type,parentSchema:schema59,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5206,7 +5653,7 @@ errors++;
 if(data.ensure !== undefined){
 let data2 = data.ensure;
 if(typeof data2 !== "string"){
-const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema57.properties.ensure.type,parentSchema:schema57.properties.ensure,data:data2};
+const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema58.properties.ensure.type,parentSchema:schema58.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -5216,7 +5663,7 @@ vErrors.push(err7);
 errors++;
 }
 if(!((data2 === "present") || (data2 === "absent"))){
-const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema57.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema57.properties.ensure.enum,parentSchema:schema57.properties.ensure,data:data2};
+const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema58.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema58.properties.ensure.enum,parentSchema:schema58.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -5229,7 +5676,7 @@ errors++;
 if(data.adopt !== undefined){
 let data3 = data.adopt;
 if(typeof data3 !== "boolean"){
-const err9 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema57.properties.adopt.type,parentSchema:schema57.properties.adopt,data:data3};
+const err9 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema58.properties.adopt.type,parentSchema:schema58.properties.adopt,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -5251,7 +5698,7 @@ errors = vErrors.length;
 }
 }
 else {
-const err10 = {instancePath:instancePath+"/chains",schemaPath:"#/properties/chains/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema57.properties.chains.type,parentSchema:schema57.properties.chains,data:data4};
+const err10 = {instancePath:instancePath+"/chains",schemaPath:"#/properties/chains/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema58.properties.chains.type,parentSchema:schema58.properties.chains,data:data4};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -5273,7 +5720,7 @@ errors = vErrors.length;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/sets",schemaPath:"#/properties/sets/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema57.properties.sets.type,parentSchema:schema57.properties.sets,data:data6};
+const err11 = {instancePath:instancePath+"/sets",schemaPath:"#/properties/sets/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema58.properties.sets.type,parentSchema:schema58.properties.sets,data:data6};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -5295,7 +5742,7 @@ errors = vErrors.length;
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/maps",schemaPath:"#/properties/maps/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema57.properties.maps.type,parentSchema:schema57.properties.maps,data:data8};
+const err12 = {instancePath:instancePath+"/maps",schemaPath:"#/properties/maps/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema58.properties.maps.type,parentSchema:schema58.properties.maps,data:data8};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -5307,7 +5754,7 @@ errors++;
 }
 }
 else {
-const err13 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema57.type,parentSchema:schema57,data};
+const err13 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema58.type,parentSchema:schema58,data};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -5328,7 +5775,7 @@ let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!(key0 === "tables")){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema56,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema57,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5350,7 +5797,7 @@ errors = vErrors.length;
 }
 }
 else {
-const err1 = {instancePath:instancePath+"/tables",schemaPath:"#/properties/tables/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema56.properties.tables.type,parentSchema:schema56.properties.tables,data:data0};
+const err1 = {instancePath:instancePath+"/tables",schemaPath:"#/properties/tables/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema57.properties.tables.type,parentSchema:schema57.properties.tables,data:data0};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5362,7 +5809,7 @@ errors++;
 }
 }
 else {
-const err2 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema56.type,parentSchema:schema56,data};
+const err2 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema57.type,parentSchema:schema57,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5376,7 +5823,7 @@ return errors === 0;
 }
 
 export const validate_state = validate35;
-const schema80 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"state.schema.json","title":"StateFile","description":"The envelope of an op state file (also the op-dbus format). Each plugin's section is checked by that plugin's own schema.","type":"object","required":["version","plugins"],"additionalProperties":false,"properties":{"version":{"description":"Format version; op reads version 1.","type":"integer"},"plugins":{"description":"One section per plugin, keyed by plugin name.","type":"object","additionalProperties":{"type":"object"}}}};
+const schema81 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"state.schema.json","title":"StateFile","description":"The envelope of an op state file (also the op-dbus format). Each plugin's section is checked by that plugin's own schema.","type":"object","required":["version","plugins"],"additionalProperties":false,"properties":{"version":{"description":"Format version; op reads version 1.","type":"integer"},"plugins":{"description":"One section per plugin, keyed by plugin name.","type":"object","additionalProperties":{"type":"object"}}}};
 
 function validate35(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="state.schema.json" */;
@@ -5384,7 +5831,7 @@ let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.version === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'",schema:schema80.required,parentSchema:schema80,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'",schema:schema81.required,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5394,7 +5841,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.plugins === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "plugins"},message:"must have required property '"+"plugins"+"'",schema:schema80.required,parentSchema:schema80,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "plugins"},message:"must have required property '"+"plugins"+"'",schema:schema81.required,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5405,7 +5852,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((key0 === "version") || (key0 === "plugins"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema80,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5418,7 +5865,7 @@ errors++;
 if(data.version !== undefined){
 let data0 = data.version;
 if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
-const err3 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema80.properties.version.type,parentSchema:schema80.properties.version,data:data0};
+const err3 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema81.properties.version.type,parentSchema:schema81.properties.version,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5434,7 +5881,7 @@ if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 for(const key1 in data1){
 let data2 = data1[key1];
 if(!(data2 && typeof data2 == "object" && !Array.isArray(data2))){
-const err4 = {instancePath:instancePath+"/plugins/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema80.properties.plugins.additionalProperties.type,parentSchema:schema80.properties.plugins.additionalProperties,data:data2};
+const err4 = {instancePath:instancePath+"/plugins/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema81.properties.plugins.additionalProperties.type,parentSchema:schema81.properties.plugins.additionalProperties,data:data2};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5446,7 +5893,7 @@ errors++;
 }
 }
 else {
-const err5 = {instancePath:instancePath+"/plugins",schemaPath:"#/properties/plugins/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema80.properties.plugins.type,parentSchema:schema80.properties.plugins,data:data1};
+const err5 = {instancePath:instancePath+"/plugins",schemaPath:"#/properties/plugins/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema81.properties.plugins.type,parentSchema:schema81.properties.plugins,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5458,7 +5905,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema80.type,parentSchema:schema80,data};
+const err6 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema81.type,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5472,9 +5919,9 @@ return errors === 0;
 }
 
 export const validate_sysctl = validate36;
-const schema81 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"sysctl.schema.json","title":"SysctlSection","description":"Kernel network parameters (sysctls under `net.`) op keeps at the values given. They belong to the network namespace op runs in. op manages only the keys listed: taking a key out of the file stops managing it and leaves its value as it is (op does not know what to reset it to; the value it replaced is in the ledger record of the change). The plugin runs after network, lxc and nftables, so forwarding is turned on once the links and the firewall exist.","examples":[{"settings":{"net.ipv4.ip_forward":1,"net.ipv6.conf.all.forwarding":"1","net.ipv4.conf.opdemo0.rp_filter":2,"net.ipv4.ip_local_port_range":"32768 60999"}}],"type":"object","additionalProperties":false,"properties":{"settings":{"description":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","type":"object","examples":[{"net.ipv4.ip_forward":1,"net.bridge.bridge-nf-call-iptables":0}],"additionalProperties":{"$ref":"#/definitions/value"}}},"definitions":{"value":{"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]}}};
-const schema82 = {"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]};
-const pattern68 = new RegExp("^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$", "u");
+const schema82 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"sysctl.schema.json","title":"SysctlSection","description":"Kernel network parameters (sysctls under `net.`) op keeps at the values given. They belong to the network namespace op runs in. op manages only the keys listed: taking a key out of the file stops managing it and leaves its value as it is (op does not know what to reset it to; the value it replaced is in the ledger record of the change). The plugin runs after network, lxc and nftables, so forwarding is turned on once the links and the firewall exist.","examples":[{"settings":{"net.ipv4.ip_forward":1,"net.ipv6.conf.all.forwarding":"1","net.ipv4.conf.opdemo0.rp_filter":2,"net.ipv4.ip_local_port_range":"32768 60999"}}],"type":"object","additionalProperties":false,"properties":{"settings":{"description":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","type":"object","examples":[{"net.ipv4.ip_forward":1,"net.bridge.bridge-nf-call-iptables":0}],"additionalProperties":{"$ref":"#/definitions/value"}}},"definitions":{"value":{"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]}}};
+const schema83 = {"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]};
+const pattern73 = new RegExp("^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$", "u");
 
 function validate36(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="sysctl.schema.json" */;
@@ -5483,7 +5930,7 @@ let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!(key0 === "settings")){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema81,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema82,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5503,7 +5950,7 @@ let valid3 = false;
 let passing0 = null;
 const _errs8 = errors;
 if(!(((typeof data1 == "number") && (!(data1 % 1) && !isNaN(data1))) && (isFinite(data1)))){
-const err1 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema82.oneOf[0].type,parentSchema:schema82.oneOf[0],data:data1};
+const err1 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema83.oneOf[0].type,parentSchema:schema83.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5519,8 +5966,8 @@ passing0 = 0;
 }
 const _errs10 = errors;
 if(typeof data1 === "string"){
-if(!pattern68.test(data1)){
-const err2 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/0/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},message:"must match pattern \""+"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"+"\"",schema:"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$",parentSchema:schema82.oneOf[1].allOf[0],data:data1};
+if(!pattern73.test(data1)){
+const err2 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/0/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},message:"must match pattern \""+"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"+"\"",schema:"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$",parentSchema:schema83.oneOf[1].allOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5531,8 +5978,8 @@ errors++;
 }
 }
 if(typeof data1 === "string"){
-if(!pattern53.test(data1)){
-const err3 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema82.oneOf[1].allOf[1],data:data1};
+if(!pattern58.test(data1)){
+const err3 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema83.oneOf[1].allOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5544,7 +5991,7 @@ errors++;
 }
 if(typeof data1 === "string"){
 if(func2(data1) > 4096){
-const err4 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema82.oneOf[1],data:data1};
+const err4 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema83.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5554,7 +6001,7 @@ vErrors.push(err4);
 errors++;
 }
 if(func2(data1) < 1){
-const err5 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema82.oneOf[1],data:data1};
+const err5 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema83.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5565,7 +6012,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema82.oneOf[1].type,parentSchema:schema82.oneOf[1],data:data1};
+const err6 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema83.oneOf[1].type,parentSchema:schema83.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5586,7 +6033,7 @@ passing0 = 1;
 }
 }
 if(!valid3){
-const err7 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema82.oneOf,parentSchema:schema82,data:data1};
+const err7 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema83.oneOf,parentSchema:schema83,data:data1};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -5609,7 +6056,7 @@ vErrors = null;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/settings",schemaPath:"#/properties/settings/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema81.properties.settings.type,parentSchema:schema81.properties.settings,data:data0};
+const err8 = {instancePath:instancePath+"/settings",schemaPath:"#/properties/settings/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema82.properties.settings.type,parentSchema:schema82.properties.settings,data:data0};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -5621,7 +6068,7 @@ errors++;
 }
 }
 else {
-const err9 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema81.type,parentSchema:schema81,data};
+const err9 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema82.type,parentSchema:schema82,data};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -5634,4 +6081,4 @@ validate36.errors = vErrors;
 return errors === 0;
 }
 
-export const fieldDescriptions = {"lxc.schema.json":{"/backend":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","/prune":"Delete what op created (tagged `user.op.managed`) that is no longer in the file: containers, profiles and projects. Default false.","/default_image":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","/projects":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true`, and then only the keys the file names. op deletes only projects it created, and only empty ones (what is in them may be deleted in the same run).","/projects/*/name":"The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.","/projects/*/description":"Its description. Default empty (left as it is when adopted).","/projects/*/config":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","/projects/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/projects/*/adopt":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","/profiles":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true`, and then only the keys and devices the file names. op deletes only profiles it created, and never one a container that stays still uses.","/profiles/*/name":"The profile's name, as containers name it in `profiles`.","/profiles/*/project":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","/profiles/*/description":"Its description. Default empty (left as it is when adopted).","/profiles/*/config":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","/profiles/*/devices":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","/profiles/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/profiles/*/adopt":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","/images":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","/images/*/alias":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","/images/*/metadata":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","/images/*/rootfs":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","/containers":"The containers op manages.","/containers/*/id":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","/containers/*/name":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","/containers/*/ensure":"`absent` deletes the container. Default `present`.","/containers/*/image":"Image to create it from. Changing it replaces the container.","/containers/*/running":"Whether it runs. Default true.","/containers/*/veth":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","/containers/*/bridge":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","/containers/*/network_type":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","/containers/*/limits/cpu":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","/containers/*/limits/memory":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","/containers/*/config":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","/containers/*/profiles":"Incus profiles, in order. Default [\"default\"].","/containers/*/mounts":"Host directories mounted into the container.","/containers/*/mounts/*/source":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","/containers/*/mounts/*/path":"Where it appears in the container.","/containers/*/mounts/*/preserve":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","/containers/*/mounts/*/readonly":"Mount read-only.","/containers/*/mounts/*/allow_host_path":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","/containers/*/stop_timeout":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","/containers/*/properties":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","/containers/*/properties/memory":"A size in MiB: a number or a numeric string.","/containers/*/properties/swap":"A size in MiB: a number or a numeric string.","/containers/*/properties/hostname":"The container's hostname (a DNS label or name).","/containers/*/properties/template":"The image (alias).","/containers/*/properties/onboot":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/protection":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/unprivileged":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/nameserver":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","/containers/*/properties/searchdomain":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas."},"network.schema.json":{"/prune":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","/interfaces/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/type":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","/interfaces/*/ensure":"absent: op deletes the link (never an ethernet NIC).","/interfaces/*/state":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","/interfaces/*/mac":"A unicast MAC address, e.g. 02:00:00:00:00:01.","/interfaces/*/alias":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","/interfaces/*/ipv4/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/address":"op-dbus spelling of addresses.","/interfaces/*/ipv4/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/enabled":"op-dbus: false means no addresses.","/interfaces/*/ipv4/dhcp":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","/interfaces/*/ipv4/gateway":"op-dbus: a default route via this address.","/interfaces/*/ipv4/dns":"op-dbus: ignored (op does not manage resolvers).","/interfaces/*/ipv6/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv6/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/bridge":"linux-bridge only: the links enrolled in it.","/interfaces/*/bridge/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/ovs":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","/interfaces/*/ovs/ports/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth":"veth only: the peer's name and, optionally, the network namespace it is put in.","/interfaces/*/veth/peer":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth/netns":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","/interfaces/*/macvlan":"macvlan only: the link it sits on and its mode.","/interfaces/*/macvlan/base":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/exclusive_ports":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","/interfaces/*/ports":"op-dbus: the bridge's ports (names).","/interfaces/*/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/controller":"op-dbus: the bridge this link is a port of.","/interfaces/*/properties":"op-dbus: free property bag; op reads mtu from it.","/interfaces/*/property_schema":"op-dbus: ignored.","/routes/*/to":"A CIDR or \"default\".","/routes/*/dev":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote)."},"nftables.schema.json":{"/tables":"The tables op owns, each identified by family and name (`inet/op_demo`).","/tables/*":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","/tables/*/family":"The nft address family.","/tables/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/ensure":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","/tables/*/adopt":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","/tables/*/chains":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","/tables/*/chains/*":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","/tables/*/chains/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/chains/*/type":"Base chain type.","/tables/*/chains/*/hook":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","/tables/*/chains/*/priority":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","/tables/*/chains/*/policy":"What happens to packets no rule decided on (default `accept`).","/tables/*/chains/*/device":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","/tables/*/chains/*/comment":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","/tables/*/chains/*/rules":"The chain's rules, in order (order matters: a reorder is a change).","/tables/*/chains/*/rules/*":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","/tables/*/sets":"Named sets, referenced from rules as `@name`.","/tables/*/sets/*":"A named set.","/tables/*/sets/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/sets/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/sets/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/sets/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/sets/*/size":"Maximum number of elements.","/tables/*/sets/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/sets/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/sets/*/elements":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","/tables/*/sets/*/elements/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/tables/*/maps":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","/tables/*/maps/*":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","/tables/*/maps/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/maps/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/maps/*/map":"The value type: `verdict`, or a data type such as `ipv4_addr`.","/tables/*/maps/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/maps/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/maps/*/size":"Maximum number of elements.","/tables/*/maps/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/maps/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/maps/*/elements":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","/tables/*/maps/*/elements/*/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`."},"state.schema.json":{"/version":"Format version; op reads version 1.","/plugins":"One section per plugin, keyed by plugin name."},"sysctl.schema.json":{"/settings":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","/settings/*":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply."}};
+export const fieldDescriptions = {"lxc.schema.json":{"/backend":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","/prune":"Delete what op created (tagged `user.op.managed`) that is no longer in the file: containers, profiles and projects. Default false.","/default_image":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","/projects":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true`, and then only the keys the file names. op deletes only projects it created, and only empty ones (what is in them may be deleted in the same run).","/projects/*/name":"The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.","/projects/*/description":"Its description. Default empty (left as it is when adopted).","/projects/*/config":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","/projects/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/projects/*/adopt":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","/profiles":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true`, and then only the keys and devices the file names. op deletes only profiles it created, and never one a container that stays still uses.","/profiles/*/name":"The profile's name, as containers name it in `profiles`.","/profiles/*/project":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","/profiles/*/description":"Its description. Default empty (left as it is when adopted).","/profiles/*/config":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","/profiles/*/devices":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","/profiles/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/profiles/*/adopt":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","/images":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","/images/*/alias":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","/images/*/metadata":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","/images/*/rootfs":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","/containers":"The containers op manages.","/containers/*/id":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","/containers/*/name":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","/containers/*/ensure":"`absent` deletes the container. Default `present`.","/containers/*/image":"Image to create it from. Changing it replaces the container.","/containers/*/running":"Whether it runs. Default true.","/containers/*/veth":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","/containers/*/bridge":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","/containers/*/network_type":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","/containers/*/limits/cpu":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","/containers/*/limits/memory":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","/containers/*/config":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","/containers/*/profiles":"Incus profiles, in order. Default [\"default\"].","/containers/*/mounts":"Host directories mounted into the container.","/containers/*/mounts/*/source":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","/containers/*/mounts/*/path":"Where it appears in the container.","/containers/*/mounts/*/preserve":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","/containers/*/mounts/*/readonly":"Mount read-only.","/containers/*/mounts/*/allow_host_path":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","/containers/*/project":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","/containers/*/description":"The instance's description (`incus list -c d`). Left as it is when not given.","/containers/*/ephemeral":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","/containers/*/boot":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","/containers/*/boot/autostart":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","/containers/*/boot/priority":"`boot.autostart.priority`: containers with a higher value start first.","/containers/*/boot/stop_priority":"`boot.stop.priority`: containers with a higher value stop first.","/containers/*/snapshots":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","/containers/*/snapshots/schedule":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","/containers/*/snapshots/expiry":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","/containers/*/snapshots/pattern":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","/containers/*/snapshots/keep":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","/containers/*/snapshots/keep/*/name":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","/containers/*/snapshots/keep/*/stateful":"Also save the running processes' state (needs CRIU on the host). Default false.","/containers/*/snapshots/prune":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","/containers/*/restart":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","/containers/*/stop_timeout":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","/containers/*/properties":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","/containers/*/properties/memory":"A size in MiB: a number or a numeric string.","/containers/*/properties/swap":"A size in MiB: a number or a numeric string.","/containers/*/properties/hostname":"The container's hostname (a DNS label or name).","/containers/*/properties/template":"The image (alias).","/containers/*/properties/onboot":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/protection":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/unprivileged":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/nameserver":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","/containers/*/properties/searchdomain":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas."},"network.schema.json":{"/prune":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","/interfaces/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/type":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","/interfaces/*/ensure":"absent: op deletes the link (never an ethernet NIC).","/interfaces/*/state":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","/interfaces/*/mac":"A unicast MAC address, e.g. 02:00:00:00:00:01.","/interfaces/*/alias":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","/interfaces/*/ipv4/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/address":"op-dbus spelling of addresses.","/interfaces/*/ipv4/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/enabled":"op-dbus: false means no addresses.","/interfaces/*/ipv4/dhcp":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","/interfaces/*/ipv4/gateway":"op-dbus: a default route via this address.","/interfaces/*/ipv4/dns":"op-dbus: ignored (op does not manage resolvers).","/interfaces/*/ipv6/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv6/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/bridge":"linux-bridge only: the links enrolled in it.","/interfaces/*/bridge/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/ovs":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","/interfaces/*/ovs/ports/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth":"veth only: the peer's name and, optionally, the network namespace it is put in.","/interfaces/*/veth/peer":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth/netns":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","/interfaces/*/macvlan":"macvlan only: the link it sits on and its mode.","/interfaces/*/macvlan/base":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/exclusive_ports":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","/interfaces/*/ports":"op-dbus: the bridge's ports (names).","/interfaces/*/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/controller":"op-dbus: the bridge this link is a port of.","/interfaces/*/properties":"op-dbus: free property bag; op reads mtu from it.","/interfaces/*/property_schema":"op-dbus: ignored.","/routes/*/to":"A CIDR or \"default\".","/routes/*/dev":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote)."},"nftables.schema.json":{"/tables":"The tables op owns, each identified by family and name (`inet/op_demo`).","/tables/*":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","/tables/*/family":"The nft address family.","/tables/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/ensure":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","/tables/*/adopt":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","/tables/*/chains":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","/tables/*/chains/*":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","/tables/*/chains/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/chains/*/type":"Base chain type.","/tables/*/chains/*/hook":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","/tables/*/chains/*/priority":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","/tables/*/chains/*/policy":"What happens to packets no rule decided on (default `accept`).","/tables/*/chains/*/device":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","/tables/*/chains/*/comment":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","/tables/*/chains/*/rules":"The chain's rules, in order (order matters: a reorder is a change).","/tables/*/chains/*/rules/*":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","/tables/*/sets":"Named sets, referenced from rules as `@name`.","/tables/*/sets/*":"A named set.","/tables/*/sets/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/sets/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/sets/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/sets/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/sets/*/size":"Maximum number of elements.","/tables/*/sets/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/sets/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/sets/*/elements":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","/tables/*/sets/*/elements/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/tables/*/maps":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","/tables/*/maps/*":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","/tables/*/maps/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/maps/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/maps/*/map":"The value type: `verdict`, or a data type such as `ipv4_addr`.","/tables/*/maps/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/maps/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/maps/*/size":"Maximum number of elements.","/tables/*/maps/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/maps/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/maps/*/elements":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","/tables/*/maps/*/elements/*/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`."},"state.schema.json":{"/version":"Format version; op reads version 1.","/plugins":"One section per plugin, keyed by plugin name."},"sysctl.schema.json":{"/settings":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","/settings/*":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply."}};

@@ -1,7 +1,8 @@
 /**
  * One `GET /1.0/profiles?recursion=1&all-projects=true` for every profile of every project.
- * A client scoped to one project (a test's own) lists that project's profiles only (those of
- * `default` when it has none of its own).
+ * A client made for one project (the system tests' isolation) sees that project as the whole
+ * host, as `default` (plugins/lxc/query.ts): its own profiles only, not those Incus lists from
+ * the real `default` when the project has none of its own.
  */
 import type { IncusClient } from "../../../src/incus.js";
 import { byCodeUnit, byName } from "../../../src/order.js";
@@ -21,13 +22,21 @@ export interface IncusProfile {
 }
 
 export async function queryProfiles(incus: IncusClient): Promise<LiveProfile[]> {
-  const scoped = incus.project !== undefined && incus.project !== defaultProject;
-  const profiles = await incus.request<IncusProfile[]>(
+  const scope = incus.project;
+  const listed = await incus.request<IncusProfile[]>(
     "GET",
-    scoped ? "/1.0/profiles?recursion=1" : "/1.0/profiles?recursion=1&all-projects=true",
+    scope === undefined
+      ? "/1.0/profiles?recursion=1&all-projects=true"
+      : "/1.0/profiles?recursion=1",
     undefined,
     { what: "listing profiles" },
   );
+  const profiles =
+    scope === undefined
+      ? listed
+      : listed
+          .filter((profile) => (profile.project ?? scope) === scope)
+          .map((profile) => ({ ...profile, project: defaultProject }));
   return profiles.map(liveProfile).sort((a, b) => byCodeUnit(a.project, b.project) || byName(a, b));
 }
 
