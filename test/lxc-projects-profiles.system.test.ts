@@ -250,6 +250,62 @@ describe("projects and profiles", () => {
     expect(await getObject(`/1.0/projects/${project}`)).toBeUndefined();
   });
 
+  it("creates a project, its profile and a container using both in order, and deletes them in the reverse", async () => {
+    const project = projectName();
+    const profile = profileName(project);
+    const name = `optest-${uid()}`;
+    const ct = { id: testId(), name, project, image: testImage, running: false, stop_timeout: 10 };
+    const objects = {
+      // The images of `default` (the busybox image); profiles of its own.
+      projects: [{ name: project, config: { "features.images": "false" } }],
+      profiles: [
+        {
+          name: profile,
+          project,
+          devices: { root: { type: "disk", path: "/", pool: "default" } },
+        },
+      ],
+    };
+    try {
+      const made = await reconcile({ ...objects, containers: [{ ...ct, profiles: [profile] }] });
+      expect(made.errors).toEqual(new Map());
+      const needsOf = (resource: string) =>
+        made.actions
+          .find((a) => a.resource === resource)
+          ?.needs?.map((n) => `${n.resource} ${n.id}`);
+      expect(needsOf("profile")).toEqual([`project ${project}`]);
+      expect(needsOf("container")).toEqual([`project ${project}`, `profile ${project}/${profile}`]);
+      expect(made.remaining).toEqual([]);
+      expect(
+        (
+          await incus.request<{ profiles: string[] }>(
+            "GET",
+            `/1.0/instances/${name}?project=${project}`,
+          )
+        ).profiles,
+      ).toEqual([profile]);
+
+      const gone = await reconcile({
+        projects: [{ name: project, ensure: "absent" }],
+        profiles: [{ name: profile, project, ensure: "absent" }],
+        containers: [{ ...ct, ensure: "absent" }],
+      });
+      expect(gone.errors).toEqual(new Map());
+      expect(
+        gone.actions.map((a) => `${a.kind} ${a.resource} ${a.id} (${a.reason})`).sort(),
+      ).toEqual([
+        `delete container ${project}/${name} (ensure: absent)`,
+        `delete profile ${project}/${profile} (ensure: absent; after lxc container ${project}/${name})`,
+        `delete project ${project} (ensure: absent; after lxc container ${project}/${name}, lxc profile ${project}/${profile})`,
+      ]);
+      expect(await getObject(`/1.0/projects/${project}`)).toBeUndefined();
+    } finally {
+      await incus
+        .request("DELETE", `/1.0/instances/${name}?project=${project}`)
+        .catch(ignoreNotFound);
+    }
+  });
+
   it("refuses a container naming a profile or project that neither exists nor is declared", async () => {
     const missing = `optest-${uid()}`;
     const ct = containerEntry({ profiles: ["default", missing] });
