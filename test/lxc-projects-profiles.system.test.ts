@@ -313,6 +313,10 @@ describe("projects and profiles", () => {
     expect(error.details).toEqual([
       `/plugins/lxc/containers/0/profiles/1: profile "${missing}" neither exists nor is declared`,
     ]);
+    const inNowhere = containerEntry({ project: missing });
+    expect((await refusal({ containers: [inNowhere] })).details).toEqual([
+      `/plugins/lxc/containers/0/project: project "${missing}" neither exists nor is declared`,
+    ]);
     const profileInNowhere = await refusal({ profiles: [{ name: missing, project: missing }] });
     expect(profileInNowhere.details).toEqual([
       `/plugins/lxc/profiles/0/project: project "${missing}" neither exists nor is declared`,
