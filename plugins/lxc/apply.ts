@@ -11,6 +11,7 @@ import { restartPath } from "./containers/restart.js";
 import { type DesiredSnapshots, snapshotNames, snapshotWork } from "./containers/snapshots.js";
 import { isRootDisk, nicStatePath } from "./diff.js";
 import { containerLinkUp, enrol, type HostNet, hostName, readHostNet, renameLink } from "./host.js";
+import { applyNetwork } from "./networks/apply.js";
 import { applyProfile } from "./profiles/apply.js";
 import { applyProject } from "./projects/apply.js";
 import { incusOf } from "./query.js";
@@ -25,6 +26,7 @@ import type {
   LxcAction,
 } from "./types.js";
 import { nicDevice, tags } from "./types.js";
+import { applyVolume } from "./volumes/apply.js";
 
 export async function applyLxc(action: LxcAction, ctx: Ctx): Promise<void> {
   const incus = incusOf(ctx);
@@ -38,6 +40,8 @@ export async function applyLxc(action: LxcAction, ctx: Ctx): Promise<void> {
       action.kind === "modify" ? action.before.fingerprint : undefined,
     );
   }
+  if (action.resource === "network") return applyNetwork(action, incus);
+  if (action.resource === "volume") return applyVolume(action, incus);
   switch (action.kind) {
     case "create":
       return createContainer(action.after, ctx, incus);

@@ -5,9 +5,11 @@
  * used twice, mounts of host directories; and the properties op ignores, as warnings.
  */
 import { resolve } from "node:path";
+import { checkNetworks } from "./networks/check.js";
 import { opDefaultDirectories } from "./paths.js";
 import { checkEntries, fallbackImage, unusedProperties } from "./prepare.js";
 import type { LxcSection } from "./types.js";
+import { checkVolumes } from "./volumes/check.js";
 
 export function checkLxc(
   section: unknown,
@@ -27,6 +29,8 @@ export function checkLxc(
     resolvePath: (source) => (source.startsWith("/") ? resolve(source) : source),
     opDirs,
   });
+  checkNetworks(lxc, path, problems);
+  checkVolumes(lxc, path, problems);
   for (const message of unusedProperties(lxc, path)) warn(message);
   return problems.lines;
 }

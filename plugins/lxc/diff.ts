@@ -8,6 +8,7 @@ import { linkRef, ovsDatabaseRef } from "../network/refs.js";
 import { heldReason, restartChanges, restartPath } from "./containers/restart.js";
 import { snapshotChanges } from "./containers/snapshots.js";
 import { sameRef } from "./holding.js";
+import { diffNetworks } from "./networks/diff.js";
 import { humanBytes } from "./paths.js";
 import { diffProfiles } from "./profiles/diff.js";
 import { diffProjects } from "./projects/diff.js";
@@ -16,8 +17,10 @@ import {
   defaultProject,
   imageActionId,
   imageRef,
+  networkRef,
   profileRef,
   projectRef,
+  volumeRef,
 } from "./refs.js";
 import {
   type ContainerDelete,
@@ -31,6 +34,7 @@ import {
   nicDevice,
   plugin,
 } from "./types.js";
+import { diffVolumes } from "./volumes/diff.js";
 
 export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
   const actions: LxcAction[] = [];
@@ -123,11 +127,11 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       current.status === "running" && container.running ? restartChanges(changes) : [];
     if (atStart.length > 0 && container.restartAllowed)
       changes.push({ path: restartPath, after: `graceful restart for ${atStart.join(", ")}` });
-    // Limits or config alone do not wait for the bridge; a start or a NIC change does.
+    // Limits or config alone do not wait for the bridge; a start or a device change does.
     const touchesNic = changes.some((c) =>
       c.path === "running"
         ? c.after === true
-        : ["veth", "bridge", `devices.${nicDevice}`].includes(c.path),
+        : ["veth", "bridge"].includes(c.path) || c.path.startsWith("devices."),
     );
     if (changes.length > 0) {
       actions.push({
@@ -189,6 +193,17 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       });
     }
   }
+  const deleted = new Set(
+    actions.flatMap((a) =>
+      a.resource === "container" && a.kind === "delete"
+        ? [containerId(a.before.container.project, a.before.container.name)]
+        : [],
+    ),
+  );
+  actions.push(
+    ...diffNetworks(desired.networks ?? [], live.networks ?? [], desired.prune, deleted),
+    ...diffVolumes(desired.volumes ?? [], live.volumes ?? [], deleted),
+  );
   // Last: a profile's or project's delete waits for the deletes of what uses it.
   const { prune, profiles, projects } = desired;
   const objects = profiles === undefined ? [] : diffProfiles(profiles, prune, live, actions);
@@ -223,6 +238,10 @@ function needsOf(container: DesiredContainer, imageActions: Set<string>): Resour
   if (imageActions.has(container.image)) needs.push(imageRef(container.image));
   // A project the file declares is created first (the need is dropped when it has no action).
   if (container.project !== defaultProject) needs.push(projectRef(container.project));
+  // A network or volume with no action this run is dropped from the needs by the engine.
+  if (container.network !== undefined) needs.push(networkRef(container.project, container.network));
+  for (const attached of container.attached ?? [])
+    needs.push(volumeRef(container.project, attached.pool, attached.volume));
   return needs;
 }
 

@@ -13,10 +13,12 @@ import {
   problemOf,
   type Settings,
 } from "../../src/plugin.js";
+import { declaredLinks } from "../network/declared.js";
 import { applyLxc } from "./apply.js";
 import { checkLxc } from "./check.js";
 import { diffLxc } from "./diff.js";
 import { ovsBridges, readOvs } from "./host.js";
+import { reportNetworks } from "./networks/report.js";
 import { opDefaultDirectories } from "./paths.js";
 import { prepareLxc } from "./prepare.js";
 import { guardProfiles } from "./profiles/guard.js";
@@ -34,16 +36,19 @@ import type {
   LxcSection,
 } from "./types.js";
 import { nicDevice, plugin } from "./types.js";
+import { reportVolumes } from "./volumes/report.js";
 
 export type { LxcDesired, LxcLive } from "./types.js";
 
 /** The file's half, started: it gets the live state when the host has answered. */
 type LxcNormalised = ReturnType<typeof liveLater<LxcLive, LxcDesired>>;
 
-/** The containers' table, then one per other kind of object. */
+/** The containers' table, then one per other kind the host has. */
 export function reportLxc(live: LxcLive): LiveReport[] {
   return [
     reportContainers(live),
+    reportNetworks(live.networks ?? []),
+    reportVolumes(live.volumes ?? []),
     reportProjects(live.projects ?? []),
     reportProfiles(live.profiles ?? []),
   ];
@@ -125,8 +130,11 @@ function opDirectories(settings: Settings): string[] {
  */
 export function lxcQueryJson(live: LxcLive, options: { all: boolean }): unknown {
   if (options.all) return live;
+  const withoutVolatile = <T extends { volatile: unknown }>({ volatile: _, ...kept }: T) => kept;
   return {
     ...live,
+    ...(live.networks === undefined ? {} : { networks: live.networks.map(withoutVolatile) }),
+    ...(live.volumes === undefined ? {} : { volumes: live.volumes.map(withoutVolatile) }),
     containers: live.containers.map((container: LiveContainer) => {
       const { put, ...rest } = container;
       const { volatile: _serverSet, ...kept } = put;
@@ -142,6 +150,8 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
     image: "an Incus image alias, imported from the file's tarballs",
     project: "an Incus project",
     profile: "an Incus profile",
+    network: "an Incus managed network (bridge)",
+    volume: "an Incus custom storage volume",
   },
   check: (section, path, settings) => {
     const warnings: string[] = [];
@@ -155,12 +165,13 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   },
   query: queryLxc,
   // prepareLxc hashes the file's image tarballs first, then awaits the live state.
-  normalise: async (section, ctx) => {
+  normalise: async (section, ctx, file) => {
     let remotes: ReturnType<typeof remotesOf> | undefined;
     let ovs: Promise<Record<string, BridgeKind>> | undefined;
     return liveLater((live: Promise<LxcLive>) =>
       prepareLxc(section as LxcSection, live, ctx, {
         opDirs: opDirectories(ctx.settings),
+        declaredLinks: declaredLinks(file),
         ...(ctx.settings.defaultImage === undefined
           ? {}
           : { defaultImage: ctx.settings.defaultImage }),

@@ -20,6 +20,8 @@ import { openRegularFile } from "../../src/files.js";
 import type { Ctx } from "../../src/plugin.js";
 import { scheduleProblem } from "./containers/schedule.js";
 import { snapshotsTag } from "./containers/snapshots.js";
+import { attachNetwork, type DeclaredLink } from "./networks/prepare.js";
+import { prepareObjects } from "./objects-prepare.js";
 import {
   hostPathExposure,
   type OtherMount,
@@ -50,6 +52,7 @@ import {
   tags,
 } from "./types.js";
 import { defaultVethName } from "./veths.js";
+import { attachVolumes } from "./volumes/check.js";
 
 export const fallbackImage = "images:debian/12";
 export const defaultStopTimeout = 30;
@@ -80,6 +83,8 @@ export interface PrepareEnv {
   ovsBridges?: () => Promise<Record<string, BridgeKind>>;
   /** op's own directories (ledger, key, lock, cache): never mounted read-write freely, never removed. */
   opDirs?: readonly string[];
+  /** The links the file's network section declares: no managed network may take their names. */
+  declaredLinks?: readonly DeclaredLink[];
 }
 
 /** A problem found while preparing; all are collected and thrown together. */
@@ -171,6 +176,13 @@ export async function prepareLxc(
   const projects = prepareProjects(section, live, base, problems);
   const profiles = prepareProfiles(section, live, projects, base, problems);
   checkContainerRefs(containers, live, projects, profiles, problems);
+  const { networks, volumes } = prepareObjects(section, base, live, problems, {
+    containers,
+    absent,
+    prune: section.prune ?? false,
+    declaredLinks: env.declaredLinks ?? [],
+    sys: () => ctx.host.sys,
+  });
   if (problems.lines.length > 0) {
     throw new OpError(
       "invalid-state",
@@ -181,7 +193,16 @@ export async function prepareLxc(
       },
     );
   }
-  return { prune: section.prune ?? false, images, containers, absent, projects, profiles };
+  return {
+    prune: section.prune ?? false,
+    images,
+    containers,
+    absent,
+    networks,
+    volumes,
+    projects,
+    profiles,
+  };
 }
 
 interface CheckedEntry {
@@ -614,6 +635,8 @@ export function prepareContainer(
       allowHostPath: mount.allow_host_path ?? false,
     });
   }
+  const network = attachNetwork(spec, path, bridge, devices, problems);
+  const attached = attachVolumes(spec, path, devices, problems);
 
   return {
     name,
@@ -633,6 +656,8 @@ export function prepareContainer(
     ...(spec.ephemeral === undefined ? {} : { ephemeral: spec.ephemeral }),
     ...(snapshots === undefined ? {} : { snapshots }),
     restartAllowed: spec.restart === "allowed",
+    ...(network === undefined ? {} : { network }),
+    ...(attached.length === 0 ? {} : { attached }),
   };
 }
 

@@ -1,7 +1,9 @@
 /**
  * Bulk read: one `GET /1.0/instances?recursion=1&all-projects=true` (config, devices and
- * status of every instance in every project) and one alias listing. The number of calls does not grow with the number of
- * containers; what the listing lacks (the host veth as the kernel names it now, its bridge,
+ * status of every instance in every project), one alias listing, the managed networks
+ * (networks/query.ts), and the storage pools with one listing of custom volumes per pool
+ * (volumes/query.ts). The number of calls does not grow with the number of containers,
+ * networks or volumes; what the listing lacks (the host veth as the kernel names it now, its bridge,
  * addresses) comes from small sysfs and /proc reads, and OVSDB is read once, only when a
  * running container's veth is in no Linux bridge (it may be an OVS port).
  */
@@ -21,10 +23,12 @@ import {
   peerIndex,
   readOvs,
 } from "./host.js";
+import { queryNetworks } from "./networks/query.js";
 import { queryProfiles } from "./profiles/query.js";
 import { queryProjects } from "./projects/query.js";
 import { defaultProject, inProject } from "./refs.js";
 import { type Devices, type LiveContainer, type LxcLive, nicDevice, tags } from "./types.js";
+import { queryVolumes } from "./volumes/query.js";
 
 interface IncusInstance {
   name: string;
@@ -58,7 +62,7 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
     incus.project === undefined
       ? "/1.0/instances?recursion=1&all-projects=true"
       : "/1.0/instances?recursion=1";
-  const [listed, aliases, projects, profiles] = await Promise.all([
+  const [listed, aliases, networks, storage, projects, profiles] = await Promise.all([
     incus.request<IncusInstance[]>("GET", listing, undefined, { what: "listing containers" }),
     incus.request<{ name: string; target: string }[]>(
       "GET",
@@ -68,6 +72,8 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
         what: "listing image aliases",
       },
     ),
+    queryNetworks(incus),
+    queryVolumes(incus),
     queryProjects(incus),
     queryProfiles(incus),
   ]);
@@ -105,6 +111,8 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
     bridges,
     aliases: Object.fromEntries(aliases.map((alias) => [alias.name, alias.target])),
     ...(otherMounts.length > 0 ? { otherMounts } : {}),
+    networks,
+    ...storage,
     projects,
     profiles,
   };

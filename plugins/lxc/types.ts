@@ -12,6 +12,7 @@ export type {
 
 import type { Action, Kind } from "../../src/plugin.js";
 import type { DesiredSnapshots } from "./containers/snapshots.js";
+import type { DesiredNetwork, LiveNetwork } from "./networks/types.js";
 import type {
   DesiredProfile,
   DesiredProfiles,
@@ -24,6 +25,7 @@ import type {
   LiveProject,
   ProjectDelete,
 } from "./projects/types.js";
+import type { AttachedVolume, DesiredVolume, LivePool, LiveVolume } from "./volumes/types.js";
 
 export const plugin = "lxc";
 
@@ -90,6 +92,11 @@ export interface LxcLive {
   aliases: Record<string, string>;
   /** Host directories mounted by instances that are not containers (VMs): never removed. */
   otherMounts?: { instance: string; source: string }[];
+  /** Incus managed networks of every project (plugins/lxc/networks/). */
+  networks?: LiveNetwork[];
+  /** Storage pools, and the custom volumes in them (plugins/lxc/volumes/). */
+  pools?: LivePool[];
+  volumes?: LiveVolume[];
   /** Incus projects (plugins/lxc/projects/); absent in fixtures recorded before them. */
   projects?: LiveProject[];
   /** Profiles of every project (plugins/lxc/profiles/); absent in fixtures recorded before them. */
@@ -149,6 +156,10 @@ export interface DesiredContainer {
   snapshots?: DesiredSnapshots;
   /** A change Incus takes only at start may restart it (`restart: allowed`, --allow-restart). */
   restartAllowed: boolean;
+  /** The managed network its eth0 is attached to (`network`). */
+  network?: string;
+  /** The custom volumes attached to it (`volumes`). */
+  attached?: AttachedVolume[];
 }
 
 /** A host directory op removes after deleting the container that mounted it. */
@@ -184,6 +195,8 @@ export interface LxcDesired {
   images: DesiredImage[];
   containers: DesiredContainer[];
   absent: DesiredAbsent[];
+  networks?: DesiredNetwork[];
+  volumes?: DesiredVolume[];
   projects?: DesiredProjects;
   profiles?: DesiredProfiles;
 }
@@ -209,6 +222,8 @@ export interface LiveImageAlias {
 export type LxcKinds = {
   container: Kind<DesiredContainer, LiveContainer, DesiredContainer, ContainerDelete>;
   image: Kind<DesiredImage, LiveImageAlias, DesiredImage, never>;
+  network: Kind<DesiredNetwork, LiveNetwork>;
+  volume: Kind<DesiredVolume, LiveVolume>;
   project: Kind<DesiredProject, LiveProject, DesiredProject, ProjectDelete>;
   profile: Kind<DesiredProfile, LiveProfile, DesiredProfile, ProfileDelete>;
 };

@@ -361,7 +361,7 @@ describe("what uses an object, as Incus lists it", () => {
 });
 
 describe("op query --plugin lxc", () => {
-  it("shows a projects and a profiles table after the containers, op's tag left to the op column", () => {
+  it("shows a projects and a profiles table after the containers', op's tag left to the op column", () => {
     const live = liveState([
       liveProfile("small", {
         project: "web",
@@ -370,8 +370,10 @@ describe("op query --plugin lxc", () => {
         usedBy: ["/1.0/instances/ct1?project=web"],
       }),
     ]);
-    const [containers, projects, profiles] = reportLxc(live);
-    expect(containers?.title).toBeUndefined();
+    const tables = reportLxc(live);
+    expect(tables[0]?.title).toBeUndefined();
+    const projects = tables.find((table) => table.title === "projects");
+    const profiles = tables.find((table) => table.title === "profiles");
     expect(projects).toEqual({
       title: "projects",
       columns: ["name", "description", "config", "used by", "op"],

@@ -1,0 +1,75 @@
+/**
+ * Pure: declared networks vs live → one action each. A delete waits for the deletes of the
+ * containers that use the network (their ids in `deletedContainers`).
+ */
+import type { ResourceRef } from "../../../src/plugin.js";
+import { declaredModify, usedByOf } from "../objects.js";
+import { containerId, containerRef, networkId } from "../refs.js";
+import { type LxcAction, plugin } from "../types.js";
+import type { DesiredNetwork, LiveNetwork } from "./types.js";
+
+const resource = "network";
+
+export function diffNetworks(
+  desired: readonly DesiredNetwork[],
+  live: readonly LiveNetwork[],
+  prune: boolean,
+  deletedContainers: ReadonlySet<string>,
+): LxcAction[] {
+  const actions: LxcAction[] = [];
+  const byId = new Map(live.map((network) => [networkId(network.project, network.name), network]));
+  const remove = (current: LiveNetwork, why: string): LxcAction => {
+    const needs = usersBeingDeleted(current.usedBy, deletedContainers);
+    return {
+      kind: "delete",
+      plugin,
+      resource,
+      id: networkId(current.project, current.name),
+      before: current,
+      reason: why,
+      ...(needs.length > 0 ? { needs } : {}),
+    };
+  };
+  for (const network of desired) {
+    const id = networkId(network.project, network.name);
+    const current = byId.get(id);
+    if (network.ensure === "absent") {
+      if (current !== undefined) actions.push(remove(current, "ensure: absent"));
+      continue;
+    }
+    if (current === undefined) {
+      const address = network.config["ipv4.address"];
+      actions.push({
+        kind: "create",
+        plugin,
+        resource,
+        id,
+        after: network,
+        reason: `new ${network.type} network${address === undefined ? "" : ` ${address}`}`,
+      });
+      continue;
+    }
+    const modify = declaredModify(resource, id, current, network);
+    if (modify !== undefined) actions.push(modify);
+  }
+  if (prune) {
+    const named = new Set(desired.map((network) => networkId(network.project, network.name)));
+    for (const current of live) {
+      if (!current.owned || named.has(networkId(current.project, current.name))) continue;
+      actions.push(remove(current, "not in the file (prune)"));
+    }
+  }
+  return actions;
+}
+
+/** The containers among an object's users that this run deletes: its delete waits for them. */
+export function usersBeingDeleted(
+  usedBy: readonly string[],
+  deletedContainers: ReadonlySet<string>,
+): ResourceRef[] {
+  return usedBy
+    .map(usedByOf)
+    .filter((user) => user.kind === "instance")
+    .filter((user) => deletedContainers.has(containerId(user.project, user.name)))
+    .map((user) => containerRef(user.project, user.name));
+}

@@ -1,0 +1,34 @@
+/**
+ * Every managed network of every project in one call. Links Incus lists without managing them
+ * (eth0, host bridges) are the network plugin's and are left out.
+ */
+import type { IncusClient } from "../../../src/incus.js";
+import { everyProject, type IncusObject, liveFields } from "../objects.js";
+import { defaultProject } from "../refs.js";
+import type { LiveNetwork } from "./types.js";
+
+interface IncusNetwork extends IncusObject {
+  name: string;
+  project?: string;
+  type: string;
+  managed: boolean;
+}
+
+export async function queryNetworks(incus: IncusClient): Promise<LiveNetwork[]> {
+  const listed = await incus.request<IncusNetwork[]>(
+    "GET",
+    `/1.0/networks?recursion=1${everyProject(incus)}`,
+    undefined,
+    { what: "listing managed networks" },
+  );
+  return listed.filter((network) => network.managed).map(liveNetwork);
+}
+
+export function liveNetwork(network: IncusNetwork): LiveNetwork {
+  return {
+    name: network.name,
+    project: network.project ?? defaultProject,
+    type: network.type,
+    ...liveFields(network),
+  };
+}

@@ -1,0 +1,45 @@
+/** Incus managed networks: what the file asks for and what the host has. */
+export type { LxcNetworkSpec } from "../../../src/generated/lxc.js";
+
+/** The one network type op manages for now. */
+export const networkType = "bridge";
+
+/** The typed fields of a network entry and the Incus key each one sets. */
+export const networkKeys = {
+  ipv4_address: "ipv4.address",
+  ipv4_nat: "ipv4.nat",
+  ipv4_dhcp: "ipv4.dhcp",
+  ipv6_address: "ipv6.address",
+  dns_domain: "dns.domain",
+} as const;
+
+export interface DesiredNetwork {
+  name: string;
+  project: string;
+  /** JSON path of the entry, for messages. */
+  path: string;
+  ensure: "present" | "absent";
+  /** Changed although op did not create it (never deleted). */
+  adopt: boolean;
+  type: typeof networkType;
+  /** Given only when the file gives it. */
+  description?: string;
+  /** The keys the file gives (the ownership tag included when op creates it). */
+  config: Record<string, string>;
+  /** The JSON path that gives each key of `config`, for messages. */
+  paths: Record<string, string>;
+}
+
+export interface LiveNetwork {
+  name: string;
+  project: string;
+  type: string;
+  /** Tagged `user.op.managed=true`: op created it. */
+  owned: boolean;
+  description: string;
+  /** Config without Incus's own `volatile.*` keys. */
+  config: Record<string, string>;
+  volatile: Record<string, string>;
+  /** What uses it (`/1.0/instances/ct1`, `/1.0/profiles/default`). */
+  usedBy: string[];
+}

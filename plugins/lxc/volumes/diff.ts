@@ -1,0 +1,58 @@
+/**
+ * Pure: declared volumes vs live → one action each. Volumes are deleted only when the file
+ * says `ensure: absent` (never by prune: they hold data); a delete waits for the deletes of
+ * the containers they are attached to.
+ */
+import { usersBeingDeleted } from "../networks/diff.js";
+import { declaredModify } from "../objects.js";
+import { volumeId } from "../refs.js";
+import { type LxcAction, plugin } from "../types.js";
+import type { DesiredVolume, LiveVolume } from "./types.js";
+
+const resource = "volume";
+
+export function diffVolumes(
+  desired: readonly DesiredVolume[],
+  live: readonly LiveVolume[],
+  deletedContainers: ReadonlySet<string>,
+): LxcAction[] {
+  const actions: LxcAction[] = [];
+  const byId = new Map(live.map((volume) => [idOf(volume), volume]));
+  for (const volume of desired) {
+    const id = idOf(volume);
+    const current = byId.get(id);
+    if (volume.ensure === "absent") {
+      if (current === undefined) continue;
+      const needs = usersBeingDeleted(current.usedBy, deletedContainers);
+      actions.push({
+        kind: "delete",
+        plugin,
+        resource,
+        id,
+        before: current,
+        reason: "ensure: absent (its data goes with it)",
+        ...(needs.length > 0 ? { needs } : {}),
+      });
+      continue;
+    }
+    if (current === undefined) {
+      const size = volume.config.size;
+      actions.push({
+        kind: "create",
+        plugin,
+        resource,
+        id,
+        after: volume,
+        reason: `new ${volume.contentType} volume in pool ${volume.pool}${size === undefined ? "" : `, ${size}`}`,
+      });
+      continue;
+    }
+    const modify = declaredModify(resource, id, current, volume);
+    if (modify !== undefined) actions.push(modify);
+  }
+  return actions;
+}
+
+function idOf(volume: { project: string; pool: string; name: string }): string {
+  return volumeId(volume.project, volume.pool, volume.name);
+}
