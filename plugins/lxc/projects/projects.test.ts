@@ -193,7 +193,17 @@ describe("deleting a project", () => {
   });
 
   it("is allowed when what it held goes in the same run", () => {
-    const held = liveProject("web", { usedBy: ["/1.0/instances/ct1?project=web"] });
+    const held = liveProject("web", {
+      usedBy: ["/1.0/instances/ct1?project=web", "/1.0/networks/n1?project=web"],
+    });
+    const networkDelete = {
+      kind: "delete" as const,
+      plugin: "lxc",
+      resource: "network" as const,
+      id: "web/n1",
+      reason: "",
+      before: {} as never,
+    };
     const containerDelete = {
       kind: "delete" as const,
       plugin: "lxc",
@@ -210,7 +220,10 @@ describe("deleting a project", () => {
       reason: "",
       before: { project: held, path: "/plugins/lxc/projects/0" },
     };
-    expect(guardProjects([containerDelete, projectDelete])).toEqual([]);
+    expect(guardProjects([containerDelete, networkDelete, projectDelete])).toEqual([]);
+    expect(guardProjects([containerDelete, projectDelete])).toEqual([
+      expect.objectContaining({ message: 'project "web" still holds network n1 (project web)' }),
+    ]);
     expect(guardProjects([projectDelete])).toHaveLength(1);
   });
 });
