@@ -3,13 +3,11 @@
  * declared once per project, never in a project the file gives no profiles of its own, and
  * never a project's `default` profile declared absent (Incus keeps it while the project lives).
  */
+
+import type { ProblemSink } from "../objects.js";
 import { declaredWithoutProfiles } from "../projects/check.js";
 import { defaultProject } from "../refs.js";
 import type { LxcSection } from "../types.js";
-
-interface ProblemSink {
-  add(path: string, message: string): void;
-}
 
 export function checkProfiles(section: LxcSection, base: string, problems: ProblemSink): void {
   const seen = new Map<string, string>();

@@ -4,16 +4,13 @@
  * project and profiles checked to exist or be declared, before anything changes.
  */
 import { configStrings, deviceStrings, holdingOf } from "../holding.js";
+import type { ProblemSink } from "../objects.js";
 import { profilesProject, projectKnown } from "../projects/prepare.js";
 import type { DesiredProjects } from "../projects/types.js";
 import { defaultProject } from "../refs.js";
 import { type DesiredContainer, type LxcLive, type LxcSection, tags } from "../types.js";
 import { withoutProfiles } from "./check.js";
 import type { DesiredProfile, DesiredProfiles } from "./types.js";
-
-interface ProblemSink {
-  add(path: string, message: string): void;
-}
 
 export function prepareProfiles(
   section: LxcSection,

@@ -3,6 +3,7 @@
  * once, feature keys Incus knows, and Incus's own `default` project touched only as allowed.
  */
 
+import type { ProblemSink } from "../objects.js";
 import { defaultProject } from "../refs.js";
 import type { LxcSection } from "../types.js";
 
@@ -15,10 +16,6 @@ export const projectFeatures = [
   "features.networks",
   "features.networks.zones",
 ];
-
-interface ProblemSink {
-  add(path: string, message: string): void;
-}
 
 export function checkProjects(section: LxcSection, base: string, problems: ProblemSink): void {
   const seen = new Map<string, string>();

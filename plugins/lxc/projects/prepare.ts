@@ -4,6 +4,7 @@
  * completed on create is not drift), and deletes asked of projects op did not create refused.
  */
 import { configStrings, holdingOf } from "../holding.js";
+import type { ProblemSink } from "../objects.js";
 import { defaultProject } from "../refs.js";
 import { type LxcLive, type LxcSection, tags } from "../types.js";
 import type { DesiredProject, DesiredProjects, LiveProject } from "./types.js";
@@ -15,10 +16,6 @@ export const projectFeatureDefaults: Readonly<Record<string, string>> = {
   "features.storage.volumes": "true",
   "features.storage.buckets": "true",
 };
-
-interface ProblemSink {
-  add(path: string, message: string): void;
-}
 
 export function prepareProjects(
   section: LxcSection,
