@@ -34,6 +34,29 @@ export async function medianMs(
   return samples[Math.floor(samples.length / 2)] ?? Number.NaN;
 }
 
+/**
+ * The medians of several works sampled in turns (after one warm-up each), in milliseconds: a
+ * busy moment of a shared host then weighs on all of them, not on whichever ran at that time.
+ */
+export async function interleavedMediansMs(
+  runs: number,
+  works: readonly (() => unknown | Promise<unknown>)[],
+): Promise<number[]> {
+  for (const work of works) await work();
+  const samples = works.map(() => [] as number[]);
+  for (let i = 0; i < runs; i++) {
+    for (const [w, work] of works.entries()) {
+      const start = process.hrtime.bigint();
+      await work();
+      samples[w]?.push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+  }
+  return samples.map((list) => {
+    list.sort((a, b) => a - b);
+    return list[Math.floor(list.length / 2)] ?? Number.NaN;
+  });
+}
+
 /** How long `work` takes, once, in milliseconds. */
 export function timeMs(work: () => void): number {
   const start = process.hrtime.bigint();

@@ -10,6 +10,7 @@ const groups: Record<string, () => Promise<Figure[]>> = {
   nftables: async () => (await import("./nftables.js")).benchNftables(),
   network: async () => (await import("./network.js")).benchNetwork(),
   lxc: async () => (await import("./lxc.js")).benchLxc(),
+  "lxc-inventory": async () => (await import("./lxc.js")).benchLxcInventory(),
   ledger: async () => (await import("./ledger.js")).benchLedger(),
 };
 

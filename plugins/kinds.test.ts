@@ -107,8 +107,11 @@ describe("resource kinds", () => {
 
     const image = (action: LxcAction): string | undefined => {
       if (action.resource !== "image") return undefined;
-      // @ts-expect-error op never deletes an image: a delete's payload is never
-      if (action.kind === "delete") return action.before.alias;
+      if (action.kind === "delete") {
+        // @ts-expect-error an image delete carries the image, not a container
+        action.before.container;
+        return action.before.alias ?? action.before.image.fingerprint;
+      }
       // @ts-expect-error an image's payload is not a container's
       action.after.running;
       return action.after.alias;

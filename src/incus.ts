@@ -83,10 +83,13 @@ export interface IncusClient {
     path: string,
     options?: IncusRequestOptions & { project?: string },
   ): Promise<string | undefined>;
-  /** Imports a split image (metadata and rootfs tarballs); returns its fingerprint. */
+  /**
+   * Imports a split image (metadata and rootfs tarballs); returns its fingerprint. `properties`
+   * are set on the image in the same request (added to those of its metadata.yaml).
+   */
   importImage(
     files: { metadata: string; rootfs: string },
-    options?: IncusRequestOptions,
+    options?: IncusRequestOptions & { properties?: Record<string, string> },
   ): Promise<string>;
   /** Drops idle connections (a CLI run ends without it; idle sockets do not hold node open). */
   close(): void;
@@ -367,6 +370,9 @@ export function createIncusClient(
         {
           "content-type": `multipart/form-data; boundary=${boundary}`,
           "transfer-encoding": "chunked",
+          ...(options.properties === undefined
+            ? {}
+            : { "x-incus-properties": new URLSearchParams(options.properties).toString() }),
         },
         incusTimeouts.upload * 1000,
       );

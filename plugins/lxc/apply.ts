@@ -11,6 +11,8 @@ import { restartPath } from "./containers/restart.js";
 import { type DesiredSnapshots, snapshotNames, snapshotWork } from "./containers/snapshots.js";
 import { isRootDisk, nicStatePath } from "./diff.js";
 import { containerLinkUp, enrol, type HostNet, hostName, readHostNet, renameLink } from "./host.js";
+import { deleteImage } from "./images/apply.js";
+import { imageManagedProperty, opAliasDescription } from "./images/types.js";
 import { applyNetwork } from "./networks/apply.js";
 import { applyProfile } from "./profiles/apply.js";
 import { applyProject } from "./projects/apply.js";
@@ -33,7 +35,7 @@ export async function applyLxc(action: LxcAction, ctx: Ctx): Promise<void> {
   if (action.resource === "project") return applyProject(action, incus);
   if (action.resource === "profile") return applyProfile(action, incus);
   if (action.resource === "image") {
-    if (action.kind === "delete") throw new Error(`bug: op never deletes images (${action.id})`);
+    if (action.kind === "delete") return deleteImage(action.before, incus);
     return importImage(
       action.after,
       incus,
@@ -74,7 +76,11 @@ async function importImage(
     .then(() => true)
     .catch(() => false);
   if (!exists) {
-    const fingerprint = await incus.importImage(image, { what: `importing image ${image.alias}` });
+    // Marked as op's in the same request: only a marked image is ever deleted by op.
+    const fingerprint = await incus.importImage(image, {
+      what: `importing image ${image.alias}`,
+      properties: { [imageManagedProperty]: "true" },
+    });
     if (fingerprint !== image.fingerprint) {
       throw new OpError(
         "command-failed",
@@ -91,7 +97,7 @@ async function importImage(
     await incus.request(
       "POST",
       "/1.0/images/aliases",
-      { name: image.alias, target: image.fingerprint, description: "imported by op" },
+      { name: image.alias, target: image.fingerprint, description: opAliasDescription },
       what,
     );
     return;
@@ -99,7 +105,7 @@ async function importImage(
   await incus.request(
     "PUT",
     alias,
-    { target: image.fingerprint, description: "imported by op" },
+    { target: image.fingerprint, description: opAliasDescription },
     what,
   );
   // The replaced image is left without a name; remove it unless another alias still uses it.

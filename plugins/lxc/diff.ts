@@ -8,6 +8,7 @@ import { linkRef, ovsDatabaseRef } from "../network/refs.js";
 import { heldReason, restartChanges, restartPath } from "./containers/restart.js";
 import { snapshotChanges } from "./containers/snapshots.js";
 import { sameRef } from "./holding.js";
+import { diffImageDeletes } from "./images/diff.js";
 import { diffNetworks } from "./networks/diff.js";
 import { humanBytes } from "./paths.js";
 import { diffProfiles } from "./profiles/diff.js";
@@ -193,16 +194,22 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       });
     }
   }
-  const deleted = new Set(
-    actions.flatMap((a) =>
-      a.resource === "container" && a.kind === "delete"
-        ? [containerId(a.before.container.project, a.before.container.name)]
-        : [],
-    ),
-  );
+  // The containers this run deletes (their delete's ref, by container id).
+  const deletedRefs = new Map<string, ResourceRef>();
+  for (const action of actions) {
+    if (action.resource !== "container" || action.kind !== "delete") continue;
+    const { project, name } = action.before.container;
+    deletedRefs.set(containerId(project, name), {
+      plugin,
+      resource: action.resource,
+      id: action.id,
+    });
+  }
+  const deleted = new Set(deletedRefs.keys());
   actions.push(
     ...diffNetworks(desired.networks ?? [], live.networks ?? [], desired.prune, deleted),
     ...diffVolumes(desired.volumes ?? [], live.volumes ?? [], deleted),
+    ...diffImageDeletes(desired, live, deletedRefs),
   );
   // Last: a profile's or project's delete waits for the deletes of what uses it.
   const { prune, profiles, projects } = desired;

@@ -18,6 +18,7 @@ import { applyLxc } from "./apply.js";
 import { checkLxc } from "./check.js";
 import { diffLxc } from "./diff.js";
 import { ovsBridges, readOvs } from "./host.js";
+import { reportImages } from "./images/report.js";
 import { reportNetworks } from "./networks/report.js";
 import { opDefaultDirectories } from "./paths.js";
 import { prepareLxc } from "./prepare.js";
@@ -49,6 +50,7 @@ export function reportLxc(live: LxcLive): LiveReport[] {
     reportContainers(live),
     reportNetworks(live.networks ?? []),
     reportVolumes(live.volumes ?? []),
+    reportImages(live.images ?? []),
     reportProjects(live.projects ?? []),
     reportProfiles(live.profiles ?? []),
   ];
@@ -147,7 +149,7 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   name: plugin,
   resources: {
     container: "an Incus system container",
-    image: "an Incus image alias, imported from the file's tarballs",
+    image: "an Incus image alias, imported from the file's tarballs (or removed)",
     project: "an Incus project",
     profile: "an Incus profile",
     network: "an Incus managed network (bridge)",

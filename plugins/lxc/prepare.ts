@@ -20,6 +20,8 @@ import { openRegularFile } from "../../src/files.js";
 import type { Ctx } from "../../src/plugin.js";
 import { scheduleProblem } from "./containers/schedule.js";
 import { snapshotsTag } from "./containers/snapshots.js";
+import { checkAbsentImages } from "./images/prepare.js";
+import type { DesiredAbsentImage } from "./images/types.js";
 import { attachNetwork, type DeclaredLink } from "./networks/prepare.js";
 import { prepareObjects } from "./objects-prepare.js";
 import {
@@ -115,7 +117,8 @@ export async function prepareLxc(
   const stateDir = ctx.options?.stateDir;
   const opDirs = env.opDirs ?? opDefaultDirectories;
   // Image tarballs are hashed while Incus answers the query.
-  const images = await prepareImages(section, problems, ctx.cacheDir, stateDir);
+  const absentImages: DesiredAbsentImage[] = [];
+  const images = await prepareImages(section, problems, ctx.cacheDir, stateDir, absentImages);
   const live = await liveState;
   const declared = new Set(images.map((image) => image.alias));
   const defaultImage = section.default_image ?? env.defaultImage ?? fallbackImage;
@@ -183,6 +186,7 @@ export async function prepareLxc(
     declaredLinks: env.declaredLinks ?? [],
     sys: () => ctx.host.sys,
   });
+  checkAbsentImages(absentImages, containers, live, problems);
   if (problems.lines.length > 0) {
     throw new OpError(
       "invalid-state",
@@ -200,6 +204,8 @@ export async function prepareLxc(
     absent,
     networks,
     volumes,
+    pruneImages: section.prune_images ?? false,
+    absentImages,
     projects,
     profiles,
   };
@@ -755,6 +761,7 @@ async function prepareImages(
   problems: Problems,
   cacheDir: string | undefined,
   stateDir: string | undefined,
+  absentImages: DesiredAbsentImage[],
 ): Promise<DesiredImage[]> {
   const images: DesiredImage[] = [];
   const aliases = new Map<string, string>();
@@ -768,6 +775,14 @@ async function prepareImages(
       continue;
     }
     aliases.set(spec.alias, path);
+    if (spec.ensure === "absent") {
+      absentImages.push({ alias: spec.alias, path });
+      continue;
+    }
+    if (spec.metadata === undefined || spec.rootfs === undefined) {
+      problems.add(path, 'an image to import needs "metadata" and "rootfs"');
+      continue;
+    }
     const files = {
       metadata: resolveFromStateDir(spec.metadata, stateDir),
       rootfs: resolveFromStateDir(spec.rootfs, stateDir),

@@ -1,6 +1,7 @@
 /**
  * Bulk read: one `GET /1.0/instances?recursion=1&all-projects=true` (config, devices and
- * status of every instance in every project), one alias listing, the managed networks
+ * status of every instance in every project), one image listing (aliases and properties
+ * included; images/query.ts), the managed networks
  * (networks/query.ts), and the storage pools with one listing of custom volumes per pool
  * (volumes/query.ts). The number of calls does not grow with the number of containers,
  * networks or volumes; what the listing lacks (the host veth as the kernel names it now, its bridge,
@@ -23,6 +24,7 @@ import {
   peerIndex,
   readOvs,
 } from "./host.js";
+import { aliasTargets, type IncusImage, liveImages } from "./images/query.js";
 import { queryNetworks } from "./networks/query.js";
 import { queryProfiles } from "./profiles/query.js";
 import { queryProjects } from "./projects/query.js";
@@ -62,16 +64,11 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
     incus.project === undefined
       ? "/1.0/instances?recursion=1&all-projects=true"
       : "/1.0/instances?recursion=1";
-  const [listed, aliases, networks, storage, projects, profiles] = await Promise.all([
+  const [listed, imageList, networks, storage, projects, profiles] = await Promise.all([
     incus.request<IncusInstance[]>("GET", listing, undefined, { what: "listing containers" }),
-    incus.request<{ name: string; target: string }[]>(
-      "GET",
-      "/1.0/images/aliases?recursion=1",
-      undefined,
-      {
-        what: "listing image aliases",
-      },
-    ),
+    incus.request<IncusImage[]>("GET", "/1.0/images?recursion=1", undefined, {
+      what: "listing images",
+    }),
     queryNetworks(incus),
     queryVolumes(incus),
     queryProjects(incus),
@@ -106,10 +103,13 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
         .filter((device) => device.type === "disk" && device.source?.startsWith("/"))
         .map((device) => ({ instance: instance.name, source: device.source as string })),
     );
+  // Which images any instance of any project (VMs too) was created from.
+  const images = liveImages(imageList, instances);
   return {
     containers,
     bridges,
-    aliases: Object.fromEntries(aliases.map((alias) => [alias.name, alias.target])),
+    aliases: aliasTargets(images),
+    images,
     ...(otherMounts.length > 0 ? { otherMounts } : {}),
     networks,
     ...storage,

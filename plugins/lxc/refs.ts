@@ -10,7 +10,7 @@
  *   network    NAME | PROJECT/NAME
  *   volume     POOL/NAME | PROJECT/POOL/NAME
  *   project    NAME
- *   image      `image ALIAS`
+ *   image      `image ALIAS`, or `image sha256:FINGERPRINT` for one with no alias (no alias has `:`)
  */
 import type { ResourceRef } from "../../src/plugin.js";
 import { plugin } from "./types.js";
@@ -70,4 +70,9 @@ export function imageActionId(alias: string): string {
 /** The image alias `alias`, as a container's create names it in `needs`. */
 export function imageRef(alias: string): ResourceRef {
   return { plugin, resource: "image", id: imageActionId(alias) };
+}
+
+/** An image op prunes that has no alias: named by its fingerprint. */
+export function imageFingerprintId(fingerprint: string): string {
+  return `image sha256:${fingerprint}`;
 }

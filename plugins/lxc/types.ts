@@ -12,6 +12,7 @@ export type {
 
 import type { Action, Kind } from "../../src/plugin.js";
 import type { DesiredSnapshots } from "./containers/snapshots.js";
+import type { DesiredAbsentImage, ImageDelete, LiveImage } from "./images/types.js";
 import type { DesiredNetwork, LiveNetwork } from "./networks/types.js";
 import type {
   DesiredProfile,
@@ -90,6 +91,8 @@ export interface LxcLive {
   bridges: Record<string, BridgeKind>;
   /** Local image aliases → fingerprint. */
   aliases: Record<string, string>;
+  /** The local image store, with which instances use each image (images/query.ts). */
+  images?: LiveImage[];
   /** Host directories mounted by instances that are not containers (VMs): never removed. */
   otherMounts?: { instance: string; source: string }[];
   /** Incus managed networks of every project (plugins/lxc/networks/). */
@@ -197,6 +200,10 @@ export interface LxcDesired {
   absent: DesiredAbsent[];
   networks?: DesiredNetwork[];
   volumes?: DesiredVolume[];
+  /** `prune_images`: images op imported that nothing keeps are deleted. */
+  pruneImages?: boolean;
+  /** `images[]` entries with `ensure: absent`. */
+  absentImages?: DesiredAbsentImage[];
   projects?: DesiredProjects;
   profiles?: DesiredProfiles;
 }
@@ -217,11 +224,12 @@ export interface LiveImageAlias {
 
 /**
  * The lxc plugin's resource kinds (src/plugin.ts): a container (id: its name) and an image
- * alias (id: `image ALIAS`, which no container name can be). op never deletes an image.
+ * alias (id: `image ALIAS`, which no container name can be; refs.ts). An image delete removes
+ * the alias, or the image with its aliases (images/).
  */
 export type LxcKinds = {
   container: Kind<DesiredContainer, LiveContainer, DesiredContainer, ContainerDelete>;
-  image: Kind<DesiredImage, LiveImageAlias, DesiredImage, never>;
+  image: Kind<DesiredImage, LiveImageAlias, DesiredImage, ImageDelete>;
   network: Kind<DesiredNetwork, LiveNetwork>;
   volume: Kind<DesiredVolume, LiveVolume>;
   project: Kind<DesiredProject, LiveProject, DesiredProject, ProjectDelete>;

@@ -42,6 +42,10 @@ export interface LxcSection {
    */
   prune?: boolean;
   /**
+   * Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.
+   */
+  prune_images?: boolean;
+  /**
    * The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.
    */
   default_image?: string;
@@ -117,17 +121,21 @@ export interface LxcProfileSpec {
 }
 export interface LxcImageSpec {
   /**
+   * `absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.
+   */
+  ensure?: "present" | "absent";
+  /**
    * The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.
    */
   alias: string;
   /**
    * Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.
    */
-  metadata: string;
+  metadata?: string;
   /**
    * Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.
    */
-  rootfs: string;
+  rootfs?: string;
 }
 export interface LxcContainerSpec {
   /**

@@ -82,14 +82,15 @@ export async function startedAt(name: string): Promise<string> {
 
 /**
  * An Incus project of the test's own (sharing the default project's images and profiles), for
- * what acts host-wide such as prune: it then only sees the test's containers.
+ * what acts host-wide such as prune: it then only sees the test's containers. With
+ * `ownImages`, it has an image store of its own, for image prune.
  */
-export async function createProject(): Promise<string> {
+export async function createProject(ownImages = false): Promise<string> {
   const name = `optest-${uid()}`;
   await incus.request("POST", "/1.0/projects", {
     name,
     config: {
-      "features.images": "false",
+      "features.images": String(ownImages),
       "features.profiles": "false",
       "features.storage.volumes": "false",
     },
@@ -112,6 +113,15 @@ export async function removeProject(name: string): Promise<void> {
       await scoped.request("DELETE", `/1.0/instances/${instance}`);
     }),
   );
+  // Its own images only: a project without an image store lists the default project's.
+  const { config } = await incus.request<{ config: Record<string, string> }>(
+    "GET",
+    `/1.0/projects/${name}`,
+  );
+  if (config["features.images"] === "true") {
+    const images = await scoped.request<string[]>("GET", "/1.0/images");
+    for (const url of images) await scoped.request("DELETE", url.replace(/\?.*$/, ""));
+  }
   await incus.request("DELETE", `/1.0/projects/${name}`);
   scoped.close();
 }
