@@ -14,6 +14,8 @@ import { containerLinkUp, enrol, type HostNet, hostName, readHostNet, renameLink
 import { deleteImage } from "./images/apply.js";
 import { imageManagedProperty, opAliasDescription } from "./images/types.js";
 import { applyNetwork } from "./networks/apply.js";
+import { applyProfile } from "./profiles/apply.js";
+import { applyProject } from "./projects/apply.js";
 import { incusOf } from "./query.js";
 import { containerId, inProject } from "./refs.js";
 import type {
@@ -30,6 +32,8 @@ import { applyVolume } from "./volumes/apply.js";
 
 export async function applyLxc(action: LxcAction, ctx: Ctx): Promise<void> {
   const incus = incusOf(ctx);
+  if (action.resource === "project") return applyProject(action, incus);
+  if (action.resource === "profile") return applyProfile(action, incus);
   if (action.resource === "image") {
     if (action.kind === "delete") return deleteImage(action.before, incus);
     return importImage(

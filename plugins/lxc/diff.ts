@@ -7,15 +7,19 @@ import type { FieldChange, ResourceRef } from "../../src/plugin.js";
 import { linkRef, ovsDatabaseRef } from "../network/refs.js";
 import { heldReason, restartChanges, restartPath } from "./containers/restart.js";
 import { snapshotChanges } from "./containers/snapshots.js";
+import { sameRef } from "./holding.js";
 import { diffImageDeletes } from "./images/diff.js";
 import { diffNetworks } from "./networks/diff.js";
 import { humanBytes } from "./paths.js";
+import { diffProfiles } from "./profiles/diff.js";
+import { diffProjects } from "./projects/diff.js";
 import {
   containerId,
   defaultProject,
   imageActionId,
   imageRef,
   networkRef,
+  profileRef,
   projectRef,
   volumeRef,
 } from "./refs.js";
@@ -207,7 +211,12 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
     ...diffVolumes(desired.volumes ?? [], live.volumes ?? [], deleted),
     ...diffImageDeletes(desired, live, deletedRefs),
   );
-  return actions;
+  // Last: a profile's or project's delete waits for the deletes of what uses it.
+  const { prune, profiles, projects } = desired;
+  const objects = profiles === undefined ? [] : diffProfiles(profiles, prune, live, actions);
+  if (projects) objects.push(...diffProjects(projects, prune, live, [...actions, ...objects]));
+  addObjectNeeds(actions, objects);
+  return [...actions, ...objects];
 }
 
 function deleteReason(
@@ -241,6 +250,24 @@ function needsOf(container: DesiredContainer, imageActions: Set<string>): Resour
   for (const attached of container.attached ?? [])
     needs.push(volumeRef(container.project, attached.pool, attached.volume));
   return needs;
+}
+
+/**
+ * A container's create waits for its profiles' actions of this run, and so does a change of
+ * its profiles (its project's, needsOf). A profile is the project's own or, when the project
+ * has none, `default`'s: both are looked for.
+ */
+function addObjectNeeds(actions: LxcAction[], objects: readonly LxcAction[]): void {
+  for (const action of actions) {
+    if (action.resource !== "container" || action.kind === "delete") continue;
+    if (action.kind === "modify" && !action.changes.some((c) => c.path === "profiles")) continue;
+    const { project, profiles } = action.after;
+    const scopes = [...new Set([project, defaultProject])];
+    const wanted = profiles
+      .flatMap((name) => scopes.map((scope) => profileRef(scope, name)))
+      .filter((ref) => objects.some((object) => object.kind !== "delete" && sameRef(object, ref)));
+    if (wanted.length > 0) action.needs = [...(action.needs ?? []), ...wanted];
+  }
 }
 
 /** Every difference of a container that can be changed in place. */
@@ -330,7 +357,7 @@ export function isRootDisk(device: Devices[string]): boolean {
   return device.type === "disk" && device.path === "/";
 }
 
-function change(path: string, before: unknown, after: unknown): FieldChange {
+export function change(path: string, before: unknown, after: unknown): FieldChange {
   return {
     path,
     ...(before === undefined ? {} : { before }),
@@ -338,7 +365,7 @@ function change(path: string, before: unknown, after: unknown): FieldChange {
   };
 }
 
-function describe(change: FieldChange): string {
+export function describe(change: FieldChange): string {
   if (change.path === "running") return change.after ? "start" : "stop";
   if (change.path === restartPath) return `${change.after} (restart required)`;
   if (change.path === "ephemeral") return change.after ? "make ephemeral" : "make persistent";
@@ -363,7 +390,7 @@ function describe(change: FieldChange): string {
   return `change ${change.path}`;
 }
 
-function unionKeys(a: object, b: object): string[] {
+export function unionKeys(a: object, b: object): string[] {
   return [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
 }
 
@@ -371,7 +398,10 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((value, i) => value === b[i]);
 }
 
-function sameDevice(a: Devices[string] | undefined, b: Devices[string] | undefined): boolean {
+export function sameDevice(
+  a: Devices[string] | undefined,
+  b: Devices[string] | undefined,
+): boolean {
   if (a === undefined || b === undefined) return a === b;
   const keys = unionKeys(a, b);
   return keys.every((key) => a[key] === b[key]);

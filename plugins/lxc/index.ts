@@ -22,6 +22,10 @@ import { reportImages } from "./images/report.js";
 import { reportNetworks } from "./networks/report.js";
 import { opDefaultDirectories } from "./paths.js";
 import { prepareLxc } from "./prepare.js";
+import { guardProfiles } from "./profiles/guard.js";
+import { reportProfiles } from "./profiles/report.js";
+import { guardProjects } from "./projects/guard.js";
+import { reportProjects } from "./projects/report.js";
 import { queryLxc } from "./query.js";
 import { containerId } from "./refs.js";
 import type {
@@ -47,6 +51,8 @@ export function reportLxc(live: LxcLive): LiveReport[] {
     reportNetworks(live.networks ?? []),
     reportVolumes(live.volumes ?? []),
     reportImages(live.images ?? []),
+    reportProjects(live.projects ?? []),
+    reportProfiles(live.profiles ?? []),
   ];
 }
 
@@ -144,6 +150,8 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   resources: {
     container: "an Incus system container",
     image: "an Incus image alias, imported from the file's tarballs (or removed)",
+    project: "an Incus project",
+    profile: "an Incus profile",
     network: "an Incus managed network (bridge)",
     volume: "an Incus custom storage volume",
   },
@@ -182,6 +190,8 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   },
   resolve: (started, live) => started.resolve(live),
   diff: diffLxc,
+  // Deletes Incus would refuse halfway through the run (the objects are still in use).
+  guard: (actions) => [...guardProfiles(actions), ...guardProjects(actions)],
   apply: applyLxc,
   report: reportLxc,
   queryJson: lxcQueryJson,

@@ -31,6 +31,10 @@ import {
   removalRefusal,
   resolveFromStateDir,
 } from "./paths.js";
+import { checkProfiles } from "./profiles/check.js";
+import { checkContainerRefs, prepareProfiles } from "./profiles/prepare.js";
+import { checkProjects } from "./projects/check.js";
+import { prepareProjects } from "./projects/prepare.js";
 import { containerId, defaultProject } from "./refs.js";
 import {
   type BridgeKind,
@@ -172,6 +176,9 @@ export async function prepareLxc(
     }
     containers.push(container);
   }
+  const projects = prepareProjects(section, live, base, problems);
+  const profiles = prepareProfiles(section, live, projects, base, problems);
+  checkContainerRefs(containers, live, projects, profiles, problems);
   const { networks, volumes } = prepareObjects(section, base, live, problems, {
     containers,
     absent,
@@ -199,6 +206,8 @@ export async function prepareLxc(
     volumes,
     pruneImages: section.prune_images ?? false,
     absentImages,
+    projects,
+    profiles,
   };
 }
 
@@ -231,6 +240,8 @@ export function checkEntries(
     if (first !== undefined) problems.add(path, `${kind} "${value}" is also used by ${first}`);
     else seen[kind].set(value, path);
   };
+  checkProjects(section, base, problems);
+  checkProfiles(section, base, problems);
   const entries: CheckedEntry[] = [];
   for (const [index, spec] of (section.containers ?? []).entries()) {
     const path = `${base}/containers/${index}`;

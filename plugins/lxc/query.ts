@@ -26,6 +26,8 @@ import {
 } from "./host.js";
 import { aliasTargets, type IncusImage, liveImages } from "./images/query.js";
 import { queryNetworks } from "./networks/query.js";
+import { queryProfiles } from "./profiles/query.js";
+import { queryProjects } from "./projects/query.js";
 import { defaultProject, inProject } from "./refs.js";
 import { type Devices, type LiveContainer, type LxcLive, nicDevice, tags } from "./types.js";
 import { queryVolumes } from "./volumes/query.js";
@@ -62,13 +64,15 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
     incus.project === undefined
       ? "/1.0/instances?recursion=1&all-projects=true"
       : "/1.0/instances?recursion=1";
-  const [listed, imageList, networks, storage] = await Promise.all([
+  const [listed, imageList, networks, storage, projects, profiles] = await Promise.all([
     incus.request<IncusInstance[]>("GET", listing, undefined, { what: "listing containers" }),
     incus.request<IncusImage[]>("GET", "/1.0/images?recursion=1", undefined, {
       what: "listing images",
     }),
     queryNetworks(incus),
     queryVolumes(incus),
+    queryProjects(incus),
+    queryProfiles(incus),
   ]);
   const instances =
     incus.project === undefined
@@ -109,6 +113,8 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
     ...(otherMounts.length > 0 ? { otherMounts } : {}),
     networks,
     ...storage,
+    projects,
+    profiles,
   };
 }
 

@@ -14,6 +14,18 @@ import type { Action, Kind } from "../../src/plugin.js";
 import type { DesiredSnapshots } from "./containers/snapshots.js";
 import type { DesiredAbsentImage, ImageDelete, LiveImage } from "./images/types.js";
 import type { DesiredNetwork, LiveNetwork } from "./networks/types.js";
+import type {
+  DesiredProfile,
+  DesiredProfiles,
+  LiveProfile,
+  ProfileDelete,
+} from "./profiles/types.js";
+import type {
+  DesiredProject,
+  DesiredProjects,
+  LiveProject,
+  ProjectDelete,
+} from "./projects/types.js";
 import type { AttachedVolume, DesiredVolume, LivePool, LiveVolume } from "./volumes/types.js";
 
 export const plugin = "lxc";
@@ -88,6 +100,10 @@ export interface LxcLive {
   /** Storage pools, and the custom volumes in them (plugins/lxc/volumes/). */
   pools?: LivePool[];
   volumes?: LiveVolume[];
+  /** Incus projects (plugins/lxc/projects/); absent in fixtures recorded before them. */
+  projects?: LiveProject[];
+  /** Profiles of every project (plugins/lxc/profiles/); absent in fixtures recorded before them. */
+  profiles?: LiveProfile[];
 }
 
 export interface DesiredNic {
@@ -188,6 +204,8 @@ export interface LxcDesired {
   pruneImages?: boolean;
   /** `images[]` entries with `ensure: absent`. */
   absentImages?: DesiredAbsentImage[];
+  projects?: DesiredProjects;
+  profiles?: DesiredProfiles;
 }
 
 /** What a container's delete carries (the action's `before`). */
@@ -214,6 +232,8 @@ export type LxcKinds = {
   image: Kind<DesiredImage, LiveImageAlias, DesiredImage, ImageDelete>;
   network: Kind<DesiredNetwork, LiveNetwork>;
   volume: Kind<DesiredVolume, LiveVolume>;
+  project: Kind<DesiredProject, LiveProject, DesiredProject, ProjectDelete>;
+  profile: Kind<DesiredProfile, LiveProfile, DesiredProfile, ProfileDelete>;
 };
 
 /** An action of the lxc plugin. */

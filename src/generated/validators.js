@@ -2,53 +2,676 @@
 import * as ajvRuntimeNs0 from "ajv/dist/runtime/ucs2length.js";
 const ajvRuntime0 = ajvRuntimeNs0.default?.default ? ajvRuntimeNs0.default : ajvRuntimeNs0;
 export const validate_lxc = validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"lxc.schema.json","title":"LxcSection","description":"Containers (Incus backend), the images they are created from, and whether op removes the containers it created that are no longer listed.","type":"object","additionalProperties":false,"properties":{"backend":{"description":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","type":"string","enum":["incus","lxc"]},"prune":{"description":"Delete containers and managed networks op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","type":"boolean"},"prune_images":{"description":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","type":"boolean","examples":[true]},"default_image":{"description":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","$ref":"#/definitions/imageRef"},"images":{"description":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","type":"array","items":{"$ref":"#/definitions/image"}},"containers":{"description":"The containers op manages.","type":"array","items":{"$ref":"#/definitions/container"}},"networks":{"description":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","type":"array","items":{"$ref":"#/definitions/network"},"examples":[[{"name":"opnet0","type":"bridge","ipv4_address":"198.18.200.1/24","ipv4_nat":false,"ipv4_dhcp":true,"ipv6_address":"none","dns_domain":"lab.internal"}]]},"volumes":{"description":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","type":"array","items":{"$ref":"#/definitions/volume"},"examples":[[{"pool":"default","name":"data","size":"1GiB","content_type":"filesystem"}]]}},"definitions":{"name":{"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"projectName":{"description":"An Incus project name: 1 to 63 letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},"ifname":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"imageRef":{"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"image":{"title":"LxcImageSpec","type":"object","additionalProperties":false,"required":["alias"],"if":{"properties":{"ensure":{"const":"absent"}},"required":["ensure"]},"else":{"properties":{"metadata":true,"rootfs":true},"required":["metadata","rootfs"]},"examples":[{"alias":"local/busybox","metadata":"images/metadata.tar.gz","rootfs":"images/rootfs.tar.gz"},{"alias":"local/old","ensure":"absent"}],"properties":{"ensure":{"description":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","type":"string","enum":["present","absent"]},"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"}}},"flag":{"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]},"mebibytes":{"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"},"mount":{"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"}}},"objectName":{"description":"An Incus network, volume or project name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"networkName":{"description":"An Incus managed network name. It becomes the host's bridge link, so it follows the kernel's link rules too: 1 to 15 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},"incusConfig":{"description":"Raw Incus config keys and values (`user.*`, driver keys). Incus's own `volatile.*` keys cannot be set.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^volatile\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"description":{"description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","type":"string","maxLength":255,"pattern":"^[^\\x00-\\x1f\\x7f]*$"},"network":{"title":"LxcNetworkSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","$ref":"#/definitions/networkName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"type":{"description":"The network type. Only `bridge` for now (the default).","type":"string","enum":["bridge"]},"description":{"$ref":"#/definitions/description"},"ipv4_address":{"description":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","type":"string","pattern":"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$","examples":["198.18.200.1/24","none"]},"ipv4_nat":{"description":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","type":"boolean"},"ipv4_dhcp":{"description":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","type":"boolean"},"ipv6_address":{"description":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","type":"string","pattern":"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$","examples":["none","fd42:1::1/64"]},"dns_domain":{"description":"`dns.domain`: the DNS domain of the network's instances.","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$","examples":["lab.internal"]},"config":{"description":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","$ref":"#/definitions/incusConfig","examples":[{"ipv4.dhcp.ranges":"198.18.200.100-198.18.200.199"}]},"ensure":{"description":"`absent` deletes the network, if op created it and no container that stays uses it. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a network that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}},"volumeName":{"description":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"volume":{"title":"LxcVolumeSpec","type":"object","additionalProperties":false,"required":["pool","name"],"properties":{"pool":{"description":"The storage pool it is in (must exist: `incus storage list`).","$ref":"#/definitions/objectName"},"name":{"$ref":"#/definitions/volumeName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"size":{"description":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","type":"string","pattern":"^[0-9]+(?:[kMGTP]i?B)?$","examples":["1GiB"]},"content_type":{"description":"`filesystem` (default) or `block`. Fixed when the volume is created.","type":"string","enum":["filesystem","block"]},"description":{"$ref":"#/definitions/description"},"config":{"description":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","$ref":"#/definitions/incusConfig","examples":[{"user.purpose":"backups"}]},"ensure":{"description":"`absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a volume that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}},"volumeAttachment":{"title":"LxcVolumeAttachment","type":"object","additionalProperties":false,"required":["volume","path"],"properties":{"volume":{"description":"The custom volume's name (declared under `volumes` or existing).","$ref":"#/definitions/volumeName"},"pool":{"description":"Its pool. Default `default`.","$ref":"#/definitions/objectName"},"path":{"description":"Where it appears in the container (a filesystem volume).","type":"string","pattern":"^/[^\\x00-\\x1f\\x7f]*$"},"readonly":{"description":"Attach read-only.","type":"boolean"}}},"container":{"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth` or network_type `netmaker`.","$ref":"#/definitions/networkName"},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"lxc.schema.json","title":"LxcSection","description":"Containers (Incus backend), the images they are created from, and whether op removes the containers it created that are no longer listed.","type":"object","additionalProperties":false,"properties":{"backend":{"description":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","type":"string","enum":["incus","lxc"]},"prune":{"description":"Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","type":"boolean"},"prune_images":{"description":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","type":"boolean","examples":[true]},"default_image":{"description":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","$ref":"#/definitions/imageRef"},"projects":{"description":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true`, and then only the keys the file names. op deletes only projects it created, and only empty ones (what is in them may be deleted in the same run).","type":"array","items":{"$ref":"#/definitions/project"}},"profiles":{"description":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true`, and then only the keys and devices the file names. op deletes only profiles it created, and never one a container that stays still uses.","type":"array","items":{"$ref":"#/definitions/profile"}},"images":{"description":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","type":"array","items":{"$ref":"#/definitions/image"}},"containers":{"description":"The containers op manages.","type":"array","items":{"$ref":"#/definitions/container"}},"networks":{"description":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","type":"array","items":{"$ref":"#/definitions/network"},"examples":[[{"name":"opnet0","type":"bridge","ipv4_address":"198.18.200.1/24","ipv4_nat":false,"ipv4_dhcp":true,"ipv6_address":"none","dns_domain":"lab.internal"}]]},"volumes":{"description":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","type":"array","items":{"$ref":"#/definitions/volume"},"examples":[[{"pool":"default","name":"data","size":"1GiB","content_type":"filesystem"}]]}},"definitions":{"name":{"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"projectName":{"description":"An Incus project name: 1 to 63 letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},"ifname":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"imageRef":{"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"image":{"title":"LxcImageSpec","type":"object","additionalProperties":false,"required":["alias"],"if":{"properties":{"ensure":{"const":"absent"}},"required":["ensure"]},"else":{"properties":{"metadata":true,"rootfs":true},"required":["metadata","rootfs"]},"examples":[{"alias":"local/busybox","metadata":"images/metadata.tar.gz","rootfs":"images/rootfs.tar.gz"},{"alias":"local/old","ensure":"absent"}],"properties":{"ensure":{"description":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","type":"string","enum":["present","absent"]},"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"}}},"flag":{"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]},"mebibytes":{"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"},"mount":{"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"}}},"objectName":{"description":"An Incus network, volume, project or profile name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"networkName":{"description":"An Incus managed network name. It becomes the host's bridge link, so it follows the kernel's link rules too: 1 to 15 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},"incusConfig":{"description":"Raw Incus config keys and values (`user.*`, driver keys). Incus's own `volatile.*` keys cannot be set.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^volatile\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"description":{"description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","type":"string","maxLength":255,"pattern":"^[^\\x00-\\x1f\\x7f]*$"},"network":{"title":"LxcNetworkSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","$ref":"#/definitions/networkName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"type":{"description":"The network type. Only `bridge` for now (the default).","type":"string","enum":["bridge"]},"description":{"$ref":"#/definitions/description"},"ipv4_address":{"description":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","type":"string","pattern":"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$","examples":["198.18.200.1/24","none"]},"ipv4_nat":{"description":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","type":"boolean"},"ipv4_dhcp":{"description":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","type":"boolean"},"ipv6_address":{"description":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","type":"string","pattern":"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$","examples":["none","fd42:1::1/64"]},"dns_domain":{"description":"`dns.domain`: the DNS domain of the network's instances.","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$","examples":["lab.internal"]},"config":{"description":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","$ref":"#/definitions/incusConfig","examples":[{"ipv4.dhcp.ranges":"198.18.200.100-198.18.200.199"}]},"ensure":{"description":"`absent` deletes the network, if op created it and no container that stays uses it. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a network that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}},"volumeName":{"description":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"volume":{"title":"LxcVolumeSpec","type":"object","additionalProperties":false,"required":["pool","name"],"properties":{"pool":{"description":"The storage pool it is in (must exist: `incus storage list`).","$ref":"#/definitions/objectName"},"name":{"$ref":"#/definitions/volumeName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"size":{"description":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","type":"string","pattern":"^[0-9]+(?:[kMGTP]i?B)?$","examples":["1GiB"]},"content_type":{"description":"`filesystem` (default) or `block`. Fixed when the volume is created.","type":"string","enum":["filesystem","block"]},"description":{"$ref":"#/definitions/description"},"config":{"description":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","$ref":"#/definitions/incusConfig","examples":[{"user.purpose":"backups"}]},"ensure":{"description":"`absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a volume that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}},"volumeAttachment":{"title":"LxcVolumeAttachment","type":"object","additionalProperties":false,"required":["volume","path"],"properties":{"volume":{"description":"The custom volume's name (declared under `volumes` or existing).","$ref":"#/definitions/volumeName"},"pool":{"description":"Its pool. Default `default`.","$ref":"#/definitions/objectName"},"path":{"description":"Where it appears in the container (a filesystem volume).","type":"string","pattern":"^/[^\\x00-\\x1f\\x7f]*$"},"readonly":{"description":"Attach read-only.","type":"boolean"}}},"container":{"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth` or network_type `netmaker`.","$ref":"#/definitions/networkName"},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}},"ensure":{"description":"`absent` deletes it (only if op created it). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","type":"boolean"},"project":{"title":"LxcProjectSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","type":"object","propertyNames":{"pattern":"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"features.profiles":"true","limits.instances":"10","restricted":"false"}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"tenant-a","description":"web tier","config":{"features.profiles":"true","limits.instances":"20"}}]},"profile":{"title":"LxcProfileSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The profile's name, as containers name it in `profiles`.","$ref":"#/definitions/objectName"},"project":{"description":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile\\.|image\\.|user\\.op\\.)"}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"limits.memory":"256MiB","security.nesting":"true"}]},"devices":{"description":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","required":["type"],"propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$"},"properties":{"type":{"type":"string","pattern":"^[a-z][a-z-]*$"}},"additionalProperties":{"type":["string","number","boolean"]}},"examples":[{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"small","config":{"limits.memory":"256MiB"},"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}}]}}};
 const schema12 = {"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"};
-const schema13 = {"title":"LxcImageSpec","type":"object","additionalProperties":false,"required":["alias"],"if":{"properties":{"ensure":{"const":"absent"}},"required":["ensure"]},"else":{"properties":{"metadata":true,"rootfs":true},"required":["metadata","rootfs"]},"examples":[{"alias":"local/busybox","metadata":"images/metadata.tar.gz","rootfs":"images/rootfs.tar.gz"},{"alias":"local/old","ensure":"absent"}],"properties":{"ensure":{"description":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","type":"string","enum":["present","absent"]},"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"}}};
-const pattern0 = new RegExp("^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$", "u");
-const pattern1 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._+/-]*$", "u");
-const pattern2 = new RegExp("^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$", "u");
-const schema14 = {"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth` or network_type `netmaker`.","$ref":"#/definitions/networkName"},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}};
-const schema15 = {"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"};
-const schema18 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
-const schema20 = {"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"}}};
-const schema21 = {"description":"An Incus project name: 1 to 63 letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"};
-const schema22 = {"description":"An Incus managed network name. It becomes the host's bridge link, so it follows the kernel's link rules too: 1 to 15 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"};
-const schema26 = {"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"};
-const schema29 = {"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]};
+const schema24 = {"title":"LxcImageSpec","type":"object","additionalProperties":false,"required":["alias"],"if":{"properties":{"ensure":{"const":"absent"}},"required":["ensure"]},"else":{"properties":{"metadata":true,"rootfs":true},"required":["metadata","rootfs"]},"examples":[{"alias":"local/busybox","metadata":"images/metadata.tar.gz","rootfs":"images/rootfs.tar.gz"},{"alias":"local/old","ensure":"absent"}],"properties":{"ensure":{"description":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","type":"string","enum":["present","absent"]},"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"}}};
 const func2 = Object.prototype.hasOwnProperty;
+const pattern0 = new RegExp("^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$", "u");
+const pattern13 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._+/-]*$", "u");
+const pattern14 = new RegExp("^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$", "u");
+const schema13 = {"title":"LxcProjectSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","type":"object","propertyNames":{"pattern":"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"features.profiles":"true","limits.instances":"10","restricted":"false"}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"tenant-a","description":"web tier","config":{"features.profiles":"true","limits.instances":"20"}}]};
+const schema14 = {"description":"An Incus network, volume, project or profile name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"};
+const schema15 = {"description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","type":"string","maxLength":255,"pattern":"^[^\\x00-\\x1f\\x7f]*$"};
+const schema16 = {"description":"`absent` deletes it (only if op created it). Default `present`.","type":"string","enum":["present","absent"]};
+const schema17 = {"description":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","type":"boolean"};
+const pattern1 = new RegExp("^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", "u");
+const pattern2 = new RegExp("^[^\\x00-\\x1f\\x7f]*$", "u");
+const pattern3 = new RegExp("^user\\.op\\.", "u");
+const pattern4 = new RegExp("^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$", "u");
 const func3 = ajvRuntime0.default;
-const pattern4 = new RegExp("^[0-9]{1,9}$", "u");
-const pattern5 = new RegExp("^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", "u");
-const pattern8 = new RegExp("^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$", "u");
-const pattern10 = new RegExp("^[0-9]+(?:[-,][0-9]+)*$", "u");
-const pattern11 = new RegExp("^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$", "u");
-const pattern12 = new RegExp("^(volatile|image)\\.", "u");
-const pattern13 = new RegExp("^[a-z][a-zA-Z0-9_.-]*$", "u");
-const pattern14 = new RegExp("^[^\\s/]+$", "u");
-const pattern16 = new RegExp("^/.", "u");
-const pattern17 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", "u");
-const pattern18 = new RegExp("^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$", "u");
-const pattern19 = new RegExp("^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$", "u");
-const pattern20 = new RegExp("^[^/\\x00-\\x1f\\x7f]+$", "u");
-const pattern22 = new RegExp("^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$", "u");
-const pattern26 = new RegExp("^[0-9]+$", "u");
-const pattern28 = new RegExp("^[1-9][0-9]*$", "u");
-const pattern29 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", "u");
-const pattern31 = new RegExp("^[0-9A-Fa-f:., ]+$", "u");
-const pattern32 = new RegExp("^[A-Za-z0-9., -]+$", "u");
-const schema23 = {"title":"LxcVolumeAttachment","type":"object","additionalProperties":false,"required":["volume","path"],"properties":{"volume":{"description":"The custom volume's name (declared under `volumes` or existing).","$ref":"#/definitions/volumeName"},"pool":{"description":"Its pool. Default `default`.","$ref":"#/definitions/objectName"},"path":{"description":"Where it appears in the container (a filesystem volume).","type":"string","pattern":"^/[^\\x00-\\x1f\\x7f]*$"},"readonly":{"description":"Attach read-only.","type":"boolean"}}};
-const schema24 = {"description":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"};
-const schema25 = {"description":"An Incus network, volume or project name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"};
-const pattern23 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", "u");
-const pattern25 = new RegExp("^/[^\\x00-\\x1f\\x7f]*$", "u");
 
-function validate12(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate11(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.name === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema13.required,parentSchema:schema13,data};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(((((key0 === "name") || (key0 === "description")) || (key0 === "config")) || (key0 === "ensure")) || (key0 === "adopt"))){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema13,data};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.name !== undefined){
+let data0 = data.name;
+if(typeof data0 === "string"){
+if(!pattern1.test(data0)){
+const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema14,data:data0};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+else {
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data0};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+if(data.description !== undefined){
+let data1 = data.description;
+if(typeof data1 === "string"){
+if(func3(data1) > 255){
+const err4 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters",schema:255,parentSchema:schema15,data:data1};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+if(!pattern2.test(data1)){
+const err5 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x1f\\x7f]*$",parentSchema:schema15,data:data1};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+else {
+const err6 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema15.type,parentSchema:schema15,data:data1};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+if(data.config !== undefined){
+let data2 = data.config;
+if(data2 && typeof data2 == "object" && !Array.isArray(data2)){
+for(const key1 in data2){
+const _errs10 = errors;
+const _errs11 = errors;
+const _errs12 = errors;
+if(typeof key1 === "string"){
+if(!pattern3.test(key1)){
+const err7 = {};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+var valid4 = _errs12 === errors;
+if(valid4){
+const err8 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema13.properties.config.propertyNames.not,parentSchema:schema13.properties.config.propertyNames,data:key1,propertyName:key1};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+else {
+errors = _errs11;
+if(vErrors !== null){
+if(_errs11){
+vErrors.length = _errs11;
+}
+else {
+vErrors = null;
+}
+}
+}
+if(typeof key1 === "string"){
+if(!pattern4.test(key1)){
+const err9 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/pattern",keyword:"pattern",params:{pattern: "^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$"},message:"must match pattern \""+"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$"+"\"",schema:"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$",parentSchema:schema13.properties.config.propertyNames,data:key1,propertyName:key1};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+}
+var valid3 = _errs10 === errors;
+if(!valid3){
+const err10 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema13.properties.config.propertyNames,parentSchema:schema13.properties.config,data:data2};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+}
+for(const key2 in data2){
+let data3 = data2[key2];
+if(((typeof data3 !== "string") && (!((typeof data3 == "number") && (isFinite(data3))))) && (typeof data3 !== "boolean")){
+const err11 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/config/additionalProperties/type",keyword:"type",params:{type: schema13.properties.config.additionalProperties.type},message:"must be string,number,boolean",schema:schema13.properties.config.additionalProperties.type,parentSchema:schema13.properties.config.additionalProperties,data:data3};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+}
+}
+else {
+const err12 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema13.properties.config.type,parentSchema:schema13.properties.config,data:data2};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+if(data.ensure !== undefined){
+let data4 = data.ensure;
+if(typeof data4 !== "string"){
+const err13 = {instancePath:instancePath+"/ensure",schemaPath:"#/definitions/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema16.type,parentSchema:schema16,data:data4};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+if(!((data4 === "present") || (data4 === "absent"))){
+const err14 = {instancePath:instancePath+"/ensure",schemaPath:"#/definitions/ensure/enum",keyword:"enum",params:{allowedValues: schema16.enum},message:"must be equal to one of the allowed values",schema:schema16.enum,parentSchema:schema16,data:data4};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+if(data.adopt !== undefined){
+let data5 = data.adopt;
+if(typeof data5 !== "boolean"){
+const err15 = {instancePath:instancePath+"/adopt",schemaPath:"#/definitions/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema17.type,parentSchema:schema17,data:data5};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+}
+else {
+const err16 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema13.type,parentSchema:schema13,data};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+validate11.errors = vErrors;
+return errors === 0;
+}
+
+const schema18 = {"title":"LxcProfileSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The profile's name, as containers name it in `profiles`.","$ref":"#/definitions/objectName"},"project":{"description":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile\\.|image\\.|user\\.op\\.)"}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"limits.memory":"256MiB","security.nesting":"true"}]},"devices":{"description":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","required":["type"],"propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$"},"properties":{"type":{"type":"string","pattern":"^[a-z][a-z-]*$"}},"additionalProperties":{"type":["string","number","boolean"]}},"examples":[{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"small","config":{"limits.memory":"256MiB"},"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}}]};
+const pattern8 = new RegExp("^(volatile\\.|image\\.|user\\.op\\.)", "u");
+const pattern9 = new RegExp("^[a-z][a-zA-Z0-9_.-]*$", "u");
+const pattern10 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", "u");
+const pattern12 = new RegExp("^[a-z][a-z-]*$", "u");
+
+function validate13(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.name === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema18.required,parentSchema:schema18,data};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(((((((key0 === "name") || (key0 === "project")) || (key0 === "description")) || (key0 === "config")) || (key0 === "devices")) || (key0 === "ensure")) || (key0 === "adopt"))){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema18,data};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.name !== undefined){
+let data0 = data.name;
+if(typeof data0 === "string"){
+if(!pattern1.test(data0)){
+const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema14,data:data0};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+else {
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data0};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+if(data.project !== undefined){
+let data1 = data.project;
+if(typeof data1 === "string"){
+if(!pattern1.test(data1)){
+const err4 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema14,data:data1};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+else {
+const err5 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data1};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+if(data.description !== undefined){
+let data2 = data.description;
+if(typeof data2 === "string"){
+if(func3(data2) > 255){
+const err6 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters",schema:255,parentSchema:schema15,data:data2};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+if(!pattern2.test(data2)){
+const err7 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x1f\\x7f]*$",parentSchema:schema15,data:data2};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+else {
+const err8 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema15.type,parentSchema:schema15,data:data2};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+if(data.config !== undefined){
+let data3 = data.config;
+if(data3 && typeof data3 == "object" && !Array.isArray(data3)){
+for(const key1 in data3){
+const _errs13 = errors;
+const _errs14 = errors;
+const _errs15 = errors;
+if(typeof key1 === "string"){
+if(!pattern8.test(key1)){
+const err9 = {};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+}
+var valid5 = _errs15 === errors;
+if(valid5){
+const err10 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema18.properties.config.propertyNames.not,parentSchema:schema18.properties.config.propertyNames,data:key1,propertyName:key1};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+else {
+errors = _errs14;
+if(vErrors !== null){
+if(_errs14){
+vErrors.length = _errs14;
+}
+else {
+vErrors = null;
+}
+}
+}
+if(typeof key1 === "string"){
+if(!pattern9.test(key1)){
+const err11 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema18.properties.config.propertyNames,data:key1,propertyName:key1};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+}
+var valid4 = _errs13 === errors;
+if(!valid4){
+const err12 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema18.properties.config.propertyNames,parentSchema:schema18.properties.config,data:data3};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+for(const key2 in data3){
+let data4 = data3[key2];
+if(((typeof data4 !== "string") && (!((typeof data4 == "number") && (isFinite(data4))))) && (typeof data4 !== "boolean")){
+const err13 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/config/additionalProperties/type",keyword:"type",params:{type: schema18.properties.config.additionalProperties.type},message:"must be string,number,boolean",schema:schema18.properties.config.additionalProperties.type,parentSchema:schema18.properties.config.additionalProperties,data:data4};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+}
+else {
+const err14 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema18.properties.config.type,parentSchema:schema18.properties.config,data:data3};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+if(data.devices !== undefined){
+let data5 = data.devices;
+if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
+for(const key3 in data5){
+const _errs21 = errors;
+if(typeof key3 === "string"){
+if(!pattern10.test(key3)){
+const err15 = {instancePath:instancePath+"/devices",schemaPath:"#/properties/devices/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema18.properties.devices.propertyNames,data:key3,propertyName:key3};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+var valid7 = _errs21 === errors;
+if(!valid7){
+const err16 = {instancePath:instancePath+"/devices",schemaPath:"#/properties/devices/propertyNames",keyword:"propertyNames",params:{propertyName: key3},message:"property name must be valid",schema:schema18.properties.devices.propertyNames,parentSchema:schema18.properties.devices,data:data5};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+for(const key4 in data5){
+let data6 = data5[key4];
+if(data6 && typeof data6 == "object" && !Array.isArray(data6)){
+if(data6.type === undefined){
+const err17 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema18.properties.devices.additionalProperties.required,parentSchema:schema18.properties.devices.additionalProperties,data:data6};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+for(const key5 in data6){
+const _errs25 = errors;
+if(typeof key5 === "string"){
+if(!pattern9.test(key5)){
+const err18 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema18.properties.devices.additionalProperties.propertyNames,data:key5,propertyName:key5};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+var valid9 = _errs25 === errors;
+if(!valid9){
+const err19 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/propertyNames",keyword:"propertyNames",params:{propertyName: key5},message:"property name must be valid",schema:schema18.properties.devices.additionalProperties.propertyNames,parentSchema:schema18.properties.devices.additionalProperties,data:data6};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+}
+for(const key6 in data6){
+if(!(key6 === "type")){
+let data7 = data6[key6];
+if(((typeof data7 !== "string") && (!((typeof data7 == "number") && (isFinite(data7))))) && (typeof data7 !== "boolean")){
+const err20 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1")+"/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/additionalProperties/type",keyword:"type",params:{type: schema18.properties.devices.additionalProperties.additionalProperties.type},message:"must be string,number,boolean",schema:schema18.properties.devices.additionalProperties.additionalProperties.type,parentSchema:schema18.properties.devices.additionalProperties.additionalProperties,data:data7};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+}
+if(data6.type !== undefined){
+let data8 = data6.type;
+if(typeof data8 === "string"){
+if(!pattern12.test(data8)){
+const err21 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1")+"/type",schemaPath:"#/properties/devices/additionalProperties/properties/type/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z-]*$"},message:"must match pattern \""+"^[a-z][a-z-]*$"+"\"",schema:"^[a-z][a-z-]*$",parentSchema:schema18.properties.devices.additionalProperties.properties.type,data:data8};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+else {
+const err22 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1")+"/type",schemaPath:"#/properties/devices/additionalProperties/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema18.properties.devices.additionalProperties.properties.type.type,parentSchema:schema18.properties.devices.additionalProperties.properties.type,data:data8};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+}
+else {
+const err23 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema18.properties.devices.additionalProperties.type,parentSchema:schema18.properties.devices.additionalProperties,data:data6};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+}
+else {
+const err24 = {instancePath:instancePath+"/devices",schemaPath:"#/properties/devices/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema18.properties.devices.type,parentSchema:schema18.properties.devices,data:data5};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data.ensure !== undefined){
+let data9 = data.ensure;
+if(typeof data9 !== "string"){
+const err25 = {instancePath:instancePath+"/ensure",schemaPath:"#/definitions/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema16.type,parentSchema:schema16,data:data9};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+if(!((data9 === "present") || (data9 === "absent"))){
+const err26 = {instancePath:instancePath+"/ensure",schemaPath:"#/definitions/ensure/enum",keyword:"enum",params:{allowedValues: schema16.enum},message:"must be equal to one of the allowed values",schema:schema16.enum,parentSchema:schema16,data:data9};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+if(data.adopt !== undefined){
+let data10 = data.adopt;
+if(typeof data10 !== "boolean"){
+const err27 = {instancePath:instancePath+"/adopt",schemaPath:"#/definitions/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema17.type,parentSchema:schema17,data:data10};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema18.type,parentSchema:schema18,data};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+validate13.errors = vErrors;
+return errors === 0;
+}
+
+const schema25 = {"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth` or network_type `netmaker`.","$ref":"#/definitions/networkName"},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}};
+const schema26 = {"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"};
+const schema29 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
+const schema31 = {"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"}}};
+const schema32 = {"description":"An Incus project name: 1 to 63 letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"};
+const schema33 = {"description":"An Incus managed network name. It becomes the host's bridge link, so it follows the kernel's link rules too: 1 to 15 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"};
+const schema37 = {"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"};
+const schema40 = {"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]};
+const pattern16 = new RegExp("^[0-9]{1,9}$", "u");
+const pattern20 = new RegExp("^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$", "u");
+const pattern22 = new RegExp("^[0-9]+(?:[-,][0-9]+)*$", "u");
+const pattern23 = new RegExp("^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$", "u");
+const pattern24 = new RegExp("^(volatile|image)\\.", "u");
+const pattern26 = new RegExp("^[^\\s/]+$", "u");
+const pattern28 = new RegExp("^/.", "u");
+const pattern29 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", "u");
+const pattern30 = new RegExp("^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$", "u");
+const pattern31 = new RegExp("^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$", "u");
+const pattern32 = new RegExp("^[^/\\x00-\\x1f\\x7f]+$", "u");
+const pattern34 = new RegExp("^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$", "u");
+const pattern38 = new RegExp("^[0-9]+$", "u");
+const pattern40 = new RegExp("^[1-9][0-9]*$", "u");
+const pattern41 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", "u");
+const pattern43 = new RegExp("^[0-9A-Fa-f:., ]+$", "u");
+const pattern44 = new RegExp("^[A-Za-z0-9., -]+$", "u");
+const schema34 = {"title":"LxcVolumeAttachment","type":"object","additionalProperties":false,"required":["volume","path"],"properties":{"volume":{"description":"The custom volume's name (declared under `volumes` or existing).","$ref":"#/definitions/volumeName"},"pool":{"description":"Its pool. Default `default`.","$ref":"#/definitions/objectName"},"path":{"description":"Where it appears in the container (a filesystem volume).","type":"string","pattern":"^/[^\\x00-\\x1f\\x7f]*$"},"readonly":{"description":"Attach read-only.","type":"boolean"}}};
+const schema35 = {"description":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"};
+const pattern37 = new RegExp("^/[^\\x00-\\x1f\\x7f]*$", "u");
+
+function validate16(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.volume === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "volume"},message:"must have required property '"+"volume"+"'",schema:schema23.required,parentSchema:schema23,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "volume"},message:"must have required property '"+"volume"+"'",schema:schema34.required,parentSchema:schema34,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -58,7 +681,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.path === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema23.required,parentSchema:schema23,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema34.required,parentSchema:schema34,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -69,7 +692,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((key0 === "volume") || (key0 === "pool")) || (key0 === "path")) || (key0 === "readonly"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema23,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema34,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -82,8 +705,8 @@ errors++;
 if(data.volume !== undefined){
 let data0 = data.volume;
 if(typeof data0 === "string"){
-if(!pattern23.test(data0)){
-const err3 = {instancePath:instancePath+"/volume",schemaPath:"#/definitions/volumeName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema24,data:data0};
+if(!pattern10.test(data0)){
+const err3 = {instancePath:instancePath+"/volume",schemaPath:"#/definitions/volumeName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema35,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -94,7 +717,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath:instancePath+"/volume",schemaPath:"#/definitions/volumeName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema24.type,parentSchema:schema24,data:data0};
+const err4 = {instancePath:instancePath+"/volume",schemaPath:"#/definitions/volumeName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.type,parentSchema:schema35,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -107,8 +730,8 @@ errors++;
 if(data.pool !== undefined){
 let data1 = data.pool;
 if(typeof data1 === "string"){
-if(!pattern5.test(data1)){
-const err5 = {instancePath:instancePath+"/pool",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema25,data:data1};
+if(!pattern1.test(data1)){
+const err5 = {instancePath:instancePath+"/pool",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema14,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -119,7 +742,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/pool",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.type,parentSchema:schema25,data:data1};
+const err6 = {instancePath:instancePath+"/pool",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -132,8 +755,8 @@ errors++;
 if(data.path !== undefined){
 let data2 = data.path;
 if(typeof data2 === "string"){
-if(!pattern25.test(data2)){
-const err7 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/pattern",keyword:"pattern",params:{pattern: "^/[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^/[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^/[^\\x00-\\x1f\\x7f]*$",parentSchema:schema23.properties.path,data:data2};
+if(!pattern37.test(data2)){
+const err7 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/pattern",keyword:"pattern",params:{pattern: "^/[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^/[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^/[^\\x00-\\x1f\\x7f]*$",parentSchema:schema34.properties.path,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -144,7 +767,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema23.properties.path.type,parentSchema:schema23.properties.path,data:data2};
+const err8 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.path.type,parentSchema:schema34.properties.path,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -157,7 +780,7 @@ errors++;
 if(data.readonly !== undefined){
 let data3 = data.readonly;
 if(typeof data3 !== "boolean"){
-const err9 = {instancePath:instancePath+"/readonly",schemaPath:"#/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema23.properties.readonly.type,parentSchema:schema23.properties.readonly,data:data3};
+const err9 = {instancePath:instancePath+"/readonly",schemaPath:"#/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema34.properties.readonly.type,parentSchema:schema34.properties.readonly,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -169,7 +792,7 @@ errors++;
 }
 }
 else {
-const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema23.type,parentSchema:schema23,data};
+const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.type,parentSchema:schema34,data};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -178,17 +801,17 @@ vErrors.push(err10);
 }
 errors++;
 }
-validate12.errors = vErrors;
+validate16.errors = vErrors;
 return errors === 0;
 }
 
 
-function validate11(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate15(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.id === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'",schema:schema14.required,parentSchema:schema14,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'",schema:schema25.required,parentSchema:schema25,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -198,8 +821,8 @@ vErrors.push(err0);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema14.properties, key0))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema14,data};
+if(!(func2.call(schema25.properties, key0))){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema25,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -215,7 +838,7 @@ const _errs3 = errors;
 let valid1 = false;
 const _errs4 = errors;
 if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
-const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema14.properties.id.anyOf[0].type,parentSchema:schema14.properties.id.anyOf[0],data:data0};
+const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.id.anyOf[0].type,parentSchema:schema25.properties.id.anyOf[0],data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -226,7 +849,7 @@ errors++;
 }
 if((typeof data0 == "number") && (isFinite(data0))){
 if(data0 > 9007199254740991 || isNaN(data0)){
-const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991},message:"must be <= 9007199254740991",schema:9007199254740991,parentSchema:schema14.properties.id.anyOf[0],data:data0};
+const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991},message:"must be <= 9007199254740991",schema:9007199254740991,parentSchema:schema25.properties.id.anyOf[0],data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -236,7 +859,7 @@ vErrors.push(err3);
 errors++;
 }
 if(data0 < 0 || isNaN(data0)){
-const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema14.properties.id.anyOf[0],data:data0};
+const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.id.anyOf[0],data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -251,8 +874,8 @@ valid1 = valid1 || _valid0;
 if(!valid1){
 const _errs6 = errors;
 if(typeof data0 === "string"){
-if(!pattern4.test(data0)){
-const err5 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}$"},message:"must match pattern \""+"^[0-9]{1,9}$"+"\"",schema:"^[0-9]{1,9}$",parentSchema:schema14.properties.id.anyOf[1],data:data0};
+if(!pattern16.test(data0)){
+const err5 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}$"},message:"must match pattern \""+"^[0-9]{1,9}$"+"\"",schema:"^[0-9]{1,9}$",parentSchema:schema25.properties.id.anyOf[1],data:data0};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -263,7 +886,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.id.anyOf[1].type,parentSchema:schema14.properties.id.anyOf[1],data:data0};
+const err6 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.id.anyOf[1].type,parentSchema:schema25.properties.id.anyOf[1],data:data0};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -277,8 +900,8 @@ valid1 = valid1 || _valid0;
 if(!valid1){
 const _errs8 = errors;
 if(typeof data0 === "string"){
-if(!pattern5.test(data0)){
-const err7 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema15,data:data0};
+if(!pattern1.test(data0)){
+const err7 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema26,data:data0};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -289,7 +912,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema15.type,parentSchema:schema15,data:data0};
+const err8 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema26.type,parentSchema:schema26,data:data0};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -303,7 +926,7 @@ valid1 = valid1 || _valid0;
 }
 }
 if(!valid1){
-const err9 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema14.properties.id.anyOf,parentSchema:schema14.properties.id,data:data0};
+const err9 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema25.properties.id.anyOf,parentSchema:schema25.properties.id,data:data0};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -327,8 +950,8 @@ vErrors = null;
 if(data.name !== undefined){
 let data1 = data.name;
 if(typeof data1 === "string"){
-if(!pattern5.test(data1)){
-const err10 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema15,data:data1};
+if(!pattern1.test(data1)){
+const err10 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema26,data:data1};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -339,7 +962,7 @@ errors++;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema15.type,parentSchema:schema15,data:data1};
+const err11 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema26.type,parentSchema:schema26,data:data1};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -352,7 +975,7 @@ errors++;
 if(data.ensure !== undefined){
 let data2 = data.ensure;
 if(typeof data2 !== "string"){
-const err12 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.ensure.type,parentSchema:schema14.properties.ensure,data:data2};
+const err12 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.ensure.type,parentSchema:schema25.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -362,7 +985,7 @@ vErrors.push(err12);
 errors++;
 }
 if(!((data2 === "present") || (data2 === "absent"))){
-const err13 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema14.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema14.properties.ensure.enum,parentSchema:schema14.properties.ensure,data:data2};
+const err13 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema25.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.ensure.enum,parentSchema:schema25.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -400,7 +1023,7 @@ errors++;
 if(data.running !== undefined){
 let data4 = data.running;
 if(typeof data4 !== "boolean"){
-const err16 = {instancePath:instancePath+"/running",schemaPath:"#/properties/running/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema14.properties.running.type,parentSchema:schema14.properties.running,data:data4};
+const err16 = {instancePath:instancePath+"/running",schemaPath:"#/properties/running/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.running.type,parentSchema:schema25.properties.running,data:data4};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -413,8 +1036,8 @@ errors++;
 if(data.veth !== undefined){
 let data5 = data.veth;
 if(typeof data5 === "string"){
-if(!pattern8.test(data5)){
-const err17 = {instancePath:instancePath+"/veth",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema18,data:data5};
+if(!pattern20.test(data5)){
+const err17 = {instancePath:instancePath+"/veth",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data5};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -425,7 +1048,7 @@ errors++;
 }
 }
 else {
-const err18 = {instancePath:instancePath+"/veth",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema18.type,parentSchema:schema18,data:data5};
+const err18 = {instancePath:instancePath+"/veth",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data5};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -438,8 +1061,8 @@ errors++;
 if(data.bridge !== undefined){
 let data6 = data.bridge;
 if(typeof data6 === "string"){
-if(!pattern8.test(data6)){
-const err19 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema18,data:data6};
+if(!pattern20.test(data6)){
+const err19 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data6};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -450,7 +1073,7 @@ errors++;
 }
 }
 else {
-const err20 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema18.type,parentSchema:schema18,data:data6};
+const err20 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data6};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -463,7 +1086,7 @@ errors++;
 if(data.network_type !== undefined){
 let data7 = data.network_type;
 if(typeof data7 !== "string"){
-const err21 = {instancePath:instancePath+"/network_type",schemaPath:"#/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.network_type.type,parentSchema:schema14.properties.network_type,data:data7};
+const err21 = {instancePath:instancePath+"/network_type",schemaPath:"#/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.network_type.type,parentSchema:schema25.properties.network_type,data:data7};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -473,7 +1096,7 @@ vErrors.push(err21);
 errors++;
 }
 if(!((data7 === "bridge") || (data7 === "netmaker"))){
-const err22 = {instancePath:instancePath+"/network_type",schemaPath:"#/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema14.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema14.properties.network_type.enum,parentSchema:schema14.properties.network_type,data:data7};
+const err22 = {instancePath:instancePath+"/network_type",schemaPath:"#/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema25.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.network_type.enum,parentSchema:schema25.properties.network_type,data:data7};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -488,7 +1111,7 @@ let data8 = data.limits;
 if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
 for(const key1 in data8){
 if(!((key1 === "cpu") || (key1 === "memory"))){
-const err23 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema14.properties.limits,data:data8};
+const err23 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.limits,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -504,7 +1127,7 @@ const _errs33 = errors;
 let valid8 = false;
 const _errs34 = errors;
 if(!(((typeof data9 == "number") && (!(data9 % 1) && !isNaN(data9))) && (isFinite(data9)))){
-const err24 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema14.properties.limits.properties.cpu.anyOf[0].type,parentSchema:schema14.properties.limits.properties.cpu.anyOf[0],data:data9};
+const err24 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.limits.properties.cpu.anyOf[0].type,parentSchema:schema25.properties.limits.properties.cpu.anyOf[0],data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -515,7 +1138,7 @@ errors++;
 }
 if((typeof data9 == "number") && (isFinite(data9))){
 if(data9 < 1 || isNaN(data9)){
-const err25 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema14.properties.limits.properties.cpu.anyOf[0],data:data9};
+const err25 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.limits.properties.cpu.anyOf[0],data:data9};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -530,8 +1153,8 @@ valid8 = valid8 || _valid1;
 if(!valid8){
 const _errs36 = errors;
 if(typeof data9 === "string"){
-if(!pattern10.test(data9)){
-const err26 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(?:[-,][0-9]+)*$"},message:"must match pattern \""+"^[0-9]+(?:[-,][0-9]+)*$"+"\"",schema:"^[0-9]+(?:[-,][0-9]+)*$",parentSchema:schema14.properties.limits.properties.cpu.anyOf[1],data:data9};
+if(!pattern22.test(data9)){
+const err26 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(?:[-,][0-9]+)*$"},message:"must match pattern \""+"^[0-9]+(?:[-,][0-9]+)*$"+"\"",schema:"^[0-9]+(?:[-,][0-9]+)*$",parentSchema:schema25.properties.limits.properties.cpu.anyOf[1],data:data9};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -542,7 +1165,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.limits.properties.cpu.anyOf[1].type,parentSchema:schema14.properties.limits.properties.cpu.anyOf[1],data:data9};
+const err27 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.limits.properties.cpu.anyOf[1].type,parentSchema:schema25.properties.limits.properties.cpu.anyOf[1],data:data9};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -555,7 +1178,7 @@ var _valid1 = _errs36 === errors;
 valid8 = valid8 || _valid1;
 }
 if(!valid8){
-const err28 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema14.properties.limits.properties.cpu.anyOf,parentSchema:schema14.properties.limits.properties.cpu,data:data9};
+const err28 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema25.properties.limits.properties.cpu.anyOf,parentSchema:schema25.properties.limits.properties.cpu,data:data9};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -582,7 +1205,7 @@ const _errs39 = errors;
 let valid9 = false;
 const _errs40 = errors;
 if(!(((typeof data10 == "number") && (!(data10 % 1) && !isNaN(data10))) && (isFinite(data10)))){
-const err29 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema14.properties.limits.properties.memory.anyOf[0].type,parentSchema:schema14.properties.limits.properties.memory.anyOf[0],data:data10};
+const err29 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.limits.properties.memory.anyOf[0].type,parentSchema:schema25.properties.limits.properties.memory.anyOf[0],data:data10};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -593,7 +1216,7 @@ errors++;
 }
 if((typeof data10 == "number") && (isFinite(data10))){
 if(data10 < 1 || isNaN(data10)){
-const err30 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema14.properties.limits.properties.memory.anyOf[0],data:data10};
+const err30 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.limits.properties.memory.anyOf[0],data:data10};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -608,8 +1231,8 @@ valid9 = valid9 || _valid2;
 if(!valid9){
 const _errs42 = errors;
 if(typeof data10 === "string"){
-if(!pattern11.test(data10)){
-const err31 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"},message:"must match pattern \""+"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"+"\"",schema:"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$",parentSchema:schema14.properties.limits.properties.memory.anyOf[1],data:data10};
+if(!pattern23.test(data10)){
+const err31 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"},message:"must match pattern \""+"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"+"\"",schema:"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$",parentSchema:schema25.properties.limits.properties.memory.anyOf[1],data:data10};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -620,7 +1243,7 @@ errors++;
 }
 }
 else {
-const err32 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.limits.properties.memory.anyOf[1].type,parentSchema:schema14.properties.limits.properties.memory.anyOf[1],data:data10};
+const err32 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.limits.properties.memory.anyOf[1].type,parentSchema:schema25.properties.limits.properties.memory.anyOf[1],data:data10};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -633,7 +1256,7 @@ var _valid2 = _errs42 === errors;
 valid9 = valid9 || _valid2;
 }
 if(!valid9){
-const err33 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema14.properties.limits.properties.memory.anyOf,parentSchema:schema14.properties.limits.properties.memory,data:data10};
+const err33 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema25.properties.limits.properties.memory.anyOf,parentSchema:schema25.properties.limits.properties.memory,data:data10};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -656,7 +1279,7 @@ vErrors = null;
 }
 }
 else {
-const err34 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema14.properties.limits.type,parentSchema:schema14.properties.limits,data:data8};
+const err34 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.limits.type,parentSchema:schema25.properties.limits,data:data8};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -674,7 +1297,7 @@ const _errs46 = errors;
 const _errs47 = errors;
 const _errs48 = errors;
 if(typeof key2 === "string"){
-if(!pattern12.test(key2)){
+if(!pattern24.test(key2)){
 const err35 = {};
 if(vErrors === null){
 vErrors = [err35];
@@ -687,7 +1310,7 @@ errors++;
 }
 var valid11 = _errs48 === errors;
 if(valid11){
-const err36 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema14.properties.config.propertyNames.not,parentSchema:schema14.properties.config.propertyNames,data:key2,propertyName:key2};
+const err36 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema25.properties.config.propertyNames.not,parentSchema:schema25.properties.config.propertyNames,data:key2,propertyName:key2};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -708,8 +1331,8 @@ vErrors = null;
 }
 }
 if(typeof key2 === "string"){
-if(!pattern13.test(key2)){
-const err37 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema14.properties.config.propertyNames,data:key2,propertyName:key2};
+if(!pattern9.test(key2)){
+const err37 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema25.properties.config.propertyNames,data:key2,propertyName:key2};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -721,7 +1344,7 @@ errors++;
 }
 var valid10 = _errs46 === errors;
 if(!valid10){
-const err38 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames",keyword:"propertyNames",params:{propertyName: key2},message:"property name must be valid",schema:schema14.properties.config.propertyNames,parentSchema:schema14.properties.config,data:data11};
+const err38 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames",keyword:"propertyNames",params:{propertyName: key2},message:"property name must be valid",schema:schema25.properties.config.propertyNames,parentSchema:schema25.properties.config,data:data11};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -734,7 +1357,7 @@ errors++;
 for(const key3 in data11){
 let data12 = data11[key3];
 if(((typeof data12 !== "string") && (!((typeof data12 == "number") && (isFinite(data12))))) && (typeof data12 !== "boolean")){
-const err39 = {instancePath:instancePath+"/config/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/config/additionalProperties/type",keyword:"type",params:{type: schema14.properties.config.additionalProperties.type},message:"must be string,number,boolean",schema:schema14.properties.config.additionalProperties.type,parentSchema:schema14.properties.config.additionalProperties,data:data12};
+const err39 = {instancePath:instancePath+"/config/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/config/additionalProperties/type",keyword:"type",params:{type: schema25.properties.config.additionalProperties.type},message:"must be string,number,boolean",schema:schema25.properties.config.additionalProperties.type,parentSchema:schema25.properties.config.additionalProperties,data:data12};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -746,7 +1369,7 @@ errors++;
 }
 }
 else {
-const err40 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema14.properties.config.type,parentSchema:schema14.properties.config,data:data11};
+const err40 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.config.type,parentSchema:schema25.properties.config,data:data11};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -763,8 +1386,8 @@ const len0 = data13.length;
 for(let i0=0; i0<len0; i0++){
 let data14 = data13[i0];
 if(typeof data14 === "string"){
-if(!pattern14.test(data14)){
-const err41 = {instancePath:instancePath+"/profiles/" + i0,schemaPath:"#/properties/profiles/items/pattern",keyword:"pattern",params:{pattern: "^[^\\s/]+$"},message:"must match pattern \""+"^[^\\s/]+$"+"\"",schema:"^[^\\s/]+$",parentSchema:schema14.properties.profiles.items,data:data14};
+if(!pattern26.test(data14)){
+const err41 = {instancePath:instancePath+"/profiles/" + i0,schemaPath:"#/properties/profiles/items/pattern",keyword:"pattern",params:{pattern: "^[^\\s/]+$"},message:"must match pattern \""+"^[^\\s/]+$"+"\"",schema:"^[^\\s/]+$",parentSchema:schema25.properties.profiles.items,data:data14};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -775,7 +1398,7 @@ errors++;
 }
 }
 else {
-const err42 = {instancePath:instancePath+"/profiles/" + i0,schemaPath:"#/properties/profiles/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.profiles.items.type,parentSchema:schema14.properties.profiles.items,data:data14};
+const err42 = {instancePath:instancePath+"/profiles/" + i0,schemaPath:"#/properties/profiles/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.profiles.items.type,parentSchema:schema25.properties.profiles.items,data:data14};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -787,7 +1410,7 @@ errors++;
 }
 }
 else {
-const err43 = {instancePath:instancePath+"/profiles",schemaPath:"#/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema14.properties.profiles.type,parentSchema:schema14.properties.profiles,data:data13};
+const err43 = {instancePath:instancePath+"/profiles",schemaPath:"#/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.profiles.type,parentSchema:schema25.properties.profiles,data:data13};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -805,7 +1428,7 @@ for(let i1=0; i1<len1; i1++){
 let data16 = data15[i1];
 if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
 if(data16.source === undefined){
-const err44 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'",schema:schema20.required,parentSchema:schema20,data:data16};
+const err44 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'",schema:schema31.required,parentSchema:schema31,data:data16};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -815,7 +1438,7 @@ vErrors.push(err44);
 errors++;
 }
 if(data16.path === undefined){
-const err45 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema20.required,parentSchema:schema20,data:data16};
+const err45 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema31.required,parentSchema:schema31,data:data16};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -826,7 +1449,7 @@ errors++;
 }
 for(const key4 in data16){
 if(!(((((key4 === "source") || (key4 === "path")) || (key4 === "preserve")) || (key4 === "readonly")) || (key4 === "allow_host_path"))){
-const err46 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema20,data:data16};
+const err46 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema31,data:data16};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -839,8 +1462,8 @@ errors++;
 if(data16.source !== undefined){
 let data17 = data16.source;
 if(typeof data17 === "string"){
-if(!pattern2.test(data17)){
-const err47 = {instancePath:instancePath+"/mounts/" + i1+"/source",schemaPath:"#/definitions/mount/properties/source/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema20.properties.source,data:data17};
+if(!pattern14.test(data17)){
+const err47 = {instancePath:instancePath+"/mounts/" + i1+"/source",schemaPath:"#/definitions/mount/properties/source/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema31.properties.source,data:data17};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -851,7 +1474,7 @@ errors++;
 }
 }
 else {
-const err48 = {instancePath:instancePath+"/mounts/" + i1+"/source",schemaPath:"#/definitions/mount/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema20.properties.source.type,parentSchema:schema20.properties.source,data:data17};
+const err48 = {instancePath:instancePath+"/mounts/" + i1+"/source",schemaPath:"#/definitions/mount/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.source.type,parentSchema:schema31.properties.source,data:data17};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -864,8 +1487,8 @@ errors++;
 if(data16.path !== undefined){
 let data18 = data16.path;
 if(typeof data18 === "string"){
-if(!pattern16.test(data18)){
-const err49 = {instancePath:instancePath+"/mounts/" + i1+"/path",schemaPath:"#/definitions/mount/properties/path/pattern",keyword:"pattern",params:{pattern: "^/."},message:"must match pattern \""+"^/."+"\"",schema:"^/.",parentSchema:schema20.properties.path,data:data18};
+if(!pattern28.test(data18)){
+const err49 = {instancePath:instancePath+"/mounts/" + i1+"/path",schemaPath:"#/definitions/mount/properties/path/pattern",keyword:"pattern",params:{pattern: "^/."},message:"must match pattern \""+"^/."+"\"",schema:"^/.",parentSchema:schema31.properties.path,data:data18};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -876,7 +1499,7 @@ errors++;
 }
 }
 else {
-const err50 = {instancePath:instancePath+"/mounts/" + i1+"/path",schemaPath:"#/definitions/mount/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema20.properties.path.type,parentSchema:schema20.properties.path,data:data18};
+const err50 = {instancePath:instancePath+"/mounts/" + i1+"/path",schemaPath:"#/definitions/mount/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.path.type,parentSchema:schema31.properties.path,data:data18};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -889,7 +1512,7 @@ errors++;
 if(data16.preserve !== undefined){
 let data19 = data16.preserve;
 if(typeof data19 !== "boolean"){
-const err51 = {instancePath:instancePath+"/mounts/" + i1+"/preserve",schemaPath:"#/definitions/mount/properties/preserve/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema20.properties.preserve.type,parentSchema:schema20.properties.preserve,data:data19};
+const err51 = {instancePath:instancePath+"/mounts/" + i1+"/preserve",schemaPath:"#/definitions/mount/properties/preserve/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.preserve.type,parentSchema:schema31.properties.preserve,data:data19};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -902,7 +1525,7 @@ errors++;
 if(data16.readonly !== undefined){
 let data20 = data16.readonly;
 if(typeof data20 !== "boolean"){
-const err52 = {instancePath:instancePath+"/mounts/" + i1+"/readonly",schemaPath:"#/definitions/mount/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema20.properties.readonly.type,parentSchema:schema20.properties.readonly,data:data20};
+const err52 = {instancePath:instancePath+"/mounts/" + i1+"/readonly",schemaPath:"#/definitions/mount/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.readonly.type,parentSchema:schema31.properties.readonly,data:data20};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -915,7 +1538,7 @@ errors++;
 if(data16.allow_host_path !== undefined){
 let data21 = data16.allow_host_path;
 if(typeof data21 !== "boolean"){
-const err53 = {instancePath:instancePath+"/mounts/" + i1+"/allow_host_path",schemaPath:"#/definitions/mount/properties/allow_host_path/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema20.properties.allow_host_path.type,parentSchema:schema20.properties.allow_host_path,data:data21};
+const err53 = {instancePath:instancePath+"/mounts/" + i1+"/allow_host_path",schemaPath:"#/definitions/mount/properties/allow_host_path/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.allow_host_path.type,parentSchema:schema31.properties.allow_host_path,data:data21};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -927,7 +1550,7 @@ errors++;
 }
 }
 else {
-const err54 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema20.type,parentSchema:schema20,data:data16};
+const err54 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data:data16};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -939,7 +1562,7 @@ errors++;
 }
 }
 else {
-const err55 = {instancePath:instancePath+"/mounts",schemaPath:"#/properties/mounts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema14.properties.mounts.type,parentSchema:schema14.properties.mounts,data:data15};
+const err55 = {instancePath:instancePath+"/mounts",schemaPath:"#/properties/mounts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.mounts.type,parentSchema:schema25.properties.mounts,data:data15};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -952,8 +1575,8 @@ errors++;
 if(data.project !== undefined){
 let data22 = data.project;
 if(typeof data22 === "string"){
-if(!pattern17.test(data22)){
-const err56 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/projectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",parentSchema:schema21,data:data22};
+if(!pattern29.test(data22)){
+const err56 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/projectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",parentSchema:schema32,data:data22};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -964,7 +1587,7 @@ errors++;
 }
 }
 else {
-const err57 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/projectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema21.type,parentSchema:schema21,data:data22};
+const err57 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/projectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.type,parentSchema:schema32,data:data22};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -978,7 +1601,7 @@ if(data.description !== undefined){
 let data23 = data.description;
 if(typeof data23 === "string"){
 if(func3(data23) > 1024){
-const err58 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema14.properties.description,data:data23};
+const err58 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema25.properties.description,data:data23};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -987,8 +1610,8 @@ vErrors.push(err58);
 }
 errors++;
 }
-if(!pattern18.test(data23)){
-const err59 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$",parentSchema:schema14.properties.description,data:data23};
+if(!pattern30.test(data23)){
+const err59 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$",parentSchema:schema25.properties.description,data:data23};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -999,7 +1622,7 @@ errors++;
 }
 }
 else {
-const err60 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.description.type,parentSchema:schema14.properties.description,data:data23};
+const err60 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.description.type,parentSchema:schema25.properties.description,data:data23};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -1012,7 +1635,7 @@ errors++;
 if(data.ephemeral !== undefined){
 let data24 = data.ephemeral;
 if(typeof data24 !== "boolean"){
-const err61 = {instancePath:instancePath+"/ephemeral",schemaPath:"#/properties/ephemeral/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema14.properties.ephemeral.type,parentSchema:schema14.properties.ephemeral,data:data24};
+const err61 = {instancePath:instancePath+"/ephemeral",schemaPath:"#/properties/ephemeral/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.ephemeral.type,parentSchema:schema25.properties.ephemeral,data:data24};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -1027,7 +1650,7 @@ let data25 = data.boot;
 if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
 for(const key5 in data25){
 if(!(((key5 === "autostart") || (key5 === "priority")) || (key5 === "stop_priority"))){
-const err62 = {instancePath:instancePath+"/boot",schemaPath:"#/properties/boot/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema14.properties.boot,data:data25};
+const err62 = {instancePath:instancePath+"/boot",schemaPath:"#/properties/boot/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.boot,data:data25};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -1040,7 +1663,7 @@ errors++;
 if(data25.autostart !== undefined){
 let data26 = data25.autostart;
 if(typeof data26 !== "boolean"){
-const err63 = {instancePath:instancePath+"/boot/autostart",schemaPath:"#/properties/boot/properties/autostart/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema14.properties.boot.properties.autostart.type,parentSchema:schema14.properties.boot.properties.autostart,data:data26};
+const err63 = {instancePath:instancePath+"/boot/autostart",schemaPath:"#/properties/boot/properties/autostart/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.boot.properties.autostart.type,parentSchema:schema25.properties.boot.properties.autostart,data:data26};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -1053,7 +1676,7 @@ errors++;
 if(data25.priority !== undefined){
 let data27 = data25.priority;
 if(!(((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27))) && (isFinite(data27)))){
-const err64 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema14.properties.boot.properties.priority.type,parentSchema:schema14.properties.boot.properties.priority,data:data27};
+const err64 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.boot.properties.priority.type,parentSchema:schema25.properties.boot.properties.priority,data:data27};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -1064,7 +1687,7 @@ errors++;
 }
 if((typeof data27 == "number") && (isFinite(data27))){
 if(data27 > 2147483647 || isNaN(data27)){
-const err65 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema14.properties.boot.properties.priority,data:data27};
+const err65 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema25.properties.boot.properties.priority,data:data27};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -1074,7 +1697,7 @@ vErrors.push(err65);
 errors++;
 }
 if(data27 < 0 || isNaN(data27)){
-const err66 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema14.properties.boot.properties.priority,data:data27};
+const err66 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.boot.properties.priority,data:data27};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -1088,7 +1711,7 @@ errors++;
 if(data25.stop_priority !== undefined){
 let data28 = data25.stop_priority;
 if(!(((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28))) && (isFinite(data28)))){
-const err67 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema14.properties.boot.properties.stop_priority.type,parentSchema:schema14.properties.boot.properties.stop_priority,data:data28};
+const err67 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.boot.properties.stop_priority.type,parentSchema:schema25.properties.boot.properties.stop_priority,data:data28};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -1099,7 +1722,7 @@ errors++;
 }
 if((typeof data28 == "number") && (isFinite(data28))){
 if(data28 > 2147483647 || isNaN(data28)){
-const err68 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema14.properties.boot.properties.stop_priority,data:data28};
+const err68 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema25.properties.boot.properties.stop_priority,data:data28};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -1109,7 +1732,7 @@ vErrors.push(err68);
 errors++;
 }
 if(data28 < 0 || isNaN(data28)){
-const err69 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema14.properties.boot.properties.stop_priority,data:data28};
+const err69 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.boot.properties.stop_priority,data:data28};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -1122,7 +1745,7 @@ errors++;
 }
 }
 else {
-const err70 = {instancePath:instancePath+"/boot",schemaPath:"#/properties/boot/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema14.properties.boot.type,parentSchema:schema14.properties.boot,data:data25};
+const err70 = {instancePath:instancePath+"/boot",schemaPath:"#/properties/boot/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.boot.type,parentSchema:schema25.properties.boot,data:data25};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -1137,7 +1760,7 @@ let data29 = data.snapshots;
 if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
 for(const key6 in data29){
 if(!(((((key6 === "schedule") || (key6 === "expiry")) || (key6 === "pattern")) || (key6 === "keep")) || (key6 === "prune"))){
-const err71 = {instancePath:instancePath+"/snapshots",schemaPath:"#/properties/snapshots/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema14.properties.snapshots,data:data29};
+const err71 = {instancePath:instancePath+"/snapshots",schemaPath:"#/properties/snapshots/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.snapshots,data:data29};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -1151,7 +1774,7 @@ if(data29.schedule !== undefined){
 let data30 = data29.schedule;
 if(typeof data30 === "string"){
 if(func3(data30) > 512){
-const err72 = {instancePath:instancePath+"/snapshots/schedule",schemaPath:"#/properties/snapshots/properties/schedule/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema14.properties.snapshots.properties.schedule,data:data30};
+const err72 = {instancePath:instancePath+"/snapshots/schedule",schemaPath:"#/properties/snapshots/properties/schedule/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema25.properties.snapshots.properties.schedule,data:data30};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -1162,7 +1785,7 @@ errors++;
 }
 }
 else {
-const err73 = {instancePath:instancePath+"/snapshots/schedule",schemaPath:"#/properties/snapshots/properties/schedule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.snapshots.properties.schedule.type,parentSchema:schema14.properties.snapshots.properties.schedule,data:data30};
+const err73 = {instancePath:instancePath+"/snapshots/schedule",schemaPath:"#/properties/snapshots/properties/schedule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.schedule.type,parentSchema:schema25.properties.snapshots.properties.schedule,data:data30};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -1175,8 +1798,8 @@ errors++;
 if(data29.expiry !== undefined){
 let data31 = data29.expiry;
 if(typeof data31 === "string"){
-if(!pattern19.test(data31)){
-const err74 = {instancePath:instancePath+"/snapshots/expiry",schemaPath:"#/properties/snapshots/properties/expiry/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$"},message:"must match pattern \""+"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$"+"\"",schema:"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$",parentSchema:schema14.properties.snapshots.properties.expiry,data:data31};
+if(!pattern31.test(data31)){
+const err74 = {instancePath:instancePath+"/snapshots/expiry",schemaPath:"#/properties/snapshots/properties/expiry/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$"},message:"must match pattern \""+"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$"+"\"",schema:"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$",parentSchema:schema25.properties.snapshots.properties.expiry,data:data31};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1187,7 +1810,7 @@ errors++;
 }
 }
 else {
-const err75 = {instancePath:instancePath+"/snapshots/expiry",schemaPath:"#/properties/snapshots/properties/expiry/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.snapshots.properties.expiry.type,parentSchema:schema14.properties.snapshots.properties.expiry,data:data31};
+const err75 = {instancePath:instancePath+"/snapshots/expiry",schemaPath:"#/properties/snapshots/properties/expiry/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.expiry.type,parentSchema:schema25.properties.snapshots.properties.expiry,data:data31};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1201,7 +1824,7 @@ if(data29.pattern !== undefined){
 let data32 = data29.pattern;
 if(typeof data32 === "string"){
 if(func3(data32) > 200){
-const err76 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters",schema:200,parentSchema:schema14.properties.snapshots.properties.pattern,data:data32};
+const err76 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters",schema:200,parentSchema:schema25.properties.snapshots.properties.pattern,data:data32};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1211,7 +1834,7 @@ vErrors.push(err76);
 errors++;
 }
 if(func3(data32) < 1){
-const err77 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema14.properties.snapshots.properties.pattern,data:data32};
+const err77 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema25.properties.snapshots.properties.pattern,data:data32};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1220,8 +1843,8 @@ vErrors.push(err77);
 }
 errors++;
 }
-if(!pattern20.test(data32)){
-const err78 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/pattern",keyword:"pattern",params:{pattern: "^[^/\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^[^/\\x00-\\x1f\\x7f]+$"+"\"",schema:"^[^/\\x00-\\x1f\\x7f]+$",parentSchema:schema14.properties.snapshots.properties.pattern,data:data32};
+if(!pattern32.test(data32)){
+const err78 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/pattern",keyword:"pattern",params:{pattern: "^[^/\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^[^/\\x00-\\x1f\\x7f]+$"+"\"",schema:"^[^/\\x00-\\x1f\\x7f]+$",parentSchema:schema25.properties.snapshots.properties.pattern,data:data32};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1232,7 +1855,7 @@ errors++;
 }
 }
 else {
-const err79 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.snapshots.properties.pattern.type,parentSchema:schema14.properties.snapshots.properties.pattern,data:data32};
+const err79 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.pattern.type,parentSchema:schema25.properties.snapshots.properties.pattern,data:data32};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1246,7 +1869,7 @@ if(data29.keep !== undefined){
 let data33 = data29.keep;
 if(Array.isArray(data33)){
 if(data33.length > 100){
-const err80 = {instancePath:instancePath+"/snapshots/keep",schemaPath:"#/properties/snapshots/properties/keep/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items",schema:100,parentSchema:schema14.properties.snapshots.properties.keep,data:data33};
+const err80 = {instancePath:instancePath+"/snapshots/keep",schemaPath:"#/properties/snapshots/properties/keep/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items",schema:100,parentSchema:schema25.properties.snapshots.properties.keep,data:data33};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1260,7 +1883,7 @@ for(let i2=0; i2<len2; i2++){
 let data34 = data33[i2];
 if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
 if(data34.name === undefined){
-const err81 = {instancePath:instancePath+"/snapshots/keep/" + i2,schemaPath:"#/properties/snapshots/properties/keep/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema14.properties.snapshots.properties.keep.items.required,parentSchema:schema14.properties.snapshots.properties.keep.items,data:data34};
+const err81 = {instancePath:instancePath+"/snapshots/keep/" + i2,schemaPath:"#/properties/snapshots/properties/keep/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema25.properties.snapshots.properties.keep.items.required,parentSchema:schema25.properties.snapshots.properties.keep.items,data:data34};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1271,7 +1894,7 @@ errors++;
 }
 for(const key7 in data34){
 if(!((key7 === "name") || (key7 === "stateful"))){
-const err82 = {instancePath:instancePath+"/snapshots/keep/" + i2,schemaPath:"#/properties/snapshots/properties/keep/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema14.properties.snapshots.properties.keep.items,data:data34};
+const err82 = {instancePath:instancePath+"/snapshots/keep/" + i2,schemaPath:"#/properties/snapshots/properties/keep/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.snapshots.properties.keep.items,data:data34};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1284,8 +1907,8 @@ errors++;
 if(data34.name !== undefined){
 let data35 = data34.name;
 if(typeof data35 === "string"){
-if(!pattern17.test(data35)){
-const err83 = {instancePath:instancePath+"/snapshots/keep/" + i2+"/name",schemaPath:"#/properties/snapshots/properties/keep/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",parentSchema:schema14.properties.snapshots.properties.keep.items.properties.name,data:data35};
+if(!pattern29.test(data35)){
+const err83 = {instancePath:instancePath+"/snapshots/keep/" + i2+"/name",schemaPath:"#/properties/snapshots/properties/keep/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",parentSchema:schema25.properties.snapshots.properties.keep.items.properties.name,data:data35};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1296,7 +1919,7 @@ errors++;
 }
 }
 else {
-const err84 = {instancePath:instancePath+"/snapshots/keep/" + i2+"/name",schemaPath:"#/properties/snapshots/properties/keep/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.snapshots.properties.keep.items.properties.name.type,parentSchema:schema14.properties.snapshots.properties.keep.items.properties.name,data:data35};
+const err84 = {instancePath:instancePath+"/snapshots/keep/" + i2+"/name",schemaPath:"#/properties/snapshots/properties/keep/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.keep.items.properties.name.type,parentSchema:schema25.properties.snapshots.properties.keep.items.properties.name,data:data35};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1309,7 +1932,7 @@ errors++;
 if(data34.stateful !== undefined){
 let data36 = data34.stateful;
 if(typeof data36 !== "boolean"){
-const err85 = {instancePath:instancePath+"/snapshots/keep/" + i2+"/stateful",schemaPath:"#/properties/snapshots/properties/keep/items/properties/stateful/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema14.properties.snapshots.properties.keep.items.properties.stateful.type,parentSchema:schema14.properties.snapshots.properties.keep.items.properties.stateful,data:data36};
+const err85 = {instancePath:instancePath+"/snapshots/keep/" + i2+"/stateful",schemaPath:"#/properties/snapshots/properties/keep/items/properties/stateful/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.snapshots.properties.keep.items.properties.stateful.type,parentSchema:schema25.properties.snapshots.properties.keep.items.properties.stateful,data:data36};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1321,7 +1944,7 @@ errors++;
 }
 }
 else {
-const err86 = {instancePath:instancePath+"/snapshots/keep/" + i2,schemaPath:"#/properties/snapshots/properties/keep/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema14.properties.snapshots.properties.keep.items.type,parentSchema:schema14.properties.snapshots.properties.keep.items,data:data34};
+const err86 = {instancePath:instancePath+"/snapshots/keep/" + i2,schemaPath:"#/properties/snapshots/properties/keep/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.snapshots.properties.keep.items.type,parentSchema:schema25.properties.snapshots.properties.keep.items,data:data34};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1333,7 +1956,7 @@ errors++;
 }
 }
 else {
-const err87 = {instancePath:instancePath+"/snapshots/keep",schemaPath:"#/properties/snapshots/properties/keep/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema14.properties.snapshots.properties.keep.type,parentSchema:schema14.properties.snapshots.properties.keep,data:data33};
+const err87 = {instancePath:instancePath+"/snapshots/keep",schemaPath:"#/properties/snapshots/properties/keep/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.snapshots.properties.keep.type,parentSchema:schema25.properties.snapshots.properties.keep,data:data33};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1346,7 +1969,7 @@ errors++;
 if(data29.prune !== undefined){
 let data37 = data29.prune;
 if(typeof data37 !== "boolean"){
-const err88 = {instancePath:instancePath+"/snapshots/prune",schemaPath:"#/properties/snapshots/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema14.properties.snapshots.properties.prune.type,parentSchema:schema14.properties.snapshots.properties.prune,data:data37};
+const err88 = {instancePath:instancePath+"/snapshots/prune",schemaPath:"#/properties/snapshots/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.snapshots.properties.prune.type,parentSchema:schema25.properties.snapshots.properties.prune,data:data37};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1358,7 +1981,7 @@ errors++;
 }
 }
 else {
-const err89 = {instancePath:instancePath+"/snapshots",schemaPath:"#/properties/snapshots/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema14.properties.snapshots.type,parentSchema:schema14.properties.snapshots,data:data29};
+const err89 = {instancePath:instancePath+"/snapshots",schemaPath:"#/properties/snapshots/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.snapshots.type,parentSchema:schema25.properties.snapshots,data:data29};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1371,7 +1994,7 @@ errors++;
 if(data.restart !== undefined){
 let data38 = data.restart;
 if(typeof data38 !== "string"){
-const err90 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.restart.type,parentSchema:schema14.properties.restart,data:data38};
+const err90 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.restart.type,parentSchema:schema25.properties.restart,data:data38};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1381,7 +2004,7 @@ vErrors.push(err90);
 errors++;
 }
 if(!((data38 === "allowed") || (data38 === "never"))){
-const err91 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/enum",keyword:"enum",params:{allowedValues: schema14.properties.restart.enum},message:"must be equal to one of the allowed values",schema:schema14.properties.restart.enum,parentSchema:schema14.properties.restart,data:data38};
+const err91 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/enum",keyword:"enum",params:{allowedValues: schema25.properties.restart.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.restart.enum,parentSchema:schema25.properties.restart,data:data38};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1394,8 +2017,8 @@ errors++;
 if(data.network !== undefined){
 let data39 = data.network;
 if(typeof data39 === "string"){
-if(!pattern22.test(data39)){
-const err92 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$",parentSchema:schema22,data:data39};
+if(!pattern34.test(data39)){
+const err92 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$",parentSchema:schema33,data:data39};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1406,7 +2029,7 @@ errors++;
 }
 }
 else {
-const err93 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema22.type,parentSchema:schema22,data:data39};
+const err93 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.type,parentSchema:schema33,data:data39};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1421,14 +2044,14 @@ let data40 = data.volumes;
 if(Array.isArray(data40)){
 const len3 = data40.length;
 for(let i3=0; i3<len3; i3++){
-if(!(validate12(data40[i3], {instancePath:instancePath+"/volumes/" + i3,parentData:data40,parentDataProperty:i3,rootData}))){
-vErrors = vErrors === null ? validate12.errors : vErrors.concat(validate12.errors);
+if(!(validate16(data40[i3], {instancePath:instancePath+"/volumes/" + i3,parentData:data40,parentDataProperty:i3,rootData}))){
+vErrors = vErrors === null ? validate16.errors : vErrors.concat(validate16.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err94 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema14.properties.volumes.type,parentSchema:schema14.properties.volumes,data:data40};
+const err94 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.volumes.type,parentSchema:schema25.properties.volumes,data:data40};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1441,7 +2064,7 @@ errors++;
 if(data.stop_timeout !== undefined){
 let data42 = data.stop_timeout;
 if(!(((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42))) && (isFinite(data42)))){
-const err95 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema14.properties.stop_timeout.type,parentSchema:schema14.properties.stop_timeout,data:data42};
+const err95 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.stop_timeout.type,parentSchema:schema25.properties.stop_timeout,data:data42};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1452,7 +2075,7 @@ errors++;
 }
 if((typeof data42 == "number") && (isFinite(data42))){
 if(data42 < 0 || isNaN(data42)){
-const err96 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema14.properties.stop_timeout,data:data42};
+const err96 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.stop_timeout,data:data42};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1469,7 +2092,7 @@ if(data43 && typeof data43 == "object" && !Array.isArray(data43)){
 if(data43.network_type !== undefined){
 let data44 = data43.network_type;
 if(typeof data44 !== "string"){
-const err97 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.properties.properties.network_type.type,parentSchema:schema14.properties.properties.properties.network_type,data:data44};
+const err97 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.network_type.type,parentSchema:schema25.properties.properties.properties.network_type,data:data44};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1479,7 +2102,7 @@ vErrors.push(err97);
 errors++;
 }
 if(!((data44 === "bridge") || (data44 === "netmaker"))){
-const err98 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema14.properties.properties.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema14.properties.properties.properties.network_type.enum,parentSchema:schema14.properties.properties.properties.network_type,data:data44};
+const err98 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema25.properties.properties.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.properties.properties.network_type.enum,parentSchema:schema25.properties.properties.properties.network_type,data:data44};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1492,7 +2115,7 @@ errors++;
 if(data43.memory !== undefined){
 let data45 = data43.memory;
 if((!(((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45))) && (isFinite(data45)))) && (typeof data45 !== "string")){
-const err99 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema26.type},message:"must be integer,string",schema:schema26.type,parentSchema:schema26,data:data45};
+const err99 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema37.type},message:"must be integer,string",schema:schema37.type,parentSchema:schema37,data:data45};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1503,7 +2126,7 @@ errors++;
 }
 if((typeof data45 == "number") && (isFinite(data45))){
 if(data45 < 0 || isNaN(data45)){
-const err100 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema26,data:data45};
+const err100 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema37,data:data45};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1514,8 +2137,8 @@ errors++;
 }
 }
 if(typeof data45 === "string"){
-if(!pattern26.test(data45)){
-const err101 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema26,data:data45};
+if(!pattern38.test(data45)){
+const err101 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema37,data:data45};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1529,7 +2152,7 @@ errors++;
 if(data43.swap !== undefined){
 let data46 = data43.swap;
 if((!(((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46))) && (isFinite(data46)))) && (typeof data46 !== "string")){
-const err102 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema26.type},message:"must be integer,string",schema:schema26.type,parentSchema:schema26,data:data46};
+const err102 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema37.type},message:"must be integer,string",schema:schema37.type,parentSchema:schema37,data:data46};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1540,7 +2163,7 @@ errors++;
 }
 if((typeof data46 == "number") && (isFinite(data46))){
 if(data46 < 0 || isNaN(data46)){
-const err103 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema26,data:data46};
+const err103 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema37,data:data46};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1551,8 +2174,8 @@ errors++;
 }
 }
 if(typeof data46 === "string"){
-if(!pattern26.test(data46)){
-const err104 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema26,data:data46};
+if(!pattern38.test(data46)){
+const err104 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema37,data:data46};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1566,7 +2189,7 @@ errors++;
 if(data43.cores !== undefined){
 let data47 = data43.cores;
 if((!(((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47))) && (isFinite(data47)))) && (typeof data47 !== "string")){
-const err105 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/type",keyword:"type",params:{type: schema14.properties.properties.properties.cores.type},message:"must be integer,string",schema:schema14.properties.properties.properties.cores.type,parentSchema:schema14.properties.properties.properties.cores,data:data47};
+const err105 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/type",keyword:"type",params:{type: schema25.properties.properties.properties.cores.type},message:"must be integer,string",schema:schema25.properties.properties.properties.cores.type,parentSchema:schema25.properties.properties.properties.cores,data:data47};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1577,7 +2200,7 @@ errors++;
 }
 if((typeof data47 == "number") && (isFinite(data47))){
 if(data47 < 1 || isNaN(data47)){
-const err106 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema14.properties.properties.properties.cores,data:data47};
+const err106 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.properties.properties.cores,data:data47};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1588,8 +2211,8 @@ errors++;
 }
 }
 if(typeof data47 === "string"){
-if(!pattern28.test(data47)){
-const err107 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/pattern",keyword:"pattern",params:{pattern: "^[1-9][0-9]*$"},message:"must match pattern \""+"^[1-9][0-9]*$"+"\"",schema:"^[1-9][0-9]*$",parentSchema:schema14.properties.properties.properties.cores,data:data47};
+if(!pattern40.test(data47)){
+const err107 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/pattern",keyword:"pattern",params:{pattern: "^[1-9][0-9]*$"},message:"must match pattern \""+"^[1-9][0-9]*$"+"\"",schema:"^[1-9][0-9]*$",parentSchema:schema25.properties.properties.properties.cores,data:data47};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1603,8 +2226,8 @@ errors++;
 if(data43.hostname !== undefined){
 let data48 = data43.hostname;
 if(typeof data48 === "string"){
-if(!pattern29.test(data48)){
-const err108 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema14.properties.properties.properties.hostname,data:data48};
+if(!pattern41.test(data48)){
+const err108 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema25.properties.properties.properties.hostname,data:data48};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1615,7 +2238,7 @@ errors++;
 }
 }
 else {
-const err109 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.properties.properties.hostname.type,parentSchema:schema14.properties.properties.properties.hostname,data:data48};
+const err109 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.hostname.type,parentSchema:schema25.properties.properties.properties.hostname,data:data48};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1653,7 +2276,7 @@ errors++;
 if(data43.onboot !== undefined){
 let data50 = data43.onboot;
 if(((typeof data50 !== "boolean") && (!(((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50))) && (isFinite(data50))))) && (typeof data50 !== "string")){
-const err112 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema29.type},message:"must be boolean,integer,string",schema:schema29.type,parentSchema:schema29,data:data50};
+const err112 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema40.type},message:"must be boolean,integer,string",schema:schema40.type,parentSchema:schema40,data:data50};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1663,7 +2286,7 @@ vErrors.push(err112);
 errors++;
 }
 if(!((((((((((data50 === true) || (data50 === false)) || (data50 === 1)) || (data50 === 0)) || (data50 === "1")) || (data50 === "0")) || (data50 === "true")) || (data50 === "false")) || (data50 === "yes")) || (data50 === "no"))){
-const err113 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema29.enum},message:"must be equal to one of the allowed values",schema:schema29.enum,parentSchema:schema29,data:data50};
+const err113 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema40.enum},message:"must be equal to one of the allowed values",schema:schema40.enum,parentSchema:schema40,data:data50};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1676,7 +2299,7 @@ errors++;
 if(data43.protection !== undefined){
 let data51 = data43.protection;
 if(((typeof data51 !== "boolean") && (!(((typeof data51 == "number") && (!(data51 % 1) && !isNaN(data51))) && (isFinite(data51))))) && (typeof data51 !== "string")){
-const err114 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema29.type},message:"must be boolean,integer,string",schema:schema29.type,parentSchema:schema29,data:data51};
+const err114 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema40.type},message:"must be boolean,integer,string",schema:schema40.type,parentSchema:schema40,data:data51};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1686,7 +2309,7 @@ vErrors.push(err114);
 errors++;
 }
 if(!((((((((((data51 === true) || (data51 === false)) || (data51 === 1)) || (data51 === 0)) || (data51 === "1")) || (data51 === "0")) || (data51 === "true")) || (data51 === "false")) || (data51 === "yes")) || (data51 === "no"))){
-const err115 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema29.enum},message:"must be equal to one of the allowed values",schema:schema29.enum,parentSchema:schema29,data:data51};
+const err115 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema40.enum},message:"must be equal to one of the allowed values",schema:schema40.enum,parentSchema:schema40,data:data51};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1699,7 +2322,7 @@ errors++;
 if(data43.unprivileged !== undefined){
 let data52 = data43.unprivileged;
 if(((typeof data52 !== "boolean") && (!(((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52))) && (isFinite(data52))))) && (typeof data52 !== "string")){
-const err116 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema29.type},message:"must be boolean,integer,string",schema:schema29.type,parentSchema:schema29,data:data52};
+const err116 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema40.type},message:"must be boolean,integer,string",schema:schema40.type,parentSchema:schema40,data:data52};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1709,7 +2332,7 @@ vErrors.push(err116);
 errors++;
 }
 if(!((((((((((data52 === true) || (data52 === false)) || (data52 === 1)) || (data52 === 0)) || (data52 === "1")) || (data52 === "0")) || (data52 === "true")) || (data52 === "false")) || (data52 === "yes")) || (data52 === "no"))){
-const err117 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema29.enum},message:"must be equal to one of the allowed values",schema:schema29.enum,parentSchema:schema29,data:data52};
+const err117 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema40.enum},message:"must be equal to one of the allowed values",schema:schema40.enum,parentSchema:schema40,data:data52};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1722,8 +2345,8 @@ errors++;
 if(data43.nameserver !== undefined){
 let data53 = data43.nameserver;
 if(typeof data53 === "string"){
-if(!pattern31.test(data53)){
-const err118 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f:., ]+$"},message:"must match pattern \""+"^[0-9A-Fa-f:., ]+$"+"\"",schema:"^[0-9A-Fa-f:., ]+$",parentSchema:schema14.properties.properties.properties.nameserver,data:data53};
+if(!pattern43.test(data53)){
+const err118 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f:., ]+$"},message:"must match pattern \""+"^[0-9A-Fa-f:., ]+$"+"\"",schema:"^[0-9A-Fa-f:., ]+$",parentSchema:schema25.properties.properties.properties.nameserver,data:data53};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1734,7 +2357,7 @@ errors++;
 }
 }
 else {
-const err119 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.properties.properties.nameserver.type,parentSchema:schema14.properties.properties.properties.nameserver,data:data53};
+const err119 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.nameserver.type,parentSchema:schema25.properties.properties.properties.nameserver,data:data53};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1747,8 +2370,8 @@ errors++;
 if(data43.searchdomain !== undefined){
 let data54 = data43.searchdomain;
 if(typeof data54 === "string"){
-if(!pattern32.test(data54)){
-const err120 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9., -]+$"},message:"must match pattern \""+"^[A-Za-z0-9., -]+$"+"\"",schema:"^[A-Za-z0-9., -]+$",parentSchema:schema14.properties.properties.properties.searchdomain,data:data54};
+if(!pattern44.test(data54)){
+const err120 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9., -]+$"},message:"must match pattern \""+"^[A-Za-z0-9., -]+$"+"\"",schema:"^[A-Za-z0-9., -]+$",parentSchema:schema25.properties.properties.properties.searchdomain,data:data54};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1759,7 +2382,7 @@ errors++;
 }
 }
 else {
-const err121 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.properties.properties.properties.searchdomain.type,parentSchema:schema14.properties.properties.properties.searchdomain,data:data54};
+const err121 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.searchdomain.type,parentSchema:schema25.properties.properties.properties.searchdomain,data:data54};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1771,7 +2394,7 @@ errors++;
 }
 }
 else {
-const err122 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema14.properties.properties.type,parentSchema:schema14.properties.properties,data:data43};
+const err122 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.properties.type,parentSchema:schema25.properties.properties,data:data43};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1783,7 +2406,7 @@ errors++;
 }
 }
 else {
-const err123 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema14.type,parentSchema:schema14,data};
+const err123 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.type,parentSchema:schema25,data};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1792,24 +2415,22 @@ vErrors.push(err123);
 }
 errors++;
 }
-validate11.errors = vErrors;
+validate15.errors = vErrors;
 return errors === 0;
 }
 
-const schema32 = {"title":"LxcNetworkSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","$ref":"#/definitions/networkName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"type":{"description":"The network type. Only `bridge` for now (the default).","type":"string","enum":["bridge"]},"description":{"$ref":"#/definitions/description"},"ipv4_address":{"description":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","type":"string","pattern":"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$","examples":["198.18.200.1/24","none"]},"ipv4_nat":{"description":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","type":"boolean"},"ipv4_dhcp":{"description":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","type":"boolean"},"ipv6_address":{"description":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","type":"string","pattern":"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$","examples":["none","fd42:1::1/64"]},"dns_domain":{"description":"`dns.domain`: the DNS domain of the network's instances.","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$","examples":["lab.internal"]},"config":{"description":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","$ref":"#/definitions/incusConfig","examples":[{"ipv4.dhcp.ranges":"198.18.200.100-198.18.200.199"}]},"ensure":{"description":"`absent` deletes the network, if op created it and no container that stays uses it. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a network that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}};
-const schema35 = {"description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","type":"string","maxLength":255,"pattern":"^[^\\x00-\\x1f\\x7f]*$"};
-const schema36 = {"description":"Raw Incus config keys and values (`user.*`, driver keys). Incus's own `volatile.*` keys cannot be set.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^volatile\\."}},"additionalProperties":{"type":["string","number","boolean"]}};
-const pattern35 = new RegExp("^[^\\x00-\\x1f\\x7f]*$", "u");
-const pattern36 = new RegExp("^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$", "u");
-const pattern37 = new RegExp("^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$", "u");
-const pattern39 = new RegExp("^volatile\\.", "u");
+const schema43 = {"title":"LxcNetworkSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","$ref":"#/definitions/networkName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"type":{"description":"The network type. Only `bridge` for now (the default).","type":"string","enum":["bridge"]},"description":{"$ref":"#/definitions/description"},"ipv4_address":{"description":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","type":"string","pattern":"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$","examples":["198.18.200.1/24","none"]},"ipv4_nat":{"description":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","type":"boolean"},"ipv4_dhcp":{"description":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","type":"boolean"},"ipv6_address":{"description":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","type":"string","pattern":"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$","examples":["none","fd42:1::1/64"]},"dns_domain":{"description":"`dns.domain`: the DNS domain of the network's instances.","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$","examples":["lab.internal"]},"config":{"description":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","$ref":"#/definitions/incusConfig","examples":[{"ipv4.dhcp.ranges":"198.18.200.100-198.18.200.199"}]},"ensure":{"description":"`absent` deletes the network, if op created it and no container that stays uses it. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a network that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}};
+const schema47 = {"description":"Raw Incus config keys and values (`user.*`, driver keys). Incus's own `volatile.*` keys cannot be set.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^volatile\\."}},"additionalProperties":{"type":["string","number","boolean"]}};
+const pattern48 = new RegExp("^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$", "u");
+const pattern49 = new RegExp("^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$", "u");
+const pattern51 = new RegExp("^volatile\\.", "u");
 
-function validate15(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate19(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema32.required,parentSchema:schema32,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema43.required,parentSchema:schema43,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -1819,8 +2440,8 @@ vErrors.push(err0);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema32.properties, key0))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema32,data};
+if(!(func2.call(schema43.properties, key0))){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema43,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -1833,8 +2454,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern22.test(data0)){
-const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/networkName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$",parentSchema:schema22,data:data0};
+if(!pattern34.test(data0)){
+const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/networkName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$",parentSchema:schema33,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -1845,7 +2466,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/networkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema22.type,parentSchema:schema22,data:data0};
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/networkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.type,parentSchema:schema33,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -1858,8 +2479,8 @@ errors++;
 if(data.project !== undefined){
 let data1 = data.project;
 if(typeof data1 === "string"){
-if(!pattern5.test(data1)){
-const err4 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema25,data:data1};
+if(!pattern1.test(data1)){
+const err4 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema14,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -1870,7 +2491,7 @@ errors++;
 }
 }
 else {
-const err5 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.type,parentSchema:schema25,data:data1};
+const err5 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -1883,7 +2504,7 @@ errors++;
 if(data.type !== undefined){
 let data2 = data.type;
 if(typeof data2 !== "string"){
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.properties.type.type,parentSchema:schema32.properties.type,data:data2};
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.properties.type.type,parentSchema:schema43.properties.type,data:data2};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -1893,7 +2514,7 @@ vErrors.push(err6);
 errors++;
 }
 if(!(data2 === "bridge")){
-const err7 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema32.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema32.properties.type.enum,parentSchema:schema32.properties.type,data:data2};
+const err7 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema43.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema43.properties.type.enum,parentSchema:schema43.properties.type,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -1907,7 +2528,7 @@ if(data.description !== undefined){
 let data3 = data.description;
 if(typeof data3 === "string"){
 if(func3(data3) > 255){
-const err8 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters",schema:255,parentSchema:schema35,data:data3};
+const err8 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters",schema:255,parentSchema:schema15,data:data3};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -1916,8 +2537,8 @@ vErrors.push(err8);
 }
 errors++;
 }
-if(!pattern35.test(data3)){
-const err9 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x1f\\x7f]*$",parentSchema:schema35,data:data3};
+if(!pattern2.test(data3)){
+const err9 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x1f\\x7f]*$",parentSchema:schema15,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -1928,7 +2549,7 @@ errors++;
 }
 }
 else {
-const err10 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.type,parentSchema:schema35,data:data3};
+const err10 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema15.type,parentSchema:schema15,data:data3};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -1941,8 +2562,8 @@ errors++;
 if(data.ipv4_address !== undefined){
 let data4 = data.ipv4_address;
 if(typeof data4 === "string"){
-if(!pattern36.test(data4)){
-const err11 = {instancePath:instancePath+"/ipv4_address",schemaPath:"#/properties/ipv4_address/pattern",keyword:"pattern",params:{pattern: "^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$"},message:"must match pattern \""+"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$"+"\"",schema:"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$",parentSchema:schema32.properties.ipv4_address,data:data4};
+if(!pattern48.test(data4)){
+const err11 = {instancePath:instancePath+"/ipv4_address",schemaPath:"#/properties/ipv4_address/pattern",keyword:"pattern",params:{pattern: "^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$"},message:"must match pattern \""+"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$"+"\"",schema:"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$",parentSchema:schema43.properties.ipv4_address,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -1953,7 +2574,7 @@ errors++;
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/ipv4_address",schemaPath:"#/properties/ipv4_address/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.properties.ipv4_address.type,parentSchema:schema32.properties.ipv4_address,data:data4};
+const err12 = {instancePath:instancePath+"/ipv4_address",schemaPath:"#/properties/ipv4_address/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.properties.ipv4_address.type,parentSchema:schema43.properties.ipv4_address,data:data4};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -1966,7 +2587,7 @@ errors++;
 if(data.ipv4_nat !== undefined){
 let data5 = data.ipv4_nat;
 if(typeof data5 !== "boolean"){
-const err13 = {instancePath:instancePath+"/ipv4_nat",schemaPath:"#/properties/ipv4_nat/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema32.properties.ipv4_nat.type,parentSchema:schema32.properties.ipv4_nat,data:data5};
+const err13 = {instancePath:instancePath+"/ipv4_nat",schemaPath:"#/properties/ipv4_nat/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema43.properties.ipv4_nat.type,parentSchema:schema43.properties.ipv4_nat,data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -1979,7 +2600,7 @@ errors++;
 if(data.ipv4_dhcp !== undefined){
 let data6 = data.ipv4_dhcp;
 if(typeof data6 !== "boolean"){
-const err14 = {instancePath:instancePath+"/ipv4_dhcp",schemaPath:"#/properties/ipv4_dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema32.properties.ipv4_dhcp.type,parentSchema:schema32.properties.ipv4_dhcp,data:data6};
+const err14 = {instancePath:instancePath+"/ipv4_dhcp",schemaPath:"#/properties/ipv4_dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema43.properties.ipv4_dhcp.type,parentSchema:schema43.properties.ipv4_dhcp,data:data6};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -1992,8 +2613,8 @@ errors++;
 if(data.ipv6_address !== undefined){
 let data7 = data.ipv6_address;
 if(typeof data7 === "string"){
-if(!pattern37.test(data7)){
-const err15 = {instancePath:instancePath+"/ipv6_address",schemaPath:"#/properties/ipv6_address/pattern",keyword:"pattern",params:{pattern: "^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$"},message:"must match pattern \""+"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$"+"\"",schema:"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$",parentSchema:schema32.properties.ipv6_address,data:data7};
+if(!pattern49.test(data7)){
+const err15 = {instancePath:instancePath+"/ipv6_address",schemaPath:"#/properties/ipv6_address/pattern",keyword:"pattern",params:{pattern: "^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$"},message:"must match pattern \""+"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$"+"\"",schema:"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$",parentSchema:schema43.properties.ipv6_address,data:data7};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -2004,7 +2625,7 @@ errors++;
 }
 }
 else {
-const err16 = {instancePath:instancePath+"/ipv6_address",schemaPath:"#/properties/ipv6_address/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.properties.ipv6_address.type,parentSchema:schema32.properties.ipv6_address,data:data7};
+const err16 = {instancePath:instancePath+"/ipv6_address",schemaPath:"#/properties/ipv6_address/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.properties.ipv6_address.type,parentSchema:schema43.properties.ipv6_address,data:data7};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -2017,8 +2638,8 @@ errors++;
 if(data.dns_domain !== undefined){
 let data8 = data.dns_domain;
 if(typeof data8 === "string"){
-if(!pattern29.test(data8)){
-const err17 = {instancePath:instancePath+"/dns_domain",schemaPath:"#/properties/dns_domain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema32.properties.dns_domain,data:data8};
+if(!pattern41.test(data8)){
+const err17 = {instancePath:instancePath+"/dns_domain",schemaPath:"#/properties/dns_domain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema43.properties.dns_domain,data:data8};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -2029,7 +2650,7 @@ errors++;
 }
 }
 else {
-const err18 = {instancePath:instancePath+"/dns_domain",schemaPath:"#/properties/dns_domain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.properties.dns_domain.type,parentSchema:schema32.properties.dns_domain,data:data8};
+const err18 = {instancePath:instancePath+"/dns_domain",schemaPath:"#/properties/dns_domain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.properties.dns_domain.type,parentSchema:schema43.properties.dns_domain,data:data8};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -2047,7 +2668,7 @@ const _errs26 = errors;
 const _errs27 = errors;
 const _errs28 = errors;
 if(typeof key1 === "string"){
-if(!pattern39.test(key1)){
+if(!pattern51.test(key1)){
 const err19 = {};
 if(vErrors === null){
 vErrors = [err19];
@@ -2060,7 +2681,7 @@ errors++;
 }
 var valid6 = _errs28 === errors;
 if(valid6){
-const err20 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema36.propertyNames.not,parentSchema:schema36.propertyNames,data:key1,propertyName:key1};
+const err20 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema47.propertyNames.not,parentSchema:schema47.propertyNames,data:key1,propertyName:key1};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -2081,8 +2702,8 @@ vErrors = null;
 }
 }
 if(typeof key1 === "string"){
-if(!pattern13.test(key1)){
-const err21 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema36.propertyNames,data:key1,propertyName:key1};
+if(!pattern9.test(key1)){
+const err21 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema47.propertyNames,data:key1,propertyName:key1};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -2094,7 +2715,7 @@ errors++;
 }
 var valid5 = _errs26 === errors;
 if(!valid5){
-const err22 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema36.propertyNames,parentSchema:schema36,data:data9};
+const err22 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema47.propertyNames,parentSchema:schema47,data:data9};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -2107,7 +2728,7 @@ errors++;
 for(const key2 in data9){
 let data10 = data9[key2];
 if(((typeof data10 !== "string") && (!((typeof data10 == "number") && (isFinite(data10))))) && (typeof data10 !== "boolean")){
-const err23 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/incusConfig/additionalProperties/type",keyword:"type",params:{type: schema36.additionalProperties.type},message:"must be string,number,boolean",schema:schema36.additionalProperties.type,parentSchema:schema36.additionalProperties,data:data10};
+const err23 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/incusConfig/additionalProperties/type",keyword:"type",params:{type: schema47.additionalProperties.type},message:"must be string,number,boolean",schema:schema47.additionalProperties.type,parentSchema:schema47.additionalProperties,data:data10};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -2119,7 +2740,7 @@ errors++;
 }
 }
 else {
-const err24 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema36.type,parentSchema:schema36,data:data9};
+const err24 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema47.type,parentSchema:schema47,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -2132,7 +2753,7 @@ errors++;
 if(data.ensure !== undefined){
 let data11 = data.ensure;
 if(typeof data11 !== "string"){
-const err25 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.properties.ensure.type,parentSchema:schema32.properties.ensure,data:data11};
+const err25 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.properties.ensure.type,parentSchema:schema43.properties.ensure,data:data11};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -2142,7 +2763,7 @@ vErrors.push(err25);
 errors++;
 }
 if(!((data11 === "present") || (data11 === "absent"))){
-const err26 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema32.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema32.properties.ensure.enum,parentSchema:schema32.properties.ensure,data:data11};
+const err26 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema43.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema43.properties.ensure.enum,parentSchema:schema43.properties.ensure,data:data11};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -2155,7 +2776,7 @@ errors++;
 if(data.adopt !== undefined){
 let data12 = data.adopt;
 if(typeof data12 !== "boolean"){
-const err27 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema32.properties.adopt.type,parentSchema:schema32.properties.adopt,data:data12};
+const err27 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema43.properties.adopt.type,parentSchema:schema43.properties.adopt,data:data12};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -2167,7 +2788,7 @@ errors++;
 }
 }
 else {
-const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema32.type,parentSchema:schema32,data};
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema43.type,parentSchema:schema43,data};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -2176,19 +2797,19 @@ vErrors.push(err28);
 }
 errors++;
 }
-validate15.errors = vErrors;
+validate19.errors = vErrors;
 return errors === 0;
 }
 
-const schema37 = {"title":"LxcVolumeSpec","type":"object","additionalProperties":false,"required":["pool","name"],"properties":{"pool":{"description":"The storage pool it is in (must exist: `incus storage list`).","$ref":"#/definitions/objectName"},"name":{"$ref":"#/definitions/volumeName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"size":{"description":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","type":"string","pattern":"^[0-9]+(?:[kMGTP]i?B)?$","examples":["1GiB"]},"content_type":{"description":"`filesystem` (default) or `block`. Fixed when the volume is created.","type":"string","enum":["filesystem","block"]},"description":{"$ref":"#/definitions/description"},"config":{"description":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","$ref":"#/definitions/incusConfig","examples":[{"user.purpose":"backups"}]},"ensure":{"description":"`absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a volume that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}};
-const pattern44 = new RegExp("^[0-9]+(?:[kMGTP]i?B)?$", "u");
+const schema48 = {"title":"LxcVolumeSpec","type":"object","additionalProperties":false,"required":["pool","name"],"properties":{"pool":{"description":"The storage pool it is in (must exist: `incus storage list`).","$ref":"#/definitions/objectName"},"name":{"$ref":"#/definitions/volumeName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"size":{"description":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","type":"string","pattern":"^[0-9]+(?:[kMGTP]i?B)?$","examples":["1GiB"]},"content_type":{"description":"`filesystem` (default) or `block`. Fixed when the volume is created.","type":"string","enum":["filesystem","block"]},"description":{"$ref":"#/definitions/description"},"config":{"description":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","$ref":"#/definitions/incusConfig","examples":[{"user.purpose":"backups"}]},"ensure":{"description":"`absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a volume that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}};
+const pattern56 = new RegExp("^[0-9]+(?:[kMGTP]i?B)?$", "u");
 
-function validate17(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate21(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.pool === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "pool"},message:"must have required property '"+"pool"+"'",schema:schema37.required,parentSchema:schema37,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "pool"},message:"must have required property '"+"pool"+"'",schema:schema48.required,parentSchema:schema48,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -2198,7 +2819,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.name === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema37.required,parentSchema:schema37,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema48.required,parentSchema:schema48,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -2208,8 +2829,8 @@ vErrors.push(err1);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema37.properties, key0))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema37,data};
+if(!(func2.call(schema48.properties, key0))){
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema48,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -2222,8 +2843,8 @@ errors++;
 if(data.pool !== undefined){
 let data0 = data.pool;
 if(typeof data0 === "string"){
-if(!pattern5.test(data0)){
-const err3 = {instancePath:instancePath+"/pool",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema25,data:data0};
+if(!pattern1.test(data0)){
+const err3 = {instancePath:instancePath+"/pool",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema14,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -2234,7 +2855,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath:instancePath+"/pool",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.type,parentSchema:schema25,data:data0};
+const err4 = {instancePath:instancePath+"/pool",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -2247,8 +2868,8 @@ errors++;
 if(data.name !== undefined){
 let data1 = data.name;
 if(typeof data1 === "string"){
-if(!pattern23.test(data1)){
-const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/volumeName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema24,data:data1};
+if(!pattern10.test(data1)){
+const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/volumeName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema35,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -2259,7 +2880,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/volumeName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema24.type,parentSchema:schema24,data:data1};
+const err6 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/volumeName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.type,parentSchema:schema35,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -2272,8 +2893,8 @@ errors++;
 if(data.project !== undefined){
 let data2 = data.project;
 if(typeof data2 === "string"){
-if(!pattern5.test(data2)){
-const err7 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema25,data:data2};
+if(!pattern1.test(data2)){
+const err7 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema14,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -2284,7 +2905,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.type,parentSchema:schema25,data:data2};
+const err8 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -2297,8 +2918,8 @@ errors++;
 if(data.size !== undefined){
 let data3 = data.size;
 if(typeof data3 === "string"){
-if(!pattern44.test(data3)){
-const err9 = {instancePath:instancePath+"/size",schemaPath:"#/properties/size/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(?:[kMGTP]i?B)?$"},message:"must match pattern \""+"^[0-9]+(?:[kMGTP]i?B)?$"+"\"",schema:"^[0-9]+(?:[kMGTP]i?B)?$",parentSchema:schema37.properties.size,data:data3};
+if(!pattern56.test(data3)){
+const err9 = {instancePath:instancePath+"/size",schemaPath:"#/properties/size/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(?:[kMGTP]i?B)?$"},message:"must match pattern \""+"^[0-9]+(?:[kMGTP]i?B)?$"+"\"",schema:"^[0-9]+(?:[kMGTP]i?B)?$",parentSchema:schema48.properties.size,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -2309,7 +2930,7 @@ errors++;
 }
 }
 else {
-const err10 = {instancePath:instancePath+"/size",schemaPath:"#/properties/size/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema37.properties.size.type,parentSchema:schema37.properties.size,data:data3};
+const err10 = {instancePath:instancePath+"/size",schemaPath:"#/properties/size/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema48.properties.size.type,parentSchema:schema48.properties.size,data:data3};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -2322,7 +2943,7 @@ errors++;
 if(data.content_type !== undefined){
 let data4 = data.content_type;
 if(typeof data4 !== "string"){
-const err11 = {instancePath:instancePath+"/content_type",schemaPath:"#/properties/content_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema37.properties.content_type.type,parentSchema:schema37.properties.content_type,data:data4};
+const err11 = {instancePath:instancePath+"/content_type",schemaPath:"#/properties/content_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema48.properties.content_type.type,parentSchema:schema48.properties.content_type,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -2332,7 +2953,7 @@ vErrors.push(err11);
 errors++;
 }
 if(!((data4 === "filesystem") || (data4 === "block"))){
-const err12 = {instancePath:instancePath+"/content_type",schemaPath:"#/properties/content_type/enum",keyword:"enum",params:{allowedValues: schema37.properties.content_type.enum},message:"must be equal to one of the allowed values",schema:schema37.properties.content_type.enum,parentSchema:schema37.properties.content_type,data:data4};
+const err12 = {instancePath:instancePath+"/content_type",schemaPath:"#/properties/content_type/enum",keyword:"enum",params:{allowedValues: schema48.properties.content_type.enum},message:"must be equal to one of the allowed values",schema:schema48.properties.content_type.enum,parentSchema:schema48.properties.content_type,data:data4};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -2346,7 +2967,7 @@ if(data.description !== undefined){
 let data5 = data.description;
 if(typeof data5 === "string"){
 if(func3(data5) > 255){
-const err13 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters",schema:255,parentSchema:schema35,data:data5};
+const err13 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters",schema:255,parentSchema:schema15,data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -2355,8 +2976,8 @@ vErrors.push(err13);
 }
 errors++;
 }
-if(!pattern35.test(data5)){
-const err14 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x1f\\x7f]*$",parentSchema:schema35,data:data5};
+if(!pattern2.test(data5)){
+const err14 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x1f\\x7f]*$",parentSchema:schema15,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -2367,7 +2988,7 @@ errors++;
 }
 }
 else {
-const err15 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.type,parentSchema:schema35,data:data5};
+const err15 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema15.type,parentSchema:schema15,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -2385,7 +3006,7 @@ const _errs21 = errors;
 const _errs22 = errors;
 const _errs23 = errors;
 if(typeof key1 === "string"){
-if(!pattern39.test(key1)){
+if(!pattern51.test(key1)){
 const err16 = {};
 if(vErrors === null){
 vErrors = [err16];
@@ -2398,7 +3019,7 @@ errors++;
 }
 var valid7 = _errs23 === errors;
 if(valid7){
-const err17 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema36.propertyNames.not,parentSchema:schema36.propertyNames,data:key1,propertyName:key1};
+const err17 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema47.propertyNames.not,parentSchema:schema47.propertyNames,data:key1,propertyName:key1};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -2419,8 +3040,8 @@ vErrors = null;
 }
 }
 if(typeof key1 === "string"){
-if(!pattern13.test(key1)){
-const err18 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema36.propertyNames,data:key1,propertyName:key1};
+if(!pattern9.test(key1)){
+const err18 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema47.propertyNames,data:key1,propertyName:key1};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -2432,7 +3053,7 @@ errors++;
 }
 var valid6 = _errs21 === errors;
 if(!valid6){
-const err19 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema36.propertyNames,parentSchema:schema36,data:data6};
+const err19 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema47.propertyNames,parentSchema:schema47,data:data6};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -2445,7 +3066,7 @@ errors++;
 for(const key2 in data6){
 let data7 = data6[key2];
 if(((typeof data7 !== "string") && (!((typeof data7 == "number") && (isFinite(data7))))) && (typeof data7 !== "boolean")){
-const err20 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/incusConfig/additionalProperties/type",keyword:"type",params:{type: schema36.additionalProperties.type},message:"must be string,number,boolean",schema:schema36.additionalProperties.type,parentSchema:schema36.additionalProperties,data:data7};
+const err20 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/incusConfig/additionalProperties/type",keyword:"type",params:{type: schema47.additionalProperties.type},message:"must be string,number,boolean",schema:schema47.additionalProperties.type,parentSchema:schema47.additionalProperties,data:data7};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -2457,7 +3078,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema36.type,parentSchema:schema36,data:data6};
+const err21 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema47.type,parentSchema:schema47,data:data6};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -2470,7 +3091,7 @@ errors++;
 if(data.ensure !== undefined){
 let data8 = data.ensure;
 if(typeof data8 !== "string"){
-const err22 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema37.properties.ensure.type,parentSchema:schema37.properties.ensure,data:data8};
+const err22 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema48.properties.ensure.type,parentSchema:schema48.properties.ensure,data:data8};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -2480,7 +3101,7 @@ vErrors.push(err22);
 errors++;
 }
 if(!((data8 === "present") || (data8 === "absent"))){
-const err23 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema37.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema37.properties.ensure.enum,parentSchema:schema37.properties.ensure,data:data8};
+const err23 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema48.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema48.properties.ensure.enum,parentSchema:schema48.properties.ensure,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -2493,7 +3114,7 @@ errors++;
 if(data.adopt !== undefined){
 let data9 = data.adopt;
 if(typeof data9 !== "boolean"){
-const err24 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema37.properties.adopt.type,parentSchema:schema37.properties.adopt,data:data9};
+const err24 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema48.properties.adopt.type,parentSchema:schema48.properties.adopt,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -2505,7 +3126,7 @@ errors++;
 }
 }
 else {
-const err25 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema37.type,parentSchema:schema37,data};
+const err25 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema48.type,parentSchema:schema48,data};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -2514,7 +3135,7 @@ vErrors.push(err25);
 }
 errors++;
 }
-validate17.errors = vErrors;
+validate21.errors = vErrors;
 return errors === 0;
 }
 
@@ -2525,7 +3146,7 @@ let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
-if(!((((((((key0 === "backend") || (key0 === "prune")) || (key0 === "prune_images")) || (key0 === "default_image")) || (key0 === "images")) || (key0 === "containers")) || (key0 === "networks")) || (key0 === "volumes"))){
+if(!(func2.call(schema11.properties, key0))){
 const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema11,data};
 if(vErrors === null){
 vErrors = [err0];
@@ -2610,19 +3231,19 @@ vErrors.push(err6);
 errors++;
 }
 }
-if(data.images !== undefined){
-let data4 = data.images;
+if(data.projects !== undefined){
+let data4 = data.projects;
 if(Array.isArray(data4)){
 const len0 = data4.length;
 for(let i0=0; i0<len0; i0++){
-let data5 = data4[i0];
-const _errs16 = errors;
-let valid5 = true;
-const _errs17 = errors;
-if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
-let missing0;
-if((data5.ensure === undefined) && (missing0 = "ensure")){
-const err7 = {};
+if(!(validate11(data4[i0], {instancePath:instancePath+"/projects/" + i0,parentData:data4,parentDataProperty:i0,rootData}))){
+vErrors = vErrors === null ? validate11.errors : vErrors.concat(validate11.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err7 = {instancePath:instancePath+"/projects",schemaPath:"#/properties/projects/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.projects.type,parentSchema:schema11.properties.projects,data:data4};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -2631,10 +3252,20 @@ vErrors.push(err7);
 }
 errors++;
 }
+}
+if(data.profiles !== undefined){
+let data6 = data.profiles;
+if(Array.isArray(data6)){
+const len1 = data6.length;
+for(let i1=0; i1<len1; i1++){
+if(!(validate13(data6[i1], {instancePath:instancePath+"/profiles/" + i1,parentData:data6,parentDataProperty:i1,rootData}))){
+vErrors = vErrors === null ? validate13.errors : vErrors.concat(validate13.errors);
+errors = vErrors.length;
+}
+}
+}
 else {
-if(data5.ensure !== undefined){
-if("absent" !== data5.ensure){
-const err8 = {};
+const err8 = {instancePath:instancePath+"/profiles",schemaPath:"#/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.profiles.type,parentSchema:schema11.properties.profiles,data:data6};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -2644,23 +3275,19 @@ vErrors.push(err8);
 errors++;
 }
 }
-}
-}
-var _valid0 = _errs17 === errors;
-errors = _errs16;
-if(vErrors !== null){
-if(_errs16){
-vErrors.length = _errs16;
-}
-else {
-vErrors = null;
-}
-}
-if(!_valid0){
-const _errs19 = errors;
-if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
-if(data5.metadata === undefined){
-const err9 = {instancePath:instancePath+"/images/" + i0,schemaPath:"#/definitions/image/else/required",keyword:"required",params:{missingProperty: "metadata"},message:"must have required property '"+"metadata"+"'",schema:schema13.else.required,parentSchema:schema13.else,data:data5};
+if(data.images !== undefined){
+let data8 = data.images;
+if(Array.isArray(data8)){
+const len2 = data8.length;
+for(let i2=0; i2<len2; i2++){
+let data9 = data8[i2];
+const _errs22 = errors;
+let valid9 = true;
+const _errs23 = errors;
+if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
+let missing0;
+if((data9.ensure === undefined) && (missing0 = "ensure")){
+const err9 = {};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -2669,8 +3296,10 @@ vErrors.push(err9);
 }
 errors++;
 }
-if(data5.rootfs === undefined){
-const err10 = {instancePath:instancePath+"/images/" + i0,schemaPath:"#/definitions/image/else/required",keyword:"required",params:{missingProperty: "rootfs"},message:"must have required property '"+"rootfs"+"'",schema:schema13.else.required,parentSchema:schema13.else,data:data5};
+else {
+if(data9.ensure !== undefined){
+if("absent" !== data9.ensure){
+const err10 = {};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -2680,11 +3309,23 @@ vErrors.push(err10);
 errors++;
 }
 }
-var _valid0 = _errs19 === errors;
-valid5 = _valid0;
 }
-if(!valid5){
-const err11 = {instancePath:instancePath+"/images/" + i0,schemaPath:"#/definitions/image/if",keyword:"if",params:{failingKeyword: "else"},message:"must match \"else\" schema",schema:schema13.if,parentSchema:schema13,data:data5};
+}
+var _valid0 = _errs23 === errors;
+errors = _errs22;
+if(vErrors !== null){
+if(_errs22){
+vErrors.length = _errs22;
+}
+else {
+vErrors = null;
+}
+}
+if(!_valid0){
+const _errs25 = errors;
+if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
+if(data9.metadata === undefined){
+const err11 = {instancePath:instancePath+"/images/" + i2,schemaPath:"#/definitions/image/else/required",keyword:"required",params:{missingProperty: "metadata"},message:"must have required property '"+"metadata"+"'",schema:schema24.else.required,parentSchema:schema24.else,data:data9};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -2693,9 +3334,8 @@ vErrors.push(err11);
 }
 errors++;
 }
-if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
-if(data5.alias === undefined){
-const err12 = {instancePath:instancePath+"/images/" + i0,schemaPath:"#/definitions/image/required",keyword:"required",params:{missingProperty: "alias"},message:"must have required property '"+"alias"+"'",schema:schema13.required,parentSchema:schema13,data:data5};
+if(data9.rootfs === undefined){
+const err12 = {instancePath:instancePath+"/images/" + i2,schemaPath:"#/definitions/image/else/required",keyword:"required",params:{missingProperty: "rootfs"},message:"must have required property '"+"rootfs"+"'",schema:schema24.else.required,parentSchema:schema24.else,data:data9};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -2704,9 +3344,12 @@ vErrors.push(err12);
 }
 errors++;
 }
-for(const key1 in data5){
-if(!((((key1 === "ensure") || (key1 === "alias")) || (key1 === "metadata")) || (key1 === "rootfs"))){
-const err13 = {instancePath:instancePath+"/images/" + i0,schemaPath:"#/definitions/image/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema13,data:data5};
+}
+var _valid0 = _errs25 === errors;
+valid9 = _valid0;
+}
+if(!valid9){
+const err13 = {instancePath:instancePath+"/images/" + i2,schemaPath:"#/definitions/image/if",keyword:"if",params:{failingKeyword: "else"},message:"must match \"else\" schema",schema:schema24.if,parentSchema:schema24,data:data9};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -2715,11 +3358,9 @@ vErrors.push(err13);
 }
 errors++;
 }
-}
-if(data5.ensure !== undefined){
-let data7 = data5.ensure;
-if(typeof data7 !== "string"){
-const err14 = {instancePath:instancePath+"/images/" + i0+"/ensure",schemaPath:"#/definitions/image/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema13.properties.ensure.type,parentSchema:schema13.properties.ensure,data:data7};
+if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
+if(data9.alias === undefined){
+const err14 = {instancePath:instancePath+"/images/" + i2,schemaPath:"#/definitions/image/required",keyword:"required",params:{missingProperty: "alias"},message:"must have required property '"+"alias"+"'",schema:schema24.required,parentSchema:schema24,data:data9};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -2728,8 +3369,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(!((data7 === "present") || (data7 === "absent"))){
-const err15 = {instancePath:instancePath+"/images/" + i0+"/ensure",schemaPath:"#/definitions/image/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema13.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema13.properties.ensure.enum,parentSchema:schema13.properties.ensure,data:data7};
+for(const key1 in data9){
+if(!((((key1 === "ensure") || (key1 === "alias")) || (key1 === "metadata")) || (key1 === "rootfs"))){
+const err15 = {instancePath:instancePath+"/images/" + i2,schemaPath:"#/definitions/image/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema24,data:data9};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -2739,11 +3381,10 @@ vErrors.push(err15);
 errors++;
 }
 }
-if(data5.alias !== undefined){
-let data8 = data5.alias;
-if(typeof data8 === "string"){
-if(!pattern1.test(data8)){
-const err16 = {instancePath:instancePath+"/images/" + i0+"/alias",schemaPath:"#/definitions/image/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema13.properties.alias,data:data8};
+if(data9.ensure !== undefined){
+let data11 = data9.ensure;
+if(typeof data11 !== "string"){
+const err16 = {instancePath:instancePath+"/images/" + i2+"/ensure",schemaPath:"#/definitions/image/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema24.properties.ensure.type,parentSchema:schema24.properties.ensure,data:data11};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -2752,9 +3393,8 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-else {
-const err17 = {instancePath:instancePath+"/images/" + i0+"/alias",schemaPath:"#/definitions/image/properties/alias/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema13.properties.alias.type,parentSchema:schema13.properties.alias,data:data8};
+if(!((data11 === "present") || (data11 === "absent"))){
+const err17 = {instancePath:instancePath+"/images/" + i2+"/ensure",schemaPath:"#/definitions/image/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema24.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema24.properties.ensure.enum,parentSchema:schema24.properties.ensure,data:data11};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -2764,11 +3404,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data5.metadata !== undefined){
-let data9 = data5.metadata;
-if(typeof data9 === "string"){
-if(!pattern2.test(data9)){
-const err18 = {instancePath:instancePath+"/images/" + i0+"/metadata",schemaPath:"#/definitions/image/properties/metadata/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema13.properties.metadata,data:data9};
+if(data9.alias !== undefined){
+let data12 = data9.alias;
+if(typeof data12 === "string"){
+if(!pattern13.test(data12)){
+const err18 = {instancePath:instancePath+"/images/" + i2+"/alias",schemaPath:"#/definitions/image/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema24.properties.alias,data:data12};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -2779,7 +3419,7 @@ errors++;
 }
 }
 else {
-const err19 = {instancePath:instancePath+"/images/" + i0+"/metadata",schemaPath:"#/definitions/image/properties/metadata/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema13.properties.metadata.type,parentSchema:schema13.properties.metadata,data:data9};
+const err19 = {instancePath:instancePath+"/images/" + i2+"/alias",schemaPath:"#/definitions/image/properties/alias/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema24.properties.alias.type,parentSchema:schema24.properties.alias,data:data12};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -2789,11 +3429,11 @@ vErrors.push(err19);
 errors++;
 }
 }
-if(data5.rootfs !== undefined){
-let data10 = data5.rootfs;
-if(typeof data10 === "string"){
-if(!pattern2.test(data10)){
-const err20 = {instancePath:instancePath+"/images/" + i0+"/rootfs",schemaPath:"#/definitions/image/properties/rootfs/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema13.properties.rootfs,data:data10};
+if(data9.metadata !== undefined){
+let data13 = data9.metadata;
+if(typeof data13 === "string"){
+if(!pattern14.test(data13)){
+const err20 = {instancePath:instancePath+"/images/" + i2+"/metadata",schemaPath:"#/definitions/image/properties/metadata/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema24.properties.metadata,data:data13};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -2804,7 +3444,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/images/" + i0+"/rootfs",schemaPath:"#/definitions/image/properties/rootfs/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema13.properties.rootfs.type,parentSchema:schema13.properties.rootfs,data:data10};
+const err21 = {instancePath:instancePath+"/images/" + i2+"/metadata",schemaPath:"#/definitions/image/properties/metadata/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema24.properties.metadata.type,parentSchema:schema24.properties.metadata,data:data13};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -2814,9 +3454,11 @@ vErrors.push(err21);
 errors++;
 }
 }
-}
-else {
-const err22 = {instancePath:instancePath+"/images/" + i0,schemaPath:"#/definitions/image/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema13.type,parentSchema:schema13,data:data5};
+if(data9.rootfs !== undefined){
+let data14 = data9.rootfs;
+if(typeof data14 === "string"){
+if(!pattern14.test(data14)){
+const err22 = {instancePath:instancePath+"/images/" + i2+"/rootfs",schemaPath:"#/definitions/image/properties/rootfs/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema24.properties.rootfs,data:data14};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -2826,9 +3468,8 @@ vErrors.push(err22);
 errors++;
 }
 }
-}
 else {
-const err23 = {instancePath:instancePath+"/images",schemaPath:"#/properties/images/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.images.type,parentSchema:schema11.properties.images,data:data4};
+const err23 = {instancePath:instancePath+"/images/" + i2+"/rootfs",schemaPath:"#/definitions/image/properties/rootfs/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema24.properties.rootfs.type,parentSchema:schema24.properties.rootfs,data:data14};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -2838,19 +3479,9 @@ vErrors.push(err23);
 errors++;
 }
 }
-if(data.containers !== undefined){
-let data11 = data.containers;
-if(Array.isArray(data11)){
-const len1 = data11.length;
-for(let i1=0; i1<len1; i1++){
-if(!(validate11(data11[i1], {instancePath:instancePath+"/containers/" + i1,parentData:data11,parentDataProperty:i1,rootData}))){
-vErrors = vErrors === null ? validate11.errors : vErrors.concat(validate11.errors);
-errors = vErrors.length;
-}
-}
 }
 else {
-const err24 = {instancePath:instancePath+"/containers",schemaPath:"#/properties/containers/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.containers.type,parentSchema:schema11.properties.containers,data:data11};
+const err24 = {instancePath:instancePath+"/images/" + i2,schemaPath:"#/definitions/image/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema24.type,parentSchema:schema24,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -2860,19 +3491,9 @@ vErrors.push(err24);
 errors++;
 }
 }
-if(data.networks !== undefined){
-let data13 = data.networks;
-if(Array.isArray(data13)){
-const len2 = data13.length;
-for(let i2=0; i2<len2; i2++){
-if(!(validate15(data13[i2], {instancePath:instancePath+"/networks/" + i2,parentData:data13,parentDataProperty:i2,rootData}))){
-vErrors = vErrors === null ? validate15.errors : vErrors.concat(validate15.errors);
-errors = vErrors.length;
-}
-}
 }
 else {
-const err25 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.networks.type,parentSchema:schema11.properties.networks,data:data13};
+const err25 = {instancePath:instancePath+"/images",schemaPath:"#/properties/images/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.images.type,parentSchema:schema11.properties.images,data:data8};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -2882,19 +3503,19 @@ vErrors.push(err25);
 errors++;
 }
 }
-if(data.volumes !== undefined){
-let data15 = data.volumes;
+if(data.containers !== undefined){
+let data15 = data.containers;
 if(Array.isArray(data15)){
 const len3 = data15.length;
 for(let i3=0; i3<len3; i3++){
-if(!(validate17(data15[i3], {instancePath:instancePath+"/volumes/" + i3,parentData:data15,parentDataProperty:i3,rootData}))){
-vErrors = vErrors === null ? validate17.errors : vErrors.concat(validate17.errors);
+if(!(validate15(data15[i3], {instancePath:instancePath+"/containers/" + i3,parentData:data15,parentDataProperty:i3,rootData}))){
+vErrors = vErrors === null ? validate15.errors : vErrors.concat(validate15.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err26 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.volumes.type,parentSchema:schema11.properties.volumes,data:data15};
+const err26 = {instancePath:instancePath+"/containers",schemaPath:"#/properties/containers/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.containers.type,parentSchema:schema11.properties.containers,data:data15};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -2904,9 +3525,19 @@ vErrors.push(err26);
 errors++;
 }
 }
+if(data.networks !== undefined){
+let data17 = data.networks;
+if(Array.isArray(data17)){
+const len4 = data17.length;
+for(let i4=0; i4<len4; i4++){
+if(!(validate19(data17[i4], {instancePath:instancePath+"/networks/" + i4,parentData:data17,parentDataProperty:i4,rootData}))){
+vErrors = vErrors === null ? validate19.errors : vErrors.concat(validate19.errors);
+errors = vErrors.length;
+}
+}
 }
 else {
-const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.type,parentSchema:schema11,data};
+const err27 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.networks.type,parentSchema:schema11.properties.networks,data:data17};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -2915,28 +3546,62 @@ vErrors.push(err27);
 }
 errors++;
 }
+}
+if(data.volumes !== undefined){
+let data19 = data.volumes;
+if(Array.isArray(data19)){
+const len5 = data19.length;
+for(let i5=0; i5<len5; i5++){
+if(!(validate21(data19[i5], {instancePath:instancePath+"/volumes/" + i5,parentData:data19,parentDataProperty:i5,rootData}))){
+vErrors = vErrors === null ? validate21.errors : vErrors.concat(validate21.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err28 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.volumes.type,parentSchema:schema11.properties.volumes,data:data19};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+}
+}
+else {
+const err29 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.type,parentSchema:schema11,data};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
 validate10.errors = vErrors;
 return errors === 0;
 }
 
-export const validate_network = validate19;
-const schema43 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"network.schema.json","title":"NetworkSection","description":"plugins.network (also plugins.net, the op-dbus name): the host's links, their addresses and static routes. op's own fields and the op-dbus net fields (ports, controller, ipv4.address, ipv4.enabled, ipv4.dhcp, properties) are both accepted; op-dbus types are ovs-bridge, ovs-port, bridge and ethernet.","type":"object","additionalProperties":false,"properties":{"prune":{"description":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","type":"boolean"},"interfaces":{"type":"array","items":{"$ref":"#/definitions/interface"}},"routes":{"type":"array","items":{"$ref":"#/definitions/route"}}},"definitions":{"linkName":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"interface":{"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}},"mtu":{"type":"integer","minimum":68,"maximum":65535},"ipv4":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}},"ipv6":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}},"address4":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]},"address6":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]},"route":{"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}}}};
-const schema44 = {"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}};
-const schema45 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
-const schema46 = {"type":"integer","minimum":68,"maximum":65535};
-const pattern49 = new RegExp("^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$", "u");
-const pattern50 = new RegExp("^[^\"#\\u0000-\\u001f\\u007f]{0,200}$", "u");
-const pattern54 = new RegExp("^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$", "u");
-const schema47 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}};
-const schema48 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]};
+export const validate_network = validate23;
+const schema54 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"network.schema.json","title":"NetworkSection","description":"plugins.network (also plugins.net, the op-dbus name): the host's links, their addresses and static routes. op's own fields and the op-dbus net fields (ports, controller, ipv4.address, ipv4.enabled, ipv4.dhcp, properties) are both accepted; op-dbus types are ovs-bridge, ovs-port, bridge and ethernet.","type":"object","additionalProperties":false,"properties":{"prune":{"description":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","type":"boolean"},"interfaces":{"type":"array","items":{"$ref":"#/definitions/interface"}},"routes":{"type":"array","items":{"$ref":"#/definitions/route"}}},"definitions":{"linkName":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"interface":{"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}},"mtu":{"type":"integer","minimum":68,"maximum":65535},"ipv4":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}},"ipv6":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}},"address4":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]},"address6":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]},"route":{"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}}}};
+const schema55 = {"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}};
+const schema56 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
+const schema57 = {"type":"integer","minimum":68,"maximum":65535};
+const pattern61 = new RegExp("^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$", "u");
+const pattern62 = new RegExp("^[^\"#\\u0000-\\u001f\\u007f]{0,200}$", "u");
+const pattern66 = new RegExp("^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$", "u");
+const schema58 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}};
+const schema59 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]};
 
-function validate21(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate25(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!((((((key0 === "addresses") || (key0 === "address")) || (key0 === "enabled")) || (key0 === "dhcp")) || (key0 === "gateway")) || (key0 === "dns"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema47,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema58,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -2958,7 +3623,7 @@ let passing0 = null;
 const _errs7 = errors;
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 if(data1.ip === undefined){
-const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema48.oneOf[0].required,parentSchema:schema48.oneOf[0],data:data1};
+const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema59.oneOf[0].required,parentSchema:schema59.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -2968,7 +3633,7 @@ vErrors.push(err1);
 errors++;
 }
 if(data1.prefix === undefined){
-const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema48.oneOf[0].required,parentSchema:schema48.oneOf[0],data:data1};
+const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema59.oneOf[0].required,parentSchema:schema59.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -2979,7 +3644,7 @@ errors++;
 }
 for(const key1 in data1){
 if(!((key1 === "ip") || (key1 === "prefix"))){
-const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema48.oneOf[0],data:data1};
+const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema59.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -2992,7 +3657,7 @@ errors++;
 if(data1.ip !== undefined){
 let data2 = data1.ip;
 if(typeof data2 !== "string"){
-const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema48.oneOf[0].properties.ip.type,parentSchema:schema48.oneOf[0].properties.ip,data:data2};
+const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.oneOf[0].properties.ip.type,parentSchema:schema59.oneOf[0].properties.ip,data:data2};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -3005,7 +3670,7 @@ errors++;
 if(data1.prefix !== undefined){
 let data3 = data1.prefix;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema48.oneOf[0].properties.prefix.type,parentSchema:schema48.oneOf[0].properties.prefix,data:data3};
+const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema59.oneOf[0].properties.prefix.type,parentSchema:schema59.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -3016,7 +3681,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 32 || isNaN(data3)){
-const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema48.oneOf[0].properties.prefix,data:data3};
+const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema59.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -3026,7 +3691,7 @@ vErrors.push(err6);
 errors++;
 }
 if(data3 < 0 || isNaN(data3)){
-const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema48.oneOf[0].properties.prefix,data:data3};
+const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema59.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -3039,7 +3704,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema48.oneOf[0].type,parentSchema:schema48.oneOf[0],data:data1};
+const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema59.oneOf[0].type,parentSchema:schema59.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -3055,7 +3720,7 @@ passing0 = 0;
 }
 const _errs14 = errors;
 if(typeof data1 !== "string"){
-const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema48.oneOf[1].type,parentSchema:schema48.oneOf[1],data:data1};
+const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.oneOf[1].type,parentSchema:schema59.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -3076,7 +3741,7 @@ passing0 = 1;
 }
 }
 if(!valid4){
-const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema48.oneOf,parentSchema:schema48,data:data1};
+const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema59.oneOf,parentSchema:schema59,data:data1};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -3099,7 +3764,7 @@ vErrors = null;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema47.properties.addresses.type,parentSchema:schema47.properties.addresses,data:data0};
+const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema58.properties.addresses.type,parentSchema:schema58.properties.addresses,data:data0};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -3121,7 +3786,7 @@ let passing1 = null;
 const _errs21 = errors;
 if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
 if(data5.ip === undefined){
-const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema48.oneOf[0].required,parentSchema:schema48.oneOf[0],data:data5};
+const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema59.oneOf[0].required,parentSchema:schema59.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -3131,7 +3796,7 @@ vErrors.push(err12);
 errors++;
 }
 if(data5.prefix === undefined){
-const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema48.oneOf[0].required,parentSchema:schema48.oneOf[0],data:data5};
+const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema59.oneOf[0].required,parentSchema:schema59.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -3142,7 +3807,7 @@ errors++;
 }
 for(const key2 in data5){
 if(!((key2 === "ip") || (key2 === "prefix"))){
-const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema48.oneOf[0],data:data5};
+const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema59.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -3155,7 +3820,7 @@ errors++;
 if(data5.ip !== undefined){
 let data6 = data5.ip;
 if(typeof data6 !== "string"){
-const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema48.oneOf[0].properties.ip.type,parentSchema:schema48.oneOf[0].properties.ip,data:data6};
+const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.oneOf[0].properties.ip.type,parentSchema:schema59.oneOf[0].properties.ip,data:data6};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -3168,7 +3833,7 @@ errors++;
 if(data5.prefix !== undefined){
 let data7 = data5.prefix;
 if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
-const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema48.oneOf[0].properties.prefix.type,parentSchema:schema48.oneOf[0].properties.prefix,data:data7};
+const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema59.oneOf[0].properties.prefix.type,parentSchema:schema59.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -3179,7 +3844,7 @@ errors++;
 }
 if((typeof data7 == "number") && (isFinite(data7))){
 if(data7 > 32 || isNaN(data7)){
-const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema48.oneOf[0].properties.prefix,data:data7};
+const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema59.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -3189,7 +3854,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data7 < 0 || isNaN(data7)){
-const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema48.oneOf[0].properties.prefix,data:data7};
+const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema59.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -3202,7 +3867,7 @@ errors++;
 }
 }
 else {
-const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema48.oneOf[0].type,parentSchema:schema48.oneOf[0],data:data5};
+const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema59.oneOf[0].type,parentSchema:schema59.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -3218,7 +3883,7 @@ passing1 = 0;
 }
 const _errs28 = errors;
 if(typeof data5 !== "string"){
-const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema48.oneOf[1].type,parentSchema:schema48.oneOf[1],data:data5};
+const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.oneOf[1].type,parentSchema:schema59.oneOf[1],data:data5};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -3239,7 +3904,7 @@ passing1 = 1;
 }
 }
 if(!valid9){
-const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema48.oneOf,parentSchema:schema48,data:data5};
+const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema59.oneOf,parentSchema:schema59,data:data5};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -3262,7 +3927,7 @@ vErrors = null;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema47.properties.address.type,parentSchema:schema47.properties.address,data:data4};
+const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema58.properties.address.type,parentSchema:schema58.properties.address,data:data4};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -3275,7 +3940,7 @@ errors++;
 if(data.enabled !== undefined){
 let data8 = data.enabled;
 if(typeof data8 !== "boolean"){
-const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema47.properties.enabled.type,parentSchema:schema47.properties.enabled,data:data8};
+const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema58.properties.enabled.type,parentSchema:schema58.properties.enabled,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -3288,7 +3953,7 @@ errors++;
 if(data.dhcp !== undefined){
 let data9 = data.dhcp;
 if(typeof data9 !== "boolean"){
-const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema47.properties.dhcp.type,parentSchema:schema47.properties.dhcp,data:data9};
+const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema58.properties.dhcp.type,parentSchema:schema58.properties.dhcp,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -3301,7 +3966,7 @@ errors++;
 if(data.gateway !== undefined){
 let data10 = data.gateway;
 if(typeof data10 !== "string"){
-const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema47.properties.gateway.type,parentSchema:schema47.properties.gateway,data:data10};
+const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema58.properties.gateway.type,parentSchema:schema58.properties.gateway,data:data10};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -3314,7 +3979,7 @@ errors++;
 if(data.dns !== undefined){
 let data11 = data.dns;
 if(!(Array.isArray(data11))){
-const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema47.properties.dns.type,parentSchema:schema47.properties.dns,data:data11};
+const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema58.properties.dns.type,parentSchema:schema58.properties.dns,data:data11};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -3326,7 +3991,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema47.type,parentSchema:schema47,data};
+const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema58.type,parentSchema:schema58,data};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -3335,20 +4000,20 @@ vErrors.push(err27);
 }
 errors++;
 }
-validate21.errors = vErrors;
+validate25.errors = vErrors;
 return errors === 0;
 }
 
-const schema50 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}};
-const schema51 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]};
+const schema61 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}};
+const schema62 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]};
 
-function validate23(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate27(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!((((((key0 === "addresses") || (key0 === "address")) || (key0 === "enabled")) || (key0 === "dhcp")) || (key0 === "gateway")) || (key0 === "dns"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema50,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema61,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3370,7 +4035,7 @@ let passing0 = null;
 const _errs7 = errors;
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 if(data1.ip === undefined){
-const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema51.oneOf[0].required,parentSchema:schema51.oneOf[0],data:data1};
+const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema62.oneOf[0].required,parentSchema:schema62.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3380,7 +4045,7 @@ vErrors.push(err1);
 errors++;
 }
 if(data1.prefix === undefined){
-const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema51.oneOf[0].required,parentSchema:schema51.oneOf[0],data:data1};
+const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema62.oneOf[0].required,parentSchema:schema62.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3391,7 +4056,7 @@ errors++;
 }
 for(const key1 in data1){
 if(!((key1 === "ip") || (key1 === "prefix"))){
-const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema51.oneOf[0],data:data1};
+const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema62.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -3404,7 +4069,7 @@ errors++;
 if(data1.ip !== undefined){
 let data2 = data1.ip;
 if(typeof data2 !== "string"){
-const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema51.oneOf[0].properties.ip.type,parentSchema:schema51.oneOf[0].properties.ip,data:data2};
+const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.oneOf[0].properties.ip.type,parentSchema:schema62.oneOf[0].properties.ip,data:data2};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -3417,7 +4082,7 @@ errors++;
 if(data1.prefix !== undefined){
 let data3 = data1.prefix;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema51.oneOf[0].properties.prefix.type,parentSchema:schema51.oneOf[0].properties.prefix,data:data3};
+const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema62.oneOf[0].properties.prefix.type,parentSchema:schema62.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -3428,7 +4093,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 128 || isNaN(data3)){
-const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema51.oneOf[0].properties.prefix,data:data3};
+const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema62.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -3438,7 +4103,7 @@ vErrors.push(err6);
 errors++;
 }
 if(data3 < 0 || isNaN(data3)){
-const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema51.oneOf[0].properties.prefix,data:data3};
+const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema62.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -3451,7 +4116,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema51.oneOf[0].type,parentSchema:schema51.oneOf[0],data:data1};
+const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema62.oneOf[0].type,parentSchema:schema62.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -3467,7 +4132,7 @@ passing0 = 0;
 }
 const _errs14 = errors;
 if(typeof data1 !== "string"){
-const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema51.oneOf[1].type,parentSchema:schema51.oneOf[1],data:data1};
+const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.oneOf[1].type,parentSchema:schema62.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -3488,7 +4153,7 @@ passing0 = 1;
 }
 }
 if(!valid4){
-const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema51.oneOf,parentSchema:schema51,data:data1};
+const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema62.oneOf,parentSchema:schema62,data:data1};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -3511,7 +4176,7 @@ vErrors = null;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema50.properties.addresses.type,parentSchema:schema50.properties.addresses,data:data0};
+const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.addresses.type,parentSchema:schema61.properties.addresses,data:data0};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -3533,7 +4198,7 @@ let passing1 = null;
 const _errs21 = errors;
 if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
 if(data5.ip === undefined){
-const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema51.oneOf[0].required,parentSchema:schema51.oneOf[0],data:data5};
+const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema62.oneOf[0].required,parentSchema:schema62.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -3543,7 +4208,7 @@ vErrors.push(err12);
 errors++;
 }
 if(data5.prefix === undefined){
-const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema51.oneOf[0].required,parentSchema:schema51.oneOf[0],data:data5};
+const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema62.oneOf[0].required,parentSchema:schema62.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -3554,7 +4219,7 @@ errors++;
 }
 for(const key2 in data5){
 if(!((key2 === "ip") || (key2 === "prefix"))){
-const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema51.oneOf[0],data:data5};
+const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema62.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -3567,7 +4232,7 @@ errors++;
 if(data5.ip !== undefined){
 let data6 = data5.ip;
 if(typeof data6 !== "string"){
-const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema51.oneOf[0].properties.ip.type,parentSchema:schema51.oneOf[0].properties.ip,data:data6};
+const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.oneOf[0].properties.ip.type,parentSchema:schema62.oneOf[0].properties.ip,data:data6};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -3580,7 +4245,7 @@ errors++;
 if(data5.prefix !== undefined){
 let data7 = data5.prefix;
 if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
-const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema51.oneOf[0].properties.prefix.type,parentSchema:schema51.oneOf[0].properties.prefix,data:data7};
+const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema62.oneOf[0].properties.prefix.type,parentSchema:schema62.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -3591,7 +4256,7 @@ errors++;
 }
 if((typeof data7 == "number") && (isFinite(data7))){
 if(data7 > 128 || isNaN(data7)){
-const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema51.oneOf[0].properties.prefix,data:data7};
+const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema62.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -3601,7 +4266,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data7 < 0 || isNaN(data7)){
-const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema51.oneOf[0].properties.prefix,data:data7};
+const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema62.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -3614,7 +4279,7 @@ errors++;
 }
 }
 else {
-const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema51.oneOf[0].type,parentSchema:schema51.oneOf[0],data:data5};
+const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema62.oneOf[0].type,parentSchema:schema62.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -3630,7 +4295,7 @@ passing1 = 0;
 }
 const _errs28 = errors;
 if(typeof data5 !== "string"){
-const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema51.oneOf[1].type,parentSchema:schema51.oneOf[1],data:data5};
+const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.oneOf[1].type,parentSchema:schema62.oneOf[1],data:data5};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -3651,7 +4316,7 @@ passing1 = 1;
 }
 }
 if(!valid9){
-const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema51.oneOf,parentSchema:schema51,data:data5};
+const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema62.oneOf,parentSchema:schema62,data:data5};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -3674,7 +4339,7 @@ vErrors = null;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema50.properties.address.type,parentSchema:schema50.properties.address,data:data4};
+const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.address.type,parentSchema:schema61.properties.address,data:data4};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -3687,7 +4352,7 @@ errors++;
 if(data.enabled !== undefined){
 let data8 = data.enabled;
 if(typeof data8 !== "boolean"){
-const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema50.properties.enabled.type,parentSchema:schema50.properties.enabled,data:data8};
+const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema61.properties.enabled.type,parentSchema:schema61.properties.enabled,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -3700,7 +4365,7 @@ errors++;
 if(data.dhcp !== undefined){
 let data9 = data.dhcp;
 if(typeof data9 !== "boolean"){
-const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema50.properties.dhcp.type,parentSchema:schema50.properties.dhcp,data:data9};
+const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema61.properties.dhcp.type,parentSchema:schema61.properties.dhcp,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -3713,7 +4378,7 @@ errors++;
 if(data.gateway !== undefined){
 let data10 = data.gateway;
 if(typeof data10 !== "string"){
-const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema50.properties.gateway.type,parentSchema:schema50.properties.gateway,data:data10};
+const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.gateway.type,parentSchema:schema61.properties.gateway,data:data10};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -3726,7 +4391,7 @@ errors++;
 if(data.dns !== undefined){
 let data11 = data.dns;
 if(!(Array.isArray(data11))){
-const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema50.properties.dns.type,parentSchema:schema50.properties.dns,data:data11};
+const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.dns.type,parentSchema:schema61.properties.dns,data:data11};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -3738,7 +4403,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema50.type,parentSchema:schema50,data};
+const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.type,parentSchema:schema61,data};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -3747,17 +4412,17 @@ vErrors.push(err27);
 }
 errors++;
 }
-validate23.errors = vErrors;
+validate27.errors = vErrors;
 return errors === 0;
 }
 
 
-function validate20(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate24(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema44.required,parentSchema:schema44,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema55.required,parentSchema:schema55,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3767,7 +4432,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.type === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema44.required,parentSchema:schema44,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema55.required,parentSchema:schema55,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3777,8 +4442,8 @@ vErrors.push(err1);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema44.properties, key0))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema44,data};
+if(!(func2.call(schema55.properties, key0))){
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema55,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3791,8 +4456,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern8.test(data0)){
-const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema45,data:data0};
+if(!pattern20.test(data0)){
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema56,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -3803,7 +4468,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema45.type,parentSchema:schema45,data:data0};
+const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema56.type,parentSchema:schema56,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -3816,7 +4481,7 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 !== "string"){
-const err5 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema44.properties.type.type,parentSchema:schema44.properties.type,data:data1};
+const err5 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.properties.type.type,parentSchema:schema55.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -3826,7 +4491,7 @@ vErrors.push(err5);
 errors++;
 }
 if(!(((((((((data1 === "linux-bridge") || (data1 === "ovs-bridge")) || (data1 === "ovs-interface")) || (data1 === "veth")) || (data1 === "macvlan")) || (data1 === "dummy")) || (data1 === "ethernet")) || (data1 === "bridge")) || (data1 === "ovs-port"))){
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema44.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema44.properties.type.enum,parentSchema:schema44.properties.type,data:data1};
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema55.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema55.properties.type.enum,parentSchema:schema55.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -3839,7 +4504,7 @@ errors++;
 if(data.ensure !== undefined){
 let data2 = data.ensure;
 if(typeof data2 !== "string"){
-const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema44.properties.ensure.type,parentSchema:schema44.properties.ensure,data:data2};
+const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.properties.ensure.type,parentSchema:schema55.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -3849,7 +4514,7 @@ vErrors.push(err7);
 errors++;
 }
 if(!((data2 === "present") || (data2 === "absent"))){
-const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema44.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema44.properties.ensure.enum,parentSchema:schema44.properties.ensure,data:data2};
+const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema55.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema55.properties.ensure.enum,parentSchema:schema55.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -3862,7 +4527,7 @@ errors++;
 if(data.state !== undefined){
 let data3 = data.state;
 if(typeof data3 !== "string"){
-const err9 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema44.properties.state.type,parentSchema:schema44.properties.state,data:data3};
+const err9 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.properties.state.type,parentSchema:schema55.properties.state,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -3872,7 +4537,7 @@ vErrors.push(err9);
 errors++;
 }
 if(!((data3 === "up") || (data3 === "down"))){
-const err10 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/enum",keyword:"enum",params:{allowedValues: schema44.properties.state.enum},message:"must be equal to one of the allowed values",schema:schema44.properties.state.enum,parentSchema:schema44.properties.state,data:data3};
+const err10 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/enum",keyword:"enum",params:{allowedValues: schema55.properties.state.enum},message:"must be equal to one of the allowed values",schema:schema55.properties.state.enum,parentSchema:schema55.properties.state,data:data3};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -3885,7 +4550,7 @@ errors++;
 if(data.mtu !== undefined){
 let data4 = data.mtu;
 if(!(((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4))) && (isFinite(data4)))){
-const err11 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema46.type,parentSchema:schema46,data:data4};
+const err11 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema57.type,parentSchema:schema57,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -3896,7 +4561,7 @@ errors++;
 }
 if((typeof data4 == "number") && (isFinite(data4))){
 if(data4 > 65535 || isNaN(data4)){
-const err12 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema46,data:data4};
+const err12 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema57,data:data4};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -3906,7 +4571,7 @@ vErrors.push(err12);
 errors++;
 }
 if(data4 < 68 || isNaN(data4)){
-const err13 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 68},message:"must be >= 68",schema:68,parentSchema:schema46,data:data4};
+const err13 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 68},message:"must be >= 68",schema:68,parentSchema:schema57,data:data4};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -3920,8 +4585,8 @@ errors++;
 if(data.mac !== undefined){
 let data5 = data.mac;
 if(typeof data5 === "string"){
-if(!pattern49.test(data5)){
-const err14 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},message:"must match pattern \""+"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"+"\"",schema:"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$",parentSchema:schema44.properties.mac,data:data5};
+if(!pattern61.test(data5)){
+const err14 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},message:"must match pattern \""+"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"+"\"",schema:"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$",parentSchema:schema55.properties.mac,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -3932,7 +4597,7 @@ errors++;
 }
 }
 else {
-const err15 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema44.properties.mac.type,parentSchema:schema44.properties.mac,data:data5};
+const err15 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.properties.mac.type,parentSchema:schema55.properties.mac,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -3945,8 +4610,8 @@ errors++;
 if(data.alias !== undefined){
 let data6 = data.alias;
 if(typeof data6 === "string"){
-if(!pattern50.test(data6)){
-const err16 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},message:"must match pattern \""+"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"+"\"",schema:"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$",parentSchema:schema44.properties.alias,data:data6};
+if(!pattern62.test(data6)){
+const err16 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},message:"must match pattern \""+"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"+"\"",schema:"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$",parentSchema:schema55.properties.alias,data:data6};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -3957,7 +4622,7 @@ errors++;
 }
 }
 else {
-const err17 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema44.properties.alias.type,parentSchema:schema44.properties.alias,data:data6};
+const err17 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.properties.alias.type,parentSchema:schema55.properties.alias,data:data6};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -3968,14 +4633,14 @@ errors++;
 }
 }
 if(data.ipv4 !== undefined){
-if(!(validate21(data.ipv4, {instancePath:instancePath+"/ipv4",parentData:data,parentDataProperty:"ipv4",rootData}))){
-vErrors = vErrors === null ? validate21.errors : vErrors.concat(validate21.errors);
+if(!(validate25(data.ipv4, {instancePath:instancePath+"/ipv4",parentData:data,parentDataProperty:"ipv4",rootData}))){
+vErrors = vErrors === null ? validate25.errors : vErrors.concat(validate25.errors);
 errors = vErrors.length;
 }
 }
 if(data.ipv6 !== undefined){
-if(!(validate23(data.ipv6, {instancePath:instancePath+"/ipv6",parentData:data,parentDataProperty:"ipv6",rootData}))){
-vErrors = vErrors === null ? validate23.errors : vErrors.concat(validate23.errors);
+if(!(validate27(data.ipv6, {instancePath:instancePath+"/ipv6",parentData:data,parentDataProperty:"ipv6",rootData}))){
+vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
 errors = vErrors.length;
 }
 }
@@ -3984,7 +4649,7 @@ let data9 = data.bridge;
 if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
 for(const key1 in data9){
 if(!(key1 === "ports")){
-const err18 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema44.properties.bridge,data:data9};
+const err18 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema55.properties.bridge,data:data9};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -4001,8 +4666,8 @@ const len0 = data10.length;
 for(let i0=0; i0<len0; i0++){
 let data11 = data10[i0];
 if(typeof data11 === "string"){
-if(!pattern8.test(data11)){
-const err19 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema45,data:data11};
+if(!pattern20.test(data11)){
+const err19 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema56,data:data11};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -4013,7 +4678,7 @@ errors++;
 }
 }
 else {
-const err20 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema45.type,parentSchema:schema45,data:data11};
+const err20 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema56.type,parentSchema:schema56,data:data11};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -4025,7 +4690,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/bridge/ports",schemaPath:"#/properties/bridge/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema44.properties.bridge.properties.ports.type,parentSchema:schema44.properties.bridge.properties.ports,data:data10};
+const err21 = {instancePath:instancePath+"/bridge/ports",schemaPath:"#/properties/bridge/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema55.properties.bridge.properties.ports.type,parentSchema:schema55.properties.bridge.properties.ports,data:data10};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -4037,7 +4702,7 @@ errors++;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema44.properties.bridge.type,parentSchema:schema44.properties.bridge,data:data9};
+const err22 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema55.properties.bridge.type,parentSchema:schema55.properties.bridge,data:data9};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -4052,7 +4717,7 @@ let data12 = data.ovs;
 if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
 for(const key2 in data12){
 if(!((key2 === "ports") || (key2 === "datapath"))){
-const err23 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema44.properties.ovs,data:data12};
+const err23 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema55.properties.ovs,data:data12};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -4070,7 +4735,7 @@ for(let i1=0; i1<len1; i1++){
 let data14 = data13[i1];
 if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
 if(data14.name === undefined){
-const err24 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema44.properties.ovs.properties.ports.items.required,parentSchema:schema44.properties.ovs.properties.ports.items,data:data14};
+const err24 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema55.properties.ovs.properties.ports.items.required,parentSchema:schema55.properties.ovs.properties.ports.items,data:data14};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -4081,7 +4746,7 @@ errors++;
 }
 for(const key3 in data14){
 if(!((key3 === "name") || (key3 === "tag"))){
-const err25 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema44.properties.ovs.properties.ports.items,data:data14};
+const err25 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema55.properties.ovs.properties.ports.items,data:data14};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -4094,8 +4759,8 @@ errors++;
 if(data14.name !== undefined){
 let data15 = data14.name;
 if(typeof data15 === "string"){
-if(!pattern8.test(data15)){
-const err26 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema45,data:data15};
+if(!pattern20.test(data15)){
+const err26 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema56,data:data15};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -4106,7 +4771,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema45.type,parentSchema:schema45,data:data15};
+const err27 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema56.type,parentSchema:schema56,data:data15};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -4119,7 +4784,7 @@ errors++;
 if(data14.tag !== undefined){
 let data16 = data14.tag;
 if(!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))){
-const err28 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema44.properties.ovs.properties.ports.items.properties.tag.type,parentSchema:schema44.properties.ovs.properties.ports.items.properties.tag,data:data16};
+const err28 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema55.properties.ovs.properties.ports.items.properties.tag.type,parentSchema:schema55.properties.ovs.properties.ports.items.properties.tag,data:data16};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -4130,7 +4795,7 @@ errors++;
 }
 if((typeof data16 == "number") && (isFinite(data16))){
 if(data16 > 4094 || isNaN(data16)){
-const err29 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094",schema:4094,parentSchema:schema44.properties.ovs.properties.ports.items.properties.tag,data:data16};
+const err29 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094",schema:4094,parentSchema:schema55.properties.ovs.properties.ports.items.properties.tag,data:data16};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -4140,7 +4805,7 @@ vErrors.push(err29);
 errors++;
 }
 if(data16 < 1 || isNaN(data16)){
-const err30 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema44.properties.ovs.properties.ports.items.properties.tag,data:data16};
+const err30 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema55.properties.ovs.properties.ports.items.properties.tag,data:data16};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -4153,7 +4818,7 @@ errors++;
 }
 }
 else {
-const err31 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema44.properties.ovs.properties.ports.items.type,parentSchema:schema44.properties.ovs.properties.ports.items,data:data14};
+const err31 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema55.properties.ovs.properties.ports.items.type,parentSchema:schema55.properties.ovs.properties.ports.items,data:data14};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -4165,7 +4830,7 @@ errors++;
 }
 }
 else {
-const err32 = {instancePath:instancePath+"/ovs/ports",schemaPath:"#/properties/ovs/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema44.properties.ovs.properties.ports.type,parentSchema:schema44.properties.ovs.properties.ports,data:data13};
+const err32 = {instancePath:instancePath+"/ovs/ports",schemaPath:"#/properties/ovs/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema55.properties.ovs.properties.ports.type,parentSchema:schema55.properties.ovs.properties.ports,data:data13};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -4178,7 +4843,7 @@ errors++;
 if(data12.datapath !== undefined){
 let data17 = data12.datapath;
 if(typeof data17 !== "string"){
-const err33 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema44.properties.ovs.properties.datapath.type,parentSchema:schema44.properties.ovs.properties.datapath,data:data17};
+const err33 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.properties.ovs.properties.datapath.type,parentSchema:schema55.properties.ovs.properties.datapath,data:data17};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -4188,7 +4853,7 @@ vErrors.push(err33);
 errors++;
 }
 if(!((data17 === "netdev") || (data17 === "system"))){
-const err34 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/enum",keyword:"enum",params:{allowedValues: schema44.properties.ovs.properties.datapath.enum},message:"must be equal to one of the allowed values",schema:schema44.properties.ovs.properties.datapath.enum,parentSchema:schema44.properties.ovs.properties.datapath,data:data17};
+const err34 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/enum",keyword:"enum",params:{allowedValues: schema55.properties.ovs.properties.datapath.enum},message:"must be equal to one of the allowed values",schema:schema55.properties.ovs.properties.datapath.enum,parentSchema:schema55.properties.ovs.properties.datapath,data:data17};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -4200,7 +4865,7 @@ errors++;
 }
 }
 else {
-const err35 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema44.properties.ovs.type,parentSchema:schema44.properties.ovs,data:data12};
+const err35 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema55.properties.ovs.type,parentSchema:schema55.properties.ovs,data:data12};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -4214,7 +4879,7 @@ if(data.veth !== undefined){
 let data18 = data.veth;
 if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
 if(data18.peer === undefined){
-const err36 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/required",keyword:"required",params:{missingProperty: "peer"},message:"must have required property '"+"peer"+"'",schema:schema44.properties.veth.required,parentSchema:schema44.properties.veth,data:data18};
+const err36 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/required",keyword:"required",params:{missingProperty: "peer"},message:"must have required property '"+"peer"+"'",schema:schema55.properties.veth.required,parentSchema:schema55.properties.veth,data:data18};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -4225,7 +4890,7 @@ errors++;
 }
 for(const key4 in data18){
 if(!((key4 === "peer") || (key4 === "netns"))){
-const err37 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema44.properties.veth,data:data18};
+const err37 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema55.properties.veth,data:data18};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -4238,8 +4903,8 @@ errors++;
 if(data18.peer !== undefined){
 let data19 = data18.peer;
 if(typeof data19 === "string"){
-if(!pattern8.test(data19)){
-const err38 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema45,data:data19};
+if(!pattern20.test(data19)){
+const err38 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema56,data:data19};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -4250,7 +4915,7 @@ errors++;
 }
 }
 else {
-const err39 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema45.type,parentSchema:schema45,data:data19};
+const err39 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema56.type,parentSchema:schema56,data:data19};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -4263,8 +4928,8 @@ errors++;
 if(data18.netns !== undefined){
 let data20 = data18.netns;
 if(typeof data20 === "string"){
-if(!pattern54.test(data20)){
-const err40 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"},message:"must match pattern \""+"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"+"\"",schema:"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$",parentSchema:schema44.properties.veth.properties.netns,data:data20};
+if(!pattern66.test(data20)){
+const err40 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"},message:"must match pattern \""+"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"+"\"",schema:"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$",parentSchema:schema55.properties.veth.properties.netns,data:data20};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -4275,7 +4940,7 @@ errors++;
 }
 }
 else {
-const err41 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema44.properties.veth.properties.netns.type,parentSchema:schema44.properties.veth.properties.netns,data:data20};
+const err41 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.properties.veth.properties.netns.type,parentSchema:schema55.properties.veth.properties.netns,data:data20};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -4287,7 +4952,7 @@ errors++;
 }
 }
 else {
-const err42 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema44.properties.veth.type,parentSchema:schema44.properties.veth,data:data18};
+const err42 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema55.properties.veth.type,parentSchema:schema55.properties.veth,data:data18};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -4301,7 +4966,7 @@ if(data.macvlan !== undefined){
 let data21 = data.macvlan;
 if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
 if(data21.base === undefined){
-const err43 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/required",keyword:"required",params:{missingProperty: "base"},message:"must have required property '"+"base"+"'",schema:schema44.properties.macvlan.required,parentSchema:schema44.properties.macvlan,data:data21};
+const err43 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/required",keyword:"required",params:{missingProperty: "base"},message:"must have required property '"+"base"+"'",schema:schema55.properties.macvlan.required,parentSchema:schema55.properties.macvlan,data:data21};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -4312,7 +4977,7 @@ errors++;
 }
 for(const key5 in data21){
 if(!((key5 === "base") || (key5 === "mode"))){
-const err44 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema44.properties.macvlan,data:data21};
+const err44 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema55.properties.macvlan,data:data21};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -4325,8 +4990,8 @@ errors++;
 if(data21.base !== undefined){
 let data22 = data21.base;
 if(typeof data22 === "string"){
-if(!pattern8.test(data22)){
-const err45 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema45,data:data22};
+if(!pattern20.test(data22)){
+const err45 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema56,data:data22};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -4337,7 +5002,7 @@ errors++;
 }
 }
 else {
-const err46 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema45.type,parentSchema:schema45,data:data22};
+const err46 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema56.type,parentSchema:schema56,data:data22};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -4350,7 +5015,7 @@ errors++;
 if(data21.mode !== undefined){
 let data23 = data21.mode;
 if(typeof data23 !== "string"){
-const err47 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema44.properties.macvlan.properties.mode.type,parentSchema:schema44.properties.macvlan.properties.mode,data:data23};
+const err47 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.properties.macvlan.properties.mode.type,parentSchema:schema55.properties.macvlan.properties.mode,data:data23};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -4360,7 +5025,7 @@ vErrors.push(err47);
 errors++;
 }
 if(!((((data23 === "bridge") || (data23 === "vepa")) || (data23 === "private")) || (data23 === "passthru"))){
-const err48 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/enum",keyword:"enum",params:{allowedValues: schema44.properties.macvlan.properties.mode.enum},message:"must be equal to one of the allowed values",schema:schema44.properties.macvlan.properties.mode.enum,parentSchema:schema44.properties.macvlan.properties.mode,data:data23};
+const err48 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/enum",keyword:"enum",params:{allowedValues: schema55.properties.macvlan.properties.mode.enum},message:"must be equal to one of the allowed values",schema:schema55.properties.macvlan.properties.mode.enum,parentSchema:schema55.properties.macvlan.properties.mode,data:data23};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -4372,7 +5037,7 @@ errors++;
 }
 }
 else {
-const err49 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema44.properties.macvlan.type,parentSchema:schema44.properties.macvlan,data:data21};
+const err49 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema55.properties.macvlan.type,parentSchema:schema55.properties.macvlan,data:data21};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -4385,7 +5050,7 @@ errors++;
 if(data.exclusive_ports !== undefined){
 let data24 = data.exclusive_ports;
 if(typeof data24 !== "boolean"){
-const err50 = {instancePath:instancePath+"/exclusive_ports",schemaPath:"#/properties/exclusive_ports/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema44.properties.exclusive_ports.type,parentSchema:schema44.properties.exclusive_ports,data:data24};
+const err50 = {instancePath:instancePath+"/exclusive_ports",schemaPath:"#/properties/exclusive_ports/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema55.properties.exclusive_ports.type,parentSchema:schema55.properties.exclusive_ports,data:data24};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -4402,8 +5067,8 @@ const len2 = data25.length;
 for(let i2=0; i2<len2; i2++){
 let data26 = data25[i2];
 if(typeof data26 === "string"){
-if(!pattern8.test(data26)){
-const err51 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema45,data:data26};
+if(!pattern20.test(data26)){
+const err51 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema56,data:data26};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -4414,7 +5079,7 @@ errors++;
 }
 }
 else {
-const err52 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema45.type,parentSchema:schema45,data:data26};
+const err52 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema56.type,parentSchema:schema56,data:data26};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -4426,7 +5091,7 @@ errors++;
 }
 }
 else {
-const err53 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema44.properties.ports.type,parentSchema:schema44.properties.ports,data:data25};
+const err53 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema55.properties.ports.type,parentSchema:schema55.properties.ports,data:data25};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -4439,8 +5104,8 @@ errors++;
 if(data.controller !== undefined){
 let data27 = data.controller;
 if(typeof data27 === "string"){
-if(!pattern8.test(data27)){
-const err54 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema45,data:data27};
+if(!pattern20.test(data27)){
+const err54 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema56,data:data27};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -4451,7 +5116,7 @@ errors++;
 }
 }
 else {
-const err55 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema45.type,parentSchema:schema45,data:data27};
+const err55 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema56.type,parentSchema:schema56,data:data27};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -4466,7 +5131,7 @@ let data28 = data.properties;
 if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
 }
 else {
-const err56 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema44.properties.properties.type,parentSchema:schema44.properties.properties,data:data28};
+const err56 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema55.properties.properties.type,parentSchema:schema55.properties.properties,data:data28};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -4479,7 +5144,7 @@ errors++;
 if(data.property_schema !== undefined){
 let data29 = data.property_schema;
 if(!(Array.isArray(data29))){
-const err57 = {instancePath:instancePath+"/property_schema",schemaPath:"#/properties/property_schema/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema44.properties.property_schema.type,parentSchema:schema44.properties.property_schema,data:data29};
+const err57 = {instancePath:instancePath+"/property_schema",schemaPath:"#/properties/property_schema/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema55.properties.property_schema.type,parentSchema:schema55.properties.property_schema,data:data29};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -4491,7 +5156,7 @@ errors++;
 }
 }
 else {
-const err58 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema44.type,parentSchema:schema44,data};
+const err58 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema55.type,parentSchema:schema55,data};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -4500,18 +5165,18 @@ vErrors.push(err58);
 }
 errors++;
 }
-validate20.errors = vErrors;
+validate24.errors = vErrors;
 return errors === 0;
 }
 
-const schema59 = {"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}};
+const schema70 = {"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}};
 
-function validate26(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate30(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.to === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'",schema:schema59.required,parentSchema:schema59,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'",schema:schema70.required,parentSchema:schema70,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4521,7 +5186,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.dev === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'",schema:schema59.required,parentSchema:schema59,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'",schema:schema70.required,parentSchema:schema70,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4532,7 +5197,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((key0 === "to") || (key0 === "via")) || (key0 === "dev")) || (key0 === "metric"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema59,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema70,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4545,7 +5210,7 @@ errors++;
 if(data.to !== undefined){
 let data0 = data.to;
 if(typeof data0 !== "string"){
-const err3 = {instancePath:instancePath+"/to",schemaPath:"#/properties/to/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.properties.to.type,parentSchema:schema59.properties.to,data:data0};
+const err3 = {instancePath:instancePath+"/to",schemaPath:"#/properties/to/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema70.properties.to.type,parentSchema:schema70.properties.to,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4558,7 +5223,7 @@ errors++;
 if(data.via !== undefined){
 let data1 = data.via;
 if(typeof data1 !== "string"){
-const err4 = {instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.properties.via.type,parentSchema:schema59.properties.via,data:data1};
+const err4 = {instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema70.properties.via.type,parentSchema:schema70.properties.via,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4571,8 +5236,8 @@ errors++;
 if(data.dev !== undefined){
 let data2 = data.dev;
 if(typeof data2 === "string"){
-if(!pattern8.test(data2)){
-const err5 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema45,data:data2};
+if(!pattern20.test(data2)){
+const err5 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema56,data:data2};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4583,7 +5248,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema45.type,parentSchema:schema45,data:data2};
+const err6 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema56.type,parentSchema:schema56,data:data2};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -4596,7 +5261,7 @@ errors++;
 if(data.metric !== undefined){
 let data3 = data.metric;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err7 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema59.properties.metric.type,parentSchema:schema59.properties.metric,data:data3};
+const err7 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema70.properties.metric.type,parentSchema:schema70.properties.metric,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -4607,7 +5272,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 4294967295 || isNaN(data3)){
-const err8 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema59.properties.metric,data:data3};
+const err8 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema70.properties.metric,data:data3};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -4617,7 +5282,7 @@ vErrors.push(err8);
 errors++;
 }
 if(data3 < 0 || isNaN(data3)){
-const err9 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema59.properties.metric,data:data3};
+const err9 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema70.properties.metric,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -4630,7 +5295,7 @@ errors++;
 }
 }
 else {
-const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema59.type,parentSchema:schema59,data};
+const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema70.type,parentSchema:schema70,data};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -4639,19 +5304,19 @@ vErrors.push(err10);
 }
 errors++;
 }
-validate26.errors = vErrors;
+validate30.errors = vErrors;
 return errors === 0;
 }
 
 
-function validate19(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate23(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="network.schema.json" */;
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!(((key0 === "prune") || (key0 === "interfaces")) || (key0 === "routes"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema43,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema54,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4664,7 +5329,7 @@ errors++;
 if(data.prune !== undefined){
 let data0 = data.prune;
 if(typeof data0 !== "boolean"){
-const err1 = {instancePath:instancePath+"/prune",schemaPath:"#/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema43.properties.prune.type,parentSchema:schema43.properties.prune,data:data0};
+const err1 = {instancePath:instancePath+"/prune",schemaPath:"#/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema54.properties.prune.type,parentSchema:schema54.properties.prune,data:data0};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4679,14 +5344,14 @@ let data1 = data.interfaces;
 if(Array.isArray(data1)){
 const len0 = data1.length;
 for(let i0=0; i0<len0; i0++){
-if(!(validate20(data1[i0], {instancePath:instancePath+"/interfaces/" + i0,parentData:data1,parentDataProperty:i0,rootData}))){
-vErrors = vErrors === null ? validate20.errors : vErrors.concat(validate20.errors);
+if(!(validate24(data1[i0], {instancePath:instancePath+"/interfaces/" + i0,parentData:data1,parentDataProperty:i0,rootData}))){
+vErrors = vErrors === null ? validate24.errors : vErrors.concat(validate24.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err2 = {instancePath:instancePath+"/interfaces",schemaPath:"#/properties/interfaces/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema43.properties.interfaces.type,parentSchema:schema43.properties.interfaces,data:data1};
+const err2 = {instancePath:instancePath+"/interfaces",schemaPath:"#/properties/interfaces/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema54.properties.interfaces.type,parentSchema:schema54.properties.interfaces,data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4701,14 +5366,14 @@ let data3 = data.routes;
 if(Array.isArray(data3)){
 const len1 = data3.length;
 for(let i1=0; i1<len1; i1++){
-if(!(validate26(data3[i1], {instancePath:instancePath+"/routes/" + i1,parentData:data3,parentDataProperty:i1,rootData}))){
-vErrors = vErrors === null ? validate26.errors : vErrors.concat(validate26.errors);
+if(!(validate30(data3[i1], {instancePath:instancePath+"/routes/" + i1,parentData:data3,parentDataProperty:i1,rootData}))){
+vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema43.properties.routes.type,parentSchema:schema43.properties.routes,data:data3};
+const err3 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema54.properties.routes.type,parentSchema:schema54.properties.routes,data:data3};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4720,7 +5385,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema43.type,parentSchema:schema43,data};
+const err4 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema54.type,parentSchema:schema54,data};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4729,32 +5394,32 @@ vErrors.push(err4);
 }
 errors++;
 }
-validate19.errors = vErrors;
+validate23.errors = vErrors;
 return errors === 0;
 }
 
-export const validate_nftables = validate28;
-const schema61 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"nftables.schema.json","title":"NftablesSection","description":"The nftables tables op owns. Listing a table hands the whole table to op: on apply it is replaced in one atomic nft transaction, so anything added to it by hand is removed. Tables not listed (Incus's `inet incus`, Docker's...) are never read into a plan or touched.","type":"object","additionalProperties":false,"properties":{"tables":{"description":"The tables op owns, each identified by family and name (`inet/op_demo`).","type":"array","items":{"$ref":"#/definitions/table"}}},"definitions":{"identifier":{"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},"comment":{"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},"device":{"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"},"rule":{"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]},"element":{"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]},"dataType":{"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"table":{"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}},"chain":{"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}},"set":{"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}},"map":{"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}},"setFlags":{"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}},"duration":{"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},"setSize":{"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295}}};
-const schema62 = {"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}};
-const schema63 = {"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"};
-const pattern59 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,63}$", "u");
-const schema64 = {"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}};
-const schema66 = {"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"};
-const schema67 = {"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"};
-const schema68 = {"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]};
-const pattern61 = new RegExp("^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$", "u");
-const pattern62 = new RegExp("^[A-Za-z0-9_.-]{1,15}$", "u");
-const pattern63 = new RegExp("^[^\"\\u0000-\\u001f\\u007f]{0,128}$", "u");
-const pattern64 = new RegExp("^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$", "u");
-const pattern65 = new RegExp("\\S", "u");
-const pattern66 = new RegExp("^\\s*(?:include|define|redefine|undefine)\\b", "u");
+export const validate_nftables = validate32;
+const schema72 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"nftables.schema.json","title":"NftablesSection","description":"The nftables tables op owns. Listing a table hands the whole table to op: on apply it is replaced in one atomic nft transaction, so anything added to it by hand is removed. Tables not listed (Incus's `inet incus`, Docker's...) are never read into a plan or touched.","type":"object","additionalProperties":false,"properties":{"tables":{"description":"The tables op owns, each identified by family and name (`inet/op_demo`).","type":"array","items":{"$ref":"#/definitions/table"}}},"definitions":{"identifier":{"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},"comment":{"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},"device":{"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"},"rule":{"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]},"element":{"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]},"dataType":{"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"table":{"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}},"chain":{"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}},"set":{"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}},"map":{"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}},"setFlags":{"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}},"duration":{"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},"setSize":{"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295}}};
+const schema73 = {"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}};
+const schema74 = {"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"};
+const pattern71 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,63}$", "u");
+const schema75 = {"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}};
+const schema77 = {"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"};
+const schema78 = {"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"};
+const schema79 = {"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]};
+const pattern73 = new RegExp("^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$", "u");
+const pattern74 = new RegExp("^[A-Za-z0-9_.-]{1,15}$", "u");
+const pattern75 = new RegExp("^[^\"\\u0000-\\u001f\\u007f]{0,128}$", "u");
+const pattern76 = new RegExp("^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$", "u");
+const pattern77 = new RegExp("\\S", "u");
+const pattern78 = new RegExp("^\\s*(?:include|define|redefine|undefine)\\b", "u");
 
-function validate30(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate34(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema64.required,parentSchema:schema64,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema75.required,parentSchema:schema75,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4765,7 +5430,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((((((key0 === "name") || (key0 === "type")) || (key0 === "hook")) || (key0 === "priority")) || (key0 === "policy")) || (key0 === "device")) || (key0 === "comment")) || (key0 === "rules"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema64,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema75,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4780,7 +5445,7 @@ if(data.hook === undefined){
 const err2 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "type",
     missingProperty: "hook",
     depsCount: 2,
-    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema64.dependencies,parentSchema:schema64,data};
+    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema75.dependencies,parentSchema:schema75,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4793,7 +5458,7 @@ if(data.priority === undefined){
 const err3 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "type",
     missingProperty: "priority",
     depsCount: 2,
-    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema64.dependencies,parentSchema:schema64,data};
+    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema75.dependencies,parentSchema:schema75,data};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4808,7 +5473,7 @@ if(data.type === undefined){
 const err4 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "hook",
     missingProperty: "type",
     depsCount: 2,
-    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema64.dependencies,parentSchema:schema64,data};
+    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema75.dependencies,parentSchema:schema75,data};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4821,7 +5486,7 @@ if(data.priority === undefined){
 const err5 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "hook",
     missingProperty: "priority",
     depsCount: 2,
-    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema64.dependencies,parentSchema:schema64,data};
+    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema75.dependencies,parentSchema:schema75,data};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4836,7 +5501,7 @@ if(data.type === undefined){
 const err6 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "priority",
     missingProperty: "type",
     depsCount: 2,
-    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema64.dependencies,parentSchema:schema64,data};
+    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema75.dependencies,parentSchema:schema75,data};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -4849,7 +5514,7 @@ if(data.hook === undefined){
 const err7 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "priority",
     missingProperty: "hook",
     depsCount: 2,
-    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema64.dependencies,parentSchema:schema64,data};
+    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema75.dependencies,parentSchema:schema75,data};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -4864,7 +5529,7 @@ if(data.type === undefined){
 const err8 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "policy",
     missingProperty: "type",
     depsCount: 1,
-    deps: "type"},message:"must have property type when property policy is present",schema:schema64.dependencies,parentSchema:schema64,data};
+    deps: "type"},message:"must have property type when property policy is present",schema:schema75.dependencies,parentSchema:schema75,data};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -4879,7 +5544,7 @@ if(data.type === undefined){
 const err9 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "device",
     missingProperty: "type",
     depsCount: 1,
-    deps: "type"},message:"must have property type when property device is present",schema:schema64.dependencies,parentSchema:schema64,data};
+    deps: "type"},message:"must have property type when property device is present",schema:schema75.dependencies,parentSchema:schema75,data};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -4892,8 +5557,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern59.test(data0)){
-const err10 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema63,data:data0};
+if(!pattern71.test(data0)){
+const err10 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema74,data:data0};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -4904,7 +5569,7 @@ errors++;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema63.type,parentSchema:schema63,data:data0};
+const err11 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.type,parentSchema:schema74,data:data0};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -4917,7 +5582,7 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 !== "string"){
-const err12 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema64.properties.type.type,parentSchema:schema64.properties.type,data:data1};
+const err12 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema75.properties.type.type,parentSchema:schema75.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -4927,7 +5592,7 @@ vErrors.push(err12);
 errors++;
 }
 if(!(((data1 === "filter") || (data1 === "nat")) || (data1 === "route"))){
-const err13 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema64.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema64.properties.type.enum,parentSchema:schema64.properties.type,data:data1};
+const err13 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema75.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema75.properties.type.enum,parentSchema:schema75.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -4940,7 +5605,7 @@ errors++;
 if(data.hook !== undefined){
 let data2 = data.hook;
 if(typeof data2 !== "string"){
-const err14 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema64.properties.hook.type,parentSchema:schema64.properties.hook,data:data2};
+const err14 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema75.properties.hook.type,parentSchema:schema75.properties.hook,data:data2};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -4950,7 +5615,7 @@ vErrors.push(err14);
 errors++;
 }
 if(!(((((((data2 === "prerouting") || (data2 === "input")) || (data2 === "forward")) || (data2 === "output")) || (data2 === "postrouting")) || (data2 === "ingress")) || (data2 === "egress"))){
-const err15 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/enum",keyword:"enum",params:{allowedValues: schema64.properties.hook.enum},message:"must be equal to one of the allowed values",schema:schema64.properties.hook.enum,parentSchema:schema64.properties.hook,data:data2};
+const err15 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/enum",keyword:"enum",params:{allowedValues: schema75.properties.hook.enum},message:"must be equal to one of the allowed values",schema:schema75.properties.hook.enum,parentSchema:schema75.properties.hook,data:data2};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -4967,7 +5632,7 @@ let valid3 = false;
 let passing0 = null;
 const _errs11 = errors;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err16 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema64.properties.priority.oneOf[0].type,parentSchema:schema64.properties.priority.oneOf[0],data:data3};
+const err16 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema75.properties.priority.oneOf[0].type,parentSchema:schema75.properties.priority.oneOf[0],data:data3};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -4978,7 +5643,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 2147483647 || isNaN(data3)){
-const err17 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema64.properties.priority.oneOf[0],data:data3};
+const err17 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema75.properties.priority.oneOf[0],data:data3};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -4988,7 +5653,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data3 < -2147483648 || isNaN(data3)){
-const err18 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: -2147483648},message:"must be >= -2147483648",schema:-2147483648,parentSchema:schema64.properties.priority.oneOf[0],data:data3};
+const err18 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: -2147483648},message:"must be >= -2147483648",schema:-2147483648,parentSchema:schema75.properties.priority.oneOf[0],data:data3};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -5005,8 +5670,8 @@ passing0 = 0;
 }
 const _errs13 = errors;
 if(typeof data3 === "string"){
-if(!pattern61.test(data3)){
-const err19 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"},message:"must match pattern \""+"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"+"\"",schema:"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$",parentSchema:schema64.properties.priority.oneOf[1],data:data3};
+if(!pattern73.test(data3)){
+const err19 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"},message:"must match pattern \""+"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"+"\"",schema:"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$",parentSchema:schema75.properties.priority.oneOf[1],data:data3};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -5017,7 +5682,7 @@ errors++;
 }
 }
 else {
-const err20 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema64.properties.priority.oneOf[1].type,parentSchema:schema64.properties.priority.oneOf[1],data:data3};
+const err20 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema75.properties.priority.oneOf[1].type,parentSchema:schema75.properties.priority.oneOf[1],data:data3};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -5038,7 +5703,7 @@ passing0 = 1;
 }
 }
 if(!valid3){
-const err21 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema64.properties.priority.oneOf,parentSchema:schema64.properties.priority,data:data3};
+const err21 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema75.properties.priority.oneOf,parentSchema:schema75.properties.priority,data:data3};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -5062,7 +5727,7 @@ vErrors = null;
 if(data.policy !== undefined){
 let data4 = data.policy;
 if(typeof data4 !== "string"){
-const err22 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema64.properties.policy.type,parentSchema:schema64.properties.policy,data:data4};
+const err22 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema75.properties.policy.type,parentSchema:schema75.properties.policy,data:data4};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -5072,7 +5737,7 @@ vErrors.push(err22);
 errors++;
 }
 if(!((data4 === "accept") || (data4 === "drop"))){
-const err23 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/enum",keyword:"enum",params:{allowedValues: schema64.properties.policy.enum},message:"must be equal to one of the allowed values",schema:schema64.properties.policy.enum,parentSchema:schema64.properties.policy,data:data4};
+const err23 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/enum",keyword:"enum",params:{allowedValues: schema75.properties.policy.enum},message:"must be equal to one of the allowed values",schema:schema75.properties.policy.enum,parentSchema:schema75.properties.policy,data:data4};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -5085,8 +5750,8 @@ errors++;
 if(data.device !== undefined){
 let data5 = data.device;
 if(typeof data5 === "string"){
-if(!pattern62.test(data5)){
-const err24 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]{1,15}$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]{1,15}$"+"\"",schema:"^[A-Za-z0-9_.-]{1,15}$",parentSchema:schema66,data:data5};
+if(!pattern74.test(data5)){
+const err24 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]{1,15}$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]{1,15}$"+"\"",schema:"^[A-Za-z0-9_.-]{1,15}$",parentSchema:schema77,data:data5};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -5097,7 +5762,7 @@ errors++;
 }
 }
 else {
-const err25 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema66.type,parentSchema:schema66,data:data5};
+const err25 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema77.type,parentSchema:schema77,data:data5};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -5110,8 +5775,8 @@ errors++;
 if(data.comment !== undefined){
 let data6 = data.comment;
 if(typeof data6 === "string"){
-if(!pattern63.test(data6)){
-const err26 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema67,data:data6};
+if(!pattern75.test(data6)){
+const err26 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema78,data:data6};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -5122,7 +5787,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.type,parentSchema:schema67,data:data6};
+const err27 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema78.type,parentSchema:schema78,data:data6};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -5139,7 +5804,7 @@ const len0 = data7.length;
 for(let i0=0; i0<len0; i0++){
 let data8 = data7[i0];
 if(typeof data8 !== "string"){
-const err28 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema68.type,parentSchema:schema68,data:data8};
+const err28 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema79.type,parentSchema:schema79,data:data8};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -5149,8 +5814,8 @@ vErrors.push(err28);
 errors++;
 }
 if(typeof data8 === "string"){
-if(!pattern64.test(data8)){
-const err29 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},message:"must match pattern \""+"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"+"\"",schema:"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$",parentSchema:schema68.allOf[0],data:data8};
+if(!pattern76.test(data8)){
+const err29 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},message:"must match pattern \""+"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"+"\"",schema:"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$",parentSchema:schema79.allOf[0],data:data8};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -5161,8 +5826,8 @@ errors++;
 }
 }
 if(typeof data8 === "string"){
-if(!pattern65.test(data8)){
-const err30 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema68.allOf[1],data:data8};
+if(!pattern77.test(data8)){
+const err30 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema79.allOf[1],data:data8};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -5175,7 +5840,7 @@ errors++;
 const _errs31 = errors;
 const _errs32 = errors;
 if(typeof data8 === "string"){
-if(!pattern66.test(data8)){
+if(!pattern78.test(data8)){
 const err31 = {};
 if(vErrors === null){
 vErrors = [err31];
@@ -5188,7 +5853,7 @@ errors++;
 }
 var valid10 = _errs32 === errors;
 if(valid10){
-const err32 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/2/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema68.allOf[2].not,parentSchema:schema68.allOf[2],data:data8};
+const err32 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/2/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema79.allOf[2].not,parentSchema:schema79.allOf[2],data:data8};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -5211,7 +5876,7 @@ vErrors = null;
 }
 }
 else {
-const err33 = {instancePath:instancePath+"/rules",schemaPath:"#/properties/rules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema64.properties.rules.type,parentSchema:schema64.properties.rules,data:data7};
+const err33 = {instancePath:instancePath+"/rules",schemaPath:"#/properties/rules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema75.properties.rules.type,parentSchema:schema75.properties.rules,data:data7};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -5223,7 +5888,7 @@ errors++;
 }
 }
 else {
-const err34 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema64.type,parentSchema:schema64,data};
+const err34 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema75.type,parentSchema:schema75,data};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -5232,26 +5897,26 @@ vErrors.push(err34);
 }
 errors++;
 }
-validate30.errors = vErrors;
+validate34.errors = vErrors;
 return errors === 0;
 }
 
-const schema69 = {"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}};
-const schema71 = {"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"};
-const schema72 = {"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}};
-const schema73 = {"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"};
-const schema74 = {"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295};
-const schema76 = {"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]};
-const pattern68 = new RegExp("^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$", "u");
-const pattern69 = new RegExp("^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$", "u");
-const pattern71 = new RegExp("^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$", "u");
+const schema80 = {"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}};
+const schema82 = {"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"};
+const schema83 = {"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}};
+const schema84 = {"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"};
+const schema85 = {"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295};
+const schema87 = {"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]};
+const pattern80 = new RegExp("^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$", "u");
+const pattern81 = new RegExp("^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$", "u");
+const pattern83 = new RegExp("^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$", "u");
 
-function validate32(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate36(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema69.required,parentSchema:schema69,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema80.required,parentSchema:schema80,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5261,7 +5926,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.type === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema69.required,parentSchema:schema69,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema80.required,parentSchema:schema80,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5272,7 +5937,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((((((key0 === "name") || (key0 === "type")) || (key0 === "flags")) || (key0 === "timeout")) || (key0 === "size")) || (key0 === "autoMerge")) || (key0 === "comment")) || (key0 === "elements"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema69,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema80,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5285,8 +5950,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern59.test(data0)){
-const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema63,data:data0};
+if(!pattern71.test(data0)){
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema74,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5297,7 +5962,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema63.type,parentSchema:schema63,data:data0};
+const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.type,parentSchema:schema74,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5310,8 +5975,8 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 === "string"){
-if(!pattern68.test(data1)){
-const err5 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema71,data:data1};
+if(!pattern80.test(data1)){
+const err5 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema82,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5322,7 +5987,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema71.type,parentSchema:schema71,data:data1};
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema82.type,parentSchema:schema82,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5339,7 +6004,7 @@ const len0 = data2.length;
 for(let i0=0; i0<len0; i0++){
 let data3 = data2[i0];
 if(typeof data3 !== "string"){
-const err7 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.items.type,parentSchema:schema72.items,data:data3};
+const err7 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema83.items.type,parentSchema:schema83.items,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -5349,7 +6014,7 @@ vErrors.push(err7);
 errors++;
 }
 if(!((((data3 === "constant") || (data3 === "interval")) || (data3 === "timeout")) || (data3 === "dynamic"))){
-const err8 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema72.items.enum},message:"must be equal to one of the allowed values",schema:schema72.items.enum,parentSchema:schema72.items,data:data3};
+const err8 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema83.items.enum},message:"must be equal to one of the allowed values",schema:schema83.items.enum,parentSchema:schema83.items,data:data3};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -5370,7 +6035,7 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-const err9 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema72,data:data2};
+const err9 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema83,data:data2};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -5385,7 +6050,7 @@ indices0[item0] = i1;
 }
 }
 else {
-const err10 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema72.type,parentSchema:schema72,data:data2};
+const err10 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema83.type,parentSchema:schema83,data:data2};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -5398,8 +6063,8 @@ errors++;
 if(data.timeout !== undefined){
 let data4 = data.timeout;
 if(typeof data4 === "string"){
-if(!pattern69.test(data4)){
-const err11 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema73,data:data4};
+if(!pattern81.test(data4)){
+const err11 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema84,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -5410,7 +6075,7 @@ errors++;
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.type,parentSchema:schema73,data:data4};
+const err12 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema84.type,parentSchema:schema84,data:data4};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -5423,7 +6088,7 @@ errors++;
 if(data.size !== undefined){
 let data5 = data.size;
 if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
-const err13 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema74.type,parentSchema:schema74,data:data5};
+const err13 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema85.type,parentSchema:schema85,data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -5434,7 +6099,7 @@ errors++;
 }
 if((typeof data5 == "number") && (isFinite(data5))){
 if(data5 > 4294967295 || isNaN(data5)){
-const err14 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema74,data:data5};
+const err14 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema85,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -5444,7 +6109,7 @@ vErrors.push(err14);
 errors++;
 }
 if(data5 < 1 || isNaN(data5)){
-const err15 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema74,data:data5};
+const err15 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema85,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -5458,7 +6123,7 @@ errors++;
 if(data.autoMerge !== undefined){
 let data6 = data.autoMerge;
 if(typeof data6 !== "boolean"){
-const err16 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema69.properties.autoMerge.type,parentSchema:schema69.properties.autoMerge,data:data6};
+const err16 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema80.properties.autoMerge.type,parentSchema:schema80.properties.autoMerge,data:data6};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -5471,8 +6136,8 @@ errors++;
 if(data.comment !== undefined){
 let data7 = data.comment;
 if(typeof data7 === "string"){
-if(!pattern63.test(data7)){
-const err17 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema67,data:data7};
+if(!pattern75.test(data7)){
+const err17 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema78,data:data7};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -5483,7 +6148,7 @@ errors++;
 }
 }
 else {
-const err18 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.type,parentSchema:schema67,data:data7};
+const err18 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema78.type,parentSchema:schema78,data:data7};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -5500,7 +6165,7 @@ const len1 = data8.length;
 for(let i2=0; i2<len1; i2++){
 let data9 = data8[i2];
 if(typeof data9 !== "string"){
-const err19 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema76.type,parentSchema:schema76,data:data9};
+const err19 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema87.type,parentSchema:schema87,data:data9};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -5510,8 +6175,8 @@ vErrors.push(err19);
 errors++;
 }
 if(typeof data9 === "string"){
-if(!pattern71.test(data9)){
-const err20 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema76.allOf[0],data:data9};
+if(!pattern83.test(data9)){
+const err20 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema87.allOf[0],data:data9};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -5522,8 +6187,8 @@ errors++;
 }
 }
 if(typeof data9 === "string"){
-if(!pattern65.test(data9)){
-const err21 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema76.allOf[1],data:data9};
+if(!pattern77.test(data9)){
+const err21 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema87.allOf[1],data:data9};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -5536,7 +6201,7 @@ errors++;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema69.properties.elements.type,parentSchema:schema69.properties.elements,data:data8};
+const err22 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema80.properties.elements.type,parentSchema:schema80.properties.elements,data:data8};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -5548,7 +6213,7 @@ errors++;
 }
 }
 else {
-const err23 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema69.type,parentSchema:schema69,data};
+const err23 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema80.type,parentSchema:schema80,data};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -5557,18 +6222,18 @@ vErrors.push(err23);
 }
 errors++;
 }
-validate32.errors = vErrors;
+validate36.errors = vErrors;
 return errors === 0;
 }
 
-const schema77 = {"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}};
+const schema88 = {"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}};
 
-function validate34(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate38(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema77.required,parentSchema:schema77,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema88.required,parentSchema:schema88,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5578,7 +6243,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.type === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema77.required,parentSchema:schema77,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema88.required,parentSchema:schema88,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5588,7 +6253,7 @@ vErrors.push(err1);
 errors++;
 }
 if(data.map === undefined){
-const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "map"},message:"must have required property '"+"map"+"'",schema:schema77.required,parentSchema:schema77,data};
+const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "map"},message:"must have required property '"+"map"+"'",schema:schema88.required,parentSchema:schema88,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5598,8 +6263,8 @@ vErrors.push(err2);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema77.properties, key0))){
-const err3 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema77,data};
+if(!(func2.call(schema88.properties, key0))){
+const err3 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema88,data};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5612,8 +6277,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern59.test(data0)){
-const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema63,data:data0};
+if(!pattern71.test(data0)){
+const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema74,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5624,7 +6289,7 @@ errors++;
 }
 }
 else {
-const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema63.type,parentSchema:schema63,data:data0};
+const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.type,parentSchema:schema74,data:data0};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5637,8 +6302,8 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 === "string"){
-if(!pattern68.test(data1)){
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema71,data:data1};
+if(!pattern80.test(data1)){
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema82,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5649,7 +6314,7 @@ errors++;
 }
 }
 else {
-const err7 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema71.type,parentSchema:schema71,data:data1};
+const err7 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema82.type,parentSchema:schema82,data:data1};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -5662,8 +6327,8 @@ errors++;
 if(data.map !== undefined){
 let data2 = data.map;
 if(typeof data2 === "string"){
-if(!pattern68.test(data2)){
-const err8 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema77.properties.map,data:data2};
+if(!pattern80.test(data2)){
+const err8 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema88.properties.map,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -5674,7 +6339,7 @@ errors++;
 }
 }
 else {
-const err9 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema77.properties.map.type,parentSchema:schema77.properties.map,data:data2};
+const err9 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema88.properties.map.type,parentSchema:schema88.properties.map,data:data2};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -5691,7 +6356,7 @@ const len0 = data3.length;
 for(let i0=0; i0<len0; i0++){
 let data4 = data3[i0];
 if(typeof data4 !== "string"){
-const err10 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.items.type,parentSchema:schema72.items,data:data4};
+const err10 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema83.items.type,parentSchema:schema83.items,data:data4};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -5701,7 +6366,7 @@ vErrors.push(err10);
 errors++;
 }
 if(!((((data4 === "constant") || (data4 === "interval")) || (data4 === "timeout")) || (data4 === "dynamic"))){
-const err11 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema72.items.enum},message:"must be equal to one of the allowed values",schema:schema72.items.enum,parentSchema:schema72.items,data:data4};
+const err11 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema83.items.enum},message:"must be equal to one of the allowed values",schema:schema83.items.enum,parentSchema:schema83.items,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -5722,7 +6387,7 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-const err12 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema72,data:data3};
+const err12 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema83,data:data3};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -5737,7 +6402,7 @@ indices0[item0] = i1;
 }
 }
 else {
-const err13 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema72.type,parentSchema:schema72,data:data3};
+const err13 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema83.type,parentSchema:schema83,data:data3};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -5750,8 +6415,8 @@ errors++;
 if(data.timeout !== undefined){
 let data5 = data.timeout;
 if(typeof data5 === "string"){
-if(!pattern69.test(data5)){
-const err14 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema73,data:data5};
+if(!pattern81.test(data5)){
+const err14 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema84,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -5762,7 +6427,7 @@ errors++;
 }
 }
 else {
-const err15 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.type,parentSchema:schema73,data:data5};
+const err15 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema84.type,parentSchema:schema84,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -5775,7 +6440,7 @@ errors++;
 if(data.size !== undefined){
 let data6 = data.size;
 if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
-const err16 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema74.type,parentSchema:schema74,data:data6};
+const err16 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema85.type,parentSchema:schema85,data:data6};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -5786,7 +6451,7 @@ errors++;
 }
 if((typeof data6 == "number") && (isFinite(data6))){
 if(data6 > 4294967295 || isNaN(data6)){
-const err17 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema74,data:data6};
+const err17 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema85,data:data6};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -5796,7 +6461,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data6 < 1 || isNaN(data6)){
-const err18 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema74,data:data6};
+const err18 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema85,data:data6};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -5810,7 +6475,7 @@ errors++;
 if(data.autoMerge !== undefined){
 let data7 = data.autoMerge;
 if(typeof data7 !== "boolean"){
-const err19 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema77.properties.autoMerge.type,parentSchema:schema77.properties.autoMerge,data:data7};
+const err19 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema88.properties.autoMerge.type,parentSchema:schema88.properties.autoMerge,data:data7};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -5823,8 +6488,8 @@ errors++;
 if(data.comment !== undefined){
 let data8 = data.comment;
 if(typeof data8 === "string"){
-if(!pattern63.test(data8)){
-const err20 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema67,data:data8};
+if(!pattern75.test(data8)){
+const err20 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema78,data:data8};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -5835,7 +6500,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.type,parentSchema:schema67,data:data8};
+const err21 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema78.type,parentSchema:schema78,data:data8};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -5853,7 +6518,7 @@ for(let i2=0; i2<len1; i2++){
 let data10 = data9[i2];
 if(Array.isArray(data10)){
 if(data10.length > 2){
-const err22 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/maxItems",keyword:"maxItems",params:{limit: 2},message:"must NOT have more than 2 items",schema:2,parentSchema:schema77.properties.elements.items,data:data10};
+const err22 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/maxItems",keyword:"maxItems",params:{limit: 2},message:"must NOT have more than 2 items",schema:2,parentSchema:schema88.properties.elements.items,data:data10};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -5863,7 +6528,7 @@ vErrors.push(err22);
 errors++;
 }
 if(data10.length < 2){
-const err23 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/minItems",keyword:"minItems",params:{limit: 2},message:"must NOT have fewer than 2 items",schema:2,parentSchema:schema77.properties.elements.items,data:data10};
+const err23 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/minItems",keyword:"minItems",params:{limit: 2},message:"must NOT have fewer than 2 items",schema:2,parentSchema:schema88.properties.elements.items,data:data10};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -5876,7 +6541,7 @@ const len2 = data10.length;
 for(let i3=0; i3<len2; i3++){
 let data11 = data10[i3];
 if(typeof data11 !== "string"){
-const err24 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema76.type,parentSchema:schema76,data:data11};
+const err24 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema87.type,parentSchema:schema87,data:data11};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -5886,8 +6551,8 @@ vErrors.push(err24);
 errors++;
 }
 if(typeof data11 === "string"){
-if(!pattern71.test(data11)){
-const err25 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema76.allOf[0],data:data11};
+if(!pattern83.test(data11)){
+const err25 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema87.allOf[0],data:data11};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -5898,8 +6563,8 @@ errors++;
 }
 }
 if(typeof data11 === "string"){
-if(!pattern65.test(data11)){
-const err26 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema76.allOf[1],data:data11};
+if(!pattern77.test(data11)){
+const err26 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema87.allOf[1],data:data11};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -5912,7 +6577,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema77.properties.elements.items.type,parentSchema:schema77.properties.elements.items,data:data10};
+const err27 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema88.properties.elements.items.type,parentSchema:schema88.properties.elements.items,data:data10};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -5924,7 +6589,7 @@ errors++;
 }
 }
 else {
-const err28 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema77.properties.elements.type,parentSchema:schema77.properties.elements,data:data9};
+const err28 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema88.properties.elements.type,parentSchema:schema88.properties.elements,data:data9};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -5936,7 +6601,7 @@ errors++;
 }
 }
 else {
-const err29 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema77.type,parentSchema:schema77,data};
+const err29 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema88.type,parentSchema:schema88,data};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -5945,17 +6610,17 @@ vErrors.push(err29);
 }
 errors++;
 }
-validate34.errors = vErrors;
+validate38.errors = vErrors;
 return errors === 0;
 }
 
 
-function validate29(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate33(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.family === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "family"},message:"must have required property '"+"family"+"'",schema:schema62.required,parentSchema:schema62,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "family"},message:"must have required property '"+"family"+"'",schema:schema73.required,parentSchema:schema73,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5965,7 +6630,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.name === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema62.required,parentSchema:schema62,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema73.required,parentSchema:schema73,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5976,7 +6641,7 @@ errors++;
 }
 for(const key0 in data){
 if(!(((((((key0 === "family") || (key0 === "name")) || (key0 === "ensure")) || (key0 === "adopt")) || (key0 === "chains")) || (key0 === "sets")) || (key0 === "maps"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema62,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema73,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5989,7 +6654,7 @@ errors++;
 if(data.family !== undefined){
 let data0 = data.family;
 if(typeof data0 !== "string"){
-const err3 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.properties.family.type,parentSchema:schema62.properties.family,data:data0};
+const err3 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.properties.family.type,parentSchema:schema73.properties.family,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5999,7 +6664,7 @@ vErrors.push(err3);
 errors++;
 }
 if(!((((((data0 === "inet") || (data0 === "ip")) || (data0 === "ip6")) || (data0 === "arp")) || (data0 === "bridge")) || (data0 === "netdev"))){
-const err4 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/enum",keyword:"enum",params:{allowedValues: schema62.properties.family.enum},message:"must be equal to one of the allowed values",schema:schema62.properties.family.enum,parentSchema:schema62.properties.family,data:data0};
+const err4 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/enum",keyword:"enum",params:{allowedValues: schema73.properties.family.enum},message:"must be equal to one of the allowed values",schema:schema73.properties.family.enum,parentSchema:schema73.properties.family,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -6012,8 +6677,8 @@ errors++;
 if(data.name !== undefined){
 let data1 = data.name;
 if(typeof data1 === "string"){
-if(!pattern59.test(data1)){
-const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema63,data:data1};
+if(!pattern71.test(data1)){
+const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema74,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -6024,7 +6689,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema63.type,parentSchema:schema63,data:data1};
+const err6 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.type,parentSchema:schema74,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -6037,7 +6702,7 @@ errors++;
 if(data.ensure !== undefined){
 let data2 = data.ensure;
 if(typeof data2 !== "string"){
-const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.properties.ensure.type,parentSchema:schema62.properties.ensure,data:data2};
+const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.properties.ensure.type,parentSchema:schema73.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -6047,7 +6712,7 @@ vErrors.push(err7);
 errors++;
 }
 if(!((data2 === "present") || (data2 === "absent"))){
-const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema62.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema62.properties.ensure.enum,parentSchema:schema62.properties.ensure,data:data2};
+const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema73.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema73.properties.ensure.enum,parentSchema:schema73.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -6060,7 +6725,7 @@ errors++;
 if(data.adopt !== undefined){
 let data3 = data.adopt;
 if(typeof data3 !== "boolean"){
-const err9 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema62.properties.adopt.type,parentSchema:schema62.properties.adopt,data:data3};
+const err9 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema73.properties.adopt.type,parentSchema:schema73.properties.adopt,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -6075,14 +6740,14 @@ let data4 = data.chains;
 if(Array.isArray(data4)){
 const len0 = data4.length;
 for(let i0=0; i0<len0; i0++){
-if(!(validate30(data4[i0], {instancePath:instancePath+"/chains/" + i0,parentData:data4,parentDataProperty:i0,rootData}))){
-vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+if(!(validate34(data4[i0], {instancePath:instancePath+"/chains/" + i0,parentData:data4,parentDataProperty:i0,rootData}))){
+vErrors = vErrors === null ? validate34.errors : vErrors.concat(validate34.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err10 = {instancePath:instancePath+"/chains",schemaPath:"#/properties/chains/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema62.properties.chains.type,parentSchema:schema62.properties.chains,data:data4};
+const err10 = {instancePath:instancePath+"/chains",schemaPath:"#/properties/chains/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema73.properties.chains.type,parentSchema:schema73.properties.chains,data:data4};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -6097,14 +6762,14 @@ let data6 = data.sets;
 if(Array.isArray(data6)){
 const len1 = data6.length;
 for(let i1=0; i1<len1; i1++){
-if(!(validate32(data6[i1], {instancePath:instancePath+"/sets/" + i1,parentData:data6,parentDataProperty:i1,rootData}))){
-vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+if(!(validate36(data6[i1], {instancePath:instancePath+"/sets/" + i1,parentData:data6,parentDataProperty:i1,rootData}))){
+vErrors = vErrors === null ? validate36.errors : vErrors.concat(validate36.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/sets",schemaPath:"#/properties/sets/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema62.properties.sets.type,parentSchema:schema62.properties.sets,data:data6};
+const err11 = {instancePath:instancePath+"/sets",schemaPath:"#/properties/sets/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema73.properties.sets.type,parentSchema:schema73.properties.sets,data:data6};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -6119,14 +6784,14 @@ let data8 = data.maps;
 if(Array.isArray(data8)){
 const len2 = data8.length;
 for(let i2=0; i2<len2; i2++){
-if(!(validate34(data8[i2], {instancePath:instancePath+"/maps/" + i2,parentData:data8,parentDataProperty:i2,rootData}))){
-vErrors = vErrors === null ? validate34.errors : vErrors.concat(validate34.errors);
+if(!(validate38(data8[i2], {instancePath:instancePath+"/maps/" + i2,parentData:data8,parentDataProperty:i2,rootData}))){
+vErrors = vErrors === null ? validate38.errors : vErrors.concat(validate38.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/maps",schemaPath:"#/properties/maps/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema62.properties.maps.type,parentSchema:schema62.properties.maps,data:data8};
+const err12 = {instancePath:instancePath+"/maps",schemaPath:"#/properties/maps/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema73.properties.maps.type,parentSchema:schema73.properties.maps,data:data8};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -6138,7 +6803,7 @@ errors++;
 }
 }
 else {
-const err13 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema62.type,parentSchema:schema62,data};
+const err13 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema73.type,parentSchema:schema73,data};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -6147,19 +6812,19 @@ vErrors.push(err13);
 }
 errors++;
 }
-validate29.errors = vErrors;
+validate33.errors = vErrors;
 return errors === 0;
 }
 
 
-function validate28(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate32(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="nftables.schema.json" */;
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!(key0 === "tables")){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema61,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema72,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -6174,14 +6839,14 @@ let data0 = data.tables;
 if(Array.isArray(data0)){
 const len0 = data0.length;
 for(let i0=0; i0<len0; i0++){
-if(!(validate29(data0[i0], {instancePath:instancePath+"/tables/" + i0,parentData:data0,parentDataProperty:i0,rootData}))){
-vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
+if(!(validate33(data0[i0], {instancePath:instancePath+"/tables/" + i0,parentData:data0,parentDataProperty:i0,rootData}))){
+vErrors = vErrors === null ? validate33.errors : vErrors.concat(validate33.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err1 = {instancePath:instancePath+"/tables",schemaPath:"#/properties/tables/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.tables.type,parentSchema:schema61.properties.tables,data:data0};
+const err1 = {instancePath:instancePath+"/tables",schemaPath:"#/properties/tables/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema72.properties.tables.type,parentSchema:schema72.properties.tables,data:data0};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -6193,7 +6858,7 @@ errors++;
 }
 }
 else {
-const err2 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.type,parentSchema:schema61,data};
+const err2 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema72.type,parentSchema:schema72,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -6202,20 +6867,20 @@ vErrors.push(err2);
 }
 errors++;
 }
-validate28.errors = vErrors;
+validate32.errors = vErrors;
 return errors === 0;
 }
 
-export const validate_state = validate37;
-const schema85 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"state.schema.json","title":"StateFile","description":"The envelope of an op state file (also the op-dbus format). Each plugin's section is checked by that plugin's own schema.","type":"object","required":["version","plugins"],"additionalProperties":false,"properties":{"version":{"description":"Format version; op reads version 1.","type":"integer"},"plugins":{"description":"One section per plugin, keyed by plugin name.","type":"object","additionalProperties":{"type":"object"}}}};
+export const validate_state = validate41;
+const schema96 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"state.schema.json","title":"StateFile","description":"The envelope of an op state file (also the op-dbus format). Each plugin's section is checked by that plugin's own schema.","type":"object","required":["version","plugins"],"additionalProperties":false,"properties":{"version":{"description":"Format version; op reads version 1.","type":"integer"},"plugins":{"description":"One section per plugin, keyed by plugin name.","type":"object","additionalProperties":{"type":"object"}}}};
 
-function validate37(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate41(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="state.schema.json" */;
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.version === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'",schema:schema85.required,parentSchema:schema85,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'",schema:schema96.required,parentSchema:schema96,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -6225,7 +6890,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.plugins === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "plugins"},message:"must have required property '"+"plugins"+"'",schema:schema85.required,parentSchema:schema85,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "plugins"},message:"must have required property '"+"plugins"+"'",schema:schema96.required,parentSchema:schema96,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -6236,7 +6901,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((key0 === "version") || (key0 === "plugins"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema85,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema96,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -6249,7 +6914,7 @@ errors++;
 if(data.version !== undefined){
 let data0 = data.version;
 if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
-const err3 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema85.properties.version.type,parentSchema:schema85.properties.version,data:data0};
+const err3 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema96.properties.version.type,parentSchema:schema96.properties.version,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -6265,7 +6930,7 @@ if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 for(const key1 in data1){
 let data2 = data1[key1];
 if(!(data2 && typeof data2 == "object" && !Array.isArray(data2))){
-const err4 = {instancePath:instancePath+"/plugins/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema85.properties.plugins.additionalProperties.type,parentSchema:schema85.properties.plugins.additionalProperties,data:data2};
+const err4 = {instancePath:instancePath+"/plugins/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema96.properties.plugins.additionalProperties.type,parentSchema:schema96.properties.plugins.additionalProperties,data:data2};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -6277,7 +6942,7 @@ errors++;
 }
 }
 else {
-const err5 = {instancePath:instancePath+"/plugins",schemaPath:"#/properties/plugins/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema85.properties.plugins.type,parentSchema:schema85.properties.plugins,data:data1};
+const err5 = {instancePath:instancePath+"/plugins",schemaPath:"#/properties/plugins/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema96.properties.plugins.type,parentSchema:schema96.properties.plugins,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -6289,7 +6954,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema85.type,parentSchema:schema85,data};
+const err6 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema96.type,parentSchema:schema96,data};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -6298,23 +6963,23 @@ vErrors.push(err6);
 }
 errors++;
 }
-validate37.errors = vErrors;
+validate41.errors = vErrors;
 return errors === 0;
 }
 
-export const validate_sysctl = validate38;
-const schema86 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"sysctl.schema.json","title":"SysctlSection","description":"Kernel network parameters (sysctls under `net.`) op keeps at the values given. They belong to the network namespace op runs in. op manages only the keys listed: taking a key out of the file stops managing it and leaves its value as it is (op does not know what to reset it to; the value it replaced is in the ledger record of the change). The plugin runs after network, lxc and nftables, so forwarding is turned on once the links and the firewall exist.","examples":[{"settings":{"net.ipv4.ip_forward":1,"net.ipv6.conf.all.forwarding":"1","net.ipv4.conf.opdemo0.rp_filter":2,"net.ipv4.ip_local_port_range":"32768 60999"}}],"type":"object","additionalProperties":false,"properties":{"settings":{"description":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","type":"object","examples":[{"net.ipv4.ip_forward":1,"net.bridge.bridge-nf-call-iptables":0}],"additionalProperties":{"$ref":"#/definitions/value"}}},"definitions":{"value":{"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]}}};
-const schema87 = {"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]};
-const pattern80 = new RegExp("^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$", "u");
+export const validate_sysctl = validate42;
+const schema97 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"sysctl.schema.json","title":"SysctlSection","description":"Kernel network parameters (sysctls under `net.`) op keeps at the values given. They belong to the network namespace op runs in. op manages only the keys listed: taking a key out of the file stops managing it and leaves its value as it is (op does not know what to reset it to; the value it replaced is in the ledger record of the change). The plugin runs after network, lxc and nftables, so forwarding is turned on once the links and the firewall exist.","examples":[{"settings":{"net.ipv4.ip_forward":1,"net.ipv6.conf.all.forwarding":"1","net.ipv4.conf.opdemo0.rp_filter":2,"net.ipv4.ip_local_port_range":"32768 60999"}}],"type":"object","additionalProperties":false,"properties":{"settings":{"description":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","type":"object","examples":[{"net.ipv4.ip_forward":1,"net.bridge.bridge-nf-call-iptables":0}],"additionalProperties":{"$ref":"#/definitions/value"}}},"definitions":{"value":{"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]}}};
+const schema98 = {"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]};
+const pattern92 = new RegExp("^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$", "u");
 
-function validate38(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate42(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="sysctl.schema.json" */;
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!(key0 === "settings")){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema86,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema97,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -6334,7 +6999,7 @@ let valid3 = false;
 let passing0 = null;
 const _errs8 = errors;
 if(!(((typeof data1 == "number") && (!(data1 % 1) && !isNaN(data1))) && (isFinite(data1)))){
-const err1 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema87.oneOf[0].type,parentSchema:schema87.oneOf[0],data:data1};
+const err1 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema98.oneOf[0].type,parentSchema:schema98.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -6350,8 +7015,8 @@ passing0 = 0;
 }
 const _errs10 = errors;
 if(typeof data1 === "string"){
-if(!pattern80.test(data1)){
-const err2 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/0/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},message:"must match pattern \""+"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"+"\"",schema:"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$",parentSchema:schema87.oneOf[1].allOf[0],data:data1};
+if(!pattern92.test(data1)){
+const err2 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/0/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},message:"must match pattern \""+"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"+"\"",schema:"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$",parentSchema:schema98.oneOf[1].allOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -6362,8 +7027,8 @@ errors++;
 }
 }
 if(typeof data1 === "string"){
-if(!pattern65.test(data1)){
-const err3 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema87.oneOf[1].allOf[1],data:data1};
+if(!pattern77.test(data1)){
+const err3 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema98.oneOf[1].allOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -6375,7 +7040,7 @@ errors++;
 }
 if(typeof data1 === "string"){
 if(func3(data1) > 4096){
-const err4 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema87.oneOf[1],data:data1};
+const err4 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema98.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -6385,7 +7050,7 @@ vErrors.push(err4);
 errors++;
 }
 if(func3(data1) < 1){
-const err5 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema87.oneOf[1],data:data1};
+const err5 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema98.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -6396,7 +7061,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema87.oneOf[1].type,parentSchema:schema87.oneOf[1],data:data1};
+const err6 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema98.oneOf[1].type,parentSchema:schema98.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -6417,7 +7082,7 @@ passing0 = 1;
 }
 }
 if(!valid3){
-const err7 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema87.oneOf,parentSchema:schema87,data:data1};
+const err7 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema98.oneOf,parentSchema:schema98,data:data1};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -6440,7 +7105,7 @@ vErrors = null;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/settings",schemaPath:"#/properties/settings/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema86.properties.settings.type,parentSchema:schema86.properties.settings,data:data0};
+const err8 = {instancePath:instancePath+"/settings",schemaPath:"#/properties/settings/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema97.properties.settings.type,parentSchema:schema97.properties.settings,data:data0};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -6452,7 +7117,7 @@ errors++;
 }
 }
 else {
-const err9 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema86.type,parentSchema:schema86,data};
+const err9 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema97.type,parentSchema:schema97,data};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -6461,8 +7126,8 @@ vErrors.push(err9);
 }
 errors++;
 }
-validate38.errors = vErrors;
+validate42.errors = vErrors;
 return errors === 0;
 }
 
-export const fieldDescriptions = {"lxc.schema.json":{"/backend":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","/prune":"Delete containers and managed networks op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","/prune_images":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","/default_image":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","/images":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","/images/*/ensure":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","/images/*/alias":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","/images/*/metadata":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","/images/*/rootfs":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","/containers":"The containers op manages.","/containers/*/id":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","/containers/*/name":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","/containers/*/ensure":"`absent` deletes the container. Default `present`.","/containers/*/image":"Image to create it from. Changing it replaces the container.","/containers/*/running":"Whether it runs. Default true.","/containers/*/veth":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","/containers/*/bridge":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","/containers/*/network_type":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","/containers/*/limits/cpu":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","/containers/*/limits/memory":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","/containers/*/config":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","/containers/*/profiles":"Incus profiles, in order. Default [\"default\"].","/containers/*/mounts":"Host directories mounted into the container.","/containers/*/mounts/*/source":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","/containers/*/mounts/*/path":"Where it appears in the container.","/containers/*/mounts/*/preserve":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","/containers/*/mounts/*/readonly":"Mount read-only.","/containers/*/mounts/*/allow_host_path":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","/containers/*/project":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","/containers/*/description":"The instance's description (`incus list -c d`). Left as it is when not given.","/containers/*/ephemeral":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","/containers/*/boot":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","/containers/*/boot/autostart":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","/containers/*/boot/priority":"`boot.autostart.priority`: containers with a higher value start first.","/containers/*/boot/stop_priority":"`boot.stop.priority`: containers with a higher value stop first.","/containers/*/snapshots":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","/containers/*/snapshots/schedule":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","/containers/*/snapshots/expiry":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","/containers/*/snapshots/pattern":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","/containers/*/snapshots/keep":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","/containers/*/snapshots/keep/*/name":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","/containers/*/snapshots/keep/*/stateful":"Also save the running processes' state (needs CRIU on the host). Default false.","/containers/*/snapshots/prune":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","/containers/*/restart":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","/containers/*/network":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth` or network_type `netmaker`.","/containers/*/volumes":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","/containers/*/volumes/*/volume":"The custom volume's name (declared under `volumes` or existing).","/containers/*/volumes/*/pool":"Its pool. Default `default`.","/containers/*/volumes/*/path":"Where it appears in the container (a filesystem volume).","/containers/*/volumes/*/readonly":"Attach read-only.","/containers/*/stop_timeout":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","/containers/*/properties":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","/containers/*/properties/memory":"A size in MiB: a number or a numeric string.","/containers/*/properties/swap":"A size in MiB: a number or a numeric string.","/containers/*/properties/hostname":"The container's hostname (a DNS label or name).","/containers/*/properties/template":"The image (alias).","/containers/*/properties/onboot":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/protection":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/unprivileged":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/nameserver":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","/containers/*/properties/searchdomain":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","/networks":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","/networks/*/name":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","/networks/*/project":"The Incus project it is in. Default `default`.","/networks/*/type":"The network type. Only `bridge` for now (the default).","/networks/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/networks/*/ipv4_address":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","/networks/*/ipv4_nat":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","/networks/*/ipv4_dhcp":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","/networks/*/ipv6_address":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","/networks/*/dns_domain":"`dns.domain`: the DNS domain of the network's instances.","/networks/*/config":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","/networks/*/ensure":"`absent` deletes the network, if op created it and no container that stays uses it. Default `present`.","/networks/*/adopt":"Let op change a network that exists and that op did not create (it is never deleted). Default false.","/volumes":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","/volumes/*/pool":"The storage pool it is in (must exist: `incus storage list`).","/volumes/*/name":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","/volumes/*/project":"The Incus project it is in. Default `default`.","/volumes/*/size":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","/volumes/*/content_type":"`filesystem` (default) or `block`. Fixed when the volume is created.","/volumes/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/volumes/*/config":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","/volumes/*/ensure":"`absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.","/volumes/*/adopt":"Let op change a volume that exists and that op did not create (it is never deleted). Default false."},"network.schema.json":{"/prune":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","/interfaces/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/type":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","/interfaces/*/ensure":"absent: op deletes the link (never an ethernet NIC).","/interfaces/*/state":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","/interfaces/*/mac":"A unicast MAC address, e.g. 02:00:00:00:00:01.","/interfaces/*/alias":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","/interfaces/*/ipv4/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/address":"op-dbus spelling of addresses.","/interfaces/*/ipv4/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/enabled":"op-dbus: false means no addresses.","/interfaces/*/ipv4/dhcp":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","/interfaces/*/ipv4/gateway":"op-dbus: a default route via this address.","/interfaces/*/ipv4/dns":"op-dbus: ignored (op does not manage resolvers).","/interfaces/*/ipv6/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv6/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/bridge":"linux-bridge only: the links enrolled in it.","/interfaces/*/bridge/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/ovs":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","/interfaces/*/ovs/ports/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth":"veth only: the peer's name and, optionally, the network namespace it is put in.","/interfaces/*/veth/peer":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth/netns":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","/interfaces/*/macvlan":"macvlan only: the link it sits on and its mode.","/interfaces/*/macvlan/base":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/exclusive_ports":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","/interfaces/*/ports":"op-dbus: the bridge's ports (names).","/interfaces/*/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/controller":"op-dbus: the bridge this link is a port of.","/interfaces/*/properties":"op-dbus: free property bag; op reads mtu from it.","/interfaces/*/property_schema":"op-dbus: ignored.","/routes/*/to":"A CIDR or \"default\".","/routes/*/dev":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote)."},"nftables.schema.json":{"/tables":"The tables op owns, each identified by family and name (`inet/op_demo`).","/tables/*":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","/tables/*/family":"The nft address family.","/tables/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/ensure":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","/tables/*/adopt":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","/tables/*/chains":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","/tables/*/chains/*":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","/tables/*/chains/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/chains/*/type":"Base chain type.","/tables/*/chains/*/hook":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","/tables/*/chains/*/priority":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","/tables/*/chains/*/policy":"What happens to packets no rule decided on (default `accept`).","/tables/*/chains/*/device":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","/tables/*/chains/*/comment":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","/tables/*/chains/*/rules":"The chain's rules, in order (order matters: a reorder is a change).","/tables/*/chains/*/rules/*":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","/tables/*/sets":"Named sets, referenced from rules as `@name`.","/tables/*/sets/*":"A named set.","/tables/*/sets/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/sets/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/sets/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/sets/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/sets/*/size":"Maximum number of elements.","/tables/*/sets/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/sets/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/sets/*/elements":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","/tables/*/sets/*/elements/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/tables/*/maps":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","/tables/*/maps/*":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","/tables/*/maps/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/maps/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/maps/*/map":"The value type: `verdict`, or a data type such as `ipv4_addr`.","/tables/*/maps/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/maps/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/maps/*/size":"Maximum number of elements.","/tables/*/maps/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/maps/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/maps/*/elements":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","/tables/*/maps/*/elements/*/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`."},"state.schema.json":{"/version":"Format version; op reads version 1.","/plugins":"One section per plugin, keyed by plugin name."},"sysctl.schema.json":{"/settings":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","/settings/*":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply."}};
+export const fieldDescriptions = {"lxc.schema.json":{"/backend":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","/prune":"Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","/prune_images":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","/default_image":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","/projects":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true`, and then only the keys the file names. op deletes only projects it created, and only empty ones (what is in them may be deleted in the same run).","/projects/*/name":"The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.","/projects/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/projects/*/config":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","/projects/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/projects/*/adopt":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","/profiles":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true`, and then only the keys and devices the file names. op deletes only profiles it created, and never one a container that stays still uses.","/profiles/*/name":"The profile's name, as containers name it in `profiles`.","/profiles/*/project":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","/profiles/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/profiles/*/config":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","/profiles/*/devices":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","/profiles/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/profiles/*/adopt":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","/images":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","/images/*/ensure":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","/images/*/alias":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","/images/*/metadata":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","/images/*/rootfs":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","/containers":"The containers op manages.","/containers/*/id":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","/containers/*/name":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","/containers/*/ensure":"`absent` deletes the container. Default `present`.","/containers/*/image":"Image to create it from. Changing it replaces the container.","/containers/*/running":"Whether it runs. Default true.","/containers/*/veth":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","/containers/*/bridge":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","/containers/*/network_type":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","/containers/*/limits/cpu":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","/containers/*/limits/memory":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","/containers/*/config":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","/containers/*/profiles":"Incus profiles, in order. Default [\"default\"].","/containers/*/mounts":"Host directories mounted into the container.","/containers/*/mounts/*/source":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","/containers/*/mounts/*/path":"Where it appears in the container.","/containers/*/mounts/*/preserve":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","/containers/*/mounts/*/readonly":"Mount read-only.","/containers/*/mounts/*/allow_host_path":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","/containers/*/project":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","/containers/*/description":"The instance's description (`incus list -c d`). Left as it is when not given.","/containers/*/ephemeral":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","/containers/*/boot":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","/containers/*/boot/autostart":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","/containers/*/boot/priority":"`boot.autostart.priority`: containers with a higher value start first.","/containers/*/boot/stop_priority":"`boot.stop.priority`: containers with a higher value stop first.","/containers/*/snapshots":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","/containers/*/snapshots/schedule":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","/containers/*/snapshots/expiry":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","/containers/*/snapshots/pattern":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","/containers/*/snapshots/keep":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","/containers/*/snapshots/keep/*/name":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","/containers/*/snapshots/keep/*/stateful":"Also save the running processes' state (needs CRIU on the host). Default false.","/containers/*/snapshots/prune":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","/containers/*/restart":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","/containers/*/network":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth` or network_type `netmaker`.","/containers/*/volumes":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","/containers/*/volumes/*/volume":"The custom volume's name (declared under `volumes` or existing).","/containers/*/volumes/*/pool":"Its pool. Default `default`.","/containers/*/volumes/*/path":"Where it appears in the container (a filesystem volume).","/containers/*/volumes/*/readonly":"Attach read-only.","/containers/*/stop_timeout":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","/containers/*/properties":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","/containers/*/properties/memory":"A size in MiB: a number or a numeric string.","/containers/*/properties/swap":"A size in MiB: a number or a numeric string.","/containers/*/properties/hostname":"The container's hostname (a DNS label or name).","/containers/*/properties/template":"The image (alias).","/containers/*/properties/onboot":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/protection":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/unprivileged":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/nameserver":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","/containers/*/properties/searchdomain":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","/networks":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","/networks/*/name":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","/networks/*/project":"The Incus project it is in. Default `default`.","/networks/*/type":"The network type. Only `bridge` for now (the default).","/networks/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/networks/*/ipv4_address":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","/networks/*/ipv4_nat":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","/networks/*/ipv4_dhcp":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","/networks/*/ipv6_address":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","/networks/*/dns_domain":"`dns.domain`: the DNS domain of the network's instances.","/networks/*/config":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","/networks/*/ensure":"`absent` deletes the network, if op created it and no container that stays uses it. Default `present`.","/networks/*/adopt":"Let op change a network that exists and that op did not create (it is never deleted). Default false.","/volumes":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","/volumes/*/pool":"The storage pool it is in (must exist: `incus storage list`).","/volumes/*/name":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","/volumes/*/project":"The Incus project it is in. Default `default`.","/volumes/*/size":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","/volumes/*/content_type":"`filesystem` (default) or `block`. Fixed when the volume is created.","/volumes/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/volumes/*/config":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","/volumes/*/ensure":"`absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.","/volumes/*/adopt":"Let op change a volume that exists and that op did not create (it is never deleted). Default false."},"network.schema.json":{"/prune":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","/interfaces/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/type":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","/interfaces/*/ensure":"absent: op deletes the link (never an ethernet NIC).","/interfaces/*/state":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","/interfaces/*/mac":"A unicast MAC address, e.g. 02:00:00:00:00:01.","/interfaces/*/alias":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","/interfaces/*/ipv4/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/address":"op-dbus spelling of addresses.","/interfaces/*/ipv4/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/enabled":"op-dbus: false means no addresses.","/interfaces/*/ipv4/dhcp":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","/interfaces/*/ipv4/gateway":"op-dbus: a default route via this address.","/interfaces/*/ipv4/dns":"op-dbus: ignored (op does not manage resolvers).","/interfaces/*/ipv6/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv6/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/bridge":"linux-bridge only: the links enrolled in it.","/interfaces/*/bridge/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/ovs":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","/interfaces/*/ovs/ports/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth":"veth only: the peer's name and, optionally, the network namespace it is put in.","/interfaces/*/veth/peer":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth/netns":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","/interfaces/*/macvlan":"macvlan only: the link it sits on and its mode.","/interfaces/*/macvlan/base":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/exclusive_ports":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","/interfaces/*/ports":"op-dbus: the bridge's ports (names).","/interfaces/*/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/controller":"op-dbus: the bridge this link is a port of.","/interfaces/*/properties":"op-dbus: free property bag; op reads mtu from it.","/interfaces/*/property_schema":"op-dbus: ignored.","/routes/*/to":"A CIDR or \"default\".","/routes/*/dev":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote)."},"nftables.schema.json":{"/tables":"The tables op owns, each identified by family and name (`inet/op_demo`).","/tables/*":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","/tables/*/family":"The nft address family.","/tables/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/ensure":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","/tables/*/adopt":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","/tables/*/chains":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","/tables/*/chains/*":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","/tables/*/chains/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/chains/*/type":"Base chain type.","/tables/*/chains/*/hook":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","/tables/*/chains/*/priority":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","/tables/*/chains/*/policy":"What happens to packets no rule decided on (default `accept`).","/tables/*/chains/*/device":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","/tables/*/chains/*/comment":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","/tables/*/chains/*/rules":"The chain's rules, in order (order matters: a reorder is a change).","/tables/*/chains/*/rules/*":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","/tables/*/sets":"Named sets, referenced from rules as `@name`.","/tables/*/sets/*":"A named set.","/tables/*/sets/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/sets/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/sets/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/sets/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/sets/*/size":"Maximum number of elements.","/tables/*/sets/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/sets/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/sets/*/elements":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","/tables/*/sets/*/elements/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/tables/*/maps":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","/tables/*/maps/*":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","/tables/*/maps/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/maps/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/maps/*/map":"The value type: `verdict`, or a data type such as `ipv4_addr`.","/tables/*/maps/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/maps/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/maps/*/size":"Maximum number of elements.","/tables/*/maps/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/maps/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/maps/*/elements":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","/tables/*/maps/*/elements/*/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`."},"state.schema.json":{"/version":"Format version; op reads version 1.","/plugins":"One section per plugin, keyed by plugin name."},"sysctl.schema.json":{"/settings":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","/settings/*":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply."}};

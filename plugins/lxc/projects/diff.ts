@@ -1,0 +1,73 @@
+/**
+ * Pure: the file's projects vs the live ones → one create, modify or delete per project. A
+ * delete waits for the deletes of what the project holds in the same run (the guard refuses
+ * one that would still hold something); prune deletes only op's projects, never `default`.
+ */
+import { describe } from "../diff.js";
+import { configChanges, deletedUsers, deleteReason, descriptionChanges } from "../holding.js";
+import { defaultProject, projectId } from "../refs.js";
+import { type LxcAction, type LxcLive, plugin } from "../types.js";
+import type { DesiredProjects, LiveProject, ProjectDelete } from "./types.js";
+
+const resource = "project";
+
+export function diffProjects(
+  desired: DesiredProjects,
+  prune: boolean,
+  live: LxcLive,
+  planned: readonly LxcAction[],
+): LxcAction[] {
+  const liveProjects = live.projects ?? [];
+  const find = (name: string) => liveProjects.find((p) => p.name === name);
+  const actions: LxcAction[] = [];
+  for (const project of desired.present) {
+    const id = projectId(project.name);
+    const current = find(project.name);
+    if (current === undefined) {
+      actions.push({ kind: "create", plugin, resource, id, after: project, reason: "new project" });
+      continue;
+    }
+    const changes = [
+      ...configChanges(project.config, current.config, project.holding),
+      ...descriptionChanges(project.description, current.description),
+    ];
+    if (changes.length === 0) continue;
+    actions.push({
+      kind: "modify",
+      plugin,
+      resource,
+      id,
+      before: current,
+      after: project,
+      changes,
+      reason: changes.map(describe).join(", "),
+    });
+  }
+
+  const remove = (current: LiveProject, path: string, why: string) => {
+    const before: ProjectDelete = { project: current, path };
+    const after = deletedUsers(current.usedBy, planned);
+    actions.push({
+      kind: "delete",
+      plugin,
+      resource,
+      id: projectId(current.name),
+      before,
+      reason: deleteReason(why, after),
+      ...(after.length > 0 ? { needs: after } : {}),
+    });
+  };
+  for (const gone of desired.absent) {
+    const current = find(gone.name);
+    if (current?.managed && current.name !== defaultProject)
+      remove(current, gone.path, "ensure: absent");
+  }
+  if (prune) {
+    const named = new Set([...desired.present, ...desired.absent].map((p) => p.name));
+    for (const current of liveProjects) {
+      if (!current.managed || current.name === defaultProject || named.has(current.name)) continue;
+      remove(current, "/plugins/lxc/prune", "not in the file (prune)");
+    }
+  }
+  return actions;
+}

@@ -1,0 +1,254 @@
+/**
+ * Projects from the file to the plan, on hand-written live states: who holds a project, the
+ * config compared (Incus's feature defaults are not drift), deletes only of op's empty
+ * projects, and what a delete waits for.
+ */
+import { describe, expect, it } from "vitest";
+import { OpError } from "../../../src/errors.js";
+import type { Ctx } from "../../../src/plugin.js";
+import { checkLxc } from "../check.js";
+import { diffLxc } from "../diff.js";
+import { lxcPlugin } from "../index.js";
+import { prepareLxc } from "../prepare.js";
+import type { LxcLive, LxcSection } from "../types.js";
+import { guardProjects } from "./guard.js";
+import type { LiveProject } from "./types.js";
+
+const ctx = { log: { debug() {}, info() {}, warn() {} }, cacheDir: undefined } as unknown as Ctx;
+
+const featureDefaults = {
+  "features.images": "true",
+  "features.profiles": "true",
+  "features.storage.buckets": "true",
+  "features.storage.volumes": "true",
+};
+
+function liveProject(name: string, fields: Partial<LiveProject> = {}): LiveProject {
+  return {
+    name,
+    description: "",
+    config: { ...featureDefaults, "user.op.managed": "true" },
+    usedBy: [`/1.0/profiles/default?project=${name}`],
+    managed: true,
+    ...fields,
+  };
+}
+
+const defaultProject = liveProject("default", {
+  config: featureDefaults,
+  managed: false,
+  usedBy: ["/1.0/profiles/default"],
+});
+
+function liveState(projects: LiveProject[], fields: Partial<LxcLive> = {}): LxcLive {
+  return { containers: [], bridges: {}, aliases: {}, projects, profiles: [], ...fields };
+}
+
+async function planOf(section: LxcSection, live: LxcLive) {
+  return diffLxc(await prepareLxc(section, live, ctx), live);
+}
+
+async function problemsOf(section: LxcSection, live: LxcLive): Promise<readonly string[]> {
+  const error = await prepareLxc(section, live, ctx).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(OpError);
+  return (error as OpError).details;
+}
+
+describe("a project op owns", () => {
+  it("is created with op's tag and Incus's feature defaults, and then is no drift", async () => {
+    const section = { projects: [{ name: "web", config: { "limits.instances": 5 } }] };
+    const [create] = await planOf(section, liveState([defaultProject]));
+    expect(create).toMatchObject({ kind: "create", resource: "project", id: "web" });
+    expect(create?.kind === "create" && create.after).toMatchObject({
+      config: { ...featureDefaults, "limits.instances": "5", "user.op.managed": "true" },
+      description: "",
+      holding: "owned",
+    });
+    const made = liveProject("web", {
+      config: { ...featureDefaults, "limits.instances": "5", "user.op.managed": "true" },
+    });
+    expect(await planOf(section, liveState([defaultProject, made]))).toEqual([]);
+  });
+
+  it("has every key compared: one set by hand is removed, a changed one set back", async () => {
+    const section = { projects: [{ name: "web", config: { "limits.instances": "5" } }] };
+    const drifted = liveProject("web", {
+      config: {
+        ...featureDefaults,
+        "limits.instances": "7",
+        "user.note": "by hand",
+        "user.op.managed": "true",
+      },
+      description: "changed",
+    });
+    const [modify] = await planOf(section, liveState([drifted]));
+    expect(modify?.kind === "modify" && modify.changes).toEqual([
+      { path: "config.limits.instances", before: "7", after: "5" },
+      { path: "config.user.note", before: "by hand" },
+      { path: "description", before: "changed", after: "" },
+    ]);
+  });
+
+  it("keeps a feature the file turns off", async () => {
+    const section = { projects: [{ name: "web", config: { "features.profiles": false } }] };
+    const [create] = await planOf(section, liveState([]));
+    expect(
+      create?.kind === "create" &&
+        create.resource === "project" &&
+        create.after.config["features.profiles"],
+    ).toBe("false");
+  });
+});
+
+describe("a project op did not create", () => {
+  const foreign = liveProject("theirs", {
+    config: { ...featureDefaults, "limits.cpu": "4" },
+    managed: false,
+  });
+
+  it("is refused without adopt, with the entry's path", async () => {
+    expect(
+      await problemsOf({ projects: [{ name: "theirs", config: {} }] }, liveState([foreign])),
+    ).toEqual([
+      '/plugins/lxc/projects/0: project "theirs" exists and is not op\'s; set adopt: true',
+    ]);
+  });
+
+  it("with adopt, has only the file's keys compared and written, and gets no tag", async () => {
+    const section = {
+      projects: [{ name: "theirs", adopt: true, config: { "limits.instances": "3" } }],
+    };
+    const [modify] = await planOf(section, liveState([foreign]));
+    expect(modify?.kind === "modify" && modify.changes).toEqual([
+      { path: "config.limits.instances", after: "3" },
+    ]);
+    expect(
+      modify?.resource === "project" && modify.kind === "modify" && modify.after.config,
+    ).toEqual({
+      "limits.instances": "3",
+    });
+  });
+
+  it("is never deleted: ensure absent is refused, prune passes it by", async () => {
+    expect(
+      await problemsOf({ projects: [{ name: "theirs", ensure: "absent" }] }, liveState([foreign])),
+    ).toEqual([
+      '/plugins/lxc/projects/0/ensure: project "theirs" is not op\'s: op deletes only projects it created',
+    ]);
+    expect(await planOf({ prune: true }, liveState([defaultProject, foreign]))).toEqual([]);
+  });
+});
+
+describe("deleting a project", () => {
+  it("prunes op's projects that left the file, never default", async () => {
+    const actions = await planOf(
+      { prune: true },
+      liveState([{ ...defaultProject, managed: true }, liveProject("old")]),
+    );
+    expect(actions.map((a) => `${a.kind} ${a.id} (${a.reason})`)).toEqual([
+      "delete old (not in the file (prune))",
+    ]);
+  });
+
+  it("waits for the deletes of what it holds, and is refused while it holds more", async () => {
+    const held = liveProject("web", {
+      usedBy: [
+        "/1.0/profiles/default?project=web",
+        "/1.0/profiles/small?project=web",
+        "/1.0/instances/ct1?project=web",
+      ],
+    });
+    const live = liveState([held], {
+      profiles: [
+        {
+          name: "small",
+          project: "web",
+          description: "",
+          config: { "user.op.managed": "true" },
+          devices: {},
+          usedBy: [],
+          managed: true,
+        },
+      ],
+    });
+    const actions = await planOf(
+      {
+        projects: [{ name: "web", ensure: "absent" }],
+        profiles: [{ name: "small", project: "web", ensure: "absent" }],
+      },
+      live,
+    );
+    const remove = actions.find((a) => a.resource === "project");
+    expect(remove?.needs).toEqual([{ plugin: "lxc", resource: "profile", id: "web/small" }]);
+    expect(remove?.reason).toBe("ensure: absent; after lxc profile web/small");
+    // ct1 is not deleted in this run: refused, naming it; the project's own default profile
+    // (which Incus deletes with it) and the profile deleted too are not in the way.
+    expect(lxcPlugin.guard?.(actions, live, { allowUplink: false })).toEqual([
+      {
+        path: "/plugins/lxc/projects/0",
+        message: 'project "web" still holds instance ct1 (project web)',
+        hint: "op deletes only empty projects: delete what it holds first, or declare it absent in the same file",
+      },
+    ]);
+  });
+
+  it("is allowed when what it held goes in the same run", () => {
+    const held = liveProject("web", {
+      usedBy: ["/1.0/instances/ct1?project=web", "/1.0/networks/n1?project=web"],
+    });
+    const networkDelete = {
+      kind: "delete" as const,
+      plugin: "lxc",
+      resource: "network" as const,
+      id: "web/n1",
+      reason: "",
+      before: {} as never,
+    };
+    const containerDelete = {
+      kind: "delete" as const,
+      plugin: "lxc",
+      resource: "container" as const,
+      id: "web/ct1",
+      reason: "",
+      before: {} as never,
+    };
+    const projectDelete = {
+      kind: "delete" as const,
+      plugin: "lxc",
+      resource: "project" as const,
+      id: "web",
+      reason: "",
+      before: { project: held, path: "/plugins/lxc/projects/0" },
+    };
+    expect(guardProjects([containerDelete, networkDelete, projectDelete])).toEqual([]);
+    expect(guardProjects([containerDelete, projectDelete])).toEqual([
+      expect.objectContaining({ message: 'project "web" still holds network n1 (project web)' }),
+    ]);
+    expect(guardProjects([projectDelete])).toHaveLength(1);
+  });
+});
+
+describe("op validate of projects", () => {
+  it("refuses a name twice, an unknown feature, and default touched without adopt", () => {
+    expect(
+      checkLxc(
+        {
+          projects: [
+            { name: "a" },
+            { name: "a", config: { "features.everything": "true" } },
+            { name: "default", config: { "limits.instances": "3" } },
+            { name: "default", ensure: "absent", adopt: true, description: "x" },
+          ],
+        },
+        "/plugins/lxc",
+      ),
+    ).toEqual([
+      '/plugins/lxc/projects/1/name: project "a" is also declared by /plugins/lxc/projects/0',
+      '/plugins/lxc/projects/1/config/features.everything: "features.everything" is not a project feature Incus knows (features.images, features.profiles, features.storage.volumes, features.storage.buckets, features.networks, features.networks.zones)',
+      '/plugins/lxc/projects/2/adopt: project "default" is Incus\'s own; op changes its config only with adopt: true',
+      '/plugins/lxc/projects/3/name: project "default" is also declared by /plugins/lxc/projects/2',
+      '/plugins/lxc/projects/3/ensure: project "default" is Incus\'s own: op never deletes it',
+      '/plugins/lxc/projects/3/description: op changes only the config of project "default"; leave its description out',
+    ]);
+  });
+});

@@ -1,0 +1,40 @@
+/** Incus projects as op reads them and as the file declares them (plugins/lxc/projects/). */
+import type { Holding } from "../holding.js";
+
+export interface LiveProject {
+  name: string;
+  description: string;
+  config: Record<string, string>;
+  /** What the project holds, as Incus lists it (`/1.0/instances/ct1?project=p`). */
+  usedBy: string[];
+  /** Tagged `user.op.managed=true`: op created it. */
+  managed: boolean;
+}
+
+export interface DesiredProject {
+  name: string;
+  /** JSON path of the entry in the file, for messages. */
+  path: string;
+  holding: Holding;
+  /** Undefined: left as it is (an adopted project whose entry gives none). */
+  description?: string;
+  /** Owned: the whole config (Incus's feature defaults and op's tag included); adopted: the file's keys. */
+  config: Record<string, string>;
+}
+
+/** A project the file says is `ensure: absent`. */
+export interface AbsentProject {
+  name: string;
+  path: string;
+}
+
+export interface DesiredProjects {
+  present: DesiredProject[];
+  absent: AbsentProject[];
+}
+
+/** What a project's delete carries: the live project and where the file (or prune) asks for it. */
+export interface ProjectDelete {
+  project: LiveProject;
+  path: string;
+}
