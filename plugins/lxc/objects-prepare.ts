@@ -29,12 +29,15 @@ export function prepareObjects(
     sys: () => Ctx["host"]["sys"];
   },
 ) {
-  const named = new Set([...run.containers, ...run.absent].map((c) => c.name));
+  const named = new Set(
+    [...run.containers, ...run.absent].map((c) => containerId(c.project, c.name)),
+  );
   const leaving = new Set([
-    ...run.absent.map((gone) => containerId(defaultProject, gone.name)),
+    ...run.absent.map((gone) => containerId(gone.project, gone.name)),
     ...live.containers
-      .filter((c) => run.prune && c.managed && !named.has(c.name))
-      .map((c) => containerId(c.project, c.name)),
+      .map((c) => ({ ...c, id: containerId(c.project, c.name) }))
+      .filter((c) => run.prune && c.managed && !named.has(c.id))
+      .map((c) => c.id),
   ]);
   const stays = (id: string) => !leaving.has(id);
   const networks = checkNetworks(section, base, problems);

@@ -4,6 +4,8 @@
  * one that a staying container uses); prune deletes only op's profiles, in the projects the
  * query saw.
  */
+
+import type { ResourceRef } from "../../../src/plugin.js";
 import { describe } from "../diff.js";
 import {
   configChanges,
@@ -12,8 +14,8 @@ import {
   descriptionChanges,
   deviceChanges,
 } from "../holding.js";
-import { defaultProject, profileId, projectRef } from "../refs.js";
-import { type LxcAction, type LxcLive, plugin } from "../types.js";
+import { defaultProject, networkRef, profileId, projectRef, volumeRef } from "../refs.js";
+import { type Devices, type LxcAction, type LxcLive, plugin } from "../types.js";
 import type { DesiredProfiles, LiveProfile, ProfileDelete } from "./types.js";
 
 const resource = "profile";
@@ -39,8 +41,8 @@ export function diffProfiles(
         id,
         after: profile,
         reason: `new profile${profile.project === defaultProject ? "" : ` in project ${profile.project}`}`,
-        // The engine drops the need when the project has no action in this run.
-        needs: [projectRef(profile.project)],
+        // The engine drops a need on what has no action in this run.
+        needs: [projectRef(profile.project), ...deviceNeeds(profile.devices, profile.project)],
       });
       continue;
     }
@@ -59,6 +61,9 @@ export function diffProfiles(
       after: profile,
       changes,
       reason: changes.map(describe).join(", "),
+      ...(changes.some((c) => c.path.startsWith("devices."))
+        ? { needs: deviceNeeds(profile.devices, profile.project) }
+        : {}),
     });
   }
 
@@ -92,4 +97,24 @@ export function diffProfiles(
     }
   }
   return actions;
+}
+
+/**
+ * The managed networks and custom volumes a profile's devices use: Incus checks that they exist
+ * when the profile is written. A project without networks or volumes of its own uses the
+ * default project's, so both are named; the one with no action this run is dropped.
+ */
+export function deviceNeeds(devices: Devices, project: string): ResourceRef[] {
+  const projects = [...new Set([project, defaultProject])];
+  return Object.values(devices).flatMap((device) => {
+    if (device.type === "nic" && device.network !== undefined) {
+      const network = device.network;
+      return projects.map((p) => networkRef(p, network));
+    }
+    if (device.type === "disk" && device.pool !== undefined && device.source !== undefined) {
+      const { pool, source } = device;
+      return projects.map((p) => volumeRef(p, pool, source));
+    }
+    return [];
+  });
 }
