@@ -6,10 +6,13 @@
  * applied with a restart with it. Every container and project here is the test's own and is
  * removed after; no test here prunes (prune sees every project of the host).
  */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { hostName } from "../plugins/lxc/host.js";
 import { createIncusClient } from "../src/incus.js";
 import type { Ctx } from "../src/plugin.js";
+import { createCliSandbox } from "./support/cli.js";
 import {
   createProject,
   inContainer,
@@ -218,6 +221,22 @@ describe("changes Incus takes only at start", () => {
     expect(held.remaining.map((a) => a.held)).toEqual([held.actions[0]?.held]);
     expect((await instance(ct.name))?.config["limits.kernel.nofile"]).toBeUndefined();
     expect(await startedAt(ct.name)).toBe(started);
+
+    // `op plan` shows what `op apply` with or without --allow-restart would do.
+    const sandbox = createCliSandbox();
+    try {
+      const file = join(sandbox.dir, "state.json");
+      writeFileSync(file, JSON.stringify({ version: 1, plugins: { lxc: limited } }));
+      const planned = (args: string[]) => {
+        const result = sandbox.op(["--json", "plan", file, ...args]);
+        expect(result.stderr).toBe("");
+        return (JSON.parse(result.stdout) as { actions: { held?: string }[] }).actions;
+      };
+      expect(planned([])[0]?.held).toMatch(/^restart required/);
+      expect(planned(["--allow-restart"])[0]?.held).toBeUndefined();
+    } finally {
+      sandbox.cleanup();
+    }
 
     const allowed: Ctx = { ...testCtx(), options: { allowUplink: false, allowRestart: true } };
     const restarted = await reconcile(limited, allowed);

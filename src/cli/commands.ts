@@ -107,11 +107,14 @@ export async function validateCommand(
 
 export async function planCommand(
   file: string,
-  options: GlobalOptions,
+  options: GlobalOptions & { allowRestart?: boolean },
   registry: PluginRegistry,
 ): Promise<number> {
   const parsed = await readStateFile(file);
-  const deps = runDeps(file, options, registry, { allowUplink: false });
+  const deps = runDeps(file, options, registry, {
+    allowUplink: false,
+    allowRestart: options.allowRestart ?? false,
+  });
   showPlan(await reconcile({ mode: "plan", file, parsed }, deps), options);
   return exitCodes.ok;
 }

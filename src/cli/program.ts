@@ -27,6 +27,9 @@ function path(name: string) {
   };
 }
 
+const allowRestartHelp =
+  "allow restarting running containers for config Incus reads only at start (raw.lxc, security.privileged...)";
+
 /** More actions at once than this only exhausts file descriptors and processes. */
 const maxConcurrency = 1024;
 /** A day: a longer wait for the lock is a mistake, not a plan. */
@@ -101,10 +104,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
       ).argParser(integer("--concurrency", 1, maxConcurrency)),
     )
     .option("--allow-uplink", "allow changes to the link carrying the default route")
-    .option(
-      "--allow-restart",
-      "allow restarting running containers for config Incus reads only at start (raw.lxc, security.privileged...)",
-    )
+    .option("--allow-restart", allowRestartHelp)
     .addHelpText(
       "after",
       examples(
@@ -124,7 +124,11 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .command("plan")
     .description("show what apply would change, without changing anything")
     .argument("<file>", "state file (JSON or YAML), or - to read it from stdin")
-    .addHelpText("after", examples("op plan state.json", "op plan state.yaml --json"))
+    .option("--allow-restart", `plan as apply --allow-restart would: ${allowRestartHelp}`)
+    .addHelpText(
+      "after",
+      examples("op plan state.json", "op plan state.yaml --json", "op plan state.json --allow-restart"),
+    )
     .action(
       run(async (file: string, _o: unknown, command: Command) =>
         (await commands()).planCommand(file, globals(command), registry),
