@@ -102,9 +102,12 @@ describe("projects and profiles", () => {
       `create profile ${project}/${profile}`,
       `create project ${project}`,
     ]);
-    // The profile is created in the project, so it waits for it.
+    // The profile is created in the project, so it waits for it (and for the network its NIC
+    // names, in the project or in default, had that network an action in this run).
     expect(first.actions.find((a) => a.resource === "profile")?.needs).toEqual([
       { plugin: "lxc", resource: "project", id: project },
+      { plugin: "lxc", resource: "network", id: `${project}/opincbr0` },
+      { plugin: "lxc", resource: "network", id: "opincbr0" },
     ]);
     expect(first.remaining).toEqual([]);
     const made = await getObject(`/1.0/projects/${project}`);

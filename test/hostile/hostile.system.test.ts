@@ -74,16 +74,21 @@ function expectRefused(run: Run, hostile: HostileCase, what: string): void {
   expect(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/.test(run.stderr), context).toBe(false);
 }
 
-/** Strings of a case file short enough to be a name (links, containers): what to watch. */
+/**
+ * Strings of a case file short enough to be a name (links, containers), and the `ct{id}` names
+ * of its ids: what to watch. (Only ids: a `ct{n}` of every number would watch the `ct100` that
+ * test/lxc-cli.system.test.ts creates at the same time.)
+ */
 function namesIn(cases: readonly HostileCase[]): Set<string> {
   const names = new Set<string>();
-  const walk = (value: unknown): void => {
+  const walk = (value: unknown, key?: string): void => {
     if (typeof value === "string" && value.length <= 64) {
       names.add(value);
-      names.add(`ct${value}`);
-    } else if (typeof value === "number") names.add(`ct${value}`);
-    else if (Array.isArray(value)) value.forEach(walk);
-    else if (value !== null && typeof value === "object") Object.values(value).forEach(walk);
+      if (key === "id") names.add(`ct${value}`);
+    } else if (typeof value === "number" && key === "id") names.add(`ct${value}`);
+    else if (Array.isArray(value)) for (const item of value) walk(item, key);
+    else if (value !== null && typeof value === "object")
+      for (const [field, inner] of Object.entries(value)) walk(inner, field);
   };
   for (const hostile of cases) {
     if (extname(hostile.file) !== ".json") continue;
