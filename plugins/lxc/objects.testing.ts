@@ -1,5 +1,12 @@
 /** What the unit tests of networks and volumes share: a problem collector, an owned object. */
 
+import type { Leaving } from "./objects.js";
+
+/** What a run deletes, by container and profile ids (nothing when not given). */
+export function leavingOf(ids: { containers?: string[]; profiles?: string[] } = {}): Leaving {
+  return { containers: new Set(ids.containers), profiles: new Set(ids.profiles) };
+}
+
 /** Collects problems as `PATH: MESSAGE` lines, as prepare reports them. */
 export function collect(): { lines: string[]; add(path: string, message: string): void } {
   const lines: string[] = [];

@@ -5,7 +5,7 @@
  */
 import type { IncusClient } from "../../src/incus.js";
 import type { FieldChange } from "../../src/plugin.js";
-import { containerId, defaultProject } from "./refs.js";
+import { containerId, defaultProject, profileId } from "./refs.js";
 import { type LxcAction, type LxcKinds, plugin, tags } from "./types.js";
 
 export interface ProblemSink {
@@ -99,6 +99,32 @@ export function configOf(
  */
 export function everyProject(incus: IncusClient): string {
   return incus.project === undefined ? "&all-projects=true" : "";
+}
+
+/**
+ * Listed objects as the file sees them. A client bound to one project (the system tests'
+ * isolation, test/support/lxc.ts) sees that project as `default`, as it does its containers
+ * (plugins/lxc/query.ts). A project without networks, profiles or volumes of its own lists the
+ * real default project's instead, each with `project: "default"`: those are `inherited`, kept
+ * visible (a container of the project may use them) but never the file's to prune or delete.
+ */
+export function asListed<T extends { project?: string }>(
+  incus: IncusClient,
+  listed: readonly T[],
+): (T & { project: string; inherited?: true })[] {
+  const bound = incus.project;
+  return listed.map((object) => {
+    const project = object.project ?? bound ?? defaultProject;
+    if (bound === undefined) return { ...object, project };
+    return project === bound
+      ? { ...object, project: defaultProject }
+      : { ...object, project: defaultProject, inherited: true };
+  });
+}
+
+/** Why the file may not change or delete an inherited object (asListed). */
+export function inheritedProblem(what: string): string {
+  return `${what} is the default project's, listed here only because the project this client is bound to has none of its own; op neither changes nor deletes it from this project`;
 }
 
 /** What Incus lists of every network and volume. */
@@ -200,14 +226,24 @@ export function usedByOf(url: string): UsedBy {
   return { kind: "other", project, name: parts.slice(1).join("/") || url };
 }
 
-/** The users of an object that are still there after this run (a profile always is). */
-export function usersThatStay(
-  usedBy: readonly string[],
-  stays: (containerId: string) => boolean,
-): UsedBy[] {
-  return usedBy
-    .map(usedByOf)
-    .filter((user) => user.kind !== "instance" || stays(containerId(user.project, user.name)));
+/** What this run deletes that may use a network or volume: containers and profiles, by id. */
+export interface Leaving {
+  containers: ReadonlySet<string>;
+  profiles: ReadonlySet<string>;
+}
+
+/**
+ * The users of an object that are still there after this run: `leaving` says which instances
+ * (by container id) and which profiles (by profile id) this run deletes; a profile can be
+ * deleted in the same run (ensure: absent, prune). Other users always stay.
+ */
+export function usersThatStay(usedBy: readonly string[], leaving: Leaving): UsedBy[] {
+  return usedBy.map(usedByOf).filter((user) => {
+    if (user.kind === "instance")
+      return !leaving.containers.has(containerId(user.project, user.name));
+    if (user.kind === "profile") return !leaving.profiles.has(profileId(user.project, user.name));
+    return true;
+  });
 }
 
 /** `container ct1`, `profile default`, with the project when it is not `default`. */

@@ -34,7 +34,8 @@ export function diffNetworks(
     const id = networkId(network.project, network.name);
     const current = byId.get(id);
     if (network.ensure === "absent") {
-      if (current !== undefined) actions.push(remove(current, "ensure: absent"));
+      if (current !== undefined && !current.inherited)
+        actions.push(remove(current, "ensure: absent"));
       continue;
     }
     if (current === undefined) {
@@ -55,7 +56,8 @@ export function diffNetworks(
   if (prune) {
     const named = new Set(desired.map((network) => networkId(network.project, network.name)));
     for (const current of live) {
-      if (!current.owned || named.has(networkId(current.project, current.name))) continue;
+      if (!current.owned || current.inherited) continue;
+      if (named.has(networkId(current.project, current.name))) continue;
       actions.push(remove(current, "not in the file (prune)"));
     }
   }

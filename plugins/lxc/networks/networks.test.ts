@@ -14,7 +14,7 @@ import type { IncusClient } from "../../../src/incus.js";
 import { diffLxc } from "../diff.js";
 import { lxcQueryJson, reportLxc } from "../index.js";
 import { usedByOf } from "../objects.js";
-import { collect, ownedFields } from "../objects.testing.js";
+import { collect, leavingOf, ownedFields } from "../objects.testing.js";
 import type { LxcSection } from "../types.js";
 import { applyNetwork } from "./apply.js";
 import { checkNetworks, subnetsOverlap } from "./check.js";
@@ -117,14 +117,14 @@ describe("checkNetworks", () => {
 });
 
 describe("resolveNetworks", () => {
-  const resolve = (section: LxcSection, networks: LiveNetwork[], stays = (_id: string) => true) => {
+  const resolve = (section: LxcSection, networks: LiveNetwork[], leaving = leavingOf()) => {
     const problems = collect();
     const declared = checkNetworks(section, "/plugins/lxc", problems);
     resolveNetworks(declared, networks, {
       problems,
       declaredLinks: [{ name: "optbr0", path: "/plugins/network/interfaces/3/name" }],
       sys: () => sys,
-      stays,
+      leaving,
     });
     return problems.lines;
   };
@@ -167,11 +167,22 @@ describe("resolveNetworks", () => {
       usedBy: ["/1.0/instances/web", "/1.0/instances/db?project=optest-p", "/1.0/profiles/x"],
     });
     const section: LxcSection = { networks: [{ name: "optn0", ensure: "absent" }] };
-    expect(resolve(section, [used], (id) => id !== "web")).toEqual([
+    const web = leavingOf({ containers: ["web"] });
+    expect(resolve(section, [used], web)).toEqual([
       "/plugins/lxc/networks/0/ensure: network optn0 is in use by container db (project optest-p), profile x, which stay; detach them first (or delete the containers in the same run)",
     ]);
     const byWeb = live("optn0", { usedBy: ["/1.0/instances/web"] });
-    expect(resolve(section, [byWeb], (id) => id !== "web")).toEqual([]);
+    expect(resolve(section, [byWeb], web)).toEqual([]);
+    // A profile deleted in the same run no longer holds it; one of another project still does.
+    const byProfiles = live("optn0", {
+      usedBy: ["/1.0/profiles/x", "/1.0/profiles/x?project=optest-p"],
+    });
+    expect(resolve(section, [byProfiles], leavingOf({ profiles: ["x"] }))).toEqual([
+      "/plugins/lxc/networks/0/ensure: network optn0 is in use by profile x (project optest-p), which stays; detach it first (or delete the containers in the same run)",
+    ]);
+    expect(resolve(section, [byProfiles], leavingOf({ profiles: ["x", "optest-p/x"] }))).toEqual(
+      [],
+    );
   });
 });
 
@@ -257,6 +268,13 @@ describe("diffNetworks", () => {
       }),
     ]);
     expect(diffNetworks([], [ours], false, new Set())).toEqual([]);
+  });
+
+  it("never prunes or deletes a network a bound client inherits from the default project", () => {
+    const inherited = live("optn1", { inherited: true });
+    expect(diffNetworks([], [inherited], true, new Set())).toEqual([]);
+    const absent = desired({ networks: [{ name: "optn1", ensure: "absent" }] });
+    expect(diffNetworks(absent, [inherited], true, new Set())).toEqual([]);
   });
 
   it("makes a container on a network need it, through diffLxc", () => {

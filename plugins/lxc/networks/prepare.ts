@@ -7,7 +7,13 @@
  */
 import type { Sys } from "../../../src/host/sys.js";
 import { ipv4Locals, ipv6Globals } from "../host.js";
-import { type ProblemSink, usedByWords, usersThatStay } from "../objects.js";
+import {
+  inheritedProblem,
+  type Leaving,
+  type ProblemSink,
+  usedByWords,
+  usersThatStay,
+} from "../objects.js";
 import { networkId } from "../refs.js";
 import type { Devices, LxcContainerSpec } from "../types.js";
 import { nicDevice } from "../types.js";
@@ -26,8 +32,8 @@ export interface NetworkContext {
   declaredLinks: readonly DeclaredLink[];
   /** The host's files, read only when there are networks to check. */
   sys: () => Sys;
-  /** Whether the container (by its id) is still there after this run. */
-  stays: (containerId: string) => boolean;
+  /** The containers and profiles this run deletes: they no longer hold anything. */
+  leaving: Leaving;
 }
 
 export function resolveNetworks(
@@ -49,6 +55,10 @@ export function resolveNetworks(
         `${network.path}/name`,
         `"${network.name}" is also a link that plugins.network declares at ${link.path}; an Incus managed network makes a bridge of that name, so the two would fight over it: rename one`,
       );
+    }
+    if (current?.inherited) {
+      problems.add(`${network.path}/name`, inheritedProblem(`network ${network.name}`));
+      continue;
     }
     if (network.ensure === "absent") {
       if (current !== undefined) deletable(network, current, context);
@@ -97,7 +107,7 @@ function deletable(network: DesiredNetwork, current: LiveNetwork, context: Netwo
     );
     return;
   }
-  const users = usersThatStay(current.usedBy, context.stays);
+  const users = usersThatStay(current.usedBy, context.leaving);
   if (users.length > 0) {
     context.problems.add(
       `${network.path}/ensure`,

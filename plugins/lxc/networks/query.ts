@@ -3,7 +3,7 @@
  * (eth0, host bridges) are the network plugin's and are left out.
  */
 import type { IncusClient } from "../../../src/incus.js";
-import { everyProject, type IncusObject, liveFields } from "../objects.js";
+import { asListed, everyProject, type IncusObject, liveFields } from "../objects.js";
 import { defaultProject } from "../refs.js";
 import type { LiveNetwork } from "./types.js";
 
@@ -21,14 +21,17 @@ export async function queryNetworks(incus: IncusClient): Promise<LiveNetwork[]> 
     undefined,
     { what: "listing managed networks" },
   );
-  return listed.filter((network) => network.managed).map(liveNetwork);
+  return asListed(incus, listed)
+    .filter((network) => network.managed)
+    .map(liveNetwork);
 }
 
-export function liveNetwork(network: IncusNetwork): LiveNetwork {
+export function liveNetwork(network: IncusNetwork & { inherited?: true }): LiveNetwork {
   return {
     name: network.name,
     project: network.project ?? defaultProject,
     type: network.type,
     ...liveFields(network),
+    ...(network.inherited ? { inherited: true } : {}),
   };
 }

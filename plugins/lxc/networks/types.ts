@@ -42,4 +42,9 @@ export interface LiveNetwork {
   volatile: Record<string, string>;
   /** What uses it (`/1.0/instances/ct1`, `/1.0/profiles/default`). */
   usedBy: string[];
+  /**
+   * Listed by a client bound to one project but another project's (a project without its own
+   * lists the default project's; plugins/lxc/objects.ts asListed): visible, never deleted.
+   */
+  inherited?: true;
 }

@@ -62,7 +62,7 @@ export function diffProfiles(
     });
   }
 
-  const remove = (current: LiveProfile, path: string, why: string) => {
+  for (const { profile: current, path, why } of profilesLeaving(desired, liveProfiles, prune)) {
     const before: ProfileDelete = { profile: current, path };
     const after = deletedUsers(current.usedBy, planned);
     actions.push({
@@ -74,22 +74,35 @@ export function diffProfiles(
       reason: deleteReason(why, after),
       ...(after.length > 0 ? { needs: after } : {}),
     });
-  };
-  for (const gone of desired.absent) {
-    const current = find(gone.project, gone.name);
-    if (current?.managed) remove(current, gone.path, "ensure: absent");
-  }
-  if (prune) {
-    const named = new Set(
-      [...desired.present, ...desired.absent].map((p) => profileId(p.project, p.name)),
-    );
-    // Only in the projects the query saw: a client scoped to one project prunes only there.
-    const seen = new Set((live.projects ?? []).map((p) => p.name));
-    for (const current of liveProfiles) {
-      if (!current.managed || current.name === "default" || !seen.has(current.project)) continue;
-      if (named.has(profileId(current.project, current.name))) continue;
-      remove(current, "/plugins/lxc/prune", "not in the file (prune)");
-    }
   }
   return actions;
+}
+
+/**
+ * The profiles this run deletes: op's own that the file marks absent, and with prune those it
+ * no longer names (never a project's `default`). An inherited profile is another project's
+ * (objects.ts asListed): never deleted from here.
+ */
+export function profilesLeaving(
+  desired: DesiredProfiles,
+  live: readonly LiveProfile[],
+  prune: boolean,
+): (ProfileDelete & { why: string })[] {
+  const ours = (p: LiveProfile) => p.managed && !p.inherited;
+  const leaving = desired.absent.flatMap((gone) => {
+    const current = live.find((p) => p.project === gone.project && p.name === gone.name);
+    return current !== undefined && ours(current)
+      ? [{ profile: current, path: gone.path, why: "ensure: absent" }]
+      : [];
+  });
+  if (!prune) return leaving;
+  const named = new Set(
+    [...desired.present, ...desired.absent].map((p) => profileId(p.project, p.name)),
+  );
+  for (const current of live) {
+    if (!ours(current) || current.name === "default") continue;
+    if (named.has(profileId(current.project, current.name))) continue;
+    leaving.push({ profile: current, path: "/plugins/lxc/prune", why: "not in the file (prune)" });
+  }
+  return leaving;
 }

@@ -178,11 +178,18 @@ describe("a profile op did not create", () => {
 });
 
 describe("deleting a profile", () => {
-  it("prunes op's profiles that left the file, only in the projects the query saw", async () => {
-    const live = liveState([liveProfile("old"), liveProfile("elsewhere", { project: "hidden" })]);
+  it("prunes op's profiles that left the file, never one a bound client inherits", async () => {
+    // As a client bound to a project without profiles of its own lists the default project's.
+    const inherited = liveProfile("elsewhere", { inherited: true });
+    const live = liveState([liveProfile("old"), inherited]);
     expect((await planOf({ prune: true }, live)).map((a) => `${a.kind} ${a.id}`)).toEqual([
       "delete old",
     ]);
+    expect(await problemsOf({ profiles: [{ name: "elsewhere", ensure: "absent" }] }, live)).toEqual(
+      [
+        `/plugins/lxc/profiles/0/name: profile "elsewhere" is the default project's, listed here only because the project this client is bound to has none of its own; op neither changes nor deletes it from this project`,
+      ],
+    );
   });
 
   it("waits for the delete of the container using it", async () => {

@@ -12,6 +12,11 @@ export interface LiveProfile {
   usedBy: string[];
   /** Tagged `user.op.managed=true`: op created it. */
   managed: boolean;
+  /**
+   * Listed by a client bound to one project but another project's (a project without its own
+   * lists the default project's; plugins/lxc/objects.ts asListed): visible, never deleted.
+   */
+  inherited?: true;
 }
 
 export interface DesiredProfile {

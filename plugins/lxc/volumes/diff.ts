@@ -22,7 +22,7 @@ export function diffVolumes(
     const id = idOf(volume);
     const current = byId.get(id);
     if (volume.ensure === "absent") {
-      if (current === undefined) continue;
+      if (current === undefined || current.inherited) continue;
       const needs = usersBeingDeleted(current.usedBy, deletedContainers);
       actions.push({
         kind: "delete",

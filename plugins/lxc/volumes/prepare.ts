@@ -4,15 +4,21 @@
  * content type never changes; a volume a container that stays has attached is not deleted; a
  * container attaches a volume that exists or is declared.
  */
-import { type ProblemSink, usedByWords, usersThatStay } from "../objects.js";
+import {
+  inheritedProblem,
+  type Leaving,
+  type ProblemSink,
+  usedByWords,
+  usersThatStay,
+} from "../objects.js";
 import { memoryBytes } from "../prepare.js";
 import { volumeId } from "../refs.js";
 import type { AttachedVolume, DesiredVolume, LivePool, LiveVolume } from "./types.js";
 
 export interface VolumeContext {
   problems: ProblemSink;
-  /** Whether the container (by its id) is still there after this run. */
-  stays: (containerId: string) => boolean;
+  /** The containers and profiles this run deletes: they no longer hold anything. */
+  leaving: Leaving;
 }
 
 export function resolveVolumes(
@@ -29,6 +35,13 @@ export function resolveVolumes(
     }
     const current = byId.get(idOf(volume));
     if (current === undefined) continue;
+    if (current.inherited) {
+      problems.add(
+        `${volume.path}/name`,
+        inheritedProblem(`volume ${volume.name} of pool ${volume.pool}`),
+      );
+      continue;
+    }
     if (volume.ensure === "absent") {
       deletable(volume, current, context);
       continue;
@@ -72,7 +85,7 @@ function deletable(volume: DesiredVolume, current: LiveVolume, context: VolumeCo
     );
     return;
   }
-  const users = usersThatStay(current.usedBy, context.stays);
+  const users = usersThatStay(current.usedBy, context.leaving);
   if (users.length > 0) {
     context.problems.add(
       `${volume.path}/ensure`,

@@ -30,6 +30,11 @@ export interface LiveVolume {
   config: Record<string, string>;
   volatile: Record<string, string>;
   usedBy: string[];
+  /**
+   * Listed by a client bound to one project but another project's (a project without its own
+   * lists the default project's; plugins/lxc/objects.ts asListed): visible, never deleted.
+   */
+  inherited?: true;
 }
 
 export interface LivePool {

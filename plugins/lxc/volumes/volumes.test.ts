@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { lxcQueryJson, reportLxc } from "../index.js";
-import { collect, ownedFields } from "../objects.testing.js";
+import { collect, leavingOf, ownedFields } from "../objects.testing.js";
 import { prepareContainer } from "../prepare.js";
 import type { LxcSection } from "../types.js";
 import { attachVolumes, checkVolumes } from "./check.js";
@@ -141,9 +141,13 @@ describe("a container's volumes", () => {
 });
 
 describe("resolveVolumes", () => {
-  const resolve = (section: LxcSection, volumes: LiveVolume[], stays = (_id: string) => true) => {
+  const resolve = (section: LxcSection, volumes: LiveVolume[], leaving = leavingOf()) => {
     const problems = collect();
-    resolveVolumes(checkVolumes(section, "/v", problems), { pools, volumes }, { problems, stays });
+    resolveVolumes(
+      checkVolumes(section, "/v", problems),
+      { pools, volumes },
+      { problems, leaving },
+    );
     return problems.lines;
   };
 
@@ -190,7 +194,7 @@ describe("resolveVolumes", () => {
     expect(resolve(section, [attached])).toEqual([
       `/v/volumes/0/ensure: volume data of pool default is attached to container web, which stays; detach it first (remove it from the container's "volumes" and apply), then delete it`,
     ]);
-    expect(resolve(section, [attached], (id) => id !== "web")).toEqual([]);
+    expect(resolve(section, [attached], leavingOf({ containers: ["web"] }))).toEqual([]);
   });
 });
 
