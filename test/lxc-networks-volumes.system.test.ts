@@ -168,8 +168,8 @@ describe("lxc networks and volumes", () => {
       containers: [{ id: ct.id, image: testImage }],
     });
     expect(refused).toEqual([
-      `/plugins/lxc/networks/0/ensure: network ${net.name} is in use by container ${ct.id}, which stays; detach it first (or delete the containers in the same run)`,
-      `/plugins/lxc/volumes/0/ensure: volume ${vol.name} of pool default is attached to container ${ct.id}, which stays; detach it first (remove it from the container's "volumes" and apply), then delete it`,
+      `/plugins/lxc/networks/0/ensure: network ${net.name} is in use by instance ${ct.id}, which stays; detach it first (or delete the containers in the same run)`,
+      `/plugins/lxc/volumes/0/ensure: volume ${vol.name} of pool default is attached to instance ${ct.id}, which stays; detach it first (remove it from the container's "volumes" and apply), then delete it`,
     ]);
     expect(await liveVolume(vol.name)).toBeDefined();
 

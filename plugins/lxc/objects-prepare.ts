@@ -5,7 +5,7 @@
 import type { Ctx } from "../../src/plugin.js";
 import { checkNetworks } from "./networks/check.js";
 import { checkContainerNetwork, type DeclaredLink, resolveNetworks } from "./networks/prepare.js";
-import type { Leaving, ProblemSink } from "./objects.js";
+import { leavingIds, type ProblemSink } from "./objects.js";
 import { profilesLeaving } from "./profiles/diff.js";
 import type { DesiredProfiles } from "./profiles/types.js";
 import { containerId, defaultProject, profileId } from "./refs.js";
@@ -34,7 +34,7 @@ export function prepareObjects(
   },
 ) {
   const named = new Set([...run.containers, ...run.absent].map((c) => c.name));
-  const leaving: Leaving = {
+  const leaving = leavingIds({
     containers: new Set([
       ...run.absent.map((gone) => containerId(defaultProject, gone.name)),
       ...live.containers
@@ -46,7 +46,7 @@ export function prepareObjects(
         profileId(profile.project, profile.name),
       ),
     ),
-  };
+  });
   const networks = checkNetworks(section, base, problems);
   const volumes = checkVolumes(section, base, problems);
   const liveNetworks = live.networks ?? [];

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { IncusClient } from "../../src/incus.js";
-import { asListed, usersThatStay } from "./objects.js";
+import { asListed, userOf, usersThatStay } from "./objects.js";
 import { leavingOf } from "./objects.testing.js";
 
 const client = (project?: string) => ({ project }) as unknown as IncusClient;
@@ -38,19 +38,41 @@ describe("usersThatStay", () => {
   ];
 
   it("keeps every user when the run deletes none", () => {
-    expect(usersThatStay(usedBy, leavingOf()).map((u) => u.name)).toEqual([
-      "web",
-      "small",
-      "small",
-      "networks/other",
+    expect(usersThatStay(usedBy, leavingOf()).map((u) => u.words)).toEqual([
+      "instance web",
+      "profile small",
+      "profile small (project optest-p)",
+      "network other",
     ]);
   });
 
   it("drops the containers and the profiles the same run deletes, by project", () => {
     const leaving = leavingOf({ containers: ["web"], profiles: ["small"] });
-    expect(usersThatStay(usedBy, leaving)).toEqual([
-      { kind: "profile", project: "optest-p", name: "small" },
-      { kind: "other", project: "default", name: "networks/other" },
+    expect(usersThatStay(usedBy, leaving).map((u) => u.words)).toEqual([
+      "profile small (project optest-p)",
+      "network other",
     ]);
+  });
+});
+
+describe("what uses an object, as Incus lists it", () => {
+  it("names instances and profiles by op's refs, other kinds in words", () => {
+    expect(userOf("/1.0/instances/ct1")).toEqual({
+      words: "instance ct1",
+      ref: { plugin: "lxc", resource: "container", id: "ct1" },
+    });
+    expect(userOf("/1.0/profiles/small?project=web")).toEqual({
+      words: "profile small (project web)",
+      ref: { plugin: "lxc", resource: "profile", id: "web/small" },
+    });
+    expect(userOf("/1.0/storage-pools/default/volumes/custom/data?project=web")).toEqual({
+      words: "custom volume default/data (project web)",
+      ref: { plugin: "lxc", resource: "volume", id: "web/default/data" },
+    });
+    expect(userOf("/1.0/networks/n1")).toEqual({
+      words: "network n1",
+      ref: { plugin: "lxc", resource: "network", id: "n1" },
+    });
+    expect(userOf("/1.0/images/abc?project=web")).toEqual({ words: "image abc (project web)" });
   });
 });

@@ -13,7 +13,7 @@ import { createSys } from "../../../src/host/sys.js";
 import type { IncusClient } from "../../../src/incus.js";
 import { diffLxc } from "../diff.js";
 import { lxcQueryJson, reportLxc } from "../index.js";
-import { usedByOf } from "../objects.js";
+import { userOf } from "../objects.js";
 import { collect, leavingOf, ownedFields } from "../objects.testing.js";
 import type { LxcSection } from "../types.js";
 import { applyNetwork } from "./apply.js";
@@ -136,7 +136,10 @@ describe("resolveNetworks", () => {
   });
 
   it("refuses a subnet over a live network's or an address of the host, not its own", () => {
-    const other = live("opincbr0", { owned: false, config: { "ipv4.address": "198.18.76.1/24" } });
+    const other = live("opincbr0", {
+      managed: false,
+      config: { "ipv4.address": "198.18.76.1/24" },
+    });
     const self = live("optn0", { config: { "ipv4.address": "198.18.76.1/23" } });
     expect(
       resolve({ networks: [{ name: "optn0", ipv4_address: "198.18.76.1/23" }] }, [other, self]),
@@ -152,7 +155,7 @@ describe("resolveNetworks", () => {
   });
 
   it("changes a network op did not create only with adopt, and never deletes it", () => {
-    const foreign = live("optn0", { owned: false, config: {} });
+    const foreign = live("optn0", { managed: false, config: {} });
     expect(resolve({ networks: [{ name: "optn0" }] }, [foreign])).toEqual([
       '/plugins/lxc/networks/0/name: network optn0 exists and op did not create it; add "adopt": true to let op change it (op never deletes it)',
     ]);
@@ -169,7 +172,7 @@ describe("resolveNetworks", () => {
     const section: LxcSection = { networks: [{ name: "optn0", ensure: "absent" }] };
     const web = leavingOf({ containers: ["web"] });
     expect(resolve(section, [used], web)).toEqual([
-      "/plugins/lxc/networks/0/ensure: network optn0 is in use by container db (project optest-p), profile x, which stay; detach them first (or delete the containers in the same run)",
+      "/plugins/lxc/networks/0/ensure: network optn0 is in use by instance db (project optest-p), profile x, which stay; detach them first (or delete the containers in the same run)",
     ]);
     const byWeb = live("optn0", { usedBy: ["/1.0/instances/web"] });
     expect(resolve(section, [byWeb], web)).toEqual([]);
@@ -257,7 +260,7 @@ describe("diffNetworks", () => {
 
   it("prunes only networks op created, and a delete waits for the deletes of its containers", () => {
     const ours = live("optn0", { usedBy: ["/1.0/instances/web", "/1.0/instances/db"] });
-    const theirs = live("lxdbr0", { owned: false });
+    const theirs = live("lxdbr0", { managed: false });
     const actions = diffNetworks([], [ours, theirs], true, new Set(["web"]));
     expect(actions).toEqual([
       expect.objectContaining({
@@ -322,10 +325,9 @@ describe("networks as the query gives them", () => {
     });
     expect(network.config).toEqual({ "ipv4.address": "198.18.213.1/24" });
     expect(network.volatile).toEqual({ "volatile.bridge.hwaddr": "00:16:3e:00:00:01" });
-    expect(usedByOf(network.usedBy[0] ?? "")).toEqual({
-      kind: "instance",
-      project: "p",
-      name: "web",
+    expect(userOf(network.usedBy[0] ?? "")).toEqual({
+      words: "instance web (project p)",
+      ref: { plugin: "lxc", resource: "container", id: "p/web" },
     });
     const state = { containers: [], bridges: {}, aliases: {}, networks: [network] };
     expect(JSON.stringify(lxcQueryJson(state, { all: false }))).not.toContain("volatile");
@@ -340,7 +342,7 @@ describe("networks as the query gives them", () => {
         "-",
         "-",
         "-",
-        "container web (project p)",
+        "instance web (project p)",
         "no",
       ],
     ]);

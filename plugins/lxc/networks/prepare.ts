@@ -9,10 +9,10 @@ import type { Sys } from "../../../src/host/sys.js";
 import { ipv4Locals, ipv6Globals } from "../host.js";
 import {
   inheritedProblem,
-  type Leaving,
+  type Leaves,
   type ProblemSink,
-  usedByWords,
   usersThatStay,
+  usersWords,
 } from "../objects.js";
 import { networkId } from "../refs.js";
 import type { Devices, LxcContainerSpec } from "../types.js";
@@ -33,7 +33,7 @@ export interface NetworkContext {
   /** The host's files, read only when there are networks to check. */
   sys: () => Sys;
   /** The containers and profiles this run deletes: they no longer hold anything. */
-  leaving: Leaving;
+  leaving: Leaves;
 }
 
 export function resolveNetworks(
@@ -71,7 +71,7 @@ export function resolveNetworks(
           `a link named ${network.name} already exists on this host and is not an Incus managed network; Incus cannot create a bridge of that name`,
         );
       }
-    } else if (!current.owned && !network.adopt) {
+    } else if (!current.managed && !network.adopt) {
       problems.add(
         `${network.path}/name`,
         `network ${network.name} exists and op did not create it; add "adopt": true to let op change it (op never deletes it)`,
@@ -100,7 +100,7 @@ export function resolveNetworks(
 
 /** op deletes only a network it created, and only once no container that stays uses it. */
 function deletable(network: DesiredNetwork, current: LiveNetwork, context: NetworkContext): void {
-  if (!current.owned) {
+  if (!current.managed) {
     context.problems.add(
       `${network.path}/ensure`,
       `network ${network.name} was not created by op (no user.op.managed tag); op does not delete it`,
@@ -111,7 +111,7 @@ function deletable(network: DesiredNetwork, current: LiveNetwork, context: Netwo
   if (users.length > 0) {
     context.problems.add(
       `${network.path}/ensure`,
-      `network ${network.name} is in use by ${users.map(usedByWords).join(", ")}, which stay${users.length === 1 ? "s" : ""}; detach ${users.length === 1 ? "it" : "them"} first (or delete the containers in the same run)`,
+      `network ${network.name} is in use by ${usersWords(users)}, which stay${users.length === 1 ? "s" : ""}; detach ${users.length === 1 ? "it" : "them"} first (or delete the containers in the same run)`,
     );
   }
 }

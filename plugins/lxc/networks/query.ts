@@ -3,8 +3,13 @@
  * (eth0, host bridges) are the network plugin's and are left out.
  */
 import type { IncusClient } from "../../../src/incus.js";
-import { asListed, everyProject, type IncusObject, liveFields } from "../objects.js";
-import { defaultProject } from "../refs.js";
+import {
+  asListed,
+  everyProject,
+  type IncusObject,
+  liveObject,
+  volatileConfig,
+} from "../objects.js";
 import type { LiveNetwork } from "./types.js";
 
 interface IncusNetwork extends IncusObject {
@@ -29,9 +34,8 @@ export async function queryNetworks(incus: IncusClient): Promise<LiveNetwork[]> 
 export function liveNetwork(network: IncusNetwork & { inherited?: true }): LiveNetwork {
   return {
     name: network.name,
-    project: network.project ?? defaultProject,
     type: network.type,
-    ...liveFields(network),
-    ...(network.inherited ? { inherited: true } : {}),
+    ...liveObject(network),
+    volatile: volatileConfig(network.config),
   };
 }

@@ -5,13 +5,8 @@
  * query saw.
  */
 import { describe } from "../diff.js";
-import {
-  configChanges,
-  deletedUsers,
-  deleteReason,
-  descriptionChanges,
-  deviceChanges,
-} from "../holding.js";
+import { comparedFor, configChanges, descriptionChanges, deviceChanges } from "../holding.js";
+import { deletedIn, deleteReason, usersLeaving } from "../objects.js";
 import { defaultProject, profileId, projectRef } from "../refs.js";
 import { type LxcAction, type LxcLive, plugin } from "../types.js";
 import type { DesiredProfiles, LiveProfile, ProfileDelete } from "./types.js";
@@ -45,8 +40,8 @@ export function diffProfiles(
       continue;
     }
     const changes = [
-      ...configChanges(profile.config, current.config, profile.holding),
-      ...deviceChanges(profile.devices, current.devices, profile.holding),
+      ...configChanges(profile.config, current.config, comparedFor(profile.holding)),
+      ...deviceChanges(profile.devices, current.devices, comparedFor(profile.holding)),
       ...descriptionChanges(profile.description, current.description),
     ];
     if (changes.length === 0) continue;
@@ -64,7 +59,7 @@ export function diffProfiles(
 
   for (const { profile: current, path, why } of profilesLeaving(desired, liveProfiles, prune)) {
     const before: ProfileDelete = { profile: current, path };
-    const after = deletedUsers(current.usedBy, planned);
+    const after = usersLeaving(current.usedBy, deletedIn(planned));
     actions.push({
       kind: "delete",
       plugin,

@@ -8,7 +8,6 @@ import { OpError } from "../../../src/errors.js";
 import type { Ctx } from "../../../src/plugin.js";
 import { checkLxc } from "../check.js";
 import { diffLxc } from "../diff.js";
-import { userOf } from "../holding.js";
 import { lxcPlugin, reportLxc } from "../index.js";
 import { prepareLxc } from "../prepare.js";
 import type { LiveProject } from "../projects/types.js";
@@ -342,28 +341,6 @@ describe("op validate of profiles", () => {
       '/plugins/lxc/profiles/3/project: profile "b" is declared in project "lean", whose features.profiles is false: its containers use the profiles of project "default"; declare the profile without "project" (in "default"), or set features.profiles true on "lean"',
       '/plugins/lxc/profiles/4/ensure: a project\'s "default" profile cannot be deleted (Incus removes it with its project)',
     ]);
-  });
-});
-
-describe("what uses an object, as Incus lists it", () => {
-  it("names instances and profiles by op's refs, other kinds in words", () => {
-    expect(userOf("/1.0/instances/ct1")).toEqual({
-      words: "instance ct1",
-      ref: { plugin: "lxc", resource: "container", id: "ct1" },
-    });
-    expect(userOf("/1.0/profiles/small?project=web")).toEqual({
-      words: "profile small (project web)",
-      ref: { plugin: "lxc", resource: "profile", id: "web/small" },
-    });
-    expect(userOf("/1.0/storage-pools/default/volumes/custom/data?project=web")).toEqual({
-      words: "custom volume default/data (project web)",
-      ref: { plugin: "lxc", resource: "volume", id: "web/default/data" },
-    });
-    expect(userOf("/1.0/networks/n1")).toEqual({
-      words: "network n1",
-      ref: { plugin: "lxc", resource: "network", id: "n1" },
-    });
-    expect(userOf("/1.0/images/abc?project=web")).toEqual({ words: "image abc (project web)" });
   });
 });
 

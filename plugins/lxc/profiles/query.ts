@@ -6,20 +6,15 @@
  */
 import type { IncusClient } from "../../../src/incus.js";
 import { byCodeUnit, byName } from "../../../src/order.js";
-import { isManaged, userConfig } from "../holding.js";
-import { asListed } from "../objects.js";
-import { defaultProject } from "../refs.js";
+import { asListed, type IncusObject, liveObject } from "../objects.js";
 import type { Devices } from "../types.js";
 import type { LiveProfile } from "./types.js";
 
-export interface IncusProfile {
+export interface IncusProfile extends IncusObject {
   name: string;
   /** Absent in listings of one project. */
   project?: string;
-  description: string;
-  config: Record<string, string> | null;
   devices: Devices | null;
-  used_by: string[] | null;
 }
 
 export async function queryProfiles(incus: IncusClient): Promise<LiveProfile[]> {
@@ -37,15 +32,5 @@ export async function queryProfiles(incus: IncusClient): Promise<LiveProfile[]> 
 }
 
 export function liveProfile(profile: IncusProfile & { inherited?: true }): LiveProfile {
-  const config = userConfig(profile.config);
-  return {
-    name: profile.name,
-    project: profile.project ?? defaultProject,
-    description: profile.description,
-    config,
-    devices: profile.devices ?? {},
-    usedBy: profile.used_by ?? [],
-    managed: isManaged(config),
-    ...(profile.inherited ? { inherited: true } : {}),
-  };
+  return { name: profile.name, ...liveObject(profile), devices: profile.devices ?? {} };
 }

@@ -4,7 +4,8 @@
  * one that would still hold something); prune deletes only op's projects, never `default`.
  */
 import { describe } from "../diff.js";
-import { configChanges, deletedUsers, deleteReason, descriptionChanges } from "../holding.js";
+import { comparedFor, configChanges, descriptionChanges } from "../holding.js";
+import { deletedIn, deleteReason, usersLeaving } from "../objects.js";
 import { defaultProject, projectId } from "../refs.js";
 import { type LxcAction, type LxcLive, plugin } from "../types.js";
 import type { DesiredProjects, LiveProject, ProjectDelete } from "./types.js";
@@ -28,7 +29,7 @@ export function diffProjects(
       continue;
     }
     const changes = [
-      ...configChanges(project.config, current.config, project.holding),
+      ...configChanges(project.config, current.config, comparedFor(project.holding)),
       ...descriptionChanges(project.description, current.description),
     ];
     if (changes.length === 0) continue;
@@ -46,7 +47,7 @@ export function diffProjects(
 
   const remove = (current: LiveProject, path: string, why: string) => {
     const before: ProjectDelete = { project: current, path };
-    const after = deletedUsers(current.usedBy, planned);
+    const after = usersLeaving(current.usedBy, deletedIn(planned));
     actions.push({
       kind: "delete",
       plugin,

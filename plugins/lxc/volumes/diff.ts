@@ -3,8 +3,9 @@
  * says `ensure: absent` (never by prune: they hold data); a delete waits for the deletes of
  * the containers they are attached to.
  */
-import { usersBeingDeleted } from "../networks/diff.js";
-import { declaredModify } from "../objects.js";
+import { declaredModify } from "../holding.js";
+import { leavingContainers } from "../networks/diff.js";
+import { usersLeaving } from "../objects.js";
 import { volumeId } from "../refs.js";
 import { type LxcAction, plugin } from "../types.js";
 import type { DesiredVolume, LiveVolume } from "./types.js";
@@ -23,7 +24,7 @@ export function diffVolumes(
     const current = byId.get(id);
     if (volume.ensure === "absent") {
       if (current === undefined || current.inherited) continue;
-      const needs = usersBeingDeleted(current.usedBy, deletedContainers);
+      const needs = usersLeaving(current.usedBy, leavingContainers(deletedContainers));
       actions.push({
         kind: "delete",
         plugin,

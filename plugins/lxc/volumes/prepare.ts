@@ -6,10 +6,10 @@
  */
 import {
   inheritedProblem,
-  type Leaving,
+  type Leaves,
   type ProblemSink,
-  usedByWords,
   usersThatStay,
+  usersWords,
 } from "../objects.js";
 import { memoryBytes } from "../prepare.js";
 import { volumeId } from "../refs.js";
@@ -18,7 +18,7 @@ import type { AttachedVolume, DesiredVolume, LivePool, LiveVolume } from "./type
 export interface VolumeContext {
   problems: ProblemSink;
   /** The containers and profiles this run deletes: they no longer hold anything. */
-  leaving: Leaving;
+  leaving: Leaves;
 }
 
 export function resolveVolumes(
@@ -46,7 +46,7 @@ export function resolveVolumes(
       deletable(volume, current, context);
       continue;
     }
-    if (!current.owned && !volume.adopt) {
+    if (!current.managed && !volume.adopt) {
       problems.add(
         `${volume.path}/name`,
         `volume ${volume.name} of pool ${volume.pool} exists and op did not create it; add "adopt": true to let op change it (op never deletes it)`,
@@ -78,7 +78,7 @@ function shrink(volume: DesiredVolume, current: LiveVolume, problems: ProblemSin
 
 /** op deletes only a volume it created, and only once no container that stays has it attached. */
 function deletable(volume: DesiredVolume, current: LiveVolume, context: VolumeContext): void {
-  if (!current.owned) {
+  if (!current.managed) {
     context.problems.add(
       `${volume.path}/ensure`,
       `volume ${volume.name} of pool ${volume.pool} was not created by op (no user.op.managed tag); op does not delete it`,
@@ -89,7 +89,7 @@ function deletable(volume: DesiredVolume, current: LiveVolume, context: VolumeCo
   if (users.length > 0) {
     context.problems.add(
       `${volume.path}/ensure`,
-      `volume ${volume.name} of pool ${volume.pool} is attached to ${users.map(usedByWords).join(", ")}, which stay${users.length === 1 ? "s" : ""}; detach it first (remove it from the container's "volumes" and apply), then delete it`,
+      `volume ${volume.name} of pool ${volume.pool} is attached to ${usersWords(users)}, which stay${users.length === 1 ? "s" : ""}; detach it first (remove it from the container's "volumes" and apply), then delete it`,
     );
   }
 }

@@ -4,8 +4,13 @@
  * volumes are Incus's own, and there is one per container.
  */
 import type { IncusClient } from "../../../src/incus.js";
-import { asListed, everyProject, type IncusObject, liveFields } from "../objects.js";
-import { defaultProject } from "../refs.js";
+import {
+  asListed,
+  everyProject,
+  type IncusObject,
+  liveObject,
+  volatileConfig,
+} from "../objects.js";
 import type { LivePool, LiveVolume } from "./types.js";
 
 interface IncusVolume extends IncusObject {
@@ -50,9 +55,8 @@ export function liveVolume(pool: string, volume: IncusVolume & { inherited?: tru
   return {
     pool,
     name: volume.name,
-    project: volume.project ?? defaultProject,
     contentType: volume.content_type,
-    ...liveFields(volume),
-    ...(volume.inherited ? { inherited: true } : {}),
+    ...liveObject(volume),
+    volatile: volatileConfig(volume.config),
   };
 }

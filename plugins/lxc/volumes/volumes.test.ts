@@ -174,7 +174,7 @@ describe("resolveVolumes", () => {
   });
 
   it("changes a volume op did not create only with adopt, and never deletes it", () => {
-    const foreign = live("data", { owned: false, config: {} });
+    const foreign = live("data", { managed: false, config: {} });
     expect(resolve({ volumes: [{ pool: "default", name: "data" }] }, [foreign])).toEqual([
       '/v/volumes/0/name: volume data of pool default exists and op did not create it; add "adopt": true to let op change it (op never deletes it)',
     ]);
@@ -192,7 +192,7 @@ describe("resolveVolumes", () => {
     const attached = live("data", { usedBy: ["/1.0/instances/web"] });
     const section: LxcSection = { volumes: [{ pool: "default", name: "data", ensure: "absent" }] };
     expect(resolve(section, [attached])).toEqual([
-      `/v/volumes/0/ensure: volume data of pool default is attached to container web, which stays; detach it first (remove it from the container's "volumes" and apply), then delete it`,
+      `/v/volumes/0/ensure: volume data of pool default is attached to instance web, which stays; detach it first (remove it from the container's "volumes" and apply), then delete it`,
     ]);
     expect(resolve(section, [attached], leavingOf({ containers: ["web"] }))).toEqual([]);
   });
