@@ -7,7 +7,7 @@
  * changed only when the file says `adopt: true`: then it is `adopted`, and op compares and
  * writes only the keys (and devices) the file names.
  */
-import type { FieldChange } from "../../src/plugin.js";
+import type { FieldChange, ResourceRef } from "../../src/plugin.js";
 import { change, deviceWords, sameDevice, unionKeys } from "./diff.js";
 import type { ProblemSink } from "./objects.js";
 import { type Devices, type LxcAction, type LxcKinds, plugin, tags } from "./types.js";
@@ -188,27 +188,53 @@ export function written<T>(
   return holding === "owned" ? desired : { ...live, ...desired };
 }
 
-/** The modify of a network or volume whose declared keys differ; undefined when none do. */
+/** The kinds this module serves. */
+export type ObjectKind = "network" | "volume" | "profile" | "project";
+
+/** The modify of an object whose compared fields differ, its reason in `words`; none when none do. */
+export function modifyOf<R extends ObjectKind>(
+  resource: R,
+  id: string,
+  before: LxcKinds[R]["modify"]["before"],
+  after: LxcKinds[R]["modify"]["after"],
+  changes: FieldChange[],
+  words: (change: FieldChange) => string,
+): LxcAction[] {
+  if (changes.length === 0) return [];
+  const reason = changes.map(words).join(", ");
+  return [{ kind: "modify", plugin, resource, id, before, after, changes, reason } as LxcAction];
+}
+
+/** The modify of a network or volume whose declared keys differ (Compared says why). */
 export function declaredModify<R extends "network" | "volume">(
   resource: R,
   id: string,
   before: LxcKinds[R]["modify"]["before"],
   after: LxcKinds[R]["modify"]["after"],
-): LxcAction | undefined {
+): LxcAction[] {
   const changes = [
     ...configChanges(after.config, before.config, "declared"),
     ...descriptionChanges(after.description, before.description),
   ];
-  if (changes.length === 0) return undefined;
+  return modifyOf(resource, id, before, after, changes, changeWords);
+}
+
+/** The delete of an object; `needs`: the deletes of its users in the same run, done first. */
+export function deleteOf<R extends ObjectKind>(
+  resource: R,
+  id: string,
+  before: LxcKinds[R]["delete"],
+  reason: string,
+  needs: readonly ResourceRef[],
+): LxcAction {
   return {
-    kind: "modify",
+    kind: "delete",
     plugin,
     resource,
     id,
     before,
-    after,
-    changes,
-    reason: changes.map(changeWords).join(", "),
+    reason,
+    ...(needs.length > 0 ? { needs: [...needs] } : {}),
   } as LxcAction;
 }
 

@@ -2,7 +2,7 @@
  * Pure: declared networks vs live → one action each. A delete waits for the deletes of the
  * containers that use the network (their ids in `deletedContainers`).
  */
-import { declaredModify } from "../holding.js";
+import { declaredModify, deleteOf } from "../holding.js";
 import { leavingIds, usersLeaving } from "../objects.js";
 import { networkId } from "../refs.js";
 import { type LxcAction, plugin } from "../types.js";
@@ -20,15 +20,7 @@ export function diffNetworks(
   const byId = new Map(live.map((network) => [networkId(network.project, network.name), network]));
   const remove = (current: LiveNetwork, why: string): LxcAction => {
     const needs = usersLeaving(current.usedBy, leavingContainers(deletedContainers));
-    return {
-      kind: "delete",
-      plugin,
-      resource,
-      id: networkId(current.project, current.name),
-      before: current,
-      reason: why,
-      ...(needs.length > 0 ? { needs } : {}),
-    };
+    return deleteOf(resource, networkId(current.project, current.name), current, why, needs);
   };
   for (const network of desired) {
     const id = networkId(network.project, network.name);
@@ -50,8 +42,7 @@ export function diffNetworks(
       });
       continue;
     }
-    const modify = declaredModify(resource, id, current, network);
-    if (modify !== undefined) actions.push(modify);
+    actions.push(...declaredModify(resource, id, current, network));
   }
   if (prune) {
     const named = new Set(desired.map((network) => networkId(network.project, network.name)));

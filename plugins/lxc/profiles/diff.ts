@@ -5,7 +5,14 @@
  * query saw.
  */
 import { describe } from "../diff.js";
-import { comparedFor, configChanges, descriptionChanges, deviceChanges } from "../holding.js";
+import {
+  comparedFor,
+  configChanges,
+  deleteOf,
+  descriptionChanges,
+  deviceChanges,
+  modifyOf,
+} from "../holding.js";
 import { deletedIn, deleteReason, usersLeaving } from "../objects.js";
 import { defaultProject, profileId, projectRef } from "../refs.js";
 import { type LxcAction, type LxcLive, plugin } from "../types.js";
@@ -39,36 +46,21 @@ export function diffProfiles(
       });
       continue;
     }
+    const compared = comparedFor(profile.holding);
     const changes = [
-      ...configChanges(profile.config, current.config, comparedFor(profile.holding)),
-      ...deviceChanges(profile.devices, current.devices, comparedFor(profile.holding)),
+      ...configChanges(profile.config, current.config, compared),
+      ...deviceChanges(profile.devices, current.devices, compared),
       ...descriptionChanges(profile.description, current.description),
     ];
-    if (changes.length === 0) continue;
-    actions.push({
-      kind: "modify",
-      plugin,
-      resource,
-      id,
-      before: current,
-      after: profile,
-      changes,
-      reason: changes.map(describe).join(", "),
-    });
+    actions.push(...modifyOf(resource, id, current, profile, changes, describe));
   }
 
   for (const { profile: current, path, why } of profilesLeaving(desired, liveProfiles, prune)) {
-    const before: ProfileDelete = { profile: current, path };
     const after = usersLeaving(current.usedBy, deletedIn(planned));
-    actions.push({
-      kind: "delete",
-      plugin,
-      resource,
-      id: profileId(current.project, current.name),
-      before,
-      reason: deleteReason(why, after),
-      ...(after.length > 0 ? { needs: after } : {}),
-    });
+    const id = profileId(current.project, current.name);
+    actions.push(
+      deleteOf(resource, id, { profile: current, path }, deleteReason(why, after), after),
+    );
   }
   return actions;
 }

@@ -3,7 +3,7 @@
  * says `ensure: absent` (never by prune: they hold data); a delete waits for the deletes of
  * the containers they are attached to.
  */
-import { declaredModify } from "../holding.js";
+import { declaredModify, deleteOf } from "../holding.js";
 import { leavingContainers } from "../networks/diff.js";
 import { usersLeaving } from "../objects.js";
 import { volumeId } from "../refs.js";
@@ -25,15 +25,9 @@ export function diffVolumes(
     if (volume.ensure === "absent") {
       if (current === undefined || current.inherited) continue;
       const needs = usersLeaving(current.usedBy, leavingContainers(deletedContainers));
-      actions.push({
-        kind: "delete",
-        plugin,
-        resource,
-        id,
-        before: current,
-        reason: "ensure: absent (its data goes with it)",
-        ...(needs.length > 0 ? { needs } : {}),
-      });
+      actions.push(
+        deleteOf(resource, id, current, "ensure: absent (its data goes with it)", needs),
+      );
       continue;
     }
     if (current === undefined) {
@@ -48,8 +42,7 @@ export function diffVolumes(
       });
       continue;
     }
-    const modify = declaredModify(resource, id, current, volume);
-    if (modify !== undefined) actions.push(modify);
+    actions.push(...declaredModify(resource, id, current, volume));
   }
   return actions;
 }
