@@ -4,18 +4,14 @@
  * unused profiles, what waits for what, and containers' references checked.
  */
 import { describe, expect, it } from "vitest";
-import { OpError } from "../../../src/errors.js";
-import type { Ctx } from "../../../src/plugin.js";
 import { checkLxc } from "../check.js";
-import { diffLxc } from "../diff.js";
 import { lxcPlugin, reportLxc } from "../index.js";
+import { quietCtx as ctx, liveContainer, planOf, problemsOf } from "../lxc.testing.js";
 import { prepareLxc } from "../prepare.js";
 import type { LiveProject } from "../projects/types.js";
-import type { DesiredContainer, LiveContainer, LxcLive, LxcSection } from "../types.js";
+import type { DesiredContainer, LxcLive } from "../types.js";
 import { checkContainerRefs } from "./prepare.js";
 import type { LiveProfile } from "./types.js";
-
-const ctx = { log: { debug() {}, info() {}, warn() {} }, cacheDir: undefined } as unknown as Ctx;
 
 function liveProfile(name: string, fields: Partial<LiveProfile> = {}): LiveProfile {
   return {
@@ -47,29 +43,16 @@ function liveState(profiles: LiveProfile[], fields: Partial<LxcLive> = {}): LxcL
   };
 }
 
-function liveContainer(name: string, profiles: string[]): LiveContainer {
-  return {
-    name,
-    project: "default",
-    managed: true,
-    status: "stopped",
-    image: "op-test/busybox",
+/** A container of op's using `profiles`. */
+function usingProfiles(name: string, profiles: string[]) {
+  return liveContainer(name, {
     profiles,
     config: {
       "user.op.managed": "true",
       "user.op.id": name,
       "user.op.image": "op-test/busybox",
     },
-    devices: {},
-    put: {
-      architecture: "x86_64",
-      ephemeral: false,
-      stateful: false,
-      description: "",
-      volatile: {},
-    },
-    addresses: [],
-  };
+  });
 }
 
 const container = (name: string, profiles: string[], fields: object = {}) => ({
@@ -79,16 +62,6 @@ const container = (name: string, profiles: string[], fields: object = {}) => ({
   profiles,
   ...fields,
 });
-
-async function planOf(section: LxcSection, live: LxcLive) {
-  return diffLxc(await prepareLxc(section, live, ctx), live);
-}
-
-async function problemsOf(section: LxcSection, live: LxcLive): Promise<readonly string[]> {
-  const error = await prepareLxc(section, live, ctx).catch((e: unknown) => e);
-  expect(error).toBeInstanceOf(OpError);
-  return (error as OpError).details;
-}
 
 const nic = { type: "nic", network: "br0", name: "eth1" };
 
@@ -193,7 +166,7 @@ describe("deleting a profile", () => {
 
   it("waits for the delete of the container using it", async () => {
     const live = liveState([liveProfile("small", { usedBy: ["/1.0/instances/ct1"] })], {
-      containers: [liveContainer("ct1", ["default", "small"])],
+      containers: [usingProfiles("ct1", ["default", "small"])],
     });
     const actions = await planOf(
       {
@@ -212,7 +185,7 @@ describe("deleting a profile", () => {
 
   it("is refused while a container that stays uses it, naming both", async () => {
     const live = liveState([liveProfile("small", { usedBy: ["/1.0/instances/ct1"] })], {
-      containers: [liveContainer("ct1", ["default", "small"])],
+      containers: [usingProfiles("ct1", ["default", "small"])],
     });
     const actions = await planOf({ profiles: [{ name: "small", ensure: "absent" }] }, live);
     expect(lxcPlugin.guard?.(actions, live, { allowUplink: false })).toEqual([
@@ -245,7 +218,7 @@ describe("what a container names", () => {
     ]);
     const changed = await planOf(
       { profiles: [{ name: "small" }], containers: [container("ct1", ["default", "small"])] },
-      liveState([], { containers: [liveContainer("ct1", ["default"])] }),
+      liveState([], { containers: [usingProfiles("ct1", ["default"])] }),
     );
     expect(changed.find((a) => a.resource === "container")).toMatchObject({
       kind: "modify",
