@@ -130,10 +130,11 @@ export function configOf(
  * Which keys (and devices) of an object are compared with the live ones: `all` of them, or
  * only those the file `declared`. The rule differs by kind and holding, so it is the caller's:
  * - an owned profile or project is all op's (it writes the whole of it), so a key added by
- *   hand is drift: `all` (a project's feature defaults are in its desired config, prepare.ts);
+ *   hand is drift: `all` (the feature keys Incus gives a new project are in its desired
+ *   config, plugins/lxc/projects/prepare.ts);
  * - an adopted object is someone else's: only the keys the file names are op's, `declared`;
- * - networks and volumes: Incus fills in keys the file leaves out when it creates them
- *   (`ipv4.nat`, `ipv4.address`, a volume's `block.*`), which would be drift on every run:
+ * - networks and volumes: Incus fills in keys the file leaves out when it creates them (a
+ *   network's `ipv4.address`, `ipv4.nat`, `ipv6.address`), which would be drift on every run:
  *   `declared`, owned or not.
  */
 export type Compared = "all" | "declared";
