@@ -125,10 +125,7 @@ export function createIncusClient(
   const http = process.getBuiltinModule("node:http");
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   // Every call is scoped to the project (Incus's default project when none is given).
-  const scoped = (path: string) =>
-    options.project === undefined
-      ? path
-      : `${path}${path.includes("?") ? "&" : "?"}project=${encodeURIComponent(options.project)}`;
+  const scoped = (path: string) => withProject(path, options.project);
 
   /**
    * One HTTP exchange, bounded by `answerMs`. A failure once the whole request has been
@@ -396,10 +393,24 @@ export function createIncusClient(
   };
 }
 
+/**
+ * `path` scoped to `project`: unchanged when none is given, or when the path names a project
+ * already (a call a plugin scopes itself, such as plugins/lxc/refs.ts inProject, made by a
+ * client bound to a project, would otherwise carry two `project=` parameters).
+ */
+export function withProject(path: string, project: string | undefined): string {
+  if (project === undefined) return path;
+  const query = path.includes("?") ? path.slice(path.indexOf("?") + 1) : undefined;
+  if (query !== undefined && new URLSearchParams(query).has("project")) return path;
+  return `${path}${query === undefined ? "?" : "&"}project=${encodeURIComponent(project)}`;
+}
+
 /** The files API path of `path` in `instance`, scoped to `project` when one is named. */
 function filesPath(instance: string, path: string, project: string | undefined): string {
-  const scope = project === undefined ? "" : `&project=${encodeURIComponent(project)}`;
-  return `/1.0/instances/${encodeURIComponent(instance)}/files?path=${encodeURIComponent(path)}${scope}`;
+  return withProject(
+    `/1.0/instances/${encodeURIComponent(instance)}/files?path=${encodeURIComponent(path)}`,
+    project,
+  );
 }
 
 function refused(what: string, message: string): OpError {

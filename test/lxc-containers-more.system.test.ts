@@ -25,9 +25,8 @@ import {
   sh,
   startedAt,
   testCtx,
+  testEntry,
   testId,
-  testImage,
-  uid,
 } from "./support/lxc.js";
 
 const containers: string[] = [];
@@ -40,12 +39,7 @@ afterAll(async () => {
   }
 });
 
-/** A container entry with a test name and id, remembered for clean-up (default project). */
-function entry(fields: Record<string, unknown> = {}): { name: string } & Record<string, unknown> {
-  const name = `optest-${uid()}`;
-  if (fields.project === undefined) containers.push(name);
-  return { id: testId(), name, image: testImage, stop_timeout: 10, ...fields };
-}
+const entry = (fields: Record<string, unknown> = {}) => testEntry(containers, fields);
 
 async function snapshotsOf(name: string): Promise<string[]> {
   const urls = await incus.request<string[]>("GET", `/1.0/instances/${name}/snapshots`);

@@ -3,7 +3,8 @@
  * created, re-applied as a no-op, drift made by hand fixed, a container on a managed network
  * gets its address by DHCP and writes into its volume, deleting the container keeps the
  * volume, and the refusals (an attached volume or a used network deleted, overlapping subnets,
- * a missing pool). Every network (`optn…`, 198.18.200-250.0/24, no NAT), volume and container
+ * a missing pool), and a client bound to one project never pruning what it inherits from the
+ * default project. Every network (`optn…`, 198.18.200-250.0/24, no NAT), volume and container
  * here is the test's own and is removed after, also on failure.
  */
 import { randomInt } from "node:crypto";
@@ -11,6 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { OpError } from "../src/errors.js";
 import {
   createLinuxBridge,
+  createProject,
   inContainer,
   incus,
   isNotFound,
@@ -18,7 +20,9 @@ import {
   reconcile,
   removeBridge,
   removeContainers,
+  removeProject,
   sh,
+  testCtx,
   testImage,
   uid,
 } from "./support/lxc.js";
@@ -164,8 +168,8 @@ describe("lxc networks and volumes", () => {
       containers: [{ id: ct.id, image: testImage }],
     });
     expect(refused).toEqual([
-      `/plugins/lxc/networks/0/ensure: network ${net.name} is in use by container ${ct.id}, which stays; detach it first (or delete the containers in the same run)`,
-      `/plugins/lxc/volumes/0/ensure: volume ${vol.name} of pool default is attached to container ${ct.id}, which stays; detach it first (remove it from the container's "volumes" and apply), then delete it`,
+      `/plugins/lxc/networks/0/ensure: network ${net.name} is in use by instance ${ct.id}, which stays; detach it first (or delete the containers in the same run)`,
+      `/plugins/lxc/volumes/0/ensure: volume ${vol.name} of pool default is attached to instance ${ct.id}, which stays; detach it first (remove it from the container's "volumes" and apply), then delete it`,
     ]);
     expect(await liveVolume(vol.name)).toBeDefined();
 
@@ -256,5 +260,37 @@ describe("lxc networks and volumes", () => {
     expect(
       (await reconcile({ volumes: [{ ...vol, size: "128MiB", ensure: "absent" }] })).errors,
     ).toEqual(new Map());
+  });
+});
+
+describe("prune with a client bound to one project", () => {
+  it("leaves op's network and profile of the default project alone: they are inherited", async () => {
+    // Made by op with the default project's client, as another test running alongside does.
+    const net = network();
+    expect((await reconcile({ networks: [net] })).errors).toEqual(new Map());
+    const profile = `optest-${uid()}`;
+    await incus.request("POST", "/1.0/profiles", {
+      name: profile,
+      config: { "user.op.managed": "true" },
+    });
+    // A project of its own with no networks or profiles: Incus lists the default project's.
+    const project = await createProject();
+    try {
+      const ctx = testCtx(undefined, project);
+      expect(await plan({ prune: true }, ctx)).toEqual([]);
+      // Still visible from the project: a container there may use the network.
+      expect(await plan({ containers: [container({ network: net.name })] }, ctx)).toEqual([
+        expect.objectContaining({ kind: "create", resource: "container" }),
+      ]);
+      const run = await reconcile({ prune: true }, ctx);
+      expect(run.actions).toEqual([]);
+      expect((await liveNetwork(net.name)).config["user.op.managed"]).toBe("true");
+      expect(await incus.request("GET", `/1.0/profiles/${profile}`)).toBeDefined();
+    } finally {
+      await removeProject(project);
+      await incus.request("DELETE", `/1.0/profiles/${profile}`).catch((error: unknown) => {
+        if (!isNotFound(error)) throw error;
+      });
+    }
   });
 });

@@ -39,7 +39,7 @@ import {
   sh,
   startedAt,
   testCtx,
-  testId,
+  testEntry,
   testImage,
   uid,
 } from "./support/lxc.js";
@@ -53,15 +53,7 @@ afterAll(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A container entry with a test name and id, remembered for clean-up. */
-function entry(
-  fields: Record<string, unknown> = {},
-): { id: number; name: string } & Record<string, unknown> {
-  const id = testId();
-  const name = `optest-${uid()}`;
-  containers.push(name);
-  return { id, name, image: testImage, stop_timeout: 10, ...fields };
-}
+const entry = (fields: Record<string, unknown> = {}) => testEntry(containers, fields);
 
 /** A host directory an unprivileged container's root may write (idmap base 1000000). */
 function hostDir(): string {

@@ -7,6 +7,7 @@ import { renderPlan } from "../../src/cli/output.js";
 import type { Action, DeleteAction, ModifyAction } from "../../src/plugin.js";
 import { linkRef, ovsDatabaseRef } from "../network/refs.js";
 import { containerChanges, deviceWords, diffLxc } from "./diff.js";
+import { liveContainer } from "./lxc.testing.js";
 import type {
   DesiredAbsent,
   DesiredContainer,
@@ -15,28 +16,6 @@ import type {
   LxcKinds,
   LxcLive,
 } from "./types.js";
-
-function liveContainer(name: string, fields: Partial<LiveContainer> = {}): LiveContainer {
-  return {
-    name,
-    project: "default",
-    managed: true,
-    status: "stopped",
-    image: "op-test/busybox",
-    profiles: ["default"],
-    config: { "user.op.managed": "true", "user.op.image": "op-test/busybox" },
-    devices: {},
-    put: {
-      architecture: "x86_64",
-      ephemeral: false,
-      stateful: false,
-      description: "",
-      volatile: {},
-    },
-    addresses: [],
-    ...fields,
-  };
-}
 
 function desiredContainer(name: string, fields: Partial<DesiredContainer> = {}): DesiredContainer {
   return {

@@ -1,54 +1,18 @@
 /**
- * What op's Incus objects beyond containers share (projects, profiles): who holds an object
- * the file declares, what is compared of it, what is written back, and what Incus says uses it.
+ * The file's side of the Incus object kinds beside containers (networks, volumes, profiles,
+ * projects): the config an entry asks for, how op holds the object, and what is compared and
+ * written. The host's side, listings and `used_by`, is plugins/lxc/objects.ts.
  *
- * An object op created carries `user.op.managed=true` and is `owned`: op compares and writes
- * all of it. One op did not create is changed only when the file says `adopt: true`: then it is
- * `adopted`, and op compares and writes only the keys (and devices) the file names.
+ * An object op created carries `user.op.managed=true` and is `owned`. One op did not create is
+ * changed only when the file says `adopt: true`: then it is `adopted`, and op compares and
+ * writes only the keys (and devices) the file names.
  */
-import { type Action, describeRef, type FieldChange, type ResourceRef } from "../../src/plugin.js";
+import type { FieldChange, ResourceRef } from "../../src/plugin.js";
 import { change, deviceWords, sameDevice, unionKeys } from "./diff.js";
-import { containerRef, defaultProject, networkRef, profileRef, volumeRef } from "./refs.js";
-import { type Devices, tags } from "./types.js";
+import type { ProblemSink } from "./objects.js";
+import { type Devices, type LxcAction, type LxcKinds, plugin, tags } from "./types.js";
 
 export type Holding = "owned" | "adopted";
-
-/** Config values as the file may write them (numbers, booleans) turned into Incus's strings. */
-export function configStrings(
-  config: Record<string, string | number | boolean | undefined> | undefined,
-): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(config ?? {}).flatMap(([key, value]) =>
-      value === undefined ? [] : [[key, String(value)]],
-    ),
-  );
-}
-
-/** A device map as the file may write it, with string values. */
-export function deviceStrings(
-  devices:
-    | Record<string, Record<string, string | number | boolean | undefined> | undefined>
-    | undefined,
-): Devices {
-  return Object.fromEntries(
-    Object.entries(devices ?? {}).flatMap(([name, device]) =>
-      device === undefined ? [] : [[name, configStrings(device)]],
-    ),
-  );
-}
-
-/** Incus's config without the keys it sets for itself (`volatile.*`): those are never drift. */
-export function userConfig(
-  config: Record<string, string> | null | undefined,
-): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(config ?? {}).filter(([key]) => !key.startsWith("volatile.")),
-  );
-}
-
-export function isManaged(config: Record<string, string>): boolean {
-  return config[tags.managed] === "true";
-}
 
 /**
  * How op holds an object the file declares, or the problem: one that exists, is not op's and
@@ -64,31 +28,140 @@ export function holdingOf(
   return { problem: `${what} exists and is not op's; set adopt: true` };
 }
 
-/** What op writes: an owned object as the file has it, an adopted one with the file's keys over it. */
-export function written<T>(
-  desired: Record<string, T>,
-  live: Record<string, T>,
-  holding: Holding,
-): Record<string, T> {
-  return holding === "owned" ? desired : { ...live, ...desired };
+/** Config values as the file may write them (numbers, booleans) turned into Incus's strings. */
+export function configStrings(config: Record<string, unknown> | undefined): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(config ?? {}).flatMap(([key, value]) =>
+      value === undefined ? [] : [[key, String(value)]],
+    ),
+  );
 }
 
-/** The config keys that differ (an adopted object's keys the file does not name are not compared). */
+/** A device map as the file may write it, with string values. */
+export function deviceStrings(
+  devices: Record<string, Record<string, unknown> | undefined> | undefined,
+): Devices {
+  return Object.fromEntries(
+    Object.entries(devices ?? {}).flatMap(([name, device]) =>
+      device === undefined ? [] : [[name, configStrings(device)]],
+    ),
+  );
+}
+
+/** A typed field that sets an Incus key: its key, its JSON path, and its value (if given). */
+export type TypedKey = [key: string, path: string, value: string | boolean | undefined];
+
+/**
+ * Whether `id` is declared here first; a second declaration is a problem at `path`/name.
+ * `seen` maps the ids declared so far to their JSON paths.
+ */
+export function declaredFirst(
+  seen: Map<string, string>,
+  id: string,
+  path: string,
+  what: string,
+  problems: ProblemSink,
+): boolean {
+  const first = seen.get(id);
+  if (first !== undefined) {
+    problems.add(`${path}/name`, `${what} "${id}" is also declared by ${first}`);
+    return false;
+  }
+  seen.set(id, path);
+  return true;
+}
+
+/**
+ * An entry's config (configOf) with op's ownership tag added unless the entry adopts an
+ * object op did not create; the file itself may not set op's tags.
+ */
+export function ownedConfig(
+  spec: { config?: Record<string, unknown>; adopt?: boolean },
+  path: string,
+  typed: readonly TypedKey[],
+  problems: ProblemSink,
+): { config: Record<string, string>; paths: Record<string, string>; adopt: boolean } {
+  for (const key of Object.keys(spec.config ?? {})) {
+    if (key.startsWith("user.op.")) {
+      problems.add(
+        `${path}/config/${key}`,
+        `${key} is op's own ownership tag; op sets it on what it creates, the file cannot`,
+      );
+    }
+  }
+  const { config, paths } = configOf(spec.config, path, typed, problems);
+  const adopt = spec.adopt ?? false;
+  if (!adopt) config[tags.managed] = "true";
+  return { config, paths, adopt };
+}
+
+/**
+ * The config an object's entry asks for: its raw `config` keys, and each typed field's key. A
+ * key given both ways with different values is a problem naming both JSON paths. `paths`
+ * gives each key's JSON path (the typed field's when both say it).
+ */
+export function configOf(
+  raw: Record<string, unknown> | undefined,
+  path: string,
+  typed: readonly TypedKey[],
+  problems: ProblemSink,
+): { config: Record<string, string>; paths: Record<string, string> } {
+  const config = configStrings(raw);
+  const paths = Object.fromEntries(
+    Object.keys(config).map((key) => [key, `${path}/config/${key}`]),
+  );
+  for (const [key, at, value] of typed) {
+    if (value === undefined) continue;
+    const text = String(value);
+    const given = config[key];
+    if (given !== undefined && given !== text) {
+      problems.add(
+        at,
+        `${key} is given twice with different values: ${at} = ${JSON.stringify(value)}, ${path}/config/${key} = ${JSON.stringify(given)}`,
+      );
+    }
+    config[key] = text;
+    paths[key] = at;
+  }
+  return { config, paths };
+}
+
+/**
+ * Which keys (and devices) of an object are compared with the live ones: `all` of them, or
+ * only those the file `declared`. The rule differs by kind and holding, so it is the caller's:
+ * - an owned profile or project is all op's (it writes the whole of it), so a key added by
+ *   hand is drift: `all` (the feature keys Incus gives a new project are in its desired
+ *   config, plugins/lxc/projects/prepare.ts);
+ * - an adopted object is someone else's: only the keys the file names are op's, `declared`;
+ * - networks and volumes: Incus fills in keys the file leaves out when it creates them (a
+ *   network's `ipv4.address`, `ipv4.nat`, `ipv6.address`), which would be drift on every run:
+ *   `declared`, owned or not.
+ */
+export type Compared = "all" | "declared";
+
+/** The rule for a profile or project: everything of an owned one, the named keys of an adopted one. */
+export function comparedFor(holding: Holding): Compared {
+  return holding === "owned" ? "all" : "declared";
+}
+
+function comparedKeys(desired: object, live: object, compared: Compared): string[] {
+  return compared === "all" ? unionKeys(desired, live) : Object.keys(desired).sort();
+}
+
+/** The config keys that differ, under the kind's rule (Compared). */
 export function configChanges(
   desired: Record<string, string>,
   live: Record<string, string>,
-  holding: Holding,
+  compared: Compared,
 ): FieldChange[] {
-  const keys = holding === "owned" ? unionKeys(desired, live) : Object.keys(desired).sort();
-  return keys
+  return comparedKeys(desired, live, compared)
     .filter((key) => desired[key] !== live[key])
     .map((key) => change(`config.${key}`, live[key], desired[key]));
 }
 
 /** The devices that differ, in the words of a container's (diff.ts deviceWords). */
-export function deviceChanges(desired: Devices, live: Devices, holding: Holding): FieldChange[] {
-  const names = holding === "owned" ? unionKeys(desired, live) : Object.keys(desired).sort();
-  return names.flatMap((name) => {
+export function deviceChanges(desired: Devices, live: Devices, compared: Compared): FieldChange[] {
+  return comparedKeys(desired, live, compared).flatMap((name) => {
     const before = live[name];
     const after = desired[name];
     if (sameDevice(before, after)) return [];
@@ -107,67 +180,69 @@ export function descriptionChanges(desired: string | undefined, live: string): F
   return desired === undefined || desired === live ? [] : [change("description", live, desired)];
 }
 
-/** One entry of an Incus `used_by` list: what it is, in words, and its ref when op has one. */
-export interface User {
-  words: string;
-  ref?: ResourceRef;
+/** What op writes: an owned object as the file has it, an adopted one with the file's keys over it. */
+export function written<T>(
+  desired: Record<string, T>,
+  live: Record<string, T>,
+  holding: Holding,
+): Record<string, T> {
+  return holding === "owned" ? desired : { ...live, ...desired };
 }
 
-/**
- * `/1.0/instances/ct1?project=p` → instance ct1 (project p), with the ref of op's kind for it
- * (container, profile, network, custom volume); any other kind in words only.
- */
-export function userOf(url: string): User {
-  const parsed = new URL(url, "http://incus");
-  const project = parsed.searchParams.get("project") ?? defaultProject;
-  const [collection = "object", name = "", ...rest] = parsed.pathname
-    .split("/")
-    .slice(2)
-    .map(decodeURIComponent);
-  const words = (what: string) =>
-    project === defaultProject ? what : `${what} (project ${project})`;
-  switch (collection) {
-    case "instances":
-      return { words: words(`instance ${name}`), ref: containerRef(project, name) };
-    case "profiles":
-      return { words: words(`profile ${name}`), ref: profileRef(project, name) };
-    case "networks":
-      return { words: words(`network ${name}`), ref: networkRef(project, name) };
-    case "storage-pools": {
-      // /1.0/storage-pools/POOL/volumes/TYPE/NAME
-      const [, type, volume = ""] = rest;
-      return {
-        words: words(`${type ?? ""} volume ${name}/${volume}`),
-        ...(type === "custom" ? { ref: volumeRef(project, name, volume) } : {}),
-      };
-    }
-    default:
-      return { words: words(`${collection.replace(/s$/, "")} ${[name, ...rest].join("/")}`) };
-  }
+/** The kinds this module serves. */
+export type ObjectKind = "network" | "volume" | "profile" | "project";
+
+/** The modify of an object whose compared fields differ, its reason in `words`; none when none do. */
+export function modifyOf<R extends ObjectKind>(
+  resource: R,
+  id: string,
+  before: LxcKinds[R]["modify"]["before"],
+  after: LxcKinds[R]["modify"]["after"],
+  changes: FieldChange[],
+  words: (change: FieldChange) => string,
+): LxcAction[] {
+  if (changes.length === 0) return [];
+  const reason = changes.map(words).join(", ");
+  return [{ kind: "modify", plugin, resource, id, before, after, changes, reason } as LxcAction];
 }
 
-/** The users of an object that this run deletes: its own delete waits for theirs. */
-export function deletedUsers(usedBy: readonly string[], planned: readonly Action[]): ResourceRef[] {
-  const deletes = planned.filter((a) => a.kind === "delete");
-  return usedBy.flatMap((url) => {
-    const { ref } = userOf(url);
-    return ref !== undefined && deletes.some((a) => sameRef(a, ref)) ? [ref] : [];
-  });
+/** The modify of a network or volume whose declared keys differ (Compared says why). */
+export function declaredModify<R extends "network" | "volume">(
+  resource: R,
+  id: string,
+  before: LxcKinds[R]["modify"]["before"],
+  after: LxcKinds[R]["modify"]["after"],
+): LxcAction[] {
+  const changes = [
+    ...configChanges(after.config, before.config, "declared"),
+    ...descriptionChanges(after.description, before.description),
+  ];
+  return modifyOf(resource, id, before, after, changes, changeWords);
 }
 
-/** Why an object is deleted, with what it waits for. */
-export function deleteReason(why: string, after: readonly ResourceRef[]): string {
-  return after.length === 0 ? why : `${why}; after ${after.map(describeRef).join(", ")}`;
+/** The delete of an object; `needs`: the deletes of its users in the same run, done first. */
+export function deleteOf<R extends ObjectKind>(
+  resource: R,
+  id: string,
+  before: LxcKinds[R]["delete"],
+  reason: string,
+  needs: readonly ResourceRef[],
+): LxcAction {
+  return {
+    kind: "delete",
+    plugin,
+    resource,
+    id,
+    before,
+    reason,
+    ...(needs.length > 0 ? { needs: [...needs] } : {}),
+  } as LxcAction;
 }
 
-export function sameRef(a: ResourceRef, b: ResourceRef): boolean {
-  return a.plugin === b.plugin && a.resource === b.resource && a.id === b.id;
-}
-
-/** The users of an object that this run does not delete: they keep it from being deleted. */
-export function remainingUsers(usedBy: readonly string[], planned: readonly Action[]): User[] {
-  const deletes = planned.filter((a) => a.kind === "delete");
-  return usedBy
-    .map(userOf)
-    .filter(({ ref }) => ref === undefined || !deletes.some((a) => sameRef(a, ref)));
+/** A network's or volume's change in a person's words: `ipv4.dhcp false → true`. */
+export function changeWords(change: FieldChange): string {
+  const key = change.path.replace(/^config\./, "");
+  return change.before === undefined
+    ? `set ${key} ${String(change.after)}`
+    : `${key} ${String(change.before)} → ${String(change.after)}`;
 }

@@ -5,15 +5,17 @@
 import type { Ctx } from "../../src/plugin.js";
 import { checkNetworks } from "./networks/check.js";
 import { checkContainerNetwork, type DeclaredLink, resolveNetworks } from "./networks/prepare.js";
-import type { ProblemSink } from "./objects.js";
-import { containerId, defaultProject } from "./refs.js";
+import { leavingIds, type ProblemSink } from "./objects.js";
+import { profilesLeaving } from "./profiles/diff.js";
+import type { DesiredProfiles } from "./profiles/types.js";
+import { containerId, defaultProject, profileId } from "./refs.js";
 import type { DesiredAbsent, DesiredContainer, LxcLive, LxcSection } from "./types.js";
 import { checkVolumes } from "./volumes/check.js";
 import { checkAttachedVolumes, resolveVolumes } from "./volumes/prepare.js";
 
 /**
  * Networks and volumes normalised and checked against the host, and the containers' use of
- * them: a container that is deleted this run (absent or pruned) no longer holds them.
+ * them: a container or profile that is deleted this run (absent or pruned) no longer holds them.
  */
 export function prepareObjects(
   section: LxcSection,
@@ -24,6 +26,8 @@ export function prepareObjects(
     containers: readonly DesiredContainer[];
     absent: readonly DesiredAbsent[];
     prune: boolean;
+    /** The file's profiles: one deleted this run no longer holds a network or volume. */
+    profiles: DesiredProfiles;
     declaredLinks: readonly DeclaredLink[];
     /** Read only when the file declares networks. */
     sys: () => Ctx["host"]["sys"];
@@ -32,14 +36,20 @@ export function prepareObjects(
   const named = new Set(
     [...run.containers, ...run.absent].map((c) => containerId(c.project, c.name)),
   );
-  const leaving = new Set([
-    ...run.absent.map((gone) => containerId(gone.project, gone.name)),
-    ...live.containers
-      .map((c) => ({ ...c, id: containerId(c.project, c.name) }))
-      .filter((c) => run.prune && c.managed && !named.has(c.id))
-      .map((c) => c.id),
-  ]);
-  const stays = (id: string) => !leaving.has(id);
+  const leaving = leavingIds({
+    containers: new Set([
+      ...run.absent.map((gone) => containerId(gone.project, gone.name)),
+      ...live.containers
+        .filter((c) => run.prune && c.managed)
+        .map((c) => containerId(c.project, c.name))
+        .filter((id) => !named.has(id)),
+    ]),
+    profiles: new Set(
+      profilesLeaving(run.profiles, live.profiles ?? [], run.prune).map(({ profile }) =>
+        profileId(profile.project, profile.name),
+      ),
+    ),
+  });
   const networks = checkNetworks(section, base, problems);
   const volumes = checkVolumes(section, base, problems);
   const liveNetworks = live.networks ?? [];
@@ -48,9 +58,9 @@ export function prepareObjects(
     problems,
     declaredLinks: run.declaredLinks,
     sys: run.sys,
-    stays,
+    leaving,
   });
-  resolveVolumes(volumes, storage, { problems, stays });
+  resolveVolumes(volumes, storage, { problems, leaving });
   for (const container of run.containers) {
     checkContainerNetwork(container, networks, liveNetworks, problems);
     checkAttachedVolumes(container, volumes, storage, problems);

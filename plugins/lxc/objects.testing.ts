@@ -1,5 +1,12 @@
 /** What the unit tests of networks and volumes share: a problem collector, an owned object. */
 
+import { type Leaves, leavingIds } from "./objects.js";
+
+/** What a run deletes, by container and profile ids (nothing when not given). */
+export function leavingOf(ids: { containers?: string[]; profiles?: string[] } = {}): Leaves {
+  return leavingIds({ containers: new Set(ids.containers), profiles: new Set(ids.profiles) });
+}
+
 /** Collects problems as `PATH: MESSAGE` lines, as prepare reports them. */
 export function collect(): { lines: string[]; add(path: string, message: string): void } {
   const lines: string[] = [];
@@ -10,7 +17,7 @@ export function collect(): { lines: string[]; add(path: string, message: string)
 export function ownedFields() {
   return {
     project: "default",
-    owned: true,
+    managed: true,
     description: "",
     config: { "user.op.managed": "true" } as Record<string, string>,
     volatile: {},

@@ -1,96 +1,17 @@
 /**
- * What the Incus objects beside containers (managed networks, custom volumes) share: a config
- * built from typed fields and raw keys that must agree, the server's own keys kept apart,
- * the keys the file gives compared with the live ones, and `used_by` read as instances.
+ * The host's side of the Incus object kinds beside containers (networks, volumes, profiles,
+ * projects): how their listings read, as a client of the whole host or of one project sees
+ * them, and what Incus says uses each (`used_by`). The file's side, who holds an object and
+ * what is compared and written, is plugins/lxc/holding.ts.
  */
 import type { IncusClient } from "../../src/incus.js";
-import type { FieldChange } from "../../src/plugin.js";
-import { containerId, defaultProject } from "./refs.js";
-import { type LxcAction, type LxcKinds, plugin, tags } from "./types.js";
+import { type Action, describeRef, type ResourceRef } from "../../src/plugin.js";
+import { containerRef, defaultProject, networkRef, profileRef, volumeRef } from "./refs.js";
+import { tags } from "./types.js";
 
+/** Where prepare and check collect problems, each at a JSON path. */
 export interface ProblemSink {
   add(path: string, message: string): void;
-}
-
-/** A typed field that sets an Incus key: its key, its JSON path, and its value (if given). */
-export type TypedKey = [key: string, path: string, value: string | boolean | undefined];
-
-/**
- * Whether `id` is declared here first; a second declaration is a problem at `path`/name.
- * `seen` maps the ids declared so far to their JSON paths.
- */
-export function declaredFirst(
-  seen: Map<string, string>,
-  id: string,
-  path: string,
-  what: string,
-  problems: ProblemSink,
-): boolean {
-  const first = seen.get(id);
-  if (first !== undefined) {
-    problems.add(`${path}/name`, `${what} "${id}" is also declared by ${first}`);
-    return false;
-  }
-  seen.set(id, path);
-  return true;
-}
-
-/**
- * An entry's config (configOf) with op's ownership tag added unless the entry adopts an
- * object op did not create; the file itself may not set op's tags.
- */
-export function ownedConfig(
-  spec: { config?: Record<string, unknown>; adopt?: boolean },
-  path: string,
-  typed: readonly TypedKey[],
-  problems: ProblemSink,
-): { config: Record<string, string>; paths: Record<string, string>; adopt: boolean } {
-  for (const key of Object.keys(spec.config ?? {})) {
-    if (key.startsWith("user.op.")) {
-      problems.add(
-        `${path}/config/${key}`,
-        `${key} is op's own ownership tag; op sets it on what it creates, the file cannot`,
-      );
-    }
-  }
-  const { config, paths } = configOf(spec.config, path, typed, problems);
-  const adopt = spec.adopt ?? false;
-  if (!adopt) config[tags.managed] = "true";
-  return { config, paths, adopt };
-}
-
-/**
- * The config an object's entry asks for: its raw `config` keys, and each typed field's key. A
- * key given both ways with different values is a problem naming both JSON paths. `paths`
- * gives each key's JSON path (the typed field's when both say it).
- */
-export function configOf(
-  raw: Record<string, unknown> | undefined,
-  path: string,
-  typed: readonly TypedKey[],
-  problems: ProblemSink,
-): { config: Record<string, string>; paths: Record<string, string> } {
-  const config: Record<string, string> = {};
-  const paths: Record<string, string> = {};
-  for (const [key, value] of Object.entries(raw ?? {})) {
-    if (value === undefined) continue;
-    config[key] = String(value);
-    paths[key] = `${path}/config/${key}`;
-  }
-  for (const [key, at, value] of typed) {
-    if (value === undefined) continue;
-    const text = String(value);
-    const given = config[key];
-    if (given !== undefined && given !== text) {
-      problems.add(
-        at,
-        `${key} is given twice with different values: ${at} = ${JSON.stringify(value)}, ${path}/config/${key} = ${JSON.stringify(given)}`,
-      );
-    }
-    config[key] = text;
-    paths[key] = at;
-  }
-  return { config, paths };
 }
 
 /**
@@ -101,118 +22,183 @@ export function everyProject(incus: IncusClient): string {
   return incus.project === undefined ? "&all-projects=true" : "";
 }
 
-/** What Incus lists of every network and volume. */
+/**
+ * Listed objects as the file sees them. A client bound to one project (the system tests'
+ * isolation, test/support/lxc.ts) sees that project as `default`, as it does its containers
+ * (plugins/lxc/query.ts). A project without networks, profiles or volumes of its own lists the
+ * real default project's instead, each with `project: "default"`: those are `inherited`, kept
+ * visible (a container of the project may use them) but never the file's to prune or delete.
+ */
+export function asListed<T extends { project?: string }>(
+  incus: IncusClient,
+  listed: readonly T[],
+): (T & { project: string; inherited?: true })[] {
+  const bound = incus.project;
+  return listed.map((object) => {
+    const project = object.project ?? bound ?? defaultProject;
+    if (bound === undefined) return { ...object, project };
+    return project === bound
+      ? { ...object, project: defaultProject }
+      : { ...object, project: defaultProject, inherited: true };
+  });
+}
+
+/** Why the file may not change or delete an inherited object (asListed). */
+export function inheritedProblem(what: string): string {
+  return `${what} is the default project's, listed here only because the project this client is bound to has none of its own; op neither changes nor deletes it from this project`;
+}
+
+/** What Incus lists of every network, volume, profile and project. */
 export interface IncusObject {
   description: string;
   config: Record<string, string> | null;
   used_by: string[] | null;
 }
 
-/** The fields of a listed object op reads: its config without the keys Incus sets for itself. */
-export function liveFields(object: IncusObject): {
-  owned: boolean;
+/** Incus's config without the keys it sets for itself (`volatile.*`): those are never drift. */
+export function userConfig(
+  config: Record<string, string> | null | undefined,
+): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(config ?? {}).filter(([key]) => !key.startsWith("volatile.")),
+  );
+}
+
+/** The `volatile.*` keys Incus sets for itself, kept apart for `op query --all`. */
+export function volatileConfig(
+  config: Record<string, string> | null | undefined,
+): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(config ?? {}).filter(([key]) => key.startsWith("volatile.")),
+  );
+}
+
+/** The fields of a listed object op reads, whatever its kind. */
+export interface LiveFields {
+  /** Tagged `user.op.managed=true`: op created it. */
+  managed: boolean;
   description: string;
+  /** Without Incus's own `volatile.*` keys. */
   config: Record<string, string>;
-  volatile: Record<string, string>;
+  /** What uses it, as Incus lists it (`/1.0/instances/ct1?project=p`, `/1.0/profiles/x`). */
   usedBy: string[];
-} {
-  const config: Record<string, string> = {};
-  const volatile: Record<string, string> = {};
-  for (const [key, value] of Object.entries(object.config ?? {})) {
-    if (key.startsWith("volatile.")) volatile[key] = value;
-    else config[key] = value;
-  }
+}
+
+/** A listed network, volume or profile: its fields and its project, as asListed gives it. */
+export interface LiveObject extends LiveFields {
+  project: string;
+  /**
+   * Listed by a client bound to one project but another project's (a project without its own
+   * lists the default project's; asListed): visible, never changed or deleted.
+   */
+  inherited?: true;
+}
+
+/** A listed object (after asListed) as op reads it: with its project, `default` when absent. */
+export function liveObject(
+  object: IncusObject & { project?: string; inherited?: true },
+): LiveObject {
   return {
-    owned: config[tags.managed] === "true",
+    project: object.project ?? defaultProject,
+    ...liveFields(object),
+    ...(object.inherited ? { inherited: true } : {}),
+  };
+}
+
+export function liveFields(object: IncusObject): LiveFields {
+  const config = userConfig(object.config);
+  return {
+    managed: config[tags.managed] === "true",
     description: object.description,
     config,
-    volatile,
     usedBy: object.used_by ?? [],
   };
 }
 
+/** One entry of an Incus `used_by` list: what it is, in words, and its ref when op has one. */
+export interface User {
+  words: string;
+  ref?: ResourceRef;
+}
+
 /**
- * The keys the file gives that differ on the host, and the description if the file gives one.
- * Keys the file leaves out are Incus's (it fills in defaults such as `ipv4.nat`): not compared.
+ * `/1.0/instances/ct1?project=p` → instance ct1 (project p), with the ref of op's kind for it
+ * (container, profile, network, custom volume); any other kind in words only.
  */
-export function declaredChanges(
-  desired: { config: Record<string, string>; description?: string },
-  live: { config: Record<string, string>; description: string },
-): FieldChange[] {
-  const changes: FieldChange[] = [];
-  for (const key of Object.keys(desired.config).sort()) {
-    const before = live.config[key];
-    const after = desired.config[key];
-    if (before !== after) {
-      changes.push({ path: `config.${key}`, ...(before === undefined ? {} : { before }), after });
-    }
-  }
-  if (desired.description !== undefined && desired.description !== live.description) {
-    changes.push({ path: "description", before: live.description, after: desired.description });
-  }
-  return changes;
-}
-
-/** The modify of a network or volume whose declared keys differ; undefined when none do. */
-export function declaredModify<R extends "network" | "volume">(
-  resource: R,
-  id: string,
-  before: LxcKinds[R]["modify"]["before"],
-  after: LxcKinds[R]["modify"]["after"],
-): LxcAction | undefined {
-  const changes = declaredChanges(after, before);
-  if (changes.length === 0) return undefined;
-  return {
-    kind: "modify",
-    plugin,
-    resource,
-    id,
-    before,
-    after,
-    changes,
-    reason: changes.map(changeWords).join(", "),
-  } as LxcAction;
-}
-
-/** A change in a person's words: `ipv4.dhcp false → true`. */
-export function changeWords(change: FieldChange): string {
-  const key = change.path.replace(/^config\./, "");
-  return change.before === undefined
-    ? `set ${key} ${String(change.after)}`
-    : `${key} ${String(change.before)} → ${String(change.after)}`;
-}
-
-export interface UsedBy {
-  /** `instance` or `profile` (other users, such as another network, are `other`). */
-  kind: "instance" | "profile" | "other";
-  project: string;
-  name: string;
-}
-
-/** One `used_by` URL (`/1.0/instances/ct1?project=p`) as what it names. */
-export function usedByOf(url: string): UsedBy {
+export function userOf(url: string): User {
   const parsed = new URL(url, "http://incus");
-  const parts = parsed.pathname.split("/").filter(Boolean);
   const project = parsed.searchParams.get("project") ?? defaultProject;
-  const name = decodeURIComponent(parts[2] ?? url);
-  if (parts[1] === "instances") return { kind: "instance", project, name };
-  if (parts[1] === "profiles") return { kind: "profile", project, name };
-  return { kind: "other", project, name: parts.slice(1).join("/") || url };
+  const [collection = "object", name = "", ...rest] = parsed.pathname
+    .split("/")
+    .slice(2)
+    .map(decodeURIComponent);
+  const words = (what: string) =>
+    project === defaultProject ? what : `${what} (project ${project})`;
+  switch (collection) {
+    case "instances":
+      return { words: words(`instance ${name}`), ref: containerRef(project, name) };
+    case "profiles":
+      return { words: words(`profile ${name}`), ref: profileRef(project, name) };
+    case "networks":
+      return { words: words(`network ${name}`), ref: networkRef(project, name) };
+    case "storage-pools": {
+      // /1.0/storage-pools/POOL/volumes/TYPE/NAME
+      const [, type, volume = ""] = rest;
+      return {
+        words: words(`${type ?? ""} volume ${name}/${volume}`),
+        ...(type === "custom" ? { ref: volumeRef(project, name, volume) } : {}),
+      };
+    }
+    default:
+      return { words: words(`${collection.replace(/s$/, "")} ${[name, ...rest].join("/")}`) };
+  }
 }
 
-/** The users of an object that are still there after this run (a profile always is). */
-export function usersThatStay(
-  usedBy: readonly string[],
-  stays: (containerId: string) => boolean,
-): UsedBy[] {
-  return usedBy
-    .map(usedByOf)
-    .filter((user) => user.kind !== "instance" || stays(containerId(user.project, user.name)));
+/** Whether this run deletes the object `ref` names. */
+export type Leaves = (ref: ResourceRef) => boolean;
+
+/** What the planned actions delete. */
+export function deletedIn(planned: readonly Action[]): Leaves {
+  const deletes = planned.filter((a) => a.kind === "delete");
+  return (ref) => deletes.some((a) => sameRef(a, ref));
 }
 
-/** `container ct1`, `profile default`, with the project when it is not `default`. */
-export function usedByWords(user: UsedBy): string {
-  const what = user.kind === "instance" ? "container" : user.kind === "profile" ? "profile" : "";
-  const where = user.project === defaultProject ? "" : ` (project ${user.project})`;
-  return `${what === "" ? "" : `${what} `}${user.name}${where}`;
+/**
+ * What prepare knows a run deletes before its plan exists: containers and profiles by id
+ * (a profile can be deleted in the same run as the network or volume it uses).
+ */
+export function leavingIds(ids: {
+  containers: ReadonlySet<string>;
+  profiles: ReadonlySet<string>;
+}): Leaves {
+  return (ref) =>
+    (ref.resource === "container" && ids.containers.has(ref.id)) ||
+    (ref.resource === "profile" && ids.profiles.has(ref.id));
+}
+
+/** The users of an object that this run deletes: its own delete waits for theirs. */
+export function usersLeaving(usedBy: readonly string[], leaves: Leaves): ResourceRef[] {
+  return usedBy.flatMap((url) => {
+    const { ref } = userOf(url);
+    return ref !== undefined && leaves(ref) ? [ref] : [];
+  });
+}
+
+/** The users of an object that are still there after this run: they keep it from being deleted. */
+export function usersThatStay(usedBy: readonly string[], leaves: Leaves): User[] {
+  return usedBy.map(userOf).filter(({ ref }) => ref === undefined || !leaves(ref));
+}
+
+/** The users in words, for a message or a table: `instance ct1, profile small (project p)`. */
+export function usersWords(users: readonly User[]): string {
+  return users.map((user) => user.words).join(", ");
+}
+
+/** Why an object is deleted, with what it waits for. */
+export function deleteReason(why: string, after: readonly ResourceRef[]): string {
+  return after.length === 0 ? why : `${why}; after ${after.map(describeRef).join(", ")}`;
+}
+
+export function sameRef(a: ResourceRef, b: ResourceRef): boolean {
+  return a.plugin === b.plugin && a.resource === b.resource && a.id === b.id;
 }

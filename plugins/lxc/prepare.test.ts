@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { OpError } from "../../src/errors.js";
 import type { Ctx } from "../../src/plugin.js";
+import { liveContainer } from "./lxc.testing.js";
 import { fallbackImage, memoryBytes, prepareLxc } from "./prepare.js";
 import type { LxcLive, LxcSection } from "./types.js";
 
@@ -261,23 +262,8 @@ describe("prepareLxc: directories removed with a container (preserve: false)", (
   writeFileSync(join(data, "sub", "f"), "x".repeat(5000));
   symlinkSync(data, join(root, "link"));
 
-  const running = (name: string, devices: Record<string, Record<string, string>>) => ({
-    name,
-    project: "default",
-    managed: true,
-    status: "stopped",
-    profiles: ["default"],
-    config: {},
-    devices,
-    put: {
-      architecture: "x86_64",
-      ephemeral: false,
-      stateful: false,
-      description: "",
-      volatile: {},
-    },
-    addresses: [],
-  });
+  const running = (name: string, devices: Record<string, Record<string, string>>) =>
+    liveContainer(name, { config: {}, devices });
   const hostLive: LxcLive = {
     ...live,
     containers: [

@@ -183,6 +183,7 @@ export async function prepareLxc(
     containers,
     absent,
     prune: section.prune ?? false,
+    profiles,
     declaredLinks: env.declaredLinks ?? [],
     sys: () => ctx.host.sys,
   });

@@ -12,6 +12,7 @@
  *   project    NAME
  *   image      `image ALIAS`, or `image sha256:FINGERPRINT` for one with no alias (no alias has `:`)
  */
+import { withProject } from "../../src/incus.js";
 import type { ResourceRef } from "../../src/plugin.js";
 import { plugin } from "./types.js";
 
@@ -22,10 +23,12 @@ export function scopedId(project: string, name: string): string {
   return project === defaultProject ? name : `${project}/${name}`;
 }
 
-/** A path of Incus's API, scoped to `project` (the default project needs no parameter). */
+/**
+ * A path of Incus's API, scoped to `project` (the default project needs no parameter, so a
+ * client bound to a project scopes it to its own; src/incus.ts adds no second one).
+ */
 export function inProject(path: string, project: string): string {
-  if (project === defaultProject) return path;
-  return `${path}${path.includes("?") ? "&" : "?"}project=${encodeURIComponent(project)}`;
+  return project === defaultProject ? path : withProject(path, project);
 }
 
 export function containerId(project: string, name: string): string {

@@ -29,6 +29,19 @@ export function testId(): number {
   return randomInt(900000, 1000000);
 }
 
+/**
+ * A container entry with a test name and id, remembered in `created` for clean-up
+ * (removeContainers); one in another project goes with its project (removeProject).
+ */
+export function testEntry(
+  created: string[],
+  fields: Record<string, unknown> = {},
+): { id: number; name: string } & Record<string, unknown> {
+  const name = `optest-${uid()}`;
+  if (fields.project === undefined) created.push(name);
+  return { id: testId(), name, image: testImage, stop_timeout: 10, ...fields };
+}
+
 export function sh(command: string, args: string[]): string {
   return execFileSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }

@@ -4,7 +4,8 @@
  * `op validate` (plugins/lxc/check.ts) and by prepare.
  */
 import { BlockList, isIPv4 } from "node:net";
-import { declaredFirst, ownedConfig, type ProblemSink, type TypedKey } from "../objects.js";
+import { declaredFirst, ownedConfig, type TypedKey } from "../holding.js";
+import type { ProblemSink } from "../objects.js";
 import { defaultProject, networkId } from "../refs.js";
 import type { LxcSection } from "../types.js";
 import { type DesiredNetwork, networkKeys, networkType } from "./types.js";

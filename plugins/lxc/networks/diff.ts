@@ -2,9 +2,9 @@
  * Pure: declared networks vs live → one action each. A delete waits for the deletes of the
  * containers that use the network (their ids in `deletedContainers`).
  */
-import type { ResourceRef } from "../../../src/plugin.js";
-import { declaredModify, usedByOf } from "../objects.js";
-import { containerId, containerRef, networkId } from "../refs.js";
+import { declaredModify, deleteOf } from "../holding.js";
+import { leavingIds, usersLeaving } from "../objects.js";
+import { networkId } from "../refs.js";
 import { type LxcAction, plugin } from "../types.js";
 import type { DesiredNetwork, LiveNetwork } from "./types.js";
 
@@ -19,22 +19,15 @@ export function diffNetworks(
   const actions: LxcAction[] = [];
   const byId = new Map(live.map((network) => [networkId(network.project, network.name), network]));
   const remove = (current: LiveNetwork, why: string): LxcAction => {
-    const needs = usersBeingDeleted(current.usedBy, deletedContainers);
-    return {
-      kind: "delete",
-      plugin,
-      resource,
-      id: networkId(current.project, current.name),
-      before: current,
-      reason: why,
-      ...(needs.length > 0 ? { needs } : {}),
-    };
+    const needs = usersLeaving(current.usedBy, leavingContainers(deletedContainers));
+    return deleteOf(resource, networkId(current.project, current.name), current, why, needs);
   };
   for (const network of desired) {
     const id = networkId(network.project, network.name);
     const current = byId.get(id);
     if (network.ensure === "absent") {
-      if (current !== undefined) actions.push(remove(current, "ensure: absent"));
+      if (current !== undefined && !current.inherited)
+        actions.push(remove(current, "ensure: absent"));
       continue;
     }
     if (current === undefined) {
@@ -49,27 +42,20 @@ export function diffNetworks(
       });
       continue;
     }
-    const modify = declaredModify(resource, id, current, network);
-    if (modify !== undefined) actions.push(modify);
+    actions.push(...declaredModify(resource, id, current, network));
   }
   if (prune) {
     const named = new Set(desired.map((network) => networkId(network.project, network.name)));
     for (const current of live) {
-      if (!current.owned || named.has(networkId(current.project, current.name))) continue;
+      if (!current.managed || current.inherited) continue;
+      if (named.has(networkId(current.project, current.name))) continue;
       actions.push(remove(current, "not in the file (prune)"));
     }
   }
   return actions;
 }
 
-/** The containers among an object's users that this run deletes: its delete waits for them. */
-export function usersBeingDeleted(
-  usedBy: readonly string[],
-  deletedContainers: ReadonlySet<string>,
-): ResourceRef[] {
-  return usedBy
-    .map(usedByOf)
-    .filter((user) => user.kind === "instance")
-    .filter((user) => deletedContainers.has(containerId(user.project, user.name)))
-    .map((user) => containerRef(user.project, user.name));
+/** The containers this run deletes, by id: a network's or volume's delete waits for theirs. */
+export function leavingContainers(ids: ReadonlySet<string>) {
+  return leavingIds({ containers: ids, profiles: new Set() });
 }

@@ -13,8 +13,8 @@ import { createSys } from "../../../src/host/sys.js";
 import type { IncusClient } from "../../../src/incus.js";
 import { diffLxc } from "../diff.js";
 import { lxcQueryJson, reportLxc } from "../index.js";
-import { usedByOf } from "../objects.js";
-import { collect, ownedFields } from "../objects.testing.js";
+import { userOf } from "../objects.js";
+import { collect, leavingOf, ownedFields } from "../objects.testing.js";
 import type { LxcSection } from "../types.js";
 import { applyNetwork } from "./apply.js";
 import { checkNetworks, subnetsOverlap } from "./check.js";
@@ -117,14 +117,14 @@ describe("checkNetworks", () => {
 });
 
 describe("resolveNetworks", () => {
-  const resolve = (section: LxcSection, networks: LiveNetwork[], stays = (_id: string) => true) => {
+  const resolve = (section: LxcSection, networks: LiveNetwork[], leaving = leavingOf()) => {
     const problems = collect();
     const declared = checkNetworks(section, "/plugins/lxc", problems);
     resolveNetworks(declared, networks, {
       problems,
       declaredLinks: [{ name: "optbr0", path: "/plugins/network/interfaces/3/name" }],
       sys: () => sys,
-      stays,
+      leaving,
     });
     return problems.lines;
   };
@@ -136,7 +136,10 @@ describe("resolveNetworks", () => {
   });
 
   it("refuses a subnet over a live network's or an address of the host, not its own", () => {
-    const other = live("opincbr0", { owned: false, config: { "ipv4.address": "198.18.76.1/24" } });
+    const other = live("opincbr0", {
+      managed: false,
+      config: { "ipv4.address": "198.18.76.1/24" },
+    });
     const self = live("optn0", { config: { "ipv4.address": "198.18.76.1/23" } });
     expect(
       resolve({ networks: [{ name: "optn0", ipv4_address: "198.18.76.1/23" }] }, [other, self]),
@@ -152,7 +155,7 @@ describe("resolveNetworks", () => {
   });
 
   it("changes a network op did not create only with adopt, and never deletes it", () => {
-    const foreign = live("optn0", { owned: false, config: {} });
+    const foreign = live("optn0", { managed: false, config: {} });
     expect(resolve({ networks: [{ name: "optn0" }] }, [foreign])).toEqual([
       '/plugins/lxc/networks/0/name: network optn0 exists and op did not create it; add "adopt": true to let op change it (op never deletes it)',
     ]);
@@ -167,11 +170,22 @@ describe("resolveNetworks", () => {
       usedBy: ["/1.0/instances/web", "/1.0/instances/db?project=optest-p", "/1.0/profiles/x"],
     });
     const section: LxcSection = { networks: [{ name: "optn0", ensure: "absent" }] };
-    expect(resolve(section, [used], (id) => id !== "web")).toEqual([
-      "/plugins/lxc/networks/0/ensure: network optn0 is in use by container db (project optest-p), profile x, which stay; detach them first (or delete the containers in the same run)",
+    const web = leavingOf({ containers: ["web"] });
+    expect(resolve(section, [used], web)).toEqual([
+      "/plugins/lxc/networks/0/ensure: network optn0 is in use by instance db (project optest-p), profile x, which stay; detach them first (or delete the containers in the same run)",
     ]);
     const byWeb = live("optn0", { usedBy: ["/1.0/instances/web"] });
-    expect(resolve(section, [byWeb], (id) => id !== "web")).toEqual([]);
+    expect(resolve(section, [byWeb], web)).toEqual([]);
+    // A profile deleted in the same run no longer holds it; one of another project still does.
+    const byProfiles = live("optn0", {
+      usedBy: ["/1.0/profiles/x", "/1.0/profiles/x?project=optest-p"],
+    });
+    expect(resolve(section, [byProfiles], leavingOf({ profiles: ["x"] }))).toEqual([
+      "/plugins/lxc/networks/0/ensure: network optn0 is in use by profile x (project optest-p), which stays; detach it first (or delete the containers in the same run)",
+    ]);
+    expect(resolve(section, [byProfiles], leavingOf({ profiles: ["x", "optest-p/x"] }))).toEqual(
+      [],
+    );
   });
 });
 
@@ -246,7 +260,7 @@ describe("diffNetworks", () => {
 
   it("prunes only networks op created, and a delete waits for the deletes of its containers", () => {
     const ours = live("optn0", { usedBy: ["/1.0/instances/web", "/1.0/instances/db"] });
-    const theirs = live("lxdbr0", { owned: false });
+    const theirs = live("lxdbr0", { managed: false });
     const actions = diffNetworks([], [ours, theirs], true, new Set(["web"]));
     expect(actions).toEqual([
       expect.objectContaining({
@@ -257,6 +271,13 @@ describe("diffNetworks", () => {
       }),
     ]);
     expect(diffNetworks([], [ours], false, new Set())).toEqual([]);
+  });
+
+  it("never prunes or deletes a network a bound client inherits from the default project", () => {
+    const inherited = live("optn1", { inherited: true });
+    expect(diffNetworks([], [inherited], true, new Set())).toEqual([]);
+    const absent = desired({ networks: [{ name: "optn1", ensure: "absent" }] });
+    expect(diffNetworks(absent, [inherited], true, new Set())).toEqual([]);
   });
 
   it("makes a container on a network need it, through diffLxc", () => {
@@ -304,10 +325,9 @@ describe("networks as the query gives them", () => {
     });
     expect(network.config).toEqual({ "ipv4.address": "198.18.213.1/24" });
     expect(network.volatile).toEqual({ "volatile.bridge.hwaddr": "00:16:3e:00:00:01" });
-    expect(usedByOf(network.usedBy[0] ?? "")).toEqual({
-      kind: "instance",
-      project: "p",
-      name: "web",
+    expect(userOf(network.usedBy[0] ?? "")).toEqual({
+      words: "instance web (project p)",
+      ref: { plugin: "lxc", resource: "container", id: "p/web" },
     });
     const state = { containers: [], bridges: {}, aliases: {}, networks: [network] };
     expect(JSON.stringify(lxcQueryJson(state, { all: false }))).not.toContain("volatile");
@@ -322,7 +342,7 @@ describe("networks as the query gives them", () => {
         "-",
         "-",
         "-",
-        "container web (project p)",
+        "instance web (project p)",
         "no",
       ],
     ]);

@@ -7,7 +7,13 @@
  */
 import type { Sys } from "../../../src/host/sys.js";
 import { ipv4Locals, ipv6Globals } from "../host.js";
-import { type ProblemSink, usedByWords, usersThatStay } from "../objects.js";
+import {
+  inheritedProblem,
+  type Leaves,
+  type ProblemSink,
+  usersThatStay,
+  usersWords,
+} from "../objects.js";
 import { networkId } from "../refs.js";
 import type { Devices, LxcContainerSpec } from "../types.js";
 import { nicDevice } from "../types.js";
@@ -26,8 +32,8 @@ export interface NetworkContext {
   declaredLinks: readonly DeclaredLink[];
   /** The host's files, read only when there are networks to check. */
   sys: () => Sys;
-  /** Whether the container (by its id) is still there after this run. */
-  stays: (containerId: string) => boolean;
+  /** The containers and profiles this run deletes: they no longer hold anything. */
+  leaving: Leaves;
 }
 
 export function resolveNetworks(
@@ -50,6 +56,10 @@ export function resolveNetworks(
         `"${network.name}" is also a link that plugins.network declares at ${link.path}; an Incus managed network makes a bridge of that name, so the two would fight over it: rename one`,
       );
     }
+    if (current?.inherited) {
+      problems.add(`${network.path}/name`, inheritedProblem(`network ${network.name}`));
+      continue;
+    }
     if (network.ensure === "absent") {
       if (current !== undefined) deletable(network, current, context);
       continue;
@@ -61,7 +71,7 @@ export function resolveNetworks(
           `a link named ${network.name} already exists on this host and is not an Incus managed network; Incus cannot create a bridge of that name`,
         );
       }
-    } else if (!current.owned && !network.adopt) {
+    } else if (!current.managed && !network.adopt) {
       problems.add(
         `${network.path}/name`,
         `network ${network.name} exists and op did not create it; add "adopt": true to let op change it (op never deletes it)`,
@@ -90,18 +100,18 @@ export function resolveNetworks(
 
 /** op deletes only a network it created, and only once no container that stays uses it. */
 function deletable(network: DesiredNetwork, current: LiveNetwork, context: NetworkContext): void {
-  if (!current.owned) {
+  if (!current.managed) {
     context.problems.add(
       `${network.path}/ensure`,
       `network ${network.name} was not created by op (no user.op.managed tag); op does not delete it`,
     );
     return;
   }
-  const users = usersThatStay(current.usedBy, context.stays);
+  const users = usersThatStay(current.usedBy, context.leaving);
   if (users.length > 0) {
     context.problems.add(
       `${network.path}/ensure`,
-      `network ${network.name} is in use by ${users.map(usedByWords).join(", ")}, which stay${users.length === 1 ? "s" : ""}; detach ${users.length === 1 ? "it" : "them"} first (or delete the containers in the same run)`,
+      `network ${network.name} is in use by ${usersWords(users)}, which stay${users.length === 1 ? "s" : ""}; detach ${users.length === 1 ? "it" : "them"} first (or delete the containers in the same run)`,
     );
   }
 }

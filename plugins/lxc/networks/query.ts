@@ -3,8 +3,13 @@
  * (eth0, host bridges) are the network plugin's and are left out.
  */
 import type { IncusClient } from "../../../src/incus.js";
-import { everyProject, type IncusObject, liveFields } from "../objects.js";
-import { defaultProject } from "../refs.js";
+import {
+  asListed,
+  everyProject,
+  type IncusObject,
+  liveObject,
+  volatileConfig,
+} from "../objects.js";
 import type { LiveNetwork } from "./types.js";
 
 interface IncusNetwork extends IncusObject {
@@ -21,14 +26,16 @@ export async function queryNetworks(incus: IncusClient): Promise<LiveNetwork[]> 
     undefined,
     { what: "listing managed networks" },
   );
-  return listed.filter((network) => network.managed).map(liveNetwork);
+  return asListed(incus, listed)
+    .filter((network) => network.managed)
+    .map(liveNetwork);
 }
 
-export function liveNetwork(network: IncusNetwork): LiveNetwork {
+export function liveNetwork(network: IncusNetwork & { inherited?: true }): LiveNetwork {
   return {
     name: network.name,
-    project: network.project ?? defaultProject,
     type: network.type,
-    ...liveFields(network),
+    ...liveObject(network),
+    volatile: volatileConfig(network.config),
   };
 }

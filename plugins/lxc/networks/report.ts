@@ -1,6 +1,6 @@
 /** `op query --plugin lxc`: the managed networks, one row each. */
 import type { LiveReport } from "../../../src/plugin.js";
-import { usedByOf, usedByWords } from "../objects.js";
+import { userOf, usersWords } from "../objects.js";
 import type { LiveNetwork } from "./types.js";
 
 export function reportNetworks(networks: readonly LiveNetwork[]): LiveReport {
@@ -15,8 +15,8 @@ export function reportNetworks(networks: readonly LiveNetwork[]): LiveReport {
       network.config["ipv6.address"] ?? "-",
       network.config["ipv4.nat"] ?? "-",
       network.config["ipv4.dhcp"] ?? "-",
-      network.usedBy.map((url) => usedByWords(usedByOf(url))).join(", ") || "-",
-      network.owned ? "yes" : "no",
+      usersWords(network.usedBy.map(userOf)) || "-",
+      network.managed ? "yes" : "no",
     ]),
   };
 }

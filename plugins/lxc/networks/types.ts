@@ -1,6 +1,8 @@
 /** Incus managed networks: what the file asks for and what the host has. */
 export type { LxcNetworkSpec } from "../../../src/generated/lxc.js";
 
+import type { LiveObject } from "../objects.js";
+
 /** The one network type op manages for now. */
 export const networkType = "bridge";
 
@@ -30,16 +32,9 @@ export interface DesiredNetwork {
   paths: Record<string, string>;
 }
 
-export interface LiveNetwork {
+export interface LiveNetwork extends LiveObject {
   name: string;
-  project: string;
   type: string;
-  /** Tagged `user.op.managed=true`: op created it. */
-  owned: boolean;
-  description: string;
-  /** Config without Incus's own `volatile.*` keys. */
-  config: Record<string, string>;
+  /** Incus's own `volatile.*` keys, kept apart from `config`. */
   volatile: Record<string, string>;
-  /** What uses it (`/1.0/instances/ct1`, `/1.0/profiles/default`). */
-  usedBy: string[];
 }

@@ -8,12 +8,14 @@
 import type { ResourceRef } from "../../../src/plugin.js";
 import { describe } from "../diff.js";
 import {
+  comparedFor,
   configChanges,
-  deletedUsers,
-  deleteReason,
+  deleteOf,
   descriptionChanges,
   deviceChanges,
+  modifyOf,
 } from "../holding.js";
+import { deletedIn, deleteReason, usersLeaving } from "../objects.js";
 import { defaultProject, networkRef, profileId, projectRef, volumeRef } from "../refs.js";
 import { type Devices, type LxcAction, type LxcLive, plugin } from "../types.js";
 import type { DesiredProfiles, LiveProfile, ProfileDelete } from "./types.js";
@@ -46,55 +48,26 @@ export function diffProfiles(
       });
       continue;
     }
+    const compared = comparedFor(profile.holding);
     const changes = [
-      ...configChanges(profile.config, current.config, profile.holding),
-      ...deviceChanges(profile.devices, current.devices, profile.holding),
+      ...configChanges(profile.config, current.config, compared),
+      ...deviceChanges(profile.devices, current.devices, compared),
       ...descriptionChanges(profile.description, current.description),
     ];
-    if (changes.length === 0) continue;
-    actions.push({
-      kind: "modify",
-      plugin,
-      resource,
-      id,
-      before: current,
-      after: profile,
-      changes,
-      reason: changes.map(describe).join(", "),
-      ...(changes.some((c) => c.path.startsWith("devices."))
-        ? { needs: deviceNeeds(profile.devices, profile.project) }
-        : {}),
-    });
+    // A new device may name a network or volume this run creates: Incus checks it exists.
+    const needs = changes.some((c) => c.path.startsWith("devices."))
+      ? deviceNeeds(profile.devices, profile.project)
+      : [];
+    for (const modify of modifyOf(resource, id, current, profile, changes, describe))
+      actions.push(needs.length > 0 ? { ...modify, needs } : modify);
   }
 
-  const remove = (current: LiveProfile, path: string, why: string) => {
-    const before: ProfileDelete = { profile: current, path };
-    const after = deletedUsers(current.usedBy, planned);
-    actions.push({
-      kind: "delete",
-      plugin,
-      resource,
-      id: profileId(current.project, current.name),
-      before,
-      reason: deleteReason(why, after),
-      ...(after.length > 0 ? { needs: after } : {}),
-    });
-  };
-  for (const gone of desired.absent) {
-    const current = find(gone.project, gone.name);
-    if (current?.managed) remove(current, gone.path, "ensure: absent");
-  }
-  if (prune) {
-    const named = new Set(
-      [...desired.present, ...desired.absent].map((p) => profileId(p.project, p.name)),
+  for (const { profile: current, path, why } of profilesLeaving(desired, liveProfiles, prune)) {
+    const after = usersLeaving(current.usedBy, deletedIn(planned));
+    const id = profileId(current.project, current.name);
+    actions.push(
+      deleteOf(resource, id, { profile: current, path }, deleteReason(why, after), after),
     );
-    // Only in the projects the query saw: a client scoped to one project prunes only there.
-    const seen = new Set((live.projects ?? []).map((p) => p.name));
-    for (const current of liveProfiles) {
-      if (!current.managed || current.name === "default" || !seen.has(current.project)) continue;
-      if (named.has(profileId(current.project, current.name))) continue;
-      remove(current, "/plugins/lxc/prune", "not in the file (prune)");
-    }
   }
   return actions;
 }
@@ -117,4 +90,33 @@ export function deviceNeeds(devices: Devices, project: string): ResourceRef[] {
     }
     return [];
   });
+}
+
+/**
+ * The profiles this run deletes: op's own that the file marks absent, and with prune those it
+ * no longer names (never a project's `default`). An inherited profile is another project's
+ * (objects.ts asListed): never deleted from here.
+ */
+export function profilesLeaving(
+  desired: DesiredProfiles,
+  live: readonly LiveProfile[],
+  prune: boolean,
+): (ProfileDelete & { why: string })[] {
+  const ours = (p: LiveProfile) => p.managed && !p.inherited;
+  const leaving = desired.absent.flatMap((gone) => {
+    const current = live.find((p) => p.project === gone.project && p.name === gone.name);
+    return current !== undefined && ours(current)
+      ? [{ profile: current, path: gone.path, why: "ensure: absent" }]
+      : [];
+  });
+  if (!prune) return leaving;
+  const named = new Set(
+    [...desired.present, ...desired.absent].map((p) => profileId(p.project, p.name)),
+  );
+  for (const current of live) {
+    if (!ours(current) || current.name === "default") continue;
+    if (named.has(profileId(current.project, current.name))) continue;
+    leaving.push({ profile: current, path: "/plugins/lxc/prune", why: "not in the file (prune)" });
+  }
+  return leaving;
 }

@@ -4,7 +4,7 @@
  * project and profiles checked to exist or be declared, before anything changes.
  */
 import { configStrings, deviceStrings, holdingOf } from "../holding.js";
-import type { ProblemSink } from "../objects.js";
+import { inheritedProblem, type ProblemSink } from "../objects.js";
 import { profilesProject, projectKnown } from "../projects/prepare.js";
 import type { DesiredProjects } from "../projects/types.js";
 import { defaultProject } from "../refs.js";
@@ -27,6 +27,10 @@ export function prepareProfiles(
     const current = (live.profiles ?? []).find(
       (p) => p.project === project && p.name === spec.name,
     );
+    if (current?.inherited) {
+      problems.add(`${path}/name`, inheritedProblem(`profile "${spec.name}"`));
+      continue;
+    }
     if ((spec.ensure ?? "present") === "absent") {
       if (current !== undefined && !current.managed)
         problems.add(

@@ -4,19 +4,14 @@
  * unused profiles, what waits for what, and containers' references checked.
  */
 import { describe, expect, it } from "vitest";
-import { OpError } from "../../../src/errors.js";
-import type { Ctx } from "../../../src/plugin.js";
 import { checkLxc } from "../check.js";
-import { diffLxc } from "../diff.js";
-import { userOf } from "../holding.js";
 import { lxcPlugin, reportLxc } from "../index.js";
+import { quietCtx as ctx, liveContainer, planOf, problemsOf } from "../lxc.testing.js";
 import { prepareLxc } from "../prepare.js";
 import type { LiveProject } from "../projects/types.js";
-import type { DesiredContainer, LiveContainer, LxcLive, LxcSection } from "../types.js";
+import type { DesiredContainer, LxcLive } from "../types.js";
 import { checkContainerRefs } from "./prepare.js";
 import type { LiveProfile } from "./types.js";
-
-const ctx = { log: { debug() {}, info() {}, warn() {} }, cacheDir: undefined } as unknown as Ctx;
 
 function liveProfile(name: string, fields: Partial<LiveProfile> = {}): LiveProfile {
   return {
@@ -48,29 +43,16 @@ function liveState(profiles: LiveProfile[], fields: Partial<LxcLive> = {}): LxcL
   };
 }
 
-function liveContainer(name: string, profiles: string[]): LiveContainer {
-  return {
-    name,
-    project: "default",
-    managed: true,
-    status: "stopped",
-    image: "op-test/busybox",
+/** A container of op's using `profiles`. */
+function usingProfiles(name: string, profiles: string[]) {
+  return liveContainer(name, {
     profiles,
     config: {
       "user.op.managed": "true",
       "user.op.id": name,
       "user.op.image": "op-test/busybox",
     },
-    devices: {},
-    put: {
-      architecture: "x86_64",
-      ephemeral: false,
-      stateful: false,
-      description: "",
-      volatile: {},
-    },
-    addresses: [],
-  };
+  });
 }
 
 const container = (name: string, profiles: string[], fields: object = {}) => ({
@@ -80,16 +62,6 @@ const container = (name: string, profiles: string[], fields: object = {}) => ({
   profiles,
   ...fields,
 });
-
-async function planOf(section: LxcSection, live: LxcLive) {
-  return diffLxc(await prepareLxc(section, live, ctx), live);
-}
-
-async function problemsOf(section: LxcSection, live: LxcLive): Promise<readonly string[]> {
-  const error = await prepareLxc(section, live, ctx).catch((e: unknown) => e);
-  expect(error).toBeInstanceOf(OpError);
-  return (error as OpError).details;
-}
 
 const nic = { type: "nic", network: "br0", name: "eth1" };
 
@@ -178,16 +150,23 @@ describe("a profile op did not create", () => {
 });
 
 describe("deleting a profile", () => {
-  it("prunes op's profiles that left the file, only in the projects the query saw", async () => {
-    const live = liveState([liveProfile("old"), liveProfile("elsewhere", { project: "hidden" })]);
+  it("prunes op's profiles that left the file, never one a bound client inherits", async () => {
+    // As a client bound to a project without profiles of its own lists the default project's.
+    const inherited = liveProfile("elsewhere", { inherited: true });
+    const live = liveState([liveProfile("old"), inherited]);
     expect((await planOf({ prune: true }, live)).map((a) => `${a.kind} ${a.id}`)).toEqual([
       "delete old",
     ]);
+    expect(await problemsOf({ profiles: [{ name: "elsewhere", ensure: "absent" }] }, live)).toEqual(
+      [
+        `/plugins/lxc/profiles/0/name: profile "elsewhere" is the default project's, listed here only because the project this client is bound to has none of its own; op neither changes nor deletes it from this project`,
+      ],
+    );
   });
 
   it("waits for the delete of the container using it", async () => {
     const live = liveState([liveProfile("small", { usedBy: ["/1.0/instances/ct1"] })], {
-      containers: [liveContainer("ct1", ["default", "small"])],
+      containers: [usingProfiles("ct1", ["default", "small"])],
     });
     const actions = await planOf(
       {
@@ -206,7 +185,7 @@ describe("deleting a profile", () => {
 
   it("is refused while a container that stays uses it, naming both", async () => {
     const live = liveState([liveProfile("small", { usedBy: ["/1.0/instances/ct1"] })], {
-      containers: [liveContainer("ct1", ["default", "small"])],
+      containers: [usingProfiles("ct1", ["default", "small"])],
     });
     const actions = await planOf({ profiles: [{ name: "small", ensure: "absent" }] }, live);
     expect(lxcPlugin.guard?.(actions, live, { allowUplink: false })).toEqual([
@@ -239,7 +218,7 @@ describe("what a container names", () => {
     ]);
     const changed = await planOf(
       { profiles: [{ name: "small" }], containers: [container("ct1", ["default", "small"])] },
-      liveState([], { containers: [liveContainer("ct1", ["default"])] }),
+      liveState([], { containers: [usingProfiles("ct1", ["default"])] }),
     );
     expect(changed.find((a) => a.resource === "container")).toMatchObject({
       kind: "modify",
@@ -335,28 +314,6 @@ describe("op validate of profiles", () => {
       '/plugins/lxc/profiles/3/project: profile "b" is declared in project "lean", whose features.profiles is false: its containers use the profiles of project "default"; declare the profile without "project" (in "default"), or set features.profiles true on "lean"',
       '/plugins/lxc/profiles/4/ensure: a project\'s "default" profile cannot be deleted (Incus removes it with its project)',
     ]);
-  });
-});
-
-describe("what uses an object, as Incus lists it", () => {
-  it("names instances and profiles by op's refs, other kinds in words", () => {
-    expect(userOf("/1.0/instances/ct1")).toEqual({
-      words: "instance ct1",
-      ref: { plugin: "lxc", resource: "container", id: "ct1" },
-    });
-    expect(userOf("/1.0/profiles/small?project=web")).toEqual({
-      words: "profile small (project web)",
-      ref: { plugin: "lxc", resource: "profile", id: "web/small" },
-    });
-    expect(userOf("/1.0/storage-pools/default/volumes/custom/data?project=web")).toEqual({
-      words: "custom volume default/data (project web)",
-      ref: { plugin: "lxc", resource: "volume", id: "web/default/data" },
-    });
-    expect(userOf("/1.0/networks/n1")).toEqual({
-      words: "network n1",
-      ref: { plugin: "lxc", resource: "network", id: "n1" },
-    });
-    expect(userOf("/1.0/images/abc?project=web")).toEqual({ words: "image abc (project web)" });
   });
 });
 

@@ -1,17 +1,11 @@
 /** Incus profiles as op reads them and as the file declares them (plugins/lxc/profiles/). */
 import type { Holding } from "../holding.js";
+import type { LiveObject } from "../objects.js";
 import type { Devices } from "../types.js";
 
-export interface LiveProfile {
+export interface LiveProfile extends LiveObject {
   name: string;
-  project: string;
-  description: string;
-  config: Record<string, string>;
   devices: Devices;
-  /** The instances using it, as Incus lists them (`/1.0/instances/ct1?project=p`). */
-  usedBy: string[];
-  /** Tagged `user.op.managed=true`: op created it. */
-  managed: boolean;
 }
 
 export interface DesiredProfile {

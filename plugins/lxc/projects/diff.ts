@@ -4,10 +4,11 @@
  * one that would still hold something); prune deletes only op's projects, never `default`.
  */
 import { describe } from "../diff.js";
-import { configChanges, deletedUsers, deleteReason, descriptionChanges } from "../holding.js";
+import { comparedFor, configChanges, deleteOf, descriptionChanges, modifyOf } from "../holding.js";
+import { deletedIn, deleteReason, usersLeaving } from "../objects.js";
 import { defaultProject, projectId } from "../refs.js";
 import { type LxcAction, type LxcLive, plugin } from "../types.js";
-import type { DesiredProjects, LiveProject, ProjectDelete } from "./types.js";
+import type { DesiredProjects, LiveProject } from "./types.js";
 
 const resource = "project";
 
@@ -28,34 +29,18 @@ export function diffProjects(
       continue;
     }
     const changes = [
-      ...configChanges(project.config, current.config, project.holding),
+      ...configChanges(project.config, current.config, comparedFor(project.holding)),
       ...descriptionChanges(project.description, current.description),
     ];
-    if (changes.length === 0) continue;
-    actions.push({
-      kind: "modify",
-      plugin,
-      resource,
-      id,
-      before: current,
-      after: project,
-      changes,
-      reason: changes.map(describe).join(", "),
-    });
+    actions.push(...modifyOf(resource, id, current, project, changes, describe));
   }
 
   const remove = (current: LiveProject, path: string, why: string) => {
-    const before: ProjectDelete = { project: current, path };
-    const after = deletedUsers(current.usedBy, planned);
-    actions.push({
-      kind: "delete",
-      plugin,
-      resource,
-      id: projectId(current.name),
-      before,
-      reason: deleteReason(why, after),
-      ...(after.length > 0 ? { needs: after } : {}),
-    });
+    const after = usersLeaving(current.usedBy, deletedIn(planned));
+    const reason = deleteReason(why, after);
+    actions.push(
+      deleteOf(resource, projectId(current.name), { project: current, path }, reason, after),
+    );
   };
   for (const gone of desired.absent) {
     const current = find(gone.name);

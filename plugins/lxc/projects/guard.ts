@@ -4,7 +4,7 @@
  * with it).
  */
 import type { Problem } from "../../../src/plugin.js";
-import { remainingUsers } from "../holding.js";
+import { deletedIn, usersThatStay, usersWords } from "../objects.js";
 import { profileRef } from "../refs.js";
 import type { LxcAction } from "../types.js";
 
@@ -13,14 +13,14 @@ export function guardProjects(actions: readonly LxcAction[]): Problem[] {
     if (action.resource !== "project" || action.kind !== "delete") return [];
     const { project, path } = action.before;
     const ownDefault = profileRef(project.name, "default").id;
-    const held = remainingUsers(project.usedBy, actions).filter(
+    const held = usersThatStay(project.usedBy, deletedIn(actions)).filter(
       (user) => user.ref?.resource !== "profile" || user.ref.id !== ownDefault,
     );
     if (held.length === 0) return [];
     return [
       {
         path,
-        message: `project "${project.name}" still holds ${held.map((u) => u.words).join(", ")}`,
+        message: `project "${project.name}" still holds ${usersWords(held)}`,
         hint: "op deletes only empty projects: delete what it holds first, or declare it absent in the same file",
       },
     ];

@@ -4,17 +4,12 @@
  * projects, and what a delete waits for.
  */
 import { describe, expect, it } from "vitest";
-import { OpError } from "../../../src/errors.js";
-import type { Ctx } from "../../../src/plugin.js";
 import { checkLxc } from "../check.js";
-import { diffLxc } from "../diff.js";
 import { lxcPlugin } from "../index.js";
-import { prepareLxc } from "../prepare.js";
-import type { LxcLive, LxcSection } from "../types.js";
+import { planOf, problemsOf } from "../lxc.testing.js";
+import type { LxcLive } from "../types.js";
 import { guardProjects } from "./guard.js";
 import type { LiveProject } from "./types.js";
-
-const ctx = { log: { debug() {}, info() {}, warn() {} }, cacheDir: undefined } as unknown as Ctx;
 
 const featureDefaults = {
   "features.images": "true",
@@ -42,16 +37,6 @@ const defaultProject = liveProject("default", {
 
 function liveState(projects: LiveProject[], fields: Partial<LxcLive> = {}): LxcLive {
   return { containers: [], bridges: {}, aliases: {}, projects, profiles: [], ...fields };
-}
-
-async function planOf(section: LxcSection, live: LxcLive) {
-  return diffLxc(await prepareLxc(section, live, ctx), live);
-}
-
-async function problemsOf(section: LxcSection, live: LxcLive): Promise<readonly string[]> {
-  const error = await prepareLxc(section, live, ctx).catch((e: unknown) => e);
-  expect(error).toBeInstanceOf(OpError);
-  return (error as OpError).details;
 }
 
 describe("a project op owns", () => {

@@ -5,15 +5,12 @@
  */
 import type { IncusClient } from "../../../src/incus.js";
 import { byName } from "../../../src/order.js";
-import { isManaged, userConfig } from "../holding.js";
+import { type IncusObject, liveFields } from "../objects.js";
 import { defaultProject } from "../refs.js";
 import type { LiveProject } from "./types.js";
 
-export interface IncusProject {
+export interface IncusProject extends IncusObject {
   name: string;
-  description: string;
-  config: Record<string, string> | null;
-  used_by: string[] | null;
 }
 
 export async function queryProjects(incus: IncusClient): Promise<LiveProject[]> {
@@ -38,12 +35,5 @@ export async function queryProjects(incus: IncusClient): Promise<LiveProject[]> 
 }
 
 export function liveProject(project: IncusProject): LiveProject {
-  const config = userConfig(project.config);
-  return {
-    name: project.name,
-    description: project.description,
-    config,
-    usedBy: project.used_by ?? [],
-    managed: isManaged(config),
-  };
+  return { name: project.name, ...liveFields(project) };
 }

@@ -1,14 +1,10 @@
 /** Incus projects as op reads them and as the file declares them (plugins/lxc/projects/). */
 import type { Holding } from "../holding.js";
+import type { LiveFields } from "../objects.js";
 
-export interface LiveProject {
+/** `usedBy` is what the project holds (`/1.0/instances/ct1?project=p`). */
+export interface LiveProject extends LiveFields {
   name: string;
-  description: string;
-  config: Record<string, string>;
-  /** What the project holds, as Incus lists it (`/1.0/instances/ct1?project=p`). */
-  usedBy: string[];
-  /** Tagged `user.op.managed=true`: op created it. */
-  managed: boolean;
 }
 
 export interface DesiredProject {

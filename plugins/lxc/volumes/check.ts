@@ -4,7 +4,8 @@
  * a container's attachments each at a path of their own. Pure; run by `op validate`
  * (plugins/lxc/check.ts) and by prepare.
  */
-import { declaredFirst, ownedConfig, type ProblemSink, type TypedKey } from "../objects.js";
+import { declaredFirst, ownedConfig, type TypedKey } from "../holding.js";
+import type { ProblemSink } from "../objects.js";
 import { defaultProject, volumeId } from "../refs.js";
 import type { Devices, LxcContainerSpec, LxcSection } from "../types.js";
 import { type AttachedVolume, type DesiredVolume, defaultPool } from "./types.js";

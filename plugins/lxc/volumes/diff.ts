@@ -3,8 +3,9 @@
  * says `ensure: absent` (never by prune: they hold data); a delete waits for the deletes of
  * the containers they are attached to.
  */
-import { usersBeingDeleted } from "../networks/diff.js";
-import { declaredModify } from "../objects.js";
+import { declaredModify, deleteOf } from "../holding.js";
+import { leavingContainers } from "../networks/diff.js";
+import { usersLeaving } from "../objects.js";
 import { volumeId } from "../refs.js";
 import { type LxcAction, plugin } from "../types.js";
 import type { DesiredVolume, LiveVolume } from "./types.js";
@@ -22,17 +23,11 @@ export function diffVolumes(
     const id = idOf(volume);
     const current = byId.get(id);
     if (volume.ensure === "absent") {
-      if (current === undefined) continue;
-      const needs = usersBeingDeleted(current.usedBy, deletedContainers);
-      actions.push({
-        kind: "delete",
-        plugin,
-        resource,
-        id,
-        before: current,
-        reason: "ensure: absent (its data goes with it)",
-        ...(needs.length > 0 ? { needs } : {}),
-      });
+      if (current === undefined || current.inherited) continue;
+      const needs = usersLeaving(current.usedBy, leavingContainers(deletedContainers));
+      actions.push(
+        deleteOf(resource, id, current, "ensure: absent (its data goes with it)", needs),
+      );
       continue;
     }
     if (current === undefined) {
@@ -47,8 +42,7 @@ export function diffVolumes(
       });
       continue;
     }
-    const modify = declaredModify(resource, id, current, volume);
-    if (modify !== undefined) actions.push(modify);
+    actions.push(...declaredModify(resource, id, current, volume));
   }
   return actions;
 }

@@ -4,15 +4,21 @@
  * content type never changes; a volume a container that stays has attached is not deleted; a
  * container attaches a volume that exists or is declared.
  */
-import { type ProblemSink, usedByWords, usersThatStay } from "../objects.js";
+import {
+  inheritedProblem,
+  type Leaves,
+  type ProblemSink,
+  usersThatStay,
+  usersWords,
+} from "../objects.js";
 import { memoryBytes } from "../prepare.js";
 import { volumeId } from "../refs.js";
 import type { AttachedVolume, DesiredVolume, LivePool, LiveVolume } from "./types.js";
 
 export interface VolumeContext {
   problems: ProblemSink;
-  /** Whether the container (by its id) is still there after this run. */
-  stays: (containerId: string) => boolean;
+  /** The containers and profiles this run deletes: they no longer hold anything. */
+  leaving: Leaves;
 }
 
 export function resolveVolumes(
@@ -29,11 +35,18 @@ export function resolveVolumes(
     }
     const current = byId.get(idOf(volume));
     if (current === undefined) continue;
+    if (current.inherited) {
+      problems.add(
+        `${volume.path}/name`,
+        inheritedProblem(`volume ${volume.name} of pool ${volume.pool}`),
+      );
+      continue;
+    }
     if (volume.ensure === "absent") {
       deletable(volume, current, context);
       continue;
     }
-    if (!current.owned && !volume.adopt) {
+    if (!current.managed && !volume.adopt) {
       problems.add(
         `${volume.path}/name`,
         `volume ${volume.name} of pool ${volume.pool} exists and op did not create it; add "adopt": true to let op change it (op never deletes it)`,
@@ -65,18 +78,18 @@ function shrink(volume: DesiredVolume, current: LiveVolume, problems: ProblemSin
 
 /** op deletes only a volume it created, and only once no container that stays has it attached. */
 function deletable(volume: DesiredVolume, current: LiveVolume, context: VolumeContext): void {
-  if (!current.owned) {
+  if (!current.managed) {
     context.problems.add(
       `${volume.path}/ensure`,
       `volume ${volume.name} of pool ${volume.pool} was not created by op (no user.op.managed tag); op does not delete it`,
     );
     return;
   }
-  const users = usersThatStay(current.usedBy, context.stays);
+  const users = usersThatStay(current.usedBy, context.leaving);
   if (users.length > 0) {
     context.problems.add(
       `${volume.path}/ensure`,
-      `volume ${volume.name} of pool ${volume.pool} is attached to ${users.map(usedByWords).join(", ")}, which stay${users.length === 1 ? "s" : ""}; detach it first (remove it from the container's "volumes" and apply), then delete it`,
+      `volume ${volume.name} of pool ${volume.pool} is attached to ${usersWords(users)}, which stay${users.length === 1 ? "s" : ""}; detach it first (remove it from the container's "volumes" and apply), then delete it`,
     );
   }
 }

@@ -4,8 +4,13 @@
  * volumes are Incus's own, and there is one per container.
  */
 import type { IncusClient } from "../../../src/incus.js";
-import { everyProject, type IncusObject, liveFields } from "../objects.js";
-import { defaultProject } from "../refs.js";
+import {
+  asListed,
+  everyProject,
+  type IncusObject,
+  liveObject,
+  volatileConfig,
+} from "../objects.js";
 import type { LivePool, LiveVolume } from "./types.js";
 
 interface IncusVolume extends IncusObject {
@@ -33,7 +38,7 @@ export async function queryVolumes(
         { what: `listing the volumes of storage pool ${pool.name}` },
       );
       return (
-        listed
+        asListed(incus, listed)
           // Snapshots are listed as `VOLUME/SNAPSHOT`: they belong to their volume.
           .filter((volume) => volume.type === "custom" && !volume.name.includes("/"))
           .map((volume) => liveVolume(pool.name, volume))
@@ -46,12 +51,12 @@ export async function queryVolumes(
   };
 }
 
-export function liveVolume(pool: string, volume: IncusVolume): LiveVolume {
+export function liveVolume(pool: string, volume: IncusVolume & { inherited?: true }): LiveVolume {
   return {
     pool,
     name: volume.name,
-    project: volume.project ?? defaultProject,
     contentType: volume.content_type,
-    ...liveFields(volume),
+    ...liveObject(volume),
+    volatile: volatileConfig(volume.config),
   };
 }

@@ -1,6 +1,6 @@
 /** `op query --plugin lxc`: the custom volumes, one row each. */
 import type { LiveReport } from "../../../src/plugin.js";
-import { usedByOf, usedByWords } from "../objects.js";
+import { userOf, usersWords } from "../objects.js";
 import type { LiveVolume } from "./types.js";
 
 export function reportVolumes(volumes: readonly LiveVolume[]): LiveReport {
@@ -13,8 +13,8 @@ export function reportVolumes(volumes: readonly LiveVolume[]): LiveReport {
       volume.project,
       volume.contentType,
       volume.config.size ?? "-",
-      volume.usedBy.map((url) => usedByWords(usedByOf(url))).join(", ") || "-",
-      volume.owned ? "yes" : "no",
+      usersWords(volume.usedBy.map(userOf)) || "-",
+      volume.managed ? "yes" : "no",
     ]),
   };
 }

@@ -1,6 +1,8 @@
 /** Custom storage volumes: what the file asks for and what the host has. */
 export type { LxcVolumeAttachment, LxcVolumeSpec } from "../../../src/generated/lxc.js";
 
+import type { LiveObject } from "../objects.js";
+
 /** The pool a container's volume is in when the attachment names none. */
 export const defaultPool = "default";
 
@@ -20,16 +22,12 @@ export interface DesiredVolume {
   config: Record<string, string>;
 }
 
-export interface LiveVolume {
+export interface LiveVolume extends LiveObject {
   pool: string;
   name: string;
-  project: string;
   contentType: string;
-  owned: boolean;
-  description: string;
-  config: Record<string, string>;
+  /** Incus's own `volatile.*` keys, kept apart from `config`. */
   volatile: Record<string, string>;
-  usedBy: string[];
 }
 
 export interface LivePool {

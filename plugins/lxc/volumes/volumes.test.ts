@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { lxcQueryJson, reportLxc } from "../index.js";
-import { collect, ownedFields } from "../objects.testing.js";
+import { collect, leavingOf, ownedFields } from "../objects.testing.js";
 import { prepareContainer } from "../prepare.js";
 import type { LxcSection } from "../types.js";
 import { attachVolumes, checkVolumes } from "./check.js";
@@ -141,9 +141,13 @@ describe("a container's volumes", () => {
 });
 
 describe("resolveVolumes", () => {
-  const resolve = (section: LxcSection, volumes: LiveVolume[], stays = (_id: string) => true) => {
+  const resolve = (section: LxcSection, volumes: LiveVolume[], leaving = leavingOf()) => {
     const problems = collect();
-    resolveVolumes(checkVolumes(section, "/v", problems), { pools, volumes }, { problems, stays });
+    resolveVolumes(
+      checkVolumes(section, "/v", problems),
+      { pools, volumes },
+      { problems, leaving },
+    );
     return problems.lines;
   };
 
@@ -170,7 +174,7 @@ describe("resolveVolumes", () => {
   });
 
   it("changes a volume op did not create only with adopt, and never deletes it", () => {
-    const foreign = live("data", { owned: false, config: {} });
+    const foreign = live("data", { managed: false, config: {} });
     expect(resolve({ volumes: [{ pool: "default", name: "data" }] }, [foreign])).toEqual([
       '/v/volumes/0/name: volume data of pool default exists and op did not create it; add "adopt": true to let op change it (op never deletes it)',
     ]);
@@ -188,9 +192,9 @@ describe("resolveVolumes", () => {
     const attached = live("data", { usedBy: ["/1.0/instances/web"] });
     const section: LxcSection = { volumes: [{ pool: "default", name: "data", ensure: "absent" }] };
     expect(resolve(section, [attached])).toEqual([
-      `/v/volumes/0/ensure: volume data of pool default is attached to container web, which stays; detach it first (remove it from the container's "volumes" and apply), then delete it`,
+      `/v/volumes/0/ensure: volume data of pool default is attached to instance web, which stays; detach it first (remove it from the container's "volumes" and apply), then delete it`,
     ]);
-    expect(resolve(section, [attached], (id) => id !== "web")).toEqual([]);
+    expect(resolve(section, [attached], leavingOf({ containers: ["web"] }))).toEqual([]);
   });
 });
 
