@@ -5,6 +5,7 @@
 import type { Ctx } from "../../src/plugin.js";
 import { checkNetworks } from "./networks/check.js";
 import { checkContainerNetwork, type DeclaredLink, resolveNetworks } from "./networks/prepare.js";
+import { checkLeases } from "./nics/leases.js";
 import type { ProblemSink } from "./objects.js";
 import { containerId, defaultProject } from "./refs.js";
 import type { DesiredAbsent, DesiredContainer, LxcLive, LxcSection } from "./types.js";
@@ -49,7 +50,11 @@ export function prepareObjects(
   });
   resolveVolumes(volumes, storage, { problems, stays });
   for (const container of run.containers) {
-    checkContainerNetwork(container, networks, liveNetworks, problems);
+    for (const attached of container.networks ?? []) {
+      const use = { ...container, path: attached.path, network: attached.network };
+      checkContainerNetwork(use, networks, liveNetworks, problems);
+    }
+    checkLeases(container, networks, liveNetworks, problems);
     checkAttachedVolumes(container, volumes, storage, problems);
   }
   return { networks, volumes };
