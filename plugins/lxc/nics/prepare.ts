@@ -112,12 +112,14 @@ export function prepareNics(
     const at = `${path}/nics/${index}`;
     const name = nicName(nic, index);
     const first = names.get(name);
-    if (first !== undefined)
+    if (first !== undefined) {
       problems.add(
         nic.name === undefined ? at : `${at}/name`,
         `NIC name "${name}" is also used by ${first}`,
       );
-    else names.set(name, nic.name === undefined ? at : `${at}/name`);
+      continue;
+    }
+    names.set(name, nic.name === undefined ? at : `${at}/name`);
     for (const field of typedOnly) {
       if (nic[field] !== undefined && !typeFields[nic.type].includes(field))
         problems.add(`${at}/${field}`, `"${field}" does not apply to a NIC of type ${nic.type}`);
@@ -170,8 +172,11 @@ export function prepareNics(
       );
     }
     const taken = hostNames.get(veth);
-    if (taken !== undefined) problems.add(vethAt, `host_name "${veth}" is also used by ${taken}`);
-    else hostNames.set(veth, vethAt);
+    if (taken !== undefined) {
+      problems.add(vethAt, `host_name "${veth}" is also used by ${taken}`);
+      continue;
+    }
+    hostNames.set(veth, vethAt);
     prepared.devices[name] = {
       type: "nic",
       nictype: "bridged",
