@@ -57,7 +57,7 @@ const section = (...containers: LxcContainerSpec[]): LxcSection => ({ containers
 async function problemsOf(file: LxcSection): Promise<string[]> {
   const error = await prepareLxc(file, live, ctx, env).catch((e: unknown) => e);
   expect(error).toBeInstanceOf(OpError);
-  return (error as OpError).details;
+  return [...(error as OpError).details];
 }
 
 describe("nics: devices", () => {
