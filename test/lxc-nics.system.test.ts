@@ -12,6 +12,7 @@ import { OpError } from "../src/errors.js";
 import {
   createLinuxBridge,
   createOvsBridge,
+  dhcpAddress,
   inContainer,
   incus,
   isNotFound,
@@ -175,16 +176,3 @@ describe("lxc nics: a managed network with a static lease", () => {
     ]);
   });
 });
-
-/** The container's IPv4 address on eth0, once DHCP has given one. */
-async function dhcpAddress(name: string): Promise<string> {
-  for (let attempt = 0; attempt < 60; attempt++) {
-    const state = await incus.request<{
-      network: Record<string, { addresses: { family: string; address: string }[] }> | null;
-    }>("GET", `/1.0/instances/${name}/state`);
-    const found = state.network?.eth0?.addresses.find((a) => a.family === "inet");
-    if (found !== undefined) return found.address;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`${name} got no IPv4 address by DHCP`);
-}
