@@ -18,12 +18,12 @@ export function defaultVethName(id: string | number): string {
 }
 
 /**
- * Whether a link name has the form of a default container veth of a numeric id (`vi100`): a
- * bridge port of that form may appear later in a run, even when the lxc section that makes it
- * is in another file.
+ * Whether a link name has the form of a default container veth of a numeric id (`vi100`, or
+ * `vi100n1` for a NIC after the first): a bridge port of that form may appear later in a run,
+ * even when the lxc section that makes it is in another file.
  */
 export function looksLikeContainerVeth(name: string): boolean {
-  return /^vi\d+$/.test(name);
+  return /^vi\d+(?:n\d+)?$/.test(name);
 }
 
 export interface ContainerVeth {
