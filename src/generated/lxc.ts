@@ -159,11 +159,11 @@ export interface LxcContainerSpec {
    */
   running?: boolean;
   /**
-   * Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).
+   * Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.
    */
   veth?: string;
   /**
-   * The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.
+   * The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.
    */
   bridge?: string;
   /**
@@ -264,7 +264,7 @@ export interface LxcContainerSpec {
    */
   restart?: "allowed" | "never";
   /**
-   * An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth` or network_type `netmaker`.
+   * An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.
    */
   network?: string;
   /**

@@ -1,7 +1,8 @@
 /**
- * Static DHCP leases of NICs on Incus managed networks: the address must be in the network's
- * subnet (the file's value when the file declares the network, else the host's), not the
- * network's own address, and a prefix given with it must be the subnet's. Incus would accept
+ * Static DHCP leases of NICs on Incus managed networks: the network must hand out addresses by
+ * DHCP (stateful DHCPv6 for an IPv6 lease, which Incus requires too), and the address must be
+ * in the network's subnet (the file's value when the file declares the network, else the
+ * host's), not the network's own address, and a prefix given with it must be the subnet's. Incus would accept
  * a lease outside the subnet and its DHCP server would never hand it out.
  */
 import { holds, subnetOf } from "../networks/check.js";
@@ -30,6 +31,19 @@ export function checkLeases(
         problems.add(
           at,
           `network ${attached.network} has no ${family === "ipv4" ? "IPv4" : "IPv6"} subnet op can read (${key} is ${config[key] ?? "not set"}), so it cannot lease ${address}; give the network a subnet (${family}_address) or drop the address`,
+        );
+        continue;
+      }
+      const dhcpOff =
+        family === "ipv4"
+          ? config["ipv4.dhcp"] === "false"
+          : config["ipv6.dhcp.stateful"] !== "true";
+      if (dhcpOff) {
+        problems.add(
+          at,
+          family === "ipv4"
+            ? `network ${attached.network} has DHCP off (ipv4.dhcp false), so it cannot lease ${address}; turn ipv4_dhcp on or drop the address`
+            : `network ${attached.network} has no stateful DHCPv6 (ipv6.dhcp.stateful is not true), so it cannot lease ${address}; set config "ipv6.dhcp.stateful": "true" on it or drop the address`,
         );
         continue;
       }

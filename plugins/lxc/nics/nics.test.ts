@@ -37,7 +37,11 @@ const managed: LiveNetwork = {
   type: "bridge",
   owned: true,
   description: "",
-  config: { "ipv4.address": "198.18.210.1/24", "ipv6.address": "fd00:18:210::1/64" },
+  config: {
+    "ipv4.address": "198.18.210.1/24",
+    "ipv6.address": "fd00:18:210::1/64",
+    "ipv6.dhcp.stateful": "true",
+  },
   volatile: {},
   usedBy: [],
 };
@@ -214,6 +218,31 @@ describe("nics: what is refused", () => {
       "/plugins/lxc/containers/0/nics/0/ipv4: 198.18.211.5 is outside network optn0's subnet 198.18.210.1/24",
       "/plugins/lxc/containers/0/nics/0/ipv6: fd00:18:210::1 is network optn0's own address (fd00:18:210::1/64)",
       "/plugins/lxc/containers/0/nics/1/ipv4: the prefix /16 is not network optn0's /24; give the address alone (its DHCP server hands out the subnet's prefix)",
+    ]);
+  });
+
+  it("a lease on a network that does not hand out addresses by DHCP", async () => {
+    const lines = await problemsOf({
+      networks: [
+        {
+          name: "optn2",
+          ipv4_address: "198.18.213.1/24",
+          ipv4_dhcp: false,
+          ipv6_address: "fd00:18:213::1/64",
+        },
+      ],
+      containers: [
+        {
+          id: 915,
+          nics: [
+            { type: "network", network: "optn2", ipv4: "198.18.213.9", ipv6: "fd00:18:213::9" },
+          ],
+        },
+      ],
+    });
+    expect(lines).toEqual([
+      "/plugins/lxc/containers/0/nics/0/ipv4: network optn2 has DHCP off (ipv4.dhcp false), so it cannot lease 198.18.213.9; turn ipv4_dhcp on or drop the address",
+      '/plugins/lxc/containers/0/nics/0/ipv6: network optn2 has no stateful DHCPv6 (ipv6.dhcp.stateful is not true), so it cannot lease fd00:18:213::9; set config "ipv6.dhcp.stateful": "true" on it or drop the address',
     ]);
   });
 
