@@ -17,14 +17,13 @@ import {
   incus,
   isNotFound,
   linkInfo,
+  numberedEntry,
   ovsPorts,
   plan,
   reconcile,
   removeBridge,
   removeContainers,
   sh,
-  testId,
-  testImage,
   uid,
 } from "./support/lxc.js";
 
@@ -43,13 +42,8 @@ afterAll(async () => {
   for (const name of dummies) if (linkInfo(name) !== undefined) sh("ip", ["link", "del", name]);
 });
 
-function entry(
-  fields: Record<string, unknown>,
-): { id: number; name: string } & Record<string, unknown> {
-  const id = testId();
-  const name = `optest-${uid()}`;
-  containers.push(name);
-  return { id, name, image: testImage, stop_timeout: 5, ...fields };
+function entry(fields: Record<string, unknown> = {}) {
+  return numberedEntry(containers, fields);
 }
 
 /** A veth pair of the test's own, up (the kernel here has no dummy links): the parent end. */

@@ -30,6 +30,7 @@ import {
   instance,
   isNotFound,
   linkInfo,
+  numberedEntry,
   ovsPorts,
   plan,
   reconcile,
@@ -39,7 +40,6 @@ import {
   sh,
   startedAt,
   testCtx,
-  testId,
   testImage,
   uid,
 } from "./support/lxc.js";
@@ -54,13 +54,8 @@ afterAll(async () => {
 });
 
 /** A container entry with a test name and id, remembered for clean-up. */
-function entry(
-  fields: Record<string, unknown> = {},
-): { id: number; name: string } & Record<string, unknown> {
-  const id = testId();
-  const name = `optest-${uid()}`;
-  containers.push(name);
-  return { id, name, image: testImage, stop_timeout: 10, ...fields };
+function entry(fields: Record<string, unknown> = {}) {
+  return numberedEntry(containers, fields);
 }
 
 /** A host directory an unprivileged container's root may write (idmap base 1000000). */

@@ -221,3 +221,16 @@ export async function dhcpAddress(name: string): Promise<string> {
   }
   throw new Error(`${name} got no IPv4 address by DHCP`);
 }
+
+/**
+ * A container entry with a numeric test id (so its veths are `vi{id}`) and a test name, which is
+ * added to `created` for the test file's clean-up.
+ */
+export function numberedEntry(
+  created: string[],
+  fields: Record<string, unknown> = {},
+): { id: number; name: string } & Record<string, unknown> {
+  const name = `optest-${uid()}`;
+  created.push(name);
+  return { id: testId(), name, image: testImage, stop_timeout: 10, ...fields };
+}

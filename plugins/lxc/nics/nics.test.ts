@@ -56,6 +56,7 @@ const env = {
   declaredLinks: [{ name: "optdecl0", path: "/plugins/network/interfaces/0/name" }],
 };
 
+const instanceFields = { architecture: "x86_64", ephemeral: false, stateful: false };
 const section = (...containers: LxcContainerSpec[]): LxcSection => ({ containers });
 
 async function problemsOf(file: LxcSection): Promise<string[]> {
@@ -349,13 +350,7 @@ describe("nics: drift of a NIC other than eth0", () => {
       profiles: ct.profiles,
       config: ct.config,
       devices: ct.devices,
-      put: {
-        architecture: "x86_64",
-        ephemeral: false,
-        stateful: false,
-        description: "",
-        volatile: {},
-      },
+      put: { ...instanceFields, description: "", volatile: {} },
       veth: "vi913",
       master: "optlbf",
       nicLinks: { eth1: { veth: "renamed1" } },
