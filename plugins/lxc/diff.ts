@@ -331,11 +331,13 @@ export const nicStatePath = `${nicDevice} inside`;
 export function deviceWords(device: Devices[string]): string {
   if (device.type === "nic") {
     const where =
-      device.parent ??
+      (device.nictype === "macvlan" && device.parent !== undefined
+        ? `macvlan on ${device.parent}`
+        : device.parent) ??
       (device.network === undefined
         ? `${device.nictype ?? "unattached"} NIC`
         : `network ${device.network}`);
-    return device.host_name === undefined ? where : `${where}/${device.host_name}`;
+    return `${device.host_name === undefined ? where : `${where}/${device.host_name}`}${nicExtras(device)}`;
   }
   if (device.type === "disk" && device.source !== undefined && device.path !== undefined) {
     const what =
@@ -347,6 +349,13 @@ export function deviceWords(device: Devices[string]): string {
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([key, value]) => `${key} ${value}`);
   return [device.type ?? "device", ...rest].join(", ");
+}
+
+/** What a NIC has besides where it is plugged (`nics[]`), so a change of it reads as one. */
+function nicExtras(device: Devices[string]): string {
+  return ["vlan", "mtu", "hwaddr", "ipv4.address", "ipv6.address"]
+    .flatMap((key) => (device[key] === undefined ? [] : [` ${key} ${device[key]}`]))
+    .join("");
 }
 
 function listWords(list: readonly string[]): string {

@@ -368,5 +368,17 @@ describe("nics: drift of a NIC other than eth0", () => {
       containers: [{ ...running, nicLinks: { eth1: { veth: "vi913n1", master: "optob0" } } }],
     });
     expect(settled.filter((action) => action.resource === "container")).toEqual([]);
+    const retagged = diffLxc(
+      {
+        ...desired,
+        containers: [
+          { ...ct, devices: { ...ct.devices, eth1: { ...ct.devices.eth1, vlan: "40" } } },
+        ],
+      },
+      { ...live, containers: [running] },
+    );
+    expect(retagged.find((action) => action.kind === "modify")?.reason).toBe(
+      "change device eth1: optob0/vi913n1 → optob0/vi913n1 vlan 40",
+    );
   });
 });
