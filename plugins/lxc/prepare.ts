@@ -630,7 +630,15 @@ export function prepareContainer(
   config[tags.image] = chosenImage;
 
   const devices: Devices = { ...listed?.devices };
-  if (listed?.networkConfig !== undefined) config[networkConfigKey] = listed.networkConfig;
+  if (listed?.networkConfig !== undefined) {
+    if (raw[networkConfigKey] !== undefined) {
+      problems.add(
+        `${path}/config/${networkConfigKey}`,
+        `op writes ${networkConfigKey} itself for the static addresses of "nics": give the addresses in one place`,
+      );
+    }
+    config[networkConfigKey] = listed.networkConfig;
+  }
   if (bridge !== undefined && veth !== undefined) {
     devices[nicDevice] = {
       type: "nic",

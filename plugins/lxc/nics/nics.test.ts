@@ -310,6 +310,12 @@ describe("nics: what is refused", () => {
           nics: [{ type: "macvlan", parent: "optdum0", ipv4: "198.18.7.3" }],
         } as LxcContainerSpec,
         {
+          id: 916,
+          cloud_init: {},
+          config: { "cloud-init.network-config": "{}" },
+          nics: [{ type: "macvlan", parent: "optdum0", ipv4: "198.18.7.4/24" }],
+        } as LxcContainerSpec,
+        {
           id: 912,
           cloud_init: { network_config: { version: 2 } },
           nics: [{ type: "macvlan", parent: "optdum0", ipv6: "fd00::3/64" }],
@@ -319,7 +325,8 @@ describe("nics: what is refused", () => {
     expect(lines).toEqual([
       '/plugins/lxc/containers/0/nics/0/ipv4: a static address on a bridged NIC is set inside the container by cloud-init, and op cannot tell at plan time whether the image runs it: add "cloud_init" to the container (with an image that has cloud-init), or use a NIC of type network, whose addresses are DHCP leases',
       '/plugins/lxc/containers/1/nics/0/ipv4: "198.18.7.3" is not ADDRESS/PREFIX: a static address on a macvlan NIC needs its prefix (e.g. 198.18.7.2/24)',
-      '/plugins/lxc/containers/2/cloud_init/network_config: op writes the network config itself for the static addresses of "nics" (/plugins/lxc/containers/2/nics/0/ipv6); give the addresses in one place: either in "nics" or in cloud_init.network_config (then without ipv4/ipv6 in "nics")',
+      '/plugins/lxc/containers/2/config/cloud-init.network-config: op writes cloud-init.network-config itself for the static addresses of "nics": give the addresses in one place',
+      '/plugins/lxc/containers/3/cloud_init/network_config: op writes the network config itself for the static addresses of "nics" (/plugins/lxc/containers/3/nics/0/ipv6); give the addresses in one place: either in "nics" or in cloud_init.network_config (then without ipv4/ipv6 in "nics")',
     ]);
   });
 });

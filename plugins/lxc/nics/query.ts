@@ -43,7 +43,11 @@ export function otherNicLinks(
   return Object.keys(links).length === 0 ? undefined : links;
 }
 
-/** The links of a container that may be OVS ports (no Linux master): their bridge is looked up. */
+/**
+ * The links of a container that may be OVS ports (no Linux master): their bridge is looked up.
+ * They are the container's own objects (for eth0 the container itself), so the caller sets
+ * `master` on them in place.
+ */
 export function maybeOvsLinks(container: LiveContainer): { veth: string; master?: string }[] {
   const eth0 = container.veth === undefined ? [] : [container as { veth: string; master?: string }];
   return [...eth0, ...Object.values(container.nicLinks ?? {})].filter(
