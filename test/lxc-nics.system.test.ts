@@ -109,6 +109,19 @@ describe("lxc nics: a Linux bridge and an OVS bridge with a VLAN tag", () => {
     expect(linkInfo(first)?.master).toBe(linux);
   });
 
+  it("puts back, with its VLAN tag, the OVS port of the second NIC deleted by hand", async () => {
+    sh("ovs-vsctl", ["del-port", ovs, second]);
+    const run = await reconcile({ containers: [ct] });
+    expect(run.actions[0]).toMatchObject({
+      kind: "modify",
+      changes: [{ path: "bridge eth1", after: ovs }],
+    });
+    expect(Object.fromEntries(run.errors)).toEqual({});
+    expect(run.remaining).toEqual([]);
+    expect(ovsPorts(ovs)).toEqual([second]);
+    expect(sh("ovs-vsctl", ["get", "port", second, "tag"]).trim()).toBe("30");
+  });
+
   it("refuses a VLAN on a Linux bridge without VLAN filtering", async () => {
     const lines = await problemsOf({
       containers: [{ ...ct, nics: [{ type: "bridged", bridge: linux, vlan: 5 }] }],
