@@ -13,6 +13,7 @@ import { OpError } from "../src/errors.js";
 import {
   createLinuxBridge,
   createProject,
+  dhcpAddress,
   inContainer,
   incus,
   isNotFound,
@@ -97,20 +98,6 @@ async function liveVolume(
 ): Promise<{ config: Record<string, string>; used_by: string[] }> {
   return incus.request("GET", `/1.0/storage-pools/default/volumes/custom/${name}`);
 }
-
-/** The container's IPv4 addresses on eth0, once DHCP has given one (up to ~10 s). */
-async function dhcpAddress(name: string): Promise<string> {
-  for (let attempt = 0; attempt < 40; attempt++) {
-    const state = await incus.request<{
-      network: Record<string, { addresses: { family: string; address: string }[] }> | null;
-    }>("GET", `/1.0/instances/${name}/state`);
-    const found = state.network?.eth0?.addresses.find((a) => a.family === "inet");
-    if (found !== undefined) return found.address;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`${name} got no IPv4 address by DHCP`);
-}
-
 describe("lxc networks and volumes", () => {
   it("creates a network, a volume and a container on them; re-applies as a no-op; fixes drift", async () => {
     const net = network();

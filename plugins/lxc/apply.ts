@@ -14,6 +14,7 @@ import { containerLinkUp, enrol, type HostNet, hostName, readHostNet, renameLink
 import { deleteImage } from "./images/apply.js";
 import { imageManagedProperty, opAliasDescription } from "./images/types.js";
 import { applyNetwork } from "./networks/apply.js";
+import { driftDevice, liveLink } from "./nics/drift.js";
 import { applyProfile } from "./profiles/apply.js";
 import { applyProject } from "./projects/apply.js";
 import { incusOf } from "./query.js";
@@ -154,8 +155,8 @@ async function createContainer(
   ctx: Ctx,
   incus: IncusClient,
 ): Promise<void> {
-  if (container.nic !== undefined)
-    await bridgeKind(await hostNet(ctx, false), container.nic, container);
+  for (const nic of container.nics ?? [])
+    await bridgeKind(await hostNet(ctx, false), nic, container);
   const source = container.remote
     ? {
         type: "image",
@@ -266,8 +267,9 @@ async function modifyContainer(
     )
   ) {
     const replug = changed((path) => path === `devices.${nicDevice}`);
-    if (replug && container.nic !== undefined) {
-      await bridgeKind(await hostNet(ctx, false), container.nic, container);
+    for (const nic of container.nics ?? []) {
+      if (changed((path) => path === `devices.${nic.device}`))
+        await bridgeKind(await hostNet(ctx, false), nic, container);
     }
     // Incus re-plugs a changed NIC as a new, down interface: what it had is put back after.
     const nicBefore =
@@ -301,7 +303,10 @@ async function modifyContainer(
     changed((path) => path.startsWith("snapshots.") || path === `config.${tags.snapshots}`)
   )
     await keepSnapshots(incus, container, container.snapshots);
-  if (changed((path) => path === "veth" || path === "bridge")) await fixLink(live, container, ctx);
+  for (const nic of container.nics ?? []) {
+    if (changed((path) => driftDevice(path) === nic.device))
+      await fixLink(live, nic, container, ctx);
+  }
 }
 
 /** What a container's own eth0 had: up or down, addresses and routes it did not get by DHCP. */
@@ -380,13 +385,17 @@ function rootDisks(live: LiveContainer): LiveContainer["devices"] {
  * The NIC config is right but the kernel's view drifted: rename the host veth back (down,
  * rename, up) and re-enrol it, without restarting the container or touching its side.
  */
-async function fixLink(live: LiveContainer, container: DesiredContainer, ctx: Ctx): Promise<void> {
-  const nic = container.nic;
-  if (nic === undefined) return;
-  if (live.veth === undefined) {
+async function fixLink(
+  live: LiveContainer,
+  nic: DesiredNic,
+  container: DesiredContainer,
+  ctx: Ctx,
+): Promise<void> {
+  const veth = liveLink(live, nic.device)?.veth;
+  if (veth === undefined) {
     throw new OpError(
       "not-found",
-      `${container.name} runs but op cannot find the host end of its ${"eth0"} link`,
+      `${container.name} runs but op cannot find the host end of its ${nic.device} link`,
       {
         hint: `restart the container (incus restart ${container.name}) so Incus creates ${nic.veth} again`,
       },
@@ -394,31 +403,30 @@ async function fixLink(live: LiveContainer, container: DesiredContainer, ctx: Ct
   }
   const net = await hostNet(ctx, true);
   const kind = await bridgeKind(net, nic, container);
-  const ovsBridge = net.ovs.portBridge.get(live.veth);
-  const linuxMaster = ctx.host.sys.link(live.veth)?.master;
-  if (live.veth !== nic.veth) {
+  const ovsBridge = net.ovs.portBridge.get(veth);
+  const linuxMaster = ctx.host.sys.link(veth)?.master;
+  if (veth !== nic.veth) {
     if (ctx.host.sys.link(nic.veth) !== undefined) {
       throw new OpError(
         "invalid-state",
-        `cannot rename ${live.veth} to ${nic.veth}: another link already has that name`,
+        `cannot rename ${veth} to ${nic.veth}: another link already has that name`,
         {
           hint: `rename or remove the other ${nic.veth}, or change "veth" at ${container.path}`,
         },
       );
     }
-    await renameLink(ctx.exec, live.veth, nic.veth);
+    await renameLink(ctx.exec, veth, nic.veth);
   }
   // A Linux bridge keeps a renamed port; OVS knows ports by name, so a rename means re-adding.
   const enrolled =
-    kind === "linux"
-      ? linuxMaster === nic.bridge
-      : ovsBridge === nic.bridge && live.veth === nic.veth;
+    kind === "linux" ? linuxMaster === nic.bridge : ovsBridge === nic.bridge && veth === nic.veth;
   if (!enrolled) {
     await enrol(
       { exec: ctx.exec, ovs: ctx.host.ovs },
       nic.veth,
       { name: nic.bridge, kind },
-      { link: live.veth, ...(ovsBridge === undefined ? {} : { ovsBridge }) },
+      { link: veth, ...(ovsBridge === undefined ? {} : { ovsBridge }) },
+      nic.vlan,
     );
   }
 }

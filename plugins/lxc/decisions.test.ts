@@ -216,7 +216,7 @@ describe("plan words", () => {
     const desiredOne = desiredContainer("n", {
       running: true,
       devices: { eth0: nic },
-      nic: { bridge: "hubr0", veth: "vi601", kind: "linux" },
+      nics: [{ device: "eth0", bridge: "hubr0", veth: "vi601", kind: "linux" }],
     });
     const running = (nicUp: boolean | undefined) =>
       liveContainer("n", {
@@ -265,7 +265,7 @@ describe("replacing a container for a new image", () => {
 });
 
 describe("what a change waits for", () => {
-  const nic = { bridge: "br9", veth: "v9" };
+  const nic = { device: "eth0", bridge: "br9", veth: "v9" };
   const modifyOf = (want: DesiredContainer, have: LiveContainer) =>
     diffLxc(desired({ containers: [want] }), live([have]))[0] as ModifyAction<LxcKinds>;
 
@@ -273,7 +273,7 @@ describe("what a change waits for", () => {
     const start = modifyOf(
       desiredContainer("n", {
         running: true,
-        nic,
+        nics: [nic],
         config: { ...liveContainer("n").config, "limits.cpu": "1" },
       }),
       liveContainer("n"),
@@ -286,7 +286,7 @@ describe("what a change waits for", () => {
   it("re-plugging a renamed veth waits for the bridge; a config change alone does not", () => {
     const running = { status: "running" as const, veth: "old9", master: "br9", nicUp: true };
     const replug = modifyOf(
-      desiredContainer("n", { running: true, nic }),
+      desiredContainer("n", { running: true, nics: [nic] }),
       liveContainer("n", running),
     );
     expect(replug.changes.map((c) => c.path)).toEqual(["veth"]);
@@ -294,7 +294,7 @@ describe("what a change waits for", () => {
     const limits = modifyOf(
       desiredContainer("n", {
         running: true,
-        nic,
+        nics: [nic],
         config: { ...liveContainer("n").config, "limits.cpu": "1" },
       }),
       liveContainer("n", { ...running, veth: "v9" }),

@@ -9,6 +9,7 @@ import { heldReason, restartChanges, restartPath } from "./containers/restart.js
 import { snapshotChanges } from "./containers/snapshots.js";
 import { diffImageDeletes } from "./images/diff.js";
 import { diffNetworks } from "./networks/diff.js";
+import { describeDrift, driftDevice, linkDrift } from "./nics/drift.js";
 import { sameRef } from "./objects.js";
 import { humanBytes } from "./paths.js";
 import { diffProfiles } from "./profiles/diff.js";
@@ -77,10 +78,9 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
     const current = byId.get(id);
     const needs = needsOf(container, imageActions);
     // A bridge that is not on the host must come from the network plugin in this same run.
-    const expects =
-      container.nic !== undefined && container.nic.kind === undefined
-        ? [linkRef(container.nic.bridge)]
-        : [];
+    const expects = (container.nics ?? [])
+      .filter((nic) => nic.kind === undefined)
+      .map((nic) => linkRef(nic.bridge));
     const create = (reason: string): LxcAction => ({
       kind: "create",
       plugin,
@@ -132,7 +132,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
     const touchesNic = changes.some((c) =>
       c.path === "running"
         ? c.after === true
-        : ["veth", "bridge"].includes(c.path) || c.path.startsWith("devices."),
+        : driftDevice(c.path) !== undefined || c.path.startsWith("devices."),
     );
     if (changes.length > 0) {
       actions.push({
@@ -237,16 +237,16 @@ function deleteReason(
 /** The bridge (if the network plugin touches it this run) and the image import it waits for. */
 function needsOf(container: DesiredContainer, imageActions: Set<string>): ResourceRef[] {
   const needs: ResourceRef[] = [];
-  if (container.nic !== undefined) {
-    needs.push(linkRef(container.nic.bridge));
-    // A bridge that does not exist yet may be an OVS bridge the network plugin adds.
-    if (container.nic.kind === undefined) needs.push(ovsDatabaseRef);
-  }
+  for (const bridge of new Set((container.nics ?? []).map((nic) => nic.bridge)))
+    needs.push(linkRef(bridge));
+  // A bridge that does not exist yet may be an OVS bridge the network plugin adds.
+  if (container.nics?.some((nic) => nic.kind === undefined)) needs.push(ovsDatabaseRef);
   if (imageActions.has(container.image)) needs.push(imageRef(container.image));
   // A project the file declares is created first (the need is dropped when it has no action).
   if (container.project !== defaultProject) needs.push(projectRef(container.project));
   // A network or volume with no action this run is dropped from the needs by the engine.
-  if (container.network !== undefined) needs.push(networkRef(container.project, container.network));
+  for (const network of new Set((container.networks ?? []).map((attached) => attached.network)))
+    needs.push(networkRef(container.project, network));
   for (const attached of container.attached ?? [])
     needs.push(volumeRef(container.project, attached.pool, attached.volume));
   return needs;
@@ -285,7 +285,7 @@ export function containerChanges(desired: DesiredContainer, live: LiveContainer)
     const after = desired.config[key];
     if (before !== after) changes.push(change(`config.${key}`, before, after));
   }
-  let nicChanged = false;
+  const replugged = new Set<string>();
   for (const key of unionKeys(desired.devices, live.devices)) {
     const before = live.devices[key];
     const after = desired.devices[key];
@@ -299,7 +299,7 @@ export function containerChanges(desired: DesiredContainer, live: LiveContainer)
           after === undefined ? undefined : deviceWords(after),
         ),
       );
-      if (key === nicDevice) nicChanged = true;
+      if (before?.type === "nic" || after?.type === "nic") replugged.add(key);
     }
   }
   if (desired.description !== undefined && desired.description !== live.put.description)
@@ -314,12 +314,12 @@ export function containerChanges(desired: DesiredContainer, live: LiveContainer)
     changes.push({ path: "running", before: running, after: desired.running });
   // The NIC config is right but the kernel's view drifted (renamed or unplugged by hand).
   // When the NIC config itself changes, Incus re-plugs the NIC and that settles both.
-  if (running && desired.running && desired.nic !== undefined && !nicChanged) {
-    if (live.veth !== desired.nic.veth) changes.push(change("veth", live.veth, desired.nic.veth));
-    if (live.master !== desired.nic.bridge)
-      changes.push(change("bridge", live.master, desired.nic.bridge));
+  if (running && desired.running && desired.nics !== undefined) {
+    changes.push(...linkDrift(desired.nics, live, replugged));
     // Taken down inside (by hand, or left down by a re-plug): the container is cut off.
-    if (live.nicUp === false) changes.push(change(nicStatePath, "down", "up"));
+    const eth0 = desired.nics.some((nic) => nic.device === nicDevice);
+    if (eth0 && !replugged.has(nicDevice) && live.nicUp === false)
+      changes.push(change(nicStatePath, "down", "up"));
   }
   return changes;
 }
@@ -331,11 +331,13 @@ export const nicStatePath = `${nicDevice} inside`;
 export function deviceWords(device: Devices[string]): string {
   if (device.type === "nic") {
     const where =
-      device.parent ??
+      (device.nictype === "macvlan" && device.parent !== undefined
+        ? `macvlan on ${device.parent}`
+        : device.parent) ??
       (device.network === undefined
         ? `${device.nictype ?? "unattached"} NIC`
         : `network ${device.network}`);
-    return device.host_name === undefined ? where : `${where}/${device.host_name}`;
+    return `${device.host_name === undefined ? where : `${where}/${device.host_name}`}${nicExtras(device)}`;
   }
   if (device.type === "disk" && device.source !== undefined && device.path !== undefined) {
     const what =
@@ -347,6 +349,13 @@ export function deviceWords(device: Devices[string]): string {
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([key, value]) => `${key} ${value}`);
   return [device.type ?? "device", ...rest].join(", ");
+}
+
+/** What a NIC has besides where it is plugged (`nics[]`), so a change of it reads as one. */
+function nicExtras(device: Devices[string]): string {
+  return ["vlan", "mtu", "hwaddr", "ipv4.address", "ipv6.address"]
+    .flatMap((key) => (device[key] === undefined ? [] : [` ${key} ${device[key]}`]))
+    .join("");
 }
 
 function listWords(list: readonly string[]): string {
@@ -371,9 +380,8 @@ export function describe(change: FieldChange): string {
   if (change.path === "ephemeral") return change.after ? "make ephemeral" : "make persistent";
   if (change.path.startsWith("snapshots."))
     return `${change.after === undefined ? "delete" : "take"} snapshot ${change.path.slice(10)}`;
-  if (change.path === "veth") return `rename veth ${change.before ?? "(none)"} → ${change.after}`;
-  if (change.path === "bridge")
-    return `enrol in ${change.after}${change.before === undefined ? "" : ` (now in ${change.before})`}`;
+  const drift = describeDrift(change);
+  if (drift !== undefined) return drift;
   if (change.path === nicStatePath) return `bring ${nicDevice} up inside (it is down)`;
   if (change.path.startsWith("devices.")) {
     const device = change.path.slice("devices.".length);

@@ -62,6 +62,7 @@ async function moveOvsPort(
   link: string,
   oldName: string,
   to: string | undefined,
+  tag?: number,
 ): Promise<void> {
   await ovs.change({
     comment: `op apply (lxc plugin): ${link}`,
@@ -93,7 +94,12 @@ async function moveOvsPort(
             op: "insert",
             table: "Port",
             "uuid-name": "port",
-            row: { name: link, interfaces: ["named-uuid", "iface"] },
+            // A port re-added after a rename keeps the VLAN tag Incus gave the old one.
+            row: {
+              name: link,
+              interfaces: ["named-uuid", "iface"],
+              ...(tag === undefined ? {} : { tag }),
+            },
           },
           mutateBridgePorts(to, "insert", ["named-uuid", "port"]),
         );
@@ -189,6 +195,7 @@ export async function enrol(
   link: string,
   bridge: { name: string; kind: BridgeKind },
   previous: { link?: string; ovsBridge?: string },
+  vlan?: number,
 ): Promise<void> {
   const oldName = previous.link ?? link;
   if (bridge.kind === "linux") {
@@ -196,6 +203,6 @@ export async function enrol(
     await exec.run("ip", ["link", "set", "dev", link, "master", bridge.name]);
   } else {
     await exec.run("ip", ["link", "set", "dev", link, "nomaster"]);
-    await moveOvsPort(ovs, link, oldName, bridge.name);
+    await moveOvsPort(ovs, link, oldName, bridge.name, vlan);
   }
 }

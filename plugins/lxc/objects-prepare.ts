@@ -5,10 +5,11 @@
 import type { Ctx } from "../../src/plugin.js";
 import { checkNetworks } from "./networks/check.js";
 import { checkContainerNetwork, type DeclaredLink, resolveNetworks } from "./networks/prepare.js";
+import { checkLeases } from "./nics/leases.js";
 import { leavingIds, type ProblemSink } from "./objects.js";
 import { profilesLeaving } from "./profiles/diff.js";
 import type { DesiredProfiles } from "./profiles/types.js";
-import { containerId, defaultProject, profileId } from "./refs.js";
+import { containerId, profileId } from "./refs.js";
 import type { DesiredAbsent, DesiredContainer, LxcLive, LxcSection } from "./types.js";
 import { checkVolumes } from "./volumes/check.js";
 import { checkAttachedVolumes, resolveVolumes } from "./volumes/prepare.js";
@@ -62,7 +63,11 @@ export function prepareObjects(
   });
   resolveVolumes(volumes, storage, { problems, leaving });
   for (const container of run.containers) {
-    checkContainerNetwork(container, networks, liveNetworks, problems);
+    for (const attached of container.networks ?? []) {
+      const use = { ...container, path: attached.path, network: attached.network };
+      checkContainerNetwork(use, networks, liveNetworks, problems);
+    }
+    checkLeases(container, networks, liveNetworks, problems);
     checkAttachedVolumes(container, volumes, storage, problems);
   }
   return { networks, volumes };

@@ -105,9 +105,9 @@ describe("prepareLxc", () => {
       ctx,
       env,
     );
-    expect(desired.containers.map((c) => c.nic)).toEqual([
-      { bridge: "mesh", veth: "vi7" },
-      { bridge: "br1", veth: "vi8", kind: "linux" },
+    expect(desired.containers.map((c) => c.nics)).toEqual([
+      [{ device: "eth0", bridge: "mesh", veth: "vi7" }],
+      [{ device: "eth0", bridge: "br1", veth: "vi8", kind: "linux" }],
     ]);
   });
 

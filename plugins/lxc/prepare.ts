@@ -23,6 +23,8 @@ import { snapshotsTag } from "./containers/snapshots.js";
 import { checkAbsentImages } from "./images/prepare.js";
 import type { DesiredAbsentImage } from "./images/types.js";
 import { attachNetwork, type DeclaredLink } from "./networks/prepare.js";
+import { checkNicsOnHost } from "./nics/host.js";
+import { networkConfigKey, nicName, prepareNics } from "./nics/prepare.js";
 import { prepareObjects } from "./objects-prepare.js";
 import {
   hostPathExposure,
@@ -167,13 +169,17 @@ export async function prepareLxc(
         explicit: spec.image !== undefined || spec.properties?.template !== undefined,
       },
     );
-    if (container.nic !== undefined) {
-      const { bridge } = container.nic;
+    for (const nic of container.nics ?? []) {
       const kind =
-        live.bridges[bridge] ??
-        (env.ovsBridges === undefined ? undefined : (await env.ovsBridges())[bridge]);
-      if (kind !== undefined) container.nic.kind = kind;
+        live.bridges[nic.bridge] ??
+        (env.ovsBridges === undefined ? undefined : (await env.ovsBridges())[nic.bridge]);
+      if (kind !== undefined) nic.kind = kind;
     }
+    checkNicsOnHost(spec, container, path, {
+      sys: () => ctx.host.sys,
+      declaredLinks: env.declaredLinks ?? [],
+      problems,
+    });
     containers.push(container);
   }
   const projects = prepareProjects(section, live, base, problems);
@@ -262,8 +268,16 @@ export function checkEntries(
       spec.name === undefined ? `${path}/id` : `${path}/name`,
     );
     const present = (spec.ensure ?? "present") === "present";
-    if (present && container.nic)
-      unique("veth", container.nic.veth, spec.veth === undefined ? `${path}/id` : `${path}/veth`);
+    for (const nic of present ? (container.nics ?? []) : []) {
+      const listedAt = spec.nics?.findIndex((listed, k) => nicName(listed, k) === nic.device);
+      const where =
+        listedAt !== undefined
+          ? `${path}/nics/${listedAt}`
+          : spec.veth === undefined
+            ? `${path}/id`
+            : `${path}/veth`;
+      unique("veth", nic.veth, where);
+    }
     for (const [m, mount] of container.mounts.entries()) {
       // A relative path is known only with the state file's directory: prepare checks it.
       if (!isAbsolute(mount.source)) continue;
@@ -455,8 +469,15 @@ export function prepareContainer(
     [`${path}/network_type`, spec.network_type],
     [`${path}/properties/network_type`, props.network_type],
   ]);
-  const bridge = spec.bridge ?? (networkType === "netmaker" ? meshBridge : undefined);
-  const veth = spec.veth ?? (bridge === undefined ? undefined : defaultVethName(id));
+  const listed = prepareNics(spec, path, id, problems);
+  const bridge =
+    listed === undefined
+      ? (spec.bridge ?? (networkType === "netmaker" ? meshBridge : undefined))
+      : undefined;
+  const veth =
+    listed === undefined
+      ? (spec.veth ?? (bridge === undefined ? undefined : defaultVethName(id)))
+      : undefined;
   if (veth !== undefined && bridge === undefined) {
     problems.add(`${path}/veth`, `a veth name needs a bridge to enrol it in; add "bridge"`);
   }
@@ -609,7 +630,16 @@ export function prepareContainer(
   config[tags.id] = id;
   config[tags.image] = chosenImage;
 
-  const devices: Devices = {};
+  const devices: Devices = { ...listed?.devices };
+  if (listed?.networkConfig !== undefined) {
+    if (raw[networkConfigKey] !== undefined) {
+      problems.add(
+        `${path}/config/${networkConfigKey}`,
+        `op writes ${networkConfigKey} itself for the static addresses of "nics": give the addresses in one place`,
+      );
+    }
+    config[networkConfigKey] = listed.networkConfig;
+  }
   if (bridge !== undefined && veth !== undefined) {
     devices[nicDevice] = {
       type: "nic",
@@ -642,7 +672,12 @@ export function prepareContainer(
       allowHostPath: mount.allow_host_path ?? false,
     });
   }
-  const network = attachNetwork(spec, path, bridge, devices, problems);
+  const network =
+    listed === undefined ? attachNetwork(spec, path, bridge, devices, problems) : undefined;
+  const nics =
+    listed?.bridged ??
+    (bridge !== undefined && veth !== undefined ? [{ device: nicDevice, bridge, veth }] : []);
+  const networks = listed?.networks ?? (network === undefined ? [] : [{ network, path }]);
   const attached = attachVolumes(spec, path, devices, problems);
 
   return {
@@ -655,7 +690,7 @@ export function prepareContainer(
     profiles: spec.profiles ?? ["default"],
     config,
     devices,
-    ...(bridge !== undefined && veth !== undefined ? { nic: { bridge, veth } } : {}),
+    ...(nics.length === 0 ? {} : { nics }),
     mounts,
     stopTimeout: spec.stop_timeout ?? defaultStopTimeout,
     ...(resolvConf === undefined ? {} : { resolvConf }),
@@ -663,7 +698,7 @@ export function prepareContainer(
     ...(spec.ephemeral === undefined ? {} : { ephemeral: spec.ephemeral }),
     ...(snapshots === undefined ? {} : { snapshots }),
     restartAllowed: spec.restart === "allowed",
-    ...(network === undefined ? {} : { network }),
+    ...(networks.length === 0 ? {} : { networks }),
     ...(attached.length === 0 ? {} : { attached }),
   };
 }

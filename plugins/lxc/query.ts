@@ -21,11 +21,11 @@ import {
   hostName,
   linuxBridges,
   ovsBridges,
-  peerIndex,
   readOvs,
 } from "./host.js";
 import { aliasTargets, type IncusImage, liveImages } from "./images/query.js";
 import { queryNetworks } from "./networks/query.js";
+import { hostEnd, maybeOvsLinks, otherNicLinks } from "./nics/query.js";
 import { queryProfiles } from "./profiles/query.js";
 import { queryProjects } from "./projects/query.js";
 import { defaultProject, inProject } from "./refs.js";
@@ -84,16 +84,14 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
     .sort((a, b) => byName(a, b) || byName({ name: a.project }, { name: b.project }));
   await readSnapshots(incus, containers);
   const bridges = linuxBridges(ctx.host.sys);
-  const maybeOvs = containers.filter(
-    (c) => c.veth !== undefined && (c.master === undefined || c.master === "ovs-system"),
-  );
+  const maybeOvs = containers.flatMap(maybeOvsLinks);
   if (maybeOvs.length > 0) {
     const ovs = await readOvs(ctx.host.ovs);
     Object.assign(bridges, ovsBridges(ovs));
-    for (const container of maybeOvs) {
-      const bridge = ovs.portBridge.get(container.veth as string);
-      if (bridge === undefined) delete container.master;
-      else container.master = bridge;
+    for (const link of maybeOvs) {
+      const bridge = ovs.portBridge.get(link.veth);
+      if (bridge === undefined) delete link.master;
+      else link.master = bridge;
     }
   }
   const otherMounts = instances
@@ -179,11 +177,6 @@ export function liveContainer(
   if (config[tags.image] !== undefined) live.image = config[tags.image];
   if (status === "running") {
     const ifname = devices[nicDevice]?.name ?? nicDevice;
-    // The host end is where Incus put it, unless renamed by hand since: then its index is
-    // read from inside the container (only for such a container) and looked up here.
-    const recorded = sys.link(volatile[`volatile.${nicDevice}.host_name`] ?? "");
-    const index = recorded === undefined ? peerIndex(sys, onHost, ifname) : undefined;
-    const renamed = index === undefined ? undefined : sys.linkNameByIndex(index);
     // Addresses are read when something looks at them (op query), not for a plan.
     Object.defineProperty(live, "addresses", {
       enumerable: true,
@@ -202,11 +195,18 @@ export function liveContainer(
       const up = containerLinkUp(sys, onHost, ifname);
       if (up !== undefined) live.nicUp = up;
     }
-    const link = recorded ?? (renamed === undefined ? undefined : sys.link(renamed));
+    // The host end is where Incus put it, unless renamed by hand since: then its index is
+    // read from inside the container (only for such a container) and looked up here.
+    const link =
+      devices[nicDevice]?.nictype === "macvlan"
+        ? undefined
+        : hostEnd(sys, onHost, nicDevice, devices, volatile);
     if (link !== undefined) {
       live.veth = link.name;
       if (link.master !== undefined) live.master = link.master;
     }
+    const others = otherNicLinks(sys, onHost, devices, volatile);
+    if (others !== undefined) live.nicLinks = others;
   }
   return live;
 }

@@ -14,6 +14,7 @@ import type { Action, Kind } from "../../src/plugin.js";
 import type { DesiredSnapshots } from "./containers/snapshots.js";
 import type { DesiredAbsentImage, ImageDelete, LiveImage } from "./images/types.js";
 import type { DesiredNetwork, LiveNetwork } from "./networks/types.js";
+import type { NetworkAttachment } from "./nics/prepare.js";
 import type {
   DesiredProfile,
   DesiredProfiles,
@@ -77,6 +78,8 @@ export interface LiveContainer {
   veth?: string;
   /** Running only: the bridge that link is enrolled in now (Linux master or OVS bridge). */
   master?: string;
+  /** Running only: the same for its other bridged NICs, by device name (nics/query.ts). */
+  nicLinks?: Record<string, { veth: string; master?: string }>;
   /** Running only: its global addresses (read from the host, no call per container). */
   addresses: string[];
   /** Running with a NIC of its own: whether that interface is up inside the container. */
@@ -106,11 +109,16 @@ export interface LxcLive {
   profiles?: LiveProfile[];
 }
 
+/** A bridged NIC: its host veth op renames back and re-enrols when it drifts. */
 export interface DesiredNic {
+  /** Its Incus device (and interface) name; `eth0` for the shorthand fields. */
+  device: string;
   bridge: string;
   veth: string;
   /** What the bridge is now; absent when it does not exist (yet). */
   kind?: BridgeKind;
+  /** The VLAN tag (Incus's `vlan` key): kept when op re-adds the veth to an OVS bridge. */
+  vlan?: number;
 }
 
 export interface DesiredMount {
@@ -146,7 +154,8 @@ export interface DesiredContainer {
   config: Record<string, string>;
   /** The complete local devices op wants. */
   devices: Devices;
-  nic?: DesiredNic;
+  /** Its bridged NICs (the shorthand's `eth0`, or `nics` entries of type bridged). */
+  nics?: DesiredNic[];
   mounts: DesiredMount[];
   stopTimeout: number;
   /** resolv.conf content op writes, when nameserver or searchdomain is given. */
@@ -159,8 +168,8 @@ export interface DesiredContainer {
   snapshots?: DesiredSnapshots;
   /** A change Incus takes only at start may restart it (`restart: allowed`, --allow-restart). */
   restartAllowed: boolean;
-  /** The managed network its eth0 is attached to (`network`). */
-  network?: string;
+  /** The managed networks its NICs are attached to (`network`, or `nics` of type network). */
+  networks?: NetworkAttachment[];
   /** The custom volumes attached to it (`volumes`). */
   attached?: AttachedVolume[];
 }

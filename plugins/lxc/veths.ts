@@ -8,6 +8,7 @@
  */
 import type { LxcContainerSpec, LxcSection } from "../../src/generated/lxc.js";
 import type { FileView } from "../../src/plugin.js";
+import { nicHostName } from "./nics/prepare.js";
 import { meshBridge } from "./prepare.js";
 import { plugin } from "./types.js";
 
@@ -17,12 +18,12 @@ export function defaultVethName(id: string | number): string {
 }
 
 /**
- * Whether a link name has the form of a default container veth of a numeric id (`vi100`): a
- * bridge port of that form may appear later in a run, even when the lxc section that makes it
- * is in another file.
+ * Whether a link name has the form of a default container veth of a numeric id (`vi100`, or
+ * `vi100n1` for a NIC after the first): a bridge port of that form may appear later in a run,
+ * even when the lxc section that makes it is in another file.
  */
 export function looksLikeContainerVeth(name: string): boolean {
-  return /^vi\d+$/.test(name);
+  return /^vi\d+(?:n\d+)?$/.test(name);
 }
 
 export interface ContainerVeth {
@@ -32,15 +33,13 @@ export interface ContainerVeth {
 }
 
 /**
- * The veth of each container of a validated lxc section that has one (a container with a
- * bridge, or of network_type netmaker), by the same rules as the lxc plugin's prepare.
+ * The veths of each container of a validated lxc section (its bridged `nics`, or the one of
+ * a container with a bridge or of network_type netmaker), by the same rules as the lxc
+ * plugin's prepare.
  * Containers marked absent are included: their veth is on the bridge until they are deleted.
  */
 export function containerVeths(section: LxcSection | undefined): ContainerVeth[] {
-  return (section?.containers ?? []).flatMap((spec) => {
-    const nic = nicOf(spec);
-    return nic === undefined ? [] : [nic];
-  });
+  return (section?.containers ?? []).flatMap(nicsOf);
 }
 
 /** The container veths of the file's lxc section, read by its own plugin's name. */
@@ -48,9 +47,17 @@ export function fileContainerVeths(file: FileView): ContainerVeth[] {
   return containerVeths(file.sections.get(plugin) as LxcSection | undefined);
 }
 
-function nicOf(spec: LxcContainerSpec): ContainerVeth | undefined {
+/** Its bridged `nics` (host_name or `vi{id}`/`vi{id}n{k}`), else the shorthand's one veth. */
+function nicsOf(spec: LxcContainerSpec): ContainerVeth[] {
+  if (spec.nics !== undefined) {
+    return spec.nics.flatMap((nic, index) =>
+      nic.type === "bridged" && nic.bridge !== undefined
+        ? [{ veth: nic.host_name ?? nicHostName(String(spec.id), index), bridge: nic.bridge }]
+        : [],
+    );
+  }
   const networkType = spec.network_type ?? spec.properties?.network_type;
   const bridge = spec.bridge ?? (networkType === "netmaker" ? meshBridge : undefined);
-  if (bridge === undefined) return undefined;
-  return { veth: spec.veth ?? defaultVethName(spec.id), bridge };
+  if (bridge === undefined) return [];
+  return [{ veth: spec.veth ?? defaultVethName(spec.id), bridge }];
 }

@@ -3,9 +3,11 @@
  * is pure given the live state, so these feed it live states as data; the same errors are
  * exercised against the real kernel in test/network.netns.system.test.ts.
  */
+
 import { describe, expect, it } from "vitest";
 import { OpError } from "../../src/errors.js";
 import { validate_network } from "../../src/generated/validators.js";
+import { containerVeths } from "../lxc/veths.js";
 import { checkNetwork, guardUplinks, prepareNetwork } from "./prepare.js";
 import { liveLink } from "./testing.js";
 import type { NetLive } from "./types.js";
@@ -117,6 +119,29 @@ describe("network prepare", () => {
     );
     expect(prepare({ interfaces: [bridge("br0", ["vi101"])] }).pending).toEqual([
       { bridge: "br0", port: "vi101" },
+    ]);
+  });
+
+  it("waits for the host names of an lxc container's nics: custom ones, and vi{id}n{k}", () => {
+    const guests = containerVeths({
+      containers: [
+        {
+          id: 7,
+          nics: [
+            { type: "bridged", bridge: "br0" },
+            { type: "bridged", bridge: "br0", host_name: "web-lan" },
+          ],
+        },
+      ],
+    });
+    const section = { interfaces: [bridge("br0", ["vi7", "web-lan"])] };
+    expect(prepareNetwork(section as never, host, { allowUplink: false, guests }).pending).toEqual([
+      { bridge: "br0", port: "vi7" },
+      { bridge: "br0", port: "web-lan" },
+    ]);
+    // Without the lxc section (another file), the default forms still wait.
+    expect(prepare({ interfaces: [bridge("br0", ["vi7n1"])] }).pending).toEqual([
+      { bridge: "br0", port: "vi7n1" },
     ]);
   });
 

@@ -465,7 +465,7 @@ export function resolveNetwork(
         fail(
           at(i),
           `port "${port.name}" of bridge "${bridge}" names a link that does not exist and is not declared`,
-          `declare "${port.name}" in interfaces, create it first, or fix the name (a container veth is named vi<id> or as the lxc section's "veth" says)`,
+          `declare "${port.name}" in interfaces, create it first, or fix the name (a container veth is named vi<id>, vi<id>n<k>, or as the lxc section's "veth" or "host_name" says)`,
         );
       }
     }

@@ -159,11 +159,11 @@ export interface LxcContainerSpec {
    */
   running?: boolean;
   /**
-   * Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).
+   * Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.
    */
   veth?: string;
   /**
-   * The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.
+   * The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.
    */
   bridge?: string;
   /**
@@ -264,9 +264,15 @@ export interface LxcContainerSpec {
    */
   restart?: "allowed" | "never";
   /**
-   * An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth` or network_type `netmaker`.
+   * An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.
    */
   network?: string;
+  /**
+   * The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.
+   *
+   * @maxItems 32
+   */
+  nics?: LxcNicSpec[];
   /**
    * Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.
    */
@@ -326,6 +332,52 @@ export interface LxcMount {
    * Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.
    */
   allow_host_path?: boolean;
+}
+export interface LxcNicSpec {
+  /**
+   * The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.
+   */
+  name?: string;
+  /**
+   * `bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.
+   */
+  type: "bridged" | "macvlan" | "network";
+  /**
+   * `bridged` only: the Linux or Open vSwitch bridge.
+   */
+  bridge?: string;
+  /**
+   * `macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.
+   */
+  parent?: string;
+  /**
+   * `network` only: an Incus managed network (declared under `networks` or existing).
+   */
+  network?: string;
+  /**
+   * `bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.
+   */
+  host_name?: string;
+  /**
+   * VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.
+   */
+  vlan?: number;
+  /**
+   * The interface's MTU.
+   */
+  mtu?: number;
+  /**
+   * Its MAC address (`00:16:3e:12:34:56`), unicast.
+   */
+  hwaddr?: string;
+  /**
+   * A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.
+   */
+  ipv4?: string;
+  /**
+   * A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).
+   */
+  ipv6?: string;
 }
 export interface LxcVolumeAttachment {
   /**

@@ -2,7 +2,7 @@
 import * as ajvRuntimeNs0 from "ajv/dist/runtime/ucs2length.js";
 const ajvRuntime0 = ajvRuntimeNs0.default?.default ? ajvRuntimeNs0.default : ajvRuntimeNs0;
 export const validate_lxc = validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"lxc.schema.json","title":"LxcSection","description":"Containers (Incus backend), the images they are created from, and whether op removes the containers it created that are no longer listed.","type":"object","additionalProperties":false,"properties":{"backend":{"description":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","type":"string","enum":["incus","lxc"]},"prune":{"description":"Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","type":"boolean"},"prune_images":{"description":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","type":"boolean","examples":[true]},"default_image":{"description":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","$ref":"#/definitions/imageRef"},"projects":{"description":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true`, and then only the keys the file names. op deletes only projects it created, and only empty ones (what is in them may be deleted in the same run).","type":"array","items":{"$ref":"#/definitions/project"}},"profiles":{"description":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true`, and then only the keys and devices the file names. op deletes only profiles it created, and never one a container that stays still uses.","type":"array","items":{"$ref":"#/definitions/profile"}},"images":{"description":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","type":"array","items":{"$ref":"#/definitions/image"}},"containers":{"description":"The containers op manages.","type":"array","items":{"$ref":"#/definitions/container"}},"networks":{"description":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","type":"array","items":{"$ref":"#/definitions/network"},"examples":[[{"name":"opnet0","type":"bridge","ipv4_address":"198.18.200.1/24","ipv4_nat":false,"ipv4_dhcp":true,"ipv6_address":"none","dns_domain":"lab.internal"}]]},"volumes":{"description":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","type":"array","items":{"$ref":"#/definitions/volume"},"examples":[[{"pool":"default","name":"data","size":"1GiB","content_type":"filesystem"}]]}},"definitions":{"name":{"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"projectName":{"description":"An Incus project name: 1 to 63 letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},"ifname":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"imageRef":{"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"image":{"title":"LxcImageSpec","type":"object","additionalProperties":false,"required":["alias"],"if":{"properties":{"ensure":{"const":"absent"}},"required":["ensure"]},"else":{"properties":{"metadata":true,"rootfs":true},"required":["metadata","rootfs"]},"examples":[{"alias":"local/busybox","metadata":"images/metadata.tar.gz","rootfs":"images/rootfs.tar.gz"},{"alias":"local/old","ensure":"absent"}],"properties":{"ensure":{"description":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","type":"string","enum":["present","absent"]},"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"}}},"flag":{"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]},"mebibytes":{"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"},"mount":{"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"}}},"objectName":{"description":"An Incus network, volume, project or profile name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"networkName":{"description":"An Incus managed network name. It becomes the host's bridge link, so it follows the kernel's link rules too: 1 to 15 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},"incusConfig":{"description":"Raw Incus config keys and values (`user.*`, driver keys). Incus's own `volatile.*` keys cannot be set.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^volatile\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"description":{"description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","type":"string","maxLength":255,"pattern":"^[^\\x00-\\x1f\\x7f]*$"},"network":{"title":"LxcNetworkSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","$ref":"#/definitions/networkName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"type":{"description":"The network type. Only `bridge` for now (the default).","type":"string","enum":["bridge"]},"description":{"$ref":"#/definitions/description"},"ipv4_address":{"description":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","type":"string","pattern":"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$","examples":["198.18.200.1/24","none"]},"ipv4_nat":{"description":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","type":"boolean"},"ipv4_dhcp":{"description":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","type":"boolean"},"ipv6_address":{"description":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","type":"string","pattern":"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$","examples":["none","fd42:1::1/64"]},"dns_domain":{"description":"`dns.domain`: the DNS domain of the network's instances.","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$","examples":["lab.internal"]},"config":{"description":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","$ref":"#/definitions/incusConfig","examples":[{"ipv4.dhcp.ranges":"198.18.200.100-198.18.200.199"}]},"ensure":{"description":"`absent` deletes the network, if op created it and no container that stays uses it. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a network that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}},"volumeName":{"description":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"volume":{"title":"LxcVolumeSpec","type":"object","additionalProperties":false,"required":["pool","name"],"properties":{"pool":{"description":"The storage pool it is in (must exist: `incus storage list`).","$ref":"#/definitions/objectName"},"name":{"$ref":"#/definitions/volumeName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"size":{"description":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","type":"string","pattern":"^[0-9]+(?:[kMGTP]i?B)?$","examples":["1GiB"]},"content_type":{"description":"`filesystem` (default) or `block`. Fixed when the volume is created.","type":"string","enum":["filesystem","block"]},"description":{"$ref":"#/definitions/description"},"config":{"description":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","$ref":"#/definitions/incusConfig","examples":[{"user.purpose":"backups"}]},"ensure":{"description":"`absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a volume that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}},"volumeAttachment":{"title":"LxcVolumeAttachment","type":"object","additionalProperties":false,"required":["volume","path"],"properties":{"volume":{"description":"The custom volume's name (declared under `volumes` or existing).","$ref":"#/definitions/volumeName"},"pool":{"description":"Its pool. Default `default`.","$ref":"#/definitions/objectName"},"path":{"description":"Where it appears in the container (a filesystem volume).","type":"string","pattern":"^/[^\\x00-\\x1f\\x7f]*$"},"readonly":{"description":"Attach read-only.","type":"boolean"}}},"container":{"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth` or network_type `netmaker`.","$ref":"#/definitions/networkName"},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}},"ensure":{"description":"`absent` deletes it (only if op created it). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","type":"boolean"},"project":{"title":"LxcProjectSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","type":"object","propertyNames":{"pattern":"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"features.profiles":"true","limits.instances":"10","restricted":"false"}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"tenant-a","description":"web tier","config":{"features.profiles":"true","limits.instances":"20"}}]},"profile":{"title":"LxcProfileSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The profile's name, as containers name it in `profiles`.","$ref":"#/definitions/objectName"},"project":{"description":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile\\.|image\\.|user\\.op\\.)"}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"limits.memory":"256MiB","security.nesting":"true"}]},"devices":{"description":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","required":["type"],"propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$"},"properties":{"type":{"type":"string","pattern":"^[a-z][a-z-]*$"}},"additionalProperties":{"type":["string","number","boolean"]}},"examples":[{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"small","config":{"limits.memory":"256MiB"},"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}}]}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"lxc.schema.json","title":"LxcSection","description":"Containers (Incus backend), the images they are created from, and whether op removes the containers it created that are no longer listed.","type":"object","additionalProperties":false,"properties":{"backend":{"description":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","type":"string","enum":["incus","lxc"]},"prune":{"description":"Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","type":"boolean"},"prune_images":{"description":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","type":"boolean","examples":[true]},"default_image":{"description":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","$ref":"#/definitions/imageRef"},"projects":{"description":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true`, and then only the keys the file names. op deletes only projects it created, and only empty ones (what is in them may be deleted in the same run).","type":"array","items":{"$ref":"#/definitions/project"}},"profiles":{"description":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true`, and then only the keys and devices the file names. op deletes only profiles it created, and never one a container that stays still uses.","type":"array","items":{"$ref":"#/definitions/profile"}},"images":{"description":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","type":"array","items":{"$ref":"#/definitions/image"}},"containers":{"description":"The containers op manages.","type":"array","items":{"$ref":"#/definitions/container"}},"networks":{"description":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","type":"array","items":{"$ref":"#/definitions/network"},"examples":[[{"name":"opnet0","type":"bridge","ipv4_address":"198.18.200.1/24","ipv4_nat":false,"ipv4_dhcp":true,"ipv6_address":"none","dns_domain":"lab.internal"}]]},"volumes":{"description":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","type":"array","items":{"$ref":"#/definitions/volume"},"examples":[[{"pool":"default","name":"data","size":"1GiB","content_type":"filesystem"}]]}},"definitions":{"name":{"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"projectName":{"description":"An Incus project name: 1 to 63 letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},"ifname":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"imageRef":{"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"image":{"title":"LxcImageSpec","type":"object","additionalProperties":false,"required":["alias"],"if":{"properties":{"ensure":{"const":"absent"}},"required":["ensure"]},"else":{"properties":{"metadata":true,"rootfs":true},"required":["metadata","rootfs"]},"examples":[{"alias":"local/busybox","metadata":"images/metadata.tar.gz","rootfs":"images/rootfs.tar.gz"},{"alias":"local/old","ensure":"absent"}],"properties":{"ensure":{"description":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","type":"string","enum":["present","absent"]},"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"}}},"flag":{"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]},"mebibytes":{"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"},"mount":{"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"}}},"objectName":{"description":"An Incus network, volume, project or profile name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"networkName":{"description":"An Incus managed network name. It becomes the host's bridge link, so it follows the kernel's link rules too: 1 to 15 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},"incusConfig":{"description":"Raw Incus config keys and values (`user.*`, driver keys). Incus's own `volatile.*` keys cannot be set.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^volatile\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"description":{"description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","type":"string","maxLength":255,"pattern":"^[^\\x00-\\x1f\\x7f]*$"},"network":{"title":"LxcNetworkSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","$ref":"#/definitions/networkName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"type":{"description":"The network type. Only `bridge` for now (the default).","type":"string","enum":["bridge"]},"description":{"$ref":"#/definitions/description"},"ipv4_address":{"description":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","type":"string","pattern":"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$","examples":["198.18.200.1/24","none"]},"ipv4_nat":{"description":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","type":"boolean"},"ipv4_dhcp":{"description":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","type":"boolean"},"ipv6_address":{"description":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","type":"string","pattern":"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$","examples":["none","fd42:1::1/64"]},"dns_domain":{"description":"`dns.domain`: the DNS domain of the network's instances.","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$","examples":["lab.internal"]},"config":{"description":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","$ref":"#/definitions/incusConfig","examples":[{"ipv4.dhcp.ranges":"198.18.200.100-198.18.200.199"}]},"ensure":{"description":"`absent` deletes the network, if op created it and no container that stays uses it. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a network that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}},"volumeName":{"description":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"volume":{"title":"LxcVolumeSpec","type":"object","additionalProperties":false,"required":["pool","name"],"properties":{"pool":{"description":"The storage pool it is in (must exist: `incus storage list`).","$ref":"#/definitions/objectName"},"name":{"$ref":"#/definitions/volumeName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"size":{"description":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","type":"string","pattern":"^[0-9]+(?:[kMGTP]i?B)?$","examples":["1GiB"]},"content_type":{"description":"`filesystem` (default) or `block`. Fixed when the volume is created.","type":"string","enum":["filesystem","block"]},"description":{"$ref":"#/definitions/description"},"config":{"description":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","$ref":"#/definitions/incusConfig","examples":[{"user.purpose":"backups"}]},"ensure":{"description":"`absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a volume that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}},"volumeAttachment":{"title":"LxcVolumeAttachment","type":"object","additionalProperties":false,"required":["volume","path"],"properties":{"volume":{"description":"The custom volume's name (declared under `volumes` or existing).","$ref":"#/definitions/volumeName"},"pool":{"description":"Its pool. Default `default`.","$ref":"#/definitions/objectName"},"path":{"description":"Where it appears in the container (a filesystem volume).","type":"string","pattern":"^/[^\\x00-\\x1f\\x7f]*$"},"readonly":{"description":"Attach read-only.","type":"boolean"}}},"container":{"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","$ref":"#/definitions/networkName"},"nics":{"description":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","type":"array","maxItems":32,"items":{"$ref":"#/definitions/nic"},"examples":[[{"type":"bridged","bridge":"br0","vlan":10},{"name":"eth1","type":"macvlan","parent":"enp1s0"},{"name":"eth2","type":"network","network":"opnet0","ipv4":"198.18.200.10"}]]},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}},"ensure":{"description":"`absent` deletes it (only if op created it). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","type":"boolean"},"project":{"title":"LxcProjectSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","type":"object","propertyNames":{"pattern":"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"features.profiles":"true","limits.instances":"10","restricted":"false"}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"tenant-a","description":"web tier","config":{"features.profiles":"true","limits.instances":"20"}}]},"profile":{"title":"LxcProfileSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The profile's name, as containers name it in `profiles`.","$ref":"#/definitions/objectName"},"project":{"description":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile\\.|image\\.|user\\.op\\.)"}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"limits.memory":"256MiB","security.nesting":"true"}]},"devices":{"description":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","required":["type"],"propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$"},"properties":{"type":{"type":"string","pattern":"^[a-z][a-z-]*$"}},"additionalProperties":{"type":["string","number","boolean"]}},"examples":[{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"small","config":{"limits.memory":"256MiB"},"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}}]},"nic":{"title":"LxcNicSpec","type":"object","additionalProperties":false,"required":["type"],"properties":{"name":{"description":"The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.","$ref":"#/definitions/ifname"},"type":{"description":"`bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.","type":"string","enum":["bridged","macvlan","network"]},"bridge":{"description":"`bridged` only: the Linux or Open vSwitch bridge.","$ref":"#/definitions/ifname"},"parent":{"description":"`macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.","$ref":"#/definitions/ifname"},"network":{"description":"`network` only: an Incus managed network (declared under `networks` or existing).","$ref":"#/definitions/networkName"},"host_name":{"description":"`bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.","$ref":"#/definitions/ifname"},"vlan":{"description":"VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.","type":"integer","minimum":1,"maximum":4094},"mtu":{"description":"The interface's MTU.","type":"integer","minimum":576,"maximum":65535},"hwaddr":{"description":"Its MAC address (`00:16:3e:12:34:56`), unicast.","type":"string","pattern":"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"},"ipv4":{"description":"A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.","type":"string","pattern":"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$","examples":["198.18.200.10","198.18.7.2/24"]},"ipv6":{"description":"A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).","type":"string","pattern":"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$","examples":["fd00:18::10/64"]}}}}};
 const schema12 = {"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"};
 const schema24 = {"title":"LxcImageSpec","type":"object","additionalProperties":false,"required":["alias"],"if":{"properties":{"ensure":{"const":"absent"}},"required":["ensure"]},"else":{"properties":{"metadata":true,"rootfs":true},"required":["metadata","rootfs"]},"examples":[{"alias":"local/busybox","metadata":"images/metadata.tar.gz","rootfs":"images/rootfs.tar.gz"},{"alias":"local/old","ensure":"absent"}],"properties":{"ensure":{"description":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","type":"string","enum":["present","absent"]},"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"}}};
 const func2 = Object.prototype.hasOwnProperty;
@@ -637,14 +637,14 @@ validate13.errors = vErrors;
 return errors === 0;
 }
 
-const schema25 = {"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth` or network_type `netmaker`.","$ref":"#/definitions/networkName"},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}};
+const schema25 = {"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","$ref":"#/definitions/networkName"},"nics":{"description":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","type":"array","maxItems":32,"items":{"$ref":"#/definitions/nic"},"examples":[[{"type":"bridged","bridge":"br0","vlan":10},{"name":"eth1","type":"macvlan","parent":"enp1s0"},{"name":"eth2","type":"network","network":"opnet0","ipv4":"198.18.200.10"}]]},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}};
 const schema26 = {"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"};
 const schema29 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
 const schema31 = {"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"}}};
 const schema32 = {"description":"An Incus project name: 1 to 63 letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"};
 const schema33 = {"description":"An Incus managed network name. It becomes the host's bridge link, so it follows the kernel's link rules too: 1 to 15 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"};
-const schema37 = {"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"};
-const schema40 = {"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]};
+const schema43 = {"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"};
+const schema46 = {"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]};
 const pattern16 = new RegExp("^[0-9]{1,9}$", "u");
 const pattern20 = new RegExp("^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$", "u");
 const pattern22 = new RegExp("^[0-9]+(?:[-,][0-9]+)*$", "u");
@@ -657,21 +657,360 @@ const pattern30 = new RegExp("^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$", "u");
 const pattern31 = new RegExp("^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$", "u");
 const pattern32 = new RegExp("^[^/\\x00-\\x1f\\x7f]+$", "u");
 const pattern34 = new RegExp("^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$", "u");
-const pattern38 = new RegExp("^[0-9]+$", "u");
-const pattern40 = new RegExp("^[1-9][0-9]*$", "u");
-const pattern41 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", "u");
-const pattern43 = new RegExp("^[0-9A-Fa-f:., ]+$", "u");
-const pattern44 = new RegExp("^[A-Za-z0-9., -]+$", "u");
-const schema34 = {"title":"LxcVolumeAttachment","type":"object","additionalProperties":false,"required":["volume","path"],"properties":{"volume":{"description":"The custom volume's name (declared under `volumes` or existing).","$ref":"#/definitions/volumeName"},"pool":{"description":"Its pool. Default `default`.","$ref":"#/definitions/objectName"},"path":{"description":"Where it appears in the container (a filesystem volume).","type":"string","pattern":"^/[^\\x00-\\x1f\\x7f]*$"},"readonly":{"description":"Attach read-only.","type":"boolean"}}};
-const schema35 = {"description":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"};
-const pattern37 = new RegExp("^/[^\\x00-\\x1f\\x7f]*$", "u");
+const pattern46 = new RegExp("^[0-9]+$", "u");
+const pattern48 = new RegExp("^[1-9][0-9]*$", "u");
+const pattern49 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", "u");
+const pattern51 = new RegExp("^[0-9A-Fa-f:., ]+$", "u");
+const pattern52 = new RegExp("^[A-Za-z0-9., -]+$", "u");
+const schema34 = {"title":"LxcNicSpec","type":"object","additionalProperties":false,"required":["type"],"properties":{"name":{"description":"The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.","$ref":"#/definitions/ifname"},"type":{"description":"`bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.","type":"string","enum":["bridged","macvlan","network"]},"bridge":{"description":"`bridged` only: the Linux or Open vSwitch bridge.","$ref":"#/definitions/ifname"},"parent":{"description":"`macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.","$ref":"#/definitions/ifname"},"network":{"description":"`network` only: an Incus managed network (declared under `networks` or existing).","$ref":"#/definitions/networkName"},"host_name":{"description":"`bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.","$ref":"#/definitions/ifname"},"vlan":{"description":"VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.","type":"integer","minimum":1,"maximum":4094},"mtu":{"description":"The interface's MTU.","type":"integer","minimum":576,"maximum":65535},"hwaddr":{"description":"Its MAC address (`00:16:3e:12:34:56`), unicast.","type":"string","pattern":"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"},"ipv4":{"description":"A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.","type":"string","pattern":"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$","examples":["198.18.200.10","198.18.7.2/24"]},"ipv6":{"description":"A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).","type":"string","pattern":"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$","examples":["fd00:18::10/64"]}}};
+const pattern40 = new RegExp("^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$", "u");
+const pattern41 = new RegExp("^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$", "u");
+const pattern42 = new RegExp("^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$", "u");
 
 function validate16(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.type === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema34.required,parentSchema:schema34,data};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(func2.call(schema34.properties, key0))){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema34,data};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.name !== undefined){
+let data0 = data.name;
+if(typeof data0 === "string"){
+if(!pattern20.test(data0)){
+const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data0};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+else {
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data0};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+if(data.type !== undefined){
+let data1 = data.type;
+if(typeof data1 !== "string"){
+const err4 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.type.type,parentSchema:schema34.properties.type,data:data1};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+if(!(((data1 === "bridged") || (data1 === "macvlan")) || (data1 === "network"))){
+const err5 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema34.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema34.properties.type.enum,parentSchema:schema34.properties.type,data:data1};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+if(data.bridge !== undefined){
+let data2 = data.bridge;
+if(typeof data2 === "string"){
+if(!pattern20.test(data2)){
+const err6 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data2};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+else {
+const err7 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data2};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+if(data.parent !== undefined){
+let data3 = data.parent;
+if(typeof data3 === "string"){
+if(!pattern20.test(data3)){
+const err8 = {instancePath:instancePath+"/parent",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data3};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+else {
+const err9 = {instancePath:instancePath+"/parent",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data3};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+}
+if(data.network !== undefined){
+let data4 = data.network;
+if(typeof data4 === "string"){
+if(!pattern34.test(data4)){
+const err10 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$",parentSchema:schema33,data:data4};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+}
+else {
+const err11 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.type,parentSchema:schema33,data:data4};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+}
+if(data.host_name !== undefined){
+let data5 = data.host_name;
+if(typeof data5 === "string"){
+if(!pattern20.test(data5)){
+const err12 = {instancePath:instancePath+"/host_name",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data5};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+else {
+const err13 = {instancePath:instancePath+"/host_name",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data5};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+if(data.vlan !== undefined){
+let data6 = data.vlan;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/vlan",schemaPath:"#/properties/vlan/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema34.properties.vlan.type,parentSchema:schema34.properties.vlan,data:data6};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 > 4094 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/vlan",schemaPath:"#/properties/vlan/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094",schema:4094,parentSchema:schema34.properties.vlan,data:data6};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+if(data6 < 1 || isNaN(data6)){
+const err16 = {instancePath:instancePath+"/vlan",schemaPath:"#/properties/vlan/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema34.properties.vlan,data:data6};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+}
+if(data.mtu !== undefined){
+let data7 = data.mtu;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err17 = {instancePath:instancePath+"/mtu",schemaPath:"#/properties/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema34.properties.mtu.type,parentSchema:schema34.properties.mtu,data:data7};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 > 65535 || isNaN(data7)){
+const err18 = {instancePath:instancePath+"/mtu",schemaPath:"#/properties/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema34.properties.mtu,data:data7};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+if(data7 < 576 || isNaN(data7)){
+const err19 = {instancePath:instancePath+"/mtu",schemaPath:"#/properties/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 576},message:"must be >= 576",schema:576,parentSchema:schema34.properties.mtu,data:data7};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+}
+}
+if(data.hwaddr !== undefined){
+let data8 = data.hwaddr;
+if(typeof data8 === "string"){
+if(!pattern40.test(data8)){
+const err20 = {instancePath:instancePath+"/hwaddr",schemaPath:"#/properties/hwaddr/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"},message:"must match pattern \""+"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"+"\"",schema:"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$",parentSchema:schema34.properties.hwaddr,data:data8};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+else {
+const err21 = {instancePath:instancePath+"/hwaddr",schemaPath:"#/properties/hwaddr/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.hwaddr.type,parentSchema:schema34.properties.hwaddr,data:data8};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+if(data.ipv4 !== undefined){
+let data9 = data.ipv4;
+if(typeof data9 === "string"){
+if(!pattern41.test(data9)){
+const err22 = {instancePath:instancePath+"/ipv4",schemaPath:"#/properties/ipv4/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$"},message:"must match pattern \""+"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$"+"\"",schema:"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$",parentSchema:schema34.properties.ipv4,data:data9};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+else {
+const err23 = {instancePath:instancePath+"/ipv4",schemaPath:"#/properties/ipv4/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.ipv4.type,parentSchema:schema34.properties.ipv4,data:data9};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data.ipv6 !== undefined){
+let data10 = data.ipv6;
+if(typeof data10 === "string"){
+if(!pattern42.test(data10)){
+const err24 = {instancePath:instancePath+"/ipv6",schemaPath:"#/properties/ipv6/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$"},message:"must match pattern \""+"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$"+"\"",schema:"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$",parentSchema:schema34.properties.ipv6,data:data10};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+else {
+const err25 = {instancePath:instancePath+"/ipv6",schemaPath:"#/properties/ipv6/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.ipv6.type,parentSchema:schema34.properties.ipv6,data:data10};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.type,parentSchema:schema34,data};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+validate16.errors = vErrors;
+return errors === 0;
+}
+
+const schema40 = {"title":"LxcVolumeAttachment","type":"object","additionalProperties":false,"required":["volume","path"],"properties":{"volume":{"description":"The custom volume's name (declared under `volumes` or existing).","$ref":"#/definitions/volumeName"},"pool":{"description":"Its pool. Default `default`.","$ref":"#/definitions/objectName"},"path":{"description":"Where it appears in the container (a filesystem volume).","type":"string","pattern":"^/[^\\x00-\\x1f\\x7f]*$"},"readonly":{"description":"Attach read-only.","type":"boolean"}}};
+const schema41 = {"description":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"};
+const pattern45 = new RegExp("^/[^\\x00-\\x1f\\x7f]*$", "u");
+
+function validate18(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.volume === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "volume"},message:"must have required property '"+"volume"+"'",schema:schema34.required,parentSchema:schema34,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "volume"},message:"must have required property '"+"volume"+"'",schema:schema40.required,parentSchema:schema40,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -681,7 +1020,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.path === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema34.required,parentSchema:schema34,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema40.required,parentSchema:schema40,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -692,7 +1031,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((key0 === "volume") || (key0 === "pool")) || (key0 === "path")) || (key0 === "readonly"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema34,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema40,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -706,7 +1045,7 @@ if(data.volume !== undefined){
 let data0 = data.volume;
 if(typeof data0 === "string"){
 if(!pattern10.test(data0)){
-const err3 = {instancePath:instancePath+"/volume",schemaPath:"#/definitions/volumeName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema35,data:data0};
+const err3 = {instancePath:instancePath+"/volume",schemaPath:"#/definitions/volumeName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema41,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -717,7 +1056,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath:instancePath+"/volume",schemaPath:"#/definitions/volumeName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.type,parentSchema:schema35,data:data0};
+const err4 = {instancePath:instancePath+"/volume",schemaPath:"#/definitions/volumeName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema41.type,parentSchema:schema41,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -755,8 +1094,8 @@ errors++;
 if(data.path !== undefined){
 let data2 = data.path;
 if(typeof data2 === "string"){
-if(!pattern37.test(data2)){
-const err7 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/pattern",keyword:"pattern",params:{pattern: "^/[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^/[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^/[^\\x00-\\x1f\\x7f]*$",parentSchema:schema34.properties.path,data:data2};
+if(!pattern45.test(data2)){
+const err7 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/pattern",keyword:"pattern",params:{pattern: "^/[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^/[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^/[^\\x00-\\x1f\\x7f]*$",parentSchema:schema40.properties.path,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -767,7 +1106,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.path.type,parentSchema:schema34.properties.path,data:data2};
+const err8 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.properties.path.type,parentSchema:schema40.properties.path,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -780,7 +1119,7 @@ errors++;
 if(data.readonly !== undefined){
 let data3 = data.readonly;
 if(typeof data3 !== "boolean"){
-const err9 = {instancePath:instancePath+"/readonly",schemaPath:"#/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema34.properties.readonly.type,parentSchema:schema34.properties.readonly,data:data3};
+const err9 = {instancePath:instancePath+"/readonly",schemaPath:"#/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema40.properties.readonly.type,parentSchema:schema40.properties.readonly,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -792,7 +1131,7 @@ errors++;
 }
 }
 else {
-const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.type,parentSchema:schema34,data};
+const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema40.type,parentSchema:schema40,data};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -801,7 +1140,7 @@ vErrors.push(err10);
 }
 errors++;
 }
-validate16.errors = vErrors;
+validate18.errors = vErrors;
 return errors === 0;
 }
 
@@ -2039,19 +2378,11 @@ vErrors.push(err93);
 errors++;
 }
 }
-if(data.volumes !== undefined){
-let data40 = data.volumes;
+if(data.nics !== undefined){
+let data40 = data.nics;
 if(Array.isArray(data40)){
-const len3 = data40.length;
-for(let i3=0; i3<len3; i3++){
-if(!(validate16(data40[i3], {instancePath:instancePath+"/volumes/" + i3,parentData:data40,parentDataProperty:i3,rootData}))){
-vErrors = vErrors === null ? validate16.errors : vErrors.concat(validate16.errors);
-errors = vErrors.length;
-}
-}
-}
-else {
-const err94 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.volumes.type,parentSchema:schema25.properties.volumes,data:data40};
+if(data40.length > 32){
+const err94 = {instancePath:instancePath+"/nics",schemaPath:"#/properties/nics/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema25.properties.nics,data:data40};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -2060,11 +2391,16 @@ vErrors.push(err94);
 }
 errors++;
 }
+const len3 = data40.length;
+for(let i3=0; i3<len3; i3++){
+if(!(validate16(data40[i3], {instancePath:instancePath+"/nics/" + i3,parentData:data40,parentDataProperty:i3,rootData}))){
+vErrors = vErrors === null ? validate16.errors : vErrors.concat(validate16.errors);
+errors = vErrors.length;
 }
-if(data.stop_timeout !== undefined){
-let data42 = data.stop_timeout;
-if(!(((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42))) && (isFinite(data42)))){
-const err95 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.stop_timeout.type,parentSchema:schema25.properties.stop_timeout,data:data42};
+}
+}
+else {
+const err95 = {instancePath:instancePath+"/nics",schemaPath:"#/properties/nics/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.nics.type,parentSchema:schema25.properties.nics,data:data40};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -2073,9 +2409,20 @@ vErrors.push(err95);
 }
 errors++;
 }
-if((typeof data42 == "number") && (isFinite(data42))){
-if(data42 < 0 || isNaN(data42)){
-const err96 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.stop_timeout,data:data42};
+}
+if(data.volumes !== undefined){
+let data42 = data.volumes;
+if(Array.isArray(data42)){
+const len4 = data42.length;
+for(let i4=0; i4<len4; i4++){
+if(!(validate18(data42[i4], {instancePath:instancePath+"/volumes/" + i4,parentData:data42,parentDataProperty:i4,rootData}))){
+vErrors = vErrors === null ? validate18.errors : vErrors.concat(validate18.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err96 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.volumes.type,parentSchema:schema25.properties.volumes,data:data42};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -2085,14 +2432,10 @@ vErrors.push(err96);
 errors++;
 }
 }
-}
-if(data.properties !== undefined){
-let data43 = data.properties;
-if(data43 && typeof data43 == "object" && !Array.isArray(data43)){
-if(data43.network_type !== undefined){
-let data44 = data43.network_type;
-if(typeof data44 !== "string"){
-const err97 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.network_type.type,parentSchema:schema25.properties.properties.properties.network_type,data:data44};
+if(data.stop_timeout !== undefined){
+let data44 = data.stop_timeout;
+if(!(((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44))) && (isFinite(data44)))){
+const err97 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.stop_timeout.type,parentSchema:schema25.properties.stop_timeout,data:data44};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -2101,8 +2444,9 @@ vErrors.push(err97);
 }
 errors++;
 }
-if(!((data44 === "bridge") || (data44 === "netmaker"))){
-const err98 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema25.properties.properties.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.properties.properties.network_type.enum,parentSchema:schema25.properties.properties.properties.network_type,data:data44};
+if((typeof data44 == "number") && (isFinite(data44))){
+if(data44 < 0 || isNaN(data44)){
+const err98 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.stop_timeout,data:data44};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -2112,10 +2456,14 @@ vErrors.push(err98);
 errors++;
 }
 }
-if(data43.memory !== undefined){
-let data45 = data43.memory;
-if((!(((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45))) && (isFinite(data45)))) && (typeof data45 !== "string")){
-const err99 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema37.type},message:"must be integer,string",schema:schema37.type,parentSchema:schema37,data:data45};
+}
+if(data.properties !== undefined){
+let data45 = data.properties;
+if(data45 && typeof data45 == "object" && !Array.isArray(data45)){
+if(data45.network_type !== undefined){
+let data46 = data45.network_type;
+if(typeof data46 !== "string"){
+const err99 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.network_type.type,parentSchema:schema25.properties.properties.properties.network_type,data:data46};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -2124,9 +2472,8 @@ vErrors.push(err99);
 }
 errors++;
 }
-if((typeof data45 == "number") && (isFinite(data45))){
-if(data45 < 0 || isNaN(data45)){
-const err100 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema37,data:data45};
+if(!((data46 === "bridge") || (data46 === "netmaker"))){
+const err100 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema25.properties.properties.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.properties.properties.network_type.enum,parentSchema:schema25.properties.properties.properties.network_type,data:data46};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -2136,9 +2483,10 @@ vErrors.push(err100);
 errors++;
 }
 }
-if(typeof data45 === "string"){
-if(!pattern38.test(data45)){
-const err101 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema37,data:data45};
+if(data45.memory !== undefined){
+let data47 = data45.memory;
+if((!(((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47))) && (isFinite(data47)))) && (typeof data47 !== "string")){
+const err101 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema43.type},message:"must be integer,string",schema:schema43.type,parentSchema:schema43,data:data47};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -2147,12 +2495,9 @@ vErrors.push(err101);
 }
 errors++;
 }
-}
-}
-if(data43.swap !== undefined){
-let data46 = data43.swap;
-if((!(((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46))) && (isFinite(data46)))) && (typeof data46 !== "string")){
-const err102 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema37.type},message:"must be integer,string",schema:schema37.type,parentSchema:schema37,data:data46};
+if((typeof data47 == "number") && (isFinite(data47))){
+if(data47 < 0 || isNaN(data47)){
+const err102 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema43,data:data47};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -2161,9 +2506,10 @@ vErrors.push(err102);
 }
 errors++;
 }
-if((typeof data46 == "number") && (isFinite(data46))){
-if(data46 < 0 || isNaN(data46)){
-const err103 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema37,data:data46};
+}
+if(typeof data47 === "string"){
+if(!pattern46.test(data47)){
+const err103 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema43,data:data47};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -2173,9 +2519,11 @@ vErrors.push(err103);
 errors++;
 }
 }
-if(typeof data46 === "string"){
-if(!pattern38.test(data46)){
-const err104 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema37,data:data46};
+}
+if(data45.swap !== undefined){
+let data48 = data45.swap;
+if((!(((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48))) && (isFinite(data48)))) && (typeof data48 !== "string")){
+const err104 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema43.type},message:"must be integer,string",schema:schema43.type,parentSchema:schema43,data:data48};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -2184,12 +2532,9 @@ vErrors.push(err104);
 }
 errors++;
 }
-}
-}
-if(data43.cores !== undefined){
-let data47 = data43.cores;
-if((!(((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47))) && (isFinite(data47)))) && (typeof data47 !== "string")){
-const err105 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/type",keyword:"type",params:{type: schema25.properties.properties.properties.cores.type},message:"must be integer,string",schema:schema25.properties.properties.properties.cores.type,parentSchema:schema25.properties.properties.properties.cores,data:data47};
+if((typeof data48 == "number") && (isFinite(data48))){
+if(data48 < 0 || isNaN(data48)){
+const err105 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema43,data:data48};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -2198,9 +2543,10 @@ vErrors.push(err105);
 }
 errors++;
 }
-if((typeof data47 == "number") && (isFinite(data47))){
-if(data47 < 1 || isNaN(data47)){
-const err106 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.properties.properties.cores,data:data47};
+}
+if(typeof data48 === "string"){
+if(!pattern46.test(data48)){
+const err106 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema43,data:data48};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -2210,9 +2556,11 @@ vErrors.push(err106);
 errors++;
 }
 }
-if(typeof data47 === "string"){
-if(!pattern40.test(data47)){
-const err107 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/pattern",keyword:"pattern",params:{pattern: "^[1-9][0-9]*$"},message:"must match pattern \""+"^[1-9][0-9]*$"+"\"",schema:"^[1-9][0-9]*$",parentSchema:schema25.properties.properties.properties.cores,data:data47};
+}
+if(data45.cores !== undefined){
+let data49 = data45.cores;
+if((!(((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49))) && (isFinite(data49)))) && (typeof data49 !== "string")){
+const err107 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/type",keyword:"type",params:{type: schema25.properties.properties.properties.cores.type},message:"must be integer,string",schema:schema25.properties.properties.properties.cores.type,parentSchema:schema25.properties.properties.properties.cores,data:data49};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -2221,13 +2569,9 @@ vErrors.push(err107);
 }
 errors++;
 }
-}
-}
-if(data43.hostname !== undefined){
-let data48 = data43.hostname;
-if(typeof data48 === "string"){
-if(!pattern41.test(data48)){
-const err108 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema25.properties.properties.properties.hostname,data:data48};
+if((typeof data49 == "number") && (isFinite(data49))){
+if(data49 < 1 || isNaN(data49)){
+const err108 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.properties.properties.cores,data:data49};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -2237,8 +2581,9 @@ vErrors.push(err108);
 errors++;
 }
 }
-else {
-const err109 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.hostname.type,parentSchema:schema25.properties.properties.properties.hostname,data:data48};
+if(typeof data49 === "string"){
+if(!pattern48.test(data49)){
+const err109 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/pattern",keyword:"pattern",params:{pattern: "^[1-9][0-9]*$"},message:"must match pattern \""+"^[1-9][0-9]*$"+"\"",schema:"^[1-9][0-9]*$",parentSchema:schema25.properties.properties.properties.cores,data:data49};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -2248,11 +2593,12 @@ vErrors.push(err109);
 errors++;
 }
 }
-if(data43.template !== undefined){
-let data49 = data43.template;
-if(typeof data49 === "string"){
-if(!pattern0.test(data49)){
-const err110 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/pattern",keyword:"pattern",params:{pattern: "^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema12,data:data49};
+}
+if(data45.hostname !== undefined){
+let data50 = data45.hostname;
+if(typeof data50 === "string"){
+if(!pattern49.test(data50)){
+const err110 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema25.properties.properties.properties.hostname,data:data50};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -2263,7 +2609,7 @@ errors++;
 }
 }
 else {
-const err111 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema12.type,parentSchema:schema12,data:data49};
+const err111 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.hostname.type,parentSchema:schema25.properties.properties.properties.hostname,data:data50};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -2273,10 +2619,11 @@ vErrors.push(err111);
 errors++;
 }
 }
-if(data43.onboot !== undefined){
-let data50 = data43.onboot;
-if(((typeof data50 !== "boolean") && (!(((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50))) && (isFinite(data50))))) && (typeof data50 !== "string")){
-const err112 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema40.type},message:"must be boolean,integer,string",schema:schema40.type,parentSchema:schema40,data:data50};
+if(data45.template !== undefined){
+let data51 = data45.template;
+if(typeof data51 === "string"){
+if(!pattern0.test(data51)){
+const err112 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/pattern",keyword:"pattern",params:{pattern: "^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema12,data:data51};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -2285,8 +2632,9 @@ vErrors.push(err112);
 }
 errors++;
 }
-if(!((((((((((data50 === true) || (data50 === false)) || (data50 === 1)) || (data50 === 0)) || (data50 === "1")) || (data50 === "0")) || (data50 === "true")) || (data50 === "false")) || (data50 === "yes")) || (data50 === "no"))){
-const err113 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema40.enum},message:"must be equal to one of the allowed values",schema:schema40.enum,parentSchema:schema40,data:data50};
+}
+else {
+const err113 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema12.type,parentSchema:schema12,data:data51};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -2296,10 +2644,10 @@ vErrors.push(err113);
 errors++;
 }
 }
-if(data43.protection !== undefined){
-let data51 = data43.protection;
-if(((typeof data51 !== "boolean") && (!(((typeof data51 == "number") && (!(data51 % 1) && !isNaN(data51))) && (isFinite(data51))))) && (typeof data51 !== "string")){
-const err114 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema40.type},message:"must be boolean,integer,string",schema:schema40.type,parentSchema:schema40,data:data51};
+if(data45.onboot !== undefined){
+let data52 = data45.onboot;
+if(((typeof data52 !== "boolean") && (!(((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52))) && (isFinite(data52))))) && (typeof data52 !== "string")){
+const err114 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema46.type},message:"must be boolean,integer,string",schema:schema46.type,parentSchema:schema46,data:data52};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -2308,8 +2656,8 @@ vErrors.push(err114);
 }
 errors++;
 }
-if(!((((((((((data51 === true) || (data51 === false)) || (data51 === 1)) || (data51 === 0)) || (data51 === "1")) || (data51 === "0")) || (data51 === "true")) || (data51 === "false")) || (data51 === "yes")) || (data51 === "no"))){
-const err115 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema40.enum},message:"must be equal to one of the allowed values",schema:schema40.enum,parentSchema:schema40,data:data51};
+if(!((((((((((data52 === true) || (data52 === false)) || (data52 === 1)) || (data52 === 0)) || (data52 === "1")) || (data52 === "0")) || (data52 === "true")) || (data52 === "false")) || (data52 === "yes")) || (data52 === "no"))){
+const err115 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema46.enum},message:"must be equal to one of the allowed values",schema:schema46.enum,parentSchema:schema46,data:data52};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -2319,10 +2667,10 @@ vErrors.push(err115);
 errors++;
 }
 }
-if(data43.unprivileged !== undefined){
-let data52 = data43.unprivileged;
-if(((typeof data52 !== "boolean") && (!(((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52))) && (isFinite(data52))))) && (typeof data52 !== "string")){
-const err116 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema40.type},message:"must be boolean,integer,string",schema:schema40.type,parentSchema:schema40,data:data52};
+if(data45.protection !== undefined){
+let data53 = data45.protection;
+if(((typeof data53 !== "boolean") && (!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53))))) && (typeof data53 !== "string")){
+const err116 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema46.type},message:"must be boolean,integer,string",schema:schema46.type,parentSchema:schema46,data:data53};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -2331,8 +2679,8 @@ vErrors.push(err116);
 }
 errors++;
 }
-if(!((((((((((data52 === true) || (data52 === false)) || (data52 === 1)) || (data52 === 0)) || (data52 === "1")) || (data52 === "0")) || (data52 === "true")) || (data52 === "false")) || (data52 === "yes")) || (data52 === "no"))){
-const err117 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema40.enum},message:"must be equal to one of the allowed values",schema:schema40.enum,parentSchema:schema40,data:data52};
+if(!((((((((((data53 === true) || (data53 === false)) || (data53 === 1)) || (data53 === 0)) || (data53 === "1")) || (data53 === "0")) || (data53 === "true")) || (data53 === "false")) || (data53 === "yes")) || (data53 === "no"))){
+const err117 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema46.enum},message:"must be equal to one of the allowed values",schema:schema46.enum,parentSchema:schema46,data:data53};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -2342,11 +2690,10 @@ vErrors.push(err117);
 errors++;
 }
 }
-if(data43.nameserver !== undefined){
-let data53 = data43.nameserver;
-if(typeof data53 === "string"){
-if(!pattern43.test(data53)){
-const err118 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f:., ]+$"},message:"must match pattern \""+"^[0-9A-Fa-f:., ]+$"+"\"",schema:"^[0-9A-Fa-f:., ]+$",parentSchema:schema25.properties.properties.properties.nameserver,data:data53};
+if(data45.unprivileged !== undefined){
+let data54 = data45.unprivileged;
+if(((typeof data54 !== "boolean") && (!(((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54))) && (isFinite(data54))))) && (typeof data54 !== "string")){
+const err118 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema46.type},message:"must be boolean,integer,string",schema:schema46.type,parentSchema:schema46,data:data54};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -2355,9 +2702,8 @@ vErrors.push(err118);
 }
 errors++;
 }
-}
-else {
-const err119 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.nameserver.type,parentSchema:schema25.properties.properties.properties.nameserver,data:data53};
+if(!((((((((((data54 === true) || (data54 === false)) || (data54 === 1)) || (data54 === 0)) || (data54 === "1")) || (data54 === "0")) || (data54 === "true")) || (data54 === "false")) || (data54 === "yes")) || (data54 === "no"))){
+const err119 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema46.enum},message:"must be equal to one of the allowed values",schema:schema46.enum,parentSchema:schema46,data:data54};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -2367,11 +2713,11 @@ vErrors.push(err119);
 errors++;
 }
 }
-if(data43.searchdomain !== undefined){
-let data54 = data43.searchdomain;
-if(typeof data54 === "string"){
-if(!pattern44.test(data54)){
-const err120 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9., -]+$"},message:"must match pattern \""+"^[A-Za-z0-9., -]+$"+"\"",schema:"^[A-Za-z0-9., -]+$",parentSchema:schema25.properties.properties.properties.searchdomain,data:data54};
+if(data45.nameserver !== undefined){
+let data55 = data45.nameserver;
+if(typeof data55 === "string"){
+if(!pattern51.test(data55)){
+const err120 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f:., ]+$"},message:"must match pattern \""+"^[0-9A-Fa-f:., ]+$"+"\"",schema:"^[0-9A-Fa-f:., ]+$",parentSchema:schema25.properties.properties.properties.nameserver,data:data55};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -2382,7 +2728,7 @@ errors++;
 }
 }
 else {
-const err121 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.searchdomain.type,parentSchema:schema25.properties.properties.properties.searchdomain,data:data54};
+const err121 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.nameserver.type,parentSchema:schema25.properties.properties.properties.nameserver,data:data55};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -2392,9 +2738,11 @@ vErrors.push(err121);
 errors++;
 }
 }
-}
-else {
-const err122 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.properties.type,parentSchema:schema25.properties.properties,data:data43};
+if(data45.searchdomain !== undefined){
+let data56 = data45.searchdomain;
+if(typeof data56 === "string"){
+if(!pattern52.test(data56)){
+const err122 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9., -]+$"},message:"must match pattern \""+"^[A-Za-z0-9., -]+$"+"\"",schema:"^[A-Za-z0-9., -]+$",parentSchema:schema25.properties.properties.properties.searchdomain,data:data56};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -2404,9 +2752,8 @@ vErrors.push(err122);
 errors++;
 }
 }
-}
 else {
-const err123 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.type,parentSchema:schema25,data};
+const err123 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.searchdomain.type,parentSchema:schema25.properties.properties.properties.searchdomain,data:data56};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -2415,22 +2762,46 @@ vErrors.push(err123);
 }
 errors++;
 }
+}
+}
+else {
+const err124 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.properties.type,parentSchema:schema25.properties.properties,data:data45};
+if(vErrors === null){
+vErrors = [err124];
+}
+else {
+vErrors.push(err124);
+}
+errors++;
+}
+}
+}
+else {
+const err125 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.type,parentSchema:schema25,data};
+if(vErrors === null){
+vErrors = [err125];
+}
+else {
+vErrors.push(err125);
+}
+errors++;
+}
 validate15.errors = vErrors;
 return errors === 0;
 }
 
-const schema43 = {"title":"LxcNetworkSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","$ref":"#/definitions/networkName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"type":{"description":"The network type. Only `bridge` for now (the default).","type":"string","enum":["bridge"]},"description":{"$ref":"#/definitions/description"},"ipv4_address":{"description":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","type":"string","pattern":"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$","examples":["198.18.200.1/24","none"]},"ipv4_nat":{"description":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","type":"boolean"},"ipv4_dhcp":{"description":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","type":"boolean"},"ipv6_address":{"description":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","type":"string","pattern":"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$","examples":["none","fd42:1::1/64"]},"dns_domain":{"description":"`dns.domain`: the DNS domain of the network's instances.","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$","examples":["lab.internal"]},"config":{"description":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","$ref":"#/definitions/incusConfig","examples":[{"ipv4.dhcp.ranges":"198.18.200.100-198.18.200.199"}]},"ensure":{"description":"`absent` deletes the network, if op created it and no container that stays uses it. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a network that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}};
-const schema47 = {"description":"Raw Incus config keys and values (`user.*`, driver keys). Incus's own `volatile.*` keys cannot be set.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^volatile\\."}},"additionalProperties":{"type":["string","number","boolean"]}};
-const pattern48 = new RegExp("^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$", "u");
-const pattern49 = new RegExp("^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$", "u");
-const pattern51 = new RegExp("^volatile\\.", "u");
+const schema49 = {"title":"LxcNetworkSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","$ref":"#/definitions/networkName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"type":{"description":"The network type. Only `bridge` for now (the default).","type":"string","enum":["bridge"]},"description":{"$ref":"#/definitions/description"},"ipv4_address":{"description":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","type":"string","pattern":"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$","examples":["198.18.200.1/24","none"]},"ipv4_nat":{"description":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","type":"boolean"},"ipv4_dhcp":{"description":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","type":"boolean"},"ipv6_address":{"description":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","type":"string","pattern":"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$","examples":["none","fd42:1::1/64"]},"dns_domain":{"description":"`dns.domain`: the DNS domain of the network's instances.","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$","examples":["lab.internal"]},"config":{"description":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","$ref":"#/definitions/incusConfig","examples":[{"ipv4.dhcp.ranges":"198.18.200.100-198.18.200.199"}]},"ensure":{"description":"`absent` deletes the network, if op created it and no container that stays uses it. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a network that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}};
+const schema53 = {"description":"Raw Incus config keys and values (`user.*`, driver keys). Incus's own `volatile.*` keys cannot be set.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^volatile\\."}},"additionalProperties":{"type":["string","number","boolean"]}};
+const pattern56 = new RegExp("^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$", "u");
+const pattern57 = new RegExp("^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$", "u");
+const pattern59 = new RegExp("^volatile\\.", "u");
 
-function validate19(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate21(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema43.required,parentSchema:schema43,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema49.required,parentSchema:schema49,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -2440,8 +2811,8 @@ vErrors.push(err0);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema43.properties, key0))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema43,data};
+if(!(func2.call(schema49.properties, key0))){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema49,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -2504,7 +2875,7 @@ errors++;
 if(data.type !== undefined){
 let data2 = data.type;
 if(typeof data2 !== "string"){
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.properties.type.type,parentSchema:schema43.properties.type,data:data2};
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema49.properties.type.type,parentSchema:schema49.properties.type,data:data2};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -2514,7 +2885,7 @@ vErrors.push(err6);
 errors++;
 }
 if(!(data2 === "bridge")){
-const err7 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema43.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema43.properties.type.enum,parentSchema:schema43.properties.type,data:data2};
+const err7 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema49.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema49.properties.type.enum,parentSchema:schema49.properties.type,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -2562,8 +2933,8 @@ errors++;
 if(data.ipv4_address !== undefined){
 let data4 = data.ipv4_address;
 if(typeof data4 === "string"){
-if(!pattern48.test(data4)){
-const err11 = {instancePath:instancePath+"/ipv4_address",schemaPath:"#/properties/ipv4_address/pattern",keyword:"pattern",params:{pattern: "^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$"},message:"must match pattern \""+"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$"+"\"",schema:"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$",parentSchema:schema43.properties.ipv4_address,data:data4};
+if(!pattern56.test(data4)){
+const err11 = {instancePath:instancePath+"/ipv4_address",schemaPath:"#/properties/ipv4_address/pattern",keyword:"pattern",params:{pattern: "^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$"},message:"must match pattern \""+"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$"+"\"",schema:"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$",parentSchema:schema49.properties.ipv4_address,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -2574,7 +2945,7 @@ errors++;
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/ipv4_address",schemaPath:"#/properties/ipv4_address/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.properties.ipv4_address.type,parentSchema:schema43.properties.ipv4_address,data:data4};
+const err12 = {instancePath:instancePath+"/ipv4_address",schemaPath:"#/properties/ipv4_address/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema49.properties.ipv4_address.type,parentSchema:schema49.properties.ipv4_address,data:data4};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -2587,7 +2958,7 @@ errors++;
 if(data.ipv4_nat !== undefined){
 let data5 = data.ipv4_nat;
 if(typeof data5 !== "boolean"){
-const err13 = {instancePath:instancePath+"/ipv4_nat",schemaPath:"#/properties/ipv4_nat/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema43.properties.ipv4_nat.type,parentSchema:schema43.properties.ipv4_nat,data:data5};
+const err13 = {instancePath:instancePath+"/ipv4_nat",schemaPath:"#/properties/ipv4_nat/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema49.properties.ipv4_nat.type,parentSchema:schema49.properties.ipv4_nat,data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -2600,7 +2971,7 @@ errors++;
 if(data.ipv4_dhcp !== undefined){
 let data6 = data.ipv4_dhcp;
 if(typeof data6 !== "boolean"){
-const err14 = {instancePath:instancePath+"/ipv4_dhcp",schemaPath:"#/properties/ipv4_dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema43.properties.ipv4_dhcp.type,parentSchema:schema43.properties.ipv4_dhcp,data:data6};
+const err14 = {instancePath:instancePath+"/ipv4_dhcp",schemaPath:"#/properties/ipv4_dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema49.properties.ipv4_dhcp.type,parentSchema:schema49.properties.ipv4_dhcp,data:data6};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -2613,8 +2984,8 @@ errors++;
 if(data.ipv6_address !== undefined){
 let data7 = data.ipv6_address;
 if(typeof data7 === "string"){
-if(!pattern49.test(data7)){
-const err15 = {instancePath:instancePath+"/ipv6_address",schemaPath:"#/properties/ipv6_address/pattern",keyword:"pattern",params:{pattern: "^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$"},message:"must match pattern \""+"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$"+"\"",schema:"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$",parentSchema:schema43.properties.ipv6_address,data:data7};
+if(!pattern57.test(data7)){
+const err15 = {instancePath:instancePath+"/ipv6_address",schemaPath:"#/properties/ipv6_address/pattern",keyword:"pattern",params:{pattern: "^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$"},message:"must match pattern \""+"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$"+"\"",schema:"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$",parentSchema:schema49.properties.ipv6_address,data:data7};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -2625,7 +2996,7 @@ errors++;
 }
 }
 else {
-const err16 = {instancePath:instancePath+"/ipv6_address",schemaPath:"#/properties/ipv6_address/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.properties.ipv6_address.type,parentSchema:schema43.properties.ipv6_address,data:data7};
+const err16 = {instancePath:instancePath+"/ipv6_address",schemaPath:"#/properties/ipv6_address/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema49.properties.ipv6_address.type,parentSchema:schema49.properties.ipv6_address,data:data7};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -2638,8 +3009,8 @@ errors++;
 if(data.dns_domain !== undefined){
 let data8 = data.dns_domain;
 if(typeof data8 === "string"){
-if(!pattern41.test(data8)){
-const err17 = {instancePath:instancePath+"/dns_domain",schemaPath:"#/properties/dns_domain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema43.properties.dns_domain,data:data8};
+if(!pattern49.test(data8)){
+const err17 = {instancePath:instancePath+"/dns_domain",schemaPath:"#/properties/dns_domain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema49.properties.dns_domain,data:data8};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -2650,7 +3021,7 @@ errors++;
 }
 }
 else {
-const err18 = {instancePath:instancePath+"/dns_domain",schemaPath:"#/properties/dns_domain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.properties.dns_domain.type,parentSchema:schema43.properties.dns_domain,data:data8};
+const err18 = {instancePath:instancePath+"/dns_domain",schemaPath:"#/properties/dns_domain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema49.properties.dns_domain.type,parentSchema:schema49.properties.dns_domain,data:data8};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -2668,7 +3039,7 @@ const _errs26 = errors;
 const _errs27 = errors;
 const _errs28 = errors;
 if(typeof key1 === "string"){
-if(!pattern51.test(key1)){
+if(!pattern59.test(key1)){
 const err19 = {};
 if(vErrors === null){
 vErrors = [err19];
@@ -2681,7 +3052,7 @@ errors++;
 }
 var valid6 = _errs28 === errors;
 if(valid6){
-const err20 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema47.propertyNames.not,parentSchema:schema47.propertyNames,data:key1,propertyName:key1};
+const err20 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema53.propertyNames.not,parentSchema:schema53.propertyNames,data:key1,propertyName:key1};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -2703,7 +3074,7 @@ vErrors = null;
 }
 if(typeof key1 === "string"){
 if(!pattern9.test(key1)){
-const err21 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema47.propertyNames,data:key1,propertyName:key1};
+const err21 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema53.propertyNames,data:key1,propertyName:key1};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -2715,7 +3086,7 @@ errors++;
 }
 var valid5 = _errs26 === errors;
 if(!valid5){
-const err22 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema47.propertyNames,parentSchema:schema47,data:data9};
+const err22 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema53.propertyNames,parentSchema:schema53,data:data9};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -2728,7 +3099,7 @@ errors++;
 for(const key2 in data9){
 let data10 = data9[key2];
 if(((typeof data10 !== "string") && (!((typeof data10 == "number") && (isFinite(data10))))) && (typeof data10 !== "boolean")){
-const err23 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/incusConfig/additionalProperties/type",keyword:"type",params:{type: schema47.additionalProperties.type},message:"must be string,number,boolean",schema:schema47.additionalProperties.type,parentSchema:schema47.additionalProperties,data:data10};
+const err23 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/incusConfig/additionalProperties/type",keyword:"type",params:{type: schema53.additionalProperties.type},message:"must be string,number,boolean",schema:schema53.additionalProperties.type,parentSchema:schema53.additionalProperties,data:data10};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -2740,7 +3111,7 @@ errors++;
 }
 }
 else {
-const err24 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema47.type,parentSchema:schema47,data:data9};
+const err24 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema53.type,parentSchema:schema53,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -2753,7 +3124,7 @@ errors++;
 if(data.ensure !== undefined){
 let data11 = data.ensure;
 if(typeof data11 !== "string"){
-const err25 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema43.properties.ensure.type,parentSchema:schema43.properties.ensure,data:data11};
+const err25 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema49.properties.ensure.type,parentSchema:schema49.properties.ensure,data:data11};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -2763,7 +3134,7 @@ vErrors.push(err25);
 errors++;
 }
 if(!((data11 === "present") || (data11 === "absent"))){
-const err26 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema43.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema43.properties.ensure.enum,parentSchema:schema43.properties.ensure,data:data11};
+const err26 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema49.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema49.properties.ensure.enum,parentSchema:schema49.properties.ensure,data:data11};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -2776,7 +3147,7 @@ errors++;
 if(data.adopt !== undefined){
 let data12 = data.adopt;
 if(typeof data12 !== "boolean"){
-const err27 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema43.properties.adopt.type,parentSchema:schema43.properties.adopt,data:data12};
+const err27 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema49.properties.adopt.type,parentSchema:schema49.properties.adopt,data:data12};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -2788,7 +3159,7 @@ errors++;
 }
 }
 else {
-const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema43.type,parentSchema:schema43,data};
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema49.type,parentSchema:schema49,data};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -2797,19 +3168,19 @@ vErrors.push(err28);
 }
 errors++;
 }
-validate19.errors = vErrors;
+validate21.errors = vErrors;
 return errors === 0;
 }
 
-const schema48 = {"title":"LxcVolumeSpec","type":"object","additionalProperties":false,"required":["pool","name"],"properties":{"pool":{"description":"The storage pool it is in (must exist: `incus storage list`).","$ref":"#/definitions/objectName"},"name":{"$ref":"#/definitions/volumeName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"size":{"description":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","type":"string","pattern":"^[0-9]+(?:[kMGTP]i?B)?$","examples":["1GiB"]},"content_type":{"description":"`filesystem` (default) or `block`. Fixed when the volume is created.","type":"string","enum":["filesystem","block"]},"description":{"$ref":"#/definitions/description"},"config":{"description":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","$ref":"#/definitions/incusConfig","examples":[{"user.purpose":"backups"}]},"ensure":{"description":"`absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a volume that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}};
-const pattern56 = new RegExp("^[0-9]+(?:[kMGTP]i?B)?$", "u");
+const schema54 = {"title":"LxcVolumeSpec","type":"object","additionalProperties":false,"required":["pool","name"],"properties":{"pool":{"description":"The storage pool it is in (must exist: `incus storage list`).","$ref":"#/definitions/objectName"},"name":{"$ref":"#/definitions/volumeName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"size":{"description":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","type":"string","pattern":"^[0-9]+(?:[kMGTP]i?B)?$","examples":["1GiB"]},"content_type":{"description":"`filesystem` (default) or `block`. Fixed when the volume is created.","type":"string","enum":["filesystem","block"]},"description":{"$ref":"#/definitions/description"},"config":{"description":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","$ref":"#/definitions/incusConfig","examples":[{"user.purpose":"backups"}]},"ensure":{"description":"`absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a volume that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}};
+const pattern64 = new RegExp("^[0-9]+(?:[kMGTP]i?B)?$", "u");
 
-function validate21(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate23(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.pool === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "pool"},message:"must have required property '"+"pool"+"'",schema:schema48.required,parentSchema:schema48,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "pool"},message:"must have required property '"+"pool"+"'",schema:schema54.required,parentSchema:schema54,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -2819,7 +3190,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.name === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema48.required,parentSchema:schema48,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema54.required,parentSchema:schema54,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -2829,8 +3200,8 @@ vErrors.push(err1);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema48.properties, key0))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema48,data};
+if(!(func2.call(schema54.properties, key0))){
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema54,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -2869,7 +3240,7 @@ if(data.name !== undefined){
 let data1 = data.name;
 if(typeof data1 === "string"){
 if(!pattern10.test(data1)){
-const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/volumeName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema35,data:data1};
+const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/volumeName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema41,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -2880,7 +3251,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/volumeName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.type,parentSchema:schema35,data:data1};
+const err6 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/volumeName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema41.type,parentSchema:schema41,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -2918,8 +3289,8 @@ errors++;
 if(data.size !== undefined){
 let data3 = data.size;
 if(typeof data3 === "string"){
-if(!pattern56.test(data3)){
-const err9 = {instancePath:instancePath+"/size",schemaPath:"#/properties/size/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(?:[kMGTP]i?B)?$"},message:"must match pattern \""+"^[0-9]+(?:[kMGTP]i?B)?$"+"\"",schema:"^[0-9]+(?:[kMGTP]i?B)?$",parentSchema:schema48.properties.size,data:data3};
+if(!pattern64.test(data3)){
+const err9 = {instancePath:instancePath+"/size",schemaPath:"#/properties/size/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(?:[kMGTP]i?B)?$"},message:"must match pattern \""+"^[0-9]+(?:[kMGTP]i?B)?$"+"\"",schema:"^[0-9]+(?:[kMGTP]i?B)?$",parentSchema:schema54.properties.size,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -2930,7 +3301,7 @@ errors++;
 }
 }
 else {
-const err10 = {instancePath:instancePath+"/size",schemaPath:"#/properties/size/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema48.properties.size.type,parentSchema:schema48.properties.size,data:data3};
+const err10 = {instancePath:instancePath+"/size",schemaPath:"#/properties/size/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema54.properties.size.type,parentSchema:schema54.properties.size,data:data3};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -2943,7 +3314,7 @@ errors++;
 if(data.content_type !== undefined){
 let data4 = data.content_type;
 if(typeof data4 !== "string"){
-const err11 = {instancePath:instancePath+"/content_type",schemaPath:"#/properties/content_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema48.properties.content_type.type,parentSchema:schema48.properties.content_type,data:data4};
+const err11 = {instancePath:instancePath+"/content_type",schemaPath:"#/properties/content_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema54.properties.content_type.type,parentSchema:schema54.properties.content_type,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -2953,7 +3324,7 @@ vErrors.push(err11);
 errors++;
 }
 if(!((data4 === "filesystem") || (data4 === "block"))){
-const err12 = {instancePath:instancePath+"/content_type",schemaPath:"#/properties/content_type/enum",keyword:"enum",params:{allowedValues: schema48.properties.content_type.enum},message:"must be equal to one of the allowed values",schema:schema48.properties.content_type.enum,parentSchema:schema48.properties.content_type,data:data4};
+const err12 = {instancePath:instancePath+"/content_type",schemaPath:"#/properties/content_type/enum",keyword:"enum",params:{allowedValues: schema54.properties.content_type.enum},message:"must be equal to one of the allowed values",schema:schema54.properties.content_type.enum,parentSchema:schema54.properties.content_type,data:data4};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -3006,7 +3377,7 @@ const _errs21 = errors;
 const _errs22 = errors;
 const _errs23 = errors;
 if(typeof key1 === "string"){
-if(!pattern51.test(key1)){
+if(!pattern59.test(key1)){
 const err16 = {};
 if(vErrors === null){
 vErrors = [err16];
@@ -3019,7 +3390,7 @@ errors++;
 }
 var valid7 = _errs23 === errors;
 if(valid7){
-const err17 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema47.propertyNames.not,parentSchema:schema47.propertyNames,data:key1,propertyName:key1};
+const err17 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema53.propertyNames.not,parentSchema:schema53.propertyNames,data:key1,propertyName:key1};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -3041,7 +3412,7 @@ vErrors = null;
 }
 if(typeof key1 === "string"){
 if(!pattern9.test(key1)){
-const err18 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema47.propertyNames,data:key1,propertyName:key1};
+const err18 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema53.propertyNames,data:key1,propertyName:key1};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -3053,7 +3424,7 @@ errors++;
 }
 var valid6 = _errs21 === errors;
 if(!valid6){
-const err19 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema47.propertyNames,parentSchema:schema47,data:data6};
+const err19 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema53.propertyNames,parentSchema:schema53,data:data6};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -3066,7 +3437,7 @@ errors++;
 for(const key2 in data6){
 let data7 = data6[key2];
 if(((typeof data7 !== "string") && (!((typeof data7 == "number") && (isFinite(data7))))) && (typeof data7 !== "boolean")){
-const err20 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/incusConfig/additionalProperties/type",keyword:"type",params:{type: schema47.additionalProperties.type},message:"must be string,number,boolean",schema:schema47.additionalProperties.type,parentSchema:schema47.additionalProperties,data:data7};
+const err20 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/incusConfig/additionalProperties/type",keyword:"type",params:{type: schema53.additionalProperties.type},message:"must be string,number,boolean",schema:schema53.additionalProperties.type,parentSchema:schema53.additionalProperties,data:data7};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -3078,7 +3449,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema47.type,parentSchema:schema47,data:data6};
+const err21 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema53.type,parentSchema:schema53,data:data6};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -3091,7 +3462,7 @@ errors++;
 if(data.ensure !== undefined){
 let data8 = data.ensure;
 if(typeof data8 !== "string"){
-const err22 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema48.properties.ensure.type,parentSchema:schema48.properties.ensure,data:data8};
+const err22 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema54.properties.ensure.type,parentSchema:schema54.properties.ensure,data:data8};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -3101,7 +3472,7 @@ vErrors.push(err22);
 errors++;
 }
 if(!((data8 === "present") || (data8 === "absent"))){
-const err23 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema48.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema48.properties.ensure.enum,parentSchema:schema48.properties.ensure,data:data8};
+const err23 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema54.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema54.properties.ensure.enum,parentSchema:schema54.properties.ensure,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -3114,7 +3485,7 @@ errors++;
 if(data.adopt !== undefined){
 let data9 = data.adopt;
 if(typeof data9 !== "boolean"){
-const err24 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema48.properties.adopt.type,parentSchema:schema48.properties.adopt,data:data9};
+const err24 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema54.properties.adopt.type,parentSchema:schema54.properties.adopt,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -3126,7 +3497,7 @@ errors++;
 }
 }
 else {
-const err25 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema48.type,parentSchema:schema48,data};
+const err25 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema54.type,parentSchema:schema54,data};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -3135,7 +3506,7 @@ vErrors.push(err25);
 }
 errors++;
 }
-validate21.errors = vErrors;
+validate23.errors = vErrors;
 return errors === 0;
 }
 
@@ -3530,8 +3901,8 @@ let data17 = data.networks;
 if(Array.isArray(data17)){
 const len4 = data17.length;
 for(let i4=0; i4<len4; i4++){
-if(!(validate19(data17[i4], {instancePath:instancePath+"/networks/" + i4,parentData:data17,parentDataProperty:i4,rootData}))){
-vErrors = vErrors === null ? validate19.errors : vErrors.concat(validate19.errors);
+if(!(validate21(data17[i4], {instancePath:instancePath+"/networks/" + i4,parentData:data17,parentDataProperty:i4,rootData}))){
+vErrors = vErrors === null ? validate21.errors : vErrors.concat(validate21.errors);
 errors = vErrors.length;
 }
 }
@@ -3552,8 +3923,8 @@ let data19 = data.volumes;
 if(Array.isArray(data19)){
 const len5 = data19.length;
 for(let i5=0; i5<len5; i5++){
-if(!(validate21(data19[i5], {instancePath:instancePath+"/volumes/" + i5,parentData:data19,parentDataProperty:i5,rootData}))){
-vErrors = vErrors === null ? validate21.errors : vErrors.concat(validate21.errors);
+if(!(validate23(data19[i5], {instancePath:instancePath+"/volumes/" + i5,parentData:data19,parentDataProperty:i5,rootData}))){
+vErrors = vErrors === null ? validate23.errors : vErrors.concat(validate23.errors);
 errors = vErrors.length;
 }
 }
@@ -3584,24 +3955,24 @@ validate10.errors = vErrors;
 return errors === 0;
 }
 
-export const validate_network = validate23;
-const schema54 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"network.schema.json","title":"NetworkSection","description":"plugins.network (also plugins.net, the op-dbus name): the host's links, their addresses and static routes. op's own fields and the op-dbus net fields (ports, controller, ipv4.address, ipv4.enabled, ipv4.dhcp, properties) are both accepted; op-dbus types are ovs-bridge, ovs-port, bridge and ethernet.","type":"object","additionalProperties":false,"properties":{"prune":{"description":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","type":"boolean"},"interfaces":{"type":"array","items":{"$ref":"#/definitions/interface"}},"routes":{"type":"array","items":{"$ref":"#/definitions/route"}}},"definitions":{"linkName":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"interface":{"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}},"mtu":{"type":"integer","minimum":68,"maximum":65535},"ipv4":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}},"ipv6":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}},"address4":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]},"address6":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]},"route":{"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}}}};
-const schema55 = {"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}};
-const schema56 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
-const schema57 = {"type":"integer","minimum":68,"maximum":65535};
-const pattern61 = new RegExp("^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$", "u");
-const pattern62 = new RegExp("^[^\"#\\u0000-\\u001f\\u007f]{0,200}$", "u");
-const pattern66 = new RegExp("^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$", "u");
-const schema58 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}};
-const schema59 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]};
+export const validate_network = validate25;
+const schema60 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"network.schema.json","title":"NetworkSection","description":"plugins.network (also plugins.net, the op-dbus name): the host's links, their addresses and static routes. op's own fields and the op-dbus net fields (ports, controller, ipv4.address, ipv4.enabled, ipv4.dhcp, properties) are both accepted; op-dbus types are ovs-bridge, ovs-port, bridge and ethernet.","type":"object","additionalProperties":false,"properties":{"prune":{"description":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","type":"boolean"},"interfaces":{"type":"array","items":{"$ref":"#/definitions/interface"}},"routes":{"type":"array","items":{"$ref":"#/definitions/route"}}},"definitions":{"linkName":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"interface":{"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}},"mtu":{"type":"integer","minimum":68,"maximum":65535},"ipv4":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}},"ipv6":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}},"address4":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]},"address6":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]},"route":{"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}}}};
+const schema61 = {"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}};
+const schema62 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
+const schema63 = {"type":"integer","minimum":68,"maximum":65535};
+const pattern69 = new RegExp("^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$", "u");
+const pattern70 = new RegExp("^[^\"#\\u0000-\\u001f\\u007f]{0,200}$", "u");
+const pattern74 = new RegExp("^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$", "u");
+const schema64 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}};
+const schema65 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]};
 
-function validate25(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate27(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!((((((key0 === "addresses") || (key0 === "address")) || (key0 === "enabled")) || (key0 === "dhcp")) || (key0 === "gateway")) || (key0 === "dns"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema58,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema64,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3623,7 +3994,7 @@ let passing0 = null;
 const _errs7 = errors;
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 if(data1.ip === undefined){
-const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema59.oneOf[0].required,parentSchema:schema59.oneOf[0],data:data1};
+const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema65.oneOf[0].required,parentSchema:schema65.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3633,7 +4004,7 @@ vErrors.push(err1);
 errors++;
 }
 if(data1.prefix === undefined){
-const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema59.oneOf[0].required,parentSchema:schema59.oneOf[0],data:data1};
+const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema65.oneOf[0].required,parentSchema:schema65.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3644,7 +4015,7 @@ errors++;
 }
 for(const key1 in data1){
 if(!((key1 === "ip") || (key1 === "prefix"))){
-const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema59.oneOf[0],data:data1};
+const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema65.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -3657,7 +4028,7 @@ errors++;
 if(data1.ip !== undefined){
 let data2 = data1.ip;
 if(typeof data2 !== "string"){
-const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.oneOf[0].properties.ip.type,parentSchema:schema59.oneOf[0].properties.ip,data:data2};
+const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema65.oneOf[0].properties.ip.type,parentSchema:schema65.oneOf[0].properties.ip,data:data2};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -3670,7 +4041,7 @@ errors++;
 if(data1.prefix !== undefined){
 let data3 = data1.prefix;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema59.oneOf[0].properties.prefix.type,parentSchema:schema59.oneOf[0].properties.prefix,data:data3};
+const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema65.oneOf[0].properties.prefix.type,parentSchema:schema65.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -3681,7 +4052,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 32 || isNaN(data3)){
-const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema59.oneOf[0].properties.prefix,data:data3};
+const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema65.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -3691,7 +4062,7 @@ vErrors.push(err6);
 errors++;
 }
 if(data3 < 0 || isNaN(data3)){
-const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema59.oneOf[0].properties.prefix,data:data3};
+const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema65.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -3704,7 +4075,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema59.oneOf[0].type,parentSchema:schema59.oneOf[0],data:data1};
+const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema65.oneOf[0].type,parentSchema:schema65.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -3720,7 +4091,7 @@ passing0 = 0;
 }
 const _errs14 = errors;
 if(typeof data1 !== "string"){
-const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.oneOf[1].type,parentSchema:schema59.oneOf[1],data:data1};
+const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema65.oneOf[1].type,parentSchema:schema65.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -3741,7 +4112,7 @@ passing0 = 1;
 }
 }
 if(!valid4){
-const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema59.oneOf,parentSchema:schema59,data:data1};
+const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema65.oneOf,parentSchema:schema65,data:data1};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -3764,7 +4135,7 @@ vErrors = null;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema58.properties.addresses.type,parentSchema:schema58.properties.addresses,data:data0};
+const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema64.properties.addresses.type,parentSchema:schema64.properties.addresses,data:data0};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -3786,7 +4157,7 @@ let passing1 = null;
 const _errs21 = errors;
 if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
 if(data5.ip === undefined){
-const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema59.oneOf[0].required,parentSchema:schema59.oneOf[0],data:data5};
+const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema65.oneOf[0].required,parentSchema:schema65.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -3796,7 +4167,7 @@ vErrors.push(err12);
 errors++;
 }
 if(data5.prefix === undefined){
-const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema59.oneOf[0].required,parentSchema:schema59.oneOf[0],data:data5};
+const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema65.oneOf[0].required,parentSchema:schema65.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -3807,7 +4178,7 @@ errors++;
 }
 for(const key2 in data5){
 if(!((key2 === "ip") || (key2 === "prefix"))){
-const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema59.oneOf[0],data:data5};
+const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema65.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -3820,7 +4191,7 @@ errors++;
 if(data5.ip !== undefined){
 let data6 = data5.ip;
 if(typeof data6 !== "string"){
-const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.oneOf[0].properties.ip.type,parentSchema:schema59.oneOf[0].properties.ip,data:data6};
+const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema65.oneOf[0].properties.ip.type,parentSchema:schema65.oneOf[0].properties.ip,data:data6};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -3833,7 +4204,7 @@ errors++;
 if(data5.prefix !== undefined){
 let data7 = data5.prefix;
 if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
-const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema59.oneOf[0].properties.prefix.type,parentSchema:schema59.oneOf[0].properties.prefix,data:data7};
+const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema65.oneOf[0].properties.prefix.type,parentSchema:schema65.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -3844,7 +4215,7 @@ errors++;
 }
 if((typeof data7 == "number") && (isFinite(data7))){
 if(data7 > 32 || isNaN(data7)){
-const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema59.oneOf[0].properties.prefix,data:data7};
+const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema65.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -3854,7 +4225,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data7 < 0 || isNaN(data7)){
-const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema59.oneOf[0].properties.prefix,data:data7};
+const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema65.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -3867,7 +4238,7 @@ errors++;
 }
 }
 else {
-const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema59.oneOf[0].type,parentSchema:schema59.oneOf[0],data:data5};
+const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema65.oneOf[0].type,parentSchema:schema65.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -3883,7 +4254,7 @@ passing1 = 0;
 }
 const _errs28 = errors;
 if(typeof data5 !== "string"){
-const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.oneOf[1].type,parentSchema:schema59.oneOf[1],data:data5};
+const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema65.oneOf[1].type,parentSchema:schema65.oneOf[1],data:data5};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -3904,7 +4275,7 @@ passing1 = 1;
 }
 }
 if(!valid9){
-const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema59.oneOf,parentSchema:schema59,data:data5};
+const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema65.oneOf,parentSchema:schema65,data:data5};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -3927,7 +4298,7 @@ vErrors = null;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema58.properties.address.type,parentSchema:schema58.properties.address,data:data4};
+const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema64.properties.address.type,parentSchema:schema64.properties.address,data:data4};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -3940,7 +4311,7 @@ errors++;
 if(data.enabled !== undefined){
 let data8 = data.enabled;
 if(typeof data8 !== "boolean"){
-const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema58.properties.enabled.type,parentSchema:schema58.properties.enabled,data:data8};
+const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema64.properties.enabled.type,parentSchema:schema64.properties.enabled,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -3953,7 +4324,7 @@ errors++;
 if(data.dhcp !== undefined){
 let data9 = data.dhcp;
 if(typeof data9 !== "boolean"){
-const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema58.properties.dhcp.type,parentSchema:schema58.properties.dhcp,data:data9};
+const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema64.properties.dhcp.type,parentSchema:schema64.properties.dhcp,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -3966,7 +4337,7 @@ errors++;
 if(data.gateway !== undefined){
 let data10 = data.gateway;
 if(typeof data10 !== "string"){
-const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema58.properties.gateway.type,parentSchema:schema58.properties.gateway,data:data10};
+const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema64.properties.gateway.type,parentSchema:schema64.properties.gateway,data:data10};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -3979,7 +4350,7 @@ errors++;
 if(data.dns !== undefined){
 let data11 = data.dns;
 if(!(Array.isArray(data11))){
-const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema58.properties.dns.type,parentSchema:schema58.properties.dns,data:data11};
+const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema64.properties.dns.type,parentSchema:schema64.properties.dns,data:data11};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -3991,419 +4362,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema58.type,parentSchema:schema58,data};
-if(vErrors === null){
-vErrors = [err27];
-}
-else {
-vErrors.push(err27);
-}
-errors++;
-}
-validate25.errors = vErrors;
-return errors === 0;
-}
-
-const schema61 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}};
-const schema62 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]};
-
-function validate27(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
-let vErrors = null;
-let errors = 0;
-if(data && typeof data == "object" && !Array.isArray(data)){
-for(const key0 in data){
-if(!((((((key0 === "addresses") || (key0 === "address")) || (key0 === "enabled")) || (key0 === "dhcp")) || (key0 === "gateway")) || (key0 === "dns"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema61,data};
-if(vErrors === null){
-vErrors = [err0];
-}
-else {
-vErrors.push(err0);
-}
-errors++;
-}
-}
-if(data.addresses !== undefined){
-let data0 = data.addresses;
-if(Array.isArray(data0)){
-const len0 = data0.length;
-for(let i0=0; i0<len0; i0++){
-let data1 = data0[i0];
-const _errs6 = errors;
-let valid4 = false;
-let passing0 = null;
-const _errs7 = errors;
-if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
-if(data1.ip === undefined){
-const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema62.oneOf[0].required,parentSchema:schema62.oneOf[0],data:data1};
-if(vErrors === null){
-vErrors = [err1];
-}
-else {
-vErrors.push(err1);
-}
-errors++;
-}
-if(data1.prefix === undefined){
-const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema62.oneOf[0].required,parentSchema:schema62.oneOf[0],data:data1};
-if(vErrors === null){
-vErrors = [err2];
-}
-else {
-vErrors.push(err2);
-}
-errors++;
-}
-for(const key1 in data1){
-if(!((key1 === "ip") || (key1 === "prefix"))){
-const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema62.oneOf[0],data:data1};
-if(vErrors === null){
-vErrors = [err3];
-}
-else {
-vErrors.push(err3);
-}
-errors++;
-}
-}
-if(data1.ip !== undefined){
-let data2 = data1.ip;
-if(typeof data2 !== "string"){
-const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.oneOf[0].properties.ip.type,parentSchema:schema62.oneOf[0].properties.ip,data:data2};
-if(vErrors === null){
-vErrors = [err4];
-}
-else {
-vErrors.push(err4);
-}
-errors++;
-}
-}
-if(data1.prefix !== undefined){
-let data3 = data1.prefix;
-if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema62.oneOf[0].properties.prefix.type,parentSchema:schema62.oneOf[0].properties.prefix,data:data3};
-if(vErrors === null){
-vErrors = [err5];
-}
-else {
-vErrors.push(err5);
-}
-errors++;
-}
-if((typeof data3 == "number") && (isFinite(data3))){
-if(data3 > 128 || isNaN(data3)){
-const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema62.oneOf[0].properties.prefix,data:data3};
-if(vErrors === null){
-vErrors = [err6];
-}
-else {
-vErrors.push(err6);
-}
-errors++;
-}
-if(data3 < 0 || isNaN(data3)){
-const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema62.oneOf[0].properties.prefix,data:data3};
-if(vErrors === null){
-vErrors = [err7];
-}
-else {
-vErrors.push(err7);
-}
-errors++;
-}
-}
-}
-}
-else {
-const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema62.oneOf[0].type,parentSchema:schema62.oneOf[0],data:data1};
-if(vErrors === null){
-vErrors = [err8];
-}
-else {
-vErrors.push(err8);
-}
-errors++;
-}
-var _valid0 = _errs7 === errors;
-if(_valid0){
-valid4 = true;
-passing0 = 0;
-}
-const _errs14 = errors;
-if(typeof data1 !== "string"){
-const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.oneOf[1].type,parentSchema:schema62.oneOf[1],data:data1};
-if(vErrors === null){
-vErrors = [err9];
-}
-else {
-vErrors.push(err9);
-}
-errors++;
-}
-var _valid0 = _errs14 === errors;
-if(_valid0 && valid4){
-valid4 = false;
-passing0 = [passing0, 1];
-}
-else {
-if(_valid0){
-valid4 = true;
-passing0 = 1;
-}
-}
-if(!valid4){
-const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema62.oneOf,parentSchema:schema62,data:data1};
-if(vErrors === null){
-vErrors = [err10];
-}
-else {
-vErrors.push(err10);
-}
-errors++;
-}
-else {
-errors = _errs6;
-if(vErrors !== null){
-if(_errs6){
-vErrors.length = _errs6;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-}
-else {
-const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.addresses.type,parentSchema:schema61.properties.addresses,data:data0};
-if(vErrors === null){
-vErrors = [err11];
-}
-else {
-vErrors.push(err11);
-}
-errors++;
-}
-}
-if(data.address !== undefined){
-let data4 = data.address;
-if(Array.isArray(data4)){
-const len1 = data4.length;
-for(let i1=0; i1<len1; i1++){
-let data5 = data4[i1];
-const _errs20 = errors;
-let valid9 = false;
-let passing1 = null;
-const _errs21 = errors;
-if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
-if(data5.ip === undefined){
-const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema62.oneOf[0].required,parentSchema:schema62.oneOf[0],data:data5};
-if(vErrors === null){
-vErrors = [err12];
-}
-else {
-vErrors.push(err12);
-}
-errors++;
-}
-if(data5.prefix === undefined){
-const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema62.oneOf[0].required,parentSchema:schema62.oneOf[0],data:data5};
-if(vErrors === null){
-vErrors = [err13];
-}
-else {
-vErrors.push(err13);
-}
-errors++;
-}
-for(const key2 in data5){
-if(!((key2 === "ip") || (key2 === "prefix"))){
-const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema62.oneOf[0],data:data5};
-if(vErrors === null){
-vErrors = [err14];
-}
-else {
-vErrors.push(err14);
-}
-errors++;
-}
-}
-if(data5.ip !== undefined){
-let data6 = data5.ip;
-if(typeof data6 !== "string"){
-const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.oneOf[0].properties.ip.type,parentSchema:schema62.oneOf[0].properties.ip,data:data6};
-if(vErrors === null){
-vErrors = [err15];
-}
-else {
-vErrors.push(err15);
-}
-errors++;
-}
-}
-if(data5.prefix !== undefined){
-let data7 = data5.prefix;
-if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
-const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema62.oneOf[0].properties.prefix.type,parentSchema:schema62.oneOf[0].properties.prefix,data:data7};
-if(vErrors === null){
-vErrors = [err16];
-}
-else {
-vErrors.push(err16);
-}
-errors++;
-}
-if((typeof data7 == "number") && (isFinite(data7))){
-if(data7 > 128 || isNaN(data7)){
-const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema62.oneOf[0].properties.prefix,data:data7};
-if(vErrors === null){
-vErrors = [err17];
-}
-else {
-vErrors.push(err17);
-}
-errors++;
-}
-if(data7 < 0 || isNaN(data7)){
-const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema62.oneOf[0].properties.prefix,data:data7};
-if(vErrors === null){
-vErrors = [err18];
-}
-else {
-vErrors.push(err18);
-}
-errors++;
-}
-}
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema62.oneOf[0].type,parentSchema:schema62.oneOf[0],data:data5};
-if(vErrors === null){
-vErrors = [err19];
-}
-else {
-vErrors.push(err19);
-}
-errors++;
-}
-var _valid1 = _errs21 === errors;
-if(_valid1){
-valid9 = true;
-passing1 = 0;
-}
-const _errs28 = errors;
-if(typeof data5 !== "string"){
-const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.oneOf[1].type,parentSchema:schema62.oneOf[1],data:data5};
-if(vErrors === null){
-vErrors = [err20];
-}
-else {
-vErrors.push(err20);
-}
-errors++;
-}
-var _valid1 = _errs28 === errors;
-if(_valid1 && valid9){
-valid9 = false;
-passing1 = [passing1, 1];
-}
-else {
-if(_valid1){
-valid9 = true;
-passing1 = 1;
-}
-}
-if(!valid9){
-const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema62.oneOf,parentSchema:schema62,data:data5};
-if(vErrors === null){
-vErrors = [err21];
-}
-else {
-vErrors.push(err21);
-}
-errors++;
-}
-else {
-errors = _errs20;
-if(vErrors !== null){
-if(_errs20){
-vErrors.length = _errs20;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-}
-else {
-const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.address.type,parentSchema:schema61.properties.address,data:data4};
-if(vErrors === null){
-vErrors = [err22];
-}
-else {
-vErrors.push(err22);
-}
-errors++;
-}
-}
-if(data.enabled !== undefined){
-let data8 = data.enabled;
-if(typeof data8 !== "boolean"){
-const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema61.properties.enabled.type,parentSchema:schema61.properties.enabled,data:data8};
-if(vErrors === null){
-vErrors = [err23];
-}
-else {
-vErrors.push(err23);
-}
-errors++;
-}
-}
-if(data.dhcp !== undefined){
-let data9 = data.dhcp;
-if(typeof data9 !== "boolean"){
-const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema61.properties.dhcp.type,parentSchema:schema61.properties.dhcp,data:data9};
-if(vErrors === null){
-vErrors = [err24];
-}
-else {
-vErrors.push(err24);
-}
-errors++;
-}
-}
-if(data.gateway !== undefined){
-let data10 = data.gateway;
-if(typeof data10 !== "string"){
-const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.gateway.type,parentSchema:schema61.properties.gateway,data:data10};
-if(vErrors === null){
-vErrors = [err25];
-}
-else {
-vErrors.push(err25);
-}
-errors++;
-}
-}
-if(data.dns !== undefined){
-let data11 = data.dns;
-if(!(Array.isArray(data11))){
-const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.dns.type,parentSchema:schema61.properties.dns,data:data11};
-if(vErrors === null){
-vErrors = [err26];
-}
-else {
-vErrors.push(err26);
-}
-errors++;
-}
-}
-}
-else {
-const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.type,parentSchema:schema61,data};
+const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema64.type,parentSchema:schema64,data};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -4416,13 +4375,425 @@ validate27.errors = vErrors;
 return errors === 0;
 }
 
+const schema67 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}};
+const schema68 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]};
 
-function validate24(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate29(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(data && typeof data == "object" && !Array.isArray(data)){
+for(const key0 in data){
+if(!((((((key0 === "addresses") || (key0 === "address")) || (key0 === "enabled")) || (key0 === "dhcp")) || (key0 === "gateway")) || (key0 === "dns"))){
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema67,data};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+}
+if(data.addresses !== undefined){
+let data0 = data.addresses;
+if(Array.isArray(data0)){
+const len0 = data0.length;
+for(let i0=0; i0<len0; i0++){
+let data1 = data0[i0];
+const _errs6 = errors;
+let valid4 = false;
+let passing0 = null;
+const _errs7 = errors;
+if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
+if(data1.ip === undefined){
+const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema68.oneOf[0].required,parentSchema:schema68.oneOf[0],data:data1};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+if(data1.prefix === undefined){
+const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema68.oneOf[0].required,parentSchema:schema68.oneOf[0],data:data1};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+for(const key1 in data1){
+if(!((key1 === "ip") || (key1 === "prefix"))){
+const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema68.oneOf[0],data:data1};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+if(data1.ip !== undefined){
+let data2 = data1.ip;
+if(typeof data2 !== "string"){
+const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema68.oneOf[0].properties.ip.type,parentSchema:schema68.oneOf[0].properties.ip,data:data2};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+if(data1.prefix !== undefined){
+let data3 = data1.prefix;
+if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
+const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema68.oneOf[0].properties.prefix.type,parentSchema:schema68.oneOf[0].properties.prefix,data:data3};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+if((typeof data3 == "number") && (isFinite(data3))){
+if(data3 > 128 || isNaN(data3)){
+const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema68.oneOf[0].properties.prefix,data:data3};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+if(data3 < 0 || isNaN(data3)){
+const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema68.oneOf[0].properties.prefix,data:data3};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema68.oneOf[0].type,parentSchema:schema68.oneOf[0],data:data1};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+var _valid0 = _errs7 === errors;
+if(_valid0){
+valid4 = true;
+passing0 = 0;
+}
+const _errs14 = errors;
+if(typeof data1 !== "string"){
+const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema68.oneOf[1].type,parentSchema:schema68.oneOf[1],data:data1};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+var _valid0 = _errs14 === errors;
+if(_valid0 && valid4){
+valid4 = false;
+passing0 = [passing0, 1];
+}
+else {
+if(_valid0){
+valid4 = true;
+passing0 = 1;
+}
+}
+if(!valid4){
+const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema68.oneOf,parentSchema:schema68,data:data1};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+else {
+errors = _errs6;
+if(vErrors !== null){
+if(_errs6){
+vErrors.length = _errs6;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema67.properties.addresses.type,parentSchema:schema67.properties.addresses,data:data0};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+}
+if(data.address !== undefined){
+let data4 = data.address;
+if(Array.isArray(data4)){
+const len1 = data4.length;
+for(let i1=0; i1<len1; i1++){
+let data5 = data4[i1];
+const _errs20 = errors;
+let valid9 = false;
+let passing1 = null;
+const _errs21 = errors;
+if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
+if(data5.ip === undefined){
+const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema68.oneOf[0].required,parentSchema:schema68.oneOf[0],data:data5};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+if(data5.prefix === undefined){
+const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema68.oneOf[0].required,parentSchema:schema68.oneOf[0],data:data5};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+for(const key2 in data5){
+if(!((key2 === "ip") || (key2 === "prefix"))){
+const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema68.oneOf[0],data:data5};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+if(data5.ip !== undefined){
+let data6 = data5.ip;
+if(typeof data6 !== "string"){
+const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema68.oneOf[0].properties.ip.type,parentSchema:schema68.oneOf[0].properties.ip,data:data6};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+if(data5.prefix !== undefined){
+let data7 = data5.prefix;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema68.oneOf[0].properties.prefix.type,parentSchema:schema68.oneOf[0].properties.prefix,data:data7};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 > 128 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema68.oneOf[0].properties.prefix,data:data7};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+if(data7 < 0 || isNaN(data7)){
+const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema68.oneOf[0].properties.prefix,data:data7};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema68.oneOf[0].type,parentSchema:schema68.oneOf[0],data:data5};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+var _valid1 = _errs21 === errors;
+if(_valid1){
+valid9 = true;
+passing1 = 0;
+}
+const _errs28 = errors;
+if(typeof data5 !== "string"){
+const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema68.oneOf[1].type,parentSchema:schema68.oneOf[1],data:data5};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+var _valid1 = _errs28 === errors;
+if(_valid1 && valid9){
+valid9 = false;
+passing1 = [passing1, 1];
+}
+else {
+if(_valid1){
+valid9 = true;
+passing1 = 1;
+}
+}
+if(!valid9){
+const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema68.oneOf,parentSchema:schema68,data:data5};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+else {
+errors = _errs20;
+if(vErrors !== null){
+if(_errs20){
+vErrors.length = _errs20;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema67.properties.address.type,parentSchema:schema67.properties.address,data:data4};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+if(data.enabled !== undefined){
+let data8 = data.enabled;
+if(typeof data8 !== "boolean"){
+const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema67.properties.enabled.type,parentSchema:schema67.properties.enabled,data:data8};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data.dhcp !== undefined){
+let data9 = data.dhcp;
+if(typeof data9 !== "boolean"){
+const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema67.properties.dhcp.type,parentSchema:schema67.properties.dhcp,data:data9};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data.gateway !== undefined){
+let data10 = data.gateway;
+if(typeof data10 !== "string"){
+const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.properties.gateway.type,parentSchema:schema67.properties.gateway,data:data10};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+if(data.dns !== undefined){
+let data11 = data.dns;
+if(!(Array.isArray(data11))){
+const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema67.properties.dns.type,parentSchema:schema67.properties.dns,data:data11};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema67.type,parentSchema:schema67,data};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+validate29.errors = vErrors;
+return errors === 0;
+}
+
+
+function validate26(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema55.required,parentSchema:schema55,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema61.required,parentSchema:schema61,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4432,7 +4803,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.type === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema55.required,parentSchema:schema55,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema61.required,parentSchema:schema61,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4442,8 +4813,8 @@ vErrors.push(err1);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema55.properties, key0))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema55,data};
+if(!(func2.call(schema61.properties, key0))){
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema61,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4457,7 +4828,7 @@ if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
 if(!pattern20.test(data0)){
-const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema56,data:data0};
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4468,7 +4839,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema56.type,parentSchema:schema56,data:data0};
+const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4481,7 +4852,7 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 !== "string"){
-const err5 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.properties.type.type,parentSchema:schema55.properties.type,data:data1};
+const err5 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.type.type,parentSchema:schema61.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4491,7 +4862,7 @@ vErrors.push(err5);
 errors++;
 }
 if(!(((((((((data1 === "linux-bridge") || (data1 === "ovs-bridge")) || (data1 === "ovs-interface")) || (data1 === "veth")) || (data1 === "macvlan")) || (data1 === "dummy")) || (data1 === "ethernet")) || (data1 === "bridge")) || (data1 === "ovs-port"))){
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema55.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema55.properties.type.enum,parentSchema:schema55.properties.type,data:data1};
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema61.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema61.properties.type.enum,parentSchema:schema61.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -4504,7 +4875,7 @@ errors++;
 if(data.ensure !== undefined){
 let data2 = data.ensure;
 if(typeof data2 !== "string"){
-const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.properties.ensure.type,parentSchema:schema55.properties.ensure,data:data2};
+const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.ensure.type,parentSchema:schema61.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -4514,7 +4885,7 @@ vErrors.push(err7);
 errors++;
 }
 if(!((data2 === "present") || (data2 === "absent"))){
-const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema55.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema55.properties.ensure.enum,parentSchema:schema55.properties.ensure,data:data2};
+const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema61.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema61.properties.ensure.enum,parentSchema:schema61.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -4527,7 +4898,7 @@ errors++;
 if(data.state !== undefined){
 let data3 = data.state;
 if(typeof data3 !== "string"){
-const err9 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.properties.state.type,parentSchema:schema55.properties.state,data:data3};
+const err9 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.state.type,parentSchema:schema61.properties.state,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -4537,7 +4908,7 @@ vErrors.push(err9);
 errors++;
 }
 if(!((data3 === "up") || (data3 === "down"))){
-const err10 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/enum",keyword:"enum",params:{allowedValues: schema55.properties.state.enum},message:"must be equal to one of the allowed values",schema:schema55.properties.state.enum,parentSchema:schema55.properties.state,data:data3};
+const err10 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/enum",keyword:"enum",params:{allowedValues: schema61.properties.state.enum},message:"must be equal to one of the allowed values",schema:schema61.properties.state.enum,parentSchema:schema61.properties.state,data:data3};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -4550,7 +4921,7 @@ errors++;
 if(data.mtu !== undefined){
 let data4 = data.mtu;
 if(!(((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4))) && (isFinite(data4)))){
-const err11 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema57.type,parentSchema:schema57,data:data4};
+const err11 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema63.type,parentSchema:schema63,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -4561,7 +4932,7 @@ errors++;
 }
 if((typeof data4 == "number") && (isFinite(data4))){
 if(data4 > 65535 || isNaN(data4)){
-const err12 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema57,data:data4};
+const err12 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema63,data:data4};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -4571,7 +4942,7 @@ vErrors.push(err12);
 errors++;
 }
 if(data4 < 68 || isNaN(data4)){
-const err13 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 68},message:"must be >= 68",schema:68,parentSchema:schema57,data:data4};
+const err13 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 68},message:"must be >= 68",schema:68,parentSchema:schema63,data:data4};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -4585,8 +4956,8 @@ errors++;
 if(data.mac !== undefined){
 let data5 = data.mac;
 if(typeof data5 === "string"){
-if(!pattern61.test(data5)){
-const err14 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},message:"must match pattern \""+"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"+"\"",schema:"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$",parentSchema:schema55.properties.mac,data:data5};
+if(!pattern69.test(data5)){
+const err14 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},message:"must match pattern \""+"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"+"\"",schema:"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$",parentSchema:schema61.properties.mac,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -4597,7 +4968,7 @@ errors++;
 }
 }
 else {
-const err15 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.properties.mac.type,parentSchema:schema55.properties.mac,data:data5};
+const err15 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.mac.type,parentSchema:schema61.properties.mac,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -4610,8 +4981,8 @@ errors++;
 if(data.alias !== undefined){
 let data6 = data.alias;
 if(typeof data6 === "string"){
-if(!pattern62.test(data6)){
-const err16 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},message:"must match pattern \""+"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"+"\"",schema:"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$",parentSchema:schema55.properties.alias,data:data6};
+if(!pattern70.test(data6)){
+const err16 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},message:"must match pattern \""+"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"+"\"",schema:"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$",parentSchema:schema61.properties.alias,data:data6};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -4622,7 +4993,7 @@ errors++;
 }
 }
 else {
-const err17 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.properties.alias.type,parentSchema:schema55.properties.alias,data:data6};
+const err17 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.alias.type,parentSchema:schema61.properties.alias,data:data6};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -4633,14 +5004,14 @@ errors++;
 }
 }
 if(data.ipv4 !== undefined){
-if(!(validate25(data.ipv4, {instancePath:instancePath+"/ipv4",parentData:data,parentDataProperty:"ipv4",rootData}))){
-vErrors = vErrors === null ? validate25.errors : vErrors.concat(validate25.errors);
+if(!(validate27(data.ipv4, {instancePath:instancePath+"/ipv4",parentData:data,parentDataProperty:"ipv4",rootData}))){
+vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
 errors = vErrors.length;
 }
 }
 if(data.ipv6 !== undefined){
-if(!(validate27(data.ipv6, {instancePath:instancePath+"/ipv6",parentData:data,parentDataProperty:"ipv6",rootData}))){
-vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
+if(!(validate29(data.ipv6, {instancePath:instancePath+"/ipv6",parentData:data,parentDataProperty:"ipv6",rootData}))){
+vErrors = vErrors === null ? validate29.errors : vErrors.concat(validate29.errors);
 errors = vErrors.length;
 }
 }
@@ -4649,7 +5020,7 @@ let data9 = data.bridge;
 if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
 for(const key1 in data9){
 if(!(key1 === "ports")){
-const err18 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema55.properties.bridge,data:data9};
+const err18 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.bridge,data:data9};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -4667,7 +5038,7 @@ for(let i0=0; i0<len0; i0++){
 let data11 = data10[i0];
 if(typeof data11 === "string"){
 if(!pattern20.test(data11)){
-const err19 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema56,data:data11};
+const err19 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data11};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -4678,7 +5049,7 @@ errors++;
 }
 }
 else {
-const err20 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema56.type,parentSchema:schema56,data:data11};
+const err20 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data11};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -4690,7 +5061,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/bridge/ports",schemaPath:"#/properties/bridge/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema55.properties.bridge.properties.ports.type,parentSchema:schema55.properties.bridge.properties.ports,data:data10};
+const err21 = {instancePath:instancePath+"/bridge/ports",schemaPath:"#/properties/bridge/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.bridge.properties.ports.type,parentSchema:schema61.properties.bridge.properties.ports,data:data10};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -4702,7 +5073,7 @@ errors++;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema55.properties.bridge.type,parentSchema:schema55.properties.bridge,data:data9};
+const err22 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.bridge.type,parentSchema:schema61.properties.bridge,data:data9};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -4717,7 +5088,7 @@ let data12 = data.ovs;
 if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
 for(const key2 in data12){
 if(!((key2 === "ports") || (key2 === "datapath"))){
-const err23 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema55.properties.ovs,data:data12};
+const err23 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.ovs,data:data12};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -4735,7 +5106,7 @@ for(let i1=0; i1<len1; i1++){
 let data14 = data13[i1];
 if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
 if(data14.name === undefined){
-const err24 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema55.properties.ovs.properties.ports.items.required,parentSchema:schema55.properties.ovs.properties.ports.items,data:data14};
+const err24 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema61.properties.ovs.properties.ports.items.required,parentSchema:schema61.properties.ovs.properties.ports.items,data:data14};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -4746,7 +5117,7 @@ errors++;
 }
 for(const key3 in data14){
 if(!((key3 === "name") || (key3 === "tag"))){
-const err25 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema55.properties.ovs.properties.ports.items,data:data14};
+const err25 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.ovs.properties.ports.items,data:data14};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -4760,7 +5131,7 @@ if(data14.name !== undefined){
 let data15 = data14.name;
 if(typeof data15 === "string"){
 if(!pattern20.test(data15)){
-const err26 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema56,data:data15};
+const err26 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data15};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -4771,7 +5142,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema56.type,parentSchema:schema56,data:data15};
+const err27 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data15};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -4784,7 +5155,7 @@ errors++;
 if(data14.tag !== undefined){
 let data16 = data14.tag;
 if(!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))){
-const err28 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema55.properties.ovs.properties.ports.items.properties.tag.type,parentSchema:schema55.properties.ovs.properties.ports.items.properties.tag,data:data16};
+const err28 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema61.properties.ovs.properties.ports.items.properties.tag.type,parentSchema:schema61.properties.ovs.properties.ports.items.properties.tag,data:data16};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -4795,7 +5166,7 @@ errors++;
 }
 if((typeof data16 == "number") && (isFinite(data16))){
 if(data16 > 4094 || isNaN(data16)){
-const err29 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094",schema:4094,parentSchema:schema55.properties.ovs.properties.ports.items.properties.tag,data:data16};
+const err29 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094",schema:4094,parentSchema:schema61.properties.ovs.properties.ports.items.properties.tag,data:data16};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -4805,7 +5176,7 @@ vErrors.push(err29);
 errors++;
 }
 if(data16 < 1 || isNaN(data16)){
-const err30 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema55.properties.ovs.properties.ports.items.properties.tag,data:data16};
+const err30 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema61.properties.ovs.properties.ports.items.properties.tag,data:data16};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -4818,7 +5189,7 @@ errors++;
 }
 }
 else {
-const err31 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema55.properties.ovs.properties.ports.items.type,parentSchema:schema55.properties.ovs.properties.ports.items,data:data14};
+const err31 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.ovs.properties.ports.items.type,parentSchema:schema61.properties.ovs.properties.ports.items,data:data14};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -4830,7 +5201,7 @@ errors++;
 }
 }
 else {
-const err32 = {instancePath:instancePath+"/ovs/ports",schemaPath:"#/properties/ovs/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema55.properties.ovs.properties.ports.type,parentSchema:schema55.properties.ovs.properties.ports,data:data13};
+const err32 = {instancePath:instancePath+"/ovs/ports",schemaPath:"#/properties/ovs/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.ovs.properties.ports.type,parentSchema:schema61.properties.ovs.properties.ports,data:data13};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -4843,7 +5214,7 @@ errors++;
 if(data12.datapath !== undefined){
 let data17 = data12.datapath;
 if(typeof data17 !== "string"){
-const err33 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.properties.ovs.properties.datapath.type,parentSchema:schema55.properties.ovs.properties.datapath,data:data17};
+const err33 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.ovs.properties.datapath.type,parentSchema:schema61.properties.ovs.properties.datapath,data:data17};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -4853,7 +5224,7 @@ vErrors.push(err33);
 errors++;
 }
 if(!((data17 === "netdev") || (data17 === "system"))){
-const err34 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/enum",keyword:"enum",params:{allowedValues: schema55.properties.ovs.properties.datapath.enum},message:"must be equal to one of the allowed values",schema:schema55.properties.ovs.properties.datapath.enum,parentSchema:schema55.properties.ovs.properties.datapath,data:data17};
+const err34 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/enum",keyword:"enum",params:{allowedValues: schema61.properties.ovs.properties.datapath.enum},message:"must be equal to one of the allowed values",schema:schema61.properties.ovs.properties.datapath.enum,parentSchema:schema61.properties.ovs.properties.datapath,data:data17};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -4865,7 +5236,7 @@ errors++;
 }
 }
 else {
-const err35 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema55.properties.ovs.type,parentSchema:schema55.properties.ovs,data:data12};
+const err35 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.ovs.type,parentSchema:schema61.properties.ovs,data:data12};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -4879,7 +5250,7 @@ if(data.veth !== undefined){
 let data18 = data.veth;
 if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
 if(data18.peer === undefined){
-const err36 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/required",keyword:"required",params:{missingProperty: "peer"},message:"must have required property '"+"peer"+"'",schema:schema55.properties.veth.required,parentSchema:schema55.properties.veth,data:data18};
+const err36 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/required",keyword:"required",params:{missingProperty: "peer"},message:"must have required property '"+"peer"+"'",schema:schema61.properties.veth.required,parentSchema:schema61.properties.veth,data:data18};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -4890,7 +5261,7 @@ errors++;
 }
 for(const key4 in data18){
 if(!((key4 === "peer") || (key4 === "netns"))){
-const err37 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema55.properties.veth,data:data18};
+const err37 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.veth,data:data18};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -4904,7 +5275,7 @@ if(data18.peer !== undefined){
 let data19 = data18.peer;
 if(typeof data19 === "string"){
 if(!pattern20.test(data19)){
-const err38 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema56,data:data19};
+const err38 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data19};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -4915,7 +5286,7 @@ errors++;
 }
 }
 else {
-const err39 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema56.type,parentSchema:schema56,data:data19};
+const err39 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data19};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -4928,8 +5299,8 @@ errors++;
 if(data18.netns !== undefined){
 let data20 = data18.netns;
 if(typeof data20 === "string"){
-if(!pattern66.test(data20)){
-const err40 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"},message:"must match pattern \""+"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"+"\"",schema:"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$",parentSchema:schema55.properties.veth.properties.netns,data:data20};
+if(!pattern74.test(data20)){
+const err40 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"},message:"must match pattern \""+"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"+"\"",schema:"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$",parentSchema:schema61.properties.veth.properties.netns,data:data20};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -4940,7 +5311,7 @@ errors++;
 }
 }
 else {
-const err41 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.properties.veth.properties.netns.type,parentSchema:schema55.properties.veth.properties.netns,data:data20};
+const err41 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.veth.properties.netns.type,parentSchema:schema61.properties.veth.properties.netns,data:data20};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -4952,7 +5323,7 @@ errors++;
 }
 }
 else {
-const err42 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema55.properties.veth.type,parentSchema:schema55.properties.veth,data:data18};
+const err42 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.veth.type,parentSchema:schema61.properties.veth,data:data18};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -4966,7 +5337,7 @@ if(data.macvlan !== undefined){
 let data21 = data.macvlan;
 if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
 if(data21.base === undefined){
-const err43 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/required",keyword:"required",params:{missingProperty: "base"},message:"must have required property '"+"base"+"'",schema:schema55.properties.macvlan.required,parentSchema:schema55.properties.macvlan,data:data21};
+const err43 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/required",keyword:"required",params:{missingProperty: "base"},message:"must have required property '"+"base"+"'",schema:schema61.properties.macvlan.required,parentSchema:schema61.properties.macvlan,data:data21};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -4977,7 +5348,7 @@ errors++;
 }
 for(const key5 in data21){
 if(!((key5 === "base") || (key5 === "mode"))){
-const err44 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema55.properties.macvlan,data:data21};
+const err44 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.macvlan,data:data21};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -4991,7 +5362,7 @@ if(data21.base !== undefined){
 let data22 = data21.base;
 if(typeof data22 === "string"){
 if(!pattern20.test(data22)){
-const err45 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema56,data:data22};
+const err45 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data22};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -5002,7 +5373,7 @@ errors++;
 }
 }
 else {
-const err46 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema56.type,parentSchema:schema56,data:data22};
+const err46 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data22};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -5015,7 +5386,7 @@ errors++;
 if(data21.mode !== undefined){
 let data23 = data21.mode;
 if(typeof data23 !== "string"){
-const err47 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema55.properties.macvlan.properties.mode.type,parentSchema:schema55.properties.macvlan.properties.mode,data:data23};
+const err47 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.macvlan.properties.mode.type,parentSchema:schema61.properties.macvlan.properties.mode,data:data23};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -5025,7 +5396,7 @@ vErrors.push(err47);
 errors++;
 }
 if(!((((data23 === "bridge") || (data23 === "vepa")) || (data23 === "private")) || (data23 === "passthru"))){
-const err48 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/enum",keyword:"enum",params:{allowedValues: schema55.properties.macvlan.properties.mode.enum},message:"must be equal to one of the allowed values",schema:schema55.properties.macvlan.properties.mode.enum,parentSchema:schema55.properties.macvlan.properties.mode,data:data23};
+const err48 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/enum",keyword:"enum",params:{allowedValues: schema61.properties.macvlan.properties.mode.enum},message:"must be equal to one of the allowed values",schema:schema61.properties.macvlan.properties.mode.enum,parentSchema:schema61.properties.macvlan.properties.mode,data:data23};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -5037,7 +5408,7 @@ errors++;
 }
 }
 else {
-const err49 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema55.properties.macvlan.type,parentSchema:schema55.properties.macvlan,data:data21};
+const err49 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.macvlan.type,parentSchema:schema61.properties.macvlan,data:data21};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -5050,7 +5421,7 @@ errors++;
 if(data.exclusive_ports !== undefined){
 let data24 = data.exclusive_ports;
 if(typeof data24 !== "boolean"){
-const err50 = {instancePath:instancePath+"/exclusive_ports",schemaPath:"#/properties/exclusive_ports/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema55.properties.exclusive_ports.type,parentSchema:schema55.properties.exclusive_ports,data:data24};
+const err50 = {instancePath:instancePath+"/exclusive_ports",schemaPath:"#/properties/exclusive_ports/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema61.properties.exclusive_ports.type,parentSchema:schema61.properties.exclusive_ports,data:data24};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -5068,7 +5439,7 @@ for(let i2=0; i2<len2; i2++){
 let data26 = data25[i2];
 if(typeof data26 === "string"){
 if(!pattern20.test(data26)){
-const err51 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema56,data:data26};
+const err51 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data26};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -5079,7 +5450,7 @@ errors++;
 }
 }
 else {
-const err52 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema56.type,parentSchema:schema56,data:data26};
+const err52 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data26};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -5091,7 +5462,7 @@ errors++;
 }
 }
 else {
-const err53 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema55.properties.ports.type,parentSchema:schema55.properties.ports,data:data25};
+const err53 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.ports.type,parentSchema:schema61.properties.ports,data:data25};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -5105,7 +5476,7 @@ if(data.controller !== undefined){
 let data27 = data.controller;
 if(typeof data27 === "string"){
 if(!pattern20.test(data27)){
-const err54 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema56,data:data27};
+const err54 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data27};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -5116,7 +5487,7 @@ errors++;
 }
 }
 else {
-const err55 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema56.type,parentSchema:schema56,data:data27};
+const err55 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data27};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -5131,7 +5502,7 @@ let data28 = data.properties;
 if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
 }
 else {
-const err56 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema55.properties.properties.type,parentSchema:schema55.properties.properties,data:data28};
+const err56 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.properties.type,parentSchema:schema61.properties.properties,data:data28};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -5144,7 +5515,7 @@ errors++;
 if(data.property_schema !== undefined){
 let data29 = data.property_schema;
 if(!(Array.isArray(data29))){
-const err57 = {instancePath:instancePath+"/property_schema",schemaPath:"#/properties/property_schema/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema55.properties.property_schema.type,parentSchema:schema55.properties.property_schema,data:data29};
+const err57 = {instancePath:instancePath+"/property_schema",schemaPath:"#/properties/property_schema/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.property_schema.type,parentSchema:schema61.properties.property_schema,data:data29};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -5156,7 +5527,7 @@ errors++;
 }
 }
 else {
-const err58 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema55.type,parentSchema:schema55,data};
+const err58 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.type,parentSchema:schema61,data};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -5165,18 +5536,18 @@ vErrors.push(err58);
 }
 errors++;
 }
-validate24.errors = vErrors;
+validate26.errors = vErrors;
 return errors === 0;
 }
 
-const schema70 = {"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}};
+const schema76 = {"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}};
 
-function validate30(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate32(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.to === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'",schema:schema70.required,parentSchema:schema70,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'",schema:schema76.required,parentSchema:schema76,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5186,7 +5557,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.dev === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'",schema:schema70.required,parentSchema:schema70,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'",schema:schema76.required,parentSchema:schema76,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5197,7 +5568,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((key0 === "to") || (key0 === "via")) || (key0 === "dev")) || (key0 === "metric"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema70,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema76,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5210,7 +5581,7 @@ errors++;
 if(data.to !== undefined){
 let data0 = data.to;
 if(typeof data0 !== "string"){
-const err3 = {instancePath:instancePath+"/to",schemaPath:"#/properties/to/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema70.properties.to.type,parentSchema:schema70.properties.to,data:data0};
+const err3 = {instancePath:instancePath+"/to",schemaPath:"#/properties/to/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema76.properties.to.type,parentSchema:schema76.properties.to,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5223,7 +5594,7 @@ errors++;
 if(data.via !== undefined){
 let data1 = data.via;
 if(typeof data1 !== "string"){
-const err4 = {instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema70.properties.via.type,parentSchema:schema70.properties.via,data:data1};
+const err4 = {instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema76.properties.via.type,parentSchema:schema76.properties.via,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5237,7 +5608,7 @@ if(data.dev !== undefined){
 let data2 = data.dev;
 if(typeof data2 === "string"){
 if(!pattern20.test(data2)){
-const err5 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema56,data:data2};
+const err5 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data2};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5248,7 +5619,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema56.type,parentSchema:schema56,data:data2};
+const err6 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data2};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5261,7 +5632,7 @@ errors++;
 if(data.metric !== undefined){
 let data3 = data.metric;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err7 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema70.properties.metric.type,parentSchema:schema70.properties.metric,data:data3};
+const err7 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema76.properties.metric.type,parentSchema:schema76.properties.metric,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -5272,7 +5643,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 4294967295 || isNaN(data3)){
-const err8 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema70.properties.metric,data:data3};
+const err8 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema76.properties.metric,data:data3};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -5282,7 +5653,7 @@ vErrors.push(err8);
 errors++;
 }
 if(data3 < 0 || isNaN(data3)){
-const err9 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema70.properties.metric,data:data3};
+const err9 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema76.properties.metric,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -5295,7 +5666,7 @@ errors++;
 }
 }
 else {
-const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema70.type,parentSchema:schema70,data};
+const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema76.type,parentSchema:schema76,data};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -5304,19 +5675,19 @@ vErrors.push(err10);
 }
 errors++;
 }
-validate30.errors = vErrors;
+validate32.errors = vErrors;
 return errors === 0;
 }
 
 
-function validate23(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate25(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="network.schema.json" */;
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!(((key0 === "prune") || (key0 === "interfaces")) || (key0 === "routes"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema54,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema60,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5329,7 +5700,7 @@ errors++;
 if(data.prune !== undefined){
 let data0 = data.prune;
 if(typeof data0 !== "boolean"){
-const err1 = {instancePath:instancePath+"/prune",schemaPath:"#/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema54.properties.prune.type,parentSchema:schema54.properties.prune,data:data0};
+const err1 = {instancePath:instancePath+"/prune",schemaPath:"#/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema60.properties.prune.type,parentSchema:schema60.properties.prune,data:data0};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5344,14 +5715,14 @@ let data1 = data.interfaces;
 if(Array.isArray(data1)){
 const len0 = data1.length;
 for(let i0=0; i0<len0; i0++){
-if(!(validate24(data1[i0], {instancePath:instancePath+"/interfaces/" + i0,parentData:data1,parentDataProperty:i0,rootData}))){
-vErrors = vErrors === null ? validate24.errors : vErrors.concat(validate24.errors);
+if(!(validate26(data1[i0], {instancePath:instancePath+"/interfaces/" + i0,parentData:data1,parentDataProperty:i0,rootData}))){
+vErrors = vErrors === null ? validate26.errors : vErrors.concat(validate26.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err2 = {instancePath:instancePath+"/interfaces",schemaPath:"#/properties/interfaces/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema54.properties.interfaces.type,parentSchema:schema54.properties.interfaces,data:data1};
+const err2 = {instancePath:instancePath+"/interfaces",schemaPath:"#/properties/interfaces/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema60.properties.interfaces.type,parentSchema:schema60.properties.interfaces,data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5366,14 +5737,14 @@ let data3 = data.routes;
 if(Array.isArray(data3)){
 const len1 = data3.length;
 for(let i1=0; i1<len1; i1++){
-if(!(validate30(data3[i1], {instancePath:instancePath+"/routes/" + i1,parentData:data3,parentDataProperty:i1,rootData}))){
-vErrors = vErrors === null ? validate30.errors : vErrors.concat(validate30.errors);
+if(!(validate32(data3[i1], {instancePath:instancePath+"/routes/" + i1,parentData:data3,parentDataProperty:i1,rootData}))){
+vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema54.properties.routes.type,parentSchema:schema54.properties.routes,data:data3};
+const err3 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema60.properties.routes.type,parentSchema:schema60.properties.routes,data:data3};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5385,7 +5756,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema54.type,parentSchema:schema54,data};
+const err4 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema60.type,parentSchema:schema60,data};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5394,32 +5765,32 @@ vErrors.push(err4);
 }
 errors++;
 }
-validate23.errors = vErrors;
+validate25.errors = vErrors;
 return errors === 0;
 }
 
-export const validate_nftables = validate32;
-const schema72 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"nftables.schema.json","title":"NftablesSection","description":"The nftables tables op owns. Listing a table hands the whole table to op: on apply it is replaced in one atomic nft transaction, so anything added to it by hand is removed. Tables not listed (Incus's `inet incus`, Docker's...) are never read into a plan or touched.","type":"object","additionalProperties":false,"properties":{"tables":{"description":"The tables op owns, each identified by family and name (`inet/op_demo`).","type":"array","items":{"$ref":"#/definitions/table"}}},"definitions":{"identifier":{"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},"comment":{"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},"device":{"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"},"rule":{"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]},"element":{"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]},"dataType":{"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"table":{"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}},"chain":{"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}},"set":{"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}},"map":{"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}},"setFlags":{"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}},"duration":{"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},"setSize":{"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295}}};
-const schema73 = {"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}};
-const schema74 = {"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"};
-const pattern71 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,63}$", "u");
-const schema75 = {"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}};
-const schema77 = {"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"};
-const schema78 = {"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"};
-const schema79 = {"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]};
-const pattern73 = new RegExp("^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$", "u");
-const pattern74 = new RegExp("^[A-Za-z0-9_.-]{1,15}$", "u");
-const pattern75 = new RegExp("^[^\"\\u0000-\\u001f\\u007f]{0,128}$", "u");
-const pattern76 = new RegExp("^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$", "u");
-const pattern77 = new RegExp("\\S", "u");
-const pattern78 = new RegExp("^\\s*(?:include|define|redefine|undefine)\\b", "u");
+export const validate_nftables = validate34;
+const schema78 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"nftables.schema.json","title":"NftablesSection","description":"The nftables tables op owns. Listing a table hands the whole table to op: on apply it is replaced in one atomic nft transaction, so anything added to it by hand is removed. Tables not listed (Incus's `inet incus`, Docker's...) are never read into a plan or touched.","type":"object","additionalProperties":false,"properties":{"tables":{"description":"The tables op owns, each identified by family and name (`inet/op_demo`).","type":"array","items":{"$ref":"#/definitions/table"}}},"definitions":{"identifier":{"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},"comment":{"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},"device":{"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"},"rule":{"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]},"element":{"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]},"dataType":{"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"table":{"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}},"chain":{"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}},"set":{"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}},"map":{"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}},"setFlags":{"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}},"duration":{"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},"setSize":{"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295}}};
+const schema79 = {"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}};
+const schema80 = {"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"};
+const pattern79 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,63}$", "u");
+const schema81 = {"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}};
+const schema83 = {"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"};
+const schema84 = {"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"};
+const schema85 = {"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]};
+const pattern81 = new RegExp("^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$", "u");
+const pattern82 = new RegExp("^[A-Za-z0-9_.-]{1,15}$", "u");
+const pattern83 = new RegExp("^[^\"\\u0000-\\u001f\\u007f]{0,128}$", "u");
+const pattern84 = new RegExp("^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$", "u");
+const pattern85 = new RegExp("\\S", "u");
+const pattern86 = new RegExp("^\\s*(?:include|define|redefine|undefine)\\b", "u");
 
-function validate34(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate36(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema75.required,parentSchema:schema75,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema81.required,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5430,7 +5801,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((((((key0 === "name") || (key0 === "type")) || (key0 === "hook")) || (key0 === "priority")) || (key0 === "policy")) || (key0 === "device")) || (key0 === "comment")) || (key0 === "rules"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema75,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5445,7 +5816,7 @@ if(data.hook === undefined){
 const err2 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "type",
     missingProperty: "hook",
     depsCount: 2,
-    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema75.dependencies,parentSchema:schema75,data};
+    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema81.dependencies,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5458,7 +5829,7 @@ if(data.priority === undefined){
 const err3 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "type",
     missingProperty: "priority",
     depsCount: 2,
-    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema75.dependencies,parentSchema:schema75,data};
+    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema81.dependencies,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5473,7 +5844,7 @@ if(data.type === undefined){
 const err4 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "hook",
     missingProperty: "type",
     depsCount: 2,
-    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema75.dependencies,parentSchema:schema75,data};
+    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema81.dependencies,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5486,7 +5857,7 @@ if(data.priority === undefined){
 const err5 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "hook",
     missingProperty: "priority",
     depsCount: 2,
-    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema75.dependencies,parentSchema:schema75,data};
+    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema81.dependencies,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5501,7 +5872,7 @@ if(data.type === undefined){
 const err6 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "priority",
     missingProperty: "type",
     depsCount: 2,
-    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema75.dependencies,parentSchema:schema75,data};
+    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema81.dependencies,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5514,7 +5885,7 @@ if(data.hook === undefined){
 const err7 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "priority",
     missingProperty: "hook",
     depsCount: 2,
-    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema75.dependencies,parentSchema:schema75,data};
+    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema81.dependencies,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -5529,7 +5900,7 @@ if(data.type === undefined){
 const err8 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "policy",
     missingProperty: "type",
     depsCount: 1,
-    deps: "type"},message:"must have property type when property policy is present",schema:schema75.dependencies,parentSchema:schema75,data};
+    deps: "type"},message:"must have property type when property policy is present",schema:schema81.dependencies,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -5544,7 +5915,7 @@ if(data.type === undefined){
 const err9 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "device",
     missingProperty: "type",
     depsCount: 1,
-    deps: "type"},message:"must have property type when property device is present",schema:schema75.dependencies,parentSchema:schema75,data};
+    deps: "type"},message:"must have property type when property device is present",schema:schema81.dependencies,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -5557,8 +5928,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern71.test(data0)){
-const err10 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema74,data:data0};
+if(!pattern79.test(data0)){
+const err10 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema80,data:data0};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -5569,7 +5940,7 @@ errors++;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.type,parentSchema:schema74,data:data0};
+const err11 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema80.type,parentSchema:schema80,data:data0};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -5582,7 +5953,7 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 !== "string"){
-const err12 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema75.properties.type.type,parentSchema:schema75.properties.type,data:data1};
+const err12 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema81.properties.type.type,parentSchema:schema81.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -5592,7 +5963,7 @@ vErrors.push(err12);
 errors++;
 }
 if(!(((data1 === "filter") || (data1 === "nat")) || (data1 === "route"))){
-const err13 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema75.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema75.properties.type.enum,parentSchema:schema75.properties.type,data:data1};
+const err13 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema81.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema81.properties.type.enum,parentSchema:schema81.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -5605,7 +5976,7 @@ errors++;
 if(data.hook !== undefined){
 let data2 = data.hook;
 if(typeof data2 !== "string"){
-const err14 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema75.properties.hook.type,parentSchema:schema75.properties.hook,data:data2};
+const err14 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema81.properties.hook.type,parentSchema:schema81.properties.hook,data:data2};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -5615,7 +5986,7 @@ vErrors.push(err14);
 errors++;
 }
 if(!(((((((data2 === "prerouting") || (data2 === "input")) || (data2 === "forward")) || (data2 === "output")) || (data2 === "postrouting")) || (data2 === "ingress")) || (data2 === "egress"))){
-const err15 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/enum",keyword:"enum",params:{allowedValues: schema75.properties.hook.enum},message:"must be equal to one of the allowed values",schema:schema75.properties.hook.enum,parentSchema:schema75.properties.hook,data:data2};
+const err15 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/enum",keyword:"enum",params:{allowedValues: schema81.properties.hook.enum},message:"must be equal to one of the allowed values",schema:schema81.properties.hook.enum,parentSchema:schema81.properties.hook,data:data2};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -5632,7 +6003,7 @@ let valid3 = false;
 let passing0 = null;
 const _errs11 = errors;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err16 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema75.properties.priority.oneOf[0].type,parentSchema:schema75.properties.priority.oneOf[0],data:data3};
+const err16 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema81.properties.priority.oneOf[0].type,parentSchema:schema81.properties.priority.oneOf[0],data:data3};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -5643,7 +6014,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 2147483647 || isNaN(data3)){
-const err17 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema75.properties.priority.oneOf[0],data:data3};
+const err17 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema81.properties.priority.oneOf[0],data:data3};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -5653,7 +6024,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data3 < -2147483648 || isNaN(data3)){
-const err18 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: -2147483648},message:"must be >= -2147483648",schema:-2147483648,parentSchema:schema75.properties.priority.oneOf[0],data:data3};
+const err18 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: -2147483648},message:"must be >= -2147483648",schema:-2147483648,parentSchema:schema81.properties.priority.oneOf[0],data:data3};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -5670,8 +6041,8 @@ passing0 = 0;
 }
 const _errs13 = errors;
 if(typeof data3 === "string"){
-if(!pattern73.test(data3)){
-const err19 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"},message:"must match pattern \""+"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"+"\"",schema:"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$",parentSchema:schema75.properties.priority.oneOf[1],data:data3};
+if(!pattern81.test(data3)){
+const err19 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"},message:"must match pattern \""+"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"+"\"",schema:"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$",parentSchema:schema81.properties.priority.oneOf[1],data:data3};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -5682,7 +6053,7 @@ errors++;
 }
 }
 else {
-const err20 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema75.properties.priority.oneOf[1].type,parentSchema:schema75.properties.priority.oneOf[1],data:data3};
+const err20 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema81.properties.priority.oneOf[1].type,parentSchema:schema81.properties.priority.oneOf[1],data:data3};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -5703,7 +6074,7 @@ passing0 = 1;
 }
 }
 if(!valid3){
-const err21 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema75.properties.priority.oneOf,parentSchema:schema75.properties.priority,data:data3};
+const err21 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema81.properties.priority.oneOf,parentSchema:schema81.properties.priority,data:data3};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -5727,7 +6098,7 @@ vErrors = null;
 if(data.policy !== undefined){
 let data4 = data.policy;
 if(typeof data4 !== "string"){
-const err22 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema75.properties.policy.type,parentSchema:schema75.properties.policy,data:data4};
+const err22 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema81.properties.policy.type,parentSchema:schema81.properties.policy,data:data4};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -5737,7 +6108,7 @@ vErrors.push(err22);
 errors++;
 }
 if(!((data4 === "accept") || (data4 === "drop"))){
-const err23 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/enum",keyword:"enum",params:{allowedValues: schema75.properties.policy.enum},message:"must be equal to one of the allowed values",schema:schema75.properties.policy.enum,parentSchema:schema75.properties.policy,data:data4};
+const err23 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/enum",keyword:"enum",params:{allowedValues: schema81.properties.policy.enum},message:"must be equal to one of the allowed values",schema:schema81.properties.policy.enum,parentSchema:schema81.properties.policy,data:data4};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -5750,8 +6121,8 @@ errors++;
 if(data.device !== undefined){
 let data5 = data.device;
 if(typeof data5 === "string"){
-if(!pattern74.test(data5)){
-const err24 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]{1,15}$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]{1,15}$"+"\"",schema:"^[A-Za-z0-9_.-]{1,15}$",parentSchema:schema77,data:data5};
+if(!pattern82.test(data5)){
+const err24 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]{1,15}$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]{1,15}$"+"\"",schema:"^[A-Za-z0-9_.-]{1,15}$",parentSchema:schema83,data:data5};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -5762,7 +6133,7 @@ errors++;
 }
 }
 else {
-const err25 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema77.type,parentSchema:schema77,data:data5};
+const err25 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema83.type,parentSchema:schema83,data:data5};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -5775,8 +6146,8 @@ errors++;
 if(data.comment !== undefined){
 let data6 = data.comment;
 if(typeof data6 === "string"){
-if(!pattern75.test(data6)){
-const err26 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema78,data:data6};
+if(!pattern83.test(data6)){
+const err26 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema84,data:data6};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -5787,7 +6158,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema78.type,parentSchema:schema78,data:data6};
+const err27 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema84.type,parentSchema:schema84,data:data6};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -5804,7 +6175,7 @@ const len0 = data7.length;
 for(let i0=0; i0<len0; i0++){
 let data8 = data7[i0];
 if(typeof data8 !== "string"){
-const err28 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema79.type,parentSchema:schema79,data:data8};
+const err28 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema85.type,parentSchema:schema85,data:data8};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -5814,8 +6185,8 @@ vErrors.push(err28);
 errors++;
 }
 if(typeof data8 === "string"){
-if(!pattern76.test(data8)){
-const err29 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},message:"must match pattern \""+"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"+"\"",schema:"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$",parentSchema:schema79.allOf[0],data:data8};
+if(!pattern84.test(data8)){
+const err29 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},message:"must match pattern \""+"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"+"\"",schema:"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$",parentSchema:schema85.allOf[0],data:data8};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -5826,8 +6197,8 @@ errors++;
 }
 }
 if(typeof data8 === "string"){
-if(!pattern77.test(data8)){
-const err30 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema79.allOf[1],data:data8};
+if(!pattern85.test(data8)){
+const err30 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema85.allOf[1],data:data8};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -5840,7 +6211,7 @@ errors++;
 const _errs31 = errors;
 const _errs32 = errors;
 if(typeof data8 === "string"){
-if(!pattern78.test(data8)){
+if(!pattern86.test(data8)){
 const err31 = {};
 if(vErrors === null){
 vErrors = [err31];
@@ -5853,7 +6224,7 @@ errors++;
 }
 var valid10 = _errs32 === errors;
 if(valid10){
-const err32 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/2/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema79.allOf[2].not,parentSchema:schema79.allOf[2],data:data8};
+const err32 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/2/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema85.allOf[2].not,parentSchema:schema85.allOf[2],data:data8};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -5876,7 +6247,7 @@ vErrors = null;
 }
 }
 else {
-const err33 = {instancePath:instancePath+"/rules",schemaPath:"#/properties/rules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema75.properties.rules.type,parentSchema:schema75.properties.rules,data:data7};
+const err33 = {instancePath:instancePath+"/rules",schemaPath:"#/properties/rules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema81.properties.rules.type,parentSchema:schema81.properties.rules,data:data7};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -5888,7 +6259,7 @@ errors++;
 }
 }
 else {
-const err34 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema75.type,parentSchema:schema75,data};
+const err34 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema81.type,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -5897,26 +6268,26 @@ vErrors.push(err34);
 }
 errors++;
 }
-validate34.errors = vErrors;
+validate36.errors = vErrors;
 return errors === 0;
 }
 
-const schema80 = {"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}};
-const schema82 = {"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"};
-const schema83 = {"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}};
-const schema84 = {"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"};
-const schema85 = {"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295};
-const schema87 = {"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]};
-const pattern80 = new RegExp("^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$", "u");
-const pattern81 = new RegExp("^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$", "u");
-const pattern83 = new RegExp("^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$", "u");
+const schema86 = {"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}};
+const schema88 = {"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"};
+const schema89 = {"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}};
+const schema90 = {"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"};
+const schema91 = {"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295};
+const schema93 = {"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]};
+const pattern88 = new RegExp("^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$", "u");
+const pattern89 = new RegExp("^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$", "u");
+const pattern91 = new RegExp("^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$", "u");
 
-function validate36(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate38(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema80.required,parentSchema:schema80,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema86.required,parentSchema:schema86,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5926,7 +6297,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.type === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema80.required,parentSchema:schema80,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema86.required,parentSchema:schema86,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5937,7 +6308,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((((((key0 === "name") || (key0 === "type")) || (key0 === "flags")) || (key0 === "timeout")) || (key0 === "size")) || (key0 === "autoMerge")) || (key0 === "comment")) || (key0 === "elements"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema80,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema86,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5950,8 +6321,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern71.test(data0)){
-const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema74,data:data0};
+if(!pattern79.test(data0)){
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema80,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5962,7 +6333,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.type,parentSchema:schema74,data:data0};
+const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema80.type,parentSchema:schema80,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5975,8 +6346,8 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 === "string"){
-if(!pattern80.test(data1)){
-const err5 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema82,data:data1};
+if(!pattern88.test(data1)){
+const err5 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema88,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5987,7 +6358,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema82.type,parentSchema:schema82,data:data1};
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema88.type,parentSchema:schema88,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -6004,7 +6375,7 @@ const len0 = data2.length;
 for(let i0=0; i0<len0; i0++){
 let data3 = data2[i0];
 if(typeof data3 !== "string"){
-const err7 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema83.items.type,parentSchema:schema83.items,data:data3};
+const err7 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema89.items.type,parentSchema:schema89.items,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -6014,7 +6385,7 @@ vErrors.push(err7);
 errors++;
 }
 if(!((((data3 === "constant") || (data3 === "interval")) || (data3 === "timeout")) || (data3 === "dynamic"))){
-const err8 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema83.items.enum},message:"must be equal to one of the allowed values",schema:schema83.items.enum,parentSchema:schema83.items,data:data3};
+const err8 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema89.items.enum},message:"must be equal to one of the allowed values",schema:schema89.items.enum,parentSchema:schema89.items,data:data3};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -6035,7 +6406,7 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-const err9 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema83,data:data2};
+const err9 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema89,data:data2};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -6050,7 +6421,7 @@ indices0[item0] = i1;
 }
 }
 else {
-const err10 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema83.type,parentSchema:schema83,data:data2};
+const err10 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema89.type,parentSchema:schema89,data:data2};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -6063,8 +6434,8 @@ errors++;
 if(data.timeout !== undefined){
 let data4 = data.timeout;
 if(typeof data4 === "string"){
-if(!pattern81.test(data4)){
-const err11 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema84,data:data4};
+if(!pattern89.test(data4)){
+const err11 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema90,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -6075,7 +6446,7 @@ errors++;
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema84.type,parentSchema:schema84,data:data4};
+const err12 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema90.type,parentSchema:schema90,data:data4};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -6088,7 +6459,7 @@ errors++;
 if(data.size !== undefined){
 let data5 = data.size;
 if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
-const err13 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema85.type,parentSchema:schema85,data:data5};
+const err13 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema91.type,parentSchema:schema91,data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -6099,7 +6470,7 @@ errors++;
 }
 if((typeof data5 == "number") && (isFinite(data5))){
 if(data5 > 4294967295 || isNaN(data5)){
-const err14 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema85,data:data5};
+const err14 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema91,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -6109,7 +6480,7 @@ vErrors.push(err14);
 errors++;
 }
 if(data5 < 1 || isNaN(data5)){
-const err15 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema85,data:data5};
+const err15 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema91,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -6123,7 +6494,7 @@ errors++;
 if(data.autoMerge !== undefined){
 let data6 = data.autoMerge;
 if(typeof data6 !== "boolean"){
-const err16 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema80.properties.autoMerge.type,parentSchema:schema80.properties.autoMerge,data:data6};
+const err16 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema86.properties.autoMerge.type,parentSchema:schema86.properties.autoMerge,data:data6};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -6136,8 +6507,8 @@ errors++;
 if(data.comment !== undefined){
 let data7 = data.comment;
 if(typeof data7 === "string"){
-if(!pattern75.test(data7)){
-const err17 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema78,data:data7};
+if(!pattern83.test(data7)){
+const err17 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema84,data:data7};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -6148,7 +6519,7 @@ errors++;
 }
 }
 else {
-const err18 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema78.type,parentSchema:schema78,data:data7};
+const err18 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema84.type,parentSchema:schema84,data:data7};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -6165,7 +6536,7 @@ const len1 = data8.length;
 for(let i2=0; i2<len1; i2++){
 let data9 = data8[i2];
 if(typeof data9 !== "string"){
-const err19 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema87.type,parentSchema:schema87,data:data9};
+const err19 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema93.type,parentSchema:schema93,data:data9};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -6175,8 +6546,8 @@ vErrors.push(err19);
 errors++;
 }
 if(typeof data9 === "string"){
-if(!pattern83.test(data9)){
-const err20 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema87.allOf[0],data:data9};
+if(!pattern91.test(data9)){
+const err20 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema93.allOf[0],data:data9};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -6187,8 +6558,8 @@ errors++;
 }
 }
 if(typeof data9 === "string"){
-if(!pattern77.test(data9)){
-const err21 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema87.allOf[1],data:data9};
+if(!pattern85.test(data9)){
+const err21 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema93.allOf[1],data:data9};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -6201,7 +6572,7 @@ errors++;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema80.properties.elements.type,parentSchema:schema80.properties.elements,data:data8};
+const err22 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema86.properties.elements.type,parentSchema:schema86.properties.elements,data:data8};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -6213,7 +6584,7 @@ errors++;
 }
 }
 else {
-const err23 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema80.type,parentSchema:schema80,data};
+const err23 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema86.type,parentSchema:schema86,data};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -6222,18 +6593,18 @@ vErrors.push(err23);
 }
 errors++;
 }
-validate36.errors = vErrors;
+validate38.errors = vErrors;
 return errors === 0;
 }
 
-const schema88 = {"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}};
+const schema94 = {"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}};
 
-function validate38(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate40(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema88.required,parentSchema:schema88,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema94.required,parentSchema:schema94,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -6243,7 +6614,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.type === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema88.required,parentSchema:schema88,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema94.required,parentSchema:schema94,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -6253,7 +6624,7 @@ vErrors.push(err1);
 errors++;
 }
 if(data.map === undefined){
-const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "map"},message:"must have required property '"+"map"+"'",schema:schema88.required,parentSchema:schema88,data};
+const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "map"},message:"must have required property '"+"map"+"'",schema:schema94.required,parentSchema:schema94,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -6263,8 +6634,8 @@ vErrors.push(err2);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema88.properties, key0))){
-const err3 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema88,data};
+if(!(func2.call(schema94.properties, key0))){
+const err3 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema94,data};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -6277,8 +6648,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern71.test(data0)){
-const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema74,data:data0};
+if(!pattern79.test(data0)){
+const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema80,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -6289,7 +6660,7 @@ errors++;
 }
 }
 else {
-const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.type,parentSchema:schema74,data:data0};
+const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema80.type,parentSchema:schema80,data:data0};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -6302,8 +6673,8 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 === "string"){
-if(!pattern80.test(data1)){
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema82,data:data1};
+if(!pattern88.test(data1)){
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema88,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -6314,7 +6685,7 @@ errors++;
 }
 }
 else {
-const err7 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema82.type,parentSchema:schema82,data:data1};
+const err7 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema88.type,parentSchema:schema88,data:data1};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -6327,8 +6698,8 @@ errors++;
 if(data.map !== undefined){
 let data2 = data.map;
 if(typeof data2 === "string"){
-if(!pattern80.test(data2)){
-const err8 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema88.properties.map,data:data2};
+if(!pattern88.test(data2)){
+const err8 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema94.properties.map,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -6339,7 +6710,7 @@ errors++;
 }
 }
 else {
-const err9 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema88.properties.map.type,parentSchema:schema88.properties.map,data:data2};
+const err9 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema94.properties.map.type,parentSchema:schema94.properties.map,data:data2};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -6356,7 +6727,7 @@ const len0 = data3.length;
 for(let i0=0; i0<len0; i0++){
 let data4 = data3[i0];
 if(typeof data4 !== "string"){
-const err10 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema83.items.type,parentSchema:schema83.items,data:data4};
+const err10 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema89.items.type,parentSchema:schema89.items,data:data4};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -6366,7 +6737,7 @@ vErrors.push(err10);
 errors++;
 }
 if(!((((data4 === "constant") || (data4 === "interval")) || (data4 === "timeout")) || (data4 === "dynamic"))){
-const err11 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema83.items.enum},message:"must be equal to one of the allowed values",schema:schema83.items.enum,parentSchema:schema83.items,data:data4};
+const err11 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema89.items.enum},message:"must be equal to one of the allowed values",schema:schema89.items.enum,parentSchema:schema89.items,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -6387,7 +6758,7 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-const err12 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema83,data:data3};
+const err12 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema89,data:data3};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -6402,7 +6773,7 @@ indices0[item0] = i1;
 }
 }
 else {
-const err13 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema83.type,parentSchema:schema83,data:data3};
+const err13 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema89.type,parentSchema:schema89,data:data3};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -6415,8 +6786,8 @@ errors++;
 if(data.timeout !== undefined){
 let data5 = data.timeout;
 if(typeof data5 === "string"){
-if(!pattern81.test(data5)){
-const err14 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema84,data:data5};
+if(!pattern89.test(data5)){
+const err14 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema90,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -6427,7 +6798,7 @@ errors++;
 }
 }
 else {
-const err15 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema84.type,parentSchema:schema84,data:data5};
+const err15 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema90.type,parentSchema:schema90,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -6440,7 +6811,7 @@ errors++;
 if(data.size !== undefined){
 let data6 = data.size;
 if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
-const err16 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema85.type,parentSchema:schema85,data:data6};
+const err16 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema91.type,parentSchema:schema91,data:data6};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -6451,7 +6822,7 @@ errors++;
 }
 if((typeof data6 == "number") && (isFinite(data6))){
 if(data6 > 4294967295 || isNaN(data6)){
-const err17 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema85,data:data6};
+const err17 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema91,data:data6};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -6461,7 +6832,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data6 < 1 || isNaN(data6)){
-const err18 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema85,data:data6};
+const err18 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema91,data:data6};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -6475,7 +6846,7 @@ errors++;
 if(data.autoMerge !== undefined){
 let data7 = data.autoMerge;
 if(typeof data7 !== "boolean"){
-const err19 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema88.properties.autoMerge.type,parentSchema:schema88.properties.autoMerge,data:data7};
+const err19 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema94.properties.autoMerge.type,parentSchema:schema94.properties.autoMerge,data:data7};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -6488,8 +6859,8 @@ errors++;
 if(data.comment !== undefined){
 let data8 = data.comment;
 if(typeof data8 === "string"){
-if(!pattern75.test(data8)){
-const err20 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema78,data:data8};
+if(!pattern83.test(data8)){
+const err20 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema84,data:data8};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -6500,7 +6871,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema78.type,parentSchema:schema78,data:data8};
+const err21 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema84.type,parentSchema:schema84,data:data8};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -6518,7 +6889,7 @@ for(let i2=0; i2<len1; i2++){
 let data10 = data9[i2];
 if(Array.isArray(data10)){
 if(data10.length > 2){
-const err22 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/maxItems",keyword:"maxItems",params:{limit: 2},message:"must NOT have more than 2 items",schema:2,parentSchema:schema88.properties.elements.items,data:data10};
+const err22 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/maxItems",keyword:"maxItems",params:{limit: 2},message:"must NOT have more than 2 items",schema:2,parentSchema:schema94.properties.elements.items,data:data10};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -6528,7 +6899,7 @@ vErrors.push(err22);
 errors++;
 }
 if(data10.length < 2){
-const err23 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/minItems",keyword:"minItems",params:{limit: 2},message:"must NOT have fewer than 2 items",schema:2,parentSchema:schema88.properties.elements.items,data:data10};
+const err23 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/minItems",keyword:"minItems",params:{limit: 2},message:"must NOT have fewer than 2 items",schema:2,parentSchema:schema94.properties.elements.items,data:data10};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -6541,7 +6912,7 @@ const len2 = data10.length;
 for(let i3=0; i3<len2; i3++){
 let data11 = data10[i3];
 if(typeof data11 !== "string"){
-const err24 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema87.type,parentSchema:schema87,data:data11};
+const err24 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema93.type,parentSchema:schema93,data:data11};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -6551,8 +6922,8 @@ vErrors.push(err24);
 errors++;
 }
 if(typeof data11 === "string"){
-if(!pattern83.test(data11)){
-const err25 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema87.allOf[0],data:data11};
+if(!pattern91.test(data11)){
+const err25 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema93.allOf[0],data:data11};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -6563,8 +6934,8 @@ errors++;
 }
 }
 if(typeof data11 === "string"){
-if(!pattern77.test(data11)){
-const err26 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema87.allOf[1],data:data11};
+if(!pattern85.test(data11)){
+const err26 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema93.allOf[1],data:data11};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -6577,7 +6948,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema88.properties.elements.items.type,parentSchema:schema88.properties.elements.items,data:data10};
+const err27 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema94.properties.elements.items.type,parentSchema:schema94.properties.elements.items,data:data10};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -6589,7 +6960,7 @@ errors++;
 }
 }
 else {
-const err28 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema88.properties.elements.type,parentSchema:schema88.properties.elements,data:data9};
+const err28 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema94.properties.elements.type,parentSchema:schema94.properties.elements,data:data9};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -6601,7 +6972,7 @@ errors++;
 }
 }
 else {
-const err29 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema88.type,parentSchema:schema88,data};
+const err29 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema94.type,parentSchema:schema94,data};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -6610,17 +6981,17 @@ vErrors.push(err29);
 }
 errors++;
 }
-validate38.errors = vErrors;
+validate40.errors = vErrors;
 return errors === 0;
 }
 
 
-function validate33(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate35(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.family === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "family"},message:"must have required property '"+"family"+"'",schema:schema73.required,parentSchema:schema73,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "family"},message:"must have required property '"+"family"+"'",schema:schema79.required,parentSchema:schema79,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -6630,7 +7001,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.name === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema73.required,parentSchema:schema73,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema79.required,parentSchema:schema79,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -6641,7 +7012,7 @@ errors++;
 }
 for(const key0 in data){
 if(!(((((((key0 === "family") || (key0 === "name")) || (key0 === "ensure")) || (key0 === "adopt")) || (key0 === "chains")) || (key0 === "sets")) || (key0 === "maps"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema73,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema79,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -6654,7 +7025,7 @@ errors++;
 if(data.family !== undefined){
 let data0 = data.family;
 if(typeof data0 !== "string"){
-const err3 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.properties.family.type,parentSchema:schema73.properties.family,data:data0};
+const err3 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema79.properties.family.type,parentSchema:schema79.properties.family,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -6664,7 +7035,7 @@ vErrors.push(err3);
 errors++;
 }
 if(!((((((data0 === "inet") || (data0 === "ip")) || (data0 === "ip6")) || (data0 === "arp")) || (data0 === "bridge")) || (data0 === "netdev"))){
-const err4 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/enum",keyword:"enum",params:{allowedValues: schema73.properties.family.enum},message:"must be equal to one of the allowed values",schema:schema73.properties.family.enum,parentSchema:schema73.properties.family,data:data0};
+const err4 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/enum",keyword:"enum",params:{allowedValues: schema79.properties.family.enum},message:"must be equal to one of the allowed values",schema:schema79.properties.family.enum,parentSchema:schema79.properties.family,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -6677,8 +7048,8 @@ errors++;
 if(data.name !== undefined){
 let data1 = data.name;
 if(typeof data1 === "string"){
-if(!pattern71.test(data1)){
-const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema74,data:data1};
+if(!pattern79.test(data1)){
+const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema80,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -6689,7 +7060,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.type,parentSchema:schema74,data:data1};
+const err6 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema80.type,parentSchema:schema80,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -6702,7 +7073,7 @@ errors++;
 if(data.ensure !== undefined){
 let data2 = data.ensure;
 if(typeof data2 !== "string"){
-const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.properties.ensure.type,parentSchema:schema73.properties.ensure,data:data2};
+const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema79.properties.ensure.type,parentSchema:schema79.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -6712,7 +7083,7 @@ vErrors.push(err7);
 errors++;
 }
 if(!((data2 === "present") || (data2 === "absent"))){
-const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema73.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema73.properties.ensure.enum,parentSchema:schema73.properties.ensure,data:data2};
+const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema79.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema79.properties.ensure.enum,parentSchema:schema79.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -6725,7 +7096,7 @@ errors++;
 if(data.adopt !== undefined){
 let data3 = data.adopt;
 if(typeof data3 !== "boolean"){
-const err9 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema73.properties.adopt.type,parentSchema:schema73.properties.adopt,data:data3};
+const err9 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema79.properties.adopt.type,parentSchema:schema79.properties.adopt,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -6740,14 +7111,14 @@ let data4 = data.chains;
 if(Array.isArray(data4)){
 const len0 = data4.length;
 for(let i0=0; i0<len0; i0++){
-if(!(validate34(data4[i0], {instancePath:instancePath+"/chains/" + i0,parentData:data4,parentDataProperty:i0,rootData}))){
-vErrors = vErrors === null ? validate34.errors : vErrors.concat(validate34.errors);
+if(!(validate36(data4[i0], {instancePath:instancePath+"/chains/" + i0,parentData:data4,parentDataProperty:i0,rootData}))){
+vErrors = vErrors === null ? validate36.errors : vErrors.concat(validate36.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err10 = {instancePath:instancePath+"/chains",schemaPath:"#/properties/chains/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema73.properties.chains.type,parentSchema:schema73.properties.chains,data:data4};
+const err10 = {instancePath:instancePath+"/chains",schemaPath:"#/properties/chains/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema79.properties.chains.type,parentSchema:schema79.properties.chains,data:data4};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -6762,14 +7133,14 @@ let data6 = data.sets;
 if(Array.isArray(data6)){
 const len1 = data6.length;
 for(let i1=0; i1<len1; i1++){
-if(!(validate36(data6[i1], {instancePath:instancePath+"/sets/" + i1,parentData:data6,parentDataProperty:i1,rootData}))){
-vErrors = vErrors === null ? validate36.errors : vErrors.concat(validate36.errors);
+if(!(validate38(data6[i1], {instancePath:instancePath+"/sets/" + i1,parentData:data6,parentDataProperty:i1,rootData}))){
+vErrors = vErrors === null ? validate38.errors : vErrors.concat(validate38.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/sets",schemaPath:"#/properties/sets/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema73.properties.sets.type,parentSchema:schema73.properties.sets,data:data6};
+const err11 = {instancePath:instancePath+"/sets",schemaPath:"#/properties/sets/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema79.properties.sets.type,parentSchema:schema79.properties.sets,data:data6};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -6784,14 +7155,14 @@ let data8 = data.maps;
 if(Array.isArray(data8)){
 const len2 = data8.length;
 for(let i2=0; i2<len2; i2++){
-if(!(validate38(data8[i2], {instancePath:instancePath+"/maps/" + i2,parentData:data8,parentDataProperty:i2,rootData}))){
-vErrors = vErrors === null ? validate38.errors : vErrors.concat(validate38.errors);
+if(!(validate40(data8[i2], {instancePath:instancePath+"/maps/" + i2,parentData:data8,parentDataProperty:i2,rootData}))){
+vErrors = vErrors === null ? validate40.errors : vErrors.concat(validate40.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/maps",schemaPath:"#/properties/maps/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema73.properties.maps.type,parentSchema:schema73.properties.maps,data:data8};
+const err12 = {instancePath:instancePath+"/maps",schemaPath:"#/properties/maps/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema79.properties.maps.type,parentSchema:schema79.properties.maps,data:data8};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -6803,7 +7174,7 @@ errors++;
 }
 }
 else {
-const err13 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema73.type,parentSchema:schema73,data};
+const err13 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema79.type,parentSchema:schema79,data};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -6812,19 +7183,19 @@ vErrors.push(err13);
 }
 errors++;
 }
-validate33.errors = vErrors;
+validate35.errors = vErrors;
 return errors === 0;
 }
 
 
-function validate32(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate34(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="nftables.schema.json" */;
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!(key0 === "tables")){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema72,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema78,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -6839,14 +7210,14 @@ let data0 = data.tables;
 if(Array.isArray(data0)){
 const len0 = data0.length;
 for(let i0=0; i0<len0; i0++){
-if(!(validate33(data0[i0], {instancePath:instancePath+"/tables/" + i0,parentData:data0,parentDataProperty:i0,rootData}))){
-vErrors = vErrors === null ? validate33.errors : vErrors.concat(validate33.errors);
+if(!(validate35(data0[i0], {instancePath:instancePath+"/tables/" + i0,parentData:data0,parentDataProperty:i0,rootData}))){
+vErrors = vErrors === null ? validate35.errors : vErrors.concat(validate35.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err1 = {instancePath:instancePath+"/tables",schemaPath:"#/properties/tables/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema72.properties.tables.type,parentSchema:schema72.properties.tables,data:data0};
+const err1 = {instancePath:instancePath+"/tables",schemaPath:"#/properties/tables/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema78.properties.tables.type,parentSchema:schema78.properties.tables,data:data0};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -6858,7 +7229,7 @@ errors++;
 }
 }
 else {
-const err2 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema72.type,parentSchema:schema72,data};
+const err2 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema78.type,parentSchema:schema78,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -6867,20 +7238,20 @@ vErrors.push(err2);
 }
 errors++;
 }
-validate32.errors = vErrors;
+validate34.errors = vErrors;
 return errors === 0;
 }
 
-export const validate_state = validate41;
-const schema96 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"state.schema.json","title":"StateFile","description":"The envelope of an op state file (also the op-dbus format). Each plugin's section is checked by that plugin's own schema.","type":"object","required":["version","plugins"],"additionalProperties":false,"properties":{"version":{"description":"Format version; op reads version 1.","type":"integer"},"plugins":{"description":"One section per plugin, keyed by plugin name.","type":"object","additionalProperties":{"type":"object"}}}};
+export const validate_state = validate43;
+const schema102 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"state.schema.json","title":"StateFile","description":"The envelope of an op state file (also the op-dbus format). Each plugin's section is checked by that plugin's own schema.","type":"object","required":["version","plugins"],"additionalProperties":false,"properties":{"version":{"description":"Format version; op reads version 1.","type":"integer"},"plugins":{"description":"One section per plugin, keyed by plugin name.","type":"object","additionalProperties":{"type":"object"}}}};
 
-function validate41(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate43(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="state.schema.json" */;
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.version === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'",schema:schema96.required,parentSchema:schema96,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'",schema:schema102.required,parentSchema:schema102,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -6890,7 +7261,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.plugins === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "plugins"},message:"must have required property '"+"plugins"+"'",schema:schema96.required,parentSchema:schema96,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "plugins"},message:"must have required property '"+"plugins"+"'",schema:schema102.required,parentSchema:schema102,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -6901,7 +7272,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((key0 === "version") || (key0 === "plugins"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema96,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema102,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -6914,7 +7285,7 @@ errors++;
 if(data.version !== undefined){
 let data0 = data.version;
 if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
-const err3 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema96.properties.version.type,parentSchema:schema96.properties.version,data:data0};
+const err3 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema102.properties.version.type,parentSchema:schema102.properties.version,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -6930,7 +7301,7 @@ if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 for(const key1 in data1){
 let data2 = data1[key1];
 if(!(data2 && typeof data2 == "object" && !Array.isArray(data2))){
-const err4 = {instancePath:instancePath+"/plugins/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema96.properties.plugins.additionalProperties.type,parentSchema:schema96.properties.plugins.additionalProperties,data:data2};
+const err4 = {instancePath:instancePath+"/plugins/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema102.properties.plugins.additionalProperties.type,parentSchema:schema102.properties.plugins.additionalProperties,data:data2};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -6942,7 +7313,7 @@ errors++;
 }
 }
 else {
-const err5 = {instancePath:instancePath+"/plugins",schemaPath:"#/properties/plugins/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema96.properties.plugins.type,parentSchema:schema96.properties.plugins,data:data1};
+const err5 = {instancePath:instancePath+"/plugins",schemaPath:"#/properties/plugins/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema102.properties.plugins.type,parentSchema:schema102.properties.plugins,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -6954,7 +7325,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema96.type,parentSchema:schema96,data};
+const err6 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema102.type,parentSchema:schema102,data};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -6963,23 +7334,23 @@ vErrors.push(err6);
 }
 errors++;
 }
-validate41.errors = vErrors;
+validate43.errors = vErrors;
 return errors === 0;
 }
 
-export const validate_sysctl = validate42;
-const schema97 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"sysctl.schema.json","title":"SysctlSection","description":"Kernel network parameters (sysctls under `net.`) op keeps at the values given. They belong to the network namespace op runs in. op manages only the keys listed: taking a key out of the file stops managing it and leaves its value as it is (op does not know what to reset it to; the value it replaced is in the ledger record of the change). The plugin runs after network, lxc and nftables, so forwarding is turned on once the links and the firewall exist.","examples":[{"settings":{"net.ipv4.ip_forward":1,"net.ipv6.conf.all.forwarding":"1","net.ipv4.conf.opdemo0.rp_filter":2,"net.ipv4.ip_local_port_range":"32768 60999"}}],"type":"object","additionalProperties":false,"properties":{"settings":{"description":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","type":"object","examples":[{"net.ipv4.ip_forward":1,"net.bridge.bridge-nf-call-iptables":0}],"additionalProperties":{"$ref":"#/definitions/value"}}},"definitions":{"value":{"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]}}};
-const schema98 = {"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]};
-const pattern92 = new RegExp("^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$", "u");
+export const validate_sysctl = validate44;
+const schema103 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"sysctl.schema.json","title":"SysctlSection","description":"Kernel network parameters (sysctls under `net.`) op keeps at the values given. They belong to the network namespace op runs in. op manages only the keys listed: taking a key out of the file stops managing it and leaves its value as it is (op does not know what to reset it to; the value it replaced is in the ledger record of the change). The plugin runs after network, lxc and nftables, so forwarding is turned on once the links and the firewall exist.","examples":[{"settings":{"net.ipv4.ip_forward":1,"net.ipv6.conf.all.forwarding":"1","net.ipv4.conf.opdemo0.rp_filter":2,"net.ipv4.ip_local_port_range":"32768 60999"}}],"type":"object","additionalProperties":false,"properties":{"settings":{"description":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","type":"object","examples":[{"net.ipv4.ip_forward":1,"net.bridge.bridge-nf-call-iptables":0}],"additionalProperties":{"$ref":"#/definitions/value"}}},"definitions":{"value":{"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]}}};
+const schema104 = {"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]};
+const pattern100 = new RegExp("^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$", "u");
 
-function validate42(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate44(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="sysctl.schema.json" */;
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!(key0 === "settings")){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema97,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema103,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -6999,7 +7370,7 @@ let valid3 = false;
 let passing0 = null;
 const _errs8 = errors;
 if(!(((typeof data1 == "number") && (!(data1 % 1) && !isNaN(data1))) && (isFinite(data1)))){
-const err1 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema98.oneOf[0].type,parentSchema:schema98.oneOf[0],data:data1};
+const err1 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema104.oneOf[0].type,parentSchema:schema104.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -7015,8 +7386,8 @@ passing0 = 0;
 }
 const _errs10 = errors;
 if(typeof data1 === "string"){
-if(!pattern92.test(data1)){
-const err2 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/0/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},message:"must match pattern \""+"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"+"\"",schema:"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$",parentSchema:schema98.oneOf[1].allOf[0],data:data1};
+if(!pattern100.test(data1)){
+const err2 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/0/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},message:"must match pattern \""+"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"+"\"",schema:"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$",parentSchema:schema104.oneOf[1].allOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -7027,8 +7398,8 @@ errors++;
 }
 }
 if(typeof data1 === "string"){
-if(!pattern77.test(data1)){
-const err3 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema98.oneOf[1].allOf[1],data:data1};
+if(!pattern85.test(data1)){
+const err3 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema104.oneOf[1].allOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -7040,7 +7411,7 @@ errors++;
 }
 if(typeof data1 === "string"){
 if(func3(data1) > 4096){
-const err4 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema98.oneOf[1],data:data1};
+const err4 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema104.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -7050,7 +7421,7 @@ vErrors.push(err4);
 errors++;
 }
 if(func3(data1) < 1){
-const err5 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema98.oneOf[1],data:data1};
+const err5 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema104.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -7061,7 +7432,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema98.oneOf[1].type,parentSchema:schema98.oneOf[1],data:data1};
+const err6 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema104.oneOf[1].type,parentSchema:schema104.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -7082,7 +7453,7 @@ passing0 = 1;
 }
 }
 if(!valid3){
-const err7 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema98.oneOf,parentSchema:schema98,data:data1};
+const err7 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema104.oneOf,parentSchema:schema104,data:data1};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -7105,7 +7476,7 @@ vErrors = null;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/settings",schemaPath:"#/properties/settings/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema97.properties.settings.type,parentSchema:schema97.properties.settings,data:data0};
+const err8 = {instancePath:instancePath+"/settings",schemaPath:"#/properties/settings/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema103.properties.settings.type,parentSchema:schema103.properties.settings,data:data0};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -7117,7 +7488,7 @@ errors++;
 }
 }
 else {
-const err9 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema97.type,parentSchema:schema97,data};
+const err9 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema103.type,parentSchema:schema103,data};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -7126,8 +7497,8 @@ vErrors.push(err9);
 }
 errors++;
 }
-validate42.errors = vErrors;
+validate44.errors = vErrors;
 return errors === 0;
 }
 
-export const fieldDescriptions = {"lxc.schema.json":{"/backend":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","/prune":"Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","/prune_images":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","/default_image":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","/projects":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true`, and then only the keys the file names. op deletes only projects it created, and only empty ones (what is in them may be deleted in the same run).","/projects/*/name":"The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.","/projects/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/projects/*/config":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","/projects/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/projects/*/adopt":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","/profiles":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true`, and then only the keys and devices the file names. op deletes only profiles it created, and never one a container that stays still uses.","/profiles/*/name":"The profile's name, as containers name it in `profiles`.","/profiles/*/project":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","/profiles/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/profiles/*/config":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","/profiles/*/devices":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","/profiles/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/profiles/*/adopt":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","/images":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","/images/*/ensure":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","/images/*/alias":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","/images/*/metadata":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","/images/*/rootfs":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","/containers":"The containers op manages.","/containers/*/id":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","/containers/*/name":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","/containers/*/ensure":"`absent` deletes the container. Default `present`.","/containers/*/image":"Image to create it from. Changing it replaces the container.","/containers/*/running":"Whether it runs. Default true.","/containers/*/veth":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`).","/containers/*/bridge":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give.","/containers/*/network_type":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","/containers/*/limits/cpu":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","/containers/*/limits/memory":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","/containers/*/config":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","/containers/*/profiles":"Incus profiles, in order. Default [\"default\"].","/containers/*/mounts":"Host directories mounted into the container.","/containers/*/mounts/*/source":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","/containers/*/mounts/*/path":"Where it appears in the container.","/containers/*/mounts/*/preserve":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","/containers/*/mounts/*/readonly":"Mount read-only.","/containers/*/mounts/*/allow_host_path":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","/containers/*/project":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","/containers/*/description":"The instance's description (`incus list -c d`). Left as it is when not given.","/containers/*/ephemeral":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","/containers/*/boot":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","/containers/*/boot/autostart":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","/containers/*/boot/priority":"`boot.autostart.priority`: containers with a higher value start first.","/containers/*/boot/stop_priority":"`boot.stop.priority`: containers with a higher value stop first.","/containers/*/snapshots":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","/containers/*/snapshots/schedule":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","/containers/*/snapshots/expiry":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","/containers/*/snapshots/pattern":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","/containers/*/snapshots/keep":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","/containers/*/snapshots/keep/*/name":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","/containers/*/snapshots/keep/*/stateful":"Also save the running processes' state (needs CRIU on the host). Default false.","/containers/*/snapshots/prune":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","/containers/*/restart":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","/containers/*/network":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth` or network_type `netmaker`.","/containers/*/volumes":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","/containers/*/volumes/*/volume":"The custom volume's name (declared under `volumes` or existing).","/containers/*/volumes/*/pool":"Its pool. Default `default`.","/containers/*/volumes/*/path":"Where it appears in the container (a filesystem volume).","/containers/*/volumes/*/readonly":"Attach read-only.","/containers/*/stop_timeout":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","/containers/*/properties":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","/containers/*/properties/memory":"A size in MiB: a number or a numeric string.","/containers/*/properties/swap":"A size in MiB: a number or a numeric string.","/containers/*/properties/hostname":"The container's hostname (a DNS label or name).","/containers/*/properties/template":"The image (alias).","/containers/*/properties/onboot":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/protection":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/unprivileged":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/nameserver":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","/containers/*/properties/searchdomain":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","/networks":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","/networks/*/name":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","/networks/*/project":"The Incus project it is in. Default `default`.","/networks/*/type":"The network type. Only `bridge` for now (the default).","/networks/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/networks/*/ipv4_address":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","/networks/*/ipv4_nat":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","/networks/*/ipv4_dhcp":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","/networks/*/ipv6_address":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","/networks/*/dns_domain":"`dns.domain`: the DNS domain of the network's instances.","/networks/*/config":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","/networks/*/ensure":"`absent` deletes the network, if op created it and no container that stays uses it. Default `present`.","/networks/*/adopt":"Let op change a network that exists and that op did not create (it is never deleted). Default false.","/volumes":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","/volumes/*/pool":"The storage pool it is in (must exist: `incus storage list`).","/volumes/*/name":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","/volumes/*/project":"The Incus project it is in. Default `default`.","/volumes/*/size":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","/volumes/*/content_type":"`filesystem` (default) or `block`. Fixed when the volume is created.","/volumes/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/volumes/*/config":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","/volumes/*/ensure":"`absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.","/volumes/*/adopt":"Let op change a volume that exists and that op did not create (it is never deleted). Default false."},"network.schema.json":{"/prune":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","/interfaces/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/type":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","/interfaces/*/ensure":"absent: op deletes the link (never an ethernet NIC).","/interfaces/*/state":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","/interfaces/*/mac":"A unicast MAC address, e.g. 02:00:00:00:00:01.","/interfaces/*/alias":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","/interfaces/*/ipv4/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/address":"op-dbus spelling of addresses.","/interfaces/*/ipv4/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/enabled":"op-dbus: false means no addresses.","/interfaces/*/ipv4/dhcp":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","/interfaces/*/ipv4/gateway":"op-dbus: a default route via this address.","/interfaces/*/ipv4/dns":"op-dbus: ignored (op does not manage resolvers).","/interfaces/*/ipv6/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv6/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/bridge":"linux-bridge only: the links enrolled in it.","/interfaces/*/bridge/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/ovs":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","/interfaces/*/ovs/ports/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth":"veth only: the peer's name and, optionally, the network namespace it is put in.","/interfaces/*/veth/peer":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth/netns":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","/interfaces/*/macvlan":"macvlan only: the link it sits on and its mode.","/interfaces/*/macvlan/base":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/exclusive_ports":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","/interfaces/*/ports":"op-dbus: the bridge's ports (names).","/interfaces/*/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/controller":"op-dbus: the bridge this link is a port of.","/interfaces/*/properties":"op-dbus: free property bag; op reads mtu from it.","/interfaces/*/property_schema":"op-dbus: ignored.","/routes/*/to":"A CIDR or \"default\".","/routes/*/dev":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote)."},"nftables.schema.json":{"/tables":"The tables op owns, each identified by family and name (`inet/op_demo`).","/tables/*":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","/tables/*/family":"The nft address family.","/tables/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/ensure":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","/tables/*/adopt":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","/tables/*/chains":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","/tables/*/chains/*":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","/tables/*/chains/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/chains/*/type":"Base chain type.","/tables/*/chains/*/hook":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","/tables/*/chains/*/priority":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","/tables/*/chains/*/policy":"What happens to packets no rule decided on (default `accept`).","/tables/*/chains/*/device":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","/tables/*/chains/*/comment":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","/tables/*/chains/*/rules":"The chain's rules, in order (order matters: a reorder is a change).","/tables/*/chains/*/rules/*":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","/tables/*/sets":"Named sets, referenced from rules as `@name`.","/tables/*/sets/*":"A named set.","/tables/*/sets/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/sets/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/sets/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/sets/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/sets/*/size":"Maximum number of elements.","/tables/*/sets/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/sets/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/sets/*/elements":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","/tables/*/sets/*/elements/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/tables/*/maps":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","/tables/*/maps/*":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","/tables/*/maps/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/maps/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/maps/*/map":"The value type: `verdict`, or a data type such as `ipv4_addr`.","/tables/*/maps/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/maps/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/maps/*/size":"Maximum number of elements.","/tables/*/maps/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/maps/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/maps/*/elements":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","/tables/*/maps/*/elements/*/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`."},"state.schema.json":{"/version":"Format version; op reads version 1.","/plugins":"One section per plugin, keyed by plugin name."},"sysctl.schema.json":{"/settings":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","/settings/*":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply."}};
+export const fieldDescriptions = {"lxc.schema.json":{"/backend":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","/prune":"Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","/prune_images":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","/default_image":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","/projects":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true`, and then only the keys the file names. op deletes only projects it created, and only empty ones (what is in them may be deleted in the same run).","/projects/*/name":"The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.","/projects/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/projects/*/config":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","/projects/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/projects/*/adopt":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","/profiles":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true`, and then only the keys and devices the file names. op deletes only profiles it created, and never one a container that stays still uses.","/profiles/*/name":"The profile's name, as containers name it in `profiles`.","/profiles/*/project":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","/profiles/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/profiles/*/config":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","/profiles/*/devices":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","/profiles/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/profiles/*/adopt":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","/images":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","/images/*/ensure":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","/images/*/alias":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","/images/*/metadata":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","/images/*/rootfs":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","/containers":"The containers op manages.","/containers/*/id":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","/containers/*/name":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","/containers/*/ensure":"`absent` deletes the container. Default `present`.","/containers/*/image":"Image to create it from. Changing it replaces the container.","/containers/*/running":"Whether it runs. Default true.","/containers/*/veth":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","/containers/*/bridge":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","/containers/*/network_type":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","/containers/*/limits/cpu":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","/containers/*/limits/memory":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","/containers/*/config":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","/containers/*/profiles":"Incus profiles, in order. Default [\"default\"].","/containers/*/mounts":"Host directories mounted into the container.","/containers/*/mounts/*/source":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","/containers/*/mounts/*/path":"Where it appears in the container.","/containers/*/mounts/*/preserve":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","/containers/*/mounts/*/readonly":"Mount read-only.","/containers/*/mounts/*/allow_host_path":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","/containers/*/project":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","/containers/*/description":"The instance's description (`incus list -c d`). Left as it is when not given.","/containers/*/ephemeral":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","/containers/*/boot":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","/containers/*/boot/autostart":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","/containers/*/boot/priority":"`boot.autostart.priority`: containers with a higher value start first.","/containers/*/boot/stop_priority":"`boot.stop.priority`: containers with a higher value stop first.","/containers/*/snapshots":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","/containers/*/snapshots/schedule":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","/containers/*/snapshots/expiry":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","/containers/*/snapshots/pattern":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","/containers/*/snapshots/keep":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","/containers/*/snapshots/keep/*/name":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","/containers/*/snapshots/keep/*/stateful":"Also save the running processes' state (needs CRIU on the host). Default false.","/containers/*/snapshots/prune":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","/containers/*/restart":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","/containers/*/network":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","/containers/*/nics":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","/containers/*/nics/*/name":"The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.","/containers/*/nics/*/type":"`bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.","/containers/*/nics/*/bridge":"`bridged` only: the Linux or Open vSwitch bridge.","/containers/*/nics/*/parent":"`macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.","/containers/*/nics/*/network":"`network` only: an Incus managed network (declared under `networks` or existing).","/containers/*/nics/*/host_name":"`bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.","/containers/*/nics/*/vlan":"VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.","/containers/*/nics/*/mtu":"The interface's MTU.","/containers/*/nics/*/hwaddr":"Its MAC address (`00:16:3e:12:34:56`), unicast.","/containers/*/nics/*/ipv4":"A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.","/containers/*/nics/*/ipv6":"A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).","/containers/*/volumes":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","/containers/*/volumes/*/volume":"The custom volume's name (declared under `volumes` or existing).","/containers/*/volumes/*/pool":"Its pool. Default `default`.","/containers/*/volumes/*/path":"Where it appears in the container (a filesystem volume).","/containers/*/volumes/*/readonly":"Attach read-only.","/containers/*/stop_timeout":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","/containers/*/properties":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","/containers/*/properties/memory":"A size in MiB: a number or a numeric string.","/containers/*/properties/swap":"A size in MiB: a number or a numeric string.","/containers/*/properties/hostname":"The container's hostname (a DNS label or name).","/containers/*/properties/template":"The image (alias).","/containers/*/properties/onboot":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/protection":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/unprivileged":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/nameserver":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","/containers/*/properties/searchdomain":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","/networks":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","/networks/*/name":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","/networks/*/project":"The Incus project it is in. Default `default`.","/networks/*/type":"The network type. Only `bridge` for now (the default).","/networks/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/networks/*/ipv4_address":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","/networks/*/ipv4_nat":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","/networks/*/ipv4_dhcp":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","/networks/*/ipv6_address":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","/networks/*/dns_domain":"`dns.domain`: the DNS domain of the network's instances.","/networks/*/config":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","/networks/*/ensure":"`absent` deletes the network, if op created it and no container that stays uses it. Default `present`.","/networks/*/adopt":"Let op change a network that exists and that op did not create (it is never deleted). Default false.","/volumes":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","/volumes/*/pool":"The storage pool it is in (must exist: `incus storage list`).","/volumes/*/name":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","/volumes/*/project":"The Incus project it is in. Default `default`.","/volumes/*/size":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","/volumes/*/content_type":"`filesystem` (default) or `block`. Fixed when the volume is created.","/volumes/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/volumes/*/config":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","/volumes/*/ensure":"`absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.","/volumes/*/adopt":"Let op change a volume that exists and that op did not create (it is never deleted). Default false."},"network.schema.json":{"/prune":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","/interfaces/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/type":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","/interfaces/*/ensure":"absent: op deletes the link (never an ethernet NIC).","/interfaces/*/state":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","/interfaces/*/mac":"A unicast MAC address, e.g. 02:00:00:00:00:01.","/interfaces/*/alias":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","/interfaces/*/ipv4/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/address":"op-dbus spelling of addresses.","/interfaces/*/ipv4/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/enabled":"op-dbus: false means no addresses.","/interfaces/*/ipv4/dhcp":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","/interfaces/*/ipv4/gateway":"op-dbus: a default route via this address.","/interfaces/*/ipv4/dns":"op-dbus: ignored (op does not manage resolvers).","/interfaces/*/ipv6/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv6/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/bridge":"linux-bridge only: the links enrolled in it.","/interfaces/*/bridge/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/ovs":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","/interfaces/*/ovs/ports/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth":"veth only: the peer's name and, optionally, the network namespace it is put in.","/interfaces/*/veth/peer":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth/netns":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","/interfaces/*/macvlan":"macvlan only: the link it sits on and its mode.","/interfaces/*/macvlan/base":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/exclusive_ports":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","/interfaces/*/ports":"op-dbus: the bridge's ports (names).","/interfaces/*/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/controller":"op-dbus: the bridge this link is a port of.","/interfaces/*/properties":"op-dbus: free property bag; op reads mtu from it.","/interfaces/*/property_schema":"op-dbus: ignored.","/routes/*/to":"A CIDR or \"default\".","/routes/*/dev":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote)."},"nftables.schema.json":{"/tables":"The tables op owns, each identified by family and name (`inet/op_demo`).","/tables/*":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","/tables/*/family":"The nft address family.","/tables/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/ensure":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","/tables/*/adopt":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","/tables/*/chains":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","/tables/*/chains/*":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","/tables/*/chains/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/chains/*/type":"Base chain type.","/tables/*/chains/*/hook":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","/tables/*/chains/*/priority":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","/tables/*/chains/*/policy":"What happens to packets no rule decided on (default `accept`).","/tables/*/chains/*/device":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","/tables/*/chains/*/comment":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","/tables/*/chains/*/rules":"The chain's rules, in order (order matters: a reorder is a change).","/tables/*/chains/*/rules/*":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","/tables/*/sets":"Named sets, referenced from rules as `@name`.","/tables/*/sets/*":"A named set.","/tables/*/sets/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/sets/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/sets/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/sets/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/sets/*/size":"Maximum number of elements.","/tables/*/sets/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/sets/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/sets/*/elements":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","/tables/*/sets/*/elements/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/tables/*/maps":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","/tables/*/maps/*":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","/tables/*/maps/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/maps/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/maps/*/map":"The value type: `verdict`, or a data type such as `ipv4_addr`.","/tables/*/maps/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/maps/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/maps/*/size":"Maximum number of elements.","/tables/*/maps/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/maps/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/maps/*/elements":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","/tables/*/maps/*/elements/*/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`."},"state.schema.json":{"/version":"Format version; op reads version 1.","/plugins":"One section per plugin, keyed by plugin name."},"sysctl.schema.json":{"/settings":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","/settings/*":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply."}};

@@ -221,3 +221,16 @@ export function ovsBridgeExists(name: string): boolean {
 export function inContainer(name: string, script: string): string {
   return sh("incus", ["exec", name, "--", "sh", "-c", script]);
 }
+
+/** A container's IPv4 address on eth0, once DHCP has given one (up to ~15 s). */
+export async function dhcpAddress(name: string): Promise<string> {
+  for (let attempt = 0; attempt < 60; attempt++) {
+    const state = await incus.request<{
+      network: Record<string, { addresses: { family: string; address: string }[] }> | null;
+    }>("GET", `/1.0/instances/${name}/state`);
+    const found = state.network?.eth0?.addresses.find((a) => a.family === "inet");
+    if (found !== undefined) return found.address;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`${name} got no IPv4 address by DHCP`);
+}

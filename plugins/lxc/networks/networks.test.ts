@@ -301,7 +301,7 @@ describe("diffNetworks", () => {
             mounts: [],
             stopTimeout: 30,
             restartAllowed: false,
-            network: "optn0",
+            networks: [{ network: "optn0", path: "/c/0" }],
           },
         ],
       },
