@@ -35,6 +35,8 @@ import { checkProfiles } from "./profiles/check.js";
 import { checkContainerRefs, prepareProfiles } from "./profiles/prepare.js";
 import { checkProjects } from "./projects/check.js";
 import { prepareProjects } from "./projects/prepare.js";
+import { ownerOf } from "./provision/mounts.js";
+import { prepareProvision, provisioned } from "./provision/prepare.js";
 import { containerId, defaultProject } from "./refs.js";
 import {
   type BridgeKind,
@@ -603,6 +605,7 @@ export function prepareContainer(
   // The tag says what op wrote, so a change in the file shows as a change of config.
   if (resolvConf !== undefined) config[tags.dns] = dnsTag(props.nameserver, props.searchdomain);
 
+  const provision = prepareProvision(spec, path, config, problems, resolvePath);
   const chosenImage = image ?? defaultImage;
   config[tags.managed] = "true";
   config[tags.id] = id;
@@ -631,6 +634,7 @@ export function prepareContainer(
       source,
       path: mount.path,
       ...(mount.readonly ? { readonly: "true" } : {}),
+      ...(mount.shift ? { shift: "true" } : {}),
     };
     mounts.push({
       device,
@@ -639,6 +643,7 @@ export function prepareContainer(
       preserve: mount.preserve ?? true,
       readonly: mount.readonly ?? false,
       allowHostPath: mount.allow_host_path ?? false,
+      ...ownerOf(mount),
     });
   }
   const network = attachNetwork(spec, path, bridge, devices, problems);
@@ -664,6 +669,7 @@ export function prepareContainer(
     restartAllowed: spec.restart === "allowed",
     ...(network === undefined ? {} : { network }),
     ...(attached.length === 0 ? {} : { attached }),
+    ...(provisioned(spec) ? { provision } : {}),
   };
 }
 

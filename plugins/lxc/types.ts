@@ -26,6 +26,8 @@ import type {
   LiveProject,
   ProjectDelete,
 } from "./projects/types.js";
+import type { MountOwner } from "./provision/mounts.js";
+import type { DesiredProvision } from "./provision/prepare.js";
 import type { AttachedVolume, DesiredVolume, LivePool, LiveVolume } from "./volumes/types.js";
 
 export const plugin = "lxc";
@@ -81,6 +83,8 @@ export interface LiveContainer {
   addresses: string[];
   /** Running with a NIC of its own: whether that interface is up inside the container. */
   nicUp?: boolean;
+  /** Owners of the host directories its disks mount, read when looked at (provision/mounts.ts). */
+  owners?: Record<string, { uid: number; gid: number }>;
   /** Names of its snapshots, read only when it carries `user.op.snapshots`. */
   snapshots?: string[];
 }
@@ -121,6 +125,8 @@ export interface DesiredMount {
   preserve: boolean;
   readonly: boolean;
   allowHostPath: boolean;
+  /** `uid`/`gid`: the owner op gives the host directory (provision/mounts.ts). */
+  owner?: MountOwner;
 }
 
 /** Where a pulled image comes from (`REMOTE:ALIAS`), resolved from the incus client's remotes. */
@@ -163,6 +169,8 @@ export interface DesiredContainer {
   network?: string;
   /** The custom volumes attached to it (`volumes`). */
   attached?: AttachedVolume[];
+  /** cloud-init, `wait`, inventory fields (provision/prepare.ts); absent when none is given. */
+  provision?: DesiredProvision;
 }
 
 /** A host directory op removes after deleting the container that mounted it. */
