@@ -5,6 +5,8 @@
 import { existsSync, readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
+import type { InventoryHost } from "../../plugins/lxc/inventory.js";
+import type { LxcSection } from "../../plugins/lxc/types.js";
 import { createCtx, type Paths, resolvePaths } from "../context.js";
 import { messageOf, type Settlement } from "../engine/reconcile.js";
 import {
@@ -377,6 +379,45 @@ export async function queryCommand(
         .join("\n"),
     );
   }
+  return exitCodes.ok;
+}
+
+export interface InventoryOptions extends GlobalOptions {
+  format?: "yaml" | "ini" | "json";
+  list?: boolean;
+  host?: string;
+}
+
+/**
+ * `op inventory FILE`: the file's containers as an Ansible inventory, their addresses read
+ * live (plugins/lxc/provision/inventory.ts); `--list` and `--host` answer Ansible's dynamic
+ * inventory protocol. Changes nothing.
+ */
+export async function inventoryCommand(
+  file: string,
+  options: InventoryOptions,
+  registry: PluginRegistry,
+): Promise<number> {
+  const { document } = await loadState(file, registry, { settings: options.settings });
+  const section = document.sections.get("lxc") as LxcSection | undefined;
+  const [{ inventoryHosts }, inventory] = await Promise.all([
+    import("../../plugins/lxc/provision/inventory.js"),
+    import("../../plugins/lxc/inventory.js"),
+  ]);
+  let hosts: InventoryHost[] = [];
+  if (section !== undefined) {
+    const ctx = createCtx({
+      settings: options.settings,
+      ...cachePaths(options),
+      verbose: options.verbose ?? false,
+    });
+    if (ctx.incus === undefined)
+      throw new OpError("daemon-unavailable", "op inventory needs Incus, and this run has none");
+    hosts = await inventoryHosts(section, stateDirOf(file).stateDir, ctx.incus);
+  }
+  if (options.host !== undefined) printJson(inventory.hostJson(hosts, options.host));
+  else if (options.list) printJson(inventory.listJson(hosts));
+  else print(inventory.renderInventory(hosts, options.format ?? (options.json ? "json" : "yaml")));
   return exitCodes.ok;
 }
 

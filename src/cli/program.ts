@@ -165,6 +165,36 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     );
 
   program
+    .command("inventory")
+    .description(
+      "print the file's containers as an Ansible inventory (addresses read live; changes nothing)",
+    )
+    .argument("[file]", "state file (JSON or YAML), or - to read it from stdin", "state.json")
+    .addOption(
+      new Option("--format <format>", "yaml (default), ini or json").choices([
+        "yaml",
+        "ini",
+        "json",
+      ]),
+    )
+    .option("--list", "Ansible dynamic inventory: every group and host as JSON")
+    .option("--host <name>", "Ansible dynamic inventory: one host's variables as JSON")
+    .addHelpText(
+      "after",
+      examples(
+        "op inventory state.json",
+        "op inventory state.json --format ini > hosts.ini",
+        "op inventory state.json --list",
+        "printf '#!/bin/sh\\nexec op inventory /etc/op/state.json \"$@\"\\n' > inv && chmod +x inv && ansible -i ./inv all -m ping",
+      ),
+    )
+    .action(
+      run(async (file: string, _o: unknown, command: Command) =>
+        (await commands()).inventoryCommand(file, globals(command), registry),
+      ),
+    );
+
+  program
     .command("doctor")
     .description("list what this host lacks for each part of op")
     .addHelpText("after", examples("op doctor", "op doctor --json"))
