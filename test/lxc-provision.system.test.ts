@@ -265,3 +265,36 @@ describe("mounts: shift and owner", () => {
     expect(existsSync(join(shared, "made-inside"))).toBe(true);
   }, 120_000);
 });
+
+describe("cloud_init changed on an existing container", () => {
+  it("is stored and said to take effect on re-create; recreate_on_change replaces the container", async () => {
+    const name = `optest-ci-${uid()}`;
+    made.push(name);
+    const container = (packages: string[], recreate = false) => ({
+      id: name,
+      image: testImage,
+      cloud_init: { user: "dev", packages, recreate_on_change: recreate },
+    });
+    expect((await reconcile({ containers: [container(["curl"])] })).failed).toBe(0);
+    const uuid = (await instance(name))?.config["volatile.uuid"];
+    expect(uuid).toBeDefined();
+
+    const kept = await reconcile({ containers: [container(["curl", "git"])] });
+    expect(kept.actions.map((a) => [a.kind, a.reason])).toEqual([
+      [
+        "modify",
+        'change cloud-init.vendor-data (stored now; takes effect when the container is re-created, since cloud-init runs once; "recreate_on_change": true does that)',
+      ],
+    ]);
+    expect(kept.remaining).toEqual([]);
+    expect((await instance(name))?.config["volatile.uuid"]).toBe(uuid);
+    expect((await instance(name))?.config["cloud-init.vendor-data"]).toContain('"git"');
+
+    const replaced = await reconcile({ containers: [container(["git"], true)] });
+    expect(replaced.actions.map((a) => a.kind)).toEqual(["delete", "create"]);
+    expect(replaced.remaining).toEqual([]);
+    const now = await instance(name);
+    expect(now?.config["volatile.uuid"]).not.toBe(uuid);
+    expect(now?.config["cloud-init.vendor-data"]).not.toContain('"curl"');
+  }, 120_000);
+});
