@@ -128,6 +128,15 @@ describe("from a state file to a container you can SSH into", () => {
     expect(vars).toMatchObject({ ansible_user: "dev", role: "dev-box" });
     const address = String(vars.ansible_host);
     expect(address).toMatch(/^198\.19\.250\.\d+$/);
+    const yaml = cli.op(["inventory", stateFile]);
+    expect(yaml.stdout).toContain(`workstations:\n      hosts:\n        ${name}:\n`);
+    expect(yaml.stdout).toContain(`ansible_host: ${address}\n`);
+    const ini = cli.op(["inventory", stateFile, "--format", "ini"]);
+    expect(ini.stdout).toBe(
+      `[workstations]\n${name} ansible_host=${address} ansible_user=dev role=dev-box\n`,
+    );
+    const host = cli.op(["inventory", stateFile, "--host", name]);
+    expect(JSON.parse(host.stdout)).toEqual(vars);
 
     // cloud-init may still be creating the user when sshd first answers: retried for a while.
     let login = ssh(address, "true");
