@@ -5,8 +5,6 @@
 import { existsSync, readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import type { InventoryHost } from "../../plugins/lxc/inventory.js";
-import type { LxcSection } from "../../plugins/lxc/types.js";
 import { createCtx, type Paths, resolvePaths } from "../context.js";
 import { messageOf, type Settlement } from "../engine/reconcile.js";
 import {
@@ -21,7 +19,14 @@ import type { Settings } from "../host/settings.js";
 import { checkpointLogPath } from "../ledger/checkpoint-log.js";
 import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
-import { type Action, type Plugin, type Problem, problemLine, unreachable } from "../plugin.js";
+import {
+  type Action,
+  type InventoryRequest,
+  type Plugin,
+  type Problem,
+  problemLine,
+  unreachable,
+} from "../plugin.js";
 import type { PluginRegistry } from "../registry.js";
 import { type CheckOptions, checkState as checkStateFile } from "../state/check.js";
 import { readStateFile } from "../state/load.js";
@@ -389,9 +394,9 @@ export interface InventoryOptions extends GlobalOptions {
 }
 
 /**
- * `op inventory FILE`: the file's containers as an Ansible inventory, their addresses read
- * live (plugins/lxc/provision/inventory.ts); `--list` and `--host` answer Ansible's dynamic
- * inventory protocol. Changes nothing.
+ * `op inventory FILE`: the file's hosts as an Ansible inventory, from the plugin that gives
+ * one (lxc: its containers, addresses read live); `--list` and `--host` answer Ansible's
+ * dynamic inventory protocol. Changes nothing.
  */
 export async function inventoryCommand(
   file: string,
@@ -399,25 +404,27 @@ export async function inventoryCommand(
   registry: PluginRegistry,
 ): Promise<number> {
   const { document } = await loadState(file, registry, { settings: options.settings });
-  const section = document.sections.get("lxc") as LxcSection | undefined;
-  const [{ inventoryHosts }, inventory] = await Promise.all([
-    import("../../plugins/lxc/provision/inventory.js"),
-    import("../../plugins/lxc/inventory.js"),
-  ]);
-  let hosts: InventoryHost[] = [];
-  if (section !== undefined) {
-    const ctx = createCtx({
-      settings: options.settings,
-      ...cachePaths(options),
-      verbose: options.verbose ?? false,
-    });
-    if (ctx.incus === undefined)
-      throw new OpError("daemon-unavailable", "op inventory needs Incus, and this run has none");
-    hosts = await inventoryHosts(section, stateDirOf(file).stateDir, ctx.incus);
-  }
-  if (options.host !== undefined) printJson(inventory.hostJson(hosts, options.host));
-  else if (options.list) printJson(inventory.listJson(hosts));
-  else print(inventory.renderInventory(hosts, options.format ?? (options.json ? "json" : "yaml")));
+  const plugin = (await registry.load()).find((candidate) => candidate.inventory !== undefined);
+  if (plugin?.inventory === undefined)
+    throw new OpError("usage", "no plugin of this op gives an inventory");
+  const ctx = createCtx({
+    settings: options.settings,
+    ...cachePaths(options),
+    verbose: options.verbose ?? false,
+  });
+  const request: InventoryRequest =
+    options.host !== undefined
+      ? { host: options.host }
+      : options.list
+        ? { list: true }
+        : { format: options.format ?? (options.json ? "json" : "yaml") };
+  const text = await plugin.inventory(
+    document.sections.get(plugin.name),
+    ctx,
+    { ...stateDirOf(file), sections: document.sections },
+    request,
+  );
+  print(text);
   return exitCodes.ok;
 }
 

@@ -5,9 +5,17 @@
  * listed; a stopped one is listed without `ansible_host`. One Incus call for all of them.
  */
 import type { IncusClient } from "../../../src/incus.js";
-import { hostEntry, type InventoryHost } from "../inventory.js";
+import type { Ctx, FileView, InventoryRequest } from "../../../src/plugin.js";
+import {
+  hostEntry,
+  hostJson,
+  type InventoryHost,
+  listJson,
+  renderInventory,
+} from "../inventory.js";
 import { opDefaultDirectories, resolveFromStateDir } from "../paths.js";
 import { checkEntries, fallbackImage } from "../prepare.js";
+import { incusOf } from "../query.js";
 import { addressOf } from "../ready.js";
 import { containerId, defaultProject } from "../refs.js";
 import type { LxcSection } from "../types.js";
@@ -66,4 +74,20 @@ export async function inventoryHosts(
     );
   }
   return hosts;
+}
+
+/** The lxc plugin's `inventory` (src/plugin.ts): its hosts in the form `request` asks. */
+export async function lxcInventory(
+  section: unknown,
+  ctx: Ctx,
+  file: FileView,
+  request: InventoryRequest,
+): Promise<string> {
+  const hosts =
+    section === undefined
+      ? []
+      : await inventoryHosts(section as LxcSection, file.stateDir, incusOf(ctx));
+  if ("host" in request) return `${JSON.stringify(hostJson(hosts, request.host), null, 2)}\n`;
+  if ("list" in request) return `${JSON.stringify(listJson(hosts), null, 2)}\n`;
+  return renderInventory(hosts, request.format);
 }
