@@ -346,7 +346,8 @@ export function deviceWords(device: Devices[string]): string {
   if (device.type === "disk" && device.source !== undefined && device.path !== undefined) {
     const what =
       device.pool === undefined ? device.source : `volume ${device.source} of pool ${device.pool}`;
-    return `${what} at ${device.path}${device.readonly === "true" ? " (read-only)" : ""}`;
+    const shifted = device.shift === "true" ? " (shifted)" : "";
+    return `${what} at ${device.path}${device.readonly === "true" ? " (read-only)" : ""}${shifted}`;
   }
   const rest = Object.entries(device)
     .filter(([key]) => key !== "type")

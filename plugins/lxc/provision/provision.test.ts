@@ -186,6 +186,11 @@ describe("mounts", () => {
       shift: "true",
     });
     expect(plan(container, liveOf(container))).toEqual([]);
+    const unshifted = liveOf(container);
+    delete unshifted.devices["mnt-x"]?.shift;
+    expect(plan(container, unshifted).map((a) => a.reason)).toEqual([
+      "change device mnt-x: /srv/x at /x → /srv/x at /x (shifted)",
+    ]);
   });
 
   it("compares uid/gid with the owner the query read, and leaves out what the file leaves out", () => {
