@@ -251,7 +251,24 @@ export interface Plugin<
    * plugin may leave out what the server sets for itself (Incus's volatile keys).
    */
   queryJson?(live: Live, options: { all: boolean }): unknown;
+  /**
+   * `op inventory`: the hosts the file's section declares that exist, as an Ansible inventory
+   * (lxc: its containers), in the form asked. Reads the host, changes nothing. `section` is
+   * undefined when the file has none (an empty inventory).
+   */
+  inventory?(
+    section: unknown,
+    ctx: Ctx,
+    file: FileView,
+    request: InventoryRequest,
+  ): Promise<string>;
 }
+
+/** What `op inventory` prints: an inventory file, or an answer of Ansible's dynamic protocol. */
+export type InventoryRequest =
+  | { format: "yaml" | "ini" | "json" }
+  | { list: true }
+  | { host: string };
 
 /** Compile-time proof that a switch over action kinds handled them all. */
 export function unreachable(value: never): never {

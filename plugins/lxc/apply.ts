@@ -17,6 +17,8 @@ import { applyNetwork } from "./networks/apply.js";
 import { driftDevice, liveLink } from "./nics/drift.js";
 import { applyProfile } from "./profiles/apply.js";
 import { applyProject } from "./projects/apply.js";
+import { waitFor } from "./provision/apply.js";
+import { applyOwners } from "./provision/mounts.js";
 import { incusOf } from "./query.js";
 import { containerId, inProject } from "./refs.js";
 import type {
@@ -166,6 +168,7 @@ async function createContainer(
         alias: container.remote.alias,
       }
     : { type: "image", alias: container.image };
+  await applyOwners(container);
   // Started by Incus in the same operation unless a file must be written first.
   const startNow = container.running && container.resolvConf === undefined;
   // The tag that says resolv.conf is written is set only once it is: a run that dies between
@@ -200,6 +203,7 @@ async function createContainer(
   }
   if (container.running && !startNow) await setState(incus, container, { action: "start" });
   if (container.snapshots !== undefined) await keepSnapshots(incus, container, container.snapshots);
+  await waitFor(container, ctx);
 }
 
 /**
@@ -307,6 +311,8 @@ async function modifyContainer(
     if (changed((path) => driftDevice(path) === nic.device))
       await fixLink(live, nic, container, ctx);
   }
+  await applyOwners(container, changes);
+  if (running?.after === true) await waitFor(container, ctx);
 }
 
 /** What a container's own eth0 had: up or down, addresses and routes it did not get by DHCP. */

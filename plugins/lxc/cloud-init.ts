@@ -88,6 +88,11 @@ function parseWireKey(bytes: Buffer, type: string): void {
     throw new Error("an ed25519 key is 32 bytes");
 }
 
+/** An entry written as a key (`TYPE BASE64...`) rather than as the path of a .pub file. */
+export function looksLikeKey(entry: string): boolean {
+  return /^\S+\s+[A-Za-z0-9+/]{16,}/.test(entry.trim());
+}
+
 /**
  * The keys of `ssh_authorized_keys`: an entry is a key, or a path (absolute, or from the state
  * file's directory) of a .pub file whose non-comment lines are keys.
@@ -100,8 +105,7 @@ export function authorizedKeys(
   const keys: string[] = [];
   entries.forEach((entry, i) => {
     const at = `ssh_authorized_keys/${i}`;
-    const looksLikeKey = /^\S+\s+[A-Za-z0-9+/]{16,}/.test(entry.trim());
-    if (looksLikeKey) {
+    if (looksLikeKey(entry)) {
       const problem = publicKeyProblem(entry);
       if (problem === undefined) keys.push(entry.trim());
       else problems.push({ at, message: `the key ${problem}` });

@@ -14,6 +14,8 @@ import { sameRef } from "./objects.js";
 import { humanBytes } from "./paths.js";
 import { diffProfiles } from "./profiles/diff.js";
 import { diffProjects } from "./projects/diff.js";
+import { cloudInitReplacement, describeCloudInit } from "./provision/diff.js";
+import { describeOwner, ownerChanges } from "./provision/mounts.js";
 import {
   containerId,
   defaultProject,
@@ -103,14 +105,17 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       );
       continue;
     }
-    if (current.image !== undefined && current.image !== container.image) {
+    const imageChanged = current.image !== undefined && current.image !== container.image;
+    const recreate = imageChanged ? undefined : cloudInitReplacement(container, current);
+    if (imageChanged || recreate !== undefined) {
       const before: ContainerDelete = {
         container: current,
         unprotect: container.config["security.protection.delete"] === "false",
         stopTimeout: container.stopTimeout,
         removeSources: [],
       };
-      const reason = `image ${current.image} → ${container.image}: replaced (delete + create)`;
+      const reason =
+        recreate ?? `image ${current.image} → ${container.image}: replaced (delete + create)`;
       actions.push({
         kind: "delete",
         plugin,
@@ -309,6 +314,7 @@ export function containerChanges(desired: DesiredContainer, live: LiveContainer)
   changes.push(
     ...snapshotChanges(desired.snapshots, live.snapshots, desired.config["snapshots.pattern"]),
   );
+  changes.push(...ownerChanges(desired, live));
   const running = live.status === "running";
   if (running !== desired.running)
     changes.push({ path: "running", before: running, after: desired.running });
@@ -342,7 +348,8 @@ export function deviceWords(device: Devices[string]): string {
   if (device.type === "disk" && device.source !== undefined && device.path !== undefined) {
     const what =
       device.pool === undefined ? device.source : `volume ${device.source} of pool ${device.pool}`;
-    return `${what} at ${device.path}${device.readonly === "true" ? " (read-only)" : ""}`;
+    const shifted = device.shift === "true" ? " (shifted)" : "";
+    return `${what} at ${device.path}${device.readonly === "true" ? " (read-only)" : ""}${shifted}`;
   }
   const rest = Object.entries(device)
     .filter(([key]) => key !== "type")
@@ -383,6 +390,8 @@ export function describe(change: FieldChange): string {
   const drift = describeDrift(change);
   if (drift !== undefined) return drift;
   if (change.path === nicStatePath) return `bring ${nicDevice} up inside (it is down)`;
+  const provisioning = describeCloudInit(change) ?? describeOwner(change);
+  if (provisioning !== undefined) return provisioning;
   if (change.path.startsWith("devices.")) {
     const device = change.path.slice("devices.".length);
     if (change.before === undefined) return `add device ${device}: ${change.after}`;

@@ -3,6 +3,7 @@
  * tarballs when asked), with limits, raw config, profiles, a host-side veth enrolled in a
  * Linux or Open vSwitch bridge, and host-directory mounts. Accepts op-dbus files as they are.
  */
+
 import { resolve } from "node:path";
 import { resolvePaths } from "../../src/context.js";
 import {
@@ -26,6 +27,7 @@ import { guardProfiles } from "./profiles/guard.js";
 import { reportProfiles } from "./profiles/report.js";
 import { guardProjects } from "./projects/guard.js";
 import { reportProjects } from "./projects/report.js";
+import { lxcInventory } from "./provision/inventory.js";
 import { queryLxc } from "./query.js";
 import { containerId } from "./refs.js";
 import type {
@@ -195,4 +197,5 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   apply: applyLxc,
   report: reportLxc,
   queryJson: lxcQueryJson,
+  inventory: lxcInventory,
 };

@@ -37,6 +37,8 @@ import { checkProfiles } from "./profiles/check.js";
 import { checkContainerRefs, prepareProfiles } from "./profiles/prepare.js";
 import { checkProjects } from "./projects/check.js";
 import { prepareProjects } from "./projects/prepare.js";
+import { ownerOf } from "./provision/mounts.js";
+import { prepareProvision, provisioned } from "./provision/prepare.js";
 import { containerId, defaultProject } from "./refs.js";
 import {
   type BridgeKind,
@@ -625,6 +627,7 @@ export function prepareContainer(
   // The tag says what op wrote, so a change in the file shows as a change of config.
   if (resolvConf !== undefined) config[tags.dns] = dnsTag(props.nameserver, props.searchdomain);
 
+  const provision = prepareProvision(spec, path, config, problems, resolvePath);
   const chosenImage = image ?? defaultImage;
   config[tags.managed] = "true";
   config[tags.id] = id;
@@ -662,6 +665,7 @@ export function prepareContainer(
       source,
       path: mount.path,
       ...(mount.readonly ? { readonly: "true" } : {}),
+      ...(mount.shift ? { shift: "true" } : {}),
     };
     mounts.push({
       device,
@@ -670,6 +674,7 @@ export function prepareContainer(
       preserve: mount.preserve ?? true,
       readonly: mount.readonly ?? false,
       allowHostPath: mount.allow_host_path ?? false,
+      ...ownerOf(mount),
     });
   }
   const network =
@@ -700,6 +705,7 @@ export function prepareContainer(
     restartAllowed: spec.restart === "allowed",
     ...(networks.length === 0 ? {} : { networks }),
     ...(attached.length === 0 ? {} : { attached }),
+    ...(provisioned(spec) ? { provision } : {}),
   };
 }
 

@@ -28,6 +28,7 @@ import { queryNetworks } from "./networks/query.js";
 import { hostEnd, maybeOvsLinks, otherNicLinks } from "./nics/query.js";
 import { queryProfiles } from "./profiles/query.js";
 import { queryProjects } from "./projects/query.js";
+import { defineOwners } from "./provision/mounts.js";
 import { defaultProject, inProject } from "./refs.js";
 import { type Devices, type LiveContainer, type LxcLive, nicDevice, tags } from "./types.js";
 import { queryVolumes } from "./volumes/query.js";
@@ -173,6 +174,7 @@ export function liveContainer(
     },
     addresses: [],
   };
+  defineOwners(live);
   if (config[tags.id] !== undefined) live.id = config[tags.id];
   if (config[tags.image] !== undefined) live.image = config[tags.image];
   if (status === "running") {

@@ -27,6 +27,8 @@ import type {
   LiveProject,
   ProjectDelete,
 } from "./projects/types.js";
+import type { MountOwner } from "./provision/mounts.js";
+import type { DesiredProvision } from "./provision/prepare.js";
 import type { AttachedVolume, DesiredVolume, LivePool, LiveVolume } from "./volumes/types.js";
 
 export const plugin = "lxc";
@@ -84,6 +86,8 @@ export interface LiveContainer {
   addresses: string[];
   /** Running with a NIC of its own: whether that interface is up inside the container. */
   nicUp?: boolean;
+  /** Owners of the host directories its disks mount, read when looked at (provision/mounts.ts). */
+  owners?: Record<string, { uid: number; gid: number }>;
   /** Names of its snapshots, read only when it carries `user.op.snapshots`. */
   snapshots?: string[];
 }
@@ -129,6 +133,8 @@ export interface DesiredMount {
   preserve: boolean;
   readonly: boolean;
   allowHostPath: boolean;
+  /** `uid`/`gid`: the owner op gives the host directory (provision/mounts.ts). */
+  owner?: MountOwner;
 }
 
 /** Where a pulled image comes from (`REMOTE:ALIAS`), resolved from the incus client's remotes. */
@@ -172,6 +178,8 @@ export interface DesiredContainer {
   networks?: NetworkAttachment[];
   /** The custom volumes attached to it (`volumes`). */
   attached?: AttachedVolume[];
+  /** cloud-init, `wait`, inventory fields (provision/prepare.ts); absent when none is given. */
+  provision?: DesiredProvision;
 }
 
 /** A host directory op removes after deleting the container that mounted it. */

@@ -19,7 +19,14 @@ import type { Settings } from "../host/settings.js";
 import { checkpointLogPath } from "../ledger/checkpoint-log.js";
 import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
-import { type Action, type Plugin, type Problem, problemLine, unreachable } from "../plugin.js";
+import {
+  type Action,
+  type InventoryRequest,
+  type Plugin,
+  type Problem,
+  problemLine,
+  unreachable,
+} from "../plugin.js";
 import type { PluginRegistry } from "../registry.js";
 import { type CheckOptions, checkState as checkStateFile } from "../state/check.js";
 import { readStateFile } from "../state/load.js";
@@ -380,6 +387,47 @@ export async function queryCommand(
         .join("\n"),
     );
   }
+  return exitCodes.ok;
+}
+
+export interface InventoryOptions extends GlobalOptions {
+  format?: "yaml" | "ini" | "json";
+  list?: boolean;
+  host?: string;
+}
+
+/**
+ * `op inventory FILE`: the file's hosts as an Ansible inventory, from the plugin that gives
+ * one (lxc: its containers, addresses read live); `--list` and `--host` answer Ansible's
+ * dynamic inventory protocol. Changes nothing.
+ */
+export async function inventoryCommand(
+  file: string,
+  options: InventoryOptions,
+  registry: PluginRegistry,
+): Promise<number> {
+  const { document } = await loadState(file, registry, { settings: options.settings });
+  const plugin = (await registry.load()).find((candidate) => candidate.inventory !== undefined);
+  if (plugin?.inventory === undefined)
+    throw new OpError("usage", "no plugin of this op gives an inventory");
+  const ctx = createCtx({
+    settings: options.settings,
+    ...cachePaths(options),
+    verbose: options.verbose ?? false,
+  });
+  const request: InventoryRequest =
+    options.host !== undefined
+      ? { host: options.host }
+      : options.list
+        ? { list: true }
+        : { format: options.format ?? (options.json ? "json" : "yaml") };
+  const text = await plugin.inventory(
+    document.sections.get(plugin.name),
+    ctx,
+    { ...stateDirOf(file), sections: document.sections },
+    request,
+  );
+  print(text);
   return exitCodes.ok;
 }
 

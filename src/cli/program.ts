@@ -127,7 +127,11 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .option("--allow-restart", `plan as apply --allow-restart would: ${allowRestartHelp}`)
     .addHelpText(
       "after",
-      examples("op plan state.json", "op plan state.yaml --json", "op plan state.json --allow-restart"),
+      examples(
+        "op plan state.json",
+        "op plan state.yaml --json",
+        "op plan state.json --allow-restart",
+      ),
     )
     .action(
       run(async (file: string, _o: unknown, command: Command) =>
@@ -165,6 +169,36 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .action(
       run(async (_o: unknown, command: Command) =>
         (await commands()).queryCommand(globals(command), registry),
+      ),
+    );
+
+  program
+    .command("inventory")
+    .description(
+      "print the file's containers as an Ansible inventory (addresses read live; changes nothing)",
+    )
+    .argument("[file]", "state file (JSON or YAML), or - to read it from stdin", "state.json")
+    .addOption(
+      new Option("--format <format>", "yaml (default), ini or json").choices([
+        "yaml",
+        "ini",
+        "json",
+      ]),
+    )
+    .option("--list", "Ansible dynamic inventory: every group and host as JSON")
+    .option("--host <name>", "Ansible dynamic inventory: one host's variables as JSON")
+    .addHelpText(
+      "after",
+      examples(
+        "op inventory state.json",
+        "op inventory state.json --format ini > hosts.ini",
+        "op inventory state.json --list",
+        "printf '#!/bin/sh\\nexec op inventory /etc/op/state.json \"$@\"\\n' > inv && chmod +x inv && ansible -i ./inv all -m ping",
+      ),
+    )
+    .action(
+      run(async (file: string, _o: unknown, command: Command) =>
+        (await commands()).inventoryCommand(file, globals(command), registry),
       ),
     );
 

@@ -282,6 +282,64 @@ export interface LxcContainerSpec {
    */
   stop_timeout?: number;
   /**
+   * cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.
+   */
+  cloud_init?: {
+    /**
+     * The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).
+     */
+    user?: string;
+    /**
+     * Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.
+     *
+     * @maxItems 256
+     */
+    ssh_authorized_keys?: string[];
+    /**
+     * Packages cloud-init installs at first boot (needs the container to reach a package mirror).
+     *
+     * @maxItems 1024
+     */
+    packages?: string[];
+    /**
+     * The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config.
+     */
+    user_data?: string | {};
+    /**
+     * cloud-init network configuration (version 1 or 2): a string as written, or an object.
+     */
+    network_config?: string | {};
+    /**
+     * When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.
+     */
+    recreate_on_change?: boolean;
+  };
+  /**
+   * After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.
+   */
+  wait?: {
+    /**
+     * @minItems 1
+     */
+    for: ["running" | "ip" | "cloud-init" | "ssh", ...("running" | "ip" | "cloud-init" | "ssh")[]];
+    /**
+     * Seconds for all the steps together. Default 180.
+     */
+    timeout?: number;
+  };
+  /**
+   * Ansible groups of the container in `op inventory` (none: `ungrouped`).
+   *
+   * @maxItems 64
+   */
+  groups?: string[];
+  /**
+   * Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).
+   */
+  ansible_vars?: {
+    [k: string]: unknown | undefined;
+  };
+  /**
    * The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.
    */
   properties?: {
@@ -332,6 +390,18 @@ export interface LxcMount {
    * Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.
    */
   allow_host_path?: boolean;
+  /**
+   * Mount with Incus's `shift` (an idmapped mount): a file the unprivileged container writes as its uid N is owned by uid N on the host, and host files show with their own owners inside, instead of as `nobody` (65534). Needs a kernel and filesystem with idmapped mounts. Default false.
+   */
+  shift?: boolean;
+  /**
+   * The owner (a host uid) op gives the host directory when it creates or changes the container, so a user inside can write to it: with `shift`, the same uid inside; without, the container's uid plus its idmap base (Incus's default for unprivileged containers: 1000000). Not changed when left out.
+   */
+  uid?: number;
+  /**
+   * The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out.
+   */
+  gid?: number;
 }
 export interface LxcNicSpec {
   /**

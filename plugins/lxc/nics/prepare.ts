@@ -55,17 +55,6 @@ export function nicName(nic: LxcNicSpec, index: number): string {
   return nic.name ?? `eth${index}`;
 }
 
-/**
- * The container's `cloud_init` field, read loosely: it is declared with the provisioning
- * fields (issue 15's other part); a container without it has no cloud-init op knows of.
- */
-function cloudInitOf(spec: LxcContainerSpec): { network_config?: unknown } | undefined {
-  const value = (spec as { cloud_init?: unknown }).cloud_init;
-  return typeof value === "object" && value !== null
-    ? (value as { network_config?: unknown })
-    : undefined;
-}
-
 /** The fields each type takes besides the common ones (name, type, mtu, hwaddr, addresses). */
 const typeFields: Record<LxcNicSpec["type"], readonly (keyof LxcNicSpec)[]> = {
   bridged: ["bridge", "host_name", "vlan"],
@@ -236,7 +225,7 @@ function staticNetworkConfig(
   names: ReadonlyMap<string, string>,
   problems: ProblemSink,
 ): string | undefined {
-  const cloudInit = cloudInitOf(spec);
+  const cloudInit = spec.cloud_init;
   const first = statics[0] as { path: string; nic: LxcNicSpec };
   const firstAt = `${first.path}/${first.nic.ipv4 === undefined ? "ipv6" : "ipv4"}`;
   if (cloudInit === undefined) {
