@@ -23,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliSandbox, createCliSandbox, opBinary } from "./support/cli.js";
 import {
   inContainer,
+  incus,
   instance,
   reconcile,
   removeContainers,
@@ -221,6 +222,28 @@ describe("wait errors", () => {
       `container ${name}: its image has no SSH server (/usr/sbin/sshd)`,
     );
     expect(Date.now() - started).toBeLessThan(60_000);
+  }, 90_000);
+});
+
+describe("wait on a start", () => {
+  it("a stopped container started by the file is returned only once it has an address", async () => {
+    const name = `optest-start-${uid()}`;
+    made.push(name);
+    const entry = { id: name, image: testImage, wait: { for: ["ip"], timeout: 60 } };
+    const created = await reconcile({ containers: [{ ...entry, running: false }] });
+    expect(Object.fromEntries(created.errors)).toEqual({});
+    const started = await reconcile({ containers: [entry] });
+    expect(Object.fromEntries(started.errors)).toEqual({});
+    expect(started.actions.map((a) => `${a.kind} ${a.id}: ${a.reason}`)).toEqual([
+      `modify ${name}: start`,
+    ]);
+    // Read as soon as the run returns: the start alone returns before DHCP has answered.
+    const state = await incus.request<{
+      network: Record<string, { addresses: { family: string; scope: string }[] }> | null;
+    }>("GET", `/1.0/instances/${name}/state`);
+    expect(
+      state.network?.eth0?.addresses.some((a) => a.family === "inet" && a.scope === "global"),
+    ).toBe(true);
   }, 90_000);
 });
 

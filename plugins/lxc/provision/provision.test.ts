@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cloudInitKeys } from "../cloud-init.js";
 import { diffLxc } from "../diff.js";
+import { liveContainer } from "../lxc.testing.js";
 import { prepareContainer } from "../prepare.js";
 import type { LiveContainer, LxcContainerSpec, LxcDesired, LxcLive } from "../types.js";
 
@@ -39,25 +40,15 @@ function prepared(spec: Partial<LxcContainerSpec>) {
 
 /** A live container that matches `container` exactly (what op made of it earlier). */
 function liveOf(container: ReturnType<typeof prepared>["container"]): LiveContainer {
-  return {
-    name: container.name,
+  return liveContainer(container.name, {
     project: container.project,
-    managed: true,
     id: container.id,
     status: "running",
     image: container.image,
     profiles: container.profiles,
     config: { ...container.config },
     devices: structuredClone(container.devices),
-    put: {
-      architecture: "x86_64",
-      ephemeral: false,
-      stateful: false,
-      description: "",
-      volatile: {},
-    },
-    addresses: [],
-  };
+  });
 }
 
 function plan(wanted: ReturnType<typeof prepared>["container"], live: LiveContainer) {
