@@ -10,11 +10,13 @@ import { randomInt } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Action } from "../src/plugin.js";
 import {
+  deleteIfPresent,
   incus,
   isNotFound,
   plan,
   reconcile,
   removeContainers,
+  removeProjectInstances,
   sh,
   testImage,
   uid,
@@ -40,44 +42,19 @@ const octet = randomInt(100, 150);
 const subnetA = `198.18.${octet}`;
 const subnetB = `198.18.${octet + 50}`;
 
-const ignoreMissing = (error: unknown) => {
-  if (!isNotFound(error)) throw error;
-};
-
 afterAll(async () => {
-  for (const project of [projectA, projectB]) {
-    const scoped = await incus
-      .request<string[]>("GET", `/1.0/instances?project=${project}`)
-      .catch(() => [] as string[]);
-    for (const url of scoped) {
-      const name = (url.split("?")[0] ?? url).split("/").pop() as string;
-      await incus
-        .request("PUT", `/1.0/instances/${name}/state?project=${project}`, {
-          action: "stop",
-          force: true,
-        })
-        .catch(() => {});
-      await incus
-        .request("DELETE", `/1.0/instances/${name}?project=${project}`)
-        .catch(ignoreMissing);
-    }
-  }
+  for (const project of [projectA, projectB])
+    await removeProjectInstances(project).catch((error: unknown) => {
+      if (!isNotFound(error)) throw error;
+    });
   await removeContainers([names.d1, names.d2]);
-  for (const project of [projectA, projectB]) {
-    await incus.request("DELETE", `/1.0/profiles/base?project=${project}`).catch(() => {});
-  }
-  await incus.request("DELETE", `/1.0/profiles/${small}`).catch(ignoreMissing);
-  for (const volume of [volumeA, volumeB]) {
-    await incus
-      .request("DELETE", `/1.0/storage-pools/default/volumes/custom/${volume}`)
-      .catch(ignoreMissing);
-  }
-  for (const project of [projectA, projectB]) {
-    await incus.request("DELETE", `/1.0/projects/${project}`).catch(ignoreMissing);
-  }
-  for (const network of [netA, netB]) {
-    await incus.request("DELETE", `/1.0/networks/${network}`).catch(ignoreMissing);
-  }
+  for (const project of [projectA, projectB])
+    await deleteIfPresent(`/1.0/profiles/base?project=${project}`);
+  await deleteIfPresent(`/1.0/profiles/${small}`);
+  for (const volume of [volumeA, volumeB])
+    await deleteIfPresent(`/1.0/storage-pools/default/volumes/custom/${volume}`);
+  for (const project of [projectA, projectB]) await deleteIfPresent(`/1.0/projects/${project}`);
+  for (const network of [netA, netB]) await deleteIfPresent(`/1.0/networks/${network}`);
 });
 
 /** A project of its own profiles, using the default project's images, networks and volumes. */

@@ -13,6 +13,7 @@ import { OpError } from "../src/errors.js";
 import {
   createLinuxBridge,
   createProject,
+  deleteIfPresent,
   dhcpAddress,
   inContainer,
   incus,
@@ -34,18 +35,9 @@ const networks: string[] = [];
 const links: string[] = [];
 afterAll(async () => {
   await removeContainers(containers);
-  for (const name of volumes) {
-    await incus
-      .request("DELETE", `/1.0/storage-pools/default/volumes/custom/${name}`)
-      .catch((error: unknown) => {
-        if (!isNotFound(error)) throw error;
-      });
-  }
-  for (const name of networks) {
-    await incus.request("DELETE", `/1.0/networks/${name}`).catch((error: unknown) => {
-      if (!isNotFound(error)) throw error;
-    });
-  }
+  for (const name of volumes)
+    await deleteIfPresent(`/1.0/storage-pools/default/volumes/custom/${name}`);
+  for (const name of networks) await deleteIfPresent(`/1.0/networks/${name}`);
   for (const name of links) removeBridge(name);
 });
 
@@ -275,9 +267,7 @@ describe("prune with a client bound to one project", () => {
       expect(await incus.request("GET", `/1.0/profiles/${profile}`)).toBeDefined();
     } finally {
       await removeProject(project);
-      await incus.request("DELETE", `/1.0/profiles/${profile}`).catch((error: unknown) => {
-        if (!isNotFound(error)) throw error;
-      });
+      await deleteIfPresent(`/1.0/profiles/${profile}`);
     }
   });
 });

@@ -12,10 +12,9 @@ import { OpError } from "../src/errors.js";
 import {
   createLinuxBridge,
   createOvsBridge,
+  deleteIfPresent,
   dhcpAddress,
   inContainer,
-  incus,
-  isNotFound,
   linkInfo,
   ovsPorts,
   plan,
@@ -33,11 +32,7 @@ const dummies: string[] = [];
 const networks: string[] = [];
 afterAll(async () => {
   await removeContainers(containers);
-  for (const name of networks) {
-    await incus.request("DELETE", `/1.0/networks/${name}`).catch((error: unknown) => {
-      if (!isNotFound(error)) throw error;
-    });
-  }
+  for (const name of networks) await deleteIfPresent(`/1.0/networks/${name}`);
   for (const name of bridges) removeBridge(name);
   for (const name of dummies) if (linkInfo(name) !== undefined) sh("ip", ["link", "del", name]);
 });

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { OpError } from "../src/errors.js";
 import type { Action } from "../src/plugin.js";
 import {
+  deleteIfPresent,
   incus,
   isNotFound,
   plan,
@@ -26,17 +27,10 @@ const containers: string[] = [];
 
 afterAll(async () => {
   await removeContainers(containers);
-  for (const { project, name } of profiles) {
-    await incus.request("DELETE", `/1.0/profiles/${name}?project=${project}`).catch(ignoreNotFound);
-  }
-  for (const project of projects) {
-    await incus.request("DELETE", `/1.0/projects/${project}`).catch(ignoreNotFound);
-  }
+  for (const { project, name } of profiles)
+    await deleteIfPresent(`/1.0/profiles/${name}?project=${project}`);
+  for (const project of projects) await deleteIfPresent(`/1.0/projects/${project}`);
 });
-
-function ignoreNotFound(error: unknown): void {
-  if (!isNotFound(error)) throw error;
-}
 
 function projectName(): string {
   const name = `optest-${uid()}`;
@@ -303,9 +297,7 @@ describe("projects and profiles", () => {
       ]);
       expect(await getObject(`/1.0/projects/${project}`)).toBeUndefined();
     } finally {
-      await incus
-        .request("DELETE", `/1.0/instances/${name}?project=${project}`)
-        .catch(ignoreNotFound);
+      await deleteIfPresent(`/1.0/instances/${name}?project=${project}`);
     }
   });
 

@@ -77,6 +77,13 @@ export function isNotFound(error: unknown): boolean {
   return error instanceof OpError && /Incus refused: .*not found/i.test(error.message);
 }
 
+/** DELETE `path` (an API path), when there is still something there; other errors propagate. */
+export async function deleteIfPresent(path: string): Promise<void> {
+  await incus.request("DELETE", path).catch((error: unknown) => {
+    if (!isNotFound(error)) throw error;
+  });
+}
+
 /** The instance, or undefined when Incus says there is none; other errors propagate. */
 export async function instance(
   name: string,
@@ -111,21 +118,31 @@ export async function createProject(ownImages = false): Promise<string> {
   return name;
 }
 
-export async function removeProject(name: string): Promise<void> {
+/** Stops and deletes every instance of project `name` (delete protection lifted first). */
+export async function removeProjectInstances(name: string): Promise<void> {
   const scoped = createIncusClient(incus.socketPath, { project: name });
-  const names = await scoped.request<string[]>("GET", "/1.0/instances");
-  await Promise.all(
-    names.map(async (url) => {
-      const instance = (url.split("?")[0] ?? url).split("/").pop() as string;
-      await scoped.request("PATCH", `/1.0/instances/${instance}`, {
-        config: { "security.protection.delete": "false" },
-      });
-      await scoped
-        .request("PUT", `/1.0/instances/${instance}/state`, { action: "stop", force: true })
-        .catch(() => {});
-      await scoped.request("DELETE", `/1.0/instances/${instance}`);
-    }),
-  );
+  try {
+    const names = await scoped.request<string[]>("GET", "/1.0/instances");
+    await Promise.all(
+      names.map(async (url) => {
+        const instance = (url.split("?")[0] ?? url).split("/").pop() as string;
+        await scoped.request("PATCH", `/1.0/instances/${instance}`, {
+          config: { "security.protection.delete": "false" },
+        });
+        await scoped
+          .request("PUT", `/1.0/instances/${instance}/state`, { action: "stop", force: true })
+          .catch(() => {});
+        await scoped.request("DELETE", `/1.0/instances/${instance}`);
+      }),
+    );
+  } finally {
+    scoped.close();
+  }
+}
+
+export async function removeProject(name: string): Promise<void> {
+  await removeProjectInstances(name);
+  const scoped = createIncusClient(incus.socketPath, { project: name });
   // Its own images only: a project without an image store lists the default project's.
   const { config } = await incus.request<{ config: Record<string, string> }>(
     "GET",
