@@ -21,9 +21,17 @@ import { buildPlan, type Plan, type PlanStep, refKey } from "./plan.js";
 /**
  * An outcome: `unknown` when op lost the daemon after sending the request (the host may or
  * may not have changed; `error` says why); `settled` closes an earlier intent that had no
- * final outcome (`settles` is its seq), saying in `changes.how` what this run found.
+ * final outcome (`settles` is its seq), saying in `changes.how` what this run found; `drift`
+ * and `flapping` are observations (src/ledger/store.ts) that change no intent.
  */
-export type RecordStatus = "intent" | "ok" | "failed" | "unknown" | "settled";
+export type RecordStatus =
+  | "intent"
+  | "ok"
+  | "failed"
+  | "unknown"
+  | "settled"
+  | "drift"
+  | "flapping";
 
 /** An intent of an earlier run with no ok/failed/settled record after it. */
 export interface PendingIntent {

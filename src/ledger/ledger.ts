@@ -778,6 +778,9 @@ export class Ledger {
         intents.deleteSeq(settles);
         return [{ type: "del", key: pendingKey(settles) }];
       }
+      case "drift":
+      case "flapping":
+        return [];
     }
   }
 

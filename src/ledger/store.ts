@@ -41,9 +41,19 @@ import { canonicalJson, HASH_BYTES, sha256, sha256Latin1 } from "./hash.js";
 /**
  * `unknown`: the host may or may not have changed (op lost the daemon after sending the
  * request; `error` says why). `settled`: a later run settled an intent that had no final
- * outcome (`settles` is its seq; `error` or `changes` say how).
+ * outcome (`settles` is its seq; `error` or `changes` say how). `drift`: a check (or `op watch
+ * --observe`) found the resource differing from the file and changed nothing (`changes` says
+ * what differs). `flapping`: `op watch` stopped enforcing a resource that something else keeps
+ * undoing (`error` says why). Neither opens nor closes an intent.
  */
-export type RecordStatus = "intent" | "ok" | "failed" | "unknown" | "settled";
+export type RecordStatus =
+  | "intent"
+  | "ok"
+  | "failed"
+  | "unknown"
+  | "settled"
+  | "drift"
+  | "flapping";
 
 export interface RecordInput {
   /** Run id (one per `op apply`). */
