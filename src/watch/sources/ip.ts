@@ -10,8 +10,11 @@ import { lxcPlugin, networkPlugin, type SourceIds } from "./ids.js";
 
 const source = "ip";
 
-/** A link name as the kernel allows it: 1–15 bytes, no `/`, no space, no `:`. */
-const linkName = /^[^\s/:]{1,15}$/;
+/**
+ * A link name the network plugin accepts (schemas/network.schema.json): anything else is no
+ * link op can manage. Shell characters it allows stay inert: no hint is ever given to a shell.
+ */
+const linkName = /^(?!\.\.?$)[!$&(-.0-9;-[\]-~]{1,15}$/;
 
 /** The hints one line of `ip -o monitor label` gives (none for a line it cannot read). */
 export function ipMonitorHints(line: string, ids: SourceIds): Hint[] {
