@@ -29,6 +29,11 @@ const instanceActions = new Set([
 const otherKinds = /^(?:profile|network|storage-volume|project|image|image-alias)-[a-z-]+$/;
 const instanceName = /^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/;
 const projectName = /^[A-Za-z0-9_.-]{1,63}$/;
+/**
+ * The largest event read: Incus's are a few kilobytes. A bigger one closes the stream (the
+ * watch resubscribes and resyncs) rather than growing op's memory on a broken daemon.
+ */
+const maxEventBytes = 4 * 1024 * 1024;
 
 /** The hints one event of Incus's stream gives (none for one op cannot act on). */
 export function incusEventHints(text: string, ids: SourceIds): Hint[] {
@@ -109,8 +114,10 @@ export function incusSource(ids: SourceIds, socketPath: string): HintSource {
         import("ws")
           .then(({ WebSocket }) => {
             if (closed) return;
+            // Without all-projects Incus sends only the default project's events.
             const socket = new WebSocket(
               `ws+unix:${socketPath}:/1.0/events?type=lifecycle,operation&all-projects=true`,
+              { maxPayload: maxEventBytes },
             );
             socket.on("message", (data) => {
               for (const hint of incusEventHints(data.toString(), ids)) subscriber.next(hint);

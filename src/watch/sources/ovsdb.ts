@@ -50,6 +50,8 @@ export function ovsdbSource(
   ids: SourceIds,
   socketPath: string,
   columns: Readonly<Record<string, readonly string[]>>,
+  /** OP_OVSDB_TIMEOUT: replaces the wait for the connection and the monitor's first answer. */
+  timeoutSeconds?: number,
 ): HintSource {
   // OVSDB sends a row's uuid as the update's key; `_uuid` is no column a monitor may name.
   const tables = Object.fromEntries(
@@ -69,7 +71,11 @@ export function ovsdbSource(
           const hint = ovsdbUpdateHint(updates, ids);
           if (hint) subscriber.next(hint);
         };
-        openOvsdb(socketPath, "start Open vSwitch, or point OP_OVS_RUNDIR at its run directory")
+        openOvsdb(
+          socketPath,
+          "start Open vSwitch, or point OP_OVS_RUNDIR at its run directory",
+          timeoutSeconds === undefined ? {} : { overrideMs: timeoutSeconds * 1000 },
+        )
           .then(async (session) => {
             close = () => session.close();
             if (stopped) return close();
