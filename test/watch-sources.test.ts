@@ -3,13 +3,17 @@
  * test/fixtures/watch-sources: `ip -o monitor label`, `nft -j monitor`, Incus's event stream,
  * OVSDB `update` notifications), and on hostile lines.
  */
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { firstValueFrom } from "rxjs";
 import { describe, expect, it } from "vitest";
+import { WebSocketServer } from "ws";
 import { watchSourceIds as ids } from "../plugins/watch-ids.js";
 import { lineSplitter } from "../src/exec.js";
 import { defaultSettings } from "../src/host/settings.js";
-import { incusEventHints } from "../src/watch/sources/incus.js";
+import { incusEventHints, incusSource } from "../src/watch/sources/incus.js";
 import { sourcesFor } from "../src/watch/sources/index.js";
 import { ipMonitorHints } from "../src/watch/sources/ip.js";
 import { nftMonitorHint } from "../src/watch/sources/nft.js";
@@ -193,5 +197,71 @@ describe("sourcesFor", () => {
     expect(names(["lxc"])).toEqual(["incus", "ip"]);
     expect(names(["network"])).toEqual(["ip"]);
     expect(names(["sysctl"])).toEqual([]);
+  });
+});
+
+describe("the Incus source's stream", () => {
+  /** A stand-in for Incus's event endpoint on a unix socket, its connection handled by `send`. */
+  async function fakeIncus(
+    send: (socket: import("ws").WebSocket) => void,
+  ): Promise<{ path: string; urls: string[]; close: () => void }> {
+    const dir = mkdtempSync(join(tmpdir(), "opsrc-incus-"));
+    const path = join(dir, "unix.socket");
+    const urls: string[] = [];
+    const server = createServer();
+    const wss = new WebSocketServer({ server });
+    wss.on("connection", (socket, request) => {
+      urls.push(request.url ?? "");
+      send(socket);
+    });
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    return {
+      path,
+      urls,
+      close: () => {
+        wss.close();
+        server.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+
+  it("asks for every project's lifecycle and operation events, and errors when the socket closes", async () => {
+    const event = lines("incus-events.jsonl").find((line) => line.includes('"instance-started"'));
+    const incus = await fakeIncus((socket) => {
+      socket.send(event ?? "");
+      socket.send("not json");
+      socket.close();
+    });
+    try {
+      const seen: string[] = [];
+      let ended: unknown;
+      incusSource(ids, incus.path)
+        .hints()
+        .subscribe({
+          next: (hint) => seen.push(hint.what),
+          error: (error: unknown) => {
+            ended = error;
+          },
+        });
+      await expect.poll(() => ended).toBeDefined();
+      expect((ended as Error).message).toBe(`Incus's event stream at ${incus.path} closed`);
+      expect(seen).toEqual(["instance opsrc-cap1 started"]);
+      expect(incus.urls).toEqual(["/1.0/events?type=lifecycle,operation&all-projects=true"]);
+    } finally {
+      incus.close();
+    }
+  });
+
+  it("errors on an event larger than any Incus sends, rather than keeping it", async () => {
+    const incus = await fakeIncus((socket) => socket.send("x".repeat(5 * 1024 * 1024)));
+    try {
+      const error = await firstValueFrom(incusSource(ids, incus.path).hints()).catch(
+        (e: unknown) => e,
+      );
+      expect((error as Error).message).toMatch(/^Incus's event stream at .* failed: .*payload/i);
+    } finally {
+      incus.close();
+    }
   });
 });
