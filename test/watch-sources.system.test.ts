@@ -234,6 +234,39 @@ describe("Incus source", () => {
     await eventually(() => socketsTo(socket) === before);
   });
 
+  it("spells a container in another project PROJECT/NAME", async () => {
+    const project = `opsrc-${tag()}`;
+    const name = `opsrc-${tag()}`;
+    const inProject = (...args: string[]) => run("incus", ...args, "--project", project);
+    run(
+      "incus",
+      "project",
+      "create",
+      project,
+      "-c",
+      "features.images=false",
+      "-c",
+      "features.profiles=false",
+    );
+    cleanups.push(() => run("incus", "project", "delete", project));
+    inProject("create", "op-test/busybox", name);
+    cleanups.push(() => inProject("delete", "--force", name));
+    const listener = listen(incusSource(ids, settings.incus.socket));
+    try {
+      let poke = 0;
+      await listener.waitFor(
+        (hint) => hint.what === `instance ${name} updated`,
+        () => inProject("config", "set", name, `user.opsrc-poke=${poke++}`),
+      );
+      inProject("start", name);
+      const started = await listener.waitFor((hint) => hint.what === `instance ${name} started`);
+      expect(started).toMatchObject({ plugin: "lxc", id: `${project}/${name}` });
+      inProject("stop", "--force", name);
+    } finally {
+      listener.stop();
+    }
+  });
+
   it("errors when the socket is not there", async () => {
     const listener = listen(incusSource(ids, `/run/opsrc-none-${tag()}/unix.socket`));
     await expect(listener.waitFor(() => false)).rejects.toThrow(/Incus is not running/);
