@@ -255,9 +255,14 @@ export interface Plugin<
    * `op export`: the live objects as this plugin's section of a state file, in the form
    * `op apply` reads, such that planning it against the same host gives no action. Without
    * `all`, only the objects op created; with it, also the others of the kinds op manages.
-   * Pure: `live` is what `query` read.
+   * `live` is what `query` read; a plugin whose live form lacks what the file is written in
+   * may read more through ctx, changing nothing (nftables: the rule text nft prints).
    */
-  exportSection?(live: Live, options: { all: boolean }): ExportedSection;
+  exportSection?(
+    live: Live,
+    options: { all: boolean },
+    ctx: Ctx,
+  ): ExportedSection | Promise<ExportedSection>;
   /**
    * `op inventory`: the hosts the file's section declares that exist, as an Ansible inventory
    * (lxc: its containers), in the form asked. Reads the host, changes nothing. `section` is

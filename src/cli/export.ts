@@ -56,7 +56,8 @@ export async function exportCommand(
         return undefined;
       }
       try {
-        return { plugin, exported: plugin.exportSection(await plugin.query(ctx), { all }) };
+        const live = await plugin.query(ctx);
+        return { plugin, exported: await plugin.exportSection(live, { all }, ctx) };
       } catch (error) {
         const wrapped = withContext(error, { plugin: plugin.name, phase: "query" });
         // A host without Incus (or OVS) still exports the rest: the section is left out.
