@@ -52,7 +52,7 @@ export async function exportCommand(
   const results = await Promise.all(
     selected.map(async (plugin) => {
       if (plugin.exportSection === undefined) {
-        notes.push(`${plugin.name}: op cannot export this plugin's objects; left out`);
+        notes.push(`${plugin.name}: this plugin has no export; left out`);
         return undefined;
       }
       try {
@@ -77,7 +77,8 @@ export async function exportCommand(
     notes.push(...result.exported.notes.map((note) => `${result.plugin.name}: ${note}`));
     if (result.exported.section !== undefined)
       plugins[result.plugin.name] = result.exported.section;
-    else
+    // A plugin that said why it has nothing needs no second note.
+    else if (result.exported.notes.length === 0)
       notes.push(
         `${result.plugin.name}: nothing to export${all ? "" : " (op owns none; --all for the rest)"}`,
       );
