@@ -9,7 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliSandbox, createCliSandbox } from "./support/cli.js";
-import { removeBridge, removeContainers, testId, testImage, uid } from "./support/lxc.js";
+import { removeBridge, removeContainers, sh, testId, testImage, uid } from "./support/lxc.js";
 import { createNetns, type TestNetns } from "./support/netns.js";
 
 let sandbox: CliSandbox;
@@ -245,6 +245,10 @@ describe("containers on a Linux and an OVS bridge", () => {
   const internal = `opexoi${tag}`;
   const containers = [`opex-${tag}-a`, `opex-${tag}-b`];
   const [idA, idB] = [testId(), testId()];
+  const profile = `opex-${tag}`;
+  const incusNetwork = `opexn${tag}`;
+  const volume = `opex-${tag}`;
+  const subnet = `198.18.${150 + (Number.parseInt(tag, 16) % 100)}`;
 
   beforeAll(() => {
     const file = {
@@ -262,6 +266,24 @@ describe("containers on a Linux and an OVS bridge", () => {
           ],
         },
         lxc: {
+          profiles: [
+            {
+              name: profile,
+              description: "export test",
+              config: { "environment.OPEXP": "1" },
+              devices: { opexdisk: { type: "disk", source: sandbox.dir, path: "/mnt/opex" } },
+            },
+          ],
+          networks: [
+            {
+              name: incusNetwork,
+              ipv4_address: `${subnet}.1/24`,
+              ipv4_nat: false,
+              ipv4_dhcp: false,
+              ipv6_address: "none",
+            },
+          ],
+          volumes: [{ pool: "default", name: volume, size: "32MiB" }],
           containers: [
             {
               id: idA,
@@ -270,6 +292,7 @@ describe("containers on a Linux and an OVS bridge", () => {
               bridge: linux,
               limits: { cpu: 1, memory: "128MiB" },
               config: { "environment.OPEX": "yes" },
+              volumes: [{ volume, path: "/data" }],
               stop_timeout: 5,
             },
             {
@@ -277,6 +300,7 @@ describe("containers on a Linux and an OVS bridge", () => {
               name: containers[1],
               image: testImage,
               running: false,
+              profiles: ["default", profile],
               nics: [{ name: "eth0", type: "bridged", bridge: ovs, vlan: 10 }],
               stop_timeout: 5,
             },
@@ -288,6 +312,18 @@ describe("containers on a Linux and an OVS bridge", () => {
   });
   afterAll(async () => {
     await removeContainers(containers);
+    // Each only if this test made it (a name of its own): missing ones are fine.
+    for (const args of [
+      ["profile", "delete", profile],
+      ["network", "delete", incusNetwork],
+      ["storage", "volume", "delete", "default", volume],
+    ]) {
+      try {
+        sh("incus", args);
+      } catch {
+        // never made, or already gone
+      }
+    }
     removeBridge(linux);
     removeBridge(ovs);
   });
@@ -307,13 +343,14 @@ describe("containers on a Linux and an OVS bridge", () => {
         config: { "environment.OPEX": "yes", "limits.cpu": "1", "limits.memory": "128MiB" },
         bridge: linux,
         veth: `vi${idA}`,
+        volumes: [{ volume, pool: "default", path: "/data" }],
       },
       {
         id: idB,
         name: containers[1],
         image: testImage,
         running: false,
-        profiles: ["default"],
+        profiles: ["default", profile],
         nics: [{ name: "eth0", type: "bridged", bridge: ovs, host_name: `vi${idB}`, vlan: 10 }],
       },
     ]);
@@ -325,9 +362,42 @@ describe("containers on a Linux and an OVS bridge", () => {
       ovs: { ports: [{ name: internal, tag: 20 }] },
     });
     expect(mine.find((i) => i.name === linux)).toMatchObject({ bridge: { ports: [`vi${idA}`] } });
+    const lxcSection = state.plugins.lxc ?? {};
+    const named = (list: string, name: string) =>
+      ((lxcSection[list] ?? []) as { name: string }[]).filter((o) => o.name === name);
+    expect(named("profiles", profile)).toEqual([
+      {
+        name: profile,
+        description: "export test",
+        config: { "environment.OPEXP": "1" },
+        devices: { opexdisk: { type: "disk", source: sandbox.dir, path: "/mnt/opex" } },
+      },
+    ]);
+    expect(named("networks", incusNetwork)).toMatchObject([
+      {
+        name: incusNetwork,
+        config: {
+          "ipv4.address": `${subnet}.1/24`,
+          "ipv4.nat": "false",
+          "ipv4.dhcp": "false",
+          "ipv6.address": "none",
+        },
+      },
+    ]);
+    expect(named("volumes", volume)).toMatchObject([
+      { pool: "default", name: volume, content_type: "filesystem", config: { size: "32MiB" } },
+    ]);
     const file = {
       version: 1,
-      plugins: { network: { interfaces: mine }, lxc: { containers: ours } },
+      plugins: {
+        network: { interfaces: mine },
+        lxc: {
+          profiles: named("profiles", profile),
+          networks: named("networks", incusNetwork),
+          volumes: named("volumes", volume),
+          containers: ours,
+        },
+      },
     };
     expect(roundTrip("lxc-owned.json", file)).toEqual([]);
   });

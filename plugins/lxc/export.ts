@@ -5,7 +5,10 @@
  * devices become `nics`, `mounts` and `volumes`. Without `all`, only containers op created
  * (`user.op.managed`).
  */
+
+import type { LxcProfileSpec } from "../../src/generated/lxc.js";
 import type { ExportedSection } from "../../src/plugin.js";
+import type { LiveFields } from "./objects.js";
 import { defaultProject } from "./refs.js";
 import type {
   Devices,
@@ -25,8 +28,83 @@ export function exportLxc(live: LxcLive, options: { all: boolean }): ExportedSec
   const containers = live.containers
     .filter((container) => options.all || container.managed)
     .map((container) => exportContainer(container, notes));
-  const section: LxcSection = { containers };
-  return { section: containers.length === 0 ? undefined : section, notes };
+  const chosen = <T extends LiveFields & { inherited?: true }>(objects: readonly T[] = []) =>
+    objects.filter((object) => !object.inherited && (options.all || object.managed));
+  const projects = chosen(live.projects).map((project) =>
+    exportObject("project", project, notes, { name: project.name }),
+  );
+  const profiles = chosen(live.profiles).map((profile) =>
+    exportObject("profile", profile, notes, {
+      name: profile.name,
+      ...projectOf(profile),
+      // Incus gives every device a type; the file's form is Incus's own.
+      ...(Object.keys(profile.devices).length === 0
+        ? {}
+        : { devices: profile.devices as NonNullable<LxcProfileSpec["devices"]> }),
+    }),
+  );
+  const networks = chosen(live.networks).flatMap((network) => {
+    if (network.type !== "bridge") {
+      notes.push(`network ${network.name}: type ${network.type} is not in op's format; left out`);
+      return [];
+    }
+    return [exportObject("network", network, notes, { name: network.name, ...projectOf(network) })];
+  });
+  const volumes = chosen(live.volumes).flatMap((volume) => {
+    if (volume.contentType !== "filesystem" && volume.contentType !== "block") {
+      notes.push(
+        `volume ${volume.pool}/${volume.name}: content type ${volume.contentType} is not in op's format; left out`,
+      );
+      return [];
+    }
+    return [
+      exportObject("volume", volume, notes, {
+        pool: volume.pool,
+        name: volume.name,
+        ...projectOf(volume),
+        content_type: volume.contentType,
+      }),
+    ];
+  });
+  const section: LxcSection = {
+    ...(projects.length === 0 ? {} : { projects }),
+    ...(profiles.length === 0 ? {} : { profiles }),
+    ...(networks.length === 0 ? {} : { networks: networks as LxcSection["networks"] }),
+    ...(volumes.length === 0 ? {} : { volumes: volumes as LxcSection["volumes"] }),
+    ...(containers.length === 0 ? {} : { containers }),
+  };
+  return { section: Object.keys(section).length === 0 ? undefined : section, notes };
+}
+
+function projectOf(object: { project: string }): { project?: string } {
+  return object.project === defaultProject ? {} : { project: object.project };
+}
+
+/**
+ * A project, profile, network or volume: its description and its config as raw keys (Incus's
+ * `volatile.*` are already out; op's tags are op's to write). One op did not create is written
+ * without `adopt`: taking it over is the user's decision, told in a note.
+ */
+function exportObject<Fields extends object>(
+  kind: string,
+  object: LiveFields,
+  notes: string[],
+  fields: Fields,
+): Fields & { description?: string; config?: Record<string, string> } {
+  const config = Object.fromEntries(
+    Object.entries(object.config).filter(([key]) => !opTags.has(key)),
+  );
+  if (!object.managed) {
+    const name = Object.values(fields)
+      .filter((v) => typeof v === "string")
+      .join("/");
+    notes.push(`${kind} ${name}: op did not create it; op changes it only with "adopt": true`);
+  }
+  return {
+    ...fields,
+    ...(object.description === "" ? {} : { description: object.description }),
+    ...(Object.keys(config).length === 0 ? {} : { config }),
+  };
 }
 
 /** The tags op writes itself, from the fields below: never given raw. */
