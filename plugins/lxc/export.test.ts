@@ -7,8 +7,12 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { validate_lxc } from "../../src/generated/validators.js";
+import type { Sys } from "../../src/host/sys.js";
+import type { Ctx } from "../../src/plugin.js";
+import { diffLxc } from "./diff.js";
 import { exportLxc } from "./export.js";
-import { liveContainer, planOf } from "./lxc.testing.js";
+import { liveContainer, planOf, quietCtx } from "./lxc.testing.js";
+import { prepareLxc } from "./prepare.js";
 import type { LxcLive, LxcSection } from "./types.js";
 
 const root = join(import.meta.dirname, "fixtures");
@@ -107,5 +111,107 @@ describe("lxc export round trip", () => {
     const all = exportLxc(live, { all: true });
     expect((all.section as LxcSection).containers?.map((c) => c.id)).toEqual([101, "web"]);
     expect(all.notes.some((n) => n.startsWith("container web: op did not create it"))).toBe(true);
+  });
+  it("gives the projects, profiles, networks and volumes op created, planning nothing", async () => {
+    const fields = (managed: boolean, config: Record<string, string> = {}) => ({
+      managed,
+      description: managed ? "op's" : "",
+      config: { ...config, ...(managed ? { "user.op.managed": "true" } : {}) },
+      usedBy: [],
+    });
+    // Incus lists every feature of a project, given or not.
+    const features = {
+      "features.images": "true",
+      "features.profiles": "true",
+      "features.storage.volumes": "true",
+      "features.storage.buckets": "true",
+    };
+    const live: LxcLive = {
+      bridges: {},
+      aliases: {},
+      containers: [],
+      pools: [{ name: "default", driver: "dir" }],
+      projects: [
+        { name: "default", ...fields(false, { "features.images": "true" }) },
+        {
+          name: "opex-p",
+          ...fields(true, { ...features, "limits.instances": "3" }),
+        },
+      ],
+      profiles: [
+        { name: "default", project: "default", devices: {}, ...fields(false) },
+        {
+          name: "opex-prof",
+          project: "opex-p",
+          devices: { data: { type: "disk", source: "/srv/opex", path: "/data" } },
+          ...fields(true, { "limits.memory": "64MiB" }),
+        },
+      ],
+      networks: [
+        {
+          name: "opexn0",
+          project: "default",
+          type: "bridge",
+          volatile: {},
+          ...fields(true, { "ipv4.address": "198.18.61.1/24", "ipv6.address": "none" }),
+        },
+      ],
+      volumes: [
+        {
+          pool: "default",
+          name: "opex-v",
+          project: "default",
+          contentType: "filesystem",
+          volatile: {},
+          ...fields(true, { size: "32MiB" }),
+        },
+      ],
+    };
+    const { section, notes } = exportLxc(live, { all: false });
+    expect(notes).toEqual([]);
+    expect(section).toEqual({
+      projects: [
+        {
+          name: "opex-p",
+          description: "op's",
+          config: { ...features, "limits.instances": "3" },
+        },
+      ],
+      profiles: [
+        {
+          name: "opex-prof",
+          project: "opex-p",
+          description: "op's",
+          config: { "limits.memory": "64MiB" },
+          devices: { data: { type: "disk", source: "/srv/opex", path: "/data" } },
+        },
+      ],
+      networks: [
+        {
+          name: "opexn0",
+          description: "op's",
+          config: { "ipv4.address": "198.18.61.1/24", "ipv6.address": "none" },
+        },
+      ],
+      volumes: [
+        {
+          pool: "default",
+          name: "opex-v",
+          content_type: "filesystem",
+          description: "op's",
+          config: { size: "32MiB" },
+        },
+      ],
+    });
+    expect(validate_lxc(section), JSON.stringify(validate_lxc.errors)).toBe(true);
+    // A host with no other addresses or links: the networks' overlap checks read its files.
+    const sys = { link: () => undefined, text: () => undefined } as unknown as Sys;
+    const ctx = { ...quietCtx, host: { sys } } as Ctx;
+    expect(diffLxc(await prepareLxc(section as LxcSection, live, ctx), live)).toEqual([]);
+    const all = exportLxc(live, { all: true });
+    expect(all.notes).toEqual([
+      'project default: op did not create it; op changes it only with "adopt": true',
+      'profile default: op did not create it; op changes it only with "adopt": true',
+    ]);
   });
 });
