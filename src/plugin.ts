@@ -257,11 +257,14 @@ export interface Plugin<
    * `all`, only the objects op created; with it, also the others of the kinds op manages.
    * `live` is what `query` read; a plugin whose live form lacks what the file is written in
    * may read more through ctx, changing nothing (nftables: the rule text nft prints).
+   * Plugins export in reverse create order, and `file` holds the sections exported before:
+   * an object one plugin makes for another's (an Incus network's bridge) is the maker's.
    */
   exportSection?(
     live: Live,
     options: { all: boolean },
     ctx: Ctx,
+    file: FileView,
   ): ExportedSection | Promise<ExportedSection>;
   /**
    * `op inventory`: the hosts the file's section declares that exist, as an Ansible inventory

@@ -210,8 +210,16 @@ describe("lxc export round trip", () => {
     expect(diffLxc(await prepareLxc(section as LxcSection, live, ctx), live)).toEqual([]);
     const all = exportLxc(live, { all: true });
     expect(all.notes).toEqual([
-      'project default: op did not create it; op changes it only with "adopt": true',
-      'profile default: op did not create it; op changes it only with "adopt": true',
+      'project default: op did not create it; written with "adopt": true (remove the entry to leave it alone)',
+      'profile default: op did not create it; written with "adopt": true (remove the entry to leave it alone)',
     ]);
+    const adopted = all.section as LxcSection;
+    expect(validate_lxc(adopted), JSON.stringify(validate_lxc.errors)).toBe(true);
+    expect(adopted.projects?.[0]).toEqual({
+      name: "default",
+      config: { "features.images": "true" },
+      adopt: true,
+    });
+    expect(diffLxc(await prepareLxc(adopted, live, ctx), live)).toEqual([]);
   });
 });

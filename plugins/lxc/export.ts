@@ -82,8 +82,10 @@ function projectOf(object: { project: string }): { project?: string } {
 
 /**
  * A project, profile, network or volume: its description and its config as raw keys (Incus's
- * `volatile.*` are already out; op's tags are op's to write). One op did not create is written
- * without `adopt`: taking it over is the user's decision, told in a note.
+ * `volatile.*` are already out; op's tags are op's to write). One op did not create (only with
+ * --all) is written with `adopt: true`, which the file needs to name it at all: op then
+ * changes only the keys the file gives and never deletes it. A note says so, since removing
+ * the entry is how to leave it alone.
  */
 function exportObject<Fields extends object>(
   kind: string,
@@ -94,16 +96,21 @@ function exportObject<Fields extends object>(
   const config = Object.fromEntries(
     Object.entries(object.config).filter(([key]) => !opTags.has(key)),
   );
+  const name = Object.values(fields)
+    .filter((v) => typeof v === "string")
+    .join("/");
   if (!object.managed) {
-    const name = Object.values(fields)
-      .filter((v) => typeof v === "string")
-      .join("/");
-    notes.push(`${kind} ${name}: op did not create it; op changes it only with "adopt": true`);
+    notes.push(
+      `${kind} ${name}: op did not create it; written with "adopt": true (remove the entry to leave it alone)`,
+    );
   }
+  // Incus's own default project has only config op may change (projects/check.ts).
+  const described = object.description !== "" && !(kind === "project" && name === defaultProject);
   return {
     ...fields,
-    ...(object.description === "" ? {} : { description: object.description }),
+    ...(described ? { description: object.description } : {}),
     ...(Object.keys(config).length === 0 ? {} : { config }),
+    ...(object.managed ? {} : { adopt: true as const }),
   };
 }
 

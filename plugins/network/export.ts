@@ -5,7 +5,8 @@
  * needs to stay as it is (the peer of its veths, the internal ports of its OVS bridges).
  */
 import type { Interface, NetworkSection, Route } from "../../src/generated/network.js";
-import type { ExportedSection } from "../../src/plugin.js";
+import type { ExportedSection, FileView } from "../../src/plugin.js";
+import { fileNetworkBridges } from "../lxc/bridges.js";
 import {
   type LinkType,
   type LiveLink,
@@ -27,8 +28,15 @@ const exportable: ReadonlySet<string> = new Set<LinkType>([
   "ovs-interface",
 ]);
 
-export function exportNetwork(live: NetLive, options: { all: boolean }): ExportedSection {
+export function exportNetwork(
+  live: NetLive,
+  options: { all: boolean },
+  _ctx?: unknown,
+  file?: FileView,
+): ExportedSection {
   const notes: string[] = [];
+  // An Incus managed network's bridge is the lxc section's (the file may not declare it twice).
+  const incusBridges = new Set(file === undefined ? [] : fileNetworkBridges(file));
   const ovsBridges = live.ovs.available ? live.ovs.bridges : [];
   const chosenBridges = ovsBridges.filter((bridge) => options.all || bridge.owned);
   const liveBy = new Map(live.links.map((link) => [link.name, link]));
@@ -36,7 +44,18 @@ export function exportNetwork(live: NetLive, options: { all: boolean }): Exporte
   const chosen = new Set<string>();
   for (const link of live.links) {
     if (!exportable.has(link.type) || ovsTypes.has(link.type)) continue;
-    if (options.all || link.owned) chosen.add(link.name);
+    if (!options.all && !link.owned) continue;
+    if (incusBridges.has(link.name) || (link.master !== undefined && incusBridges.has(link.master)))
+      continue;
+    // A veth into a container (or another namespace) op did not make goes with whoever made
+    // it: op could not make it again from the file, and Incus renames it at each start.
+    if (!link.owned && link.type === "veth" && link.peerElsewhere) {
+      notes.push(
+        `veth ${link.name}: not op's, its peer is in another namespace (a container's?); left out`,
+      );
+      continue;
+    }
+    chosen.add(link.name);
   }
   // A veth's peer here follows the veth's state unless declared: declared, it keeps its own.
   for (const name of [...chosen]) {
@@ -125,8 +144,12 @@ function exportLink(link: LiveLink, context: LinkContext): Interface {
   if (link.ipv6.length > 0) iface.ipv6 = { addresses: [...link.ipv6] };
 
   if (link.type === "linux-bridge") {
-    // Every member, so none is foreign to a bridge op owns (container veths included).
-    const ports = live.links.filter((l) => l.master === link.name).map((l) => l.name);
+    // On a bridge op owns, every member, so none is foreign (container veths included); on
+    // another, only the links exported, so a container's veth renamed at its next start is no
+    // missing port.
+    const ports = live.links
+      .filter((l) => l.master === link.name && (link.owned || context.chosen.has(l.name)))
+      .map((l) => l.name);
     iface.bridge = { ports };
   }
   if (link.type === "veth") {

@@ -49,15 +49,15 @@ export async function exportCommand(
   });
   const all = options.all ?? false;
   const notes: string[] = [];
-  const results = await Promise.all(
+  // The host is read by every plugin at once, as a plan does.
+  const read = await Promise.all(
     selected.map(async (plugin) => {
       if (plugin.exportSection === undefined) {
         notes.push(`${plugin.name}: this plugin has no export; left out`);
         return undefined;
       }
       try {
-        const live = await plugin.query(ctx);
-        return { plugin, exported: await plugin.exportSection(live, { all }, ctx) };
+        return { plugin, live: await plugin.query(ctx) };
       } catch (error) {
         const wrapped = withContext(error, { plugin: plugin.name, phase: "query" });
         // A host without Incus (or OVS) still exports the rest: the section is left out.
@@ -71,18 +71,30 @@ export async function exportCommand(
       }
     }),
   );
-  const plugins: Record<string, unknown> = {};
-  for (const result of results) {
-    if (result === undefined) continue;
-    notes.push(...result.exported.notes.map((note) => `${result.plugin.name}: ${note}`));
-    if (result.exported.section !== undefined)
-      plugins[result.plugin.name] = result.exported.section;
+  // Reverse create order, each seeing the sections before it (Plugin.exportSection).
+  const sections = new Map<string, unknown>();
+  for (const entry of [...read].reverse()) {
+    if (entry === undefined) continue;
+    const { plugin, live } = entry;
+    const exportSection = plugin.exportSection as NonNullable<Plugin["exportSection"]>;
+    const exported = await Promise.resolve()
+      .then(() => exportSection(live, { all }, ctx, { sections }))
+      .catch((error: unknown) => {
+        throw withContext(error, { plugin: plugin.name, phase: "export" });
+      });
+    notes.push(...exported.notes.map((note) => `${plugin.name}: ${note}`));
+    if (exported.section !== undefined) sections.set(plugin.name, exported.section);
     // A plugin that said why it has nothing needs no second note.
-    else if (result.exported.notes.length === 0)
+    else if (exported.notes.length === 0)
       notes.push(
-        `${result.plugin.name}: nothing to export${all ? "" : " (op owns none; --all for the rest)"}`,
+        `${plugin.name}: nothing to export${all ? "" : " (op owns none; --all for the rest)"}`,
       );
   }
+  const plugins = Object.fromEntries(
+    selected.flatMap((plugin) =>
+      sections.has(plugin.name) ? [[plugin.name, sections.get(plugin.name)]] : [],
+    ),
+  );
   const state = { version: stateVersion, plugins };
   const text = options.format === "yaml" ? stringify(state) : `${JSON.stringify(state, null, 2)}\n`;
   for (const note of notes) process.stderr.write(`note: ${note}\n`);
