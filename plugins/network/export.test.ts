@@ -52,3 +52,45 @@ function isOvsOwned(live: NetLive, name: string): boolean {
     (b) => b.owned && (b.name === name || b.ports.some((p) => p.name === name)),
   );
 }
+
+describe("network export beside the lxc section", () => {
+  const link = (name: string, fields: Partial<NetLive["links"][number]>) => ({
+    name,
+    type: "veth" as const,
+    kind: "veth",
+    state: "up" as const,
+    mtu: 1500,
+    mac: "02:00:00:00:00:01",
+    owned: false,
+    ipv4: [],
+    ipv6: [],
+    ...fields,
+  });
+  const live: NetLive = {
+    links: [
+      link("opexinc0", { type: "linux-bridge", kind: "bridge", ipv4: ["198.18.62.1/24"] }),
+      link("vethab12cd", { master: "opexinc0", peerElsewhere: true }),
+      link("opexbr1", { type: "linux-bridge", kind: "bridge" }),
+      link("veth9f8e7d", { master: "opexbr1", peerElsewhere: true }),
+    ],
+    ovs: { available: false, reason: "not here" },
+    routes: [],
+    uplinks: [],
+    defaultRoutes: [],
+  };
+
+  it("leaves an Incus network's bridge to the lxc section, and container veths out", () => {
+    const sections = new Map([["lxc", { networks: [{ name: "opexinc0" }] }]]);
+    const { section, notes } = exportNetwork(live, { all: true }, undefined, { sections });
+    expect(section).toEqual({
+      interfaces: [
+        { name: "opexbr1", type: "linux-bridge", state: "up", mtu: 1500, bridge: { ports: [] } },
+      ],
+    });
+    expect(validate_network(section)).toBe(true);
+    expect(notes).toEqual([
+      "veth veth9f8e7d: not op's, its peer is in another namespace (a container's?); left out",
+    ]);
+    expect(planOf(section as NetworkSection, live)).toEqual([]);
+  });
+});

@@ -97,7 +97,11 @@ export async function exportCommand(
   );
   const state = { version: stateVersion, plugins };
   const text = options.format === "yaml" ? stringify(state) : `${JSON.stringify(state, null, 2)}\n`;
-  for (const note of notes) process.stderr.write(`note: ${note}\n`);
+  // Told in create order, as the file lists the sections (each note starts with its plugin).
+  const rank = new Map(selected.map((plugin, index) => [plugin.name, index]));
+  const rankOf = (note: string) => rank.get(note.slice(0, note.indexOf(":"))) ?? 0;
+  for (const note of notes.sort((a, b) => rankOf(a) - rankOf(b)))
+    process.stderr.write(`note: ${note}\n`);
   if (options.output === undefined) process.stdout.write(text);
   else writeFileAtomic(options.output, text, 0o644, "exported state file");
   return exitCodes.ok;
