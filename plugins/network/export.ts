@@ -140,8 +140,24 @@ function exportLink(link: LiveLink, context: LinkContext): Interface {
     ...(isOvs ? {} : { mtu: link.mtu }),
     ...(alias === undefined ? {} : { alias }),
   };
-  if (link.ipv4.length > 0) iface.ipv4 = { addresses: [...link.ipv4] };
-  if (link.ipv6.length > 0) iface.ipv6 = { addresses: [...link.ipv6] };
+  // A family a DHCP client configures (its routes say so) is the client's: written as such,
+  // so that neither a renewed lease nor another host's is fought over.
+  const dhcp = (family: 4 | 6) =>
+    live.routes.some((r) => r.dev === link.name && r.family === family && r.protocol === "dhcp");
+  if (dhcp(4)) iface.ipv4 = { dhcp: true };
+  else if (link.ipv4.length > 0) iface.ipv4 = { addresses: [...link.ipv4] };
+  if (dhcp(6)) iface.ipv6 = { dhcp: true };
+  else if (link.ipv6.length > 0) iface.ipv6 = { addresses: [...link.ipv6] };
+  // ovs-system is the kernel datapath of OVS's system bridges: their ports are in ovs.ports.
+  if (
+    link.master !== undefined &&
+    link.master !== "ovs-system" &&
+    !context.chosen.has(link.master)
+  ) {
+    notes.push(
+      `${link.type} ${link.name}: a port of ${link.master}, which is not exported; its membership is not written`,
+    );
+  }
 
   if (link.type === "linux-bridge") {
     // On a bridge op owns, every member, so none is foreign (container veths included); on
