@@ -401,6 +401,18 @@ describe("containers on a Linux and an OVS bridge", () => {
     };
     expect(roundTrip("lxc-owned.json", file)).toEqual([]);
   });
+
+  it("leaves the OVS bridges out with a note when OVSDB is out of reach, and exits 0", () => {
+    const result = sandbox.op(["export", "--plugin", "network"], {
+      env: { OP_OVS_RUNDIR: join(sandbox.dir, "no-ovs") },
+    });
+    expect(result.status).toBe(0);
+    expect(result.stderr).toContain("note: network: Open vSwitch: ");
+    const state = JSON.parse(result.stdout) as StateFile;
+    const exportedNames = names(state, "network", "interfaces");
+    expect(exportedNames).toContain(linux);
+    expect(exportedNames).not.toContain(ovs);
+  });
 });
 
 describe("when a daemon or the command line is wrong", () => {

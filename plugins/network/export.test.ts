@@ -90,6 +90,7 @@ describe("network export beside the lxc section", () => {
     expect(validate_network(section)).toBe(true);
     expect(notes).toEqual([
       "veth veth9f8e7d: not op's, its peer is in another namespace (a container's?); left out",
+      "Open vSwitch: not here; OVS bridges and ports, if any, are left out",
     ]);
     expect(planOf(section as NetworkSection, live)).toEqual([]);
   });

@@ -96,9 +96,9 @@ export function exportNetwork(
     const bridge = ovsBy.get(iface.name);
     interfaces.push({ ...iface, state: "down", ...(bridge ? exportOvs(bridge, notes) : {}) });
   }
-  if (!live.ovs.available && live.links.some((link) => link.kind === "openvswitch")) {
-    notes.push(`Open vSwitch: ${live.ovs.reason}; its bridges and ports are left out`);
-  }
+  // Its bridges' devices (tun on the netdev datapath) cannot be told from others without it.
+  if (!live.ovs.available)
+    notes.push(`Open vSwitch: ${live.ovs.reason}; OVS bridges and ports, if any, are left out`);
 
   const kept = new Set(interfaces.map((iface) => iface.name));
   const routes: Route[] = live.routes
