@@ -188,7 +188,7 @@ export async function applyCommand(
   });
 
   if (options.check) {
-    const report = await reconcile({ mode: "check", file, parsed }, deps);
+    const report = await reconcile({ mode: "check", file, parsed, recordDrift: true }, deps);
     const drift = report.actions.length > 0;
     showPlan(report, options, { drift });
     return drift ? exitCodes.drift : exitCodes.ok;
