@@ -105,10 +105,17 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     )
     .option("--allow-uplink", "allow changes to the link carrying the default route")
     .option("--allow-restart", allowRestartHelp)
+    .addOption(
+      new Option(
+        "--metrics-file <path>",
+        "after the run, write Prometheus metrics there (node_exporter's textfile collector)",
+      ).argParser(path("--metrics-file")),
+    )
     .addHelpText(
       "after",
       examples(
         "op apply state.json",
+        "op apply state.json --check --metrics-file /var/lib/node_exporter/textfile/op.prom",
         "op apply state.json --check            # cron: exit 2 means drift",
         "op apply state.json --lock-timeout 60  # wait for a running apply",
         "op apply state.json --json",
@@ -209,6 +216,18 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .action(
       run(async (_o: unknown, command: Command) =>
         (await import("./doctor.js")).doctorCommand(globals(command), registry),
+      ),
+    );
+
+  program
+    .command("status")
+    .description(
+      "show the last run, last drift, last error, flapping resources and the ledger's head",
+    )
+    .addHelpText("after", examples("op status", "op status --json"))
+    .action(
+      run(async (_o: unknown, command: Command) =>
+        (await import("./status-command.js")).statusCommand(globals(command)),
       ),
     );
 

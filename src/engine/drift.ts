@@ -42,9 +42,13 @@ export async function recordDrift(
   return actions.length;
 }
 
-/** Drift per plugin: how many resources of each differ (status and metrics show this). */
-export function driftByPlugin(actions: readonly Action[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const action of actions) counts[action.plugin] = (counts[action.plugin] ?? 0) + 1;
-  return counts;
+/** What differs, per plugin: each resource as "kind id" (status and metrics show this). */
+export function driftResources(actions: readonly Action[]): Record<string, string[]> {
+  const resources: Record<string, string[]> = {};
+  for (const action of actions) {
+    const ids = resources[action.plugin] ?? [];
+    ids.push(`${action.resource} ${action.id}`);
+    resources[action.plugin] = ids;
+  }
+  return resources;
 }
