@@ -236,7 +236,8 @@ async function noteRun(
       {
         time: new Date().toISOString(),
         mode,
-        file,
+        // Absolute: the status is read from anywhere (a state file from stdin stays "-").
+        file: file === "-" ? file : resolve(file),
         ...(report?.run === undefined ? {} : { run: report.run }),
         exit: run.exit,
         durationSeconds: (Date.now() - run.started) / 1000,
