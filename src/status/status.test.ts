@@ -1,6 +1,6 @@
 /** The status document: how runs merge into it, flapping marks, and its file on disk. */
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { makeTempDir, removeTempDirs } from "../ledger/testing.js";
 import {
@@ -112,8 +112,13 @@ describe("the status file", () => {
     ]);
     clearFlapping(path, { plugin: "lxc", id: "c1" });
     expect(readStatus(path)?.flapping.map((f) => f.id)).toEqual(["br0"]);
-    clearFlapping(path);
+    // The watch rewrites the metrics file with each mark, as a run does.
+    const metrics = join(dirname(path), "op.prom");
+    clearFlapping(path, undefined, { metricsFile: metrics, ledgerRecords: 3 });
     expect(readStatus(path)?.flapping).toEqual([]);
+    expect(readFileSync(metrics, "utf8")).toContain("\nop_flapping_resources 0\n");
+    setFlapping(path, br0, { metricsFile: metrics });
+    expect(readFileSync(metrics, "utf8")).toContain("\nop_flapping_resources 1\n");
   });
 
   it("refuses to read garbage as a status, and a run starts a damaged one again", async () => {

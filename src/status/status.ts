@@ -221,7 +221,37 @@ export function recordRun(
   summary: RunSummary,
   options: RecordOptions = {},
 ): StatusDocument {
-  const status = updateStatus(where, (document) => mergeRun(document, summary));
+  return withMetrics(
+    updateStatus(where, (document) => mergeRun(document, summary)),
+    options,
+  );
+}
+
+export function setFlapping(
+  where: StatusLocation,
+  resource: FlappingResource,
+  options: RecordOptions = {},
+): StatusDocument {
+  return withMetrics(
+    updateStatus(where, (document) => withFlapping(document, resource)),
+    options,
+  );
+}
+
+/** Clears one resource's flapping mark, or all of them (the file changed, the watch restarted). */
+export function clearFlapping(
+  where: StatusLocation,
+  resource?: Pick<FlappingResource, "plugin" | "id">,
+  options: RecordOptions = {},
+): StatusDocument {
+  return withMetrics(
+    updateStatus(where, (document) => withoutFlapping(document, resource)),
+    options,
+  );
+}
+
+/** Writes the metrics file from `status` when asked to; returns `status`. */
+function withMetrics(status: StatusDocument, options: RecordOptions): StatusDocument {
   if (options.metricsFile !== undefined) {
     writeMetrics(options.metricsFile, {
       status,
@@ -229,16 +259,4 @@ export function recordRun(
     });
   }
   return status;
-}
-
-export function setFlapping(where: StatusLocation, resource: FlappingResource): StatusDocument {
-  return updateStatus(where, (document) => withFlapping(document, resource));
-}
-
-/** Clears one resource's flapping mark, or all of them (the file changed, the watch restarted). */
-export function clearFlapping(
-  where: StatusLocation,
-  resource?: Pick<FlappingResource, "plugin" | "id">,
-): StatusDocument {
-  return updateStatus(where, (document) => withoutFlapping(document, resource));
 }
