@@ -14,7 +14,8 @@ import { OpError } from "../errors.js";
 import { writeFileAtomic } from "../files.js";
 import type { StatusDocument } from "./status.js";
 
-const modes: readonly RunMode[] = ["plan", "check", "apply"];
+/** The modes that record runs (`op plan` records none). */
+const modes: readonly RunMode[] = ["check", "apply"];
 
 export interface MetricsInput {
   status: StatusDocument;
@@ -40,7 +41,7 @@ export function renderMetrics({ status, ledgerRecords }: MetricsInput): string {
     {
       name: "op_runs_total",
       type: "counter",
-      help: "Runs of op apply, by mode (plan, check, apply).",
+      help: "Runs of op apply, by mode (check, apply).",
       samples: perMode(status.runs),
     },
     {
