@@ -122,12 +122,10 @@ describe("renderMetrics", () => {
       families.get(name)?.samples.map(({ labels, value }) => [Object.values(labels).join(), value]);
     expect(families.get("op_runs_total")?.type).toBe("counter");
     expect(values("op_runs_total")).toEqual([
-      ["plan", 0],
       ["check", 1],
       ["apply", 1],
     ]);
     expect(values("op_run_failures_total")).toEqual([
-      ["plan", 0],
       ["check", 0],
       ["apply", 1],
     ]);
