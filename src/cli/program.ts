@@ -73,7 +73,7 @@ export function buildProgram(
       "after",
       `${examples("op plan state.json", "op apply state.json", "op apply state.json --check || echo drift", "op query --plugin nftables", "op ledger verify")}
 Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed,
-64 bad command line, 70 internal error (a bug), 75 another op apply holds the lock.`,
+64 bad command line, 70 internal error (a bug), 75 another op apply (or --check) holds the lock.`,
     );
 
   const run =
@@ -91,7 +91,10 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .command("apply")
     .description("apply FILE to the host: plan, change, verify, record in the ledger")
     .argument("<file>", "state file (JSON or YAML), or - to read it from stdin")
-    .option("--check", "only report drift: exit 0 if the host matches, 2 if not")
+    .option(
+      "--check",
+      "only report drift: exit 0 if the host matches, 2 if not (and record it in the ledger)",
+    )
     .addOption(
       new Option("--lock-timeout <seconds>", "wait this long for another op apply")
         .argParser(integer("--lock-timeout", 0, maxLockTimeout))

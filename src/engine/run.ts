@@ -2,11 +2,13 @@
  * One reconciliation, start to end: the single entry point the CLI (and later a watch mode or
  * a rollback) calls. It owns the sequencing and every overlap that makes a run fast:
  *
- *   lock (apply) → queries start on the raw file ─┐ (the host is read while the file is
+ *   lock (apply, check) → queries start on the raw file ─┐ (the host is read while the file is
  *   ledger opens early (apply)                     │  checked: schemas, the plugins' checks)
  *   check the file ────────────────────────────────┘
  *   → prepare → diff → plan → settle earlier intents → apply (ledger records, interrupts)
  *   → verify, overlapped with the ledger's checkpoint and close.
+ *
+ * A check stops after the plan and, asked to, records what differs (src/engine/drift.ts).
  *
  * It prints nothing: progress goes to `onEvent`, the result is a RunReport. Errors before any
  * host change (an invalid file, a busy lock, a damaged ledger) are thrown; what happens once
@@ -79,7 +81,7 @@ export interface RunDeps {
     /** Opens (creating it if needed) the ledger for writing. */
     open(): Promise<RunLedger>;
   };
-  /** The host lock (apply only). */
+  /** The host lock (apply and check; plan reads without it). */
   lock(): Promise<{ release(): void }>;
   /** This run's id in the ledger (default: a random UUID). */
   newRunId?: () => string;
