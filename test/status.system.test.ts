@@ -84,6 +84,7 @@ describe("op apply --check with drift", () => {
     expect(Array.isArray(found[0]?.changes) && found[0].changes.length).toBeGreaterThan(0);
     expect(found[1]?.changes).toMatchObject({ after: { name: "opst_gone" } });
     expect(new Set(found.map((r) => r.run)).size).toBe(1);
+    expect(JSON.parse(check.stdout).run).toBe(found[0]?.run);
     const log = op(["ledger", "log"]).stdout;
     expect(log).toMatch(/DRIFT\s+create\s+nftables inet\/opst_gone/);
     expect(log).toMatch(/DRIFT\s+modify\s+nftables inet\/opst_edited {2}differs: /);
@@ -121,11 +122,22 @@ describe("op apply --check with drift", () => {
     });
     expect(readFileSync(metrics, "utf8")).not.toContain("op_drift_resources{");
 
-    // A check that finds nothing records nothing.
+    // A check that finds nothing records nothing, and says nothing of it.
     const size = records().length;
-    expect(op(["apply", file, "--check"]).status).toBe(0);
+    const clean = op(["apply", file, "--check"]);
+    expect(clean.status).toBe(0);
+    expect(clean.stdout).not.toContain("recorded");
     expect(records().length).toBe(size);
     expect(status()).toMatchObject({ runs: { apply: 2, check: 2 }, failures: {} });
+
+    // As text, the check says that it recorded the drift, and under which run.
+    drift();
+    const again = op(["apply", file, "--check"]);
+    expect(again.status).toBe(2);
+    expect(again.stdout).toMatch(
+      /\nDrift recorded in the ledger: 2 drift record\(s\), run [0-9a-f-]{36}\.\n$/,
+    );
+    expect(records().length).toBe(size + 2);
   });
 
   it("refuses while another run holds the lock: exit 75 naming it, nothing recorded", () => {

@@ -287,7 +287,12 @@ async function applyOrCheck(
     const report = await reconcile({ mode: "check", file, parsed, recordDrift: true }, deps);
     done(report);
     const drift = report.actions.length > 0;
-    showPlan(report, options, { drift });
+    showPlan(report, options, { drift, ...(report.run === undefined ? {} : { run: report.run }) });
+    if (!options.json && report.run !== undefined) {
+      print(
+        `Drift recorded in the ledger: ${report.actions.length} drift record(s), run ${report.run}.\n`,
+      );
+    }
     return drift ? exitCodes.drift : exitCodes.ok;
   }
 
