@@ -214,37 +214,15 @@ export async function applyCommand(
 async function noteRun(
   file: string,
   options: ApplyOptions,
-  run: { started: number; exit: number; report: RunReport | undefined; error?: unknown },
+  run: { started: number; exit: number; report?: RunReport; error?: unknown },
 ): Promise<void> {
-  const { report } = run;
-  const mode = options.check ? "check" : "apply";
-  const { driftResources } = await import("../engine/drift.js");
-  // What differs after the run, when it can tell: a check's plan, an apply's verify.
-  const after =
-    report === undefined
-      ? undefined
-      : mode === "check"
-        ? report.actions
-        : (report.remaining ?? (report.actions.length === 0 ? [] : undefined));
-  const message = run.error !== undefined ? messageOf(run.error) : report?.error?.message;
   try {
-    const { recordRun } = await import("../status/status.js");
+    const { recordRun, runSummary } = await import("../status/index.js");
     const ledgerRecords =
       options.metricsFile === undefined ? undefined : await ledgerSize(paths(options));
     recordRun(
       options.settings,
-      {
-        time: new Date().toISOString(),
-        mode,
-        // Absolute: the status is read from anywhere (a state file from stdin stays "-").
-        file: file === "-" ? file : resolve(file),
-        ...(report?.run === undefined ? {} : { run: report.run }),
-        exit: run.exit,
-        durationSeconds: (Date.now() - run.started) / 1000,
-        actions: report?.actions.length ?? 0,
-        ...(after === undefined ? {} : { drift: driftResources(after) }),
-        ...(message === undefined ? {} : { error: message }),
-      },
+      runSummary({ ...run, mode: options.check ? "check" : "apply", file }),
       {
         ...(options.metricsFile === undefined ? {} : { metricsFile: options.metricsFile }),
         ...(ledgerRecords === undefined ? {} : { ledgerRecords }),

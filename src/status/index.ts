@@ -16,3 +16,4 @@ export {
   type StatusLocation,
   setFlapping,
 } from "./status.js";
+export { type FinishedRun, runSummary } from "./summary.js";
