@@ -7,6 +7,11 @@
  *
  * `op apply` (every mode) calls `recordRun`; `op watch` calls it after each of its runs and
  * `setFlapping`/`clearFlapping` when it stops or resumes enforcing a resource.
+ *
+ * Updates are read-modify-write without a lock of their own: two runs ending in the same
+ * instant (a check refused by the lock while the watch's run ends) can lose one's counter
+ * increment, never make a counter go back. The host lock is not held for this: a refused run
+ * must still be able to say it was refused.
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
