@@ -59,6 +59,7 @@ describe("op without a host", () => {
       ["query"],
       ["validate"],
       ["doctor"],
+      ["status"],
       ["ledger"],
       ["ledger", "verify"],
     ]) {
