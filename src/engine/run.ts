@@ -2,9 +2,9 @@
  * One reconciliation, start to end: the single entry point the CLI (and later a watch mode or
  * a rollback) calls. It owns the sequencing and every overlap that makes a run fast:
  *
- *   lock (apply, check) → queries start on the raw file ─┐ (the host is read while the file is
- *   ledger opens early (apply)                     │  checked: schemas, the plugins' checks)
- *   check the file ────────────────────────────────┘
+ *   lock (apply, check) → queries start on the raw file ─┐ (the host is read while the
+ *   ledger opens early (apply)                            │  file is checked: schemas, the
+ *   check the file ───────────────────────────────────────┘  plugins' checks)
  *   → prepare → diff → plan → settle earlier intents → apply (ledger records, interrupts)
  *   → verify, overlapped with the ledger's checkpoint and close.
  *
