@@ -193,6 +193,33 @@ export interface FileView {
   sections: ReadonlyMap<string, unknown>;
 }
 
+/**
+ * Whether an object is in the section's `ignore` list: true when a glob there matches any of
+ * the names the object goes by (an nftables table: `name` and `family/name`).
+ */
+export type IgnoredTest = (...names: string[]) => boolean;
+
+/**
+ * How a section's `ignore` list applies to a plugin's objects. The engine hides what it
+ * matches from the live state before anything else sees it (src/state/ignore.ts), so no plan,
+ * prune or guard of the plugin can touch it, and refuses a file whose list matches an object
+ * the same section declares.
+ */
+export interface Ignorable<Live> {
+  /** What one object is called in messages: `link`, `container`, `table`. */
+  readonly noun: string;
+  /**
+   * The objects the section (as its schema accepted it) declares: the names each goes by, and
+   * the JSON path of the name under the section (`/interfaces/0/name`). Pure.
+   */
+  declared(section: unknown): { names: string[]; path: string }[];
+  /**
+   * The live state as if the ignored objects were not on the host: gone, and gone from what
+   * refers to them (a bridge's ports). Pure; what protects the host (its uplinks) stays.
+   */
+  without(live: Live, ignored: IgnoredTest): Live;
+}
+
 export interface Plugin<
   Desired = unknown,
   Live = unknown,
@@ -220,6 +247,8 @@ export interface Plugin<
    * environment's defaults (op's own paths) it gets as `settings`, never by reading it.
    */
   check(section: unknown, path: string, settings: Settings): CheckReport;
+  /** The section's `ignore` list applies to these objects; without it, the schema has none. */
+  readonly ignore?: Ignorable<Live>;
   /** Bulk read of the live objects: no call per resource. */
   query(ctx: Ctx): Promise<Live>;
   /**

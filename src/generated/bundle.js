@@ -62,6 +62,22 @@ export const bundledSchema = {
           "description": "Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.",
           "type": "boolean"
         },
+        "ignore": {
+          "description": "Containers op never reads into a plan or touches, by name or glob (`ci-*`), whatever their project (`project/name` matches too): not even `prune` deletes or stops them. A glob that matches a container this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.",
+          "type": "array",
+          "maxItems": 1024,
+          "items": {
+            "description": "A name or glob: 1 to 256 characters.",
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 256
+          },
+          "examples": [
+            [
+              "ci-*"
+            ]
+          ]
+        },
         "prune_images": {
           "description": "Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.",
           "type": "boolean",
@@ -1237,6 +1253,23 @@ export const bundledSchema = {
           "description": "Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.",
           "type": "boolean"
         },
+        "ignore": {
+          "description": "Links and OVS bridges and ports op never reads into a plan or touches, by name or glob (`docker0`, `veth*`): managed by another tool (NetworkManager, Docker, Incus's own bridges). They are hidden from the live state before anything is planned, so not even `prune` or `exclusive_ports` sees them, and routes on them are left alone. A glob that matches a link this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.",
+          "type": "array",
+          "maxItems": 1024,
+          "items": {
+            "description": "A name or glob: 1 to 256 characters.",
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 256
+          },
+          "examples": [
+            [
+              "docker0",
+              "veth*"
+            ]
+          ]
+        },
         "interfaces": {
           "type": "array",
           "items": {
@@ -1591,6 +1624,23 @@ export const bundledSchema = {
           "items": {
             "$ref": "#/definitions/nftables/definitions/table"
           }
+        },
+        "ignore": {
+          "description": "Tables op never reads into a plan or touches, by `family/name` or by name alone, or a glob of either (`inet/docker*`, `incus`). Tables the file does not list are never touched anyway; this also hides them from the plan, and a glob that matches a table this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.",
+          "type": "array",
+          "maxItems": 1024,
+          "items": {
+            "description": "A name or glob: 1 to 256 characters.",
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 256
+          },
+          "examples": [
+            [
+              "inet/incus",
+              "docker*"
+            ]
+          ]
         }
       },
       "definitions": {
