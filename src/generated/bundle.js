@@ -24,6 +24,17 @@ export const bundledSchema = {
       "description": "One section per plugin, keyed by plugin name.",
       "type": "object",
       "additionalProperties": false,
+      "not": {
+        "description": "A section is given once: `network` and its alias `net` are the same plugin.",
+        "properties": {
+          "network": {},
+          "net": {}
+        },
+        "required": [
+          "network",
+          "net"
+        ]
+      },
       "properties": {
         "network": {
           "$ref": "#/definitions/network"
