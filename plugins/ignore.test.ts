@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { planState } from "../src/engine/reconcile.js";
 import { inspectState } from "../src/state/check.js";
+import { ignoredBy } from "../src/state/ignore.js";
 import { quietCtx } from "../test/support/engine.js";
 import { lxcIgnore } from "./lxc/ignore.js";
 import type { LiveContainer, LxcLive } from "./lxc/types.js";
@@ -106,6 +107,35 @@ describe("a glob that matches what the same section declares", () => {
   });
 });
 
+describe("which name a glob is matched against", () => {
+  it("a glob with a / against the qualified name, one without against the name", () => {
+    const ignored = ignoredBy({ ignore: ["[!o]*", "opig/*"] });
+    if (ignored === undefined) throw new Error("no test");
+    expect(ignored("opig-a", "default/opig-a")).toBe(false);
+    expect(ignored("x", "opig/x")).toBe(true);
+    expect(ignored("default", undefined)).toBe(true);
+    expect(ignored("opig", undefined)).toBe(false);
+    expect(ignoredBy({ ignore: [] })).toBeUndefined();
+    expect(ignoredBy({})).toBeUndefined();
+  });
+
+  it("refuses a profile, network or project the section declares", async () => {
+    const problems = await problemsOf({
+      lxc: {
+        ignore: ["opigp*", "opigq/*"],
+        profiles: [{ name: "opigp1" }],
+        networks: [{ name: "opign", project: "opigq" }],
+        projects: [{ name: "opigp2" }],
+      },
+    });
+    expect(problems.map((p) => [p.path, p.message.match(/the \w+ \S+ that \S+/)?.[0]])).toEqual([
+      ["/plugins/lxc/ignore/0", 'the profile "opigp1" that /plugins/lxc/profiles/0/name'],
+      ["/plugins/lxc/ignore/1", 'the network "opigq/opign" that /plugins/lxc/networks/0/name'],
+      ["/plugins/lxc/ignore/0", 'the project "opigp2" that /plugins/lxc/projects/0/name'],
+    ]);
+  });
+});
+
 describe("what a section ignores is hidden from the plan", () => {
   const live: NetLive = {
     links: [
@@ -187,8 +217,9 @@ describe("what a section ignores is hidden from the plan", () => {
       bridges: {},
       aliases: {},
     } as LxcLive;
-    const seen = lxcIgnore.without(lxc, (...names) =>
-      names.some((n) => n === "opig-a" || n === "opigp/opig-b"),
+    const seen = lxcIgnore.without(
+      lxc,
+      (name, qualified) => name === "opig-a" || qualified === "opigp/opig-b",
     );
     expect(seen.containers.map((c) => c.name)).toEqual(["x"]);
     const table = (family: string, name: string) => ({ family, name }) as NftTable;
@@ -196,7 +227,10 @@ describe("what a section ignores is hidden from the plan", () => {
       version: "1.0.6",
       tables: [table("inet", "opig_a"), table("ip", "opig_a")],
     };
-    const tables = nftablesIgnore.without(nft, (...names) => names.includes("ip/opig_a")).tables;
+    const tables = nftablesIgnore.without(
+      nft,
+      (_name, qualified) => qualified === "ip/opig_a",
+    ).tables;
     expect(tables.map((t) => `${t.family}/${t.name}`)).toEqual(["inet/opig_a"]);
   });
 });

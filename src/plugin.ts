@@ -194,10 +194,21 @@ export interface FileView {
 }
 
 /**
- * Whether an object is in the section's `ignore` list: true when a glob there matches any of
- * the names the object goes by (an nftables table: `name` and `family/name`).
+ * Whether an object is in the section's `ignore` list. A glob with a `/` is matched against the
+ * object's qualified name (`family/name` of an nftables table, `project/name` of an Incus
+ * container), one without against its name; an object without a qualified name has only its name.
  */
-export type IgnoredTest = (...names: string[]) => boolean;
+export type IgnoredTest = (name: string, qualified?: string) => boolean;
+
+/** An object a section declares, as its `ignore` list sees it. */
+export interface IgnorableName {
+  /** What it is, for messages: `link`, `container`, `table`. */
+  noun: string;
+  name: string;
+  qualified?: string;
+  /** The JSON path of its name under the section (`/interfaces/0/name`). */
+  path: string;
+}
 
 /**
  * How a section's `ignore` list applies to a plugin's objects. The engine hides what it
@@ -206,13 +217,8 @@ export type IgnoredTest = (...names: string[]) => boolean;
  * the same section declares.
  */
 export interface Ignorable<Live> {
-  /** What one object is called in messages: `link`, `container`, `table`. */
-  readonly noun: string;
-  /**
-   * The objects the section (as its schema accepted it) declares: the names each goes by, and
-   * the JSON path of the name under the section (`/interfaces/0/name`). Pure.
-   */
-  declared(section: unknown): { names: string[]; path: string }[];
+  /** The objects the section (as its schema accepted it) declares. Pure. */
+  declared(section: unknown): IgnorableName[];
   /**
    * The live state as if the ignored objects were not on the host: gone, and gone from what
    * refers to them (a bridge's ports). Pure; what protects the host (its uplinks) stays.

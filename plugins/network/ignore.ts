@@ -5,20 +5,21 @@ import type { Ignorable } from "../../src/plugin.js";
 import type { NetLive } from "./types.js";
 
 export const networkIgnore: Ignorable<NetLive> = {
-  noun: "link",
   // Every link the section would create, change or enrol: interfaces, veth peers and ports.
   declared: (section) =>
     ((section as NetworkSection).interfaces ?? []).flatMap((link, i) => [
-      { names: [link.name], path: `/interfaces/${i}/name` },
+      { noun: "link", name: link.name, path: `/interfaces/${i}/name` },
       ...(link.veth?.peer === undefined
         ? []
-        : [{ names: [link.veth.peer], path: `/interfaces/${i}/veth/peer` }]),
+        : [{ noun: "link", name: link.veth.peer, path: `/interfaces/${i}/veth/peer` }]),
       ...(link.bridge?.ports ?? []).map((port, j) => ({
-        names: [port],
+        noun: "link",
+        name: port,
         path: `/interfaces/${i}/bridge/ports/${j}`,
       })),
       ...(link.ovs?.ports ?? []).map((port, j) => ({
-        names: [port.name],
+        noun: "link",
+        name: port.name,
         path: `/interfaces/${i}/ovs/ports/${j}/name`,
       })),
     ]),

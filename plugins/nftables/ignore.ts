@@ -3,10 +3,11 @@ import type { Ignorable } from "../../src/plugin.js";
 import type { NftablesSection, NftLive } from "./types.js";
 
 export const nftablesIgnore: Ignorable<NftLive> = {
-  noun: "table",
   declared: (section) =>
     ((section as NftablesSection).tables ?? []).map((table, i) => ({
-      names: [table.name, `${table.family}/${table.name}`],
+      noun: "table",
+      name: table.name,
+      qualified: `${table.family}/${table.name}`,
       path: `/tables/${i}/name`,
     })),
   without: (live, ignored) => ({

@@ -74,7 +74,7 @@ export const bundledSchema = {
           "type": "boolean"
         },
         "ignore": {
-          "description": "Containers op never reads into a plan or touches, by name or glob (`ci-*`), whatever their project (`project/name` matches too): not even `prune` deletes or stops them. A glob that matches a container this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.",
+          "description": "Containers, profiles and managed networks (by name, or by `project/name` for a glob with a `/`) and projects (by name) op never reads into a plan or touches (`ci-*`, `build/*`): not even `prune` deletes or stops them. A glob that matches an object this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.",
           "type": "array",
           "maxItems": 1024,
           "items": {
@@ -1637,7 +1637,7 @@ export const bundledSchema = {
           }
         },
         "ignore": {
-          "description": "Tables op never reads into a plan or touches, by `family/name` or by name alone, or a glob of either (`inet/docker*`, `incus`). Tables the file does not list are never touched anyway; this also hides them from the plan, and a glob that matches a table this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.",
+          "description": "Tables op never reads into a plan or touches: a name or glob without a `/` is matched against the table's name (`docker*`), one with a `/` against `family/name` (`inet/incus`). Tables the file does not list are never touched anyway; this also hides them from the plan, and a glob that matches a table this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.",
           "type": "array",
           "maxItems": 1024,
           "items": {

@@ -42,7 +42,7 @@ export interface LxcSection {
    */
   prune?: boolean;
   /**
-   * Containers op never reads into a plan or touches, by name or glob (`ci-*`), whatever their project (`project/name` matches too): not even `prune` deletes or stops them. A glob that matches a container this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\` for the next character as it is.
+   * Containers, profiles and managed networks (by name, or by `project/name` for a glob with a `/`) and projects (by name) op never reads into a plan or touches (`ci-*`, `build/*`): not even `prune` deletes or stops them. A glob that matches an object this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\` for the next character as it is.
    *
    * @maxItems 1024
    *

@@ -36,7 +36,7 @@ export interface NftablesSection {
    */
   tables?: NftTableSpec[];
   /**
-   * Tables op never reads into a plan or touches, by `family/name` or by name alone, or a glob of either (`inet/docker*`, `incus`). Tables the file does not list are never touched anyway; this also hides them from the plan, and a glob that matches a table this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\` for the next character as it is.
+   * Tables op never reads into a plan or touches: a name or glob without a `/` is matched against the table's name (`docker*`), one with a `/` against `family/name` (`inet/incus`). Tables the file does not list are never touched anyway; this also hides them from the plan, and a glob that matches a table this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\` for the next character as it is.
    *
    * @maxItems 1024
    *

@@ -39,7 +39,13 @@ function globsOf(section: unknown, path: string): { globs: [number, Glob][]; pro
 export function ignoredBy(section: unknown): IgnoredTest | undefined {
   const { globs } = globsOf(section, "");
   if (globs.length === 0) return undefined;
-  return (...names) => globs.some(([, glob]) => names.some((name) => glob.matches(name)));
+  return (name, qualified) => globs.some(([, glob]) => matches(glob, name, qualified));
+}
+
+/** A glob with a `/` is about qualified names (`inet/incus`), one without about plain names. */
+function matches(glob: Glob, name: string, qualified: string | undefined): boolean {
+  if (!glob.source.includes("/")) return glob.matches(name);
+  return qualified !== undefined && glob.matches(qualified);
 }
 
 /**
@@ -50,14 +56,13 @@ export function ignoredBy(section: unknown): IgnoredTest | undefined {
 export function ignoreProblems(plugin: Plugin, section: unknown, path: string): Problem[] {
   const { globs, problems } = globsOf(section, path);
   if (plugin.ignore === undefined || globs.length === 0) return problems;
-  const { noun } = plugin.ignore;
-  for (const { names, path: at } of plugin.ignore.declared(section)) {
+  for (const { noun, name, qualified, path: at } of plugin.ignore.declared(section)) {
     for (const [index, glob] of globs) {
-      const name = names.find((candidate) => glob.matches(candidate));
-      if (name === undefined) continue;
+      if (!matches(glob, name, qualified)) continue;
+      const shown = glob.source.includes("/") ? qualified : name;
       problems.push({
         path: `${path}/ignore/${index}`,
-        message: `${JSON.stringify(glob.source)} matches the ${noun} ${JSON.stringify(name)} that ${path}${at} declares: op cannot both manage it and ignore it`,
+        message: `${JSON.stringify(glob.source)} matches the ${noun} ${JSON.stringify(shown)} that ${path}${at} declares: op cannot both manage it and ignore it`,
         hint: `take ${JSON.stringify(name)} out of the file, or narrow the glob so that it does not match it`,
       });
     }
