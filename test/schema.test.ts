@@ -77,8 +77,8 @@ describe("the combined schema", () => {
           file: JSON.parse(readFileSync(join(repoRoot, "state", f), "utf8")),
         })),
     ];
-    // The README's sections (nftables, network, lxc x3, sysctl), its full file, and state/.
-    expect(examples.length).toBeGreaterThanOrEqual(8);
+    // The README's sections (nftables, network, lxc x3, sysctl, ignore), its full file, and state/.
+    expect(examples.length).toBeGreaterThanOrEqual(9);
     for (const { name, file } of examples) {
       for (const validate of [bundled, byIds]) {
         expect(validate(file), `${name}: ${JSON.stringify(validate.errors)}`).toBe(true);
