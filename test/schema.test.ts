@@ -1,6 +1,7 @@
 /**
  * The editor schema: what `op schema` prints (the envelope with every plugin schema bundled),
- * compiled by ajv here, must accept every example state file of the README and state/, and
+ * compiled by ajv here, must accept every example state file of the README and state/ and
+ * every plugin fixture's section, and
  * agree with op's own schema check on the hostile corpus (refusing what it refuses for its
  * form, accepting what only op's own checks refuse). The unbundled schemas, joined by their
  * absolute $ids, must say the same.
@@ -85,6 +86,24 @@ describe("the combined schema", () => {
         const withSchema = { $schema: "./op.schema.json", ...(file as object) };
         expect(validate(withSchema), name).toBe(true);
       }
+    }
+  });
+
+  it("agrees with op's own schema check on every plugin fixture's section", () => {
+    const fixtures = readdirSync(join(repoRoot, "plugins"), { recursive: true, encoding: "utf8" })
+      .filter((path) => /\/fixtures\/.+\/(section|lxc)\.json$/.test(path))
+      .map((path) => {
+        const plugin = path.endsWith("lxc.json") ? "lxc" : (path.split("/")[0] as string);
+        const section: unknown = JSON.parse(readFileSync(join(repoRoot, "plugins", path), "utf8"));
+        return { path, file: { version: 1, plugins: { [plugin]: section } } };
+      });
+    // network, nftables and sysctl sections, and the lxc section of network's foreign-ports.
+    expect(fixtures.length).toBeGreaterThanOrEqual(35);
+    for (const { path, file } of fixtures) {
+      const own = readSchemas(file, registry.manifests).problems;
+      expect(own, path).toEqual([]);
+      expect(bundled(file), `${path}: ${JSON.stringify(bundled.errors)}`).toBe(true);
+      expect(byIds(file), path).toBe(true);
     }
   });
 
