@@ -1,9 +1,8 @@
 /**
  * The editor schema: what `op schema` prints (the envelope with every plugin schema bundled),
- * compiled by ajv here, must accept every example state file of the README and state/ and
- * every plugin fixture's section, and
- * agree with op's own schema check on the hostile corpus (refusing what it refuses for its
- * form, accepting what only op's own checks refuse). The unbundled schemas, joined by their
+ * compiled by ajv here, must accept every example state file of the README and state/ and every
+ * plugin fixture's section, and agree with op's own schema check on the hostile corpus
+ * (refusing what it refuses for its form, accepting what only op's own checks refuse). The unbundled schemas, joined by their
  * absolute $ids, must say the same.
  */
 import { readdirSync, readFileSync } from "node:fs";

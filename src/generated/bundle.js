@@ -1269,10 +1269,11 @@ export const bundledSchema = {
           "type": "array",
           "maxItems": 1024,
           "items": {
-            "description": "A name or glob: 1 to 256 characters.",
+            "description": "A link name or glob: 1 to 256 characters, without `/` (link names have none, so such a glob would match nothing).",
             "type": "string",
             "minLength": 1,
-            "maxLength": 256
+            "maxLength": 256,
+            "pattern": "^[^/]*$"
           },
           "examples": [
             [

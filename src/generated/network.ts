@@ -37,7 +37,7 @@ export interface NetworkSection {
    *
    * @maxItems 1024
    *
-   * Items: A name or glob: 1 to 256 characters.
+   * Items: A link name or glob: 1 to 256 characters, without `/` (link names have none, so such a glob would match nothing).
    */
   ignore?: string[];
   interfaces?: Interface[];
