@@ -38,6 +38,20 @@ describe("a glob that matches what the same section declares", () => {
     ]);
   });
 
+  it("is refused for an op-dbus bridge port and a route's link", async () => {
+    const problems = await problemsOf({
+      network: {
+        ignore: ["opigr*"],
+        interfaces: [{ name: "opigbr", type: "bridge", ports: ["opigr1"] }],
+        routes: [{ to: "198.19.0.0/16", via: "198.18.0.1", dev: "opigr2" }],
+      },
+    });
+    expect(problems.map((p) => p.message.match(/\/plugins\S+ declares/)?.[0])).toEqual([
+      "/plugins/network/interfaces/0/ports/0 declares",
+      "/plugins/network/routes/0/dev declares",
+    ]);
+  });
+
   it("is refused for a veth peer and a bridge port too, under the alias's path", async () => {
     const problems = await problemsOf({
       net: {

@@ -1,28 +1,33 @@
 /** What a network section's `ignore` list applies to: links, OVS bridges and OVS ports, by name. */
 
 import type { NetworkSection } from "../../src/generated/network.js";
-import type { Ignorable } from "../../src/plugin.js";
+import type { Ignorable, IgnorableName } from "../../src/plugin.js";
 import type { NetLive } from "./types.js";
 
+const link = (name: string, path: string): IgnorableName => ({ noun: "link", name, path });
+
 export const networkIgnore: Ignorable<NetLive> = {
-  // Every link the section would create, change or enrol: interfaces, veth peers and ports.
-  declared: (section) =>
-    ((section as NetworkSection).interfaces ?? []).flatMap((link, i) => [
-      { noun: "link", name: link.name, path: `/interfaces/${i}/name` },
-      ...(link.veth?.peer === undefined
-        ? []
-        : [{ noun: "link", name: link.veth.peer, path: `/interfaces/${i}/veth/peer` }]),
-      ...(link.bridge?.ports ?? []).map((port, j) => ({
-        noun: "link",
-        name: port,
-        path: `/interfaces/${i}/bridge/ports/${j}`,
-      })),
-      ...(link.ovs?.ports ?? []).map((port, j) => ({
-        noun: "link",
-        name: port.name,
-        path: `/interfaces/${i}/ovs/ports/${j}/name`,
-      })),
-    ]),
+  // Every link the section would create, change, enrol or route over: interfaces, veth peers,
+  // bridge and OVS ports (op's and op-dbus's), and the links of its routes.
+  declared: (section) => {
+    const { interfaces = [], routes = [] } = section as NetworkSection;
+    return [
+      ...interfaces.flatMap((entry, i) => [
+        link(entry.name, `/interfaces/${i}/name`),
+        ...(entry.veth?.peer === undefined
+          ? []
+          : [link(entry.veth.peer, `/interfaces/${i}/veth/peer`)]),
+        ...(entry.bridge?.ports ?? []).map((port, j) =>
+          link(port, `/interfaces/${i}/bridge/ports/${j}`),
+        ),
+        ...(entry.ports ?? []).map((port, j) => link(port, `/interfaces/${i}/ports/${j}`)),
+        ...(entry.ovs?.ports ?? []).map((port, j) =>
+          link(port.name, `/interfaces/${i}/ovs/ports/${j}/name`),
+        ),
+      ]),
+      ...routes.map((route, i) => link(route.dev, `/routes/${i}/dev`)),
+    ];
+  },
   // A Linux bridge's ports are its links' `master`: an ignored port goes with its link. Uplinks
   // and default routes stay: the guard still protects the host through an ignored link.
   without: (live, ignored) => ({
