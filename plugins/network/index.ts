@@ -8,6 +8,7 @@ import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
 import { type ContainerVeth, fileContainerVeths } from "../lxc/veths.js";
 import { applyNetwork } from "./apply.js";
 import { diffNetwork } from "./diff.js";
+import { exportNetwork } from "./export.js";
 import { networkIgnore } from "./ignore.js";
 import {
   type NetworkFromFile,
@@ -55,6 +56,7 @@ export function createNetworkPlugin(): Plugin<NetDesired, NetLive, NetNormalised
       options.allowUplink ? [] : uplinkGuardProblems(actions, live),
     apply: applyNetwork,
     report: reportNetwork,
+    exportSection: exportNetwork,
   };
 }
 

@@ -521,10 +521,13 @@ export async function inventoryCommand(
 }
 
 /** Errors that mean "this host does not have that part", not "something went wrong". */
-const unavailableCodes = new Set(["tool-missing", "daemon-unavailable"]);
+export const unavailableCodes: ReadonlySet<string> = new Set([
+  "tool-missing",
+  "daemon-unavailable",
+]);
 
 /** The canonical name of a plugin given on the command line. */
-function requirePlugin(name: string, registry: PluginRegistry): string {
+export function requirePlugin(name: string, registry: PluginRegistry): string {
   const entry = registry.named(name);
   if (!entry) {
     throw new OpError("usage", `unknown plugin "${name}"`, {
