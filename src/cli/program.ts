@@ -1,9 +1,10 @@
 /** The command line: every command, its options and its help with examples. */
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import type { Settings } from "../host/settings.js";
 import type { PluginRegistry } from "../registry.js";
 import { version } from "../version.js";
 import type { GlobalOptions } from "./commands.js";
+import { completionScript, type Shell, shells } from "./completion.js";
 
 type SetExit = (code: number) => void;
 
@@ -317,6 +318,28 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
         (await import("./ledger-commands.js")).ledgerRotateKeyCommand(globals(command)),
       ),
     );
+
+  program
+    .command("completion")
+    .description("print the shell completion script for bash, zsh or fish")
+    .addArgument(new Argument("<shell>", "bash, zsh or fish").choices(shells))
+    .addHelpText(
+      "after",
+      examples(
+        "op completion bash > /etc/bash_completion.d/op",
+        "source <(op completion bash)",
+        "op completion fish > ~/.config/fish/completions/op.fish",
+      ),
+    )
+    .action(async (shell: Shell) => {
+      // Made from this program as built, so a new command or option completes with no edit.
+      process.stdout.write(
+        completionScript(shell, program, {
+          "--plugin": registry.manifests.map((manifest) => manifest.name),
+        }),
+      );
+      setExit(0);
+    });
 
   return program;
 }
