@@ -36,6 +36,14 @@ const maxConcurrency = 1024;
 /** A day: a longer wait for the lock is a mistake, not a plan. */
 const maxLockTimeout = 86_400;
 
+/** `--plugin`, repeatable, of apply and plan: only those sections of the file are used. */
+function onlyPluginOption(): Option {
+  return new Option(
+    "--plugin <name>",
+    "only this plugin's section of the file (repeatable); the others are left alone",
+  ).argParser((name: string, previous: string[] | undefined) => [...(previous ?? []), name]);
+}
+
 function examples(...lines: string[]): string {
   return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join("\n")}\n`;
 }
@@ -106,10 +114,12 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     )
     .option("--allow-uplink", "allow changes to the link carrying the default route")
     .option("--allow-restart", allowRestartHelp)
+    .addOption(onlyPluginOption())
     .addHelpText(
       "after",
       examples(
         "op apply state.json",
+        "op apply state.json --plugin network --plugin nftables  # at boot, before Incus",
         "op apply state.json --check            # cron: exit 2 means drift",
         "op apply state.json --lock-timeout 60  # wait for a running apply",
         "op apply state.json --json",
@@ -126,6 +136,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .description("show what apply would change, without changing anything")
     .argument("<file>", "state file (JSON or YAML), or - to read it from stdin")
     .option("--allow-restart", `plan as apply --allow-restart would: ${allowRestartHelp}`)
+    .addOption(onlyPluginOption())
     .addHelpText(
       "after",
       examples(
