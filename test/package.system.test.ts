@@ -157,6 +157,25 @@ describe("the Debian package in a clean Debian 12 container", () => {
     ).toBe("disabled\ndisabled\ndisabled\n");
   });
 
+  it("ships a man page that man renders, with every command of op --help", () => {
+    const tree = join(scratch, "extracted");
+    ok(run("dpkg-deb", ["-x", deb, tree]));
+    const page = run("man", ["-l", join(tree, "usr/share/man/man1/op.1.gz")]);
+    expect(page.status, page.stderr).toBe(0);
+    const commands = ok(inside("op --help"))
+      .split("\nCommands:\n")[1]
+      ?.split("\n\n")[0]
+      ?.split("\n")
+      // A command's line is indented by two; its wrapped description, further.
+      .filter((line) => /^ {2}\S/.test(line))
+      .map((line) => line.trim().split(/\s+/)[0])
+      .filter((command) => command !== undefined && command !== "" && command !== "help");
+    expect(commands).toEqual(expect.arrayContaining(["apply", "ledger", "completion"]));
+    for (const command of commands ?? []) expect(page.stdout).toContain(`op ${command} `);
+    expect(page.stdout).toContain("op ledger verify");
+    expect(page.stdout).toContain("OP_LEDGER_KEY");
+  });
+
   it("validates the shipped state file and the commented example", () => {
     expect(ok(inside("op validate /etc/op/state.json"))).toContain("is valid");
     expect(ok(inside("op validate /usr/share/doc/op/examples/state.yaml"))).toContain(
@@ -231,7 +250,13 @@ describe("the Debian package in a clean Debian 12 container", () => {
   it("upgrades to a newer version keeping the ledger, its key and the edited state file", () => {
     const records = () => ok(inside("op ledger log --json"));
     const before = records();
-    expect(JSON.parse(before).length).toBeGreaterThan(0);
+    // One JSON record per line.
+    expect(
+      before
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line)).length,
+    ).toBeGreaterThan(0);
     const key = ok(inside("sha256sum /etc/op/ledger.key"));
     const upgrade = rebuiltAs(deb, "99.0.0-1");
     ok(run("incus", ["file", "push", "--quiet", upgrade, `${name}/root/op-new.deb`]));
