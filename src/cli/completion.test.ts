@@ -103,4 +103,51 @@ describe("op completion", () => {
     ]);
     expect(bashOffers(script, ["op", "doctor", join(scratch, "host-")])).toEqual([]);
   });
+
+  // zsh and fish are not on every machine (scripts/setup.sh does not install them).
+  const has = (shell: string) => spawnSync(shell, ["-c", "true"]).status === 0;
+
+  it.runIf(has("zsh"))("gives a zsh script that zsh parses and that completes", () => {
+    const file = join(scratch, "_op");
+    writeFileSync(file, completionScript("zsh", program()));
+    expect(spawnSync("zsh", ["-n", file], { encoding: "utf8" }).status).toBe(0);
+    // zsh's completion builtins replaced by ones that print what they are given.
+    const offers = (words: string[]) =>
+      spawnSync(
+        "zsh",
+        [
+          "-fc",
+          `compdef() {}; _describe() { print -l -- "\${(@P)4}" }; compadd() { shift; print -l -- "$@" }
+           _files() { print FILES }; _message() {}; source "$1"
+           words=(${words.map((word) => `'${word}'`).join(" ")}); CURRENT=${words.length}; PREFIX='${words.at(-1)}'; _op`,
+          "_",
+          file,
+        ],
+        { encoding: "utf8" },
+      ).stdout.split("\n");
+    expect(offers(["op", "ledger", ""])).toContain(
+      "verify:check the hash chain and the signed checkpoints; names the first bad record",
+    );
+    expect(offers(["op", "inventory", "--format", ""])).toEqual(["yaml", "ini", "json", ""]);
+    expect(offers(["op", "apply", "--"])).toContain(
+      "--check:only report drift: exit 0 if the host matches, 2 if not",
+    );
+    expect(offers(["op", "apply", ""])).toContain("FILES");
+  });
+
+  it.runIf(has("fish"))("gives a fish script that fish parses and that completes", () => {
+    const file = join(scratch, "op.fish");
+    writeFileSync(file, completionScript("fish", program()));
+    expect(spawnSync("fish", ["-n", file], { encoding: "utf8" }).status).toBe(0);
+    const offers = (line: string) =>
+      spawnSync("fish", ["-c", `source $argv[1]; complete -C '${line}'`, file], {
+        encoding: "utf8",
+      })
+        .stdout.split("\n")
+        .map((entry) => entry.split("\t")[0]);
+    expect(offers("op led")).toEqual(["ledger", ""]);
+    expect(offers("op ledger ")).toContain("rotate-key");
+    expect(offers("op inventory --format ")).toEqual(["ini", "json", "yaml", ""]);
+    expect(offers("op apply --ch")).toEqual(["--check", ""]);
+  });
 });
