@@ -238,6 +238,42 @@ describe("the Debian package in a clean Debian 12 container", () => {
     expect(inside("systemctl is-active op-apply.service").stdout.trim()).toBe("active");
   });
 
+  it("runs op-drift.service as /etc/default/op says: check, apply, or a refused mode", () => {
+    writeFileSync(join(scratch, "net.json"), stateFile);
+    ok(
+      run("incus", [
+        "file",
+        "push",
+        "--quiet",
+        join(scratch, "net.json"),
+        `${name}/etc/op/net.json`,
+      ]),
+    );
+    const mode = (drift: string) =>
+      ok(inside(`printf 'STATE_FILE=/etc/op/net.json\\nDRIFT_MODE=${drift}\\n' > /etc/default/op`));
+    const drift = () => {
+      const started = inside("systemctl start op-drift.service");
+      const status = ok(inside("systemctl show -P ExecMainStatus op-drift.service")).trim();
+      return { started: started.status, status };
+    };
+    mode("check");
+    expect(drift()).toEqual({ started: 0, status: "0" });
+    ok(inside(`nft delete table inet ${table}`));
+    // Drift found: the unit fails with op's exit 2, and nothing is corrected.
+    expect(drift()).toMatchObject({ status: "2" });
+    expect(drift().started).not.toBe(0);
+    expect(inside(`nft list table inet ${table}`).status).not.toBe(0);
+    mode("apply");
+    expect(drift()).toEqual({ started: 0, status: "0" });
+    ok(inside(`nft list table inet ${table}`));
+    mode("fix-it");
+    expect(drift()).toMatchObject({ status: "64" });
+    expect(ok(inside("journalctl -u op-drift.service -n 5 --no-pager"))).toContain(
+      "DRIFT_MODE=fix-it in /etc/default/op: must be check or apply",
+    );
+    mode("check");
+  });
+
   it("has units that systemd-analyze verifies", () => {
     const verified = inside(
       "cd /lib/systemd/system && systemd-analyze verify --man=no op-apply.service op-drift.service op-drift.timer op-watch.service",
@@ -261,9 +297,12 @@ describe("the Debian package in a clean Debian 12 container", () => {
     const upgrade = rebuiltAs(deb, "99.0.0-1");
     ok(run("incus", ["file", "push", "--quiet", upgrade, `${name}/root/op-new.deb`]));
     ok(inside("dpkg -i /root/op-new.deb"));
-    expect(ok(inside("dpkg-query -W op"))).toBe("op\t99.0.0-1");
+    expect(ok(inside("dpkg-query -W op"))).toBe("op\t99.0.0-1\n");
     expect(records()).toBe(before);
     expect(ok(inside("sha256sum /etc/op/ledger.key"))).toBe(key);
+    expect(ok(inside("cat /etc/default/op"))).toBe(
+      "STATE_FILE=/etc/op/net.json\nDRIFT_MODE=check\n",
+    );
     expect(ok(inside("cat /etc/op/state.json"))).toBe(
       readFileSync(join(scratch, "state.json"), "utf8"),
     );
