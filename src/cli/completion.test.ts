@@ -125,13 +125,15 @@ describe("op completion", () => {
         ],
         { encoding: "utf8" },
       ).stdout.split("\n");
-    expect(offers(["op", "ledger", ""])).toContain(
-      "verify:check the hash chain and the signed checkpoints; names the first bad record",
-    );
+    // name:description, the description being the command's or option's own help line.
+    const names = (words: string[]) => offers(words).map((line) => line.split(":")[0]);
+    const show = program()
+      .commands.find((command) => command.name() === "ledger")
+      ?.commands.find((command) => command.name() === "show");
+    expect(offers(["op", "ledger", ""])).toContain(`show:${show?.description()}`);
+    expect(names(["op", "ledger", ""])).toContain("verify");
     expect(offers(["op", "inventory", "--format", ""])).toEqual(["yaml", "ini", "json", ""]);
-    expect(offers(["op", "apply", "--"])).toContain(
-      "--check:only report drift: exit 0 if the host matches, 2 if not",
-    );
+    expect(names(["op", "apply", "--"])).toEqual(expect.arrayContaining(["--check", "--plugin"]));
     expect(offers(["op", "apply", ""])).toContain("FILES");
   });
 
