@@ -110,9 +110,9 @@ Description: declarative state reconciler for Linux hosts
  corrects every 10 minutes (/etc/default/op).
  .
  Upgrades keep the ledger (/var/lib/op/ledger), its key (/etc/op/ledger.key)
- and the state file. Purging removes the state file, /etc/default/op and the
- cache, but KEEPS the ledger and its key: they are the audit trail of what op
- did to the host. Remove them by hand if you mean to.
+ and the state file. Purging removes the state file, /etc/default/op, the
+ cache and the status document, but KEEPS the ledger and its key: they are the
+ audit trail of what op did to the host. Remove them by hand if you mean to.
 EOF
 
 mkdir -p "$out"

@@ -249,8 +249,12 @@ describe("the Debian package in a clean Debian 12 container", () => {
         `${name}/etc/op/net.json`,
       ]),
     );
-    const mode = (drift: string) =>
-      ok(inside(`printf 'STATE_FILE=/etc/op/net.json\\nDRIFT_MODE=${drift}\\n' > /etc/default/op`));
+    const mode = (drift: string, metrics = "") =>
+      ok(
+        inside(
+          `printf 'STATE_FILE=/etc/op/net.json\\nDRIFT_MODE=${drift}\\nMETRICS_FILE=${metrics}\\n' > /etc/default/op`,
+        ),
+      );
     const drift = () => {
       const started = inside("systemctl start op-drift.service");
       const status = ok(inside("systemctl show -P ExecMainStatus op-drift.service")).trim();
@@ -263,9 +267,11 @@ describe("the Debian package in a clean Debian 12 container", () => {
     expect(drift()).toMatchObject({ status: "2" });
     expect(drift().started).not.toBe(0);
     expect(inside(`nft list table inet ${table}`).status).not.toBe(0);
-    mode("apply");
+    mode("apply", "/root/op.prom");
     expect(drift()).toEqual({ started: 0, status: "0" });
     ok(inside(`nft list table inet ${table}`));
+    // The metrics op-drift was told to write, with this run counted.
+    expect(ok(inside("cat /root/op.prom"))).toMatch(/^op_runs_total\{mode="apply"\} [1-9]/m);
     mode("fix-it");
     expect(drift()).toMatchObject({ status: "64" });
     expect(ok(inside("journalctl -u op-drift.service -n 5 --no-pager"))).toContain(
@@ -301,7 +307,7 @@ describe("the Debian package in a clean Debian 12 container", () => {
     expect(records()).toBe(before);
     expect(ok(inside("sha256sum /etc/op/ledger.key"))).toBe(key);
     expect(ok(inside("cat /etc/default/op"))).toBe(
-      "STATE_FILE=/etc/op/net.json\nDRIFT_MODE=check\n",
+      "STATE_FILE=/etc/op/net.json\nDRIFT_MODE=check\nMETRICS_FILE=\n",
     );
     expect(ok(inside("cat /etc/op/state.json"))).toBe(
       readFileSync(join(scratch, "state.json"), "utf8"),
@@ -310,7 +316,8 @@ describe("the Debian package in a clean Debian 12 container", () => {
     ok(inside("op apply /etc/op/state.json --check --plugin network --plugin nftables"));
   });
 
-  it("purges the program and its conffiles but keeps the ledger and its key", () => {
+  it("purges the program, its conffiles and the status, but keeps the ledger and its key", () => {
+    ok(inside("test -f /var/lib/op/status.json"));
     const purged = inside("dpkg --purge op");
     expect(purged.status, purged.stderr).toBe(0);
     expect(purged.stderr).toContain("purge keeps the ledger");
@@ -319,5 +326,6 @@ describe("the Debian package in a clean Debian 12 container", () => {
       expect.arrayContaining(["ledger.key", "ledger"]),
     );
     expect(inside("test -e /etc/op/state.json || echo gone").stdout.trim()).toBe("gone");
+    expect(inside("test -e /var/lib/op/status.json || echo gone").stdout.trim()).toBe("gone");
   });
 });
