@@ -19,6 +19,7 @@ import { applyLxc } from "./apply.js";
 import { checkLxc } from "./check.js";
 import { diffLxc } from "./diff.js";
 import { ovsBridges, readOvs } from "./host.js";
+import { lxcIgnore } from "./ignore.js";
 import { reportImages } from "./images/report.js";
 import { reportNetworks } from "./networks/report.js";
 import { opDefaultDirectories } from "./paths.js";
@@ -167,6 +168,7 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
     );
     return { problems: problems.map(problemOf), warnings: warnings.map(problemOf) };
   },
+  ignore: lxcIgnore,
   query: queryLxc,
   // prepareLxc hashes the file's image tarballs first, then awaits the live state.
   normalise: async (section, ctx, file) => {

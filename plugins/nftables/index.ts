@@ -3,6 +3,7 @@ import { type LiveReport, liveLater, type Plugin } from "../../src/plugin.js";
 import type { ToolCheck } from "../../src/state/check.js";
 import { applyNftables } from "./apply.js";
 import { diffNftables } from "./diff.js";
+import { nftablesIgnore } from "./ignore.js";
 import { nftParserCheck, prepareNftables } from "./prepare.js";
 import { queryNftables } from "./query.js";
 import type { NftDesired, NftKinds, NftLive } from "./types.js";
@@ -34,6 +35,7 @@ export const nftablesPlugin: Plugin<NftDesired, NftLive, NftNormalised, NftKinds
   check: (section, path) => ({ problems: sectionProblems(section, path, false), warnings: [] }),
   // `op validate`: every rule through nft's own parser, in a throw-away namespace.
   checkWithTools: nftParserCheck,
+  ignore: nftablesIgnore,
   query: queryNftables,
   // prepareNftables checks the file's tables first, then awaits the live state (whose nft
   // version keys the normalised rules).

@@ -113,6 +113,14 @@ export async function validateCommand(
   return exitCodes.ok;
 }
 
+/** `op schema`: the whole file's schema, the plugin schemas bundled in (scripts/gen.mjs). */
+export async function schemaCommand(): Promise<number> {
+  // Loaded only here: the bundle is large and no other command needs it.
+  const { bundledSchema } = await import("../generated/bundle.js");
+  print(`${JSON.stringify(bundledSchema, null, 2)}\n`);
+  return exitCodes.ok;
+}
+
 export async function planCommand(
   file: string,
   options: GlobalOptions & { allowRestart?: boolean; plugin?: string[] },

@@ -173,6 +173,17 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     );
 
   program
+    .command("schema")
+    .description(
+      "print the JSON Schema of a whole state file, self-contained, for an editor's completion and checks",
+    )
+    .addHelpText(
+      "after",
+      examples("op schema > op.schema.json", "op schema | jq '.definitions | keys'"),
+    )
+    .action(run(async () => (await commands()).schemaCommand()));
+
+  program
     .command("query")
     .description("show the live state each plugin sees")
     .option("--plugin <name>", "only this plugin")
