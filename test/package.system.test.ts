@@ -147,6 +147,8 @@ describe("the Debian package in a clean Debian 12 container", () => {
     // The startup snapshot path (any command but --version) and the modules path.
     expect(ok(inside("op --help"))).toContain("completion");
     expect(ok(inside("OP_NO_SNAPSHOT=1 op --help"))).toContain("completion");
+    // Compiled in, not read from the repository's schemas/.
+    expect(JSON.parse(ok(inside("op schema"))).title).toBe("StateFile");
     expect(ok(inside("man -w op 2>/dev/null || ls /usr/share/man/man1/op.1.gz"))).toContain("op.1");
     expect(ok(inside("bash -n /usr/share/bash-completion/completions/op && echo parsed"))).toBe(
       "parsed\n",
