@@ -104,7 +104,8 @@ describe("op completion", () => {
     expect(bashOffers(script, ["op", "doctor", join(scratch, "host-")])).toEqual([]);
   });
 
-  // zsh and fish are not on every machine (scripts/setup.sh does not install them).
+  // zsh and fish are installed by `scripts/setup.sh --tests` (so CI runs these); a machine
+  // set up without --tests may lack them.
   const has = (shell: string) => spawnSync(shell, ["-c", "true"]).status === 0;
 
   it.runIf(has("zsh"))("gives a zsh script that zsh parses and that completes", () => {
