@@ -16,6 +16,7 @@ import "../engine/dag.js";
 import "../ledger/index.js";
 import "../cli/commands.js";
 import "../cli/doctor.js";
+import "../cli/watch.js";
 import { exitWith, prepareCli } from "../cli/run.js";
 import type { PluginRegistry } from "../registry.js";
 import { warmUp } from "./warmup.js";

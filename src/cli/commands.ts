@@ -132,7 +132,7 @@ function stateDirOf(file: string): { stateDir?: string } {
 }
 
 /** What the engine needs of the outside world for one run of `file`. */
-function runDeps(
+export function runDeps(
   file: string,
   options: ApplyOptions,
   registry: PluginRegistry,

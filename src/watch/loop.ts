@@ -65,7 +65,7 @@ export interface WatchOptions {
   run(request: WatchRunRequest): Promise<WatchRunResult>;
   log: WatchLog;
   /** Called once when a resource becomes flapping (the CLI records it in the ledger). */
-  onFlapping?(resource: ResourceId, corrections: number): Promise<void>;
+  onFlapping?(resource: RunChange, corrections: number): Promise<void>;
   scheduler?: SchedulerLike;
   /** For the resync's jitter; tests fix it. */
   random?: () => number;
@@ -310,7 +310,7 @@ export function startWatch(options: WatchOptions): Watch {
     for (const arrived of held) accept(arrived);
   };
 
-  const markFlapping = (resource: ResourceId) => {
+  const markFlapping = (resource: RunChange) => {
     const corrections = flapOptions.count;
     log("flapping", {
       plugin: resource.plugin,
