@@ -1,6 +1,7 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { OpError } from "./errors.js";
-import { createRunner } from "./exec.js";
+import { createRunner, followLines } from "./exec.js";
 import { isOutcomeUnknown } from "./outcome.js";
 
 describe("createRunner", () => {
@@ -88,5 +89,50 @@ describe("createRunner", () => {
       if (saved === undefined) delete process.env.GLIBC_TUNABLES;
       else process.env.GLIBC_TUNABLES = saved;
     }
+  });
+});
+
+describe("followLines", () => {
+  /** The lines a command printed, and the error its stream ended with. */
+  function follow(command: string, args: string[]): Promise<{ lines: string[]; error: unknown }> {
+    const lines: string[] = [];
+    return new Promise((resolve) => {
+      followLines(command, args).subscribe({
+        next: (line) => lines.push(line),
+        error: (error: unknown) => resolve({ lines, error }),
+      });
+    });
+  }
+
+  it("passes whole lines across chunks and errors, naming the command, when it exits", async () => {
+    const { lines, error } = await follow("sh", [
+      "-c",
+      "printf 'a\\nb'; sleep 0.05; printf 'c\\n'; echo gone >&2; exit 4",
+    ]);
+    expect(lines).toEqual(["a", "bc"]);
+    expect((error as OpError).message).toMatch(/^sh -c .* stopped \(4\): gone$/);
+  });
+
+  it("says which tool is missing", async () => {
+    const { error } = await follow("op-no-such-tool", []);
+    expect((error as OpError).code).toBe("tool-missing");
+  });
+
+  it("kills the command on unsubscribe", async () => {
+    const subscription = followLines("sleep", ["30"]).subscribe({ error: () => {} });
+    const sleeping = () =>
+      readdirSync("/proc")
+        .filter((pid) => /^\d+$/.test(pid))
+        .filter((pid) => {
+          try {
+            const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+            return / \(sleep\) \S+ (\d+) /.exec(stat)?.[1] === String(process.pid);
+          } catch {
+            return false;
+          }
+        });
+    expect(sleeping()).toHaveLength(1);
+    subscription.unsubscribe();
+    await expect.poll(sleeping).toEqual([]);
   });
 });

@@ -13,6 +13,7 @@ import { closeSync, constants, fstatSync, openSync, readSync, unlinkSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
+import { Observable } from "rxjs";
 import { OpError } from "./errors.js";
 import { commandEnvironment } from "./host/settings.js";
 import { OutcomeUnknown } from "./outcome.js";
@@ -205,4 +206,96 @@ async function spawnCollect(
       });
     });
   });
+}
+
+/** The longest line `followLines` passes on; a longer one is dropped whole (a monitor's lines are short). */
+export const maxFollowedLineChars = 64 * 1024;
+
+/**
+ * A long-running command's standard output as lines (`ip monitor`, `nft -j monitor`): the
+ * command starts on subscribe and is killed on unsubscribe, so no process outlives its
+ * listener. Its output is always read, never paused: a monitor that is not read fills its pipe
+ * and the kernel drops its events. The stream errors when the command exits or cannot start.
+ */
+export function followLines(
+  command: string,
+  args: readonly string[],
+  options: { netns?: string } = {},
+): Observable<string> {
+  const [file, argv] =
+    options.netns === undefined
+      ? [command, args]
+      : ["ip", ["netns", "exec", options.netns, command, ...args]];
+  return new Observable<string>((subscriber) => {
+    trace(`follow ${command} ${args.join(" ")}`);
+    const child = spawn(file, argv, {
+      env: commandEnvironment(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stopped = false;
+    const stderr: string[] = [];
+    const lines = lineSplitter(maxFollowedLineChars);
+    child.stdout.setEncoding("utf8");
+    child.stderr.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => {
+      for (const line of lines(chunk)) subscriber.next(line);
+    });
+    // Only the start of stderr is kept: enough to say why it stopped.
+    child.stderr.on("data", (chunk: string) => {
+      if (stderr.join("").length < 4096) stderr.push(chunk);
+    });
+    child.on("error", (error: NodeJS.ErrnoException) => {
+      if (stopped) return;
+      subscriber.error(
+        error.code === "ENOENT"
+          ? new OpError("tool-missing", `${command} is not installed or not on PATH`, {
+              hint: "run `op doctor` to see what the host lacks",
+            })
+          : new OpError("command-failed", `could not run ${command}: ${error.message}`),
+      );
+    });
+    child.on("close", (code, signal) => {
+      if (stopped) return;
+      const said = stderr.join("").trim().slice(0, 500);
+      subscriber.error(
+        new OpError(
+          "command-failed",
+          `${command} ${args.join(" ")} stopped (${code ?? signal})${said ? `: ${said}` : ""}`,
+        ),
+      );
+    });
+    return () => {
+      stopped = true;
+      // `ip netns exec` execs the command itself, so this pid is the monitor's.
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      trace(`unfollow ${command}`);
+    };
+  });
+}
+
+/**
+ * Cuts a stream of text into lines; fed each chunk in turn, it returns the lines that chunk
+ * completed. A line longer than `maxChars` characters is dropped up to its end, so hostile or broken
+ * output cannot grow the buffer without bound.
+ */
+export function lineSplitter(maxChars: number): (chunk: string) => string[] {
+  let buffer = "";
+  let skipping = false;
+  return (chunk) => {
+    const parts = (buffer + chunk).split("\n");
+    buffer = parts.pop() ?? "";
+    const lines: string[] = [];
+    for (const part of parts) {
+      if (skipping) skipping = false;
+      else if (part.length <= maxChars) lines.push(part);
+    }
+    if (skipping && parts.length === 0) {
+      // Still inside the line being dropped.
+      buffer = "";
+    } else if (buffer.length > maxChars) {
+      buffer = "";
+      skipping = true;
+    }
+    return lines;
+  };
 }

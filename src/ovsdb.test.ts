@@ -175,4 +175,81 @@ describe("openOvsdb", () => {
       session.close();
     }
   });
+
+  it("monitors: answers with the rows now, then hands each update notification on", async () => {
+    let monitorRequest: unknown[] = [];
+    const path = await fakeServer((request, socket) => {
+      if (request.method !== "monitor") return;
+      monitorRequest = request.params;
+      const monitorId = request.params[1];
+      socket.write(
+        JSON.stringify({
+          id: request.id,
+          result: { Bridge: { u1: { new: { name: "br0" } } } },
+          error: null,
+        }),
+      );
+      // An update for another monitor id is not this one's.
+      socket.write(JSON.stringify({ id: null, method: "update", params: [99, { Bridge: {} }] }));
+      socket.write(
+        JSON.stringify({
+          id: null,
+          method: "update",
+          params: [monitorId, { Bridge: { u1: { old: { name: "br0" } } } }],
+        }),
+      );
+    });
+    const session = await openOvsdb(path, "hint");
+    try {
+      const updates: unknown[] = [];
+      let seen = () => {};
+      const arrived = new Promise<void>((resolve) => {
+        seen = resolve;
+      });
+      const initial = await session.monitor(
+        "Open_vSwitch",
+        { Bridge: { columns: ["name"] } },
+        {
+          onUpdate: (update) => {
+            updates.push(update);
+            seen();
+          },
+          onLost: () => {},
+        },
+      );
+      expect(initial).toEqual({ Bridge: { u1: { new: { name: "br0" } } } });
+      expect(monitorRequest[0]).toBe("Open_vSwitch");
+      expect(monitorRequest[2]).toEqual({ Bridge: { columns: ["name"] } });
+      await arrived;
+      expect(updates).toEqual([{ Bridge: { u1: { old: { name: "br0" } } } }]);
+    } finally {
+      session.close();
+    }
+  });
+
+  it("tells a monitor when the connection is lost, and not when the session is closed", async () => {
+    const sockets: Socket[] = [];
+    const path = await fakeServer((request, socket) => {
+      sockets.push(socket);
+      socket.write(JSON.stringify({ id: request.id, result: {}, error: null }));
+    });
+    const dropped = await openOvsdb(path, "start it");
+    const loss = new Promise<OpError>((resolve) => {
+      void dropped.monitor("Open_vSwitch", {}, { onUpdate: () => {}, onLost: resolve });
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    await expect.poll(() => sockets.length).toBe(1);
+    sockets[0]?.destroy();
+    expect((await loss).message).toContain("the connection closed");
+    dropped.close();
+
+    const closed = await openOvsdb(path, "start it");
+    const losses: OpError[] = [];
+    await closed.monitor("Open_vSwitch", {}, { onUpdate: () => {}, onLost: (e) => losses.push(e) });
+    const serverSide = new Promise((resolve) => sockets[1]?.on("close", resolve));
+    closed.close();
+    await serverSide;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(losses).toEqual([]);
+  });
 });

@@ -40,8 +40,26 @@ export interface OvsdbSession {
     operations: readonly OvsdbOperation[],
     options?: { timeoutMs?: number },
   ): Promise<OvsdbResult[]>;
+  /**
+   * A `monitor` (RFC 7047 §4.1.5) of the columns named of each table: resolves with the rows as
+   * they are now; each later change comes to `onUpdate` as an `update` notification's table
+   * updates, until the session closes, which `onLost` hears (once) unless `close()` ended it.
+   */
+  monitor(
+    database: string,
+    tables: Readonly<Record<string, { columns?: readonly string[] }>>,
+    handlers: { onUpdate: (updates: OvsdbTableUpdates) => void; onLost: (error: OpError) => void },
+  ): Promise<OvsdbTableUpdates>;
   close(): void;
 }
+
+/** A row's change: `old` and `new` hold the columns that changed (absent: inserted / deleted). */
+export interface OvsdbRowUpdate {
+  old?: Record<string, unknown>;
+  new?: Record<string, unknown>;
+}
+/** Table name → row uuid → its change (RFC 7047 §4.1.6 table-updates). */
+export type OvsdbTableUpdates = Record<string, Record<string, OvsdbRowUpdate>>;
 
 export interface OvsdbOptions {
   /** How long a connection or request may take before it fails (default 10 s). */
@@ -86,6 +104,17 @@ export function openOvsdb(
     const splitter = jsonStreamSplitter();
     let nextId = 0;
     let opened = false;
+    let closing = false;
+    /** Monitor id (a number, sent as the monitor's json-value) → its handlers. */
+    const monitors = new Map<
+      number,
+      { onUpdate: (updates: OvsdbTableUpdates) => void; onLost: (error: OpError) => void }
+    >();
+    const loseMonitors = (error: OpError) => {
+      const lostOnes = [...monitors.values()];
+      monitors.clear();
+      if (!closing) for (const monitor of lostOnes) monitor.onLost(error);
+    };
 
     const failAll = (error: unknown) => {
       for (const entry of pending.values()) {
@@ -114,16 +143,24 @@ export function openOvsdb(
             ? "connection refused (ovsdb-server is not running)"
             : error.message;
       if (!opened) rejectOpen(unavailable(why));
-      else failAll(sentAndLost(unavailable(why)));
+      else {
+        failAll(sentAndLost(unavailable(why)));
+        loseMonitors(unavailable(why));
+      }
     });
     // Requests already sent may have been committed: their outcome is unknown.
-    socket.on("close", () => failAll(sentAndLost(unavailable("the connection closed"))));
+    socket.on("close", () => {
+      failAll(sentAndLost(unavailable("the connection closed")));
+      loseMonitors(unavailable("the connection closed"));
+    });
     socket.on("data", (chunk: string) => {
       let messages: Message[];
       try {
         messages = splitter(chunk) as Message[];
       } catch (error) {
-        failAll(unavailable(`it sent something that is not JSON (${String(error)})`));
+        const garbled = unavailable(`it sent something that is not JSON (${String(error)})`);
+        failAll(garbled);
+        loseMonitors(garbled);
         socket.destroy();
         return;
       }
@@ -131,6 +168,13 @@ export function openOvsdb(
         // The server's keep-alive: answered, or it drops the connection.
         if (message.method === "echo") {
           socket.write(JSON.stringify({ id: message.id, result: message.params, error: null }));
+          continue;
+        }
+        if (message.method === "update") {
+          const [monitorId, updates] = Array.isArray(message.params) ? message.params : [];
+          const monitor = typeof monitorId === "number" ? monitors.get(monitorId) : undefined;
+          if (monitor && updates && typeof updates === "object")
+            monitor.onUpdate(updates as OvsdbTableUpdates);
           continue;
         }
         const entry = typeof message.id === "number" ? pending.get(message.id) : undefined;
@@ -184,7 +228,22 @@ export function openOvsdb(
         }
         return results;
       },
+      async monitor(database, tables, handlers) {
+        const monitorId = nextId++;
+        monitors.set(monitorId, handlers);
+        try {
+          return (await request(
+            "monitor",
+            [database, monitorId, tables],
+            timeoutMs,
+          )) as OvsdbTableUpdates;
+        } catch (error) {
+          monitors.delete(monitorId);
+          throw error;
+        }
+      },
       close() {
+        closing = true;
         socket.end();
         socket.destroy();
       },

@@ -14,7 +14,8 @@ import { ovsOwnerKeys } from "./types.js";
 
 const database = openVswitchDatabase;
 
-const columns = {
+/** The columns the plugin reads of each table (the watch monitors the same ones). */
+export const ovsColumns = {
   Bridge: ["_uuid", "name", "ports", "external_ids", "datapath_type", "other_config"],
   Port: ["_uuid", "name", "interfaces", "tag", "external_ids"],
   Interface: ["_uuid", "name", "type", "mtu_request", "mac", "error", "external_ids"],
@@ -29,7 +30,7 @@ export async function readOvs(ovs: OvsHost, netns: string | undefined): Promise<
   const reach = ovs.reach(netns);
   if (!reach.here) return { available: false, reason: reach.reason };
   try {
-    return { available: true, bridges: parseOvsRows(await ovs.select(columns)) };
+    return { available: true, bridges: parseOvsRows(await ovs.select(ovsColumns)) };
   } catch (error) {
     return {
       available: false,
