@@ -173,9 +173,11 @@ function resultOf(report: RunReport): WatchRunResult {
   };
 }
 
+/** An error on one log line: its message, every detail (a file's problems), its hint. */
 function errorText(error: unknown): string {
-  if (error instanceof OpError && error.hint) return `${error.message} (${error.hint})`;
-  return messageOf(error);
+  if (!(error instanceof OpError)) return messageOf(error);
+  const details = error.details.length > 0 ? `: ${error.details.join("; ")}` : "";
+  return `${error.message}${details}${error.hint ? ` (${error.hint})` : ""}`;
 }
 
 /**
