@@ -112,13 +112,19 @@ export async function watchCommand(
   const reload = async () => {
     try {
       const next = await readStateFile(file);
-      await deps.checkFile(next, file);
+      const checked = await deps.checkFile(next, file);
       if (JSON.stringify(next) === JSON.stringify(parsed)) {
         log("reload", { file, changed: false });
         return;
       }
       parsed = next;
-      log("reload", { file, changed: true });
+      const added = [...checked.document.sections.keys()].filter((p) => !plugins.includes(p));
+      log("reload", {
+        file,
+        changed: true,
+        // The sources were chosen at start: these plugins' drift waits for a resync.
+        "without-events": added.length > 0 ? added : undefined,
+      });
       watch.reload();
     } catch (error) {
       log("reload-refused", { file, error: errorText(error), keeping: "the file read before" });
