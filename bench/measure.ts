@@ -72,6 +72,7 @@ export function isolatedEnv(dir: string): NodeJS.ProcessEnv {
     OP_LEDGER_KEY: join(dir, "ledger.key"),
     OP_LOCK: join(dir, "op.lock"),
     OP_CACHE_DIR: join(dir, "cache"),
+    OP_STATUS: join(dir, "status.json"),
   };
 }
 

@@ -18,3 +18,5 @@ echo; echo "==> op ledger log --limit 10"
 $op ledger log --limit 10
 echo; echo "==> op ledger verify"
 $op ledger verify
+echo; echo "==> op status"
+$op status

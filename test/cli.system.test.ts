@@ -59,6 +59,7 @@ describe("op without a host", () => {
       ["query"],
       ["validate"],
       ["doctor"],
+      ["status"],
       ["ledger"],
       ["ledger", "verify"],
     ]) {
@@ -317,11 +318,12 @@ describe("op on nftables in a namespace", () => {
     expect(apply.status, apply.stderr).toBe(0);
     expect(ruleset()).not.toContain("9999");
     expect(op(["apply", file, "--check"]).status).toBe(0);
+    // Each check that found the drift recorded it (issue 16); the clean one after, nothing.
     expect(
       ledgerRecords()
         .filter((r) => r.action === "modify")
         .map((r) => r.status),
-    ).toEqual(["intent", "ok"]);
+    ).toEqual(["drift", "drift", "intent", "ok"]);
   });
 
   it("rejects a broken rule before touching the host or the ledger", () => {
@@ -477,7 +479,10 @@ describe("the host lock", () => {
     expect(result.status).toBe(75);
     expect(result.stderr).toContain(`pid ${holder.pid}`);
     expect(ruleset()).toBe("");
-    // --check only reads, so it does not wait for the lock.
-    expect(op(["apply", stateFile("s.json", [table(["accept"])]), "--check"]).status).toBe(2);
+    // --check takes the lock too (it records drift, and a read taken while another apply
+    // changes the host would be a lie): refused the same way, recording nothing.
+    const check = op(["apply", stateFile("s.json", [table(["accept"])]), "--check"]);
+    expect(check.status).toBe(75);
+    expect(check.stderr).toContain(`pid ${holder.pid}`);
   });
 });

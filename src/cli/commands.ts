@@ -11,6 +11,7 @@ import {
   type ActionOutcome,
   type RunDeps,
   type RunEvent,
+  type RunMode,
   type RunReport,
   reconcile,
 } from "../engine/run.js";
@@ -171,6 +172,8 @@ export interface ApplyOptions extends GlobalOptions {
   concurrency?: number;
   allowUplink?: boolean;
   allowRestart?: boolean;
+  /** Prometheus textfile metrics written after the run (src/status/metrics.ts). */
+  metricsFile?: string;
 }
 
 /** How long the actions in flight may take to finish after a first SIGINT/SIGTERM. */
@@ -181,6 +184,75 @@ export async function applyCommand(
   options: ApplyOptions,
   registry: PluginRegistry,
 ): Promise<number> {
+  // A metrics file that cannot be written is refused before the run, not after it.
+  if (options.metricsFile !== undefined) {
+    const { checkMetricsPath } = await import("../status/metrics.js");
+    checkMetricsPath(options.metricsFile);
+  }
+  const started = Date.now();
+  let report: RunReport | undefined;
+  const done = (finished: RunReport) => {
+    report = finished;
+  };
+  const mode = options.check ? "check" : "apply";
+  const note = (exit: number, error?: unknown) =>
+    noteRun(file, options, { mode, started, exit, report, error });
+  let exit: number;
+  try {
+    exit = await applyOrCheck(file, options, registry, done);
+  } catch (error) {
+    await note(error instanceof OpError ? error.exitCode : 70, error);
+    throw error;
+  }
+  await note(exit);
+  return exit;
+}
+
+/**
+ * Adds the run to the status document (and the metrics file). A status that cannot be
+ * written is said on stderr and does not change the run's exit code: the host was changed
+ * (or checked) and the ledger says so either way. `op watch` notes each of its runs too.
+ */
+export async function noteRun(
+  file: string,
+  options: ApplyOptions,
+  run: { mode: RunMode; started: number; exit: number; report?: RunReport; error?: unknown },
+): Promise<void> {
+  try {
+    const { recordRun, runSummary } = await import("../status/index.js");
+    const ledgerRecords =
+      options.metricsFile === undefined ? undefined : await ledgerSize(paths(options));
+    recordRun(options.settings, runSummary({ ...run, file }), {
+      ...(options.metricsFile === undefined ? {} : { metricsFile: options.metricsFile }),
+      ...(ledgerRecords === undefined ? {} : { ledgerRecords }),
+    });
+  } catch (error) {
+    process.stderr.write(`op: warning: the run's status was not recorded: ${messageOf(error)}\n`);
+  }
+}
+
+/** The ledger's size, read through a view (no wait on a run that has it open); none: undefined. */
+export async function ledgerSize(where: Paths): Promise<number | undefined> {
+  if (!ledgerIsThere(where.ledgerDir)) return undefined;
+  const { Ledger } = await import("../ledger/index.js");
+  const ledger = await Ledger.open(where.ledgerDir, {
+    keyFile: where.keyFile,
+    create: false,
+    view: true,
+  });
+  try {
+    return await ledger.size();
+  } finally {
+    await ledger.close();
+  }
+}
+
+async function applyOrCheck(
+  file: string,
+  options: ApplyOptions,
+  registry: PluginRegistry,
+  done: (report: RunReport) => void,
+): Promise<number> {
   const parsed = await readStateFile(file);
   const deps = runDeps(file, options, registry, {
     allowUplink: options.allowUplink ?? false,
@@ -188,9 +260,15 @@ export async function applyCommand(
   });
 
   if (options.check) {
-    const report = await reconcile({ mode: "check", file, parsed }, deps);
+    const report = await reconcile({ mode: "check", file, parsed, recordDrift: true }, deps);
+    done(report);
     const drift = report.actions.length > 0;
-    showPlan(report, options, { drift });
+    showPlan(report, options, { drift, ...(report.run === undefined ? {} : { run: report.run }) });
+    if (!options.json && report.run !== undefined) {
+      print(
+        `Drift recorded in the ledger: ${report.actions.length} drift record(s), run ${report.run}.\n`,
+      );
+    }
     return drift ? exitCodes.drift : exitCodes.ok;
   }
 
@@ -210,6 +288,7 @@ export async function applyCommand(
       },
       { ...deps, onEvent: (event) => showProgress(event, options, interrupt) },
     );
+    done(report);
     return renderApply(report, options, interrupt.received);
   } finally {
     interrupt.dispose();
@@ -452,7 +531,7 @@ export async function openLedger(where: Paths, create: boolean): Promise<Ledger>
 }
 
 /** A ledger is there: a file in its directory, or its checkpoint log. */
-function ledgerIsThere(dir: string): boolean {
+export function ledgerIsThere(dir: string): boolean {
   try {
     if (readdirSync(dir).length > 0) return true;
   } catch {

@@ -26,4 +26,24 @@ describe("op ledger log lines", () => {
       "    20  2026-12-01T10:00:00.000Z  3df1a2b4  settled #12  create  lxc ct100",
     );
   });
+
+  it("show drift and flapping records as observations, with the fields a drift names", () => {
+    const changes = [
+      { path: "chains.input.policy", before: "accept", after: "drop" },
+      { path: "mtu", before: 1500, after: 9000 },
+    ];
+    expect(renderRecord(record({ status: "drift", action: "modify", changes }))).toBe(
+      "    12  2026-12-01T10:00:00.000Z  3df1a2b4  DRIFT    modify  lxc ct100  differs: chains.input.policy, mtu",
+    );
+    expect(renderRecord(record({ status: "drift", changes: { after: { name: "ct100" } } }))).toBe(
+      "    12  2026-12-01T10:00:00.000Z  3df1a2b4  DRIFT    create  lxc ct100",
+    );
+    expect(
+      renderRecord(
+        record({ status: "flapping", action: "modify", error: "reverted 5 times in 2m" }),
+      ),
+    ).toBe(
+      "    12  2026-12-01T10:00:00.000Z  3df1a2b4  FLAPPING  modify  lxc ct100  reverted 5 times in 2m",
+    );
+  });
 });

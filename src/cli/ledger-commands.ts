@@ -7,18 +7,38 @@ import type { LedgerRecord } from "../ledger/index.js";
 import type { GlobalOptions } from "./commands.js";
 
 /**
- * One line of `op ledger log`. `unknown` (op could not tell whether the host changed) and
- * `settled` (a later run closed an intent, naming it) stand out from ok and failed.
+ * One line of `op ledger log`. `unknown` (op could not tell whether the host changed),
+ * `settled` (a later run closed an intent, naming it), `DRIFT` (a check found the resource
+ * differing and changed nothing) and `FLAPPING` (the watch stopped enforcing it) stand out
+ * from ok and failed; a drift line says which fields differ.
  */
 export function renderRecord(record: LedgerRecord): string {
   const status =
-    record.status === "unknown"
-      ? "UNKNOWN"
-      : record.status === "settled"
-        ? `settled #${record.settles}`
+    record.status === "settled"
+      ? `settled #${record.settles}`
+      : loud.has(record.status)
+        ? record.status.toUpperCase()
         : record.status;
-  const error = record.error ? `  ${record.error}` : "";
-  return `${String(record.seq).padStart(6)}  ${record.time}  ${record.run.slice(0, 8)}  ${status.padEnd(7)}  ${record.action.padEnd(6)}  ${record.plugin} ${record.target}${error}`;
+  const detail = record.error
+    ? `  ${record.error}`
+    : record.status === "drift"
+      ? driftDetail(record.changes)
+      : "";
+  return `${String(record.seq).padStart(6)}  ${record.time}  ${record.run.slice(0, 8)}  ${status.padEnd(7)}  ${record.action.padEnd(6)}  ${record.plugin} ${record.target}${detail}`;
+}
+
+/** Statuses that are not a step's outcome and must not be read as one. */
+const loud = new Set<LedgerRecord["status"]>(["unknown", "drift", "flapping"]);
+
+/** The fields a modify's drift names (paths only: the values are in `op ledger show`). */
+function driftDetail(changes: unknown): string {
+  if (!Array.isArray(changes)) return "";
+  const paths = changes.flatMap((change) =>
+    typeof (change as { path?: unknown })?.path === "string"
+      ? [(change as { path: string }).path]
+      : [],
+  );
+  return paths.length === 0 ? "" : `  differs: ${paths.join(", ")}`;
 }
 
 /**

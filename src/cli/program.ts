@@ -86,7 +86,7 @@ export function buildProgram(
       "after",
       `${examples("op plan state.json", "op apply state.json", "op apply state.json --check || echo drift", "op query --plugin nftables", "op ledger verify")}
 Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed,
-64 bad command line, 70 internal error (a bug), 75 another op apply holds the lock.`,
+64 bad command line, 70 internal error (a bug), 75 another op apply (or --check) holds the lock.`,
     );
 
   const run =
@@ -104,7 +104,10 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .command("apply")
     .description("apply FILE to the host: plan, change, verify, record in the ledger")
     .argument("<file>", "state file (JSON or YAML), or - to read it from stdin")
-    .option("--check", "only report drift: exit 0 if the host matches, 2 if not")
+    .option(
+      "--check",
+      "only report drift: exit 0 if the host matches, 2 if not (and record it in the ledger)",
+    )
     .addOption(
       new Option("--lock-timeout <seconds>", "wait this long for another op apply")
         .argParser(integer("--lock-timeout", 0, maxLockTimeout))
@@ -118,10 +121,17 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     )
     .option("--allow-uplink", "allow changes to the link carrying the default route")
     .option("--allow-restart", allowRestartHelp)
+    .addOption(
+      new Option(
+        "--metrics-file <path>",
+        "after the run, write Prometheus metrics there (node_exporter's textfile collector)",
+      ).argParser(path("--metrics-file")),
+    )
     .addHelpText(
       "after",
       examples(
         "op apply state.json",
+        "op apply state.json --check --metrics-file /var/lib/node_exporter/textfile/op.prom",
         "op apply state.json --check            # cron: exit 2 means drift",
         "op apply state.json --lock-timeout 60  # wait for a running apply",
         "op apply state.json --json",
@@ -270,6 +280,18 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .action(
       run(async (_o: unknown, command: Command) =>
         (await import("./doctor.js")).doctorCommand(globals(command), registry),
+      ),
+    );
+
+  program
+    .command("status")
+    .description(
+      "show the last run, last drift, last error, flapping resources and the ledger's head",
+    )
+    .addHelpText("after", examples("op status", "op status --json"))
+    .action(
+      run(async (_o: unknown, command: Command) =>
+        (await import("./status-command.js")).statusCommand(globals(command)),
       ),
     );
 

@@ -20,8 +20,17 @@ import {
   startWatch,
   type WatchRunRequest,
   type WatchRunResult,
+  watchDefaults,
 } from "../watch/loop.js";
-import { type ApplyOptions, openLedger, paths, runDeps } from "./commands.js";
+import {
+  type ApplyOptions,
+  exitCodes,
+  ledgerSize,
+  noteRun,
+  openLedger,
+  paths,
+  runDeps,
+} from "./commands.js";
 import { signalExitCode } from "./interrupt.js";
 
 /** What the entry gives the watch that src/ may not build itself (the sources need plugins' ids). */
@@ -53,6 +62,11 @@ export async function watchCommand(
       hint: "give the file's path: SIGHUP re-reads it from there",
     });
   }
+  // A metrics file that cannot be written is refused before the watch starts.
+  if (options.metricsFile !== undefined) {
+    const { checkMetricsPath } = await import("../status/metrics.js");
+    checkMetricsPath(options.metricsFile);
+  }
   const log = createLog(options.logFormat ?? "text", (line) => process.stderr.write(line));
   const deps = runDeps(file, options, registry, {
     allowUplink: options.allowUplink ?? false,
@@ -70,7 +84,9 @@ export async function watchCommand(
     lock: () => acquireLock(where.lockFile, { timeoutSeconds: lockTimeout }),
   };
 
+  // Each run is noted in the status document (and the metrics file) as `op apply`'s are.
   const run = async (request: WatchRunRequest): Promise<WatchRunResult> => {
+    const started = Date.now();
     try {
       const report = await reconcile(
         {
@@ -78,16 +94,23 @@ export async function watchCommand(
           file,
           parsed,
           exclude: request.exclude,
+          recordDrift: true,
           ...(request.plugins === undefined ? {} : { plugins: request.plugins }),
           ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         },
         watchDeps,
       );
+      await noteRun(file, options, { mode, started, exit: exitOf(report), report });
       return resultOf(report);
     } catch (error) {
+      const exit = error instanceof OpError ? error.exitCode : 70;
+      await noteRun(file, options, { mode, started, exit, error });
       return { corrected: [], failed: [], drift: [], error: errorText(error) };
     }
   };
+  const status = statusSeam(options, where, log);
+  // Flapping marks are this watch's own: a new watch (or a changed file) starts without them.
+  await status.clearFlapping();
 
   const sources = seams?.sources(plugins, options.settings) ?? [];
   log("start", {
@@ -103,8 +126,10 @@ export async function watchCommand(
     sources,
     run,
     log,
-    onFlapping: (resource, corrections) =>
-      recordFlapping(where, lockTimeout, resource, corrections, log),
+    onFlapping: async (resource, corrections) => {
+      await recordFlapping(where, lockTimeout, resource, corrections, log);
+      await status.setFlapping(resource, corrections);
+    },
     ...(options.debounce === undefined ? {} : { debounceMs: options.debounce }),
     ...(options.resync === undefined ? {} : { resyncMs: options.resync * 60_000 }),
   });
@@ -125,6 +150,7 @@ export async function watchCommand(
         // The sources were chosen at start: these plugins' drift waits for a resync.
         "without-events": added.length > 0 ? added : undefined,
       });
+      await status.clearFlapping();
       watch.reload();
     } catch (error) {
       log("reload-refused", { file, error: errorText(error), keeping: "the file read before" });
@@ -150,6 +176,55 @@ export async function watchCommand(
 }
 
 const stopSignals: NodeJS.Signals[] = ["SIGTERM", "SIGINT"];
+
+/** A run's exit code as `op apply` (or `--check`) would have given it, for the status. */
+function exitOf(report: RunReport): number {
+  if (report.mode === "check") return report.actions.length > 0 ? exitCodes.drift : exitCodes.ok;
+  return report.error?.exitCode ?? exitCodes.ok;
+}
+
+/**
+ * The status document's flapping marks (and the metrics file with them). Like a run's note, a
+ * status that cannot be written is logged and does not stop the watch.
+ */
+function statusSeam(options: WatchOptions, where: ReturnType<typeof paths>, log: WatchLog) {
+  const recordOptions = async () => {
+    if (options.metricsFile === undefined) return {};
+    const ledgerRecords = await ledgerSize(where);
+    return {
+      metricsFile: options.metricsFile,
+      ...(ledgerRecords === undefined ? {} : { ledgerRecords }),
+    };
+  };
+  const guarded = async (what: string, work: () => Promise<void>) => {
+    try {
+      await work();
+    } catch (error) {
+      log("status-not-recorded", { what, error: errorText(error) });
+    }
+  };
+  return {
+    clearFlapping: () =>
+      guarded("flapping cleared", async () => {
+        const { clearFlapping } = await import("../status/index.js");
+        clearFlapping(options.settings, undefined, await recordOptions());
+      }),
+    setFlapping: (resource: RunChange, corrections: number) =>
+      guarded("flapping", async () => {
+        const { setFlapping } = await import("../status/index.js");
+        setFlapping(
+          options.settings,
+          {
+            plugin: resource.plugin,
+            id: resource.id,
+            since: new Date().toISOString(),
+            why: `corrected ${corrections} times within ${watchDefaults.flapping.withinMs / 60_000} min: something else keeps changing it`,
+          },
+          await recordOptions(),
+        );
+      }),
+  };
+}
 
 /** The engine's report as the loop counts it: what was corrected, failed, or left differing. */
 function resultOf(report: RunReport): WatchRunResult {

@@ -441,7 +441,8 @@ async function phase<T>(
   }
 }
 
-function changesOf(action: Action): unknown {
+/** What an action changes, as its intent record (and a drift record) carries it. */
+export function changesOf(action: Action): unknown {
   switch (action.kind) {
     case "create":
       return { after: action.after };

@@ -264,4 +264,61 @@ describe("reconcile", () => {
     expect(report.actions.map((a) => a.id)).toEqual(["a"]);
     expect(report.excluded.map((e) => e.action.id)).toEqual(["b"]);
   });
+
+  it("checks under the lock and records one drift record per differing resource, signed", async () => {
+    const network = fakeNetwork([create("a"), create("b")]);
+    const { deps, ledger, lock } = depsFor(network.plugin);
+    const report = await reconcile({ ...request, mode: "check", recordDrift: true }, deps);
+    expect(report).toMatchObject({ mode: "check", run: "run-1", converged: false });
+    expect(network.applied).toEqual([]);
+    expect(ledger.records).toEqual([
+      {
+        run: "run-1",
+        plugin: "network",
+        action: "create",
+        target: "a",
+        changes: { after: {} },
+        status: "drift",
+      },
+      {
+        run: "run-1",
+        plugin: "network",
+        action: "create",
+        target: "b",
+        changes: { after: {} },
+        status: "drift",
+      },
+    ]);
+    expect([ledger.checkpoints, ledger.opened, ledger.closed]).toEqual([1, 1, 1]);
+    expect([lock.taken, lock.held]).toEqual([1, false]);
+  });
+
+  it("records nothing and opens no ledger when a check finds no drift", async () => {
+    const network = fakeNetwork([]);
+    const { deps, ledger, lock } = depsFor(network.plugin);
+    const report = await reconcile({ ...request, mode: "check", recordDrift: true }, deps);
+    expect(report.converged).toBe(true);
+    expect(report.run).toBeUndefined();
+    expect([ledger.records.length, ledger.opened, ledger.checkpoints, lock.taken]).toEqual([
+      0, 0, 0, 1,
+    ]);
+  });
+
+  it("records no drift without recordDrift, still under the lock", async () => {
+    const network = fakeNetwork([create("a")]);
+    const { deps, ledger, lock } = depsFor(network.plugin);
+    const report = await reconcile({ ...request, mode: "check" }, deps);
+    expect(report.actions.map((a) => a.id)).toEqual(["a"]);
+    expect([ledger.records.length, ledger.opened, lock.taken]).toEqual([0, 0, 1]);
+  });
+
+  it("refuses a check while the lock is busy, reading and recording nothing", async () => {
+    const network = fakeNetwork([create("a")]);
+    const { deps, ledger, lock } = depsFor(network.plugin);
+    lock.refuse = new OpError("locked", "another op apply holds the lock");
+    await expect(reconcile({ ...request, mode: "check", recordDrift: true }, deps)).rejects.toThrow(
+      /holds the lock/,
+    );
+    expect([network.queries(), ledger.records.length, ledger.opened]).toEqual([0, 0, 0]);
+  });
 });

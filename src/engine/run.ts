@@ -2,11 +2,13 @@
  * One reconciliation, start to end: the single entry point the CLI (and later a watch mode or
  * a rollback) calls. It owns the sequencing and every overlap that makes a run fast:
  *
- *   lock (apply) → queries start on the raw file ─┐ (the host is read while the file is
- *   ledger opens early (apply)                     │  checked: schemas, the plugins' checks)
- *   check the file ────────────────────────────────┘
+ *   lock (apply, check) → queries start on the raw file ─┐ (the host is read while the
+ *   ledger opens early (apply)                            │  file is checked: schemas, the
+ *   check the file ───────────────────────────────────────┘  plugins' checks)
  *   → prepare → diff → plan → settle earlier intents → apply (ledger records, interrupts)
  *   → verify, overlapped with the ledger's checkpoint and close.
+ *
+ * A check stops after the plan and, asked to, records what differs (src/engine/drift.ts).
  *
  * It prints nothing: progress goes to `onEvent`, the result is a RunReport. Errors before any
  * host change (an invalid file, a busy lock, a damaged ledger) are thrown; what happens once
@@ -18,6 +20,7 @@ import type { PluginRegistry } from "../registry.js";
 import type { StateDocument } from "../state/validate.js";
 import { traced } from "../trace.js";
 import type { StepOutcome } from "./dag.js";
+import { recordDrift } from "./drift.js";
 import { type PlanSummary, summarize } from "./plan.js";
 import {
   type ApplyReport,
@@ -58,6 +61,11 @@ export interface RunRequest {
   plugins?: readonly string[];
   /** Resources this run does not enforce (src/engine/scope.ts): their actions are left out. */
   exclude?: readonly ResourceId[];
+  /**
+   * Mode "check" only: append a `drift` record per differing resource and sign a checkpoint
+   * (src/engine/drift.ts). `op apply --check` and the watch's observe mode set it.
+   */
+  recordDrift?: boolean;
 }
 
 /** A checked state file and the plugins it has sections for, in create order. */
@@ -81,7 +89,7 @@ export interface RunDeps {
     /** Opens (creating it if needed) the ledger for writing. */
     open(): Promise<RunLedger>;
   };
-  /** The host lock (apply only). */
+  /** The host lock (apply and check; plan reads without it). */
   lock(): Promise<{ release(): void }>;
   /** This run's id in the ledger (default: a random UUID). */
   newRunId?: () => string;
@@ -107,7 +115,7 @@ export interface ActionOutcome {
 export interface RunReport {
   mode: RunMode;
   file: string;
-  /** The run's id in the ledger (apply). */
+  /** The run's id in the ledger (apply; a check that recorded drift). */
   run?: string;
   /** The plan, in run order (without the excluded actions). */
   actions: Action[];
@@ -132,31 +140,62 @@ export interface RunReport {
 
 export async function reconcile(request: RunRequest, deps: RunDeps): Promise<RunReport> {
   const ctx = deps.ctx();
-  if (request.mode !== "apply") {
-    const started = await startQueries(request, ctx, deps.registry);
-    const { planned, excluded } = await planScoped(request, deps, ctx, started);
-    const actions = actionsOf(planned);
-    return {
-      mode: request.mode,
-      file: request.file,
-      actions,
-      excluded,
-      summary: summarize(actions),
-      settlements: [],
-      outcomes: [],
-      converged: actions.length === 0,
-      interrupted: false,
-    };
+  if (request.mode === "plan") return readPlan(request, deps, ctx);
+  // A check takes the lock as an apply does: its answer (and its drift records) must not be
+  // read while another apply is halfway through changing the host.
+  if (request.mode === "check")
+    return underLock(request, deps, () => checkUnderLock(request, deps, ctx));
+  return underLock(request, deps, () => applyUnderLock(request, deps, ctx));
+}
+
+/** The plan alone: reads the host, changes and records nothing. */
+async function readPlan(request: RunRequest, deps: RunDeps, ctx: Ctx): Promise<RunReport> {
+  const started = await startQueries(request, ctx, deps.registry);
+  const { planned, excluded } = await planScoped(request, deps, ctx, started);
+  const actions = actionsOf(planned);
+  return {
+    mode: request.mode,
+    file: request.file,
+    actions,
+    excluded,
+    summary: summarize(actions),
+    settlements: [],
+    outcomes: [],
+    converged: actions.length === 0,
+    interrupted: false,
+  };
+}
+
+/** A check: the plan, and with `recordDrift` the drift it found in the ledger. */
+async function checkUnderLock(request: RunRequest, deps: RunDeps, ctx: Ctx): Promise<RunReport> {
+  const report = await readPlan(request, deps, ctx);
+  if (!request.recordDrift || report.actions.length === 0) return report;
+  const run = (deps.newRunId ?? newRunId)();
+  const ledger = await deps.ledger.open();
+  try {
+    await traced("ledger drift", () => recordDrift(ledger, run, report.actions));
+  } finally {
+    await ledger.close();
   }
-  // The host is read only under the lock: a read taken while another apply changes the host
-  // would plan from a state that is already gone. An invalid file is still told as such
-  // rather than as a busy lock.
+  return { ...report, run };
+}
+
+/**
+ * Runs `work` holding the host lock. The host is read only under the lock: a read taken while
+ * another apply changes the host would plan from a state that is already gone. An invalid
+ * file is still told as such rather than as a busy lock.
+ */
+async function underLock(
+  request: RunRequest,
+  deps: RunDeps,
+  work: () => Promise<RunReport>,
+): Promise<RunReport> {
   const lock = await deps.lock().catch(async (error: unknown) => {
     await deps.checkFile(request.parsed, request.file);
     throw error;
   });
   try {
-    return await applyUnderLock(request, deps, ctx);
+    return await work();
   } finally {
     lock.release();
   }

@@ -18,6 +18,8 @@ export interface Settings {
   keyFile: string;
   /** The host lock `op apply` holds. */
   lockFile: string;
+  /** The status document `op apply` updates and `op status` reads (src/status/). */
+  statusFile: string;
   /** Where derived, disposable data is kept (nftables' normalised rules, V8's code cache). */
   cacheDir: string;
   /** Seconds a command op starts may run unless its caller says otherwise. */
@@ -50,6 +52,7 @@ export const settingVariables = {
   OP_LEDGER: { kind: "absolute-path", fallback: "/var/lib/op/ledger" },
   OP_LEDGER_KEY: { kind: "absolute-path", fallback: "/etc/op/ledger.key" },
   OP_LOCK: { kind: "absolute-path", fallback: "/run/op/lock" },
+  OP_STATUS: { kind: "absolute-path", fallback: "/var/lib/op/status.json" },
   OP_CACHE_DIR: { kind: "absolute-path", fallback: "/var/cache/op" },
   OP_COMMAND_TIMEOUT: { kind: "seconds", fallback: "120" },
   OP_INCUS_SOCKET: { kind: "absolute-path", fallback: "/var/lib/incus/unix.socket" },
@@ -96,6 +99,7 @@ export function loadSettings(env: Environment): Settings {
     ledgerDir: path("OP_LEDGER"),
     keyFile: path("OP_LEDGER_KEY"),
     lockFile: path("OP_LOCK"),
+    statusFile: path("OP_STATUS"),
     cacheDir: path("OP_CACHE_DIR"),
     commandTimeoutSeconds: seconds("OP_COMMAND_TIMEOUT") as number,
     incus: {

@@ -330,6 +330,27 @@ describe("checkpoints and the signing key", () => {
 });
 
 describe("opening", () => {
+  it("reads the head through a view while a writer holds the database open", async () => {
+    const { dir, keyFile, ledger } = await newLedger();
+    try {
+      await ledger.append(step(1));
+      const last = await ledger.append(step(2));
+      await ledger.checkpoint();
+      // LevelDB refuses a second open of a database; the view does not open the same one.
+      const reader = await Ledger.open(dir, { keyFile, create: false, view: true });
+      try {
+        expect(await reader.head()).toEqual({ seq: 2, hash: last.hash });
+        expect(parseCheckpoint((await reader.latestCheckpoint()) ?? "").size).toBe(2);
+        await expectOpError(reader.append(step(3)), "usage", /opened to read only/);
+      } finally {
+        await reader.close();
+      }
+      expect(await ledger.head()).toEqual({ seq: 2, hash: last.hash });
+    } finally {
+      await ledger.close();
+    }
+  });
+
   it("reports a ledger another process holds as busy, naming the directory", async () => {
     const { dir, keyFile, ledger } = await newLedger();
     const child = await runLedgerChild(`

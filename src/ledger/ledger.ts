@@ -97,6 +97,12 @@ export interface LedgerOptions {
    * ledger's tail is checked before anything is written (see tail.ts).
    */
   create?: boolean;
+  /**
+   * With `create: false`: read through a view of the files (read-only.ts) even when the
+   * directory is writable, so that a reader (op status) neither waits for nor disturbs a run
+   * that holds the database open.
+   */
+  view?: boolean;
 }
 
 export interface RecordFilter {
@@ -357,7 +363,7 @@ export class Ledger {
     // LevelDB writes when it opens (it turns its log into a table): on a full or read-only
     // file system a reading command opens a view of the files instead, writing nothing.
     // (Decided before the database object exists: abstract-level opens it by itself.)
-    if (!create && cannotWrite(location)) {
+    if (!create && (options.view === true || cannotWrite(location))) {
       const view = await openReadOnlyView(location).catch((viewError: unknown) => {
         throw openError(viewError, location);
       });
@@ -636,6 +642,11 @@ export class Ledger {
 
   async size(): Promise<number> {
     return this.enqueue(async () => this.headSeq);
+  }
+
+  /** The last record's seq and hash (hex); seq 0 for an empty ledger. */
+  async head(): Promise<{ seq: number; hash: string }> {
+    return this.enqueue(async () => ({ seq: this.headSeq, hash: this.headHash.toString("hex") }));
   }
 
   /**

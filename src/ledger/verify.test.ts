@@ -150,6 +150,52 @@ describe("an untouched ledger", () => {
   });
 });
 
+describe("drift and flapping records", () => {
+  it("verify with the records around them, read back as written, and open or close no intent", async () => {
+    const root = await makeTempDir("verify-drift");
+    const built: Built = {
+      dir: join(root, "ledger"),
+      keyFile: join(root, "ledger.key"),
+      checkpoints: new Map(),
+    };
+    const ledger = await Ledger.open(built.dir, { keyFile: built.keyFile, origin: "op@a" });
+    await ledger.append(step(1));
+    await ledger.append(step(2));
+    const drift: RecordInput = {
+      run: "check-1",
+      plugin: "nftables",
+      action: "modify",
+      target: "inet/opst_t",
+      changes: [{ path: "chains.input.policy", before: "accept", after: "drop" }],
+      status: "drift",
+    };
+    const flapping: RecordInput = {
+      run: "watch-1",
+      plugin: "network",
+      action: "modify",
+      target: "br0",
+      error: "reverted 5 times in 2 minutes: op stops enforcing it",
+      status: "flapping",
+    };
+    await ledger.append(drift);
+    await ledger.append(flapping);
+    built.checkpoints.set(4, await ledger.checkpoint());
+    // step(1) is an intent without an outcome; neither observation closes or opens one.
+    expect((await ledger.pending()).map((intent) => intent.seq)).toEqual([1]);
+    const read = [];
+    for await (const record of ledger.records()) read.push(record);
+    await ledger.close();
+    expect(read.slice(2)).toMatchObject([drift, flapping]);
+    expect(await verify(built)).toEqual({
+      ok: true,
+      size: 4,
+      checkpoint: { size: 4, ok: true },
+      checkpoints: 1,
+    });
+    expect(await verify(built, built.checkpoints.get(4))).toMatchObject({ ok: true, size: 4 });
+  });
+});
+
 // Hashing runs inline for small ledgers and on a worker thread for large ones: both, here.
 describe.each([
   ["inline", false],

@@ -1,6 +1,6 @@
 /**
  * Runs the built `op` binary (scripts/op → dist/) the way a user does, with its ledger, key,
- * lock and cache in a temporary directory so runs never touch the host's own.
+ * lock, cache and status file in a temporary directory so runs never touch the host's own.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -50,6 +50,7 @@ export function createCliSandbox(): CliSandbox {
     OP_LEDGER_KEY: join(dir, "keys", "ledger.key"),
     OP_LOCK: join(dir, "op.lock"),
     OP_CACHE_DIR: join(dir, "cache"),
+    OP_STATUS: join(dir, "status.json"),
   };
   /** `op ARGS` as a program, its arguments and its environment; through `ip netns exec` in a netns. */
   const command = (args: string[], options: CliRunOptions) => ({
