@@ -76,6 +76,8 @@ export async function watchCommand(
   let parsed = await readStateFile(file);
   const { document } = await deps.checkFile(parsed, file);
   const plugins = [...document.sections.keys()];
+  /** The plugins of the file now (a SIGHUP may change them). */
+  let inFile = new Set(plugins);
   const where = paths(options);
   const mode = options.observe ? "check" : "apply";
   const lockTimeout = options.lockTimeout ?? watchLockSeconds;
@@ -126,6 +128,7 @@ export async function watchCommand(
     sources,
     run,
     log,
+    relevant: (hint) => inFile.has(hint.plugin),
     onFlapping: async (resource, corrections) => {
       await recordFlapping(where, lockTimeout, resource, corrections, log);
       await status.setFlapping(resource, corrections);
@@ -143,6 +146,7 @@ export async function watchCommand(
         return;
       }
       parsed = next;
+      inFile = new Set(checked.document.sections.keys());
       const added = [...checked.document.sections.keys()].filter((p) => !plugins.includes(p));
       log("reload", {
         file,

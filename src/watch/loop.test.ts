@@ -307,6 +307,19 @@ describe("watch loop", () => {
     await t.watch.stop();
   });
 
+  it("drops hints the caller says cannot concern the file", async () => {
+    const t = setUp(() => ({}), { relevant: (hint) => hint.plugin !== "lxc" });
+    await t.advance(0);
+    t.source.hint("ct1", "lxc");
+    await t.advance(2000);
+    expect(t.events("hint")).toEqual([]);
+    expect(t.runs).toHaveLength(1);
+    t.source.hint("br0");
+    await t.advance(2000);
+    expect(t.runs.map((r) => r.plugins)).toEqual([undefined, ["network"]]);
+    await t.watch.stop();
+  });
+
   it("on stop, lets the run in flight finish and starts no other", async () => {
     const t = setUp();
     await t.advance(0);

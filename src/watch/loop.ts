@@ -64,6 +64,12 @@ export interface WatchOptions {
   sources: readonly HintSource[];
   run(request: WatchRunRequest): Promise<WatchRunResult>;
   log: WatchLog;
+  /**
+   * Whether a hint can concern the file at all (the CLI: its plugin has a section); others
+   * are dropped unlogged. A source serves several plugins and the host's other links are
+   * events too. Default: every hint.
+   */
+  relevant?(hint: Hint): boolean;
   /** Called once when a resource becomes flapping (the CLI records it in the ledger). */
   onFlapping?(resource: RunChange, corrections: number): Promise<void>;
   scheduler?: SchedulerLike;
@@ -357,7 +363,7 @@ export function startWatch(options: WatchOptions): Watch {
 
   const debounced = new Subject<ArrivedHint>();
   const onHint = (hint: Hint) => {
-    if (stopped) return;
+    if (stopped || options.relevant?.(hint) === false) return;
     log("hint", { source: hint.source, plugin: hint.plugin, id: hint.id, what: hint.what });
     debounced.next({ hint, at: now(), ...(running === undefined ? {} : { during: runSeq }) });
   };
