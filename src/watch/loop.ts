@@ -24,7 +24,7 @@ import {
   retry,
   type SchedulerLike,
   Subject,
-  type Subscription,
+  Subscription,
   throwError,
   timer,
 } from "rxjs";
@@ -136,7 +136,19 @@ export function startWatch(options: WatchOptions): Watch {
   const flaps = new FlapDetector(flapOptions.count, flapOptions.withinMs);
   const now = () => scheduler.now();
 
-  const subscriptions: Subscription[] = [];
+  /** Everything stop() must end: the sources, the debounce, the timers not yet fired. */
+  const subscriptions = new Subscription();
+  /** A timer that leaves `subscriptions` once fired: a watch runs for months. */
+  const later = (ms: number, work: () => void) => {
+    const timer: Subscription = scheduler.schedule(
+      () => {
+        subscriptions.remove(timer);
+        work();
+      },
+      Math.max(0, ms),
+    );
+    subscriptions.add(timer);
+  };
   let stopped = false;
   let running: Promise<void> | undefined;
   /** Work waiting for a run: a full run, and plugin → resource keys (pluginKey for all of it). */
@@ -163,15 +175,10 @@ export function startWatch(options: WatchOptions): Watch {
   const wakeUpAt = (at: number) => {
     if (stopped || (wakeAt !== undefined && wakeAt <= at)) return;
     wakeAt = at;
-    subscriptions.push(
-      scheduler.schedule(
-        () => {
-          if (wakeAt === at) wakeAt = undefined;
-          pump();
-        },
-        Math.max(0, at - now()),
-      ),
-    );
+    later(at - now(), () => {
+      if (wakeAt === at) wakeAt = undefined;
+      pump();
+    });
   };
 
   /** A resource (or plugin) backing off: what is asked of it waits until then. */
@@ -367,7 +374,7 @@ export function startWatch(options: WatchOptions): Watch {
     log("hint", { source: hint.source, plugin: hint.plugin, id: hint.id, what: hint.what });
     debounced.next({ hint, at: now(), ...(running === undefined ? {} : { during: runSeq }) });
   };
-  subscriptions.push(
+  subscriptions.add(
     debounced
       .pipe(
         // One stream per resource, each debounced on its own; an idle one is closed.
@@ -384,7 +391,7 @@ export function startWatch(options: WatchOptions): Watch {
 
   // Each source on its own: one that errors (or ends) is resubscribed after a back-off, the
   // others and the resyncs go on meanwhile.
-  subscriptions.push(
+  subscriptions.add(
     merge(
       ...options.sources.map((source) =>
         source.hints().pipe(
@@ -409,14 +416,12 @@ export function startWatch(options: WatchOptions): Watch {
 
   const scheduleResync = () => {
     const jitter = 1 + watchDefaults.jitter * (2 * random() - 1);
-    subscriptions.push(
-      scheduler.schedule(() => {
-        if (stopped) return;
-        fullPending ??= "resync";
-        pump();
-        scheduleResync();
-      }, resyncMs * jitter),
-    );
+    later(resyncMs * jitter, () => {
+      if (stopped) return;
+      fullPending ??= "resync";
+      pump();
+      scheduleResync();
+    });
   };
   scheduleResync();
 
@@ -435,7 +440,7 @@ export function startWatch(options: WatchOptions): Watch {
     },
     async stop() {
       stopped = true;
-      for (const subscription of subscriptions) subscription.unsubscribe();
+      subscriptions.unsubscribe();
       debounced.complete();
       await running;
     },
