@@ -304,6 +304,28 @@ describe("op watch in a network namespace", () => {
     expect(flapping.map((r) => [r.plugin, r.target])).toEqual([["nftables", `inet/${table}`]]);
   });
 
+  it("resubscribes a source whose monitor died, and corrects on its events again", async () => {
+    const w = await start(stateFile());
+    const pid = Number(w.matching("start")[0]?.pid);
+    // The watch's own `nft monitor` child (this test started the watch, so the child is ours).
+    const monitor = spawnSync("pgrep", ["-P", String(pid), "-f", "nft -j monitor"], {
+      encoding: "utf8",
+    }).stdout.trim();
+    expect(monitor).toMatch(/^\d+$/);
+    process.kill(Number(monitor), "SIGKILL");
+    await w.waitFor("source-error", { source: "nft" });
+    // Resubscribed after its back-off (1 s): a table deleted now comes back on the event.
+    await until(
+      "nft monitor runs again",
+      () => spawnSync("pgrep", ["-P", String(pid), "-f", "nft -j monitor"]).status === 0,
+    );
+    netns.run("nft", ["delete", "table", "inet", table]);
+    await until("the table is back", tableThere);
+    await w.waitFor("corrected", { plugin: "nftables", id: `inet/${table}` }, 2);
+    expect(correctedBy(w.events, "nftables", `inet/${table}`)).toEqual(["start", "hint"]);
+    expect((await w.stop()).status).toBe(0);
+  });
+
   it("with --observe, reports drift and changes nothing", async () => {
     const w = startWatch(sandbox, stateFile(), ["--observe"], netns.name);
     watching = w;
