@@ -182,7 +182,7 @@ export async function watchCommand(
 const stopSignals: NodeJS.Signals[] = ["SIGTERM", "SIGINT"];
 
 /** A run's exit code as `op apply` (or `--check`) would have given it, for the status. */
-function exitOf(report: RunReport): number {
+export function exitOf(report: RunReport): number {
   if (report.mode === "check") return report.actions.length > 0 ? exitCodes.drift : exitCodes.ok;
   return report.error?.exitCode ?? exitCodes.ok;
 }
@@ -231,7 +231,7 @@ function statusSeam(options: WatchOptions, where: ReturnType<typeof paths>, log:
 }
 
 /** The engine's report as the loop counts it: what was corrected, failed, or left differing. */
-function resultOf(report: RunReport): WatchRunResult {
+export function resultOf(report: RunReport): WatchRunResult {
   const change = (action: Action): RunChange => ({
     plugin: action.plugin,
     id: action.id,
