@@ -193,6 +193,39 @@ export interface FileView {
   sections: ReadonlyMap<string, unknown>;
 }
 
+/**
+ * Whether an object is in the section's `ignore` list. A glob with a `/` is matched against the
+ * object's qualified name (`family/name` of an nftables table, `project/name` of an Incus
+ * container), one without against its name; an object without a qualified name has only its name.
+ */
+export type IgnoredTest = (name: string, qualified?: string) => boolean;
+
+/** An object a section declares, as its `ignore` list sees it. */
+export interface IgnorableName {
+  /** What it is, for messages: `link`, `container`, `table`. */
+  noun: string;
+  name: string;
+  qualified?: string;
+  /** The JSON path of its name under the section (`/interfaces/0/name`). */
+  path: string;
+}
+
+/**
+ * How a section's `ignore` list applies to a plugin's objects. The engine hides what it
+ * matches from the live state before anything else sees it (src/state/ignore.ts), so no plan,
+ * prune or guard of the plugin can touch it, and refuses a file whose list matches an object
+ * the same section declares.
+ */
+export interface Ignorable<Live> {
+  /** The objects the section (as its schema accepted it) declares. Pure. */
+  declared(section: unknown): IgnorableName[];
+  /**
+   * The live state as if the ignored objects were not on the host: gone, and gone from what
+   * refers to them (a bridge's ports). Pure; what protects the host (its uplinks) stays.
+   */
+  without(live: Live, ignored: IgnoredTest): Live;
+}
+
 export interface Plugin<
   Desired = unknown,
   Live = unknown,
@@ -220,6 +253,8 @@ export interface Plugin<
    * environment's defaults (op's own paths) it gets as `settings`, never by reading it.
    */
   check(section: unknown, path: string, settings: Settings): CheckReport;
+  /** The section's `ignore` list applies to these objects; without it, the schema has none. */
+  readonly ignore?: Ignorable<Live>;
   /** Bulk read of the live objects: no call per resource. */
   query(ctx: Ctx): Promise<Live>;
   /**
@@ -252,6 +287,21 @@ export interface Plugin<
    */
   queryJson?(live: Live, options: { all: boolean }): unknown;
   /**
+   * `op export`: the live objects as this plugin's section of a state file, in the form
+   * `op apply` reads, such that planning it against the same host gives no action. Without
+   * `all`, only the objects op created; with it, also the others of the kinds op manages.
+   * `live` is what `query` read; a plugin whose live form lacks what the file is written in
+   * may read more through ctx, changing nothing (nftables: the rule text nft prints).
+   * Plugins export in reverse create order, and `file` holds the sections exported before:
+   * an object one plugin makes for another's (an Incus network's bridge) is the maker's.
+   */
+  exportSection?(
+    live: Live,
+    options: { all: boolean },
+    ctx: Ctx,
+    file: FileView,
+  ): ExportedSection | Promise<ExportedSection>;
+  /**
    * `op inventory`: the hosts the file's section declares that exist, as an Ansible inventory
    * (lxc: its containers), in the form asked. Reads the host, changes nothing. `section` is
    * undefined when the file has none (an empty inventory).
@@ -262,6 +312,17 @@ export interface Plugin<
     file: FileView,
     request: InventoryRequest,
   ): Promise<string>;
+}
+
+/** A plugin's part of `op export`. */
+export interface ExportedSection {
+  /** The section, valid against the plugin's schema; undefined: nothing to export. */
+  section: unknown;
+  /**
+   * What the host has that the section leaves out, one line each naming the object (a field
+   * the file format lacks): the export is then not the whole host, and the user should know.
+   */
+  notes: string[];
 }
 
 /** What `op inventory` prints: an inventory file, or an answer of Ansible's dynamic protocol. */

@@ -58,6 +58,7 @@ describe("op without a host", () => {
       ["plan"],
       ["query"],
       ["validate"],
+      ["export"],
       ["doctor"],
       ["status"],
       ["watch"],

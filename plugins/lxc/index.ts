@@ -18,7 +18,9 @@ import { declaredLinks } from "../network/declared.js";
 import { applyLxc } from "./apply.js";
 import { checkLxc } from "./check.js";
 import { diffLxc } from "./diff.js";
+import { exportLxc } from "./export.js";
 import { ovsBridges, readOvs } from "./host.js";
+import { lxcIgnore } from "./ignore.js";
 import { reportImages } from "./images/report.js";
 import { reportNetworks } from "./networks/report.js";
 import { opDefaultDirectories } from "./paths.js";
@@ -167,6 +169,7 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
     );
     return { problems: problems.map(problemOf), warnings: warnings.map(problemOf) };
   },
+  ignore: lxcIgnore,
   query: queryLxc,
   // prepareLxc hashes the file's image tarballs first, then awaits the live state.
   normalise: async (section, ctx, file) => {
@@ -198,4 +201,5 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   report: reportLxc,
   queryJson: lxcQueryJson,
   inventory: lxcInventory,
+  exportSection: exportLxc,
 };

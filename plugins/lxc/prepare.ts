@@ -422,6 +422,12 @@ export function unusedProperties(section: LxcSection, base: string): string[] {
   );
 }
 
+/** The Incus name of a container entry: its `name`, else `ct{id}` for a numeric id, else the id. */
+export function containerNameOf(spec: Pick<LxcContainerSpec, "id" | "name">): string {
+  const id = String(spec.id);
+  return spec.name ?? (/^[0-9]+$/.test(id) ? `ct${id}` : id);
+}
+
 /** One container entry, normalised. Conflicts and invalid values go to `problems`. */
 export function prepareContainer(
   spec: LxcContainerSpec,
@@ -432,8 +438,7 @@ export function prepareContainer(
 ): DesiredContainer {
   const props = spec.properties ?? {};
   const id = String(spec.id);
-  const numeric = /^[0-9]+$/.test(id);
-  const name = spec.name ?? (numeric ? `ct${id}` : id);
+  const name = containerNameOf(spec);
   if (!namePattern.test(name)) {
     problems.add(
       spec.name === undefined ? `${path}/id` : `${path}/name`,

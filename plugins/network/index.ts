@@ -8,6 +8,8 @@ import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
 import { type ContainerVeth, fileContainerVeths } from "../lxc/veths.js";
 import { applyNetwork } from "./apply.js";
 import { diffNetwork } from "./diff.js";
+import { exportNetwork } from "./export.js";
+import { networkIgnore } from "./ignore.js";
 import {
   type NetworkFromFile,
   networkProblems,
@@ -39,6 +41,7 @@ export function createNetworkPlugin(): Plugin<NetDesired, NetLive, NetNormalised
       problems: networkProblems(section as NetworkSection, path),
       warnings: [],
     }),
+    ignore: networkIgnore,
     query: (ctx: Ctx) => queryNetwork(ctx),
     // The file's half while `ip` and OVSDB answer, the host's half once they have.
     normalise: async (section, _ctx, file) => ({
@@ -53,6 +56,7 @@ export function createNetworkPlugin(): Plugin<NetDesired, NetLive, NetNormalised
       options.allowUplink ? [] : uplinkGuardProblems(actions, live),
     apply: applyNetwork,
     report: reportNetwork,
+    exportSection: exportNetwork,
   };
 }
 

@@ -3,6 +3,8 @@ import { type LiveReport, liveLater, type Plugin } from "../../src/plugin.js";
 import type { ToolCheck } from "../../src/state/check.js";
 import { applyNftables } from "./apply.js";
 import { diffNftables } from "./diff.js";
+import { exportNftables } from "./export.js";
+import { nftablesIgnore } from "./ignore.js";
 import { nftParserCheck, prepareNftables } from "./prepare.js";
 import { queryNftables } from "./query.js";
 import type { NftDesired, NftKinds, NftLive } from "./types.js";
@@ -34,6 +36,7 @@ export const nftablesPlugin: Plugin<NftDesired, NftLive, NftNormalised, NftKinds
   check: (section, path) => ({ problems: sectionProblems(section, path, false), warnings: [] }),
   // `op validate`: every rule through nft's own parser, in a throw-away namespace.
   checkWithTools: nftParserCheck,
+  ignore: nftablesIgnore,
   query: queryNftables,
   // prepareNftables checks the file's tables first, then awaits the live state (whose nft
   // version keys the normalised rules).
@@ -43,4 +46,6 @@ export const nftablesPlugin: Plugin<NftDesired, NftLive, NftNormalised, NftKinds
   diff: diffNftables,
   apply: applyNftables,
   report: reportNftables,
+  // The text nft prints: the JSON query reads lacks rule text and op's table mark.
+  exportSection: exportNftables,
 };

@@ -113,6 +113,14 @@ export async function validateCommand(
   return exitCodes.ok;
 }
 
+/** `op schema`: the whole file's schema, the plugin schemas bundled in (scripts/gen.mjs). */
+export async function schemaCommand(): Promise<number> {
+  // Loaded only here: the bundle is large and no other command needs it.
+  const { bundledSchema } = await import("../generated/bundle.js");
+  print(`${JSON.stringify(bundledSchema, null, 2)}\n`);
+  return exitCodes.ok;
+}
+
 export async function planCommand(
   file: string,
   options: GlobalOptions & { allowRestart?: boolean },
@@ -511,10 +519,13 @@ export async function inventoryCommand(
 }
 
 /** Errors that mean "this host does not have that part", not "something went wrong". */
-const unavailableCodes = new Set(["tool-missing", "daemon-unavailable"]);
+export const unavailableCodes: ReadonlySet<string> = new Set([
+  "tool-missing",
+  "daemon-unavailable",
+]);
 
 /** The canonical name of a plugin given on the command line. */
-function requirePlugin(name: string, registry: PluginRegistry): string {
+export function requirePlugin(name: string, registry: PluginRegistry): string {
   const entry = registry.named(name);
   if (!entry) {
     throw new OpError("usage", `unknown plugin "${name}"`, {

@@ -222,6 +222,17 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     );
 
   program
+    .command("schema")
+    .description(
+      "print the JSON Schema of a whole state file, self-contained, for an editor's completion and checks",
+    )
+    .addHelpText(
+      "after",
+      examples("op schema > op.schema.json", "op schema | jq '.definitions | keys'"),
+    )
+    .action(run(async () => (await commands()).schemaCommand()));
+
+  program
     .command("query")
     .description("show the live state each plugin sees")
     .option("--plugin <name>", "only this plugin")
@@ -240,6 +251,38 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .action(
       run(async (_o: unknown, command: Command) =>
         (await commands()).queryCommand(globals(command), registry),
+      ),
+    );
+
+  program
+    .command("export")
+    .description(
+      "print the live host as a state file (what op created; --all: everything of op's kinds)",
+    )
+    .addOption(
+      new Option("--plugin <name>", "only this plugin (repeatable)").argParser(
+        (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+      ),
+    )
+    .addOption(new Option("--owned", "only the objects op created (the default)").conflicts("all"))
+    .addOption(new Option("--all", "also the objects op did not create, of the kinds op manages"))
+    .addOption(new Option("--format <format>", "json (default) or yaml").choices(["json", "yaml"]))
+    .addOption(
+      new Option("-o, --output <file>", "write the file here instead of stdout").argParser(
+        path("--output"),
+      ),
+    )
+    .addHelpText(
+      "after",
+      examples(
+        "op export > state.json",
+        "op export --plugin network --all --format yaml -o state.yaml",
+        "op export > state.json && op plan state.json   # no changes",
+      ),
+    )
+    .action(
+      run(async (_o: unknown, command: Command) =>
+        (await import("./export.js")).exportCommand(globals(command), registry),
       ),
     );
 

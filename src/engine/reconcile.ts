@@ -13,6 +13,7 @@ import {
   type Problem,
   unreachable,
 } from "../plugin.js";
+import { withoutIgnored } from "../state/ignore.js";
 import type { StateDocument } from "../state/validate.js";
 import { trace, traced } from "../trace.js";
 import type { StepOutcome } from "./dag.js";
@@ -65,7 +66,10 @@ export interface LedgerWriter {
 
 export interface PreparedPlugin {
   plugin: Plugin;
+  /** The file's section: its `ignore` list hides objects from every live state read. */
+  section: unknown;
   desired: unknown;
+  /** Without what the section ignores (src/state/ignore.ts). */
   live: unknown;
 }
 
@@ -107,14 +111,16 @@ export async function planState(
   const inFile = plugins.filter((plugin) => document.sections.has(plugin.name));
   const prepared = await Promise.all(
     inFile.map(async (plugin): Promise<PreparedPlugin> => {
-      const live = phase(plugin, "query", () => started.get(plugin.name) ?? plugin.query(ctx));
+      const section = document.sections.get(plugin.name);
+      // What the section ignores is gone before resolve, diff and guard: nothing can touch it.
+      const live = phase(plugin, "query", async () =>
+        withoutIgnored(plugin, section, await (started.get(plugin.name) ?? plugin.query(ctx))),
+      );
       const file = {
         sections: document.sections,
         ...(ctx.options.stateDir === undefined ? {} : { stateDir: ctx.options.stateDir }),
       };
-      const normalised = phase(plugin, "prepare", () =>
-        plugin.normalise(document.sections.get(plugin.name), ctx, file),
-      );
+      const normalised = phase(plugin, "prepare", () => plugin.normalise(section, ctx, file));
       // Both are awaited: a host that could not be read explains a normalise that failed.
       const [read, made] = await Promise.allSettled([live, normalised]);
       if (read.status === "rejected") throw read.reason;
@@ -122,7 +128,7 @@ export async function planState(
       const desired = await phase(plugin, "prepare", async () =>
         plugin.resolve(made.value, read.value, ctx),
       );
-      return { plugin, desired, live: read.value };
+      return { plugin, section, desired, live: read.value };
     }),
   );
   const diffs = prepared.map(({ plugin, desired, live }) => diffOf(plugin, desired, live));
@@ -375,8 +381,10 @@ export async function verifyConverged(planned: PlannedRun, ctx: Ctx): Promise<Ac
   const remaining = await Promise.all(
     planned.prepared
       .filter(({ plugin }) => touched.has(plugin.name))
-      .map(async ({ plugin, desired }) => {
-        const live = await phase(plugin, "verify", () => plugin.query(ctx));
+      .map(async ({ plugin, section, desired }) => {
+        const live = await phase(plugin, "verify", async () =>
+          withoutIgnored(plugin, section, await plugin.query(ctx)),
+        );
         return diffOf(plugin, desired, live);
       }),
   );

@@ -42,6 +42,14 @@ export interface LxcSection {
    */
   prune?: boolean;
   /**
+   * Containers, profiles and managed networks (by name, or by `project/name` for a glob with a `/`) and projects (by name) op never reads into a plan or touches (`ci-*`, `build/*`): not even `prune` deletes or stops them. A glob that matches an object this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\` for the next character as it is.
+   *
+   * @maxItems 1024
+   *
+   * Items: A name or glob: 1 to 256 characters.
+   */
+  ignore?: string[];
+  /**
    * Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.
    */
   prune_images?: boolean;

@@ -32,6 +32,14 @@ export interface NetworkSection {
    * Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.
    */
   prune?: boolean;
+  /**
+   * Links and OVS bridges and ports op never reads into a plan or touches, by name or glob (`docker0`, `veth*`): managed by another tool (NetworkManager, Docker, Incus's own bridges). They are hidden from the live state before anything is planned, so not even `prune` or `exclusive_ports` sees them, and routes on them are left alone. A glob that matches a link this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\` for the next character as it is.
+   *
+   * @maxItems 1024
+   *
+   * Items: A link name or glob: 1 to 256 characters, without `/` (link names have none, so such a glob would match nothing).
+   */
+  ignore?: string[];
   interfaces?: Interface[];
   routes?: Route[];
 }

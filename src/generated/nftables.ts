@@ -35,6 +35,14 @@ export interface NftablesSection {
    * The tables op owns, each identified by family and name (`inet/op_demo`).
    */
   tables?: NftTableSpec[];
+  /**
+   * Tables op never reads into a plan or touches: a name or glob without a `/` is matched against the table's name (`docker*`), one with a `/` against `family/name` (`inet/incus`). Tables the file does not list are never touched anyway; this also hides them from the plan, and a glob that matches a table this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\` for the next character as it is.
+   *
+   * @maxItems 1024
+   *
+   * Items: A name or glob: 1 to 256 characters.
+   */
+  ignore?: string[];
 }
 /**
  * One table op owns. op writes `comment "managed by op"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).

@@ -8,6 +8,7 @@ import type { Ctx, Plugin } from "../plugin.js";
 import type { Problem } from "../problems.js";
 import type { PluginRegistry } from "../registry.js";
 import { trace } from "../trace.js";
+import { ignoreProblems } from "./ignore.js";
 import { invalid, readSchemas, type StateDocument } from "./validate.js";
 
 /**
@@ -64,7 +65,10 @@ export async function inspectState(
     const path = reading.paths.get(plugin.name) ?? "";
     const inFile = (problem: Problem): Problem => ({ ...problem, path: filePath(problem.path) });
     const report = plugin.check(section, path, settings);
-    problems.push(...report.problems.map(inFile));
+    problems.push(
+      ...report.problems.map(inFile),
+      ...ignoreProblems(plugin, section, path).map(inFile),
+    );
     warnings.push(...report.warnings.map(inFile));
     return [{ plugin: plugin as Plugin & ToolCheck, section, path, filePath }];
   });
