@@ -31,6 +31,7 @@ import {
 import type { PluginRegistry } from "../registry.js";
 import { type CheckOptions, checkState as checkStateFile } from "../state/check.js";
 import { readStateFile } from "../state/load.js";
+import { onlyPlugins } from "../state/sections.js";
 import type { StateDocument } from "../state/validate.js";
 import { type Interrupt, signalExitCode, watchInterrupts } from "./interrupt.js";
 import { renderRecord } from "./ledger-commands.js";
@@ -123,10 +124,12 @@ export async function schemaCommand(): Promise<number> {
 
 export async function planCommand(
   file: string,
-  options: GlobalOptions & { allowRestart?: boolean },
+  options: GlobalOptions & { allowRestart?: boolean; plugin?: string[] },
   registry: PluginRegistry,
 ): Promise<number> {
-  const parsed = await readStateFile(file);
+  const whole = await readStateFile(file);
+  const parsed =
+    options.plugin === undefined ? whole : onlyPlugins(whole, options.plugin, registry);
   const deps = runDeps(file, options, registry, {
     allowUplink: false,
     allowRestart: options.allowRestart ?? false,
@@ -180,6 +183,8 @@ export interface ApplyOptions extends GlobalOptions {
   concurrency?: number;
   allowUplink?: boolean;
   allowRestart?: boolean;
+  /** --plugin, given once or more: only these plugins' sections are applied. */
+  plugin?: string[];
   /** Prometheus textfile metrics written after the run (src/status/metrics.ts). */
   metricsFile?: string;
 }
@@ -261,7 +266,9 @@ async function applyOrCheck(
   registry: PluginRegistry,
   done: (report: RunReport) => void,
 ): Promise<number> {
-  const parsed = await readStateFile(file);
+  const whole = await readStateFile(file);
+  const parsed =
+    options.plugin === undefined ? whole : onlyPlugins(whole, options.plugin, registry);
   const deps = runDeps(file, options, registry, {
     allowUplink: options.allowUplink ?? false,
     allowRestart: options.allowRestart ?? false,

@@ -1,9 +1,10 @@
 /** The command line: every command, its options and its help with examples. */
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import type { Settings } from "../host/settings.js";
 import type { PluginRegistry } from "../registry.js";
 import { version } from "../version.js";
 import type { GlobalOptions } from "./commands.js";
+import { completionScript, type Shell, shells } from "./completion.js";
 import type { WatchSeams } from "./watch.js";
 
 type SetExit = (code: number) => void;
@@ -47,6 +48,14 @@ const maxConcurrency = 1024;
 /** A day: a longer wait for the lock is a mistake, not a plan. */
 const maxLockTimeout = 86_400;
 
+/** `--plugin`, repeatable, of apply and plan: only those sections of the file are used. */
+function onlyPluginOption(): Option {
+  return new Option(
+    "--plugin <name>",
+    "only this plugin's section of the file (repeatable); the others are left alone",
+  ).argParser((name: string, previous: string[] | undefined) => [...(previous ?? []), name]);
+}
+
 function examples(...lines: string[]): string {
   return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join("\n")}\n`;
 }
@@ -58,8 +67,8 @@ function examples(...lines: string[]): string {
 export function buildProgram(
   setExit: SetExit,
   registry: PluginRegistry,
-  seams: WatchSeams | undefined,
   settings: () => Settings,
+  seams?: WatchSeams,
 ): Command {
   const program = new Command("op")
     .description(
@@ -121,6 +130,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     )
     .option("--allow-uplink", "allow changes to the link carrying the default route")
     .option("--allow-restart", allowRestartHelp)
+    .addOption(onlyPluginOption())
     .addOption(
       new Option(
         "--metrics-file <path>",
@@ -131,6 +141,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
       "after",
       examples(
         "op apply state.json",
+        "op apply state.json --plugin network --plugin nftables  # at boot, before Incus",
         "op apply state.json --check --metrics-file /var/lib/node_exporter/textfile/op.prom",
         "op apply state.json --check            # cron: exit 2 means drift",
         "op apply state.json --lock-timeout 60  # wait for a running apply",
@@ -196,6 +207,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .description("show what apply would change, without changing anything")
     .argument("<file>", "state file (JSON or YAML), or - to read it from stdin")
     .option("--allow-restart", `plan as apply --allow-restart would: ${allowRestartHelp}`)
+    .addOption(onlyPluginOption())
     .addHelpText(
       "after",
       examples(
@@ -443,6 +455,28 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
         (await import("./ledger-commands.js")).ledgerRotateKeyCommand(globals(command)),
       ),
     );
+
+  program
+    .command("completion")
+    .description("print the shell completion script for bash, zsh or fish")
+    .addArgument(new Argument("<shell>", "bash, zsh or fish").choices(shells))
+    .addHelpText(
+      "after",
+      examples(
+        "op completion bash > /etc/bash_completion.d/op",
+        "source <(op completion bash)",
+        "op completion fish > ~/.config/fish/completions/op.fish",
+      ),
+    )
+    .action(async (shell: Shell) => {
+      // Made from this program as built, so a new command or option completes with no edit.
+      process.stdout.write(
+        completionScript(shell, program, {
+          "--plugin": registry.manifests.map((manifest) => manifest.name),
+        }),
+      );
+      setExit(0);
+    });
 
   return program;
 }

@@ -27,12 +27,12 @@ export function prepareCli(
       exitCode = code;
     },
     registry,
-    seams,
     // The environment of this command line, read once it is run (the program is built once).
     () => {
       settings ??= loadSettings(process.env);
       return settings;
     },
+    seams,
   );
   return async (argv) => {
     trace("cli start");
