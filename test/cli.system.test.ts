@@ -61,6 +61,7 @@ describe("op without a host", () => {
       ["export"],
       ["doctor"],
       ["status"],
+      ["watch"],
       ["ledger"],
       ["ledger", "verify"],
     ]) {
@@ -78,7 +79,12 @@ describe("op without a host", () => {
     // A YAML file: the parser, the validators and the plugin checks all run.
     const file = join(sandbox.dir, "s.yaml");
     writeFileSync(file, "version: 1\nplugins:\n  nftables:\n    tables: []\n");
-    for (const args of [["validate", file, "--json"], ["frobnicate"], ["query", "--plugin", "x"]]) {
+    for (const args of [
+      ["validate", file, "--json"],
+      ["frobnicate"],
+      ["query", "--plugin", "x"],
+      ["watch", "-"],
+    ]) {
       const fromSnapshot = sandbox.op(args);
       const fromModules = sandbox.op(args, { env: { OP_NO_SNAPSHOT: "1" } });
       expect(fromModules, args.join(" ")).toEqual(fromSnapshot);

@@ -11,6 +11,7 @@ import {
   type ActionOutcome,
   type RunDeps,
   type RunEvent,
+  type RunMode,
   type RunReport,
   reconcile,
 } from "../engine/run.js";
@@ -143,7 +144,7 @@ function stateDirOf(file: string): { stateDir?: string } {
 }
 
 /** What the engine needs of the outside world for one run of `file`. */
-function runDeps(
+export function runDeps(
   file: string,
   options: ApplyOptions,
   registry: PluginRegistry,
@@ -206,8 +207,9 @@ export async function applyCommand(
   const done = (finished: RunReport) => {
     report = finished;
   };
+  const mode = options.check ? "check" : "apply";
   const note = (exit: number, error?: unknown) =>
-    noteRun(file, options, { started, exit, report, error });
+    noteRun(file, options, { mode, started, exit, report, error });
   let exit: number;
   try {
     exit = await applyOrCheck(file, options, registry, done);
@@ -222,32 +224,28 @@ export async function applyCommand(
 /**
  * Adds the run to the status document (and the metrics file). A status that cannot be
  * written is said on stderr and does not change the run's exit code: the host was changed
- * (or checked) and the ledger says so either way.
+ * (or checked) and the ledger says so either way. `op watch` notes each of its runs too.
  */
-async function noteRun(
+export async function noteRun(
   file: string,
   options: ApplyOptions,
-  run: { started: number; exit: number; report?: RunReport; error?: unknown },
+  run: { mode: RunMode; started: number; exit: number; report?: RunReport; error?: unknown },
 ): Promise<void> {
   try {
     const { recordRun, runSummary } = await import("../status/index.js");
     const ledgerRecords =
       options.metricsFile === undefined ? undefined : await ledgerSize(paths(options));
-    recordRun(
-      options.settings,
-      runSummary({ ...run, mode: options.check ? "check" : "apply", file }),
-      {
-        ...(options.metricsFile === undefined ? {} : { metricsFile: options.metricsFile }),
-        ...(ledgerRecords === undefined ? {} : { ledgerRecords }),
-      },
-    );
+    recordRun(options.settings, runSummary({ ...run, file }), {
+      ...(options.metricsFile === undefined ? {} : { metricsFile: options.metricsFile }),
+      ...(ledgerRecords === undefined ? {} : { ledgerRecords }),
+    });
   } catch (error) {
     process.stderr.write(`op: warning: the run's status was not recorded: ${messageOf(error)}\n`);
   }
 }
 
 /** The ledger's size, read through a view (no wait on a run that has it open); none: undefined. */
-async function ledgerSize(where: Paths): Promise<number | undefined> {
+export async function ledgerSize(where: Paths): Promise<number | undefined> {
   if (!ledgerIsThere(where.ledgerDir)) return undefined;
   const { Ledger } = await import("../ledger/index.js");
   const ledger = await Ledger.open(where.ledgerDir, {

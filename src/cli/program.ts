@@ -5,6 +5,7 @@ import type { PluginRegistry } from "../registry.js";
 import { version } from "../version.js";
 import type { GlobalOptions } from "./commands.js";
 import { completionScript, type Shell, shells } from "./completion.js";
+import type { WatchSeams } from "./watch.js";
 
 type SetExit = (code: number) => void;
 
@@ -15,6 +16,17 @@ function integer(name: string, minimum: number, maximum = Number.MAX_SAFE_INTEGE
       throw new InvalidArgumentError(
         `${name} must be a whole number from ${minimum} to ${maximum}`,
       );
+    }
+    return parsed;
+  };
+}
+
+/** A number above 0 (fractions allowed: a test resyncs every few seconds). */
+function positive(name: string, maximum: number) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!/^\s*\d*\.?\d+\s*$/.test(value) || !(parsed > 0) || parsed > maximum) {
+      throw new InvalidArgumentError(`${name} must be a number above 0, at most ${maximum}`);
     }
     return parsed;
   };
@@ -56,6 +68,7 @@ export function buildProgram(
   setExit: SetExit,
   registry: PluginRegistry,
   settings: () => Settings,
+  seams?: WatchSeams,
 ): Command {
   const program = new Command("op")
     .description(
@@ -138,6 +151,54 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .action(
       run(async (file: string, _options: unknown, command: Command) =>
         (await commands()).applyCommand(file, globals(command), registry),
+      ),
+    );
+
+  program
+    .command("watch")
+    .description(
+      "keep the host matching FILE: apply it, then correct drift as change events come (or observe it)",
+    )
+    .argument("<file>", "state file (JSON or YAML); SIGHUP re-reads it")
+    .option("--observe", "only record drift, correct nothing (each run is op apply --check)")
+    .addOption(
+      new Option("--debounce <ms>", "quiet time after a resource's last event before a run")
+        .argParser(integer("--debounce", 0, 600_000))
+        .default(1000),
+    )
+    .addOption(
+      new Option("--resync <minutes>", "full resync every this many minutes (±10%)")
+        .argParser(positive("--resync", 24 * 60))
+        .default(5),
+    )
+    .addOption(
+      new Option("--log-format <format>", "stderr log lines: key=value text or one JSON object")
+        .choices(["text", "json"])
+        .default("text"),
+    )
+    .addOption(
+      new Option(
+        "--metrics-file <path>",
+        "write Prometheus textfile metrics after each run",
+      ).argParser(path("--metrics-file")),
+    )
+    .addOption(
+      new Option("--lock-timeout <seconds>", "how long a run waits for another op apply")
+        .argParser(integer("--lock-timeout", 0, maxLockTimeout))
+        .default(60),
+    )
+    .option("--allow-restart", allowRestartHelp)
+    .addHelpText(
+      "after",
+      examples(
+        "op watch /etc/op/state.json",
+        "op watch state.json --observe --log-format json",
+        "kill -HUP $(pidof op)   # re-read the file; an invalid one is refused and the old kept",
+      ),
+    )
+    .action(
+      run(async (file: string, _o: unknown, command: Command) =>
+        (await import("./watch.js")).watchCommand(file, globals(command), registry, seams),
       ),
     );
 

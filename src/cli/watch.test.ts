@@ -1,0 +1,75 @@
+/** How `op watch` reads an engine report: what it corrected, what failed, what it left. */
+import { describe, expect, it } from "vitest";
+import type { StepOutcome } from "../engine/dag.js";
+import type { RunReport } from "../engine/run.js";
+import { createAction, modifyAction } from "../engine/testing.js";
+import { OpError } from "../errors.js";
+import type { Action } from "../plugin.js";
+import { exitOf, resultOf } from "./watch.js";
+
+const report = (overrides: Partial<RunReport>): RunReport => ({
+  mode: "apply",
+  file: "s.json",
+  actions: [],
+  excluded: [],
+  summary: { create: 0, modify: 0, delete: 0 },
+  settlements: [],
+  outcomes: [],
+  converged: true,
+  interrupted: false,
+  ...overrides,
+});
+
+const outcome = (action: Action, status: StepOutcome["status"]) => ({
+  action,
+  outcome: {
+    key: action.id,
+    status,
+    error: new Error("x"),
+    because: "k",
+    reason: "r",
+  } as StepOutcome,
+});
+
+describe("op watch's reading of a run", () => {
+  it("counts applied actions as corrected, failed, skipped and unknown ones as failed, held as drift", () => {
+    const [a, b, c, d, e] = ["a", "b", "c", "d", "e"].map((id) => createAction("network", id));
+    const result = resultOf(
+      report({
+        outcomes: [
+          outcome(a as Action, "ok"),
+          outcome(b as Action, "failed"),
+          outcome(c as Action, "skipped"),
+          outcome(d as Action, "unknown"),
+          outcome(e as Action, "held"),
+        ],
+        remaining: [{ ...(e as Action), held: "restart" }],
+      }),
+    );
+    expect(result.corrected.map((r) => r.id)).toEqual(["a"]);
+    expect(result.failed.map((r) => r.id)).toEqual(["b", "c", "d"]);
+    expect(result.drift.map((r) => r.id)).toEqual(["e"]);
+    expect(result.error).toBeUndefined();
+  });
+
+  it("takes an action applied but still differing at verify as failed, not corrected", () => {
+    const a = modifyAction("nftables", "inet/t");
+    const result = resultOf(report({ outcomes: [outcome(a, "ok")], remaining: [a] }));
+    expect(result.corrected).toEqual([]);
+    expect(result.failed).toEqual([{ plugin: "nftables", id: "inet/t", kind: "modify" }]);
+  });
+
+  it("takes a check's plan as drift, and gives the exit codes op apply would", () => {
+    const a = createAction("lxc", "c1");
+    const check = report({ mode: "check", actions: [a] });
+    expect(resultOf(check)).toEqual({
+      corrected: [],
+      failed: [],
+      drift: [{ plugin: "lxc", id: "c1", kind: "create" }],
+    });
+    expect(exitOf(check)).toBe(2);
+    expect(exitOf(report({ mode: "check" }))).toBe(0);
+    expect(exitOf(report({}))).toBe(0);
+    expect(exitOf(report({ error: new OpError("apply-failed", "1 action(s) failed") }))).toBe(1);
+  });
+});
