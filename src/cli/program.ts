@@ -32,6 +32,19 @@ function positive(name: string, maximum: number) {
   };
 }
 
+/** `COUNT/MINUTES`, e.g. `5/10`: a count from 2 and a window of minutes above 0. */
+function flapping(value: string): { count: number; withinMinutes: number } {
+  const match = /^\s*(\d+)\s*\/\s*(\d*\.?\d+)\s*$/.exec(value);
+  const count = Number(match?.[1]);
+  const withinMinutes = Number(match?.[2]);
+  if (!match || count < 2 || count > 1000 || !(withinMinutes > 0) || withinMinutes > 24 * 60) {
+    throw new InvalidArgumentError(
+      "--flapping must be COUNT/MINUTES, e.g. 5/10: a count from 2 to 1000 and minutes above 0, at most a day",
+    );
+  }
+  return { count, withinMinutes };
+}
+
 /** A path option given as '' would mean the current directory: refused. */
 function path(name: string) {
   return (value: string): string => {
@@ -170,6 +183,14 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
       new Option("--resync <minutes>", "full resync every this many minutes (±10%)")
         .argParser(positive("--resync", 24 * 60))
         .default(5),
+    )
+    .addOption(
+      new Option(
+        "--flapping <count/minutes>",
+        "stop enforcing a resource corrected this many times within this many minutes",
+      )
+        .argParser(flapping)
+        .default({ count: 5, withinMinutes: 10 }, "5/10"),
     )
     .addOption(
       new Option("--log-format <format>", "stderr log lines: key=value text or one JSON object")

@@ -4,7 +4,10 @@ import type { StepOutcome } from "../engine/dag.js";
 import type { RunReport } from "../engine/run.js";
 import { createAction, modifyAction } from "../engine/testing.js";
 import { OpError } from "../errors.js";
+import { loadSettings } from "../host/settings.js";
 import type { Action } from "../plugin.js";
+import { createRegistry } from "../registry.js";
+import { buildProgram } from "./program.js";
 import { exitOf, resultOf } from "./watch.js";
 
 const report = (overrides: Partial<RunReport>): RunReport => ({
@@ -72,4 +75,31 @@ describe("op watch's reading of a run", () => {
     expect(exitOf(report({}))).toBe(0);
     expect(exitOf(report({ error: new OpError("apply-failed", "1 action(s) failed") }))).toBe(1);
   });
+});
+
+describe("op watch --flapping", () => {
+  const option = () => {
+    const watch = buildProgram(
+      () => {},
+      createRegistry([]),
+      () => loadSettings({}),
+    ).commands.find((command) => command.name() === "watch");
+    const flapping = watch?.options.find((candidate) => candidate.long === "--flapping");
+    if (flapping?.parseArg === undefined) throw new Error("op watch has no --flapping option");
+    return { flapping, parse: (value: string) => flapping.parseArg?.(value, undefined) };
+  };
+
+  it("reads COUNT/MINUTES, defaulting to 5 corrections in 10 minutes", () => {
+    const { flapping, parse } = option();
+    expect(flapping.defaultValue).toEqual({ count: 5, withinMinutes: 10 });
+    expect(parse("3/10")).toEqual({ count: 3, withinMinutes: 10 });
+    expect(parse(" 40 / 0.5 ")).toEqual({ count: 40, withinMinutes: 0.5 });
+  });
+
+  it.each(["", "5", "1/10", "5/0", "5/-1", "5/10/2", "x/10", "5/1e9", "$(reboot)/1", "5/1441"])(
+    "refuses %j naming the option",
+    (value) => {
+      expect(() => option().parse(value)).toThrow(/--flapping must be COUNT\/MINUTES/);
+    },
+  );
 });

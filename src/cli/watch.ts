@@ -44,6 +44,8 @@ export interface WatchOptions extends ApplyOptions {
   debounce?: number;
   /** Minutes between full resyncs. */
   resync?: number;
+  /** A resource corrected `count` times within `withinMinutes` is left alone (flapping). */
+  flapping?: { count: number; withinMinutes: number };
   logFormat?: LogFormat;
   metricsFile?: string;
 }
@@ -135,6 +137,7 @@ export async function watchCommand(
     },
     ...(options.debounce === undefined ? {} : { debounceMs: options.debounce }),
     ...(options.resync === undefined ? {} : { resyncMs: options.resync * 60_000 }),
+    flapping: flappingLimit(options),
   });
 
   const reload = async () => {
@@ -191,6 +194,12 @@ export function exitOf(report: RunReport): number {
  * The status document's flapping marks (and the metrics file with them). Like a run's note, a
  * status that cannot be written is logged and does not stop the watch.
  */
+function flappingLimit(options: WatchOptions): { count: number; withinMs: number } {
+  return options.flapping === undefined
+    ? watchDefaults.flapping
+    : { count: options.flapping.count, withinMs: options.flapping.withinMinutes * 60_000 };
+}
+
 function statusSeam(options: WatchOptions, where: ReturnType<typeof paths>, log: WatchLog) {
   const recordOptions = async () => {
     if (options.metricsFile === undefined) return {};
@@ -222,7 +231,7 @@ function statusSeam(options: WatchOptions, where: ReturnType<typeof paths>, log:
             plugin: resource.plugin,
             id: resource.id,
             since: new Date().toISOString(),
-            why: `corrected ${corrections} times within ${watchDefaults.flapping.withinMs / 60_000} min: something else keeps changing it`,
+            why: `corrected ${corrections} times within ${flappingLimit(options).withinMs / 60_000} min: something else keeps changing it`,
           },
           await recordOptions(),
         );
