@@ -31,7 +31,7 @@ import {
 import type { PluginRegistry } from "../registry.js";
 import { type CheckOptions, checkState as checkStateFile } from "../state/check.js";
 import { readStateFile } from "../state/load.js";
-import { onlyPlugins } from "../state/sections.js";
+import { pluginScope } from "../state/sections.js";
 import type { StateDocument } from "../state/validate.js";
 import { type Interrupt, signalExitCode, watchInterrupts } from "./interrupt.js";
 import { renderRecord } from "./ledger-commands.js";
@@ -122,19 +122,23 @@ export async function schemaCommand(): Promise<number> {
   return exitCodes.ok;
 }
 
+/** `--plugin`: the run reads and plans only these plugins' sections (the file is checked whole). */
+function scopeOf(options: { plugin?: string[] }, registry: PluginRegistry): { plugins?: string[] } {
+  return options.plugin === undefined ? {} : { plugins: pluginScope(options.plugin, registry) };
+}
+
 export async function planCommand(
   file: string,
   options: GlobalOptions & { allowRestart?: boolean; plugin?: string[] },
   registry: PluginRegistry,
 ): Promise<number> {
-  const whole = await readStateFile(file);
-  const parsed =
-    options.plugin === undefined ? whole : onlyPlugins(whole, options.plugin, registry);
+  const scope = scopeOf(options, registry);
+  const parsed = await readStateFile(file);
   const deps = runDeps(file, options, registry, {
     allowUplink: false,
     allowRestart: options.allowRestart ?? false,
   });
-  showPlan(await reconcile({ mode: "plan", file, parsed }, deps), options);
+  showPlan(await reconcile({ mode: "plan", file, parsed, ...scope }, deps), options);
   return exitCodes.ok;
 }
 
@@ -266,16 +270,18 @@ async function applyOrCheck(
   registry: PluginRegistry,
   done: (report: RunReport) => void,
 ): Promise<number> {
-  const whole = await readStateFile(file);
-  const parsed =
-    options.plugin === undefined ? whole : onlyPlugins(whole, options.plugin, registry);
+  const scope = scopeOf(options, registry);
+  const parsed = await readStateFile(file);
   const deps = runDeps(file, options, registry, {
     allowUplink: options.allowUplink ?? false,
     allowRestart: options.allowRestart ?? false,
   });
 
   if (options.check) {
-    const report = await reconcile({ mode: "check", file, parsed, recordDrift: true }, deps);
+    const report = await reconcile(
+      { mode: "check", file, parsed, recordDrift: true, ...scope },
+      deps,
+    );
     done(report);
     const drift = report.actions.length > 0;
     showPlan(report, options, { drift, ...(report.run === undefined ? {} : { run: report.run }) });
@@ -298,6 +304,7 @@ async function applyOrCheck(
         mode: "apply",
         file,
         parsed,
+        ...scope,
         signal: interrupt.signal,
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
       },
