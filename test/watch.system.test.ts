@@ -327,8 +327,9 @@ describe("op watch in a network namespace", () => {
     expect((await w.stop()).status).toBe(0);
   });
 
-  it("with --observe, reports drift and changes nothing", async () => {
-    const w = startWatch(sandbox, stateFile(), ["--observe"], netns.name);
+  it("with --observe, reports drift and changes nothing, recording it once while it lasts", async () => {
+    // A resync every 3 s: the same drift found again is not recorded again.
+    const w = startWatch(sandbox, stateFile(), ["--observe", "--resync", "0.05"], netns.name);
     watching = w;
     await w.waitFor("run-end", { reason: "start" });
     expect(w.matching("drift").map((e) => [e.plugin, e.id])).toEqual([
@@ -338,8 +339,10 @@ describe("op watch in a network namespace", () => {
     expect(tableThere()).toBe(false);
     expect(linkInfoIn(netns, bridge)).toBe(false);
     expect(w.matching("corrected")).toEqual([]);
+    await until("two resyncs", () => w.matching("run-end", { reason: "resync" }).length >= 2);
+    expect(w.matching("drift")).toHaveLength(2 * 3);
     expect((await w.stop()).status).toBe(0);
-    // The drift is in the ledger and in op status, for an auditor.
+    // The drift is in the ledger (once) and in op status, for an auditor.
     const drift = ledgerRecords(sandbox).filter((r) => r.status === "drift");
     expect(drift.map((r) => [r.plugin, r.target]).sort()).toEqual([
       ["network", bridge],

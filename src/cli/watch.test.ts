@@ -8,7 +8,7 @@ import { loadSettings } from "../host/settings.js";
 import type { Action } from "../plugin.js";
 import { createRegistry } from "../registry.js";
 import { buildProgram } from "./program.js";
-import { exitOf, resultOf } from "./watch.js";
+import { DriftMemory, exitOf, resultOf } from "./watch.js";
 
 const report = (overrides: Partial<RunReport>): RunReport => ({
   mode: "apply",
@@ -102,4 +102,31 @@ describe("op watch --flapping", () => {
       expect(() => option().parse(value)).toThrow(/--flapping must be COUNT\/MINUTES/);
     },
   );
+});
+
+describe("observe mode's drift memory", () => {
+  const table = (rules: string[]): Action =>
+    Object.assign(modifyAction("nftables", "inet/t"), {
+      changes: [{ path: "rules", before: [], after: rules }],
+    });
+
+  it("takes a resource's drift once, again when it changes, and after it was gone", () => {
+    const memory = new DriftMemory();
+    const link = createAction("network", "br0");
+    expect([memory.isNew(link), memory.isNew(table(["drop"]))]).toEqual([true, true]);
+    memory.remember([link, table(["drop"])], ["network", "nftables"]);
+    // The same drift at the next resync: nothing new.
+    expect([memory.isNew(link), memory.isNew(table(["drop"]))]).toEqual([false, false]);
+    // The table now differs otherwise: recorded again.
+    expect(memory.isNew(table(["accept"]))).toBe(true);
+    // A run that read only nftables found it converged; the network drift is still known.
+    memory.remember([], ["nftables"]);
+    expect([memory.isNew(link), memory.isNew(table(["drop"]))]).toEqual([false, true]);
+    // The network converged, then drifted again: recorded again.
+    memory.remember([], ["network"]);
+    expect(memory.isNew(link)).toBe(true);
+    memory.remember([link], ["network"]);
+    memory.forget();
+    expect(memory.isNew(link)).toBe(true);
+  });
 });

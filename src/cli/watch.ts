@@ -5,7 +5,7 @@
  * manual `op apply` may hold. It logs one line per event to stderr and prints nothing else.
  */
 
-import { messageOf } from "../engine/reconcile.js";
+import { changesOf, messageOf } from "../engine/reconcile.js";
 import { type RunReport, reconcile } from "../engine/run.js";
 import { OpError } from "../errors.js";
 import type { Settings } from "../host/settings.js";
@@ -88,6 +88,7 @@ export async function watchCommand(
     lock: () => acquireLock(where.lockFile, { timeoutSeconds: lockTimeout }),
   };
 
+  const driftMemory = new DriftMemory();
   // Each run is noted in the status document (and the metrics file) as `op apply`'s are.
   const run = async (request: WatchRunRequest): Promise<WatchRunResult> => {
     const started = Date.now();
@@ -98,12 +99,13 @@ export async function watchCommand(
           file,
           parsed,
           exclude: request.exclude,
-          recordDrift: true,
+          recordDrift: driftMemory.isNew,
           ...(request.plugins === undefined ? {} : { plugins: request.plugins }),
           ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         },
         watchDeps,
       );
+      if (options.observe) driftMemory.remember(report.actions, request.plugins ?? inFile);
       await noteRun(file, options, { mode, started, exit: exitOf(report), report });
       return resultOf(report);
     } catch (error) {
@@ -157,6 +159,7 @@ export async function watchCommand(
         // The sources were chosen at start: these plugins' drift waits for a resync.
         "without-events": added.length > 0 ? added : undefined,
       });
+      driftMemory.forget();
       await status.clearFlapping();
       watch.reload();
     } catch (error) {
@@ -194,6 +197,40 @@ export function exitOf(report: RunReport): number {
  * The status document's flapping marks (and the metrics file with them). Like a run's note, a
  * status that cannot be written is logged and does not stop the watch.
  */
+/**
+ * Observe mode's drift records: a resource's drift is recorded when it appears or changes, not
+ * again at every resync while it lasts (drift left for a week would be 2,000 records of the
+ * same thing). A resource found converged is forgotten, so drift that comes back is recorded.
+ */
+export class DriftMemory {
+  /** By plugin and resource id: the changes last recorded, as JSON. */
+  private readonly recorded = new Map<string, { plugin: string; changes: string }>();
+
+  readonly isNew = (action: Action): boolean =>
+    this.recorded.get(DriftMemory.key(action))?.changes !== JSON.stringify(changesOf(action));
+
+  /** After a run that read `plugins`: `drift` is what differs there now (and is recorded). */
+  remember(drift: readonly Action[], plugins: Iterable<string>): void {
+    const read = new Set(plugins);
+    for (const [key, { plugin }] of this.recorded) if (read.has(plugin)) this.recorded.delete(key);
+    for (const action of drift) {
+      this.recorded.set(DriftMemory.key(action), {
+        plugin: action.plugin,
+        changes: JSON.stringify(changesOf(action)),
+      });
+    }
+  }
+
+  /** A changed file: its drift is recorded anew. */
+  forget(): void {
+    this.recorded.clear();
+  }
+
+  private static key(action: Action): string {
+    return JSON.stringify([action.plugin, action.id]);
+  }
+}
+
 function flappingLimit(options: WatchOptions): { count: number; withinMs: number } {
   return options.flapping === undefined
     ? watchDefaults.flapping

@@ -312,6 +312,20 @@ describe("reconcile", () => {
     expect([ledger.records.length, ledger.opened, lock.taken]).toEqual([0, 0, 1]);
   });
 
+  it("records only the drift a recordDrift filter accepts, and opens no ledger when it takes none", async () => {
+    const network = fakeNetwork([create("a"), create("b")]);
+    const { deps, ledger } = depsFor(network.plugin);
+    const some = await reconcile(
+      { ...request, mode: "check", recordDrift: (action) => action.id === "b" },
+      deps,
+    );
+    expect(ledger.records.map((r) => [r.target, r.status])).toEqual([["b", "drift"]]);
+    expect(some.actions.map((a) => a.id)).toEqual(["a", "b"]);
+    const none = await reconcile({ ...request, mode: "check", recordDrift: () => false }, deps);
+    expect(none.run).toBeUndefined();
+    expect([ledger.records.length, ledger.opened]).toEqual([1, 1]);
+  });
+
   it("refuses a check while the lock is busy, reading and recording nothing", async () => {
     const network = fakeNetwork([create("a")]);
     const { deps, ledger, lock } = depsFor(network.plugin);

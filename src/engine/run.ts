@@ -63,9 +63,10 @@ export interface RunRequest {
   exclude?: readonly ResourceId[];
   /**
    * Mode "check" only: append a `drift` record per differing resource and sign a checkpoint
-   * (src/engine/drift.ts). `op apply --check` and the watch's observe mode set it.
+   * (src/engine/drift.ts). `op apply --check` sets it; the watch's observe mode gives a filter
+   * that records only the drift it has not recorded yet (not again at every resync).
    */
-  recordDrift?: boolean;
+  recordDrift?: boolean | ((action: Action) => boolean);
 }
 
 /** A checked state file and the plugins it has sections for, in create order. */
@@ -169,11 +170,16 @@ async function readPlan(request: RunRequest, deps: RunDeps, ctx: Ctx): Promise<R
 /** A check: the plan, and with `recordDrift` the drift it found in the ledger. */
 async function checkUnderLock(request: RunRequest, deps: RunDeps, ctx: Ctx): Promise<RunReport> {
   const report = await readPlan(request, deps, ctx);
-  if (!request.recordDrift || report.actions.length === 0) return report;
+  const { recordDrift: record } = request;
+  const drift =
+    record === undefined || record === false
+      ? []
+      : report.actions.filter(record === true ? () => true : record);
+  if (drift.length === 0) return report;
   const run = (deps.newRunId ?? newRunId)();
   const ledger = await deps.ledger.open();
   try {
-    await traced("ledger drift", () => recordDrift(ledger, run, report.actions));
+    await traced("ledger drift", () => recordDrift(ledger, run, drift));
   } finally {
     await ledger.close();
   }
