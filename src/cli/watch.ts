@@ -22,6 +22,7 @@ import {
   type WatchRunResult,
   watchDefaults,
 } from "../watch/loop.js";
+import { concernsFile, declaredNames } from "../watch/relevance.js";
 import {
   type ApplyOptions,
   exitCodes,
@@ -76,10 +77,13 @@ export async function watchCommand(
   });
   // The file is checked before anything starts: a watch of an invalid file is refused at once.
   let parsed = await readStateFile(file);
-  const { document } = await deps.checkFile(parsed, file);
+  const first = await deps.checkFile(parsed, file);
+  const { document } = first;
   const plugins = [...document.sections.keys()];
   /** The plugins of the file now (a SIGHUP may change them). */
   let inFile = new Set(plugins);
+  /** The objects the file names now: hints about others start no run. */
+  let declared = declaredNames(document, first.plugins);
   const where = paths(options);
   const mode = options.observe ? "check" : "apply";
   const lockTimeout = options.lockTimeout ?? watchLockSeconds;
@@ -132,7 +136,7 @@ export async function watchCommand(
     sources,
     run,
     log,
-    relevant: (hint) => inFile.has(hint.plugin),
+    relevant: (hint) => inFile.has(hint.plugin) && concernsFile(hint, declared),
     onFlapping: async (resource, corrections) => {
       await recordFlapping(where, lockTimeout, resource, corrections, log);
       await status.setFlapping(resource, corrections);
@@ -152,6 +156,7 @@ export async function watchCommand(
       }
       parsed = next;
       inFile = new Set(checked.document.sections.keys());
+      declared = declaredNames(checked.document, checked.plugins);
       const added = [...checked.document.sections.keys()].filter((p) => !plugins.includes(p));
       log("reload", {
         file,
