@@ -286,8 +286,9 @@ describe("op watch in a network namespace", () => {
     await new Promise((resolve) => setTimeout(resolve, 4000));
     expect(tableThere()).toBe(false);
     expect(w.matching("corrected", { plugin: "nftables" })).toHaveLength(1 + 3);
-    // No storm: one run per deletion (and the start), whatever the events.
-    expect(runsAtFlap).toBeLessThanOrEqual(1 + 3 + 2);
+    // No storm: the start, one run per deletion, and a few for the namespace's own events (the
+    // bridge's IPv6 link-local address and carrier come a second or two after it is made).
+    expect(runsAtFlap).toBeLessThanOrEqual(1 + 3 + 4);
     expect(w.matching("run-start").length - runsAtFlap).toBeLessThanOrEqual(1);
     await w.waitFor("flapping-recorded");
     await until("op status shows it", () => status(sandbox).flapping.length === 1);

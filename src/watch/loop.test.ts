@@ -239,6 +239,42 @@ describe("watch loop", () => {
     await t.watch.stop();
   });
 
+  it("counts runs that change something against the correction limit, the others only against the rate limit", async () => {
+    // Runs find nothing to do until `correcting`; then each corrects the resource hinted.
+    let correcting = false;
+    let corrections = 0;
+    const t = setUp(
+      () =>
+        correcting
+          ? { corrected: [{ plugin: "network", id: `fix${corrections++}`, kind: "modify" }] }
+          : {},
+      {
+        rateLimit: { runs: 10, windowMs: 60_000 },
+        correctionLimit: { runs: 3, windowMs: 60_000 },
+        debounceMs: 10,
+      },
+    );
+    await t.advance(0);
+    for (let i = 0; i < 5; i++) {
+      t.source.hint(`br${i}`);
+      await t.advance(100);
+    }
+    // Five reads and the start: none held back by the correction limit.
+    expect(t.runs).toHaveLength(6);
+    expect(t.events("rate-limited")).toEqual([]);
+    correcting = true;
+    for (let i = 0; i < 5; i++) {
+      t.source.hint(`fix${i}`);
+      await t.advance(100);
+    }
+    // Three corrections in the minute; the rest wait for the window.
+    expect(t.runs).toHaveLength(9);
+    expect(t.events("rate-limited").map((l) => l.fields["correcting-runs"])).toEqual([3]);
+    await t.advance(60_000);
+    expect(t.runs).toHaveLength(10);
+    await t.watch.stop();
+  });
+
   it("stops enforcing a resource corrected K times in M minutes, records it once, and forgives it on reload", async () => {
     const t = setUp(
       (request) =>

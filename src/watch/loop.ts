@@ -80,7 +80,10 @@ export interface WatchOptions {
   /** How long after a run a hint about what it changed is taken as its echo. */
   quietMs?: number;
   backoff?: { initialMs: number; maxMs: number };
+  /** Runs of any kind, in a sliding window. */
   rateLimit?: { runs: number; windowMs: number };
+  /** Runs that changed something (or failed to), in a sliding window. */
+  correctionLimit?: { runs: number; windowMs: number };
   flapping?: { count: number; withinMs: number };
 }
 
@@ -98,7 +101,10 @@ export const watchDefaults = {
   resyncMs: 5 * 60_000,
   quietMs: 1000,
   backoff: { initialMs: 1000, maxMs: 5 * 60_000 },
-  rateLimit: { runs: 30, windowMs: 60_000 },
+  // A run that finds nothing to do is a read (tens of ms): a host's own noise (a container's
+  // restart is a dozen link events) may take many of them without holding back a correction.
+  rateLimit: { runs: 120, windowMs: 60_000 },
+  correctionLimit: { runs: 30, windowMs: 60_000 },
   flapping: { count: 5, withinMs: 10 * 60_000 },
   /** ± this fraction of the resync period, so that hosts started together do not sync together. */
   jitter: 0.1,
@@ -132,6 +138,8 @@ export function startWatch(options: WatchOptions): Watch {
   const backoff = new Backoff(backoffOptions.initialMs, backoffOptions.maxMs);
   const rate = options.rateLimit ?? watchDefaults.rateLimit;
   const rateLimit = new RateLimit(rate.runs, rate.windowMs);
+  const correction = options.correctionLimit ?? watchDefaults.correctionLimit;
+  const correctionLimit = new RateLimit(correction.runs, correction.windowMs);
   const flapOptions = options.flapping ?? watchDefaults.flapping;
   const flaps = new FlapDetector(flapOptions.count, flapOptions.withinMs);
   const now = () => scheduler.now();
@@ -197,10 +205,12 @@ export function startWatch(options: WatchOptions): Watch {
       scheduleWaiting();
       return;
     }
-    const allowed = rateLimit.nextAllowed(time);
+    const allowed = Math.max(rateLimit.nextAllowed(time), correctionLimit.nextAllowed(time));
     if (allowed > time) {
       if (!rateLogged) {
-        log("rate-limited", { runs: rate.runs, "window-s": rate.windowMs / 1000 });
+        const [limit, what] =
+          rateLimit.nextAllowed(time) > time ? [rate, "runs"] : [correction, "correcting-runs"];
+        log("rate-limited", { [what]: limit.runs, "window-s": limit.windowMs / 1000 });
         rateLogged = true;
       }
       wakeUpAt(allowed);
@@ -311,6 +321,7 @@ export function startWatch(options: WatchOptions): Watch {
       ok: result.error === undefined,
     });
     const touched = [...result.corrected, ...result.failed];
+    if (touched.length > 0) correctionLimit.record(started);
     recent.push({
       seq: runSeq,
       touched: new Set(touched.flatMap((c) => [keyOf(c), pluginKey(c.plugin)])),
