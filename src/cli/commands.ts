@@ -122,13 +122,14 @@ export async function schemaCommand(): Promise<number> {
 
 export async function planCommand(
   file: string,
-  options: GlobalOptions & { allowRestart?: boolean },
+  options: GlobalOptions & { allowRestart?: boolean; adopt?: boolean },
   registry: PluginRegistry,
 ): Promise<number> {
   const parsed = await readStateFile(file);
   const deps = runDeps(file, options, registry, {
     allowUplink: false,
     allowRestart: options.allowRestart ?? false,
+    adopt: options.adopt ?? false,
   });
   showPlan(await reconcile({ mode: "plan", file, parsed }, deps), options);
   return exitCodes.ok;
@@ -144,7 +145,7 @@ function runDeps(
   file: string,
   options: ApplyOptions,
   registry: PluginRegistry,
-  run: { allowUplink: boolean; allowRestart?: boolean },
+  run: { allowUplink: boolean; allowRestart?: boolean; adopt?: boolean },
 ): RunDeps {
   const where = paths(options);
   return {
@@ -179,6 +180,8 @@ export interface ApplyOptions extends GlobalOptions {
   concurrency?: number;
   allowUplink?: boolean;
   allowRestart?: boolean;
+  /** `--adopt`: objects the file names that op did not create are adopted (RunOptions.adopt). */
+  adopt?: boolean;
   /** Prometheus textfile metrics written after the run (src/status/metrics.ts). */
   metricsFile?: string;
 }
@@ -267,6 +270,7 @@ async function applyOrCheck(
   const deps = runDeps(file, options, registry, {
     allowUplink: options.allowUplink ?? false,
     allowRestart: options.allowRestart ?? false,
+    adopt: options.adopt ?? false,
   });
 
   if (options.check) {
