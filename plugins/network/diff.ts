@@ -5,7 +5,7 @@
  * OVS transaction before its links' addresses, a veth before its declared peer, a base before
  * its macvlan, a link before its routes; deletes the other way round.
  */
-import type { FieldChange, ResourceRef } from "../../src/plugin.js";
+import type { Adoption, FieldChange, ResourceRef } from "../../src/plugin.js";
 import { ovsChange } from "./ovs-changes.js";
 import { linkRef, ovsDatabaseRef, networkPluginName as plugin, routeId } from "./refs.js";
 import {
@@ -45,13 +45,23 @@ function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean):
   }
 
   const deleted = new Set<string>();
-  const deleteAction = (cur: LiveLink, reason: string): void => {
+  const deleteAction = (cur: LiveLink, reason: string, adopt?: Adoption): void => {
     deleted.add(cur.name);
-    actions.push({ kind: "delete", plugin, resource: "link", id: cur.name, before: cur, reason });
+    actions.push({
+      kind: "delete",
+      plugin,
+      resource: "link",
+      id: cur.name,
+      before: cur,
+      reason,
+      ...(adopt === undefined ? {} : { adopt }),
+    });
   };
   for (const name of desired.absent) {
     const cur = liveBy.get(name);
-    if (cur && !ovsTypes.has(cur.type)) deleteAction(cur, "ensure: absent");
+    if (cur === undefined || ovsTypes.has(cur.type)) continue;
+    const adopt = cur.owned ? undefined : desired.entries[name];
+    deleteAction(cur, adopt ? "ensure: absent (made outside op)" : "ensure: absent", adopt);
   }
   for (const cur of live.links) {
     if (!desired.prune) break;
@@ -105,8 +115,13 @@ function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean):
       });
       continue;
     }
-    const changes = linkChanges(link, cur, { liveBy, declared, linuxBridges, deleted });
+    // Adopting makes the link op's (its marker in ifalias) and the file its whole truth, in
+    // the same step: it is compared as if op owned it already.
+    const adopt = cur.owned || isOvs ? undefined : desired.entries[link.name];
+    const view = adopt === undefined ? cur : { ...cur, owned: true };
+    const changes = linkChanges(link, view, { liveBy, declared, linuxBridges, deleted });
     if (changes.length === 0) continue;
+    const reason = changes.map(describeChange).join(", ");
     actions.push({
       kind: "modify",
       plugin,
@@ -115,8 +130,9 @@ function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean):
       before: cur,
       after: link,
       changes,
-      reason: changes.map(describeChange).join(", "),
+      reason: adopt === undefined ? reason : `made outside op: ${reason}`,
       ...(needs.length > 0 ? { needs } : {}),
+      ...(adopt === undefined ? {} : { adopt }),
     });
   }
   return actions;
