@@ -24,7 +24,6 @@ import {
   describeProblem,
   locateErrors,
   type NftProblem,
-  notOwned,
   type Origin,
   type Script,
 } from "./script.js";
