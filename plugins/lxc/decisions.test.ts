@@ -171,8 +171,11 @@ describe("plan words", () => {
       desired({ containers: [desiredContainer("ct601", { config: {}, devices: { eth0: nic } })] }),
       live([adopted]),
     ) as ModifyAction<LxcKinds>[];
-    expect(action?.reason).toBe("re-plug eth0: network incusbr0 → hubr0/vi601");
+    // Not op's: the modify adopts it (the engine refuses that unless the file adopts it).
+    expect(action?.reason).toBe("made outside op: re-plug eth0: network incusbr0 → hubr0/vi601");
+    expect(action?.adopt?.allowed).toBe(false);
     const text = renderPlan([action as Action]);
+    expect(text).toContain("~ adopt lxc container ");
     expect(text).toContain("    devices.eth0: network incusbr0 → hubr0/vi601");
     expect(text).not.toMatch(/undefined|[{}[\]]/);
   });

@@ -3,7 +3,7 @@
  * or delete), one per image alias. A change of image is a delete + create of the container;
  * containers neither in the file nor tagged as op's are never looked at.
  */
-import type { FieldChange, ResourceRef } from "../../src/plugin.js";
+import type { Adoption, FieldChange, ResourceRef } from "../../src/plugin.js";
 import { linkRef, ovsDatabaseRef } from "../network/refs.js";
 import { heldReason, restartChanges, restartPath } from "./containers/restart.js";
 import { snapshotChanges } from "./containers/snapshots.js";
@@ -39,6 +39,14 @@ import {
   plugin,
 } from "./types.js";
 import { diffVolumes } from "./volumes/diff.js";
+
+/** A container op did not create is the file's only by adoption (src/plugin.ts Adoption). */
+function adoptionOf(
+  entry: { path: string; adopt?: true },
+  current: LiveContainer,
+): { adopt?: Adoption } {
+  return current.managed ? {} : { adopt: { path: entry.path, allowed: entry.adopt === true } };
+}
 
 export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
   const actions: LxcAction[] = [];
@@ -123,6 +131,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         id,
         before,
         reason,
+        ...adoptionOf(container, current),
       });
       actions.push(create(reason));
       continue;
@@ -148,10 +157,11 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         before: current,
         after: container,
         changes,
-        reason: changes.map(describe).join(", "),
+        reason: `${current.managed ? "" : "made outside op: "}${changes.map(describe).join(", ")}`,
         ...(atStart.length > 0 && !container.restartAllowed ? { held: heldReason(atStart) } : {}),
         ...(needs.length > 0 && touchesNic ? { needs } : {}),
         ...(expects.length > 0 && touchesNic ? { expects } : {}),
+        ...adoptionOf(container, current),
       });
     }
   }
@@ -172,6 +182,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       id: containerId(gone.project, gone.name),
       before,
       reason: deleteReason("ensure: absent", current, gone.unprotect, gone.removeSources),
+      ...adoptionOf(gone, current),
     });
   }
 
