@@ -106,13 +106,13 @@ describe("deleting a container (ensure: absent)", () => {
       live([liveContainer("x", { managed: false, config: {} })]),
     ) as DeleteAction<LxcKinds>[];
     expect(action?.reason).toBe(
-      "ensure: absent; then removes host directory /srv/scratch (5.0 MiB)",
+      "ensure: absent (made outside op); then removes host directory /srv/scratch (5.0 MiB)",
     );
     expect((action as DeleteAction<LxcKinds>).before).toMatchObject({
       removeSources: [removal],
     });
     expect(renderPlan([action as Action])).toContain(
-      "- delete lxc container x  (ensure: absent; then removes host directory /srv/scratch (5.0 MiB))",
+      "- delete lxc container x  (ensure: absent (made outside op); then removes host directory /srv/scratch (5.0 MiB))",
     );
   });
 

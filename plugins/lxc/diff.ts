@@ -181,7 +181,12 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       resource: "container",
       id: containerId(gone.project, gone.name),
       before,
-      reason: deleteReason("ensure: absent", current, gone.unprotect, gone.removeSources),
+      reason: deleteReason(
+        current.managed ? "ensure: absent" : "ensure: absent (made outside op)",
+        current,
+        gone.unprotect,
+        gone.removeSources,
+      ),
       ...adoptionOf(gone, current),
     });
   }
