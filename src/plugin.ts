@@ -93,6 +93,8 @@ export interface Adoption {
   path: string;
   /** The entry says `adopt: true`. */
   allowed: boolean;
+  /** What is adopted, when it is not the action's own resource (an OVS bridge in `ovs-db`). */
+  what?: string;
 }
 
 interface ActionBase<Resource extends string> extends ResourceRef {

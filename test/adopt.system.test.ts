@@ -18,6 +18,10 @@ const netns = `opad-${tag}`;
 const bridge = "opadbr0";
 const table = `opad_${tag}`;
 const container = `opad-${tag}`;
+/** Open vSwitch has one database per host: the bridge is the host's, under the test's prefix. */
+const ovsBridge = `opado${tag}`;
+const vsctl = (...args: string[]): string =>
+  execFileSync("ovs-vsctl", ["--timeout=10", ...args], { encoding: "utf8" }).trim();
 let sandbox: CliSandbox;
 
 const inNs = (command: string, args: string[], input?: string): string =>
@@ -49,6 +53,7 @@ beforeAll(() => {
 });
 afterAll(() => {
   execFileSync("ip", ["netns", "delete", netns]);
+  vsctl("--if-exists", "del-br", ovsBridge);
   try {
     sh("incus", ["delete", "--force", container]);
   } catch {
@@ -82,6 +87,31 @@ describe("adopting a hand-made link", () => {
 
     // op's now: the file without adopt plans nothing.
     const later = sandbox.op(["plan", stateFile("net.json", { network: entry() })], { netns });
+    expect(later.status, later.stderr).toBe(0);
+    expect(later.stdout).toBe("No changes: the host matches the file.\n");
+  });
+});
+
+describe("adopting a hand-made Open vSwitch bridge", () => {
+  it("is refused without adopt, adopted with adopt: true, then op's", () => {
+    vsctl("add-br", ovsBridge, "--", "set", "bridge", ovsBridge, "datapath_type=netdev");
+    const entry = (adopt?: boolean) => ({
+      interfaces: [{ name: ovsBridge, type: "ovs-bridge", ...(adopt ? { adopt } : {}) }],
+    });
+    expectRefused(
+      sandbox.op(["apply", stateFile("ovs.json", { network: entry() })]),
+      "/plugins/network/interfaces/0",
+      `network OVS bridge ${ovsBridge}`,
+    );
+    expect(vsctl("br-get-external-id", ovsBridge)).toBe("");
+
+    const adopted = sandbox.op(["apply", stateFile("ovs-adopt.json", { network: entry(true) })]);
+    expect(adopted.status, adopted.stderr).toBe(0);
+    expect(adopted.stdout).toContain(`~ adopt network ovs-db`);
+    expect(adopted.stdout).toContain(`bridge ${ovsBridge}/owner - → op`);
+    expect(vsctl("br-get-external-id", ovsBridge)).toContain("op-managed=true");
+
+    const later = sandbox.op(["plan", stateFile("ovs.json", { network: entry() })]);
     expect(later.status, later.stderr).toBe(0);
     expect(later.stdout).toBe("No changes: the host matches the file.\n");
   });

@@ -284,10 +284,22 @@ function ovsActions(desired: NetDesired, live: NetLive): NetworkAction[] {
     (!wantedPorts.has(port.name) &&
       ((port.owned && (bridge !== undefined || desired.prune)) ||
         (bridge !== undefined &&
-          liveBy.get(bridge.name)?.owned === true &&
+          (liveBy.get(bridge.name)?.owned === true || adopted.has(bridge.name)) &&
           bridge.exclusivePorts &&
           !bridge.guestPorts.includes(port.name))));
   const changes: OvsChange[] = [];
+  // Bridges the file names that op did not create: adopted (op's external_ids put on them and
+  // their ports the file's, as on a bridge op created) in the same transaction, or deleted.
+  const adoptions: Adoption[] = [];
+  const adopted = new Set<string>();
+  for (const bridge of desired.ovs) {
+    const cur = liveBy.get(bridge.name);
+    const entry = desired.entries[bridge.name];
+    if (cur === undefined || cur.owned || entry === undefined) continue;
+    adoptions.push({ ...entry, what: `network OVS bridge ${bridge.name}` });
+    adopted.add(bridge.name);
+    changes.push(ovsChange.setBridge(bridge.name, "owner", undefined, "op"));
+  }
 
   for (const bridge of desired.ovs) {
     const cur = liveBy.get(bridge.name);
@@ -328,6 +340,9 @@ function ovsActions(desired: NetDesired, live: NetLive): NetworkAction[] {
   for (const cur of liveBridges) {
     if (wanted.has(cur.name)) continue;
     if (desired.absent.includes(cur.name) || (cur.owned && desired.prune)) {
+      const entry = desired.entries[cur.name];
+      if (!cur.owned && entry !== undefined)
+        adoptions.push({ ...entry, what: `network OVS bridge ${cur.name}` });
       changes.push(
         ovsChange.removeBridge(cur.name, {
           datapath: cur.datapath,
@@ -352,6 +367,11 @@ function ovsActions(desired: NetDesired, live: NetLive): NetworkAction[] {
       after: desired.ovs,
       changes,
       reason: `one OVSDB transaction: ${changes.map(describeOvsChange).join(", ")}`,
+      // One transaction, one adoption: allowed only if every bridge it adopts is (the first
+      // that is not names the entry to fix).
+      ...(adoptions.length === 0
+        ? {}
+        : { adopt: adoptions.find((entry) => !entry.allowed) ?? (adoptions[0] as Adoption) }),
     },
   ];
 }

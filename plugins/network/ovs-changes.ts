@@ -4,7 +4,7 @@
  */
 import type { LiveOvsPort, NewOvsBridge, NewOvsPort, OvsChange } from "./types.js";
 
-type BridgeField = "datapath" | "mtu" | "mac";
+type BridgeField = "datapath" | "mtu" | "mac" | "owner";
 type PortField = "tag" | "internal" | "mtu" | "mac";
 type Value = string | number | boolean | undefined;
 

@@ -281,6 +281,15 @@ function bridgeUpdates(bridge: string, fields: Record<string, unknown>): OvsdbOp
       ]),
     );
   }
+  // Adopting: the bridge gets op's external_ids, as one op created carries them.
+  if ("owner" in fields) {
+    operations.push(
+      mutate("Bridge", whereName(bridge), [
+        ["external_ids", "delete", ["set", ownerIds.map(([key]) => key)]],
+        ["external_ids", "insert", ["map", ownerIds]],
+      ]),
+    );
+  }
   // A bridge's MTU is its own internal interface's.
   if ("mtu" in fields) operations.push(...interfaceUpdates(bridge, { mtu: fields.mtu }));
   return operations;

@@ -204,7 +204,8 @@ export type OvsChange =
       table: "bridge";
       bridge: string;
       op: "set";
-      field: "datapath" | "mtu" | "mac";
+      /** `owner`: op's external_ids put on a bridge it did not create (adopting it). */
+      field: "datapath" | "mtu" | "mac" | "owner";
       before?: string | number;
       after?: string | number;
     }

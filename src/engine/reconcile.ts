@@ -165,7 +165,7 @@ export function adoptionProblems(actions: readonly Action[], options: RunOptions
       : [
           {
             path: adopt.path,
-            message: `${describeRef(action)} exists and op did not create it, so op will not ${kind === "delete" ? "delete it" : "take it over"} unless it is adopted`,
+            message: `${adopt.what ?? describeRef(action)} exists and op did not create it, so op will not ${kind === "delete" ? "delete it" : "take it over"} unless it is adopted`,
             hint: 'add "adopt": true to its entry in the file, or run with --adopt to adopt every object the file names; nothing was changed',
           },
         ],
