@@ -9,6 +9,7 @@ import { memoryLedger, quietCtx } from "../../test/support/engine.js";
 import { renderPlan, renderSummary } from "../cli/output.js";
 import { OpError } from "../errors.js";
 import { type Action, verbOf } from "../plugin.js";
+import { driftRecords } from "./drift.js";
 import { adoptionProblems, applyPlan, planState } from "./reconcile.js";
 import { deleteAction, emptySections, fakePlugin, modifyAction } from "./testing.js";
 
@@ -71,5 +72,7 @@ describe("adoption", () => {
       ["adopt", "br0", "intent"],
       ["adopt", "br0", "ok"],
     ]);
+    // A check that finds it records the drift under the same name.
+    expect(driftRecords("r", [adopting(true)]).map((r) => r.action)).toEqual(["adopt"]);
   });
 });
