@@ -20,6 +20,7 @@ const table = `opad_${tag}`;
 const container = `opad-${tag}`;
 /** Open vSwitch has one database per host: the bridge is the host's, under the test's prefix. */
 const ovsBridge = `opado${tag}`;
+const ovsPort = `opadp${tag}`;
 const vsctl = (...args: string[]): string =>
   execFileSync("ovs-vsctl", ["--timeout=10", ...args], { encoding: "utf8" }).trim();
 let sandbox: CliSandbox;
@@ -93,10 +94,21 @@ describe("adopting a hand-made link", () => {
 });
 
 describe("adopting a hand-made Open vSwitch bridge", () => {
-  it("is refused without adopt, adopted with adopt: true, then op's", () => {
-    vsctl("add-br", ovsBridge, "--", "set", "bridge", ovsBridge, "datapath_type=netdev");
+  it("is refused without adopt, adopted with adopt: true with its internal port, then op's", () => {
+    vsctl(
+      ...["add-br", ovsBridge, "--", "set", "bridge", ovsBridge, "datapath_type=netdev"],
+      ...["--", "add-port", ovsBridge, ovsPort, "--", "set", "interface", ovsPort, "type=internal"],
+    );
     const entry = (adopt?: boolean) => ({
-      interfaces: [{ name: ovsBridge, type: "ovs-bridge", ...(adopt ? { adopt } : {}) }],
+      interfaces: [
+        {
+          name: ovsBridge,
+          type: "ovs-bridge",
+          ovs: { ports: [{ name: ovsPort }] },
+          ...(adopt ? { adopt } : {}),
+        },
+        { name: ovsPort, type: "ovs-interface", ...(adopt ? { adopt } : {}) },
+      ],
     });
     expectRefused(
       sandbox.op(["apply", stateFile("ovs.json", { network: entry() })]),
@@ -110,6 +122,8 @@ describe("adopting a hand-made Open vSwitch bridge", () => {
     expect(adopted.stdout).toContain(`~ adopt network ovs-db`);
     expect(adopted.stdout).toContain(`bridge ${ovsBridge}/owner - → op`);
     expect(vsctl("br-get-external-id", ovsBridge)).toContain("op-managed=true");
+    expect(adopted.stdout).toContain(`port ${ovsBridge}/${ovsPort}/owner - → op`);
+    expect(vsctl("get", "port", ovsPort, "external_ids")).toContain('op-managed="true"');
 
     const later = sandbox.op(["plan", stateFile("ovs.json", { network: entry() })]);
     expect(later.status, later.stderr).toBe(0);

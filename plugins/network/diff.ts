@@ -325,8 +325,17 @@ function ovsActions(desired: NetDesired, live: NetLive): NetworkAction[] {
         );
         continue;
       }
-      const set = (field: "tag" | "internal" | "mtu" | "mac", before: Value, after: Value) =>
-        changes.push(ovsChange.setPort(bridge.name, port.name, field, before, after));
+      const set = (
+        field: "tag" | "internal" | "mtu" | "mac" | "owner",
+        before: Value,
+        after: Value,
+      ) => changes.push(ovsChange.setPort(bridge.name, port.name, field, before, after));
+      // A port the file declares as a link of its own is adopted as a bridge is.
+      const entry = desired.entries[port.name];
+      if (!curPort.owned && entry !== undefined) {
+        adoptions.push({ ...entry, what: `network OVS port ${port.name}` });
+        set("owner", undefined, "op");
+      }
       if (curPort.tag !== port.tag) set("tag", curPort.tag, port.tag);
       if ((curPort.type === "internal") !== port.internal)
         set("internal", curPort.type === "internal", port.internal);

@@ -217,7 +217,8 @@ export type OvsChange =
       bridge: string;
       port: string;
       op: "set";
-      field: "tag" | "internal" | "mtu" | "mac";
+      /** `owner`: op's external_ids put on a port it did not create (adopting it). */
+      field: "tag" | "internal" | "mtu" | "mac" | "owner";
       before?: string | number | boolean;
       after?: string | number | boolean;
     };
