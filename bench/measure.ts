@@ -10,7 +10,7 @@ export interface Figure {
   name: string;
   /** op's figure. */
   value: number;
-  unit: "ms" | "s";
+  unit: "ms" | "s" | "%" | "MB";
   /** The same work done by the bare tool, in the same unit. */
   floor: number;
   floorLabel: string;

@@ -12,6 +12,7 @@ const groups: Record<string, () => Promise<Figure[]>> = {
   lxc: async () => (await import("./lxc.js")).benchLxc(),
   "lxc-inventory": async () => (await import("./lxc.js")).benchLxcInventory(),
   ledger: async () => (await import("./ledger.js")).benchLedger(),
+  watch: async () => (await import("./watch.js")).benchWatch(),
 };
 
 function describeTarget(figure: Figure): string {
@@ -42,7 +43,7 @@ for (const name of names) {
       figure.name,
       format(figure.value, figure.unit),
       `${format(figure.floor, figure.unit)} (${figure.floorLabel})`,
-      `${ratioOf(figure).toFixed(2)}×`,
+      figure.floor > 0 ? `${ratioOf(figure).toFixed(2)}×` : "—",
       describeTarget(figure),
       Object.keys(figure.target).length === 0 ? "" : meetsTarget(figure) ? "met" : "MISSED",
     ]);

@@ -5,4 +5,7 @@
  */
 import { main } from "../src/cli/main.js";
 
-await main(process.argv.slice(2), async () => (await import("../plugins/registry.js")).registry);
+await main(process.argv.slice(2), async () => ({
+  registry: (await import("../plugins/registry.js")).registry,
+  seams: (await import("./watch-seams.js")).watchSeams,
+}));

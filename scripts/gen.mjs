@@ -4,6 +4,7 @@
 // run time (compiling them would be a large part of every start).
 // `--check` regenerates in memory and fails when the committed files are stale (CI).
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Ajv from "ajv";
@@ -181,24 +182,31 @@ outputs.set(
 
 /**
  * ajv's standalone ESM output still `require`s its small runtime helpers (e.g. ucs2length for
- * maxLength); turn each into an import so the module loads as ESM.
+ * maxLength). Each is inlined, not imported: ajv is a development dependency, absent from an
+ * installed op (the Debian package ships run-time modules only), and the module path of op
+ * (OP_NO_SNAPSHOT=1, `op --version`) would fail to load the validators without it.
  */
 function esmRuntimeImports(code) {
   const modules = [...new Set([...code.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]))];
-  // Node gives a CommonJS module's exports as the default import, vitest its `default` export:
-  // pick whichever object carries the helper as `.default`, which is what ajv's code reads.
-  const imports = modules
-    .map(
-      (module, i) =>
-        `import * as ajvRuntimeNs${i} from "${module}.js";\n` +
-        `const ajvRuntime${i} = ajvRuntimeNs${i}.default?.default ? ajvRuntimeNs${i}.default : ajvRuntimeNs${i};\n`,
-    )
+  const requireHere = createRequire(import.meta.url);
+  const inlined = modules
+    .map((module, i) => {
+      const source = readFileSync(requireHere.resolve(module), "utf8")
+        .replace(/^\/\/# sourceMappingURL=.*$/m, "")
+        // The helper's `.code` is how ajv's compiler names it; it is never run.
+        .replace(/^.*\.code = .*$/m, "");
+      if (/\brequire\(/.test(source)) {
+        throw new Error(`ajv's runtime helper ${module} requires another module: cannot inline it`);
+      }
+      // A CommonJS helper run once in a function of its own; ajv's code reads its `.default`.
+      return `const ajvRuntime${i} = ((exports) => {\n${source.trim()}\nreturn exports;\n})({});\n`;
+    })
     .join("");
   let rewritten = code.replace(/^"use strict";\n/, "");
   modules.forEach((module, i) => {
     rewritten = rewritten.replaceAll(`require("${module}")`, `ajvRuntime${i}`);
   });
-  return imports + rewritten;
+  return inlined + rewritten;
 }
 
 const stale = [];

@@ -15,10 +15,11 @@ alias=op-test/debian-cloud
 cache=/var/cache/op-test/debian-cloud
 suite=bookworm
 # What the image holds beyond debootstrap's minbase: an init, sshd, cloud-init and what its
-# Debian network renderer (ifupdown) needs to ask for an address. Installed with apt inside the
+# Debian network renderer (ifupdown) needs to ask for an address, and nftables, which op's
+# Debian package depends on (its install test runs dpkg -i with no network). Installed with apt inside the
 # new tree, not with debootstrap's --include, whose one-pass configure fails on cloud-init's
 # Python dependencies.
-packages="systemd-sysv openssh-server cloud-init ifupdown isc-dhcp-client iproute2 sudo netbase ca-certificates"
+packages="systemd-sysv openssh-server cloud-init ifupdown isc-dhcp-client iproute2 sudo netbase ca-certificates nftables"
 
 log() { printf '==> %s\n' "$*"; }
 

@@ -4,7 +4,8 @@
 #
 #   scripts/setup.sh           what op and its demo need
 #   scripts/setup.sh --tests   also what only the tests use: ssh and Ansible (to log in to and
-#                              run a play on a provisioned container) and the Debian cloud image
+#                              run a play on a provisioned container), zsh and fish (to run the
+#                              completion scripts op prints) and the Debian cloud image
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,6 +67,6 @@ log "building"
 PATH="$PWD/node_modules/.bin:$PATH" npm run --silent build
 
 if [ "${1:-}" = --tests ]; then
-  apt_install openssh-client ansible-core
+  apt_install openssh-client ansible-core zsh fish
   scripts/setup-cloud-image.sh
 fi

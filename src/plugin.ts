@@ -324,6 +324,21 @@ export interface Plugin<
    */
   queryJson?(live: Live, options: { all: boolean }): unknown;
   /**
+   * `op export`: the live objects as this plugin's section of a state file, in the form
+   * `op apply` reads, such that planning it against the same host gives no action. Without
+   * `all`, only the objects op created; with it, also the others of the kinds op manages.
+   * `live` is what `query` read; a plugin whose live form lacks what the file is written in
+   * may read more through ctx, changing nothing (nftables: the rule text nft prints).
+   * Plugins export in reverse create order, and `file` holds the sections exported before:
+   * an object one plugin makes for another's (an Incus network's bridge) is the maker's.
+   */
+  exportSection?(
+    live: Live,
+    options: { all: boolean },
+    ctx: Ctx,
+    file: FileView,
+  ): ExportedSection | Promise<ExportedSection>;
+  /**
    * `op inventory`: the hosts the file's section declares that exist, as an Ansible inventory
    * (lxc: its containers), in the form asked. Reads the host, changes nothing. `section` is
    * undefined when the file has none (an empty inventory).
@@ -334,6 +349,17 @@ export interface Plugin<
     file: FileView,
     request: InventoryRequest,
   ): Promise<string>;
+}
+
+/** A plugin's part of `op export`. */
+export interface ExportedSection {
+  /** The section, valid against the plugin's schema; undefined: nothing to export. */
+  section: unknown;
+  /**
+   * What the host has that the section leaves out, one line each naming the object (a field
+   * the file format lacks): the export is then not the whole host, and the user should know.
+   */
+  notes: string[];
 }
 
 /** What `op inventory` prints: an inventory file, or an answer of Ansible's dynamic protocol. */

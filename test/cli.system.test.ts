@@ -58,8 +58,10 @@ describe("op without a host", () => {
       ["plan"],
       ["query"],
       ["validate"],
+      ["export"],
       ["doctor"],
       ["status"],
+      ["watch"],
       ["ledger"],
       ["ledger", "verify"],
     ]) {
@@ -77,7 +79,12 @@ describe("op without a host", () => {
     // A YAML file: the parser, the validators and the plugin checks all run.
     const file = join(sandbox.dir, "s.yaml");
     writeFileSync(file, "version: 1\nplugins:\n  nftables:\n    tables: []\n");
-    for (const args of [["validate", file, "--json"], ["frobnicate"], ["query", "--plugin", "x"]]) {
+    for (const args of [
+      ["validate", file, "--json"],
+      ["frobnicate"],
+      ["query", "--plugin", "x"],
+      ["watch", "-"],
+    ]) {
       const fromSnapshot = sandbox.op(args);
       const fromModules = sandbox.op(args, { env: { OP_NO_SNAPSHOT: "1" } });
       expect(fromModules, args.join(" ")).toEqual(fromSnapshot);
@@ -413,6 +420,47 @@ describe("op on nftables in a namespace", () => {
     const lxc = sandbox.op(["query", "--plugin", "lxc"], { netns: netns.name, env });
     expect(lxc.status).toBe(1);
     expect(lxc.stderr).toContain("[daemon-unavailable] (lxc query)");
+  });
+
+  it("--plugin applies only the plugins named, after checking the whole file", () => {
+    // Incus is absent here: a run that read the lxc section would fail on it.
+    const env = { OP_INCUS_SOCKET: join(sandbox.dir, "no-incus.socket") };
+    const bridge = {
+      name: "optestbr0",
+      type: "linux-bridge",
+      ipv4: { addresses: ["198.18.9.1/24"] },
+    };
+    const plugins = {
+      net: { interfaces: [bridge] },
+      lxc: { containers: [{ id: "901", image: "op-test/busybox", bridge: "optestbr0" }] },
+      nftables: { tables: [table(["accept"])] },
+    };
+    const file = join(sandbox.dir, "scoped.json");
+    writeFileSync(file, JSON.stringify({ version: 1, plugins }));
+    const scoped = (args: string[]) => sandbox.op(args, { netns: netns.name, env });
+
+    const plan = scoped(["plan", file, "--plugin", "nftables", "--json"]);
+    expect(plan.status, plan.stderr).toBe(0);
+    expect(JSON.parse(plan.stdout).actions.map((a: { plugin: string }) => a.plugin)).toEqual([
+      "nftables",
+    ]);
+    const applied = scoped(["apply", file, "--plugin", "network"]);
+    expect(applied.status, applied.stderr).toBe(0);
+    expect(netns.run("ip", ["-o", "addr", "show", "dev", "optestbr0"])).toContain("198.18.9.1/24");
+    expect(ruleset()).not.toContain("optest");
+    expect(
+      scoped(["apply", file, "--check", "--plugin", "net", "--plugin", "network"]).status,
+    ).toBe(0);
+
+    // The sections left out are still checked: a wrong one refuses the run.
+    const wrong = { ...plugins, lxc: { containers: [{ id: "901", imag: "x" }] } };
+    writeFileSync(file, JSON.stringify({ version: 1, plugins: wrong }));
+    const refused = scoped(["apply", file, "--plugin", "network"]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain(`/plugins/lxc/containers/0: unknown field "imag"`);
+    const unknown = scoped(["plan", file, "--plugin", "firewall"]);
+    expect(unknown.status).toBe(64);
+    expect(unknown.stderr).toContain("--plugin firewall: unknown plugin");
   });
 
   it("never touches a table the file does not list", () => {

@@ -18,6 +18,7 @@ import { declaredLinks } from "../network/declared.js";
 import { applyLxc } from "./apply.js";
 import { checkLxc } from "./check.js";
 import { diffLxc } from "./diff.js";
+import { exportLxc } from "./export.js";
 import { ovsBridges, readOvs } from "./host.js";
 import { lxcIgnore } from "./ignore.js";
 import { reportImages } from "./images/report.js";
@@ -200,4 +201,5 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   report: reportLxc,
   queryJson: lxcQueryJson,
   inventory: lxcInventory,
+  exportSection: exportLxc,
 };

@@ -13,7 +13,7 @@ export const lxcManifest: PluginManifest = {
       required: false,
       probe: async ({ settings }) =>
         (await import("./doctor.js")).probeIncus(settings.incus.socket),
-      hint: "install incus from bookworm-backports and start incusd (scripts/setup-incus.sh), or point OP_INCUS_SOCKET at its socket",
+      hint: "install incus (from bookworm-backports on Debian 12) and start incusd, or point OP_INCUS_SOCKET at its socket (in a clone of op, scripts/setup-incus.sh does both)",
     },
     ovsdbCheck,
   ],

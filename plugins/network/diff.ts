@@ -117,9 +117,16 @@ function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean):
     }
     // Adopting makes the link op's (its marker in ifalias) and the file its whole truth, in
     // the same step: it is compared as if op owned it already.
-    const adopt = cur.owned || isOvs ? undefined : desired.entries[link.name];
+    // The peer of a veth op created came with it: op's as much as the end that carries the mark.
+    const pairedWithOwn = cur.peer !== undefined && liveBy.get(cur.peer)?.owned === true;
+    const adopt = cur.owned || isOvs || pairedWithOwn ? undefined : desired.entries[link.name];
+    const context = { liveBy, declared, linuxBridges, deleted };
+    // Not adopted and already as the file has it: nothing would change, so nothing is taken
+    // over (an `op export --all` file applies back as no changes); adopted, it gets op's mark.
+    if (adopt !== undefined && !adopt.allowed && linkChanges(link, cur, context).length === 0)
+      continue;
     const view = adopt === undefined ? cur : { ...cur, owned: true };
-    const changes = linkChanges(link, view, { liveBy, declared, linuxBridges, deleted });
+    const changes = linkChanges(link, view, context);
     if (changes.length === 0) continue;
     const reason = changes.map(describeChange).join(", ");
     actions.push({
@@ -296,7 +303,7 @@ function ovsActions(desired: NetDesired, live: NetLive): NetworkAction[] {
     const cur = liveBy.get(bridge.name);
     const entry = desired.entries[bridge.name];
     if (cur === undefined || cur.owned || entry === undefined) continue;
-    adoptions.push({ ...entry, what: `network OVS bridge ${bridge.name}` });
+    adoptions.push({ ...entry, what: `bridge ${bridge.name}` });
     adopted.add(bridge.name);
     changes.push(ovsChange.setBridge(bridge.name, "owner", undefined, "op"));
   }
@@ -333,7 +340,7 @@ function ovsActions(desired: NetDesired, live: NetLive): NetworkAction[] {
       // A port the file declares as a link of its own is adopted as a bridge is.
       const entry = desired.entries[port.name];
       if (!curPort.owned && entry !== undefined) {
-        adoptions.push({ ...entry, what: `network OVS port ${port.name}` });
+        adoptions.push({ ...entry, what: `port ${port.name}` });
         set("owner", undefined, "op");
       }
       if (curPort.tag !== port.tag) set("tag", curPort.tag, port.tag);
@@ -351,7 +358,7 @@ function ovsActions(desired: NetDesired, live: NetLive): NetworkAction[] {
     if (desired.absent.includes(cur.name) || (cur.owned && desired.prune)) {
       const entry = desired.entries[cur.name];
       if (!cur.owned && entry !== undefined)
-        adoptions.push({ ...entry, what: `network OVS bridge ${cur.name}` });
+        adoptions.push({ ...entry, what: `bridge ${cur.name}` });
       changes.push(
         ovsChange.removeBridge(cur.name, {
           datapath: cur.datapath,
@@ -364,6 +371,22 @@ function ovsActions(desired: NetDesired, live: NetLive): NetworkAction[] {
       if (portGone(curPort, undefined)) changes.push(ovsChange.removePort(cur.name, curPort));
     }
   }
+  // As for links: a bridge or port not adopted that nothing else changes is left as it is.
+  const touches = (change: OvsChange, what: string) =>
+    what === `bridge ${change.bridge}` ||
+    (change.table === "port" && what === `port ${change.port}`);
+  const unadopted = adoptions.filter((entry) => !entry.allowed).map((entry) => entry.what ?? "");
+  for (const what of unadopted) {
+    const own = changes.filter((change) => touches(change, what));
+    const ownerOnly = own.every((change) => change.op === "set" && change.field === "owner");
+    if (own.length > 0 && ownerOnly) {
+      for (const change of own) changes.splice(changes.indexOf(change), 1);
+    }
+  }
+  // What an adoption covers may have gone with another's owner-only changes (a port of a bridge).
+  const adopting = adoptions.filter((entry) =>
+    changes.some((change) => touches(change, entry.what ?? "")),
+  );
   if (changes.length === 0) return [];
   return [
     {
@@ -378,14 +401,18 @@ function ovsActions(desired: NetDesired, live: NetLive): NetworkAction[] {
       reason: `one OVSDB transaction: ${changes.map(describeOvsChange).join(", ")}`,
       // One transaction, one adoption: allowed only if every bridge it adopts is (the first
       // that is not names the entry to fix).
-      ...(adoptions.length === 0
-        ? {}
-        : { adopt: adoptions.find((entry) => !entry.allowed) ?? (adoptions[0] as Adoption) }),
+      ...(adopting.length === 0 ? {} : { adopt: ovsAdoption(adopting) }),
     },
   ];
 }
 
 type Value = string | number | boolean | undefined;
+
+/** The transaction's one adoption, as people read it (`network OVS bridge ovsext`). */
+function ovsAdoption(adoptions: readonly Adoption[]): Adoption {
+  const entry = adoptions.find((candidate) => !candidate.allowed) ?? (adoptions[0] as Adoption);
+  return { ...entry, what: `network OVS ${entry.what ?? ""}` };
+}
 
 function bridgeFields(bridge: DesiredOvsBridge): NewOvsBridge {
   return {

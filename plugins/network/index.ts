@@ -8,6 +8,7 @@ import type { Ctx, LiveReport, Plugin } from "../../src/plugin.js";
 import { type ContainerVeth, fileContainerVeths } from "../lxc/veths.js";
 import { applyNetwork } from "./apply.js";
 import { diffNetwork } from "./diff.js";
+import { exportNetwork } from "./export.js";
 import { networkIgnore } from "./ignore.js";
 import {
   type NetworkFromFile,
@@ -48,13 +49,18 @@ export function createNetworkPlugin(): Plugin<NetDesired, NetLive, NetNormalised
       guests: fileContainerVeths(file),
     }),
     resolve: ({ fromFile, guests }, live, ctx) =>
-      resolveNetwork(fromFile, live, { allowUplink: ctx.options.allowUplink, guests }),
+      resolveNetwork(fromFile, live, {
+        allowUplink: ctx.options.allowUplink,
+        guests,
+        ...(ctx.options.adopt === true ? { adopt: true } : {}),
+      }),
     diff: diffNetwork,
     // What the file alone cannot show: a plan that would cut the host off its network.
     guard: (actions, live, options) =>
       options.allowUplink ? [] : uplinkGuardProblems(actions, live),
     apply: applyNetwork,
     report: reportNetwork,
+    exportSection: exportNetwork,
   };
 }
 

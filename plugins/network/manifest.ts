@@ -7,7 +7,7 @@ export const ovsdbCheck: DoctorCheck = {
   neededFor: "network and lxc (Open vSwitch bridges only)",
   required: false,
   probe: async ({ host }) => (await import("./doctor.js")).probeOvsdb(host.ovs),
-  hint: "apt-get install openvswitch-switch, then /usr/share/openvswitch/scripts/ovs-ctl start (scripts/setup-ovs.sh)",
+  hint: "apt-get install openvswitch-switch, then /usr/share/openvswitch/scripts/ovs-ctl start (in a clone of op, scripts/setup-ovs.sh does both)",
 };
 
 export const networkManifest: PluginManifest = {

@@ -105,6 +105,8 @@ export interface ResolveOptions {
   allowUplink: boolean;
   /** The container veths the file's lxc section declares (plugins/lxc/veths.ts). */
   guests?: readonly ContainerVeth[];
+  /** `--adopt`: every entry adopts what it names, as if it said `adopt: true`. */
+  adopt?: boolean;
 }
 
 /** The file's half, the host's half, and the uplink guard, as a run does them (for tests). */
@@ -621,7 +623,15 @@ export function resolveNetwork(
     ovs: file.ovs.map((bridge) => ({ ...bridge, guestPorts: guestsOf(bridge.name) })),
     routes: file.routes,
     pending,
-    entries: file.entries,
+    entries:
+      options.adopt === true
+        ? Object.fromEntries(
+            Object.entries(file.entries).map(([name, entry]) => [
+              name,
+              { ...entry, allowed: true },
+            ]),
+          )
+        : file.entries,
   };
   return desired;
 }

@@ -3,6 +3,7 @@ import { type LiveReport, liveLater, type Plugin } from "../../src/plugin.js";
 import type { ToolCheck } from "../../src/state/check.js";
 import { applyNftables } from "./apply.js";
 import { diffNftables } from "./diff.js";
+import { exportNftables } from "./export.js";
 import { nftablesIgnore } from "./ignore.js";
 import { nftParserCheck, prepareNftables } from "./prepare.js";
 import { queryNftables } from "./query.js";
@@ -45,4 +46,6 @@ export const nftablesPlugin: Plugin<NftDesired, NftLive, NftNormalised, NftKinds
   diff: diffNftables,
   apply: applyNftables,
   report: reportNftables,
+  // The text nft prints: the JSON query reads lacks rule text and op's table mark.
+  exportSection: exportNftables,
 };

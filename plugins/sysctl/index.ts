@@ -42,4 +42,12 @@ export const sysctlPlugin: Plugin<SysctlDesired, SysctlLive, SysctlDesired, Sysc
   guard: (actions, live) => unknownKeyProblems(actions, live),
   apply: applySysctl,
   report: reportSysctl,
+  // A value carries no owner mark, and every net.* key has one (most the kernel's defaults):
+  // an export of them all would pin the kernel's defaults, so none is exported, even with --all.
+  exportSection: () => ({
+    section: undefined,
+    notes: [
+      "not exported: a kernel setting has no owner mark, so op cannot tell the keys it set from the kernel's defaults; list the keys you mean under plugins.sysctl.settings",
+    ],
+  }),
 };

@@ -16,17 +16,19 @@ import "../engine/dag.js";
 import "../ledger/index.js";
 import "../cli/commands.js";
 import "../cli/doctor.js";
+import "../cli/watch.js";
 import { exitWith, prepareCli } from "../cli/run.js";
+import type { WatchSeams } from "../cli/watch.js";
 import type { PluginRegistry } from "../registry.js";
 import { warmUp } from "./warmup.js";
 
-export function buildStartupSnapshot(registry: PluginRegistry): void {
+export function buildStartupSnapshot(registry: PluginRegistry, seams?: WatchSeams): void {
   if (!startupSnapshot.isBuildingSnapshot()) {
     throw new Error("the snapshot entry is for `node --build-snapshot`, not a program to run");
   }
   // The command line's definition is built here, at build time, like the modules; every
   // plugin is loaded and the functions every plan runs are compiled by running them once.
-  const runCli = prepareCli(registry);
+  const runCli = prepareCli(registry, seams);
   void Promise.all([registry.load(), warmUp(registry)]).catch((error: unknown) => {
     // A warm-up that fails is a bug the build must not hide.
     process.stderr.write(`snapshot warm-up failed: ${String(error)}\n`);

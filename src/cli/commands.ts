@@ -11,6 +11,7 @@ import {
   type ActionOutcome,
   type RunDeps,
   type RunEvent,
+  type RunMode,
   type RunReport,
   reconcile,
 } from "../engine/run.js";
@@ -30,6 +31,7 @@ import {
 import type { PluginRegistry } from "../registry.js";
 import { type CheckOptions, checkState as checkStateFile } from "../state/check.js";
 import { readStateFile } from "../state/load.js";
+import { pluginScope } from "../state/sections.js";
 import type { StateDocument } from "../state/validate.js";
 import { type Interrupt, signalExitCode, watchInterrupts } from "./interrupt.js";
 import { renderRecord } from "./ledger-commands.js";
@@ -120,18 +122,24 @@ export async function schemaCommand(): Promise<number> {
   return exitCodes.ok;
 }
 
+/** `--plugin`: the run reads and plans only these plugins' sections (the file is checked whole). */
+function scopeOf(options: { plugin?: string[] }, registry: PluginRegistry): { plugins?: string[] } {
+  return options.plugin === undefined ? {} : { plugins: pluginScope(options.plugin, registry) };
+}
+
 export async function planCommand(
   file: string,
-  options: GlobalOptions & { allowRestart?: boolean; adopt?: boolean },
+  options: GlobalOptions & { allowRestart?: boolean; adopt?: boolean; plugin?: string[] },
   registry: PluginRegistry,
 ): Promise<number> {
+  const scope = scopeOf(options, registry);
   const parsed = await readStateFile(file);
   const deps = runDeps(file, options, registry, {
     allowUplink: false,
     allowRestart: options.allowRestart ?? false,
     adopt: options.adopt ?? false,
   });
-  showPlan(await reconcile({ mode: "plan", file, parsed }, deps), options);
+  showPlan(await reconcile({ mode: "plan", file, parsed, ...scope }, deps), options);
   return exitCodes.ok;
 }
 
@@ -141,7 +149,7 @@ function stateDirOf(file: string): { stateDir?: string } {
 }
 
 /** What the engine needs of the outside world for one run of `file`. */
-function runDeps(
+export function runDeps(
   file: string,
   options: ApplyOptions,
   registry: PluginRegistry,
@@ -182,6 +190,8 @@ export interface ApplyOptions extends GlobalOptions {
   allowRestart?: boolean;
   /** `--adopt`: objects the file names that op did not create are adopted (RunOptions.adopt). */
   adopt?: boolean;
+  /** --plugin, given once or more: only these plugins' sections are applied. */
+  plugin?: string[];
   /** Prometheus textfile metrics written after the run (src/status/metrics.ts). */
   metricsFile?: string;
 }
@@ -204,8 +214,9 @@ export async function applyCommand(
   const done = (finished: RunReport) => {
     report = finished;
   };
+  const mode = options.check ? "check" : "apply";
   const note = (exit: number, error?: unknown) =>
-    noteRun(file, options, { started, exit, report, error });
+    noteRun(file, options, { mode, started, exit, report, error });
   let exit: number;
   try {
     exit = await applyOrCheck(file, options, registry, done);
@@ -220,32 +231,28 @@ export async function applyCommand(
 /**
  * Adds the run to the status document (and the metrics file). A status that cannot be
  * written is said on stderr and does not change the run's exit code: the host was changed
- * (or checked) and the ledger says so either way.
+ * (or checked) and the ledger says so either way. `op watch` notes each of its runs too.
  */
-async function noteRun(
+export async function noteRun(
   file: string,
   options: ApplyOptions,
-  run: { started: number; exit: number; report?: RunReport; error?: unknown },
+  run: { mode: RunMode; started: number; exit: number; report?: RunReport; error?: unknown },
 ): Promise<void> {
   try {
     const { recordRun, runSummary } = await import("../status/index.js");
     const ledgerRecords =
       options.metricsFile === undefined ? undefined : await ledgerSize(paths(options));
-    recordRun(
-      options.settings,
-      runSummary({ ...run, mode: options.check ? "check" : "apply", file }),
-      {
-        ...(options.metricsFile === undefined ? {} : { metricsFile: options.metricsFile }),
-        ...(ledgerRecords === undefined ? {} : { ledgerRecords }),
-      },
-    );
+    recordRun(options.settings, runSummary({ ...run, file }), {
+      ...(options.metricsFile === undefined ? {} : { metricsFile: options.metricsFile }),
+      ...(ledgerRecords === undefined ? {} : { ledgerRecords }),
+    });
   } catch (error) {
     process.stderr.write(`op: warning: the run's status was not recorded: ${messageOf(error)}\n`);
   }
 }
 
 /** The ledger's size, read through a view (no wait on a run that has it open); none: undefined. */
-async function ledgerSize(where: Paths): Promise<number | undefined> {
+export async function ledgerSize(where: Paths): Promise<number | undefined> {
   if (!ledgerIsThere(where.ledgerDir)) return undefined;
   const { Ledger } = await import("../ledger/index.js");
   const ledger = await Ledger.open(where.ledgerDir, {
@@ -266,6 +273,7 @@ async function applyOrCheck(
   registry: PluginRegistry,
   done: (report: RunReport) => void,
 ): Promise<number> {
+  const scope = scopeOf(options, registry);
   const parsed = await readStateFile(file);
   const deps = runDeps(file, options, registry, {
     allowUplink: options.allowUplink ?? false,
@@ -274,7 +282,10 @@ async function applyOrCheck(
   });
 
   if (options.check) {
-    const report = await reconcile({ mode: "check", file, parsed, recordDrift: true }, deps);
+    const report = await reconcile(
+      { mode: "check", file, parsed, recordDrift: true, ...scope },
+      deps,
+    );
     done(report);
     const drift = report.actions.length > 0;
     showPlan(report, options, { drift, ...(report.run === undefined ? {} : { run: report.run }) });
@@ -297,6 +308,7 @@ async function applyOrCheck(
         mode: "apply",
         file,
         parsed,
+        ...scope,
         signal: interrupt.signal,
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
       },
@@ -525,10 +537,13 @@ export async function inventoryCommand(
 }
 
 /** Errors that mean "this host does not have that part", not "something went wrong". */
-const unavailableCodes = new Set(["tool-missing", "daemon-unavailable"]);
+export const unavailableCodes: ReadonlySet<string> = new Set([
+  "tool-missing",
+  "daemon-unavailable",
+]);
 
 /** The canonical name of a plugin given on the command line. */
-function requirePlugin(name: string, registry: PluginRegistry): string {
+export function requirePlugin(name: string, registry: PluginRegistry): string {
   const entry = registry.named(name);
   if (!entry) {
     throw new OpError("usage", `unknown plugin "${name}"`, {

@@ -6,10 +6,11 @@ import { enableCompileCache } from "node:module";
 import { join } from "node:path";
 import type { PluginRegistry } from "../registry.js";
 import { version } from "../version.js";
+import type { WatchSeams } from "./watch.js";
 
 export async function main(
   args: string[],
-  loadRegistry: () => Promise<PluginRegistry>,
+  loadEntry: () => Promise<{ registry: PluginRegistry; seams?: WatchSeams }>,
 ): Promise<void> {
   if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
     process.stdout.write(`op ${version}\n`);
@@ -20,11 +21,11 @@ export async function main(
   // made 0700 here, since Node would make it as the umask says (0777 under umask 000).
   // `op doctor` makes nothing, not even this: it reports whether the directory could be made.
   if (!args.includes("doctor")) await enableCodeCache();
-  const [{ exitWith, prepareCli }, registry] = await Promise.all([
+  const [{ exitWith, prepareCli }, { registry, seams }] = await Promise.all([
     import("./run.js"),
-    loadRegistry(),
+    loadEntry(),
   ]);
-  exitWith(await prepareCli(registry)(args));
+  exitWith(await prepareCli(registry, seams)(args));
 }
 
 async function enableCodeCache(): Promise<void> {

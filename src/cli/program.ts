@@ -1,9 +1,11 @@
 /** The command line: every command, its options and its help with examples. */
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import type { Settings } from "../host/settings.js";
 import type { PluginRegistry } from "../registry.js";
 import { version } from "../version.js";
 import type { GlobalOptions } from "./commands.js";
+import { completionScript, type Shell, shells } from "./completion.js";
+import type { WatchSeams } from "./watch.js";
 
 type SetExit = (code: number) => void;
 
@@ -17,6 +19,30 @@ function integer(name: string, minimum: number, maximum = Number.MAX_SAFE_INTEGE
     }
     return parsed;
   };
+}
+
+/** A number above 0 (fractions allowed: a test resyncs every few seconds). */
+function positive(name: string, maximum: number) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!/^\s*\d*\.?\d+\s*$/.test(value) || !(parsed > 0) || parsed > maximum) {
+      throw new InvalidArgumentError(`${name} must be a number above 0, at most ${maximum}`);
+    }
+    return parsed;
+  };
+}
+
+/** `COUNT/MINUTES`, e.g. `5/10`: a count from 2 and a window of minutes above 0. */
+function flapping(value: string): { count: number; withinMinutes: number } {
+  const match = /^\s*(\d+)\s*\/\s*(\d*\.?\d+)\s*$/.exec(value);
+  const count = Number(match?.[1]);
+  const withinMinutes = Number(match?.[2]);
+  if (!match || count < 2 || count > 1000 || !(withinMinutes > 0) || withinMinutes > 24 * 60) {
+    throw new InvalidArgumentError(
+      "--flapping must be COUNT/MINUTES, e.g. 5/10: a count from 2 to 1000 and minutes above 0, at most a day",
+    );
+  }
+  return { count, withinMinutes };
 }
 
 /** A path option given as '' would mean the current directory: refused. */
@@ -37,6 +63,14 @@ const maxConcurrency = 1024;
 /** A day: a longer wait for the lock is a mistake, not a plan. */
 const maxLockTimeout = 86_400;
 
+/** `--plugin`, repeatable, of apply and plan: only those sections of the file are used. */
+function onlyPluginOption(): Option {
+  return new Option(
+    "--plugin <name>",
+    "only this plugin's section of the file (repeatable); the others are left alone",
+  ).argParser((name: string, previous: string[] | undefined) => [...(previous ?? []), name]);
+}
+
 function examples(...lines: string[]): string {
   return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join("\n")}\n`;
 }
@@ -49,6 +83,7 @@ export function buildProgram(
   setExit: SetExit,
   registry: PluginRegistry,
   settings: () => Settings,
+  seams?: WatchSeams,
 ): Command {
   const program = new Command("op")
     .description(
@@ -111,6 +146,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .option("--allow-uplink", "allow changes to the link carrying the default route")
     .option("--allow-restart", allowRestartHelp)
     .option("--adopt", adoptHelp)
+    .addOption(onlyPluginOption())
     .addOption(
       new Option(
         "--metrics-file <path>",
@@ -121,6 +157,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
       "after",
       examples(
         "op apply state.json",
+        "op apply state.json --plugin network --plugin nftables  # at boot, before Incus",
         "op apply state.json --check --metrics-file /var/lib/node_exporter/textfile/op.prom",
         "op apply state.json --check            # cron: exit 2 means drift",
         "op apply state.json --lock-timeout 60  # wait for a running apply",
@@ -134,11 +171,68 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     );
 
   program
+    .command("watch")
+    .description(
+      "keep the host matching FILE: apply it, then correct drift as change events come (or observe it)",
+    )
+    .argument("<file>", "state file (JSON or YAML); SIGHUP re-reads it")
+    .option("--observe", "only record drift, correct nothing (each run is op apply --check)")
+    .addOption(
+      new Option("--debounce <ms>", "quiet time after a resource's last event before a run")
+        .argParser(integer("--debounce", 0, 600_000))
+        .default(1000),
+    )
+    .addOption(
+      new Option("--resync <minutes>", "full resync every this many minutes (±10%)")
+        .argParser(positive("--resync", 24 * 60))
+        .default(5),
+    )
+    .addOption(
+      new Option(
+        "--flapping <count/minutes>",
+        "stop enforcing a resource corrected this many times within this many minutes",
+      )
+        .argParser(flapping)
+        .default({ count: 5, withinMinutes: 10 }, "5/10"),
+    )
+    .addOption(
+      new Option("--log-format <format>", "stderr log lines: key=value text or one JSON object")
+        .choices(["text", "json"])
+        .default("text"),
+    )
+    .addOption(
+      new Option(
+        "--metrics-file <path>",
+        "write Prometheus textfile metrics after each run",
+      ).argParser(path("--metrics-file")),
+    )
+    .addOption(
+      new Option("--lock-timeout <seconds>", "how long a run waits for another op apply")
+        .argParser(integer("--lock-timeout", 0, maxLockTimeout))
+        .default(60),
+    )
+    .option("--allow-restart", allowRestartHelp)
+    .addHelpText(
+      "after",
+      examples(
+        "op watch /etc/op/state.json",
+        "op watch state.json --observe --log-format json",
+        "kill -HUP $(pidof op)   # re-read the file; an invalid one is refused and the old kept",
+      ),
+    )
+    .action(
+      run(async (file: string, _o: unknown, command: Command) =>
+        (await import("./watch.js")).watchCommand(file, globals(command), registry, seams),
+      ),
+    );
+
+  program
     .command("plan")
     .description("show what apply would change, without changing anything")
     .argument("<file>", "state file (JSON or YAML), or - to read it from stdin")
     .option("--allow-restart", `plan as apply --allow-restart would: ${allowRestartHelp}`)
     .option("--adopt", `plan as apply --adopt would: ${adoptHelp}`)
+    .addOption(onlyPluginOption())
     .addHelpText(
       "after",
       examples(
@@ -194,6 +288,38 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .action(
       run(async (_o: unknown, command: Command) =>
         (await commands()).queryCommand(globals(command), registry),
+      ),
+    );
+
+  program
+    .command("export")
+    .description(
+      "print the live host as a state file (what op created; --all: everything of op's kinds)",
+    )
+    .addOption(
+      new Option("--plugin <name>", "only this plugin (repeatable)").argParser(
+        (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+      ),
+    )
+    .addOption(new Option("--owned", "only the objects op created (the default)").conflicts("all"))
+    .addOption(new Option("--all", "also the objects op did not create, of the kinds op manages"))
+    .addOption(new Option("--format <format>", "json (default) or yaml").choices(["json", "yaml"]))
+    .addOption(
+      new Option("-o, --output <file>", "write the file here instead of stdout").argParser(
+        path("--output"),
+      ),
+    )
+    .addHelpText(
+      "after",
+      examples(
+        "op export > state.json",
+        "op export --plugin network --all --format yaml -o state.yaml",
+        "op export > state.json && op plan state.json   # no changes",
+      ),
+    )
+    .action(
+      run(async (_o: unknown, command: Command) =>
+        (await import("./export.js")).exportCommand(globals(command), registry),
       ),
     );
 
@@ -354,6 +480,28 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
         (await import("./ledger-commands.js")).ledgerRotateKeyCommand(globals(command)),
       ),
     );
+
+  program
+    .command("completion")
+    .description("print the shell completion script for bash, zsh or fish")
+    .addArgument(new Argument("<shell>", "bash, zsh or fish").choices(shells))
+    .addHelpText(
+      "after",
+      examples(
+        "op completion bash > /etc/bash_completion.d/op",
+        "source <(op completion bash)",
+        "op completion fish > ~/.config/fish/completions/op.fish",
+      ),
+    )
+    .action(async (shell: Shell) => {
+      // Made from this program as built, so a new command or option completes with no edit.
+      process.stdout.write(
+        completionScript(shell, program, {
+          "--plugin": registry.manifests.map((manifest) => manifest.name),
+        }),
+      );
+      setExit(0);
+    });
 
   return program;
 }

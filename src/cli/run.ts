@@ -10,12 +10,16 @@ import type { PluginRegistry } from "../registry.js";
 import { trace } from "../trace.js";
 import { errorJson, renderError } from "./output.js";
 import { buildProgram } from "./program.js";
+import type { WatchSeams } from "./watch.js";
 
 /**
  * Builds the command line's program (the startup snapshot does this once, at build time) and
  * returns the function that runs one command line with it and gives the exit code.
  */
-export function prepareCli(registry: PluginRegistry): (argv: string[]) => Promise<number> {
+export function prepareCli(
+  registry: PluginRegistry,
+  seams?: WatchSeams,
+): (argv: string[]) => Promise<number> {
   let exitCode = 0;
   let settings: Settings | undefined;
   const program = buildProgram(
@@ -28,6 +32,7 @@ export function prepareCli(registry: PluginRegistry): (argv: string[]) => Promis
       settings ??= loadSettings(process.env);
       return settings;
     },
+    seams,
   );
   return async (argv) => {
     trace("cli start");

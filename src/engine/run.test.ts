@@ -38,28 +38,29 @@ function fakeNetwork(plan: Action[], failing = new Set<string>()) {
   return { plugin, applied, queries: () => queries };
 }
 
-function depsFor(plugin: Plugin, ledgerRecords: RecordedStep[] = []) {
-  const manifest: PluginManifest = {
-    name: "network",
-    aliases: ["net"],
-    order: 1,
-    schema: "network",
-    load: async () => plugin,
-  };
+function depsFor(plugin: Plugin, ledgerRecords: RecordedStep[] = [], others: Plugin[] = []) {
+  const manifestOf = (p: Plugin, order: number): PluginManifest => ({
+    name: p.name,
+    aliases: p.aliases ?? [],
+    order,
+    schema: p.name,
+    load: async () => p,
+  });
+  const all = [plugin, ...others];
   const ledger = Object.assign(memoryLedger(ledgerRecords), { closed: 0, opened: 0 });
   const events: RunEvent[] = [];
   const lock = { held: false, taken: 0, refuse: undefined as Error | undefined };
   const checked: CheckedFile = {
     document: {
       version: 1,
-      sections: new Map([["network", {}]]),
-      paths: new Map([["network", "/plugins/network"]]),
+      sections: new Map(all.map((p) => [p.name, {}])),
+      paths: new Map(all.map((p) => [p.name, `/plugins/${p.name}`])),
     },
-    plugins: [plugin],
+    plugins: all,
   };
   let invalid: Error | undefined;
   const deps: RunDeps = {
-    registry: createRegistry([manifest]),
+    registry: createRegistry(all.map(manifestOf)),
     ctx: () => quietCtx(),
     checkFile: async () => {
       if (invalid) throw invalid;
@@ -208,6 +209,62 @@ describe("reconcile", () => {
     expect(report.remaining).toBeUndefined();
   });
 
+  it("reads, plans and applies only the plugins in scope", async () => {
+    const network = fakeNetwork([create("a")]);
+    const lxc = fakeNetwork([createAction("lxc", "c1")]);
+    const lxcPlugin = { ...lxc.plugin, name: "lxc", aliases: [] };
+    const { deps } = depsFor(network.plugin, [], [lxcPlugin]);
+    const parsed = { version: 1, plugins: { net: {}, lxc: {} } };
+    const report = await reconcile(
+      { file: "state.json", parsed, mode: "apply", plugins: ["lxc"] },
+      deps,
+    );
+    expect(report.actions.map((a) => `${a.plugin}/${a.id}`)).toEqual(["lxc/c1"]);
+    expect(report.converged).toBe(true);
+    expect([network.queries(), network.applied, lxc.queries(), lxc.applied]).toEqual([
+      0,
+      [],
+      2,
+      ["c1"],
+    ]);
+  });
+
+  it("leaves out an excluded resource and what needs it, and still verifies the rest converged", async () => {
+    const network = fakeNetwork([
+      create("a"),
+      createAction("network", "b", ["network/a"]),
+      createAction("network", "c", ["network/b"]),
+      create("d"),
+    ]);
+    const { deps, ledger } = depsFor(network.plugin);
+    const report = await reconcile(
+      { ...request, mode: "apply", exclude: [{ plugin: "network", id: "a" }] },
+      deps,
+    );
+    expect(network.applied).toEqual(["d"]);
+    expect(report.actions.map((a) => a.id)).toEqual(["d"]);
+    expect(report.excluded.map((e) => [e.action.id, e.needs?.id])).toEqual([
+      ["a", undefined],
+      ["b", "a"],
+      ["c", "b"],
+    ]);
+    expect(ledger.records.map((r) => `${r.target} ${r.status}`)).toEqual(["d intent", "d ok"]);
+    // a, b and c still differ on the host, by the run's own choice: not an error.
+    expect(report.converged).toBe(true);
+    expect(report.error).toBeUndefined();
+  });
+
+  it("leaves excluded resources out of a check's drift too", async () => {
+    const network = fakeNetwork([create("a"), create("b")]);
+    const { deps } = depsFor(network.plugin);
+    const report = await reconcile(
+      { ...request, mode: "check", exclude: [{ plugin: "network", id: "b" }] },
+      deps,
+    );
+    expect(report.actions.map((a) => a.id)).toEqual(["a"]);
+    expect(report.excluded.map((e) => e.action.id)).toEqual(["b"]);
+  });
+
   it("checks under the lock and records one drift record per differing resource, signed", async () => {
     const network = fakeNetwork([create("a"), create("b")]);
     const { deps, ledger, lock } = depsFor(network.plugin);
@@ -253,6 +310,20 @@ describe("reconcile", () => {
     const report = await reconcile({ ...request, mode: "check" }, deps);
     expect(report.actions.map((a) => a.id)).toEqual(["a"]);
     expect([ledger.records.length, ledger.opened, lock.taken]).toEqual([0, 0, 1]);
+  });
+
+  it("records only the drift a recordDrift filter accepts, and opens no ledger when it takes none", async () => {
+    const network = fakeNetwork([create("a"), create("b")]);
+    const { deps, ledger } = depsFor(network.plugin);
+    const some = await reconcile(
+      { ...request, mode: "check", recordDrift: (action) => action.id === "b" },
+      deps,
+    );
+    expect(ledger.records.map((r) => [r.target, r.status])).toEqual([["b", "drift"]]);
+    expect(some.actions.map((a) => a.id)).toEqual(["a", "b"]);
+    const none = await reconcile({ ...request, mode: "check", recordDrift: () => false }, deps);
+    expect(none.run).toBeUndefined();
+    expect([ledger.records.length, ledger.opened]).toEqual([1, 1]);
   });
 
   it("refuses a check while the lock is busy, reading and recording nothing", async () => {

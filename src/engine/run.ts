@@ -39,6 +39,7 @@ import {
   settlePending,
   verifyConverged,
 } from "./reconcile.js";
+import { type ExcludedAction, excludeFromPlan, isExcluded, type ResourceId } from "./scope.js";
 
 /** `plan` and `check` change nothing; `check` is `op apply --check` (drift is its answer). */
 export type RunMode = "plan" | "check" | "apply";
@@ -54,10 +55,18 @@ export interface RunRequest {
   /** Once aborted, no further action starts (those in flight finish and are recorded). */
   signal?: AbortSignal;
   /**
-   * Mode "check" only: append a `drift` record per differing resource and sign a checkpoint
-   * (src/engine/drift.ts). `op apply --check` and the watch's observe mode set it.
+   * Only these plugins' sections are read, planned and applied (`op watch` after a hint about
+   * one of them); the whole file is still checked. Unset: every plugin the file names.
    */
-  recordDrift?: boolean;
+  plugins?: readonly string[];
+  /** Resources this run does not enforce (src/engine/scope.ts): their actions are left out. */
+  exclude?: readonly ResourceId[];
+  /**
+   * Mode "check" only: append a `drift` record per differing resource and sign a checkpoint
+   * (src/engine/drift.ts). `op apply --check` sets it; the watch's observe mode gives a filter
+   * that records only the drift it has not recorded yet (not again at every resync).
+   */
+  recordDrift?: boolean | ((action: Action) => boolean);
 }
 
 /** A checked state file and the plugins it has sections for, in create order. */
@@ -109,8 +118,10 @@ export interface RunReport {
   file: string;
   /** The run's id in the ledger (apply; a check that recorded drift). */
   run?: string;
-  /** The plan, in run order. */
+  /** The plan, in run order (without the excluded actions). */
   actions: Action[];
+  /** Actions the run left out because of `RunRequest.exclude`. */
+  excluded: ExcludedAction[];
   summary: PlanSummary;
   /** Earlier intents this run settled (apply). */
   settlements: Settlement[];
@@ -140,14 +151,14 @@ export async function reconcile(request: RunRequest, deps: RunDeps): Promise<Run
 
 /** The plan alone: reads the host, changes and records nothing. */
 async function readPlan(request: RunRequest, deps: RunDeps, ctx: Ctx): Promise<RunReport> {
-  const started = await startQueries(request.parsed, ctx, deps.registry);
-  const { document, plugins } = await deps.checkFile(request.parsed, request.file);
-  const planned = await planState(document, plugins, ctx, started);
+  const started = await startQueries(request, ctx, deps.registry);
+  const { planned, excluded } = await planScoped(request, deps, ctx, started);
   const actions = actionsOf(planned);
   return {
     mode: request.mode,
     file: request.file,
     actions,
+    excluded,
     summary: summarize(actions),
     settlements: [],
     outcomes: [],
@@ -159,11 +170,16 @@ async function readPlan(request: RunRequest, deps: RunDeps, ctx: Ctx): Promise<R
 /** A check: the plan, and with `recordDrift` the drift it found in the ledger. */
 async function checkUnderLock(request: RunRequest, deps: RunDeps, ctx: Ctx): Promise<RunReport> {
   const report = await readPlan(request, deps, ctx);
-  if (!request.recordDrift || report.actions.length === 0) return report;
+  const { recordDrift: record } = request;
+  const drift =
+    record === undefined || record === false
+      ? []
+      : report.actions.filter(record === true ? () => true : record);
+  if (drift.length === 0) return report;
   const run = (deps.newRunId ?? newRunId)();
   const ledger = await deps.ledger.open();
   try {
-    await traced("ledger drift", () => recordDrift(ledger, run, report.actions));
+    await traced("ledger drift", () => recordDrift(ledger, run, drift));
   } finally {
     await ledger.close();
   }
@@ -193,7 +209,7 @@ async function underLock(
 
 async function applyUnderLock(request: RunRequest, deps: RunDeps, ctx: Ctx): Promise<RunReport> {
   const emit = (event: RunEvent) => deps.onEvent?.(event);
-  const started = await startQueries(request.parsed, ctx, deps.registry);
+  const started = await startQueries(request, ctx, deps.registry);
   // While the plugins' queries wait on the host, the ledger and the step runner load and an
   // existing ledger opens: a run that has steps needs them at once, one without just closes it.
   const earlyLedger = openExistingLedger(deps);
@@ -203,8 +219,7 @@ async function applyUnderLock(request: RunRequest, deps: RunDeps, ctx: Ctx): Pro
   await new Promise((resolve) => setImmediate(resolve));
   let ledgerTaken = false;
   try {
-    const { document, plugins } = await deps.checkFile(request.parsed, request.file);
-    const planned = await planState(document, plugins, ctx, started);
+    const { planned, excluded } = await planScoped(request, deps, ctx, started);
     const actions = actionsOf(planned);
     const early = await earlyLedger;
     if (early.error !== undefined) throw early.error;
@@ -222,6 +237,7 @@ async function applyUnderLock(request: RunRequest, deps: RunDeps, ctx: Ctx): Pro
       file: request.file,
       run,
       actions,
+      excluded,
       summary: summarize(actions),
       settlements,
       outcomes: [],
@@ -276,7 +292,8 @@ async function applyUnderLock(request: RunRequest, deps: RunDeps, ctx: Ctx): Pro
     ]);
     if (sealed.status === "rejected") throw sealed.reason;
     if (verified.status === "rejected") throw verified.reason;
-    const remaining = verified.value;
+    // An excluded resource still differs, by design: it is not this run's drift.
+    const remaining = verified.value?.filter((action) => !isExcluded(action, excluded));
     const { outcomes: _byKey, ...countsOnly } = counts;
     const error = applyFailure(countsOnly, report.outcomes, remaining);
     return {
@@ -292,6 +309,24 @@ async function applyUnderLock(request: RunRequest, deps: RunDeps, ctx: Ctx): Pro
   }
 }
 
+/** The file checked whole, then planned for the request's plugins, less its excluded resources. */
+async function planScoped(
+  request: RunRequest,
+  deps: RunDeps,
+  ctx: Ctx,
+  started: StartedQueries,
+): Promise<{ planned: PlannedRun; excluded: ExcludedAction[] }> {
+  const { document, plugins } = await deps.checkFile(request.parsed, request.file);
+  const scope = request.plugins === undefined ? undefined : new Set(request.plugins);
+  const inScope = scope === undefined ? plugins : plugins.filter((p) => scope.has(p.name));
+  const planned = await planState(document, inScope, ctx, started);
+  return excludeFromPlan(
+    planned,
+    request.exclude ?? [],
+    inScope.map((p) => p.name),
+  );
+}
+
 function actionsOf(planned: PlannedRun): Action[] {
   return planned.plan.steps.map((step) => step.action);
 }
@@ -302,13 +337,19 @@ function actionsOf(planned: PlannedRun): Action[] {
  * Reading is all a query does; if the file turns out invalid, its results are dropped.
  */
 async function startQueries(
-  parsed: unknown,
+  request: RunRequest,
   ctx: Ctx,
   registry: PluginRegistry,
 ): Promise<StartedQueries> {
-  const sections = (parsed as { plugins?: unknown } | null)?.plugins;
+  const sections = (request.parsed as { plugins?: unknown } | null)?.plugins;
   if (typeof sections !== "object" || sections === null) return new Map();
-  const names = new Set(Object.keys(sections).flatMap((key) => registry.named(key)?.name ?? []));
+  const scope = request.plugins === undefined ? undefined : new Set(request.plugins);
+  const names = new Set(
+    Object.keys(sections).flatMap((key) => {
+      const name = registry.named(key)?.name;
+      return name === undefined || (scope !== undefined && !scope.has(name)) ? [] : [name];
+    }),
+  );
   // Loaded first, then queried in one go: each query starts its processes before this returns.
   const plugins = await registry.load(names);
   return new Map(

@@ -19,7 +19,7 @@ import { type Sys, sameNamespace } from "./sys.js";
 export const openVswitchDatabase = "Open_vSwitch";
 
 export const ovsStartHint =
-  "start Open vSwitch: /usr/share/openvswitch/scripts/ovs-ctl start (scripts/setup-ovs.sh installs and starts it)";
+  "start Open vSwitch: /usr/share/openvswitch/scripts/ovs-ctl start (in a clone of op, scripts/setup-ovs.sh installs and starts it)";
 
 /** How long ovs-vswitchd may take to apply a transaction (ovs-vsctl's --timeout, as op used it). */
 export const ovsReconfigureMs = 30_000;

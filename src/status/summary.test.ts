@@ -11,6 +11,7 @@ const report = (overrides: Partial<RunReport>): RunReport => ({
   mode: "check",
   file: "s.json",
   actions: [],
+  excluded: [],
   summary: { create: 0, modify: 0, delete: 0 },
   settlements: [],
   outcomes: [],

@@ -12,8 +12,9 @@ export interface TestNetns {
   remove(): void;
 }
 
-export function createNetns(purpose: string): TestNetns {
-  const name = `opt-${purpose}-${randomBytes(3).toString("hex")}`;
+/** `prefix`: the test's own, when its brief asks for one (`opex` for the export tests). */
+export function createNetns(purpose: string, prefix = "opt"): TestNetns {
+  const name = `${prefix}-${purpose}-${randomBytes(3).toString("hex")}`;
   execFileSync("ip", ["netns", "add", name]);
   return {
     name,
