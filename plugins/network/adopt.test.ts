@@ -52,6 +52,23 @@ describe("adopting links", () => {
     );
   });
 
+  it("leaves a link it does not own that already matches alone, unless the entry adopts it", () => {
+    const matching: NetworkSection = { interfaces: [{ name: "d9", type: "dummy", state: "down" }] };
+    expect(plan(matching)).toEqual([]);
+    const adopted = plan({
+      interfaces: [{ name: "d9", type: "dummy", state: "down", adopt: true }],
+    });
+    expect(adopted.map((a) => [a.kind, a.id, a.reason, a.adopt?.allowed])).toEqual([
+      ["modify", "d9", "made outside op: alias - → op:network", true],
+    ]);
+    // --adopt as the entry's adopt: true.
+    const withFlag = diffNetwork(
+      prepareNetwork(matching, live, { allowUplink: false, adopt: true }),
+      live,
+    );
+    expect(withFlag.map((a) => a.adopt?.allowed)).toEqual([true]);
+  });
+
   it("cannot adopt a link of a type op does not model, and says which and where", () => {
     let error: OpError | undefined;
     try {
