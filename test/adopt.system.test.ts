@@ -104,7 +104,9 @@ describe("adopting a hand-made Open vSwitch bridge", () => {
         {
           name: ovsBridge,
           type: "ovs-bridge",
-          ovs: { ports: [{ name: ovsPort }] },
+          // The tag is what the file changes: a hand-made bridge that already matched would be
+          // left alone, not taken over.
+          ovs: { ports: [{ name: ovsPort, tag: 10 }] },
           ...(adopt ? { adopt } : {}),
         },
         { name: ovsPort, type: "ovs-interface", ...(adopt ? { adopt } : {}) },
@@ -124,6 +126,7 @@ describe("adopting a hand-made Open vSwitch bridge", () => {
     expect(vsctl("br-get-external-id", ovsBridge)).toContain("op-managed=true");
     expect(adopted.stdout).toContain(`port ${ovsBridge}/${ovsPort}/owner - → op`);
     expect(vsctl("get", "port", ovsPort, "external_ids")).toContain('op-managed="true"');
+    expect(vsctl("get", "port", ovsPort, "tag")).toBe("10");
 
     const later = sandbox.op(["plan", stateFile("ovs.json", { network: entry() })]);
     expect(later.status, later.stderr).toBe(0);
