@@ -37,8 +37,12 @@ import {
   type LxcLive,
   nicDevice,
   plugin,
+  tags,
 } from "./types.js";
 import { diffVolumes } from "./volumes/diff.js";
+
+/** The changes that only put op's tags on a container. */
+const tagPaths: ReadonlySet<string> = new Set(Object.values(tags).map((key) => `config.${key}`));
 
 /** A container op did not create is the file's only by adoption (src/plugin.ts Adoption). */
 function adoptionOf(
@@ -137,6 +141,14 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       continue;
     }
     const changes = containerChanges(container, current);
+    // Not op's, not adopted, and differing only by op's tags: nothing of it would change, so
+    // nothing is taken over (an `op export --all` file applies back as no changes).
+    if (
+      !current.managed &&
+      container.adopt !== true &&
+      changes.every((change) => tagPaths.has(change.path))
+    )
+      continue;
     // Keys Incus reads only at start: a running container that keeps running must restart.
     const atStart =
       current.status === "running" && container.running ? restartChanges(changes) : [];

@@ -159,7 +159,7 @@ export async function prepareLxc(
       if (real !== mount.source)
         checkHostPath(mount, real, `${path}/mounts/${m}`, opDirs, problems);
     }
-    if (spec.adopt === true) container.adopt = true;
+    if (spec.adopt === true || ctx.options?.adopt === true) container.adopt = true;
     checkAdoptable(container, live, problems);
     if (problems.lines.length > problemsBefore) continue;
     if (ctx.options?.allowRestart === true) container.restartAllowed = true;
