@@ -170,7 +170,11 @@ describe("adopting a hand-launched container", () => {
   it("is refused without adopt, adopted with --adopt, then op's", () => {
     sh("incus", ["init", testImage, container, "-q"]);
     const file = stateFile("lxc.json", {
-      lxc: { containers: [{ id: container, image: testImage, running: false }] },
+      // The limit is what the file changes: a hand-launched container that matched the file but
+      // for op's tags would be left alone, not taken over.
+      lxc: {
+        containers: [{ id: container, image: testImage, running: false, limits: { cpu: 1 } }],
+      },
     });
     expectRefused(
       sandbox.op(["apply", file]),
@@ -178,11 +182,13 @@ describe("adopting a hand-launched container", () => {
       `lxc container ${container}`,
     );
     expect(sh("incus", ["config", "get", container, "user.op.managed"]).trim()).toBe("");
+    expect(sh("incus", ["config", "get", container, "limits.cpu"]).trim()).toBe("");
 
     const adopted = sandbox.op(["apply", file, "--adopt"]);
     expect(adopted.status, adopted.stderr).toBe(0);
     expect(adopted.stdout).toContain(`~ adopt lxc container ${container}  (made outside op: `);
     expect(sh("incus", ["config", "get", container, "user.op.managed"]).trim()).toBe("true");
+    expect(sh("incus", ["config", "get", container, "limits.cpu"]).trim()).toBe("1");
     const records = sandbox.op(["ledger", "log", "--json"]);
     expect(records.stdout).toContain('"action":"adopt"');
 
