@@ -52,6 +52,7 @@ export function createCtx(options: {
     options: {
       allowUplink: options.run?.allowUplink ?? false,
       ...(options.run?.allowRestart === true ? { allowRestart: true } : {}),
+      ...(options.run?.adopt === true ? { adopt: true } : {}),
       ...(options.run?.stateDir === undefined ? {} : { stateDir: options.run.stateDir }),
     },
     settings,

@@ -82,6 +82,21 @@ export function describeRef(ref: ResourceRef): string {
   return `${ref.plugin} ${ref.resource} ${ref.id}`;
 }
 
+/**
+ * An object the file names that exists and op did not create: the action takes it over (tags it
+ * as op's and makes it match the file, in one step) or deletes it. Naming an object is not leave
+ * to take it: the engine refuses the plan unless the entry says `adopt: true` or the run has
+ * `--adopt` (src/engine/reconcile.ts adoptionProblems).
+ */
+export interface Adoption {
+  /** The JSON path of the object's entry in the file (`/plugins/network/interfaces/2`). */
+  path: string;
+  /** The entry says `adopt: true`. */
+  allowed: boolean;
+  /** What is adopted, when it is not the action's own resource (an OVS bridge in `ovs-db`). */
+  what?: string;
+}
+
 interface ActionBase<Resource extends string> extends ResourceRef {
   /** The kind of resource this action changes: one its plugin declares (Plugin.resources). */
   resource: Resource;
@@ -108,6 +123,8 @@ interface ActionBase<Resource extends string> extends ResourceRef {
    * shows it, the run does not apply it and reports the host as not converged.
    */
   held?: string;
+  /** Set when the object is not op's (see Adoption): a modify is then an adopt. */
+  adopt?: Adoption;
 }
 
 /** The create, modify and delete actions on one resource kind. */
@@ -139,6 +156,16 @@ export type DeleteAction<R extends ResourceKinds = ResourceKinds> = Extract<
 >;
 export type ActionKind = Action["kind"];
 
+/**
+ * What the plan and the ledger call an action: a modify of an object op did not create is an
+ * `adopt`, so taking something over is never mistaken for tuning one's own.
+ */
+export type ActionVerb = ActionKind | "adopt";
+
+export function verbOf(action: Pick<Action, "kind" | "adopt">): ActionVerb {
+  return action.kind === "modify" && action.adopt !== undefined ? "adopt" : action.kind;
+}
+
 export interface Logger {
   debug(message: string): void;
   info(message: string): void;
@@ -169,6 +196,11 @@ export interface RunOptions {
   allowUplink: boolean;
   /** `--allow-restart`: a change Incus takes only at start may restart a running container. */
   allowRestart?: boolean;
+  /**
+   * `--adopt`: every object the file names that op did not create may be adopted (a first run
+   * right after `op export --all`), as if each entry said `adopt: true`.
+   */
+  adopt?: boolean;
   /** The state file's directory: relative paths in the file are taken from it (default: cwd). */
   stateDir?: string;
 }
@@ -183,6 +215,11 @@ export interface LiveReport {
 
 /** What the file gives a plugin's normalise besides its own section. */
 export interface FileView {
+  /**
+   * `--adopt`: every object the file names that op did not create may be adopted (a first run
+   * right after `op export --all`), as if each entry said `adopt: true`.
+   */
+  adopt?: boolean;
   /** The state file's directory: relative paths in the file are taken from it. */
   stateDir?: string;
   /**

@@ -369,16 +369,25 @@ describe("op on nftables in a namespace", () => {
     const file = stateFile("s.json", [table(["tcp dport 22 accept"])]);
     const refused = op(["apply", file]);
     expect(refused.status).toBe(1);
-    expect(refused.stderr).toContain("table inet/optest exists and was not created by op");
+    // Refused when planned, at the table's entry: nothing reaches the host or the ledger.
+    expect(refused.stderr).toContain(
+      "/plugins/nftables/tables/0: nftables table inet/optest exists and op did not create it, so op will not take it over unless it is adopted",
+    );
     expect(refused.stderr).toContain('"adopt": true');
+    expect(refused.stderr).toContain("--adopt");
     expect(ruleset()).toBe(before);
-    expect(ledgerRecords().map((r) => r.status)).toEqual(["intent", "failed"]);
 
     const adopted = op([
       "apply",
       stateFile("adopt.json", [table(["tcp dport 22 accept"], { adopt: true })]),
     ]);
     expect(adopted.status, adopted.stderr).toBe(0);
+    expect(adopted.stdout).toContain("~ adopt nftables table inet/optest  (made outside op");
+    // The refused run recorded nothing: the adopt's records are the ledger's first.
+    expect(ledgerRecords().map((r) => [r.action, r.status])).toEqual([
+      ["adopt", "intent"],
+      ["adopt", "ok"],
+    ]);
     expect(ruleset()).not.toContain("7777");
     // Now op's (it carries op's comment), the table is modified without adopt.
     netns.run("nft", ["add", "rule", "inet", "optest", "input", "tcp", "dport", "9999", "accept"]);

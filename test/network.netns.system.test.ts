@@ -161,7 +161,8 @@ describe("network plugin on real netlink", () => {
           .filter((i) => i.name === "br0")
           .map((i) => ({ ...i, bridge: { ports: ["v0"] } })),
         lab.interfaces.find((i) => i.name === "v0"),
-        { name: "gone0", type: "veth", ensure: "absent" },
+        // Made by hand above: op deletes it only because the entry adopts it.
+        { name: "gone0", type: "veth", ensure: "absent", adopt: true },
       ],
       routes: [],
     };
@@ -196,20 +197,27 @@ describe("network plugin on real netlink", () => {
       input:
         "link add up0 type veth peer name up0p\nlink set up0 up\naddr add 198.18.30.2/24 dev up0\nroute add default via 198.18.30.1 dev up0\n",
     });
-    const down = { interfaces: [{ name: "up0", type: "veth", state: "down" }] };
+    // up0 is made by hand: every entry adopts it, so what refuses these plans is the uplink guard.
+    const down = { interfaces: [{ name: "up0", type: "veth", state: "down", adopt: true }] };
     const refused = reconcile(down, ctx, { apply: false });
     await expect(refused).rejects.toThrow(OpError);
     await expect(refused).rejects.toThrow(/default route \(up0\).*take up0 down/);
     const readdress = {
-      interfaces: [{ name: "up0", type: "veth", ipv4: { addresses: ["198.18.31.2/24"] } }],
+      interfaces: [
+        { name: "up0", type: "veth", adopt: true, ipv4: { addresses: ["198.18.31.2/24"] } },
+      ],
     };
     await expect(reconcile(readdress, ctx, { apply: false })).rejects.toThrow(
       /remove address 198\.18\.30\.2\/24 on up0/,
     );
     await expect(
-      reconcile({ interfaces: [{ name: "up0", type: "veth", ensure: "absent" }] }, ctx, {
-        apply: false,
-      }),
+      reconcile(
+        { interfaces: [{ name: "up0", type: "veth", ensure: "absent", adopt: true }] },
+        ctx,
+        {
+          apply: false,
+        },
+      ),
     ).rejects.toThrow(/delete up0/);
     expect((await links(exec)).get("up0")?.flags).toContain("UP");
 

@@ -3,6 +3,7 @@
  * its own network namespace (`ops-nft-<random>`), deleted afterwards, and never touches the
  * host's ruleset.
  */
+
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
@@ -11,6 +12,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { nftablesPlugin } from "../plugins/nftables/index.js";
 import type { NftAction, NftablesSection, NftTableSpec } from "../plugins/nftables/types.js";
+import { adoptionProblems, refusedPlan } from "../src/engine/reconcile.js";
 import { createRunner, type Runner } from "../src/exec.js";
 import type { Ctx } from "../src/plugin.js";
 import { prepareWith, quietCtx } from "./support/engine.js";
@@ -66,7 +68,11 @@ function throwawayLoads(commands: readonly string[]): number {
 async function plan(section: NftablesSection, ctx: Ctx): Promise<NftAction[]> {
   const live = await nftablesPlugin.query(ctx);
   const desired = await prepareWith(nftablesPlugin, section, live, ctx);
-  return nftablesPlugin.diff(desired, live);
+  const actions = nftablesPlugin.diff(desired, live);
+  // As the engine does: an adopt the file does not allow refuses the plan.
+  const refusals = adoptionProblems(actions, ctx.options);
+  if (refusals.length > 0) throw refusedPlan(refusals);
+  return actions;
 }
 
 /** Plans, applies every action, and returns what a second plan still finds (should be none). */
@@ -350,7 +356,7 @@ describe("nftables plugin on a real kernel", () => {
     const error = await rejection(plan(absent(), ctx));
     expect(error.code).toBe("invalid-state");
     expect(error.details).toEqual([
-      '/plugins/nftables/tables/1/ensure: table inet/ops_foreign exists and was not created by op (it lacks comment "managed by op"), so op will not delete it',
+      "/plugins/nftables/tables/1: nftables table inet/ops_foreign exists and op did not create it, so op will not delete it unless it is adopted",
     ]);
     expect(await nft("list", "ruleset")).toBe(before);
 

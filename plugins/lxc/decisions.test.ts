@@ -106,13 +106,13 @@ describe("deleting a container (ensure: absent)", () => {
       live([liveContainer("x", { managed: false, config: {} })]),
     ) as DeleteAction<LxcKinds>[];
     expect(action?.reason).toBe(
-      "ensure: absent; then removes host directory /srv/scratch (5.0 MiB)",
+      "ensure: absent (made outside op); then removes host directory /srv/scratch (5.0 MiB)",
     );
     expect((action as DeleteAction<LxcKinds>).before).toMatchObject({
       removeSources: [removal],
     });
     expect(renderPlan([action as Action])).toContain(
-      "- delete lxc container x  (ensure: absent; then removes host directory /srv/scratch (5.0 MiB))",
+      "- delete lxc container x  (ensure: absent (made outside op); then removes host directory /srv/scratch (5.0 MiB))",
     );
   });
 
@@ -171,8 +171,11 @@ describe("plan words", () => {
       desired({ containers: [desiredContainer("ct601", { config: {}, devices: { eth0: nic } })] }),
       live([adopted]),
     ) as ModifyAction<LxcKinds>[];
-    expect(action?.reason).toBe("re-plug eth0: network incusbr0 → hubr0/vi601");
+    // Not op's: the modify adopts it (the engine refuses that unless the file adopts it).
+    expect(action?.reason).toBe("made outside op: re-plug eth0: network incusbr0 → hubr0/vi601");
+    expect(action?.adopt?.allowed).toBe(false);
     const text = renderPlan([action as Action]);
+    expect(text).toContain("~ adopt lxc container ");
     expect(text).toContain("    devices.eth0: network incusbr0 → hubr0/vi601");
     expect(text).not.toMatch(/undefined|[{}[\]]/);
   });

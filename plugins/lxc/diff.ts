@@ -3,7 +3,7 @@
  * or delete), one per image alias. A change of image is a delete + create of the container;
  * containers neither in the file nor tagged as op's are never looked at.
  */
-import type { FieldChange, ResourceRef } from "../../src/plugin.js";
+import type { Adoption, FieldChange, ResourceRef } from "../../src/plugin.js";
 import { linkRef, ovsDatabaseRef } from "../network/refs.js";
 import { heldReason, restartChanges, restartPath } from "./containers/restart.js";
 import { snapshotChanges } from "./containers/snapshots.js";
@@ -37,8 +37,20 @@ import {
   type LxcLive,
   nicDevice,
   plugin,
+  tags,
 } from "./types.js";
 import { diffVolumes } from "./volumes/diff.js";
+
+/** The changes that only put op's tags on a container. */
+const tagPaths: ReadonlySet<string> = new Set(Object.values(tags).map((key) => `config.${key}`));
+
+/** A container op did not create is the file's only by adoption (src/plugin.ts Adoption). */
+function adoptionOf(
+  entry: { path: string; adopt?: true },
+  current: LiveContainer,
+): { adopt?: Adoption } {
+  return current.managed ? {} : { adopt: { path: entry.path, allowed: entry.adopt === true } };
+}
 
 export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
   const actions: LxcAction[] = [];
@@ -123,11 +135,20 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         id,
         before,
         reason,
+        ...adoptionOf(container, current),
       });
       actions.push(create(reason));
       continue;
     }
     const changes = containerChanges(container, current);
+    // Not op's, not adopted, and differing only by op's tags: nothing of it would change, so
+    // nothing is taken over (an `op export --all` file applies back as no changes).
+    if (
+      !current.managed &&
+      container.adopt !== true &&
+      changes.every((change) => tagPaths.has(change.path))
+    )
+      continue;
     // Keys Incus reads only at start: a running container that keeps running must restart.
     const atStart =
       current.status === "running" && container.running ? restartChanges(changes) : [];
@@ -148,10 +169,11 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         before: current,
         after: container,
         changes,
-        reason: changes.map(describe).join(", "),
+        reason: `${current.managed ? "" : "made outside op: "}${changes.map(describe).join(", ")}`,
         ...(atStart.length > 0 && !container.restartAllowed ? { held: heldReason(atStart) } : {}),
         ...(needs.length > 0 && touchesNic ? { needs } : {}),
         ...(expects.length > 0 && touchesNic ? { expects } : {}),
+        ...adoptionOf(container, current),
       });
     }
   }
@@ -171,7 +193,13 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       resource: "container",
       id: containerId(gone.project, gone.name),
       before,
-      reason: deleteReason("ensure: absent", current, gone.unprotect, gone.removeSources),
+      reason: deleteReason(
+        current.managed ? "ensure: absent" : "ensure: absent (made outside op)",
+        current,
+        gone.unprotect,
+        gone.removeSources,
+      ),
+      ...adoptionOf(gone, current),
     });
   }
 

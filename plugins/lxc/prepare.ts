@@ -139,6 +139,7 @@ export async function prepareLxc(
         name: container.name,
         project: container.project,
         path,
+        ...(spec.adopt === true ? { adopt: true as const } : {}),
         unprotect: container.config["security.protection.delete"] === "false",
         stopTimeout: container.stopTimeout,
         removeSources: removals(container, path, live, opDirs, problems),
@@ -158,6 +159,8 @@ export async function prepareLxc(
       if (real !== mount.source)
         checkHostPath(mount, real, `${path}/mounts/${m}`, opDirs, problems);
     }
+    if (spec.adopt === true || ctx.options?.adopt === true) container.adopt = true;
+    checkAdoptable(container, live, problems);
     if (problems.lines.length > problemsBefore) continue;
     if (ctx.options?.allowRestart === true) container.restartAllowed = true;
     await resolveImage(
@@ -218,6 +221,28 @@ export async function prepareLxc(
     projects,
     profiles,
   };
+}
+
+/** The local device types a container entry can give (its NICs, mounts and volumes). */
+const modelledDevices: ReadonlySet<string> = new Set(["nic", "disk"]);
+
+/**
+ * A container op did not create is adopted as the file has it, devices included: one with a
+ * device the file has no words for would lose it, so it cannot be adopted at all.
+ */
+function checkAdoptable(container: DesiredContainer, live: LxcLive, problems: Problems): void {
+  const current = live.containers.find(
+    (c) => c.project === container.project && c.name === container.name,
+  );
+  if (current === undefined || current.managed) return;
+  for (const [name, device] of Object.entries(current.devices)) {
+    const type = device.type ?? "";
+    if (modelledDevices.has(type)) continue;
+    problems.add(
+      container.path,
+      `container ${container.name} exists, op did not create it, and its device "${name}" is of type ${type || "(none)"}, which a state file cannot express, so op cannot adopt it (adopting would remove the device); remove the device by hand, or leave the container out of the file`,
+    );
+  }
 }
 
 interface CheckedEntry {

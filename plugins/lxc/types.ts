@@ -151,6 +151,8 @@ export interface DesiredContainer {
   id: string;
   /** JSON path of the entry in the file, for messages. */
   path: string;
+  /** The entry says `adopt: true`: op may take the container over if it did not create it. */
+  adopt?: true;
   image: string;
   /** Set when `image` is `REMOTE:ALIAS` of a remote the incus client knows. */
   remote?: RemoteSource;
@@ -194,6 +196,8 @@ export interface DesiredAbsent {
   name: string;
   project: string;
   path: string;
+  /** The entry says `adopt: true`: op may delete the container although it did not create it. */
+  adopt?: true;
   /** The file also turns delete protection off, so op may lift it before deleting. */
   unprotect: boolean;
   stopTimeout: number;

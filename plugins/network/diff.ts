@@ -5,7 +5,7 @@
  * OVS transaction before its links' addresses, a veth before its declared peer, a base before
  * its macvlan, a link before its routes; deletes the other way round.
  */
-import type { FieldChange, ResourceRef } from "../../src/plugin.js";
+import type { Adoption, FieldChange, ResourceRef } from "../../src/plugin.js";
 import { ovsChange } from "./ovs-changes.js";
 import { linkRef, ovsDatabaseRef, networkPluginName as plugin, routeId } from "./refs.js";
 import {
@@ -45,13 +45,23 @@ function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean):
   }
 
   const deleted = new Set<string>();
-  const deleteAction = (cur: LiveLink, reason: string): void => {
+  const deleteAction = (cur: LiveLink, reason: string, adopt?: Adoption): void => {
     deleted.add(cur.name);
-    actions.push({ kind: "delete", plugin, resource: "link", id: cur.name, before: cur, reason });
+    actions.push({
+      kind: "delete",
+      plugin,
+      resource: "link",
+      id: cur.name,
+      before: cur,
+      reason,
+      ...(adopt === undefined ? {} : { adopt }),
+    });
   };
   for (const name of desired.absent) {
     const cur = liveBy.get(name);
-    if (cur && !ovsTypes.has(cur.type)) deleteAction(cur, "ensure: absent");
+    if (cur === undefined || ovsTypes.has(cur.type)) continue;
+    const adopt = cur.owned ? undefined : desired.entries[name];
+    deleteAction(cur, adopt ? "ensure: absent (made outside op)" : "ensure: absent", adopt);
   }
   for (const cur of live.links) {
     if (!desired.prune) break;
@@ -105,8 +115,20 @@ function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean):
       });
       continue;
     }
-    const changes = linkChanges(link, cur, { liveBy, declared, linuxBridges, deleted });
+    // Adopting makes the link op's (its marker in ifalias) and the file its whole truth, in
+    // the same step: it is compared as if op owned it already.
+    // The peer of a veth op created came with it: op's as much as the end that carries the mark.
+    const pairedWithOwn = cur.peer !== undefined && liveBy.get(cur.peer)?.owned === true;
+    const adopt = cur.owned || isOvs || pairedWithOwn ? undefined : desired.entries[link.name];
+    const context = { liveBy, declared, linuxBridges, deleted };
+    // Not adopted and already as the file has it: nothing would change, so nothing is taken
+    // over (an `op export --all` file applies back as no changes); adopted, it gets op's mark.
+    if (adopt !== undefined && !adopt.allowed && linkChanges(link, cur, context).length === 0)
+      continue;
+    const view = adopt === undefined ? cur : { ...cur, owned: true };
+    const changes = linkChanges(link, view, context);
     if (changes.length === 0) continue;
+    const reason = changes.map(describeChange).join(", ");
     actions.push({
       kind: "modify",
       plugin,
@@ -115,8 +137,9 @@ function linkActions(desired: NetDesired, live: NetLive, hasOvsAction: boolean):
       before: cur,
       after: link,
       changes,
-      reason: changes.map(describeChange).join(", "),
+      reason: adopt === undefined ? reason : `made outside op: ${reason}`,
       ...(needs.length > 0 ? { needs } : {}),
+      ...(adopt === undefined ? {} : { adopt }),
     });
   }
   return actions;
@@ -268,10 +291,22 @@ function ovsActions(desired: NetDesired, live: NetLive): NetworkAction[] {
     (!wantedPorts.has(port.name) &&
       ((port.owned && (bridge !== undefined || desired.prune)) ||
         (bridge !== undefined &&
-          liveBy.get(bridge.name)?.owned === true &&
+          (liveBy.get(bridge.name)?.owned === true || adopted.has(bridge.name)) &&
           bridge.exclusivePorts &&
           !bridge.guestPorts.includes(port.name))));
   const changes: OvsChange[] = [];
+  // Bridges the file names that op did not create: adopted (op's external_ids put on them and
+  // their ports the file's, as on a bridge op created) in the same transaction, or deleted.
+  const adoptions: Adoption[] = [];
+  const adopted = new Set<string>();
+  for (const bridge of desired.ovs) {
+    const cur = liveBy.get(bridge.name);
+    const entry = desired.entries[bridge.name];
+    if (cur === undefined || cur.owned || entry === undefined) continue;
+    adoptions.push({ ...entry, what: `bridge ${bridge.name}` });
+    adopted.add(bridge.name);
+    changes.push(ovsChange.setBridge(bridge.name, "owner", undefined, "op"));
+  }
 
   for (const bridge of desired.ovs) {
     const cur = liveBy.get(bridge.name);
@@ -297,8 +332,17 @@ function ovsActions(desired: NetDesired, live: NetLive): NetworkAction[] {
         );
         continue;
       }
-      const set = (field: "tag" | "internal" | "mtu" | "mac", before: Value, after: Value) =>
-        changes.push(ovsChange.setPort(bridge.name, port.name, field, before, after));
+      const set = (
+        field: "tag" | "internal" | "mtu" | "mac" | "owner",
+        before: Value,
+        after: Value,
+      ) => changes.push(ovsChange.setPort(bridge.name, port.name, field, before, after));
+      // A port the file declares as a link of its own is adopted as a bridge is.
+      const entry = desired.entries[port.name];
+      if (!curPort.owned && entry !== undefined) {
+        adoptions.push({ ...entry, what: `port ${port.name}` });
+        set("owner", undefined, "op");
+      }
       if (curPort.tag !== port.tag) set("tag", curPort.tag, port.tag);
       if ((curPort.type === "internal") !== port.internal)
         set("internal", curPort.type === "internal", port.internal);
@@ -312,6 +356,9 @@ function ovsActions(desired: NetDesired, live: NetLive): NetworkAction[] {
   for (const cur of liveBridges) {
     if (wanted.has(cur.name)) continue;
     if (desired.absent.includes(cur.name) || (cur.owned && desired.prune)) {
+      const entry = desired.entries[cur.name];
+      if (!cur.owned && entry !== undefined)
+        adoptions.push({ ...entry, what: `bridge ${cur.name}` });
       changes.push(
         ovsChange.removeBridge(cur.name, {
           datapath: cur.datapath,
@@ -324,6 +371,22 @@ function ovsActions(desired: NetDesired, live: NetLive): NetworkAction[] {
       if (portGone(curPort, undefined)) changes.push(ovsChange.removePort(cur.name, curPort));
     }
   }
+  // As for links: a bridge or port not adopted that nothing else changes is left as it is.
+  const touches = (change: OvsChange, what: string) =>
+    what === `bridge ${change.bridge}` ||
+    (change.table === "port" && what === `port ${change.port}`);
+  const unadopted = adoptions.filter((entry) => !entry.allowed).map((entry) => entry.what ?? "");
+  for (const what of unadopted) {
+    const own = changes.filter((change) => touches(change, what));
+    const ownerOnly = own.every((change) => change.op === "set" && change.field === "owner");
+    if (own.length > 0 && ownerOnly) {
+      for (const change of own) changes.splice(changes.indexOf(change), 1);
+    }
+  }
+  // What an adoption covers may have gone with another's owner-only changes (a port of a bridge).
+  const adopting = adoptions.filter((entry) =>
+    changes.some((change) => touches(change, entry.what ?? "")),
+  );
   if (changes.length === 0) return [];
   return [
     {
@@ -336,11 +399,20 @@ function ovsActions(desired: NetDesired, live: NetLive): NetworkAction[] {
       after: desired.ovs,
       changes,
       reason: `one OVSDB transaction: ${changes.map(describeOvsChange).join(", ")}`,
+      // One transaction, one adoption: allowed only if every bridge it adopts is (the first
+      // that is not names the entry to fix).
+      ...(adopting.length === 0 ? {} : { adopt: ovsAdoption(adopting) }),
     },
   ];
 }
 
 type Value = string | number | boolean | undefined;
+
+/** The transaction's one adoption, as people read it (`network OVS bridge ovsext`). */
+function ovsAdoption(adoptions: readonly Adoption[]): Adoption {
+  const entry = adoptions.find((candidate) => !candidate.allowed) ?? (adoptions[0] as Adoption);
+  return { ...entry, what: `network OVS ${entry.what ?? ""}` };
+}
 
 function bridgeFields(bridge: DesiredOvsBridge): NewOvsBridge {
   return {

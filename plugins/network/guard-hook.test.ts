@@ -18,7 +18,7 @@ const base = parseLive(
       ifname: "eth0",
       flags: ["UP"],
       mtu: 1500,
-      ifalias: "op",
+      ifalias: "op:network",
       linkinfo: { info_kind: "dummy" },
       addr_info: [{ family: "inet", local: "198.18.0.2", prefixlen: 24 }],
     },

@@ -49,7 +49,11 @@ export function createNetworkPlugin(): Plugin<NetDesired, NetLive, NetNormalised
       guests: fileContainerVeths(file),
     }),
     resolve: ({ fromFile, guests }, live, ctx) =>
-      resolveNetwork(fromFile, live, { allowUplink: ctx.options.allowUplink, guests }),
+      resolveNetwork(fromFile, live, {
+        allowUplink: ctx.options.allowUplink,
+        guests,
+        ...(ctx.options.adopt === true ? { adopt: true } : {}),
+      }),
     diff: diffNetwork,
     // What the file alone cannot show: a plan that would cut the host off its network.
     guard: (actions, live, options) =>

@@ -4,8 +4,8 @@
  */
 import type { LiveOvsPort, NewOvsBridge, NewOvsPort, OvsChange } from "./types.js";
 
-type BridgeField = "datapath" | "mtu" | "mac";
-type PortField = "tag" | "internal" | "mtu" | "mac";
+type BridgeField = "datapath" | "mtu" | "mac" | "owner";
+type PortField = "tag" | "internal" | "mtu" | "mac" | "owner";
 type Value = string | number | boolean | undefined;
 
 /** `before`/`after` keys only for the values that are there (a missing one means unset). */

@@ -110,6 +110,11 @@ const ownerIds: [string, string][] = [
   [ovsOwnerKeys.managed, "true"],
   [ovsOwnerKeys.plugin, "network"],
 ];
+/** Marks a row as op's, replacing whatever values of op's keys it had. */
+const ownerMutations: unknown[] = [
+  ["external_ids", "delete", ["set", ownerIds.map(([key]) => key)]],
+  ["external_ids", "insert", ["map", ownerIds]],
+];
 
 const emptySet = ["set", []];
 const whereName = (name: string) => [["name", "==", name]];
@@ -202,10 +207,7 @@ export function ovsOperations(changes: readonly OvsChange[], uuids: OvsUuids): O
         addToBridge(bridge, ["uuid", uuid]);
         updates.push(
           update("Port", whereName(port), { tag: after.tag ?? emptySet }),
-          mutate("Port", whereName(port), [
-            ["external_ids", "delete", ["set", ownerIds.map(([key]) => key)]],
-            ["external_ids", "insert", ["map", ownerIds]],
-          ]),
+          mutate("Port", whereName(port), ownerMutations),
           ...interfaceUpdates(port, after),
         );
       } else {
@@ -217,6 +219,8 @@ export function ovsOperations(changes: readonly OvsChange[], uuids: OvsUuids): O
           }),
         );
       }
+    } else if (change.field === "owner") {
+      updates.push(mutate("Port", whereName(port), ownerMutations));
     } else if (change.field === "tag") {
       updates.push(update("Port", whereName(port), { tag: change.after ?? emptySet }));
     } else {
@@ -280,6 +284,10 @@ function bridgeUpdates(bridge: string, fields: Record<string, unknown>): OvsdbOp
           : [["other_config", "insert", ["map", [["hwaddr", fields.mac]]]]]),
       ]),
     );
+  }
+  // Adopting: the bridge gets op's external_ids, as one op created carries them.
+  if ("owner" in fields) {
+    operations.push(mutate("Bridge", whereName(bridge), ownerMutations));
   }
   // A bridge's MTU is its own internal interface's.
   if ("mtu" in fields) operations.push(...interfaceUpdates(bridge, { mtu: fields.mtu }));

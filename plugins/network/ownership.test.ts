@@ -26,7 +26,16 @@ function live(links: LiveLink[], bridges?: LiveOvsBridge[]): NetLive {
 }
 
 function desired(links: DesiredLink[], fields: Partial<NetDesired> = {}): NetDesired {
-  return { links, absent: [], prune: false, ovs: [], routes: [], pending: [], ...fields };
+  return {
+    links,
+    absent: [],
+    prune: false,
+    ovs: [],
+    routes: [],
+    pending: [],
+    entries: {},
+    ...fields,
+  };
 }
 
 const plan = (want: NetDesired, host: NetLive): string[] =>

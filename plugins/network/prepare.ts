@@ -7,7 +7,7 @@
 import { OpError } from "../../src/errors.js";
 import type { Address4, Interface, NetworkSection } from "../../src/generated/network.js";
 import { ovsStartHint } from "../../src/host/ovs.js";
-import { describeRef, type Problem, problemLine } from "../../src/plugin.js";
+import { type Adoption, describeRef, type Problem, problemLine } from "../../src/plugin.js";
 import { type ContainerVeth, looksLikeContainerVeth } from "../lxc/veths.js";
 import { canonicalIp, familyOf, hasHostBits, parseCidr } from "./addr.js";
 import { diffNetwork } from "./diff.js";
@@ -58,6 +58,7 @@ export interface NetworkFromFile {
   /** Where in the section each route is written, by route id. */
   routeWhere: ReadonlyMap<string, string>;
   ovs: DesiredOvsBridge[];
+  entries: Record<string, Adoption>;
 }
 
 /** One thing wrong with the section: where in it (a JSON pointer suffix), what, what to do. */
@@ -104,6 +105,8 @@ export interface ResolveOptions {
   allowUplink: boolean;
   /** The container veths the file's lxc section declares (plugins/lxc/veths.ts). */
   guests?: readonly ContainerVeth[];
+  /** `--adopt`: every entry adopts what it names, as if it said `adopt: true`. */
+  adopt?: boolean;
 }
 
 /** The file's half, the host's half, and the uplink guard, as a run does them (for tests). */
@@ -169,6 +172,7 @@ function normalise(section: NetworkSection, fail: Fail): NetworkFromFile {
   const typeOf = new Map<string, LinkType>();
   const indexOf = new Map<string, number>();
   const absent: string[] = [];
+  const entries: Record<string, Adoption> = {};
   interfaces.forEach((iface, i) => {
     if (indexOf.has(iface.name)) {
       fail(
@@ -181,6 +185,9 @@ function normalise(section: NetworkSection, fail: Fail): NetworkFromFile {
     indexOf.set(iface.name, i);
     typeOf.set(iface.name, typeAliases[iface.type]);
     if (iface.ensure === "absent") absent.push(iface.name);
+    // A NIC is never op's (op neither creates nor deletes one): naming it is leave to tune it.
+    if (typeAliases[iface.type] !== "ethernet")
+      entries[iface.name] = { path: `${sectionPath}${at(i)}`, allowed: iface.adopt === true };
   });
 
   // Bridge membership, from both spellings: bridge.ports / ovs.ports / ports, and controller.
@@ -413,6 +420,7 @@ function normalise(section: NetworkSection, fail: Fail): NetworkFromFile {
     addressOwner,
     routeWhere,
     ovs: ovsBridges(interfaces, members, typeOf, links, fail),
+    entries,
   };
 }
 
@@ -487,7 +495,14 @@ export function resolveNetwork(
       );
     }
     // "ethernet" means any existing link op only tunes; other types must match what exists.
-    if (cur && cur.type !== type && !cur.owned && type !== "ethernet") {
+    if (cur?.type === "other" && !cur.owned && type !== "ethernet") {
+      // The file has no words for it: adopting it would lose what makes it what it is.
+      fail(
+        at(i),
+        `"${iface.name}" exists as a ${cur.kind || "device"} link, a type op does not manage, so op cannot adopt or replace it`,
+        "name another link, declare it as type ethernet to only tune its state, mtu and addresses, or delete it by hand",
+      );
+    } else if (cur && cur.type !== type && !cur.owned && type !== "ethernet") {
       fail(
         at(i),
         `"${iface.name}" exists as a ${cur.type} (not a ${type}) and op did not create it, so it will not replace it`,
@@ -608,6 +623,15 @@ export function resolveNetwork(
     ovs: file.ovs.map((bridge) => ({ ...bridge, guestPorts: guestsOf(bridge.name) })),
     routes: file.routes,
     pending,
+    entries:
+      options.adopt === true
+        ? Object.fromEntries(
+            Object.entries(file.entries).map(([name, entry]) => [
+              name,
+              { ...entry, allowed: true },
+            ]),
+          )
+        : file.entries,
   };
   return desired;
 }

@@ -4,7 +4,7 @@
  */
 
 import type { Interface } from "../../src/generated/network.js";
-import type { Action, Kind } from "../../src/plugin.js";
+import type { Action, Adoption, Kind } from "../../src/plugin.js";
 
 /** op's link types: the schema's, less the op-dbus spellings prepare translates. */
 export type LinkType = Exclude<Interface["type"], "bridge" | "ovs-port">;
@@ -89,6 +89,11 @@ export interface NetDesired {
   routes: DesiredRoute[];
   /** Bridge ports that do not exist yet and are expected from another plugin (container veths). */
   pending: { bridge: string; port: string }[];
+  /**
+   * By link name, where the file names each link op may own (not an ethernet NIC) and whether
+   * the entry adopts it: what a modify or delete of a link op did not create carries.
+   */
+  entries: Record<string, Adoption>;
 }
 
 export interface LiveLink {
@@ -199,7 +204,8 @@ export type OvsChange =
       table: "bridge";
       bridge: string;
       op: "set";
-      field: "datapath" | "mtu" | "mac";
+      /** `owner`: op's external_ids put on a bridge it did not create (adopting it). */
+      field: "datapath" | "mtu" | "mac" | "owner";
       before?: string | number;
       after?: string | number;
     }
@@ -211,7 +217,8 @@ export type OvsChange =
       bridge: string;
       port: string;
       op: "set";
-      field: "tag" | "internal" | "mtu" | "mac";
+      /** `owner`: op's external_ids put on a port it did not create (adopting it). */
+      field: "tag" | "internal" | "mtu" | "mac" | "owner";
       before?: string | number | boolean;
       after?: string | number | boolean;
     };

@@ -45,14 +45,15 @@ export async function applyNftables(action: NftAction, ctx: Ctx): Promise<void> 
  */
 async function assertOwned(action: NftAction & { kind: "modify" }, ctx: Ctx): Promise<void> {
   const spec = action.after;
-  if (spec.adopt === true) return;
+  // The engine refuses an adopt the file or --adopt does not allow; this guards the race after.
+  if (spec.adopt === true || ctx.options.adopt === true) return;
   const listing = await ctx.exec.run("nft", ["list", "table", spec.family, spec.name], {
     check: false,
   });
   if (listing.exitCode !== 0) return; // gone meanwhile: the replacement creates it
   if (carriesOwnerMark(listing.stdout)) return;
   throw new OpError("invalid-state", notOwned(action.id, "replace"), {
-    hint: `to hand the table to op, add "adopt": true to it in the file; its current contents will then be replaced`,
+    hint: `to hand the table to op, add "adopt": true to it in the file (or run with --adopt); its current contents will then be replaced`,
     context: { plugin: "nftables", phase: "apply", id: action.id },
   });
 }

@@ -134,7 +134,8 @@ export function diffNftables(desired: NftDesired, live: NftLive): NftAction[] {
           resource,
           id: want.id,
           before: liveView(have, texts),
-          reason: "ensure: absent",
+          reason: want.foreign ? "ensure: absent (made outside op)" : "ensure: absent",
+          ...(want.foreign === undefined ? {} : { adopt: want.foreign }),
         });
       }
       continue;
@@ -161,7 +162,8 @@ export function diffNftables(desired: NftDesired, live: NftLive): NftAction[] {
         before: liveView(have, texts),
         after: want.spec,
         changes,
-        reason: "differs from file",
+        reason: want.foreign ? "made outside op: replaced by the file's" : "differs from file",
+        ...(want.foreign === undefined ? {} : { adopt: want.foreign }),
       });
     }
   }

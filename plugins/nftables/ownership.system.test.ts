@@ -1,9 +1,11 @@
 /**
  * op deletes or replaces only the tables it created (they carry its comment) or that the file
- * adopts: another tool's table is left alone, before anything changes. Real nft, in a network
+ * adopts: another tool's table is planned as an adopt, which the engine refuses before anything
+ * changes, and apply checks again. Real nft, in a network
  * namespace of the test that holds one table of op's and one of another tool.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { adoptionProblems } from "../../src/engine/reconcile.js";
 import type { OpError } from "../../src/errors.js";
 import type { Ctx } from "../../src/plugin.js";
 import { quietCtx } from "../../test/support/engine.js";
@@ -54,27 +56,39 @@ const absent = (name: string, fields: Record<string, unknown> = {}) => ({
 });
 
 describe("ensure: absent on a table op did not create", () => {
-  it("is refused in prepare, naming only the foreign table, unless the file adopts it", async () => {
-    const error = await refusal(
-      prepareNftables({ tables: [absent("ours"), absent("theirs")] }, live, ctx),
-    );
-    expect(error.details).toEqual([
-      '/plugins/nftables/tables/1/ensure: table inet/theirs exists and was not created by op (it lacks comment "managed by op"), so op will not delete it',
-    ]);
-    expect(error.hint).toMatch(/"adopt": true/);
-    // The report names what was refused, and where in the run (a plugin's prepare).
-    expect(error.message).toBe("the nftables section would delete tables op does not own");
-    expect(error.context).toEqual({ plugin: "nftables", phase: "prepare" });
-
-    const adopted = await prepareNftables(
-      { tables: [absent("ours"), absent("theirs", { adopt: true })] },
+  it("is planned as an adopt the engine refuses, naming only the foreign table, unless the file adopts it", async () => {
+    const actions = diffNftables(
+      await prepareNftables({ tables: [absent("ours"), absent("theirs")] }, live, ctx),
       live,
-      ctx,
     );
-    expect(diffNftables(adopted, live).map((a) => `${a.kind} ${a.id}`)).toEqual([
-      "delete inet/ours",
-      "delete inet/theirs",
+    expect(actions.map((a) => [`${a.kind} ${a.id}`, a.adopt])).toEqual([
+      ["delete inet/ours", undefined],
+      ["delete inet/theirs", { path: "/plugins/nftables/tables/1", allowed: false }],
     ]);
+    expect(adoptionProblems(actions, { allowUplink: false })).toEqual([
+      {
+        path: "/plugins/nftables/tables/1",
+        message:
+          "nftables table inet/theirs exists and op did not create it, so op will not delete it unless it is adopted",
+        hint: 'add "adopt": true to its entry in the file, or run with --adopt to adopt every object the file names; nothing was changed',
+      },
+    ]);
+    // --adopt adopts it as the entry's adopt: true does.
+    expect(adoptionProblems(actions, { allowUplink: false, adopt: true })).toEqual([]);
+
+    const adopted = diffNftables(
+      await prepareNftables(
+        { tables: [absent("ours"), absent("theirs", { adopt: true })] },
+        live,
+        ctx,
+      ),
+      live,
+    );
+    expect(adopted.map((a) => [`${a.kind} ${a.id}`, a.adopt])).toEqual([
+      ["delete inet/ours", undefined],
+      ["delete inet/theirs", { path: "/plugins/nftables/tables/1", allowed: true }],
+    ]);
+    expect(adoptionProblems(adopted, { allowUplink: false })).toEqual([]);
   });
 
   it("is not refused for a table that is not on the host", async () => {
@@ -102,7 +116,7 @@ describe("replacing a table", () => {
       'table inet/theirs exists and was not created by op (it lacks comment "managed by op"), so op will not replace it',
     );
     expect(error.hint).toBe(
-      'to hand the table to op, add "adopt": true to it in the file; its current contents will then be replaced',
+      'to hand the table to op, add "adopt": true to it in the file (or run with --adopt); its current contents will then be replaced',
     );
     expect(error.context).toEqual({ plugin: "nftables", phase: "apply", id: "inet/theirs" });
     expect(nft("list", "table", "inet", "theirs")).toBe(before);

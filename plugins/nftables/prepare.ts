@@ -15,7 +15,7 @@ import { OpError } from "../../src/errors.js";
 import type { RunResult } from "../../src/exec.js";
 import type { Ctx } from "../../src/plugin.js";
 import { type Problem, problemLine } from "../../src/problems.js";
-import { ruleKey } from "./diff.js";
+import { diffNftables, ruleKey } from "./diff.js";
 import { parseRuleset, tableToNftJson } from "./parse.js";
 import { nftFailed } from "./query.js";
 import {
@@ -24,7 +24,6 @@ import {
   describeProblem,
   locateErrors,
   type NftProblem,
-  notOwned,
   type Origin,
   type Script,
 } from "./script.js";
@@ -130,7 +129,6 @@ export async function prepareNftables(
     ensure: spec.ensure ?? "present",
   }));
   const live = await liveState;
-  await refuseForeignDeletes(specs, live, ctx);
   const present = specs.filter((spec) => spec.ensure === "present");
   const normalised =
     present.length > 0
@@ -151,37 +149,40 @@ export async function prepareNftables(
     const texts = await renderRules(toRender, interfaceNames(present), ctx);
     for (const table of tables) table.liveTexts = texts.get(table.id) ?? {};
   }
+  await markForeign(tables, specs, live, ctx);
   return { tables };
 }
 
 /**
- * Tables the file marks absent that exist without op's mark are refused, before anything
- * changes, unless the file adopts them: another tool's table is not op's to delete. nft
- * 1.0.6 leaves table comments out of its JSON, so this reads each such table's text listing.
+ * Marks the tables the plan would replace or delete that are on the host without op's mark:
+ * their actions are adoptions, which the engine refuses unless the file (or --adopt) adopts
+ * them, so another tool's table is never overwritten or removed by a typo. nft 1.0.6 leaves
+ * table comments out of its JSON, so this reads each such table's text listing, and only for
+ * tables that differ: a converged plan reads nothing more.
  */
-async function refuseForeignDeletes(
+async function markForeign(
+  tables: readonly DesiredTable[],
   specs: readonly NftTableSpec[],
   live: NftLive,
   ctx: Ctx,
 ): Promise<void> {
-  const onHost = new Set(live.tables.map(tableId));
-  const problems = await Promise.all(
-    specs.map(async (spec, index) => {
-      if (spec.ensure !== "absent" || spec.adopt === true || !onHost.has(tableId(spec))) return [];
+  const touched = new Set(
+    diffNftables({ tables: [...tables] }, live)
+      .filter((action) => action.kind !== "create")
+      .map((action) => action.id),
+  );
+  await Promise.all(
+    tables.map(async (table, index) => {
+      if (!touched.has(table.id)) return;
+      const spec = specs[index] as NftTableSpec;
       const listing = await ctx.exec.run("nft", ["list", "table", spec.family, spec.name], {
         check: false,
       });
-      // Gone meanwhile: there is nothing left to delete.
-      if (listing.exitCode !== 0 || carriesOwnerMark(listing.stdout)) return [];
-      return [`${sectionPath}/tables/${index}/ensure: ${notOwned(tableId(spec), "delete")}`];
+      // Gone meanwhile: the replacement creates it, and there is nothing left to delete.
+      if (listing.exitCode !== 0 || carriesOwnerMark(listing.stdout)) return;
+      table.foreign = { path: `${sectionPath}/tables/${index}`, allowed: spec.adopt === true };
     }),
   );
-  if (problems.flat().length === 0) return;
-  throw new OpError("invalid-state", "the nftables section would delete tables op does not own", {
-    details: problems.flat(),
-    hint: 'to let op delete such a table, add "adopt": true to it in the file; nothing was changed',
-    context: { plugin: "nftables", phase: "prepare" },
-  });
 }
 
 /** What the cache holds: the tables as nft printed them, each rule reduced to its key. */

@@ -4,7 +4,7 @@
  * they were written. Handles and counters are left out of what is compared.
  */
 import type { NftTableSpec } from "../../src/generated/nftables.js";
-import type { Action, Kind } from "../../src/plugin.js";
+import type { Action, Adoption, Kind } from "../../src/plugin.js";
 
 export type { NftablesSection, NftTableSpec } from "../../src/generated/nftables.js";
 
@@ -65,6 +65,8 @@ interface DesiredBase {
   spec: NftTableSpec;
   /** Rendered nft text of live rules the file does not have, by handle (display only). */
   liveTexts: Record<string, string>;
+  /** Set when the table is on the host without op's mark and the plan would change or delete it. */
+  foreign?: Adoption;
 }
 
 export type DesiredTable =

@@ -129,7 +129,7 @@ function scopeOf(options: { plugin?: string[] }, registry: PluginRegistry): { pl
 
 export async function planCommand(
   file: string,
-  options: GlobalOptions & { allowRestart?: boolean; plugin?: string[] },
+  options: GlobalOptions & { allowRestart?: boolean; adopt?: boolean; plugin?: string[] },
   registry: PluginRegistry,
 ): Promise<number> {
   const scope = scopeOf(options, registry);
@@ -137,6 +137,7 @@ export async function planCommand(
   const deps = runDeps(file, options, registry, {
     allowUplink: false,
     allowRestart: options.allowRestart ?? false,
+    adopt: options.adopt ?? false,
   });
   showPlan(await reconcile({ mode: "plan", file, parsed, ...scope }, deps), options);
   return exitCodes.ok;
@@ -152,7 +153,7 @@ export function runDeps(
   file: string,
   options: ApplyOptions,
   registry: PluginRegistry,
-  run: { allowUplink: boolean; allowRestart?: boolean },
+  run: { allowUplink: boolean; allowRestart?: boolean; adopt?: boolean },
 ): RunDeps {
   const where = paths(options);
   return {
@@ -187,6 +188,8 @@ export interface ApplyOptions extends GlobalOptions {
   concurrency?: number;
   allowUplink?: boolean;
   allowRestart?: boolean;
+  /** `--adopt`: objects the file names that op did not create are adopted (RunOptions.adopt). */
+  adopt?: boolean;
   /** --plugin, given once or more: only these plugins' sections are applied. */
   plugin?: string[];
   /** Prometheus textfile metrics written after the run (src/status/metrics.ts). */
@@ -275,6 +278,7 @@ async function applyOrCheck(
   const deps = runDeps(file, options, registry, {
     allowUplink: options.allowUplink ?? false,
     allowRestart: options.allowRestart ?? false,
+    adopt: options.adopt ?? false,
   });
 
   if (options.check) {

@@ -6,7 +6,14 @@ import { styleText } from "node:util";
 import { summarize } from "../engine/plan.js";
 import { type ActionOutcome, neededText } from "../engine/run.js";
 import { OpError } from "../errors.js";
-import { type Action, describeRef, type FieldChange, type LiveReport } from "../plugin.js";
+import {
+  type Action,
+  type ActionVerb,
+  describeRef,
+  type FieldChange,
+  type LiveReport,
+  verbOf,
+} from "../plugin.js";
 
 type Style = Parameters<typeof styleText>[0];
 
@@ -28,16 +35,18 @@ function paint(style: Style, text: string, stream: NodeJS.WriteStream = process.
 const marks = {
   create: { sign: "+", style: "green" },
   modify: { sign: "~", style: "yellow" },
+  adopt: { sign: "~", style: "yellow" },
   delete: { sign: "-", style: "red" },
-} as const satisfies Record<Action["kind"], { sign: string; style: Style }>;
+} as const satisfies Record<ActionVerb, { sign: string; style: Style }>;
 
 export function renderPlan(actions: readonly Action[]): string {
   if (actions.length === 0) return "No changes: the host matches the file.\n";
   const lines: string[] = [];
   for (const action of actions) {
-    const { sign, style } = marks[action.kind];
+    const verb = verbOf(action);
+    const { sign, style } = marks[verb];
     lines.push(
-      `${paint(style, `${sign} ${action.kind}`)} ${action.plugin} ${action.resource} ${paint("bold", action.id)}  (${action.reason})`,
+      `${paint(style, `${sign} ${verb}`)} ${action.plugin} ${action.resource} ${paint("bold", action.id)}  (${action.reason})`,
     );
     if (action.held !== undefined) lines.push(`    ${paint("yellow", "held:")} ${action.held}`);
     if (action.kind === "modify")
@@ -50,7 +59,9 @@ export function renderPlan(actions: readonly Action[]): string {
 export function renderSummary(actions: readonly Action[]): string {
   const s = summarize(actions);
   const held = actions.filter((action) => action.held !== undefined).length;
-  return `Plan: ${s.create} to create, ${s.modify} to modify, ${s.delete} to delete.${held > 0 ? ` ${held} held (not applied).` : ""}`;
+  // Adopts count among the modifies: one sum per kind the engine orders by.
+  const adopts = actions.filter((action) => verbOf(action) === "adopt").length;
+  return `Plan: ${s.create} to create, ${s.modify} to modify, ${s.delete} to delete.${adopts > 0 ? ` ${adopts} of the modifies adopt${adopts === 1 ? "s an object" : " objects"} made outside op.` : ""}${held > 0 ? ` ${held} held (not applied).` : ""}`;
 }
 
 function renderChange(change: FieldChange): string {
@@ -67,7 +78,7 @@ function show(value: unknown): string {
 }
 
 export function renderOutcome({ action, outcome, needed }: ActionOutcome): string {
-  const what = `${action.kind} ${describeRef(action)}`;
+  const what = `${verbOf(action)} ${describeRef(action)}`;
   switch (outcome.status) {
     case "ok":
       return `  ${paint("green", "ok")}      ${what}`;

@@ -53,6 +53,8 @@ function path(name: string) {
   };
 }
 
+const adoptHelp =
+  "adopt every object the file names that op did not create, as if each said adopt: true (a first run after op export --all)";
 const allowRestartHelp =
   "allow restarting running containers for config Incus reads only at start (raw.lxc, security.privileged...)";
 
@@ -143,6 +145,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     )
     .option("--allow-uplink", "allow changes to the link carrying the default route")
     .option("--allow-restart", allowRestartHelp)
+    .option("--adopt", adoptHelp)
     .addOption(onlyPluginOption())
     .addOption(
       new Option(
@@ -228,6 +231,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .description("show what apply would change, without changing anything")
     .argument("<file>", "state file (JSON or YAML), or - to read it from stdin")
     .option("--allow-restart", `plan as apply --allow-restart would: ${allowRestartHelp}`)
+    .option("--adopt", `plan as apply --adopt would: ${adoptHelp}`)
     .addOption(onlyPluginOption())
     .addHelpText(
       "after",

@@ -8,7 +8,7 @@
  * `changes` is exactly what an intent record of the same action would carry (changesOf):
  * the plan's own form, so a drift record reads like the plan that would correct it.
  */
-import type { Action } from "../plugin.js";
+import { type Action, verbOf } from "../plugin.js";
 import { changesOf, type LedgerWriter } from "./reconcile.js";
 
 /** The ledger as drift recording needs it. */
@@ -19,7 +19,7 @@ export function driftRecords(run: string, actions: readonly Action[]) {
   return actions.map((action) => ({
     run,
     plugin: action.plugin,
-    action: action.kind,
+    action: verbOf(action),
     target: action.id,
     changes: changesOf(action),
     status: "drift" as const,

@@ -7,11 +7,14 @@ import { OpError, withContext } from "../errors.js";
 import { isOutcomeUnknown } from "../outcome.js";
 import {
   type Action,
+  type ActionVerb,
   type Ctx,
   describeRef,
   type Plugin,
   type Problem,
+  type RunOptions,
   unreachable,
+  verbOf,
 } from "../plugin.js";
 import { withoutIgnored } from "../state/ignore.js";
 import type { StateDocument } from "../state/validate.js";
@@ -39,7 +42,7 @@ export interface PendingIntent {
   seq: number;
   run: string;
   plugin: string;
-  action: Action["kind"];
+  action: ActionVerb;
   target: string;
   status: "intent" | "unknown";
   error?: string;
@@ -50,7 +53,7 @@ export interface LedgerWriter {
   append(input: {
     run: string;
     plugin: string;
-    action: Action["kind"];
+    action: ActionVerb;
     target: string;
     changes?: unknown;
     status: RecordStatus;
@@ -135,8 +138,9 @@ export async function planState(
   const refusals = prepared.flatMap(
     ({ plugin, live }, i) => plugin.guard?.(diffs[i] ?? [], live, ctx.options) ?? [],
   );
-  if (refusals.length > 0) throw refusedPlan(refusals);
   const actions = diffs.flat();
+  refusals.push(...adoptionProblems(actions, ctx.options));
+  if (refusals.length > 0) throw refusedPlan(refusals);
   warnUnmetExpectations(actions, ctx);
   trace(`diffed: ${actions.length} actions`);
   return {
@@ -147,6 +151,25 @@ export async function planState(
       plugins.map((p) => p.name),
     ),
   };
+}
+
+/**
+ * The actions on objects op did not create that the file does not adopt (Adoption): each
+ * refuses the plan, at the object's entry. `--adopt` adopts them all.
+ */
+export function adoptionProblems(actions: readonly Action[], options: RunOptions): Problem[] {
+  if (options.adopt === true) return [];
+  return actions.flatMap(({ adopt, kind, ...action }) =>
+    adopt === undefined || adopt.allowed
+      ? []
+      : [
+          {
+            path: adopt.path,
+            message: `${adopt.what ?? describeRef(action)} exists and op did not create it, so op will not ${kind === "delete" ? "delete it" : "take it over"} unless it is adopted`,
+            hint: 'add "adopt": true to its entry in the file, or run with --adopt to adopt every object the file names; nothing was changed',
+          },
+        ],
+  );
 }
 
 /** A plan a plugin's guard refused: every problem listed, with what to do. */
@@ -223,7 +246,7 @@ export async function executePlan(
   const work = async (step: PlanStep): Promise<void> => {
     const { action } = step;
     const plugin = pluginByName.get(action.plugin) as Plugin;
-    const record = { run, plugin: action.plugin, action: action.kind, target: action.id };
+    const record = { run, plugin: action.plugin, action: verbOf(action), target: action.id };
     // No intent on disk, no host change: a failed intent append fails the step untouched.
     await ledger.append({ ...record, changes: changesOf(action), status: "intent" });
     try {
@@ -326,7 +349,7 @@ export function settlePending(
         how:
           action === undefined
             ? `${was}; this run found the host matching the file for ${intent.target}`
-            : `${was}; this run found ${intent.target} still differing from the file and plans ${action.kind}`,
+            : `${was}; this run found ${intent.target} still differing from the file and plans ${verbOf(action)}`,
       };
     });
 }

@@ -577,6 +577,10 @@ export const bundledSchema = {
                 "absent"
               ]
             },
+            "adopt": {
+              "description": "Let op take over a container that exists and that op did not create (it lacks `user.op.managed=true`): op tags it as its own and makes it match this entry in one step (config, devices, state), or, with `ensure: absent`, deletes it. Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's container is never changed. A container with a local device of a type op does not model (only `nic` and `disk`) cannot be adopted. Default false.",
+              "type": "boolean"
+            },
             "image": {
               "description": "Image to create it from. Changing it replaces the container.",
               "$ref": "#/definitions/lxc/definitions/imageRef"
@@ -1334,6 +1338,10 @@ export const bundledSchema = {
                 "present",
                 "absent"
               ]
+            },
+            "adopt": {
+              "description": "Let op take over a link that exists and that op did not create (its ifalias lacks op's marker `op:network`; an OVS bridge or internal port, op's `external_ids`): op marks it as its own and makes it match this entry in one step (or, with `ensure: absent`, deletes it). Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's link is never changed. Not needed for an ethernet NIC, which op only tunes and never owns. Default false.",
+              "type": "boolean"
             },
             "state": {
               "description": "Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.",

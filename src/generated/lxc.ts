@@ -159,6 +159,10 @@ export interface LxcContainerSpec {
    */
   ensure?: "present" | "absent";
   /**
+   * Let op take over a container that exists and that op did not create (it lacks `user.op.managed=true`): op tags it as its own and makes it match this entry in one step (config, devices, state), or, with `ensure: absent`, deletes it. Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's container is never changed. A container with a local device of a type op does not model (only `nic` and `disk`) cannot be adopted. Default false.
+   */
+  adopt?: boolean;
+  /**
    * Image to create it from. Changing it replaces the container.
    */
   image?: string;

@@ -63,6 +63,10 @@ export interface Interface {
    */
   ensure?: "present" | "absent";
   /**
+   * Let op take over a link that exists and that op did not create (its ifalias lacks op's marker `op:network`; an OVS bridge or internal port, op's `external_ids`): op marks it as its own and makes it match this entry in one step (or, with `ensure: absent`, deletes it). Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's link is never changed. Not needed for an ethernet NIC, which op only tunes and never owns. Default false.
+   */
+  adopt?: boolean;
+  /**
    * Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.
    */
   state?: "up" | "down";

@@ -25,7 +25,7 @@ exports.default = ucs2length;
 return exports;
 })({});
 export const validate_lxc = validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/lxc.schema.json","title":"LxcSection","description":"Containers (Incus backend), the images they are created from, and whether op removes the containers it created that are no longer listed.","type":"object","additionalProperties":false,"properties":{"backend":{"description":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","type":"string","enum":["incus","lxc"]},"prune":{"description":"Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","type":"boolean"},"ignore":{"description":"Containers, profiles and managed networks (by name, or by `project/name` for a glob with a `/`) and projects (by name) op never reads into a plan or touches (`ci-*`, `build/*`): not even `prune` deletes or stops them. A glob that matches an object this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","type":"array","maxItems":1024,"items":{"description":"A name or glob: 1 to 256 characters.","type":"string","minLength":1,"maxLength":256},"examples":[["ci-*"]]},"prune_images":{"description":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","type":"boolean","examples":[true]},"default_image":{"description":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","$ref":"#/definitions/imageRef"},"projects":{"description":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true`, and then only the keys the file names. op deletes only projects it created, and only empty ones (what is in them may be deleted in the same run).","type":"array","items":{"$ref":"#/definitions/project"}},"profiles":{"description":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true`, and then only the keys and devices the file names. op deletes only profiles it created, and never one a container that stays still uses.","type":"array","items":{"$ref":"#/definitions/profile"}},"images":{"description":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","type":"array","items":{"$ref":"#/definitions/image"}},"containers":{"description":"The containers op manages.","type":"array","items":{"$ref":"#/definitions/container"}},"networks":{"description":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","type":"array","items":{"$ref":"#/definitions/network"},"examples":[[{"name":"opnet0","type":"bridge","ipv4_address":"198.18.200.1/24","ipv4_nat":false,"ipv4_dhcp":true,"ipv6_address":"none","dns_domain":"lab.internal"}]]},"volumes":{"description":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","type":"array","items":{"$ref":"#/definitions/volume"},"examples":[[{"pool":"default","name":"data","size":"1GiB","content_type":"filesystem"}]]}},"definitions":{"name":{"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"projectName":{"description":"An Incus project name: 1 to 63 letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},"ifname":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"imageRef":{"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"image":{"title":"LxcImageSpec","type":"object","additionalProperties":false,"required":["alias"],"if":{"properties":{"ensure":{"const":"absent"}},"required":["ensure"]},"else":{"properties":{"metadata":true,"rootfs":true},"required":["metadata","rootfs"]},"examples":[{"alias":"local/busybox","metadata":"images/metadata.tar.gz","rootfs":"images/rootfs.tar.gz"},{"alias":"local/old","ensure":"absent"}],"properties":{"ensure":{"description":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","type":"string","enum":["present","absent"]},"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"}}},"flag":{"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]},"mebibytes":{"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"},"mount":{"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"},"shift":{"description":"Mount with Incus's `shift` (an idmapped mount): a file the unprivileged container writes as its uid N is owned by uid N on the host, and host files show with their own owners inside, instead of as `nobody` (65534). Needs a kernel and filesystem with idmapped mounts. Default false.","type":"boolean"},"uid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The owner (a host uid) op gives the host directory when it creates or changes the container, so a user inside can write to it: with `shift`, the same uid inside; without, the container's uid plus its idmap base (Incus's default for unprivileged containers: 1000000). Not changed when left out."},"gid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out."}}},"objectName":{"description":"An Incus network, volume, project or profile name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"networkName":{"description":"An Incus managed network name. It becomes the host's bridge link, so it follows the kernel's link rules too: 1 to 15 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},"incusConfig":{"description":"Raw Incus config keys and values (`user.*`, driver keys). Incus's own `volatile.*` keys cannot be set.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^volatile\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"description":{"description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","type":"string","maxLength":255,"pattern":"^[^\\x00-\\x1f\\x7f]*$"},"network":{"title":"LxcNetworkSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","$ref":"#/definitions/networkName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"type":{"description":"The network type. Only `bridge` for now (the default).","type":"string","enum":["bridge"]},"description":{"$ref":"#/definitions/description"},"ipv4_address":{"description":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","type":"string","pattern":"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$","examples":["198.18.200.1/24","none"]},"ipv4_nat":{"description":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","type":"boolean"},"ipv4_dhcp":{"description":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","type":"boolean"},"ipv6_address":{"description":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","type":"string","pattern":"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$","examples":["none","fd42:1::1/64"]},"dns_domain":{"description":"`dns.domain`: the DNS domain of the network's instances.","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$","examples":["lab.internal"]},"config":{"description":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","$ref":"#/definitions/incusConfig","examples":[{"ipv4.dhcp.ranges":"198.18.200.100-198.18.200.199"}]},"ensure":{"description":"`absent` deletes the network, if op created it and no container that stays uses it. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a network that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}},"volumeName":{"description":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"volume":{"title":"LxcVolumeSpec","type":"object","additionalProperties":false,"required":["pool","name"],"properties":{"pool":{"description":"The storage pool it is in (must exist: `incus storage list`).","$ref":"#/definitions/objectName"},"name":{"$ref":"#/definitions/volumeName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"size":{"description":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","type":"string","pattern":"^[0-9]+(?:[kMGTP]i?B)?$","examples":["1GiB"]},"content_type":{"description":"`filesystem` (default) or `block`. Fixed when the volume is created.","type":"string","enum":["filesystem","block"]},"description":{"$ref":"#/definitions/description"},"config":{"description":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","$ref":"#/definitions/incusConfig","examples":[{"user.purpose":"backups"}]},"ensure":{"description":"`absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a volume that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}},"volumeAttachment":{"title":"LxcVolumeAttachment","type":"object","additionalProperties":false,"required":["volume","path"],"properties":{"volume":{"description":"The custom volume's name (declared under `volumes` or existing).","$ref":"#/definitions/volumeName"},"pool":{"description":"Its pool. Default `default`.","$ref":"#/definitions/objectName"},"path":{"description":"Where it appears in the container (a filesystem volume).","type":"string","pattern":"^/[^\\x00-\\x1f\\x7f]*$"},"readonly":{"description":"Attach read-only.","type":"boolean"}}},"container":{"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","$ref":"#/definitions/networkName"},"nics":{"description":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","type":"array","maxItems":32,"items":{"$ref":"#/definitions/nic"},"examples":[[{"type":"bridged","bridge":"br0","vlan":10},{"name":"eth1","type":"macvlan","parent":"enp1s0"},{"name":"eth2","type":"network","network":"opnet0","ipv4":"198.18.200.10"}]]},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"cloud_init":{"description":"cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.","type":"object","additionalProperties":false,"properties":{"user":{"description":"The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).","type":"string","pattern":"^[a-z_][a-z0-9_-]{0,31}$"},"ssh_authorized_keys":{"description":"Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.","type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":16384,"pattern":"^[^\\x00]+$"}},"packages":{"description":"Packages cloud-init installs at first boot (needs the container to reach a package mirror).","type":"array","maxItems":1024,"items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"}},"user_data":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config."},"network_config":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"cloud-init network configuration (version 1 or 2): a string as written, or an object."},"recreate_on_change":{"description":"When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.","type":"boolean"}}},"wait":{"description":"After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.","type":"object","additionalProperties":false,"required":["for"],"properties":{"for":{"type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["running","ip","cloud-init","ssh"]}},"timeout":{"description":"Seconds for all the steps together. Default 180.","type":"integer","minimum":1,"maximum":3600}}},"groups":{"description":"Ansible groups of the container in `op inventory` (none: `ungrouped`).","type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,63}$"}},"ansible_vars":{"description":"Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).","type":"object","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,127}$"},"additionalProperties":true},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}},"ensure":{"description":"`absent` deletes it (only if op created it). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","type":"boolean"},"project":{"title":"LxcProjectSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","type":"object","propertyNames":{"pattern":"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"features.profiles":"true","limits.instances":"10","restricted":"false"}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"tenant-a","description":"web tier","config":{"features.profiles":"true","limits.instances":"20"}}]},"profile":{"title":"LxcProfileSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The profile's name, as containers name it in `profiles`.","$ref":"#/definitions/objectName"},"project":{"description":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile\\.|image\\.|user\\.op\\.)"}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"limits.memory":"256MiB","security.nesting":"true"}]},"devices":{"description":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","required":["type"],"propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$"},"properties":{"type":{"type":"string","pattern":"^[a-z][a-z-]*$"}},"additionalProperties":{"type":["string","number","boolean"]}},"examples":[{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"small","config":{"limits.memory":"256MiB"},"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}}]},"nic":{"title":"LxcNicSpec","type":"object","additionalProperties":false,"required":["type"],"properties":{"name":{"description":"The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.","$ref":"#/definitions/ifname"},"type":{"description":"`bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.","type":"string","enum":["bridged","macvlan","network"]},"bridge":{"description":"`bridged` only: the Linux or Open vSwitch bridge.","$ref":"#/definitions/ifname"},"parent":{"description":"`macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.","$ref":"#/definitions/ifname"},"network":{"description":"`network` only: an Incus managed network (declared under `networks` or existing).","$ref":"#/definitions/networkName"},"host_name":{"description":"`bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.","$ref":"#/definitions/ifname"},"vlan":{"description":"VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.","type":"integer","minimum":1,"maximum":4094},"mtu":{"description":"The interface's MTU.","type":"integer","minimum":576,"maximum":65535},"hwaddr":{"description":"Its MAC address (`00:16:3e:12:34:56`), unicast.","type":"string","pattern":"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"},"ipv4":{"description":"A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.","type":"string","pattern":"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$","examples":["198.18.200.10","198.18.7.2/24"]},"ipv6":{"description":"A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).","type":"string","pattern":"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$","examples":["fd00:18::10/64"]}}}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/lxc.schema.json","title":"LxcSection","description":"Containers (Incus backend), the images they are created from, and whether op removes the containers it created that are no longer listed.","type":"object","additionalProperties":false,"properties":{"backend":{"description":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","type":"string","enum":["incus","lxc"]},"prune":{"description":"Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","type":"boolean"},"ignore":{"description":"Containers, profiles and managed networks (by name, or by `project/name` for a glob with a `/`) and projects (by name) op never reads into a plan or touches (`ci-*`, `build/*`): not even `prune` deletes or stops them. A glob that matches an object this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","type":"array","maxItems":1024,"items":{"description":"A name or glob: 1 to 256 characters.","type":"string","minLength":1,"maxLength":256},"examples":[["ci-*"]]},"prune_images":{"description":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","type":"boolean","examples":[true]},"default_image":{"description":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","$ref":"#/definitions/imageRef"},"projects":{"description":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true`, and then only the keys the file names. op deletes only projects it created, and only empty ones (what is in them may be deleted in the same run).","type":"array","items":{"$ref":"#/definitions/project"}},"profiles":{"description":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true`, and then only the keys and devices the file names. op deletes only profiles it created, and never one a container that stays still uses.","type":"array","items":{"$ref":"#/definitions/profile"}},"images":{"description":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","type":"array","items":{"$ref":"#/definitions/image"}},"containers":{"description":"The containers op manages.","type":"array","items":{"$ref":"#/definitions/container"}},"networks":{"description":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","type":"array","items":{"$ref":"#/definitions/network"},"examples":[[{"name":"opnet0","type":"bridge","ipv4_address":"198.18.200.1/24","ipv4_nat":false,"ipv4_dhcp":true,"ipv6_address":"none","dns_domain":"lab.internal"}]]},"volumes":{"description":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","type":"array","items":{"$ref":"#/definitions/volume"},"examples":[[{"pool":"default","name":"data","size":"1GiB","content_type":"filesystem"}]]}},"definitions":{"name":{"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"projectName":{"description":"An Incus project name: 1 to 63 letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},"ifname":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"imageRef":{"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"image":{"title":"LxcImageSpec","type":"object","additionalProperties":false,"required":["alias"],"if":{"properties":{"ensure":{"const":"absent"}},"required":["ensure"]},"else":{"properties":{"metadata":true,"rootfs":true},"required":["metadata","rootfs"]},"examples":[{"alias":"local/busybox","metadata":"images/metadata.tar.gz","rootfs":"images/rootfs.tar.gz"},{"alias":"local/old","ensure":"absent"}],"properties":{"ensure":{"description":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","type":"string","enum":["present","absent"]},"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"}}},"flag":{"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]},"mebibytes":{"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"},"mount":{"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"},"shift":{"description":"Mount with Incus's `shift` (an idmapped mount): a file the unprivileged container writes as its uid N is owned by uid N on the host, and host files show with their own owners inside, instead of as `nobody` (65534). Needs a kernel and filesystem with idmapped mounts. Default false.","type":"boolean"},"uid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The owner (a host uid) op gives the host directory when it creates or changes the container, so a user inside can write to it: with `shift`, the same uid inside; without, the container's uid plus its idmap base (Incus's default for unprivileged containers: 1000000). Not changed when left out."},"gid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out."}}},"objectName":{"description":"An Incus network, volume, project or profile name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"networkName":{"description":"An Incus managed network name. It becomes the host's bridge link, so it follows the kernel's link rules too: 1 to 15 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},"incusConfig":{"description":"Raw Incus config keys and values (`user.*`, driver keys). Incus's own `volatile.*` keys cannot be set.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^volatile\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"description":{"description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","type":"string","maxLength":255,"pattern":"^[^\\x00-\\x1f\\x7f]*$"},"network":{"title":"LxcNetworkSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","$ref":"#/definitions/networkName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"type":{"description":"The network type. Only `bridge` for now (the default).","type":"string","enum":["bridge"]},"description":{"$ref":"#/definitions/description"},"ipv4_address":{"description":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","type":"string","pattern":"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$","examples":["198.18.200.1/24","none"]},"ipv4_nat":{"description":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","type":"boolean"},"ipv4_dhcp":{"description":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","type":"boolean"},"ipv6_address":{"description":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","type":"string","pattern":"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$","examples":["none","fd42:1::1/64"]},"dns_domain":{"description":"`dns.domain`: the DNS domain of the network's instances.","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$","examples":["lab.internal"]},"config":{"description":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","$ref":"#/definitions/incusConfig","examples":[{"ipv4.dhcp.ranges":"198.18.200.100-198.18.200.199"}]},"ensure":{"description":"`absent` deletes the network, if op created it and no container that stays uses it. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a network that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}},"volumeName":{"description":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"volume":{"title":"LxcVolumeSpec","type":"object","additionalProperties":false,"required":["pool","name"],"properties":{"pool":{"description":"The storage pool it is in (must exist: `incus storage list`).","$ref":"#/definitions/objectName"},"name":{"$ref":"#/definitions/volumeName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"size":{"description":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","type":"string","pattern":"^[0-9]+(?:[kMGTP]i?B)?$","examples":["1GiB"]},"content_type":{"description":"`filesystem` (default) or `block`. Fixed when the volume is created.","type":"string","enum":["filesystem","block"]},"description":{"$ref":"#/definitions/description"},"config":{"description":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","$ref":"#/definitions/incusConfig","examples":[{"user.purpose":"backups"}]},"ensure":{"description":"`absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change a volume that exists and that op did not create (it is never deleted). Default false.","type":"boolean"}}},"volumeAttachment":{"title":"LxcVolumeAttachment","type":"object","additionalProperties":false,"required":["volume","path"],"properties":{"volume":{"description":"The custom volume's name (declared under `volumes` or existing).","$ref":"#/definitions/volumeName"},"pool":{"description":"Its pool. Default `default`.","$ref":"#/definitions/objectName"},"path":{"description":"Where it appears in the container (a filesystem volume).","type":"string","pattern":"^/[^\\x00-\\x1f\\x7f]*$"},"readonly":{"description":"Attach read-only.","type":"boolean"}}},"container":{"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a container that exists and that op did not create (it lacks `user.op.managed=true`): op tags it as its own and makes it match this entry in one step (config, devices, state), or, with `ensure: absent`, deletes it. Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's container is never changed. A container with a local device of a type op does not model (only `nic` and `disk`) cannot be adopted. Default false.","type":"boolean"},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","$ref":"#/definitions/networkName"},"nics":{"description":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","type":"array","maxItems":32,"items":{"$ref":"#/definitions/nic"},"examples":[[{"type":"bridged","bridge":"br0","vlan":10},{"name":"eth1","type":"macvlan","parent":"enp1s0"},{"name":"eth2","type":"network","network":"opnet0","ipv4":"198.18.200.10"}]]},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"cloud_init":{"description":"cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.","type":"object","additionalProperties":false,"properties":{"user":{"description":"The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).","type":"string","pattern":"^[a-z_][a-z0-9_-]{0,31}$"},"ssh_authorized_keys":{"description":"Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.","type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":16384,"pattern":"^[^\\x00]+$"}},"packages":{"description":"Packages cloud-init installs at first boot (needs the container to reach a package mirror).","type":"array","maxItems":1024,"items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"}},"user_data":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config."},"network_config":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"cloud-init network configuration (version 1 or 2): a string as written, or an object."},"recreate_on_change":{"description":"When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.","type":"boolean"}}},"wait":{"description":"After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.","type":"object","additionalProperties":false,"required":["for"],"properties":{"for":{"type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["running","ip","cloud-init","ssh"]}},"timeout":{"description":"Seconds for all the steps together. Default 180.","type":"integer","minimum":1,"maximum":3600}}},"groups":{"description":"Ansible groups of the container in `op inventory` (none: `ungrouped`).","type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,63}$"}},"ansible_vars":{"description":"Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).","type":"object","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,127}$"},"additionalProperties":true},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}},"ensure":{"description":"`absent` deletes it (only if op created it). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","type":"boolean"},"project":{"title":"LxcProjectSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","type":"object","propertyNames":{"pattern":"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"features.profiles":"true","limits.instances":"10","restricted":"false"}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"tenant-a","description":"web tier","config":{"features.profiles":"true","limits.instances":"20"}}]},"profile":{"title":"LxcProfileSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The profile's name, as containers name it in `profiles`.","$ref":"#/definitions/objectName"},"project":{"description":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile\\.|image\\.|user\\.op\\.)"}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"limits.memory":"256MiB","security.nesting":"true"}]},"devices":{"description":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","required":["type"],"propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$"},"properties":{"type":{"type":"string","pattern":"^[a-z][a-z-]*$"}},"additionalProperties":{"type":["string","number","boolean"]}},"examples":[{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"small","config":{"limits.memory":"256MiB"},"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}}]},"nic":{"title":"LxcNicSpec","type":"object","additionalProperties":false,"required":["type"],"properties":{"name":{"description":"The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.","$ref":"#/definitions/ifname"},"type":{"description":"`bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.","type":"string","enum":["bridged","macvlan","network"]},"bridge":{"description":"`bridged` only: the Linux or Open vSwitch bridge.","$ref":"#/definitions/ifname"},"parent":{"description":"`macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.","$ref":"#/definitions/ifname"},"network":{"description":"`network` only: an Incus managed network (declared under `networks` or existing).","$ref":"#/definitions/networkName"},"host_name":{"description":"`bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.","$ref":"#/definitions/ifname"},"vlan":{"description":"VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.","type":"integer","minimum":1,"maximum":4094},"mtu":{"description":"The interface's MTU.","type":"integer","minimum":576,"maximum":65535},"hwaddr":{"description":"Its MAC address (`00:16:3e:12:34:56`), unicast.","type":"string","pattern":"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"},"ipv4":{"description":"A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.","type":"string","pattern":"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$","examples":["198.18.200.10","198.18.7.2/24"]},"ipv6":{"description":"A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).","type":"string","pattern":"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$","examples":["fd00:18::10/64"]}}}}};
 const schema12 = {"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"};
 const schema24 = {"title":"LxcImageSpec","type":"object","additionalProperties":false,"required":["alias"],"if":{"properties":{"ensure":{"const":"absent"}},"required":["ensure"]},"else":{"properties":{"metadata":true,"rootfs":true},"required":["metadata","rootfs"]},"examples":[{"alias":"local/busybox","metadata":"images/metadata.tar.gz","rootfs":"images/rootfs.tar.gz"},{"alias":"local/old","ensure":"absent"}],"properties":{"ensure":{"description":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","type":"string","enum":["present","absent"]},"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"}}};
 const func2 = Object.prototype.hasOwnProperty;
@@ -660,7 +660,7 @@ validate13.errors = vErrors;
 return errors === 0;
 }
 
-const schema25 = {"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","$ref":"#/definitions/networkName"},"nics":{"description":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","type":"array","maxItems":32,"items":{"$ref":"#/definitions/nic"},"examples":[[{"type":"bridged","bridge":"br0","vlan":10},{"name":"eth1","type":"macvlan","parent":"enp1s0"},{"name":"eth2","type":"network","network":"opnet0","ipv4":"198.18.200.10"}]]},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"cloud_init":{"description":"cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.","type":"object","additionalProperties":false,"properties":{"user":{"description":"The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).","type":"string","pattern":"^[a-z_][a-z0-9_-]{0,31}$"},"ssh_authorized_keys":{"description":"Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.","type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":16384,"pattern":"^[^\\x00]+$"}},"packages":{"description":"Packages cloud-init installs at first boot (needs the container to reach a package mirror).","type":"array","maxItems":1024,"items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"}},"user_data":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config."},"network_config":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"cloud-init network configuration (version 1 or 2): a string as written, or an object."},"recreate_on_change":{"description":"When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.","type":"boolean"}}},"wait":{"description":"After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.","type":"object","additionalProperties":false,"required":["for"],"properties":{"for":{"type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["running","ip","cloud-init","ssh"]}},"timeout":{"description":"Seconds for all the steps together. Default 180.","type":"integer","minimum":1,"maximum":3600}}},"groups":{"description":"Ansible groups of the container in `op inventory` (none: `ungrouped`).","type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,63}$"}},"ansible_vars":{"description":"Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).","type":"object","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,127}$"},"additionalProperties":true},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}};
+const schema25 = {"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a container that exists and that op did not create (it lacks `user.op.managed=true`): op tags it as its own and makes it match this entry in one step (config, devices, state), or, with `ensure: absent`, deletes it. Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's container is never changed. A container with a local device of a type op does not model (only `nic` and `disk`) cannot be adopted. Default false.","type":"boolean"},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","$ref":"#/definitions/networkName"},"nics":{"description":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","type":"array","maxItems":32,"items":{"$ref":"#/definitions/nic"},"examples":[[{"type":"bridged","bridge":"br0","vlan":10},{"name":"eth1","type":"macvlan","parent":"enp1s0"},{"name":"eth2","type":"network","network":"opnet0","ipv4":"198.18.200.10"}]]},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"cloud_init":{"description":"cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.","type":"object","additionalProperties":false,"properties":{"user":{"description":"The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).","type":"string","pattern":"^[a-z_][a-z0-9_-]{0,31}$"},"ssh_authorized_keys":{"description":"Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.","type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":16384,"pattern":"^[^\\x00]+$"}},"packages":{"description":"Packages cloud-init installs at first boot (needs the container to reach a package mirror).","type":"array","maxItems":1024,"items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"}},"user_data":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config."},"network_config":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"cloud-init network configuration (version 1 or 2): a string as written, or an object."},"recreate_on_change":{"description":"When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.","type":"boolean"}}},"wait":{"description":"After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.","type":"object","additionalProperties":false,"required":["for"],"properties":{"for":{"type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["running","ip","cloud-init","ssh"]}},"timeout":{"description":"Seconds for all the steps together. Default 180.","type":"integer","minimum":1,"maximum":3600}}},"groups":{"description":"Ansible groups of the container in `op inventory` (none: `ungrouped`).","type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,63}$"}},"ansible_vars":{"description":"Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).","type":"object","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,127}$"},"additionalProperties":true},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}};
 const schema26 = {"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"};
 const schema29 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
 const schema31 = {"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"},"shift":{"description":"Mount with Incus's `shift` (an idmapped mount): a file the unprivileged container writes as its uid N is owned by uid N on the host, and host files show with their own owners inside, instead of as `nobody` (65534). Needs a kernel and filesystem with idmapped mounts. Default false.","type":"boolean"},"uid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The owner (a host uid) op gives the host directory when it creates or changes the container, so a user inside can write to it: with `shift`, the same uid inside; without, the container's uid plus its idmap base (Incus's default for unprivileged containers: 1000000). Not changed when left out."},"gid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out."}}};
@@ -1362,11 +1362,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.image !== undefined){
-let data3 = data.image;
-if(typeof data3 === "string"){
-if(!pattern0.test(data3)){
-const err14 = {instancePath:instancePath+"/image",schemaPath:"#/definitions/imageRef/pattern",keyword:"pattern",params:{pattern: "^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema12,data:data3};
+if(data.adopt !== undefined){
+let data3 = data.adopt;
+if(typeof data3 !== "boolean"){
+const err14 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.adopt.type,parentSchema:schema25.properties.adopt,data:data3};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -1376,8 +1375,11 @@ vErrors.push(err14);
 errors++;
 }
 }
-else {
-const err15 = {instancePath:instancePath+"/image",schemaPath:"#/definitions/imageRef/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema12.type,parentSchema:schema12,data:data3};
+if(data.image !== undefined){
+let data4 = data.image;
+if(typeof data4 === "string"){
+if(!pattern0.test(data4)){
+const err15 = {instancePath:instancePath+"/image",schemaPath:"#/definitions/imageRef/pattern",keyword:"pattern",params:{pattern: "^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema12,data:data4};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -1387,10 +1389,8 @@ vErrors.push(err15);
 errors++;
 }
 }
-if(data.running !== undefined){
-let data4 = data.running;
-if(typeof data4 !== "boolean"){
-const err16 = {instancePath:instancePath+"/running",schemaPath:"#/properties/running/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.running.type,parentSchema:schema25.properties.running,data:data4};
+else {
+const err16 = {instancePath:instancePath+"/image",schemaPath:"#/definitions/imageRef/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema12.type,parentSchema:schema12,data:data4};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -1400,11 +1400,10 @@ vErrors.push(err16);
 errors++;
 }
 }
-if(data.veth !== undefined){
-let data5 = data.veth;
-if(typeof data5 === "string"){
-if(!pattern20.test(data5)){
-const err17 = {instancePath:instancePath+"/veth",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data5};
+if(data.running !== undefined){
+let data5 = data.running;
+if(typeof data5 !== "boolean"){
+const err17 = {instancePath:instancePath+"/running",schemaPath:"#/properties/running/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.running.type,parentSchema:schema25.properties.running,data:data5};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -1414,8 +1413,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-else {
-const err18 = {instancePath:instancePath+"/veth",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data5};
+if(data.veth !== undefined){
+let data6 = data.veth;
+if(typeof data6 === "string"){
+if(!pattern20.test(data6)){
+const err18 = {instancePath:instancePath+"/veth",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data6};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -1425,11 +1427,8 @@ vErrors.push(err18);
 errors++;
 }
 }
-if(data.bridge !== undefined){
-let data6 = data.bridge;
-if(typeof data6 === "string"){
-if(!pattern20.test(data6)){
-const err19 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data6};
+else {
+const err19 = {instancePath:instancePath+"/veth",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data6};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -1439,8 +1438,11 @@ vErrors.push(err19);
 errors++;
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data6};
+if(data.bridge !== undefined){
+let data7 = data.bridge;
+if(typeof data7 === "string"){
+if(!pattern20.test(data7)){
+const err20 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data7};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -1450,10 +1452,8 @@ vErrors.push(err20);
 errors++;
 }
 }
-if(data.network_type !== undefined){
-let data7 = data.network_type;
-if(typeof data7 !== "string"){
-const err21 = {instancePath:instancePath+"/network_type",schemaPath:"#/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.network_type.type,parentSchema:schema25.properties.network_type,data:data7};
+else {
+const err21 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data7};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -1462,8 +1462,11 @@ vErrors.push(err21);
 }
 errors++;
 }
-if(!((data7 === "bridge") || (data7 === "netmaker"))){
-const err22 = {instancePath:instancePath+"/network_type",schemaPath:"#/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema25.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.network_type.enum,parentSchema:schema25.properties.network_type,data:data7};
+}
+if(data.network_type !== undefined){
+let data8 = data.network_type;
+if(typeof data8 !== "string"){
+const err22 = {instancePath:instancePath+"/network_type",schemaPath:"#/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.network_type.type,parentSchema:schema25.properties.network_type,data:data8};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -1472,13 +1475,8 @@ vErrors.push(err22);
 }
 errors++;
 }
-}
-if(data.limits !== undefined){
-let data8 = data.limits;
-if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
-for(const key1 in data8){
-if(!((key1 === "cpu") || (key1 === "memory"))){
-const err23 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.limits,data:data8};
+if(!((data8 === "bridge") || (data8 === "netmaker"))){
+const err23 = {instancePath:instancePath+"/network_type",schemaPath:"#/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema25.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.network_type.enum,parentSchema:schema25.properties.network_type,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -1488,13 +1486,12 @@ vErrors.push(err23);
 errors++;
 }
 }
-if(data8.cpu !== undefined){
-let data9 = data8.cpu;
-const _errs33 = errors;
-let valid8 = false;
-const _errs34 = errors;
-if(!(((typeof data9 == "number") && (!(data9 % 1) && !isNaN(data9))) && (isFinite(data9)))){
-const err24 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.limits.properties.cpu.anyOf[0].type,parentSchema:schema25.properties.limits.properties.cpu.anyOf[0],data:data9};
+if(data.limits !== undefined){
+let data9 = data.limits;
+if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
+for(const key1 in data9){
+if(!((key1 === "cpu") || (key1 === "memory"))){
+const err24 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.limits,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -1503,9 +1500,14 @@ vErrors.push(err24);
 }
 errors++;
 }
-if((typeof data9 == "number") && (isFinite(data9))){
-if(data9 < 1 || isNaN(data9)){
-const err25 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.limits.properties.cpu.anyOf[0],data:data9};
+}
+if(data9.cpu !== undefined){
+let data10 = data9.cpu;
+const _errs35 = errors;
+let valid8 = false;
+const _errs36 = errors;
+if(!(((typeof data10 == "number") && (!(data10 % 1) && !isNaN(data10))) && (isFinite(data10)))){
+const err25 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.limits.properties.cpu.anyOf[0].type,parentSchema:schema25.properties.limits.properties.cpu.anyOf[0],data:data10};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -1514,14 +1516,9 @@ vErrors.push(err25);
 }
 errors++;
 }
-}
-var _valid1 = _errs34 === errors;
-valid8 = valid8 || _valid1;
-if(!valid8){
-const _errs36 = errors;
-if(typeof data9 === "string"){
-if(!pattern22.test(data9)){
-const err26 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(?:[-,][0-9]+)*$"},message:"must match pattern \""+"^[0-9]+(?:[-,][0-9]+)*$"+"\"",schema:"^[0-9]+(?:[-,][0-9]+)*$",parentSchema:schema25.properties.limits.properties.cpu.anyOf[1],data:data9};
+if((typeof data10 == "number") && (isFinite(data10))){
+if(data10 < 1 || isNaN(data10)){
+const err26 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.limits.properties.cpu.anyOf[0],data:data10};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -1531,8 +1528,13 @@ vErrors.push(err26);
 errors++;
 }
 }
-else {
-const err27 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.limits.properties.cpu.anyOf[1].type,parentSchema:schema25.properties.limits.properties.cpu.anyOf[1],data:data9};
+var _valid1 = _errs36 === errors;
+valid8 = valid8 || _valid1;
+if(!valid8){
+const _errs38 = errors;
+if(typeof data10 === "string"){
+if(!pattern22.test(data10)){
+const err27 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(?:[-,][0-9]+)*$"},message:"must match pattern \""+"^[0-9]+(?:[-,][0-9]+)*$"+"\"",schema:"^[0-9]+(?:[-,][0-9]+)*$",parentSchema:schema25.properties.limits.properties.cpu.anyOf[1],data:data10};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -1541,11 +1543,9 @@ vErrors.push(err27);
 }
 errors++;
 }
-var _valid1 = _errs36 === errors;
-valid8 = valid8 || _valid1;
 }
-if(!valid8){
-const err28 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema25.properties.limits.properties.cpu.anyOf,parentSchema:schema25.properties.limits.properties.cpu,data:data9};
+else {
+const err28 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.limits.properties.cpu.anyOf[1].type,parentSchema:schema25.properties.limits.properties.cpu.anyOf[1],data:data10};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -1554,25 +1554,11 @@ vErrors.push(err28);
 }
 errors++;
 }
-else {
-errors = _errs33;
-if(vErrors !== null){
-if(_errs33){
-vErrors.length = _errs33;
+var _valid1 = _errs38 === errors;
+valid8 = valid8 || _valid1;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data8.memory !== undefined){
-let data10 = data8.memory;
-const _errs39 = errors;
-let valid9 = false;
-const _errs40 = errors;
-if(!(((typeof data10 == "number") && (!(data10 % 1) && !isNaN(data10))) && (isFinite(data10)))){
-const err29 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.limits.properties.memory.anyOf[0].type,parentSchema:schema25.properties.limits.properties.memory.anyOf[0],data:data10};
+if(!valid8){
+const err29 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema25.properties.limits.properties.cpu.anyOf,parentSchema:schema25.properties.limits.properties.cpu,data:data10};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -1581,9 +1567,25 @@ vErrors.push(err29);
 }
 errors++;
 }
-if((typeof data10 == "number") && (isFinite(data10))){
-if(data10 < 1 || isNaN(data10)){
-const err30 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.limits.properties.memory.anyOf[0],data:data10};
+else {
+errors = _errs35;
+if(vErrors !== null){
+if(_errs35){
+vErrors.length = _errs35;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data9.memory !== undefined){
+let data11 = data9.memory;
+const _errs41 = errors;
+let valid9 = false;
+const _errs42 = errors;
+if(!(((typeof data11 == "number") && (!(data11 % 1) && !isNaN(data11))) && (isFinite(data11)))){
+const err30 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.limits.properties.memory.anyOf[0].type,parentSchema:schema25.properties.limits.properties.memory.anyOf[0],data:data11};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -1592,14 +1594,9 @@ vErrors.push(err30);
 }
 errors++;
 }
-}
-var _valid2 = _errs40 === errors;
-valid9 = valid9 || _valid2;
-if(!valid9){
-const _errs42 = errors;
-if(typeof data10 === "string"){
-if(!pattern23.test(data10)){
-const err31 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"},message:"must match pattern \""+"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"+"\"",schema:"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$",parentSchema:schema25.properties.limits.properties.memory.anyOf[1],data:data10};
+if((typeof data11 == "number") && (isFinite(data11))){
+if(data11 < 1 || isNaN(data11)){
+const err31 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.limits.properties.memory.anyOf[0],data:data11};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -1609,8 +1606,13 @@ vErrors.push(err31);
 errors++;
 }
 }
-else {
-const err32 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.limits.properties.memory.anyOf[1].type,parentSchema:schema25.properties.limits.properties.memory.anyOf[1],data:data10};
+var _valid2 = _errs42 === errors;
+valid9 = valid9 || _valid2;
+if(!valid9){
+const _errs44 = errors;
+if(typeof data11 === "string"){
+if(!pattern23.test(data11)){
+const err32 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"},message:"must match pattern \""+"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"+"\"",schema:"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$",parentSchema:schema25.properties.limits.properties.memory.anyOf[1],data:data11};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -1619,11 +1621,9 @@ vErrors.push(err32);
 }
 errors++;
 }
-var _valid2 = _errs42 === errors;
-valid9 = valid9 || _valid2;
 }
-if(!valid9){
-const err33 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema25.properties.limits.properties.memory.anyOf,parentSchema:schema25.properties.limits.properties.memory,data:data10};
+else {
+const err33 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.limits.properties.memory.anyOf[1].type,parentSchema:schema25.properties.limits.properties.memory.anyOf[1],data:data11};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -1632,11 +1632,24 @@ vErrors.push(err33);
 }
 errors++;
 }
+var _valid2 = _errs44 === errors;
+valid9 = valid9 || _valid2;
+}
+if(!valid9){
+const err34 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema25.properties.limits.properties.memory.anyOf,parentSchema:schema25.properties.limits.properties.memory,data:data11};
+if(vErrors === null){
+vErrors = [err34];
+}
 else {
-errors = _errs39;
+vErrors.push(err34);
+}
+errors++;
+}
+else {
+errors = _errs41;
 if(vErrors !== null){
-if(_errs39){
-vErrors.length = _errs39;
+if(_errs41){
+vErrors.length = _errs41;
 }
 else {
 vErrors = null;
@@ -1646,26 +1659,7 @@ vErrors = null;
 }
 }
 else {
-const err34 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.limits.type,parentSchema:schema25.properties.limits,data:data8};
-if(vErrors === null){
-vErrors = [err34];
-}
-else {
-vErrors.push(err34);
-}
-errors++;
-}
-}
-if(data.config !== undefined){
-let data11 = data.config;
-if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
-for(const key2 in data11){
-const _errs46 = errors;
-const _errs47 = errors;
-const _errs48 = errors;
-if(typeof key2 === "string"){
-if(!pattern24.test(key2)){
-const err35 = {};
+const err35 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.limits.type,parentSchema:schema25.properties.limits,data:data9};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -1675,9 +1669,16 @@ vErrors.push(err35);
 errors++;
 }
 }
-var valid11 = _errs48 === errors;
-if(valid11){
-const err36 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema25.properties.config.propertyNames.not,parentSchema:schema25.properties.config.propertyNames,data:key2,propertyName:key2};
+if(data.config !== undefined){
+let data12 = data.config;
+if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
+for(const key2 in data12){
+const _errs48 = errors;
+const _errs49 = errors;
+const _errs50 = errors;
+if(typeof key2 === "string"){
+if(!pattern24.test(key2)){
+const err36 = {};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -1686,20 +1687,10 @@ vErrors.push(err36);
 }
 errors++;
 }
-else {
-errors = _errs47;
-if(vErrors !== null){
-if(_errs47){
-vErrors.length = _errs47;
 }
-else {
-vErrors = null;
-}
-}
-}
-if(typeof key2 === "string"){
-if(!pattern9.test(key2)){
-const err37 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema25.properties.config.propertyNames,data:key2,propertyName:key2};
+var valid11 = _errs50 === errors;
+if(valid11){
+const err37 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema25.properties.config.propertyNames.not,parentSchema:schema25.properties.config.propertyNames,data:key2,propertyName:key2};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -1708,10 +1699,20 @@ vErrors.push(err37);
 }
 errors++;
 }
+else {
+errors = _errs49;
+if(vErrors !== null){
+if(_errs49){
+vErrors.length = _errs49;
 }
-var valid10 = _errs46 === errors;
-if(!valid10){
-const err38 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames",keyword:"propertyNames",params:{propertyName: key2},message:"property name must be valid",schema:schema25.properties.config.propertyNames,parentSchema:schema25.properties.config,data:data11};
+else {
+vErrors = null;
+}
+}
+}
+if(typeof key2 === "string"){
+if(!pattern9.test(key2)){
+const err38 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema25.properties.config.propertyNames,data:key2,propertyName:key2};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -1721,10 +1722,9 @@ vErrors.push(err38);
 errors++;
 }
 }
-for(const key3 in data11){
-let data12 = data11[key3];
-if(((typeof data12 !== "string") && (!((typeof data12 == "number") && (isFinite(data12))))) && (typeof data12 !== "boolean")){
-const err39 = {instancePath:instancePath+"/config/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/config/additionalProperties/type",keyword:"type",params:{type: schema25.properties.config.additionalProperties.type},message:"must be string,number,boolean",schema:schema25.properties.config.additionalProperties.type,parentSchema:schema25.properties.config.additionalProperties,data:data12};
+var valid10 = _errs48 === errors;
+if(!valid10){
+const err39 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames",keyword:"propertyNames",params:{propertyName: key2},message:"property name must be valid",schema:schema25.properties.config.propertyNames,parentSchema:schema25.properties.config,data:data12};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -1734,9 +1734,10 @@ vErrors.push(err39);
 errors++;
 }
 }
-}
-else {
-const err40 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.config.type,parentSchema:schema25.properties.config,data:data11};
+for(const key3 in data12){
+let data13 = data12[key3];
+if(((typeof data13 !== "string") && (!((typeof data13 == "number") && (isFinite(data13))))) && (typeof data13 !== "boolean")){
+const err40 = {instancePath:instancePath+"/config/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/config/additionalProperties/type",keyword:"type",params:{type: schema25.properties.config.additionalProperties.type},message:"must be string,number,boolean",schema:schema25.properties.config.additionalProperties.type,parentSchema:schema25.properties.config.additionalProperties,data:data13};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -1746,15 +1747,9 @@ vErrors.push(err40);
 errors++;
 }
 }
-if(data.profiles !== undefined){
-let data13 = data.profiles;
-if(Array.isArray(data13)){
-const len0 = data13.length;
-for(let i0=0; i0<len0; i0++){
-let data14 = data13[i0];
-if(typeof data14 === "string"){
-if(!pattern26.test(data14)){
-const err41 = {instancePath:instancePath+"/profiles/" + i0,schemaPath:"#/properties/profiles/items/pattern",keyword:"pattern",params:{pattern: "^[^\\s/]+$"},message:"must match pattern \""+"^[^\\s/]+$"+"\"",schema:"^[^\\s/]+$",parentSchema:schema25.properties.profiles.items,data:data14};
+}
+else {
+const err41 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.config.type,parentSchema:schema25.properties.config,data:data12};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -1764,8 +1759,15 @@ vErrors.push(err41);
 errors++;
 }
 }
-else {
-const err42 = {instancePath:instancePath+"/profiles/" + i0,schemaPath:"#/properties/profiles/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.profiles.items.type,parentSchema:schema25.properties.profiles.items,data:data14};
+if(data.profiles !== undefined){
+let data14 = data.profiles;
+if(Array.isArray(data14)){
+const len0 = data14.length;
+for(let i0=0; i0<len0; i0++){
+let data15 = data14[i0];
+if(typeof data15 === "string"){
+if(!pattern26.test(data15)){
+const err42 = {instancePath:instancePath+"/profiles/" + i0,schemaPath:"#/properties/profiles/items/pattern",keyword:"pattern",params:{pattern: "^[^\\s/]+$"},message:"must match pattern \""+"^[^\\s/]+$"+"\"",schema:"^[^\\s/]+$",parentSchema:schema25.properties.profiles.items,data:data15};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -1775,9 +1777,8 @@ vErrors.push(err42);
 errors++;
 }
 }
-}
 else {
-const err43 = {instancePath:instancePath+"/profiles",schemaPath:"#/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.profiles.type,parentSchema:schema25.properties.profiles,data:data13};
+const err43 = {instancePath:instancePath+"/profiles/" + i0,schemaPath:"#/properties/profiles/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.profiles.items.type,parentSchema:schema25.properties.profiles.items,data:data15};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -1787,15 +1788,9 @@ vErrors.push(err43);
 errors++;
 }
 }
-if(data.mounts !== undefined){
-let data15 = data.mounts;
-if(Array.isArray(data15)){
-const len1 = data15.length;
-for(let i1=0; i1<len1; i1++){
-let data16 = data15[i1];
-if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
-if(data16.source === undefined){
-const err44 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'",schema:schema31.required,parentSchema:schema31,data:data16};
+}
+else {
+const err44 = {instancePath:instancePath+"/profiles",schemaPath:"#/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.profiles.type,parentSchema:schema25.properties.profiles,data:data14};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -1804,8 +1799,16 @@ vErrors.push(err44);
 }
 errors++;
 }
-if(data16.path === undefined){
-const err45 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema31.required,parentSchema:schema31,data:data16};
+}
+if(data.mounts !== undefined){
+let data16 = data.mounts;
+if(Array.isArray(data16)){
+const len1 = data16.length;
+for(let i1=0; i1<len1; i1++){
+let data17 = data16[i1];
+if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
+if(data17.source === undefined){
+const err45 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'",schema:schema31.required,parentSchema:schema31,data:data17};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -1814,9 +1817,8 @@ vErrors.push(err45);
 }
 errors++;
 }
-for(const key4 in data16){
-if(!((((((((key4 === "source") || (key4 === "path")) || (key4 === "preserve")) || (key4 === "readonly")) || (key4 === "allow_host_path")) || (key4 === "shift")) || (key4 === "uid")) || (key4 === "gid"))){
-const err46 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema31,data:data16};
+if(data17.path === undefined){
+const err46 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema31.required,parentSchema:schema31,data:data17};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -1825,12 +1827,9 @@ vErrors.push(err46);
 }
 errors++;
 }
-}
-if(data16.source !== undefined){
-let data17 = data16.source;
-if(typeof data17 === "string"){
-if(!pattern14.test(data17)){
-const err47 = {instancePath:instancePath+"/mounts/" + i1+"/source",schemaPath:"#/definitions/mount/properties/source/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema31.properties.source,data:data17};
+for(const key4 in data17){
+if(!((((((((key4 === "source") || (key4 === "path")) || (key4 === "preserve")) || (key4 === "readonly")) || (key4 === "allow_host_path")) || (key4 === "shift")) || (key4 === "uid")) || (key4 === "gid"))){
+const err47 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema31,data:data17};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -1840,8 +1839,11 @@ vErrors.push(err47);
 errors++;
 }
 }
-else {
-const err48 = {instancePath:instancePath+"/mounts/" + i1+"/source",schemaPath:"#/definitions/mount/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.source.type,parentSchema:schema31.properties.source,data:data17};
+if(data17.source !== undefined){
+let data18 = data17.source;
+if(typeof data18 === "string"){
+if(!pattern14.test(data18)){
+const err48 = {instancePath:instancePath+"/mounts/" + i1+"/source",schemaPath:"#/definitions/mount/properties/source/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema31.properties.source,data:data18};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -1851,11 +1853,8 @@ vErrors.push(err48);
 errors++;
 }
 }
-if(data16.path !== undefined){
-let data18 = data16.path;
-if(typeof data18 === "string"){
-if(!pattern28.test(data18)){
-const err49 = {instancePath:instancePath+"/mounts/" + i1+"/path",schemaPath:"#/definitions/mount/properties/path/pattern",keyword:"pattern",params:{pattern: "^/."},message:"must match pattern \""+"^/."+"\"",schema:"^/.",parentSchema:schema31.properties.path,data:data18};
+else {
+const err49 = {instancePath:instancePath+"/mounts/" + i1+"/source",schemaPath:"#/definitions/mount/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.source.type,parentSchema:schema31.properties.source,data:data18};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -1865,8 +1864,11 @@ vErrors.push(err49);
 errors++;
 }
 }
-else {
-const err50 = {instancePath:instancePath+"/mounts/" + i1+"/path",schemaPath:"#/definitions/mount/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.path.type,parentSchema:schema31.properties.path,data:data18};
+if(data17.path !== undefined){
+let data19 = data17.path;
+if(typeof data19 === "string"){
+if(!pattern28.test(data19)){
+const err50 = {instancePath:instancePath+"/mounts/" + i1+"/path",schemaPath:"#/definitions/mount/properties/path/pattern",keyword:"pattern",params:{pattern: "^/."},message:"must match pattern \""+"^/."+"\"",schema:"^/.",parentSchema:schema31.properties.path,data:data19};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -1876,10 +1878,8 @@ vErrors.push(err50);
 errors++;
 }
 }
-if(data16.preserve !== undefined){
-let data19 = data16.preserve;
-if(typeof data19 !== "boolean"){
-const err51 = {instancePath:instancePath+"/mounts/" + i1+"/preserve",schemaPath:"#/definitions/mount/properties/preserve/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.preserve.type,parentSchema:schema31.properties.preserve,data:data19};
+else {
+const err51 = {instancePath:instancePath+"/mounts/" + i1+"/path",schemaPath:"#/definitions/mount/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.path.type,parentSchema:schema31.properties.path,data:data19};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -1889,10 +1889,10 @@ vErrors.push(err51);
 errors++;
 }
 }
-if(data16.readonly !== undefined){
-let data20 = data16.readonly;
+if(data17.preserve !== undefined){
+let data20 = data17.preserve;
 if(typeof data20 !== "boolean"){
-const err52 = {instancePath:instancePath+"/mounts/" + i1+"/readonly",schemaPath:"#/definitions/mount/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.readonly.type,parentSchema:schema31.properties.readonly,data:data20};
+const err52 = {instancePath:instancePath+"/mounts/" + i1+"/preserve",schemaPath:"#/definitions/mount/properties/preserve/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.preserve.type,parentSchema:schema31.properties.preserve,data:data20};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -1902,10 +1902,10 @@ vErrors.push(err52);
 errors++;
 }
 }
-if(data16.allow_host_path !== undefined){
-let data21 = data16.allow_host_path;
+if(data17.readonly !== undefined){
+let data21 = data17.readonly;
 if(typeof data21 !== "boolean"){
-const err53 = {instancePath:instancePath+"/mounts/" + i1+"/allow_host_path",schemaPath:"#/definitions/mount/properties/allow_host_path/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.allow_host_path.type,parentSchema:schema31.properties.allow_host_path,data:data21};
+const err53 = {instancePath:instancePath+"/mounts/" + i1+"/readonly",schemaPath:"#/definitions/mount/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.readonly.type,parentSchema:schema31.properties.readonly,data:data21};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -1915,10 +1915,10 @@ vErrors.push(err53);
 errors++;
 }
 }
-if(data16.shift !== undefined){
-let data22 = data16.shift;
+if(data17.allow_host_path !== undefined){
+let data22 = data17.allow_host_path;
 if(typeof data22 !== "boolean"){
-const err54 = {instancePath:instancePath+"/mounts/" + i1+"/shift",schemaPath:"#/definitions/mount/properties/shift/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.shift.type,parentSchema:schema31.properties.shift,data:data22};
+const err54 = {instancePath:instancePath+"/mounts/" + i1+"/allow_host_path",schemaPath:"#/definitions/mount/properties/allow_host_path/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.allow_host_path.type,parentSchema:schema31.properties.allow_host_path,data:data22};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -1928,10 +1928,10 @@ vErrors.push(err54);
 errors++;
 }
 }
-if(data16.uid !== undefined){
-let data23 = data16.uid;
-if(!(((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23))) && (isFinite(data23)))){
-const err55 = {instancePath:instancePath+"/mounts/" + i1+"/uid",schemaPath:"#/definitions/mount/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.uid.type,parentSchema:schema31.properties.uid,data:data23};
+if(data17.shift !== undefined){
+let data23 = data17.shift;
+if(typeof data23 !== "boolean"){
+const err55 = {instancePath:instancePath+"/mounts/" + i1+"/shift",schemaPath:"#/definitions/mount/properties/shift/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.shift.type,parentSchema:schema31.properties.shift,data:data23};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -1940,9 +1940,11 @@ vErrors.push(err55);
 }
 errors++;
 }
-if((typeof data23 == "number") && (isFinite(data23))){
-if(data23 > 4294967294 || isNaN(data23)){
-const err56 = {instancePath:instancePath+"/mounts/" + i1+"/uid",schemaPath:"#/definitions/mount/properties/uid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294",schema:4294967294,parentSchema:schema31.properties.uid,data:data23};
+}
+if(data17.uid !== undefined){
+let data24 = data17.uid;
+if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
+const err56 = {instancePath:instancePath+"/mounts/" + i1+"/uid",schemaPath:"#/definitions/mount/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.uid.type,parentSchema:schema31.properties.uid,data:data24};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -1951,8 +1953,9 @@ vErrors.push(err56);
 }
 errors++;
 }
-if(data23 < 0 || isNaN(data23)){
-const err57 = {instancePath:instancePath+"/mounts/" + i1+"/uid",schemaPath:"#/definitions/mount/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.uid,data:data23};
+if((typeof data24 == "number") && (isFinite(data24))){
+if(data24 > 4294967294 || isNaN(data24)){
+const err57 = {instancePath:instancePath+"/mounts/" + i1+"/uid",schemaPath:"#/definitions/mount/properties/uid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294",schema:4294967294,parentSchema:schema31.properties.uid,data:data24};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -1961,12 +1964,8 @@ vErrors.push(err57);
 }
 errors++;
 }
-}
-}
-if(data16.gid !== undefined){
-let data24 = data16.gid;
-if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
-const err58 = {instancePath:instancePath+"/mounts/" + i1+"/gid",schemaPath:"#/definitions/mount/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.gid.type,parentSchema:schema31.properties.gid,data:data24};
+if(data24 < 0 || isNaN(data24)){
+const err58 = {instancePath:instancePath+"/mounts/" + i1+"/uid",schemaPath:"#/definitions/mount/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.uid,data:data24};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -1975,9 +1974,12 @@ vErrors.push(err58);
 }
 errors++;
 }
-if((typeof data24 == "number") && (isFinite(data24))){
-if(data24 > 4294967294 || isNaN(data24)){
-const err59 = {instancePath:instancePath+"/mounts/" + i1+"/gid",schemaPath:"#/definitions/mount/properties/gid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294",schema:4294967294,parentSchema:schema31.properties.gid,data:data24};
+}
+}
+if(data17.gid !== undefined){
+let data25 = data17.gid;
+if(!(((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25))) && (isFinite(data25)))){
+const err59 = {instancePath:instancePath+"/mounts/" + i1+"/gid",schemaPath:"#/definitions/mount/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.gid.type,parentSchema:schema31.properties.gid,data:data25};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -1986,8 +1988,9 @@ vErrors.push(err59);
 }
 errors++;
 }
-if(data24 < 0 || isNaN(data24)){
-const err60 = {instancePath:instancePath+"/mounts/" + i1+"/gid",schemaPath:"#/definitions/mount/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.gid,data:data24};
+if((typeof data25 == "number") && (isFinite(data25))){
+if(data25 > 4294967294 || isNaN(data25)){
+const err60 = {instancePath:instancePath+"/mounts/" + i1+"/gid",schemaPath:"#/definitions/mount/properties/gid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294",schema:4294967294,parentSchema:schema31.properties.gid,data:data25};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -1996,11 +1999,8 @@ vErrors.push(err60);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err61 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data:data16};
+if(data25 < 0 || isNaN(data25)){
+const err61 = {instancePath:instancePath+"/mounts/" + i1+"/gid",schemaPath:"#/definitions/mount/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.gid,data:data25};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -2011,8 +2011,9 @@ errors++;
 }
 }
 }
+}
 else {
-const err62 = {instancePath:instancePath+"/mounts",schemaPath:"#/properties/mounts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.mounts.type,parentSchema:schema25.properties.mounts,data:data15};
+const err62 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data:data17};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -2022,11 +2023,9 @@ vErrors.push(err62);
 errors++;
 }
 }
-if(data.project !== undefined){
-let data25 = data.project;
-if(typeof data25 === "string"){
-if(!pattern29.test(data25)){
-const err63 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/projectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",parentSchema:schema32,data:data25};
+}
+else {
+const err63 = {instancePath:instancePath+"/mounts",schemaPath:"#/properties/mounts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.mounts.type,parentSchema:schema25.properties.mounts,data:data16};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -2036,8 +2035,11 @@ vErrors.push(err63);
 errors++;
 }
 }
-else {
-const err64 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/projectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.type,parentSchema:schema32,data:data25};
+if(data.project !== undefined){
+let data26 = data.project;
+if(typeof data26 === "string"){
+if(!pattern29.test(data26)){
+const err64 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/projectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",parentSchema:schema32,data:data26};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -2047,11 +2049,8 @@ vErrors.push(err64);
 errors++;
 }
 }
-if(data.description !== undefined){
-let data26 = data.description;
-if(typeof data26 === "string"){
-if(func3(data26) > 1024){
-const err65 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema25.properties.description,data:data26};
+else {
+const err65 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/projectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.type,parentSchema:schema32,data:data26};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -2060,8 +2059,12 @@ vErrors.push(err65);
 }
 errors++;
 }
-if(!pattern30.test(data26)){
-const err66 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$",parentSchema:schema25.properties.description,data:data26};
+}
+if(data.description !== undefined){
+let data27 = data.description;
+if(typeof data27 === "string"){
+if(func3(data27) > 1024){
+const err66 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema25.properties.description,data:data27};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -2070,9 +2073,8 @@ vErrors.push(err66);
 }
 errors++;
 }
-}
-else {
-const err67 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.description.type,parentSchema:schema25.properties.description,data:data26};
+if(!pattern30.test(data27)){
+const err67 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$",parentSchema:schema25.properties.description,data:data27};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -2082,10 +2084,8 @@ vErrors.push(err67);
 errors++;
 }
 }
-if(data.ephemeral !== undefined){
-let data27 = data.ephemeral;
-if(typeof data27 !== "boolean"){
-const err68 = {instancePath:instancePath+"/ephemeral",schemaPath:"#/properties/ephemeral/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.ephemeral.type,parentSchema:schema25.properties.ephemeral,data:data27};
+else {
+const err68 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.description.type,parentSchema:schema25.properties.description,data:data27};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -2095,12 +2095,10 @@ vErrors.push(err68);
 errors++;
 }
 }
-if(data.boot !== undefined){
-let data28 = data.boot;
-if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
-for(const key5 in data28){
-if(!(((key5 === "autostart") || (key5 === "priority")) || (key5 === "stop_priority"))){
-const err69 = {instancePath:instancePath+"/boot",schemaPath:"#/properties/boot/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.boot,data:data28};
+if(data.ephemeral !== undefined){
+let data28 = data.ephemeral;
+if(typeof data28 !== "boolean"){
+const err69 = {instancePath:instancePath+"/ephemeral",schemaPath:"#/properties/ephemeral/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.ephemeral.type,parentSchema:schema25.properties.ephemeral,data:data28};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -2110,10 +2108,12 @@ vErrors.push(err69);
 errors++;
 }
 }
-if(data28.autostart !== undefined){
-let data29 = data28.autostart;
-if(typeof data29 !== "boolean"){
-const err70 = {instancePath:instancePath+"/boot/autostart",schemaPath:"#/properties/boot/properties/autostart/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.boot.properties.autostart.type,parentSchema:schema25.properties.boot.properties.autostart,data:data29};
+if(data.boot !== undefined){
+let data29 = data.boot;
+if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
+for(const key5 in data29){
+if(!(((key5 === "autostart") || (key5 === "priority")) || (key5 === "stop_priority"))){
+const err70 = {instancePath:instancePath+"/boot",schemaPath:"#/properties/boot/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.boot,data:data29};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -2123,10 +2123,10 @@ vErrors.push(err70);
 errors++;
 }
 }
-if(data28.priority !== undefined){
-let data30 = data28.priority;
-if(!(((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30))) && (isFinite(data30)))){
-const err71 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.boot.properties.priority.type,parentSchema:schema25.properties.boot.properties.priority,data:data30};
+if(data29.autostart !== undefined){
+let data30 = data29.autostart;
+if(typeof data30 !== "boolean"){
+const err71 = {instancePath:instancePath+"/boot/autostart",schemaPath:"#/properties/boot/properties/autostart/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.boot.properties.autostart.type,parentSchema:schema25.properties.boot.properties.autostart,data:data30};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -2135,9 +2135,11 @@ vErrors.push(err71);
 }
 errors++;
 }
-if((typeof data30 == "number") && (isFinite(data30))){
-if(data30 > 2147483647 || isNaN(data30)){
-const err72 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema25.properties.boot.properties.priority,data:data30};
+}
+if(data29.priority !== undefined){
+let data31 = data29.priority;
+if(!(((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31))) && (isFinite(data31)))){
+const err72 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.boot.properties.priority.type,parentSchema:schema25.properties.boot.properties.priority,data:data31};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -2146,8 +2148,9 @@ vErrors.push(err72);
 }
 errors++;
 }
-if(data30 < 0 || isNaN(data30)){
-const err73 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.boot.properties.priority,data:data30};
+if((typeof data31 == "number") && (isFinite(data31))){
+if(data31 > 2147483647 || isNaN(data31)){
+const err73 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema25.properties.boot.properties.priority,data:data31};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -2156,12 +2159,8 @@ vErrors.push(err73);
 }
 errors++;
 }
-}
-}
-if(data28.stop_priority !== undefined){
-let data31 = data28.stop_priority;
-if(!(((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31))) && (isFinite(data31)))){
-const err74 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.boot.properties.stop_priority.type,parentSchema:schema25.properties.boot.properties.stop_priority,data:data31};
+if(data31 < 0 || isNaN(data31)){
+const err74 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.boot.properties.priority,data:data31};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -2170,9 +2169,12 @@ vErrors.push(err74);
 }
 errors++;
 }
-if((typeof data31 == "number") && (isFinite(data31))){
-if(data31 > 2147483647 || isNaN(data31)){
-const err75 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema25.properties.boot.properties.stop_priority,data:data31};
+}
+}
+if(data29.stop_priority !== undefined){
+let data32 = data29.stop_priority;
+if(!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32)))){
+const err75 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.boot.properties.stop_priority.type,parentSchema:schema25.properties.boot.properties.stop_priority,data:data32};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -2181,8 +2183,9 @@ vErrors.push(err75);
 }
 errors++;
 }
-if(data31 < 0 || isNaN(data31)){
-const err76 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.boot.properties.stop_priority,data:data31};
+if((typeof data32 == "number") && (isFinite(data32))){
+if(data32 > 2147483647 || isNaN(data32)){
+const err76 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema25.properties.boot.properties.stop_priority,data:data32};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -2191,11 +2194,8 @@ vErrors.push(err76);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err77 = {instancePath:instancePath+"/boot",schemaPath:"#/properties/boot/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.boot.type,parentSchema:schema25.properties.boot,data:data28};
+if(data32 < 0 || isNaN(data32)){
+const err77 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.boot.properties.stop_priority,data:data32};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -2205,12 +2205,10 @@ vErrors.push(err77);
 errors++;
 }
 }
-if(data.snapshots !== undefined){
-let data32 = data.snapshots;
-if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
-for(const key6 in data32){
-if(!(((((key6 === "schedule") || (key6 === "expiry")) || (key6 === "pattern")) || (key6 === "keep")) || (key6 === "prune"))){
-const err78 = {instancePath:instancePath+"/snapshots",schemaPath:"#/properties/snapshots/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.snapshots,data:data32};
+}
+}
+else {
+const err78 = {instancePath:instancePath+"/boot",schemaPath:"#/properties/boot/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.boot.type,parentSchema:schema25.properties.boot,data:data29};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -2220,11 +2218,12 @@ vErrors.push(err78);
 errors++;
 }
 }
-if(data32.schedule !== undefined){
-let data33 = data32.schedule;
-if(typeof data33 === "string"){
-if(func3(data33) > 512){
-const err79 = {instancePath:instancePath+"/snapshots/schedule",schemaPath:"#/properties/snapshots/properties/schedule/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema25.properties.snapshots.properties.schedule,data:data33};
+if(data.snapshots !== undefined){
+let data33 = data.snapshots;
+if(data33 && typeof data33 == "object" && !Array.isArray(data33)){
+for(const key6 in data33){
+if(!(((((key6 === "schedule") || (key6 === "expiry")) || (key6 === "pattern")) || (key6 === "keep")) || (key6 === "prune"))){
+const err79 = {instancePath:instancePath+"/snapshots",schemaPath:"#/properties/snapshots/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.snapshots,data:data33};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -2234,8 +2233,11 @@ vErrors.push(err79);
 errors++;
 }
 }
-else {
-const err80 = {instancePath:instancePath+"/snapshots/schedule",schemaPath:"#/properties/snapshots/properties/schedule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.schedule.type,parentSchema:schema25.properties.snapshots.properties.schedule,data:data33};
+if(data33.schedule !== undefined){
+let data34 = data33.schedule;
+if(typeof data34 === "string"){
+if(func3(data34) > 512){
+const err80 = {instancePath:instancePath+"/snapshots/schedule",schemaPath:"#/properties/snapshots/properties/schedule/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema25.properties.snapshots.properties.schedule,data:data34};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -2245,11 +2247,8 @@ vErrors.push(err80);
 errors++;
 }
 }
-if(data32.expiry !== undefined){
-let data34 = data32.expiry;
-if(typeof data34 === "string"){
-if(!pattern31.test(data34)){
-const err81 = {instancePath:instancePath+"/snapshots/expiry",schemaPath:"#/properties/snapshots/properties/expiry/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$"},message:"must match pattern \""+"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$"+"\"",schema:"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$",parentSchema:schema25.properties.snapshots.properties.expiry,data:data34};
+else {
+const err81 = {instancePath:instancePath+"/snapshots/schedule",schemaPath:"#/properties/snapshots/properties/schedule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.schedule.type,parentSchema:schema25.properties.snapshots.properties.schedule,data:data34};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -2259,8 +2258,11 @@ vErrors.push(err81);
 errors++;
 }
 }
-else {
-const err82 = {instancePath:instancePath+"/snapshots/expiry",schemaPath:"#/properties/snapshots/properties/expiry/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.expiry.type,parentSchema:schema25.properties.snapshots.properties.expiry,data:data34};
+if(data33.expiry !== undefined){
+let data35 = data33.expiry;
+if(typeof data35 === "string"){
+if(!pattern31.test(data35)){
+const err82 = {instancePath:instancePath+"/snapshots/expiry",schemaPath:"#/properties/snapshots/properties/expiry/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$"},message:"must match pattern \""+"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$"+"\"",schema:"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$",parentSchema:schema25.properties.snapshots.properties.expiry,data:data35};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -2270,11 +2272,8 @@ vErrors.push(err82);
 errors++;
 }
 }
-if(data32.pattern !== undefined){
-let data35 = data32.pattern;
-if(typeof data35 === "string"){
-if(func3(data35) > 200){
-const err83 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters",schema:200,parentSchema:schema25.properties.snapshots.properties.pattern,data:data35};
+else {
+const err83 = {instancePath:instancePath+"/snapshots/expiry",schemaPath:"#/properties/snapshots/properties/expiry/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.expiry.type,parentSchema:schema25.properties.snapshots.properties.expiry,data:data35};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -2283,8 +2282,12 @@ vErrors.push(err83);
 }
 errors++;
 }
-if(func3(data35) < 1){
-const err84 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema25.properties.snapshots.properties.pattern,data:data35};
+}
+if(data33.pattern !== undefined){
+let data36 = data33.pattern;
+if(typeof data36 === "string"){
+if(func3(data36) > 200){
+const err84 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters",schema:200,parentSchema:schema25.properties.snapshots.properties.pattern,data:data36};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -2293,8 +2296,8 @@ vErrors.push(err84);
 }
 errors++;
 }
-if(!pattern32.test(data35)){
-const err85 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/pattern",keyword:"pattern",params:{pattern: "^[^/\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^[^/\\x00-\\x1f\\x7f]+$"+"\"",schema:"^[^/\\x00-\\x1f\\x7f]+$",parentSchema:schema25.properties.snapshots.properties.pattern,data:data35};
+if(func3(data36) < 1){
+const err85 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema25.properties.snapshots.properties.pattern,data:data36};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -2303,9 +2306,8 @@ vErrors.push(err85);
 }
 errors++;
 }
-}
-else {
-const err86 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.pattern.type,parentSchema:schema25.properties.snapshots.properties.pattern,data:data35};
+if(!pattern32.test(data36)){
+const err86 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/pattern",keyword:"pattern",params:{pattern: "^[^/\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^[^/\\x00-\\x1f\\x7f]+$"+"\"",schema:"^[^/\\x00-\\x1f\\x7f]+$",parentSchema:schema25.properties.snapshots.properties.pattern,data:data36};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -2315,11 +2317,8 @@ vErrors.push(err86);
 errors++;
 }
 }
-if(data32.keep !== undefined){
-let data36 = data32.keep;
-if(Array.isArray(data36)){
-if(data36.length > 100){
-const err87 = {instancePath:instancePath+"/snapshots/keep",schemaPath:"#/properties/snapshots/properties/keep/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items",schema:100,parentSchema:schema25.properties.snapshots.properties.keep,data:data36};
+else {
+const err87 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.pattern.type,parentSchema:schema25.properties.snapshots.properties.pattern,data:data36};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -2328,12 +2327,12 @@ vErrors.push(err87);
 }
 errors++;
 }
-const len2 = data36.length;
-for(let i2=0; i2<len2; i2++){
-let data37 = data36[i2];
-if(data37 && typeof data37 == "object" && !Array.isArray(data37)){
-if(data37.name === undefined){
-const err88 = {instancePath:instancePath+"/snapshots/keep/" + i2,schemaPath:"#/properties/snapshots/properties/keep/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema25.properties.snapshots.properties.keep.items.required,parentSchema:schema25.properties.snapshots.properties.keep.items,data:data37};
+}
+if(data33.keep !== undefined){
+let data37 = data33.keep;
+if(Array.isArray(data37)){
+if(data37.length > 100){
+const err88 = {instancePath:instancePath+"/snapshots/keep",schemaPath:"#/properties/snapshots/properties/keep/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items",schema:100,parentSchema:schema25.properties.snapshots.properties.keep,data:data37};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -2342,9 +2341,12 @@ vErrors.push(err88);
 }
 errors++;
 }
-for(const key7 in data37){
-if(!((key7 === "name") || (key7 === "stateful"))){
-const err89 = {instancePath:instancePath+"/snapshots/keep/" + i2,schemaPath:"#/properties/snapshots/properties/keep/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.snapshots.properties.keep.items,data:data37};
+const len2 = data37.length;
+for(let i2=0; i2<len2; i2++){
+let data38 = data37[i2];
+if(data38 && typeof data38 == "object" && !Array.isArray(data38)){
+if(data38.name === undefined){
+const err89 = {instancePath:instancePath+"/snapshots/keep/" + i2,schemaPath:"#/properties/snapshots/properties/keep/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema25.properties.snapshots.properties.keep.items.required,parentSchema:schema25.properties.snapshots.properties.keep.items,data:data38};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -2353,12 +2355,9 @@ vErrors.push(err89);
 }
 errors++;
 }
-}
-if(data37.name !== undefined){
-let data38 = data37.name;
-if(typeof data38 === "string"){
-if(!pattern29.test(data38)){
-const err90 = {instancePath:instancePath+"/snapshots/keep/" + i2+"/name",schemaPath:"#/properties/snapshots/properties/keep/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",parentSchema:schema25.properties.snapshots.properties.keep.items.properties.name,data:data38};
+for(const key7 in data38){
+if(!((key7 === "name") || (key7 === "stateful"))){
+const err90 = {instancePath:instancePath+"/snapshots/keep/" + i2,schemaPath:"#/properties/snapshots/properties/keep/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.snapshots.properties.keep.items,data:data38};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -2368,8 +2367,11 @@ vErrors.push(err90);
 errors++;
 }
 }
-else {
-const err91 = {instancePath:instancePath+"/snapshots/keep/" + i2+"/name",schemaPath:"#/properties/snapshots/properties/keep/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.keep.items.properties.name.type,parentSchema:schema25.properties.snapshots.properties.keep.items.properties.name,data:data38};
+if(data38.name !== undefined){
+let data39 = data38.name;
+if(typeof data39 === "string"){
+if(!pattern29.test(data39)){
+const err91 = {instancePath:instancePath+"/snapshots/keep/" + i2+"/name",schemaPath:"#/properties/snapshots/properties/keep/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",parentSchema:schema25.properties.snapshots.properties.keep.items.properties.name,data:data39};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -2379,10 +2381,8 @@ vErrors.push(err91);
 errors++;
 }
 }
-if(data37.stateful !== undefined){
-let data39 = data37.stateful;
-if(typeof data39 !== "boolean"){
-const err92 = {instancePath:instancePath+"/snapshots/keep/" + i2+"/stateful",schemaPath:"#/properties/snapshots/properties/keep/items/properties/stateful/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.snapshots.properties.keep.items.properties.stateful.type,parentSchema:schema25.properties.snapshots.properties.keep.items.properties.stateful,data:data39};
+else {
+const err92 = {instancePath:instancePath+"/snapshots/keep/" + i2+"/name",schemaPath:"#/properties/snapshots/properties/keep/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.keep.items.properties.name.type,parentSchema:schema25.properties.snapshots.properties.keep.items.properties.name,data:data39};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -2392,9 +2392,10 @@ vErrors.push(err92);
 errors++;
 }
 }
-}
-else {
-const err93 = {instancePath:instancePath+"/snapshots/keep/" + i2,schemaPath:"#/properties/snapshots/properties/keep/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.snapshots.properties.keep.items.type,parentSchema:schema25.properties.snapshots.properties.keep.items,data:data37};
+if(data38.stateful !== undefined){
+let data40 = data38.stateful;
+if(typeof data40 !== "boolean"){
+const err93 = {instancePath:instancePath+"/snapshots/keep/" + i2+"/stateful",schemaPath:"#/properties/snapshots/properties/keep/items/properties/stateful/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.snapshots.properties.keep.items.properties.stateful.type,parentSchema:schema25.properties.snapshots.properties.keep.items.properties.stateful,data:data40};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -2406,7 +2407,7 @@ errors++;
 }
 }
 else {
-const err94 = {instancePath:instancePath+"/snapshots/keep",schemaPath:"#/properties/snapshots/properties/keep/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.snapshots.properties.keep.type,parentSchema:schema25.properties.snapshots.properties.keep,data:data36};
+const err94 = {instancePath:instancePath+"/snapshots/keep/" + i2,schemaPath:"#/properties/snapshots/properties/keep/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.snapshots.properties.keep.items.type,parentSchema:schema25.properties.snapshots.properties.keep.items,data:data38};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -2416,10 +2417,9 @@ vErrors.push(err94);
 errors++;
 }
 }
-if(data32.prune !== undefined){
-let data40 = data32.prune;
-if(typeof data40 !== "boolean"){
-const err95 = {instancePath:instancePath+"/snapshots/prune",schemaPath:"#/properties/snapshots/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.snapshots.properties.prune.type,parentSchema:schema25.properties.snapshots.properties.prune,data:data40};
+}
+else {
+const err95 = {instancePath:instancePath+"/snapshots/keep",schemaPath:"#/properties/snapshots/properties/keep/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.snapshots.properties.keep.type,parentSchema:schema25.properties.snapshots.properties.keep,data:data37};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -2429,9 +2429,10 @@ vErrors.push(err95);
 errors++;
 }
 }
-}
-else {
-const err96 = {instancePath:instancePath+"/snapshots",schemaPath:"#/properties/snapshots/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.snapshots.type,parentSchema:schema25.properties.snapshots,data:data32};
+if(data33.prune !== undefined){
+let data41 = data33.prune;
+if(typeof data41 !== "boolean"){
+const err96 = {instancePath:instancePath+"/snapshots/prune",schemaPath:"#/properties/snapshots/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.snapshots.properties.prune.type,parentSchema:schema25.properties.snapshots.properties.prune,data:data41};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -2441,10 +2442,9 @@ vErrors.push(err96);
 errors++;
 }
 }
-if(data.restart !== undefined){
-let data41 = data.restart;
-if(typeof data41 !== "string"){
-const err97 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.restart.type,parentSchema:schema25.properties.restart,data:data41};
+}
+else {
+const err97 = {instancePath:instancePath+"/snapshots",schemaPath:"#/properties/snapshots/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.snapshots.type,parentSchema:schema25.properties.snapshots,data:data33};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -2453,8 +2453,11 @@ vErrors.push(err97);
 }
 errors++;
 }
-if(!((data41 === "allowed") || (data41 === "never"))){
-const err98 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/enum",keyword:"enum",params:{allowedValues: schema25.properties.restart.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.restart.enum,parentSchema:schema25.properties.restart,data:data41};
+}
+if(data.restart !== undefined){
+let data42 = data.restart;
+if(typeof data42 !== "string"){
+const err98 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.restart.type,parentSchema:schema25.properties.restart,data:data42};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -2463,12 +2466,8 @@ vErrors.push(err98);
 }
 errors++;
 }
-}
-if(data.network !== undefined){
-let data42 = data.network;
-if(typeof data42 === "string"){
-if(!pattern34.test(data42)){
-const err99 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$",parentSchema:schema33,data:data42};
+if(!((data42 === "allowed") || (data42 === "never"))){
+const err99 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/enum",keyword:"enum",params:{allowedValues: schema25.properties.restart.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.restart.enum,parentSchema:schema25.properties.restart,data:data42};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -2478,8 +2477,11 @@ vErrors.push(err99);
 errors++;
 }
 }
-else {
-const err100 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.type,parentSchema:schema33,data:data42};
+if(data.network !== undefined){
+let data43 = data.network;
+if(typeof data43 === "string"){
+if(!pattern34.test(data43)){
+const err100 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$",parentSchema:schema33,data:data43};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -2489,11 +2491,8 @@ vErrors.push(err100);
 errors++;
 }
 }
-if(data.nics !== undefined){
-let data43 = data.nics;
-if(Array.isArray(data43)){
-if(data43.length > 32){
-const err101 = {instancePath:instancePath+"/nics",schemaPath:"#/properties/nics/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema25.properties.nics,data:data43};
+else {
+const err101 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.type,parentSchema:schema33,data:data43};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -2502,16 +2501,12 @@ vErrors.push(err101);
 }
 errors++;
 }
-const len3 = data43.length;
-for(let i3=0; i3<len3; i3++){
-if(!(validate16(data43[i3], {instancePath:instancePath+"/nics/" + i3,parentData:data43,parentDataProperty:i3,rootData}))){
-vErrors = vErrors === null ? validate16.errors : vErrors.concat(validate16.errors);
-errors = vErrors.length;
 }
-}
-}
-else {
-const err102 = {instancePath:instancePath+"/nics",schemaPath:"#/properties/nics/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.nics.type,parentSchema:schema25.properties.nics,data:data43};
+if(data.nics !== undefined){
+let data44 = data.nics;
+if(Array.isArray(data44)){
+if(data44.length > 32){
+const err102 = {instancePath:instancePath+"/nics",schemaPath:"#/properties/nics/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema25.properties.nics,data:data44};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -2520,20 +2515,16 @@ vErrors.push(err102);
 }
 errors++;
 }
-}
-if(data.volumes !== undefined){
-let data45 = data.volumes;
-if(Array.isArray(data45)){
-const len4 = data45.length;
-for(let i4=0; i4<len4; i4++){
-if(!(validate18(data45[i4], {instancePath:instancePath+"/volumes/" + i4,parentData:data45,parentDataProperty:i4,rootData}))){
-vErrors = vErrors === null ? validate18.errors : vErrors.concat(validate18.errors);
+const len3 = data44.length;
+for(let i3=0; i3<len3; i3++){
+if(!(validate16(data44[i3], {instancePath:instancePath+"/nics/" + i3,parentData:data44,parentDataProperty:i3,rootData}))){
+vErrors = vErrors === null ? validate16.errors : vErrors.concat(validate16.errors);
 errors = vErrors.length;
 }
 }
 }
 else {
-const err103 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.volumes.type,parentSchema:schema25.properties.volumes,data:data45};
+const err103 = {instancePath:instancePath+"/nics",schemaPath:"#/properties/nics/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.nics.type,parentSchema:schema25.properties.nics,data:data44};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -2543,10 +2534,19 @@ vErrors.push(err103);
 errors++;
 }
 }
-if(data.stop_timeout !== undefined){
-let data47 = data.stop_timeout;
-if(!(((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47))) && (isFinite(data47)))){
-const err104 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.stop_timeout.type,parentSchema:schema25.properties.stop_timeout,data:data47};
+if(data.volumes !== undefined){
+let data46 = data.volumes;
+if(Array.isArray(data46)){
+const len4 = data46.length;
+for(let i4=0; i4<len4; i4++){
+if(!(validate18(data46[i4], {instancePath:instancePath+"/volumes/" + i4,parentData:data46,parentDataProperty:i4,rootData}))){
+vErrors = vErrors === null ? validate18.errors : vErrors.concat(validate18.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err104 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.volumes.type,parentSchema:schema25.properties.volumes,data:data46};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -2555,9 +2555,11 @@ vErrors.push(err104);
 }
 errors++;
 }
-if((typeof data47 == "number") && (isFinite(data47))){
-if(data47 < 0 || isNaN(data47)){
-const err105 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.stop_timeout,data:data47};
+}
+if(data.stop_timeout !== undefined){
+let data48 = data.stop_timeout;
+if(!(((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48))) && (isFinite(data48)))){
+const err105 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.stop_timeout.type,parentSchema:schema25.properties.stop_timeout,data:data48};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -2566,14 +2568,9 @@ vErrors.push(err105);
 }
 errors++;
 }
-}
-}
-if(data.cloud_init !== undefined){
-let data48 = data.cloud_init;
-if(data48 && typeof data48 == "object" && !Array.isArray(data48)){
-for(const key8 in data48){
-if(!((((((key8 === "user") || (key8 === "ssh_authorized_keys")) || (key8 === "packages")) || (key8 === "user_data")) || (key8 === "network_config")) || (key8 === "recreate_on_change"))){
-const err106 = {instancePath:instancePath+"/cloud_init",schemaPath:"#/properties/cloud_init/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.cloud_init,data:data48};
+if((typeof data48 == "number") && (isFinite(data48))){
+if(data48 < 0 || isNaN(data48)){
+const err106 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.stop_timeout,data:data48};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -2583,11 +2580,13 @@ vErrors.push(err106);
 errors++;
 }
 }
-if(data48.user !== undefined){
-let data49 = data48.user;
-if(typeof data49 === "string"){
-if(!pattern46.test(data49)){
-const err107 = {instancePath:instancePath+"/cloud_init/user",schemaPath:"#/properties/cloud_init/properties/user/pattern",keyword:"pattern",params:{pattern: "^[a-z_][a-z0-9_-]{0,31}$"},message:"must match pattern \""+"^[a-z_][a-z0-9_-]{0,31}$"+"\"",schema:"^[a-z_][a-z0-9_-]{0,31}$",parentSchema:schema25.properties.cloud_init.properties.user,data:data49};
+}
+if(data.cloud_init !== undefined){
+let data49 = data.cloud_init;
+if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
+for(const key8 in data49){
+if(!((((((key8 === "user") || (key8 === "ssh_authorized_keys")) || (key8 === "packages")) || (key8 === "user_data")) || (key8 === "network_config")) || (key8 === "recreate_on_change"))){
+const err107 = {instancePath:instancePath+"/cloud_init",schemaPath:"#/properties/cloud_init/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.cloud_init,data:data49};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -2597,8 +2596,11 @@ vErrors.push(err107);
 errors++;
 }
 }
-else {
-const err108 = {instancePath:instancePath+"/cloud_init/user",schemaPath:"#/properties/cloud_init/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.user.type,parentSchema:schema25.properties.cloud_init.properties.user,data:data49};
+if(data49.user !== undefined){
+let data50 = data49.user;
+if(typeof data50 === "string"){
+if(!pattern46.test(data50)){
+const err108 = {instancePath:instancePath+"/cloud_init/user",schemaPath:"#/properties/cloud_init/properties/user/pattern",keyword:"pattern",params:{pattern: "^[a-z_][a-z0-9_-]{0,31}$"},message:"must match pattern \""+"^[a-z_][a-z0-9_-]{0,31}$"+"\"",schema:"^[a-z_][a-z0-9_-]{0,31}$",parentSchema:schema25.properties.cloud_init.properties.user,data:data50};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -2608,11 +2610,8 @@ vErrors.push(err108);
 errors++;
 }
 }
-if(data48.ssh_authorized_keys !== undefined){
-let data50 = data48.ssh_authorized_keys;
-if(Array.isArray(data50)){
-if(data50.length > 256){
-const err109 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys",schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys,data:data50};
+else {
+const err109 = {instancePath:instancePath+"/cloud_init/user",schemaPath:"#/properties/cloud_init/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.user.type,parentSchema:schema25.properties.cloud_init.properties.user,data:data50};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -2621,12 +2620,12 @@ vErrors.push(err109);
 }
 errors++;
 }
-const len5 = data50.length;
-for(let i5=0; i5<len5; i5++){
-let data51 = data50[i5];
-if(typeof data51 === "string"){
-if(func3(data51) > 16384){
-const err110 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i5,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/maxLength",keyword:"maxLength",params:{limit: 16384},message:"must NOT have more than 16384 characters",schema:16384,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data51};
+}
+if(data49.ssh_authorized_keys !== undefined){
+let data51 = data49.ssh_authorized_keys;
+if(Array.isArray(data51)){
+if(data51.length > 256){
+const err110 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys",schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys,data:data51};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -2635,8 +2634,12 @@ vErrors.push(err110);
 }
 errors++;
 }
-if(func3(data51) < 1){
-const err111 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i5,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data51};
+const len5 = data51.length;
+for(let i5=0; i5<len5; i5++){
+let data52 = data51[i5];
+if(typeof data52 === "string"){
+if(func3(data52) > 16384){
+const err111 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i5,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/maxLength",keyword:"maxLength",params:{limit: 16384},message:"must NOT have more than 16384 characters",schema:16384,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data52};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -2645,8 +2648,8 @@ vErrors.push(err111);
 }
 errors++;
 }
-if(!pattern47.test(data51)){
-const err112 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i5,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/pattern",keyword:"pattern",params:{pattern: "^[^\\x00]+$"},message:"must match pattern \""+"^[^\\x00]+$"+"\"",schema:"^[^\\x00]+$",parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data51};
+if(func3(data52) < 1){
+const err112 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i5,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data52};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -2655,9 +2658,8 @@ vErrors.push(err112);
 }
 errors++;
 }
-}
-else {
-const err113 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i5,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items.type,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data51};
+if(!pattern47.test(data52)){
+const err113 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i5,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/pattern",keyword:"pattern",params:{pattern: "^[^\\x00]+$"},message:"must match pattern \""+"^[^\\x00]+$"+"\"",schema:"^[^\\x00]+$",parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data52};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -2667,9 +2669,8 @@ vErrors.push(err113);
 errors++;
 }
 }
-}
 else {
-const err114 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys",schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.cloud_init.properties.ssh_authorized_keys.type,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys,data:data50};
+const err114 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i5,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items.type,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data52};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -2679,11 +2680,9 @@ vErrors.push(err114);
 errors++;
 }
 }
-if(data48.packages !== undefined){
-let data52 = data48.packages;
-if(Array.isArray(data52)){
-if(data52.length > 1024){
-const err115 = {instancePath:instancePath+"/cloud_init/packages",schemaPath:"#/properties/cloud_init/properties/packages/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema25.properties.cloud_init.properties.packages,data:data52};
+}
+else {
+const err115 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys",schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.cloud_init.properties.ssh_authorized_keys.type,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys,data:data51};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -2692,12 +2691,12 @@ vErrors.push(err115);
 }
 errors++;
 }
-const len6 = data52.length;
-for(let i6=0; i6<len6; i6++){
-let data53 = data52[i6];
-if(typeof data53 === "string"){
-if(!pattern48.test(data53)){
-const err116 = {instancePath:instancePath+"/cloud_init/packages/" + i6,schemaPath:"#/properties/cloud_init/properties/packages/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$",parentSchema:schema25.properties.cloud_init.properties.packages.items,data:data53};
+}
+if(data49.packages !== undefined){
+let data53 = data49.packages;
+if(Array.isArray(data53)){
+if(data53.length > 1024){
+const err116 = {instancePath:instancePath+"/cloud_init/packages",schemaPath:"#/properties/cloud_init/properties/packages/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema25.properties.cloud_init.properties.packages,data:data53};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -2706,9 +2705,12 @@ vErrors.push(err116);
 }
 errors++;
 }
-}
-else {
-const err117 = {instancePath:instancePath+"/cloud_init/packages/" + i6,schemaPath:"#/properties/cloud_init/properties/packages/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.packages.items.type,parentSchema:schema25.properties.cloud_init.properties.packages.items,data:data53};
+const len6 = data53.length;
+for(let i6=0; i6<len6; i6++){
+let data54 = data53[i6];
+if(typeof data54 === "string"){
+if(!pattern48.test(data54)){
+const err117 = {instancePath:instancePath+"/cloud_init/packages/" + i6,schemaPath:"#/properties/cloud_init/properties/packages/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$",parentSchema:schema25.properties.cloud_init.properties.packages.items,data:data54};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -2718,9 +2720,8 @@ vErrors.push(err117);
 errors++;
 }
 }
-}
 else {
-const err118 = {instancePath:instancePath+"/cloud_init/packages",schemaPath:"#/properties/cloud_init/properties/packages/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.cloud_init.properties.packages.type,parentSchema:schema25.properties.cloud_init.properties.packages,data:data52};
+const err118 = {instancePath:instancePath+"/cloud_init/packages/" + i6,schemaPath:"#/properties/cloud_init/properties/packages/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.packages.items.type,parentSchema:schema25.properties.cloud_init.properties.packages.items,data:data54};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -2730,15 +2731,9 @@ vErrors.push(err118);
 errors++;
 }
 }
-if(data48.user_data !== undefined){
-let data54 = data48.user_data;
-const _errs141 = errors;
-let valid35 = false;
-let passing0 = null;
-const _errs142 = errors;
-if(typeof data54 === "string"){
-if(func3(data54) > 262144){
-const err119 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 262144},message:"must NOT have more than 262144 characters",schema:262144,parentSchema:schema25.properties.cloud_init.properties.user_data.oneOf[0],data:data54};
+}
+else {
+const err119 = {instancePath:instancePath+"/cloud_init/packages",schemaPath:"#/properties/cloud_init/properties/packages/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.cloud_init.properties.packages.type,parentSchema:schema25.properties.cloud_init.properties.packages,data:data53};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -2748,8 +2743,15 @@ vErrors.push(err119);
 errors++;
 }
 }
-else {
-const err120 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.user_data.oneOf[0].type,parentSchema:schema25.properties.cloud_init.properties.user_data.oneOf[0],data:data54};
+if(data49.user_data !== undefined){
+let data55 = data49.user_data;
+const _errs143 = errors;
+let valid35 = false;
+let passing0 = null;
+const _errs144 = errors;
+if(typeof data55 === "string"){
+if(func3(data55) > 262144){
+const err120 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 262144},message:"must NOT have more than 262144 characters",schema:262144,parentSchema:schema25.properties.cloud_init.properties.user_data.oneOf[0],data:data55};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -2758,14 +2760,9 @@ vErrors.push(err120);
 }
 errors++;
 }
-var _valid3 = _errs142 === errors;
-if(_valid3){
-valid35 = true;
-passing0 = 0;
 }
-const _errs144 = errors;
-if(!(data54 && typeof data54 == "object" && !Array.isArray(data54))){
-const err121 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.cloud_init.properties.user_data.oneOf[1].type,parentSchema:schema25.properties.cloud_init.properties.user_data.oneOf[1],data:data54};
+else {
+const err121 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.user_data.oneOf[0].type,parentSchema:schema25.properties.cloud_init.properties.user_data.oneOf[0],data:data55};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -2775,6 +2772,22 @@ vErrors.push(err121);
 errors++;
 }
 var _valid3 = _errs144 === errors;
+if(_valid3){
+valid35 = true;
+passing0 = 0;
+}
+const _errs146 = errors;
+if(!(data55 && typeof data55 == "object" && !Array.isArray(data55))){
+const err122 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.cloud_init.properties.user_data.oneOf[1].type,parentSchema:schema25.properties.cloud_init.properties.user_data.oneOf[1],data:data55};
+if(vErrors === null){
+vErrors = [err122];
+}
+else {
+vErrors.push(err122);
+}
+errors++;
+}
+var _valid3 = _errs146 === errors;
 if(_valid3 && valid35){
 valid35 = false;
 passing0 = [passing0, 1];
@@ -2786,36 +2799,7 @@ passing0 = 1;
 }
 }
 if(!valid35){
-const err122 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema25.properties.cloud_init.properties.user_data.oneOf,parentSchema:schema25.properties.cloud_init.properties.user_data,data:data54};
-if(vErrors === null){
-vErrors = [err122];
-}
-else {
-vErrors.push(err122);
-}
-errors++;
-}
-else {
-errors = _errs141;
-if(vErrors !== null){
-if(_errs141){
-vErrors.length = _errs141;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data48.network_config !== undefined){
-let data55 = data48.network_config;
-const _errs147 = errors;
-let valid36 = false;
-let passing1 = null;
-const _errs148 = errors;
-if(typeof data55 === "string"){
-if(func3(data55) > 262144){
-const err123 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 262144},message:"must NOT have more than 262144 characters",schema:262144,parentSchema:schema25.properties.cloud_init.properties.network_config.oneOf[0],data:data55};
+const err123 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema25.properties.cloud_init.properties.user_data.oneOf,parentSchema:schema25.properties.cloud_init.properties.user_data,data:data55};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -2824,9 +2808,27 @@ vErrors.push(err123);
 }
 errors++;
 }
+else {
+errors = _errs143;
+if(vErrors !== null){
+if(_errs143){
+vErrors.length = _errs143;
 }
 else {
-const err124 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.network_config.oneOf[0].type,parentSchema:schema25.properties.cloud_init.properties.network_config.oneOf[0],data:data55};
+vErrors = null;
+}
+}
+}
+}
+if(data49.network_config !== undefined){
+let data56 = data49.network_config;
+const _errs149 = errors;
+let valid36 = false;
+let passing1 = null;
+const _errs150 = errors;
+if(typeof data56 === "string"){
+if(func3(data56) > 262144){
+const err124 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 262144},message:"must NOT have more than 262144 characters",schema:262144,parentSchema:schema25.properties.cloud_init.properties.network_config.oneOf[0],data:data56};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -2835,14 +2837,9 @@ vErrors.push(err124);
 }
 errors++;
 }
-var _valid4 = _errs148 === errors;
-if(_valid4){
-valid36 = true;
-passing1 = 0;
 }
-const _errs150 = errors;
-if(!(data55 && typeof data55 == "object" && !Array.isArray(data55))){
-const err125 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.cloud_init.properties.network_config.oneOf[1].type,parentSchema:schema25.properties.cloud_init.properties.network_config.oneOf[1],data:data55};
+else {
+const err125 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.network_config.oneOf[0].type,parentSchema:schema25.properties.cloud_init.properties.network_config.oneOf[0],data:data56};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -2852,6 +2849,22 @@ vErrors.push(err125);
 errors++;
 }
 var _valid4 = _errs150 === errors;
+if(_valid4){
+valid36 = true;
+passing1 = 0;
+}
+const _errs152 = errors;
+if(!(data56 && typeof data56 == "object" && !Array.isArray(data56))){
+const err126 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.cloud_init.properties.network_config.oneOf[1].type,parentSchema:schema25.properties.cloud_init.properties.network_config.oneOf[1],data:data56};
+if(vErrors === null){
+vErrors = [err126];
+}
+else {
+vErrors.push(err126);
+}
+errors++;
+}
+var _valid4 = _errs152 === errors;
 if(_valid4 && valid36){
 valid36 = false;
 passing1 = [passing1, 1];
@@ -2863,31 +2876,7 @@ passing1 = 1;
 }
 }
 if(!valid36){
-const err126 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema25.properties.cloud_init.properties.network_config.oneOf,parentSchema:schema25.properties.cloud_init.properties.network_config,data:data55};
-if(vErrors === null){
-vErrors = [err126];
-}
-else {
-vErrors.push(err126);
-}
-errors++;
-}
-else {
-errors = _errs147;
-if(vErrors !== null){
-if(_errs147){
-vErrors.length = _errs147;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data48.recreate_on_change !== undefined){
-let data56 = data48.recreate_on_change;
-if(typeof data56 !== "boolean"){
-const err127 = {instancePath:instancePath+"/cloud_init/recreate_on_change",schemaPath:"#/properties/cloud_init/properties/recreate_on_change/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.cloud_init.properties.recreate_on_change.type,parentSchema:schema25.properties.cloud_init.properties.recreate_on_change,data:data56};
+const err127 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema25.properties.cloud_init.properties.network_config.oneOf,parentSchema:schema25.properties.cloud_init.properties.network_config,data:data56};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -2896,10 +2885,22 @@ vErrors.push(err127);
 }
 errors++;
 }
-}
+else {
+errors = _errs149;
+if(vErrors !== null){
+if(_errs149){
+vErrors.length = _errs149;
 }
 else {
-const err128 = {instancePath:instancePath+"/cloud_init",schemaPath:"#/properties/cloud_init/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.cloud_init.type,parentSchema:schema25.properties.cloud_init,data:data48};
+vErrors = null;
+}
+}
+}
+}
+if(data49.recreate_on_change !== undefined){
+let data57 = data49.recreate_on_change;
+if(typeof data57 !== "boolean"){
+const err128 = {instancePath:instancePath+"/cloud_init/recreate_on_change",schemaPath:"#/properties/cloud_init/properties/recreate_on_change/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.cloud_init.properties.recreate_on_change.type,parentSchema:schema25.properties.cloud_init.properties.recreate_on_change,data:data57};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -2909,11 +2910,9 @@ vErrors.push(err128);
 errors++;
 }
 }
-if(data.wait !== undefined){
-let data57 = data.wait;
-if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
-if(data57.for === undefined){
-const err129 = {instancePath:instancePath+"/wait",schemaPath:"#/properties/wait/required",keyword:"required",params:{missingProperty: "for"},message:"must have required property '"+"for"+"'",schema:schema25.properties.wait.required,parentSchema:schema25.properties.wait,data:data57};
+}
+else {
+const err129 = {instancePath:instancePath+"/cloud_init",schemaPath:"#/properties/cloud_init/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.cloud_init.type,parentSchema:schema25.properties.cloud_init,data:data49};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -2922,9 +2921,12 @@ vErrors.push(err129);
 }
 errors++;
 }
-for(const key9 in data57){
-if(!((key9 === "for") || (key9 === "timeout"))){
-const err130 = {instancePath:instancePath+"/wait",schemaPath:"#/properties/wait/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.wait,data:data57};
+}
+if(data.wait !== undefined){
+let data58 = data.wait;
+if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
+if(data58.for === undefined){
+const err130 = {instancePath:instancePath+"/wait",schemaPath:"#/properties/wait/required",keyword:"required",params:{missingProperty: "for"},message:"must have required property '"+"for"+"'",schema:schema25.properties.wait.required,parentSchema:schema25.properties.wait,data:data58};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -2933,12 +2935,9 @@ vErrors.push(err130);
 }
 errors++;
 }
-}
-if(data57.for !== undefined){
-let data58 = data57.for;
-if(Array.isArray(data58)){
-if(data58.length < 1){
-const err131 = {instancePath:instancePath+"/wait/for",schemaPath:"#/properties/wait/properties/for/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema25.properties.wait.properties.for,data:data58};
+for(const key9 in data58){
+if(!((key9 === "for") || (key9 === "timeout"))){
+const err131 = {instancePath:instancePath+"/wait",schemaPath:"#/properties/wait/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.wait,data:data58};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -2947,11 +2946,12 @@ vErrors.push(err131);
 }
 errors++;
 }
-const len7 = data58.length;
-for(let i7=0; i7<len7; i7++){
-let data59 = data58[i7];
-if(typeof data59 !== "string"){
-const err132 = {instancePath:instancePath+"/wait/for/" + i7,schemaPath:"#/properties/wait/properties/for/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.wait.properties.for.items.type,parentSchema:schema25.properties.wait.properties.for.items,data:data59};
+}
+if(data58.for !== undefined){
+let data59 = data58.for;
+if(Array.isArray(data59)){
+if(data59.length < 1){
+const err132 = {instancePath:instancePath+"/wait/for",schemaPath:"#/properties/wait/properties/for/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema25.properties.wait.properties.for,data:data59};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -2960,8 +2960,11 @@ vErrors.push(err132);
 }
 errors++;
 }
-if(!((((data59 === "running") || (data59 === "ip")) || (data59 === "cloud-init")) || (data59 === "ssh"))){
-const err133 = {instancePath:instancePath+"/wait/for/" + i7,schemaPath:"#/properties/wait/properties/for/items/enum",keyword:"enum",params:{allowedValues: schema25.properties.wait.properties.for.items.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.wait.properties.for.items.enum,parentSchema:schema25.properties.wait.properties.for.items,data:data59};
+const len7 = data59.length;
+for(let i7=0; i7<len7; i7++){
+let data60 = data59[i7];
+if(typeof data60 !== "string"){
+const err133 = {instancePath:instancePath+"/wait/for/" + i7,schemaPath:"#/properties/wait/properties/for/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.wait.properties.for.items.type,parentSchema:schema25.properties.wait.properties.for.items,data:data60};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -2970,24 +2973,34 @@ vErrors.push(err133);
 }
 errors++;
 }
-}
-let i8 = data58.length;
-let j0;
-if(i8 > 1){
-const indices0 = {};
-for(;i8--;){
-let item0 = data58[i8];
-if(typeof item0 !== "string"){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err134 = {instancePath:instancePath+"/wait/for",schemaPath:"#/properties/wait/properties/for/uniqueItems",keyword:"uniqueItems",params:{i: i8, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i8+" are identical)",schema:true,parentSchema:schema25.properties.wait.properties.for,data:data58};
+if(!((((data60 === "running") || (data60 === "ip")) || (data60 === "cloud-init")) || (data60 === "ssh"))){
+const err134 = {instancePath:instancePath+"/wait/for/" + i7,schemaPath:"#/properties/wait/properties/for/items/enum",keyword:"enum",params:{allowedValues: schema25.properties.wait.properties.for.items.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.wait.properties.for.items.enum,parentSchema:schema25.properties.wait.properties.for.items,data:data60};
 if(vErrors === null){
 vErrors = [err134];
 }
 else {
 vErrors.push(err134);
+}
+errors++;
+}
+}
+let i8 = data59.length;
+let j0;
+if(i8 > 1){
+const indices0 = {};
+for(;i8--;){
+let item0 = data59[i8];
+if(typeof item0 !== "string"){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err135 = {instancePath:instancePath+"/wait/for",schemaPath:"#/properties/wait/properties/for/uniqueItems",keyword:"uniqueItems",params:{i: i8, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i8+" are identical)",schema:true,parentSchema:schema25.properties.wait.properties.for,data:data59};
+if(vErrors === null){
+vErrors = [err135];
+}
+else {
+vErrors.push(err135);
 }
 errors++;
 break;
@@ -2997,20 +3010,7 @@ indices0[item0] = i8;
 }
 }
 else {
-const err135 = {instancePath:instancePath+"/wait/for",schemaPath:"#/properties/wait/properties/for/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.wait.properties.for.type,parentSchema:schema25.properties.wait.properties.for,data:data58};
-if(vErrors === null){
-vErrors = [err135];
-}
-else {
-vErrors.push(err135);
-}
-errors++;
-}
-}
-if(data57.timeout !== undefined){
-let data60 = data57.timeout;
-if(!(((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60))) && (isFinite(data60)))){
-const err136 = {instancePath:instancePath+"/wait/timeout",schemaPath:"#/properties/wait/properties/timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.wait.properties.timeout.type,parentSchema:schema25.properties.wait.properties.timeout,data:data60};
+const err136 = {instancePath:instancePath+"/wait/for",schemaPath:"#/properties/wait/properties/for/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.wait.properties.for.type,parentSchema:schema25.properties.wait.properties.for,data:data59};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -3019,9 +3019,11 @@ vErrors.push(err136);
 }
 errors++;
 }
-if((typeof data60 == "number") && (isFinite(data60))){
-if(data60 > 3600 || isNaN(data60)){
-const err137 = {instancePath:instancePath+"/wait/timeout",schemaPath:"#/properties/wait/properties/timeout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600",schema:3600,parentSchema:schema25.properties.wait.properties.timeout,data:data60};
+}
+if(data58.timeout !== undefined){
+let data61 = data58.timeout;
+if(!(((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61))) && (isFinite(data61)))){
+const err137 = {instancePath:instancePath+"/wait/timeout",schemaPath:"#/properties/wait/properties/timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.wait.properties.timeout.type,parentSchema:schema25.properties.wait.properties.timeout,data:data61};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -3030,8 +3032,9 @@ vErrors.push(err137);
 }
 errors++;
 }
-if(data60 < 1 || isNaN(data60)){
-const err138 = {instancePath:instancePath+"/wait/timeout",schemaPath:"#/properties/wait/properties/timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.wait.properties.timeout,data:data60};
+if((typeof data61 == "number") && (isFinite(data61))){
+if(data61 > 3600 || isNaN(data61)){
+const err138 = {instancePath:instancePath+"/wait/timeout",schemaPath:"#/properties/wait/properties/timeout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600",schema:3600,parentSchema:schema25.properties.wait.properties.timeout,data:data61};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -3040,11 +3043,8 @@ vErrors.push(err138);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err139 = {instancePath:instancePath+"/wait",schemaPath:"#/properties/wait/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.wait.type,parentSchema:schema25.properties.wait,data:data57};
+if(data61 < 1 || isNaN(data61)){
+const err139 = {instancePath:instancePath+"/wait/timeout",schemaPath:"#/properties/wait/properties/timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.wait.properties.timeout,data:data61};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -3054,11 +3054,10 @@ vErrors.push(err139);
 errors++;
 }
 }
-if(data.groups !== undefined){
-let data61 = data.groups;
-if(Array.isArray(data61)){
-if(data61.length > 64){
-const err140 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema25.properties.groups,data:data61};
+}
+}
+else {
+const err140 = {instancePath:instancePath+"/wait",schemaPath:"#/properties/wait/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.wait.type,parentSchema:schema25.properties.wait,data:data58};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -3067,12 +3066,12 @@ vErrors.push(err140);
 }
 errors++;
 }
-const len8 = data61.length;
-for(let i9=0; i9<len8; i9++){
-let data62 = data61[i9];
-if(typeof data62 === "string"){
-if(!pattern49.test(data62)){
-const err141 = {instancePath:instancePath+"/groups/" + i9,schemaPath:"#/properties/groups/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]{0,63}$",parentSchema:schema25.properties.groups.items,data:data62};
+}
+if(data.groups !== undefined){
+let data62 = data.groups;
+if(Array.isArray(data62)){
+if(data62.length > 64){
+const err141 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema25.properties.groups,data:data62};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -3081,9 +3080,12 @@ vErrors.push(err141);
 }
 errors++;
 }
-}
-else {
-const err142 = {instancePath:instancePath+"/groups/" + i9,schemaPath:"#/properties/groups/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.groups.items.type,parentSchema:schema25.properties.groups.items,data:data62};
+const len8 = data62.length;
+for(let i9=0; i9<len8; i9++){
+let data63 = data62[i9];
+if(typeof data63 === "string"){
+if(!pattern49.test(data63)){
+const err142 = {instancePath:instancePath+"/groups/" + i9,schemaPath:"#/properties/groups/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]{0,63}$",parentSchema:schema25.properties.groups.items,data:data63};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -3093,23 +3095,34 @@ vErrors.push(err142);
 errors++;
 }
 }
-let i10 = data61.length;
-let j1;
-if(i10 > 1){
-const indices1 = {};
-for(;i10--;){
-let item1 = data61[i10];
-if(typeof item1 !== "string"){
-continue;
-}
-if(typeof indices1[item1] == "number"){
-j1 = indices1[item1];
-const err143 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/uniqueItems",keyword:"uniqueItems",params:{i: i10, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i10+" are identical)",schema:true,parentSchema:schema25.properties.groups,data:data61};
+else {
+const err143 = {instancePath:instancePath+"/groups/" + i9,schemaPath:"#/properties/groups/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.groups.items.type,parentSchema:schema25.properties.groups.items,data:data63};
 if(vErrors === null){
 vErrors = [err143];
 }
 else {
 vErrors.push(err143);
+}
+errors++;
+}
+}
+let i10 = data62.length;
+let j1;
+if(i10 > 1){
+const indices1 = {};
+for(;i10--;){
+let item1 = data62[i10];
+if(typeof item1 !== "string"){
+continue;
+}
+if(typeof indices1[item1] == "number"){
+j1 = indices1[item1];
+const err144 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/uniqueItems",keyword:"uniqueItems",params:{i: i10, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i10+" are identical)",schema:true,parentSchema:schema25.properties.groups,data:data62};
+if(vErrors === null){
+vErrors = [err144];
+}
+else {
+vErrors.push(err144);
 }
 errors++;
 break;
@@ -3119,24 +3132,7 @@ indices1[item1] = i10;
 }
 }
 else {
-const err144 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.groups.type,parentSchema:schema25.properties.groups,data:data61};
-if(vErrors === null){
-vErrors = [err144];
-}
-else {
-vErrors.push(err144);
-}
-errors++;
-}
-}
-if(data.ansible_vars !== undefined){
-let data63 = data.ansible_vars;
-if(data63 && typeof data63 == "object" && !Array.isArray(data63)){
-for(const key10 in data63){
-const _errs169 = errors;
-if(typeof key10 === "string"){
-if(!pattern50.test(key10)){
-const err145 = {instancePath:instancePath+"/ansible_vars",schemaPath:"#/properties/ansible_vars/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,127}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,127}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]{0,127}$",parentSchema:schema25.properties.ansible_vars.propertyNames,data:key10,propertyName:key10};
+const err145 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.groups.type,parentSchema:schema25.properties.groups,data:data62};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -3146,9 +3142,14 @@ vErrors.push(err145);
 errors++;
 }
 }
-var valid44 = _errs169 === errors;
-if(!valid44){
-const err146 = {instancePath:instancePath+"/ansible_vars",schemaPath:"#/properties/ansible_vars/propertyNames",keyword:"propertyNames",params:{propertyName: key10},message:"property name must be valid",schema:schema25.properties.ansible_vars.propertyNames,parentSchema:schema25.properties.ansible_vars,data:data63};
+if(data.ansible_vars !== undefined){
+let data64 = data.ansible_vars;
+if(data64 && typeof data64 == "object" && !Array.isArray(data64)){
+for(const key10 in data64){
+const _errs171 = errors;
+if(typeof key10 === "string"){
+if(!pattern50.test(key10)){
+const err146 = {instancePath:instancePath+"/ansible_vars",schemaPath:"#/properties/ansible_vars/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,127}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,127}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]{0,127}$",parentSchema:schema25.properties.ansible_vars.propertyNames,data:key10,propertyName:key10};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -3158,9 +3159,9 @@ vErrors.push(err146);
 errors++;
 }
 }
-}
-else {
-const err147 = {instancePath:instancePath+"/ansible_vars",schemaPath:"#/properties/ansible_vars/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.ansible_vars.type,parentSchema:schema25.properties.ansible_vars,data:data63};
+var valid44 = _errs171 === errors;
+if(!valid44){
+const err147 = {instancePath:instancePath+"/ansible_vars",schemaPath:"#/properties/ansible_vars/propertyNames",keyword:"propertyNames",params:{propertyName: key10},message:"property name must be valid",schema:schema25.properties.ansible_vars.propertyNames,parentSchema:schema25.properties.ansible_vars,data:data64};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -3170,13 +3171,9 @@ vErrors.push(err147);
 errors++;
 }
 }
-if(data.properties !== undefined){
-let data64 = data.properties;
-if(data64 && typeof data64 == "object" && !Array.isArray(data64)){
-if(data64.network_type !== undefined){
-let data65 = data64.network_type;
-if(typeof data65 !== "string"){
-const err148 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.network_type.type,parentSchema:schema25.properties.properties.properties.network_type,data:data65};
+}
+else {
+const err148 = {instancePath:instancePath+"/ansible_vars",schemaPath:"#/properties/ansible_vars/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.ansible_vars.type,parentSchema:schema25.properties.ansible_vars,data:data64};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -3185,8 +3182,14 @@ vErrors.push(err148);
 }
 errors++;
 }
-if(!((data65 === "bridge") || (data65 === "netmaker"))){
-const err149 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema25.properties.properties.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.properties.properties.network_type.enum,parentSchema:schema25.properties.properties.properties.network_type,data:data65};
+}
+if(data.properties !== undefined){
+let data65 = data.properties;
+if(data65 && typeof data65 == "object" && !Array.isArray(data65)){
+if(data65.network_type !== undefined){
+let data66 = data65.network_type;
+if(typeof data66 !== "string"){
+const err149 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.network_type.type,parentSchema:schema25.properties.properties.properties.network_type,data:data66};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -3195,11 +3198,8 @@ vErrors.push(err149);
 }
 errors++;
 }
-}
-if(data64.memory !== undefined){
-let data66 = data64.memory;
-if((!(((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66))) && (isFinite(data66)))) && (typeof data66 !== "string")){
-const err150 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema43.type},message:"must be integer,string",schema:schema43.type,parentSchema:schema43,data:data66};
+if(!((data66 === "bridge") || (data66 === "netmaker"))){
+const err150 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema25.properties.properties.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.properties.properties.network_type.enum,parentSchema:schema25.properties.properties.properties.network_type,data:data66};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -3208,9 +3208,11 @@ vErrors.push(err150);
 }
 errors++;
 }
-if((typeof data66 == "number") && (isFinite(data66))){
-if(data66 < 0 || isNaN(data66)){
-const err151 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema43,data:data66};
+}
+if(data65.memory !== undefined){
+let data67 = data65.memory;
+if((!(((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67))) && (isFinite(data67)))) && (typeof data67 !== "string")){
+const err151 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema43.type},message:"must be integer,string",schema:schema43.type,parentSchema:schema43,data:data67};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -3219,10 +3221,9 @@ vErrors.push(err151);
 }
 errors++;
 }
-}
-if(typeof data66 === "string"){
-if(!pattern51.test(data66)){
-const err152 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema43,data:data66};
+if((typeof data67 == "number") && (isFinite(data67))){
+if(data67 < 0 || isNaN(data67)){
+const err152 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema43,data:data67};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -3232,11 +3233,9 @@ vErrors.push(err152);
 errors++;
 }
 }
-}
-if(data64.swap !== undefined){
-let data67 = data64.swap;
-if((!(((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67))) && (isFinite(data67)))) && (typeof data67 !== "string")){
-const err153 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema43.type},message:"must be integer,string",schema:schema43.type,parentSchema:schema43,data:data67};
+if(typeof data67 === "string"){
+if(!pattern51.test(data67)){
+const err153 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema43,data:data67};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -3245,9 +3244,12 @@ vErrors.push(err153);
 }
 errors++;
 }
-if((typeof data67 == "number") && (isFinite(data67))){
-if(data67 < 0 || isNaN(data67)){
-const err154 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema43,data:data67};
+}
+}
+if(data65.swap !== undefined){
+let data68 = data65.swap;
+if((!(((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68))) && (isFinite(data68)))) && (typeof data68 !== "string")){
+const err154 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema43.type},message:"must be integer,string",schema:schema43.type,parentSchema:schema43,data:data68};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -3256,10 +3258,9 @@ vErrors.push(err154);
 }
 errors++;
 }
-}
-if(typeof data67 === "string"){
-if(!pattern51.test(data67)){
-const err155 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema43,data:data67};
+if((typeof data68 == "number") && (isFinite(data68))){
+if(data68 < 0 || isNaN(data68)){
+const err155 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema43,data:data68};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -3269,11 +3270,9 @@ vErrors.push(err155);
 errors++;
 }
 }
-}
-if(data64.cores !== undefined){
-let data68 = data64.cores;
-if((!(((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68))) && (isFinite(data68)))) && (typeof data68 !== "string")){
-const err156 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/type",keyword:"type",params:{type: schema25.properties.properties.properties.cores.type},message:"must be integer,string",schema:schema25.properties.properties.properties.cores.type,parentSchema:schema25.properties.properties.properties.cores,data:data68};
+if(typeof data68 === "string"){
+if(!pattern51.test(data68)){
+const err156 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema43,data:data68};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -3282,9 +3281,12 @@ vErrors.push(err156);
 }
 errors++;
 }
-if((typeof data68 == "number") && (isFinite(data68))){
-if(data68 < 1 || isNaN(data68)){
-const err157 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.properties.properties.cores,data:data68};
+}
+}
+if(data65.cores !== undefined){
+let data69 = data65.cores;
+if((!(((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69))) && (isFinite(data69)))) && (typeof data69 !== "string")){
+const err157 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/type",keyword:"type",params:{type: schema25.properties.properties.properties.cores.type},message:"must be integer,string",schema:schema25.properties.properties.properties.cores.type,parentSchema:schema25.properties.properties.properties.cores,data:data69};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -3293,10 +3295,9 @@ vErrors.push(err157);
 }
 errors++;
 }
-}
-if(typeof data68 === "string"){
-if(!pattern53.test(data68)){
-const err158 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/pattern",keyword:"pattern",params:{pattern: "^[1-9][0-9]*$"},message:"must match pattern \""+"^[1-9][0-9]*$"+"\"",schema:"^[1-9][0-9]*$",parentSchema:schema25.properties.properties.properties.cores,data:data68};
+if((typeof data69 == "number") && (isFinite(data69))){
+if(data69 < 1 || isNaN(data69)){
+const err158 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.properties.properties.cores,data:data69};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -3306,12 +3307,9 @@ vErrors.push(err158);
 errors++;
 }
 }
-}
-if(data64.hostname !== undefined){
-let data69 = data64.hostname;
 if(typeof data69 === "string"){
-if(!pattern54.test(data69)){
-const err159 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema25.properties.properties.properties.hostname,data:data69};
+if(!pattern53.test(data69)){
+const err159 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/pattern",keyword:"pattern",params:{pattern: "^[1-9][0-9]*$"},message:"must match pattern \""+"^[1-9][0-9]*$"+"\"",schema:"^[1-9][0-9]*$",parentSchema:schema25.properties.properties.properties.cores,data:data69};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -3321,8 +3319,12 @@ vErrors.push(err159);
 errors++;
 }
 }
-else {
-const err160 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.hostname.type,parentSchema:schema25.properties.properties.properties.hostname,data:data69};
+}
+if(data65.hostname !== undefined){
+let data70 = data65.hostname;
+if(typeof data70 === "string"){
+if(!pattern54.test(data70)){
+const err160 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema25.properties.properties.properties.hostname,data:data70};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -3332,11 +3334,8 @@ vErrors.push(err160);
 errors++;
 }
 }
-if(data64.template !== undefined){
-let data70 = data64.template;
-if(typeof data70 === "string"){
-if(!pattern0.test(data70)){
-const err161 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/pattern",keyword:"pattern",params:{pattern: "^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema12,data:data70};
+else {
+const err161 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.hostname.type,parentSchema:schema25.properties.properties.properties.hostname,data:data70};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -3346,8 +3345,11 @@ vErrors.push(err161);
 errors++;
 }
 }
-else {
-const err162 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema12.type,parentSchema:schema12,data:data70};
+if(data65.template !== undefined){
+let data71 = data65.template;
+if(typeof data71 === "string"){
+if(!pattern0.test(data71)){
+const err162 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/pattern",keyword:"pattern",params:{pattern: "^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema12,data:data71};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -3357,10 +3359,8 @@ vErrors.push(err162);
 errors++;
 }
 }
-if(data64.onboot !== undefined){
-let data71 = data64.onboot;
-if(((typeof data71 !== "boolean") && (!(((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71))) && (isFinite(data71))))) && (typeof data71 !== "string")){
-const err163 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema46.type},message:"must be boolean,integer,string",schema:schema46.type,parentSchema:schema46,data:data71};
+else {
+const err163 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema12.type,parentSchema:schema12,data:data71};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -3369,8 +3369,11 @@ vErrors.push(err163);
 }
 errors++;
 }
-if(!((((((((((data71 === true) || (data71 === false)) || (data71 === 1)) || (data71 === 0)) || (data71 === "1")) || (data71 === "0")) || (data71 === "true")) || (data71 === "false")) || (data71 === "yes")) || (data71 === "no"))){
-const err164 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema46.enum},message:"must be equal to one of the allowed values",schema:schema46.enum,parentSchema:schema46,data:data71};
+}
+if(data65.onboot !== undefined){
+let data72 = data65.onboot;
+if(((typeof data72 !== "boolean") && (!(((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72))) && (isFinite(data72))))) && (typeof data72 !== "string")){
+const err164 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema46.type},message:"must be boolean,integer,string",schema:schema46.type,parentSchema:schema46,data:data72};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -3379,11 +3382,8 @@ vErrors.push(err164);
 }
 errors++;
 }
-}
-if(data64.protection !== undefined){
-let data72 = data64.protection;
-if(((typeof data72 !== "boolean") && (!(((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72))) && (isFinite(data72))))) && (typeof data72 !== "string")){
-const err165 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema46.type},message:"must be boolean,integer,string",schema:schema46.type,parentSchema:schema46,data:data72};
+if(!((((((((((data72 === true) || (data72 === false)) || (data72 === 1)) || (data72 === 0)) || (data72 === "1")) || (data72 === "0")) || (data72 === "true")) || (data72 === "false")) || (data72 === "yes")) || (data72 === "no"))){
+const err165 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema46.enum},message:"must be equal to one of the allowed values",schema:schema46.enum,parentSchema:schema46,data:data72};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -3392,8 +3392,11 @@ vErrors.push(err165);
 }
 errors++;
 }
-if(!((((((((((data72 === true) || (data72 === false)) || (data72 === 1)) || (data72 === 0)) || (data72 === "1")) || (data72 === "0")) || (data72 === "true")) || (data72 === "false")) || (data72 === "yes")) || (data72 === "no"))){
-const err166 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema46.enum},message:"must be equal to one of the allowed values",schema:schema46.enum,parentSchema:schema46,data:data72};
+}
+if(data65.protection !== undefined){
+let data73 = data65.protection;
+if(((typeof data73 !== "boolean") && (!(((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73))) && (isFinite(data73))))) && (typeof data73 !== "string")){
+const err166 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema46.type},message:"must be boolean,integer,string",schema:schema46.type,parentSchema:schema46,data:data73};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -3402,11 +3405,8 @@ vErrors.push(err166);
 }
 errors++;
 }
-}
-if(data64.unprivileged !== undefined){
-let data73 = data64.unprivileged;
-if(((typeof data73 !== "boolean") && (!(((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73))) && (isFinite(data73))))) && (typeof data73 !== "string")){
-const err167 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema46.type},message:"must be boolean,integer,string",schema:schema46.type,parentSchema:schema46,data:data73};
+if(!((((((((((data73 === true) || (data73 === false)) || (data73 === 1)) || (data73 === 0)) || (data73 === "1")) || (data73 === "0")) || (data73 === "true")) || (data73 === "false")) || (data73 === "yes")) || (data73 === "no"))){
+const err167 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema46.enum},message:"must be equal to one of the allowed values",schema:schema46.enum,parentSchema:schema46,data:data73};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -3415,8 +3415,11 @@ vErrors.push(err167);
 }
 errors++;
 }
-if(!((((((((((data73 === true) || (data73 === false)) || (data73 === 1)) || (data73 === 0)) || (data73 === "1")) || (data73 === "0")) || (data73 === "true")) || (data73 === "false")) || (data73 === "yes")) || (data73 === "no"))){
-const err168 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema46.enum},message:"must be equal to one of the allowed values",schema:schema46.enum,parentSchema:schema46,data:data73};
+}
+if(data65.unprivileged !== undefined){
+let data74 = data65.unprivileged;
+if(((typeof data74 !== "boolean") && (!(((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74))) && (isFinite(data74))))) && (typeof data74 !== "string")){
+const err168 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema46.type},message:"must be boolean,integer,string",schema:schema46.type,parentSchema:schema46,data:data74};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -3425,12 +3428,8 @@ vErrors.push(err168);
 }
 errors++;
 }
-}
-if(data64.nameserver !== undefined){
-let data74 = data64.nameserver;
-if(typeof data74 === "string"){
-if(!pattern56.test(data74)){
-const err169 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f:., ]+$"},message:"must match pattern \""+"^[0-9A-Fa-f:., ]+$"+"\"",schema:"^[0-9A-Fa-f:., ]+$",parentSchema:schema25.properties.properties.properties.nameserver,data:data74};
+if(!((((((((((data74 === true) || (data74 === false)) || (data74 === 1)) || (data74 === 0)) || (data74 === "1")) || (data74 === "0")) || (data74 === "true")) || (data74 === "false")) || (data74 === "yes")) || (data74 === "no"))){
+const err169 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema46.enum},message:"must be equal to one of the allowed values",schema:schema46.enum,parentSchema:schema46,data:data74};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -3440,8 +3439,11 @@ vErrors.push(err169);
 errors++;
 }
 }
-else {
-const err170 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.nameserver.type,parentSchema:schema25.properties.properties.properties.nameserver,data:data74};
+if(data65.nameserver !== undefined){
+let data75 = data65.nameserver;
+if(typeof data75 === "string"){
+if(!pattern56.test(data75)){
+const err170 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f:., ]+$"},message:"must match pattern \""+"^[0-9A-Fa-f:., ]+$"+"\"",schema:"^[0-9A-Fa-f:., ]+$",parentSchema:schema25.properties.properties.properties.nameserver,data:data75};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -3451,11 +3453,8 @@ vErrors.push(err170);
 errors++;
 }
 }
-if(data64.searchdomain !== undefined){
-let data75 = data64.searchdomain;
-if(typeof data75 === "string"){
-if(!pattern57.test(data75)){
-const err171 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9., -]+$"},message:"must match pattern \""+"^[A-Za-z0-9., -]+$"+"\"",schema:"^[A-Za-z0-9., -]+$",parentSchema:schema25.properties.properties.properties.searchdomain,data:data75};
+else {
+const err171 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.nameserver.type,parentSchema:schema25.properties.properties.properties.nameserver,data:data75};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -3465,8 +3464,11 @@ vErrors.push(err171);
 errors++;
 }
 }
-else {
-const err172 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.searchdomain.type,parentSchema:schema25.properties.properties.properties.searchdomain,data:data75};
+if(data65.searchdomain !== undefined){
+let data76 = data65.searchdomain;
+if(typeof data76 === "string"){
+if(!pattern57.test(data76)){
+const err172 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9., -]+$"},message:"must match pattern \""+"^[A-Za-z0-9., -]+$"+"\"",schema:"^[A-Za-z0-9., -]+$",parentSchema:schema25.properties.properties.properties.searchdomain,data:data76};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -3476,9 +3478,8 @@ vErrors.push(err172);
 errors++;
 }
 }
-}
 else {
-const err173 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.properties.type,parentSchema:schema25.properties.properties,data:data64};
+const err173 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.searchdomain.type,parentSchema:schema25.properties.properties.properties.searchdomain,data:data76};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -3490,12 +3491,24 @@ errors++;
 }
 }
 else {
-const err174 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.type,parentSchema:schema25,data};
+const err174 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.properties.type,parentSchema:schema25.properties.properties,data:data65};
 if(vErrors === null){
 vErrors = [err174];
 }
 else {
 vErrors.push(err174);
+}
+errors++;
+}
+}
+}
+else {
+const err175 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.type,parentSchema:schema25,data};
+if(vErrors === null){
+vErrors = [err175];
+}
+else {
+vErrors.push(err175);
 }
 errors++;
 }
@@ -4730,9 +4743,9 @@ return errors === 0;
 }
 
 export const validate_network = validate25;
-const schema60 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/network.schema.json","title":"NetworkSection","description":"plugins.network (also plugins.net, the op-dbus name): the host's links, their addresses and static routes. op's own fields and the op-dbus net fields (ports, controller, ipv4.address, ipv4.enabled, ipv4.dhcp, properties) are both accepted; op-dbus types are ovs-bridge, ovs-port, bridge and ethernet.","type":"object","additionalProperties":false,"properties":{"prune":{"description":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","type":"boolean"},"ignore":{"description":"Links and OVS bridges and ports op never reads into a plan or touches, by name or glob (`docker0`, `veth*`): managed by another tool (NetworkManager, Docker, Incus's own bridges). They are hidden from the live state before anything is planned, so not even `prune` or `exclusive_ports` sees them, and routes on them are left alone. A glob that matches a link this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","type":"array","maxItems":1024,"items":{"description":"A link name or glob: 1 to 256 characters, without `/` (link names have none, so such a glob would match nothing).","type":"string","minLength":1,"maxLength":256,"pattern":"^[^/]*$"},"examples":[["docker0","veth*"]]},"interfaces":{"type":"array","items":{"$ref":"#/definitions/interface"}},"routes":{"type":"array","items":{"$ref":"#/definitions/route"}}},"definitions":{"linkName":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"interface":{"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}},"mtu":{"type":"integer","minimum":68,"maximum":65535},"ipv4":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}},"ipv6":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}},"address4":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]},"address6":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]},"route":{"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}}}};
+const schema60 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/network.schema.json","title":"NetworkSection","description":"plugins.network (also plugins.net, the op-dbus name): the host's links, their addresses and static routes. op's own fields and the op-dbus net fields (ports, controller, ipv4.address, ipv4.enabled, ipv4.dhcp, properties) are both accepted; op-dbus types are ovs-bridge, ovs-port, bridge and ethernet.","type":"object","additionalProperties":false,"properties":{"prune":{"description":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","type":"boolean"},"ignore":{"description":"Links and OVS bridges and ports op never reads into a plan or touches, by name or glob (`docker0`, `veth*`): managed by another tool (NetworkManager, Docker, Incus's own bridges). They are hidden from the live state before anything is planned, so not even `prune` or `exclusive_ports` sees them, and routes on them are left alone. A glob that matches a link this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","type":"array","maxItems":1024,"items":{"description":"A link name or glob: 1 to 256 characters, without `/` (link names have none, so such a glob would match nothing).","type":"string","minLength":1,"maxLength":256,"pattern":"^[^/]*$"},"examples":[["docker0","veth*"]]},"interfaces":{"type":"array","items":{"$ref":"#/definitions/interface"}},"routes":{"type":"array","items":{"$ref":"#/definitions/route"}}},"definitions":{"linkName":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"interface":{"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a link that exists and that op did not create (its ifalias lacks op's marker `op:network`; an OVS bridge or internal port, op's `external_ids`): op marks it as its own and makes it match this entry in one step (or, with `ensure: absent`, deletes it). Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's link is never changed. Not needed for an ethernet NIC, which op only tunes and never owns. Default false.","type":"boolean"},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}},"mtu":{"type":"integer","minimum":68,"maximum":65535},"ipv4":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}},"ipv6":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}},"address4":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]},"address6":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]},"route":{"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}}}};
 const pattern73 = new RegExp("^[^/]*$", "u");
-const schema61 = {"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}};
+const schema61 = {"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a link that exists and that op did not create (its ifalias lacks op's marker `op:network`; an OVS bridge or internal port, op's `external_ids`): op marks it as its own and makes it match this entry in one step (or, with `ensure: absent`, deletes it). Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's link is never changed. Not needed for an ethernet NIC, which op only tunes and never owns. Default false.","type":"boolean"},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}};
 const schema62 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
 const schema63 = {"type":"integer","minimum":68,"maximum":65535};
 const pattern75 = new RegExp("^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$", "u");
@@ -5670,10 +5683,10 @@ vErrors.push(err8);
 errors++;
 }
 }
-if(data.state !== undefined){
-let data3 = data.state;
-if(typeof data3 !== "string"){
-const err9 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.state.type,parentSchema:schema61.properties.state,data:data3};
+if(data.adopt !== undefined){
+let data3 = data.adopt;
+if(typeof data3 !== "boolean"){
+const err9 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema61.properties.adopt.type,parentSchema:schema61.properties.adopt,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -5682,8 +5695,11 @@ vErrors.push(err9);
 }
 errors++;
 }
-if(!((data3 === "up") || (data3 === "down"))){
-const err10 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/enum",keyword:"enum",params:{allowedValues: schema61.properties.state.enum},message:"must be equal to one of the allowed values",schema:schema61.properties.state.enum,parentSchema:schema61.properties.state,data:data3};
+}
+if(data.state !== undefined){
+let data4 = data.state;
+if(typeof data4 !== "string"){
+const err10 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.state.type,parentSchema:schema61.properties.state,data:data4};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -5692,11 +5708,8 @@ vErrors.push(err10);
 }
 errors++;
 }
-}
-if(data.mtu !== undefined){
-let data4 = data.mtu;
-if(!(((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4))) && (isFinite(data4)))){
-const err11 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema63.type,parentSchema:schema63,data:data4};
+if(!((data4 === "up") || (data4 === "down"))){
+const err11 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/enum",keyword:"enum",params:{allowedValues: schema61.properties.state.enum},message:"must be equal to one of the allowed values",schema:schema61.properties.state.enum,parentSchema:schema61.properties.state,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -5705,9 +5718,11 @@ vErrors.push(err11);
 }
 errors++;
 }
-if((typeof data4 == "number") && (isFinite(data4))){
-if(data4 > 65535 || isNaN(data4)){
-const err12 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema63,data:data4};
+}
+if(data.mtu !== undefined){
+let data5 = data.mtu;
+if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
+const err12 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema63.type,parentSchema:schema63,data:data5};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -5716,8 +5731,9 @@ vErrors.push(err12);
 }
 errors++;
 }
-if(data4 < 68 || isNaN(data4)){
-const err13 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 68},message:"must be >= 68",schema:68,parentSchema:schema63,data:data4};
+if((typeof data5 == "number") && (isFinite(data5))){
+if(data5 > 65535 || isNaN(data5)){
+const err13 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema63,data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -5726,13 +5742,8 @@ vErrors.push(err13);
 }
 errors++;
 }
-}
-}
-if(data.mac !== undefined){
-let data5 = data.mac;
-if(typeof data5 === "string"){
-if(!pattern75.test(data5)){
-const err14 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},message:"must match pattern \""+"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"+"\"",schema:"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$",parentSchema:schema61.properties.mac,data:data5};
+if(data5 < 68 || isNaN(data5)){
+const err14 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 68},message:"must be >= 68",schema:68,parentSchema:schema63,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -5742,8 +5753,12 @@ vErrors.push(err14);
 errors++;
 }
 }
-else {
-const err15 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.mac.type,parentSchema:schema61.properties.mac,data:data5};
+}
+if(data.mac !== undefined){
+let data6 = data.mac;
+if(typeof data6 === "string"){
+if(!pattern75.test(data6)){
+const err15 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},message:"must match pattern \""+"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"+"\"",schema:"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$",parentSchema:schema61.properties.mac,data:data6};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -5753,11 +5768,8 @@ vErrors.push(err15);
 errors++;
 }
 }
-if(data.alias !== undefined){
-let data6 = data.alias;
-if(typeof data6 === "string"){
-if(!pattern76.test(data6)){
-const err16 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},message:"must match pattern \""+"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"+"\"",schema:"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$",parentSchema:schema61.properties.alias,data:data6};
+else {
+const err16 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.mac.type,parentSchema:schema61.properties.mac,data:data6};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -5767,13 +5779,27 @@ vErrors.push(err16);
 errors++;
 }
 }
-else {
-const err17 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.alias.type,parentSchema:schema61.properties.alias,data:data6};
+if(data.alias !== undefined){
+let data7 = data.alias;
+if(typeof data7 === "string"){
+if(!pattern76.test(data7)){
+const err17 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},message:"must match pattern \""+"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"+"\"",schema:"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$",parentSchema:schema61.properties.alias,data:data7};
 if(vErrors === null){
 vErrors = [err17];
 }
 else {
 vErrors.push(err17);
+}
+errors++;
+}
+}
+else {
+const err18 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.alias.type,parentSchema:schema61.properties.alias,data:data7};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
 }
 errors++;
 }
@@ -5791,29 +5817,11 @@ errors = vErrors.length;
 }
 }
 if(data.bridge !== undefined){
-let data9 = data.bridge;
-if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
-for(const key1 in data9){
+let data10 = data.bridge;
+if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
+for(const key1 in data10){
 if(!(key1 === "ports")){
-const err18 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.bridge,data:data9};
-if(vErrors === null){
-vErrors = [err18];
-}
-else {
-vErrors.push(err18);
-}
-errors++;
-}
-}
-if(data9.ports !== undefined){
-let data10 = data9.ports;
-if(Array.isArray(data10)){
-const len0 = data10.length;
-for(let i0=0; i0<len0; i0++){
-let data11 = data10[i0];
-if(typeof data11 === "string"){
-if(!pattern20.test(data11)){
-const err19 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data11};
+const err19 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.bridge,data:data10};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -5823,8 +5831,15 @@ vErrors.push(err19);
 errors++;
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data11};
+if(data10.ports !== undefined){
+let data11 = data10.ports;
+if(Array.isArray(data11)){
+const len0 = data11.length;
+for(let i0=0; i0<len0; i0++){
+let data12 = data11[i0];
+if(typeof data12 === "string"){
+if(!pattern20.test(data12)){
+const err20 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data12};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -5834,9 +5849,8 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
 else {
-const err21 = {instancePath:instancePath+"/bridge/ports",schemaPath:"#/properties/bridge/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.bridge.properties.ports.type,parentSchema:schema61.properties.bridge.properties.ports,data:data10};
+const err21 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data12};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -5848,7 +5862,7 @@ errors++;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.bridge.type,parentSchema:schema61.properties.bridge,data:data9};
+const err22 = {instancePath:instancePath+"/bridge/ports",schemaPath:"#/properties/bridge/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.bridge.properties.ports.type,parentSchema:schema61.properties.bridge.properties.ports,data:data11};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -5858,12 +5872,9 @@ vErrors.push(err22);
 errors++;
 }
 }
-if(data.ovs !== undefined){
-let data12 = data.ovs;
-if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
-for(const key2 in data12){
-if(!((key2 === "ports") || (key2 === "datapath"))){
-const err23 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.ovs,data:data12};
+}
+else {
+const err23 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.bridge.type,parentSchema:schema61.properties.bridge,data:data10};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -5873,15 +5884,12 @@ vErrors.push(err23);
 errors++;
 }
 }
-if(data12.ports !== undefined){
-let data13 = data12.ports;
-if(Array.isArray(data13)){
-const len1 = data13.length;
-for(let i1=0; i1<len1; i1++){
-let data14 = data13[i1];
-if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
-if(data14.name === undefined){
-const err24 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema61.properties.ovs.properties.ports.items.required,parentSchema:schema61.properties.ovs.properties.ports.items,data:data14};
+if(data.ovs !== undefined){
+let data13 = data.ovs;
+if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
+for(const key2 in data13){
+if(!((key2 === "ports") || (key2 === "datapath"))){
+const err24 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.ovs,data:data13};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -5890,9 +5898,16 @@ vErrors.push(err24);
 }
 errors++;
 }
-for(const key3 in data14){
-if(!((key3 === "name") || (key3 === "tag"))){
-const err25 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.ovs.properties.ports.items,data:data14};
+}
+if(data13.ports !== undefined){
+let data14 = data13.ports;
+if(Array.isArray(data14)){
+const len1 = data14.length;
+for(let i1=0; i1<len1; i1++){
+let data15 = data14[i1];
+if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
+if(data15.name === undefined){
+const err25 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema61.properties.ovs.properties.ports.items.required,parentSchema:schema61.properties.ovs.properties.ports.items,data:data15};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -5901,12 +5916,9 @@ vErrors.push(err25);
 }
 errors++;
 }
-}
-if(data14.name !== undefined){
-let data15 = data14.name;
-if(typeof data15 === "string"){
-if(!pattern20.test(data15)){
-const err26 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data15};
+for(const key3 in data15){
+if(!((key3 === "name") || (key3 === "tag"))){
+const err26 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.ovs.properties.ports.items,data:data15};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -5916,8 +5928,11 @@ vErrors.push(err26);
 errors++;
 }
 }
-else {
-const err27 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data15};
+if(data15.name !== undefined){
+let data16 = data15.name;
+if(typeof data16 === "string"){
+if(!pattern20.test(data16)){
+const err27 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data16};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -5927,10 +5942,8 @@ vErrors.push(err27);
 errors++;
 }
 }
-if(data14.tag !== undefined){
-let data16 = data14.tag;
-if(!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))){
-const err28 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema61.properties.ovs.properties.ports.items.properties.tag.type,parentSchema:schema61.properties.ovs.properties.ports.items.properties.tag,data:data16};
+else {
+const err28 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data16};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -5939,9 +5952,11 @@ vErrors.push(err28);
 }
 errors++;
 }
-if((typeof data16 == "number") && (isFinite(data16))){
-if(data16 > 4094 || isNaN(data16)){
-const err29 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094",schema:4094,parentSchema:schema61.properties.ovs.properties.ports.items.properties.tag,data:data16};
+}
+if(data15.tag !== undefined){
+let data17 = data15.tag;
+if(!(((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17))) && (isFinite(data17)))){
+const err29 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema61.properties.ovs.properties.ports.items.properties.tag.type,parentSchema:schema61.properties.ovs.properties.ports.items.properties.tag,data:data17};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -5950,8 +5965,9 @@ vErrors.push(err29);
 }
 errors++;
 }
-if(data16 < 1 || isNaN(data16)){
-const err30 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema61.properties.ovs.properties.ports.items.properties.tag,data:data16};
+if((typeof data17 == "number") && (isFinite(data17))){
+if(data17 > 4094 || isNaN(data17)){
+const err30 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094",schema:4094,parentSchema:schema61.properties.ovs.properties.ports.items.properties.tag,data:data17};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -5960,11 +5976,8 @@ vErrors.push(err30);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err31 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.ovs.properties.ports.items.type,parentSchema:schema61.properties.ovs.properties.ports.items,data:data14};
+if(data17 < 1 || isNaN(data17)){
+const err31 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema61.properties.ovs.properties.ports.items.properties.tag,data:data17};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -5975,8 +5988,9 @@ errors++;
 }
 }
 }
+}
 else {
-const err32 = {instancePath:instancePath+"/ovs/ports",schemaPath:"#/properties/ovs/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.ovs.properties.ports.type,parentSchema:schema61.properties.ovs.properties.ports,data:data13};
+const err32 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.ovs.properties.ports.items.type,parentSchema:schema61.properties.ovs.properties.ports.items,data:data15};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -5986,10 +6000,9 @@ vErrors.push(err32);
 errors++;
 }
 }
-if(data12.datapath !== undefined){
-let data17 = data12.datapath;
-if(typeof data17 !== "string"){
-const err33 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.ovs.properties.datapath.type,parentSchema:schema61.properties.ovs.properties.datapath,data:data17};
+}
+else {
+const err33 = {instancePath:instancePath+"/ovs/ports",schemaPath:"#/properties/ovs/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.ovs.properties.ports.type,parentSchema:schema61.properties.ovs.properties.ports,data:data14};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -5998,8 +6011,11 @@ vErrors.push(err33);
 }
 errors++;
 }
-if(!((data17 === "netdev") || (data17 === "system"))){
-const err34 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/enum",keyword:"enum",params:{allowedValues: schema61.properties.ovs.properties.datapath.enum},message:"must be equal to one of the allowed values",schema:schema61.properties.ovs.properties.datapath.enum,parentSchema:schema61.properties.ovs.properties.datapath,data:data17};
+}
+if(data13.datapath !== undefined){
+let data18 = data13.datapath;
+if(typeof data18 !== "string"){
+const err34 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.ovs.properties.datapath.type,parentSchema:schema61.properties.ovs.properties.datapath,data:data18};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -6008,10 +6024,8 @@ vErrors.push(err34);
 }
 errors++;
 }
-}
-}
-else {
-const err35 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.ovs.type,parentSchema:schema61.properties.ovs,data:data12};
+if(!((data18 === "netdev") || (data18 === "system"))){
+const err35 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/enum",keyword:"enum",params:{allowedValues: schema61.properties.ovs.properties.datapath.enum},message:"must be equal to one of the allowed values",schema:schema61.properties.ovs.properties.datapath.enum,parentSchema:schema61.properties.ovs.properties.datapath,data:data18};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -6021,11 +6035,9 @@ vErrors.push(err35);
 errors++;
 }
 }
-if(data.veth !== undefined){
-let data18 = data.veth;
-if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
-if(data18.peer === undefined){
-const err36 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/required",keyword:"required",params:{missingProperty: "peer"},message:"must have required property '"+"peer"+"'",schema:schema61.properties.veth.required,parentSchema:schema61.properties.veth,data:data18};
+}
+else {
+const err36 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.ovs.type,parentSchema:schema61.properties.ovs,data:data13};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -6034,9 +6046,12 @@ vErrors.push(err36);
 }
 errors++;
 }
-for(const key4 in data18){
-if(!((key4 === "peer") || (key4 === "netns"))){
-const err37 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.veth,data:data18};
+}
+if(data.veth !== undefined){
+let data19 = data.veth;
+if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
+if(data19.peer === undefined){
+const err37 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/required",keyword:"required",params:{missingProperty: "peer"},message:"must have required property '"+"peer"+"'",schema:schema61.properties.veth.required,parentSchema:schema61.properties.veth,data:data19};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -6045,12 +6060,9 @@ vErrors.push(err37);
 }
 errors++;
 }
-}
-if(data18.peer !== undefined){
-let data19 = data18.peer;
-if(typeof data19 === "string"){
-if(!pattern20.test(data19)){
-const err38 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data19};
+for(const key4 in data19){
+if(!((key4 === "peer") || (key4 === "netns"))){
+const err38 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.veth,data:data19};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -6060,8 +6072,11 @@ vErrors.push(err38);
 errors++;
 }
 }
-else {
-const err39 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data19};
+if(data19.peer !== undefined){
+let data20 = data19.peer;
+if(typeof data20 === "string"){
+if(!pattern20.test(data20)){
+const err39 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data20};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -6071,11 +6086,8 @@ vErrors.push(err39);
 errors++;
 }
 }
-if(data18.netns !== undefined){
-let data20 = data18.netns;
-if(typeof data20 === "string"){
-if(!pattern80.test(data20)){
-const err40 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"},message:"must match pattern \""+"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"+"\"",schema:"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$",parentSchema:schema61.properties.veth.properties.netns,data:data20};
+else {
+const err40 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data20};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -6085,8 +6097,11 @@ vErrors.push(err40);
 errors++;
 }
 }
-else {
-const err41 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.veth.properties.netns.type,parentSchema:schema61.properties.veth.properties.netns,data:data20};
+if(data19.netns !== undefined){
+let data21 = data19.netns;
+if(typeof data21 === "string"){
+if(!pattern80.test(data21)){
+const err41 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"},message:"must match pattern \""+"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"+"\"",schema:"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$",parentSchema:schema61.properties.veth.properties.netns,data:data21};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -6096,9 +6111,8 @@ vErrors.push(err41);
 errors++;
 }
 }
-}
 else {
-const err42 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.veth.type,parentSchema:schema61.properties.veth,data:data18};
+const err42 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.veth.properties.netns.type,parentSchema:schema61.properties.veth.properties.netns,data:data21};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -6108,11 +6122,9 @@ vErrors.push(err42);
 errors++;
 }
 }
-if(data.macvlan !== undefined){
-let data21 = data.macvlan;
-if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
-if(data21.base === undefined){
-const err43 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/required",keyword:"required",params:{missingProperty: "base"},message:"must have required property '"+"base"+"'",schema:schema61.properties.macvlan.required,parentSchema:schema61.properties.macvlan,data:data21};
+}
+else {
+const err43 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.veth.type,parentSchema:schema61.properties.veth,data:data19};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -6121,9 +6133,12 @@ vErrors.push(err43);
 }
 errors++;
 }
-for(const key5 in data21){
-if(!((key5 === "base") || (key5 === "mode"))){
-const err44 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.macvlan,data:data21};
+}
+if(data.macvlan !== undefined){
+let data22 = data.macvlan;
+if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
+if(data22.base === undefined){
+const err44 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/required",keyword:"required",params:{missingProperty: "base"},message:"must have required property '"+"base"+"'",schema:schema61.properties.macvlan.required,parentSchema:schema61.properties.macvlan,data:data22};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -6132,12 +6147,9 @@ vErrors.push(err44);
 }
 errors++;
 }
-}
-if(data21.base !== undefined){
-let data22 = data21.base;
-if(typeof data22 === "string"){
-if(!pattern20.test(data22)){
-const err45 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data22};
+for(const key5 in data22){
+if(!((key5 === "base") || (key5 === "mode"))){
+const err45 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.macvlan,data:data22};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -6147,8 +6159,11 @@ vErrors.push(err45);
 errors++;
 }
 }
-else {
-const err46 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data22};
+if(data22.base !== undefined){
+let data23 = data22.base;
+if(typeof data23 === "string"){
+if(!pattern20.test(data23)){
+const err46 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data23};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -6158,10 +6173,8 @@ vErrors.push(err46);
 errors++;
 }
 }
-if(data21.mode !== undefined){
-let data23 = data21.mode;
-if(typeof data23 !== "string"){
-const err47 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.macvlan.properties.mode.type,parentSchema:schema61.properties.macvlan.properties.mode,data:data23};
+else {
+const err47 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data23};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -6170,8 +6183,11 @@ vErrors.push(err47);
 }
 errors++;
 }
-if(!((((data23 === "bridge") || (data23 === "vepa")) || (data23 === "private")) || (data23 === "passthru"))){
-const err48 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/enum",keyword:"enum",params:{allowedValues: schema61.properties.macvlan.properties.mode.enum},message:"must be equal to one of the allowed values",schema:schema61.properties.macvlan.properties.mode.enum,parentSchema:schema61.properties.macvlan.properties.mode,data:data23};
+}
+if(data22.mode !== undefined){
+let data24 = data22.mode;
+if(typeof data24 !== "string"){
+const err48 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.macvlan.properties.mode.type,parentSchema:schema61.properties.macvlan.properties.mode,data:data24};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -6180,10 +6196,8 @@ vErrors.push(err48);
 }
 errors++;
 }
-}
-}
-else {
-const err49 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.macvlan.type,parentSchema:schema61.properties.macvlan,data:data21};
+if(!((((data24 === "bridge") || (data24 === "vepa")) || (data24 === "private")) || (data24 === "passthru"))){
+const err49 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/enum",keyword:"enum",params:{allowedValues: schema61.properties.macvlan.properties.mode.enum},message:"must be equal to one of the allowed values",schema:schema61.properties.macvlan.properties.mode.enum,parentSchema:schema61.properties.macvlan.properties.mode,data:data24};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -6193,10 +6207,9 @@ vErrors.push(err49);
 errors++;
 }
 }
-if(data.exclusive_ports !== undefined){
-let data24 = data.exclusive_ports;
-if(typeof data24 !== "boolean"){
-const err50 = {instancePath:instancePath+"/exclusive_ports",schemaPath:"#/properties/exclusive_ports/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema61.properties.exclusive_ports.type,parentSchema:schema61.properties.exclusive_ports,data:data24};
+}
+else {
+const err50 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.macvlan.type,parentSchema:schema61.properties.macvlan,data:data22};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -6206,15 +6219,10 @@ vErrors.push(err50);
 errors++;
 }
 }
-if(data.ports !== undefined){
-let data25 = data.ports;
-if(Array.isArray(data25)){
-const len2 = data25.length;
-for(let i2=0; i2<len2; i2++){
-let data26 = data25[i2];
-if(typeof data26 === "string"){
-if(!pattern20.test(data26)){
-const err51 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data26};
+if(data.exclusive_ports !== undefined){
+let data25 = data.exclusive_ports;
+if(typeof data25 !== "boolean"){
+const err51 = {instancePath:instancePath+"/exclusive_ports",schemaPath:"#/properties/exclusive_ports/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema61.properties.exclusive_ports.type,parentSchema:schema61.properties.exclusive_ports,data:data25};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -6224,8 +6232,15 @@ vErrors.push(err51);
 errors++;
 }
 }
-else {
-const err52 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data26};
+if(data.ports !== undefined){
+let data26 = data.ports;
+if(Array.isArray(data26)){
+const len2 = data26.length;
+for(let i2=0; i2<len2; i2++){
+let data27 = data26[i2];
+if(typeof data27 === "string"){
+if(!pattern20.test(data27)){
+const err52 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data27};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -6235,9 +6250,8 @@ vErrors.push(err52);
 errors++;
 }
 }
-}
 else {
-const err53 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.ports.type,parentSchema:schema61.properties.ports,data:data25};
+const err53 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data27};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -6247,11 +6261,9 @@ vErrors.push(err53);
 errors++;
 }
 }
-if(data.controller !== undefined){
-let data27 = data.controller;
-if(typeof data27 === "string"){
-if(!pattern20.test(data27)){
-const err54 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data27};
+}
+else {
+const err54 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.ports.type,parentSchema:schema61.properties.ports,data:data26};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -6261,8 +6273,11 @@ vErrors.push(err54);
 errors++;
 }
 }
-else {
-const err55 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data27};
+if(data.controller !== undefined){
+let data28 = data.controller;
+if(typeof data28 === "string"){
+if(!pattern20.test(data28)){
+const err55 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data28};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -6272,12 +6287,8 @@ vErrors.push(err55);
 errors++;
 }
 }
-if(data.properties !== undefined){
-let data28 = data.properties;
-if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
-}
 else {
-const err56 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.properties.type,parentSchema:schema61.properties.properties,data:data28};
+const err56 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data28};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -6287,10 +6298,12 @@ vErrors.push(err56);
 errors++;
 }
 }
-if(data.property_schema !== undefined){
-let data29 = data.property_schema;
-if(!(Array.isArray(data29))){
-const err57 = {instancePath:instancePath+"/property_schema",schemaPath:"#/properties/property_schema/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.property_schema.type,parentSchema:schema61.properties.property_schema,data:data29};
+if(data.properties !== undefined){
+let data29 = data.properties;
+if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
+}
+else {
+const err57 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.properties.type,parentSchema:schema61.properties.properties,data:data29};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -6300,14 +6313,27 @@ vErrors.push(err57);
 errors++;
 }
 }
-}
-else {
-const err58 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.type,parentSchema:schema61,data};
+if(data.property_schema !== undefined){
+let data30 = data.property_schema;
+if(!(Array.isArray(data30))){
+const err58 = {instancePath:instancePath+"/property_schema",schemaPath:"#/properties/property_schema/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.property_schema.type,parentSchema:schema61.properties.property_schema,data:data30};
 if(vErrors === null){
 vErrors = [err58];
 }
 else {
 vErrors.push(err58);
+}
+errors++;
+}
+}
+}
+else {
+const err59 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.type,parentSchema:schema61,data};
+if(vErrors === null){
+vErrors = [err59];
+}
+else {
+vErrors.push(err59);
 }
 errors++;
 }
@@ -8421,4 +8447,4 @@ validate44.errors = vErrors;
 return errors === 0;
 }
 
-export const fieldDescriptions = {"lxc.schema.json":{"/backend":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","/prune":"Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","/ignore":"Containers, profiles and managed networks (by name, or by `project/name` for a glob with a `/`) and projects (by name) op never reads into a plan or touches (`ci-*`, `build/*`): not even `prune` deletes or stops them. A glob that matches an object this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","/ignore/*":"A name or glob: 1 to 256 characters.","/prune_images":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","/default_image":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","/projects":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true`, and then only the keys the file names. op deletes only projects it created, and only empty ones (what is in them may be deleted in the same run).","/projects/*/name":"The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.","/projects/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/projects/*/config":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","/projects/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/projects/*/adopt":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","/profiles":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true`, and then only the keys and devices the file names. op deletes only profiles it created, and never one a container that stays still uses.","/profiles/*/name":"The profile's name, as containers name it in `profiles`.","/profiles/*/project":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","/profiles/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/profiles/*/config":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","/profiles/*/devices":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","/profiles/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/profiles/*/adopt":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","/images":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","/images/*/ensure":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","/images/*/alias":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","/images/*/metadata":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","/images/*/rootfs":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","/containers":"The containers op manages.","/containers/*/id":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","/containers/*/name":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","/containers/*/ensure":"`absent` deletes the container. Default `present`.","/containers/*/image":"Image to create it from. Changing it replaces the container.","/containers/*/running":"Whether it runs. Default true.","/containers/*/veth":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","/containers/*/bridge":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","/containers/*/network_type":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","/containers/*/limits/cpu":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","/containers/*/limits/memory":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","/containers/*/config":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","/containers/*/profiles":"Incus profiles, in order. Default [\"default\"].","/containers/*/mounts":"Host directories mounted into the container.","/containers/*/mounts/*/source":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","/containers/*/mounts/*/path":"Where it appears in the container.","/containers/*/mounts/*/preserve":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","/containers/*/mounts/*/readonly":"Mount read-only.","/containers/*/mounts/*/allow_host_path":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","/containers/*/mounts/*/shift":"Mount with Incus's `shift` (an idmapped mount): a file the unprivileged container writes as its uid N is owned by uid N on the host, and host files show with their own owners inside, instead of as `nobody` (65534). Needs a kernel and filesystem with idmapped mounts. Default false.","/containers/*/mounts/*/uid":"The owner (a host uid) op gives the host directory when it creates or changes the container, so a user inside can write to it: with `shift`, the same uid inside; without, the container's uid plus its idmap base (Incus's default for unprivileged containers: 1000000). Not changed when left out.","/containers/*/mounts/*/gid":"The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out.","/containers/*/project":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","/containers/*/description":"The instance's description (`incus list -c d`). Left as it is when not given.","/containers/*/ephemeral":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","/containers/*/boot":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","/containers/*/boot/autostart":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","/containers/*/boot/priority":"`boot.autostart.priority`: containers with a higher value start first.","/containers/*/boot/stop_priority":"`boot.stop.priority`: containers with a higher value stop first.","/containers/*/snapshots":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","/containers/*/snapshots/schedule":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","/containers/*/snapshots/expiry":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","/containers/*/snapshots/pattern":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","/containers/*/snapshots/keep":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","/containers/*/snapshots/keep/*/name":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","/containers/*/snapshots/keep/*/stateful":"Also save the running processes' state (needs CRIU on the host). Default false.","/containers/*/snapshots/prune":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","/containers/*/restart":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","/containers/*/network":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","/containers/*/nics":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","/containers/*/nics/*/name":"The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.","/containers/*/nics/*/type":"`bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.","/containers/*/nics/*/bridge":"`bridged` only: the Linux or Open vSwitch bridge.","/containers/*/nics/*/parent":"`macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.","/containers/*/nics/*/network":"`network` only: an Incus managed network (declared under `networks` or existing).","/containers/*/nics/*/host_name":"`bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.","/containers/*/nics/*/vlan":"VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.","/containers/*/nics/*/mtu":"The interface's MTU.","/containers/*/nics/*/hwaddr":"Its MAC address (`00:16:3e:12:34:56`), unicast.","/containers/*/nics/*/ipv4":"A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.","/containers/*/nics/*/ipv6":"A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).","/containers/*/volumes":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","/containers/*/volumes/*/volume":"The custom volume's name (declared under `volumes` or existing).","/containers/*/volumes/*/pool":"Its pool. Default `default`.","/containers/*/volumes/*/path":"Where it appears in the container (a filesystem volume).","/containers/*/volumes/*/readonly":"Attach read-only.","/containers/*/stop_timeout":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","/containers/*/cloud_init":"cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.","/containers/*/cloud_init/user":"The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).","/containers/*/cloud_init/ssh_authorized_keys":"Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.","/containers/*/cloud_init/packages":"Packages cloud-init installs at first boot (needs the container to reach a package mirror).","/containers/*/cloud_init/user_data":"The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config.","/containers/*/cloud_init/network_config":"cloud-init network configuration (version 1 or 2): a string as written, or an object.","/containers/*/cloud_init/recreate_on_change":"When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.","/containers/*/wait":"After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.","/containers/*/wait/timeout":"Seconds for all the steps together. Default 180.","/containers/*/groups":"Ansible groups of the container in `op inventory` (none: `ungrouped`).","/containers/*/ansible_vars":"Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).","/containers/*/properties":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","/containers/*/properties/memory":"A size in MiB: a number or a numeric string.","/containers/*/properties/swap":"A size in MiB: a number or a numeric string.","/containers/*/properties/hostname":"The container's hostname (a DNS label or name).","/containers/*/properties/template":"The image (alias).","/containers/*/properties/onboot":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/protection":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/unprivileged":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/nameserver":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","/containers/*/properties/searchdomain":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","/networks":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","/networks/*/name":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","/networks/*/project":"The Incus project it is in. Default `default`.","/networks/*/type":"The network type. Only `bridge` for now (the default).","/networks/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/networks/*/ipv4_address":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","/networks/*/ipv4_nat":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","/networks/*/ipv4_dhcp":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","/networks/*/ipv6_address":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","/networks/*/dns_domain":"`dns.domain`: the DNS domain of the network's instances.","/networks/*/config":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","/networks/*/ensure":"`absent` deletes the network, if op created it and no container that stays uses it. Default `present`.","/networks/*/adopt":"Let op change a network that exists and that op did not create (it is never deleted). Default false.","/volumes":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","/volumes/*/pool":"The storage pool it is in (must exist: `incus storage list`).","/volumes/*/name":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","/volumes/*/project":"The Incus project it is in. Default `default`.","/volumes/*/size":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","/volumes/*/content_type":"`filesystem` (default) or `block`. Fixed when the volume is created.","/volumes/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/volumes/*/config":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","/volumes/*/ensure":"`absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.","/volumes/*/adopt":"Let op change a volume that exists and that op did not create (it is never deleted). Default false."},"network.schema.json":{"/prune":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","/ignore":"Links and OVS bridges and ports op never reads into a plan or touches, by name or glob (`docker0`, `veth*`): managed by another tool (NetworkManager, Docker, Incus's own bridges). They are hidden from the live state before anything is planned, so not even `prune` or `exclusive_ports` sees them, and routes on them are left alone. A glob that matches a link this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","/ignore/*":"A link name or glob: 1 to 256 characters, without `/` (link names have none, so such a glob would match nothing).","/interfaces/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/type":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","/interfaces/*/ensure":"absent: op deletes the link (never an ethernet NIC).","/interfaces/*/state":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","/interfaces/*/mac":"A unicast MAC address, e.g. 02:00:00:00:00:01.","/interfaces/*/alias":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","/interfaces/*/ipv4/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/address":"op-dbus spelling of addresses.","/interfaces/*/ipv4/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/enabled":"op-dbus: false means no addresses.","/interfaces/*/ipv4/dhcp":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","/interfaces/*/ipv4/gateway":"op-dbus: a default route via this address.","/interfaces/*/ipv4/dns":"op-dbus: ignored (op does not manage resolvers).","/interfaces/*/ipv6/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv6/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/bridge":"linux-bridge only: the links enrolled in it.","/interfaces/*/bridge/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/ovs":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","/interfaces/*/ovs/ports/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth":"veth only: the peer's name and, optionally, the network namespace it is put in.","/interfaces/*/veth/peer":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth/netns":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","/interfaces/*/macvlan":"macvlan only: the link it sits on and its mode.","/interfaces/*/macvlan/base":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/exclusive_ports":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","/interfaces/*/ports":"op-dbus: the bridge's ports (names).","/interfaces/*/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/controller":"op-dbus: the bridge this link is a port of.","/interfaces/*/properties":"op-dbus: free property bag; op reads mtu from it.","/interfaces/*/property_schema":"op-dbus: ignored.","/routes/*/to":"A CIDR or \"default\".","/routes/*/dev":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote)."},"nftables.schema.json":{"/tables":"The tables op owns, each identified by family and name (`inet/op_demo`).","/tables/*":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","/tables/*/family":"The nft address family.","/tables/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/ensure":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","/tables/*/adopt":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","/tables/*/chains":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","/tables/*/chains/*":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","/tables/*/chains/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/chains/*/type":"Base chain type.","/tables/*/chains/*/hook":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","/tables/*/chains/*/priority":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","/tables/*/chains/*/policy":"What happens to packets no rule decided on (default `accept`).","/tables/*/chains/*/device":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","/tables/*/chains/*/comment":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","/tables/*/chains/*/rules":"The chain's rules, in order (order matters: a reorder is a change).","/tables/*/chains/*/rules/*":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","/tables/*/sets":"Named sets, referenced from rules as `@name`.","/tables/*/sets/*":"A named set.","/tables/*/sets/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/sets/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/sets/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/sets/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/sets/*/size":"Maximum number of elements.","/tables/*/sets/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/sets/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/sets/*/elements":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","/tables/*/sets/*/elements/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/tables/*/maps":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","/tables/*/maps/*":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","/tables/*/maps/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/maps/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/maps/*/map":"The value type: `verdict`, or a data type such as `ipv4_addr`.","/tables/*/maps/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/maps/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/maps/*/size":"Maximum number of elements.","/tables/*/maps/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/maps/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/maps/*/elements":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","/tables/*/maps/*/elements/*/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/ignore":"Tables op never reads into a plan or touches: a name or glob without a `/` is matched against the table's name (`docker*`), one with a `/` against `family/name` (`inet/incus`). Tables the file does not list are never touched anyway; this also hides them from the plan, and a glob that matches a table this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","/ignore/*":"A name or glob: 1 to 256 characters."},"state.schema.json":{"/$schema":"The schema an editor checks the file with (e.g. the path of `op schema`'s output); op accepts any text here and ignores it.","/version":"Format version; op reads version 1.","/plugins":"One section per plugin, keyed by plugin name."},"sysctl.schema.json":{"/settings":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","/settings/*":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply."}};
+export const fieldDescriptions = {"lxc.schema.json":{"/backend":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","/prune":"Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","/ignore":"Containers, profiles and managed networks (by name, or by `project/name` for a glob with a `/`) and projects (by name) op never reads into a plan or touches (`ci-*`, `build/*`): not even `prune` deletes or stops them. A glob that matches an object this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","/ignore/*":"A name or glob: 1 to 256 characters.","/prune_images":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","/default_image":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","/projects":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true`, and then only the keys the file names. op deletes only projects it created, and only empty ones (what is in them may be deleted in the same run).","/projects/*/name":"The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.","/projects/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/projects/*/config":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","/projects/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/projects/*/adopt":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","/profiles":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true`, and then only the keys and devices the file names. op deletes only profiles it created, and never one a container that stays still uses.","/profiles/*/name":"The profile's name, as containers name it in `profiles`.","/profiles/*/project":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","/profiles/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/profiles/*/config":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","/profiles/*/devices":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","/profiles/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/profiles/*/adopt":"Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.","/images":"Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","/images/*/ensure":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","/images/*/alias":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","/images/*/metadata":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","/images/*/rootfs":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","/containers":"The containers op manages.","/containers/*/id":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","/containers/*/name":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","/containers/*/ensure":"`absent` deletes the container. Default `present`.","/containers/*/adopt":"Let op take over a container that exists and that op did not create (it lacks `user.op.managed=true`): op tags it as its own and makes it match this entry in one step (config, devices, state), or, with `ensure: absent`, deletes it. Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's container is never changed. A container with a local device of a type op does not model (only `nic` and `disk`) cannot be adopted. Default false.","/containers/*/image":"Image to create it from. Changing it replaces the container.","/containers/*/running":"Whether it runs. Default true.","/containers/*/veth":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","/containers/*/bridge":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","/containers/*/network_type":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","/containers/*/limits/cpu":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","/containers/*/limits/memory":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","/containers/*/config":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","/containers/*/profiles":"Incus profiles, in order. Default [\"default\"].","/containers/*/mounts":"Host directories mounted into the container.","/containers/*/mounts/*/source":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","/containers/*/mounts/*/path":"Where it appears in the container.","/containers/*/mounts/*/preserve":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","/containers/*/mounts/*/readonly":"Mount read-only.","/containers/*/mounts/*/allow_host_path":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","/containers/*/mounts/*/shift":"Mount with Incus's `shift` (an idmapped mount): a file the unprivileged container writes as its uid N is owned by uid N on the host, and host files show with their own owners inside, instead of as `nobody` (65534). Needs a kernel and filesystem with idmapped mounts. Default false.","/containers/*/mounts/*/uid":"The owner (a host uid) op gives the host directory when it creates or changes the container, so a user inside can write to it: with `shift`, the same uid inside; without, the container's uid plus its idmap base (Incus's default for unprivileged containers: 1000000). Not changed when left out.","/containers/*/mounts/*/gid":"The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out.","/containers/*/project":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","/containers/*/description":"The instance's description (`incus list -c d`). Left as it is when not given.","/containers/*/ephemeral":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","/containers/*/boot":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","/containers/*/boot/autostart":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","/containers/*/boot/priority":"`boot.autostart.priority`: containers with a higher value start first.","/containers/*/boot/stop_priority":"`boot.stop.priority`: containers with a higher value stop first.","/containers/*/snapshots":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","/containers/*/snapshots/schedule":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","/containers/*/snapshots/expiry":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","/containers/*/snapshots/pattern":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","/containers/*/snapshots/keep":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","/containers/*/snapshots/keep/*/name":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","/containers/*/snapshots/keep/*/stateful":"Also save the running processes' state (needs CRIU on the host). Default false.","/containers/*/snapshots/prune":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","/containers/*/restart":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","/containers/*/network":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","/containers/*/nics":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","/containers/*/nics/*/name":"The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.","/containers/*/nics/*/type":"`bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.","/containers/*/nics/*/bridge":"`bridged` only: the Linux or Open vSwitch bridge.","/containers/*/nics/*/parent":"`macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.","/containers/*/nics/*/network":"`network` only: an Incus managed network (declared under `networks` or existing).","/containers/*/nics/*/host_name":"`bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.","/containers/*/nics/*/vlan":"VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.","/containers/*/nics/*/mtu":"The interface's MTU.","/containers/*/nics/*/hwaddr":"Its MAC address (`00:16:3e:12:34:56`), unicast.","/containers/*/nics/*/ipv4":"A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.","/containers/*/nics/*/ipv6":"A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).","/containers/*/volumes":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","/containers/*/volumes/*/volume":"The custom volume's name (declared under `volumes` or existing).","/containers/*/volumes/*/pool":"Its pool. Default `default`.","/containers/*/volumes/*/path":"Where it appears in the container (a filesystem volume).","/containers/*/volumes/*/readonly":"Attach read-only.","/containers/*/stop_timeout":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","/containers/*/cloud_init":"cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.","/containers/*/cloud_init/user":"The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).","/containers/*/cloud_init/ssh_authorized_keys":"Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.","/containers/*/cloud_init/packages":"Packages cloud-init installs at first boot (needs the container to reach a package mirror).","/containers/*/cloud_init/user_data":"The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config.","/containers/*/cloud_init/network_config":"cloud-init network configuration (version 1 or 2): a string as written, or an object.","/containers/*/cloud_init/recreate_on_change":"When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.","/containers/*/wait":"After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.","/containers/*/wait/timeout":"Seconds for all the steps together. Default 180.","/containers/*/groups":"Ansible groups of the container in `op inventory` (none: `ungrouped`).","/containers/*/ansible_vars":"Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).","/containers/*/properties":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","/containers/*/properties/memory":"A size in MiB: a number or a numeric string.","/containers/*/properties/swap":"A size in MiB: a number or a numeric string.","/containers/*/properties/hostname":"The container's hostname (a DNS label or name).","/containers/*/properties/template":"The image (alias).","/containers/*/properties/onboot":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/protection":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/unprivileged":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/nameserver":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","/containers/*/properties/searchdomain":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","/networks":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","/networks/*/name":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","/networks/*/project":"The Incus project it is in. Default `default`.","/networks/*/type":"The network type. Only `bridge` for now (the default).","/networks/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/networks/*/ipv4_address":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","/networks/*/ipv4_nat":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","/networks/*/ipv4_dhcp":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","/networks/*/ipv6_address":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","/networks/*/dns_domain":"`dns.domain`: the DNS domain of the network's instances.","/networks/*/config":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","/networks/*/ensure":"`absent` deletes the network, if op created it and no container that stays uses it. Default `present`.","/networks/*/adopt":"Let op change a network that exists and that op did not create (it is never deleted). Default false.","/volumes":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","/volumes/*/pool":"The storage pool it is in (must exist: `incus storage list`).","/volumes/*/name":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","/volumes/*/project":"The Incus project it is in. Default `default`.","/volumes/*/size":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","/volumes/*/content_type":"`filesystem` (default) or `block`. Fixed when the volume is created.","/volumes/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/volumes/*/config":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","/volumes/*/ensure":"`absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.","/volumes/*/adopt":"Let op change a volume that exists and that op did not create (it is never deleted). Default false."},"network.schema.json":{"/prune":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","/ignore":"Links and OVS bridges and ports op never reads into a plan or touches, by name or glob (`docker0`, `veth*`): managed by another tool (NetworkManager, Docker, Incus's own bridges). They are hidden from the live state before anything is planned, so not even `prune` or `exclusive_ports` sees them, and routes on them are left alone. A glob that matches a link this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","/ignore/*":"A link name or glob: 1 to 256 characters, without `/` (link names have none, so such a glob would match nothing).","/interfaces/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/type":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","/interfaces/*/ensure":"absent: op deletes the link (never an ethernet NIC).","/interfaces/*/adopt":"Let op take over a link that exists and that op did not create (its ifalias lacks op's marker `op:network`; an OVS bridge or internal port, op's `external_ids`): op marks it as its own and makes it match this entry in one step (or, with `ensure: absent`, deletes it). Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's link is never changed. Not needed for an ethernet NIC, which op only tunes and never owns. Default false.","/interfaces/*/state":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","/interfaces/*/mac":"A unicast MAC address, e.g. 02:00:00:00:00:01.","/interfaces/*/alias":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","/interfaces/*/ipv4/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/address":"op-dbus spelling of addresses.","/interfaces/*/ipv4/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/enabled":"op-dbus: false means no addresses.","/interfaces/*/ipv4/dhcp":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","/interfaces/*/ipv4/gateway":"op-dbus: a default route via this address.","/interfaces/*/ipv4/dns":"op-dbus: ignored (op does not manage resolvers).","/interfaces/*/ipv6/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv6/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/bridge":"linux-bridge only: the links enrolled in it.","/interfaces/*/bridge/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/ovs":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","/interfaces/*/ovs/ports/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth":"veth only: the peer's name and, optionally, the network namespace it is put in.","/interfaces/*/veth/peer":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth/netns":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","/interfaces/*/macvlan":"macvlan only: the link it sits on and its mode.","/interfaces/*/macvlan/base":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/exclusive_ports":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","/interfaces/*/ports":"op-dbus: the bridge's ports (names).","/interfaces/*/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/controller":"op-dbus: the bridge this link is a port of.","/interfaces/*/properties":"op-dbus: free property bag; op reads mtu from it.","/interfaces/*/property_schema":"op-dbus: ignored.","/routes/*/to":"A CIDR or \"default\".","/routes/*/dev":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote)."},"nftables.schema.json":{"/tables":"The tables op owns, each identified by family and name (`inet/op_demo`).","/tables/*":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","/tables/*/family":"The nft address family.","/tables/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/ensure":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","/tables/*/adopt":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","/tables/*/chains":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","/tables/*/chains/*":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","/tables/*/chains/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/chains/*/type":"Base chain type.","/tables/*/chains/*/hook":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","/tables/*/chains/*/priority":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","/tables/*/chains/*/policy":"What happens to packets no rule decided on (default `accept`).","/tables/*/chains/*/device":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","/tables/*/chains/*/comment":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","/tables/*/chains/*/rules":"The chain's rules, in order (order matters: a reorder is a change).","/tables/*/chains/*/rules/*":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","/tables/*/sets":"Named sets, referenced from rules as `@name`.","/tables/*/sets/*":"A named set.","/tables/*/sets/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/sets/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/sets/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/sets/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/sets/*/size":"Maximum number of elements.","/tables/*/sets/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/sets/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/sets/*/elements":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","/tables/*/sets/*/elements/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/tables/*/maps":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","/tables/*/maps/*":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","/tables/*/maps/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/maps/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/maps/*/map":"The value type: `verdict`, or a data type such as `ipv4_addr`.","/tables/*/maps/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/maps/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/maps/*/size":"Maximum number of elements.","/tables/*/maps/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/maps/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/maps/*/elements":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","/tables/*/maps/*/elements/*/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/ignore":"Tables op never reads into a plan or touches: a name or glob without a `/` is matched against the table's name (`docker*`), one with a `/` against `family/name` (`inet/incus`). Tables the file does not list are never touched anyway; this also hides them from the plan, and a glob that matches a table this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","/ignore/*":"A name or glob: 1 to 256 characters."},"state.schema.json":{"/$schema":"The schema an editor checks the file with (e.g. the path of `op schema`'s output); op accepts any text here and ignores it.","/version":"Format version; op reads version 1.","/plugins":"One section per plugin, keyed by plugin name."},"sysctl.schema.json":{"/settings":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","/settings/*":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply."}};

@@ -118,7 +118,7 @@ export interface PendingIntent {
   seq: number;
   run: string;
   plugin: string;
-  action: "create" | "modify" | "delete";
+  action: "create" | "modify" | "adopt" | "delete";
   target: string;
   status: "intent" | "unknown";
   error?: string;

@@ -60,7 +60,7 @@ export interface RecordInput {
   run: string;
   /** "nftables", "lxc", ... */
   plugin: string;
-  action: "create" | "modify" | "delete";
+  action: "create" | "modify" | "adopt" | "delete";
   /** Resource id, e.g. "inet/op_demo". */
   target: string;
   /** JSON-able: FieldChange[] or the created object. */
