@@ -1,8 +1,7 @@
 /** How `op watch` reads an engine report: what it corrected, what failed, what it left. */
 import { describe, expect, it } from "vitest";
 import type { StepOutcome } from "../engine/dag.js";
-import type { RunReport } from "../engine/run.js";
-import { createAction, modifyAction } from "../engine/testing.js";
+import { createAction, modifyAction, runReport } from "../engine/testing.js";
 import { OpError } from "../errors.js";
 import { loadSettings } from "../host/settings.js";
 import type { Action } from "../plugin.js";
@@ -10,18 +9,7 @@ import { createRegistry } from "../registry.js";
 import { buildProgram } from "./program.js";
 import { DriftMemory, exitOf, resultOf } from "./watch.js";
 
-const report = (overrides: Partial<RunReport>): RunReport => ({
-  mode: "apply",
-  file: "s.json",
-  actions: [],
-  excluded: [],
-  summary: { create: 0, modify: 0, delete: 0 },
-  settlements: [],
-  outcomes: [],
-  converged: true,
-  interrupted: false,
-  ...overrides,
-});
+const report = runReport;
 
 const outcome = (action: Action, status: StepOutcome["status"]) => ({
   action,

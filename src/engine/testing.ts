@@ -5,6 +5,7 @@
  * plugin whose diff is fixed, and a checked file of empty sections.
  */
 import type { Action, Plugin, ResourceRef } from "../plugin.js";
+import type { RunReport } from "./run.js";
 
 const resource = "thing";
 
@@ -78,4 +79,18 @@ export const emptySections = (...names: string[]) => ({
   version: 1,
   sections: new Map(names.map((n) => [n, {}])),
   paths: new Map(names.map((n) => [n, `/plugins/${n}`])),
+});
+
+/** A run's report with nothing planned or done, and `overrides` on top. */
+export const runReport = (overrides: Partial<RunReport>): RunReport => ({
+  mode: "apply",
+  file: "s.json",
+  actions: [],
+  excluded: [],
+  summary: { create: 0, modify: 0, delete: 0 },
+  settlements: [],
+  outcomes: [],
+  converged: true,
+  interrupted: false,
+  ...overrides,
 });

@@ -1,24 +1,14 @@
 /** A run's report as the status document takes it: what differs after it, and why it failed. */
 import { describe, expect, it } from "vitest";
 import type { RunReport } from "../engine/run.js";
-import { createAction, modifyAction } from "../engine/testing.js";
+import { createAction, modifyAction, runReport } from "../engine/testing.js";
 import { OpError } from "../errors.js";
 import { runSummary } from "./summary.js";
 
 const now = new Date("2026-12-01T10:00:02.500Z");
 const started = Date.parse("2026-12-01T10:00:00.000Z");
-const report = (overrides: Partial<RunReport>): RunReport => ({
-  mode: "check",
-  file: "s.json",
-  actions: [],
-  excluded: [],
-  summary: { create: 0, modify: 0, delete: 0 },
-  settlements: [],
-  outcomes: [],
-  converged: true,
-  interrupted: false,
-  ...overrides,
-});
+const report = (overrides: Partial<RunReport>): RunReport =>
+  runReport({ mode: "check", ...overrides });
 
 describe("runSummary", () => {
   it("takes a check's plan as the drift, per plugin, and its ledger run", () => {
