@@ -189,7 +189,9 @@ describe("acquireLock, around the flock", () => {
   });
 
   it("names no pid when the holder has written none (held by another tool's flock here)", async () => {
-    const holder = spawn("flock", ["-n", lockPath, "sleep", "30"], { stdio: "ignore" });
+    // Without -n: if a probe below takes the lock before flock has started (a loaded machine),
+    // flock waits for it instead of giving up.
+    const holder = spawn("flock", [lockPath, "sleep", "30"], { stdio: "ignore" });
     children.push(holder);
     // flock runs sleep once it holds the lock.
     await expect.poll(() => refusal().then((e) => e.code), { timeout: 5000 }).toBe("locked");
