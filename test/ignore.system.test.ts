@@ -14,20 +14,12 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliSandbox, createCliSandbox } from "./support/cli.js";
+import { allBut } from "./support/ignore.js";
 import { testImage } from "./support/lxc.js";
 
 const tag = randomBytes(3).toString("hex");
 let sandbox: CliSandbox;
 let netns: string;
-
-/** Globs for every name that does not start with `prefix` (shorter names included). */
-function allBut(prefix: string): string[] {
-  const chars = [...prefix];
-  return chars.flatMap((char, k) => {
-    const head = chars.slice(0, k).join("");
-    return [...(k === 0 ? [] : [head]), `${head}[!${char}]*`];
-  });
-}
 
 const sh = (program: string, args: string[]) =>
   execFileSync(program, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });

@@ -12,6 +12,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type CliFinished, type CliSandbox, createCliSandbox } from "./support/cli.js";
+import { allBut } from "./support/ignore.js";
 import {
   createOvsBridge,
   incus,
@@ -325,6 +326,24 @@ describe("op watch in a network namespace", () => {
     await until("the table is back", tableThere);
     await w.waitFor("corrected", { plugin: "nftables", id: `inet/${table}` }, 2);
     expect(correctedBy(w.events, "nftables", `inet/${table}`)).toEqual(["start", "hint"]);
+    expect((await w.stop()).status).toBe(0);
+  });
+
+  it("prunes what the file dropped but leaves what its ignore list matches", async () => {
+    // op makes three veth pairs; the file then keeps one, ignores one and drops the third.
+    const veth = (name: string) => ({ name, type: "veth", veth: { peer: `${name}p` } });
+    const plugins = (interfaces: unknown[], extra: Record<string, unknown> = {}) =>
+      JSON.stringify({ version: 1, plugins: { network: { interfaces, ...extra } } });
+    const file = join(sandbox.dir, "pruned.json");
+    writeFileSync(file, plugins([veth("opwv0"), veth("opwkeep0"), veth("opwgone0")]));
+    const made = sandbox.op(["apply", file], { netns: netns.name });
+    expect(made.status, made.stderr).toBe(0);
+    // Prune sees Open vSwitch's bridges host-wide: everything outside this test's names is ignored.
+    const ignore = [...allBut("opw"), "opwkeep*"];
+    writeFileSync(file, plugins([veth("opwv0")], { prune: true, ignore }));
+    const w = await start(file);
+    expect(linkInfoIn(netns, "opwgone0")).toBe(false);
+    expect([linkInfoIn(netns, "opwkeep0"), linkInfoIn(netns, "opwv0")]).toEqual([true, true]);
     expect((await w.stop()).status).toBe(0);
   });
 
