@@ -23,9 +23,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadSettings } from "../src/host/settings.js";
 import { type Figure, isolatedEnv, medianMs, runOrThrow } from "./measure.js";
-import { opBinary } from "./startup.js";
+import { opBinary, repoRoot } from "./startup.js";
 
 const trials = 20;
+const nodeBinary = join(repoRoot, "node_modules", "node", "bin", "node");
 /** A pause between trials longer than the watch's own-change window and debounce. */
 const settleMs = 2500;
 const incusSocket = loadSettings(process.env).incus.socket;
@@ -203,6 +204,8 @@ export async function benchWatch(): Promise<Figure[]> {
       spawn("ip", ["-o", "monitor", "link", "address", "route"], { stdio: "ignore" }),
       spawn("nft", ["monitor"], { stdio: "ignore" }),
     ];
+    // What any Node program costs before its own code: the runtime op ships, idle.
+    const idleNode = spawn(nodeBinary, ["-e", "setInterval(() => {}, 60000)"], { stdio: "ignore" });
     try {
       await sleep(settleMs);
       const watchPid = watch.pid as number;
@@ -229,9 +232,17 @@ export async function benchWatch(): Promise<Figure[]> {
           floorLabel: "bare ip monitor + nft monitor",
           target: { absolute: 80 },
         },
+        {
+          name: "op watch idle: resident memory of op's own process",
+          value: rssMb([watchPid]),
+          unit: "MB",
+          floor: rssMb([idleNode.pid as number]),
+          floorLabel: "the same Node runtime running an empty timer",
+          target: {},
+        },
       );
     } finally {
-      for (const child of monitors) child.kill();
+      for (const child of [...monitors, idleNode]) child.kill();
     }
     return figures;
   } finally {
