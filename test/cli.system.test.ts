@@ -195,6 +195,17 @@ describe("op without a host", () => {
     expect(result.stderr).toMatch(/broken\.json:3:15: malformed JSON/);
   });
 
+  it("writes all of an output larger than a pipe holds to a reader that comes late", () => {
+    // op schema is ~80 KB; a pipe holds 64 KiB: the rest waits for the reader, not for nothing.
+    const late = spawnSync("sh", ["-c", `"${opBinary}" schema | (sleep 1; cat)`], {
+      encoding: "utf8",
+      maxBuffer: 1 << 24,
+    });
+    expect(late.status, late.stderr).toBe(0);
+    expect(late.stdout.length).toBeGreaterThan(65_536);
+    expect(JSON.parse(late.stdout).title).toBe("StateFile");
+  });
+
   it("treats a bad command line as a usage error (64)", () => {
     expect(op(["apply"]).status).toBe(64);
     expect(op(["frobnicate"]).status).toBe(64);

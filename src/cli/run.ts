@@ -65,12 +65,19 @@ export function prepareCli(
 }
 
 /**
- * Ends the process with `code` once a command is done. process.exit, not a natural end: writes
- * to stdout and stderr are synchronous on Linux (files, pipes and terminals alike), every
- * command awaits its own work (ledger closed, lock released), and tearing down the heap of a
- * finished run is wasted work at every start. 'exit' listeners still run.
+ * Ends the process with `code` once a command is done and its output is written. process.exit,
+ * not a natural end: every command awaits its own work (ledger closed, lock released), and
+ * tearing down the heap of a finished run is wasted work at every start. A pipe takes only
+ * what fits in it (64 KiB) and Node queues the rest, so an exit before it drains cuts the
+ * output (`op schema | wc -c` gave 65,536 of 84,425 bytes): exit once both streams are empty.
+ * 'exit' listeners still run.
  */
-export function exitWith(code: number): never {
+export function exitWith(code: number): void {
   trace("exit");
-  process.exit(code);
+  const streams = [process.stdout, process.stderr];
+  const exitIfWritten = () => {
+    if (streams.every((stream) => stream.writableLength === 0)) process.exit(code);
+  };
+  for (const stream of streams) stream.on("drain", exitIfWritten);
+  exitIfWritten();
 }
