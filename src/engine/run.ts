@@ -317,14 +317,18 @@ async function planScoped(
   started: StartedQueries,
 ): Promise<{ planned: PlannedRun; excluded: ExcludedAction[] }> {
   const { document, plugins } = await deps.checkFile(request.parsed, request.file);
-  const scope = request.plugins === undefined ? undefined : new Set(request.plugins);
-  const inScope = scope === undefined ? plugins : plugins.filter((p) => scope.has(p.name));
+  const inScope = plugins.filter((p) => inRequest(request, p.name));
   const planned = await planState(document, inScope, ctx, started);
   return excludeFromPlan(
     planned,
     request.exclude ?? [],
     inScope.map((p) => p.name),
   );
+}
+
+/** Whether the run reads and plans `plugin`: every plugin, unless the request names some. */
+function inRequest(request: RunRequest, plugin: string): boolean {
+  return request.plugins === undefined || request.plugins.includes(plugin);
 }
 
 function actionsOf(planned: PlannedRun): Action[] {
@@ -343,11 +347,10 @@ async function startQueries(
 ): Promise<StartedQueries> {
   const sections = (request.parsed as { plugins?: unknown } | null)?.plugins;
   if (typeof sections !== "object" || sections === null) return new Map();
-  const scope = request.plugins === undefined ? undefined : new Set(request.plugins);
   const names = new Set(
     Object.keys(sections).flatMap((key) => {
       const name = registry.named(key)?.name;
-      return name === undefined || (scope !== undefined && !scope.has(name)) ? [] : [name];
+      return name === undefined || !inRequest(request, name) ? [] : [name];
     }),
   );
   // Loaded first, then queried in one go: each query starts its processes before this returns.
