@@ -18,6 +18,8 @@ const netns = `opad-${tag}`;
 const bridge = "opadbr0";
 const table = `opad_${tag}`;
 const container = `opad-${tag}`;
+/** An Incus managed network makes a host bridge: 15 characters at most. */
+const incusNetwork = `opadn${tag}`;
 /** Open vSwitch has one database per host: the bridge is the host's, under the test's prefix. */
 const ovsBridge = `opado${tag}`;
 const ovsPort = `opadp${tag}`;
@@ -55,10 +57,15 @@ beforeAll(() => {
 afterAll(() => {
   execFileSync("ip", ["netns", "delete", netns]);
   vsctl("--if-exists", "del-br", ovsBridge);
-  try {
-    sh("incus", ["delete", "--force", container]);
-  } catch {
-    // Never launched (an earlier failure) or already gone.
+  for (const args of [
+    ["delete", "--force", container],
+    ["network", "delete", incusNetwork],
+  ]) {
+    try {
+      sh("incus", args);
+    } catch {
+      // Never made (an earlier failure) or already gone.
+    }
   }
   sandbox?.cleanup();
 });
@@ -195,5 +202,57 @@ describe("adopting a hand-launched container", () => {
     const later = sandbox.op(["plan", file]);
     expect(later.status, later.stderr).toBe(0);
     expect(later.stdout).toBe("No changes: the host matches the file.\n");
+  });
+});
+
+describe("adopting a hand-made Incus network", () => {
+  it("is refused without adopt; with --adopt only the file's key changes and it stays theirs; delete needs adopt too", () => {
+    sh("incus", [
+      "network",
+      "create",
+      incusNetwork,
+      "ipv4.address=198.18.231.1/24",
+      "ipv4.nat=false",
+      "ipv6.address=none",
+    ]);
+    const entry = { name: incusNetwork, ipv4_address: "198.18.231.1/24", ipv4_dhcp: false };
+    const file = stateFile("incus-net.json", { lxc: { networks: [entry] } });
+    expectRefused(
+      sandbox.op(["apply", file]),
+      "/plugins/lxc/networks/0",
+      `lxc network ${incusNetwork}`,
+    );
+    expect(sh("incus", ["network", "get", incusNetwork, "ipv4.dhcp"]).trim()).toBe("");
+
+    const adopted = sandbox.op(["apply", file, "--adopt"]);
+    expect(adopted.status, adopted.stderr).toBe(0);
+    expect(adopted.stdout).toContain(`~ adopt lxc network ${incusNetwork}`);
+    expect(sh("incus", ["network", "get", incusNetwork, "ipv4.dhcp"]).trim()).toBe("false");
+    // Someone else's still: op set the file's key and no ownership tag.
+    expect(sh("incus", ["network", "get", incusNetwork, "user.op.managed"]).trim()).toBe("");
+    expect(sh("incus", ["network", "get", incusNetwork, "ipv4.nat"]).trim()).toBe("false");
+    const records = sandbox
+      .op(["ledger", "log", "--json"])
+      .stdout.trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { action?: string; target?: string });
+    expect(records.filter((r) => r.target === incusNetwork).map((r) => r.action)).toContain(
+      "adopt",
+    );
+    const later = sandbox.op(["plan", file]);
+    expect(later.stdout).toBe("No changes: the host matches the file.\n");
+
+    const gone = { lxc: { networks: [{ name: incusNetwork, ensure: "absent" }] } };
+    const refused = sandbox.op(["apply", stateFile("incus-net-gone.json", gone)]);
+    expect(refused.status, refused.stderr).toBe(1);
+    expect(refused.stderr).toContain(
+      `/plugins/lxc/networks/0: lxc network ${incusNetwork} exists and op did not create it, so op will not delete it unless it is adopted`,
+    );
+    const adoptGone = {
+      lxc: { networks: [{ name: incusNetwork, ensure: "absent", adopt: true }] },
+    };
+    const deleted = sandbox.op(["apply", stateFile("incus-net-adopt-gone.json", adoptGone)]);
+    expect(deleted.status, deleted.stderr).toBe(0);
+    expect(sh("incus", ["network", "list", "-f", "csv", "-c", "n"])).not.toContain(incusNetwork);
   });
 });

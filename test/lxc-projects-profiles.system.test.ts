@@ -149,7 +149,7 @@ describe("projects and profiles", () => {
     expect(await getObject(`/1.0/projects/${project}`)).toBeUndefined();
   });
 
-  it("changes a profile op did not create only with adopt: true, and never deletes it", async () => {
+  it("changes or deletes a profile op did not create only by adoption, and never tags it", async () => {
     const profile = profileName();
     sh("incus", ["profile", "create", profile]);
     sh("incus", ["profile", "set", profile, "environment.KEEP", "yes"]);
@@ -157,7 +157,7 @@ describe("projects and profiles", () => {
 
     const error = await refusal({ profiles: [declared] });
     expect(error.details).toEqual([
-      `/plugins/lxc/profiles/0: profile "${profile}" exists and is not op's; set adopt: true`,
+      `/plugins/lxc/profiles/0: lxc profile ${profile} exists and op did not create it, so op will not take it over unless it is adopted`,
     ]);
 
     const adopted = await reconcile({ profiles: [{ ...declared, adopt: true }] });
@@ -172,9 +172,15 @@ describe("projects and profiles", () => {
 
     const noDelete = await refusal({ profiles: [{ name: profile, ensure: "absent" }] });
     expect(noDelete.details).toEqual([
-      `/plugins/lxc/profiles/0/ensure: profile "${profile}" is not op's: op deletes only profiles it created`,
+      `/plugins/lxc/profiles/0: lxc profile ${profile} exists and op did not create it, so op will not delete it unless it is adopted`,
     ]);
     expect(await getObject(`/1.0/profiles/${profile}`)).toBeDefined();
+    const deleted = await reconcile({
+      profiles: [{ name: profile, ensure: "absent", adopt: true }],
+    });
+    expect(deleted.errors).toEqual(new Map());
+    expect(words(deleted.actions)).toEqual([`delete profile ${profile}`]);
+    expect(await getObject(`/1.0/profiles/${profile}`)).toBeUndefined();
   });
 
   it("creates a profile before the container using it, refuses deleting it while the container stays, and deletes it after the container", async () => {

@@ -3,10 +3,11 @@
  * or delete), one per image alias. A change of image is a delete + create of the container;
  * containers neither in the file nor tagged as op's are never looked at.
  */
-import type { Adoption, FieldChange, ResourceRef } from "../../src/plugin.js";
+import type { FieldChange, ResourceRef } from "../../src/plugin.js";
 import { linkRef, ovsDatabaseRef } from "../network/refs.js";
 import { heldReason, restartChanges, restartPath } from "./containers/restart.js";
 import { snapshotChanges } from "./containers/snapshots.js";
+import { adoptionOf } from "./holding.js";
 import { diffImageDeletes } from "./images/diff.js";
 import { diffNetworks } from "./networks/diff.js";
 import { describeDrift, driftDevice, linkDrift } from "./nics/drift.js";
@@ -43,14 +44,6 @@ import { diffVolumes } from "./volumes/diff.js";
 
 /** The changes that only put op's tags on a container. */
 const tagPaths: ReadonlySet<string> = new Set(Object.values(tags).map((key) => `config.${key}`));
-
-/** A container op did not create is the file's only by adoption (src/plugin.ts Adoption). */
-function adoptionOf(
-  entry: { path: string; adopt?: true },
-  current: LiveContainer,
-): { adopt?: Adoption } {
-  return current.managed ? {} : { adopt: { path: entry.path, allowed: entry.adopt === true } };
-}
 
 export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
   const actions: LxcAction[] = [];

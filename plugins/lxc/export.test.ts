@@ -210,16 +210,15 @@ describe("lxc export round trip", () => {
     expect(diffLxc(await prepareLxc(section as LxcSection, live, ctx), live)).toEqual([]);
     const all = exportLxc(live, { all: true });
     expect(all.notes).toEqual([
-      'project default: op did not create it; written with "adopt": true (remove the entry to leave it alone)',
-      'profile default: op did not create it; written with "adopt": true (remove the entry to leave it alone)',
+      'project default: op did not create it; op changes it (only the keys its entry gives) once the entry says "adopt": true',
+      'profile default: op did not create it; op changes it (only the keys its entry gives) once the entry says "adopt": true',
     ]);
-    const adopted = all.section as LxcSection;
-    expect(validate_lxc(adopted), JSON.stringify(validate_lxc.errors)).toBe(true);
-    expect(adopted.projects?.[0]).toEqual({
+    const theirs = all.section as LxcSection;
+    expect(validate_lxc(theirs), JSON.stringify(validate_lxc.errors)).toBe(true);
+    expect(theirs.projects?.[0]).toEqual({
       name: "default",
       config: { "features.images": "true" },
-      adopt: true,
     });
-    expect(diffLxc(await prepareLxc(adopted, live, ctx), live)).toEqual([]);
+    expect(diffLxc(await prepareLxc(theirs, live, ctx), live)).toEqual([]);
   });
 });

@@ -83,9 +83,8 @@ function projectOf(object: { project: string }): { project?: string } {
 /**
  * A project, profile, network or volume: its description and its config as raw keys (Incus's
  * `volatile.*` are already out; op's tags are op's to write). One op did not create (only with
- * --all) is written with `adopt: true`, which the file needs to name it at all: op then
- * changes only the keys the file gives and never deletes it. A note says so, since removing
- * the entry is how to leave it alone.
+ * --all) is written as it is, without `adopt`: applied back it plans nothing, and op changes
+ * it only once the entry adopts it (holding.ts). A note says so.
  */
 function exportObject<Fields extends object>(
   kind: string,
@@ -101,7 +100,7 @@ function exportObject<Fields extends object>(
     .join("/");
   if (!object.managed) {
     notes.push(
-      `${kind} ${name}: op did not create it; written with "adopt": true (remove the entry to leave it alone)`,
+      `${kind} ${name}: op did not create it; op changes it (only the keys its entry gives) once the entry says "adopt": true`,
     );
   }
   // Incus's own default project has only config op may change (projects/check.ts).
@@ -110,7 +109,6 @@ function exportObject<Fields extends object>(
     ...fields,
     ...(described ? { description: object.description } : {}),
     ...(Object.keys(config).length === 0 ? {} : { config }),
-    ...(object.managed ? {} : { adopt: true as const }),
   };
 }
 
@@ -123,7 +121,10 @@ function exportContainer(container: LiveContainer, notes: string[]): LxcContaine
   const spec: LxcContainerSpec = { ...idOf(container) };
   if (container.image !== undefined) spec.image = container.image;
   else note("op did not create it, so the image it came from is not known; no image given");
-  if (!container.managed) note("op did not create it: applying the file tags it as op's");
+  if (!container.managed)
+    note(
+      'op did not create it; op takes it over (tags it as its own) once its entry says "adopt": true',
+    );
   if (container.project !== defaultProject) spec.project = container.project;
   spec.running = container.status === "running";
   if (!["running", "stopped"].includes(container.status))

@@ -4,28 +4,31 @@
  * written. The host's side, listings and `used_by`, is plugins/lxc/objects.ts.
  *
  * An object op created carries `user.op.managed=true` and is `owned`. One op did not create is
- * changed only when the file says `adopt: true`: then it is `adopted`, and op compares and
- * writes only the keys (and devices) the file names.
+ * `adopted`: op compares and writes only the keys (and devices) the file names and never tags
+ * it, and each change to it (or its delete) is an adoption the engine lets through only when
+ * the entry says `adopt: true` or the run has `--adopt` (src/plugin.ts Adoption).
  */
-import type { FieldChange, ResourceRef } from "../../src/plugin.js";
+import type { Adoption, FieldChange, ResourceRef } from "../../src/plugin.js";
 import { change, deviceWords, sameDevice, unionKeys } from "./diff.js";
 import type { ProblemSink } from "./objects.js";
 import { type Devices, type LxcAction, type LxcKinds, plugin, tags } from "./types.js";
 
 export type Holding = "owned" | "adopted";
 
+/** How op holds an object the file declares: owned once op creates it, adopted if it exists and is not op's. */
+export function holdingOf(live: { managed: boolean } | undefined): Holding {
+  return live === undefined || live.managed ? "owned" : "adopted";
+}
+
 /**
- * How op holds an object the file declares, or the problem: one that exists, is not op's and
- * is not adopted is left alone, and the file is refused.
+ * The adoption an action on a live object op did not create carries (none for op's own): the
+ * entry's JSON path and whether it says `adopt: true`.
  */
-export function holdingOf(
-  what: string,
-  live: { managed: boolean } | undefined,
-  adopt: boolean,
-): Holding | { problem: string } {
-  if (live === undefined || live.managed) return "owned";
-  if (adopt) return "adopted";
-  return { problem: `${what} exists and is not op's; set adopt: true` };
+export function adoptionOf(
+  entry: { path: string; adopt?: boolean | undefined },
+  live: { managed: boolean },
+): { adopt?: Adoption } {
+  return live.managed ? {} : { adopt: { path: entry.path, allowed: entry.adopt === true } };
 }
 
 /** Config values as the file may write them (numbers, booleans) turned into Incus's strings. */
@@ -72,8 +75,9 @@ export function declaredFirst(
 }
 
 /**
- * An entry's config (configOf) with op's ownership tag added unless the entry adopts an
- * object op did not create; the file itself may not set op's tags.
+ * An entry's config (configOf) with op's ownership tag added, for when op creates the object
+ * (the diff leaves the tag out of a change to one op did not create); the file itself may not
+ * set op's tags.
  */
 export function ownedConfig(
   spec: { config?: Record<string, unknown>; adopt?: boolean },
@@ -90,9 +94,8 @@ export function ownedConfig(
     }
   }
   const { config, paths } = configOf(spec.config, path, typed, problems);
-  const adopt = spec.adopt ?? false;
-  if (!adopt) config[tags.managed] = "true";
-  return { config, paths, adopt };
+  config[tags.managed] = "true";
+  return { config, paths, adopt: spec.adopt ?? false };
 }
 
 /**
@@ -192,7 +195,10 @@ export function written<T>(
 /** The kinds this module serves. */
 export type ObjectKind = "network" | "volume" | "profile" | "project";
 
-/** The modify of an object whose compared fields differ, its reason in `words`; none when none do. */
+/**
+ * The modify of an object whose compared fields differ, its reason in `words`; none when none
+ * do. `adoption`: adoptionOf the entry, for an object op did not create.
+ */
 export function modifyOf<R extends ObjectKind>(
   resource: R,
   id: string,
@@ -200,33 +206,55 @@ export function modifyOf<R extends ObjectKind>(
   after: LxcKinds[R]["modify"]["after"],
   changes: FieldChange[],
   words: (change: FieldChange) => string,
+  adoption: { adopt?: Adoption } = {},
 ): LxcAction[] {
   if (changes.length === 0) return [];
   const reason = changes.map(words).join(", ");
-  return [{ kind: "modify", plugin, resource, id, before, after, changes, reason } as LxcAction];
+  return [
+    {
+      kind: "modify",
+      plugin,
+      resource,
+      id,
+      before,
+      after,
+      changes,
+      reason,
+      ...adoption,
+    } as LxcAction,
+  ];
 }
 
-/** The modify of a network or volume whose declared keys differ (Compared says why). */
+/**
+ * The modify of a network or volume whose declared keys differ (Compared says why). One op did
+ * not create keeps its owner: op's tag is not written to it.
+ */
 export function declaredModify<R extends "network" | "volume">(
   resource: R,
   id: string,
   before: LxcKinds[R]["modify"]["before"],
-  after: LxcKinds[R]["modify"]["after"],
+  desired: LxcKinds[R]["modify"]["after"],
 ): LxcAction[] {
+  const { [tags.managed]: _tag, ...theirs } = desired.config;
+  const after = before.managed ? desired : { ...desired, config: theirs };
   const changes = [
     ...configChanges(after.config, before.config, "declared"),
     ...descriptionChanges(after.description, before.description),
   ];
-  return modifyOf(resource, id, before, after, changes, changeWords);
+  return modifyOf(resource, id, before, after, changes, changeWords, adoptionOf(after, before));
 }
 
-/** The delete of an object; `needs`: the deletes of its users in the same run, done first. */
+/**
+ * The delete of an object; `needs`: the deletes of its users in the same run, done first;
+ * `adoption`: adoptionOf the entry, for an object op did not create.
+ */
 export function deleteOf<R extends ObjectKind>(
   resource: R,
   id: string,
   before: LxcKinds[R]["delete"],
   reason: string,
   needs: readonly ResourceRef[],
+  adoption: { adopt?: Adoption } = {},
 ): LxcAction {
   return {
     kind: "delete",
@@ -236,6 +264,7 @@ export function deleteOf<R extends ObjectKind>(
     before,
     reason,
     ...(needs.length > 0 ? { needs: [...needs] } : {}),
+    ...adoption,
   } as LxcAction;
 }
 

@@ -187,7 +187,7 @@ export async function prepareLxc(
     });
     containers.push(container);
   }
-  const projects = prepareProjects(section, live, base, problems);
+  const projects = prepareProjects(section, live, base);
   const profiles = prepareProfiles(section, live, projects, base, problems);
   checkContainerRefs(containers, live, projects, profiles, problems);
   const { networks, volumes } = prepareObjects(section, base, live, problems, {

@@ -101,14 +101,14 @@ export const bundledSchema = {
           "$ref": "#/definitions/lxc/definitions/imageRef"
         },
         "projects": {
-          "description": "Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true`, and then only the keys the file names. op deletes only projects it created, and only empty ones (what is in them may be deleted in the same run).",
+          "description": "Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys the file names. op deletes only empty projects (what is in them may be deleted in the same run), one it did not create only with `adopt: true`, and never `default`.",
           "type": "array",
           "items": {
             "$ref": "#/definitions/lxc/definitions/project"
           }
         },
         "profiles": {
-          "description": "Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true`, and then only the keys and devices the file names. op deletes only profiles it created, and never one a container that stays still uses.",
+          "description": "Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys and devices the file names. op never deletes a profile a container that stays still uses, one it did not create only with `adopt: true`, and never a `default` profile.",
           "type": "array",
           "items": {
             "$ref": "#/definitions/lxc/definitions/profile"
@@ -432,7 +432,7 @@ export const bundledSchema = {
               ]
             },
             "ensure": {
-              "description": "`absent` deletes the network, if op created it and no container that stays uses it. Default `present`.",
+              "description": "`absent` deletes the network once no container that stays uses it (one op did not create only with `adopt`). Default `present`.",
               "type": "string",
               "enum": [
                 "present",
@@ -440,7 +440,7 @@ export const bundledSchema = {
               ]
             },
             "adopt": {
-              "description": "Let op change a network that exists and that op did not create (it is never deleted). Default false.",
+              "description": "Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a network that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.",
               "type": "boolean"
             }
           }
@@ -499,7 +499,7 @@ export const bundledSchema = {
               ]
             },
             "ensure": {
-              "description": "`absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.",
+              "description": "`absent` deletes the volume (and its data) once no container that stays has it attached (one op did not create only with `adopt`). Default `present`.",
               "type": "string",
               "enum": [
                 "present",
@@ -507,7 +507,7 @@ export const bundledSchema = {
               ]
             },
             "adopt": {
-              "description": "Let op change a volume that exists and that op did not create (it is never deleted). Default false.",
+              "description": "Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a volume that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.",
               "type": "boolean"
             }
           }
@@ -1020,7 +1020,7 @@ export const bundledSchema = {
           ]
         },
         "adopt": {
-          "description": "Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.",
+          "description": "Let op change this object although op did not create it (only the keys, and devices, the file names; op does not tag it as its own) or, with `ensure: absent`, delete it. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.",
           "type": "boolean"
         },
         "project": {
@@ -1032,7 +1032,7 @@ export const bundledSchema = {
           ],
           "properties": {
             "name": {
-              "description": "The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.",
+              "description": "The project's name. `default` (Incus's own) is changed only by adoption, and never deleted.",
               "$ref": "#/definitions/lxc/definitions/objectName"
             },
             "description": {

@@ -9,7 +9,7 @@ export type Description = string;
  */
 export type Ensure = "present" | "absent";
 /**
- * Let op change this object although op did not create it: only the keys (and devices) the file names; op never deletes it. Default false.
+ * Let op change this object although op did not create it (only the keys, and devices, the file names; op does not tag it as its own) or, with `ensure: absent`, delete it. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.
  */
 export type Adopt = boolean;
 /**
@@ -58,11 +58,11 @@ export interface LxcSection {
    */
   default_image?: string;
   /**
-   * Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true`, and then only the keys the file names. op deletes only projects it created, and only empty ones (what is in them may be deleted in the same run).
+   * Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys the file names. op deletes only empty projects (what is in them may be deleted in the same run), one it did not create only with `adopt: true`, and never `default`.
    */
   projects?: LxcProjectSpec[];
   /**
-   * Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true`, and then only the keys and devices the file names. op deletes only profiles it created, and never one a container that stays still uses.
+   * Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys and devices the file names. op never deletes a profile a container that stays still uses, one it did not create only with `adopt: true`, and never a `default` profile.
    */
   profiles?: LxcProfileSpec[];
   /**
@@ -84,7 +84,7 @@ export interface LxcSection {
 }
 export interface LxcProjectSpec {
   /**
-   * The project's name. `default` (Incus's own) is changed only with `adopt: true`, and never deleted.
+   * The project's name. `default` (Incus's own) is changed only by adoption, and never deleted.
    */
   name: string;
   description?: Description;
@@ -515,11 +515,11 @@ export interface LxcNetworkSpec {
   dns_domain?: string;
   config?: IncusConfig;
   /**
-   * `absent` deletes the network, if op created it and no container that stays uses it. Default `present`.
+   * `absent` deletes the network once no container that stays uses it (one op did not create only with `adopt`). Default `present`.
    */
   ensure?: "present" | "absent";
   /**
-   * Let op change a network that exists and that op did not create (it is never deleted). Default false.
+   * Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a network that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.
    */
   adopt?: boolean;
 }
@@ -550,11 +550,11 @@ export interface LxcVolumeSpec {
   description?: Description;
   config?: IncusConfig1;
   /**
-   * `absent` deletes the volume (and its data), if op created it and no container that stays has it attached. Default `present`.
+   * `absent` deletes the volume (and its data) once no container that stays has it attached (one op did not create only with `adopt`). Default `present`.
    */
   ensure?: "present" | "absent";
   /**
-   * Let op change a volume that exists and that op did not create (it is never deleted). Default false.
+   * Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a volume that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.
    */
   adopt?: boolean;
 }

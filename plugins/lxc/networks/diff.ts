@@ -2,7 +2,7 @@
  * Pure: declared networks vs live → one action each. A delete waits for the deletes of the
  * containers that use the network (their ids in `deletedContainers`).
  */
-import { declaredModify, deleteOf } from "../holding.js";
+import { adoptionOf, declaredModify, deleteOf } from "../holding.js";
 import { leavingIds, usersLeaving } from "../objects.js";
 import { networkId } from "../refs.js";
 import { type LxcAction, plugin } from "../types.js";
@@ -18,16 +18,18 @@ export function diffNetworks(
 ): LxcAction[] {
   const actions: LxcAction[] = [];
   const byId = new Map(live.map((network) => [networkId(network.project, network.name), network]));
-  const remove = (current: LiveNetwork, why: string): LxcAction => {
+  const remove = (current: LiveNetwork, why: string, entry?: DesiredNetwork): LxcAction => {
     const needs = usersLeaving(current.usedBy, leavingContainers(deletedContainers));
-    return deleteOf(resource, networkId(current.project, current.name), current, why, needs);
+    const id = networkId(current.project, current.name);
+    const adoption = entry === undefined ? {} : adoptionOf(entry, current);
+    return deleteOf(resource, id, current, why, needs, adoption);
   };
   for (const network of desired) {
     const id = networkId(network.project, network.name);
     const current = byId.get(id);
     if (network.ensure === "absent") {
       if (current !== undefined && !current.inherited)
-        actions.push(remove(current, "ensure: absent"));
+        actions.push(remove(current, "ensure: absent", network));
       continue;
     }
     if (current === undefined) {

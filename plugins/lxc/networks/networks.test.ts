@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { adoptionProblems } from "../../../src/engine/reconcile.js";
 import { OpError } from "../../../src/errors.js";
 import { createSys } from "../../../src/host/sys.js";
 import type { IncusClient } from "../../../src/incus.js";
@@ -154,15 +155,39 @@ describe("resolveNetworks", () => {
     ).toEqual([]);
   });
 
-  it("changes a network op did not create only with adopt, and never deletes it", () => {
-    const foreign = live("optn0", { managed: false, config: {} });
-    expect(resolve({ networks: [{ name: "optn0" }] }, [foreign])).toEqual([
-      '/plugins/lxc/networks/0/name: network optn0 exists and op did not create it; add "adopt": true to let op change it (op never deletes it)',
+  it("changes or deletes a network op did not create only by adoption, never tagging it", () => {
+    const foreign = live("optn0", { managed: false, config: { "ipv4.dhcp": "true" } });
+    // Nothing at plan time: the adoption is the engine's to refuse (adoptionProblems).
+    expect(resolve({ networks: [{ name: "optn0" }] }, [foreign])).toEqual([]);
+    expect(resolve({ networks: [{ name: "optn0", ensure: "absent" }] }, [foreign])).toEqual([]);
+    const actionsOf = (section: LxcSection) =>
+      diffNetworks(checkNetworks(section, "/n", collect()), [foreign], false, new Set());
+    const [modify] = actionsOf({ networks: [{ name: "optn0", ipv4_dhcp: false }] });
+    expect(modify).toMatchObject({
+      kind: "modify",
+      adopt: { path: "/n/networks/0", allowed: false },
+      changes: [{ path: "config.ipv4.dhcp", before: "true", after: "false" }],
+    });
+    expect(
+      modify?.resource === "network" && modify.kind === "modify" && modify.after.config,
+    ).toEqual({ "ipv4.dhcp": "false" });
+    expect(adoptionProblems(modify === undefined ? [] : [modify], { allowUplink: false })).toEqual([
+      expect.objectContaining({
+        path: "/n/networks/0",
+        message:
+          "lxc network optn0 exists and op did not create it, so op will not take it over unless it is adopted",
+      }),
     ]);
-    expect(resolve({ networks: [{ name: "optn0", adopt: true }] }, [foreign])).toEqual([]);
-    expect(resolve({ networks: [{ name: "optn0", ensure: "absent" }] }, [foreign])).toEqual([
-      "/plugins/lxc/networks/0/ensure: network optn0 was not created by op (no user.op.managed tag); op does not delete it",
-    ]);
+    const [adopted] = actionsOf({ networks: [{ name: "optn0", adopt: true, ipv4_dhcp: false }] });
+    expect(adopted?.adopt).toEqual({ path: "/n/networks/0", allowed: true });
+    // The same keys as the host has: nothing to adopt, nothing refused.
+    expect(actionsOf({ networks: [{ name: "optn0", ipv4_dhcp: true }] })).toEqual([]);
+    const [remove] = actionsOf({ networks: [{ name: "optn0", ensure: "absent" }] });
+    expect(remove).toMatchObject({
+      kind: "delete",
+      adopt: { path: "/n/networks/0", allowed: false },
+    });
+    expect(diffNetworks([], [foreign], true, new Set())).toEqual([]);
   });
 
   it("refuses deleting a network a container that stays uses; one deleted this run is fine", () => {

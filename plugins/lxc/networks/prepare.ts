@@ -1,6 +1,6 @@
 /**
  * The host's half of `networks[]` and of a container's `network`: what the live state decides.
- * A network that is not op's is changed only with `adopt` and never deleted; its name may not
+ * A network that is not op's is changed or deleted only by adoption (holding.ts); its name may not
  * be a link the network plugin declares or a host link Incus does not manage; its subnet may
  * not overlap another network's or an address of the host; a network a container that stays
  * uses is not deleted; a container names a network that exists or is declared.
@@ -71,11 +71,6 @@ export function resolveNetworks(
           `a link named ${network.name} already exists on this host and is not an Incus managed network; Incus cannot create a bridge of that name`,
         );
       }
-    } else if (!current.managed && !network.adopt) {
-      problems.add(
-        `${network.path}/name`,
-        `network ${network.name} exists and op did not create it; add "adopt": true to let op change it (op never deletes it)`,
-      );
     } else if (current.type !== network.type) {
       problems.add(
         `${network.path}/type`,
@@ -98,15 +93,11 @@ export function resolveNetworks(
   }
 }
 
-/** op deletes only a network it created, and only once no container that stays uses it. */
+/**
+ * op deletes a network only once no container that stays uses it (one op did not create only
+ * by adoption: the diff marks it).
+ */
 function deletable(network: DesiredNetwork, current: LiveNetwork, context: NetworkContext): void {
-  if (!current.managed) {
-    context.problems.add(
-      `${network.path}/ensure`,
-      `network ${network.name} was not created by op (no user.op.managed tag); op does not delete it`,
-    );
-    return;
-  }
   const users = usersThatStay(current.usedBy, context.leaving);
   if (users.length > 0) {
     context.problems.add(

@@ -21,12 +21,12 @@ export interface DesiredNetwork {
   /** JSON path of the entry, for messages. */
   path: string;
   ensure: "present" | "absent";
-  /** Changed although op did not create it (never deleted). */
+  /** The entry says `adopt: true`: op may change or delete it although it did not create it. */
   adopt: boolean;
   type: typeof networkType;
   /** Given only when the file gives it. */
   description?: string;
-  /** The keys the file gives (the ownership tag included when op creates it). */
+  /** The keys the file gives and op's ownership tag (left out of a change to one op did not create). */
   config: Record<string, string>;
   /** The JSON path that gives each key of `config`, for messages. */
   paths: Record<string, string>;

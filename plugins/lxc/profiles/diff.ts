@@ -8,6 +8,7 @@
 import type { ResourceRef } from "../../../src/plugin.js";
 import { describe } from "../diff.js";
 import {
+  adoptionOf,
   comparedFor,
   configChanges,
   deleteOf,
@@ -58,16 +59,18 @@ export function diffProfiles(
     const needs = changes.some((c) => c.path.startsWith("devices."))
       ? deviceNeeds(profile.devices, profile.project)
       : [];
-    for (const modify of modifyOf(resource, id, current, profile, changes, describe))
+    const adoption = adoptionOf(profile, current);
+    for (const modify of modifyOf(resource, id, current, profile, changes, describe, adoption))
       actions.push(needs.length > 0 ? { ...modify, needs } : modify);
   }
 
-  for (const { profile: current, path, why } of profilesLeaving(desired, liveProfiles, prune)) {
+  for (const leaving of profilesLeaving(desired, liveProfiles, prune)) {
+    const { profile: current, path, why } = leaving;
     const after = usersLeaving(current.usedBy, deletedIn(planned));
     const id = profileId(current.project, current.name);
-    actions.push(
-      deleteOf(resource, id, { profile: current, path }, deleteReason(why, after), after),
-    );
+    const reason = deleteReason(why, after);
+    const adoption = adoptionOf({ path, adopt: leaving.adopt }, current);
+    actions.push(deleteOf(resource, id, { profile: current, path }, reason, after, adoption));
   }
   return actions;
 }
@@ -93,20 +96,21 @@ export function deviceNeeds(devices: Devices, project: string): ResourceRef[] {
 }
 
 /**
- * The profiles this run deletes: op's own that the file marks absent, and with prune those it
- * no longer names (never a project's `default`). An inherited profile is another project's
- * (objects.ts asListed): never deleted from here.
+ * The profiles this run deletes: those the file marks absent (one op did not create by
+ * adoption, `adopt`), and with prune op's own it no longer names (never a project's
+ * `default`). An inherited profile is another project's (objects.ts asListed): never deleted
+ * from here.
  */
 export function profilesLeaving(
   desired: DesiredProfiles,
   live: readonly LiveProfile[],
   prune: boolean,
-): (ProfileDelete & { why: string })[] {
+): (ProfileDelete & { why: string; adopt: boolean })[] {
   const ours = (p: LiveProfile) => p.managed && !p.inherited;
   const leaving = desired.absent.flatMap((gone) => {
     const current = live.find((p) => p.project === gone.project && p.name === gone.name);
-    return current !== undefined && ours(current)
-      ? [{ profile: current, path: gone.path, why: "ensure: absent" }]
+    return current !== undefined && !current.inherited && current.name !== "default"
+      ? [{ profile: current, path: gone.path, why: "ensure: absent", adopt: gone.adopt }]
       : [];
   });
   if (!prune) return leaving;
@@ -116,7 +120,8 @@ export function profilesLeaving(
   for (const current of live) {
     if (!ours(current) || current.name === "default") continue;
     if (named.has(profileId(current.project, current.name))) continue;
-    leaving.push({ profile: current, path: "/plugins/lxc/prune", why: "not in the file (prune)" });
+    const why = "not in the file (prune)";
+    leaving.push({ profile: current, path: "/plugins/lxc/prune", why, adopt: false });
   }
   return leaving;
 }

@@ -1,6 +1,6 @@
 /**
- * `plugins.lxc.profiles` against the live profiles: who holds each (owned or adopted), what
- * op wants of it, deletes of profiles op did not create refused; and every container's
+ * `plugins.lxc.profiles` against the live profiles: who holds each (owned or adopted) and what
+ * op wants of it; and every container's
  * project and profiles checked to exist or be declared, before anything changes.
  */
 import { configStrings, deviceStrings, holdingOf } from "../holding.js";
@@ -31,13 +31,10 @@ export function prepareProfiles(
       problems.add(`${path}/name`, inheritedProblem(`profile "${spec.name}"`));
       continue;
     }
+    const adopt = spec.adopt === true;
+    // Deleting a `default` profile is refused by the file's own check (check.ts).
     if ((spec.ensure ?? "present") === "absent") {
-      if (current !== undefined && !current.managed)
-        problems.add(
-          `${path}/ensure`,
-          `profile "${spec.name}" is not op's: op deletes only profiles it created`,
-        );
-      desired.absent.push({ name: spec.name, project, path });
+      desired.absent.push({ name: spec.name, project, path, adopt });
       continue;
     }
     if (!projectKnown(project, projects, liveProjects)) {
@@ -53,20 +50,13 @@ export function prepareProfiles(
       problems.add(`${path}/project`, withoutProfiles(spec.name, project));
       continue;
     }
-    const holding = holdingOf(
-      `profile "${spec.name}"${project === defaultProject ? "" : ` (project ${project})`}`,
-      current,
-      spec.adopt === true,
-    );
-    if (typeof holding !== "string") {
-      problems.add(path, holding.problem);
-      continue;
-    }
+    const holding = holdingOf(current);
     const config = configStrings(spec.config);
     const profile: DesiredProfile = {
       name: spec.name,
       project,
       path,
+      adopt,
       holding,
       config: holding === "owned" ? { ...config, [tags.managed]: "true" } : config,
       devices: deviceStrings(spec.devices),

@@ -4,12 +4,13 @@
  * unused profiles, what waits for what, and containers' references checked.
  */
 import { describe, expect, it } from "vitest";
+import { adoptionProblems } from "../../../src/engine/reconcile.js";
 import { checkLxc } from "../check.js";
 import { lxcPlugin, reportLxc } from "../index.js";
 import { quietCtx as ctx, liveContainer, planOf, problemsOf } from "../lxc.testing.js";
 import { prepareLxc } from "../prepare.js";
 import type { LiveProject } from "../projects/types.js";
-import type { DesiredContainer, LxcLive } from "../types.js";
+import type { DesiredContainer, LxcLive, LxcSection } from "../types.js";
 import { checkContainerRefs } from "./prepare.js";
 import type { LiveProfile } from "./types.js";
 
@@ -108,10 +109,23 @@ describe("a profile op did not create", () => {
     managed: false,
   });
 
-  it("is refused without adopt, naming it", async () => {
-    expect(await problemsOf({ profiles: [{ name: "theirs" }] }, liveState([theirs]))).toEqual([
-      '/plugins/lxc/profiles/0: profile "theirs" exists and is not op\'s; set adopt: true',
-    ]);
+  it("is an adoption without adopt, which the engine refuses at the entry", async () => {
+    const [modify] = await planOf(
+      { profiles: [{ name: "theirs", config: { "limits.cpu": "1" } }] },
+      liveState([theirs]),
+    );
+    expect(modify).toMatchObject({
+      kind: "modify",
+      adopt: { path: "/plugins/lxc/profiles/0", allowed: false },
+    });
+    expect(
+      adoptionProblems(modify === undefined ? [] : [modify], { allowUplink: false }),
+    ).toMatchObject([{ path: "/plugins/lxc/profiles/0" }]);
+    expect(
+      adoptionProblems(modify === undefined ? [] : [modify], { allowUplink: false, adopt: true }),
+    ).toEqual([]);
+    // Naming it with nothing to change adopts nothing.
+    expect(await planOf({ profiles: [{ name: "theirs" }] }, liveState([theirs]))).toEqual([]);
   });
 
   it("with adopt, has only the file's keys and devices compared, and keeps its description", async () => {
@@ -197,12 +211,25 @@ describe("deleting a profile", () => {
     ]);
   });
 
-  it("is refused for a profile op did not create", async () => {
+  it("of a profile op did not create is an adoption; default is never deleted", async () => {
     const theirs = liveProfile("theirs", { config: {}, managed: false });
+    const gone = (adopt: boolean): LxcSection => ({
+      profiles: [{ name: "theirs", ensure: "absent", adopt }],
+    });
+    expect(await planOf(gone(false), liveState([theirs]))).toMatchObject([
+      { kind: "delete", adopt: { path: "/plugins/lxc/profiles/0", allowed: false } },
+    ]);
+    expect(await planOf(gone(true), liveState([theirs]))).toMatchObject([
+      { kind: "delete", adopt: { path: "/plugins/lxc/profiles/0", allowed: true } },
+    ]);
+    const base = liveProfile("default", { config: {}, managed: false });
     expect(
-      await problemsOf({ profiles: [{ name: "theirs", ensure: "absent" }] }, liveState([theirs])),
+      await problemsOf(
+        { profiles: [{ name: "default", ensure: "absent", adopt: true }] },
+        liveState([base]),
+      ),
     ).toEqual([
-      '/plugins/lxc/profiles/0/ensure: profile "theirs" is not op\'s: op deletes only profiles it created',
+      '/plugins/lxc/profiles/0/ensure: a project\'s "default" profile cannot be deleted (Incus removes it with its project)',
     ]);
   });
 });

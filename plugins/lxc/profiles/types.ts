@@ -13,6 +13,8 @@ export interface DesiredProfile {
   project: string;
   /** JSON path of the entry in the file, for messages. */
   path: string;
+  /** The entry says `adopt: true`: op may change it although it did not create it. */
+  adopt: boolean;
   holding: Holding;
   /** Undefined: left as it is (an adopted profile whose entry gives none). */
   description?: string;
@@ -27,6 +29,8 @@ export interface AbsentProfile {
   name: string;
   project: string;
   path: string;
+  /** The entry says `adopt: true`: op may delete it although it did not create it. */
+  adopt: boolean;
 }
 
 export interface DesiredProfiles {

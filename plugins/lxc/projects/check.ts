@@ -36,11 +36,6 @@ export function checkProjects(section: LxcSection, base: string, problems: Probl
     if (spec.name !== defaultProject) continue;
     if ((spec.ensure ?? "present") === "absent")
       problems.add(`${path}/ensure`, `project "default" is Incus's own: op never deletes it`);
-    else if (spec.adopt !== true)
-      problems.add(
-        `${path}/adopt`,
-        `project "default" is Incus's own; op changes its config only with adopt: true`,
-      );
     if (spec.description !== undefined)
       problems.add(
         `${path}/description`,

@@ -4,7 +4,14 @@
  * one that would still hold something); prune deletes only op's projects, never `default`.
  */
 import { describe } from "../diff.js";
-import { comparedFor, configChanges, deleteOf, descriptionChanges, modifyOf } from "../holding.js";
+import {
+  adoptionOf,
+  comparedFor,
+  configChanges,
+  deleteOf,
+  descriptionChanges,
+  modifyOf,
+} from "../holding.js";
 import { deletedIn, deleteReason, usersLeaving } from "../objects.js";
 import { defaultProject, projectId } from "../refs.js";
 import { type LxcAction, type LxcLive, plugin } from "../types.js";
@@ -32,20 +39,21 @@ export function diffProjects(
       ...configChanges(project.config, current.config, comparedFor(project.holding)),
       ...descriptionChanges(project.description, current.description),
     ];
-    actions.push(...modifyOf(resource, id, current, project, changes, describe));
+    const adoption = adoptionOf(project, current);
+    actions.push(...modifyOf(resource, id, current, project, changes, describe, adoption));
   }
 
-  const remove = (current: LiveProject, path: string, why: string) => {
+  const remove = (current: LiveProject, path: string, why: string, adopt = false) => {
     const after = usersLeaving(current.usedBy, deletedIn(planned));
     const reason = deleteReason(why, after);
-    actions.push(
-      deleteOf(resource, projectId(current.name), { project: current, path }, reason, after),
-    );
+    const before = { project: current, path };
+    const adoption = adoptionOf({ path, adopt }, current);
+    actions.push(deleteOf(resource, projectId(current.name), before, reason, after, adoption));
   };
   for (const gone of desired.absent) {
     const current = find(gone.name);
-    if (current?.managed && current.name !== defaultProject)
-      remove(current, gone.path, "ensure: absent");
+    if (current !== undefined && current.name !== defaultProject)
+      remove(current, gone.path, "ensure: absent", gone.adopt);
   }
   if (prune) {
     const named = new Set([...desired.present, ...desired.absent].map((p) => p.name));

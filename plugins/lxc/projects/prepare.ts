@@ -1,10 +1,9 @@
 /**
  * `plugins.lxc.projects` against the live projects: who holds each (owned or adopted), the
  * config op wants (an owned project's with Incus's feature defaults, so a project Incus
- * completed on create is not drift), and deletes asked of projects op did not create refused.
+ * completed on create is not drift).
  */
 import { configStrings, holdingOf } from "../holding.js";
-import type { ProblemSink } from "../objects.js";
 import { defaultProject } from "../refs.js";
 import { type LxcLive, type LxcSection, tags } from "../types.js";
 import type { DesiredProject, DesiredProjects, LiveProject } from "./types.js";
@@ -17,35 +16,24 @@ export const projectFeatureDefaults: Readonly<Record<string, string>> = {
   "features.storage.buckets": "true",
 };
 
-export function prepareProjects(
-  section: LxcSection,
-  live: LxcLive,
-  base: string,
-  problems: ProblemSink,
-): DesiredProjects {
+export function prepareProjects(section: LxcSection, live: LxcLive, base: string): DesiredProjects {
   const byName = new Map((live.projects ?? []).map((project) => [project.name, project]));
   const desired: DesiredProjects = { present: [], absent: [] };
   for (const [index, spec] of (section.projects ?? []).entries()) {
     const path = `${base}/projects/${index}`;
     const current = byName.get(spec.name);
+    const adopt = spec.adopt === true;
+    // Deleting `default` is refused by the file's own check (check.ts).
     if ((spec.ensure ?? "present") === "absent") {
-      if (current !== undefined && !current.managed && spec.name !== defaultProject)
-        problems.add(
-          `${path}/ensure`,
-          `project "${spec.name}" is not op's: op deletes only projects it created`,
-        );
-      desired.absent.push({ name: spec.name, path });
+      desired.absent.push({ name: spec.name, path, adopt });
       continue;
     }
-    const holding = holdingOf(`project "${spec.name}"`, current, spec.adopt === true);
-    if (typeof holding !== "string") {
-      problems.add(path, holding.problem);
-      continue;
-    }
+    const holding = holdingOf(current);
     const config = configStrings(spec.config);
     const project: DesiredProject = {
       name: spec.name,
       path,
+      adopt,
       holding,
       config:
         holding === "owned"

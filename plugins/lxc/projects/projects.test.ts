@@ -4,10 +4,11 @@
  * projects, and what a delete waits for.
  */
 import { describe, expect, it } from "vitest";
+import { adoptionProblems } from "../../../src/engine/reconcile.js";
 import { checkLxc } from "../check.js";
 import { lxcPlugin } from "../index.js";
-import { planOf, problemsOf } from "../lxc.testing.js";
-import type { LxcLive } from "../types.js";
+import { planOf } from "../lxc.testing.js";
+import type { LxcLive, LxcSection } from "../types.js";
 import { guardProjects } from "./guard.js";
 import type { LiveProject } from "./types.js";
 
@@ -91,12 +92,17 @@ describe("a project op did not create", () => {
     managed: false,
   });
 
-  it("is refused without adopt, with the entry's path", async () => {
-    expect(
-      await problemsOf({ projects: [{ name: "theirs", config: {} }] }, liveState([foreign])),
-    ).toEqual([
-      '/plugins/lxc/projects/0: project "theirs" exists and is not op\'s; set adopt: true',
+  it("is an adoption without adopt, which the engine refuses at the entry", async () => {
+    const section = { projects: [{ name: "theirs", config: { "limits.cpu": "2" } }] };
+    const plan = await planOf(section, liveState([foreign]));
+    expect(plan).toMatchObject([
+      { kind: "modify", adopt: { path: "/plugins/lxc/projects/0", allowed: false } },
     ]);
+    expect(adoptionProblems(plan, { allowUplink: false })).toMatchObject([
+      { path: "/plugins/lxc/projects/0" },
+    ]);
+    // Naming it with nothing to change adopts nothing.
+    expect(await planOf({ projects: [{ name: "theirs" }] }, liveState([foreign]))).toEqual([]);
   });
 
   it("with adopt, has only the file's keys compared and written, and gets no tag", async () => {
@@ -114,11 +120,16 @@ describe("a project op did not create", () => {
     });
   });
 
-  it("is never deleted: ensure absent is refused, prune passes it by", async () => {
-    expect(
-      await problemsOf({ projects: [{ name: "theirs", ensure: "absent" }] }, liveState([foreign])),
-    ).toEqual([
-      '/plugins/lxc/projects/0/ensure: project "theirs" is not op\'s: op deletes only projects it created',
+  it("is deleted only by adoption; prune passes it by", async () => {
+    const gone = (adopt: boolean): LxcSection => ({
+      projects: [{ name: "theirs", ensure: "absent", adopt }],
+    });
+    const empty = { ...foreign, usedBy: [] };
+    expect(await planOf(gone(false), liveState([empty]))).toMatchObject([
+      { kind: "delete", adopt: { path: "/plugins/lxc/projects/0", allowed: false } },
+    ]);
+    expect(await planOf(gone(true), liveState([empty]))).toMatchObject([
+      { kind: "delete", adopt: { path: "/plugins/lxc/projects/0", allowed: true } },
     ]);
     expect(await planOf({ prune: true }, liveState([defaultProject, foreign]))).toEqual([]);
   });
@@ -214,7 +225,7 @@ describe("deleting a project", () => {
 });
 
 describe("op validate of projects", () => {
-  it("refuses a name twice, an unknown feature, and default touched without adopt", () => {
+  it("refuses a name twice, an unknown feature, and deleting default", () => {
     expect(
       checkLxc(
         {
@@ -230,7 +241,6 @@ describe("op validate of projects", () => {
     ).toEqual([
       '/plugins/lxc/projects/1/name: project "a" is also declared by /plugins/lxc/projects/0',
       '/plugins/lxc/projects/1/config/features.everything: "features.everything" is not a project feature Incus knows (features.images, features.profiles, features.storage.volumes, features.storage.buckets, features.networks, features.networks.zones)',
-      '/plugins/lxc/projects/2/adopt: project "default" is Incus\'s own; op changes its config only with adopt: true',
       '/plugins/lxc/projects/3/name: project "default" is also declared by /plugins/lxc/projects/2',
       '/plugins/lxc/projects/3/ensure: project "default" is Incus\'s own: op never deletes it',
       '/plugins/lxc/projects/3/description: op changes only the config of project "default"; leave its description out',

@@ -11,6 +11,8 @@ export interface DesiredProject {
   name: string;
   /** JSON path of the entry in the file, for messages. */
   path: string;
+  /** The entry says `adopt: true`: op may change it although it did not create it. */
+  adopt: boolean;
   holding: Holding;
   /** Undefined: left as it is (an adopted project whose entry gives none). */
   description?: string;
@@ -22,6 +24,8 @@ export interface DesiredProject {
 export interface AbsentProject {
   name: string;
   path: string;
+  /** The entry says `adopt: true`: op may delete it although it did not create it. */
+  adopt: boolean;
 }
 
 export interface DesiredProjects {

@@ -3,7 +3,7 @@
  * says `ensure: absent` (never by prune: they hold data); a delete waits for the deletes of
  * the containers they are attached to.
  */
-import { declaredModify, deleteOf } from "../holding.js";
+import { adoptionOf, declaredModify, deleteOf } from "../holding.js";
 import { leavingContainers } from "../networks/diff.js";
 import { usersLeaving } from "../objects.js";
 import { volumeId } from "../refs.js";
@@ -25,9 +25,8 @@ export function diffVolumes(
     if (volume.ensure === "absent") {
       if (current === undefined || current.inherited) continue;
       const needs = usersLeaving(current.usedBy, leavingContainers(deletedContainers));
-      actions.push(
-        deleteOf(resource, id, current, "ensure: absent (its data goes with it)", needs),
-      );
+      const reason = "ensure: absent (its data goes with it)";
+      actions.push(deleteOf(resource, id, current, reason, needs, adoptionOf(volume, current)));
       continue;
     }
     if (current === undefined) {

@@ -1,6 +1,6 @@
 /**
  * The host's half of `volumes[]` and of a container's `volumes`: the pool exists; a volume
- * that is not op's is changed only with `adopt` and never deleted; a size never shrinks and a
+ * that is not op's is changed or deleted only by adoption (holding.ts); a size never shrinks and a
  * content type never changes; a volume a container that stays has attached is not deleted; a
  * container attaches a volume that exists or is declared.
  */
@@ -46,12 +46,6 @@ export function resolveVolumes(
       deletable(volume, current, context);
       continue;
     }
-    if (!current.managed && !volume.adopt) {
-      problems.add(
-        `${volume.path}/name`,
-        `volume ${volume.name} of pool ${volume.pool} exists and op did not create it; add "adopt": true to let op change it (op never deletes it)`,
-      );
-    }
     if (current.contentType !== volume.contentType) {
       problems.add(
         `${volume.path}/content_type`,
@@ -76,15 +70,11 @@ function shrink(volume: DesiredVolume, current: LiveVolume, problems: ProblemSin
   }
 }
 
-/** op deletes only a volume it created, and only once no container that stays has it attached. */
+/**
+ * op deletes a volume only once no container that stays has it attached (one op did not create
+ * only by adoption: the diff marks it).
+ */
 function deletable(volume: DesiredVolume, current: LiveVolume, context: VolumeContext): void {
-  if (!current.managed) {
-    context.problems.add(
-      `${volume.path}/ensure`,
-      `volume ${volume.name} of pool ${volume.pool} was not created by op (no user.op.managed tag); op does not delete it`,
-    );
-    return;
-  }
   const users = usersThatStay(current.usedBy, context.leaving);
   if (users.length > 0) {
     context.problems.add(

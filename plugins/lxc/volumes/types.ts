@@ -15,10 +15,11 @@ export interface DesiredVolume {
   /** JSON path of the entry, for messages. */
   path: string;
   ensure: "present" | "absent";
+  /** The entry says `adopt: true`: op may change or delete it although it did not create it. */
   adopt: boolean;
   contentType: ContentType;
   description?: string;
-  /** The keys the file gives (`size` included; the ownership tag when op creates it). */
+  /** The keys the file gives (`size` included) and op's ownership tag (left out of a change to one op did not create). */
   config: Record<string, string>;
 }
 

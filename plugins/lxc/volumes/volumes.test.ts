@@ -173,19 +173,32 @@ describe("resolveVolumes", () => {
     ).toEqual([]);
   });
 
-  it("changes a volume op did not create only with adopt, and never deletes it", () => {
-    const foreign = live("data", { managed: false, config: {} });
-    expect(resolve({ volumes: [{ pool: "default", name: "data" }] }, [foreign])).toEqual([
-      '/v/volumes/0/name: volume data of pool default exists and op did not create it; add "adopt": true to let op change it (op never deletes it)',
-    ]);
-    expect(
-      resolve({ volumes: [{ pool: "default", name: "data", adopt: true }] }, [foreign]),
-    ).toEqual([]);
-    expect(
-      resolve({ volumes: [{ pool: "default", name: "data", ensure: "absent" }] }, [foreign]),
-    ).toEqual([
-      "/v/volumes/0/ensure: volume data of pool default was not created by op (no user.op.managed tag); op does not delete it",
-    ]);
+  it("changes or deletes a volume op did not create only by adoption, never tagging it", () => {
+    const foreign = live("data", { managed: false, config: { size: "1GiB" } });
+    const entry = { pool: "default", name: "data" };
+    // Nothing at plan time: the adoption is the engine's to refuse (adoptionProblems).
+    expect(resolve({ volumes: [entry] }, [foreign])).toEqual([]);
+    expect(resolve({ volumes: [{ ...entry, ensure: "absent" }] }, [foreign])).toEqual([]);
+    const actionsOf = (section: LxcSection) =>
+      diffVolumes(checkVolumes(section, "/v", collect()), [foreign], new Set());
+    const [grow] = actionsOf({ volumes: [{ ...entry, size: "2GiB" }] });
+    expect(grow).toMatchObject({
+      kind: "modify",
+      adopt: { path: "/v/volumes/0", allowed: false },
+      changes: [{ path: "config.size", before: "1GiB", after: "2GiB" }],
+    });
+    expect(grow?.resource === "volume" && grow.kind === "modify" && grow.after.config).toEqual({
+      size: "2GiB",
+    });
+    expect(actionsOf({ volumes: [{ ...entry, adopt: true, size: "2GiB" }] })[0]?.adopt).toEqual({
+      path: "/v/volumes/0",
+      allowed: true,
+    });
+    expect(actionsOf({ volumes: [{ ...entry, size: "1GiB" }] })).toEqual([]);
+    expect(actionsOf({ volumes: [{ ...entry, ensure: "absent" }] })[0]).toMatchObject({
+      kind: "delete",
+      adopt: { path: "/v/volumes/0", allowed: false },
+    });
   });
 
   it("refuses deleting a volume attached to a container that stays, with both names", () => {
