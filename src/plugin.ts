@@ -123,8 +123,11 @@ interface ActionBase<Resource extends string> extends ResourceRef {
    * shows it, the run does not apply it and reports the host as not converged.
    */
   held?: string;
-  /** Set when the object is not op's (see Adoption): a modify is then an adopt. */
-  adopt?: Adoption;
+  /**
+   * Set when the object is not op's (see Adoption): a modify is then an adopt. Several when
+   * one action takes over several entries' objects (an OVSDB transaction's bridges).
+   */
+  adopt?: Adoption | readonly Adoption[];
 }
 
 /** The create, modify and delete actions on one resource kind. */

@@ -173,7 +173,7 @@ describe("plan words", () => {
     ) as ModifyAction<LxcKinds>[];
     // Not op's: the modify adopts it (the engine refuses that unless the file adopts it).
     expect(action?.reason).toBe("made outside op: re-plug eth0: network incusbr0 → hubr0/vi601");
-    expect(action?.adopt?.allowed).toBe(false);
+    expect(action?.adopt).toMatchObject({ allowed: false });
     const text = renderPlan([action as Action]);
     expect(text).toContain("~ adopt lxc container ");
     expect(text).toContain("    devices.eth0: network incusbr0 → hubr0/vi601");

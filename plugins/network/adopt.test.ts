@@ -58,15 +58,15 @@ describe("adopting links", () => {
     const adopted = plan({
       interfaces: [{ name: "d9", type: "dummy", state: "down", adopt: true }],
     });
-    expect(adopted.map((a) => [a.kind, a.id, a.reason, a.adopt?.allowed])).toEqual([
-      ["modify", "d9", "made outside op: alias - → op:network", true],
+    expect(adopted.map((a) => [a.kind, a.id, a.reason, a.adopt])).toMatchObject([
+      ["modify", "d9", "made outside op: alias - → op:network", { allowed: true }],
     ]);
     // --adopt as the entry's adopt: true.
     const withFlag = diffNetwork(
       prepareNetwork(matching, live, { allowUplink: false, adopt: true }),
       live,
     );
-    expect(withFlag.map((a) => a.adopt?.allowed)).toEqual([true]);
+    expect(withFlag.map((a) => a.adopt)).toMatchObject([{ allowed: true }]);
   });
 
   it("cannot adopt a link of a type op does not model, and says which and where", () => {
@@ -83,5 +83,53 @@ describe("adopting links", () => {
     expect(error?.hint).toBe(
       "name another link, declare it as type ethernet to only tune its state, mtu and addresses, or delete it by hand",
     );
+  });
+});
+
+describe("adopting Open vSwitch bridges", () => {
+  const handMade = (name: string) => ({
+    name,
+    datapath: "system",
+    owned: false,
+    mtu: 1500,
+    ports: [],
+  });
+  const ovsLive: NetLive = {
+    links: [],
+    ovs: { available: true, bridges: [handMade("ovsa9"), handMade("ovsb9")] },
+    routes: [],
+    uplinks: [],
+    defaultRoutes: [],
+  };
+  const file = (adoptA: boolean): NetworkSection => ({
+    interfaces: [
+      { name: "ovsa9", type: "ovs-bridge", mtu: 1400, ...(adoptA ? { adopt: true } : {}) },
+      { name: "ovsb9", type: "ovs-bridge", mtu: 1400 },
+    ],
+  });
+
+  it("names every entry one transaction would take over without adopt, not just the first", () => {
+    // Only the transaction: the bridges' links are not in this hand-written live state.
+    const ovsDb = (section: NetworkSection) =>
+      diffNetwork(prepareNetwork(section, ovsLive, { allowUplink: false }), ovsLive).filter(
+        (a) => a.resource === "ovs-db",
+      );
+    const actions = ovsDb(file(false));
+    expect(actions).toHaveLength(1);
+    expect(
+      adoptionProblems(actions, { allowUplink: false }).map((p) => [p.path, p.message]),
+    ).toEqual([
+      [
+        "/plugins/network/interfaces/0",
+        "network OVS bridge ovsa9 exists and op did not create it, so op will not take it over unless it is adopted",
+      ],
+      [
+        "/plugins/network/interfaces/1",
+        "network OVS bridge ovsb9 exists and op did not create it, so op will not take it over unless it is adopted",
+      ],
+    ]);
+    expect(adoptionProblems(ovsDb(file(true)), { allowUplink: false }).map((p) => p.path)).toEqual([
+      "/plugins/network/interfaces/1",
+    ]);
   });
 });

@@ -399,18 +399,17 @@ function ovsActions(desired: NetDesired, live: NetLive): NetworkAction[] {
       after: desired.ovs,
       changes,
       reason: `one OVSDB transaction: ${changes.map(describeOvsChange).join(", ")}`,
-      // One transaction, one adoption: allowed only if every bridge it adopts is (the first
-      // that is not names the entry to fix).
-      ...(adopting.length === 0 ? {} : { adopt: ovsAdoption(adopting) }),
+      // One transaction: refused while any bridge or port it adopts is not allowed, each
+      // such entry named.
+      ...(adopting.length === 0 ? {} : { adopt: adopting.map(ovsAdoption) }),
     },
   ];
 }
 
 type Value = string | number | boolean | undefined;
 
-/** The transaction's one adoption, as people read it (`network OVS bridge ovsext`). */
-function ovsAdoption(adoptions: readonly Adoption[]): Adoption {
-  const entry = adoptions.find((candidate) => !candidate.allowed) ?? (adoptions[0] as Adoption);
+/** An adoption in the transaction, as people read it (`network OVS bridge ovsext`). */
+function ovsAdoption(entry: Adoption): Adoption {
   return { ...entry, what: `network OVS ${entry.what ?? ""}` };
 }
 

@@ -160,15 +160,17 @@ export async function planState(
 export function adoptionProblems(actions: readonly Action[], options: RunOptions): Problem[] {
   if (options.adopt === true) return [];
   return actions.flatMap(({ adopt, kind, ...action }) =>
-    adopt === undefined || adopt.allowed
-      ? []
-      : [
-          {
-            path: adopt.path,
-            message: `${adopt.what ?? describeRef(action)} exists and op did not create it, so op will not ${kind === "delete" ? "delete it" : "take it over"} unless it is adopted`,
-            hint: 'add "adopt": true to its entry in the file, or run with --adopt to adopt every object the file names; nothing was changed',
-          },
-        ],
+    [adopt ?? []].flat().flatMap((adoption) =>
+      adoption.allowed
+        ? []
+        : [
+            {
+              path: adoption.path,
+              message: `${adoption.what ?? describeRef(action)} exists and op did not create it, so op will not ${kind === "delete" ? "delete it" : "take it over"} unless it is adopted`,
+              hint: 'add "adopt": true to its entry in the file, or run with --adopt to adopt every object the file names; nothing was changed',
+            },
+          ],
+    ),
   );
 }
 
