@@ -291,6 +291,18 @@ describe("settling what an earlier run left without an outcome", () => {
     // nftables was not read this run: its intent stays pending.
   });
 
+  it("leaves pending an intent whose target the section now ignores: this run did not read it", async () => {
+    const lxc = plugin("lxc", []);
+    const document = emptySections("lxc");
+    const sections = new Map([["lxc", { ignore: ["ct1", "p/web*"] }]]);
+    const run = await planState({ ...document, sections }, [lxc], quietCtx());
+    const settled = settlePending(
+      [intent(4, "lxc", "ct1"), intent(5, "lxc", "p/web2"), intent(6, "lxc", "ct2")],
+      run,
+    );
+    expect(settled.map((s) => s.intent.seq)).toEqual([6]);
+  });
+
   it("records one settled record per intent, which closes it", async () => {
     const ledger = memoryLedger([
       { run: "old", plugin: "lxc", action: "create", target: "ct1", status: "intent" },

@@ -16,7 +16,7 @@ import {
   unreachable,
   verbOf,
 } from "../plugin.js";
-import { withoutIgnored } from "../state/ignore.js";
+import { ignoredBy, withoutIgnored } from "../state/ignore.js";
 import type { StateDocument } from "../state/validate.js";
 import { trace, traced } from "../trace.js";
 import type { StepOutcome } from "./dag.js";
@@ -331,18 +331,24 @@ export interface Settlement {
  * Settles earlier intents without an outcome from this run's plan (pure): the live state was
  * just read, so a target the plan does not touch matches the file now, and one it does is
  * re-done by this run. Intents of plugins this file has no section for stay pending: nothing
- * read this run tells about them.
+ * read this run tells about them; so do targets the section's `ignore` list may hide, which
+ * this run did not look at either.
  */
 export function settlePending(
   pending: readonly PendingIntent[],
   planned: PlannedRun,
 ): Settlement[] {
-  const read = new Set(planned.prepared.map(({ plugin }) => plugin.name));
+  const seen = new Map(
+    planned.prepared.map(({ plugin, section }) => [plugin.name, ignoredTarget(section)]),
+  );
   // The ledger names an action's resource by plugin and id (its target), unique per plugin.
   const targetKey = (plugin: string, id: string) => JSON.stringify([plugin, id]);
   const planFor = new Map(planned.actions.map((a) => [targetKey(a.plugin, a.id), a]));
   return pending
-    .filter((intent) => read.has(intent.plugin))
+    .filter((intent) => {
+      const ignored = seen.get(intent.plugin);
+      return ignored !== undefined && !ignored(intent.target);
+    })
     .map((intent) => {
       const action = planFor.get(targetKey(intent.plugin, intent.target));
       const was = intent.status === "unknown" ? "outcome unknown" : "interrupted";
@@ -354,6 +360,17 @@ export function settlePending(
             : `${was}; this run found ${intent.target} still differing from the file and plans ${verbOf(action)}`,
       };
     });
+}
+
+/**
+ * Whether a ledger target may be one the section's `ignore` list hides. A target is an action's
+ * id (`inet/op_demo`, `PROJECT/NAME`, `br0`), so it is tried as a qualified name and by its
+ * last segment as a plain one: a false match only leaves an intent pending a while longer.
+ */
+function ignoredTarget(section: unknown): (target: string) => boolean {
+  const ignored = ignoredBy(section);
+  if (ignored === undefined) return () => false;
+  return (target) => ignored(target.slice(target.lastIndexOf("/") + 1), target);
 }
 
 /** Appends one `settled` record per settlement, under this run's id. */
