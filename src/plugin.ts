@@ -352,6 +352,23 @@ export interface Plugin<
     file: FileView,
     request: InventoryRequest,
   ): Promise<string>;
+  /** `op exec` and `op file`: work inside the plugin's instances (lxc: Incus instances). */
+  readonly instances?: InstanceWork;
+}
+
+/**
+ * Work inside an instance that is not a change of state (running a command, copying files in
+ * or out): nothing is planned or written to the ledger. Each member refuses an instance op
+ * did not create unless the request says `any`.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: its members are added as the commands land (op exec, op file).
+export interface InstanceWork {}
+
+/** An instance as the command line names it: `NAME` or `PROJECT/NAME`. */
+export interface InstanceName {
+  name: string;
+  /** Undefined: the default project. */
+  project?: string;
 }
 
 /** A plugin's part of `op export`. */
