@@ -104,7 +104,13 @@ export async function execInInstance(request: ExecRequest, ctx: Ctx): Promise<Ex
             receiveInto(data[1] as ExecSocket, request.stdio.stdout),
             receiveInto(data[2] as ExecSocket, request.stdio.stderr),
           ]
-        : [receiveInto(data[0] as ExecSocket, request.stdio.stdout)];
+        : [
+            // Incus ends a terminal's operation only once its input has ended too: the
+            // terminal's output has, so its input is ended here (Incus's CLI does the same).
+            receiveInto(data[0] as ExecSocket, request.stdio.stdout).then(() =>
+              (data[0] as ExecSocket).sendText(""),
+            ),
+          ];
     // A pseudo terminal has no end of input: ^D is a byte, sent as any other.
     cleanups.push(
       sendFrom(request.stdio.stdin, data[0] as ExecSocket, {
