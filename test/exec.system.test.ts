@@ -100,6 +100,7 @@ describe("a command's output, input and exit code", () => {
       "--",
       "sh",
       "-c",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell in the container expands it
       'echo "$OPXC_A|${OPXC_EMPTY-unset}|$(pwd)|$(id -u)|$(id -g)"',
     ]);
     expect(run.stderr).toBe("");
