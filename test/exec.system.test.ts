@@ -9,7 +9,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliSandbox, createCliSandbox, opBinary } from "./support/cli.js";
-import { removeContainers, sh, testImage, uid } from "./support/lxc.js";
+import { removeContainers, removeProject, sh, testImage, uid } from "./support/lxc.js";
 
 let sandbox: CliSandbox;
 const id = uid();
@@ -19,15 +19,29 @@ const managed = `opxc-${id}-m`;
 const stopped = `opxc-${id}-s`;
 /** Not op's (no user.op.managed), running. */
 const foreign = `opxc-${id}-f`;
+/** A project of the test's own (images and profiles: the default project's), one container in it. */
+const project = `opxc-${id}-p`;
+const inProject = `opxc-${id}-q`;
 
 beforeAll(() => {
   sandbox = createCliSandbox();
   sh("incus", ["launch", testImage, managed, "-c", "user.op.managed=true"]);
   sh("incus", ["init", testImage, stopped, "-c", "user.op.managed=true"]);
   sh("incus", ["launch", testImage, foreign]);
+  sh("incus", [
+    "project",
+    "create",
+    project,
+    "-c",
+    "features.images=false",
+    "-c",
+    "features.profiles=false",
+  ]);
+  sh("incus", ["launch", testImage, inProject, "--project", project, "-c", "user.op.managed=true"]);
 });
 afterAll(async () => {
   await removeContainers([managed, stopped, foreign]);
+  await removeProject(project);
   sandbox.cleanup();
 });
 
@@ -38,9 +52,9 @@ interface Run {
 }
 
 /** `op ARGS` with `input` on its stdin (none: an empty pipe), output kept as bytes. */
-function op(args: string[], input?: Buffer): Run {
+function op(args: string[], input?: Buffer, env: Record<string, string> = {}): Run {
   const result = spawnSync(opBinary, args, {
-    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...sandbox.env },
+    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...sandbox.env, ...env },
     input: input ?? Buffer.alloc(0),
     maxBuffer: 64 * 1024 * 1024,
   });
@@ -132,6 +146,17 @@ describe("a command's output, input and exit code", () => {
     expect(sh("incus", ["exec", managed, "--", "ps"])).not.toMatch(/sleep 30/);
   });
 
+  it("runs in another project's instance, named PROJECT/NAME", () => {
+    const run = op(["exec", `${project}/${inProject}`, "--json", "--", "hostname"]);
+    expect(run.stderr).toBe(`${inProject}\n`);
+    expect(JSON.parse(run.stdout.toString())).toMatchObject({
+      exit_code: 0,
+      instance: inProject,
+      project,
+    });
+    expect(run.status).toBe(0);
+  });
+
   it("records nothing: no ledger is made", () => {
     expect(op(["exec", managed, "--", "true"]).status).toBe(0);
     expect(existsSync(sandbox.env.OP_LEDGER as string)).toBe(false);
@@ -187,6 +212,14 @@ describe("errors", () => {
     const allowed = op(["exec", foreign, "--any", "--", "echo", "ok"]);
     expect(allowed.stdout.toString()).toBe("ok\n");
     expect(allowed.status).toBe(0);
+  });
+
+  it("no Incus daemon on the socket", () => {
+    const socket = `${sandbox.dir}/opxc-no-incus.socket`;
+    const run = op(["exec", managed, "--", "true"], undefined, { OP_INCUS_SOCKET: socket });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`the Incus daemon is not running: no socket at ${socket}`);
+    expect(run.stderr).toMatch(/OP_INCUS_SOCKET/);
   });
 
   it("a command the instance does not have: 127, with Incus's message", () => {
