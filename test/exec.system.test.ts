@@ -157,6 +157,20 @@ describe("a command's output, input and exit code", () => {
     expect(run.status).toBe(0);
   });
 
+  it("a reader of op's stdout that goes away ends the command as a closed pipe does (141)", () => {
+    const result = spawnSync(
+      "bash",
+      ["-c", `${opBinary} exec ${managed} -- yes opxc-pipe | head -c 9; echo " \${PIPESTATUS[0]}"`],
+      {
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...sandbox.env },
+        encoding: "utf8",
+        timeout: 50_000,
+      },
+    );
+    expect(result.stdout).toBe("opxc-pipe 141\n");
+    expect(sh("incus", ["exec", managed, "--", "ps"])).not.toMatch(/yes opxc-pipe/);
+  });
+
   it("records nothing: no ledger is made", () => {
     expect(op(["exec", managed, "--", "true"]).status).toBe(0);
     expect(existsSync(sandbox.env.OP_LEDGER as string)).toBe(false);

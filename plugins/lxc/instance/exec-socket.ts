@@ -66,15 +66,44 @@ export async function connectExecSocket(
 
 /**
  * Writes what arrives on `from` into `into` as it comes; settles at Incus's barrier (an empty
- * text message: this output is complete) or when the socket closes.
+ * text message: this output is complete) or when the socket closes. When `into` fails (its
+ * reader went away: `op exec … | head -1`), `readerGone` is told once and the rest is read and
+ * dropped, so that the socket still reaches its end.
  */
-export function receiveInto(from: ExecSocket, into: NodeJS.WritableStream): Promise<void> {
+export function receiveInto(
+  from: ExecSocket,
+  into: NodeJS.WritableStream,
+  readerGone: () => void,
+): Promise<void> {
   const { socket } = from;
   return new Promise<void>((resolve) => {
     let paused = false;
+    let gone = false;
+    const resume = () => {
+      if (!paused) return;
+      paused = false;
+      socket.resume();
+    };
+    const onError = () => {
+      into.removeListener("drain", resume);
+      if (gone) return;
+      gone = true;
+      resume();
+      readerGone();
+    };
+    into.on("error", onError);
+    const done = () => {
+      into.removeListener("error", onError);
+      into.removeListener("drain", resume);
+      resolve();
+    };
     socket.on("message", (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
       if (!isBinary) {
-        resolve();
+        done();
+        return;
+      }
+      if (gone || (into as { destroyed?: boolean }).destroyed === true) {
+        onError();
         return;
       }
       const chunk = Buffer.isBuffer(data)
@@ -85,13 +114,10 @@ export function receiveInto(from: ExecSocket, into: NodeJS.WritableStream): Prom
       if (!into.write(chunk) && !paused) {
         paused = true;
         socket.pause();
-        into.once("drain", () => {
-          paused = false;
-          socket.resume();
-        });
+        into.once("drain", resume);
       }
     });
-    void from.closed.then(resolve);
+    void from.closed.then(done);
   });
 }
 

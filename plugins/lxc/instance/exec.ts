@@ -98,16 +98,18 @@ export async function execInInstance(request: ExecRequest, ctx: Ctx): Promise<Ex
     const commandEnded = control.closed;
     const data = await Promise.all(secrets.slice(1).map(connect));
     trace("exec websockets connected");
+    // A reader of op's output that goes away ends the command as a closed pipe would.
+    const sigpipe = () => kill(13);
     const outputs =
       terminal === undefined
         ? [
-            receiveInto(data[1] as ExecSocket, request.stdio.stdout),
-            receiveInto(data[2] as ExecSocket, request.stdio.stderr),
+            receiveInto(data[1] as ExecSocket, request.stdio.stdout, sigpipe),
+            receiveInto(data[2] as ExecSocket, request.stdio.stderr, sigpipe),
           ]
         : [
             // Incus ends a terminal's operation only once its input has ended too: the
             // terminal's output has, so its input is ended here (Incus's CLI does the same).
-            receiveInto(data[0] as ExecSocket, request.stdio.stdout).then(() =>
+            receiveInto(data[0] as ExecSocket, request.stdio.stdout, sigpipe).then(() =>
               (data[0] as ExecSocket).sendText(""),
             ),
           ];
