@@ -155,11 +155,17 @@ function tapped(target: NodeJS.WritableStream): {
   const { Writable } = process.getBuiltinModule("node:stream");
   const hash = process.getBuiltinModule("node:crypto").createHash("sha256");
   let bytes = 0;
+  // A target whose reader went away takes nothing more: what comes is still counted, not held.
+  let gone = false;
+  target.once("error", () => {
+    gone = true;
+    target.emit("drain");
+  });
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       hash.update(chunk);
       bytes += chunk.length;
-      if (target.write(chunk)) callback();
+      if (gone || target.write(chunk)) callback();
       else target.once("drain", () => callback());
     },
   });

@@ -385,6 +385,10 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     )
     .option("--any", "also in an instance op did not create")
     .option("-t, --tty", "in a pseudo terminal the size of op's (stdin must be a terminal)")
+    // `op exec web1 ls -la`: commander takes -la for op's; the fix is the --.
+    .showHelpAfterError(
+      "(put -- before the command, so its options are not op's: op exec NAME -- CMD ARGS...)",
+    )
     .addHelpText(
       "after",
       `${examples(
