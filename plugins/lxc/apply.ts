@@ -12,6 +12,7 @@ import { type DesiredSnapshots, snapshotNames, snapshotWork } from "./containers
 import { isRootDisk, nicStatePath } from "./diff.js";
 import { containerLinkUp, enrol, type HostNet, hostName, readHostNet, renameLink } from "./host.js";
 import { deleteImage } from "./images/apply.js";
+import { imageUpload } from "./images/tarball.js";
 import { imageManagedProperty, opAliasDescription } from "./images/types.js";
 import { applyNetwork } from "./networks/apply.js";
 import { driftDevice, liveLink } from "./nics/drift.js";
@@ -80,7 +81,8 @@ async function importImage(
     .catch(() => false);
   if (!exists) {
     // Marked as op's in the same request: only a marked image is ever deleted by op.
-    const fingerprint = await incus.importImage(image, {
+    const files = "tarball" in image ? await imageUpload(image) : image;
+    const fingerprint = await incus.importImage(files, {
       what: `importing image ${image.alias}`,
       properties: { [imageManagedProperty]: "true" },
     });
@@ -89,7 +91,10 @@ async function importImage(
         "command-failed",
         `image ${image.alias}: Incus gave fingerprint ${fingerprint}, op computed ${image.fingerprint}`,
         {
-          hint: "op expects a split image: a metadata tarball and a rootfs tarball, as `incus image import META ROOTFS` takes them",
+          hint:
+            "tarball" in image
+              ? "op builds the same image from the same tarball each time; is the tarball being rewritten?"
+              : "op expects a split image: a metadata tarball and a rootfs tarball, as `incus image import META ROOTFS` takes them",
         },
       );
     }
