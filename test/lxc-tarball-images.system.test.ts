@@ -18,10 +18,13 @@ const cached = "/var/cache/op-test/debian-cloud/rootfs.tar.gz";
 const project = `optb-${uid()}`;
 let dir: string;
 let client: IncusClient;
+const profiles: string[] = [];
 
 beforeAll(async () => {
   if (!existsSync(cached))
-    throw new Error(`${cached} is missing: scripts/setup.sh --tests builds it (setup-cloud-image.sh)`);
+    throw new Error(
+      `${cached} is missing: scripts/setup.sh --tests builds it (setup-cloud-image.sh)`,
+    );
   dir = mkdtempSync(join(tmpdir(), "optb-"));
   await incus.request("POST", "/1.0/projects", {
     name: project,
@@ -36,6 +39,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await removeProject(project);
+  for (const profile of profiles) await incus.request("DELETE", `/1.0/profiles/${profile}`);
   client?.close();
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
@@ -44,6 +48,7 @@ const sha256 = (file: string) => createHash("sha256").update(readFileSync(file))
 
 interface Image {
   fingerprint: string;
+  profiles: string[];
   properties: Record<string, string> | null;
 }
 
@@ -74,7 +79,11 @@ describe("images built from a system tarball", () => {
     const ctx = testCtx(undefined, project);
     const alias = "optb/debian";
     const name = `optb-${uid()}`;
-    const entry = { alias, tarball: cached, adapt };
+    // A profile of the default project (the test's project has none of its own).
+    const profile = `optb-${uid()}`;
+    await incus.request("POST", "/1.0/profiles", { name: profile, description: "optb" });
+    profiles.push(profile);
+    const entry = { alias, tarball: cached, adapt: { ...adapt, profiles: ["default", profile] } };
     const container = { id: testId(), name, image: alias, running: true, stop_timeout: 5 };
 
     const first = await reconcile({ images: [entry], containers: [container] }, ctx);
@@ -82,6 +91,7 @@ describe("images built from a system tarball", () => {
     expect(first.remaining).toEqual([]);
     const fingerprint = await aliasTarget(alias);
     const image = await client.request<Image>("GET", `/1.0/images/${fingerprint}`);
+    expect(image.profiles).toEqual(["default", profile]);
     expect(image.properties).toMatchObject({
       "user.op.managed": "true",
       "user.op.source-sha256": sha256(cached),
@@ -89,7 +99,9 @@ describe("images built from a system tarball", () => {
       release: "12",
     });
     // The ledger's intent names the fingerprint and the source's SHA-256 before the import.
-    const intent = first.records.find((r) => r.target === `image ${alias}` && r.status === "intent");
+    const intent = first.records.find(
+      (r) => r.target === `image ${alias}` && r.status === "intent",
+    );
     expect(intent?.changes).toMatchObject({
       after: { fingerprint, sourceSha256: sha256(cached), tarball: cached },
     });
@@ -114,7 +126,9 @@ describe("images built from a system tarball", () => {
     const moved = { ...entry, tarball: changed };
     const second = await reconcile({ images: [moved], containers: [container] }, ctx);
     expect(second.actions.map((a) => `${a.kind} ${a.id}`)).toEqual([`modify image ${alias}`]);
-    expect(second.actions[0]?.reason).toMatch(/^tarball or adaptation changed: re-import built from /);
+    expect(second.actions[0]?.reason).toMatch(
+      /^tarball or adaptation changed: re-import built from /,
+    );
     expect(second.errors).toEqual(new Map());
     const refingerprint = await aliasTarget(alias);
     expect(refingerprint).not.toBe(fingerprint);

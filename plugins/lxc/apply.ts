@@ -98,6 +98,8 @@ async function importImage(
         },
       );
     }
+    if ("tarball" in image && image.adapt.profiles !== undefined)
+      await setImageProfiles(incus, image.alias, fingerprint, image.adapt.profiles);
   }
   const alias = `/1.0/images/aliases/${encodeURIComponent(image.alias)}`;
   const what = { what: `pointing alias ${image.alias} at ${image.fingerprint.slice(0, 12)}` };
@@ -125,6 +127,24 @@ async function importImage(
       what: `removing the replaced image ${previous.slice(0, 12)}`,
     });
   }
+}
+
+/**
+ * Incus reads no profiles from metadata.yaml, and a PATCH of an image leaves them as they are:
+ * they are set by a PUT of the image's whole editable part.
+ */
+async function setImageProfiles(
+  incus: IncusClient,
+  alias: string,
+  fingerprint: string,
+  profiles: string[],
+): Promise<void> {
+  const path = `/1.0/images/${fingerprint}`;
+  const what = { what: `setting the profiles of image ${alias}` };
+  const current = await incus.request<Record<string, unknown>>("GET", path, undefined, what);
+  const editable = ["auto_update", "properties", "public", "expires_at"] as const;
+  const put = Object.fromEntries(editable.map((key) => [key, current[key]]));
+  await incus.request("PUT", path, { ...put, profiles }, what);
 }
 
 /** Host bridges, read once per run (the network plugin's wave has finished before lxc's starts). */

@@ -864,7 +864,10 @@ async function prepareImages(
       continue;
     }
     if (spec.adapt !== undefined) {
-      problems.add(`${path}/adapt`, '"adapt" goes with "tarball" only: a split image is imported as it is');
+      problems.add(
+        `${path}/adapt`,
+        '"adapt" goes with "tarball" only: a split image is imported as it is',
+      );
       continue;
     }
     if (spec.metadata === undefined || spec.rootfs === undefined) {

@@ -15,7 +15,6 @@ export type AdaptFile =
   | { type: "file"; path: string; mode: number; content: string }
   | { type: "symlink"; path: string; target: string };
 
-
 /** Where systemd-networkd is enabled: what `systemctl enable systemd-networkd` links. */
 const networkdLinks: AdaptFile[] = [
   {
@@ -32,7 +31,8 @@ const networkdLinks: AdaptFile[] = [
     type: "file",
     path: "etc/systemd/network/50-op-eth0.network",
     mode: 0o644,
-    content: "# written by op (images[].adapt.networkd)\n[Match]\nName=eth0\n\n[Network]\nDHCP=yes\n",
+    content:
+      "# written by op (images[].adapt.networkd)\n[Match]\nName=eth0\n\n[Network]\nDHCP=yes\n",
   },
 ];
 

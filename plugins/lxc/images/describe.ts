@@ -14,7 +14,9 @@ export function imageSource(image: DesiredImage): string {
  * (the live one from the image's user.op.source-sha256 property, absent when it has none).
  */
 export function imageChanges(image: DesiredImage, current: string, live: LxcLive): FieldChange[] {
-  const changes: FieldChange[] = [{ path: "fingerprint", before: current, after: image.fingerprint }];
+  const changes: FieldChange[] = [
+    { path: "fingerprint", before: current, after: image.fingerprint },
+  ];
   if (!("tarball" in image)) return changes;
   const before = live.images?.find((candidate) => candidate.fingerprint === current)?.sourceSha256;
   changes.push({

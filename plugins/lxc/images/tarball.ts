@@ -30,9 +30,13 @@ export function tarballFormat(head: Buffer, file: string): TarballFormat {
   if (head.subarray(257, 262).toString("latin1") === "ustar") return "tar";
   const other = starts(magic.bzip2) ? "bzip2" : starts(magic.zstd) ? "zstd" : undefined;
   if (other !== undefined)
-    throw new OpError("invalid-state", `${file} is compressed with ${other}, which op does not read`, {
-      hint: `decompress it (or recompress it with gzip or xz) and point "tarball" at the result`,
-    });
+    throw new OpError(
+      "invalid-state",
+      `${file} is compressed with ${other}, which op does not read`,
+      {
+        hint: `decompress it (or recompress it with gzip or xz) and point "tarball" at the result`,
+      },
+    );
   throw new OpError(
     "invalid-state",
     `${file} is not a tarball: neither gzip, xz nor tar (${head.length === 0 ? "it is empty" : `it starts with ${JSON.stringify(head.subarray(0, 16).toString("latin1"))}`})`,
@@ -58,7 +62,9 @@ async function tarStream(file: string, fd: number, onRaw: (chunk: Buffer) => voi
     format === "gzip"
       ? raw.pipe(process.getBuiltinModule("node:zlib").createGunzip())
       : Readable.fromWeb(
-          new (await import("xz-decompress")).XzReadableStream(Readable.toWeb(raw) as never) as never,
+          new (await import("xz-decompress")).XzReadableStream(
+            Readable.toWeb(raw) as never,
+          ) as never,
         );
   raw.on("error", (error) => decoded.destroy(error));
   return decoded;
@@ -101,7 +107,8 @@ export async function adaptedRootfs(
     for await (const entry of parse) {
       entries++;
       const path = normalize(entry.header.name);
-      if (path.includes("\0")) throw new OpError("invalid-state", `${input.file}: an entry name holds a NUL`);
+      if (path.includes("\0"))
+        throw new OpError("invalid-state", `${input.file}: an entry name holds a NUL`);
       seen.add(path);
       if (replaced.has(path)) {
         entry.resume();
@@ -117,7 +124,12 @@ export async function adaptedRootfs(
         seen.add(dir);
         await addEntry(out, { name: `./${dir}/`, type: "directory", mode: 0o755 }, input.created);
       }
-      await addEntry(out, headerOf(file), input.created, file.type === "file" ? file.content : undefined);
+      await addEntry(
+        out,
+        headerOf(file),
+        input.created,
+        file.type === "file" ? file.content : undefined,
+      );
       seen.add(file.path);
     }
     for (const need of requiredUnits(input.adapt)) {
@@ -218,7 +230,12 @@ export async function metadataTar(input: Omit<BuildInput, "fd">): Promise<Buffer
   for (const dir of [...new Set(files.flatMap((file) => parents(file.path)))])
     await addEntry(out, { name: `${dir}/`, type: "directory", mode: 0o755 }, input.created);
   for (const file of files)
-    await addEntry(out, { name: file.path, type: "file", mode: 0o644 }, input.created, file.content);
+    await addEntry(
+      out,
+      { name: file.path, type: "file", mode: 0o644 },
+      input.created,
+      file.content,
+    );
   out.finalize();
   await ended;
   return Buffer.concat(chunks);
@@ -241,15 +258,19 @@ export async function imageUpload(image: {
   const input = { ...image, file: image.tarball, fd };
   try {
     const metadata = Readable.from([await metadataTar(input)]);
-    const rootfs = await adaptedRootfs(input, (chunk) => void hash.update(chunk), () => {
-      const read = hash.digest("hex");
-      if (read !== image.sourceSha256)
-        throw new OpError(
-          "invalid-state",
-          `${image.tarball} changed since the plan (SHA-256 ${read.slice(0, 12)}, planned ${image.sourceSha256.slice(0, 12)})`,
-          { hint: "run op apply again: it plans from the tarball as it is now" },
-        );
-    });
+    const rootfs = await adaptedRootfs(
+      input,
+      (chunk) => void hash.update(chunk),
+      () => {
+        const read = hash.digest("hex");
+        if (read !== image.sourceSha256)
+          throw new OpError(
+            "invalid-state",
+            `${image.tarball} changed since the plan (SHA-256 ${read.slice(0, 12)}, planned ${image.sourceSha256.slice(0, 12)})`,
+            { hint: "run op apply again: it plans from the tarball as it is now" },
+          );
+      },
+    );
     rootfs.on("close", () => closeSync(fd));
     return { metadata, rootfs };
   } catch (error) {
