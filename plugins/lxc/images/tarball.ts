@@ -52,20 +52,18 @@ async function tarStream(file: string, fd: number, onRaw: (chunk: Buffer) => voi
   const { readSync } = process.getBuiltinModule("node:fs");
   const head = Buffer.alloc(512);
   const format = tarballFormat(head.subarray(0, readSync(fd, head, 0, 512, 0)), file);
+  // Each decoder is loaded only for a tarball that needs it (xz's is WebAssembly), and before
+  // the file is opened for reading: a flowing stream does not wait for an import.
+  const xz = format === "xz" ? await import("xz-decompress") : undefined;
   const raw = createReadStream("", { fd, autoClose: false, start: 0 });
   raw.on("data", (chunk) => {
     onRaw(chunk as Buffer);
   });
   if (format === "tar") return raw;
-  // Each decoder is loaded only for a tarball that needs it (xz's is WebAssembly).
   const decoded =
-    format === "gzip"
+    xz === undefined
       ? raw.pipe(process.getBuiltinModule("node:zlib").createGunzip())
-      : Readable.fromWeb(
-          new (await import("xz-decompress")).XzReadableStream(
-            Readable.toWeb(raw) as never,
-          ) as never,
-        );
+      : Readable.fromWeb(new xz.XzReadableStream(Readable.toWeb(raw) as never) as never);
   raw.on("error", (error) => decoded.destroy(error));
   return decoded;
 }
