@@ -115,7 +115,7 @@ export const bundledSchema = {
           }
         },
         "images": {
-          "description": "Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).",
+          "description": "Images imported from local tarballs (a split image's two, or a system tarball op adapts and builds the image from) under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).",
           "type": "array",
           "items": {
             "$ref": "#/definitions/lxc/definitions/image"
@@ -189,6 +189,7 @@ export const bundledSchema = {
         },
         "image": {
           "title": "LxcImageSpec",
+          "description": "An image to import needs `metadata` and `rootfs` (a split image) or `tarball` (a system tarball op adapts); with `ensure: absent` it needs neither.",
           "type": "object",
           "additionalProperties": false,
           "required": [

@@ -66,7 +66,7 @@ export interface LxcSection {
    */
   profiles?: LxcProfileSpec[];
   /**
-   * Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).
+   * Images imported from local tarballs (a split image's two, or a system tarball op adapts and builds the image from) under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).
    */
   images?: LxcImageSpec[];
   /**
@@ -127,6 +127,9 @@ export interface LxcProfileSpec {
   ensure?: Ensure;
   adopt?: Adopt;
 }
+/**
+ * An image to import needs `metadata` and `rootfs` (a split image) or `tarball` (a system tarball op adapts); with `ensure: absent` it needs neither.
+ */
 export interface LxcImageSpec {
   /**
    * `absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.
