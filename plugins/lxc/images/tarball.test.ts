@@ -197,10 +197,42 @@ describe("adaptedRootfs", () => {
     await expect(build(bare, { networkd: true })).rejects.toThrow(
       `${bare}: adapt.networkd needs systemd-networkd, which the tarball does not hold (looked for /lib/systemd/system/systemd-networkd.service and /usr/lib/systemd/system/systemd-networkd.service)`,
     );
+    const empty = write("empty.tar.gz", gzipSync(Buffer.alloc(1024)));
+    await expect(build(empty, {})).rejects.toThrow(`${empty} is an empty tarball`);
     const gz = gzipSync(await tarOf(system));
     const cut = write("cut.tar.gz", gz.subarray(0, gz.length - 40));
     await expect(build(cut)).rejects.toThrow(`${cut} could not be read as a tarball`);
   });
+});
+
+it("refuses a binary pax record (an xattr) rather than copy it changed", async () => {
+  // A pax header whose xattr value is not UTF-8, then the file it belongs to.
+  const body = Buffer.concat([
+    Buffer.from(" SCHILY.xattr.user.optb="),
+    Buffer.from([0xff, 0xfe]),
+    Buffer.from("\n"),
+  ]);
+  const record = Buffer.concat([Buffer.from(String(body.length + 2)), body]);
+  const out = pack();
+  const chunks: Buffer[] = [];
+  out.on("data", (chunk) => {
+    chunks.push(chunk as Buffer);
+  });
+  const ended = new Promise<void>((resolve) => out.on("end", () => resolve()));
+  // tar-stream writes no pax header with a body of our own: written as a file, then retyped.
+  out.entry({ name: "PaxHeader", mode: 0o644 }, record);
+  out.entry({ name: "./usr/bin/ping", mode: 0o755 }, "elf");
+  out.finalize();
+  await ended;
+  const tar = Buffer.concat(chunks);
+  tar[156] = "x".charCodeAt(0);
+  tar.fill(" ", 148, 156);
+  const sum = tar.subarray(0, 512).reduce((total, byte) => total + byte, 0);
+  tar.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
+  const file = write("xattr.tar", tar);
+  await expect(build(file, {})).rejects.toThrow(
+    `${file}: entry ./usr/bin/ping carries the binary pax record SCHILY.xattr.user.optb, which op cannot copy unchanged`,
+  );
 });
 
 describe("metadata", () => {

@@ -105,8 +105,6 @@ export async function adaptedRootfs(
     for await (const entry of parse) {
       entries++;
       const path = normalize(entry.header.name);
-      if (path.includes("\0"))
-        throw new OpError("invalid-state", `${input.file}: an entry name holds a NUL`);
       seen.add(path);
       if (replaced.has(path)) {
         entry.resume();
@@ -116,6 +114,14 @@ export async function adaptedRootfs(
     }
     if (entries === 0) throw new OpError("invalid-state", `${input.file} is an empty tarball`);
     sourceRead();
+    for (const need of requiredUnits(input.adapt)) {
+      if (!need.paths.some((path) => seen.has(path)))
+        throw new OpError(
+          "invalid-state",
+          `${input.file}: adapt.${need.option} needs ${need.what}, which the tarball does not hold (looked for ${need.paths.map((p) => `/${p}`).join(" and ")})`,
+          { hint: `install it in the tarball, or drop adapt.${need.option}` },
+        );
+    }
     for (const file of added) {
       for (const dir of parents(file.path)) {
         if (seen.has(dir)) continue;
@@ -130,17 +136,11 @@ export async function adaptedRootfs(
       );
       seen.add(file.path);
     }
-    for (const need of requiredUnits(input.adapt)) {
-      if (!need.paths.some((path) => seen.has(path)))
-        throw new OpError(
-          "invalid-state",
-          `${input.file}: adapt.${need.option} needs ${need.what}, which the tarball does not hold (looked for ${need.paths.map((p) => `/${p}`).join(" and ")})`,
-          { hint: `install it in the tarball, or drop adapt.${need.option}` },
-        );
-    }
     out.finalize();
   })().catch(fail);
-  return out as unknown as Readable;
+  // A Node stream over tar-stream's own (streamx), whose pipe() would end the destination: the
+  // upload writes the multipart boundary after it.
+  return Readable.from(out as AsyncIterable<Buffer>, { objectMode: false });
 }
 
 /** Units an adaptation links to: the tarball must hold them or the link would dangle. */
