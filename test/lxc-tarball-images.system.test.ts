@@ -110,6 +110,9 @@ describe("images built from a system tarball", () => {
     expect(inside(name, "cat", "/etc/hostname")).toBe(name);
     expect(inside(name, "cat", "/etc/hosts")).toContain(`127.0.1.1 ${name}`);
     expect(inside(name, "systemctl", "is-enabled", "systemd-networkd")).toBe("enabled");
+    // The boot ends with no failed unit (is-system-running waits for the boot to finish).
+    expect(inside(name, "sh", "-c", "systemctl is-system-running --wait || true")).toBe("running");
+    expect(inside(name, "systemctl", "is-active", "systemd-networkd")).toBe("active");
     // The generator ran at boot, in a container, and masked a unit it names.
     expect(inside(name, "readlink", "/run/systemd/generator.early/sys-kernel-debug.mount")).toBe(
       "/dev/null",

@@ -43,8 +43,8 @@ const networkdLinks: AdaptFile[] = [
  * kernel or hardware: the kernel's debug, tracing and config file systems, the FUSE control
  * file system and binfmt_misc (mounting them is refused), udev (no uevents reach a container),
  * module loading, the audit socket (the audit netlink belongs to the host), the hardware clock
- * sync and remounting / (the container's root is set up by Incus). An unprivileged container
- * cannot set kernel parameters either, so systemd-sysctl goes too.
+ * sync and remounting / (the container's root is set up by Incus). systemd-sysctl stays: the
+ * network's keys are the container's own, and a key it may not set only logs a line.
  */
 const generator = `#!/bin/sh
 # op's systemd generator (images[].adapt.lxc_generator): masks, in a container only, the units
@@ -65,10 +65,6 @@ mask sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount \\
   systemd-udev-trigger.service systemd-udev-settle.service systemd-hwdb-update.service \\
   systemd-modules-load.service kmod-static-nodes.service systemd-journald-audit.socket \\
   systemd-remount-fs.service hwclock.service systemd-timesyncd.service
-# The whole 32-bit uid range is mapped only in a privileged container.
-if ! grep -qw 4294967295 /proc/self/uid_map 2>/dev/null; then
-  mask systemd-sysctl.service
-fi
 `;
 
 export function adaptationFiles(adapt: TarballAdapt): AdaptFile[] {
