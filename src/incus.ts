@@ -146,8 +146,13 @@ export function createIncusClient(
   ): Promise<Answer> =>
     new Promise((resolve, reject) => {
       let sent = false;
+      // An OpError is op's own (a body stream that refused its source), told as it is.
       const fail = (error: NodeJS.ErrnoException) =>
-        reject(lost(socketPath, `${what} (${method} ${path})`, error, sent && !isRead(method)));
+        reject(
+          error instanceof OpError
+            ? error
+            : lost(socketPath, `${what} (${method} ${path})`, error, sent && !isRead(method)),
+        );
       const req = http.request(
         { socketPath, agent, method, path: scoped(path), headers },
         (res) => {
