@@ -15,7 +15,7 @@ import { extract, pack } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { metadataFiles, type TarballAdapt, templatePathProblem } from "./adapt.js";
-import { adaptedRootfs, metadataTar, tarballFormat } from "./tarball.js";
+import { adaptedRootfs, imageUpload, metadataTar, tarballFormat } from "./tarball.js";
 import { checkTarballAliases, prepareTarballImage } from "./tarball-prepare.js";
 
 let dir: string;
@@ -233,6 +233,23 @@ it("refuses a binary pax record (an xattr) rather than copy it changed", async (
   await expect(build(file, {})).rejects.toThrow(
     `${file}: entry ./usr/bin/ping carries the binary pax record SCHILY.xattr.user.optb, which op cannot copy unchanged`,
   );
+});
+
+describe("imageUpload", () => {
+  it("streams the image prepare hashed, and aborts it before its end when the tarball changed since", async () => {
+    const file = write("upload.tar", await tarOf(system));
+    const sourceSha256 = createHash("sha256").update(readFileSync(file)).digest("hex");
+    const image = { tarball: file, sourceSha256, created: 1_700_000_000, adapt };
+    const upload = await imageUpload(image);
+    expect((await collect(upload.metadata)).equals(await metadataTar({ ...image, file }))).toBe(
+      true,
+    );
+    expect((await collect(upload.rootfs)).equals(await build(file))).toBe(true);
+    const stale = await imageUpload({ ...image, sourceSha256: "0".repeat(64) });
+    await expect(collect(stale.rootfs)).rejects.toThrow(
+      `${file} changed since the plan (SHA-256 ${sourceSha256.slice(0, 12)}, planned 000000000000)`,
+    );
+  });
 });
 
 describe("metadata", () => {
