@@ -1,7 +1,8 @@
 /**
- * An instance's files through Incus's files API, streamed: a file is sent from a Readable and
- * read back as one, so `op file push/pull` of a file of any size holds only a few chunks in
- * memory (IncusClient's pushFile/readFile buffer whole files; they suit small ones).
+ * An instance's files through Incus's files API, streamed: a file is sent piece by piece over
+ * the instance's SFTP session (src/incus-sftp.ts) and read back as a Readable, so `op file push/pull`
+ * of a file of any size holds only a few chunks in memory (IncusClient's pushFile/readFile
+ * buffer whole files; they suit small ones).
  *
  * Incus answers a GET with a file's bytes, a symlink's target or a directory's JSON listing,
  * naming which in X-Incus-type, with the entry's mode and owner in X-Incus-mode/uid/gid; a POST
@@ -13,6 +14,7 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import { OpError } from "./errors.js";
 import { filesPath, type IncusClient, incusTimeouts, lost, refused } from "./incus.js";
+import { type FileReader, openSftp, type SftpSession } from "./incus-sftp.js";
 
 export type FileKind = "file" | "directory" | "symlink";
 
@@ -39,7 +41,7 @@ export type FileEntry =
 
 /** An entry to create. `mode` is ignored for a symlink (Incus makes it 0777). */
 export type NewEntry =
-  | { type: "file"; mode: number; uid: number; gid: number; body: Readable }
+  | { type: "file"; mode: number; uid: number; gid: number; read: FileReader }
   | { type: "directory"; mode: number; uid: number; gid: number }
   | { type: "symlink"; uid: number; gid: number; target: string };
 
@@ -49,9 +51,10 @@ export interface IncusFiles {
   /** The entry at the path, or undefined when nothing is. A file's body must be consumed. */
   read(ref: InstancePathRef): Promise<FileEntry | undefined>;
   /**
-   * Creates the entry; gives the bytes of a file's content sent. Incus writes into a file that
-   * exists without changing its mode or owner, keeps a directory that exists as it is, and
-   * refuses a symlink over anything.
+   * Creates the entry; gives the bytes of a file's content sent. A file that exists is
+   * truncated and written, and takes the mode and owner given; a directory that exists is kept
+   * as it is; a symlink over anything is refused. A file is written through a symlink at its
+   * path: remove that first.
    */
   write(ref: InstancePathRef, entry: NewEntry): Promise<number>;
   /** Removes a file, a symlink or an empty directory. */
@@ -102,6 +105,19 @@ export function createIncusFiles(
   // A transfer may take minutes; what is wrong is Incus going quiet, not a long copy.
   const idleMs = (options.idleSeconds ?? incusTimeouts.change) * 1000;
   const scavenge = scavenger();
+  const shown = (ref: InstancePathRef) =>
+    `${ref.project === "default" ? "" : `${ref.project}/`}${ref.instance}:${ref.path}`;
+  // One SFTP session per instance, opened by its first file and kept for the next ones.
+  const sessions = new Map<string, Promise<SftpSession>>();
+  const sftp = (ref: InstancePathRef): Promise<SftpSession> => {
+    const key = `${ref.project}/${ref.instance}`;
+    let session = sessions.get(key);
+    if (session === undefined) {
+      session = openSftp(incus, ref.instance, ref.project, shown({ ...ref, path: "" }));
+      sessions.set(key, session);
+    }
+    return session;
+  };
 
   /** One request; resolves with the answer as soon as its headers arrive. */
   const send = (
@@ -109,9 +125,8 @@ export function createIncusFiles(
     ref: InstancePathRef,
     what: string,
     headers: http.OutgoingHttpHeaders,
-    body?: Readable | string,
+    body?: string,
     retried = false,
-    counted?: (bytes: number) => void,
   ): Promise<http.IncomingMessage> =>
     new Promise((resolve, reject) => {
       const path = filesPath(ref.instance, ref.path, ref.project);
@@ -133,17 +148,12 @@ export function createIncusFiles(
         // A kept-alive connection Incus has just closed: a read is sent again, once.
         const closedUnderUs = error.code === "EPIPE" || error.code === "ECONNRESET";
         if (req.reusedSocket && closedUnderUs && isRead && !retried) {
-          resolve(send(method, ref, what, headers, body, true, counted));
+          resolve(send(method, ref, what, headers, body, true));
           return;
         }
         reject(lost(incus.socketPath, `${what} (${method} ${path})`, error, sent && !isRead));
       });
-      if (body === undefined || typeof body === "string") req.end(body);
-      else {
-        body.on("error", (error) => req.destroy(error));
-        body.on("data", (chunk: Buffer) => counted?.(chunk.length));
-        body.pipe(req);
-      }
+      req.end(body);
     });
 
   /** The JSON answer's metadata; an error answer becomes Incus's own message. */
@@ -180,9 +190,6 @@ export function createIncusFiles(
       gid: Number(header("gid")),
     };
   };
-
-  const shown = (ref: InstancePathRef) =>
-    `${ref.project === "default" ? "" : `${ref.project}/`}${ref.instance}:${ref.path}`;
 
   return {
     async stat(ref) {
@@ -227,32 +234,35 @@ export function createIncusFiles(
       }
     },
     async write(ref, entry) {
+      if (entry.type === "file") {
+        const { mode, uid, gid, read } = entry;
+        return (await sftp(ref)).writeFile(ref.path, read, { mode, uid, gid });
+      }
       const what = `writing ${shown(ref)}`;
       const headers: http.OutgoingHttpHeaders = {
         "content-type": "application/octet-stream",
         "x-incus-type": entry.type,
         "x-incus-uid": String(entry.uid),
         "x-incus-gid": String(entry.gid),
-        "x-incus-write": "overwrite",
-        ...(entry.type === "symlink"
-          ? {}
-          : { "x-incus-mode": `0${entry.mode.toString(8).padStart(3, "0")}` }),
-        ...(entry.type === "file" ? { "transfer-encoding": "chunked" } : {}),
+        ...(entry.type === "directory"
+          ? { "x-incus-mode": `0${entry.mode.toString(8).padStart(3, "0")}` }
+          : {}),
       };
-      const body =
-        entry.type === "file" ? entry.body : entry.type === "symlink" ? entry.target : undefined;
-      let sent = 0;
-      const counted = (bytes: number) => {
-        sent += bytes;
-        scavenge(bytes);
-      };
-      await envelope(await send("POST", ref, what, headers, body, false, counted), what);
-      return sent;
+      const body = entry.type === "symlink" ? entry.target : undefined;
+      await envelope(await send("POST", ref, what, headers, body), what);
+      return 0;
     },
     async remove(ref) {
       const what = `removing ${shown(ref)}`;
       await envelope(await send("DELETE", ref, what, {}), what);
     },
-    close: () => agent.destroy(),
+    close: () => {
+      agent.destroy();
+      for (const session of sessions.values())
+        session.then(
+          (open) => open.close(),
+          () => {},
+        );
+    },
   };
 }

@@ -126,7 +126,7 @@ describe("op file push and pull", () => {
     expect(existsSync(join(sandbox.dir, "ledger"))).toBe(false);
   });
 
-  it("replace a file with the mode and owner asked (Incus keeps them on a plain write)", async () => {
+  it("replace a file, taking the mode and owner asked, and a symlink without writing through it", async () => {
     const file = join(work, "conf");
     writeFileSync(file, "one\n", { mode: 0o644 });
     ok("push", file, `${ours}:/root/conf`);
@@ -144,6 +144,15 @@ describe("op file push and pull", () => {
     const chunks: Buffer[] = [];
     for await (const chunk of entry.body) chunks.push(chunk as Buffer);
     expect(Buffer.concat(chunks).toString()).toBe("two\n");
+
+    const passwd = await files.stat(at("/etc/passwd"));
+    await files.write(at("/root/link"), { type: "symlink", target: "/etc/passwd", uid: 0, gid: 0 });
+    ok("push", file, `${ours}:/root/link`);
+    expect((await files.stat(at("/root/link")))?.type).toBe("file");
+    expect(await files.stat(at("/etc/passwd"))).toEqual(passwd);
+    const back = join(work, "passwd");
+    ok("pull", `${ours}:/etc/passwd`, back);
+    expect(await sha256(back)).not.toBe(await sha256(file));
   });
 
   it("put a file under a directory that exists, and several files into one", async () => {

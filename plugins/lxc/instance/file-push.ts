@@ -3,8 +3,8 @@
  * before anything is sent, and so is the directory they go to; then each entry is written
  * through the files API, a file's bytes streamed from disk.
  */
-import { createReadStream, type Stats } from "node:fs";
-import { lstat, readdir, readlink, stat } from "node:fs/promises";
+import type { Stats } from "node:fs";
+import { lstat, open, readdir, readlink, stat } from "node:fs/promises";
 import { basename, join, posix } from "node:path";
 import { OpError } from "../../../src/errors.js";
 import type { FileStat } from "../../../src/incus-files.js";
@@ -79,11 +79,7 @@ export async function pushInto(s: FileSession, request: FilePush, path: string):
   }
 }
 
-/**
- * One entry. `known` is what is at `to` already (undefined: nothing, as in a directory this
- * push created). Incus does not change the mode or owner of a file it writes into, nor
- * replace a symlink: such an entry is removed first, so the copy has the mode and owner asked.
- */
+/** One entry. `known` is what is at `to` already (undefined: nothing, as in a directory this push created). */
 async function pushEntry(
   s: FileSession,
   request: FilePush,
@@ -142,14 +138,10 @@ async function pushEntry(
     return;
   }
 
-  const mode = request.mode ?? source.stats.mode & 0o7777;
-  const same =
-    kind === "file" &&
-    known?.type === "file" &&
-    known.mode === mode &&
-    known.uid === owner.uid &&
-    known.gid === owner.gid;
-  if (known !== undefined && !same) await s.files.remove(ref);
+  // A file is written through a symlink in its way, and Incus makes no symlink over
+  // anything: such an entry goes first. A file over a file takes the mode and owner asked.
+  if (known !== undefined && (known.type === "symlink" || kind === "symlink"))
+    await s.files.remove(ref);
   if (kind === "symlink") {
     const target = await readlink(source.path).catch((error: unknown) => {
       throw localFailure(error, "reading the symlink", source.path);
@@ -158,15 +150,26 @@ async function pushEntry(
     s.report.symlinks++;
     return;
   }
-  // Large reads: fewer chunks for Incus to take (the same memory, collected as it goes).
-  const body = createReadStream(source.path, { highWaterMark: 1 << 20 });
+  const mode = request.mode ?? source.stats.mode & 0o7777;
+  const file = await open(source.path, "r").catch((error: unknown) => {
+    throw localFailure(error, "reading", source.path);
+  });
   let bytes: number;
   try {
-    bytes = await s.files.write(ref, { type: "file", mode, ...owner, body });
-  } catch (error) {
-    // A local read failure tears the request down: say which file, not what Incus lost.
-    if (body.errored) throw localFailure(body.errored, "reading", source.path);
-    throw error;
+    bytes = await s.files.write(ref, {
+      type: "file",
+      mode,
+      ...owner,
+      read: (buffer, position) =>
+        file.read(buffer, 0, buffer.length, position).then(
+          (done) => done.bytesRead,
+          (error: unknown) => {
+            throw localFailure(error, "reading", source.path);
+          },
+        ),
+    });
+  } finally {
+    await file.close();
   }
   s.report.files++;
   s.report.bytes += bytes;
