@@ -8,7 +8,7 @@
  */
 import type { Socket } from "node:net";
 import { OpError } from "./errors.js";
-import { type IncusClient, lost, refused, withProject } from "./incus.js";
+import { type IncusClient, incusTimeouts, lost, refused, withProject } from "./incus.js";
 
 const packet = { init: 1, version: 2, open: 3, close: 4, write: 6, fsetstat: 10 } as const;
 const reply = { status: 101, handle: 102 } as const;
@@ -167,6 +167,11 @@ async function session(socket: Socket, head: Buffer, what: string): Promise<Sftp
     parse();
   });
   socket.on("error", fail);
+  // Incus going quiet while answers are owed is a failure; a session idle between files is not.
+  socket.setTimeout(incusTimeouts.change * 1000, () => {
+    if (waiting.size > 0)
+      socket.destroy(new Error(`Incus did not answer within ${incusTimeouts.change} s`));
+  });
   socket.on("close", () => fail(new Error("Incus closed the SFTP connection")));
 
   // No wait for 'drain': what is in flight is bounded by the caller's window of writes.

@@ -69,7 +69,8 @@ export async function pushInto(s: FileSession, request: FilePush, path: string):
         hint: "name a directory that exists, or end the path with '/' (and give -p to create it)",
       },
     );
-  else await mkdirs(posix.dirname(path));
+  // A path that exists has its directory; a new one needs it checked (or made, with -p).
+  else if (existing === undefined) await mkdirs(posix.dirname(path));
 
   const copy = (source: LocalSource, to: string, known: FileStat | undefined) =>
     pushEntry(s, request, owner, source, to, known);
