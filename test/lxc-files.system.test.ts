@@ -181,6 +181,43 @@ describe("op file push and pull", () => {
     expect(readdirSync(out).filter((name) => name.startsWith("."))).toEqual([]);
   });
 
+  it("name an instance of another project as PROJECT/NAME", async () => {
+    const project = `opfl${tag}`;
+    sh("incus", [
+      "project",
+      "create",
+      project,
+      "-c",
+      "features.images=false",
+      "-c",
+      "features.profiles=false",
+      "-c",
+      "features.storage.volumes=false",
+    ]);
+    try {
+      sh("incus", [
+        "init",
+        testImage,
+        ours,
+        "--project",
+        project,
+        "-q",
+        "-c",
+        "user.op.managed=true",
+      ]);
+      const file = join(work, "project.txt");
+      writeFileSync(file, "in a project\n");
+      ok("push", file, `${project}/${ours}:/root/`);
+      // The default project's instance of the same name did not get it.
+      expect(await files.stat(at("/root/project.txt"))).toBeUndefined();
+      ok("pull", `${project}/${ours}:/root/project.txt`, join(work, "project.back"));
+      expect(await sha256(join(work, "project.back"))).toBe(await sha256(file));
+    } finally {
+      sh("incus", ["delete", "--force", ours, "--project", project]);
+      sh("incus", ["project", "delete", project]);
+    }
+  });
+
   it("stream a 200 MB file in and out unchanged", { timeout: 300_000 }, async () => {
     const big = join(work, "big");
     sh("sh", ["-c", `head -c 200M /dev/urandom > '${big}'`]);
