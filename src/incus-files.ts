@@ -104,7 +104,8 @@ export function createIncusFiles(
   const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
   // A transfer may take minutes; what is wrong is Incus going quiet, not a long copy.
   const idleMs = (options.idleSeconds ?? incusTimeouts.change) * 1000;
-  const scavenge = scavenger();
+  // Made by the first read: only a pull moves chunks through the heap (a push reuses buffers).
+  let scavenge: ((bytes: number) => void) | undefined;
   const shown = (ref: InstancePathRef) =>
     `${ref.project === "default" ? "" : `${ref.project}/`}${ref.instance}:${ref.path}`;
   // One SFTP session per instance, opened by its first file and kept for the next ones.
@@ -214,9 +215,11 @@ export function createIncusFiles(
       const stat = statOf(res, what);
       switch (stat.type) {
         case "file": {
+          scavenge ??= scavenger();
+          const collect = scavenge;
           const body = new Transform({
             transform(chunk: Buffer, _encoding, done) {
-              scavenge(chunk.length);
+              collect(chunk.length);
               done(null, chunk);
             },
           });

@@ -218,6 +218,23 @@ describe("op file push and pull", () => {
     }
   });
 
+  it("work the same on a running instance", async () => {
+    sh("incus", ["start", ours]);
+    try {
+      const tree = join(work, "running");
+      mkdirSync(join(tree, "sub"), { recursive: true });
+      writeFileSync(join(tree, "sub", "f"), "while it runs\n", { mode: 0o640 });
+      symlinkSync("sub/f", join(tree, "link"));
+      ok("push", "-r", tree, `${ours}:/tmp/`);
+      const back = join(work, "running-back");
+      mkdirSync(back);
+      ok("pull", "-r", `${ours}:/tmp/running`, back);
+      expect(await describeTree(join(back, "running"))).toEqual(await describeTree(tree));
+    } finally {
+      sh("incus", ["stop", "--force", ours]);
+    }
+  });
+
   it("stream a 200 MB file in and out unchanged", { timeout: 300_000 }, async () => {
     const big = join(work, "big");
     sh("sh", ["-c", `head -c 200M /dev/urandom > '${big}'`]);
