@@ -106,15 +106,16 @@ export function createIncusFiles(
   const idleMs = (options.idleSeconds ?? incusTimeouts.change) * 1000;
   // Made by the first read: only a pull moves chunks through the heap (a push reuses buffers).
   let scavenge: ((bytes: number) => void) | undefined;
-  const shown = (ref: InstancePathRef) =>
-    `${ref.project === "default" ? "" : `${ref.project}/`}${ref.instance}:${ref.path}`;
+  const instanceOf = (ref: InstancePathRef) =>
+    `${ref.project === "default" ? "" : `${ref.project}/`}${ref.instance}`;
+  const shown = (ref: InstancePathRef) => `${instanceOf(ref)}:${ref.path}`;
   // One SFTP session per instance, opened by its first file and kept for the next ones.
   const sessions = new Map<string, Promise<SftpSession>>();
   const sftp = (ref: InstancePathRef): Promise<SftpSession> => {
     const key = `${ref.project}/${ref.instance}`;
     let session = sessions.get(key);
     if (session === undefined) {
-      session = openSftp(incus, ref.instance, ref.project, shown({ ...ref, path: "" }));
+      session = openSftp(incus, ref.instance, ref.project, `writing into ${instanceOf(ref)}`);
       sessions.set(key, session);
     }
     return session;

@@ -230,6 +230,12 @@ describe("op file push and pull", () => {
       mkdirSync(back);
       ok("pull", "-r", `${ours}:/tmp/running`, back);
       expect(await describeTree(join(back, "running"))).toEqual(await describeTree(tree));
+      // What the instance refuses is told with its own words (sysfs is read-only in there).
+      const refusal = op("push", join(tree, "sub", "f"), `${ours}:/sys/opfl`);
+      expect(refusal.stderr).toContain(
+        `writing into ${ours}: opening /sys/opfl: Incus refused: open /sys/opfl: permission denied`,
+      );
+      expect(refusal.status).toBe(1);
     } finally {
       sh("incus", ["stop", "--force", ours]);
     }
