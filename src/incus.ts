@@ -413,21 +413,21 @@ export function withProject(path: string, project: string | undefined): string {
 }
 
 /** The files API path of `path` in `instance`, scoped to `project` when one is named. */
-function filesPath(instance: string, path: string, project: string | undefined): string {
+export function filesPath(instance: string, path: string, project: string | undefined): string {
   return withProject(
     `/1.0/instances/${encodeURIComponent(instance)}/files?path=${encodeURIComponent(path)}`,
     project,
   );
 }
 
-function refused(what: string, message: string): OpError {
+export function refused(what: string, message: string): OpError {
   return new OpError("command-failed", `${what}: Incus refused: ${message}`, {
     hint: "the message is Incus's own; `incus info --show-log NAME` shows a container's start log",
   });
 }
 
 /** The request did not get an answer: why, and whether Incus may have acted on it. */
-function lost(
+export function lost(
   socketPath: string,
   step: string,
   error: NodeJS.ErrnoException,
