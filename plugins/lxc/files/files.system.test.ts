@@ -1,0 +1,193 @@
+/**
+ * Declared files on the real daemon, through the built op as a user runs it: written into a
+ * container created by the same run (before its start, in a parent directory op makes), from
+ * `content` and from a `source` beside the state file; a hand-made change of content, mode or
+ * owner is drift (`op apply --check` exits 2) that `op apply` puts back; `ensure: absent`
+ * deletes; a stopped container gets its files and stays stopped. Neither the plan nor the
+ * ledger ever holds the content. Containers are `opdf-…`, removed after.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type CliSandbox, createCliSandbox } from "../../../test/support/cli.js";
+import { incus, instance, removeContainers, sh, testImage } from "../../../test/support/lxc.js";
+
+const tag = randomBytes(3).toString("hex");
+const running = `opdf-${tag}-a`;
+const stopped = `opdf-${tag}-b`;
+const containers = [running, stopped];
+/** Text that must never appear in a plan or the ledger. */
+const secret = `opdf-secret-${tag}\n`;
+const sourceBytes = randomBytes(3000);
+
+let sandbox: CliSandbox;
+
+const sha = (bytes: Buffer | string) => createHash("sha256").update(bytes).digest("hex");
+const op = (args: string[]) => sandbox.op(args, {});
+const inside = (name: string, script: string) =>
+  sh("incus", ["exec", name, "--", "sh", "-c", script]);
+
+function stateFile(name: string, files: Record<string, unknown>[], extra = {}): string {
+  const path = join(sandbox.dir, name);
+  writeFileSync(
+    path,
+    JSON.stringify({
+      version: 1,
+      plugins: {
+        lxc: {
+          containers: [{ id: running, image: testImage, stop_timeout: 5, files, ...extra }],
+        },
+      },
+    }),
+  );
+  return path;
+}
+
+beforeAll(() => {
+  sandbox = createCliSandbox();
+  writeFileSync(join(sandbox.dir, "payload.bin"), sourceBytes);
+});
+afterAll(async () => {
+  await removeContainers(containers);
+  sandbox.cleanup();
+});
+
+describe("declared files in a running container", () => {
+  const declared = [
+    { path: "/etc/opdf/motd", content: secret, mode: "0640", uid: 5, gid: 6 },
+    { path: "/opdf-data/deep/payload.bin", source: "payload.bin", mode: "600" },
+    { path: "/etc/opdf-gone", ensure: "absent" },
+  ];
+  let file: string;
+
+  beforeAll(() => {
+    file = stateFile("running.json", declared);
+  });
+
+  it("are written by the create, named in the plan by size, hash, mode and owner only", async () => {
+    const plan = op(["plan", file]);
+    expect(plan.stderr).toBe("");
+    expect(plan.stdout).toContain(
+      `writes /etc/opdf/motd (${Buffer.byteLength(secret)} B, sha256 ${sha(secret).slice(0, 12)}, 0640, 5:6)`,
+    );
+    expect(plan.stdout).toContain(
+      `writes /opdf-data/deep/payload.bin (2.9 KiB, sha256 ${sha(sourceBytes).slice(0, 12)}, 0600, 0:0)`,
+    );
+    expect(plan.stdout).not.toContain(secret.trim());
+
+    const apply = op(["apply", file]);
+    expect(apply.stderr).toBe("");
+    expect(apply.status).toBe(0);
+    expect(apply.stdout).toContain("verified: the host matches the file");
+    expect((await instance(running))?.status).toBe("Running");
+    expect(inside(running, "cat /etc/opdf/motd")).toBe(secret);
+    expect(inside(running, "stat -c '%a %u %g' /etc/opdf/motd /opdf-data/deep")).toBe(
+      "640 5 6\n755 0 0\n",
+    );
+    const pulled = await incus.statFile(running, "/opdf-data/deep/payload.bin");
+    expect(pulled?.body?.equals(sourceBytes)).toBe(true);
+    expect(pulled?.mode).toBe("0600");
+
+    expect(op(["apply", file]).stdout).toBe("No changes: the host matches the file.\n");
+    const ledger = op(["ledger", "export"]).stdout;
+    expect(ledger).toContain(sha(secret));
+    expect(ledger).not.toContain(secret.trim());
+    expect(ledger).not.toContain(sourceBytes.toString("base64").slice(0, 40));
+  });
+
+  it("changed by hand inside is drift: --check exits 2, apply puts it back", () => {
+    inside(running, "echo x > /etc/opdf/motd");
+    const check = op(["apply", "--check", file]);
+    expect(check.status).toBe(2);
+    expect(check.stdout).toContain(
+      `change file /etc/opdf/motd: content 2 B sha256 ${sha("x\n").slice(0, 12)} → ${Buffer.byteLength(secret)} B sha256 ${sha(secret).slice(0, 12)}`,
+    );
+    expect(check.stdout).not.toContain(secret.trim());
+
+    const apply = op(["apply", file]);
+    expect(apply.status).toBe(0);
+    expect(inside(running, "cat /etc/opdf/motd")).toBe(secret);
+    expect(op(["apply", "--check", file]).status).toBe(0);
+  });
+
+  it("given another mode or owner by hand is drift too, put back with its content", () => {
+    inside(running, "chmod 777 /etc/opdf/motd && chown 1:2 /etc/opdf/motd");
+    const check = op(["apply", "--check", file]);
+    expect(check.status).toBe(2);
+    expect(check.stdout).toContain("change file /etc/opdf/motd: mode 0777 → 0640; owner 1:2 → 5:6");
+
+    expect(op(["apply", file]).status).toBe(0);
+    expect(inside(running, "stat -c '%a %u %g' /etc/opdf/motd")).toBe("640 5 6\n");
+    expect(inside(running, "cat /etc/opdf/motd")).toBe(secret);
+    expect(op(["apply", "--check", file]).status).toBe(0);
+  });
+
+  it("with ensure: absent are deleted when they appear", () => {
+    inside(running, "echo made by hand > /etc/opdf-gone");
+    const check = op(["apply", "--check", file]);
+    expect(check.status).toBe(2);
+    expect(check.stdout).toContain("delete file /etc/opdf-gone (13 B, sha256");
+
+    expect(op(["apply", file]).status).toBe(0);
+    expect(inside(running, "test -e /etc/opdf-gone || echo gone")).toBe("gone\n");
+    expect(op(["apply", "--check", file]).status).toBe(0);
+  });
+
+  it("newly declared on a container that exists are compared before anything is written", () => {
+    // Already right inside, but not yet in the container's tag: prepare reads it itself.
+    inside(running, "printf 'same\\n' > /etc/opdf-same && chmod 644 /etc/opdf-same");
+    const more = stateFile("more.json", [
+      ...declared,
+      { path: "/etc/opdf-same", content: "same\n" },
+    ]);
+    const check = op(["apply", "--check", more]);
+    expect(check.stdout).not.toContain("/etc/opdf-same (");
+    expect(check.stdout).not.toContain("change file /etc/opdf-same");
+    expect(op(["apply", more]).status).toBe(0);
+    expect(op(["apply", "--check", more]).status).toBe(0);
+  });
+});
+
+describe("declared files in a stopped container", () => {
+  it("are written without starting it, and drift there is put back the same way", async () => {
+    const path = join(sandbox.dir, "stopped.json");
+    writeFileSync(
+      path,
+      JSON.stringify({
+        version: 1,
+        plugins: {
+          lxc: {
+            containers: [
+              {
+                id: stopped,
+                image: testImage,
+                running: false,
+                files: [{ path: "/etc/opdf-conf", content: "a=1\n", mode: "0600", uid: 7, gid: 7 }],
+              },
+            ],
+          },
+        },
+      }),
+    );
+    const apply = op(["apply", path]);
+    expect(apply.stderr).toBe("");
+    expect(apply.status).toBe(0);
+    expect((await instance(stopped))?.status).toBe("Stopped");
+    const written = await incus.statFile(stopped, "/etc/opdf-conf");
+    expect(written?.body?.toString()).toBe("a=1\n");
+    expect([written?.mode, written?.uid, written?.gid]).toEqual(["0600", 7, 7]);
+
+    // Changed while stopped (through the file API, as `incus file push` does).
+    await incus.writeFile(stopped, "/etc/opdf-conf", Buffer.from("a=2\n"), {
+      mode: "0600",
+      uid: 7,
+      gid: 7,
+    });
+    expect(op(["apply", "--check", path]).status).toBe(2);
+    expect(op(["apply", path]).status).toBe(0);
+    expect((await incus.statFile(stopped, "/etc/opdf-conf"))?.body?.toString()).toBe("a=1\n");
+    expect((await instance(stopped))?.status).toBe("Stopped");
+    expect(op(["apply", "--check", path]).status).toBe(0);
+  });
+});
