@@ -7,7 +7,9 @@ import { mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import type { DesiredContainer, LiveContainer } from "../types.js";
+import { exportLxc } from "../export.js";
+import { liveContainer } from "../lxc.testing.js";
+import type { DesiredContainer, LiveContainer, LxcSection } from "../types.js";
 import { checkFiles, modeOf, pathProblem, sha256 } from "./check.js";
 import { describeFile, fileChanges } from "./diff.js";
 import { filesTagOf, hashSource, sourceRefusal } from "./prepare.js";
@@ -244,5 +246,27 @@ describe("fileChanges and the plan's words", () => {
 
   it("leaves other changes to the container's own words", () => {
     expect(describeFile({ path: "config.limits.cpu", before: "1", after: "2" })).toBeUndefined();
+  });
+});
+
+describe("op export of a container with declared files", () => {
+  it("writes no files and says which paths to declare again", () => {
+    const container = liveContainer("web", {
+      config: {
+        "user.op.managed": "true",
+        "user.op.image": "op-test/busybox",
+        "user.op.files": '["/etc/a","/etc/b"]',
+      },
+    });
+    const { section, notes } = exportLxc(
+      { containers: [container], bridges: {}, aliases: {} },
+      { all: false },
+    );
+    const [spec] = (section as LxcSection).containers ?? [];
+    expect(spec?.files).toBeUndefined();
+    expect(spec?.config).toBeUndefined();
+    expect(notes).toContain(
+      'container web: its declared files are not exported (op reads their hashes, not their content); declare them again under "files": /etc/a, /etc/b',
+    );
   });
 });
