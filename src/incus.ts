@@ -95,12 +95,13 @@ export interface IncusClient {
   // has no bulk read: each file is one GET, which answers the bytes with X-Incus-* headers.
   /**
    * What is at `path` (its type, mode, uid and gid, and a regular file's or symlink's bytes),
-   * or undefined when nothing is. A directory comes back without bytes.
+   * or undefined when nothing is. A directory comes back without bytes, and so does anything
+   * with `body: false` (a HEAD, which cannot tell a missing file from a missing instance).
    */
   statFile(
     instance: string,
     path: string,
-    options?: IncusRequestOptions & { project?: string },
+    options?: IncusRequestOptions & { project?: string; body?: false },
   ): Promise<InstanceFile | undefined>;
   /**
    * Writes a regular file (`body`) or makes a directory (no body), with that mode and owner.
@@ -435,24 +436,21 @@ export function createIncusClient(
     },
     async statFile(instance, path, options = {}) {
       const what = options.what ?? `reading ${path} in ${instance}`;
-      const answer = await exchange(
-        "GET",
-        filesPath(instance, path, options.project),
-        what,
-        (req) => req.end(),
-        {},
-      );
+      const read = (method: "GET" | "HEAD") =>
+        exchange(method, filesPath(instance, path, options.project), what, (req) => req.end(), {});
+      const head = options.body === false;
+      let answer = await read(head ? "HEAD" : "GET");
+      if (head && answer.status === 404) return undefined;
+      // A HEAD's error has no message: asked again as a GET, which says why.
+      if (head && answer.status !== 200) answer = await read("GET");
       if (answer.status !== 200) {
         try {
           envelopeOf(answer, what);
         } catch (error) {
-          // A missing file is "Not Found"; a missing instance is named, and stays an error.
-          if (
-            answer.status === 404 &&
-            error instanceof OpError &&
-            /: Not Found$/.test(error.message)
-          )
-            return undefined;
+          // A missing file is "Not Found", and nothing can be under a file ("not a
+          // directory"); a missing instance is named, and stays an error.
+          const message = error instanceof OpError ? error.message : "";
+          if (/: Not Found$/.test(message) || /not a directory/.test(message)) return undefined;
           throw error;
         }
       }
@@ -466,7 +464,7 @@ export function createIncusClient(
         mode: header("mode") ?? "",
         uid: Number(header("uid") ?? Number.NaN),
         gid: Number(header("gid") ?? Number.NaN),
-        ...(type === "directory" ? {} : { body: answer.body }),
+        ...(type === "directory" || head ? {} : { body: answer.body }),
       };
     },
     async writeFile(instance, path, body, meta, options = {}) {
@@ -489,9 +487,13 @@ export function createIncusClient(
         (req) => req.end(body),
         headers,
       );
-      if (answer.status === 404) {
-        throw new OpError("not-found", `${what}: Incus refused: Not Found`, {
-          hint: `the directory that should hold ${path} does not exist in ${instance}`,
+      // No parent directory: Incus says "Not Found", or "not a directory" when one is a file.
+      const noParent =
+        answer.status === 404 ||
+        (answer.status >= 400 && /not a directory/.test(answer.body.toString()));
+      if (noParent) {
+        throw new OpError("not-found", `${what}: Incus refused: no directory to hold it`, {
+          hint: `a directory above ${path} is missing, or is not a directory, in ${instance}`,
         });
       }
       await finish(envelopeOf(answer, what), what, options);

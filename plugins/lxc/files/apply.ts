@@ -35,12 +35,31 @@ export async function applyFiles(
 ): Promise<void> {
   const named = changes === undefined ? undefined : new Set(changes.map((change) => change.path));
   const files = (container.files ?? []).filter((file) => named?.has(filePath(file.path)) ?? true);
-  await eachBounded(files, fileConcurrency, (file) => applyFile(incus, container, file));
+  // Every file is tried: one that cannot be written does not keep the others back.
+  const failed: { file: DesiredFile; error: unknown }[] = [];
+  await eachBounded(files, fileConcurrency, (file) =>
+    applyFile(incus, container, file).catch((error: unknown) => {
+      failed.push({ file, error });
+    }),
+  );
+  const [first] = failed;
+  if (first === undefined) return;
+  if (failed.length === 1) throw first.error;
+  // The run's report shows an action's message, so each file's reason is in it.
+  const reasons = failed.map(({ error }) =>
+    error instanceof Error ? error.message : String(error),
+  );
+  throw new OpError(
+    "command-failed",
+    `${failed.length} of ${files.length} declared files of ${container.name} could not be written or deleted: ${reasons.join("; ")}`,
+    { hint: "the other files were written" },
+  );
 }
 
 async function applyFile(incus: IncusClient, where: Where, file: DesiredFile): Promise<void> {
   const options = projectOption(where);
-  const now = await incus.statFile(where.name, file.path, options);
+  // Type, mode and owner only: the bytes are about to be replaced anyway.
+  const now = await incus.statFile(where.name, file.path, { ...options, body: false });
   if (now?.type === "directory") {
     throw new OpError(
       "invalid-state",
@@ -91,7 +110,7 @@ async function makeParents(incus: IncusClient, where: Where, path: string): Prom
   const parts = path.split("/").slice(1, -1);
   for (let i = 1; i <= parts.length; i++) {
     const dir = `/${parts.slice(0, i).join("/")}`;
-    const found = await incus.statFile(where.name, dir, options);
+    const found = await incus.statFile(where.name, dir, { ...options, body: false });
     if (found === undefined) {
       await incus.writeFile(where.name, dir, undefined, { mode: "0755", uid: 0, gid: 0 }, options);
     } else if (found.type !== "directory") {

@@ -149,6 +149,27 @@ describe("declared files in a running container", () => {
   });
 });
 
+describe("a declared file op cannot write", () => {
+  it("is refused at apply with what is in the way, and the other files are still written", () => {
+    inside(running, "mkdir -p /etc/opdf-dir");
+    const bad = stateFile("bad.json", [
+      { path: "/etc/opdf-dir", content: "a\n" },
+      { path: "/etc/passwd/opdf", content: "b\n" },
+      { path: "/etc/opdf-fine", content: "c\n" },
+    ]);
+    const apply = op(["apply", bad]);
+    expect(apply.status).toBe(1);
+    expect(apply.stderr + apply.stdout).toContain(
+      `${running}:/etc/opdf-dir is a directory; op writes and deletes only files there`,
+    );
+    expect(apply.stderr + apply.stdout).toContain(
+      `${running}:/etc/passwd is a file, not a directory, so /etc/passwd/opdf cannot be written`,
+    );
+    expect(inside(running, "cat /etc/opdf-fine")).toBe("c\n");
+    expect(inside(running, "test -d /etc/opdf-dir && echo dir")).toBe("dir\n");
+  });
+});
+
 describe("declared files in a stopped container", () => {
   it("are written without starting it, and drift there is put back the same way", async () => {
     const path = join(sandbox.dir, "stopped.json");
