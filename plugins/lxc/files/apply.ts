@@ -37,8 +37,9 @@ export async function applyFiles(
   const files = (container.files ?? []).filter((file) => named?.has(filePath(file.path)) ?? true);
   // Every file is tried: one that cannot be written does not keep the others back.
   const failed: { file: DesiredFile; error: unknown }[] = [];
+  const dirs: Directories = new Map();
   await eachBounded(files, fileConcurrency, (file) =>
-    applyFile(incus, container, file).catch((error: unknown) => {
+    applyFile(incus, container, file, dirs).catch((error: unknown) => {
       failed.push({ file, error });
     }),
   );
@@ -56,7 +57,18 @@ export async function applyFiles(
   );
 }
 
-async function applyFile(incus: IncusClient, where: Where, file: DesiredFile): Promise<void> {
+/**
+ * The directories one apply has made or found, by path: files written at once into the same
+ * missing directory make it once (a second mkdir of it would fail).
+ */
+type Directories = Map<string, Promise<void>>;
+
+async function applyFile(
+  incus: IncusClient,
+  where: Where,
+  file: DesiredFile,
+  dirs: Directories,
+): Promise<void> {
   const options = projectOption(where);
   // Type, mode and owner only: the bytes are about to be replaced anyway.
   const now = await incus.statFile(where.name, file.path, { ...options, body: false });
@@ -82,7 +94,7 @@ async function applyFile(incus: IncusClient, where: Where, file: DesiredFile): P
     await incus.writeFile(where.name, file.path, body, want, options);
   } catch (error) {
     if (!(error instanceof OpError) || error.code !== "not-found") throw error;
-    await makeParents(incus, where, file.path);
+    await makeParents(incus, where, file.path, dirs);
     await incus.writeFile(where.name, file.path, body, want, options);
   }
 }
@@ -105,20 +117,39 @@ function bodyOf(file: DesiredFile, want: FileState): Buffer {
 }
 
 /** Makes the missing directories above `path`, from the top down (0755, owned by root). */
-async function makeParents(incus: IncusClient, where: Where, path: string): Promise<void> {
-  const options = projectOption(where);
+async function makeParents(
+  incus: IncusClient,
+  where: Where,
+  path: string,
+  dirs: Directories,
+): Promise<void> {
   const parts = path.split("/").slice(1, -1);
   for (let i = 1; i <= parts.length; i++) {
     const dir = `/${parts.slice(0, i).join("/")}`;
-    const found = await incus.statFile(where.name, dir, { ...options, body: false });
-    if (found === undefined) {
-      await incus.writeFile(where.name, dir, undefined, { mode: "0755", uid: 0, gid: 0 }, options);
-    } else if (found.type !== "directory") {
-      throw new OpError(
-        "invalid-state",
-        `${where.name}:${dir} is a ${found.type}, not a directory, so ${path} cannot be written`,
-        { hint: `remove ${dir} in the container, or declare the file elsewhere` },
-      );
+    let made = dirs.get(dir);
+    if (made === undefined) {
+      made = makeDirectory(incus, where, dir, path);
+      dirs.set(dir, made);
     }
+    await made;
+  }
+}
+
+async function makeDirectory(
+  incus: IncusClient,
+  where: Where,
+  dir: string,
+  path: string,
+): Promise<void> {
+  const options = projectOption(where);
+  const found = await incus.statFile(where.name, dir, { ...options, body: false });
+  if (found === undefined) {
+    await incus.writeFile(where.name, dir, undefined, { mode: "0755", uid: 0, gid: 0 }, options);
+  } else if (found.type !== "directory") {
+    throw new OpError(
+      "invalid-state",
+      `${where.name}:${dir} is a ${found.type}, not a directory, so ${path} cannot be written`,
+      { hint: `remove ${dir} in the container, or declare the file elsewhere` },
+    );
   }
 }

@@ -66,12 +66,19 @@ export function fileWords(held: Held): string {
     : `${humanBytes(held.size)}, sha256 ${short(held.sha256)}, ${owner}`;
 }
 
-/** A new container's files, for its create line. */
+/** How many of a new container's files its create line names one by one. */
+const namedInCreate = 5;
+
+/** A new container's files, for its create line: the first few by name, then how many more. */
 export function createdFilesWords(container: DesiredContainer): string {
   const written = (container.files ?? []).filter((file) => file.want !== undefined);
-  return written
-    .map((file) => `, writes ${file.path} (${fileWords(file.want as FileState)})`)
-    .join("");
+  const named = written
+    .slice(0, namedInCreate)
+    .map((file) => `, writes ${file.path} (${fileWords(file.want as FileState)})`);
+  const more = written.slice(namedInCreate);
+  if (more.length === 0) return named.join("");
+  const bytes = more.reduce((sum, file) => sum + (file.want?.size ?? 0), 0);
+  return `${named.join("")}, and ${more.length} more files (${humanBytes(bytes)})`;
 }
 
 /** A file change in a person's words, naming only what differs; undefined for other changes. */

@@ -171,6 +171,12 @@ describe("a declared file op cannot write", () => {
 });
 
 describe("declared files in a stopped container", () => {
+  // More files than are written at once, all in one directory op must make.
+  const many = Array.from({ length: 20 }, (_, i) => ({
+    path: `/srv/opdf-many/sub/f${i}`,
+    content: `${i}\n`,
+  }));
+
   it("are written without starting it, and drift there is put back the same way", async () => {
     const path = join(sandbox.dir, "stopped.json");
     writeFileSync(
@@ -184,7 +190,10 @@ describe("declared files in a stopped container", () => {
                 id: stopped,
                 image: testImage,
                 running: false,
-                files: [{ path: "/etc/opdf-conf", content: "a=1\n", mode: "0600", uid: 7, gid: 7 }],
+                files: [
+                  { path: "/etc/opdf-conf", content: "a=1\n", mode: "0600", uid: 7, gid: 7 },
+                  ...many,
+                ],
               },
             ],
           },
@@ -198,6 +207,8 @@ describe("declared files in a stopped container", () => {
     const written = await incus.statFile(stopped, "/etc/opdf-conf");
     expect(written?.body?.toString()).toBe("a=1\n");
     expect([written?.mode, written?.uid, written?.gid]).toEqual(["0600", 7, 7]);
+    for (const { path, content } of many)
+      expect((await incus.statFile(stopped, path))?.body?.toString()).toBe(content);
 
     // Changed while stopped (through the file API, as `incus file push` does).
     await incus.writeFile(stopped, "/etc/opdf-conf", Buffer.from("a=2\n"), {

@@ -11,7 +11,7 @@ import { exportLxc } from "../export.js";
 import { liveContainer } from "../lxc.testing.js";
 import type { DesiredContainer, LiveContainer, LxcSection } from "../types.js";
 import { checkFiles, modeOf, pathProblem, sha256 } from "./check.js";
-import { describeFile, fileChanges } from "./diff.js";
+import { createdFilesWords, describeFile, fileChanges } from "./diff.js";
 import { filesTagOf, hashSource, sourceRefusal } from "./prepare.js";
 import {
   type DesiredFile,
@@ -242,6 +242,18 @@ describe("fileChanges and the plan's words", () => {
     expect(fileChanges(container([present]), live())).toEqual([
       { path: "files./etc/f", after: want },
     ]);
+  });
+
+  it("names a new container's first five files, then how many more", () => {
+    const files = Array.from({ length: 7 }, (_, i) => ({ ...present, path: `/f${i}` }));
+    expect(createdFilesWords(container(files))).toBe(
+      `${[0, 1, 2, 3, 4]
+        .map((i) => `, writes /f${i} (12 B, sha256 aaaaaaaaaaaa, 0640, 5:6)`)
+        .join("")}, and 2 more files (24 B)`,
+    );
+    expect(createdFilesWords(container([present, absent]))).toBe(
+      ", writes /etc/f (12 B, sha256 aaaaaaaaaaaa, 0640, 5:6)",
+    );
   });
 
   it("leaves other changes to the container's own words", () => {
