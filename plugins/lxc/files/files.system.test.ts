@@ -223,3 +223,32 @@ describe("declared files in a stopped container", () => {
     expect(op(["apply", "--check", path]).status).toBe(0);
   });
 });
+
+describe("the client's file calls (src/incus.ts)", () => {
+  it("tell a missing file, a path under a file and a missing instance apart", async () => {
+    // A container of its own, so this test needs none of the others.
+    const name = `opdf-${tag}-c`;
+    containers.push(name);
+    sh("incus", ["init", testImage, name, "-q"]);
+    for (const body of [undefined, false] as const) {
+      const options = body === undefined ? {} : { body };
+      expect(await incus.statFile(name, "/etc/opdf-none", options)).toBeUndefined();
+      expect(await incus.statFile(name, "/etc/passwd/x", options)).toBeUndefined();
+      const dir = await incus.statFile(name, "/etc", options);
+      expect(dir).toEqual({ type: "directory", mode: "0755", uid: 0, gid: 0 });
+    }
+    const head = await incus.statFile(name, "/etc/passwd", { body: false });
+    expect(head?.type).toBe("file");
+    expect(head?.body).toBeUndefined();
+    await expect(incus.statFile(`opdf-${tag}-none`, "/etc/passwd")).rejects.toThrow(
+      /Incus refused: .*not found/i,
+    );
+    await expect(
+      incus.writeFile(name, "/etc/passwd/x", Buffer.from("x"), { mode: "0644", uid: 0, gid: 0 }),
+    ).rejects.toMatchObject({ code: "not-found" });
+    expect(await incus.deleteFile(name, "/etc/opdf-none")).toBe(false);
+    await incus.writeFile(name, "/etc/opdf-x", Buffer.from("x"), { mode: "0600", uid: 1, gid: 2 });
+    expect(await incus.deleteFile(name, "/etc/opdf-x")).toBe(true);
+    expect(await incus.statFile(name, "/etc/opdf-x")).toBeUndefined();
+  });
+});
