@@ -149,6 +149,21 @@ describe("declared files in a running container", () => {
   });
 });
 
+describe("a symlink where a file is declared", () => {
+  it("is replaced by the file, and what it pointed to is left alone", () => {
+    const passwd = inside(running, "cat /etc/passwd");
+    inside(running, "ln -s /etc/passwd /etc/opdf-link");
+    const file = stateFile("link.json", [{ path: "/etc/opdf-link", content: "mine\n" }]);
+    const check = op(["apply", "--check", file]);
+    expect(check.stdout).toContain("replace /etc/opdf-link, a symlink, 0777, 0:0, with a file");
+    const apply = op(["apply", file]);
+    expect(apply.stderr).toBe("");
+    expect(apply.status).toBe(0);
+    expect(inside(running, "test -L /etc/opdf-link || cat /etc/opdf-link")).toBe("mine\n");
+    expect(inside(running, "cat /etc/passwd")).toBe(passwd);
+  });
+});
+
 describe("a declared file op cannot write", () => {
   it("is refused at apply with what is in the way, and the other files are still written", () => {
     inside(running, "mkdir -p /etc/opdf-dir");
