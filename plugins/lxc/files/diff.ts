@@ -5,7 +5,8 @@
  */
 import type { FieldChange } from "../../../src/plugin.js";
 import { humanBytes } from "../paths.js";
-import type { DesiredContainer, LiveContainer } from "../types.js";
+import { type DesiredContainer, type LiveContainer, tags } from "../types.js";
+import { pathsOfTag } from "./query.js";
 import { type DesiredFile, type FileState, filePath, type LiveFile } from "./types.js";
 
 /** What a change entry says a path holds: a file's state, or another kind of entry. */
@@ -83,6 +84,12 @@ export function createdFilesWords(container: DesiredContainer): string {
 
 /** A file change in a person's words, naming only what differs; undefined for other changes. */
 export function describeFile(change: FieldChange): string | undefined {
+  // The tag of the paths to read: a count, not a list of up to thousands of paths.
+  if (change.path === `config.${tags.files}`) {
+    const count = (value: unknown) =>
+      pathsOfTag(typeof value === "string" ? value : undefined).length;
+    return `declared files to read ${count(change.before)} → ${count(change.after)} (${tags.files})`;
+  }
   if (!change.path.startsWith("files.")) return undefined;
   const path = change.path.slice("files.".length);
   const before = change.before as Held | undefined;

@@ -256,6 +256,15 @@ describe("fileChanges and the plan's words", () => {
     );
   });
 
+  it("counts the paths of the tag instead of listing them", () => {
+    expect(
+      describeFile({ path: "config.user.op.files", before: '["/a"]', after: '["/a","/b"]' }),
+    ).toBe("declared files to read 1 → 2 (user.op.files)");
+    expect(describeFile({ path: "config.user.op.files", after: '["/a"]' })).toBe(
+      "declared files to read 0 → 1 (user.op.files)",
+    );
+  });
+
   it("leaves other changes to the container's own words", () => {
     expect(describeFile({ path: "config.limits.cpu", before: "1", after: "2" })).toBeUndefined();
   });

@@ -46,7 +46,11 @@ export async function readLiveFile(
 
 /** The paths the tag lists; an unreadable tag (edited by hand) lists none. */
 export function taggedPaths(container: LiveContainer): string[] {
-  const tag = container.config[tags.files];
+  return pathsOfTag(container.config[tags.files]);
+}
+
+/** The paths a `user.op.files` value lists. */
+export function pathsOfTag(tag: string | undefined): string[] {
   if (tag === undefined) return [];
   try {
     const paths: unknown = JSON.parse(tag);
