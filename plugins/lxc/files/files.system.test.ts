@@ -239,6 +239,51 @@ describe("declared files in a stopped container", () => {
   });
 });
 
+describe("a container created with declared files", () => {
+  it("boots with them: they are written before its first start", async () => {
+    const name = `opdf-${tag}-d`;
+    containers.push(name);
+    // The test image's init is a shell script: one that says it ran replaces it.
+    const init = [
+      "#!/bin/sh",
+      "trap 'exit 0' PWR TERM INT USR1 USR2",
+      "echo declared init > /opdf-first-boot",
+      "while :; do sleep 3600 & wait $!; done",
+      "",
+    ].join("\n");
+    const path = join(sandbox.dir, "boot.json");
+    writeFileSync(
+      path,
+      JSON.stringify({
+        version: 1,
+        plugins: {
+          lxc: {
+            containers: [
+              {
+                id: name,
+                image: testImage,
+                stop_timeout: 5,
+                files: [{ path: "/sbin/init", content: init, mode: "0755" }],
+              },
+            ],
+          },
+        },
+      }),
+    );
+    const apply = op(["apply", path]);
+    expect(apply.stderr).toBe("");
+    expect(apply.status).toBe(0);
+    expect((await instance(name))?.status).toBe("Running");
+    // pid 1 writes it as it starts: waited for (a few tries), not timed.
+    let seen: string | undefined;
+    for (let i = 0; i < 40 && seen === undefined; i++) {
+      seen = (await incus.statFile(name, "/opdf-first-boot"))?.body?.toString();
+      if (seen === undefined) await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(seen).toBe("declared init\n");
+  });
+});
+
 describe("the client's file calls (src/incus.ts)", () => {
   it("tell a missing file, a path under a file and a missing instance apart", async () => {
     // A container of its own, so this test needs none of the others.
