@@ -284,6 +284,20 @@ describe("a container created with declared files", () => {
   });
 });
 
+describe("content over the limit", () => {
+  it("is refused by op validate at its path, without echoing it", () => {
+    const huge = stateFile("huge.json", [
+      { path: "/etc/big", content: "y".repeat(1024 * 1024 + 1) },
+    ]);
+    const validate = op(["validate", huge]);
+    expect(validate.status).toBe(1);
+    expect(validate.stderr).toContain(
+      "/plugins/lxc/containers/0/files/0/content: the content is 1048577 bytes, more than the limit of 1048576 (1 MiB)",
+    );
+    expect(validate.stderr.length + validate.stdout.length).toBeLessThan(4096);
+  });
+});
+
 describe("the client's file calls (src/incus.ts)", () => {
   it("tell a missing file, a path under a file and a missing instance apart", async () => {
     // A container of its own, so this test needs none of the others.
