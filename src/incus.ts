@@ -6,6 +6,7 @@
  */
 import { createReadStream } from "node:fs";
 import type http from "node:http";
+import type { Readable } from "node:stream";
 import { OpError } from "./errors.js";
 import { OutcomeUnknown } from "./outcome.js";
 
@@ -84,11 +85,12 @@ export interface IncusClient {
     options?: IncusRequestOptions & { project?: string },
   ): Promise<string | undefined>;
   /**
-   * Imports a split image (metadata and rootfs tarballs); returns its fingerprint. `properties`
-   * are set on the image in the same request (added to those of its metadata.yaml).
+   * Imports a split image (metadata and rootfs tarballs, each a path or a stream op builds as
+   * it uploads); returns its fingerprint. `properties` are set on the image in the same
+   * request (added to those of its metadata.yaml).
    */
   importImage(
-    files: { metadata: string; rootfs: string },
+    files: { metadata: string | Readable; rootfs: string | Readable },
     options?: IncusRequestOptions & { properties?: Record<string, string> },
   ): Promise<string>;
   // Declared files (plugins/lxc/files/): one file with its mode and owner. Incus's file API
@@ -188,8 +190,13 @@ export function createIncusClient(
   ): Promise<Answer> =>
     new Promise((resolve, reject) => {
       let sent = false;
+      // An OpError is op's own (a body stream that refused its source), told as it is.
       const fail = (error: NodeJS.ErrnoException) =>
-        reject(lost(socketPath, `${what} (${method} ${path})`, error, sent && !isRead(method)));
+        reject(
+          error instanceof OpError
+            ? error
+            : lost(socketPath, `${what} (${method} ${path})`, error, sent && !isRead(method)),
+        );
       const req = http.request(
         { socketPath, agent, method, path: scoped(path), headers },
         (res) => {
@@ -405,8 +412,8 @@ export function createIncusClient(
         what,
         (req) => {
           // Streams both tarballs (they can be hundreds of MB) as one multipart body.
-          const pipeFile = (path: string, then: () => void) => {
-            const stream = createReadStream(path);
+          const pipeFile = (path: string | Readable, then: () => void) => {
+            const stream = typeof path === "string" ? createReadStream(path) : path;
             stream.on("error", (error) => req.destroy(error));
             stream.on("end", then);
             stream.pipe(req, { end: false });

@@ -13,6 +13,7 @@ import { isRootDisk, nicStatePath } from "./diff.js";
 import { applyFiles } from "./files/apply.js";
 import { containerLinkUp, enrol, type HostNet, hostName, readHostNet, renameLink } from "./host.js";
 import { deleteImage } from "./images/apply.js";
+import { imageUpload } from "./images/tarball.js";
 import { imageManagedProperty, opAliasDescription } from "./images/types.js";
 import { applyNetwork } from "./networks/apply.js";
 import { driftDevice, liveLink } from "./nics/drift.js";
@@ -81,7 +82,8 @@ async function importImage(
     .catch(() => false);
   if (!exists) {
     // Marked as op's in the same request: only a marked image is ever deleted by op.
-    const fingerprint = await incus.importImage(image, {
+    const files = "tarball" in image ? await imageUpload(image) : image;
+    const fingerprint = await incus.importImage(files, {
       what: `importing image ${image.alias}`,
       properties: { [imageManagedProperty]: "true" },
     });
@@ -90,10 +92,15 @@ async function importImage(
         "command-failed",
         `image ${image.alias}: Incus gave fingerprint ${fingerprint}, op computed ${image.fingerprint}`,
         {
-          hint: "op expects a split image: a metadata tarball and a rootfs tarball, as `incus image import META ROOTFS` takes them",
+          hint:
+            "tarball" in image
+              ? "op builds the same image from the same tarball each time; is the tarball being rewritten?"
+              : "op expects a split image: a metadata tarball and a rootfs tarball, as `incus image import META ROOTFS` takes them",
         },
       );
     }
+    if ("tarball" in image && image.adapt.profiles !== undefined)
+      await setImageProfiles(incus, image.alias, fingerprint, image.adapt.profiles);
   }
   const alias = `/1.0/images/aliases/${encodeURIComponent(image.alias)}`;
   const what = { what: `pointing alias ${image.alias} at ${image.fingerprint.slice(0, 12)}` };
@@ -121,6 +128,24 @@ async function importImage(
       what: `removing the replaced image ${previous.slice(0, 12)}`,
     });
   }
+}
+
+/**
+ * Incus reads no profiles from metadata.yaml, and a PATCH of an image leaves them as they are:
+ * they are set by a PUT of the image's whole editable part.
+ */
+async function setImageProfiles(
+  incus: IncusClient,
+  alias: string,
+  fingerprint: string,
+  profiles: string[],
+): Promise<void> {
+  const path = `/1.0/images/${fingerprint}`;
+  const what = { what: `setting the profiles of image ${alias}` };
+  const current = await incus.request<Record<string, unknown>>("GET", path, undefined, what);
+  const editable = ["auto_update", "properties", "public", "expires_at"] as const;
+  const put = Object.fromEntries(editable.map((key) => [key, current[key]]));
+  await incus.request("PUT", path, { ...put, profiles }, what);
 }
 
 /** Host bridges, read once per run (the network plugin's wave has finished before lxc's starts). */

@@ -9,6 +9,7 @@ import { heldReason, restartChanges, restartPath } from "./containers/restart.js
 import { snapshotChanges } from "./containers/snapshots.js";
 import { createdFilesWords, describeFile, fileChanges } from "./files/diff.js";
 import { adoptionOf } from "./holding.js";
+import { imageChanges, imageSource } from "./images/describe.js";
 import { diffImageDeletes } from "./images/diff.js";
 import { diffNetworks } from "./networks/diff.js";
 import { describeDrift, driftDevice, linkDrift } from "./nics/drift.js";
@@ -60,7 +61,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         resource,
         id,
         after: image,
-        reason: `import image ${short(image.fingerprint)} from ${image.metadata} and ${image.rootfs}`,
+        reason: `import image ${short(image.fingerprint)} ${imageSource(image)}`,
       });
     } else if (current !== image.fingerprint) {
       actions.push({
@@ -70,8 +71,8 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         id,
         before: { alias: image.alias, fingerprint: current },
         after: image,
-        changes: [{ path: "fingerprint", before: current, after: image.fingerprint }],
-        reason: `tarballs changed: re-import from ${image.metadata} and ${image.rootfs} (${short(current)} → ${short(image.fingerprint)})`,
+        changes: imageChanges(image, current, live),
+        reason: `${"tarball" in image ? "tarball or adaptation" : "tarballs"} changed: re-import ${imageSource(image)} (${short(current)} → ${short(image.fingerprint)})`,
       });
     } else continue;
     imageActions.add(image.alias);

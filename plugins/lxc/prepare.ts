@@ -23,6 +23,7 @@ import { snapshotsTag } from "./containers/snapshots.js";
 import { checkFiles } from "./files/check.js";
 import { filesTagOf, prepareFiles } from "./files/prepare.js";
 import { checkAbsentImages } from "./images/prepare.js";
+import { checkTarballAliases, prepareTarballImage } from "./images/tarball-prepare.js";
 import type { DesiredAbsentImage } from "./images/types.js";
 import { attachNetwork, type DeclaredLink } from "./networks/prepare.js";
 import { checkNicsOnHost } from "./nics/host.js";
@@ -202,6 +203,7 @@ export async function prepareLxc(
     sys: () => ctx.host.sys,
   });
   checkAbsentImages(absentImages, containers, live, problems);
+  checkTarballAliases(images, live, problems);
   if (problems.lines.length > 0) {
     throw new OpError(
       "invalid-state",
@@ -858,8 +860,25 @@ async function prepareImages(
       absentImages.push({ alias: spec.alias, path });
       continue;
     }
+    if (spec.tarball !== undefined) {
+      const image = await prepareTarballImage({ ...spec, tarball: spec.tarball }, path, {
+        resolve: (file) => resolveFromStateDir(file, stateDir),
+        cache,
+        used,
+        problems,
+      });
+      if (image !== undefined) images.push(image);
+      continue;
+    }
+    if (spec.adapt !== undefined) {
+      problems.add(
+        `${path}/adapt`,
+        '"adapt" goes with "tarball" only: a split image is imported as it is',
+      );
+      continue;
+    }
     if (spec.metadata === undefined || spec.rootfs === undefined) {
-      problems.add(path, 'an image to import needs "metadata" and "rootfs"');
+      problems.add(path, 'an image to import needs "metadata" and "rootfs", or "tarball"');
       continue;
     }
     const files = {

@@ -13,6 +13,7 @@ export type {
 import type { Action, Kind } from "../../src/plugin.js";
 import type { DesiredSnapshots } from "./containers/snapshots.js";
 import type { DesiredFile, LiveFile } from "./files/types.js";
+import type { DesiredTarballImage } from "./images/tarball-prepare.js";
 import type { DesiredAbsentImage, ImageDelete, LiveImage } from "./images/types.js";
 import type { DesiredNetwork, LiveNetwork } from "./networks/types.js";
 import type { NetworkAttachment } from "./nics/prepare.js";
@@ -212,7 +213,10 @@ export interface DesiredAbsent {
   removeSources: DirectoryRemoval[];
 }
 
-export interface DesiredImage {
+/** An image to import: a split image's two tarballs, or a system tarball op adapts. */
+export type DesiredImage = DesiredSplitImage | DesiredTarballImage;
+
+export interface DesiredSplitImage {
   alias: string;
   path: string;
   metadata: string;
