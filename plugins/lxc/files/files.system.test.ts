@@ -121,6 +121,10 @@ describe("declared files in a running container", () => {
     expect(inside(running, "stat -c '%a %u %g' /etc/opdf/motd")).toBe("640 5 6\n");
     expect(inside(running, "cat /etc/opdf/motd")).toBe(secret);
     expect(op(["apply", "--check", file]).status).toBe(0);
+    // The drift and modify records of these runs name hashes, never the content.
+    const ledger = op(["ledger", "export"]).stdout;
+    expect(ledger).toContain('"path":"files./etc/opdf/motd"');
+    expect(ledger).not.toContain(secret.trim());
   });
 
   it("with ensure: absent are deleted when they appear", () => {
