@@ -11,6 +11,7 @@ const groups: Record<string, () => Promise<Figure[]>> = {
   network: async () => (await import("./network.js")).benchNetwork(),
   lxc: async () => (await import("./lxc.js")).benchLxc(),
   "lxc-inventory": async () => (await import("./lxc.js")).benchLxcInventory(),
+  "lxc-files": async () => (await import("./lxc-files.js")).benchLxcFiles(),
   ledger: async () => (await import("./ledger.js")).benchLedger(),
   watch: async () => (await import("./watch.js")).benchWatch(),
   files: async () => (await import("./files.js")).benchFiles(),

@@ -10,6 +10,7 @@ import { type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
 import { restartPath } from "./containers/restart.js";
 import { type DesiredSnapshots, snapshotNames, snapshotWork } from "./containers/snapshots.js";
 import { isRootDisk, nicStatePath } from "./diff.js";
+import { applyFiles } from "./files/apply.js";
 import { containerLinkUp, enrol, type HostNet, hostName, readHostNet, renameLink } from "./host.js";
 import { deleteImage } from "./images/apply.js";
 import { imageUpload } from "./images/tarball.js";
@@ -194,8 +195,10 @@ async function createContainer(
       }
     : { type: "image", alias: container.image };
   await applyOwners(container);
-  // Started by Incus in the same operation unless a file must be written first.
-  const startNow = container.running && container.resolvConf === undefined;
+  // Started by Incus in the same operation unless a file must be written first (so that the
+  // first boot sees it: Incus writes files into a created, stopped container).
+  const startNow =
+    container.running && container.resolvConf === undefined && container.files === undefined;
   // The tag that says resolv.conf is written is set only once it is: a run that dies between
   // the create and the write leaves a container the next plan still finds to be finished.
   const { [tags.dns]: dnsTag, ...config } = container.config;
@@ -226,6 +229,7 @@ async function createContainer(
       { what: `marking resolv.conf written in ${label(container)}` },
     );
   }
+  if (container.files !== undefined) await applyFiles(incus, container);
   if (container.running && !startNow) await setState(incus, container, { action: "start" });
   if (container.snapshots !== undefined) await keepSnapshots(incus, container, container.snapshots);
   await waitFor(container, ctx);
@@ -326,6 +330,8 @@ async function modifyContainer(
     await restart(incus, container, container.stopTimeout);
   if (changed((path) => path === nicStatePath))
     await inContainerNet(ctx, container, ["link", "set", "dev", nicDevice, "up"]);
+  // Before a start, so that the boot sees them.
+  if (changed((path) => path.startsWith("files."))) await applyFiles(incus, container, changes);
   if (running?.after === true) await setState(incus, container, { action: "start" });
   if (
     container.snapshots !== undefined &&

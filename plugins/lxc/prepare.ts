@@ -20,6 +20,8 @@ import { openRegularFile } from "../../src/files.js";
 import type { Ctx } from "../../src/plugin.js";
 import { scheduleProblem } from "./containers/schedule.js";
 import { snapshotsTag } from "./containers/snapshots.js";
+import { checkFiles } from "./files/check.js";
+import { filesTagOf, prepareFiles } from "./files/prepare.js";
 import { checkAbsentImages } from "./images/prepare.js";
 import { checkTarballAliases, prepareTarballImage } from "./images/tarball-prepare.js";
 import type { DesiredAbsentImage } from "./images/types.js";
@@ -186,6 +188,7 @@ export async function prepareLxc(
       declaredLinks: env.declaredLinks ?? [],
       problems,
     });
+    await prepareFiles(container, live, { incus: ctx.incus, opDirs, problems });
     containers.push(container);
   }
   const projects = prepareProjects(section, live, base);
@@ -660,6 +663,9 @@ export function prepareContainer(
   if (resolvConf !== undefined) config[tags.dns] = dnsTag(props.nameserver, props.searchdomain);
 
   const provision = prepareProvision(spec, path, config, problems, resolvePath);
+  const files = checkFiles(spec.files ?? [], path, problems, resolvePath);
+  // The query reads only the paths this tag lists (files/query.ts).
+  if (files.length > 0) config[tags.files] = filesTagOf(files);
   const chosenImage = image ?? defaultImage;
   config[tags.managed] = "true";
   config[tags.id] = id;
@@ -738,6 +744,7 @@ export function prepareContainer(
     ...(networks.length === 0 ? {} : { networks }),
     ...(attached.length === 0 ? {} : { attached }),
     ...(provisioned(spec) ? { provision } : {}),
+    ...(files.length === 0 ? {} : { files }),
   };
 }
 

@@ -12,6 +12,7 @@ export type {
 
 import type { Action, Kind } from "../../src/plugin.js";
 import type { DesiredSnapshots } from "./containers/snapshots.js";
+import type { DesiredFile, LiveFile } from "./files/types.js";
 import type { DesiredTarballImage } from "./images/tarball-prepare.js";
 import type { DesiredAbsentImage, ImageDelete, LiveImage } from "./images/types.js";
 import type { DesiredNetwork, LiveNetwork } from "./networks/types.js";
@@ -43,6 +44,8 @@ export const tags = {
   dns: "user.op.dns",
   /** The named snapshots the file declares (containers/snapshots.ts): only these are read. */
   snapshots: "user.op.snapshots",
+  /** The paths of the files the file declares (files/): only these are read. */
+  files: "user.op.files",
 } as const;
 
 /** The NIC op gives a container with a bridge; profile NICs of the same name are overridden. */
@@ -91,6 +94,8 @@ export interface LiveContainer {
   owners?: Record<string, { uid: number; gid: number }>;
   /** Names of its snapshots, read only when it carries `user.op.snapshots`. */
   snapshots?: string[];
+  /** The declared files its `user.op.files` lists, by path; null: missing (files/query.ts). */
+  files?: Record<string, LiveFile | null>;
 }
 
 export interface LxcLive {
@@ -183,6 +188,8 @@ export interface DesiredContainer {
   attached?: AttachedVolume[];
   /** cloud-init, `wait`, inventory fields (provision/prepare.ts); absent when none is given. */
   provision?: DesiredProvision;
+  /** Declared files (`files`, files/); absent when none is given. */
+  files?: DesiredFile[];
 }
 
 /** A host directory op removes after deleting the container that mounted it. */

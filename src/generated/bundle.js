@@ -750,6 +750,67 @@ export const bundledSchema = {
                 "$ref": "#/definitions/lxc/definitions/mount"
               }
             },
+            "files": {
+              "description": "Files op writes into the container (created, or replaced when their content, mode or owner differs: compared by SHA-256 of what Incus's file API returns), or deletes (`ensure: absent`). Written to a stopped container too; in a container created by the same run, before its first start. Missing parent directories are created (0755, root). The plan and the ledger name each file by path, size, SHA-256, mode and owner, never its content.",
+              "type": "array",
+              "items": {
+                "title": "LxcFile",
+                "type": "object",
+                "additionalProperties": false,
+                "required": [
+                  "path"
+                ],
+                "properties": {
+                  "path": {
+                    "description": "Absolute path in the container, normalised (no `..`, `.` or empty component), not `/`.",
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 4096,
+                    "examples": [
+                      "/etc/motd"
+                    ]
+                  },
+                  "content": {
+                    "description": "The file's text (UTF-8), at most 1 MiB. Exactly one of `content` and `source`.",
+                    "type": "string"
+                  },
+                  "source": {
+                    "description": "A regular file on this host to copy, at most 64 MiB; a relative path is taken from the state file's directory. op's own directories (ledger, key, cache, lock) and /proc, /sys, /dev are refused. Exactly one of `content` and `source`.",
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 4096
+                  },
+                  "mode": {
+                    "description": "Permission bits as an octal string: `0644` (default), `600`. setuid, setgid and sticky bits are not supported.",
+                    "type": "string",
+                    "examples": [
+                      "0644",
+                      "0600"
+                    ]
+                  },
+                  "uid": {
+                    "description": "Owner inside the container (default 0).",
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 4294967294
+                  },
+                  "gid": {
+                    "description": "Group inside the container (default 0).",
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 4294967294
+                  },
+                  "ensure": {
+                    "description": "`present` (default) or `absent`: op deletes the file (then only `path` is given).",
+                    "type": "string",
+                    "enum": [
+                      "present",
+                      "absent"
+                    ]
+                  }
+                }
+              }
+            },
             "project": {
               "description": "The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.",
               "$ref": "#/definitions/lxc/definitions/projectName",

@@ -247,6 +247,10 @@ export interface LxcContainerSpec {
    */
   mounts?: LxcMount[];
   /**
+   * Files op writes into the container (created, or replaced when their content, mode or owner differs: compared by SHA-256 of what Incus's file API returns), or deletes (`ensure: absent`). Written to a stopped container too; in a container created by the same run, before its first start. Missing parent directories are created (0755, root). The plan and the ledger name each file by path, size, SHA-256, mode and owner, never its content.
+   */
+  files?: LxcFile[];
+  /**
    * The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.
    */
   project?: string;
@@ -454,6 +458,36 @@ export interface LxcMount {
    * The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out.
    */
   gid?: number;
+}
+export interface LxcFile {
+  /**
+   * Absolute path in the container, normalised (no `..`, `.` or empty component), not `/`.
+   */
+  path: string;
+  /**
+   * The file's text (UTF-8), at most 1 MiB. Exactly one of `content` and `source`.
+   */
+  content?: string;
+  /**
+   * A regular file on this host to copy, at most 64 MiB; a relative path is taken from the state file's directory. op's own directories (ledger, key, cache, lock) and /proc, /sys, /dev are refused. Exactly one of `content` and `source`.
+   */
+  source?: string;
+  /**
+   * Permission bits as an octal string: `0644` (default), `600`. setuid, setgid and sticky bits are not supported.
+   */
+  mode?: string;
+  /**
+   * Owner inside the container (default 0).
+   */
+  uid?: number;
+  /**
+   * Group inside the container (default 0).
+   */
+  gid?: number;
+  /**
+   * `present` (default) or `absent`: op deletes the file (then only `path` is given).
+   */
+  ensure?: "present" | "absent";
 }
 export interface LxcNicSpec {
   /**
