@@ -367,6 +367,10 @@ export interface InstanceWork {
    * it comes; resolves once the command ended and all its output is written.
    */
   exec(request: ExecRequest, ctx: Ctx): Promise<ExecResult>;
+  /** `op file push`: local files and trees into an instance (running or stopped). */
+  push(request: FilePush, ctx: Ctx): Promise<FileCopyReport>;
+  /** `op file pull`: files and trees out of instances, written locally by rename. */
+  pull(request: FilePull, ctx: Ctx): Promise<FileCopyReport>;
 }
 
 /** What `op exec` asks for: the command line's options, checked, and the streams to use. */
@@ -414,6 +418,50 @@ export interface ExecResult {
   timedOut: boolean;
   /** Why Incus could not run it (e.g. "Command not found"); already written to stderr. */
   message?: string;
+}
+
+/**
+ * `NAME:/PATH` as typed, split at its first colon: `instance` is `NAME` or `PROJECT/NAME`,
+ * checked by the plugin that knows the instances' names.
+ */
+export interface InstancePath {
+  instance: string;
+  path: string;
+}
+
+export interface FilePush {
+  /** Local paths, as given. */
+  sources: string[];
+  /** Where they go; a path ending in `/`, or a directory that exists, takes them under it. */
+  target: InstancePath;
+  /** Permission bits of every file pushed (default: each local file's own). */
+  mode?: number;
+  /** Owner in the instance of everything pushed (default 0). */
+  uid?: number;
+  gid?: number;
+  /** `-r`: a directory is copied with everything under it. */
+  recursive: boolean;
+  /** `-p`: missing directories of the target path are created. */
+  createDirs: boolean;
+  /** `--any`: also an instance op did not create. */
+  any: boolean;
+}
+
+export interface FilePull {
+  sources: InstancePath[];
+  /** A local path; a directory that exists takes them under it. */
+  target: string;
+  recursive: boolean;
+  any: boolean;
+}
+
+/** What one push or pull copied. */
+export interface FileCopyReport {
+  files: number;
+  directories: number;
+  symlinks: number;
+  /** Bytes of file content. */
+  bytes: number;
 }
 
 /** An instance as the command line names it: `NAME` or `PROJECT/NAME`. */
