@@ -38,7 +38,7 @@ export async function execCommand(
     throw new OpError("usage", `--cwd ${JSON.stringify(options.cwd)} is not an absolute path`, {
       hint: "give the directory inside the instance from its root, e.g. --cwd /root",
     });
-  const terminal = options.tty ? terminalOf(environment) : undefined;
+  const terminal = options.tty ? terminalOf(environment, options.settings.terminalType) : undefined;
   const plugin = (await registry.load()).find((candidate) => candidate.instances !== undefined);
   if (plugin?.instances === undefined)
     throw new OpError("usage", "no plugin of this op runs commands in instances");
@@ -125,13 +125,12 @@ export function environmentOf(pairs: readonly string[]): Record<string, string> 
  * terminal (keys are sent raw); with a pipe there is nothing to make raw, and the streams
  * would lose stdout and stderr apart, so -t is refused, not ignored.
  */
-function terminalOf(environment: Record<string, string>): ExecTerminal {
+function terminalOf(environment: Record<string, string>, term: string | undefined): ExecTerminal {
   if (!process.stdin.isTTY)
     throw new OpError("usage", "-t needs a terminal on stdin, and op's stdin is not one", {
       hint: "leave -t out when input is piped or absent: stdout and stderr then stay apart",
     });
   // The terminal type, as `incus exec` passes it, unless --env gives one.
-  const term = process.env.TERM;
   if (term !== undefined && environment.TERM === undefined) environment.TERM = term;
   const out = process.stdout.isTTY ? process.stdout : undefined;
   return {
