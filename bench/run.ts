@@ -14,6 +14,7 @@ const groups: Record<string, () => Promise<Figure[]>> = {
   "lxc-files": async () => (await import("./lxc-files.js")).benchLxcFiles(),
   ledger: async () => (await import("./ledger.js")).benchLedger(),
   watch: async () => (await import("./watch.js")).benchWatch(),
+  exec: async () => (await import("./exec.js")).benchExec(),
   files: async () => (await import("./files.js")).benchFiles(),
 };
 

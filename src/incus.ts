@@ -33,6 +33,11 @@ export interface IncusRequestOptions {
   what?: string;
   /** How long to wait for a background operation, in seconds (default: `operation` above). */
   waitSeconds?: number;
+  /**
+   * Return a background operation as Incus started it (its id, and its metadata such as the
+   * websocket secrets of an exec), not wait for it: an exec runs only once its sockets connect.
+   */
+  detach?: boolean;
 }
 
 export interface IncusClientOptions {
@@ -316,7 +321,7 @@ export function createIncusClient(
     what: string,
     options: IncusRequestOptions,
   ): Promise<unknown> => {
-    if (envelope.type !== "async") return envelope.metadata;
+    if (envelope.type !== "async" || options.detach) return envelope.metadata;
     const id = (envelope.metadata as Operation | undefined)?.id;
     if (id === undefined)
       throw new OpError("command-failed", `${what}: Incus started an operation without an id`);

@@ -362,10 +362,62 @@ export interface Plugin<
  * did not create unless the request says `any`.
  */
 export interface InstanceWork {
+  /**
+   * `op exec`: runs a command in a running instance, its output streamed to `request.stdio` as
+   * it comes; resolves once the command ended and all its output is written.
+   */
+  exec(request: ExecRequest, ctx: Ctx): Promise<ExecResult>;
   /** `op file push`: local files and trees into an instance (running or stopped). */
   push(request: FilePush, ctx: Ctx): Promise<FileCopyReport>;
   /** `op file pull`: files and trees out of instances, written locally by rename. */
   pull(request: FilePull, ctx: Ctx): Promise<FileCopyReport>;
+}
+
+/** What `op exec` asks for: the command line's options, checked, and the streams to use. */
+export interface ExecRequest {
+  /** `NAME` or `PROJECT/NAME` as typed (the plugin parses and checks it). */
+  instance: string;
+  /** The command and its arguments, run as given (no shell). */
+  command: readonly string[];
+  /** Work in an instance op did not create. */
+  any: boolean;
+  /** Absolute directory inside the instance (default: Incus's, the user's home). */
+  cwd?: string;
+  environment: Readonly<Record<string, string>>;
+  user?: number;
+  group?: number;
+  /** Seconds after which the command is killed (SIGKILL) and the result says `timedOut`. */
+  timeoutSeconds?: number;
+  /** Run in a pseudo terminal of this size (stdin and stdout are then one stream). */
+  terminal?: ExecTerminal;
+  stdio: {
+    stdin: NodeJS.ReadableStream;
+    stdout: NodeJS.WritableStream;
+    stderr: NodeJS.WritableStream;
+  };
+  /**
+   * Signals op receives, to pass on to the command (`send` takes a signal number); returns
+   * the function that stops listening.
+   */
+  forwardSignals?(send: (signal: number) => void): () => void;
+}
+
+export interface ExecTerminal {
+  columns: number;
+  rows: number;
+  /** Calls `listener` with each new size; returns the function that stops listening. */
+  onResize(listener: (size: { columns: number; rows: number }) => void): () => void;
+}
+
+export interface ExecResult {
+  instance: string;
+  project: string;
+  /** The command's exit code (127: not found, 126: not executable, 128+N: killed by signal N). */
+  exitCode: number;
+  /** Killed at `timeoutSeconds`. */
+  timedOut: boolean;
+  /** Why Incus could not run it (e.g. "Command not found"); already written to stderr. */
+  message?: string;
 }
 
 /**

@@ -354,6 +354,63 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     );
 
   program
+    .command("exec")
+    .description(
+      "run a command in a running instance: output streamed, its exit code op's (not a state change: no ledger)",
+    )
+    .argument("<name>", "the instance: NAME, or PROJECT/NAME")
+    .argument("<command...>", "the command and its arguments, after --")
+    .option("--cwd <dir>", "directory inside the instance to run in (absolute)")
+    .addOption(
+      new Option(
+        "--env <name=value>",
+        "environment variable for the command (repeatable)",
+      ).argParser((pair: string, previous: string[] | undefined) => [...(previous ?? []), pair]),
+    )
+    .addOption(
+      new Option("--user <uid>", "user id to run as (default 0)").argParser(
+        integer("--user", 0, 4_294_967_294),
+      ),
+    )
+    .addOption(
+      new Option("--group <gid>", "group id to run as (default 0)").argParser(
+        integer("--group", 0, 4_294_967_294),
+      ),
+    )
+    .addOption(
+      new Option(
+        "--timeout <seconds>",
+        "kill the command (SIGKILL) after this long and exit 124, as timeout(1) does",
+      ).argParser(positive("--timeout", maxLockTimeout)),
+    )
+    .option("--any", "also in an instance op did not create")
+    .option("-t, --tty", "in a pseudo terminal the size of op's (stdin must be a terminal)")
+    // `op exec web1 ls -la`: commander takes -la for op's; the fix is the --.
+    .showHelpAfterError(
+      "(put -- before the command, so its options are not op's: op exec NAME -- CMD ARGS...)",
+    )
+    .addHelpText(
+      "after",
+      `${examples(
+        "op exec web1 -- uname -a",
+        "op exec web1 --cwd /srv --env MODE=test -- sh -c 'make check' ; echo $?",
+        "tar -C site -c . | op exec web1 -- tar -C /var/www -x",
+        "op exec web1 --timeout 60 -- ./long-job   # exit 124 if killed at 60 s",
+        "op exec web1 --json -- sh -c 'exit 3'     # {\"exit_code\": 3, ...} on stdout",
+        "op exec -t web1 -- sh",
+      )}
+The exit code is the command's own, which can equal one of op's (1 error, 64 bad command line...):
+op's own errors are the lines starting "error:" on stderr; with --json, stdout carries only
+{"exit_code": N, ...} for a command that ran, {"error": ...} when op failed, and the command's
+output goes to stderr. Signals op gets (HUP, INT, TERM) are passed to the command.`,
+    )
+    .action(
+      run(async (name: string, command: string[], _o: unknown, cmd: Command) =>
+        (await import("./exec.js")).execCommand(name, command, globals(cmd), registry),
+      ),
+    );
+
+  program
     .command("doctor")
     .description("list what this host lacks for each part of op")
     .addHelpText("after", examples("op doctor", "op doctor --json"))

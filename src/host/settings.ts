@@ -40,6 +40,8 @@ export interface Settings {
   };
   /** The image of a container whose section and file name none. */
   defaultImage?: string;
+  /** `TERM`, not op's own: passed on to a command `op exec -t` runs in a terminal. */
+  terminalType?: string;
 }
 
 type Kind = "absolute-path" | "seconds" | "text";
@@ -112,6 +114,7 @@ export function loadSettings(env: Environment): Settings {
       ...(ovsTimeout === undefined ? {} : { timeoutSeconds: ovsTimeout }),
     },
     ...(defaultImage === undefined ? {} : { defaultImage }),
+    ...(env.TERM ? { terminalType: env.TERM } : {}),
   };
   if (problems.length > 0) {
     throw new OpError(
