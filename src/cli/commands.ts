@@ -13,10 +13,12 @@ import {
   type RunEvent,
   type RunMode,
   type RunReport,
+  type RunRequest,
   reconcile,
 } from "../engine/run.js";
 import { OpError, withContext } from "../errors.js";
 import type { Settings } from "../host/settings.js";
+import { blobDirectory, fileBlobStore } from "../ledger/blobs.js";
 import { checkpointLogPath } from "../ledger/checkpoint-log.js";
 import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
@@ -172,6 +174,8 @@ export function runDeps(
       open: () => openLedger(where, true),
     },
     lock: () => acquireLock(where.lockFile, { timeoutSeconds: options.lockTimeout ?? 0 }),
+    // Every apply keeps the pre-images of what it changes: op rollback undoes it from them.
+    images: fileBlobStore(blobDirectory(where.ledgerDir)),
   };
 }
 
@@ -297,6 +301,19 @@ async function applyOrCheck(
     return drift ? exitCodes.drift : exitCodes.ok;
   }
 
+  return applyParsed({ file, parsed, ...scope }, options, deps, done);
+}
+
+/**
+ * One apply of a parsed document, shown as it goes (op apply, and op rollback with the
+ * pre-image as its file); returns the exit code.
+ */
+export async function applyParsed(
+  request: Pick<RunRequest, "file" | "parsed" | "plugins" | "rollbackOf">,
+  options: ApplyOptions,
+  deps: RunDeps,
+  done: (report: RunReport) => void,
+): Promise<number> {
   const interrupt = watchInterrupts({
     graceSeconds: interruptGraceSeconds,
     say: (line) => process.stderr.write(`${line}\n`),
@@ -306,9 +323,7 @@ async function applyOrCheck(
     const report = await reconcile(
       {
         mode: "apply",
-        file,
-        parsed,
-        ...scope,
+        ...request,
         signal: interrupt.signal,
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
       },

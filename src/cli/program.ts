@@ -226,6 +226,26 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
       ),
     );
 
+  // op rollback (src/cli/rollback.ts): undo a run from its pre-image.
+  program
+    .command("rollback")
+    .description(
+      "undo a run from the pre-image it recorded, as a new run (planned, verified, recorded)",
+    )
+    .argument("<run>", "the run's id, or its first 8 or more characters (op ledger log)")
+    .option("--force", "undo even if the run's resources changed since, or it was undone already")
+    .addOption(
+      new Option("--lock-timeout <seconds>", "wait this long for another op apply")
+        .argParser(integer("--lock-timeout", 0, maxLockTimeout))
+        .default(0),
+    )
+    .addHelpText("after", examples("op rollback 3df1a2b4", "op rollback 3df1a2b4 --force --json"))
+    .action(
+      run(async (runId: string, _o: unknown, command: Command) =>
+        (await import("./rollback.js")).rollbackCommand(runId, globals(command), registry),
+      ),
+    );
+
   program
     .command("plan")
     .description("show what apply would change, without changing anything")
