@@ -198,6 +198,8 @@ export interface ApplyOptions extends GlobalOptions {
   plugin?: string[];
   /** Prometheus textfile metrics written after the run (src/status/metrics.ts). */
   metricsFile?: string;
+  /** `--confirm`: seconds until the run is rolled back unless `op confirm` (src/cli/confirm.ts). */
+  confirm?: number;
 }
 
 /** How long the actions in flight may take to finish after a first SIGINT/SIGTERM. */
@@ -223,13 +225,31 @@ export async function applyCommand(
     noteRun(file, options, { mode, started, exit, report, error });
   let exit: number;
   try {
+    // A run whose confirmation deadline passed is rolled back before anything else.
+    const confirm = await import("./confirm.js");
+    await confirm.rollBackExpired(options, registry);
+    if (options.confirm !== undefined) confirm.refuseIfPending(options);
     exit = await applyOrCheck(file, options, registry, done);
+    if (options.confirm !== undefined && exit === exitCodes.ok) await armDeadline(report, options);
   } catch (error) {
     await note(error instanceof OpError ? error.exitCode : 70, error);
     throw error;
   }
   await note(exit);
   return exit;
+}
+
+/** `--confirm`: an apply that changed the host is rolled back unless confirmed in time. */
+async function armDeadline(report: RunReport | undefined, options: ApplyOptions): Promise<void> {
+  if (report?.run === undefined || report.actions.length === 0) {
+    process.stderr.write("op: nothing was changed, so there is nothing to confirm\n");
+    return;
+  }
+  const { armConfirm } = await import("./confirm.js");
+  const deadline = armConfirm(report.run, options.confirm as number, options);
+  process.stderr.write(
+    `op: run ${report.run} is rolled back at ${deadline.toISOString()} unless confirmed: op confirm ${report.run.slice(0, 8)}\n`,
+  );
 }
 
 /**

@@ -45,6 +45,17 @@ function flapping(value: string): { count: number; withinMinutes: number } {
   return { count, withinMinutes };
 }
 
+/** `--confirm 120s`: a duration in seconds, minutes or hours, up to a day. */
+function confirmDuration(value: string): number {
+  const match = /^\s*(\d+)\s*(s|m|h)?\s*$/.exec(value);
+  const seconds = Number(match?.[1]) * ({ s: 1, m: 60, h: 3600 }[match?.[2] ?? "s"] ?? 1);
+  if (!match || !(seconds >= 1) || seconds > 86_400)
+    throw new InvalidArgumentError(
+      "--confirm must be a duration such as 120s, 2m or 1h, at most a day",
+    );
+  return seconds;
+}
+
 /** A path option given as '' would mean the current directory: refused. */
 function path(name: string) {
   return (value: string): string => {
@@ -146,6 +157,12 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .option("--allow-uplink", "allow changes to the link carrying the default route")
     .option("--allow-restart", allowRestartHelp)
     .option("--adopt", adoptHelp)
+    .addOption(
+      new Option(
+        "--confirm <duration>",
+        "roll the run back after DURATION (120s, 2m) unless op confirm comes first",
+      ).argParser(confirmDuration),
+    )
     .addOption(onlyPluginOption())
     .addOption(
       new Option(
@@ -243,6 +260,26 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .action(
       run(async (runId: string, _o: unknown, command: Command) =>
         (await import("./rollback.js")).rollbackCommand(runId, globals(command), registry),
+      ),
+    );
+
+  program
+    .command("confirm")
+    .description("keep the run an op apply --confirm made: it will not be rolled back")
+    .argument("[run]", "the run awaiting confirmation (default: the one there is)")
+    .addHelpText("after", examples("op apply state.json --confirm 120s && op confirm"))
+    .action(
+      run(async (runId: string | undefined, _o: unknown, command: Command) =>
+        (await import("./confirm.js")).confirmCommand(runId, globals(command), registry),
+      ),
+    );
+  // The detached process that keeps an apply's --confirm deadline (src/cli/confirm.ts).
+  program
+    .command("confirm-deadline", { hidden: true })
+    .argument("<run>")
+    .action(
+      run(async (runId: string, _o: unknown, command: Command) =>
+        (await import("./confirm.js")).deadlineCommand(runId, globals(command), registry),
       ),
     );
 

@@ -69,6 +69,9 @@ export async function rollback(
 ): Promise<number> {
   const where = paths(options);
   const store = fileBlobStore(blobDirectory(where.ledgerDir));
+  const confirm = await import("./confirm.js");
+  // From the deadline's own watcher, the run was withdrawn already; by hand, it is now.
+  await confirm.rollBackExpired(options, registry);
   const found = await withLedger(options, (ledger) => findRun(ledger, runText));
   if (found.undoneBy.length > 0 && options.force !== true) {
     throw new OpError(
@@ -96,6 +99,9 @@ export async function rollback(
   });
   if (options.force !== true)
     await refuseIfChanged(found.run, pre, store, plugins, registry, options);
+  if (confirm.withdraw(options, found.run) !== undefined) {
+    process.stderr.write(`op: run ${found.run} awaited confirmation; it is undone now instead\n`);
+  }
   return applyParsed(
     { file: `rollback of run ${found.run}`, parsed: document, plugins, rollbackOf: found.run },
     options,
