@@ -73,6 +73,27 @@ describe("op rollback", () => {
     expect(lab.dump()).toBe(was);
   });
 
+  it("--rollback-on-failure undoes what a run did before an action late in its plan failed", () => {
+    lab.apply("before.json", before);
+    const was = lab.dump();
+    const failing = structuredClone(moved);
+    // A gateway the kernel refuses (not on any link's subnet): the route comes after the links.
+    failing.plugins.network.routes.push({
+      to: "198.18.60.0/24",
+      via: "198.18.99.1",
+      dev: "oprb-b",
+    });
+    const path = lab.write("failing.json", failing);
+    const result = lab.sandbox.op(["apply", path, "--allow-uplink", "--rollback-on-failure"], {
+      netns: lab.netns.name,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(/ok {6}modify network link oprb-b/);
+    expect(result.stdout).toMatch(/failed {2}create network route 198\.18\.60\.0\/24 dev oprb-b/);
+    expect(result.stderr).toContain("undoing what it did (--rollback-on-failure)");
+    expect(lab.dump()).toBe(was);
+  });
+
   it("names what it cannot find", () => {
     const none = lab.sandbox.op(["rollback", "0123abcd"], { netns: lab.netns.name });
     expect(none.stderr).toContain("there is no ledger");

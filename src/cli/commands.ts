@@ -200,6 +200,8 @@ export interface ApplyOptions extends GlobalOptions {
   metricsFile?: string;
   /** `--confirm`: seconds until the run is rolled back unless `op confirm` (src/cli/confirm.ts). */
   confirm?: number;
+  /** `--rollback-on-failure`: a run that fails part-way or does not converge is undone. */
+  rollbackOnFailure?: boolean;
 }
 
 /** How long the actions in flight may take to finish after a first SIGINT/SIGTERM. */
@@ -229,7 +231,13 @@ export async function applyCommand(
     const confirm = await import("./confirm.js");
     await confirm.rollBackExpired(options, registry);
     if (options.confirm !== undefined) confirm.refuseIfPending(options);
-    exit = await applyOrCheck(file, options, registry, done);
+    exit = await applyOrCheck(file, options, registry, done).catch(async (error: unknown) => {
+      // --rollback-on-failure: a run that failed part-way (or did not converge) is undone.
+      if (options.rollbackOnFailure) await undoFailedRun(report, options, registry);
+      throw error;
+    });
+    if (options.rollbackOnFailure && exit !== exitCodes.ok)
+      await undoFailedRun(report, options, registry);
     if (options.confirm !== undefined && exit === exitCodes.ok) await armDeadline(report, options);
   } catch (error) {
     await note(error instanceof OpError ? error.exitCode : 70, error);
@@ -237,6 +245,28 @@ export async function applyCommand(
   }
   await note(exit);
   return exit;
+}
+
+/** Undoes a run that changed the host and then failed, from its pre-image (src/cli/rollback.ts). */
+async function undoFailedRun(
+  report: RunReport | undefined,
+  options: ApplyOptions,
+  registry: PluginRegistry,
+): Promise<void> {
+  if (report?.run === undefined || report.error === undefined || report.outcomes.length === 0)
+    return;
+  process.stderr.write(
+    `op: run ${report.run} did not succeed (${report.error.message}); undoing what it did (--rollback-on-failure)\n`,
+  );
+  const { rollback } = await import("./rollback.js");
+  // Forced: a run that failed has no post-image to compare with, and its own changes are
+  // exactly what is to be undone.
+  try {
+    await rollback(report.run, { ...options, force: true }, registry, () => {});
+  } catch (error) {
+    // The run's own failure stays what op exits with; the undo's is told beside it.
+    process.stderr.write(`op: the undo of run ${report.run} failed too: ${messageOf(error)}\n`);
+  }
 }
 
 /** `--confirm`: an apply that changed the host is rolled back unless confirmed in time. */

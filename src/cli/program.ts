@@ -163,6 +163,10 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
         "roll the run back after DURATION (120s, 2m) unless op confirm comes first",
       ).argParser(confirmDuration),
     )
+    .option(
+      "--rollback-on-failure",
+      "if the run fails part-way or does not converge, undo what it did (op rollback)",
+    )
     .addOption(onlyPluginOption())
     .addOption(
       new Option(
