@@ -24,6 +24,7 @@ import { lxcIgnore } from "./ignore.js";
 import { reportImages } from "./images/report.js";
 import { reportNetworks } from "./networks/report.js";
 import { opDefaultDirectories } from "./paths.js";
+import { lxcImage, lxcScope } from "./preimage.js";
 import { prepareLxc } from "./prepare.js";
 import { guardProfiles } from "./profiles/guard.js";
 import { reportProfiles } from "./profiles/report.js";
@@ -202,4 +203,6 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   queryJson: lxcQueryJson,
   inventory: lxcInventory,
   exportSection: exportLxc,
+  imageScope: lxcScope,
+  image: lxcImage,
 };

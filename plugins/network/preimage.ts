@@ -20,7 +20,10 @@ export function networkScope(actions: readonly NetworkAction[], live: NetLive): 
   const links: Record<string, LinkType> = {};
   const add = (name: string | null | undefined, type?: LinkType) => {
     if (name === undefined || name === null || Object.hasOwn(links, name)) return;
-    const known = liveBy.get(name)?.type;
+    const link = liveBy.get(name);
+    // A container's veth is its maker's (lxc): restored with the container, not here.
+    if (link?.peerElsewhere === true && !link.owned) return;
+    const known = link?.type;
     const kind = type ?? (known === "other" ? undefined : known);
     // A link of a kind op does not manage (lo, a tun) is neither changed nor restored.
     if (kind !== undefined) links[name] = kind;

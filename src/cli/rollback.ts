@@ -93,8 +93,9 @@ export async function rollback(
   const plugins = Object.keys(document.plugins);
   const deps = runDeps(`rollback-of-${found.run}`, options, registry, {
     // The pre-image is the host as it was: the uplink guard must not keep it from coming back,
-    // and objects the run adopted are op's now.
+    // a container's config must not wait for a restart, and what the run adopted is op's now.
     allowUplink: true,
+    allowRestart: true,
     adopt: true,
   });
   if (options.force !== true)
