@@ -13,6 +13,7 @@ const groups: Record<string, () => Promise<Figure[]>> = {
   "lxc-inventory": async () => (await import("./lxc.js")).benchLxcInventory(),
   ledger: async () => (await import("./ledger.js")).benchLedger(),
   watch: async () => (await import("./watch.js")).benchWatch(),
+  rollback: async () => (await import("./rollback.js")).benchRollback(),
 };
 
 function describeTarget(figure: Figure): string {

@@ -76,41 +76,50 @@ export function refuseIfPending(options: ApplyOptions): void {
 }
 
 /**
- * Arms the deadline of `run`: the marker first, then the detached watcher (its pid written
- * into the marker). Returns the deadline.
+ * Arms the deadline of `run`: starts the detached watcher (told the run and the deadline),
+ * then writes the marker with its pid, once. The watcher reads the marker only at the
+ * deadline, to claim it. Returns the deadline.
  */
 export function armConfirm(run: string, seconds: number, options: ApplyOptions): Date {
   const deadline = new Date(Date.now() + seconds * 1000);
   const marker = markerPath(options);
-  const pending: PendingConfirm = { run, deadline: deadline.toISOString() };
-  writeFileAtomic(marker, JSON.stringify(pending), 0o600, "confirm marker");
   const log = openSync(`${marker}.log`, "a", 0o600);
+  let watcher: number | undefined;
   try {
-    const [node, ...entry] = selfCommand();
-    const child = spawn(node as string, [...entry, "confirm-deadline", run], {
-      detached: true,
-      stdio: ["ignore", log, log],
-      env: process.env,
-    });
+    const [node, ...args] = selfCommand();
+    const child = spawn(
+      node as string,
+      [...args, "confirm-deadline", run, deadline.toISOString()],
+      {
+        detached: true,
+        stdio: ["ignore", log, log],
+        env: process.env,
+      },
+    );
     child.unref();
-    if (child.pid !== undefined) {
-      writeFileAtomic(
-        marker,
-        JSON.stringify({ ...pending, watcher: child.pid }),
-        0o600,
-        "confirm marker",
-      );
-    }
+    watcher = child.pid;
   } finally {
     closeSync(log);
   }
+  const pending: PendingConfirm = {
+    run,
+    deadline: deadline.toISOString(),
+    ...(watcher === undefined ? {} : { watcher }),
+  };
+  writeFileAtomic(marker, JSON.stringify(pending), 0o600, "confirm marker");
   return deadline;
 }
 
-/** How to start this op again: node and op's entry (scripts/op sets OP_ROOT for the snapshot). */
+/**
+ * How to start this op again, as scripts/op does (it sets OP_ROOT): from the start-up snapshot
+ * when there is one, so the watcher costs the host little; else op's entry.
+ */
 function selfCommand(): string[] {
   const root = process.env.OP_ROOT;
-  const entry = root === undefined ? process.argv[1] : join(root, "dist", "bin", "op.js");
+  const blob = root === undefined ? undefined : join(root, "dist", "op.blob");
+  if (blob !== undefined && existsSync(blob))
+    return [process.execPath, "--no-rehash-snapshot", "--snapshot-blob", blob, "--"];
+  const entry = process.argv[1];
   if (entry === undefined || !existsSync(entry)) {
     throw new OpError("invalid-state", "cannot find op's own program to keep the deadline", {
       hint: "run op through scripts/op (or its installed link)",
@@ -200,15 +209,18 @@ function stopWatcher(pid: number): void {
 /** The detached watcher (`op confirm-deadline RUN`): waits for the deadline, then rolls back. */
 export async function deadlineCommand(
   run: string,
+  deadline: string,
   options: ApplyOptions,
   registry: PluginRegistry,
 ): Promise<number> {
+  const at = Date.parse(deadline);
+  if (Number.isNaN(at)) throw new OpError("usage", `"${deadline}" is not a deadline`);
   // Loaded now, not at the deadline: the undo starts at once when it comes.
   const rollback = await import("./rollback.js");
-  const pending = pendingConfirm(options);
-  if (pending === undefined || pending.run !== run) return 0;
-  const wait = Date.parse(pending.deadline) - Date.now();
+  const wait = at - Date.now();
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  // Confirmed (or undone by hand) meanwhile: the marker no longer names this run.
+  if (pendingConfirm(options)?.run !== run) return 0;
   await rollBackExpired(options, registry, rollback);
   return 0;
 }

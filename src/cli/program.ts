@@ -281,9 +281,10 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
   program
     .command("confirm-deadline", { hidden: true })
     .argument("<run>")
+    .argument("<deadline>")
     .action(
-      run(async (runId: string, _o: unknown, command: Command) =>
-        (await import("./confirm.js")).deadlineCommand(runId, globals(command), registry),
+      run(async (runId: string, deadline: string, _o: unknown, command: Command) =>
+        (await import("./confirm.js")).deadlineCommand(runId, deadline, globals(command), registry),
       ),
     );
 
