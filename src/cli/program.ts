@@ -279,9 +279,12 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     );
   // The detached process that keeps an apply's --confirm deadline (src/cli/confirm.ts).
   program
-    .command("confirm-deadline", { hidden: true })
-    .argument("<run>")
-    .argument("<deadline>")
+    .command("confirm-deadline")
+    .description(
+      "(started by op apply --confirm) wait for RUN's deadline, then roll it back unless confirmed",
+    )
+    .argument("<run>", "the run awaiting confirmation")
+    .argument("<deadline>", "the ISO time of its deadline")
     .action(
       run(async (runId: string, deadline: string, _o: unknown, command: Command) =>
         (await import("./confirm.js")).deadlineCommand(runId, deadline, globals(command), registry),
