@@ -98,17 +98,24 @@ export async function rollback(
     allowRestart: true,
     adopt: true,
   });
-  if (options.force !== true)
-    await refuseIfChanged(found.run, pre, store, plugins, registry, options);
-  if (confirm.withdraw(options, found.run) !== undefined) {
-    process.stderr.write(`op: run ${found.run} awaited confirmation; it is undone now instead\n`);
+  // The host lock is held from the check to the end of the undo, so nothing changes the
+  // resources between the two; the run itself then takes no lock of its own.
+  const lock = await deps.lock();
+  try {
+    if (options.force !== true)
+      await refuseIfChanged(found.run, pre, store, plugins, registry, options);
+    if (confirm.withdraw(options, found.run) !== undefined) {
+      process.stderr.write(`op: run ${found.run} awaited confirmation; it is undone now instead\n`);
+    }
+    return await applyParsed(
+      { file: `rollback of run ${found.run}`, parsed: document, plugins, rollbackOf: found.run },
+      options,
+      { ...deps, lock: async () => ({ release: () => {} }) },
+      done,
+    );
+  } finally {
+    lock.release();
   }
-  return applyParsed(
-    { file: `rollback of run ${found.run}`, parsed: document, plugins, rollbackOf: found.run },
-    options,
-    deps,
-    done,
-  );
 }
 
 /** The run whose id is `text` or starts with it, with its pre-image and the runs that undid it. */
