@@ -16,7 +16,6 @@
  */
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, renameSync, unlinkSync } from "node:fs";
-import { join } from "node:path";
 import { OpError } from "../errors.js";
 import { writeFileAtomic } from "../files.js";
 import type { PluginRegistry } from "../registry.js";
@@ -93,7 +92,6 @@ export function armConfirm(run: string, seconds: number, options: ApplyOptions):
       {
         detached: true,
         stdio: ["ignore", log, log],
-        env: process.env,
       },
     );
     child.unref();
@@ -111,21 +109,20 @@ export function armConfirm(run: string, seconds: number, options: ApplyOptions):
 }
 
 /**
- * How to start this op again, as scripts/op does (it sets OP_ROOT): from the start-up snapshot
- * when there is one, so the watcher costs the host little; else op's entry.
+ * How to start this op again: as this process was started (node's own options, which name the
+ * start-up snapshot when scripts/op used one, so the watcher costs the host little), else
+ * node and op's entry.
  */
 function selfCommand(): string[] {
-  const root = process.env.OP_ROOT;
-  const blob = root === undefined ? undefined : join(root, "dist", "op.blob");
-  if (blob !== undefined && existsSync(blob))
-    return [process.execPath, "--no-rehash-snapshot", "--snapshot-blob", blob, "--"];
+  if (process.execArgv.includes("--snapshot-blob"))
+    return [process.execPath, ...process.execArgv, "--"];
   const entry = process.argv[1];
   if (entry === undefined || !existsSync(entry)) {
     throw new OpError("invalid-state", "cannot find op's own program to keep the deadline", {
       hint: "run op through scripts/op (or its installed link)",
     });
   }
-  return [process.execPath, entry];
+  return [process.execPath, ...process.execArgv, entry];
 }
 
 /** Takes the marker for this process, if it is still there and names `run` (when given). */
