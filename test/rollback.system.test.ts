@@ -5,7 +5,8 @@
  * `ip -j addr/link/route` and `nft -j list ruleset` are then what they were before that run,
  * byte for byte once normalised (nft's handles and counters, the kernel's asynchronous
  * operstate). The undo is refused when the run's resources were changed since, unless --force,
- * and a second undo of the same run is refused.
+ * and a second undo of the same run is refused. With --rollback-on-failure, a run whose nft
+ * table (or route) the kernel refuses late in the plan is undone at once.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { before, createRollbackLab, moved, type RollbackLab } from "./support/rollback.js";
@@ -73,11 +74,29 @@ describe("op rollback", () => {
     expect(lab.dump()).toBe(was);
   });
 
-  it("--rollback-on-failure undoes what a run did before an action late in its plan failed", () => {
+  it("--rollback-on-failure undoes the network changes made before an nft rule late in the plan failed", () => {
     lab.apply("before.json", before);
     const was = lab.dump();
     const failing = structuredClone(moved);
-    // A gateway the kernel refuses (not on any link's subnet): the route comes after the links.
+    // `iif` resolves its interface when the table loads: nft's check passes, the load fails.
+    const table = failing.plugins.nftables.tables[0] as { chains: { rules: string[] }[] };
+    (table.chains[0] as { rules: string[] }).rules = ['iif "oprb-nope" accept'];
+    const path = lab.write("failing.json", failing);
+    const result = lab.sandbox.op(["apply", path, "--allow-uplink", "--rollback-on-failure"], {
+      netns: lab.netns.name,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(/ok {6}modify network link oprb-b/);
+    expect(result.stdout).toMatch(/failed {2}modify nftables table inet\/oprb_t/);
+    expect(result.stderr).toContain("undoing what it did (--rollback-on-failure)");
+    expect(lab.dump()).toBe(was);
+  });
+
+  it("--rollback-on-failure undoes a run whose route the kernel refused", () => {
+    lab.apply("before.json", before);
+    const was = lab.dump();
+    const failing = structuredClone(moved);
+    // A gateway on no link's subnet: the kernel refuses the route, which comes after the links.
     failing.plugins.network.routes.push({
       to: "198.18.60.0/24",
       via: "198.18.99.1",
@@ -88,9 +107,7 @@ describe("op rollback", () => {
       netns: lab.netns.name,
     });
     expect(result.status).toBe(1);
-    expect(result.stdout).toMatch(/ok {6}modify network link oprb-b/);
     expect(result.stdout).toMatch(/failed {2}create network route 198\.18\.60\.0\/24 dev oprb-b/);
-    expect(result.stderr).toContain("undoing what it did (--rollback-on-failure)");
     expect(lab.dump()).toBe(was);
   });
 
