@@ -25,24 +25,38 @@ export async function nftablesImage(
   live: NftLive,
   ctx: Ctx,
 ): Promise<ResourceImage> {
-  const tables: NftTableSpec[] = [];
-  const refused: string[] = [];
-  for (const id of (scope as NftablesScope).tables) {
-    const [family = "", name = ""] = id.split("/");
-    if (!live.tables.some((table) => table.family === family && table.name === name)) {
-      tables.push({ family: family as NftTableSpec["family"], name, ensure: "absent" });
-      continue;
-    }
-    // The text nft prints is what it parses back to the same table (see export.ts).
-    const args = ["-a", "-s", "list", "table", family, name];
-    const listed = await ctx.exec.run("nft", args, { check: false });
-    if (listed.exitCode !== 0)
-      throw nftFailed(`nft ${args.join(" ")}`, listed.stderr || listed.stdout);
-    const exported = exportFromListing(listed.stdout, { all: true });
-    refused.push(...exported.notes.map((note) => `table ${id}: ${note}`));
-    const spec = (exported.section as { tables?: NftTableSpec[] } | undefined)?.tables?.[0];
-    if (spec === undefined) refused.push(`table ${id}: nft listed nothing op can write`);
-    else tables.push(spec);
+  // One listing per table, all at once: each is the table's own text and notes.
+  const images = await Promise.all(
+    (scope as NftablesScope).tables.map((id) => tableImage(id, live, ctx)),
+  );
+  const tables = images.flatMap((image) => (image.spec === undefined ? [] : [image.spec]));
+  return {
+    section: tables.length === 0 ? undefined : { tables },
+    refused: images.flatMap((image) => image.refused),
+  };
+}
+
+/** One table as nft lists it, or absent when the host has none. */
+async function tableImage(
+  id: string,
+  live: NftLive,
+  ctx: Ctx,
+): Promise<{ spec?: NftTableSpec; refused: string[] }> {
+  const [family = "", name = ""] = id.split("/");
+  if (!live.tables.some((table) => table.family === family && table.name === name)) {
+    return {
+      spec: { family: family as NftTableSpec["family"], name, ensure: "absent" },
+      refused: [],
+    };
   }
-  return { section: tables.length === 0 ? undefined : { tables }, refused };
+  // The text nft prints is what it parses back to the same table (see export.ts).
+  const args = ["-a", "-s", "list", "table", family, name];
+  const listed = await ctx.exec.run("nft", args, { check: false });
+  if (listed.exitCode !== 0)
+    throw nftFailed(`nft ${args.join(" ")}`, listed.stderr || listed.stdout);
+  const exported = exportFromListing(listed.stdout, { all: true });
+  const refused = exported.notes.map((note) => `table ${id}: ${note}`);
+  const spec = (exported.section as { tables?: NftTableSpec[] } | undefined)?.tables?.[0];
+  if (spec === undefined) refused.push(`table ${id}: nft listed nothing op can write`);
+  return { ...(spec === undefined ? {} : { spec }), refused };
 }
