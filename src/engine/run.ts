@@ -316,8 +316,10 @@ async function applyUnderLock(request: RunRequest, deps: RunDeps, ctx: Ctx): Pro
     // An excluded resource still differs, by design: it is not this run's drift.
     const remaining = verified.value?.filter((action) => !isExcluded(action, excluded));
     // The post-image: what an undo checks the host still is before it overwrites it.
-    if (pre !== undefined && deps.images !== undefined && remaining?.length === 0)
-      await storePostImage(pre, lives, planned, ctx, deps.images);
+    const { images } = deps;
+    const before = pre;
+    if (before !== undefined && images !== undefined && remaining?.length === 0)
+      await traced("post-image", () => storePostImage(before, lives, planned, ctx, images));
     const { outcomes: _byKey, ...countsOnly } = counts;
     const error = applyFailure(countsOnly, report.outcomes, remaining);
     return {
