@@ -13,6 +13,7 @@ import {
   imageRecord,
   liveFor,
   postName,
+  preName,
   type RunImage,
   readImage,
   undoDocument,
@@ -72,7 +73,7 @@ export async function rollback(
   const confirm = await import("./confirm.js");
   // From the deadline's own watcher, the run was withdrawn already; by hand, it is now.
   await confirm.rollBackExpired(options, registry);
-  const found = await withLedger(options, (ledger) => findRun(ledger, runText));
+  const found = await withLedger(options, (ledger) => findRun(ledger, runText, store));
   if (found.undoneBy.length > 0 && options.force !== true) {
     throw new OpError(
       "invalid-state",
@@ -119,7 +120,11 @@ export async function rollback(
 }
 
 /** The run whose id is `text` or starts with it, with its pre-image and the runs that undid it. */
-export async function findRun(ledger: Ledger, text: string): Promise<RecordedRun> {
+export async function findRun(
+  ledger: Ledger,
+  text: string,
+  store: BlobStore,
+): Promise<RecordedRun> {
   if (!/^[0-9a-f-]{8,36}$/i.test(text)) {
     throw new OpError("usage", `"${text}" is not a run id`, {
       hint: "give the run's id or its first 8 characters, as op ledger log prints them",
@@ -147,15 +152,15 @@ export async function findRun(ledger: Ledger, text: string): Promise<RecordedRun
       hint: "op ledger log lists the runs; a run that changed nothing has no records",
     });
   }
-  const own = images.find((record) => record.run === run);
-  if (own === undefined) {
+  const preimage = store.named(preName(run));
+  if (preimage === undefined) {
     throw new OpError("not-found", `run ${run} has no pre-image, so op cannot undo it`, {
       hint: "only runs that changed the host with this version of op keep one",
     });
   }
   return {
     run,
-    preimage: own.changes.preimage,
+    preimage,
     undoneBy: images.filter((r) => r.changes.rollbackOf === run).map((r) => r.run),
   };
 }

@@ -13,6 +13,7 @@ import {
   changedSince,
   type ImageReference,
   postName,
+  preName,
   type RunImage,
   readImage,
   undoDocument,
@@ -66,14 +67,19 @@ function fakePlugin(name: string, ids: string[], withImages: boolean): Plugin {
   };
 }
 
-async function applyWith(plugins: Plugin[], store: BlobStore, records: RecordedStep[]) {
+async function applyWith(
+  plugins: Plugin[],
+  store: BlobStore,
+  records: RecordedStep[],
+  rollbackOf?: string,
+) {
   const ledger = memoryLedger(records);
   const report = await reconcile(
     {
       mode: "apply",
       file: "state.json",
       parsed: { version: 1, plugins: Object.fromEntries(plugins.map((p) => [p.name, {}])) },
-      rollbackOf: "run-0",
+      ...(rollbackOf === undefined ? {} : { rollbackOf }),
     },
     {
       registry: createRegistry(
@@ -107,24 +113,31 @@ async function applyWith(plugins: Plugin[], store: BlobStore, records: RecordedS
 }
 
 describe("pre-images in a run", () => {
-  it("are stored and recorded before the first intent; a verified run keeps a post-image", async () => {
+  it("are stored under the run's name before the first change; a verified run keeps a post-image", async () => {
     const store = memoryStore();
-    const { report, ledger } = await applyWith(
-      [fakePlugin("network", ["a", "b"], true), fakePlugin("sysctl", ["k"], false)],
-      store,
-      [],
-    );
+    let named: string | undefined;
+    const network = fakePlugin("network", ["a", "b"], true);
+    const apply = network.apply;
+    // The pre-image is there when the first change is made.
+    network.apply = async (action, ctx) => {
+      named ??= store.named(preName("run-1"));
+      await apply(action, ctx);
+    };
+    const plugins = [network, fakePlugin("sysctl", ["k"], false)];
+    const { report, ledger } = await applyWith(plugins, store, []);
     expect(report.converged).toBe(true);
-    const [first, ...rest] = ledger.records;
-    expect(first).toMatchObject({ run: "run-1", plugin: "op", target: "pre-image", status: "ok" });
-    expect(rest.every((record) => record.status !== "ok" || record.target !== "pre-image")).toBe(
-      true,
-    );
-    expect(rest[0]?.status).toBe("intent");
-    const reference = first?.changes as ImageReference;
-    expect(reference).toMatchObject({ plugins: ["network", "sysctl"], rollbackOf: "run-0" });
+    expect(named).toBeDefined();
+    // An ordinary run's records are its intents and outcomes only.
+    expect(ledger.records.map((r) => `${r.target} ${r.status}`).sort()).toEqual([
+      "a intent",
+      "a ok",
+      "b intent",
+      "b ok",
+      "k intent",
+      "k ok",
+    ]);
 
-    const pre = readImage(store, reference.preimage, "pre-image");
+    const pre = readImage(store, named as string, "pre-image");
     expect(pre.plugins.network).toEqual({
       scope: ["a", "b"],
       section: { things: [] },
@@ -137,6 +150,19 @@ describe("pre-images in a run", () => {
     const postHash = store.named(postName("run-1"));
     const post = readImage(store, postHash as string, "post-image");
     expect(post.plugins.network?.section).toEqual({ things: ["a", "b"] });
+  });
+
+  it("of a rollback run are named in a record of its own, before its first intent", async () => {
+    const store = memoryStore();
+    const { ledger } = await applyWith([fakePlugin("network", ["a"], true)], store, [], "run-0");
+    const [first, second] = ledger.records;
+    expect(first).toMatchObject({ run: "run-1", plugin: "op", target: "pre-image", status: "ok" });
+    expect(second?.status).toBe("intent");
+    expect(first?.changes as ImageReference).toEqual({
+      preimage: store.named(preName("run-1")),
+      plugins: ["network"],
+      rollbackOf: "run-0",
+    });
   });
 
   it("writes nothing when the plan is empty", async () => {

@@ -1,10 +1,13 @@
 /**
  * Pre-images: what lets a run be undone. Before the first change, each plugin that is to change
  * something describes the resources its actions touch (Plugin.imageScope) as a section of a
- * state file (Plugin.image): the pre-image. It is stored as a content-addressed blob and named
- * by hash in an `ok` record of the run (plugin `op`, target `pre-image`), written before the
- * first intent. After the run verified, the same scope is described again from the host as
- * verify read it: the post-image, kept beside the blobs under `post-RUN`.
+ * state file (Plugin.image): the pre-image. It is stored as a content-addressed blob, named for
+ * the run (`pre-RUN`), synced, before the first intent. A rollback run also names the pre-image
+ * it restores and the run it undoes in an `ok` record of its own (plugin `op`, target
+ * `pre-image`), before its first intent. After a run verified, the same scope is described
+ * again from the host as verify read it: the post-image, kept beside the blobs as `post-RUN`.
+ * An ordinary run's records do not name its pre-image (a record more in every run would change
+ * what each run's records are): the names beside the blobs are outside the chain.
  *
  * An undo (op rollback, an unconfirmed op apply --confirm) is then an ordinary run of
  * `reconcile` with the pre-image as its file, scoped to its plugins: planned, printed, applied,
@@ -36,16 +39,16 @@ export interface RunImage {
   plugins: Record<string, PluginImage>;
 }
 
-/** The ledger record that names a run's pre-image. */
+/** The ledger record of a rollback run: the pre-image it restores and the run it undoes. */
 export const imageRecord = { plugin: "op", target: "pre-image" } as const;
 
 /** What an image record carries in `changes`. */
 export interface ImageReference {
-  /** SHA-256 (hex) of the blob. */
+  /** SHA-256 (hex) of the blob of this run's pre-image. */
   preimage: string;
   plugins: string[];
   /** This run is the undo of that run. */
-  rollbackOf?: string;
+  rollbackOf: string;
 }
 
 /** The images a run keeps, and where. */
@@ -56,8 +59,9 @@ export interface RunImages {
 }
 
 /**
- * Takes the pre-image of a planned run, stores it and records it in the run, before anything
- * changes; returns it, for the post-image. Plugins without images are listed as refused.
+ * Takes the pre-image of a planned run and stores it under the run's name (a rollback run also
+ * records it, with the run it undoes), before anything changes; returns it, for the
+ * post-image. Plugins without images are listed as refused.
  */
 export async function recordPreImage(
   planned: PlannedRun,
@@ -74,12 +78,15 @@ export async function recordPreImage(
   }
   const image: RunImage = { run, when: "pre", plugins };
   const preimage = images.store.put(canonicalJson(image));
-  const changes: ImageReference = {
-    preimage,
-    plugins: Object.keys(plugins),
-    ...(images.rollbackOf === undefined ? {} : { rollbackOf: images.rollbackOf }),
-  };
-  await ledger.append({ run, ...imageRecord, action: "modify", changes, status: "ok" });
+  images.store.name(preName(run), preimage);
+  if (images.rollbackOf !== undefined) {
+    const changes: ImageReference = {
+      preimage,
+      plugins: Object.keys(plugins),
+      rollbackOf: images.rollbackOf,
+    };
+    await ledger.append({ run, ...imageRecord, action: "modify", changes, status: "ok" });
+  }
   return image;
 }
 
@@ -97,6 +104,10 @@ export async function storePostImage(
 
 export function postName(run: string): string {
   return `post-${run}`;
+}
+
+export function preName(run: string): string {
+  return `pre-${run}`;
 }
 
 /** `pre`'s scopes described from the host now (plugins `live` gives no state for are left out). */
