@@ -11,9 +11,11 @@ const groups: Record<string, () => Promise<Figure[]>> = {
   network: async () => (await import("./network.js")).benchNetwork(),
   lxc: async () => (await import("./lxc.js")).benchLxc(),
   "lxc-inventory": async () => (await import("./lxc.js")).benchLxcInventory(),
+  "lxc-files": async () => (await import("./lxc-files.js")).benchLxcFiles(),
   ledger: async () => (await import("./ledger.js")).benchLedger(),
   watch: async () => (await import("./watch.js")).benchWatch(),
   rollback: async () => (await import("./rollback.js")).benchRollback(),
+  files: async () => (await import("./files.js")).benchFiles(),
 };
 
 function describeTarget(figure: Figure): string {

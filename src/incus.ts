@@ -6,6 +6,7 @@
  */
 import { createReadStream } from "node:fs";
 import type http from "node:http";
+import type { Readable } from "node:stream";
 import { OpError } from "./errors.js";
 import { OutcomeUnknown } from "./outcome.js";
 
@@ -84,15 +85,58 @@ export interface IncusClient {
     options?: IncusRequestOptions & { project?: string },
   ): Promise<string | undefined>;
   /**
-   * Imports a split image (metadata and rootfs tarballs); returns its fingerprint. `properties`
-   * are set on the image in the same request (added to those of its metadata.yaml).
+   * Imports a split image (metadata and rootfs tarballs, each a path or a stream op builds as
+   * it uploads); returns its fingerprint. `properties` are set on the image in the same
+   * request (added to those of its metadata.yaml).
    */
   importImage(
-    files: { metadata: string; rootfs: string },
+    files: { metadata: string | Readable; rootfs: string | Readable },
     options?: IncusRequestOptions & { properties?: Record<string, string> },
   ): Promise<string>;
+  // Declared files (plugins/lxc/files/): one file with its mode and owner. Incus's file API
+  // has no bulk read: each file is one GET, which answers the bytes with X-Incus-* headers.
+  /**
+   * What is at `path` (its type, mode, uid and gid, and a regular file's or symlink's bytes),
+   * or undefined when nothing is. A directory comes back without bytes, and so does anything
+   * with `body: false` (a HEAD, which cannot tell a missing file from a missing instance).
+   */
+  statFile(
+    instance: string,
+    path: string,
+    options?: IncusRequestOptions & { project?: string; body?: false },
+  ): Promise<InstanceFile | undefined>;
+  /**
+   * Writes a regular file (`body`) or makes a directory (no body), with that mode and owner.
+   * Incus (6.0) keeps the mode and owner of a file that exists: the caller deletes it first
+   * when they must change. Refused with `not-found` when the parent directory is missing.
+   */
+  writeFile(
+    instance: string,
+    path: string,
+    body: Buffer | undefined,
+    meta: { mode: string; uid: number; gid: number },
+    options?: IncusRequestOptions & { project?: string },
+  ): Promise<void>;
+  /** Deletes a file or an empty directory; whether there was one. */
+  deleteFile(
+    instance: string,
+    path: string,
+    options?: IncusRequestOptions & { project?: string },
+  ): Promise<boolean>;
   /** Drops idle connections (a CLI run ends without it; idle sockets do not hold node open). */
   close(): void;
+}
+
+/** What the files API says is at a path (IncusClient.statFile). */
+export interface InstanceFile {
+  /** `file`, `directory` or `symlink`. */
+  type: string;
+  /** Four octal digits, as Incus writes them (`0644`). */
+  mode: string;
+  uid: number;
+  gid: number;
+  /** A file's bytes (a symlink's target); none for a directory. */
+  body?: Buffer;
 }
 
 interface Envelope {
@@ -107,6 +151,8 @@ interface Answer {
   status: number;
   type: string | string[] | undefined;
   body: Buffer;
+  /** All of them: the files API answers a file's mode and owner as X-Incus-* headers. */
+  headers?: http.IncomingHttpHeaders;
 }
 
 interface Operation {
@@ -144,8 +190,13 @@ export function createIncusClient(
   ): Promise<Answer> =>
     new Promise((resolve, reject) => {
       let sent = false;
+      // An OpError is op's own (a body stream that refused its source), told as it is.
       const fail = (error: NodeJS.ErrnoException) =>
-        reject(lost(socketPath, `${what} (${method} ${path})`, error, sent && !isRead(method)));
+        reject(
+          error instanceof OpError
+            ? error
+            : lost(socketPath, `${what} (${method} ${path})`, error, sent && !isRead(method)),
+        );
       const req = http.request(
         { socketPath, agent, method, path: scoped(path), headers },
         (res) => {
@@ -158,6 +209,7 @@ export function createIncusClient(
               status: res.statusCode ?? 500,
               type: res.headers["x-incus-type"],
               body: Buffer.concat(chunks),
+              headers: res.headers,
             });
           });
         },
@@ -360,8 +412,8 @@ export function createIncusClient(
         what,
         (req) => {
           // Streams both tarballs (they can be hundreds of MB) as one multipart body.
-          const pipeFile = (path: string, then: () => void) => {
-            const stream = createReadStream(path);
+          const pipeFile = (path: string | Readable, then: () => void) => {
+            const stream = typeof path === "string" ? createReadStream(path) : path;
             stream.on("error", (error) => req.destroy(error));
             stream.on("end", then);
             stream.pipe(req, { end: false });
@@ -389,6 +441,83 @@ export function createIncusClient(
         );
       return result.fingerprint;
     },
+    async statFile(instance, path, options = {}) {
+      const what = options.what ?? `reading ${path} in ${instance}`;
+      const read = (method: "GET" | "HEAD") =>
+        exchange(method, filesPath(instance, path, options.project), what, (req) => req.end(), {});
+      const head = options.body === false;
+      let answer = await read(head ? "HEAD" : "GET");
+      if (head && answer.status === 404) return undefined;
+      // A HEAD's error has no message: asked again as a GET, which says why.
+      if (head && answer.status !== 200) answer = await read("GET");
+      if (answer.status !== 200) {
+        try {
+          envelopeOf(answer, what);
+        } catch (error) {
+          // A missing file is "Not Found", and nothing can be under a file ("not a
+          // directory"); a missing instance is named, and stays an error.
+          const message = error instanceof OpError ? error.message : "";
+          if (/: Not Found$/.test(message) || /not a directory/.test(message)) return undefined;
+          throw error;
+        }
+      }
+      const header = (name: string) => {
+        const value = answer.headers?.[`x-incus-${name}`];
+        return typeof value === "string" ? value : undefined;
+      };
+      const type = header("type") ?? "file";
+      return {
+        type,
+        mode: header("mode") ?? "",
+        uid: Number(header("uid") ?? Number.NaN),
+        gid: Number(header("gid") ?? Number.NaN),
+        ...(type === "directory" || head ? {} : { body: answer.body }),
+      };
+    },
+    async writeFile(instance, path, body, meta, options = {}) {
+      const what =
+        options.what ??
+        `${body === undefined ? "making directory" : "writing"} ${path} in ${instance}`;
+      const headers = {
+        "content-type": "application/octet-stream",
+        "content-length": body?.length ?? 0,
+        "x-incus-uid": String(meta.uid),
+        "x-incus-gid": String(meta.gid),
+        "x-incus-mode": meta.mode,
+        "x-incus-type": body === undefined ? "directory" : "file",
+        "x-incus-write": "overwrite",
+      };
+      const answer = await exchange(
+        "POST",
+        filesPath(instance, path, options.project),
+        what,
+        (req) => req.end(body),
+        headers,
+      );
+      // No parent directory: Incus says "Not Found", or "not a directory" when one is a file.
+      const noParent =
+        answer.status === 404 ||
+        (answer.status >= 400 && /not a directory/.test(answer.body.toString()));
+      if (noParent) {
+        throw new OpError("not-found", `${what}: Incus refused: no directory to hold it`, {
+          hint: `a directory above ${path} is missing, or is not a directory, in ${instance}`,
+        });
+      }
+      await finish(envelopeOf(answer, what), what, options);
+    },
+    async deleteFile(instance, path, options = {}) {
+      const what = options.what ?? `deleting ${path} in ${instance}`;
+      const answer = await exchange(
+        "DELETE",
+        filesPath(instance, path, options.project),
+        what,
+        (req) => req.end(),
+        {},
+      );
+      if (answer.status === 404) return false;
+      await finish(envelopeOf(answer, what), what, options);
+      return true;
+    },
     close: () => agent.destroy(),
   };
 }
@@ -406,21 +535,21 @@ export function withProject(path: string, project: string | undefined): string {
 }
 
 /** The files API path of `path` in `instance`, scoped to `project` when one is named. */
-function filesPath(instance: string, path: string, project: string | undefined): string {
+export function filesPath(instance: string, path: string, project: string | undefined): string {
   return withProject(
     `/1.0/instances/${encodeURIComponent(instance)}/files?path=${encodeURIComponent(path)}`,
     project,
   );
 }
 
-function refused(what: string, message: string): OpError {
+export function refused(what: string, message: string): OpError {
   return new OpError("command-failed", `${what}: Incus refused: ${message}`, {
     hint: "the message is Incus's own; `incus info --show-log NAME` shows a container's start log",
   });
 }
 
 /** The request did not get an answer: why, and whether Incus may have acted on it. */
-function lost(
+export function lost(
   socketPath: string,
   step: string,
   error: NodeJS.ErrnoException,

@@ -381,8 +381,56 @@ export interface ResourceImage {
  * or out): nothing is planned or written to the ledger. Each member refuses an instance op
  * did not create unless the request says `any`.
  */
-// biome-ignore lint/suspicious/noEmptyInterface: its members are added as the commands land (op exec, op file).
-export interface InstanceWork {}
+export interface InstanceWork {
+  /** `op file push`: local files and trees into an instance (running or stopped). */
+  push(request: FilePush, ctx: Ctx): Promise<FileCopyReport>;
+  /** `op file pull`: files and trees out of instances, written locally by rename. */
+  pull(request: FilePull, ctx: Ctx): Promise<FileCopyReport>;
+}
+
+/**
+ * `NAME:/PATH` as typed, split at its first colon: `instance` is `NAME` or `PROJECT/NAME`,
+ * checked by the plugin that knows the instances' names.
+ */
+export interface InstancePath {
+  instance: string;
+  path: string;
+}
+
+export interface FilePush {
+  /** Local paths, as given. */
+  sources: string[];
+  /** Where they go; a path ending in `/`, or a directory that exists, takes them under it. */
+  target: InstancePath;
+  /** Permission bits of every file pushed (default: each local file's own). */
+  mode?: number;
+  /** Owner in the instance of everything pushed (default 0). */
+  uid?: number;
+  gid?: number;
+  /** `-r`: a directory is copied with everything under it. */
+  recursive: boolean;
+  /** `-p`: missing directories of the target path are created. */
+  createDirs: boolean;
+  /** `--any`: also an instance op did not create. */
+  any: boolean;
+}
+
+export interface FilePull {
+  sources: InstancePath[];
+  /** A local path; a directory that exists takes them under it. */
+  target: string;
+  recursive: boolean;
+  any: boolean;
+}
+
+/** What one push or pull copied. */
+export interface FileCopyReport {
+  files: number;
+  directories: number;
+  symlinks: number;
+  /** Bytes of file content. */
+  bytes: number;
+}
 
 /** An instance as the command line names it: `NAME` or `PROJECT/NAME`. */
 export interface InstanceName {

@@ -10,8 +10,10 @@ import { type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
 import { restartPath } from "./containers/restart.js";
 import { type DesiredSnapshots, snapshotNames, snapshotWork } from "./containers/snapshots.js";
 import { isRootDisk, nicStatePath } from "./diff.js";
+import { applyFiles } from "./files/apply.js";
 import { containerLinkUp, enrol, type HostNet, hostName, readHostNet, renameLink } from "./host.js";
 import { deleteImage } from "./images/apply.js";
+import { imageUpload } from "./images/tarball.js";
 import { imageManagedProperty, opAliasDescription } from "./images/types.js";
 import { applyNetwork } from "./networks/apply.js";
 import { driftDevice, liveLink } from "./nics/drift.js";
@@ -80,7 +82,8 @@ async function importImage(
     .catch(() => false);
   if (!exists) {
     // Marked as op's in the same request: only a marked image is ever deleted by op.
-    const fingerprint = await incus.importImage(image, {
+    const files = "tarball" in image ? await imageUpload(image) : image;
+    const fingerprint = await incus.importImage(files, {
       what: `importing image ${image.alias}`,
       properties: { [imageManagedProperty]: "true" },
     });
@@ -89,10 +92,15 @@ async function importImage(
         "command-failed",
         `image ${image.alias}: Incus gave fingerprint ${fingerprint}, op computed ${image.fingerprint}`,
         {
-          hint: "op expects a split image: a metadata tarball and a rootfs tarball, as `incus image import META ROOTFS` takes them",
+          hint:
+            "tarball" in image
+              ? "op builds the same image from the same tarball each time; is the tarball being rewritten?"
+              : "op expects a split image: a metadata tarball and a rootfs tarball, as `incus image import META ROOTFS` takes them",
         },
       );
     }
+    if ("tarball" in image && image.adapt.profiles !== undefined)
+      await setImageProfiles(incus, image.alias, fingerprint, image.adapt.profiles);
   }
   const alias = `/1.0/images/aliases/${encodeURIComponent(image.alias)}`;
   const what = { what: `pointing alias ${image.alias} at ${image.fingerprint.slice(0, 12)}` };
@@ -120,6 +128,24 @@ async function importImage(
       what: `removing the replaced image ${previous.slice(0, 12)}`,
     });
   }
+}
+
+/**
+ * Incus reads no profiles from metadata.yaml, and a PATCH of an image leaves them as they are:
+ * they are set by a PUT of the image's whole editable part.
+ */
+async function setImageProfiles(
+  incus: IncusClient,
+  alias: string,
+  fingerprint: string,
+  profiles: string[],
+): Promise<void> {
+  const path = `/1.0/images/${fingerprint}`;
+  const what = { what: `setting the profiles of image ${alias}` };
+  const current = await incus.request<Record<string, unknown>>("GET", path, undefined, what);
+  const editable = ["auto_update", "properties", "public", "expires_at"] as const;
+  const put = Object.fromEntries(editable.map((key) => [key, current[key]]));
+  await incus.request("PUT", path, { ...put, profiles }, what);
 }
 
 /** Host bridges, read once per run (the network plugin's wave has finished before lxc's starts). */
@@ -169,8 +195,10 @@ async function createContainer(
       }
     : { type: "image", alias: container.image };
   await applyOwners(container);
-  // Started by Incus in the same operation unless a file must be written first.
-  const startNow = container.running && container.resolvConf === undefined;
+  // Started by Incus in the same operation unless a file must be written first (so that the
+  // first boot sees it: Incus writes files into a created, stopped container).
+  const startNow =
+    container.running && container.resolvConf === undefined && container.files === undefined;
   // The tag that says resolv.conf is written is set only once it is: a run that dies between
   // the create and the write leaves a container the next plan still finds to be finished.
   const { [tags.dns]: dnsTag, ...config } = container.config;
@@ -201,6 +229,7 @@ async function createContainer(
       { what: `marking resolv.conf written in ${label(container)}` },
     );
   }
+  if (container.files !== undefined) await applyFiles(incus, container);
   if (container.running && !startNow) await setState(incus, container, { action: "start" });
   if (container.snapshots !== undefined) await keepSnapshots(incus, container, container.snapshots);
   await waitFor(container, ctx);
@@ -301,6 +330,8 @@ async function modifyContainer(
     await restart(incus, container, container.stopTimeout);
   if (changed((path) => path === nicStatePath))
     await inContainerNet(ctx, container, ["link", "set", "dev", nicDevice, "up"]);
+  // Before a start, so that the boot sees them.
+  if (changed((path) => path.startsWith("files."))) await applyFiles(incus, container, changes);
   if (running?.after === true) await setState(incus, container, { action: "start" });
   if (
     container.snapshots !== undefined &&

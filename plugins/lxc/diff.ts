@@ -7,7 +7,9 @@ import type { FieldChange, ResourceRef } from "../../src/plugin.js";
 import { linkRef, ovsDatabaseRef } from "../network/refs.js";
 import { heldReason, restartChanges, restartPath } from "./containers/restart.js";
 import { snapshotChanges } from "./containers/snapshots.js";
+import { createdFilesWords, describeFile, fileChanges } from "./files/diff.js";
 import { adoptionOf } from "./holding.js";
+import { imageChanges, imageSource } from "./images/describe.js";
 import { diffImageDeletes } from "./images/diff.js";
 import { diffNetworks } from "./networks/diff.js";
 import { describeDrift, driftDevice, linkDrift } from "./nics/drift.js";
@@ -59,7 +61,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         resource,
         id,
         after: image,
-        reason: `import image ${short(image.fingerprint)} from ${image.metadata} and ${image.rootfs}`,
+        reason: `import image ${short(image.fingerprint)} ${imageSource(image)}`,
       });
     } else if (current !== image.fingerprint) {
       actions.push({
@@ -69,8 +71,8 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         id,
         before: { alias: image.alias, fingerprint: current },
         after: image,
-        changes: [{ path: "fingerprint", before: current, after: image.fingerprint }],
-        reason: `tarballs changed: re-import from ${image.metadata} and ${image.rootfs} (${short(current)} → ${short(image.fingerprint)})`,
+        changes: imageChanges(image, current, live),
+        reason: `${"tarball" in image ? "tarball or adaptation" : "tarballs"} changed: re-import ${imageSource(image)} (${short(current)} → ${short(image.fingerprint)})`,
       });
     } else continue;
     imageActions.add(image.alias);
@@ -105,7 +107,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       );
       actions.push(
         create(
-          `new container from ${container.image}${container.running ? ", started" : ""}${mounts.join("")}`,
+          `new container from ${container.image}${container.running ? ", started" : ""}${mounts.join("")}${createdFilesWords(container)}`,
         ),
       );
       continue;
@@ -336,6 +338,7 @@ export function containerChanges(desired: DesiredContainer, live: LiveContainer)
     ...snapshotChanges(desired.snapshots, live.snapshots, desired.config["snapshots.pattern"]),
   );
   changes.push(...ownerChanges(desired, live));
+  changes.push(...fileChanges(desired, live));
   const running = live.status === "running";
   if (running !== desired.running)
     changes.push({ path: "running", before: running, after: desired.running });
@@ -411,7 +414,7 @@ export function describe(change: FieldChange): string {
   const drift = describeDrift(change);
   if (drift !== undefined) return drift;
   if (change.path === nicStatePath) return `bring ${nicDevice} up inside (it is down)`;
-  const provisioning = describeCloudInit(change) ?? describeOwner(change);
+  const provisioning = describeCloudInit(change) ?? describeOwner(change) ?? describeFile(change);
   if (provisioning !== undefined) return provisioning;
   if (change.path.startsWith("devices.")) {
     const device = change.path.slice("devices.".length);

@@ -8,6 +8,7 @@
 
 import type { LxcProfileSpec } from "../../src/generated/lxc.js";
 import type { ExportedSection } from "../../src/plugin.js";
+import { taggedPaths } from "./files/query.js";
 import type { LiveFields } from "./objects.js";
 import { defaultProject } from "./refs.js";
 import type {
@@ -154,6 +155,12 @@ function exportContainer(container: LiveContainer, notes: string[]): LxcContaine
     spec.snapshots = { ...(keep.length > 0 ? { keep } : {}), ...(prune ? { prune: true } : {}) };
     if (keep.length > 0) note("whether its kept snapshots are stateful is not recorded; left out");
   }
+  // Only hashes of declared files are read, never kept: their content cannot come back.
+  const files = taggedPaths(container);
+  if (files.length > 0)
+    note(
+      `its declared files are not exported (op reads their hashes, not their content); declare them again under "files": ${files.join(", ")}`,
+    );
   Object.assign(spec, exportDevices(container.devices, note));
   for (const drift of linkDrift(container)) note(`drifted: ${drift}; the file says what Incus has`);
   return spec;

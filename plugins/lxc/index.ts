@@ -22,6 +22,7 @@ import { exportLxc } from "./export.js";
 import { ovsBridges, readOvs } from "./host.js";
 import { lxcIgnore } from "./ignore.js";
 import { reportImages } from "./images/report.js";
+import { pullFiles, pushFiles } from "./instance/files.js";
 import { reportNetworks } from "./networks/report.js";
 import { opDefaultDirectories } from "./paths.js";
 import { lxcImage, lxcScope } from "./preimage.js";
@@ -202,6 +203,7 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   report: reportLxc,
   queryJson: lxcQueryJson,
   inventory: lxcInventory,
+  instances: { push: pushFiles, pull: pullFiles },
   exportSection: exportLxc,
   imageScope: lxcScope,
   image: lxcImage,

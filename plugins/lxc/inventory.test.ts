@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { OpError } from "../../src/errors.js";
+import type { IncusClient } from "../../src/incus.js";
 import { hostEntry, hostJson, listJson, renderInventory } from "./inventory.js";
+import { inventoryHosts } from "./provision/inventory.js";
+import type { LxcSection } from "./types.js";
 
 const hosts = [
   hostEntry("web1", "198.18.0.11", "dev", ["web", "debian"], { http_port: 8080 }),
@@ -72,5 +75,33 @@ describe("op inventory", () => {
     expect((error as OpError).message).toBe(
       "host db1: tags cannot be written in an INI inventory (a list)",
     );
+  });
+});
+
+describe("op inventory's hosts", () => {
+  it("names a container outside the default project PROJECT_NAME, so the same name in two projects makes two hosts", async () => {
+    // A scripted Incus: the one listing inventoryHosts asks for (no daemon is read here).
+    const running = (address: string) => ({
+      network: {
+        eth0: { addresses: [{ family: "inet", scope: "global", address }] },
+      },
+    });
+    const incus = {
+      request: async () => [
+        { name: "web", project: "default", type: "container", state: running("198.18.1.2") },
+        { name: "web", project: "p1", type: "container", state: running("198.18.1.3") },
+      ],
+    } as unknown as IncusClient;
+    const section: LxcSection = {
+      containers: [
+        { id: "web", image: "op-test/busybox" },
+        { id: "web", project: "p1", image: "op-test/busybox" },
+      ],
+    };
+    const hosts = await inventoryHosts(section, undefined, incus);
+    expect(hosts.map((host) => [host.name, host.vars.ansible_host])).toEqual([
+      ["web", "198.18.1.2"],
+      ["p1_web", "198.18.1.3"],
+    ]);
   });
 });

@@ -20,7 +20,10 @@ import { openRegularFile } from "../../src/files.js";
 import type { Ctx } from "../../src/plugin.js";
 import { scheduleProblem } from "./containers/schedule.js";
 import { snapshotsTag } from "./containers/snapshots.js";
+import { checkFiles } from "./files/check.js";
+import { filesTagOf, prepareFiles } from "./files/prepare.js";
 import { checkAbsentImages } from "./images/prepare.js";
+import { checkTarballAliases, prepareTarballImage } from "./images/tarball-prepare.js";
 import type { DesiredAbsentImage } from "./images/types.js";
 import { attachNetwork, type DeclaredLink } from "./networks/prepare.js";
 import { checkNicsOnHost } from "./nics/host.js";
@@ -185,6 +188,7 @@ export async function prepareLxc(
       declaredLinks: env.declaredLinks ?? [],
       problems,
     });
+    await prepareFiles(container, live, { incus: ctx.incus, opDirs, problems });
     containers.push(container);
   }
   const projects = prepareProjects(section, live, base);
@@ -199,6 +203,7 @@ export async function prepareLxc(
     sys: () => ctx.host.sys,
   });
   checkAbsentImages(absentImages, containers, live, problems);
+  checkTarballAliases(images, live, problems);
   if (problems.lines.length > 0) {
     throw new OpError(
       "invalid-state",
@@ -658,6 +663,9 @@ export function prepareContainer(
   if (resolvConf !== undefined) config[tags.dns] = dnsTag(props.nameserver, props.searchdomain);
 
   const provision = prepareProvision(spec, path, config, problems, resolvePath);
+  const files = checkFiles(spec.files ?? [], path, problems, resolvePath);
+  // The query reads only the paths this tag lists (files/query.ts).
+  if (files.length > 0) config[tags.files] = filesTagOf(files);
   const chosenImage = image ?? defaultImage;
   config[tags.managed] = "true";
   config[tags.id] = id;
@@ -736,6 +744,7 @@ export function prepareContainer(
     ...(networks.length === 0 ? {} : { networks }),
     ...(attached.length === 0 ? {} : { attached }),
     ...(provisioned(spec) ? { provision } : {}),
+    ...(files.length === 0 ? {} : { files }),
   };
 }
 
@@ -851,8 +860,25 @@ async function prepareImages(
       absentImages.push({ alias: spec.alias, path });
       continue;
     }
+    if (spec.tarball !== undefined) {
+      const image = await prepareTarballImage({ ...spec, tarball: spec.tarball }, path, {
+        resolve: (file) => resolveFromStateDir(file, stateDir),
+        cache,
+        used,
+        problems,
+      });
+      if (image !== undefined) images.push(image);
+      continue;
+    }
+    if (spec.adapt !== undefined) {
+      problems.add(
+        `${path}/adapt`,
+        '"adapt" goes with "tarball" only: a split image is imported as it is',
+      );
+      continue;
+    }
     if (spec.metadata === undefined || spec.rootfs === undefined) {
-      problems.add(path, 'an image to import needs "metadata" and "rootfs"');
+      problems.add(path, 'an image to import needs "metadata" and "rootfs", or "tarball"');
       continue;
     }
     const files = {

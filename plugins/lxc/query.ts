@@ -15,6 +15,7 @@ import type { IncusClient } from "../../src/incus.js";
 import { byName } from "../../src/order.js";
 import type { Ctx } from "../../src/plugin.js";
 import { snapshotNames } from "./containers/snapshots.js";
+import { readDeclaredFiles } from "./files/query.js";
 import {
   containerAddresses,
   containerLinkUp,
@@ -83,7 +84,7 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
     .filter((instance) => instance.type === "container")
     .map((instance) => liveContainer(instance, ctx.host.sys, incus.project))
     .sort((a, b) => byName(a, b) || byName({ name: a.project }, { name: b.project }));
-  await readSnapshots(incus, containers);
+  await Promise.all([readSnapshots(incus, containers), readDeclaredFiles(incus, containers)]);
   const bridges = linuxBridges(ctx.host.sys);
   const maybeOvs = containers.flatMap(maybeOvsLinks);
   if (maybeOvs.length > 0) {

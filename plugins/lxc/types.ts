@@ -12,6 +12,8 @@ export type {
 
 import type { Action, Kind } from "../../src/plugin.js";
 import type { DesiredSnapshots } from "./containers/snapshots.js";
+import type { DesiredFile, LiveFile } from "./files/types.js";
+import type { DesiredTarballImage } from "./images/tarball-prepare.js";
 import type { DesiredAbsentImage, ImageDelete, LiveImage } from "./images/types.js";
 import type { DesiredNetwork, LiveNetwork } from "./networks/types.js";
 import type { NetworkAttachment } from "./nics/prepare.js";
@@ -42,6 +44,8 @@ export const tags = {
   dns: "user.op.dns",
   /** The named snapshots the file declares (containers/snapshots.ts): only these are read. */
   snapshots: "user.op.snapshots",
+  /** The paths of the files the file declares (files/): only these are read. */
+  files: "user.op.files",
 } as const;
 
 /** The NIC op gives a container with a bridge; profile NICs of the same name are overridden. */
@@ -90,6 +94,8 @@ export interface LiveContainer {
   owners?: Record<string, { uid: number; gid: number }>;
   /** Names of its snapshots, read only when it carries `user.op.snapshots`. */
   snapshots?: string[];
+  /** The declared files its `user.op.files` lists, by path; null: missing (files/query.ts). */
+  files?: Record<string, LiveFile | null>;
 }
 
 export interface LxcLive {
@@ -182,6 +188,8 @@ export interface DesiredContainer {
   attached?: AttachedVolume[];
   /** cloud-init, `wait`, inventory fields (provision/prepare.ts); absent when none is given. */
   provision?: DesiredProvision;
+  /** Declared files (`files`, files/); absent when none is given. */
+  files?: DesiredFile[];
 }
 
 /** A host directory op removes after deleting the container that mounted it. */
@@ -205,7 +213,10 @@ export interface DesiredAbsent {
   removeSources: DirectoryRemoval[];
 }
 
-export interface DesiredImage {
+/** An image to import: a split image's two tarballs, or a system tarball op adapts. */
+export type DesiredImage = DesiredSplitImage | DesiredTarballImage;
+
+export interface DesiredSplitImage {
   alias: string;
   path: string;
   metadata: string;

@@ -296,7 +296,7 @@ export async function noteRun(
     const { recordRun, runSummary } = await import("../status/index.js");
     const ledgerRecords =
       options.metricsFile === undefined ? undefined : await ledgerSize(paths(options));
-    recordRun(options.settings, runSummary({ ...run, file }), {
+    await recordRun(options.settings, runSummary({ ...run, file }), {
       ...(options.metricsFile === undefined ? {} : { metricsFile: options.metricsFile }),
       ...(ledgerRecords === undefined ? {} : { ledgerRecords }),
     });

@@ -440,6 +440,80 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
       ),
     );
 
+  // op file push / pull: copies in and out of an instance (src/cli/file.ts); no ledger record.
+  const file = program
+    .command("file")
+    .description("copy files and directory trees into and out of an instance (changes no state)")
+    .addHelpText(
+      "after",
+      examples("op file push ./app.conf ct1:/etc/app/", "op file pull ct1:/var/log/app.log ."),
+    );
+  const fileMode = (value: string): number => {
+    if (!/^[0-7]{1,4}$/.test(value))
+      throw new InvalidArgumentError("--mode must be octal permission bits, e.g. 0644 or 755");
+    return Number.parseInt(value, 8);
+  };
+  const fileAny = "also work in an instance op did not create";
+  const fileCommands = () => import("./file.js");
+  file
+    .command("push")
+    .description(
+      "copy local files (and with -r directories) into an instance, running or stopped, streamed",
+    )
+    .argument("<paths...>", "LOCAL... NAME:/PATH (NAME may be PROJECT/NAME)")
+    .addOption(
+      new Option(
+        "--mode <octal>",
+        "permission bits of the files (default: each file's own)",
+      ).argParser(fileMode),
+    )
+    .addOption(
+      new Option("--uid <uid>", "owner in the instance (default 0)").argParser(
+        integer("--uid", 0, 4294967294),
+      ),
+    )
+    .addOption(
+      new Option("--gid <gid>", "group in the instance (default 0)").argParser(
+        integer("--gid", 0, 4294967294),
+      ),
+    )
+    .option("-r, --recursive", "copy directories with everything under them (symlinks as symlinks)")
+    .option("-p, --create-dirs", "create the missing directories of NAME:/PATH")
+    .option("--any", fileAny)
+    .addHelpText(
+      "after",
+      examples(
+        "op file push ./app.conf ct1:/etc/app/app.conf --mode 0600",
+        "op file push -r ./site ct1:/srv/ -p",
+        "op file push a.txt b.txt ct1:/root/",
+        "op file push big.img web/ct1:/var/tmp/   # ct1 in project web",
+      ),
+    )
+    .action(
+      run(async (paths: string[], _o: unknown, command: Command) =>
+        (await fileCommands()).filePushCommand(paths, globals(command), registry),
+      ),
+    );
+  file
+    .command("pull")
+    .description("copy files (and with -r directories) out of an instance, streamed")
+    .argument("<paths...>", "NAME:/PATH... LOCAL")
+    .option("-r, --recursive", "copy directories with everything under them (symlinks as symlinks)")
+    .option("--any", fileAny)
+    .addHelpText(
+      "after",
+      examples(
+        "op file pull ct1:/etc/hostname .",
+        "op file pull -r ct1:/var/log/app ./logs/",
+        "op file pull ct1:/a ct1:/b ./out/",
+      ),
+    )
+    .action(
+      run(async (paths: string[], _o: unknown, command: Command) =>
+        (await fileCommands()).filePullCommand(paths, globals(command), registry),
+      ),
+    );
+
   const ledger = program
     .command("ledger")
     .description("read and audit the ledger of changes")

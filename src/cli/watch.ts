@@ -262,12 +262,12 @@ function statusSeam(options: WatchOptions, where: ReturnType<typeof paths>, log:
     clearFlapping: () =>
       guarded("flapping cleared", async () => {
         const { clearFlapping } = await import("../status/index.js");
-        clearFlapping(options.settings, undefined, await recordOptions());
+        await clearFlapping(options.settings, undefined, await recordOptions());
       }),
     setFlapping: (resource: RunChange, corrections: number) =>
       guarded("flapping", async () => {
         const { setFlapping } = await import("../status/index.js");
-        setFlapping(
+        await setFlapping(
           options.settings,
           {
             plugin: resource.plugin,

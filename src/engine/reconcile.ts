@@ -4,6 +4,7 @@
  * sequences them into one run.
  */
 import { OpError, withContext } from "../errors.js";
+import type { RecordStatus } from "../ledger/store.js";
 import { isOutcomeUnknown } from "../outcome.js";
 import {
   type Action,
@@ -22,20 +23,8 @@ import { trace, traced } from "../trace.js";
 import type { StepOutcome } from "./dag.js";
 import { buildPlan, type Plan, type PlanStep, refKey } from "./plan.js";
 
-/**
- * An outcome: `unknown` when op lost the daemon after sending the request (the host may or
- * may not have changed; `error` says why); `settled` closes an earlier intent that had no
- * final outcome (`settles` is its seq), saying in `changes.how` what this run found; `drift`
- * and `flapping` are observations (src/ledger/store.ts) that change no intent.
- */
-export type RecordStatus =
-  | "intent"
-  | "ok"
-  | "failed"
-  | "unknown"
-  | "settled"
-  | "drift"
-  | "flapping";
+/** A record's status (src/ledger/store.ts says what each means). */
+export type { RecordStatus };
 
 /** An intent of an earlier run with no ok/failed/settled record after it. */
 export interface PendingIntent {

@@ -115,7 +115,7 @@ export const bundledSchema = {
           }
         },
         "images": {
-          "description": "Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).",
+          "description": "Images imported from local tarballs (a split image's two, or a system tarball op adapts and builds the image from) under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).",
           "type": "array",
           "items": {
             "$ref": "#/definitions/lxc/definitions/image"
@@ -189,6 +189,7 @@ export const bundledSchema = {
         },
         "image": {
           "title": "LxcImageSpec",
+          "description": "An image to import needs `metadata` and `rootfs` (a split image) or `tarball` (a system tarball op adapts); with `ensure: absent` it needs neither.",
           "type": "object",
           "additionalProperties": false,
           "required": [
@@ -205,13 +206,25 @@ export const bundledSchema = {
             ]
           },
           "else": {
-            "properties": {
-              "metadata": true,
-              "rootfs": true
-            },
-            "required": [
-              "metadata",
-              "rootfs"
+            "anyOf": [
+              {
+                "properties": {
+                  "metadata": true,
+                  "rootfs": true
+                },
+                "required": [
+                  "metadata",
+                  "rootfs"
+                ]
+              },
+              {
+                "properties": {
+                  "tarball": true
+                },
+                "required": [
+                  "tarball"
+                ]
+              }
             ]
           },
           "examples": [
@@ -223,6 +236,21 @@ export const bundledSchema = {
             {
               "alias": "local/old",
               "ensure": "absent"
+            },
+            {
+              "alias": "local/debian",
+              "tarball": "images/debian-rootfs.tar.xz",
+              "adapt": {
+                "networkd": true,
+                "lxc_generator": true,
+                "templates": {
+                  "/etc/hostname": "{{ container.name }}\n"
+                },
+                "properties": {
+                  "os": "debian",
+                  "release": "12"
+                }
+              }
             }
           ],
           "properties": {
@@ -248,6 +276,59 @@ export const bundledSchema = {
               "description": "Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.",
               "type": "string",
               "pattern": "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"
+            },
+            "tarball": {
+              "description": "Instead of `metadata` and `rootfs`: path of a system tarball (a root file system, as debootstrap or a distribution builds it; plain, gzip or xz, told by its first bytes), a regular file. op builds the split image itself, adapted as `adapt` says, streaming the tarball entry by entry, and imports it; a changed tarball (another SHA-256, kept as the image property `user.op.source-sha256`) or adaptation re-imports. A relative path is taken from the state file's directory.",
+              "type": "string",
+              "pattern": "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"
+            },
+            "adapt": {
+              "description": "How op adapts a `tarball` for Incus. Only with `tarball`.",
+              "type": "object",
+              "additionalProperties": false,
+              "properties": {
+                "networkd": {
+                  "description": "Enable systemd-networkd (linked into multi-user.target.wants) with a .network file asking DHCP on eth0. Default false.",
+                  "type": "boolean"
+                },
+                "lxc_generator": {
+                  "description": "Add op's systemd generator, which masks, when systemd runs in a container, the units a container cannot run (kernel debug/config file systems, udev, module loading, audit socket, hardware clock). Default false.",
+                  "type": "boolean"
+                },
+                "templates": {
+                  "description": "Files Incus renders (pongo2, e.g. `{{ container.name }}`) when an instance is created or copied: absolute path in the instance → template text.",
+                  "type": "object",
+                  "additionalProperties": {
+                    "type": "string"
+                  }
+                },
+                "profiles": {
+                  "description": "Profiles named in the image's metadata and set on the image: an instance created from it without profiles of its own gets these.",
+                  "type": "array",
+                  "items": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+                  }
+                },
+                "properties": {
+                  "description": "Image properties in metadata.yaml (`description`, `os`, `release`, ...); `user.op.*` keys are op's.",
+                  "type": "object",
+                  "propertyNames": {
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                    "not": {
+                      "pattern": "^user\\.op\\."
+                    }
+                  },
+                  "additionalProperties": {
+                    "type": "string"
+                  }
+                },
+                "architecture": {
+                  "description": "The image's architecture in metadata.yaml (`x86_64`, `aarch64`, ...). Default: the host's.",
+                  "type": "string",
+                  "pattern": "^[a-z0-9_]+$"
+                }
+              }
             }
           }
         },
@@ -667,6 +748,67 @@ export const bundledSchema = {
               "type": "array",
               "items": {
                 "$ref": "#/definitions/lxc/definitions/mount"
+              }
+            },
+            "files": {
+              "description": "Files op writes into the container (created, or replaced when their content, mode or owner differs: compared by SHA-256 of what Incus's file API returns), or deletes (`ensure: absent`). Written to a stopped container too; in a container created by the same run, before its first start. Missing parent directories are created (0755, root). The plan and the ledger name each file by path, size, SHA-256, mode and owner, never its content.",
+              "type": "array",
+              "items": {
+                "title": "LxcFile",
+                "type": "object",
+                "additionalProperties": false,
+                "required": [
+                  "path"
+                ],
+                "properties": {
+                  "path": {
+                    "description": "Absolute path in the container, normalised (no `..`, `.` or empty component), not `/`.",
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 4096,
+                    "examples": [
+                      "/etc/motd"
+                    ]
+                  },
+                  "content": {
+                    "description": "The file's text (UTF-8), at most 1 MiB. Exactly one of `content` and `source`.",
+                    "type": "string"
+                  },
+                  "source": {
+                    "description": "A regular file on this host to copy, at most 64 MiB; a relative path is taken from the state file's directory. op's own directories (ledger, key, cache, lock) and /proc, /sys, /dev are refused. Exactly one of `content` and `source`.",
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 4096
+                  },
+                  "mode": {
+                    "description": "Permission bits as an octal string: `0644` (default), `600`. setuid, setgid and sticky bits are not supported.",
+                    "type": "string",
+                    "examples": [
+                      "0644",
+                      "0600"
+                    ]
+                  },
+                  "uid": {
+                    "description": "Owner inside the container (default 0).",
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 4294967294
+                  },
+                  "gid": {
+                    "description": "Group inside the container (default 0).",
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 4294967294
+                  },
+                  "ensure": {
+                    "description": "`present` (default) or `absent`: op deletes the file (then only `path` is given).",
+                    "type": "string",
+                    "enum": [
+                      "present",
+                      "absent"
+                    ]
+                  }
+                }
               }
             },
             "project": {

@@ -66,7 +66,7 @@ export interface LxcSection {
    */
   profiles?: LxcProfileSpec[];
   /**
-   * Images imported from local tarballs under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).
+   * Images imported from local tarballs (a split image's two, or a system tarball op adapts and builds the image from) under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).
    */
   images?: LxcImageSpec[];
   /**
@@ -127,6 +127,9 @@ export interface LxcProfileSpec {
   ensure?: Ensure;
   adopt?: Adopt;
 }
+/**
+ * An image to import needs `metadata` and `rootfs` (a split image) or `tarball` (a system tarball op adapts); with `ensure: absent` it needs neither.
+ */
 export interface LxcImageSpec {
   /**
    * `absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.
@@ -144,6 +147,43 @@ export interface LxcImageSpec {
    * Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.
    */
   rootfs?: string;
+  /**
+   * Instead of `metadata` and `rootfs`: path of a system tarball (a root file system, as debootstrap or a distribution builds it; plain, gzip or xz, told by its first bytes), a regular file. op builds the split image itself, adapted as `adapt` says, streaming the tarball entry by entry, and imports it; a changed tarball (another SHA-256, kept as the image property `user.op.source-sha256`) or adaptation re-imports. A relative path is taken from the state file's directory.
+   */
+  tarball?: string;
+  /**
+   * How op adapts a `tarball` for Incus. Only with `tarball`.
+   */
+  adapt?: {
+    /**
+     * Enable systemd-networkd (linked into multi-user.target.wants) with a .network file asking DHCP on eth0. Default false.
+     */
+    networkd?: boolean;
+    /**
+     * Add op's systemd generator, which masks, when systemd runs in a container, the units a container cannot run (kernel debug/config file systems, udev, module loading, audit socket, hardware clock). Default false.
+     */
+    lxc_generator?: boolean;
+    /**
+     * Files Incus renders (pongo2, e.g. `{{ container.name }}`) when an instance is created or copied: absolute path in the instance → template text.
+     */
+    templates?: {
+      [k: string]: string | undefined;
+    };
+    /**
+     * Profiles named in the image's metadata and set on the image: an instance created from it without profiles of its own gets these.
+     */
+    profiles?: string[];
+    /**
+     * Image properties in metadata.yaml (`description`, `os`, `release`, ...); `user.op.*` keys are op's.
+     */
+    properties?: {
+      [k: string]: string | undefined;
+    };
+    /**
+     * The image's architecture in metadata.yaml (`x86_64`, `aarch64`, ...). Default: the host's.
+     */
+    architecture?: string;
+  };
 }
 export interface LxcContainerSpec {
   /**
@@ -206,6 +246,10 @@ export interface LxcContainerSpec {
    * Host directories mounted into the container.
    */
   mounts?: LxcMount[];
+  /**
+   * Files op writes into the container (created, or replaced when their content, mode or owner differs: compared by SHA-256 of what Incus's file API returns), or deletes (`ensure: absent`). Written to a stopped container too; in a container created by the same run, before its first start. Missing parent directories are created (0755, root). The plan and the ledger name each file by path, size, SHA-256, mode and owner, never its content.
+   */
+  files?: LxcFile[];
   /**
    * The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.
    */
@@ -414,6 +458,36 @@ export interface LxcMount {
    * The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out.
    */
   gid?: number;
+}
+export interface LxcFile {
+  /**
+   * Absolute path in the container, normalised (no `..`, `.` or empty component), not `/`.
+   */
+  path: string;
+  /**
+   * The file's text (UTF-8), at most 1 MiB. Exactly one of `content` and `source`.
+   */
+  content?: string;
+  /**
+   * A regular file on this host to copy, at most 64 MiB; a relative path is taken from the state file's directory. op's own directories (ledger, key, cache, lock) and /proc, /sys, /dev are refused. Exactly one of `content` and `source`.
+   */
+  source?: string;
+  /**
+   * Permission bits as an octal string: `0644` (default), `600`. setuid, setgid and sticky bits are not supported.
+   */
+  mode?: string;
+  /**
+   * Owner inside the container (default 0).
+   */
+  uid?: number;
+  /**
+   * Group inside the container (default 0).
+   */
+  gid?: number;
+  /**
+   * `present` (default) or `absent`: op deletes the file (then only `path` is given).
+   */
+  ensure?: "present" | "absent";
 }
 export interface LxcNicSpec {
   /**

@@ -3,6 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "n
 import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { makeTempDir, removeTempDirs } from "../ledger/testing.js";
+import { acquireLock } from "../lock.js";
 import {
   clearFlapping,
   emptyStatus,
@@ -90,34 +91,50 @@ describe("the status file", () => {
     const dir = await makeTempDir("status");
     const path = join(dir, "sub", "status.json");
     expect(readStatus(path)).toBeUndefined();
-    recordRun(path, run({ mode: "check", exit: 2, drift: { nftables: ["table inet/t"] } }));
-    recordRun({ statusFile: path }, run({ exit: 0, drift: {} }));
+    await recordRun(path, run({ mode: "check", exit: 2, drift: { nftables: ["table inet/t"] } }));
+    await recordRun({ statusFile: path }, run({ exit: 0, drift: {} }));
     expect(statSync(path).mode & 0o777).toBe(0o600);
     const status = readStatus(path);
     expect(status?.runs).toEqual({ check: 1, apply: 1 });
     expect(JSON.parse(readFileSync(path, "utf8"))).toEqual(status);
-    // Nothing but the document is left in the directory (no temporary file).
-    expect(readdirSync(join(dir, "sub"))).toEqual(["status.json"]);
+    // Nothing but the document and its lock is left in the directory (no temporary file).
+    expect(readdirSync(join(dir, "sub")).sort()).toEqual(["status.json", "status.json.lock"]);
+  });
+
+  it("is changed by one writer at a time: a run waits while another holds its lock", async () => {
+    const path = join(await makeTempDir("status"), "status.json");
+    await recordRun(path, run({}));
+    const held = await acquireLock(`${path}.lock`, { timeoutSeconds: 0 });
+    let written = false;
+    const waiting = recordRun(path, run({})).then(() => {
+      written = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(written).toBe(false);
+    expect(readStatus(path)?.runs).toEqual({ apply: 1 });
+    held.release();
+    await waiting;
+    expect(readStatus(path)?.runs).toEqual({ apply: 2 });
   });
 
   it("marks flapping resources once each, and clears one or all", async () => {
     const path = join(await makeTempDir("status"), "status.json");
     const br0 = { plugin: "network", id: "br0", since: "T1", why: "reverted 5 times in 2m" };
-    setFlapping(path, br0);
-    setFlapping(path, { ...br0, since: "T2" });
-    setFlapping(path, { plugin: "lxc", id: "c1", since: "T3", why: "stopped 6 times" });
+    await setFlapping(path, br0);
+    await setFlapping(path, { ...br0, since: "T2" });
+    await setFlapping(path, { plugin: "lxc", id: "c1", since: "T3", why: "stopped 6 times" });
     expect(readStatus(path)?.flapping.map((f) => `${f.plugin}/${f.id}@${f.since}`)).toEqual([
       "network/br0@T2",
       "lxc/c1@T3",
     ]);
-    clearFlapping(path, { plugin: "lxc", id: "c1" });
+    await clearFlapping(path, { plugin: "lxc", id: "c1" });
     expect(readStatus(path)?.flapping.map((f) => f.id)).toEqual(["br0"]);
     // The watch rewrites the metrics file with each mark, as a run does.
     const metrics = join(dirname(path), "op.prom");
-    clearFlapping(path, undefined, { metricsFile: metrics, ledgerRecords: 3 });
+    await clearFlapping(path, undefined, { metricsFile: metrics, ledgerRecords: 3 });
     expect(readStatus(path)?.flapping).toEqual([]);
     expect(readFileSync(metrics, "utf8")).toContain("\nop_flapping_resources 0\n");
-    setFlapping(path, br0, { metricsFile: metrics });
+    await setFlapping(path, br0, { metricsFile: metrics });
     expect(readFileSync(metrics, "utf8")).toContain("\nop_flapping_resources 1\n");
   });
 
@@ -126,17 +143,17 @@ describe("the status file", () => {
     const path = join(dir, "status.json");
     writeFileSync(path, "{not json");
     expect(() => readStatus(path)).toThrow(/is not an op status document/);
-    recordRun(path, run({}));
+    await recordRun(path, run({}));
     expect(readStatus(path)?.runs).toEqual({ apply: 1 });
   });
 
   it("names the path when its directory cannot be made, writing nothing", async () => {
     const dir = await makeTempDir("status");
     writeFileSync(join(dir, "file"), "x");
-    expect(() => recordRun(join(dir, "file", "status.json"), run({}))).toThrow(
+    await expect(recordRun(join(dir, "file", "status.json"), run({}))).rejects.toThrow(
       /file.*(not a directory|ENOTDIR|EEXIST)/,
     );
     mkdirSync(join(dir, "status.json"));
-    expect(() => recordRun(join(dir, "status.json"), run({}))).toThrow(/status\.json/);
+    await expect(recordRun(join(dir, "status.json"), run({}))).rejects.toThrow(/status\.json/);
   });
 });

@@ -19,6 +19,7 @@ import type { RunMode } from "../engine/run.js";
 import { OpError } from "../errors.js";
 import { fileError, writeFileAtomic } from "../files.js";
 import type { Settings } from "../host/settings.js";
+import { acquireLock } from "../lock.js";
 import { writeMetrics } from "./metrics.js";
 
 /** Resource ids per plugin, as a run found them differing from the file. */
@@ -188,14 +189,31 @@ export function parseStatus(text: string, path: string): StatusDocument {
 }
 
 /**
- * Reads, changes and rewrites the document (atomically, 0600). A damaged document is
- * started again rather than blocking every later run: the ledger keeps the history.
+ * Reads, changes and rewrites the document (atomically, 0600), holding its own lock (an
+ * `op apply` that found the host busy records its failure while another run records its
+ * own). A damaged document is started again rather than blocking every later run: the
+ * ledger keeps the history.
  */
-export function updateStatus(
+export async function updateStatus(
   where: StatusLocation,
   change: (document: StatusDocument) => StatusDocument,
-): StatusDocument {
+): Promise<StatusDocument> {
   const path = pathOf(where);
+  const lock = await acquireLock(`${path}.lock`, { timeoutSeconds: statusLockSeconds });
+  try {
+    return rewrite(path, change);
+  } finally {
+    lock.release();
+  }
+}
+
+/** How long a run waits for another that is writing the status document. */
+const statusLockSeconds = 10;
+
+function rewrite(
+  path: string,
+  change: (document: StatusDocument) => StatusDocument,
+): StatusDocument {
   let current: StatusDocument;
   try {
     current = readStatus(path) ?? emptyStatus();
@@ -221,36 +239,33 @@ export interface RecordOptions {
 }
 
 /** Adds one run to the document (and writes the metrics file from it when asked). */
-export function recordRun(
+export async function recordRun(
   where: StatusLocation,
   summary: RunSummary,
   options: RecordOptions = {},
-): StatusDocument {
-  return withMetrics(
-    updateStatus(where, (document) => mergeRun(document, summary)),
-    options,
-  );
+): Promise<StatusDocument> {
+  return withMetrics(await updateStatus(where, (document) => mergeRun(document, summary)), options);
 }
 
-export function setFlapping(
+export async function setFlapping(
   where: StatusLocation,
   resource: FlappingResource,
   options: RecordOptions = {},
-): StatusDocument {
+): Promise<StatusDocument> {
   return withMetrics(
-    updateStatus(where, (document) => withFlapping(document, resource)),
+    await updateStatus(where, (document) => withFlapping(document, resource)),
     options,
   );
 }
 
 /** Clears one resource's flapping mark, or all of them (the file changed, the watch restarted). */
-export function clearFlapping(
+export async function clearFlapping(
   where: StatusLocation,
   resource?: Pick<FlappingResource, "plugin" | "id">,
   options: RecordOptions = {},
-): StatusDocument {
+): Promise<StatusDocument> {
   return withMetrics(
-    updateStatus(where, (document) => withoutFlapping(document, resource)),
+    await updateStatus(where, (document) => withoutFlapping(document, resource)),
     options,
   );
 }

@@ -141,7 +141,7 @@ describe("watch loop", () => {
     await t.watch.stop();
   });
 
-  it("drops hints echoing its own change, during the run and just after, and keeps the rest", async () => {
+  it("runs on no hint echoing its own change, during the run or just after, but reads the resource once more after the window", async () => {
     let first = true;
     const t = setUp(
       () => {
@@ -165,15 +165,43 @@ describe("watch loop", () => {
       ["br0", "op's own change"],
       ["br0", "op's own change"],
     ]);
+    // br9's run at 2000; br0's recheck, due when the echo window closed (3000), once that run
+    // ended: someone else's change to br0 inside the window is not missed.
     expect(t.runs.map((r) => [r.reason, r.plugins, r.at])).toEqual([
       ["start", undefined, 0],
       ["hint", ["network"], 2000],
+      ["hint", ["network"], 4000],
     ]);
+    expect(t.events("recheck").map((l) => l.fields.id)).toEqual(["br0"]);
     // Once the quiet time is over, a change to br0 is someone else's again.
     t.source.hint("br0");
     await t.advance(3000);
-    expect(t.runs).toHaveLength(3);
+    expect(t.runs).toHaveLength(4);
     await t.advance(2000);
+    await t.watch.stop();
+  });
+
+  it("rechecks an echo only when no run has read its plugin since the window closed", async () => {
+    let first = true;
+    const t = setUp(() => {
+      if (!first) return {};
+      first = false;
+      return { corrected: [{ plugin: "network", id: "br0", kind: "create" }] };
+    });
+    await t.advance(0);
+    // br1 changed by someone else right after the start run (its run at 1000), and br0's echo
+    // at 900: taken up at 1900, after br1's run read the network plugin once br0's window
+    // (to 1000) had closed, so no recheck is needed.
+    t.source.hint("br1");
+    await t.advance(900);
+    t.source.hint("br0");
+    await t.advance(4000);
+    expect(t.events("hint-ignored").map((l) => l.fields.id)).toEqual(["br0"]);
+    expect(t.events("recheck")).toEqual([]);
+    expect(t.runs.map((r) => [r.reason, r.plugins, r.at])).toEqual([
+      ["start", undefined, 0],
+      ["hint", ["network"], 1000],
+    ]);
     await t.watch.stop();
   });
 

@@ -5,7 +5,8 @@
  *
  * - hints are debounced per resource, and those that pile up while a run is going coalesce
  *   into the next run (one run at a time);
- * - hints echoing op's own changes (during its run and `quietMs` after) are dropped;
+ * - hints echoing op's own changes (during its run and `quietMs` after) start no run; one
+ *   that came after the run is rechecked once that window is over (it may be someone else's);
  * - a resource whose action fails is left out of runs with exponential back-off, a run that
  *   fails as a whole backs off its plugins, and a global rate limit caps runs per minute;
  * - a resource corrected too often is "flapping": op stops enforcing it until the file changes;
@@ -236,6 +237,7 @@ export function startWatch(options: WatchOptions): Watch {
       exclude,
       reason: reason ?? "hint",
     };
+    for (const plugin of plugins ?? ["*"]) readFrom.set(plugin, time);
     runSeq++;
     activeSeq = runSeq;
     running = runOnce(request).finally(() => {
@@ -352,11 +354,37 @@ export function startWatch(options: WatchOptions): Watch {
     });
   };
 
+  /** Resources to read once more when their echo window is over (recheck). */
+  const rechecks = new Set<string>();
+  /** When a run last started reading each plugin (`*`: a full run). */
+  const readFrom = new Map<string, number>();
+  const readSince = (plugin: string, time: number) =>
+    Math.max(readFrom.get(plugin) ?? -1, readFrom.get("*") ?? -1) >= time;
+
   /**
-   * A debounced hint: dropped when it echoes a run's own change (it came during that run, or
-   * within `quietMs` after it, about what the run acted on), held while its run is going,
-   * otherwise queued. Dropping an echo is safe because the run read the host itself: a real
-   * change made in that same short window is still caught by the next resync.
+   * A hint that came after its run ended cannot be told from someone else's change made in
+   * the same short window, so the resource is read once more when the window is over (unless a
+   * run has read its plugin since): a run that then finds it matching changes nothing and so
+   * makes no echo of its own. One pending recheck per resource. (A hint that came during the
+   * run needs none: the run's verify read the host after its changes.)
+   */
+  const recheck = (plugin: string, key: string, windowEnd: number) => {
+    if (rechecks.has(key)) return;
+    rechecks.add(key);
+    later(Math.max(0, windowEnd - now()), () => {
+      rechecks.delete(key);
+      // A run that started after the window read the resource already.
+      if (stopped || flaps.isFlapping(key) || readSince(plugin, windowEnd)) return;
+      log("recheck", { plugin, id: fromKey(key).id });
+      enqueue(plugin, key);
+      pump();
+    });
+  };
+
+  /**
+   * A debounced hint: taken as an echo of a run's own change when it came during that run, or
+   * within `quietMs` after it, about what the run acted on; then not run on, but rechecked
+   * once the window is over. Held while its run is going, otherwise queued.
    */
   const accept = ({ hint, at, during }: ArrivedHint): void => {
     const key = hintKey(hint);
@@ -364,12 +392,15 @@ export function startWatch(options: WatchOptions): Watch {
       duringRun.push({ hint, at, during });
       return;
     }
-    const echo = recent.some(
+    const echoed = recent.filter(
       (run) =>
         run.touched.has(key) && (run.seq === during || (run.end <= at && at - run.end < quietMs)),
     );
-    if (echo) {
+    if (echoed.length > 0) {
       log("hint-ignored", { plugin: hint.plugin, id: hint.id, why: "op's own change" });
+      const after = echoed.filter((run) => run.seq !== during);
+      if (after.length > 0)
+        recheck(hint.plugin, key, Math.max(...after.map((run) => run.end)) + quietMs);
       return;
     }
     if (flaps.isFlapping(key)) {

@@ -15,6 +15,11 @@ describe("liveImages", () => {
       },
       { fingerprint: "f2", aliases: null, properties: null },
       { fingerprint: "f3", aliases: [{ name: "m" }], properties: { "user.op.managed": "false" } },
+      {
+        fingerprint: "f4",
+        aliases: [],
+        properties: { "user.op.managed": "true", "user.op.source-sha256": "5".repeat(64) },
+      },
     ],
     [
       { name: "ct1", project: "default", config: { "volatile.base_image": "f1" } },
@@ -40,6 +45,7 @@ describe("liveImages", () => {
       },
       { fingerprint: "f2", aliases: [], managed: false, usedBy: [] },
       { fingerprint: "f3", aliases: [{ name: "m", description: "" }], managed: false, usedBy: [] },
+      { fingerprint: "f4", aliases: [], managed: true, usedBy: [], sourceSha256: "5".repeat(64) },
     ]);
   });
 

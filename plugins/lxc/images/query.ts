@@ -5,7 +5,12 @@
  */
 import { byCodeUnit, byName } from "../../../src/order.js";
 import { defaultProject } from "../refs.js";
-import { type ImageUser, imageManagedProperty, type LiveImage } from "./types.js";
+import {
+  type ImageUser,
+  imageManagedProperty,
+  type LiveImage,
+  sourceShaProperty,
+} from "./types.js";
 
 /** An image as Incus lists it (the fields op reads). */
 export interface IncusImage {
@@ -41,8 +46,14 @@ export function liveImages(
         .sort(byName),
       managed: image.properties?.[imageManagedProperty] === "true",
       usedBy: usedBy.get(image.fingerprint) ?? [],
+      ...sourceOf(image),
     }))
     .sort((a, b) => byCodeUnit(a.fingerprint, b.fingerprint));
+}
+
+function sourceOf(image: IncusImage): { sourceSha256?: string } {
+  const sha = image.properties?.[sourceShaProperty];
+  return sha === undefined ? {} : { sourceSha256: sha };
 }
 
 /** Alias → fingerprint, as prepare and the import diff read them. */

@@ -6,6 +6,9 @@
 /** The image property op sets when it imports an image: only such an image may be deleted. */
 export const imageManagedProperty = "user.op.managed";
 
+/** The image property that keeps the source tarball's SHA-256 of an image op built. */
+export const sourceShaProperty = "user.op.source-sha256";
+
 /** The description of every alias op creates: such an alias is op's to delete. */
 export const opAliasDescription = "imported by op";
 
@@ -22,6 +25,8 @@ export interface LiveImage {
   managed: boolean;
   /** Instances of any project created from it that still use it (`volatile.base_image`). */
   usedBy: ImageUser[];
+  /** The source tarball's SHA-256 of an image op built (its user.op.source-sha256 property). */
+  sourceSha256?: string;
 }
 
 /** An instance (container or VM) by its project and name. */

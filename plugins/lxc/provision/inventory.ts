@@ -65,7 +65,7 @@ export async function inventoryHosts(
     const provision = container.provision;
     hosts.push(
       hostEntry(
-        container.name,
+        inventoryName(container.project, container.name),
         instance.state == null ? undefined : addressOf(instance.state),
         provision?.user,
         provision?.groups ?? [],
@@ -74,6 +74,15 @@ export async function inventoryHosts(
     );
   }
   return hosts;
+}
+
+/**
+ * A container's host name in the inventory: its name, or `PROJECT_NAME` outside the default
+ * project, so that the same name in two projects makes two hosts. It cannot clash: an Incus
+ * instance name has no `_`.
+ */
+export function inventoryName(project: string, name: string): string {
+  return project === defaultProject ? name : `${project}_${name}`;
 }
 
 /** The lxc plugin's `inventory` (src/plugin.ts): its hosts in the form `request` asks. */
