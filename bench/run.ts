@@ -15,6 +15,7 @@ const groups: Record<string, () => Promise<Figure[]>> = {
   ledger: async () => (await import("./ledger.js")).benchLedger(),
   watch: async () => (await import("./watch.js")).benchWatch(),
   exec: async () => (await import("./exec.js")).benchExec(),
+  rollback: async () => (await import("./rollback.js")).benchRollback(),
   files: async () => (await import("./files.js")).benchFiles(),
 };
 

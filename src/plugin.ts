@@ -354,6 +354,26 @@ export interface Plugin<
   ): Promise<string>;
   /** `op exec` and `op file`: work inside the plugin's instances (lxc: Incus instances). */
   readonly instances?: InstanceWork;
+  /**
+   * Undo (src/engine/images.ts): what `actions` touch, as plain JSON that `image` reads back:
+   * the resources themselves and those an undo must set too (a port's old and new bridge).
+   * Pure. A plugin without it cannot be undone.
+   */
+  imageScope?(actions: readonly Action<R>[], live: Live): unknown;
+  /**
+   * The plugin's section of a state file that makes the resources in `scope` as `live` has
+   * them (`ensure: absent` for those it lacks), with what it cannot describe refused. Reads
+   * only.
+   */
+  image?(scope: unknown, live: Live, ctx: Ctx): ResourceImage | Promise<ResourceImage>;
+}
+
+/** The resources of a scope as a section of a state file. */
+export interface ResourceImage {
+  /** Valid against the plugin's schema; undefined: nothing to restore. */
+  section: unknown;
+  /** What the section cannot restore, one line each naming the resource and why. */
+  refused: string[];
 }
 
 /**

@@ -26,6 +26,7 @@ import { execInInstance } from "./instance/exec.js";
 import { pullFiles, pushFiles } from "./instance/files.js";
 import { reportNetworks } from "./networks/report.js";
 import { opDefaultDirectories } from "./paths.js";
+import { lxcImage, lxcScope } from "./preimage.js";
 import { prepareLxc } from "./prepare.js";
 import { guardProfiles } from "./profiles/guard.js";
 import { reportProfiles } from "./profiles/report.js";
@@ -205,4 +206,6 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   inventory: lxcInventory,
   instances: { exec: execInInstance, push: pushFiles, pull: pullFiles },
   exportSection: exportLxc,
+  imageScope: lxcScope,
+  image: lxcImage,
 };

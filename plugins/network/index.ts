@@ -10,6 +10,7 @@ import { applyNetwork } from "./apply.js";
 import { diffNetwork } from "./diff.js";
 import { exportNetwork } from "./export.js";
 import { networkIgnore } from "./ignore.js";
+import { networkImage, networkScope } from "./preimage.js";
 import {
   type NetworkFromFile,
   networkProblems,
@@ -61,6 +62,8 @@ export function createNetworkPlugin(): Plugin<NetDesired, NetLive, NetNormalised
     apply: applyNetwork,
     report: reportNetwork,
     exportSection: exportNetwork,
+    imageScope: networkScope,
+    image: networkImage,
   };
 }
 

@@ -5,6 +5,7 @@ import { applyNftables } from "./apply.js";
 import { diffNftables } from "./diff.js";
 import { exportNftables } from "./export.js";
 import { nftablesIgnore } from "./ignore.js";
+import { nftablesImage, nftablesScope } from "./preimage.js";
 import { nftParserCheck, prepareNftables } from "./prepare.js";
 import { queryNftables } from "./query.js";
 import type { NftDesired, NftKinds, NftLive } from "./types.js";
@@ -48,4 +49,6 @@ export const nftablesPlugin: Plugin<NftDesired, NftLive, NftNormalised, NftKinds
   report: reportNftables,
   // The text nft prints: the JSON query reads lacks rule text and op's table mark.
   exportSection: exportNftables,
+  imageScope: nftablesScope,
+  image: nftablesImage,
 };

@@ -13,10 +13,12 @@ import {
   type RunEvent,
   type RunMode,
   type RunReport,
+  type RunRequest,
   reconcile,
 } from "../engine/run.js";
 import { OpError, withContext } from "../errors.js";
 import type { Settings } from "../host/settings.js";
+import { blobDirectory, fileBlobStore } from "../ledger/blobs.js";
 import { checkpointLogPath } from "../ledger/checkpoint-log.js";
 import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
@@ -172,6 +174,8 @@ export function runDeps(
       open: () => openLedger(where, true),
     },
     lock: () => acquireLock(where.lockFile, { timeoutSeconds: options.lockTimeout ?? 0 }),
+    // Every apply keeps the pre-images of what it changes: op rollback undoes it from them.
+    images: fileBlobStore(blobDirectory(where.ledgerDir)),
   };
 }
 
@@ -194,6 +198,10 @@ export interface ApplyOptions extends GlobalOptions {
   plugin?: string[];
   /** Prometheus textfile metrics written after the run (src/status/metrics.ts). */
   metricsFile?: string;
+  /** `--confirm`: seconds until the run is rolled back unless `op confirm` (src/cli/confirm.ts). */
+  confirm?: number;
+  /** `--rollback-on-failure`: a run that fails part-way or does not converge is undone. */
+  rollbackOnFailure?: boolean;
 }
 
 /** How long the actions in flight may take to finish after a first SIGINT/SIGTERM. */
@@ -219,13 +227,59 @@ export async function applyCommand(
     noteRun(file, options, { mode, started, exit, report, error });
   let exit: number;
   try {
-    exit = await applyOrCheck(file, options, registry, done);
+    // A run whose confirmation deadline passed is rolled back before anything else.
+    const confirm = await import("./confirm.js");
+    await confirm.rollBackExpired(options, registry);
+    if (options.confirm !== undefined) confirm.refuseIfPending(options);
+    exit = await applyOrCheck(file, options, registry, done).catch(async (error: unknown) => {
+      // --rollback-on-failure: a run that failed part-way (or did not converge) is undone.
+      if (options.rollbackOnFailure) await undoFailedRun(report, options, registry);
+      throw error;
+    });
+    if (options.rollbackOnFailure && exit !== exitCodes.ok)
+      await undoFailedRun(report, options, registry);
+    if (options.confirm !== undefined && exit === exitCodes.ok) await armDeadline(report, options);
   } catch (error) {
     await note(error instanceof OpError ? error.exitCode : 70, error);
     throw error;
   }
   await note(exit);
   return exit;
+}
+
+/** Undoes a run that changed the host and then failed, from its pre-image (src/cli/rollback.ts). */
+async function undoFailedRun(
+  report: RunReport | undefined,
+  options: ApplyOptions,
+  registry: PluginRegistry,
+): Promise<void> {
+  if (report?.run === undefined || report.error === undefined || report.outcomes.length === 0)
+    return;
+  process.stderr.write(
+    `op: run ${report.run} did not succeed (${report.error.message}); undoing what it did (--rollback-on-failure)\n`,
+  );
+  const { rollback } = await import("./rollback.js");
+  // Forced: a run that failed has no post-image to compare with, and its own changes are
+  // exactly what is to be undone.
+  try {
+    await rollback(report.run, { ...options, force: true }, registry, () => {});
+  } catch (error) {
+    // The run's own failure stays what op exits with; the undo's is told beside it.
+    process.stderr.write(`op: the undo of run ${report.run} failed too: ${messageOf(error)}\n`);
+  }
+}
+
+/** `--confirm`: an apply that changed the host is rolled back unless confirmed in time. */
+async function armDeadline(report: RunReport | undefined, options: ApplyOptions): Promise<void> {
+  if (report?.run === undefined || report.actions.length === 0) {
+    process.stderr.write("op: nothing was changed, so there is nothing to confirm\n");
+    return;
+  }
+  const { armConfirm } = await import("./confirm.js");
+  const deadline = armConfirm(report.run, options.confirm as number, options);
+  process.stderr.write(
+    `op: run ${report.run} is rolled back at ${deadline.toISOString()} unless confirmed: op confirm ${report.run.slice(0, 8)}\n`,
+  );
 }
 
 /**
@@ -297,6 +351,19 @@ async function applyOrCheck(
     return drift ? exitCodes.drift : exitCodes.ok;
   }
 
+  return applyParsed({ file, parsed, ...scope }, options, deps, done);
+}
+
+/**
+ * One apply of a parsed document, shown as it goes (op apply, and op rollback with the
+ * pre-image as its file); returns the exit code.
+ */
+export async function applyParsed(
+  request: Pick<RunRequest, "file" | "parsed" | "plugins" | "rollbackOf">,
+  options: ApplyOptions,
+  deps: RunDeps,
+  done: (report: RunReport) => void,
+): Promise<number> {
   const interrupt = watchInterrupts({
     graceSeconds: interruptGraceSeconds,
     say: (line) => process.stderr.write(`${line}\n`),
@@ -306,9 +373,7 @@ async function applyOrCheck(
     const report = await reconcile(
       {
         mode: "apply",
-        file,
-        parsed,
-        ...scope,
+        ...request,
         signal: interrupt.signal,
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
       },

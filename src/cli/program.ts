@@ -45,6 +45,17 @@ function flapping(value: string): { count: number; withinMinutes: number } {
   return { count, withinMinutes };
 }
 
+/** `--confirm 120s`: a duration in seconds, minutes or hours, up to a day. */
+function confirmDuration(value: string): number {
+  const match = /^\s*(\d+)\s*(s|m|h)?\s*$/.exec(value);
+  const seconds = Number(match?.[1]) * ({ s: 1, m: 60, h: 3600 }[match?.[2] ?? "s"] ?? 1);
+  if (!match || !(seconds >= 1) || seconds > 86_400)
+    throw new InvalidArgumentError(
+      "--confirm must be a duration such as 120s, 2m or 1h, at most a day",
+    );
+  return seconds;
+}
+
 /** A path option given as '' would mean the current directory: refused. */
 function path(name: string) {
   return (value: string): string => {
@@ -146,6 +157,16 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .option("--allow-uplink", "allow changes to the link carrying the default route")
     .option("--allow-restart", allowRestartHelp)
     .option("--adopt", adoptHelp)
+    .addOption(
+      new Option(
+        "--confirm <duration>",
+        "roll the run back after DURATION (120s, 2m) unless op confirm comes first",
+      ).argParser(confirmDuration),
+    )
+    .option(
+      "--rollback-on-failure",
+      "if the run fails part-way or does not converge, undo what it did (op rollback)",
+    )
     .addOption(onlyPluginOption())
     .addOption(
       new Option(
@@ -223,6 +244,50 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .action(
       run(async (file: string, _o: unknown, command: Command) =>
         (await import("./watch.js")).watchCommand(file, globals(command), registry, seams),
+      ),
+    );
+
+  // op rollback (src/cli/rollback.ts): undo a run from its pre-image.
+  program
+    .command("rollback")
+    .description(
+      "undo a run from the pre-image it recorded, as a new run (planned, verified, recorded)",
+    )
+    .argument("<run>", "the run's id, or its first 8 or more characters (op ledger log)")
+    .option("--force", "undo even if the run's resources changed since, or it was undone already")
+    .addOption(
+      new Option("--lock-timeout <seconds>", "wait this long for another op apply")
+        .argParser(integer("--lock-timeout", 0, maxLockTimeout))
+        .default(0),
+    )
+    .addHelpText("after", examples("op rollback 3df1a2b4", "op rollback 3df1a2b4 --force --json"))
+    .action(
+      run(async (runId: string, _o: unknown, command: Command) =>
+        (await import("./rollback.js")).rollbackCommand(runId, globals(command), registry),
+      ),
+    );
+
+  program
+    .command("confirm")
+    .description("keep the run an op apply --confirm made: it will not be rolled back")
+    .argument("[run]", "the run awaiting confirmation (default: the one there is)")
+    .addHelpText("after", examples("op apply state.json --confirm 120s && op confirm"))
+    .action(
+      run(async (runId: string | undefined, _o: unknown, command: Command) =>
+        (await import("./confirm.js")).confirmCommand(runId, globals(command), registry),
+      ),
+    );
+  // The detached process that keeps an apply's --confirm deadline (src/cli/confirm.ts).
+  program
+    .command("confirm-deadline")
+    .description(
+      "(started by op apply --confirm) wait for RUN's deadline, then roll it back unless confirmed",
+    )
+    .argument("<run>", "the run awaiting confirmation")
+    .argument("<deadline>", "the ISO time of its deadline")
+    .action(
+      run(async (runId: string, deadline: string, _o: unknown, command: Command) =>
+        (await import("./confirm.js")).deadlineCommand(runId, deadline, globals(command), registry),
       ),
     );
 

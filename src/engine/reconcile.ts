@@ -407,7 +407,12 @@ export function preloadApply(): void {
 }
 
 /** Queries again the plugins that changed; anything still different is reported. */
-export async function verifyConverged(planned: PlannedRun, ctx: Ctx): Promise<Action[]> {
+export async function verifyConverged(
+  planned: PlannedRun,
+  ctx: Ctx,
+  /** Each plugin's state as verify read it (a run's post-image is taken from it). */
+  onLive?: (plugin: string, live: unknown) => void,
+): Promise<Action[]> {
   const touched = new Set(planned.actions.map((action) => action.plugin));
   const remaining = await Promise.all(
     planned.prepared
@@ -416,6 +421,7 @@ export async function verifyConverged(planned: PlannedRun, ctx: Ctx): Promise<Ac
         const live = await phase(plugin, "verify", async () =>
           withoutIgnored(plugin, section, await plugin.query(ctx)),
         );
+        onLive?.(plugin.name, live);
         return diffOf(plugin, desired, live);
       }),
   );

@@ -15,12 +15,14 @@
  * the run changes the host is in the report.
  */
 import { OpError } from "../errors.js";
+import type { BlobStore } from "../ledger/blobs.js";
 import { type Action, type Ctx, describeRef, type Plugin } from "../plugin.js";
 import type { PluginRegistry } from "../registry.js";
 import type { StateDocument } from "../state/validate.js";
 import { traced } from "../trace.js";
 import type { StepOutcome } from "./dag.js";
 import { recordDrift } from "./drift.js";
+import { type RunImage, recordPreImage, storePostImage } from "./images.js";
 import { type PlanSummary, summarize } from "./plan.js";
 import {
   type ApplyReport,
@@ -67,6 +69,8 @@ export interface RunRequest {
    * that records only the drift it has not recorded yet (not again at every resync).
    */
   recordDrift?: boolean | ((action: Action) => boolean);
+  /** Mode "apply": this run undoes that run (op rollback); its pre-image record says so. */
+  rollbackOf?: string;
 }
 
 /** A checked state file and the plugins it has sections for, in create order. */
@@ -92,6 +96,11 @@ export interface RunDeps {
   };
   /** The host lock (apply and check; plan reads without it). */
   lock(): Promise<{ release(): void }>;
+  /**
+   * Where an apply keeps its pre-image (and post-image) blobs (src/engine/images.ts); without
+   * it, a run keeps none and cannot be undone.
+   */
+  images?: BlobStore;
   /** This run's id in the ledger (default: a random UUID). */
   newRunId?: () => string;
   onEvent?: (event: RunEvent) => void;
@@ -252,7 +261,15 @@ async function applyUnderLock(request: RunRequest, deps: RunDeps, ctx: Ctx): Pro
     const ledger = await traced("ledger open", async () => existing ?? (await deps.ledger.open()));
     ledgerTaken = true;
     let counts: ApplyReport;
+    // Pre-images, for an undo: written before the first change (src/engine/images.ts).
+    let pre: RunImage | undefined;
+    const lives = new Map<string, unknown>();
     try {
+      if (deps.images !== undefined) {
+        const { rollbackOf } = request;
+        const images = { store: deps.images, ...(rollbackOf === undefined ? {} : { rollbackOf }) };
+        pre = await traced("pre-image", () => recordPreImage(planned, ctx, images, ledger, run));
+      }
       await recordSettlements(ledger, run, settlements);
       emit({ type: "applying" });
       const stepByKey = new Map(planned.plan.steps.map((step) => [step.key, step]));
@@ -285,7 +302,11 @@ async function applyUnderLock(request: RunRequest, deps: RunDeps, ctx: Ctx): Pro
     const complete =
       counts.failed === 0 && counts.skipped === 0 && counts.unknown === 0 && !interrupted;
     const [verified, sealed] = await Promise.allSettled([
-      complete ? traced("verify", () => verifyConverged(planned, ctx)) : Promise.resolve(undefined),
+      complete
+        ? traced("verify", () =>
+            verifyConverged(planned, ctx, (name, live) => lives.set(name, live)),
+          )
+        : Promise.resolve(undefined),
       traced("ledger checkpoint", () => ledger.checkpoint()).finally(() =>
         traced("ledger close", () => ledger.close()),
       ),
@@ -294,6 +315,11 @@ async function applyUnderLock(request: RunRequest, deps: RunDeps, ctx: Ctx): Pro
     if (verified.status === "rejected") throw verified.reason;
     // An excluded resource still differs, by design: it is not this run's drift.
     const remaining = verified.value?.filter((action) => !isExcluded(action, excluded));
+    // The post-image: what an undo checks the host still is before it overwrites it.
+    const { images } = deps;
+    const before = pre;
+    if (before !== undefined && images !== undefined && remaining?.length === 0)
+      await traced("post-image", () => storePostImage(before, lives, planned, ctx, images));
     const { outcomes: _byKey, ...countsOnly } = counts;
     const error = applyFailure(countsOnly, report.outcomes, remaining);
     return {
