@@ -29,7 +29,7 @@ const table = (rules: string[], extra: Record<string, unknown> = {}) => ({
 
 const op = (args: string[]) => sandbox.op(args, { netns: netns.name });
 const ruleset = () => netns.run("nft", ["list", "ruleset"]);
-const ledgerRecords = () => {
+const allRecords = () => {
   const result = op(["ledger", "log", "--json"]);
   expect(result.status, result.stderr).toBe(0);
   return result.stdout
@@ -37,6 +37,11 @@ const ledgerRecords = () => {
     .filter(Boolean)
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 };
+/**
+ * The plugins' records: each run that changes the host also starts with its pre-image record
+ * (plugin `op`, target `pre-image`; the first test asserts it), left out here.
+ */
+const ledgerRecords = () => allRecords().filter((record) => record.plugin !== "op");
 
 beforeEach(() => {
   sandbox = createCliSandbox();
@@ -231,6 +236,14 @@ describe("op on nftables in a namespace", () => {
     expect(apply.stdout).toContain("verified: the host matches the file");
     expect(ruleset()).toContain("tcp dport { 22, 80 } accept");
 
+    // The run's pre-image is named first, by its hash, then its intent and outcome.
+    const all = allRecords();
+    expect(all.map((r) => `${r.plugin} ${r.target} ${r.status}`)).toEqual([
+      "op pre-image ok",
+      "nftables inet/optest intent",
+      "nftables inet/optest ok",
+    ]);
+    expect((all[0]?.changes as { preimage?: string }).preimage).toMatch(/^[0-9a-f]{64}$/);
     const records = ledgerRecords();
     expect(records.map((r) => r.status)).toEqual(["intent", "ok"]);
     expect(records[0]).toMatchObject({
@@ -503,6 +516,12 @@ describe("op on nftables in a namespace", () => {
     expect(op(["ledger", "verify", "--trusted", saved]).status).toBe(0);
     expect(JSON.parse(op(["ledger", "show", "1"]).stdout)).toMatchObject({
       seq: 1,
+      plugin: "op",
+      target: "pre-image",
+      status: "ok",
+    });
+    expect(JSON.parse(op(["ledger", "show", "2"]).stdout)).toMatchObject({
+      seq: 2,
       status: "intent",
     });
     expect(op(["ledger", "show", "99"]).status).toBe(1);
@@ -512,9 +531,9 @@ describe("op on nftables in a namespace", () => {
       .split("\n")
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(exported[0]).toMatchObject({ export: "op ledger" });
-    expect(exported.filter((line) => "seq" in line)).toHaveLength(4);
+    expect(exported.filter((line) => "seq" in line)).toHaveLength(6);
     expect(exported.filter((line) => "checkpoint" in line).map((line) => line.size)).toEqual([
-      2, 4,
+      3, 6,
     ]);
 
     // One byte of record 3's body changed behind op's back.

@@ -33,7 +33,8 @@ const keyFile = () => box.cli.env.OP_LEDGER_KEY as string;
 
 beforeEach(() => {
   box = createLedgerSandbox("opl_tamper");
-  // Two runs: records 1-2 and 3-4, each signed by a checkpoint.
+  // Two runs: records 1-3 and 4-6 (each run's pre-image record, its intent and its outcome),
+  // each signed by a checkpoint.
   for (const [name, rule] of [
     ["one.json", "ip saddr 198.18.1.1 drop"],
     ["two.json", "ip saddr 198.18.1.2 drop"],
@@ -90,13 +91,13 @@ function flipBytes(file: string, from: number, to: number): void {
 describe("the next apply refuses a damaged ledger with exit 3", () => {
   it("a record of the last run altered", async () => {
     await withRawDb(ledgerDir(), async (db) => {
-      const value = await db.get(recordKey(3));
-      if (value === undefined) throw new Error("record 3 missing");
+      const value = await db.get(recordKey(5));
+      if (value === undefined) throw new Error("record 5 missing");
       value[value.length - 2] = (value[value.length - 2] ?? 0) ^ 1;
-      await db.put(recordKey(3), value);
+      await db.put(recordKey(5), value);
     });
-    expectRefused(/record 3: hash does not match its content/);
-    expect(op(["ledger", "verify"]).stdout).toMatch(/ledger BAD: record 3\b/);
+    expectRefused(/record 5: hash does not match its content/);
+    expect(op(["ledger", "verify"]).stdout).toMatch(/ledger BAD: record 5\b/);
   });
 
   it("the head pointer deleted (which apply used to rebuild, erasing the evidence)", async () => {
@@ -145,14 +146,14 @@ describe("the next apply refuses a damaged ledger with exit 3", () => {
     const [log] = ledgerFiles(".log");
     if (log === undefined) throw new Error("no .log file");
     zeroBytes(log, 0, 1024);
-    expectRefused(/checkpoint log holds a checkpoint at size 4 that the ledger lacks/);
+    expectRefused(/checkpoint log holds a checkpoint at size 6 that the ledger lacks/);
   });
 
   it("every checkpoint deleted", async () => {
     await withRawDb(ledgerDir(), async (db) => {
       for await (const key of db.keys(CHECKPOINT_RANGE)) await db.del(key);
     });
-    expectRefused(/checkpoint log holds a checkpoint at size 4 that the ledger lacks/);
+    expectRefused(/checkpoint log holds a checkpoint at size 6 that the ledger lacks/);
   });
 
   it("every checkpoint deleted, and the checkpoint log too", async () => {
@@ -160,7 +161,7 @@ describe("the next apply refuses a damaged ledger with exit 3", () => {
       for await (const key of db.keys(CHECKPOINT_RANGE)) await db.del(key);
     });
     rmSync(`${ledgerDir()}.checkpoints`);
-    expectRefused(/record 3: prev does not match record 2/);
+    expectRefused(/record 4: prev does not match record 3/);
   });
 
   it("the checkpoint log deleted", () => {
@@ -197,13 +198,13 @@ describe("op ledger repair", () => {
 
     const next = op(["apply", stateFile("three.json", "ip saddr 198.18.1.3 drop")]);
     expect(next.status, next.stderr).toBe(0);
-    expect(op(["ledger", "verify"]).stdout).toMatch(/ledger OK: 3 records/);
+    expect(op(["ledger", "verify"]).stdout).toMatch(/ledger OK: 4 records/);
   });
 
   it("refuses to touch a ledger that is not damaged", () => {
     const result = op(["ledger", "repair"]);
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/is not damaged: nothing to repair/);
-    expect(op(["ledger", "verify"]).stdout).toMatch(/ledger OK: 4 records/);
+    expect(op(["ledger", "verify"]).stdout).toMatch(/ledger OK: 6 records/);
   });
 });

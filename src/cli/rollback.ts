@@ -13,7 +13,6 @@ import {
   imageRecord,
   liveFor,
   postName,
-  preName,
   type RunImage,
   readImage,
   undoDocument,
@@ -73,7 +72,7 @@ export async function rollback(
   const confirm = await import("./confirm.js");
   // From the deadline's own watcher, the run was withdrawn already; by hand, it is now.
   await confirm.rollBackExpired(options, registry);
-  const found = await withLedger(options, (ledger) => findRun(ledger, runText, store));
+  const found = await withLedger(options, (ledger) => findRun(ledger, runText));
   if (found.undoneBy.length > 0 && options.force !== true) {
     throw new OpError(
       "invalid-state",
@@ -120,11 +119,7 @@ export async function rollback(
 }
 
 /** The run whose id is `text` or starts with it, with its pre-image and the runs that undid it. */
-export async function findRun(
-  ledger: Ledger,
-  text: string,
-  store: BlobStore,
-): Promise<RecordedRun> {
+export async function findRun(ledger: Ledger, text: string): Promise<RecordedRun> {
   if (!/^[0-9a-f-]{8,36}$/i.test(text)) {
     throw new OpError("usage", `"${text}" is not a run id`, {
       hint: "give the run's id or its first 8 characters, as op ledger log prints them",
@@ -152,7 +147,8 @@ export async function findRun(
       hint: "op ledger log lists the runs; a run that changed nothing has no records",
     });
   }
-  const preimage = store.named(preName(run));
+  // The chain's record names the pre-image; the name beside the blobs is not trusted.
+  const preimage = images.find((r) => r.run === run)?.changes.preimage;
   if (preimage === undefined) {
     throw new OpError("not-found", `run ${run} has no pre-image, so op cannot undo it`, {
       hint: "only runs that changed the host with this version of op keep one",

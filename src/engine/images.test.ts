@@ -13,7 +13,6 @@ import {
   changedSince,
   type ImageReference,
   postName,
-  preName,
   type RunImage,
   readImage,
   undoDocument,
@@ -113,29 +112,30 @@ async function applyWith(
 }
 
 describe("pre-images in a run", () => {
-  it("are stored under the run's name before the first change; a verified run keeps a post-image", async () => {
+  it("are stored and recorded in the chain before the first change; a verified run keeps a post-image", async () => {
     const store = memoryStore();
-    let named: string | undefined;
+    let stored = 0;
     const network = fakePlugin("network", ["a", "b"], true);
     const apply = network.apply;
     // The pre-image is there when the first change is made.
     network.apply = async (action, ctx) => {
-      named ??= store.named(preName("run-1"));
+      stored ||= store.blobs.size;
       await apply(action, ctx);
     };
     const plugins = [network, fakePlugin("sysctl", ["k"], false)];
     const { report, ledger } = await applyWith(plugins, store, []);
     expect(report.converged).toBe(true);
-    expect(named).toBeDefined();
-    // An ordinary run's records are its intents and outcomes only.
-    expect(ledger.records.map((r) => `${r.target} ${r.status}`).sort()).toEqual([
-      "a intent",
-      "a ok",
-      "b intent",
-      "b ok",
-      "k intent",
-      "k ok",
-    ]);
+    expect(stored).toBe(1);
+    // The run's first record names the pre-image by its hash; then its intents and outcomes.
+    expect(ledger.records[0]).toMatchObject({ plugin: "op", target: "pre-image", status: "ok" });
+    expect(
+      ledger.records
+        .slice(1)
+        .map((r) => `${r.target} ${r.status}`)
+        .sort(),
+    ).toEqual(["a intent", "a ok", "b intent", "b ok", "k intent", "k ok"]);
+    const named = (ledger.records[0]?.changes as ImageReference).preimage;
+    expect(store.blobs.has(named)).toBe(true);
 
     const pre = readImage(store, named as string, "pre-image");
     expect(pre.plugins.network).toEqual({
@@ -159,7 +159,7 @@ describe("pre-images in a run", () => {
     expect(first).toMatchObject({ run: "run-1", plugin: "op", target: "pre-image", status: "ok" });
     expect(second?.status).toBe("intent");
     expect(first?.changes as ImageReference).toEqual({
-      preimage: store.named(preName("run-1")),
+      preimage: expect.stringMatching(/^[0-9a-f]{64}$/),
       plugins: ["network"],
       rollbackOf: "run-0",
     });

@@ -1,13 +1,13 @@
 /**
  * Pre-images: what lets a run be undone. Before the first change, each plugin that is to change
  * something describes the resources its actions touch (Plugin.imageScope) as a section of a
- * state file (Plugin.image): the pre-image. It is stored as a content-addressed blob, named for
- * the run (`pre-RUN`), synced, before the first intent. A rollback run also names the pre-image
- * it restores and the run it undoes in an `ok` record of its own (plugin `op`, target
- * `pre-image`), before its first intent. After a run verified, the same scope is described
- * again from the host as verify read it: the post-image, kept beside the blobs as `post-RUN`.
- * An ordinary run's records do not name its pre-image (a record more in every run would change
- * what each run's records are): the names beside the blobs are outside the chain.
+ * state file (Plugin.image): the pre-image. It is stored as a content-addressed blob, synced,
+ * and named by its SHA-256 in an `ok` record of the run (plugin
+ * `op`, target `pre-image`) before its first intent, so the chain vouches for it: an undo
+ * restores only the blob whose hash the signed record gives. A rollback run's record also
+ * names the run it undoes. After a run verified, the same scope is described again from the
+ * host as verify read it: the post-image, kept beside the blobs as `post-RUN` (outside the
+ * chain: it only decides whether an undo is refused as unsafe, which --force overrides).
  *
  * An undo (op rollback, an unconfirmed op apply --confirm) is then an ordinary run of
  * `reconcile` with the pre-image as its file, scoped to its plugins: planned, printed, applied,
@@ -39,7 +39,7 @@ export interface RunImage {
   plugins: Record<string, PluginImage>;
 }
 
-/** The ledger record of a rollback run: the pre-image it restores and the run it undoes. */
+/** The ledger record of a run's pre-image (and, for a rollback run, the run it undoes). */
 export const imageRecord = { plugin: "op", target: "pre-image" } as const;
 
 /** What an image record carries in `changes`. */
@@ -48,7 +48,7 @@ export interface ImageReference {
   preimage: string;
   plugins: string[];
   /** This run is the undo of that run. */
-  rollbackOf: string;
+  rollbackOf?: string;
 }
 
 /** The images a run keeps, and where. */
@@ -59,9 +59,9 @@ export interface RunImages {
 }
 
 /**
- * Takes the pre-image of a planned run and stores it under the run's name (a rollback run also
- * records it, with the run it undoes), before anything changes; returns it, for the
- * post-image. Plugins without images are listed as refused.
+ * Takes the pre-image of a planned run, stores it and records its hash (with, for a rollback
+ * run, the run it undoes), before anything changes; returns it, for the post-image. Plugins
+ * without images are listed as refused.
  */
 export async function recordPreImage(
   planned: PlannedRun,
@@ -78,15 +78,12 @@ export async function recordPreImage(
   }
   const image: RunImage = { run, when: "pre", plugins };
   const preimage = images.store.put(canonicalJson(image));
-  images.store.name(preName(run), preimage);
-  if (images.rollbackOf !== undefined) {
-    const changes: ImageReference = {
-      preimage,
-      plugins: Object.keys(plugins),
-      rollbackOf: images.rollbackOf,
-    };
-    await ledger.append({ run, ...imageRecord, action: "modify", changes, status: "ok" });
-  }
+  const changes: ImageReference = {
+    preimage,
+    plugins: Object.keys(plugins),
+    ...(images.rollbackOf === undefined ? {} : { rollbackOf: images.rollbackOf }),
+  };
+  await ledger.append({ run, ...imageRecord, action: "create", changes, status: "ok" });
   return image;
 }
 
@@ -104,10 +101,6 @@ export async function storePostImage(
 
 export function postName(run: string): string {
   return `post-${run}`;
-}
-
-export function preName(run: string): string {
-  return `pre-${run}`;
 }
 
 /** `pre`'s scopes described from the host now (plugins `live` gives no state for are left out). */
