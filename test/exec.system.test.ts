@@ -9,7 +9,14 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliSandbox, createCliSandbox, opBinary } from "./support/cli.js";
-import { removeContainers, removeProject, sh, testImage, uid } from "./support/lxc.js";
+import {
+  createSharedProject,
+  removeContainers,
+  removeProject,
+  sh,
+  testImage,
+  uid,
+} from "./support/lxc.js";
 
 let sandbox: CliSandbox;
 const id = uid();
@@ -28,15 +35,7 @@ beforeAll(() => {
   sh("incus", ["launch", testImage, managed, "-c", "user.op.managed=true"]);
   sh("incus", ["init", testImage, stopped, "-c", "user.op.managed=true"]);
   sh("incus", ["launch", testImage, foreign]);
-  sh("incus", [
-    "project",
-    "create",
-    project,
-    "-c",
-    "features.images=false",
-    "-c",
-    "features.profiles=false",
-  ]);
+  createSharedProject(project);
   sh("incus", ["launch", testImage, inProject, "--project", project, "-c", "user.op.managed=true"]);
 });
 afterAll(async () => {

@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createIncusFiles } from "../src/incus-files.js";
 import { type CliResult, createCliSandbox } from "./support/cli.js";
-import { incus, sh, testImage, uid } from "./support/lxc.js";
+import { createSharedProject, incus, sh, testImage, uid } from "./support/lxc.js";
 
 const tag = uid();
 const ours = `opfl-${tag}-a`;
@@ -183,17 +183,7 @@ describe("op file push and pull", () => {
 
   it("name an instance of another project as PROJECT/NAME", async () => {
     const project = `opfl${tag}`;
-    sh("incus", [
-      "project",
-      "create",
-      project,
-      "-c",
-      "features.images=false",
-      "-c",
-      "features.profiles=false",
-      "-c",
-      "features.storage.volumes=false",
-    ]);
+    createSharedProject(project, { ownVolumes: false });
     try {
       sh("incus", [
         "init",

@@ -17,6 +17,7 @@ import { sourcesFor } from "../src/watch/sources/index.js";
 import { ipSource } from "../src/watch/sources/ip.js";
 import { nftSource } from "../src/watch/sources/nft.js";
 import { ovsdbSource } from "../src/watch/sources/ovsdb.js";
+import { createSharedProject } from "./support/lxc.js";
 
 const settings = loadSettings(process.env);
 const tag = () => randomBytes(3).toString("hex");
@@ -246,16 +247,7 @@ describe("Incus source", () => {
     const project = `opsrc-${tag()}`;
     const name = `opsrc-${tag()}`;
     const inProject = (...args: string[]) => run("incus", ...args, "--project", project);
-    run(
-      "incus",
-      "project",
-      "create",
-      project,
-      "-c",
-      "features.images=false",
-      "-c",
-      "features.profiles=false",
-    );
+    createSharedProject(project);
     cleanups.push(() => run("incus", "project", "delete", project));
     inProject("create", "op-test/busybox", name);
     cleanups.push(() => inProject("delete", "--force", name));

@@ -140,6 +140,16 @@ export async function removeProjectInstances(name: string): Promise<void> {
   }
 }
 
+/**
+ * A project of a test's own that uses the default project's images and profiles (and, with
+ * `ownVolumes: false`, its volumes too), so that the test image launches in it as it is.
+ */
+export function createSharedProject(name: string, options: { ownVolumes?: boolean } = {}): void {
+  const features = ["features.images=false", "features.profiles=false"];
+  if (options.ownVolumes === false) features.push("features.storage.volumes=false");
+  sh("incus", ["project", "create", name, ...features.flatMap((feature) => ["-c", feature])]);
+}
+
 export async function removeProject(name: string): Promise<void> {
   await removeProjectInstances(name);
   const scoped = createIncusClient(incus.socketPath, { project: name });
