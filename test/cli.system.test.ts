@@ -243,7 +243,9 @@ describe("op on nftables in a namespace", () => {
       "nftables inet/optest intent",
       "nftables inet/optest ok",
     ]);
-    expect((all[0]?.changes as { preimage?: string }).preimage).toMatch(/^[0-9a-f]{64}$/);
+    expect((all[0]?.changes as { preimage?: string } | undefined)?.preimage).toMatch(
+      /^[0-9a-f]{64}$/,
+    );
     const records = ledgerRecords();
     expect(records.map((r) => r.status)).toEqual(["intent", "ok"]);
     expect(records[0]).toMatchObject({

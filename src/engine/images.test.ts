@@ -134,7 +134,7 @@ describe("pre-images in a run", () => {
         .map((r) => `${r.target} ${r.status}`)
         .sort(),
     ).toEqual(["a intent", "a ok", "b intent", "b ok", "k intent", "k ok"]);
-    const named = (ledger.records[0]?.changes as ImageReference).preimage;
+    const named = (ledger.records[0]?.changes as ImageReference | undefined)?.preimage ?? "";
     expect(store.blobs.has(named)).toBe(true);
 
     const pre = readImage(store, named as string, "pre-image");
