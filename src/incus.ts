@@ -328,6 +328,72 @@ export function createIncusClient(
     return waitFor(id, what, options.waitSeconds);
   };
 
+  const statFile: IncusClient["statFile"] = async (instance, path, options = {}) => {
+    const what = options.what ?? `reading ${path} in ${instance}`;
+    const read = (method: "GET" | "HEAD") =>
+      exchange(method, filesPath(instance, path, options.project), what, (req) => req.end(), {});
+    const head = options.body === false;
+    let answer = await read(head ? "HEAD" : "GET");
+    if (head && answer.status === 404) return undefined;
+    // A HEAD's error has no message: asked again as a GET, which says why.
+    if (head && answer.status !== 200) answer = await read("GET");
+    if (answer.status !== 200) {
+      try {
+        envelopeOf(answer, what);
+      } catch (error) {
+        // A missing file is "Not Found", and nothing can be under a file ("not a
+        // directory"); a missing instance is named, and stays an error.
+        const message = error instanceof OpError ? error.message : "";
+        if (/: Not Found$/.test(message) || /not a directory/.test(message)) return undefined;
+        throw error;
+      }
+    }
+    const header = (name: string) => {
+      const value = answer.headers?.[`x-incus-${name}`];
+      return typeof value === "string" ? value : undefined;
+    };
+    const type = header("type") ?? "file";
+    return {
+      type,
+      mode: header("mode") ?? "",
+      uid: Number(header("uid") ?? Number.NaN),
+      gid: Number(header("gid") ?? Number.NaN),
+      ...(type === "directory" || head ? {} : { body: answer.body }),
+    };
+  };
+
+  const writeFile: IncusClient["writeFile"] = async (instance, path, body, meta, options = {}) => {
+    const what =
+      options.what ??
+      `${body === undefined ? "making directory" : "writing"} ${path} in ${instance}`;
+    const headers = {
+      "content-type": "application/octet-stream",
+      "content-length": body?.length ?? 0,
+      "x-incus-uid": String(meta.uid),
+      "x-incus-gid": String(meta.gid),
+      "x-incus-mode": meta.mode,
+      "x-incus-type": body === undefined ? "directory" : "file",
+      "x-incus-write": "overwrite",
+    };
+    const answer = await exchange(
+      "POST",
+      filesPath(instance, path, options.project),
+      what,
+      (req) => req.end(body),
+      headers,
+    );
+    // No parent directory: Incus says "Not Found", or "not a directory" when one is a file.
+    const noParent =
+      answer.status === 404 ||
+      (answer.status >= 400 && /not a directory/.test(answer.body.toString()));
+    if (noParent) {
+      throw new OpError("not-found", `${what}: Incus refused: no directory to hold it`, {
+        hint: `a directory above ${path} is missing, or is not a directory, in ${instance}`,
+      });
+    }
+    await finish(envelopeOf(answer, what), what, options);
+  };
+
   return {
     socketPath,
     ...(options.project === undefined ? {} : { project: options.project }),
@@ -346,65 +412,25 @@ export function createIncusClient(
       const envelope = await send(method, path, what, (req) => req.end(payload), headers);
       return (await finish(envelope, what, options)) as T;
     },
+    // The older calls, in the words of statFile and writeFile.
     async pushFile(instance, path, content, options = {}) {
-      const what = options.what ?? `writing ${path} in ${instance}`;
-      const headers = {
-        "content-type": "application/octet-stream",
-        "content-length": Buffer.byteLength(content),
-        "x-incus-uid": "0",
-        "x-incus-gid": "0",
-        "x-incus-mode": "0644",
-        "x-incus-type": "file",
-        "x-incus-write": "overwrite",
-      };
-      await finish(
-        await send(
-          "POST",
-          filesPath(instance, path, options.project),
-          what,
-          (req) => req.end(content),
-          headers,
-        ),
-        what,
-        options,
-      );
+      const meta = { mode: "0644", uid: 0, gid: 0 };
+      await writeFile(instance, path, Buffer.from(content), meta, {
+        ...options,
+        what: options.what ?? `writing ${path} in ${instance}`,
+      });
     },
     async readFile(instance, path, options = {}) {
       const what = options.what ?? `reading ${path} in ${instance}`;
-      const answer = await exchange(
-        "GET",
-        filesPath(instance, path, options.project),
-        what,
-        (req) => req.end(),
-        {},
-      );
-      // A file comes back as its raw bytes; an error or a directory listing as JSON.
-      if (answer.status === 200 && answer.type === "file") return answer.body;
-      let envelope: Envelope;
-      try {
-        envelope = envelopeOf(answer, what);
-      } catch (error) {
-        // Incus calls a missing file "Not Found" (and a missing instance by its name).
-        if (answer.status === 404 && error instanceof OpError && /: Not Found$/.test(error.message))
-          return undefined;
-        throw error;
-      }
+      const found = await statFile(instance, path, { ...options, what });
+      if (found === undefined || found.type === "file") return found?.body;
       throw new OpError("command-failed", `${what}: ${path} is not a regular file`, {
-        details: [JSON.stringify(envelope.metadata).slice(0, 200)],
+        details: [`it is a ${found.type}`],
       });
     },
     async fileType(instance, path, options = {}) {
       const what = options.what ?? `looking for ${path} in ${instance}`;
-      const answer = await exchange(
-        "HEAD",
-        filesPath(instance, path, options.project),
-        what,
-        (req) => req.end(),
-        {},
-      );
-      if (answer.status === 404) return undefined;
-      if (answer.status !== 200) throw refused(what, `HTTP ${answer.status}`);
-      return typeof answer.type === "string" ? answer.type : undefined;
+      return (await statFile(instance, path, { ...options, what, body: false }))?.type;
     },
     async importImage(files, options = {}) {
       const what = options.what ?? "importing an image";
@@ -446,70 +472,8 @@ export function createIncusClient(
         );
       return result.fingerprint;
     },
-    async statFile(instance, path, options = {}) {
-      const what = options.what ?? `reading ${path} in ${instance}`;
-      const read = (method: "GET" | "HEAD") =>
-        exchange(method, filesPath(instance, path, options.project), what, (req) => req.end(), {});
-      const head = options.body === false;
-      let answer = await read(head ? "HEAD" : "GET");
-      if (head && answer.status === 404) return undefined;
-      // A HEAD's error has no message: asked again as a GET, which says why.
-      if (head && answer.status !== 200) answer = await read("GET");
-      if (answer.status !== 200) {
-        try {
-          envelopeOf(answer, what);
-        } catch (error) {
-          // A missing file is "Not Found", and nothing can be under a file ("not a
-          // directory"); a missing instance is named, and stays an error.
-          const message = error instanceof OpError ? error.message : "";
-          if (/: Not Found$/.test(message) || /not a directory/.test(message)) return undefined;
-          throw error;
-        }
-      }
-      const header = (name: string) => {
-        const value = answer.headers?.[`x-incus-${name}`];
-        return typeof value === "string" ? value : undefined;
-      };
-      const type = header("type") ?? "file";
-      return {
-        type,
-        mode: header("mode") ?? "",
-        uid: Number(header("uid") ?? Number.NaN),
-        gid: Number(header("gid") ?? Number.NaN),
-        ...(type === "directory" || head ? {} : { body: answer.body }),
-      };
-    },
-    async writeFile(instance, path, body, meta, options = {}) {
-      const what =
-        options.what ??
-        `${body === undefined ? "making directory" : "writing"} ${path} in ${instance}`;
-      const headers = {
-        "content-type": "application/octet-stream",
-        "content-length": body?.length ?? 0,
-        "x-incus-uid": String(meta.uid),
-        "x-incus-gid": String(meta.gid),
-        "x-incus-mode": meta.mode,
-        "x-incus-type": body === undefined ? "directory" : "file",
-        "x-incus-write": "overwrite",
-      };
-      const answer = await exchange(
-        "POST",
-        filesPath(instance, path, options.project),
-        what,
-        (req) => req.end(body),
-        headers,
-      );
-      // No parent directory: Incus says "Not Found", or "not a directory" when one is a file.
-      const noParent =
-        answer.status === 404 ||
-        (answer.status >= 400 && /not a directory/.test(answer.body.toString()));
-      if (noParent) {
-        throw new OpError("not-found", `${what}: Incus refused: no directory to hold it`, {
-          hint: `a directory above ${path} is missing, or is not a directory, in ${instance}`,
-        });
-      }
-      await finish(envelopeOf(answer, what), what, options);
-    },
+    statFile,
+    writeFile,
     async deleteFile(instance, path, options = {}) {
       const what = options.what ?? `deleting ${path} in ${instance}`;
       const answer = await exchange(

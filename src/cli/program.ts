@@ -21,6 +21,9 @@ function integer(name: string, minimum: number, maximum = Number.MAX_SAFE_INTEGE
   };
 }
 
+/** The largest user or group id (2^32 - 2: 2^32 - 1 is the kernel's "no id"). */
+const maxId = 4_294_967_294;
+
 /** A number above 0 (fractions allowed: a test resyncs every few seconds). */
 function positive(name: string, maximum: number) {
   return (value: string): number => {
@@ -434,12 +437,12 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     )
     .addOption(
       new Option("--user <uid>", "user id to run as (default 0)").argParser(
-        integer("--user", 0, 4_294_967_294),
+        integer("--user", 0, maxId),
       ),
     )
     .addOption(
       new Option("--group <gid>", "group id to run as (default 0)").argParser(
-        integer("--group", 0, 4_294_967_294),
+        integer("--group", 0, maxId),
       ),
     )
     .addOption(
@@ -526,12 +529,12 @@ output goes to stderr. Signals op gets (HUP, INT, TERM) are passed to the comman
     )
     .addOption(
       new Option("--uid <uid>", "owner in the instance (default 0)").argParser(
-        integer("--uid", 0, 4294967294),
+        integer("--uid", 0, maxId),
       ),
     )
     .addOption(
       new Option("--gid <gid>", "group in the instance (default 0)").argParser(
-        integer("--gid", 0, 4294967294),
+        integer("--gid", 0, maxId),
       ),
     )
     .option("-r, --recursive", "copy directories with everything under them (symlinks as symlinks)")
