@@ -3,7 +3,7 @@
  * (Debian's ansible-core) against two hosts at once: this machine (`ansible_connection=local`,
  * op from this tree with a sandboxed ledger) and a container of the Debian cloud image reached
  * over SSH, into which the Debian package of op is installed with dpkg. The playbook pushes a
- * state (a dummy link and an nftables table of this test's own names), applies it in check
+ * state (a bridge and an nftables table of this test's own names), applies it in check
  * mode (changed, nothing applied), for real (changed, applied, recorded), again (unchanged),
  * then a changed state with --diff (each resource's change shown), a bad state (op's error),
  * and the state's removal. op.host.facts and op.host.ledger_verify run after each apply.
@@ -44,13 +44,13 @@ function ok(result: Run): string {
   return result.stdout;
 }
 
-/** The state both hosts get: a dummy link and a table whose rule drops one test address. */
+/** The state both hosts get: a bridge and a table whose rule drops one test address. */
 function state(mtu: number, dropped: string, ensure?: "absent") {
   const absent = ensure === undefined ? {} : { ensure };
   return {
     version: 1,
     plugins: {
-      network: { interfaces: [{ name: link, type: "dummy", mtu, ...absent }] },
+      network: { interfaces: [{ name: link, type: "linux-bridge", mtu, ...absent }] },
       nftables: {
         tables: [
           {
@@ -379,6 +379,31 @@ describe("the op.host collection, run by ansible-playbook on this host and a con
       expect(tableRules(host), host).toBeUndefined();
     }
   });
+});
+
+describe("ansible-test sanity on the collection", () => {
+  it(
+    "runs every test Debian's ansible-core lists, offline, and each passes",
+    () => {
+      const sanity = run("bash", [join(repoRoot, "scripts", "ansible-sanity.sh")]);
+      expect(sanity.status, sanity.stdout + sanity.stderr).toBe(0);
+      expect(sanity.stdout).toContain("could not run here (0):");
+      expect(sanity.stdout).toContain("failed (0):");
+      const passed = /^passed \(\d+\): (.*)$/m.exec(sanity.stdout)?.[1]?.split(" ") ?? [];
+      expect(passed).toEqual(
+        expect.arrayContaining([
+          "validate-modules",
+          "import",
+          "compile",
+          "pylint",
+          "pep8",
+          "yamllint",
+          "ansible-doc",
+        ]),
+      );
+    },
+    10 * minutes,
+  );
 });
 
 // The README shows this playbook: keep the two the same.

@@ -87,7 +87,7 @@ def run_op(module, subcommand):
     version = document.get("format_version")
     # An op older than the contract prints no format_version; its documents carry the same
     # fields, so only a version that says another major one is refused.
-    if version is not None and str(version).split(".")[0] != CONTRACT_MAJOR:
+    if version is not None and str(version).split(".", 1)[0] != CONTRACT_MAJOR:
         raise OpFailure(
             "op printed format_version %s; the op.host collection reads %s.x (update the collection or op)"
             % (version, CONTRACT_MAJOR),
