@@ -114,9 +114,9 @@ interface TaskResult {
   ansible_facts?: { op: Record<string, unknown> };
 }
 
-interface JsonCallback {
-  plays: { tasks: { task: { name: string }; hosts: Record<string, TaskResult> }[] }[];
-  stats: Record<string, { failures: number; changed: number }>;
+/** What test/support/ansible/op_results.py prints: each task's result per host. */
+interface PlayResults {
+  tasks: Record<string, Record<string, TaskResult>>;
 }
 
 describe("the op.host collection, run by ansible-playbook on this host and a container over SSH", () => {
@@ -246,7 +246,12 @@ describe("the op.host collection, run by ansible-playbook on this host and a con
       ANSIBLE_NOCOLOR: "1",
       ANSIBLE_PRIVATE_KEY_FILE: key,
       ANSIBLE_RETRY_FILES_ENABLED: "False",
-      ...(mode === "json" ? { ANSIBLE_STDOUT_CALLBACK: "json" } : {}),
+      ...(mode === "json"
+        ? {
+            ANSIBLE_CALLBACK_PLUGINS: join(repoRoot, "test", "support", "ansible"),
+            ANSIBLE_STDOUT_CALLBACK: "op_results",
+          }
+        : {}),
     };
     if (mode === "adhoc") return run("ansible", ["-i", inventory, "all", ...args], env);
     const extra = join(scratch, "extra.json");
@@ -258,17 +263,21 @@ describe("the op.host collection, run by ansible-playbook on this host and a con
     );
   }
 
-  /** The playbook's per-task, per-host results (the json callback). */
+  /** The playbook's per-task, per-host results. */
   function played(
     opState: object,
     args: string[] = [],
   ): { status: number; tasks: Map<string, Record<string, TaskResult>> } {
     const result = playbookRun(args, "json", opState);
-    const document = JSON.parse(result.stdout) as JsonCallback;
-    const tasks = new Map(
-      (document.plays[0]?.tasks ?? []).map((task) => [task.task.name, task.hosts]),
-    );
-    return { status: result.status, tasks };
+    let document: PlayResults;
+    try {
+      document = JSON.parse(result.stdout) as PlayResults;
+    } catch {
+      throw new Error(
+        `ansible-playbook printed no results (exit ${result.status}): ${result.stderr}${result.stdout}`,
+      );
+    }
+    return { status: result.status, tasks: new Map(Object.entries(document.tasks)) };
   }
 
   const onHost = (host: string, command: string[]): Run =>
