@@ -355,12 +355,17 @@ describe("the op.host collection, run by ansible-playbook on this host and a con
       expect(linkMtu(host), host).toBe(1400);
       expect(tableRules(host), host).toContain("ip saddr 198.18.0.14 counter");
     }
-    // Ansible's unified diff of each resource's state, headed with op's plugin, kind and id.
-    expect(output).toContain(`network link ${link} (modify)`);
-    expect(output).toContain(`nftables table inet/${table} (modify)`);
-    expect(output).toMatch(/^-\s+"mtu": 1500,?$/m);
-    expect(output).toMatch(/^\+\s+"mtu": 1400,?$/m);
-    expect(output).toMatch(/^\+.*198\.18\.0\.14/m);
+    // Ansible's unified diff of each modify's changed fields, headed with op's plugin, kind and
+    // id: once per host.
+    const times = (pattern: RegExp) => output.match(new RegExp(pattern.source, "gm"))?.length ?? 0;
+    expect(times(new RegExp(`^--- before: network link ${link} \\(modify\\)$`))).toBe(2);
+    expect(times(new RegExp(`^\\+\\+\\+ after: nftables table inet/${table} \\(modify\\)$`))).toBe(
+      2,
+    );
+    expect(times(/^-mtu: 1500$/)).toBe(2);
+    expect(times(/^\+mtu: 1400$/)).toBe(2);
+    expect(times(/^-chain input\/rules: ip saddr 198\.18\.0\.13 counter .*drop$/)).toBe(2);
+    expect(times(/^\+chain input\/rules: ip saddr 198\.18\.0\.14 counter drop$/)).toBe(2);
     expect(output).toMatch(new RegExp(`changed: \\[${container}\\]`));
     expect(output).toMatch(/changed: \[local\]/);
   });

@@ -15,7 +15,9 @@ description:
   - Runs C(op apply --json) on the target with a state file, or C(op plan --json) in check mode, and reports
     what op planned and did.
   - C(changed) is true exactly when op planned actions; the run, the ledger's head and every action are returned.
-  - With C(--diff), each action is shown as its resource's state before and after, as op describes them.
+  - With C(--diff), each action is shown as a diff headed with its plugin, resource kind and id, from what op
+    describes of it; a modify as its changed fields (C(FIELD: VALUE) before and after), a create or delete as
+    the resource's whole state.
 options:
   state_file:
     description:
@@ -69,7 +71,7 @@ attributes:
     description: Check mode runs C(op plan), which reads the host and changes nothing.
   diff_mode:
     support: full
-    description: One diff per planned action, the resource's state before and after.
+    description: One diff per planned action, its changed fields (a modify) or the resource's whole state (a create or delete).
 author:
   - op contributors (!UNKNOWN)
 """
@@ -138,7 +140,7 @@ state_file:
   returned: always
   type: str
 diff:
-  description: One entry per action, the resource's state before and after, headed with its plugin, kind and id.
+  description: One entry per action, headed with its plugin, kind and id, its changed fields or whole state before and after.
   returned: always
   type: list
   elements: dict
@@ -242,13 +244,31 @@ def action_name(action):
     return action.get("action") or action.get("kind")
 
 
+def change_lines(changes, side):
+    """One line per changed field (`FIELD: VALUE`) of one side of a modify's changes."""
+    lines = []
+    for change in changes:
+        value = change.get(side)
+        if value is not None:
+            text = value if isinstance(value, string_types) else json.dumps(value, sort_keys=True)
+            lines.append("%s: %s\n" % (change.get("field"), text))
+    return "".join(lines)
+
+
 def diff_of(action):
-    """One entry of Ansible's diff: the resource's state before and after, as op gives them."""
+    """One entry of Ansible's diff, headed with the resource's plugin, kind and id.
+
+    A modify shows its per-field changes (the whole states would also differ in what op reads
+    but a file does not say, such as a link's MAC); a create or delete shows the whole state.
+    """
     header = "%s %s %s (%s)" % (action.get("plugin"), action.get("resource"), action.get("id"), action_name(action))
-    if "before" in action or "after" in action:
+    changes = action.get("changes") or []
+    if changes:
+        before, after = change_lines(changes, "before"), change_lines(changes, "after")
+    elif "before" in action or "after" in action:
         before, after = action.get("before"), action.get("after")
     else:
-        # Without the contract's before/after there is only the reason to show.
+        # An op older than the JSON contract gives neither: there is only the reason to show.
         before, after = "", (action.get("reason") or "") + "\n"
     return dict(before_header=header, after_header=header, before=before, after=after)
 
