@@ -16,7 +16,7 @@ description:
     what op planned and did.
   - C(changed) is true exactly when op planned actions; the run, the ledger's head and every action are returned.
   - With C(--diff), each action is shown as a diff headed with its plugin, resource kind and id, from what op
-    describes of it; a modify as its changed fields (C(FIELD: VALUE) before and after), a create or delete as
+    describes of it; a modify as its changed fields, one line each with its value before and after, a create or delete as
     the resource's whole state.
 options:
   state_file:
