@@ -18,6 +18,8 @@ import { removeContainers, uid } from "./support/lxc.js";
 
 const cloudImage = "op-test/debian-cloud";
 const minutes = 60_000;
+// One playbook run on both hosts: seconds here, more on a loaded machine.
+const playTimeout = 5 * minutes;
 const id = uid();
 const container = `opan-${id}`;
 // Names of this test only, the same on both hosts (the container has its own namespaces).
@@ -90,7 +92,6 @@ const playbook = `- name: Make each host match its op state
     - name: Read what op sees
       op.host.facts:
         op_path: "{{ op_path | default(omit) }}"
-        plugins: [network, nftables]
 
     - name: Check the ledger
       op.host.ledger_verify:
@@ -293,106 +294,128 @@ describe("the op.host collection, run by ansible-playbook on this host and a con
     return shown.status === 0 ? shown.stdout : undefined;
   };
 
-  it("check mode plans (changed) and applies nothing on either host", () => {
-    const { status, tasks } = played(state(1500, "198.18.0.13"), ["--check"]);
-    expect(status).toBe(0);
-    for (const host of hosts) {
-      const applied = tasks.get("Push the state and apply it")?.[host];
-      expect(applied?.changed, host).toBe(true);
-      expect(applied?.run).toBeNull();
+  it(
+    "check mode plans (changed) and applies nothing on either host",
+    () => {
+      const { status, tasks } = played(state(1500, "198.18.0.13"), ["--check"]);
+      expect(status).toBe(0);
+      for (const host of hosts) {
+        const applied = tasks.get("Push the state and apply it")?.[host];
+        expect(applied?.changed, host).toBe(true);
+        expect(applied?.run).toBeNull();
+        expect(
+          applied?.actions?.map((a) => `${a.action} ${a.plugin} ${a.resource} ${a.id}`).sort(),
+        ).toEqual([`create network link ${link}`, `create nftables table inet/${table}`]);
+        expect(linkMtu(host), host).toBeUndefined();
+        expect(tableRules(host), host).toBeUndefined();
+        expect(tasks.get("Check the ledger")?.[host]?.skipped).toBe(true);
+      }
+      // Check mode wrote no state file where the module keeps it.
+      expect(onHost(container, ["test", "-e", "/etc/op/ansible.state.json"]).status).not.toBe(0);
+    },
+    playTimeout,
+  );
+
+  it(
+    "applies for real (changed, recorded), then again changes nothing",
+    () => {
+      const first = played(state(1500, "198.18.0.13"));
+      expect(first.status).toBe(0);
+      for (const host of hosts) {
+        const applied = first.tasks.get("Push the state and apply it")?.[host];
+        expect(applied?.changed, host).toBe(true);
+        expect(applied?.converged).toBe(true);
+        expect(applied?.run).toMatch(/\S/);
+        expect(applied?.ledger_head).toMatch(/^[0-9a-f]{64}$/);
+        expect(linkMtu(host), host).toBe(1500);
+        expect(tableRules(host), host).toContain("ip saddr 198.18.0.13 counter");
+        const facts = first.tasks.get("Read what op sees")?.[host]?.ansible_facts?.op;
+        expect(JSON.stringify(facts?.network)).toContain(`"name":"${link}"`);
+        expect(JSON.stringify(facts?.nftables)).toContain(table);
+        expect(facts?.format_version).toMatch(/^1\.\d+$/);
+        const verified = first.tasks.get("Check the ledger")?.[host];
+        expect(verified).toMatchObject({ ok: true, changed: false });
+        expect(verified?.size).toBeGreaterThan(0);
+      }
+      // The state the module wrote on the target, as it owns it: 0600.
+      expect(ok(onHost(container, ["stat", "-c", "%a", "/etc/op/ansible.state.json"])).trim()).toBe(
+        "600",
+      );
+      expect(JSON.parse(ok(onHost(container, ["cat", "/etc/op/ansible.state.json"])))).toEqual(
+        state(1500, "198.18.0.13"),
+      );
+
+      const again = played(state(1500, "198.18.0.13"));
+      expect(again.status).toBe(0);
+      for (const host of hosts) {
+        const applied = again.tasks.get("Push the state and apply it")?.[host];
+        expect(applied?.changed, host).toBe(false);
+        expect(applied?.actions).toEqual([]);
+        expect(applied?.run ?? null).toBeNull();
+      }
+    },
+    playTimeout,
+  );
+
+  it(
+    "--diff shows each resource's change on both hosts",
+    () => {
+      const result = playbookRun(["--diff"], "text", state(1400, "198.18.0.14"));
+      expect(result.status, result.stdout + result.stderr).toBe(0);
+      const output = result.stdout;
+      for (const host of hosts) {
+        expect(linkMtu(host), host).toBe(1400);
+        expect(tableRules(host), host).toContain("ip saddr 198.18.0.14 counter");
+      }
+      // Ansible's unified diff of each modify's changed fields, headed with op's plugin, kind and
+      // id: once per host.
+      const times = (pattern: RegExp) =>
+        output.match(new RegExp(pattern.source, "gm"))?.length ?? 0;
+      expect(times(new RegExp(`^--- before: network link ${link} \\(modify\\)$`))).toBe(2);
       expect(
-        applied?.actions?.map((a) => `${a.action} ${a.plugin} ${a.resource} ${a.id}`).sort(),
-      ).toEqual([`create network link ${link}`, `create nftables table inet/${table}`]);
-      expect(linkMtu(host), host).toBeUndefined();
-      expect(tableRules(host), host).toBeUndefined();
-      expect(tasks.get("Check the ledger")?.[host]?.skipped).toBe(true);
-    }
-    // Check mode wrote no state file where the module keeps it.
-    expect(onHost(container, ["test", "-e", "/etc/op/ansible.state.json"]).status).not.toBe(0);
-  });
+        times(new RegExp(`^\\+\\+\\+ after: nftables table inet/${table} \\(modify\\)$`)),
+      ).toBe(2);
+      expect(times(/^-mtu: 1500$/)).toBe(2);
+      expect(times(/^\+mtu: 1400$/)).toBe(2);
+      expect(times(/^-chain input\/rules: ip saddr 198\.18\.0\.13 counter .*drop$/)).toBe(2);
+      expect(times(/^\+chain input\/rules: ip saddr 198\.18\.0\.14 counter drop$/)).toBe(2);
+      expect(output).toMatch(new RegExp(`changed: \\[${container}\\]`));
+      expect(output).toMatch(/changed: \[local\]/);
+    },
+    playTimeout,
+  );
 
-  it("applies for real (changed, recorded), then again changes nothing", () => {
-    const first = played(state(1500, "198.18.0.13"));
-    expect(first.status).toBe(0);
-    for (const host of hosts) {
-      const applied = first.tasks.get("Push the state and apply it")?.[host];
-      expect(applied?.changed, host).toBe(true);
-      expect(applied?.converged).toBe(true);
-      expect(applied?.run).toMatch(/\S/);
-      expect(applied?.ledger_head).toMatch(/^[0-9a-f]{64}$/);
-      expect(linkMtu(host), host).toBe(1500);
-      expect(tableRules(host), host).toContain("ip saddr 198.18.0.13 counter");
-      const facts = first.tasks.get("Read what op sees")?.[host]?.ansible_facts?.op;
-      expect(JSON.stringify(facts?.network)).toContain(`"name":"${link}"`);
-      expect(JSON.stringify(facts?.nftables)).toContain(table);
-      const verified = first.tasks.get("Check the ledger")?.[host];
-      expect(verified).toMatchObject({ ok: true, changed: false });
-      expect(verified?.size).toBeGreaterThan(0);
-    }
-    // The state the module wrote on the target, as it owns it: 0600.
-    expect(ok(onHost(container, ["stat", "-c", "%a", "/etc/op/ansible.state.json"])).trim()).toBe(
-      "600",
-    );
-    expect(JSON.parse(ok(onHost(container, ["cat", "/etc/op/ansible.state.json"])))).toEqual(
-      state(1500, "198.18.0.13"),
-    );
+  it(
+    "a bad state fails with op's error and hint, naming the path, and changes nothing",
+    () => {
+      const bad = { version: 1, plugins: { nftabels: { tables: [] } } };
+      const { status, tasks } = played(bad);
+      expect(status).not.toBe(0);
+      for (const host of hosts) {
+        const applied = tasks.get("Push the state and apply it")?.[host];
+        expect(applied?.failed, host).toBe(true);
+        expect(applied?.msg).toContain('unknown plugin "nftabels"; did you mean "nftables"?');
+        expect(applied?.hint).toMatch(/nothing was changed/);
+        expect(applied?.details?.map((detail) => detail.path)).toContain("/plugins/nftabels");
+        expect(linkMtu(host), host).toBe(1400);
+      }
+    },
+    playTimeout,
+  );
 
-    const again = played(state(1500, "198.18.0.13"));
-    expect(again.status).toBe(0);
-    for (const host of hosts) {
-      const applied = again.tasks.get("Push the state and apply it")?.[host];
-      expect(applied?.changed, host).toBe(false);
-      expect(applied?.actions).toEqual([]);
-      expect(applied?.run ?? null).toBeNull();
-    }
-  });
-
-  it("--diff shows each resource's change on both hosts", () => {
-    const result = playbookRun(["--diff"], "text", state(1400, "198.18.0.14"));
-    expect(result.status, result.stdout + result.stderr).toBe(0);
-    const output = result.stdout;
-    for (const host of hosts) {
-      expect(linkMtu(host), host).toBe(1400);
-      expect(tableRules(host), host).toContain("ip saddr 198.18.0.14 counter");
-    }
-    // Ansible's unified diff of each modify's changed fields, headed with op's plugin, kind and
-    // id: once per host.
-    const times = (pattern: RegExp) => output.match(new RegExp(pattern.source, "gm"))?.length ?? 0;
-    expect(times(new RegExp(`^--- before: network link ${link} \\(modify\\)$`))).toBe(2);
-    expect(times(new RegExp(`^\\+\\+\\+ after: nftables table inet/${table} \\(modify\\)$`))).toBe(
-      2,
-    );
-    expect(times(/^-mtu: 1500$/)).toBe(2);
-    expect(times(/^\+mtu: 1400$/)).toBe(2);
-    expect(times(/^-chain input\/rules: ip saddr 198\.18\.0\.13 counter .*drop$/)).toBe(2);
-    expect(times(/^\+chain input\/rules: ip saddr 198\.18\.0\.14 counter drop$/)).toBe(2);
-    expect(output).toMatch(new RegExp(`changed: \\[${container}\\]`));
-    expect(output).toMatch(/changed: \[local\]/);
-  });
-
-  it("a bad state fails with op's error and hint, naming the path, and changes nothing", () => {
-    const bad = { version: 1, plugins: { nftabels: { tables: [] } } };
-    const { status, tasks } = played(bad);
-    expect(status).not.toBe(0);
-    for (const host of hosts) {
-      const applied = tasks.get("Push the state and apply it")?.[host];
-      expect(applied?.failed, host).toBe(true);
-      expect(applied?.msg).toContain('unknown plugin "nftabels"; did you mean "nftables"?');
-      expect(applied?.hint).toMatch(/nothing was changed/);
-      expect(applied?.details?.map((detail) => detail.path)).toContain("/plugins/nftabels");
-      expect(linkMtu(host), host).toBe(1400);
-    }
-  });
-
-  it("removes what it made through the same module", () => {
-    const { status, tasks } = played(state(1400, "198.18.0.14", "absent"));
-    expect(status).toBe(0);
-    for (const host of hosts) {
-      expect(tasks.get("Push the state and apply it")?.[host]?.changed, host).toBe(true);
-      expect(linkMtu(host), host).toBeUndefined();
-      expect(tableRules(host), host).toBeUndefined();
-    }
-  });
+  it(
+    "removes what it made through the same module",
+    () => {
+      const { status, tasks } = played(state(1400, "198.18.0.14", "absent"));
+      expect(status).toBe(0);
+      for (const host of hosts) {
+        expect(tasks.get("Push the state and apply it")?.[host]?.changed, host).toBe(true);
+        expect(linkMtu(host), host).toBeUndefined();
+        expect(tableRules(host), host).toBeUndefined();
+      }
+    },
+    playTimeout,
+  );
 });
 
 describe("ansible-test sanity on the collection", () => {

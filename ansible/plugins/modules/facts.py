@@ -18,11 +18,10 @@ description:
   - A plugin whose daemon or tool is missing (no Incus, say) appears with an C(unavailable) error of its own, not as a failure.
   - It only reads, and changes nothing on the host.
 options:
-  plugins:
+  plugin:
     description:
-      - Query only these plugins (op's C(--plugin), repeated); all of them when not given.
-    type: list
-    elements: str
+      - Query only this plugin (op's C(--plugin)); all of them when not given.
+    type: str
 extends_documentation_fragment:
   - op.host.op
 attributes:
@@ -45,7 +44,7 @@ EXAMPLES = r"""
 
 - name: Only the firewall
   op.host.facts:
-    plugins: [nftables]
+    plugin: nftables
 
 - name: List the nftables tables
   ansible.builtin.debug:
@@ -71,12 +70,12 @@ from ansible_collections.op.host.plugins.module_utils.op_cli import COMMON_ARGUM
 
 
 def main():
-    argument_spec = dict(plugins=dict(type="list", elements="str"))
+    argument_spec = dict(plugin=dict(type="str"))
     argument_spec.update(COMMON_ARGUMENT_SPEC)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     arguments = ["query"]
-    for plugin in module.params["plugins"] or []:
-        arguments += ["--plugin", plugin]
+    if module.params["plugin"]:
+        arguments += ["--plugin", module.params["plugin"]]
     try:
         rc, document, stderr = run_op(module, arguments)
     except OpFailure as failure:
