@@ -404,6 +404,31 @@ describe("the op.host collection, run by ansible-playbook on this host and a con
   );
 
   it(
+    "ledger_verify fails with op's error where there is no ledger",
+    () => {
+      const missing = `/tmp/opan-none-${id}`;
+      const result = playbookRun(
+        [
+          "-o",
+          "-m",
+          "op.host.ledger_verify",
+          "-a",
+          `ledger=${missing} op_path={{ op_path | default(omit) }}`,
+        ],
+        "adhoc",
+      );
+      expect(result.status).not.toBe(0);
+      for (const host of hosts) {
+        const line = result.stdout.split("\n").find((entry) => entry.startsWith(`${host} | `));
+        expect(line, result.stdout).toContain("FAILED!");
+        expect(line).toContain(`there is no ledger at ${missing}`);
+        expect(line).toContain("check the --ledger path");
+      }
+    },
+    playTimeout,
+  );
+
+  it(
     "removes what it made through the same module",
     () => {
       const { status, tasks } = played(state(1400, "198.18.0.14", "absent"));
