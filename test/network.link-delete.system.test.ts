@@ -48,13 +48,13 @@ const calls = (spy: { calls: string[][] }, text: RegExp): number =>
 
 describe("deleting links through a link group", () => {
   it("deletes exactly the planned links and their peers, not a link in another group or in group 0", async () => {
-    veths("oprf-a1", "oprf-a2", "oprf-a3", "oprf-a4", "oprf-k0", "oprf-k7");
+    veths("oprf-a1", "oprf-a2", "oprf-a3", "oprf-a4", "oprf-a5", "oprf-k0", "oprf-k7");
     netns.run("ip", ["link", "set", "dev", "oprf-k7", "group", "7"]);
     const spy = recordingRunner(createRunner({ netns: netns.name }));
     const log = warnings();
     const deleter = createLinkDeleter(spy, { log });
-    // a4 and its peer are both planned: the kernel deletes the pair once, both count as done.
-    const planned = ["oprf-a1", "oprf-a2", "oprf-a3p", "oprf-a4", "oprf-a4p"];
+    // a5 and its peer are both planned: the kernel deletes the pair once, both count as done.
+    const planned = ["oprf-a1", "oprf-a2", "oprf-a3p", "oprf-a4", "oprf-a5", "oprf-a5p"];
     const results = await Promise.allSettled(planned.map((n) => deleter.delete(n, n)));
     expect(results.map((r) => r.status)).toEqual(planned.map(() => "fulfilled"));
 
@@ -79,17 +79,17 @@ describe("deleting links through a link group", () => {
   });
 
   it("takes the plain path below the threshold, and counts a link already gone as deleted", async () => {
-    veths("oprf-b1");
+    const names = Array.from({ length: groupFrom - 1 }, (_, i) => `oprf-b${i}`);
+    veths(...names.slice(1)); // the first is never made: gone already
     const spy = recordingRunner(createRunner({ netns: netns.name }));
     const deleter = createLinkDeleter(spy);
-    const names = ["oprf-b1", "oprf-nosuch"].slice(0, groupFrom - 1);
     await Promise.all(names.map((n) => deleter.delete(n, n)));
     expect([...groups().keys()]).toEqual(["lo"]);
     expect(calls(spy, /group/)).toBe(0);
   });
 
   it("does not delete a group that holds a link op did not put there: its own links go one by one", async () => {
-    veths("oprf-c1", "oprf-c2", "oprf-c3", "oprf-s1");
+    veths("oprf-c1", "oprf-c2", "oprf-c3", "oprf-c4", "oprf-s1");
     const spy = recordingRunner(createRunner({ netns: netns.name }));
     const log = warnings();
     let picked = 0;
@@ -104,7 +104,7 @@ describe("deleting links through a link group", () => {
         return picked;
       },
     });
-    const planned = ["oprf-c1", "oprf-c2", "oprf-c3"];
+    const planned = ["oprf-c1", "oprf-c2", "oprf-c3", "oprf-c4"];
     await Promise.all(planned.map((n) => deleter.delete(n, n)));
 
     // op's links (with their peers) are gone; the stranger stays, in the group it was put in.

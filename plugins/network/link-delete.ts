@@ -25,8 +25,11 @@ export function linkDelLine(name: string): IpLine {
   return { text: `link del dev ${ipWord(name)}`, tolerate: linkGone };
 }
 
-/** From this many links that arrive together the group path is taken (measured: see above). */
-export const groupFrom = 3;
+/**
+ * From this many links that arrive together the group path is taken. Its five `ip` processes
+ * cost ~60 ms whatever the count; a `link del` ~20 ms a link (docs/benchmarks.md).
+ */
+export const groupFrom = 4;
 
 /**
  * Where op picks its group numbers: far from 0 ("default", every link's) and from the small
@@ -41,6 +44,8 @@ export interface LinkDeleter {
 
 export interface LinkDeleterOptions {
   log?: Logger;
+  /** From how many links the group path is taken (default groupFrom; the bench measures both). */
+  groupFrom?: number;
   /** Picks the group from the numbers in use (default: at random in groupRange). */
   pickGroup?: (used: ReadonlySet<number>) => number | Promise<number>;
 }
@@ -78,12 +83,13 @@ export function linkDeleter(runner: Runner, options: LinkDeleterOptions = {}): L
  */
 export function createLinkDeleter(runner: Runner, options: LinkDeleterOptions = {}): LinkDeleter {
   const queue: Request[] = [];
+  const from = options.groupFrom ?? groupFrom;
   let draining = false;
   const drain = async (): Promise<void> => {
     while (queue.length > 0) {
       const round = queue.splice(0);
       try {
-        await (round.length >= groupFrom
+        await (round.length >= from
           ? deleteAsGroup(runner, round, options)
           : deleteEach(runner, round));
       } catch (error) {
@@ -129,7 +135,7 @@ async function deleteAsGroup(
   const byName = new Map(before.map((l) => [l.ifname, l]));
   const present = requests.filter((r) => byName.has(r.name));
   for (const r of requests) if (!byName.has(r.name)) r.resolve();
-  if (present.length < groupFrom) return deleteEach(runner, present);
+  if (present.length < (options.groupFrom ?? groupFrom)) return deleteEach(runner, present);
 
   const used = new Set(before.map(groupOf));
   const group = await (options.pickGroup ?? randomGroup)(used);
