@@ -16,7 +16,7 @@ import { imageRecord, postName } from "../engine/images.js";
 import { blobDirectory, listBlobStore, removeStored } from "../ledger/blob-files.js";
 import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
-import { type GlobalOptions, openLedger, paths } from "./commands.js";
+import { type GlobalOptions, ledgerIsThere, openLedger, paths } from "./commands.js";
 import { pendingConfirm } from "./confirm.js";
 
 /** The ledger record of a prune: which runs' pre-images it removed. */
@@ -145,11 +145,14 @@ export async function pruneImagesCommand(options: PruneOptions): Promise<number>
   let choice: PruneChoice;
   let seq: number | undefined;
   try {
-    const ledger = await openLedger(where, false);
+    // No ledger, no runs: what the store holds is then nobody's (a ledger moved away by hand).
+    const ledger = ledgerIsThere(where.ledgerDir)
+      ? await openLedger(where, options.dryRun !== true)
+      : undefined;
     try {
       const pending = pendingConfirm(options)?.run;
       choice = choosePrune({
-        runs: await imageRuns(ledger),
+        runs: ledger === undefined ? [] : await imageRuns(ledger),
         keep,
         ...(pending === undefined ? {} : { pending }),
         ...listBlobStore(dir),
@@ -160,7 +163,7 @@ export async function pruneImagesCommand(options: PruneOptions): Promise<number>
       };
       // Recorded before anything goes: an interrupted prune leaves blobs the record names as
       // pruned (an undo of them still works), never a missing blob the chain is silent about.
-      if (!options.dryRun && choice.pruned.length > 0) {
+      if (ledger !== undefined && !options.dryRun && choice.pruned.length > 0) {
         ({ seq } = await ledger.append({
           run: randomUUID(),
           ...pruneRecord,
@@ -171,7 +174,7 @@ export async function pruneImagesCommand(options: PruneOptions): Promise<number>
         await ledger.checkpoint();
       }
     } finally {
-      await ledger.close();
+      await ledger?.close();
     }
     if (!options.dryRun) {
       for (const name of choice.refs) removeStored(dir, `${name}.ref`);
