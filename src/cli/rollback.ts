@@ -116,7 +116,7 @@ export async function rollback(
   try {
     if (options.force !== true)
       await refuseIfChanged(found.run, pre, store, plugins, registry, options);
-    if (confirm.withdraw(options, found.run) !== undefined) {
+    if ((await confirm.withdraw(options, found.run)) !== undefined) {
       process.stderr.write(`op: run ${found.run} awaited confirmation; it is undone now instead\n`);
     }
     return await applyParsed(

@@ -1,0 +1,105 @@
+/**
+ * The systemd way of keeping an `op apply --confirm` deadline (src/cli/confirm.ts): where
+ * systemd is PID 1, a transient timer (`systemd-run --on-active=...`) starts
+ * `op confirm-deadline RUN DEADLINE` as a service at the deadline. The timer lives in PID 1, so
+ * neither a kill of op's whole process group nor a dropped SSH session (which may take the
+ * session's scope with it) can stop it. `op confirm` stops the timer; but the marker stays
+ * what decides: whoever claims it first acts, so a timer that fires after a confirm finds no
+ * marker naming its run and does nothing.
+ *
+ * A service gets none of the caller's environment: op's own variables and PATH are passed with
+ * --setenv, and the ledger's paths on the command line. It runs in PID 1's network namespace
+ * unless told otherwise: an op that runs inside a named one (`ip netns exec NAME`) passes it as
+ * NetworkNamespacePath; in an unnamed one op cannot, and the caller keeps the deadline itself.
+ */
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { OpError } from "../errors.js";
+import { createRunner } from "../exec.js";
+import { settingVariables } from "../host/settings.js";
+
+/** sd_booted(3)'s test: this directory exists only while systemd is PID 1. */
+export const systemdRunDir = "/run/systemd/system";
+
+export function systemdIsInit(): boolean {
+  return existsSync(systemdRunDir);
+}
+
+/** The transient unit (`.timer` and `.service`) that keeps `run`'s deadline. */
+export function confirmUnit(run: string): string {
+  return `op-confirm-${run}`;
+}
+
+/**
+ * Arms a transient timer that runs `command` at `deadline`; returns its unit. Throws (with
+ * systemd-run's words) when it cannot: the caller then keeps the deadline another way.
+ */
+export async function armTimer(run: string, deadline: Date, command: string[]): Promise<string> {
+  const netns = ownNetns();
+  if (netns === undefined) {
+    throw new OpError(
+      "invalid-state",
+      "op runs in a network namespace with no name under /run/netns",
+      {
+        hint: "systemd could not run the rollback there",
+      },
+    );
+  }
+  const unit = confirmUnit(run);
+  const seconds = Math.max(1, Math.ceil((deadline.getTime() - Date.now()) / 1000));
+  const env = ["PATH", ...Object.keys(settingVariables)].flatMap((name) => {
+    const value = process.env[name];
+    return value ? [`--setenv=${name}=${value}`] : [];
+  });
+  await createRunner().run("systemd-run", [
+    `--unit=${unit}`,
+    `--description=op: roll back run ${run} unless op confirm comes by ${deadline.toISOString()}`,
+    `--on-active=${seconds}s`,
+    // systemd's default accuracy is a minute: the rollback is due at the deadline.
+    "--timer-property=AccuracySec=100ms",
+    "--collect",
+    "--quiet",
+    ...(netns === null ? [] : [`--property=NetworkNamespacePath=${netns}`]),
+    ...env,
+    "--",
+    ...command,
+  ]);
+  return unit;
+}
+
+/** Stops `unit`'s timer; one that fired or went already is fine. Returns a failure's words. */
+export async function stopTimer(unit: string): Promise<string | undefined> {
+  const result = await createRunner().run("systemctl", ["stop", `${unit}.timer`], {
+    check: false,
+  });
+  if (result.exitCode === 0 || /not loaded/i.test(result.stderr)) return undefined;
+  return result.stderr.trim() || `systemctl exited with ${result.exitCode}`;
+}
+
+/**
+ * This process's network namespace as systemd can be told it: null when it is PID 1's, the
+ * `/run/netns/NAME` that is the same namespace, or undefined when none is.
+ */
+function ownNetns(): string | null | undefined {
+  let own: { ino: number; dev: number };
+  let init: { ino: number; dev: number };
+  try {
+    own = statSync("/proc/self/ns/net");
+    init = statSync("/proc/1/ns/net");
+  } catch {
+    return undefined;
+  }
+  if (own.ino === init.ino && own.dev === init.dev) return null;
+  const dir = "/run/netns";
+  const names = existsSync(dir) ? readdirSync(dir) : [];
+  for (const name of names) {
+    const path = join(dir, name);
+    try {
+      const stat = statSync(path);
+      if (stat.ino === own.ino && stat.dev === own.dev) return path;
+    } catch {
+      // a namespace removed meanwhile
+    }
+  }
+  return undefined;
+}
