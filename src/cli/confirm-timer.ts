@@ -77,29 +77,24 @@ export async function stopTimer(unit: string): Promise<string | undefined> {
 }
 
 /**
- * This process's network namespace as systemd can be told it: null when it is PID 1's, the
- * `/run/netns/NAME` that is the same namespace, or undefined when none is.
+ * This process's network namespace as systemd can be told it: the `/run/netns/NAME` that is the
+ * same namespace, null when it is PID 1's (systemd's default), or undefined when op cannot
+ * tell (PID 1's namespace unreadable, or an unnamed one): then no timer.
  */
 function ownNetns(): string | null | undefined {
-  let own: { ino: number; dev: number };
-  let init: { ino: number; dev: number };
-  try {
-    own = statSync("/proc/self/ns/net");
-    init = statSync("/proc/1/ns/net");
-  } catch {
-    return undefined;
-  }
-  if (own.ino === init.ino && own.dev === init.dev) return null;
-  const dir = "/run/netns";
-  const names = existsSync(dir) ? readdirSync(dir) : [];
-  for (const name of names) {
-    const path = join(dir, name);
+  const id = (path: string): string | undefined => {
     try {
       const stat = statSync(path);
-      if (stat.ino === own.ino && stat.dev === own.dev) return path;
+      return `${stat.dev}:${stat.ino}`;
     } catch {
-      // a namespace removed meanwhile
+      return undefined; // gone meanwhile, or not ours to read
     }
+  };
+  const own = id("/proc/self/ns/net");
+  if (own === undefined) return undefined;
+  const dir = "/run/netns";
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    if (id(join(dir, name)) === own) return join(dir, name);
   }
-  return undefined;
+  return id("/proc/1/ns/net") === own ? null : undefined;
 }
