@@ -188,6 +188,8 @@ describe("op apply --confirm with systemd as PID 1 (fake systemd-run and systemc
     expect(argv?.some((a) => /^--on-active=[12]s$/.test(a))).toBe(true);
     expect(argv).toContain("--timer-property=AccuracySec=100ms");
     expect(argv).toContain(`--setenv=OP_LOCK=${sandbox.env.OP_LOCK}`);
+    // Where scripts/op found op's tree: the snapshot loads its native addon from there.
+    expect(argv?.some((a) => a.startsWith("--setenv=OP_ROOT=/"))).toBe(true);
     expect(argv?.slice(-7)).toEqual([
       "--ledger",
       sandbox.env.OP_LEDGER,

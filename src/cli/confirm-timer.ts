@@ -7,8 +7,8 @@
  * what decides: whoever claims it first acts, so a timer that fires after a confirm finds no
  * marker naming its run and does nothing.
  *
- * A service gets none of the caller's environment: op's own variables and PATH are passed with
- * --setenv, and the ledger's paths on the command line. It runs in PID 1's network namespace
+ * A service gets none of the caller's environment: op's own `OP_*` variables and PATH are passed
+ * with --setenv, and the ledger's paths on the command line. It runs in PID 1's network namespace
  * unless told otherwise: an op that runs inside a named one (`ip netns exec NAME`) passes it as
  * NetworkNamespacePath; in an unnamed one op cannot, and the caller keeps the deadline itself.
  */
@@ -16,7 +16,6 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { OpError } from "../errors.js";
 import { createRunner } from "../exec.js";
-import { settingVariables } from "../host/settings.js";
 
 /** sd_booted(3)'s test: this directory exists only while systemd is PID 1. */
 export const systemdRunDir = "/run/systemd/system";
@@ -47,10 +46,10 @@ export async function armTimer(run: string, deadline: Date, command: string[]): 
   }
   const unit = confirmUnit(run);
   const seconds = Math.max(1, Math.ceil((deadline.getTime() - Date.now()) / 1000));
-  const env = ["PATH", ...Object.keys(settingVariables)].flatMap((name) => {
-    const value = process.env[name];
-    return value ? [`--setenv=${name}=${value}`] : [];
-  });
+  // op's own variables: the settings, and OP_ROOT (where a relocated install's native addon is).
+  const env = Object.entries(process.env).flatMap(([name, value]) =>
+    value && (name === "PATH" || name.startsWith("OP_")) ? [`--setenv=${name}=${value}`] : [],
+  );
   await createRunner().run("systemd-run", [
     `--unit=${unit}`,
     `--description=op: roll back run ${run} unless op confirm comes by ${deadline.toISOString()}`,
