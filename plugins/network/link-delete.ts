@@ -13,6 +13,7 @@
  * them. The run holds the host lock, so another op cannot race it; another tool could.
  */
 import { randomInt } from "node:crypto";
+import { OpError } from "../../src/errors.js";
 import type { Runner } from "../../src/exec.js";
 import type { Logger } from "../../src/plugin.js";
 import { type IpLine, ipBatcher, ipWord } from "./batch.js";
@@ -194,23 +195,54 @@ async function deleteAsGroup(
   const left = new Map(after.map((l) => [l.ifname, l]));
   for (const r of members) {
     if (!left.has(r.name)) r.resolve();
-    else r.reject(new Error(`link ${r.name} is still there after ip link del group ${group}`));
-  }
-  // What went besides op's links: their peers and uppers are expected; anything else was put
-  // into the group between the check and the delete, and is reported, not passed over.
-  const expected = new Set(planned);
-  for (const link of before) {
-    if (link.link !== undefined && planned.has(link.link)) expected.add(link.ifname as string);
+    else
+      r.reject(
+        new OpError(
+          "apply-failed",
+          `link ${r.name} is still there after ip link del group ${group}`,
+          {
+            hint: "the kernel kept it without an error; delete it by hand and run op apply again",
+          },
+        ),
+      );
   }
   const lost = before
     .map((l) => l.ifname as string)
-    .filter((name) => !left.has(name) && !expected.has(name));
+    .filter((name) => !left.has(name) && !wentWith(planned, before).has(name));
   if (lost.length > 0) {
     options.log?.warn(
-      `deleting link group ${group} also removed ${lost.join(", ")}, which op did not plan to delete: ` +
-        "another tool put them in that group while op was deleting",
+      `${lost.join(", ")} went while op deleted link group ${group}, though op did not plan to delete them: ` +
+        "another tool put them in that group after op checked it, or deleted them meanwhile",
     );
   }
+}
+
+/**
+ * The links deleting `planned` takes with it: the planned ones, their veth peers and the links
+ * on top of any of those (a macvlan on a peer), as far as they go.
+ */
+function wentWith(planned: ReadonlySet<string>, links: readonly ShownLink[]): Set<string> {
+  const gone = new Set(planned);
+  const lower = new Map(links.map((l) => [l.ifname as string, l.link]));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const link of links) {
+      const name = link.ifname as string;
+      if (gone.has(name)) {
+        // Two veth ends name each other in `link`: the peer goes with it (a macvlan's base,
+        // named the same way, does not).
+        const peer = link.link;
+        if (peer !== undefined && lower.get(peer) === name && !gone.has(peer)) {
+          gone.add(peer);
+          grew = true;
+        }
+      } else if (link.link !== undefined && gone.has(link.link)) {
+        gone.add(name);
+        grew = true;
+      }
+    }
+  }
+  return gone;
 }
 
 /**
