@@ -16,6 +16,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { OpError } from "../errors.js";
 import { createRunner } from "../exec.js";
+import { commandEnvironment } from "../host/settings.js";
 
 /** sd_booted(3)'s test: this directory exists only while systemd is PID 1. */
 export const systemdRunDir = "/run/systemd/system";
@@ -47,7 +48,7 @@ export async function armTimer(run: string, deadline: Date, command: string[]): 
   const unit = confirmUnit(run);
   const seconds = Math.max(1, Math.ceil((deadline.getTime() - Date.now()) / 1000));
   // op's own variables: the settings, and OP_ROOT (where a relocated install's native addon is).
-  const env = Object.entries(process.env).flatMap(([name, value]) =>
+  const env = Object.entries(commandEnvironment()).flatMap(([name, value]) =>
     value && (name === "PATH" || name.startsWith("OP_")) ? [`--setenv=${name}=${value}`] : [],
   );
   await createRunner().run("systemd-run", [
