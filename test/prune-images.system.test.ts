@@ -84,12 +84,14 @@ describe("op ledger prune-images", () => {
     expect(out.kept).toEqual([third]);
     expect(out.pruned).toEqual([first, second]);
     expect(out.refs).toEqual([`post-${first}`, `post-${second}`].sort());
-    expect(out.removed.map((b) => `${b.what} ${b.run}`).sort()).toEqual([
-      `post-image ${first}`,
-      `post-image ${second}`,
-      `pre-image ${first}`,
-      `pre-image ${second}`,
-    ]);
+    expect(out.removed.map((b) => `${b.what} ${b.run}`).sort()).toEqual(
+      [
+        `post-image ${first}`,
+        `post-image ${second}`,
+        `pre-image ${first}`,
+        `pre-image ${second}`,
+      ].sort(),
+    );
     expect(out.record).toBeGreaterThan(0);
     expect(stored()).toHaveLength(3);
     expect(stored()).toContain(`post-${third}.ref`);
@@ -117,17 +119,21 @@ describe("op ledger prune-images", () => {
     expect(again.record).toBeUndefined();
   });
 
-  it("keeps the pre-image of a run that awaits op confirm, even with --keep 0", () => {
-    apply(["oprf-a"]);
+  it("keeps the pre-image of a run that awaits op confirm, however old, and refuses --keep 0", () => {
+    const first = apply(["oprf-a"]);
     const armed = apply(["oprf-a", "oprf-b"], "--confirm", "600s");
-    const out = JSON.parse(op(["ledger", "prune-images", "--keep", "0", "--json"])) as Pruned;
-    expect(out.kept).toEqual([armed]);
-    expect(out.pruned).toHaveLength(1);
-    expect(out.pruned).not.toContain(armed);
-    const text = op(["ledger", "prune-images", "--keep", "0"]);
+    const last = apply(["oprf-a", "oprf-b", "oprf-c"]);
+    const out = JSON.parse(op(["ledger", "prune-images", "--keep", "1", "--json"])) as Pruned;
+    expect(out.kept).toEqual([armed, last]);
+    expect(out.pruned).toEqual([first]);
+    const text = op(["ledger", "prune-images", "--keep", "1"]);
     expect(text).toContain(`and run ${armed} that awaits op confirm`);
     // Its undo still has what it needs: op rollback of the armed run works.
     op(["rollback", armed]);
-    expect(linkNames()).toEqual(["oprf-a", "oprf-ap"]);
+    expect(linkNames()).toEqual(["oprf-a", "oprf-ap", "oprf-c", "oprf-cp"]);
+
+    const zero = sandbox.op(["ledger", "prune-images", "--keep", "0"], { netns: netns.name });
+    expect(zero.status).toBe(64);
+    expect(zero.stderr).toContain("--keep");
   });
 });

@@ -687,9 +687,11 @@ output goes to stderr. Signals op gets (HUP, INT, TERM) are passed to the comman
       "remove the pre-image blobs of all but the last N changing runs (and the run awaiting op confirm); those runs can no longer be undone",
     )
     .addOption(
-      new Option("--keep <n>", "how many of the newest changing runs stay undoable")
+      // At least 1: an apply --confirm arms its deadline just after its run ends and the lock
+      // is released, so the newest run's pre-image must never be a prune's to take.
+      new Option("--keep <n>", "how many of the newest changing runs stay undoable (at least 1)")
         .default(50)
-        .argParser(integer("--keep", 0)),
+        .argParser(integer("--keep", 1)),
     )
     .option("--dry-run", "only print what would be removed")
     .addOption(
