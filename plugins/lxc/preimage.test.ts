@@ -2,7 +2,7 @@
  * The lxc plugin's pre-images (preimage.ts), on a hand-written host: the section written for a
  * run's containers validates, plans nothing against the host it was taken from (it is that
  * host), deletes what the run creates with its veths named for the network plugin, and refuses
- * a container the run deletes or replaces and the kinds that keep no pre-image yet.
+ * a container the run deletes or replaces (the other kinds: preimage-objects.test.ts).
  */
 import { describe, expect, it } from "vitest";
 import { validate_lxc } from "../../src/generated/validators.js";
@@ -66,7 +66,7 @@ describe("lxc pre-images", () => {
     expect(await planOf(section, before)).toEqual([]);
   });
 
-  it("refuse a container the run deletes or replaces, and the other kinds", () => {
+  it("refuse a container the run deletes or replaces, beside a profile it creates", () => {
     const gone: LxcAction = {
       kind: "delete",
       plugin: "lxc",
@@ -90,9 +90,8 @@ describe("lxc pre-images", () => {
     } as unknown as LxcAction;
     const image = lxcImage(lxcScope([gone, profile]), before);
     expect(image.refused).toEqual([
-      "lxc profile web: keeps no pre-image yet",
       "container ct101: the run deletes or replaces it, and its disk would not come back",
     ]);
-    expect(image.section).toBeUndefined();
+    expect(image.section).toEqual({ profiles: [{ name: "web", ensure: "absent" }] });
   });
 });

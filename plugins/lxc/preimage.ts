@@ -4,19 +4,25 @@
  * and volumes, profiles, running state), or `ensure: absent` when the run creates it; an undo
  * is then the plugin's usual apply of that section. A container the run deletes or replaces is
  * refused: its disk would not come back (a snapshot before the delete is not made yet).
- * Projects, profiles, networks, volumes and images keep no pre-image yet, and are refused.
+ * Projects, profiles, networks, volumes and image aliases: preimage-objects.ts.
  */
 import type { LxcContainerSpec } from "../../src/generated/lxc.js";
 import type { ResourceImage } from "../../src/plugin.js";
 import { exportLxc } from "./export.js";
+import {
+  type ObjectResource,
+  objectsImage,
+  type ScopedObject,
+  scopeObject,
+} from "./preimage-objects.js";
 import { containerId, defaultProject } from "./refs.js";
 import type { LxcAction, LxcLive, LxcSection } from "./types.js";
 
 /** The containers an undo sets, and what it cannot. */
 export interface LxcScope {
   containers: ScopedContainer[];
-  /** Other resources the run changes: `profile web`, refused. */
-  others: string[];
+  /** The other kinds' objects the run creates, changes or deletes. */
+  objects: ScopedObject[];
 }
 
 interface ScopedContainer {
@@ -27,13 +33,15 @@ interface ScopedContainer {
   created?: { id: string; veths: { veth: string; bridge: string }[] };
 }
 
-/** Pure: the containers the actions create, change or delete; the other kinds by name. */
+/** Pure: the containers and other objects the actions create, change or delete. */
 export function lxcScope(actions: readonly LxcAction[]): LxcScope {
   const containers = new Map<string, LxcScope["containers"][number]>();
-  const others: string[] = [];
+  const objects = new Map<string, ScopedObject>();
   for (const action of actions) {
     if (action.resource !== "container") {
-      others.push(`${action.resource} ${action.id}`);
+      const key = `${action.resource} ${action.id}`;
+      const object = action as LxcAction & { resource: ObjectResource };
+      objects.set(key, scopeObject(object, objects.get(key)));
       continue;
     }
     const { project, name } =
@@ -58,13 +66,13 @@ export function lxcScope(actions: readonly LxcAction[]): LxcScope {
       ...(created === undefined ? {} : { created }),
     });
   }
-  return { containers: [...containers.values()], others };
+  return { containers: [...containers.values()], objects: [...objects.values()] };
 }
 
 /** The scope's containers as `live` has them; absent for those it lacks. */
 export function lxcImage(scope: unknown, live: LxcLive): ResourceImage {
-  const { containers, others } = scope as LxcScope;
-  const refused = others.map((other) => `lxc ${other}: keeps no pre-image yet`);
+  const { containers, objects } = scope as LxcScope;
+  const { section, refused } = objectsImage(objects, live);
   const exported = exportLxc(live, { all: true });
   const specs = (exported.section as LxcSection | undefined)?.containers ?? [];
   const byId = new Map(
@@ -88,7 +96,8 @@ export function lxcImage(scope: unknown, live: LxcLive): ResourceImage {
     );
     chosen.push(spec);
   }
-  return { section: chosen.length === 0 ? undefined : { containers: chosen }, refused };
+  if (chosen.length > 0) section.containers = chosen;
+  return { section: Object.keys(section).length === 0 ? undefined : section, refused };
 }
 
 /**
