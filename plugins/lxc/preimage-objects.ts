@@ -124,8 +124,8 @@ function byId<T>(specs: readonly T[] | undefined, id: (spec: T) => string): Map<
 }
 
 function add(section: LxcSection, key: string, entry: unknown): void {
-  const list = ((section as Record<string, unknown[]>)[key] ??= []);
-  list.push(entry);
+  const lists = section as Record<string, unknown[]>;
+  lists[key] = [...(lists[key] ?? []), entry];
 }
 
 /** Whether the host has it although export left it out (a network not of type bridge...). */
