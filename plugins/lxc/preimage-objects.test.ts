@@ -107,7 +107,7 @@ describe("pre-images of Incus objects", () => {
       "delete profile oprl-old",
       "modify project oprl1",
     ]);
-    const image = lxcImage(lxcScope(actions), before);
+    const image = await lxcImage(lxcScope(actions), before, ctx);
     expect(image.refused).toEqual([]);
     const section = image.section as LxcSection;
     expect(validate_lxc(section), JSON.stringify(validate_lxc.errors)).toBe(true);
@@ -141,7 +141,7 @@ describe("pre-images of Incus objects", () => {
       volumes: [{ pool: "default", name: "oprl-v", project: "oprl1" }],
     };
     const actions = (await planOf(run, before)) as LxcAction[];
-    const section = lxcImage(lxcScope(actions), before).section as LxcSection;
+    const section = (await lxcImage(lxcScope(actions), before, ctx)).section as LxcSection;
     expect(section.profiles).toEqual([{ name: "oprl-p", project: "oprl1", ensure: "absent" }]);
     expect(section.volumes).toEqual([
       { pool: "default", name: "oprl-v", project: "oprl1", ensure: "absent" },
@@ -160,7 +160,7 @@ describe("pre-images of Incus objects", () => {
       "modify project default",
       "modify volume default/oprl-data",
     ]);
-    expect(lxcImage(lxcScope(actions), before).refused.sort()).toEqual([
+    expect((await lxcImage(lxcScope(actions), before, ctx)).refused.sort()).toEqual([
       "network oprlnet: the run adds config user.added, and op cannot take it out again (it writes only the keys a file gives to a network)",
       "project default: the run adds config user.added, and op cannot take it out again (it writes only the keys a file gives to a project it did not create)",
       "volume default/oprl-data: the run grows its size from 16MiB to 32MiB, and a volume's size only grows",
@@ -170,12 +170,12 @@ describe("pre-images of Incus objects", () => {
       { volumes: [{ pool: "default", name: "oprl-data", ensure: "absent" }] },
       before,
     )) as LxcAction[];
-    expect(lxcImage(lxcScope(gone), before).refused).toEqual([
+    expect((await lxcImage(lxcScope(gone), before, ctx)).refused).toEqual([
       "volume default/oprl-data: the run deletes it, and its content would not come back",
     ]);
   });
 
-  it("delete an alias the run imports, and refuse one it re-imports or deletes", () => {
+  it("delete an alias the run imports, and refuse one it re-imports or deletes", async () => {
     const action = (kind: "create" | "modify" | "delete") =>
       ({
         kind,
@@ -187,13 +187,15 @@ describe("pre-images of Incus objects", () => {
         changes: [],
         reason: "test",
       }) as unknown as LxcAction;
-    const created = lxcImage(lxcScope([action("create")]), before);
+    const created = await lxcImage(lxcScope([action("create")]), before, ctx);
     expect(created).toEqual({
       section: { images: [{ alias: "oprl/img", ensure: "absent" }] },
       refused: [],
     });
     const there = { ...before, aliases: { "oprl/img": "f00dfeed0123456789" } };
-    expect(lxcImage(lxcScope([action("modify"), action("delete")]), there).refused).toEqual([
+    expect(
+      (await lxcImage(lxcScope([action("modify"), action("delete")]), there, ctx)).refused,
+    ).toEqual([
       "image image oprl/img: the run re-imports it, and op keeps no copy of the image it named before (f00dfeed0123)",
       "image image oprl/img: the run deletes it, and op keeps no copy of an image (it imports only from a file's tarballs)",
     ]);

@@ -3,11 +3,13 @@
  * creates or changes, written as op export writes it (config, limits, devices as nics, mounts
  * and volumes, profiles, running state), or `ensure: absent` when the run creates it; an undo
  * is then the plugin's usual apply of that section. A container the run deletes or replaces is
- * refused: its disk would not come back (a snapshot before the delete is not made yet).
+ * refused (its disk would not come back) unless its entry says `rollback: snapshot`: then it is
+ * backed up first and written with that `backup` (backup.ts), which the undo imports.
  * Projects, profiles, networks, volumes and image aliases: preimage-objects.ts.
  */
 import type { LxcContainerSpec } from "../../src/generated/lxc.js";
-import type { ResourceImage } from "../../src/plugin.js";
+import type { Ctx, ImageKeep, ResourceImage } from "../../src/plugin.js";
+import { keepBackup } from "./backup.js";
 import { exportLxc } from "./export.js";
 import {
   type ObjectResource,
@@ -15,6 +17,7 @@ import {
   type ScopedObject,
   scopeObject,
 } from "./preimage-objects.js";
+import { incusOf } from "./query.js";
 import { containerId, defaultProject } from "./refs.js";
 import type { LxcAction, LxcLive, LxcSection } from "./types.js";
 
@@ -29,6 +32,8 @@ interface ScopedContainer {
   project: string;
   name: string;
   deleted: boolean;
+  /** Its delete's entry says `rollback: snapshot`: a backup is kept first (backup.ts). */
+  snapshot?: true;
   /** A container the run creates: its file id and the veths it puts on bridges. */
   created?: { id: string; veths: { veth: string; bridge: string }[] };
 }
@@ -59,18 +64,30 @@ export function lxcScope(actions: readonly LxcAction[]): LxcScope {
           }
         : undefined;
     // A replace is a delete and a create of one id: its disk goes all the same.
+    const snapshot =
+      seen?.snapshot === true || (action.kind === "delete" && action.before.snapshot);
     containers.set(action.id, {
       project,
       name,
       deleted: action.kind === "delete" || seen?.deleted === true,
+      ...(snapshot ? { snapshot: true as const } : {}),
       ...(created === undefined ? {} : { created }),
     });
   }
   return { containers: [...containers.values()], objects: [...objects.values()] };
 }
 
-/** The scope's containers as `live` has them; absent for those it lacks. */
-export function lxcImage(scope: unknown, live: LxcLive): ResourceImage {
+/**
+ * The scope's containers as `live` has them; absent for those it lacks. One the run deletes
+ * or replaces is backed up into `keep` (the pre-image's) when its entry says `rollback:
+ * snapshot`, and written with that `backup`; refused otherwise.
+ */
+export async function lxcImage(
+  scope: unknown,
+  live: LxcLive,
+  ctx: Ctx,
+  keep?: ImageKeep,
+): Promise<ResourceImage> {
   const { containers, objects } = scope as LxcScope;
   const { section, refused } = objectsImage(objects, live);
   const exported = exportLxc(live, { all: true });
@@ -79,12 +96,14 @@ export function lxcImage(scope: unknown, live: LxcLive): ResourceImage {
     specs.map((spec) => [containerId(spec.project ?? defaultProject, nameOf(spec)), spec]),
   );
   const chosen: LxcContainerSpec[] = [];
-  for (const { project, name, deleted, created } of containers) {
+  for (const { project, name, deleted, snapshot, created } of containers) {
     const id = containerId(project, name);
     const spec = byId.get(id);
     const where = `container ${id}`;
-    if (deleted && spec !== undefined) {
-      refused.push(`${where}: the run deletes or replaces it, and its disk would not come back`);
+    if (deleted && spec !== undefined && snapshot !== true) {
+      refused.push(
+        `${where}: the run deletes or replaces it, and its disk would not come back (its entry can say "rollback": "snapshot")`,
+      );
       continue;
     }
     if (spec === undefined) {
@@ -94,7 +113,12 @@ export function lxcImage(scope: unknown, live: LxcLive): ResourceImage {
     refused.push(
       ...exported.notes.filter((note) => note.startsWith(`${where}:`) && !restoredAnyway(note)),
     );
-    chosen.push(spec);
+    // Only the pre-image keeps a backup (a post-image describes what the run left).
+    const backup =
+      deleted && keep !== undefined
+        ? await keepBackup(incusOf(ctx), { project, name }, keep)
+        : undefined;
+    chosen.push(backup === undefined ? spec : { ...spec, backup });
   }
   if (chosen.length > 0) section.containers = chosen;
   return { section: Object.keys(section).length === 0 ? undefined : section, refused };

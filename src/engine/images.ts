@@ -17,7 +17,7 @@
 import { OpError } from "../errors.js";
 import type { BlobStore } from "../ledger/blobs.js";
 import { canonicalJson } from "../ledger/hash.js";
-import type { Action, Ctx, Plugin } from "../plugin.js";
+import type { Action, Ctx, ImageKeep, Plugin } from "../plugin.js";
 import { withoutIgnored } from "../state/ignore.js";
 import type { LedgerWriter, PlannedRun } from "./reconcile.js";
 
@@ -74,7 +74,8 @@ export async function recordPreImage(
   for (const { plugin, live } of planned.prepared) {
     const actions = planned.actions.filter((action) => action.plugin === plugin.name);
     if (actions.length === 0) continue;
-    plugins[plugin.name] = await imageOf(plugin, scopeOf(plugin, actions, live), live, ctx);
+    const scope = scopeOf(plugin, actions, live);
+    plugins[plugin.name] = await imageOf(plugin, scope, live, ctx, keepIn(images.store));
   }
   const image: RunImage = { run, when: "pre", plugins };
   const preimage = images.store.put(canonicalJson(image));
@@ -130,12 +131,19 @@ async function imageOf(
   scope: unknown,
   live: unknown,
   ctx: Ctx,
+  keep?: ImageKeep,
 ): Promise<PluginImage> {
   if (plugin.image === undefined || scope === undefined) {
     return { scope: null, refused: [`${plugin.name}: this plugin keeps no pre-images yet`] };
   }
-  const { section, refused } = await plugin.image(scope, live, ctx);
+  const { section, refused } = await plugin.image(scope, live, ctx, keep);
   return { scope, ...(section === undefined ? {} : { section }), refused };
+}
+
+/** A pre-image's keep (src/plugin.ts ImageKeep), for a store that keeps files. */
+function keepIn(store: BlobStore): ImageKeep | undefined {
+  const { keepFile } = store;
+  return keepFile === undefined ? undefined : { file: (fill) => keepFile.call(store, fill) };
 }
 
 /** Reads back a stored image, refusing one that is not what op writes. */
