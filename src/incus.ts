@@ -143,6 +143,11 @@ export interface IncusClient {
     name: string,
     options?: IncusRequestOptions & { project?: string },
   ): Promise<void>;
+  /**
+   * The ETag Incus gives the object at `path` (a hash of what a PUT writes: for an instance its
+   * config with the volatile keys, devices, profiles...), or undefined when there is none.
+   */
+  etag(path: string, options?: IncusRequestOptions): Promise<string | undefined>;
   /** Drops idle connections (a CLI run ends without it; idle sockets do not hold node open). */
   close(): void;
 }
@@ -560,6 +565,14 @@ export function createIncusClient(
         incusTimeouts.upload * 1000,
       );
       await finish(envelope, what, options);
+    },
+    async etag(path, options = {}) {
+      const what = options.what ?? `reading the ETag of ${path}`;
+      const answer = await exchange("GET", path, what, (req) => req.end(), {});
+      if (answer.status === 404) return undefined;
+      envelopeOf(answer, what);
+      const etag = answer.headers?.etag;
+      return typeof etag === "string" ? etag.replace(/^"|"$/g, "") : undefined;
     },
     close: () => agent.destroy(),
   };

@@ -387,6 +387,11 @@ export interface ResourceImage {
   section: unknown;
   /** What the section cannot restore, one line each naming the resource and why. */
   refused: string[];
+  /**
+   * What the host says identifies each resource's version, by resource (lxc: Incus's ETag of
+   * each container, `container web ETag`). A post-image's marks that differ now refuse an undo.
+   */
+  marks?: Record<string, string>;
 }
 
 /**

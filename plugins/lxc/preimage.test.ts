@@ -110,6 +110,10 @@ describe("lxc pre-images", () => {
       request: async (method: string, path: string) => void calls.push(`${method} ${path}`),
       downloadBackup: async (instance: string, backup: string, file: string) =>
         void calls.push(`download ${instance} ${backup.replace(/[0-9a-f]{8}$/, "X")} to ${file}`),
+      etag: async (path: string) => {
+        calls.push(`etag ${path}`);
+        return "e".repeat(64);
+      },
     };
     const ctx = { ...quietCtx, incus } as unknown as Ctx;
     const keep = {
@@ -133,13 +137,15 @@ describe("lxc pre-images", () => {
       "POST /1.0/instances/ct101/backups",
       "download ct101 op-rollback-X to /kept",
       "DELETE /1.0/instances/ct101/backups/op-rollback-X",
+      "etag /1.0/instances/ct101",
     ]);
+    expect(pre.marks).toEqual({ "container ct101 ETag": "e".repeat(64) });
 
     // A post-image (no keep) describes the host as it is and backs nothing up.
     calls.length = 0;
     const post = await lxcImage(scope, before, ctx);
     expect((post.section as LxcSection).containers?.[0]?.backup).toBeUndefined();
-    expect(calls).toEqual([]);
+    expect(calls).toEqual(["etag /1.0/instances/ct101"]);
   });
 
   it("plan an undo's backup entry as an import, a replace of another container, then nothing", async () => {

@@ -18,7 +18,7 @@ import {
   scopeObject,
 } from "./preimage-objects.js";
 import { incusOf } from "./query.js";
-import { containerId, defaultProject } from "./refs.js";
+import { containerId, defaultProject, inProject } from "./refs.js";
 import type { LxcAction, LxcLive, LxcSection } from "./types.js";
 
 /** The containers an undo sets, and what it cannot. */
@@ -121,7 +121,35 @@ export async function lxcImage(
     chosen.push(backup === undefined ? spec : { ...spec, backup });
   }
   if (chosen.length > 0) section.containers = chosen;
-  return { section: Object.keys(section).length === 0 ? undefined : section, refused };
+  return {
+    section: Object.keys(section).length === 0 ? undefined : section,
+    refused,
+    ...(await etags(containers, byId, ctx)),
+  };
+}
+
+/**
+ * Incus's ETag of each scoped container the host has (`container ID ETag`): an undo is refused
+ * when one differs from the post-image's, a change by hand since that the section may not show
+ * (a root disk's size, a key op does not export). Incus's ETag covers the volatile keys too,
+ * so a start or stop since changes it as well. None without an Incus client (unit tests).
+ */
+async function etags(
+  containers: readonly ScopedContainer[],
+  present: ReadonlyMap<string, unknown>,
+  ctx: Ctx,
+): Promise<{ marks?: Record<string, string> }> {
+  if (ctx.incus === undefined) return {};
+  const incus = ctx.incus;
+  const marks: Record<string, string> = {};
+  for (const { project, name } of containers) {
+    const id = containerId(project, name);
+    if (!present.has(id)) continue;
+    const path = inProject(`/1.0/instances/${encodeURIComponent(name)}`, project);
+    const etag = await incus.etag(path, { what: `reading the ETag of container ${id}` });
+    if (etag !== undefined) marks[`container ${id} ETag`] = etag;
+  }
+  return Object.keys(marks).length === 0 ? {} : { marks };
 }
 
 /**

@@ -29,6 +29,8 @@ export interface PluginImage {
   section?: unknown;
   /** What it cannot restore, one line each. */
   refused: string[];
+  /** Each resource's version as the host marks it (src/plugin.ts ResourceImage.marks). */
+  marks?: Record<string, string>;
 }
 
 /** What is stored as a blob: a run's resources before (or after) it. */
@@ -136,8 +138,13 @@ async function imageOf(
   if (plugin.image === undefined || scope === undefined) {
     return { scope: null, refused: [`${plugin.name}: this plugin keeps no pre-images yet`] };
   }
-  const { section, refused } = await plugin.image(scope, live, ctx, keep);
-  return { scope, ...(section === undefined ? {} : { section }), refused };
+  const { section, refused, marks } = await plugin.image(scope, live, ctx, keep);
+  return {
+    scope,
+    ...(section === undefined ? {} : { section }),
+    refused,
+    ...(marks === undefined ? {} : { marks }),
+  };
 }
 
 /** A pre-image's keep (src/plugin.ts ImageKeep), for a store that keeps files. */
@@ -188,6 +195,14 @@ export function changedSince(post: RunImage, now: RunImage): string[] {
     differences(image.section ?? null, current?.section ?? null, "", (path, was, is) =>
       lines.push(`${name} ${path || "/"}: ${brief(was)} then, ${brief(is)} now`),
     );
+    // The host's own mark of a version catches what the section leaves out.
+    for (const [resource, mark] of Object.entries(image.marks ?? {})) {
+      const now = current?.marks?.[resource];
+      if (now !== mark)
+        lines.push(
+          `${name} ${resource}: ${mark.slice(0, 12)} then, ${now?.slice(0, 12) ?? "none"} now`,
+        );
+    }
   }
   return lines;
 }
