@@ -33,24 +33,40 @@ export async function keepBackup(
   await incus.request(
     "POST",
     backups(where),
-    // Portable (not optimized for one storage driver), with its snapshots: all its disk state.
-    { name, instance_only: false, optimized_storage: false },
+    {
+      name,
+      // Portable (not optimized for one storage driver), with its snapshots: all its disk state.
+      instance_only: false,
+      optimized_storage: false,
+      // Incus drops its own copy by then even if op dies before removing it below.
+      expires_at: new Date(Date.now() + expiry).toISOString(),
+    },
     { what: `backing up container ${label} before the run deletes it` },
   );
+  // Incus's copy is no longer needed once downloaded (and would go with the container anyway).
+  const remove = () =>
+    incus.request("DELETE", backups(where, `/${encodeURIComponent(name)}`), undefined, {
+      what: `removing Incus's copy of the backup of ${label}`,
+    });
+  let hash: string;
   try {
-    return await keep.file((path) =>
+    hash = await keep.file((path) =>
       incus.downloadBackup(where.name, name, path, {
         project: where.project,
         what: `downloading the backup of container ${label}`,
       }),
     );
-  } finally {
-    // Incus's copy is no longer needed (and would go with the container anyway).
-    await incus.request("DELETE", backups(where, `/${encodeURIComponent(name)}`), undefined, {
-      what: `removing Incus's copy of the backup of ${label}`,
-    });
+  } catch (error) {
+    // The download's failure is the one to tell; the copy expires anyway.
+    await remove().catch(() => undefined);
+    throw error;
   }
+  await remove();
+  return hash;
 }
+
+/** How long Incus keeps its own copy of a backup at most. */
+const expiry = 24 * 3600 * 1000;
 
 /** Imports container `where` from the backup `hash` in the run's image store, marked as such. */
 export async function restoreBackup(
