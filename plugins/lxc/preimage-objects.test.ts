@@ -196,8 +196,8 @@ describe("pre-images of Incus objects", () => {
     expect(
       (await lxcImage(lxcScope([action("modify"), action("delete")]), there, ctx)).refused,
     ).toEqual([
-      "image image oprl/img: the run re-imports it, and op keeps no copy of the image it named before (f00dfeed0123)",
-      "image image oprl/img: the run deletes it, and op keeps no copy of an image (it imports only from a file's tarballs)",
+      "image oprl/img: the run re-imports it, and op keeps no copy of the image it named before (f00dfeed0123)",
+      "image oprl/img: the run deletes it, and op keeps no copy of an image (it imports only from a file's tarballs)",
     ]);
   });
 });

@@ -36,7 +36,8 @@ export function scopeObject(
   action: LxcAction & { resource: ObjectResource },
   seen: ScopedObject | undefined,
 ): ScopedObject {
-  const where = `${action.resource} ${action.id}`;
+  // An image's id says `image ALIAS` already (refs.ts).
+  const where = action.resource === "image" ? action.id : `${action.resource} ${action.id}`;
   const refused = [
     ...(seen?.refused ?? []),
     ...objectRefusals(action).map((r) => `${where}: ${r}`),
