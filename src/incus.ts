@@ -513,7 +513,8 @@ export function createIncusClient(
         `/1.0/instances/${encodeURIComponent(instance)}/backups/${encodeURIComponent(backup)}/export`,
         options.project,
       );
-      const { pipeline } = await import("node:stream/promises");
+      // Fetched here as node:http is (above): no import for runs that never download.
+      const { pipeline } = process.getBuiltinModule("node:stream/promises");
       await new Promise<void>((resolve, reject) => {
         const fail = (error: NodeJS.ErrnoException) =>
           reject(error instanceof OpError ? error : lost(socketPath, what, error, false));
