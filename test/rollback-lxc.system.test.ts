@@ -103,6 +103,11 @@ describe("op rollback of containers", () => {
 
   it("refuses when only the container's ETag changed since, and --force undoes it", async () => {
     apply("etag-first.json", { containers: [container(marked, bridgeA, 128)] });
+    // Untouched since, the running container's ETag is the post-image's: undone unforced.
+    const untouched = apply("etag-second.json", { containers: [container(marked, bridgeA, 256)] });
+    op(["rollback", untouched]);
+    expect((await shape(marked.name))?.memory).toBe("128MiB");
+
     const run = apply("etag-second.json", { containers: [container(marked, bridgeA, 256)] });
     // A device op's format leaves out: the post-image's section cannot show it, the ETag does.
     sh("incus", ["config", "device", "add", marked.name, "oprl-mark", "none"]);
