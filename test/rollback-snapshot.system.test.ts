@@ -10,10 +10,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliSandbox, createCliSandbox } from "./support/cli.js";
 import {
+  createSharedProject,
   type Instance,
   incus,
   instance,
+  isNotFound,
   removeContainers,
+  removeProject,
   sh,
   testId,
   testImage,
@@ -24,6 +27,7 @@ let sandbox: CliSandbox;
 const tag = uid();
 const names: string[] = [];
 const otherAlias = `oprl-${tag}/busybox`;
+const project = `oprl${tag}`;
 
 beforeAll(() => {
   sandbox = createCliSandbox();
@@ -34,10 +38,12 @@ beforeAll(() => {
     ?.split(":")[1]
     ?.trim();
   sh("incus", ["image", "alias", "create", otherAlias, fingerprint ?? "missing"]);
+  createSharedProject(project);
 });
 
 afterAll(async () => {
   await removeContainers(names);
+  await removeProject(project);
   sh("incus", ["image", "alias", "delete", otherAlias]);
   sandbox.cleanup();
 });
@@ -129,6 +135,26 @@ describe("op rollback of a container deleted or replaced with rollback: snapshot
     rollback(run);
     expect(shape(await instance(ct.name))).toEqual(before);
     expect(await readMarker(ct.name)).toBe(markerText);
+  });
+
+  it("brings back a container deleted in another project, into that project", async () => {
+    const ct = { ...entry({ running: false }), project };
+    const inProject = () =>
+      incus
+        .request<Instance>("GET", `/1.0/instances/${ct.name}?project=${project}`)
+        .catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error)));
+    apply("project-made.json", [ct]);
+    await incus.pushFile(ct.name, marker, markerText, { project });
+    const before = shape(await inProject());
+    expect(before).toBeDefined();
+
+    const run = apply("project-deleted.json", [{ ...ct, ensure: "absent" }]);
+    expect(await inProject()).toBeUndefined();
+
+    rollback(run);
+    expect(shape(await inProject())).toEqual(before);
+    expect((await incus.readFile(ct.name, marker, { project }))?.toString("utf8")).toBe(markerText);
+    expect(await instance(ct.name)).toBeUndefined();
   });
 
   it("still refuses to undo a delete without it, naming the field", () => {
