@@ -29,7 +29,6 @@ async function planOf(section: LxcSection, live: LxcLive): Promise<LxcAction[]> 
   return diffLxc(await prepareLxc(section, live, ctx), live);
 }
 
-const owned = { ...ownedFields(), volatile: undefined };
 const before: LxcLive = {
   bridges: {},
   aliases: {},
@@ -60,7 +59,9 @@ const before: LxcLive = {
   ],
   profiles: [
     {
-      ...owned,
+      project: "default",
+      managed: true,
+      usedBy: [],
       name: "oprl-old",
       description: "",
       config: { "user.op.managed": "true", "limits.cpu": "1" },
