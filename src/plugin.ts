@@ -363,9 +363,22 @@ export interface Plugin<
   /**
    * The plugin's section of a state file that makes the resources in `scope` as `live` has
    * them (`ensure: absent` for those it lacks), with what it cannot describe refused. Reads
-   * only.
+   * only, but for `keep`: given only while a run's pre-image is taken (before its first
+   * change), it keeps a file the section then names by hash (lxc: a container's backup before
+   * the run deletes it); post-images and checks get none.
    */
-  image?(scope: unknown, live: Live, ctx: Ctx): ResourceImage | Promise<ResourceImage>;
+  image?(
+    scope: unknown,
+    live: Live,
+    ctx: Ctx,
+    keep?: ImageKeep,
+  ): ResourceImage | Promise<ResourceImage>;
+}
+
+/** Where a pre-image keeps a file, beside the blob that names it (src/ledger/blobs.ts). */
+export interface ImageKeep {
+  /** `fill` writes the file at the path it is given; returns the file's SHA-256. */
+  file(fill: (path: string) => Promise<void>): Promise<string>;
 }
 
 /** The resources of a scope as a section of a state file. */
@@ -374,6 +387,11 @@ export interface ResourceImage {
   section: unknown;
   /** What the section cannot restore, one line each naming the resource and why. */
   refused: string[];
+  /**
+   * What the host says identifies each resource's version, by resource (lxc: Incus's ETag of
+   * each container, `container web ETag`). A post-image's marks that differ now refuse an undo.
+   */
+  marks?: Record<string, string>;
 }
 
 /**

@@ -7,6 +7,7 @@ import { OpError } from "../../src/errors.js";
 import { fileError } from "../../src/files.js";
 import type { IncusClient } from "../../src/incus.js";
 import { type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
+import { restoreBackup } from "./backup.js";
 import { restartPath } from "./containers/restart.js";
 import { type DesiredSnapshots, snapshotNames, snapshotWork } from "./containers/snapshots.js";
 import { isRootDisk, nicStatePath } from "./diff.js";
@@ -195,6 +196,13 @@ async function createContainer(
       }
     : { type: "image", alias: container.image };
   await applyOwners(container);
+  if (container.backup !== undefined) {
+    // Its disk holds its files and resolv.conf already; Incus imports it stopped.
+    await restoreBackup(incus, container, container.backup, ctx);
+    if (container.running) await setState(incus, container, { action: "start" });
+    await waitFor(container, ctx);
+    return;
+  }
   // Started by Incus in the same operation unless a file must be written first (so that the
   // first boot sees it: Incus writes files into a created, stopped container).
   const startNow =

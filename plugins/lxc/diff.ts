@@ -107,19 +107,26 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       );
       actions.push(
         create(
-          `new container from ${container.image}${container.running ? ", started" : ""}${mounts.join("")}${createdFilesWords(container)}`,
+          `new container from ${container.backup === undefined ? container.image : `backup ${container.backup.slice(0, 12)}`}${container.running ? ", started" : ""}${mounts.join("")}${createdFilesWords(container)}`,
         ),
       );
       continue;
     }
     const imageChanged = current.image !== undefined && current.image !== container.image;
-    const recreate = imageChanged ? undefined : cloudInitReplacement(container, current);
+    // An undo brings back the container a run replaced from its backup: the one there goes.
+    const restore =
+      container.backup !== undefined && current.config[tags.backup] !== container.backup
+        ? `restored from backup ${container.backup.slice(0, 12)}: replaced (delete + import)`
+        : undefined;
+    const recreate =
+      imageChanged || restore !== undefined ? restore : cloudInitReplacement(container, current);
     if (imageChanged || recreate !== undefined) {
       const before: ContainerDelete = {
         container: current,
         unprotect: container.config["security.protection.delete"] === "false",
         stopTimeout: container.stopTimeout,
         removeSources: [],
+        ...(container.rollbackSnapshot ? { snapshot: true as const } : {}),
       };
       const reason =
         recreate ?? `image ${current.image} → ${container.image}: replaced (delete + create)`;
@@ -181,6 +188,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       unprotect: gone.unprotect,
       stopTimeout: gone.stopTimeout,
       removeSources: gone.removeSources,
+      ...(gone.rollbackSnapshot ? { snapshot: true as const } : {}),
     };
     actions.push({
       kind: "delete",
@@ -311,6 +319,8 @@ export function containerChanges(desired: DesiredContainer, live: LiveContainer)
   for (const key of unionKeys(desired.config, live.config)) {
     const before = live.config[key];
     const after = desired.config[key];
+    // The mark of a restore (backup.ts) stays until a file names another backup.
+    if (key === tags.backup && after === undefined) continue;
     if (before !== after) changes.push(change(`config.${key}`, before, after));
   }
   const replugged = new Set<string>();

@@ -46,6 +46,8 @@ export const tags = {
   snapshots: "user.op.snapshots",
   /** The paths of the files the file declares (files/): only these are read. */
   files: "user.op.files",
+  /** The backup a container was restored from (`backup`): restored once, not again. */
+  backup: "user.op.backup",
 } as const;
 
 /** The NIC op gives a container with a bridge; profile NICs of the same name are overridden. */
@@ -190,6 +192,10 @@ export interface DesiredContainer {
   provision?: DesiredProvision;
   /** Declared files (`files`, files/); absent when none is given. */
   files?: DesiredFile[];
+  /** `rollback: snapshot`: a delete or replace of it keeps a backup first (preimage.ts). */
+  rollbackSnapshot?: true;
+  /** `backup`: the SHA-256 of the backup in op's image store it is imported from. */
+  backup?: string;
 }
 
 /** A host directory op removes after deleting the container that mounted it. */
@@ -211,6 +217,8 @@ export interface DesiredAbsent {
   stopTimeout: number;
   /** Directories of `preserve: false` mounts the live container mounts, removed after it. */
   removeSources: DirectoryRemoval[];
+  /** `rollback: snapshot`: a backup is kept before the delete (preimage.ts). */
+  rollbackSnapshot?: true;
 }
 
 /** An image to import: a split image's two tarballs, or a system tarball op adapts. */
@@ -246,6 +254,8 @@ export interface ContainerDelete {
   unprotect: boolean;
   stopTimeout: number;
   removeSources: DirectoryRemoval[];
+  /** The entry says `rollback: snapshot`: the run's pre-image keeps a backup of it first. */
+  snapshot?: true;
 }
 
 /** An image alias as the host has it: what a re-import replaces. */

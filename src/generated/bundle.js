@@ -935,6 +935,18 @@ export const bundledSchema = {
                 "never"
               ]
             },
+            "rollback": {
+              "description": "`snapshot`: before a run deletes or replaces this container (`ensure: absent`, or a change of image or cloud-init), op keeps an Incus backup of it (disk, config, devices) in its image store beside the ledger, so that `op rollback RUN` brings it back as it was. Read from the entry of the run that deletes or replaces it; without it, such a run cannot be undone.",
+              "type": "string",
+              "enum": [
+                "snapshot"
+              ]
+            },
+            "backup": {
+              "description": "SHA-256 of an Incus backup in op's image store (what `rollback: snapshot` keeps; op rollback's pre-images write it). A container missing from the host, or not restored from this backup yet, is imported from it (disk, config and devices) instead of being created from `image`.",
+              "type": "string",
+              "pattern": "^[0-9a-f]{64}$"
+            },
             "network": {
               "description": "An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.",
               "$ref": "#/definitions/lxc/definitions/networkName"

@@ -25,7 +25,7 @@ exports.default = ucs2length;
 return exports;
 })({});
 export const validate_lxc = validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/lxc.schema.json","title":"LxcSection","description":"Containers (Incus backend), the images they are created from, and whether op removes the containers it created that are no longer listed.","type":"object","additionalProperties":false,"properties":{"backend":{"description":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","type":"string","enum":["incus","lxc"]},"prune":{"description":"Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","type":"boolean"},"ignore":{"description":"Containers, profiles and managed networks (by name, or by `project/name` for a glob with a `/`) and projects (by name) op never reads into a plan or touches (`ci-*`, `build/*`): not even `prune` deletes or stops them. A glob that matches an object this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","type":"array","maxItems":1024,"items":{"description":"A name or glob: 1 to 256 characters.","type":"string","minLength":1,"maxLength":256},"examples":[["ci-*"]]},"prune_images":{"description":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","type":"boolean","examples":[true]},"default_image":{"description":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","$ref":"#/definitions/imageRef"},"projects":{"description":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys the file names. op deletes only empty projects (what is in them may be deleted in the same run), one it did not create only with `adopt: true`, and never `default`.","type":"array","items":{"$ref":"#/definitions/project"}},"profiles":{"description":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys and devices the file names. op never deletes a profile a container that stays still uses, one it did not create only with `adopt: true`, and never a `default` profile.","type":"array","items":{"$ref":"#/definitions/profile"}},"images":{"description":"Images imported from local tarballs (a split image's two, or a system tarball op adapts and builds the image from) under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","type":"array","items":{"$ref":"#/definitions/image"}},"containers":{"description":"The containers op manages.","type":"array","items":{"$ref":"#/definitions/container"}},"networks":{"description":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","type":"array","items":{"$ref":"#/definitions/network"},"examples":[[{"name":"opnet0","type":"bridge","ipv4_address":"198.18.200.1/24","ipv4_nat":false,"ipv4_dhcp":true,"ipv6_address":"none","dns_domain":"lab.internal"}]]},"volumes":{"description":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","type":"array","items":{"$ref":"#/definitions/volume"},"examples":[[{"pool":"default","name":"data","size":"1GiB","content_type":"filesystem"}]]}},"definitions":{"name":{"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"projectName":{"description":"An Incus project name: 1 to 63 letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},"ifname":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"imageRef":{"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"image":{"title":"LxcImageSpec","description":"An image to import needs `metadata` and `rootfs` (a split image) or `tarball` (a system tarball op adapts); with `ensure: absent` it needs neither.","type":"object","additionalProperties":false,"required":["alias"],"if":{"properties":{"ensure":{"const":"absent"}},"required":["ensure"]},"else":{"anyOf":[{"properties":{"metadata":true,"rootfs":true},"required":["metadata","rootfs"]},{"properties":{"tarball":true},"required":["tarball"]}]},"examples":[{"alias":"local/busybox","metadata":"images/metadata.tar.gz","rootfs":"images/rootfs.tar.gz"},{"alias":"local/old","ensure":"absent"},{"alias":"local/debian","tarball":"images/debian-rootfs.tar.xz","adapt":{"networkd":true,"lxc_generator":true,"templates":{"/etc/hostname":"{{ container.name }}\n"},"properties":{"os":"debian","release":"12"}}}],"properties":{"ensure":{"description":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","type":"string","enum":["present","absent"]},"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"tarball":{"description":"Instead of `metadata` and `rootfs`: path of a system tarball (a root file system, as debootstrap or a distribution builds it; plain, gzip or xz, told by its first bytes), a regular file. op builds the split image itself, adapted as `adapt` says, streaming the tarball entry by entry, and imports it; a changed tarball (another SHA-256, kept as the image property `user.op.source-sha256`) or adaptation re-imports. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"adapt":{"description":"How op adapts a `tarball` for Incus. Only with `tarball`.","type":"object","additionalProperties":false,"properties":{"networkd":{"description":"Enable systemd-networkd (linked into multi-user.target.wants) with a .network file asking DHCP on eth0. Default false.","type":"boolean"},"lxc_generator":{"description":"Add op's systemd generator, which masks, when systemd runs in a container, the units a container cannot run (kernel debug/config file systems, udev, module loading, audit socket, hardware clock). Default false.","type":"boolean"},"templates":{"description":"Files Incus renders (pongo2, e.g. `{{ container.name }}`) when an instance is created or copied: absolute path in the instance → template text.","type":"object","additionalProperties":{"type":"string"}},"profiles":{"description":"Profiles named in the image's metadata and set on the image: an instance created from it without profiles of its own gets these.","type":"array","items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"}},"properties":{"description":"Image properties in metadata.yaml (`description`, `os`, `release`, ...); `user.op.*` keys are op's.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9._-]*$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":"string"}},"architecture":{"description":"The image's architecture in metadata.yaml (`x86_64`, `aarch64`, ...). Default: the host's.","type":"string","pattern":"^[a-z0-9_]+$"}}}}},"flag":{"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]},"mebibytes":{"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"},"mount":{"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"},"shift":{"description":"Mount with Incus's `shift` (an idmapped mount): a file the unprivileged container writes as its uid N is owned by uid N on the host, and host files show with their own owners inside, instead of as `nobody` (65534). Needs a kernel and filesystem with idmapped mounts. Default false.","type":"boolean"},"uid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The owner (a host uid) op gives the host directory when it creates or changes the container, so a user inside can write to it: with `shift`, the same uid inside; without, the container's uid plus its idmap base (Incus's default for unprivileged containers: 1000000). Not changed when left out."},"gid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out."}}},"objectName":{"description":"An Incus network, volume, project or profile name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"networkName":{"description":"An Incus managed network name. It becomes the host's bridge link, so it follows the kernel's link rules too: 1 to 15 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},"incusConfig":{"description":"Raw Incus config keys and values (`user.*`, driver keys). Incus's own `volatile.*` keys cannot be set.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^volatile\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"description":{"description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","type":"string","maxLength":255,"pattern":"^[^\\x00-\\x1f\\x7f]*$"},"network":{"title":"LxcNetworkSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","$ref":"#/definitions/networkName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"type":{"description":"The network type. Only `bridge` for now (the default).","type":"string","enum":["bridge"]},"description":{"$ref":"#/definitions/description"},"ipv4_address":{"description":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","type":"string","pattern":"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$","examples":["198.18.200.1/24","none"]},"ipv4_nat":{"description":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","type":"boolean"},"ipv4_dhcp":{"description":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","type":"boolean"},"ipv6_address":{"description":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","type":"string","pattern":"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$","examples":["none","fd42:1::1/64"]},"dns_domain":{"description":"`dns.domain`: the DNS domain of the network's instances.","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$","examples":["lab.internal"]},"config":{"description":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","$ref":"#/definitions/incusConfig","examples":[{"ipv4.dhcp.ranges":"198.18.200.100-198.18.200.199"}]},"ensure":{"description":"`absent` deletes the network once no container that stays uses it (one op did not create only with `adopt`). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a network that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"}}},"volumeName":{"description":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"volume":{"title":"LxcVolumeSpec","type":"object","additionalProperties":false,"required":["pool","name"],"properties":{"pool":{"description":"The storage pool it is in (must exist: `incus storage list`).","$ref":"#/definitions/objectName"},"name":{"$ref":"#/definitions/volumeName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"size":{"description":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","type":"string","pattern":"^[0-9]+(?:[kMGTP]i?B)?$","examples":["1GiB"]},"content_type":{"description":"`filesystem` (default) or `block`. Fixed when the volume is created.","type":"string","enum":["filesystem","block"]},"description":{"$ref":"#/definitions/description"},"config":{"description":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","$ref":"#/definitions/incusConfig","examples":[{"user.purpose":"backups"}]},"ensure":{"description":"`absent` deletes the volume (and its data) once no container that stays has it attached (one op did not create only with `adopt`). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a volume that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"}}},"volumeAttachment":{"title":"LxcVolumeAttachment","type":"object","additionalProperties":false,"required":["volume","path"],"properties":{"volume":{"description":"The custom volume's name (declared under `volumes` or existing).","$ref":"#/definitions/volumeName"},"pool":{"description":"Its pool. Default `default`.","$ref":"#/definitions/objectName"},"path":{"description":"Where it appears in the container (a filesystem volume).","type":"string","pattern":"^/[^\\x00-\\x1f\\x7f]*$"},"readonly":{"description":"Attach read-only.","type":"boolean"}}},"container":{"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a container that exists and that op did not create (it lacks `user.op.managed=true`): op tags it as its own and makes it match this entry in one step (config, devices, state), or, with `ensure: absent`, deletes it. Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's container is never changed. A container with a local device of a type op does not model (only `nic` and `disk`) cannot be adopted. Default false.","type":"boolean"},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"files":{"description":"Files op writes into the container (created, or replaced when their content, mode or owner differs: compared by SHA-256 of what Incus's file API returns), or deletes (`ensure: absent`). Written to a stopped container too; in a container created by the same run, before its first start. Missing parent directories are created (0755, root). The plan and the ledger name each file by path, size, SHA-256, mode and owner, never its content.","type":"array","items":{"title":"LxcFile","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"Absolute path in the container, normalised (no `..`, `.` or empty component), not `/`.","type":"string","minLength":1,"maxLength":4096,"examples":["/etc/motd"]},"content":{"description":"The file's text (UTF-8), at most 1 MiB. Exactly one of `content` and `source`.","type":"string"},"source":{"description":"A regular file on this host to copy, at most 64 MiB; a relative path is taken from the state file's directory. op's own directories (ledger, key, cache, lock) and /proc, /sys, /dev are refused. Exactly one of `content` and `source`.","type":"string","minLength":1,"maxLength":4096},"mode":{"description":"Permission bits as an octal string: `0644` (default), `600`. setuid, setgid and sticky bits are not supported.","type":"string","examples":["0644","0600"]},"uid":{"description":"Owner inside the container (default 0).","type":"integer","minimum":0,"maximum":4294967294},"gid":{"description":"Group inside the container (default 0).","type":"integer","minimum":0,"maximum":4294967294},"ensure":{"description":"`present` (default) or `absent`: op deletes the file (then only `path` is given).","type":"string","enum":["present","absent"]}}}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","$ref":"#/definitions/networkName"},"nics":{"description":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","type":"array","maxItems":32,"items":{"$ref":"#/definitions/nic"},"examples":[[{"type":"bridged","bridge":"br0","vlan":10},{"name":"eth1","type":"macvlan","parent":"enp1s0"},{"name":"eth2","type":"network","network":"opnet0","ipv4":"198.18.200.10"}]]},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"cloud_init":{"description":"cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.","type":"object","additionalProperties":false,"properties":{"user":{"description":"The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).","type":"string","pattern":"^[a-z_][a-z0-9_-]{0,31}$"},"ssh_authorized_keys":{"description":"Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.","type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":16384,"pattern":"^[^\\x00]+$"}},"packages":{"description":"Packages cloud-init installs at first boot (needs the container to reach a package mirror).","type":"array","maxItems":1024,"items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"}},"user_data":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config."},"network_config":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"cloud-init network configuration (version 1 or 2): a string as written, or an object."},"recreate_on_change":{"description":"When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.","type":"boolean"}}},"wait":{"description":"After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.","type":"object","additionalProperties":false,"required":["for"],"properties":{"for":{"type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["running","ip","cloud-init","ssh"]}},"timeout":{"description":"Seconds for all the steps together. Default 180.","type":"integer","minimum":1,"maximum":3600}}},"groups":{"description":"Ansible groups of the container in `op inventory` (none: `ungrouped`).","type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,63}$"}},"ansible_vars":{"description":"Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).","type":"object","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,127}$"},"additionalProperties":true},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}},"ensure":{"description":"`absent` deletes it (only if op created it). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change this object although op did not create it (only the keys, and devices, the file names; op does not tag it as its own) or, with `ensure: absent`, delete it. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"},"project":{"title":"LxcProjectSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The project's name. `default` (Incus's own) is changed only by adoption, and never deleted.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","type":"object","propertyNames":{"pattern":"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"features.profiles":"true","limits.instances":"10","restricted":"false"}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"tenant-a","description":"web tier","config":{"features.profiles":"true","limits.instances":"20"}}]},"profile":{"title":"LxcProfileSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The profile's name, as containers name it in `profiles`.","$ref":"#/definitions/objectName"},"project":{"description":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile\\.|image\\.|user\\.op\\.)"}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"limits.memory":"256MiB","security.nesting":"true"}]},"devices":{"description":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","required":["type"],"propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$"},"properties":{"type":{"type":"string","pattern":"^[a-z][a-z-]*$"}},"additionalProperties":{"type":["string","number","boolean"]}},"examples":[{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"small","config":{"limits.memory":"256MiB"},"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}}]},"nic":{"title":"LxcNicSpec","type":"object","additionalProperties":false,"required":["type"],"properties":{"name":{"description":"The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.","$ref":"#/definitions/ifname"},"type":{"description":"`bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.","type":"string","enum":["bridged","macvlan","network"]},"bridge":{"description":"`bridged` only: the Linux or Open vSwitch bridge.","$ref":"#/definitions/ifname"},"parent":{"description":"`macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.","$ref":"#/definitions/ifname"},"network":{"description":"`network` only: an Incus managed network (declared under `networks` or existing).","$ref":"#/definitions/networkName"},"host_name":{"description":"`bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.","$ref":"#/definitions/ifname"},"vlan":{"description":"VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.","type":"integer","minimum":1,"maximum":4094},"mtu":{"description":"The interface's MTU.","type":"integer","minimum":576,"maximum":65535},"hwaddr":{"description":"Its MAC address (`00:16:3e:12:34:56`), unicast.","type":"string","pattern":"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"},"ipv4":{"description":"A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.","type":"string","pattern":"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$","examples":["198.18.200.10","198.18.7.2/24"]},"ipv6":{"description":"A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).","type":"string","pattern":"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$","examples":["fd00:18::10/64"]}}}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/lxc.schema.json","title":"LxcSection","description":"Containers (Incus backend), the images they are created from, and whether op removes the containers it created that are no longer listed.","type":"object","additionalProperties":false,"properties":{"backend":{"description":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","type":"string","enum":["incus","lxc"]},"prune":{"description":"Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","type":"boolean"},"ignore":{"description":"Containers, profiles and managed networks (by name, or by `project/name` for a glob with a `/`) and projects (by name) op never reads into a plan or touches (`ci-*`, `build/*`): not even `prune` deletes or stops them. A glob that matches an object this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","type":"array","maxItems":1024,"items":{"description":"A name or glob: 1 to 256 characters.","type":"string","minLength":1,"maxLength":256},"examples":[["ci-*"]]},"prune_images":{"description":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","type":"boolean","examples":[true]},"default_image":{"description":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","$ref":"#/definitions/imageRef"},"projects":{"description":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys the file names. op deletes only empty projects (what is in them may be deleted in the same run), one it did not create only with `adopt: true`, and never `default`.","type":"array","items":{"$ref":"#/definitions/project"}},"profiles":{"description":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys and devices the file names. op never deletes a profile a container that stays still uses, one it did not create only with `adopt: true`, and never a `default` profile.","type":"array","items":{"$ref":"#/definitions/profile"}},"images":{"description":"Images imported from local tarballs (a split image's two, or a system tarball op adapts and builds the image from) under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","type":"array","items":{"$ref":"#/definitions/image"}},"containers":{"description":"The containers op manages.","type":"array","items":{"$ref":"#/definitions/container"}},"networks":{"description":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","type":"array","items":{"$ref":"#/definitions/network"},"examples":[[{"name":"opnet0","type":"bridge","ipv4_address":"198.18.200.1/24","ipv4_nat":false,"ipv4_dhcp":true,"ipv6_address":"none","dns_domain":"lab.internal"}]]},"volumes":{"description":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","type":"array","items":{"$ref":"#/definitions/volume"},"examples":[[{"pool":"default","name":"data","size":"1GiB","content_type":"filesystem"}]]}},"definitions":{"name":{"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"projectName":{"description":"An Incus project name: 1 to 63 letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},"ifname":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"imageRef":{"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"image":{"title":"LxcImageSpec","description":"An image to import needs `metadata` and `rootfs` (a split image) or `tarball` (a system tarball op adapts); with `ensure: absent` it needs neither.","type":"object","additionalProperties":false,"required":["alias"],"if":{"properties":{"ensure":{"const":"absent"}},"required":["ensure"]},"else":{"anyOf":[{"properties":{"metadata":true,"rootfs":true},"required":["metadata","rootfs"]},{"properties":{"tarball":true},"required":["tarball"]}]},"examples":[{"alias":"local/busybox","metadata":"images/metadata.tar.gz","rootfs":"images/rootfs.tar.gz"},{"alias":"local/old","ensure":"absent"},{"alias":"local/debian","tarball":"images/debian-rootfs.tar.xz","adapt":{"networkd":true,"lxc_generator":true,"templates":{"/etc/hostname":"{{ container.name }}\n"},"properties":{"os":"debian","release":"12"}}}],"properties":{"ensure":{"description":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","type":"string","enum":["present","absent"]},"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"tarball":{"description":"Instead of `metadata` and `rootfs`: path of a system tarball (a root file system, as debootstrap or a distribution builds it; plain, gzip or xz, told by its first bytes), a regular file. op builds the split image itself, adapted as `adapt` says, streaming the tarball entry by entry, and imports it; a changed tarball (another SHA-256, kept as the image property `user.op.source-sha256`) or adaptation re-imports. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"adapt":{"description":"How op adapts a `tarball` for Incus. Only with `tarball`.","type":"object","additionalProperties":false,"properties":{"networkd":{"description":"Enable systemd-networkd (linked into multi-user.target.wants) with a .network file asking DHCP on eth0. Default false.","type":"boolean"},"lxc_generator":{"description":"Add op's systemd generator, which masks, when systemd runs in a container, the units a container cannot run (kernel debug/config file systems, udev, module loading, audit socket, hardware clock). Default false.","type":"boolean"},"templates":{"description":"Files Incus renders (pongo2, e.g. `{{ container.name }}`) when an instance is created or copied: absolute path in the instance → template text.","type":"object","additionalProperties":{"type":"string"}},"profiles":{"description":"Profiles named in the image's metadata and set on the image: an instance created from it without profiles of its own gets these.","type":"array","items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"}},"properties":{"description":"Image properties in metadata.yaml (`description`, `os`, `release`, ...); `user.op.*` keys are op's.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9._-]*$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":"string"}},"architecture":{"description":"The image's architecture in metadata.yaml (`x86_64`, `aarch64`, ...). Default: the host's.","type":"string","pattern":"^[a-z0-9_]+$"}}}}},"flag":{"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]},"mebibytes":{"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"},"mount":{"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"},"shift":{"description":"Mount with Incus's `shift` (an idmapped mount): a file the unprivileged container writes as its uid N is owned by uid N on the host, and host files show with their own owners inside, instead of as `nobody` (65534). Needs a kernel and filesystem with idmapped mounts. Default false.","type":"boolean"},"uid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The owner (a host uid) op gives the host directory when it creates or changes the container, so a user inside can write to it: with `shift`, the same uid inside; without, the container's uid plus its idmap base (Incus's default for unprivileged containers: 1000000). Not changed when left out."},"gid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out."}}},"objectName":{"description":"An Incus network, volume, project or profile name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"networkName":{"description":"An Incus managed network name. It becomes the host's bridge link, so it follows the kernel's link rules too: 1 to 15 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},"incusConfig":{"description":"Raw Incus config keys and values (`user.*`, driver keys). Incus's own `volatile.*` keys cannot be set.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^volatile\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"description":{"description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","type":"string","maxLength":255,"pattern":"^[^\\x00-\\x1f\\x7f]*$"},"network":{"title":"LxcNetworkSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","$ref":"#/definitions/networkName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"type":{"description":"The network type. Only `bridge` for now (the default).","type":"string","enum":["bridge"]},"description":{"$ref":"#/definitions/description"},"ipv4_address":{"description":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","type":"string","pattern":"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$","examples":["198.18.200.1/24","none"]},"ipv4_nat":{"description":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","type":"boolean"},"ipv4_dhcp":{"description":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","type":"boolean"},"ipv6_address":{"description":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","type":"string","pattern":"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$","examples":["none","fd42:1::1/64"]},"dns_domain":{"description":"`dns.domain`: the DNS domain of the network's instances.","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$","examples":["lab.internal"]},"config":{"description":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","$ref":"#/definitions/incusConfig","examples":[{"ipv4.dhcp.ranges":"198.18.200.100-198.18.200.199"}]},"ensure":{"description":"`absent` deletes the network once no container that stays uses it (one op did not create only with `adopt`). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a network that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"}}},"volumeName":{"description":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"volume":{"title":"LxcVolumeSpec","type":"object","additionalProperties":false,"required":["pool","name"],"properties":{"pool":{"description":"The storage pool it is in (must exist: `incus storage list`).","$ref":"#/definitions/objectName"},"name":{"$ref":"#/definitions/volumeName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"size":{"description":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","type":"string","pattern":"^[0-9]+(?:[kMGTP]i?B)?$","examples":["1GiB"]},"content_type":{"description":"`filesystem` (default) or `block`. Fixed when the volume is created.","type":"string","enum":["filesystem","block"]},"description":{"$ref":"#/definitions/description"},"config":{"description":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","$ref":"#/definitions/incusConfig","examples":[{"user.purpose":"backups"}]},"ensure":{"description":"`absent` deletes the volume (and its data) once no container that stays has it attached (one op did not create only with `adopt`). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a volume that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"}}},"volumeAttachment":{"title":"LxcVolumeAttachment","type":"object","additionalProperties":false,"required":["volume","path"],"properties":{"volume":{"description":"The custom volume's name (declared under `volumes` or existing).","$ref":"#/definitions/volumeName"},"pool":{"description":"Its pool. Default `default`.","$ref":"#/definitions/objectName"},"path":{"description":"Where it appears in the container (a filesystem volume).","type":"string","pattern":"^/[^\\x00-\\x1f\\x7f]*$"},"readonly":{"description":"Attach read-only.","type":"boolean"}}},"container":{"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a container that exists and that op did not create (it lacks `user.op.managed=true`): op tags it as its own and makes it match this entry in one step (config, devices, state), or, with `ensure: absent`, deletes it. Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's container is never changed. A container with a local device of a type op does not model (only `nic` and `disk`) cannot be adopted. Default false.","type":"boolean"},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"files":{"description":"Files op writes into the container (created, or replaced when their content, mode or owner differs: compared by SHA-256 of what Incus's file API returns), or deletes (`ensure: absent`). Written to a stopped container too; in a container created by the same run, before its first start. Missing parent directories are created (0755, root). The plan and the ledger name each file by path, size, SHA-256, mode and owner, never its content.","type":"array","items":{"title":"LxcFile","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"Absolute path in the container, normalised (no `..`, `.` or empty component), not `/`.","type":"string","minLength":1,"maxLength":4096,"examples":["/etc/motd"]},"content":{"description":"The file's text (UTF-8), at most 1 MiB. Exactly one of `content` and `source`.","type":"string"},"source":{"description":"A regular file on this host to copy, at most 64 MiB; a relative path is taken from the state file's directory. op's own directories (ledger, key, cache, lock) and /proc, /sys, /dev are refused. Exactly one of `content` and `source`.","type":"string","minLength":1,"maxLength":4096},"mode":{"description":"Permission bits as an octal string: `0644` (default), `600`. setuid, setgid and sticky bits are not supported.","type":"string","examples":["0644","0600"]},"uid":{"description":"Owner inside the container (default 0).","type":"integer","minimum":0,"maximum":4294967294},"gid":{"description":"Group inside the container (default 0).","type":"integer","minimum":0,"maximum":4294967294},"ensure":{"description":"`present` (default) or `absent`: op deletes the file (then only `path` is given).","type":"string","enum":["present","absent"]}}}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"rollback":{"description":"`snapshot`: before a run deletes or replaces this container (`ensure: absent`, or a change of image or cloud-init), op keeps an Incus backup of it (disk, config, devices) in its image store beside the ledger, so that `op rollback RUN` brings it back as it was. Read from the entry of the run that deletes or replaces it; without it, such a run cannot be undone.","type":"string","enum":["snapshot"]},"backup":{"description":"SHA-256 of an Incus backup in op's image store (what `rollback: snapshot` keeps; op rollback's pre-images write it). A container missing from the host, or not restored from this backup yet, is imported from it (disk, config and devices) instead of being created from `image`.","type":"string","pattern":"^[0-9a-f]{64}$"},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","$ref":"#/definitions/networkName"},"nics":{"description":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","type":"array","maxItems":32,"items":{"$ref":"#/definitions/nic"},"examples":[[{"type":"bridged","bridge":"br0","vlan":10},{"name":"eth1","type":"macvlan","parent":"enp1s0"},{"name":"eth2","type":"network","network":"opnet0","ipv4":"198.18.200.10"}]]},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"cloud_init":{"description":"cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.","type":"object","additionalProperties":false,"properties":{"user":{"description":"The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).","type":"string","pattern":"^[a-z_][a-z0-9_-]{0,31}$"},"ssh_authorized_keys":{"description":"Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.","type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":16384,"pattern":"^[^\\x00]+$"}},"packages":{"description":"Packages cloud-init installs at first boot (needs the container to reach a package mirror).","type":"array","maxItems":1024,"items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"}},"user_data":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config."},"network_config":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"cloud-init network configuration (version 1 or 2): a string as written, or an object."},"recreate_on_change":{"description":"When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.","type":"boolean"}}},"wait":{"description":"After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.","type":"object","additionalProperties":false,"required":["for"],"properties":{"for":{"type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["running","ip","cloud-init","ssh"]}},"timeout":{"description":"Seconds for all the steps together. Default 180.","type":"integer","minimum":1,"maximum":3600}}},"groups":{"description":"Ansible groups of the container in `op inventory` (none: `ungrouped`).","type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,63}$"}},"ansible_vars":{"description":"Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).","type":"object","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,127}$"},"additionalProperties":true},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}},"ensure":{"description":"`absent` deletes it (only if op created it). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change this object although op did not create it (only the keys, and devices, the file names; op does not tag it as its own) or, with `ensure: absent`, delete it. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"},"project":{"title":"LxcProjectSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The project's name. `default` (Incus's own) is changed only by adoption, and never deleted.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","type":"object","propertyNames":{"pattern":"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"features.profiles":"true","limits.instances":"10","restricted":"false"}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"tenant-a","description":"web tier","config":{"features.profiles":"true","limits.instances":"20"}}]},"profile":{"title":"LxcProfileSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The profile's name, as containers name it in `profiles`.","$ref":"#/definitions/objectName"},"project":{"description":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile\\.|image\\.|user\\.op\\.)"}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"limits.memory":"256MiB","security.nesting":"true"}]},"devices":{"description":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","required":["type"],"propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$"},"properties":{"type":{"type":"string","pattern":"^[a-z][a-z-]*$"}},"additionalProperties":{"type":["string","number","boolean"]}},"examples":[{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"small","config":{"limits.memory":"256MiB"},"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}}]},"nic":{"title":"LxcNicSpec","type":"object","additionalProperties":false,"required":["type"],"properties":{"name":{"description":"The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.","$ref":"#/definitions/ifname"},"type":{"description":"`bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.","type":"string","enum":["bridged","macvlan","network"]},"bridge":{"description":"`bridged` only: the Linux or Open vSwitch bridge.","$ref":"#/definitions/ifname"},"parent":{"description":"`macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.","$ref":"#/definitions/ifname"},"network":{"description":"`network` only: an Incus managed network (declared under `networks` or existing).","$ref":"#/definitions/networkName"},"host_name":{"description":"`bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.","$ref":"#/definitions/ifname"},"vlan":{"description":"VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.","type":"integer","minimum":1,"maximum":4094},"mtu":{"description":"The interface's MTU.","type":"integer","minimum":576,"maximum":65535},"hwaddr":{"description":"Its MAC address (`00:16:3e:12:34:56`), unicast.","type":"string","pattern":"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"},"ipv4":{"description":"A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.","type":"string","pattern":"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$","examples":["198.18.200.10","198.18.7.2/24"]},"ipv6":{"description":"A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).","type":"string","pattern":"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$","examples":["fd00:18::10/64"]}}}}};
 const schema12 = {"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"};
 const schema24 = {"title":"LxcImageSpec","description":"An image to import needs `metadata` and `rootfs` (a split image) or `tarball` (a system tarball op adapts); with `ensure: absent` it needs neither.","type":"object","additionalProperties":false,"required":["alias"],"if":{"properties":{"ensure":{"const":"absent"}},"required":["ensure"]},"else":{"anyOf":[{"properties":{"metadata":true,"rootfs":true},"required":["metadata","rootfs"]},{"properties":{"tarball":true},"required":["tarball"]}]},"examples":[{"alias":"local/busybox","metadata":"images/metadata.tar.gz","rootfs":"images/rootfs.tar.gz"},{"alias":"local/old","ensure":"absent"},{"alias":"local/debian","tarball":"images/debian-rootfs.tar.xz","adapt":{"networkd":true,"lxc_generator":true,"templates":{"/etc/hostname":"{{ container.name }}\n"},"properties":{"os":"debian","release":"12"}}}],"properties":{"ensure":{"description":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","type":"string","enum":["present","absent"]},"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"tarball":{"description":"Instead of `metadata` and `rootfs`: path of a system tarball (a root file system, as debootstrap or a distribution builds it; plain, gzip or xz, told by its first bytes), a regular file. op builds the split image itself, adapted as `adapt` says, streaming the tarball entry by entry, and imports it; a changed tarball (another SHA-256, kept as the image property `user.op.source-sha256`) or adaptation re-imports. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"adapt":{"description":"How op adapts a `tarball` for Incus. Only with `tarball`.","type":"object","additionalProperties":false,"properties":{"networkd":{"description":"Enable systemd-networkd (linked into multi-user.target.wants) with a .network file asking DHCP on eth0. Default false.","type":"boolean"},"lxc_generator":{"description":"Add op's systemd generator, which masks, when systemd runs in a container, the units a container cannot run (kernel debug/config file systems, udev, module loading, audit socket, hardware clock). Default false.","type":"boolean"},"templates":{"description":"Files Incus renders (pongo2, e.g. `{{ container.name }}`) when an instance is created or copied: absolute path in the instance → template text.","type":"object","additionalProperties":{"type":"string"}},"profiles":{"description":"Profiles named in the image's metadata and set on the image: an instance created from it without profiles of its own gets these.","type":"array","items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"}},"properties":{"description":"Image properties in metadata.yaml (`description`, `os`, `release`, ...); `user.op.*` keys are op's.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9._-]*$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":"string"}},"architecture":{"description":"The image's architecture in metadata.yaml (`x86_64`, `aarch64`, ...). Default: the host's.","type":"string","pattern":"^[a-z0-9_]+$"}}}}};
 const func2 = Object.prototype.hasOwnProperty;
@@ -663,7 +663,7 @@ validate13.errors = vErrors;
 return errors === 0;
 }
 
-const schema25 = {"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a container that exists and that op did not create (it lacks `user.op.managed=true`): op tags it as its own and makes it match this entry in one step (config, devices, state), or, with `ensure: absent`, deletes it. Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's container is never changed. A container with a local device of a type op does not model (only `nic` and `disk`) cannot be adopted. Default false.","type":"boolean"},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"files":{"description":"Files op writes into the container (created, or replaced when their content, mode or owner differs: compared by SHA-256 of what Incus's file API returns), or deletes (`ensure: absent`). Written to a stopped container too; in a container created by the same run, before its first start. Missing parent directories are created (0755, root). The plan and the ledger name each file by path, size, SHA-256, mode and owner, never its content.","type":"array","items":{"title":"LxcFile","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"Absolute path in the container, normalised (no `..`, `.` or empty component), not `/`.","type":"string","minLength":1,"maxLength":4096,"examples":["/etc/motd"]},"content":{"description":"The file's text (UTF-8), at most 1 MiB. Exactly one of `content` and `source`.","type":"string"},"source":{"description":"A regular file on this host to copy, at most 64 MiB; a relative path is taken from the state file's directory. op's own directories (ledger, key, cache, lock) and /proc, /sys, /dev are refused. Exactly one of `content` and `source`.","type":"string","minLength":1,"maxLength":4096},"mode":{"description":"Permission bits as an octal string: `0644` (default), `600`. setuid, setgid and sticky bits are not supported.","type":"string","examples":["0644","0600"]},"uid":{"description":"Owner inside the container (default 0).","type":"integer","minimum":0,"maximum":4294967294},"gid":{"description":"Group inside the container (default 0).","type":"integer","minimum":0,"maximum":4294967294},"ensure":{"description":"`present` (default) or `absent`: op deletes the file (then only `path` is given).","type":"string","enum":["present","absent"]}}}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","$ref":"#/definitions/networkName"},"nics":{"description":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","type":"array","maxItems":32,"items":{"$ref":"#/definitions/nic"},"examples":[[{"type":"bridged","bridge":"br0","vlan":10},{"name":"eth1","type":"macvlan","parent":"enp1s0"},{"name":"eth2","type":"network","network":"opnet0","ipv4":"198.18.200.10"}]]},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"cloud_init":{"description":"cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.","type":"object","additionalProperties":false,"properties":{"user":{"description":"The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).","type":"string","pattern":"^[a-z_][a-z0-9_-]{0,31}$"},"ssh_authorized_keys":{"description":"Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.","type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":16384,"pattern":"^[^\\x00]+$"}},"packages":{"description":"Packages cloud-init installs at first boot (needs the container to reach a package mirror).","type":"array","maxItems":1024,"items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"}},"user_data":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config."},"network_config":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"cloud-init network configuration (version 1 or 2): a string as written, or an object."},"recreate_on_change":{"description":"When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.","type":"boolean"}}},"wait":{"description":"After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.","type":"object","additionalProperties":false,"required":["for"],"properties":{"for":{"type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["running","ip","cloud-init","ssh"]}},"timeout":{"description":"Seconds for all the steps together. Default 180.","type":"integer","minimum":1,"maximum":3600}}},"groups":{"description":"Ansible groups of the container in `op inventory` (none: `ungrouped`).","type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,63}$"}},"ansible_vars":{"description":"Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).","type":"object","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,127}$"},"additionalProperties":true},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}};
+const schema25 = {"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a container that exists and that op did not create (it lacks `user.op.managed=true`): op tags it as its own and makes it match this entry in one step (config, devices, state), or, with `ensure: absent`, deletes it. Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's container is never changed. A container with a local device of a type op does not model (only `nic` and `disk`) cannot be adopted. Default false.","type":"boolean"},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"files":{"description":"Files op writes into the container (created, or replaced when their content, mode or owner differs: compared by SHA-256 of what Incus's file API returns), or deletes (`ensure: absent`). Written to a stopped container too; in a container created by the same run, before its first start. Missing parent directories are created (0755, root). The plan and the ledger name each file by path, size, SHA-256, mode and owner, never its content.","type":"array","items":{"title":"LxcFile","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"Absolute path in the container, normalised (no `..`, `.` or empty component), not `/`.","type":"string","minLength":1,"maxLength":4096,"examples":["/etc/motd"]},"content":{"description":"The file's text (UTF-8), at most 1 MiB. Exactly one of `content` and `source`.","type":"string"},"source":{"description":"A regular file on this host to copy, at most 64 MiB; a relative path is taken from the state file's directory. op's own directories (ledger, key, cache, lock) and /proc, /sys, /dev are refused. Exactly one of `content` and `source`.","type":"string","minLength":1,"maxLength":4096},"mode":{"description":"Permission bits as an octal string: `0644` (default), `600`. setuid, setgid and sticky bits are not supported.","type":"string","examples":["0644","0600"]},"uid":{"description":"Owner inside the container (default 0).","type":"integer","minimum":0,"maximum":4294967294},"gid":{"description":"Group inside the container (default 0).","type":"integer","minimum":0,"maximum":4294967294},"ensure":{"description":"`present` (default) or `absent`: op deletes the file (then only `path` is given).","type":"string","enum":["present","absent"]}}}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"rollback":{"description":"`snapshot`: before a run deletes or replaces this container (`ensure: absent`, or a change of image or cloud-init), op keeps an Incus backup of it (disk, config, devices) in its image store beside the ledger, so that `op rollback RUN` brings it back as it was. Read from the entry of the run that deletes or replaces it; without it, such a run cannot be undone.","type":"string","enum":["snapshot"]},"backup":{"description":"SHA-256 of an Incus backup in op's image store (what `rollback: snapshot` keeps; op rollback's pre-images write it). A container missing from the host, or not restored from this backup yet, is imported from it (disk, config and devices) instead of being created from `image`.","type":"string","pattern":"^[0-9a-f]{64}$"},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","$ref":"#/definitions/networkName"},"nics":{"description":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","type":"array","maxItems":32,"items":{"$ref":"#/definitions/nic"},"examples":[[{"type":"bridged","bridge":"br0","vlan":10},{"name":"eth1","type":"macvlan","parent":"enp1s0"},{"name":"eth2","type":"network","network":"opnet0","ipv4":"198.18.200.10"}]]},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"cloud_init":{"description":"cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.","type":"object","additionalProperties":false,"properties":{"user":{"description":"The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).","type":"string","pattern":"^[a-z_][a-z0-9_-]{0,31}$"},"ssh_authorized_keys":{"description":"Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.","type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":16384,"pattern":"^[^\\x00]+$"}},"packages":{"description":"Packages cloud-init installs at first boot (needs the container to reach a package mirror).","type":"array","maxItems":1024,"items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"}},"user_data":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config."},"network_config":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"cloud-init network configuration (version 1 or 2): a string as written, or an object."},"recreate_on_change":{"description":"When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.","type":"boolean"}}},"wait":{"description":"After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.","type":"object","additionalProperties":false,"required":["for"],"properties":{"for":{"type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["running","ip","cloud-init","ssh"]}},"timeout":{"description":"Seconds for all the steps together. Default 180.","type":"integer","minimum":1,"maximum":3600}}},"groups":{"description":"Ansible groups of the container in `op inventory` (none: `ungrouped`).","type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,63}$"}},"ansible_vars":{"description":"Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).","type":"object","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,127}$"},"additionalProperties":true},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}};
 const schema26 = {"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"};
 const schema29 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
 const schema31 = {"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"},"shift":{"description":"Mount with Incus's `shift` (an idmapped mount): a file the unprivileged container writes as its uid N is owned by uid N on the host, and host files show with their own owners inside, instead of as `nobody` (65534). Needs a kernel and filesystem with idmapped mounts. Default false.","type":"boolean"},"uid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The owner (a host uid) op gives the host directory when it creates or changes the container, so a user inside can write to it: with `shift`, the same uid inside; without, the container's uid plus its idmap base (Incus's default for unprivileged containers: 1000000). Not changed when left out."},"gid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out."}}};
@@ -681,21 +681,22 @@ const pattern33 = new RegExp("^/.", "u");
 const pattern35 = new RegExp("^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$", "u");
 const pattern36 = new RegExp("^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$", "u");
 const pattern37 = new RegExp("^[^/\\x00-\\x1f\\x7f]+$", "u");
-const pattern39 = new RegExp("^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$", "u");
-const pattern51 = new RegExp("^[a-z_][a-z0-9_-]{0,31}$", "u");
-const pattern52 = new RegExp("^[^\\x00]+$", "u");
-const pattern53 = new RegExp("^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$", "u");
-const pattern54 = new RegExp("^[A-Za-z_][A-Za-z0-9_]{0,63}$", "u");
-const pattern55 = new RegExp("^[A-Za-z_][A-Za-z0-9_]{0,127}$", "u");
-const pattern56 = new RegExp("^[0-9]+$", "u");
-const pattern58 = new RegExp("^[1-9][0-9]*$", "u");
-const pattern59 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", "u");
-const pattern61 = new RegExp("^[0-9A-Fa-f:., ]+$", "u");
-const pattern62 = new RegExp("^[A-Za-z0-9., -]+$", "u");
+const pattern39 = new RegExp("^[0-9a-f]{64}$", "u");
+const pattern40 = new RegExp("^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$", "u");
+const pattern52 = new RegExp("^[a-z_][a-z0-9_-]{0,31}$", "u");
+const pattern53 = new RegExp("^[^\\x00]+$", "u");
+const pattern54 = new RegExp("^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$", "u");
+const pattern55 = new RegExp("^[A-Za-z_][A-Za-z0-9_]{0,63}$", "u");
+const pattern56 = new RegExp("^[A-Za-z_][A-Za-z0-9_]{0,127}$", "u");
+const pattern57 = new RegExp("^[0-9]+$", "u");
+const pattern59 = new RegExp("^[1-9][0-9]*$", "u");
+const pattern60 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", "u");
+const pattern62 = new RegExp("^[0-9A-Fa-f:., ]+$", "u");
+const pattern63 = new RegExp("^[A-Za-z0-9., -]+$", "u");
 const schema34 = {"title":"LxcNicSpec","type":"object","additionalProperties":false,"required":["type"],"properties":{"name":{"description":"The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.","$ref":"#/definitions/ifname"},"type":{"description":"`bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.","type":"string","enum":["bridged","macvlan","network"]},"bridge":{"description":"`bridged` only: the Linux or Open vSwitch bridge.","$ref":"#/definitions/ifname"},"parent":{"description":"`macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.","$ref":"#/definitions/ifname"},"network":{"description":"`network` only: an Incus managed network (declared under `networks` or existing).","$ref":"#/definitions/networkName"},"host_name":{"description":"`bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.","$ref":"#/definitions/ifname"},"vlan":{"description":"VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.","type":"integer","minimum":1,"maximum":4094},"mtu":{"description":"The interface's MTU.","type":"integer","minimum":576,"maximum":65535},"hwaddr":{"description":"Its MAC address (`00:16:3e:12:34:56`), unicast.","type":"string","pattern":"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"},"ipv4":{"description":"A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.","type":"string","pattern":"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$","examples":["198.18.200.10","198.18.7.2/24"]},"ipv6":{"description":"A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).","type":"string","pattern":"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$","examples":["fd00:18::10/64"]}}};
-const pattern45 = new RegExp("^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$", "u");
-const pattern46 = new RegExp("^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$", "u");
-const pattern47 = new RegExp("^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$", "u");
+const pattern46 = new RegExp("^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$", "u");
+const pattern47 = new RegExp("^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$", "u");
+const pattern48 = new RegExp("^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$", "u");
 
 function validate16(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -824,7 +825,7 @@ errors++;
 if(data.network !== undefined){
 let data4 = data.network;
 if(typeof data4 === "string"){
-if(!pattern39.test(data4)){
+if(!pattern40.test(data4)){
 const err10 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$",parentSchema:schema33,data:data4};
 if(vErrors === null){
 vErrors = [err10];
@@ -944,7 +945,7 @@ errors++;
 if(data.hwaddr !== undefined){
 let data8 = data.hwaddr;
 if(typeof data8 === "string"){
-if(!pattern45.test(data8)){
+if(!pattern46.test(data8)){
 const err20 = {instancePath:instancePath+"/hwaddr",schemaPath:"#/properties/hwaddr/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"},message:"must match pattern \""+"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"+"\"",schema:"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$",parentSchema:schema34.properties.hwaddr,data:data8};
 if(vErrors === null){
 vErrors = [err20];
@@ -969,7 +970,7 @@ errors++;
 if(data.ipv4 !== undefined){
 let data9 = data.ipv4;
 if(typeof data9 === "string"){
-if(!pattern46.test(data9)){
+if(!pattern47.test(data9)){
 const err22 = {instancePath:instancePath+"/ipv4",schemaPath:"#/properties/ipv4/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$"},message:"must match pattern \""+"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$"+"\"",schema:"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$",parentSchema:schema34.properties.ipv4,data:data9};
 if(vErrors === null){
 vErrors = [err22];
@@ -994,7 +995,7 @@ errors++;
 if(data.ipv6 !== undefined){
 let data10 = data.ipv6;
 if(typeof data10 === "string"){
-if(!pattern47.test(data10)){
+if(!pattern48.test(data10)){
 const err24 = {instancePath:instancePath+"/ipv6",schemaPath:"#/properties/ipv6/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$"},message:"must match pattern \""+"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$"+"\"",schema:"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$",parentSchema:schema34.properties.ipv6,data:data10};
 if(vErrors === null){
 vErrors = [err24];
@@ -1033,7 +1034,7 @@ return errors === 0;
 
 const schema40 = {"title":"LxcVolumeAttachment","type":"object","additionalProperties":false,"required":["volume","path"],"properties":{"volume":{"description":"The custom volume's name (declared under `volumes` or existing).","$ref":"#/definitions/volumeName"},"pool":{"description":"Its pool. Default `default`.","$ref":"#/definitions/objectName"},"path":{"description":"Where it appears in the container (a filesystem volume).","type":"string","pattern":"^/[^\\x00-\\x1f\\x7f]*$"},"readonly":{"description":"Attach read-only.","type":"boolean"}}};
 const schema41 = {"description":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"};
-const pattern50 = new RegExp("^/[^\\x00-\\x1f\\x7f]*$", "u");
+const pattern51 = new RegExp("^/[^\\x00-\\x1f\\x7f]*$", "u");
 
 function validate18(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -1124,7 +1125,7 @@ errors++;
 if(data.path !== undefined){
 let data2 = data.path;
 if(typeof data2 === "string"){
-if(!pattern50.test(data2)){
+if(!pattern51.test(data2)){
 const err7 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/pattern",keyword:"pattern",params:{pattern: "^/[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^/[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^/[^\\x00-\\x1f\\x7f]*$",parentSchema:schema40.properties.path,data:data2};
 if(vErrors === null){
 vErrors = [err7];
@@ -2721,11 +2722,10 @@ vErrors.push(err119);
 errors++;
 }
 }
-if(data.network !== undefined){
-let data52 = data.network;
-if(typeof data52 === "string"){
-if(!pattern39.test(data52)){
-const err120 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$",parentSchema:schema33,data:data52};
+if(data.rollback !== undefined){
+let data52 = data.rollback;
+if(typeof data52 !== "string"){
+const err120 = {instancePath:instancePath+"/rollback",schemaPath:"#/properties/rollback/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.rollback.type,parentSchema:schema25.properties.rollback,data:data52};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -2734,9 +2734,8 @@ vErrors.push(err120);
 }
 errors++;
 }
-}
-else {
-const err121 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.type,parentSchema:schema33,data:data52};
+if(!(data52 === "snapshot")){
+const err121 = {instancePath:instancePath+"/rollback",schemaPath:"#/properties/rollback/enum",keyword:"enum",params:{allowedValues: schema25.properties.rollback.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.rollback.enum,parentSchema:schema25.properties.rollback,data:data52};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -2746,11 +2745,11 @@ vErrors.push(err121);
 errors++;
 }
 }
-if(data.nics !== undefined){
-let data53 = data.nics;
-if(Array.isArray(data53)){
-if(data53.length > 32){
-const err122 = {instancePath:instancePath+"/nics",schemaPath:"#/properties/nics/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema25.properties.nics,data:data53};
+if(data.backup !== undefined){
+let data53 = data.backup;
+if(typeof data53 === "string"){
+if(!pattern39.test(data53)){
+const err122 = {instancePath:instancePath+"/backup",schemaPath:"#/properties/backup/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\"",schema:"^[0-9a-f]{64}$",parentSchema:schema25.properties.backup,data:data53};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -2759,16 +2758,9 @@ vErrors.push(err122);
 }
 errors++;
 }
-const len4 = data53.length;
-for(let i4=0; i4<len4; i4++){
-if(!(validate16(data53[i4], {instancePath:instancePath+"/nics/" + i4,parentData:data53,parentDataProperty:i4,rootData}))){
-vErrors = vErrors === null ? validate16.errors : vErrors.concat(validate16.errors);
-errors = vErrors.length;
-}
-}
 }
 else {
-const err123 = {instancePath:instancePath+"/nics",schemaPath:"#/properties/nics/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.nics.type,parentSchema:schema25.properties.nics,data:data53};
+const err123 = {instancePath:instancePath+"/backup",schemaPath:"#/properties/backup/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.backup.type,parentSchema:schema25.properties.backup,data:data53};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -2778,19 +2770,11 @@ vErrors.push(err123);
 errors++;
 }
 }
-if(data.volumes !== undefined){
-let data55 = data.volumes;
-if(Array.isArray(data55)){
-const len5 = data55.length;
-for(let i5=0; i5<len5; i5++){
-if(!(validate18(data55[i5], {instancePath:instancePath+"/volumes/" + i5,parentData:data55,parentDataProperty:i5,rootData}))){
-vErrors = vErrors === null ? validate18.errors : vErrors.concat(validate18.errors);
-errors = vErrors.length;
-}
-}
-}
-else {
-const err124 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.volumes.type,parentSchema:schema25.properties.volumes,data:data55};
+if(data.network !== undefined){
+let data54 = data.network;
+if(typeof data54 === "string"){
+if(!pattern40.test(data54)){
+const err124 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$",parentSchema:schema33,data:data54};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -2800,10 +2784,8 @@ vErrors.push(err124);
 errors++;
 }
 }
-if(data.stop_timeout !== undefined){
-let data57 = data.stop_timeout;
-if(!(((typeof data57 == "number") && (!(data57 % 1) && !isNaN(data57))) && (isFinite(data57)))){
-const err125 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.stop_timeout.type,parentSchema:schema25.properties.stop_timeout,data:data57};
+else {
+const err125 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.type,parentSchema:schema33,data:data54};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -2812,9 +2794,12 @@ vErrors.push(err125);
 }
 errors++;
 }
-if((typeof data57 == "number") && (isFinite(data57))){
-if(data57 < 0 || isNaN(data57)){
-const err126 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.stop_timeout,data:data57};
+}
+if(data.nics !== undefined){
+let data55 = data.nics;
+if(Array.isArray(data55)){
+if(data55.length > 32){
+const err126 = {instancePath:instancePath+"/nics",schemaPath:"#/properties/nics/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema25.properties.nics,data:data55};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -2823,14 +2808,16 @@ vErrors.push(err126);
 }
 errors++;
 }
+const len4 = data55.length;
+for(let i4=0; i4<len4; i4++){
+if(!(validate16(data55[i4], {instancePath:instancePath+"/nics/" + i4,parentData:data55,parentDataProperty:i4,rootData}))){
+vErrors = vErrors === null ? validate16.errors : vErrors.concat(validate16.errors);
+errors = vErrors.length;
 }
 }
-if(data.cloud_init !== undefined){
-let data58 = data.cloud_init;
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-for(const key9 in data58){
-if(!((((((key9 === "user") || (key9 === "ssh_authorized_keys")) || (key9 === "packages")) || (key9 === "user_data")) || (key9 === "network_config")) || (key9 === "recreate_on_change"))){
-const err127 = {instancePath:instancePath+"/cloud_init",schemaPath:"#/properties/cloud_init/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.cloud_init,data:data58};
+}
+else {
+const err127 = {instancePath:instancePath+"/nics",schemaPath:"#/properties/nics/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.nics.type,parentSchema:schema25.properties.nics,data:data55};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -2840,11 +2827,19 @@ vErrors.push(err127);
 errors++;
 }
 }
-if(data58.user !== undefined){
-let data59 = data58.user;
-if(typeof data59 === "string"){
-if(!pattern51.test(data59)){
-const err128 = {instancePath:instancePath+"/cloud_init/user",schemaPath:"#/properties/cloud_init/properties/user/pattern",keyword:"pattern",params:{pattern: "^[a-z_][a-z0-9_-]{0,31}$"},message:"must match pattern \""+"^[a-z_][a-z0-9_-]{0,31}$"+"\"",schema:"^[a-z_][a-z0-9_-]{0,31}$",parentSchema:schema25.properties.cloud_init.properties.user,data:data59};
+if(data.volumes !== undefined){
+let data57 = data.volumes;
+if(Array.isArray(data57)){
+const len5 = data57.length;
+for(let i5=0; i5<len5; i5++){
+if(!(validate18(data57[i5], {instancePath:instancePath+"/volumes/" + i5,parentData:data57,parentDataProperty:i5,rootData}))){
+vErrors = vErrors === null ? validate18.errors : vErrors.concat(validate18.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err128 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.volumes.type,parentSchema:schema25.properties.volumes,data:data57};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -2854,8 +2849,10 @@ vErrors.push(err128);
 errors++;
 }
 }
-else {
-const err129 = {instancePath:instancePath+"/cloud_init/user",schemaPath:"#/properties/cloud_init/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.user.type,parentSchema:schema25.properties.cloud_init.properties.user,data:data59};
+if(data.stop_timeout !== undefined){
+let data59 = data.stop_timeout;
+if(!(((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59))) && (isFinite(data59)))){
+const err129 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.stop_timeout.type,parentSchema:schema25.properties.stop_timeout,data:data59};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -2864,12 +2861,9 @@ vErrors.push(err129);
 }
 errors++;
 }
-}
-if(data58.ssh_authorized_keys !== undefined){
-let data60 = data58.ssh_authorized_keys;
-if(Array.isArray(data60)){
-if(data60.length > 256){
-const err130 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys",schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys,data:data60};
+if((typeof data59 == "number") && (isFinite(data59))){
+if(data59 < 0 || isNaN(data59)){
+const err130 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.stop_timeout,data:data59};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -2878,12 +2872,14 @@ vErrors.push(err130);
 }
 errors++;
 }
-const len6 = data60.length;
-for(let i6=0; i6<len6; i6++){
-let data61 = data60[i6];
-if(typeof data61 === "string"){
-if(func3(data61) > 16384){
-const err131 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i6,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/maxLength",keyword:"maxLength",params:{limit: 16384},message:"must NOT have more than 16384 characters",schema:16384,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data61};
+}
+}
+if(data.cloud_init !== undefined){
+let data60 = data.cloud_init;
+if(data60 && typeof data60 == "object" && !Array.isArray(data60)){
+for(const key9 in data60){
+if(!((((((key9 === "user") || (key9 === "ssh_authorized_keys")) || (key9 === "packages")) || (key9 === "user_data")) || (key9 === "network_config")) || (key9 === "recreate_on_change"))){
+const err131 = {instancePath:instancePath+"/cloud_init",schemaPath:"#/properties/cloud_init/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.cloud_init,data:data60};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -2892,8 +2888,12 @@ vErrors.push(err131);
 }
 errors++;
 }
-if(func3(data61) < 1){
-const err132 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i6,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data61};
+}
+if(data60.user !== undefined){
+let data61 = data60.user;
+if(typeof data61 === "string"){
+if(!pattern52.test(data61)){
+const err132 = {instancePath:instancePath+"/cloud_init/user",schemaPath:"#/properties/cloud_init/properties/user/pattern",keyword:"pattern",params:{pattern: "^[a-z_][a-z0-9_-]{0,31}$"},message:"must match pattern \""+"^[a-z_][a-z0-9_-]{0,31}$"+"\"",schema:"^[a-z_][a-z0-9_-]{0,31}$",parentSchema:schema25.properties.cloud_init.properties.user,data:data61};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -2902,8 +2902,9 @@ vErrors.push(err132);
 }
 errors++;
 }
-if(!pattern52.test(data61)){
-const err133 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i6,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/pattern",keyword:"pattern",params:{pattern: "^[^\\x00]+$"},message:"must match pattern \""+"^[^\\x00]+$"+"\"",schema:"^[^\\x00]+$",parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data61};
+}
+else {
+const err133 = {instancePath:instancePath+"/cloud_init/user",schemaPath:"#/properties/cloud_init/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.user.type,parentSchema:schema25.properties.cloud_init.properties.user,data:data61};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -2913,8 +2914,11 @@ vErrors.push(err133);
 errors++;
 }
 }
-else {
-const err134 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i6,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items.type,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data61};
+if(data60.ssh_authorized_keys !== undefined){
+let data62 = data60.ssh_authorized_keys;
+if(Array.isArray(data62)){
+if(data62.length > 256){
+const err134 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys",schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys,data:data62};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -2923,10 +2927,12 @@ vErrors.push(err134);
 }
 errors++;
 }
-}
-}
-else {
-const err135 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys",schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.cloud_init.properties.ssh_authorized_keys.type,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys,data:data60};
+const len6 = data62.length;
+for(let i6=0; i6<len6; i6++){
+let data63 = data62[i6];
+if(typeof data63 === "string"){
+if(func3(data63) > 16384){
+const err135 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i6,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/maxLength",keyword:"maxLength",params:{limit: 16384},message:"must NOT have more than 16384 characters",schema:16384,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data63};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -2935,12 +2941,8 @@ vErrors.push(err135);
 }
 errors++;
 }
-}
-if(data58.packages !== undefined){
-let data62 = data58.packages;
-if(Array.isArray(data62)){
-if(data62.length > 1024){
-const err136 = {instancePath:instancePath+"/cloud_init/packages",schemaPath:"#/properties/cloud_init/properties/packages/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema25.properties.cloud_init.properties.packages,data:data62};
+if(func3(data63) < 1){
+const err136 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i6,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data63};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -2949,12 +2951,8 @@ vErrors.push(err136);
 }
 errors++;
 }
-const len7 = data62.length;
-for(let i7=0; i7<len7; i7++){
-let data63 = data62[i7];
-if(typeof data63 === "string"){
 if(!pattern53.test(data63)){
-const err137 = {instancePath:instancePath+"/cloud_init/packages/" + i7,schemaPath:"#/properties/cloud_init/properties/packages/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$",parentSchema:schema25.properties.cloud_init.properties.packages.items,data:data63};
+const err137 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i6,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/pattern",keyword:"pattern",params:{pattern: "^[^\\x00]+$"},message:"must match pattern \""+"^[^\\x00]+$"+"\"",schema:"^[^\\x00]+$",parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data63};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -2965,7 +2963,7 @@ errors++;
 }
 }
 else {
-const err138 = {instancePath:instancePath+"/cloud_init/packages/" + i7,schemaPath:"#/properties/cloud_init/properties/packages/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.packages.items.type,parentSchema:schema25.properties.cloud_init.properties.packages.items,data:data63};
+const err138 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i6,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items.type,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data63};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -2977,7 +2975,7 @@ errors++;
 }
 }
 else {
-const err139 = {instancePath:instancePath+"/cloud_init/packages",schemaPath:"#/properties/cloud_init/properties/packages/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.cloud_init.properties.packages.type,parentSchema:schema25.properties.cloud_init.properties.packages,data:data62};
+const err139 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys",schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.cloud_init.properties.ssh_authorized_keys.type,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys,data:data62};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -2987,15 +2985,11 @@ vErrors.push(err139);
 errors++;
 }
 }
-if(data58.user_data !== undefined){
-let data64 = data58.user_data;
-const _errs162 = errors;
-let valid38 = false;
-let passing0 = null;
-const _errs163 = errors;
-if(typeof data64 === "string"){
-if(func3(data64) > 262144){
-const err140 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 262144},message:"must NOT have more than 262144 characters",schema:262144,parentSchema:schema25.properties.cloud_init.properties.user_data.oneOf[0],data:data64};
+if(data60.packages !== undefined){
+let data64 = data60.packages;
+if(Array.isArray(data64)){
+if(data64.length > 1024){
+const err140 = {instancePath:instancePath+"/cloud_init/packages",schemaPath:"#/properties/cloud_init/properties/packages/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema25.properties.cloud_init.properties.packages,data:data64};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -3004,9 +2998,12 @@ vErrors.push(err140);
 }
 errors++;
 }
-}
-else {
-const err141 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.user_data.oneOf[0].type,parentSchema:schema25.properties.cloud_init.properties.user_data.oneOf[0],data:data64};
+const len7 = data64.length;
+for(let i7=0; i7<len7; i7++){
+let data65 = data64[i7];
+if(typeof data65 === "string"){
+if(!pattern54.test(data65)){
+const err141 = {instancePath:instancePath+"/cloud_init/packages/" + i7,schemaPath:"#/properties/cloud_init/properties/packages/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$",parentSchema:schema25.properties.cloud_init.properties.packages.items,data:data65};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -3015,14 +3012,9 @@ vErrors.push(err141);
 }
 errors++;
 }
-var _valid3 = _errs163 === errors;
-if(_valid3){
-valid38 = true;
-passing0 = 0;
 }
-const _errs165 = errors;
-if(!(data64 && typeof data64 == "object" && !Array.isArray(data64))){
-const err142 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.cloud_init.properties.user_data.oneOf[1].type,parentSchema:schema25.properties.cloud_init.properties.user_data.oneOf[1],data:data64};
+else {
+const err142 = {instancePath:instancePath+"/cloud_init/packages/" + i7,schemaPath:"#/properties/cloud_init/properties/packages/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.packages.items.type,parentSchema:schema25.properties.cloud_init.properties.packages.items,data:data65};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -3031,7 +3023,64 @@ vErrors.push(err142);
 }
 errors++;
 }
-var _valid3 = _errs165 === errors;
+}
+}
+else {
+const err143 = {instancePath:instancePath+"/cloud_init/packages",schemaPath:"#/properties/cloud_init/properties/packages/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.cloud_init.properties.packages.type,parentSchema:schema25.properties.cloud_init.properties.packages,data:data64};
+if(vErrors === null){
+vErrors = [err143];
+}
+else {
+vErrors.push(err143);
+}
+errors++;
+}
+}
+if(data60.user_data !== undefined){
+let data66 = data60.user_data;
+const _errs166 = errors;
+let valid38 = false;
+let passing0 = null;
+const _errs167 = errors;
+if(typeof data66 === "string"){
+if(func3(data66) > 262144){
+const err144 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 262144},message:"must NOT have more than 262144 characters",schema:262144,parentSchema:schema25.properties.cloud_init.properties.user_data.oneOf[0],data:data66};
+if(vErrors === null){
+vErrors = [err144];
+}
+else {
+vErrors.push(err144);
+}
+errors++;
+}
+}
+else {
+const err145 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.user_data.oneOf[0].type,parentSchema:schema25.properties.cloud_init.properties.user_data.oneOf[0],data:data66};
+if(vErrors === null){
+vErrors = [err145];
+}
+else {
+vErrors.push(err145);
+}
+errors++;
+}
+var _valid3 = _errs167 === errors;
+if(_valid3){
+valid38 = true;
+passing0 = 0;
+}
+const _errs169 = errors;
+if(!(data66 && typeof data66 == "object" && !Array.isArray(data66))){
+const err146 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.cloud_init.properties.user_data.oneOf[1].type,parentSchema:schema25.properties.cloud_init.properties.user_data.oneOf[1],data:data66};
+if(vErrors === null){
+vErrors = [err146];
+}
+else {
+vErrors.push(err146);
+}
+errors++;
+}
+var _valid3 = _errs169 === errors;
 if(_valid3 && valid38){
 valid38 = false;
 passing0 = [passing0, 1];
@@ -3043,20 +3092,20 @@ passing0 = 1;
 }
 }
 if(!valid38){
-const err143 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema25.properties.cloud_init.properties.user_data.oneOf,parentSchema:schema25.properties.cloud_init.properties.user_data,data:data64};
+const err147 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema25.properties.cloud_init.properties.user_data.oneOf,parentSchema:schema25.properties.cloud_init.properties.user_data,data:data66};
 if(vErrors === null){
-vErrors = [err143];
+vErrors = [err147];
 }
 else {
-vErrors.push(err143);
+vErrors.push(err147);
 }
 errors++;
 }
 else {
-errors = _errs162;
+errors = _errs166;
 if(vErrors !== null){
-if(_errs162){
-vErrors.length = _errs162;
+if(_errs166){
+vErrors.length = _errs166;
 }
 else {
 vErrors = null;
@@ -3064,51 +3113,51 @@ vErrors = null;
 }
 }
 }
-if(data58.network_config !== undefined){
-let data65 = data58.network_config;
-const _errs168 = errors;
+if(data60.network_config !== undefined){
+let data67 = data60.network_config;
+const _errs172 = errors;
 let valid39 = false;
 let passing1 = null;
-const _errs169 = errors;
-if(typeof data65 === "string"){
-if(func3(data65) > 262144){
-const err144 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 262144},message:"must NOT have more than 262144 characters",schema:262144,parentSchema:schema25.properties.cloud_init.properties.network_config.oneOf[0],data:data65};
+const _errs173 = errors;
+if(typeof data67 === "string"){
+if(func3(data67) > 262144){
+const err148 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 262144},message:"must NOT have more than 262144 characters",schema:262144,parentSchema:schema25.properties.cloud_init.properties.network_config.oneOf[0],data:data67};
 if(vErrors === null){
-vErrors = [err144];
+vErrors = [err148];
 }
 else {
-vErrors.push(err144);
+vErrors.push(err148);
 }
 errors++;
 }
 }
 else {
-const err145 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.network_config.oneOf[0].type,parentSchema:schema25.properties.cloud_init.properties.network_config.oneOf[0],data:data65};
+const err149 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.network_config.oneOf[0].type,parentSchema:schema25.properties.cloud_init.properties.network_config.oneOf[0],data:data67};
 if(vErrors === null){
-vErrors = [err145];
+vErrors = [err149];
 }
 else {
-vErrors.push(err145);
+vErrors.push(err149);
 }
 errors++;
 }
-var _valid4 = _errs169 === errors;
+var _valid4 = _errs173 === errors;
 if(_valid4){
 valid39 = true;
 passing1 = 0;
 }
-const _errs171 = errors;
-if(!(data65 && typeof data65 == "object" && !Array.isArray(data65))){
-const err146 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.cloud_init.properties.network_config.oneOf[1].type,parentSchema:schema25.properties.cloud_init.properties.network_config.oneOf[1],data:data65};
+const _errs175 = errors;
+if(!(data67 && typeof data67 == "object" && !Array.isArray(data67))){
+const err150 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.cloud_init.properties.network_config.oneOf[1].type,parentSchema:schema25.properties.cloud_init.properties.network_config.oneOf[1],data:data67};
 if(vErrors === null){
-vErrors = [err146];
+vErrors = [err150];
 }
 else {
-vErrors.push(err146);
+vErrors.push(err150);
 }
 errors++;
 }
-var _valid4 = _errs171 === errors;
+var _valid4 = _errs175 === errors;
 if(_valid4 && valid39){
 valid39 = false;
 passing1 = [passing1, 1];
@@ -3120,68 +3169,7 @@ passing1 = 1;
 }
 }
 if(!valid39){
-const err147 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema25.properties.cloud_init.properties.network_config.oneOf,parentSchema:schema25.properties.cloud_init.properties.network_config,data:data65};
-if(vErrors === null){
-vErrors = [err147];
-}
-else {
-vErrors.push(err147);
-}
-errors++;
-}
-else {
-errors = _errs168;
-if(vErrors !== null){
-if(_errs168){
-vErrors.length = _errs168;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data58.recreate_on_change !== undefined){
-let data66 = data58.recreate_on_change;
-if(typeof data66 !== "boolean"){
-const err148 = {instancePath:instancePath+"/cloud_init/recreate_on_change",schemaPath:"#/properties/cloud_init/properties/recreate_on_change/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.cloud_init.properties.recreate_on_change.type,parentSchema:schema25.properties.cloud_init.properties.recreate_on_change,data:data66};
-if(vErrors === null){
-vErrors = [err148];
-}
-else {
-vErrors.push(err148);
-}
-errors++;
-}
-}
-}
-else {
-const err149 = {instancePath:instancePath+"/cloud_init",schemaPath:"#/properties/cloud_init/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.cloud_init.type,parentSchema:schema25.properties.cloud_init,data:data58};
-if(vErrors === null){
-vErrors = [err149];
-}
-else {
-vErrors.push(err149);
-}
-errors++;
-}
-}
-if(data.wait !== undefined){
-let data67 = data.wait;
-if(data67 && typeof data67 == "object" && !Array.isArray(data67)){
-if(data67.for === undefined){
-const err150 = {instancePath:instancePath+"/wait",schemaPath:"#/properties/wait/required",keyword:"required",params:{missingProperty: "for"},message:"must have required property '"+"for"+"'",schema:schema25.properties.wait.required,parentSchema:schema25.properties.wait,data:data67};
-if(vErrors === null){
-vErrors = [err150];
-}
-else {
-vErrors.push(err150);
-}
-errors++;
-}
-for(const key10 in data67){
-if(!((key10 === "for") || (key10 === "timeout"))){
-const err151 = {instancePath:instancePath+"/wait",schemaPath:"#/properties/wait/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.wait,data:data67};
+const err151 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema25.properties.cloud_init.properties.network_config.oneOf,parentSchema:schema25.properties.cloud_init.properties.network_config,data:data67};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -3190,12 +3178,22 @@ vErrors.push(err151);
 }
 errors++;
 }
+else {
+errors = _errs172;
+if(vErrors !== null){
+if(_errs172){
+vErrors.length = _errs172;
 }
-if(data67.for !== undefined){
-let data68 = data67.for;
-if(Array.isArray(data68)){
-if(data68.length < 1){
-const err152 = {instancePath:instancePath+"/wait/for",schemaPath:"#/properties/wait/properties/for/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema25.properties.wait.properties.for,data:data68};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data60.recreate_on_change !== undefined){
+let data68 = data60.recreate_on_change;
+if(typeof data68 !== "boolean"){
+const err152 = {instancePath:instancePath+"/cloud_init/recreate_on_change",schemaPath:"#/properties/cloud_init/properties/recreate_on_change/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.cloud_init.properties.recreate_on_change.type,parentSchema:schema25.properties.cloud_init.properties.recreate_on_change,data:data68};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -3204,11 +3202,10 @@ vErrors.push(err152);
 }
 errors++;
 }
-const len8 = data68.length;
-for(let i8=0; i8<len8; i8++){
-let data69 = data68[i8];
-if(typeof data69 !== "string"){
-const err153 = {instancePath:instancePath+"/wait/for/" + i8,schemaPath:"#/properties/wait/properties/for/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.wait.properties.for.items.type,parentSchema:schema25.properties.wait.properties.for.items,data:data69};
+}
+}
+else {
+const err153 = {instancePath:instancePath+"/cloud_init",schemaPath:"#/properties/cloud_init/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.cloud_init.type,parentSchema:schema25.properties.cloud_init,data:data60};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -3217,8 +3214,12 @@ vErrors.push(err153);
 }
 errors++;
 }
-if(!((((data69 === "running") || (data69 === "ip")) || (data69 === "cloud-init")) || (data69 === "ssh"))){
-const err154 = {instancePath:instancePath+"/wait/for/" + i8,schemaPath:"#/properties/wait/properties/for/items/enum",keyword:"enum",params:{allowedValues: schema25.properties.wait.properties.for.items.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.wait.properties.for.items.enum,parentSchema:schema25.properties.wait.properties.for.items,data:data69};
+}
+if(data.wait !== undefined){
+let data69 = data.wait;
+if(data69 && typeof data69 == "object" && !Array.isArray(data69)){
+if(data69.for === undefined){
+const err154 = {instancePath:instancePath+"/wait",schemaPath:"#/properties/wait/required",keyword:"required",params:{missingProperty: "for"},message:"must have required property '"+"for"+"'",schema:schema25.properties.wait.required,parentSchema:schema25.properties.wait,data:data69};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -3227,24 +3228,72 @@ vErrors.push(err154);
 }
 errors++;
 }
-}
-let i9 = data68.length;
-let j0;
-if(i9 > 1){
-const indices0 = {};
-for(;i9--;){
-let item0 = data68[i9];
-if(typeof item0 !== "string"){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err155 = {instancePath:instancePath+"/wait/for",schemaPath:"#/properties/wait/properties/for/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i9+" are identical)",schema:true,parentSchema:schema25.properties.wait.properties.for,data:data68};
+for(const key10 in data69){
+if(!((key10 === "for") || (key10 === "timeout"))){
+const err155 = {instancePath:instancePath+"/wait",schemaPath:"#/properties/wait/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.wait,data:data69};
 if(vErrors === null){
 vErrors = [err155];
 }
 else {
 vErrors.push(err155);
+}
+errors++;
+}
+}
+if(data69.for !== undefined){
+let data70 = data69.for;
+if(Array.isArray(data70)){
+if(data70.length < 1){
+const err156 = {instancePath:instancePath+"/wait/for",schemaPath:"#/properties/wait/properties/for/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema25.properties.wait.properties.for,data:data70};
+if(vErrors === null){
+vErrors = [err156];
+}
+else {
+vErrors.push(err156);
+}
+errors++;
+}
+const len8 = data70.length;
+for(let i8=0; i8<len8; i8++){
+let data71 = data70[i8];
+if(typeof data71 !== "string"){
+const err157 = {instancePath:instancePath+"/wait/for/" + i8,schemaPath:"#/properties/wait/properties/for/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.wait.properties.for.items.type,parentSchema:schema25.properties.wait.properties.for.items,data:data71};
+if(vErrors === null){
+vErrors = [err157];
+}
+else {
+vErrors.push(err157);
+}
+errors++;
+}
+if(!((((data71 === "running") || (data71 === "ip")) || (data71 === "cloud-init")) || (data71 === "ssh"))){
+const err158 = {instancePath:instancePath+"/wait/for/" + i8,schemaPath:"#/properties/wait/properties/for/items/enum",keyword:"enum",params:{allowedValues: schema25.properties.wait.properties.for.items.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.wait.properties.for.items.enum,parentSchema:schema25.properties.wait.properties.for.items,data:data71};
+if(vErrors === null){
+vErrors = [err158];
+}
+else {
+vErrors.push(err158);
+}
+errors++;
+}
+}
+let i9 = data70.length;
+let j0;
+if(i9 > 1){
+const indices0 = {};
+for(;i9--;){
+let item0 = data70[i9];
+if(typeof item0 !== "string"){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err159 = {instancePath:instancePath+"/wait/for",schemaPath:"#/properties/wait/properties/for/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i9+" are identical)",schema:true,parentSchema:schema25.properties.wait.properties.for,data:data70};
+if(vErrors === null){
+vErrors = [err159];
+}
+else {
+vErrors.push(err159);
 }
 errors++;
 break;
@@ -3254,54 +3303,7 @@ indices0[item0] = i9;
 }
 }
 else {
-const err156 = {instancePath:instancePath+"/wait/for",schemaPath:"#/properties/wait/properties/for/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.wait.properties.for.type,parentSchema:schema25.properties.wait.properties.for,data:data68};
-if(vErrors === null){
-vErrors = [err156];
-}
-else {
-vErrors.push(err156);
-}
-errors++;
-}
-}
-if(data67.timeout !== undefined){
-let data70 = data67.timeout;
-if(!(((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70))) && (isFinite(data70)))){
-const err157 = {instancePath:instancePath+"/wait/timeout",schemaPath:"#/properties/wait/properties/timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.wait.properties.timeout.type,parentSchema:schema25.properties.wait.properties.timeout,data:data70};
-if(vErrors === null){
-vErrors = [err157];
-}
-else {
-vErrors.push(err157);
-}
-errors++;
-}
-if((typeof data70 == "number") && (isFinite(data70))){
-if(data70 > 3600 || isNaN(data70)){
-const err158 = {instancePath:instancePath+"/wait/timeout",schemaPath:"#/properties/wait/properties/timeout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600",schema:3600,parentSchema:schema25.properties.wait.properties.timeout,data:data70};
-if(vErrors === null){
-vErrors = [err158];
-}
-else {
-vErrors.push(err158);
-}
-errors++;
-}
-if(data70 < 1 || isNaN(data70)){
-const err159 = {instancePath:instancePath+"/wait/timeout",schemaPath:"#/properties/wait/properties/timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.wait.properties.timeout,data:data70};
-if(vErrors === null){
-vErrors = [err159];
-}
-else {
-vErrors.push(err159);
-}
-errors++;
-}
-}
-}
-}
-else {
-const err160 = {instancePath:instancePath+"/wait",schemaPath:"#/properties/wait/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.wait.type,parentSchema:schema25.properties.wait,data:data67};
+const err160 = {instancePath:instancePath+"/wait/for",schemaPath:"#/properties/wait/properties/for/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.wait.properties.for.type,parentSchema:schema25.properties.wait.properties.for,data:data70};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -3311,11 +3313,10 @@ vErrors.push(err160);
 errors++;
 }
 }
-if(data.groups !== undefined){
-let data71 = data.groups;
-if(Array.isArray(data71)){
-if(data71.length > 64){
-const err161 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema25.properties.groups,data:data71};
+if(data69.timeout !== undefined){
+let data72 = data69.timeout;
+if(!(((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72))) && (isFinite(data72)))){
+const err161 = {instancePath:instancePath+"/wait/timeout",schemaPath:"#/properties/wait/properties/timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.wait.properties.timeout.type,parentSchema:schema25.properties.wait.properties.timeout,data:data72};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -3324,12 +3325,9 @@ vErrors.push(err161);
 }
 errors++;
 }
-const len9 = data71.length;
-for(let i10=0; i10<len9; i10++){
-let data72 = data71[i10];
-if(typeof data72 === "string"){
-if(!pattern54.test(data72)){
-const err162 = {instancePath:instancePath+"/groups/" + i10,schemaPath:"#/properties/groups/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]{0,63}$",parentSchema:schema25.properties.groups.items,data:data72};
+if((typeof data72 == "number") && (isFinite(data72))){
+if(data72 > 3600 || isNaN(data72)){
+const err162 = {instancePath:instancePath+"/wait/timeout",schemaPath:"#/properties/wait/properties/timeout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600",schema:3600,parentSchema:schema25.properties.wait.properties.timeout,data:data72};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -3338,9 +3336,8 @@ vErrors.push(err162);
 }
 errors++;
 }
-}
-else {
-const err163 = {instancePath:instancePath+"/groups/" + i10,schemaPath:"#/properties/groups/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.groups.items.type,parentSchema:schema25.properties.groups.items,data:data72};
+if(data72 < 1 || isNaN(data72)){
+const err163 = {instancePath:instancePath+"/wait/timeout",schemaPath:"#/properties/wait/properties/timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.wait.properties.timeout,data:data72};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -3350,18 +3347,10 @@ vErrors.push(err163);
 errors++;
 }
 }
-let i11 = data71.length;
-let j1;
-if(i11 > 1){
-const indices1 = {};
-for(;i11--;){
-let item1 = data71[i11];
-if(typeof item1 !== "string"){
-continue;
 }
-if(typeof indices1[item1] == "number"){
-j1 = indices1[item1];
-const err164 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/uniqueItems",keyword:"uniqueItems",params:{i: i11, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i11+" are identical)",schema:true,parentSchema:schema25.properties.groups,data:data71};
+}
+else {
+const err164 = {instancePath:instancePath+"/wait",schemaPath:"#/properties/wait/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.wait.type,parentSchema:schema25.properties.wait,data:data69};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -3369,14 +3358,13 @@ else {
 vErrors.push(err164);
 }
 errors++;
-break;
-}
-indices1[item1] = i11;
 }
 }
-}
-else {
-const err165 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.groups.type,parentSchema:schema25.properties.groups,data:data71};
+if(data.groups !== undefined){
+let data73 = data.groups;
+if(Array.isArray(data73)){
+if(data73.length > 64){
+const err165 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema25.properties.groups,data:data73};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -3385,15 +3373,12 @@ vErrors.push(err165);
 }
 errors++;
 }
-}
-if(data.ansible_vars !== undefined){
-let data73 = data.ansible_vars;
-if(data73 && typeof data73 == "object" && !Array.isArray(data73)){
-for(const key11 in data73){
-const _errs190 = errors;
-if(typeof key11 === "string"){
-if(!pattern55.test(key11)){
-const err166 = {instancePath:instancePath+"/ansible_vars",schemaPath:"#/properties/ansible_vars/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,127}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,127}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]{0,127}$",parentSchema:schema25.properties.ansible_vars.propertyNames,data:key11,propertyName:key11};
+const len9 = data73.length;
+for(let i10=0; i10<len9; i10++){
+let data74 = data73[i10];
+if(typeof data74 === "string"){
+if(!pattern55.test(data74)){
+const err166 = {instancePath:instancePath+"/groups/" + i10,schemaPath:"#/properties/groups/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]{0,63}$",parentSchema:schema25.properties.groups.items,data:data74};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -3403,9 +3388,8 @@ vErrors.push(err166);
 errors++;
 }
 }
-var valid47 = _errs190 === errors;
-if(!valid47){
-const err167 = {instancePath:instancePath+"/ansible_vars",schemaPath:"#/properties/ansible_vars/propertyNames",keyword:"propertyNames",params:{propertyName: key11},message:"property name must be valid",schema:schema25.properties.ansible_vars.propertyNames,parentSchema:schema25.properties.ansible_vars,data:data73};
+else {
+const err167 = {instancePath:instancePath+"/groups/" + i10,schemaPath:"#/properties/groups/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.groups.items.type,parentSchema:schema25.properties.groups.items,data:data74};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -3415,9 +3399,18 @@ vErrors.push(err167);
 errors++;
 }
 }
+let i11 = data73.length;
+let j1;
+if(i11 > 1){
+const indices1 = {};
+for(;i11--;){
+let item1 = data73[i11];
+if(typeof item1 !== "string"){
+continue;
 }
-else {
-const err168 = {instancePath:instancePath+"/ansible_vars",schemaPath:"#/properties/ansible_vars/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.ansible_vars.type,parentSchema:schema25.properties.ansible_vars,data:data73};
+if(typeof indices1[item1] == "number"){
+j1 = indices1[item1];
+const err168 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/uniqueItems",keyword:"uniqueItems",params:{i: i11, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i11+" are identical)",schema:true,parentSchema:schema25.properties.groups,data:data73};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -3425,15 +3418,14 @@ else {
 vErrors.push(err168);
 }
 errors++;
+break;
+}
+indices1[item1] = i11;
 }
 }
-if(data.properties !== undefined){
-let data74 = data.properties;
-if(data74 && typeof data74 == "object" && !Array.isArray(data74)){
-if(data74.network_type !== undefined){
-let data75 = data74.network_type;
-if(typeof data75 !== "string"){
-const err169 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.network_type.type,parentSchema:schema25.properties.properties.properties.network_type,data:data75};
+}
+else {
+const err169 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.groups.type,parentSchema:schema25.properties.groups,data:data73};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -3442,8 +3434,15 @@ vErrors.push(err169);
 }
 errors++;
 }
-if(!((data75 === "bridge") || (data75 === "netmaker"))){
-const err170 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema25.properties.properties.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.properties.properties.network_type.enum,parentSchema:schema25.properties.properties.properties.network_type,data:data75};
+}
+if(data.ansible_vars !== undefined){
+let data75 = data.ansible_vars;
+if(data75 && typeof data75 == "object" && !Array.isArray(data75)){
+for(const key11 in data75){
+const _errs194 = errors;
+if(typeof key11 === "string"){
+if(!pattern56.test(key11)){
+const err170 = {instancePath:instancePath+"/ansible_vars",schemaPath:"#/properties/ansible_vars/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,127}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,127}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]{0,127}$",parentSchema:schema25.properties.ansible_vars.propertyNames,data:key11,propertyName:key11};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -3453,10 +3452,9 @@ vErrors.push(err170);
 errors++;
 }
 }
-if(data74.memory !== undefined){
-let data76 = data74.memory;
-if((!(((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76))) && (isFinite(data76)))) && (typeof data76 !== "string")){
-const err171 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema43.type},message:"must be integer,string",schema:schema43.type,parentSchema:schema43,data:data76};
+var valid47 = _errs194 === errors;
+if(!valid47){
+const err171 = {instancePath:instancePath+"/ansible_vars",schemaPath:"#/properties/ansible_vars/propertyNames",keyword:"propertyNames",params:{propertyName: key11},message:"property name must be valid",schema:schema25.properties.ansible_vars.propertyNames,parentSchema:schema25.properties.ansible_vars,data:data75};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -3465,9 +3463,10 @@ vErrors.push(err171);
 }
 errors++;
 }
-if((typeof data76 == "number") && (isFinite(data76))){
-if(data76 < 0 || isNaN(data76)){
-const err172 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema43,data:data76};
+}
+}
+else {
+const err172 = {instancePath:instancePath+"/ansible_vars",schemaPath:"#/properties/ansible_vars/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.ansible_vars.type,parentSchema:schema25.properties.ansible_vars,data:data75};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -3477,9 +3476,13 @@ vErrors.push(err172);
 errors++;
 }
 }
-if(typeof data76 === "string"){
-if(!pattern56.test(data76)){
-const err173 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema43,data:data76};
+if(data.properties !== undefined){
+let data76 = data.properties;
+if(data76 && typeof data76 == "object" && !Array.isArray(data76)){
+if(data76.network_type !== undefined){
+let data77 = data76.network_type;
+if(typeof data77 !== "string"){
+const err173 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.network_type.type,parentSchema:schema25.properties.properties.properties.network_type,data:data77};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -3488,12 +3491,8 @@ vErrors.push(err173);
 }
 errors++;
 }
-}
-}
-if(data74.swap !== undefined){
-let data77 = data74.swap;
-if((!(((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77))) && (isFinite(data77)))) && (typeof data77 !== "string")){
-const err174 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema43.type},message:"must be integer,string",schema:schema43.type,parentSchema:schema43,data:data77};
+if(!((data77 === "bridge") || (data77 === "netmaker"))){
+const err174 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema25.properties.properties.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.properties.properties.network_type.enum,parentSchema:schema25.properties.properties.properties.network_type,data:data77};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -3502,9 +3501,11 @@ vErrors.push(err174);
 }
 errors++;
 }
-if((typeof data77 == "number") && (isFinite(data77))){
-if(data77 < 0 || isNaN(data77)){
-const err175 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema43,data:data77};
+}
+if(data76.memory !== undefined){
+let data78 = data76.memory;
+if((!(((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78))) && (isFinite(data78)))) && (typeof data78 !== "string")){
+const err175 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema43.type},message:"must be integer,string",schema:schema43.type,parentSchema:schema43,data:data78};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -3513,10 +3514,9 @@ vErrors.push(err175);
 }
 errors++;
 }
-}
-if(typeof data77 === "string"){
-if(!pattern56.test(data77)){
-const err176 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema43,data:data77};
+if((typeof data78 == "number") && (isFinite(data78))){
+if(data78 < 0 || isNaN(data78)){
+const err176 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema43,data:data78};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -3526,11 +3526,9 @@ vErrors.push(err176);
 errors++;
 }
 }
-}
-if(data74.cores !== undefined){
-let data78 = data74.cores;
-if((!(((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78))) && (isFinite(data78)))) && (typeof data78 !== "string")){
-const err177 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/type",keyword:"type",params:{type: schema25.properties.properties.properties.cores.type},message:"must be integer,string",schema:schema25.properties.properties.properties.cores.type,parentSchema:schema25.properties.properties.properties.cores,data:data78};
+if(typeof data78 === "string"){
+if(!pattern57.test(data78)){
+const err177 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema43,data:data78};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -3539,9 +3537,12 @@ vErrors.push(err177);
 }
 errors++;
 }
-if((typeof data78 == "number") && (isFinite(data78))){
-if(data78 < 1 || isNaN(data78)){
-const err178 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.properties.properties.cores,data:data78};
+}
+}
+if(data76.swap !== undefined){
+let data79 = data76.swap;
+if((!(((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79))) && (isFinite(data79)))) && (typeof data79 !== "string")){
+const err178 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema43.type},message:"must be integer,string",schema:schema43.type,parentSchema:schema43,data:data79};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -3550,10 +3551,9 @@ vErrors.push(err178);
 }
 errors++;
 }
-}
-if(typeof data78 === "string"){
-if(!pattern58.test(data78)){
-const err179 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/pattern",keyword:"pattern",params:{pattern: "^[1-9][0-9]*$"},message:"must match pattern \""+"^[1-9][0-9]*$"+"\"",schema:"^[1-9][0-9]*$",parentSchema:schema25.properties.properties.properties.cores,data:data78};
+if((typeof data79 == "number") && (isFinite(data79))){
+if(data79 < 0 || isNaN(data79)){
+const err179 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema43,data:data79};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -3563,12 +3563,9 @@ vErrors.push(err179);
 errors++;
 }
 }
-}
-if(data74.hostname !== undefined){
-let data79 = data74.hostname;
 if(typeof data79 === "string"){
-if(!pattern59.test(data79)){
-const err180 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema25.properties.properties.properties.hostname,data:data79};
+if(!pattern57.test(data79)){
+const err180 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema43,data:data79};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -3578,8 +3575,11 @@ vErrors.push(err180);
 errors++;
 }
 }
-else {
-const err181 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.hostname.type,parentSchema:schema25.properties.properties.properties.hostname,data:data79};
+}
+if(data76.cores !== undefined){
+let data80 = data76.cores;
+if((!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))) && (typeof data80 !== "string")){
+const err181 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/type",keyword:"type",params:{type: schema25.properties.properties.properties.cores.type},message:"must be integer,string",schema:schema25.properties.properties.properties.cores.type,parentSchema:schema25.properties.properties.properties.cores,data:data80};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -3588,12 +3588,9 @@ vErrors.push(err181);
 }
 errors++;
 }
-}
-if(data74.template !== undefined){
-let data80 = data74.template;
-if(typeof data80 === "string"){
-if(!pattern0.test(data80)){
-const err182 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/pattern",keyword:"pattern",params:{pattern: "^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema12,data:data80};
+if((typeof data80 == "number") && (isFinite(data80))){
+if(data80 < 1 || isNaN(data80)){
+const err182 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.properties.properties.cores,data:data80};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -3603,8 +3600,9 @@ vErrors.push(err182);
 errors++;
 }
 }
-else {
-const err183 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema12.type,parentSchema:schema12,data:data80};
+if(typeof data80 === "string"){
+if(!pattern59.test(data80)){
+const err183 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/pattern",keyword:"pattern",params:{pattern: "^[1-9][0-9]*$"},message:"must match pattern \""+"^[1-9][0-9]*$"+"\"",schema:"^[1-9][0-9]*$",parentSchema:schema25.properties.properties.properties.cores,data:data80};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -3614,10 +3612,12 @@ vErrors.push(err183);
 errors++;
 }
 }
-if(data74.onboot !== undefined){
-let data81 = data74.onboot;
-if(((typeof data81 !== "boolean") && (!(((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81))) && (isFinite(data81))))) && (typeof data81 !== "string")){
-const err184 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema46.type},message:"must be boolean,integer,string",schema:schema46.type,parentSchema:schema46,data:data81};
+}
+if(data76.hostname !== undefined){
+let data81 = data76.hostname;
+if(typeof data81 === "string"){
+if(!pattern60.test(data81)){
+const err184 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema25.properties.properties.properties.hostname,data:data81};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -3626,8 +3626,9 @@ vErrors.push(err184);
 }
 errors++;
 }
-if(!((((((((((data81 === true) || (data81 === false)) || (data81 === 1)) || (data81 === 0)) || (data81 === "1")) || (data81 === "0")) || (data81 === "true")) || (data81 === "false")) || (data81 === "yes")) || (data81 === "no"))){
-const err185 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema46.enum},message:"must be equal to one of the allowed values",schema:schema46.enum,parentSchema:schema46,data:data81};
+}
+else {
+const err185 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.hostname.type,parentSchema:schema25.properties.properties.properties.hostname,data:data81};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -3637,10 +3638,11 @@ vErrors.push(err185);
 errors++;
 }
 }
-if(data74.protection !== undefined){
-let data82 = data74.protection;
-if(((typeof data82 !== "boolean") && (!(((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82))) && (isFinite(data82))))) && (typeof data82 !== "string")){
-const err186 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema46.type},message:"must be boolean,integer,string",schema:schema46.type,parentSchema:schema46,data:data82};
+if(data76.template !== undefined){
+let data82 = data76.template;
+if(typeof data82 === "string"){
+if(!pattern0.test(data82)){
+const err186 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/pattern",keyword:"pattern",params:{pattern: "^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema12,data:data82};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -3649,8 +3651,9 @@ vErrors.push(err186);
 }
 errors++;
 }
-if(!((((((((((data82 === true) || (data82 === false)) || (data82 === 1)) || (data82 === 0)) || (data82 === "1")) || (data82 === "0")) || (data82 === "true")) || (data82 === "false")) || (data82 === "yes")) || (data82 === "no"))){
-const err187 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema46.enum},message:"must be equal to one of the allowed values",schema:schema46.enum,parentSchema:schema46,data:data82};
+}
+else {
+const err187 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema12.type,parentSchema:schema12,data:data82};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -3660,10 +3663,10 @@ vErrors.push(err187);
 errors++;
 }
 }
-if(data74.unprivileged !== undefined){
-let data83 = data74.unprivileged;
+if(data76.onboot !== undefined){
+let data83 = data76.onboot;
 if(((typeof data83 !== "boolean") && (!(((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83))) && (isFinite(data83))))) && (typeof data83 !== "string")){
-const err188 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema46.type},message:"must be boolean,integer,string",schema:schema46.type,parentSchema:schema46,data:data83};
+const err188 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema46.type},message:"must be boolean,integer,string",schema:schema46.type,parentSchema:schema46,data:data83};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -3673,7 +3676,7 @@ vErrors.push(err188);
 errors++;
 }
 if(!((((((((((data83 === true) || (data83 === false)) || (data83 === 1)) || (data83 === 0)) || (data83 === "1")) || (data83 === "0")) || (data83 === "true")) || (data83 === "false")) || (data83 === "yes")) || (data83 === "no"))){
-const err189 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema46.enum},message:"must be equal to one of the allowed values",schema:schema46.enum,parentSchema:schema46,data:data83};
+const err189 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema46.enum},message:"must be equal to one of the allowed values",schema:schema46.enum,parentSchema:schema46,data:data83};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -3683,11 +3686,10 @@ vErrors.push(err189);
 errors++;
 }
 }
-if(data74.nameserver !== undefined){
-let data84 = data74.nameserver;
-if(typeof data84 === "string"){
-if(!pattern61.test(data84)){
-const err190 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f:., ]+$"},message:"must match pattern \""+"^[0-9A-Fa-f:., ]+$"+"\"",schema:"^[0-9A-Fa-f:., ]+$",parentSchema:schema25.properties.properties.properties.nameserver,data:data84};
+if(data76.protection !== undefined){
+let data84 = data76.protection;
+if(((typeof data84 !== "boolean") && (!(((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84))) && (isFinite(data84))))) && (typeof data84 !== "string")){
+const err190 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema46.type},message:"must be boolean,integer,string",schema:schema46.type,parentSchema:schema46,data:data84};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -3696,9 +3698,8 @@ vErrors.push(err190);
 }
 errors++;
 }
-}
-else {
-const err191 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.nameserver.type,parentSchema:schema25.properties.properties.properties.nameserver,data:data84};
+if(!((((((((((data84 === true) || (data84 === false)) || (data84 === 1)) || (data84 === 0)) || (data84 === "1")) || (data84 === "0")) || (data84 === "true")) || (data84 === "false")) || (data84 === "yes")) || (data84 === "no"))){
+const err191 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema46.enum},message:"must be equal to one of the allowed values",schema:schema46.enum,parentSchema:schema46,data:data84};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -3708,11 +3709,10 @@ vErrors.push(err191);
 errors++;
 }
 }
-if(data74.searchdomain !== undefined){
-let data85 = data74.searchdomain;
-if(typeof data85 === "string"){
-if(!pattern62.test(data85)){
-const err192 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9., -]+$"},message:"must match pattern \""+"^[A-Za-z0-9., -]+$"+"\"",schema:"^[A-Za-z0-9., -]+$",parentSchema:schema25.properties.properties.properties.searchdomain,data:data85};
+if(data76.unprivileged !== undefined){
+let data85 = data76.unprivileged;
+if(((typeof data85 !== "boolean") && (!(((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85))) && (isFinite(data85))))) && (typeof data85 !== "string")){
+const err192 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema46.type},message:"must be boolean,integer,string",schema:schema46.type,parentSchema:schema46,data:data85};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -3721,9 +3721,8 @@ vErrors.push(err192);
 }
 errors++;
 }
-}
-else {
-const err193 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.searchdomain.type,parentSchema:schema25.properties.properties.properties.searchdomain,data:data85};
+if(!((((((((((data85 === true) || (data85 === false)) || (data85 === 1)) || (data85 === 0)) || (data85 === "1")) || (data85 === "0")) || (data85 === "true")) || (data85 === "false")) || (data85 === "yes")) || (data85 === "no"))){
+const err193 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema46.enum},message:"must be equal to one of the allowed values",schema:schema46.enum,parentSchema:schema46,data:data85};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -3733,9 +3732,11 @@ vErrors.push(err193);
 errors++;
 }
 }
-}
-else {
-const err194 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.properties.type,parentSchema:schema25.properties.properties,data:data74};
+if(data76.nameserver !== undefined){
+let data86 = data76.nameserver;
+if(typeof data86 === "string"){
+if(!pattern62.test(data86)){
+const err194 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f:., ]+$"},message:"must match pattern \""+"^[0-9A-Fa-f:., ]+$"+"\"",schema:"^[0-9A-Fa-f:., ]+$",parentSchema:schema25.properties.properties.properties.nameserver,data:data86};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -3745,14 +3746,62 @@ vErrors.push(err194);
 errors++;
 }
 }
-}
 else {
-const err195 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.type,parentSchema:schema25,data};
+const err195 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.nameserver.type,parentSchema:schema25.properties.properties.properties.nameserver,data:data86};
 if(vErrors === null){
 vErrors = [err195];
 }
 else {
 vErrors.push(err195);
+}
+errors++;
+}
+}
+if(data76.searchdomain !== undefined){
+let data87 = data76.searchdomain;
+if(typeof data87 === "string"){
+if(!pattern63.test(data87)){
+const err196 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9., -]+$"},message:"must match pattern \""+"^[A-Za-z0-9., -]+$"+"\"",schema:"^[A-Za-z0-9., -]+$",parentSchema:schema25.properties.properties.properties.searchdomain,data:data87};
+if(vErrors === null){
+vErrors = [err196];
+}
+else {
+vErrors.push(err196);
+}
+errors++;
+}
+}
+else {
+const err197 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.searchdomain.type,parentSchema:schema25.properties.properties.properties.searchdomain,data:data87};
+if(vErrors === null){
+vErrors = [err197];
+}
+else {
+vErrors.push(err197);
+}
+errors++;
+}
+}
+}
+else {
+const err198 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.properties.type,parentSchema:schema25.properties.properties,data:data76};
+if(vErrors === null){
+vErrors = [err198];
+}
+else {
+vErrors.push(err198);
+}
+errors++;
+}
+}
+}
+else {
+const err199 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.type,parentSchema:schema25,data};
+if(vErrors === null){
+vErrors = [err199];
+}
+else {
+vErrors.push(err199);
 }
 errors++;
 }
@@ -3762,9 +3811,9 @@ return errors === 0;
 
 const schema49 = {"title":"LxcNetworkSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","$ref":"#/definitions/networkName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"type":{"description":"The network type. Only `bridge` for now (the default).","type":"string","enum":["bridge"]},"description":{"$ref":"#/definitions/description"},"ipv4_address":{"description":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","type":"string","pattern":"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$","examples":["198.18.200.1/24","none"]},"ipv4_nat":{"description":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","type":"boolean"},"ipv4_dhcp":{"description":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","type":"boolean"},"ipv6_address":{"description":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","type":"string","pattern":"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$","examples":["none","fd42:1::1/64"]},"dns_domain":{"description":"`dns.domain`: the DNS domain of the network's instances.","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$","examples":["lab.internal"]},"config":{"description":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","$ref":"#/definitions/incusConfig","examples":[{"ipv4.dhcp.ranges":"198.18.200.100-198.18.200.199"}]},"ensure":{"description":"`absent` deletes the network once no container that stays uses it (one op did not create only with `adopt`). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a network that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"}}};
 const schema53 = {"description":"Raw Incus config keys and values (`user.*`, driver keys). Incus's own `volatile.*` keys cannot be set.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^volatile\\."}},"additionalProperties":{"type":["string","number","boolean"]}};
-const pattern66 = new RegExp("^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$", "u");
-const pattern67 = new RegExp("^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$", "u");
-const pattern69 = new RegExp("^volatile\\.", "u");
+const pattern67 = new RegExp("^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$", "u");
+const pattern68 = new RegExp("^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$", "u");
+const pattern70 = new RegExp("^volatile\\.", "u");
 
 function validate21(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -3795,7 +3844,7 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern39.test(data0)){
+if(!pattern40.test(data0)){
 const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/networkName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$",parentSchema:schema33,data:data0};
 if(vErrors === null){
 vErrors = [err2];
@@ -3903,7 +3952,7 @@ errors++;
 if(data.ipv4_address !== undefined){
 let data4 = data.ipv4_address;
 if(typeof data4 === "string"){
-if(!pattern66.test(data4)){
+if(!pattern67.test(data4)){
 const err11 = {instancePath:instancePath+"/ipv4_address",schemaPath:"#/properties/ipv4_address/pattern",keyword:"pattern",params:{pattern: "^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$"},message:"must match pattern \""+"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$"+"\"",schema:"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$",parentSchema:schema49.properties.ipv4_address,data:data4};
 if(vErrors === null){
 vErrors = [err11];
@@ -3954,7 +4003,7 @@ errors++;
 if(data.ipv6_address !== undefined){
 let data7 = data.ipv6_address;
 if(typeof data7 === "string"){
-if(!pattern67.test(data7)){
+if(!pattern68.test(data7)){
 const err15 = {instancePath:instancePath+"/ipv6_address",schemaPath:"#/properties/ipv6_address/pattern",keyword:"pattern",params:{pattern: "^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$"},message:"must match pattern \""+"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$"+"\"",schema:"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$",parentSchema:schema49.properties.ipv6_address,data:data7};
 if(vErrors === null){
 vErrors = [err15];
@@ -3979,7 +4028,7 @@ errors++;
 if(data.dns_domain !== undefined){
 let data8 = data.dns_domain;
 if(typeof data8 === "string"){
-if(!pattern59.test(data8)){
+if(!pattern60.test(data8)){
 const err17 = {instancePath:instancePath+"/dns_domain",schemaPath:"#/properties/dns_domain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema49.properties.dns_domain,data:data8};
 if(vErrors === null){
 vErrors = [err17];
@@ -4009,7 +4058,7 @@ const _errs26 = errors;
 const _errs27 = errors;
 const _errs28 = errors;
 if(typeof key1 === "string"){
-if(!pattern69.test(key1)){
+if(!pattern70.test(key1)){
 const err19 = {};
 if(vErrors === null){
 vErrors = [err19];
@@ -4143,7 +4192,7 @@ return errors === 0;
 }
 
 const schema54 = {"title":"LxcVolumeSpec","type":"object","additionalProperties":false,"required":["pool","name"],"properties":{"pool":{"description":"The storage pool it is in (must exist: `incus storage list`).","$ref":"#/definitions/objectName"},"name":{"$ref":"#/definitions/volumeName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"size":{"description":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","type":"string","pattern":"^[0-9]+(?:[kMGTP]i?B)?$","examples":["1GiB"]},"content_type":{"description":"`filesystem` (default) or `block`. Fixed when the volume is created.","type":"string","enum":["filesystem","block"]},"description":{"$ref":"#/definitions/description"},"config":{"description":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","$ref":"#/definitions/incusConfig","examples":[{"user.purpose":"backups"}]},"ensure":{"description":"`absent` deletes the volume (and its data) once no container that stays has it attached (one op did not create only with `adopt`). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a volume that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"}}};
-const pattern74 = new RegExp("^[0-9]+(?:[kMGTP]i?B)?$", "u");
+const pattern75 = new RegExp("^[0-9]+(?:[kMGTP]i?B)?$", "u");
 
 function validate23(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -4259,7 +4308,7 @@ errors++;
 if(data.size !== undefined){
 let data3 = data.size;
 if(typeof data3 === "string"){
-if(!pattern74.test(data3)){
+if(!pattern75.test(data3)){
 const err9 = {instancePath:instancePath+"/size",schemaPath:"#/properties/size/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(?:[kMGTP]i?B)?$"},message:"must match pattern \""+"^[0-9]+(?:[kMGTP]i?B)?$"+"\"",schema:"^[0-9]+(?:[kMGTP]i?B)?$",parentSchema:schema54.properties.size,data:data3};
 if(vErrors === null){
 vErrors = [err9];
@@ -4347,7 +4396,7 @@ const _errs21 = errors;
 const _errs22 = errors;
 const _errs23 = errors;
 if(typeof key1 === "string"){
-if(!pattern69.test(key1)){
+if(!pattern70.test(key1)){
 const err16 = {};
 if(vErrors === null){
 vErrors = [err16];
@@ -5293,13 +5342,13 @@ return errors === 0;
 
 export const validate_network = validate25;
 const schema60 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/network.schema.json","title":"NetworkSection","description":"plugins.network (also plugins.net, the op-dbus name): the host's links, their addresses and static routes. op's own fields and the op-dbus net fields (ports, controller, ipv4.address, ipv4.enabled, ipv4.dhcp, properties) are both accepted; op-dbus types are ovs-bridge, ovs-port, bridge and ethernet.","type":"object","additionalProperties":false,"properties":{"prune":{"description":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","type":"boolean"},"ignore":{"description":"Links and OVS bridges and ports op never reads into a plan or touches, by name or glob (`docker0`, `veth*`): managed by another tool (NetworkManager, Docker, Incus's own bridges). They are hidden from the live state before anything is planned, so not even `prune` or `exclusive_ports` sees them, and routes on them are left alone. A glob that matches a link this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","type":"array","maxItems":1024,"items":{"description":"A link name or glob: 1 to 256 characters, without `/` (link names have none, so such a glob would match nothing).","type":"string","minLength":1,"maxLength":256,"pattern":"^[^/]*$"},"examples":[["docker0","veth*"]]},"interfaces":{"type":"array","items":{"$ref":"#/definitions/interface"}},"routes":{"type":"array","items":{"$ref":"#/definitions/route"}}},"definitions":{"linkName":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"interface":{"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a link that exists and that op did not create (its ifalias lacks op's marker `op:network`; an OVS bridge or internal port, op's `external_ids`): op marks it as its own and makes it match this entry in one step (or, with `ensure: absent`, deletes it). Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's link is never changed. Not needed for an ethernet NIC, which op only tunes and never owns. Default false.","type":"boolean"},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}},"mtu":{"type":"integer","minimum":68,"maximum":65535},"ipv4":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}},"ipv6":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}},"address4":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]},"address6":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]},"route":{"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}}}};
-const pattern78 = new RegExp("^[^/]*$", "u");
+const pattern79 = new RegExp("^[^/]*$", "u");
 const schema61 = {"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a link that exists and that op did not create (its ifalias lacks op's marker `op:network`; an OVS bridge or internal port, op's `external_ids`): op marks it as its own and makes it match this entry in one step (or, with `ensure: absent`, deletes it). Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's link is never changed. Not needed for an ethernet NIC, which op only tunes and never owns. Default false.","type":"boolean"},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}};
 const schema62 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
 const schema63 = {"type":"integer","minimum":68,"maximum":65535};
-const pattern80 = new RegExp("^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$", "u");
-const pattern81 = new RegExp("^[^\"#\\u0000-\\u001f\\u007f]{0,200}$", "u");
-const pattern85 = new RegExp("^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$", "u");
+const pattern81 = new RegExp("^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$", "u");
+const pattern82 = new RegExp("^[^\"#\\u0000-\\u001f\\u007f]{0,200}$", "u");
+const pattern86 = new RegExp("^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$", "u");
 const schema64 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}};
 const schema65 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]};
 
@@ -6306,7 +6355,7 @@ errors++;
 if(data.mac !== undefined){
 let data6 = data.mac;
 if(typeof data6 === "string"){
-if(!pattern80.test(data6)){
+if(!pattern81.test(data6)){
 const err15 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},message:"must match pattern \""+"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"+"\"",schema:"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$",parentSchema:schema61.properties.mac,data:data6};
 if(vErrors === null){
 vErrors = [err15];
@@ -6331,7 +6380,7 @@ errors++;
 if(data.alias !== undefined){
 let data7 = data.alias;
 if(typeof data7 === "string"){
-if(!pattern81.test(data7)){
+if(!pattern82.test(data7)){
 const err17 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},message:"must match pattern \""+"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"+"\"",schema:"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$",parentSchema:schema61.properties.alias,data:data7};
 if(vErrors === null){
 vErrors = [err17];
@@ -6649,7 +6698,7 @@ errors++;
 if(data19.netns !== undefined){
 let data21 = data19.netns;
 if(typeof data21 === "string"){
-if(!pattern85.test(data21)){
+if(!pattern86.test(data21)){
 const err41 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"},message:"must match pattern \""+"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"+"\"",schema:"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$",parentSchema:schema61.properties.veth.properties.netns,data:data21};
 if(vErrors === null){
 vErrors = [err41];
@@ -7097,7 +7146,7 @@ vErrors.push(err4);
 }
 errors++;
 }
-if(!pattern78.test(data2)){
+if(!pattern79.test(data2)){
 const err5 = {instancePath:instancePath+"/ignore/" + i0,schemaPath:"#/properties/ignore/items/pattern",keyword:"pattern",params:{pattern: "^[^/]*$"},message:"must match pattern \""+"^[^/]*$"+"\"",schema:"^[^/]*$",parentSchema:schema60.properties.ignore.items,data:data2};
 if(vErrors === null){
 vErrors = [err5];
@@ -7194,17 +7243,17 @@ export const validate_nftables = validate34;
 const schema78 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/nftables.schema.json","title":"NftablesSection","description":"The nftables tables op owns. Listing a table hands the whole table to op: on apply it is replaced in one atomic nft transaction, so anything added to it by hand is removed. Tables not listed (Incus's `inet incus`, Docker's...) are never read into a plan or touched.","type":"object","additionalProperties":false,"properties":{"tables":{"description":"The tables op owns, each identified by family and name (`inet/op_demo`).","type":"array","items":{"$ref":"#/definitions/table"}},"ignore":{"description":"Tables op never reads into a plan or touches: a name or glob without a `/` is matched against the table's name (`docker*`), one with a `/` against `family/name` (`inet/incus`). Tables the file does not list are never touched anyway; this also hides them from the plan, and a glob that matches a table this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","type":"array","maxItems":1024,"items":{"description":"A name or glob: 1 to 256 characters.","type":"string","minLength":1,"maxLength":256},"examples":[["inet/incus","docker*"]]}},"definitions":{"identifier":{"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},"comment":{"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},"device":{"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"},"rule":{"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]},"element":{"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]},"dataType":{"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"table":{"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}},"chain":{"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}},"set":{"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}},"map":{"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}},"setFlags":{"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}},"duration":{"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},"setSize":{"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295}}};
 const schema79 = {"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}};
 const schema80 = {"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"};
-const pattern90 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,63}$", "u");
+const pattern91 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,63}$", "u");
 const schema81 = {"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}};
 const schema83 = {"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"};
 const schema84 = {"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"};
 const schema85 = {"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]};
-const pattern92 = new RegExp("^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$", "u");
-const pattern93 = new RegExp("^[A-Za-z0-9_.-]{1,15}$", "u");
-const pattern94 = new RegExp("^[^\"\\u0000-\\u001f\\u007f]{0,128}$", "u");
-const pattern95 = new RegExp("^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$", "u");
-const pattern96 = new RegExp("\\S", "u");
-const pattern97 = new RegExp("^\\s*(?:include|define|redefine|undefine)\\b", "u");
+const pattern93 = new RegExp("^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$", "u");
+const pattern94 = new RegExp("^[A-Za-z0-9_.-]{1,15}$", "u");
+const pattern95 = new RegExp("^[^\"\\u0000-\\u001f\\u007f]{0,128}$", "u");
+const pattern96 = new RegExp("^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$", "u");
+const pattern97 = new RegExp("\\S", "u");
+const pattern98 = new RegExp("^\\s*(?:include|define|redefine|undefine)\\b", "u");
 
 function validate36(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -7349,7 +7398,7 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern90.test(data0)){
+if(!pattern91.test(data0)){
 const err10 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema80,data:data0};
 if(vErrors === null){
 vErrors = [err10];
@@ -7462,7 +7511,7 @@ passing0 = 0;
 }
 const _errs13 = errors;
 if(typeof data3 === "string"){
-if(!pattern92.test(data3)){
+if(!pattern93.test(data3)){
 const err19 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"},message:"must match pattern \""+"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"+"\"",schema:"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$",parentSchema:schema81.properties.priority.oneOf[1],data:data3};
 if(vErrors === null){
 vErrors = [err19];
@@ -7542,7 +7591,7 @@ errors++;
 if(data.device !== undefined){
 let data5 = data.device;
 if(typeof data5 === "string"){
-if(!pattern93.test(data5)){
+if(!pattern94.test(data5)){
 const err24 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]{1,15}$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]{1,15}$"+"\"",schema:"^[A-Za-z0-9_.-]{1,15}$",parentSchema:schema83,data:data5};
 if(vErrors === null){
 vErrors = [err24];
@@ -7567,7 +7616,7 @@ errors++;
 if(data.comment !== undefined){
 let data6 = data.comment;
 if(typeof data6 === "string"){
-if(!pattern94.test(data6)){
+if(!pattern95.test(data6)){
 const err26 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema84,data:data6};
 if(vErrors === null){
 vErrors = [err26];
@@ -7606,7 +7655,7 @@ vErrors.push(err28);
 errors++;
 }
 if(typeof data8 === "string"){
-if(!pattern95.test(data8)){
+if(!pattern96.test(data8)){
 const err29 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},message:"must match pattern \""+"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"+"\"",schema:"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$",parentSchema:schema85.allOf[0],data:data8};
 if(vErrors === null){
 vErrors = [err29];
@@ -7618,7 +7667,7 @@ errors++;
 }
 }
 if(typeof data8 === "string"){
-if(!pattern96.test(data8)){
+if(!pattern97.test(data8)){
 const err30 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema85.allOf[1],data:data8};
 if(vErrors === null){
 vErrors = [err30];
@@ -7632,7 +7681,7 @@ errors++;
 const _errs31 = errors;
 const _errs32 = errors;
 if(typeof data8 === "string"){
-if(!pattern97.test(data8)){
+if(!pattern98.test(data8)){
 const err31 = {};
 if(vErrors === null){
 vErrors = [err31];
@@ -7699,9 +7748,9 @@ const schema89 = {"description":"Set flags. Elements of a `dynamic` set are fill
 const schema90 = {"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"};
 const schema91 = {"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295};
 const schema93 = {"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]};
-const pattern99 = new RegExp("^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$", "u");
-const pattern100 = new RegExp("^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$", "u");
-const pattern102 = new RegExp("^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$", "u");
+const pattern100 = new RegExp("^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$", "u");
+const pattern101 = new RegExp("^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$", "u");
+const pattern103 = new RegExp("^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$", "u");
 
 function validate38(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -7742,7 +7791,7 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern90.test(data0)){
+if(!pattern91.test(data0)){
 const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema80,data:data0};
 if(vErrors === null){
 vErrors = [err3];
@@ -7767,7 +7816,7 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 === "string"){
-if(!pattern99.test(data1)){
+if(!pattern100.test(data1)){
 const err5 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema88,data:data1};
 if(vErrors === null){
 vErrors = [err5];
@@ -7855,7 +7904,7 @@ errors++;
 if(data.timeout !== undefined){
 let data4 = data.timeout;
 if(typeof data4 === "string"){
-if(!pattern100.test(data4)){
+if(!pattern101.test(data4)){
 const err11 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema90,data:data4};
 if(vErrors === null){
 vErrors = [err11];
@@ -7928,7 +7977,7 @@ errors++;
 if(data.comment !== undefined){
 let data7 = data.comment;
 if(typeof data7 === "string"){
-if(!pattern94.test(data7)){
+if(!pattern95.test(data7)){
 const err17 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema84,data:data7};
 if(vErrors === null){
 vErrors = [err17];
@@ -7967,7 +8016,7 @@ vErrors.push(err19);
 errors++;
 }
 if(typeof data9 === "string"){
-if(!pattern102.test(data9)){
+if(!pattern103.test(data9)){
 const err20 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema93.allOf[0],data:data9};
 if(vErrors === null){
 vErrors = [err20];
@@ -7979,7 +8028,7 @@ errors++;
 }
 }
 if(typeof data9 === "string"){
-if(!pattern96.test(data9)){
+if(!pattern97.test(data9)){
 const err21 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema93.allOf[1],data:data9};
 if(vErrors === null){
 vErrors = [err21];
@@ -8069,7 +8118,7 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern90.test(data0)){
+if(!pattern91.test(data0)){
 const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema80,data:data0};
 if(vErrors === null){
 vErrors = [err4];
@@ -8094,7 +8143,7 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 === "string"){
-if(!pattern99.test(data1)){
+if(!pattern100.test(data1)){
 const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema88,data:data1};
 if(vErrors === null){
 vErrors = [err6];
@@ -8119,7 +8168,7 @@ errors++;
 if(data.map !== undefined){
 let data2 = data.map;
 if(typeof data2 === "string"){
-if(!pattern99.test(data2)){
+if(!pattern100.test(data2)){
 const err8 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema94.properties.map,data:data2};
 if(vErrors === null){
 vErrors = [err8];
@@ -8207,7 +8256,7 @@ errors++;
 if(data.timeout !== undefined){
 let data5 = data.timeout;
 if(typeof data5 === "string"){
-if(!pattern100.test(data5)){
+if(!pattern101.test(data5)){
 const err14 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema90,data:data5};
 if(vErrors === null){
 vErrors = [err14];
@@ -8280,7 +8329,7 @@ errors++;
 if(data.comment !== undefined){
 let data8 = data.comment;
 if(typeof data8 === "string"){
-if(!pattern94.test(data8)){
+if(!pattern95.test(data8)){
 const err20 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema84,data:data8};
 if(vErrors === null){
 vErrors = [err20];
@@ -8343,7 +8392,7 @@ vErrors.push(err24);
 errors++;
 }
 if(typeof data11 === "string"){
-if(!pattern102.test(data11)){
+if(!pattern103.test(data11)){
 const err25 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema93.allOf[0],data:data11};
 if(vErrors === null){
 vErrors = [err25];
@@ -8355,7 +8404,7 @@ errors++;
 }
 }
 if(typeof data11 === "string"){
-if(!pattern96.test(data11)){
+if(!pattern97.test(data11)){
 const err26 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema93.allOf[1],data:data11};
 if(vErrors === null){
 vErrors = [err26];
@@ -8469,7 +8518,7 @@ errors++;
 if(data.name !== undefined){
 let data1 = data.name;
 if(typeof data1 === "string"){
-if(!pattern90.test(data1)){
+if(!pattern91.test(data1)){
 const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema80,data:data1};
 if(vErrors === null){
 vErrors = [err5];
@@ -8836,7 +8885,7 @@ return errors === 0;
 export const validate_sysctl = validate44;
 const schema103 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/sysctl.schema.json","title":"SysctlSection","description":"Kernel network parameters (sysctls under `net.`) op keeps at the values given. They belong to the network namespace op runs in. op manages only the keys listed: taking a key out of the file stops managing it and leaves its value as it is (op does not know what to reset it to; the value it replaced is in the ledger record of the change). The plugin runs after network, lxc and nftables, so forwarding is turned on once the links and the firewall exist.","examples":[{"settings":{"net.ipv4.ip_forward":1,"net.ipv6.conf.all.forwarding":"1","net.ipv4.conf.opdemo0.rp_filter":2,"net.ipv4.ip_local_port_range":"32768 60999"}}],"type":"object","additionalProperties":false,"properties":{"settings":{"description":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","type":"object","examples":[{"net.ipv4.ip_forward":1,"net.bridge.bridge-nf-call-iptables":0}],"additionalProperties":{"$ref":"#/definitions/value"}}},"definitions":{"value":{"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]}}};
 const schema104 = {"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]};
-const pattern111 = new RegExp("^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$", "u");
+const pattern112 = new RegExp("^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$", "u");
 
 function validate44(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="https://op.invalid/schemas/sysctl.schema.json" */;
@@ -8881,7 +8930,7 @@ passing0 = 0;
 }
 const _errs10 = errors;
 if(typeof data1 === "string"){
-if(!pattern111.test(data1)){
+if(!pattern112.test(data1)){
 const err2 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/0/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},message:"must match pattern \""+"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"+"\"",schema:"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$",parentSchema:schema104.oneOf[1].allOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err2];
@@ -8893,7 +8942,7 @@ errors++;
 }
 }
 if(typeof data1 === "string"){
-if(!pattern96.test(data1)){
+if(!pattern97.test(data1)){
 const err3 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema104.oneOf[1].allOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err3];
@@ -8996,4 +9045,4 @@ validate44.errors = vErrors;
 return errors === 0;
 }
 
-export const fieldDescriptions = {"lxc.schema.json":{"/backend":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","/prune":"Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","/ignore":"Containers, profiles and managed networks (by name, or by `project/name` for a glob with a `/`) and projects (by name) op never reads into a plan or touches (`ci-*`, `build/*`): not even `prune` deletes or stops them. A glob that matches an object this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","/ignore/*":"A name or glob: 1 to 256 characters.","/prune_images":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","/default_image":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","/projects":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys the file names. op deletes only empty projects (what is in them may be deleted in the same run), one it did not create only with `adopt: true`, and never `default`.","/projects/*/name":"The project's name. `default` (Incus's own) is changed only by adoption, and never deleted.","/projects/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/projects/*/config":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","/projects/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/projects/*/adopt":"Let op change this object although op did not create it (only the keys, and devices, the file names; op does not tag it as its own) or, with `ensure: absent`, delete it. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","/profiles":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys and devices the file names. op never deletes a profile a container that stays still uses, one it did not create only with `adopt: true`, and never a `default` profile.","/profiles/*/name":"The profile's name, as containers name it in `profiles`.","/profiles/*/project":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","/profiles/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/profiles/*/config":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","/profiles/*/devices":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","/profiles/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/profiles/*/adopt":"Let op change this object although op did not create it (only the keys, and devices, the file names; op does not tag it as its own) or, with `ensure: absent`, delete it. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","/images":"Images imported from local tarballs (a split image's two, or a system tarball op adapts and builds the image from) under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","/images/*":"An image to import needs `metadata` and `rootfs` (a split image) or `tarball` (a system tarball op adapts); with `ensure: absent` it needs neither.","/images/*/ensure":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","/images/*/alias":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","/images/*/metadata":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","/images/*/rootfs":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","/images/*/tarball":"Instead of `metadata` and `rootfs`: path of a system tarball (a root file system, as debootstrap or a distribution builds it; plain, gzip or xz, told by its first bytes), a regular file. op builds the split image itself, adapted as `adapt` says, streaming the tarball entry by entry, and imports it; a changed tarball (another SHA-256, kept as the image property `user.op.source-sha256`) or adaptation re-imports. A relative path is taken from the state file's directory.","/images/*/adapt":"How op adapts a `tarball` for Incus. Only with `tarball`.","/images/*/adapt/networkd":"Enable systemd-networkd (linked into multi-user.target.wants) with a .network file asking DHCP on eth0. Default false.","/images/*/adapt/lxc_generator":"Add op's systemd generator, which masks, when systemd runs in a container, the units a container cannot run (kernel debug/config file systems, udev, module loading, audit socket, hardware clock). Default false.","/images/*/adapt/templates":"Files Incus renders (pongo2, e.g. `{{ container.name }}`) when an instance is created or copied: absolute path in the instance → template text.","/images/*/adapt/profiles":"Profiles named in the image's metadata and set on the image: an instance created from it without profiles of its own gets these.","/images/*/adapt/properties":"Image properties in metadata.yaml (`description`, `os`, `release`, ...); `user.op.*` keys are op's.","/images/*/adapt/architecture":"The image's architecture in metadata.yaml (`x86_64`, `aarch64`, ...). Default: the host's.","/containers":"The containers op manages.","/containers/*/id":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","/containers/*/name":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","/containers/*/ensure":"`absent` deletes the container. Default `present`.","/containers/*/adopt":"Let op take over a container that exists and that op did not create (it lacks `user.op.managed=true`): op tags it as its own and makes it match this entry in one step (config, devices, state), or, with `ensure: absent`, deletes it. Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's container is never changed. A container with a local device of a type op does not model (only `nic` and `disk`) cannot be adopted. Default false.","/containers/*/image":"Image to create it from. Changing it replaces the container.","/containers/*/running":"Whether it runs. Default true.","/containers/*/veth":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","/containers/*/bridge":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","/containers/*/network_type":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","/containers/*/limits/cpu":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","/containers/*/limits/memory":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","/containers/*/config":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","/containers/*/profiles":"Incus profiles, in order. Default [\"default\"].","/containers/*/mounts":"Host directories mounted into the container.","/containers/*/mounts/*/source":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","/containers/*/mounts/*/path":"Where it appears in the container.","/containers/*/mounts/*/preserve":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","/containers/*/mounts/*/readonly":"Mount read-only.","/containers/*/mounts/*/allow_host_path":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","/containers/*/mounts/*/shift":"Mount with Incus's `shift` (an idmapped mount): a file the unprivileged container writes as its uid N is owned by uid N on the host, and host files show with their own owners inside, instead of as `nobody` (65534). Needs a kernel and filesystem with idmapped mounts. Default false.","/containers/*/mounts/*/uid":"The owner (a host uid) op gives the host directory when it creates or changes the container, so a user inside can write to it: with `shift`, the same uid inside; without, the container's uid plus its idmap base (Incus's default for unprivileged containers: 1000000). Not changed when left out.","/containers/*/mounts/*/gid":"The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out.","/containers/*/files":"Files op writes into the container (created, or replaced when their content, mode or owner differs: compared by SHA-256 of what Incus's file API returns), or deletes (`ensure: absent`). Written to a stopped container too; in a container created by the same run, before its first start. Missing parent directories are created (0755, root). The plan and the ledger name each file by path, size, SHA-256, mode and owner, never its content.","/containers/*/files/*/path":"Absolute path in the container, normalised (no `..`, `.` or empty component), not `/`.","/containers/*/files/*/content":"The file's text (UTF-8), at most 1 MiB. Exactly one of `content` and `source`.","/containers/*/files/*/source":"A regular file on this host to copy, at most 64 MiB; a relative path is taken from the state file's directory. op's own directories (ledger, key, cache, lock) and /proc, /sys, /dev are refused. Exactly one of `content` and `source`.","/containers/*/files/*/mode":"Permission bits as an octal string: `0644` (default), `600`. setuid, setgid and sticky bits are not supported.","/containers/*/files/*/uid":"Owner inside the container (default 0).","/containers/*/files/*/gid":"Group inside the container (default 0).","/containers/*/files/*/ensure":"`present` (default) or `absent`: op deletes the file (then only `path` is given).","/containers/*/project":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","/containers/*/description":"The instance's description (`incus list -c d`). Left as it is when not given.","/containers/*/ephemeral":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","/containers/*/boot":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","/containers/*/boot/autostart":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","/containers/*/boot/priority":"`boot.autostart.priority`: containers with a higher value start first.","/containers/*/boot/stop_priority":"`boot.stop.priority`: containers with a higher value stop first.","/containers/*/snapshots":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","/containers/*/snapshots/schedule":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","/containers/*/snapshots/expiry":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","/containers/*/snapshots/pattern":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","/containers/*/snapshots/keep":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","/containers/*/snapshots/keep/*/name":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","/containers/*/snapshots/keep/*/stateful":"Also save the running processes' state (needs CRIU on the host). Default false.","/containers/*/snapshots/prune":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","/containers/*/restart":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","/containers/*/network":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","/containers/*/nics":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","/containers/*/nics/*/name":"The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.","/containers/*/nics/*/type":"`bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.","/containers/*/nics/*/bridge":"`bridged` only: the Linux or Open vSwitch bridge.","/containers/*/nics/*/parent":"`macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.","/containers/*/nics/*/network":"`network` only: an Incus managed network (declared under `networks` or existing).","/containers/*/nics/*/host_name":"`bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.","/containers/*/nics/*/vlan":"VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.","/containers/*/nics/*/mtu":"The interface's MTU.","/containers/*/nics/*/hwaddr":"Its MAC address (`00:16:3e:12:34:56`), unicast.","/containers/*/nics/*/ipv4":"A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.","/containers/*/nics/*/ipv6":"A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).","/containers/*/volumes":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","/containers/*/volumes/*/volume":"The custom volume's name (declared under `volumes` or existing).","/containers/*/volumes/*/pool":"Its pool. Default `default`.","/containers/*/volumes/*/path":"Where it appears in the container (a filesystem volume).","/containers/*/volumes/*/readonly":"Attach read-only.","/containers/*/stop_timeout":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","/containers/*/cloud_init":"cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.","/containers/*/cloud_init/user":"The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).","/containers/*/cloud_init/ssh_authorized_keys":"Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.","/containers/*/cloud_init/packages":"Packages cloud-init installs at first boot (needs the container to reach a package mirror).","/containers/*/cloud_init/user_data":"The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config.","/containers/*/cloud_init/network_config":"cloud-init network configuration (version 1 or 2): a string as written, or an object.","/containers/*/cloud_init/recreate_on_change":"When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.","/containers/*/wait":"After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.","/containers/*/wait/timeout":"Seconds for all the steps together. Default 180.","/containers/*/groups":"Ansible groups of the container in `op inventory` (none: `ungrouped`).","/containers/*/ansible_vars":"Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).","/containers/*/properties":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","/containers/*/properties/memory":"A size in MiB: a number or a numeric string.","/containers/*/properties/swap":"A size in MiB: a number or a numeric string.","/containers/*/properties/hostname":"The container's hostname (a DNS label or name).","/containers/*/properties/template":"The image (alias).","/containers/*/properties/onboot":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/protection":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/unprivileged":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/nameserver":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","/containers/*/properties/searchdomain":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","/networks":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","/networks/*/name":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","/networks/*/project":"The Incus project it is in. Default `default`.","/networks/*/type":"The network type. Only `bridge` for now (the default).","/networks/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/networks/*/ipv4_address":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","/networks/*/ipv4_nat":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","/networks/*/ipv4_dhcp":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","/networks/*/ipv6_address":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","/networks/*/dns_domain":"`dns.domain`: the DNS domain of the network's instances.","/networks/*/config":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","/networks/*/ensure":"`absent` deletes the network once no container that stays uses it (one op did not create only with `adopt`). Default `present`.","/networks/*/adopt":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a network that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","/volumes":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","/volumes/*/pool":"The storage pool it is in (must exist: `incus storage list`).","/volumes/*/name":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","/volumes/*/project":"The Incus project it is in. Default `default`.","/volumes/*/size":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","/volumes/*/content_type":"`filesystem` (default) or `block`. Fixed when the volume is created.","/volumes/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/volumes/*/config":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","/volumes/*/ensure":"`absent` deletes the volume (and its data) once no container that stays has it attached (one op did not create only with `adopt`). Default `present`.","/volumes/*/adopt":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a volume that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false."},"network.schema.json":{"/prune":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","/ignore":"Links and OVS bridges and ports op never reads into a plan or touches, by name or glob (`docker0`, `veth*`): managed by another tool (NetworkManager, Docker, Incus's own bridges). They are hidden from the live state before anything is planned, so not even `prune` or `exclusive_ports` sees them, and routes on them are left alone. A glob that matches a link this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","/ignore/*":"A link name or glob: 1 to 256 characters, without `/` (link names have none, so such a glob would match nothing).","/interfaces/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/type":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","/interfaces/*/ensure":"absent: op deletes the link (never an ethernet NIC).","/interfaces/*/adopt":"Let op take over a link that exists and that op did not create (its ifalias lacks op's marker `op:network`; an OVS bridge or internal port, op's `external_ids`): op marks it as its own and makes it match this entry in one step (or, with `ensure: absent`, deletes it). Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's link is never changed. Not needed for an ethernet NIC, which op only tunes and never owns. Default false.","/interfaces/*/state":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","/interfaces/*/mac":"A unicast MAC address, e.g. 02:00:00:00:00:01.","/interfaces/*/alias":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","/interfaces/*/ipv4/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/address":"op-dbus spelling of addresses.","/interfaces/*/ipv4/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/enabled":"op-dbus: false means no addresses.","/interfaces/*/ipv4/dhcp":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","/interfaces/*/ipv4/gateway":"op-dbus: a default route via this address.","/interfaces/*/ipv4/dns":"op-dbus: ignored (op does not manage resolvers).","/interfaces/*/ipv6/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv6/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/bridge":"linux-bridge only: the links enrolled in it.","/interfaces/*/bridge/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/ovs":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","/interfaces/*/ovs/ports/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth":"veth only: the peer's name and, optionally, the network namespace it is put in.","/interfaces/*/veth/peer":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth/netns":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","/interfaces/*/macvlan":"macvlan only: the link it sits on and its mode.","/interfaces/*/macvlan/base":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/exclusive_ports":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","/interfaces/*/ports":"op-dbus: the bridge's ports (names).","/interfaces/*/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/controller":"op-dbus: the bridge this link is a port of.","/interfaces/*/properties":"op-dbus: free property bag; op reads mtu from it.","/interfaces/*/property_schema":"op-dbus: ignored.","/routes/*/to":"A CIDR or \"default\".","/routes/*/dev":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote)."},"nftables.schema.json":{"/tables":"The tables op owns, each identified by family and name (`inet/op_demo`).","/tables/*":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","/tables/*/family":"The nft address family.","/tables/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/ensure":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","/tables/*/adopt":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","/tables/*/chains":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","/tables/*/chains/*":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","/tables/*/chains/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/chains/*/type":"Base chain type.","/tables/*/chains/*/hook":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","/tables/*/chains/*/priority":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","/tables/*/chains/*/policy":"What happens to packets no rule decided on (default `accept`).","/tables/*/chains/*/device":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","/tables/*/chains/*/comment":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","/tables/*/chains/*/rules":"The chain's rules, in order (order matters: a reorder is a change).","/tables/*/chains/*/rules/*":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","/tables/*/sets":"Named sets, referenced from rules as `@name`.","/tables/*/sets/*":"A named set.","/tables/*/sets/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/sets/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/sets/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/sets/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/sets/*/size":"Maximum number of elements.","/tables/*/sets/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/sets/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/sets/*/elements":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","/tables/*/sets/*/elements/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/tables/*/maps":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","/tables/*/maps/*":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","/tables/*/maps/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/maps/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/maps/*/map":"The value type: `verdict`, or a data type such as `ipv4_addr`.","/tables/*/maps/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/maps/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/maps/*/size":"Maximum number of elements.","/tables/*/maps/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/maps/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/maps/*/elements":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","/tables/*/maps/*/elements/*/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/ignore":"Tables op never reads into a plan or touches: a name or glob without a `/` is matched against the table's name (`docker*`), one with a `/` against `family/name` (`inet/incus`). Tables the file does not list are never touched anyway; this also hides them from the plan, and a glob that matches a table this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","/ignore/*":"A name or glob: 1 to 256 characters."},"state.schema.json":{"/$schema":"The schema an editor checks the file with (e.g. the path of `op schema`'s output); op accepts any text here and ignores it.","/version":"Format version; op reads version 1.","/plugins":"One section per plugin, keyed by plugin name."},"sysctl.schema.json":{"/settings":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","/settings/*":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply."}};
+export const fieldDescriptions = {"lxc.schema.json":{"/backend":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","/prune":"Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","/ignore":"Containers, profiles and managed networks (by name, or by `project/name` for a glob with a `/`) and projects (by name) op never reads into a plan or touches (`ci-*`, `build/*`): not even `prune` deletes or stops them. A glob that matches an object this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","/ignore/*":"A name or glob: 1 to 256 characters.","/prune_images":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","/default_image":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","/projects":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys the file names. op deletes only empty projects (what is in them may be deleted in the same run), one it did not create only with `adopt: true`, and never `default`.","/projects/*/name":"The project's name. `default` (Incus's own) is changed only by adoption, and never deleted.","/projects/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/projects/*/config":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","/projects/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/projects/*/adopt":"Let op change this object although op did not create it (only the keys, and devices, the file names; op does not tag it as its own) or, with `ensure: absent`, delete it. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","/profiles":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys and devices the file names. op never deletes a profile a container that stays still uses, one it did not create only with `adopt: true`, and never a `default` profile.","/profiles/*/name":"The profile's name, as containers name it in `profiles`.","/profiles/*/project":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","/profiles/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/profiles/*/config":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","/profiles/*/devices":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","/profiles/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/profiles/*/adopt":"Let op change this object although op did not create it (only the keys, and devices, the file names; op does not tag it as its own) or, with `ensure: absent`, delete it. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","/images":"Images imported from local tarballs (a split image's two, or a system tarball op adapts and builds the image from) under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","/images/*":"An image to import needs `metadata` and `rootfs` (a split image) or `tarball` (a system tarball op adapts); with `ensure: absent` it needs neither.","/images/*/ensure":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","/images/*/alias":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","/images/*/metadata":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","/images/*/rootfs":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","/images/*/tarball":"Instead of `metadata` and `rootfs`: path of a system tarball (a root file system, as debootstrap or a distribution builds it; plain, gzip or xz, told by its first bytes), a regular file. op builds the split image itself, adapted as `adapt` says, streaming the tarball entry by entry, and imports it; a changed tarball (another SHA-256, kept as the image property `user.op.source-sha256`) or adaptation re-imports. A relative path is taken from the state file's directory.","/images/*/adapt":"How op adapts a `tarball` for Incus. Only with `tarball`.","/images/*/adapt/networkd":"Enable systemd-networkd (linked into multi-user.target.wants) with a .network file asking DHCP on eth0. Default false.","/images/*/adapt/lxc_generator":"Add op's systemd generator, which masks, when systemd runs in a container, the units a container cannot run (kernel debug/config file systems, udev, module loading, audit socket, hardware clock). Default false.","/images/*/adapt/templates":"Files Incus renders (pongo2, e.g. `{{ container.name }}`) when an instance is created or copied: absolute path in the instance → template text.","/images/*/adapt/profiles":"Profiles named in the image's metadata and set on the image: an instance created from it without profiles of its own gets these.","/images/*/adapt/properties":"Image properties in metadata.yaml (`description`, `os`, `release`, ...); `user.op.*` keys are op's.","/images/*/adapt/architecture":"The image's architecture in metadata.yaml (`x86_64`, `aarch64`, ...). Default: the host's.","/containers":"The containers op manages.","/containers/*/id":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","/containers/*/name":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","/containers/*/ensure":"`absent` deletes the container. Default `present`.","/containers/*/adopt":"Let op take over a container that exists and that op did not create (it lacks `user.op.managed=true`): op tags it as its own and makes it match this entry in one step (config, devices, state), or, with `ensure: absent`, deletes it. Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's container is never changed. A container with a local device of a type op does not model (only `nic` and `disk`) cannot be adopted. Default false.","/containers/*/image":"Image to create it from. Changing it replaces the container.","/containers/*/running":"Whether it runs. Default true.","/containers/*/veth":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","/containers/*/bridge":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","/containers/*/network_type":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","/containers/*/limits/cpu":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","/containers/*/limits/memory":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","/containers/*/config":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","/containers/*/profiles":"Incus profiles, in order. Default [\"default\"].","/containers/*/mounts":"Host directories mounted into the container.","/containers/*/mounts/*/source":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","/containers/*/mounts/*/path":"Where it appears in the container.","/containers/*/mounts/*/preserve":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","/containers/*/mounts/*/readonly":"Mount read-only.","/containers/*/mounts/*/allow_host_path":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","/containers/*/mounts/*/shift":"Mount with Incus's `shift` (an idmapped mount): a file the unprivileged container writes as its uid N is owned by uid N on the host, and host files show with their own owners inside, instead of as `nobody` (65534). Needs a kernel and filesystem with idmapped mounts. Default false.","/containers/*/mounts/*/uid":"The owner (a host uid) op gives the host directory when it creates or changes the container, so a user inside can write to it: with `shift`, the same uid inside; without, the container's uid plus its idmap base (Incus's default for unprivileged containers: 1000000). Not changed when left out.","/containers/*/mounts/*/gid":"The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out.","/containers/*/files":"Files op writes into the container (created, or replaced when their content, mode or owner differs: compared by SHA-256 of what Incus's file API returns), or deletes (`ensure: absent`). Written to a stopped container too; in a container created by the same run, before its first start. Missing parent directories are created (0755, root). The plan and the ledger name each file by path, size, SHA-256, mode and owner, never its content.","/containers/*/files/*/path":"Absolute path in the container, normalised (no `..`, `.` or empty component), not `/`.","/containers/*/files/*/content":"The file's text (UTF-8), at most 1 MiB. Exactly one of `content` and `source`.","/containers/*/files/*/source":"A regular file on this host to copy, at most 64 MiB; a relative path is taken from the state file's directory. op's own directories (ledger, key, cache, lock) and /proc, /sys, /dev are refused. Exactly one of `content` and `source`.","/containers/*/files/*/mode":"Permission bits as an octal string: `0644` (default), `600`. setuid, setgid and sticky bits are not supported.","/containers/*/files/*/uid":"Owner inside the container (default 0).","/containers/*/files/*/gid":"Group inside the container (default 0).","/containers/*/files/*/ensure":"`present` (default) or `absent`: op deletes the file (then only `path` is given).","/containers/*/project":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","/containers/*/description":"The instance's description (`incus list -c d`). Left as it is when not given.","/containers/*/ephemeral":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","/containers/*/boot":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","/containers/*/boot/autostart":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","/containers/*/boot/priority":"`boot.autostart.priority`: containers with a higher value start first.","/containers/*/boot/stop_priority":"`boot.stop.priority`: containers with a higher value stop first.","/containers/*/snapshots":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","/containers/*/snapshots/schedule":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","/containers/*/snapshots/expiry":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","/containers/*/snapshots/pattern":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","/containers/*/snapshots/keep":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","/containers/*/snapshots/keep/*/name":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","/containers/*/snapshots/keep/*/stateful":"Also save the running processes' state (needs CRIU on the host). Default false.","/containers/*/snapshots/prune":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","/containers/*/restart":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","/containers/*/rollback":"`snapshot`: before a run deletes or replaces this container (`ensure: absent`, or a change of image or cloud-init), op keeps an Incus backup of it (disk, config, devices) in its image store beside the ledger, so that `op rollback RUN` brings it back as it was. Read from the entry of the run that deletes or replaces it; without it, such a run cannot be undone.","/containers/*/backup":"SHA-256 of an Incus backup in op's image store (what `rollback: snapshot` keeps; op rollback's pre-images write it). A container missing from the host, or not restored from this backup yet, is imported from it (disk, config and devices) instead of being created from `image`.","/containers/*/network":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","/containers/*/nics":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","/containers/*/nics/*/name":"The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.","/containers/*/nics/*/type":"`bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.","/containers/*/nics/*/bridge":"`bridged` only: the Linux or Open vSwitch bridge.","/containers/*/nics/*/parent":"`macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.","/containers/*/nics/*/network":"`network` only: an Incus managed network (declared under `networks` or existing).","/containers/*/nics/*/host_name":"`bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.","/containers/*/nics/*/vlan":"VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.","/containers/*/nics/*/mtu":"The interface's MTU.","/containers/*/nics/*/hwaddr":"Its MAC address (`00:16:3e:12:34:56`), unicast.","/containers/*/nics/*/ipv4":"A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.","/containers/*/nics/*/ipv6":"A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).","/containers/*/volumes":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","/containers/*/volumes/*/volume":"The custom volume's name (declared under `volumes` or existing).","/containers/*/volumes/*/pool":"Its pool. Default `default`.","/containers/*/volumes/*/path":"Where it appears in the container (a filesystem volume).","/containers/*/volumes/*/readonly":"Attach read-only.","/containers/*/stop_timeout":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","/containers/*/cloud_init":"cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.","/containers/*/cloud_init/user":"The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).","/containers/*/cloud_init/ssh_authorized_keys":"Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.","/containers/*/cloud_init/packages":"Packages cloud-init installs at first boot (needs the container to reach a package mirror).","/containers/*/cloud_init/user_data":"The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config.","/containers/*/cloud_init/network_config":"cloud-init network configuration (version 1 or 2): a string as written, or an object.","/containers/*/cloud_init/recreate_on_change":"When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.","/containers/*/wait":"After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.","/containers/*/wait/timeout":"Seconds for all the steps together. Default 180.","/containers/*/groups":"Ansible groups of the container in `op inventory` (none: `ungrouped`).","/containers/*/ansible_vars":"Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).","/containers/*/properties":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","/containers/*/properties/memory":"A size in MiB: a number or a numeric string.","/containers/*/properties/swap":"A size in MiB: a number or a numeric string.","/containers/*/properties/hostname":"The container's hostname (a DNS label or name).","/containers/*/properties/template":"The image (alias).","/containers/*/properties/onboot":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/protection":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/unprivileged":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/nameserver":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","/containers/*/properties/searchdomain":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","/networks":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","/networks/*/name":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","/networks/*/project":"The Incus project it is in. Default `default`.","/networks/*/type":"The network type. Only `bridge` for now (the default).","/networks/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/networks/*/ipv4_address":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","/networks/*/ipv4_nat":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","/networks/*/ipv4_dhcp":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","/networks/*/ipv6_address":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","/networks/*/dns_domain":"`dns.domain`: the DNS domain of the network's instances.","/networks/*/config":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","/networks/*/ensure":"`absent` deletes the network once no container that stays uses it (one op did not create only with `adopt`). Default `present`.","/networks/*/adopt":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a network that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","/volumes":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","/volumes/*/pool":"The storage pool it is in (must exist: `incus storage list`).","/volumes/*/name":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","/volumes/*/project":"The Incus project it is in. Default `default`.","/volumes/*/size":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","/volumes/*/content_type":"`filesystem` (default) or `block`. Fixed when the volume is created.","/volumes/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/volumes/*/config":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","/volumes/*/ensure":"`absent` deletes the volume (and its data) once no container that stays has it attached (one op did not create only with `adopt`). Default `present`.","/volumes/*/adopt":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a volume that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false."},"network.schema.json":{"/prune":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","/ignore":"Links and OVS bridges and ports op never reads into a plan or touches, by name or glob (`docker0`, `veth*`): managed by another tool (NetworkManager, Docker, Incus's own bridges). They are hidden from the live state before anything is planned, so not even `prune` or `exclusive_ports` sees them, and routes on them are left alone. A glob that matches a link this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","/ignore/*":"A link name or glob: 1 to 256 characters, without `/` (link names have none, so such a glob would match nothing).","/interfaces/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/type":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","/interfaces/*/ensure":"absent: op deletes the link (never an ethernet NIC).","/interfaces/*/adopt":"Let op take over a link that exists and that op did not create (its ifalias lacks op's marker `op:network`; an OVS bridge or internal port, op's `external_ids`): op marks it as its own and makes it match this entry in one step (or, with `ensure: absent`, deletes it). Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's link is never changed. Not needed for an ethernet NIC, which op only tunes and never owns. Default false.","/interfaces/*/state":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","/interfaces/*/mac":"A unicast MAC address, e.g. 02:00:00:00:00:01.","/interfaces/*/alias":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","/interfaces/*/ipv4/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/address":"op-dbus spelling of addresses.","/interfaces/*/ipv4/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/enabled":"op-dbus: false means no addresses.","/interfaces/*/ipv4/dhcp":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","/interfaces/*/ipv4/gateway":"op-dbus: a default route via this address.","/interfaces/*/ipv4/dns":"op-dbus: ignored (op does not manage resolvers).","/interfaces/*/ipv6/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv6/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/bridge":"linux-bridge only: the links enrolled in it.","/interfaces/*/bridge/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/ovs":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","/interfaces/*/ovs/ports/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth":"veth only: the peer's name and, optionally, the network namespace it is put in.","/interfaces/*/veth/peer":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth/netns":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","/interfaces/*/macvlan":"macvlan only: the link it sits on and its mode.","/interfaces/*/macvlan/base":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/exclusive_ports":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","/interfaces/*/ports":"op-dbus: the bridge's ports (names).","/interfaces/*/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/controller":"op-dbus: the bridge this link is a port of.","/interfaces/*/properties":"op-dbus: free property bag; op reads mtu from it.","/interfaces/*/property_schema":"op-dbus: ignored.","/routes/*/to":"A CIDR or \"default\".","/routes/*/dev":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote)."},"nftables.schema.json":{"/tables":"The tables op owns, each identified by family and name (`inet/op_demo`).","/tables/*":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","/tables/*/family":"The nft address family.","/tables/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/ensure":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","/tables/*/adopt":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","/tables/*/chains":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","/tables/*/chains/*":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","/tables/*/chains/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/chains/*/type":"Base chain type.","/tables/*/chains/*/hook":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","/tables/*/chains/*/priority":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","/tables/*/chains/*/policy":"What happens to packets no rule decided on (default `accept`).","/tables/*/chains/*/device":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","/tables/*/chains/*/comment":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","/tables/*/chains/*/rules":"The chain's rules, in order (order matters: a reorder is a change).","/tables/*/chains/*/rules/*":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","/tables/*/sets":"Named sets, referenced from rules as `@name`.","/tables/*/sets/*":"A named set.","/tables/*/sets/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/sets/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/sets/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/sets/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/sets/*/size":"Maximum number of elements.","/tables/*/sets/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/sets/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/sets/*/elements":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","/tables/*/sets/*/elements/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/tables/*/maps":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","/tables/*/maps/*":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","/tables/*/maps/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/maps/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/maps/*/map":"The value type: `verdict`, or a data type such as `ipv4_addr`.","/tables/*/maps/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/maps/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/maps/*/size":"Maximum number of elements.","/tables/*/maps/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/maps/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/maps/*/elements":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","/tables/*/maps/*/elements/*/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/ignore":"Tables op never reads into a plan or touches: a name or glob without a `/` is matched against the table's name (`docker*`), one with a `/` against `family/name` (`inet/incus`). Tables the file does not list are never touched anyway; this also hides them from the plan, and a glob that matches a table this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","/ignore/*":"A name or glob: 1 to 256 characters."},"state.schema.json":{"/$schema":"The schema an editor checks the file with (e.g. the path of `op schema`'s output); op accepts any text here and ignores it.","/version":"Format version; op reads version 1.","/plugins":"One section per plugin, keyed by plugin name."},"sysctl.schema.json":{"/settings":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","/settings/*":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply."}};
