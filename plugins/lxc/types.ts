@@ -80,6 +80,8 @@ export interface LiveContainer {
     description: string;
     volatile: Record<string, string>;
   };
+  /** The cluster member it is on; absent when Incus is not a cluster. Observed, never drift. */
+  location?: string;
   /** Running only: the host-side end of its `eth0`, as the kernel names it now. */
   veth?: string;
   /** Running only: the bridge that link is enrolled in now (Linux master or OVS bridge). */
@@ -99,6 +101,8 @@ export interface LiveContainer {
 }
 
 export interface LxcLive {
+  /** Set when the section's Incus is remote (plugins.lxc.remote): its URLs. */
+  remote?: string;
   containers: LiveContainer[];
   /** Bridges on the host, by name. */
   bridges: Record<string, BridgeKind>;
@@ -190,6 +194,10 @@ export interface DesiredContainer {
   provision?: DesiredProvision;
   /** Declared files (`files`, files/); absent when none is given. */
   files?: DesiredFile[];
+  /** The cluster member or `@group` it is created on (containers/placement.ts). */
+  target?: string;
+  /** `allow_move: true`: op moves it to its `target` member when it is on another. */
+  allowMove?: true;
 }
 
 /** A host directory op removes after deleting the container that mounted it. */
