@@ -119,8 +119,9 @@ export function remoteOf(spec: RemoteSpec): IncusRemote {
     if (parsed.username !== "" || parsed.password !== "" || parsed.pathname.length > 1)
       throw invalid(at, `${url}: give only https://HOST[:PORT], no path or credentials`);
   }
-  const clientCert = pemFile(spec.client_cert, `${base}/client_cert`, "certificate");
+  // The key first: a key others can read is the worst of what can be wrong here.
   const clientKey = pemFile(spec.client_key, `${base}/client_key`, "key");
+  const clientCert = pemFile(spec.client_cert, `${base}/client_cert`, "certificate");
   let fingerprint: string;
   if (spec.server_cert !== undefined) {
     fingerprint = certificate(
