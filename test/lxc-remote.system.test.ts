@@ -1,0 +1,115 @@
+/**
+ * op manages containers on a second, real incusd reached over HTTPS (plugins.lxc.remote): a
+ * one-member cluster in a network namespace of its own (test/support/incus-remote.ts), with a
+ * client certificate made and trusted by the test. The host's own incusd is only checked to
+ * be untouched.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RemoteIncus, startRemoteIncus } from "./support/incus-remote.js";
+import { instance, plan, reconcile, testCtx, uid } from "./support/lxc.js";
+
+let remote: RemoteIncus;
+
+beforeAll(() => {
+  remote = startRemoteIncus();
+}, 180_000);
+
+afterAll(() => {
+  remote?.stop();
+}, 120_000);
+
+/** The section's remote: a URL where nothing listens first, then the daemon's. */
+function remoteSpec(): Record<string, unknown> {
+  const unused = remote.url.replace(":8443", ":8444");
+  return {
+    urls: [unused, remote.url],
+    client_cert: remote.clientCert,
+    client_key: remote.clientKey,
+    server_cert: remote.serverCert,
+  };
+}
+
+/** What the remote's own socket says of an instance: status and member, or undefined. */
+function onRemote(name: string): { status: string; location: string } | undefined {
+  const rows = JSON.parse(remote.incus(["list", name, "--format", "json"])) as {
+    name: string;
+    status: string;
+    location: string;
+  }[];
+  const row = rows.find((r) => r.name === name);
+  return row === undefined ? undefined : { status: row.status, location: row.location };
+}
+
+describe("lxc on a remote Incus cluster over HTTPS", () => {
+  it("creates a container on a member group, records where it went, sees no drift, then deletes it", async () => {
+    const name = `opir-${uid()}`;
+    const ctx = testCtx();
+    const entry = {
+      id: name,
+      image: "op-test/busybox",
+      stop_timeout: 5,
+      target: `@${remote.group}`,
+    };
+    const created = await reconcile({ remote: remoteSpec(), containers: [entry] }, ctx);
+    expect(created.errors).toEqual(new Map());
+    expect(created.actions.map((a) => `${a.kind} ${a.id}`)).toEqual([`create ${name}`]);
+    expect(created.remaining).toEqual([]);
+    // The member Incus placed it on is in the create's ok record.
+    const ok = created.records.find((r) => r.target === name && r.status === "ok");
+    expect(ok?.changes).toEqual({ location: remote.member });
+    expect(onRemote(name)).toEqual({ status: "Running", location: remote.member });
+    // Made on the remote, not on this host's incusd.
+    expect(await instance(name)).toBeUndefined();
+
+    // Queried again (a new run): converged; the location is observed, not drift.
+    expect(await plan({ remote: remoteSpec(), containers: [entry] }, testCtx())).toEqual([]);
+
+    // A change made on the remote by hand is drift, and op puts it back over HTTPS.
+    remote.incus(["config", "set", name, "user.opir.drift=1"]);
+    const fixed = await reconcile({ remote: remoteSpec(), containers: [entry] }, testCtx());
+    expect(fixed.actions.map((a) => `${a.kind} ${a.id}`)).toEqual([`modify ${name}`]);
+    expect(fixed.remaining).toEqual([]);
+    expect(remote.incus(["config", "get", name, "user.opir.drift"]).trim()).toBe("");
+
+    const gone = await reconcile(
+      { remote: remoteSpec(), containers: [{ ...entry, ensure: "absent" }] },
+      testCtx(),
+    );
+    expect(gone.actions.map((a) => `${a.kind} ${a.id}`)).toEqual([`delete ${name}`]);
+    expect(gone.errors).toEqual(new Map());
+    expect(onRemote(name)).toBeUndefined();
+  }, 180_000);
+
+  it("creates on a named member; a target on another member is a move, held without allow_move", async () => {
+    const name = `opir-${uid()}`;
+    const entry = { id: name, image: "op-test/busybox", stop_timeout: 5, target: remote.member };
+    const created = await reconcile({ remote: remoteSpec(), containers: [entry] }, testCtx());
+    expect(created.errors).toEqual(new Map());
+    expect(onRemote(name)?.location).toBe(remote.member);
+    try {
+      const moved = await plan(
+        { remote: remoteSpec(), containers: [{ ...entry, target: "opir-elsewhere" }] },
+        testCtx(),
+      );
+      expect(moved).toHaveLength(1);
+      expect(moved[0]?.kind).toBe("modify");
+      expect(moved[0]?.reason).toContain(`move from member ${remote.member} to opir-elsewhere`);
+      expect(moved[0]?.held).toContain('"allow_move": true');
+    } finally {
+      remote.incus(["delete", "--force", name]);
+    }
+  }, 180_000);
+
+  it("names every URL that failed, and refuses a server whose certificate is not the pinned one", async () => {
+    const spec = { ...remoteSpec(), server_cert: undefined, trust: "ab".repeat(32) };
+    const failure = await plan({ remote: spec, containers: [] }, testCtx()).catch(
+      (error: unknown) => error as { message: string; details?: unknown[] },
+    );
+    expect(String((failure as { message: string }).message)).toContain(
+      "no URL of the remote Incus could be used",
+    );
+    const details = JSON.stringify((failure as { details?: unknown[] }).details);
+    expect(details).toContain(`${remote.url.replace(":8443", ":8444")}: ECONNREFUSED`);
+    expect(details).toContain(`${remote.url}: its certificate's SHA-256 fingerprint is`);
+  }, 60_000);
+});
