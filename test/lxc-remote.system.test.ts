@@ -5,7 +5,12 @@
  * be untouched.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RemoteIncus, startRemoteIncus } from "./support/incus-remote.js";
+import {
+  type JoinedMember,
+  joinMember,
+  type RemoteIncus,
+  startRemoteIncus,
+} from "./support/incus-remote.js";
 import { instance, plan, reconcile, testCtx, uid } from "./support/lxc.js";
 
 let remote: RemoteIncus;
@@ -112,4 +117,35 @@ describe("lxc on a remote Incus cluster over HTTPS", () => {
     expect(details).toContain(`${remote.url.replace(":8443", ":8444")}: ECONNREFUSED`);
     expect(details).toContain(`${remote.url}: its certificate's SHA-256 fingerprint is`);
   }, 60_000);
+});
+
+describe("lxc on a two-member Incus cluster (two daemons, two namespaces)", () => {
+  let second: JoinedMember;
+
+  beforeAll(() => {
+    second = joinMember(remote);
+  }, 180_000);
+
+  afterAll(() => {
+    remote?.clear();
+    second?.stop();
+  }, 120_000);
+
+  it("moves a running container to its target member with allow_move, and is converged after", async () => {
+    const name = `opir-${uid()}`;
+    const entry = { id: name, image: "op-test/busybox", stop_timeout: 5, target: remote.member };
+    const created = await reconcile({ remote: remoteSpec(), containers: [entry] }, testCtx());
+    expect(created.errors).toEqual(new Map());
+    expect(onRemote(name)).toEqual({ status: "Running", location: remote.member });
+
+    const moving = { ...entry, target: second.member, allow_move: true };
+    const moved = await reconcile({ remote: remoteSpec(), containers: [moving] }, testCtx());
+    expect(moved.errors).toEqual(new Map());
+    expect(moved.actions.map((a) => a.reason)).toEqual([
+      `move from member ${remote.member} to ${second.member}`,
+    ]);
+    expect(moved.remaining).toEqual([]);
+    expect(onRemote(name)).toEqual({ status: "Running", location: second.member });
+    expect(await plan({ remote: remoteSpec(), containers: [moving] }, testCtx())).toEqual([]);
+  }, 240_000);
 });

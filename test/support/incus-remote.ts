@@ -37,6 +37,8 @@ export interface RemoteIncus {
   serverCert: string;
   /** Runs the `incus` client against this daemon's own unix socket (test-side checks). */
   incus(args: string[]): string;
+  /** Deletes every container it has (on any member of its cluster). */
+  clear(): void;
   /** Stops its containers and the daemon, removes its directory, namespace and link. */
   stop(): void;
 }
@@ -63,19 +65,20 @@ export function startRemoteIncus(): RemoteIncus {
   const dir = `/tmp/opir-${id}`;
   const env = { INCUS_DIR: dir };
   let daemon: ChildProcess | undefined;
+  const clear = () => {
+    if (daemon === undefined || !existsSync(join(dir, "unix.socket"))) return;
+    try {
+      const names = run("incus", ["list", "--format", "csv", "-c", "n"], env)
+        .split("\n")
+        .filter(Boolean);
+      for (const name of names) run("incus", ["delete", "--force", name], env);
+    } catch {
+      // The daemon may be the thing that failed; killing it below still ends its children.
+    }
+  };
   const stop = () => {
     // Containers first (their monitors outlive the daemon), then the daemon itself.
-    if (daemon !== undefined && existsSync(join(dir, "unix.socket"))) {
-      try {
-        const names = run("incus", ["list", "--format", "csv", "-c", "n", "--all-projects"], env)
-          .split("\n")
-          .map((line) => line.split(",").pop() ?? "")
-          .filter(Boolean);
-        for (const name of names) run("incus", ["delete", "--force", name], env);
-      } catch {
-        // The daemon may be the thing that failed; killing it below still ends its children.
-      }
-    }
+    clear();
     if (daemon?.pid !== undefined && daemon.exitCode === null) {
       try {
         process.kill(daemon.pid, "SIGTERM");
@@ -156,6 +159,7 @@ export function startRemoteIncus(): RemoteIncus {
       clientKey,
       serverCert: join(dir, "cluster.crt"),
       incus,
+      clear,
       stop,
     };
   } catch (error) {
@@ -176,4 +180,96 @@ function spawnDaemon(netns: string, dir: string): ChildProcess {
   );
   daemon.on("error", () => {});
   return daemon;
+}
+
+export interface JoinedMember {
+  /** Its cluster member name. */
+  member: string;
+  /** Stops it (its containers deleted first), removes its directory, namespace and link. */
+  stop(): void;
+}
+
+/**
+ * A second member of `first`'s cluster: another incusd with its own INCUS_DIR in its own
+ * namespace, linked to the first's namespace by a veth pair of 198.18.215.0/24, joined with a
+ * token (`incus cluster add` on the first, `incus admin init --preseed` on it).
+ */
+export function joinMember(first: RemoteIncus): JoinedMember {
+  const id = randomBytes(3).toString("hex");
+  const netns = `opir-${id}`;
+  const firstLink = `opir${id}a`;
+  const nsLink = `opir${id}b`;
+  const base = randomInt(0, 64) * 4;
+  const firstIp = `198.18.215.${base + 1}`;
+  const ip = `198.18.215.${base + 2}`;
+  const dir = `/tmp/opir-${id}`;
+  const env = { INCUS_DIR: dir };
+  const member = `opir-m-${id}`;
+  const firstAddress = new URL(first.url).hostname;
+  let daemon: ChildProcess | undefined;
+  const stop = () => {
+    try {
+      run("incus", ["cluster", "remove", "--force", "--yes", member], { INCUS_DIR: first.dir });
+    } catch {}
+    if (daemon?.pid !== undefined && daemon.exitCode === null) {
+      try {
+        process.kill(daemon.pid, "SIGTERM");
+        for (let i = 0; i < 100 && daemon.exitCode === null; i++) execFileSync("sleep", ["0.1"]);
+        if (daemon.exitCode === null) process.kill(daemon.pid, "SIGKILL");
+      } catch {}
+    }
+    rmSync(dir, { recursive: true, force: true });
+    try {
+      run("ip", ["netns", "delete", netns]);
+    } catch {}
+  };
+  try {
+    run("ip", ["netns", "add", netns]);
+    run("ip", [
+      "-n",
+      first.netns,
+      "link",
+      "add",
+      firstLink,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      nsLink,
+    ]);
+    run("ip", ["-n", first.netns, "link", "set", nsLink, "netns", netns]);
+    run("ip", ["-n", first.netns, "addr", "add", `${firstIp}/30`, "dev", firstLink]);
+    run("ip", ["-n", first.netns, "link", "set", firstLink, "up"]);
+    run("ip", ["-n", netns, "addr", "add", `${ip}/30`, "dev", nsLink]);
+    run("ip", ["-n", netns, "link", "set", nsLink, "up"]);
+    run("ip", ["-n", netns, "link", "set", "lo", "up"]);
+    // The first member's cluster address is on its host link: reached through its namespace.
+    run("ip", ["-n", netns, "route", "add", `${firstAddress}/32`, "via", firstIp]);
+    mkdirSync(dir, { recursive: true, mode: 0o711 });
+    daemon = spawnDaemon(netns, dir);
+    run("incus", ["admin", "waitready", "--timeout", "60"], env);
+    const token = first.incus(["cluster", "add", member, "--quiet"]).trim();
+    const preseed = [
+      "cluster:",
+      "  enabled: true",
+      `  server_name: ${member}`,
+      `  server_address: ${ip}:8443`,
+      `  cluster_address: ${firstAddress}:8443`,
+      `  cluster_token: ${token}`,
+      "  member_config:",
+      "  - entity: storage-pool",
+      "    name: default",
+      "    key: source",
+      '    value: ""',
+      "",
+    ].join("\n");
+    run("incus", ["admin", "init", "--preseed"], env, preseed);
+    return { member, stop };
+  } catch (error) {
+    const log = existsSync(join(dir, "incusd.log"))
+      ? readFileSync(join(dir, "incusd.log"), "utf8").slice(-2000)
+      : "";
+    stop();
+    throw new Error(`the second member did not join: ${String(error)}\n${log}`);
+  }
 }
