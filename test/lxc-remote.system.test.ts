@@ -148,4 +148,31 @@ describe("lxc on a two-member Incus cluster (two daemons, two namespaces)", () =
     expect(onRemote(name)).toEqual({ status: "Running", location: second.member });
     expect(await plan({ remote: remoteSpec(), containers: [moving] }, testCtx())).toEqual([]);
   }, 240_000);
+
+  it("creates a managed network on every member (pending definitions, then the cluster-wide create)", async () => {
+    // Inside the daemons' namespaces: its bridge, dnsmasq and nftables table are theirs.
+    const name = `opirn${uid().slice(0, 4)}`;
+    const network = {
+      name,
+      ipv4_address: "198.18.216.1/24",
+      ipv4_nat: false,
+      ipv6_address: "none",
+    };
+    const created = await reconcile({ remote: remoteSpec(), networks: [network] }, testCtx());
+    try {
+      expect(created.errors).toEqual(new Map());
+      expect(created.actions.map((a) => `${a.kind} ${a.id}`)).toEqual([`create ${name}`]);
+      expect(created.remaining).toEqual([]);
+      // Created (not pending) on each member: both took the definition.
+      for (const member of [remote.member, second.member]) {
+        const state = JSON.parse(
+          remote.incus(["query", `/1.0/networks/${name}?target=${member}`]),
+        ) as { status: string; locations: string[] };
+        expect(state.status).toBe("Created");
+        expect(state.locations.sort()).toEqual([remote.member, second.member].sort());
+      }
+    } finally {
+      remote.incus(["network", "delete", name]);
+    }
+  }, 180_000);
 });
