@@ -4,7 +4,12 @@
  * client certificate made and trusted by the test. The host's own incusd is only checked to
  * be untouched.
  */
+import { PassThrough, Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { lxcPlugin } from "../plugins/lxc/index.js";
+import { remoteOf } from "../plugins/lxc/remote.js";
+import { createIncusClient } from "../src/incus.js";
+import { quietCtx } from "./support/engine.js";
 import {
   type JoinedMember,
   joinMember,
@@ -54,6 +59,7 @@ describe("lxc on a remote Incus cluster over HTTPS", () => {
       image: "op-test/busybox",
       stop_timeout: 5,
       target: `@${remote.group}`,
+      files: [{ path: "/etc/opir-motd", content: "written over HTTPS\n", mode: "0640" }],
     };
     const created = await reconcile({ remote: remoteSpec(), containers: [entry] }, ctx);
     expect(created.errors).toEqual(new Map());
@@ -63,8 +69,33 @@ describe("lxc on a remote Incus cluster over HTTPS", () => {
     const ok = created.records.find((r) => r.target === name && r.status === "ok");
     expect(ok?.changes).toEqual({ location: remote.member });
     expect(onRemote(name)).toEqual({ status: "Running", location: remote.member });
-    // Made on the remote, not on this host's incusd.
+    // Made on the remote, not on this host's incusd; its declared file went through the API.
     expect(await instance(name)).toBeUndefined();
+    expect(remote.incus(["file", "pull", `${name}/etc/opir-motd`, "-"])).toBe(
+      "written over HTTPS\n",
+    );
+
+    // op exec's websockets go over the same pinned TLS transport as the REST calls.
+    const client = createIncusClient(remoteOf(remoteSpec() as Parameters<typeof remoteOf>[0]));
+    try {
+      const stdout = new PassThrough();
+      const chunks: Buffer[] = [];
+      stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
+      const result = await lxcPlugin.instances?.exec(
+        {
+          instance: name,
+          command: ["cat", "/etc/opir-motd"],
+          any: false,
+          environment: {},
+          stdio: { stdin: Readable.from([]), stdout, stderr: new PassThrough() },
+        },
+        quietCtx({ incus: client }),
+      );
+      expect(result?.exitCode).toBe(0);
+      expect(Buffer.concat(chunks).toString()).toBe("written over HTTPS\n");
+    } finally {
+      client.close();
+    }
 
     // Queried again (a new run): converged; the location is observed, not drift.
     expect(await plan({ remote: remoteSpec(), containers: [entry] }, testCtx())).toEqual([]);
