@@ -253,7 +253,14 @@ export function createIncusClient(
         reject(
           error instanceof OpError
             ? error
-            : lost(socketPath, `${what} (${method} ${path})`, error, sent && !isRead(method)),
+            : remote === undefined
+              ? lost(socketPath, `${what} (${method} ${path})`, error, sent && !isRead(method))
+              : lostRemote(
+                  socketPath,
+                  `${what} (${method} ${path})`,
+                  error,
+                  sent && !isRead(method),
+                ),
         );
       const req = http.request({ ...at, agent, method, path: scoped(path), headers }, (res) => {
         const chunks: Buffer[] = [];
@@ -715,6 +722,28 @@ export function lost(
         ? "is incusd overloaded or stuck? `incus info` tells; OP_INCUS_TIMEOUT=SECONDS waits longer"
         : hint,
   });
+  return maybeDone ? outcomeUnknown(failure, "the request had been sent") : failure;
+}
+
+/**
+ * A remote's request that got no answer: the daemon (or the way to it) went away after its
+ * URL was chosen, or the pin refused a server that answered there since.
+ */
+function lostRemote(
+  urls: string,
+  step: string,
+  error: NodeJS.ErrnoException,
+  maybeDone: boolean,
+): OpError {
+  const failure = new OpError(
+    "daemon-unavailable",
+    error.code === "OP_TIMEOUT"
+      ? `${error.message} to ${step} (remote Incus ${urls})`
+      : `lost the connection to the remote Incus (${urls}) during ${step}: ${error.code ?? ""}${error.code === undefined ? "" : ": "}${error.message}`,
+    {
+      hint: "is the remote Incus up and reachable from here? Its URLs are tried in order at the start of a run; OP_INCUS_TIMEOUT=SECONDS waits longer",
+    },
+  );
   return maybeDone ? outcomeUnknown(failure, "the request had been sent") : failure;
 }
 
