@@ -180,7 +180,7 @@ describe("lxc on a two-member Incus cluster (two daemons, two namespaces)", () =
     expect(await plan({ remote: remoteSpec(), containers: [moving] }, testCtx())).toEqual([]);
   }, 240_000);
 
-  it("creates a managed network on every member (pending definitions, then the cluster-wide create)", async () => {
+  it("creates a managed network on every member (pending definitions, then the cluster-wide create), finishing one left pending", async () => {
     // Inside the daemons' namespaces: its bridge, dnsmasq and nftables table are theirs.
     const name = `opirn${uid().slice(0, 4)}`;
     const network = {
@@ -189,6 +189,8 @@ describe("lxc on a two-member Incus cluster (two daemons, two namespaces)", () =
       ipv4_nat: false,
       ipv6_address: "none",
     };
+    // As a run that stopped between the two steps leaves it: pending on the first member.
+    remote.incus(["network", "create", name, "--target", remote.member]);
     const created = await reconcile({ remote: remoteSpec(), networks: [network] }, testCtx());
     try {
       expect(created.errors).toEqual(new Map());

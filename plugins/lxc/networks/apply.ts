@@ -18,12 +18,18 @@ export async function applyNetwork(
       // member (with only the member-specific keys), then the create that sets it up on all.
       const { member, shared } = splitMemberKeys(network.config);
       for (const name of members) {
-        await incus.request(
-          "POST",
-          withTarget(inProject("/1.0/networks", network.project), name),
-          { name: network.name, type: network.type, config: member },
-          { what: `defining network ${network.name} on cluster member ${name}` },
-        );
+        await incus
+          .request(
+            "POST",
+            withTarget(inProject("/1.0/networks", network.project), name),
+            { name: network.name, type: network.type, config: member },
+            { what: `defining network ${network.name} on cluster member ${name}` },
+          )
+          .catch((error: unknown) => {
+            // Defined by a run that stopped before the cluster-wide create: kept as it is.
+            if (!(error instanceof OpError && /already defined on member/.test(error.message)))
+              throw error;
+          });
       }
       await againAfterLinkRace(() =>
         incus.request(
