@@ -4,11 +4,14 @@
  * client certificate made and trusted by the test. The host's own incusd is only checked to
  * be untouched.
  */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lxcPlugin } from "../plugins/lxc/index.js";
 import { remoteOf } from "../plugins/lxc/remote.js";
 import { createIncusClient } from "../src/incus.js";
+import { createCliSandbox } from "./support/cli.js";
 import { quietCtx } from "./support/engine.js";
 import {
   type JoinedMember,
@@ -133,6 +136,45 @@ describe("lxc on a remote Incus cluster over HTTPS", () => {
       expect(moved[0]?.held).toContain('"allow_move": true');
     } finally {
       remote.incus(["delete", "--force", name]);
+    }
+  }, 180_000);
+
+  it("op apply and op plan (the CLI) read the file's remote, and the signed ledger has the location", () => {
+    const sandbox = createCliSandbox();
+    const name = `opir-${uid()}`;
+    try {
+      const file = join(sandbox.dir, "state.json");
+      const state = (ensure: string) => ({
+        version: 1,
+        plugins: {
+          lxc: {
+            remote: remoteSpec(),
+            containers: [{ id: name, image: "op-test/busybox", stop_timeout: 5, ensure }],
+          },
+        },
+      });
+      writeFileSync(file, JSON.stringify(state("present")));
+      const applied = sandbox.op(["apply", file]);
+      expect(applied.stderr).toBe("");
+      expect(applied.status).toBe(0);
+      expect(onRemote(name)).toEqual({ status: "Running", location: remote.member });
+      const records = sandbox
+        .op(["ledger", "export"])
+        .stdout.split("\n")
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { target?: string; status?: string; changes?: unknown });
+      expect(records.find((r) => r.target === name && r.status === "ok")?.changes).toEqual({
+        location: remote.member,
+      });
+      expect(sandbox.op(["ledger", "verify"]).status).toBe(0);
+      const planned = sandbox.op(["plan", file]);
+      expect(planned.status).toBe(0);
+      expect(planned.stdout).not.toContain(name);
+      writeFileSync(file, JSON.stringify(state("absent")));
+      expect(sandbox.op(["apply", file]).status).toBe(0);
+      expect(onRemote(name)).toBeUndefined();
+    } finally {
+      sandbox.cleanup();
     }
   }, 180_000);
 
