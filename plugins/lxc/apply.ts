@@ -322,7 +322,7 @@ async function modifyContainer(
   ) {
     const replug = changed((path) => path === `devices.${nicDevice}`);
     for (const nic of container.nics ?? []) {
-      if (changed((path) => path === `devices.${nic.device}`))
+      if (changed((path) => path === `devices.${nic.device}`) && !isRemote(ctx))
         await bridgeKind(await hostNet(ctx, false), nic, container);
     }
     // Incus re-plugs a changed NIC as a new, down interface: what it had is put back after.
@@ -367,6 +367,22 @@ async function modifyContainer(
   if (running?.after === true) await waitFor(container, ctx);
 }
 
+/**
+ * The kernel fixes reach a container through this host (its pid here, its veth here): never
+ * on a remote's, where a local container of the same name would be hit instead. guardRemote
+ * refuses such plans; this stops any path it missed.
+ */
+function onThisHost(ctx: Ctx, what: string): void {
+  if (!isRemote(ctx)) return;
+  throw new OpError(
+    "command-failed",
+    `op cannot ${what}: it is on the remote Incus ${incusOf(ctx).socketPath}, not on this host`,
+    {
+      hint: "make the change on that host, or restart the container (Incus sets its NICs up at start)",
+    },
+  );
+}
+
 /** What a container's own eth0 had: up or down, addresses and routes it did not get by DHCP. */
 interface NicState {
   up: boolean;
@@ -376,6 +392,7 @@ interface NicState {
 
 /** Runs `ip ARGS` in a running container's network namespace (op's own ip, not the container's). */
 async function inContainerNet(ctx: Ctx, where: Where, args: readonly string[]): Promise<string> {
+  onThisHost(ctx, `enter the network namespace of ${label(where)}`);
   const pid = ctx.host.sys.containerPid(hostName(where, incusOf(ctx).project));
   if (pid === undefined) {
     throw new OpError(
@@ -403,6 +420,7 @@ interface IpRoute {
 }
 
 async function readNic(ctx: Ctx, name: Where): Promise<NicState | undefined> {
+  onThisHost(ctx, `read the ${nicDevice} of ${label(name)}`);
   const up = containerLinkUp(ctx.host.sys, hostName(name, incusOf(ctx).project), nicDevice);
   if (up === undefined) return undefined;
   const [links, routes] = await Promise.all([
@@ -449,6 +467,7 @@ async function fixLink(
   container: DesiredContainer,
   ctx: Ctx,
 ): Promise<void> {
+  onThisHost(ctx, `fix the host end of ${label(container)}'s ${nic.device}`);
   const veth = liveLink(live, nic.device)?.veth;
   if (veth === undefined) {
     throw new OpError(

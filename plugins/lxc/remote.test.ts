@@ -193,6 +193,24 @@ describe("a remote's containers", () => {
     ]);
     expect(guardRemote([action], { ...live, remote: undefined } as LxcLive)).toEqual([]);
   });
+
+  it("a running container's eth0 re-plugged is refused on a remote (op restores it from this host)", () => {
+    const replug = (status: string) =>
+      ({
+        kind: "modify",
+        plugin: "lxc",
+        resource: "container",
+        id: "web",
+        before: liveContainer("web", { status }),
+        after: { path: "/plugins/lxc/containers/0", running: true },
+        changes: [{ path: "devices.eth0", before: "br0", after: "br1" }],
+        reason: "re-plug",
+      }) as unknown as LxcAction;
+    const live = { remote: "https://198.18.0.10:8443" } as LxcLive;
+    expect(guardRemote([replug("running")], live)).toHaveLength(1);
+    // A stopped one gets its NIC set up by Incus at start: nothing to restore.
+    expect(guardRemote([replug("stopped")], live)).toEqual([]);
+  });
 });
 
 describe("placement", () => {

@@ -16,7 +16,7 @@ import { createIncusClient, type IncusClient, type IncusRemote } from "../../src
 import type { Ctx, Problem } from "../../src/plugin.js";
 import { describe, nicStatePath } from "./diff.js";
 import { driftDevice } from "./nics/drift.js";
-import type { LxcAction, LxcLive, LxcSection } from "./types.js";
+import { type LxcAction, type LxcLive, type LxcSection, nicDevice } from "./types.js";
 
 type RemoteSpec = NonNullable<LxcSection["remote"]>;
 
@@ -203,8 +203,14 @@ export function guardRemote(actions: readonly LxcAction[], live: LxcLive): Probl
   if (live.remote === undefined) return [];
   return actions.flatMap((action) => {
     if (action.resource !== "container" || action.kind !== "modify") return [];
+    // A running container's eth0 re-plugged comes back down: op restores it through the
+    // container's namespace on this host, which a remote's is not.
+    const replugged = action.before.status === "running" && action.after.running;
     const local = action.changes.filter(
-      (change) => driftDevice(change.path) !== undefined || change.path === nicStatePath,
+      (change) =>
+        driftDevice(change.path) !== undefined ||
+        change.path === nicStatePath ||
+        (replugged && change.path === `devices.${nicDevice}`),
     );
     if (local.length === 0) return [];
     return [
