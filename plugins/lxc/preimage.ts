@@ -88,7 +88,10 @@ export function lxcImage(scope: unknown, live: LxcLive): ResourceImage {
     );
     chosen.push(spec);
   }
-  return { section: chosen.length === 0 ? undefined : { containers: chosen }, refused };
+  if (chosen.length === 0) return { section: undefined, refused };
+  // An undo of a remote's containers is applied to that remote, not to the local Incus.
+  const remote = live.remoteSpec === undefined ? {} : { remote: live.remoteSpec };
+  return { section: { ...remote, containers: chosen }, refused };
 }
 
 /**

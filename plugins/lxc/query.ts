@@ -31,7 +31,14 @@ import { queryProjects } from "./projects/query.js";
 import { defineOwners } from "./provision/mounts.js";
 import { defaultProject, inProject } from "./refs.js";
 import { bindIncus } from "./remote.js";
-import { type Devices, type LiveContainer, type LxcLive, nicDevice, tags } from "./types.js";
+import {
+  type Devices,
+  type LiveContainer,
+  type LxcLive,
+  type LxcSection,
+  nicDevice,
+  tags,
+} from "./types.js";
 import { queryVolumes } from "./volumes/query.js";
 
 interface IncusInstance {
@@ -118,7 +125,9 @@ export async function queryLxc(ctx: Ctx, section?: unknown): Promise<LxcLive> {
   // Which images any instance of any project (VMs too) was created from.
   const images = liveImages(imageList, instances);
   return {
-    ...(remote ? { remote: incus.socketPath } : {}),
+    ...(remote
+      ? { remote: incus.socketPath, remoteSpec: (section as LxcSection | undefined)?.remote }
+      : {}),
     containers,
     bridges,
     aliases: aliasTargets(images),

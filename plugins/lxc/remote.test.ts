@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OpError } from "../../src/errors.js";
 import { liveContainer, planOf } from "./lxc.testing.js";
 import { splitMemberKeys } from "./networks/apply.js";
+import { lxcImage } from "./preimage.js";
 import { remoteContainer } from "./query.js";
 import { checkRemote, guardRemote, remoteOf } from "./remote.js";
 import type { LxcAction, LxcLive } from "./types.js";
@@ -255,5 +256,31 @@ describe("cluster networks", () => {
       member: { parent: "eth1", "bgp.ipv4.nexthop": "x" },
       shared: { "ipv4.address": "198.18.0.1/24" },
     });
+  });
+});
+
+describe("a remote's pre-image", () => {
+  it("names the remote, so that an undo is applied there and not to the local Incus", () => {
+    const remoteSpec = {
+      url: "https://198.18.0.10:8443",
+      client_cert: "/c",
+      client_key: "/k",
+      trust: "ab".repeat(32),
+    };
+    const live: LxcLive = {
+      remote: "https://198.18.0.10:8443",
+      remoteSpec,
+      containers: [liveContainer("web")],
+      bridges: {},
+      aliases: {},
+    };
+    const scope = {
+      containers: [{ project: "default", name: "web", deleted: false, created: false }],
+      others: [],
+    };
+    const image = lxcImage(scope, live);
+    expect(image.section).toMatchObject({ remote: remoteSpec, containers: [{ id: "web" }] });
+    const { remote: _, remoteSpec: __, ...local } = live;
+    expect(lxcImage(scope, local).section).not.toHaveProperty("remote");
   });
 });

@@ -10,6 +10,7 @@ export type {
   LxcSection,
 } from "../../src/generated/lxc.js";
 
+import type { LxcSection } from "../../src/generated/lxc.js";
 import type { Action, Kind } from "../../src/plugin.js";
 import type { DesiredSnapshots } from "./containers/snapshots.js";
 import type { DesiredFile, LiveFile } from "./files/types.js";
@@ -103,6 +104,11 @@ export interface LiveContainer {
 export interface LxcLive {
   /** Set when the section's Incus is remote (plugins.lxc.remote): its URLs. */
   remote?: string;
+  /**
+   * The section's `remote` as the query used it: a pre-image or an export of these objects
+   * must name it too, or an undo would be applied to the local Incus.
+   */
+  remoteSpec?: LxcSection["remote"];
   containers: LiveContainer[];
   /** Bridges on the host, by name. */
   bridges: Record<string, BridgeKind>;
