@@ -139,7 +139,7 @@ describe("lxc on a remote Incus cluster over HTTPS", () => {
     }
   }, 180_000);
 
-  it("op apply and op plan (the CLI) read the file's remote, and the signed ledger has the location", () => {
+  it("op apply, plan and rollback (the CLI) read the file's remote; the signed ledger has the location", () => {
     const sandbox = createCliSandbox();
     const name = `opir-${uid()}`;
     try {
@@ -162,14 +162,28 @@ describe("lxc on a remote Incus cluster over HTTPS", () => {
         .op(["ledger", "export"])
         .stdout.split("\n")
         .filter(Boolean)
-        .map((line) => JSON.parse(line) as { target?: string; status?: string; changes?: unknown });
-      expect(records.find((r) => r.target === name && r.status === "ok")?.changes).toEqual({
-        location: remote.member,
-      });
+        .map(
+          (line) =>
+            JSON.parse(line) as {
+              run?: string;
+              target?: string;
+              status?: string;
+              changes?: unknown;
+            },
+        );
+      const ok = records.find((r) => r.target === name && r.status === "ok");
+      expect(ok?.changes).toEqual({ location: remote.member });
       expect(sandbox.op(["ledger", "verify"]).status).toBe(0);
       const planned = sandbox.op(["plan", file]);
       expect(planned.status).toBe(0);
       expect(planned.stdout).not.toContain(name);
+      // The run's pre-image names the remote: its undo deletes the container there.
+      const undone = sandbox.op(["rollback", String(ok?.run)]);
+      expect(undone.stderr).not.toContain("error");
+      expect(undone.status).toBe(0);
+      expect(onRemote(name)).toBeUndefined();
+      // The file, applied again and then made absent, leaves nothing behind either way.
+      expect(sandbox.op(["apply", file]).status).toBe(0);
       writeFileSync(file, JSON.stringify(state("absent")));
       expect(sandbox.op(["apply", file]).status).toBe(0);
       expect(onRemote(name)).toBeUndefined();
