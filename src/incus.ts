@@ -214,7 +214,7 @@ export function createIncusClient(
     if (remote === undefined) return { socketPath };
     base ??= remoteBase(remote, agent, options.answerSeconds ?? incusTimeouts.read);
     const url = await base;
-    return { host: url.hostname, port: url.port || 8443 };
+    return { host: bare(url.hostname), port: url.port || 8443 };
   };
   // Every call is scoped to the project (Incus's default project when none is given).
   const scoped = (path: string) => withProject(path, options.project);
@@ -458,7 +458,8 @@ export function createIncusClient(
     async websocket(path) {
       if (remote === undefined) return { url: `ws+unix:${socketPath}:${path}`, options: {} };
       const at = await target();
-      return { url: `wss://${at.host}:${at.port}${path}`, options: { agent } };
+      const host = String(at.host).includes(":") ? `[${at.host}]` : at.host;
+      return { url: `wss://${host}:${at.port}${path}`, options: { agent } };
     },
     async request<T>(
       method: string,
@@ -554,6 +555,11 @@ export function createIncusClient(
   };
 }
 
+/** A URL's host as a socket takes it: an IPv6 address without its brackets. */
+function bare(hostname: string): string {
+  return hostname.startsWith("[") ? hostname.slice(1, -1) : hostname;
+}
+
 /**
  * An HTTPS agent that presents the client certificate and hands a connection to a request
  * only once the server has shown the pinned certificate: nothing, not even a request line, is
@@ -612,7 +618,7 @@ async function remoteBase(remote: IncusRemote, agent: http.Agent, seconds: numbe
     const why = await new Promise<string | undefined>((resolve) => {
       const req = https.request(
         {
-          host: url.hostname,
+          host: bare(url.hostname),
           port: url.port || 8443,
           path: "/1.0",
           agent,
