@@ -10,7 +10,8 @@
  * What it still shares with the host's incusd: the kernel (cgroup tree, where its containers
  * are `lxc.payload.NAME` beside the host's: test names are prefixed `opir-`), the
  * /etc/subuid and /etc/subgid ranges (both map containers to the same host ids), the binaries,
- * and /run/netns. AppArmor is not enabled on this machine and lxcfs is not running; neither
+ * /run/netns, and liblxc's lock directory /run/lxc/lock (one directory per INCUS_DIR, removed
+ * with it). AppArmor is not enabled on this machine and lxcfs is not running; neither
  * daemon uses them here.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -19,6 +20,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs"
 import { join } from "node:path";
 
 const incusd = "/usr/libexec/incus/incusd";
+const lxcLocks = "/run/lxc/lock";
 const repo = join(import.meta.dirname, "..", "..");
 
 export interface RemoteIncus {
@@ -89,6 +91,8 @@ export function startRemoteIncus(): RemoteIncus {
       }
     }
     rmSync(dir, { recursive: true, force: true });
+    // liblxc keeps its container locks under /run/lxc/lock/LXCPATH, outside INCUS_DIR.
+    rmSync(join(lxcLocks, dir), { recursive: true, force: true });
     try {
       run("ip", ["netns", "delete", netns]);
     } catch {}
@@ -219,6 +223,8 @@ export function joinMember(first: RemoteIncus): JoinedMember {
       } catch {}
     }
     rmSync(dir, { recursive: true, force: true });
+    // liblxc keeps its container locks under /run/lxc/lock/LXCPATH, outside INCUS_DIR.
+    rmSync(join(lxcLocks, dir), { recursive: true, force: true });
     try {
       run("ip", ["netns", "delete", netns]);
     } catch {}
