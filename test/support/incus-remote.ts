@@ -16,8 +16,8 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
 
 const incusd = "/usr/libexec/incus/incusd";
 const lxcLocks = "/run/lxc/lock";
@@ -43,6 +43,17 @@ export interface RemoteIncus {
   clear(): void;
   /** Stops its containers and the daemon, removes its directory, namespace and link. */
   stop(): void;
+}
+
+/** liblxc's lock directory of an INCUS_DIR, and its parent when nothing else is in it. */
+function removeLocks(dir: string): void {
+  const locks = join(lxcLocks, dir);
+  rmSync(locks, { recursive: true, force: true });
+  try {
+    rmdirSync(dirname(locks));
+  } catch {
+    // Another daemon's locks are there (or it is gone already).
+  }
 }
 
 function run(command: string, args: string[], env?: NodeJS.ProcessEnv, input?: string): string {
@@ -92,7 +103,7 @@ export function startRemoteIncus(): RemoteIncus {
     }
     rmSync(dir, { recursive: true, force: true });
     // liblxc keeps its container locks under /run/lxc/lock/LXCPATH, outside INCUS_DIR.
-    rmSync(join(lxcLocks, dir), { recursive: true, force: true });
+    removeLocks(dir);
     try {
       run("ip", ["netns", "delete", netns]);
     } catch {}
@@ -224,7 +235,7 @@ export function joinMember(first: RemoteIncus): JoinedMember {
     }
     rmSync(dir, { recursive: true, force: true });
     // liblxc keeps its container locks under /run/lxc/lock/LXCPATH, outside INCUS_DIR.
-    rmSync(join(lxcLocks, dir), { recursive: true, force: true });
+    removeLocks(dir);
     try {
       run("ip", ["netns", "delete", netns]);
     } catch {}
