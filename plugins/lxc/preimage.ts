@@ -19,6 +19,7 @@ import {
 } from "./preimage-objects.js";
 import { incusOf } from "./query.js";
 import { containerId, defaultProject, inProject } from "./refs.js";
+import { runIncus } from "./remote.js";
 import type { LxcAction, LxcLive, LxcSection } from "./types.js";
 
 /** The containers an undo sets, and what it cannot. */
@@ -121,6 +122,9 @@ export async function lxcImage(
     chosen.push(backup === undefined ? spec : { ...spec, backup });
   }
   if (chosen.length > 0) section.containers = chosen;
+  // An undo of a remote's objects is applied to that remote, not to the local Incus.
+  if (Object.keys(section).length > 0 && live.remoteSpec !== undefined)
+    section.remote = live.remoteSpec;
   return {
     section: Object.keys(section).length === 0 ? undefined : section,
     refused,
@@ -139,8 +143,8 @@ async function etags(
   present: ReadonlyMap<string, unknown>,
   ctx: Ctx,
 ): Promise<{ marks?: Record<string, string> }> {
-  if (ctx.incus === undefined) return {};
-  const incus = ctx.incus;
+  const incus = runIncus(ctx);
+  if (incus === undefined) return {};
   const marks: Record<string, string> = {};
   for (const { project, name } of containers) {
     const id = containerId(project, name);

@@ -44,7 +44,9 @@ import { checkProjects } from "./projects/check.js";
 import { prepareProjects } from "./projects/prepare.js";
 import { ownerOf } from "./provision/mounts.js";
 import { prepareProvision, provisioned } from "./provision/prepare.js";
+import { elsewhere } from "./query.js";
 import { containerId, defaultProject } from "./refs.js";
+import { runIncus } from "./remote.js";
 import {
   type BridgeKind,
   type DesiredAbsent,
@@ -186,18 +188,21 @@ export async function prepareLxc(
         explicit: spec.image !== undefined || spec.properties?.template !== undefined,
       },
     );
-    for (const nic of container.nics ?? []) {
-      const kind =
-        live.bridges[nic.bridge] ??
-        (env.ovsBridges === undefined ? undefined : (await env.ovsBridges())[nic.bridge]);
-      if (kind !== undefined) nic.kind = kind;
+    // A remote's bridges and links are on its own host: Incus checks them when it starts it.
+    if (live.remote === undefined) {
+      for (const nic of container.nics ?? []) {
+        const kind =
+          live.bridges[nic.bridge] ??
+          (env.ovsBridges === undefined ? undefined : (await env.ovsBridges())[nic.bridge]);
+        if (kind !== undefined) nic.kind = kind;
+      }
+      checkNicsOnHost(spec, container, path, {
+        sys: () => ctx.host.sys,
+        declaredLinks: env.declaredLinks ?? [],
+        problems,
+      });
     }
-    checkNicsOnHost(spec, container, path, {
-      sys: () => ctx.host.sys,
-      declaredLinks: env.declaredLinks ?? [],
-      problems,
-    });
-    await prepareFiles(container, live, { incus: ctx.incus, opDirs, problems });
+    await prepareFiles(container, live, { incus: runIncus(ctx), opDirs, problems });
     containers.push(container);
   }
   const projects = prepareProjects(section, live, base);
@@ -209,7 +214,8 @@ export async function prepareLxc(
     prune: section.prune ?? false,
     profiles,
     declaredLinks: env.declaredLinks ?? [],
-    sys: () => ctx.host.sys,
+    // A remote's host links and addresses cannot be read from here: nothing to clash with.
+    sys: () => (live.remote === undefined ? ctx.host.sys : elsewhere),
   });
   checkAbsentImages(absentImages, containers, live, problems);
   checkTarballAliases(images, live, problems);
@@ -757,6 +763,8 @@ export function prepareContainer(
     ...(files.length === 0 ? {} : { files }),
     ...(spec.rollback === "snapshot" ? { rollbackSnapshot: true as const } : {}),
     ...(spec.backup === undefined ? {} : { backup: spec.backup }),
+    ...(spec.target === undefined ? {} : { target: spec.target }),
+    ...(spec.allow_move === true ? { allowMove: true as const } : {}),
   };
 }
 

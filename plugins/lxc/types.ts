@@ -10,6 +10,7 @@ export type {
   LxcSection,
 } from "../../src/generated/lxc.js";
 
+import type { LxcSection } from "../../src/generated/lxc.js";
 import type { Action, Kind } from "../../src/plugin.js";
 import type { DesiredSnapshots } from "./containers/snapshots.js";
 import type { DesiredFile, LiveFile } from "./files/types.js";
@@ -82,6 +83,8 @@ export interface LiveContainer {
     description: string;
     volatile: Record<string, string>;
   };
+  /** The cluster member it is on; absent when Incus is not a cluster. Observed, never drift. */
+  location?: string;
   /** Running only: the host-side end of its `eth0`, as the kernel names it now. */
   veth?: string;
   /** Running only: the bridge that link is enrolled in now (Linux master or OVS bridge). */
@@ -101,6 +104,13 @@ export interface LiveContainer {
 }
 
 export interface LxcLive {
+  /** Set when the section's Incus is remote (plugins.lxc.remote): its URLs. */
+  remote?: string;
+  /**
+   * The section's `remote` as the query used it: a pre-image or an export of these objects
+   * must name it too, or an undo would be applied to the local Incus.
+   */
+  remoteSpec?: LxcSection["remote"];
   containers: LiveContainer[];
   /** Bridges on the host, by name. */
   bridges: Record<string, BridgeKind>;
@@ -196,6 +206,10 @@ export interface DesiredContainer {
   rollbackSnapshot?: true;
   /** `backup`: the SHA-256 of the backup in op's image store it is imported from. */
   backup?: string;
+  /** The cluster member or `@group` it is created on (containers/placement.ts). */
+  target?: string;
+  /** `allow_move: true`: op moves it to its `target` member when it is on another. */
+  allowMove?: true;
 }
 
 /** A host directory op removes after deleting the container that mounted it. */

@@ -257,5 +257,5 @@ function brief(value: unknown): string {
 
 /** The live state a plugin reads now, without what its section (the pre-image's) ignores. */
 export async function liveFor(plugin: Plugin, section: unknown, ctx: Ctx): Promise<unknown> {
-  return withoutIgnored(plugin, section, await plugin.query(ctx));
+  return withoutIgnored(plugin, section, await plugin.query(ctx, section));
 }
