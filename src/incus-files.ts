@@ -100,6 +100,11 @@ export function createIncusFiles(
   incus: IncusClient,
   options: { idleSeconds?: number } = {},
 ): IncusFiles {
+  // Its streams and SFTP sessions are made on the unix socket (their own agent, not the client's).
+  if (incus.remote !== undefined)
+    throw new OpError("usage", "op file works on the local Incus only (its unix socket)", {
+      hint: "a remote Incus's files are reached with `incus file push/pull REMOTE:NAME/PATH`",
+    });
   const http = process.getBuiltinModule("node:http");
   const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
   // A transfer may take minutes; what is wrong is Incus going quiet, not a long copy.

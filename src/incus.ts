@@ -1,10 +1,11 @@
 /**
- * The one module that talks to Incus: its REST API over the unix socket with node's http (one
- * keep-alive agent, so a run reuses a few connections instead of spawning `incus` per step),
- * waiting on background operations. Every failure becomes an OpError carrying Incus's own
- * message, never a stack.
+ * The one module that talks to Incus: its REST API over the unix socket with node's http, or
+ * over HTTPS with a client certificate to a remote Incus (`plugins.lxc.remote`), one
+ * keep-alive agent either way (a run reuses a few connections instead of spawning `incus` per
+ * step), waiting on background operations. Every failure becomes an OpError carrying Incus's
+ * own message, never a stack.
  */
-import { createReadStream } from "node:fs";
+import { createReadStream, createWriteStream, statSync } from "node:fs";
 import type http from "node:http";
 import type { Readable } from "node:stream";
 import { OpError } from "./errors.js";
@@ -50,8 +51,31 @@ export interface IncusClientOptions {
   onProgress?: (message: string) => void;
 }
 
+/**
+ * An Incus reached over HTTPS (plugins.lxc.remote): the client certificate it trusts, and the
+ * SHA-256 fingerprint op pins its server certificate to (Incus's certificates are
+ * self-signed, so there is no CA to check; the `incus` client pins the same way).
+ */
+export interface IncusRemote {
+  /** `https://HOST[:PORT]`, tried in order; the first that answers serves the whole run. */
+  urls: readonly string[];
+  /** PEM text (the caller read and checked the files). */
+  clientCert: string;
+  clientKey: string;
+  /** 64 lower-case hex digits, no colons. */
+  fingerprint: string;
+}
+
 export interface IncusClient {
+  /** The unix socket; for a remote client, its URLs (for messages only). */
   readonly socketPath: string;
+  /** Set for a client that reaches Incus over HTTPS: nothing it reads is on this host. */
+  readonly remote?: IncusRemote;
+  /**
+   * Where a websocket of `path` (an operation's exec or events socket) is, and the options
+   * `ws` needs to reach it the way this client does (the pinned TLS agent for a remote).
+   */
+  websocket(path: string): Promise<{ url: string; options: { agent?: http.Agent } }>;
   /** The project every call is scoped to, when the client was made for one. */
   readonly project?: string;
   /**
@@ -128,6 +152,26 @@ export interface IncusClient {
     path: string,
     options?: IncusRequestOptions & { project?: string },
   ): Promise<boolean>;
+  // Backups (`rollback: snapshot`, plugins/lxc/backup.ts): streamed to and from a file, as a
+  // container's disk can be large.
+  /** Streams the tarball of `instance`'s finished backup `backup` into `file` (mode 0600). */
+  downloadBackup(
+    instance: string,
+    backup: string,
+    file: string,
+    options?: IncusRequestOptions & { project?: string },
+  ): Promise<void>;
+  /** Creates instance `name` from a backup tarball at `file`: its disk, config and devices. */
+  importBackup(
+    file: string,
+    name: string,
+    options?: IncusRequestOptions & { project?: string },
+  ): Promise<void>;
+  /**
+   * The ETag Incus gives the object at `path` (a hash of what a PUT writes: for an instance its
+   * config with the volatile keys, devices, profiles...), or undefined when there is none.
+   */
+  etag(path: string, options?: IncusRequestOptions): Promise<string | undefined>;
   /** Drops idle connections (a CLI run ends without it; idle sockets do not hold node open). */
   close(): void;
 }
@@ -168,13 +212,30 @@ interface Operation {
 }
 
 export function createIncusClient(
-  socketPath: string,
+  where: string | IncusRemote,
   options: IncusClientOptions = {},
 ): IncusClient {
+  const remote = typeof where === "string" ? undefined : where;
+  const socketPath = typeof where === "string" ? where : where.urls.join(", ");
   // Fetched here, not imported at the top: importing node:http as ESM evaluates all of its
   // exports, undici included, at every op start, even for runs that never use Incus.
-  const http = process.getBuiltinModule("node:http");
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+  const http = (
+    remote === undefined
+      ? process.getBuiltinModule("node:http")
+      : process.getBuiltinModule("node:https")
+  ) as typeof import("node:http");
+  const agent =
+    remote === undefined
+      ? new http.Agent({ keepAlive: true, maxSockets: 32 })
+      : pinnedAgent(remote);
+  // A remote's URL: the first of its URLs that answers, found on first use (remoteBase).
+  let base: Promise<URL> | undefined;
+  const target = async (): Promise<http.RequestOptions> => {
+    if (remote === undefined) return { socketPath };
+    base ??= remoteBase(remote, agent, options.answerSeconds ?? incusTimeouts.read);
+    const url = await base;
+    return { host: bare(url.hostname), port: url.port || 8443 };
+  };
   // Every call is scoped to the project (Incus's default project when none is given).
   const scoped = (path: string) => withProject(path, options.project);
 
@@ -193,6 +254,18 @@ export function createIncusClient(
       (isRead(method) ? incusTimeouts.read : incusTimeouts.change)) * 1000,
     retried = false,
   ): Promise<Answer> =>
+    target().then((at) => exchangeAt(at, method, path, what, write, headers, answerMs, retried));
+
+  const exchangeAt = (
+    at: http.RequestOptions,
+    method: string,
+    path: string,
+    what: string,
+    write: (req: http.ClientRequest) => void,
+    headers: http.OutgoingHttpHeaders,
+    answerMs: number,
+    retried: boolean,
+  ): Promise<Answer> =>
     new Promise((resolve, reject) => {
       let sent = false;
       // An OpError is op's own (a body stream that refused its source), told as it is.
@@ -200,25 +273,29 @@ export function createIncusClient(
         reject(
           error instanceof OpError
             ? error
-            : lost(socketPath, `${what} (${method} ${path})`, error, sent && !isRead(method)),
+            : remote === undefined
+              ? lost(socketPath, `${what} (${method} ${path})`, error, sent && !isRead(method))
+              : lostRemote(
+                  socketPath,
+                  `${what} (${method} ${path})`,
+                  error,
+                  sent && !isRead(method),
+                ),
         );
-      const req = http.request(
-        { socketPath, agent, method, path: scoped(path), headers },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (chunk: Buffer) => chunks.push(chunk));
-          res.on("error", fail);
-          res.on("end", () => {
-            clearTimeout(timer);
-            resolve({
-              status: res.statusCode ?? 500,
-              type: res.headers["x-incus-type"],
-              body: Buffer.concat(chunks),
-              headers: res.headers,
-            });
+      const req = http.request({ ...at, agent, method, path: scoped(path), headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("error", fail);
+        res.on("end", () => {
+          clearTimeout(timer);
+          resolve({
+            status: res.statusCode ?? 500,
+            type: res.headers["x-incus-type"],
+            body: Buffer.concat(chunks),
+            headers: res.headers,
           });
-        },
-      );
+        });
+      });
       const timer = setTimeout(() => {
         const error: NodeJS.ErrnoException = new Error(
           `Incus did not answer within ${answerMs / 1000} s`,
@@ -396,7 +473,14 @@ export function createIncusClient(
 
   return {
     socketPath,
+    ...(remote === undefined ? {} : { remote }),
     ...(options.project === undefined ? {} : { project: options.project }),
+    async websocket(path) {
+      if (remote === undefined) return { url: `ws+unix:${socketPath}:${path}`, options: {} };
+      const at = await target();
+      const host = String(at.host).includes(":") ? `[${at.host}]` : at.host;
+      return { url: `wss://${host}:${at.port}${path}`, options: { agent } };
+    },
     async request<T>(
       method: string,
       path: string,
@@ -487,8 +571,186 @@ export function createIncusClient(
       await finish(envelopeOf(answer, what), what, options);
       return true;
     },
+    async downloadBackup(instance, backup, file, options = {}) {
+      const what = options.what ?? `downloading backup ${backup} of ${instance}`;
+      const path = withProject(
+        `/1.0/instances/${encodeURIComponent(instance)}/backups/${encodeURIComponent(backup)}/export`,
+        options.project,
+      );
+      // Fetched here as node:http is (above): no import for runs that never download.
+      const { pipeline } = process.getBuiltinModule("node:stream/promises");
+      await new Promise<void>((resolve, reject) => {
+        const fail = (error: NodeJS.ErrnoException) =>
+          reject(error instanceof OpError ? error : lost(socketPath, what, error, false));
+        const req = http.request(
+          { socketPath, agent, method: "GET", path: scoped(path) },
+          (res) => {
+            if (res.statusCode === 200) {
+              pipeline(res, createWriteStream(file, { mode: 0o600 })).then(resolve, fail);
+              return;
+            }
+            // An error answer is Incus's JSON envelope, with its message.
+            const chunks: Buffer[] = [];
+            res.on("data", (chunk: Buffer) => chunks.push(chunk));
+            res.on("error", fail);
+            res.on("end", () => {
+              const answer = { status: res.statusCode ?? 500, type: undefined };
+              try {
+                envelopeOf({ ...answer, body: Buffer.concat(chunks) }, what);
+                fail(refused(what, `HTTP ${answer.status}`));
+              } catch (error) {
+                fail(error as NodeJS.ErrnoException);
+              }
+            });
+          },
+        );
+        req.setTimeout(incusTimeouts.upload * 1000, () =>
+          req.destroy(new Error(`Incus sent nothing for ${incusTimeouts.upload} s`)),
+        );
+        req.on("error", fail);
+        req.end();
+      });
+    },
+    async importBackup(file, name, options = {}) {
+      const what = options.what ?? `importing ${name} from a backup`;
+      const envelope = await send(
+        "POST",
+        withProject("/1.0/instances", options.project),
+        what,
+        (req) => {
+          const stream = createReadStream(file);
+          stream.on("error", (error) => req.destroy(error));
+          stream.pipe(req);
+        },
+        {
+          "content-type": "application/octet-stream",
+          "content-length": statSync(file).size,
+          "x-incus-name": name,
+        },
+        incusTimeouts.upload * 1000,
+      );
+      await finish(envelope, what, options);
+    },
+    async etag(path, options = {}) {
+      const what = options.what ?? `reading the ETag of ${path}`;
+      const answer = await exchange("GET", path, what, (req) => req.end(), {});
+      if (answer.status === 404) return undefined;
+      envelopeOf(answer, what);
+      const etag = answer.headers?.etag;
+      return typeof etag === "string" ? etag.replace(/^"|"$/g, "") : undefined;
+    },
     close: () => agent.destroy(),
   };
+}
+
+/** A URL's host as a socket takes it: an IPv6 address without its brackets. */
+function bare(hostname: string): string {
+  return hostname.startsWith("[") ? hostname.slice(1, -1) : hostname;
+}
+
+/**
+ * An HTTPS agent that presents the client certificate and hands a connection to a request
+ * only once the server has shown the pinned certificate: nothing, not even a request line, is
+ * sent to a server that is not the remote's. (http.Agent waits for createConnection's
+ * callback when it returns no socket.)
+ */
+function pinnedAgent(remote: IncusRemote): http.Agent {
+  const https = process.getBuiltinModule("node:https");
+  const tls = process.getBuiltinModule("node:tls");
+  const agent = new https.Agent({
+    keepAlive: true,
+    maxSockets: 32,
+    cert: remote.clientCert,
+    key: remote.clientKey,
+  });
+  type Connect = (
+    options: import("node:tls").ConnectionOptions,
+    callback: (error: Error | null, socket?: import("node:net").Socket) => void,
+  ) => undefined;
+  (agent as unknown as { createConnection: Connect }).createConnection = (options, callback) => {
+    // The chain is not checked (a self-signed certificate has none): the pin replaces it.
+    const socket = tls.connect({ ...options, rejectUnauthorized: false });
+    let settled = false;
+    const settle = (error: Error | null) => {
+      if (settled) return;
+      settled = true;
+      if (error === null) return callback(null, socket);
+      socket.destroy();
+      callback(error);
+    };
+    socket.once("secureConnect", () => {
+      const seen = socket.getPeerCertificate().fingerprint256?.replaceAll(":", "").toLowerCase();
+      if (seen === remote.fingerprint) return settle(null);
+      const error: NodeJS.ErrnoException = new Error(
+        `its certificate's SHA-256 fingerprint is ${seen ?? "(none)"}, not the pinned ${remote.fingerprint}`,
+      );
+      error.code = "OP_PIN";
+      settle(error);
+    });
+    socket.once("error", (error) => settle(error));
+    return undefined;
+  };
+  return agent;
+}
+
+/**
+ * The first of a remote's URLs whose server shows the pinned certificate and trusts op's
+ * client certificate (GET /1.0 says `auth: trusted`); an error naming each URL and why it
+ * failed when none does.
+ */
+async function remoteBase(remote: IncusRemote, agent: http.Agent, seconds: number): Promise<URL> {
+  const https = process.getBuiltinModule("node:https");
+  const failures: string[] = [];
+  for (const text of remote.urls) {
+    const url = new URL(text);
+    const why = await new Promise<string | undefined>((resolve) => {
+      const req = https.request(
+        {
+          host: bare(url.hostname),
+          port: url.port || 8443,
+          path: "/1.0",
+          agent,
+          timeout: seconds * 1000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          res.on("error", (error) => resolve(error.message));
+          res.on("end", () => {
+            try {
+              const auth = (
+                JSON.parse(Buffer.concat(chunks).toString()) as Envelope & {
+                  metadata?: { auth?: string };
+                }
+              ).metadata?.auth;
+              resolve(
+                auth === "trusted"
+                  ? undefined
+                  : `Incus answered but does not trust op's client certificate (auth: ${auth ?? "none"})`,
+              );
+            } catch {
+              resolve(`HTTP ${res.statusCode ?? "?"} with no Incus JSON`);
+            }
+          });
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error(`no answer within ${seconds} s`)));
+      req.on("error", (error: NodeJS.ErrnoException) =>
+        resolve(
+          error.code === undefined || error.code === "OP_PIN"
+            ? error.message
+            : `${error.code}: ${error.message}`,
+        ),
+      );
+      req.end();
+    });
+    if (why === undefined) return url;
+    failures.push(`${text}: ${why}`);
+  }
+  throw new OpError("daemon-unavailable", "no URL of the remote Incus could be used", {
+    details: failures,
+    hint: "each line names a URL and why; `incus config trust add-certificate CERT` on the remote trusts op's certificate, and its server certificate's fingerprint is `incus info | grep fingerprint` there",
+  });
 }
 
 /**
@@ -554,6 +816,28 @@ export function lost(
         ? "is incusd overloaded or stuck? `incus info` tells; OP_INCUS_TIMEOUT=SECONDS waits longer"
         : hint,
   });
+  return maybeDone ? outcomeUnknown(failure, "the request had been sent") : failure;
+}
+
+/**
+ * A remote's request that got no answer: the daemon (or the way to it) went away after its
+ * URL was chosen, or the pin refused a server that answered there since.
+ */
+function lostRemote(
+  urls: string,
+  step: string,
+  error: NodeJS.ErrnoException,
+  maybeDone: boolean,
+): OpError {
+  const failure = new OpError(
+    "daemon-unavailable",
+    error.code === "OP_TIMEOUT"
+      ? `${error.message} to ${step} (remote Incus ${urls})`
+      : `lost the connection to the remote Incus (${urls}) during ${step}: ${error.code ?? ""}${error.code === undefined ? "" : ": "}${error.message}`,
+    {
+      hint: "is the remote Incus up and reachable from here? Its URLs are tried in order at the start of a run; OP_INCUS_TIMEOUT=SECONDS waits longer",
+    },
+  );
   return maybeDone ? outcomeUnknown(failure, "the request had been sent") : failure;
 }
 

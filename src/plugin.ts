@@ -175,6 +175,14 @@ export interface Logger {
   warn(message: string): void;
 }
 
+/**
+ * What an applied action produced that its plan could not know (lxc: the cluster member Incus
+ * placed a container on): the engine writes `recorded` into the action's `ok` ledger record.
+ */
+export interface Applied {
+  recorded?: Record<string, unknown>;
+}
+
 /** Everything with a side effect that a plugin may use: a plugin reaches the host only here. */
 export interface Ctx {
   exec: Runner;
@@ -295,8 +303,12 @@ export interface Plugin<
   check(section: unknown, path: string, settings: Settings): CheckReport;
   /** The section's `ignore` list applies to these objects; without it, the schema has none. */
   readonly ignore?: Ignorable<Live>;
-  /** Bulk read of the live objects: no call per resource. */
-  query(ctx: Ctx): Promise<Live>;
+  /**
+   * Bulk read of the live objects: no call per resource. `section` is the plugin's section of
+   * the state file when the command has one (as parsed, maybe not yet checked): it may say
+   * where the objects are (lxc: a remote Incus, plugins.lxc.remote).
+   */
+  query(ctx: Ctx, section?: unknown): Promise<Live>;
   /**
    * The file's half of turning the checked section into the form `diff` compares: what needs
    * only the file. It may use throw-away tools (nft in a namespace of its own) but reads
@@ -317,8 +329,9 @@ export interface Plugin<
    * returns none when `options` allow what it guards against. Pure.
    */
   guard?(actions: readonly Action<R>[], live: Live, options: RunOptions): Problem[];
-  /** Applies one action; idempotent. */
-  apply(action: Action<R>, ctx: Ctx): Promise<void>;
+  /** Applies one action; idempotent. Most return nothing; what one returns goes into the ledger. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: an apply that records nothing returns Promise<void>
+  apply(action: Action<R>, ctx: Ctx): Promise<void | Applied>;
   /** One table, or one per kind of object (lxc: containers, profiles, networks...). */
   report(live: Live): LiveReport | LiveReport[];
   /**
@@ -363,9 +376,22 @@ export interface Plugin<
   /**
    * The plugin's section of a state file that makes the resources in `scope` as `live` has
    * them (`ensure: absent` for those it lacks), with what it cannot describe refused. Reads
-   * only.
+   * only, but for `keep`: given only while a run's pre-image is taken (before its first
+   * change), it keeps a file the section then names by hash (lxc: a container's backup before
+   * the run deletes it); post-images and checks get none.
    */
-  image?(scope: unknown, live: Live, ctx: Ctx): ResourceImage | Promise<ResourceImage>;
+  image?(
+    scope: unknown,
+    live: Live,
+    ctx: Ctx,
+    keep?: ImageKeep,
+  ): ResourceImage | Promise<ResourceImage>;
+}
+
+/** Where a pre-image keeps a file, beside the blob that names it (src/ledger/blobs.ts). */
+export interface ImageKeep {
+  /** `fill` writes the file at the path it is given; returns the file's SHA-256. */
+  file(fill: (path: string) => Promise<void>): Promise<string>;
 }
 
 /** The resources of a scope as a section of a state file. */
@@ -374,6 +400,11 @@ export interface ResourceImage {
   section: unknown;
   /** What the section cannot restore, one line each naming the resource and why. */
   refused: string[];
+  /**
+   * What the host says identifies each resource's version, by resource (lxc: Incus's ETag of
+   * each container, `container web ETag`). A post-image's marks that differ now refuse an undo.
+   */
+  marks?: Record<string, string>;
 }
 
 /**

@@ -2,7 +2,8 @@
  * op rollback of a run that changed containers, on the real Incus (host namespace, prefix
  * oprb-): the run created a container, changed another's memory limit and re-plugged it onto
  * another bridge; the undo restores the limit and the bridge and removes the created
- * container. It is refused when the container was changed by hand since, unless --force.
+ * container. It is refused when the container was changed by hand since, unless --force:
+ * also by a change only Incus's ETag shows (a device op's format leaves out).
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,13 +17,14 @@ const bridgeA = `oprb-${tag}a`;
 const bridgeB = `oprb-${tag}b`;
 const kept = { id: testId(), name: `oprb-${tag}-x` };
 const created = { id: testId(), name: `oprb-${tag}-y` };
+const marked = { id: testId(), name: `oprl-${tag}-e` };
 
 beforeAll(() => {
   sandbox = createCliSandbox();
 });
 
 afterAll(async () => {
-  await removeContainers([kept.name, created.name]);
+  await removeContainers([kept.name, created.name, marked.name]);
   for (const bridge of [bridgeA, bridgeB]) {
     try {
       sh("ip", ["link", "del", bridge]);
@@ -97,5 +99,29 @@ describe("op rollback of containers", () => {
     op(["rollback", run, "--force"]);
     expect(await shape(kept.name)).toEqual({ memory: "128MiB", parent: bridgeA });
     expect(await shape(created.name)).toBeUndefined();
+  });
+
+  it("refuses when only the container's ETag changed since, and --force undoes it", async () => {
+    apply("etag-first.json", { containers: [container(marked, bridgeA, 128)] });
+    // Untouched since, the running container's ETag is the post-image's: undone unforced.
+    const untouched = apply("etag-second.json", { containers: [container(marked, bridgeA, 256)] });
+    op(["rollback", untouched]);
+    expect((await shape(marked.name))?.memory).toBe("128MiB");
+
+    const run = apply("etag-second.json", { containers: [container(marked, bridgeA, 256)] });
+    // A device op's format leaves out: the post-image's section cannot show it, the ETag does.
+    sh("incus", ["config", "device", "add", marked.name, "oprl-mark", "none"]);
+    const refused = sandbox.op(["rollback", run]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain("refusing to undo run");
+    expect(refused.stderr).toContain("1 of its resources changed since it ran");
+    expect(refused.stderr).toMatch(
+      new RegExp(`lxc container ${marked.name} ETag: [0-9a-f]{12} then, [0-9a-f]{12} now`),
+    );
+    expect((await shape(marked.name))?.memory).toBe("256MiB");
+
+    op(["rollback", run, "--force"]);
+    expect(await shape(marked.name)).toEqual({ memory: "128MiB", parent: bridgeA });
+    expect((await instance(marked.name))?.devices["oprl-mark"]).toBeUndefined();
   });
 });

@@ -6,7 +6,9 @@ import { lstat, realpath, rm } from "node:fs/promises";
 import { OpError } from "../../src/errors.js";
 import { fileError } from "../../src/files.js";
 import type { IncusClient } from "../../src/incus.js";
-import { type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
+import { type Applied, type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
+import { restoreBackup } from "./backup.js";
+import { locationPath, moveTo, placed, withTarget } from "./containers/placement.js";
 import { restartPath } from "./containers/restart.js";
 import { type DesiredSnapshots, snapshotNames, snapshotWork } from "./containers/snapshots.js";
 import { isRootDisk, nicStatePath } from "./diff.js";
@@ -23,6 +25,7 @@ import { waitFor } from "./provision/apply.js";
 import { applyOwners } from "./provision/mounts.js";
 import { incusOf } from "./query.js";
 import { containerId, inProject } from "./refs.js";
+import { isRemote } from "./remote.js";
 import type {
   BridgeKind,
   ContainerDelete,
@@ -35,7 +38,8 @@ import type {
 import { nicDevice, tags } from "./types.js";
 import { applyVolume } from "./volumes/apply.js";
 
-export async function applyLxc(action: LxcAction, ctx: Ctx): Promise<void> {
+// biome-ignore lint/suspicious/noConfusingVoidType: only a container's create records something
+export async function applyLxc(action: LxcAction, ctx: Ctx): Promise<void | Applied> {
   const incus = incusOf(ctx);
   if (action.resource === "project") return applyProject(action, incus);
   if (action.resource === "profile") return applyProfile(action, incus);
@@ -182,9 +186,11 @@ async function createContainer(
   container: DesiredContainer,
   ctx: Ctx,
   incus: IncusClient,
-): Promise<void> {
-  for (const nic of container.nics ?? [])
-    await bridgeKind(await hostNet(ctx, false), nic, container);
+): Promise<Applied | undefined> {
+  // A remote's bridges are on its host: Incus refuses the create if one is missing there.
+  if (!isRemote(ctx))
+    for (const nic of container.nics ?? [])
+      await bridgeKind(await hostNet(ctx, false), nic, container);
   const source = container.remote
     ? {
         type: "image",
@@ -195,6 +201,13 @@ async function createContainer(
       }
     : { type: "image", alias: container.image };
   await applyOwners(container);
+  if (container.backup !== undefined) {
+    // Its disk holds its files and resolv.conf already; Incus imports it stopped.
+    await restoreBackup(incus, container, container.backup, ctx);
+    if (container.running) await setState(incus, container, { action: "start" });
+    await waitFor(container, ctx);
+    return;
+  }
   // Started by Incus in the same operation unless a file must be written first (so that the
   // first boot sees it: Incus writes files into a created, stopped container).
   const startNow =
@@ -204,7 +217,7 @@ async function createContainer(
   const { [tags.dns]: dnsTag, ...config } = container.config;
   await incus.request(
     "POST",
-    inProject("/1.0/instances", container.project),
+    withTarget(inProject("/1.0/instances", container.project), container.target),
     {
       name: container.name,
       type: "container",
@@ -233,6 +246,7 @@ async function createContainer(
   if (container.running && !startNow) await setState(incus, container, { action: "start" });
   if (container.snapshots !== undefined) await keepSnapshots(incus, container, container.snapshots);
   await waitFor(container, ctx);
+  return placed(incus, container);
 }
 
 /**
@@ -280,7 +294,22 @@ async function modifyContainer(
 ): Promise<void> {
   const changed = (test: (path: string) => boolean) => changes.some((change) => test(change.path));
   const running = changes.find((change) => change.path === "running");
-  if (running?.after === false) await stop(incus, container, container.stopTimeout);
+  const move = changes.find((change) => change.path === locationPath);
+  if (move !== undefined) {
+    // Started again on its new member only if it stays running (a stop is part of the plan).
+    await moveTo(
+      incus,
+      container,
+      String(move.after),
+      live.status === "running",
+      () => stop(incus, container, container.stopTimeout),
+      async () => {
+        if (running?.after !== false) await setState(incus, container, { action: "start" });
+      },
+    );
+  }
+  if (running?.after === false && !(move !== undefined && live.status === "running"))
+    await stop(incus, container, container.stopTimeout);
 
   // Written before the PUT that sets its tag (user.op.dns), so the tag never claims a file
   // that is not there.
@@ -301,7 +330,7 @@ async function modifyContainer(
   ) {
     const replug = changed((path) => path === `devices.${nicDevice}`);
     for (const nic of container.nics ?? []) {
-      if (changed((path) => path === `devices.${nic.device}`))
+      if (changed((path) => path === `devices.${nic.device}`) && !isRemote(ctx))
         await bridgeKind(await hostNet(ctx, false), nic, container);
     }
     // Incus re-plugs a changed NIC as a new, down interface: what it had is put back after.
@@ -346,6 +375,22 @@ async function modifyContainer(
   if (running?.after === true) await waitFor(container, ctx);
 }
 
+/**
+ * The kernel fixes reach a container through this host (its pid here, its veth here): never
+ * on a remote's, where a local container of the same name would be hit instead. guardRemote
+ * refuses such plans; this stops any path it missed.
+ */
+function onThisHost(ctx: Ctx, what: string): void {
+  if (!isRemote(ctx)) return;
+  throw new OpError(
+    "command-failed",
+    `op cannot ${what}: it is on the remote Incus ${incusOf(ctx).socketPath}, not on this host`,
+    {
+      hint: "make the change on that host, or restart the container (Incus sets its NICs up at start)",
+    },
+  );
+}
+
 /** What a container's own eth0 had: up or down, addresses and routes it did not get by DHCP. */
 interface NicState {
   up: boolean;
@@ -355,7 +400,8 @@ interface NicState {
 
 /** Runs `ip ARGS` in a running container's network namespace (op's own ip, not the container's). */
 async function inContainerNet(ctx: Ctx, where: Where, args: readonly string[]): Promise<string> {
-  const pid = ctx.host.sys.containerPid(hostName(where, ctx.incus?.project));
+  onThisHost(ctx, `enter the network namespace of ${label(where)}`);
+  const pid = ctx.host.sys.containerPid(hostName(where, incusOf(ctx).project));
   if (pid === undefined) {
     throw new OpError(
       "not-found",
@@ -382,7 +428,8 @@ interface IpRoute {
 }
 
 async function readNic(ctx: Ctx, name: Where): Promise<NicState | undefined> {
-  const up = containerLinkUp(ctx.host.sys, hostName(name, ctx.incus?.project), nicDevice);
+  onThisHost(ctx, `read the ${nicDevice} of ${label(name)}`);
+  const up = containerLinkUp(ctx.host.sys, hostName(name, incusOf(ctx).project), nicDevice);
   if (up === undefined) return undefined;
   const [links, routes] = await Promise.all([
     inContainerNet(ctx, name, ["-j", "addr", "show", "dev", nicDevice]),
@@ -428,6 +475,7 @@ async function fixLink(
   container: DesiredContainer,
   ctx: Ctx,
 ): Promise<void> {
+  onThisHost(ctx, `fix the host end of ${label(container)}'s ${nic.device}`);
   const veth = liveLink(live, nic.device)?.veth;
   if (veth === undefined) {
     throw new OpError(

@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import { checkNetworks } from "./networks/check.js";
 import { opDefaultDirectories } from "./paths.js";
 import { checkEntries, fallbackImage, unusedProperties } from "./prepare.js";
+import { checkRemote } from "./remote.js";
 import type { LxcSection } from "./types.js";
 import { checkVolumes } from "./volumes/check.js";
 
@@ -31,6 +32,7 @@ export function checkLxc(
   });
   checkNetworks(lxc, path, problems);
   checkVolumes(lxc, path, problems);
+  problems.lines.push(...checkRemote(lxc, path));
   for (const message of unusedProperties(lxc, path)) warn(message);
   return problems.lines;
 }

@@ -5,6 +5,7 @@
  */
 import type { FieldChange, ResourceRef } from "../../src/plugin.js";
 import { linkRef, ovsDatabaseRef } from "../network/refs.js";
+import { describeMove, heldMove, locationPath, placementChanges } from "./containers/placement.js";
 import { heldReason, restartChanges, restartPath } from "./containers/restart.js";
 import { snapshotChanges } from "./containers/snapshots.js";
 import { createdFilesWords, describeFile, fileChanges } from "./files/diff.js";
@@ -107,19 +108,26 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       );
       actions.push(
         create(
-          `new container from ${container.image}${container.running ? ", started" : ""}${mounts.join("")}${createdFilesWords(container)}`,
+          `new container from ${container.backup === undefined ? container.image : `backup ${container.backup.slice(0, 12)}`}${container.running ? ", started" : ""}${mounts.join("")}${createdFilesWords(container)}`,
         ),
       );
       continue;
     }
     const imageChanged = current.image !== undefined && current.image !== container.image;
-    const recreate = imageChanged ? undefined : cloudInitReplacement(container, current);
+    // An undo brings back the container a run replaced from its backup: the one there goes.
+    const restore =
+      container.backup !== undefined && current.config[tags.backup] !== container.backup
+        ? `restored from backup ${container.backup.slice(0, 12)}: replaced (delete + import)`
+        : undefined;
+    const recreate =
+      imageChanged || restore !== undefined ? restore : cloudInitReplacement(container, current);
     if (imageChanged || recreate !== undefined) {
       const before: ContainerDelete = {
         container: current,
         unprotect: container.config["security.protection.delete"] === "false",
         stopTimeout: container.stopTimeout,
         removeSources: [],
+        ...(container.rollbackSnapshot ? { snapshot: true as const } : {}),
       };
       const reason =
         recreate ?? `image ${current.image} → ${container.image}: replaced (delete + create)`;
@@ -165,7 +173,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         after: container,
         changes,
         reason: `${current.managed ? "" : "made outside op: "}${changes.map(describe).join(", ")}`,
-        ...(atStart.length > 0 && !container.restartAllowed ? { held: heldReason(atStart) } : {}),
+        ...heldOf(container, changes, atStart),
         ...(needs.length > 0 && touchesNic ? { needs } : {}),
         ...(expects.length > 0 && touchesNic ? { expects } : {}),
         ...adoptionOf(container, current),
@@ -181,6 +189,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
       unprotect: gone.unprotect,
       stopTimeout: gone.stopTimeout,
       removeSources: gone.removeSources,
+      ...(gone.rollbackSnapshot ? { snapshot: true as const } : {}),
     };
     actions.push({
       kind: "delete",
@@ -300,7 +309,7 @@ function addObjectNeeds(actions: LxcAction[], objects: readonly LxcAction[]): vo
 
 /** Every difference of a container that can be changed in place. */
 export function containerChanges(desired: DesiredContainer, live: LiveContainer): FieldChange[] {
-  const changes: FieldChange[] = [];
+  const changes: FieldChange[] = placementChanges(desired, live);
   if (!sameList(desired.profiles, live.profiles)) {
     changes.push({
       path: "profiles",
@@ -311,6 +320,8 @@ export function containerChanges(desired: DesiredContainer, live: LiveContainer)
   for (const key of unionKeys(desired.config, live.config)) {
     const before = live.config[key];
     const after = desired.config[key];
+    // The mark of a restore (backup.ts) stays until a file names another backup.
+    if (key === tags.backup && after === undefined) continue;
     if (before !== after) changes.push(change(`config.${key}`, before, after));
   }
   const replugged = new Set<string>();
@@ -405,8 +416,24 @@ export function change(path: string, before: unknown, after: unknown): FieldChan
   };
 }
 
+/** Why a container's modify waits: a restart or a move the file did not allow. */
+function heldOf(
+  container: DesiredContainer,
+  changes: readonly FieldChange[],
+  atStart: readonly string[],
+): { held?: string } {
+  const move = changes.find((change) => change.path === locationPath);
+  const held = [
+    ...(move !== undefined && container.allowMove !== true ? [heldMove(move)] : []),
+    ...(atStart.length > 0 && !container.restartAllowed ? [heldReason(atStart)] : []),
+  ];
+  return held.length === 0 ? {} : { held: held.join("; ") };
+}
+
 export function describe(change: FieldChange): string {
   if (change.path === "running") return change.after ? "start" : "stop";
+  const move = describeMove(change);
+  if (move !== undefined) return move;
   if (change.path === restartPath) return `${change.after} (restart required)`;
   if (change.path === "ephemeral") return change.after ? "make ephemeral" : "make persistent";
   if (change.path.startsWith("snapshots."))

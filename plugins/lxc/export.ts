@@ -74,7 +74,12 @@ export function exportLxc(live: LxcLive, options: { all: boolean }): ExportedSec
     ...(volumes.length === 0 ? {} : { volumes: volumes as LxcSection["volumes"] }),
     ...(containers.length === 0 ? {} : { containers }),
   };
-  return { section: Object.keys(section).length === 0 ? undefined : section, notes };
+  if (Object.keys(section).length === 0) return { section: undefined, notes };
+  // Objects of a remote Incus: the section names it, or it would be applied to the local one.
+  return {
+    section: live.remoteSpec === undefined ? section : { remote: live.remoteSpec, ...section },
+    notes,
+  };
 }
 
 function projectOf(object: { project: string }): { project?: string } {

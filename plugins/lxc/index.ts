@@ -35,6 +35,7 @@ import { reportProjects } from "./projects/report.js";
 import { lxcInventory } from "./provision/inventory.js";
 import { queryLxc } from "./query.js";
 import { containerId } from "./refs.js";
+import { guardRemote } from "./remote.js";
 import type {
   BridgeKind,
   LiveContainer,
@@ -199,7 +200,11 @@ export const lxcPlugin: Plugin<LxcDesired, LxcLive, LxcNormalised, LxcKinds> = {
   resolve: (started, live) => started.resolve(live),
   diff: diffLxc,
   // Deletes Incus would refuse halfway through the run (the objects are still in use).
-  guard: (actions) => [...guardProfiles(actions), ...guardProjects(actions)],
+  guard: (actions, live) => [
+    ...guardProfiles(actions),
+    ...guardProjects(actions),
+    ...guardRemote(actions, live),
+  ],
   apply: applyLxc,
   report: reportLxc,
   queryJson: lxcQueryJson,

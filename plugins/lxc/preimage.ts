@@ -3,37 +3,51 @@
  * creates or changes, written as op export writes it (config, limits, devices as nics, mounts
  * and volumes, profiles, running state), or `ensure: absent` when the run creates it; an undo
  * is then the plugin's usual apply of that section. A container the run deletes or replaces is
- * refused: its disk would not come back (a snapshot before the delete is not made yet).
- * Projects, profiles, networks, volumes and images keep no pre-image yet, and are refused.
+ * refused (its disk would not come back) unless its entry says `rollback: snapshot`: then it is
+ * backed up first and written with that `backup` (backup.ts), which the undo imports.
+ * Projects, profiles, networks, volumes and image aliases: preimage-objects.ts.
  */
 import type { LxcContainerSpec } from "../../src/generated/lxc.js";
-import type { ResourceImage } from "../../src/plugin.js";
+import type { Ctx, ImageKeep, ResourceImage } from "../../src/plugin.js";
+import { keepBackup } from "./backup.js";
 import { exportLxc } from "./export.js";
-import { containerId, defaultProject } from "./refs.js";
+import {
+  type ObjectResource,
+  objectsImage,
+  type ScopedObject,
+  scopeObject,
+} from "./preimage-objects.js";
+import { incusOf } from "./query.js";
+import { containerId, defaultProject, inProject } from "./refs.js";
+import { runIncus } from "./remote.js";
 import type { LxcAction, LxcLive, LxcSection } from "./types.js";
 
 /** The containers an undo sets, and what it cannot. */
 export interface LxcScope {
   containers: ScopedContainer[];
-  /** Other resources the run changes: `profile web`, refused. */
-  others: string[];
+  /** The other kinds' objects the run creates, changes or deletes. */
+  objects: ScopedObject[];
 }
 
 interface ScopedContainer {
   project: string;
   name: string;
   deleted: boolean;
+  /** Its delete's entry says `rollback: snapshot`: a backup is kept first (backup.ts). */
+  snapshot?: true;
   /** A container the run creates: its file id and the veths it puts on bridges. */
   created?: { id: string; veths: { veth: string; bridge: string }[] };
 }
 
-/** Pure: the containers the actions create, change or delete; the other kinds by name. */
+/** Pure: the containers and other objects the actions create, change or delete. */
 export function lxcScope(actions: readonly LxcAction[]): LxcScope {
   const containers = new Map<string, LxcScope["containers"][number]>();
-  const others: string[] = [];
+  const objects = new Map<string, ScopedObject>();
   for (const action of actions) {
     if (action.resource !== "container") {
-      others.push(`${action.resource} ${action.id}`);
+      const key = `${action.resource} ${action.id}`;
+      const object = action as LxcAction & { resource: ObjectResource };
+      objects.set(key, scopeObject(object, objects.get(key)));
       continue;
     }
     const { project, name } =
@@ -51,32 +65,46 @@ export function lxcScope(actions: readonly LxcAction[]): LxcScope {
           }
         : undefined;
     // A replace is a delete and a create of one id: its disk goes all the same.
+    const snapshot =
+      seen?.snapshot === true || (action.kind === "delete" && action.before.snapshot);
     containers.set(action.id, {
       project,
       name,
       deleted: action.kind === "delete" || seen?.deleted === true,
+      ...(snapshot ? { snapshot: true as const } : {}),
       ...(created === undefined ? {} : { created }),
     });
   }
-  return { containers: [...containers.values()], others };
+  return { containers: [...containers.values()], objects: [...objects.values()] };
 }
 
-/** The scope's containers as `live` has them; absent for those it lacks. */
-export function lxcImage(scope: unknown, live: LxcLive): ResourceImage {
-  const { containers, others } = scope as LxcScope;
-  const refused = others.map((other) => `lxc ${other}: keeps no pre-image yet`);
+/**
+ * The scope's containers as `live` has them; absent for those it lacks. One the run deletes
+ * or replaces is backed up into `keep` (the pre-image's) when its entry says `rollback:
+ * snapshot`, and written with that `backup`; refused otherwise.
+ */
+export async function lxcImage(
+  scope: unknown,
+  live: LxcLive,
+  ctx: Ctx,
+  keep?: ImageKeep,
+): Promise<ResourceImage> {
+  const { containers, objects } = scope as LxcScope;
+  const { section, refused } = objectsImage(objects, live);
   const exported = exportLxc(live, { all: true });
   const specs = (exported.section as LxcSection | undefined)?.containers ?? [];
   const byId = new Map(
     specs.map((spec) => [containerId(spec.project ?? defaultProject, nameOf(spec)), spec]),
   );
   const chosen: LxcContainerSpec[] = [];
-  for (const { project, name, deleted, created } of containers) {
+  for (const { project, name, deleted, snapshot, created } of containers) {
     const id = containerId(project, name);
     const spec = byId.get(id);
     const where = `container ${id}`;
-    if (deleted && spec !== undefined) {
-      refused.push(`${where}: the run deletes or replaces it, and its disk would not come back`);
+    if (deleted && spec !== undefined && snapshot !== true) {
+      refused.push(
+        `${where}: the run deletes or replaces it, and its disk would not come back (its entry can say "rollback": "snapshot")`,
+      );
       continue;
     }
     if (spec === undefined) {
@@ -86,9 +114,46 @@ export function lxcImage(scope: unknown, live: LxcLive): ResourceImage {
     refused.push(
       ...exported.notes.filter((note) => note.startsWith(`${where}:`) && !restoredAnyway(note)),
     );
-    chosen.push(spec);
+    // Only the pre-image keeps a backup (a post-image describes what the run left).
+    const backup =
+      deleted && keep !== undefined
+        ? await keepBackup(incusOf(ctx), { project, name }, keep)
+        : undefined;
+    chosen.push(backup === undefined ? spec : { ...spec, backup });
   }
-  return { section: chosen.length === 0 ? undefined : { containers: chosen }, refused };
+  if (chosen.length > 0) section.containers = chosen;
+  // An undo of a remote's objects is applied to that remote, not to the local Incus.
+  if (Object.keys(section).length > 0 && live.remoteSpec !== undefined)
+    section.remote = live.remoteSpec;
+  return {
+    section: Object.keys(section).length === 0 ? undefined : section,
+    refused,
+    ...(await etags(containers, byId, ctx)),
+  };
+}
+
+/**
+ * Incus's ETag of each scoped container the host has (`container ID ETag`): an undo is refused
+ * when one differs from the post-image's, a change by hand since that the section may not show
+ * (a root disk's size, a key op does not export). Incus's ETag covers the volatile keys too,
+ * so a start or stop since changes it as well. None without an Incus client (unit tests).
+ */
+async function etags(
+  containers: readonly ScopedContainer[],
+  present: ReadonlyMap<string, unknown>,
+  ctx: Ctx,
+): Promise<{ marks?: Record<string, string> }> {
+  const incus = runIncus(ctx);
+  if (incus === undefined) return {};
+  const marks: Record<string, string> = {};
+  for (const { project, name } of containers) {
+    const id = containerId(project, name);
+    if (!present.has(id)) continue;
+    const path = inProject(`/1.0/instances/${encodeURIComponent(name)}`, project);
+    const etag = await incus.etag(path, { what: `reading the ETag of container ${id}` });
+    if (etag !== undefined) marks[`container ${id} ETag`] = etag;
+  }
+  return Object.keys(marks).length === 0 ? {} : { marks };
 }
 
 /**

@@ -8,6 +8,7 @@
 import {
   closeSync,
   createReadStream,
+  existsSync,
   fstatSync,
   lstatSync,
   readdirSync,
@@ -17,6 +18,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { OpError } from "../../src/errors.js";
 import { openRegularFile } from "../../src/files.js";
+import { blobDirectory } from "../../src/ledger/blobs.js";
 import type { Ctx } from "../../src/plugin.js";
 import { scheduleProblem } from "./containers/schedule.js";
 import { snapshotsTag } from "./containers/snapshots.js";
@@ -42,7 +44,9 @@ import { checkProjects } from "./projects/check.js";
 import { prepareProjects } from "./projects/prepare.js";
 import { ownerOf } from "./provision/mounts.js";
 import { prepareProvision, provisioned } from "./provision/prepare.js";
+import { elsewhere } from "./query.js";
 import { containerId, defaultProject } from "./refs.js";
+import { runIncus } from "./remote.js";
 import {
   type BridgeKind,
   type DesiredAbsent,
@@ -146,6 +150,7 @@ export async function prepareLxc(
         unprotect: container.config["security.protection.delete"] === "false",
         stopTimeout: container.stopTimeout,
         removeSources: removals(container, path, live, opDirs, problems),
+        ...(spec.rollback === "snapshot" ? { rollbackSnapshot: true as const } : {}),
       });
       continue;
     }
@@ -166,6 +171,12 @@ export async function prepareLxc(
     checkAdoptable(container, live, problems);
     if (problems.lines.length > problemsBefore) continue;
     if (ctx.options?.allowRestart === true) container.restartAllowed = true;
+    // One restored from a backup needs its backup, not its image (the alias may be gone).
+    if (container.backup !== undefined) {
+      checkBackup(container.backup, `${path}/backup`, ctx, problems);
+      containers.push(container);
+      continue;
+    }
     await resolveImage(
       container,
       `${path}/${spec.image === undefined ? "properties/template" : "image"}`,
@@ -177,18 +188,21 @@ export async function prepareLxc(
         explicit: spec.image !== undefined || spec.properties?.template !== undefined,
       },
     );
-    for (const nic of container.nics ?? []) {
-      const kind =
-        live.bridges[nic.bridge] ??
-        (env.ovsBridges === undefined ? undefined : (await env.ovsBridges())[nic.bridge]);
-      if (kind !== undefined) nic.kind = kind;
+    // A remote's bridges and links are on its own host: Incus checks them when it starts it.
+    if (live.remote === undefined) {
+      for (const nic of container.nics ?? []) {
+        const kind =
+          live.bridges[nic.bridge] ??
+          (env.ovsBridges === undefined ? undefined : (await env.ovsBridges())[nic.bridge]);
+        if (kind !== undefined) nic.kind = kind;
+      }
+      checkNicsOnHost(spec, container, path, {
+        sys: () => ctx.host.sys,
+        declaredLinks: env.declaredLinks ?? [],
+        problems,
+      });
     }
-    checkNicsOnHost(spec, container, path, {
-      sys: () => ctx.host.sys,
-      declaredLinks: env.declaredLinks ?? [],
-      problems,
-    });
-    await prepareFiles(container, live, { incus: ctx.incus, opDirs, problems });
+    await prepareFiles(container, live, { incus: runIncus(ctx), opDirs, problems });
     containers.push(container);
   }
   const projects = prepareProjects(section, live, base);
@@ -200,7 +214,8 @@ export async function prepareLxc(
     prune: section.prune ?? false,
     profiles,
     declaredLinks: env.declaredLinks ?? [],
-    sys: () => ctx.host.sys,
+    // A remote's host links and addresses cannot be read from here: nothing to clash with.
+    sys: () => (live.remote === undefined ? ctx.host.sys : elsewhere),
   });
   checkAbsentImages(absentImages, containers, live, problems);
   checkTarballAliases(images, live, problems);
@@ -670,6 +685,7 @@ export function prepareContainer(
   config[tags.managed] = "true";
   config[tags.id] = id;
   config[tags.image] = chosenImage;
+  if (spec.backup !== undefined) config[tags.backup] = spec.backup;
 
   const devices: Devices = { ...listed?.devices };
   if (listed?.networkConfig !== undefined) {
@@ -745,7 +761,21 @@ export function prepareContainer(
     ...(attached.length === 0 ? {} : { attached }),
     ...(provisioned(spec) ? { provision } : {}),
     ...(files.length === 0 ? {} : { files }),
+    ...(spec.rollback === "snapshot" ? { rollbackSnapshot: true as const } : {}),
+    ...(spec.backup === undefined ? {} : { backup: spec.backup }),
+    ...(spec.target === undefined ? {} : { target: spec.target }),
+    ...(spec.allow_move === true ? { allowMove: true as const } : {}),
   };
+}
+
+/** A `backup` must be in op's image store, where the pre-image that names it put it. */
+function checkBackup(hash: string, path: string, ctx: Ctx, problems: Problems): void {
+  const dir = blobDirectory(ctx.settings?.ledgerDir ?? "");
+  if (ctx.settings !== undefined && existsSync(join(dir, hash))) return;
+  problems.add(
+    path,
+    `backup ${hash} is not in op's image store ${dir}; only op rollback's pre-images name backups (rollback: snapshot), and a restore needs the file they kept`,
+  );
 }
 
 /** MiB as a number or numeric string → `NMiB`; strings with a unit or % stay as written. */

@@ -9,7 +9,6 @@
  * running container's veth is in no Linux bridge (it may be an OVS port).
  */
 
-import { OpError } from "../../src/errors.js";
 import type { Sys } from "../../src/host/sys.js";
 import type { IncusClient } from "../../src/incus.js";
 import { byName } from "../../src/order.js";
@@ -31,7 +30,15 @@ import { queryProfiles } from "./profiles/query.js";
 import { queryProjects } from "./projects/query.js";
 import { defineOwners } from "./provision/mounts.js";
 import { defaultProject, inProject } from "./refs.js";
-import { type Devices, type LiveContainer, type LxcLive, nicDevice, tags } from "./types.js";
+import { bindIncus } from "./remote.js";
+import {
+  type Devices,
+  type LiveContainer,
+  type LxcLive,
+  type LxcSection,
+  nicDevice,
+  tags,
+} from "./types.js";
 import { queryVolumes } from "./volumes/query.js";
 
 interface IncusInstance {
@@ -47,25 +54,33 @@ interface IncusInstance {
   profiles: string[] | null;
   config: Record<string, string> | null;
   devices: Devices | null;
+  /** The cluster member it is on (`none` on an Incus that is not a cluster). */
+  location?: string;
+  /** With recursion=2 (a remote's listing): its state, network included. */
+  state?: { network?: Record<string, InstanceNic> | null } | null;
 }
 
-export function incusOf(ctx: Ctx): IncusClient {
-  if (ctx.incus === undefined) {
-    throw new OpError("daemon-unavailable", "this run has no Incus client", {
-      hint: "the lxc plugin needs ctx.incus (createCtx gives one)",
-    });
-  }
-  return ctx.incus;
+/** One interface of a running instance, as Incus's state reports it. */
+interface InstanceNic {
+  host_name?: string;
+  state?: string;
+  addresses?: { family: string; address: string; scope: string }[];
 }
 
-export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
-  const incus = incusOf(ctx);
+export { incusOf } from "./remote.js";
+
+export async function queryLxc(ctx: Ctx, section?: unknown): Promise<LxcLive> {
+  const incus = bindIncus(ctx, section);
+  // A remote's containers are on another host: their links and addresses come from Incus's
+  // own state of each (recursion=2, still one call), none from this host's /proc and sysfs.
+  const remote = incus.remote !== undefined;
+  const recursion = remote ? 2 : 1;
   // A client made for one project (the system tests' isolation) sees that project as the
   // whole host: it is listed alone and is the file's `default` (every call is scoped to it).
   const listing =
     incus.project === undefined
-      ? "/1.0/instances?recursion=1&all-projects=true"
-      : "/1.0/instances?recursion=1";
+      ? `/1.0/instances?recursion=${recursion}&all-projects=true`
+      : `/1.0/instances?recursion=${recursion}`;
   const [listed, imageList, networks, storage, projects, profiles] = await Promise.all([
     incus.request<IncusInstance[]>("GET", listing, undefined, { what: "listing containers" }),
     incus.request<IncusImage[]>("GET", "/1.0/images?recursion=1", undefined, {
@@ -82,11 +97,15 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
       : listed.map((instance) => ({ ...instance, project: defaultProject }));
   const containers = instances
     .filter((instance) => instance.type === "container")
-    .map((instance) => liveContainer(instance, ctx.host.sys, incus.project))
+    .map((instance) =>
+      remote
+        ? remoteContainer(instance, incus.project)
+        : liveContainer(instance, ctx.host.sys, incus.project),
+    )
     .sort((a, b) => byName(a, b) || byName({ name: a.project }, { name: b.project }));
   await Promise.all([readSnapshots(incus, containers), readDeclaredFiles(incus, containers)]);
-  const bridges = linuxBridges(ctx.host.sys);
-  const maybeOvs = containers.flatMap(maybeOvsLinks);
+  const bridges = remote ? {} : linuxBridges(ctx.host.sys);
+  const maybeOvs = remote ? [] : containers.flatMap(maybeOvsLinks);
   if (maybeOvs.length > 0) {
     const ovs = await readOvs(ctx.host.ovs);
     Object.assign(bridges, ovsBridges(ovs));
@@ -106,6 +125,9 @@ export async function queryLxc(ctx: Ctx): Promise<LxcLive> {
   // Which images any instance of any project (VMs too) was created from.
   const images = liveImages(imageList, instances);
   return {
+    ...(remote
+      ? { remote: incus.socketPath, remoteSpec: (section as LxcSection | undefined)?.remote }
+      : {}),
     containers,
     bridges,
     aliases: aliasTargets(images),
@@ -178,6 +200,8 @@ export function liveContainer(
   defineOwners(live);
   if (config[tags.id] !== undefined) live.id = config[tags.id];
   if (config[tags.image] !== undefined) live.image = config[tags.image];
+  if (instance.location !== undefined && instance.location !== "none")
+    live.location = instance.location;
   if (status === "running") {
     const ifname = devices[nicDevice]?.name ?? nicDevice;
     // Addresses are read when something looks at them (op query), not for a plan.
@@ -211,5 +235,53 @@ export function liveContainer(
     const others = otherNicLinks(sys, onHost, devices, volatile);
     if (others !== undefined) live.nicLinks = others;
   }
+  return live;
+}
+
+/** This host has nothing of a remote's containers: every read of it finds nothing. */
+export const elsewhere: Sys = {
+  root: "/",
+  text: () => undefined,
+  exists: () => false,
+  list: () => [],
+  link: () => undefined,
+  linkNameByIndex: () => undefined,
+  linuxBridges: () => [],
+  containerPid: () => undefined,
+  procText: () => "",
+  netnsOfProcess: () => undefined,
+  namedNetns: () => undefined,
+};
+
+/**
+ * A container of a remote Incus: its host veths as Incus names them (`host_name` in its
+ * state), each bridged NIC's bridge as its device says (`parent`: Incus enrols it at start;
+ * whether it has left it since cannot be seen from here), its addresses and whether its own
+ * `eth0` is up, from the same state.
+ */
+export function remoteContainer(instance: IncusInstance, bound?: string): LiveContainer {
+  const live = liveContainer(instance, elsewhere, bound);
+  const network = instance.state?.network ?? {};
+  const links: NonNullable<LiveContainer["nicLinks"]> = {};
+  for (const [device, config] of Object.entries(live.devices)) {
+    const nic = network[config.name ?? device];
+    if (config.type !== "nic" || nic?.host_name === undefined || nic.host_name === "") continue;
+    const link = {
+      veth: nic.host_name,
+      ...(config.parent === undefined ? {} : { master: config.parent }),
+    };
+    if (device === nicDevice) {
+      live.veth = link.veth;
+      if (link.master !== undefined) live.master = link.master;
+      live.nicUp = nic.state === "up";
+    } else links[device] = link;
+  }
+  if (Object.keys(links).length > 0) live.nicLinks = links;
+  const addresses = Object.entries(network)
+    .filter(([name]) => name !== "lo")
+    .flatMap(([, nic]) => nic.addresses ?? [])
+    .filter((address) => address.scope === "global")
+    .map((address) => address.address);
+  Object.defineProperty(live, "addresses", { value: addresses, enumerable: true, writable: true });
   return live;
 }

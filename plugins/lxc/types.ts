@@ -10,6 +10,7 @@ export type {
   LxcSection,
 } from "../../src/generated/lxc.js";
 
+import type { LxcSection } from "../../src/generated/lxc.js";
 import type { Action, Kind } from "../../src/plugin.js";
 import type { DesiredSnapshots } from "./containers/snapshots.js";
 import type { DesiredFile, LiveFile } from "./files/types.js";
@@ -46,6 +47,8 @@ export const tags = {
   snapshots: "user.op.snapshots",
   /** The paths of the files the file declares (files/): only these are read. */
   files: "user.op.files",
+  /** The backup a container was restored from (`backup`): restored once, not again. */
+  backup: "user.op.backup",
 } as const;
 
 /** The NIC op gives a container with a bridge; profile NICs of the same name are overridden. */
@@ -80,6 +83,8 @@ export interface LiveContainer {
     description: string;
     volatile: Record<string, string>;
   };
+  /** The cluster member it is on; absent when Incus is not a cluster. Observed, never drift. */
+  location?: string;
   /** Running only: the host-side end of its `eth0`, as the kernel names it now. */
   veth?: string;
   /** Running only: the bridge that link is enrolled in now (Linux master or OVS bridge). */
@@ -99,6 +104,13 @@ export interface LiveContainer {
 }
 
 export interface LxcLive {
+  /** Set when the section's Incus is remote (plugins.lxc.remote): its URLs. */
+  remote?: string;
+  /**
+   * The section's `remote` as the query used it: a pre-image or an export of these objects
+   * must name it too, or an undo would be applied to the local Incus.
+   */
+  remoteSpec?: LxcSection["remote"];
   containers: LiveContainer[];
   /** Bridges on the host, by name. */
   bridges: Record<string, BridgeKind>;
@@ -190,6 +202,14 @@ export interface DesiredContainer {
   provision?: DesiredProvision;
   /** Declared files (`files`, files/); absent when none is given. */
   files?: DesiredFile[];
+  /** `rollback: snapshot`: a delete or replace of it keeps a backup first (preimage.ts). */
+  rollbackSnapshot?: true;
+  /** `backup`: the SHA-256 of the backup in op's image store it is imported from. */
+  backup?: string;
+  /** The cluster member or `@group` it is created on (containers/placement.ts). */
+  target?: string;
+  /** `allow_move: true`: op moves it to its `target` member when it is on another. */
+  allowMove?: true;
 }
 
 /** A host directory op removes after deleting the container that mounted it. */
@@ -211,6 +231,8 @@ export interface DesiredAbsent {
   stopTimeout: number;
   /** Directories of `preserve: false` mounts the live container mounts, removed after it. */
   removeSources: DirectoryRemoval[];
+  /** `rollback: snapshot`: a backup is kept before the delete (preimage.ts). */
+  rollbackSnapshot?: true;
 }
 
 /** An image to import: a split image's two tarballs, or a system tarball op adapts. */
@@ -246,6 +268,8 @@ export interface ContainerDelete {
   unprotect: boolean;
   stopTimeout: number;
   removeSources: DirectoryRemoval[];
+  /** The entry says `rollback: snapshot`: the run's pre-image keeps a backup of it first. */
+  snapshot?: true;
 }
 
 /** An image alias as the host has it: what a re-import replaces. */

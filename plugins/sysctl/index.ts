@@ -10,6 +10,7 @@ import { checkSysctl } from "./check.js";
 import { diffSysctl } from "./diff.js";
 import { unknownKeyProblems } from "./guard.js";
 import { valueText } from "./keys.js";
+import { sysctlImage, sysctlScope } from "./preimage.js";
 import { querySysctl } from "./query.js";
 import type { SysctlDesired, SysctlKinds, SysctlLive, SysctlSection } from "./types.js";
 
@@ -50,4 +51,6 @@ export const sysctlPlugin: Plugin<SysctlDesired, SysctlLive, SysctlDesired, Sysc
       "not exported: a kernel setting has no owner mark, so op cannot tell the keys it set from the kernel's defaults; list the keys you mean under plugins.sysctl.settings",
     ],
   }),
+  imageScope: sysctlScope,
+  image: sysctlImage,
 };

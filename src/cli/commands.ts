@@ -162,7 +162,8 @@ export function runDeps(
     registry,
     ctx: () =>
       createCtx({
-        settings: options.settings,
+        // --ledger moves the image store too: a plugin finds its kept files beside the ledger.
+        settings: { ...options.settings, ledgerDir: where.ledgerDir },
         cacheDir: where.cacheDir,
         cacheKeyFile: where.cacheKeyFile,
         verbose: options.verbose ?? false,

@@ -42,6 +42,21 @@ describe("choosePrune", () => {
     expect(choice.pruned.map((r) => r.run)).toEqual(["run-1", "run-3", "run-4"]);
   });
 
+  it("keeps the files a kept run's pre-image names (an Incus backup), and removes a pruned run's", () => {
+    const backup = (n: number) => hash(String.fromCharCode(112 + n)); // q..u
+    const choice = choosePrune({
+      runs,
+      keep: 1,
+      blobs: [...stored.blobs, backup(1), backup(5)],
+      refs: stored.refs,
+      filesOf: (preimage) =>
+        preimage === hash("5") ? [backup(5)] : preimage === hash("1") ? [backup(1)] : [],
+    });
+    const gone = new Set(choice.blobs.map((b) => b.blob));
+    expect(gone.has(backup(5))).toBe(false);
+    expect(gone.has(backup(1))).toBe(true);
+  });
+
   it("removes a blob nothing names, keeps a name op did not write as post-RUN, and lists a run once", () => {
     const orphan = hash("9");
     const foreign = hash("a");

@@ -12,8 +12,9 @@
  * a prune between the two would take a blob no record names yet for an orphan.
  */
 import { randomUUID } from "node:crypto";
-import { imageRecord, postName } from "../engine/images.js";
+import { imageRecord, postName, readImage } from "../engine/images.js";
 import { blobDirectory, listBlobStore, removeStored } from "../ledger/blob-files.js";
+import { fileBlobStore } from "../ledger/blobs.js";
 import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
 import { type GlobalOptions, ledgerIsThere, openLedger, paths } from "./commands.js";
@@ -48,6 +49,8 @@ export interface PruneInput {
   blobs: readonly string[];
   /** The names stored (`post-RUN`), with the hash each points at. */
   refs: ReadonlyMap<string, string>;
+  /** The files (blobs) a stored pre-image names beside itself (RunImage.files): asked of kept runs. */
+  filesOf?: (preimage: string) => readonly string[];
 }
 
 /** A blob that goes, and why it was there. */
@@ -71,14 +74,25 @@ export interface PruneChoice {
 }
 
 /** Which blobs and names go (pure). A name op did not write as `post-RUN` is kept, with its blob. */
-export function choosePrune({ runs, keep, pending, blobs, refs }: PruneInput): PruneChoice {
+export function choosePrune({
+  runs,
+  keep,
+  pending,
+  blobs,
+  refs,
+  filesOf,
+}: PruneInput): PruneChoice {
   const newest = runs.slice(Math.max(0, runs.length - keep)).map((r) => r.run);
   const kept = new Set(newest);
   if (pending !== undefined) kept.add(pending);
   const keptRuns = runs.filter((r) => kept.has(r.run)).map((r) => r.run);
   if (pending !== undefined && !keptRuns.includes(pending)) keptRuns.push(pending);
 
-  const needed = new Set(runs.filter((r) => kept.has(r.run)).map((r) => r.preimage));
+  const needed = new Set(
+    runs
+      .filter((r) => kept.has(r.run))
+      .flatMap((r) => [r.preimage, ...(filesOf?.(r.preimage) ?? [])]),
+  );
   const postOf = new Map<string, string>();
   const goingRefs: string[] = [];
   for (const [name, hash] of refs) {
@@ -109,6 +123,16 @@ export function choosePrune({ runs, keep, pending, blobs, refs }: PruneInput): P
     blobs: removed,
     refs: goingRefs.sort(),
   };
+}
+
+/**
+ * The files a stored pre-image names beside itself; none when it is gone. One that cannot be
+ * read stops the prune: what it names would otherwise be taken for nobody's.
+ */
+function keptFiles(dir: string, preimage: string): readonly string[] {
+  const store = fileBlobStore(dir);
+  if (store.get(preimage) === undefined) return [];
+  return readImage(store, preimage, "pre-image").files ?? [];
 }
 
 /** The run a `post-RUN` name is of. */
@@ -156,6 +180,7 @@ export async function pruneImagesCommand(options: PruneOptions): Promise<number>
         keep,
         ...(pending === undefined ? {} : { pending }),
         ...listBlobStore(dir),
+        filesOf: (preimage) => keptFiles(dir, preimage),
       });
       const changes: PruneReference = {
         keep,

@@ -215,4 +215,24 @@ describe("changedSince", () => {
       'network /tables/inet/t/chains/c: none then, {"name":"c"} now',
     ]);
   });
+
+  it("names a resource whose host mark (an ETag) differs, though its section does not", () => {
+    const marked = (marks?: Record<string, string>): RunImage => ({
+      run: "r",
+      when: "post",
+      plugins: {
+        lxc: { scope: null, section: { containers: [] }, refused: [], ...(marks ? { marks } : {}) },
+      },
+    });
+    const then = marked({ "container web ETag": "a".repeat(64) });
+    expect(changedSince(then, then)).toEqual([]);
+    expect(changedSince(then, marked({ "container web ETag": "b".repeat(64) }))).toEqual([
+      `lxc container web ETag: ${"a".repeat(12)} then, ${"b".repeat(12)} now`,
+    ]);
+    // Gone since (no mark now) is a change too; a mark only now was no part of the run's image.
+    expect(changedSince(then, marked())).toEqual([
+      `lxc container web ETag: ${"a".repeat(12)} then, none now`,
+    ]);
+    expect(changedSince(marked(), then)).toEqual([]);
+  });
 });

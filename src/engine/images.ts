@@ -17,7 +17,7 @@
 import { OpError } from "../errors.js";
 import type { BlobStore } from "../ledger/blobs.js";
 import { canonicalJson } from "../ledger/hash.js";
-import type { Action, Ctx, Plugin } from "../plugin.js";
+import type { Action, Ctx, ImageKeep, Plugin } from "../plugin.js";
 import { withoutIgnored } from "../state/ignore.js";
 import type { LedgerWriter, PlannedRun } from "./reconcile.js";
 
@@ -29,6 +29,8 @@ export interface PluginImage {
   section?: unknown;
   /** What it cannot restore, one line each. */
   refused: string[];
+  /** Each resource's version as the host marks it (src/plugin.ts ResourceImage.marks). */
+  marks?: Record<string, string>;
 }
 
 /** What is stored as a blob: a run's resources before (or after) it. */
@@ -37,6 +39,11 @@ export interface RunImage {
   when: "pre" | "post";
   /** By plugin name, in the run's plugin order. */
   plugins: Record<string, PluginImage>;
+  /**
+   * The files kept beside it (ImageKeep: an Incus backup) that its sections name: a prune
+   * keeps them while it keeps this image.
+   */
+  files?: string[];
 }
 
 /** The ledger record of a run's pre-image (and, for a rollback run, the run it undoes). */
@@ -71,12 +78,15 @@ export async function recordPreImage(
   run: string,
 ): Promise<RunImage> {
   const plugins: Record<string, PluginImage> = {};
+  const files: string[] = [];
+  const keep = keepIn(images.store, files);
   for (const { plugin, live } of planned.prepared) {
     const actions = planned.actions.filter((action) => action.plugin === plugin.name);
     if (actions.length === 0) continue;
-    plugins[plugin.name] = await imageOf(plugin, scopeOf(plugin, actions, live), live, ctx);
+    const scope = scopeOf(plugin, actions, live);
+    plugins[plugin.name] = await imageOf(plugin, scope, live, ctx, keep);
   }
-  const image: RunImage = { run, when: "pre", plugins };
+  const image: RunImage = { run, when: "pre", plugins, ...(files.length > 0 ? { files } : {}) };
   const preimage = images.store.put(canonicalJson(image));
   const changes: ImageReference = {
     preimage,
@@ -130,12 +140,31 @@ async function imageOf(
   scope: unknown,
   live: unknown,
   ctx: Ctx,
+  keep?: ImageKeep,
 ): Promise<PluginImage> {
   if (plugin.image === undefined || scope === undefined) {
     return { scope: null, refused: [`${plugin.name}: this plugin keeps no pre-images yet`] };
   }
-  const { section, refused } = await plugin.image(scope, live, ctx);
-  return { scope, ...(section === undefined ? {} : { section }), refused };
+  const { section, refused, marks } = await plugin.image(scope, live, ctx, keep);
+  return {
+    scope,
+    ...(section === undefined ? {} : { section }),
+    refused,
+    ...(marks === undefined ? {} : { marks }),
+  };
+}
+
+/** A pre-image's keep (src/plugin.ts ImageKeep), for a store that keeps files; adds to `kept`. */
+function keepIn(store: BlobStore, kept: string[]): ImageKeep | undefined {
+  const { keepFile } = store;
+  if (keepFile === undefined) return undefined;
+  return {
+    file: async (fill) => {
+      const hash = await keepFile.call(store, fill);
+      kept.push(hash);
+      return hash;
+    },
+  };
 }
 
 /** Reads back a stored image, refusing one that is not what op writes. */
@@ -180,6 +209,14 @@ export function changedSince(post: RunImage, now: RunImage): string[] {
     differences(image.section ?? null, current?.section ?? null, "", (path, was, is) =>
       lines.push(`${name} ${path || "/"}: ${brief(was)} then, ${brief(is)} now`),
     );
+    // The host's own mark of a version catches what the section leaves out.
+    for (const [resource, mark] of Object.entries(image.marks ?? {})) {
+      const now = current?.marks?.[resource];
+      if (now !== mark)
+        lines.push(
+          `${name} ${resource}: ${mark.slice(0, 12)} then, ${now?.slice(0, 12) ?? "none"} now`,
+        );
+    }
   }
   return lines;
 }
@@ -220,5 +257,5 @@ function brief(value: unknown): string {
 
 /** The live state a plugin reads now, without what its section (the pre-image's) ignores. */
 export async function liveFor(plugin: Plugin, section: unknown, ctx: Ctx): Promise<unknown> {
-  return withoutIgnored(plugin, section, await plugin.query(ctx));
+  return withoutIgnored(plugin, section, await plugin.query(ctx, section));
 }

@@ -106,7 +106,11 @@ export async function planState(
       const section = document.sections.get(plugin.name);
       // What the section ignores is gone before resolve, diff and guard: nothing can touch it.
       const live = phase(plugin, "query", async () =>
-        withoutIgnored(plugin, section, await (started.get(plugin.name) ?? plugin.query(ctx))),
+        withoutIgnored(
+          plugin,
+          section,
+          await (started.get(plugin.name) ?? plugin.query(ctx, section)),
+        ),
       );
       const file = {
         sections: document.sections,
@@ -240,8 +244,9 @@ export async function executePlan(
     const record = { run, plugin: action.plugin, action: verbOf(action), target: action.id };
     // No intent on disk, no host change: a failed intent append fails the step untouched.
     await ledger.append({ ...record, changes: changesOf(action), status: "intent" });
+    let applied: Awaited<ReturnType<Plugin["apply"]>>;
     try {
-      await phase(plugin, "apply", () => plugin.apply(action, ctx), action.id);
+      applied = await phase(plugin, "apply", () => plugin.apply(action, ctx), action.id);
     } catch (error) {
       // A request sent to a daemon that then went silent may have been carried out.
       const status = isOutcomeUnknown(error) ? "unknown" : "failed";
@@ -255,7 +260,12 @@ export async function executePlan(
       throw error;
     }
     try {
-      await ledger.append({ ...record, status: "ok" });
+      const recorded = applied === undefined ? undefined : applied.recorded;
+      await ledger.append({
+        ...record,
+        status: "ok",
+        ...(recorded === undefined ? {} : { changes: recorded }),
+      });
     } catch (error) {
       throw new OpError(
         "apply-failed",
@@ -419,7 +429,7 @@ export async function verifyConverged(
       .filter(({ plugin }) => touched.has(plugin.name))
       .map(async ({ plugin, section, desired }) => {
         const live = await phase(plugin, "verify", async () =>
-          withoutIgnored(plugin, section, await plugin.query(ctx)),
+          withoutIgnored(plugin, section, await plugin.query(ctx, section)),
         );
         onLive?.(plugin.name, live);
         return diffOf(plugin, desired, live);

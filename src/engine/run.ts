@@ -373,17 +373,18 @@ async function startQueries(
 ): Promise<StartedQueries> {
   const sections = (request.parsed as { plugins?: unknown } | null)?.plugins;
   if (typeof sections !== "object" || sections === null) return new Map();
-  const names = new Set(
-    Object.keys(sections).flatMap((key) => {
+  // Each plugin's section by its name (the file may use an alias as the key).
+  const byName = new Map(
+    Object.entries(sections).flatMap(([key, section]) => {
       const name = registry.named(key)?.name;
-      return name === undefined || !inRequest(request, name) ? [] : [name];
+      return name === undefined || !inRequest(request, name) ? [] : [[name, section] as const];
     }),
   );
   // Loaded first, then queried in one go: each query starts its processes before this returns.
-  const plugins = await registry.load(names);
+  const plugins = await registry.load(new Set(byName.keys()));
   return new Map(
     plugins.map((plugin) => {
-      const live = plugin.query(ctx);
+      const live = plugin.query(ctx, byName.get(plugin.name));
       // Awaited by planState when the file is valid; otherwise no one does, which is no error.
       live.catch(() => {});
       return [plugin.name, live];

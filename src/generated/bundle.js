@@ -69,6 +69,54 @@ export const bundledSchema = {
             "lxc"
           ]
         },
+        "remote": {
+          "description": "Manage an Incus reached over HTTPS (a remote host, or a cluster) instead of the local socket: `url` or `urls`, and `server_cert` or `trust`. op presents a client certificate the remote trusts (`incus config trust add-certificate CERT` there) and pins the remote's server certificate (`server_cert`, or its SHA-256 `trust` fingerprint). What only the local host can do is refused at plan time on a remote: host-directory mounts, and repairing a bridged NIC's host veth (Incus still names it and enrols it at start, from the NIC's `host_name` and `parent`).",
+          "type": "object",
+          "additionalProperties": false,
+          "required": [
+            "client_cert",
+            "client_key"
+          ],
+          "properties": {
+            "url": {
+              "$ref": "#/definitions/lxc/definitions/remoteUrl"
+            },
+            "urls": {
+              "description": "Several URLs of the same Incus (the members of a cluster), tried in order: the first that answers with the pinned certificate and trusts op serves the run.",
+              "type": "array",
+              "minItems": 1,
+              "maxItems": 16,
+              "items": {
+                "$ref": "#/definitions/lxc/definitions/remoteUrl"
+              }
+            },
+            "client_cert": {
+              "description": "The PEM file of op's client certificate.",
+              "$ref": "#/definitions/lxc/definitions/pemPath"
+            },
+            "client_key": {
+              "description": "The PEM file of its private key: readable by its owner only (mode 0600 or stricter).",
+              "$ref": "#/definitions/lxc/definitions/pemPath"
+            },
+            "server_cert": {
+              "description": "The PEM file of the remote's server certificate (a cluster's `cluster.crt`): op pins its fingerprint.",
+              "$ref": "#/definitions/lxc/definitions/pemPath"
+            },
+            "trust": {
+              "description": "The SHA-256 fingerprint of the remote's server certificate (64 hex digits, colons allowed), instead of `server_cert`.",
+              "type": "string",
+              "pattern": "^([0-9A-Fa-f]{64}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31})$"
+            }
+          },
+          "examples": [
+            {
+              "url": "https://198.18.0.10:8443",
+              "client_cert": "/etc/op/incus-client.crt",
+              "client_key": "/etc/op/incus-client.key",
+              "server_cert": "/etc/op/incus-cluster.crt"
+            }
+          ]
+        },
         "prune": {
           "description": "Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.",
           "type": "boolean"
@@ -167,6 +215,18 @@ export const bundledSchema = {
         }
       },
       "definitions": {
+        "remoteUrl": {
+          "description": "`https://HOST[:PORT]` of an Incus API (port 8443 when none is given); no path, no credentials.",
+          "type": "string",
+          "maxLength": 256,
+          "pattern": "^https://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?)(:[0-9]{1,5})?/?$"
+        },
+        "pemPath": {
+          "description": "An absolute path of letters, digits and `._+@/-` only (it is never given to a shell, but a path with anything else is more likely a mistake than a name).",
+          "type": "string",
+          "maxLength": 1024,
+          "pattern": "^/[A-Za-z0-9._+@/-]*$"
+        },
         "name": {
           "description": "An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.",
           "type": "string",
@@ -935,6 +995,18 @@ export const bundledSchema = {
                 "never"
               ]
             },
+            "rollback": {
+              "description": "`snapshot`: before a run deletes or replaces this container (`ensure: absent`, or a change of image or cloud-init), op keeps an Incus backup of it (disk, config, devices) in its image store beside the ledger, so that `op rollback RUN` brings it back as it was. Read from the entry of the run that deletes or replaces it; without it, such a run cannot be undone.",
+              "type": "string",
+              "enum": [
+                "snapshot"
+              ]
+            },
+            "backup": {
+              "description": "SHA-256 of an Incus backup in op's image store (what `rollback: snapshot` keeps; op rollback's pre-images write it). A container missing from the host, or not restored from this backup yet, is imported from it (disk, config and devices) instead of being created from `image`.",
+              "type": "string",
+              "pattern": "^[0-9a-f]{64}$"
+            },
             "network": {
               "description": "An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.",
               "$ref": "#/definitions/lxc/definitions/networkName"
@@ -981,6 +1053,15 @@ export const bundledSchema = {
                   }
                 ]
               ]
+            },
+            "target": {
+              "description": "On an Incus cluster: the member (`NAME`) or member group (`@GROUP`) Incus creates the container on. Without it Incus places it; either way op records the member it got (`location`), which is observed, not drift, unless `target` names a member and the container is on another: then the plan says `move`, done only with `allow_move: true`.",
+              "type": "string",
+              "pattern": "^@?[A-Za-z0-9]([A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$"
+            },
+            "allow_move": {
+              "description": "Let op move the container to its `target` member when it is on another (stopped for the move and started again if it was running). Default false: the move is planned and held.",
+              "type": "boolean"
             },
             "stop_timeout": {
               "description": "Seconds a stop waits for the container to shut down before forcing it. Default 30.",

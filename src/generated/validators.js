@@ -25,33 +25,38 @@ exports.default = ucs2length;
 return exports;
 })({});
 export const validate_lxc = validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/lxc.schema.json","title":"LxcSection","description":"Containers (Incus backend), the images they are created from, and whether op removes the containers it created that are no longer listed.","type":"object","additionalProperties":false,"properties":{"backend":{"description":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","type":"string","enum":["incus","lxc"]},"prune":{"description":"Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","type":"boolean"},"ignore":{"description":"Containers, profiles and managed networks (by name, or by `project/name` for a glob with a `/`) and projects (by name) op never reads into a plan or touches (`ci-*`, `build/*`): not even `prune` deletes or stops them. A glob that matches an object this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","type":"array","maxItems":1024,"items":{"description":"A name or glob: 1 to 256 characters.","type":"string","minLength":1,"maxLength":256},"examples":[["ci-*"]]},"prune_images":{"description":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","type":"boolean","examples":[true]},"default_image":{"description":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","$ref":"#/definitions/imageRef"},"projects":{"description":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys the file names. op deletes only empty projects (what is in them may be deleted in the same run), one it did not create only with `adopt: true`, and never `default`.","type":"array","items":{"$ref":"#/definitions/project"}},"profiles":{"description":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys and devices the file names. op never deletes a profile a container that stays still uses, one it did not create only with `adopt: true`, and never a `default` profile.","type":"array","items":{"$ref":"#/definitions/profile"}},"images":{"description":"Images imported from local tarballs (a split image's two, or a system tarball op adapts and builds the image from) under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","type":"array","items":{"$ref":"#/definitions/image"}},"containers":{"description":"The containers op manages.","type":"array","items":{"$ref":"#/definitions/container"}},"networks":{"description":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","type":"array","items":{"$ref":"#/definitions/network"},"examples":[[{"name":"opnet0","type":"bridge","ipv4_address":"198.18.200.1/24","ipv4_nat":false,"ipv4_dhcp":true,"ipv6_address":"none","dns_domain":"lab.internal"}]]},"volumes":{"description":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","type":"array","items":{"$ref":"#/definitions/volume"},"examples":[[{"pool":"default","name":"data","size":"1GiB","content_type":"filesystem"}]]}},"definitions":{"name":{"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"projectName":{"description":"An Incus project name: 1 to 63 letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},"ifname":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"imageRef":{"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"image":{"title":"LxcImageSpec","description":"An image to import needs `metadata` and `rootfs` (a split image) or `tarball` (a system tarball op adapts); with `ensure: absent` it needs neither.","type":"object","additionalProperties":false,"required":["alias"],"if":{"properties":{"ensure":{"const":"absent"}},"required":["ensure"]},"else":{"anyOf":[{"properties":{"metadata":true,"rootfs":true},"required":["metadata","rootfs"]},{"properties":{"tarball":true},"required":["tarball"]}]},"examples":[{"alias":"local/busybox","metadata":"images/metadata.tar.gz","rootfs":"images/rootfs.tar.gz"},{"alias":"local/old","ensure":"absent"},{"alias":"local/debian","tarball":"images/debian-rootfs.tar.xz","adapt":{"networkd":true,"lxc_generator":true,"templates":{"/etc/hostname":"{{ container.name }}\n"},"properties":{"os":"debian","release":"12"}}}],"properties":{"ensure":{"description":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","type":"string","enum":["present","absent"]},"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"tarball":{"description":"Instead of `metadata` and `rootfs`: path of a system tarball (a root file system, as debootstrap or a distribution builds it; plain, gzip or xz, told by its first bytes), a regular file. op builds the split image itself, adapted as `adapt` says, streaming the tarball entry by entry, and imports it; a changed tarball (another SHA-256, kept as the image property `user.op.source-sha256`) or adaptation re-imports. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"adapt":{"description":"How op adapts a `tarball` for Incus. Only with `tarball`.","type":"object","additionalProperties":false,"properties":{"networkd":{"description":"Enable systemd-networkd (linked into multi-user.target.wants) with a .network file asking DHCP on eth0. Default false.","type":"boolean"},"lxc_generator":{"description":"Add op's systemd generator, which masks, when systemd runs in a container, the units a container cannot run (kernel debug/config file systems, udev, module loading, audit socket, hardware clock). Default false.","type":"boolean"},"templates":{"description":"Files Incus renders (pongo2, e.g. `{{ container.name }}`) when an instance is created or copied: absolute path in the instance → template text.","type":"object","additionalProperties":{"type":"string"}},"profiles":{"description":"Profiles named in the image's metadata and set on the image: an instance created from it without profiles of its own gets these.","type":"array","items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"}},"properties":{"description":"Image properties in metadata.yaml (`description`, `os`, `release`, ...); `user.op.*` keys are op's.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9._-]*$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":"string"}},"architecture":{"description":"The image's architecture in metadata.yaml (`x86_64`, `aarch64`, ...). Default: the host's.","type":"string","pattern":"^[a-z0-9_]+$"}}}}},"flag":{"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]},"mebibytes":{"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"},"mount":{"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"},"shift":{"description":"Mount with Incus's `shift` (an idmapped mount): a file the unprivileged container writes as its uid N is owned by uid N on the host, and host files show with their own owners inside, instead of as `nobody` (65534). Needs a kernel and filesystem with idmapped mounts. Default false.","type":"boolean"},"uid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The owner (a host uid) op gives the host directory when it creates or changes the container, so a user inside can write to it: with `shift`, the same uid inside; without, the container's uid plus its idmap base (Incus's default for unprivileged containers: 1000000). Not changed when left out."},"gid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out."}}},"objectName":{"description":"An Incus network, volume, project or profile name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"networkName":{"description":"An Incus managed network name. It becomes the host's bridge link, so it follows the kernel's link rules too: 1 to 15 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},"incusConfig":{"description":"Raw Incus config keys and values (`user.*`, driver keys). Incus's own `volatile.*` keys cannot be set.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^volatile\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"description":{"description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","type":"string","maxLength":255,"pattern":"^[^\\x00-\\x1f\\x7f]*$"},"network":{"title":"LxcNetworkSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","$ref":"#/definitions/networkName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"type":{"description":"The network type. Only `bridge` for now (the default).","type":"string","enum":["bridge"]},"description":{"$ref":"#/definitions/description"},"ipv4_address":{"description":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","type":"string","pattern":"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$","examples":["198.18.200.1/24","none"]},"ipv4_nat":{"description":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","type":"boolean"},"ipv4_dhcp":{"description":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","type":"boolean"},"ipv6_address":{"description":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","type":"string","pattern":"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$","examples":["none","fd42:1::1/64"]},"dns_domain":{"description":"`dns.domain`: the DNS domain of the network's instances.","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$","examples":["lab.internal"]},"config":{"description":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","$ref":"#/definitions/incusConfig","examples":[{"ipv4.dhcp.ranges":"198.18.200.100-198.18.200.199"}]},"ensure":{"description":"`absent` deletes the network once no container that stays uses it (one op did not create only with `adopt`). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a network that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"}}},"volumeName":{"description":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"volume":{"title":"LxcVolumeSpec","type":"object","additionalProperties":false,"required":["pool","name"],"properties":{"pool":{"description":"The storage pool it is in (must exist: `incus storage list`).","$ref":"#/definitions/objectName"},"name":{"$ref":"#/definitions/volumeName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"size":{"description":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","type":"string","pattern":"^[0-9]+(?:[kMGTP]i?B)?$","examples":["1GiB"]},"content_type":{"description":"`filesystem` (default) or `block`. Fixed when the volume is created.","type":"string","enum":["filesystem","block"]},"description":{"$ref":"#/definitions/description"},"config":{"description":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","$ref":"#/definitions/incusConfig","examples":[{"user.purpose":"backups"}]},"ensure":{"description":"`absent` deletes the volume (and its data) once no container that stays has it attached (one op did not create only with `adopt`). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a volume that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"}}},"volumeAttachment":{"title":"LxcVolumeAttachment","type":"object","additionalProperties":false,"required":["volume","path"],"properties":{"volume":{"description":"The custom volume's name (declared under `volumes` or existing).","$ref":"#/definitions/volumeName"},"pool":{"description":"Its pool. Default `default`.","$ref":"#/definitions/objectName"},"path":{"description":"Where it appears in the container (a filesystem volume).","type":"string","pattern":"^/[^\\x00-\\x1f\\x7f]*$"},"readonly":{"description":"Attach read-only.","type":"boolean"}}},"container":{"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a container that exists and that op did not create (it lacks `user.op.managed=true`): op tags it as its own and makes it match this entry in one step (config, devices, state), or, with `ensure: absent`, deletes it. Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's container is never changed. A container with a local device of a type op does not model (only `nic` and `disk`) cannot be adopted. Default false.","type":"boolean"},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"files":{"description":"Files op writes into the container (created, or replaced when their content, mode or owner differs: compared by SHA-256 of what Incus's file API returns), or deletes (`ensure: absent`). Written to a stopped container too; in a container created by the same run, before its first start. Missing parent directories are created (0755, root). The plan and the ledger name each file by path, size, SHA-256, mode and owner, never its content.","type":"array","items":{"title":"LxcFile","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"Absolute path in the container, normalised (no `..`, `.` or empty component), not `/`.","type":"string","minLength":1,"maxLength":4096,"examples":["/etc/motd"]},"content":{"description":"The file's text (UTF-8), at most 1 MiB. Exactly one of `content` and `source`.","type":"string"},"source":{"description":"A regular file on this host to copy, at most 64 MiB; a relative path is taken from the state file's directory. op's own directories (ledger, key, cache, lock) and /proc, /sys, /dev are refused. Exactly one of `content` and `source`.","type":"string","minLength":1,"maxLength":4096},"mode":{"description":"Permission bits as an octal string: `0644` (default), `600`. setuid, setgid and sticky bits are not supported.","type":"string","examples":["0644","0600"]},"uid":{"description":"Owner inside the container (default 0).","type":"integer","minimum":0,"maximum":4294967294},"gid":{"description":"Group inside the container (default 0).","type":"integer","minimum":0,"maximum":4294967294},"ensure":{"description":"`present` (default) or `absent`: op deletes the file (then only `path` is given).","type":"string","enum":["present","absent"]}}}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","$ref":"#/definitions/networkName"},"nics":{"description":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","type":"array","maxItems":32,"items":{"$ref":"#/definitions/nic"},"examples":[[{"type":"bridged","bridge":"br0","vlan":10},{"name":"eth1","type":"macvlan","parent":"enp1s0"},{"name":"eth2","type":"network","network":"opnet0","ipv4":"198.18.200.10"}]]},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"cloud_init":{"description":"cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.","type":"object","additionalProperties":false,"properties":{"user":{"description":"The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).","type":"string","pattern":"^[a-z_][a-z0-9_-]{0,31}$"},"ssh_authorized_keys":{"description":"Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.","type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":16384,"pattern":"^[^\\x00]+$"}},"packages":{"description":"Packages cloud-init installs at first boot (needs the container to reach a package mirror).","type":"array","maxItems":1024,"items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"}},"user_data":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config."},"network_config":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"cloud-init network configuration (version 1 or 2): a string as written, or an object."},"recreate_on_change":{"description":"When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.","type":"boolean"}}},"wait":{"description":"After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.","type":"object","additionalProperties":false,"required":["for"],"properties":{"for":{"type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["running","ip","cloud-init","ssh"]}},"timeout":{"description":"Seconds for all the steps together. Default 180.","type":"integer","minimum":1,"maximum":3600}}},"groups":{"description":"Ansible groups of the container in `op inventory` (none: `ungrouped`).","type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,63}$"}},"ansible_vars":{"description":"Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).","type":"object","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,127}$"},"additionalProperties":true},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}},"ensure":{"description":"`absent` deletes it (only if op created it). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change this object although op did not create it (only the keys, and devices, the file names; op does not tag it as its own) or, with `ensure: absent`, delete it. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"},"project":{"title":"LxcProjectSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The project's name. `default` (Incus's own) is changed only by adoption, and never deleted.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","type":"object","propertyNames":{"pattern":"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"features.profiles":"true","limits.instances":"10","restricted":"false"}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"tenant-a","description":"web tier","config":{"features.profiles":"true","limits.instances":"20"}}]},"profile":{"title":"LxcProfileSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The profile's name, as containers name it in `profiles`.","$ref":"#/definitions/objectName"},"project":{"description":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile\\.|image\\.|user\\.op\\.)"}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"limits.memory":"256MiB","security.nesting":"true"}]},"devices":{"description":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","required":["type"],"propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$"},"properties":{"type":{"type":"string","pattern":"^[a-z][a-z-]*$"}},"additionalProperties":{"type":["string","number","boolean"]}},"examples":[{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"small","config":{"limits.memory":"256MiB"},"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}}]},"nic":{"title":"LxcNicSpec","type":"object","additionalProperties":false,"required":["type"],"properties":{"name":{"description":"The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.","$ref":"#/definitions/ifname"},"type":{"description":"`bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.","type":"string","enum":["bridged","macvlan","network"]},"bridge":{"description":"`bridged` only: the Linux or Open vSwitch bridge.","$ref":"#/definitions/ifname"},"parent":{"description":"`macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.","$ref":"#/definitions/ifname"},"network":{"description":"`network` only: an Incus managed network (declared under `networks` or existing).","$ref":"#/definitions/networkName"},"host_name":{"description":"`bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.","$ref":"#/definitions/ifname"},"vlan":{"description":"VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.","type":"integer","minimum":1,"maximum":4094},"mtu":{"description":"The interface's MTU.","type":"integer","minimum":576,"maximum":65535},"hwaddr":{"description":"Its MAC address (`00:16:3e:12:34:56`), unicast.","type":"string","pattern":"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"},"ipv4":{"description":"A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.","type":"string","pattern":"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$","examples":["198.18.200.10","198.18.7.2/24"]},"ipv6":{"description":"A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).","type":"string","pattern":"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$","examples":["fd00:18::10/64"]}}}}};
-const schema12 = {"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"};
-const schema24 = {"title":"LxcImageSpec","description":"An image to import needs `metadata` and `rootfs` (a split image) or `tarball` (a system tarball op adapts); with `ensure: absent` it needs neither.","type":"object","additionalProperties":false,"required":["alias"],"if":{"properties":{"ensure":{"const":"absent"}},"required":["ensure"]},"else":{"anyOf":[{"properties":{"metadata":true,"rootfs":true},"required":["metadata","rootfs"]},{"properties":{"tarball":true},"required":["tarball"]}]},"examples":[{"alias":"local/busybox","metadata":"images/metadata.tar.gz","rootfs":"images/rootfs.tar.gz"},{"alias":"local/old","ensure":"absent"},{"alias":"local/debian","tarball":"images/debian-rootfs.tar.xz","adapt":{"networkd":true,"lxc_generator":true,"templates":{"/etc/hostname":"{{ container.name }}\n"},"properties":{"os":"debian","release":"12"}}}],"properties":{"ensure":{"description":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","type":"string","enum":["present","absent"]},"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"tarball":{"description":"Instead of `metadata` and `rootfs`: path of a system tarball (a root file system, as debootstrap or a distribution builds it; plain, gzip or xz, told by its first bytes), a regular file. op builds the split image itself, adapted as `adapt` says, streaming the tarball entry by entry, and imports it; a changed tarball (another SHA-256, kept as the image property `user.op.source-sha256`) or adaptation re-imports. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"adapt":{"description":"How op adapts a `tarball` for Incus. Only with `tarball`.","type":"object","additionalProperties":false,"properties":{"networkd":{"description":"Enable systemd-networkd (linked into multi-user.target.wants) with a .network file asking DHCP on eth0. Default false.","type":"boolean"},"lxc_generator":{"description":"Add op's systemd generator, which masks, when systemd runs in a container, the units a container cannot run (kernel debug/config file systems, udev, module loading, audit socket, hardware clock). Default false.","type":"boolean"},"templates":{"description":"Files Incus renders (pongo2, e.g. `{{ container.name }}`) when an instance is created or copied: absolute path in the instance → template text.","type":"object","additionalProperties":{"type":"string"}},"profiles":{"description":"Profiles named in the image's metadata and set on the image: an instance created from it without profiles of its own gets these.","type":"array","items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"}},"properties":{"description":"Image properties in metadata.yaml (`description`, `os`, `release`, ...); `user.op.*` keys are op's.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9._-]*$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":"string"}},"architecture":{"description":"The image's architecture in metadata.yaml (`x86_64`, `aarch64`, ...). Default: the host's.","type":"string","pattern":"^[a-z0-9_]+$"}}}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/lxc.schema.json","title":"LxcSection","description":"Containers (Incus backend), the images they are created from, and whether op removes the containers it created that are no longer listed.","type":"object","additionalProperties":false,"properties":{"backend":{"description":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","type":"string","enum":["incus","lxc"]},"remote":{"description":"Manage an Incus reached over HTTPS (a remote host, or a cluster) instead of the local socket: `url` or `urls`, and `server_cert` or `trust`. op presents a client certificate the remote trusts (`incus config trust add-certificate CERT` there) and pins the remote's server certificate (`server_cert`, or its SHA-256 `trust` fingerprint). What only the local host can do is refused at plan time on a remote: host-directory mounts, and repairing a bridged NIC's host veth (Incus still names it and enrols it at start, from the NIC's `host_name` and `parent`).","type":"object","additionalProperties":false,"required":["client_cert","client_key"],"properties":{"url":{"$ref":"#/definitions/remoteUrl"},"urls":{"description":"Several URLs of the same Incus (the members of a cluster), tried in order: the first that answers with the pinned certificate and trusts op serves the run.","type":"array","minItems":1,"maxItems":16,"items":{"$ref":"#/definitions/remoteUrl"}},"client_cert":{"description":"The PEM file of op's client certificate.","$ref":"#/definitions/pemPath"},"client_key":{"description":"The PEM file of its private key: readable by its owner only (mode 0600 or stricter).","$ref":"#/definitions/pemPath"},"server_cert":{"description":"The PEM file of the remote's server certificate (a cluster's `cluster.crt`): op pins its fingerprint.","$ref":"#/definitions/pemPath"},"trust":{"description":"The SHA-256 fingerprint of the remote's server certificate (64 hex digits, colons allowed), instead of `server_cert`.","type":"string","pattern":"^([0-9A-Fa-f]{64}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31})$"}},"examples":[{"url":"https://198.18.0.10:8443","client_cert":"/etc/op/incus-client.crt","client_key":"/etc/op/incus-client.key","server_cert":"/etc/op/incus-cluster.crt"}]},"prune":{"description":"Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","type":"boolean"},"ignore":{"description":"Containers, profiles and managed networks (by name, or by `project/name` for a glob with a `/`) and projects (by name) op never reads into a plan or touches (`ci-*`, `build/*`): not even `prune` deletes or stops them. A glob that matches an object this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","type":"array","maxItems":1024,"items":{"description":"A name or glob: 1 to 256 characters.","type":"string","minLength":1,"maxLength":256},"examples":[["ci-*"]]},"prune_images":{"description":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","type":"boolean","examples":[true]},"default_image":{"description":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","$ref":"#/definitions/imageRef"},"projects":{"description":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys the file names. op deletes only empty projects (what is in them may be deleted in the same run), one it did not create only with `adopt: true`, and never `default`.","type":"array","items":{"$ref":"#/definitions/project"}},"profiles":{"description":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys and devices the file names. op never deletes a profile a container that stays still uses, one it did not create only with `adopt: true`, and never a `default` profile.","type":"array","items":{"$ref":"#/definitions/profile"}},"images":{"description":"Images imported from local tarballs (a split image's two, or a system tarball op adapts and builds the image from) under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","type":"array","items":{"$ref":"#/definitions/image"}},"containers":{"description":"The containers op manages.","type":"array","items":{"$ref":"#/definitions/container"}},"networks":{"description":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","type":"array","items":{"$ref":"#/definitions/network"},"examples":[[{"name":"opnet0","type":"bridge","ipv4_address":"198.18.200.1/24","ipv4_nat":false,"ipv4_dhcp":true,"ipv6_address":"none","dns_domain":"lab.internal"}]]},"volumes":{"description":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","type":"array","items":{"$ref":"#/definitions/volume"},"examples":[[{"pool":"default","name":"data","size":"1GiB","content_type":"filesystem"}]]}},"definitions":{"remoteUrl":{"description":"`https://HOST[:PORT]` of an Incus API (port 8443 when none is given); no path, no credentials.","type":"string","maxLength":256,"pattern":"^https://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?)(:[0-9]{1,5})?/?$"},"pemPath":{"description":"An absolute path of letters, digits and `._+@/-` only (it is never given to a shell, but a path with anything else is more likely a mistake than a name).","type":"string","maxLength":1024,"pattern":"^/[A-Za-z0-9._+@/-]*$"},"name":{"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"projectName":{"description":"An Incus project name: 1 to 63 letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},"ifname":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"imageRef":{"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"image":{"title":"LxcImageSpec","description":"An image to import needs `metadata` and `rootfs` (a split image) or `tarball` (a system tarball op adapts); with `ensure: absent` it needs neither.","type":"object","additionalProperties":false,"required":["alias"],"if":{"properties":{"ensure":{"const":"absent"}},"required":["ensure"]},"else":{"anyOf":[{"properties":{"metadata":true,"rootfs":true},"required":["metadata","rootfs"]},{"properties":{"tarball":true},"required":["tarball"]}]},"examples":[{"alias":"local/busybox","metadata":"images/metadata.tar.gz","rootfs":"images/rootfs.tar.gz"},{"alias":"local/old","ensure":"absent"},{"alias":"local/debian","tarball":"images/debian-rootfs.tar.xz","adapt":{"networkd":true,"lxc_generator":true,"templates":{"/etc/hostname":"{{ container.name }}\n"},"properties":{"os":"debian","release":"12"}}}],"properties":{"ensure":{"description":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","type":"string","enum":["present","absent"]},"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"tarball":{"description":"Instead of `metadata` and `rootfs`: path of a system tarball (a root file system, as debootstrap or a distribution builds it; plain, gzip or xz, told by its first bytes), a regular file. op builds the split image itself, adapted as `adapt` says, streaming the tarball entry by entry, and imports it; a changed tarball (another SHA-256, kept as the image property `user.op.source-sha256`) or adaptation re-imports. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"adapt":{"description":"How op adapts a `tarball` for Incus. Only with `tarball`.","type":"object","additionalProperties":false,"properties":{"networkd":{"description":"Enable systemd-networkd (linked into multi-user.target.wants) with a .network file asking DHCP on eth0. Default false.","type":"boolean"},"lxc_generator":{"description":"Add op's systemd generator, which masks, when systemd runs in a container, the units a container cannot run (kernel debug/config file systems, udev, module loading, audit socket, hardware clock). Default false.","type":"boolean"},"templates":{"description":"Files Incus renders (pongo2, e.g. `{{ container.name }}`) when an instance is created or copied: absolute path in the instance → template text.","type":"object","additionalProperties":{"type":"string"}},"profiles":{"description":"Profiles named in the image's metadata and set on the image: an instance created from it without profiles of its own gets these.","type":"array","items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"}},"properties":{"description":"Image properties in metadata.yaml (`description`, `os`, `release`, ...); `user.op.*` keys are op's.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9._-]*$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":"string"}},"architecture":{"description":"The image's architecture in metadata.yaml (`x86_64`, `aarch64`, ...). Default: the host's.","type":"string","pattern":"^[a-z0-9_]+$"}}}}},"flag":{"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]},"mebibytes":{"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"},"mount":{"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"},"shift":{"description":"Mount with Incus's `shift` (an idmapped mount): a file the unprivileged container writes as its uid N is owned by uid N on the host, and host files show with their own owners inside, instead of as `nobody` (65534). Needs a kernel and filesystem with idmapped mounts. Default false.","type":"boolean"},"uid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The owner (a host uid) op gives the host directory when it creates or changes the container, so a user inside can write to it: with `shift`, the same uid inside; without, the container's uid plus its idmap base (Incus's default for unprivileged containers: 1000000). Not changed when left out."},"gid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out."}}},"objectName":{"description":"An Incus network, volume, project or profile name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},"networkName":{"description":"An Incus managed network name. It becomes the host's bridge link, so it follows the kernel's link rules too: 1 to 15 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},"incusConfig":{"description":"Raw Incus config keys and values (`user.*`, driver keys). Incus's own `volatile.*` keys cannot be set.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^volatile\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"description":{"description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","type":"string","maxLength":255,"pattern":"^[^\\x00-\\x1f\\x7f]*$"},"network":{"title":"LxcNetworkSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","$ref":"#/definitions/networkName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"type":{"description":"The network type. Only `bridge` for now (the default).","type":"string","enum":["bridge"]},"description":{"$ref":"#/definitions/description"},"ipv4_address":{"description":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","type":"string","pattern":"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$","examples":["198.18.200.1/24","none"]},"ipv4_nat":{"description":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","type":"boolean"},"ipv4_dhcp":{"description":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","type":"boolean"},"ipv6_address":{"description":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","type":"string","pattern":"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$","examples":["none","fd42:1::1/64"]},"dns_domain":{"description":"`dns.domain`: the DNS domain of the network's instances.","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$","examples":["lab.internal"]},"config":{"description":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","$ref":"#/definitions/incusConfig","examples":[{"ipv4.dhcp.ranges":"198.18.200.100-198.18.200.199"}]},"ensure":{"description":"`absent` deletes the network once no container that stays uses it (one op did not create only with `adopt`). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a network that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"}}},"volumeName":{"description":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"volume":{"title":"LxcVolumeSpec","type":"object","additionalProperties":false,"required":["pool","name"],"properties":{"pool":{"description":"The storage pool it is in (must exist: `incus storage list`).","$ref":"#/definitions/objectName"},"name":{"$ref":"#/definitions/volumeName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"size":{"description":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","type":"string","pattern":"^[0-9]+(?:[kMGTP]i?B)?$","examples":["1GiB"]},"content_type":{"description":"`filesystem` (default) or `block`. Fixed when the volume is created.","type":"string","enum":["filesystem","block"]},"description":{"$ref":"#/definitions/description"},"config":{"description":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","$ref":"#/definitions/incusConfig","examples":[{"user.purpose":"backups"}]},"ensure":{"description":"`absent` deletes the volume (and its data) once no container that stays has it attached (one op did not create only with `adopt`). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a volume that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"}}},"volumeAttachment":{"title":"LxcVolumeAttachment","type":"object","additionalProperties":false,"required":["volume","path"],"properties":{"volume":{"description":"The custom volume's name (declared under `volumes` or existing).","$ref":"#/definitions/volumeName"},"pool":{"description":"Its pool. Default `default`.","$ref":"#/definitions/objectName"},"path":{"description":"Where it appears in the container (a filesystem volume).","type":"string","pattern":"^/[^\\x00-\\x1f\\x7f]*$"},"readonly":{"description":"Attach read-only.","type":"boolean"}}},"container":{"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a container that exists and that op did not create (it lacks `user.op.managed=true`): op tags it as its own and makes it match this entry in one step (config, devices, state), or, with `ensure: absent`, deletes it. Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's container is never changed. A container with a local device of a type op does not model (only `nic` and `disk`) cannot be adopted. Default false.","type":"boolean"},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"files":{"description":"Files op writes into the container (created, or replaced when their content, mode or owner differs: compared by SHA-256 of what Incus's file API returns), or deletes (`ensure: absent`). Written to a stopped container too; in a container created by the same run, before its first start. Missing parent directories are created (0755, root). The plan and the ledger name each file by path, size, SHA-256, mode and owner, never its content.","type":"array","items":{"title":"LxcFile","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"Absolute path in the container, normalised (no `..`, `.` or empty component), not `/`.","type":"string","minLength":1,"maxLength":4096,"examples":["/etc/motd"]},"content":{"description":"The file's text (UTF-8), at most 1 MiB. Exactly one of `content` and `source`.","type":"string"},"source":{"description":"A regular file on this host to copy, at most 64 MiB; a relative path is taken from the state file's directory. op's own directories (ledger, key, cache, lock) and /proc, /sys, /dev are refused. Exactly one of `content` and `source`.","type":"string","minLength":1,"maxLength":4096},"mode":{"description":"Permission bits as an octal string: `0644` (default), `600`. setuid, setgid and sticky bits are not supported.","type":"string","examples":["0644","0600"]},"uid":{"description":"Owner inside the container (default 0).","type":"integer","minimum":0,"maximum":4294967294},"gid":{"description":"Group inside the container (default 0).","type":"integer","minimum":0,"maximum":4294967294},"ensure":{"description":"`present` (default) or `absent`: op deletes the file (then only `path` is given).","type":"string","enum":["present","absent"]}}}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"rollback":{"description":"`snapshot`: before a run deletes or replaces this container (`ensure: absent`, or a change of image or cloud-init), op keeps an Incus backup of it (disk, config, devices) in its image store beside the ledger, so that `op rollback RUN` brings it back as it was. Read from the entry of the run that deletes or replaces it; without it, such a run cannot be undone.","type":"string","enum":["snapshot"]},"backup":{"description":"SHA-256 of an Incus backup in op's image store (what `rollback: snapshot` keeps; op rollback's pre-images write it). A container missing from the host, or not restored from this backup yet, is imported from it (disk, config and devices) instead of being created from `image`.","type":"string","pattern":"^[0-9a-f]{64}$"},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","$ref":"#/definitions/networkName"},"nics":{"description":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","type":"array","maxItems":32,"items":{"$ref":"#/definitions/nic"},"examples":[[{"type":"bridged","bridge":"br0","vlan":10},{"name":"eth1","type":"macvlan","parent":"enp1s0"},{"name":"eth2","type":"network","network":"opnet0","ipv4":"198.18.200.10"}]]},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"target":{"description":"On an Incus cluster: the member (`NAME`) or member group (`@GROUP`) Incus creates the container on. Without it Incus places it; either way op records the member it got (`location`), which is observed, not drift, unless `target` names a member and the container is on another: then the plan says `move`, done only with `allow_move: true`.","type":"string","pattern":"^@?[A-Za-z0-9]([A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$"},"allow_move":{"description":"Let op move the container to its `target` member when it is on another (stopped for the move and started again if it was running). Default false: the move is planned and held.","type":"boolean"},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"cloud_init":{"description":"cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.","type":"object","additionalProperties":false,"properties":{"user":{"description":"The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).","type":"string","pattern":"^[a-z_][a-z0-9_-]{0,31}$"},"ssh_authorized_keys":{"description":"Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.","type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":16384,"pattern":"^[^\\x00]+$"}},"packages":{"description":"Packages cloud-init installs at first boot (needs the container to reach a package mirror).","type":"array","maxItems":1024,"items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"}},"user_data":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config."},"network_config":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"cloud-init network configuration (version 1 or 2): a string as written, or an object."},"recreate_on_change":{"description":"When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.","type":"boolean"}}},"wait":{"description":"After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.","type":"object","additionalProperties":false,"required":["for"],"properties":{"for":{"type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["running","ip","cloud-init","ssh"]}},"timeout":{"description":"Seconds for all the steps together. Default 180.","type":"integer","minimum":1,"maximum":3600}}},"groups":{"description":"Ansible groups of the container in `op inventory` (none: `ungrouped`).","type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,63}$"}},"ansible_vars":{"description":"Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).","type":"object","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,127}$"},"additionalProperties":true},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}},"ensure":{"description":"`absent` deletes it (only if op created it). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change this object although op did not create it (only the keys, and devices, the file names; op does not tag it as its own) or, with `ensure: absent`, delete it. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"},"project":{"title":"LxcProjectSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The project's name. `default` (Incus's own) is changed only by adoption, and never deleted.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","type":"object","propertyNames":{"pattern":"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"features.profiles":"true","limits.instances":"10","restricted":"false"}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"tenant-a","description":"web tier","config":{"features.profiles":"true","limits.instances":"20"}}]},"profile":{"title":"LxcProfileSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The profile's name, as containers name it in `profiles`.","$ref":"#/definitions/objectName"},"project":{"description":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile\\.|image\\.|user\\.op\\.)"}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"limits.memory":"256MiB","security.nesting":"true"}]},"devices":{"description":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","required":["type"],"propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$"},"properties":{"type":{"type":"string","pattern":"^[a-z][a-z-]*$"}},"additionalProperties":{"type":["string","number","boolean"]}},"examples":[{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"small","config":{"limits.memory":"256MiB"},"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}}]},"nic":{"title":"LxcNicSpec","type":"object","additionalProperties":false,"required":["type"],"properties":{"name":{"description":"The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.","$ref":"#/definitions/ifname"},"type":{"description":"`bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.","type":"string","enum":["bridged","macvlan","network"]},"bridge":{"description":"`bridged` only: the Linux or Open vSwitch bridge.","$ref":"#/definitions/ifname"},"parent":{"description":"`macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.","$ref":"#/definitions/ifname"},"network":{"description":"`network` only: an Incus managed network (declared under `networks` or existing).","$ref":"#/definitions/networkName"},"host_name":{"description":"`bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.","$ref":"#/definitions/ifname"},"vlan":{"description":"VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.","type":"integer","minimum":1,"maximum":4094},"mtu":{"description":"The interface's MTU.","type":"integer","minimum":576,"maximum":65535},"hwaddr":{"description":"Its MAC address (`00:16:3e:12:34:56`), unicast.","type":"string","pattern":"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"},"ipv4":{"description":"A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.","type":"string","pattern":"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$","examples":["198.18.200.10","198.18.7.2/24"]},"ipv6":{"description":"A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).","type":"string","pattern":"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$","examples":["fd00:18::10/64"]}}}}};
+const schema12 = {"description":"`https://HOST[:PORT]` of an Incus API (port 8443 when none is given); no path, no credentials.","type":"string","maxLength":256,"pattern":"^https://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?)(:[0-9]{1,5})?/?$"};
+const schema14 = {"description":"An absolute path of letters, digits and `._+@/-` only (it is never given to a shell, but a path with anything else is more likely a mistake than a name).","type":"string","maxLength":1024,"pattern":"^/[A-Za-z0-9._+@/-]*$"};
+const schema17 = {"description":"An image alias in the local image store (`debian/12`), or `REMOTE:ALIAS` (`images:debian/12`) to pull from a remote the incus client knows: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"};
+const schema29 = {"title":"LxcImageSpec","description":"An image to import needs `metadata` and `rootfs` (a split image) or `tarball` (a system tarball op adapts); with `ensure: absent` it needs neither.","type":"object","additionalProperties":false,"required":["alias"],"if":{"properties":{"ensure":{"const":"absent"}},"required":["ensure"]},"else":{"anyOf":[{"properties":{"metadata":true,"rootfs":true},"required":["metadata","rootfs"]},{"properties":{"tarball":true},"required":["tarball"]}]},"examples":[{"alias":"local/busybox","metadata":"images/metadata.tar.gz","rootfs":"images/rootfs.tar.gz"},{"alias":"local/old","ensure":"absent"},{"alias":"local/debian","tarball":"images/debian-rootfs.tar.xz","adapt":{"networkd":true,"lxc_generator":true,"templates":{"/etc/hostname":"{{ container.name }}\n"},"properties":{"os":"debian","release":"12"}}}],"properties":{"ensure":{"description":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","type":"string","enum":["present","absent"]},"alias":{"description":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},"metadata":{"description":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"rootfs":{"description":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"tarball":{"description":"Instead of `metadata` and `rootfs`: path of a system tarball (a root file system, as debootstrap or a distribution builds it; plain, gzip or xz, told by its first bytes), a regular file. op builds the split image itself, adapted as `adapt` says, streaming the tarball entry by entry, and imports it; a changed tarball (another SHA-256, kept as the image property `user.op.source-sha256`) or adaptation re-imports. A relative path is taken from the state file's directory.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"adapt":{"description":"How op adapts a `tarball` for Incus. Only with `tarball`.","type":"object","additionalProperties":false,"properties":{"networkd":{"description":"Enable systemd-networkd (linked into multi-user.target.wants) with a .network file asking DHCP on eth0. Default false.","type":"boolean"},"lxc_generator":{"description":"Add op's systemd generator, which masks, when systemd runs in a container, the units a container cannot run (kernel debug/config file systems, udev, module loading, audit socket, hardware clock). Default false.","type":"boolean"},"templates":{"description":"Files Incus renders (pongo2, e.g. `{{ container.name }}`) when an instance is created or copied: absolute path in the instance → template text.","type":"object","additionalProperties":{"type":"string"}},"profiles":{"description":"Profiles named in the image's metadata and set on the image: an instance created from it without profiles of its own gets these.","type":"array","items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"}},"properties":{"description":"Image properties in metadata.yaml (`description`, `os`, `release`, ...); `user.op.*` keys are op's.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9._-]*$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":"string"}},"architecture":{"description":"The image's architecture in metadata.yaml (`x86_64`, `aarch64`, ...). Default: the host's.","type":"string","pattern":"^[a-z0-9_]+$"}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = ajvRuntime0.default;
-const pattern0 = new RegExp("^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$", "u");
-const pattern13 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._+/-]*$", "u");
-const pattern14 = new RegExp("^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$", "u");
-const pattern17 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", "u");
-const pattern3 = new RegExp("^user\\.op\\.", "u");
-const pattern19 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]*$", "u");
-const pattern20 = new RegExp("^[a-z0-9_]+$", "u");
-const schema13 = {"title":"LxcProjectSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The project's name. `default` (Incus's own) is changed only by adoption, and never deleted.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","type":"object","propertyNames":{"pattern":"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"features.profiles":"true","limits.instances":"10","restricted":"false"}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"tenant-a","description":"web tier","config":{"features.profiles":"true","limits.instances":"20"}}]};
-const schema14 = {"description":"An Incus network, volume, project or profile name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"};
-const schema15 = {"description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","type":"string","maxLength":255,"pattern":"^[^\\x00-\\x1f\\x7f]*$"};
-const schema16 = {"description":"`absent` deletes it (only if op created it). Default `present`.","type":"string","enum":["present","absent"]};
-const schema17 = {"description":"Let op change this object although op did not create it (only the keys, and devices, the file names; op does not tag it as its own) or, with `ensure: absent`, delete it. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"};
-const pattern1 = new RegExp("^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", "u");
-const pattern2 = new RegExp("^[^\\x00-\\x1f\\x7f]*$", "u");
-const pattern4 = new RegExp("^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$", "u");
+const pattern0 = new RegExp("^https://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?)(:[0-9]{1,5})?/?$", "u");
+const pattern2 = new RegExp("^/[A-Za-z0-9._+@/-]*$", "u");
+const pattern5 = new RegExp("^([0-9A-Fa-f]{64}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31})$", "u");
+const pattern6 = new RegExp("^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$", "u");
+const pattern19 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._+/-]*$", "u");
+const pattern20 = new RegExp("^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$", "u");
+const pattern23 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", "u");
+const pattern9 = new RegExp("^user\\.op\\.", "u");
+const pattern25 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]*$", "u");
+const pattern26 = new RegExp("^[a-z0-9_]+$", "u");
+const schema18 = {"title":"LxcProjectSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The project's name. `default` (Incus's own) is changed only by adoption, and never deleted.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","type":"object","propertyNames":{"pattern":"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$","not":{"pattern":"^user\\.op\\."}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"features.profiles":"true","limits.instances":"10","restricted":"false"}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"tenant-a","description":"web tier","config":{"features.profiles":"true","limits.instances":"20"}}]};
+const schema19 = {"description":"An Incus network, volume, project or profile name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"};
+const schema20 = {"description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","type":"string","maxLength":255,"pattern":"^[^\\x00-\\x1f\\x7f]*$"};
+const schema21 = {"description":"`absent` deletes it (only if op created it). Default `present`.","type":"string","enum":["present","absent"]};
+const schema22 = {"description":"Let op change this object although op did not create it (only the keys, and devices, the file names; op does not tag it as its own) or, with `ensure: absent`, delete it. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"};
+const pattern7 = new RegExp("^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", "u");
+const pattern8 = new RegExp("^[^\\x00-\\x1f\\x7f]*$", "u");
+const pattern10 = new RegExp("^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$", "u");
 
 function validate11(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema13.required,parentSchema:schema13,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema18.required,parentSchema:schema18,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -62,7 +67,7 @@ errors++;
 }
 for(const key0 in data){
 if(!(((((key0 === "name") || (key0 === "description")) || (key0 === "config")) || (key0 === "ensure")) || (key0 === "adopt"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema13,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema18,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -75,8 +80,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern1.test(data0)){
-const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema14,data:data0};
+if(!pattern7.test(data0)){
+const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema19,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -87,7 +92,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data0};
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema19.type,parentSchema:schema19,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -101,7 +106,7 @@ if(data.description !== undefined){
 let data1 = data.description;
 if(typeof data1 === "string"){
 if(func3(data1) > 255){
-const err4 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters",schema:255,parentSchema:schema15,data:data1};
+const err4 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters",schema:255,parentSchema:schema20,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -110,8 +115,8 @@ vErrors.push(err4);
 }
 errors++;
 }
-if(!pattern2.test(data1)){
-const err5 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x1f\\x7f]*$",parentSchema:schema15,data:data1};
+if(!pattern8.test(data1)){
+const err5 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x1f\\x7f]*$",parentSchema:schema20,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -122,7 +127,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema15.type,parentSchema:schema15,data:data1};
+const err6 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema20.type,parentSchema:schema20,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -140,7 +145,7 @@ const _errs10 = errors;
 const _errs11 = errors;
 const _errs12 = errors;
 if(typeof key1 === "string"){
-if(!pattern3.test(key1)){
+if(!pattern9.test(key1)){
 const err7 = {};
 if(vErrors === null){
 vErrors = [err7];
@@ -153,7 +158,7 @@ errors++;
 }
 var valid4 = _errs12 === errors;
 if(valid4){
-const err8 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema13.properties.config.propertyNames.not,parentSchema:schema13.properties.config.propertyNames,data:key1,propertyName:key1};
+const err8 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema18.properties.config.propertyNames.not,parentSchema:schema18.properties.config.propertyNames,data:key1,propertyName:key1};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -174,8 +179,8 @@ vErrors = null;
 }
 }
 if(typeof key1 === "string"){
-if(!pattern4.test(key1)){
-const err9 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/pattern",keyword:"pattern",params:{pattern: "^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$"},message:"must match pattern \""+"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$"+"\"",schema:"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$",parentSchema:schema13.properties.config.propertyNames,data:key1,propertyName:key1};
+if(!pattern10.test(key1)){
+const err9 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/pattern",keyword:"pattern",params:{pattern: "^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$"},message:"must match pattern \""+"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$"+"\"",schema:"^(features|limits|restricted|user)\\.[a-z0-9][a-z0-9_.-]*$|^restricted$",parentSchema:schema18.properties.config.propertyNames,data:key1,propertyName:key1};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -187,7 +192,7 @@ errors++;
 }
 var valid3 = _errs10 === errors;
 if(!valid3){
-const err10 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema13.properties.config.propertyNames,parentSchema:schema13.properties.config,data:data2};
+const err10 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema18.properties.config.propertyNames,parentSchema:schema18.properties.config,data:data2};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -200,7 +205,7 @@ errors++;
 for(const key2 in data2){
 let data3 = data2[key2];
 if(((typeof data3 !== "string") && (!((typeof data3 == "number") && (isFinite(data3))))) && (typeof data3 !== "boolean")){
-const err11 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/config/additionalProperties/type",keyword:"type",params:{type: schema13.properties.config.additionalProperties.type},message:"must be string,number,boolean",schema:schema13.properties.config.additionalProperties.type,parentSchema:schema13.properties.config.additionalProperties,data:data3};
+const err11 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/config/additionalProperties/type",keyword:"type",params:{type: schema18.properties.config.additionalProperties.type},message:"must be string,number,boolean",schema:schema18.properties.config.additionalProperties.type,parentSchema:schema18.properties.config.additionalProperties,data:data3};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -212,7 +217,7 @@ errors++;
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema13.properties.config.type,parentSchema:schema13.properties.config,data:data2};
+const err12 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema18.properties.config.type,parentSchema:schema18.properties.config,data:data2};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -225,7 +230,7 @@ errors++;
 if(data.ensure !== undefined){
 let data4 = data.ensure;
 if(typeof data4 !== "string"){
-const err13 = {instancePath:instancePath+"/ensure",schemaPath:"#/definitions/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema16.type,parentSchema:schema16,data:data4};
+const err13 = {instancePath:instancePath+"/ensure",schemaPath:"#/definitions/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema21.type,parentSchema:schema21,data:data4};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -235,7 +240,7 @@ vErrors.push(err13);
 errors++;
 }
 if(!((data4 === "present") || (data4 === "absent"))){
-const err14 = {instancePath:instancePath+"/ensure",schemaPath:"#/definitions/ensure/enum",keyword:"enum",params:{allowedValues: schema16.enum},message:"must be equal to one of the allowed values",schema:schema16.enum,parentSchema:schema16,data:data4};
+const err14 = {instancePath:instancePath+"/ensure",schemaPath:"#/definitions/ensure/enum",keyword:"enum",params:{allowedValues: schema21.enum},message:"must be equal to one of the allowed values",schema:schema21.enum,parentSchema:schema21,data:data4};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -248,7 +253,7 @@ errors++;
 if(data.adopt !== undefined){
 let data5 = data.adopt;
 if(typeof data5 !== "boolean"){
-const err15 = {instancePath:instancePath+"/adopt",schemaPath:"#/definitions/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema17.type,parentSchema:schema17,data:data5};
+const err15 = {instancePath:instancePath+"/adopt",schemaPath:"#/definitions/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema22.type,parentSchema:schema22,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -260,7 +265,7 @@ errors++;
 }
 }
 else {
-const err16 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema13.type,parentSchema:schema13,data};
+const err16 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema18.type,parentSchema:schema18,data};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -273,18 +278,18 @@ validate11.errors = vErrors;
 return errors === 0;
 }
 
-const schema18 = {"title":"LxcProfileSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The profile's name, as containers name it in `profiles`.","$ref":"#/definitions/objectName"},"project":{"description":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile\\.|image\\.|user\\.op\\.)"}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"limits.memory":"256MiB","security.nesting":"true"}]},"devices":{"description":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","required":["type"],"propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$"},"properties":{"type":{"type":"string","pattern":"^[a-z][a-z-]*$"}},"additionalProperties":{"type":["string","number","boolean"]}},"examples":[{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"small","config":{"limits.memory":"256MiB"},"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}}]};
-const pattern8 = new RegExp("^(volatile\\.|image\\.|user\\.op\\.)", "u");
-const pattern9 = new RegExp("^[a-z][a-zA-Z0-9_.-]*$", "u");
-const pattern10 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", "u");
-const pattern12 = new RegExp("^[a-z][a-z-]*$", "u");
+const schema23 = {"title":"LxcProfileSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The profile's name, as containers name it in `profiles`.","$ref":"#/definitions/objectName"},"project":{"description":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","$ref":"#/definitions/objectName"},"description":{"$ref":"#/definitions/description"},"config":{"description":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile\\.|image\\.|user\\.op\\.)"}},"additionalProperties":{"type":["string","number","boolean"]},"examples":[{"limits.memory":"256MiB","security.nesting":"true"}]},"devices":{"description":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","required":["type"],"propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$"},"properties":{"type":{"type":"string","pattern":"^[a-z][a-z-]*$"}},"additionalProperties":{"type":["string","number","boolean"]}},"examples":[{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}]},"ensure":{"$ref":"#/definitions/ensure"},"adopt":{"$ref":"#/definitions/adopt"}},"examples":[{"name":"small","config":{"limits.memory":"256MiB"},"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"br1"}}}]};
+const pattern14 = new RegExp("^(volatile\\.|image\\.|user\\.op\\.)", "u");
+const pattern15 = new RegExp("^[a-z][a-zA-Z0-9_.-]*$", "u");
+const pattern16 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", "u");
+const pattern18 = new RegExp("^[a-z][a-z-]*$", "u");
 
 function validate13(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema18.required,parentSchema:schema18,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema23.required,parentSchema:schema23,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -295,7 +300,7 @@ errors++;
 }
 for(const key0 in data){
 if(!(((((((key0 === "name") || (key0 === "project")) || (key0 === "description")) || (key0 === "config")) || (key0 === "devices")) || (key0 === "ensure")) || (key0 === "adopt"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema18,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema23,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -308,8 +313,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern1.test(data0)){
-const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema14,data:data0};
+if(!pattern7.test(data0)){
+const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema19,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -320,7 +325,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data0};
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema19.type,parentSchema:schema19,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -333,8 +338,8 @@ errors++;
 if(data.project !== undefined){
 let data1 = data.project;
 if(typeof data1 === "string"){
-if(!pattern1.test(data1)){
-const err4 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema14,data:data1};
+if(!pattern7.test(data1)){
+const err4 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema19,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -345,7 +350,7 @@ errors++;
 }
 }
 else {
-const err5 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data1};
+const err5 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema19.type,parentSchema:schema19,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -359,7 +364,7 @@ if(data.description !== undefined){
 let data2 = data.description;
 if(typeof data2 === "string"){
 if(func3(data2) > 255){
-const err6 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters",schema:255,parentSchema:schema15,data:data2};
+const err6 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters",schema:255,parentSchema:schema20,data:data2};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -368,8 +373,8 @@ vErrors.push(err6);
 }
 errors++;
 }
-if(!pattern2.test(data2)){
-const err7 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x1f\\x7f]*$",parentSchema:schema15,data:data2};
+if(!pattern8.test(data2)){
+const err7 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x1f\\x7f]*$",parentSchema:schema20,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -380,7 +385,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema15.type,parentSchema:schema15,data:data2};
+const err8 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema20.type,parentSchema:schema20,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -398,7 +403,7 @@ const _errs13 = errors;
 const _errs14 = errors;
 const _errs15 = errors;
 if(typeof key1 === "string"){
-if(!pattern8.test(key1)){
+if(!pattern14.test(key1)){
 const err9 = {};
 if(vErrors === null){
 vErrors = [err9];
@@ -411,7 +416,7 @@ errors++;
 }
 var valid5 = _errs15 === errors;
 if(valid5){
-const err10 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema18.properties.config.propertyNames.not,parentSchema:schema18.properties.config.propertyNames,data:key1,propertyName:key1};
+const err10 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema23.properties.config.propertyNames.not,parentSchema:schema23.properties.config.propertyNames,data:key1,propertyName:key1};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -432,8 +437,8 @@ vErrors = null;
 }
 }
 if(typeof key1 === "string"){
-if(!pattern9.test(key1)){
-const err11 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema18.properties.config.propertyNames,data:key1,propertyName:key1};
+if(!pattern15.test(key1)){
+const err11 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema23.properties.config.propertyNames,data:key1,propertyName:key1};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -445,7 +450,7 @@ errors++;
 }
 var valid4 = _errs13 === errors;
 if(!valid4){
-const err12 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema18.properties.config.propertyNames,parentSchema:schema18.properties.config,data:data3};
+const err12 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema23.properties.config.propertyNames,parentSchema:schema23.properties.config,data:data3};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -458,7 +463,7 @@ errors++;
 for(const key2 in data3){
 let data4 = data3[key2];
 if(((typeof data4 !== "string") && (!((typeof data4 == "number") && (isFinite(data4))))) && (typeof data4 !== "boolean")){
-const err13 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/config/additionalProperties/type",keyword:"type",params:{type: schema18.properties.config.additionalProperties.type},message:"must be string,number,boolean",schema:schema18.properties.config.additionalProperties.type,parentSchema:schema18.properties.config.additionalProperties,data:data4};
+const err13 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/config/additionalProperties/type",keyword:"type",params:{type: schema23.properties.config.additionalProperties.type},message:"must be string,number,boolean",schema:schema23.properties.config.additionalProperties.type,parentSchema:schema23.properties.config.additionalProperties,data:data4};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -470,7 +475,7 @@ errors++;
 }
 }
 else {
-const err14 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema18.properties.config.type,parentSchema:schema18.properties.config,data:data3};
+const err14 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema23.properties.config.type,parentSchema:schema23.properties.config,data:data3};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -486,8 +491,8 @@ if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
 for(const key3 in data5){
 const _errs21 = errors;
 if(typeof key3 === "string"){
-if(!pattern10.test(key3)){
-const err15 = {instancePath:instancePath+"/devices",schemaPath:"#/properties/devices/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema18.properties.devices.propertyNames,data:key3,propertyName:key3};
+if(!pattern16.test(key3)){
+const err15 = {instancePath:instancePath+"/devices",schemaPath:"#/properties/devices/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema23.properties.devices.propertyNames,data:key3,propertyName:key3};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -499,7 +504,7 @@ errors++;
 }
 var valid7 = _errs21 === errors;
 if(!valid7){
-const err16 = {instancePath:instancePath+"/devices",schemaPath:"#/properties/devices/propertyNames",keyword:"propertyNames",params:{propertyName: key3},message:"property name must be valid",schema:schema18.properties.devices.propertyNames,parentSchema:schema18.properties.devices,data:data5};
+const err16 = {instancePath:instancePath+"/devices",schemaPath:"#/properties/devices/propertyNames",keyword:"propertyNames",params:{propertyName: key3},message:"property name must be valid",schema:schema23.properties.devices.propertyNames,parentSchema:schema23.properties.devices,data:data5};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -513,7 +518,7 @@ for(const key4 in data5){
 let data6 = data5[key4];
 if(data6 && typeof data6 == "object" && !Array.isArray(data6)){
 if(data6.type === undefined){
-const err17 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema18.properties.devices.additionalProperties.required,parentSchema:schema18.properties.devices.additionalProperties,data:data6};
+const err17 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema23.properties.devices.additionalProperties.required,parentSchema:schema23.properties.devices.additionalProperties,data:data6};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -525,8 +530,8 @@ errors++;
 for(const key5 in data6){
 const _errs25 = errors;
 if(typeof key5 === "string"){
-if(!pattern9.test(key5)){
-const err18 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema18.properties.devices.additionalProperties.propertyNames,data:key5,propertyName:key5};
+if(!pattern15.test(key5)){
+const err18 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema23.properties.devices.additionalProperties.propertyNames,data:key5,propertyName:key5};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -538,7 +543,7 @@ errors++;
 }
 var valid9 = _errs25 === errors;
 if(!valid9){
-const err19 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/propertyNames",keyword:"propertyNames",params:{propertyName: key5},message:"property name must be valid",schema:schema18.properties.devices.additionalProperties.propertyNames,parentSchema:schema18.properties.devices.additionalProperties,data:data6};
+const err19 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/propertyNames",keyword:"propertyNames",params:{propertyName: key5},message:"property name must be valid",schema:schema23.properties.devices.additionalProperties.propertyNames,parentSchema:schema23.properties.devices.additionalProperties,data:data6};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -552,7 +557,7 @@ for(const key6 in data6){
 if(!(key6 === "type")){
 let data7 = data6[key6];
 if(((typeof data7 !== "string") && (!((typeof data7 == "number") && (isFinite(data7))))) && (typeof data7 !== "boolean")){
-const err20 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1")+"/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/additionalProperties/type",keyword:"type",params:{type: schema18.properties.devices.additionalProperties.additionalProperties.type},message:"must be string,number,boolean",schema:schema18.properties.devices.additionalProperties.additionalProperties.type,parentSchema:schema18.properties.devices.additionalProperties.additionalProperties,data:data7};
+const err20 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1")+"/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/additionalProperties/type",keyword:"type",params:{type: schema23.properties.devices.additionalProperties.additionalProperties.type},message:"must be string,number,boolean",schema:schema23.properties.devices.additionalProperties.additionalProperties.type,parentSchema:schema23.properties.devices.additionalProperties.additionalProperties,data:data7};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -566,8 +571,8 @@ errors++;
 if(data6.type !== undefined){
 let data8 = data6.type;
 if(typeof data8 === "string"){
-if(!pattern12.test(data8)){
-const err21 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1")+"/type",schemaPath:"#/properties/devices/additionalProperties/properties/type/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z-]*$"},message:"must match pattern \""+"^[a-z][a-z-]*$"+"\"",schema:"^[a-z][a-z-]*$",parentSchema:schema18.properties.devices.additionalProperties.properties.type,data:data8};
+if(!pattern18.test(data8)){
+const err21 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1")+"/type",schemaPath:"#/properties/devices/additionalProperties/properties/type/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z-]*$"},message:"must match pattern \""+"^[a-z][a-z-]*$"+"\"",schema:"^[a-z][a-z-]*$",parentSchema:schema23.properties.devices.additionalProperties.properties.type,data:data8};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -578,7 +583,7 @@ errors++;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1")+"/type",schemaPath:"#/properties/devices/additionalProperties/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema18.properties.devices.additionalProperties.properties.type.type,parentSchema:schema18.properties.devices.additionalProperties.properties.type,data:data8};
+const err22 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1")+"/type",schemaPath:"#/properties/devices/additionalProperties/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema23.properties.devices.additionalProperties.properties.type.type,parentSchema:schema23.properties.devices.additionalProperties.properties.type,data:data8};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -590,7 +595,7 @@ errors++;
 }
 }
 else {
-const err23 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema18.properties.devices.additionalProperties.type,parentSchema:schema18.properties.devices.additionalProperties,data:data6};
+const err23 = {instancePath:instancePath+"/devices/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/devices/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema23.properties.devices.additionalProperties.type,parentSchema:schema23.properties.devices.additionalProperties,data:data6};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -602,7 +607,7 @@ errors++;
 }
 }
 else {
-const err24 = {instancePath:instancePath+"/devices",schemaPath:"#/properties/devices/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema18.properties.devices.type,parentSchema:schema18.properties.devices,data:data5};
+const err24 = {instancePath:instancePath+"/devices",schemaPath:"#/properties/devices/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema23.properties.devices.type,parentSchema:schema23.properties.devices,data:data5};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -615,7 +620,7 @@ errors++;
 if(data.ensure !== undefined){
 let data9 = data.ensure;
 if(typeof data9 !== "string"){
-const err25 = {instancePath:instancePath+"/ensure",schemaPath:"#/definitions/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema16.type,parentSchema:schema16,data:data9};
+const err25 = {instancePath:instancePath+"/ensure",schemaPath:"#/definitions/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema21.type,parentSchema:schema21,data:data9};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -625,7 +630,7 @@ vErrors.push(err25);
 errors++;
 }
 if(!((data9 === "present") || (data9 === "absent"))){
-const err26 = {instancePath:instancePath+"/ensure",schemaPath:"#/definitions/ensure/enum",keyword:"enum",params:{allowedValues: schema16.enum},message:"must be equal to one of the allowed values",schema:schema16.enum,parentSchema:schema16,data:data9};
+const err26 = {instancePath:instancePath+"/ensure",schemaPath:"#/definitions/ensure/enum",keyword:"enum",params:{allowedValues: schema21.enum},message:"must be equal to one of the allowed values",schema:schema21.enum,parentSchema:schema21,data:data9};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -638,7 +643,7 @@ errors++;
 if(data.adopt !== undefined){
 let data10 = data.adopt;
 if(typeof data10 !== "boolean"){
-const err27 = {instancePath:instancePath+"/adopt",schemaPath:"#/definitions/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema17.type,parentSchema:schema17,data:data10};
+const err27 = {instancePath:instancePath+"/adopt",schemaPath:"#/definitions/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema22.type,parentSchema:schema22,data:data10};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -650,7 +655,7 @@ errors++;
 }
 }
 else {
-const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema18.type,parentSchema:schema18,data};
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema23.type,parentSchema:schema23,data};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -663,46 +668,48 @@ validate13.errors = vErrors;
 return errors === 0;
 }
 
-const schema25 = {"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a container that exists and that op did not create (it lacks `user.op.managed=true`): op tags it as its own and makes it match this entry in one step (config, devices, state), or, with `ensure: absent`, deletes it. Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's container is never changed. A container with a local device of a type op does not model (only `nic` and `disk`) cannot be adopted. Default false.","type":"boolean"},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"files":{"description":"Files op writes into the container (created, or replaced when their content, mode or owner differs: compared by SHA-256 of what Incus's file API returns), or deletes (`ensure: absent`). Written to a stopped container too; in a container created by the same run, before its first start. Missing parent directories are created (0755, root). The plan and the ledger name each file by path, size, SHA-256, mode and owner, never its content.","type":"array","items":{"title":"LxcFile","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"Absolute path in the container, normalised (no `..`, `.` or empty component), not `/`.","type":"string","minLength":1,"maxLength":4096,"examples":["/etc/motd"]},"content":{"description":"The file's text (UTF-8), at most 1 MiB. Exactly one of `content` and `source`.","type":"string"},"source":{"description":"A regular file on this host to copy, at most 64 MiB; a relative path is taken from the state file's directory. op's own directories (ledger, key, cache, lock) and /proc, /sys, /dev are refused. Exactly one of `content` and `source`.","type":"string","minLength":1,"maxLength":4096},"mode":{"description":"Permission bits as an octal string: `0644` (default), `600`. setuid, setgid and sticky bits are not supported.","type":"string","examples":["0644","0600"]},"uid":{"description":"Owner inside the container (default 0).","type":"integer","minimum":0,"maximum":4294967294},"gid":{"description":"Group inside the container (default 0).","type":"integer","minimum":0,"maximum":4294967294},"ensure":{"description":"`present` (default) or `absent`: op deletes the file (then only `path` is given).","type":"string","enum":["present","absent"]}}}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","$ref":"#/definitions/networkName"},"nics":{"description":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","type":"array","maxItems":32,"items":{"$ref":"#/definitions/nic"},"examples":[[{"type":"bridged","bridge":"br0","vlan":10},{"name":"eth1","type":"macvlan","parent":"enp1s0"},{"name":"eth2","type":"network","network":"opnet0","ipv4":"198.18.200.10"}]]},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"cloud_init":{"description":"cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.","type":"object","additionalProperties":false,"properties":{"user":{"description":"The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).","type":"string","pattern":"^[a-z_][a-z0-9_-]{0,31}$"},"ssh_authorized_keys":{"description":"Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.","type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":16384,"pattern":"^[^\\x00]+$"}},"packages":{"description":"Packages cloud-init installs at first boot (needs the container to reach a package mirror).","type":"array","maxItems":1024,"items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"}},"user_data":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config."},"network_config":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"cloud-init network configuration (version 1 or 2): a string as written, or an object."},"recreate_on_change":{"description":"When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.","type":"boolean"}}},"wait":{"description":"After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.","type":"object","additionalProperties":false,"required":["for"],"properties":{"for":{"type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["running","ip","cloud-init","ssh"]}},"timeout":{"description":"Seconds for all the steps together. Default 180.","type":"integer","minimum":1,"maximum":3600}}},"groups":{"description":"Ansible groups of the container in `op inventory` (none: `ungrouped`).","type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,63}$"}},"ansible_vars":{"description":"Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).","type":"object","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,127}$"},"additionalProperties":true},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}};
-const schema26 = {"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"};
-const schema29 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
-const schema31 = {"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"},"shift":{"description":"Mount with Incus's `shift` (an idmapped mount): a file the unprivileged container writes as its uid N is owned by uid N on the host, and host files show with their own owners inside, instead of as `nobody` (65534). Needs a kernel and filesystem with idmapped mounts. Default false.","type":"boolean"},"uid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The owner (a host uid) op gives the host directory when it creates or changes the container, so a user inside can write to it: with `shift`, the same uid inside; without, the container's uid plus its idmap base (Incus's default for unprivileged containers: 1000000). Not changed when left out."},"gid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out."}}};
-const schema32 = {"description":"An Incus project name: 1 to 63 letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"};
-const schema33 = {"description":"An Incus managed network name. It becomes the host's bridge link, so it follows the kernel's link rules too: 1 to 15 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"};
-const schema43 = {"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"};
-const schema46 = {"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]};
-const pattern21 = new RegExp("^[0-9]{1,9}$", "u");
-const pattern25 = new RegExp("^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$", "u");
-const pattern27 = new RegExp("^[0-9]+(?:[-,][0-9]+)*$", "u");
-const pattern28 = new RegExp("^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$", "u");
-const pattern29 = new RegExp("^(volatile|image)\\.", "u");
-const pattern31 = new RegExp("^[^\\s/]+$", "u");
-const pattern33 = new RegExp("^/.", "u");
-const pattern35 = new RegExp("^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$", "u");
-const pattern36 = new RegExp("^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$", "u");
-const pattern37 = new RegExp("^[^/\\x00-\\x1f\\x7f]+$", "u");
-const pattern39 = new RegExp("^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$", "u");
-const pattern51 = new RegExp("^[a-z_][a-z0-9_-]{0,31}$", "u");
-const pattern52 = new RegExp("^[^\\x00]+$", "u");
-const pattern53 = new RegExp("^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$", "u");
-const pattern54 = new RegExp("^[A-Za-z_][A-Za-z0-9_]{0,63}$", "u");
-const pattern55 = new RegExp("^[A-Za-z_][A-Za-z0-9_]{0,127}$", "u");
-const pattern56 = new RegExp("^[0-9]+$", "u");
-const pattern58 = new RegExp("^[1-9][0-9]*$", "u");
-const pattern59 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", "u");
-const pattern61 = new RegExp("^[0-9A-Fa-f:., ]+$", "u");
-const pattern62 = new RegExp("^[A-Za-z0-9., -]+$", "u");
-const schema34 = {"title":"LxcNicSpec","type":"object","additionalProperties":false,"required":["type"],"properties":{"name":{"description":"The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.","$ref":"#/definitions/ifname"},"type":{"description":"`bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.","type":"string","enum":["bridged","macvlan","network"]},"bridge":{"description":"`bridged` only: the Linux or Open vSwitch bridge.","$ref":"#/definitions/ifname"},"parent":{"description":"`macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.","$ref":"#/definitions/ifname"},"network":{"description":"`network` only: an Incus managed network (declared under `networks` or existing).","$ref":"#/definitions/networkName"},"host_name":{"description":"`bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.","$ref":"#/definitions/ifname"},"vlan":{"description":"VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.","type":"integer","minimum":1,"maximum":4094},"mtu":{"description":"The interface's MTU.","type":"integer","minimum":576,"maximum":65535},"hwaddr":{"description":"Its MAC address (`00:16:3e:12:34:56`), unicast.","type":"string","pattern":"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"},"ipv4":{"description":"A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.","type":"string","pattern":"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$","examples":["198.18.200.10","198.18.7.2/24"]},"ipv6":{"description":"A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).","type":"string","pattern":"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$","examples":["fd00:18::10/64"]}}};
-const pattern45 = new RegExp("^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$", "u");
-const pattern46 = new RegExp("^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$", "u");
-const pattern47 = new RegExp("^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$", "u");
+const schema30 = {"title":"LxcContainerSpec","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","anyOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]{1,9}$"},{"$ref":"#/definitions/name"}]},"name":{"description":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","$ref":"#/definitions/name"},"ensure":{"description":"`absent` deletes the container. Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a container that exists and that op did not create (it lacks `user.op.managed=true`): op tags it as its own and makes it match this entry in one step (config, devices, state), or, with `ensure: absent`, deletes it. Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's container is never changed. A container with a local device of a type op does not model (only `nic` and `disk`) cannot be adopted. Default false.","type":"boolean"},"image":{"description":"Image to create it from. Changing it replaces the container.","$ref":"#/definitions/imageRef"},"running":{"description":"Whether it runs. Default true.","type":"boolean"},"veth":{"description":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"bridge":{"description":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","$ref":"#/definitions/ifname"},"network_type":{"description":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","type":"string","enum":["bridge","netmaker"]},"limits":{"type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(?:[-,][0-9]+)*$"}]},"memory":{"description":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"}]}}},"config":{"description":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^(volatile|image)\\."}},"additionalProperties":{"type":["string","number","boolean"]}},"profiles":{"description":"Incus profiles, in order. Default [\"default\"].","type":"array","items":{"type":"string","pattern":"^[^\\s/]+$"}},"mounts":{"description":"Host directories mounted into the container.","type":"array","items":{"$ref":"#/definitions/mount"}},"files":{"description":"Files op writes into the container (created, or replaced when their content, mode or owner differs: compared by SHA-256 of what Incus's file API returns), or deletes (`ensure: absent`). Written to a stopped container too; in a container created by the same run, before its first start. Missing parent directories are created (0755, root). The plan and the ledger name each file by path, size, SHA-256, mode and owner, never its content.","type":"array","items":{"title":"LxcFile","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"Absolute path in the container, normalised (no `..`, `.` or empty component), not `/`.","type":"string","minLength":1,"maxLength":4096,"examples":["/etc/motd"]},"content":{"description":"The file's text (UTF-8), at most 1 MiB. Exactly one of `content` and `source`.","type":"string"},"source":{"description":"A regular file on this host to copy, at most 64 MiB; a relative path is taken from the state file's directory. op's own directories (ledger, key, cache, lock) and /proc, /sys, /dev are refused. Exactly one of `content` and `source`.","type":"string","minLength":1,"maxLength":4096},"mode":{"description":"Permission bits as an octal string: `0644` (default), `600`. setuid, setgid and sticky bits are not supported.","type":"string","examples":["0644","0600"]},"uid":{"description":"Owner inside the container (default 0).","type":"integer","minimum":0,"maximum":4294967294},"gid":{"description":"Group inside the container (default 0).","type":"integer","minimum":0,"maximum":4294967294},"ensure":{"description":"`present` (default) or `absent`: op deletes the file (then only `path` is given).","type":"string","enum":["present","absent"]}}}},"project":{"description":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","$ref":"#/definitions/projectName","examples":["default","tenant-a"]},"description":{"description":"The instance's description (`incus list -c d`). Left as it is when not given.","type":"string","maxLength":1024,"pattern":"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$","examples":["web front end"]},"ephemeral":{"description":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","type":"boolean"},"boot":{"description":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","type":"object","additionalProperties":false,"properties":{"autostart":{"description":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","type":"boolean"},"priority":{"description":"`boot.autostart.priority`: containers with a higher value start first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]},"stop_priority":{"description":"`boot.stop.priority`: containers with a higher value stop first.","type":"integer","minimum":0,"maximum":2147483647,"examples":[10]}}},"snapshots":{"description":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","type":"object","additionalProperties":false,"properties":{"schedule":{"description":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","type":"string","maxLength":512,"examples":["0 3 * * *","@daily","@hourly, @startup"]},"expiry":{"description":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","type":"string","pattern":"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$","examples":["7d","1w 2d"]},"pattern":{"description":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","type":"string","minLength":1,"maxLength":200,"pattern":"^[^/\\x00-\\x1f\\x7f]+$","examples":["auto-%d"]},"keep":{"description":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","type":"array","maxItems":100,"items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$","examples":["before-upgrade"]},"stateful":{"description":"Also save the running processes' state (needs CRIU on the host). Default false.","type":"boolean"}}}},"prune":{"description":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","type":"boolean"}}},"restart":{"description":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","type":"string","enum":["allowed","never"]},"rollback":{"description":"`snapshot`: before a run deletes or replaces this container (`ensure: absent`, or a change of image or cloud-init), op keeps an Incus backup of it (disk, config, devices) in its image store beside the ledger, so that `op rollback RUN` brings it back as it was. Read from the entry of the run that deletes or replaces it; without it, such a run cannot be undone.","type":"string","enum":["snapshot"]},"backup":{"description":"SHA-256 of an Incus backup in op's image store (what `rollback: snapshot` keeps; op rollback's pre-images write it). A container missing from the host, or not restored from this backup yet, is imported from it (disk, config and devices) instead of being created from `image`.","type":"string","pattern":"^[0-9a-f]{64}$"},"network":{"description":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","$ref":"#/definitions/networkName"},"nics":{"description":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","type":"array","maxItems":32,"items":{"$ref":"#/definitions/nic"},"examples":[[{"type":"bridged","bridge":"br0","vlan":10},{"name":"eth1","type":"macvlan","parent":"enp1s0"},{"name":"eth2","type":"network","network":"opnet0","ipv4":"198.18.200.10"}]]},"volumes":{"description":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","type":"array","items":{"$ref":"#/definitions/volumeAttachment"},"examples":[[{"volume":"data","path":"/srv/data"}]]},"target":{"description":"On an Incus cluster: the member (`NAME`) or member group (`@GROUP`) Incus creates the container on. Without it Incus places it; either way op records the member it got (`location`), which is observed, not drift, unless `target` names a member and the container is on another: then the plan says `move`, done only with `allow_move: true`.","type":"string","pattern":"^@?[A-Za-z0-9]([A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$"},"allow_move":{"description":"Let op move the container to its `target` member when it is on another (stopped for the move and started again if it was running). Default false: the move is planned and held.","type":"boolean"},"stop_timeout":{"description":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","type":"integer","minimum":0},"cloud_init":{"description":"cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.","type":"object","additionalProperties":false,"properties":{"user":{"description":"The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).","type":"string","pattern":"^[a-z_][a-z0-9_-]{0,31}$"},"ssh_authorized_keys":{"description":"Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.","type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":16384,"pattern":"^[^\\x00]+$"}},"packages":{"description":"Packages cloud-init installs at first boot (needs the container to reach a package mirror).","type":"array","maxItems":1024,"items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"}},"user_data":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config."},"network_config":{"oneOf":[{"type":"string","maxLength":262144},{"type":"object"}],"description":"cloud-init network configuration (version 1 or 2): a string as written, or an object."},"recreate_on_change":{"description":"When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.","type":"boolean"}}},"wait":{"description":"After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.","type":"object","additionalProperties":false,"required":["for"],"properties":{"for":{"type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["running","ip","cloud-init","ssh"]}},"timeout":{"description":"Seconds for all the steps together. Default 180.","type":"integer","minimum":1,"maximum":3600}}},"groups":{"description":"Ansible groups of the container in `op inventory` (none: `ungrouped`).","type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,63}$"}},"ansible_vars":{"description":"Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).","type":"object","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,127}$"},"additionalProperties":true},"properties":{"description":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","type":"object","additionalProperties":true,"properties":{"network_type":{"type":"string","enum":["bridge","netmaker"]},"memory":{"$ref":"#/definitions/mebibytes"},"swap":{"$ref":"#/definitions/mebibytes"},"cores":{"type":["integer","string"],"minimum":1,"pattern":"^[1-9][0-9]*$"},"hostname":{"description":"The container's hostname (a DNS label or name).","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},"template":{"description":"The image (alias).","$ref":"#/definitions/imageRef"},"onboot":{"$ref":"#/definitions/flag"},"protection":{"$ref":"#/definitions/flag"},"unprivileged":{"$ref":"#/definitions/flag"},"nameserver":{"description":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[0-9A-Fa-f:., ]+$"},"searchdomain":{"description":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","type":"string","pattern":"^[A-Za-z0-9., -]+$"}}}}};
+const schema31 = {"description":"An Incus instance name: 1 to 63 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"};
+const schema34 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not `.` or `..`; no whitespace, `/` or `:` (the kernel's rule), no `%` (the kernel would pick a name of its own), and no `#`, quotes or backslash (the network plugin's `ip -batch` would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
+const schema36 = {"title":"LxcMount","type":"object","additionalProperties":false,"required":["source","path"],"properties":{"source":{"description":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","type":"string","pattern":"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},"path":{"description":"Where it appears in the container.","type":"string","pattern":"^/."},"preserve":{"description":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","type":"boolean"},"readonly":{"description":"Mount read-only.","type":"boolean"},"allow_host_path":{"description":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","type":"boolean"},"shift":{"description":"Mount with Incus's `shift` (an idmapped mount): a file the unprivileged container writes as its uid N is owned by uid N on the host, and host files show with their own owners inside, instead of as `nobody` (65534). Needs a kernel and filesystem with idmapped mounts. Default false.","type":"boolean"},"uid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The owner (a host uid) op gives the host directory when it creates or changes the container, so a user inside can write to it: with `shift`, the same uid inside; without, the container's uid plus its idmap base (Incus's default for unprivileged containers: 1000000). Not changed when left out."},"gid":{"type":"integer","minimum":0,"maximum":4294967294,"description":"The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out."}}};
+const schema37 = {"description":"An Incus project name: 1 to 63 letters, digits, `.`, `_` and `-`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"};
+const schema38 = {"description":"An Incus managed network name. It becomes the host's bridge link, so it follows the kernel's link rules too: 1 to 15 letters, digits and `-`, starting with a letter and not ending with `-`.","type":"string","pattern":"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"};
+const schema48 = {"description":"A size in MiB: a number or a numeric string.","type":["integer","string"],"minimum":0,"pattern":"^[0-9]+$"};
+const schema51 = {"description":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","type":["boolean","integer","string"],"enum":[true,false,1,0,"1","0","true","false","yes","no"]};
+const pattern27 = new RegExp("^[0-9]{1,9}$", "u");
+const pattern31 = new RegExp("^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$", "u");
+const pattern33 = new RegExp("^[0-9]+(?:[-,][0-9]+)*$", "u");
+const pattern34 = new RegExp("^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$", "u");
+const pattern35 = new RegExp("^(volatile|image)\\.", "u");
+const pattern37 = new RegExp("^[^\\s/]+$", "u");
+const pattern39 = new RegExp("^/.", "u");
+const pattern41 = new RegExp("^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$", "u");
+const pattern42 = new RegExp("^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$", "u");
+const pattern43 = new RegExp("^[^/\\x00-\\x1f\\x7f]+$", "u");
+const pattern45 = new RegExp("^[0-9a-f]{64}$", "u");
+const pattern46 = new RegExp("^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$", "u");
+const pattern58 = new RegExp("^@?[A-Za-z0-9]([A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$", "u");
+const pattern59 = new RegExp("^[a-z_][a-z0-9_-]{0,31}$", "u");
+const pattern60 = new RegExp("^[^\\x00]+$", "u");
+const pattern61 = new RegExp("^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$", "u");
+const pattern62 = new RegExp("^[A-Za-z_][A-Za-z0-9_]{0,63}$", "u");
+const pattern63 = new RegExp("^[A-Za-z_][A-Za-z0-9_]{0,127}$", "u");
+const pattern64 = new RegExp("^[0-9]+$", "u");
+const pattern66 = new RegExp("^[1-9][0-9]*$", "u");
+const pattern67 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", "u");
+const pattern69 = new RegExp("^[0-9A-Fa-f:., ]+$", "u");
+const pattern70 = new RegExp("^[A-Za-z0-9., -]+$", "u");
+const schema39 = {"title":"LxcNicSpec","type":"object","additionalProperties":false,"required":["type"],"properties":{"name":{"description":"The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.","$ref":"#/definitions/ifname"},"type":{"description":"`bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.","type":"string","enum":["bridged","macvlan","network"]},"bridge":{"description":"`bridged` only: the Linux or Open vSwitch bridge.","$ref":"#/definitions/ifname"},"parent":{"description":"`macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.","$ref":"#/definitions/ifname"},"network":{"description":"`network` only: an Incus managed network (declared under `networks` or existing).","$ref":"#/definitions/networkName"},"host_name":{"description":"`bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.","$ref":"#/definitions/ifname"},"vlan":{"description":"VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.","type":"integer","minimum":1,"maximum":4094},"mtu":{"description":"The interface's MTU.","type":"integer","minimum":576,"maximum":65535},"hwaddr":{"description":"Its MAC address (`00:16:3e:12:34:56`), unicast.","type":"string","pattern":"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"},"ipv4":{"description":"A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.","type":"string","pattern":"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$","examples":["198.18.200.10","198.18.7.2/24"]},"ipv6":{"description":"A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).","type":"string","pattern":"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$","examples":["fd00:18::10/64"]}}};
+const pattern52 = new RegExp("^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$", "u");
+const pattern53 = new RegExp("^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$", "u");
+const pattern54 = new RegExp("^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$", "u");
 
 function validate16(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.type === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema34.required,parentSchema:schema34,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema39.required,parentSchema:schema39,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -712,8 +719,8 @@ vErrors.push(err0);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema34.properties, key0))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema34,data};
+if(!(func2.call(schema39.properties, key0))){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema39,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -726,8 +733,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern25.test(data0)){
-const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data0};
+if(!pattern31.test(data0)){
+const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema34,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -738,7 +745,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data0};
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.type,parentSchema:schema34,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -751,7 +758,7 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 !== "string"){
-const err4 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.type.type,parentSchema:schema34.properties.type,data:data1};
+const err4 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.type.type,parentSchema:schema39.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -761,7 +768,7 @@ vErrors.push(err4);
 errors++;
 }
 if(!(((data1 === "bridged") || (data1 === "macvlan")) || (data1 === "network"))){
-const err5 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema34.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema34.properties.type.enum,parentSchema:schema34.properties.type,data:data1};
+const err5 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema39.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema39.properties.type.enum,parentSchema:schema39.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -774,8 +781,8 @@ errors++;
 if(data.bridge !== undefined){
 let data2 = data.bridge;
 if(typeof data2 === "string"){
-if(!pattern25.test(data2)){
-const err6 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data2};
+if(!pattern31.test(data2)){
+const err6 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema34,data:data2};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -786,7 +793,7 @@ errors++;
 }
 }
 else {
-const err7 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data2};
+const err7 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.type,parentSchema:schema34,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -799,8 +806,8 @@ errors++;
 if(data.parent !== undefined){
 let data3 = data.parent;
 if(typeof data3 === "string"){
-if(!pattern25.test(data3)){
-const err8 = {instancePath:instancePath+"/parent",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data3};
+if(!pattern31.test(data3)){
+const err8 = {instancePath:instancePath+"/parent",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema34,data:data3};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -811,7 +818,7 @@ errors++;
 }
 }
 else {
-const err9 = {instancePath:instancePath+"/parent",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data3};
+const err9 = {instancePath:instancePath+"/parent",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.type,parentSchema:schema34,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -824,8 +831,8 @@ errors++;
 if(data.network !== undefined){
 let data4 = data.network;
 if(typeof data4 === "string"){
-if(!pattern39.test(data4)){
-const err10 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$",parentSchema:schema33,data:data4};
+if(!pattern46.test(data4)){
+const err10 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$",parentSchema:schema38,data:data4};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -836,7 +843,7 @@ errors++;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.type,parentSchema:schema33,data:data4};
+const err11 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema38.type,parentSchema:schema38,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -849,8 +856,8 @@ errors++;
 if(data.host_name !== undefined){
 let data5 = data.host_name;
 if(typeof data5 === "string"){
-if(!pattern25.test(data5)){
-const err12 = {instancePath:instancePath+"/host_name",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data5};
+if(!pattern31.test(data5)){
+const err12 = {instancePath:instancePath+"/host_name",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema34,data:data5};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -861,7 +868,7 @@ errors++;
 }
 }
 else {
-const err13 = {instancePath:instancePath+"/host_name",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data5};
+const err13 = {instancePath:instancePath+"/host_name",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.type,parentSchema:schema34,data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -874,7 +881,7 @@ errors++;
 if(data.vlan !== undefined){
 let data6 = data.vlan;
 if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
-const err14 = {instancePath:instancePath+"/vlan",schemaPath:"#/properties/vlan/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema34.properties.vlan.type,parentSchema:schema34.properties.vlan,data:data6};
+const err14 = {instancePath:instancePath+"/vlan",schemaPath:"#/properties/vlan/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema39.properties.vlan.type,parentSchema:schema39.properties.vlan,data:data6};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -885,7 +892,7 @@ errors++;
 }
 if((typeof data6 == "number") && (isFinite(data6))){
 if(data6 > 4094 || isNaN(data6)){
-const err15 = {instancePath:instancePath+"/vlan",schemaPath:"#/properties/vlan/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094",schema:4094,parentSchema:schema34.properties.vlan,data:data6};
+const err15 = {instancePath:instancePath+"/vlan",schemaPath:"#/properties/vlan/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094",schema:4094,parentSchema:schema39.properties.vlan,data:data6};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -895,7 +902,7 @@ vErrors.push(err15);
 errors++;
 }
 if(data6 < 1 || isNaN(data6)){
-const err16 = {instancePath:instancePath+"/vlan",schemaPath:"#/properties/vlan/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema34.properties.vlan,data:data6};
+const err16 = {instancePath:instancePath+"/vlan",schemaPath:"#/properties/vlan/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema39.properties.vlan,data:data6};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -909,7 +916,7 @@ errors++;
 if(data.mtu !== undefined){
 let data7 = data.mtu;
 if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
-const err17 = {instancePath:instancePath+"/mtu",schemaPath:"#/properties/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema34.properties.mtu.type,parentSchema:schema34.properties.mtu,data:data7};
+const err17 = {instancePath:instancePath+"/mtu",schemaPath:"#/properties/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema39.properties.mtu.type,parentSchema:schema39.properties.mtu,data:data7};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -920,7 +927,7 @@ errors++;
 }
 if((typeof data7 == "number") && (isFinite(data7))){
 if(data7 > 65535 || isNaN(data7)){
-const err18 = {instancePath:instancePath+"/mtu",schemaPath:"#/properties/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema34.properties.mtu,data:data7};
+const err18 = {instancePath:instancePath+"/mtu",schemaPath:"#/properties/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema39.properties.mtu,data:data7};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -930,7 +937,7 @@ vErrors.push(err18);
 errors++;
 }
 if(data7 < 576 || isNaN(data7)){
-const err19 = {instancePath:instancePath+"/mtu",schemaPath:"#/properties/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 576},message:"must be >= 576",schema:576,parentSchema:schema34.properties.mtu,data:data7};
+const err19 = {instancePath:instancePath+"/mtu",schemaPath:"#/properties/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 576},message:"must be >= 576",schema:576,parentSchema:schema39.properties.mtu,data:data7};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -944,8 +951,8 @@ errors++;
 if(data.hwaddr !== undefined){
 let data8 = data.hwaddr;
 if(typeof data8 === "string"){
-if(!pattern45.test(data8)){
-const err20 = {instancePath:instancePath+"/hwaddr",schemaPath:"#/properties/hwaddr/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"},message:"must match pattern \""+"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"+"\"",schema:"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$",parentSchema:schema34.properties.hwaddr,data:data8};
+if(!pattern52.test(data8)){
+const err20 = {instancePath:instancePath+"/hwaddr",schemaPath:"#/properties/hwaddr/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"},message:"must match pattern \""+"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"+"\"",schema:"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$",parentSchema:schema39.properties.hwaddr,data:data8};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -956,7 +963,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/hwaddr",schemaPath:"#/properties/hwaddr/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.hwaddr.type,parentSchema:schema34.properties.hwaddr,data:data8};
+const err21 = {instancePath:instancePath+"/hwaddr",schemaPath:"#/properties/hwaddr/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.hwaddr.type,parentSchema:schema39.properties.hwaddr,data:data8};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -969,8 +976,8 @@ errors++;
 if(data.ipv4 !== undefined){
 let data9 = data.ipv4;
 if(typeof data9 === "string"){
-if(!pattern46.test(data9)){
-const err22 = {instancePath:instancePath+"/ipv4",schemaPath:"#/properties/ipv4/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$"},message:"must match pattern \""+"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$"+"\"",schema:"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$",parentSchema:schema34.properties.ipv4,data:data9};
+if(!pattern53.test(data9)){
+const err22 = {instancePath:instancePath+"/ipv4",schemaPath:"#/properties/ipv4/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$"},message:"must match pattern \""+"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$"+"\"",schema:"^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?$",parentSchema:schema39.properties.ipv4,data:data9};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -981,7 +988,7 @@ errors++;
 }
 }
 else {
-const err23 = {instancePath:instancePath+"/ipv4",schemaPath:"#/properties/ipv4/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.ipv4.type,parentSchema:schema34.properties.ipv4,data:data9};
+const err23 = {instancePath:instancePath+"/ipv4",schemaPath:"#/properties/ipv4/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.ipv4.type,parentSchema:schema39.properties.ipv4,data:data9};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -994,8 +1001,8 @@ errors++;
 if(data.ipv6 !== undefined){
 let data10 = data.ipv6;
 if(typeof data10 === "string"){
-if(!pattern47.test(data10)){
-const err24 = {instancePath:instancePath+"/ipv6",schemaPath:"#/properties/ipv6/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$"},message:"must match pattern \""+"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$"+"\"",schema:"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$",parentSchema:schema34.properties.ipv6,data:data10};
+if(!pattern54.test(data10)){
+const err24 = {instancePath:instancePath+"/ipv6",schemaPath:"#/properties/ipv6/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$"},message:"must match pattern \""+"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$"+"\"",schema:"^[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?$",parentSchema:schema39.properties.ipv6,data:data10};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -1006,7 +1013,7 @@ errors++;
 }
 }
 else {
-const err25 = {instancePath:instancePath+"/ipv6",schemaPath:"#/properties/ipv6/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.ipv6.type,parentSchema:schema34.properties.ipv6,data:data10};
+const err25 = {instancePath:instancePath+"/ipv6",schemaPath:"#/properties/ipv6/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.properties.ipv6.type,parentSchema:schema39.properties.ipv6,data:data10};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -1018,7 +1025,7 @@ errors++;
 }
 }
 else {
-const err26 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.type,parentSchema:schema34,data};
+const err26 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema39.type,parentSchema:schema39,data};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -1031,16 +1038,16 @@ validate16.errors = vErrors;
 return errors === 0;
 }
 
-const schema40 = {"title":"LxcVolumeAttachment","type":"object","additionalProperties":false,"required":["volume","path"],"properties":{"volume":{"description":"The custom volume's name (declared under `volumes` or existing).","$ref":"#/definitions/volumeName"},"pool":{"description":"Its pool. Default `default`.","$ref":"#/definitions/objectName"},"path":{"description":"Where it appears in the container (a filesystem volume).","type":"string","pattern":"^/[^\\x00-\\x1f\\x7f]*$"},"readonly":{"description":"Attach read-only.","type":"boolean"}}};
-const schema41 = {"description":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"};
-const pattern50 = new RegExp("^/[^\\x00-\\x1f\\x7f]*$", "u");
+const schema45 = {"title":"LxcVolumeAttachment","type":"object","additionalProperties":false,"required":["volume","path"],"properties":{"volume":{"description":"The custom volume's name (declared under `volumes` or existing).","$ref":"#/definitions/volumeName"},"pool":{"description":"Its pool. Default `default`.","$ref":"#/definitions/objectName"},"path":{"description":"Where it appears in the container (a filesystem volume).","type":"string","pattern":"^/[^\\x00-\\x1f\\x7f]*$"},"readonly":{"description":"Attach read-only.","type":"boolean"}}};
+const schema46 = {"description":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"};
+const pattern57 = new RegExp("^/[^\\x00-\\x1f\\x7f]*$", "u");
 
 function validate18(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.volume === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "volume"},message:"must have required property '"+"volume"+"'",schema:schema40.required,parentSchema:schema40,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "volume"},message:"must have required property '"+"volume"+"'",schema:schema45.required,parentSchema:schema45,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -1050,7 +1057,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.path === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema40.required,parentSchema:schema40,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema45.required,parentSchema:schema45,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -1061,7 +1068,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((key0 === "volume") || (key0 === "pool")) || (key0 === "path")) || (key0 === "readonly"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema40,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema45,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -1074,8 +1081,8 @@ errors++;
 if(data.volume !== undefined){
 let data0 = data.volume;
 if(typeof data0 === "string"){
-if(!pattern10.test(data0)){
-const err3 = {instancePath:instancePath+"/volume",schemaPath:"#/definitions/volumeName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema41,data:data0};
+if(!pattern16.test(data0)){
+const err3 = {instancePath:instancePath+"/volume",schemaPath:"#/definitions/volumeName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema46,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -1086,7 +1093,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath:instancePath+"/volume",schemaPath:"#/definitions/volumeName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema41.type,parentSchema:schema41,data:data0};
+const err4 = {instancePath:instancePath+"/volume",schemaPath:"#/definitions/volumeName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema46.type,parentSchema:schema46,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -1099,8 +1106,8 @@ errors++;
 if(data.pool !== undefined){
 let data1 = data.pool;
 if(typeof data1 === "string"){
-if(!pattern1.test(data1)){
-const err5 = {instancePath:instancePath+"/pool",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema14,data:data1};
+if(!pattern7.test(data1)){
+const err5 = {instancePath:instancePath+"/pool",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema19,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -1111,7 +1118,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/pool",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data1};
+const err6 = {instancePath:instancePath+"/pool",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema19.type,parentSchema:schema19,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -1124,8 +1131,8 @@ errors++;
 if(data.path !== undefined){
 let data2 = data.path;
 if(typeof data2 === "string"){
-if(!pattern50.test(data2)){
-const err7 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/pattern",keyword:"pattern",params:{pattern: "^/[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^/[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^/[^\\x00-\\x1f\\x7f]*$",parentSchema:schema40.properties.path,data:data2};
+if(!pattern57.test(data2)){
+const err7 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/pattern",keyword:"pattern",params:{pattern: "^/[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^/[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^/[^\\x00-\\x1f\\x7f]*$",parentSchema:schema45.properties.path,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -1136,7 +1143,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema40.properties.path.type,parentSchema:schema40.properties.path,data:data2};
+const err8 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema45.properties.path.type,parentSchema:schema45.properties.path,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -1149,7 +1156,7 @@ errors++;
 if(data.readonly !== undefined){
 let data3 = data.readonly;
 if(typeof data3 !== "boolean"){
-const err9 = {instancePath:instancePath+"/readonly",schemaPath:"#/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema40.properties.readonly.type,parentSchema:schema40.properties.readonly,data:data3};
+const err9 = {instancePath:instancePath+"/readonly",schemaPath:"#/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema45.properties.readonly.type,parentSchema:schema45.properties.readonly,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -1161,7 +1168,7 @@ errors++;
 }
 }
 else {
-const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema40.type,parentSchema:schema40,data};
+const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema45.type,parentSchema:schema45,data};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -1180,7 +1187,7 @@ let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.id === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'",schema:schema25.required,parentSchema:schema25,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'",schema:schema30.required,parentSchema:schema30,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -1190,8 +1197,8 @@ vErrors.push(err0);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema25.properties, key0))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema25,data};
+if(!(func2.call(schema30.properties, key0))){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema30,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -1207,7 +1214,7 @@ const _errs3 = errors;
 let valid1 = false;
 const _errs4 = errors;
 if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
-const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.id.anyOf[0].type,parentSchema:schema25.properties.id.anyOf[0],data:data0};
+const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema30.properties.id.anyOf[0].type,parentSchema:schema30.properties.id.anyOf[0],data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -1218,7 +1225,7 @@ errors++;
 }
 if((typeof data0 == "number") && (isFinite(data0))){
 if(data0 > 9007199254740991 || isNaN(data0)){
-const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991},message:"must be <= 9007199254740991",schema:9007199254740991,parentSchema:schema25.properties.id.anyOf[0],data:data0};
+const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991},message:"must be <= 9007199254740991",schema:9007199254740991,parentSchema:schema30.properties.id.anyOf[0],data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -1228,7 +1235,7 @@ vErrors.push(err3);
 errors++;
 }
 if(data0 < 0 || isNaN(data0)){
-const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.id.anyOf[0],data:data0};
+const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema30.properties.id.anyOf[0],data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -1243,8 +1250,8 @@ valid1 = valid1 || _valid0;
 if(!valid1){
 const _errs6 = errors;
 if(typeof data0 === "string"){
-if(!pattern21.test(data0)){
-const err5 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}$"},message:"must match pattern \""+"^[0-9]{1,9}$"+"\"",schema:"^[0-9]{1,9}$",parentSchema:schema25.properties.id.anyOf[1],data:data0};
+if(!pattern27.test(data0)){
+const err5 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}$"},message:"must match pattern \""+"^[0-9]{1,9}$"+"\"",schema:"^[0-9]{1,9}$",parentSchema:schema30.properties.id.anyOf[1],data:data0};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -1255,7 +1262,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.id.anyOf[1].type,parentSchema:schema25.properties.id.anyOf[1],data:data0};
+const err6 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.id.anyOf[1].type,parentSchema:schema30.properties.id.anyOf[1],data:data0};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -1269,8 +1276,8 @@ valid1 = valid1 || _valid0;
 if(!valid1){
 const _errs8 = errors;
 if(typeof data0 === "string"){
-if(!pattern1.test(data0)){
-const err7 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema26,data:data0};
+if(!pattern7.test(data0)){
+const err7 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema31,data:data0};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -1281,7 +1288,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema26.type,parentSchema:schema26,data:data0};
+const err8 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.type,parentSchema:schema31,data:data0};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -1295,7 +1302,7 @@ valid1 = valid1 || _valid0;
 }
 }
 if(!valid1){
-const err9 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema25.properties.id.anyOf,parentSchema:schema25.properties.id,data:data0};
+const err9 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema30.properties.id.anyOf,parentSchema:schema30.properties.id,data:data0};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -1319,8 +1326,8 @@ vErrors = null;
 if(data.name !== undefined){
 let data1 = data.name;
 if(typeof data1 === "string"){
-if(!pattern1.test(data1)){
-const err10 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema26,data:data1};
+if(!pattern7.test(data1)){
+const err10 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema31,data:data1};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -1331,7 +1338,7 @@ errors++;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema26.type,parentSchema:schema26,data:data1};
+const err11 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.type,parentSchema:schema31,data:data1};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -1344,7 +1351,7 @@ errors++;
 if(data.ensure !== undefined){
 let data2 = data.ensure;
 if(typeof data2 !== "string"){
-const err12 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.ensure.type,parentSchema:schema25.properties.ensure,data:data2};
+const err12 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.ensure.type,parentSchema:schema30.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -1354,7 +1361,7 @@ vErrors.push(err12);
 errors++;
 }
 if(!((data2 === "present") || (data2 === "absent"))){
-const err13 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema25.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.ensure.enum,parentSchema:schema25.properties.ensure,data:data2};
+const err13 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema30.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema30.properties.ensure.enum,parentSchema:schema30.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -1367,7 +1374,7 @@ errors++;
 if(data.adopt !== undefined){
 let data3 = data.adopt;
 if(typeof data3 !== "boolean"){
-const err14 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.adopt.type,parentSchema:schema25.properties.adopt,data:data3};
+const err14 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema30.properties.adopt.type,parentSchema:schema30.properties.adopt,data:data3};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -1380,8 +1387,8 @@ errors++;
 if(data.image !== undefined){
 let data4 = data.image;
 if(typeof data4 === "string"){
-if(!pattern0.test(data4)){
-const err15 = {instancePath:instancePath+"/image",schemaPath:"#/definitions/imageRef/pattern",keyword:"pattern",params:{pattern: "^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema12,data:data4};
+if(!pattern6.test(data4)){
+const err15 = {instancePath:instancePath+"/image",schemaPath:"#/definitions/imageRef/pattern",keyword:"pattern",params:{pattern: "^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema17,data:data4};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -1392,7 +1399,7 @@ errors++;
 }
 }
 else {
-const err16 = {instancePath:instancePath+"/image",schemaPath:"#/definitions/imageRef/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema12.type,parentSchema:schema12,data:data4};
+const err16 = {instancePath:instancePath+"/image",schemaPath:"#/definitions/imageRef/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema17.type,parentSchema:schema17,data:data4};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -1405,7 +1412,7 @@ errors++;
 if(data.running !== undefined){
 let data5 = data.running;
 if(typeof data5 !== "boolean"){
-const err17 = {instancePath:instancePath+"/running",schemaPath:"#/properties/running/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.running.type,parentSchema:schema25.properties.running,data:data5};
+const err17 = {instancePath:instancePath+"/running",schemaPath:"#/properties/running/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema30.properties.running.type,parentSchema:schema30.properties.running,data:data5};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -1418,8 +1425,8 @@ errors++;
 if(data.veth !== undefined){
 let data6 = data.veth;
 if(typeof data6 === "string"){
-if(!pattern25.test(data6)){
-const err18 = {instancePath:instancePath+"/veth",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data6};
+if(!pattern31.test(data6)){
+const err18 = {instancePath:instancePath+"/veth",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema34,data:data6};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -1430,7 +1437,7 @@ errors++;
 }
 }
 else {
-const err19 = {instancePath:instancePath+"/veth",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data6};
+const err19 = {instancePath:instancePath+"/veth",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.type,parentSchema:schema34,data:data6};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -1443,8 +1450,8 @@ errors++;
 if(data.bridge !== undefined){
 let data7 = data.bridge;
 if(typeof data7 === "string"){
-if(!pattern25.test(data7)){
-const err20 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema29,data:data7};
+if(!pattern31.test(data7)){
+const err20 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema34,data:data7};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -1455,7 +1462,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.type,parentSchema:schema29,data:data7};
+const err21 = {instancePath:instancePath+"/bridge",schemaPath:"#/definitions/ifname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.type,parentSchema:schema34,data:data7};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -1468,7 +1475,7 @@ errors++;
 if(data.network_type !== undefined){
 let data8 = data.network_type;
 if(typeof data8 !== "string"){
-const err22 = {instancePath:instancePath+"/network_type",schemaPath:"#/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.network_type.type,parentSchema:schema25.properties.network_type,data:data8};
+const err22 = {instancePath:instancePath+"/network_type",schemaPath:"#/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.network_type.type,parentSchema:schema30.properties.network_type,data:data8};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -1478,7 +1485,7 @@ vErrors.push(err22);
 errors++;
 }
 if(!((data8 === "bridge") || (data8 === "netmaker"))){
-const err23 = {instancePath:instancePath+"/network_type",schemaPath:"#/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema25.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.network_type.enum,parentSchema:schema25.properties.network_type,data:data8};
+const err23 = {instancePath:instancePath+"/network_type",schemaPath:"#/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema30.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema30.properties.network_type.enum,parentSchema:schema30.properties.network_type,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -1493,7 +1500,7 @@ let data9 = data.limits;
 if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
 for(const key1 in data9){
 if(!((key1 === "cpu") || (key1 === "memory"))){
-const err24 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.limits,data:data9};
+const err24 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema30.properties.limits,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -1509,7 +1516,7 @@ const _errs35 = errors;
 let valid8 = false;
 const _errs36 = errors;
 if(!(((typeof data10 == "number") && (!(data10 % 1) && !isNaN(data10))) && (isFinite(data10)))){
-const err25 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.limits.properties.cpu.anyOf[0].type,parentSchema:schema25.properties.limits.properties.cpu.anyOf[0],data:data10};
+const err25 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema30.properties.limits.properties.cpu.anyOf[0].type,parentSchema:schema30.properties.limits.properties.cpu.anyOf[0],data:data10};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -1520,7 +1527,7 @@ errors++;
 }
 if((typeof data10 == "number") && (isFinite(data10))){
 if(data10 < 1 || isNaN(data10)){
-const err26 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.limits.properties.cpu.anyOf[0],data:data10};
+const err26 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema30.properties.limits.properties.cpu.anyOf[0],data:data10};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -1535,8 +1542,8 @@ valid8 = valid8 || _valid1;
 if(!valid8){
 const _errs38 = errors;
 if(typeof data10 === "string"){
-if(!pattern27.test(data10)){
-const err27 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(?:[-,][0-9]+)*$"},message:"must match pattern \""+"^[0-9]+(?:[-,][0-9]+)*$"+"\"",schema:"^[0-9]+(?:[-,][0-9]+)*$",parentSchema:schema25.properties.limits.properties.cpu.anyOf[1],data:data10};
+if(!pattern33.test(data10)){
+const err27 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(?:[-,][0-9]+)*$"},message:"must match pattern \""+"^[0-9]+(?:[-,][0-9]+)*$"+"\"",schema:"^[0-9]+(?:[-,][0-9]+)*$",parentSchema:schema30.properties.limits.properties.cpu.anyOf[1],data:data10};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -1547,7 +1554,7 @@ errors++;
 }
 }
 else {
-const err28 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.limits.properties.cpu.anyOf[1].type,parentSchema:schema25.properties.limits.properties.cpu.anyOf[1],data:data10};
+const err28 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.limits.properties.cpu.anyOf[1].type,parentSchema:schema30.properties.limits.properties.cpu.anyOf[1],data:data10};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -1560,7 +1567,7 @@ var _valid1 = _errs38 === errors;
 valid8 = valid8 || _valid1;
 }
 if(!valid8){
-const err29 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema25.properties.limits.properties.cpu.anyOf,parentSchema:schema25.properties.limits.properties.cpu,data:data10};
+const err29 = {instancePath:instancePath+"/limits/cpu",schemaPath:"#/properties/limits/properties/cpu/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema30.properties.limits.properties.cpu.anyOf,parentSchema:schema30.properties.limits.properties.cpu,data:data10};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -1587,7 +1594,7 @@ const _errs41 = errors;
 let valid9 = false;
 const _errs42 = errors;
 if(!(((typeof data11 == "number") && (!(data11 % 1) && !isNaN(data11))) && (isFinite(data11)))){
-const err30 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.limits.properties.memory.anyOf[0].type,parentSchema:schema25.properties.limits.properties.memory.anyOf[0],data:data11};
+const err30 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema30.properties.limits.properties.memory.anyOf[0].type,parentSchema:schema30.properties.limits.properties.memory.anyOf[0],data:data11};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -1598,7 +1605,7 @@ errors++;
 }
 if((typeof data11 == "number") && (isFinite(data11))){
 if(data11 < 1 || isNaN(data11)){
-const err31 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.limits.properties.memory.anyOf[0],data:data11};
+const err31 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema30.properties.limits.properties.memory.anyOf[0],data:data11};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -1613,8 +1620,8 @@ valid9 = valid9 || _valid2;
 if(!valid9){
 const _errs44 = errors;
 if(typeof data11 === "string"){
-if(!pattern28.test(data11)){
-const err32 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"},message:"must match pattern \""+"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"+"\"",schema:"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$",parentSchema:schema25.properties.limits.properties.memory.anyOf[1],data:data11};
+if(!pattern34.test(data11)){
+const err32 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"},message:"must match pattern \""+"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$"+"\"",schema:"^(?:[0-9]+(?:[kMGT]i?B)?|[0-9]{1,3}%)$",parentSchema:schema30.properties.limits.properties.memory.anyOf[1],data:data11};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -1625,7 +1632,7 @@ errors++;
 }
 }
 else {
-const err33 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.limits.properties.memory.anyOf[1].type,parentSchema:schema25.properties.limits.properties.memory.anyOf[1],data:data11};
+const err33 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.limits.properties.memory.anyOf[1].type,parentSchema:schema30.properties.limits.properties.memory.anyOf[1],data:data11};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -1638,7 +1645,7 @@ var _valid2 = _errs44 === errors;
 valid9 = valid9 || _valid2;
 }
 if(!valid9){
-const err34 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema25.properties.limits.properties.memory.anyOf,parentSchema:schema25.properties.limits.properties.memory,data:data11};
+const err34 = {instancePath:instancePath+"/limits/memory",schemaPath:"#/properties/limits/properties/memory/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema30.properties.limits.properties.memory.anyOf,parentSchema:schema30.properties.limits.properties.memory,data:data11};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -1661,7 +1668,7 @@ vErrors = null;
 }
 }
 else {
-const err35 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.limits.type,parentSchema:schema25.properties.limits,data:data9};
+const err35 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema30.properties.limits.type,parentSchema:schema30.properties.limits,data:data9};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -1679,7 +1686,7 @@ const _errs48 = errors;
 const _errs49 = errors;
 const _errs50 = errors;
 if(typeof key2 === "string"){
-if(!pattern29.test(key2)){
+if(!pattern35.test(key2)){
 const err36 = {};
 if(vErrors === null){
 vErrors = [err36];
@@ -1692,7 +1699,7 @@ errors++;
 }
 var valid11 = _errs50 === errors;
 if(valid11){
-const err37 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema25.properties.config.propertyNames.not,parentSchema:schema25.properties.config.propertyNames,data:key2,propertyName:key2};
+const err37 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema30.properties.config.propertyNames.not,parentSchema:schema30.properties.config.propertyNames,data:key2,propertyName:key2};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -1713,8 +1720,8 @@ vErrors = null;
 }
 }
 if(typeof key2 === "string"){
-if(!pattern9.test(key2)){
-const err38 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema25.properties.config.propertyNames,data:key2,propertyName:key2};
+if(!pattern15.test(key2)){
+const err38 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema30.properties.config.propertyNames,data:key2,propertyName:key2};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -1726,7 +1733,7 @@ errors++;
 }
 var valid10 = _errs48 === errors;
 if(!valid10){
-const err39 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames",keyword:"propertyNames",params:{propertyName: key2},message:"property name must be valid",schema:schema25.properties.config.propertyNames,parentSchema:schema25.properties.config,data:data12};
+const err39 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/propertyNames",keyword:"propertyNames",params:{propertyName: key2},message:"property name must be valid",schema:schema30.properties.config.propertyNames,parentSchema:schema30.properties.config,data:data12};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -1739,7 +1746,7 @@ errors++;
 for(const key3 in data12){
 let data13 = data12[key3];
 if(((typeof data13 !== "string") && (!((typeof data13 == "number") && (isFinite(data13))))) && (typeof data13 !== "boolean")){
-const err40 = {instancePath:instancePath+"/config/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/config/additionalProperties/type",keyword:"type",params:{type: schema25.properties.config.additionalProperties.type},message:"must be string,number,boolean",schema:schema25.properties.config.additionalProperties.type,parentSchema:schema25.properties.config.additionalProperties,data:data13};
+const err40 = {instancePath:instancePath+"/config/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/config/additionalProperties/type",keyword:"type",params:{type: schema30.properties.config.additionalProperties.type},message:"must be string,number,boolean",schema:schema30.properties.config.additionalProperties.type,parentSchema:schema30.properties.config.additionalProperties,data:data13};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -1751,7 +1758,7 @@ errors++;
 }
 }
 else {
-const err41 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.config.type,parentSchema:schema25.properties.config,data:data12};
+const err41 = {instancePath:instancePath+"/config",schemaPath:"#/properties/config/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema30.properties.config.type,parentSchema:schema30.properties.config,data:data12};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -1768,8 +1775,8 @@ const len0 = data14.length;
 for(let i0=0; i0<len0; i0++){
 let data15 = data14[i0];
 if(typeof data15 === "string"){
-if(!pattern31.test(data15)){
-const err42 = {instancePath:instancePath+"/profiles/" + i0,schemaPath:"#/properties/profiles/items/pattern",keyword:"pattern",params:{pattern: "^[^\\s/]+$"},message:"must match pattern \""+"^[^\\s/]+$"+"\"",schema:"^[^\\s/]+$",parentSchema:schema25.properties.profiles.items,data:data15};
+if(!pattern37.test(data15)){
+const err42 = {instancePath:instancePath+"/profiles/" + i0,schemaPath:"#/properties/profiles/items/pattern",keyword:"pattern",params:{pattern: "^[^\\s/]+$"},message:"must match pattern \""+"^[^\\s/]+$"+"\"",schema:"^[^\\s/]+$",parentSchema:schema30.properties.profiles.items,data:data15};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -1780,7 +1787,7 @@ errors++;
 }
 }
 else {
-const err43 = {instancePath:instancePath+"/profiles/" + i0,schemaPath:"#/properties/profiles/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.profiles.items.type,parentSchema:schema25.properties.profiles.items,data:data15};
+const err43 = {instancePath:instancePath+"/profiles/" + i0,schemaPath:"#/properties/profiles/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.profiles.items.type,parentSchema:schema30.properties.profiles.items,data:data15};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -1792,7 +1799,7 @@ errors++;
 }
 }
 else {
-const err44 = {instancePath:instancePath+"/profiles",schemaPath:"#/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.profiles.type,parentSchema:schema25.properties.profiles,data:data14};
+const err44 = {instancePath:instancePath+"/profiles",schemaPath:"#/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema30.properties.profiles.type,parentSchema:schema30.properties.profiles,data:data14};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -1810,7 +1817,7 @@ for(let i1=0; i1<len1; i1++){
 let data17 = data16[i1];
 if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
 if(data17.source === undefined){
-const err45 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'",schema:schema31.required,parentSchema:schema31,data:data17};
+const err45 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'",schema:schema36.required,parentSchema:schema36,data:data17};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -1820,7 +1827,7 @@ vErrors.push(err45);
 errors++;
 }
 if(data17.path === undefined){
-const err46 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema31.required,parentSchema:schema31,data:data17};
+const err46 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema36.required,parentSchema:schema36,data:data17};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -1831,7 +1838,7 @@ errors++;
 }
 for(const key4 in data17){
 if(!((((((((key4 === "source") || (key4 === "path")) || (key4 === "preserve")) || (key4 === "readonly")) || (key4 === "allow_host_path")) || (key4 === "shift")) || (key4 === "uid")) || (key4 === "gid"))){
-const err47 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema31,data:data17};
+const err47 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema36,data:data17};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -1844,8 +1851,8 @@ errors++;
 if(data17.source !== undefined){
 let data18 = data17.source;
 if(typeof data18 === "string"){
-if(!pattern14.test(data18)){
-const err48 = {instancePath:instancePath+"/mounts/" + i1+"/source",schemaPath:"#/definitions/mount/properties/source/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema31.properties.source,data:data18};
+if(!pattern20.test(data18)){
+const err48 = {instancePath:instancePath+"/mounts/" + i1+"/source",schemaPath:"#/definitions/mount/properties/source/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema36.properties.source,data:data18};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -1856,7 +1863,7 @@ errors++;
 }
 }
 else {
-const err49 = {instancePath:instancePath+"/mounts/" + i1+"/source",schemaPath:"#/definitions/mount/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.source.type,parentSchema:schema31.properties.source,data:data18};
+const err49 = {instancePath:instancePath+"/mounts/" + i1+"/source",schemaPath:"#/definitions/mount/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.source.type,parentSchema:schema36.properties.source,data:data18};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -1869,8 +1876,8 @@ errors++;
 if(data17.path !== undefined){
 let data19 = data17.path;
 if(typeof data19 === "string"){
-if(!pattern33.test(data19)){
-const err50 = {instancePath:instancePath+"/mounts/" + i1+"/path",schemaPath:"#/definitions/mount/properties/path/pattern",keyword:"pattern",params:{pattern: "^/."},message:"must match pattern \""+"^/."+"\"",schema:"^/.",parentSchema:schema31.properties.path,data:data19};
+if(!pattern39.test(data19)){
+const err50 = {instancePath:instancePath+"/mounts/" + i1+"/path",schemaPath:"#/definitions/mount/properties/path/pattern",keyword:"pattern",params:{pattern: "^/."},message:"must match pattern \""+"^/."+"\"",schema:"^/.",parentSchema:schema36.properties.path,data:data19};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -1881,7 +1888,7 @@ errors++;
 }
 }
 else {
-const err51 = {instancePath:instancePath+"/mounts/" + i1+"/path",schemaPath:"#/definitions/mount/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.path.type,parentSchema:schema31.properties.path,data:data19};
+const err51 = {instancePath:instancePath+"/mounts/" + i1+"/path",schemaPath:"#/definitions/mount/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema36.properties.path.type,parentSchema:schema36.properties.path,data:data19};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -1894,7 +1901,7 @@ errors++;
 if(data17.preserve !== undefined){
 let data20 = data17.preserve;
 if(typeof data20 !== "boolean"){
-const err52 = {instancePath:instancePath+"/mounts/" + i1+"/preserve",schemaPath:"#/definitions/mount/properties/preserve/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.preserve.type,parentSchema:schema31.properties.preserve,data:data20};
+const err52 = {instancePath:instancePath+"/mounts/" + i1+"/preserve",schemaPath:"#/definitions/mount/properties/preserve/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema36.properties.preserve.type,parentSchema:schema36.properties.preserve,data:data20};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -1907,7 +1914,7 @@ errors++;
 if(data17.readonly !== undefined){
 let data21 = data17.readonly;
 if(typeof data21 !== "boolean"){
-const err53 = {instancePath:instancePath+"/mounts/" + i1+"/readonly",schemaPath:"#/definitions/mount/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.readonly.type,parentSchema:schema31.properties.readonly,data:data21};
+const err53 = {instancePath:instancePath+"/mounts/" + i1+"/readonly",schemaPath:"#/definitions/mount/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema36.properties.readonly.type,parentSchema:schema36.properties.readonly,data:data21};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -1920,7 +1927,7 @@ errors++;
 if(data17.allow_host_path !== undefined){
 let data22 = data17.allow_host_path;
 if(typeof data22 !== "boolean"){
-const err54 = {instancePath:instancePath+"/mounts/" + i1+"/allow_host_path",schemaPath:"#/definitions/mount/properties/allow_host_path/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.allow_host_path.type,parentSchema:schema31.properties.allow_host_path,data:data22};
+const err54 = {instancePath:instancePath+"/mounts/" + i1+"/allow_host_path",schemaPath:"#/definitions/mount/properties/allow_host_path/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema36.properties.allow_host_path.type,parentSchema:schema36.properties.allow_host_path,data:data22};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -1933,7 +1940,7 @@ errors++;
 if(data17.shift !== undefined){
 let data23 = data17.shift;
 if(typeof data23 !== "boolean"){
-const err55 = {instancePath:instancePath+"/mounts/" + i1+"/shift",schemaPath:"#/definitions/mount/properties/shift/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.shift.type,parentSchema:schema31.properties.shift,data:data23};
+const err55 = {instancePath:instancePath+"/mounts/" + i1+"/shift",schemaPath:"#/definitions/mount/properties/shift/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema36.properties.shift.type,parentSchema:schema36.properties.shift,data:data23};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -1946,7 +1953,7 @@ errors++;
 if(data17.uid !== undefined){
 let data24 = data17.uid;
 if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
-const err56 = {instancePath:instancePath+"/mounts/" + i1+"/uid",schemaPath:"#/definitions/mount/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.uid.type,parentSchema:schema31.properties.uid,data:data24};
+const err56 = {instancePath:instancePath+"/mounts/" + i1+"/uid",schemaPath:"#/definitions/mount/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema36.properties.uid.type,parentSchema:schema36.properties.uid,data:data24};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -1957,7 +1964,7 @@ errors++;
 }
 if((typeof data24 == "number") && (isFinite(data24))){
 if(data24 > 4294967294 || isNaN(data24)){
-const err57 = {instancePath:instancePath+"/mounts/" + i1+"/uid",schemaPath:"#/definitions/mount/properties/uid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294",schema:4294967294,parentSchema:schema31.properties.uid,data:data24};
+const err57 = {instancePath:instancePath+"/mounts/" + i1+"/uid",schemaPath:"#/definitions/mount/properties/uid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294",schema:4294967294,parentSchema:schema36.properties.uid,data:data24};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -1967,7 +1974,7 @@ vErrors.push(err57);
 errors++;
 }
 if(data24 < 0 || isNaN(data24)){
-const err58 = {instancePath:instancePath+"/mounts/" + i1+"/uid",schemaPath:"#/definitions/mount/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.uid,data:data24};
+const err58 = {instancePath:instancePath+"/mounts/" + i1+"/uid",schemaPath:"#/definitions/mount/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema36.properties.uid,data:data24};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -1981,7 +1988,7 @@ errors++;
 if(data17.gid !== undefined){
 let data25 = data17.gid;
 if(!(((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25))) && (isFinite(data25)))){
-const err59 = {instancePath:instancePath+"/mounts/" + i1+"/gid",schemaPath:"#/definitions/mount/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.gid.type,parentSchema:schema31.properties.gid,data:data25};
+const err59 = {instancePath:instancePath+"/mounts/" + i1+"/gid",schemaPath:"#/definitions/mount/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema36.properties.gid.type,parentSchema:schema36.properties.gid,data:data25};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -1992,7 +1999,7 @@ errors++;
 }
 if((typeof data25 == "number") && (isFinite(data25))){
 if(data25 > 4294967294 || isNaN(data25)){
-const err60 = {instancePath:instancePath+"/mounts/" + i1+"/gid",schemaPath:"#/definitions/mount/properties/gid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294",schema:4294967294,parentSchema:schema31.properties.gid,data:data25};
+const err60 = {instancePath:instancePath+"/mounts/" + i1+"/gid",schemaPath:"#/definitions/mount/properties/gid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294",schema:4294967294,parentSchema:schema36.properties.gid,data:data25};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -2002,7 +2009,7 @@ vErrors.push(err60);
 errors++;
 }
 if(data25 < 0 || isNaN(data25)){
-const err61 = {instancePath:instancePath+"/mounts/" + i1+"/gid",schemaPath:"#/definitions/mount/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.gid,data:data25};
+const err61 = {instancePath:instancePath+"/mounts/" + i1+"/gid",schemaPath:"#/definitions/mount/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema36.properties.gid,data:data25};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -2015,7 +2022,7 @@ errors++;
 }
 }
 else {
-const err62 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data:data17};
+const err62 = {instancePath:instancePath+"/mounts/" + i1,schemaPath:"#/definitions/mount/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema36.type,parentSchema:schema36,data:data17};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -2027,7 +2034,7 @@ errors++;
 }
 }
 else {
-const err63 = {instancePath:instancePath+"/mounts",schemaPath:"#/properties/mounts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.mounts.type,parentSchema:schema25.properties.mounts,data:data16};
+const err63 = {instancePath:instancePath+"/mounts",schemaPath:"#/properties/mounts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema30.properties.mounts.type,parentSchema:schema30.properties.mounts,data:data16};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -2045,7 +2052,7 @@ for(let i2=0; i2<len2; i2++){
 let data27 = data26[i2];
 if(data27 && typeof data27 == "object" && !Array.isArray(data27)){
 if(data27.path === undefined){
-const err64 = {instancePath:instancePath+"/files/" + i2,schemaPath:"#/properties/files/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema25.properties.files.items.required,parentSchema:schema25.properties.files.items,data:data27};
+const err64 = {instancePath:instancePath+"/files/" + i2,schemaPath:"#/properties/files/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema30.properties.files.items.required,parentSchema:schema30.properties.files.items,data:data27};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -2056,7 +2063,7 @@ errors++;
 }
 for(const key5 in data27){
 if(!(((((((key5 === "path") || (key5 === "content")) || (key5 === "source")) || (key5 === "mode")) || (key5 === "uid")) || (key5 === "gid")) || (key5 === "ensure"))){
-const err65 = {instancePath:instancePath+"/files/" + i2,schemaPath:"#/properties/files/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.files.items,data:data27};
+const err65 = {instancePath:instancePath+"/files/" + i2,schemaPath:"#/properties/files/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema30.properties.files.items,data:data27};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -2070,7 +2077,7 @@ if(data27.path !== undefined){
 let data28 = data27.path;
 if(typeof data28 === "string"){
 if(func3(data28) > 4096){
-const err66 = {instancePath:instancePath+"/files/" + i2+"/path",schemaPath:"#/properties/files/items/properties/path/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema25.properties.files.items.properties.path,data:data28};
+const err66 = {instancePath:instancePath+"/files/" + i2+"/path",schemaPath:"#/properties/files/items/properties/path/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema30.properties.files.items.properties.path,data:data28};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -2080,7 +2087,7 @@ vErrors.push(err66);
 errors++;
 }
 if(func3(data28) < 1){
-const err67 = {instancePath:instancePath+"/files/" + i2+"/path",schemaPath:"#/properties/files/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema25.properties.files.items.properties.path,data:data28};
+const err67 = {instancePath:instancePath+"/files/" + i2+"/path",schemaPath:"#/properties/files/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema30.properties.files.items.properties.path,data:data28};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -2091,7 +2098,7 @@ errors++;
 }
 }
 else {
-const err68 = {instancePath:instancePath+"/files/" + i2+"/path",schemaPath:"#/properties/files/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.files.items.properties.path.type,parentSchema:schema25.properties.files.items.properties.path,data:data28};
+const err68 = {instancePath:instancePath+"/files/" + i2+"/path",schemaPath:"#/properties/files/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.files.items.properties.path.type,parentSchema:schema30.properties.files.items.properties.path,data:data28};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -2104,7 +2111,7 @@ errors++;
 if(data27.content !== undefined){
 let data29 = data27.content;
 if(typeof data29 !== "string"){
-const err69 = {instancePath:instancePath+"/files/" + i2+"/content",schemaPath:"#/properties/files/items/properties/content/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.files.items.properties.content.type,parentSchema:schema25.properties.files.items.properties.content,data:data29};
+const err69 = {instancePath:instancePath+"/files/" + i2+"/content",schemaPath:"#/properties/files/items/properties/content/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.files.items.properties.content.type,parentSchema:schema30.properties.files.items.properties.content,data:data29};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -2118,7 +2125,7 @@ if(data27.source !== undefined){
 let data30 = data27.source;
 if(typeof data30 === "string"){
 if(func3(data30) > 4096){
-const err70 = {instancePath:instancePath+"/files/" + i2+"/source",schemaPath:"#/properties/files/items/properties/source/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema25.properties.files.items.properties.source,data:data30};
+const err70 = {instancePath:instancePath+"/files/" + i2+"/source",schemaPath:"#/properties/files/items/properties/source/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema30.properties.files.items.properties.source,data:data30};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -2128,7 +2135,7 @@ vErrors.push(err70);
 errors++;
 }
 if(func3(data30) < 1){
-const err71 = {instancePath:instancePath+"/files/" + i2+"/source",schemaPath:"#/properties/files/items/properties/source/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema25.properties.files.items.properties.source,data:data30};
+const err71 = {instancePath:instancePath+"/files/" + i2+"/source",schemaPath:"#/properties/files/items/properties/source/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema30.properties.files.items.properties.source,data:data30};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -2139,7 +2146,7 @@ errors++;
 }
 }
 else {
-const err72 = {instancePath:instancePath+"/files/" + i2+"/source",schemaPath:"#/properties/files/items/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.files.items.properties.source.type,parentSchema:schema25.properties.files.items.properties.source,data:data30};
+const err72 = {instancePath:instancePath+"/files/" + i2+"/source",schemaPath:"#/properties/files/items/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.files.items.properties.source.type,parentSchema:schema30.properties.files.items.properties.source,data:data30};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -2152,7 +2159,7 @@ errors++;
 if(data27.mode !== undefined){
 let data31 = data27.mode;
 if(typeof data31 !== "string"){
-const err73 = {instancePath:instancePath+"/files/" + i2+"/mode",schemaPath:"#/properties/files/items/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.files.items.properties.mode.type,parentSchema:schema25.properties.files.items.properties.mode,data:data31};
+const err73 = {instancePath:instancePath+"/files/" + i2+"/mode",schemaPath:"#/properties/files/items/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.files.items.properties.mode.type,parentSchema:schema30.properties.files.items.properties.mode,data:data31};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -2165,7 +2172,7 @@ errors++;
 if(data27.uid !== undefined){
 let data32 = data27.uid;
 if(!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32)))){
-const err74 = {instancePath:instancePath+"/files/" + i2+"/uid",schemaPath:"#/properties/files/items/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.files.items.properties.uid.type,parentSchema:schema25.properties.files.items.properties.uid,data:data32};
+const err74 = {instancePath:instancePath+"/files/" + i2+"/uid",schemaPath:"#/properties/files/items/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema30.properties.files.items.properties.uid.type,parentSchema:schema30.properties.files.items.properties.uid,data:data32};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -2176,7 +2183,7 @@ errors++;
 }
 if((typeof data32 == "number") && (isFinite(data32))){
 if(data32 > 4294967294 || isNaN(data32)){
-const err75 = {instancePath:instancePath+"/files/" + i2+"/uid",schemaPath:"#/properties/files/items/properties/uid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294",schema:4294967294,parentSchema:schema25.properties.files.items.properties.uid,data:data32};
+const err75 = {instancePath:instancePath+"/files/" + i2+"/uid",schemaPath:"#/properties/files/items/properties/uid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294",schema:4294967294,parentSchema:schema30.properties.files.items.properties.uid,data:data32};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -2186,7 +2193,7 @@ vErrors.push(err75);
 errors++;
 }
 if(data32 < 0 || isNaN(data32)){
-const err76 = {instancePath:instancePath+"/files/" + i2+"/uid",schemaPath:"#/properties/files/items/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.files.items.properties.uid,data:data32};
+const err76 = {instancePath:instancePath+"/files/" + i2+"/uid",schemaPath:"#/properties/files/items/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema30.properties.files.items.properties.uid,data:data32};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -2200,7 +2207,7 @@ errors++;
 if(data27.gid !== undefined){
 let data33 = data27.gid;
 if(!(((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33))) && (isFinite(data33)))){
-const err77 = {instancePath:instancePath+"/files/" + i2+"/gid",schemaPath:"#/properties/files/items/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.files.items.properties.gid.type,parentSchema:schema25.properties.files.items.properties.gid,data:data33};
+const err77 = {instancePath:instancePath+"/files/" + i2+"/gid",schemaPath:"#/properties/files/items/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema30.properties.files.items.properties.gid.type,parentSchema:schema30.properties.files.items.properties.gid,data:data33};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -2211,7 +2218,7 @@ errors++;
 }
 if((typeof data33 == "number") && (isFinite(data33))){
 if(data33 > 4294967294 || isNaN(data33)){
-const err78 = {instancePath:instancePath+"/files/" + i2+"/gid",schemaPath:"#/properties/files/items/properties/gid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294",schema:4294967294,parentSchema:schema25.properties.files.items.properties.gid,data:data33};
+const err78 = {instancePath:instancePath+"/files/" + i2+"/gid",schemaPath:"#/properties/files/items/properties/gid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294",schema:4294967294,parentSchema:schema30.properties.files.items.properties.gid,data:data33};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -2221,7 +2228,7 @@ vErrors.push(err78);
 errors++;
 }
 if(data33 < 0 || isNaN(data33)){
-const err79 = {instancePath:instancePath+"/files/" + i2+"/gid",schemaPath:"#/properties/files/items/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.files.items.properties.gid,data:data33};
+const err79 = {instancePath:instancePath+"/files/" + i2+"/gid",schemaPath:"#/properties/files/items/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema30.properties.files.items.properties.gid,data:data33};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -2235,7 +2242,7 @@ errors++;
 if(data27.ensure !== undefined){
 let data34 = data27.ensure;
 if(typeof data34 !== "string"){
-const err80 = {instancePath:instancePath+"/files/" + i2+"/ensure",schemaPath:"#/properties/files/items/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.files.items.properties.ensure.type,parentSchema:schema25.properties.files.items.properties.ensure,data:data34};
+const err80 = {instancePath:instancePath+"/files/" + i2+"/ensure",schemaPath:"#/properties/files/items/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.files.items.properties.ensure.type,parentSchema:schema30.properties.files.items.properties.ensure,data:data34};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -2245,7 +2252,7 @@ vErrors.push(err80);
 errors++;
 }
 if(!((data34 === "present") || (data34 === "absent"))){
-const err81 = {instancePath:instancePath+"/files/" + i2+"/ensure",schemaPath:"#/properties/files/items/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema25.properties.files.items.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.files.items.properties.ensure.enum,parentSchema:schema25.properties.files.items.properties.ensure,data:data34};
+const err81 = {instancePath:instancePath+"/files/" + i2+"/ensure",schemaPath:"#/properties/files/items/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema30.properties.files.items.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema30.properties.files.items.properties.ensure.enum,parentSchema:schema30.properties.files.items.properties.ensure,data:data34};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -2257,7 +2264,7 @@ errors++;
 }
 }
 else {
-const err82 = {instancePath:instancePath+"/files/" + i2,schemaPath:"#/properties/files/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.files.items.type,parentSchema:schema25.properties.files.items,data:data27};
+const err82 = {instancePath:instancePath+"/files/" + i2,schemaPath:"#/properties/files/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema30.properties.files.items.type,parentSchema:schema30.properties.files.items,data:data27};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -2269,7 +2276,7 @@ errors++;
 }
 }
 else {
-const err83 = {instancePath:instancePath+"/files",schemaPath:"#/properties/files/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.files.type,parentSchema:schema25.properties.files,data:data26};
+const err83 = {instancePath:instancePath+"/files",schemaPath:"#/properties/files/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema30.properties.files.type,parentSchema:schema30.properties.files,data:data26};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -2282,8 +2289,8 @@ errors++;
 if(data.project !== undefined){
 let data35 = data.project;
 if(typeof data35 === "string"){
-if(!pattern17.test(data35)){
-const err84 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/projectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",parentSchema:schema32,data:data35};
+if(!pattern23.test(data35)){
+const err84 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/projectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",parentSchema:schema37,data:data35};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -2294,7 +2301,7 @@ errors++;
 }
 }
 else {
-const err85 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/projectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema32.type,parentSchema:schema32,data:data35};
+const err85 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/projectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema37.type,parentSchema:schema37,data:data35};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -2308,7 +2315,7 @@ if(data.description !== undefined){
 let data36 = data.description;
 if(typeof data36 === "string"){
 if(func3(data36) > 1024){
-const err86 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema25.properties.description,data:data36};
+const err86 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema30.properties.description,data:data36};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -2317,8 +2324,8 @@ vErrors.push(err86);
 }
 errors++;
 }
-if(!pattern35.test(data36)){
-const err87 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$",parentSchema:schema25.properties.description,data:data36};
+if(!pattern41.test(data36)){
+const err87 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$",parentSchema:schema30.properties.description,data:data36};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -2329,7 +2336,7 @@ errors++;
 }
 }
 else {
-const err88 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.description.type,parentSchema:schema25.properties.description,data:data36};
+const err88 = {instancePath:instancePath+"/description",schemaPath:"#/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.description.type,parentSchema:schema30.properties.description,data:data36};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -2342,7 +2349,7 @@ errors++;
 if(data.ephemeral !== undefined){
 let data37 = data.ephemeral;
 if(typeof data37 !== "boolean"){
-const err89 = {instancePath:instancePath+"/ephemeral",schemaPath:"#/properties/ephemeral/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.ephemeral.type,parentSchema:schema25.properties.ephemeral,data:data37};
+const err89 = {instancePath:instancePath+"/ephemeral",schemaPath:"#/properties/ephemeral/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema30.properties.ephemeral.type,parentSchema:schema30.properties.ephemeral,data:data37};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -2357,7 +2364,7 @@ let data38 = data.boot;
 if(data38 && typeof data38 == "object" && !Array.isArray(data38)){
 for(const key6 in data38){
 if(!(((key6 === "autostart") || (key6 === "priority")) || (key6 === "stop_priority"))){
-const err90 = {instancePath:instancePath+"/boot",schemaPath:"#/properties/boot/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.boot,data:data38};
+const err90 = {instancePath:instancePath+"/boot",schemaPath:"#/properties/boot/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema30.properties.boot,data:data38};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -2370,7 +2377,7 @@ errors++;
 if(data38.autostart !== undefined){
 let data39 = data38.autostart;
 if(typeof data39 !== "boolean"){
-const err91 = {instancePath:instancePath+"/boot/autostart",schemaPath:"#/properties/boot/properties/autostart/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.boot.properties.autostart.type,parentSchema:schema25.properties.boot.properties.autostart,data:data39};
+const err91 = {instancePath:instancePath+"/boot/autostart",schemaPath:"#/properties/boot/properties/autostart/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema30.properties.boot.properties.autostart.type,parentSchema:schema30.properties.boot.properties.autostart,data:data39};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -2383,7 +2390,7 @@ errors++;
 if(data38.priority !== undefined){
 let data40 = data38.priority;
 if(!(((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40))) && (isFinite(data40)))){
-const err92 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.boot.properties.priority.type,parentSchema:schema25.properties.boot.properties.priority,data:data40};
+const err92 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema30.properties.boot.properties.priority.type,parentSchema:schema30.properties.boot.properties.priority,data:data40};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -2394,7 +2401,7 @@ errors++;
 }
 if((typeof data40 == "number") && (isFinite(data40))){
 if(data40 > 2147483647 || isNaN(data40)){
-const err93 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema25.properties.boot.properties.priority,data:data40};
+const err93 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema30.properties.boot.properties.priority,data:data40};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -2404,7 +2411,7 @@ vErrors.push(err93);
 errors++;
 }
 if(data40 < 0 || isNaN(data40)){
-const err94 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.boot.properties.priority,data:data40};
+const err94 = {instancePath:instancePath+"/boot/priority",schemaPath:"#/properties/boot/properties/priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema30.properties.boot.properties.priority,data:data40};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -2418,7 +2425,7 @@ errors++;
 if(data38.stop_priority !== undefined){
 let data41 = data38.stop_priority;
 if(!(((typeof data41 == "number") && (!(data41 % 1) && !isNaN(data41))) && (isFinite(data41)))){
-const err95 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.boot.properties.stop_priority.type,parentSchema:schema25.properties.boot.properties.stop_priority,data:data41};
+const err95 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema30.properties.boot.properties.stop_priority.type,parentSchema:schema30.properties.boot.properties.stop_priority,data:data41};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -2429,7 +2436,7 @@ errors++;
 }
 if((typeof data41 == "number") && (isFinite(data41))){
 if(data41 > 2147483647 || isNaN(data41)){
-const err96 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema25.properties.boot.properties.stop_priority,data:data41};
+const err96 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema30.properties.boot.properties.stop_priority,data:data41};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -2439,7 +2446,7 @@ vErrors.push(err96);
 errors++;
 }
 if(data41 < 0 || isNaN(data41)){
-const err97 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.boot.properties.stop_priority,data:data41};
+const err97 = {instancePath:instancePath+"/boot/stop_priority",schemaPath:"#/properties/boot/properties/stop_priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema30.properties.boot.properties.stop_priority,data:data41};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -2452,7 +2459,7 @@ errors++;
 }
 }
 else {
-const err98 = {instancePath:instancePath+"/boot",schemaPath:"#/properties/boot/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.boot.type,parentSchema:schema25.properties.boot,data:data38};
+const err98 = {instancePath:instancePath+"/boot",schemaPath:"#/properties/boot/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema30.properties.boot.type,parentSchema:schema30.properties.boot,data:data38};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -2467,7 +2474,7 @@ let data42 = data.snapshots;
 if(data42 && typeof data42 == "object" && !Array.isArray(data42)){
 for(const key7 in data42){
 if(!(((((key7 === "schedule") || (key7 === "expiry")) || (key7 === "pattern")) || (key7 === "keep")) || (key7 === "prune"))){
-const err99 = {instancePath:instancePath+"/snapshots",schemaPath:"#/properties/snapshots/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.snapshots,data:data42};
+const err99 = {instancePath:instancePath+"/snapshots",schemaPath:"#/properties/snapshots/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema30.properties.snapshots,data:data42};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -2481,7 +2488,7 @@ if(data42.schedule !== undefined){
 let data43 = data42.schedule;
 if(typeof data43 === "string"){
 if(func3(data43) > 512){
-const err100 = {instancePath:instancePath+"/snapshots/schedule",schemaPath:"#/properties/snapshots/properties/schedule/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema25.properties.snapshots.properties.schedule,data:data43};
+const err100 = {instancePath:instancePath+"/snapshots/schedule",schemaPath:"#/properties/snapshots/properties/schedule/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema30.properties.snapshots.properties.schedule,data:data43};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -2492,7 +2499,7 @@ errors++;
 }
 }
 else {
-const err101 = {instancePath:instancePath+"/snapshots/schedule",schemaPath:"#/properties/snapshots/properties/schedule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.schedule.type,parentSchema:schema25.properties.snapshots.properties.schedule,data:data43};
+const err101 = {instancePath:instancePath+"/snapshots/schedule",schemaPath:"#/properties/snapshots/properties/schedule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.snapshots.properties.schedule.type,parentSchema:schema30.properties.snapshots.properties.schedule,data:data43};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -2505,8 +2512,8 @@ errors++;
 if(data42.expiry !== undefined){
 let data44 = data42.expiry;
 if(typeof data44 === "string"){
-if(!pattern36.test(data44)){
-const err102 = {instancePath:instancePath+"/snapshots/expiry",schemaPath:"#/properties/snapshots/properties/expiry/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$"},message:"must match pattern \""+"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$"+"\"",schema:"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$",parentSchema:schema25.properties.snapshots.properties.expiry,data:data44};
+if(!pattern42.test(data44)){
+const err102 = {instancePath:instancePath+"/snapshots/expiry",schemaPath:"#/properties/snapshots/properties/expiry/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$"},message:"must match pattern \""+"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$"+"\"",schema:"^[0-9]{1,9}[MHdwmy](?: [0-9]{1,9}[MHdwmy]){0,5}$",parentSchema:schema30.properties.snapshots.properties.expiry,data:data44};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -2517,7 +2524,7 @@ errors++;
 }
 }
 else {
-const err103 = {instancePath:instancePath+"/snapshots/expiry",schemaPath:"#/properties/snapshots/properties/expiry/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.expiry.type,parentSchema:schema25.properties.snapshots.properties.expiry,data:data44};
+const err103 = {instancePath:instancePath+"/snapshots/expiry",schemaPath:"#/properties/snapshots/properties/expiry/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.snapshots.properties.expiry.type,parentSchema:schema30.properties.snapshots.properties.expiry,data:data44};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -2531,7 +2538,7 @@ if(data42.pattern !== undefined){
 let data45 = data42.pattern;
 if(typeof data45 === "string"){
 if(func3(data45) > 200){
-const err104 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters",schema:200,parentSchema:schema25.properties.snapshots.properties.pattern,data:data45};
+const err104 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters",schema:200,parentSchema:schema30.properties.snapshots.properties.pattern,data:data45};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -2541,7 +2548,7 @@ vErrors.push(err104);
 errors++;
 }
 if(func3(data45) < 1){
-const err105 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema25.properties.snapshots.properties.pattern,data:data45};
+const err105 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema30.properties.snapshots.properties.pattern,data:data45};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -2550,8 +2557,8 @@ vErrors.push(err105);
 }
 errors++;
 }
-if(!pattern37.test(data45)){
-const err106 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/pattern",keyword:"pattern",params:{pattern: "^[^/\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^[^/\\x00-\\x1f\\x7f]+$"+"\"",schema:"^[^/\\x00-\\x1f\\x7f]+$",parentSchema:schema25.properties.snapshots.properties.pattern,data:data45};
+if(!pattern43.test(data45)){
+const err106 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/pattern",keyword:"pattern",params:{pattern: "^[^/\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^[^/\\x00-\\x1f\\x7f]+$"+"\"",schema:"^[^/\\x00-\\x1f\\x7f]+$",parentSchema:schema30.properties.snapshots.properties.pattern,data:data45};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -2562,7 +2569,7 @@ errors++;
 }
 }
 else {
-const err107 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.pattern.type,parentSchema:schema25.properties.snapshots.properties.pattern,data:data45};
+const err107 = {instancePath:instancePath+"/snapshots/pattern",schemaPath:"#/properties/snapshots/properties/pattern/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.snapshots.properties.pattern.type,parentSchema:schema30.properties.snapshots.properties.pattern,data:data45};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -2576,7 +2583,7 @@ if(data42.keep !== undefined){
 let data46 = data42.keep;
 if(Array.isArray(data46)){
 if(data46.length > 100){
-const err108 = {instancePath:instancePath+"/snapshots/keep",schemaPath:"#/properties/snapshots/properties/keep/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items",schema:100,parentSchema:schema25.properties.snapshots.properties.keep,data:data46};
+const err108 = {instancePath:instancePath+"/snapshots/keep",schemaPath:"#/properties/snapshots/properties/keep/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items",schema:100,parentSchema:schema30.properties.snapshots.properties.keep,data:data46};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -2590,7 +2597,7 @@ for(let i3=0; i3<len3; i3++){
 let data47 = data46[i3];
 if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
 if(data47.name === undefined){
-const err109 = {instancePath:instancePath+"/snapshots/keep/" + i3,schemaPath:"#/properties/snapshots/properties/keep/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema25.properties.snapshots.properties.keep.items.required,parentSchema:schema25.properties.snapshots.properties.keep.items,data:data47};
+const err109 = {instancePath:instancePath+"/snapshots/keep/" + i3,schemaPath:"#/properties/snapshots/properties/keep/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema30.properties.snapshots.properties.keep.items.required,parentSchema:schema30.properties.snapshots.properties.keep.items,data:data47};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -2601,7 +2608,7 @@ errors++;
 }
 for(const key8 in data47){
 if(!((key8 === "name") || (key8 === "stateful"))){
-const err110 = {instancePath:instancePath+"/snapshots/keep/" + i3,schemaPath:"#/properties/snapshots/properties/keep/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.snapshots.properties.keep.items,data:data47};
+const err110 = {instancePath:instancePath+"/snapshots/keep/" + i3,schemaPath:"#/properties/snapshots/properties/keep/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema30.properties.snapshots.properties.keep.items,data:data47};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -2614,8 +2621,8 @@ errors++;
 if(data47.name !== undefined){
 let data48 = data47.name;
 if(typeof data48 === "string"){
-if(!pattern17.test(data48)){
-const err111 = {instancePath:instancePath+"/snapshots/keep/" + i3+"/name",schemaPath:"#/properties/snapshots/properties/keep/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",parentSchema:schema25.properties.snapshots.properties.keep.items.properties.name,data:data48};
+if(!pattern23.test(data48)){
+const err111 = {instancePath:instancePath+"/snapshots/keep/" + i3+"/name",schemaPath:"#/properties/snapshots/properties/keep/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",parentSchema:schema30.properties.snapshots.properties.keep.items.properties.name,data:data48};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -2626,7 +2633,7 @@ errors++;
 }
 }
 else {
-const err112 = {instancePath:instancePath+"/snapshots/keep/" + i3+"/name",schemaPath:"#/properties/snapshots/properties/keep/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.snapshots.properties.keep.items.properties.name.type,parentSchema:schema25.properties.snapshots.properties.keep.items.properties.name,data:data48};
+const err112 = {instancePath:instancePath+"/snapshots/keep/" + i3+"/name",schemaPath:"#/properties/snapshots/properties/keep/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.snapshots.properties.keep.items.properties.name.type,parentSchema:schema30.properties.snapshots.properties.keep.items.properties.name,data:data48};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -2639,7 +2646,7 @@ errors++;
 if(data47.stateful !== undefined){
 let data49 = data47.stateful;
 if(typeof data49 !== "boolean"){
-const err113 = {instancePath:instancePath+"/snapshots/keep/" + i3+"/stateful",schemaPath:"#/properties/snapshots/properties/keep/items/properties/stateful/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.snapshots.properties.keep.items.properties.stateful.type,parentSchema:schema25.properties.snapshots.properties.keep.items.properties.stateful,data:data49};
+const err113 = {instancePath:instancePath+"/snapshots/keep/" + i3+"/stateful",schemaPath:"#/properties/snapshots/properties/keep/items/properties/stateful/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema30.properties.snapshots.properties.keep.items.properties.stateful.type,parentSchema:schema30.properties.snapshots.properties.keep.items.properties.stateful,data:data49};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -2651,7 +2658,7 @@ errors++;
 }
 }
 else {
-const err114 = {instancePath:instancePath+"/snapshots/keep/" + i3,schemaPath:"#/properties/snapshots/properties/keep/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.snapshots.properties.keep.items.type,parentSchema:schema25.properties.snapshots.properties.keep.items,data:data47};
+const err114 = {instancePath:instancePath+"/snapshots/keep/" + i3,schemaPath:"#/properties/snapshots/properties/keep/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema30.properties.snapshots.properties.keep.items.type,parentSchema:schema30.properties.snapshots.properties.keep.items,data:data47};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -2663,7 +2670,7 @@ errors++;
 }
 }
 else {
-const err115 = {instancePath:instancePath+"/snapshots/keep",schemaPath:"#/properties/snapshots/properties/keep/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.snapshots.properties.keep.type,parentSchema:schema25.properties.snapshots.properties.keep,data:data46};
+const err115 = {instancePath:instancePath+"/snapshots/keep",schemaPath:"#/properties/snapshots/properties/keep/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema30.properties.snapshots.properties.keep.type,parentSchema:schema30.properties.snapshots.properties.keep,data:data46};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -2676,7 +2683,7 @@ errors++;
 if(data42.prune !== undefined){
 let data50 = data42.prune;
 if(typeof data50 !== "boolean"){
-const err116 = {instancePath:instancePath+"/snapshots/prune",schemaPath:"#/properties/snapshots/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.snapshots.properties.prune.type,parentSchema:schema25.properties.snapshots.properties.prune,data:data50};
+const err116 = {instancePath:instancePath+"/snapshots/prune",schemaPath:"#/properties/snapshots/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema30.properties.snapshots.properties.prune.type,parentSchema:schema30.properties.snapshots.properties.prune,data:data50};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -2688,7 +2695,7 @@ errors++;
 }
 }
 else {
-const err117 = {instancePath:instancePath+"/snapshots",schemaPath:"#/properties/snapshots/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.snapshots.type,parentSchema:schema25.properties.snapshots,data:data42};
+const err117 = {instancePath:instancePath+"/snapshots",schemaPath:"#/properties/snapshots/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema30.properties.snapshots.type,parentSchema:schema30.properties.snapshots,data:data42};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -2701,7 +2708,7 @@ errors++;
 if(data.restart !== undefined){
 let data51 = data.restart;
 if(typeof data51 !== "string"){
-const err118 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.restart.type,parentSchema:schema25.properties.restart,data:data51};
+const err118 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.restart.type,parentSchema:schema30.properties.restart,data:data51};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -2711,7 +2718,7 @@ vErrors.push(err118);
 errors++;
 }
 if(!((data51 === "allowed") || (data51 === "never"))){
-const err119 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/enum",keyword:"enum",params:{allowedValues: schema25.properties.restart.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.restart.enum,parentSchema:schema25.properties.restart,data:data51};
+const err119 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/enum",keyword:"enum",params:{allowedValues: schema30.properties.restart.enum},message:"must be equal to one of the allowed values",schema:schema30.properties.restart.enum,parentSchema:schema30.properties.restart,data:data51};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -2721,11 +2728,10 @@ vErrors.push(err119);
 errors++;
 }
 }
-if(data.network !== undefined){
-let data52 = data.network;
-if(typeof data52 === "string"){
-if(!pattern39.test(data52)){
-const err120 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$",parentSchema:schema33,data:data52};
+if(data.rollback !== undefined){
+let data52 = data.rollback;
+if(typeof data52 !== "string"){
+const err120 = {instancePath:instancePath+"/rollback",schemaPath:"#/properties/rollback/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.rollback.type,parentSchema:schema30.properties.rollback,data:data52};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -2734,9 +2740,8 @@ vErrors.push(err120);
 }
 errors++;
 }
-}
-else {
-const err121 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.type,parentSchema:schema33,data:data52};
+if(!(data52 === "snapshot")){
+const err121 = {instancePath:instancePath+"/rollback",schemaPath:"#/properties/rollback/enum",keyword:"enum",params:{allowedValues: schema30.properties.rollback.enum},message:"must be equal to one of the allowed values",schema:schema30.properties.rollback.enum,parentSchema:schema30.properties.rollback,data:data52};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -2746,11 +2751,11 @@ vErrors.push(err121);
 errors++;
 }
 }
-if(data.nics !== undefined){
-let data53 = data.nics;
-if(Array.isArray(data53)){
-if(data53.length > 32){
-const err122 = {instancePath:instancePath+"/nics",schemaPath:"#/properties/nics/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema25.properties.nics,data:data53};
+if(data.backup !== undefined){
+let data53 = data.backup;
+if(typeof data53 === "string"){
+if(!pattern45.test(data53)){
+const err122 = {instancePath:instancePath+"/backup",schemaPath:"#/properties/backup/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\"",schema:"^[0-9a-f]{64}$",parentSchema:schema30.properties.backup,data:data53};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -2759,16 +2764,9 @@ vErrors.push(err122);
 }
 errors++;
 }
-const len4 = data53.length;
-for(let i4=0; i4<len4; i4++){
-if(!(validate16(data53[i4], {instancePath:instancePath+"/nics/" + i4,parentData:data53,parentDataProperty:i4,rootData}))){
-vErrors = vErrors === null ? validate16.errors : vErrors.concat(validate16.errors);
-errors = vErrors.length;
-}
-}
 }
 else {
-const err123 = {instancePath:instancePath+"/nics",schemaPath:"#/properties/nics/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.nics.type,parentSchema:schema25.properties.nics,data:data53};
+const err123 = {instancePath:instancePath+"/backup",schemaPath:"#/properties/backup/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.backup.type,parentSchema:schema30.properties.backup,data:data53};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -2778,19 +2776,11 @@ vErrors.push(err123);
 errors++;
 }
 }
-if(data.volumes !== undefined){
-let data55 = data.volumes;
-if(Array.isArray(data55)){
-const len5 = data55.length;
-for(let i5=0; i5<len5; i5++){
-if(!(validate18(data55[i5], {instancePath:instancePath+"/volumes/" + i5,parentData:data55,parentDataProperty:i5,rootData}))){
-vErrors = vErrors === null ? validate18.errors : vErrors.concat(validate18.errors);
-errors = vErrors.length;
-}
-}
-}
-else {
-const err124 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.volumes.type,parentSchema:schema25.properties.volumes,data:data55};
+if(data.network !== undefined){
+let data54 = data.network;
+if(typeof data54 === "string"){
+if(!pattern46.test(data54)){
+const err124 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$",parentSchema:schema38,data:data54};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -2800,10 +2790,8 @@ vErrors.push(err124);
 errors++;
 }
 }
-if(data.stop_timeout !== undefined){
-let data57 = data.stop_timeout;
-if(!(((typeof data57 == "number") && (!(data57 % 1) && !isNaN(data57))) && (isFinite(data57)))){
-const err125 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.stop_timeout.type,parentSchema:schema25.properties.stop_timeout,data:data57};
+else {
+const err125 = {instancePath:instancePath+"/network",schemaPath:"#/definitions/networkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema38.type,parentSchema:schema38,data:data54};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -2812,9 +2800,12 @@ vErrors.push(err125);
 }
 errors++;
 }
-if((typeof data57 == "number") && (isFinite(data57))){
-if(data57 < 0 || isNaN(data57)){
-const err126 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema25.properties.stop_timeout,data:data57};
+}
+if(data.nics !== undefined){
+let data55 = data.nics;
+if(Array.isArray(data55)){
+if(data55.length > 32){
+const err126 = {instancePath:instancePath+"/nics",schemaPath:"#/properties/nics/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema30.properties.nics,data:data55};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -2823,14 +2814,16 @@ vErrors.push(err126);
 }
 errors++;
 }
+const len4 = data55.length;
+for(let i4=0; i4<len4; i4++){
+if(!(validate16(data55[i4], {instancePath:instancePath+"/nics/" + i4,parentData:data55,parentDataProperty:i4,rootData}))){
+vErrors = vErrors === null ? validate16.errors : vErrors.concat(validate16.errors);
+errors = vErrors.length;
 }
 }
-if(data.cloud_init !== undefined){
-let data58 = data.cloud_init;
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-for(const key9 in data58){
-if(!((((((key9 === "user") || (key9 === "ssh_authorized_keys")) || (key9 === "packages")) || (key9 === "user_data")) || (key9 === "network_config")) || (key9 === "recreate_on_change"))){
-const err127 = {instancePath:instancePath+"/cloud_init",schemaPath:"#/properties/cloud_init/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.cloud_init,data:data58};
+}
+else {
+const err127 = {instancePath:instancePath+"/nics",schemaPath:"#/properties/nics/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema30.properties.nics.type,parentSchema:schema30.properties.nics,data:data55};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -2840,11 +2833,19 @@ vErrors.push(err127);
 errors++;
 }
 }
-if(data58.user !== undefined){
-let data59 = data58.user;
-if(typeof data59 === "string"){
-if(!pattern51.test(data59)){
-const err128 = {instancePath:instancePath+"/cloud_init/user",schemaPath:"#/properties/cloud_init/properties/user/pattern",keyword:"pattern",params:{pattern: "^[a-z_][a-z0-9_-]{0,31}$"},message:"must match pattern \""+"^[a-z_][a-z0-9_-]{0,31}$"+"\"",schema:"^[a-z_][a-z0-9_-]{0,31}$",parentSchema:schema25.properties.cloud_init.properties.user,data:data59};
+if(data.volumes !== undefined){
+let data57 = data.volumes;
+if(Array.isArray(data57)){
+const len5 = data57.length;
+for(let i5=0; i5<len5; i5++){
+if(!(validate18(data57[i5], {instancePath:instancePath+"/volumes/" + i5,parentData:data57,parentDataProperty:i5,rootData}))){
+vErrors = vErrors === null ? validate18.errors : vErrors.concat(validate18.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err128 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema30.properties.volumes.type,parentSchema:schema30.properties.volumes,data:data57};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -2854,8 +2855,11 @@ vErrors.push(err128);
 errors++;
 }
 }
-else {
-const err129 = {instancePath:instancePath+"/cloud_init/user",schemaPath:"#/properties/cloud_init/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.user.type,parentSchema:schema25.properties.cloud_init.properties.user,data:data59};
+if(data.target !== undefined){
+let data59 = data.target;
+if(typeof data59 === "string"){
+if(!pattern58.test(data59)){
+const err129 = {instancePath:instancePath+"/target",schemaPath:"#/properties/target/pattern",keyword:"pattern",params:{pattern: "^@?[A-Za-z0-9]([A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^@?[A-Za-z0-9]([A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^@?[A-Za-z0-9]([A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$",parentSchema:schema30.properties.target,data:data59};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -2865,11 +2869,8 @@ vErrors.push(err129);
 errors++;
 }
 }
-if(data58.ssh_authorized_keys !== undefined){
-let data60 = data58.ssh_authorized_keys;
-if(Array.isArray(data60)){
-if(data60.length > 256){
-const err130 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys",schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys,data:data60};
+else {
+const err130 = {instancePath:instancePath+"/target",schemaPath:"#/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.target.type,parentSchema:schema30.properties.target,data:data59};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -2878,12 +2879,11 @@ vErrors.push(err130);
 }
 errors++;
 }
-const len6 = data60.length;
-for(let i6=0; i6<len6; i6++){
-let data61 = data60[i6];
-if(typeof data61 === "string"){
-if(func3(data61) > 16384){
-const err131 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i6,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/maxLength",keyword:"maxLength",params:{limit: 16384},message:"must NOT have more than 16384 characters",schema:16384,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data61};
+}
+if(data.allow_move !== undefined){
+let data60 = data.allow_move;
+if(typeof data60 !== "boolean"){
+const err131 = {instancePath:instancePath+"/allow_move",schemaPath:"#/properties/allow_move/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema30.properties.allow_move.type,parentSchema:schema30.properties.allow_move,data:data60};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -2892,8 +2892,11 @@ vErrors.push(err131);
 }
 errors++;
 }
-if(func3(data61) < 1){
-const err132 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i6,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data61};
+}
+if(data.stop_timeout !== undefined){
+let data61 = data.stop_timeout;
+if(!(((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61))) && (isFinite(data61)))){
+const err132 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema30.properties.stop_timeout.type,parentSchema:schema30.properties.stop_timeout,data:data61};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -2902,8 +2905,9 @@ vErrors.push(err132);
 }
 errors++;
 }
-if(!pattern52.test(data61)){
-const err133 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i6,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/pattern",keyword:"pattern",params:{pattern: "^[^\\x00]+$"},message:"must match pattern \""+"^[^\\x00]+$"+"\"",schema:"^[^\\x00]+$",parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data61};
+if((typeof data61 == "number") && (isFinite(data61))){
+if(data61 < 0 || isNaN(data61)){
+const err133 = {instancePath:instancePath+"/stop_timeout",schemaPath:"#/properties/stop_timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema30.properties.stop_timeout,data:data61};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -2913,8 +2917,13 @@ vErrors.push(err133);
 errors++;
 }
 }
-else {
-const err134 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i6,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items.type,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys.items,data:data61};
+}
+if(data.cloud_init !== undefined){
+let data62 = data.cloud_init;
+if(data62 && typeof data62 == "object" && !Array.isArray(data62)){
+for(const key9 in data62){
+if(!((((((key9 === "user") || (key9 === "ssh_authorized_keys")) || (key9 === "packages")) || (key9 === "user_data")) || (key9 === "network_config")) || (key9 === "recreate_on_change"))){
+const err134 = {instancePath:instancePath+"/cloud_init",schemaPath:"#/properties/cloud_init/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema30.properties.cloud_init,data:data62};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -2924,9 +2933,11 @@ vErrors.push(err134);
 errors++;
 }
 }
-}
-else {
-const err135 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys",schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.cloud_init.properties.ssh_authorized_keys.type,parentSchema:schema25.properties.cloud_init.properties.ssh_authorized_keys,data:data60};
+if(data62.user !== undefined){
+let data63 = data62.user;
+if(typeof data63 === "string"){
+if(!pattern59.test(data63)){
+const err135 = {instancePath:instancePath+"/cloud_init/user",schemaPath:"#/properties/cloud_init/properties/user/pattern",keyword:"pattern",params:{pattern: "^[a-z_][a-z0-9_-]{0,31}$"},message:"must match pattern \""+"^[a-z_][a-z0-9_-]{0,31}$"+"\"",schema:"^[a-z_][a-z0-9_-]{0,31}$",parentSchema:schema30.properties.cloud_init.properties.user,data:data63};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -2936,11 +2947,8 @@ vErrors.push(err135);
 errors++;
 }
 }
-if(data58.packages !== undefined){
-let data62 = data58.packages;
-if(Array.isArray(data62)){
-if(data62.length > 1024){
-const err136 = {instancePath:instancePath+"/cloud_init/packages",schemaPath:"#/properties/cloud_init/properties/packages/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema25.properties.cloud_init.properties.packages,data:data62};
+else {
+const err136 = {instancePath:instancePath+"/cloud_init/user",schemaPath:"#/properties/cloud_init/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.cloud_init.properties.user.type,parentSchema:schema30.properties.cloud_init.properties.user,data:data63};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -2949,12 +2957,12 @@ vErrors.push(err136);
 }
 errors++;
 }
-const len7 = data62.length;
-for(let i7=0; i7<len7; i7++){
-let data63 = data62[i7];
-if(typeof data63 === "string"){
-if(!pattern53.test(data63)){
-const err137 = {instancePath:instancePath+"/cloud_init/packages/" + i7,schemaPath:"#/properties/cloud_init/properties/packages/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$",parentSchema:schema25.properties.cloud_init.properties.packages.items,data:data63};
+}
+if(data62.ssh_authorized_keys !== undefined){
+let data64 = data62.ssh_authorized_keys;
+if(Array.isArray(data64)){
+if(data64.length > 256){
+const err137 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys",schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema30.properties.cloud_init.properties.ssh_authorized_keys,data:data64};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -2963,9 +2971,12 @@ vErrors.push(err137);
 }
 errors++;
 }
-}
-else {
-const err138 = {instancePath:instancePath+"/cloud_init/packages/" + i7,schemaPath:"#/properties/cloud_init/properties/packages/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.packages.items.type,parentSchema:schema25.properties.cloud_init.properties.packages.items,data:data63};
+const len6 = data64.length;
+for(let i6=0; i6<len6; i6++){
+let data65 = data64[i6];
+if(typeof data65 === "string"){
+if(func3(data65) > 16384){
+const err138 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i6,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/maxLength",keyword:"maxLength",params:{limit: 16384},message:"must NOT have more than 16384 characters",schema:16384,parentSchema:schema30.properties.cloud_init.properties.ssh_authorized_keys.items,data:data65};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -2974,10 +2985,8 @@ vErrors.push(err138);
 }
 errors++;
 }
-}
-}
-else {
-const err139 = {instancePath:instancePath+"/cloud_init/packages",schemaPath:"#/properties/cloud_init/properties/packages/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.cloud_init.properties.packages.type,parentSchema:schema25.properties.cloud_init.properties.packages,data:data62};
+if(func3(data65) < 1){
+const err139 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i6,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema30.properties.cloud_init.properties.ssh_authorized_keys.items,data:data65};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -2986,16 +2995,8 @@ vErrors.push(err139);
 }
 errors++;
 }
-}
-if(data58.user_data !== undefined){
-let data64 = data58.user_data;
-const _errs162 = errors;
-let valid38 = false;
-let passing0 = null;
-const _errs163 = errors;
-if(typeof data64 === "string"){
-if(func3(data64) > 262144){
-const err140 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 262144},message:"must NOT have more than 262144 characters",schema:262144,parentSchema:schema25.properties.cloud_init.properties.user_data.oneOf[0],data:data64};
+if(!pattern60.test(data65)){
+const err140 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i6,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/pattern",keyword:"pattern",params:{pattern: "^[^\\x00]+$"},message:"must match pattern \""+"^[^\\x00]+$"+"\"",schema:"^[^\\x00]+$",parentSchema:schema30.properties.cloud_init.properties.ssh_authorized_keys.items,data:data65};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -3006,7 +3007,7 @@ errors++;
 }
 }
 else {
-const err141 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.user_data.oneOf[0].type,parentSchema:schema25.properties.cloud_init.properties.user_data.oneOf[0],data:data64};
+const err141 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys/" + i6,schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.cloud_init.properties.ssh_authorized_keys.items.type,parentSchema:schema30.properties.cloud_init.properties.ssh_authorized_keys.items,data:data65};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -3015,14 +3016,10 @@ vErrors.push(err141);
 }
 errors++;
 }
-var _valid3 = _errs163 === errors;
-if(_valid3){
-valid38 = true;
-passing0 = 0;
 }
-const _errs165 = errors;
-if(!(data64 && typeof data64 == "object" && !Array.isArray(data64))){
-const err142 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.cloud_init.properties.user_data.oneOf[1].type,parentSchema:schema25.properties.cloud_init.properties.user_data.oneOf[1],data:data64};
+}
+else {
+const err142 = {instancePath:instancePath+"/cloud_init/ssh_authorized_keys",schemaPath:"#/properties/cloud_init/properties/ssh_authorized_keys/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema30.properties.cloud_init.properties.ssh_authorized_keys.type,parentSchema:schema30.properties.cloud_init.properties.ssh_authorized_keys,data:data64};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -3031,7 +3028,103 @@ vErrors.push(err142);
 }
 errors++;
 }
-var _valid3 = _errs165 === errors;
+}
+if(data62.packages !== undefined){
+let data66 = data62.packages;
+if(Array.isArray(data66)){
+if(data66.length > 1024){
+const err143 = {instancePath:instancePath+"/cloud_init/packages",schemaPath:"#/properties/cloud_init/properties/packages/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema30.properties.cloud_init.properties.packages,data:data66};
+if(vErrors === null){
+vErrors = [err143];
+}
+else {
+vErrors.push(err143);
+}
+errors++;
+}
+const len7 = data66.length;
+for(let i7=0; i7<len7; i7++){
+let data67 = data66[i7];
+if(typeof data67 === "string"){
+if(!pattern61.test(data67)){
+const err144 = {instancePath:instancePath+"/cloud_init/packages/" + i7,schemaPath:"#/properties/cloud_init/properties/packages/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$",parentSchema:schema30.properties.cloud_init.properties.packages.items,data:data67};
+if(vErrors === null){
+vErrors = [err144];
+}
+else {
+vErrors.push(err144);
+}
+errors++;
+}
+}
+else {
+const err145 = {instancePath:instancePath+"/cloud_init/packages/" + i7,schemaPath:"#/properties/cloud_init/properties/packages/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.cloud_init.properties.packages.items.type,parentSchema:schema30.properties.cloud_init.properties.packages.items,data:data67};
+if(vErrors === null){
+vErrors = [err145];
+}
+else {
+vErrors.push(err145);
+}
+errors++;
+}
+}
+}
+else {
+const err146 = {instancePath:instancePath+"/cloud_init/packages",schemaPath:"#/properties/cloud_init/properties/packages/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema30.properties.cloud_init.properties.packages.type,parentSchema:schema30.properties.cloud_init.properties.packages,data:data66};
+if(vErrors === null){
+vErrors = [err146];
+}
+else {
+vErrors.push(err146);
+}
+errors++;
+}
+}
+if(data62.user_data !== undefined){
+let data68 = data62.user_data;
+const _errs170 = errors;
+let valid38 = false;
+let passing0 = null;
+const _errs171 = errors;
+if(typeof data68 === "string"){
+if(func3(data68) > 262144){
+const err147 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 262144},message:"must NOT have more than 262144 characters",schema:262144,parentSchema:schema30.properties.cloud_init.properties.user_data.oneOf[0],data:data68};
+if(vErrors === null){
+vErrors = [err147];
+}
+else {
+vErrors.push(err147);
+}
+errors++;
+}
+}
+else {
+const err148 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.cloud_init.properties.user_data.oneOf[0].type,parentSchema:schema30.properties.cloud_init.properties.user_data.oneOf[0],data:data68};
+if(vErrors === null){
+vErrors = [err148];
+}
+else {
+vErrors.push(err148);
+}
+errors++;
+}
+var _valid3 = _errs171 === errors;
+if(_valid3){
+valid38 = true;
+passing0 = 0;
+}
+const _errs173 = errors;
+if(!(data68 && typeof data68 == "object" && !Array.isArray(data68))){
+const err149 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema30.properties.cloud_init.properties.user_data.oneOf[1].type,parentSchema:schema30.properties.cloud_init.properties.user_data.oneOf[1],data:data68};
+if(vErrors === null){
+vErrors = [err149];
+}
+else {
+vErrors.push(err149);
+}
+errors++;
+}
+var _valid3 = _errs173 === errors;
 if(_valid3 && valid38){
 valid38 = false;
 passing0 = [passing0, 1];
@@ -3043,20 +3136,20 @@ passing0 = 1;
 }
 }
 if(!valid38){
-const err143 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema25.properties.cloud_init.properties.user_data.oneOf,parentSchema:schema25.properties.cloud_init.properties.user_data,data:data64};
+const err150 = {instancePath:instancePath+"/cloud_init/user_data",schemaPath:"#/properties/cloud_init/properties/user_data/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema30.properties.cloud_init.properties.user_data.oneOf,parentSchema:schema30.properties.cloud_init.properties.user_data,data:data68};
 if(vErrors === null){
-vErrors = [err143];
+vErrors = [err150];
 }
 else {
-vErrors.push(err143);
+vErrors.push(err150);
 }
 errors++;
 }
 else {
-errors = _errs162;
+errors = _errs170;
 if(vErrors !== null){
-if(_errs162){
-vErrors.length = _errs162;
+if(_errs170){
+vErrors.length = _errs170;
 }
 else {
 vErrors = null;
@@ -3064,51 +3157,51 @@ vErrors = null;
 }
 }
 }
-if(data58.network_config !== undefined){
-let data65 = data58.network_config;
-const _errs168 = errors;
+if(data62.network_config !== undefined){
+let data69 = data62.network_config;
+const _errs176 = errors;
 let valid39 = false;
 let passing1 = null;
-const _errs169 = errors;
-if(typeof data65 === "string"){
-if(func3(data65) > 262144){
-const err144 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 262144},message:"must NOT have more than 262144 characters",schema:262144,parentSchema:schema25.properties.cloud_init.properties.network_config.oneOf[0],data:data65};
+const _errs177 = errors;
+if(typeof data69 === "string"){
+if(func3(data69) > 262144){
+const err151 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 262144},message:"must NOT have more than 262144 characters",schema:262144,parentSchema:schema30.properties.cloud_init.properties.network_config.oneOf[0],data:data69};
 if(vErrors === null){
-vErrors = [err144];
+vErrors = [err151];
 }
 else {
-vErrors.push(err144);
+vErrors.push(err151);
 }
 errors++;
 }
 }
 else {
-const err145 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.cloud_init.properties.network_config.oneOf[0].type,parentSchema:schema25.properties.cloud_init.properties.network_config.oneOf[0],data:data65};
+const err152 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.cloud_init.properties.network_config.oneOf[0].type,parentSchema:schema30.properties.cloud_init.properties.network_config.oneOf[0],data:data69};
 if(vErrors === null){
-vErrors = [err145];
+vErrors = [err152];
 }
 else {
-vErrors.push(err145);
+vErrors.push(err152);
 }
 errors++;
 }
-var _valid4 = _errs169 === errors;
+var _valid4 = _errs177 === errors;
 if(_valid4){
 valid39 = true;
 passing1 = 0;
 }
-const _errs171 = errors;
-if(!(data65 && typeof data65 == "object" && !Array.isArray(data65))){
-const err146 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.cloud_init.properties.network_config.oneOf[1].type,parentSchema:schema25.properties.cloud_init.properties.network_config.oneOf[1],data:data65};
+const _errs179 = errors;
+if(!(data69 && typeof data69 == "object" && !Array.isArray(data69))){
+const err153 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema30.properties.cloud_init.properties.network_config.oneOf[1].type,parentSchema:schema30.properties.cloud_init.properties.network_config.oneOf[1],data:data69};
 if(vErrors === null){
-vErrors = [err146];
+vErrors = [err153];
 }
 else {
-vErrors.push(err146);
+vErrors.push(err153);
 }
 errors++;
 }
-var _valid4 = _errs171 === errors;
+var _valid4 = _errs179 === errors;
 if(_valid4 && valid39){
 valid39 = false;
 passing1 = [passing1, 1];
@@ -3120,105 +3213,7 @@ passing1 = 1;
 }
 }
 if(!valid39){
-const err147 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema25.properties.cloud_init.properties.network_config.oneOf,parentSchema:schema25.properties.cloud_init.properties.network_config,data:data65};
-if(vErrors === null){
-vErrors = [err147];
-}
-else {
-vErrors.push(err147);
-}
-errors++;
-}
-else {
-errors = _errs168;
-if(vErrors !== null){
-if(_errs168){
-vErrors.length = _errs168;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data58.recreate_on_change !== undefined){
-let data66 = data58.recreate_on_change;
-if(typeof data66 !== "boolean"){
-const err148 = {instancePath:instancePath+"/cloud_init/recreate_on_change",schemaPath:"#/properties/cloud_init/properties/recreate_on_change/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema25.properties.cloud_init.properties.recreate_on_change.type,parentSchema:schema25.properties.cloud_init.properties.recreate_on_change,data:data66};
-if(vErrors === null){
-vErrors = [err148];
-}
-else {
-vErrors.push(err148);
-}
-errors++;
-}
-}
-}
-else {
-const err149 = {instancePath:instancePath+"/cloud_init",schemaPath:"#/properties/cloud_init/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.cloud_init.type,parentSchema:schema25.properties.cloud_init,data:data58};
-if(vErrors === null){
-vErrors = [err149];
-}
-else {
-vErrors.push(err149);
-}
-errors++;
-}
-}
-if(data.wait !== undefined){
-let data67 = data.wait;
-if(data67 && typeof data67 == "object" && !Array.isArray(data67)){
-if(data67.for === undefined){
-const err150 = {instancePath:instancePath+"/wait",schemaPath:"#/properties/wait/required",keyword:"required",params:{missingProperty: "for"},message:"must have required property '"+"for"+"'",schema:schema25.properties.wait.required,parentSchema:schema25.properties.wait,data:data67};
-if(vErrors === null){
-vErrors = [err150];
-}
-else {
-vErrors.push(err150);
-}
-errors++;
-}
-for(const key10 in data67){
-if(!((key10 === "for") || (key10 === "timeout"))){
-const err151 = {instancePath:instancePath+"/wait",schemaPath:"#/properties/wait/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema25.properties.wait,data:data67};
-if(vErrors === null){
-vErrors = [err151];
-}
-else {
-vErrors.push(err151);
-}
-errors++;
-}
-}
-if(data67.for !== undefined){
-let data68 = data67.for;
-if(Array.isArray(data68)){
-if(data68.length < 1){
-const err152 = {instancePath:instancePath+"/wait/for",schemaPath:"#/properties/wait/properties/for/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema25.properties.wait.properties.for,data:data68};
-if(vErrors === null){
-vErrors = [err152];
-}
-else {
-vErrors.push(err152);
-}
-errors++;
-}
-const len8 = data68.length;
-for(let i8=0; i8<len8; i8++){
-let data69 = data68[i8];
-if(typeof data69 !== "string"){
-const err153 = {instancePath:instancePath+"/wait/for/" + i8,schemaPath:"#/properties/wait/properties/for/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.wait.properties.for.items.type,parentSchema:schema25.properties.wait.properties.for.items,data:data69};
-if(vErrors === null){
-vErrors = [err153];
-}
-else {
-vErrors.push(err153);
-}
-errors++;
-}
-if(!((((data69 === "running") || (data69 === "ip")) || (data69 === "cloud-init")) || (data69 === "ssh"))){
-const err154 = {instancePath:instancePath+"/wait/for/" + i8,schemaPath:"#/properties/wait/properties/for/items/enum",keyword:"enum",params:{allowedValues: schema25.properties.wait.properties.for.items.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.wait.properties.for.items.enum,parentSchema:schema25.properties.wait.properties.for.items,data:data69};
+const err154 = {instancePath:instancePath+"/cloud_init/network_config",schemaPath:"#/properties/cloud_init/properties/network_config/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema30.properties.cloud_init.properties.network_config.oneOf,parentSchema:schema30.properties.cloud_init.properties.network_config,data:data69};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -3227,19 +3222,22 @@ vErrors.push(err154);
 }
 errors++;
 }
+else {
+errors = _errs176;
+if(vErrors !== null){
+if(_errs176){
+vErrors.length = _errs176;
 }
-let i9 = data68.length;
-let j0;
-if(i9 > 1){
-const indices0 = {};
-for(;i9--;){
-let item0 = data68[i9];
-if(typeof item0 !== "string"){
-continue;
+else {
+vErrors = null;
 }
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err155 = {instancePath:instancePath+"/wait/for",schemaPath:"#/properties/wait/properties/for/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i9+" are identical)",schema:true,parentSchema:schema25.properties.wait.properties.for,data:data68};
+}
+}
+}
+if(data62.recreate_on_change !== undefined){
+let data70 = data62.recreate_on_change;
+if(typeof data70 !== "boolean"){
+const err155 = {instancePath:instancePath+"/cloud_init/recreate_on_change",schemaPath:"#/properties/cloud_init/properties/recreate_on_change/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema30.properties.cloud_init.properties.recreate_on_change.type,parentSchema:schema30.properties.cloud_init.properties.recreate_on_change,data:data70};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -3247,14 +3245,11 @@ else {
 vErrors.push(err155);
 }
 errors++;
-break;
-}
-indices0[item0] = i9;
 }
 }
 }
 else {
-const err156 = {instancePath:instancePath+"/wait/for",schemaPath:"#/properties/wait/properties/for/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.wait.properties.for.type,parentSchema:schema25.properties.wait.properties.for,data:data68};
+const err156 = {instancePath:instancePath+"/cloud_init",schemaPath:"#/properties/cloud_init/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema30.properties.cloud_init.type,parentSchema:schema30.properties.cloud_init,data:data62};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -3264,10 +3259,11 @@ vErrors.push(err156);
 errors++;
 }
 }
-if(data67.timeout !== undefined){
-let data70 = data67.timeout;
-if(!(((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70))) && (isFinite(data70)))){
-const err157 = {instancePath:instancePath+"/wait/timeout",schemaPath:"#/properties/wait/properties/timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema25.properties.wait.properties.timeout.type,parentSchema:schema25.properties.wait.properties.timeout,data:data70};
+if(data.wait !== undefined){
+let data71 = data.wait;
+if(data71 && typeof data71 == "object" && !Array.isArray(data71)){
+if(data71.for === undefined){
+const err157 = {instancePath:instancePath+"/wait",schemaPath:"#/properties/wait/required",keyword:"required",params:{missingProperty: "for"},message:"must have required property '"+"for"+"'",schema:schema30.properties.wait.required,parentSchema:schema30.properties.wait,data:data71};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -3276,9 +3272,9 @@ vErrors.push(err157);
 }
 errors++;
 }
-if((typeof data70 == "number") && (isFinite(data70))){
-if(data70 > 3600 || isNaN(data70)){
-const err158 = {instancePath:instancePath+"/wait/timeout",schemaPath:"#/properties/wait/properties/timeout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600",schema:3600,parentSchema:schema25.properties.wait.properties.timeout,data:data70};
+for(const key10 in data71){
+if(!((key10 === "for") || (key10 === "timeout"))){
+const err158 = {instancePath:instancePath+"/wait",schemaPath:"#/properties/wait/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema30.properties.wait,data:data71};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -3287,8 +3283,12 @@ vErrors.push(err158);
 }
 errors++;
 }
-if(data70 < 1 || isNaN(data70)){
-const err159 = {instancePath:instancePath+"/wait/timeout",schemaPath:"#/properties/wait/properties/timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.wait.properties.timeout,data:data70};
+}
+if(data71.for !== undefined){
+let data72 = data71.for;
+if(Array.isArray(data72)){
+if(data72.length < 1){
+const err159 = {instancePath:instancePath+"/wait/for",schemaPath:"#/properties/wait/properties/for/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema30.properties.wait.properties.for,data:data72};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -3297,11 +3297,11 @@ vErrors.push(err159);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err160 = {instancePath:instancePath+"/wait",schemaPath:"#/properties/wait/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.wait.type,parentSchema:schema25.properties.wait,data:data67};
+const len8 = data72.length;
+for(let i8=0; i8<len8; i8++){
+let data73 = data72[i8];
+if(typeof data73 !== "string"){
+const err160 = {instancePath:instancePath+"/wait/for/" + i8,schemaPath:"#/properties/wait/properties/for/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.wait.properties.for.items.type,parentSchema:schema30.properties.wait.properties.for.items,data:data73};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -3310,12 +3310,8 @@ vErrors.push(err160);
 }
 errors++;
 }
-}
-if(data.groups !== undefined){
-let data71 = data.groups;
-if(Array.isArray(data71)){
-if(data71.length > 64){
-const err161 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema25.properties.groups,data:data71};
+if(!((((data73 === "running") || (data73 === "ip")) || (data73 === "cloud-init")) || (data73 === "ssh"))){
+const err161 = {instancePath:instancePath+"/wait/for/" + i8,schemaPath:"#/properties/wait/properties/for/items/enum",keyword:"enum",params:{allowedValues: schema30.properties.wait.properties.for.items.enum},message:"must be equal to one of the allowed values",schema:schema30.properties.wait.properties.for.items.enum,parentSchema:schema30.properties.wait.properties.for.items,data:data73};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -3324,12 +3320,19 @@ vErrors.push(err161);
 }
 errors++;
 }
-const len9 = data71.length;
-for(let i10=0; i10<len9; i10++){
-let data72 = data71[i10];
-if(typeof data72 === "string"){
-if(!pattern54.test(data72)){
-const err162 = {instancePath:instancePath+"/groups/" + i10,schemaPath:"#/properties/groups/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]{0,63}$",parentSchema:schema25.properties.groups.items,data:data72};
+}
+let i9 = data72.length;
+let j0;
+if(i9 > 1){
+const indices0 = {};
+for(;i9--;){
+let item0 = data72[i9];
+if(typeof item0 !== "string"){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err162 = {instancePath:instancePath+"/wait/for",schemaPath:"#/properties/wait/properties/for/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i9+" are identical)",schema:true,parentSchema:schema30.properties.wait.properties.for,data:data72};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -3337,10 +3340,14 @@ else {
 vErrors.push(err162);
 }
 errors++;
+break;
+}
+indices0[item0] = i9;
+}
 }
 }
 else {
-const err163 = {instancePath:instancePath+"/groups/" + i10,schemaPath:"#/properties/groups/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.groups.items.type,parentSchema:schema25.properties.groups.items,data:data72};
+const err163 = {instancePath:instancePath+"/wait/for",schemaPath:"#/properties/wait/properties/for/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema30.properties.wait.properties.for.type,parentSchema:schema30.properties.wait.properties.for,data:data72};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -3350,18 +3357,10 @@ vErrors.push(err163);
 errors++;
 }
 }
-let i11 = data71.length;
-let j1;
-if(i11 > 1){
-const indices1 = {};
-for(;i11--;){
-let item1 = data71[i11];
-if(typeof item1 !== "string"){
-continue;
-}
-if(typeof indices1[item1] == "number"){
-j1 = indices1[item1];
-const err164 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/uniqueItems",keyword:"uniqueItems",params:{i: i11, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i11+" are identical)",schema:true,parentSchema:schema25.properties.groups,data:data71};
+if(data71.timeout !== undefined){
+let data74 = data71.timeout;
+if(!(((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74))) && (isFinite(data74)))){
+const err164 = {instancePath:instancePath+"/wait/timeout",schemaPath:"#/properties/wait/properties/timeout/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema30.properties.wait.properties.timeout.type,parentSchema:schema30.properties.wait.properties.timeout,data:data74};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -3369,14 +3368,10 @@ else {
 vErrors.push(err164);
 }
 errors++;
-break;
 }
-indices1[item1] = i11;
-}
-}
-}
-else {
-const err165 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema25.properties.groups.type,parentSchema:schema25.properties.groups,data:data71};
+if((typeof data74 == "number") && (isFinite(data74))){
+if(data74 > 3600 || isNaN(data74)){
+const err165 = {instancePath:instancePath+"/wait/timeout",schemaPath:"#/properties/wait/properties/timeout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600",schema:3600,parentSchema:schema30.properties.wait.properties.timeout,data:data74};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -3385,15 +3380,8 @@ vErrors.push(err165);
 }
 errors++;
 }
-}
-if(data.ansible_vars !== undefined){
-let data73 = data.ansible_vars;
-if(data73 && typeof data73 == "object" && !Array.isArray(data73)){
-for(const key11 in data73){
-const _errs190 = errors;
-if(typeof key11 === "string"){
-if(!pattern55.test(key11)){
-const err166 = {instancePath:instancePath+"/ansible_vars",schemaPath:"#/properties/ansible_vars/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,127}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,127}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]{0,127}$",parentSchema:schema25.properties.ansible_vars.propertyNames,data:key11,propertyName:key11};
+if(data74 < 1 || isNaN(data74)){
+const err166 = {instancePath:instancePath+"/wait/timeout",schemaPath:"#/properties/wait/properties/timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema30.properties.wait.properties.timeout,data:data74};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -3403,9 +3391,10 @@ vErrors.push(err166);
 errors++;
 }
 }
-var valid47 = _errs190 === errors;
-if(!valid47){
-const err167 = {instancePath:instancePath+"/ansible_vars",schemaPath:"#/properties/ansible_vars/propertyNames",keyword:"propertyNames",params:{propertyName: key11},message:"property name must be valid",schema:schema25.properties.ansible_vars.propertyNames,parentSchema:schema25.properties.ansible_vars,data:data73};
+}
+}
+else {
+const err167 = {instancePath:instancePath+"/wait",schemaPath:"#/properties/wait/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema30.properties.wait.type,parentSchema:schema30.properties.wait,data:data71};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -3415,9 +3404,11 @@ vErrors.push(err167);
 errors++;
 }
 }
-}
-else {
-const err168 = {instancePath:instancePath+"/ansible_vars",schemaPath:"#/properties/ansible_vars/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.ansible_vars.type,parentSchema:schema25.properties.ansible_vars,data:data73};
+if(data.groups !== undefined){
+let data75 = data.groups;
+if(Array.isArray(data75)){
+if(data75.length > 64){
+const err168 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema30.properties.groups,data:data75};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -3426,14 +3417,12 @@ vErrors.push(err168);
 }
 errors++;
 }
-}
-if(data.properties !== undefined){
-let data74 = data.properties;
-if(data74 && typeof data74 == "object" && !Array.isArray(data74)){
-if(data74.network_type !== undefined){
-let data75 = data74.network_type;
-if(typeof data75 !== "string"){
-const err169 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.network_type.type,parentSchema:schema25.properties.properties.properties.network_type,data:data75};
+const len9 = data75.length;
+for(let i10=0; i10<len9; i10++){
+let data76 = data75[i10];
+if(typeof data76 === "string"){
+if(!pattern62.test(data76)){
+const err169 = {instancePath:instancePath+"/groups/" + i10,schemaPath:"#/properties/groups/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]{0,63}$",parentSchema:schema30.properties.groups.items,data:data76};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -3442,8 +3431,9 @@ vErrors.push(err169);
 }
 errors++;
 }
-if(!((data75 === "bridge") || (data75 === "netmaker"))){
-const err170 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema25.properties.properties.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema25.properties.properties.properties.network_type.enum,parentSchema:schema25.properties.properties.properties.network_type,data:data75};
+}
+else {
+const err170 = {instancePath:instancePath+"/groups/" + i10,schemaPath:"#/properties/groups/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.groups.items.type,parentSchema:schema30.properties.groups.items,data:data76};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -3453,10 +3443,18 @@ vErrors.push(err170);
 errors++;
 }
 }
-if(data74.memory !== undefined){
-let data76 = data74.memory;
-if((!(((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76))) && (isFinite(data76)))) && (typeof data76 !== "string")){
-const err171 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema43.type},message:"must be integer,string",schema:schema43.type,parentSchema:schema43,data:data76};
+let i11 = data75.length;
+let j1;
+if(i11 > 1){
+const indices1 = {};
+for(;i11--;){
+let item1 = data75[i11];
+if(typeof item1 !== "string"){
+continue;
+}
+if(typeof indices1[item1] == "number"){
+j1 = indices1[item1];
+const err171 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/uniqueItems",keyword:"uniqueItems",params:{i: i11, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i11+" are identical)",schema:true,parentSchema:schema30.properties.groups,data:data75};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -3464,10 +3462,14 @@ else {
 vErrors.push(err171);
 }
 errors++;
+break;
 }
-if((typeof data76 == "number") && (isFinite(data76))){
-if(data76 < 0 || isNaN(data76)){
-const err172 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema43,data:data76};
+indices1[item1] = i11;
+}
+}
+}
+else {
+const err172 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema30.properties.groups.type,parentSchema:schema30.properties.groups,data:data75};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -3477,9 +3479,14 @@ vErrors.push(err172);
 errors++;
 }
 }
-if(typeof data76 === "string"){
-if(!pattern56.test(data76)){
-const err173 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema43,data:data76};
+if(data.ansible_vars !== undefined){
+let data77 = data.ansible_vars;
+if(data77 && typeof data77 == "object" && !Array.isArray(data77)){
+for(const key11 in data77){
+const _errs198 = errors;
+if(typeof key11 === "string"){
+if(!pattern63.test(key11)){
+const err173 = {instancePath:instancePath+"/ansible_vars",schemaPath:"#/properties/ansible_vars/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,127}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,127}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]{0,127}$",parentSchema:schema30.properties.ansible_vars.propertyNames,data:key11,propertyName:key11};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -3489,11 +3496,9 @@ vErrors.push(err173);
 errors++;
 }
 }
-}
-if(data74.swap !== undefined){
-let data77 = data74.swap;
-if((!(((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77))) && (isFinite(data77)))) && (typeof data77 !== "string")){
-const err174 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema43.type},message:"must be integer,string",schema:schema43.type,parentSchema:schema43,data:data77};
+var valid47 = _errs198 === errors;
+if(!valid47){
+const err174 = {instancePath:instancePath+"/ansible_vars",schemaPath:"#/properties/ansible_vars/propertyNames",keyword:"propertyNames",params:{propertyName: key11},message:"property name must be valid",schema:schema30.properties.ansible_vars.propertyNames,parentSchema:schema30.properties.ansible_vars,data:data77};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -3502,9 +3507,10 @@ vErrors.push(err174);
 }
 errors++;
 }
-if((typeof data77 == "number") && (isFinite(data77))){
-if(data77 < 0 || isNaN(data77)){
-const err175 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema43,data:data77};
+}
+}
+else {
+const err175 = {instancePath:instancePath+"/ansible_vars",schemaPath:"#/properties/ansible_vars/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema30.properties.ansible_vars.type,parentSchema:schema30.properties.ansible_vars,data:data77};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -3514,9 +3520,13 @@ vErrors.push(err175);
 errors++;
 }
 }
-if(typeof data77 === "string"){
-if(!pattern56.test(data77)){
-const err176 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema43,data:data77};
+if(data.properties !== undefined){
+let data78 = data.properties;
+if(data78 && typeof data78 == "object" && !Array.isArray(data78)){
+if(data78.network_type !== undefined){
+let data79 = data78.network_type;
+if(typeof data79 !== "string"){
+const err176 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.properties.properties.network_type.type,parentSchema:schema30.properties.properties.properties.network_type,data:data79};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -3525,12 +3535,8 @@ vErrors.push(err176);
 }
 errors++;
 }
-}
-}
-if(data74.cores !== undefined){
-let data78 = data74.cores;
-if((!(((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78))) && (isFinite(data78)))) && (typeof data78 !== "string")){
-const err177 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/type",keyword:"type",params:{type: schema25.properties.properties.properties.cores.type},message:"must be integer,string",schema:schema25.properties.properties.properties.cores.type,parentSchema:schema25.properties.properties.properties.cores,data:data78};
+if(!((data79 === "bridge") || (data79 === "netmaker"))){
+const err177 = {instancePath:instancePath+"/properties/network_type",schemaPath:"#/properties/properties/properties/network_type/enum",keyword:"enum",params:{allowedValues: schema30.properties.properties.properties.network_type.enum},message:"must be equal to one of the allowed values",schema:schema30.properties.properties.properties.network_type.enum,parentSchema:schema30.properties.properties.properties.network_type,data:data79};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -3539,9 +3545,11 @@ vErrors.push(err177);
 }
 errors++;
 }
-if((typeof data78 == "number") && (isFinite(data78))){
-if(data78 < 1 || isNaN(data78)){
-const err178 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema25.properties.properties.properties.cores,data:data78};
+}
+if(data78.memory !== undefined){
+let data80 = data78.memory;
+if((!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))) && (typeof data80 !== "string")){
+const err178 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema48.type},message:"must be integer,string",schema:schema48.type,parentSchema:schema48,data:data80};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -3550,10 +3558,9 @@ vErrors.push(err178);
 }
 errors++;
 }
-}
-if(typeof data78 === "string"){
-if(!pattern58.test(data78)){
-const err179 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/pattern",keyword:"pattern",params:{pattern: "^[1-9][0-9]*$"},message:"must match pattern \""+"^[1-9][0-9]*$"+"\"",schema:"^[1-9][0-9]*$",parentSchema:schema25.properties.properties.properties.cores,data:data78};
+if((typeof data80 == "number") && (isFinite(data80))){
+if(data80 < 0 || isNaN(data80)){
+const err179 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema48,data:data80};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -3563,12 +3570,9 @@ vErrors.push(err179);
 errors++;
 }
 }
-}
-if(data74.hostname !== undefined){
-let data79 = data74.hostname;
-if(typeof data79 === "string"){
-if(!pattern59.test(data79)){
-const err180 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema25.properties.properties.properties.hostname,data:data79};
+if(typeof data80 === "string"){
+if(!pattern64.test(data80)){
+const err180 = {instancePath:instancePath+"/properties/memory",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema48,data:data80};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -3578,8 +3582,11 @@ vErrors.push(err180);
 errors++;
 }
 }
-else {
-const err181 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.hostname.type,parentSchema:schema25.properties.properties.properties.hostname,data:data79};
+}
+if(data78.swap !== undefined){
+let data81 = data78.swap;
+if((!(((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81))) && (isFinite(data81)))) && (typeof data81 !== "string")){
+const err181 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/type",keyword:"type",params:{type: schema48.type},message:"must be integer,string",schema:schema48.type,parentSchema:schema48,data:data81};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -3588,12 +3595,9 @@ vErrors.push(err181);
 }
 errors++;
 }
-}
-if(data74.template !== undefined){
-let data80 = data74.template;
-if(typeof data80 === "string"){
-if(!pattern0.test(data80)){
-const err182 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/pattern",keyword:"pattern",params:{pattern: "^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema12,data:data80};
+if((typeof data81 == "number") && (isFinite(data81))){
+if(data81 < 0 || isNaN(data81)){
+const err182 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema48,data:data81};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -3603,8 +3607,9 @@ vErrors.push(err182);
 errors++;
 }
 }
-else {
-const err183 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema12.type,parentSchema:schema12,data:data80};
+if(typeof data81 === "string"){
+if(!pattern64.test(data81)){
+const err183 = {instancePath:instancePath+"/properties/swap",schemaPath:"#/definitions/mebibytes/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\"",schema:"^[0-9]+$",parentSchema:schema48,data:data81};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -3614,10 +3619,11 @@ vErrors.push(err183);
 errors++;
 }
 }
-if(data74.onboot !== undefined){
-let data81 = data74.onboot;
-if(((typeof data81 !== "boolean") && (!(((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81))) && (isFinite(data81))))) && (typeof data81 !== "string")){
-const err184 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema46.type},message:"must be boolean,integer,string",schema:schema46.type,parentSchema:schema46,data:data81};
+}
+if(data78.cores !== undefined){
+let data82 = data78.cores;
+if((!(((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82))) && (isFinite(data82)))) && (typeof data82 !== "string")){
+const err184 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/type",keyword:"type",params:{type: schema30.properties.properties.properties.cores.type},message:"must be integer,string",schema:schema30.properties.properties.properties.cores.type,parentSchema:schema30.properties.properties.properties.cores,data:data82};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -3626,8 +3632,9 @@ vErrors.push(err184);
 }
 errors++;
 }
-if(!((((((((((data81 === true) || (data81 === false)) || (data81 === 1)) || (data81 === 0)) || (data81 === "1")) || (data81 === "0")) || (data81 === "true")) || (data81 === "false")) || (data81 === "yes")) || (data81 === "no"))){
-const err185 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema46.enum},message:"must be equal to one of the allowed values",schema:schema46.enum,parentSchema:schema46,data:data81};
+if((typeof data82 == "number") && (isFinite(data82))){
+if(data82 < 1 || isNaN(data82)){
+const err185 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema30.properties.properties.properties.cores,data:data82};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -3637,10 +3644,9 @@ vErrors.push(err185);
 errors++;
 }
 }
-if(data74.protection !== undefined){
-let data82 = data74.protection;
-if(((typeof data82 !== "boolean") && (!(((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82))) && (isFinite(data82))))) && (typeof data82 !== "string")){
-const err186 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema46.type},message:"must be boolean,integer,string",schema:schema46.type,parentSchema:schema46,data:data82};
+if(typeof data82 === "string"){
+if(!pattern66.test(data82)){
+const err186 = {instancePath:instancePath+"/properties/cores",schemaPath:"#/properties/properties/properties/cores/pattern",keyword:"pattern",params:{pattern: "^[1-9][0-9]*$"},message:"must match pattern \""+"^[1-9][0-9]*$"+"\"",schema:"^[1-9][0-9]*$",parentSchema:schema30.properties.properties.properties.cores,data:data82};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -3649,8 +3655,13 @@ vErrors.push(err186);
 }
 errors++;
 }
-if(!((((((((((data82 === true) || (data82 === false)) || (data82 === 1)) || (data82 === 0)) || (data82 === "1")) || (data82 === "0")) || (data82 === "true")) || (data82 === "false")) || (data82 === "yes")) || (data82 === "no"))){
-const err187 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema46.enum},message:"must be equal to one of the allowed values",schema:schema46.enum,parentSchema:schema46,data:data82};
+}
+}
+if(data78.hostname !== undefined){
+let data83 = data78.hostname;
+if(typeof data83 === "string"){
+if(!pattern67.test(data83)){
+const err187 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema30.properties.properties.properties.hostname,data:data83};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -3660,10 +3671,8 @@ vErrors.push(err187);
 errors++;
 }
 }
-if(data74.unprivileged !== undefined){
-let data83 = data74.unprivileged;
-if(((typeof data83 !== "boolean") && (!(((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83))) && (isFinite(data83))))) && (typeof data83 !== "string")){
-const err188 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema46.type},message:"must be boolean,integer,string",schema:schema46.type,parentSchema:schema46,data:data83};
+else {
+const err188 = {instancePath:instancePath+"/properties/hostname",schemaPath:"#/properties/properties/properties/hostname/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.properties.properties.hostname.type,parentSchema:schema30.properties.properties.properties.hostname,data:data83};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -3672,8 +3681,12 @@ vErrors.push(err188);
 }
 errors++;
 }
-if(!((((((((((data83 === true) || (data83 === false)) || (data83 === 1)) || (data83 === 0)) || (data83 === "1")) || (data83 === "0")) || (data83 === "true")) || (data83 === "false")) || (data83 === "yes")) || (data83 === "no"))){
-const err189 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema46.enum},message:"must be equal to one of the allowed values",schema:schema46.enum,parentSchema:schema46,data:data83};
+}
+if(data78.template !== undefined){
+let data84 = data78.template;
+if(typeof data84 === "string"){
+if(!pattern6.test(data84)){
+const err189 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/pattern",keyword:"pattern",params:{pattern: "^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema17,data:data84};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -3683,11 +3696,8 @@ vErrors.push(err189);
 errors++;
 }
 }
-if(data74.nameserver !== undefined){
-let data84 = data74.nameserver;
-if(typeof data84 === "string"){
-if(!pattern61.test(data84)){
-const err190 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f:., ]+$"},message:"must match pattern \""+"^[0-9A-Fa-f:., ]+$"+"\"",schema:"^[0-9A-Fa-f:., ]+$",parentSchema:schema25.properties.properties.properties.nameserver,data:data84};
+else {
+const err190 = {instancePath:instancePath+"/properties/template",schemaPath:"#/definitions/imageRef/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema17.type,parentSchema:schema17,data:data84};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -3697,8 +3707,10 @@ vErrors.push(err190);
 errors++;
 }
 }
-else {
-const err191 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.nameserver.type,parentSchema:schema25.properties.properties.properties.nameserver,data:data84};
+if(data78.onboot !== undefined){
+let data85 = data78.onboot;
+if(((typeof data85 !== "boolean") && (!(((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85))) && (isFinite(data85))))) && (typeof data85 !== "string")){
+const err191 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema51.type},message:"must be boolean,integer,string",schema:schema51.type,parentSchema:schema51,data:data85};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -3707,12 +3719,8 @@ vErrors.push(err191);
 }
 errors++;
 }
-}
-if(data74.searchdomain !== undefined){
-let data85 = data74.searchdomain;
-if(typeof data85 === "string"){
-if(!pattern62.test(data85)){
-const err192 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9., -]+$"},message:"must match pattern \""+"^[A-Za-z0-9., -]+$"+"\"",schema:"^[A-Za-z0-9., -]+$",parentSchema:schema25.properties.properties.properties.searchdomain,data:data85};
+if(!((((((((((data85 === true) || (data85 === false)) || (data85 === 1)) || (data85 === 0)) || (data85 === "1")) || (data85 === "0")) || (data85 === "true")) || (data85 === "false")) || (data85 === "yes")) || (data85 === "no"))){
+const err192 = {instancePath:instancePath+"/properties/onboot",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema51.enum},message:"must be equal to one of the allowed values",schema:schema51.enum,parentSchema:schema51,data:data85};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -3722,8 +3730,10 @@ vErrors.push(err192);
 errors++;
 }
 }
-else {
-const err193 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema25.properties.properties.properties.searchdomain.type,parentSchema:schema25.properties.properties.properties.searchdomain,data:data85};
+if(data78.protection !== undefined){
+let data86 = data78.protection;
+if(((typeof data86 !== "boolean") && (!(((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86))) && (isFinite(data86))))) && (typeof data86 !== "string")){
+const err193 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema51.type},message:"must be boolean,integer,string",schema:schema51.type,parentSchema:schema51,data:data86};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -3732,10 +3742,8 @@ vErrors.push(err193);
 }
 errors++;
 }
-}
-}
-else {
-const err194 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.properties.properties.type,parentSchema:schema25.properties.properties,data:data74};
+if(!((((((((((data86 === true) || (data86 === false)) || (data86 === 1)) || (data86 === 0)) || (data86 === "1")) || (data86 === "0")) || (data86 === "true")) || (data86 === "false")) || (data86 === "yes")) || (data86 === "no"))){
+const err194 = {instancePath:instancePath+"/properties/protection",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema51.enum},message:"must be equal to one of the allowed values",schema:schema51.enum,parentSchema:schema51,data:data86};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -3745,9 +3753,10 @@ vErrors.push(err194);
 errors++;
 }
 }
-}
-else {
-const err195 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema25.type,parentSchema:schema25,data};
+if(data78.unprivileged !== undefined){
+let data87 = data78.unprivileged;
+if(((typeof data87 !== "boolean") && (!(((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87))) && (isFinite(data87))))) && (typeof data87 !== "string")){
+const err195 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/type",keyword:"type",params:{type: schema51.type},message:"must be boolean,integer,string",schema:schema51.type,parentSchema:schema51,data:data87};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -3756,22 +3765,106 @@ vErrors.push(err195);
 }
 errors++;
 }
+if(!((((((((((data87 === true) || (data87 === false)) || (data87 === 1)) || (data87 === 0)) || (data87 === "1")) || (data87 === "0")) || (data87 === "true")) || (data87 === "false")) || (data87 === "yes")) || (data87 === "no"))){
+const err196 = {instancePath:instancePath+"/properties/unprivileged",schemaPath:"#/definitions/flag/enum",keyword:"enum",params:{allowedValues: schema51.enum},message:"must be equal to one of the allowed values",schema:schema51.enum,parentSchema:schema51,data:data87};
+if(vErrors === null){
+vErrors = [err196];
+}
+else {
+vErrors.push(err196);
+}
+errors++;
+}
+}
+if(data78.nameserver !== undefined){
+let data88 = data78.nameserver;
+if(typeof data88 === "string"){
+if(!pattern69.test(data88)){
+const err197 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f:., ]+$"},message:"must match pattern \""+"^[0-9A-Fa-f:., ]+$"+"\"",schema:"^[0-9A-Fa-f:., ]+$",parentSchema:schema30.properties.properties.properties.nameserver,data:data88};
+if(vErrors === null){
+vErrors = [err197];
+}
+else {
+vErrors.push(err197);
+}
+errors++;
+}
+}
+else {
+const err198 = {instancePath:instancePath+"/properties/nameserver",schemaPath:"#/properties/properties/properties/nameserver/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.properties.properties.nameserver.type,parentSchema:schema30.properties.properties.properties.nameserver,data:data88};
+if(vErrors === null){
+vErrors = [err198];
+}
+else {
+vErrors.push(err198);
+}
+errors++;
+}
+}
+if(data78.searchdomain !== undefined){
+let data89 = data78.searchdomain;
+if(typeof data89 === "string"){
+if(!pattern70.test(data89)){
+const err199 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9., -]+$"},message:"must match pattern \""+"^[A-Za-z0-9., -]+$"+"\"",schema:"^[A-Za-z0-9., -]+$",parentSchema:schema30.properties.properties.properties.searchdomain,data:data89};
+if(vErrors === null){
+vErrors = [err199];
+}
+else {
+vErrors.push(err199);
+}
+errors++;
+}
+}
+else {
+const err200 = {instancePath:instancePath+"/properties/searchdomain",schemaPath:"#/properties/properties/properties/searchdomain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema30.properties.properties.properties.searchdomain.type,parentSchema:schema30.properties.properties.properties.searchdomain,data:data89};
+if(vErrors === null){
+vErrors = [err200];
+}
+else {
+vErrors.push(err200);
+}
+errors++;
+}
+}
+}
+else {
+const err201 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema30.properties.properties.type,parentSchema:schema30.properties.properties,data:data78};
+if(vErrors === null){
+vErrors = [err201];
+}
+else {
+vErrors.push(err201);
+}
+errors++;
+}
+}
+}
+else {
+const err202 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema30.type,parentSchema:schema30,data};
+if(vErrors === null){
+vErrors = [err202];
+}
+else {
+vErrors.push(err202);
+}
+errors++;
+}
 validate15.errors = vErrors;
 return errors === 0;
 }
 
-const schema49 = {"title":"LxcNetworkSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","$ref":"#/definitions/networkName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"type":{"description":"The network type. Only `bridge` for now (the default).","type":"string","enum":["bridge"]},"description":{"$ref":"#/definitions/description"},"ipv4_address":{"description":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","type":"string","pattern":"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$","examples":["198.18.200.1/24","none"]},"ipv4_nat":{"description":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","type":"boolean"},"ipv4_dhcp":{"description":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","type":"boolean"},"ipv6_address":{"description":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","type":"string","pattern":"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$","examples":["none","fd42:1::1/64"]},"dns_domain":{"description":"`dns.domain`: the DNS domain of the network's instances.","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$","examples":["lab.internal"]},"config":{"description":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","$ref":"#/definitions/incusConfig","examples":[{"ipv4.dhcp.ranges":"198.18.200.100-198.18.200.199"}]},"ensure":{"description":"`absent` deletes the network once no container that stays uses it (one op did not create only with `adopt`). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a network that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"}}};
-const schema53 = {"description":"Raw Incus config keys and values (`user.*`, driver keys). Incus's own `volatile.*` keys cannot be set.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^volatile\\."}},"additionalProperties":{"type":["string","number","boolean"]}};
-const pattern66 = new RegExp("^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$", "u");
-const pattern67 = new RegExp("^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$", "u");
-const pattern69 = new RegExp("^volatile\\.", "u");
+const schema54 = {"title":"LxcNetworkSpec","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","$ref":"#/definitions/networkName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"type":{"description":"The network type. Only `bridge` for now (the default).","type":"string","enum":["bridge"]},"description":{"$ref":"#/definitions/description"},"ipv4_address":{"description":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","type":"string","pattern":"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$","examples":["198.18.200.1/24","none"]},"ipv4_nat":{"description":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","type":"boolean"},"ipv4_dhcp":{"description":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","type":"boolean"},"ipv6_address":{"description":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","type":"string","pattern":"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$","examples":["none","fd42:1::1/64"]},"dns_domain":{"description":"`dns.domain`: the DNS domain of the network's instances.","type":"string","pattern":"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$","examples":["lab.internal"]},"config":{"description":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","$ref":"#/definitions/incusConfig","examples":[{"ipv4.dhcp.ranges":"198.18.200.100-198.18.200.199"}]},"ensure":{"description":"`absent` deletes the network once no container that stays uses it (one op did not create only with `adopt`). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a network that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"}}};
+const schema58 = {"description":"Raw Incus config keys and values (`user.*`, driver keys). Incus's own `volatile.*` keys cannot be set.","type":"object","propertyNames":{"pattern":"^[a-z][a-zA-Z0-9_.-]*$","not":{"pattern":"^volatile\\."}},"additionalProperties":{"type":["string","number","boolean"]}};
+const pattern74 = new RegExp("^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$", "u");
+const pattern75 = new RegExp("^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$", "u");
+const pattern77 = new RegExp("^volatile\\.", "u");
 
 function validate21(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema49.required,parentSchema:schema49,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema54.required,parentSchema:schema54,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3781,8 +3874,8 @@ vErrors.push(err0);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema49.properties, key0))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema49,data};
+if(!(func2.call(schema54.properties, key0))){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema54,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3795,8 +3888,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern39.test(data0)){
-const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/networkName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$",parentSchema:schema33,data:data0};
+if(!pattern46.test(data0)){
+const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/networkName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$",parentSchema:schema38,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3807,7 +3900,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/networkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.type,parentSchema:schema33,data:data0};
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/networkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema38.type,parentSchema:schema38,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -3820,8 +3913,8 @@ errors++;
 if(data.project !== undefined){
 let data1 = data.project;
 if(typeof data1 === "string"){
-if(!pattern1.test(data1)){
-const err4 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema14,data:data1};
+if(!pattern7.test(data1)){
+const err4 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema19,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -3832,7 +3925,7 @@ errors++;
 }
 }
 else {
-const err5 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data1};
+const err5 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema19.type,parentSchema:schema19,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -3845,7 +3938,7 @@ errors++;
 if(data.type !== undefined){
 let data2 = data.type;
 if(typeof data2 !== "string"){
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema49.properties.type.type,parentSchema:schema49.properties.type,data:data2};
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema54.properties.type.type,parentSchema:schema54.properties.type,data:data2};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -3855,7 +3948,7 @@ vErrors.push(err6);
 errors++;
 }
 if(!(data2 === "bridge")){
-const err7 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema49.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema49.properties.type.enum,parentSchema:schema49.properties.type,data:data2};
+const err7 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema54.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema54.properties.type.enum,parentSchema:schema54.properties.type,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -3869,7 +3962,7 @@ if(data.description !== undefined){
 let data3 = data.description;
 if(typeof data3 === "string"){
 if(func3(data3) > 255){
-const err8 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters",schema:255,parentSchema:schema15,data:data3};
+const err8 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters",schema:255,parentSchema:schema20,data:data3};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -3878,8 +3971,8 @@ vErrors.push(err8);
 }
 errors++;
 }
-if(!pattern2.test(data3)){
-const err9 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x1f\\x7f]*$",parentSchema:schema15,data:data3};
+if(!pattern8.test(data3)){
+const err9 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x1f\\x7f]*$",parentSchema:schema20,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -3890,7 +3983,7 @@ errors++;
 }
 }
 else {
-const err10 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema15.type,parentSchema:schema15,data:data3};
+const err10 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema20.type,parentSchema:schema20,data:data3};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -3903,8 +3996,8 @@ errors++;
 if(data.ipv4_address !== undefined){
 let data4 = data.ipv4_address;
 if(typeof data4 === "string"){
-if(!pattern66.test(data4)){
-const err11 = {instancePath:instancePath+"/ipv4_address",schemaPath:"#/properties/ipv4_address/pattern",keyword:"pattern",params:{pattern: "^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$"},message:"must match pattern \""+"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$"+"\"",schema:"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$",parentSchema:schema49.properties.ipv4_address,data:data4};
+if(!pattern74.test(data4)){
+const err11 = {instancePath:instancePath+"/ipv4_address",schemaPath:"#/properties/ipv4_address/pattern",keyword:"pattern",params:{pattern: "^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$"},message:"must match pattern \""+"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$"+"\"",schema:"^(?:none|auto|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2})$",parentSchema:schema54.properties.ipv4_address,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -3915,7 +4008,7 @@ errors++;
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/ipv4_address",schemaPath:"#/properties/ipv4_address/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema49.properties.ipv4_address.type,parentSchema:schema49.properties.ipv4_address,data:data4};
+const err12 = {instancePath:instancePath+"/ipv4_address",schemaPath:"#/properties/ipv4_address/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema54.properties.ipv4_address.type,parentSchema:schema54.properties.ipv4_address,data:data4};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -3928,7 +4021,7 @@ errors++;
 if(data.ipv4_nat !== undefined){
 let data5 = data.ipv4_nat;
 if(typeof data5 !== "boolean"){
-const err13 = {instancePath:instancePath+"/ipv4_nat",schemaPath:"#/properties/ipv4_nat/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema49.properties.ipv4_nat.type,parentSchema:schema49.properties.ipv4_nat,data:data5};
+const err13 = {instancePath:instancePath+"/ipv4_nat",schemaPath:"#/properties/ipv4_nat/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema54.properties.ipv4_nat.type,parentSchema:schema54.properties.ipv4_nat,data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -3941,7 +4034,7 @@ errors++;
 if(data.ipv4_dhcp !== undefined){
 let data6 = data.ipv4_dhcp;
 if(typeof data6 !== "boolean"){
-const err14 = {instancePath:instancePath+"/ipv4_dhcp",schemaPath:"#/properties/ipv4_dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema49.properties.ipv4_dhcp.type,parentSchema:schema49.properties.ipv4_dhcp,data:data6};
+const err14 = {instancePath:instancePath+"/ipv4_dhcp",schemaPath:"#/properties/ipv4_dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema54.properties.ipv4_dhcp.type,parentSchema:schema54.properties.ipv4_dhcp,data:data6};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -3954,8 +4047,8 @@ errors++;
 if(data.ipv6_address !== undefined){
 let data7 = data.ipv6_address;
 if(typeof data7 === "string"){
-if(!pattern67.test(data7)){
-const err15 = {instancePath:instancePath+"/ipv6_address",schemaPath:"#/properties/ipv6_address/pattern",keyword:"pattern",params:{pattern: "^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$"},message:"must match pattern \""+"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$"+"\"",schema:"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$",parentSchema:schema49.properties.ipv6_address,data:data7};
+if(!pattern75.test(data7)){
+const err15 = {instancePath:instancePath+"/ipv6_address",schemaPath:"#/properties/ipv6_address/pattern",keyword:"pattern",params:{pattern: "^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$"},message:"must match pattern \""+"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$"+"\"",schema:"^(?:none|auto|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/[0-9]{1,3})$",parentSchema:schema54.properties.ipv6_address,data:data7};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -3966,7 +4059,7 @@ errors++;
 }
 }
 else {
-const err16 = {instancePath:instancePath+"/ipv6_address",schemaPath:"#/properties/ipv6_address/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema49.properties.ipv6_address.type,parentSchema:schema49.properties.ipv6_address,data:data7};
+const err16 = {instancePath:instancePath+"/ipv6_address",schemaPath:"#/properties/ipv6_address/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema54.properties.ipv6_address.type,parentSchema:schema54.properties.ipv6_address,data:data7};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -3979,8 +4072,8 @@ errors++;
 if(data.dns_domain !== undefined){
 let data8 = data.dns_domain;
 if(typeof data8 === "string"){
-if(!pattern59.test(data8)){
-const err17 = {instancePath:instancePath+"/dns_domain",schemaPath:"#/properties/dns_domain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema49.properties.dns_domain,data:data8};
+if(!pattern67.test(data8)){
+const err17 = {instancePath:instancePath+"/dns_domain",schemaPath:"#/properties/dns_domain/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",parentSchema:schema54.properties.dns_domain,data:data8};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -3991,7 +4084,7 @@ errors++;
 }
 }
 else {
-const err18 = {instancePath:instancePath+"/dns_domain",schemaPath:"#/properties/dns_domain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema49.properties.dns_domain.type,parentSchema:schema49.properties.dns_domain,data:data8};
+const err18 = {instancePath:instancePath+"/dns_domain",schemaPath:"#/properties/dns_domain/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema54.properties.dns_domain.type,parentSchema:schema54.properties.dns_domain,data:data8};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -4009,7 +4102,7 @@ const _errs26 = errors;
 const _errs27 = errors;
 const _errs28 = errors;
 if(typeof key1 === "string"){
-if(!pattern69.test(key1)){
+if(!pattern77.test(key1)){
 const err19 = {};
 if(vErrors === null){
 vErrors = [err19];
@@ -4022,7 +4115,7 @@ errors++;
 }
 var valid6 = _errs28 === errors;
 if(valid6){
-const err20 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema53.propertyNames.not,parentSchema:schema53.propertyNames,data:key1,propertyName:key1};
+const err20 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema58.propertyNames.not,parentSchema:schema58.propertyNames,data:key1,propertyName:key1};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -4043,8 +4136,8 @@ vErrors = null;
 }
 }
 if(typeof key1 === "string"){
-if(!pattern9.test(key1)){
-const err21 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema53.propertyNames,data:key1,propertyName:key1};
+if(!pattern15.test(key1)){
+const err21 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema58.propertyNames,data:key1,propertyName:key1};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -4056,7 +4149,7 @@ errors++;
 }
 var valid5 = _errs26 === errors;
 if(!valid5){
-const err22 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema53.propertyNames,parentSchema:schema53,data:data9};
+const err22 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema58.propertyNames,parentSchema:schema58,data:data9};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -4069,7 +4162,7 @@ errors++;
 for(const key2 in data9){
 let data10 = data9[key2];
 if(((typeof data10 !== "string") && (!((typeof data10 == "number") && (isFinite(data10))))) && (typeof data10 !== "boolean")){
-const err23 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/incusConfig/additionalProperties/type",keyword:"type",params:{type: schema53.additionalProperties.type},message:"must be string,number,boolean",schema:schema53.additionalProperties.type,parentSchema:schema53.additionalProperties,data:data10};
+const err23 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/incusConfig/additionalProperties/type",keyword:"type",params:{type: schema58.additionalProperties.type},message:"must be string,number,boolean",schema:schema58.additionalProperties.type,parentSchema:schema58.additionalProperties,data:data10};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -4081,7 +4174,7 @@ errors++;
 }
 }
 else {
-const err24 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema53.type,parentSchema:schema53,data:data9};
+const err24 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema58.type,parentSchema:schema58,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -4094,7 +4187,7 @@ errors++;
 if(data.ensure !== undefined){
 let data11 = data.ensure;
 if(typeof data11 !== "string"){
-const err25 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema49.properties.ensure.type,parentSchema:schema49.properties.ensure,data:data11};
+const err25 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema54.properties.ensure.type,parentSchema:schema54.properties.ensure,data:data11};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -4104,7 +4197,7 @@ vErrors.push(err25);
 errors++;
 }
 if(!((data11 === "present") || (data11 === "absent"))){
-const err26 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema49.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema49.properties.ensure.enum,parentSchema:schema49.properties.ensure,data:data11};
+const err26 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema54.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema54.properties.ensure.enum,parentSchema:schema54.properties.ensure,data:data11};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -4117,7 +4210,7 @@ errors++;
 if(data.adopt !== undefined){
 let data12 = data.adopt;
 if(typeof data12 !== "boolean"){
-const err27 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema49.properties.adopt.type,parentSchema:schema49.properties.adopt,data:data12};
+const err27 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema54.properties.adopt.type,parentSchema:schema54.properties.adopt,data:data12};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -4129,7 +4222,7 @@ errors++;
 }
 }
 else {
-const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema49.type,parentSchema:schema49,data};
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema54.type,parentSchema:schema54,data};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -4142,15 +4235,15 @@ validate21.errors = vErrors;
 return errors === 0;
 }
 
-const schema54 = {"title":"LxcVolumeSpec","type":"object","additionalProperties":false,"required":["pool","name"],"properties":{"pool":{"description":"The storage pool it is in (must exist: `incus storage list`).","$ref":"#/definitions/objectName"},"name":{"$ref":"#/definitions/volumeName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"size":{"description":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","type":"string","pattern":"^[0-9]+(?:[kMGTP]i?B)?$","examples":["1GiB"]},"content_type":{"description":"`filesystem` (default) or `block`. Fixed when the volume is created.","type":"string","enum":["filesystem","block"]},"description":{"$ref":"#/definitions/description"},"config":{"description":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","$ref":"#/definitions/incusConfig","examples":[{"user.purpose":"backups"}]},"ensure":{"description":"`absent` deletes the volume (and its data) once no container that stays has it attached (one op did not create only with `adopt`). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a volume that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"}}};
-const pattern74 = new RegExp("^[0-9]+(?:[kMGTP]i?B)?$", "u");
+const schema59 = {"title":"LxcVolumeSpec","type":"object","additionalProperties":false,"required":["pool","name"],"properties":{"pool":{"description":"The storage pool it is in (must exist: `incus storage list`).","$ref":"#/definitions/objectName"},"name":{"$ref":"#/definitions/volumeName"},"project":{"description":"The Incus project it is in. Default `default`.","$ref":"#/definitions/objectName"},"size":{"description":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","type":"string","pattern":"^[0-9]+(?:[kMGTP]i?B)?$","examples":["1GiB"]},"content_type":{"description":"`filesystem` (default) or `block`. Fixed when the volume is created.","type":"string","enum":["filesystem","block"]},"description":{"$ref":"#/definitions/description"},"config":{"description":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","$ref":"#/definitions/incusConfig","examples":[{"user.purpose":"backups"}]},"ensure":{"description":"`absent` deletes the volume (and its data) once no container that stays has it attached (one op did not create only with `adopt`). Default `present`.","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a volume that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","type":"boolean"}}};
+const pattern82 = new RegExp("^[0-9]+(?:[kMGTP]i?B)?$", "u");
 
 function validate23(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.pool === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "pool"},message:"must have required property '"+"pool"+"'",schema:schema54.required,parentSchema:schema54,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "pool"},message:"must have required property '"+"pool"+"'",schema:schema59.required,parentSchema:schema59,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4160,7 +4253,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.name === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema54.required,parentSchema:schema54,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema59.required,parentSchema:schema59,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4170,8 +4263,8 @@ vErrors.push(err1);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema54.properties, key0))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema54,data};
+if(!(func2.call(schema59.properties, key0))){
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema59,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4184,8 +4277,8 @@ errors++;
 if(data.pool !== undefined){
 let data0 = data.pool;
 if(typeof data0 === "string"){
-if(!pattern1.test(data0)){
-const err3 = {instancePath:instancePath+"/pool",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema14,data:data0};
+if(!pattern7.test(data0)){
+const err3 = {instancePath:instancePath+"/pool",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema19,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4196,7 +4289,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath:instancePath+"/pool",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data0};
+const err4 = {instancePath:instancePath+"/pool",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema19.type,parentSchema:schema19,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4209,8 +4302,8 @@ errors++;
 if(data.name !== undefined){
 let data1 = data.name;
 if(typeof data1 === "string"){
-if(!pattern10.test(data1)){
-const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/volumeName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema41,data:data1};
+if(!pattern16.test(data1)){
+const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/volumeName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",parentSchema:schema46,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4221,7 +4314,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/volumeName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema41.type,parentSchema:schema41,data:data1};
+const err6 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/volumeName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema46.type,parentSchema:schema46,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -4234,8 +4327,8 @@ errors++;
 if(data.project !== undefined){
 let data2 = data.project;
 if(typeof data2 === "string"){
-if(!pattern1.test(data2)){
-const err7 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema14,data:data2};
+if(!pattern7.test(data2)){
+const err7 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},message:"must match pattern \""+"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"+"\"",schema:"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",parentSchema:schema19,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -4246,7 +4339,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data2};
+const err8 = {instancePath:instancePath+"/project",schemaPath:"#/definitions/objectName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema19.type,parentSchema:schema19,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -4259,8 +4352,8 @@ errors++;
 if(data.size !== undefined){
 let data3 = data.size;
 if(typeof data3 === "string"){
-if(!pattern74.test(data3)){
-const err9 = {instancePath:instancePath+"/size",schemaPath:"#/properties/size/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(?:[kMGTP]i?B)?$"},message:"must match pattern \""+"^[0-9]+(?:[kMGTP]i?B)?$"+"\"",schema:"^[0-9]+(?:[kMGTP]i?B)?$",parentSchema:schema54.properties.size,data:data3};
+if(!pattern82.test(data3)){
+const err9 = {instancePath:instancePath+"/size",schemaPath:"#/properties/size/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(?:[kMGTP]i?B)?$"},message:"must match pattern \""+"^[0-9]+(?:[kMGTP]i?B)?$"+"\"",schema:"^[0-9]+(?:[kMGTP]i?B)?$",parentSchema:schema59.properties.size,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -4271,7 +4364,7 @@ errors++;
 }
 }
 else {
-const err10 = {instancePath:instancePath+"/size",schemaPath:"#/properties/size/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema54.properties.size.type,parentSchema:schema54.properties.size,data:data3};
+const err10 = {instancePath:instancePath+"/size",schemaPath:"#/properties/size/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.properties.size.type,parentSchema:schema59.properties.size,data:data3};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -4284,7 +4377,7 @@ errors++;
 if(data.content_type !== undefined){
 let data4 = data.content_type;
 if(typeof data4 !== "string"){
-const err11 = {instancePath:instancePath+"/content_type",schemaPath:"#/properties/content_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema54.properties.content_type.type,parentSchema:schema54.properties.content_type,data:data4};
+const err11 = {instancePath:instancePath+"/content_type",schemaPath:"#/properties/content_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.properties.content_type.type,parentSchema:schema59.properties.content_type,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -4294,7 +4387,7 @@ vErrors.push(err11);
 errors++;
 }
 if(!((data4 === "filesystem") || (data4 === "block"))){
-const err12 = {instancePath:instancePath+"/content_type",schemaPath:"#/properties/content_type/enum",keyword:"enum",params:{allowedValues: schema54.properties.content_type.enum},message:"must be equal to one of the allowed values",schema:schema54.properties.content_type.enum,parentSchema:schema54.properties.content_type,data:data4};
+const err12 = {instancePath:instancePath+"/content_type",schemaPath:"#/properties/content_type/enum",keyword:"enum",params:{allowedValues: schema59.properties.content_type.enum},message:"must be equal to one of the allowed values",schema:schema59.properties.content_type.enum,parentSchema:schema59.properties.content_type,data:data4};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -4308,7 +4401,7 @@ if(data.description !== undefined){
 let data5 = data.description;
 if(typeof data5 === "string"){
 if(func3(data5) > 255){
-const err13 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters",schema:255,parentSchema:schema15,data:data5};
+const err13 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters",schema:255,parentSchema:schema20,data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -4317,8 +4410,8 @@ vErrors.push(err13);
 }
 errors++;
 }
-if(!pattern2.test(data5)){
-const err14 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x1f\\x7f]*$",parentSchema:schema15,data:data5};
+if(!pattern8.test(data5)){
+const err14 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x1f\\x7f]*$"+"\"",schema:"^[^\\x00-\\x1f\\x7f]*$",parentSchema:schema20,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -4329,7 +4422,7 @@ errors++;
 }
 }
 else {
-const err15 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema15.type,parentSchema:schema15,data:data5};
+const err15 = {instancePath:instancePath+"/description",schemaPath:"#/definitions/description/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema20.type,parentSchema:schema20,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -4347,7 +4440,7 @@ const _errs21 = errors;
 const _errs22 = errors;
 const _errs23 = errors;
 if(typeof key1 === "string"){
-if(!pattern69.test(key1)){
+if(!pattern77.test(key1)){
 const err16 = {};
 if(vErrors === null){
 vErrors = [err16];
@@ -4360,7 +4453,7 @@ errors++;
 }
 var valid7 = _errs23 === errors;
 if(valid7){
-const err17 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema53.propertyNames.not,parentSchema:schema53.propertyNames,data:key1,propertyName:key1};
+const err17 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema58.propertyNames.not,parentSchema:schema58.propertyNames,data:key1,propertyName:key1};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -4381,8 +4474,8 @@ vErrors = null;
 }
 }
 if(typeof key1 === "string"){
-if(!pattern9.test(key1)){
-const err18 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema53.propertyNames,data:key1,propertyName:key1};
+if(!pattern15.test(key1)){
+const err18 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-z][a-zA-Z0-9_.-]*$"+"\"",schema:"^[a-z][a-zA-Z0-9_.-]*$",parentSchema:schema58.propertyNames,data:key1,propertyName:key1};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -4394,7 +4487,7 @@ errors++;
 }
 var valid6 = _errs21 === errors;
 if(!valid6){
-const err19 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema53.propertyNames,parentSchema:schema53,data:data6};
+const err19 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid",schema:schema58.propertyNames,parentSchema:schema58,data:data6};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -4407,7 +4500,7 @@ errors++;
 for(const key2 in data6){
 let data7 = data6[key2];
 if(((typeof data7 !== "string") && (!((typeof data7 == "number") && (isFinite(data7))))) && (typeof data7 !== "boolean")){
-const err20 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/incusConfig/additionalProperties/type",keyword:"type",params:{type: schema53.additionalProperties.type},message:"must be string,number,boolean",schema:schema53.additionalProperties.type,parentSchema:schema53.additionalProperties,data:data7};
+const err20 = {instancePath:instancePath+"/config/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/incusConfig/additionalProperties/type",keyword:"type",params:{type: schema58.additionalProperties.type},message:"must be string,number,boolean",schema:schema58.additionalProperties.type,parentSchema:schema58.additionalProperties,data:data7};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -4419,7 +4512,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema53.type,parentSchema:schema53,data:data6};
+const err21 = {instancePath:instancePath+"/config",schemaPath:"#/definitions/incusConfig/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema58.type,parentSchema:schema58,data:data6};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -4432,7 +4525,7 @@ errors++;
 if(data.ensure !== undefined){
 let data8 = data.ensure;
 if(typeof data8 !== "string"){
-const err22 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema54.properties.ensure.type,parentSchema:schema54.properties.ensure,data:data8};
+const err22 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema59.properties.ensure.type,parentSchema:schema59.properties.ensure,data:data8};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -4442,7 +4535,7 @@ vErrors.push(err22);
 errors++;
 }
 if(!((data8 === "present") || (data8 === "absent"))){
-const err23 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema54.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema54.properties.ensure.enum,parentSchema:schema54.properties.ensure,data:data8};
+const err23 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema59.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema59.properties.ensure.enum,parentSchema:schema59.properties.ensure,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -4455,7 +4548,7 @@ errors++;
 if(data.adopt !== undefined){
 let data9 = data.adopt;
 if(typeof data9 !== "boolean"){
-const err24 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema54.properties.adopt.type,parentSchema:schema54.properties.adopt,data:data9};
+const err24 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema59.properties.adopt.type,parentSchema:schema59.properties.adopt,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -4467,7 +4560,7 @@ errors++;
 }
 }
 else {
-const err25 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema54.type,parentSchema:schema54,data};
+const err25 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema59.type,parentSchema:schema59,data};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -4521,10 +4614,11 @@ vErrors.push(err2);
 errors++;
 }
 }
-if(data.prune !== undefined){
-let data1 = data.prune;
-if(typeof data1 !== "boolean"){
-const err3 = {instancePath:instancePath+"/prune",schemaPath:"#/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.prune.type,parentSchema:schema11.properties.prune,data:data1};
+if(data.remote !== undefined){
+let data1 = data.remote;
+if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
+if(data1.client_cert === undefined){
+const err3 = {instancePath:instancePath+"/remote",schemaPath:"#/properties/remote/required",keyword:"required",params:{missingProperty: "client_cert"},message:"must have required property '"+"client_cert"+"'",schema:schema11.properties.remote.required,parentSchema:schema11.properties.remote,data:data1};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4533,12 +4627,8 @@ vErrors.push(err3);
 }
 errors++;
 }
-}
-if(data.ignore !== undefined){
-let data2 = data.ignore;
-if(Array.isArray(data2)){
-if(data2.length > 1024){
-const err4 = {instancePath:instancePath+"/ignore",schemaPath:"#/properties/ignore/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.ignore,data:data2};
+if(data1.client_key === undefined){
+const err4 = {instancePath:instancePath+"/remote",schemaPath:"#/properties/remote/required",keyword:"required",params:{missingProperty: "client_key"},message:"must have required property '"+"client_key"+"'",schema:schema11.properties.remote.required,parentSchema:schema11.properties.remote,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4547,12 +4637,9 @@ vErrors.push(err4);
 }
 errors++;
 }
-const len0 = data2.length;
-for(let i0=0; i0<len0; i0++){
-let data3 = data2[i0];
-if(typeof data3 === "string"){
-if(func3(data3) > 256){
-const err5 = {instancePath:instancePath+"/ignore/" + i0,schemaPath:"#/properties/ignore/items/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.ignore.items,data:data3};
+for(const key1 in data1){
+if(!((((((key1 === "url") || (key1 === "urls")) || (key1 === "client_cert")) || (key1 === "client_key")) || (key1 === "server_cert")) || (key1 === "trust"))){
+const err5 = {instancePath:instancePath+"/remote",schemaPath:"#/properties/remote/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.remote,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4561,8 +4648,12 @@ vErrors.push(err5);
 }
 errors++;
 }
-if(func3(data3) < 1){
-const err6 = {instancePath:instancePath+"/ignore/" + i0,schemaPath:"#/properties/ignore/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.ignore.items,data:data3};
+}
+if(data1.url !== undefined){
+let data2 = data1.url;
+if(typeof data2 === "string"){
+if(func3(data2) > 256){
+const err6 = {instancePath:instancePath+"/remote/url",schemaPath:"#/definitions/remoteUrl/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema12,data:data2};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -4571,9 +4662,8 @@ vErrors.push(err6);
 }
 errors++;
 }
-}
-else {
-const err7 = {instancePath:instancePath+"/ignore/" + i0,schemaPath:"#/properties/ignore/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.ignore.items.type,parentSchema:schema11.properties.ignore.items,data:data3};
+if(!pattern0.test(data2)){
+const err7 = {instancePath:instancePath+"/remote/url",schemaPath:"#/definitions/remoteUrl/pattern",keyword:"pattern",params:{pattern: "^https://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?)(:[0-9]{1,5})?/?$"},message:"must match pattern \""+"^https://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?)(:[0-9]{1,5})?/?$"+"\"",schema:"^https://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?)(:[0-9]{1,5})?/?$",parentSchema:schema12,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -4583,9 +4673,8 @@ vErrors.push(err7);
 errors++;
 }
 }
-}
 else {
-const err8 = {instancePath:instancePath+"/ignore",schemaPath:"#/properties/ignore/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.ignore.type,parentSchema:schema11.properties.ignore,data:data2};
+const err8 = {instancePath:instancePath+"/remote/url",schemaPath:"#/definitions/remoteUrl/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema12.type,parentSchema:schema12,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -4595,10 +4684,11 @@ vErrors.push(err8);
 errors++;
 }
 }
-if(data.prune_images !== undefined){
-let data4 = data.prune_images;
-if(typeof data4 !== "boolean"){
-const err9 = {instancePath:instancePath+"/prune_images",schemaPath:"#/properties/prune_images/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.prune_images.type,parentSchema:schema11.properties.prune_images,data:data4};
+if(data1.urls !== undefined){
+let data3 = data1.urls;
+if(Array.isArray(data3)){
+if(data3.length > 16){
+const err9 = {instancePath:instancePath+"/remote/urls",schemaPath:"#/properties/remote/properties/urls/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items",schema:16,parentSchema:schema11.properties.remote.properties.urls,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -4607,12 +4697,8 @@ vErrors.push(err9);
 }
 errors++;
 }
-}
-if(data.default_image !== undefined){
-let data5 = data.default_image;
-if(typeof data5 === "string"){
-if(!pattern0.test(data5)){
-const err10 = {instancePath:instancePath+"/default_image",schemaPath:"#/definitions/imageRef/pattern",keyword:"pattern",params:{pattern: "^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema12,data:data5};
+if(data3.length < 1){
+const err10 = {instancePath:instancePath+"/remote/urls",schemaPath:"#/properties/remote/properties/urls/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.remote.properties.urls,data:data3};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -4621,9 +4707,12 @@ vErrors.push(err10);
 }
 errors++;
 }
-}
-else {
-const err11 = {instancePath:instancePath+"/default_image",schemaPath:"#/definitions/imageRef/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema12.type,parentSchema:schema12,data:data5};
+const len0 = data3.length;
+for(let i0=0; i0<len0; i0++){
+let data4 = data3[i0];
+if(typeof data4 === "string"){
+if(func3(data4) > 256){
+const err11 = {instancePath:instancePath+"/remote/urls/" + i0,schemaPath:"#/definitions/remoteUrl/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema12,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -4632,20 +4721,8 @@ vErrors.push(err11);
 }
 errors++;
 }
-}
-if(data.projects !== undefined){
-let data6 = data.projects;
-if(Array.isArray(data6)){
-const len1 = data6.length;
-for(let i1=0; i1<len1; i1++){
-if(!(validate11(data6[i1], {instancePath:instancePath+"/projects/" + i1,parentData:data6,parentDataProperty:i1,rootData}))){
-vErrors = vErrors === null ? validate11.errors : vErrors.concat(validate11.errors);
-errors = vErrors.length;
-}
-}
-}
-else {
-const err12 = {instancePath:instancePath+"/projects",schemaPath:"#/properties/projects/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.projects.type,parentSchema:schema11.properties.projects,data:data6};
+if(!pattern0.test(data4)){
+const err12 = {instancePath:instancePath+"/remote/urls/" + i0,schemaPath:"#/definitions/remoteUrl/pattern",keyword:"pattern",params:{pattern: "^https://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?)(:[0-9]{1,5})?/?$"},message:"must match pattern \""+"^https://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?)(:[0-9]{1,5})?/?$"+"\"",schema:"^https://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?)(:[0-9]{1,5})?/?$",parentSchema:schema12,data:data4};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -4655,19 +4732,8 @@ vErrors.push(err12);
 errors++;
 }
 }
-if(data.profiles !== undefined){
-let data8 = data.profiles;
-if(Array.isArray(data8)){
-const len2 = data8.length;
-for(let i2=0; i2<len2; i2++){
-if(!(validate13(data8[i2], {instancePath:instancePath+"/profiles/" + i2,parentData:data8,parentDataProperty:i2,rootData}))){
-vErrors = vErrors === null ? validate13.errors : vErrors.concat(validate13.errors);
-errors = vErrors.length;
-}
-}
-}
 else {
-const err13 = {instancePath:instancePath+"/profiles",schemaPath:"#/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.profiles.type,parentSchema:schema11.properties.profiles,data:data8};
+const err13 = {instancePath:instancePath+"/remote/urls/" + i0,schemaPath:"#/definitions/remoteUrl/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema12.type,parentSchema:schema12,data:data4};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -4677,19 +4743,9 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.images !== undefined){
-let data10 = data.images;
-if(Array.isArray(data10)){
-const len3 = data10.length;
-for(let i3=0; i3<len3; i3++){
-let data11 = data10[i3];
-const _errs26 = errors;
-let valid11 = true;
-const _errs27 = errors;
-if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
-let missing0;
-if((data11.ensure === undefined) && (missing0 = "ensure")){
-const err14 = {};
+}
+else {
+const err14 = {instancePath:instancePath+"/remote/urls",schemaPath:"#/properties/remote/properties/urls/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.remote.properties.urls.type,parentSchema:schema11.properties.remote.properties.urls,data:data3};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -4698,10 +4754,12 @@ vErrors.push(err14);
 }
 errors++;
 }
-else {
-if(data11.ensure !== undefined){
-if("absent" !== data11.ensure){
-const err15 = {};
+}
+if(data1.client_cert !== undefined){
+let data5 = data1.client_cert;
+if(typeof data5 === "string"){
+if(func3(data5) > 1024){
+const err15 = {instancePath:instancePath+"/remote/client_cert",schemaPath:"#/definitions/pemPath/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema14,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -4710,27 +4768,8 @@ vErrors.push(err15);
 }
 errors++;
 }
-}
-}
-}
-var _valid0 = _errs27 === errors;
-errors = _errs26;
-if(vErrors !== null){
-if(_errs26){
-vErrors.length = _errs26;
-}
-else {
-vErrors = null;
-}
-}
-if(!_valid0){
-const _errs29 = errors;
-const _errs30 = errors;
-let valid13 = false;
-const _errs31 = errors;
-if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
-if(data11.metadata === undefined){
-const err16 = {instancePath:instancePath+"/images/" + i3,schemaPath:"#/definitions/image/else/anyOf/0/required",keyword:"required",params:{missingProperty: "metadata"},message:"must have required property '"+"metadata"+"'",schema:schema24.else.anyOf[0].required,parentSchema:schema24.else.anyOf[0],data:data11};
+if(!pattern2.test(data5)){
+const err16 = {instancePath:instancePath+"/remote/client_cert",schemaPath:"#/definitions/pemPath/pattern",keyword:"pattern",params:{pattern: "^/[A-Za-z0-9._+@/-]*$"},message:"must match pattern \""+"^/[A-Za-z0-9._+@/-]*$"+"\"",schema:"^/[A-Za-z0-9._+@/-]*$",parentSchema:schema14,data:data5};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -4739,8 +4778,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-if(data11.rootfs === undefined){
-const err17 = {instancePath:instancePath+"/images/" + i3,schemaPath:"#/definitions/image/else/anyOf/0/required",keyword:"required",params:{missingProperty: "rootfs"},message:"must have required property '"+"rootfs"+"'",schema:schema24.else.anyOf[0].required,parentSchema:schema24.else.anyOf[0],data:data11};
+}
+else {
+const err17 = {instancePath:instancePath+"/remote/client_cert",schemaPath:"#/definitions/pemPath/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data5};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -4750,13 +4790,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-var _valid1 = _errs31 === errors;
-valid13 = valid13 || _valid1;
-if(!valid13){
-const _errs32 = errors;
-if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
-if(data11.tarball === undefined){
-const err18 = {instancePath:instancePath+"/images/" + i3,schemaPath:"#/definitions/image/else/anyOf/1/required",keyword:"required",params:{missingProperty: "tarball"},message:"must have required property '"+"tarball"+"'",schema:schema24.else.anyOf[1].required,parentSchema:schema24.else.anyOf[1],data:data11};
+if(data1.client_key !== undefined){
+let data6 = data1.client_key;
+if(typeof data6 === "string"){
+if(func3(data6) > 1024){
+const err18 = {instancePath:instancePath+"/remote/client_key",schemaPath:"#/definitions/pemPath/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema14,data:data6};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -4765,12 +4803,8 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-var _valid1 = _errs32 === errors;
-valid13 = valid13 || _valid1;
-}
-if(!valid13){
-const err19 = {instancePath:instancePath+"/images/" + i3,schemaPath:"#/definitions/image/else/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema24.else.anyOf,parentSchema:schema24.else,data:data11};
+if(!pattern2.test(data6)){
+const err19 = {instancePath:instancePath+"/remote/client_key",schemaPath:"#/definitions/pemPath/pattern",keyword:"pattern",params:{pattern: "^/[A-Za-z0-9._+@/-]*$"},message:"must match pattern \""+"^/[A-Za-z0-9._+@/-]*$"+"\"",schema:"^/[A-Za-z0-9._+@/-]*$",parentSchema:schema14,data:data6};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -4779,22 +4813,9 @@ vErrors.push(err19);
 }
 errors++;
 }
-else {
-errors = _errs30;
-if(vErrors !== null){
-if(_errs30){
-vErrors.length = _errs30;
 }
 else {
-vErrors = null;
-}
-}
-}
-var _valid0 = _errs29 === errors;
-valid11 = _valid0;
-}
-if(!valid11){
-const err20 = {instancePath:instancePath+"/images/" + i3,schemaPath:"#/definitions/image/if",keyword:"if",params:{failingKeyword: "else"},message:"must match \"else\" schema",schema:schema24.if,parentSchema:schema24,data:data11};
+const err20 = {instancePath:instancePath+"/remote/client_key",schemaPath:"#/definitions/pemPath/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data6};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -4803,9 +4824,12 @@ vErrors.push(err20);
 }
 errors++;
 }
-if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
-if(data11.alias === undefined){
-const err21 = {instancePath:instancePath+"/images/" + i3,schemaPath:"#/definitions/image/required",keyword:"required",params:{missingProperty: "alias"},message:"must have required property '"+"alias"+"'",schema:schema24.required,parentSchema:schema24,data:data11};
+}
+if(data1.server_cert !== undefined){
+let data7 = data1.server_cert;
+if(typeof data7 === "string"){
+if(func3(data7) > 1024){
+const err21 = {instancePath:instancePath+"/remote/server_cert",schemaPath:"#/definitions/pemPath/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema14,data:data7};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -4814,9 +4838,8 @@ vErrors.push(err21);
 }
 errors++;
 }
-for(const key1 in data11){
-if(!((((((key1 === "ensure") || (key1 === "alias")) || (key1 === "metadata")) || (key1 === "rootfs")) || (key1 === "tarball")) || (key1 === "adapt"))){
-const err22 = {instancePath:instancePath+"/images/" + i3,schemaPath:"#/definitions/image/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema24,data:data11};
+if(!pattern2.test(data7)){
+const err22 = {instancePath:instancePath+"/remote/server_cert",schemaPath:"#/definitions/pemPath/pattern",keyword:"pattern",params:{pattern: "^/[A-Za-z0-9._+@/-]*$"},message:"must match pattern \""+"^/[A-Za-z0-9._+@/-]*$"+"\"",schema:"^/[A-Za-z0-9._+@/-]*$",parentSchema:schema14,data:data7};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -4826,10 +4849,8 @@ vErrors.push(err22);
 errors++;
 }
 }
-if(data11.ensure !== undefined){
-let data13 = data11.ensure;
-if(typeof data13 !== "string"){
-const err23 = {instancePath:instancePath+"/images/" + i3+"/ensure",schemaPath:"#/definitions/image/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema24.properties.ensure.type,parentSchema:schema24.properties.ensure,data:data13};
+else {
+const err23 = {instancePath:instancePath+"/remote/server_cert",schemaPath:"#/definitions/pemPath/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema14.type,parentSchema:schema14,data:data7};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -4838,8 +4859,12 @@ vErrors.push(err23);
 }
 errors++;
 }
-if(!((data13 === "present") || (data13 === "absent"))){
-const err24 = {instancePath:instancePath+"/images/" + i3+"/ensure",schemaPath:"#/definitions/image/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema24.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema24.properties.ensure.enum,parentSchema:schema24.properties.ensure,data:data13};
+}
+if(data1.trust !== undefined){
+let data8 = data1.trust;
+if(typeof data8 === "string"){
+if(!pattern5.test(data8)){
+const err24 = {instancePath:instancePath+"/remote/trust",schemaPath:"#/properties/remote/properties/trust/pattern",keyword:"pattern",params:{pattern: "^([0-9A-Fa-f]{64}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31})$"},message:"must match pattern \""+"^([0-9A-Fa-f]{64}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31})$"+"\"",schema:"^([0-9A-Fa-f]{64}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31})$",parentSchema:schema11.properties.remote.properties.trust,data:data8};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -4849,11 +4874,8 @@ vErrors.push(err24);
 errors++;
 }
 }
-if(data11.alias !== undefined){
-let data14 = data11.alias;
-if(typeof data14 === "string"){
-if(!pattern13.test(data14)){
-const err25 = {instancePath:instancePath+"/images/" + i3+"/alias",schemaPath:"#/definitions/image/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema24.properties.alias,data:data14};
+else {
+const err25 = {instancePath:instancePath+"/remote/trust",schemaPath:"#/properties/remote/properties/trust/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.remote.properties.trust.type,parentSchema:schema11.properties.remote.properties.trust,data:data8};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -4863,8 +4885,9 @@ vErrors.push(err25);
 errors++;
 }
 }
+}
 else {
-const err26 = {instancePath:instancePath+"/images/" + i3+"/alias",schemaPath:"#/definitions/image/properties/alias/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema24.properties.alias.type,parentSchema:schema24.properties.alias,data:data14};
+const err26 = {instancePath:instancePath+"/remote",schemaPath:"#/properties/remote/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.remote.type,parentSchema:schema11.properties.remote,data:data1};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -4874,11 +4897,10 @@ vErrors.push(err26);
 errors++;
 }
 }
-if(data11.metadata !== undefined){
-let data15 = data11.metadata;
-if(typeof data15 === "string"){
-if(!pattern14.test(data15)){
-const err27 = {instancePath:instancePath+"/images/" + i3+"/metadata",schemaPath:"#/definitions/image/properties/metadata/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema24.properties.metadata,data:data15};
+if(data.prune !== undefined){
+let data9 = data.prune;
+if(typeof data9 !== "boolean"){
+const err27 = {instancePath:instancePath+"/prune",schemaPath:"#/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.prune.type,parentSchema:schema11.properties.prune,data:data9};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -4888,8 +4910,11 @@ vErrors.push(err27);
 errors++;
 }
 }
-else {
-const err28 = {instancePath:instancePath+"/images/" + i3+"/metadata",schemaPath:"#/definitions/image/properties/metadata/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema24.properties.metadata.type,parentSchema:schema24.properties.metadata,data:data15};
+if(data.ignore !== undefined){
+let data10 = data.ignore;
+if(Array.isArray(data10)){
+if(data10.length > 1024){
+const err28 = {instancePath:instancePath+"/ignore",schemaPath:"#/properties/ignore/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.ignore,data:data10};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -4898,12 +4923,12 @@ vErrors.push(err28);
 }
 errors++;
 }
-}
-if(data11.rootfs !== undefined){
-let data16 = data11.rootfs;
-if(typeof data16 === "string"){
-if(!pattern14.test(data16)){
-const err29 = {instancePath:instancePath+"/images/" + i3+"/rootfs",schemaPath:"#/definitions/image/properties/rootfs/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema24.properties.rootfs,data:data16};
+const len1 = data10.length;
+for(let i1=0; i1<len1; i1++){
+let data11 = data10[i1];
+if(typeof data11 === "string"){
+if(func3(data11) > 256){
+const err29 = {instancePath:instancePath+"/ignore/" + i1,schemaPath:"#/properties/ignore/items/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.ignore.items,data:data11};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -4912,9 +4937,8 @@ vErrors.push(err29);
 }
 errors++;
 }
-}
-else {
-const err30 = {instancePath:instancePath+"/images/" + i3+"/rootfs",schemaPath:"#/definitions/image/properties/rootfs/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema24.properties.rootfs.type,parentSchema:schema24.properties.rootfs,data:data16};
+if(func3(data11) < 1){
+const err30 = {instancePath:instancePath+"/ignore/" + i1,schemaPath:"#/properties/ignore/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.ignore.items,data:data11};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -4924,11 +4948,8 @@ vErrors.push(err30);
 errors++;
 }
 }
-if(data11.tarball !== undefined){
-let data17 = data11.tarball;
-if(typeof data17 === "string"){
-if(!pattern14.test(data17)){
-const err31 = {instancePath:instancePath+"/images/" + i3+"/tarball",schemaPath:"#/definitions/image/properties/tarball/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema24.properties.tarball,data:data17};
+else {
+const err31 = {instancePath:instancePath+"/ignore/" + i1,schemaPath:"#/properties/ignore/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.ignore.items.type,parentSchema:schema11.properties.ignore.items,data:data11};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -4938,8 +4959,9 @@ vErrors.push(err31);
 errors++;
 }
 }
+}
 else {
-const err32 = {instancePath:instancePath+"/images/" + i3+"/tarball",schemaPath:"#/definitions/image/properties/tarball/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema24.properties.tarball.type,parentSchema:schema24.properties.tarball,data:data17};
+const err32 = {instancePath:instancePath+"/ignore",schemaPath:"#/properties/ignore/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.ignore.type,parentSchema:schema11.properties.ignore,data:data10};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -4949,12 +4971,10 @@ vErrors.push(err32);
 errors++;
 }
 }
-if(data11.adapt !== undefined){
-let data18 = data11.adapt;
-if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
-for(const key2 in data18){
-if(!((((((key2 === "networkd") || (key2 === "lxc_generator")) || (key2 === "templates")) || (key2 === "profiles")) || (key2 === "properties")) || (key2 === "architecture"))){
-const err33 = {instancePath:instancePath+"/images/" + i3+"/adapt",schemaPath:"#/definitions/image/properties/adapt/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema24.properties.adapt,data:data18};
+if(data.prune_images !== undefined){
+let data12 = data.prune_images;
+if(typeof data12 !== "boolean"){
+const err33 = {instancePath:instancePath+"/prune_images",schemaPath:"#/properties/prune_images/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.prune_images.type,parentSchema:schema11.properties.prune_images,data:data12};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -4964,10 +4984,11 @@ vErrors.push(err33);
 errors++;
 }
 }
-if(data18.networkd !== undefined){
-let data19 = data18.networkd;
-if(typeof data19 !== "boolean"){
-const err34 = {instancePath:instancePath+"/images/" + i3+"/adapt/networkd",schemaPath:"#/definitions/image/properties/adapt/properties/networkd/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema24.properties.adapt.properties.networkd.type,parentSchema:schema24.properties.adapt.properties.networkd,data:data19};
+if(data.default_image !== undefined){
+let data13 = data.default_image;
+if(typeof data13 === "string"){
+if(!pattern6.test(data13)){
+const err34 = {instancePath:instancePath+"/default_image",schemaPath:"#/definitions/imageRef/pattern",keyword:"pattern",params:{pattern: "^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema17,data:data13};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -4977,10 +4998,8 @@ vErrors.push(err34);
 errors++;
 }
 }
-if(data18.lxc_generator !== undefined){
-let data20 = data18.lxc_generator;
-if(typeof data20 !== "boolean"){
-const err35 = {instancePath:instancePath+"/images/" + i3+"/adapt/lxc_generator",schemaPath:"#/definitions/image/properties/adapt/properties/lxc_generator/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema24.properties.adapt.properties.lxc_generator.type,parentSchema:schema24.properties.adapt.properties.lxc_generator,data:data20};
+else {
+const err35 = {instancePath:instancePath+"/default_image",schemaPath:"#/definitions/imageRef/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema17.type,parentSchema:schema17,data:data13};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -4990,13 +5009,19 @@ vErrors.push(err35);
 errors++;
 }
 }
-if(data18.templates !== undefined){
-let data21 = data18.templates;
-if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
-for(const key3 in data21){
-let data22 = data21[key3];
-if(typeof data22 !== "string"){
-const err36 = {instancePath:instancePath+"/images/" + i3+"/adapt/templates/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/image/properties/adapt/properties/templates/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema24.properties.adapt.properties.templates.additionalProperties.type,parentSchema:schema24.properties.adapt.properties.templates.additionalProperties,data:data22};
+if(data.projects !== undefined){
+let data14 = data.projects;
+if(Array.isArray(data14)){
+const len2 = data14.length;
+for(let i2=0; i2<len2; i2++){
+if(!(validate11(data14[i2], {instancePath:instancePath+"/projects/" + i2,parentData:data14,parentDataProperty:i2,rootData}))){
+vErrors = vErrors === null ? validate11.errors : vErrors.concat(validate11.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err36 = {instancePath:instancePath+"/projects",schemaPath:"#/properties/projects/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.projects.type,parentSchema:schema11.properties.projects,data:data14};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -5006,9 +5031,19 @@ vErrors.push(err36);
 errors++;
 }
 }
+if(data.profiles !== undefined){
+let data16 = data.profiles;
+if(Array.isArray(data16)){
+const len3 = data16.length;
+for(let i3=0; i3<len3; i3++){
+if(!(validate13(data16[i3], {instancePath:instancePath+"/profiles/" + i3,parentData:data16,parentDataProperty:i3,rootData}))){
+vErrors = vErrors === null ? validate13.errors : vErrors.concat(validate13.errors);
+errors = vErrors.length;
+}
+}
 }
 else {
-const err37 = {instancePath:instancePath+"/images/" + i3+"/adapt/templates",schemaPath:"#/definitions/image/properties/adapt/properties/templates/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema24.properties.adapt.properties.templates.type,parentSchema:schema24.properties.adapt.properties.templates,data:data21};
+const err37 = {instancePath:instancePath+"/profiles",schemaPath:"#/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.profiles.type,parentSchema:schema11.properties.profiles,data:data16};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -5018,15 +5053,19 @@ vErrors.push(err37);
 errors++;
 }
 }
-if(data18.profiles !== undefined){
-let data23 = data18.profiles;
-if(Array.isArray(data23)){
-const len4 = data23.length;
+if(data.images !== undefined){
+let data18 = data.images;
+if(Array.isArray(data18)){
+const len4 = data18.length;
 for(let i4=0; i4<len4; i4++){
-let data24 = data23[i4];
-if(typeof data24 === "string"){
-if(!pattern17.test(data24)){
-const err38 = {instancePath:instancePath+"/images/" + i3+"/adapt/profiles/" + i4,schemaPath:"#/definitions/image/properties/adapt/properties/profiles/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",parentSchema:schema24.properties.adapt.properties.profiles.items,data:data24};
+let data19 = data18[i4];
+const _errs48 = errors;
+let valid19 = true;
+const _errs49 = errors;
+if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
+let missing0;
+if((data19.ensure === undefined) && (missing0 = "ensure")){
+const err38 = {};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -5035,9 +5074,10 @@ vErrors.push(err38);
 }
 errors++;
 }
-}
 else {
-const err39 = {instancePath:instancePath+"/images/" + i3+"/adapt/profiles/" + i4,schemaPath:"#/definitions/image/properties/adapt/properties/profiles/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema24.properties.adapt.properties.profiles.items.type,parentSchema:schema24.properties.adapt.properties.profiles.items,data:data24};
+if(data19.ensure !== undefined){
+if("absent" !== data19.ensure){
+const err39 = {};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -5048,8 +5088,25 @@ errors++;
 }
 }
 }
+}
+var _valid0 = _errs49 === errors;
+errors = _errs48;
+if(vErrors !== null){
+if(_errs48){
+vErrors.length = _errs48;
+}
 else {
-const err40 = {instancePath:instancePath+"/images/" + i3+"/adapt/profiles",schemaPath:"#/definitions/image/properties/adapt/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema24.properties.adapt.properties.profiles.type,parentSchema:schema24.properties.adapt.properties.profiles,data:data23};
+vErrors = null;
+}
+}
+if(!_valid0){
+const _errs51 = errors;
+const _errs52 = errors;
+let valid21 = false;
+const _errs53 = errors;
+if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
+if(data19.metadata === undefined){
+const err40 = {instancePath:instancePath+"/images/" + i4,schemaPath:"#/definitions/image/else/anyOf/0/required",keyword:"required",params:{missingProperty: "metadata"},message:"must have required property '"+"metadata"+"'",schema:schema29.else.anyOf[0].required,parentSchema:schema29.else.anyOf[0],data:data19};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -5058,17 +5115,8 @@ vErrors.push(err40);
 }
 errors++;
 }
-}
-if(data18.properties !== undefined){
-let data25 = data18.properties;
-if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
-for(const key4 in data25){
-const _errs62 = errors;
-const _errs63 = errors;
-const _errs64 = errors;
-if(typeof key4 === "string"){
-if(!pattern3.test(key4)){
-const err41 = {};
+if(data19.rootfs === undefined){
+const err41 = {instancePath:instancePath+"/images/" + i4,schemaPath:"#/definitions/image/else/anyOf/0/required",keyword:"required",params:{missingProperty: "rootfs"},message:"must have required property '"+"rootfs"+"'",schema:schema29.else.anyOf[0].required,parentSchema:schema29.else.anyOf[0],data:data19};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -5078,9 +5126,13 @@ vErrors.push(err41);
 errors++;
 }
 }
-var valid20 = _errs64 === errors;
-if(valid20){
-const err42 = {instancePath:instancePath+"/images/" + i3+"/adapt/properties",schemaPath:"#/definitions/image/properties/adapt/properties/properties/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema24.properties.adapt.properties.properties.propertyNames.not,parentSchema:schema24.properties.adapt.properties.properties.propertyNames,data:key4,propertyName:key4};
+var _valid1 = _errs53 === errors;
+valid21 = valid21 || _valid1;
+if(!valid21){
+const _errs54 = errors;
+if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
+if(data19.tarball === undefined){
+const err42 = {instancePath:instancePath+"/images/" + i4,schemaPath:"#/definitions/image/else/anyOf/1/required",keyword:"required",params:{missingProperty: "tarball"},message:"must have required property '"+"tarball"+"'",schema:schema29.else.anyOf[1].required,parentSchema:schema29.else.anyOf[1],data:data19};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -5089,20 +5141,12 @@ vErrors.push(err42);
 }
 errors++;
 }
-else {
-errors = _errs63;
-if(vErrors !== null){
-if(_errs63){
-vErrors.length = _errs63;
 }
-else {
-vErrors = null;
+var _valid1 = _errs54 === errors;
+valid21 = valid21 || _valid1;
 }
-}
-}
-if(typeof key4 === "string"){
-if(!pattern19.test(key4)){
-const err43 = {instancePath:instancePath+"/images/" + i3+"/adapt/properties",schemaPath:"#/definitions/image/properties/adapt/properties/properties/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]*$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]*$",parentSchema:schema24.properties.adapt.properties.properties.propertyNames,data:key4,propertyName:key4};
+if(!valid21){
+const err43 = {instancePath:instancePath+"/images/" + i4,schemaPath:"#/definitions/image/else/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema29.else.anyOf,parentSchema:schema29.else,data:data19};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -5111,10 +5155,22 @@ vErrors.push(err43);
 }
 errors++;
 }
+else {
+errors = _errs52;
+if(vErrors !== null){
+if(_errs52){
+vErrors.length = _errs52;
 }
-var valid19 = _errs62 === errors;
+else {
+vErrors = null;
+}
+}
+}
+var _valid0 = _errs51 === errors;
+valid19 = _valid0;
+}
 if(!valid19){
-const err44 = {instancePath:instancePath+"/images/" + i3+"/adapt/properties",schemaPath:"#/definitions/image/properties/adapt/properties/properties/propertyNames",keyword:"propertyNames",params:{propertyName: key4},message:"property name must be valid",schema:schema24.properties.adapt.properties.properties.propertyNames,parentSchema:schema24.properties.adapt.properties.properties,data:data25};
+const err44 = {instancePath:instancePath+"/images/" + i4,schemaPath:"#/definitions/image/if",keyword:"if",params:{failingKeyword: "else"},message:"must match \"else\" schema",schema:schema29.if,parentSchema:schema29,data:data19};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -5123,11 +5179,9 @@ vErrors.push(err44);
 }
 errors++;
 }
-}
-for(const key5 in data25){
-let data26 = data25[key5];
-if(typeof data26 !== "string"){
-const err45 = {instancePath:instancePath+"/images/" + i3+"/adapt/properties/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/image/properties/adapt/properties/properties/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema24.properties.adapt.properties.properties.additionalProperties.type,parentSchema:schema24.properties.adapt.properties.properties.additionalProperties,data:data26};
+if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
+if(data19.alias === undefined){
+const err45 = {instancePath:instancePath+"/images/" + i4,schemaPath:"#/definitions/image/required",keyword:"required",params:{missingProperty: "alias"},message:"must have required property '"+"alias"+"'",schema:schema29.required,parentSchema:schema29,data:data19};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -5136,10 +5190,9 @@ vErrors.push(err45);
 }
 errors++;
 }
-}
-}
-else {
-const err46 = {instancePath:instancePath+"/images/" + i3+"/adapt/properties",schemaPath:"#/definitions/image/properties/adapt/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema24.properties.adapt.properties.properties.type,parentSchema:schema24.properties.adapt.properties.properties,data:data25};
+for(const key2 in data19){
+if(!((((((key2 === "ensure") || (key2 === "alias")) || (key2 === "metadata")) || (key2 === "rootfs")) || (key2 === "tarball")) || (key2 === "adapt"))){
+const err46 = {instancePath:instancePath+"/images/" + i4,schemaPath:"#/definitions/image/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema29,data:data19};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -5149,11 +5202,10 @@ vErrors.push(err46);
 errors++;
 }
 }
-if(data18.architecture !== undefined){
-let data27 = data18.architecture;
-if(typeof data27 === "string"){
-if(!pattern20.test(data27)){
-const err47 = {instancePath:instancePath+"/images/" + i3+"/adapt/architecture",schemaPath:"#/definitions/image/properties/adapt/properties/architecture/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9_]+$"},message:"must match pattern \""+"^[a-z0-9_]+$"+"\"",schema:"^[a-z0-9_]+$",parentSchema:schema24.properties.adapt.properties.architecture,data:data27};
+if(data19.ensure !== undefined){
+let data21 = data19.ensure;
+if(typeof data21 !== "string"){
+const err47 = {instancePath:instancePath+"/images/" + i4+"/ensure",schemaPath:"#/definitions/image/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.properties.ensure.type,parentSchema:schema29.properties.ensure,data:data21};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -5162,9 +5214,8 @@ vErrors.push(err47);
 }
 errors++;
 }
-}
-else {
-const err48 = {instancePath:instancePath+"/images/" + i3+"/adapt/architecture",schemaPath:"#/definitions/image/properties/adapt/properties/architecture/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema24.properties.adapt.properties.architecture.type,parentSchema:schema24.properties.adapt.properties.architecture,data:data27};
+if(!((data21 === "present") || (data21 === "absent"))){
+const err48 = {instancePath:instancePath+"/images/" + i4+"/ensure",schemaPath:"#/definitions/image/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema29.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema29.properties.ensure.enum,parentSchema:schema29.properties.ensure,data:data21};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -5174,9 +5225,11 @@ vErrors.push(err48);
 errors++;
 }
 }
-}
-else {
-const err49 = {instancePath:instancePath+"/images/" + i3+"/adapt",schemaPath:"#/definitions/image/properties/adapt/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema24.properties.adapt.type,parentSchema:schema24.properties.adapt,data:data18};
+if(data19.alias !== undefined){
+let data22 = data19.alias;
+if(typeof data22 === "string"){
+if(!pattern19.test(data22)){
+const err49 = {instancePath:instancePath+"/images/" + i4+"/alias",schemaPath:"#/definitions/image/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._+/-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._+/-]*$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._+/-]*$",parentSchema:schema29.properties.alias,data:data22};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -5186,9 +5239,8 @@ vErrors.push(err49);
 errors++;
 }
 }
-}
 else {
-const err50 = {instancePath:instancePath+"/images/" + i3,schemaPath:"#/definitions/image/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema24.type,parentSchema:schema24,data:data11};
+const err50 = {instancePath:instancePath+"/images/" + i4+"/alias",schemaPath:"#/definitions/image/properties/alias/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.properties.alias.type,parentSchema:schema29.properties.alias,data:data22};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -5198,9 +5250,11 @@ vErrors.push(err50);
 errors++;
 }
 }
-}
-else {
-const err51 = {instancePath:instancePath+"/images",schemaPath:"#/properties/images/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.images.type,parentSchema:schema11.properties.images,data:data10};
+if(data19.metadata !== undefined){
+let data23 = data19.metadata;
+if(typeof data23 === "string"){
+if(!pattern20.test(data23)){
+const err51 = {instancePath:instancePath+"/images/" + i4+"/metadata",schemaPath:"#/definitions/image/properties/metadata/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema29.properties.metadata,data:data23};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -5210,19 +5264,8 @@ vErrors.push(err51);
 errors++;
 }
 }
-if(data.containers !== undefined){
-let data28 = data.containers;
-if(Array.isArray(data28)){
-const len5 = data28.length;
-for(let i5=0; i5<len5; i5++){
-if(!(validate15(data28[i5], {instancePath:instancePath+"/containers/" + i5,parentData:data28,parentDataProperty:i5,rootData}))){
-vErrors = vErrors === null ? validate15.errors : vErrors.concat(validate15.errors);
-errors = vErrors.length;
-}
-}
-}
 else {
-const err52 = {instancePath:instancePath+"/containers",schemaPath:"#/properties/containers/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.containers.type,parentSchema:schema11.properties.containers,data:data28};
+const err52 = {instancePath:instancePath+"/images/" + i4+"/metadata",schemaPath:"#/definitions/image/properties/metadata/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.properties.metadata.type,parentSchema:schema29.properties.metadata,data:data23};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -5232,19 +5275,11 @@ vErrors.push(err52);
 errors++;
 }
 }
-if(data.networks !== undefined){
-let data30 = data.networks;
-if(Array.isArray(data30)){
-const len6 = data30.length;
-for(let i6=0; i6<len6; i6++){
-if(!(validate21(data30[i6], {instancePath:instancePath+"/networks/" + i6,parentData:data30,parentDataProperty:i6,rootData}))){
-vErrors = vErrors === null ? validate21.errors : vErrors.concat(validate21.errors);
-errors = vErrors.length;
-}
-}
-}
-else {
-const err53 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.networks.type,parentSchema:schema11.properties.networks,data:data30};
+if(data19.rootfs !== undefined){
+let data24 = data19.rootfs;
+if(typeof data24 === "string"){
+if(!pattern20.test(data24)){
+const err53 = {instancePath:instancePath+"/images/" + i4+"/rootfs",schemaPath:"#/definitions/image/properties/rootfs/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema29.properties.rootfs,data:data24};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -5254,19 +5289,8 @@ vErrors.push(err53);
 errors++;
 }
 }
-if(data.volumes !== undefined){
-let data32 = data.volumes;
-if(Array.isArray(data32)){
-const len7 = data32.length;
-for(let i7=0; i7<len7; i7++){
-if(!(validate23(data32[i7], {instancePath:instancePath+"/volumes/" + i7,parentData:data32,parentDataProperty:i7,rootData}))){
-vErrors = vErrors === null ? validate23.errors : vErrors.concat(validate23.errors);
-errors = vErrors.length;
-}
-}
-}
 else {
-const err54 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.volumes.type,parentSchema:schema11.properties.volumes,data:data32};
+const err54 = {instancePath:instancePath+"/images/" + i4+"/rootfs",schemaPath:"#/definitions/image/properties/rootfs/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.properties.rootfs.type,parentSchema:schema29.properties.rootfs,data:data24};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -5276,9 +5300,11 @@ vErrors.push(err54);
 errors++;
 }
 }
-}
-else {
-const err55 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.type,parentSchema:schema11,data};
+if(data19.tarball !== undefined){
+let data25 = data19.tarball;
+if(typeof data25 === "string"){
+if(!pattern20.test(data25)){
+const err55 = {instancePath:instancePath+"/images/" + i4+"/tarball",schemaPath:"#/definitions/image/properties/tarball/pattern",keyword:"pattern",params:{pattern: "^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"},message:"must match pattern \""+"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$"+"\"",schema:"^(?=.*\\S)[^\\x00-\\x1f\\x7f]+$",parentSchema:schema29.properties.tarball,data:data25};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -5287,21 +5313,371 @@ vErrors.push(err55);
 }
 errors++;
 }
+}
+else {
+const err56 = {instancePath:instancePath+"/images/" + i4+"/tarball",schemaPath:"#/definitions/image/properties/tarball/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.properties.tarball.type,parentSchema:schema29.properties.tarball,data:data25};
+if(vErrors === null){
+vErrors = [err56];
+}
+else {
+vErrors.push(err56);
+}
+errors++;
+}
+}
+if(data19.adapt !== undefined){
+let data26 = data19.adapt;
+if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
+for(const key3 in data26){
+if(!((((((key3 === "networkd") || (key3 === "lxc_generator")) || (key3 === "templates")) || (key3 === "profiles")) || (key3 === "properties")) || (key3 === "architecture"))){
+const err57 = {instancePath:instancePath+"/images/" + i4+"/adapt",schemaPath:"#/definitions/image/properties/adapt/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema29.properties.adapt,data:data26};
+if(vErrors === null){
+vErrors = [err57];
+}
+else {
+vErrors.push(err57);
+}
+errors++;
+}
+}
+if(data26.networkd !== undefined){
+let data27 = data26.networkd;
+if(typeof data27 !== "boolean"){
+const err58 = {instancePath:instancePath+"/images/" + i4+"/adapt/networkd",schemaPath:"#/definitions/image/properties/adapt/properties/networkd/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema29.properties.adapt.properties.networkd.type,parentSchema:schema29.properties.adapt.properties.networkd,data:data27};
+if(vErrors === null){
+vErrors = [err58];
+}
+else {
+vErrors.push(err58);
+}
+errors++;
+}
+}
+if(data26.lxc_generator !== undefined){
+let data28 = data26.lxc_generator;
+if(typeof data28 !== "boolean"){
+const err59 = {instancePath:instancePath+"/images/" + i4+"/adapt/lxc_generator",schemaPath:"#/definitions/image/properties/adapt/properties/lxc_generator/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema29.properties.adapt.properties.lxc_generator.type,parentSchema:schema29.properties.adapt.properties.lxc_generator,data:data28};
+if(vErrors === null){
+vErrors = [err59];
+}
+else {
+vErrors.push(err59);
+}
+errors++;
+}
+}
+if(data26.templates !== undefined){
+let data29 = data26.templates;
+if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
+for(const key4 in data29){
+let data30 = data29[key4];
+if(typeof data30 !== "string"){
+const err60 = {instancePath:instancePath+"/images/" + i4+"/adapt/templates/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/image/properties/adapt/properties/templates/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.properties.adapt.properties.templates.additionalProperties.type,parentSchema:schema29.properties.adapt.properties.templates.additionalProperties,data:data30};
+if(vErrors === null){
+vErrors = [err60];
+}
+else {
+vErrors.push(err60);
+}
+errors++;
+}
+}
+}
+else {
+const err61 = {instancePath:instancePath+"/images/" + i4+"/adapt/templates",schemaPath:"#/definitions/image/properties/adapt/properties/templates/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema29.properties.adapt.properties.templates.type,parentSchema:schema29.properties.adapt.properties.templates,data:data29};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
+}
+errors++;
+}
+}
+if(data26.profiles !== undefined){
+let data31 = data26.profiles;
+if(Array.isArray(data31)){
+const len5 = data31.length;
+for(let i5=0; i5<len5; i5++){
+let data32 = data31[i5];
+if(typeof data32 === "string"){
+if(!pattern23.test(data32)){
+const err62 = {instancePath:instancePath+"/images/" + i4+"/adapt/profiles/" + i5,schemaPath:"#/definitions/image/properties/adapt/properties/profiles/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",parentSchema:schema29.properties.adapt.properties.profiles.items,data:data32};
+if(vErrors === null){
+vErrors = [err62];
+}
+else {
+vErrors.push(err62);
+}
+errors++;
+}
+}
+else {
+const err63 = {instancePath:instancePath+"/images/" + i4+"/adapt/profiles/" + i5,schemaPath:"#/definitions/image/properties/adapt/properties/profiles/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.properties.adapt.properties.profiles.items.type,parentSchema:schema29.properties.adapt.properties.profiles.items,data:data32};
+if(vErrors === null){
+vErrors = [err63];
+}
+else {
+vErrors.push(err63);
+}
+errors++;
+}
+}
+}
+else {
+const err64 = {instancePath:instancePath+"/images/" + i4+"/adapt/profiles",schemaPath:"#/definitions/image/properties/adapt/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema29.properties.adapt.properties.profiles.type,parentSchema:schema29.properties.adapt.properties.profiles,data:data31};
+if(vErrors === null){
+vErrors = [err64];
+}
+else {
+vErrors.push(err64);
+}
+errors++;
+}
+}
+if(data26.properties !== undefined){
+let data33 = data26.properties;
+if(data33 && typeof data33 == "object" && !Array.isArray(data33)){
+for(const key5 in data33){
+const _errs84 = errors;
+const _errs85 = errors;
+const _errs86 = errors;
+if(typeof key5 === "string"){
+if(!pattern9.test(key5)){
+const err65 = {};
+if(vErrors === null){
+vErrors = [err65];
+}
+else {
+vErrors.push(err65);
+}
+errors++;
+}
+}
+var valid28 = _errs86 === errors;
+if(valid28){
+const err66 = {instancePath:instancePath+"/images/" + i4+"/adapt/properties",schemaPath:"#/definitions/image/properties/adapt/properties/properties/propertyNames/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema29.properties.adapt.properties.properties.propertyNames.not,parentSchema:schema29.properties.adapt.properties.properties.propertyNames,data:key5,propertyName:key5};
+if(vErrors === null){
+vErrors = [err66];
+}
+else {
+vErrors.push(err66);
+}
+errors++;
+}
+else {
+errors = _errs85;
+if(vErrors !== null){
+if(_errs85){
+vErrors.length = _errs85;
+}
+else {
+vErrors = null;
+}
+}
+}
+if(typeof key5 === "string"){
+if(!pattern25.test(key5)){
+const err67 = {instancePath:instancePath+"/images/" + i4+"/adapt/properties",schemaPath:"#/definitions/image/properties/adapt/properties/properties/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]*$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]*$",parentSchema:schema29.properties.adapt.properties.properties.propertyNames,data:key5,propertyName:key5};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
+}
+}
+var valid27 = _errs84 === errors;
+if(!valid27){
+const err68 = {instancePath:instancePath+"/images/" + i4+"/adapt/properties",schemaPath:"#/definitions/image/properties/adapt/properties/properties/propertyNames",keyword:"propertyNames",params:{propertyName: key5},message:"property name must be valid",schema:schema29.properties.adapt.properties.properties.propertyNames,parentSchema:schema29.properties.adapt.properties.properties,data:data33};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
+}
+errors++;
+}
+}
+for(const key6 in data33){
+let data34 = data33[key6];
+if(typeof data34 !== "string"){
+const err69 = {instancePath:instancePath+"/images/" + i4+"/adapt/properties/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/image/properties/adapt/properties/properties/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.properties.adapt.properties.properties.additionalProperties.type,parentSchema:schema29.properties.adapt.properties.properties.additionalProperties,data:data34};
+if(vErrors === null){
+vErrors = [err69];
+}
+else {
+vErrors.push(err69);
+}
+errors++;
+}
+}
+}
+else {
+const err70 = {instancePath:instancePath+"/images/" + i4+"/adapt/properties",schemaPath:"#/definitions/image/properties/adapt/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema29.properties.adapt.properties.properties.type,parentSchema:schema29.properties.adapt.properties.properties,data:data33};
+if(vErrors === null){
+vErrors = [err70];
+}
+else {
+vErrors.push(err70);
+}
+errors++;
+}
+}
+if(data26.architecture !== undefined){
+let data35 = data26.architecture;
+if(typeof data35 === "string"){
+if(!pattern26.test(data35)){
+const err71 = {instancePath:instancePath+"/images/" + i4+"/adapt/architecture",schemaPath:"#/definitions/image/properties/adapt/properties/architecture/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9_]+$"},message:"must match pattern \""+"^[a-z0-9_]+$"+"\"",schema:"^[a-z0-9_]+$",parentSchema:schema29.properties.adapt.properties.architecture,data:data35};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
+}
+errors++;
+}
+}
+else {
+const err72 = {instancePath:instancePath+"/images/" + i4+"/adapt/architecture",schemaPath:"#/definitions/image/properties/adapt/properties/architecture/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema29.properties.adapt.properties.architecture.type,parentSchema:schema29.properties.adapt.properties.architecture,data:data35};
+if(vErrors === null){
+vErrors = [err72];
+}
+else {
+vErrors.push(err72);
+}
+errors++;
+}
+}
+}
+else {
+const err73 = {instancePath:instancePath+"/images/" + i4+"/adapt",schemaPath:"#/definitions/image/properties/adapt/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema29.properties.adapt.type,parentSchema:schema29.properties.adapt,data:data26};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
+}
+errors++;
+}
+}
+}
+else {
+const err74 = {instancePath:instancePath+"/images/" + i4,schemaPath:"#/definitions/image/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema29.type,parentSchema:schema29,data:data19};
+if(vErrors === null){
+vErrors = [err74];
+}
+else {
+vErrors.push(err74);
+}
+errors++;
+}
+}
+}
+else {
+const err75 = {instancePath:instancePath+"/images",schemaPath:"#/properties/images/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.images.type,parentSchema:schema11.properties.images,data:data18};
+if(vErrors === null){
+vErrors = [err75];
+}
+else {
+vErrors.push(err75);
+}
+errors++;
+}
+}
+if(data.containers !== undefined){
+let data36 = data.containers;
+if(Array.isArray(data36)){
+const len6 = data36.length;
+for(let i6=0; i6<len6; i6++){
+if(!(validate15(data36[i6], {instancePath:instancePath+"/containers/" + i6,parentData:data36,parentDataProperty:i6,rootData}))){
+vErrors = vErrors === null ? validate15.errors : vErrors.concat(validate15.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err76 = {instancePath:instancePath+"/containers",schemaPath:"#/properties/containers/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.containers.type,parentSchema:schema11.properties.containers,data:data36};
+if(vErrors === null){
+vErrors = [err76];
+}
+else {
+vErrors.push(err76);
+}
+errors++;
+}
+}
+if(data.networks !== undefined){
+let data38 = data.networks;
+if(Array.isArray(data38)){
+const len7 = data38.length;
+for(let i7=0; i7<len7; i7++){
+if(!(validate21(data38[i7], {instancePath:instancePath+"/networks/" + i7,parentData:data38,parentDataProperty:i7,rootData}))){
+vErrors = vErrors === null ? validate21.errors : vErrors.concat(validate21.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err77 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.networks.type,parentSchema:schema11.properties.networks,data:data38};
+if(vErrors === null){
+vErrors = [err77];
+}
+else {
+vErrors.push(err77);
+}
+errors++;
+}
+}
+if(data.volumes !== undefined){
+let data40 = data.volumes;
+if(Array.isArray(data40)){
+const len8 = data40.length;
+for(let i8=0; i8<len8; i8++){
+if(!(validate23(data40[i8], {instancePath:instancePath+"/volumes/" + i8,parentData:data40,parentDataProperty:i8,rootData}))){
+vErrors = vErrors === null ? validate23.errors : vErrors.concat(validate23.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err78 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.volumes.type,parentSchema:schema11.properties.volumes,data:data40};
+if(vErrors === null){
+vErrors = [err78];
+}
+else {
+vErrors.push(err78);
+}
+errors++;
+}
+}
+}
+else {
+const err79 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.type,parentSchema:schema11,data};
+if(vErrors === null){
+vErrors = [err79];
+}
+else {
+vErrors.push(err79);
+}
+errors++;
+}
 validate10.errors = vErrors;
 return errors === 0;
 }
 
 export const validate_network = validate25;
-const schema60 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/network.schema.json","title":"NetworkSection","description":"plugins.network (also plugins.net, the op-dbus name): the host's links, their addresses and static routes. op's own fields and the op-dbus net fields (ports, controller, ipv4.address, ipv4.enabled, ipv4.dhcp, properties) are both accepted; op-dbus types are ovs-bridge, ovs-port, bridge and ethernet.","type":"object","additionalProperties":false,"properties":{"prune":{"description":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","type":"boolean"},"ignore":{"description":"Links and OVS bridges and ports op never reads into a plan or touches, by name or glob (`docker0`, `veth*`): managed by another tool (NetworkManager, Docker, Incus's own bridges). They are hidden from the live state before anything is planned, so not even `prune` or `exclusive_ports` sees them, and routes on them are left alone. A glob that matches a link this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","type":"array","maxItems":1024,"items":{"description":"A link name or glob: 1 to 256 characters, without `/` (link names have none, so such a glob would match nothing).","type":"string","minLength":1,"maxLength":256,"pattern":"^[^/]*$"},"examples":[["docker0","veth*"]]},"interfaces":{"type":"array","items":{"$ref":"#/definitions/interface"}},"routes":{"type":"array","items":{"$ref":"#/definitions/route"}}},"definitions":{"linkName":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"interface":{"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a link that exists and that op did not create (its ifalias lacks op's marker `op:network`; an OVS bridge or internal port, op's `external_ids`): op marks it as its own and makes it match this entry in one step (or, with `ensure: absent`, deletes it). Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's link is never changed. Not needed for an ethernet NIC, which op only tunes and never owns. Default false.","type":"boolean"},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}},"mtu":{"type":"integer","minimum":68,"maximum":65535},"ipv4":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}},"ipv6":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}},"address4":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]},"address6":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]},"route":{"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}}}};
-const pattern78 = new RegExp("^[^/]*$", "u");
-const schema61 = {"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a link that exists and that op did not create (its ifalias lacks op's marker `op:network`; an OVS bridge or internal port, op's `external_ids`): op marks it as its own and makes it match this entry in one step (or, with `ensure: absent`, deletes it). Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's link is never changed. Not needed for an ethernet NIC, which op only tunes and never owns. Default false.","type":"boolean"},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}};
-const schema62 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
-const schema63 = {"type":"integer","minimum":68,"maximum":65535};
-const pattern80 = new RegExp("^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$", "u");
-const pattern81 = new RegExp("^[^\"#\\u0000-\\u001f\\u007f]{0,200}$", "u");
-const pattern85 = new RegExp("^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$", "u");
-const schema64 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}};
-const schema65 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]};
+const schema65 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/network.schema.json","title":"NetworkSection","description":"plugins.network (also plugins.net, the op-dbus name): the host's links, their addresses and static routes. op's own fields and the op-dbus net fields (ports, controller, ipv4.address, ipv4.enabled, ipv4.dhcp, properties) are both accepted; op-dbus types are ovs-bridge, ovs-port, bridge and ethernet.","type":"object","additionalProperties":false,"properties":{"prune":{"description":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","type":"boolean"},"ignore":{"description":"Links and OVS bridges and ports op never reads into a plan or touches, by name or glob (`docker0`, `veth*`): managed by another tool (NetworkManager, Docker, Incus's own bridges). They are hidden from the live state before anything is planned, so not even `prune` or `exclusive_ports` sees them, and routes on them are left alone. A glob that matches a link this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","type":"array","maxItems":1024,"items":{"description":"A link name or glob: 1 to 256 characters, without `/` (link names have none, so such a glob would match nothing).","type":"string","minLength":1,"maxLength":256,"pattern":"^[^/]*$"},"examples":[["docker0","veth*"]]},"interfaces":{"type":"array","items":{"$ref":"#/definitions/interface"}},"routes":{"type":"array","items":{"$ref":"#/definitions/route"}}},"definitions":{"linkName":{"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},"interface":{"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a link that exists and that op did not create (its ifalias lacks op's marker `op:network`; an OVS bridge or internal port, op's `external_ids`): op marks it as its own and makes it match this entry in one step (or, with `ensure: absent`, deletes it). Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's link is never changed. Not needed for an ethernet NIC, which op only tunes and never owns. Default false.","type":"boolean"},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}},"mtu":{"type":"integer","minimum":68,"maximum":65535},"ipv4":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}},"ipv6":{"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}},"address4":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]},"address6":{"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]},"route":{"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}}}};
+const pattern86 = new RegExp("^[^/]*$", "u");
+const schema66 = {"type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/linkName"},"type":{"description":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","type":"string","enum":["linux-bridge","ovs-bridge","ovs-interface","veth","macvlan","dummy","ethernet","bridge","ovs-port"]},"ensure":{"description":"absent: op deletes the link (never an ethernet NIC).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a link that exists and that op did not create (its ifalias lacks op's marker `op:network`; an OVS bridge or internal port, op's `external_ids`): op marks it as its own and makes it match this entry in one step (or, with `ensure: absent`, deletes it). Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's link is never changed. Not needed for an ethernet NIC, which op only tunes and never owns. Default false.","type":"boolean"},"state":{"description":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","type":"string","enum":["up","down"]},"mtu":{"$ref":"#/definitions/mtu"},"mac":{"description":"A unicast MAC address, e.g. 02:00:00:00:00:01.","type":"string","pattern":"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},"alias":{"description":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","type":"string","pattern":"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},"ipv4":{"$ref":"#/definitions/ipv4"},"ipv6":{"$ref":"#/definitions/ipv6"},"bridge":{"description":"linux-bridge only: the links enrolled in it.","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"$ref":"#/definitions/linkName"}}}},"ovs":{"description":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","type":"object","additionalProperties":false,"properties":{"ports":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/linkName"},"tag":{"type":"integer","minimum":1,"maximum":4094}}}},"datapath":{"type":"string","enum":["netdev","system"]}}},"veth":{"description":"veth only: the peer's name and, optionally, the network namespace it is put in.","type":"object","additionalProperties":false,"required":["peer"],"properties":{"peer":{"$ref":"#/definitions/linkName"},"netns":{"description":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","type":"string","pattern":"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"}}},"macvlan":{"description":"macvlan only: the link it sits on and its mode.","type":"object","additionalProperties":false,"required":["base"],"properties":{"base":{"$ref":"#/definitions/linkName"},"mode":{"type":"string","enum":["bridge","vepa","private","passthru"]}}},"exclusive_ports":{"description":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","type":"boolean"},"ports":{"description":"op-dbus: the bridge's ports (names).","type":"array","items":{"$ref":"#/definitions/linkName"}},"controller":{"description":"op-dbus: the bridge this link is a port of.","$ref":"#/definitions/linkName"},"properties":{"description":"op-dbus: free property bag; op reads mtu from it.","type":"object","additionalProperties":true},"property_schema":{"description":"op-dbus: ignored.","type":"array"}}};
+const schema67 = {"description":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","type":"string","pattern":"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"};
+const schema68 = {"type":"integer","minimum":68,"maximum":65535};
+const pattern88 = new RegExp("^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$", "u");
+const pattern89 = new RegExp("^[^\"#\\u0000-\\u001f\\u007f]{0,200}$", "u");
+const pattern93 = new RegExp("^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$", "u");
+const schema69 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address4"}},"address":{"description":"op-dbus spelling of addresses.","type":"array","items":{"$ref":"#/definitions/address4"}},"enabled":{"description":"op-dbus: false means no addresses.","type":"boolean"},"dhcp":{"description":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","type":"boolean"},"gateway":{"description":"op-dbus: a default route via this address.","type":"string"},"dns":{"description":"op-dbus: ignored (op does not manage resolvers).","type":"array"}}};
+const schema70 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":32}}},{"type":"string"}]};
 
 function validate27(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -5309,7 +5685,7 @@ let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!((((((key0 === "addresses") || (key0 === "address")) || (key0 === "enabled")) || (key0 === "dhcp")) || (key0 === "gateway")) || (key0 === "dns"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema64,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema69,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5331,7 +5707,7 @@ let passing0 = null;
 const _errs7 = errors;
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 if(data1.ip === undefined){
-const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema65.oneOf[0].required,parentSchema:schema65.oneOf[0],data:data1};
+const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema70.oneOf[0].required,parentSchema:schema70.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5341,7 +5717,7 @@ vErrors.push(err1);
 errors++;
 }
 if(data1.prefix === undefined){
-const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema65.oneOf[0].required,parentSchema:schema65.oneOf[0],data:data1};
+const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema70.oneOf[0].required,parentSchema:schema70.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5352,7 +5728,7 @@ errors++;
 }
 for(const key1 in data1){
 if(!((key1 === "ip") || (key1 === "prefix"))){
-const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema65.oneOf[0],data:data1};
+const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema70.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5365,7 +5741,7 @@ errors++;
 if(data1.ip !== undefined){
 let data2 = data1.ip;
 if(typeof data2 !== "string"){
-const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema65.oneOf[0].properties.ip.type,parentSchema:schema65.oneOf[0].properties.ip,data:data2};
+const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema70.oneOf[0].properties.ip.type,parentSchema:schema70.oneOf[0].properties.ip,data:data2};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5378,7 +5754,7 @@ errors++;
 if(data1.prefix !== undefined){
 let data3 = data1.prefix;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema65.oneOf[0].properties.prefix.type,parentSchema:schema65.oneOf[0].properties.prefix,data:data3};
+const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema70.oneOf[0].properties.prefix.type,parentSchema:schema70.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5389,7 +5765,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 32 || isNaN(data3)){
-const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema65.oneOf[0].properties.prefix,data:data3};
+const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema70.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5399,7 +5775,7 @@ vErrors.push(err6);
 errors++;
 }
 if(data3 < 0 || isNaN(data3)){
-const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema65.oneOf[0].properties.prefix,data:data3};
+const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema70.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -5412,7 +5788,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema65.oneOf[0].type,parentSchema:schema65.oneOf[0],data:data1};
+const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema70.oneOf[0].type,parentSchema:schema70.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -5428,7 +5804,7 @@ passing0 = 0;
 }
 const _errs14 = errors;
 if(typeof data1 !== "string"){
-const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema65.oneOf[1].type,parentSchema:schema65.oneOf[1],data:data1};
+const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema70.oneOf[1].type,parentSchema:schema70.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -5449,7 +5825,7 @@ passing0 = 1;
 }
 }
 if(!valid4){
-const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema65.oneOf,parentSchema:schema65,data:data1};
+const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema70.oneOf,parentSchema:schema70,data:data1};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -5472,7 +5848,7 @@ vErrors = null;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema64.properties.addresses.type,parentSchema:schema64.properties.addresses,data:data0};
+const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema69.properties.addresses.type,parentSchema:schema69.properties.addresses,data:data0};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -5494,7 +5870,7 @@ let passing1 = null;
 const _errs21 = errors;
 if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
 if(data5.ip === undefined){
-const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema65.oneOf[0].required,parentSchema:schema65.oneOf[0],data:data5};
+const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema70.oneOf[0].required,parentSchema:schema70.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -5504,7 +5880,7 @@ vErrors.push(err12);
 errors++;
 }
 if(data5.prefix === undefined){
-const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema65.oneOf[0].required,parentSchema:schema65.oneOf[0],data:data5};
+const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema70.oneOf[0].required,parentSchema:schema70.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -5515,7 +5891,7 @@ errors++;
 }
 for(const key2 in data5){
 if(!((key2 === "ip") || (key2 === "prefix"))){
-const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema65.oneOf[0],data:data5};
+const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema70.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -5528,7 +5904,7 @@ errors++;
 if(data5.ip !== undefined){
 let data6 = data5.ip;
 if(typeof data6 !== "string"){
-const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema65.oneOf[0].properties.ip.type,parentSchema:schema65.oneOf[0].properties.ip,data:data6};
+const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address4/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema70.oneOf[0].properties.ip.type,parentSchema:schema70.oneOf[0].properties.ip,data:data6};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -5541,7 +5917,7 @@ errors++;
 if(data5.prefix !== undefined){
 let data7 = data5.prefix;
 if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
-const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema65.oneOf[0].properties.prefix.type,parentSchema:schema65.oneOf[0].properties.prefix,data:data7};
+const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema70.oneOf[0].properties.prefix.type,parentSchema:schema70.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -5552,7 +5928,7 @@ errors++;
 }
 if((typeof data7 == "number") && (isFinite(data7))){
 if(data7 > 32 || isNaN(data7)){
-const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema65.oneOf[0].properties.prefix,data:data7};
+const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema70.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -5562,7 +5938,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data7 < 0 || isNaN(data7)){
-const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema65.oneOf[0].properties.prefix,data:data7};
+const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address4/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema70.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -5575,7 +5951,7 @@ errors++;
 }
 }
 else {
-const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema65.oneOf[0].type,parentSchema:schema65.oneOf[0],data:data5};
+const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema70.oneOf[0].type,parentSchema:schema70.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -5591,7 +5967,7 @@ passing1 = 0;
 }
 const _errs28 = errors;
 if(typeof data5 !== "string"){
-const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema65.oneOf[1].type,parentSchema:schema65.oneOf[1],data:data5};
+const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema70.oneOf[1].type,parentSchema:schema70.oneOf[1],data:data5};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -5612,7 +5988,7 @@ passing1 = 1;
 }
 }
 if(!valid9){
-const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema65.oneOf,parentSchema:schema65,data:data5};
+const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address4/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema70.oneOf,parentSchema:schema70,data:data5};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -5635,7 +6011,7 @@ vErrors = null;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema64.properties.address.type,parentSchema:schema64.properties.address,data:data4};
+const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema69.properties.address.type,parentSchema:schema69.properties.address,data:data4};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -5648,7 +6024,7 @@ errors++;
 if(data.enabled !== undefined){
 let data8 = data.enabled;
 if(typeof data8 !== "boolean"){
-const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema64.properties.enabled.type,parentSchema:schema64.properties.enabled,data:data8};
+const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema69.properties.enabled.type,parentSchema:schema69.properties.enabled,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -5661,7 +6037,7 @@ errors++;
 if(data.dhcp !== undefined){
 let data9 = data.dhcp;
 if(typeof data9 !== "boolean"){
-const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema64.properties.dhcp.type,parentSchema:schema64.properties.dhcp,data:data9};
+const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema69.properties.dhcp.type,parentSchema:schema69.properties.dhcp,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -5674,7 +6050,7 @@ errors++;
 if(data.gateway !== undefined){
 let data10 = data.gateway;
 if(typeof data10 !== "string"){
-const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema64.properties.gateway.type,parentSchema:schema64.properties.gateway,data:data10};
+const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema69.properties.gateway.type,parentSchema:schema69.properties.gateway,data:data10};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -5687,7 +6063,7 @@ errors++;
 if(data.dns !== undefined){
 let data11 = data.dns;
 if(!(Array.isArray(data11))){
-const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema64.properties.dns.type,parentSchema:schema64.properties.dns,data:data11};
+const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema69.properties.dns.type,parentSchema:schema69.properties.dns,data:data11};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -5699,7 +6075,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema64.type,parentSchema:schema64,data};
+const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema69.type,parentSchema:schema69,data};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -5712,8 +6088,8 @@ validate27.errors = vErrors;
 return errors === 0;
 }
 
-const schema67 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}};
-const schema68 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]};
+const schema72 = {"type":"object","additionalProperties":false,"properties":{"addresses":{"type":"array","items":{"$ref":"#/definitions/address6"}},"address":{"type":"array","items":{"$ref":"#/definitions/address6"}},"enabled":{"type":"boolean"},"dhcp":{"type":"boolean"},"gateway":{"type":"string"},"dns":{"type":"array"}}};
+const schema73 = {"description":"{ ip, prefix } or \"ip/prefix\".","oneOf":[{"type":"object","additionalProperties":false,"required":["ip","prefix"],"properties":{"ip":{"type":"string"},"prefix":{"type":"integer","minimum":0,"maximum":128}}},{"type":"string"}]};
 
 function validate29(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -5721,7 +6097,7 @@ let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!((((((key0 === "addresses") || (key0 === "address")) || (key0 === "enabled")) || (key0 === "dhcp")) || (key0 === "gateway")) || (key0 === "dns"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema67,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema72,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5743,7 +6119,7 @@ let passing0 = null;
 const _errs7 = errors;
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 if(data1.ip === undefined){
-const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema68.oneOf[0].required,parentSchema:schema68.oneOf[0],data:data1};
+const err1 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema73.oneOf[0].required,parentSchema:schema73.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5753,7 +6129,7 @@ vErrors.push(err1);
 errors++;
 }
 if(data1.prefix === undefined){
-const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema68.oneOf[0].required,parentSchema:schema68.oneOf[0],data:data1};
+const err2 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema73.oneOf[0].required,parentSchema:schema73.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5764,7 +6140,7 @@ errors++;
 }
 for(const key1 in data1){
 if(!((key1 === "ip") || (key1 === "prefix"))){
-const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema68.oneOf[0],data:data1};
+const err3 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema73.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5777,7 +6153,7 @@ errors++;
 if(data1.ip !== undefined){
 let data2 = data1.ip;
 if(typeof data2 !== "string"){
-const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema68.oneOf[0].properties.ip.type,parentSchema:schema68.oneOf[0].properties.ip,data:data2};
+const err4 = {instancePath:instancePath+"/addresses/" + i0+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.oneOf[0].properties.ip.type,parentSchema:schema73.oneOf[0].properties.ip,data:data2};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5790,7 +6166,7 @@ errors++;
 if(data1.prefix !== undefined){
 let data3 = data1.prefix;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema68.oneOf[0].properties.prefix.type,parentSchema:schema68.oneOf[0].properties.prefix,data:data3};
+const err5 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema73.oneOf[0].properties.prefix.type,parentSchema:schema73.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5801,7 +6177,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 128 || isNaN(data3)){
-const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema68.oneOf[0].properties.prefix,data:data3};
+const err6 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema73.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5811,7 +6187,7 @@ vErrors.push(err6);
 errors++;
 }
 if(data3 < 0 || isNaN(data3)){
-const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema68.oneOf[0].properties.prefix,data:data3};
+const err7 = {instancePath:instancePath+"/addresses/" + i0+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema73.oneOf[0].properties.prefix,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -5824,7 +6200,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema68.oneOf[0].type,parentSchema:schema68.oneOf[0],data:data1};
+const err8 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema73.oneOf[0].type,parentSchema:schema73.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -5840,7 +6216,7 @@ passing0 = 0;
 }
 const _errs14 = errors;
 if(typeof data1 !== "string"){
-const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema68.oneOf[1].type,parentSchema:schema68.oneOf[1],data:data1};
+const err9 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.oneOf[1].type,parentSchema:schema73.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -5861,7 +6237,7 @@ passing0 = 1;
 }
 }
 if(!valid4){
-const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema68.oneOf,parentSchema:schema68,data:data1};
+const err10 = {instancePath:instancePath+"/addresses/" + i0,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema73.oneOf,parentSchema:schema73,data:data1};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -5884,7 +6260,7 @@ vErrors = null;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema67.properties.addresses.type,parentSchema:schema67.properties.addresses,data:data0};
+const err11 = {instancePath:instancePath+"/addresses",schemaPath:"#/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema72.properties.addresses.type,parentSchema:schema72.properties.addresses,data:data0};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -5906,7 +6282,7 @@ let passing1 = null;
 const _errs21 = errors;
 if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
 if(data5.ip === undefined){
-const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema68.oneOf[0].required,parentSchema:schema68.oneOf[0],data:data5};
+const err12 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'",schema:schema73.oneOf[0].required,parentSchema:schema73.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -5916,7 +6292,7 @@ vErrors.push(err12);
 errors++;
 }
 if(data5.prefix === undefined){
-const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema68.oneOf[0].required,parentSchema:schema68.oneOf[0],data:data5};
+const err13 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/required",keyword:"required",params:{missingProperty: "prefix"},message:"must have required property '"+"prefix"+"'",schema:schema73.oneOf[0].required,parentSchema:schema73.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -5927,7 +6303,7 @@ errors++;
 }
 for(const key2 in data5){
 if(!((key2 === "ip") || (key2 === "prefix"))){
-const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema68.oneOf[0],data:data5};
+const err14 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema73.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -5940,7 +6316,7 @@ errors++;
 if(data5.ip !== undefined){
 let data6 = data5.ip;
 if(typeof data6 !== "string"){
-const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema68.oneOf[0].properties.ip.type,parentSchema:schema68.oneOf[0].properties.ip,data:data6};
+const err15 = {instancePath:instancePath+"/address/" + i1+"/ip",schemaPath:"#/definitions/address6/oneOf/0/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.oneOf[0].properties.ip.type,parentSchema:schema73.oneOf[0].properties.ip,data:data6};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -5953,7 +6329,7 @@ errors++;
 if(data5.prefix !== undefined){
 let data7 = data5.prefix;
 if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
-const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema68.oneOf[0].properties.prefix.type,parentSchema:schema68.oneOf[0].properties.prefix,data:data7};
+const err16 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema73.oneOf[0].properties.prefix.type,parentSchema:schema73.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -5964,7 +6340,7 @@ errors++;
 }
 if((typeof data7 == "number") && (isFinite(data7))){
 if(data7 > 128 || isNaN(data7)){
-const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema68.oneOf[0].properties.prefix,data:data7};
+const err17 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},message:"must be <= 128",schema:128,parentSchema:schema73.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -5974,7 +6350,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data7 < 0 || isNaN(data7)){
-const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema68.oneOf[0].properties.prefix,data:data7};
+const err18 = {instancePath:instancePath+"/address/" + i1+"/prefix",schemaPath:"#/definitions/address6/oneOf/0/properties/prefix/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema73.oneOf[0].properties.prefix,data:data7};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -5987,7 +6363,7 @@ errors++;
 }
 }
 else {
-const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema68.oneOf[0].type,parentSchema:schema68.oneOf[0],data:data5};
+const err19 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema73.oneOf[0].type,parentSchema:schema73.oneOf[0],data:data5};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -6003,7 +6379,7 @@ passing1 = 0;
 }
 const _errs28 = errors;
 if(typeof data5 !== "string"){
-const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema68.oneOf[1].type,parentSchema:schema68.oneOf[1],data:data5};
+const err20 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.oneOf[1].type,parentSchema:schema73.oneOf[1],data:data5};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -6024,7 +6400,7 @@ passing1 = 1;
 }
 }
 if(!valid9){
-const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema68.oneOf,parentSchema:schema68,data:data5};
+const err21 = {instancePath:instancePath+"/address/" + i1,schemaPath:"#/definitions/address6/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema73.oneOf,parentSchema:schema73,data:data5};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -6047,7 +6423,7 @@ vErrors = null;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema67.properties.address.type,parentSchema:schema67.properties.address,data:data4};
+const err22 = {instancePath:instancePath+"/address",schemaPath:"#/properties/address/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema72.properties.address.type,parentSchema:schema72.properties.address,data:data4};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -6060,7 +6436,7 @@ errors++;
 if(data.enabled !== undefined){
 let data8 = data.enabled;
 if(typeof data8 !== "boolean"){
-const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema67.properties.enabled.type,parentSchema:schema67.properties.enabled,data:data8};
+const err23 = {instancePath:instancePath+"/enabled",schemaPath:"#/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema72.properties.enabled.type,parentSchema:schema72.properties.enabled,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -6073,7 +6449,7 @@ errors++;
 if(data.dhcp !== undefined){
 let data9 = data.dhcp;
 if(typeof data9 !== "boolean"){
-const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema67.properties.dhcp.type,parentSchema:schema67.properties.dhcp,data:data9};
+const err24 = {instancePath:instancePath+"/dhcp",schemaPath:"#/properties/dhcp/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema72.properties.dhcp.type,parentSchema:schema72.properties.dhcp,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -6086,7 +6462,7 @@ errors++;
 if(data.gateway !== undefined){
 let data10 = data.gateway;
 if(typeof data10 !== "string"){
-const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.properties.gateway.type,parentSchema:schema67.properties.gateway,data:data10};
+const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.properties.gateway.type,parentSchema:schema72.properties.gateway,data:data10};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -6099,7 +6475,7 @@ errors++;
 if(data.dns !== undefined){
 let data11 = data.dns;
 if(!(Array.isArray(data11))){
-const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema67.properties.dns.type,parentSchema:schema67.properties.dns,data:data11};
+const err26 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema72.properties.dns.type,parentSchema:schema72.properties.dns,data:data11};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -6111,7 +6487,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema67.type,parentSchema:schema67,data};
+const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema72.type,parentSchema:schema72,data};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -6130,7 +6506,7 @@ let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema61.required,parentSchema:schema61,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema66.required,parentSchema:schema66,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -6140,7 +6516,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.type === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema61.required,parentSchema:schema61,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema66.required,parentSchema:schema66,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -6150,8 +6526,8 @@ vErrors.push(err1);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema61.properties, key0))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema61,data};
+if(!(func2.call(schema66.properties, key0))){
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema66,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -6164,8 +6540,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern25.test(data0)){
-const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data0};
+if(!pattern31.test(data0)){
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema67,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -6176,7 +6552,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data0};
+const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.type,parentSchema:schema67,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -6189,7 +6565,7 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 !== "string"){
-const err5 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.type.type,parentSchema:schema61.properties.type,data:data1};
+const err5 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema66.properties.type.type,parentSchema:schema66.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -6199,7 +6575,7 @@ vErrors.push(err5);
 errors++;
 }
 if(!(((((((((data1 === "linux-bridge") || (data1 === "ovs-bridge")) || (data1 === "ovs-interface")) || (data1 === "veth")) || (data1 === "macvlan")) || (data1 === "dummy")) || (data1 === "ethernet")) || (data1 === "bridge")) || (data1 === "ovs-port"))){
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema61.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema61.properties.type.enum,parentSchema:schema61.properties.type,data:data1};
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema66.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema66.properties.type.enum,parentSchema:schema66.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -6212,7 +6588,7 @@ errors++;
 if(data.ensure !== undefined){
 let data2 = data.ensure;
 if(typeof data2 !== "string"){
-const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.ensure.type,parentSchema:schema61.properties.ensure,data:data2};
+const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema66.properties.ensure.type,parentSchema:schema66.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -6222,7 +6598,7 @@ vErrors.push(err7);
 errors++;
 }
 if(!((data2 === "present") || (data2 === "absent"))){
-const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema61.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema61.properties.ensure.enum,parentSchema:schema61.properties.ensure,data:data2};
+const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema66.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema66.properties.ensure.enum,parentSchema:schema66.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -6235,7 +6611,7 @@ errors++;
 if(data.adopt !== undefined){
 let data3 = data.adopt;
 if(typeof data3 !== "boolean"){
-const err9 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema61.properties.adopt.type,parentSchema:schema61.properties.adopt,data:data3};
+const err9 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema66.properties.adopt.type,parentSchema:schema66.properties.adopt,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -6248,7 +6624,7 @@ errors++;
 if(data.state !== undefined){
 let data4 = data.state;
 if(typeof data4 !== "string"){
-const err10 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.state.type,parentSchema:schema61.properties.state,data:data4};
+const err10 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema66.properties.state.type,parentSchema:schema66.properties.state,data:data4};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -6258,7 +6634,7 @@ vErrors.push(err10);
 errors++;
 }
 if(!((data4 === "up") || (data4 === "down"))){
-const err11 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/enum",keyword:"enum",params:{allowedValues: schema61.properties.state.enum},message:"must be equal to one of the allowed values",schema:schema61.properties.state.enum,parentSchema:schema61.properties.state,data:data4};
+const err11 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/enum",keyword:"enum",params:{allowedValues: schema66.properties.state.enum},message:"must be equal to one of the allowed values",schema:schema66.properties.state.enum,parentSchema:schema66.properties.state,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -6271,7 +6647,7 @@ errors++;
 if(data.mtu !== undefined){
 let data5 = data.mtu;
 if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
-const err12 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema63.type,parentSchema:schema63,data:data5};
+const err12 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema68.type,parentSchema:schema68,data:data5};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -6282,7 +6658,7 @@ errors++;
 }
 if((typeof data5 == "number") && (isFinite(data5))){
 if(data5 > 65535 || isNaN(data5)){
-const err13 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema63,data:data5};
+const err13 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema68,data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -6292,7 +6668,7 @@ vErrors.push(err13);
 errors++;
 }
 if(data5 < 68 || isNaN(data5)){
-const err14 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 68},message:"must be >= 68",schema:68,parentSchema:schema63,data:data5};
+const err14 = {instancePath:instancePath+"/mtu",schemaPath:"#/definitions/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 68},message:"must be >= 68",schema:68,parentSchema:schema68,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -6306,8 +6682,8 @@ errors++;
 if(data.mac !== undefined){
 let data6 = data.mac;
 if(typeof data6 === "string"){
-if(!pattern80.test(data6)){
-const err15 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},message:"must match pattern \""+"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"+"\"",schema:"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$",parentSchema:schema61.properties.mac,data:data6};
+if(!pattern88.test(data6)){
+const err15 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"},message:"must match pattern \""+"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$"+"\"",schema:"^[0-9A-Fa-f][02468aceACE](:[0-9A-Fa-f]{2}){5}$",parentSchema:schema66.properties.mac,data:data6};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -6318,7 +6694,7 @@ errors++;
 }
 }
 else {
-const err16 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.mac.type,parentSchema:schema61.properties.mac,data:data6};
+const err16 = {instancePath:instancePath+"/mac",schemaPath:"#/properties/mac/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema66.properties.mac.type,parentSchema:schema66.properties.mac,data:data6};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -6331,8 +6707,8 @@ errors++;
 if(data.alias !== undefined){
 let data7 = data.alias;
 if(typeof data7 === "string"){
-if(!pattern81.test(data7)){
-const err17 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},message:"must match pattern \""+"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"+"\"",schema:"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$",parentSchema:schema61.properties.alias,data:data7};
+if(!pattern89.test(data7)){
+const err17 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"},message:"must match pattern \""+"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$"+"\"",schema:"^[^\"#\\u0000-\\u001f\\u007f]{0,200}$",parentSchema:schema66.properties.alias,data:data7};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -6343,7 +6719,7 @@ errors++;
 }
 }
 else {
-const err18 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.alias.type,parentSchema:schema61.properties.alias,data:data7};
+const err18 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema66.properties.alias.type,parentSchema:schema66.properties.alias,data:data7};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -6370,7 +6746,7 @@ let data10 = data.bridge;
 if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
 for(const key1 in data10){
 if(!(key1 === "ports")){
-const err19 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.bridge,data:data10};
+const err19 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema66.properties.bridge,data:data10};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -6387,8 +6763,8 @@ const len0 = data11.length;
 for(let i0=0; i0<len0; i0++){
 let data12 = data11[i0];
 if(typeof data12 === "string"){
-if(!pattern25.test(data12)){
-const err20 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data12};
+if(!pattern31.test(data12)){
+const err20 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema67,data:data12};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -6399,7 +6775,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data12};
+const err21 = {instancePath:instancePath+"/bridge/ports/" + i0,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.type,parentSchema:schema67,data:data12};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -6411,7 +6787,7 @@ errors++;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/bridge/ports",schemaPath:"#/properties/bridge/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.bridge.properties.ports.type,parentSchema:schema61.properties.bridge.properties.ports,data:data11};
+const err22 = {instancePath:instancePath+"/bridge/ports",schemaPath:"#/properties/bridge/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema66.properties.bridge.properties.ports.type,parentSchema:schema66.properties.bridge.properties.ports,data:data11};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -6423,7 +6799,7 @@ errors++;
 }
 }
 else {
-const err23 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.bridge.type,parentSchema:schema61.properties.bridge,data:data10};
+const err23 = {instancePath:instancePath+"/bridge",schemaPath:"#/properties/bridge/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema66.properties.bridge.type,parentSchema:schema66.properties.bridge,data:data10};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -6438,7 +6814,7 @@ let data13 = data.ovs;
 if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
 for(const key2 in data13){
 if(!((key2 === "ports") || (key2 === "datapath"))){
-const err24 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.ovs,data:data13};
+const err24 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema66.properties.ovs,data:data13};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -6456,7 +6832,7 @@ for(let i1=0; i1<len1; i1++){
 let data15 = data14[i1];
 if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
 if(data15.name === undefined){
-const err25 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema61.properties.ovs.properties.ports.items.required,parentSchema:schema61.properties.ovs.properties.ports.items,data:data15};
+const err25 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema66.properties.ovs.properties.ports.items.required,parentSchema:schema66.properties.ovs.properties.ports.items,data:data15};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -6467,7 +6843,7 @@ errors++;
 }
 for(const key3 in data15){
 if(!((key3 === "name") || (key3 === "tag"))){
-const err26 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.ovs.properties.ports.items,data:data15};
+const err26 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema66.properties.ovs.properties.ports.items,data:data15};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -6480,8 +6856,8 @@ errors++;
 if(data15.name !== undefined){
 let data16 = data15.name;
 if(typeof data16 === "string"){
-if(!pattern25.test(data16)){
-const err27 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data16};
+if(!pattern31.test(data16)){
+const err27 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema67,data:data16};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -6492,7 +6868,7 @@ errors++;
 }
 }
 else {
-const err28 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data16};
+const err28 = {instancePath:instancePath+"/ovs/ports/" + i1+"/name",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.type,parentSchema:schema67,data:data16};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -6505,7 +6881,7 @@ errors++;
 if(data15.tag !== undefined){
 let data17 = data15.tag;
 if(!(((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17))) && (isFinite(data17)))){
-const err29 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema61.properties.ovs.properties.ports.items.properties.tag.type,parentSchema:schema61.properties.ovs.properties.ports.items.properties.tag,data:data17};
+const err29 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema66.properties.ovs.properties.ports.items.properties.tag.type,parentSchema:schema66.properties.ovs.properties.ports.items.properties.tag,data:data17};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -6516,7 +6892,7 @@ errors++;
 }
 if((typeof data17 == "number") && (isFinite(data17))){
 if(data17 > 4094 || isNaN(data17)){
-const err30 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094",schema:4094,parentSchema:schema61.properties.ovs.properties.ports.items.properties.tag,data:data17};
+const err30 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094",schema:4094,parentSchema:schema66.properties.ovs.properties.ports.items.properties.tag,data:data17};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -6526,7 +6902,7 @@ vErrors.push(err30);
 errors++;
 }
 if(data17 < 1 || isNaN(data17)){
-const err31 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema61.properties.ovs.properties.ports.items.properties.tag,data:data17};
+const err31 = {instancePath:instancePath+"/ovs/ports/" + i1+"/tag",schemaPath:"#/properties/ovs/properties/ports/items/properties/tag/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema66.properties.ovs.properties.ports.items.properties.tag,data:data17};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -6539,7 +6915,7 @@ errors++;
 }
 }
 else {
-const err32 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.ovs.properties.ports.items.type,parentSchema:schema61.properties.ovs.properties.ports.items,data:data15};
+const err32 = {instancePath:instancePath+"/ovs/ports/" + i1,schemaPath:"#/properties/ovs/properties/ports/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema66.properties.ovs.properties.ports.items.type,parentSchema:schema66.properties.ovs.properties.ports.items,data:data15};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -6551,7 +6927,7 @@ errors++;
 }
 }
 else {
-const err33 = {instancePath:instancePath+"/ovs/ports",schemaPath:"#/properties/ovs/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.ovs.properties.ports.type,parentSchema:schema61.properties.ovs.properties.ports,data:data14};
+const err33 = {instancePath:instancePath+"/ovs/ports",schemaPath:"#/properties/ovs/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema66.properties.ovs.properties.ports.type,parentSchema:schema66.properties.ovs.properties.ports,data:data14};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -6564,7 +6940,7 @@ errors++;
 if(data13.datapath !== undefined){
 let data18 = data13.datapath;
 if(typeof data18 !== "string"){
-const err34 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.ovs.properties.datapath.type,parentSchema:schema61.properties.ovs.properties.datapath,data:data18};
+const err34 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema66.properties.ovs.properties.datapath.type,parentSchema:schema66.properties.ovs.properties.datapath,data:data18};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -6574,7 +6950,7 @@ vErrors.push(err34);
 errors++;
 }
 if(!((data18 === "netdev") || (data18 === "system"))){
-const err35 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/enum",keyword:"enum",params:{allowedValues: schema61.properties.ovs.properties.datapath.enum},message:"must be equal to one of the allowed values",schema:schema61.properties.ovs.properties.datapath.enum,parentSchema:schema61.properties.ovs.properties.datapath,data:data18};
+const err35 = {instancePath:instancePath+"/ovs/datapath",schemaPath:"#/properties/ovs/properties/datapath/enum",keyword:"enum",params:{allowedValues: schema66.properties.ovs.properties.datapath.enum},message:"must be equal to one of the allowed values",schema:schema66.properties.ovs.properties.datapath.enum,parentSchema:schema66.properties.ovs.properties.datapath,data:data18};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -6586,7 +6962,7 @@ errors++;
 }
 }
 else {
-const err36 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.ovs.type,parentSchema:schema61.properties.ovs,data:data13};
+const err36 = {instancePath:instancePath+"/ovs",schemaPath:"#/properties/ovs/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema66.properties.ovs.type,parentSchema:schema66.properties.ovs,data:data13};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -6600,7 +6976,7 @@ if(data.veth !== undefined){
 let data19 = data.veth;
 if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
 if(data19.peer === undefined){
-const err37 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/required",keyword:"required",params:{missingProperty: "peer"},message:"must have required property '"+"peer"+"'",schema:schema61.properties.veth.required,parentSchema:schema61.properties.veth,data:data19};
+const err37 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/required",keyword:"required",params:{missingProperty: "peer"},message:"must have required property '"+"peer"+"'",schema:schema66.properties.veth.required,parentSchema:schema66.properties.veth,data:data19};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -6611,7 +6987,7 @@ errors++;
 }
 for(const key4 in data19){
 if(!((key4 === "peer") || (key4 === "netns"))){
-const err38 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.veth,data:data19};
+const err38 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema66.properties.veth,data:data19};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -6624,8 +7000,8 @@ errors++;
 if(data19.peer !== undefined){
 let data20 = data19.peer;
 if(typeof data20 === "string"){
-if(!pattern25.test(data20)){
-const err39 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data20};
+if(!pattern31.test(data20)){
+const err39 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema67,data:data20};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -6636,7 +7012,7 @@ errors++;
 }
 }
 else {
-const err40 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data20};
+const err40 = {instancePath:instancePath+"/veth/peer",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.type,parentSchema:schema67,data:data20};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -6649,8 +7025,8 @@ errors++;
 if(data19.netns !== undefined){
 let data21 = data19.netns;
 if(typeof data21 === "string"){
-if(!pattern85.test(data21)){
-const err41 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"},message:"must match pattern \""+"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"+"\"",schema:"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$",parentSchema:schema61.properties.veth.properties.netns,data:data21};
+if(!pattern93.test(data21)){
+const err41 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"},message:"must match pattern \""+"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"+"\"",schema:"^(?!\\.\\.?$)(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$",parentSchema:schema66.properties.veth.properties.netns,data:data21};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -6661,7 +7037,7 @@ errors++;
 }
 }
 else {
-const err42 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.veth.properties.netns.type,parentSchema:schema61.properties.veth.properties.netns,data:data21};
+const err42 = {instancePath:instancePath+"/veth/netns",schemaPath:"#/properties/veth/properties/netns/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema66.properties.veth.properties.netns.type,parentSchema:schema66.properties.veth.properties.netns,data:data21};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -6673,7 +7049,7 @@ errors++;
 }
 }
 else {
-const err43 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.veth.type,parentSchema:schema61.properties.veth,data:data19};
+const err43 = {instancePath:instancePath+"/veth",schemaPath:"#/properties/veth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema66.properties.veth.type,parentSchema:schema66.properties.veth,data:data19};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -6687,7 +7063,7 @@ if(data.macvlan !== undefined){
 let data22 = data.macvlan;
 if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
 if(data22.base === undefined){
-const err44 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/required",keyword:"required",params:{missingProperty: "base"},message:"must have required property '"+"base"+"'",schema:schema61.properties.macvlan.required,parentSchema:schema61.properties.macvlan,data:data22};
+const err44 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/required",keyword:"required",params:{missingProperty: "base"},message:"must have required property '"+"base"+"'",schema:schema66.properties.macvlan.required,parentSchema:schema66.properties.macvlan,data:data22};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -6698,7 +7074,7 @@ errors++;
 }
 for(const key5 in data22){
 if(!((key5 === "base") || (key5 === "mode"))){
-const err45 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema61.properties.macvlan,data:data22};
+const err45 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema66.properties.macvlan,data:data22};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -6711,8 +7087,8 @@ errors++;
 if(data22.base !== undefined){
 let data23 = data22.base;
 if(typeof data23 === "string"){
-if(!pattern25.test(data23)){
-const err46 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data23};
+if(!pattern31.test(data23)){
+const err46 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema67,data:data23};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -6723,7 +7099,7 @@ errors++;
 }
 }
 else {
-const err47 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data23};
+const err47 = {instancePath:instancePath+"/macvlan/base",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.type,parentSchema:schema67,data:data23};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -6736,7 +7112,7 @@ errors++;
 if(data22.mode !== undefined){
 let data24 = data22.mode;
 if(typeof data24 !== "string"){
-const err48 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema61.properties.macvlan.properties.mode.type,parentSchema:schema61.properties.macvlan.properties.mode,data:data24};
+const err48 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema66.properties.macvlan.properties.mode.type,parentSchema:schema66.properties.macvlan.properties.mode,data:data24};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -6746,7 +7122,7 @@ vErrors.push(err48);
 errors++;
 }
 if(!((((data24 === "bridge") || (data24 === "vepa")) || (data24 === "private")) || (data24 === "passthru"))){
-const err49 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/enum",keyword:"enum",params:{allowedValues: schema61.properties.macvlan.properties.mode.enum},message:"must be equal to one of the allowed values",schema:schema61.properties.macvlan.properties.mode.enum,parentSchema:schema61.properties.macvlan.properties.mode,data:data24};
+const err49 = {instancePath:instancePath+"/macvlan/mode",schemaPath:"#/properties/macvlan/properties/mode/enum",keyword:"enum",params:{allowedValues: schema66.properties.macvlan.properties.mode.enum},message:"must be equal to one of the allowed values",schema:schema66.properties.macvlan.properties.mode.enum,parentSchema:schema66.properties.macvlan.properties.mode,data:data24};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -6758,7 +7134,7 @@ errors++;
 }
 }
 else {
-const err50 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.macvlan.type,parentSchema:schema61.properties.macvlan,data:data22};
+const err50 = {instancePath:instancePath+"/macvlan",schemaPath:"#/properties/macvlan/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema66.properties.macvlan.type,parentSchema:schema66.properties.macvlan,data:data22};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -6771,7 +7147,7 @@ errors++;
 if(data.exclusive_ports !== undefined){
 let data25 = data.exclusive_ports;
 if(typeof data25 !== "boolean"){
-const err51 = {instancePath:instancePath+"/exclusive_ports",schemaPath:"#/properties/exclusive_ports/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema61.properties.exclusive_ports.type,parentSchema:schema61.properties.exclusive_ports,data:data25};
+const err51 = {instancePath:instancePath+"/exclusive_ports",schemaPath:"#/properties/exclusive_ports/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema66.properties.exclusive_ports.type,parentSchema:schema66.properties.exclusive_ports,data:data25};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -6788,8 +7164,8 @@ const len2 = data26.length;
 for(let i2=0; i2<len2; i2++){
 let data27 = data26[i2];
 if(typeof data27 === "string"){
-if(!pattern25.test(data27)){
-const err52 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data27};
+if(!pattern31.test(data27)){
+const err52 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema67,data:data27};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -6800,7 +7176,7 @@ errors++;
 }
 }
 else {
-const err53 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data27};
+const err53 = {instancePath:instancePath+"/ports/" + i2,schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.type,parentSchema:schema67,data:data27};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -6812,7 +7188,7 @@ errors++;
 }
 }
 else {
-const err54 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.ports.type,parentSchema:schema61.properties.ports,data:data26};
+const err54 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema66.properties.ports.type,parentSchema:schema66.properties.ports,data:data26};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -6825,8 +7201,8 @@ errors++;
 if(data.controller !== undefined){
 let data28 = data.controller;
 if(typeof data28 === "string"){
-if(!pattern25.test(data28)){
-const err55 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data28};
+if(!pattern31.test(data28)){
+const err55 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema67,data:data28};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -6837,7 +7213,7 @@ errors++;
 }
 }
 else {
-const err56 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data28};
+const err56 = {instancePath:instancePath+"/controller",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.type,parentSchema:schema67,data:data28};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -6852,7 +7228,7 @@ let data29 = data.properties;
 if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
 }
 else {
-const err57 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.properties.properties.type,parentSchema:schema61.properties.properties,data:data29};
+const err57 = {instancePath:instancePath+"/properties",schemaPath:"#/properties/properties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema66.properties.properties.type,parentSchema:schema66.properties.properties,data:data29};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -6865,7 +7241,7 @@ errors++;
 if(data.property_schema !== undefined){
 let data30 = data.property_schema;
 if(!(Array.isArray(data30))){
-const err58 = {instancePath:instancePath+"/property_schema",schemaPath:"#/properties/property_schema/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema61.properties.property_schema.type,parentSchema:schema61.properties.property_schema,data:data30};
+const err58 = {instancePath:instancePath+"/property_schema",schemaPath:"#/properties/property_schema/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema66.properties.property_schema.type,parentSchema:schema66.properties.property_schema,data:data30};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -6877,7 +7253,7 @@ errors++;
 }
 }
 else {
-const err59 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema61.type,parentSchema:schema61,data};
+const err59 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema66.type,parentSchema:schema66,data};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -6890,14 +7266,14 @@ validate26.errors = vErrors;
 return errors === 0;
 }
 
-const schema76 = {"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}};
+const schema81 = {"type":"object","additionalProperties":false,"required":["to","dev"],"properties":{"to":{"description":"A CIDR or \"default\".","type":"string"},"via":{"type":"string"},"dev":{"$ref":"#/definitions/linkName"},"metric":{"type":"integer","minimum":0,"maximum":4294967295}}};
 
 function validate32(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.to === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'",schema:schema76.required,parentSchema:schema76,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'",schema:schema81.required,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -6907,7 +7283,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.dev === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'",schema:schema76.required,parentSchema:schema76,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'",schema:schema81.required,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -6918,7 +7294,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((key0 === "to") || (key0 === "via")) || (key0 === "dev")) || (key0 === "metric"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema76,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -6931,7 +7307,7 @@ errors++;
 if(data.to !== undefined){
 let data0 = data.to;
 if(typeof data0 !== "string"){
-const err3 = {instancePath:instancePath+"/to",schemaPath:"#/properties/to/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema76.properties.to.type,parentSchema:schema76.properties.to,data:data0};
+const err3 = {instancePath:instancePath+"/to",schemaPath:"#/properties/to/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema81.properties.to.type,parentSchema:schema81.properties.to,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -6944,7 +7320,7 @@ errors++;
 if(data.via !== undefined){
 let data1 = data.via;
 if(typeof data1 !== "string"){
-const err4 = {instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema76.properties.via.type,parentSchema:schema76.properties.via,data:data1};
+const err4 = {instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema81.properties.via.type,parentSchema:schema81.properties.via,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -6957,8 +7333,8 @@ errors++;
 if(data.dev !== undefined){
 let data2 = data.dev;
 if(typeof data2 === "string"){
-if(!pattern25.test(data2)){
-const err5 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema62,data:data2};
+if(!pattern31.test(data2)){
+const err5 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"},message:"must match pattern \""+"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$"+"\"",schema:"^(?!\\.\\.?$)[!$&(-.0-9;-\\[\\]-~]{1,15}$",parentSchema:schema67,data:data2};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -6969,7 +7345,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema62.type,parentSchema:schema62,data:data2};
+const err6 = {instancePath:instancePath+"/dev",schemaPath:"#/definitions/linkName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.type,parentSchema:schema67,data:data2};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -6982,7 +7358,7 @@ errors++;
 if(data.metric !== undefined){
 let data3 = data.metric;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err7 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema76.properties.metric.type,parentSchema:schema76.properties.metric,data:data3};
+const err7 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema81.properties.metric.type,parentSchema:schema81.properties.metric,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -6993,7 +7369,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 4294967295 || isNaN(data3)){
-const err8 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema76.properties.metric,data:data3};
+const err8 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema81.properties.metric,data:data3};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -7003,7 +7379,7 @@ vErrors.push(err8);
 errors++;
 }
 if(data3 < 0 || isNaN(data3)){
-const err9 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema76.properties.metric,data:data3};
+const err9 = {instancePath:instancePath+"/metric",schemaPath:"#/properties/metric/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema81.properties.metric,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -7016,7 +7392,7 @@ errors++;
 }
 }
 else {
-const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema76.type,parentSchema:schema76,data};
+const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema81.type,parentSchema:schema81,data};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -7037,7 +7413,7 @@ let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!((((key0 === "prune") || (key0 === "ignore")) || (key0 === "interfaces")) || (key0 === "routes"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema60,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema65,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -7050,7 +7426,7 @@ errors++;
 if(data.prune !== undefined){
 let data0 = data.prune;
 if(typeof data0 !== "boolean"){
-const err1 = {instancePath:instancePath+"/prune",schemaPath:"#/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema60.properties.prune.type,parentSchema:schema60.properties.prune,data:data0};
+const err1 = {instancePath:instancePath+"/prune",schemaPath:"#/properties/prune/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema65.properties.prune.type,parentSchema:schema65.properties.prune,data:data0};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -7064,7 +7440,7 @@ if(data.ignore !== undefined){
 let data1 = data.ignore;
 if(Array.isArray(data1)){
 if(data1.length > 1024){
-const err2 = {instancePath:instancePath+"/ignore",schemaPath:"#/properties/ignore/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema60.properties.ignore,data:data1};
+const err2 = {instancePath:instancePath+"/ignore",schemaPath:"#/properties/ignore/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema65.properties.ignore,data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -7078,7 +7454,7 @@ for(let i0=0; i0<len0; i0++){
 let data2 = data1[i0];
 if(typeof data2 === "string"){
 if(func3(data2) > 256){
-const err3 = {instancePath:instancePath+"/ignore/" + i0,schemaPath:"#/properties/ignore/items/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema60.properties.ignore.items,data:data2};
+const err3 = {instancePath:instancePath+"/ignore/" + i0,schemaPath:"#/properties/ignore/items/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema65.properties.ignore.items,data:data2};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -7088,7 +7464,7 @@ vErrors.push(err3);
 errors++;
 }
 if(func3(data2) < 1){
-const err4 = {instancePath:instancePath+"/ignore/" + i0,schemaPath:"#/properties/ignore/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema60.properties.ignore.items,data:data2};
+const err4 = {instancePath:instancePath+"/ignore/" + i0,schemaPath:"#/properties/ignore/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema65.properties.ignore.items,data:data2};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -7097,8 +7473,8 @@ vErrors.push(err4);
 }
 errors++;
 }
-if(!pattern78.test(data2)){
-const err5 = {instancePath:instancePath+"/ignore/" + i0,schemaPath:"#/properties/ignore/items/pattern",keyword:"pattern",params:{pattern: "^[^/]*$"},message:"must match pattern \""+"^[^/]*$"+"\"",schema:"^[^/]*$",parentSchema:schema60.properties.ignore.items,data:data2};
+if(!pattern86.test(data2)){
+const err5 = {instancePath:instancePath+"/ignore/" + i0,schemaPath:"#/properties/ignore/items/pattern",keyword:"pattern",params:{pattern: "^[^/]*$"},message:"must match pattern \""+"^[^/]*$"+"\"",schema:"^[^/]*$",parentSchema:schema65.properties.ignore.items,data:data2};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -7109,7 +7485,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/ignore/" + i0,schemaPath:"#/properties/ignore/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema60.properties.ignore.items.type,parentSchema:schema60.properties.ignore.items,data:data2};
+const err6 = {instancePath:instancePath+"/ignore/" + i0,schemaPath:"#/properties/ignore/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema65.properties.ignore.items.type,parentSchema:schema65.properties.ignore.items,data:data2};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -7121,7 +7497,7 @@ errors++;
 }
 }
 else {
-const err7 = {instancePath:instancePath+"/ignore",schemaPath:"#/properties/ignore/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema60.properties.ignore.type,parentSchema:schema60.properties.ignore,data:data1};
+const err7 = {instancePath:instancePath+"/ignore",schemaPath:"#/properties/ignore/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema65.properties.ignore.type,parentSchema:schema65.properties.ignore,data:data1};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -7143,7 +7519,7 @@ errors = vErrors.length;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/interfaces",schemaPath:"#/properties/interfaces/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema60.properties.interfaces.type,parentSchema:schema60.properties.interfaces,data:data3};
+const err8 = {instancePath:instancePath+"/interfaces",schemaPath:"#/properties/interfaces/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema65.properties.interfaces.type,parentSchema:schema65.properties.interfaces,data:data3};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -7165,7 +7541,7 @@ errors = vErrors.length;
 }
 }
 else {
-const err9 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema60.properties.routes.type,parentSchema:schema60.properties.routes,data:data5};
+const err9 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema65.properties.routes.type,parentSchema:schema65.properties.routes,data:data5};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -7177,7 +7553,7 @@ errors++;
 }
 }
 else {
-const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema60.type,parentSchema:schema60,data};
+const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema65.type,parentSchema:schema65,data};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -7191,27 +7567,27 @@ return errors === 0;
 }
 
 export const validate_nftables = validate34;
-const schema78 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/nftables.schema.json","title":"NftablesSection","description":"The nftables tables op owns. Listing a table hands the whole table to op: on apply it is replaced in one atomic nft transaction, so anything added to it by hand is removed. Tables not listed (Incus's `inet incus`, Docker's...) are never read into a plan or touched.","type":"object","additionalProperties":false,"properties":{"tables":{"description":"The tables op owns, each identified by family and name (`inet/op_demo`).","type":"array","items":{"$ref":"#/definitions/table"}},"ignore":{"description":"Tables op never reads into a plan or touches: a name or glob without a `/` is matched against the table's name (`docker*`), one with a `/` against `family/name` (`inet/incus`). Tables the file does not list are never touched anyway; this also hides them from the plan, and a glob that matches a table this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","type":"array","maxItems":1024,"items":{"description":"A name or glob: 1 to 256 characters.","type":"string","minLength":1,"maxLength":256},"examples":[["inet/incus","docker*"]]}},"definitions":{"identifier":{"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},"comment":{"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},"device":{"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"},"rule":{"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]},"element":{"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]},"dataType":{"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"table":{"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}},"chain":{"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}},"set":{"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}},"map":{"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}},"setFlags":{"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}},"duration":{"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},"setSize":{"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295}}};
-const schema79 = {"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}};
-const schema80 = {"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"};
-const pattern90 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,63}$", "u");
-const schema81 = {"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}};
-const schema83 = {"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"};
-const schema84 = {"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"};
-const schema85 = {"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]};
-const pattern92 = new RegExp("^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$", "u");
-const pattern93 = new RegExp("^[A-Za-z0-9_.-]{1,15}$", "u");
-const pattern94 = new RegExp("^[^\"\\u0000-\\u001f\\u007f]{0,128}$", "u");
-const pattern95 = new RegExp("^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$", "u");
-const pattern96 = new RegExp("\\S", "u");
-const pattern97 = new RegExp("^\\s*(?:include|define|redefine|undefine)\\b", "u");
+const schema83 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/nftables.schema.json","title":"NftablesSection","description":"The nftables tables op owns. Listing a table hands the whole table to op: on apply it is replaced in one atomic nft transaction, so anything added to it by hand is removed. Tables not listed (Incus's `inet incus`, Docker's...) are never read into a plan or touched.","type":"object","additionalProperties":false,"properties":{"tables":{"description":"The tables op owns, each identified by family and name (`inet/op_demo`).","type":"array","items":{"$ref":"#/definitions/table"}},"ignore":{"description":"Tables op never reads into a plan or touches: a name or glob without a `/` is matched against the table's name (`docker*`), one with a `/` against `family/name` (`inet/incus`). Tables the file does not list are never touched anyway; this also hides them from the plan, and a glob that matches a table this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","type":"array","maxItems":1024,"items":{"description":"A name or glob: 1 to 256 characters.","type":"string","minLength":1,"maxLength":256},"examples":[["inet/incus","docker*"]]}},"definitions":{"identifier":{"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},"comment":{"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},"device":{"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"},"rule":{"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]},"element":{"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]},"dataType":{"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"table":{"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}},"chain":{"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}},"set":{"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}},"map":{"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}},"setFlags":{"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}},"duration":{"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},"setSize":{"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295}}};
+const schema84 = {"title":"NftTableSpec","description":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","type":"object","additionalProperties":false,"required":["family","name"],"properties":{"family":{"description":"The nft address family.","type":"string","enum":["inet","ip","ip6","arp","bridge","netdev"]},"name":{"$ref":"#/definitions/identifier"},"ensure":{"description":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","type":"string","enum":["present","absent"]},"adopt":{"description":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","type":"boolean"},"chains":{"description":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","type":"array","items":{"$ref":"#/definitions/chain"}},"sets":{"description":"Named sets, referenced from rules as `@name`.","type":"array","items":{"$ref":"#/definitions/set"}},"maps":{"description":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","type":"array","items":{"$ref":"#/definitions/map"}}}};
+const schema85 = {"description":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"};
+const pattern98 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,63}$", "u");
+const schema86 = {"title":"NftChainSpec","description":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"description":"Base chain type.","type":"string","enum":["filter","nat","route"]},"hook":{"description":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","type":"string","enum":["prerouting","input","forward","output","postrouting","ingress","egress"]},"priority":{"description":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","oneOf":[{"type":"integer","minimum":-2147483648,"maximum":2147483647},{"type":"string","pattern":"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"}]},"policy":{"description":"What happens to packets no rule decided on (default `accept`).","type":"string","enum":["accept","drop"]},"device":{"description":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","$ref":"#/definitions/device"},"comment":{"description":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","$ref":"#/definitions/comment"},"rules":{"description":"The chain's rules, in order (order matters: a reorder is a change).","type":"array","items":{"$ref":"#/definitions/rule"}}},"dependencies":{"type":["hook","priority"],"hook":["type","priority"],"priority":["type","hook"],"policy":["type"],"device":["type"]}};
+const schema88 = {"description":"A network interface name (at most 15 characters).","type":"string","pattern":"^[A-Za-z0-9_.-]{1,15}$"};
+const schema89 = {"description":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","type":"string","pattern":"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"};
+const schema90 = {"description":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},{"pattern":"\\S"},{"not":{"pattern":"^\\s*(?:include|define|redefine|undefine)\\b"}}]};
+const pattern100 = new RegExp("^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$", "u");
+const pattern101 = new RegExp("^[A-Za-z0-9_.-]{1,15}$", "u");
+const pattern102 = new RegExp("^[^\"\\u0000-\\u001f\\u007f]{0,128}$", "u");
+const pattern103 = new RegExp("^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$", "u");
+const pattern104 = new RegExp("\\S", "u");
+const pattern105 = new RegExp("^\\s*(?:include|define|redefine|undefine)\\b", "u");
 
 function validate36(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema81.required,parentSchema:schema81,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema86.required,parentSchema:schema86,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -7222,7 +7598,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((((((key0 === "name") || (key0 === "type")) || (key0 === "hook")) || (key0 === "priority")) || (key0 === "policy")) || (key0 === "device")) || (key0 === "comment")) || (key0 === "rules"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema81,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema86,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -7237,7 +7613,7 @@ if(data.hook === undefined){
 const err2 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "type",
     missingProperty: "hook",
     depsCount: 2,
-    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema81.dependencies,parentSchema:schema81,data};
+    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema86.dependencies,parentSchema:schema86,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -7250,7 +7626,7 @@ if(data.priority === undefined){
 const err3 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "type",
     missingProperty: "priority",
     depsCount: 2,
-    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema81.dependencies,parentSchema:schema81,data};
+    deps: "hook, priority"},message:"must have properties hook, priority when property type is present",schema:schema86.dependencies,parentSchema:schema86,data};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -7265,7 +7641,7 @@ if(data.type === undefined){
 const err4 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "hook",
     missingProperty: "type",
     depsCount: 2,
-    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema81.dependencies,parentSchema:schema81,data};
+    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema86.dependencies,parentSchema:schema86,data};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -7278,7 +7654,7 @@ if(data.priority === undefined){
 const err5 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "hook",
     missingProperty: "priority",
     depsCount: 2,
-    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema81.dependencies,parentSchema:schema81,data};
+    deps: "type, priority"},message:"must have properties type, priority when property hook is present",schema:schema86.dependencies,parentSchema:schema86,data};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -7293,7 +7669,7 @@ if(data.type === undefined){
 const err6 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "priority",
     missingProperty: "type",
     depsCount: 2,
-    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema81.dependencies,parentSchema:schema81,data};
+    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema86.dependencies,parentSchema:schema86,data};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -7306,7 +7682,7 @@ if(data.hook === undefined){
 const err7 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "priority",
     missingProperty: "hook",
     depsCount: 2,
-    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema81.dependencies,parentSchema:schema81,data};
+    deps: "type, hook"},message:"must have properties type, hook when property priority is present",schema:schema86.dependencies,parentSchema:schema86,data};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -7321,7 +7697,7 @@ if(data.type === undefined){
 const err8 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "policy",
     missingProperty: "type",
     depsCount: 1,
-    deps: "type"},message:"must have property type when property policy is present",schema:schema81.dependencies,parentSchema:schema81,data};
+    deps: "type"},message:"must have property type when property policy is present",schema:schema86.dependencies,parentSchema:schema86,data};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -7336,7 +7712,7 @@ if(data.type === undefined){
 const err9 = {instancePath,schemaPath:"#/dependencies",keyword:"dependencies",params:{property: "device",
     missingProperty: "type",
     depsCount: 1,
-    deps: "type"},message:"must have property type when property device is present",schema:schema81.dependencies,parentSchema:schema81,data};
+    deps: "type"},message:"must have property type when property device is present",schema:schema86.dependencies,parentSchema:schema86,data};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -7349,8 +7725,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern90.test(data0)){
-const err10 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema80,data:data0};
+if(!pattern98.test(data0)){
+const err10 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema85,data:data0};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -7361,7 +7737,7 @@ errors++;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema80.type,parentSchema:schema80,data:data0};
+const err11 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema85.type,parentSchema:schema85,data:data0};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -7374,7 +7750,7 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 !== "string"){
-const err12 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema81.properties.type.type,parentSchema:schema81.properties.type,data:data1};
+const err12 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema86.properties.type.type,parentSchema:schema86.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -7384,7 +7760,7 @@ vErrors.push(err12);
 errors++;
 }
 if(!(((data1 === "filter") || (data1 === "nat")) || (data1 === "route"))){
-const err13 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema81.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema81.properties.type.enum,parentSchema:schema81.properties.type,data:data1};
+const err13 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema86.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema86.properties.type.enum,parentSchema:schema86.properties.type,data:data1};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -7397,7 +7773,7 @@ errors++;
 if(data.hook !== undefined){
 let data2 = data.hook;
 if(typeof data2 !== "string"){
-const err14 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema81.properties.hook.type,parentSchema:schema81.properties.hook,data:data2};
+const err14 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema86.properties.hook.type,parentSchema:schema86.properties.hook,data:data2};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -7407,7 +7783,7 @@ vErrors.push(err14);
 errors++;
 }
 if(!(((((((data2 === "prerouting") || (data2 === "input")) || (data2 === "forward")) || (data2 === "output")) || (data2 === "postrouting")) || (data2 === "ingress")) || (data2 === "egress"))){
-const err15 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/enum",keyword:"enum",params:{allowedValues: schema81.properties.hook.enum},message:"must be equal to one of the allowed values",schema:schema81.properties.hook.enum,parentSchema:schema81.properties.hook,data:data2};
+const err15 = {instancePath:instancePath+"/hook",schemaPath:"#/properties/hook/enum",keyword:"enum",params:{allowedValues: schema86.properties.hook.enum},message:"must be equal to one of the allowed values",schema:schema86.properties.hook.enum,parentSchema:schema86.properties.hook,data:data2};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -7424,7 +7800,7 @@ let valid3 = false;
 let passing0 = null;
 const _errs11 = errors;
 if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err16 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema81.properties.priority.oneOf[0].type,parentSchema:schema81.properties.priority.oneOf[0],data:data3};
+const err16 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema86.properties.priority.oneOf[0].type,parentSchema:schema86.properties.priority.oneOf[0],data:data3};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -7435,7 +7811,7 @@ errors++;
 }
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 2147483647 || isNaN(data3)){
-const err17 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema81.properties.priority.oneOf[0],data:data3};
+const err17 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647",schema:2147483647,parentSchema:schema86.properties.priority.oneOf[0],data:data3};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -7445,7 +7821,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data3 < -2147483648 || isNaN(data3)){
-const err18 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: -2147483648},message:"must be >= -2147483648",schema:-2147483648,parentSchema:schema81.properties.priority.oneOf[0],data:data3};
+const err18 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: -2147483648},message:"must be >= -2147483648",schema:-2147483648,parentSchema:schema86.properties.priority.oneOf[0],data:data3};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -7462,8 +7838,8 @@ passing0 = 0;
 }
 const _errs13 = errors;
 if(typeof data3 === "string"){
-if(!pattern92.test(data3)){
-const err19 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"},message:"must match pattern \""+"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"+"\"",schema:"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$",parentSchema:schema81.properties.priority.oneOf[1],data:data3};
+if(!pattern100.test(data3)){
+const err19 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"},message:"must match pattern \""+"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$"+"\"",schema:"^(?:raw|mangle|dstnat|filter|security|srcnat|out)(?: ?[-+] ?[0-9]{1,9})?$",parentSchema:schema86.properties.priority.oneOf[1],data:data3};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -7474,7 +7850,7 @@ errors++;
 }
 }
 else {
-const err20 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema81.properties.priority.oneOf[1].type,parentSchema:schema81.properties.priority.oneOf[1],data:data3};
+const err20 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema86.properties.priority.oneOf[1].type,parentSchema:schema86.properties.priority.oneOf[1],data:data3};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -7495,7 +7871,7 @@ passing0 = 1;
 }
 }
 if(!valid3){
-const err21 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema81.properties.priority.oneOf,parentSchema:schema81.properties.priority,data:data3};
+const err21 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema86.properties.priority.oneOf,parentSchema:schema86.properties.priority,data:data3};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -7519,7 +7895,7 @@ vErrors = null;
 if(data.policy !== undefined){
 let data4 = data.policy;
 if(typeof data4 !== "string"){
-const err22 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema81.properties.policy.type,parentSchema:schema81.properties.policy,data:data4};
+const err22 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema86.properties.policy.type,parentSchema:schema86.properties.policy,data:data4};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -7529,7 +7905,7 @@ vErrors.push(err22);
 errors++;
 }
 if(!((data4 === "accept") || (data4 === "drop"))){
-const err23 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/enum",keyword:"enum",params:{allowedValues: schema81.properties.policy.enum},message:"must be equal to one of the allowed values",schema:schema81.properties.policy.enum,parentSchema:schema81.properties.policy,data:data4};
+const err23 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/enum",keyword:"enum",params:{allowedValues: schema86.properties.policy.enum},message:"must be equal to one of the allowed values",schema:schema86.properties.policy.enum,parentSchema:schema86.properties.policy,data:data4};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -7542,8 +7918,8 @@ errors++;
 if(data.device !== undefined){
 let data5 = data.device;
 if(typeof data5 === "string"){
-if(!pattern93.test(data5)){
-const err24 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]{1,15}$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]{1,15}$"+"\"",schema:"^[A-Za-z0-9_.-]{1,15}$",parentSchema:schema83,data:data5};
+if(!pattern101.test(data5)){
+const err24 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]{1,15}$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]{1,15}$"+"\"",schema:"^[A-Za-z0-9_.-]{1,15}$",parentSchema:schema88,data:data5};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -7554,7 +7930,7 @@ errors++;
 }
 }
 else {
-const err25 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema83.type,parentSchema:schema83,data:data5};
+const err25 = {instancePath:instancePath+"/device",schemaPath:"#/definitions/device/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema88.type,parentSchema:schema88,data:data5};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -7567,8 +7943,8 @@ errors++;
 if(data.comment !== undefined){
 let data6 = data.comment;
 if(typeof data6 === "string"){
-if(!pattern94.test(data6)){
-const err26 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema84,data:data6};
+if(!pattern102.test(data6)){
+const err26 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema89,data:data6};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -7579,7 +7955,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema84.type,parentSchema:schema84,data:data6};
+const err27 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema89.type,parentSchema:schema89,data:data6};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -7596,7 +7972,7 @@ const len0 = data7.length;
 for(let i0=0; i0<len0; i0++){
 let data8 = data7[i0];
 if(typeof data8 !== "string"){
-const err28 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema85.type,parentSchema:schema85,data:data8};
+const err28 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema90.type,parentSchema:schema90,data:data8};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -7606,8 +7982,8 @@ vErrors.push(err28);
 errors++;
 }
 if(typeof data8 === "string"){
-if(!pattern95.test(data8)){
-const err29 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},message:"must match pattern \""+"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"+"\"",schema:"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$",parentSchema:schema85.allOf[0],data:data8};
+if(!pattern103.test(data8)){
+const err29 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"},message:"must match pattern \""+"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$"+"\"",schema:"^(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\"|\\{(?:[^\"#;{}\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")*\\})*\\})*\\})*$",parentSchema:schema90.allOf[0],data:data8};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -7618,8 +7994,8 @@ errors++;
 }
 }
 if(typeof data8 === "string"){
-if(!pattern96.test(data8)){
-const err30 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema85.allOf[1],data:data8};
+if(!pattern104.test(data8)){
+const err30 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema90.allOf[1],data:data8};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -7632,7 +8008,7 @@ errors++;
 const _errs31 = errors;
 const _errs32 = errors;
 if(typeof data8 === "string"){
-if(!pattern97.test(data8)){
+if(!pattern105.test(data8)){
 const err31 = {};
 if(vErrors === null){
 vErrors = [err31];
@@ -7645,7 +8021,7 @@ errors++;
 }
 var valid10 = _errs32 === errors;
 if(valid10){
-const err32 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/2/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema85.allOf[2].not,parentSchema:schema85.allOf[2],data:data8};
+const err32 = {instancePath:instancePath+"/rules/" + i0,schemaPath:"#/definitions/rule/allOf/2/not",keyword:"not",params:{},message:"must NOT be valid",schema:schema90.allOf[2].not,parentSchema:schema90.allOf[2],data:data8};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -7668,7 +8044,7 @@ vErrors = null;
 }
 }
 else {
-const err33 = {instancePath:instancePath+"/rules",schemaPath:"#/properties/rules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema81.properties.rules.type,parentSchema:schema81.properties.rules,data:data7};
+const err33 = {instancePath:instancePath+"/rules",schemaPath:"#/properties/rules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema86.properties.rules.type,parentSchema:schema86.properties.rules,data:data7};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -7680,7 +8056,7 @@ errors++;
 }
 }
 else {
-const err34 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema81.type,parentSchema:schema81,data};
+const err34 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema86.type,parentSchema:schema86,data};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -7693,22 +8069,22 @@ validate36.errors = vErrors;
 return errors === 0;
 }
 
-const schema86 = {"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}};
-const schema88 = {"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"};
-const schema89 = {"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}};
-const schema90 = {"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"};
-const schema91 = {"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295};
-const schema93 = {"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]};
-const pattern99 = new RegExp("^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$", "u");
-const pattern100 = new RegExp("^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$", "u");
-const pattern102 = new RegExp("^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$", "u");
+const schema91 = {"title":"NftSetSpec","description":"A named set.","type":"object","additionalProperties":false,"required":["name","type"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","type":"array","items":{"$ref":"#/definitions/element"}}}};
+const schema93 = {"description":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"};
+const schema94 = {"description":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["constant","interval","timeout","dynamic"]}};
+const schema95 = {"description":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","type":"string","pattern":"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"};
+const schema96 = {"description":"Maximum number of elements.","type":"integer","minimum":1,"maximum":4294967295};
+const schema98 = {"description":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","type":"string","allOf":[{"pattern":"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},{"pattern":"\\S"}]};
+const pattern107 = new RegExp("^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$", "u");
+const pattern108 = new RegExp("^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$", "u");
+const pattern110 = new RegExp("^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$", "u");
 
 function validate38(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema86.required,parentSchema:schema86,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema91.required,parentSchema:schema91,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -7718,7 +8094,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.type === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema86.required,parentSchema:schema86,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema91.required,parentSchema:schema91,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -7729,7 +8105,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((((((key0 === "name") || (key0 === "type")) || (key0 === "flags")) || (key0 === "timeout")) || (key0 === "size")) || (key0 === "autoMerge")) || (key0 === "comment")) || (key0 === "elements"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema86,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema91,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -7742,8 +8118,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern90.test(data0)){
-const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema80,data:data0};
+if(!pattern98.test(data0)){
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema85,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -7754,7 +8130,7 @@ errors++;
 }
 }
 else {
-const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema80.type,parentSchema:schema80,data:data0};
+const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema85.type,parentSchema:schema85,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -7767,8 +8143,8 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 === "string"){
-if(!pattern99.test(data1)){
-const err5 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema88,data:data1};
+if(!pattern107.test(data1)){
+const err5 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema93,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -7779,7 +8155,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema88.type,parentSchema:schema88,data:data1};
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema93.type,parentSchema:schema93,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -7796,7 +8172,7 @@ const len0 = data2.length;
 for(let i0=0; i0<len0; i0++){
 let data3 = data2[i0];
 if(typeof data3 !== "string"){
-const err7 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema89.items.type,parentSchema:schema89.items,data:data3};
+const err7 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema94.items.type,parentSchema:schema94.items,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -7806,7 +8182,7 @@ vErrors.push(err7);
 errors++;
 }
 if(!((((data3 === "constant") || (data3 === "interval")) || (data3 === "timeout")) || (data3 === "dynamic"))){
-const err8 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema89.items.enum},message:"must be equal to one of the allowed values",schema:schema89.items.enum,parentSchema:schema89.items,data:data3};
+const err8 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema94.items.enum},message:"must be equal to one of the allowed values",schema:schema94.items.enum,parentSchema:schema94.items,data:data3};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -7827,7 +8203,7 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-const err9 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema89,data:data2};
+const err9 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema94,data:data2};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -7842,7 +8218,7 @@ indices0[item0] = i1;
 }
 }
 else {
-const err10 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema89.type,parentSchema:schema89,data:data2};
+const err10 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema94.type,parentSchema:schema94,data:data2};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -7855,8 +8231,8 @@ errors++;
 if(data.timeout !== undefined){
 let data4 = data.timeout;
 if(typeof data4 === "string"){
-if(!pattern100.test(data4)){
-const err11 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema90,data:data4};
+if(!pattern108.test(data4)){
+const err11 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema95,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -7867,7 +8243,7 @@ errors++;
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema90.type,parentSchema:schema90,data:data4};
+const err12 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema95.type,parentSchema:schema95,data:data4};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -7880,7 +8256,7 @@ errors++;
 if(data.size !== undefined){
 let data5 = data.size;
 if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
-const err13 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema91.type,parentSchema:schema91,data:data5};
+const err13 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema96.type,parentSchema:schema96,data:data5};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -7891,7 +8267,7 @@ errors++;
 }
 if((typeof data5 == "number") && (isFinite(data5))){
 if(data5 > 4294967295 || isNaN(data5)){
-const err14 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema91,data:data5};
+const err14 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema96,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -7901,7 +8277,7 @@ vErrors.push(err14);
 errors++;
 }
 if(data5 < 1 || isNaN(data5)){
-const err15 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema91,data:data5};
+const err15 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema96,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -7915,7 +8291,7 @@ errors++;
 if(data.autoMerge !== undefined){
 let data6 = data.autoMerge;
 if(typeof data6 !== "boolean"){
-const err16 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema86.properties.autoMerge.type,parentSchema:schema86.properties.autoMerge,data:data6};
+const err16 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema91.properties.autoMerge.type,parentSchema:schema91.properties.autoMerge,data:data6};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -7928,8 +8304,8 @@ errors++;
 if(data.comment !== undefined){
 let data7 = data.comment;
 if(typeof data7 === "string"){
-if(!pattern94.test(data7)){
-const err17 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema84,data:data7};
+if(!pattern102.test(data7)){
+const err17 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema89,data:data7};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -7940,7 +8316,7 @@ errors++;
 }
 }
 else {
-const err18 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema84.type,parentSchema:schema84,data:data7};
+const err18 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema89.type,parentSchema:schema89,data:data7};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -7957,7 +8333,7 @@ const len1 = data8.length;
 for(let i2=0; i2<len1; i2++){
 let data9 = data8[i2];
 if(typeof data9 !== "string"){
-const err19 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema93.type,parentSchema:schema93,data:data9};
+const err19 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema98.type,parentSchema:schema98,data:data9};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -7967,8 +8343,8 @@ vErrors.push(err19);
 errors++;
 }
 if(typeof data9 === "string"){
-if(!pattern102.test(data9)){
-const err20 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema93.allOf[0],data:data9};
+if(!pattern110.test(data9)){
+const err20 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema98.allOf[0],data:data9};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -7979,8 +8355,8 @@ errors++;
 }
 }
 if(typeof data9 === "string"){
-if(!pattern96.test(data9)){
-const err21 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema93.allOf[1],data:data9};
+if(!pattern104.test(data9)){
+const err21 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema98.allOf[1],data:data9};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -7993,7 +8369,7 @@ errors++;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema86.properties.elements.type,parentSchema:schema86.properties.elements,data:data8};
+const err22 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema91.properties.elements.type,parentSchema:schema91.properties.elements,data:data8};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -8005,7 +8381,7 @@ errors++;
 }
 }
 else {
-const err23 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema86.type,parentSchema:schema86,data};
+const err23 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema91.type,parentSchema:schema91,data};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -8018,14 +8394,14 @@ validate38.errors = vErrors;
 return errors === 0;
 }
 
-const schema94 = {"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}};
+const schema99 = {"title":"NftMapSpec","description":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","type":"object","additionalProperties":false,"required":["name","type","map"],"properties":{"name":{"$ref":"#/definitions/identifier"},"type":{"$ref":"#/definitions/dataType"},"map":{"description":"The value type: `verdict`, or a data type such as `ipv4_addr`.","type":"string","pattern":"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},"flags":{"$ref":"#/definitions/setFlags"},"timeout":{"$ref":"#/definitions/duration"},"size":{"$ref":"#/definitions/setSize"},"autoMerge":{"description":"Merge adjacent and overlapping intervals (interval sets).","type":"boolean"},"comment":{"$ref":"#/definitions/comment"},"elements":{"description":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","type":"array","items":{"type":"array","minItems":2,"maxItems":2,"items":{"$ref":"#/definitions/element"}}}}};
 
 function validate40(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema94.required,parentSchema:schema94,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema99.required,parentSchema:schema99,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -8035,7 +8411,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.type === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema94.required,parentSchema:schema94,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema99.required,parentSchema:schema99,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -8045,7 +8421,7 @@ vErrors.push(err1);
 errors++;
 }
 if(data.map === undefined){
-const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "map"},message:"must have required property '"+"map"+"'",schema:schema94.required,parentSchema:schema94,data};
+const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "map"},message:"must have required property '"+"map"+"'",schema:schema99.required,parentSchema:schema99,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -8055,8 +8431,8 @@ vErrors.push(err2);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema94.properties, key0))){
-const err3 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema94,data};
+if(!(func2.call(schema99.properties, key0))){
+const err3 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema99,data};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -8069,8 +8445,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern90.test(data0)){
-const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema80,data:data0};
+if(!pattern98.test(data0)){
+const err4 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema85,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -8081,7 +8457,7 @@ errors++;
 }
 }
 else {
-const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema80.type,parentSchema:schema80,data:data0};
+const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema85.type,parentSchema:schema85,data:data0};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -8094,8 +8470,8 @@ errors++;
 if(data.type !== undefined){
 let data1 = data.type;
 if(typeof data1 === "string"){
-if(!pattern99.test(data1)){
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema88,data:data1};
+if(!pattern107.test(data1)){
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema93,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -8106,7 +8482,7 @@ errors++;
 }
 }
 else {
-const err7 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema88.type,parentSchema:schema88,data:data1};
+const err7 = {instancePath:instancePath+"/type",schemaPath:"#/definitions/dataType/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema93.type,parentSchema:schema93,data:data1};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -8119,8 +8495,8 @@ errors++;
 if(data.map !== undefined){
 let data2 = data.map;
 if(typeof data2 === "string"){
-if(!pattern99.test(data2)){
-const err8 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema94.properties.map,data:data2};
+if(!pattern107.test(data2)){
+const err8 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"},message:"must match pattern \""+"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$"+"\"",schema:"^[A-Za-z0-9_]+(?: [A-Za-z0-9_.]+)*$",parentSchema:schema99.properties.map,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -8131,7 +8507,7 @@ errors++;
 }
 }
 else {
-const err9 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema94.properties.map.type,parentSchema:schema94.properties.map,data:data2};
+const err9 = {instancePath:instancePath+"/map",schemaPath:"#/properties/map/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema99.properties.map.type,parentSchema:schema99.properties.map,data:data2};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -8148,7 +8524,7 @@ const len0 = data3.length;
 for(let i0=0; i0<len0; i0++){
 let data4 = data3[i0];
 if(typeof data4 !== "string"){
-const err10 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema89.items.type,parentSchema:schema89.items,data:data4};
+const err10 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema94.items.type,parentSchema:schema94.items,data:data4};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -8158,7 +8534,7 @@ vErrors.push(err10);
 errors++;
 }
 if(!((((data4 === "constant") || (data4 === "interval")) || (data4 === "timeout")) || (data4 === "dynamic"))){
-const err11 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema89.items.enum},message:"must be equal to one of the allowed values",schema:schema89.items.enum,parentSchema:schema89.items,data:data4};
+const err11 = {instancePath:instancePath+"/flags/" + i0,schemaPath:"#/definitions/setFlags/items/enum",keyword:"enum",params:{allowedValues: schema94.items.enum},message:"must be equal to one of the allowed values",schema:schema94.items.enum,parentSchema:schema94.items,data:data4};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -8179,7 +8555,7 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-const err12 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema89,data:data3};
+const err12 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema94,data:data3};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -8194,7 +8570,7 @@ indices0[item0] = i1;
 }
 }
 else {
-const err13 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema89.type,parentSchema:schema89,data:data3};
+const err13 = {instancePath:instancePath+"/flags",schemaPath:"#/definitions/setFlags/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema94.type,parentSchema:schema94,data:data3};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -8207,8 +8583,8 @@ errors++;
 if(data.timeout !== undefined){
 let data5 = data.timeout;
 if(typeof data5 === "string"){
-if(!pattern100.test(data5)){
-const err14 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema90,data:data5};
+if(!pattern108.test(data5)){
+const err14 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"},message:"must match pattern \""+"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$"+"\"",schema:"^(?:[0-9]{1,9}(?:ms|d|h|m|s))+$",parentSchema:schema95,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -8219,7 +8595,7 @@ errors++;
 }
 }
 else {
-const err15 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema90.type,parentSchema:schema90,data:data5};
+const err15 = {instancePath:instancePath+"/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema95.type,parentSchema:schema95,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -8232,7 +8608,7 @@ errors++;
 if(data.size !== undefined){
 let data6 = data.size;
 if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
-const err16 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema91.type,parentSchema:schema91,data:data6};
+const err16 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema96.type,parentSchema:schema96,data:data6};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -8243,7 +8619,7 @@ errors++;
 }
 if((typeof data6 == "number") && (isFinite(data6))){
 if(data6 > 4294967295 || isNaN(data6)){
-const err17 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema91,data:data6};
+const err17 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295",schema:4294967295,parentSchema:schema96,data:data6};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -8253,7 +8629,7 @@ vErrors.push(err17);
 errors++;
 }
 if(data6 < 1 || isNaN(data6)){
-const err18 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema91,data:data6};
+const err18 = {instancePath:instancePath+"/size",schemaPath:"#/definitions/setSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema96,data:data6};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -8267,7 +8643,7 @@ errors++;
 if(data.autoMerge !== undefined){
 let data7 = data.autoMerge;
 if(typeof data7 !== "boolean"){
-const err19 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema94.properties.autoMerge.type,parentSchema:schema94.properties.autoMerge,data:data7};
+const err19 = {instancePath:instancePath+"/autoMerge",schemaPath:"#/properties/autoMerge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema99.properties.autoMerge.type,parentSchema:schema99.properties.autoMerge,data:data7};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -8280,8 +8656,8 @@ errors++;
 if(data.comment !== undefined){
 let data8 = data.comment;
 if(typeof data8 === "string"){
-if(!pattern94.test(data8)){
-const err20 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema84,data:data8};
+if(!pattern102.test(data8)){
+const err20 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/pattern",keyword:"pattern",params:{pattern: "^[^\"\\u0000-\\u001f\\u007f]{0,128}$"},message:"must match pattern \""+"^[^\"\\u0000-\\u001f\\u007f]{0,128}$"+"\"",schema:"^[^\"\\u0000-\\u001f\\u007f]{0,128}$",parentSchema:schema89,data:data8};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -8292,7 +8668,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema84.type,parentSchema:schema84,data:data8};
+const err21 = {instancePath:instancePath+"/comment",schemaPath:"#/definitions/comment/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema89.type,parentSchema:schema89,data:data8};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -8310,7 +8686,7 @@ for(let i2=0; i2<len1; i2++){
 let data10 = data9[i2];
 if(Array.isArray(data10)){
 if(data10.length > 2){
-const err22 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/maxItems",keyword:"maxItems",params:{limit: 2},message:"must NOT have more than 2 items",schema:2,parentSchema:schema94.properties.elements.items,data:data10};
+const err22 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/maxItems",keyword:"maxItems",params:{limit: 2},message:"must NOT have more than 2 items",schema:2,parentSchema:schema99.properties.elements.items,data:data10};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -8320,7 +8696,7 @@ vErrors.push(err22);
 errors++;
 }
 if(data10.length < 2){
-const err23 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/minItems",keyword:"minItems",params:{limit: 2},message:"must NOT have fewer than 2 items",schema:2,parentSchema:schema94.properties.elements.items,data:data10};
+const err23 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/minItems",keyword:"minItems",params:{limit: 2},message:"must NOT have fewer than 2 items",schema:2,parentSchema:schema99.properties.elements.items,data:data10};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -8333,7 +8709,7 @@ const len2 = data10.length;
 for(let i3=0; i3<len2; i3++){
 let data11 = data10[i3];
 if(typeof data11 !== "string"){
-const err24 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema93.type,parentSchema:schema93,data:data11};
+const err24 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema98.type,parentSchema:schema98,data:data11};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -8343,8 +8719,8 @@ vErrors.push(err24);
 errors++;
 }
 if(typeof data11 === "string"){
-if(!pattern102.test(data11)){
-const err25 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema93.allOf[0],data:data11};
+if(!pattern110.test(data11)){
+const err25 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"},message:"must match pattern \""+"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$"+"\"",schema:"^(?:[^\"#;{},\\\\\\u0000-\\u001f\\u007f]|\"[^\"\\u0000-\\u001f\\u007f]*\")+$",parentSchema:schema98.allOf[0],data:data11};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -8355,8 +8731,8 @@ errors++;
 }
 }
 if(typeof data11 === "string"){
-if(!pattern96.test(data11)){
-const err26 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema93.allOf[1],data:data11};
+if(!pattern104.test(data11)){
+const err26 = {instancePath:instancePath+"/elements/" + i2+"/" + i3,schemaPath:"#/definitions/element/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema98.allOf[1],data:data11};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -8369,7 +8745,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema94.properties.elements.items.type,parentSchema:schema94.properties.elements.items,data:data10};
+const err27 = {instancePath:instancePath+"/elements/" + i2,schemaPath:"#/properties/elements/items/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema99.properties.elements.items.type,parentSchema:schema99.properties.elements.items,data:data10};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -8381,7 +8757,7 @@ errors++;
 }
 }
 else {
-const err28 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema94.properties.elements.type,parentSchema:schema94.properties.elements,data:data9};
+const err28 = {instancePath:instancePath+"/elements",schemaPath:"#/properties/elements/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema99.properties.elements.type,parentSchema:schema99.properties.elements,data:data9};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -8393,7 +8769,7 @@ errors++;
 }
 }
 else {
-const err29 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema94.type,parentSchema:schema94,data};
+const err29 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema99.type,parentSchema:schema99,data};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -8412,7 +8788,7 @@ let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.family === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "family"},message:"must have required property '"+"family"+"'",schema:schema79.required,parentSchema:schema79,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "family"},message:"must have required property '"+"family"+"'",schema:schema84.required,parentSchema:schema84,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -8422,7 +8798,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.name === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema79.required,parentSchema:schema79,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema84.required,parentSchema:schema84,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -8433,7 +8809,7 @@ errors++;
 }
 for(const key0 in data){
 if(!(((((((key0 === "family") || (key0 === "name")) || (key0 === "ensure")) || (key0 === "adopt")) || (key0 === "chains")) || (key0 === "sets")) || (key0 === "maps"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema79,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema84,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -8446,7 +8822,7 @@ errors++;
 if(data.family !== undefined){
 let data0 = data.family;
 if(typeof data0 !== "string"){
-const err3 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema79.properties.family.type,parentSchema:schema79.properties.family,data:data0};
+const err3 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema84.properties.family.type,parentSchema:schema84.properties.family,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -8456,7 +8832,7 @@ vErrors.push(err3);
 errors++;
 }
 if(!((((((data0 === "inet") || (data0 === "ip")) || (data0 === "ip6")) || (data0 === "arp")) || (data0 === "bridge")) || (data0 === "netdev"))){
-const err4 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/enum",keyword:"enum",params:{allowedValues: schema79.properties.family.enum},message:"must be equal to one of the allowed values",schema:schema79.properties.family.enum,parentSchema:schema79.properties.family,data:data0};
+const err4 = {instancePath:instancePath+"/family",schemaPath:"#/properties/family/enum",keyword:"enum",params:{allowedValues: schema84.properties.family.enum},message:"must be equal to one of the allowed values",schema:schema84.properties.family.enum,parentSchema:schema84.properties.family,data:data0};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -8469,8 +8845,8 @@ errors++;
 if(data.name !== undefined){
 let data1 = data.name;
 if(typeof data1 === "string"){
-if(!pattern90.test(data1)){
-const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema80,data:data1};
+if(!pattern98.test(data1)){
+const err5 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",parentSchema:schema85,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -8481,7 +8857,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema80.type,parentSchema:schema80,data:data1};
+const err6 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/identifier/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema85.type,parentSchema:schema85,data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -8494,7 +8870,7 @@ errors++;
 if(data.ensure !== undefined){
 let data2 = data.ensure;
 if(typeof data2 !== "string"){
-const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema79.properties.ensure.type,parentSchema:schema79.properties.ensure,data:data2};
+const err7 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema84.properties.ensure.type,parentSchema:schema84.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -8504,7 +8880,7 @@ vErrors.push(err7);
 errors++;
 }
 if(!((data2 === "present") || (data2 === "absent"))){
-const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema79.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema79.properties.ensure.enum,parentSchema:schema79.properties.ensure,data:data2};
+const err8 = {instancePath:instancePath+"/ensure",schemaPath:"#/properties/ensure/enum",keyword:"enum",params:{allowedValues: schema84.properties.ensure.enum},message:"must be equal to one of the allowed values",schema:schema84.properties.ensure.enum,parentSchema:schema84.properties.ensure,data:data2};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -8517,7 +8893,7 @@ errors++;
 if(data.adopt !== undefined){
 let data3 = data.adopt;
 if(typeof data3 !== "boolean"){
-const err9 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema79.properties.adopt.type,parentSchema:schema79.properties.adopt,data:data3};
+const err9 = {instancePath:instancePath+"/adopt",schemaPath:"#/properties/adopt/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema84.properties.adopt.type,parentSchema:schema84.properties.adopt,data:data3};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -8539,7 +8915,7 @@ errors = vErrors.length;
 }
 }
 else {
-const err10 = {instancePath:instancePath+"/chains",schemaPath:"#/properties/chains/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema79.properties.chains.type,parentSchema:schema79.properties.chains,data:data4};
+const err10 = {instancePath:instancePath+"/chains",schemaPath:"#/properties/chains/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema84.properties.chains.type,parentSchema:schema84.properties.chains,data:data4};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -8561,7 +8937,7 @@ errors = vErrors.length;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/sets",schemaPath:"#/properties/sets/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema79.properties.sets.type,parentSchema:schema79.properties.sets,data:data6};
+const err11 = {instancePath:instancePath+"/sets",schemaPath:"#/properties/sets/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema84.properties.sets.type,parentSchema:schema84.properties.sets,data:data6};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -8583,7 +8959,7 @@ errors = vErrors.length;
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/maps",schemaPath:"#/properties/maps/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema79.properties.maps.type,parentSchema:schema79.properties.maps,data:data8};
+const err12 = {instancePath:instancePath+"/maps",schemaPath:"#/properties/maps/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema84.properties.maps.type,parentSchema:schema84.properties.maps,data:data8};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -8595,7 +8971,7 @@ errors++;
 }
 }
 else {
-const err13 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema79.type,parentSchema:schema79,data};
+const err13 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema84.type,parentSchema:schema84,data};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -8616,7 +8992,7 @@ let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!((key0 === "tables") || (key0 === "ignore"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema78,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema83,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -8638,7 +9014,7 @@ errors = vErrors.length;
 }
 }
 else {
-const err1 = {instancePath:instancePath+"/tables",schemaPath:"#/properties/tables/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema78.properties.tables.type,parentSchema:schema78.properties.tables,data:data0};
+const err1 = {instancePath:instancePath+"/tables",schemaPath:"#/properties/tables/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema83.properties.tables.type,parentSchema:schema83.properties.tables,data:data0};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -8652,7 +9028,7 @@ if(data.ignore !== undefined){
 let data2 = data.ignore;
 if(Array.isArray(data2)){
 if(data2.length > 1024){
-const err2 = {instancePath:instancePath+"/ignore",schemaPath:"#/properties/ignore/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema78.properties.ignore,data:data2};
+const err2 = {instancePath:instancePath+"/ignore",schemaPath:"#/properties/ignore/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema83.properties.ignore,data:data2};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -8666,7 +9042,7 @@ for(let i1=0; i1<len1; i1++){
 let data3 = data2[i1];
 if(typeof data3 === "string"){
 if(func3(data3) > 256){
-const err3 = {instancePath:instancePath+"/ignore/" + i1,schemaPath:"#/properties/ignore/items/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema78.properties.ignore.items,data:data3};
+const err3 = {instancePath:instancePath+"/ignore/" + i1,schemaPath:"#/properties/ignore/items/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema83.properties.ignore.items,data:data3};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -8676,7 +9052,7 @@ vErrors.push(err3);
 errors++;
 }
 if(func3(data3) < 1){
-const err4 = {instancePath:instancePath+"/ignore/" + i1,schemaPath:"#/properties/ignore/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema78.properties.ignore.items,data:data3};
+const err4 = {instancePath:instancePath+"/ignore/" + i1,schemaPath:"#/properties/ignore/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema83.properties.ignore.items,data:data3};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -8687,7 +9063,7 @@ errors++;
 }
 }
 else {
-const err5 = {instancePath:instancePath+"/ignore/" + i1,schemaPath:"#/properties/ignore/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema78.properties.ignore.items.type,parentSchema:schema78.properties.ignore.items,data:data3};
+const err5 = {instancePath:instancePath+"/ignore/" + i1,schemaPath:"#/properties/ignore/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema83.properties.ignore.items.type,parentSchema:schema83.properties.ignore.items,data:data3};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -8699,7 +9075,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/ignore",schemaPath:"#/properties/ignore/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema78.properties.ignore.type,parentSchema:schema78.properties.ignore,data:data2};
+const err6 = {instancePath:instancePath+"/ignore",schemaPath:"#/properties/ignore/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema83.properties.ignore.type,parentSchema:schema83.properties.ignore,data:data2};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -8711,7 +9087,7 @@ errors++;
 }
 }
 else {
-const err7 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema78.type,parentSchema:schema78,data};
+const err7 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema83.type,parentSchema:schema83,data};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -8725,7 +9101,7 @@ return errors === 0;
 }
 
 export const validate_state = validate43;
-const schema102 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/state.schema.json","title":"StateFile","description":"An op state file (also the op-dbus format): the envelope, with each plugin's section checked by that plugin's own schema, referred to by its absolute $id. The ids live under op.invalid, a name reserved (RFC 2606) never to resolve, so they can name no one else's document and no editor fetches them: `op schema` prints this schema with the plugin schemas bundled under `definitions`, one self-contained document (schemas/op.bundle.json holds the same).","type":"object","required":["version","plugins"],"additionalProperties":false,"properties":{"$schema":{"description":"The schema an editor checks the file with (e.g. the path of `op schema`'s output); op accepts any text here and ignores it.","type":"string"},"version":{"description":"Format version; op reads version 1.","type":"integer"},"plugins":{"description":"One section per plugin, keyed by plugin name.","type":"object","additionalProperties":{"type":"object"}}}};
+const schema107 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/state.schema.json","title":"StateFile","description":"An op state file (also the op-dbus format): the envelope, with each plugin's section checked by that plugin's own schema, referred to by its absolute $id. The ids live under op.invalid, a name reserved (RFC 2606) never to resolve, so they can name no one else's document and no editor fetches them: `op schema` prints this schema with the plugin schemas bundled under `definitions`, one self-contained document (schemas/op.bundle.json holds the same).","type":"object","required":["version","plugins"],"additionalProperties":false,"properties":{"$schema":{"description":"The schema an editor checks the file with (e.g. the path of `op schema`'s output); op accepts any text here and ignores it.","type":"string"},"version":{"description":"Format version; op reads version 1.","type":"integer"},"plugins":{"description":"One section per plugin, keyed by plugin name.","type":"object","additionalProperties":{"type":"object"}}}};
 
 function validate43(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="https://op.invalid/schemas/state.schema.json" */;
@@ -8733,7 +9109,7 @@ let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.version === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'",schema:schema102.required,parentSchema:schema102,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'",schema:schema107.required,parentSchema:schema107,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -8743,7 +9119,7 @@ vErrors.push(err0);
 errors++;
 }
 if(data.plugins === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "plugins"},message:"must have required property '"+"plugins"+"'",schema:schema102.required,parentSchema:schema102,data};
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "plugins"},message:"must have required property '"+"plugins"+"'",schema:schema107.required,parentSchema:schema107,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -8754,7 +9130,7 @@ errors++;
 }
 for(const key0 in data){
 if(!(((key0 === "$schema") || (key0 === "version")) || (key0 === "plugins"))){
-const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema102,data};
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema107,data};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -8767,7 +9143,7 @@ errors++;
 if(data.$schema !== undefined){
 let data0 = data.$schema;
 if(typeof data0 !== "string"){
-const err3 = {instancePath:instancePath+"/$schema",schemaPath:"#/properties/%24schema/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema102.properties.$schema.type,parentSchema:schema102.properties.$schema,data:data0};
+const err3 = {instancePath:instancePath+"/$schema",schemaPath:"#/properties/%24schema/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema107.properties.$schema.type,parentSchema:schema107.properties.$schema,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -8780,7 +9156,7 @@ errors++;
 if(data.version !== undefined){
 let data1 = data.version;
 if(!(((typeof data1 == "number") && (!(data1 % 1) && !isNaN(data1))) && (isFinite(data1)))){
-const err4 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema102.properties.version.type,parentSchema:schema102.properties.version,data:data1};
+const err4 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema107.properties.version.type,parentSchema:schema107.properties.version,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -8796,7 +9172,7 @@ if(data2 && typeof data2 == "object" && !Array.isArray(data2)){
 for(const key1 in data2){
 let data3 = data2[key1];
 if(!(data3 && typeof data3 == "object" && !Array.isArray(data3))){
-const err5 = {instancePath:instancePath+"/plugins/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema102.properties.plugins.additionalProperties.type,parentSchema:schema102.properties.plugins.additionalProperties,data:data3};
+const err5 = {instancePath:instancePath+"/plugins/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema107.properties.plugins.additionalProperties.type,parentSchema:schema107.properties.plugins.additionalProperties,data:data3};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -8808,7 +9184,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/plugins",schemaPath:"#/properties/plugins/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema102.properties.plugins.type,parentSchema:schema102.properties.plugins,data:data2};
+const err6 = {instancePath:instancePath+"/plugins",schemaPath:"#/properties/plugins/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema107.properties.plugins.type,parentSchema:schema107.properties.plugins,data:data2};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -8820,7 +9196,7 @@ errors++;
 }
 }
 else {
-const err7 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema102.type,parentSchema:schema102,data};
+const err7 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema107.type,parentSchema:schema107,data};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -8834,9 +9210,9 @@ return errors === 0;
 }
 
 export const validate_sysctl = validate44;
-const schema103 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/sysctl.schema.json","title":"SysctlSection","description":"Kernel network parameters (sysctls under `net.`) op keeps at the values given. They belong to the network namespace op runs in. op manages only the keys listed: taking a key out of the file stops managing it and leaves its value as it is (op does not know what to reset it to; the value it replaced is in the ledger record of the change). The plugin runs after network, lxc and nftables, so forwarding is turned on once the links and the firewall exist.","examples":[{"settings":{"net.ipv4.ip_forward":1,"net.ipv6.conf.all.forwarding":"1","net.ipv4.conf.opdemo0.rp_filter":2,"net.ipv4.ip_local_port_range":"32768 60999"}}],"type":"object","additionalProperties":false,"properties":{"settings":{"description":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","type":"object","examples":[{"net.ipv4.ip_forward":1,"net.bridge.bridge-nf-call-iptables":0}],"additionalProperties":{"$ref":"#/definitions/value"}}},"definitions":{"value":{"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]}}};
-const schema104 = {"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]};
-const pattern111 = new RegExp("^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$", "u");
+const schema108 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://op.invalid/schemas/sysctl.schema.json","title":"SysctlSection","description":"Kernel network parameters (sysctls under `net.`) op keeps at the values given. They belong to the network namespace op runs in. op manages only the keys listed: taking a key out of the file stops managing it and leaves its value as it is (op does not know what to reset it to; the value it replaced is in the ledger record of the change). The plugin runs after network, lxc and nftables, so forwarding is turned on once the links and the firewall exist.","examples":[{"settings":{"net.ipv4.ip_forward":1,"net.ipv6.conf.all.forwarding":"1","net.ipv4.conf.opdemo0.rp_filter":2,"net.ipv4.ip_local_port_range":"32768 60999"}}],"type":"object","additionalProperties":false,"properties":{"settings":{"description":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","type":"object","examples":[{"net.ipv4.ip_forward":1,"net.bridge.bridge-nf-call-iptables":0}],"additionalProperties":{"$ref":"#/definitions/value"}}},"definitions":{"value":{"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]}}};
+const schema109 = {"title":"SysctlValue","description":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply.","examples":[1,"1","32768 60999"],"oneOf":[{"type":"integer"},{"type":"string","minLength":1,"maxLength":4096,"allOf":[{"pattern":"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},{"pattern":"\\S"}]}]};
+const pattern119 = new RegExp("^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$", "u");
 
 function validate44(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="https://op.invalid/schemas/sysctl.schema.json" */;
@@ -8845,7 +9221,7 @@ let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!(key0 === "settings")){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema103,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema108,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -8865,7 +9241,7 @@ let valid3 = false;
 let passing0 = null;
 const _errs8 = errors;
 if(!(((typeof data1 == "number") && (!(data1 % 1) && !isNaN(data1))) && (isFinite(data1)))){
-const err1 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema104.oneOf[0].type,parentSchema:schema104.oneOf[0],data:data1};
+const err1 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema109.oneOf[0].type,parentSchema:schema109.oneOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -8881,8 +9257,8 @@ passing0 = 0;
 }
 const _errs10 = errors;
 if(typeof data1 === "string"){
-if(!pattern111.test(data1)){
-const err2 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/0/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},message:"must match pattern \""+"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"+"\"",schema:"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$",parentSchema:schema104.oneOf[1].allOf[0],data:data1};
+if(!pattern119.test(data1)){
+const err2 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/0/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},message:"must match pattern \""+"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"+"\"",schema:"^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$",parentSchema:schema109.oneOf[1].allOf[0],data:data1};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -8893,8 +9269,8 @@ errors++;
 }
 }
 if(typeof data1 === "string"){
-if(!pattern96.test(data1)){
-const err3 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema104.oneOf[1].allOf[1],data:data1};
+if(!pattern104.test(data1)){
+const err3 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/allOf/1/pattern",keyword:"pattern",params:{pattern: "\\S"},message:"must match pattern \""+"\\S"+"\"",schema:"\\S",parentSchema:schema109.oneOf[1].allOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -8906,7 +9282,7 @@ errors++;
 }
 if(typeof data1 === "string"){
 if(func3(data1) > 4096){
-const err4 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema104.oneOf[1],data:data1};
+const err4 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema109.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -8916,7 +9292,7 @@ vErrors.push(err4);
 errors++;
 }
 if(func3(data1) < 1){
-const err5 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema104.oneOf[1],data:data1};
+const err5 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema109.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -8927,7 +9303,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema104.oneOf[1].type,parentSchema:schema104.oneOf[1],data:data1};
+const err6 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema109.oneOf[1].type,parentSchema:schema109.oneOf[1],data:data1};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -8948,7 +9324,7 @@ passing0 = 1;
 }
 }
 if(!valid3){
-const err7 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema104.oneOf,parentSchema:schema104,data:data1};
+const err7 = {instancePath:instancePath+"/settings/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/value/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema109.oneOf,parentSchema:schema109,data:data1};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -8971,7 +9347,7 @@ vErrors = null;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/settings",schemaPath:"#/properties/settings/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema103.properties.settings.type,parentSchema:schema103.properties.settings,data:data0};
+const err8 = {instancePath:instancePath+"/settings",schemaPath:"#/properties/settings/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema108.properties.settings.type,parentSchema:schema108.properties.settings,data:data0};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -8983,7 +9359,7 @@ errors++;
 }
 }
 else {
-const err9 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema103.type,parentSchema:schema103,data};
+const err9 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema108.type,parentSchema:schema108,data};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -8996,4 +9372,4 @@ validate44.errors = vErrors;
 return errors === 0;
 }
 
-export const fieldDescriptions = {"lxc.schema.json":{"/backend":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","/prune":"Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","/ignore":"Containers, profiles and managed networks (by name, or by `project/name` for a glob with a `/`) and projects (by name) op never reads into a plan or touches (`ci-*`, `build/*`): not even `prune` deletes or stops them. A glob that matches an object this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","/ignore/*":"A name or glob: 1 to 256 characters.","/prune_images":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","/default_image":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","/projects":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys the file names. op deletes only empty projects (what is in them may be deleted in the same run), one it did not create only with `adopt: true`, and never `default`.","/projects/*/name":"The project's name. `default` (Incus's own) is changed only by adoption, and never deleted.","/projects/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/projects/*/config":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","/projects/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/projects/*/adopt":"Let op change this object although op did not create it (only the keys, and devices, the file names; op does not tag it as its own) or, with `ensure: absent`, delete it. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","/profiles":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys and devices the file names. op never deletes a profile a container that stays still uses, one it did not create only with `adopt: true`, and never a `default` profile.","/profiles/*/name":"The profile's name, as containers name it in `profiles`.","/profiles/*/project":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","/profiles/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/profiles/*/config":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","/profiles/*/devices":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","/profiles/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/profiles/*/adopt":"Let op change this object although op did not create it (only the keys, and devices, the file names; op does not tag it as its own) or, with `ensure: absent`, delete it. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","/images":"Images imported from local tarballs (a split image's two, or a system tarball op adapts and builds the image from) under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","/images/*":"An image to import needs `metadata` and `rootfs` (a split image) or `tarball` (a system tarball op adapts); with `ensure: absent` it needs neither.","/images/*/ensure":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","/images/*/alias":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","/images/*/metadata":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","/images/*/rootfs":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","/images/*/tarball":"Instead of `metadata` and `rootfs`: path of a system tarball (a root file system, as debootstrap or a distribution builds it; plain, gzip or xz, told by its first bytes), a regular file. op builds the split image itself, adapted as `adapt` says, streaming the tarball entry by entry, and imports it; a changed tarball (another SHA-256, kept as the image property `user.op.source-sha256`) or adaptation re-imports. A relative path is taken from the state file's directory.","/images/*/adapt":"How op adapts a `tarball` for Incus. Only with `tarball`.","/images/*/adapt/networkd":"Enable systemd-networkd (linked into multi-user.target.wants) with a .network file asking DHCP on eth0. Default false.","/images/*/adapt/lxc_generator":"Add op's systemd generator, which masks, when systemd runs in a container, the units a container cannot run (kernel debug/config file systems, udev, module loading, audit socket, hardware clock). Default false.","/images/*/adapt/templates":"Files Incus renders (pongo2, e.g. `{{ container.name }}`) when an instance is created or copied: absolute path in the instance → template text.","/images/*/adapt/profiles":"Profiles named in the image's metadata and set on the image: an instance created from it without profiles of its own gets these.","/images/*/adapt/properties":"Image properties in metadata.yaml (`description`, `os`, `release`, ...); `user.op.*` keys are op's.","/images/*/adapt/architecture":"The image's architecture in metadata.yaml (`x86_64`, `aarch64`, ...). Default: the host's.","/containers":"The containers op manages.","/containers/*/id":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","/containers/*/name":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","/containers/*/ensure":"`absent` deletes the container. Default `present`.","/containers/*/adopt":"Let op take over a container that exists and that op did not create (it lacks `user.op.managed=true`): op tags it as its own and makes it match this entry in one step (config, devices, state), or, with `ensure: absent`, deletes it. Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's container is never changed. A container with a local device of a type op does not model (only `nic` and `disk`) cannot be adopted. Default false.","/containers/*/image":"Image to create it from. Changing it replaces the container.","/containers/*/running":"Whether it runs. Default true.","/containers/*/veth":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","/containers/*/bridge":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","/containers/*/network_type":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","/containers/*/limits/cpu":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","/containers/*/limits/memory":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","/containers/*/config":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","/containers/*/profiles":"Incus profiles, in order. Default [\"default\"].","/containers/*/mounts":"Host directories mounted into the container.","/containers/*/mounts/*/source":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","/containers/*/mounts/*/path":"Where it appears in the container.","/containers/*/mounts/*/preserve":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","/containers/*/mounts/*/readonly":"Mount read-only.","/containers/*/mounts/*/allow_host_path":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","/containers/*/mounts/*/shift":"Mount with Incus's `shift` (an idmapped mount): a file the unprivileged container writes as its uid N is owned by uid N on the host, and host files show with their own owners inside, instead of as `nobody` (65534). Needs a kernel and filesystem with idmapped mounts. Default false.","/containers/*/mounts/*/uid":"The owner (a host uid) op gives the host directory when it creates or changes the container, so a user inside can write to it: with `shift`, the same uid inside; without, the container's uid plus its idmap base (Incus's default for unprivileged containers: 1000000). Not changed when left out.","/containers/*/mounts/*/gid":"The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out.","/containers/*/files":"Files op writes into the container (created, or replaced when their content, mode or owner differs: compared by SHA-256 of what Incus's file API returns), or deletes (`ensure: absent`). Written to a stopped container too; in a container created by the same run, before its first start. Missing parent directories are created (0755, root). The plan and the ledger name each file by path, size, SHA-256, mode and owner, never its content.","/containers/*/files/*/path":"Absolute path in the container, normalised (no `..`, `.` or empty component), not `/`.","/containers/*/files/*/content":"The file's text (UTF-8), at most 1 MiB. Exactly one of `content` and `source`.","/containers/*/files/*/source":"A regular file on this host to copy, at most 64 MiB; a relative path is taken from the state file's directory. op's own directories (ledger, key, cache, lock) and /proc, /sys, /dev are refused. Exactly one of `content` and `source`.","/containers/*/files/*/mode":"Permission bits as an octal string: `0644` (default), `600`. setuid, setgid and sticky bits are not supported.","/containers/*/files/*/uid":"Owner inside the container (default 0).","/containers/*/files/*/gid":"Group inside the container (default 0).","/containers/*/files/*/ensure":"`present` (default) or `absent`: op deletes the file (then only `path` is given).","/containers/*/project":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","/containers/*/description":"The instance's description (`incus list -c d`). Left as it is when not given.","/containers/*/ephemeral":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","/containers/*/boot":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","/containers/*/boot/autostart":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","/containers/*/boot/priority":"`boot.autostart.priority`: containers with a higher value start first.","/containers/*/boot/stop_priority":"`boot.stop.priority`: containers with a higher value stop first.","/containers/*/snapshots":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","/containers/*/snapshots/schedule":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","/containers/*/snapshots/expiry":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","/containers/*/snapshots/pattern":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","/containers/*/snapshots/keep":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","/containers/*/snapshots/keep/*/name":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","/containers/*/snapshots/keep/*/stateful":"Also save the running processes' state (needs CRIU on the host). Default false.","/containers/*/snapshots/prune":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","/containers/*/restart":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","/containers/*/network":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","/containers/*/nics":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","/containers/*/nics/*/name":"The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.","/containers/*/nics/*/type":"`bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.","/containers/*/nics/*/bridge":"`bridged` only: the Linux or Open vSwitch bridge.","/containers/*/nics/*/parent":"`macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.","/containers/*/nics/*/network":"`network` only: an Incus managed network (declared under `networks` or existing).","/containers/*/nics/*/host_name":"`bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.","/containers/*/nics/*/vlan":"VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.","/containers/*/nics/*/mtu":"The interface's MTU.","/containers/*/nics/*/hwaddr":"Its MAC address (`00:16:3e:12:34:56`), unicast.","/containers/*/nics/*/ipv4":"A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.","/containers/*/nics/*/ipv6":"A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).","/containers/*/volumes":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","/containers/*/volumes/*/volume":"The custom volume's name (declared under `volumes` or existing).","/containers/*/volumes/*/pool":"Its pool. Default `default`.","/containers/*/volumes/*/path":"Where it appears in the container (a filesystem volume).","/containers/*/volumes/*/readonly":"Attach read-only.","/containers/*/stop_timeout":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","/containers/*/cloud_init":"cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.","/containers/*/cloud_init/user":"The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).","/containers/*/cloud_init/ssh_authorized_keys":"Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.","/containers/*/cloud_init/packages":"Packages cloud-init installs at first boot (needs the container to reach a package mirror).","/containers/*/cloud_init/user_data":"The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config.","/containers/*/cloud_init/network_config":"cloud-init network configuration (version 1 or 2): a string as written, or an object.","/containers/*/cloud_init/recreate_on_change":"When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.","/containers/*/wait":"After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.","/containers/*/wait/timeout":"Seconds for all the steps together. Default 180.","/containers/*/groups":"Ansible groups of the container in `op inventory` (none: `ungrouped`).","/containers/*/ansible_vars":"Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).","/containers/*/properties":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","/containers/*/properties/memory":"A size in MiB: a number or a numeric string.","/containers/*/properties/swap":"A size in MiB: a number or a numeric string.","/containers/*/properties/hostname":"The container's hostname (a DNS label or name).","/containers/*/properties/template":"The image (alias).","/containers/*/properties/onboot":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/protection":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/unprivileged":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/nameserver":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","/containers/*/properties/searchdomain":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","/networks":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","/networks/*/name":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","/networks/*/project":"The Incus project it is in. Default `default`.","/networks/*/type":"The network type. Only `bridge` for now (the default).","/networks/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/networks/*/ipv4_address":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","/networks/*/ipv4_nat":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","/networks/*/ipv4_dhcp":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","/networks/*/ipv6_address":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","/networks/*/dns_domain":"`dns.domain`: the DNS domain of the network's instances.","/networks/*/config":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","/networks/*/ensure":"`absent` deletes the network once no container that stays uses it (one op did not create only with `adopt`). Default `present`.","/networks/*/adopt":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a network that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","/volumes":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","/volumes/*/pool":"The storage pool it is in (must exist: `incus storage list`).","/volumes/*/name":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","/volumes/*/project":"The Incus project it is in. Default `default`.","/volumes/*/size":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","/volumes/*/content_type":"`filesystem` (default) or `block`. Fixed when the volume is created.","/volumes/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/volumes/*/config":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","/volumes/*/ensure":"`absent` deletes the volume (and its data) once no container that stays has it attached (one op did not create only with `adopt`). Default `present`.","/volumes/*/adopt":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a volume that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false."},"network.schema.json":{"/prune":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","/ignore":"Links and OVS bridges and ports op never reads into a plan or touches, by name or glob (`docker0`, `veth*`): managed by another tool (NetworkManager, Docker, Incus's own bridges). They are hidden from the live state before anything is planned, so not even `prune` or `exclusive_ports` sees them, and routes on them are left alone. A glob that matches a link this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","/ignore/*":"A link name or glob: 1 to 256 characters, without `/` (link names have none, so such a glob would match nothing).","/interfaces/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/type":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","/interfaces/*/ensure":"absent: op deletes the link (never an ethernet NIC).","/interfaces/*/adopt":"Let op take over a link that exists and that op did not create (its ifalias lacks op's marker `op:network`; an OVS bridge or internal port, op's `external_ids`): op marks it as its own and makes it match this entry in one step (or, with `ensure: absent`, deletes it). Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's link is never changed. Not needed for an ethernet NIC, which op only tunes and never owns. Default false.","/interfaces/*/state":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","/interfaces/*/mac":"A unicast MAC address, e.g. 02:00:00:00:00:01.","/interfaces/*/alias":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","/interfaces/*/ipv4/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/address":"op-dbus spelling of addresses.","/interfaces/*/ipv4/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/enabled":"op-dbus: false means no addresses.","/interfaces/*/ipv4/dhcp":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","/interfaces/*/ipv4/gateway":"op-dbus: a default route via this address.","/interfaces/*/ipv4/dns":"op-dbus: ignored (op does not manage resolvers).","/interfaces/*/ipv6/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv6/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/bridge":"linux-bridge only: the links enrolled in it.","/interfaces/*/bridge/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/ovs":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","/interfaces/*/ovs/ports/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth":"veth only: the peer's name and, optionally, the network namespace it is put in.","/interfaces/*/veth/peer":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth/netns":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","/interfaces/*/macvlan":"macvlan only: the link it sits on and its mode.","/interfaces/*/macvlan/base":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/exclusive_ports":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","/interfaces/*/ports":"op-dbus: the bridge's ports (names).","/interfaces/*/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/controller":"op-dbus: the bridge this link is a port of.","/interfaces/*/properties":"op-dbus: free property bag; op reads mtu from it.","/interfaces/*/property_schema":"op-dbus: ignored.","/routes/*/to":"A CIDR or \"default\".","/routes/*/dev":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote)."},"nftables.schema.json":{"/tables":"The tables op owns, each identified by family and name (`inet/op_demo`).","/tables/*":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","/tables/*/family":"The nft address family.","/tables/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/ensure":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","/tables/*/adopt":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","/tables/*/chains":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","/tables/*/chains/*":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","/tables/*/chains/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/chains/*/type":"Base chain type.","/tables/*/chains/*/hook":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","/tables/*/chains/*/priority":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","/tables/*/chains/*/policy":"What happens to packets no rule decided on (default `accept`).","/tables/*/chains/*/device":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","/tables/*/chains/*/comment":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","/tables/*/chains/*/rules":"The chain's rules, in order (order matters: a reorder is a change).","/tables/*/chains/*/rules/*":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","/tables/*/sets":"Named sets, referenced from rules as `@name`.","/tables/*/sets/*":"A named set.","/tables/*/sets/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/sets/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/sets/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/sets/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/sets/*/size":"Maximum number of elements.","/tables/*/sets/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/sets/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/sets/*/elements":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","/tables/*/sets/*/elements/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/tables/*/maps":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","/tables/*/maps/*":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","/tables/*/maps/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/maps/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/maps/*/map":"The value type: `verdict`, or a data type such as `ipv4_addr`.","/tables/*/maps/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/maps/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/maps/*/size":"Maximum number of elements.","/tables/*/maps/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/maps/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/maps/*/elements":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","/tables/*/maps/*/elements/*/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/ignore":"Tables op never reads into a plan or touches: a name or glob without a `/` is matched against the table's name (`docker*`), one with a `/` against `family/name` (`inet/incus`). Tables the file does not list are never touched anyway; this also hides them from the plan, and a glob that matches a table this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","/ignore/*":"A name or glob: 1 to 256 characters."},"state.schema.json":{"/$schema":"The schema an editor checks the file with (e.g. the path of `op schema`'s output); op accepts any text here and ignores it.","/version":"Format version; op reads version 1.","/plugins":"One section per plugin, keyed by plugin name."},"sysctl.schema.json":{"/settings":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","/settings/*":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply."}};
+export const fieldDescriptions = {"lxc.schema.json":{"/backend":"The container manager. Default: `incus` when its socket exists. (`lxc`, the classic lxc-* tools, is not implemented yet.)","/remote":"Manage an Incus reached over HTTPS (a remote host, or a cluster) instead of the local socket: `url` or `urls`, and `server_cert` or `trust`. op presents a client certificate the remote trusts (`incus config trust add-certificate CERT` there) and pins the remote's server certificate (`server_cert`, or its SHA-256 `trust` fingerprint). What only the local host can do is refused at plan time on a remote: host-directory mounts, and repairing a bridged NIC's host veth (Incus still names it and enrols it at start, from the NIC's `host_name` and `parent`).","/remote/url":"`https://HOST[:PORT]` of an Incus API (port 8443 when none is given); no path, no credentials.","/remote/urls":"Several URLs of the same Incus (the members of a cluster), tried in order: the first that answers with the pinned certificate and trusts op serves the run.","/remote/urls/*":"`https://HOST[:PORT]` of an Incus API (port 8443 when none is given); no path, no credentials.","/remote/client_cert":"The PEM file of op's client certificate.","/remote/client_key":"The PEM file of its private key: readable by its owner only (mode 0600 or stricter).","/remote/server_cert":"The PEM file of the remote's server certificate (a cluster's `cluster.crt`): op pins its fingerprint.","/remote/trust":"The SHA-256 fingerprint of the remote's server certificate (64 hex digits, colons allowed), instead of `server_cert`.","/prune":"Delete containers, managed networks, profiles and projects op created (tagged `user.op.managed`) that are no longer in the file (never volumes: they hold data). Default false.","/ignore":"Containers, profiles and managed networks (by name, or by `project/name` for a glob with a `/`) and projects (by name) op never reads into a plan or touches (`ci-*`, `build/*`): not even `prune` deletes or stops them. A glob that matches an object this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","/ignore/*":"A name or glob: 1 to 256 characters.","/prune_images":"Delete images op imported (it marks them with the image property `user.op.managed=true`) that no alias in `images` names any more, that no container in the file is created from, and that no instance in any project still uses (`volatile.base_image`). Images op did not import are never deleted. Independent of `prune`. Default false.","/default_image":"The image of containers that name none. Default: $OP_DEFAULT_IMAGE, else `images:debian/12`.","/projects":"Incus projects. op creates and changes the projects it owns (tagged `user.op.managed=true`); a project it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys the file names. op deletes only empty projects (what is in them may be deleted in the same run), one it did not create only with `adopt: true`, and never `default`.","/projects/*/name":"The project's name. `default` (Incus's own) is changed only by adoption, and never deleted.","/projects/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/projects/*/config":"Project config keys: `features.*`, `limits.*`, `restricted` and `restricted.*`, `user.*` (not `user.op.*`, op's own). Features not given get Incus's defaults (`features.images`, `features.profiles`, `features.storage.volumes`, `features.storage.buckets`: true); features change only while the project is empty.","/projects/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/projects/*/adopt":"Let op change this object although op did not create it (only the keys, and devices, the file names; op does not tag it as its own) or, with `ensure: absent`, delete it. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","/profiles":"Incus profiles. op creates and changes the profiles it owns (tagged `user.op.managed=true`); a profile it did not create (`default` included) only with `adopt: true` (or `op apply --adopt`), and then only the keys and devices the file names. op never deletes a profile a container that stays still uses, one it did not create only with `adopt: true`, and never a `default` profile.","/profiles/*/name":"The profile's name, as containers name it in `profiles`.","/profiles/*/project":"The project it is in. Default `default`. A project whose `features.profiles` is false has no profiles of its own (it uses `default`'s), so a profile cannot be declared in it.","/profiles/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/profiles/*/config":"Instance config keys the profile gives its containers (`limits.memory`, `security.nesting`, `environment.FOO`...). Not `volatile.*`, `image.*` or `user.op.*` (Incus's and op's own).","/profiles/*/devices":"Devices the profile gives its containers, by device name; each has a `type` (`nic`, `disk`, ...) and Incus's keys for it.","/profiles/*/ensure":"`absent` deletes it (only if op created it). Default `present`.","/profiles/*/adopt":"Let op change this object although op did not create it (only the keys, and devices, the file names; op does not tag it as its own) or, with `ensure: absent`, delete it. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","/images":"Images imported from local tarballs (a split image's two, or a system tarball op adapts and builds the image from) under an alias when the alias is missing or its content changed (compared by SHA-256, which is Incus's fingerprint of a split image).","/images/*":"An image to import needs `metadata` and `rootfs` (a split image) or `tarball` (a system tarball op adapts); with `ensure: absent` it needs neither.","/images/*/ensure":"`absent` deletes the alias, and the image too when op imported it and no other alias, no container in the file and no instance in any project uses it (otherwise the plan says what keeps it). An alias op did not create is refused. `metadata` and `rootfs` are then not needed. Default `present`.","/images/*/alias":"The alias containers name in `image`: letters, digits, `.`, `_`, `+`, `-` and `/`.","/images/*/metadata":"Path of the metadata tarball (with metadata.yaml), a regular file. A relative path is taken from the state file's directory.","/images/*/rootfs":"Path of the rootfs tarball, a regular file. A relative path is taken from the state file's directory.","/images/*/tarball":"Instead of `metadata` and `rootfs`: path of a system tarball (a root file system, as debootstrap or a distribution builds it; plain, gzip or xz, told by its first bytes), a regular file. op builds the split image itself, adapted as `adapt` says, streaming the tarball entry by entry, and imports it; a changed tarball (another SHA-256, kept as the image property `user.op.source-sha256`) or adaptation re-imports. A relative path is taken from the state file's directory.","/images/*/adapt":"How op adapts a `tarball` for Incus. Only with `tarball`.","/images/*/adapt/networkd":"Enable systemd-networkd (linked into multi-user.target.wants) with a .network file asking DHCP on eth0. Default false.","/images/*/adapt/lxc_generator":"Add op's systemd generator, which masks, when systemd runs in a container, the units a container cannot run (kernel debug/config file systems, udev, module loading, audit socket, hardware clock). Default false.","/images/*/adapt/templates":"Files Incus renders (pongo2, e.g. `{{ container.name }}`) when an instance is created or copied: absolute path in the instance → template text.","/images/*/adapt/profiles":"Profiles named in the image's metadata and set on the image: an instance created from it without profiles of its own gets these.","/images/*/adapt/properties":"Image properties in metadata.yaml (`description`, `os`, `release`, ...); `user.op.*` keys are op's.","/images/*/adapt/architecture":"The image's architecture in metadata.yaml (`x86_64`, `aarch64`, ...). Default: the host's.","/containers":"The containers op manages.","/containers/*/id":"The container's id. A numeric id (op-dbus, Proxmox style) names the container `ct{id}`, since Incus refuses numeric names; it is kept in `user.op.id`. A number must be a safe integer (at most 9007199254740991: a larger one cannot be read exactly).","/containers/*/name":"The Incus name. Default: `ct{id}` for a numeric id, else the id.","/containers/*/ensure":"`absent` deletes the container. Default `present`.","/containers/*/adopt":"Let op take over a container that exists and that op did not create (it lacks `user.op.managed=true`): op tags it as its own and makes it match this entry in one step (config, devices, state), or, with `ensure: absent`, deletes it. Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's container is never changed. A container with a local device of a type op does not model (only `nic` and `disk`) cannot be adopted. Default false.","/containers/*/image":"Image to create it from. Changing it replaces the container.","/containers/*/running":"Whether it runs. Default true.","/containers/*/veth":"Host-side name of its network interface. Default `vi{id}` (needs `bridge` or network_type `netmaker`). The shorthand of one NIC `eth0`: not with `nics`.","/containers/*/bridge":"The Linux or Open vSwitch bridge its interface is enrolled in. Without a bridge (and network_type `bridge`), the container gets only what its profiles give. The shorthand of one NIC `eth0`: not with `nics`.","/containers/*/network_type":"`bridge` (default) or `netmaker`: enrol in the host's mesh bridge (`mesh` unless `bridge` says otherwise).","/containers/*/limits/cpu":"CPUs: a count (2) or Incus's `limits.cpu` syntax (`0-1`, `0,2`).","/containers/*/limits/memory":"Memory: MiB (1024, \"1024\") or with a unit (`512MiB`, `2GiB`, `50%`).","/containers/*/config":"Raw Incus config keys (`security.nesting`, `environment.FOO`...). Keys op derives from other fields may be given here only with the same value.","/containers/*/profiles":"Incus profiles, in order. Default [\"default\"].","/containers/*/mounts":"Host directories mounted into the container.","/containers/*/mounts/*/source":"Host directory (must exist). A relative path is taken from the state file's directory; the plan shows it resolved.","/containers/*/mounts/*/path":"Where it appears in the container.","/containers/*/mounts/*/preserve":"Keep the host directory when the container is deleted (default true). With false, op removes the directory after deleting the container, and only if the container's live configuration mounts it; never a system directory, one of its parents, or a directory at or above another instance's mount. The plan names the directory and its size.","/containers/*/mounts/*/readonly":"Mount read-only.","/containers/*/mounts/*/allow_host_path":"Allow mounting read-write a directory the host needs (`/`, `/etc`, `/root`, `/usr`, `/boot`, `/run`, `/var/lib/incus`, op's own directories, one of their parents or a directory inside them). Without it such a mount must be `readonly`. Default false.","/containers/*/mounts/*/shift":"Mount with Incus's `shift` (an idmapped mount): a file the unprivileged container writes as its uid N is owned by uid N on the host, and host files show with their own owners inside, instead of as `nobody` (65534). Needs a kernel and filesystem with idmapped mounts. Default false.","/containers/*/mounts/*/uid":"The owner (a host uid) op gives the host directory when it creates or changes the container, so a user inside can write to it: with `shift`, the same uid inside; without, the container's uid plus its idmap base (Incus's default for unprivileged containers: 1000000). Not changed when left out.","/containers/*/mounts/*/gid":"The group (a host gid) op gives the host directory, as `uid` does for the owner. Not changed when left out.","/containers/*/files":"Files op writes into the container (created, or replaced when their content, mode or owner differs: compared by SHA-256 of what Incus's file API returns), or deletes (`ensure: absent`). Written to a stopped container too; in a container created by the same run, before its first start. Missing parent directories are created (0755, root). The plan and the ledger name each file by path, size, SHA-256, mode and owner, never its content.","/containers/*/files/*/path":"Absolute path in the container, normalised (no `..`, `.` or empty component), not `/`.","/containers/*/files/*/content":"The file's text (UTF-8), at most 1 MiB. Exactly one of `content` and `source`.","/containers/*/files/*/source":"A regular file on this host to copy, at most 64 MiB; a relative path is taken from the state file's directory. op's own directories (ledger, key, cache, lock) and /proc, /sys, /dev are refused. Exactly one of `content` and `source`.","/containers/*/files/*/mode":"Permission bits as an octal string: `0644` (default), `600`. setuid, setgid and sticky bits are not supported.","/containers/*/files/*/uid":"Owner inside the container (default 0).","/containers/*/files/*/gid":"Group inside the container (default 0).","/containers/*/files/*/ensure":"`present` (default) or `absent`: op deletes the file (then only `path` is given).","/containers/*/project":"The Incus project the container is in. Default `default`. The same name may be used in two projects (two containers); its id in plans and the ledger is then `PROJECT/NAME`.","/containers/*/description":"The instance's description (`incus list -c d`). Left as it is when not given.","/containers/*/ephemeral":"Incus deletes an ephemeral container when it stops, so it cannot be declared `running: false`. Changed in place; left as it is when not given.","/containers/*/boot":"Start and stop order when the Incus daemon starts or stops (keys `boot.*`).","/containers/*/boot/autostart":"`boot.autostart`: start the container when Incus starts. The op-dbus `properties.onboot` sets the same key: given both, they must agree.","/containers/*/boot/priority":"`boot.autostart.priority`: containers with a higher value start first.","/containers/*/boot/stop_priority":"`boot.stop.priority`: containers with a higher value stop first.","/containers/*/snapshots":"Snapshots: Incus's own scheduler takes and expires them (`snapshots.schedule`, `snapshots.expiry`, `snapshots.pattern`); op creates the named ones in `keep` when missing.","/containers/*/snapshots/schedule":"`snapshots.schedule`: a cron expression of 5 fields separated by single spaces (minute hour day-of-month month day-of-week), or one of `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@annually`, `@yearly`, `@startup`, `@never`; several joined by `, `. Empty: no scheduled snapshots.","/containers/*/snapshots/expiry":"`snapshots.expiry`: how long a scheduled snapshot is kept, as numbers with a unit M (minutes), H (hours), d, w, m (months) or y, separated by spaces.","/containers/*/snapshots/pattern":"`snapshots.pattern`: the name Incus gives scheduled snapshots (`%d` a number; Pongo2 templates such as `{{ creation_date|date:'2006-01-02' }}`). Default Incus's `snap%d`.","/containers/*/snapshots/keep":"Named snapshots op creates when missing (taken of the container as it is then). Never deleted by op unless `prune` is true.","/containers/*/snapshots/keep/*/name":"The snapshot's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit.","/containers/*/snapshots/keep/*/stateful":"Also save the running processes' state (needs CRIU on the host). Default false.","/containers/*/snapshots/prune":"Delete the container's snapshots that are not in `keep` and that the schedule did not make (names that do not fit `pattern`). Default false: op deletes no snapshot.","/containers/*/restart":"Whether op may restart the running container (stop within `stop_timeout`, then start) to apply a config key Incus reads only at start (`raw.lxc`, `security.privileged`, `security.idmap.*`...). `never` (default): such a change is held, shown in the plan and reported as not converged; `op apply --allow-restart` allows it for one run.","/containers/*/rollback":"`snapshot`: before a run deletes or replaces this container (`ensure: absent`, or a change of image or cloud-init), op keeps an Incus backup of it (disk, config, devices) in its image store beside the ledger, so that `op rollback RUN` brings it back as it was. Read from the entry of the run that deletes or replaces it; without it, such a run cannot be undone.","/containers/*/backup":"SHA-256 of an Incus backup in op's image store (what `rollback: snapshot` keeps; op rollback's pre-images write it). A container missing from the host, or not restored from this backup yet, is imported from it (disk, config and devices) instead of being created from `image`.","/containers/*/network":"An Incus managed network (declared under `networks` or existing) the container's `eth0` is attached to. Not with `bridge`, `veth`, network_type `netmaker` or `nics`.","/containers/*/nics":"The container's network interfaces, in order. Replaces `bridge`, `veth`, `network_type` and `network`, which stay as the shorthand of one NIC (`eth0`): a container gives one form or the other. Each NIC's `name` is both its Incus device and its interface inside the container.","/containers/*/nics/*/name":"The interface's name inside the container, also its Incus device name. Default `eth0` for the first NIC, `eth{k}` for the one at index k.","/containers/*/nics/*/type":"`bridged`: a veth enrolled in the Linux or Open vSwitch bridge `bridge`. `macvlan`: a macvlan link on the host link `parent` (the host itself cannot reach its own macvlan containers through `parent`). `network`: on the Incus managed network `network`.","/containers/*/nics/*/bridge":"`bridged` only: the Linux or Open vSwitch bridge.","/containers/*/nics/*/parent":"`macvlan` only: the host link it sits on; it must exist or be declared by `plugins.network`.","/containers/*/nics/*/network":"`network` only: an Incus managed network (declared under `networks` or existing).","/containers/*/nics/*/host_name":"`bridged` only: the host-side veth. Default `vi{id}` for the first NIC, `vi{id}n{k}` for the one at index k. Unique on the host.","/containers/*/nics/*/vlan":"VLAN id: the access tag of the Open vSwitch port, or the untagged VLAN on a Linux bridge with `vlan_filtering` on (Incus's `vlan` NIC key); on `macvlan`, a VLAN link on `parent`. Not on `network`.","/containers/*/nics/*/mtu":"The interface's MTU.","/containers/*/nics/*/hwaddr":"Its MAC address (`00:16:3e:12:34:56`), unicast.","/containers/*/nics/*/ipv4":"A static IPv4 address. On `network`: the address the network's DHCP server leases to it (`ipv4.address`), inside the network's subnet; a prefix, if given, must be the subnet's. On `bridged`/`macvlan`: `ADDRESS/PREFIX`, written by cloud-init (network config v2), so the container needs `cloud_init`.","/containers/*/nics/*/ipv6":"A static IPv6 address, as `ipv4` (`ipv6.address` on `network`).","/containers/*/volumes":"Custom storage volumes attached to the container as disks (device `vol-NAME`). Deleting the container never deletes them.","/containers/*/volumes/*/volume":"The custom volume's name (declared under `volumes` or existing).","/containers/*/volumes/*/pool":"Its pool. Default `default`.","/containers/*/volumes/*/path":"Where it appears in the container (a filesystem volume).","/containers/*/volumes/*/readonly":"Attach read-only.","/containers/*/target":"On an Incus cluster: the member (`NAME`) or member group (`@GROUP`) Incus creates the container on. Without it Incus places it; either way op records the member it got (`location`), which is observed, not drift, unless `target` names a member and the container is on another: then the plan says `move`, done only with `allow_move: true`.","/containers/*/allow_move":"Let op move the container to its `target` member when it is on another (stopped for the move and started again if it was running). Default false: the move is planned and held.","/containers/*/stop_timeout":"Seconds a stop waits for the container to shut down before forcing it. Default 30.","/containers/*/cloud_init":"cloud-init for images that have it (a cloud image). op writes Incus's `cloud-init.vendor-data` (the login user with its keys, the packages) and passes `user_data` and `network_config` through unchanged in `cloud-init.user-data` and `cloud-init.network-config`; cloud-init merges user data over vendor data. cloud-init runs once, at the container's first boot: a change on an existing container is stored but takes effect only when the container is re-created (the plan says so), which op does itself with `recreate_on_change: true`.","/containers/*/cloud_init/user":"The login user cloud-init creates, with passwordless sudo and the keys below. Default `debian` (the user of Debian's cloud images).","/containers/*/cloud_init/ssh_authorized_keys":"Public keys of the user: a key (`ssh-ed25519 AAAA... comment`), or the path of a .pub file (relative: from the state file's directory) whose lines are keys. Each is checked before anything changes.","/containers/*/cloud_init/packages":"Packages cloud-init installs at first boot (needs the container to reach a package mirror).","/containers/*/cloud_init/user_data":"The user's own cloud-config: a string as written (with its `#cloud-config` line), or an object op writes as cloud-config.","/containers/*/cloud_init/network_config":"cloud-init network configuration (version 1 or 2): a string as written, or an object.","/containers/*/cloud_init/recreate_on_change":"When the rendered cloud-init changes on an existing container, replace it (delete + create, as a change of image does) so cloud-init runs again. Default false: the keys are updated and the plan says they take effect on re-create.","/containers/*/wait":"After op creates or starts the container, apply waits until it is ready: `running`, `ip` (a global address), `cloud-init` (finished without errors), `ssh` (sshd answers on port 22; implies `ip`). Containers of one run wait at the same time. A timeout fails the action naming the container and the step.","/containers/*/wait/timeout":"Seconds for all the steps together. Default 180.","/containers/*/groups":"Ansible groups of the container in `op inventory` (none: `ungrouped`).","/containers/*/ansible_vars":"Host variables `op inventory` gives the container (after op's `ansible_host` and `ansible_user`, which they may override).","/containers/*/properties":"The op-dbus property bag, normalised into the fields above. A value given both here and as a field must agree.","/containers/*/properties/memory":"A size in MiB: a number or a numeric string.","/containers/*/properties/swap":"A size in MiB: a number or a numeric string.","/containers/*/properties/hostname":"The container's hostname (a DNS label or name).","/containers/*/properties/template":"The image (alias).","/containers/*/properties/onboot":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/protection":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/unprivileged":"A yes/no value as op-dbus files write it: true/false, 1/0, or those as strings.","/containers/*/properties/nameserver":"DNS servers written to /etc/resolv.conf, separated by spaces or commas.","/containers/*/properties/searchdomain":"DNS search domains written to /etc/resolv.conf, separated by spaces or commas.","/networks":"Incus managed networks (type `bridge`). op creates them tagged `user.op.managed=true`, changes the keys the file gives in place, and deletes only the ones it created (`ensure: absent`, or `prune`). Keys the file does not give are left as Incus set them.","/networks/*/name":"The network's name (also the name of its bridge link on the host). It must not be a link that `plugins.network` declares.","/networks/*/project":"The Incus project it is in. Default `default`.","/networks/*/type":"The network type. Only `bridge` for now (the default).","/networks/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/networks/*/ipv4_address":"`ipv4.address`: the bridge's address and prefix (`198.18.200.1/24`), `none` or `auto`. It must not overlap another network's or an address of the host.","/networks/*/ipv4_nat":"`ipv4.nat`: masquerade the network's IPv4 traffic out of the host. Incus's default is true.","/networks/*/ipv4_dhcp":"`ipv4.dhcp`: hand out addresses by DHCP. Incus's default is true.","/networks/*/ipv6_address":"`ipv6.address`: the bridge's IPv6 address and prefix (`fd42:1::1/64`), `none` or `auto`.","/networks/*/dns_domain":"`dns.domain`: the DNS domain of the network's instances.","/networks/*/config":"Raw `incus network` keys. A key a typed field above also sets (`ipv4.address`...) may be given here only with the same value.","/networks/*/ensure":"`absent` deletes the network once no container that stays uses it (one op did not create only with `adopt`). Default `present`.","/networks/*/adopt":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a network that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false.","/volumes":"Custom storage volumes. op creates them tagged `user.op.managed=true`, changes the keys the file gives in place (a size only grows), and deletes only the ones it created and only with `ensure: absent` (never because a container went away, never by `prune`).","/volumes/*/pool":"The storage pool it is in (must exist: `incus storage list`).","/volumes/*/name":"A storage volume name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.","/volumes/*/project":"The Incus project it is in. Default `default`.","/volumes/*/size":"The volume's size (`size`), with a unit (`10GiB`, `500MB`). A size only grows: op refuses a smaller one. On a `dir` pool Incus records the size and enforces it only where the filesystem has project quotas.","/volumes/*/content_type":"`filesystem` (default) or `block`. Fixed when the volume is created.","/volumes/*/description":"Free text Incus keeps with the object (at most 255 characters, no control characters).","/volumes/*/config":"Raw `incus storage volume` keys. `size` may be given here only with the same value as the field.","/volumes/*/ensure":"`absent` deletes the volume (and its data) once no container that stays has it attached (one op did not create only with `adopt`). Default `present`.","/volumes/*/adopt":"Let op change (only the keys this entry gives) or, with `ensure: absent`, delete a volume that exists and that op did not create; op does not tag it as its own. Without it (or `op apply --adopt`), op refuses a plan that would change it. Default false."},"network.schema.json":{"/prune":"Delete links, OVS bridges and OVS ports that op created (alias op:network, external_ids:op-managed) and that are no longer in the file. Default false: without it, op only deletes what the file marks ensure: absent, so several state files (or a benchmark) can share a host.","/ignore":"Links and OVS bridges and ports op never reads into a plan or touches, by name or glob (`docker0`, `veth*`): managed by another tool (NetworkManager, Docker, Incus's own bridges). They are hidden from the live state before anything is planned, so not even `prune` or `exclusive_ports` sees them, and routes on them are left alone. A glob that matches a link this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","/ignore/*":"A link name or glob: 1 to 256 characters, without `/` (link names have none, so such a glob would match nothing).","/interfaces/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/type":"linux-bridge, ovs-bridge, ovs-interface (an OVS internal port), veth, macvlan, dummy, ethernet (an existing NIC, never created or deleted); op-dbus: bridge (= linux-bridge), ovs-port (= ovs-interface).","/interfaces/*/ensure":"absent: op deletes the link (never an ethernet NIC).","/interfaces/*/adopt":"Let op take over a link that exists and that op did not create (its ifalias lacks op's marker `op:network`; an OVS bridge or internal port, op's `external_ids`): op marks it as its own and makes it match this entry in one step (or, with `ensure: absent`, deletes it). Without it (or `op apply --adopt`), op refuses the plan, so a typo or another tool's link is never changed. Not needed for an ethernet NIC, which op only tunes and never owns. Default false.","/interfaces/*/state":"Administrative state. Links op creates default to up; an ethernet link's state is left alone unless given.","/interfaces/*/mac":"A unicast MAC address, e.g. 02:00:00:00:00:01.","/interfaces/*/alias":"Free text for the link's ifalias: at most 200 bytes in UTF-8, with no \"#\", double quote or control character (ip -batch, which op writes it through, reads \"#\" as a comment even inside quotes). On links op created it follows op's ownership marker.","/interfaces/*/ipv4/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/address":"op-dbus spelling of addresses.","/interfaces/*/ipv4/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv4/enabled":"op-dbus: false means no addresses.","/interfaces/*/ipv4/dhcp":"op-dbus: true means a DHCP client owns this family's addresses; op leaves them alone.","/interfaces/*/ipv4/gateway":"op-dbus: a default route via this address.","/interfaces/*/ipv4/dns":"op-dbus: ignored (op does not manage resolvers).","/interfaces/*/ipv6/addresses/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/ipv6/address/*":"{ ip, prefix } or \"ip/prefix\".","/interfaces/*/bridge":"linux-bridge only: the links enrolled in it.","/interfaces/*/bridge/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/ovs":"ovs-bridge only: its ports (an optional VLAN access tag each) and datapath type (netdev by default: works without the kernel module).","/interfaces/*/ovs/ports/*/name":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth":"veth only: the peer's name and, optionally, the network namespace it is put in.","/interfaces/*/veth/peer":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/veth/netns":"A name under /run/netns: letters, digits, \"_\", \".\", \"-\"; not \".\" or \"..\", and not only digits (ip reads a number as a process id, e.g. 1, the host's own namespace).","/interfaces/*/macvlan":"macvlan only: the link it sits on and its mode.","/interfaces/*/macvlan/base":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/exclusive_ports":"Bridges only (Linux or OVS). Default true: on a bridge op created, a port the file does not list (enslaved by hand or by another tool) is drift, and op takes it out; a container veth that the lxc section of the same file puts on this bridge is not foreign. false: op leaves ports it was not told about alone.","/interfaces/*/ports":"op-dbus: the bridge's ports (names).","/interfaces/*/ports/*":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote).","/interfaces/*/controller":"op-dbus: the bridge this link is a port of.","/interfaces/*/properties":"op-dbus: free property bag; op reads mtu from it.","/interfaces/*/property_schema":"op-dbus: ignored.","/routes/*/to":"A CIDR or \"default\".","/routes/*/dev":"A Linux link name: 1 to 15 printable ASCII characters, not \".\" or \"..\"; no whitespace, \"/\" or \":\" (the kernel's rule), no \"%\" (the kernel would pick a name of its own), and no \"#\", quotes or backslash (ip -batch would read them as a comment or a quote)."},"nftables.schema.json":{"/tables":"The tables op owns, each identified by family and name (`inet/op_demo`).","/tables/*":"One table op owns. op writes `comment \"managed by op\"` on it for people reading `nft list ruleset` (nft 1.0.6 does not report table comments, so ownership is this file).","/tables/*/family":"The nft address family.","/tables/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/ensure":"`present` (default): the table must exist exactly as described. `absent`: op deletes it if it exists (its chains, sets and maps are then ignored).","/tables/*/adopt":"Let op take over a table that already exists and that op did not create (it has no `comment \"managed by op\"`): its contents are replaced by the file's (or, with `ensure: absent`, it is deleted). Without it, op refuses to modify or delete such a table, so a typo or another tool's table (Incus's, Docker's, a firewall manager's) is never overwritten or removed.","/tables/*/chains":"The table's chains. A chain with `type`, `hook` and `priority` is a base chain (attached to a netfilter hook); without them it is a regular chain, reached by `jump`/`goto`.","/tables/*/chains/*":"One chain. `type`, `hook` and `priority` are given together or not at all; `policy` and `device` only with them.","/tables/*/chains/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/chains/*/type":"Base chain type.","/tables/*/chains/*/hook":"The netfilter hook the base chain is attached to (which ones a family accepts is checked by nft).","/tables/*/chains/*/priority":"Base chain priority: a number, or one of nft's names with an optional offset (`filter`, `dstnat`, `srcnat`, `raw`, `mangle`, `security`, `out`, `filter + 10`). Compared as the number nft resolves it to.","/tables/*/chains/*/policy":"What happens to packets no rule decided on (default `accept`).","/tables/*/chains/*/device":"The interface an `ingress`/`egress` base chain is bound to (netdev family, or inet ingress). nft 1.0.6 does not report it in JSON, so a change of only the device is not seen as drift.","/tables/*/chains/*/comment":"Chain comment. nft 1.0.6 does not report chain comments in JSON, so a change of only the comment is not seen as drift (it is written whenever the table is).","/tables/*/chains/*/rules":"The chain's rules, in order (order matters: a reorder is a change).","/tables/*/chains/*/rules/*":"One nft rule (no newline, `;`, `#` or `\\` outside double quotes, quotes closed, braces balanced and at most three deep, not starting with include, define, redefine or undefine), written as after `nft add rule FAMILY TABLE CHAIN`, such as `tcp dport { 22, 80 } accept`. Compared in the form nft prints it back, so spacing does not matter.","/tables/*/sets":"Named sets, referenced from rules as `@name`.","/tables/*/sets/*":"A named set.","/tables/*/sets/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/sets/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/sets/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/sets/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/sets/*/size":"Maximum number of elements.","/tables/*/sets/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/sets/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/sets/*/elements":"The set's elements (order does not matter; compared as nft prints them, so overlapping intervals may merge).","/tables/*/sets/*/elements/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/tables/*/maps":"Named maps (including verdict maps), referenced from rules as `@name`. Sets and maps share one name space per table.","/tables/*/maps/*":"A named map: keys of `type` mapped to values of `map` (`verdict` for a verdict map).","/tables/*/maps/*/name":"An nft identifier: a letter or `_`, then letters, digits, `_`, `-` or `.` (at most 64 characters). nft keywords (`counter`, `jump`...) are refused by nft itself.","/tables/*/maps/*/type":"An nft data type (`ipv4_addr`, `inet_service`, `ipv4_addr . inet_service`) or a `typeof` expression (`typeof ip saddr`).","/tables/*/maps/*/map":"The value type: `verdict`, or a data type such as `ipv4_addr`.","/tables/*/maps/*/flags":"Set flags. Elements of a `dynamic` set are filled by rules (`add @name ...`), so they are not compared (they are reset whenever op rewrites the table).","/tables/*/maps/*/timeout":"Default element timeout, e.g. `1h`, `30m`, `1d12h`.","/tables/*/maps/*/size":"Maximum number of elements.","/tables/*/maps/*/autoMerge":"Merge adjacent and overlapping intervals (interval sets).","/tables/*/maps/*/comment":"A comment nft stores with the object: at most 128 characters, no `\"`, no newline or other control character.","/tables/*/maps/*/elements":"Key/value pairs, e.g. `[\"198.18.1.1\", \"drop\"]` or `[\"22\", \"jump ssh\"]`.","/tables/*/maps/*/elements/*/*":"One set element or map key or value (no `,`, brace, newline, `;`, `#` or `\\` outside double quotes), such as `198.18.0.0/16`, `198.18.0.1-198.18.0.9`, `198.18.0.1 . 22`, `\"eth0\"` or `jump other`.","/ignore":"Tables op never reads into a plan or touches: a name or glob without a `/` is matched against the table's name (`docker*`), one with a `/` against `family/name` (`inet/incus`). Tables the file does not list are never touched anyway; this also hides them from the plan, and a glob that matches a table this section declares is refused. Globs: `*`, `?`, `[...]` (`!` or `^` to negate), `\\` for the next character as it is.","/ignore/*":"A name or glob: 1 to 256 characters."},"state.schema.json":{"/$schema":"The schema an editor checks the file with (e.g. the path of `op schema`'s output); op accepts any text here and ignores it.","/version":"Format version; op reads version 1.","/plugins":"One section per plugin, keyed by plugin name."},"sysctl.schema.json":{"/settings":"Key → value. A key is written with dots, as `sysctl` prints it, and must be under `net.` (anything else is refused): segments of letters, digits, `_` and `-`, such as `net.ipv4.conf.br0.rp_filter`; `/`, `..`, spaces and shell characters are refused, and so are link names containing a dot (sysctl cannot tell them from the separator). A key the host does not have is refused at plan time, except a per-link key (`net.ipv4.conf.LINK.*`, `net.ipv6.conf.LINK.*`, `net.ipv4.neigh.LINK.*`...) whose link does not exist yet: it is set after the network plugin has created the link. `net.bridge.*` keys exist once the br_netfilter module is loaded.","/settings/*":"The value as the kernel prints it back: a number, or a string such as `\"1\"` or `\"32768 60999\"` for a key with several fields (spaces and tabs compare alike). No newline or other control character. A value the kernel stores in another form (`\"01\"` reads back as `1`) is reported by the verify after apply."}};

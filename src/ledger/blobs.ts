@@ -5,11 +5,20 @@
  * is written and synced before the record that names it; a name (`post-RUN`) is a small file
  * holding a hash, for what is kept outside the chain.
  */
-import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import {
+  closeSync,
+  createReadStream,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+} from "node:fs";
 import { join } from "node:path";
 import { OpError } from "../errors.js";
-import { ensurePrivateDirectory, writeFileAtomic } from "../files.js";
+import { ensurePrivateDirectory, syncDirectory, writeFileAtomic } from "../files.js";
 
 export interface BlobStore {
   /** Stores `text` under its SHA-256 (hex), synced; returns the hash. */
@@ -20,6 +29,12 @@ export interface BlobStore {
   name(name: string, hash: string): void;
   /** The hash `name` points at, if any. */
   named(name: string): string | undefined;
+  /**
+   * Keeps a file as a blob (an Incus backup, too large for a string): `fill` writes it at the
+   * path it is given; the file is then synced and named by its SHA-256, which is returned.
+   * Absent in stores that keep only text.
+   */
+  keepFile?(fill: (path: string) => Promise<void>): Promise<string>;
 }
 
 export function blobDirectory(ledgerDir: string): string {
@@ -59,7 +74,39 @@ export function fileBlobStore(dir: string): BlobStore {
       const path = join(dir, `${name}.ref`);
       return existsSync(path) ? readFileSync(path, "utf8").trim() : undefined;
     },
+    async keepFile(fill) {
+      ready();
+      const temporary = join(dir, `.${randomBytes(6).toString("hex")}.tmp`);
+      try {
+        await fill(temporary);
+        const hash = await fileSha256(temporary);
+        const fd = openSync(temporary, "r");
+        fsyncSync(fd);
+        closeSync(fd);
+        renameSync(temporary, join(dir, hash));
+        syncDirectory(dir);
+        return hash;
+      } finally {
+        rmSync(temporary, { force: true });
+      }
+    },
   };
+}
+
+/** The path of blob `hash` in `dir` once its bytes match it; undefined when there is none. */
+export async function blobFile(dir: string, hash: string): Promise<string | undefined> {
+  if (!hashPattern.test(hash)) throw badReference(dir, `"${hash}" is not a SHA-256 hash`);
+  const path = join(dir, hash);
+  if (!existsSync(path)) return undefined;
+  if ((await fileSha256(path)) !== hash)
+    throw badReference(dir, `blob ${hash} does not match its hash`);
+  return path;
+}
+
+async function fileSha256(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
 }
 
 export function sha256Hex(text: string): string {

@@ -6,6 +6,7 @@
  */
 import type { WebSocket } from "ws";
 import { OpError } from "../../../src/errors.js";
+import type { IncusClient } from "../../../src/incus.js";
 
 export interface ExecSocket {
   /** Settles when the socket has closed, whoever closed it. */
@@ -28,14 +29,17 @@ export function loadWebSocket(): Promise<typeof WebSocket> {
 /** Opens the websocket of one of the operation's `fd`s (0, 1, 2, control) with its secret. */
 export async function connectExecSocket(
   WebSocket: typeof import("ws").WebSocket,
-  socketPath: string,
+  incus: IncusClient,
   operation: string,
   secret: string,
   fd: string,
 ): Promise<ExecSocket> {
-  const socket = new WebSocket(
-    `ws+unix:${socketPath}:/1.0/operations/${encodeURIComponent(operation)}/websocket?secret=${encodeURIComponent(secret)}`,
+  // Reached as the client reaches Incus: its unix socket, or a remote's pinned TLS agent.
+  const { url, options } = await incus.websocket(
+    `/1.0/operations/${encodeURIComponent(operation)}/websocket?secret=${encodeURIComponent(secret)}`,
   );
+  const socketPath = incus.socketPath;
+  const socket = new WebSocket(url, options);
   const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
   await new Promise<void>((resolve, reject) => {
     socket.once("open", () => resolve());

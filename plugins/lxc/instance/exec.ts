@@ -81,7 +81,7 @@ export async function execInInstance(request: ExecRequest, ctx: Ctx): Promise<Ex
     const connect = async (fd: string) => {
       const socket = await connectExecSocket(
         await webSocket,
-        incus.socketPath,
+        incus,
         started.id,
         fds[fd] as string,
         fd,

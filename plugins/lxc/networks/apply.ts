@@ -2,6 +2,7 @@
 import { OpError } from "../../../src/errors.js";
 import type { IncusClient } from "../../../src/incus.js";
 import { type ActionOn, unreachable } from "../../../src/plugin.js";
+import { withTarget } from "../containers/placement.js";
 import { inProject } from "../refs.js";
 import type { LxcKinds } from "../types.js";
 
@@ -12,6 +13,24 @@ export async function applyNetwork(
   switch (action.kind) {
     case "create": {
       const network = action.after;
+      const members = await clusterMembers(incus);
+      // On a cluster, Incus creates a network in two steps: a pending definition on each
+      // member (with only the member-specific keys), then the create that sets it up on all.
+      const { member, shared } = splitMemberKeys(network.config);
+      for (const name of members) {
+        await incus
+          .request(
+            "POST",
+            withTarget(inProject("/1.0/networks", network.project), name),
+            { name: network.name, type: network.type, config: member },
+            { what: `defining network ${network.name} on cluster member ${name}` },
+          )
+          .catch((error: unknown) => {
+            // Defined by a run that stopped before the cluster-wide create: kept as it is.
+            if (!(error instanceof OpError && /already defined on member/.test(error.message)))
+              throw error;
+          });
+      }
       await againAfterLinkRace(() =>
         incus.request(
           "POST",
@@ -20,7 +39,7 @@ export async function applyNetwork(
             name: network.name,
             type: network.type,
             description: network.description ?? "",
-            config: network.config,
+            config: members.length === 0 ? network.config : shared,
           },
           { what: `creating network ${network.name}` },
         ),
@@ -76,6 +95,40 @@ async function againAfterLinkRace(call: () => Promise<unknown>): Promise<void> {
       if (!race || attempt >= raceAttempts) throw error;
     }
   }
+}
+
+/**
+ * The keys a cluster member's pending definition takes (Incus refuses any other there): the
+ * file's value is given to every member.
+ */
+const memberKeys: ReadonlySet<string> = new Set([
+  "bridge.external_interfaces",
+  "parent",
+  "bgp.ipv4.nexthop",
+  "bgp.ipv6.nexthop",
+]);
+
+export function splitMemberKeys(config: Record<string, string>): {
+  member: Record<string, string>;
+  shared: Record<string, string>;
+} {
+  const member: Record<string, string> = {};
+  const shared: Record<string, string> = {};
+  for (const [key, value] of Object.entries(config))
+    (memberKeys.has(key) ? member : shared)[key] = value;
+  return { member, shared };
+}
+
+/** The names of the cluster's members; none when Incus is not a cluster. */
+async function clusterMembers(incus: IncusClient): Promise<string[]> {
+  const cluster = await incus.request<{ enabled?: boolean }>("GET", "/1.0/cluster", undefined, {
+    what: "asking whether Incus is a cluster",
+  });
+  if (cluster.enabled !== true) return [];
+  const urls = await incus.request<string[]>("GET", "/1.0/cluster/members", undefined, {
+    what: "listing the cluster's members",
+  });
+  return urls.map((url) => decodeURIComponent(url.split("/").pop() ?? url));
 }
 
 function networkPath(name: string): string {

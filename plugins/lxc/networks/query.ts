@@ -17,6 +17,8 @@ interface IncusNetwork extends IncusObject {
   project?: string;
   type: string;
   managed: boolean;
+  /** `Pending` between a cluster's two steps: defined on members, not created. */
+  status?: string;
 }
 
 export async function queryNetworks(incus: IncusClient): Promise<LiveNetwork[]> {
@@ -26,9 +28,13 @@ export async function queryNetworks(incus: IncusClient): Promise<LiveNetwork[]> 
     undefined,
     { what: "listing managed networks" },
   );
-  return asListed(incus, listed)
-    .filter((network) => network.managed)
-    .map(liveNetwork);
+  return (
+    asListed(incus, listed)
+      // A pending network (a run stopped between a cluster's two steps) is not there yet: the
+      // plan creates it, and the create finishes it.
+      .filter((network) => network.managed && network.status !== "Pending")
+      .map(liveNetwork)
+  );
 }
 
 export function liveNetwork(network: IncusNetwork & { inherited?: true }): LiveNetwork {

@@ -15,9 +15,9 @@ import {
 } from "../inventory.js";
 import { opDefaultDirectories, resolveFromStateDir } from "../paths.js";
 import { checkEntries, fallbackImage } from "../prepare.js";
-import { incusOf } from "../query.js";
 import { addressOf } from "../ready.js";
 import { containerId, defaultProject } from "../refs.js";
+import { bindIncus } from "../remote.js";
 import type { LxcSection } from "../types.js";
 
 interface ListedInstance {
@@ -95,7 +95,7 @@ export async function lxcInventory(
   const hosts =
     section === undefined
       ? []
-      : await inventoryHosts(section as LxcSection, file.stateDir, incusOf(ctx));
+      : await inventoryHosts(section as LxcSection, file.stateDir, bindIncus(ctx, section));
   if ("host" in request) return `${JSON.stringify(hostJson(hosts, request.host), null, 2)}\n`;
   if ("list" in request) return `${JSON.stringify(listJson(hosts), null, 2)}\n`;
   return renderInventory(hosts, request.format);
