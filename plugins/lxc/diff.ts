@@ -165,6 +165,7 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         after: container,
         changes,
         reason: `${current.managed ? "" : "made outside op: "}${changes.map(describe).join(", ")}`,
+        ...(atStart.length > 0 ? { restart: true } : {}),
         ...(atStart.length > 0 && !container.restartAllowed ? { held: heldReason(atStart) } : {}),
         ...(needs.length > 0 && touchesNic ? { needs } : {}),
         ...(expects.length > 0 && touchesNic ? { expects } : {}),

@@ -35,9 +35,10 @@ import { type CheckOptions, checkState as checkStateFile } from "../state/check.
 import { readStateFile } from "../state/load.js";
 import { pluginScope } from "../state/sections.js";
 import type { StateDocument } from "../state/validate.js";
+import { actionsJson, jsonDocument, printDocument } from "./contract.js";
 import { type Interrupt, signalExitCode, watchInterrupts } from "./interrupt.js";
 import { renderRecord } from "./ledger-commands.js";
-import { renderOutcome, renderPlan, renderReport } from "./output.js";
+import { errorJson, renderOutcome, renderPlan, renderReport } from "./output.js";
 
 export interface GlobalOptions {
   /** The environment's defaults, read when the command started (src/host/settings.ts). */
@@ -66,8 +67,9 @@ function print(text: string): void {
   process.stdout.write(text);
 }
 
-function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+/** One `--json` document, `format_version` first (src/cli/contract.ts). */
+function printJson(value: object): void {
+  printDocument(value);
 }
 
 interface LoadedState {
@@ -182,7 +184,7 @@ export function runDeps(
 /** Prints a plan (`op plan`, `op apply --check`). */
 function showPlan(report: RunReport, options: GlobalOptions, extra: Record<string, unknown> = {}) {
   const { file, actions, summary } = report;
-  if (options.json) printJson({ file, ...extra, summary, actions });
+  if (options.json) printJson({ file, ...extra, summary, actions: actionsJson(actions) });
   else print(renderPlan(actions));
 }
 
@@ -321,6 +323,25 @@ export async function ledgerSize(where: Paths): Promise<number | undefined> {
   }
 }
 
+/**
+ * The ledger's head hash as a run left it (read through a view), for an apply's `--json`;
+ * null when there is no ledger yet (a first run with nothing to change).
+ */
+export async function ledgerHead(where: Paths): Promise<string | null> {
+  if (!ledgerIsThere(where.ledgerDir)) return null;
+  const { Ledger } = await import("../ledger/index.js");
+  const ledger = await Ledger.open(where.ledgerDir, {
+    keyFile: where.keyFile,
+    create: false,
+    view: true,
+  });
+  try {
+    return (await ledger.head()).hash;
+  } finally {
+    await ledger.close();
+  }
+}
+
 async function applyOrCheck(
   file: string,
   options: ApplyOptions,
@@ -380,7 +401,7 @@ export async function applyParsed(
       { ...deps, onEvent: (event) => showProgress(event, options, interrupt) },
     );
     done(report);
-    return renderApply(report, options, interrupt.received);
+    return await renderApply(report, options, interrupt.received);
   } finally {
     interrupt.dispose();
   }
@@ -408,18 +429,20 @@ function showProgress(event: RunEvent, options: ApplyOptions, interrupt: Interru
 }
 
 /** An apply's result, as text or one JSON document; returns the exit code. */
-function renderApply(
+async function renderApply(
   report: RunReport,
   options: ApplyOptions,
   interruptedBy: NodeJS.Signals | undefined,
-): number {
+): Promise<number> {
   const { file, actions, summary, settlements, outcomes } = report;
   if (actions.length === 0) {
     if (options.json)
       printJson({
         file,
+        run: null,
+        ledger_head: await ledgerHead(paths(options)),
         summary,
-        actions,
+        actions: [],
         outcomes: [],
         settled: settledJson(settlements),
         converged: true,
@@ -431,9 +454,10 @@ function renderApply(
     // One document, whatever happened: the error (if any) is part of it.
     printJson({
       file,
-      run: report.run,
+      run: report.run ?? null,
+      ledger_head: await ledgerHead(paths(options)),
       summary,
-      actions,
+      actions: actionsJson(actions),
       settled: settledJson(settlements),
       outcomes: outcomes.map(({ action, outcome, needed }) => ({
         kind: action.kind,
@@ -448,9 +472,9 @@ function renderApply(
         ...(outcome.status === "held" ? { held: outcome.reason } : {}),
       })),
       converged: report.converged,
-      remaining: report.remaining ?? [],
+      remaining: actionsJson(report.remaining ?? []),
       ...(interruptedBy === undefined ? {} : { interrupted: interruptedBy }),
-      ...(failure ? { error: failure.toJSON() } : {}),
+      ...(failure ? { error: errorJson(failure) } : {}),
     });
     if (interruptedBy !== undefined) return signalExitCode(interruptedBy);
     return failure ? failure.exitCode : exitCodes.ok;
@@ -542,7 +566,7 @@ export async function queryCommand(
           r.plugin.name,
           "live" in r
             ? (r.plugin.queryJson?.(r.live, { all: options.all ?? false }) ?? r.live)
-            : { unavailable: r.unavailable.toJSON() },
+            : { unavailable: errorJson(r.unavailable) },
         ]),
       ),
     );
@@ -669,7 +693,7 @@ export async function ledgerLogCommand(
     if (options.limit !== undefined) records.reverse();
     for (const record of records) {
       if (options.json) {
-        print(`${JSON.stringify(record)}\n`);
+        print(`${JSON.stringify(jsonDocument(record))}\n`);
         continue;
       }
       print(`${renderRecord(record)}\n`);
