@@ -11,7 +11,10 @@ export const formatVersion = "1.0";
 
 /** A document as printed: `format_version` first, then the command's own fields. */
 export function jsonDocument(body: object): Record<string, unknown> {
-  return { format_version: formatVersion, ...body };
+  const document: Record<string, unknown> = { format_version: formatVersion, ...body };
+  // A body's own field of that name (none has one) must not pass for the format's version.
+  document.format_version = formatVersion;
+  return document;
 }
 
 /** Prints one JSON document to stdout. */
