@@ -25,6 +25,8 @@ export const errorCodes = {
   "ledger-corrupt": 3,
   "ledger-busy": 75,
   "not-found": 1,
+  /** `op apply PLANFILE`: the host (or the plan) is not what the plan was made from. */
+  "plan-stale": 1,
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

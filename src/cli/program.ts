@@ -77,6 +77,18 @@ const maxConcurrency = 1024;
 /** A day: a longer wait for the lock is a mistake, not a plan. */
 const maxLockTimeout = 86_400;
 
+/**
+ * `--events[=FILE]` of apply and plan: newline-delimited JSON progress (src/cli/events.ts).
+ * A bare `--events` reaches commander as `--events=-` (src/cli/run.ts), so it never takes the
+ * state file after it for its FILE.
+ */
+function eventsOption(): Option {
+  return new Option(
+    "--events [file]",
+    "write the run's progress as JSON lines to FILE (--events=FILE), or alone to stdout instead of the usual output",
+  ).argParser(path("--events"));
+}
+
 /** `--plugin`, repeatable, of apply and plan: only those sections of the file are used. */
 function onlyPluginOption(): Option {
   return new Option(
@@ -123,7 +135,7 @@ export function buildProgram(
     .addHelpText(
       "after",
       `${examples("op plan state.json", "op apply state.json", "op apply state.json --check || echo drift", "op query --plugin nftables", "op ledger verify")}
-Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed,
+Exit codes: 0 ok, 1 error, 2 drift (apply --check) or changes (plan --detailed-exitcode), 3 ledger verification failed,
 64 bad command line, 70 internal error (a bug), 75 another op apply (or --check) holds the lock.`,
     );
 
@@ -141,7 +153,10 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
   program
     .command("apply")
     .description("apply FILE to the host: plan, change, verify, record in the ledger")
-    .argument("<file>", "state file (JSON or YAML), or - to read it from stdin")
+    .argument(
+      "<file>",
+      "state file (JSON or YAML), - to read it from stdin, or a plan file from op plan --out",
+    )
     .option(
       "--check",
       "only report drift: exit 0 if the host matches, 2 if not (and record it in the ledger)",
@@ -171,6 +186,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
       "if the run fails part-way or does not converge, undo what it did (op rollback)",
     )
     .addOption(onlyPluginOption())
+    .addOption(eventsOption())
     .addOption(
       new Option(
         "--metrics-file <path>",
@@ -186,6 +202,8 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
         "op apply state.json --check            # cron: exit 2 means drift",
         "op apply state.json --lock-timeout 60  # wait for a running apply",
         "op apply state.json --json",
+        "op plan state.json --out plan.op && op apply plan.op   # exactly that plan, or refused",
+        "op apply state.json --events=progress.jsonl",
       ),
     )
     .action(
@@ -301,12 +319,22 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed
     .option("--allow-restart", `plan as apply --allow-restart would: ${allowRestartHelp}`)
     .option("--adopt", `plan as apply --adopt would: ${adoptHelp}`)
     .addOption(onlyPluginOption())
+    .addOption(
+      new Option(
+        "--out <planfile>",
+        "also save the plan there: op apply PLANFILE applies exactly it, or refuses if the host moved",
+      ).argParser(path("--out")),
+    )
+    .option("--detailed-exitcode", "exit 0 when there are no changes, 2 when there are, 1 on error")
+    .addOption(eventsOption())
     .addHelpText(
       "after",
       examples(
         "op plan state.json",
         "op plan state.yaml --json",
         "op plan state.json --allow-restart",
+        "op plan state.json --detailed-exitcode; [ $? -eq 2 ] && echo changes",
+        "op plan state.json --out plan.op",
       ),
     )
     .action(

@@ -49,7 +49,7 @@ export function prepareCli(
     const json = jsonRequested(argv);
     quietUsageErrors(program, json);
     try {
-      await program.parseAsync(argv, { from: "user" });
+      await program.parseAsync(bareEvents(argv), { from: "user" });
       return exitCode;
     } catch (error) {
       if (error instanceof CommanderError) {
@@ -72,6 +72,15 @@ export function prepareCli(
 export function jsonRequested(argv: readonly string[]): boolean {
   const end = argv.indexOf("--");
   return (end < 0 ? argv : argv.slice(0, end)).includes("--json");
+}
+
+/**
+ * A bare `--events` (op's, before `--`) means stdout: given to commander as `--events=-`, so
+ * its optional FILE never takes the next word (`op apply --events state.json`).
+ */
+function bareEvents(argv: readonly string[]): string[] {
+  const end = argv.indexOf("--");
+  return argv.map((word, i) => (word === "--events" && (end < 0 || i < end) ? "--events=-" : word));
 }
 
 /**

@@ -195,6 +195,8 @@ export interface ApplyOptions {
   /** `--concurrency`, when the user gave it: it overrides every plugin's own bound. */
   concurrency?: number;
   onOutcome?: (step: PlanStep, outcome: StepOutcome) => void;
+  /** A step starts changing the host: its intent is recorded. */
+  onStart?: (step: PlanStep) => void;
   /** Once aborted, no further step starts (those in flight finish and are recorded). */
   signal?: AbortSignal;
   /** The run's id in the ledger (default: a new one). */
@@ -240,6 +242,7 @@ export async function executePlan(
     const record = { run, plugin: action.plugin, action: verbOf(action), target: action.id };
     // No intent on disk, no host change: a failed intent append fails the step untouched.
     await ledger.append({ ...record, changes: changesOf(action), status: "intent" });
+    options.onStart?.(step);
     try {
       await phase(plugin, "apply", () => plugin.apply(action, ctx), action.id);
     } catch (error) {
