@@ -202,3 +202,188 @@ describe("op's JSON documents", () => {
     expect(run.stderr).toMatch(/^op: error \[/);
   });
 });
+
+describe("op plan --detailed-exitcode", () => {
+  it("exits 0 without changes, 2 with changes, 1 on an error", () => {
+    const file = stateFile("exit.json", {
+      nftables: { tables: [{ family: "inet", name: "opct_exit" }] },
+    });
+    const changes = op(["plan", file, "--detailed-exitcode"]);
+    expect(changes.status, changes.stderr).toBe(2);
+    expect(changes.stdout).toContain("+ create nftables table inet/opct_exit");
+    expect(op(["plan", file]).status).toBe(0);
+    expect(op(["apply", file]).status).toBe(0);
+    expect(op(["plan", file, "--detailed-exitcode"]).status).toBe(0);
+    const bad = stateFile("exit-bad.json", { nftables: { tables: [{ family: "x", name: "y" }] } });
+    expect(op(["plan", bad, "--detailed-exitcode"]).status).toBe(1);
+  });
+});
+
+describe("plan files", () => {
+  const rules = (port: number) => ({
+    nftables: {
+      tables: [
+        {
+          family: "inet",
+          name: "opct_plan",
+          chains: [
+            {
+              name: "input",
+              type: "filter",
+              hook: "input",
+              priority: 0,
+              rules: [`tcp dport ${port} accept`],
+            },
+          ],
+        },
+      ],
+    },
+  });
+  const ruleset = () => netns.run("nft", ["list", "table", "inet", "opct_plan"]);
+
+  it("applies exactly the saved plan on an unchanged host, and refuses it once the host moved", () => {
+    const first = stateFile("plan-a.json", rules(22));
+    expect(op(["apply", first]).status).toBe(0);
+
+    const second = stateFile("plan-b.json", rules(23));
+    const planFile = join(sandbox.dir, "b.plan");
+    const made = op(["plan", second, "--out", planFile, "--json"]);
+    expect(made.status, made.stderr).toBe(0);
+    const planned = documentOf(made, "plan");
+    const saved = JSON.parse(readFileSync(planFile, "utf8"));
+    expect(Object.keys(saved).slice(0, 2)).toEqual(["format_version", "kind"]);
+    expect(saved).toMatchObject({ kind: "op-plan", state_file: second, actions: planned.actions });
+    expect(saved.sha256).toMatch(/^[0-9a-f]{64}$/);
+
+    // The state file changing after the plan does not change what the plan applies.
+    writeFileSync(second, JSON.stringify({ version: 1, plugins: rules(80) }));
+    const applied = op(["apply", planFile, "--json"]);
+    expect(applied.status, applied.stderr).toBe(0);
+    expect(documentOf(applied, "apply").actions).toEqual(planned.actions);
+    expect(ruleset()).toContain("tcp dport 23 accept");
+    expect(ruleset()).not.toContain("dport 80");
+
+    // Planned against 23; a rule added by hand since: refused, naming the resource and field.
+    const third = stateFile("plan-c.json", rules(24));
+    const stale = join(sandbox.dir, "c.plan");
+    expect(op(["plan", third, "--out", stale]).status).toBe(0);
+    netns.run("nft", [
+      "add",
+      "rule",
+      "inet",
+      "opct_plan",
+      "input",
+      "tcp",
+      "dport",
+      "9999",
+      "accept",
+    ]);
+    const before = ruleset();
+    const records = op(["ledger", "log", "--json"]).stdout;
+    const refused = op(["apply", stale]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain("[plan-stale]");
+    expect(refused.stderr).toContain("the host changed since the plan was made");
+    expect(refused.stderr).toContain(
+      "nftables table inet/opct_plan: modify: moved: before.chains.0.rules",
+    );
+    expect(ruleset()).toBe(before);
+    expect(op(["ledger", "log", "--json"]).stdout).toBe(records);
+    const json = op(["apply", stale, "--json"]);
+    expect(json.status).toBe(1);
+    const { error } = documentOf(json, "error") as {
+      error: { code: string; details: { path: string; message: string }[] };
+    };
+    expect(error.code).toBe("plan-stale");
+    expect(error.details).toEqual([
+      {
+        path: "nftables table inet/opct_plan",
+        message: expect.stringContaining("before.chains.0.rules"),
+      },
+    ]);
+  });
+
+  it("refuses options that would change a plan, and --check of one", () => {
+    const file = stateFile("plan-opts.json", rules(25));
+    const planFile = join(sandbox.dir, "opts.plan");
+    expect(op(["plan", file, "--out", planFile]).status).toBe(0);
+    for (const flag of ["--check", "--adopt", "--allow-restart"]) {
+      const run = op(["apply", planFile, flag]);
+      expect(run.status, flag).toBe(64);
+      expect(run.stderr).toContain(`is a plan file: ${flag} cannot change it`);
+    }
+  });
+});
+
+describe("--events", () => {
+  interface Event {
+    format_version: string;
+    type: string;
+    time: string;
+    [field: string]: unknown;
+  }
+  const lines = (text: string) =>
+    text
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Event);
+
+  it("streams an apply's progress as JSON lines to a file, the usual output unchanged", () => {
+    const file = stateFile("events.json", {
+      nftables: { tables: [{ family: "inet", name: "opct_ev" }] },
+    });
+    const eventsFile = join(sandbox.dir, "events.jsonl");
+    const run = op(["apply", file, `--events=${eventsFile}`]);
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain("verified: the host matches the file");
+    const events = lines(readFileSync(eventsFile, "utf8"));
+    expect(events.map((e) => e.type)).toEqual([
+      "run_started",
+      "plan",
+      "action_started",
+      "action_finished",
+      "verify",
+      "run_finished",
+    ]);
+    for (const event of events) {
+      expect(Object.keys(event).slice(0, 3)).toEqual(["format_version", "type", "time"]);
+      expect(Number.isNaN(Date.parse(event.time))).toBe(false);
+    }
+    expect(events[1]?.actions).toEqual([
+      expect.objectContaining({ action: "create", id: "inet/opct_ev" }),
+    ]);
+    expect(events[3]).toMatchObject({ id: "inet/opct_ev", status: "ok" });
+    expect(events[4]).toMatchObject({ converged: true, remaining: [] });
+    const head = documentOf(op(["status", "--json"]), "status").ledger as { hash: string };
+    expect(events[5]).toMatchObject({ converged: true, exit_code: 0, ledger_head: head.hash });
+    expect(events[5]?.run).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("alone, streams to stdout instead of the usual output, and never takes the file after it", () => {
+    const file = stateFile("events2.json", {
+      nftables: { tables: [{ family: "inet", name: "opct_ev2" }] },
+    });
+    const plan = op(["plan", "--events", file]);
+    expect(plan.status, plan.stderr).toBe(0);
+    const planEvents = lines(plan.stdout);
+    expect(planEvents.map((e) => e.type)).toEqual(["run_started", "plan", "run_finished"]);
+    expect(planEvents[2]).toMatchObject({ run: null, converged: false, exit_code: 0 });
+    expect(JSON.parse(readFileSync(file, "utf8")).version).toBe(1);
+
+    const refused = op(["apply", "--events", "--json", file]);
+    expect(refused.status).toBe(64);
+    const bad = stateFile("events-bad.json", {
+      nftables: { tables: [{ family: "x", name: "y" }] },
+    });
+    const failed = op(["apply", "--events", bad]);
+    expect(failed.status).toBe(1);
+    const [started, finished] = lines(failed.stdout);
+    expect(started?.type).toBe("run_started");
+    expect(finished).toMatchObject({
+      type: "run_finished",
+      run: null,
+      exit_code: 1,
+      error: { code: "invalid-file" },
+    });
+  });
+});
