@@ -42,7 +42,10 @@ export function loadCases(root = casesDir): HostileCase[] {
         .filter((line) => line.trim() !== "");
       const marker = (line: string) => /^needs:\s*(plan|apply)\s*$/.test(line);
       const [expectedPath, fragment] = lines.filter((line) => !marker(line));
-      const needs = lines.find(marker)?.replace(/^needs:\s*/, "").trim();
+      const needs = lines
+        .find(marker)
+        ?.replace(/^needs:\s*/, "")
+        .trim();
       if (expectedPath === undefined) throw new Error(`${area.name}/${name}.expect is empty`);
       cases.push({
         area: area.name,
