@@ -153,6 +153,9 @@ describe("op's JSON documents", () => {
     expect(documentOf(op(["ledger", "verify", "--json"]), "ledger-verify").ok).toBe(true);
     expect(documentOf(op(["ledger", "show", "1", "--json"]), "ledger-record").seq).toBe(1);
     documentOf(op(["ledger", "checkpoint", "--json"]), "ledger-checkpoint");
+    const confirm = op(["confirm", "--json"]);
+    expect(confirm.status).toBe(1);
+    expect(documentOf(confirm, "confirm").pending).toBeNull();
     const log = op(["ledger", "log", "--json"]).stdout.split("\n").filter(Boolean);
     expect(log.length).toBeGreaterThan(1);
     for (const line of log) {
@@ -254,6 +257,7 @@ describe("plan files", () => {
     expect(Object.keys(saved).slice(0, 2)).toEqual(["format_version", "kind"]);
     expect(saved).toMatchObject({ kind: "op-plan", state_file: second, actions: planned.actions });
     expect(saved.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(schema("plan-file")(saved), JSON.stringify(schema("plan-file").errors)).toBe(true);
 
     // The state file changing after the plan does not change what the plan applies.
     writeFileSync(second, JSON.stringify({ version: 1, plugins: rules(80) }));
@@ -347,6 +351,7 @@ describe("--events", () => {
     ]);
     for (const event of events) {
       expect(Object.keys(event).slice(0, 3)).toEqual(["format_version", "type", "time"]);
+      expect(schema("event")(event), JSON.stringify(schema("event").errors)).toBe(true);
       expect(Number.isNaN(Date.parse(event.time))).toBe(false);
     }
     expect(events[1]?.actions).toEqual([
@@ -367,6 +372,7 @@ describe("--events", () => {
     expect(plan.status, plan.stderr).toBe(0);
     const planEvents = lines(plan.stdout);
     expect(planEvents.map((e) => e.type)).toEqual(["run_started", "plan", "run_finished"]);
+    for (const event of planEvents) expect(schema("event")(event)).toBe(true);
     expect(planEvents[2]).toMatchObject({ run: null, converged: false, exit_code: 0 });
     expect(JSON.parse(readFileSync(file, "utf8")).version).toBe(1);
 
