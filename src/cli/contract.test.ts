@@ -55,6 +55,7 @@ describe("actionsJson", () => {
       replace: false,
       restart: true,
       held: "restart required",
+      adopt: { path: "/plugins/lxc/containers/0", allowed: true },
     });
   });
 });

@@ -4,7 +4,13 @@
  * one shape. Callers (the Ansible collection, CI scripts) read these, so a change here is a
  * change of the format: additions raise the minor version, anything else the major one.
  */
-import { type Action, type ActionVerb, verbOf } from "../plugin.js";
+import {
+  type Action,
+  type ActionVerb,
+  type Adoption,
+  type ResourceRef,
+  verbOf,
+} from "../plugin.js";
 
 /** The version of every JSON document op prints; schemas/output/ describes each. */
 export const formatVersion = "1.0";
@@ -48,6 +54,12 @@ export interface ActionJson {
   /** The change restarts a running container. */
   restart: boolean;
   held?: string;
+  /** Resources this action waits for (and is skipped without). */
+  needs?: ResourceRef[];
+  /** Resources that must exist by the time it runs, made by another action or already there. */
+  expects?: ResourceRef[];
+  /** The object is not op's: where the file adopts it. */
+  adopt?: Adoption | readonly Adoption[];
 }
 
 /** The plan key of a resource, whatever is done to it. */
@@ -93,5 +105,8 @@ function actionJson(action: Action, replace: boolean): ActionJson {
     replace,
     restart: action.restart === true,
     ...(action.held === undefined ? {} : { held: action.held }),
+    ...(action.needs === undefined ? {} : { needs: action.needs }),
+    ...(action.expects === undefined ? {} : { expects: action.expects }),
+    ...(action.adopt === undefined ? {} : { adopt: action.adopt }),
   };
 }
