@@ -451,6 +451,15 @@ describe("op on nftables in a namespace", () => {
       expect.objectContaining({ resource: "table", id: "inet/optest", status: "failed" }),
     ]);
     expect(report.error.code).toBe("apply-failed");
+    // Each failed action is a detail naming it, with why it failed.
+    expect(report.error.details).toEqual([
+      {
+        path: "create nftables table inet/optest",
+        message: expect.stringContaining("opt-missing0"),
+      },
+    ]);
+    expect(report.run).toMatch(/^[0-9a-f-]{36}$/);
+    expect(report.ledger_head).toMatch(/^[0-9a-f]{64}$/);
     expect(report.converged).toBe(false);
     expect(ledgerRecords().map((r) => r.status)).toEqual(["intent", "failed"]);
     expect(ruleset()).toBe("");

@@ -172,7 +172,7 @@ export function refusedPlan(problems: readonly Problem[]): OpError {
     // Every problem in the message too: it is what a person reads first.
     `refusing the plan: ${lines.join("; ")}`,
     {
-      details: lines,
+      details: problems.map(({ path, message }) => ({ path, message })),
       ...(hints.length > 0 ? { hint: hints.join("; ") } : {}),
     },
   );
@@ -438,7 +438,7 @@ export function notConverged(remaining: readonly Action[]): OpError {
       "not-converged",
       `${held.length} change${held.length === 1 ? " was" : "s were"} held, not applied: the host still differs from the file`,
       {
-        details: held.map((a) => `${a.kind} ${describeRef(a)}: ${a.held}`),
+        details: held.map((a) => ({ path: `${a.kind} ${describeRef(a)}`, message: a.held ?? "" })),
         hint: 'allow what each one waits for (a restart: op apply --allow-restart, or "restart": "allowed" on the container) and run op apply again',
       },
     );
@@ -447,7 +447,7 @@ export function notConverged(remaining: readonly Action[]): OpError {
     "not-converged",
     `the host still differs from the file after apply (${remaining.length} difference${remaining.length === 1 ? "" : "s"})`,
     {
-      details: remaining.map((a) => `${a.kind} ${describeRef(a)}: ${a.reason}`),
+      details: remaining.map((a) => ({ path: `${a.kind} ${describeRef(a)}`, message: a.reason })),
       hint: "something changed the host during the run, or a plugin cannot express this state; run `op plan` to see it",
     },
   );

@@ -467,7 +467,10 @@ function applyFailure(
       {
         details: outcomes
           .filter(({ outcome }) => outcome.status !== "ok")
-          .map((done) => `${done.action.kind} ${describeRef(done.action)}: ${whyNot(done)}`),
+          .map((done) => ({
+            path: `${done.action.kind} ${describeRef(done.action)}`,
+            message: whyNot(done),
+          })),
         hint: "the ledger holds a failed (or unknown) record for each; fix the cause and run op apply again (it settles the unknown ones from what it reads)",
       },
     );
