@@ -307,6 +307,20 @@ describe("plan files", () => {
     ]);
   });
 
+  it("never writes the plan or the events over the state file", () => {
+    const file = stateFile("plan-self.json", rules(26));
+    const text = readFileSync(file, "utf8");
+    for (const args of [
+      ["plan", file, "--out", file],
+      ["plan", file, `--events=${file}`],
+    ]) {
+      const run = op(args);
+      expect(run.status, args.join(" ")).toBe(64);
+      expect(run.stderr).toContain("is the state file itself");
+    }
+    expect(readFileSync(file, "utf8")).toBe(text);
+  });
+
   it("refuses options that would change a plan, and --check of one", () => {
     const file = stateFile("plan-opts.json", rules(25));
     const planFile = join(sandbox.dir, "opts.plan");

@@ -66,9 +66,18 @@ function startEvents<O extends GlobalOptions>(options: O, mode: RunMode, file: s
     throw new OpError("usage", "--events on stdout and --json cannot share stdout", {
       hint: "write the events to a file (--events=FILE), or leave --json out: the events carry the plan and the result",
     });
+  notTheStateFile(options.events, "--events", file);
   const eventSink = openEvents(options.events);
   eventSink.emit("run_started", { mode, file });
   return { ...options, eventSink };
+}
+
+/** An output file op writes must not be the state file it reads (it would be overwritten). */
+function notTheStateFile(out: string, option: string, file: string): void {
+  if (out === "-" || file === "-" || resolve(out) !== resolve(file)) return;
+  throw new OpError("usage", `${option} ${out} is the state file itself`, {
+    hint: "write it to another file; nothing was changed",
+  });
 }
 
 /** The last event of a plan or apply (if events are on), then the sink closed. */
@@ -187,6 +196,7 @@ export async function planCommand(
   given: PlanOptions,
   registry: PluginRegistry,
 ): Promise<number> {
+  if (given.out !== undefined) notTheStateFile(given.out, "--out", file);
   const options = startEvents(given, "plan", file);
   let report: RunReport | undefined;
   try {
