@@ -77,18 +77,6 @@ const maxConcurrency = 1024;
 /** A day: a longer wait for the lock is a mistake, not a plan. */
 const maxLockTimeout = 86_400;
 
-/**
- * `--events[=FILE]` of apply and plan: newline-delimited JSON progress (src/cli/events.ts).
- * A bare `--events` reaches commander as `--events=-` (src/cli/run.ts), so it never takes the
- * state file after it for its FILE.
- */
-function eventsOption(): Option {
-  return new Option(
-    "--events [file]",
-    "write the run's progress as JSON lines to FILE (--events=FILE), or alone to stdout instead of the usual output",
-  ).argParser(path("--events"));
-}
-
 /** `--plugin`, repeatable, of apply and plan: only those sections of the file are used. */
 function onlyPluginOption(): Option {
   return new Option(
@@ -153,10 +141,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check) or changes (plan --detailed-e
   program
     .command("apply")
     .description("apply FILE to the host: plan, change, verify, record in the ledger")
-    .argument(
-      "<file>",
-      "state file (JSON or YAML), - to read it from stdin, or a plan file from op plan --out",
-    )
+    .argument("<file>", "state file (JSON or YAML), or - to read it from stdin")
     .option(
       "--check",
       "only report drift: exit 0 if the host matches, 2 if not (and record it in the ledger)",
@@ -186,7 +171,6 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check) or changes (plan --detailed-e
       "if the run fails part-way or does not converge, undo what it did (op rollback)",
     )
     .addOption(onlyPluginOption())
-    .addOption(eventsOption())
     .addOption(
       new Option(
         "--metrics-file <path>",
@@ -202,8 +186,6 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check) or changes (plan --detailed-e
         "op apply state.json --check            # cron: exit 2 means drift",
         "op apply state.json --lock-timeout 60  # wait for a running apply",
         "op apply state.json --json",
-        "op plan state.json --out plan.op && op apply plan.op   # exactly that plan, or refused",
-        "op apply state.json --events=progress.jsonl",
       ),
     )
     .action(
@@ -319,22 +301,12 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check) or changes (plan --detailed-e
     .option("--allow-restart", `plan as apply --allow-restart would: ${allowRestartHelp}`)
     .option("--adopt", `plan as apply --adopt would: ${adoptHelp}`)
     .addOption(onlyPluginOption())
-    .addOption(
-      new Option(
-        "--out <planfile>",
-        "also save the plan there: op apply PLANFILE applies exactly it, or refuses if the host moved",
-      ).argParser(path("--out")),
-    )
-    .option("--detailed-exitcode", "exit 0 when there are no changes, 2 when there are, 1 on error")
-    .addOption(eventsOption())
     .addHelpText(
       "after",
       examples(
         "op plan state.json",
         "op plan state.yaml --json",
         "op plan state.json --allow-restart",
-        "op plan state.json --detailed-exitcode; [ $? -eq 2 ] && echo changes",
-        "op plan state.json --out plan.op",
       ),
     )
     .action(
@@ -730,5 +702,45 @@ output goes to stderr. Signals op gets (HUP, INT, TERM) are passed to the comman
       setExit(0);
     });
 
+  addContractOptions(program);
   return program;
+}
+
+/**
+ * The machine contract's options of plan and apply (docs/json-output.md), added in one place:
+ * plan files, terraform's detailed exit code, and `--events[=FILE]`. A bare `--events` reaches
+ * commander as `--events=-` (src/cli/run.ts), so it never takes the state file after it.
+ */
+function addContractOptions(program: Command): void {
+  const named = (name: string) => program.commands.find((command) => command.name() === name);
+  const more = (...lines: string[]) =>
+    `\nMachine-readable runs (docs/json-output.md):\n${lines.map((line) => `  $ ${line}`).join("\n")}\n`;
+  const events = () =>
+    new Option(
+      "--events [file]",
+      "write the run's progress as JSON lines to FILE (--events=FILE), or alone to stdout instead of the usual output",
+    ).argParser(path("--events"));
+  named("plan")
+    ?.addOption(
+      new Option(
+        "--out <planfile>",
+        "also save the plan there: op apply PLANFILE applies exactly it, or refuses if the host moved",
+      ).argParser(path("--out")),
+    )
+    .option("--detailed-exitcode", "exit 0 when there are no changes, 2 when there are, 1 on error")
+    .addOption(events())
+    .addHelpText(
+      "after",
+      more(
+        "op plan state.json --detailed-exitcode; [ $? -eq 2 ] && echo changes",
+        "op plan state.json --out plan.op && op apply plan.op   # exactly that plan, or refused",
+        "op plan state.json --events   # JSON lines on stdout",
+      ),
+    );
+  named("apply")
+    ?.addOption(events())
+    .addHelpText(
+      "after",
+      `${more("op apply state.json --events=progress.jsonl", "op apply plan.op   # a plan file from op plan --out")}FILE may be a plan file from op plan --out: applied exactly, or refused if the host moved.\n`,
+    );
 }
