@@ -478,6 +478,8 @@ export interface FilePull {
   target: string;
   recursive: boolean;
   any: boolean;
+  /** Aborted by the caller (a signal): the pull stops and removes the file it was writing. */
+  signal?: AbortSignal;
 }
 
 /** What one push or pull copied. */

@@ -13,6 +13,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   readlinkSync,
   rmSync,
   symlinkSync,
@@ -239,6 +240,21 @@ describe("op file push and pull", () => {
     expect(await sha256(join(work, "big.back"))).toBe(await sha256(big));
     rmSync(big);
     rmSync(join(work, "big.back"));
+
+    // Stopped by SIGINT while it writes: the temporary file goes with it, the old one stays.
+    const into = mkdtempSync(join(work, "stopped-"));
+    writeFileSync(join(into, "big"), "the old file\n");
+    const { child, done } = sandbox.start(["file", "pull", `${ours}:/root/big`, join(into, "big")]);
+    const writing = () => readdirSync(into).some((name) => name.startsWith(".big.op-"));
+    for (let tries = 0; !writing() && tries < 600; tries++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(writing()).toBe(true);
+    child.kill("SIGINT");
+    const stopped = await done;
+    expect(stopped.stderr).toContain("SIGINT: pull stopped");
+    expect(stopped.status).toBe(130);
+    expect(readdirSync(into)).toEqual(["big"]);
+    expect(readFileSync(join(into, "big"), "utf8")).toBe("the old file\n");
   });
 });
 

@@ -4,7 +4,7 @@
  * lxc-*). The unix socket server below is a fault injector: it accepts and never answers.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -110,6 +110,7 @@ describe("op doctor", () => {
         OP_LEDGER: join(missing, "op", "ledger"),
         OP_LOCK: join(missing, "run", "lock"),
         OP_CACHE_DIR: join(missing, "cache"),
+        OP_STATUS: join(missing, "status", "status.json"),
       });
       const ledger = checks.find((check) => check.name === "ledger directory");
       expect(ledger).toMatchObject({ ok: true, required: true });
@@ -118,9 +119,19 @@ describe("op doctor", () => {
       );
       expect(checks.find((check) => check.name === "lock directory")?.ok).toBe(true);
       expect(checks.find((check) => check.name === "cache directory")?.ok).toBe(true);
+      expect(checks.find((check) => check.name === "status directory")?.ok).toBe(true);
       expect(existsSync(missing)).toBe(false);
     },
   );
+
+  it("says when the status file's directory cannot be made, without failing the host for it", async () => {
+    const blocker = join(dir, "a-file");
+    writeFileSync(blocker, "");
+    const { checks } = await doctor({ OP_STATUS: join(blocker, "status.json") });
+    const status = checks.find((check) => check.name === "status directory");
+    expect(status).toMatchObject({ ok: false, required: false });
+    expect(status?.found).toContain(`${blocker} is not a directory`);
+  });
 
   it("finds Open vSwitch where the environment says (OP_OVS_RUNDIR), as the plugins do", async () => {
     const { checks } = await doctor({ OP_OVS_RUNDIR: dir });

@@ -82,6 +82,13 @@ export async function doctorCommand(
       hint: "make the lock's directory writable, or point OP_LOCK elsewhere",
     },
     {
+      name: "status directory",
+      neededFor: "op status and the health a monitor reads (the last runs' outcomes)",
+      required: false,
+      probe: () => creatable(dirname(settings.statusFile)),
+      hint: "make the status file's directory writable, or point OP_STATUS elsewhere",
+    },
+    {
       name: "cache directory",
       neededFor: "speed only (nftables' normalised rules, the code cache)",
       required: false,

@@ -9,6 +9,7 @@ import type { FileCopyReport, InstancePath, InstanceWork } from "../plugin.js";
 import type { PluginRegistry } from "../registry.js";
 import { exitCodes, type GlobalOptions } from "./commands.js";
 import { printDocument } from "./contract.js";
+import { signalExitCode } from "./interrupt.js";
 
 export interface FileOptions extends GlobalOptions {
   mode?: number;
@@ -100,15 +101,36 @@ export async function filePullCommand(
   const [sources, target] = sourcesAndTarget(args, "pull");
   const from = sources.map((source) => splitInstancePath(source, "a source of a pull"));
   const work = await instanceWork(registry);
-  const copied = await work.pull(
-    {
-      sources: from,
-      target,
-      recursive: options.recursive ?? false,
-      any: options.any ?? false,
-    },
-    ctxOf(options),
-  );
-  report(copied, "pulled", `to ${target}`, options.json ?? false);
-  return exitCodes.ok;
+  // A signal stops the pull where it is, so the file being written is removed, not left behind.
+  const stop = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  const onSignal = (name: NodeJS.Signals): void => {
+    if (received !== undefined) process.exit(signalExitCode(received));
+    received = name;
+    stop.abort(new OpError("usage", `${name}: pull stopped`));
+  };
+  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
+  for (const name of signals) process.on(name, onSignal);
+  try {
+    const copied = await work.pull(
+      {
+        sources: from,
+        target,
+        recursive: options.recursive ?? false,
+        any: options.any ?? false,
+        signal: stop.signal,
+      },
+      ctxOf(options),
+    );
+    report(copied, "pulled", `to ${target}`, options.json ?? false);
+    return exitCodes.ok;
+  } catch (error) {
+    if (received === undefined) throw error;
+    process.stderr.write(
+      `op: ${received}: pull stopped; what was pulled before stays, the file being written was removed\n`,
+    );
+    return signalExitCode(received);
+  } finally {
+    for (const name of signals) process.off(name, onSignal);
+  }
 }

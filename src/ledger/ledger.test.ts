@@ -243,6 +243,11 @@ describe("records, show and export", () => {
       "usage",
       /must be a non-empty line/,
     );
+    await expectOpError(
+      Ledger.open(`${dir}-long`, { keyFile, origin: `op@${"a".repeat(253)}` }),
+      "usage",
+      /is 256 characters; at most 255/,
+    );
   });
 });
 

@@ -66,7 +66,7 @@ export async function pullInto(sources: PullSource[], request: FilePull): Promis
     const name = posix.basename(path);
     if (into && name === "")
       throw new OpError("usage", `${s.shown(path)} has no name to give a copy in ${local}`);
-    await pullEntry(s, path, into ? join(local, name) : local, path);
+    await pullEntry(s, path, into ? join(local, name) : local, path, request.signal);
   }
 }
 
@@ -80,7 +80,14 @@ export function linkTarget(given: string, link: string, root: string): string {
   return inside ? posix.relative(posix.dirname(link), given) || "." : given;
 }
 
-async function pullEntry(s: FileSession, path: string, to: string, root: string): Promise<void> {
+async function pullEntry(
+  s: FileSession,
+  path: string,
+  to: string,
+  root: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  signal?.throwIfAborted();
   const present = await localStat(to);
   const entry = await s.files.read(s.ref(path));
   // Gone since it was listed: nothing to copy (an instance that runs changes its files).
@@ -100,7 +107,7 @@ async function pullEntry(s: FileSession, path: string, to: string, root: string)
         throw localFailure(error, "creating the directory", to);
       });
     for (const name of [...entry.entries].sort())
-      await pullEntry(s, posix.join(path, name), join(to, name), root);
+      await pullEntry(s, posix.join(path, name), join(to, name), root, signal);
     await settle(to, entry, false);
     s.report.directories++;
     return;
@@ -114,7 +121,7 @@ async function pullEntry(s: FileSession, path: string, to: string, root: string)
       s.report.symlinks++;
     } else {
       const out = createWriteStream(temporary, { flags: "wx", mode: 0o600 });
-      await pipeline(entry.body, out);
+      await pipeline(entry.body, out, signal === undefined ? {} : { signal });
       await settle(temporary, entry, false);
       s.report.files++;
       s.report.bytes += out.bytesWritten;
@@ -123,6 +130,7 @@ async function pullEntry(s: FileSession, path: string, to: string, root: string)
   } catch (error) {
     if (entry.type === "file") entry.body.destroy();
     await rm(temporary, { force: true });
+    if (signal?.aborted) throw signal.reason;
     throw localFailure(error, "writing", to);
   }
   s.ctx.log.debug(`pulled ${s.shown(path)} to ${to}`);
