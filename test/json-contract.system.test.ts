@@ -112,6 +112,16 @@ describe("op's JSON documents", () => {
     const again = documentOf(op(["apply", file, "--json"]), "apply");
     expect(again).toMatchObject({ run: null, ledger_head: head.hash, actions: [] });
 
+    // An undo is an apply too: the same document, its own run.
+    const undo = op(["rollback", applied.run as string, "--json"]);
+    expect(undo.status, undo.stderr).toBe(0);
+    const undone = documentOf(undo, "apply");
+    expect(undone.run).not.toBe(applied.run);
+    expect(undone.actions).toEqual([
+      expect.objectContaining({ action: "delete", id: "inet/opct", after: null }),
+    ]);
+    expect(op(["apply", file]).status).toBe(0);
+
     // A modify names each field with its value before and after.
     const changed = stateFile("changed.json", { nftables: table(["tcp dport 23 accept"]) });
     const modify = documentOf(op(["plan", changed, "--json"]), "plan");
@@ -183,13 +193,14 @@ describe("op's JSON documents", () => {
       ["plan", "--json"],
       ["plan", bad, "--json", "--no-such-option"],
       ["--json", "frobnicate"],
+      ["--json"],
     ]) {
       const usage = op(args);
       expect(usage.status, args.join(" ")).toBe(64);
       expect(usage.stderr, args.join(" ")).toBe("");
       const doc = documentOf(usage, "error") as { error: { code: string; message: string } };
       expect(doc.error.code).toBe("usage");
-      expect(doc.error.message).not.toMatch(/^error:/);
+      expect(doc.error.message).not.toMatch(/^error:|outputHelp/);
     }
     // Without --json, commander's own line on stderr, as before.
     const text = op(["plan", "--no-such-option", bad]);

@@ -123,8 +123,9 @@ export function buildProgram(
     .addHelpText(
       "after",
       `${examples("op plan state.json", "op apply state.json", "op apply state.json --check || echo drift", "op query --plugin nftables", "op ledger verify")}
-Exit codes: 0 ok, 1 error, 2 drift (apply --check) or changes (plan --detailed-exitcode), 3 ledger verification failed,
-64 bad command line, 70 internal error (a bug), 75 another op apply (or --check) holds the lock.`,
+Exit codes: 0 ok, 1 error, 2 drift (apply --check) or changes (plan --detailed-exitcode),
+3 ledger verification failed, 64 bad command line, 70 internal error (a bug),
+75 another op apply (or --check) holds the lock.`,
     );
 
   const run =

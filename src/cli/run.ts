@@ -102,7 +102,10 @@ function quietUsageErrors(program: Command, json: boolean): void {
 
 /** A commander error as op's usage error: its message without commander's "error: ". */
 function usageError(error: CommanderError): OpError {
-  return new OpError("usage", error.message.replace(/^error: /, ""), {
+  // A command line with no command: commander shows the help (not with --json) and says only this.
+  const message =
+    error.code === "commander.help" ? "no command given" : error.message.replace(/^error: /, "");
+  return new OpError("usage", message, {
     hint: "run op --help, or op COMMAND --help, for usage",
   });
 }
