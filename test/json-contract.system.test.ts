@@ -125,6 +125,12 @@ describe("op's JSON documents", () => {
     // A modify names each field with its value before and after.
     const changed = stateFile("changed.json", { nftables: table(["tcp dport 23 accept"]) });
     const modify = documentOf(op(["plan", changed, "--json"]), "plan");
+    // apply --check answers with a plan document, drift and the run that recorded it added.
+    const check = op(["apply", changed, "--check", "--json"]);
+    expect(check.status).toBe(2);
+    const drift = documentOf(check, "plan");
+    expect(drift).toMatchObject({ drift: true, actions: modify.actions });
+    expect(drift.run).toMatch(/^[0-9a-f-]{36}$/);
     const [action] = modify.actions as ActionDoc[];
     expect(action).toMatchObject({ action: "modify", replace: false, restart: false });
     expect(action?.before).toMatchObject({ name: "opct" });
