@@ -27,6 +27,8 @@ export const errorCodes = {
   "not-found": 1,
   /** `op apply PLANFILE`: the host (or the plan) is not what the plan was made from. */
   "plan-stale": 1,
+  /** A bug in op, as `--json` names it (never thrown: any other error is one). */
+  internal: 70,
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

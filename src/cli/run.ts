@@ -59,7 +59,11 @@ export function prepareCli(
         return errorCodes.usage;
       }
       if (json && error instanceof OpError) printError(error);
-      else process.stderr.write(renderError(error));
+      else {
+        process.stderr.write(renderError(error));
+        // A bug is a document too for a program reading stdout; the stack stays on stderr.
+        if (json) printError(internalError(error));
+      }
       return error instanceof OpError ? error.exitCode : 70;
     }
   };
@@ -108,6 +112,16 @@ function usageError(error: CommanderError): OpError {
   return new OpError("usage", message, {
     hint: "run op --help, or op COMMAND --help, for usage",
   });
+}
+
+function internalError(error: unknown): OpError {
+  return new OpError(
+    "internal",
+    `internal error (a bug in op): ${error instanceof Error ? error.message : String(error)}`,
+    {
+      hint: "please report it with the stack printed on stderr",
+    },
+  );
 }
 
 function printError(error: OpError): void {
