@@ -316,12 +316,12 @@ export async function applyCommand(
   given: ApplyOptions,
   registry: PluginRegistry,
 ): Promise<number> {
-  const options = startEvents(given, given.check ? "check" : "apply", file);
   // A metrics file that cannot be written is refused before the run, not after it.
-  if (options.metricsFile !== undefined) {
+  if (given.metricsFile !== undefined) {
     const { checkMetricsPath } = await import("../status/metrics.js");
-    checkMetricsPath(options.metricsFile);
+    checkMetricsPath(given.metricsFile);
   }
+  const options = startEvents(given, given.check ? "check" : "apply", file);
   const started = Date.now();
   let report: RunReport | undefined;
   const done = (finished: RunReport) => {

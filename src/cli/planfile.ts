@@ -8,7 +8,7 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { type ErrorDetail, OpError } from "../errors.js";
-import { readRegularFile, writeFileAtomic } from "../files.js";
+import { openRegularFile, readRegularFile, writeFileAtomic } from "../files.js";
 import { canonicalJson, sha256 } from "../ledger/hash.js";
 import type { Action } from "../plugin.js";
 import { type ActionJson, actionsJson, formatVersion } from "./contract.js";
@@ -90,7 +90,8 @@ export function looksLikePlanFile(path: string): boolean {
   if (path === "-") return false;
   let fd: number | undefined;
   try {
-    fd = openSync(path, "r");
+    // Never blocks: a FIFO or a device is not a plan file (the state file reader refuses it).
+    fd = openRegularFile(path, { what: "state file" }).fd;
     const head = Buffer.alloc(256);
     const read = readSync(fd, head, 0, head.length, 0);
     return /^\s*\{\s*"format_version"\s*:\s*"[^"]*"\s*,\s*"kind"\s*:\s*"op-plan"/.test(
