@@ -1,10 +1,10 @@
 import { type Ctx, type FieldChange, unreachable } from "../../src/plugin.js";
 import { type IpLine, ipBatcher, ipWord } from "./batch.js";
+import { linkDeleter, linkDelLine } from "./link-delete.js";
 import { applyOvs } from "./ovs.js";
 import type { DesiredLink, DesiredRoute, LinkCreate, LiveRoute, NetworkAction } from "./types.js";
 import { ovsTypes } from "./types.js";
 
-const gone = /Cannot find device|No such device|does not exist/;
 const alreadyThere = /File exists|Address already assigned/;
 const notThere = /Cannot assign requested address|Address not found|No such process/;
 
@@ -13,6 +13,11 @@ export async function applyNetwork(action: NetworkAction, ctx: Ctx): Promise<voi
     // The diff makes only modifies of the OVS database (one transaction of changes).
     if (action.kind !== "modify") throw new Error(`bug: ${action.kind} of ${action.id}`);
     await applyOvs(action.changes, ctx.host.ovs);
+    return;
+  }
+  if (action.resource === "link" && action.kind === "delete") {
+    // Deletes that come together share one link-group delete (link-delete.ts).
+    await linkDeleter(ctx.exec, { log: ctx.log }).delete(action.id, action.before.name);
     return;
   }
   await ipBatcher(ctx.exec).submit(action.id, linesOf(action));
@@ -39,7 +44,7 @@ export function linesOf(action: Exclude<NetworkAction, { resource: "ovs-db" }>):
     case "modify":
       return modifyLink(action.after, action.changes);
     case "delete":
-      return [{ text: `link del dev ${ipWord(action.before.name)}`, tolerate: gone }];
+      return [linkDelLine(action.before.name)];
     default:
       return unreachable(action);
   }

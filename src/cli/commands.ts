@@ -384,7 +384,7 @@ async function armDeadline(report: RunReport | undefined, options: ApplyOptions)
     return;
   }
   const { armConfirm } = await import("./confirm.js");
-  const deadline = armConfirm(report.run, options.confirm as number, options);
+  const deadline = await armConfirm(report.run, options.confirm as number, options);
   process.stderr.write(
     `op: run ${report.run} is rolled back at ${deadline.toISOString()} unless confirmed: op confirm ${report.run.slice(0, 8)}\n`,
   );

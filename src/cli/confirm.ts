@@ -3,11 +3,12 @@
  * arms a deadline. Unless `op confirm [RUN]` comes first, the run is undone from its pre-image
  * (src/cli/rollback.ts) at the deadline.
  *
- * The deadline is kept by a detached op process (its own session, so it outlives the caller,
- * its terminal and a kill -9 of the op that applied) that holds a marker file beside the ledger
- * (`<ledger>.confirm`: the run, the deadline, the watcher's pid). This machine's kind (no
- * systemd as PID 1) is the one this code serves; a transient systemd timer is not used. If the
- * watcher dies too (a reboot), the next `op apply`, `op confirm` or `op rollback` finds the
+ * Where systemd is PID 1, the deadline is kept by a transient systemd timer
+ * (src/cli/confirm-timer.ts); elsewhere, or when systemd-run fails, by a detached op process
+ * (its own session, so it outlives the caller, its terminal and a kill -9 of the op that
+ * applied). Either way a marker file beside the ledger (`<ledger>.confirm`: the run, the
+ * deadline, the timer's unit or the watcher's pid) says what is pending. If the timer or the
+ * watcher is gone too (a reboot), the next `op apply`, `op confirm` or `op rollback` finds the
  * marker past its deadline and rolls back first.
  *
  * Whoever acts on the marker (confirm, the watcher, a later start) first claims it by renaming
@@ -29,6 +30,8 @@ export interface PendingConfirm {
   deadline: string;
   /** The detached process that keeps the deadline. */
   watcher?: number;
+  /** The transient systemd unit that keeps it instead (src/cli/confirm-timer.ts). */
+  unit?: string;
 }
 
 /** What became of the last run that awaited confirmation. */
@@ -76,37 +79,61 @@ export function refuseIfPending(options: ApplyOptions): void {
 }
 
 /**
- * Arms the deadline of `run`: starts the detached watcher (told the run and the deadline),
- * then writes the marker with its pid, once. The watcher reads the marker only at the
- * deadline, to claim it. Returns the deadline.
+ * Arms the deadline of `run`: a systemd timer or a detached watcher to run
+ * `op confirm-deadline RUN DEADLINE` then, and the marker naming it, written once. The keeper
+ * reads the marker only at the deadline, to claim it. Returns the deadline.
  */
-export function armConfirm(run: string, seconds: number, options: ApplyOptions): Date {
+export async function armConfirm(
+  run: string,
+  seconds: number,
+  options: ApplyOptions,
+): Promise<Date> {
   const deadline = new Date(Date.now() + seconds * 1000);
-  const marker = markerPath(options);
-  const log = openSync(`${marker}.log`, "a", 0o600);
-  let watcher: number | undefined;
-  try {
-    const [node, ...args] = selfCommand();
-    const child = spawn(
-      node as string,
-      [...args, "confirm-deadline", run, deadline.toISOString()],
-      {
-        detached: true,
-        stdio: ["ignore", log, log],
-      },
-    );
-    child.unref();
-    watcher = child.pid;
-  } finally {
-    closeSync(log);
-  }
+  const where = paths(options);
+  // The ledger's paths on the command line: the keeper gets neither this command's flags nor,
+  // under systemd, its environment.
+  const command = [
+    ...selfCommand(),
+    ...["--ledger", where.ledgerDir, "--ledger-key", where.keyFile],
+    "confirm-deadline",
+    run,
+    deadline.toISOString(),
+  ];
   const pending: PendingConfirm = {
     run,
     deadline: deadline.toISOString(),
-    ...(watcher === undefined ? {} : { watcher }),
+    ...(await keepDeadline(run, deadline, command, options)),
   };
-  writeFileAtomic(marker, JSON.stringify(pending), 0o600, "confirm marker");
+  writeFileAtomic(markerPath(options), JSON.stringify(pending), 0o600, "confirm marker");
   return deadline;
+}
+
+/** Who keeps the deadline: systemd's timer where it is PID 1 and takes it, else a watcher. */
+async function keepDeadline(
+  run: string,
+  deadline: Date,
+  command: string[],
+  options: ApplyOptions,
+): Promise<{ unit: string } | { watcher?: number }> {
+  const timer = await import("./confirm-timer.js");
+  if (timer.systemdIsInit()) {
+    try {
+      return { unit: await timer.armTimer(run, deadline, command) };
+    } catch (error) {
+      process.stderr.write(
+        `op: a systemd timer cannot keep the deadline (${(error as Error).message}); a detached op process keeps it instead\n`,
+      );
+    }
+  }
+  const log = openSync(`${markerPath(options)}.log`, "a", 0o600);
+  try {
+    const [node, ...args] = command;
+    const child = spawn(node as string, args, { detached: true, stdio: ["ignore", log, log] });
+    child.unref();
+    return child.pid === undefined ? {} : { watcher: child.pid };
+  } finally {
+    closeSync(log);
+  }
 }
 
 /**
@@ -143,10 +170,19 @@ function claim(options: ApplyOptions, run?: string): PendingConfirm | undefined 
   return taken;
 }
 
-/** Takes `run`'s deadline away (confirmed, or undone by hand) and ends its watcher. */
-export function withdraw(options: ApplyOptions, run: string): PendingConfirm | undefined {
+/** Takes `run`'s deadline away (confirmed, or undone by hand) and ends its timer or watcher. */
+export async function withdraw(
+  options: ApplyOptions,
+  run: string,
+): Promise<PendingConfirm | undefined> {
   const taken = claim(options, run);
   if (taken?.watcher !== undefined) stopWatcher(taken.watcher);
+  if (taken?.unit !== undefined) {
+    // The marker is claimed already: a timer left running would find nothing to do.
+    const failed = await (await import("./confirm-timer.js")).stopTimer(taken.unit);
+    if (failed !== undefined)
+      process.stderr.write(`op: stopping ${taken.unit}.timer: ${failed} (it will do nothing)\n`);
+  }
   return taken;
 }
 
@@ -167,7 +203,7 @@ export async function confirmCommand(
       hint: `run ${pending.run} is; op confirm ${pending.run.slice(0, 8)}, or op confirm alone`,
     });
   }
-  const taken = pending === undefined ? undefined : withdraw(options, pending.run);
+  const taken = pending === undefined ? undefined : await withdraw(options, pending.run);
   if (taken === undefined) return nothingPending(options);
   const outcome: ConfirmOutcome = {
     run: taken.run,

@@ -681,6 +681,35 @@ output goes to stderr. Signals op gets (HUP, INT, TERM) are passed to the comman
       ),
     );
 
+  // op ledger prune-images (src/cli/prune-images.ts): pre-image blobs of older runs go.
+  ledger
+    .command("prune-images")
+    .description(
+      "remove the pre-image blobs of all but the last N changing runs (and the run awaiting op confirm); those runs can no longer be undone",
+    )
+    .addOption(
+      // At least 1: an apply --confirm arms its deadline just after its run ends and the lock
+      // is released, so the newest run's pre-image must never be a prune's to take.
+      new Option("--keep <n>", "how many of the newest changing runs stay undoable (at least 1)")
+        .default(50)
+        .argParser(integer("--keep", 1)),
+    )
+    .option("--dry-run", "only print what would be removed")
+    .addOption(
+      new Option("--lock-timeout <seconds>", "wait this long for another op apply")
+        .default(0)
+        .argParser(integer("--lock-timeout", 0, maxLockTimeout)),
+    )
+    .addHelpText(
+      "after",
+      examples("op ledger prune-images --keep 20", "op ledger prune-images --dry-run --json"),
+    )
+    .action(
+      run(async (_o: unknown, command: Command) =>
+        (await import("./prune-images.js")).pruneImagesCommand(globals(command)),
+      ),
+    );
+
   program
     .command("completion")
     .description("print the shell completion script for bash, zsh or fish")

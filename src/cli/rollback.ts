@@ -24,6 +24,7 @@ import { type BlobStore, blobDirectory, fileBlobStore } from "../ledger/blobs.js
 import type { Ledger, LedgerRecord } from "../ledger/index.js";
 import type { PluginRegistry } from "../registry.js";
 import { type ApplyOptions, applyParsed, noteRun, paths, runDeps, withLedger } from "./commands.js";
+import { type PruneReference, pruneRecord } from "./prune-images.js";
 
 export interface RollbackOptions extends ApplyOptions {
   /** Undo even though the host changed the run's resources since, or it was undone already. */
@@ -37,6 +38,8 @@ export interface RecordedRun {
   preimage: string;
   /** Runs that undid it, by their image records. */
   undoneBy: string[];
+  /** The `op ledger prune-images` record that removed its pre-image. */
+  prunedBy?: { seq: number; time: string };
 }
 
 export async function rollbackCommand(
@@ -80,6 +83,15 @@ export async function rollback(
       { hint: "nothing to roll back; --force undoes it again from the same pre-image" },
     );
   }
+  if (found.prunedBy !== undefined && store.get(found.preimage) === undefined) {
+    throw new OpError(
+      "not-found",
+      `run ${found.run} cannot be undone: its pre-image (blob ${found.preimage}) was pruned by op ledger prune-images (ledger record ${found.prunedBy.seq}, ${found.prunedBy.time})`,
+      {
+        hint: "nothing was changed; undo it by applying a file, and give prune-images a larger --keep to keep more runs undoable",
+      },
+    );
+  }
   const pre = readImage(store, found.preimage, `pre-image of run ${found.run}`);
   const cannot = unrestorable(pre);
   if (cannot.length > 0) {
@@ -104,7 +116,7 @@ export async function rollback(
   try {
     if (options.force !== true)
       await refuseIfChanged(found.run, pre, store, plugins, registry, options);
-    if (confirm.withdraw(options, found.run) !== undefined) {
+    if ((await confirm.withdraw(options, found.run)) !== undefined) {
       process.stderr.write(`op: run ${found.run} awaited confirmation; it is undone now instead\n`);
     }
     return await applyParsed(
@@ -126,8 +138,13 @@ export async function findRun(ledger: Ledger, text: string): Promise<RecordedRun
     });
   }
   const images: (LedgerRecord & { changes: ImageReference })[] = [];
+  const prunes: (LedgerRecord & { changes: PruneReference })[] = [];
   const runs = new Set<string>();
   for await (const record of ledger.records()) {
+    if (record.plugin === pruneRecord.plugin && record.target === pruneRecord.target) {
+      prunes.push(record as LedgerRecord & { changes: PruneReference });
+      continue;
+    }
     if (record.run.startsWith(text)) runs.add(record.run);
     if (
       record.plugin === imageRecord.plugin &&
@@ -154,10 +171,12 @@ export async function findRun(ledger: Ledger, text: string): Promise<RecordedRun
       hint: "only runs that changed the host with this version of op keep one",
     });
   }
+  const pruned = prunes.find((r) => r.changes.pruned.some((p) => p.run === run));
   return {
     run,
     preimage,
     undoneBy: images.filter((r) => r.changes.rollbackOf === run).map((r) => r.run),
+    ...(pruned === undefined ? {} : { prunedBy: { seq: pruned.seq, time: pruned.time } }),
   };
 }
 
