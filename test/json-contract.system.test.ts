@@ -169,6 +169,9 @@ describe("op's JSON documents", () => {
     expect(documentOf(op(["ledger", "verify", "--json"]), "ledger-verify").ok).toBe(true);
     expect(documentOf(op(["ledger", "show", "1", "--json"]), "ledger-record").seq).toBe(1);
     documentOf(op(["ledger", "checkpoint", "--json"]), "ledger-checkpoint");
+    const prune = op(["ledger", "prune-images", "--keep", "1", "--dry-run", "--json"]);
+    expect(prune.status, prune.stderr).toBe(0);
+    expect(documentOf(prune, "ledger-prune-images").dryRun).toBe(true);
     const confirm = op(["confirm", "--json"]);
     expect(confirm.status).toBe(1);
     expect(documentOf(confirm, "confirm").pending).toBeNull();
