@@ -25,6 +25,10 @@ export const errorCodes = {
   "ledger-corrupt": 3,
   "ledger-busy": 75,
   "not-found": 1,
+  /** `op apply PLANFILE`: the host (or the plan) is not what the plan was made from. */
+  "plan-stale": 1,
+  /** A bug in op, as `--json` names it (never thrown: any other error is one). */
+  internal: 70,
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;
@@ -35,12 +39,40 @@ export interface ErrorContext {
   id?: string;
 }
 
+/**
+ * One problem under an error, as `--json` gives it: `path` is a JSON pointer into the state
+ * file (`/plugins/nftables/tables/0`) when the problem is in the file, else what it is about
+ * (`nftables table inet/x`), or "" for the error as a whole.
+ */
+export interface ErrorDetail {
+  path: string;
+  message: string;
+  hint?: string;
+}
+
+/**
+ * A detail given as a line: `PATH: MESSAGE` when it starts with a JSON pointer, else the
+ * message alone (callers that know more pass an ErrorDetail).
+ */
+export function detailOf(detail: string | ErrorDetail): ErrorDetail {
+  if (typeof detail !== "string") return detail;
+  const split = detail.startsWith("/") ? detail.indexOf(": ") : -1;
+  return split < 0
+    ? { path: "", message: detail }
+    : { path: detail.slice(0, split), message: detail.slice(split + 2) };
+}
+
+/** A detail as one line of text: the form op printed before details had a structure. */
+export function detailLine({ path, message, hint }: ErrorDetail): string {
+  return `${path === "" ? "" : `${path}: `}${message}${hint ? ` (${hint})` : ""}`;
+}
+
 export class OpError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
   readonly context: ErrorContext;
-  /** Extra lines (one problem each) shown under the message, e.g. every schema violation. */
-  readonly details: readonly string[];
+  /** Extra problems shown under the message, e.g. every schema violation, each with its path. */
+  readonly items: readonly ErrorDetail[];
 
   constructor(
     code: ErrorCode,
@@ -48,7 +80,7 @@ export class OpError extends Error {
     options: {
       hint?: string;
       context?: ErrorContext;
-      details?: readonly string[];
+      details?: readonly (string | ErrorDetail)[];
       cause?: unknown;
     } = {},
   ) {
@@ -57,7 +89,12 @@ export class OpError extends Error {
     this.code = code;
     this.hint = options.hint;
     this.context = options.context ?? {};
-    this.details = options.details ?? [];
+    this.items = (options.details ?? []).map(detailOf);
+  }
+
+  /** The details as lines of text (the text form of the error). */
+  get details(): readonly string[] {
+    return this.items.map(detailLine);
   }
 
   get exitCode(): number {
@@ -68,7 +105,7 @@ export class OpError extends Error {
   within(context: ErrorContext): OpError {
     return new OpError(this.code, this.message, {
       hint: this.hint,
-      details: this.details,
+      details: this.items,
       context: { ...context, ...this.context },
       cause: this.cause,
     });
@@ -80,7 +117,7 @@ export class OpError extends Error {
       message: this.message,
       hint: this.hint,
       ...this.context,
-      details: this.details.length > 0 ? this.details : undefined,
+      details: this.items,
     };
   }
 }

@@ -124,6 +124,11 @@ interface ActionBase<Resource extends string> extends ResourceRef {
    */
   held?: string;
   /**
+   * The change restarts a running container (or would, once allowed: see `held`); the plan's
+   * `--json` says so to callers that must know before they apply (docs/json-output.md).
+   */
+  restart?: boolean;
+  /**
    * Set when the object is not op's (see Adoption): a modify is then an adopt. Several when
    * one action takes over several entries' objects (an OVSDB transaction's bridges).
    */

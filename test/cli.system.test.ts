@@ -137,9 +137,19 @@ describe("op without a host", () => {
 
     const json = op(["validate", file, "--json"]);
     expect(json.status).toBe(1);
-    const error = JSON.parse(json.stdout).error;
+    const document = JSON.parse(json.stdout);
+    expect(Object.keys(document)).toEqual(["format_version", "error"]);
+    const { error } = document;
     expect(error.code).toBe("invalid-file");
     expect(error.details.length).toBeGreaterThanOrEqual(2);
+    // Details are objects with the problem's JSON path, never lines to parse.
+    expect(error.details).toContainEqual({
+      path: "/plugins/firewall",
+      message: expect.stringContaining('unknown plugin "firewall"'),
+    });
+    expect(error.details).toContainEqual(
+      expect.objectContaining({ path: "/plugins/nftables/tables/0/family" }),
+    );
   });
 
   it("runs each plugin's own checks too, still without reading the host", () => {
@@ -344,8 +354,18 @@ describe("op on nftables in a namespace", () => {
     const json = JSON.parse(op(["apply", file, "--check", "--json"]).stdout);
     expect(json.drift).toBe(true);
     expect(json.actions).toEqual([
-      expect.objectContaining({ kind: "modify", resource: "table", id: "inet/optest" }),
+      expect.objectContaining({
+        action: "modify",
+        kind: "modify",
+        resource: "table",
+        id: "inet/optest",
+        replace: false,
+        restart: false,
+      }),
     ]);
+    expect(json.actions[0].changes).toContainEqual(
+      expect.objectContaining({ field: "chain input/rules" }),
+    );
 
     const apply = op(["apply", file]);
     expect(apply.status, apply.stderr).toBe(0);
@@ -431,6 +451,15 @@ describe("op on nftables in a namespace", () => {
       expect.objectContaining({ resource: "table", id: "inet/optest", status: "failed" }),
     ]);
     expect(report.error.code).toBe("apply-failed");
+    // Each failed action is a detail naming it, with why it failed.
+    expect(report.error.details).toEqual([
+      {
+        path: "create nftables table inet/optest",
+        message: expect.stringContaining("opt-missing0"),
+      },
+    ]);
+    expect(report.run).toMatch(/^[0-9a-f-]{36}$/);
+    expect(report.ledger_head).toMatch(/^[0-9a-f]{64}$/);
     expect(report.converged).toBe(false);
     expect(ledgerRecords().map((r) => r.status)).toEqual(["intent", "failed"]);
     expect(ruleset()).toBe("");

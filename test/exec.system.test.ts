@@ -126,6 +126,7 @@ describe("a command's output, input and exit code", () => {
     expect(run.status).toBe(3);
     const summary = JSON.parse(run.stdout.toString());
     expect(summary).toEqual({
+      format_version: "1.0",
       exit_code: 3,
       instance: managed,
       project: "default",

@@ -224,10 +224,21 @@ describe("changes Incus takes only at start", () => {
       const planned = (args: string[]) => {
         const result = sandbox.op(["--json", "plan", file, ...args]);
         expect(result.stderr).toBe("");
-        return (JSON.parse(result.stdout) as { actions: { held?: string }[] }).actions;
+        return (
+          JSON.parse(result.stdout) as {
+            actions: { held?: string; restart: boolean; replace: boolean }[];
+          }
+        ).actions;
       };
-      expect(planned([])[0]?.held).toMatch(/^restart required/);
-      expect(planned(["--allow-restart"])[0]?.held).toBeUndefined();
+      // The machine contract says a restart is needed either way, and that nothing is replaced.
+      expect(planned([])[0]).toMatchObject({
+        held: expect.stringMatching(/^restart required/),
+        restart: true,
+        replace: false,
+      });
+      const withLeave = planned(["--allow-restart"])[0];
+      expect(withLeave?.held).toBeUndefined();
+      expect(withLeave).toMatchObject({ restart: true, replace: false });
     } finally {
       sandbox.cleanup();
     }

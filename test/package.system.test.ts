@@ -186,11 +186,14 @@ describe("the Debian package in a clean Debian 12 container", () => {
   });
 
   it("runs op doctor: what op needs is found; Incus and Open vSwitch, absent, only reported", () => {
-    const checks = JSON.parse(ok(inside("op doctor --json"))) as {
-      name: string;
+    const doctor = JSON.parse(ok(inside("op doctor --json"))) as {
+      format_version: string;
       ok: boolean;
-      required: boolean;
-    }[];
+      checks: { name: string; ok: boolean; required: boolean }[];
+    };
+    expect(doctor.format_version).toBe("1.0");
+    expect(doctor.ok).toBe(true);
+    const { checks } = doctor;
     const okOf = new Map(checks.map((check) => [check.name, check.ok]));
     expect(okOf.get("nft")).toBe(true);
     expect(okOf.get("ip")).toBe(true);

@@ -43,7 +43,11 @@ function doctor(
   });
   return new Promise((resolve) =>
     child.on("close", (status) =>
-      resolve({ status, checks: JSON.parse(stdout) as Check[], ms: Date.now() - started }),
+      resolve({
+        status,
+        checks: (JSON.parse(stdout) as { checks: Check[] }).checks,
+        ms: Date.now() - started,
+      }),
     ),
   );
 }

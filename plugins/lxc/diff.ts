@@ -173,6 +173,10 @@ export function diffLxc(desired: LxcDesired, live: LxcLive): LxcAction[] {
         after: container,
         changes,
         reason: `${current.managed ? "" : "made outside op: "}${changes.map(describe).join(", ")}`,
+        // A move stops the container and starts it on its member: a restart too.
+        ...(atStart.length > 0 || changes.some((change) => change.path === locationPath)
+          ? { restart: true }
+          : {}),
         ...heldOf(container, changes, atStart),
         ...(needs.length > 0 && touchesNic ? { needs } : {}),
         ...(expects.length > 0 && touchesNic ? { expects } : {}),

@@ -35,9 +35,11 @@ import { type CheckOptions, checkState as checkStateFile } from "../state/check.
 import { readStateFile } from "../state/load.js";
 import { pluginScope } from "../state/sections.js";
 import type { StateDocument } from "../state/validate.js";
+import { actionsJson, jsonDocument, printDocument } from "./contract.js";
+import { type EventSink, emitRunEvent, eventsToStdout, openEvents, runFinished } from "./events.js";
 import { type Interrupt, signalExitCode, watchInterrupts } from "./interrupt.js";
 import { renderRecord } from "./ledger-commands.js";
-import { renderOutcome, renderPlan, renderReport } from "./output.js";
+import { errorJson, renderOutcome, renderPlan, renderReport } from "./output.js";
 
 export interface GlobalOptions {
   /** The environment's defaults, read when the command started (src/host/settings.ts). */
@@ -46,6 +48,55 @@ export interface GlobalOptions {
   ledger?: string;
   ledgerKey?: string;
   verbose?: boolean;
+  /** `--events[=FILE]` of plan and apply: "-" for stdout (src/cli/events.ts). */
+  events?: string;
+  /** Where this command's events go, once opened. */
+  eventSink?: EventSink;
+}
+
+/** Events on stdout: the command prints nothing else there (the events say it all). */
+function quiet(options: GlobalOptions): boolean {
+  return options.events === eventsToStdout;
+}
+
+/** Opens `--events` for a plan or apply of `file` and says the run started. */
+function startEvents<O extends GlobalOptions>(options: O, mode: RunMode, file: string): O {
+  if (options.events === undefined) return options;
+  if (quiet(options) && options.json)
+    throw new OpError("usage", "--events on stdout and --json cannot share stdout", {
+      hint: "write the events to a file (--events=FILE), or leave --json out: the events carry the plan and the result",
+    });
+  notTheStateFile(options.events, "--events", file);
+  const eventSink = openEvents(options.events);
+  eventSink.emit("run_started", { mode, file });
+  return { ...options, eventSink };
+}
+
+/** An output file op writes must not be the state file it reads (it would be overwritten). */
+function notTheStateFile(out: string, option: string, file: string): void {
+  if (out === "-" || file === "-" || resolve(out) !== resolve(file)) return;
+  throw new OpError("usage", `${option} ${out} is the state file itself`, {
+    hint: "write it to another file; nothing was changed",
+  });
+}
+
+/** The last event of a plan or apply (if events are on), then the sink closed. */
+async function finishEvents(
+  options: GlobalOptions,
+  result: { report?: RunReport | undefined; exitCode: number; error?: unknown },
+): Promise<void> {
+  const sink = options.eventSink;
+  if (sink === undefined) return;
+  const { report, exitCode, error } = result;
+  const failure = error instanceof OpError ? error : report?.error;
+  runFinished(sink, {
+    run: report?.mode === "plan" || report?.actions.length === 0 ? null : (report?.run ?? null),
+    ledgerHead: await ledgerHead(paths(options)).catch(() => null),
+    converged: report?.converged ?? false,
+    exitCode,
+    ...(failure === undefined ? {} : { error: failure }),
+  });
+  sink.close();
 }
 
 export const exitCodes = { ok: 0, failure: 1, drift: 2, ledgerBad: 3 } as const;
@@ -66,8 +117,9 @@ function print(text: string): void {
   process.stdout.write(text);
 }
 
-function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+/** One `--json` document, `format_version` first (src/cli/contract.ts). */
+function printJson(value: object): void {
+  printDocument(value);
 }
 
 interface LoadedState {
@@ -129,11 +181,44 @@ function scopeOf(options: { plugin?: string[] }, registry: PluginRegistry): { pl
   return options.plugin === undefined ? {} : { plugins: pluginScope(options.plugin, registry) };
 }
 
+export interface PlanOptions extends GlobalOptions {
+  allowRestart?: boolean;
+  adopt?: boolean;
+  plugin?: string[];
+  /** `--out PLANFILE`: the plan is saved for `op apply PLANFILE` (src/cli/planfile.ts). */
+  out?: string;
+  /** `--detailed-exitcode`: exit 2 when there are changes, as terraform plan does. */
+  detailedExitcode?: boolean;
+}
+
 export async function planCommand(
   file: string,
-  options: GlobalOptions & { allowRestart?: boolean; adopt?: boolean; plugin?: string[] },
+  given: PlanOptions,
   registry: PluginRegistry,
 ): Promise<number> {
+  if (given.out !== undefined) notTheStateFile(given.out, "--out", file);
+  const options = startEvents(given, "plan", file);
+  let report: RunReport | undefined;
+  try {
+    report = await planAndSave(file, options, registry);
+  } catch (error) {
+    await finishEvents(options, {
+      exitCode: error instanceof OpError ? error.exitCode : 70,
+      error,
+    });
+    throw error;
+  }
+  const exitCode =
+    options.detailedExitcode === true && report.actions.length > 0 ? exitCodes.drift : exitCodes.ok;
+  await finishEvents(options, { report, exitCode });
+  return exitCode;
+}
+
+async function planAndSave(
+  file: string,
+  options: PlanOptions,
+  registry: PluginRegistry,
+): Promise<RunReport> {
   const scope = scopeOf(options, registry);
   const parsed = await readStateFile(file);
   const deps = runDeps(file, options, registry, {
@@ -141,8 +226,26 @@ export async function planCommand(
     allowRestart: options.allowRestart ?? false,
     adopt: options.adopt ?? false,
   });
-  showPlan(await reconcile({ mode: "plan", file, parsed, ...scope }, deps), options);
-  return exitCodes.ok;
+  const report = await reconcile({ mode: "plan", file, parsed, ...scope }, deps);
+  showPlan(report, options);
+  if (options.eventSink)
+    emitRunEvent(options.eventSink, { type: "planned", actions: report.actions, settlements: [] });
+  if (options.out !== undefined) {
+    const { writePlanFile } = await import("./planfile.js");
+    writePlanFile(options.out, {
+      file,
+      state: parsed,
+      options: {
+        allow_restart: options.allowRestart ?? false,
+        adopt: options.adopt ?? false,
+        plugins: scope.plugins ?? null,
+      },
+      actions: report.actions,
+    });
+    if (!options.json && !quiet(options))
+      print(`\nSaved the plan to ${options.out}: op apply ${options.out} applies exactly it.\n`);
+  }
+  return report;
 }
 
 /** Relative paths in a state file are taken from its directory (stdin: the current one). */
@@ -183,7 +286,8 @@ export function runDeps(
 /** Prints a plan (`op plan`, `op apply --check`). */
 function showPlan(report: RunReport, options: GlobalOptions, extra: Record<string, unknown> = {}) {
   const { file, actions, summary } = report;
-  if (options.json) printJson({ file, ...extra, summary, actions });
+  if (quiet(options)) return;
+  if (options.json) printJson({ file, ...extra, summary, actions: actionsJson(actions) });
   else print(renderPlan(actions));
 }
 
@@ -210,14 +314,15 @@ export const interruptGraceSeconds = 30;
 
 export async function applyCommand(
   file: string,
-  options: ApplyOptions,
+  given: ApplyOptions,
   registry: PluginRegistry,
 ): Promise<number> {
   // A metrics file that cannot be written is refused before the run, not after it.
-  if (options.metricsFile !== undefined) {
+  if (given.metricsFile !== undefined) {
     const { checkMetricsPath } = await import("../status/metrics.js");
-    checkMetricsPath(options.metricsFile);
+    checkMetricsPath(given.metricsFile);
   }
+  const options = startEvents(given, given.check ? "check" : "apply", file);
   const started = Date.now();
   let report: RunReport | undefined;
   const done = (finished: RunReport) => {
@@ -241,10 +346,13 @@ export async function applyCommand(
       await undoFailedRun(report, options, registry);
     if (options.confirm !== undefined && exit === exitCodes.ok) await armDeadline(report, options);
   } catch (error) {
-    await note(error instanceof OpError ? error.exitCode : 70, error);
+    const exitCode = error instanceof OpError ? error.exitCode : 70;
+    await note(exitCode, error);
+    await finishEvents(options, { report, exitCode, error });
     throw error;
   }
   await note(exit);
+  await finishEvents(options, { report, exitCode: exit });
   return exit;
 }
 
@@ -322,14 +430,38 @@ export async function ledgerSize(where: Paths): Promise<number | undefined> {
   }
 }
 
+/**
+ * The ledger's head hash as a run left it (read through a view), for an apply's `--json`;
+ * null when there is no ledger yet (a first run with nothing to change).
+ */
+export async function ledgerHead(where: Paths): Promise<string | null> {
+  if (!ledgerIsThere(where.ledgerDir)) return null;
+  const { Ledger } = await import("../ledger/index.js");
+  const ledger = await Ledger.open(where.ledgerDir, {
+    keyFile: where.keyFile,
+    create: false,
+    view: true,
+  });
+  try {
+    return (await ledger.head()).hash;
+  } finally {
+    await ledger.close();
+  }
+}
+
 async function applyOrCheck(
   file: string,
   options: ApplyOptions,
   registry: PluginRegistry,
   done: (report: RunReport) => void,
 ): Promise<number> {
+  const planfile = await import("./planfile.js");
+  if (planfile.looksLikePlanFile(file)) return applyPlanFile(file, options, registry, done);
   const scope = scopeOf(options, registry);
   const parsed = await readStateFile(file);
+  // A plan file whose fields a tool reordered is still one.
+  if ((parsed as { kind?: unknown } | null)?.kind === planfile.planKind)
+    return applyPlanFile(file, options, registry, done);
   const deps = runDeps(file, options, registry, {
     allowUplink: options.allowUplink ?? false,
     allowRestart: options.allowRestart ?? false,
@@ -342,9 +474,15 @@ async function applyOrCheck(
       deps,
     );
     done(report);
+    if (options.eventSink)
+      emitRunEvent(options.eventSink, {
+        type: "planned",
+        actions: report.actions,
+        settlements: [],
+      });
     const drift = report.actions.length > 0;
     showPlan(report, options, { drift, ...(report.run === undefined ? {} : { run: report.run }) });
-    if (!options.json && report.run !== undefined) {
+    if (!options.json && !quiet(options) && report.run !== undefined) {
       print(
         `Drift recorded in the ledger: ${report.actions.length} drift record(s), run ${report.run}.\n`,
       );
@@ -356,11 +494,48 @@ async function applyOrCheck(
 }
 
 /**
+ * `op apply PLANFILE`: the plan's state, with the plan's leave, applied only if planning it
+ * again under the lock gives the plan's actions (src/cli/planfile.ts).
+ */
+async function applyPlanFile(
+  path: string,
+  options: ApplyOptions,
+  registry: PluginRegistry,
+  done: (report: RunReport) => void,
+): Promise<number> {
+  const given = [
+    options.check && "--check",
+    options.plugin !== undefined && "--plugin",
+    options.allowRestart && "--allow-restart",
+    options.adopt && "--adopt",
+  ].filter(Boolean);
+  if (given.length > 0)
+    throw new OpError("usage", `${path} is a plan file: ${given.join(", ")} cannot change it`, {
+      hint: "the plan applies with the options it was made with; make a new one with op plan",
+    });
+  const { expectPlan, readPlanFile } = await import("./planfile.js");
+  const plan = readPlanFile(path);
+  const { state_file: file, options: made } = plan;
+  const deps = runDeps(file, options, registry, {
+    allowUplink: options.allowUplink ?? false,
+    allowRestart: made.allow_restart,
+    adopt: made.adopt,
+  });
+  const request = {
+    file,
+    parsed: plan.state,
+    ...(made.plugins === null ? {} : { plugins: made.plugins }),
+    expect: (actions: readonly Action[]) => expectPlan(plan, path, actions),
+  };
+  return applyParsed(request, options, deps, done);
+}
+
+/**
  * One apply of a parsed document, shown as it goes (op apply, and op rollback with the
  * pre-image as its file); returns the exit code.
  */
 export async function applyParsed(
-  request: Pick<RunRequest, "file" | "parsed" | "plugins" | "rollbackOf">,
+  request: Pick<RunRequest, "file" | "parsed" | "plugins" | "rollbackOf" | "expect">,
   options: ApplyOptions,
   deps: RunDeps,
   done: (report: RunReport) => void,
@@ -381,7 +556,7 @@ export async function applyParsed(
       { ...deps, onEvent: (event) => showProgress(event, options, interrupt) },
     );
     done(report);
-    return renderApply(report, options, interrupt.received);
+    return await renderApply(report, options, interrupt.received);
   } finally {
     interrupt.dispose();
   }
@@ -389,6 +564,9 @@ export async function applyParsed(
 
 /** An apply's progress as it happens: earlier runs left open, the plan, each outcome. */
 function showProgress(event: RunEvent, options: ApplyOptions, interrupt: Interrupt): void {
+  if (options.eventSink) emitRunEvent(options.eventSink, event);
+  if (event.type === "applying") interrupt.changing();
+  if (quiet(options)) return;
   switch (event.type) {
     case "pending":
       for (const line of event.lines) process.stderr.write(`op: ${line}\n`);
@@ -398,10 +576,13 @@ function showProgress(event: RunEvent, options: ApplyOptions, interrupt: Interru
       return;
     case "applying":
       if (!options.json) print("\nApplying:\n");
-      interrupt.changing();
       return;
     case "outcome":
       if (!options.json) print(`${renderOutcome(event)}\n`);
+      return;
+    case "started":
+    case "verified":
+      // The outcomes and the summary say as much for people; --events streams these.
       return;
     default:
       unreachable(event);
@@ -409,18 +590,21 @@ function showProgress(event: RunEvent, options: ApplyOptions, interrupt: Interru
 }
 
 /** An apply's result, as text or one JSON document; returns the exit code. */
-function renderApply(
+async function renderApply(
   report: RunReport,
   options: ApplyOptions,
   interruptedBy: NodeJS.Signals | undefined,
-): number {
+): Promise<number> {
   const { file, actions, summary, settlements, outcomes } = report;
+  if (quiet(options)) return quietExit(report, interruptedBy);
   if (actions.length === 0) {
     if (options.json)
       printJson({
         file,
+        run: null,
+        ledger_head: await ledgerHead(paths(options)),
         summary,
-        actions,
+        actions: [],
         outcomes: [],
         settled: settledJson(settlements),
         converged: true,
@@ -432,9 +616,10 @@ function renderApply(
     // One document, whatever happened: the error (if any) is part of it.
     printJson({
       file,
-      run: report.run,
+      run: report.run ?? null,
+      ledger_head: await ledgerHead(paths(options)),
       summary,
-      actions,
+      actions: actionsJson(actions),
       settled: settledJson(settlements),
       outcomes: outcomes.map(({ action, outcome, needed }) => ({
         kind: action.kind,
@@ -449,9 +634,9 @@ function renderApply(
         ...(outcome.status === "held" ? { held: outcome.reason } : {}),
       })),
       converged: report.converged,
-      remaining: report.remaining ?? [],
+      remaining: actionsJson(report.remaining ?? []),
       ...(interruptedBy === undefined ? {} : { interrupted: interruptedBy }),
-      ...(failure ? { error: failure.toJSON() } : {}),
+      ...(failure ? { error: errorJson(failure) } : {}),
     });
     if (interruptedBy !== undefined) return signalExitCode(interruptedBy);
     return failure ? failure.exitCode : exitCodes.ok;
@@ -463,6 +648,12 @@ function renderApply(
   if (failure) throw failure;
   print(`\nDone: ${actions.length} applied, verified: the host matches the file.\n`);
   return exitCodes.ok;
+}
+
+/** The exit code of an apply whose events went to stdout (they carry the result). */
+function quietExit(report: RunReport, interruptedBy: NodeJS.Signals | undefined): number {
+  if (interruptedBy !== undefined) return signalExitCode(interruptedBy);
+  return report.error === undefined ? exitCodes.ok : report.error.exitCode;
 }
 
 function renderSettlements(settlements: readonly Settlement[]): string {
@@ -543,7 +734,7 @@ export async function queryCommand(
           r.plugin.name,
           "live" in r
             ? (r.plugin.queryJson?.(r.live, { all: options.all ?? false }) ?? r.live)
-            : { unavailable: r.unavailable.toJSON() },
+            : { unavailable: errorJson(r.unavailable) },
         ]),
       ),
     );
@@ -670,7 +861,7 @@ export async function ledgerLogCommand(
     if (options.limit !== undefined) records.reverse();
     for (const record of records) {
       if (options.json) {
-        print(`${JSON.stringify(record)}\n`);
+        print(`${JSON.stringify(jsonDocument(record))}\n`);
         continue;
       }
       print(`${renderRecord(record)}\n`);

@@ -21,6 +21,7 @@ import { OpError } from "../errors.js";
 import { writeFileAtomic } from "../files.js";
 import type { PluginRegistry } from "../registry.js";
 import { type ApplyOptions, paths } from "./commands.js";
+import { printDocument } from "./contract.js";
 
 /** A run that awaits `op confirm`. */
 export interface PendingConfirm {
@@ -220,13 +221,13 @@ function nothingPending(options: ApplyOptions): number {
     last === undefined
       ? ""
       : ` (the last was run ${last.run}: ${last.outcome}${last.by === undefined ? "" : ` by run ${last.by}`} at ${last.at})`;
-  if (options.json) process.stdout.write(`${JSON.stringify({ pending: null, last }, null, 2)}\n`);
+  if (options.json) printDocument({ pending: null, last });
   else process.stderr.write(`op: nothing is pending confirmation${since}\n`);
   return 1;
 }
 
 function say(options: ApplyOptions, outcome: ConfirmOutcome, text: string): void {
-  if (options.json) process.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
+  if (options.json) printDocument(outcome);
   else process.stdout.write(text);
 }
 

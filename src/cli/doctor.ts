@@ -14,6 +14,7 @@ import {
   type PluginRegistry,
   toolVersion,
 } from "../registry.js";
+import { printDocument } from "./contract.js";
 import { renderReport } from "./output.js";
 
 export async function doctorCommand(
@@ -115,20 +116,18 @@ export async function doctorCommand(
   );
   const missingRequired = results.some((r) => r.required && !r.ok);
   if (options.json) {
-    process.stdout.write(
-      `${JSON.stringify(
-        results.map(({ name, neededFor, required, ok, found, hint }) => ({
-          name,
-          neededFor,
-          required,
-          ok,
-          found,
-          ...(ok ? {} : { hint }),
-        })),
-        null,
-        2,
-      )}\n`,
-    );
+    // An object, not the bare list: a document has its format_version (src/cli/contract.ts).
+    printDocument({
+      ok: !missingRequired,
+      checks: results.map(({ name, neededFor, required, ok, found, hint }) => ({
+        name,
+        neededFor,
+        required,
+        ok,
+        found,
+        ...(ok ? {} : { hint }),
+      })),
+    });
   } else {
     const rows = results.map((r) => [
       r.ok ? "ok" : r.required ? "MISSING" : "missing",

@@ -9,6 +9,7 @@ import { OpError } from "../errors.js";
 import type { ExecRequest, ExecTerminal } from "../plugin.js";
 import type { PluginRegistry } from "../registry.js";
 import type { GlobalOptions } from "./commands.js";
+import { printDocument } from "./contract.js";
 
 export interface ExecOptions extends GlobalOptions {
   cwd?: string;
@@ -79,22 +80,16 @@ export async function execCommand(
   try {
     const result = await plugin.instances.exec(request, ctx);
     if (options.json)
-      process.stdout.write(
-        `${JSON.stringify(
-          {
-            exit_code: result.exitCode,
-            instance: result.instance,
-            project: result.project,
-            command,
-            timed_out: result.timedOut,
-            ...(result.message === undefined ? {} : { message: result.message }),
-            stdout: await stdout?.finish(),
-            stderr: await stderr?.finish(),
-          },
-          null,
-          2,
-        )}\n`,
-      );
+      printDocument({
+        exit_code: result.exitCode,
+        instance: result.instance,
+        project: result.project,
+        command,
+        timed_out: result.timedOut,
+        ...(result.message === undefined ? {} : { message: result.message }),
+        stdout: await stdout?.finish(),
+        stderr: await stderr?.finish(),
+      });
     return result.exitCode;
   } finally {
     if (terminal !== undefined) process.stdin.setRawMode(false);

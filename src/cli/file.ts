@@ -8,6 +8,7 @@ import { OpError } from "../errors.js";
 import type { FileCopyReport, InstancePath, InstanceWork } from "../plugin.js";
 import type { PluginRegistry } from "../registry.js";
 import { exitCodes, type GlobalOptions } from "./commands.js";
+import { printDocument } from "./contract.js";
 import { signalExitCode } from "./interrupt.js";
 
 export interface FileOptions extends GlobalOptions {
@@ -49,7 +50,7 @@ function sourcesAndTarget(args: string[], command: string): [string[], string] {
 
 function report(copied: FileCopyReport, verb: string, where: string, json: boolean): void {
   if (json) {
-    process.stdout.write(`${JSON.stringify(copied, null, 2)}\n`);
+    printDocument(copied);
     return;
   }
   const parts = [

@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import type { LedgerRecord } from "../ledger/index.js";
 import type { GlobalOptions } from "./commands.js";
+import { printDocument } from "./contract.js";
 
 /**
  * One line of `op ledger log`. `unknown` (op could not tell whether the host changed),
@@ -50,7 +51,7 @@ export async function ledgerRotateKeyCommand(options: GlobalOptions): Promise<nu
   const ledger = await openLedger(paths(options), true);
   try {
     const { previous, next, seq } = await ledger.rotateKey(randomUUID());
-    if (options.json) process.stdout.write(`${JSON.stringify({ previous, next, seq }, null, 2)}\n`);
+    if (options.json) printDocument({ previous, next, seq });
     else {
       process.stdout.write(
         `ledger key rotated: record ${seq} names the new public key ${next}, signed with the old key ${previous}\nthe old secret is kept as ${ledger.keyFile}.old; remove it once you no longer need it\n`,
@@ -71,7 +72,7 @@ export async function ledgerRepairCommand(options: GlobalOptions): Promise<numbe
   const { repairLedger } = await import("../ledger/index.js");
   const where = paths(options);
   const repaired = await repairLedger(where.ledgerDir, { keyFile: where.keyFile });
-  if (options.json) process.stdout.write(`${JSON.stringify(repaired, null, 2)}\n`);
+  if (options.json) printDocument(repaired);
   else {
     process.stdout.write(
       `the damaged ledger was moved to ${repaired.movedTo} (with its checkpoint log and public key), untouched\ndamage: ${repaired.problem}\na new ledger starts at ${where.ledgerDir}; its record ${repaired.seq} says so\n`,

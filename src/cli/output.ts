@@ -5,7 +5,7 @@
 import { styleText } from "node:util";
 import { summarize } from "../engine/plan.js";
 import { type ActionOutcome, neededText } from "../engine/run.js";
-import { OpError } from "../errors.js";
+import { type ErrorDetail, OpError } from "../errors.js";
 import {
   type Action,
   type ActionVerb,
@@ -155,15 +155,32 @@ function boundedDetails(details: readonly string[]): string[] {
   return shown;
 }
 
-/** An OpError for `--json`, bounded as the text form is. */
+/** The details as `--json` gives them: objects, each bounded, at most `maxErrorDetails`. */
+function boundedItems(items: readonly ErrorDetail[]): ErrorDetail[] {
+  const shown = items.slice(0, maxErrorDetails).map(({ path, message, hint }) => ({
+    path: boundedLine(path),
+    message: boundedLine(message),
+    ...(hint === undefined ? {} : { hint: boundedLine(hint) }),
+  }));
+  if (items.length > maxErrorDetails)
+    shown.push({ path: "", message: `… and ${items.length - maxErrorDetails} more problems` });
+  return shown;
+}
+
+/**
+ * An OpError for `--json` (schemas/output/error.schema.json), bounded as the text form is:
+ * code, message, hint, where it happened, and `details` as `{path, message}` objects.
+ */
 export function errorJson(error: OpError): Record<string, unknown> {
-  const json = error.toJSON();
+  const { plugin, phase, id } = error.context;
   return {
-    ...json,
+    code: error.code,
     message: boundedLine(error.message),
-    hint: error.hint === undefined ? undefined : boundedLine(error.hint),
-    id: error.context.id === undefined ? undefined : boundedLine(error.context.id),
-    details: error.details.length > 0 ? boundedDetails(error.details) : undefined,
+    ...(error.hint === undefined ? {} : { hint: boundedLine(error.hint) }),
+    ...(plugin === undefined ? {} : { plugin }),
+    ...(phase === undefined ? {} : { phase }),
+    ...(id === undefined ? {} : { id: boundedLine(id) }),
+    details: boundedItems(error.items),
   };
 }
 

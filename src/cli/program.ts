@@ -123,8 +123,9 @@ export function buildProgram(
     .addHelpText(
       "after",
       `${examples("op plan state.json", "op apply state.json", "op apply state.json --check || echo drift", "op query --plugin nftables", "op ledger verify")}
-Exit codes: 0 ok, 1 error, 2 drift (apply --check), 3 ledger verification failed,
-64 bad command line, 70 internal error (a bug), 75 another op apply (or --check) holds the lock.`,
+Exit codes: 0 ok, 1 error, 2 drift (apply --check) or changes (plan --detailed-exitcode),
+3 ledger verification failed, 64 bad command line, 70 internal error (a bug),
+75 another op apply (or --check) holds the lock.`,
     );
 
   const run =
@@ -731,5 +732,45 @@ output goes to stderr. Signals op gets (HUP, INT, TERM) are passed to the comman
       setExit(0);
     });
 
+  addContractOptions(program);
   return program;
+}
+
+/**
+ * The machine contract's options of plan and apply (docs/json-output.md), added in one place:
+ * plan files, terraform's detailed exit code, and `--events[=FILE]`. A bare `--events` reaches
+ * commander as `--events=-` (src/cli/run.ts), so it never takes the state file after it.
+ */
+function addContractOptions(program: Command): void {
+  const named = (name: string) => program.commands.find((command) => command.name() === name);
+  const more = (...lines: string[]) =>
+    `\nMachine-readable runs (docs/json-output.md):\n${lines.map((line) => `  $ ${line}`).join("\n")}\n`;
+  const events = () =>
+    new Option(
+      "--events [file]",
+      "write the run's progress as JSON lines to FILE (--events=FILE), or alone to stdout instead of the usual output",
+    ).argParser(path("--events"));
+  named("plan")
+    ?.addOption(
+      new Option(
+        "--out <planfile>",
+        "also save the plan there: op apply PLANFILE applies exactly it, or refuses if the host moved",
+      ).argParser(path("--out")),
+    )
+    .option("--detailed-exitcode", "exit 0 when there are no changes, 2 when there are, 1 on error")
+    .addOption(events())
+    .addHelpText(
+      "after",
+      more(
+        "op plan state.json --detailed-exitcode; [ $? -eq 2 ] && echo changes",
+        "op plan state.json --out plan.op && op apply plan.op   # exactly that plan, or refused",
+        "op plan state.json --events   # JSON lines on stdout",
+      ),
+    );
+  named("apply")
+    ?.addOption(events())
+    .addHelpText(
+      "after",
+      `${more("op apply state.json --events=progress.jsonl", "op apply plan.op   # a plan file from op plan --out")}FILE may be a plan file from op plan --out: applied exactly, or refused if the host moved.\n`,
+    );
 }

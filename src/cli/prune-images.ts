@@ -19,6 +19,7 @@ import type { Ledger } from "../ledger/index.js";
 import { acquireLock } from "../lock.js";
 import { type GlobalOptions, ledgerIsThere, openLedger, paths } from "./commands.js";
 import { pendingConfirm } from "./confirm.js";
+import { printDocument } from "./contract.js";
 
 /** The ledger record of a prune: which runs' pre-images it removed. */
 export const pruneRecord = { plugin: "op", target: "pre-images" } as const;
@@ -226,7 +227,7 @@ function report(
       refs: choice.refs,
       ...(how.seq === undefined ? {} : { record: how.seq }),
     };
-    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    printDocument(out);
     return;
   }
   const verb = how.dryRun ? "would remove" : "removed";

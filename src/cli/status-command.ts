@@ -10,13 +10,14 @@ import { parseCheckpoint } from "../ledger/checkpoint.js";
 import { type LedgerHead, renderStatus, statusJson } from "../status/report.js";
 import { readStatus } from "../status/status.js";
 import { type GlobalOptions, ledgerIsThere, paths } from "./commands.js";
+import { printDocument } from "./contract.js";
 import { boundedLine } from "./output.js";
 
 export async function statusCommand(options: GlobalOptions): Promise<number> {
   const statusFile = options.settings.statusFile;
   const [status, ledger] = [readStatus(statusFile), await readHead(options)];
   const view = { statusFile, ledger, ...(status === undefined ? {} : { status }) };
-  if (options.json) process.stdout.write(`${JSON.stringify(statusJson(view), null, 2)}\n`);
+  if (options.json) printDocument(statusJson(view));
   else process.stdout.write(renderStatus(view, boundedLine));
   return 0;
 }

@@ -176,7 +176,7 @@ export function refusedPlan(problems: readonly Problem[]): OpError {
     // Every problem in the message too: it is what a person reads first.
     `refusing the plan: ${lines.join("; ")}`,
     {
-      details: lines,
+      details: problems.map(({ path, message }) => ({ path, message })),
       ...(hints.length > 0 ? { hint: hints.join("; ") } : {}),
     },
   );
@@ -199,6 +199,8 @@ export interface ApplyOptions {
   /** `--concurrency`, when the user gave it: it overrides every plugin's own bound. */
   concurrency?: number;
   onOutcome?: (step: PlanStep, outcome: StepOutcome) => void;
+  /** A step starts changing the host: its intent is recorded. */
+  onStart?: (step: PlanStep) => void;
   /** Once aborted, no further step starts (those in flight finish and are recorded). */
   signal?: AbortSignal;
   /** The run's id in the ledger (default: a new one). */
@@ -244,6 +246,7 @@ export async function executePlan(
     const record = { run, plugin: action.plugin, action: verbOf(action), target: action.id };
     // No intent on disk, no host change: a failed intent append fails the step untouched.
     await ledger.append({ ...record, changes: changesOf(action), status: "intent" });
+    options.onStart?.(step);
     let applied: Awaited<ReturnType<Plugin["apply"]>>;
     try {
       applied = await phase(plugin, "apply", () => plugin.apply(action, ctx), action.id);
@@ -445,7 +448,7 @@ export function notConverged(remaining: readonly Action[]): OpError {
       "not-converged",
       `${held.length} change${held.length === 1 ? " was" : "s were"} held, not applied: the host still differs from the file`,
       {
-        details: held.map((a) => `${a.kind} ${describeRef(a)}: ${a.held}`),
+        details: held.map((a) => ({ path: `${a.kind} ${describeRef(a)}`, message: a.held ?? "" })),
         hint: 'allow what each one waits for (a restart: op apply --allow-restart, or "restart": "allowed" on the container) and run op apply again',
       },
     );
@@ -454,7 +457,7 @@ export function notConverged(remaining: readonly Action[]): OpError {
     "not-converged",
     `the host still differs from the file after apply (${remaining.length} difference${remaining.length === 1 ? "" : "s"})`,
     {
-      details: remaining.map((a) => `${a.kind} ${describeRef(a)}: ${a.reason}`),
+      details: remaining.map((a) => ({ path: `${a.kind} ${describeRef(a)}`, message: a.reason })),
       hint: "something changed the host during the run, or a plugin cannot express this state; run `op plan` to see it",
     },
   );

@@ -136,7 +136,18 @@ describe("reconcile", () => {
     expect([ledger.checkpoints, ledger.closed, lock.taken, lock.held]).toEqual([1, 1, 1, false]);
     // The host was read twice: the plan, then the verify.
     expect(network.queries()).toBe(2);
-    expect(events.map((e) => e.type)).toEqual(["planned", "applying", "outcome", "outcome"]);
+    // Each action starts (its intent recorded) before its outcome; the verify is told last.
+    expect(events.map((e) => e.type)).toEqual([
+      "planned",
+      "applying",
+      "started",
+      "outcome",
+      "started",
+      "outcome",
+      "verified",
+    ]);
+    const last = events.at(-1);
+    expect(last?.type === "verified" && last.remaining).toEqual([]);
   });
 
   it("reports failed steps in the report, not as a throw, and does not verify", async () => {

@@ -71,6 +71,11 @@ export interface RunRequest {
   recordDrift?: boolean | ((action: Action) => boolean);
   /** Mode "apply": this run undoes that run (op rollback); its pre-image record says so. */
   rollbackOf?: string;
+  /**
+   * Mode "apply": called with the plan under the lock, before anything changes; throwing
+   * refuses the run (`op apply PLANFILE` when the host moved since the plan was made).
+   */
+  expect?: (actions: readonly Action[]) => void;
 }
 
 /** A checked state file and the plugins it has sections for, in create order. */
@@ -113,7 +118,11 @@ export type RunEvent =
   | { type: "planned"; actions: Action[]; settlements: Settlement[] }
   /** The run starts changing the host: from now on an interrupt lets actions in flight end. */
   | { type: "applying" }
-  | ({ type: "outcome" } & ActionOutcome);
+  /** An action starts changing the host (its intent is in the ledger). */
+  | { type: "started"; action: Action }
+  | ({ type: "outcome" } & ActionOutcome)
+  /** The host was read again after the apply: what still differs (none: converged). */
+  | { type: "verified"; remaining: Action[] };
 
 export interface ActionOutcome {
   action: Action;
@@ -230,6 +239,7 @@ async function applyUnderLock(request: RunRequest, deps: RunDeps, ctx: Ctx): Pro
   try {
     const { planned, excluded } = await planScoped(request, deps, ctx, started);
     const actions = actionsOf(planned);
+    request.expect?.(actions);
     const early = await earlyLedger;
     if (early.error !== undefined) throw early.error;
     const existing = early.ledger;
@@ -277,6 +287,7 @@ async function applyUnderLock(request: RunRequest, deps: RunDeps, ctx: Ctx): Pro
         ...(request.concurrency === undefined ? {} : { concurrency: request.concurrency }),
         run,
         ...(request.signal === undefined ? {} : { signal: request.signal }),
+        onStart: (step) => emit({ type: "started", action: step.action }),
         onOutcome: (step, outcome) => {
           const needed =
             outcome.status === "skipped" ? stepByKey.get(outcome.because)?.action : undefined;
@@ -315,6 +326,7 @@ async function applyUnderLock(request: RunRequest, deps: RunDeps, ctx: Ctx): Pro
     if (verified.status === "rejected") throw verified.reason;
     // An excluded resource still differs, by design: it is not this run's drift.
     const remaining = verified.value?.filter((action) => !isExcluded(action, excluded));
+    if (remaining !== undefined) emit({ type: "verified", remaining });
     // The post-image: what an undo checks the host still is before it overwrites it.
     const { images } = deps;
     const before = pre;
@@ -456,7 +468,10 @@ function applyFailure(
       {
         details: outcomes
           .filter(({ outcome }) => outcome.status !== "ok")
-          .map((done) => `${done.action.kind} ${describeRef(done.action)}: ${whyNot(done)}`),
+          .map((done) => ({
+            path: `${done.action.kind} ${describeRef(done.action)}`,
+            message: whyNot(done),
+          })),
         hint: "the ledger holds a failed (or unknown) record for each; fix the cause and run op apply again (it settles the unknown ones from what it reads)",
       },
     );

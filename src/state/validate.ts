@@ -124,7 +124,7 @@ function validatorFor(name: string): ValidateFunction | undefined {
 export function invalid(source: string, problems: readonly Problem[]): OpError {
   const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
   return new OpError("invalid-file", `${source} is not a valid state file (${count})`, {
-    details: problems.map(problemLine),
+    details: problems.map((problem) => ({ ...problem, path: problem.path || "/" })),
     hint: "each line gives the JSON path of a problem and what was expected; nothing was changed",
   });
 }

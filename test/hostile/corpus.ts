@@ -2,7 +2,8 @@
  * The hostile corpus's cases: test/hostile/cases/<area>/<name>.json (or .yaml/.yml) beside
  * <name>.expect, whose first line is the JSON path (or text) op's stderr must contain, whose
  * optional second line is a fragment of the message, and where a line `needs: plan` says the
- * case is refused only by `op plan` (it needs the host). Every area folder is read.
+ * case is refused only by `op plan` (it needs the host), `needs: apply` that it is a plan
+ * file, which only `op apply` reads. Every area folder is read.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, extname, join } from "node:path";
@@ -15,7 +16,7 @@ export interface HostileCase {
   file: string;
   expectedPath: string;
   fragment: string | undefined;
-  command: "validate" | "plan";
+  command: "validate" | "plan" | "apply";
 }
 
 /** Every case of every area folder; a state file without its .expect (or the reverse) throws. */
@@ -39,8 +40,12 @@ export function loadCases(root = casesDir): HostileCase[] {
       const lines = readFileSync(expectFile, "utf8")
         .split("\n")
         .filter((line) => line.trim() !== "");
-      const marker = (line: string) => /^needs:\s*plan\s*$/.test(line);
+      const marker = (line: string) => /^needs:\s*(plan|apply)\s*$/.test(line);
       const [expectedPath, fragment] = lines.filter((line) => !marker(line));
+      const needs = lines
+        .find(marker)
+        ?.replace(/^needs:\s*/, "")
+        .trim();
       if (expectedPath === undefined) throw new Error(`${area.name}/${name}.expect is empty`);
       cases.push({
         area: area.name,
@@ -48,7 +53,7 @@ export function loadCases(root = casesDir): HostileCase[] {
         file: join(dir, file),
         expectedPath,
         fragment,
-        command: lines.some(marker) ? "plan" : "validate",
+        command: needs === "plan" || needs === "apply" ? needs : "validate",
       });
     }
   }

@@ -152,7 +152,7 @@ afterAll(() => {
 describe("the hostile corpus", () => {
   it("has cases in every area, each with its expectation", () => {
     const areas = areasOf(cases);
-    for (const area of ["state", "cli", "nftables", "lxc", "network", "sysctl"]) {
+    for (const area of ["state", "cli", "nftables", "lxc", "network", "sysctl", "planfile"]) {
       expect(areas).toContain(area);
     }
     expect(cases.length).toBeGreaterThanOrEqual(60);

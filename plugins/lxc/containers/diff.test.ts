@@ -64,6 +64,8 @@ describe("keys Incus reads only at start", () => {
     const [action] = diffLxc(desired, live);
     expect(action?.kind).toBe("modify");
     expect(action?.held).toMatch(/^restart required for raw.lxc: held/);
+    // The plan's JSON says a restart is needed, held or not (src/cli/contract.ts).
+    expect(action?.restart).toBe(true);
   });
 
   it("with leave: a modify that restarts, not held", () => {
@@ -76,6 +78,7 @@ describe("keys Incus reads only at start", () => {
       after: "graceful restart for raw.lxc",
     });
     expect(action?.reason).toMatch(/\(restart required\)$/);
+    expect(action?.restart).toBe(true);
   });
 
   it("on a stopped container, or one being stopped, no restart is needed", () => {
@@ -88,6 +91,7 @@ describe("keys Incus reads only at start", () => {
       if (fields.running !== false) wanted.running = false;
       const [action] = diffLxc(desired, live);
       expect(action?.held).toBeUndefined();
+      expect(action?.restart).toBeUndefined();
       expect(action?.kind === "modify" && action.changes.map((c) => c.path)).not.toContain(
         "restart",
       );
@@ -98,6 +102,7 @@ describe("keys Incus reads only at start", () => {
     const { desired, live, wanted } = state();
     wanted.config["limits.memory"] = "256MiB";
     expect(diffLxc(desired, live)[0]?.held).toBeUndefined();
+    expect(diffLxc(desired, live)[0]?.restart).toBeUndefined();
   });
 });
 
