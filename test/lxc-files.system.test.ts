@@ -169,6 +169,7 @@ describe("op file push and pull", () => {
     expect(
       JSON.parse(ok("pull", `${ours}:/tmp/a.txt`, `${ours}:/tmp/b.txt`, out, "--json")),
     ).toEqual({
+      format_version: "1.0",
       files: 2,
       directories: 0,
       symlinks: 0,
