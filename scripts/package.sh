@@ -26,6 +26,10 @@ while [ $# -gt 0 ]; do
 done
 node=$root/node_modules/node/bin/node
 [ -x "$node" ] || { echo "scripts/package.sh: run npm ci (or scripts/setup.sh) first" >&2; exit 1; }
+# One build of a tree at a time: two (the package and Ansible system tests run in parallel)
+# would write dist/ and its startup snapshot together and could leave a broken blob.
+exec 9>"$root/node_modules/.op-package.lock"
+flock 9
 [ -n "$version" ] || version="$("$node" -p 'require("./package.json").version')-1"
 arch=$(dpkg --print-architecture)
 log() { printf '==> %s\n' "$*"; }

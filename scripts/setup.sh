@@ -68,5 +68,9 @@ PATH="$PWD/node_modules/.bin:$PATH" npm run --silent build
 
 if [ "${1:-}" = --tests ]; then
   apt_install openssh-client ansible-core zsh fish
+  # What scripts/ansible-sanity.sh needs for ansible-test's validate-modules, runtime-metadata,
+  # yamllint, pep8 and pylint on the op.host collection: no Python package index is reached
+  # here, so Debian's packages stand in for the ones ansible-test would fetch with pip.
+  apt_install python3-voluptuous yamllint python3-pycodestyle pylint
   scripts/setup-cloud-image.sh
 fi
