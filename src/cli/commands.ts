@@ -414,39 +414,36 @@ export async function noteRun(
   }
 }
 
-/** The ledger's size, read through a view (no wait on a run that has it open); none: undefined. */
-export async function ledgerSize(where: Paths): Promise<number | undefined> {
+/** Reads the ledger through a view (no wait on a run that has it open); none: undefined. */
+async function viewLedger<T>(
+  where: Paths,
+  read: (ledger: Ledger) => Promise<T>,
+): Promise<T | undefined> {
   if (!ledgerIsThere(where.ledgerDir)) return undefined;
-  const { Ledger } = await import("../ledger/index.js");
-  const ledger = await Ledger.open(where.ledgerDir, {
+  const ledgers = await import("../ledger/index.js");
+  const ledger = await ledgers.Ledger.open(where.ledgerDir, {
     keyFile: where.keyFile,
     create: false,
     view: true,
   });
   try {
-    return await ledger.size();
+    return await read(ledger);
   } finally {
     await ledger.close();
   }
 }
 
+/** The ledger's size; undefined when there is none. */
+export function ledgerSize(where: Paths): Promise<number | undefined> {
+  return viewLedger(where, (ledger) => ledger.size());
+}
+
 /**
- * The ledger's head hash as a run left it (read through a view), for an apply's `--json`;
- * null when there is no ledger yet (a first run with nothing to change).
+ * The ledger's head hash as a run left it, for an apply's `--json`; null when there is no
+ * ledger yet (a first run with nothing to change).
  */
 export async function ledgerHead(where: Paths): Promise<string | null> {
-  if (!ledgerIsThere(where.ledgerDir)) return null;
-  const { Ledger } = await import("../ledger/index.js");
-  const ledger = await Ledger.open(where.ledgerDir, {
-    keyFile: where.keyFile,
-    create: false,
-    view: true,
-  });
-  try {
-    return (await ledger.head()).hash;
-  } finally {
-    await ledger.close();
-  }
+  return (await viewLedger(where, async (ledger) => (await ledger.head()).hash)) ?? null;
 }
 
 async function applyOrCheck(
