@@ -274,6 +274,14 @@ describe("op on nftables in a namespace", () => {
     const query = op(["query", "--plugin", "nftables", "--json"]);
     expect(query.status).toBe(0);
     expect(JSON.stringify(JSON.parse(query.stdout))).toContain("optest");
+    // --plugin is repeatable: each one named is read (a second one used to replace the first).
+    const two = op(["query", "--plugin", "nftables", "--plugin", "sysctl", "--json"]);
+    expect(two.status, two.stderr).toBe(0);
+    expect(Object.keys(JSON.parse(two.stdout)).sort()).toEqual([
+      "format_version",
+      "nftables",
+      "sysctl",
+    ]);
     expect(op(["ledger", "verify"]).status).toBe(0);
   });
 

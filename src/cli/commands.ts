@@ -696,11 +696,11 @@ function interruptedSummary(signal: NodeJS.Signals, report: RunReport): string {
 }
 
 export async function queryCommand(
-  options: GlobalOptions & { plugin?: string; all?: boolean },
+  options: GlobalOptions & { plugin?: string[]; all?: boolean },
   registry: PluginRegistry,
 ): Promise<number> {
-  const only = options.plugin === undefined ? undefined : requirePlugin(options.plugin, registry);
-  const selected: readonly Plugin[] = await registry.load(only === undefined ? undefined : [only]);
+  const only = options.plugin?.map((name) => requirePlugin(name, registry));
+  const selected: readonly Plugin[] = await registry.load(only);
   const ctx = createCtx({
     settings: options.settings,
     ...cachePaths(options),

@@ -77,12 +77,18 @@ const maxConcurrency = 1024;
 /** A day: a longer wait for the lock is a mistake, not a plan. */
 const maxLockTimeout = 86_400;
 
-/** `--plugin`, repeatable, of apply and plan: only those sections of the file are used. */
+/** `--plugin NAME`, repeatable: every name given, in order. */
+function repeatablePluginOption(description: string): Option {
+  return new Option("--plugin <name>", description).argParser(
+    (name: string, previous: string[] | undefined) => [...(previous ?? []), name],
+  );
+}
+
+/** `--plugin` of apply and plan: only those sections of the file are used. */
 function onlyPluginOption(): Option {
-  return new Option(
-    "--plugin <name>",
+  return repeatablePluginOption(
     "only this plugin's section of the file (repeatable); the others are left alone",
-  ).argParser((name: string, previous: string[] | undefined) => [...(previous ?? []), name]);
+  );
 }
 
 function examples(...lines: string[]): string {
@@ -341,7 +347,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check) or changes (plan --detailed-e
   program
     .command("query")
     .description("show the live state each plugin sees")
-    .option("--plugin <name>", "only this plugin")
+    .addOption(repeatablePluginOption("only this plugin (repeatable)"))
     .option(
       "--all",
       "with --json, also what the daemons set for themselves (Incus's volatile keys)",
@@ -365,11 +371,7 @@ Exit codes: 0 ok, 1 error, 2 drift (apply --check) or changes (plan --detailed-e
     .description(
       "print the live host as a state file (what op created; --all: everything of op's kinds)",
     )
-    .addOption(
-      new Option("--plugin <name>", "only this plugin (repeatable)").argParser(
-        (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
-      ),
-    )
+    .addOption(repeatablePluginOption("only this plugin (repeatable)"))
     .addOption(new Option("--owned", "only the objects op created (the default)").conflicts("all"))
     .addOption(new Option("--all", "also the objects op did not create, of the kinds op manages"))
     .addOption(new Option("--format <format>", "json (default) or yaml").choices(["json", "yaml"]))
