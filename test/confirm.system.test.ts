@@ -119,6 +119,38 @@ describe("op apply --confirm", () => {
     expect(lab.dump()).toBe(was);
   });
 
+  it("arms one of two --confirm applies that waited for the host lock together; the other is refused", async () => {
+    lab.apply("before.json", before);
+    // Another holder keeps the host lock while both start, so both pass their start together.
+    const hostLock = lab.sandbox.env.OP_LOCK ?? "";
+    const holder = spawn("flock", [hostLock, "sleep", "3"], { stdio: "ignore" });
+    await until("the host lock held", () => existsSync(hostLock));
+    const other = structuredClone(moved);
+    const extra = other.plugins.network.interfaces.find((link) => link.name === "oprb-c");
+    if (extra !== undefined) extra.mtu = 1300;
+    const started = [moved, other].map((document, index) =>
+      lab.sandbox.start(
+        ["apply", lab.write(`race-${index}.json`, document), "--allow-uplink"].concat([
+          "--confirm",
+          "60s",
+          "--lock-timeout",
+          "30",
+          "--json",
+        ]),
+        { netns: lab.netns.name },
+      ),
+    );
+    const results = await Promise.all(started.map(({ done }) => done));
+    holder.kill();
+    const armed = results.filter((result) => result.status === 0);
+    const refused = results.filter((result) => result.status !== 0);
+    expect(armed, results.map((result) => result.stderr).join("\n")).toHaveLength(1);
+    // With --json, op's error is the document on stdout.
+    expect(refused[0]?.stdout).toContain("still awaits confirmation");
+    const run = (JSON.parse(armed[0]?.stdout ?? "{}") as { run?: string }).run;
+    expect(readMarker()?.run).toBe(run);
+  });
+
   it("keeps a confirmed run: its watcher ends and a second op confirm finds nothing", async () => {
     lab.apply("before.json", before);
     const run = lab.apply("moved.json", moved, "--allow-uplink", "--confirm", "60s");

@@ -336,15 +336,20 @@ export async function applyCommand(
     // A run whose confirmation deadline passed is rolled back before anything else.
     const confirm = await import("./confirm.js");
     await confirm.rollBackExpired(options, registry);
-    if (options.confirm !== undefined) confirm.refuseIfPending(options);
-    exit = await applyOrCheck(file, options, registry, done).catch(async (error: unknown) => {
-      // --rollback-on-failure: a run that failed part-way (or did not converge) is undone.
-      if (options.rollbackOnFailure) await undoFailedRun(report, options, registry);
-      throw error;
-    });
-    if (options.rollbackOnFailure && exit !== exitCodes.ok)
-      await undoFailedRun(report, options, registry);
-    if (options.confirm !== undefined && exit === exitCodes.ok) await armDeadline(report, options);
+    const turn = options.confirm === undefined ? undefined : await confirm.confirmTurn(options);
+    try {
+      if (turn !== undefined) confirm.refuseIfPending(options);
+      exit = await applyOrCheck(file, options, registry, done).catch(async (error: unknown) => {
+        // --rollback-on-failure: a run that failed part-way (or did not converge) is undone.
+        if (options.rollbackOnFailure) await undoFailedRun(report, options, registry);
+        throw error;
+      });
+      if (options.rollbackOnFailure && exit !== exitCodes.ok)
+        await undoFailedRun(report, options, registry);
+      if (turn !== undefined && exit === exitCodes.ok) await armDeadline(report, options);
+    } finally {
+      turn?.release();
+    }
   } catch (error) {
     const exitCode = error instanceof OpError ? error.exitCode : 70;
     await note(exitCode, error);

@@ -19,6 +19,7 @@ import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, renameSync, unlinkSync } from "node:fs";
 import { OpError } from "../errors.js";
 import { writeFileAtomic } from "../files.js";
+import { acquireLock, type Lock } from "../lock.js";
 import type { PluginRegistry } from "../registry.js";
 import { type ApplyOptions, paths } from "./commands.js";
 import { printDocument } from "./contract.js";
@@ -65,6 +66,18 @@ function readJson<T>(path: string): T | undefined {
 
 export function pendingConfirm(options: ApplyOptions): PendingConfirm | undefined {
   return readJson<PendingConfirm>(markerPath(options));
+}
+
+/**
+ * The turn of one `--confirm` apply, from its check that nothing is pending until its marker
+ * is written: a second one waiting for the host lock meanwhile (`--lock-timeout`) had passed
+ * that check already, and would have overwritten the first one's marker, whose run was then
+ * never rolled back. Held with the host lock's rules (flock, released when op dies).
+ */
+export function confirmTurn(options: ApplyOptions): Promise<Lock> {
+  return acquireLock(`${markerPath(options)}.lock`, {
+    timeoutSeconds: options.lockTimeout ?? 0,
+  });
 }
 
 /** Refuses a new --confirm apply while another run awaits its confirmation. */
