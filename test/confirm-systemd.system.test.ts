@@ -13,17 +13,11 @@
  * what it asks for rolls the run back; not that a real systemd takes it.
  */
 import { spawnSync } from "node:child_process";
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  writeFileSync,
-} from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type CliSandbox, createCliSandbox, opBinary } from "./support/cli.js";
+import { alive, confirmFiles, stop } from "./support/confirm.js";
 import { createNetns, type TestNetns } from "./support/netns.js";
 
 let sandbox: CliSandbox;
@@ -60,35 +54,7 @@ afterEach(() => {
   sandbox.cleanup();
 });
 
-const markerPath = () => `${sandbox.env.OP_LEDGER}.confirm`;
-
-function readMarker():
-  | { run: string; deadline: string; watcher?: number; unit?: string }
-  | undefined {
-  return existsSync(markerPath()) ? JSON.parse(readFileSync(markerPath(), "utf8")) : undefined;
-}
-
-function lastOutcome(): { run: string; outcome: string } | undefined {
-  const path = `${markerPath()}.last`;
-  return existsSync(path) ? JSON.parse(readFileSync(path, "utf8")) : undefined;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function stop(pid: number): void {
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    // already gone
-  }
-}
+const { readMarker, lastOutcome } = confirmFiles(() => sandbox.env.OP_LEDGER);
 
 const fakeEnv = (extra: Record<string, string> = {}) => ({
   PATH: `${fakeBin}:${process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`,

@@ -7,9 +7,10 @@
  * How soon after the deadline the rollback lands is the bench's to measure, not a test's.
  */
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { opBinary } from "./support/cli.js";
+import { alive, confirmFiles, stop } from "./support/confirm.js";
 import { before, createRollbackLab, moved, type RollbackLab } from "./support/rollback.js";
 
 let lab: RollbackLab;
@@ -25,33 +26,7 @@ afterEach(() => {
   lab.remove();
 });
 
-const markerPath = () => `${lab.sandbox.env.OP_LEDGER}.confirm`;
-
-function readMarker(): { run: string; deadline: string; watcher?: number } | undefined {
-  return existsSync(markerPath()) ? JSON.parse(readFileSync(markerPath(), "utf8")) : undefined;
-}
-
-function lastOutcome(): { run: string; outcome: string; by?: string } | undefined {
-  const path = `${markerPath()}.last`;
-  return existsSync(path) ? JSON.parse(readFileSync(path, "utf8")) : undefined;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function stop(pid: number): void {
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    // already gone
-  }
-}
+const { readMarker, lastOutcome } = confirmFiles(() => lab.sandbox.env.OP_LEDGER);
 
 /** Waits until `done()` holds; a bound far above any deadline here keeps a bug from hanging. */
 async function until(what: string, done: () => boolean): Promise<void> {

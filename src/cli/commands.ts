@@ -37,7 +37,12 @@ import { pluginScope } from "../state/sections.js";
 import type { StateDocument } from "../state/validate.js";
 import { actionsJson, jsonDocument, printDocument } from "./contract.js";
 import { type EventSink, emitRunEvent, eventsToStdout, openEvents, runFinished } from "./events.js";
-import { type Interrupt, signalExitCode, watchInterrupts } from "./interrupt.js";
+import {
+  exitOnSignalOutsideRuns,
+  type Interrupt,
+  signalExitCode,
+  watchInterrupts,
+} from "./interrupt.js";
 import { renderRecord } from "./ledger-commands.js";
 import { errorJson, renderOutcome, renderPlan, renderReport } from "./output.js";
 
@@ -313,6 +318,19 @@ export interface ApplyOptions extends GlobalOptions {
 export const interruptGraceSeconds = 30;
 
 export async function applyCommand(
+  file: string,
+  given: ApplyOptions,
+  registry: PluginRegistry,
+): Promise<number> {
+  const stopOutsideRuns = exitOnSignalOutsideRuns((line) => process.stderr.write(`${line}\n`));
+  try {
+    return await applyCommandBody(file, given, registry);
+  } finally {
+    stopOutsideRuns();
+  }
+}
+
+async function applyCommandBody(
   file: string,
   given: ApplyOptions,
   registry: PluginRegistry,

@@ -20,6 +20,28 @@ export function signalExitCode(signal: NodeJS.Signals): number {
   return signal === "SIGINT" ? 130 : 143;
 }
 
+/** How many runs watch their own signals now (watchInterrupts, until dispose). */
+let watchingRuns = 0;
+
+/**
+ * For the whole of a command that runs applies: a SIGINT or SIGTERM while no run watches its
+ * own (before the first, between two, or after the last while op records its status) exits
+ * at once with the shell's code, saying so. Without it, the default action killed op there
+ * silently, and a caller could not tell that from a kill before op had read anything.
+ */
+export function exitOnSignalOutsideRuns(say: (line: string) => void): () => void {
+  const onSignal = (name: NodeJS.Signals): void => {
+    if (watchingRuns > 0) return;
+    say(`op: ${name}: no run in progress; stopping`);
+    process.exit(signalExitCode(name));
+  };
+  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
+  for (const name of signals) process.on(name, onSignal);
+  return () => {
+    for (const name of signals) process.removeListener(name, onSignal);
+  };
+}
+
 export function watchInterrupts(options: {
   graceSeconds: number;
   say: (line: string) => void;
@@ -52,6 +74,8 @@ export function watchInterrupts(options: {
   };
   const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
   for (const name of signals) process.on(name, onSignal);
+  watchingRuns++;
+  let disposed = false;
   return {
     signal: controller.signal,
     get received() {
@@ -61,6 +85,9 @@ export function watchInterrupts(options: {
       changing = true;
     },
     dispose() {
+      if (disposed) return;
+      disposed = true;
+      watchingRuns--;
       for (const name of signals) process.removeListener(name, onSignal);
     },
   };
