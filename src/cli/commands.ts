@@ -122,11 +122,6 @@ function print(text: string): void {
   process.stdout.write(text);
 }
 
-/** One `--json` document, `format_version` first (src/cli/contract.ts). */
-function printJson(value: object): void {
-  printDocument(value);
-}
-
 interface LoadedState {
   document: StateDocument;
   /** The plugins the file has sections for, in create order. */
@@ -168,7 +163,7 @@ export async function validateCommand(
   });
   const { document } = await loadState(file, registry, { tools });
   const names = [...document.sections.keys()];
-  if (options.json) printJson({ file, valid: true, plugins: names });
+  if (options.json) printDocument({ file, valid: true, plugins: names });
   else print(`${file} is valid (plugins: ${names.join(", ") || "none"})\n`);
   return exitCodes.ok;
 }
@@ -292,7 +287,7 @@ export function runDeps(
 function showPlan(report: RunReport, options: GlobalOptions, extra: Record<string, unknown> = {}) {
   const { file, actions, summary } = report;
   if (quiet(options)) return;
-  if (options.json) printJson({ file, ...extra, summary, actions: actionsJson(actions) });
+  if (options.json) printDocument({ file, ...extra, summary, actions: actionsJson(actions) });
   else print(renderPlan(actions));
 }
 
@@ -619,7 +614,7 @@ async function renderApply(
   if (quiet(options)) return quietExit(report, interruptedBy);
   if (actions.length === 0) {
     if (options.json)
-      printJson({
+      printDocument({
         file,
         run: null,
         ledger_head: await ledgerHead(paths(options)),
@@ -634,7 +629,7 @@ async function renderApply(
   const failure = report.error;
   if (options.json) {
     // One document, whatever happened: the error (if any) is part of it.
-    printJson({
+    printDocument({
       file,
       run: report.run ?? null,
       ledger_head: await ledgerHead(paths(options)),
@@ -748,7 +743,7 @@ export async function queryCommand(
     }),
   );
   if (options.json) {
-    printJson(
+    printDocument(
       Object.fromEntries(
         results.map((r) => [
           r.plugin.name,
@@ -921,7 +916,7 @@ export async function ledgerShowCommand(seqText: string, options: GlobalOptions)
         hint: `it has ${await ledger.size()} records, numbered from 1`,
       });
     }
-    printJson(record);
+    printDocument(record);
     return exitCodes.ok;
   });
 }
@@ -933,7 +928,7 @@ export async function ledgerVerifyCommand(
   return withLedger(options, async (ledger) => {
     const report = await ledger.verify(trusted === undefined ? {} : { trusted });
     for (const warning of report.warnings ?? []) process.stderr.write(`op: warning: ${warning}\n`);
-    if (options.json) printJson(report);
+    if (options.json) printDocument(report);
     else if (report.ok) {
       const checkpoint = report.checkpoint
         ? `; checkpoint at ${report.checkpoint.size} verified`
@@ -976,7 +971,7 @@ export async function ledgerCheckpointCommand(options: GlobalOptions): Promise<n
     if (options.json) {
       const { parseCheckpoint } = await import("../ledger/index.js");
       const { origin, size, root, time, key } = parseCheckpoint(checkpoint);
-      printJson({ origin, size, root, time, key, text: checkpoint });
+      printDocument({ origin, size, root, time, key, text: checkpoint });
     } else {
       print(checkpoint.endsWith("\n") ? checkpoint : `${checkpoint}\n`);
     }

@@ -8,7 +8,7 @@ import { errorCodes, OpError } from "../errors.js";
 import { loadSettings, type Settings } from "../host/settings.js";
 import type { PluginRegistry } from "../registry.js";
 import { trace } from "../trace.js";
-import { jsonDocument } from "./contract.js";
+import { printDocument } from "./contract.js";
 import { errorJson, renderError } from "./output.js";
 import { buildProgram } from "./program.js";
 import type { WatchSeams } from "./watch.js";
@@ -125,7 +125,7 @@ function internalError(error: unknown): OpError {
 }
 
 function printError(error: OpError): void {
-  process.stdout.write(`${JSON.stringify(jsonDocument({ error: errorJson(error) }), null, 2)}\n`);
+  printDocument({ error: errorJson(error) });
 }
 
 /**

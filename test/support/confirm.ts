@@ -3,19 +3,7 @@
  * the run that waits, the outcome of the last one, and the watcher process the marker names.
  */
 import { existsSync, readFileSync } from "node:fs";
-
-export interface ConfirmMarker {
-  run: string;
-  deadline: string;
-  watcher?: number;
-  unit?: string;
-}
-
-export interface ConfirmOutcome {
-  run: string;
-  outcome: string;
-  by?: string;
-}
+import type { ConfirmOutcome, PendingConfirm } from "../../src/cli/confirm.js";
 
 /** The marker and last outcome of the ledger `ledger()` names (read each time: tests make a new one). */
 export function confirmFiles(ledger: () => string | undefined) {
@@ -23,7 +11,7 @@ export function confirmFiles(ledger: () => string | undefined) {
   const readJson = <T>(path: string): T | undefined =>
     existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as T) : undefined;
   return {
-    readMarker: () => readJson<ConfirmMarker>(markerPath()),
+    readMarker: () => readJson<PendingConfirm>(markerPath()),
     lastOutcome: () => readJson<ConfirmOutcome>(`${markerPath()}.last`),
   };
 }
