@@ -92,18 +92,7 @@ export function startRemoteIncus(): RemoteIncus {
   const stop = () => {
     // Containers first (their monitors outlive the daemon), then the daemon itself.
     clear();
-    if (daemon?.pid !== undefined && daemon.exitCode === null) {
-      try {
-        process.kill(daemon.pid, "SIGTERM");
-        for (let i = 0; i < 100 && daemon.exitCode === null; i++) execFileSync("sleep", ["0.1"]);
-        if (daemon.exitCode === null) process.kill(daemon.pid, "SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    }
-    rmSync(dir, { recursive: true, force: true });
-    // liblxc keeps its container locks under /run/lxc/lock/LXCPATH, outside INCUS_DIR.
-    removeLocks(dir);
+    stopDaemon(daemon, dir);
     try {
       run("ip", ["netns", "delete", netns]);
     } catch {}
@@ -178,12 +167,34 @@ export function startRemoteIncus(): RemoteIncus {
       stop,
     };
   } catch (error) {
-    const log = existsSync(join(dir, "incusd.log"))
-      ? readFileSync(join(dir, "incusd.log"), "utf8").slice(-2000)
-      : "";
+    const log = logTail(dir);
     stop();
     throw new Error(`the second incusd did not start: ${String(error)}\n${log}`);
   }
+}
+
+/**
+ * Ends a test daemon (SIGTERM, then SIGKILL after 10 s) and removes its directory and the
+ * container locks liblxc keeps under /run/lxc/lock/LXCPATH, outside INCUS_DIR.
+ */
+function stopDaemon(daemon: ChildProcess | undefined, dir: string): void {
+  if (daemon?.pid !== undefined && daemon.exitCode === null) {
+    try {
+      process.kill(daemon.pid, "SIGTERM");
+      for (let i = 0; i < 100 && daemon.exitCode === null; i++) execFileSync("sleep", ["0.1"]);
+      if (daemon.exitCode === null) process.kill(daemon.pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+  removeLocks(dir);
+}
+
+/** The end of a test daemon's log, for the error when it did not come up. */
+function logTail(dir: string): string {
+  const log = join(dir, "incusd.log");
+  return existsSync(log) ? readFileSync(log, "utf8").slice(-2000) : "";
 }
 
 /** incusd in the namespace, its own INCUS_DIR, logging into it; not waited for (detached). */
@@ -226,16 +237,7 @@ export function joinMember(first: RemoteIncus): JoinedMember {
     try {
       run("incus", ["cluster", "remove", "--force", "--yes", member], { INCUS_DIR: first.dir });
     } catch {}
-    if (daemon?.pid !== undefined && daemon.exitCode === null) {
-      try {
-        process.kill(daemon.pid, "SIGTERM");
-        for (let i = 0; i < 100 && daemon.exitCode === null; i++) execFileSync("sleep", ["0.1"]);
-        if (daemon.exitCode === null) process.kill(daemon.pid, "SIGKILL");
-      } catch {}
-    }
-    rmSync(dir, { recursive: true, force: true });
-    // liblxc keeps its container locks under /run/lxc/lock/LXCPATH, outside INCUS_DIR.
-    removeLocks(dir);
+    stopDaemon(daemon, dir);
     try {
       run("ip", ["netns", "delete", netns]);
     } catch {}
@@ -283,9 +285,7 @@ export function joinMember(first: RemoteIncus): JoinedMember {
     run("incus", ["admin", "init", "--preseed"], env, preseed);
     return { member, stop };
   } catch (error) {
-    const log = existsSync(join(dir, "incusd.log"))
-      ? readFileSync(join(dir, "incusd.log"), "utf8").slice(-2000)
-      : "";
+    const log = logTail(dir);
     stop();
     throw new Error(`the second member did not join: ${String(error)}\n${log}`);
   }
